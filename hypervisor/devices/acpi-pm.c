@@ -1,0 +1,1 @@
+/* acpi-pm.c — placeholder until written. */

@@ -1,0 +1,70 @@
+/* devices.h — the platform devices of the x86 machine: 16550A UART, i8042, CMOS RTC, ACPI PM block and
+ * the PCI host bridge.  Each lives in its own file; each guards its state with its own lock because its
+ * I/O handler runs on whichever vCPU thread touched it. */
+#pragma once
+
+#include "platform.h"
+
+/* serial.c — 16550A UART (COM1): 16-byte FIFOs, loopback, interrupts as a PC wires them (OUT2 gates). */
+typedef struct _HvSerial HvSerial;
+/* What the guest transmits goes to @output_fd (-1 drops it). */
+HvSerial *hv_serial_new (const HvPlatform *platform, unsigned gsi, int output_fd);
+void hv_serial_free (HvSerial *serial);
+void hv_serial_io (void *serial, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
+/* Queues bytes for the guest to receive; returns how many fit in the receive FIFO. */
+gsize hv_serial_receive (HvSerial *serial, const uint8_t *data, gsize len);
+/* Starts a thread that feeds @input_fd into the receiver as the guest drains it (the fd is not owned).
+ * The thread ends at end of file, on error, or when the serial port is freed. */
+gboolean hv_serial_start_input (HvSerial *serial, int input_fd, GError **error);
+
+/* i8042.c — PS/2 controller with keyboard: self-test, command byte, reset line, scancode injection. */
+typedef struct _HvI8042 HvI8042;
+HvI8042 *hv_i8042_new (const HvPlatform *platform);
+void hv_i8042_free (HvI8042 *i8042);
+void hv_i8042_data_io (void *i8042, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
+void hv_i8042_command_io (void *i8042, uint64_t offset, uint8_t *data, unsigned len,
+                          gboolean is_write);
+/* Queues scancodes (set 1, as the controller presents them after translation) for the guest. */
+void hv_i8042_inject_scancodes (HvI8042 *i8042, const uint8_t *codes, gsize n_codes);
+void hv_i8042_send_ctrl_alt_del (HvI8042 *i8042);
+
+/* rtc.c — MC146818 CMOS clock with the host's time, CMOS memory (memory-size bytes set). */
+typedef struct _HvRtc HvRtc;
+HvRtc *hv_rtc_new (const HvPlatform *platform, uint64_t ram_size);
+void hv_rtc_free (HvRtc *rtc);
+void hv_rtc_io (void *rtc, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
+
+/* acpi-pm.c — the PM1 event/control block, PM timer and reset register the FADT points to. */
+typedef struct _HvAcpiPm HvAcpiPm;
+HvAcpiPm *hv_acpi_pm_new (const HvPlatform *platform);
+void hv_acpi_pm_free (HvAcpiPm *pm);
+void hv_acpi_pm_io (void *pm, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
+/* Sets PWRBTN_STS and raises the SCI if the guest enabled it. */
+void hv_acpi_pm_press_power_button (HvAcpiPm *pm);
+
+/* pci.c — PCI host bridge on configuration mechanism #1, bus 0. */
+typedef struct _HvPci HvPci;
+typedef struct _HvPciDevice HvPciDevice;
+
+struct _HvPciDevice
+{
+  const char *name;
+  uint8_t config[256];        /* type 0 header and capabilities, as the guest reads them */
+  uint8_t write_mask[256];    /* bits the guest may change (BARs are handled by the bridge) */
+  uint64_t bar_size[6];       /* 0 = BAR unused; a power of two otherwise */
+  gboolean bar_is_io[6];
+  gboolean bar_is_64[6];      /* a 64-bit BAR also uses the next slot */
+  /* Called after a config write the bridge did not consume, and after a BAR moves. */
+  void (*config_written) (HvPciDevice *device, unsigned offset, unsigned len);
+  void (*bar_moved) (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t new_addr);
+  void *opaque;
+  unsigned slot;              /* assigned by hv_pci_add_device */
+};
+
+HvPci *hv_pci_new (void);
+void hv_pci_free (HvPci *pci);
+void hv_pci_conf1_io (void *pci, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
+/* Places @device in the next free slot (1..31) and gives its BARs addresses in the MMIO32 window (and
+ * ports from 0xC000 for I/O BARs).  The bridge does not own @device. */
+gboolean hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error);
+uint64_t hv_pci_bar_address (const HvPciDevice *device, unsigned bar);

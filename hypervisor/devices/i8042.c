@@ -1,0 +1,1 @@
+/* i8042.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* pci.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* rtc.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* serial.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* hv.c — placeholder until written. */

@@ -1,0 +1,99 @@
+/* hv.h — public API of libvireo-hv, the Vireo VMM core.
+ *
+ * The shape follows libkrun: describe a VM (memory, vCPUs, kernel, serial), start it, wait for it to end.
+ * Every call that can fail takes a GError; the library never exits the process.  One HvVm is one guest;
+ * all of its threads belong to the library.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define HV_ERROR (hv_error_quark ())
+GQuark hv_error_quark (void);
+
+typedef enum
+{
+  HV_ERROR_FAILED,           /* anything without a better code */
+  HV_ERROR_NO_KVM,           /* /dev/kvm missing or KVM lacks a capability we need */
+  HV_ERROR_PERMISSION,       /* /dev/kvm or a file exists but may not be opened */
+  HV_ERROR_INVALID_ARGUMENT, /* a size, count or option out of range */
+  HV_ERROR_NOT_FOUND,        /* a file does not exist */
+  HV_ERROR_BAD_IMAGE,        /* a kernel/initrd that is not in a supported format */
+  HV_ERROR_TOO_LARGE,        /* it does not fit in guest memory */
+  HV_ERROR_INVALID_STATE,    /* the call is not valid in the VM's current state */
+} HvError;
+
+/* Why a VM stopped running. */
+typedef enum
+{
+  HV_EXIT_NONE = 0,           /* still running, or never started */
+  HV_EXIT_POWER_OFF,          /* the guest powered off (ACPI S5) */
+  HV_EXIT_RESET,              /* the guest asked for a reset (i8042 0xFE, ACPI reset register) */
+  HV_EXIT_TRIPLE_FAULT,       /* KVM_EXIT_SHUTDOWN: the CPU shut down, usually a triple fault */
+  HV_EXIT_EMULATION_FAILURE,  /* KVM could not emulate an instruction the guest ran */
+  HV_EXIT_INTERNAL_ERROR,     /* KVM_RUN failed or KVM reported an internal error or unhandled exit */
+  HV_EXIT_STOPPED,            /* the host stopped the VM (hv_vm_stop), the guest did not choose to */
+} HvExitReason;
+
+const char *hv_exit_reason_to_string (HvExitReason reason);
+
+typedef struct
+{
+  HvExitReason reason;
+  /* A sentence for a person; for failures it names the vCPU, the exit and the guest RIP. */
+  char *message;
+} HvExitInfo;
+
+void hv_exit_info_clear (HvExitInfo *info);
+
+typedef struct _HvVm HvVm;
+
+/* Limits of the configuration.  The upper memory bound is also capped at run time by the host's RAM. */
+#define HV_MEMORY_MIN (32ull << 20)
+#define HV_VCPUS_MIN 1
+#define HV_VCPUS_MAX 64
+
+/* Opens /dev/kvm (or @kvm_path when not NULL, for tests) and checks the capabilities the core needs. */
+HvVm *hv_vm_new (const char *kvm_path, GError **error);
+void hv_vm_free (HvVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvVm, hv_vm_free)
+
+gboolean hv_vm_set_memory (HvVm *vm, uint64_t bytes, GError **error);
+gboolean hv_vm_set_vcpus (HvVm *vm, unsigned count, GError **error);
+/* A comma-separated list of "-feature" items (Linux /proc/cpuinfo names), e.g. "-cx16,-avx512f". */
+gboolean hv_vm_set_cpuid_mask (HvVm *vm, const char *mask, GError **error);
+/* The kernel is a PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) or a bzImage with a 64-bit entry point. */
+gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path,
+                           const char *cmdline, GError **error);
+/* Serial (COM1) wiring.  @output_fd receives what the guest transmits; @input_fd (or -1) is read and fed
+ * to the guest's receiver.  The VM does not take ownership of the fds. */
+void hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd);
+
+/* Builds the machine (memory, irqchip, devices, boot data) and starts the vCPU threads. */
+gboolean hv_vm_start (HvVm *vm, GError **error);
+
+/* Presses the ACPI power button: a guest that handles it shuts down and powers off. */
+gboolean hv_vm_request_shutdown (HvVm *vm, GError **error);
+/* Presses Ctrl+Alt+Del on the PS/2 keyboard. */
+gboolean hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error);
+/* Stops every vCPU between instructions and keeps them stopped until hv_vm_resume(). */
+gboolean hv_vm_pause (HvVm *vm, GError **error);
+gboolean hv_vm_resume (HvVm *vm, GError **error);
+/* Ends the VM now, without asking the guest: the exit reason becomes HV_EXIT_STOPPED. */
+void hv_vm_stop (HvVm *vm);
+
+/* An fd that becomes readable once the VM has ended (for GLib main loops); owned by the VM. */
+int hv_vm_get_exit_fd (HvVm *vm);
+gboolean hv_vm_has_exited (HvVm *vm);
+/* Blocks until the VM has ended and every vCPU thread has been joined. */
+void hv_vm_wait (HvVm *vm, HvExitInfo *info);
+
+/* Parses a memory size: "512M", "2G", "1.5G", "65536K", a plain number means MiB. */
+gboolean hv_parse_memory_size (const char *text, uint64_t *bytes, GError **error);
+/* The most memory a guest may be given on this host (its physical RAM). */
+uint64_t hv_host_memory_limit (void);
+
+G_END_DECLS

@@ -1,0 +1,1 @@
+/* irq.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* memory.c — placeholder until written. */

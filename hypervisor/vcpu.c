@@ -1,0 +1,1 @@
+/* vcpu.c — placeholder until written. */

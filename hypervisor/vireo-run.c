@@ -1,0 +1,7 @@
+/* vireo-run.c — placeholder */
+int main (void);
+int
+main (void)
+{
+  return 1;
+}

@@ -1,0 +1,1 @@
+/* vm.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* boot.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* bzimage.c — placeholder until written. */

@@ -1,0 +1,1 @@
+/* cpuid.c — placeholder until written. */

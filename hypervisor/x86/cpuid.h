@@ -1,0 +1,35 @@
+/* cpuid.h — the CPUID a vCPU sees: KVM's supported set, our topology, the user's feature mask. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <linux/kvm.h>
+
+typedef struct
+{
+  uint32_t leaf;
+  uint32_t subleaf;
+  uint8_t reg;      /* 0 eax, 1 ebx, 2 ecx, 3 edx */
+  uint8_t bit;
+} HvCpuidBit;
+
+#define HV_CPUID_MASK_MAX 64
+
+typedef struct
+{
+  HvCpuidBit clear[HV_CPUID_MASK_MAX]; /* bits the user removed */
+  unsigned n_clear;
+} HvCpuidMask;
+
+/* Parses "-cx16,-avx512f" (Linux /proc/cpuinfo flag names; case-insensitive; spaces allowed).  An unknown
+ * name, a missing '-' or an empty item is an HV_ERROR_INVALID_ARGUMENT that names it. */
+gboolean hv_cpuid_mask_parse (const char *text, HvCpuidMask *mask, GError **error);
+
+/* Looks up one flag name; FALSE when unknown. */
+gboolean hv_cpuid_lookup (const char *name, HvCpuidBit *bit);
+
+/* Turns KVM_GET_SUPPORTED_CPUID's answer (@entries, in place) into vCPU @index's CPUID of a machine with
+ * @n_vcpus single-threaded cores in one socket: APIC ids, leaf 1/4/0xB/0x1F/0x80000008 topology, the
+ * hypervisor bit, and the mask applied. */
+void hv_cpuid_prepare (struct kvm_cpuid_entry2 *entries, unsigned n_entries, unsigned index,
+                       unsigned n_vcpus, const HvCpuidMask *mask);

@@ -1,0 +1,82 @@
+/* test-util.c — helpers shared by the test programs. */
+#include "test-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+gboolean
+vireo_test_require_kvm (void)
+{
+  int fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    {
+      g_autofree char *why = g_strdup_printf ("needs /dev/kvm, which cannot be opened: %s",
+                                              g_strerror (errno));
+      g_test_skip (why);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+char *
+vireo_test_guest_path (const char *name)
+{
+  const char *dir = g_getenv ("VIREO_GUESTS_DIR");
+  g_autofree char *file = g_strconcat (name, ".elf", NULL);
+  if (dir == NULL)
+    dir = "tests/guests";
+  return g_build_filename (dir, file, NULL);
+}
+
+const char *
+vireo_test_vireo_run (void)
+{
+  const char *path = g_getenv ("VIREO_RUN");
+  return path ? path : "hypervisor/vireo-run";
+}
+
+static void
+record_irq (void *opaque, unsigned gsi, gboolean level)
+{
+  VireoTestPlatform *tp = opaque;
+  g_assert_cmpuint (gsi, <, G_N_ELEMENTS (tp->irq_level));
+  g_mutex_lock (&tp->lock);
+  if (level && !tp->irq_level[gsi])
+    tp->irq_raises[gsi]++;
+  tp->irq_level[gsi] = level;
+  g_mutex_unlock (&tp->lock);
+}
+
+static void
+record_exit (void *opaque, HvExitReason reason, const char *message)
+{
+  VireoTestPlatform *tp = opaque;
+  g_mutex_lock (&tp->lock);
+  if (tp->exit_reason == HV_EXIT_NONE)
+    {
+      tp->exit_reason = reason;
+      tp->exit_message = g_strdup (message);
+    }
+  tp->exit_requests++;
+  g_mutex_unlock (&tp->lock);
+}
+
+void
+vireo_test_platform_init (VireoTestPlatform *tp)
+{
+  memset (tp, 0, sizeof *tp);
+  g_mutex_init (&tp->lock);
+  tp->platform.set_irq = record_irq;
+  tp->platform.request_exit = record_exit;
+  tp->platform.opaque = tp;
+}
+
+void
+vireo_test_platform_clear (VireoTestPlatform *tp)
+{
+  g_clear_pointer (&tp->exit_message, g_free);
+  g_mutex_clear (&tp->lock);
+}

@@ -1,0 +1,30 @@
+/* test-util.h — helpers shared by the test programs: KVM availability, test guest paths, a recording
+ * HvPlatform for device unit tests. */
+#pragma once
+
+#include "platform.h"
+
+/* TRUE when /dev/kvm can be opened read-write.  Otherwise marks the running test skipped with the reason
+ * (g_test_skip) and returns FALSE: call it first and return when it fails. */
+gboolean vireo_test_require_kvm (void);
+
+/* Full path of a built test guest ("hello" → $VIREO_GUESTS_DIR/hello.elf). */
+char *vireo_test_guest_path (const char *name);
+
+/* Path of the vireo-run binary under test. */
+const char *vireo_test_vireo_run (void);
+
+/* An HvPlatform that records what devices ask for. */
+typedef struct
+{
+  HvPlatform platform;
+  GMutex lock;
+  gboolean irq_level[32];
+  unsigned irq_raises[32];    /* 0 → 1 transitions per line */
+  HvExitReason exit_reason;   /* first request_exit, HV_EXIT_NONE if none */
+  char *exit_message;
+  unsigned exit_requests;
+} VireoTestPlatform;
+
+void vireo_test_platform_init (VireoTestPlatform *tp);
+void vireo_test_platform_clear (VireoTestPlatform *tp);
