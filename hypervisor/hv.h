@@ -91,6 +91,11 @@ gboolean hv_vm_has_exited (HvVm *vm);
 /* Blocks until the VM has ended and every vCPU thread has been joined. */
 void hv_vm_wait (HvVm *vm, HvExitInfo *info);
 
+/* Range checks shared by the setters above and front ends that validate before opening /dev/kvm. */
+gboolean hv_check_memory_size (uint64_t bytes, GError **error);
+gboolean hv_check_vcpus (unsigned count, GError **error);
+gboolean hv_check_cpuid_mask (const char *mask, GError **error);
+
 /* Parses a memory size: "512M", "2G", "1.5G", "65536K", a plain number means MiB. */
 gboolean hv_parse_memory_size (const char *text, uint64_t *bytes, GError **error);
 /* The most memory a guest may be given on this host (its physical RAM). */

@@ -1,7 +1,433 @@
-/* vireo-run.c — placeholder */
-int main (void);
-int
-main (void)
+/* vireo-run.c — boot a guest from the command line with the Vireo core, like `lkvm run`. */
+#include "hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* Exit statuses; keep in sync with the --help text and README. */
+enum
 {
-  return 1;
+  EXIT_POWER_OFF = 0,
+  EXIT_SETUP_ERROR = 1,
+  EXIT_USAGE = 2,
+  EXIT_RESET = 3,
+  EXIT_TRIPLE_FAULT = 4,
+  EXIT_EMULATION_FAILURE = 5,
+  EXIT_INTERNAL_ERROR = 6,
+  EXIT_STOPPED = 7,
+};
+
+#define ESCAPE_CHAR 0x01 /* Ctrl-A */
+
+typedef struct
+{
+  HvVm *vm;
+  GMainLoop *loop;
+  unsigned signals;
+  int console_fd;        /* stdin while it is a terminal */
+  int guest_input_fd;    /* write end of the pipe to the guest's serial receiver */
+  gboolean escape;
+  gboolean termios_saved;
+  struct termios saved_termios;
+} Runner;
+
+static void
+say (const char *format, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+say (const char *format, ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  /* On a raw terminal a bare \n would not return the carriage. */
+  fprintf (stderr, "\r\nvireo-run: %s\r\n", text);
+}
+
+static int
+exit_status_for (HvExitReason reason)
+{
+  switch (reason)
+    {
+    case HV_EXIT_POWER_OFF:
+      return EXIT_POWER_OFF;
+    case HV_EXIT_RESET:
+      return EXIT_RESET;
+    case HV_EXIT_TRIPLE_FAULT:
+      return EXIT_TRIPLE_FAULT;
+    case HV_EXIT_EMULATION_FAILURE:
+      return EXIT_EMULATION_FAILURE;
+    case HV_EXIT_STOPPED:
+      return EXIT_STOPPED;
+    case HV_EXIT_NONE:
+    case HV_EXIT_INTERNAL_ERROR:
+      break;
+    }
+  return EXIT_INTERNAL_ERROR;
+}
+
+static void
+request_shutdown (Runner *runner)
+{
+  g_autoptr (GError) error = NULL;
+  if (hv_vm_request_shutdown (runner->vm, &error))
+    say ("pressed the guest's power button; press again (or Ctrl-A x) to stop it at once");
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  Runner *runner = data;
+
+  if (runner->signals++ == 0)
+    request_shutdown (runner);
+  else
+    hv_vm_stop (runner->vm);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_vm_exit (int fd, GIOCondition condition, gpointer data)
+{
+  Runner *runner = data;
+  g_main_loop_quit (runner->loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+write_all (int fd, const uint8_t *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      data += n;
+      len -= (gsize) n;
+    }
+}
+
+/* Terminal input: Ctrl-A starts a command (x quits, s presses the power button, a sends Ctrl-A, h helps);
+ * everything else goes to the guest. */
+static gboolean
+on_console_input (int fd, GIOCondition condition, gpointer data)
+{
+  Runner *runner = data;
+  uint8_t buf[256], out[256];
+  gsize n_out = 0;
+  ssize_t n = read (fd, buf, sizeof buf);
+
+  if (n <= 0)
+    {
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return G_SOURCE_CONTINUE;
+      return G_SOURCE_REMOVE;
+    }
+
+  for (ssize_t i = 0; i < n; i++)
+    {
+      if (runner->escape)
+        {
+          runner->escape = FALSE;
+          switch (buf[i])
+            {
+            case 'x':
+            case 'X':
+              hv_vm_stop (runner->vm);
+              continue;
+            case 's':
+            case 'S':
+              request_shutdown (runner);
+              continue;
+            case ESCAPE_CHAR:
+            case 'a':
+              out[n_out++] = ESCAPE_CHAR;
+              continue;
+            default:
+              say ("Ctrl-A x: stop the VM   Ctrl-A s: press the power button   Ctrl-A a: send Ctrl-A");
+              continue;
+            }
+        }
+      if (buf[i] == ESCAPE_CHAR)
+        runner->escape = TRUE;
+      else
+        out[n_out++] = buf[i];
+    }
+  write_all (runner->guest_input_fd, out, n_out);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+restore_terminal (Runner *runner)
+{
+  if (runner->termios_saved)
+    tcsetattr (runner->console_fd, TCSANOW, &runner->saved_termios);
+  runner->termios_saved = FALSE;
+}
+
+/* Puts the terminal in raw input mode (output processing stays on) and routes it through the escape
+ * handler.  Returns the fd the guest's serial port reads. */
+static int
+set_up_terminal (Runner *runner, GError **error)
+{
+  struct termios raw;
+  int fds[2];
+
+  if (tcgetattr (STDIN_FILENO, &runner->saved_termios) < 0)
+    return STDIN_FILENO;
+  if (!g_unix_open_pipe (fds, FD_CLOEXEC, error))
+    return -1;
+
+  raw = runner->saved_termios;
+  raw.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+  raw.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+  raw.c_cc[VMIN] = 1;
+  raw.c_cc[VTIME] = 0;
+  tcsetattr (STDIN_FILENO, TCSANOW, &raw);
+  runner->termios_saved = TRUE;
+  runner->console_fd = STDIN_FILENO;
+  runner->guest_input_fd = fds[1];
+  g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_console_input, runner);
+  fprintf (stderr, "vireo-run: serial console on this terminal; Ctrl-A h for help, Ctrl-A x to quit\r\n");
+  return fds[0];
+}
+
+/* Listens on @path (mode 0600) and waits for one client: the serial console is that connection. */
+static int
+wait_for_unix_client (const char *path, GError **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int listener, client;
+  mode_t old_umask;
+
+  if (strlen (path) >= sizeof addr.sun_path)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "socket path “%s” is too long", path);
+      return -1;
+    }
+  strcpy (addr.sun_path, path);
+
+  listener = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listener < 0)
+    goto fail;
+  unlink (path);
+  old_umask = umask (0077);
+  if (bind (listener, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      umask (old_umask);
+      goto fail;
+    }
+  umask (old_umask);
+  if (listen (listener, 1) < 0)
+    goto fail;
+  fprintf (stderr, "vireo-run: waiting for a serial console client on %s\n", path);
+  do
+    client = accept4 (listener, NULL, NULL, SOCK_CLOEXEC);
+  while (client < 0 && errno == EINTR);
+  if (client < 0)
+    goto fail;
+  close (listener);
+  unlink (path);
+  return client;
+
+fail:
+  {
+    int saved = errno;
+    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "serial socket %s: %s", path, g_strerror (saved));
+  }
+  if (listener >= 0)
+    close (listener);
+  return -1;
+}
+
+static gboolean
+set_up_serial (Runner *runner, const char *spec, int *input_fd, int *output_fd, GError **error)
+{
+  *input_fd = -1;
+  *output_fd = -1;
+
+  if (g_strcmp0 (spec, "stdio") == 0)
+    {
+      *output_fd = STDOUT_FILENO;
+      *input_fd = isatty (STDIN_FILENO) ? set_up_terminal (runner, error) : STDIN_FILENO;
+      return *input_fd >= 0;
+    }
+  if (g_str_has_prefix (spec, "file:") && spec[5] != '\0')
+    {
+      *output_fd = open (spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (*output_fd < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot write serial output to %s: %s",
+                       spec + 5, g_strerror (saved));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (g_str_has_prefix (spec, "unix:") && spec[5] != '\0')
+    {
+      *output_fd = wait_for_unix_client (spec + 5, error);
+      *input_fd = *output_fd;
+      return *output_fd >= 0;
+    }
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+               "--serial: “%s” is not stdio, file:PATH or unix:PATH", spec);
+  return FALSE;
+}
+
+static const char description[] =
+  "Boots a PVH ELF kernel or a Linux bzImage under KVM and connects its serial port (COM1).\n"
+  "\n"
+  "On a terminal, Ctrl-A h lists the console's commands.  SIGINT/SIGTERM press the ACPI power button;\n"
+  "a second one stops the VM at once.\n"
+  "\n"
+  "Exit status:\n"
+  "  0  the guest powered off\n"
+  "  1  the VM could not be set up (KVM, files, memory)\n"
+  "  2  the command line is wrong\n"
+  "  3  the guest reset the machine\n"
+  "  4  the guest triple-faulted\n"
+  "  5  KVM could not emulate an instruction the guest ran\n"
+  "  6  another KVM or VMM failure\n"
+  "  7  the VM was stopped from the host (second signal, Ctrl-A x)";
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *kernel = NULL;
+  g_autofree char *initrd = NULL;
+  g_autofree char *cmdline = NULL;
+  g_autofree char *memory = NULL;
+  g_autofree char *serial = NULL;
+  g_autofree char *cpuid_mask = NULL;
+  int cpus = 1;
+  gboolean version = FALSE;
+  GOptionEntry entries[] = {
+    { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &kernel, "Kernel to boot (PVH ELF or bzImage)", "FILE" },
+    { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &initrd, "Initial ramdisk", "FILE" },
+    { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &cmdline, "Kernel command line", "STR" },
+    { "memory", 'm', 0, G_OPTION_ARG_STRING, &memory, "Guest memory, e.g. 512M or 2G (default 256M)",
+      "SIZE" },
+    { "cpus", 'p', 0, G_OPTION_ARG_INT, &cpus, "Number of vCPUs, 1 to 64 (default 1)", "N" },
+    { "serial", 's', 0, G_OPTION_ARG_STRING, &serial,
+      "Serial console: stdio (default), file:PATH or unix:PATH (waits for a client)", "SPEC" },
+    { "cpuid-mask", 0, 0, G_OPTION_ARG_STRING, &cpuid_mask,
+      "CPU features to hide, e.g. -cx16,-avx512f", "LIST" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- run a virtual machine");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvVm) vm = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  Runner runner = { .console_fd = -1, .guest_input_fd = -1 };
+  HvExitInfo info = { 0 };
+  uint64_t memory_bytes = 256ull << 20;
+  int input_fd, output_fd, status;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context, description);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      fprintf (stderr, "vireo-run: %s (see --help)\n", error->message);
+      return EXIT_USAGE;
+    }
+  if (version)
+    {
+      printf ("vireo-run %s\n", VIREO_VERSION);
+      return 0;
+    }
+  if (argc > 1)
+    {
+      fprintf (stderr, "vireo-run: unexpected argument “%s” (see --help)\n", argv[1]);
+      return EXIT_USAGE;
+    }
+  if (kernel == NULL)
+    {
+      fprintf (stderr, "vireo-run: --kernel is required (see --help)\n");
+      return EXIT_USAGE;
+    }
+  if ((memory && !hv_parse_memory_size (memory, &memory_bytes, &error))
+      || !hv_check_memory_size (memory_bytes, &error))
+    {
+      fprintf (stderr, "vireo-run: --memory: %s\n", error->message);
+      return EXIT_USAGE;
+    }
+  if (cpus < 0 || !hv_check_vcpus ((unsigned) cpus, &error))
+    {
+      if (error == NULL)
+        g_set_error (&error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "%d vCPUs is out of range", cpus);
+      fprintf (stderr, "vireo-run: --cpus: %s\n", error->message);
+      return EXIT_USAGE;
+    }
+  if (!hv_check_cpuid_mask (cpuid_mask, &error))
+    {
+      fprintf (stderr, "vireo-run: --cpuid-mask: %s\n", error->message);
+      return EXIT_USAGE;
+    }
+  if (serial && !g_str_equal (serial, "stdio") && !g_str_has_prefix (serial, "file:")
+      && !g_str_has_prefix (serial, "unix:"))
+    {
+      fprintf (stderr, "vireo-run: --serial: “%s” is not stdio, file:PATH or unix:PATH\n", serial);
+      return EXIT_USAGE;
+    }
+
+  vm = hv_vm_new (NULL, &error);
+  if (vm == NULL || !hv_vm_set_memory (vm, memory_bytes, &error)
+      || !hv_vm_set_vcpus (vm, (unsigned) cpus, &error) || !hv_vm_set_cpuid_mask (vm, cpuid_mask, &error)
+      || !hv_vm_set_kernel (vm, kernel, initrd, cmdline, &error))
+    {
+      fprintf (stderr, "vireo-run: %s\n", error->message);
+      return EXIT_SETUP_ERROR;
+    }
+
+  runner.vm = vm;
+  loop = g_main_loop_new (NULL, FALSE);
+  runner.loop = loop;
+  g_unix_signal_add (SIGINT, on_signal, &runner);
+  g_unix_signal_add (SIGTERM, on_signal, &runner);
+  g_unix_signal_add (SIGHUP, on_signal, &runner);
+  /* A closed console must not kill us mid-write; the write fails and the byte is dropped instead. */
+  signal (SIGPIPE, SIG_IGN);
+
+  if (!set_up_serial (&runner, serial ? serial : "stdio", &input_fd, &output_fd, &error))
+    {
+      restore_terminal (&runner);
+      fprintf (stderr, "vireo-run: %s\n", error->message);
+      return EXIT_SETUP_ERROR;
+    }
+  hv_vm_set_serial (vm, input_fd, output_fd);
+
+  if (!hv_vm_start (vm, &error))
+    {
+      restore_terminal (&runner);
+      fprintf (stderr, "vireo-run: %s\n", error->message);
+      return EXIT_SETUP_ERROR;
+    }
+
+  g_unix_fd_add (hv_vm_get_exit_fd (vm), G_IO_IN, on_vm_exit, &runner);
+  g_main_loop_run (loop);
+
+  hv_vm_wait (vm, &info);
+  restore_terminal (&runner);
+  status = exit_status_for (info.reason);
+  if (info.reason != HV_EXIT_POWER_OFF)
+    fprintf (stderr, "vireo-run: %s\n", info.message ? info.message : hv_exit_reason_to_string (info.reason));
+  hv_exit_info_clear (&info);
+  return status;
 }
