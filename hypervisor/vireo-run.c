@@ -304,7 +304,9 @@ static const char description[] =
   "  4  the guest triple-faulted\n"
   "  5  KVM could not emulate an instruction the guest ran\n"
   "  6  another KVM or VMM failure\n"
-  "  7  the VM was stopped from the host (second signal, Ctrl-A x)";
+  "  7  the VM was stopped from the host (second signal, Ctrl-A x)\n"
+  "\n"
+  "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
 
 int
 main (int argc, char **argv)
@@ -387,7 +389,7 @@ main (int argc, char **argv)
       return EXIT_USAGE;
     }
 
-  vm = hv_vm_new (NULL, &error);
+  vm = hv_vm_new (g_getenv ("VIREO_KVM_DEVICE"), &error);
   if (vm == NULL || !hv_vm_set_memory (vm, memory_bytes, &error)
       || !hv_vm_set_vcpus (vm, (unsigned) cpus, &error) || !hv_vm_set_cpuid_mask (vm, cpuid_mask, &error)
       || !hv_vm_set_kernel (vm, kernel, initrd, cmdline, &error))

@@ -372,11 +372,6 @@ load_kernel (HvVm *vm, GError **error)
   HvBootImages images = { 0 };
   uint64_t rsdp = 0;
 
-  if (vm->kernel == NULL)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no kernel was given");
-      return FALSE;
-    }
   if (!hv_acpi_build (&vm->memory, vm->n_vcpus, &rsdp, error))
     return FALSE;
 
@@ -433,6 +428,11 @@ hv_vm_start (HvVm *vm, GError **error)
 {
   if (!require_configuring (vm, error))
     return FALSE;
+  if (vm->kernel == NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no kernel was given");
+      return FALSE;
+    }
 
   if (!set_up_memory (vm, error) || !set_up_platform (vm, error) || !load_kernel (vm, error)
       || !create_vcpus (vm, error)

@@ -1,8 +1,514 @@
-/* placeholder test until written */
-#include <glib.h>
+/* test-vireo-run.c — vireo-run as a user runs it: guests, exit statuses, serial back ends, signals, and a
+ * clear one-line error for every kind of bad input. */
+#include "test-util.h"
+
+#include <gio/gio.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Exit statuses documented in vireo-run --help. */
+enum
+{
+  STATUS_POWER_OFF = 0,
+  STATUS_SETUP_ERROR = 1,
+  STATUS_USAGE = 2,
+  STATUS_RESET = 3,
+  STATUS_TRIPLE_FAULT = 4,
+  STATUS_STOPPED = 7,
+};
+
+typedef struct
+{
+  int status;
+  char *out;
+  char *err;
+} Result;
+
+static void
+result_clear (Result *r)
+{
+  g_free (r->out);
+  g_free (r->err);
+}
+
+static int
+exit_status_of (GSubprocess *proc)
+{
+  if (g_subprocess_get_if_exited (proc))
+    return g_subprocess_get_exit_status (proc);
+  g_error ("vireo-run died from signal %d", g_subprocess_get_term_sig (proc));
+  return -1;
+}
+
+/* Runs vireo-run with @argv (NULL-terminated, without the program) and @input on stdin. */
+static Result
+run_vireo (const char *input, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) in = input ? g_bytes_new (input, strlen (input)) : NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) err = NULL;
+  Result r = { 0 };
+
+  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
+  for (; *args; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+
+  proc = g_subprocess_newv ((const char *const *) argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                              | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate (proc, in, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  r.status = exit_status_of (proc);
+  r.out = g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+  r.err = g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err));
+  g_test_message ("exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
+  return r;
+}
+
+static char *
+guest (const char *name)
+{
+  return vireo_test_guest_path (name);
+}
+
+/* One line on stderr, starting with "vireo-run: ", containing @needle. */
+static void
+assert_one_line_error (const Result *r, const char *needle)
+{
+  g_assert_true (g_str_has_prefix (r->err, "vireo-run: "));
+  g_assert_nonnull (strstr (r->err, needle));
+  g_assert_nonnull (strchr (r->err, '\n'));
+  g_assert_cmpstr (strchr (r->err, '\n') + 1, ==, "");
+  g_assert_cmpstr (r->out, ==, "");
+}
+
+static void
+test_hello (void)
+{
+  g_autofree char *kernel = guest ("hello");
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, NULL });
+  g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (r.out, "Hello from a Vireo test guest"));
+  g_assert_cmpstr (r.err, ==, "");
+  result_clear (&r);
+}
+
+static void
+test_boot_info_options (void)
+{
+  g_autofree char *kernel = guest ("boot-info");
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, "--cmdline", "hello world", "--memory",
+                                              "96M", "--cpus", "3", "--cpuid-mask=-cx16,-avx512f",
+                                              NULL });
+  g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (r.out, "cmdline: hello world\n"));
+  g_assert_nonnull (strstr (r.out, "cpus: 3\n"));
+  g_assert_nonnull (strstr (r.out, "memmap: 0x100000 0x5f00000 1\n"));
+  result_clear (&r);
+}
+
+static void
+test_exit_statuses (void)
+{
+  static const struct
+  {
+    const char *guest;
+    int status;
+    const char *message;
+  } cases[] = {
+    { "reset", STATUS_RESET, "reset" },
+    { "triple-fault", STATUS_TRIPLE_FAULT, "triple fault" },
+  };
+
+  if (!vireo_test_require_kvm ())
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *kernel = guest (cases[i].guest);
+      Result r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, NULL });
+      g_assert_cmpint (r.status, ==, cases[i].status);
+      g_assert_nonnull (strstr (r.err, cases[i].message));
+      result_clear (&r);
+    }
+}
+
+static void
+test_stdin_reaches_guest (void)
+{
+  g_autofree char *kernel = guest ("echo");
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  r = run_vireo ("typed into the serial port\nq", (const char *const[]){ "--kernel", kernel, NULL });
+  g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (r.out, "typed into the serial port"));
+  g_assert_nonnull (strstr (r.out, "echo done"));
+  result_clear (&r);
+}
+
+static void
+test_serial_file (void)
+{
+  g_autofree char *kernel = guest ("hello");
+  g_autofree char *dir = g_dir_make_tmp ("vireo-run-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "serial.log", NULL);
+  g_autofree char *spec = g_strconcat ("file:", path, NULL);
+  g_autofree char *contents = NULL;
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, "--serial", spec, NULL });
+  g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
+  g_assert_cmpstr (r.out, ==, "");
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, "Hello from a Vireo test guest"));
+  unlink (path);
+  rmdir (dir);
+  result_clear (&r);
+}
+
+static int
+connect_unix (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  for (int tries = 0; tries < 500; tries++)
+    {
+      if (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+        return fd;
+      g_usleep (10000);
+    }
+  g_error ("cannot connect to %s: %s", path, g_strerror (errno));
+  return -1;
+}
+
+static void
+test_serial_unix (void)
+{
+  g_autofree char *kernel = guest ("echo");
+  g_autofree char *dir = g_dir_make_tmp ("vireo-run-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "serial.sock", NULL);
+  g_autofree char *spec = g_strconcat ("unix:", path, NULL);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  GString *seen = g_string_new (NULL);
+  char buf[256];
+  ssize_t n;
+  int fd;
+
+  if (!vireo_test_require_kvm ())
+    {
+      g_string_free (seen, TRUE);
+      return;
+    }
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, vireo_test_vireo_run (), "--kernel",
+                           kernel, "--serial", spec, NULL);
+  g_assert_no_error (error);
+  fd = connect_unix (path);
+  g_assert_cmpint (write (fd, "over a socket\nq", 15), ==, 15);
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    g_string_append_len (seen, buf, n);
+  close (fd);
+  g_assert_true (g_subprocess_wait (proc, NULL, &error));
+  g_assert_cmpint (exit_status_of (proc), ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (seen->str, "echo ready"));
+  g_assert_nonnull (strstr (seen->str, "over a socket"));
+  g_string_free (seen, TRUE);
+  rmdir (dir);
+}
+
+/* Starts @guest_name with stdout piped, waits for @ready on it, sends @signals SIGTERMs. */
+static int
+run_and_signal (const char *guest_name, const char *ready, int signals, char **err_out)
+{
+  g_autofree char *kernel = guest (guest_name);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autoptr (GBytes) err = NULL;
+  char *line;
+
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+                           vireo_test_vireo_run (), "--kernel", kernel, NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  while ((line = g_data_input_stream_read_line (out, NULL, NULL, &error)) != NULL)
+    {
+      gboolean found = strstr (line, ready) != NULL;
+      g_free (line);
+      if (found)
+        break;
+    }
+  g_assert_no_error (error);
+  for (int i = 0; i < signals; i++)
+    {
+      g_subprocess_send_signal (proc, SIGTERM);
+      g_usleep (200000);
+    }
+  /* Drain stdout so the guest never blocks on a full pipe. */
+  while ((line = g_data_input_stream_read_line (out, NULL, NULL, NULL)) != NULL)
+    g_free (line);
+  g_assert_true (g_subprocess_wait (proc, NULL, &error));
+  err = g_input_stream_read_bytes (g_subprocess_get_stderr_pipe (proc), 65536, NULL, NULL);
+  *err_out = err ? g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err)) : g_strdup ("");
+  return exit_status_of (proc);
+}
+
+static void
+test_sigterm_presses_power_button (void)
+{
+  g_autofree char *err = NULL;
+  if (!vireo_test_require_kvm ())
+    return;
+  g_assert_cmpint (run_and_signal ("shutdown", "waiting for power button", 1, &err), ==,
+                   STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (err, "power button"));
+}
+
+static void
+test_second_sigterm_stops (void)
+{
+  g_autofree char *err = NULL;
+  if (!vireo_test_require_kvm ())
+    return;
+  /* The echo guest ignores the power button; the second signal ends it. */
+  g_assert_cmpint (run_and_signal ("echo", "echo ready", 2, &err), ==, STATUS_STOPPED);
+  g_assert_nonnull (strstr (err, "stopped"));
+}
+
+static void
+test_usage_errors (void)
+{
+  g_autofree char *kernel = guest ("hello");
+  static const struct
+  {
+    const char *args[6];
+    const char *message;
+  } cases[] = {
+    { { NULL }, "--kernel is required" },
+    { { "--kernel", "K", "--memory", "1M", NULL }, "minimum is 32 MiB" },
+    { { "--kernel", "K", "--memory", "lots", NULL }, "not a memory size" },
+    { { "--kernel", "K", "--memory", "100T", NULL }, "more than this host has" },
+    { { "--kernel", "K", "--cpus", "0", NULL }, "out of range" },
+    { { "--kernel", "K", "--cpus", "65", NULL }, "out of range" },
+    { { "--kernel", "K", "--cpus", "-3", NULL }, "out of range" },
+    { { "--kernel", "K", "--cpus", "two", NULL }, "two" },
+    { { "--kernel", "K", "--cpuid-mask", "-warpdrive", NULL }, "warpdrive" },
+    { { "--kernel", "K", "--cpuid-mask", "cx16", NULL }, "cx16" },
+    { { "--kernel", "K", "--serial", "telnet:1", NULL }, "telnet:1" },
+    { { "--kernel", "K", "--frobnicate", NULL }, "frobnicate" },
+    { { "--kernel", "K", "extra", NULL }, "extra" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *args[7];
+      Result r;
+      for (gsize j = 0; j < G_N_ELEMENTS (args); j++)
+        {
+          const char *a = j < G_N_ELEMENTS (cases[i].args) ? cases[i].args[j] : NULL;
+          args[j] = a && g_str_equal (a, "K") ? kernel : a;
+          if (a == NULL)
+            break;
+        }
+      r = run_vireo (NULL, args);
+      g_assert_cmpint (r.status, ==, STATUS_USAGE);
+      assert_one_line_error (&r, cases[i].message);
+      result_clear (&r);
+    }
+}
+
+static char *
+write_temp (const char *name, const void *data, gsize len)
+{
+  g_autofree char *dir = g_dir_make_tmp ("vireo-run-XXXXXX", NULL);
+  char *path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, NULL));
+  return path;
+}
+
+static void
+test_file_errors (void)
+{
+  static const uint8_t gzip[] = { 0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4 };
+  static const char script[] = "#!/bin/sh\necho not a kernel\n";
+  g_autofree char *hello = guest ("hello");
+  g_autofree char *gz = write_temp ("kernel.gz", gzip, sizeof gzip);
+  g_autofree char *sh = write_temp ("kernel.sh", script, sizeof script - 1);
+  g_autofree char *empty = write_temp ("empty", "", 0);
+  g_autofree char *tmpdir = g_path_get_dirname (empty);
+  const struct
+  {
+    const char *args[8];
+    const char *message;
+  } cases[] = {
+    { { "--kernel", "/nonexistent/vmlinux", NULL }, "No such file" },
+    { { "--kernel", tmpdir, NULL }, "is a directory" },
+    { { "--kernel", gz, NULL }, "gzip" },
+    { { "--kernel", sh, NULL }, "script" },
+    { { "--kernel", empty, NULL }, "empty" },
+    { { "--kernel", hello, "--initrd", "/nonexistent/initrd", NULL }, "initrd" },
+  };
+
+  if (!vireo_test_require_kvm ())
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      Result r = run_vireo (NULL, cases[i].args);
+      g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
+      assert_one_line_error (&r, cases[i].message);
+      result_clear (&r);
+    }
+  unlink (gz);
+  unlink (sh);
+  unlink (empty);
+}
+
+static void
+test_initrd_too_large (void)
+{
+  g_autofree char *hello = guest ("hello");
+  g_autofree char *dir = g_dir_make_tmp ("vireo-run-XXXXXX", NULL);
+  g_autofree char *initrd = g_build_filename (dir, "big.img", NULL);
+  Result r;
+  FILE *f;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  /* A sparse 40 MiB file cannot fit next to the kernel in 32 MiB. */
+  f = fopen (initrd, "w");
+  g_assert_nonnull (f);
+  g_assert_cmpint (fseek (f, (40 << 20) - 1, SEEK_SET), ==, 0);
+  fputc (0, f);
+  fclose (f);
+  r = run_vireo (NULL, (const char *const[]){ "--kernel", hello, "--initrd", initrd, "--memory", "32M",
+                                              NULL });
+  g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
+  assert_one_line_error (&r, "MiB");
+  unlink (initrd);
+  rmdir (dir);
+  result_clear (&r);
+}
+
+static void
+test_no_kvm_device (void)
+{
+  g_autofree char *hello = guest ("hello");
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_subprocess_launcher_setenv (launcher, "VIREO_KVM_DEVICE", "/nonexistent/kvm", TRUE);
+  proc = g_subprocess_launcher_spawn (launcher, &error, vireo_test_vireo_run (), "--kernel", hello, NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
+  g_assert_cmpint (exit_status_of (proc), ==, STATUS_SETUP_ERROR);
+  g_assert_true (g_str_has_prefix (err, "vireo-run: /nonexistent/kvm does not exist"));
+  g_assert_cmpstr (out, ==, "");
+}
+
+static void
+drop_to_nobody (gpointer data)
+{
+  struct passwd *nobody = data;
+  if (setgroups (0, NULL) < 0 || setgid (nobody->pw_gid) < 0 || setuid (nobody->pw_uid) < 0)
+    _exit (99);
+}
+
+static void
+test_kvm_permission_denied (void)
+{
+  g_autofree char *hello = guest ("hello");
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  struct passwd *nobody = getpwnam ("nobody");
+
+  if (getuid () != 0 || nobody == NULL)
+    {
+      g_test_skip ("needs root to run vireo-run as “nobody”, who may not open /dev/kvm");
+      return;
+    }
+  if (access ("/dev/kvm", F_OK) < 0)
+    {
+      g_test_skip ("needs /dev/kvm to exist");
+      return;
+    }
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, drop_to_nobody, nobody, NULL);
+  /* /dev/null is as good a kernel as any: the device check comes first. */
+  proc = g_subprocess_launcher_spawn (launcher, &error, vireo_test_vireo_run (), "--kernel", "/dev/null",
+                                      NULL);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
+  if (exit_status_of (proc) == 99 || (err && strstr (err, "Permission denied") && !strstr (err, "kvm")))
+    {
+      g_test_skip ("cannot run the build's vireo-run as “nobody” (its directory is not readable)");
+      return;
+    }
+  g_assert_cmpint (exit_status_of (proc), ==, STATUS_SETUP_ERROR);
+  g_assert_nonnull (strstr (err, "permission denied on /dev/kvm"));
+  g_assert_nonnull (strstr (err, "kvm” group"));
+}
+
+static void
+test_help (void)
+{
+  Result r = run_vireo (NULL, (const char *const[]){ "--help", NULL });
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "--kernel"));
+  g_assert_nonnull (strstr (r.out, "--cpuid-mask"));
+  g_assert_nonnull (strstr (r.out, "Exit status"));
+  result_clear (&r);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/vireo-run/help", test_help);
+  g_test_add_func ("/vireo-run/hello", test_hello);
+  g_test_add_func ("/vireo-run/boot-info-options", test_boot_info_options);
+  g_test_add_func ("/vireo-run/exit-statuses", test_exit_statuses);
+  g_test_add_func ("/vireo-run/stdin-reaches-guest", test_stdin_reaches_guest);
+  g_test_add_func ("/vireo-run/serial-file", test_serial_file);
+  g_test_add_func ("/vireo-run/serial-unix", test_serial_unix);
+  g_test_add_func ("/vireo-run/sigterm-presses-power-button", test_sigterm_presses_power_button);
+  g_test_add_func ("/vireo-run/second-sigterm-stops", test_second_sigterm_stops);
+  g_test_add_func ("/vireo-run/usage-errors", test_usage_errors);
+  g_test_add_func ("/vireo-run/file-errors", test_file_errors);
+  g_test_add_func ("/vireo-run/initrd-too-large", test_initrd_too_large);
+  g_test_add_func ("/vireo-run/no-kvm-device", test_no_kvm_device);
+  g_test_add_func ("/vireo-run/kvm-permission-denied", test_kvm_permission_denied);
   return g_test_run ();
 }

@@ -53,6 +53,8 @@
 #define HV_IRQ_MOUSE          12
 #define HV_IRQ_PCI_FIRST      16             /* PCI INTx lines 16..23 */
 #define HV_IOAPIC_PINS        24
+/* The GSI of PCI slot @slot's interrupt pin @pin (0 = INTA): the swizzle the DSDT's _PRT describes. */
+#define HV_PCI_INTX_GSI(slot, pin) (HV_IRQ_PCI_FIRST + ((slot) + (pin)) % 8)
 
 /* ACPI PM1 values shared by the tables and the PM device. */
 #define HV_ACPI_SLP_TYP_S5    5              /* the value in the DSDT's _S5 package */
