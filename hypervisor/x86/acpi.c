@@ -1,1 +1,521 @@
-/* acpi.c — placeholder until written. */
+/* acpi.c — the guest's ACPI tables: RSDP, RSDT/XSDT, FADT, FACS, MADT and the DSDT, built in one
+ * piece and copied to HV_ACPI_START (ACPI 6.x chapter 5).
+ *
+ * The tables describe fixed hardware: the PM block and devices of layout.h.  The RSDP comes first,
+ * at the start of the BIOS area where legacy scans look for it; the other tables follow, so
+ * references between them are known before each referring table is written.  Both the 32-bit RSDT
+ * and the XSDT are offered because old guests only read the RSDT. */
+#include "acpi.h"
+#include "aml.h"
+#include "layout.h"
+
+#include <string.h>
+
+#define ACPI_OEM_ID "VIREO "
+#define ACPI_OEM_TABLE_ID "VIREOVM "
+#define ACPI_CREATOR_ID "VIRO"
+#define ACPI_REVISION 1
+
+typedef struct __attribute__ ((packed))
+{
+  char signature[8];
+  uint8_t checksum;           /* over the first 20 bytes (the ACPI 1.0 structure) */
+  char oem_id[6];
+  uint8_t revision;
+  uint32_t rsdt_address;
+  uint32_t length;
+  uint64_t xsdt_address;
+  uint8_t extended_checksum;  /* over all 36 bytes */
+  uint8_t reserved[3];
+} AcpiRsdp;
+G_STATIC_ASSERT (sizeof (AcpiRsdp) == 36);
+
+typedef struct __attribute__ ((packed))
+{
+  char signature[4];
+  uint32_t length;
+  uint8_t revision;
+  uint8_t checksum;
+  char oem_id[6];
+  char oem_table_id[8];
+  uint32_t oem_revision;
+  char creator_id[4];
+  uint32_t creator_revision;
+} AcpiHeader;
+G_STATIC_ASSERT (sizeof (AcpiHeader) == 36);
+
+typedef struct __attribute__ ((packed))
+{
+  uint8_t space_id;
+  uint8_t bit_width;
+  uint8_t bit_offset;
+  uint8_t access_size;
+  uint64_t address;
+} AcpiGas;
+G_STATIC_ASSERT (sizeof (AcpiGas) == 12);
+
+typedef struct __attribute__ ((packed))
+{
+  AcpiHeader header;
+  uint32_t firmware_ctrl;
+  uint32_t dsdt;
+  uint8_t reserved0;
+  uint8_t preferred_pm_profile;
+  uint16_t sci_int;
+  uint32_t smi_cmd;
+  uint8_t acpi_enable;
+  uint8_t acpi_disable;
+  uint8_t s4bios_req;
+  uint8_t pstate_cnt;
+  uint32_t pm1a_evt_blk;
+  uint32_t pm1b_evt_blk;
+  uint32_t pm1a_cnt_blk;
+  uint32_t pm1b_cnt_blk;
+  uint32_t pm2_cnt_blk;
+  uint32_t pm_tmr_blk;
+  uint32_t gpe0_blk;
+  uint32_t gpe1_blk;
+  uint8_t pm1_evt_len;
+  uint8_t pm1_cnt_len;
+  uint8_t pm2_cnt_len;
+  uint8_t pm_tmr_len;
+  uint8_t gpe0_blk_len;
+  uint8_t gpe1_blk_len;
+  uint8_t gpe1_base;
+  uint8_t cst_cnt;
+  uint16_t p_lvl2_lat;
+  uint16_t p_lvl3_lat;
+  uint16_t flush_size;
+  uint16_t flush_stride;
+  uint8_t duty_offset;
+  uint8_t duty_width;
+  uint8_t day_alrm;
+  uint8_t mon_alrm;
+  uint8_t century;
+  uint16_t iapc_boot_arch;
+  uint8_t reserved1;
+  uint32_t flags;
+  AcpiGas reset_reg;
+  uint8_t reset_value;
+  uint16_t arm_boot_arch;
+  uint8_t minor_version;
+  uint64_t x_firmware_ctrl;
+  uint64_t x_dsdt;
+  AcpiGas x_pm1a_evt_blk;
+  AcpiGas x_pm1b_evt_blk;
+  AcpiGas x_pm1a_cnt_blk;
+  AcpiGas x_pm1b_cnt_blk;
+  AcpiGas x_pm2_cnt_blk;
+  AcpiGas x_pm_tmr_blk;
+  AcpiGas x_gpe0_blk;
+  AcpiGas x_gpe1_blk;
+  AcpiGas sleep_control_reg;
+  AcpiGas sleep_status_reg;
+  uint64_t hypervisor_vendor_id;
+} AcpiFadt;
+G_STATIC_ASSERT (sizeof (AcpiFadt) == 276);
+
+typedef struct __attribute__ ((packed))
+{
+  char signature[4];
+  uint32_t length;
+  uint32_t hardware_signature;
+  uint32_t firmware_waking_vector;
+  uint32_t global_lock;
+  uint32_t flags;
+  uint64_t x_firmware_waking_vector;
+  uint8_t version;
+  uint8_t reserved0[3];
+  uint32_t ospm_flags;
+  uint8_t reserved1[24];
+} AcpiFacs;
+G_STATIC_ASSERT (sizeof (AcpiFacs) == 64);
+
+/* FADT flags (ACPI 6.4 table 5.10). */
+#define FADT_WBINVD          (1u << 0)
+#define FADT_PROC_C1         (1u << 2)
+/* PWR_BUTTON (bit 4) stays clear: the power button is a fixed feature.  The sleep button is not. */
+#define FADT_SLP_BUTTON      (1u << 5)
+#define FADT_TMR_VAL_EXT     (1u << 8)
+#define FADT_RESET_REG_SUP   (1u << 10)
+
+/* IA-PC boot architecture flags. */
+#define FADT_BOOT_LEGACY_DEVICES   (1u << 0)
+#define FADT_BOOT_8042             (1u << 1)
+#define FADT_BOOT_VGA_NOT_PRESENT  (1u << 2)
+
+#define FADT_PM_PROFILE_DESKTOP 1
+/* Latencies above 100 (C2) and 1000 (C3) microseconds mean "not supported". */
+#define FADT_C2_DISABLED 101
+#define FADT_C3_DISABLED 1001
+
+#define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_BYTE 1
+#define GAS_ACCESS_WORD 2
+#define GAS_ACCESS_DWORD 3
+
+/* MADT structure types and flags. */
+#define MADT_PCAT_COMPAT        1u
+#define MADT_LOCAL_APIC         0
+#define MADT_IO_APIC            1
+#define MADT_INTERRUPT_OVERRIDE 2
+#define MADT_LOCAL_APIC_NMI     4
+#define MADT_LAPIC_ENABLED      1u
+#define MADT_ALL_PROCESSORS     0xff
+/* MPS INTI flags: polarity bits 0-1 (1 = high), trigger bits 2-3 (3 = level); 0 = as the bus. */
+#define MPS_INTI_CONFORMS       0x0000
+#define MPS_INTI_LEVEL_HIGH     0x000d
+
+uint8_t
+hv_acpi_checksum (const void *data, gsize len)
+{
+  const uint8_t *bytes = data;
+  uint8_t sum = 0;
+
+  for (gsize i = 0; i < len; i++)
+    sum += bytes[i];
+  return (uint8_t) -sum;
+}
+
+static void
+put_u8 (GByteArray *buf, uint8_t v)
+{
+  g_byte_array_append (buf, &v, 1);
+}
+
+static void
+put_u16 (GByteArray *buf, uint16_t v)
+{
+  v = GUINT16_TO_LE (v);
+  g_byte_array_append (buf, (const uint8_t *) &v, sizeof v);
+}
+
+static void
+put_u32 (GByteArray *buf, uint32_t v)
+{
+  v = GUINT32_TO_LE (v);
+  g_byte_array_append (buf, (const uint8_t *) &v, sizeof v);
+}
+
+static void
+put_u64 (GByteArray *buf, uint64_t v)
+{
+  v = GUINT64_TO_LE (v);
+  g_byte_array_append (buf, (const uint8_t *) &v, sizeof v);
+}
+
+static AcpiHeader
+header_new (const char *signature, uint8_t revision)
+{
+  AcpiHeader h = { .revision = revision };
+
+  memcpy (h.signature, signature, sizeof h.signature);
+  memcpy (h.oem_id, ACPI_OEM_ID, sizeof h.oem_id);
+  memcpy (h.oem_table_id, ACPI_OEM_TABLE_ID, sizeof h.oem_table_id);
+  h.oem_revision = GUINT32_TO_LE (ACPI_REVISION);
+  memcpy (h.creator_id, ACPI_CREATOR_ID, sizeof h.creator_id);
+  h.creator_revision = GUINT32_TO_LE (ACPI_REVISION);
+  return h;
+}
+
+static GByteArray *
+table_new (const char *signature, uint8_t revision)
+{
+  GByteArray *table = g_byte_array_new ();
+  AcpiHeader h = header_new (signature, revision);
+
+  g_byte_array_append (table, (const uint8_t *) &h, sizeof h);
+  return table;
+}
+
+/* Pads @blob to @align and appends @len bytes; returns their guest-physical address. */
+static uint64_t
+blob_append (GByteArray *blob, const void *data, gsize len, gsize align)
+{
+  gsize start = (blob->len + align - 1) & ~(align - 1);
+  gsize pad = start - blob->len;
+
+  g_byte_array_set_size (blob, (guint) start);
+  memset (blob->data + start - pad, 0, pad);
+  g_byte_array_append (blob, data, (guint) len);
+  return HV_ACPI_START + start;
+}
+
+/* Fills in the header's length and checksum and places the table in @blob. */
+static uint64_t
+blob_append_table (GByteArray *blob, GByteArray *table)
+{
+  AcpiHeader *h = (AcpiHeader *) table->data;
+
+  h->length = GUINT32_TO_LE (table->len);
+  h->checksum = 0;
+  h->checksum = hv_acpi_checksum (table->data, table->len);
+  return blob_append (blob, table->data, table->len, 16);
+}
+
+static void
+dsdt_add_pci_root (GByteArray *aml)
+{
+  g_autoptr (GByteArray) res = g_byte_array_new ();
+  gsize device, prt;
+
+  device = hv_aml_device_begin (aml, "PCI0");
+  /* Plain PCI (PNP0A03), not PCI Express: configuration space is reached through 0xCF8 only.  No
+   * _ADR: a device has a _HID or an _ADR, not both (ACPI 6.1; iasl warns). */
+  hv_aml_name (aml, "_HID");
+  hv_aml_eisa_id (aml, "PNP0A03");
+  hv_aml_name (aml, "_UID");
+  hv_aml_integer (aml, 0);
+  hv_aml_name (aml, "_BBN");
+  hv_aml_integer (aml, 0);
+  hv_aml_name (aml, "_SEG");
+  hv_aml_integer (aml, 0);
+
+  /* What the bridge decodes for its bus: all bus numbers, all ports but its own configuration ports
+   * (which it consumes), and the 32-bit MMIO hole. */
+  hv_aml_res_word_bus_number (res, 0, 0xff);
+  hv_aml_res_io (res, HV_PORT_PCI_CONF, HV_PORT_PCI_CONF, 1, 8);
+  hv_aml_res_word_io (res, 0, HV_PORT_PCI_CONF - 1);
+  hv_aml_res_word_io (res, HV_PORT_PCI_CONF + 8, 0xffff);
+  hv_aml_res_dword_memory (res, (uint32_t) HV_MMIO32_START, (uint32_t) (HV_MMIO32_END - 1));
+  hv_aml_name (aml, "_CRS");
+  hv_aml_resource_template (aml, res);
+
+  /* Interrupt routing straight to IOAPIC inputs (no link devices): each entry is
+   * Package { slot address (function wildcard), pin, Zero = GSI follows, GSI }. */
+  hv_aml_name (aml, "_PRT");
+  prt = hv_aml_package_begin (aml, 31 * 4);
+  for (unsigned slot = 1; slot < 32; slot++)
+    for (unsigned pin = 0; pin < 4; pin++)
+      {
+        gsize entry = hv_aml_package_begin (aml, 4);
+        hv_aml_integer (aml, ((uint64_t) slot << 16) | 0xffff);
+        hv_aml_integer (aml, pin);
+        hv_aml_integer (aml, 0);
+        hv_aml_integer (aml, HV_PCI_INTX_GSI (slot, pin));
+        hv_aml_end (aml, entry);
+      }
+  hv_aml_end (aml, prt);
+
+  hv_aml_end (aml, device);
+}
+
+/* A legacy ISA device: a _HID, an optional _UID, @n_ports port ranges and one ISA interrupt. */
+static void
+dsdt_add_isa_device (GByteArray *aml, const char *name, const char *hid, int uid,
+                     const uint16_t *ports, const uint8_t *lengths, unsigned n_ports, unsigned irq)
+{
+  g_autoptr (GByteArray) res = g_byte_array_new ();
+  gsize device;
+
+  device = hv_aml_device_begin (aml, name);
+  hv_aml_name (aml, "_HID");
+  hv_aml_eisa_id (aml, hid);
+  if (uid >= 0)
+    {
+      hv_aml_name (aml, "_UID");
+      hv_aml_integer (aml, (uint64_t) uid);
+    }
+  for (unsigned i = 0; i < n_ports; i++)
+    hv_aml_res_io (res, ports[i], ports[i], 1, lengths[i]);
+  hv_aml_res_irq (res, irq);
+  hv_aml_name (aml, "_CRS");
+  hv_aml_resource_template (aml, res);
+  hv_aml_end (aml, device);
+}
+
+static GByteArray *
+build_dsdt (void)
+{
+  /* Revision 2: integers are 64 bits wide. */
+  GByteArray *dsdt = table_new ("DSDT", 2);
+  static const uint16_t com1_ports[] = { HV_PORT_COM1 };
+  static const uint8_t com1_lengths[] = { 8 };
+  static const uint16_t kbd_ports[] = { HV_PORT_I8042_DATA, HV_PORT_I8042_CMD };
+  static const uint8_t kbd_lengths[] = { 1, 1 };
+  static const uint16_t rtc_ports[] = { HV_PORT_RTC };
+  static const uint8_t rtc_lengths[] = { 2 };
+  gsize scope, package;
+
+  scope = hv_aml_scope_begin (dsdt, "\\_SB");
+  dsdt_add_pci_root (dsdt);
+  dsdt_add_isa_device (dsdt, "COM1", "PNP0501", 1, com1_ports, com1_lengths, 1, HV_IRQ_COM1);
+  dsdt_add_isa_device (dsdt, "KBD", "PNP0303", -1, kbd_ports, kbd_lengths, 2, HV_IRQ_KEYBOARD);
+  dsdt_add_isa_device (dsdt, "RTC", "PNP0B00", -1, rtc_ports, rtc_lengths, 1, HV_IRQ_RTC);
+  hv_aml_end (dsdt, scope);
+
+  /* \_S5: SLP_TYP for PM1a and PM1b, then two reserved values. */
+  hv_aml_name (dsdt, "\\_S5");
+  package = hv_aml_package_begin (dsdt, 4);
+  hv_aml_integer (dsdt, HV_ACPI_SLP_TYP_S5);
+  hv_aml_integer (dsdt, HV_ACPI_SLP_TYP_S5);
+  hv_aml_integer (dsdt, 0);
+  hv_aml_integer (dsdt, 0);
+  hv_aml_end (dsdt, package);
+  return dsdt;
+}
+
+static AcpiGas
+gas_io (uint16_t port, unsigned len, uint8_t access_size)
+{
+  return (AcpiGas){
+    .space_id = GAS_SYSTEM_IO,
+    .bit_width = (uint8_t) (len * 8),
+    .access_size = access_size,
+    .address = GUINT64_TO_LE (port),
+  };
+}
+
+static GByteArray *
+build_fadt (uint64_t facs_addr, uint64_t dsdt_addr)
+{
+  GByteArray *table = g_byte_array_new ();
+  AcpiFadt f = { .header = header_new ("FACP", 6) };
+
+  /* Both firmware control fields must not be non-zero at once (ACPI 5.2.9): the FACS is below 4
+   * GiB, so only the 32-bit one is set.  The DSDT may be given both ways and is. */
+  f.firmware_ctrl = GUINT32_TO_LE ((uint32_t) facs_addr);
+  f.dsdt = GUINT32_TO_LE ((uint32_t) dsdt_addr);
+  f.x_dsdt = GUINT64_TO_LE (dsdt_addr);
+  f.preferred_pm_profile = FADT_PM_PROFILE_DESKTOP;
+  f.sci_int = GUINT16_TO_LE (HV_IRQ_SCI);
+  /* SMI_CMD 0: no SMM, the machine is always in ACPI mode (SCI_EN reads as set). */
+  f.smi_cmd = 0;
+
+  f.pm1a_evt_blk = GUINT32_TO_LE (HV_PORT_ACPI_PM1_EVT);
+  f.pm1_evt_len = 4;
+  f.x_pm1a_evt_blk = gas_io (HV_PORT_ACPI_PM1_EVT, 4, GAS_ACCESS_WORD);
+  f.pm1a_cnt_blk = GUINT32_TO_LE (HV_PORT_ACPI_PM1_CNT);
+  f.pm1_cnt_len = 2;
+  f.x_pm1a_cnt_blk = gas_io (HV_PORT_ACPI_PM1_CNT, 2, GAS_ACCESS_WORD);
+  f.pm_tmr_blk = GUINT32_TO_LE (HV_PORT_ACPI_PM_TMR);
+  f.pm_tmr_len = 4;
+  f.x_pm_tmr_blk = gas_io (HV_PORT_ACPI_PM_TMR, 4, GAS_ACCESS_DWORD);
+
+  f.p_lvl2_lat = GUINT16_TO_LE (FADT_C2_DISABLED);
+  f.p_lvl3_lat = GUINT16_TO_LE (FADT_C3_DISABLED);
+  f.iapc_boot_arch = GUINT16_TO_LE (FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042
+                                    | FADT_BOOT_VGA_NOT_PRESENT);
+  f.flags = GUINT32_TO_LE (FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT
+                           | FADT_RESET_REG_SUP);
+  f.reset_reg = gas_io (HV_PORT_ACPI_RESET, 1, GAS_ACCESS_BYTE);
+  f.reset_value = HV_ACPI_RESET_VALUE;
+
+  g_byte_array_append (table, (const uint8_t *) &f, sizeof f);
+  return table;
+}
+
+static GByteArray *
+build_madt (unsigned n_vcpus)
+{
+  /* Revision 3 (ACPI 5.0 onwards): the structures used here have not changed since. */
+  GByteArray *madt = table_new ("APIC", 3);
+
+  put_u32 (madt, (uint32_t) HV_LAPIC_ADDR);
+  put_u32 (madt, MADT_PCAT_COMPAT); /* dual 8259s are present: the in-kernel PIC */
+
+  for (unsigned i = 0; i < n_vcpus; i++)
+    {
+      put_u8 (madt, MADT_LOCAL_APIC);
+      put_u8 (madt, 8);
+      put_u8 (madt, (uint8_t) i); /* ACPI processor UID */
+      put_u8 (madt, (uint8_t) i); /* APIC id, as hv_cpuid_prepare() reports it */
+      put_u32 (madt, MADT_LAPIC_ENABLED);
+    }
+
+  put_u8 (madt, MADT_IO_APIC);
+  put_u8 (madt, 12);
+  put_u8 (madt, 0); /* IOAPIC id */
+  put_u8 (madt, 0);
+  put_u32 (madt, (uint32_t) HV_IOAPIC_ADDR);
+  put_u32 (madt, 0); /* GSI base */
+
+  /* The PIT (ISA IRQ 0) is wired to IOAPIC pin 2. */
+  put_u8 (madt, MADT_INTERRUPT_OVERRIDE);
+  put_u8 (madt, 10);
+  put_u8 (madt, 0); /* ISA bus */
+  put_u8 (madt, HV_IRQ_TIMER);
+  put_u32 (madt, 2);
+  put_u16 (madt, MPS_INTI_CONFORMS);
+
+  /* The SCI is level-triggered; we drive it active high, unlike the ISA default. */
+  put_u8 (madt, MADT_INTERRUPT_OVERRIDE);
+  put_u8 (madt, 10);
+  put_u8 (madt, 0);
+  put_u8 (madt, HV_IRQ_SCI);
+  put_u32 (madt, HV_IRQ_SCI);
+  put_u16 (madt, MPS_INTI_LEVEL_HIGH);
+
+  /* NMIs arrive on LINT1 of every local APIC. */
+  put_u8 (madt, MADT_LOCAL_APIC_NMI);
+  put_u8 (madt, 6);
+  put_u8 (madt, MADT_ALL_PROCESSORS);
+  put_u16 (madt, MPS_INTI_CONFORMS);
+  put_u8 (madt, 1);
+  return madt;
+}
+
+gboolean
+hv_acpi_build (HvMemory *mem, unsigned n_vcpus, uint64_t *rsdp_addr, GError **error)
+{
+  g_autoptr (GByteArray) blob = g_byte_array_sized_new (4096);
+  g_autoptr (GByteArray) dsdt = NULL;
+  g_autoptr (GByteArray) fadt = NULL;
+  g_autoptr (GByteArray) madt = NULL;
+  g_autoptr (GByteArray) rsdt = NULL;
+  g_autoptr (GByteArray) xsdt = NULL;
+  AcpiFacs facs = {
+    .signature = "FACS", .length = GUINT32_TO_LE (sizeof (AcpiFacs)), .version = 2
+  };
+  AcpiRsdp rsdp = { .signature = "RSD PTR ", .oem_id = ACPI_OEM_ID, .revision = 2 };
+  uint64_t facs_addr, dsdt_addr, fadt_addr, madt_addr, rsdt_addr, xsdt_addr;
+  const gsize room = HV_ACPI_END - HV_ACPI_START;
+
+  g_return_val_if_fail (mem != NULL && rsdp_addr != NULL, FALSE);
+  if (n_vcpus < HV_VCPUS_MIN || n_vcpus > HV_VCPUS_MAX)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "cannot describe %u processors in the ACPI tables (%u to %u are supported)",
+                   n_vcpus, HV_VCPUS_MIN, HV_VCPUS_MAX);
+      return FALSE;
+    }
+
+  /* The RSDP's place is reserved first so it sits at HV_ACPI_START, 16-byte aligned as required. */
+  g_byte_array_set_size (blob, sizeof rsdp);
+  facs_addr = blob_append (blob, &facs, sizeof facs, 64);
+
+  dsdt = build_dsdt ();
+  dsdt_addr = blob_append_table (blob, dsdt);
+  fadt = build_fadt (facs_addr, dsdt_addr);
+  fadt_addr = blob_append_table (blob, fadt);
+  madt = build_madt (n_vcpus);
+  madt_addr = blob_append_table (blob, madt);
+
+  rsdt = table_new ("RSDT", 1);
+  put_u32 (rsdt, (uint32_t) fadt_addr);
+  put_u32 (rsdt, (uint32_t) madt_addr);
+  rsdt_addr = blob_append_table (blob, rsdt);
+  xsdt = table_new ("XSDT", 1);
+  put_u64 (xsdt, fadt_addr);
+  put_u64 (xsdt, madt_addr);
+  xsdt_addr = blob_append_table (blob, xsdt);
+
+  rsdp.rsdt_address = GUINT32_TO_LE ((uint32_t) rsdt_addr);
+  rsdp.length = GUINT32_TO_LE (sizeof rsdp);
+  rsdp.xsdt_address = GUINT64_TO_LE (xsdt_addr);
+  rsdp.checksum = hv_acpi_checksum (&rsdp, 20);
+  rsdp.extended_checksum = hv_acpi_checksum (&rsdp, sizeof rsdp);
+  memcpy (blob->data, &rsdp, sizeof rsdp);
+
+  if (blob->len > room)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                   "the ACPI tables (%u bytes) do not fit in the %" G_GSIZE_FORMAT
+                   " bytes at 0x%llx", blob->len, room, HV_ACPI_START);
+      return FALSE;
+    }
+  if (!hv_memory_write (mem, HV_ACPI_START, blob->data, blob->len, "the ACPI tables", error))
+    return FALSE;
+  *rsdp_addr = HV_ACPI_START;
+  return TRUE;
+}

@@ -9,5 +9,6 @@
  * feature, SCI on HV_IRQ_SCI, PM timer, reset register). */
 gboolean hv_acpi_build (HvMemory *mem, unsigned n_vcpus, uint64_t *rsdp_addr, GError **error);
 
-/* ACPI's checksum rule: the bytes of a table sum to zero. */
+/* ACPI's checksum rule: the bytes of a table sum to zero.  Returns the value to store in the checksum
+ * field, computed over @data while that field holds 0. */
 uint8_t hv_acpi_checksum (const void *data, gsize len);
