@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 G_DEFINE_QUARK (hv-error-quark, hv_error)
@@ -60,13 +61,16 @@ hv_parse_memory_size (const char *text, uint64_t *bytes, GError **error)
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "an empty memory size");
       return FALSE;
     }
-  for (p = text; *p; p++)
-    if (!g_ascii_isdigit (*p) && *p != '.' && !g_ascii_isalpha (*p))
+  /* Digits with at most one decimal point, then an optional unit: no signs, exponents or hex. */
+  for (p = text; g_ascii_isdigit (*p) || *p == '.'; p++)
+    if (*p == '.' && strchr (p + 1, '.') != NULL)
       goto bad;
+  if (p == text)
+    goto bad;
 
   errno = 0;
   value = g_ascii_strtod (text, &end);
-  if (errno != 0 || end == text || !(value > 0))
+  if (errno != 0 || end != p || !(value > 0))
     goto bad;
 
   if (*end != '\0')

@@ -159,7 +159,7 @@ gboolean
 hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, struct kvm_cpuid2 *supported, GError **error)
 {
   g_autofree struct kvm_cpuid2 *cpuid = NULL;
-  gsize cpuid_size = sizeof (*supported) + supported->nent * sizeof (supported->entries[0]);
+  unsigned capacity = supported->nent + HV_CPUID_TOPOLOGY_ENTRIES;
 
   memset (vcpu, 0, sizeof *vcpu);
   vcpu->vm = vm;
@@ -182,7 +182,10 @@ hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, struct kvm_cpuid2 *suppo
       return FALSE;
     }
 
-  cpuid = g_memdup2 (supported, cpuid_size);
+  /* KVM may report the extended topology leaves with subleaf 0 only; make room for the core level. */
+  cpuid = g_malloc0 (sizeof (*cpuid) + capacity * sizeof (cpuid->entries[0]));
+  memcpy (cpuid->entries, supported->entries, supported->nent * sizeof (supported->entries[0]));
+  cpuid->nent = hv_cpuid_add_topology_leaves (cpuid->entries, supported->nent, capacity);
   hv_cpuid_prepare (cpuid->entries, cpuid->nent, index, vm->n_vcpus, &vm->cpuid_mask);
   if (ioctl (vcpu->fd, KVM_SET_CPUID2, cpuid) < 0)
     {

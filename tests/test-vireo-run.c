@@ -55,7 +55,7 @@ run_vireo (const char *input, const char *const *args)
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) in = input ? g_bytes_new (input, strlen (input)) : NULL;
+  g_autoptr (GBytes) in = g_bytes_new (input ? input : "", input ? strlen (input) : 0);
   g_autoptr (GBytes) out = NULL;
   g_autoptr (GBytes) err = NULL;
   Result r = { 0 };
@@ -73,8 +73,8 @@ run_vireo (const char *input, const char *const *args)
   g_assert_true (g_subprocess_communicate (proc, in, NULL, &out, &err, &error));
   g_assert_no_error (error);
   r.status = exit_status_of (proc);
-  r.out = g_strndup (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
-  r.err = g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err));
+  r.out = g_strndup (g_bytes_get_size (out) ? g_bytes_get_data (out, NULL) : "", g_bytes_get_size (out));
+  r.err = g_strndup (g_bytes_get_size (err) ? g_bytes_get_data (err, NULL) : "", g_bytes_get_size (err));
   g_test_message ("exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
   return r;
 }
@@ -155,21 +155,6 @@ test_exit_statuses (void)
 }
 
 static void
-test_stdin_reaches_guest (void)
-{
-  g_autofree char *kernel = guest ("echo");
-  Result r;
-
-  if (!vireo_test_require_kvm ())
-    return;
-  r = run_vireo ("typed into the serial port\nq", (const char *const[]){ "--kernel", kernel, NULL });
-  g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
-  g_assert_nonnull (strstr (r.out, "typed into the serial port"));
-  g_assert_nonnull (strstr (r.out, "echo done"));
-  result_clear (&r);
-}
-
-static void
 test_serial_file (void)
 {
   g_autofree char *kernel = guest ("hello");
@@ -230,6 +215,8 @@ test_serial_unix (void)
                            kernel, "--serial", spec, NULL);
   g_assert_no_error (error);
   fd = connect_unix (path);
+  while (strstr (seen->str, "echo ready") == NULL && (n = read (fd, buf, sizeof buf)) > 0)
+    g_string_append_len (seen, buf, n);
   g_assert_cmpint (write (fd, "over a socket\nq", 15), ==, 15);
   while ((n = read (fd, buf, sizeof buf)) > 0)
     g_string_append_len (seen, buf, n);
@@ -242,28 +229,39 @@ test_serial_unix (void)
   rmdir (dir);
 }
 
-/* Starts @guest_name with stdout piped, waits for @ready on it, sends @signals SIGTERMs. */
+/* Starts @guest_name with stdout piped, waits for @ready on it, then writes @input to its stdin (when not
+ * NULL) and sends @signals SIGTERMs.  Returns the exit status; stdout and stderr in @out and @err. */
 static int
-run_and_signal (const char *guest_name, const char *ready, int signals, char **err_out)
+run_interactive (const char *guest_name, const char *ready, const char *input, int signals, char **out,
+                 char **err)
 {
   g_autofree char *kernel = guest (guest_name);
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GDataInputStream) out = NULL;
-  g_autoptr (GBytes) err = NULL;
+  g_autoptr (GDataInputStream) stdout_lines = NULL;
+  g_autoptr (GBytes) err_bytes = NULL;
+  GOutputStream *stdin_pipe;
+  GString *seen = g_string_new (NULL);
   char *line;
 
-  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
-                           vireo_test_vireo_run (), "--kernel", kernel, NULL);
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                             | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                           &error, vireo_test_vireo_run (), "--kernel", kernel, NULL);
   g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
-  while ((line = g_data_input_stream_read_line (out, NULL, NULL, &error)) != NULL)
+  stdin_pipe = g_subprocess_get_stdin_pipe (proc);
+  stdout_lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  while ((line = g_data_input_stream_read_line (stdout_lines, NULL, NULL, &error)) != NULL)
     {
       gboolean found = strstr (line, ready) != NULL;
+      g_string_append_printf (seen, "%s\n", line);
       g_free (line);
       if (found)
         break;
     }
+  g_assert_no_error (error);
+  /* The guest is past its UART set-up (which clears the FIFOs): input from now on reaches it. */
+  if (input)
+    g_assert_true (g_output_stream_write_all (stdin_pipe, input, strlen (input), NULL, NULL, &error));
   g_assert_no_error (error);
   for (int i = 0; i < signals; i++)
     {
@@ -271,33 +269,57 @@ run_and_signal (const char *guest_name, const char *ready, int signals, char **e
       g_usleep (200000);
     }
   /* Drain stdout so the guest never blocks on a full pipe. */
-  while ((line = g_data_input_stream_read_line (out, NULL, NULL, NULL)) != NULL)
-    g_free (line);
+  while ((line = g_data_input_stream_read_line (stdout_lines, NULL, NULL, NULL)) != NULL)
+    {
+      g_string_append_printf (seen, "%s\n", line);
+      g_free (line);
+    }
   g_assert_true (g_subprocess_wait (proc, NULL, &error));
-  err = g_input_stream_read_bytes (g_subprocess_get_stderr_pipe (proc), 65536, NULL, NULL);
-  *err_out = err ? g_strndup (g_bytes_get_data (err, NULL), g_bytes_get_size (err)) : g_strdup ("");
+  err_bytes = g_input_stream_read_bytes (g_subprocess_get_stderr_pipe (proc), 65536, NULL, NULL);
+  *err = err_bytes && g_bytes_get_size (err_bytes)
+           ? g_strndup (g_bytes_get_data (err_bytes, NULL), g_bytes_get_size (err_bytes))
+           : g_strdup ("");
+  *out = g_string_free (seen, FALSE);
+  g_test_message ("stdout: %s\nstderr: %s", *out, *err);
   return exit_status_of (proc);
+}
+
+static void
+test_stdin_reaches_guest (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  g_assert_cmpint (run_interactive ("echo", "echo ready", "typed into the serial port\nq", 0, &out, &err),
+                   ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (out, "typed into the serial port"));
+  g_assert_nonnull (strstr (out, "echo done"));
 }
 
 static void
 test_sigterm_presses_power_button (void)
 {
+  g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   if (!vireo_test_require_kvm ())
     return;
-  g_assert_cmpint (run_and_signal ("shutdown", "waiting for power button", 1, &err), ==,
+  g_assert_cmpint (run_interactive ("shutdown", "waiting for power button", NULL, 1, &out, &err), ==,
                    STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (out, "power button pressed"));
   g_assert_nonnull (strstr (err, "power button"));
 }
 
 static void
 test_second_sigterm_stops (void)
 {
+  g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   if (!vireo_test_require_kvm ())
     return;
   /* The echo guest ignores the power button; the second signal ends it. */
-  g_assert_cmpint (run_and_signal ("echo", "echo ready", 2, &err), ==, STATUS_STOPPED);
+  g_assert_cmpint (run_interactive ("echo", "echo ready", NULL, 2, &out, &err), ==, STATUS_STOPPED);
   g_assert_nonnull (strstr (err, "stopped"));
 }
 
