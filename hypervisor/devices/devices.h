@@ -59,6 +59,7 @@ struct _HvPciDevice
   void (*bar_moved) (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t new_addr);
   void *opaque;
   unsigned slot;              /* assigned by hv_pci_add_device */
+  uint64_t bar_addr[6];       /* where each BAR decodes, kept by the bridge (sizing does not move it) */
 };
 
 HvPci *hv_pci_new (void);

@@ -1,1 +1,435 @@
-/* pci.c — placeholder until written. */
+/* pci.c — the PCI host bridge: configuration mechanism #1 on bus 0, BAR placement, sizing and moves.
+ *
+ * Only function 0 of each of the 32 slots exists; slot 0 is the host bridge itself.  The bridge plays
+ * firmware for the devices added to it: it gives every BAR an address and turns decoding on, so a guest
+ * that does not reassign resources finds them ready.  Device callbacks run with the bridge's lock held
+ * and must not access configuration space through hv_pci_conf1_io. */
+#include "devices.h"
+#include "layout.h"
+
+#define N_SLOTS 32
+
+#define CONFIG_ENABLE    0x80000000u
+#define CONFIG_ADDR_MASK 0x80fffffcu /* enable, bus, device, function, dword register */
+
+#define PCI_VENDOR_ID   0x00
+#define PCI_DEVICE_ID   0x02
+#define PCI_COMMAND     0x04
+#define PCI_STATUS      0x06
+#define PCI_CLASS_PROG  0x09
+#define PCI_BAR0        0x10
+#define PCI_BAR_END     0x28
+#define PCI_ROM_ADDRESS 0x30
+#define PCI_INTERRUPT_LINE 0x3c
+
+#define COMMAND_IO            0x0001
+#define COMMAND_MEMORY        0x0002
+#define COMMAND_BUS_MASTER    0x0004
+#define COMMAND_INTX_DISABLE  0x0400
+#define COMMAND_WRITABLE \
+  (COMMAND_IO | COMMAND_MEMORY | COMMAND_BUS_MASTER | COMMAND_INTX_DISABLE)
+
+#define BAR_IO        0x1
+#define BAR_MEM_64    0x4
+#define IO_BAR_START  0xc000u
+#define IO_BAR_END    0x10000u
+#define IO_BAR_MIN    4u
+#define MEM_BAR_MIN   16u
+
+struct _HvPci
+{
+  GMutex lock;
+  uint32_t config_address;
+  HvPciDevice *slots[N_SLOTS];
+  HvPciDevice host_bridge;
+  uint64_t next_mmio;
+  uint64_t next_io;
+};
+
+static void
+put16 (uint8_t *config, unsigned offset, uint16_t value)
+{
+  config[offset] = (uint8_t) value;
+  config[offset + 1] = (uint8_t) (value >> 8);
+}
+
+static uint16_t
+get16 (const uint8_t *config, unsigned offset)
+{
+  return (uint16_t) (config[offset] | (config[offset + 1] << 8));
+}
+
+static void
+put32 (uint8_t *config, unsigned offset, uint32_t value)
+{
+  put16 (config, offset, (uint16_t) value);
+  put16 (config, offset + 2, (uint16_t) (value >> 16));
+}
+
+static uint32_t
+get32 (const uint8_t *config, unsigned offset)
+{
+  return get16 (config, offset) | ((uint32_t) get16 (config, offset + 2) << 16);
+}
+
+/* The writable address bits of the low dword of a BAR, and its read-only type bits. */
+static uint32_t
+bar_low_mask (const HvPciDevice *device, unsigned bar)
+{
+  uint64_t size = device->bar_size[bar];
+
+  /* An I/O BAR decodes 16 bits of port address, the x86 I/O space. */
+  if (device->bar_is_io[bar])
+    return (uint32_t) ~(size - 1) & 0xfffcu;
+  return (uint32_t) ~(size - 1) & 0xfffffff0u;
+}
+
+static uint32_t
+bar_type_bits (const HvPciDevice *device, unsigned bar)
+{
+  if (device->bar_is_io[bar])
+    return BAR_IO;
+  return device->bar_is_64[bar] ? BAR_MEM_64 : 0;
+}
+
+static uint32_t
+bar_high_mask (const HvPciDevice *device, unsigned bar)
+{
+  return (uint32_t) (~(device->bar_size[bar] - 1) >> 32);
+}
+
+static void
+store_bar_address (HvPciDevice *device, unsigned bar, uint64_t address)
+{
+  put32 (device->config, PCI_BAR0 + 4 * bar,
+         ((uint32_t) address & bar_low_mask (device, bar)) | bar_type_bits (device, bar));
+  if (device->bar_is_64[bar])
+    put32 (device->config, PCI_BAR0 + 4 * (bar + 1),
+           (uint32_t) (address >> 32) & bar_high_mask (device, bar));
+}
+
+/* A write of @value to BAR dword @index (0..5), already merged with the bytes not written. */
+static void
+write_bar_locked (HvPciDevice *device, unsigned index, uint32_t value)
+{
+  unsigned bar = index;
+  uint32_t low;
+  uint32_t high = 0;
+  gboolean sizing;
+  uint64_t address;
+
+  /* The upper dword of a 64-bit BAR belongs to the BAR below it. */
+  if (index > 0 && device->bar_is_64[index - 1] && device->bar_size[index - 1] != 0)
+    bar = index - 1;
+  if (device->bar_size[bar] == 0)
+    return; /* unimplemented BARs read as zero */
+
+  if (bar == index)
+    put32 (device->config, PCI_BAR0 + 4 * bar,
+           (value & bar_low_mask (device, bar)) | bar_type_bits (device, bar));
+  else
+    put32 (device->config, PCI_BAR0 + 4 * index, value & bar_high_mask (device, bar));
+
+  low = get32 (device->config, PCI_BAR0 + 4 * bar) & bar_low_mask (device, bar);
+  if (device->bar_is_64[bar])
+    high = get32 (device->config, PCI_BAR0 + 4 * (bar + 1));
+  address = ((uint64_t) high << 32) | low;
+
+  /* All address bits set is a guest sizing the BAR (it restores the address next); the BAR keeps
+   * decoding where it was.  For a 64-bit BAR either half all ones counts, since sizing does one half at
+   * a time and no real address has them. */
+  sizing = low == bar_low_mask (device, bar)
+           || (device->bar_is_64[bar] && high == 0xffffffffu);
+  if (sizing || address == device->bar_addr[bar])
+    return;
+
+  {
+    uint64_t old_address = device->bar_addr[bar];
+    device->bar_addr[bar] = address;
+    if (device->bar_moved)
+      device->bar_moved (device, bar, old_address, address);
+  }
+}
+
+/* A write to the dword at @reg (aligned) of the bytes in @byte_mask. */
+static void
+config_write_locked (HvPciDevice *device, unsigned reg, uint32_t value, uint32_t byte_mask)
+{
+  unsigned first = 4;
+  unsigned last = 0;
+
+  if (reg >= PCI_BAR0 && reg < PCI_BAR_END)
+    {
+      uint32_t merged = (get32 (device->config, reg) & ~byte_mask) | (value & byte_mask);
+      write_bar_locked (device, (reg - PCI_BAR0) / 4, merged);
+      return;
+    }
+  if (reg == PCI_ROM_ADDRESS)
+    return; /* no option ROM: the ROM BAR reads as zero, so sizing finds nothing */
+
+  for (unsigned b = 0; b < 4; b++)
+    {
+      unsigned offset = reg + b;
+      uint8_t byte = (uint8_t) (value >> (8 * b));
+      uint8_t mask;
+
+      if (!(byte_mask & (0xffu << (8 * b))))
+        continue;
+      if (offset == PCI_COMMAND || offset == PCI_COMMAND + 1)
+        mask = (uint8_t) (COMMAND_WRITABLE >> (8 * (offset - PCI_COMMAND)));
+      else if (offset == PCI_STATUS || offset == PCI_STATUS + 1)
+        mask = 0; /* no error bits are ever set, so write-one-to-clear has nothing to clear */
+      else if (offset == PCI_INTERRUPT_LINE)
+        mask = 0xff; /* scratch for the OS, always writable */
+      else
+        mask = device->write_mask[offset];
+      device->config[offset] = (uint8_t) ((device->config[offset] & ~mask) | (byte & mask));
+      first = MIN (first, b);
+      last = MAX (last, b);
+    }
+
+  if (first <= last && device->config_written)
+    device->config_written (device, reg + first, last - first + 1);
+}
+
+static HvPciDevice *
+addressed_device_locked (HvPci *pci)
+{
+  uint32_t address = pci->config_address;
+  unsigned bus = (address >> 16) & 0xff;
+  unsigned slot = (address >> 11) & 0x1f;
+  unsigned function = (address >> 8) & 0x7;
+
+  if (!(address & CONFIG_ENABLE) || bus != 0 || function != 0)
+    return NULL;
+  return pci->slots[slot];
+}
+
+void
+hv_pci_conf1_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
+{
+  HvPci *pci = opaque;
+  HvPciDevice *device;
+  unsigned reg;
+  unsigned lane;
+  uint32_t value = 0;
+  uint32_t byte_mask = 0;
+
+  if (offset >= 8 || len == 0 || len > 8)
+    return;
+
+  g_mutex_lock (&pci->lock);
+  if (offset < 4)
+    {
+      /* CONFIG_ADDRESS answers only whole dword accesses; narrower ones belong to other chipset
+       * registers that this machine does not have. */
+      if (offset == 0 && len == 4)
+        {
+          if (is_write)
+            pci->config_address = get32 (data, 0) & CONFIG_ADDR_MASK;
+          else
+            put32 (data, 0, pci->config_address);
+        }
+      g_mutex_unlock (&pci->lock);
+      return;
+    }
+
+  device = addressed_device_locked (pci);
+  reg = pci->config_address & 0xfc;
+  lane = (unsigned) offset - 4;
+  /* An access past CONFIG_DATA's last byte lane is cut. */
+  len = MIN (len, 4 - lane);
+
+  if (!is_write)
+    {
+      for (unsigned i = 0; i < len; i++)
+        data[i] = device ? device->config[reg + lane + i] : 0xff;
+    }
+  else if (device != NULL)
+    {
+      for (unsigned i = 0; i < len; i++)
+        {
+          value |= (uint32_t) data[i] << (8 * (lane + i));
+          byte_mask |= 0xffu << (8 * (lane + i));
+        }
+      config_write_locked (device, reg, value, byte_mask);
+    }
+  g_mutex_unlock (&pci->lock);
+}
+
+HvPci *
+hv_pci_new (void)
+{
+  HvPci *pci = g_new0 (HvPci, 1);
+  HvPciDevice *bridge = &pci->host_bridge;
+
+  g_mutex_init (&pci->lock);
+  bridge->name = "host bridge";
+  put16 (bridge->config, PCI_VENDOR_ID, 0x1b36);  /* Red Hat, Inc. */
+  put16 (bridge->config, PCI_DEVICE_ID, 0x0008);  /* QEMU PCIe host bridge */
+  bridge->config[PCI_CLASS_PROG + 2] = 0x06;      /* bridge, host bridge (subclass 0) */
+  bridge->slot = 0;
+  pci->slots[0] = bridge;
+  pci->next_mmio = HV_MMIO32_START;
+  pci->next_io = IO_BAR_START;
+  return pci;
+}
+
+void
+hv_pci_free (HvPci *pci)
+{
+  if (pci == NULL)
+    return;
+  g_mutex_clear (&pci->lock);
+  g_free (pci);
+}
+
+static gboolean
+check_bars (const HvPciDevice *device, GError **error)
+{
+  for (unsigned bar = 0; bar < 6; bar++)
+    {
+      uint64_t size = device->bar_size[bar];
+
+      if (size == 0)
+        continue;
+      if ((size & (size - 1)) != 0)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "BAR %u of PCI device %s has size %" G_GUINT64_FORMAT ", not a power of two",
+                       bar, device->name, size);
+          return FALSE;
+        }
+      if (bar > 0 && device->bar_is_64[bar - 1] && device->bar_size[bar - 1] != 0)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "BAR %u of PCI device %s is the upper half of 64-bit BAR %u", bar,
+                       device->name, bar - 1);
+          return FALSE;
+        }
+      if (device->bar_is_io[bar]
+          && (device->bar_is_64[bar] || size < IO_BAR_MIN || size > IO_BAR_END - IO_BAR_START))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "I/O BAR %u of PCI device %s must be 32-bit and 4 to 16384 ports", bar,
+                       device->name);
+          return FALSE;
+        }
+      if (!device->bar_is_io[bar] && size < MEM_BAR_MIN)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "Memory BAR %u of PCI device %s is smaller than 16 bytes", bar, device->name);
+          return FALSE;
+        }
+      if (device->bar_is_64[bar] && bar == 5)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "BAR 5 of PCI device %s cannot be 64-bit", device->name);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+allocate (uint64_t *cursor, uint64_t end, uint64_t size, uint64_t *address)
+{
+  uint64_t start = (*cursor + size - 1) & ~(size - 1);
+
+  if (start < *cursor || start > end || end - start < size)
+    return FALSE;
+  *address = start;
+  *cursor = start + size;
+  return TRUE;
+}
+
+gboolean
+hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error)
+{
+  uint64_t addresses[6] = { 0 };
+  uint64_t next_mmio;
+  uint64_t next_io;
+  uint16_t command;
+  unsigned slot;
+
+  g_return_val_if_fail (pci != NULL, FALSE);
+  g_return_val_if_fail (device != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!check_bars (device, error))
+    return FALSE;
+
+  g_mutex_lock (&pci->lock);
+  for (slot = 1; slot < N_SLOTS && pci->slots[slot] != NULL; slot++)
+    ;
+  if (slot == N_SLOTS)
+    {
+      g_mutex_unlock (&pci->lock);
+      g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                   "No free PCI slot for %s: all %u slots of bus 0 are taken", device->name,
+                   N_SLOTS - 1);
+      return FALSE;
+    }
+
+  /* Place every BAR before changing anything, so a failure leaves the bridge as it was. */
+  next_mmio = pci->next_mmio;
+  next_io = pci->next_io;
+  for (unsigned bar = 0; bar < 6; bar++)
+    {
+      uint64_t size = device->bar_size[bar];
+      gboolean ok;
+
+      if (size == 0 || (bar > 0 && device->bar_is_64[bar - 1] && device->bar_size[bar - 1]))
+        continue;
+      if (device->bar_is_io[bar])
+        ok = allocate (&next_io, IO_BAR_END, size, &addresses[bar]);
+      else
+        ok = allocate (&next_mmio, HV_MMIO32_END, size, &addresses[bar]);
+      if (!ok)
+        {
+          g_mutex_unlock (&pci->lock);
+          g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                       "BAR %u of PCI device %s (%" G_GUINT64_FORMAT " bytes) does not fit in the "
+                       "PCI %s window", bar, device->name, size,
+                       device->bar_is_io[bar] ? "I/O" : "32-bit memory");
+          return FALSE;
+        }
+    }
+  pci->next_mmio = next_mmio;
+  pci->next_io = next_io;
+
+  command = get16 (device->config, PCI_COMMAND);
+  for (unsigned bar = 0; bar < 6; bar++)
+    {
+      gboolean upper_half = bar > 0 && device->bar_is_64[bar - 1] && device->bar_size[bar - 1];
+
+      if (upper_half)
+        continue;
+      if (device->bar_size[bar] == 0)
+        {
+          put32 (device->config, PCI_BAR0 + 4 * bar, 0);
+          device->bar_addr[bar] = 0;
+          continue;
+        }
+      store_bar_address (device, bar, addresses[bar]);
+      device->bar_addr[bar] = addresses[bar];
+      command |= device->bar_is_io[bar] ? COMMAND_IO : COMMAND_MEMORY;
+    }
+  put32 (device->config, PCI_ROM_ADDRESS, 0);
+  put16 (device->config, PCI_COMMAND, command);
+
+  device->slot = slot;
+  pci->slots[slot] = device;
+  g_mutex_unlock (&pci->lock);
+  return TRUE;
+}
+
+uint64_t
+hv_pci_bar_address (const HvPciDevice *device, unsigned bar)
+{
+  g_return_val_if_fail (device != NULL, 0);
+
+  if (bar >= 6)
+    return 0;
+  return device->bar_addr[bar];
+}
