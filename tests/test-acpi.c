@@ -481,6 +481,7 @@ test_fadt (void)
   g_assert_cmpuint (rd16 (f + 96), >, 100);           /* C2 unsupported */
   g_assert_cmpuint (rd16 (f + 98), >, 1000);          /* C3 unsupported */
   g_assert_cmpuint (rd16 (f + 109), ==, 0x0007);      /* legacy devices, 8042, no VGA */
+  g_assert_cmpuint (f[108], ==, HV_RTC_CENTURY);       /* CENTURY: the CMOS register of the century */
 
   flags = rd32 (f + 112);
   g_assert_true (flags & (1u << 0));                  /* WBINVD */

@@ -392,6 +392,7 @@ build_fadt (uint64_t facs_addr, uint64_t dsdt_addr)
   f.pm_tmr_len = 4;
   f.x_pm_tmr_blk = gas_io (HV_PORT_ACPI_PM_TMR, 4, GAS_ACCESS_DWORD);
 
+  f.century = HV_RTC_CENTURY;
   f.p_lvl2_lat = GUINT16_TO_LE (FADT_C2_DISABLED);
   f.p_lvl3_lat = GUINT16_TO_LE (FADT_C3_DISABLED);
   f.iapc_boot_arch = GUINT16_TO_LE (FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042

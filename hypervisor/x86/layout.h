@@ -34,6 +34,7 @@
 #define HV_PORT_I8042_DATA    0x60
 #define HV_PORT_I8042_CMD     0x64
 #define HV_PORT_RTC           0x70           /* 0x70 index, 0x71 data */
+#define HV_RTC_CENTURY        0x32           /* CMOS register holding the century (FADT CENTURY) */
 #define HV_PORT_POST          0x80           /* POST/io_delay port: writes are ignored */
 #define HV_PORT_ACPI_PM       0x600          /* PM1a_EVT (4), PM1a_CNT (2), pad, PM_TMR (4), RESET (1) */
 #define HV_PORT_ACPI_PM1_EVT  0x600
