@@ -299,6 +299,37 @@ test_stdin_reaches_guest (void)
 }
 
 static void
+test_demo_guest (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  /* The README's main job: the banner, a command, and a clean power-off. */
+  g_assert_cmpint (run_interactive ("demo", "Type help", "primes 1000000\recho hello demo\roff\r", 0, &out,
+                                    &err),
+                   ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (out, "Vireo demo guest"));
+  g_assert_nonnull (strstr (out, "CPUs          1 (from the ACPI MADT)"));
+  g_assert_nonnull (strstr (out, "78498 primes below 1000000"));
+  g_assert_nonnull (strstr (out, "hello demo"));
+  g_assert_nonnull (strstr (out, "Powering off."));
+}
+
+static void
+test_demo_power_button (void)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  g_assert_cmpint (run_interactive ("demo", "Type help", NULL, 1, &out, &err), ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (out, "Power button pressed: shutting down."));
+}
+
+static void
 test_sigterm_presses_power_button (void)
 {
   g_autofree char *out = NULL;
@@ -525,6 +556,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vireo-run/stdin-reaches-guest", test_stdin_reaches_guest);
   g_test_add_func ("/vireo-run/serial-file", test_serial_file);
   g_test_add_func ("/vireo-run/serial-unix", test_serial_unix);
+  g_test_add_func ("/vireo-run/demo-guest", test_demo_guest);
+  g_test_add_func ("/vireo-run/demo-power-button", test_demo_power_button);
   g_test_add_func ("/vireo-run/sigterm-presses-power-button", test_sigterm_presses_power_button);
   g_test_add_func ("/vireo-run/second-sigterm-stops", test_second_sigterm_stops);
   g_test_add_func ("/vireo-run/usage-errors", test_usage_errors);
