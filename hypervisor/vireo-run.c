@@ -84,7 +84,8 @@ request_shutdown (Runner *runner)
 {
   g_autoptr (GError) error = NULL;
   if (hv_vm_request_shutdown (runner->vm, &error))
-    say ("pressed the guest's power button; press again (or Ctrl-A x) to stop it at once");
+    say ("pressed the guest's power button; if it does not shut down, Ctrl-A x or a second signal "
+         "stops it");
 }
 
 static gboolean
