@@ -39,23 +39,13 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static uint32_t
 pm_read (Fixture *f, unsigned offset, unsigned len)
 {
-  uint8_t buffer[4] = { 0xff, 0xff, 0xff, 0xff };
-  uint32_t value = 0;
-
-  hv_acpi_pm_io (f->pm, offset, buffer, len, FALSE);
-  for (unsigned i = 0; i < len; i++)
-    value |= (uint32_t) buffer[i] << (8 * i);
-  return value;
+  return vireo_test_io_read (hv_acpi_pm_io, f->pm, offset, len);
 }
 
 static void
 pm_write (Fixture *f, unsigned offset, unsigned len, uint32_t value)
 {
-  uint8_t buffer[4];
-
-  for (unsigned i = 0; i < 4; i++)
-    buffer[i] = (uint8_t) (value >> (8 * i));
-  hv_acpi_pm_io (f->pm, offset, buffer, len, TRUE);
+  vireo_test_io_write (hv_acpi_pm_io, f->pm, offset, len, value);
 }
 
 static gboolean

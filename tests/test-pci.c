@@ -92,21 +92,13 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static void
 port_write (HvPci *pci, unsigned offset, unsigned len, uint32_t value)
 {
-  uint8_t buffer[4];
-  for (unsigned i = 0; i < 4; i++)
-    buffer[i] = (uint8_t) (value >> (8 * i));
-  hv_pci_conf1_io (pci, offset, buffer, len, TRUE);
+  vireo_test_io_write (hv_pci_conf1_io, pci, offset, len, value);
 }
 
 static uint32_t
 port_read (HvPci *pci, unsigned offset, unsigned len)
 {
-  uint8_t buffer[4] = { 0xff, 0xff, 0xff, 0xff };
-  uint32_t value = 0;
-  hv_pci_conf1_io (pci, offset, buffer, len, FALSE);
-  for (unsigned i = 0; i < len; i++)
-    value |= (uint32_t) buffer[i] << (8 * i);
-  return value;
+  return vireo_test_io_read (hv_pci_conf1_io, pci, offset, len);
 }
 
 static uint32_t

@@ -38,6 +38,30 @@ vireo_test_vireo_run (void)
   return path ? path : "hypervisor/vireo-run";
 }
 
+uint32_t
+vireo_test_io_read (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len)
+{
+  uint8_t buffer[4] = { 0xff, 0xff, 0xff, 0xff };
+  uint32_t value = 0;
+
+  g_assert_cmpuint (len, <=, sizeof buffer);
+  handler (opaque, offset, buffer, len, FALSE);
+  for (unsigned i = 0; i < len; i++)
+    value |= (uint32_t) buffer[i] << (8 * i);
+  return value;
+}
+
+void
+vireo_test_io_write (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len, uint32_t value)
+{
+  uint8_t buffer[4];
+
+  g_assert_cmpuint (len, <=, sizeof buffer);
+  for (unsigned i = 0; i < sizeof buffer; i++)
+    buffer[i] = (uint8_t) (value >> (8 * i));
+  handler (opaque, offset, buffer, len, TRUE);
+}
+
 static void
 record_irq (void *opaque, unsigned gsi, gboolean level)
 {

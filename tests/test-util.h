@@ -14,6 +14,11 @@ char *vireo_test_guest_path (const char *name);
 /* Path of the vireo-run binary under test. */
 const char *vireo_test_vireo_run (void);
 
+/* One access through a device's I/O handler, as a guest's in/out of @len bytes (1, 2 or 4) would make it;
+ * reads start from all ones like an idle bus. */
+uint32_t vireo_test_io_read (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len);
+void vireo_test_io_write (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len, uint32_t value);
+
 /* An HvPlatform that records what devices ask for. */
 typedef struct
 {
