@@ -58,6 +58,9 @@ typedef struct _HvVm HvVm;
 
 /* Opens /dev/kvm (or @kvm_path when not NULL, for tests) and checks the capabilities the core needs. */
 HvVm *hv_vm_new (const char *kvm_path, GError **error);
+/* The same with an already open /dev/kvm (the VM takes ownership of @kvm_fd, also on failure); for
+ * processes that may not open the device themselves. */
+HvVm *hv_vm_new_for_fd (int kvm_fd, GError **error);
 void hv_vm_free (HvVm *vm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvVm, hv_vm_free)
 

@@ -32,8 +32,6 @@ static const struct
 static gboolean
 open_kvm (HvVm *vm, const char *path, GError **error)
 {
-  int version;
-
   vm->kvm_fd = open (path, O_RDWR | O_CLOEXEC);
   if (vm->kvm_fd < 0)
     {
@@ -49,6 +47,14 @@ open_kvm (HvVm *vm, const char *path, GError **error)
         g_set_error (error, HV_ERROR, HV_ERROR_NO_KVM, "cannot open %s: %s", path, g_strerror (saved));
       return FALSE;
     }
+  return TRUE;
+}
+
+/* Checks that vm->kvm_fd is a KVM we can use and creates the VM. */
+static gboolean
+create_vm (HvVm *vm, const char *path, GError **error)
+{
+  int version;
 
   version = ioctl (vm->kvm_fd, KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION)
@@ -84,8 +90,8 @@ open_kvm (HvVm *vm, const char *path, GError **error)
   return TRUE;
 }
 
-HvVm *
-hv_vm_new (const char *kvm_path, GError **error)
+static HvVm *
+vm_alloc (void)
 {
   HvVm *vm = g_new0 (HvVm, 1);
 
@@ -99,8 +105,14 @@ hv_vm_new (const char *kvm_path, GError **error)
   vm->n_vcpus = 1;
   g_mutex_init (&vm->lock);
   g_cond_init (&vm->cond);
+  return vm;
+}
 
-  if (!open_kvm (vm, kvm_path ? kvm_path : "/dev/kvm", error))
+/* Finishes hv_vm_new*() once vm->kvm_fd is open. */
+static HvVm *
+vm_init (HvVm *vm, const char *path, GError **error)
+{
+  if (!create_vm (vm, path, error))
     {
       hv_vm_free (vm);
       return NULL;
@@ -114,6 +126,29 @@ hv_vm_new (const char *kvm_path, GError **error)
       return NULL;
     }
   return vm;
+}
+
+HvVm *
+hv_vm_new (const char *kvm_path, GError **error)
+{
+  HvVm *vm = vm_alloc ();
+  const char *path = kvm_path ? kvm_path : "/dev/kvm";
+
+  if (!open_kvm (vm, path, error))
+    {
+      hv_vm_free (vm);
+      return NULL;
+    }
+  return vm_init (vm, path, error);
+}
+
+HvVm *
+hv_vm_new_for_fd (int kvm_fd, GError **error)
+{
+  HvVm *vm = vm_alloc ();
+
+  vm->kvm_fd = kvm_fd;
+  return vm_init (vm, "the KVM device", error);
 }
 
 static gboolean

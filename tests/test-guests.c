@@ -2,6 +2,7 @@
 #include "test-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -357,6 +358,35 @@ test_free_while_running (void)
 }
 
 static void
+test_kvm_fd_handed_over (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvVm) vm = NULL;
+  g_autofree char *path = vireo_test_guest_path ("hello");
+  HvExitInfo info = { 0 };
+  int fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  /* A worker gets /dev/kvm as an fd from the service and may not open it itself. */
+  fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  vm = hv_vm_new_for_fd (fd, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_set_kernel (vm, path, NULL, NULL, &error));
+  hv_vm_set_serial (vm, -1, -1);
+  g_assert_true (hv_vm_start (vm, &error));
+  hv_vm_wait (vm, &info);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  hv_exit_info_clear (&info);
+
+  /* Something that is not KVM is refused, and the fd is still taken care of. */
+  fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  g_assert_null (hv_vm_new_for_fd (fd, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_NO_KVM);
+}
+
+static void
 test_no_kvm (void)
 {
   g_autoptr (GError) error = NULL;
@@ -419,6 +449,7 @@ main (int argc, char **argv)
   g_test_add_func ("/guest/serial-input", test_serial_input);
   g_test_add_func ("/guest/stop", test_stop);
   g_test_add_func ("/guest/free-while-running", test_free_while_running);
+  g_test_add_func ("/guest/kvm-fd-handed-over", test_kvm_fd_handed_over);
   g_test_add_func ("/guest/no-kvm", test_no_kvm);
   g_test_add_func ("/guest/bad-configuration", test_bad_configuration);
   return g_test_run ();

@@ -1,0 +1,72 @@
+/* machine-config.h — one machine's definition: validated settings, the a{sv} form the D-Bus API uses,
+ * and libvirt domain XML (through libvirt-gconfig) as the stored and exported form. */
+#pragma once
+
+#include <gio/gio.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  char *path;
+  char *format;     /* "raw" or "qcow2" */
+  gboolean readonly;
+} VireoDiskConfig;
+
+typedef struct
+{
+  char *uuid;        /* lower-case canonical form */
+  char *name;
+  uint64_t memory_mib;
+  unsigned vcpus;
+  char *boot;        /* "kernel" or "disk" */
+  char *kernel;      /* "" when unset */
+  char *initrd;
+  char *cmdline;
+  GPtrArray *disks;  /* VireoDiskConfig */
+  char *network;     /* "none" or "nat" */
+  gboolean display;
+  char *cpuid_mask;
+  char *notes;
+  char *auto_start;  /* "none", "always", "if-running" */
+  char *auto_stop;   /* "save", "shutdown", "turn-off" */
+} VireoMachineConfig;
+
+/* A configuration with the documented defaults and a fresh random UUID (name unset). */
+VireoMachineConfig *vireo_machine_config_new (void);
+VireoMachineConfig *vireo_machine_config_copy (const VireoMachineConfig *config);
+void vireo_machine_config_free (VireoMachineConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoMachineConfig, vireo_machine_config_free)
+
+/* Applies the keys of @settings (a{sv}, see data/org.vireo.Vireo1.xml) to @config.  Each key is checked
+ * for its type and range; an unknown key, a wrong type or a bad value fails with
+ * VIREO_ERROR_INVALID_ARGUMENT naming the key, and leaves @config untouched.  @creating requires "name"
+ * and, for boot "kernel", "kernel".  Files named by the settings must exist (VIREO_ERROR_NOT_FOUND). */
+gboolean vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *settings,
+                                              gboolean creating, GError **error);
+
+/* The keys of @settings that may not change while the machine runs, as a comma-separated list for an
+ * error message, or NULL when all of them may. */
+char *vireo_machine_config_keys_needing_off (GVariant *settings);
+
+/* All settings as a{sv} (floating reference). */
+GVariant *vireo_machine_config_to_settings (const VireoMachineConfig *config);
+
+/* libvirt domain XML: type "kvm", name, uuid, memory, vcpus, os (hvm, kernel/initrd/cmdline or boot from
+ * disk), devices (disks, interfaces, serial console, graphics when "display"), and a <metadata> element
+ * in the namespace "https://vireo.org/xmlns/vireo/1" for what libvirt has no element for (notes are the
+ * domain <description>; cpuid-mask, auto-start, auto-stop, network kind).  What we export validates with
+ * virt-xml-validate. */
+char *vireo_machine_config_to_xml (const VireoMachineConfig *config);
+
+/* Parses libvirt domain XML (ours, or from virsh/virt-manager/GNOME Boxes).  A domain Vireo cannot run
+ * (no kernel and no disk, an architecture other than x86_64, ...) fails with
+ * VIREO_ERROR_NOT_SUPPORTED saying why; malformed XML with VIREO_ERROR_INVALID_ARGUMENT. */
+VireoMachineConfig *vireo_machine_config_new_from_xml (const char *xml, GError **error);
+
+/* Checks the whole configuration (after apply_settings or parsing): ranges, boot source present,
+ * paths absolute.  The limits of the host are checked by the caller at start. */
+gboolean vireo_machine_config_validate (const VireoMachineConfig *config, GError **error);
+
+G_END_DECLS
