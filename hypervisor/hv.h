@@ -74,6 +74,12 @@ gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd
 /* Serial (COM1) wiring.  @output_fd receives what the guest transmits; @input_fd (or -1) is read and fed
  * to the guest's receiver.  The VM does not take ownership of the fds. */
 void hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd);
+/* Starts from the state saved in the folder @dir_fd (see hv_vm_save) instead of booting a kernel: call
+ * instead of hv_vm_set_kernel (the later of the two wins), before hv_vm_start.  The files are opened and
+ * checked now; @dir_fd is not kept.  The memory size and vCPU count configured must be the saved ones
+ * (HV_ERROR_INVALID_ARGUMENT says what differs); a missing file is HV_ERROR_NOT_FOUND, a damaged or
+ * foreign one HV_ERROR_BAD_IMAGE.  The vCPUs continue where they were when hv_vm_start runs them. */
+gboolean hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error);
 
 /* Builds the machine (memory, irqchip, devices, boot data) and starts the vCPU threads. */
 gboolean hv_vm_start (HvVm *vm, GError **error);
@@ -85,6 +91,11 @@ gboolean hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error);
 /* Stops every vCPU between instructions and keeps them stopped until hv_vm_resume(). */
 gboolean hv_vm_pause (HvVm *vm, GError **error);
 gboolean hv_vm_resume (HvVm *vm, GError **error);
+/* Writes the VM's whole state into the folder @dir_fd (opened O_RDONLY | O_DIRECTORY): "state" (versioned,
+ * checksummed) and "memory" (guest RAM, sparse), replacing a previous save there atomically.  The VM must
+ * be paused (HV_ERROR_INVALID_STATE otherwise); it stays paused.  The files hold guest memory and are
+ * created readable by the owner only. */
+gboolean hv_vm_save (HvVm *vm, int dir_fd, GError **error);
 /* Ends the VM now, without asking the guest: the exit reason becomes HV_EXIT_STOPPED. */
 void hv_vm_stop (HvVm *vm);
 

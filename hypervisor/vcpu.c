@@ -1,4 +1,5 @@
-/* vcpu.c — vCPU creation (CPUID, MSRs, FPU, LAPIC wiring) and each vCPU's named thread running KVM_RUN.
+/* vcpu.c — vCPU creation (CPUID, MSRs, FPU, LAPIC wiring) and each vCPU's named thread running KVM_RUN,
+ * parking while the VM is paused and running work posted to the parked vCPUs.
  *
  * A vCPU leaves KVM_RUN when kicked: the kicker sets kvm_run->immediate_exit and sends SIGRTMIN to the
  * thread, so the request is seen whether the thread is inside KVM_RUN or just about to enter it.
@@ -156,11 +157,8 @@ fail:
 }
 
 gboolean
-hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, struct kvm_cpuid2 *supported, GError **error)
+hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, GError **error)
 {
-  g_autofree struct kvm_cpuid2 *cpuid = NULL;
-  unsigned capacity = supported->nent + HV_CPUID_TOPOLOGY_ENTRIES;
-
   memset (vcpu, 0, sizeof *vcpu);
   vcpu->vm = vm;
   vcpu->index = index;
@@ -181,6 +179,16 @@ hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, struct kvm_cpuid2 *suppo
                    g_strerror (saved));
       return FALSE;
     }
+  return TRUE;
+}
+
+gboolean
+hv_vcpu_set_up_boot (HvVcpu *vcpu, struct kvm_cpuid2 *supported, GError **error)
+{
+  HvVm *vm = vcpu->vm;
+  unsigned index = vcpu->index;
+  g_autofree struct kvm_cpuid2 *cpuid = NULL;
+  unsigned capacity = supported->nent + HV_CPUID_TOPOLOGY_ENTRIES;
 
   /* KVM may report the extended topology leaves with subleaf 0 only; make room for the core level. */
   cpuid = g_malloc0 (sizeof (*cpuid) + capacity * sizeof (cpuid->entries[0]));
@@ -214,6 +222,67 @@ hv_vcpu_kick (HvVcpu *vcpu)
     pthread_kill (vcpu->thread, SIGRTMIN);
 }
 
+/* Runs the task hv_vm_run_on_parked_vcpus() posted, on this vCPU's thread, with vm->lock held on entry
+ * and exit (it is dropped while the task runs, so the vCPUs work in parallel). */
+static void
+run_task_locked (HvVcpu *vcpu)
+{
+  HvVm *vm = vcpu->vm;
+  HvVcpuTask task = vm->task;
+  void *data = vm->task_data;
+  GError *local = NULL;
+  gboolean ok;
+
+  vcpu->task_serial = vm->task_serial;
+  vm->task_running++;
+  g_mutex_unlock (&vm->lock);
+  ok = task (vcpu, data, &local);
+  g_mutex_lock (&vm->lock);
+  vm->task_running--;
+  vm->task_pending--;
+  if (!ok && local == NULL)
+    local = g_error_new (HV_ERROR, HV_ERROR_FAILED, "vCPU %u: the task failed", vcpu->index);
+  if (local != NULL && vm->task_error == NULL)
+    vm->task_error = g_steal_pointer (&local);
+  g_clear_error (&local);
+  g_cond_broadcast (&vm->cond);
+}
+
+gboolean
+hv_vm_run_on_parked_vcpus (HvVm *vm, HvVcpuTask task, void *data, GError **error)
+{
+  gboolean ok;
+
+  g_mutex_lock (&vm->lock);
+  if (vm->state != HV_VM_RUNNING || vm->exiting || !vm->paused || vm->n_parked < vm->n_live
+      || vm->task != NULL)
+    {
+      g_mutex_unlock (&vm->lock);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE, "the VM is not paused");
+      return FALSE;
+    }
+  vm->task = task;
+  vm->task_data = data;
+  vm->task_serial++;
+  vm->task_pending = vm->n_live;
+  vm->task_error = NULL;
+  g_cond_broadcast (&vm->cond);
+  /* A resume or stop meanwhile lets the vCPUs that have not started the task go; those running it
+   * finish first, since @data belongs to the caller. */
+  while (vm->task_running > 0 || (vm->task_pending > 0 && vm->paused && !vm->exiting))
+    g_cond_wait (&vm->cond, &vm->lock);
+  ok = vm->task_pending == 0 && vm->task_error == NULL;
+  if (vm->task_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&vm->task_error));
+  else if (!ok)
+    g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
+                 "the VM was resumed or stopped before every vCPU was done");
+  vm->task = NULL;
+  vm->task_data = NULL;
+  g_mutex_unlock (&vm->lock);
+  return ok;
+}
+
 /* Checks, between runs, whether this vCPU should stop or park.  Returns FALSE when it should leave. */
 static gboolean
 vcpu_may_run (HvVcpu *vcpu)
@@ -224,6 +293,11 @@ vcpu_may_run (HvVcpu *vcpu)
   g_mutex_lock (&vm->lock);
   while (vm->paused && !vm->exiting)
     {
+      if (vm->task != NULL && vcpu->task_serial != vm->task_serial)
+        {
+          run_task_locked (vcpu);
+          continue;
+        }
       vm->n_parked++;
       g_cond_broadcast (&vm->cond);
       g_cond_wait (&vm->cond, &vm->lock);
@@ -346,6 +420,40 @@ handle_exit (HvVcpu *vcpu)
       }
       return FALSE;
     }
+}
+
+gboolean
+hv_vcpu_complete_io (HvVcpu *vcpu, GError **error)
+{
+  /* KVM finishes an exit's instruction (an IN's result into RAX, RIP past an OUT) only when KVM_RUN is
+   * entered again, and keeps that half-done state where no GET ioctl sees it.  Entering with
+   * immediate_exit set finishes it and returns at once, before any further guest instruction. */
+  for (unsigned round = 0; round < 64; round++)
+    {
+      __atomic_store_n (&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+      if (ioctl (vcpu->fd, KVM_RUN, 0) < 0)
+        {
+          int saved = errno;
+          if (saved == EINTR || saved == EAGAIN)
+            return TRUE;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "vCPU %u: KVM_RUN failed: %s", vcpu->index,
+                       g_strerror (saved));
+          return FALSE;
+        }
+      /* Finishing a string instruction can start its next chunk, which exits again: serve it. */
+      if (vcpu->run->exit_reason != KVM_EXIT_IO && vcpu->run->exit_reason != KVM_EXIT_MMIO)
+        {
+          handle_exit (vcpu);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
+                       "vCPU %u stopped (KVM exit %u) while its state was being read", vcpu->index,
+                       vcpu->run->exit_reason);
+          return FALSE;
+        }
+      handle_exit (vcpu);
+    }
+  g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "vCPU %u kept exiting while its state was being read",
+               vcpu->index);
+  return FALSE;
 }
 
 static void *

@@ -1,4 +1,5 @@
-/* vm-private.h — the VM object shared by vm.c (building and lifecycle) and vcpu.c (the run loops). */
+/* vm-private.h — the VM object shared by vm.c (building and lifecycle), vcpu.c (the run loops) and
+ * snapshot.c (saving and restoring it). */
 #pragma once
 
 #include "bus.h"
@@ -7,6 +8,7 @@
 #include "devices/devices.h"
 #include "x86/boot.h"
 #include "x86/cpuid.h"
+#include "snapshot.h"
 
 #include <pthread.h>
 #include <linux/kvm.h>
@@ -19,7 +21,11 @@ typedef struct
   struct kvm_run *run;
   pthread_t thread;
   gboolean thread_started;
+  uint64_t task_serial; /* the last task this vCPU ran (vm->task_serial), guarded by vm->lock */
 } HvVcpu;
+
+/* Work run on a parked vCPU's own thread (hv_vm_run_on_parked_vcpus). */
+typedef gboolean (*HvVcpuTask) (HvVcpu *vcpu, void *data, GError **error);
 
 typedef enum
 {
@@ -41,6 +47,7 @@ struct _HvVm
   GBytes *kernel;
   GBytes *initrd;
   char *cmdline;
+  HvRestore *restore;  /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
   int serial_input_fd;
   int serial_output_fd;
 
@@ -70,11 +77,26 @@ struct _HvVm
   char *exit_message;
   int exit_fd;         /* eventfd, readable once n_live reaches 0 */
   gboolean joined;
+  HvVcpuTask task;     /* posted to the parked vCPUs, NULL when there is none */
+  void *task_data;
+  uint64_t task_serial;
+  unsigned task_pending; /* vCPUs that have not finished the task */
+  unsigned task_running; /* vCPUs running it right now */
+  GError *task_error;  /* the first failure */
 };
 
 /* vcpu.c */
-gboolean hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, struct kvm_cpuid2 *cpuid,
-                         GError **error);
+/* Creates the KVM vCPU and maps its run area; the vCPU is blank until set up for boot or restored. */
+gboolean hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, GError **error);
+/* CPUID from @supported, the MSRs, FPU and LAPIC wiring of a fresh PC, and the boot processor's entry. */
+gboolean hv_vcpu_set_up_boot (HvVcpu *vcpu, struct kvm_cpuid2 *supported, GError **error);
+/* Completes the instruction of the vCPU's last exit without running further (see vcpu.c), so that its
+ * state can be read.  Call on the vCPU's thread while it is parked. */
+gboolean hv_vcpu_complete_io (HvVcpu *vcpu, GError **error);
+/* Runs @task on every vCPU's own thread while the VM is paused, and waits for all of them.  Fails with
+ * HV_ERROR_INVALID_STATE when the VM is not paused (or is resumed meanwhile), else with the first
+ * task's error. */
+gboolean hv_vm_run_on_parked_vcpus (HvVm *vm, HvVcpuTask task, void *data, GError **error);
 gboolean hv_vcpu_start (HvVcpu *vcpu, GError **error);
 void hv_vcpu_kick (HvVcpu *vcpu);
 void hv_vcpu_destroy (HvVcpu *vcpu);

@@ -1,8 +1,9 @@
-/* vm.c — the VM object: configuration, building the machine (memory, irqchip, devices, tables, kernel),
- * and its lifecycle (start, pause, resume, power button, stop, wait). */
+/* vm.c — the VM object: configuration, building the machine (memory, irqchip, devices, then tables and
+ * kernel, or a saved state), and its lifecycle (start, pause, resume, power button, stop, wait). */
 #include "vm-private.h"
 #include "x86/acpi.h"
 #include "x86/layout.h"
+#include "x86/vcpu-state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,6 +301,7 @@ hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path, co
 
   g_clear_pointer (&vm->kernel, g_bytes_unref);
   g_clear_pointer (&vm->initrd, g_bytes_unref);
+  g_clear_pointer (&vm->restore, hv_restore_free); /* booting a kernel replaces a restore */
   g_free (vm->cmdline);
   vm->kernel = g_steal_pointer (&kernel);
   vm->initrd = g_steal_pointer (&initrd);
@@ -442,20 +444,40 @@ get_supported_cpuid (HvVm *vm, GError **error)
   return NULL;
 }
 
+/* Creates the vCPUs, set up for booting the kernel, or blank for a restore to fill in. */
 static gboolean
-create_vcpus (HvVm *vm, GError **error)
+create_vcpus (HvVm *vm, gboolean for_boot, GError **error)
 {
-  g_autofree struct kvm_cpuid2 *supported = get_supported_cpuid (vm, error);
-  if (supported == NULL)
-    return FALSE;
+  g_autofree struct kvm_cpuid2 *supported = NULL;
+
+  if (for_boot)
+    {
+      supported = get_supported_cpuid (vm, error);
+      if (supported == NULL)
+        return FALSE;
+    }
 
   vm->vcpus = g_new0 (HvVcpu, vm->n_vcpus);
   for (unsigned i = 0; i < vm->n_vcpus; i++)
     vm->vcpus[i].fd = -1;
   for (unsigned i = 0; i < vm->n_vcpus; i++)
-    if (!hv_vcpu_create (vm, &vm->vcpus[i], i, supported, error))
+    if (!hv_vcpu_create (vm, &vm->vcpus[i], i, error)
+        || (for_boot && !hv_vcpu_set_up_boot (&vm->vcpus[i], supported, error)))
       return FALSE;
   return TRUE;
+}
+
+/* The machine is built the same way either way; a restore fills it with the saved memory and state
+ * where a boot writes tables and a kernel. */
+static gboolean
+build_machine (HvVm *vm, GError **error)
+{
+  if (vm->restore != NULL)
+    return hv_restore_check_config (vm, error) && set_up_memory (vm, error)
+           && set_up_platform (vm, error) && hv_restore_memory (vm, error)
+           && create_vcpus (vm, FALSE, error) && hv_restore_machine (vm, error);
+  return set_up_memory (vm, error) && set_up_platform (vm, error) && load_kernel (vm, error)
+         && create_vcpus (vm, TRUE, error);
 }
 
 gboolean
@@ -463,14 +485,13 @@ hv_vm_start (HvVm *vm, GError **error)
 {
   if (!require_configuring (vm, error))
     return FALSE;
-  if (vm->kernel == NULL)
+  if (vm->kernel == NULL && vm->restore == NULL)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no kernel was given");
       return FALSE;
     }
 
-  if (!set_up_memory (vm, error) || !set_up_platform (vm, error) || !load_kernel (vm, error)
-      || !create_vcpus (vm, error)
+  if (!build_machine (vm, error)
       || (vm->serial_input_fd >= 0
           && !hv_serial_start_input (vm->serial, vm->serial_input_fd, error)))
     {
@@ -580,9 +601,21 @@ hv_vm_pause (HvVm *vm, GError **error)
   return TRUE;
 }
 
+static gboolean
+tell_clock_paused (HvVcpu *vcpu, void *data, GError **error)
+{
+  hv_vcpu_state_clock_paused (vcpu->fd);
+  return TRUE;
+}
+
 gboolean
 hv_vm_resume (HvVm *vm, GError **error)
 {
+  /* A guest using kvmclock learns it was paused, so its watchdogs do not take the pause for a lockup.
+   * When the VM is not paused this does nothing and the check below says so. */
+  if (ioctl (vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_KVMCLOCK_CTRL) > 0)
+    hv_vm_run_on_parked_vcpus (vm, tell_clock_paused, NULL, NULL);
+
   g_mutex_lock (&vm->lock);
   if (!vm->paused)
     {
@@ -675,7 +708,9 @@ hv_vm_free (HvVm *vm)
   g_clear_pointer (&vm->kernel, g_bytes_unref);
   g_clear_pointer (&vm->initrd, g_bytes_unref);
   g_clear_pointer (&vm->cmdline, g_free);
+  g_clear_pointer (&vm->restore, hv_restore_free);
   g_clear_pointer (&vm->exit_message, g_free);
+  g_clear_error (&vm->task_error);
   if (vm->exit_fd >= 0)
     close (vm->exit_fd);
   if (vm->vm_fd >= 0)

@@ -4,6 +4,8 @@
 #include "layout.h"
 #include "test-util.h"
 
+#include <string.h>
+
 #define STR_OBF     0x01
 #define STR_SYS     0x04
 #define STR_CMDDAT  0x08
@@ -384,6 +386,112 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (expect_byte (f), ==, 0x55);
 }
 
+/* The saved state goes through its serialized form, as it does through the file. */
+static GVariant *
+through_bytes (GVariant *state)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+}
+
+/* A controller with keys waiting, a keyboard half-way through a command and non-default settings comes
+ * back in a new controller as the guest left it, with IRQ 1 raised for the waiting byte. */
+static void
+test_save_load (Fixture *f, gconstpointer data)
+{
+  static const uint8_t keys[] = { 0x1e, 0x9e, 0x30, 0xb0 };
+  Fixture copy;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  write_ctr (f, CTR_KBDINT | CTR_XLATE | CTR_AUXDIS);
+  write_data (f, 0xf0); /* scancode set 3 */
+  g_assert_cmphex (expect_byte (f), ==, 0xfa);
+  write_data (f, 0x03);
+  g_assert_cmphex (expect_byte (f), ==, 0xfa);
+  write_data (f, 0xed); /* LEDs: the parameter is still to come */
+  g_assert_cmphex (expect_byte (f), ==, 0xfa);
+  hv_i8042_inject_scancodes (f->kbc, keys, sizeof keys);
+  g_assert_true (f->tp.irq_level[HV_IRQ_KEYBOARD]);
+  state = through_bytes (hv_i8042_save_state (f->kbc));
+
+  vireo_test_platform_init (&copy.tp);
+  copy.kbc = hv_i8042_new (&copy.tp.platform);
+  g_assert_true (hv_i8042_load_state (copy.kbc, state, &error));
+  g_assert_no_error (error);
+  g_assert_true (copy.tp.irq_level[HV_IRQ_KEYBOARD]);
+  for (gsize i = 0; i < sizeof keys; i++)
+    g_assert_cmphex (expect_byte (&copy), ==, keys[i]);
+  expect_empty (&copy);
+  g_assert_false (copy.tp.irq_level[HV_IRQ_KEYBOARD]);
+  /* The LED command gets its parameter, then the set is still 3. */
+  write_data (&copy, 0x07);
+  g_assert_cmphex (expect_byte (&copy), ==, 0xfa);
+  write_data (&copy, 0xf0);
+  g_assert_cmphex (expect_byte (&copy), ==, 0xfa);
+  write_data (&copy, 0x00);
+  g_assert_cmphex (expect_byte (&copy), ==, 0xfa);
+  g_assert_cmphex (expect_byte (&copy), ==, 0x03);
+  g_assert_cmphex (read_ctr (&copy), ==, CTR_KBDINT | CTR_XLATE | CTR_AUXDIS);
+  fixture_teardown (&copy, NULL);
+}
+
+/* A state with any field out of range is refused as a whole: the controller keeps what it had. */
+static void
+test_load_bad_state (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    const char *key;
+    const char *value;
+  } bad[] = {
+    { "ram", "[byte 1, 2, 3]" },
+    { "pending-command", "byte 0x20" },
+    { "keyboard-pending", "byte 0xf4" },
+    { "scancode-set", "byte 0" },
+    { "obf-byte", "uint16 0x400" },
+    { "controller-queue", "[uint16 0x4ff]" },
+    { "leds", "byte 8" },
+  };
+  g_autoptr (GVariant) good = NULL;
+
+  hv_i8042_inject_scancodes (f->kbc, (const uint8_t *) "\x1e", 1);
+  good = g_variant_ref_sink (hv_i8042_save_state (f->kbc));
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) value = g_variant_parse (NULL, bad[i].value, NULL, NULL, &error);
+      g_autoptr (GVariant) state = NULL;
+      GVariantDict dict;
+
+      g_assert_no_error (error);
+      g_variant_dict_init (&dict, good);
+      g_variant_dict_insert (&dict, "obf", "b", FALSE);
+      g_variant_dict_insert_value (&dict, bad[i].key, value);
+      state = g_variant_ref_sink (g_variant_dict_end (&dict));
+      g_assert_false (hv_i8042_load_state (f->kbc, state, &error));
+      g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+      g_assert_nonnull (strstr (error->message, "i8042"));
+      g_assert_cmphex (read_status (f) & STR_OBF, ==, STR_OBF);
+    }
+  /* A queue longer than the controller's is refused too. */
+  {
+    g_autoptr (GError) error = NULL;
+    uint16_t long_queue[65] = { 0 };
+    g_autoptr (GVariant) state = NULL;
+    GVariantDict dict;
+
+    g_variant_dict_init (&dict, good);
+    g_variant_dict_insert_value (&dict, "keyboard-queue",
+                                 g_variant_new_fixed_array (G_VARIANT_TYPE_UINT16, long_queue, 65, 2));
+    state = g_variant_ref_sink (g_variant_dict_end (&dict));
+    g_assert_false (hv_i8042_load_state (f->kbc, state, &error));
+    g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+  }
+  g_assert_cmphex (expect_byte (f), ==, 0x1e);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -396,6 +504,8 @@ main (int argc, char **argv)
   ADD ("reset", test_reset);
   ADD ("scancodes", test_scancodes);
   ADD ("garbage", test_garbage);
+  ADD ("save-load", test_save_load);
+  ADD ("load-bad-state", test_load_bad_state);
 #undef ADD
 
   return g_test_run ();

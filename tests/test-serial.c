@@ -487,6 +487,104 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (in8 (s, LSR) & 0x61, ==, 0x60);
 }
 
+/* The saved state goes through its serialized form, as it does through the file. */
+static GVariant *
+through_bytes (GVariant *state)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+}
+
+/* A port in the middle of things (divisor, line settings, FIFO at trigger 14 holding part of a line, an
+ * interrupt pending) comes back in a new port as the guest left it, with its interrupt line raised. */
+static void
+test_save_load (Fixture *f, gconstpointer data)
+{
+  HvSerial *s = f->serial;
+  VireoTestPlatform tp;
+  HvSerial *copy;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  out8 (s, LCR, 0x80);
+  out8 (s, DLL, 0x01);
+  out8 (s, DLM, 0x00);
+  out8 (s, LCR, 0x1b);
+  out8 (s, FCR, 0xc1);
+  out8 (s, MCR, 0x0b);
+  out8 (s, IER, 0x05);
+  out8 (s, SCR, 0x5a);
+  g_assert_cmpuint (hv_serial_receive (s, (const uint8_t *) "hello", 5), ==, 5);
+  g_assert_cmphex (in8 (s, RBR), ==, 'h');
+  g_assert_true (irq (f));
+  state = through_bytes (hv_serial_save_state (s));
+
+  vireo_test_platform_init (&tp);
+  copy = hv_serial_new (&tp.platform, HV_IRQ_COM1, -1);
+  g_assert_true (hv_serial_load_state (copy, state, &error));
+  g_assert_no_error (error);
+  g_assert_true (tp.irq_level[HV_IRQ_COM1]);
+  g_assert_cmphex (in8 (copy, LCR), ==, 0x1b);
+  g_assert_cmphex (in8 (copy, MCR), ==, 0x0b);
+  g_assert_cmphex (in8 (copy, IER), ==, 0x05);
+  g_assert_cmphex (in8 (copy, SCR), ==, 0x5a);
+  g_assert_cmphex (in8 (copy, MSR) & 0xf0, ==, 0xb0); /* DCD, DSR, CTS of an idle line */
+  /* Below trigger level 14: a character timeout, with the FIFOs on. */
+  g_assert_cmphex (in8 (copy, IIR), ==, 0xcc);
+  out8 (copy, LCR, 0x9b);
+  g_assert_cmphex (in8 (copy, DLL), ==, 0x01);
+  g_assert_cmphex (in8 (copy, DLM), ==, 0x00);
+  out8 (copy, LCR, 0x1b);
+  for (const char *c = "ello"; *c; c++)
+    g_assert_cmphex (in8 (copy, RBR), ==, *c);
+  g_assert_cmphex (in8 (copy, LSR), ==, 0x60);
+  g_assert_false (tp.irq_level[HV_IRQ_COM1]);
+  /* The FIFO has room for 16 again. */
+  g_assert_cmpuint (hv_serial_receive (copy, (const uint8_t *) "0123456789abcdefXYZ", 19), ==, 16);
+  hv_serial_free (copy);
+  vireo_test_platform_clear (&tp);
+}
+
+/* A state with any field out of range is refused as a whole: the port keeps what it had. */
+static void
+test_load_bad_state (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    const char *key;
+    const char *value;
+  } bad[] = {
+    { "ier", "byte 0x10" },
+    { "mcr", "byte 0x20" },
+    { "trigger-level", "byte 3" },
+    { "rx", "[byte 1, 2]" }, /* FIFOs off: one byte at most */
+    { "divisor", "uint32 1" },
+    { "lsr-errors", "byte 0x80" },
+  };
+  g_autoptr (GVariant) good = NULL;
+
+  out8 (f->serial, SCR, 0x42);
+  good = g_variant_ref_sink (hv_serial_save_state (f->serial));
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) value = g_variant_parse (NULL, bad[i].value, NULL, NULL, &error);
+      g_autoptr (GVariant) state = NULL;
+      GVariantDict dict;
+
+      g_assert_no_error (error);
+      g_variant_dict_init (&dict, good);
+      g_variant_dict_insert (&dict, "scr", "y", 0x99);
+      g_variant_dict_insert_value (&dict, bad[i].key, value);
+      state = g_variant_ref_sink (g_variant_dict_end (&dict));
+      g_assert_false (hv_serial_load_state (f->serial, state, &error));
+      g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+      g_assert_nonnull (strstr (error->message, "serial port"));
+      g_assert_cmphex (in8 (f->serial, SCR), ==, 0x42);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -505,6 +603,8 @@ main (int argc, char **argv)
   ADD ("input-thread", test_input_thread);
   ADD ("free-wakes-input-thread", test_free_wakes_input_thread);
   ADD ("garbage", test_garbage);
+  ADD ("save-load", test_save_load);
+  ADD ("load-bad-state", test_load_bad_state);
 #undef ADD
 
   return g_test_run ();

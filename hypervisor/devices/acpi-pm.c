@@ -1,5 +1,5 @@
 /* acpi-pm.c — the ACPI PM1 event and control registers, the PM timer and the reset register at
- * HV_PORT_ACPI_PM, and the SCI they drive.
+ * HV_PORT_ACPI_PM, the SCI they drive, and their saved state.
  *
  * The machine is always in ACPI mode (SCI_EN reads 1; there is no SMI command port).  Sleep states
  * other than S5 are not supported and ignored.  The timer is 32 bits wide (the FADT's TMR_VAL_EXT);
@@ -7,6 +7,7 @@
  * exact instant. */
 #include "devices.h"
 #include "layout.h"
+#include "snapshot.h"
 
 #include <time.h>
 
@@ -34,6 +35,7 @@
 #define CNT_STORED     0x1c03 /* SCI_EN, BM_RLD, SLP_TYP */
 
 #define PM_TIMER_HZ 3579545
+#define TIMER_TICKS_MAX (G_GUINT64_CONSTANT (1) << 62) /* 40,000 years, and no overflow converting */
 
 struct _HvAcpiPm
 {
@@ -222,4 +224,61 @@ hv_acpi_pm_free (HvAcpiPm *pm)
     return;
   g_mutex_clear (&pm->lock);
   g_free (pm);
+}
+
+GVariant *
+hv_acpi_pm_save_state (HvAcpiPm *pm)
+{
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+  g_return_val_if_fail (pm != NULL, NULL);
+
+  g_mutex_lock (&pm->lock);
+  read_timer_locked (pm); /* a TMR_STS due by now belongs in the state */
+  g_variant_dict_insert (&dict, "pm1-status", "q", pm->sts);
+  g_variant_dict_insert (&dict, "pm1-enable", "q", pm->en);
+  g_variant_dict_insert (&dict, "pm1-control", "q", pm->cnt);
+  /* The count, not the time base: the timer stands still while the VM is saved, like the guest's TSC. */
+  g_variant_dict_insert (&dict, "timer-ticks", "t", (guint64) timer_ticks (pm));
+  g_mutex_unlock (&pm->lock);
+  return g_variant_dict_end (&dict);
+}
+
+gboolean
+hv_acpi_pm_load_state (HvAcpiPm *pm, GVariant *state, GError **error)
+{
+  const char *what = "the ACPI PM registers";
+  uint16_t sts, en, cnt;
+  uint64_t ticks;
+  uint64_t ticks_ns;
+
+  g_return_val_if_fail (pm != NULL, FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+
+  if (!hv_state_get (state, what, "pm1-status", "q", &sts, error)
+      || !hv_state_get (state, what, "pm1-enable", "q", &en, error)
+      || !hv_state_get (state, what, "pm1-control", "q", &cnt, error)
+      || !hv_state_get_max (state, what, "timer-ticks", "t", TIMER_TICKS_MAX, &ticks, error))
+    return FALSE;
+  if ((sts & ~STS_MASK) || (en & ~EN_MASK) || (cnt & ~CNT_STORED))
+    {
+      hv_state_set_bad (error, what, "bits are set that the registers do not have");
+      return FALSE;
+    }
+
+  /* Rounded up, so the timer never reads less than it did when saved. */
+  ticks_ns = ticks / PM_TIMER_HZ * G_GUINT64_CONSTANT (1000000000)
+             + ((ticks % PM_TIMER_HZ) * G_GUINT64_CONSTANT (1000000000) + PM_TIMER_HZ - 1) / PM_TIMER_HZ;
+  g_mutex_lock (&pm->lock);
+  pm->sts = sts;
+  pm->en = en;
+  pm->cnt = cnt;
+  /* Unsigned arithmetic: a base "before boot" wraps, and timer_ticks() wraps back. */
+  pm->timer_base_ns = monotonic_ns () - ticks_ns;
+  pm->timer_wraps = ticks >> 31;
+  /* The line of a new machine is low: raise it again if an event is pending. */
+  pm->sci_level = FALSE;
+  update_sci_locked (pm);
+  g_mutex_unlock (&pm->lock);
+  return TRUE;
 }

@@ -5,6 +5,11 @@
 
 #include "platform.h"
 
+/* Saved state (for snapshot.c): each device's save function returns a new floating a{sv} holding all of
+ * its state; its load function checks every field (HV_ERROR_BAD_IMAGE naming the device and the field)
+ * and applies all of them or none.  Loading raises the device's interrupt line again when the state has an
+ * interrupt pending, since the line of a new machine starts low. */
+
 /* serial.c — 16550A UART (COM1): 16-byte FIFOs, loopback, interrupts as a PC wires them (OUT2 gates). */
 typedef struct _HvSerial HvSerial;
 /* What the guest transmits goes to @output_fd (-1 drops it). */
@@ -16,6 +21,8 @@ gsize hv_serial_receive (HvSerial *serial, const uint8_t *data, gsize len);
 /* Starts a thread that feeds @input_fd into the receiver as the guest drains it (the fd is not owned).
  * The thread ends at end of file, on error, or when the serial port is freed. */
 gboolean hv_serial_start_input (HvSerial *serial, int input_fd, GError **error);
+GVariant *hv_serial_save_state (HvSerial *serial);
+gboolean hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error);
 
 /* i8042.c — PS/2 controller with keyboard: self-test, command byte, reset line, scancode injection. */
 typedef struct _HvI8042 HvI8042;
@@ -27,12 +34,18 @@ void hv_i8042_command_io (void *i8042, uint64_t offset, uint8_t *data, unsigned 
 /* Queues scancodes (set 1, as the controller presents them after translation) for the guest. */
 void hv_i8042_inject_scancodes (HvI8042 *i8042, const uint8_t *codes, gsize n_codes);
 void hv_i8042_send_ctrl_alt_del (HvI8042 *i8042);
+GVariant *hv_i8042_save_state (HvI8042 *i8042);
+gboolean hv_i8042_load_state (HvI8042 *i8042, GVariant *state, GError **error);
 
 /* rtc.c — MC146818 CMOS clock with the host's time, CMOS memory (memory-size bytes set). */
 typedef struct _HvRtc HvRtc;
 HvRtc *hv_rtc_new (const HvPlatform *platform, uint64_t ram_size);
 void hv_rtc_free (HvRtc *rtc);
 void hv_rtc_io (void *rtc, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
+/* The state keeps the guest's offset from the host's clock, so a restored guest's time has moved on with
+ * the wall clock. */
+GVariant *hv_rtc_save_state (HvRtc *rtc);
+gboolean hv_rtc_load_state (HvRtc *rtc, GVariant *state, GError **error);
 
 /* acpi-pm.c — the PM1 event/control block, PM timer and reset register the FADT points to. */
 typedef struct _HvAcpiPm HvAcpiPm;
@@ -41,6 +54,9 @@ void hv_acpi_pm_free (HvAcpiPm *pm);
 void hv_acpi_pm_io (void *pm, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
 /* Sets PWRBTN_STS and raises the SCI if the guest enabled it. */
 void hv_acpi_pm_press_power_button (HvAcpiPm *pm);
+/* The PM timer continues from its saved count. */
+GVariant *hv_acpi_pm_save_state (HvAcpiPm *pm);
+gboolean hv_acpi_pm_load_state (HvAcpiPm *pm, GVariant *state, GError **error);
 
 /* pci.c — PCI host bridge on configuration mechanism #1, bus 0. */
 typedef struct _HvPci HvPci;
@@ -69,3 +85,7 @@ void hv_pci_conf1_io (void *pci, uint64_t offset, uint8_t *data, unsigned len, g
  * ports from 0xC000 for I/O BARs).  The bridge does not own @device. */
 gboolean hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error);
 uint64_t hv_pci_bar_address (const HvPciDevice *device, unsigned bar);
+/* The configuration spaces and BAR addresses of every device on the bus.  Loading needs the same devices
+ * in the same slots; a BAR that decodes elsewhere than before is moved (bar_moved is called). */
+GVariant *hv_pci_save_state (HvPci *pci);
+gboolean hv_pci_load_state (HvPci *pci, GVariant *state, GError **error);

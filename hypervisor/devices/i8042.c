@@ -1,10 +1,13 @@
 /* i8042.c — the PS/2 controller with its keyboard: status and command byte, controller commands, the
- * reset line, keyboard commands and scancode injection.
+ * reset line, keyboard commands, scancode injection and the saved state.
  *
  * No mouse is attached: the aux port exists (Linux's loopback and IRQ 12 tests pass), but bytes sent to
  * the aux device time out, which Linux's psmouse treats as "no mouse" at its first command. */
 #include "devices.h"
 #include "layout.h"
+#include "snapshot.h"
+
+#include <string.h>
 
 #define STATUS_OBF     0x01
 #define STATUS_SYS     0x04
@@ -530,4 +533,142 @@ hv_i8042_send_ctrl_alt_del (HvI8042 *i8042)
   static const uint8_t codes[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
 
   hv_i8042_inject_scancodes (i8042, codes, sizeof codes);
+}
+
+static GVariant *
+queue_save (const ByteQueue *queue)
+{
+  uint16_t items[QUEUE_SIZE];
+
+  for (unsigned i = 0; i < queue->count; i++)
+    items[i] = queue->items[(queue->head + i) % QUEUE_SIZE];
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_UINT16, items, queue->count, sizeof items[0]);
+}
+
+static gboolean
+queue_load (GVariant *state, const char *key, ByteQueue *queue, GError **error)
+{
+  g_autoptr (GVariant) value = hv_state_lookup (state, "the i8042", key, G_VARIANT_TYPE ("aq"), error);
+  const uint16_t *items;
+  gsize n;
+
+  if (value == NULL)
+    return FALSE;
+  items = g_variant_get_fixed_array (value, &n, sizeof items[0]);
+  if (n > QUEUE_SIZE)
+    {
+      hv_state_set_bad (error, "the i8042", "“%s” holds %" G_GSIZE_FORMAT " bytes; it has room for %d", key,
+                        n, QUEUE_SIZE);
+      return FALSE;
+    }
+  memset (queue, 0, sizeof *queue);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (items[i] & ~(0xff | BYTE_AUX | BYTE_TIMEOUT))
+        {
+          hv_state_set_bad (error, "the i8042", "“%s” holds 0x%x, which is no byte", key, items[i]);
+          return FALSE;
+        }
+      queue->items[i] = items[i];
+    }
+  queue->count = (unsigned) n;
+  return TRUE;
+}
+
+GVariant *
+hv_i8042_save_state (HvI8042 *i8042)
+{
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+
+  g_return_val_if_fail (i8042 != NULL, NULL);
+
+  g_mutex_lock (&i8042->lock);
+  g_variant_dict_insert_value (&dict, "ram", hv_state_new_bytes (i8042->ram, sizeof i8042->ram));
+  g_variant_dict_insert (&dict, "outport", "y", i8042->outport);
+  g_variant_dict_insert (&dict, "sys-flag", "b", i8042->sys_flag);
+  g_variant_dict_insert (&dict, "last-was-command", "b", i8042->last_was_command);
+  g_variant_dict_insert (&dict, "pending-command", "y", i8042->pending_command);
+  g_variant_dict_insert (&dict, "obf", "b", i8042->obf);
+  g_variant_dict_insert (&dict, "obf-byte", "q", i8042->obf_byte);
+  g_variant_dict_insert_value (&dict, "controller-queue", queue_save (&i8042->controller));
+  g_variant_dict_insert_value (&dict, "keyboard-queue", queue_save (&i8042->keyboard));
+  g_variant_dict_insert (&dict, "scanning", "b", i8042->scanning);
+  g_variant_dict_insert (&dict, "keyboard-pending", "y", i8042->kbd_pending);
+  g_variant_dict_insert (&dict, "scancode-set", "y", i8042->scancode_set);
+  g_variant_dict_insert (&dict, "leds", "y", i8042->leds);
+  g_variant_dict_insert (&dict, "typematic", "y", i8042->typematic);
+  g_variant_dict_insert (&dict, "keyboard-last-sent", "y", i8042->kbd_last_sent);
+  g_mutex_unlock (&i8042->lock);
+  return g_variant_dict_end (&dict);
+}
+
+gboolean
+hv_i8042_load_state (HvI8042 *i8042, GVariant *state, GError **error)
+{
+  const char *what = "the i8042";
+  uint8_t ram[32];
+  uint8_t outport, pending_command, kbd_pending, scancode_set, leds, typematic, kbd_last_sent;
+  uint16_t obf_byte;
+  gboolean sys_flag, last_was_command, obf, scanning;
+  ByteQueue controller, keyboard;
+
+  g_return_val_if_fail (i8042 != NULL, FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+
+  if (!hv_state_get_bytes (state, what, "ram", ram, sizeof ram, sizeof ram, NULL, error)
+      || !hv_state_get (state, what, "outport", "y", &outport, error)
+      || !hv_state_get (state, what, "sys-flag", "b", &sys_flag, error)
+      || !hv_state_get (state, what, "last-was-command", "b", &last_was_command, error)
+      || !hv_state_get (state, what, "pending-command", "y", &pending_command, error)
+      || !hv_state_get (state, what, "obf", "b", &obf, error)
+      || !hv_state_get_max (state, what, "obf-byte", "q", 0xff | BYTE_AUX | BYTE_TIMEOUT, &obf_byte, error)
+      || !queue_load (state, "controller-queue", &controller, error)
+      || !queue_load (state, "keyboard-queue", &keyboard, error)
+      || !hv_state_get (state, what, "scanning", "b", &scanning, error)
+      || !hv_state_get (state, what, "keyboard-pending", "y", &kbd_pending, error)
+      || !hv_state_get (state, what, "scancode-set", "y", &scancode_set, error)
+      || !hv_state_get_max (state, what, "leds", "y", 0x07, &leds, error)
+      || !hv_state_get_max (state, what, "typematic", "y", 0x7f, &typematic, error)
+      || !hv_state_get (state, what, "keyboard-last-sent", "y", &kbd_last_sent, error))
+    return FALSE;
+  /* Only commands that take a data byte can be waiting for one. */
+  if (pending_command != 0 && !(pending_command >= 0x60 && pending_command <= 0x7f)
+      && !(pending_command >= 0xd1 && pending_command <= 0xd4))
+    {
+      hv_state_set_bad (error, what, "controller command 0x%02x does not wait for data", pending_command);
+      return FALSE;
+    }
+  if (kbd_pending != 0 && kbd_pending != 0xed && kbd_pending != 0xf0 && kbd_pending != 0xf3)
+    {
+      hv_state_set_bad (error, what, "keyboard command 0x%02x does not wait for data", kbd_pending);
+      return FALSE;
+    }
+  if (scancode_set < 1 || scancode_set > 3)
+    {
+      hv_state_set_bad (error, what, "scancode set %u does not exist", scancode_set);
+      return FALSE;
+    }
+
+  g_mutex_lock (&i8042->lock);
+  memcpy (i8042->ram, ram, sizeof ram);
+  i8042->outport = outport;
+  i8042->sys_flag = sys_flag;
+  i8042->last_was_command = last_was_command;
+  i8042->pending_command = pending_command;
+  i8042->obf = obf;
+  i8042->obf_byte = obf_byte;
+  i8042->controller = controller;
+  i8042->keyboard = keyboard;
+  i8042->scanning = scanning;
+  i8042->kbd_pending = kbd_pending;
+  i8042->scancode_set = scancode_set;
+  i8042->leds = leds;
+  i8042->typematic = typematic;
+  i8042->kbd_last_sent = kbd_last_sent;
+  /* The lines of a new machine are low: raise them again where a byte is waiting. */
+  i8042->kbd_irq = FALSE;
+  i8042->aux_irq = FALSE;
+  fill_output_buffer_locked (i8042);
+  g_mutex_unlock (&i8042->lock);
+  return TRUE;
 }

@@ -1,4 +1,5 @@
-/* pci.c — the PCI host bridge: configuration mechanism #1 on bus 0, BAR placement, sizing and moves.
+/* pci.c — the PCI host bridge: configuration mechanism #1 on bus 0, BAR placement, sizing and moves, and
+ * the saved configuration spaces.
  *
  * Only function 0 of each of the 32 slots exists; slot 0 is the host bridge itself.  The bridge plays
  * firmware for the devices added to it: it gives every BAR an address and turns decoding on, so a guest
@@ -6,6 +7,9 @@
  * and must not access configuration space through hv_pci_conf1_io. */
 #include "devices.h"
 #include "layout.h"
+#include "snapshot.h"
+
+#include <string.h>
 
 #define N_SLOTS 32
 
@@ -21,6 +25,11 @@
 #define PCI_BAR_END     0x28
 #define PCI_ROM_ADDRESS 0x30
 #define PCI_INTERRUPT_LINE 0x3c
+#define PCI_REVISION_ID 0x08
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_SUBSYSTEM   0x2c
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_INTERRUPT_PIN 0x3d
 
 #define COMMAND_IO            0x0001
 #define COMMAND_MEMORY        0x0002
@@ -432,4 +441,198 @@ hv_pci_bar_address (const HvPciDevice *device, unsigned bar)
   if (bar >= 6)
     return 0;
   return device->bar_addr[bar];
+}
+
+GVariant *
+hv_pci_save_state (HvPci *pci)
+{
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  GVariantBuilder list;
+
+  g_return_val_if_fail (pci != NULL, NULL);
+
+  g_variant_builder_init (&list, G_VARIANT_TYPE ("a(ysayat)"));
+  g_mutex_lock (&pci->lock);
+  g_variant_dict_insert (&dict, "config-address", "u", pci->config_address);
+  for (unsigned slot = 0; slot < N_SLOTS; slot++)
+    {
+      const HvPciDevice *device = pci->slots[slot];
+      if (device == NULL)
+        continue;
+      g_variant_builder_add (&list, "(ys@ay@at)", (guint8) slot, device->name,
+                             hv_state_new_bytes (device->config, sizeof device->config),
+                             g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, device->bar_addr, 6,
+                                                        sizeof device->bar_addr[0]));
+    }
+  g_mutex_unlock (&pci->lock);
+  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&list));
+  return g_variant_dict_end (&dict);
+}
+
+typedef struct
+{
+  gboolean present;
+  uint8_t config[256];
+  uint64_t bar_addr[6];
+} SavedFunction;
+
+/* The bytes that make a device what it is; a saved state for another device differs in them. */
+static gboolean
+same_identity (const uint8_t *a, const uint8_t *b)
+{
+  static const struct
+  {
+    unsigned offset;
+    unsigned len;
+  } ranges[] = {
+    { PCI_VENDOR_ID, 4 }, { PCI_REVISION_ID, 4 }, { PCI_HEADER_TYPE, 1 }, { PCI_SUBSYSTEM, 4 },
+    { PCI_CAPABILITY_LIST, 1 }, { PCI_INTERRUPT_PIN, 1 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (ranges); i++)
+    if (memcmp (a + ranges[i].offset, b + ranges[i].offset, ranges[i].len) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+check_saved_bars (const HvPciDevice *device, const SavedFunction *saved, GError **error)
+{
+  for (unsigned bar = 0; bar < 6; bar++)
+    {
+      uint32_t dword = get32 (saved->config, PCI_BAR0 + 4 * bar);
+      uint64_t address = saved->bar_addr[bar];
+      uint64_t size = device->bar_size[bar];
+      uint64_t limit;
+
+      if (bar > 0 && device->bar_is_64[bar - 1] && device->bar_size[bar - 1] != 0)
+        {
+          if ((dword & ~bar_high_mask (device, bar - 1)) != 0 || address != 0)
+            goto bad;
+          continue;
+        }
+      if (size == 0)
+        {
+          if (dword != 0 || address != 0)
+            goto bad;
+          continue;
+        }
+      if ((dword & ~bar_low_mask (device, bar)) != bar_type_bits (device, bar))
+        goto bad;
+      /* Where the BAR decodes must be a place it can decode. */
+      limit = device->bar_is_io[bar] ? IO_BAR_END
+              : device->bar_is_64[bar] ? G_GUINT64_CONSTANT (1) << 52
+                                       : G_GUINT64_CONSTANT (1) << 32;
+      if (size > limit || (address & (size - 1)) != 0 || address > limit - size)
+        goto bad;
+      continue;
+
+    bad:
+      hv_state_set_bad (error, "the PCI bus", "BAR %u of %s is out of range", bar, device->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+hv_pci_load_state (HvPci *pci, GVariant *state, GError **error)
+{
+  const char *what = "the PCI bus";
+  g_autofree SavedFunction *saved = g_new0 (SavedFunction, N_SLOTS);
+  g_autoptr (GVariant) list = NULL;
+  uint32_t config_address;
+  GVariantIter iter;
+  GVariant *config;
+  GVariant *bars;
+  const char *name;
+  guint8 slot;
+  gboolean ok = FALSE;
+
+  g_return_val_if_fail (pci != NULL, FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+
+  if (!hv_state_get (state, what, "config-address", "u", &config_address, error))
+    return FALSE;
+  if (config_address & ~CONFIG_ADDR_MASK)
+    {
+      hv_state_set_bad (error, what, "CONFIG_ADDRESS 0x%08x sets bits that do not exist", config_address);
+      return FALSE;
+    }
+  list = hv_state_lookup (state, what, "devices", G_VARIANT_TYPE ("a(ysayat)"), error);
+  if (list == NULL)
+    return FALSE;
+
+  g_mutex_lock (&pci->lock);
+  g_variant_iter_init (&iter, list);
+  while (g_variant_iter_next (&iter, "(y&s@ay@at)", &slot, &name, &config, &bars))
+    {
+      g_autoptr (GVariant) config_owned = config;
+      g_autoptr (GVariant) bars_owned = bars;
+      const HvPciDevice *device = slot < N_SLOTS ? pci->slots[slot] : NULL;
+      const void *data;
+      gsize len;
+
+      if (device == NULL || strcmp (device->name, name) != 0)
+        {
+          hv_state_set_bad (error, what, "slot %u holds “%s” in the saved state, %s%s%s here", slot, name,
+                            device ? "“" : "", device ? device->name : "nothing", device ? "”" : "");
+          goto out;
+        }
+      if (saved[slot].present)
+        {
+          hv_state_set_bad (error, what, "slot %u is saved twice", slot);
+          goto out;
+        }
+      data = g_variant_get_fixed_array (config, &len, 1);
+      if (len != sizeof saved[slot].config)
+        {
+          hv_state_set_bad (error, what, "the configuration space of %s is %" G_GSIZE_FORMAT " bytes long",
+                            name, len);
+          goto out;
+        }
+      memcpy (saved[slot].config, data, len);
+      data = g_variant_get_fixed_array (bars, &len, sizeof (uint64_t));
+      if (len != G_N_ELEMENTS (saved[slot].bar_addr))
+        {
+          hv_state_set_bad (error, what, "%s has %" G_GSIZE_FORMAT " BAR addresses, not 6", name, len);
+          goto out;
+        }
+      memcpy (saved[slot].bar_addr, data, sizeof saved[slot].bar_addr);
+      saved[slot].present = TRUE;
+      if (!same_identity (saved[slot].config, device->config))
+        {
+          hv_state_set_bad (error, what, "the saved configuration space of %s is another device's", name);
+          goto out;
+        }
+      if (!check_saved_bars (device, &saved[slot], error))
+        goto out;
+    }
+  for (unsigned i = 0; i < N_SLOTS; i++)
+    if (pci->slots[i] != NULL && !saved[i].present)
+      {
+        hv_state_set_bad (error, what, "the state of %s (slot %u) is missing", pci->slots[i]->name, i);
+        goto out;
+      }
+
+  pci->config_address = config_address;
+  for (unsigned i = 0; i < N_SLOTS; i++)
+    {
+      HvPciDevice *device = pci->slots[i];
+      if (device == NULL)
+        continue;
+      memcpy (device->config, saved[i].config, sizeof device->config);
+      for (unsigned bar = 0; bar < 6; bar++)
+        if (device->bar_addr[bar] != saved[i].bar_addr[bar])
+          {
+            uint64_t old_address = device->bar_addr[bar];
+            device->bar_addr[bar] = saved[i].bar_addr[bar];
+            if (device->bar_moved)
+              device->bar_moved (device, bar, old_address, device->bar_addr[bar]);
+          }
+    }
+  ok = TRUE;
+
+out:
+  g_mutex_unlock (&pci->lock);
+  return ok;
 }

@@ -1,5 +1,6 @@
 /* rtc.c — the MC146818 CMOS clock: time and date from the host's clock (UTC) plus a guest-set offset,
- * CMOS memory with the BIOS memory-size bytes, and the periodic, alarm and update-ended interrupts.
+ * CMOS memory with the BIOS memory-size bytes, the periodic, alarm and update-ended interrupts, and the
+ * saved state (which keeps the offset, so a restored guest's clock goes on following wall time).
  *
  * The clock is never stored as register values: reads compute them from the host's real-time clock,
  * so UIP and the update-ended flag follow real seconds.  Flags are brought up to date lazily on every
@@ -9,7 +10,9 @@
  * clock; writes to the day of the week are ignored because it is derived from the date. */
 #include "devices.h"
 #include "layout.h"
+#include "snapshot.h"
 
+#include <string.h>
 #include <time.h>
 
 #define REG_SECONDS       0x00
@@ -43,6 +46,10 @@
 #define IRQ_SOURCES (C_PF | C_AF | C_UF) /* same bit positions as the enables in register B */
 
 #define ALARM_DONT_CARE 0xc0
+
+/* Beyond what the guest can set (year 0 to 25599 through the registers); keeps all sums in range. */
+#define OFFSET_USEC_MAX (G_GINT64_CONSTANT (1000000000000000000))
+#define FROZEN_YEAR_MAX 40000
 
 #define USEC_PER_SEC G_USEC_PER_SEC
 #define UIP_USEC     244 /* UIP is set this long before each update */
@@ -607,4 +614,96 @@ hv_rtc_free (HvRtc *rtc)
   g_cond_clear (&rtc->changed);
   g_mutex_clear (&rtc->lock);
   g_free (rtc);
+}
+
+GVariant *
+hv_rtc_save_state (HvRtc *rtc)
+{
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  int64_t now = g_get_real_time ();
+
+  g_return_val_if_fail (rtc != NULL, NULL);
+
+  g_mutex_lock (&rtc->lock);
+  /* Flags due by now belong in the state. */
+  account_locked (rtc, now);
+  g_variant_dict_insert_value (&dict, "cmos", hv_state_new_bytes (rtc->cmos, sizeof rtc->cmos));
+  g_variant_dict_insert (&dict, "index", "y", rtc->index);
+  g_variant_dict_insert (&dict, "reg-a", "y", rtc->reg_a);
+  g_variant_dict_insert (&dict, "reg-b", "y", rtc->reg_b);
+  g_variant_dict_insert (&dict, "reg-c", "y", rtc->reg_c);
+  /* The offset, not the time: the guest's clock goes on with wall time while the VM is saved. */
+  g_variant_dict_insert (&dict, "offset-usec", "x", rtc->offset_usec);
+  g_variant_dict_insert (&dict, "frozen-time", "(iiiiii)", rtc->frozen.year, rtc->frozen.mon,
+                         rtc->frozen.mday, rtc->frozen.hour, rtc->frozen.min, rtc->frozen.sec);
+  g_mutex_unlock (&rtc->lock);
+  return g_variant_dict_end (&dict);
+}
+
+gboolean
+hv_rtc_load_state (HvRtc *rtc, GVariant *state, GError **error)
+{
+  const char *what = "the RTC";
+  g_autoptr (GVariant) frozen_value = NULL;
+  uint8_t cmos[CMOS_SIZE];
+  uint8_t index, reg_a, reg_b, reg_c;
+  int64_t offset_usec;
+  RtcTime frozen;
+  int64_t now;
+
+  g_return_val_if_fail (rtc != NULL, FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+
+  if (!hv_state_get_bytes (state, what, "cmos", cmos, sizeof cmos, sizeof cmos, NULL, error)
+      || !hv_state_get_max (state, what, "index", "y", CMOS_SIZE - 1, &index, error)
+      || !hv_state_get (state, what, "reg-a", "y", &reg_a, error)
+      || !hv_state_get (state, what, "reg-b", "y", &reg_b, error)
+      || !hv_state_get (state, what, "reg-c", "y", &reg_c, error)
+      || !hv_state_get (state, what, "offset-usec", "x", &offset_usec, error))
+    return FALSE;
+  frozen_value = hv_state_lookup (state, what, "frozen-time", G_VARIANT_TYPE ("(iiiiii)"), error);
+  if (frozen_value == NULL)
+    return FALSE;
+  g_variant_get (frozen_value, "(iiiiii)", &frozen.year, &frozen.mon, &frozen.mday, &frozen.hour,
+                 &frozen.min, &frozen.sec);
+  if ((reg_a & A_UIP) || (reg_c & ~IRQ_SOURCES))
+    {
+      hv_state_set_bad (error, what, "status register bits are set that only the clock sets");
+      return FALSE;
+    }
+  if (offset_usec > OFFSET_USEC_MAX || offset_usec < -OFFSET_USEC_MAX)
+    {
+      hv_state_set_bad (error, what, "the clock is set %" G_GINT64_FORMAT " s away from the host's",
+                        offset_usec / USEC_PER_SEC);
+      return FALSE;
+    }
+  /* The held time comes from register writes, each field one decoded byte. */
+  if (frozen.year < 0 || frozen.year > FROZEN_YEAR_MAX || frozen.mon < 0 || frozen.mon > 0xff
+      || frozen.mday < 0 || frozen.mday > 0xff || frozen.hour < 0 || frozen.hour > 0xff || frozen.min < 0
+      || frozen.min > 0xff || frozen.sec < 0 || frozen.sec > 0xff)
+    {
+      hv_state_set_bad (error, what, "the held time is out of range");
+      return FALSE;
+    }
+
+  now = g_get_real_time ();
+  g_mutex_lock (&rtc->lock);
+  memcpy (rtc->cmos, cmos, sizeof cmos);
+  rtc->index = index;
+  rtc->reg_a = reg_a;
+  rtc->reg_b = reg_b;
+  rtc->reg_c = reg_c;
+  rtc->offset_usec = offset_usec;
+  rtc->frozen = frozen;
+  /* Updates and ticks are counted from now; flags still pending came with register C. */
+  rtc->last_update = guest_second (rtc, now);
+  if (periodic_usec (rtc) > 0)
+    rtc->last_periodic = floor_div (now, periodic_usec (rtc));
+  /* The line of a new machine is low: raise it again if an interrupt is pending. */
+  rtc->irq_level = FALSE;
+  update_irq_locked (rtc);
+  ensure_timer_locked (rtc);
+  g_cond_signal (&rtc->changed);
+  g_mutex_unlock (&rtc->lock);
+  return TRUE;
 }

@@ -1,8 +1,11 @@
-/* serial.c — the 16550A UART (COM1): registers, FIFOs, loopback, interrupt line and the input thread. */
+/* serial.c — the 16550A UART (COM1): registers, FIFOs, loopback, interrupt line, the input thread, and
+ * its saved state. */
 #include "devices.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -613,5 +616,90 @@ hv_serial_start_input (HvSerial *serial, int input_fd, GError **error)
       g_prefix_error (error, "Could not start the serial input thread: ");
       return FALSE;
     }
+  return TRUE;
+}
+
+GVariant *
+hv_serial_save_state (HvSerial *serial)
+{
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  uint8_t rx[FIFO_SIZE];
+
+  g_return_val_if_fail (serial != NULL, NULL);
+
+  g_mutex_lock (&serial->lock);
+  for (unsigned i = 0; i < serial->rx_count; i++)
+    rx[i] = serial->rx[(serial->rx_head + i) % FIFO_SIZE];
+  g_variant_dict_insert (&dict, "ier", "y", serial->ier);
+  g_variant_dict_insert (&dict, "lcr", "y", serial->lcr);
+  g_variant_dict_insert (&dict, "mcr", "y", serial->mcr);
+  g_variant_dict_insert (&dict, "lsr-errors", "y", serial->lsr_errors);
+  g_variant_dict_insert (&dict, "msr", "y", serial->msr);
+  g_variant_dict_insert (&dict, "scr", "y", serial->scr);
+  g_variant_dict_insert (&dict, "divisor", "q", serial->divisor);
+  g_variant_dict_insert (&dict, "fifo-enabled", "b", serial->fifo_enabled);
+  g_variant_dict_insert (&dict, "trigger-level", "y", (guint8) serial->trigger_level);
+  g_variant_dict_insert (&dict, "thr-interrupt", "b", serial->thr_interrupt);
+  g_variant_dict_insert_value (&dict, "rx", hv_state_new_bytes (rx, serial->rx_count));
+  g_variant_dict_insert (&dict, "last-rx", "y", serial->last_rx);
+  g_mutex_unlock (&serial->lock);
+  return g_variant_dict_end (&dict);
+}
+
+gboolean
+hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error)
+{
+  const char *what = "the serial port";
+  uint8_t ier, lcr, mcr, lsr_errors, msr, scr, trigger_level, last_rx;
+  uint16_t divisor;
+  gboolean fifo_enabled, thr_interrupt, trigger_ok = FALSE;
+  uint8_t rx[FIFO_SIZE];
+  gsize rx_count;
+
+  g_return_val_if_fail (serial != NULL, FALSE);
+  g_return_val_if_fail (state != NULL, FALSE);
+
+  if (!hv_state_get_max (state, what, "ier", "y", IER_MASK, &ier, error)
+      || !hv_state_get (state, what, "lcr", "y", &lcr, error)
+      || !hv_state_get_max (state, what, "mcr", "y", MCR_MASK, &mcr, error)
+      || !hv_state_get_max (state, what, "lsr-errors", "y", LSR_OE, &lsr_errors, error)
+      || !hv_state_get (state, what, "msr", "y", &msr, error)
+      || !hv_state_get (state, what, "scr", "y", &scr, error)
+      || !hv_state_get (state, what, "divisor", "q", &divisor, error)
+      || !hv_state_get (state, what, "fifo-enabled", "b", &fifo_enabled, error)
+      || !hv_state_get (state, what, "trigger-level", "y", &trigger_level, error)
+      || !hv_state_get (state, what, "thr-interrupt", "b", &thr_interrupt, error)
+      || !hv_state_get_bytes (state, what, "rx", rx, 0, fifo_enabled ? FIFO_SIZE : 1, &rx_count, error)
+      || !hv_state_get (state, what, "last-rx", "y", &last_rx, error))
+    return FALSE;
+  for (unsigned i = 0; i < G_N_ELEMENTS (trigger_levels); i++)
+    trigger_ok = trigger_ok || trigger_level == trigger_levels[i];
+  if (!trigger_ok)
+    {
+      hv_state_set_bad (error, what, "the receiver trigger level %u does not exist", trigger_level);
+      return FALSE;
+    }
+
+  g_mutex_lock (&serial->lock);
+  serial->ier = ier;
+  serial->lcr = lcr;
+  serial->mcr = mcr;
+  serial->lsr_errors = lsr_errors;
+  /* The line states follow from MCR; only the deltas are the guest's to see. */
+  serial->msr = modem_lines (serial) | (msr & 0x0f);
+  serial->scr = scr;
+  serial->divisor = divisor;
+  serial->fifo_enabled = fifo_enabled;
+  serial->trigger_level = trigger_level;
+  serial->thr_interrupt = thr_interrupt;
+  memcpy (serial->rx, rx, rx_count);
+  serial->rx_head = 0;
+  serial->rx_count = (unsigned) rx_count;
+  serial->last_rx = last_rx;
+  /* The line of a new machine is low: raise it again if an interrupt is pending. */
+  serial->irq_level = FALSE;
+  update_irq_locked (serial);
+  wake_input_locked (serial);
+  g_mutex_unlock (&serial->lock);
   return TRUE;
 }

@@ -1,0 +1,690 @@
+/* test-snapshot.c — saving a paused VM to a folder and restoring it into a new VM: the guests carry on
+ * where they were (echo, power button, a computation in flight), and damaged, foreign, mismatched or
+ * incomplete saved states are refused with a clear error. */
+#include "snapshot.h"
+#include "test-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct
+{
+  HvVm *vm;
+  int output_fd; /* a memfd collecting the guest's serial output */
+  int input_pipe[2];
+} Guest;
+
+static void
+guest_clear (Guest *guest)
+{
+  g_clear_pointer (&guest->vm, hv_vm_free);
+  if (guest->output_fd >= 0)
+    close (guest->output_fd);
+  for (int i = 0; i < 2; i++)
+    if (guest->input_pipe[i] >= 0)
+      close (guest->input_pipe[i]);
+  guest->output_fd = guest->input_pipe[0] = guest->input_pipe[1] = -1;
+}
+
+/* A VM with @memory and @cpus, serial output to a memfd and input from a pipe; not started. */
+static void
+guest_new (Guest *guest, uint64_t memory, unsigned cpus)
+{
+  g_autoptr (GError) error = NULL;
+
+  guest->vm = hv_vm_new (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_set_memory (guest->vm, memory, &error));
+  g_assert_true (hv_vm_set_vcpus (guest->vm, cpus, &error));
+  guest->output_fd = memfd_create ("guest-serial", MFD_CLOEXEC);
+  g_assert_cmpint (guest->output_fd, >=, 0);
+  g_assert_no_errno (pipe2 (guest->input_pipe, O_CLOEXEC));
+  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+}
+
+/* Boots test guest @name. */
+static void
+guest_boot (Guest *guest, const char *name, const char *cmdline, uint64_t memory, unsigned cpus)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = vireo_test_guest_path (name);
+
+  guest_new (guest, memory, cpus);
+  g_assert_true (hv_vm_set_kernel (guest->vm, path, NULL, cmdline, &error));
+  g_assert_true (hv_vm_start (guest->vm, &error));
+  g_assert_no_error (error);
+}
+
+static char *
+guest_output (Guest *guest)
+{
+  off_t size = lseek (guest->output_fd, 0, SEEK_END);
+  char *text = g_malloc0 ((gsize) size + 1);
+  g_assert_cmpint (pread (guest->output_fd, text, (gsize) size, 0), ==, size);
+  return text;
+}
+
+static gboolean
+guest_wait_for_output (Guest *guest, const char *needle, unsigned seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autofree char *text = guest_output (guest);
+      if (strstr (text, needle))
+        return TRUE;
+      if (hv_vm_has_exited (guest->vm))
+        return FALSE;
+      g_usleep (5000);
+    }
+  return FALSE;
+}
+
+static void
+guest_send (Guest *guest, const char *text)
+{
+  g_assert_cmpint (write (guest->input_pipe[1], text, strlen (text)), ==, (ssize_t) strlen (text));
+}
+
+static HvExitReason
+guest_wait_exit (Guest *guest)
+{
+  HvExitInfo info = { 0 };
+  HvExitReason reason;
+
+  hv_vm_wait (guest->vm, &info);
+  g_test_message ("the guest ended: %s (%s)", hv_exit_reason_to_string (info.reason), info.message);
+  reason = info.reason;
+  hv_exit_info_clear (&info);
+  return reason;
+}
+
+/* A temporary folder for a saved VM, removed with everything in it. */
+typedef struct
+{
+  char *path;
+  int fd;
+} SaveDir;
+
+static void
+save_dir_init (SaveDir *dir)
+{
+  g_autoptr (GError) error = NULL;
+
+  dir->path = g_dir_make_tmp ("vireo-snapshot-XXXXXX", &error);
+  g_assert_no_error (error);
+  dir->fd = open (dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (dir->fd, >=, 0);
+}
+
+static void
+save_dir_clear (SaveDir *dir)
+{
+  g_autoptr (GDir) listing = g_dir_open (dir->path, 0, NULL);
+  const char *name;
+
+  while (listing && (name = g_dir_read_name (listing)) != NULL)
+    g_assert_no_errno (unlinkat (dir->fd, name, 0));
+  close (dir->fd);
+  g_assert_no_errno (rmdir (dir->path));
+  g_free (dir->path);
+}
+
+static char *
+save_dir_file (SaveDir *dir, const char *name)
+{
+  return g_build_filename (dir->path, name, NULL);
+}
+
+/* Pauses, saves and measures; the VM stays paused. */
+static void
+save_guest (Guest *guest, SaveDir *dir, const char *label)
+{
+  g_autoptr (GError) error = NULL;
+  struct stat state_st, memory_st;
+  gint64 start;
+
+  g_assert_true (hv_vm_pause (guest->vm, &error));
+  g_assert_no_error (error);
+  start = g_get_monotonic_time ();
+  g_assert_true (hv_vm_save (guest->vm, dir->fd, &error));
+  g_assert_no_error (error);
+  g_assert_no_errno (fstatat (dir->fd, "state", &state_st, 0));
+  g_assert_no_errno (fstatat (dir->fd, "memory", &memory_st, 0));
+  g_test_message ("%s: saved in %.1f ms; state %" G_GINT64_FORMAT " bytes, memory %" G_GINT64_FORMAT
+                  " MiB apparent, %" G_GINT64_FORMAT " KiB on disk",
+                  label, (g_get_monotonic_time () - start) / 1000.0, (gint64) state_st.st_size,
+                  (gint64) memory_st.st_size >> 20, (gint64) memory_st.st_blocks / 2);
+  /* Guest memory is private to its owner. */
+  g_assert_cmpint (state_st.st_mode & 0777, ==, 0600);
+  g_assert_cmpint (memory_st.st_mode & 0777, ==, 0600);
+  /* Sparse: the guests touch a few MiB of their memory. */
+  g_assert_cmpint ((gint64) memory_st.st_blocks * 512, <, memory_st.st_size / 4);
+  g_assert_false (hv_vm_has_exited (guest->vm));
+}
+
+/* Restores @dir into a new VM with @memory and @cpus and starts it. */
+static void
+restore_guest (Guest *guest, SaveDir *dir, uint64_t memory, unsigned cpus, const char *label)
+{
+  g_autoptr (GError) error = NULL;
+  gint64 start;
+
+  guest_new (guest, memory, cpus);
+  start = g_get_monotonic_time ();
+  g_assert_true (hv_vm_set_restore (guest->vm, dir->fd, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_start (guest->vm, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s: restored and started in %.1f ms", label, (g_get_monotonic_time () - start) / 1000.0);
+}
+
+static void
+test_crc64 (void)
+{
+  /* The CRC-64/XZ check value. */
+  g_assert_cmphex (hv_crc64 (0, "123456789", 9), ==, G_GUINT64_CONSTANT (0x995DC9BBDF1939FA));
+  g_assert_cmphex (hv_crc64 (hv_crc64 (0, "1234", 4), "56789", 5), ==,
+                   G_GUINT64_CONSTANT (0x995DC9BBDF1939FA));
+  g_assert_cmphex (hv_crc64 (0, "", 0), ==, 0);
+}
+
+/* The echo guest, waiting in a polling IN loop on the UART, echoes after a restore what it is sent. */
+static void
+test_echo (void)
+{
+  Guest old = { 0 }, new = { 0 };
+  SaveDir dir;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *restored_output = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_boot (&old, "echo", NULL, 256ull << 20, 1);
+  g_assert_true (guest_wait_for_output (&old, "echo ready", 60));
+  guest_send (&old, "before ");
+  g_assert_true (guest_wait_for_output (&old, "before ", 30));
+
+  save_dir_init (&dir);
+  save_guest (&old, &dir, "echo, 256 MiB");
+  /* Saving does not disturb the VM: resumed, it still echoes. */
+  g_assert_true (hv_vm_resume (old.vm, &error));
+  guest_send (&old, "still here ");
+  g_assert_true (guest_wait_for_output (&old, "still here ", 30));
+  guest_clear (&old);
+
+  restore_guest (&new, &dir, 256ull << 20, 1, "echo, 256 MiB");
+  guest_send (&new, "after restore ");
+  g_assert_true (guest_wait_for_output (&new, "after restore ", 30));
+  guest_send (&new, "q");
+  g_assert_cmpint (guest_wait_exit (&new), ==, HV_EXIT_POWER_OFF);
+  /* It carried on rather than booting again. */
+  restored_output = guest_output (&new);
+  g_assert_cmpstr (restored_output, ==, "after restore echo done\n");
+  guest_clear (&new);
+  save_dir_clear (&dir);
+}
+
+/* Saved and restored again and again while it echoes a stream: no byte may be lost or repeated, which
+ * needs every vCPU's last port access completed before its registers are read (a pause often lands right
+ * after an IN from the receive buffer or an OUT to the transmitter). */
+static void
+test_echo_stream (void)
+{
+  Guest guest = { 0 };
+  SaveDir dir;
+  GString *sent = g_string_new (NULL);
+  GString *echoed = g_string_new (NULL);
+  g_autofree char *tail = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_boot (&guest, "echo", NULL, 64ull << 20, 1);
+  g_assert_true (guest_wait_for_output (&guest, "echo ready", 60));
+  save_dir_init (&dir);
+  for (unsigned round = 0; round < 30; round++)
+    {
+      g_autofree char *out = NULL;
+      g_autofree char *chunk = g_strdup_printf ("<%02u:abcdefghij>", round % 100);
+      int queued;
+
+      /* No more than the receive FIFO holds, so all of it is in the UART (not the pipe) when the VM is
+       * saved, and the pause lands while the guest is echoing it. */
+      g_assert_cmpuint (strlen (chunk), <=, 16);
+      guest_send (&guest, chunk);
+      g_string_append (sent, chunk);
+      do
+        g_assert_no_errno (ioctl (guest.input_pipe[0], FIONREAD, &queued));
+      while (queued > 0);
+      g_usleep ((gulong) g_test_rand_int_range (0, 600));
+      save_guest (&guest, &dir, "echo stream");
+      out = guest_output (&guest);
+      g_string_append (echoed, out);
+      guest_clear (&guest);
+      restore_guest (&guest, &dir, 64ull << 20, 1, "echo stream");
+    }
+  guest_send (&guest, "q");
+  g_assert_cmpint (guest_wait_exit (&guest), ==, HV_EXIT_POWER_OFF);
+  tail = guest_output (&guest);
+  g_string_append (echoed, tail);
+  g_string_append (sent, "echo done\n");
+  g_string_prepend (sent, "echo ready\n");
+  g_assert_cmpstr (echoed->str, ==, sent->str);
+  g_string_free (sent, TRUE);
+  g_string_free (echoed, TRUE);
+  guest_clear (&guest);
+  save_dir_clear (&dir);
+}
+
+/* A restored VM can be saved again, into the same folder, and restored again. */
+static void
+test_save_restored (void)
+{
+  Guest first = { 0 }, second = { 0 }, third = { 0 };
+  SaveDir dir;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_boot (&first, "echo", NULL, 64ull << 20, 1);
+  g_assert_true (guest_wait_for_output (&first, "echo ready", 60));
+  save_dir_init (&dir);
+  save_guest (&first, &dir, "echo, first save");
+  guest_clear (&first);
+
+  restore_guest (&second, &dir, 64ull << 20, 1, "echo, first restore");
+  guest_send (&second, "one ");
+  g_assert_true (guest_wait_for_output (&second, "one ", 30));
+  save_guest (&second, &dir, "echo, second save");
+  guest_clear (&second);
+
+  restore_guest (&third, &dir, 64ull << 20, 1, "echo, second restore");
+  guest_send (&third, "two q");
+  g_assert_cmpint (guest_wait_exit (&third), ==, HV_EXIT_POWER_OFF);
+  {
+    g_autofree char *out = guest_output (&third);
+    g_assert_cmpstr (out, ==, "two echo done\n");
+  }
+  guest_clear (&third);
+  save_dir_clear (&dir);
+}
+
+/* A guest waiting for the power button still reacts to it: two vCPUs, memory above 4 GiB. */
+static void
+test_power_button (void)
+{
+  Guest old = { 0 }, new = { 0 };
+  SaveDir dir;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_boot (&old, "shutdown", NULL, 5ull << 30, 2);
+  g_assert_true (guest_wait_for_output (&old, "waiting for power button", 60));
+  save_dir_init (&dir);
+  save_guest (&old, &dir, "shutdown, 5 GiB, 2 vCPUs");
+  guest_clear (&old);
+
+  restore_guest (&new, &dir, 5ull << 30, 2, "shutdown, 5 GiB, 2 vCPUs");
+  /* Running the restored guest a moment first: it must be waiting, not ending by itself. */
+  g_usleep (100000);
+  g_assert_false (hv_vm_has_exited (new.vm));
+  g_assert_true (hv_vm_request_shutdown (new.vm, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (guest_wait_exit (&new), ==, HV_EXIT_POWER_OFF);
+  out = guest_output (&new);
+  g_assert_cmpstr (out, ==, "power button pressed\n");
+  guest_clear (&new);
+  save_dir_clear (&dir);
+}
+
+/* A computation saved half-way finishes with the right answer: registers and memory of ring 3 code in
+ * the middle of its loop. */
+static void
+test_compute (void)
+{
+  Guest old = { 0 }, new = { 0 };
+  SaveDir dir;
+  g_autofree char *before = NULL;
+  g_autofree char *out = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_boot (&old, "compute", "rounds=400", 64ull << 20, 1);
+  g_usleep (300000);
+  save_dir_init (&dir);
+  save_guest (&old, &dir, "compute");
+  before = guest_output (&old);
+  g_assert_cmpstr (before, ==, ""); /* still computing */
+  guest_clear (&old);
+
+  restore_guest (&new, &dir, 64ull << 20, 1, "compute");
+  g_assert_cmpint (guest_wait_exit (&new), ==, HV_EXIT_POWER_OFF);
+  out = guest_output (&new);
+  g_assert_cmpstr (out, ==, "compute: 148933\n");
+  guest_clear (&new);
+  save_dir_clear (&dir);
+}
+
+static void
+test_wrong_state (void)
+{
+  Guest guest = { 0 };
+  SaveDir dir;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  save_dir_init (&dir);
+  guest_new (&guest, 64ull << 20, 1);
+  /* Not started: nothing to save. */
+  g_assert_false (hv_vm_save (guest.vm, dir.fd, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
+  g_clear_error (&error);
+  guest_clear (&guest);
+
+  guest_boot (&guest, "shutdown", NULL, 64ull << 20, 1);
+  g_assert_true (guest_wait_for_output (&guest, "waiting for power button", 60));
+  /* Running: it must be paused first. */
+  g_assert_false (hv_vm_save (guest.vm, dir.fd, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
+  g_assert_nonnull (strstr (error->message, "pause"));
+  g_clear_error (&error);
+  /* Started: too late to restore into it. */
+  g_assert_false (hv_vm_set_restore (guest.vm, dir.fd, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
+  g_clear_error (&error);
+  /* Nothing was left behind by the refused save. */
+  g_assert_cmpint (faccessat (dir.fd, "state", F_OK, 0), <, 0);
+  g_assert_cmpint (faccessat (dir.fd, "memory", F_OK, 0), <, 0);
+  guest_clear (&guest);
+  save_dir_clear (&dir);
+}
+
+/* Bad saved states: each is a copy of a good one, spoiled one way. */
+
+static void
+make_good_save (SaveDir *dir)
+{
+  Guest guest = { 0 };
+
+  guest_boot (&guest, "echo", NULL, 64ull << 20, 1);
+  g_assert_true (guest_wait_for_output (&guest, "echo ready", 60));
+  save_dir_init (dir);
+  save_guest (&guest, dir, "echo, 64 MiB");
+  guest_clear (&guest);
+}
+
+static GBytes *
+read_saved (SaveDir *dir, const char *name)
+{
+  g_autofree char *path = save_dir_file (dir, name);
+  g_autoptr (GError) error = NULL;
+  char *data;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &data, &len, &error));
+  return g_bytes_new_take (data, len);
+}
+
+static void
+write_saved (SaveDir *dir, const char *name, const void *data, gsize len)
+{
+  g_autofree char *path = save_dir_file (dir, name);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_file_set_contents (path, data, (gssize) len, &error));
+}
+
+/* Restores into a new VM of the saved shape, expecting @code with @words in the message, either from
+ * hv_vm_set_restore or (for problems only the machine can see) from hv_vm_start. */
+static void
+expect_restore_error (SaveDir *dir, uint64_t memory, unsigned cpus, HvError code, const char *words)
+{
+  Guest guest = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  guest_new (&guest, memory, cpus);
+  if (hv_vm_set_restore (guest.vm, dir->fd, &error))
+    g_assert_false (hv_vm_start (guest.vm, &error));
+  g_assert_nonnull (error);
+  g_test_message ("refused: %s", error->message);
+  g_assert_error (error, HV_ERROR, (gint) code);
+  g_assert_nonnull (strstr (error->message, words));
+  guest_clear (&guest);
+}
+
+/* Rewrites "state" with @body behind a correct header, as a crafted file would be. */
+static void
+write_state_body (SaveDir *dir, GVariant *body)
+{
+  gsize len = g_variant_get_size (body);
+  g_autofree uint8_t *file = g_malloc0 (32 + len);
+  uint64_t crc;
+  uint64_t len64 = GUINT64_TO_LE (len);
+  uint32_t version = GUINT32_TO_LE (1);
+
+  memcpy (file, "VIREOSAV", 8);
+  memcpy (file + 8, &version, 4);
+  memcpy (file + 16, &len64, 8);
+  g_variant_store (body, file + 32);
+  crc = GUINT64_TO_LE (hv_crc64 (hv_crc64 (0, file, 24), file + 32, len));
+  memcpy (file + 24, &crc, 8);
+  write_saved (dir, "state", file, 32 + len);
+}
+
+/* The saved state's dictionary with @path (keys separated by '/') replaced by @value. */
+static GVariant *
+replace_in_state (GVariant *dict, const char *path, GVariant *value)
+{
+  g_auto (GStrv) keys = g_strsplit (path, "/", 2);
+  GVariantDict d;
+
+  g_variant_ref_sink (value);
+  g_variant_dict_init (&d, dict);
+  if (keys[1] == NULL)
+    g_variant_dict_insert_value (&d, keys[0], value);
+  else
+    {
+      g_autoptr (GVariant) inner = g_variant_dict_lookup_value (&d, keys[0], NULL);
+      g_assert_nonnull (inner);
+      if (g_variant_is_of_type (inner, G_VARIANT_TYPE ("aa{sv}")))
+        {
+          /* "vcpus/key": in the first vCPU's dictionary. */
+          GVariantBuilder list;
+          g_variant_builder_init (&list, G_VARIANT_TYPE ("aa{sv}"));
+          for (gsize i = 0; i < g_variant_n_children (inner); i++)
+            {
+              g_autoptr (GVariant) child = g_variant_get_child_value (inner, i);
+              g_variant_builder_add_value (&list, i == 0 ? replace_in_state (child, keys[1], value)
+                                                         : g_variant_ref (child));
+            }
+          g_variant_dict_insert_value (&d, keys[0], g_variant_builder_end (&list));
+        }
+      else if (g_variant_is_of_type (inner, G_VARIANT_TYPE ("a{sa{sv}}")))
+        {
+          /* "devices/name/key", or "devices/name" for the device's whole dictionary. */
+          g_auto (GStrv) rest = g_strsplit (keys[1], "/", 2);
+          GVariantBuilder devices;
+          GVariantIter iter;
+          const char *name;
+          GVariant *device;
+          g_variant_builder_init (&devices, G_VARIANT_TYPE ("a{sa{sv}}"));
+          g_variant_iter_init (&iter, inner);
+          while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, &device))
+            {
+              if (strcmp (name, rest[0]) != 0)
+                g_variant_builder_add (&devices, "{s@a{sv}}", name, device);
+              else if (rest[1] == NULL)
+                g_variant_builder_add (&devices, "{s@a{sv}}", name, value);
+              else
+                {
+                  g_autoptr (GVariant) changed = replace_in_state (device, rest[1], value);
+                  g_variant_builder_add (&devices, "{s@a{sv}}", name, changed);
+                }
+              g_variant_unref (device);
+            }
+          g_variant_dict_insert_value (&d, keys[0], g_variant_builder_end (&devices));
+        }
+      else
+        g_variant_dict_insert_value (&d, keys[0], replace_in_state (inner, keys[1], value));
+    }
+  g_variant_unref (value);
+  return g_variant_ref_sink (g_variant_dict_end (&d));
+}
+
+static void
+test_bad_files (void)
+{
+  SaveDir dir;
+  g_autoptr (GBytes) state = NULL;
+  g_autoptr (GBytes) memory = NULL;
+  g_autoptr (GVariant) body = NULL;
+  const uint8_t *data;
+  gsize len;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  make_good_save (&dir);
+  state = read_saved (&dir, "state");
+  memory = read_saved (&dir, "memory");
+  data = g_bytes_get_data (state, &len);
+
+  /* The good one first, so that the failures below are the spoiling's doing. */
+  {
+    Guest guest = { 0 };
+    g_autoptr (GError) error = NULL;
+    guest_new (&guest, 64ull << 20, 1);
+    g_assert_true (hv_vm_set_restore (guest.vm, dir.fd, &error));
+    g_assert_no_error (error);
+    guest_clear (&guest);
+  }
+
+  /* Truncated, at several places. */
+  write_saved (&dir, "state", data, len - 1);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "truncated");
+  write_saved (&dir, "state", data, 20);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "truncated");
+  write_saved (&dir, "state", data, 4);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
+  write_saved (&dir, "state", "", 0);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
+
+  /* One flipped byte, in the header's length, in the body, in the checksum. */
+  for (gsize at = 0; at < 3; at++)
+    {
+      gsize offsets[] = { 17, len / 2, 30 };
+      g_autofree uint8_t *copy = g_memdup2 (data, len);
+      copy[offsets[at]] ^= 0x10;
+      write_saved (&dir, "state", copy, len);
+      expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, at == 0 ? "truncated" : "checksum");
+    }
+
+  /* A foreign file, and a state of another format version. */
+  write_saved (&dir, "state", "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\3\0>\0\1\0\0\0 and the rest of a program", 50);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
+  {
+    g_autofree uint8_t *copy = g_memdup2 (data, len);
+    copy[8] = 2;
+    write_saved (&dir, "state", copy, len);
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "version 2");
+  }
+
+  /* Good state, but a VM configured differently. */
+  write_saved (&dir, "state", data, len);
+  expect_restore_error (&dir, 128ull << 20, 1, HV_ERROR_INVALID_ARGUMENT, "64 MiB of memory");
+  expect_restore_error (&dir, 64ull << 20, 2, HV_ERROR_INVALID_ARGUMENT, "1 vCPUs");
+
+  /* The memory file missing, cut short, or from another save. */
+  g_assert_no_errno (unlinkat (dir.fd, "memory", 0));
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_NOT_FOUND, "memory");
+  {
+    gsize memory_len;
+    const uint8_t *memory_data = g_bytes_get_data (memory, &memory_len);
+    g_autofree uint8_t *copy = g_memdup2 (memory_data, memory_len);
+    write_saved (&dir, "memory", memory_data, memory_len - 4096);
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "memory is");
+    copy[30] ^= 1; /* the id */
+    write_saved (&dir, "memory", copy, memory_len);
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "memory");
+    write_saved (&dir, "memory", "hello", 5);
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not the memory");
+    write_saved (&dir, "memory", memory_data, memory_len);
+  }
+  g_assert_no_errno (unlinkat (dir.fd, "state", 0));
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_NOT_FOUND, "state");
+
+  /* Crafted: a correct checksum over content that is wrong. */
+  body = g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT,
+                                   g_bytes_new_from_bytes (state, 32, len - 32), FALSE);
+  g_variant_ref_sink (body);
+  {
+    static const struct
+    {
+      const char *path;
+      const char *value;
+      const char *words;
+    } cases[] = {
+      { "vcpu-count", "uint32 0", "out of range" },
+      { "vcpus/mp-state", "uint32 99", "mp-state" },
+      { "vcpus/regs", "[byte 1, 2, 3]", "regs" },
+      { "vcpus/msrs", "[(uint32 0xdeadbeef, uint64 0)]", "MSR 0xdeadbeef" },
+      { "vcpus/cpuid", "@a(uuuuuuu) []", "CPUID" },
+      { "vm/clock", "'a string'", "clock" },
+      { "memory-id", "[byte 1]", "memory-id" },
+      { "devices/serial/rx", "[byte 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]", "rx" },
+      { "devices/serial/trigger-level", "byte 5", "trigger level" },
+      { "devices/i8042/scancode-set", "byte 9", "scancode set" },
+      { "devices/i8042/keyboard-queue", "[uint16 0x1234]", "keyboard-queue" },
+      { "devices/rtc/index", "byte 0x80", "index" },
+      { "devices/rtc/offset-usec", "int64 9000000000000000000", "RTC" },
+      { "devices/acpi-pm/pm1-enable", "uint16 0xffff", "ACPI" },
+      { "devices/pci/devices", "[(byte 0, 'host bridge', [byte 1], [uint64 0])]", "PCI" },
+      { "devices/pci/devices", "[(byte 3, 'host bridge', [byte 1], [uint64 0])]", "slot 3" },
+      { "devices/pci/devices", "@a(ysayat) []", "missing" },
+      { "devices/serial", "@a{sv} {}", "“ier” is missing" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        g_autoptr (GError) error = NULL;
+        g_autoptr (GVariant) value = g_variant_parse (NULL, cases[i].value, NULL, NULL, &error);
+        g_autoptr (GVariant) crafted = NULL;
+        g_assert_no_error (error);
+        g_test_message ("crafted: %s = %s", cases[i].path, cases[i].value);
+        crafted = replace_in_state (body, cases[i].path, value);
+        write_state_body (&dir, crafted);
+        /* The memory-id case is caught before the memory file is looked at; a vcpu-count of 0 before
+         * the configuration is compared. */
+        expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, cases[i].words);
+      }
+  }
+  /* A well-formed variant of the wrong type at the top. */
+  {
+    g_autoptr (GVariant) other = g_variant_ref_sink (g_variant_new_string ("not a dictionary"));
+    write_state_body (&dir, other);
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "");
+  }
+
+  save_dir_clear (&dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/snapshot/crc64", test_crc64);
+  g_test_add_func ("/snapshot/echo", test_echo);
+  g_test_add_func ("/snapshot/echo-stream", test_echo_stream);
+  g_test_add_func ("/snapshot/save-restored", test_save_restored);
+  g_test_add_func ("/snapshot/power-button", test_power_button);
+  g_test_add_func ("/snapshot/compute", test_compute);
+  g_test_add_func ("/snapshot/wrong-state", test_wrong_state);
+  g_test_add_func ("/snapshot/bad-files", test_bad_files);
+  return g_test_run ();
+}
