@@ -65,6 +65,9 @@ char *vireo_machine_config_to_xml (const VireoMachineConfig *config);
  * VIREO_ERROR_NOT_SUPPORTED saying why; malformed XML with VIREO_ERROR_INVALID_ARGUMENT. */
 VireoMachineConfig *vireo_machine_config_new_from_xml (const char *xml, GError **error);
 
+/* Whether @text is a UUID in the canonical form we store (36 characters, lower case). */
+gboolean vireo_machine_config_is_canonical_uuid (const char *text);
+
 /* Checks the whole configuration (after apply_settings or parsing): ranges, boot source present,
  * paths absolute.  The limits of the host are checked by the caller at start. */
 gboolean vireo_machine_config_validate (const VireoMachineConfig *config, GError **error);

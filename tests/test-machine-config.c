@@ -1,0 +1,1188 @@
+/* test-machine-config.c — machine settings: defaults, checked updates (types, ranges, files, disk
+ * formats, atomicity), and libvirt domain XML: our export round-trips and validates, virt-manager
+ * and GNOME Boxes domains import, and what Vireo cannot run is refused with a reason. */
+#include "test-util.h"
+#include "machine-config.h"
+#include "vireo-error.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QCOW2_MAGIC "QFI\xfb"
+
+typedef struct
+{
+  char *dir;
+  char *kernel;
+  char *initrd;
+  char *raw;   /* a raw image */
+  char *qcow2; /* starts with the qcow2 magic */
+} Files;
+
+static char *
+write_file (const char *dir, const char *name, const char *contents, gsize length)
+{
+  g_autoptr (GError) error = NULL;
+  char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, contents, length, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+static void
+files_setup (Files *files, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  char qcow2[512] = QCOW2_MAGIC;
+  char raw[512] = { 0x33, 0xc0, 0x8e, 0xd0 };
+
+  files->dir = g_dir_make_tmp ("vireo-config-XXXXXX", &error);
+  g_assert_no_error (error);
+  files->kernel = write_file (files->dir, "vmlinuz",
+                              "\x7f"
+                              "ELF kernel",
+                              10);
+  files->initrd = write_file (files->dir, "initrd.img", "070701", 6);
+  files->raw = write_file (files->dir, "disk.img", raw, sizeof raw);
+  files->qcow2 = write_file (files->dir, "disk.qcow2", qcow2, sizeof qcow2);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      struct stat st;
+
+      if (lstat (child, &st) == 0 && S_ISDIR (st.st_mode))
+        remove_tree (child);
+      else
+        g_assert_cmpint (unlink (child), ==, 0);
+    }
+  g_assert_cmpint (rmdir (path), ==, 0);
+}
+
+static void
+files_teardown (Files *files, gconstpointer data)
+{
+  remove_tree (files->dir);
+  g_free (files->dir);
+  g_free (files->kernel);
+  g_free (files->initrd);
+  g_free (files->raw);
+  g_free (files->qcow2);
+}
+
+/* One setting as a{sv}. */
+static GVariant *
+one (const char *key, GVariant *value)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", key, value);
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static GVariant *
+disk_entry (const char *path, const char *format, gboolean readonly)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "path", g_variant_new_string (path));
+  if (format != NULL)
+    g_variant_builder_add (&builder, "{sv}", "format", g_variant_new_string (format));
+  g_variant_builder_add (&builder, "{sv}", "readonly", g_variant_new_boolean (readonly));
+  return g_variant_builder_end (&builder);
+}
+
+static GVariant *
+disks_of (GVariant *first, ...)
+{
+  GVariantBuilder builder;
+  va_list args;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+  va_start (args, first);
+  for (GVariant *entry = first; entry != NULL; entry = va_arg (args, GVariant *))
+    g_variant_builder_add_value (&builder, entry);
+  va_end (args);
+  return g_variant_builder_end (&builder);
+}
+
+/* A complete, valid direct-kernel machine. */
+static VireoMachineConfig *
+kernel_machine (Files *files)
+{
+  g_autoptr (GError) error = NULL;
+  VireoMachineConfig *config = vireo_machine_config_new ();
+  g_autoptr (GVariant) settings = NULL;
+
+  settings = g_variant_ref_sink (g_variant_new_parsed (
+      "{'name': <'Kernel box'>, 'memory-mib': <uint64 256>, 'vcpus': <uint32 2>, 'kernel': <%s>, "
+      "'initrd': <%s>, 'cmdline': <'console=ttyS0 noxsave quiet'>, 'cpuid-mask': <'-cx16'>, "
+      "'notes': <'two\nlines & <markup>'>, 'auto-start': <'always'>, 'auto-stop': <'shutdown'>}",
+      files->kernel, files->initrd));
+  g_assert_true (vireo_machine_config_apply_settings (config, settings, TRUE, &error));
+  g_assert_no_error (error);
+  return config;
+}
+
+/* A disk machine with a display, NAT and a read-only second disk. */
+static VireoMachineConfig *
+disk_machine (Files *files)
+{
+  g_autoptr (GError) error = NULL;
+  VireoMachineConfig *config = vireo_machine_config_new ();
+  GVariantBuilder builder;
+  g_autoptr (GVariant) settings = NULL;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string ("Desktop / test: 1"));
+  g_variant_builder_add (&builder, "{sv}", "boot", g_variant_new_string ("disk"));
+  g_variant_builder_add (&builder, "{sv}", "memory-mib", g_variant_new_uint64 (1024));
+  g_variant_builder_add (&builder, "{sv}", "disks",
+                         disks_of (disk_entry (files->qcow2, "qcow2", FALSE),
+                                   disk_entry (files->raw, "raw", TRUE), NULL));
+  g_variant_builder_add (&builder, "{sv}", "network", g_variant_new_string ("nat"));
+  g_variant_builder_add (&builder, "{sv}", "display", g_variant_new_boolean (TRUE));
+  settings = g_variant_ref_sink (g_variant_builder_end (&builder));
+  g_assert_true (vireo_machine_config_apply_settings (config, settings, TRUE, &error));
+  g_assert_no_error (error);
+  return config;
+}
+
+static void
+assert_same_config (const VireoMachineConfig *a, const VireoMachineConfig *b)
+{
+  g_autoptr (GVariant) sa = g_variant_ref_sink (vireo_machine_config_to_settings (a));
+  g_autoptr (GVariant) sb = g_variant_ref_sink (vireo_machine_config_to_settings (b));
+
+  g_assert_cmpstr (a->uuid, ==, b->uuid);
+  if (!g_variant_equal (sa, sb))
+    {
+      g_autofree char *ta = g_variant_print (sa, TRUE);
+      g_autofree char *tb = g_variant_print (sb, TRUE);
+      g_assert_cmpstr (ta, ==, tb);
+    }
+}
+
+/* Applies @settings, expects @code with @needle in the message, and that @config did not change. */
+static void
+assert_refused (VireoMachineConfig *config, GVariant *settings, gboolean creating, int code,
+                const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoMachineConfig) before = vireo_machine_config_copy (config);
+  g_autoptr (GVariant) owned = g_variant_ref_sink (settings);
+
+  g_assert_false (vireo_machine_config_apply_settings (config, owned, creating, &error));
+  g_assert_error (error, VIREO_ERROR, code);
+  if (strstr (error->message, needle) == NULL)
+    g_error ("“%s” does not mention “%s”", error->message, needle);
+  assert_same_config (config, before);
+}
+
+static void
+test_defaults (void)
+{
+  g_autoptr (VireoMachineConfig) a = vireo_machine_config_new ();
+  g_autoptr (VireoMachineConfig) b = vireo_machine_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (vireo_machine_config_is_canonical_uuid (a->uuid));
+  g_assert_cmpstr (a->uuid, !=, b->uuid);
+  g_assert_cmpstr (a->name, ==, "");
+  g_assert_cmpuint (a->memory_mib, ==, 512);
+  g_assert_cmpuint (a->vcpus, ==, 1);
+  g_assert_cmpstr (a->boot, ==, "kernel");
+  g_assert_cmpstr (a->kernel, ==, "");
+  g_assert_cmpstr (a->initrd, ==, "");
+  g_assert_cmpstr (a->cmdline, ==, "");
+  g_assert_cmpuint (a->disks->len, ==, 0);
+  g_assert_cmpstr (a->network, ==, "none");
+  g_assert_false (a->display);
+  g_assert_cmpstr (a->cpuid_mask, ==, "");
+  g_assert_cmpstr (a->notes, ==, "");
+  g_assert_cmpstr (a->auto_start, ==, "none");
+  g_assert_cmpstr (a->auto_stop, ==, "save");
+  /* Unnamed and without a kernel, the defaults alone are not a machine. */
+  g_assert_false (vireo_machine_config_validate (a, &error));
+  g_assert_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT);
+
+  g_assert_false (vireo_machine_config_is_canonical_uuid (NULL));
+  g_assert_false (vireo_machine_config_is_canonical_uuid ("0E6A4D1C-5B2E-4C1B-9D7A-3F1E2D3C4B5A"));
+  g_assert_false (vireo_machine_config_is_canonical_uuid ("0e6a4d1c5b2e4c1b9d7a3f1e2d3c4b5a"));
+  g_assert_false (vireo_machine_config_is_canonical_uuid ("../0e6a4d1c-5b2e-4c1b-9d7a-3f1e2d3c4b"));
+  g_assert_true (vireo_machine_config_is_canonical_uuid ("0e6a4d1c-5b2e-4c1b-9d7a-3f1e2d3c4b5a"));
+}
+
+static void
+test_create (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (VireoMachineConfig) copy = NULL;
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GVariant) disks = NULL;
+  const char *text;
+  guint64 memory;
+
+  g_assert_cmpstr (config->name, ==, "Kernel box");
+  g_assert_cmpuint (config->memory_mib, ==, 256);
+  g_assert_cmpuint (config->vcpus, ==, 2);
+  g_assert_cmpstr (config->kernel, ==, files->kernel);
+  g_assert_cmpstr (config->initrd, ==, files->initrd);
+  g_assert_cmpstr (config->cmdline, ==, "console=ttyS0 noxsave quiet");
+  g_assert_cmpstr (config->cpuid_mask, ==, "-cx16");
+  g_assert_cmpstr (config->notes, ==, "two\nlines & <markup>");
+  g_assert_cmpstr (config->auto_start, ==, "always");
+  g_assert_cmpstr (config->auto_stop, ==, "shutdown");
+
+  /* Settings shows every key with its documented type. */
+  settings = g_variant_ref_sink (vireo_machine_config_to_settings (config));
+  g_assert_cmpuint (g_variant_n_children (settings), ==, 14);
+  g_assert_true (g_variant_lookup (settings, "memory-mib", "t", &memory));
+  g_assert_cmpuint (memory, ==, 256);
+  g_assert_true (g_variant_lookup (settings, "name", "&s", &text));
+  g_assert_cmpstr (text, ==, "Kernel box");
+  disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
+  g_assert_nonnull (disks);
+
+  copy = vireo_machine_config_copy (config);
+  assert_same_config (config, copy);
+}
+
+static void
+test_create_requirements (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = vireo_machine_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) named = NULL;
+
+  assert_refused (config, g_variant_new_parsed ("{'kernel': <%s>}", files->kernel), TRUE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“name”");
+  assert_refused (config, g_variant_new_parsed ("{'name': <'a'>}", files->kernel), TRUE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“kernel”");
+  assert_refused (config, g_variant_new_parsed ("{'name': <'a'>, 'boot': <'disk'>}"), TRUE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
+  assert_refused (
+      config,
+      g_variant_new_parsed ("{'name': <'a'>, 'kernel': <%s>, 'boot': <'cdrom'>}", files->kernel),
+      TRUE, VIREO_ERROR_INVALID_ARGUMENT, "“boot”");
+
+  named = g_variant_ref_sink (
+      g_variant_new_parsed ("{'name': <'a'>, 'kernel': <%s>}", files->kernel));
+  g_assert_true (vireo_machine_config_apply_settings (config, named, TRUE, &error));
+  g_assert_no_error (error);
+  /* Switching to disk boot without a disk would make the machine unbootable. */
+  assert_refused (config, one ("boot", g_variant_new_string ("disk")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
+  assert_refused (config, one ("kernel", g_variant_new_string ("")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“kernel”");
+  assert_refused (config, g_variant_new_parsed ("[<'not a dictionary'>]"), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "a{sv}");
+}
+
+static void
+test_unknown_and_wrong_types (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+
+  assert_refused (config, one ("colour", g_variant_new_string ("blue")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“colour”");
+  assert_refused (config, one ("memory-mib", g_variant_new_int32 (1024)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“memory-mib”");
+  assert_refused (config, one ("memory-mib", g_variant_new_string ("1G")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“memory-mib”");
+  assert_refused (config, one ("vcpus", g_variant_new_uint64 (2)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“vcpus”");
+  assert_refused (config, one ("name", g_variant_new_int32 (7)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“name”");
+  assert_refused (config, one ("display", g_variant_new_string ("yes")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“display”");
+  assert_refused (config, one ("disks", g_variant_new_strv (NULL, 0)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
+  assert_refused (config, one ("notes", g_variant_new_variant (g_variant_new_string ("x"))), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“notes”");
+}
+
+static void
+test_ranges (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (GError) error = NULL;
+  uint64_t host_mib = hv_host_memory_limit () >> 20;
+  g_autoptr (GVariant) ok_memory = one ("memory-mib", g_variant_new_uint64 (32));
+  g_autoptr (GVariant) ok_vcpus = one ("vcpus", g_variant_new_uint32 (64));
+
+  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (31)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "memory-mib");
+  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (0)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "memory-mib");
+  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (host_mib + 1)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "more than this host has");
+  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (G_MAXUINT64)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "memory-mib");
+  assert_refused (config, one ("vcpus", g_variant_new_uint32 (0)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
+  assert_refused (config, one ("vcpus", g_variant_new_uint32 (65)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
+  assert_refused (config, one ("vcpus", g_variant_new_uint32 (G_MAXUINT32)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
+
+  g_assert_true (vireo_machine_config_apply_settings (config, ok_memory, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->memory_mib, ==, 32);
+  g_assert_true (vireo_machine_config_apply_settings (config, ok_vcpus, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->vcpus, ==, 64);
+}
+
+static void
+test_names (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) long_name = g_string_new (NULL);
+  g_autoptr (GVariant) trimmed = one ("name", g_variant_new_string ("\u3000  Web server 2 \t"));
+  g_autoptr (GVariant) hangul = NULL;
+
+  g_assert_true (vireo_machine_config_apply_settings (config, trimmed, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->name, ==, "Web server 2");
+
+  for (int i = 0; i < 64; i++)
+    g_string_append (long_name, "가");
+  hangul = one ("name", g_variant_new_string (long_name->str));
+  g_assert_true (vireo_machine_config_apply_settings (config, hangul, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_utf8_strlen (config->name, -1), ==, 64);
+
+  g_string_append (long_name, "가");
+  assert_refused (config, one ("name", g_variant_new_string (long_name->str)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "65 characters");
+  assert_refused (config, one ("name", g_variant_new_string ("")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "empty");
+  assert_refused (config, one ("name", g_variant_new_string ("   ")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "empty");
+  assert_refused (config, one ("name", g_variant_new_string ("two\nlines")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "control character");
+  assert_refused (config, one ("name", g_variant_new_string ("bell\a")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "control character");
+  assert_refused (config, one ("name", g_variant_new_string ("c1\xc2\x85")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "control character");
+}
+
+static void
+test_enums_and_text (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autofree char *huge_notes = g_strnfill (100 * 1024, 'n');
+  g_autofree char *huge_cmdline = g_strnfill (5000, 'c');
+  g_autofree char *huge_name = g_strnfill (10000, 'a');
+  g_autoptr (GVariant) all = NULL;
+  g_autoptr (GError) error = NULL;
+
+  assert_refused (config, one ("boot", g_variant_new_string ("pxe")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“boot”");
+  assert_refused (config, one ("network", g_variant_new_string ("bridge")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“network”");
+  assert_refused (config, one ("auto-start", g_variant_new_string ("sometimes")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“auto-start”");
+  assert_refused (config, one ("auto-stop", g_variant_new_string ("hibernate")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“auto-stop”");
+  assert_refused (config, one ("network", g_variant_new_string ("NAT")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“network”");
+  assert_refused (config, one ("cpuid-mask", g_variant_new_string ("cx16")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“cpuid-mask”");
+  assert_refused (config, one ("cpuid-mask", g_variant_new_string ("-no-such-feature")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“cpuid-mask”");
+  assert_refused (config, one ("notes", g_variant_new_string (huge_notes)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“notes”");
+  assert_refused (config, one ("notes", g_variant_new_string ("nul-ish \x01")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“notes”");
+  assert_refused (config, one ("cmdline", g_variant_new_string (huge_cmdline)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“cmdline”");
+  assert_refused (config, one ("cmdline", g_variant_new_string ("a\nb")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“cmdline”");
+  assert_refused (config, one ("name", g_variant_new_string (huge_name)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“name”");
+
+  /* network "nat" and display are settings now; whether they can run is decided at start. */
+  all = g_variant_ref_sink (
+      g_variant_new_parsed ("{'network': <'nat'>, 'display': <true>, 'cpuid-mask': "
+                            "<'-cx16,-avx512f'>, 'auto-start': <'if-running'>,"
+                            " 'auto-stop': <'turn-off'>, 'notes': <'tab\there'>}"));
+  g_assert_true (vireo_machine_config_apply_settings (config, all, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->network, ==, "nat");
+  g_assert_true (config->display);
+  g_assert_cmpstr (config->cpuid_mask, ==, "-cx16,-avx512f");
+  g_assert_cmpstr (config->auto_start, ==, "if-running");
+  g_assert_cmpstr (config->auto_stop, ==, "turn-off");
+}
+
+static void
+test_paths (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autofree char *missing = g_build_filename (files->dir, "no-such-kernel", NULL);
+  g_autofree char *through_file = g_build_filename (files->kernel, "x", NULL);
+  g_autoptr (GVariant) clear_initrd = one ("initrd", g_variant_new_string (""));
+  g_autoptr (GError) error = NULL;
+
+  assert_refused (config, one ("kernel", g_variant_new_string ("vmlinuz")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "absolute");
+  assert_refused (config, one ("kernel", g_variant_new_string (missing)), FALSE,
+                  VIREO_ERROR_NOT_FOUND, missing);
+  assert_refused (config, one ("initrd", g_variant_new_string (missing)), FALSE,
+                  VIREO_ERROR_NOT_FOUND, missing);
+  assert_refused (config, one ("kernel", g_variant_new_string (through_file)), FALSE,
+                  VIREO_ERROR_NOT_FOUND, through_file);
+  assert_refused (config, one ("kernel", g_variant_new_string (files->dir)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "not a regular file");
+  assert_refused (config, one ("kernel", g_variant_new_string ("/dev/null")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "not a regular file");
+
+  g_assert_true (vireo_machine_config_apply_settings (config, clear_initrd, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->initrd, ==, "");
+}
+
+static void
+test_unreadable_file (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+
+  /* Root reads everything, so permissions cannot be exercised there. */
+  if (geteuid () == 0)
+    {
+      g_test_skip ("running as root, which may read any file");
+      return;
+    }
+  g_assert_cmpint (chmod (files->initrd, 0), ==, 0);
+  assert_refused (config, one ("initrd", g_variant_new_string (files->initrd)), FALSE,
+                  VIREO_ERROR_PERMISSION_DENIED, files->initrd);
+  g_assert_cmpint (chmod (files->raw, 0444), ==, 0);
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "raw", FALSE), NULL)),
+                  FALSE, VIREO_ERROR_PERMISSION_DENIED, files->raw);
+}
+
+static void
+test_disks (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (GVariant) detected = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *missing = g_build_filename (files->dir, "gone.qcow2", NULL);
+  g_autofree char *empty = write_file (files->dir, "empty.img", "", 0);
+  GVariantBuilder many;
+  const VireoDiskConfig *disk;
+
+  /* A qcow2 image declared raw would hand the guest the image's metadata; the reverse would not
+   * open. */
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->qcow2, "raw", FALSE), NULL)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, files->qcow2);
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "qcow2", FALSE), NULL)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, files->raw);
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "vmdk", FALSE), NULL)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "vmdk");
+  assert_refused (config, one ("disks", disks_of (disk_entry (missing, "qcow2", FALSE), NULL)),
+                  FALSE, VIREO_ERROR_NOT_FOUND, missing);
+  assert_refused (config, one ("disks", disks_of (disk_entry ("disk.img", "raw", FALSE), NULL)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "absolute");
+  assert_refused (config,
+                  one ("disks", disks_of (disk_entry (files->raw, "raw", FALSE),
+                                          disk_entry (files->raw, "raw", TRUE), NULL)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "twice");
+  assert_refused (
+      config, one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'size': <'10G'>}]", files->raw)),
+      FALSE, VIREO_ERROR_INVALID_ARGUMENT, "“size”");
+  assert_refused (config, one ("disks", g_variant_new_parsed ("[{'format': <'raw'>}]")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "“path”");
+  assert_refused (
+      config,
+      one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'readonly': <'yes'>}]", files->raw)),
+      FALSE, VIREO_ERROR_INVALID_ARGUMENT, "“readonly”");
+
+  g_variant_builder_init (&many, G_VARIANT_TYPE ("aa{sv}"));
+  for (int i = 0; i < 17; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("disk%d.img", i);
+      g_autofree char *path = write_file (files->dir, name, "", 0);
+      g_variant_builder_add_value (&many, disk_entry (path, "raw", FALSE));
+    }
+  assert_refused (config, one ("disks", g_variant_builder_end (&many)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "at most 16");
+
+  /* Without a declared format the image says what it is; an empty file is raw. */
+  detected = one ("disks", disks_of (disk_entry (files->qcow2, NULL, FALSE),
+                                     disk_entry (empty, NULL, TRUE), NULL));
+  g_assert_true (vireo_machine_config_apply_settings (config, detected, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->disks->len, ==, 2);
+  disk = g_ptr_array_index (config->disks, 0);
+  g_assert_cmpstr (disk->path, ==, files->qcow2);
+  g_assert_cmpstr (disk->format, ==, "qcow2");
+  g_assert_false (disk->readonly);
+  disk = g_ptr_array_index (config->disks, 1);
+  g_assert_cmpstr (disk->format, ==, "raw");
+  g_assert_true (disk->readonly);
+}
+
+static void
+test_atomic_apply (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  GVariantBuilder builder;
+
+  /* Valid keys before the bad one must not stick. */
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string ("Renamed"));
+  g_variant_builder_add (&builder, "{sv}", "notes", g_variant_new_string ("changed"));
+  g_variant_builder_add (&builder, "{sv}", "disks",
+                         disks_of (disk_entry (files->raw, "raw", FALSE), NULL));
+  g_variant_builder_add (&builder, "{sv}", "vcpus", g_variant_new_uint32 (1000));
+  assert_refused (config, g_variant_builder_end (&builder), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "vcpus");
+  g_assert_cmpstr (config->name, ==, "Kernel box");
+  g_assert_cmpuint (config->disks->len, ==, 0);
+}
+
+static void
+test_keys_needing_off (void)
+{
+  g_autoptr (GVariant) live = g_variant_ref_sink (g_variant_new_parsed (
+      "{'name': <'a'>, 'notes': <'b'>, 'auto-start': <'none'>, 'auto-stop': <'save'>}"));
+  g_autoptr (GVariant) mixed = g_variant_ref_sink (
+      g_variant_new_parsed ("{'name': <'a'>, 'memory-mib': <uint64 64>, 'notes': <''>, 'disks': "
+                            "<@aa{sv} []>, 'display': <true>}"));
+  g_autoptr (GVariant) empty = g_variant_ref_sink (g_variant_new_parsed ("@a{sv} {}"));
+  g_autofree char *none = vireo_machine_config_keys_needing_off (live);
+  g_autofree char *some = vireo_machine_config_keys_needing_off (mixed);
+  g_autofree char *nothing = vireo_machine_config_keys_needing_off (empty);
+
+  g_assert_null (none);
+  g_assert_cmpstr (some, ==, "memory-mib, disks, display");
+  g_assert_null (nothing);
+}
+
+static VireoMachineConfig *
+parse_ok (const char *xml)
+{
+  g_autoptr (GError) error = NULL;
+  VireoMachineConfig *config = vireo_machine_config_new_from_xml (xml, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (config);
+  return config;
+}
+
+static void
+assert_parse_fails (const char *xml, int code, const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoMachineConfig) config = vireo_machine_config_new_from_xml (xml, &error);
+
+  g_assert_null (config);
+  g_assert_error (error, VIREO_ERROR, code);
+  if (needle != NULL && strstr (error->message, needle) == NULL)
+    g_error ("“%s” does not mention “%s”", error->message, needle);
+}
+
+static void
+assert_contains (const char *haystack, const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("expected “%s” in:\n%s", needle, haystack);
+}
+
+static void
+test_export (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) kernel = kernel_machine (files);
+  g_autoptr (VireoMachineConfig) disk = disk_machine (files);
+  g_autofree char *kernel_xml = vireo_machine_config_to_xml (kernel);
+  g_autofree char *disk_xml = vireo_machine_config_to_xml (disk);
+  g_autofree char *uuid = g_strdup_printf ("<uuid>%s</uuid>", kernel->uuid);
+  g_autofree char *kernel_path = g_strdup_printf ("<kernel>%s</kernel>", files->kernel);
+  g_autofree char *initrd_path = g_strdup_printf ("<initrd>%s</initrd>", files->initrd);
+  g_autofree char *qcow2_source = g_strdup_printf ("<source file=\"%s\"/>", files->qcow2);
+
+  assert_contains (kernel_xml, "<domain type=\"kvm\">");
+  assert_contains (kernel_xml, "<name>Kernel-box</name>");
+  assert_contains (kernel_xml, "<title>Kernel box</title>");
+  assert_contains (kernel_xml, uuid);
+  assert_contains (kernel_xml, "<description>two\nlines &amp; &lt;markup&gt;</description>");
+  assert_contains (kernel_xml, "<memory unit=\"KiB\">262144</memory>");
+  assert_contains (kernel_xml, "<currentMemory unit=\"KiB\">262144</currentMemory>");
+  assert_contains (kernel_xml, "<vcpu>2</vcpu>");
+  assert_contains (kernel_xml, "<type arch=\"x86_64\" machine=\"pc\">hvm</type>");
+  assert_contains (kernel_xml, kernel_path);
+  assert_contains (kernel_xml, initrd_path);
+  assert_contains (kernel_xml, "<cmdline>console=ttyS0 noxsave quiet</cmdline>");
+  assert_contains (kernel_xml, "<acpi/>");
+  assert_contains (kernel_xml, "<apic/>");
+  assert_contains (kernel_xml, "<on_poweroff>destroy</on_poweroff>");
+  assert_contains (kernel_xml, "<on_reboot>restart</on_reboot>");
+  assert_contains (kernel_xml, "<on_crash>destroy</on_crash>");
+  assert_contains (kernel_xml, "<serial type=\"pty\"/>");
+  assert_contains (kernel_xml, "<target type=\"serial\"/>");
+  assert_contains (kernel_xml, "<vireo:machine xmlns:vireo=\"https://vireo.org/xmlns/vireo/1\">");
+  assert_contains (kernel_xml, "<vireo:name>Kernel box</vireo:name>");
+  assert_contains (kernel_xml, "<vireo:network>none</vireo:network>");
+  assert_contains (kernel_xml, "<vireo:cpuid-mask>-cx16</vireo:cpuid-mask>");
+  assert_contains (kernel_xml, "<vireo:auto-start>always</vireo:auto-start>");
+  assert_contains (kernel_xml, "<vireo:auto-stop>shutdown</vireo:auto-stop>");
+  g_assert_null (strstr (kernel_xml, "<boot dev="));
+  g_assert_null (strstr (kernel_xml, "<interface"));
+  g_assert_null (strstr (kernel_xml, "<graphics"));
+
+  assert_contains (disk_xml, "<name>Desktop-test-1</name>");
+  assert_contains (disk_xml, "<title>Desktop / test: 1</title>");
+  assert_contains (disk_xml, "<boot dev=\"hd\"/>");
+  g_assert_null (strstr (disk_xml, "<kernel>"));
+  g_assert_null (strstr (disk_xml, "<description>"));
+  assert_contains (disk_xml, "<driver name=\"qemu\" type=\"qcow2\"/>");
+  assert_contains (disk_xml, "<driver name=\"qemu\" type=\"raw\"/>");
+  assert_contains (disk_xml, qcow2_source);
+  assert_contains (disk_xml, "<target dev=\"vda\" bus=\"virtio\"/>");
+  assert_contains (disk_xml, "<target dev=\"vdb\" bus=\"virtio\"/>");
+  assert_contains (disk_xml, "<readonly/>");
+  assert_contains (disk_xml, "<interface type=\"user\">");
+  assert_contains (disk_xml, "<model type=\"virtio\"/>");
+  assert_contains (disk_xml, "<graphics type=\"spice\" autoport=\"no\">");
+  assert_contains (disk_xml, "<listen type=\"none\"/>");
+  assert_contains (disk_xml, "<model type=\"virtio\"/>");
+  assert_contains (disk_xml, "<video>");
+}
+
+static void
+test_libvirt_names (void)
+{
+  static const struct
+  {
+    const char *name;
+    const char *libvirt;
+  } cases[] = {
+    { "web01", "web01" },      { "My VM", "My-VM" },
+    { "a/b\\c:d", "a-b-c-d" }, { "--dashes--", "dashes" },
+    { ".hidden", "hidden" },   { "Ubuntu 24.04 (LTS)", "Ubuntu-24.04-LTS" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (VireoMachineConfig) config = vireo_machine_config_new ();
+      g_autofree char *xml = NULL;
+      g_autofree char *expected = g_strdup_printf ("<name>%s</name>", cases[i].libvirt);
+
+      g_free (config->name);
+      config->name = g_strdup (cases[i].name);
+      xml = vireo_machine_config_to_xml (config);
+      assert_contains (xml, expected);
+    }
+
+  {
+    g_autoptr (VireoMachineConfig) config = vireo_machine_config_new ();
+    g_autofree char *xml = NULL;
+    g_autofree char *expected = NULL;
+
+    g_free (config->name);
+    config->name = g_strdup ("우분투 서버");
+    xml = vireo_machine_config_to_xml (config);
+    expected = g_strdup_printf ("<name>vireo-%.8s</name>", config->uuid);
+    assert_contains (xml, expected);
+    assert_contains (xml, "<title>우분투 서버</title>");
+  }
+}
+
+static void
+test_round_trip (Files *files, gconstpointer data)
+{
+  VireoMachineConfig *configs[] = { kernel_machine (files), disk_machine (files) };
+
+  for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
+    {
+      g_autoptr (VireoMachineConfig) config = configs[i];
+      g_autofree char *xml = vireo_machine_config_to_xml (config);
+      g_autoptr (VireoMachineConfig) parsed = parse_ok (xml);
+      g_autofree char *again = vireo_machine_config_to_xml (parsed);
+
+      assert_same_config (config, parsed);
+      g_assert_cmpstr (xml, ==, again);
+    }
+}
+
+static void
+run_validator (const char *xml, const char *dir)
+{
+  g_autofree char *validator = g_find_program_in_path ("virt-xml-validate");
+  g_autofree char *path = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+
+  path = write_file (dir, "domain.xml", xml, strlen (xml));
+  {
+    const char *argv[] = { validator, path, "domain", NULL };
+    g_assert_true (g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                                 &status, &error));
+  }
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("virt-xml-validate refused our XML:\n%s\n%s%s", xml, out, err);
+  g_assert_cmpint (unlink (path), ==, 0);
+}
+
+static void
+test_validates (Files *files, gconstpointer data)
+{
+  g_autofree char *validator = g_find_program_in_path ("virt-xml-validate");
+  g_autoptr (VireoMachineConfig) kernel = kernel_machine (files);
+  g_autoptr (VireoMachineConfig) disk = disk_machine (files);
+  g_autoptr (VireoMachineConfig) plain = vireo_machine_config_new ();
+  g_autofree char *kernel_xml = vireo_machine_config_to_xml (kernel);
+  g_autofree char *disk_xml = vireo_machine_config_to_xml (disk);
+  g_autofree char *plain_xml = NULL;
+
+  if (validator == NULL)
+    {
+      g_test_skip ("virt-xml-validate is not installed (package libvirt-clients)");
+      return;
+    }
+  /* Without notes, initrd or command line. */
+  g_free (plain->name);
+  plain->name = g_strdup ("가");
+  g_free (plain->kernel);
+  plain->kernel = g_strdup (files->kernel);
+  plain_xml = vireo_machine_config_to_xml (plain);
+
+  run_validator (kernel_xml, files->dir);
+  run_validator (disk_xml, files->dir);
+  run_validator (plain_xml, files->dir);
+}
+
+/* What virt-manager writes for a direct kernel boot (virt-install --boot kernel=...,initrd=...). */
+static const char virt_manager_kernel_xml[]
+    = "<domain type='kvm' id='3'>\n"
+      "  <name>fedora-kernel</name>\n"
+      "  <uuid>5A6E2C1D-7F3B-4E8A-9C0D-1B2A3C4D5E6F</uuid>\n"
+      "  <metadata>\n"
+      "    <libosinfo:libosinfo "
+      "xmlns:libosinfo=\"http://libosinfo.org/xmlns/libvirt/domain/1.0\">\n"
+      "      <libosinfo:os id=\"http://fedoraproject.org/fedora/39\"/>\n"
+      "    </libosinfo:libosinfo>\n"
+      "  </metadata>\n"
+      "  <memory unit='KiB'>2097152</memory>\n"
+      "  <currentMemory unit='KiB'>2097152</currentMemory>\n"
+      "  <vcpu placement='static'>2</vcpu>\n"
+      "  <resource><partition>/machine</partition></resource>\n"
+      "  <os>\n"
+      "    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n"
+      "    <kernel>/var/lib/libvirt/boot/vmlinuz-6.5</kernel>\n"
+      "    <initrd>/var/lib/libvirt/boot/initrd-6.5.img</initrd>\n"
+      "    <cmdline>console=ttyS0 root=/dev/vda1 ro</cmdline>\n"
+      "    <boot dev='hd'/>\n"
+      "  </os>\n"
+      "  <features><acpi/><apic/><vmport state='off'/></features>\n"
+      "  <cpu mode='host-passthrough' check='none' migratable='on'/>\n"
+      "  <clock offset='utc'>\n"
+      "    <timer name='rtc' tickpolicy='catchup'/>\n"
+      "    <timer name='pit' tickpolicy='delay'/>\n"
+      "    <timer name='hpet' present='no'/>\n"
+      "  </clock>\n"
+      "  <on_poweroff>destroy</on_poweroff>\n"
+      "  <on_reboot>restart</on_reboot>\n"
+      "  <on_crash>destroy</on_crash>\n"
+      "  <pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>\n"
+      "  <devices>\n"
+      "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+      "    <disk type='file' device='disk'>\n"
+      "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+      "      <source file='/var/lib/libvirt/images/fedora.qcow2'/>\n"
+      "      <target dev='vda' bus='virtio'/>\n"
+      "      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>\n"
+      "    </disk>\n"
+      "    <controller type='usb' index='0' model='qemu-xhci' ports='15'/>\n"
+      "    <controller type='pci' index='0' model='pcie-root'/>\n"
+      "    <controller type='virtio-serial' index='0'/>\n"
+      "    <interface type='network'>\n"
+      "      <mac address='52:54:00:12:34:56'/>\n"
+      "      <source network='default'/>\n"
+      "      <model type='virtio'/>\n"
+      "    </interface>\n"
+      "    <serial type='pty'><target type='isa-serial' port='0'><model "
+      "name='isa-serial'/></target></serial>\n"
+      "    <console type='pty'><target type='serial' port='0'/></console>\n"
+      "    <channel type='unix'>\n"
+      "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+      "    </channel>\n"
+      "    <input type='tablet' bus='usb'/>\n"
+      "    <input type='mouse' bus='ps2'/>\n"
+      "    <input type='keyboard' bus='ps2'/>\n"
+      "    <sound model='ich9'/>\n"
+      "    <video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1' "
+      "primary='yes'/></video>\n"
+      "    <memballoon model='virtio'/>\n"
+      "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
+      "  </devices>\n"
+      "</domain>\n";
+
+/* What GNOME Boxes writes for an installed system (user-mode networking, SPICE, an installer ISO
+ * still attached as a CD-ROM). */
+static const char boxes_disk_xml[]
+    = "<?xml version='1.0' encoding='UTF-8'?>\n"
+      "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
+      "  <name>fedora39-wor</name>\n"
+      "  <uuid>9d3f6b5e-2c4a-4b1e-8f7d-6a5b4c3d2e1f</uuid>\n"
+      "  <title>Fedora 39 Workstation</title>\n"
+      "  <description>Installed from Fedora-Workstation-Live-x86_64-39.iso</description>\n"
+      "  <metadata>\n"
+      "    <boxes:gnome-boxes xmlns:boxes=\"https://wiki.gnome.org/Apps/Boxes\">\n"
+      "      <os-state>installed</os-state>\n"
+      "      <media-id>http://fedoraproject.org/fedora/39:0</media-id>\n"
+      "    </boxes:gnome-boxes>\n"
+      "  </metadata>\n"
+      "  <memory unit='GiB'>4</memory>\n"
+      "  <currentMemory unit='MiB'>4096</currentMemory>\n"
+      "  <vcpu placement='static' current='2'>4</vcpu>\n"
+      "  <os>\n"
+      "    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>\n"
+      "    <boot dev='cdrom'/>\n"
+      "    <boot dev='hd'/>\n"
+      "    <bootmenu enable='no'/>\n"
+      "  </os>\n"
+      "  <features><acpi/><apic/></features>\n"
+      "  <cpu mode='host-passthrough'><topology sockets='1' dies='1' cores='2' "
+      "threads='2'/></cpu>\n"
+      "  <clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/></clock>\n"
+      "  <on_poweroff>destroy</on_poweroff>\n"
+      "  <on_reboot>destroy</on_reboot>\n"
+      "  <on_crash>destroy</on_crash>\n"
+      "  <devices>\n"
+      "    <disk type='file' device='disk'>\n"
+      "      <driver name='qemu' type='qcow2' cache='writeback'/>\n"
+      "      <source file='/home/ann/.local/share/gnome-boxes/images/fedora39-wor'/>\n"
+      "      <target dev='hda' bus='ide'/>\n"
+      "    </disk>\n"
+      "    <disk type='file' device='cdrom'>\n"
+      "      <driver name='qemu' type='raw'/>\n"
+      "      <source file='/home/ann/Downloads/Fedora-Workstation-Live-x86_64-39.iso' "
+      "startupPolicy='optional'/>\n"
+      "      <target dev='hdc' bus='ide'/>\n"
+      "      <readonly/>\n"
+      "    </disk>\n"
+      "    <disk type='file' device='disk'>\n"
+      "      <driver name='qemu' type='raw'/>\n"
+      "      <source file='/home/ann/data.img'/>\n"
+      "      <target dev='hdb' bus='ide'/>\n"
+      "      <readonly/>\n"
+      "    </disk>\n"
+      "    <controller type='usb' index='0' model='ich9-ehci1'/>\n"
+      "    <controller type='usb' index='0' model='ich9-uhci1'><master "
+      "startport='0'/></controller>\n"
+      "    <interface type='user'>\n"
+      "      <mac address='52:54:00:aa:bb:cc'/>\n"
+      "      <model type='virtio'/>\n"
+      "    </interface>\n"
+      "    <smartcard mode='passthrough' type='spicevmc'/>\n"
+      "    <channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>\n"
+      "    <channel type='spiceport'>\n"
+      "      <source channel='org.spice-space.webdav.0'/>\n"
+      "      <target type='virtio' name='org.spice-space.webdav.0'/>\n"
+      "    </channel>\n"
+      "    <input type='tablet' bus='usb'/>\n"
+      "    <graphics type='spice'>\n"
+      "      <listen type='none'/>\n"
+      "      <image compression='off'/>\n"
+      "      <gl enable='no'/>\n"
+      "    </graphics>\n"
+      "    <sound model='ich9'/>\n"
+      "    <video><model type='qxl' ram='65536' vram='65536' vgamem='16384' heads='1' "
+      "primary='yes'/></video>\n"
+      "    <redirdev bus='usb' type='spicevmc'/>\n"
+      "    <redirdev bus='usb' type='spicevmc'/>\n"
+      "  </devices>\n"
+      "  <qemu:commandline><qemu:arg value='-snapshot'/></qemu:commandline>\n"
+      "</domain>\n";
+
+static void
+test_import_virt_manager_kernel (void)
+{
+  g_autoptr (VireoMachineConfig) config = parse_ok (virt_manager_kernel_xml);
+  const VireoDiskConfig *disk;
+
+  g_assert_cmpstr (config->uuid, ==, "5a6e2c1d-7f3b-4e8a-9c0d-1b2a3c4d5e6f");
+  g_assert_cmpstr (config->name, ==, "fedora-kernel");
+  g_assert_cmpuint (config->memory_mib, ==, 2048);
+  g_assert_cmpuint (config->vcpus, ==, 2);
+  g_assert_cmpstr (config->boot, ==, "kernel");
+  g_assert_cmpstr (config->kernel, ==, "/var/lib/libvirt/boot/vmlinuz-6.5");
+  g_assert_cmpstr (config->initrd, ==, "/var/lib/libvirt/boot/initrd-6.5.img");
+  g_assert_cmpstr (config->cmdline, ==, "console=ttyS0 root=/dev/vda1 ro");
+  g_assert_cmpuint (config->disks->len, ==, 1);
+  disk = g_ptr_array_index (config->disks, 0);
+  g_assert_cmpstr (disk->path, ==, "/var/lib/libvirt/images/fedora.qcow2");
+  g_assert_cmpstr (disk->format, ==, "qcow2");
+  g_assert_false (disk->readonly);
+  g_assert_cmpstr (config->network, ==, "nat");
+  g_assert_false (config->display);
+  g_assert_cmpstr (config->notes, ==, "");
+  g_assert_cmpstr (config->auto_start, ==, "none");
+  g_assert_cmpstr (config->auto_stop, ==, "save");
+}
+
+static void
+test_import_boxes_disk (void)
+{
+  g_autoptr (VireoMachineConfig) config = parse_ok (boxes_disk_xml);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *xml = NULL;
+  g_autoptr (VireoMachineConfig) again = NULL;
+  const VireoDiskConfig *disk;
+
+  g_assert_cmpstr (config->uuid, ==, "9d3f6b5e-2c4a-4b1e-8f7d-6a5b4c3d2e1f");
+  g_assert_cmpstr (config->name, ==, "Fedora 39 Workstation");
+  g_assert_cmpstr (config->notes, ==, "Installed from Fedora-Workstation-Live-x86_64-39.iso");
+  g_assert_cmpuint (config->memory_mib, ==, 4096);
+  g_assert_cmpuint (config->vcpus, ==, 4);
+  g_assert_cmpstr (config->boot, ==, "disk");
+  g_assert_cmpstr (config->kernel, ==, "");
+  /* The CD-ROM is left out; both disks keep their order, format and read-only flag. */
+  g_assert_cmpuint (config->disks->len, ==, 2);
+  disk = g_ptr_array_index (config->disks, 0);
+  g_assert_cmpstr (disk->path, ==, "/home/ann/.local/share/gnome-boxes/images/fedora39-wor");
+  g_assert_cmpstr (disk->format, ==, "qcow2");
+  g_assert_false (disk->readonly);
+  disk = g_ptr_array_index (config->disks, 1);
+  g_assert_cmpstr (disk->path, ==, "/home/ann/data.img");
+  g_assert_cmpstr (disk->format, ==, "raw");
+  g_assert_true (disk->readonly);
+  g_assert_cmpstr (config->network, ==, "nat");
+  g_assert_true (config->display);
+
+  /* Once imported, it is ours: exporting and reading back changes nothing. */
+  xml = vireo_machine_config_to_xml (config);
+  again = parse_ok (xml);
+  assert_same_config (config, again);
+}
+
+static char *
+domain_with (const char *memory, const char *os, const char *devices)
+{
+  return g_strdup_printf (
+      "<domain type='kvm'><name>t</name>%s<os>%s</os><devices>%s</devices></domain>", memory, os,
+      devices);
+}
+
+#define KERNEL_OS "<type arch='x86_64'>hvm</type><kernel>/boot/vmlinuz</kernel>"
+
+static void
+test_import_memory_units (void)
+{
+  static const struct
+  {
+    const char *element;
+    uint64_t mib;
+  } cases[] = {
+    { "<memory>1048576</memory>", 1024 },
+    { "<memory unit='KiB'>524288</memory>", 512 },
+    { "<memory unit='k'>524288</memory>", 512 },
+    { "<memory unit='b'>1073741824</memory>", 1024 },
+    { "<memory unit='bytes'>1073741824</memory>", 1024 },
+    { "<memory unit='KB'>1048576000</memory>", 1000000 },
+    { "<memory unit='M'>300</memory>", 300 },
+    { "<memory unit='MiB'>300</memory>", 300 },
+    { "<memory unit='MB'>1000</memory>", 953 },
+    { "<memory unit='G'>2</memory>", 2048 },
+    { "<memory unit='GiB'>3</memory>", 3072 },
+    { "<memory unit='GB'>1</memory>", 953 },
+    { "<memory unit='TiB'>1</memory>", 1024 * 1024 },
+    { "<memory unit='KiB'> 65536 </memory>", 64 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *xml = domain_with (cases[i].element, KERNEL_OS, "");
+      g_autoptr (VireoMachineConfig) config = parse_ok (xml);
+
+      g_assert_cmpuint (config->memory_mib, ==, cases[i].mib);
+    }
+}
+
+static void
+test_import_refusals (void)
+{
+  static const struct
+  {
+    const char *memory;
+    const char *os;
+    const char *devices;
+    int code;
+    const char *needle;
+  } cases[] = {
+    /* Memory that cannot be: too little, an unknown unit, a wrapped negative, more bytes than
+       exist. */
+    { "<memory unit='MiB'>16</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "memory-mib" },
+    { "<memory unit='furlongs'>5</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
+      "furlongs" },
+    { "<memory unit='KiB'>-5</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<memory>" },
+    { "<memory unit='GiB'>99999999999999999</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
+      "too large" },
+    { "<memory unit='EiB'>1</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "too large" },
+    { "<memory>lots</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<memory>" },
+    { "", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<memory>" },
+    { "<memory>65536</memory><vcpu>65</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
+      "vcpus" },
+    { "<memory>65536</memory><vcpu>99999999999999999999</vcpu>", KERNEL_OS, "",
+      VIREO_ERROR_INVALID_ARGUMENT, "<vcpu>" },
+    { "<memory>65536</memory><vcpu>two</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
+      "<vcpu>" },
+    { "<memory>65536</memory><vcpu>0</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
+      "vcpus" },
+    /* What Vireo cannot run. */
+    { "<memory>65536</memory>", "<type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel>",
+      "", VIREO_ERROR_NOT_SUPPORTED, "aarch64" },
+    { "<memory>65536</memory>", "<type arch='i686'>hvm</type><kernel>/k</kernel>", "",
+      VIREO_ERROR_NOT_SUPPORTED, "x86_64" },
+    { "<memory>65536</memory>", "<type>xen</type><kernel>/k</kernel>", "",
+      VIREO_ERROR_NOT_SUPPORTED, "hvm" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>", "", VIREO_ERROR_NOT_SUPPORTED,
+      "neither a kernel nor a disk" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type><boot dev='cdrom'/>",
+      "<disk type='file' device='cdrom'><source file='/iso/debian.iso'/><target "
+      "dev='sda'/><readonly/></disk>",
+      VIREO_ERROR_NOT_SUPPORTED, "CD-ROM" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>",
+      "<disk type='block' device='disk'><source dev='/dev/sdb'/><target dev='vda'/></disk>",
+      VIREO_ERROR_NOT_SUPPORTED, "/dev/sdb" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>",
+      "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><source file='/vm/a.vmdk'/>"
+      "<target dev='vda'/></disk>",
+      VIREO_ERROR_NOT_SUPPORTED, "vmdk" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type><kernel>relative/vmlinuz</kernel>",
+      "", VIREO_ERROR_INVALID_ARGUMENT, "absolute" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *xml = domain_with (cases[i].memory, cases[i].os, cases[i].devices);
+      assert_parse_fails (xml, cases[i].code, cases[i].needle);
+    }
+}
+
+static void
+test_import_names_and_ids (void)
+{
+  g_autoptr (VireoMachineConfig) generated = NULL;
+  g_autoptr (VireoMachineConfig) long_machine = NULL;
+  g_autoptr (VireoMachineConfig) titled = NULL;
+  g_autofree char *long_name = g_strnfill (65, 'n');
+  g_autofree char *long_xml = g_strdup_printf (
+      "<domain type='kvm'><name>%s</name><memory>65536</memory><os>" KERNEL_OS "</os></domain>",
+      long_name);
+
+  assert_parse_fails ("<domain type='kvm'><memory>65536</memory><os>" KERNEL_OS "</os></domain>",
+                      VIREO_ERROR_INVALID_ARGUMENT, "<name>");
+  assert_parse_fails ("<domain type='kvm'><name>  </name><memory>65536</memory><os>" KERNEL_OS
+                      "</os></domain>",
+                      VIREO_ERROR_INVALID_ARGUMENT, "name");
+  assert_parse_fails (
+      "<domain type='kvm'><name>a</name><uuid>not-a-uuid</uuid><memory>65536</memory><os>" KERNEL_OS
+      "</os></domain>",
+      VIREO_ERROR_INVALID_ARGUMENT, "not-a-uuid");
+  assert_parse_fails ("<domain type='xen'><name>a</name><memory>65536</memory><os>" KERNEL_OS
+                      "</os></domain>",
+                      VIREO_ERROR_NOT_SUPPORTED, "KVM");
+  /* Our metadata is checked like settings. */
+  assert_parse_fails ("<domain type='kvm'><name>a</name><memory>65536</memory><os>" KERNEL_OS
+                      "</os><metadata>"
+                      "<v:machine xmlns:v='https://vireo.org/xmlns/vireo/1'><v:name>a</v:name>"
+                      "<v:network>warp</v:network></v:machine></metadata></domain>",
+                      VIREO_ERROR_INVALID_ARGUMENT, "warp");
+
+  /* Another tool's names are cleaned up rather than refused: cut to 64 characters, control
+   * characters made spaces. */
+  long_machine = parse_ok (long_xml);
+  g_assert_cmpuint (strlen (long_machine->name), ==, 64);
+  titled = parse_ok (
+      "<domain type='kvm'><name>a</name><title>\t Two&#10;lines\u3000</title><memory>65536</memory>"
+      "<os>" KERNEL_OS "</os></domain>");
+  g_assert_cmpstr (titled->name, ==, "Two lines");
+
+  /* No UUID: a fresh one.  A QEMU (TCG) domain is fine: Vireo runs it under KVM. */
+  generated = parse_ok ("<domain type='qemu'><name>a</name><memory>65536</memory><os>" KERNEL_OS
+                        "</os></domain>");
+  g_assert_true (vireo_machine_config_is_canonical_uuid (generated->uuid));
+  g_assert_cmpuint (generated->memory_mib, ==, 64);
+  g_assert_cmpuint (generated->vcpus, ==, 1);
+  g_assert_cmpstr (generated->network, ==, "none");
+}
+
+static void
+test_import_garbage (void)
+{
+  static const char *const garbage[] = {
+    "",
+    "not xml at all",
+    "<domain",
+    "<domain type='kvm'><name>a</name>",
+    "<?xml version='1.0'?>",
+    "\x01\x02\x03\xff\xfe",
+    "<domain type='kvm'><name>a</name><memory>65536</memory><os>" KERNEL_OS
+    "</os></domain><domain/>",
+  };
+  g_autoptr (GString) huge = g_string_new ("<domain type='kvm'><name>a</name><description>");
+
+  for (guint i = 0; i < G_N_ELEMENTS (garbage); i++)
+    assert_parse_fails (garbage[i], VIREO_ERROR_INVALID_ARGUMENT, NULL);
+  assert_parse_fails ("<network><name>default</name></network>", VIREO_ERROR_INVALID_ARGUMENT,
+                      NULL);
+
+  while (huge->len < 2 * 1024 * 1024)
+    g_string_append (huge, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  g_string_append (huge, "</description><memory>65536</memory><os>" KERNEL_OS "</os></domain>");
+  assert_parse_fails (huge->str, VIREO_ERROR_INVALID_ARGUMENT, "limit");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, fn)                                                                              \
+  g_test_add ("/machine-config/" path, Files, NULL, files_setup, fn, files_teardown)
+  g_test_add_func ("/machine-config/defaults", test_defaults);
+  ADD ("create", test_create);
+  ADD ("create-requirements", test_create_requirements);
+  ADD ("unknown-and-wrong-types", test_unknown_and_wrong_types);
+  ADD ("ranges", test_ranges);
+  ADD ("names", test_names);
+  ADD ("enums-and-text", test_enums_and_text);
+  ADD ("paths", test_paths);
+  ADD ("unreadable-file", test_unreadable_file);
+  ADD ("disks", test_disks);
+  ADD ("atomic-apply", test_atomic_apply);
+  g_test_add_func ("/machine-config/keys-needing-off", test_keys_needing_off);
+  ADD ("export", test_export);
+  g_test_add_func ("/machine-config/libvirt-names", test_libvirt_names);
+  ADD ("round-trip", test_round_trip);
+  ADD ("virt-xml-validate", test_validates);
+  g_test_add_func ("/machine-config/import/virt-manager-kernel", test_import_virt_manager_kernel);
+  g_test_add_func ("/machine-config/import/boxes-disk", test_import_boxes_disk);
+  g_test_add_func ("/machine-config/import/memory-units", test_import_memory_units);
+  g_test_add_func ("/machine-config/import/refusals", test_import_refusals);
+  g_test_add_func ("/machine-config/import/names-and-ids", test_import_names_and_ids);
+  g_test_add_func ("/machine-config/import/garbage", test_import_garbage);
+#undef ADD
+
+  return g_test_run ();
+}
