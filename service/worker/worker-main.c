@@ -1,0 +1,394 @@
+/* worker-main.c — the vireo-worker process: command line, sandbox basics, signals, the peer-to-peer D-Bus
+ * connections (vireod's socketpair and the re-attach socket), and when to exit. */
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define WORKER_OBJECT_PATH "/org/vireo/Worker1"
+/* How long an ended machine's worker waits for its peers to read the outcome and hang up. */
+#define LINGER_SECONDS 30
+
+typedef struct
+{
+  VireoWorker *worker;
+  GMainLoop *loop;
+  GDBusAuthObserver *observer;
+  GDBusServer *server;
+  char *guid;
+  char *socket_path;
+  GPtrArray *connections; /* GDBusConnection, authenticated and exporting the worker */
+  gboolean terminating;   /* SIGTERM: exit as soon as the machine has ended */
+  guint linger_id;
+} App;
+
+/* Peers must be the worker's own user (vireod in session mode) or root (vireod in system mode, which
+ * could take over the worker's uid anyway).  The socket's folder is vireod's and private already; this
+ * is the second lock. */
+static gboolean
+authorize_peer (GDBusAuthObserver *observer, GIOStream *stream, GCredentials *credentials, gpointer data)
+{
+  uid_t uid;
+
+  if (credentials == NULL)
+    return FALSE;
+  uid = g_credentials_get_unix_user (credentials, NULL);
+  if (uid == (uid_t) -1 || (uid != getuid () && uid != 0))
+    {
+      g_message ("refused a connection from uid %d", (int) uid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+allow_mechanism (GDBusAuthObserver *observer, const char *mechanism, gpointer data)
+{
+  /* Only EXTERNAL carries the peer's credentials that authorize_peer() checks. */
+  return g_strcmp0 (mechanism, "EXTERNAL") == 0;
+}
+
+static void
+app_quit (App *app)
+{
+  g_main_loop_quit (app->loop);
+}
+
+/* Leaves a record for the next vireod when no peer is there to see how the machine ended. */
+static void
+write_exit_record (App *app)
+{
+  VireoWorker1 *skeleton = vireo_worker_get_skeleton (app->worker);
+  g_autoptr (GKeyFile) record = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_strconcat (app->socket_path, ".exit", NULL);
+  g_autofree char *data = NULL;
+  gsize length;
+
+  g_key_file_set_string (record, "Exit", "uuid", vireo_worker1_get_uuid (skeleton));
+  g_key_file_set_string (record, "Exit", "reason", vireo_worker1_get_exit_reason (skeleton));
+  g_key_file_set_string (record, "Exit", "message", vireo_worker1_get_exit_message (skeleton));
+  g_key_file_set_uint64 (record, "Exit", "start-time", vireo_worker1_get_start_time (skeleton));
+  g_key_file_set_uint64 (record, "Exit", "time", (guint64) g_get_real_time ());
+  data = g_key_file_to_data (record, &length, NULL);
+  if (!g_file_set_contents_full (path, data, (gssize)length, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &error))
+    g_warning ("cannot leave the exit record for vireod: %s", error->message);
+}
+
+static gboolean
+linger_done (gpointer data)
+{
+  App *app = data;
+
+  app->linger_id = 0;
+  g_message ("peers still connected %d seconds after the machine ended; exiting", LINGER_SECONDS);
+  app_quit (app);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_machine_ended (VireoWorker *worker, gpointer data)
+{
+  App *app = data;
+
+  if (app->connections->len == 0)
+    {
+      write_exit_record (app);
+      app_quit (app);
+    }
+  else if (app->terminating)
+    app_quit (app);
+  else if (app->linger_id == 0)
+    app->linger_id = g_timeout_add_seconds (LINGER_SECONDS, linger_done, app);
+}
+
+static void
+on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished, GError *error,
+                      gpointer data)
+{
+  App *app = data;
+
+  g_dbus_interface_skeleton_unexport_from_connection (
+    G_DBUS_INTERFACE_SKELETON (vireo_worker_get_skeleton (app->worker)), connection);
+  g_signal_handlers_disconnect_by_data (connection, app);
+  g_ptr_array_remove (app->connections, connection);
+
+  if (app->connections->len > 0)
+    return;
+  /* A running machine outlives vireod, which re-attaches through the socket.  One that ended has been
+   * reported; one never started has nothing to keep. */
+  if (vireo_worker_has_ended (app->worker) || !vireo_worker_has_started (app->worker))
+    app_quit (app);
+}
+
+/* Exports the worker on an authenticated connection; FALSE if that fails. */
+static gboolean
+add_connection (App *app, GDBusConnection *connection)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!g_dbus_interface_skeleton_export (
+          G_DBUS_INTERFACE_SKELETON (vireo_worker_get_skeleton (app->worker)), connection,
+          WORKER_OBJECT_PATH, &error))
+    {
+      g_warning ("cannot export the worker on a new connection: %s", error->message);
+      return FALSE;
+    }
+  g_ptr_array_add (app->connections, g_object_ref (connection));
+  g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), app);
+  return TRUE;
+}
+
+static gboolean
+on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer data)
+{
+  App *app = data;
+  return add_connection (app, connection);
+}
+
+static void
+on_initial_connection (GObject *source, GAsyncResult *result, gpointer data)
+{
+  App *app = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) connection = g_dbus_connection_new_finish (result, &error);
+
+  if (connection == NULL)
+    {
+      /* vireod may still come through the socket. */
+      g_warning ("the connection from vireod failed: %s", error->message);
+      return;
+    }
+  if (add_connection (app, connection))
+    g_dbus_connection_start_message_processing (connection);
+  else
+    g_dbus_connection_close (connection, NULL, NULL, NULL);
+}
+
+static gboolean
+connect_initial (App *app, int fd, GError **error)
+{
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GSocketConnection) stream = NULL;
+  struct stat st;
+
+  if (fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "--connection-fd %d is not a socket",
+                   fd);
+      return FALSE;
+    }
+  if (fcntl (fd, F_SETFD, FD_CLOEXEC) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "--connection-fd %d: %s", fd,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  socket = g_socket_new_from_fd (fd, error);
+  if (socket == NULL)
+    return FALSE;
+  stream = g_socket_connection_factory_create_connection (socket);
+  /* Asynchronous, so a peer that never authenticates cannot hang the worker. */
+  g_dbus_connection_new (G_IO_STREAM (stream), app->guid,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
+                           | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                         app->observer, NULL, on_initial_connection, app);
+  return TRUE;
+}
+
+/* A socket left at @path by a worker that died is removed; a live one is not taken over. */
+static gboolean
+clear_stale_socket (const char *path, GError **error)
+{
+  struct sockaddr_un address = { .sun_family = AF_UNIX };
+  struct stat st;
+  int fd;
+  int result;
+
+  if (lstat (path, &st) < 0)
+    return TRUE;
+  if (!S_ISSOCK (st.st_mode))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s exists and is not a socket", path);
+      return FALSE;
+    }
+  if (strlen (path) >= sizeof address.sun_path)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "the socket path %s is too long",
+                   path);
+      return FALSE;
+    }
+  strcpy (address.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot create a socket: %s",
+                   g_strerror (saved));
+      return FALSE;
+    }
+  result = connect (fd, (struct sockaddr *) &address, sizeof address);
+  close (fd);
+  if (result == 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                   "another worker is listening on %s", path);
+      return FALSE;
+    }
+  if (errno != ECONNREFUSED || unlink (path) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot reuse the socket %s: %s",
+                   path, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+start_server (App *app, GError **error)
+{
+  g_autofree char *escaped = NULL;
+  g_autofree char *address = NULL;
+
+  if (!clear_stale_socket (app->socket_path, error))
+    return FALSE;
+  escaped = g_dbus_address_escape_value (app->socket_path);
+  address = g_strconcat ("unix:path=", escaped, NULL);
+  /* The umask (0077, set in main) creates the socket 0700; nobody executes a socket, so say 0600. */
+  app->server = g_dbus_server_new_sync (address, G_DBUS_SERVER_FLAGS_NONE, app->guid, app->observer, NULL,
+                                        error);
+  if (app->server == NULL)
+    return FALSE;
+  if (chmod (app->socket_path, 0600) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot set the mode of %s: %s",
+                   app->socket_path, g_strerror (saved));
+      return FALSE;
+    }
+  g_signal_connect (app->server, "new-connection", G_CALLBACK (on_new_connection), app);
+  g_dbus_server_start (app->server);
+  return TRUE;
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  App *app = data;
+
+  g_message ("SIGTERM: turning the machine off");
+  app->terminating = TRUE;
+  if (!vireo_worker_turn_off (app->worker))
+    app_quit (app);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+flush_connections (App *app)
+{
+  vireo_worker_flush (app->worker);
+  for (guint i = 0; i < app->connections->len; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!g_dbus_connection_flush_sync (app->connections->pdata[i], NULL, &error))
+        g_debug ("flushing a connection: %s", error->message);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *uuid = NULL;
+  g_autofree char *socket_path = NULL;
+  int connection_fd = -1;
+  App app = { 0 };
+  const GOptionEntry entries[] = {
+    { "uuid", 0, 0, G_OPTION_ARG_STRING, &uuid, "The machine's UUID", "UUID" },
+    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Where to listen for vireod re-attaching",
+      "PATH" },
+    { "connection-fd", 0, 0, G_OPTION_ARG_INT, &connection_fd, "vireod's end of a socketpair", "FD" },
+    { NULL },
+  };
+
+  /* Before anything else: nothing this process runs may gain privileges. */
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    {
+      fprintf (stderr, "vireo-worker: cannot set no-new-privs: %s\n", g_strerror (errno));
+      return 1;
+    }
+  umask (0077);
+  /* vireod manages this process: a terminal's signals are not for it, and a peer closing a socket
+   * must show up as an error, not kill it. */
+  signal (SIGINT, SIG_IGN);
+  signal (SIGHUP, SIG_IGN);
+  signal (SIGPIPE, SIG_IGN);
+
+  g_set_prgname ("vireo-worker");
+  context = g_option_context_new ("- host one Vireo virtual machine (started by vireod)");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      fprintf (stderr, "vireo-worker: %s\n", error->message);
+      return 1;
+    }
+  if (uuid == NULL || !g_uuid_string_is_valid (uuid))
+    {
+      fprintf (stderr, "vireo-worker: --uuid needs the machine's UUID\n");
+      return 1;
+    }
+  if (socket_path == NULL || !g_path_is_absolute (socket_path))
+    {
+      fprintf (stderr, "vireo-worker: --socket needs an absolute path\n");
+      return 1;
+    }
+
+  app.loop = g_main_loop_new (NULL, FALSE);
+  app.guid = g_dbus_generate_guid ();
+  app.socket_path = socket_path;
+  app.connections = g_ptr_array_new_with_free_func (g_object_unref);
+  app.observer = g_dbus_auth_observer_new ();
+  g_signal_connect (app.observer, "authorize-authenticated-peer", G_CALLBACK (authorize_peer), &app);
+  g_signal_connect (app.observer, "allow-mechanism", G_CALLBACK (allow_mechanism), &app);
+
+  app.worker = vireo_worker_new (uuid, on_machine_ended, &app, &error);
+  if (app.worker == NULL || !start_server (&app, &error)
+      || (connection_fd >= 0 && !connect_initial (&app, connection_fd, &error)))
+    {
+      fprintf (stderr, "vireo-worker: %s\n", error->message);
+      return 1;
+    }
+  g_unix_signal_add (SIGTERM, on_sigterm, &app);
+
+  g_main_loop_run (app.loop);
+
+  /* The machine's outcome and its last serial output reach whoever is still connected. */
+  flush_connections (&app);
+  g_dbus_server_stop (app.server);
+  unlink (app.socket_path);
+  for (guint i = 0; i < app.connections->len; i++)
+    g_signal_handlers_disconnect_by_data (app.connections->pdata[i], &app);
+  g_clear_pointer (&app.worker, vireo_worker_free);
+  g_clear_pointer (&app.connections, g_ptr_array_unref);
+  g_clear_object (&app.server);
+  g_clear_object (&app.observer);
+  g_clear_pointer (&app.loop, g_main_loop_unref);
+  g_free (app.guid);
+  if (app.linger_id)
+    g_source_remove (app.linger_id);
+  return 0;
+}

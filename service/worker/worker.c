@@ -1,0 +1,679 @@
+/* worker.c — the hosted machine behind org.vireo.Worker1: Start, the lifecycle calls, the end of the
+ * machine (reboots in place, reset loops, exit reasons), Save on a thread, and OpenSerial. */
+#include "worker.h"
+#include "serial-mux.h"
+#include "vireo-error.h"
+#include "worker-config.h"
+
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
+#include <unistd.h>
+
+/* More than this many guest resets within the window end the machine instead of rebooting it again:
+ * a guest that cannot boot should say so rather than spin. */
+#define RESET_LOOP_MAX 3
+#define RESET_LOOP_WINDOW_SECONDS 10
+
+typedef enum
+{
+  WORKER_IDLE,
+  WORKER_RUNNING,
+  WORKER_PAUSED,
+  WORKER_SAVING,
+  WORKER_ENDED,
+} WorkerState;
+
+/* What the worker asked of the VM it stopped, which decides what its end means. */
+typedef enum
+{
+  STOP_NONE,
+  STOP_RESET,
+  STOP_TURN_OFF,
+  STOP_SAVE,
+} StopRequest;
+
+typedef struct
+{
+  GDBusMethodInvocation *invocation;
+  StopRequest request;
+} Waiter;
+
+struct _VireoWorker
+{
+  VireoWorker1 *skeleton;
+  VireoSerialMux *serial;
+  VireoWorkerConfig *config;
+  HvVm *vm;
+  guint exit_watch;
+  WorkerState state;
+  StopRequest stop;
+  gboolean save_running;      /* a thread is writing the VM's state: the VM must stay */
+  gboolean exit_deferred;     /* the VM ended while that thread ran */
+  gboolean running_before_save;
+  GQueue waiters;             /* Waiter: calls answered once the machine restarted or ended */
+  gint64 resets[RESET_LOOP_MAX + 1]; /* monotonic times of the latest guest resets */
+  unsigned n_resets;
+  VireoWorkerEndedFunc ended;
+  gpointer ended_data;
+};
+
+static const char *
+state_to_string (WorkerState state)
+{
+  switch (state)
+    {
+    case WORKER_IDLE:
+      return "idle";
+    case WORKER_RUNNING:
+      return "running";
+    case WORKER_PAUSED:
+      return "paused";
+    case WORKER_SAVING:
+      return "saving";
+    case WORKER_ENDED:
+      return "ended";
+    }
+  return "unknown";
+}
+
+static void
+set_state (VireoWorker *worker, WorkerState state)
+{
+  worker->state = state;
+  vireo_worker1_set_state (worker->skeleton, state_to_string (state));
+}
+
+static void
+return_error (GDBusMethodInvocation *invocation, VireoError code, const char *message)
+{
+  g_dbus_method_invocation_return_error_literal (invocation, VIREO_ERROR, code, message);
+}
+
+/* Answers with an HV_ERROR from the core, as the service's error. */
+static void
+return_hv_error (GDBusMethodInvocation *invocation, const GError *hv_error)
+{
+  g_autoptr (GError) converted = vireo_error_from_hv (hv_error);
+  g_dbus_method_invocation_return_gerror (invocation, converted);
+}
+
+/* The InvalidState answer for a call that needs a running (or paused) machine, saying what it is. */
+static void
+return_not_active (VireoWorker *worker, GDBusMethodInvocation *invocation)
+{
+  const char *why = "the machine is not running";
+
+  switch (worker->state)
+    {
+    case WORKER_IDLE:
+      why = "the machine has not been started";
+      break;
+    case WORKER_ENDED:
+      why = "the machine has already ended";
+      break;
+    case WORKER_SAVING:
+      why = "the machine is being saved";
+      break;
+    case WORKER_RUNNING:
+    case WORKER_PAUSED:
+      if (worker->stop == STOP_RESET)
+        why = "the machine is restarting";
+      else if (worker->stop != STOP_NONE)
+        why = "the machine is turning off";
+      break;
+    }
+  return_error (invocation, VIREO_ERROR_INVALID_STATE, why);
+}
+
+/* Running or paused, and not already on its way to a stop. */
+static gboolean
+is_active (VireoWorker *worker)
+{
+  return (worker->state == WORKER_RUNNING || worker->state == WORKER_PAUSED) && worker->stop == STOP_NONE;
+}
+
+static void
+add_waiter (VireoWorker *worker, GDBusMethodInvocation *invocation, StopRequest request)
+{
+  Waiter *waiter = g_new0 (Waiter, 1);
+  waiter->invocation = invocation;
+  waiter->request = request;
+  g_queue_push_tail (&worker->waiters, waiter);
+}
+
+/* Answers the waiting calls: @restarted after a reboot (only Reset waits for that), else at the end. */
+static void
+complete_waiters (VireoWorker *worker, gboolean restarted)
+{
+  GQueue keep = G_QUEUE_INIT;
+  Waiter *waiter;
+
+  while ((waiter = g_queue_pop_head (&worker->waiters)))
+    {
+      if (restarted && waiter->request != STOP_RESET)
+        {
+          g_queue_push_tail (&keep, waiter);
+          continue;
+        }
+      switch (waiter->request)
+        {
+        case STOP_RESET:
+          if (restarted)
+            vireo_worker1_complete_reset (worker->skeleton, waiter->invocation);
+          else
+            {
+              g_autofree char *message = g_strdup_printf (
+                "the machine ended instead of restarting (%s)",
+                vireo_worker1_get_exit_reason (worker->skeleton));
+              return_error (waiter->invocation, VIREO_ERROR_FAILED, message);
+            }
+          break;
+        case STOP_TURN_OFF:
+          vireo_worker1_complete_turn_off (worker->skeleton, waiter->invocation);
+          break;
+        case STOP_SAVE:
+          vireo_worker1_complete_save (worker->skeleton, waiter->invocation);
+          break;
+        case STOP_NONE:
+          g_assert_not_reached ();
+        }
+      g_free (waiter);
+    }
+  worker->waiters = keep;
+}
+
+static void
+end_machine (VireoWorker *worker, const char *reason, const char *message)
+{
+  g_debug ("the machine ended: %s (%s)", reason, message);
+  vireo_worker1_set_exit_reason (worker->skeleton, reason);
+  vireo_worker1_set_exit_message (worker->skeleton, message);
+  set_state (worker, WORKER_ENDED);
+  complete_waiters (worker, FALSE);
+  /* Drop the fds vireod lent us as soon as they are of no more use. */
+  g_clear_pointer (&worker->config, vireo_worker_config_free);
+  if (worker->ended)
+    worker->ended (worker, worker->ended_data);
+}
+
+static gboolean on_vm_exit (int fd, GIOCondition condition, gpointer data);
+
+/* Builds a fresh VM from the configuration and starts it. */
+static gboolean
+boot (VireoWorker *worker, gboolean restore, GError **error)
+{
+  g_autoptr (HvVm) vm = NULL;
+
+  vm = vireo_worker_config_build_vm (worker->config, restore,
+                                     vireo_serial_mux_get_guest_input_fd (worker->serial),
+                                     vireo_serial_mux_get_guest_output_fd (worker->serial), error);
+  if (vm == NULL || !hv_vm_start (vm, error))
+    return FALSE;
+  worker->vm = g_steal_pointer (&vm);
+  worker->exit_watch = g_unix_fd_add (hv_vm_get_exit_fd (worker->vm), G_IO_IN, on_vm_exit, worker);
+  return TRUE;
+}
+
+static void
+reboot (VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!boot (worker, FALSE, &error))
+    {
+      g_autofree char *message = g_strdup_printf ("the machine could not restart: %s", error->message);
+      end_machine (worker, "internal-error", message);
+      return;
+    }
+  set_state (worker, WORKER_RUNNING);
+  complete_waiters (worker, TRUE);
+}
+
+/* Records a reset the guest asked for; TRUE when it makes too many within the window. */
+static gboolean
+count_guest_reset (VireoWorker *worker)
+{
+  gint64 now = g_get_monotonic_time ();
+  unsigned kept = 0;
+
+  for (unsigned i = 0; i < worker->n_resets; i++)
+    if (now - worker->resets[i] < RESET_LOOP_WINDOW_SECONDS * G_USEC_PER_SEC)
+      worker->resets[kept++] = worker->resets[i];
+  worker->n_resets = kept;
+  g_assert (worker->n_resets <= RESET_LOOP_MAX);
+  worker->resets[worker->n_resets++] = now;
+  if (worker->n_resets > RESET_LOOP_MAX)
+    {
+      worker->n_resets = 0;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/* The VM's threads have ended: decide between a reboot and the end of the machine. */
+static void
+handle_vm_exit (VireoWorker *worker)
+{
+  HvExitInfo info = { 0 };
+  StopRequest stop = worker->stop;
+  const char *message;
+
+  hv_vm_wait (worker->vm, &info);
+  g_clear_pointer (&worker->vm, hv_vm_free);
+  worker->stop = STOP_NONE;
+  message = info.message ? info.message : "";
+  g_debug ("the VM stopped: %s (%s)", hv_exit_reason_to_string (info.reason), message);
+
+  switch (info.reason)
+    {
+    case HV_EXIT_RESET:
+    case HV_EXIT_TRIPLE_FAULT:
+      /* A guest reset racing with the host's request: the request is what the user asked for. */
+      if (stop == STOP_TURN_OFF)
+        {
+          end_machine (worker, "turned-off", "the machine was turned off");
+          break;
+        }
+      if (stop != STOP_RESET && count_guest_reset (worker))
+        {
+          g_autofree char *loop = NULL;
+          if (info.reason == HV_EXIT_RESET)
+            loop = g_strdup_printf ("the guest reset itself %d times in %d seconds", RESET_LOOP_MAX + 1,
+                                    RESET_LOOP_WINDOW_SECONDS);
+          else
+            loop = g_strdup_printf ("the guest's processor shut down (a triple fault) %d times in %d "
+                                    "seconds; the last time: %s",
+                                    RESET_LOOP_MAX + 1, RESET_LOOP_WINDOW_SECONDS, message);
+          end_machine (worker, info.reason == HV_EXIT_RESET ? "reset-loop" : "triple-fault", loop);
+          break;
+        }
+      /* Like a PC: a reset, or a triple fault the board turns into one, starts the machine again. */
+      reboot (worker);
+      break;
+    case HV_EXIT_STOPPED:
+      if (stop == STOP_RESET)
+        reboot (worker);
+      else if (stop == STOP_SAVE)
+        end_machine (worker, "saved", "");
+      else
+        end_machine (worker, "turned-off", "the machine was turned off");
+      break;
+    case HV_EXIT_POWER_OFF:
+      end_machine (worker, "power-off", "");
+      break;
+    case HV_EXIT_EMULATION_FAILURE:
+    case HV_EXIT_INTERNAL_ERROR:
+    case HV_EXIT_NONE:
+      end_machine (worker, hv_exit_reason_to_string (info.reason), message);
+      break;
+    }
+  hv_exit_info_clear (&info);
+}
+
+static gboolean
+on_vm_exit (int fd, GIOCondition condition, gpointer data)
+{
+  VireoWorker *worker = data;
+
+  worker->exit_watch = 0;
+  if (worker->save_running)
+    worker->exit_deferred = TRUE;
+  else
+    handle_vm_exit (worker);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+handle_start (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+              GVariant *config, VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (worker->state != WORKER_IDLE)
+    {
+      return_error (invocation, VIREO_ERROR_INVALID_STATE, "the machine has already been started");
+      return TRUE;
+    }
+  worker->config = vireo_worker_config_parse (config, fd_list, &error);
+  if (worker->config == NULL)
+    {
+      /* Nothing happened yet: the worker stays idle and vireod may try again. */
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return TRUE;
+    }
+  if (!boot (worker, worker->config->restore, &error))
+    {
+      g_autoptr (GError) converted = vireo_error_from_hv (error);
+      end_machine (worker, "start-failed", converted->message);
+      g_dbus_method_invocation_return_gerror (invocation, converted);
+      return TRUE;
+    }
+  vireo_worker1_set_start_time (skeleton, (guint64) g_get_real_time ());
+  set_state (worker, WORKER_RUNNING);
+  vireo_worker1_complete_start (skeleton, invocation, NULL);
+  return TRUE;
+}
+
+static gboolean
+handle_pause (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!is_active (worker) || worker->state != WORKER_RUNNING)
+    {
+      if (worker->state == WORKER_PAUSED && worker->stop == STOP_NONE)
+        return_error (invocation, VIREO_ERROR_INVALID_STATE, "the machine is already paused");
+      else
+        return_not_active (worker, invocation);
+      return TRUE;
+    }
+  if (!hv_vm_pause (worker->vm, &error))
+    {
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+  set_state (worker, WORKER_PAUSED);
+  vireo_worker1_complete_pause (skeleton, invocation);
+  return TRUE;
+}
+
+static gboolean
+handle_resume (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!is_active (worker) || worker->state != WORKER_PAUSED)
+    {
+      if (worker->state == WORKER_RUNNING && worker->stop == STOP_NONE)
+        return_error (invocation, VIREO_ERROR_INVALID_STATE, "the machine is not paused");
+      else
+        return_not_active (worker, invocation);
+      return TRUE;
+    }
+  if (!hv_vm_resume (worker->vm, &error))
+    {
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+  set_state (worker, WORKER_RUNNING);
+  vireo_worker1_complete_resume (skeleton, invocation);
+  return TRUE;
+}
+
+static gboolean
+handle_press_power_button (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation,
+                           VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!is_active (worker) || worker->state != WORKER_RUNNING)
+    {
+      if (worker->state == WORKER_PAUSED && worker->stop == STOP_NONE)
+        return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                      "the machine is paused: resume it before pressing its power button");
+      else
+        return_not_active (worker, invocation);
+      return TRUE;
+    }
+  if (!hv_vm_request_shutdown (worker->vm, &error))
+    {
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+  vireo_worker1_complete_press_power_button (skeleton, invocation);
+  return TRUE;
+}
+
+gboolean
+vireo_worker_turn_off (VireoWorker *worker)
+{
+  switch (worker->state)
+    {
+    case WORKER_IDLE:
+    case WORKER_ENDED:
+      return FALSE;
+    case WORKER_SAVING:
+      /* The save ends the machine anyway, moments from now. */
+      return TRUE;
+    case WORKER_RUNNING:
+    case WORKER_PAUSED:
+      /* Turning off overrides a reset on its way. */
+      if (worker->stop != STOP_TURN_OFF)
+        {
+          worker->stop = STOP_TURN_OFF;
+          hv_vm_stop (worker->vm);
+        }
+      return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+handle_turn_off (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWorker *worker)
+{
+  if (worker->state != WORKER_RUNNING && worker->state != WORKER_PAUSED)
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  vireo_worker_turn_off (worker);
+  /* Answered once the machine has ended, so State already says "ended" when the caller hears back. */
+  add_waiter (worker, invocation, STOP_TURN_OFF);
+  return TRUE;
+}
+
+static gboolean
+handle_reset (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWorker *worker)
+{
+  if (worker->stop == STOP_RESET)
+    {
+      add_waiter (worker, invocation, STOP_RESET);
+      return TRUE;
+    }
+  if (!is_active (worker))
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  worker->stop = STOP_RESET;
+  hv_vm_stop (worker->vm);
+  add_waiter (worker, invocation, STOP_RESET);
+  return TRUE;
+}
+
+static void
+save_thread (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
+{
+  VireoWorker *worker = task_data;
+  g_autoptr (GError) error = NULL;
+
+  /* Only this thread touches the VM meanwhile: the main loop refuses every call while "saving". */
+  if (hv_vm_save (worker->vm, worker->config->state_dir_fd, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, g_steal_pointer (&error));
+}
+
+static void
+save_done (GObject *source_object, GAsyncResult *result, gpointer user_data)
+{
+  GDBusMethodInvocation *invocation = user_data;
+  VireoWorker *worker = g_task_get_task_data (G_TASK (result));
+  g_autoptr (GError) error = NULL;
+
+  worker->save_running = FALSE;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_autoptr (GError) resume_error = NULL;
+
+      g_warning ("saving the machine failed: %s", error->message);
+      /* The machine carries on as it was. */
+      if (worker->running_before_save && !hv_vm_resume (worker->vm, &resume_error))
+        g_debug ("resuming after the failed save: %s", resume_error->message);
+      set_state (worker, worker->running_before_save ? WORKER_RUNNING : WORKER_PAUSED);
+      return_hv_error (invocation, error);
+      if (worker->exit_deferred)
+        {
+          worker->exit_deferred = FALSE;
+          handle_vm_exit (worker);
+        }
+      return;
+    }
+
+  /* The state is on disk; the machine ends as "saved" and Save is answered then. */
+  worker->stop = STOP_SAVE;
+  add_waiter (worker, invocation, STOP_SAVE);
+  hv_vm_stop (worker->vm);
+  if (worker->exit_deferred)
+    {
+      worker->exit_deferred = FALSE;
+      handle_vm_exit (worker);
+    }
+}
+
+static gboolean
+handle_save (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+
+  if (!is_active (worker))
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  if (worker->config->state_dir_fd < 0)
+    {
+      return_error (
+          invocation, VIREO_ERROR_NOT_SUPPORTED,
+          "the machine was started without a folder for its saved state, so it cannot be saved");
+      return TRUE;
+    }
+  worker->running_before_save = worker->state == WORKER_RUNNING;
+  if (worker->running_before_save && !hv_vm_pause (worker->vm, &error))
+    {
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+
+  worker->save_running = TRUE;
+  set_state (worker, WORKER_SAVING);
+  task = g_task_new (NULL, NULL, save_done, invocation);
+  g_task_set_task_data (task, worker, NULL);
+  g_task_run_in_thread (task, save_thread);
+  return TRUE;
+}
+
+static gboolean
+handle_open_serial (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                    VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) out_fds = NULL;
+  int fd;
+
+  if (worker->state == WORKER_IDLE)
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  /* After the end too: the guest's last words are what someone debugging it wants to see. */
+  fd = vireo_serial_mux_add_client (worker->serial, &error);
+  if (fd < 0)
+    {
+      return_error (invocation, VIREO_ERROR_FAILED, error->message);
+      return TRUE;
+    }
+  out_fds = g_unix_fd_list_new_from_array (&fd, 1); /* takes the fd */
+  vireo_worker1_complete_open_serial (skeleton, invocation, out_fds, g_variant_new_handle (0));
+  return TRUE;
+}
+
+VireoWorker *
+vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_data, GError **error)
+{
+  g_autoptr (VireoWorker) worker = g_new0 (VireoWorker, 1);
+
+  g_queue_init (&worker->waiters);
+  worker->ended = ended;
+  worker->ended_data = user_data;
+  worker->serial = vireo_serial_mux_new (error);
+  if (worker->serial == NULL)
+    return NULL;
+
+  worker->skeleton = vireo_worker1_skeleton_new ();
+  vireo_worker1_set_uuid (worker->skeleton, uuid);
+  vireo_worker1_set_state (worker->skeleton, state_to_string (WORKER_IDLE));
+  vireo_worker1_set_start_time (worker->skeleton, 0);
+  vireo_worker1_set_exit_reason (worker->skeleton, "");
+  vireo_worker1_set_exit_message (worker->skeleton, "");
+
+  g_signal_connect (worker->skeleton, "handle-start", G_CALLBACK (handle_start), worker);
+  g_signal_connect (worker->skeleton, "handle-pause", G_CALLBACK (handle_pause), worker);
+  g_signal_connect (worker->skeleton, "handle-resume", G_CALLBACK (handle_resume), worker);
+  g_signal_connect (worker->skeleton, "handle-press-power-button", G_CALLBACK (handle_press_power_button),
+                    worker);
+  g_signal_connect (worker->skeleton, "handle-turn-off", G_CALLBACK (handle_turn_off), worker);
+  g_signal_connect (worker->skeleton, "handle-reset", G_CALLBACK (handle_reset), worker);
+  g_signal_connect (worker->skeleton, "handle-save", G_CALLBACK (handle_save), worker);
+  g_signal_connect (worker->skeleton, "handle-open-serial", G_CALLBACK (handle_open_serial), worker);
+  return g_steal_pointer (&worker);
+}
+
+void
+vireo_worker_free (VireoWorker *worker)
+{
+  Waiter *waiter;
+
+  if (worker == NULL)
+    return;
+  g_return_if_fail (!worker->save_running);
+
+  if (worker->exit_watch)
+    g_source_remove (worker->exit_watch);
+  g_clear_pointer (&worker->vm, hv_vm_free);
+  while ((waiter = g_queue_pop_head (&worker->waiters)))
+    {
+      return_error (waiter->invocation, VIREO_ERROR_FAILED, "the worker is exiting");
+      g_free (waiter);
+    }
+  if (worker->skeleton)
+    {
+      GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (worker->skeleton);
+      GList *connections = g_dbus_interface_skeleton_get_connections (skeleton);
+
+      g_signal_handlers_disconnect_by_data (worker->skeleton, worker);
+      if (connections)
+        g_dbus_interface_skeleton_unexport (skeleton);
+      g_list_free_full (connections, g_object_unref);
+      g_clear_object (&worker->skeleton);
+    }
+  g_clear_pointer (&worker->serial, vireo_serial_mux_free);
+  g_clear_pointer (&worker->config, vireo_worker_config_free);
+  g_free (worker);
+}
+
+VireoWorker1 *
+vireo_worker_get_skeleton (VireoWorker *worker)
+{
+  return worker->skeleton;
+}
+
+gboolean
+vireo_worker_has_started (VireoWorker *worker)
+{
+  return worker->state != WORKER_IDLE;
+}
+
+gboolean
+vireo_worker_has_ended (VireoWorker *worker)
+{
+  return worker->state == WORKER_ENDED;
+}
+
+void
+vireo_worker_flush (VireoWorker *worker)
+{
+  vireo_serial_mux_flush (worker->serial);
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (worker->skeleton));
+}

@@ -1,0 +1,1338 @@
+/* test-worker.c — vireo-worker driven the way vireod drives it: spawned with a socketpair, spoken to
+ * through the generated org.vireo.Worker1 proxy, re-attached through its socket; and its serial
+ * multiplexer on its own (no KVM needed for that part). */
+#include "serial-mux.h"
+#include "test-util.h"
+#include "vireo-worker-generated.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TEST_UUID "2f6bb3a4-6a0c-4c0e-9c53-0d9b1f6f1a01"
+#define WAIT_SECONDS 60
+
+/* ---- main-loop helpers ---- */
+
+typedef gboolean (*Condition) (gpointer data);
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the default main context until @condition holds or @seconds pass. */
+static gboolean
+wait_until (Condition condition, gpointer data, unsigned seconds)
+{
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add_seconds (seconds, set_flag, &timed_out);
+
+  while (!condition (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (timeout);
+  return condition (data);
+}
+
+/* Runs the default main context for @ms milliseconds. */
+static void
+spin (unsigned ms)
+{
+  gboolean done = FALSE;
+  g_timeout_add (ms, set_flag, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* ---- a worker under test ---- */
+
+typedef struct
+{
+  GSubprocess *process;
+  char *dir;
+  char *socket_path;
+  GDBusConnection *connection;
+  VireoWorker1 *proxy;
+  gboolean exited;
+} Worker;
+
+static void
+on_worker_exited (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Worker *worker = data;
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  worker->exited = TRUE;
+}
+
+static void
+worker_attach_proxy (Worker *worker, GDBusConnection *connection)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_clear_object (&worker->proxy);
+  g_clear_object (&worker->connection);
+  worker->connection = connection;
+  worker->proxy = vireo_worker1_proxy_new_sync (connection, G_DBUS_PROXY_FLAGS_NONE, NULL,
+                                                "/org/vireo/Worker1", NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Spawns vireo-worker as vireod does and connects over the socketpair; FALSE (test skipped) without KVM.
+ */
+static gboolean
+worker_spawn (Worker *worker)
+{
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GSocketConnection) stream = NULL;
+  const char *binary = g_getenv ("VIREO_WORKER");
+  GDBusConnection *connection;
+  int pair[2];
+
+  memset (worker, 0, sizeof *worker);
+  if (!vireo_test_require_kvm ())
+    return FALSE;
+
+  worker->dir = g_dir_make_tmp ("vireo-worker-XXXXXX", &error);
+  g_assert_no_error (error);
+  worker->socket_path = g_build_filename (worker->dir, "worker.sock", NULL);
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_take_fd (launcher, pair[1], 3);
+  worker->process = g_subprocess_launcher_spawn (
+      launcher, &error, binary ? binary : "service/worker/vireo-worker", "--uuid", TEST_UUID, "--socket",
+      worker->socket_path, "--connection-fd", "3", NULL);
+  g_assert_no_error (error);
+  g_subprocess_wait_async (worker->process, NULL, on_worker_exited, worker);
+
+  socket = g_socket_new_from_fd (pair[0], &error);
+  g_assert_no_error (error);
+  stream = g_socket_connection_factory_create_connection (socket);
+  connection = g_dbus_connection_new_sync (
+      G_IO_STREAM (stream), NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  worker_attach_proxy (worker, connection);
+  return TRUE;
+}
+
+static gboolean
+worker_has_exited (gpointer data)
+{
+  return ((Worker *) data)->exited;
+}
+
+/* Waits for the process to end and returns its exit status (-1 when killed by a signal). */
+static int
+worker_wait_exit (Worker *worker, unsigned seconds)
+{
+  g_assert_true (wait_until (worker_has_exited, worker, seconds));
+  return g_subprocess_get_if_exited (worker->process) ? g_subprocess_get_exit_status (worker->process)
+                                                      : -1;
+}
+
+/* Hangs up as vireod going away would. */
+static void
+worker_close_connection (Worker *worker)
+{
+  g_clear_object (&worker->proxy);
+  /* A worker that exited first has closed it already. */
+  if (worker->connection && !g_dbus_connection_is_closed (worker->connection))
+    g_dbus_connection_close_sync (worker->connection, NULL, NULL);
+  g_clear_object (&worker->connection);
+}
+
+static void
+worker_clear (Worker *worker)
+{
+  g_autofree char *record = NULL;
+
+  worker_close_connection (worker);
+  if (worker->process && !worker->exited)
+    {
+      g_subprocess_force_exit (worker->process);
+      wait_until (worker_has_exited, worker, WAIT_SECONDS);
+    }
+  g_clear_object (&worker->process);
+  if (worker->dir)
+    {
+      record = g_strconcat (worker->socket_path, ".exit", NULL);
+      g_unlink (record);
+      g_unlink (worker->socket_path);
+      g_rmdir (worker->dir);
+    }
+  g_clear_pointer (&worker->socket_path, g_free);
+  g_clear_pointer (&worker->dir, g_free);
+}
+
+typedef struct
+{
+  Worker *worker;
+  const char *state;
+} StateWait;
+
+static gboolean
+state_is (gpointer data)
+{
+  StateWait *wait = data;
+  return g_strcmp0 (vireo_worker1_get_state (wait->worker->proxy), wait->state) == 0;
+}
+
+static void
+assert_state_becomes (Worker *worker, const char *state)
+{
+  StateWait wait = { worker, state };
+  if (!wait_until (state_is, &wait, WAIT_SECONDS))
+    g_error ("the worker's State is “%s”, expected “%s” (ExitReason “%s”: %s)",
+             vireo_worker1_get_state (worker->proxy), state,
+             vireo_worker1_get_exit_reason (worker->proxy),
+             vireo_worker1_get_exit_message (worker->proxy));
+}
+
+/* The a{sv} and fd list for booting test guest @name. */
+static GVariant *
+guest_config (const char *name, GUnixFDList *fds, const char *state_dir, gboolean restore)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = vireo_test_guest_path (name);
+  GVariantBuilder builder;
+  int kvm_fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  int kernel_fd = open (path, O_RDONLY | O_CLOEXEC);
+  int kvm_index, kernel_index;
+
+  g_assert_cmpint (kvm_fd, >=, 0);
+  g_assert_cmpint (kernel_fd, >=, 0);
+  kvm_index = g_unix_fd_list_append (fds, kvm_fd, &error);
+  g_assert_no_error (error);
+  kernel_index = g_unix_fd_list_append (fds, kernel_fd, &error);
+  g_assert_no_error (error);
+  close (kvm_fd);
+  close (kernel_fd);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "memory-mib", g_variant_new_uint64 (64));
+  g_variant_builder_add (&builder, "{sv}", "vcpus", g_variant_new_uint32 (1));
+  g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (kvm_index));
+  g_variant_builder_add (&builder, "{sv}", "kernel-fd", g_variant_new_handle (kernel_index));
+  if (state_dir)
+    {
+      int dir_fd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      int dir_index;
+      g_assert_cmpint (dir_fd, >=, 0);
+      dir_index = g_unix_fd_list_append (fds, dir_fd, &error);
+      g_assert_no_error (error);
+      close (dir_fd);
+      g_variant_builder_add (&builder, "{sv}", "state-dir-fd", g_variant_new_handle (dir_index));
+    }
+  if (restore)
+    g_variant_builder_add (&builder, "{sv}", "restore", g_variant_new_boolean (TRUE));
+  return g_variant_builder_end (&builder);
+}
+
+static gboolean
+has_started (gpointer data)
+{
+  Worker *worker = data;
+  const char *state = vireo_worker1_get_state (worker->proxy);
+  return g_strcmp0 (state, "running") == 0 || g_strcmp0 (state, "ended") == 0;
+}
+
+static void
+worker_start (Worker *worker, const char *guest)
+{
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (GError) error = NULL;
+  GVariant *config = guest_config (guest, fds, NULL, FALSE);
+
+  vireo_worker1_call_start_sync (worker->proxy, config, fds, NULL, NULL, &error);
+  g_assert_no_error (error);
+  /* A guest as quick as hello may be over before the proxy hears of "running". */
+  g_assert_true (wait_until (has_started, worker, WAIT_SECONDS));
+}
+
+/* Asserts @error is the D-Bus error org.vireo.Vireo1.Error.@name. */
+static void
+assert_vireo_error (const GError *error, const char *name)
+{
+  g_autofree char *remote = NULL;
+  g_autofree char *expected = g_strconcat ("org.vireo.Vireo1.Error.", name, NULL);
+
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  if (g_strcmp0 (remote, expected) != 0)
+    g_error ("expected %s, got %s: %s", expected, remote, error->message);
+  g_test_message ("%s: %s", name, error->message);
+}
+
+/* ---- serial console clients ---- */
+
+static int
+worker_open_serial (Worker *worker)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) handle = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  int fd;
+
+  vireo_worker1_call_open_serial_sync (worker->proxy, NULL, &handle, &fds, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (fds);
+  fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error);
+  g_assert_no_error (error);
+  return fd;
+}
+
+/* Reads from @fd into @seen until it holds @needle @count times; FALSE after @seconds or at end of file.
+ */
+static gboolean
+serial_wait_for_count (int fd, GString *seen, const char *needle, unsigned count, unsigned seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      unsigned found = 0;
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      char buffer[4096];
+      gint64 left;
+      ssize_t n;
+
+      for (const char *p = strstr (seen->str, needle); p; p = strstr (p + 1, needle))
+        found++;
+      if (found >= count)
+        return TRUE;
+      left = deadline - g_get_monotonic_time ();
+      if (left <= 0)
+        return FALSE;
+      if (poll (&pfd, 1, (int) (left / 1000) + 1) <= 0)
+        continue;
+      n = read (fd, buffer, sizeof buffer);
+      if (n <= 0)
+        return FALSE;
+      g_string_append_len (seen, buffer, n);
+    }
+}
+
+static gboolean
+serial_wait_for (int fd, GString *seen, const char *needle)
+{
+  return serial_wait_for_count (fd, seen, needle, 1, WAIT_SECONDS);
+}
+
+static void
+serial_type (int fd, const char *text)
+{
+  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
+}
+
+/* Everything that arrives on @fd within @ms milliseconds. */
+static char *
+serial_read_for (int fd, unsigned ms)
+{
+  GString *seen = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + ms * 1000;
+  gint64 left;
+
+  while ((left = deadline - g_get_monotonic_time ()) > 0)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      char buffer[4096];
+      ssize_t n;
+
+      if (poll (&pfd, 1, (int) (left / 1000) + 1) <= 0)
+        continue;
+      n = read (fd, buffer, sizeof buffer);
+      if (n <= 0)
+        break;
+      g_string_append_len (seen, buffer, n);
+    }
+  return g_string_free (seen, FALSE);
+}
+
+/* ---- tests with a guest ---- */
+
+static void
+test_hello (void)
+{
+  Worker worker;
+  GStatBuf st;
+  g_autofree char *status_path = NULL;
+  g_autofree char *status = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autofree char *record = NULL;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  g_assert_cmpstr (vireo_worker1_get_uuid (worker.proxy), ==, TEST_UUID);
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "idle");
+  g_assert_cmpuint (vireo_worker1_get_start_time (worker.proxy), ==, 0);
+  /* Only its owner may even reach the re-attach socket. */
+  g_assert_cmpint (g_stat (worker.socket_path, &st), ==, 0);
+  g_assert_true (S_ISSOCK (st.st_mode));
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  /* Nothing it runs can gain privileges. */
+  status_path = g_strdup_printf ("/proc/%s/status", g_subprocess_get_identifier (worker.process));
+  g_assert_true (g_file_get_contents (status_path, &status, NULL, NULL));
+  g_assert_nonnull (strstr (status, "\nNoNewPrivs:\t1\n"));
+
+  worker_start (&worker, "hello");
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "power-off");
+  g_assert_cmpstr (vireo_worker1_get_exit_message (worker.proxy), ==, "");
+  g_assert_cmpuint (vireo_worker1_get_start_time (worker.proxy), >, 0);
+  g_assert_cmpuint (vireo_worker1_get_start_time (worker.proxy), <=, (guint64) g_get_real_time ());
+
+  /* The guest's output is still there after the end. */
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "Hello from a Vireo test guest\n"));
+  close (fd);
+
+  /* The peer saw the end: the worker exits when it hangs up, leaves no record, removes its socket. */
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  record = g_strconcat (worker.socket_path, ".exit", NULL);
+  g_assert_false (g_file_test (record, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (worker.socket_path, G_FILE_TEST_EXISTS));
+  worker_clear (&worker);
+}
+
+static void
+test_linger (void)
+{
+  Worker worker;
+  g_autofree char *record = NULL;
+  gint64 ended;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "hello");
+  assert_state_becomes (&worker, "ended");
+  ended = g_get_monotonic_time ();
+
+  /* A peer that stays connected keeps an ended worker around for 30 seconds, no longer. */
+  spin (2000);
+  g_assert_false (worker.exited);
+  g_assert_cmpint (worker_wait_exit (&worker, 60), ==, 0);
+  g_assert_cmpint (g_get_monotonic_time () - ended, >=, 29 * G_USEC_PER_SEC);
+  g_assert_cmpint (g_get_monotonic_time () - ended, <, 45 * G_USEC_PER_SEC);
+  record = g_strconcat (worker.socket_path, ".exit", NULL);
+  g_assert_false (g_file_test (record, G_FILE_TEST_EXISTS));
+  worker_clear (&worker);
+}
+
+static void
+test_echo_serial (void)
+{
+  Worker worker;
+  g_autoptr (GString) first = g_string_new (NULL);
+  g_autoptr (GString) second = g_string_new (NULL);
+  int fd1, fd2;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  fd1 = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd1, first, "echo ready\n"));
+
+  /* A client that comes later gets the history first. */
+  fd2 = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd2, second, "echo ready\n"));
+
+  /* Typing into one client reaches the guest; its echo reaches both. */
+  serial_type (fd1, "hello vireo");
+  g_assert_true (serial_wait_for (fd1, first, "echo ready\nhello vireo"));
+  g_assert_true (serial_wait_for (fd2, second, "echo ready\nhello vireo"));
+  serial_type (fd2, " from two");
+  g_assert_true (serial_wait_for (fd1, first, "hello vireo from two"));
+
+  /* A client that hangs up changes nothing for the others. */
+  close (fd2);
+  serial_type (fd1, "!q");
+  g_assert_true (serial_wait_for (fd1, first, "from two!echo done\n"));
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "power-off");
+  close (fd1);
+  worker_clear (&worker);
+}
+
+static void
+test_pause_resume (void)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *while_paused = NULL;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\n"));
+
+  vireo_worker1_call_pause_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  assert_state_becomes (&worker, "paused");
+  vireo_worker1_call_pause_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  vireo_worker1_call_press_power_button_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+
+  /* A paused guest does not echo... */
+  serial_type (fd, "x");
+  while_paused = serial_read_for (fd, 1000);
+  g_assert_cmpstr (while_paused, ==, "");
+
+  /* ...and catches up once resumed. */
+  vireo_worker1_call_resume_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  assert_state_becomes (&worker, "running");
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\nx"));
+  vireo_worker1_call_resume_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+
+  /* TurnOff from paused works too. */
+  vireo_worker1_call_pause_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "turned-off");
+  close (fd);
+  worker_clear (&worker);
+}
+
+static void
+test_power_button (void)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "shutdown");
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "waiting for power button\n"));
+  g_assert_null (strstr (seen->str, "power button pressed"));
+
+  vireo_worker1_call_press_power_button_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (serial_wait_for (fd, seen, "power button pressed\n"));
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "power-off");
+  close (fd);
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  worker_clear (&worker);
+}
+
+static void
+test_turn_off (void)
+{
+  Worker worker;
+  g_autoptr (GError) error = NULL;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "turned-off");
+  g_assert_cmpstr (vireo_worker1_get_exit_message (worker.proxy), !=, "");
+
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  vireo_worker1_call_reset_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  worker_clear (&worker);
+}
+
+static void
+test_reset (void)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  guint64 start_time;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  start_time = vireo_worker1_get_start_time (worker.proxy);
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\n"));
+
+  /* Reset boots the machine again in place: the serial client stays, StartTime stays. */
+  vireo_worker1_call_reset_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "running");
+  g_assert_true (serial_wait_for_count (fd, seen, "echo ready\n", 2, WAIT_SECONDS));
+  serial_type (fd, "again");
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\nagain"));
+  g_assert_cmpuint (vireo_worker1_get_start_time (worker.proxy), ==, start_time);
+
+  /* Resets asked for through the API are not the guest's reset loop. */
+  for (unsigned i = 0; i < 4; i++)
+    {
+      vireo_worker1_call_reset_sync (worker.proxy, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (serial_wait_for_count (fd, seen, "echo ready\n", 3 + i, WAIT_SECONDS));
+    }
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "running");
+
+  serial_type (fd, "q");
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "power-off");
+  close (fd);
+  worker_clear (&worker);
+}
+
+static void
+check_reset_loop (const char *guest, const char *line, const char *reason)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autofree char *expected = g_strdup_printf ("%s\n", line);
+  unsigned boots = 0;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, guest);
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, reason);
+  g_assert_nonnull (strstr (vireo_worker1_get_exit_message (worker.proxy), "4 times in 10 seconds"));
+
+  /* It rebooted in place three times: the history has all four boots, and nothing else ended them. */
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for_count (fd, seen, expected, 4, WAIT_SECONDS));
+  for (const char *p = strstr (seen->str, expected); p; p = strstr (p + 1, expected))
+    boots++;
+  g_assert_cmpuint (boots, ==, 4);
+  g_assert_null (strstr (seen->str, "still running"));
+  close (fd);
+  worker_clear (&worker);
+}
+
+static void
+test_reset_loop (void)
+{
+  check_reset_loop ("reset", "reset: pulsing the i8042 reset line", "reset-loop");
+}
+
+static void
+test_triple_fault_loop (void)
+{
+  check_reset_loop ("triple-fault", "triple-fault: loading an empty IDT", "triple-fault");
+}
+
+static void
+test_reattach (void)
+{
+  Worker worker;
+  g_autoptr (GString) old_client = g_string_new (NULL);
+  g_autoptr (GString) new_client = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *address = NULL;
+  GDBusConnection *connection;
+  guint64 start_time;
+  int fd1, fd2;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  start_time = vireo_worker1_get_start_time (worker.proxy);
+  fd1 = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd1, old_client, "echo ready\n"));
+
+  /* vireod goes away; the machine keeps running. */
+  worker_close_connection (&worker);
+  spin (500);
+  g_assert_false (worker.exited);
+  serial_type (fd1, "alone");
+  g_assert_true (serial_wait_for (fd1, old_client, "echo ready\nalone"));
+
+  /* A new vireod re-attaches through the socket. */
+  address = g_strconcat ("unix:path=", worker.socket_path, NULL);
+  connection = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  worker_attach_proxy (&worker, connection);
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "running");
+  g_assert_cmpstr (vireo_worker1_get_uuid (worker.proxy), ==, TEST_UUID);
+  g_assert_cmpuint (vireo_worker1_get_start_time (worker.proxy), ==, start_time);
+
+  fd2 = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd2, new_client, "echo ready\nalone"));
+  serial_type (fd2, "+back");
+  g_assert_true (serial_wait_for (fd2, new_client, "alone+back"));
+  g_assert_true (serial_wait_for (fd1, old_client, "alone+back"));
+
+  serial_type (fd2, "q");
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "power-off");
+  close (fd1);
+  close (fd2);
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  worker_clear (&worker);
+}
+
+static void
+test_exit_record (void)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GKeyFile) record = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *record_path = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *uuid = NULL;
+  guint64 time;
+  gint64 before;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\n"));
+
+  /* With vireod gone, the guest powers off: the worker leaves a record and exits. */
+  worker_close_connection (&worker);
+  spin (500);
+  before = g_get_real_time ();
+  serial_type (fd, "q");
+  g_assert_true (serial_wait_for (fd, seen, "echo done\n"));
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  close (fd);
+
+  record_path = g_strconcat (worker.socket_path, ".exit", NULL);
+  g_key_file_load_from_file (record, record_path, G_KEY_FILE_NONE, &error);
+  g_assert_no_error (error);
+  reason = g_key_file_get_string (record, "Exit", "reason", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (reason, ==, "power-off");
+  uuid = g_key_file_get_string (record, "Exit", "uuid", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (uuid, ==, TEST_UUID);
+  g_assert_true (g_key_file_has_key (record, "Exit", "message", NULL));
+  time = g_key_file_get_uint64 (record, "Exit", "time", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (time, >=, (guint64) before);
+  g_assert_false (g_file_test (worker.socket_path, G_FILE_TEST_EXISTS));
+  worker_clear (&worker);
+}
+
+static void
+test_sigterm (void)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  worker_start (&worker, "echo");
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\n"));
+
+  /* SIGINT and SIGHUP are ignored; SIGTERM turns the machine off and exits, telling the peer why. */
+  g_subprocess_send_signal (worker.process, SIGINT);
+  g_subprocess_send_signal (worker.process, SIGHUP);
+  spin (300);
+  g_assert_false (worker.exited);
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "running");
+
+  g_subprocess_send_signal (worker.process, SIGTERM);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "turned-off");
+  close (fd);
+  worker_clear (&worker);
+}
+
+/* This program's path, for running it as another user in test_peer_credentials(). */
+static const char *test_program;
+
+/* The child mode of this program: connects to the worker's socket at @path and prints its State.
+ * Exit status 0 on success, 1 when the worker does not let it in. */
+static int
+connect_and_print_state (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *address = g_strconcat ("unix:path=", path, NULL);
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (VireoWorker1) proxy = NULL;
+
+  connection = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  if (connection)
+    proxy = vireo_worker1_proxy_new_sync (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1",
+                                          NULL, &error);
+  if (proxy == NULL)
+    {
+      g_print ("refused: %s\n", error->message);
+      return 1;
+    }
+  g_print ("State: %s\n", vireo_worker1_get_state (proxy));
+  return 0;
+}
+
+/* Runs this program's child mode against @worker as the user @uid (-1: as this process). */
+static gboolean
+connect_as (Worker *worker, int uid, char **output)
+{
+  g_autofree char *reuid = g_strdup_printf ("--reuid=%d", uid);
+  g_autofree char *regid = g_strdup_printf ("--regid=%d", uid);
+  const char *child[] = { test_program, "--connect-to", worker->socket_path, NULL };
+  const char *as_user[] = { "setpriv", reuid, regid, "--clear-groups", "--" };
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) process = NULL;
+
+  if (uid >= 0)
+    for (gsize i = 0; i < G_N_ELEMENTS (as_user); i++)
+      g_ptr_array_add (argv, (gpointer) as_user[i]);
+  for (gsize i = 0; child[i]; i++)
+    g_ptr_array_add (argv, (gpointer) child[i]);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_newv ((const char *const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, output, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("connecting as uid %d: %s", uid, *output);
+  return g_subprocess_get_successful (process);
+}
+
+static void
+test_peer_credentials (void)
+{
+  Worker worker;
+  g_autofree char *as_owner = NULL;
+  g_autofree char *as_nobody = NULL;
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+
+  if (getuid () != 0 || setpriv == NULL)
+    {
+      g_test_skip ("needs root and setpriv(1) to connect as another user");
+      return;
+    }
+  if (!worker_spawn (&worker))
+    return;
+
+  g_assert_true (connect_as (&worker, -1, &as_owner));
+  g_assert_nonnull (strstr (as_owner, "State: idle"));
+
+  /* Past the file permissions (vireod's private folder, the 0600 socket), the worker still refuses
+   * another user. */
+  g_assert_cmpint (g_chmod (worker.dir, 0711), ==, 0);
+  g_assert_cmpint (g_chmod (worker.socket_path, 0666), ==, 0);
+  g_assert_false (connect_as (&worker, 65534, &as_nobody));
+  g_assert_nonnull (strstr (as_nobody, "refused"));
+  g_assert_false (worker.exited);
+  worker_clear (&worker);
+}
+
+static void
+test_idle_hangup (void)
+{
+  Worker worker;
+
+  if (!worker_spawn (&worker))
+    return;
+  /* A worker whose vireod leaves before Start has nothing to keep running for. */
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  g_assert_false (g_file_test (worker.socket_path, G_FILE_TEST_EXISTS));
+  worker_clear (&worker);
+}
+
+static void
+start_expecting_error (Worker *worker, GVariant *config, GUnixFDList *fds, const char *error_name)
+{
+  g_autoptr (GError) error = NULL;
+
+  vireo_worker1_call_start_sync (worker->proxy, config, fds, NULL, NULL, &error);
+  assert_vireo_error (error, error_name);
+}
+
+/* A valid configuration for "echo" with @key replaced by @value (or removed when NULL). */
+static GVariant *
+config_with (GUnixFDList *fds, const char *key, GVariant *value)
+{
+  g_autoptr (GVariant) base = g_variant_ref_sink (guest_config ("echo", fds, NULL, FALSE));
+  g_autoptr (GVariant) owned = value ? g_variant_ref_sink (value) : NULL;
+  GVariantBuilder builder;
+  GVariantIter iter;
+  const char *k;
+  GVariant *v;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_iter_init (&iter, base);
+  while (g_variant_iter_next (&iter, "{&sv}", &k, &v))
+    {
+      if (strcmp (k, key) != 0)
+        g_variant_builder_add (&builder, "{sv}", k, v);
+      g_variant_unref (v);
+    }
+  if (value)
+    g_variant_builder_add (&builder, "{sv}", key, value);
+  return g_variant_builder_end (&builder);
+}
+
+static void
+test_bad_calls (void)
+{
+  Worker worker;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GUnixFDList) no_fds = g_unix_fd_list_new ();
+
+  if (!worker_spawn (&worker))
+    return;
+
+  /* Nothing to act on before Start. */
+  vireo_worker1_call_pause_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  vireo_worker1_call_save_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  {
+    g_autoptr (GVariant) handle = NULL;
+    g_autoptr (GUnixFDList) out = NULL;
+    vireo_worker1_call_open_serial_sync (worker.proxy, NULL, &handle, &out, NULL, &error);
+    assert_vireo_error (error, "InvalidState");
+    g_clear_error (&error);
+  }
+
+  /* Configurations that are wrong leave the worker waiting for a good one. */
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "kernel-fd", NULL), fds, "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "kernel-fd", g_variant_new_handle (7)), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "kvm-fd", g_variant_new_handle (-1)), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  /* The kernel where /dev/kvm should be. */
+  start_expecting_error (&worker, config_with (fds, "kvm-fd", g_variant_new_handle (1)), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "memory-mib", g_variant_new_string ("lots")), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "memory-mib", g_variant_new_uint64 (G_MAXUINT64)),
+                         fds, "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "vcpus", g_variant_new_uint32 (0)), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "cpuid-mask", g_variant_new_string ("-no-such-bit")),
+                         fds, "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "disks", g_variant_new_string ("/dev/sda")), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "restore", g_variant_new_boolean (TRUE)), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  start_expecting_error (&worker, g_variant_new ("a{sv}", NULL), no_fds, "InvalidArgument");
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "idle");
+  g_assert_false (worker.exited);
+
+  /* A good one starts the machine, once. */
+  worker_start (&worker, "echo");
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, guest_config ("echo", fds, NULL, FALSE), fds, "InvalidState");
+  g_clear_object (&fds);
+  vireo_worker1_call_resume_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  /* Started without a state folder, it cannot be saved. */
+  vireo_worker1_call_save_sync (worker.proxy, NULL, &error);
+  assert_vireo_error (error, "NotSupported");
+  g_clear_error (&error);
+  g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "running");
+  g_assert_false (worker.exited);
+  worker_clear (&worker);
+}
+
+static void
+test_start_failed (void)
+{
+  Worker worker;
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+  GVariantBuilder builder;
+  int kvm_fd, kernel_fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  /* A "kernel" that is not one: the core refuses it while building the machine. */
+  kernel_fd = g_file_open_tmp ("vireo-not-a-kernel-XXXXXX", &path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (write (kernel_fd, "garbage, not an ELF or a bzImage", 32), ==, 32);
+  g_unlink (path);
+  kvm_fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  g_assert_cmpint (g_unix_fd_list_append (fds, kvm_fd, &error), ==, 0);
+  g_assert_cmpint (g_unix_fd_list_append (fds, kernel_fd, &error), ==, 1);
+  close (kvm_fd);
+  close (kernel_fd);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (0));
+  g_variant_builder_add (&builder, "{sv}", "kernel-fd", g_variant_new_handle (1));
+
+  start_expecting_error (&worker, g_variant_builder_end (&builder), fds, "InvalidArgument");
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "start-failed");
+  g_assert_cmpstr (vireo_worker1_get_exit_message (worker.proxy), !=, "");
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  worker_clear (&worker);
+}
+
+static void
+test_save_restore (void)
+{
+  Worker worker;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GString) after = g_string_new (NULL);
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *state_dir = NULL;
+  g_autoptr (GDir) dir = NULL;
+  const char *name;
+  int fd;
+
+  if (!worker_spawn (&worker))
+    return;
+  state_dir = g_dir_make_tmp ("vireo-worker-state-XXXXXX", &error);
+  g_assert_no_error (error);
+
+  fds = g_unix_fd_list_new ();
+  vireo_worker1_call_start_sync (worker.proxy, guest_config ("echo", fds, state_dir, FALSE), fds, NULL,
+                                 NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&fds);
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\n"));
+  serial_type (fd, "before");
+  g_assert_true (serial_wait_for (fd, seen, "echo ready\nbefore"));
+
+  vireo_worker1_call_save_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "saved");
+  close (fd);
+  worker_close_connection (&worker);
+  g_assert_cmpint (worker_wait_exit (&worker, WAIT_SECONDS), ==, 0);
+  worker_clear (&worker);
+
+  /* A new worker continues the guest where it was: it echoes without printing "echo ready" again. */
+  if (!worker_spawn (&worker))
+    return;
+  fds = g_unix_fd_list_new ();
+  vireo_worker1_call_start_sync (worker.proxy, guest_config ("echo", fds, state_dir, TRUE), fds, NULL,
+                                 NULL, &error);
+  g_assert_no_error (error);
+  assert_state_becomes (&worker, "running");
+  fd = worker_open_serial (&worker);
+  serial_type (fd, "after");
+  g_assert_true (serial_wait_for (fd, after, "after"));
+  g_assert_null (strstr (after->str, "echo ready"));
+  serial_type (fd, "q");
+  g_assert_true (serial_wait_for (fd, after, "echo done\n"));
+  assert_state_becomes (&worker, "ended");
+  g_assert_cmpstr (vireo_worker1_get_exit_reason (worker.proxy), ==, "power-off");
+  close (fd);
+  worker_clear (&worker);
+
+  dir = g_dir_open (state_dir, 0, NULL);
+  while (dir && (name = g_dir_read_name (dir)))
+    {
+      g_autofree char *path = g_build_filename (state_dir, name, NULL);
+      g_unlink (path);
+    }
+  g_rmdir (state_dir);
+}
+
+/* ---- the serial multiplexer on its own ---- */
+
+/* CPU time this process uses while its main loop runs for @ms: a mux that waits properly uses next to
+ * none, one that spins uses all of it. */
+static gint64
+cpu_usec_while_spinning (unsigned ms)
+{
+  struct rusage before, after;
+
+  g_assert_cmpint (getrusage (RUSAGE_SELF, &before), ==, 0);
+  spin (ms);
+  g_assert_cmpint (getrusage (RUSAGE_SELF, &after), ==, 0);
+  return (after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec)
+             * G_USEC_PER_SEC
+         + (after.ru_utime.tv_usec - before.ru_utime.tv_usec)
+         + (after.ru_stime.tv_usec - before.ru_stime.tv_usec);
+}
+
+/* The guest's output stream in the mux tests: every byte says where it is. */
+static uint8_t
+pattern_byte (gsize position)
+{
+  return (uint8_t) (position ^ (position >> 8) ^ (position >> 16));
+}
+
+static void
+read_available (int fd, GByteArray *into)
+{
+  uint8_t buffer[65536];
+  ssize_t n;
+
+  while ((n = recv (fd, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
+    g_byte_array_append (into, buffer, (guint) n);
+}
+
+static void
+test_mux_slow_client (void)
+{
+  const gsize total = 4 * 1024 * 1024;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoSerialMux) mux = vireo_serial_mux_new (&error);
+  g_autoptr (GByteArray) fast_got = g_byte_array_new ();
+  g_autoptr (GByteArray) slow_got = g_byte_array_new ();
+  uint8_t chunk[8192];
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  gsize written = 0;
+  int guest_fd, fast, slow;
+
+  g_assert_no_error (error);
+  guest_fd = vireo_serial_mux_get_guest_output_fd (mux);
+  slow = vireo_serial_mux_add_client (mux, &error);
+  g_assert_no_error (error);
+  fast = vireo_serial_mux_add_client (mux, &error);
+  g_assert_no_error (error);
+
+  /* The guest writes far more than the history and a socket buffer hold while one client never reads:
+   * the guest's writes keep going, and the reading client gets every byte in order. */
+  while (written < total)
+    {
+      gsize n = MIN (sizeof chunk, total - written);
+      ssize_t done;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      for (gsize i = 0; i < n; i++)
+        chunk[i] = pattern_byte (written + i);
+      done = write (guest_fd, chunk, n);
+      if (done > 0)
+        written += (gsize) done;
+      else
+        g_assert_cmpint (errno, ==, EAGAIN);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      read_available (fast, fast_got);
+    }
+  while (fast_got->len < total)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      read_available (fast, fast_got);
+    }
+  g_assert_cmpuint (vireo_serial_mux_get_output_total (mux), ==, total);
+  g_assert_cmpuint (fast_got->len, ==, total);
+  for (gsize i = 0; i < total; i++)
+    if (fast_got->data[i] != pattern_byte (i))
+      g_error ("the reading client's byte %zu is wrong", i);
+
+  /* Waiting for the slow client to make room costs nothing. */
+  g_assert_cmpint (cpu_usec_while_spinning (500), <, 100000);
+
+  /* The slow client lost the middle but catches up to the latest output once it reads. */
+  for (gint64 quiet_until = g_get_monotonic_time () + G_USEC_PER_SEC;
+       g_get_monotonic_time () < quiet_until;)
+    {
+      guint before = slow_got->len;
+      g_main_context_iteration (NULL, FALSE);
+      read_available (slow, slow_got);
+      if (slow_got->len != before)
+        quiet_until = g_get_monotonic_time () + 200 * 1000;
+      else
+        g_usleep (1000);
+    }
+  g_assert_cmpuint (slow_got->len, <, total);
+  g_assert_cmpuint (slow_got->len, >=, VIREO_SERIAL_HISTORY_SIZE);
+  for (gsize i = 0; i < VIREO_SERIAL_HISTORY_SIZE; i++)
+    g_assert_cmpuint (slow_got->data[slow_got->len - 1 - i], ==, pattern_byte (total - 1 - i));
+
+  /* A client arriving now gets exactly the last 64 KiB. */
+  {
+    g_autoptr (GByteArray) late_got = g_byte_array_new ();
+    int late = vireo_serial_mux_add_client (mux, &error);
+    g_assert_no_error (error);
+    while (late_got->len < VIREO_SERIAL_HISTORY_SIZE)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_main_context_iteration (NULL, FALSE);
+        read_available (late, late_got);
+      }
+    g_assert_cmpuint (late_got->len, ==, VIREO_SERIAL_HISTORY_SIZE);
+    for (gsize i = 0; i < VIREO_SERIAL_HISTORY_SIZE; i++)
+      g_assert_cmpuint (late_got->data[i], ==, pattern_byte (total - VIREO_SERIAL_HISTORY_SIZE + i));
+    close (late);
+  }
+
+  g_assert_cmpuint (vireo_serial_mux_get_n_clients (mux), ==, 3);
+  close (slow);
+  close (fast);
+  for (int i = 0; i < 10 && vireo_serial_mux_get_n_clients (mux) > 0; i++)
+    spin (20);
+  g_assert_cmpuint (vireo_serial_mux_get_n_clients (mux), ==, 0);
+}
+
+static void
+test_mux_input_backpressure (void)
+{
+  const gsize total = 1024 * 1024;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoSerialMux) mux = vireo_serial_mux_new (&error);
+  g_autoptr (GByteArray) guest_got = g_byte_array_new ();
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  gsize typed = 0;
+  gboolean blocked = FALSE;
+  int guest_fd, client;
+
+  g_assert_no_error (error);
+  guest_fd = vireo_serial_mux_get_guest_input_fd (mux);
+  g_assert_true (g_unix_set_fd_nonblocking (guest_fd, TRUE, NULL));
+  client = vireo_serial_mux_add_client (mux, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_unix_set_fd_nonblocking (client, TRUE, NULL));
+
+  /* A guest that does not read: the client is held back rather than its typing dropped. */
+  while (!blocked)
+    {
+      uint8_t chunk[4096];
+      ssize_t n;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      for (gsize i = 0; i < sizeof chunk; i++)
+        chunk[i] = pattern_byte (typed + i);
+      n = write (client, chunk, sizeof chunk);
+      if (n > 0)
+        typed += (gsize) n;
+      else
+        {
+          g_assert_cmpint (errno, ==, EAGAIN);
+          /* Let the mux take what it will; if the client is still full after that, it is held back. */
+          spin (50);
+          n = write (client, chunk, 1);
+          if (n < 0)
+            blocked = TRUE;
+          else
+            typed += 1;
+        }
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+  g_assert_cmpuint (typed, <, total);
+  g_assert_cmpint (cpu_usec_while_spinning (500), <, 100000);
+
+  /* Once the guest reads, everything typed arrives, in order, and typing flows again. */
+  while (guest_got->len < total)
+    {
+      uint8_t buffer[65536];
+      ssize_t n;
+
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      if (typed < total)
+        {
+          uint8_t chunk[4096];
+          gsize want = MIN (sizeof chunk, total - typed);
+          for (gsize i = 0; i < want; i++)
+            chunk[i] = pattern_byte (typed + i);
+          n = write (client, chunk, want);
+          if (n > 0)
+            typed += (gsize) n;
+        }
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      while ((n = read (guest_fd, buffer, sizeof buffer)) > 0)
+        g_byte_array_append (guest_got, buffer, (guint) n);
+    }
+  g_assert_cmpuint (guest_got->len, ==, total);
+  for (gsize i = 0; i < total; i++)
+    if (guest_got->data[i] != pattern_byte (i))
+      g_error ("the guest's input byte %zu is wrong", i);
+  close (client);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc == 3 && strcmp (argv[1], "--connect-to") == 0)
+    return connect_and_print_state (argv[2]);
+
+  test_program = argv[0];
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/worker/serial-mux/slow-client", test_mux_slow_client);
+  g_test_add_func ("/worker/serial-mux/input-backpressure", test_mux_input_backpressure);
+  g_test_add_func ("/worker/hello", test_hello);
+  g_test_add_func ("/worker/linger", test_linger);
+  g_test_add_func ("/worker/echo-serial", test_echo_serial);
+  g_test_add_func ("/worker/pause-resume", test_pause_resume);
+  g_test_add_func ("/worker/power-button", test_power_button);
+  g_test_add_func ("/worker/turn-off", test_turn_off);
+  g_test_add_func ("/worker/reset", test_reset);
+  g_test_add_func ("/worker/reset-loop", test_reset_loop);
+  g_test_add_func ("/worker/triple-fault-loop", test_triple_fault_loop);
+  g_test_add_func ("/worker/reattach", test_reattach);
+  g_test_add_func ("/worker/exit-record", test_exit_record);
+  g_test_add_func ("/worker/sigterm", test_sigterm);
+  g_test_add_func ("/worker/peer-credentials", test_peer_credentials);
+  g_test_add_func ("/worker/idle-hangup", test_idle_hangup);
+  g_test_add_func ("/worker/bad-calls", test_bad_calls);
+  g_test_add_func ("/worker/start-failed", test_start_failed);
+  g_test_add_func ("/worker/save-restore", test_save_restore);
+  return g_test_run ();
+}
