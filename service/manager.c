@@ -1,0 +1,340 @@
+/* manager.c — org.vireo.Vireo1.Manager: the set of machines, creating and importing them, host facts. */
+#include "manager.h"
+#include "machine.h"
+#include "vireo-error.h"
+#include "hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+struct _VireoManager
+{
+  VireoDaemon *daemon;
+  VireoDBusManager *iface;
+  GHashTable *machines; /* uuid → VireoMachine */
+};
+
+static gboolean
+name_taken (const char *name, const char *except_uuid, gpointer data)
+{
+  VireoManager *manager = data;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, manager->machines);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      VireoMachine *machine = value;
+      if (g_strcmp0 (vireo_machine_get_uuid (machine), except_uuid) != 0
+          && g_utf8_collate (vireo_machine_get_name (machine), name) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+on_machine_deleted (VireoMachine *machine, VireoManager *manager)
+{
+  g_autofree char *path = g_strdup (g_dbus_object_get_object_path (G_DBUS_OBJECT (vireo_machine_get_object (machine))));
+  g_message ("deleted machine “%s”", vireo_machine_get_name (machine));
+  g_dbus_object_manager_server_unexport (manager->daemon->object_manager, path);
+  g_hash_table_remove (manager->machines, vireo_machine_get_uuid (machine));
+}
+
+static VireoMachine *
+add_machine (VireoManager *manager, VireoMachineConfig *config)
+{
+  VireoMachine *machine = vireo_machine_new (manager->daemon, config);
+
+  vireo_machine_set_name_check (machine, name_taken, manager);
+  g_signal_connect (machine, "deleted", G_CALLBACK (on_machine_deleted), manager);
+  g_hash_table_insert (manager->machines, g_strdup (vireo_machine_get_uuid (machine)), machine);
+  g_dbus_object_manager_server_export (manager->daemon->object_manager, vireo_machine_get_object (machine));
+  return machine;
+}
+
+/* Stores and exports a new definition, answering @invocation with its path. */
+static void
+define_machine (VireoManager *manager, GDBusMethodInvocation *invocation, VireoMachineConfig *config)
+{
+  g_autoptr (VireoMachineConfig) owned = config;
+  g_autoptr (GError) error = NULL;
+  VireoMachine *machine;
+
+  if (!vireo_machine_config_validate (config, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  if (name_taken (config->name, NULL, manager))
+    {
+      g_dbus_method_invocation_return_error (invocation, VIREO_ERROR, VIREO_ERROR_EXISTS,
+                                             "a machine called “%s” already exists", config->name);
+      return;
+    }
+  if (g_hash_table_contains (manager->machines, config->uuid))
+    {
+      g_dbus_method_invocation_return_error (invocation, VIREO_ERROR, VIREO_ERROR_EXISTS,
+                                             "a machine with UUID %s already exists", config->uuid);
+      return;
+    }
+  if (!vireo_machine_store_save (manager->daemon->store, config, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  machine = add_machine (manager, g_steal_pointer (&owned));
+  g_message ("created machine “%s” (%s)", vireo_machine_get_name (machine), vireo_machine_get_uuid (machine));
+  g_dbus_method_invocation_return_value (
+    invocation, g_variant_new ("(o)", g_dbus_object_get_object_path (
+                                        G_DBUS_OBJECT (vireo_machine_get_object (machine)))));
+}
+
+typedef struct
+{
+  VireoManager *manager;
+  GDBusMethodInvocation *invocation;
+} ManagerCall;
+
+static void
+on_create_authorized (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ManagerCall *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (VireoMachineConfig) config = NULL;
+
+  if (!vireo_authority_check_finish (call->manager->daemon->authority, result, &error))
+    goto fail;
+  g_variant_get (g_dbus_method_invocation_get_parameters (call->invocation), "(@a{sv})", &settings);
+  config = vireo_machine_config_new ();
+  if (!vireo_machine_config_apply_settings (config, settings, TRUE, &error))
+    goto fail;
+  define_machine (call->manager, call->invocation, g_steal_pointer (&config));
+  goto out;
+
+fail:
+  g_dbus_method_invocation_return_gerror (call->invocation, error);
+out:
+  g_object_unref (call->invocation);
+  g_free (call);
+}
+
+static gboolean
+handle_create_machine (VireoDBusManager *iface, GDBusMethodInvocation *invocation, GVariant *settings,
+                       VireoManager *manager)
+{
+  ManagerCall *call = g_new0 (ManagerCall, 1);
+  call->manager = manager;
+  call->invocation = g_object_ref (invocation);
+  vireo_authority_check_async (manager->daemon->authority, invocation, VIREO_ACTION_CREATE, NULL,
+                               on_create_authorized, call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+on_import_authorized (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ManagerCall *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) options = NULL;
+  g_autoptr (VireoMachineConfig) config = NULL;
+  const char *xml, *name = NULL;
+  gboolean keep_uuid = TRUE;
+
+  if (!vireo_authority_check_finish (call->manager->daemon->authority, result, &error))
+    goto fail;
+  g_variant_get (g_dbus_method_invocation_get_parameters (call->invocation), "(&s@a{sv})", &xml, &options);
+  {
+    GVariantIter iter;
+    const char *key;
+    GVariant *value;
+    g_variant_iter_init (&iter, options);
+    while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+      {
+        g_autoptr (GVariant) owned = value;
+        if (g_str_equal (key, "name") && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+          name = g_variant_get_string (value, NULL);
+        else if (g_str_equal (key, "keep-uuid") && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+          keep_uuid = g_variant_get_boolean (value);
+        else
+          {
+            g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                         "unknown import option “%s” of type %s (known: name s, keep-uuid b)", key,
+                         g_variant_get_type_string (value));
+            goto fail;
+          }
+      }
+  }
+  config = vireo_machine_config_new_from_xml (xml, &error);
+  if (config == NULL)
+    goto fail;
+  if (name)
+    {
+      g_autoptr (GVariantBuilder) builder = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
+      g_autoptr (GVariant) settings = NULL;
+      g_variant_builder_add (builder, "{sv}", "name", g_variant_new_string (name));
+      settings = g_variant_ref_sink (g_variant_builder_end (builder));
+      if (!vireo_machine_config_apply_settings (config, settings, FALSE, &error))
+        goto fail;
+    }
+  if (!keep_uuid)
+    {
+      g_autoptr (VireoMachineConfig) fresh = vireo_machine_config_new ();
+      g_free (config->uuid);
+      config->uuid = g_strdup (fresh->uuid);
+    }
+  define_machine (call->manager, call->invocation, g_steal_pointer (&config));
+  goto out;
+
+fail:
+  g_dbus_method_invocation_return_gerror (call->invocation, error);
+out:
+  g_object_unref (call->invocation);
+  g_free (call);
+}
+
+static gboolean
+handle_import (VireoDBusManager *iface, GDBusMethodInvocation *invocation, const char *xml, GVariant *options,
+               VireoManager *manager)
+{
+  ManagerCall *call = g_new0 (ManagerCall, 1);
+  call->manager = manager;
+  call->invocation = g_object_ref (invocation);
+  vireo_authority_check_async (manager->daemon->authority, invocation, VIREO_ACTION_CREATE, NULL,
+                               on_import_authorized, call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* GLib 2.74 refuses to export an object at the object manager's own path, so the Manager interface is
+ * exported on the connection directly, beside the ObjectManager, whenever vireod gets a connection. */
+static void
+on_connection_changed (GObject *object, GParamSpec *pspec, gpointer data)
+{
+  VireoManager *manager = data;
+  GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (manager->iface);
+  g_autoptr (GDBusConnection) connection =
+    g_dbus_object_manager_server_get_connection (G_DBUS_OBJECT_MANAGER_SERVER (object));
+  g_autoptr (GError) error = NULL;
+
+  if (connection && g_dbus_interface_skeleton_has_connection (skeleton, connection))
+    return;
+  if (g_dbus_interface_skeleton_get_connection (skeleton) != NULL)
+    g_dbus_interface_skeleton_unexport (skeleton);
+  if (connection && !g_dbus_interface_skeleton_export (skeleton, connection, "/org/vireo/Vireo1", &error))
+    g_warning ("cannot export org.vireo.Vireo1.Manager: %s", error->message);
+}
+
+/* Whether this host can run machines, and a sentence saying how to fix it when not. */
+static void
+check_kvm (VireoManager *manager)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvVm) vm = NULL;
+  int fd = open (manager->daemon->kvm_path, O_RDWR | O_CLOEXEC);
+
+  if (fd < 0)
+    {
+      /* Reuse the core's wording for the usual causes. */
+      vm = hv_vm_new (manager->daemon->kvm_path, &error);
+    }
+  else
+    vm = hv_vm_new_for_fd (fd, &error);
+
+  vireo_dbus_manager_set_kvm_available (manager->iface, vm != NULL);
+  vireo_dbus_manager_set_kvm_status (manager->iface, vm ? "" : error->message);
+  if (vm == NULL)
+    g_warning ("machines cannot run: %s", error->message);
+}
+
+VireoManager *
+vireo_manager_new (VireoDaemon *daemon)
+{
+  VireoManager *manager = g_new0 (VireoManager, 1);
+  g_autoptr (GPtrArray) configs = NULL;
+  g_autoptr (GPtrArray) problems = NULL;
+
+  manager->daemon = daemon;
+  manager->machines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  manager->iface = vireo_dbus_manager_skeleton_new ();
+
+  vireo_dbus_manager_set_version (manager->iface, VIREO_VERSION);
+  vireo_dbus_manager_set_mode (manager->iface, daemon->mode == VIREO_MODE_SYSTEM ? "system" : "session");
+  vireo_dbus_manager_set_host_cpus (manager->iface, g_get_num_processors ());
+  vireo_dbus_manager_set_host_memory_mib (manager->iface, hv_host_memory_limit () >> 20);
+  vireo_dbus_manager_set_storage_location (manager->iface, vireo_machine_store_get_root (daemon->store));
+  check_kvm (manager);
+
+  g_signal_connect (manager->iface, "handle-create-machine", G_CALLBACK (handle_create_machine), manager);
+  g_signal_connect (manager->iface, "handle-import-libvirt-xml", G_CALLBACK (handle_import), manager);
+  g_signal_connect (daemon->object_manager, "notify::connection", G_CALLBACK (on_connection_changed), manager);
+
+  configs = vireo_machine_store_load_all (daemon->store, &problems);
+  for (guint i = 0; problems && i < problems->len; i++)
+    g_warning ("%s", (const char *) g_ptr_array_index (problems, i));
+  for (guint i = 0; i < configs->len; i++)
+    {
+      VireoMachineConfig *config = vireo_machine_config_copy (g_ptr_array_index (configs, i));
+      if (g_hash_table_contains (manager->machines, config->uuid))
+        {
+          vireo_machine_config_free (config);
+          continue;
+        }
+      vireo_machine_reattach (add_machine (manager, config));
+    }
+  g_message ("%u machines in %s", g_hash_table_size (manager->machines),
+             vireo_machine_store_get_root (daemon->store));
+  return manager;
+}
+
+gboolean
+vireo_manager_export (VireoManager *manager, GDBusConnection *connection, GError **error)
+{
+  /* The object manager lives on the same path and lists the machines below it. */
+  return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (manager->iface), connection,
+                                           "/org/vireo/Vireo1", error);
+}
+
+void
+vireo_manager_autostart (VireoManager *manager)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, manager->machines);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      VireoMachine *machine = value;
+      VireoDBusMachine *iface = vireo_dbus_object_get_machine (VIREO_DBUS_OBJECT (vireo_machine_get_object (machine)));
+      g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (iface);
+      const char *auto_start = NULL;
+
+      g_variant_lookup (settings, "auto-start", "&s", &auto_start);
+      /* Machines still running in their workers were re-attached and are not "off". */
+      if (g_strcmp0 (vireo_machine_get_state (machine), "off") != 0
+          && g_strcmp0 (vireo_machine_get_state (machine), "saved") != 0)
+        continue;
+      if (g_strcmp0 (auto_start, "always") == 0
+          || (g_strcmp0 (auto_start, "if-running") == 0 && vireo_machine_was_running (machine)))
+        {
+          g_message ("%s: starting automatically (auto-start: %s)", vireo_machine_get_name (machine),
+                     auto_start);
+          vireo_machine_start_unattended (machine);
+        }
+      g_object_unref (iface);
+    }
+}
+
+void
+vireo_manager_free (VireoManager *manager)
+{
+  if (manager == NULL)
+    return;
+  g_signal_handlers_disconnect_by_data (manager->daemon->object_manager, manager);
+  g_hash_table_unref (manager->machines);
+  if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (manager->iface)))
+    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (manager->iface));
+  g_clear_object (&manager->iface);
+  g_free (manager);
+}
