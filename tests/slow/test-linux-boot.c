@@ -1,0 +1,961 @@
+/* test-linux-boot.c — the slow suite: a stock Debian kernel booted by vireo-run (through PVH and through the
+ * bzImage 64-bit protocol) judges our platform code by what it prints: the command line it received, the
+ * e820 map, the ACPI tables and their checksums, the CPUs in the MADT, the IOAPIC and the timer.
+ *
+ * Where the host runs guest ring 0 on real VT-x/AMD-V the kernel boots to the initramfs, which reports the
+ * CPU count and powers off through ACPI.  Where guest ring 0 is emulated (see "This machine" in
+ * ARCHITECTURE.md) the kernel cannot get past its int3 self-test; everything above is printed before it,
+ * so the test verifies early boot and says which case applied. */
+#include "test-util.h"
+#include "layout.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MEMORY_SIZE     (512ull << 20)
+#define MEMORY_ARG      "512M"
+#define N_CPUS          2
+#define MARKER          "vireo.slow_marker=7f3a"
+
+/* Where ring 0 is emulated, early boot takes about two minutes, and a bzImage first spends about two more
+ * unpacking itself (measured: PVH 130 s, bzImage 230 s); real VT takes seconds.  Meson's timeout for these
+ * tests is longer, so that this one, which shows the output, fires first. */
+#define HARD_TIMEOUT_S  (15 * 60)
+/* Once the last line before the int3 self-test is out, this much silence means the kernel is stuck there;
+ * the longest quiet stretch of an emulated boot before that point is about half a minute. */
+#define SILENCE_S       60
+#define TAIL_LINES      40
+
+typedef enum
+{
+  TEST_ERROR_FAILED,
+  TEST_ERROR_TIMED_OUT,
+} TestError;
+
+#define TEST_ERROR (test_error_quark ())
+static G_DEFINE_QUARK (vireo-slow-test-error, test_error)
+
+typedef enum
+{
+  STEP_NO_MATCH,
+  STEP_MATCH,
+  STEP_FAIL,
+} StepResult;
+
+typedef struct Boot Boot;
+typedef StepResult (*StepMatch) (Boot *boot, const char *line, GError **error);
+
+typedef struct
+{
+  const char *phase;   /* what the matched line proves, for the timing report */
+  StepMatch match;
+} Step;
+
+typedef struct
+{
+  uint64_t start;
+  uint64_t end;        /* exclusive */
+  const char *type;    /* as Linux prints it: "usable", "reserved" */
+} E820Range;
+
+typedef struct
+{
+  int fd;
+  gboolean is_stderr;
+  GAsyncQueue *queue;
+} Reader;
+
+/* One line of output, or the end of a stream (text == NULL). */
+typedef struct
+{
+  char *text;
+  gint64 time;         /* monotonic µs when its first byte arrived */
+  gboolean is_stderr;
+} OutputLine;
+
+struct Boot
+{
+  gboolean pvh;
+  const char *kernel;
+  const char *initrd;
+  char *cmdline;
+
+  GPid pid;
+  int stdin_fd;        /* held open so vireo-run's serial input never sees end-of-file */
+  GAsyncQueue *queue;
+  GThread *threads[2];
+  Reader readers[2];
+  unsigned open_streams;
+  gboolean exited;
+  int wait_status;
+  gboolean stopped;    /* we ended it, so its exit status says nothing */
+
+  gint64 start;
+  gint64 last_output;
+  gint64 last_step_time;
+  GPtrArray *serial;   /* every serial line, for the tail shown on failure */
+  GString *errors;     /* vireo-run's stderr */
+
+  const Step *steps;
+  unsigned n_steps;
+  unsigned n_early;    /* steps[0..n_early) are early boot */
+  unsigned step;       /* next step to match */
+  gboolean in_e820;
+  GArray *e820;        /* E820Range as printed */
+  unsigned tables_seen;
+};
+
+static void
+output_line_free (gpointer data)
+{
+  OutputLine *line = data;
+  g_free (line->text);
+  g_free (line);
+}
+
+static void
+push_line (Reader *reader, GString *text, gint64 time)
+{
+  OutputLine *line = g_new0 (OutputLine, 1);
+  if (text->len > 0 && text->str[text->len - 1] == '\r')
+    g_string_truncate (text, text->len - 1);
+  line->text = g_strndup (text->str, text->len);
+  line->time = time;
+  line->is_stderr = reader->is_stderr;
+  g_async_queue_push (reader->queue, line);
+  g_string_truncate (text, 0);
+}
+
+/* Splits a stream into lines stamped with the arrival of their first byte, so a line that takes minutes to
+ * complete (nothing in between) is still timed from when it began. */
+static gpointer
+reader_thread (gpointer data)
+{
+  Reader *reader = data;
+  g_autoptr (GString) text = g_string_new (NULL);
+  gint64 line_time = 0;
+  char buffer[4096];
+
+  for (;;)
+    {
+      ssize_t n = read (reader->fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      for (ssize_t i = 0; i < n; i++)
+        {
+          if (text->len == 0 && line_time == 0)
+            line_time = g_get_monotonic_time ();
+          if (buffer[i] == '\n')
+            {
+              push_line (reader, text, line_time);
+              line_time = 0;
+            }
+          else if (buffer[i] != '\0')
+            g_string_append_c (text, buffer[i]);
+        }
+    }
+  if (text->len > 0)
+    push_line (reader, text, line_time);
+
+  OutputLine *end = g_new0 (OutputLine, 1);
+  end->is_stderr = reader->is_stderr;
+  end->time = g_get_monotonic_time ();
+  g_async_queue_push (reader->queue, end);
+  return NULL;
+}
+
+/* ---- what the kernel must print, in order ---------------------------------------------------------- */
+
+static StepResult
+match_contains (const char *line, const char *needle)
+{
+  return strstr (line, needle) ? STEP_MATCH : STEP_NO_MATCH;
+}
+
+static StepResult
+match_linux_version (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "Linux version ");
+}
+
+static StepResult
+match_exact_command_line (Boot *boot, const char *line, const char *prefix, GError **error)
+{
+  const char *found = strstr (line, prefix);
+  if (found == NULL)
+    return STEP_NO_MATCH;
+  if (strcmp (found + strlen (prefix), boot->cmdline) != 0)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "the kernel received a different command line: it printed \"%s\", we passed \"%s\"",
+                   line, boot->cmdline);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static StepResult
+match_command_line (Boot *boot, const char *line, GError **error)
+{
+  /* setup_arch's "Command line: "; start_kernel's "Kernel command line: " has a lowercase c. */
+  return match_exact_command_line (boot, line, "Command line: ", error);
+}
+
+static StepResult
+match_kernel_command_line (Boot *boot, const char *line, GError **error)
+{
+  return match_exact_command_line (boot, line, "Kernel command line: ", error);
+}
+
+static StepResult
+match_e820_header (Boot *boot, const char *line, GError **error)
+{
+  if (strstr (line, "BIOS-provided physical RAM map:") == NULL)
+    return STEP_NO_MATCH;
+  boot->in_e820 = TRUE;
+  return STEP_NO_MATCH;  /* the step completes when the map's last line has been checked */
+}
+
+static void
+add_range (GArray *map, uint64_t start, uint64_t end, const char *type)
+{
+  E820Range range = { start, end, type };
+  g_array_append_val (map, range);
+}
+
+static int
+compare_ranges (gconstpointer a, gconstpointer b)
+{
+  const E820Range *ra = a, *rb = b;
+  return ra->start < rb->start ? -1 : ra->start > rb->start;
+}
+
+/* The map Linux should print for ours: our e820 is spelled out here from layout.h rather than taken from
+ * the VMM's code, so the kernel judges that code.  Linux sorts the map and merges touching ranges of one
+ * type before printing it, and its PVH entry adds the ISA hole (0xA0000-0xFFFFF) as reserved first. */
+static GArray *
+expected_e820 (gboolean pvh)
+{
+  g_autoptr (GArray) raw = g_array_new (FALSE, FALSE, sizeof (E820Range));
+  GArray *map = g_array_new (FALSE, FALSE, sizeof (E820Range));
+
+  g_assert_cmpuint (MEMORY_SIZE, <=, HV_LOW_RAM_MAX);
+  add_range (raw, 0, HV_EBDA_START, "usable");
+  add_range (raw, HV_EBDA_START, 0xA0000, "reserved");
+  add_range (raw, HV_ACPI_START, HV_ACPI_END, "reserved");
+  add_range (raw, HV_HIMEM_START, MEMORY_SIZE, "usable");
+  if (pvh)
+    add_range (raw, 0xA0000, 0x100000, "reserved");
+  g_array_sort (raw, compare_ranges);
+
+  for (unsigned i = 0; i < raw->len; i++)
+    {
+      const E820Range *r = &g_array_index (raw, E820Range, i);
+      E820Range *last = map->len ? &g_array_index (map, E820Range, map->len - 1) : NULL;
+      if (last && strcmp (last->type, r->type) == 0 && r->start <= last->end)
+        last->end = MAX (last->end, r->end);
+      else
+        g_array_append_val (map, *r);
+    }
+  return map;
+}
+
+static char *
+format_e820 (GArray *map)
+{
+  GString *s = g_string_new (NULL);
+  for (unsigned i = 0; i < map->len; i++)
+    {
+      const E820Range *r = &g_array_index (map, E820Range, i);
+      g_string_append_printf (s, "\n    [mem 0x%016" PRIx64 "-0x%016" PRIx64 "] %s", r->start, r->end - 1,
+                              r->type);
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* Returns FALSE (and sets @error) when a "BIOS-e820:" line cannot be read. */
+static gboolean
+parse_e820_line (Boot *boot, const char *line, GError **error)
+{
+  const char *p = strstr (line, "BIOS-e820: [mem ");
+  uint64_t first, last;
+  char type[64];
+
+  if (p == NULL
+      || sscanf (p, "BIOS-e820: [mem 0x%" SCNx64 "-0x%" SCNx64 "] %63[^\n]", &first, &last, type) != 3
+      || last < first)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "cannot read the e820 line \"%s\"", line);
+      return FALSE;
+    }
+  E820Range range = { first, last + 1, g_intern_string (type) };
+  g_array_append_val (boot->e820, range);
+  return TRUE;
+}
+
+static gboolean
+check_e820 (Boot *boot, GError **error)
+{
+  g_autoptr (GArray) expected = expected_e820 (boot->pvh);
+  gboolean same = expected->len == boot->e820->len;
+
+  for (unsigned i = 0; same && i < expected->len; i++)
+    {
+      const E820Range *e = &g_array_index (expected, E820Range, i);
+      const E820Range *g = &g_array_index (boot->e820, E820Range, i);
+      same = e->start == g->start && e->end == g->end && strcmp (e->type, g->type) == 0;
+    }
+  if (!same)
+    {
+      g_autofree char *want = format_e820 (expected);
+      g_autofree char *got = format_e820 (boot->e820);
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "the kernel's e820 map differs from ours.\n  expected:%s\n  printed:%s", want, got);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* "ACPI: XSDT 0x00000000000E0024 000034 (v01 ...)": the table must lie in our ACPI area. */
+static StepResult
+match_acpi_table (const char *line, const char *signature, GError **error)
+{
+  g_autofree char *needle = g_strdup_printf ("ACPI: %s 0x", signature);
+  const char *p = strstr (line, needle);
+  uint64_t addr;
+
+  if (p == NULL)
+    return STEP_NO_MATCH;
+  if (sscanf (p + strlen (needle), "%" SCNx64, &addr) != 1 || addr < HV_ACPI_START || addr >= HV_ACPI_END)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "the kernel found the %s outside our ACPI area 0x%llx-0x%llx: \"%s\"", signature,
+                   HV_ACPI_START, HV_ACPI_END - 1, line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static StepResult
+match_rsdp (Boot *boot, const char *line, GError **error)
+{
+  return match_acpi_table (line, "RSDP", error);
+}
+
+static StepResult
+match_xsdt (Boot *boot, const char *line, GError **error)
+{
+  if (strstr (line, "ACPI: RSDT 0x"))
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "the kernel used an RSDT where we offer an XSDT (RSDP revision < 2?): \"%s\"", line);
+      return STEP_FAIL;
+    }
+  return match_acpi_table (line, "XSDT", error);
+}
+
+/* The XSDT's order decides in which order these are listed. */
+static StepResult
+match_described_tables (Boot *boot, const char *line, GError **error)
+{
+  static const char *const signatures[] = { "FACP", "DSDT", "APIC" };
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (signatures); i++)
+    {
+      StepResult result = match_acpi_table (line, signatures[i], error);
+      if (result == STEP_FAIL)
+        return result;
+      if (result == STEP_MATCH)
+        boot->tables_seen |= 1u << i;
+    }
+  return boot->tables_seen == (1u << G_N_ELEMENTS (signatures)) - 1 ? STEP_MATCH : STEP_NO_MATCH;
+}
+
+static StepResult
+match_pm_timer (Boot *boot, const char *line, GError **error)
+{
+  g_autofree char *want = g_strdup_printf ("ACPI: PM-Timer IO Port: 0x%x", HV_PORT_ACPI_PM_TMR);
+  const char *p = strstr (line, "ACPI: PM-Timer IO Port: ");
+
+  if (p == NULL)
+    return STEP_NO_MATCH;
+  if (strcmp (p, want) != 0)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the FADT's PM timer is not ours (\"%s\"): \"%s\"",
+                   want, line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static StepResult
+match_ioapic (Boot *boot, const char *line, GError **error)
+{
+  g_autofree char *want = g_strdup_printf (", address 0x%llx, GSI 0-%u", HV_IOAPIC_ADDR, HV_IOAPIC_PINS - 1);
+
+  if (strstr (line, "IOAPIC[0]: apic_id ") == NULL)
+    return STEP_NO_MATCH;
+  if (!g_str_has_suffix (line, want))
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the MADT's IOAPIC is not ours (\"…%s\"): \"%s\"",
+                   want, line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+/* layout.h wires ISA IRQ 0 (the PIT) to IOAPIC pin 2; only an override in the MADT tells Linux so. */
+static StepResult
+match_timer_override (Boot *boot, const char *line, GError **error)
+{
+  if (strstr (line, "ACPI: INT_SRC_OVR (bus 0 bus_irq 0 global_irq ") == NULL)
+    return STEP_NO_MATCH;
+  if (strstr (line, "ACPI: INT_SRC_OVR (bus 0 bus_irq 0 global_irq 2 ") == NULL)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the MADT routes IRQ 0 elsewhere than GSI 2: \"%s\"",
+                   line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static StepResult
+match_madt_smp (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "ACPI: Using ACPI (MADT) for SMP configuration information");
+}
+
+static StepResult
+match_cpus (Boot *boot, const char *line, GError **error)
+{
+  g_autofree char *want = g_strdup_printf ("smpboot: Allowing %u CPUs, 0 hotplug CPUs", N_CPUS);
+
+  if (strstr (line, "smpboot: Allowing ") == NULL)
+    return STEP_NO_MATCH;
+  if (strstr (line, want) == NULL)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the MADT does not list %u CPUs (\"%s\"): \"%s\"",
+                   N_CPUS, want, line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+/* acpi_early_init: from here on every table's checksum has been verified (see forbidden[]). */
+static StepResult
+match_acpi_core (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "ACPI: Core revision ");
+}
+
+static StepResult
+match_apic_mode (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "APIC: Switch to symmetric I/O mode setup");
+}
+
+/* check_timer() prints this, then makes sure PIT interrupts arrive through the IOAPIC; when they do not
+ * it prints one of the forbidden[] lines and tries other routes or panics. */
+static StepResult
+match_timer (Boot *boot, const char *line, GError **error)
+{
+  if (strstr (line, "..TIMER: vector=") == NULL)
+    return STEP_NO_MATCH;
+  if (strstr (line, " apic1=0 pin1=2 ") == NULL)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the timer is not on IOAPIC 0 pin 2: \"%s\"", line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static StepResult
+match_calibrated (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "Calibrating delay loop");
+}
+
+/* fpu__init_system() prints this right before alternative_instructions() runs the int3 self-test. */
+static StepResult
+match_fpu (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "x86/fpu: ");
+}
+
+static StepResult
+match_smp_up (Boot *boot, const char *line, GError **error)
+{
+  g_autofree char *want = g_strdup_printf ("smp: Brought up 1 node, %u CPUs", N_CPUS);
+
+  if (strstr (line, "smp: Brought up ") == NULL)
+    return STEP_NO_MATCH;
+  if (strstr (line, want) == NULL)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "not every CPU came up (\"%s\"): \"%s\"", want, line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static StepResult
+match_userspace (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "vireo-slow: userspace up");
+}
+
+static StepResult
+match_nproc (Boot *boot, const char *line, GError **error)
+{
+  g_autofree char *want = g_strdup_printf ("vireo-slow: cpus=%u", N_CPUS);
+
+  if (strstr (line, "vireo-slow: cpus=") == NULL)
+    return STEP_NO_MATCH;
+  if (strstr (line, want) == NULL)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "userspace sees other CPUs than \"%s\": \"%s\"", want,
+                   line);
+      return STEP_FAIL;
+    }
+  return STEP_MATCH;
+}
+
+static const Step steps[] = {
+  /* Printed first but only shown once setup_arch() starts earlyprintk, so its time includes that much of
+   * the kernel's ring-0 start (and, for a bzImage, the decompression before it). */
+  { "kernel up to earlyprintk", match_linux_version },
+  { "command line passed", match_command_line },
+  { "e820 map as ours", match_e820_header },
+  { "ACPI RSDP found", match_rsdp },
+  { "ACPI XSDT", match_xsdt },
+  { "ACPI FACP, DSDT, APIC", match_described_tables },
+  { "FADT PM timer", match_pm_timer },
+  { "MADT IOAPIC", match_ioapic },
+  { "MADT IRQ 0 override", match_timer_override },
+  { "MADT used for SMP", match_madt_smp },
+  { "MADT CPUs", match_cpus },
+  { "kernel command line", match_kernel_command_line },
+  { "ACPI tables verified", match_acpi_core },
+  { "APIC mode", match_apic_mode },
+  { "IOAPIC timer", match_timer },
+  { "delay loop calibrated", match_calibrated },
+  { "FPU set up (int3 self-test next)", match_fpu },
+  /* Early boot, which every host must get through, ends here; the rest only happens where guest ring 0
+   * runs on hardware virtualization. */
+  { "all CPUs up", match_smp_up },
+  { "userspace up", match_userspace },
+  { "userspace sees the CPUs", match_nproc },
+};
+
+/* How many steps are early boot: those before the first one that needs real VT. */
+static unsigned
+count_early_steps (void)
+{
+  unsigned n = 0;
+  while (n < G_N_ELEMENTS (steps) && steps[n].match != match_smp_up)
+    n++;
+  return n;
+}
+
+/* A line containing any of these fails the test wherever it appears. */
+static const char *const forbidden[] = {
+  "Incorrect checksum",          /* ACPICA: a table's bytes do not sum to zero */
+  "ACPI BIOS Warning",
+  "ACPI BIOS Error",
+  "ACPI Warning",
+  "ACPI Error",
+  "ACPI: [Firmware Bug]",
+  "MP-BIOS bug",                 /* check_timer: the PIT is not where the MADT says */
+  "timer doesn't work",
+  "APIC timer disabled",         /* setup_boot_APIC_clock: calibration against the PIT failed */
+  "disabling apic timer",
+  "Kernel panic",
+  "BUG: ",
+  "Oops: ",
+  "WARNING: CPU: ",
+  "general protection fault",
+};
+
+/* ---- running vireo-run ------------------------------------------------------------------------------- */
+
+/* The one place that decides how the kernel is started. */
+static GStrv
+build_command (const Boot *boot)
+{
+  g_autoptr (GStrvBuilder) argv = g_strv_builder_new ();
+  g_autofree char *cpus = g_strdup_printf ("%u", N_CPUS);
+
+  g_strv_builder_add_many (argv, vireo_test_vireo_run (), "--kernel", boot->kernel, "--initrd", boot->initrd,
+                           "--cmdline", boot->cmdline, "--memory", MEMORY_ARG, "--cpus", cpus,
+                           "--cpuid-mask=-cx16", "--serial", "stdio", NULL);
+  return g_strv_builder_end (argv);
+}
+
+static void
+child_setup (gpointer data)
+{
+  /* If the test dies (a timeout kill, an abort), the VM must not live on. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static gboolean
+boot_spawn (Boot *boot, GError **error)
+{
+  g_auto (GStrv) argv = build_command (boot);
+  g_autofree char *shown = g_strjoinv (" ", argv);
+  int out_fd, err_fd;
+
+  g_test_message ("running: %s", shown);
+  if (!g_spawn_async_with_pipes (NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, NULL, &boot->pid,
+                                 &boot->stdin_fd, &out_fd, &err_fd, error))
+    return FALSE;
+
+  boot->start = g_get_monotonic_time ();
+  boot->last_output = boot->start;
+  boot->last_step_time = boot->start;
+  boot->readers[0] = (Reader) { out_fd, FALSE, boot->queue };
+  boot->readers[1] = (Reader) { err_fd, TRUE, boot->queue };
+  boot->threads[0] = g_thread_new ("serial reader", reader_thread, &boot->readers[0]);
+  boot->threads[1] = g_thread_new ("stderr reader", reader_thread, &boot->readers[1]);
+  boot->open_streams = 2;
+  return TRUE;
+}
+
+static gboolean
+boot_reap (Boot *boot, gboolean wait)
+{
+  if (!boot->exited && boot->pid > 0)
+    {
+      pid_t r;
+      do
+        r = waitpid (boot->pid, &boot->wait_status, wait ? 0 : WNOHANG);
+      while (r < 0 && errno == EINTR);
+      if (r == boot->pid)
+        boot->exited = TRUE;
+    }
+  return boot->exited;
+}
+
+/* SIGTERM first (vireo-run presses the power button, which a stuck kernel ignores), then SIGKILL. */
+static void
+boot_stop (Boot *boot)
+{
+  if (boot->pid <= 0 || boot_reap (boot, FALSE))
+    return;
+  kill (boot->pid, SIGTERM);
+  for (int i = 0; i < 50 && !boot_reap (boot, FALSE); i++)
+    g_usleep (100 * 1000);
+  if (!boot->exited)
+    {
+      kill (boot->pid, SIGKILL);
+      boot_reap (boot, TRUE);
+    }
+}
+
+static double
+seconds_since_start (Boot *boot, gint64 time)
+{
+  return (time - boot->start) / 1e6;
+}
+
+static void
+report_step (Boot *boot, const char *phase, gint64 time)
+{
+  g_test_message ("%-36s at %7.1f s (+%6.1f s)", phase, seconds_since_start (boot, time),
+                  (time - boot->last_step_time) / 1e6);
+  boot->last_step_time = time;
+}
+
+static gboolean
+check_forbidden (const char *line, GError **error)
+{
+  for (unsigned i = 0; i < G_N_ELEMENTS (forbidden); i++)
+    if (strstr (line, forbidden[i]))
+      {
+        g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the kernel complained: \"%s\"", line);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gboolean
+handle_serial_line (Boot *boot, const OutputLine *line, GError **error)
+{
+  g_ptr_array_add (boot->serial, g_strdup (line->text));
+  if (!check_forbidden (line->text, error))
+    return FALSE;
+
+  if (boot->in_e820)
+    {
+      if (strstr (line->text, "BIOS-e820: "))
+        return parse_e820_line (boot, line->text, error);
+      boot->in_e820 = FALSE;
+      if (!check_e820 (boot, error))
+        return FALSE;
+      report_step (boot, boot->steps[boot->step].phase, line->time);
+      boot->step++;
+    }
+
+  if (boot->step >= boot->n_steps)
+    return TRUE;
+  switch (boot->steps[boot->step].match (boot, line->text, error))
+    {
+    case STEP_FAIL:
+      return FALSE;
+    case STEP_MATCH:
+      report_step (boot, boot->steps[boot->step].phase, line->time);
+      boot->step++;
+      return TRUE;
+    case STEP_NO_MATCH:
+    default:
+      return TRUE;
+    }
+}
+
+/* How the run ended once early boot was seen. */
+typedef enum
+{
+  END_POWERED_OFF,     /* reached userspace and powered off: real VT */
+  END_EMULATED_RING0,  /* stopped at the int3 self-test: ring 0 is emulated on this host */
+} BootEnd;
+
+static gboolean
+boot_finish (Boot *boot, const char *why, BootEnd *end, GError **error)
+{
+  if (boot->step < boot->n_early)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s before the kernel printed what proves \"%s\"", why,
+                   boot->steps[boot->step].phase);
+      return FALSE;
+    }
+  if (boot->step == boot->n_steps)
+    {
+      if (!boot->exited)
+        {
+          g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s after userspace ran, without powering off", why);
+          return FALSE;
+        }
+      if (!WIFEXITED (boot->wait_status) || WEXITSTATUS (boot->wait_status) != 0)
+        {
+          g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                       "userspace ran `poweroff -f`, but vireo-run ended with wait status 0x%x, not exit 0",
+                       boot->wait_status);
+          return FALSE;
+        }
+      *end = END_POWERED_OFF;
+      return TRUE;
+    }
+  if (boot->step > boot->n_early)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s after the kernel got past its int3 self-test but "
+                   "before it printed what proves \"%s\"", why, boot->steps[boot->step].phase);
+      return FALSE;
+    }
+  /* Early boot is done and the kernel got no further: the int3 self-test is next.  vireo-run either reports
+   * the emulation failure (exit 5) or the kernel sits there silently. */
+  if (boot->exited && !boot->stopped
+      && !(WIFEXITED (boot->wait_status) && WEXITSTATUS (boot->wait_status) == 5))
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "%s right before the int3 self-test with wait status 0x%x (expected exit 5, an emulation "
+                   "failure, or a hang)", why, boot->wait_status);
+      return FALSE;
+    }
+  *end = END_EMULATED_RING0;
+  return TRUE;
+}
+
+static gboolean
+boot_watch (Boot *boot, BootEnd *end, GError **error)
+{
+  gint64 deadline = boot->start + (gint64) HARD_TIMEOUT_S * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr (GError) local_error = NULL;
+      OutputLine *line = g_async_queue_timeout_pop (boot->queue, 250 * 1000);
+      gint64 now = g_get_monotonic_time ();
+
+      if (line != NULL)
+        {
+          gboolean ok = TRUE;
+          if (line->text == NULL)
+            boot->open_streams--;
+          else if (line->is_stderr)
+            g_string_append_printf (boot->errors, "%s\n", line->text);
+          else
+            {
+              boot->last_output = now;
+              ok = handle_serial_line (boot, line, &local_error);
+            }
+          output_line_free (line);
+          if (!ok)
+            {
+              g_propagate_error (error, g_steal_pointer (&local_error));
+              return FALSE;
+            }
+          continue;  /* drain what is queued before judging the state */
+        }
+
+      boot_reap (boot, FALSE);
+      if (boot->exited && boot->open_streams == 0)
+        {
+          g_autofree char *why = g_strdup_printf ("vireo-run exited (wait status 0x%x)", boot->wait_status);
+          return boot_finish (boot, why, end, error);
+        }
+      if (boot->step == boot->n_early && now - boot->last_output > (gint64) SILENCE_S * G_USEC_PER_SEC)
+        {
+          g_autofree char *why = g_strdup_printf ("the kernel fell silent for %d s", SILENCE_S);
+          report_step (boot, "silence (int3 self-test hang)", now);
+          boot_stop (boot);
+          boot->stopped = TRUE;
+          return boot_finish (boot, why, end, error);
+        }
+      if (now > deadline)
+        {
+          g_set_error (error, TEST_ERROR, TEST_ERROR_TIMED_OUT,
+                       "timed out after %d s waiting for the kernel to print what proves \"%s\"", HARD_TIMEOUT_S,
+                       boot->step < boot->n_steps ? boot->steps[boot->step].phase : "power-off");
+          return FALSE;
+        }
+    }
+}
+
+static void
+boot_clear (Boot *boot)
+{
+  boot_stop (boot);
+  if (boot->stdin_fd >= 0)
+    close (boot->stdin_fd);
+  for (unsigned i = 0; i < G_N_ELEMENTS (boot->threads); i++)
+    if (boot->threads[i])
+      {
+        g_thread_join (boot->threads[i]);
+        close (boot->readers[i].fd);
+      }
+  g_clear_pointer (&boot->queue, g_async_queue_unref);
+  g_clear_pointer (&boot->serial, g_ptr_array_unref);
+  if (boot->errors)
+    g_string_free (boot->errors, TRUE);
+  g_clear_pointer (&boot->e820, g_array_unref);
+  g_free (boot->cmdline);
+}
+
+/* ---- the image and the test cases -------------------------------------------------------------------- */
+
+/* The custom target runs make-linux-image.sh with --status; its verdict says whether there is an image. */
+static gboolean
+require_image (void)
+{
+  g_autofree char *status_file = g_test_build_filename (G_TEST_BUILT, "slow", "linux-image.status", NULL);
+  g_autofree char *status = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_get_contents (status_file, &status, NULL, &error))
+    {
+      g_autofree char *why = g_strdup_printf ("the Linux test image was not built (%s): build it with "
+                                              "`ninja tests/slow/linux-image.status`", error->message);
+      g_test_skip (why);
+      return FALSE;
+    }
+  g_strstrip (status);
+  if (strcmp (status, "ok") != 0)
+    {
+      g_autofree char *why = g_strdup_printf ("the Linux test image could not be built: "
+                                              "tests/slow/make-linux-image.sh said \"%s\"", status);
+      g_test_skip (why);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_linux_boot (gboolean pvh)
+{
+  g_autofree char *kernel = NULL;
+  g_autofree char *initrd = NULL;
+  g_autoptr (GError) error = NULL;
+  Boot boot = { 0 };
+  BootEnd end = END_EMULATED_RING0;
+
+  if (!vireo_test_require_kvm () || !require_image ())
+    return;
+
+  kernel = g_test_build_filename (G_TEST_BUILT, "slow", "linux", pvh ? "vmlinux" : "bzImage", NULL);
+  initrd = g_test_build_filename (G_TEST_BUILT, "slow", "linux", "initramfs.cpio.gz", NULL);
+  boot.pvh = pvh;
+  boot.kernel = kernel;
+  boot.initrd = initrd;
+  /* noxsave: this host's emulator hangs on xrstor in ring 0 (ARCHITECTURE.md).  earlyprintk shows the lines
+   * before the console driver starts, so an early death is visible.  nokaslr keeps the bzImage's load
+   * address, and so each run, the same.  lapic=notscdeadline: with the TSC-deadline timer (and ARAT) the
+   * kernel never starts the PIT, and nothing before the int3 self-test takes an interrupt; without it the
+   * kernel runs the PIT through the MADT's IRQ 0 override and IOAPIC pin 2 and checks that its interrupts
+   * arrive (check_timer), then calibrates the local APIC timer against it. */
+  boot.cmdline = g_strdup ("console=ttyS0 earlyprintk=serial noxsave nokaslr lapic=notscdeadline " MARKER);
+  boot.stdin_fd = -1;
+  boot.queue = g_async_queue_new_full (output_line_free);
+  boot.serial = g_ptr_array_new_with_free_func (g_free);
+  boot.errors = g_string_new (NULL);
+  boot.e820 = g_array_new (FALSE, FALSE, sizeof (E820Range));
+  boot.steps = steps;
+  boot.n_steps = G_N_ELEMENTS (steps);
+  boot.n_early = count_early_steps ();
+  g_assert_cmpuint (boot.n_early, <, boot.n_steps);
+
+  if (!boot_spawn (&boot, &error) || !boot_watch (&boot, &end, &error))
+    {
+      boot_stop (&boot);
+      g_autoptr (GString) tail = g_string_new (NULL);
+      unsigned first = boot.serial->len > TAIL_LINES ? boot.serial->len - TAIL_LINES : 0;
+      for (unsigned i = first; i < boot.serial->len; i++)
+        g_string_append_printf (tail, "\n  | %s", (const char *) g_ptr_array_index (boot.serial, i));
+      g_test_message ("last %u serial lines of %u:%s", boot.serial->len - first, boot.serial->len, tail->str);
+      if (boot.errors->len > 0)
+        g_test_message ("vireo-run said:\n%s", boot.errors->str);
+      g_test_fail_printf ("%s boot after %.1f s: %s", pvh ? "PVH" : "bzImage",
+                          seconds_since_start (&boot, g_get_monotonic_time ()), error->message);
+      boot_clear (&boot);
+      return;
+    }
+
+  if (end == END_POWERED_OFF)
+    g_test_message ("guest ring 0 runs on hardware virtualization: the kernel booted to userspace, saw %u CPUs "
+                    "and powered off through ACPI", N_CPUS);
+  else if (boot.stopped)
+    g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
+                    "expected (it fell silent there for %d s and was stopped); early boot verified", SILENCE_S);
+  else
+    g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
+                    "expected; early boot verified. vireo-run said: %s", g_strchomp (boot.errors->str));
+  g_assert_cmpuint (boot.step, >=, boot.n_early);
+  boot_clear (&boot);
+}
+
+static void
+test_pvh (void)
+{
+  test_linux_boot (TRUE);
+}
+
+static void
+test_bzimage (void)
+{
+  test_linux_boot (FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/slow/linux/pvh", test_pvh);
+  g_test_add_func ("/slow/linux/bzimage", test_bzimage);
+  return g_test_run ();
+}
