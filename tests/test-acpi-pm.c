@@ -4,6 +4,8 @@
 #include "layout.h"
 #include "test-util.h"
 
+#include <string.h>
+
 #define PM1_STS (HV_PORT_ACPI_PM1_EVT - HV_PORT_ACPI_PM)
 #define PM1_EN  (PM1_STS + 2)
 #define PM1_CNT (HV_PORT_ACPI_PM1_CNT - HV_PORT_ACPI_PM)
@@ -196,6 +198,98 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_true (sci (f));
 }
 
+/* The saved state goes through its serialized form, as it does through the file. */
+static GVariant *
+through_bytes (GVariant *state)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+}
+
+/* @good with @key replaced by the GVariant text @value. */
+static GVariant *
+spoiled_state (GVariant *good, const char *key, const char *value)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) parsed = g_variant_parse (NULL, value, NULL, NULL, &error);
+  GVariantDict dict;
+
+  g_assert_no_error (error);
+  g_variant_dict_init (&dict, good);
+  g_variant_dict_insert_value (&dict, key, parsed);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/* A pressed power button with its SCI raised, sleep type bits and the timer come back in a new block:
+ * the SCI is raised again and the timer continues from its saved count. */
+static void
+test_save_load (Fixture *f, gconstpointer data)
+{
+  Fixture copy;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GError) error = NULL;
+  uint32_t saved_timer;
+  uint32_t copy_timer;
+
+  pm_write (f, PM1_EN, 2, PWRBTN);
+  pm_write (f, PM1_CNT, 2, 3 << 10);
+  hv_acpi_pm_press_power_button (f->pm);
+  g_assert_true (sci (f));
+  g_usleep (20000);
+  saved_timer = pm_read (f, PM_TMR, 4);
+  state = through_bytes (hv_acpi_pm_save_state (f->pm));
+  g_usleep (50000);
+
+  vireo_test_platform_init (&copy.tp);
+  copy.pm = hv_acpi_pm_new (&copy.tp.platform);
+  g_assert_true (hv_acpi_pm_load_state (copy.pm, state, &error));
+  g_assert_no_error (error);
+  g_assert_true (sci (&copy));
+  g_assert_cmphex (pm_read (&copy, PM1_STS, 2) & PWRBTN, ==, PWRBTN);
+  g_assert_cmphex (pm_read (&copy, PM1_EN, 2), ==, PWRBTN);
+  g_assert_cmphex (pm_read (&copy, PM1_CNT, 2), ==, SCI_EN | 3 << 10);
+  /* The copy's timer went on from the saved count; the original's ran on for 50 ms more. */
+  copy_timer = pm_read (&copy, PM_TMR, 4);
+  g_assert_cmpuint (copy_timer, >=, saved_timer);
+  g_assert_cmpuint (copy_timer, <, pm_read (f, PM_TMR, 4));
+  /* Acknowledging the press drops the line. */
+  pm_write (&copy, PM1_STS, 2, PWRBTN);
+  g_assert_false (sci (&copy));
+  fixture_teardown (&copy, NULL);
+}
+
+/* A state with any field out of range is refused as a whole: the block keeps what it had. */
+static void
+test_load_bad_state (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    const char *key;
+    const char *value;
+  } bad[] = {
+    { "pm1-status", "uint16 0x0002" },
+    { "pm1-enable", "uint16 0x8000" },
+    { "pm1-control", "uint16 0x2000" },
+    { "timer-ticks", "uint64 0xffffffffffffffff" },
+    { "pm1-enable", "uint32 0x100" },
+  };
+  g_autoptr (GVariant) good = NULL;
+
+  good = g_variant_ref_sink (hv_acpi_pm_save_state (f->pm));
+  pm_write (f, PM1_EN, 2, PWRBTN);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) state = spoiled_state (good, bad[i].key, bad[i].value);
+
+      g_assert_false (hv_acpi_pm_load_state (f->pm, state, &error));
+      g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+      g_assert_nonnull (strstr (error->message, "ACPI"));
+      g_assert_cmphex (pm_read (f, PM1_EN, 2), ==, PWRBTN);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -209,6 +303,8 @@ main (int argc, char **argv)
   ADD ("reset-register", test_reset_register);
   ADD ("pm-timer", test_pm_timer);
   ADD ("garbage", test_garbage);
+  ADD ("save-load", test_save_load);
+  ADD ("load-bad-state", test_load_bad_state);
 #undef ADD
 
   return g_test_run ();

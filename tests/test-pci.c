@@ -445,6 +445,137 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (size_bar (f->pci, 2, TRUE), ==, 0x4000);
 }
 
+/* The saved state goes through its serialized form, as it does through the file. */
+static GVariant *
+through_bytes (GVariant *state)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+}
+
+/* A bus whose guest moved BARs, wrote device registers and left CONFIG_ADDRESS pointing somewhere comes
+ * back on a new bus with the same device: the device hears that its BARs moved. */
+static void
+test_save_load (Fixture *f, gconstpointer data)
+{
+  Fixture copy;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GError) error = NULL;
+
+  config_write (f->pci, 1, 0x10, 4, 0xd0000000);
+  config_write (f->pci, 1, 0x18, 4, 0x00008000);
+  config_write (f->pci, 1, 0x1c, 4, 0x00000010);
+  config_write (f->pci, 1, 0x40, 2, 0x0abc);
+  config_write (f->pci, 1, 0x3c, 1, 0x0b);
+  config_write (f->pci, 1, 0x04, 2, 0x0007);
+  port_write (f->pci, CONFIG_ADDRESS, 4, address (0, 1, 0, 0x40));
+  state = through_bytes (hv_pci_save_state (f->pci));
+
+  fixture_setup (&copy, NULL);
+  g_assert_true (hv_pci_load_state (copy.pci, state, &error));
+  g_assert_no_error (error);
+  g_assert_cmphex (port_read (copy.pci, CONFIG_ADDRESS, 4), ==, address (0, 1, 0, 0x40));
+  g_assert_cmphex (port_read (copy.pci, CONFIG_DATA, 2), ==, 0x0abc);
+  g_assert_cmphex (config_read (copy.pci, 1, 0, 0x10, 4), ==, 0xd0000000);
+  g_assert_cmphex (config_read (copy.pci, 1, 0, 0x3c, 1), ==, 0x0b);
+  g_assert_cmphex (config_read (copy.pci, 1, 0, 0x04, 2), ==, 0x0007);
+  g_assert_cmphex (hv_pci_bar_address (&copy.fake.device, 0), ==, 0xd0000000);
+  g_assert_cmphex (hv_pci_bar_address (&copy.fake.device, 2), ==, 0x1000008000ull);
+  g_assert_cmpuint (copy.fake.moves, ==, 2);
+  g_assert_cmphex (copy.fake.last_new, ==, 0x1000008000ull);
+  /* The I/O BAR stayed where both bridges put it: no move. */
+  g_assert_cmphex (hv_pci_bar_address (&copy.fake.device, 1), ==, hv_pci_bar_address (&f->fake.device, 1));
+  g_assert_cmphex (size_bar (copy.pci, 0, FALSE), ==, 0x1000);
+  fixture_teardown (&copy, NULL);
+}
+
+/* A state for other devices, or with BARs that cannot be, is refused; the bus keeps what it had. */
+static void
+test_load_bad_state (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) good = g_variant_ref_sink (hv_pci_save_state (f->pci));
+  HvPci *empty = hv_pci_new ();
+  FakeDevice other;
+  HvPci *other_bus = hv_pci_new ();
+  g_autoptr (GError) error = NULL;
+
+  /* The saved bus has a device in slot 1; this one has none. */
+  g_assert_false (hv_pci_load_state (empty, good, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+  g_assert_nonnull (strstr (error->message, "slot 1"));
+  g_clear_error (&error);
+  /* And the other way round. */
+  {
+    g_autoptr (GVariant) bare = g_variant_ref_sink (hv_pci_save_state (empty));
+    g_assert_false (hv_pci_load_state (f->pci, bare, &error));
+    g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+    g_assert_nonnull (strstr (error->message, "missing"));
+    g_clear_error (&error);
+  }
+  /* Same name, different device. */
+  fake_init (&other);
+  other.device.config[0x02] = 0x42;
+  g_assert_true (hv_pci_add_device (other_bus, &other.device, &error));
+  g_assert_false (hv_pci_load_state (other_bus, good, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+  g_assert_nonnull (strstr (error->message, "another device"));
+  g_clear_error (&error);
+
+  /* A BAR address the BAR cannot decode, or BAR type bits changed. */
+  config_write (f->pci, 1, 0x40, 1, 0x55);
+  for (unsigned attempt = 0; attempt < 3; attempt++)
+    {
+      GVariantBuilder list;
+      GVariantDict dict;
+      g_autoptr (GVariant) state = NULL;
+      g_autoptr (GVariant) devices = g_variant_lookup_value (good, "devices", G_VARIANT_TYPE ("a(ysayat)"));
+      GVariantIter iter;
+      guint8 slot;
+      const char *name;
+      GVariant *config;
+      GVariant *bars;
+
+      g_variant_builder_init (&list, G_VARIANT_TYPE ("a(ysayat)"));
+      g_variant_iter_init (&iter, devices);
+      while (g_variant_iter_next (&iter, "(y&s@ay@at)", &slot, &name, &config, &bars))
+        {
+          if (slot == 1)
+            {
+              gsize n;
+              uint8_t bytes[256];
+              uint64_t addresses[6];
+              memcpy (bytes, g_variant_get_fixed_array (config, &n, 1), sizeof bytes);
+              memcpy (addresses, g_variant_get_fixed_array (bars, &n, 8), sizeof addresses);
+              if (attempt == 0)
+                addresses[0] += 0x10; /* not aligned to the 4 KiB BAR */
+              else if (attempt == 1)
+                addresses[1] = 0x10000; /* past the 16-bit port space */
+              else
+                bytes[0x10] |= 0x08; /* prefetchable: not what the device says */
+              g_variant_unref (config);
+              g_variant_unref (bars);
+              config = g_variant_ref_sink (g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, bytes, 256, 1));
+              bars = g_variant_ref_sink (g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, addresses, 6, 8));
+            }
+          g_variant_builder_add (&list, "(ys@ay@at)", slot, name, config, bars);
+          g_variant_unref (config);
+          g_variant_unref (bars);
+        }
+      g_variant_dict_init (&dict, good);
+      g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&list));
+      state = g_variant_ref_sink (g_variant_dict_end (&dict));
+      g_assert_false (hv_pci_load_state (f->pci, state, &error));
+      g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+      g_assert_nonnull (strstr (error->message, "BAR"));
+      g_clear_error (&error);
+      g_assert_cmphex (config_read (f->pci, 1, 0, 0x40, 1), ==, 0x55);
+    }
+
+  hv_pci_free (other_bus);
+  hv_pci_free (empty);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -458,6 +589,8 @@ main (int argc, char **argv)
   ADD ("command-and-write-mask", test_command_and_write_mask);
   ADD ("add-device-errors", test_add_device_errors);
   ADD ("garbage", test_garbage);
+  ADD ("save-load", test_save_load);
+  ADD ("load-bad-state", test_load_bad_state);
 #undef ADD
 
   return g_test_run ();

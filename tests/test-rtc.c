@@ -4,6 +4,7 @@
 #include "layout.h"
 #include "test-util.h"
 
+#include <string.h>
 #include <time.h>
 
 typedef struct
@@ -419,6 +420,118 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (cmos_read (f->rtc, 0x08), ==, 0x06);
 }
 
+/* The saved state goes through its serialized form, as it does through the file. */
+static GVariant *
+through_bytes (GVariant *state)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+}
+
+/* @good with @key replaced by the GVariant text @value. */
+static GVariant *
+spoiled_state (GVariant *good, const char *key, const char *value)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) parsed = g_variant_parse (NULL, value, NULL, NULL, &error);
+  GVariantDict dict;
+
+  g_assert_no_error (error);
+  g_variant_dict_init (&dict, good);
+  g_variant_dict_insert_value (&dict, key, parsed);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/* A clock set to 2001 with an update interrupt pending comes back in a new RTC with its line raised and
+ * the guest's offset from wall time: after a while saved, it shows what the original shows, not the
+ * time of the save. */
+static void
+test_save_load (Fixture *f, gconstpointer data)
+{
+  HvRtc *rtc = f->rtc;
+  struct tm tm = { .tm_year = 2001 - 1900, .tm_mon = 1, .tm_mday = 3,
+                   .tm_hour = 16, .tm_min = 5, .tm_sec = 6 };
+  int64_t target = (int64_t) timegm (&tm);
+  Fixture copy;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GError) error = NULL;
+  int64_t copy_time, original_time;
+
+  cmos_write (rtc, 0x0b, 0x02 | 0x80);
+  cmos_write (rtc, 0x09, 0x01);
+  cmos_write (rtc, 0x08, 0x02);
+  cmos_write (rtc, 0x07, 0x03);
+  cmos_write (rtc, 0x04, 0x16);
+  cmos_write (rtc, 0x02, 0x05);
+  cmos_write (rtc, 0x00, 0x06);
+  cmos_write (rtc, 0x32, 0x20);
+  cmos_write (rtc, 0x0b, 0x02);
+  cmos_write (rtc, 0x40, 0x77);
+  cmos_read (rtc, 0x0c);
+  cmos_write (rtc, 0x0b, 0x02 | 0x10);
+  g_assert_true (wait_irq (f, 1500 * 1000));
+  state = through_bytes (hv_rtc_save_state (rtc));
+
+  g_usleep (1200 * 1000);
+  vireo_test_platform_init (&copy.tp);
+  copy.rtc = hv_rtc_new (&copy.tp.platform, 64 << 20);
+  g_assert_true (hv_rtc_load_state (copy.rtc, state, &error));
+  g_assert_no_error (error);
+  g_assert_true (copy.tp.irq_level[HV_IRQ_RTC]);
+  g_assert_cmphex (cmos_read (copy.rtc, 0x0c) & 0x90, ==, 0x90);
+  g_assert_cmphex (cmos_read (copy.rtc, 0x0b), ==, 0x12);
+  g_assert_cmphex (cmos_read (copy.rtc, 0x40), ==, 0x77);
+  /* The memory-size bytes are the saved machine's. */
+  g_assert_cmphex (cmos_read (copy.rtc, 0x34) | cmos_read (copy.rtc, 0x35) << 8, ==,
+                   cmos_read (rtc, 0x34) | cmos_read (rtc, 0x35) << 8);
+  copy_time = read_clock (copy.rtc);
+  original_time = read_clock (rtc);
+  g_assert_cmpint (copy_time, >=, target + 1);
+  g_assert_cmpint (ABS (copy_time - original_time), <=, 1);
+  /* Interrupts keep coming in the copy. */
+  g_assert_true (wait_irq (&copy, 1500 * 1000));
+  fixture_teardown (&copy, NULL);
+}
+
+/* A state with any field out of range is refused as a whole: the clock keeps what it had. */
+static void
+test_load_bad_state (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    const char *key;
+    const char *value;
+  } bad[] = {
+    { "cmos", "[byte 1]" },
+    { "index", "byte 0x80" },
+    { "reg-a", "byte 0xa6" },
+    { "reg-c", "byte 0x01" },
+    { "offset-usec", "int64 -2000000000000000000" },
+    { "frozen-time", "(2001, 2, 3, 16, 5, 1000)" },
+    { "frozen-time", "(-1, 2, 3, 16, 5, 6)" },
+    { "reg-b", "'two'" },
+  };
+  g_autoptr (GVariant) good = NULL;
+
+  cmos_write (f->rtc, 0x41, 0x11);
+  good = g_variant_ref_sink (hv_rtc_save_state (f->rtc));
+  cmos_write (f->rtc, 0x41, 0x22);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GVariant) state = spoiled_state (good, bad[i].key, bad[i].value);
+
+      g_assert_false (hv_rtc_load_state (f->rtc, state, &error));
+      g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+      g_assert_nonnull (strstr (error->message, "RTC"));
+      g_assert_cmphex (cmos_read (f->rtc, 0x41), ==, 0x22);
+    }
+  /* The good one does apply. */
+  g_assert_true (hv_rtc_load_state (f->rtc, good, NULL));
+  g_assert_cmphex (cmos_read (f->rtc, 0x41), ==, 0x11);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -434,6 +547,8 @@ main (int argc, char **argv)
   ADD ("flags-without-interrupts", test_flags_without_interrupts);
   ADD ("cmos-memory", test_cmos_memory);
   ADD ("garbage", test_garbage);
+  ADD ("save-load", test_save_load);
+  ADD ("load-bad-state", test_load_bad_state);
 #undef ADD
   g_test_add_func ("/rtc/memory-bytes", test_memory_bytes);
 

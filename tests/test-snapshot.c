@@ -1,7 +1,7 @@
-/* test-snapshot.c — saving a paused VM to a folder and restoring it into a new VM: the guests carry on
- * where they were (echo, power button, a computation in flight), and damaged, foreign, mismatched or
- * incomplete saved states are refused with a clear error. */
-#include "snapshot.h"
+/* test-snapshot.c — saving a paused VM to a folder and restoring it into a new VM: the guests carry
+ * on where they were (echo, power button, a computation in flight), and damaged, foreign,
+ * mismatched or incomplete saved states are refused with a clear error. */
+#include "state.h"
 #include "test-util.h"
 
 #include <errno.h>
@@ -181,7 +181,8 @@ restore_guest (Guest *guest, SaveDir *dir, uint64_t memory, unsigned cpus, const
   g_assert_no_error (error);
   g_assert_true (hv_vm_start (guest->vm, &error));
   g_assert_no_error (error);
-  g_test_message ("%s: restored and started in %.1f ms", label, (g_get_monotonic_time () - start) / 1000.0);
+  g_test_message ("%s: restored and started in %.1f ms", label,
+                  (g_get_monotonic_time () - start) / 1000.0);
 }
 
 static void
@@ -194,7 +195,8 @@ test_crc64 (void)
   g_assert_cmphex (hv_crc64 (0, "", 0), ==, 0);
 }
 
-/* The echo guest, waiting in a polling IN loop on the UART, echoes after a restore what it is sent. */
+/* The echo guest, waiting in a polling IN loop on the UART, echoes after a restore what it is sent.
+ */
 static void
 test_echo (void)
 {
@@ -230,9 +232,9 @@ test_echo (void)
   save_dir_clear (&dir);
 }
 
-/* Saved and restored again and again while it echoes a stream: no byte may be lost or repeated, which
- * needs every vCPU's last port access completed before its registers are read (a pause often lands right
- * after an IN from the receive buffer or an OUT to the transmitter). */
+/* Saved and restored again and again while it echoes a stream: no byte may be lost or repeated,
+ * which needs every vCPU's last port access completed before its registers are read (a pause often
+ * lands right after an IN from the receive buffer or an OUT to the transmitter). */
 static void
 test_echo_stream (void)
 {
@@ -253,8 +255,8 @@ test_echo_stream (void)
       g_autofree char *chunk = g_strdup_printf ("<%02u:abcdefghij>", round % 100);
       int queued;
 
-      /* No more than the receive FIFO holds, so all of it is in the UART (not the pipe) when the VM is
-       * saved, and the pause lands while the guest is echoing it. */
+      /* No more than the receive FIFO holds, so all of it is in the UART (not the pipe) when the VM
+       * is saved, and the pause lands while the guest is echoing it. */
       g_assert_cmpuint (strlen (chunk), <=, 16);
       guest_send (&guest, chunk);
       g_string_append (sent, chunk);
@@ -343,8 +345,8 @@ test_power_button (void)
   save_dir_clear (&dir);
 }
 
-/* A computation saved half-way finishes with the right answer: registers and memory of ring 3 code in
- * the middle of its loop. */
+/* A computation saved half-way finishes with the right answer: registers and memory of ring 3 code
+ * in the middle of its loop. */
 static void
 test_compute (void)
 {
@@ -441,8 +443,8 @@ write_saved (SaveDir *dir, const char *name, const void *data, gsize len)
   g_assert_true (g_file_set_contents (path, data, (gssize) len, &error));
 }
 
-/* Restores into a new VM of the saved shape, expecting @code with @words in the message, either from
- * hv_vm_set_restore or (for problems only the machine can see) from hv_vm_start. */
+/* Restores into a new VM of the saved shape, expecting @code with @words in the message, either
+ * from hv_vm_set_restore or (for problems only the machine can see) from hv_vm_start. */
 static void
 expect_restore_error (SaveDir *dir, uint64_t memory, unsigned cpus, HvError code, const char *words)
 {
@@ -514,10 +516,12 @@ replace_in_state (GVariant *dict, const char *path, GVariant *value)
           GVariantIter iter;
           const char *name;
           GVariant *device;
+          gboolean found = FALSE;
           g_variant_builder_init (&devices, G_VARIANT_TYPE ("a{sa{sv}}"));
           g_variant_iter_init (&iter, inner);
           while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, &device))
             {
+              found = found || strcmp (name, rest[0]) == 0;
               if (strcmp (name, rest[0]) != 0)
                 g_variant_builder_add (&devices, "{s@a{sv}}", name, device);
               else if (rest[1] == NULL)
@@ -529,6 +533,9 @@ replace_in_state (GVariant *dict, const char *path, GVariant *value)
                 }
               g_variant_unref (device);
             }
+          /* "devices/name" of a device the machine lacks adds it. */
+          if (!found && rest[1] == NULL)
+            g_variant_builder_add (&devices, "{s@a{sv}}", rest[0], value);
           g_variant_dict_insert_value (&d, keys[0], g_variant_builder_end (&devices));
         }
       else
@@ -582,11 +589,13 @@ test_bad_files (void)
       g_autofree uint8_t *copy = g_memdup2 (data, len);
       copy[offsets[at]] ^= 0x10;
       write_saved (&dir, "state", copy, len);
-      expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, at == 0 ? "truncated" : "checksum");
+      expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
+                            at == 0 ? "truncated" : "checksum");
     }
 
   /* A foreign file, and a state of another format version. */
-  write_saved (&dir, "state", "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\3\0>\0\1\0\0\0 and the rest of a program", 50);
+  write_saved (&dir, "state",
+               "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\3\0>\0\1\0\0\0 and the rest of a program", 50);
   expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
   {
     g_autofree uint8_t *copy = g_memdup2 (data, len);
@@ -637,7 +646,8 @@ test_bad_files (void)
       { "vcpus/cpuid", "@a(uuuuuuu) []", "CPUID" },
       { "vm/clock", "'a string'", "clock" },
       { "memory-id", "[byte 1]", "memory-id" },
-      { "devices/serial/rx", "[byte 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]", "rx" },
+      { "devices/serial/rx", "[byte 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]",
+        "rx" },
       { "devices/serial/trigger-level", "byte 5", "trigger level" },
       { "devices/i8042/scancode-set", "byte 9", "scancode set" },
       { "devices/i8042/keyboard-queue", "[uint16 0x1234]", "keyboard-queue" },
@@ -648,6 +658,7 @@ test_bad_files (void)
       { "devices/pci/devices", "[(byte 3, 'host bridge', [byte 1], [uint64 0])]", "slot 3" },
       { "devices/pci/devices", "@a(ysayat) []", "missing" },
       { "devices/serial", "@a{sv} {}", "“ier” is missing" },
+      { "devices/floppy", "@a{sv} {}", "“floppy”, which this machine lacks" },
     };
 
     for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -659,8 +670,8 @@ test_bad_files (void)
         g_test_message ("crafted: %s = %s", cases[i].path, cases[i].value);
         crafted = replace_in_state (body, cases[i].path, value);
         write_state_body (&dir, crafted);
-        /* The memory-id case is caught before the memory file is looked at; a vcpu-count of 0 before
-         * the configuration is compared. */
+        /* The memory-id case is caught before the memory file is looked at; a vcpu-count of 0
+         * before the configuration is compared. */
         expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, cases[i].words);
       }
   }

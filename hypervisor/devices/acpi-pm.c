@@ -7,7 +7,7 @@
  * exact instant. */
 #include "devices.h"
 #include "layout.h"
-#include "snapshot.h"
+#include "state.h"
 
 #include <time.h>
 

@@ -5,7 +5,7 @@
  * the aux device time out, which Linux's psmouse treats as "no mouse" at its first command. */
 #include "devices.h"
 #include "layout.h"
-#include "snapshot.h"
+#include "state.h"
 
 #include <string.h>
 

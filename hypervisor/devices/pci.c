@@ -7,7 +7,7 @@
  * and must not access configuration space through hv_pci_conf1_io. */
 #include "devices.h"
 #include "layout.h"
-#include "snapshot.h"
+#include "state.h"
 
 #include <string.h>
 

@@ -10,7 +10,7 @@
  * clock; writes to the day of the week are ignored because it is derived from the date. */
 #include "devices.h"
 #include "layout.h"
-#include "snapshot.h"
+#include "state.h"
 
 #include <string.h>
 #include <time.h>

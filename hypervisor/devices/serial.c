@@ -1,7 +1,7 @@
 /* serial.c — the 16550A UART (COM1): registers, FIFOs, loopback, interrupt line, the input thread, and
  * its saved state. */
 #include "devices.h"
-#include "snapshot.h"
+#include "state.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,45 +1,40 @@
-/* vcpu-state.c — the KVM state of x86 vCPUs and of the VM's in-kernel PIC, IOAPIC, PIT and clock, saved to
- * and restored from GVariant dictionaries in Firecracker's ioctl order.
+/* vcpu-state.c — the KVM state of an x86 vCPU, saved to and restored from a GVariant dictionary in
+ * Firecracker's ioctl order.
  *
- * Fixed-size KVM structures (regs, sregs, fpu or xsave, debugregs, lapic, vcpu events, pic, ioapic, pit)
- * are stored as byte arrays in the layout of the kernel's x86-64 ABI, which KVM keeps stable; lists
- * (CPUID, XCRs, MSRs) are stored entry by entry.  A saved state comes from a file, so before anything
- * reaches KVM the sizes must be exact and every field KVM would take on trust, or refuse with a bare
- * EINVAL, is range-checked here with a message that names it. */
+ * Fixed-size KVM structures (regs, sregs, fpu or xsave, debugregs, lapic, vcpu events) are stored
+ * as byte arrays in the layout of the kernel's x86-64 ABI, which KVM keeps stable; lists (CPUID,
+ * XCRs, MSRs) are stored entry by entry.  A saved state comes from a file, so before anything
+ * reaches KVM the sizes must be exact and every field KVM would take on trust, or refuse with a
+ * bare EINVAL, is range-checked here with a message that names it. */
 #include "vcpu-state.h"
-#include "layout.h"
-#include "snapshot.h"
+#include "state.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
-#define MAX_CPUID_ENTRIES 256          /* KVM_MAX_CPUID_ENTRIES */
+#define MAX_CPUID_ENTRIES 256 /* KVM_MAX_CPUID_ENTRIES */
 #define MAX_MSRS          4096
-#define MSR_BATCH         255          /* KVM refuses 256 or more MSRs in one call */
+#define MSR_BATCH         255 /* KVM refuses 256 or more MSRs in one call */
 #define XSAVE_MIN_SIZE    sizeof (struct kvm_xsave)
-#define XSAVE_MAX_SIZE    (64 * 1024)  /* AMX tiles need about 11 KiB; anything far bigger is garbage */
-#define XSAVE_MXCSR       24           /* offset of MXCSR in the legacy (FXSAVE) region */
+#define XSAVE_MAX_SIZE    (64 * 1024) /* AMX tiles take about 11 KiB */
+#define XSAVE_MXCSR       24          /* offset of MXCSR in the legacy (FXSAVE) region */
 #define MXCSR_RESERVED    0xffff0000u
-#define TSC_KHZ_MAX       100000000u   /* 100 GHz */
-#define TSC_KHZ_TOLERANCE 250          /* ppm, the drift NTP absorbs (Firecracker uses the same) */
+#define TSC_KHZ_MAX       100000000u /* 100 GHz */
+#define TSC_KHZ_TOLERANCE 250        /* ppm, the drift NTP absorbs (Firecracker uses the same) */
 
 #define MSR_IA32_TSC          0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 
-#define CPUID_FLAGS \
+#define CPUID_FLAGS                                                                                \
   (KVM_CPUID_FLAG_SIGNIFCANT_INDEX | KVM_CPUID_FLAG_STATEFUL_FUNC | KVM_CPUID_FLAG_STATE_READ_NEXT)
-/* The event fields KVM reports without opt-in capabilities (Vireo enables neither exception payloads
- * nor triple-fault events). */
-#define EVENT_FLAGS                                                                                    \
-  (KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW     \
+/* The event fields KVM reports without opt-in capabilities (Vireo enables neither exception
+ * payloads nor triple-fault events). */
+#define EVENT_FLAGS                                                                                \
+  (KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW  \
    | KVM_VCPUEVENT_VALID_SMM)
 #define SHADOW_FLAGS (KVM_X86_SHADOW_INT_MOV_SS | KVM_X86_SHADOW_INT_STI)
-
-#define PIT_MODE_UNSET  0xff /* a channel the guest never programmed */
-#define PIT_RW_STATE_MAX 4    /* LSB, MSB, WORD0, WORD1 */
-#define PIT_FLAGS       (KVM_PIT_FLAGS_HPET_LEGACY | KVM_PIT_FLAGS_SPEAKER_DATA_ON)
 
 /* One vCPU's state, parsed and checked. */
 typedef struct
@@ -70,7 +65,8 @@ vcpu_state_clear (VcpuState *s)
 }
 
 static gboolean
-vcpu_get (int fd, unsigned long request, void *arg, unsigned index, const char *name, GError **error)
+vcpu_get (int fd, unsigned long request, void *arg, unsigned index, const char *name,
+          GError **error)
 {
   if (ioctl (fd, request, arg) < 0)
     {
@@ -82,8 +78,8 @@ vcpu_get (int fd, unsigned long request, void *arg, unsigned index, const char *
   return TRUE;
 }
 
-/* A refusal here means the state does not fit this host or KVM found it inconsistent: either way the
- * saved state cannot be used, which is what HV_ERROR_BAD_IMAGE says. */
+/* A refusal here means the state does not fit this host or KVM found it inconsistent: either way
+ * the saved state cannot be used, which is what HV_ERROR_BAD_IMAGE says. */
 static gboolean
 vcpu_set (int fd, unsigned long request, const void *arg, unsigned index, const char *what,
           GError **error)
@@ -91,8 +87,8 @@ vcpu_set (int fd, unsigned long request, const void *arg, unsigned index, const 
   if (ioctl (fd, request, arg) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "vCPU %u: KVM refused the saved %s: %s", index,
-                   what, g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "vCPU %u: KVM refused the saved %s: %s",
+                   index, what, g_strerror (saved));
       return FALSE;
     }
   return TRUE;
@@ -135,7 +131,8 @@ msr_index_list (int kvm_fd, GError **error)
 fail:
   {
     int saved = errno;
-    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_MSR_INDEX_LIST failed: %s", g_strerror (saved));
+    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_MSR_INDEX_LIST failed: %s",
+                 g_strerror (saved));
   }
   return NULL;
 }
@@ -176,8 +173,8 @@ save_msrs (int kvm_fd, int vcpu_fd, unsigned index, GError **error)
       next += (guint) got;
       if ((guint) got < count)
         {
-          /* KVM stops at the first MSR it cannot read.  It lists some it then refuses (this host's PVM
-           * does), and what cannot be read need not be restored. */
+          /* KVM stops at the first MSR it cannot read.  It lists some it then refuses (this host's
+           * PVM does), and what cannot be read need not be restored. */
           g_debug ("vCPU %u: KVM cannot read MSR 0x%x; it is not saved", index,
                    g_array_index (indices, uint32_t, next));
           next++;
@@ -201,7 +198,8 @@ hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError *
   GVariant *msrs;
   int tsc_khz;
 
-  /* MP_STATE first: reading it makes KVM act on a pending INIT or SIPI, which changes the registers. */
+  /* MP_STATE first: reading it makes KVM act on a pending INIT or SIPI, which changes the
+   * registers. */
   if (!vcpu_get (vcpu_fd, KVM_GET_MP_STATE, &mp_state, index, "KVM_GET_MP_STATE", error))
     return NULL;
   g_variant_dict_insert (&dict, "mp-state", "u", mp_state.mp_state);
@@ -246,7 +244,8 @@ hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError *
   if (!vcpu_get (vcpu_fd, KVM_GET_DEBUGREGS, &debugregs, index, "KVM_GET_DEBUGREGS", error)
       || !vcpu_get (vcpu_fd, KVM_GET_LAPIC, &lapic, index, "KVM_GET_LAPIC", error))
     return NULL;
-  g_variant_dict_insert_value (&dict, "debugregs", hv_state_new_bytes (&debugregs, sizeof debugregs));
+  g_variant_dict_insert_value (&dict, "debugregs",
+                               hv_state_new_bytes (&debugregs, sizeof debugregs));
   g_variant_dict_insert_value (&dict, "lapic", hv_state_new_bytes (&lapic, sizeof lapic));
 
   /* The TSC is among the MSRs (MSR_IA32_TSC is on KVM's list). */
@@ -263,8 +262,8 @@ hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError *
   for (unsigned i = 0; i < MIN (cpuid->nent, MAX_CPUID_ENTRIES); i++)
     {
       const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-      g_variant_builder_add (&list, "(uuuuuuu)", e->function, e->index, e->flags, e->eax, e->ebx, e->ecx,
-                             e->edx);
+      g_variant_builder_add (&list, "(uuuuuuu)", e->function, e->index, e->flags, e->eax, e->ebx,
+                             e->ecx, e->edx);
     }
   g_variant_dict_insert_value (&dict, "cpuid", g_variant_builder_end (&list));
 
@@ -325,16 +324,19 @@ check_events (const struct kvm_vcpu_events *ev, const char *what, GError **error
 
   if (ev->flags & ~(uint32_t) EVENT_FLAGS)
     hv_state_set_bad (error, what, "vCPU event flags 0x%x name unknown fields", ev->flags);
-  else if (ev->exception.injected > 1 || ev->exception.pending > 1 || ev->exception.has_error_code > 1
-           || ev->exception.nr > 31)
-    hv_state_set_bad (error, what, "the pending exception (vector %u) is out of range", ev->exception.nr);
-  else if (ev->interrupt.injected > 1 || ev->interrupt.soft > 1 || (ev->interrupt.shadow & ~SHADOW_FLAGS))
+  else if (ev->exception.injected > 1 || ev->exception.pending > 1
+           || ev->exception.has_error_code > 1 || ev->exception.nr > 31)
+    hv_state_set_bad (error, what, "the pending exception (vector %u) is out of range",
+                      ev->exception.nr);
+  else if (ev->interrupt.injected > 1 || ev->interrupt.soft > 1
+           || (ev->interrupt.shadow & ~SHADOW_FLAGS))
     hv_state_set_bad (error, what, "the injected interrupt is out of range");
   else if (ev->nmi.injected > 1 || ev->nmi.pending > 2 || ev->nmi.masked > 1)
     hv_state_set_bad (error, what, "the NMI state is out of range");
   else if (ev->sipi_vector > 0xff)
     hv_state_set_bad (error, what, "SIPI vector %u is out of range", ev->sipi_vector);
-  else if (ev->smi.smm > 1 || ev->smi.pending > 1 || ev->smi.smm_inside_nmi > 1 || ev->smi.latched_init > 1)
+  else if (ev->smi.smm > 1 || ev->smi.pending > 1 || ev->smi.smm_inside_nmi > 1
+           || ev->smi.latched_init > 1)
     hv_state_set_bad (error, what, "the SMI state is out of range");
   else if (ev->triple_fault.pending || ev->exception_has_payload || ev->exception_payload
            || memcmp (ev->reserved, zero, sizeof zero) != 0)
@@ -347,7 +349,8 @@ check_events (const struct kvm_vcpu_events *ev, const char *what, GError **error
 static gboolean
 parse_cpuid (GVariant *state, const char *what, VcpuState *out, GError **error)
 {
-  g_autoptr (GVariant) list = hv_state_lookup (state, what, "cpuid", G_VARIANT_TYPE ("a(uuuuuuu)"), error);
+  g_autoptr (GVariant) list
+      = hv_state_lookup (state, what, "cpuid", G_VARIANT_TYPE ("a(uuuuuuu)"), error);
   GVariantIter iter;
   gsize n;
 
@@ -356,7 +359,8 @@ parse_cpuid (GVariant *state, const char *what, VcpuState *out, GError **error)
   n = g_variant_n_children (list);
   if (n == 0 || n > MAX_CPUID_ENTRIES)
     {
-      hv_state_set_bad (error, what, "it has %" G_GSIZE_FORMAT " CPUID entries; 1 to %d are possible", n,
+      hv_state_set_bad (error, what,
+                        "it has %" G_GSIZE_FORMAT " CPUID entries; 1 to %d are possible", n,
                         MAX_CPUID_ENTRIES);
       return FALSE;
     }
@@ -366,11 +370,12 @@ parse_cpuid (GVariant *state, const char *what, VcpuState *out, GError **error)
   for (gsize i = 0; i < n; i++)
     {
       struct kvm_cpuid_entry2 *e = &out->cpuid->entries[i];
-      g_variant_iter_next (&iter, "(uuuuuuu)", &e->function, &e->index, &e->flags, &e->eax, &e->ebx, &e->ecx,
-                           &e->edx);
+      g_variant_iter_next (&iter, "(uuuuuuu)", &e->function, &e->index, &e->flags, &e->eax, &e->ebx,
+                           &e->ecx, &e->edx);
       if (e->flags & ~(uint32_t) CPUID_FLAGS)
         {
-          hv_state_set_bad (error, what, "CPUID leaf 0x%x has unknown flags 0x%x", e->function, e->flags);
+          hv_state_set_bad (error, what, "CPUID leaf 0x%x has unknown flags 0x%x", e->function,
+                            e->flags);
           return FALSE;
         }
     }
@@ -385,14 +390,15 @@ parse_fpu (GVariant *state, const char *what, VcpuState *out, GError **error)
 
   if (xsave == NULL)
     {
-      if (!hv_state_get_bytes (state, what, "fpu", &out->fpu, sizeof out->fpu, sizeof out->fpu, NULL,
-                               error))
+      if (!hv_state_get_bytes (state, what, "fpu", &out->fpu, sizeof out->fpu, sizeof out->fpu,
+                               NULL, error))
         return FALSE;
       mxcsr = out->fpu.mxcsr;
     }
   else
     {
-      g_autoptr (GVariant) bytes = hv_state_lookup (state, what, "xsave", G_VARIANT_TYPE_BYTESTRING, error);
+      g_autoptr (GVariant) bytes
+          = hv_state_lookup (state, what, "xsave", G_VARIANT_TYPE_BYTESTRING, error);
       const uint8_t *data;
       gsize len;
 
@@ -420,7 +426,8 @@ parse_fpu (GVariant *state, const char *what, VcpuState *out, GError **error)
 static gboolean
 parse_xcrs (GVariant *state, const char *what, VcpuState *out, GError **error)
 {
-  g_autoptr (GVariant) list = hv_state_lookup (state, what, "xcrs", G_VARIANT_TYPE ("a(ut)"), error);
+  g_autoptr (GVariant) list
+      = hv_state_lookup (state, what, "xcrs", G_VARIANT_TYPE ("a(ut)"), error);
   GVariantIter iter;
   uint32_t xcr;
   guint64 value;
@@ -452,7 +459,8 @@ parse_xcrs (GVariant *state, const char *what, VcpuState *out, GError **error)
 static gboolean
 parse_msrs (GVariant *state, const char *what, VcpuState *out, GError **error)
 {
-  g_autoptr (GVariant) list = hv_state_lookup (state, what, "msrs", G_VARIANT_TYPE ("a(ut)"), error);
+  g_autoptr (GVariant) list
+      = hv_state_lookup (state, what, "msrs", G_VARIANT_TYPE ("a(ut)"), error);
   GVariantIter iter;
   uint32_t msr;
   guint64 value;
@@ -487,18 +495,18 @@ parse_vcpu_state (GVariant *state, unsigned index, VcpuState *out, GError **erro
       return FALSE;
     }
   if (!parse_cpuid (state, what, out, error)
-      || !hv_state_get_max (state, what, "mp-state", "u", KVM_MP_STATE_SIPI_RECEIVED, &out->mp_state, error)
-      || !hv_state_get_bytes (state, what, "regs", &out->regs, sizeof out->regs, sizeof out->regs, NULL,
-                              error)
-      || !hv_state_get_bytes (state, what, "sregs", &out->sregs, sizeof out->sregs, sizeof out->sregs,
+      || !hv_state_get_max (state, what, "mp-state", "u", KVM_MP_STATE_SIPI_RECEIVED,
+                            &out->mp_state, error)
+      || !hv_state_get_bytes (state, what, "regs", &out->regs, sizeof out->regs, sizeof out->regs,
                               NULL, error)
-      || !check_sregs (&out->sregs, what, error)
-      || !parse_fpu (state, what, out, error)
+      || !hv_state_get_bytes (state, what, "sregs", &out->sregs, sizeof out->sregs,
+                              sizeof out->sregs, NULL, error)
+      || !check_sregs (&out->sregs, what, error) || !parse_fpu (state, what, out, error)
       || !parse_xcrs (state, what, out, error)
       || !hv_state_get_bytes (state, what, "debugregs", &out->debugregs, sizeof out->debugregs,
                               sizeof out->debugregs, NULL, error)
-      || !hv_state_get_bytes (state, what, "lapic", &out->lapic, sizeof out->lapic, sizeof out->lapic,
-                              NULL, error)
+      || !hv_state_get_bytes (state, what, "lapic", &out->lapic, sizeof out->lapic,
+                              sizeof out->lapic, NULL, error)
       || !parse_msrs (state, what, out, error)
       || !hv_state_get_max (state, what, "tsc-khz", "u", TSC_KHZ_MAX, &out->tsc_khz, error)
       || !hv_state_get_bytes (state, what, "vcpu-events", &out->events, sizeof out->events,
@@ -529,8 +537,9 @@ hv_vcpu_state_check (GVariant *state, unsigned index, GError **error)
   return TRUE;
 }
 
-/* The saved TSC frequency is what the guest calibrated against.  Without TSC scaling a different host
- * frequency cannot be hidden; kvmclock guests do not mind, guests timing with the raw TSC drift. */
+/* The saved TSC frequency is what the guest calibrated against.  Without TSC scaling a different
+ * host frequency cannot be hidden; kvmclock guests do not mind, guests timing with the raw TSC
+ * drift. */
 static gboolean
 restore_tsc_khz (int vm_fd, int vcpu_fd, unsigned index, uint32_t saved_khz, GError **error)
 {
@@ -550,15 +559,19 @@ restore_tsc_khz (int vm_fd, int vcpu_fd, unsigned index, uint32_t saved_khz, GEr
       if (ioctl (vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long) saved_khz) < 0)
         {
           int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                       "vCPU %u: the VM was saved with a %u kHz TSC and KVM cannot scale this host's "
-                       "%d kHz to it: %s", index, saved_khz, host_khz, g_strerror (saved));
+          g_set_error (
+              error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+              "vCPU %u: the VM was saved with a %u kHz TSC and KVM cannot scale this host's "
+              "%d kHz to it: %s",
+              index, saved_khz, host_khz, g_strerror (saved));
           return FALSE;
         }
       return TRUE;
     }
-  g_message ("vCPU %u: the VM was saved with a %u kHz TSC, this host's runs at %d kHz and KVM cannot "
-             "scale it; the guest's TSC now runs at the host's rate", index, saved_khz, host_khz);
+  g_message (
+      "vCPU %u: the VM was saved with a %u kHz TSC, this host's runs at %d kHz and KVM cannot "
+      "scale it; the guest's TSC now runs at the host's rate",
+      index, saved_khz, host_khz);
   return TRUE;
 }
 
@@ -585,9 +598,10 @@ restore_msrs (int kvm_fd, int vcpu_fd, unsigned index, VcpuState *s, GError **er
     {
       if (!msr_is_listed (indices, s->msrs[i].index))
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                       "vCPU %u: the saved state sets MSR 0x%x, which this host's KVM does not restore",
-                       index, s->msrs[i].index);
+          g_set_error (
+              error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+              "vCPU %u: the saved state sets MSR 0x%x, which this host's KVM does not restore",
+              index, s->msrs[i].index);
           return FALSE;
         }
       if (s->msrs[i].index == MSR_IA32_TSC)
@@ -596,9 +610,10 @@ restore_msrs (int kvm_fd, int vcpu_fd, unsigned index, VcpuState *s, GError **er
           have_tsc = TRUE;
         }
     }
-  /* A TSC deadline reads as 0 once it has fired, even when KVM had not delivered the timer interrupt
-   * yet, and that interrupt is in no saved state.  A guest waiting for it would wait forever; a deadline
-   * of "now" makes the timer fire at once (a guest that did not expect it finds nothing to do). */
+  /* A TSC deadline reads as 0 once it has fired, even when KVM had not delivered the timer
+   * interrupt yet, and that interrupt is in no saved state.  A guest waiting for it would wait
+   * forever; a deadline of "now" makes the timer fire at once (a guest that did not expect it finds
+   * nothing to do). */
   for (gsize i = 0; i < s->n_msrs; i++)
     if (s->msrs[i].index == MSR_IA32_TSC_DEADLINE && s->msrs[i].data == 0 && have_tsc)
       s->msrs[i].data = tsc;
@@ -622,8 +637,8 @@ restore_msrs (int kvm_fd, int vcpu_fd, unsigned index, VcpuState *s, GError **er
       if ((guint) set < count)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                       "vCPU %u: KVM refused the saved value 0x%" G_GINT64_MODIFIER "x of MSR 0x%x", index,
-                       (uint64_t) batch->entries[set].data, batch->entries[set].index);
+                       "vCPU %u: KVM refused the saved value 0x%" G_GINT64_MODIFIER "x of MSR 0x%x",
+                       index, (uint64_t) batch->entries[set].data, batch->entries[set].index);
           return FALSE;
         }
       next += count;
@@ -640,7 +655,8 @@ restore_xsave (int vm_fd, int vcpu_fd, unsigned index, const VcpuState *s, GErro
   if (!has_cap (vm_fd, KVM_CAP_XSAVE))
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "vCPU %u: the VM was saved with XSAVE state, which this host's KVM lacks", index);
+                   "vCPU %u: the VM was saved with XSAVE state, which this host's KVM lacks",
+                   index);
       return FALSE;
     }
   /* KVM reads exactly its own size.  Beyond it only zeros may be left behind. */
@@ -648,8 +664,10 @@ restore_xsave (int vm_fd, int vcpu_fd, unsigned index, const VcpuState *s, GErro
     if (s->xsave[i] != 0)
       {
         g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                     "vCPU %u: the saved XSAVE area (%" G_GSIZE_FORMAT " bytes) holds state this host "
-                     "(%" G_GSIZE_FORMAT " bytes) cannot take", index, s->xsave_len, host_size);
+                     "vCPU %u: the saved XSAVE area (%" G_GSIZE_FORMAT
+                     " bytes) holds state this host "
+                     "(%" G_GSIZE_FORMAT " bytes) cannot take",
+                     index, s->xsave_len, host_size);
         return FALSE;
       }
   buffer = g_malloc0 (MAX (host_size, s->xsave_len));
@@ -671,12 +689,13 @@ hv_vcpu_state_restore (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GVari
 
   mp_state.mp_state = s.mp_state;
   events = s.events;
-  /* The NMI and SIPI fields are only applied when flagged; KVM does not flag them when reporting. */
+  /* The NMI and SIPI fields are only applied when flagged; KVM does not flag them when reporting.
+   */
   events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
 
   /* CPUID first (it decides which of the rest is valid), then MP_STATE, REGS (which clears pending
-   * exceptions), SREGS (the APIC base), the FPU, XCRS and DEBUGREGS, LAPIC after SREGS and before MSRS
-   * (or the TSC deadline is refused), and VCPU_EVENTS last, so nothing above clears them. */
+   * exceptions), SREGS (the APIC base), the FPU, XCRS and DEBUGREGS, LAPIC after SREGS and before
+   * MSRS (or the TSC deadline is refused), and VCPU_EVENTS last, so nothing above clears them. */
   ok = vcpu_set (vcpu_fd, KVM_SET_CPUID2, s.cpuid, index, "CPUID", error)
        && restore_tsc_khz (vm_fd, vcpu_fd, index, s.tsc_khz, error)
        && vcpu_set (vcpu_fd, KVM_SET_MP_STATE, &mp_state, index, "multiprocessing state", error)
@@ -699,191 +718,4 @@ hv_vcpu_state_clock_paused (int vcpu_fd)
   /* EINVAL: the guest has not enabled kvmclock, so there is nobody to tell. */
   if (ioctl (vcpu_fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
     g_debug ("KVM_KVMCLOCK_CTRL failed: %s", g_strerror (errno));
-}
-
-/* The VM: PIC, IOAPIC, PIT, clock. */
-
-typedef struct
-{
-  struct kvm_pic_state pic[2];
-  struct kvm_ioapic_state ioapic;
-  struct kvm_pit_state2 pit;
-  uint64_t clock;
-} VmState;
-
-static const char *const pic_keys[2] = { "pic-master", "pic-slave" };
-static const char *const pic_names[2] = { "the master PIC", "the slave PIC" };
-
-GVariant *
-hv_vm_kvm_state_save (int vm_fd, GError **error)
-{
-  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
-  struct kvm_pit_state2 pit;
-  struct kvm_clock_data clock = { 0 };
-
-  for (unsigned chip = 0; chip < KVM_NR_IRQCHIPS; chip++)
-    {
-      struct kvm_irqchip irqchip = { .chip_id = chip };
-      if (ioctl (vm_fd, KVM_GET_IRQCHIP, &irqchip) < 0)
-        goto fail;
-      if (chip == KVM_IRQCHIP_IOAPIC)
-        g_variant_dict_insert_value (&dict, "ioapic",
-                                     hv_state_new_bytes (&irqchip.chip.ioapic, sizeof irqchip.chip.ioapic));
-      else
-        g_variant_dict_insert_value (&dict, pic_keys[chip],
-                                     hv_state_new_bytes (&irqchip.chip.pic, sizeof irqchip.chip.pic));
-    }
-  if (ioctl (vm_fd, KVM_GET_PIT2, &pit) < 0)
-    goto fail;
-  g_variant_dict_insert_value (&dict, "pit", hv_state_new_bytes (&pit, sizeof pit));
-  if (ioctl (vm_fd, KVM_GET_CLOCK, &clock) < 0)
-    goto fail;
-  g_variant_dict_insert (&dict, "clock", "t", (guint64) clock.clock);
-  return g_variant_dict_end (&dict);
-
-fail:
-  {
-    int saved = errno;
-    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the interrupt controllers, timer and "
-                 "clock from KVM: %s", g_strerror (saved));
-  }
-  return NULL;
-}
-
-static gboolean
-check_pic (const struct kvm_pic_state *pic, const char *what, GError **error)
-{
-  if (pic->priority_add > 7 || (pic->irq_base & 7) != 0 || pic->read_reg_select > 1 || pic->poll > 1
-      || pic->special_mask > 1 || pic->init_state > 3 || pic->auto_eoi > 1 || pic->rotate_on_auto_eoi > 1
-      || pic->special_fully_nested_mode > 1 || pic->init4 > 1 || (pic->elcr & ~pic->elcr_mask))
-    {
-      hv_state_set_bad (error, what, "its registers are out of range");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-check_pit (const struct kvm_pit_state2 *pit, GError **error)
-{
-  for (unsigned i = 0; i < 3; i++)
-    {
-      const struct kvm_pit_channel_state *c = &pit->channels[i];
-      if (c->count > 0x10000 || c->count_latched > 3 || c->status_latched > 1
-          || c->read_state > PIT_RW_STATE_MAX || c->write_state > PIT_RW_STATE_MAX || c->rw_mode > 3
-          || (c->mode > 5 && c->mode != PIT_MODE_UNSET) || c->bcd > 1 || c->gate > 1)
-        {
-          hv_state_set_bad (error, "the PIT", "channel %u is out of range", i);
-          return FALSE;
-        }
-    }
-  if (pit->flags & ~(uint32_t) PIT_FLAGS)
-    {
-      hv_state_set_bad (error, "the PIT", "unknown flags 0x%x", pit->flags);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-parse_vm_state (GVariant *state, VmState *out, GError **error)
-{
-  memset (out, 0, sizeof *out);
-  if (!g_variant_is_of_type (state, G_VARIANT_TYPE_VARDICT))
-    {
-      hv_state_set_bad (error, "the interrupt controllers", "it is not a dictionary");
-      return FALSE;
-    }
-  for (unsigned chip = 0; chip < 2; chip++)
-    if (!hv_state_get_bytes (state, pic_names[chip], pic_keys[chip], &out->pic[chip], sizeof out->pic[chip],
-                             sizeof out->pic[chip], NULL, error)
-        || !check_pic (&out->pic[chip], pic_names[chip], error))
-      return FALSE;
-  if (!hv_state_get_bytes (state, "the IOAPIC", "ioapic", &out->ioapic, sizeof out->ioapic,
-                           sizeof out->ioapic, NULL, error))
-    return FALSE;
-  /* KVM's IOAPIC decodes at the base in its state, so a moved base would move it. */
-  if (out->ioapic.base_address != HV_IOAPIC_ADDR || out->ioapic.id > 0xf || out->ioapic.ioregsel > 0xff
-      || out->ioapic.irr >> KVM_IOAPIC_NUM_PINS)
-    {
-      hv_state_set_bad (error, "the IOAPIC", "its registers are out of range");
-      return FALSE;
-    }
-  return hv_state_get_bytes (state, "the PIT", "pit", &out->pit, sizeof out->pit, sizeof out->pit, NULL,
-                             error)
-         && check_pit (&out->pit, error)
-         && hv_state_get (state, "the clock", "clock", "t", &out->clock, error);
-}
-
-gboolean
-hv_vm_kvm_state_check (GVariant *state, GError **error)
-{
-  VmState parsed;
-  return parse_vm_state (state, &parsed, error);
-}
-
-gboolean
-hv_vm_kvm_state_restore (int vm_fd, GVariant *state, GError **error)
-{
-  VmState s;
-  struct kvm_clock_data clock = { 0 };
-  const char *what = NULL;
-
-  if (!parse_vm_state (state, &s, error))
-    return FALSE;
-
-  /* The edge/level mask is wiring, not state: it must be this machine's. */
-  for (unsigned chip = 0; chip < 2; chip++)
-    {
-      struct kvm_irqchip irqchip = { .chip_id = chip };
-      if (ioctl (vm_fd, KVM_GET_IRQCHIP, &irqchip) < 0)
-        {
-          int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_IRQCHIP failed: %s", g_strerror (saved));
-          return FALSE;
-        }
-      if (irqchip.chip.pic.elcr_mask != s.pic[chip].elcr_mask)
-        {
-          hv_state_set_bad (error, pic_names[chip], "its trigger-mode mask 0x%02x is not this machine's",
-                            s.pic[chip].elcr_mask);
-          return FALSE;
-        }
-    }
-
-  memset (s.pit.reserved, 0, sizeof s.pit.reserved);
-  if (ioctl (vm_fd, KVM_SET_PIT2, &s.pit) < 0)
-    {
-      what = "the PIT";
-      goto fail;
-    }
-  /* The guest's clock continues from the value it had: the time the VM spent saved does not pass for
-   * it, as with the TSC.  Wall-clock time is the RTC's business. */
-  clock.clock = s.clock;
-  if (ioctl (vm_fd, KVM_SET_CLOCK, &clock) < 0)
-    {
-      what = "the clock";
-      goto fail;
-    }
-  for (unsigned chip = 0; chip < KVM_NR_IRQCHIPS; chip++)
-    {
-      struct kvm_irqchip irqchip = { .chip_id = chip };
-      if (chip == KVM_IRQCHIP_IOAPIC)
-        irqchip.chip.ioapic = s.ioapic;
-      else
-        irqchip.chip.pic = s.pic[chip];
-      if (ioctl (vm_fd, KVM_SET_IRQCHIP, &irqchip) < 0)
-        {
-          what = chip == KVM_IRQCHIP_IOAPIC ? "the IOAPIC" : pic_names[chip];
-          goto fail;
-        }
-    }
-  return TRUE;
-
-fail:
-  {
-    int saved = errno;
-    g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "KVM refused the saved state of %s: %s", what,
-                 g_strerror (saved));
-  }
-  return FALSE;
 }

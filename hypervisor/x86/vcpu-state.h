@@ -1,24 +1,19 @@
-/* vcpu-state.h — the KVM state of an x86 vCPU, and of the VM's in-kernel PIC, IOAPIC, PIT and clock, as
- * GVariant dictionaries for saved VMs, read and written in Firecracker's ioctl order. */
+/* vcpu-state.h — the KVM state of an x86 vCPU as a GVariant dictionary for saved VMs, read and
+ * written in Firecracker's ioctl order. */
 #pragma once
 
 #include "hv.h"
 
-/* Everything KVM holds for one vCPU: CPUID, MP state, registers, FPU/XSAVE, XCRs, debug registers, local
- * APIC, MSRs, TSC frequency and pending events.  Call with no exit pending (the vCPU re-entered KVM_RUN
- * after its last exit), preferably on the vCPU's own thread.  Returns a new a{sv}. */
+/* Everything KVM holds for one vCPU: CPUID, MP state, registers, FPU/XSAVE, XCRs, debug registers,
+ * local APIC, MSRs, TSC frequency and pending events.  Call with no exit pending (the vCPU
+ * re-entered KVM_RUN after its last exit), preferably on the vCPU's own thread.  Returns a new
+ * a{sv}. */
 GVariant *hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError **error);
 /* Checks a saved vCPU state without KVM: every field present, of the right size and in range. */
 gboolean hv_vcpu_state_check (GVariant *state, unsigned index, GError **error);
 /* Applies a saved state to a vCPU that has never run; checks it first. */
 gboolean hv_vcpu_state_restore (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GVariant *state,
                                 GError **error);
-/* Tells KVM the vCPU was paused by the host, so a guest using kvmclock does not take the lost time for a
- * soft lockup.  A guest without kvmclock is no error. */
+/* Tells KVM the vCPU was paused by the host, so a guest using kvmclock does not take the lost time
+ * for a soft lockup.  A guest without kvmclock is no error. */
 void hv_vcpu_state_clock_paused (int vcpu_fd);
-
-/* The in-kernel PIC (master and slave), IOAPIC, PIT and kvmclock.  Returns a new a{sv}. */
-GVariant *hv_vm_kvm_state_save (int vm_fd, GError **error);
-gboolean hv_vm_kvm_state_check (GVariant *state, GError **error);
-/* Applies a saved state to a VM whose irqchip and PIT were just created; checks it first. */
-gboolean hv_vm_kvm_state_restore (int vm_fd, GVariant *state, GError **error);

@@ -1,0 +1,32 @@
+/* snapshot-file.h — the two files of a saved VM, "state" and "memory": written under temporary
+ * names, renamed into place together, and read back with every check a file from disk needs.  The
+ * layouts are described in snapshot-file.c. */
+#pragma once
+
+#include "memory.h"
+
+#define HV_SNAPSHOT_ID_SIZE 16
+
+/* A new id, written into both files so that restoring only pairs a state with its own memory. */
+void hv_snapshot_new_id (uint8_t id[HV_SNAPSHOT_ID_SIZE]);
+
+/* Write "memory.tmp" (the data of @mem, sparse; @written receives how many bytes of it) and
+ * "state.tmp" in @dir_fd, readable by the owner only and synced to disk. */
+gboolean hv_snapshot_write_memory (int dir_fd, const HvMemory *mem,
+                                   const uint8_t id[HV_SNAPSHOT_ID_SIZE], uint64_t *written,
+                                   GError **error);
+gboolean hv_snapshot_write_state (int dir_fd, GVariant *state, GError **error);
+/* Renames both into place and syncs the folder. */
+gboolean hv_snapshot_commit (int dir_fd, GError **error);
+/* Removes the temporary files of a save that failed. */
+void hv_snapshot_discard (int dir_fd);
+
+/* Reads "state" and checks its magic, version, length and checksum; returns its a{sv}, in normal
+ * form. A missing file is HV_ERROR_NOT_FOUND, a damaged or foreign one HV_ERROR_BAD_IMAGE. */
+GVariant *hv_snapshot_read_state (int dir_fd, GError **error);
+/* Opens "memory" and checks that it holds @memory_size bytes of RAM saved with @id. */
+int hv_snapshot_open_memory (int dir_fd, uint64_t memory_size,
+                             const uint8_t id[HV_SNAPSHOT_ID_SIZE], GError **error);
+/* Reads the memory file @fd into @mem, only its data ranges, so @mem stays as sparse as the file.
+ */
+gboolean hv_snapshot_read_memory (int fd, HvMemory *mem, GError **error);
