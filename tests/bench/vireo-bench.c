@@ -1,0 +1,1196 @@
+/* vireo-bench.c — benchmarks vireo-run side by side with QEMU and with the bare-KVM floor in
+ * kvm-floor.c on the same test guests, and prints a table of ratios.
+ *
+ * Every number comes from running the VMM as a child process, exactly as a user would: the clock
+ * starts just before the spawn, the guest's serial output is read from the child's stdout with a
+ * timestamp per read, and wait4() gives the exit time and the child's CPU time.  The VMMs take
+ * turns (the order rotates every repetition) so that both see the same machine conditions.
+ * Nothing here asserts on a timing: this is a measurement tool, not a test. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef VIREO_BENCH_VIREO_RUN
+#define VIREO_BENCH_VIREO_RUN "hypervisor/vireo-run"
+#endif
+#ifndef VIREO_BENCH_GUESTS_DIR
+#define VIREO_BENCH_GUESTS_DIR "tests/guests"
+#endif
+#ifndef VIREO_BENCH_KVM_FLOOR
+#define VIREO_BENCH_KVM_FLOOR "tests/bench/kvm-floor"
+#endif
+
+#define NS_PER_MS         1e6
+#define NS_PER_US         1e3
+#define KIB_PER_MIB       1024.0
+#define MAX_MARKERS       3
+#define OUTPUT_CAP        (1u << 20)   /* a runaway guest must not eat the benchmark's memory */
+#define MEMORY_SAMPLES    10
+#define MEMORY_SAMPLE_NS  (100 * G_GINT64_CONSTANT (1000000))
+#define STOP_GRACE_NS     (15 * G_GINT64_CONSTANT (1000000000))
+
+#define HELLO_MARKER      "Hello from a Vireo test guest"
+#define PIO_START_MARKER  "pio-loop start"
+#define PIO_DONE_MARKER   "pio-loop done"
+#define SHUTDOWN_MARKER   "waiting for power button"
+
+typedef enum
+{
+  VMM_FLOOR,
+  VMM_VIREO,
+  VMM_QEMU,
+  N_VMMS
+} VmmId;
+
+static const char *const vmm_names[N_VMMS] = { "floor", "vireo", "qemu" };
+
+typedef struct
+{
+  char *path;          /* NULL when this VMM is not run at all */
+  char *version;
+  char *failure;       /* set once a run failed; the VMM is not run again */
+} Vmm;
+
+typedef enum
+{
+  M_FIRST_BYTE,
+  M_EXIT,
+  M_CPU,
+  M_CPU_USER,
+  M_CPU_SYS,
+  M_PIO_WALL,
+  M_PIO_CPU,
+  M_PIO_LOOP,
+  M_MEM_HWM,
+  M_MEM_GUEST,
+  M_MEM_OVERHEAD,
+  M_MEM_ANON,
+  M_MEM_FILE,
+  N_METRICS
+} Metric;
+
+typedef struct
+{
+  Vmm vmm[N_VMMS];
+  char *guests_dir;
+  int runs;
+  gint64 count_lo;
+  gint64 count_hi;
+  int memory_mib;
+  int timeout_s;
+  gboolean qemu_stock;
+  gboolean quiet;
+  gboolean do_boot;
+  gboolean do_pio;
+  gboolean do_memory;
+  GArray *data[N_VMMS][N_METRICS];  /* doubles: ms, us or MiB depending on the metric */
+} Bench;
+
+/* What one child run watches for. */
+typedef struct
+{
+  const char *markers[MAX_MARKERS]; /* NULL-padded; when each one's first byte arrived is kept */
+  const char *required;             /* the run failed unless this appears in the output */
+  int sample_after;                 /* sample memory after this marker, then stop; -1: never */
+  gboolean sigterm_ok;              /* after sampling, death by SIGTERM counts as success */
+} RunSpec;
+
+typedef struct
+{
+  gint64 vm_hwm_kib;
+  gint64 rss_anon_kib;
+  gint64 rss_file_kib;
+  gint64 rss_shmem_kib;
+} MemStatus;
+
+typedef struct
+{
+  gint64 marker_ns[MAX_MARKERS];  /* since the spawn; -1 when never seen */
+  gint64 exit_ns;
+  double user_ms;
+  double sys_ms;
+  MemStatus mem;                   /* the last sample, except vm_hwm_kib: the largest seen */
+  guint n_samples;
+  GString *out;
+  GString *err;
+} RunResult;
+
+typedef struct
+{
+  gsize offset;
+  gint64 ns;
+} ReadEvent;
+
+#define BENCH_ERROR (bench_error_quark ())
+GQuark bench_error_quark (void);
+G_DEFINE_QUARK (vireo-bench-error, bench_error)
+
+static gint64
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+static void
+run_result_clear (RunResult *r)
+{
+  if (r->out != NULL)
+    g_string_free (r->out, TRUE);
+  if (r->err != NULL)
+    g_string_free (r->err, TRUE);
+  memset (r, 0, sizeof *r);
+}
+
+/* Reads the fields of /proc/<pid>/status this benchmark reports.  FALSE if the process is gone. */
+static gboolean
+read_mem_status (GPid pid, MemStatus *m)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *text = NULL;
+  static const struct
+  {
+    const char *key;
+    gsize offset;
+  } fields[] = {
+    { "VmHWM:", G_STRUCT_OFFSET (MemStatus, vm_hwm_kib) },
+    { "RssAnon:", G_STRUCT_OFFSET (MemStatus, rss_anon_kib) },
+    { "RssFile:", G_STRUCT_OFFSET (MemStatus, rss_file_kib) },
+    { "RssShmem:", G_STRUCT_OFFSET (MemStatus, rss_shmem_kib) },
+  };
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return FALSE;
+  memset (m, 0, sizeof *m);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (char **line = lines; *line != NULL; line++)
+    for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+      if (g_str_has_prefix (*line, fields[i].key))
+        G_STRUCT_MEMBER (gint64, m, fields[i].offset)
+            = g_ascii_strtoll (*line + strlen (fields[i].key), NULL, 10);
+  return TRUE;
+}
+
+/* Guest output is a byte stream that may hold NULs: search all of it, not up to the first NUL. */
+static const char *
+find_in (const GString *s, const char *needle)
+{
+  return memmem (s->str, s->len, needle, strlen (needle));
+}
+
+static gint64
+time_of_offset (GArray *events, gsize offset)
+{
+  gint64 ns = -1;
+  for (guint i = 0; i < events->len; i++)
+    {
+      const ReadEvent *e = &g_array_index (events, ReadEvent, i);
+      if (e->offset > offset)
+        break;
+      ns = e->ns;
+    }
+  return ns;
+}
+
+static void
+find_markers (const RunSpec *spec, RunResult *r, GArray *events, gint64 t0)
+{
+  for (int i = 0; i < MAX_MARKERS && spec->markers[i] != NULL; i++)
+    {
+      if (r->marker_ns[i] >= 0)
+        continue;
+      const char *hit = find_in (r->out, spec->markers[i]);
+      if (hit != NULL)
+        r->marker_ns[i] = time_of_offset (events, (gsize) (hit - r->out->str)) - t0;
+    }
+}
+
+typedef enum
+{
+  DRAIN_CLOSED,
+  DRAIN_READ,
+  DRAIN_EMPTY,
+} DrainResult;
+
+/* One non-blocking read from a child's pipe into `into`; `events` (if any) records when it came. */
+static DrainResult
+drain (int fd, GString *into, GArray *events, gint64 now)
+{
+  char buf[4096];
+  ssize_t n = read (fd, buf, sizeof buf);
+
+  if (n < 0)
+    return errno == EINTR || errno == EAGAIN ? DRAIN_EMPTY : DRAIN_CLOSED;
+  if (n == 0)
+    return DRAIN_CLOSED;
+  if (into->len < OUTPUT_CAP)
+    {
+      if (events != NULL)
+        {
+          ReadEvent e = { into->len, now };
+          g_array_append_val (events, e);
+        }
+      g_string_append_len (into, buf, n);
+    }
+  return DRAIN_READ;
+}
+
+static void
+drain_if_ready (int *fd, short revents, GString *into, GArray *events, gint64 now)
+{
+  if (*fd >= 0 && (revents & (POLLIN | POLLHUP | POLLERR)) != 0
+      && drain (*fd, into, events, now) == DRAIN_CLOSED)
+    {
+      close (*fd);
+      *fd = -1;
+    }
+}
+
+/* After the child is gone: whatever is left in the pipe, without waiting for an EOF that a
+ * grandchild holding the pipe could delay forever. */
+static void
+drain_rest (int *fd, GString *into, GArray *events)
+{
+  while (*fd >= 0)
+    {
+      DrainResult d = drain (*fd, into, events, now_ns ());
+      if (d == DRAIN_EMPTY)
+        break;
+      if (d == DRAIN_CLOSED)
+        {
+          close (*fd);
+          *fd = -1;
+        }
+    }
+}
+
+static char *
+describe_failure (int status, const RunResult *r)
+{
+  g_autofree char *how = NULL;
+  /* The tail of stderr usually names the problem; all of it can be long (QEMU warnings). */
+  const char *tail = r->err->str;
+  if (r->err->len > 600)
+    tail = r->err->str + r->err->len - 600;
+  g_autofree char *clean = g_strstrip (g_strdup (tail));
+
+  if (WIFEXITED (status))
+    how = g_strdup_printf ("exited with status %d", WEXITSTATUS (status));
+  else if (WIFSIGNALED (status))
+    how = g_strdup_printf ("was killed by signal %d (%s)", WTERMSIG (status),
+                           g_strsignal (WTERMSIG (status)));
+  else
+    how = g_strdup_printf ("ended with wait status 0x%x", (unsigned) status);
+  if (*clean == '\0')
+    return g_steal_pointer (&how);
+  return g_strdup_printf ("%s; its stderr ends with:\n    %s", how, clean);
+}
+
+/* Runs argv to completion and fills r.  FALSE with an error when it could not be started, timed
+ * out, failed, or its output lacks spec->required. */
+static gboolean
+run_once (const Bench *b, GPtrArray *argv, const RunSpec *spec, RunResult *r, GError **error)
+{
+  g_autoptr (GArray) events = g_array_new (FALSE, FALSE, sizeof (ReadEvent));
+  GPid pid;
+  int out_fd = -1, err_fd = -1;
+  gboolean timed_out = FALSE, term_sent = FALSE;
+  gint64 next_sample = 0;
+  int status = 0;
+  struct rusage ru;
+
+  memset (r, 0, sizeof *r);
+  r->out = g_string_new (NULL);
+  r->err = g_string_new (NULL);
+  for (int i = 0; i < MAX_MARKERS; i++)
+    r->marker_ns[i] = -1;
+
+  gint64 t0 = now_ns ();
+  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char *const *) argv->pdata, NULL,
+                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
+                                         NULL, NULL, -1, -1, -1, NULL, NULL, 0, &pid, NULL,
+                                         &out_fd, &err_fd, error))
+    return FALSE;
+  gint64 deadline = t0 + (gint64) b->timeout_s * G_GINT64_CONSTANT (1000000000);
+  /* Readable once the child has exited; without it (kernels before 5.3) EOF on both pipes ends
+   * the run instead. */
+  int exit_fd = pidfd_open (pid, 0);
+  fcntl (out_fd, F_SETFL, fcntl (out_fd, F_GETFL) | O_NONBLOCK);
+  fcntl (err_fd, F_SETFL, fcntl (err_fd, F_GETFL) | O_NONBLOCK);
+
+  for (;;)
+    {
+      gint64 now = now_ns ();
+      gboolean sampling = spec->sample_after >= 0 && r->marker_ns[spec->sample_after] >= 0
+                          && !term_sent;
+
+      if (sampling && now >= next_sample)
+        {
+          MemStatus m;
+          if (read_mem_status (pid, &m))
+            {
+              gint64 hwm = MAX (r->mem.vm_hwm_kib, m.vm_hwm_kib);
+              r->mem = m;
+              r->mem.vm_hwm_kib = hwm;
+              r->n_samples++;
+            }
+          next_sample = now + MEMORY_SAMPLE_NS;
+          if (r->n_samples >= MEMORY_SAMPLES)
+            {
+              kill (pid, SIGTERM);
+              term_sent = TRUE;
+              sampling = FALSE;
+              deadline = MIN (deadline, now + STOP_GRACE_NS);
+            }
+        }
+      if (now >= deadline)
+        {
+          kill (pid, SIGKILL);
+          timed_out = TRUE;
+          break;
+        }
+
+      gint64 wait_ns = deadline - now;
+      if (sampling)
+        wait_ns = MIN (wait_ns, MAX (next_sample - now, 0));
+      struct pollfd fds[3] = {
+        { out_fd, POLLIN, 0 },
+        { err_fd, POLLIN, 0 },
+        { exit_fd, POLLIN, 0 },
+      };
+      int ret = poll (fds, 3, (int) (wait_ns / 1000000) + 1);
+      if (ret < 0 && errno != EINTR)
+        {
+          kill (pid, SIGKILL);
+          break;
+        }
+      now = now_ns ();
+      drain_if_ready (&out_fd, fds[0].revents, r->out, events, now);
+      drain_if_ready (&err_fd, fds[1].revents, r->err, NULL, now);
+      find_markers (spec, r, events, t0);
+      if (exit_fd >= 0 ? (fds[2].revents & POLLIN) != 0 : out_fd < 0 && err_fd < 0)
+        break;
+    }
+
+  while (wait4 (pid, &status, 0, &ru) < 0)
+    if (errno != EINTR)
+      {
+        int saved = errno;
+        g_set_error (error, BENCH_ERROR, 0, "wait4: %s", g_strerror (saved));
+        return FALSE;
+      }
+  r->exit_ns = now_ns () - t0;
+  drain_rest (&out_fd, r->out, events);
+  drain_rest (&err_fd, r->err, NULL);
+  find_markers (spec, r, events, t0);
+  if (out_fd >= 0)
+    close (out_fd);
+  if (err_fd >= 0)
+    close (err_fd);
+  if (exit_fd >= 0)
+    close (exit_fd);
+  r->user_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3;
+  r->sys_ms = ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
+
+  if (timed_out)
+    {
+      g_set_error (error, BENCH_ERROR, 0, "did not finish within %d s (raise it with --timeout)",
+                   b->timeout_s);
+      return FALSE;
+    }
+  gboolean ok = WIFEXITED (status) && WEXITSTATUS (status) == 0;
+  if (spec->sigterm_ok && term_sent && WIFSIGNALED (status) && WTERMSIG (status) == SIGTERM)
+    ok = TRUE;
+  if (!ok)
+    {
+      g_autofree char *why = describe_failure (status, r);
+      g_set_error (error, BENCH_ERROR, 0, "%s", why);
+      return FALSE;
+    }
+  if (spec->required != NULL && find_in (r->out, spec->required) == NULL)
+    {
+      g_set_error (error, BENCH_ERROR, 0, "its output lacks \"%s\" (guest output: %.200s)",
+                   spec->required, r->out->str);
+      return FALSE;
+    }
+  if (spec->sample_after >= 0 && r->n_samples == 0)
+    {
+      g_set_error (error, BENCH_ERROR, 0, "exited before its memory could be sampled");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+guest_path (const Bench *b, const char *name)
+{
+  g_autofree char *file = g_strconcat (name, ".elf", NULL);
+  return g_build_filename (b->guests_dir, file, NULL);
+}
+
+/* The command line for one run.  guest is NULL for the floor, which takes count instead. */
+static GPtrArray *
+vmm_argv (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint64 count)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *elf = guest ? guest_path (b, guest) : NULL;
+  g_autofree char *mem = g_strdup_printf ("%dM", b->memory_mib);
+
+  g_ptr_array_add (argv, g_strdup (b->vmm[id].path));
+  switch (id)
+    {
+    case VMM_FLOOR:
+      g_ptr_array_add (argv, g_strdup ("--count"));
+      g_ptr_array_add (argv, g_strdup_printf ("%" G_GINT64_FORMAT, count));
+      break;
+    case VMM_VIREO:
+      g_ptr_array_add (argv, g_strdup ("-m"));
+      g_ptr_array_add (argv, g_strdup (mem));
+      g_ptr_array_add (argv, g_strdup ("-k"));
+      g_ptr_array_add (argv, g_strdup (elf));
+      if (cmdline != NULL)
+        {
+          g_ptr_array_add (argv, g_strdup ("-c"));
+          g_ptr_array_add (argv, g_strdup (cmdline));
+        }
+      break;
+    case VMM_QEMU:
+      /* Guest RAM in a shared memfd, as vireo has it, so that RssShmem is guest RAM for both. */
+      g_ptr_array_add (argv, g_strdup ("-enable-kvm"));
+      g_ptr_array_add (argv, g_strdup ("-cpu"));
+      g_ptr_array_add (argv, g_strdup ("qemu64"));
+      g_ptr_array_add (argv, g_strdup ("-machine"));
+      g_ptr_array_add (argv, g_strdup ("pc,memory-backend=ram"));
+      g_ptr_array_add (argv, g_strdup ("-object"));
+      g_ptr_array_add (argv, g_strdup_printf ("memory-backend-memfd,id=ram,size=%s,share=on", mem));
+      g_ptr_array_add (argv, g_strdup ("-m"));
+      g_ptr_array_add (argv, g_strdup (mem));
+      if (b->qemu_stock)
+        g_ptr_array_add (argv, g_strdup ("-nographic"));
+      else
+        {
+          /* No NIC (its iPXE ROM costs seconds of emulated ring 0 here), no VGA, no monitor:
+           * the same devices a test guest gets from vireo-run. */
+          g_ptr_array_add (argv, g_strdup ("-nodefaults"));
+          g_ptr_array_add (argv, g_strdup ("-no-user-config"));
+          g_ptr_array_add (argv, g_strdup ("-display"));
+          g_ptr_array_add (argv, g_strdup ("none"));
+          g_ptr_array_add (argv, g_strdup ("-serial"));
+          g_ptr_array_add (argv, g_strdup ("stdio"));
+        }
+      g_ptr_array_add (argv, g_strdup ("-no-reboot"));
+      g_ptr_array_add (argv, g_strdup ("-kernel"));
+      g_ptr_array_add (argv, g_strdup (elf));
+      if (cmdline != NULL)
+        {
+          g_ptr_array_add (argv, g_strdup ("-append"));
+          g_ptr_array_add (argv, g_strdup (cmdline));
+        }
+      break;
+    case N_VMMS:
+    default:
+      g_assert_not_reached ();
+    }
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static gboolean
+vmm_usable (const Bench *b, VmmId id)
+{
+  return b->vmm[id].path != NULL && b->vmm[id].failure == NULL;
+}
+
+static void
+record (Bench *b, VmmId id, Metric m, double value)
+{
+  g_array_append_val (b->data[id][m], value);
+}
+
+/* Runs once; on failure prints why and retires this VMM from the rest of the benchmark. */
+static gboolean
+run_vmm (Bench *b, VmmId id, const char *what, GPtrArray *argv, const RunSpec *spec, RunResult *r)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (run_once (b, argv, spec, r, &error))
+    return TRUE;
+  b->vmm[id].failure = g_strdup_printf ("%s run failed: %s", what, error->message);
+  g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+  g_printerr ("vireo-bench: %s: %s\n  command: %s\n  (no more %s runs)\n", vmm_names[id],
+              b->vmm[id].failure, cmd, vmm_names[id]);
+  run_result_clear (r);
+  return FALSE;
+}
+
+/* The VMMs in the order repetition rep runs them: rotated each time so none is always first. */
+static void
+rotated_order (int rep, const VmmId *ids, int n, VmmId *out)
+{
+  for (int i = 0; i < n; i++)
+    out[i] = ids[(i + rep) % n];
+}
+
+static void
+progress (const Bench *b, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+progress (const Bench *b, const char *format, ...)
+{
+  va_list args;
+  if (b->quiet)
+    return;
+  va_start (args, format);
+  g_autofree char *text = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("  %s\n", text);
+}
+
+static void
+bench_boot (Bench *b)
+{
+  static const VmmId ids[] = { VMM_FLOOR, VMM_VIREO, VMM_QEMU };
+  RunSpec spec = { { HELLO_MARKER, NULL, NULL }, HELLO_MARKER, -1, FALSE };
+  /* The floor has no serial port: it only shows what creating, running and destroying the smallest
+   * possible VM costs on this machine. */
+  RunSpec floor_spec = { { NULL, NULL, NULL }, "loop_ns=", -1, FALSE };
+
+  for (int rep = 0; rep < b->runs; rep++)
+    {
+      VmmId order[G_N_ELEMENTS (ids)];
+      rotated_order (rep, ids, G_N_ELEMENTS (ids), order);
+      for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+        {
+          VmmId id = order[i];
+          RunResult r;
+          if (!vmm_usable (b, id))
+            continue;
+          gboolean is_floor = id == VMM_FLOOR;
+          g_autoptr (GPtrArray) argv = vmm_argv (b, id, is_floor ? NULL : "hello", NULL, 1);
+          if (!run_vmm (b, id, is_floor ? "kvm-floor --count 1" : "hello.elf", argv,
+                        is_floor ? &floor_spec : &spec, &r))
+            continue;
+          if (r.marker_ns[0] >= 0)
+            record (b, id, M_FIRST_BYTE, r.marker_ns[0] / NS_PER_MS);
+          record (b, id, M_EXIT, r.exit_ns / NS_PER_MS);
+          record (b, id, M_CPU, r.user_ms + r.sys_ms);
+          record (b, id, M_CPU_USER, r.user_ms);
+          record (b, id, M_CPU_SYS, r.sys_ms);
+          g_autofree char *first = r.marker_ns[0] >= 0
+                                       ? g_strdup_printf ("%8.1f ms", r.marker_ns[0] / NS_PER_MS)
+                                       : g_strdup ("       -   ");
+          progress (b, "[boot %d/%d] %-5s first byte %s, exit %8.1f ms, cpu %7.1f ms", rep + 1,
+                    b->runs, vmm_names[id], first, r.exit_ns / NS_PER_MS, r.user_ms + r.sys_ms);
+          run_result_clear (&r);
+        }
+    }
+}
+
+static void
+bench_pio (Bench *b)
+{
+  static const VmmId ids[] = { VMM_FLOOR, VMM_VIREO, VMM_QEMU };
+  RunSpec spec = { { PIO_START_MARKER, PIO_DONE_MARKER, NULL }, PIO_DONE_MARKER, -1, FALSE };
+  RunSpec floor_spec = { { "loop_ns=", NULL, NULL }, "loop_ns=", -1, FALSE };
+
+  for (int rep = 0; rep < b->runs; rep++)
+    {
+      VmmId order[G_N_ELEMENTS (ids)];
+      double wall[N_VMMS][2] = { { 0 } }, cpu[N_VMMS][2] = { { 0 } }, loop[N_VMMS] = { 0 };
+      gboolean done[N_VMMS][2] = { { FALSE } };
+
+      rotated_order (rep, ids, G_N_ELEMENTS (ids), order);
+      for (int c = 0; c < 2; c++)
+        {
+          /* Alternate which count goes first, too. */
+          int which = (rep % 2 == 0) ? c : 1 - c;
+          gint64 count = which == 0 ? b->count_lo : b->count_hi;
+          g_autofree char *cmdline = g_strdup_printf ("count=%" G_GINT64_FORMAT, count);
+          for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+            {
+              VmmId id = order[i];
+              RunResult r;
+              if (!vmm_usable (b, id))
+                continue;
+              g_autoptr (GPtrArray) argv = vmm_argv (b, id, id == VMM_FLOOR ? NULL : "pio-loop",
+                                                     cmdline, count);
+              if (!run_vmm (b, id, id == VMM_FLOOR ? "kvm-floor" : "pio-loop.elf", argv,
+                            id == VMM_FLOOR ? &floor_spec : &spec, &r))
+                continue;
+              wall[id][which] = (double) r.exit_ns;
+              cpu[id][which] = (r.user_ms + r.sys_ms) * NS_PER_MS;
+              done[id][which] = TRUE;
+              if (which == 1)
+                {
+                  /* The loop alone: between the markers for a guest, self-timed by the floor. */
+                  if (id == VMM_FLOOR)
+                    {
+                      const char *p = find_in (r.out, "loop_ns=");
+                      loop[id] = g_ascii_strtod (p + strlen ("loop_ns="), NULL);
+                    }
+                  else
+                    loop[id] = (double) (r.marker_ns[1] - r.marker_ns[0]);
+                }
+              progress (b,
+                        "[pio %d/%d] %-5s count=%-7" G_GINT64_FORMAT " exit %8.1f ms, cpu %7.1f ms",
+                        rep + 1, b->runs, vmm_names[id], count, r.exit_ns / NS_PER_MS,
+                        r.user_ms + r.sys_ms);
+              run_result_clear (&r);
+            }
+        }
+      for (int id = 0; id < N_VMMS; id++)
+        {
+          if (!done[id][0] || !done[id][1])
+            continue;
+          double delta = (double) (b->count_hi - b->count_lo);
+          record (b, id, M_PIO_WALL, (wall[id][1] - wall[id][0]) / delta / NS_PER_US);
+          record (b, id, M_PIO_CPU, (cpu[id][1] - cpu[id][0]) / delta / NS_PER_US);
+          record (b, id, M_PIO_LOOP, loop[id] / (double) b->count_hi / NS_PER_US);
+        }
+    }
+}
+
+static void
+bench_memory (Bench *b)
+{
+  static const VmmId ids[] = { VMM_VIREO, VMM_QEMU };
+  /* vireo-run turns SIGTERM into a power-button press, which this guest answers by powering off;
+   * QEMU just quits on it. */
+  RunSpec spec = { { SHUTDOWN_MARKER, NULL, NULL }, SHUTDOWN_MARKER, 0, TRUE };
+
+  for (int rep = 0; rep < b->runs; rep++)
+    {
+      VmmId order[G_N_ELEMENTS (ids)];
+      rotated_order (rep, ids, G_N_ELEMENTS (ids), order);
+      for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+        {
+          VmmId id = order[i];
+          RunResult r;
+          if (!vmm_usable (b, id))
+            continue;
+          g_autoptr (GPtrArray) argv = vmm_argv (b, id, "shutdown", NULL, 0);
+          if (!run_vmm (b, id, "shutdown.elf", argv, &spec, &r))
+            continue;
+          double hwm = r.mem.vm_hwm_kib / KIB_PER_MIB;
+          double guest = r.mem.rss_shmem_kib / KIB_PER_MIB;
+          record (b, id, M_MEM_HWM, hwm);
+          record (b, id, M_MEM_GUEST, guest);
+          record (b, id, M_MEM_OVERHEAD, hwm - guest);
+          record (b, id, M_MEM_ANON, r.mem.rss_anon_kib / KIB_PER_MIB);
+          record (b, id, M_MEM_FILE, r.mem.rss_file_kib / KIB_PER_MIB);
+          progress (b,
+                    "[memory %d/%d] %-5s VmHWM %6.2f MiB, guest RAM %6.2f MiB, overhead %6.2f MiB",
+                    rep + 1, b->runs, vmm_names[id], hwm, guest, hwm - guest);
+          run_result_clear (&r);
+        }
+    }
+}
+
+/* Statistics and the table. */
+
+/* Other work on the machine shows up as noise (two CPUs here): the table says how busy it was. */
+static char *
+load_average (void)
+{
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
+    return g_strdup ("unknown");
+  g_auto (GStrv) fields = g_strsplit (g_strstrip (text), " ", 4);
+  if (g_strv_length (fields) < 3)
+    return g_strdup ("unknown");
+  return g_strdup_printf ("%s %s %s", fields[0], fields[1], fields[2]);
+}
+
+static int
+compare_doubles (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* FALSE when there is no data. */
+static gboolean
+summarize (GArray *values, double *median, double *lo, double *hi)
+{
+  if (values->len == 0)
+    return FALSE;
+  g_autoptr (GArray) sorted = g_array_sized_new (FALSE, FALSE, sizeof (double), values->len);
+  g_array_append_vals (sorted, values->data, values->len);
+  g_array_sort (sorted, compare_doubles);
+  guint n = sorted->len;
+  const double *v = (const double *) sorted->data;
+  *median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  *lo = v[0];
+  *hi = v[n - 1];
+  return TRUE;
+}
+
+static char *
+format_number (double v)
+{
+  double a = fabs (v);
+  if (a >= 100)
+    return g_strdup_printf ("%.0f", v);
+  if (a >= 10)
+    return g_strdup_printf ("%.1f", v);
+  return g_strdup_printf ("%.2f", v);
+}
+
+static char *
+format_cell (const Bench *b, VmmId id, Metric m)
+{
+  double med, lo, hi;
+  if (b->vmm[id].path == NULL)
+    return g_strdup ("n/a");
+  if (!summarize (b->data[id][m], &med, &lo, &hi))
+    return g_strdup (b->vmm[id].failure ? "failed" : "-");
+  g_autofree char *smed = format_number (med);
+  g_autofree char *slo = format_number (lo);
+  g_autofree char *shi = format_number (hi);
+  return g_strdup_printf ("%s (%s-%s)", smed, slo, shi);
+}
+
+/* The ratio of the medians, or NULL. */
+static gboolean
+median_ratio (const Bench *b, VmmId num, VmmId den, Metric m, double *ratio)
+{
+  double mn, md, lo, hi;
+  if (!summarize (b->data[num][m], &mn, &lo, &hi) || !summarize (b->data[den][m], &md, &lo, &hi)
+      || md == 0)
+    return FALSE;
+  *ratio = mn / md;
+  return TRUE;
+}
+
+static char *
+format_ratio (const Bench *b, VmmId num, VmmId den, Metric m)
+{
+  double ratio;
+  if (!median_ratio (b, num, den, m, &ratio))
+    return g_strdup ("-");
+  if (fabs (ratio) >= 0.1)
+    return g_strdup_printf ("%.2fx", ratio);
+  return g_strdup_printf ("%.4fx", ratio);
+}
+
+static void
+print_row (const Bench *b, const char *label, const char *unit, Metric m, const VmmId *cols,
+           int n_cols, const VmmId (*ratios)[2], int n_ratios)
+{
+  g_print ("  %-34s %-4s", label, unit);
+  for (int i = 0; i < n_cols; i++)
+    {
+      g_autofree char *cell = format_cell (b, cols[i], m);
+      g_print (" %-22s", cell);
+    }
+  for (int i = 0; i < n_ratios; i++)
+    {
+      g_autofree char *cell = format_ratio (b, ratios[i][0], ratios[i][1], m);
+      g_print (" %11s", cell);
+    }
+  g_print ("\n");
+}
+
+static void
+print_heading (const char *title, const VmmId *cols, int n_cols, const VmmId (*ratios)[2],
+               int n_ratios)
+{
+  g_print ("\n%s\n  %-34s %-4s", title, "", "");
+  for (int i = 0; i < n_cols; i++)
+    g_print (" %-22s", vmm_names[cols[i]]);
+  for (int i = 0; i < n_ratios; i++)
+    {
+      g_autofree char *r
+          = g_strdup_printf ("%s/%s", vmm_names[ratios[i][0]], vmm_names[ratios[i][1]]);
+      g_print (" %11s", r);
+    }
+  g_print ("\n");
+}
+
+static void
+print_command (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint64 count)
+{
+  if (b->vmm[id].path == NULL)
+    return;
+  g_autoptr (GPtrArray) argv = vmm_argv (b, id, guest, cmdline, count);
+  g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+  g_print ("  %-5s %s\n", vmm_names[id], cmd);
+}
+
+static void
+print_target (const Bench *b, const char *what, Metric m, VmmId den, double limit,
+              const char *target, const char *unit)
+{
+  double value, lo, hi;
+  gboolean have;
+
+  if (den == N_VMMS)
+    have = summarize (b->data[VMM_VIREO][m], &value, &lo, &hi);
+  else
+    have = median_ratio (b, VMM_VIREO, den, m, &value);
+  if (!have)
+    {
+      g_print ("  %-44s not measured (%s)\n", what, target);
+      return;
+    }
+  g_print ("  %-44s %.2f%s (%s): %s\n", what, value, unit, target,
+           value < limit ? "MET" : "MISSED");
+}
+
+static void
+print_results (const Bench *b)
+{
+  static const VmmId pair[] = { VMM_VIREO, VMM_QEMU };
+  static const VmmId triple[] = { VMM_FLOOR, VMM_VIREO, VMM_QEMU };
+  static const VmmId vq[][2] = { { VMM_VIREO, VMM_QEMU } };
+  static const VmmId boot_ratios[][2] = { { VMM_VIREO, VMM_QEMU }, { VMM_VIREO, VMM_FLOOR } };
+  static const VmmId pio_ratios[][2] = { { VMM_VIREO, VMM_FLOOR }, { VMM_QEMU, VMM_FLOOR },
+                                         { VMM_VIREO, VMM_QEMU } };
+
+  g_autofree char *load = load_average ();
+  g_print ("\nload average at the end: %s\n", load);
+  g_print ("median (min-max) of %d runs each; ratios are of medians\n", b->runs);
+  if (b->do_boot)
+    {
+      print_heading ("1. Boot: hello.elf (prints one line, ACPI power-off); "
+                     "floor: kvm-floor --count 1 (no serial)",
+                     triple, 3, boot_ratios, 2);
+      print_row (b, "exec -> first guest serial byte", "ms", M_FIRST_BYTE, triple, 3, boot_ratios,
+                 2);
+      print_row (b, "exec -> VMM exit after power-off", "ms", M_EXIT, triple, 3, boot_ratios, 2);
+      print_row (b, "VMM CPU time, user+sys", "ms", M_CPU, triple, 3, boot_ratios, 2);
+      print_row (b, "  of which user (tick-sampled)", "ms", M_CPU_USER, triple, 3, boot_ratios, 2);
+      print_row (b, "  of which sys (tick-sampled)", "ms", M_CPU_SYS, triple, 3, boot_ratios, 2);
+    }
+  if (b->do_pio)
+    {
+      g_autofree char *title = g_strdup_printf (
+          "2. PIO exit round trip from guest ring 3: pio-loop.elf count=%" G_GINT64_FORMAT
+          " and count=%" G_GINT64_FORMAT, b->count_lo, b->count_hi);
+      print_heading (title, triple, 3, pio_ratios, 3);
+      print_row (b, "per exit, d(wall)/d(count)", "us", M_PIO_WALL, triple, 3, pio_ratios, 3);
+      print_row (b, "per exit, d(VMM CPU)/d(count)", "us", M_PIO_CPU, triple, 3, pio_ratios, 3);
+      print_row (b, "per exit, loop alone (high count)", "us", M_PIO_LOOP, triple, 3, pio_ratios,
+                 3);
+      g_print ("  d(...)/d(count) cancels boot time only as far as boot time is steady; QEMU's "
+               "firmware boot\n  varies by seconds where ring 0 is emulated, so for QEMU the "
+               "\"loop alone\" row is the sharper one.\n");
+    }
+  if (b->do_memory)
+    {
+      g_autofree char *title = g_strdup_printf (
+          "3. Host memory: shutdown.elf waiting for the power button, %d MiB guest", b->memory_mib);
+      print_heading (title, pair, 2, vq, 1);
+      print_row (b, "peak RSS (VmHWM)", "MiB", M_MEM_HWM, pair, 2, vq, 1);
+      print_row (b, "guest RAM touched (RssShmem)", "MiB", M_MEM_GUEST, pair, 2, vq, 1);
+      print_row (b, "VMM overhead (VmHWM - RssShmem)", "MiB", M_MEM_OVERHEAD, pair, 2, vq, 1);
+      print_row (b, "  RssAnon (heap, stacks, ROMs)", "MiB", M_MEM_ANON, pair, 2, vq, 1);
+      print_row (b, "  RssFile (binary, shared libs)", "MiB", M_MEM_FILE, pair, 2, vq, 1);
+    }
+
+  g_print ("\nTargets (vireo)\n");
+  if (b->do_boot)
+    print_target (b, "VMM CPU for a whole hello.elf run", M_CPU, N_VMMS, 10.0,
+                  "target: well under 10 ms", " ms");
+  if (b->do_pio)
+    {
+      print_target (b, "PIO exit vs bare-KVM floor, d(wall)", M_PIO_WALL, VMM_FLOOR, 1.3,
+                    "target: within 1.3x", "x");
+      /* Time spent waiting for a CPU counts in wall time but not here: the steadier of the two
+       * when the machine is busy. */
+      print_target (b, "PIO exit vs bare-KVM floor, d(VMM CPU)", M_PIO_CPU, VMM_FLOOR, 1.3,
+                    "target: within 1.3x", "x");
+    }
+  if (b->do_memory)
+    print_target (b, "VMM memory overhead", M_MEM_OVERHEAD, N_VMMS, 5.0,
+                  "target: under 5 MiB", " MiB");
+
+  gboolean notes = FALSE;
+  for (int id = 0; id < N_VMMS; id++)
+    if (b->vmm[id].failure != NULL)
+      {
+        if (!notes)
+          g_print ("\nNotes\n");
+        notes = TRUE;
+        g_print ("  %s: %s\n", vmm_names[id], b->vmm[id].failure);
+      }
+}
+
+static char *
+first_line_of (const char *path, const char *arg)
+{
+  const char *argv[] = { path, arg, NULL };
+  g_autofree char *out = NULL;
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                     NULL, NULL)
+      || out == NULL)
+    return g_strdup ("version unknown");
+  char *nl = strchr (out, '\n');
+  if (nl != NULL)
+    *nl = '\0';
+  return g_strdup (g_strstrip (out));
+}
+
+static char *
+cpu_model (void)
+{
+  g_autofree char *text = NULL;
+  if (g_file_get_contents ("/proc/cpuinfo", &text, NULL, NULL))
+    {
+      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+      for (char **line = lines; *line != NULL; line++)
+        if (g_str_has_prefix (*line, "model name"))
+          {
+            const char *colon = strchr (*line, ':');
+            if (colon != NULL)
+              return g_strstrip (g_strdup (colon + 1));
+          }
+    }
+  return g_strdup ("unknown CPU");
+}
+
+static void
+print_header (const Bench *b)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *date = g_date_time_format (now, "%Y-%m-%d %H:%M:%S %z");
+  g_autofree char *cpu = cpu_model ();
+  g_autofree char *load = load_average ();
+  struct utsname u;
+
+  if (uname (&u) < 0)
+    memset (&u, 0, sizeof u);
+  g_print ("vireo-bench, %s\n", date);
+  g_print ("machine: %u CPUs, %s %s %s, %s\n", g_get_num_processors (), u.sysname, u.release,
+           u.machine, cpu);
+  g_print ("load average at start: %s\n", load);
+  for (int id = 0; id < N_VMMS; id++)
+    {
+      if (b->vmm[id].path != NULL)
+        g_print ("%-6s %s\n", vmm_names[id], b->vmm[id].version);
+      else
+        g_print ("%-6s not run: %s\n", vmm_names[id],
+                 b->vmm[id].failure ? b->vmm[id].failure : "not used by the selected benchmarks");
+    }
+  g_print ("runs: %d per VMM per measurement, VMMs interleaved (order rotates each repetition)\n",
+           b->runs);
+  g_print ("commands (hello.elf shown; the other guests differ in -k/-kernel and -c/-append):\n");
+  print_command (b, VMM_VIREO, "hello", NULL, 0);
+  print_command (b, VMM_QEMU, "hello", NULL, 0);
+  print_command (b, VMM_FLOOR, NULL, NULL, b->count_hi);
+}
+
+/* Setup and checks. */
+
+static gboolean
+parse_counts (const char *text, gint64 *lo, gint64 *hi)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  guint64 a, b;
+  if (g_strv_length (parts) != 2
+      || !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &a, NULL)
+      || !g_ascii_string_to_unsigned (parts[1], 10, 1, G_MAXUINT32, &b, NULL) || a >= b)
+    return FALSE;
+  *lo = (gint64) a;
+  *hi = (gint64) b;
+  return TRUE;
+}
+
+static gboolean
+parse_only (Bench *b, const char *text)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  b->do_boot = b->do_pio = b->do_memory = FALSE;
+  for (char **p = parts; *p != NULL; p++)
+    {
+      if (g_str_equal (*p, "boot"))
+        b->do_boot = TRUE;
+      else if (g_str_equal (*p, "pio"))
+        b->do_pio = TRUE;
+      else if (g_str_equal (*p, "memory"))
+        b->do_memory = TRUE;
+      else
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_guests (const Bench *b)
+{
+  const char *needed[3];
+  int n = 0;
+  gboolean ok = TRUE;
+
+  if (b->do_boot)
+    needed[n++] = "hello";
+  if (b->do_pio)
+    needed[n++] = "pio-loop";
+  if (b->do_memory)
+    needed[n++] = "shutdown";
+  for (int i = 0; i < n; i++)
+    {
+      g_autofree char *path = guest_path (b, needed[i]);
+      if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+        {
+          g_printerr ("vireo-bench: test guest %s is missing; build the test guests first "
+                      "(`ninja -C <builddir>`, or use `ninja -C <builddir> bench`), or point "
+                      "--guests at them\n", path);
+          ok = FALSE;
+        }
+    }
+  return ok;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *vireo_run = NULL, *qemu = NULL, *floor = NULL, *guests = NULL;
+  g_autofree char *counts = NULL, *only = NULL;
+  gboolean no_qemu = FALSE;
+  Bench bench = { 0 }, *b = &bench;
+  b->runs = 5;
+  b->memory_mib = 128;
+  b->timeout_s = 180;
+  GOptionEntry entries[] = {
+    { "runs", 'n', 0, G_OPTION_ARG_INT, &b->runs, "Runs per VMM per measurement (default 5)", "N" },
+    { "counts", 0, 0, G_OPTION_ARG_STRING, &counts,
+      "The two pio-loop counts (default 20000,220000)", "LO,HI" },
+    { "memory", 'm', 0, G_OPTION_ARG_INT, &b->memory_mib, "Guest RAM in MiB (default 128)", "MIB" },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &only, "Run only some of boot,pio,memory", "LIST" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &b->timeout_s,
+      "Seconds before a run is killed (default 180)", "S" },
+    { "vireo-run", 0, 0, G_OPTION_ARG_FILENAME, &vireo_run, "vireo-run to measure", "PATH" },
+    { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu,
+      "QEMU binary (default: qemu-system-x86_64 in PATH)", "PATH" },
+    { "no-qemu", 0, 0, G_OPTION_ARG_NONE, &no_qemu, "Do not run QEMU", NULL },
+    { "qemu-stock", 0, 0, G_OPTION_ARG_NONE, &b->qemu_stock,
+      "Give QEMU its default devices (-nographic; NIC with iPXE, VGA) instead of -nodefaults",
+      NULL },
+    { "kvm-floor", 0, 0, G_OPTION_ARG_FILENAME, &floor, "The bare-KVM floor program", "PATH" },
+    { "guests", 0, 0, G_OPTION_ARG_FILENAME, &guests, "Directory of the built test guests", "DIR" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &b->quiet, "Print only the results, not each run", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- vireo-run vs QEMU benchmarks");
+  g_autoptr (GError) error = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (
+      context, "Boot time, PIO exit cost and memory overhead of vireo-run next to QEMU on the same "
+               "test guests.\nNot a test: it never fails on a timing.  See tests/bench/README.md.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("vireo-bench: %s\n", error->message);
+      return 2;
+    }
+  b->do_boot = b->do_pio = b->do_memory = TRUE;
+  b->count_lo = 20000;
+  b->count_hi = 220000;
+  if (b->runs < 1 || b->runs > 1000 || b->memory_mib < 32 || b->memory_mib > 65536
+      || b->timeout_s < 1 || b->timeout_s > 86400
+      || (counts != NULL && !parse_counts (counts, &b->count_lo, &b->count_hi))
+      || (only != NULL && !parse_only (b, only)))
+    {
+      g_printerr ("vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
+                  "--timeout 1-86400, --counts LO,HI with LO < HI, --only from boot,pio,memory)\n");
+      return 2;
+    }
+
+  int kvm = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (kvm < 0)
+    {
+      g_printerr ("vireo-bench: cannot open /dev/kvm: %s; every benchmark here needs KVM\n",
+                  g_strerror (errno));
+      return 1;
+    }
+  close (kvm);
+
+  b->guests_dir = guests ? g_strdup (guests) : g_strdup (VIREO_BENCH_GUESTS_DIR);
+  if (!check_guests (b))
+    return 1;
+
+  b->vmm[VMM_VIREO].path = g_strdup (vireo_run ? vireo_run : VIREO_BENCH_VIREO_RUN);
+  if (!g_file_test (b->vmm[VMM_VIREO].path, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_printerr ("vireo-bench: %s is missing; build it or point --vireo-run at it\n",
+                  b->vmm[VMM_VIREO].path);
+      return 1;
+    }
+
+  if (no_qemu)
+    b->vmm[VMM_QEMU].failure = g_strdup ("--no-qemu given");
+  else
+    {
+      b->vmm[VMM_QEMU].path
+          = qemu ? g_strdup (qemu) : g_find_program_in_path ("qemu-system-x86_64");
+      if (b->vmm[VMM_QEMU].path == NULL
+          || !g_file_test (b->vmm[VMM_QEMU].path, G_FILE_TEST_IS_EXECUTABLE))
+        {
+          b->vmm[VMM_QEMU].failure = g_strdup_printf (
+              "%s not found (on Debian: apt-get install qemu-system-x86); "
+              "printing vireo numbers only", qemu ? qemu : "qemu-system-x86_64");
+          g_clear_pointer (&b->vmm[VMM_QEMU].path, g_free);
+          g_printerr ("vireo-bench: %s\n", b->vmm[VMM_QEMU].failure);
+        }
+    }
+
+  if (b->do_pio || b->do_boot)
+    {
+      b->vmm[VMM_FLOOR].path = g_strdup (floor ? floor : VIREO_BENCH_KVM_FLOOR);
+      if (!g_file_test (b->vmm[VMM_FLOOR].path, G_FILE_TEST_IS_EXECUTABLE))
+        {
+          b->vmm[VMM_FLOOR].failure = g_strdup_printf (
+              "%s is missing (`ninja -C <builddir> tests/bench/kvm-floor`); no floor column",
+              b->vmm[VMM_FLOOR].path);
+          g_clear_pointer (&b->vmm[VMM_FLOOR].path, g_free);
+          g_printerr ("vireo-bench: %s\n", b->vmm[VMM_FLOOR].failure);
+        }
+    }
+
+  for (int id = 0; id < N_VMMS; id++)
+    {
+      for (int m = 0; m < N_METRICS; m++)
+        b->data[id][m] = g_array_new (FALSE, FALSE, sizeof (double));
+      if (b->vmm[id].path != NULL)
+        {
+          g_autofree char *version = id == VMM_FLOOR ? g_strdup ("bare KVM_RUN loop")
+                                                     : first_line_of (b->vmm[id].path, "--version");
+          b->vmm[id].version = g_strdup_printf ("%s (%s)", b->vmm[id].path, version);
+        }
+    }
+
+  print_header (b);
+  if (b->do_boot)
+    bench_boot (b);
+  if (b->do_pio)
+    bench_pio (b);
+  if (b->do_memory)
+    bench_memory (b);
+  print_results (b);
+
+  for (int id = 0; id < N_VMMS; id++)
+    {
+      for (int m = 0; m < N_METRICS; m++)
+        g_array_unref (b->data[id][m]);
+      g_free (b->vmm[id].path);
+      g_free (b->vmm[id].version);
+      g_free (b->vmm[id].failure);
+    }
+  g_free (b->guests_dir);
+  /* A peer that failed is reported in the table; vireo failing makes the whole run an error. */
+  return b->vmm[VMM_VIREO].failure != NULL ? 1 : 0;
+}
