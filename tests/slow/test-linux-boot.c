@@ -865,6 +865,8 @@ require_image (void)
   g_autofree char *status = NULL;
   g_autoptr (GError) error = NULL;
   const char *argv[] = { script, "--status", status_file, dir, NULL };
+  g_autofree char *output = NULL;
+  g_autofree char *output_err = NULL;
   int lock;
 
   if (script == NULL)
@@ -876,9 +878,15 @@ require_image (void)
   if (lock < 0 || flock (lock, LOCK_EX) < 0)
     g_error ("cannot lock %s: %s", lock_file, g_strerror (errno));
   g_test_message ("building or checking the Linux test image in %s", dir);
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, NULL, &error))
+  /* Its progress goes into the test log as comments: bare lines would break the TAP stream. */
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &output, &output_err, NULL,
+                     &error))
     g_error ("cannot run %s: %s", script, error->message);
   close (lock);
+  if (*output)
+    g_test_message ("%s", g_strstrip (output));
+  if (*output_err)
+    g_test_message ("%s", g_strstrip (output_err));
 
   if (!g_file_get_contents (status_file, &status, NULL, &error))
     {
