@@ -25,6 +25,7 @@ typedef struct
   char *workers_dir;   /* <runtime_dir>/workers: one socket per running machine */
   char *worker_path;   /* the vireo-worker binary */
   char *kvm_path;      /* /dev/kvm, or $VIREO_KVM_DEVICE for tests */
+  guint reattaching;   /* workers we are still connecting to after a restart */
 } VireoDaemon;
 
 /* Polkit actions (data/org.vireo.vireo.policy). */

@@ -99,6 +99,9 @@ set_state (VireoMachine *machine, const char *new_state)
       vireo_dbus_machine_set_uptime (machine->iface, 0);
       vireo_dbus_machine_set_cpu_usage (machine->iface, 0.0);
     }
+  /* Announce it now rather than from an idle: a reply sent next must not overtake it, or a caller
+   * that reads State after Pause returns would still see "running". */
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (machine->iface));
 }
 
 static void
@@ -111,6 +114,8 @@ publish_config (VireoMachine *machine)
   vireo_dbus_machine_set_vcpus (machine->iface, c->vcpus);
   vireo_dbus_machine_set_notes (machine->iface, c->notes);
   vireo_dbus_machine_set_settings (machine->iface, vireo_machine_config_to_settings (c));
+  /* Before the reply to Update or Rename, like set_state(). */
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (machine->iface));
 }
 
 /* --- statistics --- */
@@ -445,9 +450,19 @@ start_call_free (StartCall *call)
 }
 
 static void
-start_failed (StartCall *call, const GError *error)
+start_failed (StartCall *call, const GError *cause)
 {
   VireoMachine *machine = call->machine;
+  const char *last_error = vireo_dbus_machine_get_last_error (machine->iface);
+  g_autoptr (GError) error = NULL;
+
+  /* A worker that died while we were connecting cancels the connection; why it died is the news. */
+  if (g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_CANCELLED) && last_error && *last_error)
+    error = g_error_new_literal (VIREO_ERROR, VIREO_ERROR_FAILED, last_error);
+  else if (cause->domain != VIREO_ERROR)
+    error = g_error_new_literal (VIREO_ERROR, VIREO_ERROR_FAILED, cause->message);
+  else
+    error = g_error_copy (cause);
 
   g_message ("%s: cannot start: %s", machine->config->name, error->message);
   if (machine->process)
@@ -592,19 +607,17 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
 
   if (machine->restoring)
     g_variant_dict_insert (dict, "restore", "b", TRUE);
-  else
+  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
+  fd = open_for_worker (c->kernel, O_RDONLY, "kernel", error);
+  if (fd < 0)
+    return NULL;
+  g_variant_dict_insert (dict, "kernel-fd", "h", pass_fd (fds, fd));
+  if (c->initrd && *c->initrd)
     {
-      fd = open_for_worker (c->kernel, O_RDONLY, "kernel", error);
+      fd = open_for_worker (c->initrd, O_RDONLY, "initrd", error);
       if (fd < 0)
         return NULL;
-      g_variant_dict_insert (dict, "kernel-fd", "h", pass_fd (fds, fd));
-      if (c->initrd && *c->initrd)
-        {
-          fd = open_for_worker (c->initrd, O_RDONLY, "initrd", error);
-          if (fd < 0)
-            return NULL;
-          g_variant_dict_insert (dict, "initrd-fd", "h", pass_fd (fds, fd));
-        }
+      g_variant_dict_insert (dict, "initrd-fd", "h", pass_fd (fds, fd));
     }
   return g_variant_ref_sink (g_variant_dict_end (dict));
 }
@@ -1204,12 +1217,21 @@ read_exit_record (VireoMachine *machine, const char *record_path)
 }
 
 static void
+reattach_done (VireoMachine *machine)
+{
+  g_assert (machine->daemon->reattaching > 0);
+  machine->daemon->reattaching--;
+}
+
+static void
 on_reattach_proxy (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (VireoMachine) machine = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (VireoWorker1) worker = vireo_worker1_proxy_new_finish (result, &error);
   const char *worker_state;
+
+  reattach_done (machine);
 
   if (worker == NULL)
     {
@@ -1249,6 +1271,7 @@ on_reattach_connected (GObject *source, GAsyncResult *result, gpointer data)
       g_message ("%s: removing the stale worker socket %s (%s)", machine->config->name, socket_path,
                  error->message);
       unlink (socket_path);
+      reattach_done (machine);
       return;
     }
   vireo_worker1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1", NULL,
@@ -1273,6 +1296,7 @@ vireo_machine_reattach (VireoMachine *machine)
 
   escaped = g_dbus_address_escape_value (socket_path);
   address = g_strconcat ("unix:path=", escaped, NULL);
+  machine->daemon->reattaching++;
   g_dbus_connection_new_for_address (address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL,
                                      on_reattach_connected, g_object_ref (machine));
 }
@@ -1306,6 +1330,9 @@ vireo_machine_class_init (VireoMachineClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   object_class->dispose = vireo_machine_dispose;
   object_class->finalize = vireo_machine_finalize;
+  /* The worker's errors arrive as org.vireo.Vireo1.Error.* names: unless the domain is registered before
+   * the first one, GDBus cannot map it back and callers would get an unnamed error. */
+  (void) vireo_error_quark ();
 
   signals[SIGNAL_DELETED] = g_signal_new ("deleted", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                           NULL, NULL, G_TYPE_NONE, 0);

@@ -288,14 +288,6 @@ vireo_manager_new (VireoDaemon *daemon)
   return manager;
 }
 
-gboolean
-vireo_manager_export (VireoManager *manager, GDBusConnection *connection, GError **error)
-{
-  /* The object manager lives on the same path and lists the machines below it. */
-  return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (manager->iface), connection,
-                                           "/org/vireo/Vireo1", error);
-}
-
 void
 vireo_manager_autostart (VireoManager *manager)
 {

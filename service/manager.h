@@ -8,8 +8,6 @@ G_BEGIN_DECLS
 /* Loads every stored machine, re-attaches to the workers of those still running, exports them all. */
 VireoManager *vireo_manager_new (VireoDaemon *daemon);
 void vireo_manager_free (VireoManager *manager);
-/* Puts org.vireo.Vireo1.Manager on /org/vireo/Vireo1 of @connection. */
-gboolean vireo_manager_export (VireoManager *manager, GDBusConnection *connection, GError **error);
 /* Starts the machines whose "auto-start" says so. */
 void vireo_manager_autostart (VireoManager *manager);
 

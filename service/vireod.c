@@ -23,10 +23,7 @@ static void
 on_bus_acquired (GDBusConnection *connection, const char *name, gpointer data)
 {
   Service *service = data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vireo_manager_export (service->manager, connection, &error))
-    g_warning ("cannot export the manager: %s", error->message);
+  /* The manager follows the object manager's connection (manager.c). */
   g_dbus_object_manager_server_set_connection (service->daemon.object_manager, connection);
 }
 
@@ -63,6 +60,12 @@ on_terminate (gpointer data)
   g_message ("stopping; running machines stay up and will be re-attached");
   g_main_loop_quit (service->loop);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
 }
 
 static char *
@@ -169,6 +172,18 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_terminate, &service);
   g_unix_signal_add (SIGINT, on_terminate, &service);
   signal (SIGPIPE, SIG_IGN);
+
+  /* Answer no one before every running machine is known as running: a client must never see one as
+   * "off" and start it a second time. */
+  {
+    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+    guint tick = g_timeout_add (100, on_tick, NULL);
+    while (daemon->reattaching > 0 && g_get_monotonic_time () < deadline)
+      g_main_context_iteration (NULL, TRUE);
+    g_source_remove (tick);
+    if (daemon->reattaching > 0)
+      g_warning ("%u machines' workers did not answer within 10 seconds", daemon->reattaching);
+  }
 
   service.owner_id = g_bus_own_name (system_mode ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, "org.vireo.Vireo1",
                                      G_BUS_NAME_OWNER_FLAGS_NONE, on_bus_acquired, on_name_acquired,

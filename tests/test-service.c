@@ -1,0 +1,1591 @@
+/* test-service.c — the 'service' suite: the real vireod --session on a private bus, driven through the
+ * generated org.vireo.Vireo1 proxies and the gdbus command line, with the test guests as machines.
+ *
+ * Each test runs in a child process (g_test_trap_subprocess) with its own bus, storage folder and
+ * XDG_RUNTIME_DIR under one temporary folder.  Workers outlive vireod by design, so whatever way the
+ * child ends, the parent then ends every process whose command line names that folder: a failed test
+ * never leaves a guest spinning. */
+#include "hv.h"
+#include "test-util.h"
+#include "vireo-dbus-generated.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gstdio.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BUS_NAME        "org.vireo.Vireo1"
+#define ROOT_PATH       "/org/vireo/Vireo1"
+#define MANAGER_IFACE   "org.vireo.Vireo1.Manager"
+#define MACHINE_IFACE   "org.vireo.Vireo1.Machine"
+#define ERROR_NAME(n)   "org.vireo.Vireo1.Error." n
+/* Deadlines, not expectations: guest ring-0 code may be emulated and CI machines are loaded.  No test
+ * asserts how long anything took. */
+#define WAIT_SECONDS    60
+#define CALL_TIMEOUT_MS (180 * 1000)
+#define CHILD_TIMEOUT_SECONDS 300
+/* How long a paused guest is given to (wrongly) echo: it echoes in microseconds when it runs. */
+#define PAUSED_QUIET_MS 1000
+/* In the test's folder: what vireod and its workers logged. */
+#define LOG_FILE        "vireod.log"
+
+/* ---- main-loop helpers ---- */
+
+typedef gboolean (*Condition) (gpointer data);
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+keep_ticking (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the default main context until @condition holds or @seconds pass; returns the condition.  A
+ * tick re-checks conditions that no event of ours announces (processes ending, files appearing). */
+static gboolean
+wait_until (Condition condition, gpointer data, unsigned seconds)
+{
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add_seconds (seconds, set_flag, &timed_out);
+  guint tick = g_timeout_add (20, keep_ticking, NULL);
+
+  while (!condition (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+  if (!timed_out)
+    g_source_remove (timeout);
+  return condition (data);
+}
+
+static gboolean
+flag_is_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+/* ---- processes, found by their command line ---- */
+
+/* The pids of processes whose program's base name is @program (NULL: any) and one of whose arguments
+ * contains @needle. */
+static GArray *
+find_processes (const char *program, const char *needle)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *entry;
+
+  g_assert_nonnull (proc);
+  while ((entry = g_dir_read_name (proc)))
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *cmdline = NULL;
+      g_autofree char *base = NULL;
+      gsize length;
+      gboolean match = FALSE;
+      char *end;
+      pid_t pid = (pid_t) strtol (entry, &end, 10);
+
+      if (*end != '\0' || pid <= 0 || pid == getpid ())
+        continue;
+      path = g_strdup_printf ("/proc/%s/cmdline", entry);
+      if (!g_file_get_contents (path, &cmdline, &length, NULL) || length == 0)
+        continue;
+      base = g_path_get_basename (cmdline);
+      if (program && !g_str_equal (base, program))
+        continue;
+      for (gsize at = strlen (cmdline) + 1; at < length; at += strlen (cmdline + at) + 1)
+        match |= strstr (cmdline + at, needle) != NULL;
+      if (match)
+        g_array_append_val (pids, pid);
+    }
+  return pids;
+}
+
+typedef struct
+{
+  const char *program;
+  const char *needle;
+} ProcessQuery;
+
+static gboolean
+processes_gone (gpointer data)
+{
+  const ProcessQuery *query = data;
+  g_autoptr (GArray) pids = find_processes (query->program, query->needle);
+  return pids->len == 0;
+}
+
+/* Sends @signal to every matching process; TRUE when none is left within @seconds. */
+static gboolean
+signal_processes (const char *program, const char *needle, int signal_number, unsigned seconds)
+{
+  g_autoptr (GArray) pids = find_processes (program, needle);
+  ProcessQuery query = { program, needle };
+
+  for (guint i = 0; i < pids->len; i++)
+    kill (g_array_index (pids, pid_t, i), signal_number);
+  return wait_until (processes_gone, &query, seconds);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
+    file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (children && (info = g_file_enumerator_next_file (children, NULL, NULL)))
+    {
+      g_autoptr (GFileInfo) owned = info;
+      g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+/* ---- the service under test ---- */
+
+typedef struct
+{
+  char *base;          /* the test's temporary folder */
+  char *storage;       /* <base>/storage: vireod --storage */
+  char *runtime_dir;   /* <base>/run: XDG_RUNTIME_DIR, workers' sockets under vireo/workers */
+  GTestDBus *bus;
+  GDBusConnection *connection;
+  GSubprocess *vireod;
+  gboolean vireod_exited;
+  gboolean name_owned;
+  GDBusObjectManager *objects;
+  VireoDBusManager *manager;
+} Fixture;
+
+static void
+on_vireod_exited (GObject *source, GAsyncResult *result, gpointer data)
+{
+  Fixture *f = data;
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  f->vireod_exited = TRUE;
+}
+
+static void
+on_name_appeared (GDBusConnection *connection, const char *name, const char *owner, gpointer data)
+{
+  ((Fixture *) data)->name_owned = TRUE;
+}
+
+static void
+on_name_vanished (GDBusConnection *connection, const char *name, gpointer data)
+{
+  ((Fixture *) data)->name_owned = FALSE;
+}
+
+static gboolean
+name_owned_or_vireod_gone (gpointer data)
+{
+  Fixture *f = data;
+  return f->name_owned || f->vireod_exited;
+}
+
+static gboolean
+name_unowned (gpointer data)
+{
+  return !((Fixture *) data)->name_owned;
+}
+
+static void
+vireod_start (Fixture *f)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr (GError) error = NULL;
+  const char *vireod = g_getenv ("VIREOD") ? g_getenv ("VIREOD") : "service/vireod";
+  g_autofree char *log_path = g_build_filename (f->base, LOG_FILE, NULL);
+  guint watch;
+  int log_fd;
+
+  g_assert_null (f->vireod);
+  g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", g_test_dbus_get_bus_address (f->bus),
+                                TRUE);
+  /* Its log and its workers' go to a file that the parent shows when the test fails: processes that
+   * outlive a failed child must not hold the pipes g_test_trap_subprocess() waits on. */
+  log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  g_subprocess_launcher_take_stdout_fd (launcher, dup (log_fd));
+  g_subprocess_launcher_take_stderr_fd (launcher, log_fd);
+  f->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", f->storage,
+                                           NULL);
+  g_assert_no_error (error);
+  f->vireod_exited = FALSE;
+  g_subprocess_wait_async (f->vireod, NULL, on_vireod_exited, f);
+
+  f->name_owned = FALSE;
+  watch = g_bus_watch_name_on_connection (f->connection, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          on_name_appeared, on_name_vanished, f, NULL);
+  wait_until (name_owned_or_vireod_gone, f, WAIT_SECONDS);
+  g_bus_unwatch_name (watch);
+  g_assert_false (f->vireod_exited);
+  g_assert_true (f->name_owned);
+
+  f->objects = vireo_dbus_object_manager_client_new_sync (f->connection,
+                                                          G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
+                                                          BUS_NAME, ROOT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  f->manager = vireo_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, BUS_NAME,
+                                                  ROOT_PATH, NULL, &error);
+  g_assert_no_error (error);
+  /* The properties are read at once: an empty cache would mean the interface is not there. */
+  g_assert_nonnull (vireo_dbus_manager_get_version (f->manager));
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (f->manager), CALL_TIMEOUT_MS);
+}
+
+/* SIGTERM, as systemd stops it: vireod must exit cleanly and give up its name. */
+static void
+vireod_stop (Fixture *f)
+{
+  guint watch;
+
+  g_assert_nonnull (f->vireod);
+  g_assert_false (f->vireod_exited);
+  g_clear_object (&f->manager);
+  g_clear_object (&f->objects);
+  g_subprocess_send_signal (f->vireod, SIGTERM);
+  g_assert_true (wait_until (flag_is_set, &f->vireod_exited, WAIT_SECONDS));
+  g_assert_true (g_subprocess_get_if_exited (f->vireod));
+  g_assert_cmpint (g_subprocess_get_exit_status (f->vireod), ==, 0);
+  g_clear_object (&f->vireod);
+
+  /* The bus may notice the closed connection a moment after the process ended. */
+  f->name_owned = TRUE;
+  watch = g_bus_watch_name_on_connection (f->connection, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          on_name_appeared, on_name_vanished, f, NULL);
+  g_assert_true (wait_until (name_unowned, f, WAIT_SECONDS));
+  g_bus_unwatch_name (watch);
+}
+
+static void
+vireod_restart (Fixture *f)
+{
+  vireod_stop (f);
+  vireod_start (f);
+}
+
+static void
+fixture_setup (Fixture *f, const char *base)
+{
+  g_autoptr (GError) error = NULL;
+
+  memset (f, 0, sizeof *f);
+  f->base = g_strdup (base);
+  f->storage = g_build_filename (base, "storage", NULL);
+  f->runtime_dir = g_build_filename (base, "run", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (f->runtime_dir, 0700), ==, 0);
+
+  f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (f->bus);
+  /* Our own connection, not the g_bus_get() singleton that g_test_dbus_down() would wait for. */
+  f->connection = g_dbus_connection_new_for_address_sync (
+    g_test_dbus_get_bus_address (f->bus),
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL,
+    NULL, &error);
+  g_assert_no_error (error);
+  vireod_start (f);
+}
+
+static void
+fixture_teardown (Fixture *f)
+{
+  /* Whatever the test did, vireod must have survived it. */
+  g_assert_false (f->vireod_exited);
+  if (f->vireod)
+    vireod_stop (f);
+  /* Workers outlive vireod on purpose; SIGTERM turns their machines off. */
+  g_assert_true (signal_processes ("vireo-worker", f->runtime_dir, SIGTERM, WAIT_SECONDS));
+  g_dbus_connection_close_sync (f->connection, NULL, NULL);
+  g_clear_object (&f->connection);
+  g_test_dbus_down (f->bus);
+  g_clear_object (&f->bus);
+  g_free (f->base);
+  g_free (f->storage);
+  g_free (f->runtime_dir);
+}
+
+/* ---- D-Bus calls ---- */
+
+static void
+store_result (GObject *source, GAsyncResult *result, gpointer data)
+{
+  *(GAsyncResult **) data = g_object_ref (result);
+}
+
+/* Calls @method on @proxy, iterating the main context meanwhile so property changes arrive in the order
+ * the service sent them, before the reply. */
+static GVariant *
+call_full (gpointer proxy, const char *method, GVariant *parameters, GUnixFDList **out_fds, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  g_dbus_proxy_call_with_unix_fd_list (G_DBUS_PROXY (proxy), method, parameters,
+                                       G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, NULL, NULL,
+                                       store_result, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return g_dbus_proxy_call_with_unix_fd_list_finish (G_DBUS_PROXY (proxy), out_fds, result, error);
+}
+
+static void
+call_ok (gpointer proxy, const char *method, GVariant *parameters)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call_full (proxy, method, parameters, NULL, &error);
+
+  if (error)
+    g_test_message ("%s failed: %s", method, error->message);
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+}
+
+/* Asserts that @error is the D-Bus error @name and that its message mentions @culprit. */
+static void
+assert_dbus_error (GError *error, const char *name, const char *culprit)
+{
+  g_autofree char *remote = NULL;
+
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  if (g_strcmp0 (remote, name) != 0)
+    g_test_message ("expected %s, got %s: %s", name, remote, error->message);
+  g_assert_cmpstr (remote, ==, name);
+  g_dbus_error_strip_remote_error (error);
+  g_assert_cmpstr (error->message, !=, "");
+  if (culprit && strstr (error->message, culprit) == NULL)
+    {
+      g_test_message ("the message “%s” does not mention “%s”", error->message, culprit);
+      g_assert_nonnull (strstr (error->message, culprit));
+    }
+}
+
+static void
+call_expect_error (gpointer proxy, const char *method, GVariant *parameters, const char *name,
+                   const char *culprit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+
+  if (parameters)
+    g_variant_ref_sink (parameters);
+  reply = call_full (proxy, method, parameters, NULL, &error);
+  if (parameters)
+    g_variant_unref (parameters);
+  g_assert_null (reply);
+  assert_dbus_error (error, name, culprit);
+}
+
+/* A call on the bus itself (not through a proxy), answered by vireod or the bus. */
+static GVariant *
+bus_call (Fixture *f, const char *path, const char *interface, const char *method, GVariant *parameters,
+          GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  g_dbus_connection_call (f->connection, BUS_NAME, path, interface, method, parameters, NULL,
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, NULL, store_result, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return g_dbus_connection_call_finish (f->connection, result, error);
+}
+
+/* vireod answers a call that is not served from a cache. */
+static void
+assert_vireod_answers (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = bus_call (f, ROOT_PATH, "org.freedesktop.DBus.Properties", "Get",
+                                         g_variant_new ("(ss)", MANAGER_IFACE, "Version"), &error);
+  g_autoptr (GVariant) version = NULL;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(v)", &version);
+  g_assert_cmpstr (g_variant_get_string (version, NULL), ==, VIREO_VERSION);
+  g_assert_false (f->vireod_exited);
+}
+
+/* Every machine object vireod lists (GetManagedObjects), as path → its Machine properties. */
+static GHashTable *
+managed_machines (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = bus_call (f, ROOT_PATH, "org.freedesktop.DBus.ObjectManager",
+                                         "GetManagedObjects", NULL, &error);
+  GHashTable *machines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                (GDestroyNotify) g_variant_unref);
+  g_autoptr (GVariant) objects = NULL;
+  GVariantIter iter;
+  const char *path;
+  GVariant *interfaces;
+
+  g_assert_no_error (error);
+  objects = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      GVariant *properties = g_variant_lookup_value (interfaces, MACHINE_IFACE, G_VARIANT_TYPE_VARDICT);
+      if (properties)
+        g_hash_table_insert (machines, g_strdup (path), properties);
+      g_variant_unref (interfaces);
+    }
+  return machines;
+}
+
+/* ---- machines ---- */
+
+typedef struct
+{
+  Fixture *f;
+  const char *path;
+} ObjectQuery;
+
+static gboolean
+machine_exported (gpointer data)
+{
+  ObjectQuery *query = data;
+  g_autoptr (GDBusInterface) iface = g_dbus_object_manager_get_interface (query->f->objects, query->path,
+                                                                          MACHINE_IFACE);
+  return iface != NULL;
+}
+
+static gboolean
+machine_gone (gpointer data)
+{
+  return !machine_exported (data);
+}
+
+/* The proxy of the machine at @path, once the object manager client has it. */
+static VireoDBusMachine *
+machine_proxy (Fixture *f, const char *path)
+{
+  ObjectQuery query = { f, path };
+  GDBusInterface *iface;
+
+  g_assert_true (wait_until (machine_exported, &query, WAIT_SECONDS));
+  iface = g_dbus_object_manager_get_interface (f->objects, path, MACHINE_IFACE);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (iface), CALL_TIMEOUT_MS);
+  return VIREO_DBUS_MACHINE (iface);
+}
+
+/* CreateMachine(@settings); returns the new object path, or NULL with @error. */
+static char *
+try_create (Fixture *f, GVariant *settings, GError **error)
+{
+  g_autoptr (GVariant) reply = call_full (f->manager, "CreateMachine", g_variant_new_tuple (&settings, 1),
+                                          NULL, error);
+  char *path = NULL;
+
+  if (reply)
+    g_variant_get (reply, "(o)", &path);
+  return path;
+}
+
+static VireoDBusMachine *
+create (Fixture *f, GVariant *settings)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = try_create (f, settings, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_object_path (path));
+  g_assert_true (g_str_has_prefix (path, ROOT_PATH "/machines/"));
+  return machine_proxy (f, path);
+}
+
+/* {name, kernel: <guest>.elf, memory-mib 64}: the smallest machine that runs a test guest. */
+static GVariant *
+guest_settings (const char *name, const char *guest)
+{
+  g_autofree char *kernel = vireo_test_guest_path (guest);
+  return g_variant_new_parsed ("{'name': <%s>, 'kernel': <%s>, 'memory-mib': <uint64 64>}", name, kernel);
+}
+
+static VireoDBusMachine *
+create_guest (Fixture *f, const char *name, const char *guest)
+{
+  return create (f, guest_settings (name, guest));
+}
+
+static const char *
+machine_path (VireoDBusMachine *machine)
+{
+  return g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine));
+}
+
+typedef struct
+{
+  VireoDBusMachine *machine;
+  const char *state;
+} StateQuery;
+
+static gboolean
+state_reached (gpointer data)
+{
+  StateQuery *query = data;
+  return g_strcmp0 (vireo_dbus_machine_get_state (query->machine), query->state) == 0;
+}
+
+static void
+wait_for_state (VireoDBusMachine *machine, const char *state)
+{
+  StateQuery query = { machine, state };
+  if (!wait_until (state_reached, &query, WAIT_SECONDS))
+    g_test_message ("“%s” is %s, not %s; LastError: %s", vireo_dbus_machine_get_name (machine),
+                    vireo_dbus_machine_get_state (machine), state,
+                    vireo_dbus_machine_get_last_error (machine));
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, state);
+}
+
+static gboolean
+uptime_positive (gpointer data)
+{
+  return vireo_dbus_machine_get_uptime (data) > 0;
+}
+
+static void
+on_state_changed (GObject *object, GParamSpec *pspec, gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (vireo_dbus_machine_get_state (VIREO_DBUS_MACHINE (object))));
+}
+
+static gboolean
+strv_has (GPtrArray *strings, const char *wanted)
+{
+  for (guint i = 0; i < strings->len; i++)
+    if (g_str_equal (g_ptr_array_index (strings, i), wanted))
+      return TRUE;
+  return FALSE;
+}
+
+static char *
+machine_folder (Fixture *f, VireoDBusMachine *machine)
+{
+  return g_build_filename (f->storage, vireo_dbus_machine_get_uuid (machine), NULL);
+}
+
+static char *
+read_definition (Fixture *f, VireoDBusMachine *machine)
+{
+  g_autofree char *folder = machine_folder (f, machine);
+  g_autofree char *path = g_build_filename (folder, "machine.xml", NULL);
+  g_autoptr (GError) error = NULL;
+  char *contents = NULL;
+
+  g_file_get_contents (path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  return contents;
+}
+
+/* The running worker process of @machine (there must be exactly one). */
+static pid_t
+worker_pid (VireoDBusMachine *machine)
+{
+  g_autoptr (GArray) pids = find_processes ("vireo-worker", vireo_dbus_machine_get_uuid (machine));
+  g_assert_cmpuint (pids->len, ==, 1);
+  return g_array_index (pids, pid_t, 0);
+}
+
+/* ---- serial console ---- */
+
+static int
+open_serial (VireoDBusMachine *machine)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GVariant) reply = call_full (machine, "OpenSerial", NULL, &fds, &error);
+  gint32 handle;
+  int fd;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(h)", &handle);
+  g_assert_nonnull (fds);
+  fd = g_unix_fd_list_get (fds, handle, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (fd, >=, 0);
+  return fd;
+}
+
+/* Reads from @fd into @seen for as long as @text does not appear after offset @from, up to @seconds or
+ * the end of the stream.  Returns whether it appeared. */
+static gboolean
+serial_wait_for (int fd, GString *seen, gsize from, const char *text, unsigned seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+
+  while (from > seen->len || strstr (seen->str + from, text) == NULL)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      gint64 left = deadline - g_get_monotonic_time ();
+      char buffer[4096];
+      ssize_t n;
+
+      if (left <= 0)
+        {
+          g_test_message ("no “%s” on the serial console; it showed: “%s”", text, seen->str);
+          return FALSE;
+        }
+      if (poll (&pfd, 1, (int) (left / 1000) + 1) <= 0)
+        continue;
+      n = read (fd, buffer, sizeof buffer);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n <= 0)
+        {
+          g_test_message ("the serial console ended without “%s”; it showed: “%s”", text, seen->str);
+          return FALSE;
+        }
+      g_string_append_len (seen, buffer, n);
+    }
+  return TRUE;
+}
+
+/* Collects what @fd delivers during @ms milliseconds. */
+static void
+serial_collect (int fd, GString *seen, unsigned ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) ms * 1000;
+  gint64 left;
+
+  while ((left = deadline - g_get_monotonic_time ()) > 0)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      char buffer[4096];
+      ssize_t n;
+
+      if (poll (&pfd, 1, (int) (left / 1000) + 1) <= 0)
+        continue;
+      n = read (fd, buffer, sizeof buffer);
+      if (n <= 0)
+        return;
+      g_string_append_len (seen, buffer, n);
+    }
+}
+
+static void
+serial_type (int fd, const char *text)
+{
+  gsize length = strlen (text);
+  gsize done = 0;
+
+  while (done < length)
+    {
+      ssize_t n = write (fd, text + done, length - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (n, >, 0);
+      done += (gsize) n;
+    }
+}
+
+/* Starts @machine, opens its serial console and waits for the line @banner, up to its end (the guests
+ * write whole lines, which may arrive in pieces). */
+static int
+start_and_wait_for (VireoDBusMachine *machine, const char *banner, GString *seen)
+{
+  g_autofree char *line = g_strconcat (banner, "\n", NULL);
+  int fd;
+
+  call_ok (machine, "Start", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "running");
+  fd = open_serial (machine);
+  g_assert_true (serial_wait_for (fd, seen, 0, line, WAIT_SECONDS));
+  return fd;
+}
+
+/* ---- the tests ---- */
+
+static void
+test_host_facts (Fixture *f)
+{
+  int kvm = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  g_autoptr (GHashTable) machines = managed_machines (f);
+
+  g_assert_cmpstr (vireo_dbus_manager_get_version (f->manager), ==, VIREO_VERSION);
+  g_assert_cmpstr (vireo_dbus_manager_get_mode (f->manager), ==, "session");
+  g_assert_cmpint (vireo_dbus_manager_get_kvm_available (f->manager), ==, kvm >= 0);
+  if (kvm >= 0)
+    g_assert_cmpstr (vireo_dbus_manager_get_kvm_status (f->manager), ==, "");
+  else
+    g_assert_cmpstr (vireo_dbus_manager_get_kvm_status (f->manager), !=, "");
+  if (kvm >= 0)
+    close (kvm);
+  g_assert_cmpuint (vireo_dbus_manager_get_host_cpus (f->manager), ==, g_get_num_processors ());
+  g_assert_cmpuint (vireo_dbus_manager_get_host_memory_mib (f->manager), >, 0);
+  g_assert_cmpuint (vireo_dbus_manager_get_host_memory_mib (f->manager), ==, hv_host_memory_limit () >> 20);
+  g_assert_cmpstr (vireo_dbus_manager_get_storage_location (f->manager), ==, f->storage);
+  g_assert_true (g_file_test (f->storage, G_FILE_TEST_IS_DIR));
+  /* A fresh service has no machines. */
+  g_assert_cmpuint (g_hash_table_size (machines), ==, 0);
+}
+
+static void
+test_lifecycle (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "hello", "hello");
+  g_autoptr (GPtrArray) states = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GVariant) settings = NULL;
+  g_autofree char *kernel = vireo_test_guest_path ("hello");
+  g_autofree char *folder = machine_folder (f, machine);
+  const char *kernel_setting = NULL;
+  gulong handler;
+
+  g_assert_cmpstr (vireo_dbus_machine_get_name (machine), ==, "hello");
+  g_assert_true (g_uuid_string_is_valid (vireo_dbus_machine_get_uuid (machine)));
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  g_assert_cmpuint (vireo_dbus_machine_get_uptime (machine), ==, 0);
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  g_assert_cmpuint (vireo_dbus_machine_get_memory_mib (machine), ==, 64);
+  g_assert_cmpuint (vireo_dbus_machine_get_vcpus (machine), ==, 1);
+  settings = vireo_dbus_machine_dup_settings (machine);
+  g_assert_true (g_variant_lookup (settings, "kernel", "&s", &kernel_setting));
+  g_assert_cmpstr (kernel_setting, ==, kernel);
+  /* Its definition is stored at once, in its own folder. */
+  g_assert_true (g_file_test (folder, G_FILE_TEST_IS_DIR));
+
+  handler = g_signal_connect (machine, "notify::state", G_CALLBACK (on_state_changed), states);
+  for (int round = 0; round < 2; round++)
+    {
+      g_ptr_array_set_size (states, 0);
+      call_ok (machine, "Start", NULL);
+      /* The guest powers itself off at once. */
+      wait_for_state (machine, "off");
+      g_assert_true (strv_has (states, "running"));
+      g_assert_cmpstr (g_ptr_array_index (states, states->len - 1), ==, "off");
+      g_assert_cmpuint (vireo_dbus_machine_get_uptime (machine), ==, 0);
+      g_assert_cmpfloat (vireo_dbus_machine_get_cpu_usage (machine), ==, 0.0);
+      g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+    }
+  g_signal_handler_disconnect (machine, handler);
+}
+
+static void
+test_serial (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) first = g_string_new (NULL);
+  g_autoptr (GString) second = g_string_new (NULL);
+  gsize mark;
+  int fd1, fd2;
+
+  machine = create_guest (f, "echo", "echo");
+  fd1 = start_and_wait_for (machine, "echo ready", first);
+
+  mark = first->len;
+  serial_type (fd1, "hello vireo");
+  g_assert_true (serial_wait_for (fd1, first, mark, "hello vireo", WAIT_SECONDS));
+
+  /* A second console first gets what the guest wrote before, then the same live output. */
+  fd2 = open_serial (machine);
+  g_assert_true (serial_wait_for (fd2, second, 0, "echo ready", WAIT_SECONDS));
+  g_assert_true (serial_wait_for (fd2, second, 0, "hello vireo", WAIT_SECONDS));
+  mark = first->len;
+  serial_type (fd2, "from two");
+  g_assert_true (serial_wait_for (fd2, second, second->len, "from two", WAIT_SECONDS));
+  g_assert_true (serial_wait_for (fd1, first, mark, "from two", WAIT_SECONDS));
+
+  /* Uptime counts while it runs. */
+  g_assert_true (wait_until (uptime_positive, machine, WAIT_SECONDS));
+
+  /* 'q' makes the guest say goodbye and power off. */
+  mark = first->len;
+  serial_type (fd1, "q");
+  g_assert_true (serial_wait_for (fd1, first, mark, "echo done", WAIT_SECONDS));
+  wait_for_state (machine, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  g_assert_cmpuint (vireo_dbus_machine_get_uptime (machine), ==, 0);
+  close (fd1);
+  close (fd2);
+}
+
+static void
+test_pause_resume (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  gsize mark;
+  int fd;
+
+  machine = create_guest (f, "pausable", "echo");
+  fd = start_and_wait_for (machine, "echo ready", seen);
+
+  call_ok (machine, "Pause", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "paused");
+  call_expect_error (machine, "Pause", NULL, ERROR_NAME ("InvalidState"), "pausable");
+  call_expect_error (machine, "Shutdown", g_variant_new ("(u)", 5), ERROR_NAME ("InvalidState"), "pausable");
+
+  /* Typing reaches a paused guest only once it runs again. */
+  mark = seen->len;
+  serial_type (fd, "typed while paused");
+  serial_collect (fd, seen, PAUSED_QUIET_MS);
+  g_assert_cmpstr (seen->str + mark, ==, "");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "paused");
+
+  call_ok (machine, "Resume", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "running");
+  g_assert_true (serial_wait_for (fd, seen, mark, "typed while paused", WAIT_SECONDS));
+  call_expect_error (machine, "Resume", NULL, ERROR_NAME ("InvalidState"), "pausable");
+
+  /* Pausing a second time works as the first. */
+  call_ok (machine, "Pause", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "paused");
+  call_ok (machine, "Resume", NULL);
+  mark = seen->len;
+  serial_type (fd, "again");
+  g_assert_true (serial_wait_for (fd, seen, mark, "again", WAIT_SECONDS));
+
+  call_ok (machine, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  close (fd);
+}
+
+static void
+test_shutdown (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) graceful = NULL;
+  g_autoptr (VireoDBusMachine) stubborn = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GString) stubborn_seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  int fd;
+
+
+  /* A guest that listens to the power button: Shutdown returns once it is off. */
+  graceful = create_guest (f, "graceful", "shutdown");
+  fd = start_and_wait_for (graceful, "waiting for power button", seen);
+  call_ok (graceful, "Shutdown", g_variant_new ("(u)", 30));
+  g_assert_cmpstr (vireo_dbus_machine_get_state (graceful), ==, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (graceful), ==, "");
+  g_assert_true (serial_wait_for (fd, seen, 0, "power button pressed", WAIT_SECONDS));
+  close (fd);
+
+  /* One that ignores it: Timeout, and the machine keeps running until turned off. */
+  stubborn = create_guest (f, "stubborn", "echo");
+  fd = start_and_wait_for (stubborn, "echo ready", stubborn_seen);
+  reply = call_full (stubborn, "Shutdown", g_variant_new ("(u)", 3), NULL, &error);
+  g_assert_null (reply);
+  assert_dbus_error (error, ERROR_NAME ("Timeout"), "stubborn");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (stubborn), ==, "running");
+  /* Still alive: it echoes. */
+  serial_type (fd, "still here");
+  g_assert_true (serial_wait_for (fd, stubborn_seen, 0, "still here", WAIT_SECONDS));
+  call_ok (stubborn, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (stubborn), ==, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (stubborn), ==, "");
+  close (fd);
+}
+
+static void
+test_save_restore (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) before = g_string_new (NULL);
+  g_autoptr (GString) after = g_string_new (NULL);
+  g_autoptr (GString) fresh = g_string_new (NULL);
+  g_autofree char *path = NULL;
+  gsize mark;
+  int fd;
+
+  machine = create_guest (f, "saver", "echo");
+  path = g_strdup (machine_path (machine));
+  fd = start_and_wait_for (machine, "echo ready", before);
+  mark = before->len;
+  serial_type (fd, "before save");
+  g_assert_true (serial_wait_for (fd, before, mark, "before save", WAIT_SECONDS));
+
+  call_ok (machine, "Save", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "saved");
+  g_assert_cmpuint (vireo_dbus_machine_get_uptime (machine), ==, 0);
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  close (fd);
+
+  /* A saved machine stays saved across a restart of the service. */
+  g_clear_object (&machine);
+  vireod_restart (f);
+  machine = machine_proxy (f, path);
+  wait_for_state (machine, "saved");
+
+  /* Start continues where it was: the guest is still in its echo loop and does not boot again, so no
+   * new banner comes before the echo. */
+  call_ok (machine, "Start", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "running");
+  fd = open_serial (machine);
+  serial_type (fd, "after restore");
+  g_assert_true (serial_wait_for (fd, after, 0, "after restore", WAIT_SECONDS));
+  g_assert_null (strstr (after->str, "echo ready"));
+  mark = after->len;
+  serial_type (fd, "q");
+  g_assert_true (serial_wait_for (fd, after, mark, "echo done", WAIT_SECONDS));
+  wait_for_state (machine, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  close (fd);
+
+  /* The saved state was used once: the next Start boots afresh. */
+  fd = start_and_wait_for (machine, "echo ready", fresh);
+  call_ok (machine, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  close (fd);
+}
+
+static void
+test_persistence (Fixture *f)
+{
+  g_autofree char *hello = vireo_test_guest_path ("hello");
+  g_autofree char *echo = vireo_test_guest_path ("echo");
+  g_autofree char *shutdown = vireo_test_guest_path ("shutdown");
+  GVariant *definitions[] = {
+    g_variant_new_parsed ("{'name': <'alpha'>, 'kernel': <%s>, 'memory-mib': <uint64 64>, 'vcpus': <uint32 2>,"
+                          " 'cmdline': <'console=ttyS0 answer=42'>, 'notes': <'first line\\nsecond line'>,"
+                          " 'auto-stop': <'turn-off'>}",
+                          hello),
+    g_variant_new_parsed ("{'name': <'béta ☂'>, 'kernel': <%s>, 'initrd': <%s>, 'memory-mib': <uint64 48>,"
+                          " 'cpuid-mask': <'-cx16'>, 'auto-start': <'if-running'>}",
+                          echo, hello),
+    g_variant_new_parsed ("{'name': <'gamma'>, 'kernel': <%s>}", shutdown),
+  };
+  g_autoptr (GHashTable) before = NULL;
+  g_autoptr (GHashTable) after = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  for (guint i = 0; i < G_N_ELEMENTS (definitions); i++)
+    {
+      g_autoptr (VireoDBusMachine) machine = create (f, definitions[i]);
+      g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+    }
+  before = managed_machines (f);
+  g_assert_cmpuint (g_hash_table_size (before), ==, 3);
+
+  vireod_restart (f);
+
+  after = managed_machines (f);
+  g_assert_cmpuint (g_hash_table_size (after), ==, 3);
+  g_hash_table_iter_init (&iter, before);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GVariant *again = g_hash_table_lookup (after, key);
+      g_autoptr (VireoDBusMachine) machine = machine_proxy (f, key);
+      g_autoptr (GVariant) settings_before = g_variant_lookup_value (value, "Settings", NULL);
+      g_autoptr (GVariant) settings_after = NULL;
+      static const char *const same[] = { "Name", "Uuid", "MemoryMiB", "VCpus", "Notes", "State" };
+
+      g_assert_nonnull (again);
+      settings_after = g_variant_lookup_value (again, "Settings", NULL);
+      if (!g_variant_equal (settings_before, settings_after))
+        {
+          g_autofree char *was = g_variant_print (settings_before, TRUE);
+          g_autofree char *is = g_variant_print (settings_after, TRUE);
+          g_test_message ("settings before the restart: %s\nafter: %s", was, is);
+        }
+      g_assert_true (g_variant_equal (settings_before, settings_after));
+      for (guint i = 0; i < G_N_ELEMENTS (same); i++)
+        {
+          g_autoptr (GVariant) a = g_variant_lookup_value (value, same[i], NULL);
+          g_autoptr (GVariant) b = g_variant_lookup_value (again, same[i], NULL);
+          g_assert_nonnull (a);
+          g_assert_nonnull (b);
+          g_assert_true (g_variant_equal (a, b));
+        }
+      g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+    }
+}
+
+static void
+test_reattach (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GString) history = g_string_new (NULL);
+  g_autofree char *path = NULL;
+  ProcessQuery worker_query = { "vireo-worker", NULL };
+  gsize mark;
+  pid_t pid;
+  int fd, fd2;
+
+  machine = create_guest (f, "survivor", "echo");
+  path = g_strdup (machine_path (machine));
+  fd = start_and_wait_for (machine, "echo ready", seen);
+  mark = seen->len;
+  serial_type (fd, "one");
+  g_assert_true (serial_wait_for (fd, seen, mark, "one", WAIT_SECONDS));
+  pid = worker_pid (machine);
+  worker_query.needle = vireo_dbus_machine_get_uuid (machine);
+
+  g_clear_object (&machine);
+  vireod_stop (f);
+  /* The machine runs on without the service, and a console opened before keeps working. */
+  g_assert_cmpint (kill (pid, 0), ==, 0);
+  mark = seen->len;
+  serial_type (fd, "two");
+  g_assert_true (serial_wait_for (fd, seen, mark, "two", WAIT_SECONDS));
+
+  vireod_start (f);
+  machine = machine_proxy (f, path);
+  wait_for_state (machine, "running");
+  g_assert_cmpint (worker_pid (machine), ==, pid);
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+
+  /* The same guest, not a new boot: the history has all of it. */
+  fd2 = open_serial (machine);
+  g_assert_true (serial_wait_for (fd2, history, 0, "two", WAIT_SECONDS));
+  g_assert_nonnull (strstr (history->str, "echo ready"));
+  g_assert_nonnull (strstr (history->str, "one"));
+  mark = history->len;
+  serial_type (fd2, "three");
+  g_assert_true (serial_wait_for (fd2, history, mark, "three", WAIT_SECONDS));
+  g_assert_true (wait_until (uptime_positive, machine, WAIT_SECONDS));
+
+  call_ok (machine, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  g_assert_true (wait_until (processes_gone, &worker_query, WAIT_SECONDS));
+  close (fd);
+  close (fd2);
+}
+
+static void
+test_worker_killed (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (VireoDBusMachine) bystander = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GString) again = g_string_new (NULL);
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GVariant) settings_after = NULL;
+  g_autofree char *definition = NULL;
+  g_autofree char *definition_after = NULL;
+  int fd;
+
+  machine = create_guest (f, "fragile", "echo");
+  fd = start_and_wait_for (machine, "echo ready", seen);
+  close (fd);
+  settings = vireo_dbus_machine_dup_settings (machine);
+  definition = read_definition (f, machine);
+
+  g_assert_cmpint (kill (worker_pid (machine), SIGKILL), ==, 0);
+  assert_vireod_answers (f);
+  wait_for_state (machine, "crashed");
+  g_test_message ("LastError after the worker was killed: %s", vireo_dbus_machine_get_last_error (machine));
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), !=, "");
+  g_assert_nonnull (strstr (vireo_dbus_machine_get_last_error (machine), "fragile"));
+  g_assert_cmpuint (vireo_dbus_machine_get_uptime (machine), ==, 0);
+
+  /* The service carries on with everything else. */
+  assert_vireod_answers (f);
+  bystander = create_guest (f, "bystander", "hello");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (bystander), ==, "off");
+
+  /* The definition is untouched, and the machine can run again. */
+  settings_after = vireo_dbus_machine_dup_settings (machine);
+  g_assert_true (g_variant_equal (settings, settings_after));
+  definition_after = read_definition (f, machine);
+  g_assert_cmpstr (definition, ==, definition_after);
+  call_expect_error (machine, "OpenSerial", NULL, ERROR_NAME ("InvalidState"), "fragile");
+
+  fd = start_and_wait_for (machine, "echo ready", again);
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  call_ok (machine, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  close (fd);
+}
+
+static void
+create_expect_error (Fixture *f, GVariant *settings, const char *name, const char *culprit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = try_create (f, settings, &error);
+
+  g_assert_null (path);
+  assert_dbus_error (error, name, culprit);
+}
+
+static void
+test_errors (Fixture *f)
+{
+  g_autofree char *hello = vireo_test_guest_path ("hello");
+  g_autofree char *long_name = g_strnfill (65, 'n');
+  g_autoptr (VireoDBusMachine) target = NULL;
+  g_autoptr (VireoDBusMachine) other = NULL;
+  g_autoptr (VireoDBusMachine) with_display = NULL;
+  g_autoptr (GHashTable) machines = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree char *remote = NULL;
+  static const char *const need_running[] = { "Pause", "Resume", "TurnOff", "OpenSerial", "Save", "Reset" };
+
+  /* CreateMachine: each bad setting is named in the message. */
+  create_expect_error (f, g_variant_new_parsed ("{'kernel': <%s>}", hello), ERROR_NAME ("InvalidArgument"),
+                       "name");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'colour': <'blue'>}", hello),
+                       ERROR_NAME ("InvalidArgument"), "colour");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'vcpus': <'two'>}", hello),
+                       ERROR_NAME ("InvalidArgument"), "vcpus");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'memory-mib': <uint64 1>}",
+                                                hello),
+                       ERROR_NAME ("InvalidArgument"), "memory-mib");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'vcpus': <uint32 65>}", hello),
+                       ERROR_NAME ("InvalidArgument"), "vcpus");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <%s>, 'kernel': <%s>}", long_name, hello),
+                       ERROR_NAME ("InvalidArgument"), "name");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'boot': <'floppy'>}", hello),
+                       ERROR_NAME ("InvalidArgument"), "floppy");
+  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <'/nonexistent/vireo/kernel.elf'>}"),
+                       ERROR_NAME ("NotFound"), "/nonexistent/vireo/kernel.elf");
+
+  target = create_guest (f, "target", "hello");
+  other = create_guest (f, "other", "hello");
+  create_expect_error (f, guest_settings ("target", "hello"), ERROR_NAME ("Exists"), "target");
+
+  /* Calls that need a running machine, on one that is off. */
+  for (guint i = 0; i < G_N_ELEMENTS (need_running); i++)
+    call_expect_error (target, need_running[i], NULL, ERROR_NAME ("InvalidState"), "target");
+  call_expect_error (target, "Shutdown", g_variant_new ("(u)", 5), ERROR_NAME ("InvalidState"), "target");
+  call_expect_error (target, "OpenDisplay", NULL, ERROR_NAME ("NotSupported"), "target");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (target), ==, "off");
+
+  /* Changes that would break the rules leave the machine as it was. */
+  call_expect_error (target, "Update", g_variant_new_parsed ("({'name': <'other'>},)"), ERROR_NAME ("Exists"),
+                     "other");
+  call_expect_error (target, "Rename", g_variant_new ("(s)", "other"), ERROR_NAME ("Exists"), "other");
+  call_expect_error (target, "Rename", g_variant_new ("(s)", ""), ERROR_NAME ("InvalidArgument"), "name");
+  call_expect_error (target, "Update", g_variant_new_parsed ("({'memory-mib': <uint64 1>},)"),
+                     ERROR_NAME ("InvalidArgument"), "memory-mib");
+  call_expect_error (target, "Update", g_variant_new_parsed ("({'vcpus': <'many'>},)"),
+                     ERROR_NAME ("InvalidArgument"), "vcpus");
+  g_assert_cmpstr (vireo_dbus_machine_get_name (target), ==, "target");
+  g_assert_cmpuint (vireo_dbus_machine_get_memory_mib (target), ==, 64);
+  g_assert_cmpuint (vireo_dbus_machine_get_vcpus (target), ==, 1);
+
+  /* What this build cannot run is refused at Start, saying why. */
+  with_display = create (f, g_variant_new_parsed ("{'name': <'with display'>, 'kernel': <%s>, 'display': <true>}",
+                                                  hello));
+  call_expect_error (with_display, "Start", NULL, ERROR_NAME ("NotSupported"), "display");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (with_display), ==, "off");
+
+  /* Importing what is not a libvirt domain. */
+  call_expect_error (f->manager, "ImportLibvirtXml",
+                     g_variant_new_parsed ("('this is <not> a domain', @a{sv} {})"),
+                     ERROR_NAME ("InvalidArgument"), NULL);
+  call_expect_error (f->manager, "ImportLibvirtXml", g_variant_new_parsed ("('', @a{sv} {})"),
+                     ERROR_NAME ("InvalidArgument"), NULL);
+  call_expect_error (f->manager, "ImportLibvirtXml",
+                     g_variant_new_parsed ("('<domain type=\"kvm\"/>', {'colour': <'blue'>})"),
+                     ERROR_NAME ("InvalidArgument"), "colour");
+
+  /* A machine that does not exist. */
+  reply = bus_call (f, ROOT_PATH "/machines/no_such_machine", MACHINE_IFACE, "Start", NULL, &error);
+  g_assert_null (reply);
+  g_assert_nonnull (error);
+  remote = g_dbus_error_get_remote_error (error);
+  g_test_message ("a call on a machine that does not exist: %s", error->message);
+  g_assert_true (g_strcmp0 (remote, "org.freedesktop.DBus.Error.UnknownObject") == 0
+                 || g_strcmp0 (remote, "org.freedesktop.DBus.Error.UnknownMethod") == 0);
+
+  /* None of the failures left a machine behind, and the service is still there. */
+  machines = managed_machines (f);
+  g_assert_cmpuint (g_hash_table_size (machines), ==, 3);
+  assert_vireod_answers (f);
+}
+
+static void
+test_errors_running (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GVariant) settings = NULL;
+  const char *notes = NULL;
+  int fd;
+
+  machine = create_guest (f, "busy", "echo");
+  fd = start_and_wait_for (machine, "echo ready", seen);
+
+  call_expect_error (machine, "Start", NULL, ERROR_NAME ("InvalidState"), "busy");
+  call_expect_error (machine, "Update", g_variant_new_parsed ("({'memory-mib': <uint64 128>},)"),
+                     ERROR_NAME ("InvalidState"), "memory-mib");
+  g_assert_cmpuint (vireo_dbus_machine_get_memory_mib (machine), ==, 64);
+  call_expect_error (machine, "Delete", g_variant_new ("(b)", FALSE), ERROR_NAME ("InvalidState"), "busy");
+  call_expect_error (machine, "OpenDisplay", NULL, ERROR_NAME ("NotSupported"), "busy");
+
+  /* What may change while it runs does. */
+  call_ok (machine, "Update", g_variant_new_parsed ("({'notes': <'edited while running'>},)"));
+  g_assert_cmpstr (vireo_dbus_machine_get_notes (machine), ==, "edited while running");
+  settings = vireo_dbus_machine_dup_settings (machine);
+  g_assert_true (g_variant_lookup (settings, "notes", "&s", &notes));
+  g_assert_cmpstr (notes, ==, "edited while running");
+  call_ok (machine, "Rename", g_variant_new ("(s)", "busy renamed"));
+  g_assert_cmpstr (vireo_dbus_machine_get_name (machine), ==, "busy renamed");
+
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "running");
+  assert_vireod_answers (f);
+  call_ok (machine, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  close (fd);
+}
+
+static void
+on_object_removed (GDBusObjectManager *manager, GDBusObject *object, gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (g_dbus_object_get_object_path (object)));
+}
+
+/* Deletes @machine and checks that its object and folder went away. */
+static void
+delete_machine (Fixture *f, VireoDBusMachine *machine, gboolean delete_disks)
+{
+  g_autoptr (GPtrArray) removed = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *path = g_strdup (machine_path (machine));
+  g_autofree char *folder = machine_folder (f, machine);
+  ObjectQuery query = { f, path };
+  gulong handler = g_signal_connect (f->objects, "object-removed", G_CALLBACK (on_object_removed), removed);
+
+  g_assert_true (g_file_test (folder, G_FILE_TEST_IS_DIR));
+  call_ok (machine, "Delete", g_variant_new ("(b)", delete_disks));
+  g_assert_true (wait_until (machine_gone, &query, WAIT_SECONDS));
+  g_assert_true (strv_has (removed, path));
+  g_assert_false (g_file_test (folder, G_FILE_TEST_EXISTS));
+  g_signal_handler_disconnect (f->objects, handler);
+}
+
+static void
+test_update_export_import (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) original = create_guest (f, "original", "hello");
+  g_autoptr (VireoDBusMachine) copy = NULL;
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GVariant) copy_settings = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GHashTable) machines = NULL;
+  g_autofree char *definition = NULL;
+  g_autofree char *xml = NULL;
+  g_autofree char *copy_path = NULL;
+  g_autofree char *name_element = NULL;
+  const char *cmdline = NULL;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  call_ok (original, "Update",
+           g_variant_new_parsed ("({'memory-mib': <uint64 128>, 'vcpus': <uint32 2>,"
+                                 " 'cmdline': <'quiet answer=42'>, 'notes': <'round trip'>},)"));
+  g_assert_cmpuint (vireo_dbus_machine_get_memory_mib (original), ==, 128);
+  g_assert_cmpuint (vireo_dbus_machine_get_vcpus (original), ==, 2);
+  g_assert_cmpstr (vireo_dbus_machine_get_notes (original), ==, "round trip");
+  settings = vireo_dbus_machine_dup_settings (original);
+  g_assert_true (g_variant_lookup (settings, "cmdline", "&s", &cmdline));
+  g_assert_cmpstr (cmdline, ==, "quiet answer=42");
+  g_clear_pointer (&settings, g_variant_unref);
+
+  call_ok (original, "Rename", g_variant_new ("(s)", "renamed"));
+  g_assert_cmpstr (vireo_dbus_machine_get_name (original), ==, "renamed");
+  definition = read_definition (f, original);
+  g_assert_nonnull (strstr (definition, "renamed"));
+
+  reply = call_full (original, "ExportLibvirtXml", NULL, NULL, NULL);
+  g_assert_nonnull (reply);
+  g_variant_get (reply, "(s)", &xml);
+  name_element = g_strdup_printf ("<name>%s</name>", "renamed");
+  g_assert_nonnull (strstr (xml, name_element));
+  g_assert_nonnull (strstr (xml, vireo_dbus_machine_get_uuid (original)));
+  g_clear_pointer (&reply, g_variant_unref);
+
+  /* Imported as a copy: a new machine, the same settings. */
+  reply = call_full (f->manager, "ImportLibvirtXml",
+                     g_variant_new_parsed ("(%s, {'name': <'copy'>, 'keep-uuid': <false>})", xml), NULL, NULL);
+  g_assert_nonnull (reply);
+  g_variant_get (reply, "(o)", &copy_path);
+  g_assert_cmpstr (copy_path, !=, machine_path (original));
+  copy = machine_proxy (f, copy_path);
+  g_assert_cmpstr (vireo_dbus_machine_get_name (copy), ==, "copy");
+  g_assert_cmpstr (vireo_dbus_machine_get_uuid (copy), !=, vireo_dbus_machine_get_uuid (original));
+  g_assert_cmpstr (vireo_dbus_machine_get_state (copy), ==, "off");
+  settings = vireo_dbus_machine_dup_settings (original);
+  copy_settings = vireo_dbus_machine_dup_settings (copy);
+  g_variant_iter_init (&iter, settings);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      g_autoptr (GVariant) copied = g_variant_lookup_value (copy_settings, key, NULL);
+
+      if (g_str_equal (key, "name"))
+        continue;
+      g_assert_nonnull (copied);
+      if (!g_variant_equal (value, copied))
+        {
+          g_autofree char *was = g_variant_print (value, TRUE);
+          g_autofree char *is = g_variant_print (copied, TRUE);
+          g_test_message ("setting “%s” did not survive export and import: %s became %s", key, was, is);
+        }
+      g_assert_true (g_variant_equal (value, copied));
+    }
+
+  /* Importing it again with its UUID collides with the original. */
+  call_expect_error (f->manager, "ImportLibvirtXml", g_variant_new_parsed ("(%s, {'name': <'copy 2'>})", xml),
+                     ERROR_NAME ("Exists"), vireo_dbus_machine_get_uuid (original));
+
+  delete_machine (f, copy, TRUE);
+  delete_machine (f, original, FALSE);
+  machines = managed_machines (f);
+  g_assert_cmpuint (g_hash_table_size (machines), ==, 0);
+}
+
+static void
+test_many_machines (Fixture *f)
+{
+  g_autoptr (GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (GHashTable) machines = NULL;
+  GList *objects;
+  GHashTableIter iter;
+  gpointer value;
+
+  for (int i = 0; i < 50; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("machine %02d", i);
+      g_autoptr (GError) error = NULL;
+      char *path = try_create (f, guest_settings (name, "hello"), &error);
+
+      g_assert_no_error (error);
+      g_assert_true (g_hash_table_add (paths, path));
+    }
+
+  machines = managed_machines (f);
+  g_assert_cmpuint (g_hash_table_size (machines), ==, 50);
+  g_hash_table_iter_init (&iter, machines);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const char *name = NULL;
+      g_assert_true (g_variant_lookup (value, "Name", "&s", &name));
+      g_assert_true (g_str_has_prefix (name, "machine "));
+      g_assert_true (g_hash_table_add (names, g_strdup (name)));
+    }
+  g_assert_cmpuint (g_hash_table_size (names), ==, 50);
+
+  /* The object manager client sees the same 50 machines. */
+  objects = g_dbus_object_manager_get_objects (f->objects);
+  g_assert_cmpuint (g_list_length (objects), ==, 50);
+  g_list_free_full (objects, g_object_unref);
+}
+
+/* ---- gdbus ---- */
+
+/* Runs `gdbus call --session --dest org.vireo.Vireo1 --object-path PATH --method METHOD ARGS...` and
+ * returns its standard output; @status gets its wait status, @errors its standard error. */
+static char *
+gdbus_call (const char *path, const char *method, const char *const *args, int *status, char **errors)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *gdbus = g_find_program_in_path ("gdbus");
+  g_autoptr (GString) line = g_string_new ("gdbus");
+  char *output = NULL;
+
+  g_ptr_array_add (argv, gdbus);
+  g_ptr_array_add (argv, (char *) "call");
+  g_ptr_array_add (argv, (char *) "--session");
+  g_ptr_array_add (argv, (char *) "--dest");
+  g_ptr_array_add (argv, (char *) BUS_NAME);
+  g_ptr_array_add (argv, (char *) "--object-path");
+  g_ptr_array_add (argv, (char *) path);
+  g_ptr_array_add (argv, (char *) "--method");
+  g_ptr_array_add (argv, (char *) method);
+  for (guint i = 0; args && args[i]; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  /* The command as one would type it (the README's lines): GVariant text in double quotes. */
+  for (guint i = 1; argv->pdata[i]; i++)
+    {
+      const char *arg = argv->pdata[i];
+      g_autofree char *quoted = NULL;
+
+      if (strpbrk (arg, "\"$`\\!") != NULL)
+        quoted = g_shell_quote (arg);
+      else if (strpbrk (arg, " '{<>;&|()*?[") != NULL)
+        quoted = g_strdup_printf ("\"%s\"", arg);
+      g_string_append_printf (line, " %s", quoted ? quoted : arg);
+    }
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, &output, errors, status,
+                &error);
+  g_assert_no_error (error);
+  g_test_message ("$ %s\n%s%s", line->str, output, errors && *errors ? *errors : "");
+  return output;
+}
+
+/* The same, expecting success and the output @expected (NULL: any). */
+static char *
+gdbus_call_ok (const char *path, const char *method, const char *const *args, const char *expected)
+{
+  g_autofree char *errors = NULL;
+  g_autoptr (GError) error = NULL;
+  int status;
+  char *output = gdbus_call (path, method, args, &status, &errors);
+
+  g_spawn_check_wait_status (status, &error);
+  g_assert_no_error (error);
+  if (expected)
+    g_assert_cmpstr (output, ==, expected);
+  return output;
+}
+
+static void
+test_gdbus (Fixture *f)
+{
+  g_autofree char *gdbus = g_find_program_in_path ("gdbus");
+  g_autofree char *kernel = vireo_test_guest_path ("shutdown");
+  g_autofree char *create_args = NULL;
+  g_autofree char *created = NULL;
+  g_autofree char *listed = NULL;
+  g_autofree char *errors = NULL;
+  g_autofree char *failed = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  ObjectQuery query = { f, NULL };
+  int status;
+  int fd;
+
+  if (gdbus == NULL)
+    {
+      g_test_skip ("needs the gdbus program");
+      return;
+    }
+
+  /* The command lines of the README's "Scripting with gdbus". */
+  create_args = g_strdup_printf ("{'name': <'demo'>, 'kernel': <'%s'>, 'memory-mib': <uint64 64>}", kernel);
+  created = gdbus_call_ok (ROOT_PATH, "org.vireo.Vireo1.Manager.CreateMachine",
+                           (const char *const[]) { create_args, NULL }, NULL);
+  reply = g_variant_parse (G_VARIANT_TYPE ("(o)"), created, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(o)", &path);
+  g_assert_true (g_str_has_prefix (path, ROOT_PATH "/machines/"));
+  machine = machine_proxy (f, path);
+  g_assert_cmpstr (vireo_dbus_machine_get_name (machine), ==, "demo");
+  g_assert_cmpuint (vireo_dbus_machine_get_memory_mib (machine), ==, 64);
+
+  listed = gdbus_call_ok (ROOT_PATH, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", NULL, NULL);
+  g_assert_nonnull (strstr (listed, path));
+  g_assert_nonnull (strstr (listed, "'Name': <'demo'>"));
+
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Start", NULL, "()\n");
+  gdbus_call_ok (path, "org.freedesktop.DBus.Properties.Get",
+                 (const char *const[]) { "org.vireo.Vireo1.Machine", "State", NULL }, "(<'running'>,)\n");
+
+  /* The guest reacts to the power button once it has armed it. */
+  fd = open_serial (machine);
+  g_assert_true (serial_wait_for (fd, seen, 0, "waiting for power button", WAIT_SECONDS));
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Shutdown", (const char *const[]) { "30", NULL }, "()\n");
+  gdbus_call_ok (path, "org.freedesktop.DBus.Properties.Get",
+                 (const char *const[]) { "org.vireo.Vireo1.Machine", "State", NULL }, "(<'off'>,)\n");
+  close (fd);
+
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Start", NULL, "()\n");
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.TurnOff", NULL, "()\n");
+  gdbus_call_ok (path, "org.freedesktop.DBus.Properties.Get",
+                 (const char *const[]) { "org.vireo.Vireo1.Machine", "State", NULL }, "(<'off'>,)\n");
+
+  /* A failure names its error for scripts to match on. */
+  failed = gdbus_call (ROOT_PATH, "org.vireo.Vireo1.Manager.CreateMachine",
+                       (const char *const[]) { create_args, NULL }, &status, &errors);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (errors, "org.vireo.Vireo1.Error.Exists"));
+  g_assert_nonnull (strstr (errors, "demo"));
+
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Delete", (const char *const[]) { "false", NULL }, "()\n");
+  query.path = path;
+  g_clear_object (&machine);
+  g_assert_true (wait_until (machine_gone, &query, WAIT_SECONDS));
+}
+
+/* ---- running each test in a child ---- */
+
+typedef struct
+{
+  const char *path;
+  void (*func) (Fixture *f);
+  gboolean needs_kvm;
+} ServiceTest;
+
+static const ServiceTest service_tests[] = {
+  { "/service/host-facts", test_host_facts, FALSE },
+  { "/service/lifecycle", test_lifecycle, TRUE },
+  { "/service/serial", test_serial, TRUE },
+  { "/service/pause-resume", test_pause_resume, TRUE },
+  { "/service/shutdown", test_shutdown, TRUE },
+  { "/service/save-restore", test_save_restore, TRUE },
+  { "/service/persistence", test_persistence, FALSE },
+  { "/service/reattach", test_reattach, TRUE },
+  { "/service/worker-killed", test_worker_killed, TRUE },
+  { "/service/errors", test_errors, FALSE },
+  { "/service/errors-running", test_errors_running, TRUE },
+  { "/service/update-export-import", test_update_export_import, FALSE },
+  { "/service/many-machines", test_many_machines, FALSE },
+  { "/service/gdbus", test_gdbus, TRUE },
+};
+
+#define TEST_DIR_VARIABLE "VIREO_SERVICE_TEST_DIR"
+
+static void
+run_service_test (gconstpointer data)
+{
+  const ServiceTest *test = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *base = NULL;
+
+  if (g_test_subprocess ())
+    {
+      Fixture f;
+      fixture_setup (&f, g_getenv (TEST_DIR_VARIABLE));
+      test->func (&f);
+      fixture_teardown (&f);
+      return;
+    }
+
+  if (test->needs_kvm && !vireo_test_require_kvm ())
+    return;
+  base = g_dir_make_tmp ("vireo-service-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_setenv (TEST_DIR_VARIABLE, base, TRUE);
+  g_test_trap_subprocess (NULL, (guint64) CHILD_TIMEOUT_SECONDS * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv (TEST_DIR_VARIABLE);
+  /* A child that failed halfway leaves vireod and workers behind: end them all. */
+  signal_processes (NULL, base, SIGKILL, WAIT_SECONDS);
+  if (!g_test_trap_has_passed ())
+    {
+      g_autofree char *log_path = g_build_filename (base, LOG_FILE, NULL);
+      g_autofree char *log = NULL;
+      if (g_file_get_contents (log_path, &log, NULL, NULL))
+        g_printerr ("---- what vireod and its workers logged ----\n%s---- end of the log ----\n", log);
+    }
+  remove_tree (base);
+  g_test_trap_assert_passed ();
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (service_tests); i++)
+    g_test_add_data_func (service_tests[i].path, &service_tests[i], run_service_test);
+  return g_test_run ();
+}
