@@ -1,0 +1,50 @@
+/* machine-config-private.h — what machine-config.c (settings and their checks) and machine-xml.c
+ * (the libvirt domain XML form) share: the limits, the allowed values and a few helpers. */
+#pragma once
+
+#include "machine-config.h"
+
+#include <stddef.h>
+
+G_BEGIN_DECLS
+
+#define NAME_MAX_CHARS 64
+/* Far above any host (the host's RAM is checked when a setting changes and at start); it keeps the
+ * KiB and byte conversions of the XML form from overflowing. */
+#define MEMORY_MIB_MAX (G_GUINT64_CONSTANT (1) << 32)
+#define DISKS_MAX 16
+
+/* The allowed values; static rather than exported, as each copy is a few pointers. */
+static const char *const boot_values[] = { "kernel", "disk", NULL };
+static const char *const network_values[] = { "none", "nat", NULL };
+static const char *const auto_start_values[] = { "none", "always", "if-running", NULL };
+static const char *const auto_stop_values[] = { "save", "shutdown", "turn-off", NULL };
+static const char *const format_values[] = { "raw", "qcow2", NULL };
+
+#define STRING_FIELD(field) offsetof (VireoMachineConfig, field)
+
+static inline gboolean
+string_in (const char *value, const char *const *values)
+{
+  return value != NULL && g_strv_contains (values, value);
+}
+
+/* Replaces the string in *@field by @value, taking ownership of @value. */
+static inline void
+take_string (char **field, char *value)
+{
+  g_free (*field);
+  *field = value;
+}
+
+VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gboolean readonly);
+
+/* TRUE when @value is one of @values; otherwise fails with VIREO_ERROR_INVALID_ARGUMENT naming @key
+ * and the allowed values. */
+gboolean vireo_machine_config_check_enum (const char *key, const char *value,
+                                          const char *const *values, GError **error);
+
+/* Removes leading and trailing white space, Unicode spaces included. */
+char *vireo_machine_config_trim_unicode (const char *text);
+
+G_END_DECLS

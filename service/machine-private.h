@@ -1,0 +1,80 @@
+/* machine-private.h — what machine.c (the Machine methods, state and definition changes) and
+ * machine-worker.c (the vireo-worker process) share: the machine object and the calls between them. */
+#pragma once
+
+#include "machine.h"
+#include "vireo-worker-generated.h"
+
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+#define WORKER_CALL_TIMEOUT      (60 * 1000)
+
+struct _VireoMachine
+{
+  GObject parent_instance;
+
+  VireoDaemon *daemon;
+  VireoMachineConfig *config;
+  VireoDBusObjectSkeleton *object;
+  VireoDBusMachine *iface;
+  VireoNameTakenFunc name_taken;
+  gpointer name_taken_data;
+
+  /* The worker, while the machine runs. */
+  GSubprocess *process;          /* NULL when re-attached */
+  GDBusConnection *connection;
+  VireoWorker1 *worker;
+  pid_t worker_pid;
+  gboolean restoring;            /* the current start resumes saved state */
+  GCancellable *cancellable;
+
+  /* Calls waiting for the machine to end (TurnOff, Save, Shutdown). */
+  GList *waiting_for_end;        /* GTask */
+  guint shutdown_timeout;
+
+  guint stats_source;
+  guint64 last_cpu_ticks;
+  gint64 last_sample;
+};
+
+/* ---- the State property (machine.c) ---- */
+
+static inline const char *
+state (VireoMachine *machine)
+{
+  return vireo_dbus_machine_get_state (machine->iface);
+}
+
+static inline gboolean
+state_is (VireoMachine *machine, const char *name)
+{
+  return g_strcmp0 (state (machine), name) == 0;
+}
+
+static inline gboolean
+is_active (VireoMachine *machine)
+{
+  return machine->worker != NULL;
+}
+
+/* Sets State and announces the change before the next reply goes out. */
+void vireo_machine_set_state (VireoMachine *machine, const char *new_state);
+
+/* ---- the worker (machine-worker.c) ---- */
+
+/* Machine.Start once authorized: checks that the machine can start, spawns its worker and connects
+ * to it.  @invocation is NULL for an unattended start, whose failure is only logged. */
+void vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+/* Lets go of the worker (proxy, connection, process, statistics) without stopping it. */
+void vireo_machine_drop_worker (VireoMachine *machine);
+
+/* Takes @task, whose task data is the end reason it waits for (NULL: any), until the worker ends. */
+void vireo_machine_wait_for_end (VireoMachine *machine, GTask *task);
+/* Completes every waiting task: successfully when @reason is the one it waits for ("off" also takes
+ * "power-off"), else with @message as the error. */
+void vireo_machine_finish_waiters (VireoMachine *machine, const char *reason, const char *message);
+
+G_END_DECLS

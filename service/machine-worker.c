@@ -1,0 +1,667 @@
+/* machine-worker.c — the vireo-worker process that runs a machine: spawned and connected to at
+ * Start, watched (statistics, its end and the calls waiting for it), and re-attached to after a
+ * vireod restart. */
+#include "machine-private.h"
+#include "vireo-error.h"
+#include "hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define STATS_INTERVAL           2   /* seconds */
+
+/* --- statistics --- */
+
+static gboolean
+read_cpu_ticks (pid_t pid, guint64 *ticks)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) fields = NULL;
+  const char *after_comm;
+
+  if (pid <= 0 || !g_file_get_contents (path, &contents, NULL, NULL))
+    return FALSE;
+  /* The command name may contain spaces; the fields after it are fixed. */
+  after_comm = strrchr (contents, ')');
+  if (after_comm == NULL)
+    return FALSE;
+  fields = g_strsplit (after_comm + 2, " ", -1);
+  if (g_strv_length (fields) < 13)
+    return FALSE;
+  /* utime and stime: fields 14 and 15 of stat, 12 and 13 after the command name. */
+  *ticks = g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10);
+  return TRUE;
+}
+
+static gboolean
+update_stats (gpointer data)
+{
+  VireoMachine *machine = data;
+  guint64 start_time, ticks;
+  gint64 now = g_get_monotonic_time ();
+
+  if (machine->worker == NULL)
+    return G_SOURCE_CONTINUE;
+
+  start_time = vireo_worker1_get_start_time (machine->worker);
+  if (start_time > 0)
+    {
+      gint64 real_now = g_get_real_time ();
+      vireo_dbus_machine_set_uptime (machine->iface,
+                                     real_now > (gint64) start_time
+                                       ? (guint64) (real_now - (gint64) start_time) / G_USEC_PER_SEC
+                                       : 0);
+    }
+
+  if (read_cpu_ticks (machine->worker_pid, &ticks))
+    {
+      if (machine->last_sample > 0 && ticks >= machine->last_cpu_ticks && now > machine->last_sample)
+        {
+          double seconds = (double) (ticks - machine->last_cpu_ticks) / (double) sysconf (_SC_CLK_TCK);
+          double elapsed = (double) (now - machine->last_sample) / G_USEC_PER_SEC;
+          vireo_dbus_machine_set_cpu_usage (machine->iface, 100.0 * seconds / elapsed);
+        }
+      machine->last_cpu_ticks = ticks;
+      machine->last_sample = now;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* --- waiting for the machine to end --- */
+
+void
+vireo_machine_wait_for_end (VireoMachine *machine, GTask *task)
+{
+  machine->waiting_for_end = g_list_append (machine->waiting_for_end, task);
+}
+
+void
+vireo_machine_finish_waiters (VireoMachine *machine, const char *reason, const char *message)
+{
+  GList *waiters = g_steal_pointer (&machine->waiting_for_end);
+
+  g_clear_handle_id (&machine->shutdown_timeout, g_source_remove);
+  for (GList *l = waiters; l; l = l->next)
+    {
+      GTask *task = l->data;
+      const char *wanted = g_task_get_task_data (task);
+      if (wanted == NULL || g_strcmp0 (wanted, reason) == 0
+          || (g_str_equal (wanted, "off") && g_strcmp0 (reason, "power-off") == 0))
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_FAILED, "%s",
+                                 message && *message ? message : "the machine stopped");
+      g_object_unref (task);
+    }
+  g_list_free (waiters);
+}
+
+/* --- the worker --- */
+
+void
+vireo_machine_drop_worker (VireoMachine *machine)
+{
+  if (machine->cancellable)
+    g_cancellable_cancel (machine->cancellable);
+  g_clear_object (&machine->cancellable);
+  if (machine->worker)
+    g_signal_handlers_disconnect_by_data (machine->worker, machine);
+  if (machine->connection)
+    {
+      g_signal_handlers_disconnect_by_data (machine->connection, machine);
+      g_dbus_connection_close (machine->connection, NULL, NULL, NULL);
+    }
+  g_clear_object (&machine->worker);
+  g_clear_object (&machine->connection);
+  g_clear_object (&machine->process);
+  g_clear_handle_id (&machine->stats_source, g_source_remove);
+  machine->worker_pid = 0;
+  machine->last_sample = 0;
+}
+
+/* A marker in the machine's folder while it runs, so that "auto-start: if-running" can tell after a
+ * host restart which machines were running when the host went down. */
+static void
+mark_running (VireoMachine *machine, gboolean running)
+{
+  g_autofree char *dir = vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
+  g_autofree char *marker = g_build_filename (dir, "running", NULL);
+
+  if (running)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!g_file_set_contents_full (marker, "", 0, G_FILE_SET_CONTENTS_NONE, 0600, &error))
+        g_warning ("%s: %s", machine->config->name, error->message);
+    }
+  else
+    unlink (marker);
+}
+
+gboolean
+vireo_machine_was_running (VireoMachine *machine)
+{
+  g_autofree char *dir = vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
+  g_autofree char *marker = g_build_filename (dir, "running", NULL);
+  return g_file_test (marker, G_FILE_TEST_EXISTS);
+}
+
+/* Maps the worker's end onto the machine's state. */
+static void
+worker_ended (VireoMachine *machine, const char *reason, const char *message)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean was_restoring = machine->restoring;
+
+  g_debug ("%s: worker ended: %s (%s)", machine->config->name, reason, message);
+  vireo_machine_drop_worker (machine);
+  machine->restoring = FALSE;
+  mark_running (machine, FALSE);
+
+  if (g_strcmp0 (reason, "saved") == 0)
+    {
+      vireo_dbus_machine_set_last_error (machine->iface, "");
+      vireo_machine_set_state (machine, "saved");
+    }
+  else if (g_strcmp0 (reason, "power-off") == 0 || g_strcmp0 (reason, "turned-off") == 0)
+    {
+      vireo_dbus_machine_set_last_error (machine->iface, "");
+      vireo_machine_set_state (machine, "off");
+    }
+  else if (g_strcmp0 (reason, "start-failed") == 0)
+    {
+      vireo_dbus_machine_set_last_error (machine->iface, message ? message : "");
+      vireo_machine_set_state (machine, was_restoring ? "saved" : "off");
+    }
+  else
+    {
+      vireo_dbus_machine_set_last_error (machine->iface,
+                                         message && *message ? message : "the machine stopped unexpectedly");
+      vireo_machine_set_state (machine, "crashed");
+    }
+  vireo_machine_finish_waiters (machine, reason, message);
+}
+
+static void
+on_worker_properties_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer data)
+{
+  VireoMachine *machine = data;
+  const char *worker_state = vireo_worker1_get_state (machine->worker);
+
+  if (g_strcmp0 (worker_state, "ended") == 0)
+    {
+      g_autofree char *reason = g_strdup (vireo_worker1_get_exit_reason (machine->worker));
+      g_autofree char *message = g_strdup (vireo_worker1_get_exit_message (machine->worker));
+      worker_ended (machine, reason, message);
+      return;
+    }
+  /* Saving and stopping are ours to report; the worker only knows running and paused. */
+  if (state_is (machine, "saving") || state_is (machine, "stopping") || state_is (machine, "starting"))
+    return;
+  if (g_strcmp0 (worker_state, "running") == 0 || g_strcmp0 (worker_state, "paused") == 0)
+    vireo_machine_set_state (machine, worker_state);
+}
+
+static void
+on_worker_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished, GError *error,
+                             gpointer data)
+{
+  VireoMachine *machine = data;
+  g_autofree char *message = NULL;
+
+  if (machine->worker && g_strcmp0 (vireo_worker1_get_state (machine->worker), "ended") == 0)
+    {
+      g_autofree char *reason = g_strdup (vireo_worker1_get_exit_reason (machine->worker));
+      g_autofree char *exit_message = g_strdup (vireo_worker1_get_exit_message (machine->worker));
+      worker_ended (machine, reason, exit_message);
+      return;
+    }
+  message = g_strdup_printf ("the process running “%s” ended unexpectedly; its definition is unchanged "
+                             "and it can be started again",
+                             machine->config->name);
+  worker_ended (machine, "crashed", message);
+}
+
+static void
+on_process_exited (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoMachine) machine = data;
+  GSubprocess *process = G_SUBPROCESS (source);
+  g_autofree char *message = NULL;
+
+  if (!g_subprocess_wait_finish (process, result, NULL) || machine->process != process)
+    return;
+  /* The connection closing usually tells us first; this catches a worker that died before it spoke. */
+  if (g_subprocess_get_if_signaled (process))
+    message = g_strdup_printf ("the process running “%s” was killed by signal %d (%s); its definition is "
+                               "unchanged and it can be started again",
+                               machine->config->name, g_subprocess_get_term_sig (process),
+                               g_strsignal (g_subprocess_get_term_sig (process)));
+  else
+    message = g_strdup_printf ("the process running “%s” exited with status %d before reporting why",
+                               machine->config->name, g_subprocess_get_exit_status (process));
+  if (machine->worker && g_strcmp0 (vireo_worker1_get_state (machine->worker), "ended") == 0)
+    return;
+  worker_ended (machine, "crashed", message);
+}
+
+static void
+adopt_worker (VireoMachine *machine, GDBusConnection *connection, VireoWorker1 *worker)
+{
+  GCredentials *credentials = g_dbus_connection_get_peer_credentials (connection);
+
+  machine->connection = g_object_ref (connection);
+  machine->worker = g_object_ref (worker);
+  machine->worker_pid = credentials ? g_credentials_get_unix_pid (credentials, NULL) : -1;
+  g_signal_connect (connection, "closed", G_CALLBACK (on_worker_connection_closed), machine);
+  g_signal_connect (worker, "g-properties-changed", G_CALLBACK (on_worker_properties_changed), machine);
+  machine->stats_source = g_timeout_add_seconds (STATS_INTERVAL, update_stats, machine);
+}
+
+/* --- Start --- */
+
+typedef struct
+{
+  VireoMachine *machine;
+  GDBusMethodInvocation *invocation; /* NULL for an unattended start */
+  GUnixFDList *fds;
+  GVariant *config;
+} StartCall;
+
+static void
+start_call_free (StartCall *call)
+{
+  g_clear_object (&call->machine);
+  g_clear_object (&call->invocation);
+  g_clear_object (&call->fds);
+  g_clear_pointer (&call->config, g_variant_unref);
+  g_free (call);
+}
+
+static void
+start_failed (StartCall *call, const GError *cause)
+{
+  VireoMachine *machine = call->machine;
+  const char *last_error = vireo_dbus_machine_get_last_error (machine->iface);
+  g_autoptr (GError) error = NULL;
+
+  /* A worker that died while we were connecting cancels the connection; why it died is the news. */
+  if (g_error_matches (cause, G_IO_ERROR, G_IO_ERROR_CANCELLED) && last_error && *last_error)
+    error = g_error_new_literal (VIREO_ERROR, VIREO_ERROR_FAILED, last_error);
+  else if (cause->domain != VIREO_ERROR)
+    error = g_error_new_literal (VIREO_ERROR, VIREO_ERROR_FAILED, cause->message);
+  else
+    error = g_error_copy (cause);
+
+  g_message ("%s: cannot start: %s", machine->config->name, error->message);
+  if (machine->process)
+    g_subprocess_force_exit (machine->process);
+  vireo_machine_drop_worker (machine);
+  vireo_dbus_machine_set_last_error (machine->iface, error->message);
+  vireo_machine_set_state (machine, machine->restoring ? "saved" : "off");
+  machine->restoring = FALSE;
+  if (call->invocation)
+    g_dbus_method_invocation_return_gerror (call->invocation, error);
+  start_call_free (call);
+}
+
+static void
+on_worker_started (GObject *source, GAsyncResult *result, gpointer data)
+{
+  StartCall *call = data;
+  VireoMachine *machine = call->machine;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_worker1_call_start_finish (VIREO_WORKER1 (source), NULL, result, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      start_failed (call, error);
+      return;
+    }
+  if (machine->restoring)
+    {
+      g_autoptr (GError) discard_error = NULL;
+      /* The state is now live in the worker; resuming the same file twice would fork the past. */
+      if (!vireo_machine_store_discard_saved_state (machine->daemon->store, machine->config->uuid,
+                                                    &discard_error))
+        g_warning ("%s: %s", machine->config->name, discard_error->message);
+      machine->restoring = FALSE;
+    }
+  vireo_dbus_machine_set_last_error (machine->iface, "");
+  vireo_machine_set_state (
+      machine,
+      g_strcmp0 (vireo_worker1_get_state (machine->worker), "paused") == 0 ? "paused" : "running");
+  mark_running (machine, TRUE);
+  update_stats (machine);
+  if (call->invocation)
+    vireo_dbus_machine_complete_start (machine->iface, call->invocation);
+  start_call_free (call);
+}
+
+static void
+on_worker_proxy (GObject *source, GAsyncResult *result, gpointer data)
+{
+  StartCall *call = data;
+  VireoMachine *machine = call->machine;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoWorker1) worker = vireo_worker1_proxy_new_finish (result, &error);
+
+  if (worker == NULL)
+    {
+      start_failed (call, error);
+      return;
+    }
+  adopt_worker (machine, g_dbus_proxy_get_connection (G_DBUS_PROXY (worker)), worker);
+  if (machine->process)
+    machine->worker_pid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (machine->process), NULL, 10);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (worker), WORKER_CALL_TIMEOUT);
+  vireo_worker1_call_start (worker, call->config, call->fds, machine->cancellable, on_worker_started, call);
+}
+
+static void
+on_worker_connected (GObject *source, GAsyncResult *result, gpointer data)
+{
+  StartCall *call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) connection = g_dbus_connection_new_finish (result, &error);
+
+  if (connection == NULL)
+    {
+      g_prefix_error (&error, "cannot talk to the machine's process: ");
+      start_failed (call, error);
+      return;
+    }
+  vireo_worker1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1",
+                           call->machine->cancellable, on_worker_proxy, call);
+}
+
+static int
+open_for_worker (const char *path, int flags, const char *what, GError **error)
+{
+  int fd = open (path, flags | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VIREO_ERROR,
+                   saved == ENOENT ? VIREO_ERROR_NOT_FOUND
+                   : (saved == EACCES || saved == EPERM) ? VIREO_ERROR_PERMISSION_DENIED
+                                                         : VIREO_ERROR_FAILED,
+                   "cannot open the %s %s: %s", what, path, g_strerror (saved));
+    }
+  return fd;
+}
+
+/* Appends @fd (taking it) to @fds and returns its handle. */
+static gint32
+pass_fd (GUnixFDList *fds, int fd)
+{
+  gint32 handle = g_unix_fd_list_append (fds, fd, NULL);
+  close (fd);
+  return handle;
+}
+
+/* What the worker needs, as a{sv} with handles into @fds. */
+static GVariant *
+build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
+{
+  VireoMachineConfig *c = machine->config;
+  g_autoptr (GVariantDict) dict = g_variant_dict_new (NULL);
+  g_autofree char *state_dir = vireo_machine_store_state_dir (machine->daemon->store, c->uuid);
+  int fd;
+
+  fd = open_for_worker (machine->daemon->kvm_path, O_RDWR, "KVM device", error);
+  if (fd < 0)
+    {
+      (*error)->code = (*error)->code == VIREO_ERROR_PERMISSION_DENIED ? VIREO_ERROR_PERMISSION_DENIED
+                                                                       : VIREO_ERROR_NO_KVM;
+      return NULL;
+    }
+  g_variant_dict_insert (dict, "kvm-fd", "h", pass_fd (fds, fd));
+  g_variant_dict_insert (dict, "memory-mib", "t", c->memory_mib);
+  g_variant_dict_insert (dict, "vcpus", "u", c->vcpus);
+  g_variant_dict_insert (dict, "cmdline", "s", c->cmdline);
+  g_variant_dict_insert (dict, "cpuid-mask", "s", c->cpuid_mask);
+
+  if (g_mkdir_with_parents (state_dir, 0700) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot create %s: %s", state_dir,
+                   g_strerror (saved));
+      return NULL;
+    }
+  fd = open_for_worker (state_dir, O_RDONLY | O_DIRECTORY, "state folder", error);
+  if (fd < 0)
+    return NULL;
+  g_variant_dict_insert (dict, "state-dir-fd", "h", pass_fd (fds, fd));
+
+  if (machine->restoring)
+    g_variant_dict_insert (dict, "restore", "b", TRUE);
+  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
+  fd = open_for_worker (c->kernel, O_RDONLY, "kernel", error);
+  if (fd < 0)
+    return NULL;
+  g_variant_dict_insert (dict, "kernel-fd", "h", pass_fd (fds, fd));
+  if (c->initrd && *c->initrd)
+    {
+      fd = open_for_worker (c->initrd, O_RDONLY, "initrd", error);
+      if (fd < 0)
+        return NULL;
+      g_variant_dict_insert (dict, "initrd-fd", "h", pass_fd (fds, fd));
+    }
+  return g_variant_ref_sink (g_variant_dict_end (dict));
+}
+
+/* Why the machine cannot start with this build, or NULL. */
+static char *
+unsupported_reason (const VireoMachineConfig *c)
+{
+  if (g_strcmp0 (c->boot, "disk") == 0)
+    return g_strdup ("booting from a disk image needs firmware, which this version of Vireo does not "
+                     "have yet; boot a kernel instead (set “boot” to “kernel”)");
+  if (g_strcmp0 (c->network, "nat") == 0)
+    return g_strdup ("NAT networking needs the virtual network card, which this version of Vireo does "
+                     "not have yet; set “network” to “none”");
+  if (c->display)
+    return g_strdup ("a graphical display is not part of this version of Vireo yet; set “display” to "
+                     "false and use the serial console");
+  return NULL;
+}
+
+void
+vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invocation)
+{
+  StartCall *call = g_new0 (StartCall, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autofree char *socket_path = NULL;
+  g_autofree char *reason = NULL;
+  int pair[2];
+
+  call->machine = g_object_ref (machine);
+  call->invocation = invocation ? g_object_ref (invocation) : NULL;
+
+  if (is_active (machine) || !(state_is (machine, "off") || state_is (machine, "saved")
+                               || state_is (machine, "crashed")))
+    {
+      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE, "“%s” is already %s",
+                   machine->config->name, state (machine));
+      goto fail_early;
+    }
+  reason = unsupported_reason (machine->config);
+  if (reason)
+    {
+      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED, "cannot start “%s”: %s",
+                   machine->config->name, reason);
+      goto fail_early;
+    }
+  if (!hv_check_memory_size (machine->config->memory_mib << 20, &error))
+    {
+      g_autofree char *message = g_strdup_printf ("cannot start “%s”: %s", machine->config->name,
+                                                  error->message);
+      g_clear_error (&error);
+      g_set_error_literal (&error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, message);
+      goto fail_early;
+    }
+
+  machine->restoring = state_is (machine, "saved")
+                       && vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid);
+  call->fds = g_unix_fd_list_new ();
+  call->config = build_worker_config (machine, call->fds, &error);
+  if (call->config == NULL)
+    goto fail_early;
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+    {
+      int saved = errno;
+      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_FAILED, "socketpair: %s", g_strerror (saved));
+      goto fail_early;
+    }
+  socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir, machine->config->uuid);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_take_fd (launcher, pair[1], 3);
+  machine->process = g_subprocess_launcher_spawn (launcher, &error, machine->daemon->worker_path, "--uuid",
+                                                  machine->config->uuid, "--socket", socket_path,
+                                                  "--connection-fd", "3", NULL);
+  if (machine->process == NULL)
+    {
+      close (pair[0]);
+      g_prefix_error (&error, "cannot start the machine's process: ");
+      error->domain = VIREO_ERROR;
+      error->code = VIREO_ERROR_FAILED;
+      goto fail_early;
+    }
+  machine->cancellable = g_cancellable_new ();
+  g_subprocess_wait_async (machine->process, NULL, on_process_exited, g_object_ref (machine));
+  vireo_machine_set_state (machine, "starting");
+
+  {
+    g_autoptr (GSocket) socket = g_socket_new_from_fd (pair[0], &error);
+    g_autoptr (GSocketConnection) stream = NULL;
+    if (socket == NULL)
+      {
+        close (pair[0]);
+        start_failed (call, error);
+        return;
+      }
+    stream = g_socket_connection_factory_create_connection (socket);
+    g_dbus_connection_new (G_IO_STREAM (stream), NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL,
+                           machine->cancellable, on_worker_connected, call);
+  }
+  return;
+
+fail_early:
+  machine->restoring = FALSE;
+  if (call->invocation)
+    g_dbus_method_invocation_return_gerror (call->invocation, error);
+  else
+    g_message ("%s: cannot start: %s", machine->config->name, error->message);
+  start_call_free (call);
+}
+
+/* --- re-attaching --- */
+
+static void
+read_exit_record (VireoMachine *machine, const char *record_path)
+{
+  g_autoptr (GKeyFile) record = g_key_file_new ();
+  g_autofree char *reason = NULL;
+  g_autofree char *message = NULL;
+
+  if (!g_key_file_load_from_file (record, record_path, G_KEY_FILE_NONE, NULL))
+    return;
+  reason = g_key_file_get_string (record, "exit", "reason", NULL);
+  message = g_key_file_get_string (record, "exit", "message", NULL);
+  unlink (record_path);
+  if (reason == NULL)
+    return;
+  worker_ended (machine, reason, message);
+}
+
+static void
+reattach_done (VireoMachine *machine)
+{
+  g_assert (machine->daemon->reattaching > 0);
+  machine->daemon->reattaching--;
+}
+
+static void
+on_reattach_proxy (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoMachine) machine = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoWorker1) worker = vireo_worker1_proxy_new_finish (result, &error);
+  const char *worker_state;
+
+  reattach_done (machine);
+
+  if (worker == NULL)
+    {
+      g_message ("%s: cannot re-attach to its worker: %s", machine->config->name, error->message);
+      return;
+    }
+  worker_state = vireo_worker1_get_state (worker);
+  if (g_strcmp0 (worker_state, "ended") == 0)
+    {
+      /* It ended while nobody listened; once we let go of it, it exits. */
+      g_autofree char *reason = g_strdup (vireo_worker1_get_exit_reason (worker));
+      g_autofree char *message = g_strdup (vireo_worker1_get_exit_message (worker));
+      worker_ended (machine, reason, message);
+      return;
+    }
+  if (g_strcmp0 (worker_state, "running") != 0 && g_strcmp0 (worker_state, "paused") != 0)
+    return;
+  g_message ("%s: re-attached to its running worker", machine->config->name);
+  machine->cancellable = g_cancellable_new ();
+  adopt_worker (machine, g_dbus_proxy_get_connection (G_DBUS_PROXY (worker)), worker);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (worker), WORKER_CALL_TIMEOUT);
+  vireo_machine_set_state (machine, worker_state);
+  update_stats (machine);
+}
+
+static void
+on_reattach_connected (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoMachine) machine = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) connection = g_dbus_connection_new_for_address_finish (result, &error);
+  g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
+                                                  machine->config->uuid);
+
+  if (connection == NULL)
+    {
+      g_message ("%s: removing the stale worker socket %s (%s)", machine->config->name, socket_path,
+                 error->message);
+      unlink (socket_path);
+      reattach_done (machine);
+      return;
+    }
+  vireo_worker1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1", NULL,
+                           on_reattach_proxy, g_object_ref (machine));
+}
+
+void
+vireo_machine_reattach (VireoMachine *machine)
+{
+  g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
+                                                  machine->config->uuid);
+  g_autofree char *record_path = g_strconcat (socket_path, ".exit", NULL);
+  g_autofree char *escaped = NULL;
+  g_autofree char *address = NULL;
+
+  if (vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid))
+    vireo_machine_set_state (machine, "saved");
+  if (g_file_test (record_path, G_FILE_TEST_EXISTS))
+    read_exit_record (machine, record_path);
+  if (!g_file_test (socket_path, G_FILE_TEST_EXISTS))
+    return;
+
+  escaped = g_dbus_address_escape_value (socket_path);
+  address = g_strconcat ("unix:path=", escaped, NULL);
+  machine->daemon->reattaching++;
+  g_dbus_connection_new_for_address (address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL,
+                                     on_reattach_connected, g_object_ref (machine));
+}

@@ -1,0 +1,747 @@
+/* machine-xml.c — a machine's definition as libvirt domain XML, written and read with
+ * libvirt-gconfig: the stored and exported form (see machine-config.h). */
+#include "machine-config-private.h"
+#include "vireo-error.h"
+#include "hv.h"
+
+#include <string.h>
+
+#include <libvirt-gconfig/libvirt-gconfig.h>
+
+#define VIREO_XML_NS "https://vireo.org/xmlns/vireo/1"
+#define VIREO_XML_PREFIX "vireo"
+
+/* Real domain definitions are a few KiB; this bounds what an import or a damaged file costs us. */
+#define XML_MAX_BYTES (1024 * 1024)
+
+/* libvirt-gconfig 4.0 defines no autoptr cleanups of its own. */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GVirConfigDomain, g_object_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GVirConfigDomainOs, g_object_unref)
+
+static gboolean
+ensure_gconfig (GError **error)
+{
+  static gsize initialized = 0;
+  static gboolean ok = FALSE;
+  static GError *init_error = NULL;
+
+  if (g_once_init_enter (&initialized))
+    {
+      ok = gvir_config_init_check (NULL, NULL, &init_error);
+      g_once_init_leave (&initialized, 1);
+    }
+  if (!ok)
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED,
+                 "libvirt-gconfig could not be initialized: %s",
+                 init_error != NULL ? init_error->message : "unknown error");
+  return ok;
+}
+
+/* libvirt names end up in file names and virsh command lines, so '/' and friends are out: the
+ * display name lives in <title> and our metadata, and <name> is a plain identifier derived from it.
+ */
+static char *
+libvirt_name_for (const VireoMachineConfig *config)
+{
+  GString *name = g_string_new (NULL);
+
+  for (const char *p = config->name; *p != '\0' && name->len < NAME_MAX_CHARS; p++)
+    {
+      if (g_ascii_isalnum (*p) || *p == '_' || ((*p == '-' || *p == '.') && name->len > 0))
+        g_string_append_c (name, *p);
+      else if (name->len > 0 && name->str[name->len - 1] != '-')
+        g_string_append_c (name, '-');
+    }
+  while (name->len > 0 && (name->str[name->len - 1] == '-' || name->str[name->len - 1] == '.'))
+    g_string_truncate (name, name->len - 1);
+  if (name->len == 0)
+    {
+      g_string_assign (name, "vireo-");
+      g_string_append_len (name, config->uuid, 8);
+    }
+  return g_string_free (name, FALSE);
+}
+
+static void
+add_device (GVirConfigDomain *domain, gpointer device)
+{
+  gvir_config_domain_add_device (domain, GVIR_CONFIG_DOMAIN_DEVICE (device));
+  g_object_unref (device);
+}
+
+static void
+add_pty_chardev (GVirConfigDomain *domain, gpointer chardev)
+{
+  GVirConfigDomainChardevSourcePty *pty = gvir_config_domain_chardev_source_pty_new ();
+
+  gvir_config_domain_chardev_set_source (GVIR_CONFIG_DOMAIN_CHARDEV (chardev),
+                                         GVIR_CONFIG_DOMAIN_CHARDEV_SOURCE (pty));
+  g_object_unref (pty);
+  add_device (domain, chardev);
+}
+
+static void
+add_disk (GVirConfigDomain *domain, const VireoDiskConfig *disk, guint index)
+{
+  GVirConfigDomainDisk *device = gvir_config_domain_disk_new ();
+  GVirConfigDomainDiskDriver *driver = gvir_config_domain_disk_driver_new ();
+  char target[] = { 'v', 'd', (char)('a' + index), '\0' };
+
+  gvir_config_domain_disk_set_type (device, GVIR_CONFIG_DOMAIN_DISK_FILE);
+  gvir_config_domain_disk_set_guest_device_type (device, GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK);
+  gvir_config_domain_disk_driver_set_name (driver, "qemu");
+  gvir_config_domain_disk_driver_set_format (driver, strcmp (disk->format, "qcow2") == 0
+                                                         ? GVIR_CONFIG_DOMAIN_DISK_FORMAT_QCOW2
+                                                         : GVIR_CONFIG_DOMAIN_DISK_FORMAT_RAW);
+  gvir_config_domain_disk_set_driver (device, driver);
+  g_object_unref (driver);
+  gvir_config_domain_disk_set_source (device, disk->path);
+  gvir_config_domain_disk_set_target_dev (device, target);
+  gvir_config_domain_disk_set_target_bus (device, GVIR_CONFIG_DOMAIN_DISK_BUS_VIRTIO);
+  if (disk->readonly)
+    gvir_config_domain_disk_set_readonly (device, TRUE);
+  add_device (domain, device);
+}
+
+static char *
+metadata_xml (const VireoMachineConfig *config)
+{
+  return g_markup_printf_escaped ("<machine>"
+                                  "<name>%s</name>"
+                                  "<network>%s</network>"
+                                  "<cpuid-mask>%s</cpuid-mask>"
+                                  "<auto-start>%s</auto-start>"
+                                  "<auto-stop>%s</auto-stop>"
+                                  "</machine>",
+                                  config->name, config->network, config->cpuid_mask,
+                                  config->auto_start, config->auto_stop);
+}
+
+char *
+vireo_machine_config_to_xml (const VireoMachineConfig *config)
+{
+  g_autoptr (GVirConfigDomain) domain = NULL;
+  g_autoptr (GVirConfigDomainOs) os = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *libvirt_name = NULL;
+  g_autofree char *metadata = NULL;
+  const char *features[] = { "acpi", "apic", NULL };
+
+  g_return_val_if_fail (config != NULL, NULL);
+
+  if (!ensure_gconfig (&error))
+    {
+      g_warning ("%s", error->message);
+      return NULL;
+    }
+
+  domain = gvir_config_domain_new ();
+  libvirt_name = libvirt_name_for (config);
+  metadata = metadata_xml (config);
+  gvir_config_domain_set_virt_type (domain, GVIR_CONFIG_DOMAIN_VIRT_KVM);
+  gvir_config_domain_set_name (domain, libvirt_name);
+  gvir_config_domain_set_uuid (domain, config->uuid);
+  if (*config->name != '\0')
+    gvir_config_domain_set_title (domain, config->name);
+  if (*config->notes != '\0')
+    gvir_config_domain_set_description (domain, config->notes);
+  if (!gvir_config_domain_set_custom_xml_ns_children (domain, metadata, VIREO_XML_PREFIX,
+                                                      VIREO_XML_NS, &error))
+    {
+      g_warning ("Cannot write the Vireo metadata of machine %s: %s", config->uuid, error->message);
+      return NULL;
+    }
+  gvir_config_domain_set_memory (domain, config->memory_mib * 1024);
+  gvir_config_domain_set_current_memory (domain, config->memory_mib * 1024);
+  gvir_config_domain_set_vcpus (domain, config->vcpus);
+
+  os = gvir_config_domain_os_new ();
+  gvir_config_domain_os_set_os_type (os, GVIR_CONFIG_DOMAIN_OS_TYPE_HVM);
+  gvir_config_domain_os_set_arch (os, "x86_64");
+  gvir_config_domain_os_set_machine (os, "pc");
+  if (strcmp (config->boot, "kernel") == 0)
+    {
+      gvir_config_domain_os_set_kernel (os, config->kernel);
+      if (*config->initrd != '\0')
+        gvir_config_domain_os_set_ramdisk (os, config->initrd);
+      if (*config->cmdline != '\0')
+        gvir_config_domain_os_set_cmdline (os, config->cmdline);
+    }
+  else
+    {
+      GList boot = { GINT_TO_POINTER (GVIR_CONFIG_DOMAIN_OS_BOOT_DEVICE_HD), NULL, NULL };
+      gvir_config_domain_os_set_boot_devices (os, &boot);
+    }
+  gvir_config_domain_set_os (domain, os);
+  gvir_config_domain_set_features (domain, (GStrv)features);
+  gvir_config_domain_set_lifecycle (domain, GVIR_CONFIG_DOMAIN_LIFECYCLE_ON_POWEROFF,
+                                    GVIR_CONFIG_DOMAIN_LIFECYCLE_DESTROY);
+  gvir_config_domain_set_lifecycle (domain, GVIR_CONFIG_DOMAIN_LIFECYCLE_ON_REBOOT,
+                                    GVIR_CONFIG_DOMAIN_LIFECYCLE_RESTART);
+  gvir_config_domain_set_lifecycle (domain, GVIR_CONFIG_DOMAIN_LIFECYCLE_ON_CRASH,
+                                    GVIR_CONFIG_DOMAIN_LIFECYCLE_DESTROY);
+
+  for (guint i = 0; i < config->disks->len && i < DISKS_MAX; i++)
+    add_disk (domain, g_ptr_array_index (config->disks, i), i);
+  if (strcmp (config->network, "nat") == 0)
+    {
+      GVirConfigDomainInterfaceUser *nic = gvir_config_domain_interface_user_new ();
+      gvir_config_domain_interface_set_model (GVIR_CONFIG_DOMAIN_INTERFACE (nic), "virtio");
+      add_device (domain, nic);
+    }
+  add_pty_chardev (domain, gvir_config_domain_serial_new ());
+  {
+    GVirConfigDomainConsole *console = gvir_config_domain_console_new ();
+    gvir_config_domain_console_set_target_type (console, GVIR_CONFIG_DOMAIN_CONSOLE_TARGET_SERIAL);
+    add_pty_chardev (domain, console);
+  }
+  if (config->display)
+    {
+      /* The display is reached through Machine.OpenDisplay (a socket fd), never a TCP port; gconfig
+       * has no setter for <listen type='none'/>, so this one element is written as XML. */
+      GVirConfigDomainGraphicsSpice *spice = gvir_config_domain_graphics_spice_new_from_xml (
+          "<graphics type='spice' autoport='no'><listen type='none'/></graphics>", &error);
+      GVirConfigDomainVideo *video;
+
+      if (spice == NULL)
+        {
+          g_warning ("Cannot describe the display of machine %s: %s", config->uuid, error->message);
+          return NULL;
+        }
+      add_device (domain, spice);
+      video = gvir_config_domain_video_new ();
+      gvir_config_domain_video_set_model (video, GVIR_CONFIG_DOMAIN_VIDEO_MODEL_VIRTIO);
+      add_device (domain, video);
+    }
+  return gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (domain));
+}
+
+/* libvirt-gconfig 4.0 has no getters for some elements (os/kernel, disk/readonly, ...) and reads
+ * <memory unit=...> without range checks, so those are read from the XML text of the element that
+ * holds them: this collects the direct children of its root element. */
+typedef struct
+{
+  char *name; /* without namespace prefix */
+  char **attribute_names;
+  char **attribute_values;
+  GString *text;
+} XmlChild;
+
+typedef struct
+{
+  GPtrArray *children;
+  int depth;
+} XmlChildScan;
+
+static void
+xml_child_free (gpointer data)
+{
+  XmlChild *child = data;
+
+  g_free (child->name);
+  g_strfreev (child->attribute_names);
+  g_strfreev (child->attribute_values);
+  g_string_free (child->text, TRUE);
+  g_free (child);
+}
+
+static const char *
+local_name (const char *qualified)
+{
+  const char *colon = strrchr (qualified, ':');
+  return colon != NULL ? colon + 1 : qualified;
+}
+
+static void
+scan_start (GMarkupParseContext *context, const char *element, const char **names,
+            const char **values, gpointer user_data, GError **error)
+{
+  XmlChildScan *scan = user_data;
+
+  if (++scan->depth == 2)
+    {
+      XmlChild *child = g_new0 (XmlChild, 1);
+
+      child->name = g_strdup (local_name (element));
+      child->attribute_names = g_strdupv ((char **)names);
+      child->attribute_values = g_strdupv ((char **)values);
+      child->text = g_string_new (NULL);
+      g_ptr_array_add (scan->children, child);
+    }
+}
+
+static void
+scan_end (GMarkupParseContext *context, const char *element, gpointer user_data, GError **error)
+{
+  XmlChildScan *scan = user_data;
+  scan->depth--;
+}
+
+static void
+scan_text (GMarkupParseContext *context, const char *text, gsize len, gpointer user_data,
+           GError **error)
+{
+  XmlChildScan *scan = user_data;
+
+  if (scan->depth == 2)
+    {
+      XmlChild *child = g_ptr_array_index (scan->children, scan->children->len - 1);
+      g_string_append_len (child->text, text, len);
+    }
+}
+
+static GPtrArray *
+xml_children (const char *xml, GError **error)
+{
+  static const GMarkupParser parser = { scan_start, scan_end, scan_text, NULL, NULL };
+  g_autoptr (GPtrArray) children = g_ptr_array_new_with_free_func (xml_child_free);
+  XmlChildScan scan = { children, 0 };
+  g_autoptr (GMarkupParseContext) context = g_markup_parse_context_new (&parser, 0, &scan, NULL);
+  g_autoptr (GError) local_error = NULL;
+
+  if (!g_markup_parse_context_parse (context, xml, -1, &local_error)
+      || !g_markup_parse_context_end_parse (context, &local_error))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "The domain XML cannot be read: %s.", local_error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&children);
+}
+
+static const XmlChild *
+xml_child (GPtrArray *children, const char *name)
+{
+  for (guint i = 0; i < children->len; i++)
+    {
+      const XmlChild *child = g_ptr_array_index (children, i);
+      if (strcmp (child->name, name) == 0)
+        return child;
+    }
+  return NULL;
+}
+
+static const char *
+xml_child_attribute (const XmlChild *child, const char *name)
+{
+  for (guint i = 0; child->attribute_names[i] != NULL; i++)
+    if (strcmp (child->attribute_names[i], name) == 0)
+      return child->attribute_values[i];
+  return NULL;
+}
+
+/* The trimmed text of child @name, or NULL when there is none. */
+static char *
+xml_child_text (GPtrArray *children, const char *name)
+{
+  const XmlChild *child = xml_child (children, name);
+  return child != NULL ? g_strstrip (g_strdup (child->text->str)) : NULL;
+}
+
+/* <memory unit='...'>: libvirt's units, case as libvirt accepts them; no unit means KiB. */
+static gboolean
+parse_memory (const XmlChild *memory, uint64_t *mib, GError **error)
+{
+  static const char scales[] = "kmgtpe";
+  const char *unit = xml_child_attribute (memory, "unit");
+  g_autofree char *text = g_strstrip (g_strdup (memory->text->str));
+  uint64_t value = 0;
+  uint64_t scale = 1;
+
+  if (unit == NULL)
+    scale = 1024;
+  else if (g_ascii_strcasecmp (unit, "b") == 0 || g_ascii_strcasecmp (unit, "bytes") == 0)
+    scale = 1;
+  else
+    {
+      const char *power = *unit != '\0' ? strchr (scales, g_ascii_tolower (*unit)) : NULL;
+      const char *rest = unit + 1;
+      uint64_t base;
+
+      if (power == NULL)
+        goto bad_unit;
+      if (*rest == '\0' || g_ascii_strcasecmp (rest, "ib") == 0)
+        base = 1024;
+      else if (g_ascii_strcasecmp (rest, "b") == 0)
+        base = 1000;
+      else
+        goto bad_unit;
+      for (const char *p = scales; p <= power; p++)
+        scale *= base;
+    }
+
+  if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, &value, NULL))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "The domain's <memory> “%s” is not a number.", text);
+      return FALSE;
+    }
+  if (value > G_MAXUINT64 / scale || value * scale / (1024 * 1024) > MEMORY_MIB_MAX)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "The domain's <memory> %s %s is too large.", text, unit != NULL ? unit : "KiB");
+      return FALSE;
+    }
+  *mib = value * scale / (1024 * 1024);
+  return TRUE;
+
+bad_unit:
+  g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+               "The domain's <memory> has an unknown unit “%s”.", unit);
+  return FALSE;
+}
+
+static gboolean
+parse_vcpus (GPtrArray *children, unsigned *vcpus, GError **error)
+{
+  g_autofree char *text = xml_child_text (children, "vcpu");
+  guint64 value;
+
+  if (text == NULL)
+    {
+      *vcpus = 1;
+      return TRUE;
+    }
+  if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32, &value, NULL))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "The domain's <vcpu> “%s” is not a number from 1 to %d.", text, HV_VCPUS_MAX);
+      return FALSE;
+    }
+  *vcpus = (unsigned)value;
+  return TRUE;
+}
+
+/* A display name from another tool's title or name: control characters become spaces and it is cut
+ * to our length limit, so an import never fails over a cosmetic detail.  NULL when nothing is left.
+ */
+static char *
+display_name_from (const char *text)
+{
+  g_autoptr (GString) cleaned = g_string_new (NULL);
+  g_autofree char *trimmed = NULL;
+  glong chars = 0;
+
+  if (!g_utf8_validate (text, -1, NULL))
+    return NULL;
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      g_string_append_unichar (cleaned,
+                               g_unichar_iscntrl (c) || c == 0xfffe || c == 0xffff ? ' ' : c);
+    }
+  trimmed = vireo_machine_config_trim_unicode (cleaned->str);
+  for (char *p = trimmed; *p != '\0'; p = g_utf8_next_char (p))
+    if (++chars > NAME_MAX_CHARS)
+      {
+        *p = '\0';
+        break;
+      }
+  return *trimmed != '\0' ? vireo_machine_config_trim_unicode (trimmed) : NULL;
+}
+
+/* Our own <vireo:machine> element, when the domain has one.  Name and network are returned rather
+ * than set, because they override what the rest of the domain says. */
+static gboolean
+parse_metadata (GVirConfigDomain *domain, VireoMachineConfig *config, char **name, char **network,
+                GError **error)
+{
+  static const struct
+  {
+    const char *element;
+    size_t offset;
+    const char *const *values;
+  } fields[] = {
+    { "cpuid-mask", STRING_FIELD (cpuid_mask), NULL },
+    { "auto-start", STRING_FIELD (auto_start), auto_start_values },
+    { "auto-stop", STRING_FIELD (auto_stop), auto_stop_values },
+  };
+  g_autofree char *xml = gvir_config_domain_get_custom_xml (domain, VIREO_XML_NS);
+  g_autoptr (GPtrArray) children = NULL;
+
+  if (xml == NULL)
+    return TRUE;
+  children = xml_children (xml, error);
+  if (children == NULL)
+    return FALSE;
+  *name = xml_child_text (children, "name");
+  *network = xml_child_text (children, "network");
+  if (*network != NULL
+      && !vireo_machine_config_check_enum ("network", *network, network_values, error))
+    return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      g_autofree char *value = xml_child_text (children, fields[i].element);
+      if (value == NULL)
+        continue;
+      if (fields[i].values != NULL
+          && !vireo_machine_config_check_enum (fields[i].element, value, fields[i].values, error))
+        return FALSE;
+      take_string (G_STRUCT_MEMBER_P (config, fields[i].offset), g_steal_pointer (&value));
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_os (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
+{
+  g_autoptr (GVirConfigDomainOs) os = gvir_config_domain_get_os (domain);
+  g_autoptr (GPtrArray) children = NULL;
+  g_autofree char *os_xml = NULL;
+  const char *arch;
+  char *value;
+
+  if (os == NULL)
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "The domain has no <os> element.");
+      return FALSE;
+    }
+  if (gvir_config_domain_os_get_os_type (os) != GVIR_CONFIG_DOMAIN_OS_TYPE_HVM)
+    {
+      g_set_error_literal (
+          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+          "The domain is not a full (hvm) virtual machine; Vireo runs only those.");
+      return FALSE;
+    }
+  arch = gvir_config_domain_os_get_arch (os);
+  if (arch != NULL && strcmp (arch, "x86_64") != 0)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                   "The domain is for the %s architecture; Vireo runs only x86_64 machines.", arch);
+      return FALSE;
+    }
+
+  os_xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (os));
+  children = xml_children (os_xml, error);
+  if (children == NULL)
+    return FALSE;
+  if ((value = xml_child_text (children, "kernel")) != NULL)
+    take_string (&config->kernel, value);
+  if ((value = xml_child_text (children, "initrd")) != NULL)
+    take_string (&config->initrd, value);
+  if ((value = xml_child_text (children, "cmdline")) != NULL)
+    take_string (&config->cmdline, value);
+  return TRUE;
+}
+
+/* A file-backed disk; CD-ROMs and floppies are skipped (@removable names the first). */
+static gboolean
+parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, char **removable,
+                   GError **error)
+{
+  GVirConfigDomainDiskGuestDeviceType kind = gvir_config_domain_disk_get_guest_device_type (device);
+  const char *source = gvir_config_domain_disk_get_source (device);
+  g_autofree char *disk_xml = NULL;
+  g_autoptr (GPtrArray) children = NULL;
+  const XmlChild *driver;
+  const char *format = NULL;
+
+  if (kind != GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK)
+    {
+      if (*removable == NULL)
+        *removable = g_strdup (source != NULL ? source : "");
+      return TRUE;
+    }
+  if (gvir_config_domain_disk_get_disk_type (device) != GVIR_CONFIG_DOMAIN_DISK_FILE
+      || source == NULL)
+    {
+      g_set_error (
+          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+          "The domain's disk %s is not an image file; Vireo uses only image files as disks.",
+          source != NULL ? source : "without a source");
+      return FALSE;
+    }
+
+  disk_xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (device));
+  children = xml_children (disk_xml, error);
+  if (children == NULL)
+    return FALSE;
+  driver = xml_child (children, "driver");
+  if (driver != NULL)
+    format = xml_child_attribute (driver, "type");
+  /* libvirt's default for a file without a driver type is raw. */
+  if (format == NULL)
+    format = "raw";
+  if (!string_in (format, format_values))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                   "The domain's disk “%s” is a %s image; Vireo supports raw and qcow2 images.",
+                   source, format);
+      return FALSE;
+    }
+  if (config->disks->len == DISKS_MAX)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                   "The domain has more than %d disks; a Vireo machine has at most %d.", DISKS_MAX,
+                   DISKS_MAX);
+      return FALSE;
+    }
+  g_ptr_array_add (config->disks,
+                   vireo_disk_config_new (source, format,
+                                          xml_child (children, "readonly") != NULL));
+  return TRUE;
+}
+
+static gboolean
+parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **removable,
+               GError **error)
+{
+  GList *devices = gvir_config_domain_get_devices (domain);
+  gboolean ok = TRUE;
+
+  for (GList *l = devices; l != NULL && ok; l = l->next)
+    {
+      if (GVIR_CONFIG_IS_DOMAIN_DISK (l->data))
+        ok = parse_disk_device (l->data, config, removable, error);
+      /* Any interface (user, a libvirt network, a bridge) means the machine expects a network:
+       * NAT is what Vireo offers. */
+      else if (GVIR_CONFIG_IS_DOMAIN_INTERFACE (l->data))
+        take_string (&config->network, g_strdup ("nat"));
+      else if (GVIR_CONFIG_IS_DOMAIN_GRAPHICS (l->data))
+        config->display = TRUE;
+    }
+  g_list_free_full (devices, g_object_unref);
+  return ok;
+}
+
+VireoMachineConfig *
+vireo_machine_config_new_from_xml (const char *xml, GError **error)
+{
+  g_autoptr (VireoMachineConfig) config = NULL;
+  g_autoptr (GVirConfigDomain) domain = NULL;
+  g_autoptr (GPtrArray) children = NULL;
+  g_autoptr (GError) local_error = NULL;
+  g_autofree char *normalized = NULL;
+  g_autofree char *metadata_name = NULL;
+  g_autofree char *removable = NULL;
+  g_autofree char *display_name = NULL;
+  g_autofree char *metadata_network = NULL;
+  GVirConfigDomainVirtType virt_type;
+  const XmlChild *memory;
+  const char *name;
+  const char *title;
+  const char *uuid;
+
+  if (!ensure_gconfig (error))
+    return NULL;
+  if (xml == NULL || *xml == '\0')
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "The domain XML is empty.");
+      return NULL;
+    }
+  if (strlen (xml) > XML_MAX_BYTES)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "The domain XML is %zu bytes long; the limit is %d.", strlen (xml),
+                   XML_MAX_BYTES);
+      return NULL;
+    }
+  domain = gvir_config_domain_new_from_xml (xml, &local_error);
+  if (domain == NULL)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "This is not libvirt domain XML: %s", local_error->message);
+      return NULL;
+    }
+
+  virt_type = gvir_config_domain_get_virt_type (domain);
+  if (virt_type != GVIR_CONFIG_DOMAIN_VIRT_KVM && virt_type != GVIR_CONFIG_DOMAIN_VIRT_QEMU)
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                           "The domain is not a KVM or QEMU domain; Vireo runs only those.");
+      return NULL;
+    }
+  name = gvir_config_domain_get_name (domain);
+  if (name == NULL || *name == '\0')
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "The domain has no <name>.");
+      return NULL;
+    }
+
+  config = vireo_machine_config_new ();
+  /* No boot source is assumed: it follows from what the domain has. */
+  g_clear_pointer (&config->boot, g_free);
+
+  uuid = gvir_config_domain_get_uuid (domain);
+  if (uuid != NULL)
+    {
+      g_autofree char *trimmed = g_strstrip (g_strdup (uuid));
+
+      if (strlen (trimmed) != 36 || !g_uuid_string_is_valid (trimmed))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                       "The domain's UUID “%s” is not valid.", uuid);
+          return NULL;
+        }
+      take_string (&config->uuid, g_ascii_strdown (trimmed, -1));
+    }
+
+  if (!parse_metadata (domain, config, &metadata_name, &metadata_network, error))
+    return NULL;
+  /* Our name, else the title libvirt tools show (GNOME Boxes keeps its display name there), else
+   * the libvirt name. */
+  title = gvir_config_domain_get_title (domain);
+  if (metadata_name != NULL)
+    display_name = vireo_machine_config_trim_unicode (metadata_name);
+  else
+    display_name = display_name_from (title != NULL ? title : "");
+  if (display_name == NULL || *display_name == '\0')
+    take_string (&display_name, display_name_from (name));
+  if (display_name == NULL)
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "The domain has no usable name.");
+      return NULL;
+    }
+  take_string (&config->name, g_steal_pointer (&display_name));
+  if (gvir_config_domain_get_description (domain) != NULL)
+    take_string (&config->notes, g_strdup (gvir_config_domain_get_description (domain)));
+
+  normalized = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (domain));
+  children = xml_children (normalized, error);
+  if (children == NULL)
+    return NULL;
+  memory = xml_child (children, "memory");
+  if (memory == NULL)
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "The domain has no <memory> size.");
+      return NULL;
+    }
+  if (!parse_memory (memory, &config->memory_mib, error)
+      || !parse_vcpus (children, &config->vcpus, error) || !parse_os (domain, config, error))
+    return NULL;
+
+  if (!parse_devices (domain, config, &removable, error))
+    return NULL;
+  /* Our metadata says what the network is; for other domains the devices do. */
+  if (metadata_network != NULL)
+    take_string (&config->network, g_steal_pointer (&metadata_network));
+
+  if (*config->kernel != '\0')
+    config->boot = g_strdup ("kernel");
+  else if (config->disks->len > 0)
+    config->boot = g_strdup ("disk");
+  else if (removable != NULL)
+    {
+      g_set_error (
+          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+          "The domain boots only from a CD-ROM or floppy (“%s”); Vireo cannot boot from those yet. "
+          "Install the system onto a disk image first.",
+          removable);
+      return NULL;
+    }
+  else
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                           "The domain has neither a kernel nor a disk to boot from.");
+      return NULL;
+    }
+
+  if (!vireo_machine_config_validate (config, error))
+    return NULL;
+  return g_steal_pointer (&config);
+}
