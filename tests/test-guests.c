@@ -7,28 +7,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-typedef struct
-{
-  HvVm *vm;
-  int output_fd; /* a memfd collecting the guest's serial output */
-  int input_pipe[2];
-} Guest;
-
-static void
-guest_clear (Guest *guest)
-{
-  g_clear_pointer (&guest->vm, hv_vm_free);
-  if (guest->output_fd >= 0)
-    close (guest->output_fd);
-  for (int i = 0; i < 2; i++)
-    if (guest->input_pipe[i] >= 0)
-      close (guest->input_pipe[i]);
-}
+typedef VireoTestGuest Guest;
 
 /* Creates a VM for test guest @name; NULL (and the test skipped) without KVM. */
 static gboolean
 guest_init (Guest *guest, const char *name, const char *cmdline, uint64_t memory, unsigned cpus,
-            const char *initrd, gboolean with_input)
+            const char *initrd)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *path = vireo_test_guest_path (name);
@@ -39,45 +23,10 @@ guest_init (Guest *guest, const char *name, const char *cmdline, uint64_t memory
   if (!vireo_test_require_kvm ())
     return FALSE;
 
-  guest->vm = hv_vm_new (NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (hv_vm_set_memory (guest->vm, memory, &error));
-  g_assert_true (hv_vm_set_vcpus (guest->vm, cpus, &error));
+  vireo_test_guest_init (guest, memory, cpus);
   g_assert_true (hv_vm_set_kernel (guest->vm, path, initrd, cmdline, &error));
   g_assert_no_error (error);
-
-  guest->output_fd = memfd_create ("guest-serial", MFD_CLOEXEC);
-  g_assert_cmpint (guest->output_fd, >=, 0);
-  if (with_input)
-    g_assert_cmpint (pipe (guest->input_pipe), ==, 0);
-  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
   return TRUE;
-}
-
-static char *
-guest_output (Guest *guest)
-{
-  off_t size = lseek (guest->output_fd, 0, SEEK_END);
-  char *text = g_malloc0 ((gsize) size + 1);
-  g_assert_cmpint (pread (guest->output_fd, text, (gsize) size, 0), ==, size);
-  return text;
-}
-
-/* Waits up to @seconds for @needle to appear in the serial output. */
-static gboolean
-guest_wait_for_output (Guest *guest, const char *needle, unsigned seconds)
-{
-  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_autofree char *text = guest_output (guest);
-      if (strstr (text, needle))
-        return TRUE;
-      if (hv_vm_has_exited (guest->vm))
-        return FALSE;
-      g_usleep (10000);
-    }
-  return FALSE;
 }
 
 /* Boots @name to its end and returns its output and exit reason. */
@@ -90,16 +39,16 @@ run_guest (const char *name, const char *cmdline, uint64_t memory, unsigned cpus
   g_autoptr (GError) error = NULL;
   char *output;
 
-  if (!guest_init (&guest, name, cmdline, memory, cpus, initrd, FALSE))
+  if (!guest_init (&guest, name, cmdline, memory, cpus, initrd))
     return NULL;
   g_assert_true (hv_vm_start (guest.vm, &error));
   g_assert_no_error (error);
   hv_vm_wait (guest.vm, &info);
-  output = guest_output (&guest);
+  output = vireo_test_guest_output (&guest);
   g_test_message ("%s ended: %s (%s)", name, hv_exit_reason_to_string (info.reason), info.message);
   *reason = info.reason;
   hv_exit_info_clear (&info);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
   return output;
 }
 
@@ -237,7 +186,7 @@ test_power_button (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *out = NULL;
 
-  if (!guest_init (&guest, "shutdown", NULL, 64ull << 20, 2, NULL, FALSE))
+  if (!guest_init (&guest, "shutdown", NULL, 64ull << 20, 2, NULL))
     return;
   /* Not running yet: the button cannot be pressed. */
   g_assert_false (hv_vm_request_shutdown (guest.vm, &error));
@@ -245,15 +194,15 @@ test_power_button (void)
   g_clear_error (&error);
 
   g_assert_true (hv_vm_start (guest.vm, &error));
-  g_assert_true (guest_wait_for_output (&guest, "waiting for power button", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "waiting for power button", 60));
   g_assert_true (hv_vm_request_shutdown (guest.vm, &error));
   g_assert_no_error (error);
   hv_vm_wait (guest.vm, &info);
-  out = guest_output (&guest);
+  out = vireo_test_guest_output (&guest);
   g_assert_nonnull (strstr (out, "power button pressed"));
   g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
   hv_exit_info_clear (&info);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 static void
@@ -265,32 +214,32 @@ test_pause_resume (void)
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
 
-  if (!guest_init (&guest, "echo", NULL, 64ull << 20, 2, NULL, TRUE))
+  if (!guest_init (&guest, "echo", NULL, 64ull << 20, 2, NULL))
     return;
   g_assert_false (hv_vm_resume (guest.vm, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
   g_clear_error (&error);
 
   g_assert_true (hv_vm_start (guest.vm, &error));
-  g_assert_true (guest_wait_for_output (&guest, "echo ready", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
   g_assert_true (hv_vm_pause (guest.vm, &error));
   g_assert_no_error (error);
 
   /* Paused: input is queued but nothing is echoed. */
   g_assert_cmpint (write (guest.input_pipe[1], "abc", 3), ==, 3);
-  before = guest_output (&guest);
+  before = vireo_test_guest_output (&guest);
   g_usleep (300000);
-  after = guest_output (&guest);
+  after = vireo_test_guest_output (&guest);
   g_assert_cmpstr (before, ==, after);
   g_assert_false (hv_vm_has_exited (guest.vm));
 
   g_assert_true (hv_vm_resume (guest.vm, &error));
-  g_assert_true (guest_wait_for_output (&guest, "abc", 30));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "abc", 30));
   g_assert_cmpint (write (guest.input_pipe[1], "q", 1), ==, 1);
   hv_vm_wait (guest.vm, &info);
   g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
   hv_exit_info_clear (&info);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 static void
@@ -303,20 +252,20 @@ test_serial_input (void)
   /* More than the UART's FIFO holds, so the input path must wait for the guest to drain it. */
   const char *text = "sphinx of black onyx, judge my vow 0123456789 ABCDEFGHIJKLMNOPRSTUVWXYZ abcdefghijklmnoprstuvwxyz\n";
 
-  if (!guest_init (&guest, "echo", NULL, 64ull << 20, 1, NULL, TRUE))
+  if (!guest_init (&guest, "echo", NULL, 64ull << 20, 1, NULL))
     return;
   g_assert_true (hv_vm_start (guest.vm, &error));
   /* Input sent before the guest set up its UART would be cleared with the FIFOs, as on hardware. */
-  g_assert_true (guest_wait_for_output (&guest, "echo ready", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
   g_assert_cmpint (write (guest.input_pipe[1], text, strlen (text)), ==, (ssize_t) strlen (text));
   g_assert_cmpint (write (guest.input_pipe[1], "q", 1), ==, 1);
   hv_vm_wait (guest.vm, &info);
-  out = guest_output (&guest);
+  out = vireo_test_guest_output (&guest);
   g_assert_nonnull (strstr (out, text));
   g_assert_nonnull (strstr (out, "echo done"));
   g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
   hv_exit_info_clear (&info);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 static void
@@ -326,10 +275,10 @@ test_stop (void)
   HvExitInfo info = { 0 };
   g_autoptr (GError) error = NULL;
 
-  if (!guest_init (&guest, "shutdown", NULL, 64ull << 20, 4, NULL, FALSE))
+  if (!guest_init (&guest, "shutdown", NULL, 64ull << 20, 4, NULL))
     return;
   g_assert_true (hv_vm_start (guest.vm, &error));
-  g_assert_true (guest_wait_for_output (&guest, "waiting for power button", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "waiting for power button", 60));
   g_assert_true (hv_vm_pause (guest.vm, &error));
   hv_vm_stop (guest.vm);
   hv_vm_wait (guest.vm, &info);
@@ -341,7 +290,7 @@ test_stop (void)
   g_assert_false (hv_vm_start (guest.vm, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
   hv_exit_info_clear (&info);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 static void
@@ -350,11 +299,11 @@ test_free_while_running (void)
   Guest guest;
   g_autoptr (GError) error = NULL;
 
-  if (!guest_init (&guest, "shutdown", NULL, 64ull << 20, 2, NULL, FALSE))
+  if (!guest_init (&guest, "shutdown", NULL, 64ull << 20, 2, NULL))
     return;
   g_assert_true (hv_vm_start (guest.vm, &error));
   /* Freeing a running VM stops it and joins its threads: nothing leaks, nothing hangs. */
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 static void

@@ -12,39 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-typedef struct
-{
-  HvVm *vm;
-  int output_fd; /* a memfd collecting the guest's serial output */
-  int input_pipe[2];
-} Guest;
-
-static void
-guest_clear (Guest *guest)
-{
-  g_clear_pointer (&guest->vm, hv_vm_free);
-  if (guest->output_fd >= 0)
-    close (guest->output_fd);
-  for (int i = 0; i < 2; i++)
-    if (guest->input_pipe[i] >= 0)
-      close (guest->input_pipe[i]);
-  guest->output_fd = guest->input_pipe[0] = guest->input_pipe[1] = -1;
-}
+typedef VireoTestGuest Guest;
 
 /* A VM with @memory and @cpus, serial output to a memfd and input from a pipe; not started. */
 static void
 guest_new (Guest *guest, uint64_t memory, unsigned cpus)
 {
-  g_autoptr (GError) error = NULL;
-
-  guest->vm = hv_vm_new (NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (hv_vm_set_memory (guest->vm, memory, &error));
-  g_assert_true (hv_vm_set_vcpus (guest->vm, cpus, &error));
-  guest->output_fd = memfd_create ("guest-serial", MFD_CLOEXEC);
-  g_assert_cmpint (guest->output_fd, >=, 0);
-  g_assert_no_errno (pipe2 (guest->input_pipe, O_CLOEXEC));
-  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+  vireo_test_guest_init (guest, memory, cpus);
 }
 
 /* Boots test guest @name. */
@@ -58,31 +32,6 @@ guest_boot (Guest *guest, const char *name, const char *cmdline, uint64_t memory
   g_assert_true (hv_vm_set_kernel (guest->vm, path, NULL, cmdline, &error));
   g_assert_true (hv_vm_start (guest->vm, &error));
   g_assert_no_error (error);
-}
-
-static char *
-guest_output (Guest *guest)
-{
-  off_t size = lseek (guest->output_fd, 0, SEEK_END);
-  char *text = g_malloc0 ((gsize) size + 1);
-  g_assert_cmpint (pread (guest->output_fd, text, (gsize) size, 0), ==, size);
-  return text;
-}
-
-static gboolean
-guest_wait_for_output (Guest *guest, const char *needle, unsigned seconds)
-{
-  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
-  while (g_get_monotonic_time () < deadline)
-    {
-      g_autofree char *text = guest_output (guest);
-      if (strstr (text, needle))
-        return TRUE;
-      if (hv_vm_has_exited (guest->vm))
-        return FALSE;
-      g_usleep (5000);
-    }
-  return FALSE;
 }
 
 static void
@@ -208,27 +157,27 @@ test_echo (void)
   if (!vireo_test_require_kvm ())
     return;
   guest_boot (&old, "echo", NULL, 256ull << 20, 1);
-  g_assert_true (guest_wait_for_output (&old, "echo ready", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&old, "echo ready", 60));
   guest_send (&old, "before ");
-  g_assert_true (guest_wait_for_output (&old, "before ", 30));
+  g_assert_true (vireo_test_guest_wait_for_output (&old, "before ", 30));
 
   save_dir_init (&dir);
   save_guest (&old, &dir, "echo, 256 MiB");
   /* Saving does not disturb the VM: resumed, it still echoes. */
   g_assert_true (hv_vm_resume (old.vm, &error));
   guest_send (&old, "still here ");
-  g_assert_true (guest_wait_for_output (&old, "still here ", 30));
-  guest_clear (&old);
+  g_assert_true (vireo_test_guest_wait_for_output (&old, "still here ", 30));
+  vireo_test_guest_clear (&old);
 
   restore_guest (&new, &dir, 256ull << 20, 1, "echo, 256 MiB");
   guest_send (&new, "after restore ");
-  g_assert_true (guest_wait_for_output (&new, "after restore ", 30));
+  g_assert_true (vireo_test_guest_wait_for_output (&new, "after restore ", 30));
   guest_send (&new, "q");
   g_assert_cmpint (guest_wait_exit (&new), ==, HV_EXIT_POWER_OFF);
   /* It carried on rather than booting again. */
-  restored_output = guest_output (&new);
+  restored_output = vireo_test_guest_output (&new);
   g_assert_cmpstr (restored_output, ==, "after restore echo done\n");
-  guest_clear (&new);
+  vireo_test_guest_clear (&new);
   save_dir_clear (&dir);
 }
 
@@ -247,7 +196,7 @@ test_echo_stream (void)
   if (!vireo_test_require_kvm ())
     return;
   guest_boot (&guest, "echo", NULL, 64ull << 20, 1);
-  g_assert_true (guest_wait_for_output (&guest, "echo ready", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
   save_dir_init (&dir);
   for (unsigned round = 0; round < 30; round++)
     {
@@ -265,21 +214,21 @@ test_echo_stream (void)
       while (queued > 0);
       g_usleep ((gulong) g_test_rand_int_range (0, 600));
       save_guest (&guest, &dir, "echo stream");
-      out = guest_output (&guest);
+      out = vireo_test_guest_output (&guest);
       g_string_append (echoed, out);
-      guest_clear (&guest);
+      vireo_test_guest_clear (&guest);
       restore_guest (&guest, &dir, 64ull << 20, 1, "echo stream");
     }
   guest_send (&guest, "q");
   g_assert_cmpint (guest_wait_exit (&guest), ==, HV_EXIT_POWER_OFF);
-  tail = guest_output (&guest);
+  tail = vireo_test_guest_output (&guest);
   g_string_append (echoed, tail);
   g_string_append (sent, "echo done\n");
   g_string_prepend (sent, "echo ready\n");
   g_assert_cmpstr (echoed->str, ==, sent->str);
   g_string_free (sent, TRUE);
   g_string_free (echoed, TRUE);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
   save_dir_clear (&dir);
 }
 
@@ -293,25 +242,25 @@ test_save_restored (void)
   if (!vireo_test_require_kvm ())
     return;
   guest_boot (&first, "echo", NULL, 64ull << 20, 1);
-  g_assert_true (guest_wait_for_output (&first, "echo ready", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&first, "echo ready", 60));
   save_dir_init (&dir);
   save_guest (&first, &dir, "echo, first save");
-  guest_clear (&first);
+  vireo_test_guest_clear (&first);
 
   restore_guest (&second, &dir, 64ull << 20, 1, "echo, first restore");
   guest_send (&second, "one ");
-  g_assert_true (guest_wait_for_output (&second, "one ", 30));
+  g_assert_true (vireo_test_guest_wait_for_output (&second, "one ", 30));
   save_guest (&second, &dir, "echo, second save");
-  guest_clear (&second);
+  vireo_test_guest_clear (&second);
 
   restore_guest (&third, &dir, 64ull << 20, 1, "echo, second restore");
   guest_send (&third, "two q");
   g_assert_cmpint (guest_wait_exit (&third), ==, HV_EXIT_POWER_OFF);
   {
-    g_autofree char *out = guest_output (&third);
+    g_autofree char *out = vireo_test_guest_output (&third);
     g_assert_cmpstr (out, ==, "two echo done\n");
   }
-  guest_clear (&third);
+  vireo_test_guest_clear (&third);
   save_dir_clear (&dir);
 }
 
@@ -327,10 +276,10 @@ test_power_button (void)
   if (!vireo_test_require_kvm ())
     return;
   guest_boot (&old, "shutdown", NULL, 5ull << 30, 2);
-  g_assert_true (guest_wait_for_output (&old, "waiting for power button", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&old, "waiting for power button", 60));
   save_dir_init (&dir);
   save_guest (&old, &dir, "shutdown, 5 GiB, 2 vCPUs");
-  guest_clear (&old);
+  vireo_test_guest_clear (&old);
 
   restore_guest (&new, &dir, 5ull << 30, 2, "shutdown, 5 GiB, 2 vCPUs");
   /* Running the restored guest a moment first: it must be waiting, not ending by itself. */
@@ -339,9 +288,9 @@ test_power_button (void)
   g_assert_true (hv_vm_request_shutdown (new.vm, &error));
   g_assert_no_error (error);
   g_assert_cmpint (guest_wait_exit (&new), ==, HV_EXIT_POWER_OFF);
-  out = guest_output (&new);
+  out = vireo_test_guest_output (&new);
   g_assert_cmpstr (out, ==, "power button pressed\n");
-  guest_clear (&new);
+  vireo_test_guest_clear (&new);
   save_dir_clear (&dir);
 }
 
@@ -361,15 +310,15 @@ test_compute (void)
   g_usleep (300000);
   save_dir_init (&dir);
   save_guest (&old, &dir, "compute");
-  before = guest_output (&old);
+  before = vireo_test_guest_output (&old);
   g_assert_cmpstr (before, ==, ""); /* still computing */
-  guest_clear (&old);
+  vireo_test_guest_clear (&old);
 
   restore_guest (&new, &dir, 64ull << 20, 1, "compute");
   g_assert_cmpint (guest_wait_exit (&new), ==, HV_EXIT_POWER_OFF);
-  out = guest_output (&new);
+  out = vireo_test_guest_output (&new);
   g_assert_cmpstr (out, ==, "compute: 148933\n");
-  guest_clear (&new);
+  vireo_test_guest_clear (&new);
   save_dir_clear (&dir);
 }
 
@@ -388,10 +337,10 @@ test_wrong_state (void)
   g_assert_false (hv_vm_save (guest.vm, dir.fd, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
   g_clear_error (&error);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 
   guest_boot (&guest, "shutdown", NULL, 64ull << 20, 1);
-  g_assert_true (guest_wait_for_output (&guest, "waiting for power button", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "waiting for power button", 60));
   /* Running: it must be paused first. */
   g_assert_false (hv_vm_save (guest.vm, dir.fd, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
@@ -404,7 +353,7 @@ test_wrong_state (void)
   /* Nothing was left behind by the refused save. */
   g_assert_cmpint (faccessat (dir.fd, "state", F_OK, 0), <, 0);
   g_assert_cmpint (faccessat (dir.fd, "memory", F_OK, 0), <, 0);
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
   save_dir_clear (&dir);
 }
 
@@ -416,10 +365,10 @@ make_good_save (SaveDir *dir)
   Guest guest = { 0 };
 
   guest_boot (&guest, "echo", NULL, 64ull << 20, 1);
-  g_assert_true (guest_wait_for_output (&guest, "echo ready", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
   save_dir_init (dir);
   save_guest (&guest, dir, "echo, 64 MiB");
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 static GBytes *
@@ -458,7 +407,7 @@ expect_restore_error (SaveDir *dir, uint64_t memory, unsigned cpus, HvError code
   g_test_message ("refused: %s", error->message);
   g_assert_error (error, HV_ERROR, (gint) code);
   g_assert_nonnull (strstr (error->message, words));
-  guest_clear (&guest);
+  vireo_test_guest_clear (&guest);
 }
 
 /* Rewrites "state" with @body behind a correct header, as a crafted file would be. */
@@ -569,7 +518,7 @@ test_bad_files (void)
     guest_new (&guest, 64ull << 20, 1);
     g_assert_true (hv_vm_set_restore (guest.vm, dir.fd, &error));
     g_assert_no_error (error);
-    guest_clear (&guest);
+    vireo_test_guest_clear (&guest);
   }
 
   /* Truncated, at several places. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 gboolean
@@ -36,6 +37,58 @@ vireo_test_vireo_run (void)
 {
   const char *path = g_getenv ("VIREO_RUN");
   return path ? path : "hypervisor/vireo-run";
+}
+
+void
+vireo_test_guest_init (VireoTestGuest *guest, uint64_t memory, unsigned cpus)
+{
+  g_autoptr (GError) error = NULL;
+
+  guest->vm = hv_vm_new (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_set_memory (guest->vm, memory, &error));
+  g_assert_true (hv_vm_set_vcpus (guest->vm, cpus, &error));
+  guest->output_fd = memfd_create ("guest-serial", MFD_CLOEXEC);
+  g_assert_cmpint (guest->output_fd, >=, 0);
+  g_assert_no_errno (pipe2 (guest->input_pipe, O_CLOEXEC));
+  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+}
+
+void
+vireo_test_guest_clear (VireoTestGuest *guest)
+{
+  g_clear_pointer (&guest->vm, hv_vm_free);
+  if (guest->output_fd >= 0)
+    close (guest->output_fd);
+  for (int i = 0; i < 2; i++)
+    if (guest->input_pipe[i] >= 0)
+      close (guest->input_pipe[i]);
+  guest->output_fd = guest->input_pipe[0] = guest->input_pipe[1] = -1;
+}
+
+char *
+vireo_test_guest_output (VireoTestGuest *guest)
+{
+  off_t size = lseek (guest->output_fd, 0, SEEK_END);
+  char *text = g_malloc0 ((gsize) size + 1);
+  g_assert_cmpint (pread (guest->output_fd, text, (gsize) size, 0), ==, size);
+  return text;
+}
+
+gboolean
+vireo_test_guest_wait_for_output (VireoTestGuest *guest, const char *needle, unsigned seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autofree char *text = vireo_test_guest_output (guest);
+      if (strstr (text, needle))
+        return TRUE;
+      if (hv_vm_has_exited (guest->vm))
+        return FALSE;
+      g_usleep (5000);
+    }
+  return FALSE;
 }
 
 uint32_t

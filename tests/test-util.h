@@ -14,6 +14,23 @@ char *vireo_test_guest_path (const char *name);
 /* Path of the vireo-run binary under test. */
 const char *vireo_test_vireo_run (void);
 
+/* A VM for a test guest with its serial output collected in a memfd and its input fed from a pipe. */
+typedef struct
+{
+  HvVm *vm;
+  int output_fd;     /* memfd: everything the guest wrote to COM1 */
+  int input_pipe[2]; /* write to [1] to type into the guest */
+} VireoTestGuest;
+
+/* Creates the VM (not started) with @memory bytes and @cpus vCPUs; asserts on failure, so call
+ * vireo_test_require_kvm() first. */
+void vireo_test_guest_init (VireoTestGuest *guest, uint64_t memory, unsigned cpus);
+void vireo_test_guest_clear (VireoTestGuest *guest);
+/* Everything the guest wrote so far, NUL-terminated. */
+char *vireo_test_guest_output (VireoTestGuest *guest);
+/* Waits up to @seconds for @needle in the output; FALSE if it did not come or the VM ended first. */
+gboolean vireo_test_guest_wait_for_output (VireoTestGuest *guest, const char *needle, unsigned seconds);
+
 /* One access through a device's I/O handler, as a guest's in/out of @len bytes (1, 2 or 4) would make it;
  * reads start from all ones like an idle bus. */
 uint32_t vireo_test_io_read (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len);
