@@ -1,6 +1,6 @@
-/* kit-acpi.c — the guest kit's ACPI walker: RSDP -> XSDT/RSDT -> tables, the FADT's PM registers
- * and the DSDT's \_S5 sleep type.  Tables come from the VMM under test, so every length and pointer
- * is checked before use and a bad one reads as "absent". */
+/* kit-acpi.c — the guest kit's ACPI walker: RSDP -> XSDT/RSDT -> tables, the FADT's PM registers,
+ * the DSDT's \_S5 sleep type, and the polled power button.  Tables come from the VMM under test, so
+ * every length and pointer is checked before use and a bad one reads as "absent". */
 #include "kit-private.h"
 
 /* Larger than any table a VMM builds; stops a garbage length from walking over all of memory. */
@@ -307,4 +307,33 @@ kit_acpi_s5 (uint8_t *slp_typ_a, uint8_t *slp_typ_b)
       return true;
     }
   return false;
+}
+
+/* The PM1a event block, once looked up; 0 when there is none. */
+static uint16_t power_button_pm1a_evt;
+static uint8_t power_button_pm1_evt_len;
+
+/* A press latched before arming is kept: for the guests that poll it, any press means "shut down",
+ * and one that arrives while the guest is still starting must not be lost. */
+bool
+kit_power_button_arm (void)
+{
+  KitAcpiPm pm;
+
+  if (!kit_acpi_pm (&pm) || pm.pm1a_evt == 0 || pm.pm1_evt_len < 4)
+    return false;
+  power_button_pm1a_evt = pm.pm1a_evt;
+  power_button_pm1_evt_len = pm.pm1_evt_len;
+  uint16_t pm1_en = (uint16_t) (pm.pm1a_evt + pm.pm1_evt_len / 2);
+  outw (pm1_en, (uint16_t) (inw (pm1_en) | ACPI_PM1_PWRBTN));
+  return true;
+}
+
+bool
+kit_power_button_pressed (void)
+{
+  if (power_button_pm1a_evt == 0 || !(inw (power_button_pm1a_evt) & ACPI_PM1_PWRBTN))
+    return false;
+  outw (power_button_pm1a_evt, ACPI_PM1_PWRBTN); /* write 1 to clear */
+  return true;
 }

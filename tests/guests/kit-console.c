@@ -1,4 +1,5 @@
-/* kit-console.c — the guest kit's COM1 driver, printf and the freestanding string functions. */
+/* kit-console.c — the guest kit's COM1 driver, printf (to COM1 or a buffer), the console mirror
+ * hook and the freestanding string functions. */
 #include "kit-private.h"
 
 enum
@@ -18,6 +19,7 @@ enum
  * access is a VM exit, so this halves the cost of output compared with polling before each byte. */
 static unsigned tx_room;
 static unsigned tx_fifo_size = 1;
+static void (*console_hook) (char c);
 
 void
 kit_serial_init (void)
@@ -50,6 +52,14 @@ kit_putc (char c)
     }
   outb (HV_PORT_COM1 + UART_DATA, (uint8_t) c);
   tx_room--;
+  if (console_hook)
+    console_hook (c);
+}
+
+void
+kit_set_console_hook (void (*hook) (char c))
+{
+  console_hook = hook;
 }
 
 void
@@ -68,17 +78,34 @@ kit_serial_getc (uint8_t *c)
   return true;
 }
 
-static void
-put_padded (const char *digits, size_t len, unsigned width, char pad)
+/* Where formatted output goes: COM1 when buf is NULL, else buf (size bytes, NUL kept room for). */
+typedef struct
 {
-  for (size_t i = len; i < width; i++)
-    kit_putc (pad);
-  for (size_t i = 0; i < len; i++)
-    kit_putc (digits[i]);
+  char *buf;
+  size_t size;
+  size_t len;
+} Sink;
+
+static void
+sink_putc (Sink *sink, char c)
+{
+  if (sink->buf == NULL)
+    kit_putc (c);
+  else if (sink->len + 1 < sink->size)
+    sink->buf[sink->len++] = c;
 }
 
 static void
-put_unsigned (uint64_t value, unsigned base, bool negative, unsigned width, char pad)
+put_padded (Sink *sink, const char *digits, size_t len, unsigned width, char pad)
+{
+  for (size_t i = len; i < width; i++)
+    sink_putc (sink, pad);
+  for (size_t i = 0; i < len; i++)
+    sink_putc (sink, digits[i]);
+}
+
+static void
+put_unsigned (Sink *sink, uint64_t value, unsigned base, bool negative, unsigned width, char pad)
 {
   char buf[24];
   size_t n = sizeof buf;
@@ -93,23 +120,23 @@ put_unsigned (uint64_t value, unsigned base, bool negative, unsigned width, char
     {
       if (pad == '0')
         {
-          kit_putc ('-');
+          sink_putc (sink, '-');
           width = width > 0 ? width - 1 : 0;
         }
       else
         buf[--n] = '-';
     }
-  put_padded (buf + n, sizeof buf - n, width, pad);
+  put_padded (sink, buf + n, sizeof buf - n, width, pad);
 }
 
-void
-kit_vprintf (const char *fmt, va_list ap)
+static void
+format (Sink *sink, const char *fmt, va_list ap)
 {
   for (; *fmt; fmt++)
     {
       if (*fmt != '%')
         {
-          kit_putc (*fmt);
+          sink_putc (sink, *fmt);
           continue;
         }
       fmt++;
@@ -144,24 +171,25 @@ kit_vprintf (const char *fmt, va_list ap)
             {
               int64_t v = longs ? va_arg (ap, int64_t) : va_arg (ap, int);
               uint64_t magnitude = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
-              put_unsigned (magnitude, 10, v < 0, width, pad);
+              put_unsigned (sink, magnitude, 10, v < 0, width, pad);
               break;
             }
           case 'u':
           case 'x':
             {
               uint64_t v = longs ? va_arg (ap, uint64_t) : va_arg (ap, unsigned);
-              put_unsigned (v, *fmt == 'u' ? 10 : 16, false, width, pad);
+              put_unsigned (sink, v, *fmt == 'u' ? 10 : 16, false, width, pad);
               break;
             }
           case 'p':
-            kit_puts ("0x");
-            put_unsigned ((uintptr_t) va_arg (ap, void *), 16, false, width, pad);
+            sink_putc (sink, '0');
+            sink_putc (sink, 'x');
+            put_unsigned (sink, (uintptr_t) va_arg (ap, void *), 16, false, width, pad);
             break;
           case 'c':
             {
               char c = (char) va_arg (ap, int);
-              put_padded (&c, 1, width, ' ');
+              put_padded (sink, &c, 1, width, ' ');
               break;
             }
           case 's':
@@ -169,21 +197,29 @@ kit_vprintf (const char *fmt, va_list ap)
               const char *s = va_arg (ap, const char *);
               if (s == NULL)
                 s = "(null)";
-              put_padded (s, kit_strnlen (s, precision), width, ' ');
+              put_padded (sink, s, kit_strnlen (s, precision), width, ' ');
               break;
             }
           case '%':
-            kit_putc ('%');
+            sink_putc (sink, '%');
             break;
           case '\0':
             return;
           default:
             /* Unknown conversions are shown, not silently dropped. */
-            kit_putc ('%');
-            kit_putc (*fmt);
+            sink_putc (sink, '%');
+            sink_putc (sink, *fmt);
             break;
         }
     }
+}
+
+void
+kit_vprintf (const char *fmt, va_list ap)
+{
+  Sink sink = { NULL, 0, 0 };
+
+  format (&sink, fmt, ap);
 }
 
 void
@@ -194,6 +230,30 @@ kit_printf (const char *fmt, ...)
   va_start (ap, fmt);
   kit_vprintf (fmt, ap);
   va_end (ap);
+}
+
+size_t
+kit_vsnprintf (char *buf, size_t size, const char *fmt, va_list ap)
+{
+  Sink sink = { buf, size, 0 };
+
+  if (size == 0)
+    return 0;
+  format (&sink, fmt, ap);
+  buf[sink.len] = '\0';
+  return sink.len;
+}
+
+size_t
+kit_snprintf (char *buf, size_t size, const char *fmt, ...)
+{
+  va_list ap;
+  size_t len;
+
+  va_start (ap, fmt);
+  len = kit_vsnprintf (buf, size, fmt, ap);
+  va_end (ap);
+  return len;
 }
 
 /* The compiler may emit calls to these four itself, so they use string instructions rather than

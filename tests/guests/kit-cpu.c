@@ -117,23 +117,14 @@ kit_run_user (long (*fn) (void *), void *arg)
   return kit_run_user_asm (fn, arg, user_stack + sizeof user_stack);
 }
 
-static uint64_t
-rdtsc (void)
-{
-  uint32_t lo, hi;
-
-  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-  return (uint64_t) hi << 32 | lo;
-}
-
 /* A VMM may act on a power-off or reset request asynchronously (QEMU's main loop does), so give it
  * about a second: 2^31 TSC cycles, assuming a TSC of 1-3 GHz. */
 void
 kit_settle (void)
 {
-  uint64_t start = rdtsc ();
+  uint64_t start = kit_rdtsc ();
 
-  while (rdtsc () - start < (1ull << 31))
+  while (kit_rdtsc () - start < (1ull << 31))
     cpu_pause ();
 }
 
@@ -235,6 +226,8 @@ kit_exception (KitExceptionFrame *frame)
     kit_user_resume ();
   if (dying || exception_depth++ > 0)
     kit_triple_fault ();
+  /* The report goes to the serial port only: a console mirror may be what faulted. */
+  kit_set_console_hook (NULL);
   __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
   kit_printf ("kit: exception %lu %s error 0x%lx rip 0x%lx cs 0x%lx rsp 0x%lx cr2 0x%lx\n",
               frame->vector, exception_name (frame->vector), frame->error_code, frame->rip,

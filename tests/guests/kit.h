@@ -1,5 +1,7 @@
 /* kit.h — the freestanding kit every test guest links: serial console, printf, port I/O, the PVH
- * start info, an ACPI walker, power off / reset / triple fault, and running C code in ring 3.
+ * start info, an ACPI walker, power off / reset / triple fault, running C code in ring 3, and for
+ * guests with a screen: PCI enumeration, a Bochs DISPI framebuffer with an 8x16 font, the PS/2
+ * keyboard and a polling virtio-input driver.
  *
  * Execution model: the guest starts in ring 0 with interrupts off on one CPU; kit_start() sets up
  * the IDT and TSS, initialises COM1 and calls guest_main().  Ring 0 may be emulated (slow), so
@@ -80,6 +82,16 @@ cpu_pause (void)
   __asm__ volatile("pause" ::: "memory");
 }
 
+/* The time-stamp counter: ring 3 may read it (CR4.TSD is clear). */
+static inline uint64_t
+kit_rdtsc (void)
+{
+  uint32_t lo, hi;
+
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (uint64_t) hi << 32 | lo;
+}
+
 /* Freestanding replacements the compiler may also call on its own. */
 void *memset (void *dst, int c, size_t n);
 void *memcpy (void *dst, const void *src, size_t n);
@@ -95,6 +107,14 @@ void kit_puts (const char *s);
  * for %s ("%.4s"). */
 void kit_printf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 void kit_vprintf (const char *fmt, va_list ap);
+/* The same formatting into @buf, always NUL-terminated when @size > 0; returns the length written
+ * (without the NUL), which is at most @size - 1. */
+size_t kit_snprintf (char *buf, size_t size, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+size_t kit_vsnprintf (char *buf, size_t size, const char *fmt, va_list ap);
+/* Calls @hook with every byte kit_putc sends, after sending it (NULL: none); a guest that mirrors
+ * its console on screen uses it.  The hook must not print. */
+void kit_set_console_hook (void (*hook) (char c));
 /* TRUE and the byte in *c when COM1 has received one; never blocks. */
 bool kit_serial_getc (uint8_t *c);
 
@@ -207,6 +227,11 @@ bool kit_acpi_s5 (uint8_t *slp_typ_a, uint8_t *slp_typ_b);
 #define ACPI_PM1_CNT_SLP_EN        (1u << 13)
 #define ACPI_PM1_CNT_SLP_TYP_SHIFT 10
 
+/* The fixed power button, polled.  Arming sets PWRBTN_EN (FALSE without a usable FADT) and keeps a
+ * press latched before it; kit_power_button_pressed() reports a press and clears it. */
+bool kit_power_button_arm (void);
+bool kit_power_button_pressed (void);
+
 /* Machine control. */
 /* Enters S5 through PM1a_CNT (and PM1b_CNT); if the machine is still running afterwards it says so
  * on serial and tries an i8042 reset, then a triple fault, so a broken power-off never looks like a
@@ -227,5 +252,199 @@ void kit_settle (void);
  * port I/O). */
 long kit_run_user (long (*fn) (void *), void *arg);
 bool kit_in_user (void);
+
+/* PCI (kit-pci.c): configuration mechanism #1 on bus 0, which is all our machine and QEMU's "pc"
+ * have.  Every config access is two port accesses (VM exits): a scan of the bus costs about a
+ * hundred, milliseconds at most, so guests look devices up once at start. */
+typedef struct
+{
+  uint8_t bus;
+  uint8_t slot;
+  uint8_t function;
+  uint16_t vendor_id;
+  uint16_t device_id;
+  uint8_t class_code; /* base class, e.g. 0x03 display */
+  uint8_t subclass;
+} KitPciDevice;
+
+typedef struct
+{
+  uint64_t address; /* memory or port address, as assigned by the VMM or the firmware */
+  uint64_t size;
+  bool is_io;
+  bool is_64;
+} KitPciBar;
+
+#define KIT_PCI_COMMAND           0x04
+#define KIT_PCI_COMMAND_IO        0x0001
+#define KIT_PCI_COMMAND_MEMORY    0x0002
+#define KIT_PCI_COMMAND_MASTER    0x0004
+#define KIT_PCI_STATUS            0x06
+#define KIT_PCI_STATUS_CAP_LIST   0x0010
+#define KIT_PCI_CAPABILITY_LIST   0x34
+#define KIT_PCI_CAP_ID_VENDOR     0x09
+
+uint32_t kit_pci_read32 (const KitPciDevice *dev, uint8_t offset);
+uint16_t kit_pci_read16 (const KitPciDevice *dev, uint8_t offset);
+uint8_t kit_pci_read8 (const KitPciDevice *dev, uint8_t offset);
+void kit_pci_write32 (const KitPciDevice *dev, uint8_t offset, uint32_t value);
+void kit_pci_write16 (const KitPciDevice *dev, uint8_t offset, uint16_t value);
+/* Every function present on bus 0, in slot order; returns how many there are (at most @max are
+ * stored). */
+unsigned kit_pci_scan (KitPciDevice *devices, unsigned max);
+/* The @index-th (from 0) function with this vendor and device ID. */
+bool kit_pci_find (uint16_t vendor_id, uint16_t device_id, unsigned index, KitPciDevice *dev);
+/* BAR @index (0-5; for a 64-bit BAR the lower of its two slots): its address and size (sized with
+ * decoding off for the moment).  FALSE when the BAR is unimplemented or unassigned (address 0). */
+bool kit_pci_bar (const KitPciDevice *dev, unsigned index, KitPciBar *bar);
+/* A pointer to [offset, offset + len) of a memory BAR when that lies inside the BAR and inside the
+ * kit's identity map; NULL otherwise. */
+volatile void *kit_pci_bar_map (const KitPciBar *bar, uint64_t offset, uint64_t len);
+/* Sets @bits in the command register. */
+void kit_pci_enable (const KitPciDevice *dev, uint16_t bits);
+/* The config offset of the next capability with ID @cap_id after the one at @previous (0: from the
+ * start of the list); 0 when there is none.  A looping or out-of-range list ends the walk. */
+uint8_t kit_pci_next_capability (const KitPciDevice *dev, uint8_t previous, uint8_t cap_id);
+
+/* Framebuffer (kit-fb.c): the Bochs DISPI display (PCI 1234:1111: QEMU's bochs-display and
+ * std VGA, and Vireo's display).  BAR 0 is the framebuffer; the DISPI registers are at 0x500 in
+ * BAR 2 (16 bits each, index * 2) or, without BAR 2, behind the index/data ports 0x1ce/0x1cf.
+ * Pixels are 32 bits, 0x00RRGGBB (B, G, R, X in memory).  Drawing goes straight to the
+ * framebuffer and clips to the screen. */
+#define KIT_FB_VENDOR_ID 0x1234
+#define KIT_FB_DEVICE_ID 0x1111
+
+typedef struct
+{
+  KitPciDevice pci;
+  KitPciBar vram_bar;
+  volatile uint16_t *dispi; /* the MMIO registers, or NULL to use the ports */
+  uint16_t dispi_id;        /* 0xB0C0..0xB0C5 */
+  volatile uint32_t *pixels;
+  uint32_t width;
+  uint32_t height;
+  uint32_t pitch; /* pixels per row */
+} KitFb;
+
+/* Finds the display and checks its DISPI ID.  FALSE, silently, when there is none (so guests that
+ * work without a screen print nothing extra), or with a line on serial when it is unusable. */
+bool kit_fb_init (KitFb *fb);
+/* Sets @width x @height at 32 bpp with the linear framebuffer on, and reads the mode back; FALSE
+ * (and a line on serial) when the device refuses it or the framebuffer BAR is too small. */
+bool kit_fb_set_mode (KitFb *fb, uint32_t width, uint32_t height);
+void kit_fb_fill_rect (KitFb *fb, int x, int y, int width, int height, uint32_t rgb);
+void kit_fb_put_pixel (KitFb *fb, int x, int y, uint32_t rgb);
+uint32_t kit_fb_get_pixel (KitFb *fb, int x, int y);
+/* Draws text with the kit's 8x16 font, each font pixel @scale x @scale screen pixels; @bg may be
+ * KIT_FB_TRANSPARENT.  '\n' starts a new line at @x; bytes outside ASCII 0x20-0x7e draw as '?'.
+ * Returns the x after the last character. */
+#define KIT_FB_TRANSPARENT 0xff000000u
+int kit_fb_text (KitFb *fb, int x, int y, const char *text, uint32_t fg, uint32_t bg,
+                 unsigned scale);
+void kit_fb_char (KitFb *fb, int x, int y, char c, uint32_t fg, uint32_t bg, unsigned scale);
+
+/* The kit's font (kit-font.c): 8x16 cells, bit 7 of each row byte is the leftmost pixel.  Capitals
+ * and digits span rows 3-12, lower case rows 6-12, descenders rows 13-15. */
+#define KIT_FONT_WIDTH  8
+#define KIT_FONT_HEIGHT 16
+/* Row @row (0-15) of @c's glyph; '?' stands in for bytes outside 0x20-0x7e. */
+uint8_t kit_font_row (char c, unsigned row);
+
+/* PS/2 keyboard (kit-ps2.c), polled through the i8042. */
+/* Flushes the controller, turns its keyboard interrupt off (the kit polls), keeps translation to
+ * set 1 on and enables the keyboard.  FALSE when no controller answers. */
+bool kit_ps2_init (void);
+/* The next set-1 scancode byte from the keyboard (0xe0 prefixes and releases, bit 7, included);
+ * bytes from the auxiliary (mouse) port are dropped. */
+bool kit_ps2_read (uint8_t *scancode);
+/* The character of a key on a US keyboard, or 0.  @code is a set-1 make code, which for 1-88 is
+ * also the Linux input key code (KEY_ESC = 1 ... KEY_F12 = 88) that virtio-input reports. */
+char kit_key_ascii (unsigned code, bool shift);
+
+/* virtio-input over virtio-pci modern (kit-virtio.c): polled, one event queue, no interrupts. */
+#define KIT_VIRTIO_VENDOR_ID      0x1af4
+#define KIT_VIRTIO_INPUT_DEVICE_ID 0x1052 /* 0x1040 + device type 18 */
+#define KIT_VIRTIO_INPUT_QUEUE    64
+
+/* struct virtio_input_event, and the Linux input event types and codes the kit's guests use. */
+typedef struct
+{
+  uint16_t type;
+  uint16_t code;
+  uint32_t value;
+} KitInputEvent;
+
+#define KIT_EV_SYN     0x00
+#define KIT_EV_KEY     0x01
+#define KIT_EV_REL     0x02
+#define KIT_EV_ABS     0x03
+#define KIT_SYN_REPORT 0
+#define KIT_ABS_X      0x00
+#define KIT_ABS_Y      0x01
+#define KIT_REL_WHEEL  0x08
+#define KIT_BTN_LEFT   0x110
+#define KIT_BTN_RIGHT  0x111
+#define KIT_BTN_MIDDLE 0x112
+#define KIT_KEY_Q      16
+#define KIT_KEY_M      50
+#define KIT_KEY_POWER  116
+
+typedef struct
+{
+  uint16_t flags;
+  uint16_t idx;
+  uint16_t ring[KIT_VIRTIO_INPUT_QUEUE];
+  uint16_t used_event;
+} KitVirtqAvail;
+
+typedef struct
+{
+  uint16_t flags;
+  uint16_t idx;
+  struct
+  {
+    uint32_t id;
+    uint32_t len;
+  } ring[KIT_VIRTIO_INPUT_QUEUE];
+  uint16_t avail_event;
+} KitVirtqUsed;
+
+typedef struct
+{
+  uint64_t addr;
+  uint32_t len;
+  uint16_t flags;
+  uint16_t next;
+} KitVirtqDesc;
+
+typedef struct
+{
+  /* The rings and buffers the device reads and writes: guest-physical == virtual in the kit. */
+  KitVirtqDesc desc[KIT_VIRTIO_INPUT_QUEUE] __attribute__ ((aligned (4096)));
+  KitVirtqAvail avail __attribute__ ((aligned (64)));
+  KitVirtqUsed used __attribute__ ((aligned (64)));
+  KitInputEvent events[KIT_VIRTIO_INPUT_QUEUE];
+
+  KitPciDevice pci;
+  volatile uint8_t *common;  /* struct virtio_pci_common_cfg */
+  volatile uint8_t *device;  /* struct virtio_input_config */
+  volatile uint16_t *notify; /* this queue's doorbell */
+  uint16_t queue_size;
+  uint16_t last_used;
+  bool need_notify;
+  char name[64];     /* VIRTIO_INPUT_CFG_ID_NAME */
+  bool is_tablet;    /* has EV_ABS */
+  bool is_keyboard;  /* has EV_KEY but no EV_ABS */
+  uint32_t abs_min[2]; /* ABS_X, ABS_Y ranges (0..32767 when the device does not say) */
+  uint32_t abs_max[2];
+} KitVirtioInput;
+
+/* Sets up the @index-th virtio-input PCI function: negotiates VERSION_1, reads its name and event
+ * types, fills the event queue and sets DRIVER_OK.  FALSE, silently, when there is no such device;
+ * FALSE with a line on serial saying why when it cannot be driven. */
+bool kit_virtio_input_init (KitVirtioInput *dev, unsigned index);
+/* The next event the device has written, giving its buffer straight back; FALSE when there is
+ * none right now (the device is told about returned buffers then, once). */
+bool kit_virtio_input_poll (KitVirtioInput *dev, KitInputEvent *event);
 
 #endif /* __ASSEMBLER__ */
