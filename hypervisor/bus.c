@@ -1,7 +1,7 @@
 /* bus.c — one dispatch layer for port I/O and MMIO exits: sorted, non-overlapping ranges, binary search.
  *
- * The table is filled while the VM is built and only read once vCPUs run, so lookups take no lock; each
- * device serialises its own state.
+ * Lookups take the read side of a reader-writer lock (uncontended: ranges change only when the guest
+ * moves a PCI BAR), so vCPUs dispatch in parallel; each device serialises its own state.
  */
 #include "bus.h"
 
@@ -19,6 +19,7 @@ typedef struct
 struct _HvBus
 {
   char *name;
+  GRWLock lock;
   GArray *ranges; /* HvBusRange, sorted by base */
 };
 
@@ -36,6 +37,7 @@ hv_bus_new (const char *name)
   bus->name = g_strdup (name);
   bus->ranges = g_array_new (FALSE, TRUE, sizeof (HvBusRange));
   g_array_set_clear_func (bus->ranges, range_clear);
+  g_rw_lock_init (&bus->lock);
   return bus;
 }
 
@@ -45,6 +47,7 @@ hv_bus_free (HvBus *bus)
   if (bus == NULL)
     return;
   g_array_unref (bus->ranges);
+  g_rw_lock_clear (&bus->lock);
   g_free (bus->name);
   g_free (bus);
 }
@@ -83,6 +86,7 @@ hv_bus_register (HvBus *bus, uint64_t base, uint64_t len, const char *owner, HvI
       return FALSE;
     }
 
+  g_rw_lock_writer_lock (&bus->lock);
   at = lower_bound (bus, base);
   if (at < bus->ranges->len)
     {
@@ -94,34 +98,60 @@ hv_bus_register (HvBus *bus, uint64_t base, uint64_t len, const char *owner, HvI
                        "0x%" G_GINT64_MODIFIER "x-0x%" G_GINT64_MODIFIER "x",
                        owner, bus->name, base, base + len - 1, next->owner, next->base,
                        next->base + next->len - 1);
+          g_rw_lock_writer_unlock (&bus->lock);
           return FALSE;
         }
     }
 
   range.owner = g_strdup (owner);
   g_array_insert_val (bus->ranges, at, range);
+  g_rw_lock_writer_unlock (&bus->lock);
   return TRUE;
+}
+
+gboolean
+hv_bus_unregister (HvBus *bus, uint64_t base, void *opaque)
+{
+  gboolean found = FALSE;
+  guint at;
+
+  g_rw_lock_writer_lock (&bus->lock);
+  at = lower_bound (bus, base);
+  if (at < bus->ranges->len)
+    {
+      HvBusRange *r = &g_array_index (bus->ranges, HvBusRange, at);
+      if (r->base == base && r->opaque == opaque)
+        {
+          g_array_remove_index (bus->ranges, at);
+          found = TRUE;
+        }
+    }
+  g_rw_lock_writer_unlock (&bus->lock);
+  return found;
 }
 
 gboolean
 hv_bus_dispatch (HvBus *bus, uint64_t addr, uint8_t *data, unsigned len, gboolean is_write)
 {
-  guint at = lower_bound (bus, addr);
-  HvBusRange *r;
-  uint64_t offset;
-  unsigned inside;
+  HvBusRange r;
+  guint at;
 
   if (!is_write)
     memset (data, 0xff, len);
 
-  if (at >= bus->ranges->len)
-    return FALSE;
-  r = &g_array_index (bus->ranges, HvBusRange, at);
-  if (addr < r->base)
-    return FALSE;
-
-  offset = addr - r->base;
-  inside = (unsigned) MIN ((uint64_t) len, r->len - offset);
-  r->handler (r->opaque, offset, data, inside, is_write);
+  g_rw_lock_reader_lock (&bus->lock);
+  at = lower_bound (bus, addr);
+  if (at >= bus->ranges->len || addr < g_array_index (bus->ranges, HvBusRange, at).base)
+    {
+      g_rw_lock_reader_unlock (&bus->lock);
+      return FALSE;
+    }
+  r = g_array_index (bus->ranges, HvBusRange, at);
+  g_rw_lock_reader_unlock (&bus->lock);
+  /* Outside the lock: a handler may move its own ranges (a PCI config write moving an I/O BAR).  Devices
+   * live as long as the VM, so an access racing a move reaches the device at its old address, as it
+   * could on hardware. */
+  r.handler (r.opaque, addr - r.base, data, (unsigned) MIN ((uint64_t) len, r.len - (addr - r.base)),
+             is_write);
   return TRUE;
 }

@@ -11,7 +11,7 @@ typedef struct
   uint8_t *host;  /* host mapping of the region */
 } HvMemoryRegion;
 
-typedef struct
+typedef struct _HvMemory
 {
   int memfd;
   uint8_t *base;  /* mapping of the whole memfd */

@@ -8,6 +8,9 @@
 
 #include "hv.h"
 
+typedef struct _HvBus HvBus;
+typedef struct _HvMemory HvMemory;
+
 typedef struct
 {
   /* Sets the level of an interrupt line (GSI 0..23 of the in-kernel PIC/IOAPIC).  Edge-triggered ISA
@@ -17,6 +20,29 @@ typedef struct
    * first reason wins. */
   void (*request_exit) (void *opaque, HvExitReason reason, const char *message);
   void *opaque;
+
+  /* What PCI and virtio devices need beyond that.  All optional: unit tests leave them NULL. */
+  HvMemory *memory;            /* guest RAM, for DMA; every guest address goes through hv_memory_ptr() */
+  HvBus *mmio;                 /* for ranges that move at run time (PCI BARs): hv_bus_register() and */
+  HvBus *pio;                  /* hv_bus_unregister() may be called while vCPUs run */
+  GMainContext *io_context;    /* the VM's I/O thread: device work that must not run on vCPU threads */
+  /* KVM_IOEVENTFD: a guest write to [addr, addr + len) signals @fd instead of exiting (assign FALSE
+   * removes it). */
+  gboolean (*set_ioeventfd) (void *opaque, uint64_t addr, unsigned len, gboolean is_mmio, int fd,
+                             gboolean assign, GError **error);
+  /* MSI routes (a GSI per message) and KVM_IRQFD: writing @fd injects the GSI's interrupt. */
+  int (*add_msi_route) (void *opaque, uint64_t address, uint32_t data, GError **error);
+  gboolean (*update_msi_route) (void *opaque, unsigned gsi, uint64_t address, uint32_t data,
+                                GError **error);
+  gboolean (*set_irqfd) (void *opaque, unsigned gsi, int fd, gboolean assign, GError **error);
+  /* Host memory mapped into the guest outside RAM (a framebuffer BAR).  map returns a slot handle or -1;
+   * move changes where the guest sees it (a BAR the guest moved); get_dirty_log fills one bit per 4 KiB
+   * page written since the last call (only for slots mapped with @track_dirty). */
+  int (*map_memory) (void *opaque, uint64_t gpa, uint64_t size, void *host, gboolean track_dirty,
+                     GError **error);
+  gboolean (*move_memory) (void *opaque, int slot, uint64_t gpa, GError **error);
+  void (*unmap_memory) (void *opaque, int slot);
+  gboolean (*get_dirty_log) (void *opaque, int slot, unsigned long *bitmap, GError **error);
 } HvPlatform;
 
 static inline void

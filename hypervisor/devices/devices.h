@@ -70,6 +70,7 @@ struct _HvPciDevice
   uint64_t bar_size[6];       /* 0 = BAR unused; a power of two otherwise */
   gboolean bar_is_io[6];
   gboolean bar_is_64[6];      /* a 64-bit BAR also uses the next slot */
+  gboolean bar_is_prefetchable[6]; /* a memory BAR without side effects on reads (a framebuffer) */
   /* Called after a config write the bridge did not consume, and after a BAR moves. */
   void (*config_written) (HvPciDevice *device, unsigned offset, unsigned len);
   void (*bar_moved) (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t new_addr);

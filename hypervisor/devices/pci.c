@@ -40,6 +40,7 @@
 
 #define BAR_IO        0x1
 #define BAR_MEM_64    0x4
+#define BAR_MEM_PREFETCH 0x8
 #define IO_BAR_START  0xc000u
 #define IO_BAR_END    0x10000u
 #define IO_BAR_MIN    4u
@@ -98,7 +99,8 @@ bar_type_bits (const HvPciDevice *device, unsigned bar)
 {
   if (device->bar_is_io[bar])
     return BAR_IO;
-  return device->bar_is_64[bar] ? BAR_MEM_64 : 0;
+  return (device->bar_is_64[bar] ? BAR_MEM_64 : 0)
+         | (device->bar_is_prefetchable[bar] ? BAR_MEM_PREFETCH : 0);
 }
 
 static uint32_t
