@@ -81,6 +81,13 @@ void hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd);
  * foreign one HV_ERROR_BAD_IMAGE.  The vCPUs continue where they were when hv_vm_start runs them. */
 gboolean hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error);
 
+/* Gives the machine a display: a PCI linear framebuffer (Bochs DISPI, 800x600 to 2560x1600, 32 bpp) and
+ * virtio-input keyboard and tablet.  Off by default. */
+gboolean hv_vm_set_display (HvVm *vm, gboolean enabled, GError **error);
+/* Serves the display over SPICE on a unix socket at @path (mode 0600), for stock clients
+ * (remote-viewer spice+unix://PATH).  Needs hv_vm_set_display(). */
+gboolean hv_vm_set_spice_socket (HvVm *vm, const char *path, GError **error);
+
 /* Builds the machine (memory, irqchip, devices, boot data) and starts the vCPU threads. */
 gboolean hv_vm_start (HvVm *vm, GError **error);
 
@@ -98,6 +105,19 @@ gboolean hv_vm_resume (HvVm *vm, GError **error);
 gboolean hv_vm_save (HvVm *vm, int dir_fd, GError **error);
 /* Ends the VM now, without asking the guest: the exit reason becomes HV_EXIT_STOPPED. */
 void hv_vm_stop (HvVm *vm);
+
+/* A connected socket speaking SPICE to this VM's display (for Machine.OpenDisplay); -1 and @error when the
+ * VM has no display or is not running.  The caller owns the fd. */
+int hv_vm_open_display (HvVm *vm, GError **error);
+
+/* Input, as a display client delivers it.  Keys are PC XT set-1 scancode fragments (0xe0 prefixes as
+ * separate bytes, releases with bit 7 set); they go to the virtio keyboard once its guest driver is ready,
+ * to the PS/2 keyboard otherwise.  The tablet takes absolute coordinates in 0..32767 on both axes and a
+ * button mask (bit 0 left, 1 middle, 2 right); wheel steps are positive away from the user (scrolling
+ * up), as Linux's REL_WHEEL counts them. */
+void hv_vm_input_key (HvVm *vm, uint8_t scancode_fragment);
+void hv_vm_input_tablet (HvVm *vm, uint32_t x, uint32_t y, uint32_t buttons);
+void hv_vm_input_wheel (HvVm *vm, int32_t steps, uint32_t buttons);
 
 /* An fd that becomes readable once the VM has ended (for GLib main loops); owned by the VM. */
 int hv_vm_get_exit_fd (HvVm *vm);

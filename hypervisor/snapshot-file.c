@@ -38,7 +38,7 @@
 #define HV_STATE_VERSION   1u
 #define STATE_MAGIC        "VIREOSAV"
 #define STATE_HEADER_SIZE  32
-#define STATE_MAX_BODY     (16u << 20) /* 64 vCPUs take well under 2 MiB */
+#define STATE_MAX_BODY     (64u << 20) /* 64 vCPUs take well under 2 MiB, video memory 32 MiB */
 #define MEMORY_MAGIC       "VIREOMEM"
 #define MEMORY_VERSION     1u
 #define MEMORY_HEADER_SIZE 4096

@@ -58,6 +58,8 @@ typedef struct
   const char *name;
   GVariant *(*save) (HvVm *vm);
   gboolean (*load) (HvVm *vm, GVariant *state, GError **error);
+  /* For devices a machine may lack (the display): whether this one has it.  NULL: always. */
+  gboolean (*present) (HvVm *vm);
 } SavedDevice;
 
 static GVariant *
@@ -120,6 +122,48 @@ load_pci (HvVm *vm, GVariant *state, GError **error)
   return hv_pci_load_state (vm->pci, state, error);
 }
 
+static gboolean
+has_display (HvVm *vm)
+{
+  return vm->display != NULL;
+}
+
+static GVariant *
+save_display (HvVm *vm)
+{
+  return hv_bochs_display_save_state (vm->display);
+}
+
+static gboolean
+load_display (HvVm *vm, GVariant *state, GError **error)
+{
+  return hv_bochs_display_load_state (vm->display, state, error);
+}
+
+static GVariant *
+save_keyboard (HvVm *vm)
+{
+  return hv_virtio_input_save_state (vm->keyboard);
+}
+
+static gboolean
+load_keyboard (HvVm *vm, GVariant *state, GError **error)
+{
+  return hv_virtio_input_load_state (vm->keyboard, state, error);
+}
+
+static GVariant *
+save_tablet (HvVm *vm)
+{
+  return hv_virtio_input_save_state (vm->tablet);
+}
+
+static gboolean
+load_tablet (HvVm *vm, GVariant *state, GError **error)
+{
+  return hv_virtio_input_load_state (vm->tablet, state, error);
+}
+
 /* Every device of the machine, by the name its state is saved under.  PCI comes first on load so
  * the BARs are where the devices behind them expect. */
 static const SavedDevice devices[] = {
@@ -128,7 +172,16 @@ static const SavedDevice devices[] = {
   { "i8042", save_i8042, load_i8042 },
   { "rtc", save_rtc, load_rtc },
   { "acpi-pm", save_acpi_pm, load_acpi_pm },
+  { "bochs-display", save_display, load_display, has_display },
+  { "virtio-keyboard", save_keyboard, load_keyboard, has_display },
+  { "virtio-tablet", save_tablet, load_tablet, has_display },
 };
+
+static gboolean
+device_present (HvVm *vm, const SavedDevice *device)
+{
+  return device->present == NULL || device->present (vm);
+}
 
 static gboolean
 require_paused (HvVm *vm, GError **error)
@@ -164,7 +217,8 @@ build_state (HvVm *vm, GVariant **vcpus, GVariant *vm_state, const uint8_t id[HV
 
   g_variant_builder_init (&list, G_VARIANT_TYPE ("a{sa{sv}}"));
   for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
-    g_variant_builder_add (&list, "{s@a{sv}}", devices[i].name, devices[i].save (vm));
+    if (device_present (vm, &devices[i]))
+      g_variant_builder_add (&list, "{s@a{sv}}", devices[i].name, devices[i].save (vm));
   g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&list));
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
@@ -356,7 +410,7 @@ load_devices (HvVm *vm, GVariant *state, GError **error)
     {
       gboolean known = FALSE;
       for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
-        known = known || strcmp (name, devices[i].name) == 0;
+        known = known || (strcmp (name, devices[i].name) == 0 && device_present (vm, &devices[i]));
       if (!known)
         {
           hv_state_set_bad (error, "the VM", "it has a device “%s”, which this machine lacks",
@@ -366,8 +420,11 @@ load_devices (HvVm *vm, GVariant *state, GError **error)
     }
   for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
     {
-      g_autoptr (GVariant) device
-          = g_variant_lookup_value (device_states, devices[i].name, G_VARIANT_TYPE_VARDICT);
+      g_autoptr (GVariant) device = NULL;
+
+      if (!device_present (vm, &devices[i]))
+        continue;
+      device = g_variant_lookup_value (device_states, devices[i].name, G_VARIANT_TYPE_VARDICT);
       if (device == NULL)
         {
           hv_state_set_bad (error, "the VM", "the state of device “%s” is missing",

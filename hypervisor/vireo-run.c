@@ -318,6 +318,7 @@ main (int argc, char **argv)
   g_autofree char *memory = NULL;
   g_autofree char *serial = NULL;
   g_autofree char *cpuid_mask = NULL;
+  g_autofree char *display = NULL;
   int cpus = 1;
   gboolean version = FALSE;
   GOptionEntry entries[] = {
@@ -331,6 +332,9 @@ main (int argc, char **argv)
       "Serial console: stdio (default), file:PATH or unix:PATH (waits for a client)", "SPEC" },
     { "cpuid-mask", 0, 0, G_OPTION_ARG_STRING, &cpuid_mask,
       "CPU features to hide, e.g. -cx16,-avx512f", "LIST" },
+    { "display", 'd', 0, G_OPTION_ARG_STRING, &display,
+      "Give the guest a display and serve it: spice:PATH (a SPICE unix socket, for remote-viewer "
+      "spice+unix://PATH)", "SPEC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
   };
@@ -389,11 +393,18 @@ main (int argc, char **argv)
       fprintf (stderr, "vireo-run: --serial: “%s” is not stdio, file:PATH or unix:PATH\n", serial);
       return EXIT_USAGE;
     }
+  if (display && (!g_str_has_prefix (display, "spice:") || display[6] == '\0'))
+    {
+      fprintf (stderr, "vireo-run: --display: “%s” is not spice:PATH\n", display);
+      return EXIT_USAGE;
+    }
 
   vm = hv_vm_new (g_getenv ("VIREO_KVM_DEVICE"), &error);
   if (vm == NULL || !hv_vm_set_memory (vm, memory_bytes, &error)
       || !hv_vm_set_vcpus (vm, (unsigned) cpus, &error) || !hv_vm_set_cpuid_mask (vm, cpuid_mask, &error)
-      || !hv_vm_set_kernel (vm, kernel, initrd, cmdline, &error))
+      || !hv_vm_set_kernel (vm, kernel, initrd, cmdline, &error)
+      || (display && (!hv_vm_set_display (vm, TRUE, &error)
+                      || !hv_vm_set_spice_socket (vm, display + 6, &error))))
     {
       fprintf (stderr, "vireo-run: %s\n", error->message);
       return EXIT_SETUP_ERROR;
@@ -423,6 +434,8 @@ main (int argc, char **argv)
       return EXIT_SETUP_ERROR;
     }
 
+  if (display)
+    say ("display on spice+unix://%s", display + 6);
   g_unix_fd_add (hv_vm_get_exit_fd (vm), G_IO_IN, on_vm_exit, &runner);
   g_main_loop_run (loop);
 

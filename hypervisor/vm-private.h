@@ -6,12 +6,18 @@
 #include "irq.h"
 #include "memory.h"
 #include "devices/devices.h"
+#include "devices/bochs-display.h"
+#include "devices/virtio-input.h"
+#include "display/spice.h"
+#include "input.h"
 #include "x86/boot.h"
 #include "x86/cpuid.h"
 #include "snapshot.h"
 
 #include <pthread.h>
 #include <linux/kvm.h>
+
+typedef struct _HvKvmPlatform HvKvmPlatform;
 
 typedef struct
 {
@@ -50,6 +56,8 @@ struct _HvVm
   HvRestore *restore;  /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
   int serial_input_fd;
   int serial_output_fd;
+  gboolean display_enabled; /* hv_vm_set_display */
+  char *spice_socket_path;  /* hv_vm_set_spice_socket (display/spice.c), or NULL */
 
   /* The machine, once built. */
   HvMemory memory;
@@ -57,13 +65,19 @@ struct _HvVm
   HvBus *mmio;
   HvIrq *irq;
   HvPlatform platform;
+  HvKvmPlatform *kvm_platform; /* kvm-platform.c: the platform's memory slots and I/O thread */
   HvSerial *serial;
   HvI8042 *i8042;
   HvRtc *rtc;
   HvAcpiPm *acpi_pm;
   HvPci *pci;
+  HvBochsDisplay *display; /* NULL without a display */
+  HvVirtioInput *keyboard; /* the virtio keyboard and tablet, with the display */
+  HvVirtioInput *tablet;
   HvBootSetup boot;
   HvVcpu *vcpus;
+  HvInput input;           /* what the input calls remember (input.c) */
+  HvSpice *spice;          /* the display's SPICE server (display/spice.c), NULL without a display */
 
   /* Lifecycle, guarded by lock. */
   GMutex lock;
@@ -101,6 +115,15 @@ gboolean hv_vcpu_start (HvVcpu *vcpu, GError **error);
 void hv_vcpu_kick (HvVcpu *vcpu);
 void hv_vcpu_destroy (HvVcpu *vcpu);
 void hv_vcpu_install_kick_signal (void);
+
+/* vm.c: the display device for the SPICE glue; NULL when the VM has none or is not built yet. */
+HvDisplay *hv_vm_get_display (HvVm *vm);
+
+/* kvm-platform.c: fills in the optional HvPlatform services (memory, buses, I/O thread, ioeventfds, MSI
+ * routes, irqfds, extra memory slots) once RAM, the irqchip and the buses exist; and takes them down
+ * again after every device is freed. */
+gboolean hv_kvm_platform_init (HvVm *vm, GError **error);
+void hv_kvm_platform_free (HvVm *vm);
 
 /* vm.c: ends the VM with @reason (first reason wins) and kicks every vCPU.  Any thread. */
 void hv_vm_request_exit (HvVm *vm, HvExitReason reason, const char *message);

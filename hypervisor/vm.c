@@ -104,6 +104,7 @@ vm_alloc (void)
   vm->serial_output_fd = -1;
   vm->memory_size = HV_DEFAULT_MEMORY;
   vm->n_vcpus = 1;
+  hv_input_init (&vm->input);
   g_mutex_init (&vm->lock);
   g_cond_init (&vm->cond);
   return vm;
@@ -316,6 +317,21 @@ hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd)
   vm->serial_output_fd = output_fd;
 }
 
+gboolean
+hv_vm_set_display (HvVm *vm, gboolean enabled, GError **error)
+{
+  if (!require_configuring (vm, error))
+    return FALSE;
+  vm->display_enabled = enabled;
+  return TRUE;
+}
+
+HvDisplay *
+hv_vm_get_display (HvVm *vm)
+{
+  return vm->display ? hv_bochs_display_get_display (vm->display) : NULL;
+}
+
 /* HvPlatform on KVM. */
 static void
 platform_set_irq (void *opaque, unsigned gsi, gboolean level)
@@ -363,6 +379,22 @@ set_up_memory (HvVm *vm, GError **error)
   return TRUE;
 }
 
+/* The display adapter, then the keyboard and tablet that go with it. */
+static gboolean
+set_up_display (HvVm *vm, GError **error)
+{
+  vm->display = hv_bochs_display_new (&vm->platform, vm->pci, error);
+  if (vm->display == NULL
+      || !hv_bus_register (vm->pio, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS, "bochs-display",
+                           hv_bochs_display_dispi_io, vm->display, error))
+    return FALSE;
+  vm->keyboard = hv_virtio_input_new_keyboard (&vm->platform, vm->pci, error);
+  if (vm->keyboard == NULL)
+    return FALSE;
+  vm->tablet = hv_virtio_input_new_tablet (&vm->platform, vm->pci, error);
+  return vm->tablet != NULL;
+}
+
 static gboolean
 set_up_platform (HvVm *vm, GError **error)
 {
@@ -383,6 +415,8 @@ set_up_platform (HvVm *vm, GError **error)
 
   vm->pio = hv_bus_new ("port I/O");
   vm->mmio = hv_bus_new ("MMIO");
+  if (!hv_kvm_platform_init (vm, error))
+    return FALSE;
   vm->serial = hv_serial_new (&vm->platform, HV_IRQ_COM1, vm->serial_output_fd);
   vm->i8042 = hv_i8042_new (&vm->platform);
   vm->rtc = hv_rtc_new (&vm->platform, vm->memory_size);
@@ -399,7 +433,7 @@ set_up_platform (HvVm *vm, GError **error)
                            vm->acpi_pm, error)
       || !hv_bus_register (vm->pio, HV_PORT_PCI_CONF, 8, "pci", hv_pci_conf1_io, vm->pci, error))
     return FALSE;
-  return TRUE;
+  return !vm->display_enabled || set_up_display (vm, error);
 }
 
 static gboolean
@@ -493,7 +527,8 @@ hv_vm_start (HvVm *vm, GError **error)
 
   if (!build_machine (vm, error)
       || (vm->serial_input_fd >= 0
-          && !hv_serial_start_input (vm->serial, vm->serial_input_fd, error)))
+          && !hv_serial_start_input (vm->serial, vm->serial_input_fd, error))
+      || !hv_vm_start_spice (vm, error))
     {
       /* A half-built machine cannot be started again; hv_vm_free() takes it apart. */
       vm->state = HV_VM_EXITED;
@@ -584,6 +619,15 @@ hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error)
   return ok;
 }
 
+static void
+set_devices_paused (HvVm *vm, gboolean paused)
+{
+  if (vm->keyboard)
+    hv_virtio_input_set_paused (vm->keyboard, paused);
+  if (vm->tablet)
+    hv_virtio_input_set_paused (vm->tablet, paused);
+}
+
 gboolean
 hv_vm_pause (HvVm *vm, GError **error)
 {
@@ -598,6 +642,9 @@ hv_vm_pause (HvVm *vm, GError **error)
   while (vm->n_parked < vm->n_live && !vm->exiting)
     g_cond_wait (&vm->cond, &vm->lock);
   g_mutex_unlock (&vm->lock);
+  /* Devices that write guest memory on their own (input events) hold still too, so that a paused VM's
+   * memory and device state agree when it is saved; what arrives meanwhile is delivered on resume. */
+  set_devices_paused (vm, TRUE);
   return TRUE;
 }
 
@@ -626,6 +673,7 @@ hv_vm_resume (HvVm *vm, GError **error)
   vm->paused = FALSE;
   g_cond_broadcast (&vm->cond);
   g_mutex_unlock (&vm->lock);
+  set_devices_paused (vm, FALSE);
   return TRUE;
 }
 
@@ -689,6 +737,8 @@ hv_vm_free (HvVm *vm)
   if (vm->state == HV_VM_RUNNING)
     hv_vm_stop (vm);
   hv_vm_wait (vm, NULL);
+  /* Before the devices it reads and feeds. */
+  g_clear_pointer (&vm->spice, hv_spice_free);
 
   if (vm->vcpus)
     for (unsigned i = 0; i < vm->n_vcpus; i++)
@@ -699,7 +749,11 @@ hv_vm_free (HvVm *vm)
   g_clear_pointer (&vm->i8042, hv_i8042_free);
   g_clear_pointer (&vm->rtc, hv_rtc_free);
   g_clear_pointer (&vm->acpi_pm, hv_acpi_pm_free);
+  g_clear_pointer (&vm->display, hv_bochs_display_free);
+  g_clear_pointer (&vm->keyboard, hv_virtio_input_free);
+  g_clear_pointer (&vm->tablet, hv_virtio_input_free);
   g_clear_pointer (&vm->pci, hv_pci_free);
+  hv_kvm_platform_free (vm);
   g_clear_pointer (&vm->pio, hv_bus_free);
   g_clear_pointer (&vm->mmio, hv_bus_free);
   g_clear_pointer (&vm->irq, hv_irq_free);
@@ -708,6 +762,7 @@ hv_vm_free (HvVm *vm)
   g_clear_pointer (&vm->kernel, g_bytes_unref);
   g_clear_pointer (&vm->initrd, g_bytes_unref);
   g_clear_pointer (&vm->cmdline, g_free);
+  g_clear_pointer (&vm->spice_socket_path, g_free);
   g_clear_pointer (&vm->restore, hv_restore_free);
   g_clear_pointer (&vm->exit_message, g_free);
   g_clear_error (&vm->task_error);
@@ -717,6 +772,7 @@ hv_vm_free (HvVm *vm)
     close (vm->vm_fd);
   if (vm->kvm_fd >= 0)
     close (vm->kvm_fd);
+  hv_input_clear (&vm->input);
   g_mutex_clear (&vm->lock);
   g_cond_clear (&vm->cond);
   g_free (vm);

@@ -1,0 +1,41 @@
+/* spice.h — the VM's SPICE server (display/spice.c): libspice-server on a thread of its own that shows a
+ * display (display.h) to SPICE clients and hands their keyboard and tablet input back. */
+#pragma once
+
+#include "display.h"
+#include "hv.h"
+
+typedef struct _HvSpice HvSpice;
+
+/* What the server shows and where input goes.  Every callback runs on the server's "spice" thread. */
+typedef struct
+{
+  /* The display: hv_display_get_mode() and hv_display_collect_dirty() of the VM's framebuffer. */
+  void (*get_mode) (void *opaque, HvDisplayMode *mode);
+  unsigned (*collect_dirty) (void *opaque, HvRect *rects, unsigned max_rects);
+  /* Input, as hv_vm_input_key(), hv_vm_input_tablet() and hv_vm_input_wheel() take it. */
+  void (*key) (void *opaque, uint8_t scancode_fragment);
+  void (*tablet) (void *opaque, uint32_t x, uint32_t y, uint32_t buttons);
+  void (*wheel) (void *opaque, int32_t steps, uint32_t buttons);
+  void *opaque;
+} HvSpiceBackend;
+
+/* How often the display is polled for changes; changes in between are coalesced. */
+#define HV_SPICE_REFRESH_MS 30
+
+/* Starts a server for @backend.  With @socket_path it also listens there (a unix socket, mode 0600,
+ * replacing whatever was at the path) for clients that need no ticket: the file's permissions are the
+ * access control.  The path is removed again by hv_spice_free(). */
+HvSpice *hv_spice_new (const HvSpiceBackend *backend, const char *socket_path, GError **error);
+/* Stops the server, disconnecting its clients; the backend is not called afterwards. */
+void hv_spice_free (HvSpice *spice);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvSpice, hv_spice_free)
+
+/* A new connection to the server: one end of a socketpair the server already serves, without a ticket.
+ * SPICE opens one connection per channel, so a client that got its first one this way asks for another
+ * for each channel (spice-client-glib's "open-fd" signal).  The caller owns the fd. */
+int hv_spice_open_client (HvSpice *spice, GError **error);
+
+/* vm.c: starts the VM's server once its display device exists.  Fails when a SPICE socket was asked for
+ * and the VM has no display. */
+gboolean hv_vm_start_spice (HvVm *vm, GError **error);
