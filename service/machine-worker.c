@@ -425,6 +425,7 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
   g_variant_dict_insert (dict, "vcpus", "u", c->vcpus);
   g_variant_dict_insert (dict, "cmdline", "s", c->cmdline);
   g_variant_dict_insert (dict, "cpuid-mask", "s", c->cpuid_mask);
+  g_variant_dict_insert (dict, "display", "b", c->display);
 
   if (g_mkdir_with_parents (state_dir, 0700) < 0)
     {
@@ -465,9 +466,6 @@ unsupported_reason (const VireoMachineConfig *c)
   if (g_strcmp0 (c->network, "nat") == 0)
     return g_strdup ("NAT networking needs the virtual network card, which this version of Vireo does "
                      "not have yet; set “network” to “none”");
-  if (c->display)
-    return g_strdup ("a graphical display is not part of this version of Vireo yet; set “display” to "
-                     "false and use the serial console");
   return NULL;
 }
 

@@ -447,14 +447,36 @@ handle_open_serial (VireoDBusMachine *iface, GDBusMethodInvocation *invocation, 
 }
 
 static void
+on_display_opened (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GDBusMethodInvocation *invocation = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GVariant) handle = NULL;
+
+  if (!vireo_worker1_call_open_display_finish (VIREO_WORKER1 (source), &handle, &fds, result, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_dbus_method_invocation_return_gerror (invocation, error);
+    }
+  else
+    g_dbus_method_invocation_return_value_with_unix_fd_list (invocation, g_variant_new ("(@h)", handle), fds);
+  g_object_unref (invocation);
+}
+
+static void
 open_display (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (!machine->config->display)
-    return_error (invocation, VIREO_ERROR_NOT_SUPPORTED, "“%s” has no display; use its serial console",
-                  machine->config->name);
-  else
-    return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                  "a graphical display is not part of this version of Vireo yet");
+    {
+      return_error (invocation, VIREO_ERROR_NOT_SUPPORTED, "“%s” has no display; use its serial console",
+                    machine->config->name);
+      return;
+    }
+  if (!require_active (machine, invocation))
+    return;
+  vireo_worker1_call_open_display (machine->worker, NULL, machine->cancellable, on_display_opened,
+                                   g_object_ref (invocation));
 }
 
 static gboolean

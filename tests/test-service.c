@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BUS_NAME        "org.vireo.Vireo1"
@@ -816,6 +817,46 @@ test_serial (Fixture *f)
   close (fd2);
 }
 
+/* ---- display ---- */
+
+static void
+test_display (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autofree char *kernel = vireo_test_guest_path ("display");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  struct stat st;
+  gint32 handle;
+  int serial, fd;
+
+  machine = create (f, g_variant_new_parsed ("{'name': <'screen'>, 'kernel': <%s>, 'memory-mib': <uint64 128>, "
+                                             "'display': <true>}",
+                                             kernel));
+  call_expect_error (machine, "OpenDisplay", NULL, ERROR_NAME ("InvalidState"), "screen");
+  serial = start_and_wait_for (machine, "display: pattern ready", seen);
+
+  /* Each call gives a new connected socket speaking SPICE (the display tests check the protocol). */
+  for (int i = 0; i < 2; i++)
+    {
+      g_clear_pointer (&reply, g_variant_unref);
+      g_clear_object (&fds);
+      reply = call_full (machine, "OpenDisplay", NULL, &fds, &error);
+      g_assert_no_error (error);
+      g_variant_get (reply, "(h)", &handle);
+      fd = g_unix_fd_list_get (fds, handle, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (fstat (fd, &st), ==, 0);
+      g_assert_true (S_ISSOCK (st.st_mode));
+      close (fd);
+    }
+  close (serial);
+  call_ok (machine, "TurnOff", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+}
+
 static void
 test_pause_resume (Fixture *f)
 {
@@ -1175,9 +1216,9 @@ test_errors (Fixture *f)
   g_assert_cmpuint (vireo_dbus_machine_get_vcpus (target), ==, 1);
 
   /* What this build cannot run is refused at Start, saying why. */
-  with_display = create (f, g_variant_new_parsed ("{'name': <'with display'>, 'kernel': <%s>, 'display': <true>}",
+  with_display = create (f, g_variant_new_parsed ("{'name': <'with nat'>, 'kernel': <%s>, 'network': <'nat'>}",
                                                   hello));
-  call_expect_error (with_display, "Start", NULL, ERROR_NAME ("NotSupported"), "display");
+  call_expect_error (with_display, "Start", NULL, ERROR_NAME ("NotSupported"), "NAT");
   g_assert_cmpstr (vireo_dbus_machine_get_state (with_display), ==, "off");
 
   /* Importing what is not a libvirt domain. */
@@ -1530,6 +1571,7 @@ static const ServiceTest service_tests[] = {
   { "/service/lifecycle", test_lifecycle, TRUE },
   { "/service/serial", test_serial, TRUE },
   { "/service/pause-resume", test_pause_resume, TRUE },
+  { "/service/display", test_display, TRUE },
   { "/service/shutdown", test_shutdown, TRUE },
   { "/service/save-restore", test_save_restore, TRUE },
   { "/service/persistence", test_persistence, FALSE },

@@ -17,6 +17,7 @@ static const struct
   { "memory-mib", "t" },   { "vcpus", "u" },     { "cmdline", "s" },
   { "cpuid-mask", "s" },   { "kvm-fd", "h" },    { "kernel-fd", "h" },
   { "initrd-fd", "h" },    { "state-dir-fd", "h" }, { "restore", "b" },
+  { "display", "b" },
 };
 
 typedef enum
@@ -171,6 +172,7 @@ vireo_worker_config_parse (GVariant *config, GUnixFDList *fd_list, GError **erro
   const char *cmdline = "";
   const char *cpuid_mask = "";
   gboolean restore = FALSE;
+  gboolean display = FALSE;
 
   parsed->kvm_fd = parsed->kernel_fd = parsed->initrd_fd = parsed->state_dir_fd = -1;
 
@@ -188,6 +190,7 @@ vireo_worker_config_parse (GVariant *config, GUnixFDList *fd_list, GError **erro
   g_variant_lookup (config, "cmdline", "&s", &cmdline);
   g_variant_lookup (config, "cpuid-mask", "&s", &cpuid_mask);
   g_variant_lookup (config, "restore", "b", &restore);
+  g_variant_lookup (config, "display", "b", &display);
 
   if (memory_mib > (G_MAXUINT64 >> 20))
     {
@@ -237,6 +240,7 @@ vireo_worker_config_parse (GVariant *config, GUnixFDList *fd_list, GError **erro
   parsed->cmdline = g_strdup (cmdline);
   parsed->cpuid_mask = g_strdup (cpuid_mask);
   parsed->restore = restore;
+  parsed->display = display;
   return g_steal_pointer (&parsed);
 }
 
@@ -288,7 +292,8 @@ vireo_worker_config_build_vm (const VireoWorkerConfig *config, gboolean restore,
   if (!hv_vm_set_memory (vm, config->memory_mib << 20, error)
       || !hv_vm_set_vcpus (vm, config->vcpus, error)
       || !hv_vm_set_cpuid_mask (vm, config->cpuid_mask, error)
-      || !hv_vm_set_kernel (vm, kernel_path, initrd_path, config->cmdline, error))
+      || !hv_vm_set_kernel (vm, kernel_path, initrd_path, config->cmdline, error)
+      || !hv_vm_set_display (vm, config->display, error))
     return NULL;
   if (restore && !hv_vm_set_restore (vm, config->state_dir_fd, error))
     return NULL;

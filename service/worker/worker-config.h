@@ -22,6 +22,7 @@ typedef struct
   int initrd_fd;
   int state_dir_fd;
   gboolean restore;
+  gboolean display;
 } VireoWorkerConfig;
 
 #define VIREO_WORKER_DEFAULT_MEMORY_MIB 512

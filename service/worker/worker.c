@@ -1,5 +1,5 @@
 /* worker.c — the hosted machine behind org.vireo.Worker1: Start, the lifecycle calls, the end of the
- * machine (reboots in place, reset loops, exit reasons), Save on a thread, and OpenSerial. */
+ * machine (reboots in place, reset loops, exit reasons), Save on a thread, OpenSerial and OpenDisplay. */
 #include "worker.h"
 #include "serial-mux.h"
 #include "vireo-error.h"
@@ -589,6 +589,35 @@ handle_open_serial (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, G
   return TRUE;
 }
 
+static gboolean
+handle_open_display (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                     VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) out_fds = NULL;
+  int fd;
+
+  if (!is_active (worker))
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  if (!worker->config->display)
+    {
+      return_error (invocation, VIREO_ERROR_NOT_SUPPORTED, "the machine has no display");
+      return TRUE;
+    }
+  fd = hv_vm_open_display (worker->vm, &error);
+  if (fd < 0)
+    {
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+  out_fds = g_unix_fd_list_new_from_array (&fd, 1); /* takes the fd */
+  vireo_worker1_complete_open_display (skeleton, invocation, out_fds, g_variant_new_handle (0));
+  return TRUE;
+}
+
 VireoWorker *
 vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_data, GError **error)
 {
@@ -617,6 +646,7 @@ vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_da
   g_signal_connect (worker->skeleton, "handle-reset", G_CALLBACK (handle_reset), worker);
   g_signal_connect (worker->skeleton, "handle-save", G_CALLBACK (handle_save), worker);
   g_signal_connect (worker->skeleton, "handle-open-serial", G_CALLBACK (handle_open_serial), worker);
+  g_signal_connect (worker->skeleton, "handle-open-display", G_CALLBACK (handle_open_display), worker);
   return g_steal_pointer (&worker);
 }
 
