@@ -1,6 +1,7 @@
 /* virtio-input.c — the virtio-input keyboard and tablet (virtio 1.2 §5.8): the configuration the driver
  * queries (name, ids, properties, event bits, axis ranges), host events delivered whole reports at a
  * time on the event queue, and LED changes taken from the status queue. */
+#include "bytes.h"
 #include "virtio-input.h"
 #include "state.h"
 #include "virtio/virtio.h"
@@ -100,20 +101,6 @@ bitmap_size (const uint8_t *bitmap)
   return (uint8_t) size;
 }
 
-static void
-put16 (uint8_t *p, uint16_t value)
-{
-  p[0] = (uint8_t) value;
-  p[1] = (uint8_t) (value >> 8);
-}
-
-static void
-put32 (uint8_t *p, uint32_t value)
-{
-  put16 (p, (uint16_t) value);
-  put16 (p + 2, (uint16_t) (value >> 16));
-}
-
 /* Fills the answer to the driver's select/subsel (§5.8.4). */
 static void
 update_config_locked (HvVirtioInput *input)
@@ -138,10 +125,10 @@ update_config_locked (HvVirtioInput *input)
     case CFG_ID_DEVIDS:
       if (subsel == 0)
         {
-          put16 (data, BUS_VIRTUAL);
-          put16 (data + 2, DEVIDS_VENDOR);
-          put16 (data + 4, kind->product);
-          put16 (data + 6, kind->version);
+          hv_put_le16 (data, BUS_VIRTUAL);
+          hv_put_le16 (data + 2, DEVIDS_VENDOR);
+          hv_put_le16 (data + 4, kind->product);
+          hv_put_le16 (data + 6, kind->version);
           size = 8;
         }
       break;
@@ -177,8 +164,8 @@ update_config_locked (HvVirtioInput *input)
       if (test_bit (kind->abs_bits, subsel))
         {
           /* struct virtio_input_absinfo: min, max, fuzz, flat, res. */
-          put32 (data, 0);
-          put32 (data + 4, HV_VIRTIO_TABLET_ABS_MAX);
+          hv_put_le32 (data, 0);
+          hv_put_le32 (data + 4, HV_VIRTIO_TABLET_ABS_MAX);
           size = 20;
         }
       break;
@@ -266,9 +253,9 @@ flush_events_locked (HvVirtioInput *input)
 
           if (elem == NULL)
             break;
-          put16 (raw, event->type);
-          put16 (raw + 2, event->code);
-          put32 (raw + 4, (uint32_t) event->value);
+          hv_put_le16 (raw, event->type);
+          hv_put_le16 (raw + 2, event->code);
+          hv_put_le32 (raw + 4, (uint32_t) event->value);
           if (hv_virtqueue_element_write (elem, 0, raw, sizeof raw) != sizeof raw)
             {
               hv_virtqueue_push (vq, elem, 0);

@@ -1,6 +1,7 @@
 /* msix.c — MSI-X for a PCI function: the vector table and PBA, masks, and interrupts sent through irqfds
  * bound to MSI routes (one GSI per vector, made when the vector first fires and updated when the guest
  * reprograms its message). */
+#include "bytes.h"
 #include "msix.h"
 #include "state.h"
 
@@ -35,25 +36,10 @@ struct _HvMsix
   gboolean warned;   /* a host-side failure was logged once */
 };
 
-static uint32_t
-get32 (const uint8_t *p)
-{
-  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static void
-put32 (uint8_t *p, uint32_t value)
-{
-  p[0] = (uint8_t) value;
-  p[1] = (uint8_t) (value >> 8);
-  p[2] = (uint8_t) (value >> 16);
-  p[3] = (uint8_t) (value >> 24);
-}
-
 static gboolean
 vector_masked (const Vector *vector)
 {
-  return (get32 (vector->entry + ENTRY_CONTROL) & ENTRY_MASKED) != 0;
+  return (hv_get_le32 (vector->entry + ENTRY_CONTROL) & ENTRY_MASKED) != 0;
 }
 
 HvMsix *
@@ -72,7 +58,7 @@ hv_msix_new (const HvPlatform *platform, const char *owner, unsigned n_vectors, 
     {
       msix->vectors[i].gsi = -1;
       msix->vectors[i].irqfd = -1;
-      put32 (msix->vectors[i].entry + ENTRY_CONTROL, ENTRY_MASKED);
+      hv_put_le32 (msix->vectors[i].entry + ENTRY_CONTROL, ENTRY_MASKED);
     }
   for (unsigned i = 0; i < n_vectors; i++)
     {
@@ -123,9 +109,9 @@ fire (HvMsix *msix, Vector *vector)
 {
   const HvPlatform *platform = msix->platform;
   g_autoptr (GError) error = NULL;
-  uint64_t address = get32 (vector->entry + ENTRY_ADDRESS)
-                     | (uint64_t) get32 (vector->entry + ENTRY_ADDRESS + 4) << 32;
-  uint32_t data = get32 (vector->entry + ENTRY_DATA);
+  uint64_t address = hv_get_le32 (vector->entry + ENTRY_ADDRESS)
+                     | (uint64_t) hv_get_le32 (vector->entry + ENTRY_ADDRESS + 4) << 32;
+  uint32_t data = hv_get_le32 (vector->entry + ENTRY_DATA);
 
   if (platform->add_msi_route == NULL || platform->update_msi_route == NULL || platform->set_irqfd == NULL)
     {
@@ -305,7 +291,7 @@ hv_msix_load_state (HvMsix *msix, GVariant *state, const char *what, GError **er
     {
       Vector *vector = &msix->vectors[i];
       memcpy (vector->entry, table + i * HV_MSIX_ENTRY_SIZE, HV_MSIX_ENTRY_SIZE);
-      put32 (vector->entry + ENTRY_CONTROL, get32 (vector->entry + ENTRY_CONTROL) & ENTRY_MASKED);
+      hv_put_le32 (vector->entry + ENTRY_CONTROL, hv_get_le32 (vector->entry + ENTRY_CONTROL) & ENTRY_MASKED);
       vector->pending = pending[i];
       vector->route_stale = TRUE;
     }

@@ -7,6 +7,7 @@
  * access width, or no ioeventfd support) reaches the MMIO handler, which signals the same eventfd.
  * Interrupts go out through irqfds bound to MSI routes, one per MSI-X vector, or on the slot's INTx line
  * while MSI-X is off. */
+#include "bytes.h"
 #include "pci-private.h"
 #include "bus.h"
 #include "iothread.h"
@@ -101,26 +102,6 @@ static const struct
 };
 
 static void
-put16 (uint8_t *p, uint16_t value)
-{
-  p[0] = (uint8_t) value;
-  p[1] = (uint8_t) (value >> 8);
-}
-
-static void
-put32 (uint8_t *p, uint32_t value)
-{
-  put16 (p, (uint16_t) value);
-  put16 (p + 2, (uint16_t) (value >> 16));
-}
-
-static uint16_t
-get16 (const uint8_t *p)
-{
-  return (uint16_t) (p[0] | p[1] << 8);
-}
-
-static void
 warn_once_locked (HvVirtio *vdev, const char *what, const GError *error)
 {
   if (vdev->warned)
@@ -158,8 +139,8 @@ interrupt_locked (HvVirtio *vdev, uint8_t isr_bit, uint16_t vector)
 void
 hv_virtio_pci_sync_config_locked (HvVirtio *vdev)
 {
-  uint16_t control = get16 (vdev->pci.config + CAP_MSIX + 2);
-  uint16_t command = get16 (vdev->pci.config + PCI_COMMAND);
+  uint16_t control = hv_get_le16 (vdev->pci.config + CAP_MSIX + 2);
+  uint16_t command = hv_get_le16 (vdev->pci.config + PCI_COMMAND);
 
   vdev->intx_disabled = (command & PCI_COMMAND_INTX_DISABLE) != 0;
   hv_msix_set_control (vdev->msix, (control & MSIX_CONTROL_ENABLE) != 0,
@@ -755,8 +736,8 @@ put_virtio_cap (uint8_t *config, unsigned at, unsigned next, unsigned len, uint8
   config[at + 2] = (uint8_t) len;
   config[at + 3] = type;
   config[at + 4] = BAR_REGS;
-  put32 (config + at + 8, offset);
-  put32 (config + at + 12, length);
+  hv_put_le32 (config + at + 8, offset);
+  hv_put_le32 (config + at + 12, length);
 }
 
 static void
@@ -766,15 +747,15 @@ build_config_space (HvVirtio *vdev)
   uint8_t *config = vdev->pci.config;
   unsigned after_isr = info->config_size ? CAP_DEVICE : CAP_NOTIFY;
 
-  put16 (config + PCI_VENDOR_ID, VIRTIO_PCI_VENDOR);
-  put16 (config + PCI_DEVICE_ID, VIRTIO_PCI_DEVICE_BASE + info->device_id);
-  put16 (config + PCI_STATUS, PCI_STATUS_CAP_LIST);
+  hv_put_le16 (config + PCI_VENDOR_ID, VIRTIO_PCI_VENDOR);
+  hv_put_le16 (config + PCI_DEVICE_ID, VIRTIO_PCI_DEVICE_BASE + info->device_id);
+  hv_put_le16 (config + PCI_STATUS, PCI_STATUS_CAP_LIST);
   config[PCI_REVISION_ID] = VIRTIO_PCI_REVISION;
   config[PCI_CLASS_PROG] = (uint8_t) info->pci_class;
   config[PCI_CLASS_PROG + 1] = (uint8_t) (info->pci_class >> 8);
   config[PCI_CLASS_PROG + 2] = (uint8_t) (info->pci_class >> 16);
-  put16 (config + PCI_SUBSYSTEM_VENDOR, VIRTIO_PCI_VENDOR);
-  put16 (config + PCI_SUBSYSTEM_ID, VIRTIO_PCI_SUBSYSTEM_ID);
+  hv_put_le16 (config + PCI_SUBSYSTEM_VENDOR, VIRTIO_PCI_VENDOR);
+  hv_put_le16 (config + PCI_SUBSYSTEM_ID, VIRTIO_PCI_SUBSYSTEM_ID);
   config[PCI_INTERRUPT_PIN] = 1; /* INTA */
   config[PCI_CAPABILITY_LIST] = CAP_COMMON;
 
@@ -787,13 +768,13 @@ build_config_space (HvVirtio *vdev)
                     DEVICE_OFFSET, info->config_size);
   put_virtio_cap (config, CAP_NOTIFY, CAP_MSIX, NOTIFY_CAP_LEN, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFFSET,
                   info->n_queues * NOTIFY_MULTIPLIER);
-  put32 (config + CAP_NOTIFY + 16, NOTIFY_MULTIPLIER);
+  hv_put_le32 (config + CAP_NOTIFY + 16, NOTIFY_MULTIPLIER);
 
   config[CAP_MSIX] = PCI_CAP_ID_MSIX;
   config[CAP_MSIX + 1] = 0;
-  put16 (config + CAP_MSIX + 2, (uint16_t) (vdev->n_vectors - 1));
-  put32 (config + CAP_MSIX + 4, 0 | BAR_MSIX); /* the table starts the BAR */
-  put32 (config + CAP_MSIX + 8, HV_MSIX_PBA_OFFSET | BAR_MSIX);
+  hv_put_le16 (config + CAP_MSIX + 2, (uint16_t) (vdev->n_vectors - 1));
+  hv_put_le32 (config + CAP_MSIX + 4, 0 | BAR_MSIX); /* the table starts the BAR */
+  hv_put_le32 (config + CAP_MSIX + 8, HV_MSIX_PBA_OFFSET | BAR_MSIX);
   /* The guest may set MSI-X Enable and Function Mask; the rest of the capability is read-only. */
   vdev->pci.write_mask[CAP_MSIX + 3] = (MSIX_CONTROL_ENABLE | MSIX_CONTROL_MASKALL) >> 8;
 
