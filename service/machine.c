@@ -411,22 +411,43 @@ handle_shutdown (VireoDBusMachine *iface, GDBusMethodInvocation *invocation, gui
 
 /* --- serial and display --- */
 
-static void
-on_serial_opened (GObject *source, GAsyncResult *result, gpointer data)
+typedef gboolean (*OpenFinishFunc) (VireoWorker1 *worker, GVariant **out_handle, GUnixFDList **out_fds,
+                                    GAsyncResult *result, GError **error);
+
+typedef struct
 {
-  GDBusMethodInvocation *invocation = data;
+  GDBusMethodInvocation *invocation;
+  OpenFinishFunc finish;
+} OpenCall;
+
+/* Passes the socket a worker opened (serial console or display) on to the caller. */
+static void
+on_console_opened (GObject *source, GAsyncResult *result, gpointer data)
+{
+  OpenCall *call = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GUnixFDList) fds = NULL;
   g_autoptr (GVariant) handle = NULL;
 
-  if (!vireo_worker1_call_open_serial_finish (VIREO_WORKER1 (source), &handle, &fds, result, &error))
+  if (!call->finish (VIREO_WORKER1 (source), &handle, &fds, result, &error))
     {
       g_dbus_error_strip_remote_error (error);
-      g_dbus_method_invocation_return_gerror (invocation, error);
+      g_dbus_method_invocation_return_gerror (call->invocation, error);
     }
   else
-    g_dbus_method_invocation_return_value_with_unix_fd_list (invocation, g_variant_new ("(@h)", handle), fds);
-  g_object_unref (invocation);
+    g_dbus_method_invocation_return_value_with_unix_fd_list (call->invocation, g_variant_new ("(@h)", handle),
+                                                             fds);
+  g_object_unref (call->invocation);
+  g_free (call);
+}
+
+static OpenCall *
+open_call_new (GDBusMethodInvocation *invocation, OpenFinishFunc finish)
+{
+  OpenCall *call = g_new0 (OpenCall, 1);
+  call->invocation = g_object_ref (invocation);
+  call->finish = finish;
+  return call;
 }
 
 static void
@@ -434,8 +455,8 @@ open_serial (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (!require_active (machine, invocation))
     return;
-  vireo_worker1_call_open_serial (machine->worker, NULL, machine->cancellable, on_serial_opened,
-                                  g_object_ref (invocation));
+  vireo_worker1_call_open_serial (machine->worker, NULL, machine->cancellable, on_console_opened,
+                                  open_call_new (invocation, vireo_worker1_call_open_serial_finish));
 }
 
 static gboolean
@@ -444,24 +465,6 @@ handle_open_serial (VireoDBusMachine *iface, GDBusMethodInvocation *invocation, 
 {
   authorize (machine, invocation, VIREO_ACTION_CONSOLE, open_serial);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-static void
-on_display_opened (GObject *source, GAsyncResult *result, gpointer data)
-{
-  GDBusMethodInvocation *invocation = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GUnixFDList) fds = NULL;
-  g_autoptr (GVariant) handle = NULL;
-
-  if (!vireo_worker1_call_open_display_finish (VIREO_WORKER1 (source), &handle, &fds, result, &error))
-    {
-      g_dbus_error_strip_remote_error (error);
-      g_dbus_method_invocation_return_gerror (invocation, error);
-    }
-  else
-    g_dbus_method_invocation_return_value_with_unix_fd_list (invocation, g_variant_new ("(@h)", handle), fds);
-  g_object_unref (invocation);
 }
 
 static void
@@ -475,8 +478,8 @@ open_display (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (!require_active (machine, invocation))
     return;
-  vireo_worker1_call_open_display (machine->worker, NULL, machine->cancellable, on_display_opened,
-                                   g_object_ref (invocation));
+  vireo_worker1_call_open_display (machine->worker, NULL, machine->cancellable, on_console_opened,
+                                   open_call_new (invocation, vireo_worker1_call_open_display_finish));
 }
 
 static gboolean
