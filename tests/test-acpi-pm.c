@@ -198,29 +198,6 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_true (sci (f));
 }
 
-/* The saved state goes through its serialized form, as it does through the file. */
-static GVariant *
-through_bytes (GVariant *state)
-{
-  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
-  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
-}
-
-/* @good with @key replaced by the GVariant text @value. */
-static GVariant *
-spoiled_state (GVariant *good, const char *key, const char *value)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) parsed = g_variant_parse (NULL, value, NULL, NULL, &error);
-  GVariantDict dict;
-
-  g_assert_no_error (error);
-  g_variant_dict_init (&dict, good);
-  g_variant_dict_insert_value (&dict, key, parsed);
-  return g_variant_ref_sink (g_variant_dict_end (&dict));
-}
-
 /* A pressed power button with its SCI raised, sleep type bits and the timer come back in a new block:
  * the SCI is raised again and the timer continues from its saved count. */
 static void
@@ -238,7 +215,7 @@ test_save_load (Fixture *f, gconstpointer data)
   g_assert_true (sci (f));
   g_usleep (20000);
   saved_timer = pm_read (f, PM_TMR, 4);
-  state = through_bytes (hv_acpi_pm_save_state (f->pm));
+  state = vireo_test_state_through_bytes (hv_acpi_pm_save_state (f->pm));
   g_usleep (50000);
 
   vireo_test_platform_init (&copy.tp);
@@ -281,7 +258,7 @@ test_load_bad_state (Fixture *f, gconstpointer data)
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GVariant) state = spoiled_state (good, bad[i].key, bad[i].value);
+      g_autoptr (GVariant) state = vireo_test_state_spoiled (good, bad[i].key, bad[i].value);
 
       g_assert_false (hv_acpi_pm_load_state (f->pm, state, &error));
       g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);

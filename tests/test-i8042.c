@@ -386,15 +386,6 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (expect_byte (f), ==, 0x55);
 }
 
-/* The saved state goes through its serialized form, as it does through the file. */
-static GVariant *
-through_bytes (GVariant *state)
-{
-  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
-  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
-}
-
 /* A controller with keys waiting, a keyboard half-way through a command and non-default settings comes
  * back in a new controller as the guest left it, with IRQ 1 raised for the waiting byte. */
 static void
@@ -414,7 +405,7 @@ test_save_load (Fixture *f, gconstpointer data)
   g_assert_cmphex (expect_byte (f), ==, 0xfa);
   hv_i8042_inject_scancodes (f->kbc, keys, sizeof keys);
   g_assert_true (f->tp.irq_level[HV_IRQ_KEYBOARD]);
-  state = through_bytes (hv_i8042_save_state (f->kbc));
+  state = vireo_test_state_through_bytes (hv_i8042_save_state (f->kbc));
 
   vireo_test_platform_init (&copy.tp);
   copy.kbc = hv_i8042_new (&copy.tp.platform);

@@ -445,15 +445,6 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (size_bar (f->pci, 2, TRUE), ==, 0x4000);
 }
 
-/* The saved state goes through its serialized form, as it does through the file. */
-static GVariant *
-through_bytes (GVariant *state)
-{
-  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
-  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
-}
-
 /* A bus whose guest moved BARs, wrote device registers and left CONFIG_ADDRESS pointing somewhere comes
  * back on a new bus with the same device: the device hears that its BARs moved. */
 static void
@@ -470,7 +461,7 @@ test_save_load (Fixture *f, gconstpointer data)
   config_write (f->pci, 1, 0x3c, 1, 0x0b);
   config_write (f->pci, 1, 0x04, 2, 0x0007);
   port_write (f->pci, CONFIG_ADDRESS, 4, address (0, 1, 0, 0x40));
-  state = through_bytes (hv_pci_save_state (f->pci));
+  state = vireo_test_state_through_bytes (hv_pci_save_state (f->pci));
 
   fixture_setup (&copy, NULL);
   g_assert_true (hv_pci_load_state (copy.pci, state, &error));

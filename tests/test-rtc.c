@@ -420,29 +420,6 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (cmos_read (f->rtc, 0x08), ==, 0x06);
 }
 
-/* The saved state goes through its serialized form, as it does through the file. */
-static GVariant *
-through_bytes (GVariant *state)
-{
-  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
-  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
-}
-
-/* @good with @key replaced by the GVariant text @value. */
-static GVariant *
-spoiled_state (GVariant *good, const char *key, const char *value)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) parsed = g_variant_parse (NULL, value, NULL, NULL, &error);
-  GVariantDict dict;
-
-  g_assert_no_error (error);
-  g_variant_dict_init (&dict, good);
-  g_variant_dict_insert_value (&dict, key, parsed);
-  return g_variant_ref_sink (g_variant_dict_end (&dict));
-}
-
 /* A clock set to 2001 with an update interrupt pending comes back in a new RTC with its line raised and
  * the guest's offset from wall time: after a while saved, it shows what the original shows, not the
  * time of the save. */
@@ -471,7 +448,7 @@ test_save_load (Fixture *f, gconstpointer data)
   cmos_read (rtc, 0x0c);
   cmos_write (rtc, 0x0b, 0x02 | 0x10);
   g_assert_true (wait_irq (f, 1500 * 1000));
-  state = through_bytes (hv_rtc_save_state (rtc));
+  state = vireo_test_state_through_bytes (hv_rtc_save_state (rtc));
 
   g_usleep (1200 * 1000);
   vireo_test_platform_init (&copy.tp);
@@ -520,7 +497,7 @@ test_load_bad_state (Fixture *f, gconstpointer data)
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (GVariant) state = spoiled_state (good, bad[i].key, bad[i].value);
+      g_autoptr (GVariant) state = vireo_test_state_spoiled (good, bad[i].key, bad[i].value);
 
       g_assert_false (hv_rtc_load_state (f->rtc, state, &error));
       g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);

@@ -487,15 +487,6 @@ test_garbage (Fixture *f, gconstpointer data)
   g_assert_cmphex (in8 (s, LSR) & 0x61, ==, 0x60);
 }
 
-/* The saved state goes through its serialized form, as it does through the file. */
-static GVariant *
-through_bytes (GVariant *state)
-{
-  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
-  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
-  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
-}
-
 /* A port in the middle of things (divisor, line settings, FIFO at trigger 14 holding part of a line, an
  * interrupt pending) comes back in a new port as the guest left it, with its interrupt line raised. */
 static void
@@ -518,7 +509,7 @@ test_save_load (Fixture *f, gconstpointer data)
   g_assert_cmpuint (hv_serial_receive (s, (const uint8_t *) "hello", 5), ==, 5);
   g_assert_cmphex (in8 (s, RBR), ==, 'h');
   g_assert_true (irq (f));
-  state = through_bytes (hv_serial_save_state (s));
+  state = vireo_test_state_through_bytes (hv_serial_save_state (s));
 
   vireo_test_platform_init (&tp);
   copy = hv_serial_new (&tp.platform, HV_IRQ_COM1, -1);

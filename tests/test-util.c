@@ -115,6 +115,27 @@ vireo_test_io_write (HvIoHandler handler, void *opaque, uint64_t offset, unsigne
   handler (opaque, offset, buffer, len, TRUE);
 }
 
+GVariant *
+vireo_test_state_through_bytes (GVariant *state)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (state);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (sunk);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+}
+
+GVariant *
+vireo_test_state_spoiled (GVariant *good, const char *key, const char *value)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) parsed = g_variant_parse (NULL, value, NULL, NULL, &error);
+  GVariantDict dict;
+
+  g_assert_no_error (error);
+  g_variant_dict_init (&dict, good);
+  g_variant_dict_insert_value (&dict, key, parsed);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
 static void
 record_irq (void *opaque, unsigned gsi, gboolean level)
 {

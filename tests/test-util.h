@@ -36,6 +36,11 @@ gboolean vireo_test_guest_wait_for_output (VireoTestGuest *guest, const char *ne
 uint32_t vireo_test_io_read (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len);
 void vireo_test_io_write (HvIoHandler handler, void *opaque, uint64_t offset, unsigned len, uint32_t value);
 
+/* Device save/load tests: @state (consumed) passed through its serialized bytes, as it goes through a
+ * state file; and @good with @key replaced by the GVariant text @value. */
+GVariant *vireo_test_state_through_bytes (GVariant *state);
+GVariant *vireo_test_state_spoiled (GVariant *good, const char *key, const char *value);
+
 /* An HvPlatform that records what devices ask for. */
 typedef struct
 {
