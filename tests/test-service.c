@@ -36,126 +36,10 @@
 
 /* ---- main-loop helpers ---- */
 
-typedef gboolean (*Condition) (gpointer data);
-
-static gboolean
-set_flag (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-keep_ticking (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Runs the default main context until @condition holds or @seconds pass; returns the condition.  A
- * tick re-checks conditions that no event of ours announces (processes ending, files appearing). */
-static gboolean
-wait_until (Condition condition, gpointer data, unsigned seconds)
-{
-  gboolean timed_out = FALSE;
-  guint timeout = g_timeout_add_seconds (seconds, set_flag, &timed_out);
-  guint tick = g_timeout_add (20, keep_ticking, NULL);
-
-  while (!condition (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (tick);
-  if (!timed_out)
-    g_source_remove (timeout);
-  return condition (data);
-}
-
 static gboolean
 flag_is_set (gpointer data)
 {
   return *(gboolean *) data;
-}
-
-/* ---- processes, found by their command line ---- */
-
-/* The pids of processes whose program's base name is @program (NULL: any) and one of whose arguments
- * contains @needle. */
-static GArray *
-find_processes (const char *program, const char *needle)
-{
-  GArray *pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
-  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
-  const char *entry;
-
-  g_assert_nonnull (proc);
-  while ((entry = g_dir_read_name (proc)))
-    {
-      g_autofree char *path = NULL;
-      g_autofree char *cmdline = NULL;
-      g_autofree char *base = NULL;
-      gsize length;
-      gboolean match = FALSE;
-      char *end;
-      pid_t pid = (pid_t) strtol (entry, &end, 10);
-
-      if (*end != '\0' || pid <= 0 || pid == getpid ())
-        continue;
-      path = g_strdup_printf ("/proc/%s/cmdline", entry);
-      if (!g_file_get_contents (path, &cmdline, &length, NULL) || length == 0)
-        continue;
-      base = g_path_get_basename (cmdline);
-      if (program && !g_str_equal (base, program))
-        continue;
-      for (gsize at = strlen (cmdline) + 1; at < length; at += strlen (cmdline + at) + 1)
-        match |= strstr (cmdline + at, needle) != NULL;
-      if (match)
-        g_array_append_val (pids, pid);
-    }
-  return pids;
-}
-
-typedef struct
-{
-  const char *program;
-  const char *needle;
-} ProcessQuery;
-
-static gboolean
-processes_gone (gpointer data)
-{
-  const ProcessQuery *query = data;
-  g_autoptr (GArray) pids = find_processes (query->program, query->needle);
-  return pids->len == 0;
-}
-
-/* Sends @signal to every matching process; TRUE when none is left within @seconds. */
-static gboolean
-signal_processes (const char *program, const char *needle, int signal_number, unsigned seconds)
-{
-  g_autoptr (GArray) pids = find_processes (program, needle);
-  ProcessQuery query = { program, needle };
-
-  for (guint i = 0; i < pids->len; i++)
-    kill (g_array_index (pids, pid_t, i), signal_number);
-  return wait_until (processes_gone, &query, seconds);
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
-    file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
-  GFileInfo *info;
-
-  while (children && (info = g_file_enumerator_next_file (children, NULL, NULL)))
-    {
-      g_autoptr (GFileInfo) owned = info;
-      g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
 }
 
 /* ---- the service under test ---- */
@@ -236,7 +120,7 @@ vireod_start (Fixture *f)
   f->name_owned = FALSE;
   watch = g_bus_watch_name_on_connection (f->connection, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, on_name_vanished, f, NULL);
-  wait_until (name_owned_or_vireod_gone, f, WAIT_SECONDS);
+  vireo_test_wait_until (name_owned_or_vireod_gone, f, WAIT_SECONDS);
   g_bus_unwatch_name (watch);
   g_assert_false (f->vireod_exited);
   g_assert_true (f->name_owned);
@@ -264,7 +148,7 @@ vireod_stop (Fixture *f)
   g_clear_object (&f->manager);
   g_clear_object (&f->objects);
   g_subprocess_send_signal (f->vireod, SIGTERM);
-  g_assert_true (wait_until (flag_is_set, &f->vireod_exited, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (flag_is_set, &f->vireod_exited, WAIT_SECONDS));
   g_assert_true (g_subprocess_get_if_exited (f->vireod));
   g_assert_cmpint (g_subprocess_get_exit_status (f->vireod), ==, 0);
   g_clear_object (&f->vireod);
@@ -273,7 +157,7 @@ vireod_stop (Fixture *f)
   f->name_owned = TRUE;
   watch = g_bus_watch_name_on_connection (f->connection, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                           on_name_appeared, on_name_vanished, f, NULL);
-  g_assert_true (wait_until (name_unowned, f, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (name_unowned, f, WAIT_SECONDS));
   g_bus_unwatch_name (watch);
 }
 
@@ -314,7 +198,7 @@ fixture_teardown (Fixture *f)
   if (f->vireod)
     vireod_stop (f);
   /* Workers outlive vireod on purpose; SIGTERM turns their machines off. */
-  g_assert_true (signal_processes ("vireo-worker", f->runtime_dir, SIGTERM, WAIT_SECONDS));
+  g_assert_true (vireo_test_signal_processes ("vireo-worker", f->runtime_dir, SIGTERM, WAIT_SECONDS));
   g_dbus_connection_close_sync (f->connection, NULL, NULL);
   g_clear_object (&f->connection);
   g_test_dbus_down (f->bus);
@@ -481,7 +365,7 @@ machine_proxy (Fixture *f, const char *path)
   ObjectQuery query = { f, path };
   GDBusInterface *iface;
 
-  g_assert_true (wait_until (machine_exported, &query, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (machine_exported, &query, WAIT_SECONDS));
   iface = g_dbus_object_manager_get_interface (f->objects, path, MACHINE_IFACE);
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (iface), CALL_TIMEOUT_MS);
   return VIREO_DBUS_MACHINE (iface);
@@ -549,7 +433,7 @@ static void
 wait_for_state (VireoDBusMachine *machine, const char *state)
 {
   StateQuery query = { machine, state };
-  if (!wait_until (state_reached, &query, WAIT_SECONDS))
+  if (!vireo_test_wait_until (state_reached, &query, WAIT_SECONDS))
     g_test_message ("“%s” is %s, not %s; LastError: %s", vireo_dbus_machine_get_name (machine),
                     vireo_dbus_machine_get_state (machine), state,
                     vireo_dbus_machine_get_last_error (machine));
@@ -600,7 +484,7 @@ read_definition (Fixture *f, VireoDBusMachine *machine)
 static pid_t
 worker_pid (VireoDBusMachine *machine)
 {
-  g_autoptr (GArray) pids = find_processes ("vireo-worker", vireo_dbus_machine_get_uuid (machine));
+  g_autoptr (GArray) pids = vireo_test_find_processes ("vireo-worker", vireo_dbus_machine_get_uuid (machine));
   g_assert_cmpuint (pids->len, ==, 1);
   return g_array_index (pids, pid_t, 0);
 }
@@ -804,7 +688,7 @@ test_serial (Fixture *f)
   g_assert_true (serial_wait_for (fd1, first, mark, "from two", WAIT_SECONDS));
 
   /* Uptime counts while it runs. */
-  g_assert_true (wait_until (uptime_positive, machine, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (uptime_positive, machine, WAIT_SECONDS));
 
   /* 'q' makes the guest say goodbye and power off. */
   mark = first->len;
@@ -1057,7 +941,7 @@ test_reattach (Fixture *f)
   g_autoptr (GString) seen = g_string_new (NULL);
   g_autoptr (GString) history = g_string_new (NULL);
   g_autofree char *path = NULL;
-  ProcessQuery worker_query = { "vireo-worker", NULL };
+  VireoTestProcessQuery worker_query = { "vireo-worker", NULL };
   gsize mark;
   pid_t pid;
   int fd, fd2;
@@ -1093,11 +977,11 @@ test_reattach (Fixture *f)
   mark = history->len;
   serial_type (fd2, "three");
   g_assert_true (serial_wait_for (fd2, history, mark, "three", WAIT_SECONDS));
-  g_assert_true (wait_until (uptime_positive, machine, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (uptime_positive, machine, WAIT_SECONDS));
 
   call_ok (machine, "TurnOff", NULL);
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
-  g_assert_true (wait_until (processes_gone, &worker_query, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (vireo_test_processes_gone, &worker_query, WAIT_SECONDS));
   close (fd);
   close (fd2);
 }
@@ -1299,7 +1183,7 @@ delete_machine (Fixture *f, VireoDBusMachine *machine, gboolean delete_disks)
 
   g_assert_true (g_file_test (folder, G_FILE_TEST_IS_DIR));
   call_ok (machine, "Delete", g_variant_new ("(b)", delete_disks));
-  g_assert_true (wait_until (machine_gone, &query, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (machine_gone, &query, WAIT_SECONDS));
   g_assert_true (strv_has (removed, path));
   g_assert_false (g_file_test (folder, G_FILE_TEST_EXISTS));
   g_signal_handler_disconnect (f->objects, handler);
@@ -1554,7 +1438,7 @@ test_gdbus (Fixture *f)
   gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Delete", (const char *const[]) { "false", NULL }, "()\n");
   query.path = path;
   g_clear_object (&machine);
-  g_assert_true (wait_until (machine_gone, &query, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (machine_gone, &query, WAIT_SECONDS));
 }
 
 /* ---- running each test in a child ---- */
@@ -1611,7 +1495,7 @@ run_service_test (gconstpointer data)
                           G_TEST_SUBPROCESS_INHERIT_STDERR);
   g_unsetenv (TEST_DIR_VARIABLE);
   /* A child that failed halfway leaves vireod and workers behind: end them all. */
-  signal_processes (NULL, base, SIGKILL, WAIT_SECONDS);
+  vireo_test_signal_processes (NULL, base, SIGKILL, WAIT_SECONDS);
   if (!g_test_trap_has_passed ())
     {
       g_autofree char *log_path = g_build_filename (base, LOG_FILE, NULL);
@@ -1619,7 +1503,7 @@ run_service_test (gconstpointer data)
       if (g_file_get_contents (log_path, &log, NULL, NULL))
         g_printerr ("---- what vireod and its workers logged ----\n%s---- end of the log ----\n", log);
     }
-  remove_tree (base);
+  vireo_test_remove_tree (base);
   g_test_trap_assert_passed ();
 }
 

@@ -2,6 +2,10 @@
 #include "test-util.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <gio/gio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -177,4 +181,114 @@ vireo_test_platform_clear (VireoTestPlatform *tp)
 {
   g_clear_pointer (&tp->exit_message, g_free);
   g_mutex_clear (&tp->lock);
+}
+
+/* ---- main loop and processes ---- */
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+keep_ticking (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Runs the default main context until @condition holds or @seconds pass; returns the condition.  A
+ * tick re-checks conditions that no event of ours announces (processes ending, files appearing). */
+gboolean
+vireo_test_wait_until (VireoTestCondition condition, gpointer data, unsigned seconds)
+{
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add_seconds (seconds, set_flag, &timed_out);
+  guint tick = g_timeout_add (20, keep_ticking, NULL);
+
+  while (!condition (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (tick);
+  if (!timed_out)
+    g_source_remove (timeout);
+  return condition (data);
+}
+
+/* ---- processes, found by their command line ---- */
+
+/* The pids of processes whose program's base name is @program (NULL: any) and one of whose arguments
+ * contains @needle. */
+GArray *
+vireo_test_find_processes (const char *program, const char *needle)
+{
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+  g_autoptr (GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *entry;
+
+  g_assert_nonnull (proc);
+  while ((entry = g_dir_read_name (proc)))
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *cmdline = NULL;
+      g_autofree char *base = NULL;
+      gsize length;
+      gboolean match = FALSE;
+      char *end;
+      pid_t pid = (pid_t) strtol (entry, &end, 10);
+
+      if (*end != '\0' || pid <= 0 || pid == getpid ())
+        continue;
+      path = g_strdup_printf ("/proc/%s/cmdline", entry);
+      if (!g_file_get_contents (path, &cmdline, &length, NULL) || length == 0)
+        continue;
+      base = g_path_get_basename (cmdline);
+      if (program && !g_str_equal (base, program))
+        continue;
+      for (gsize at = strlen (cmdline) + 1; at < length; at += strlen (cmdline + at) + 1)
+        match |= strstr (cmdline + at, needle) != NULL;
+      if (match)
+        g_array_append_val (pids, pid);
+    }
+  return pids;
+}
+
+gboolean
+vireo_test_processes_gone (gpointer data)
+{
+  const VireoTestProcessQuery *query = data;
+  g_autoptr (GArray) pids = vireo_test_find_processes (query->program, query->needle);
+  return pids->len == 0;
+}
+
+/* Sends @signal to every matching process; TRUE when none is left within @seconds. */
+gboolean
+vireo_test_signal_processes (const char *program, const char *needle, int signal_number, unsigned seconds)
+{
+  g_autoptr (GArray) pids = vireo_test_find_processes (program, needle);
+  VireoTestProcessQuery query = { program, needle };
+
+  for (guint i = 0; i < pids->len; i++)
+    kill (g_array_index (pids, pid_t, i), signal_number);
+  return vireo_test_wait_until (vireo_test_processes_gone, &query, seconds);
+}
+
+void
+vireo_test_remove_tree (const char *path)
+{
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
+    file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  GFileInfo *info;
+
+  while (children && (info = g_file_enumerator_next_file (children, NULL, NULL)))
+    {
+      g_autoptr (GFileInfo) owned = info;
+      g_autofree char *child = g_build_filename (path, g_file_info_get_name (info), NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        vireo_test_remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
 }

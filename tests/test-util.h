@@ -55,3 +55,25 @@ typedef struct
 
 void vireo_test_platform_init (VireoTestPlatform *tp);
 void vireo_test_platform_clear (VireoTestPlatform *tp);
+
+/* ---- main loop and processes ---- */
+
+typedef gboolean (*VireoTestCondition) (gpointer data);
+
+/* Runs the default main context until @condition holds or @seconds pass; returns the condition. */
+gboolean vireo_test_wait_until (VireoTestCondition condition, gpointer data, unsigned seconds);
+
+/* Processes whose program's base name is @program (NULL: any) and one of whose arguments contains @needle. */
+typedef struct
+{
+  const char *program;
+  const char *needle;
+} VireoTestProcessQuery;
+
+GArray *vireo_test_find_processes (const char *program, const char *needle);
+/* A VireoTestCondition on a VireoTestProcessQuery: no such process is left. */
+gboolean vireo_test_processes_gone (gpointer data);
+/* Sends @signal_number to every matching process; TRUE when none is left within @seconds. */
+gboolean vireo_test_signal_processes (const char *program, const char *needle, int signal_number, unsigned seconds);
+/* Deletes a folder and everything in it. */
+void vireo_test_remove_tree (const char *path);
