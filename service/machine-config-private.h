@@ -44,7 +44,5 @@ VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gb
 gboolean vireo_machine_config_check_enum (const char *key, const char *value,
                                           const char *const *values, GError **error);
 
-/* Removes leading and trailing white space, Unicode spaces included. */
-char *vireo_machine_config_trim_unicode (const char *text);
 
 G_END_DECLS

@@ -1,6 +1,7 @@
 /* machine-config.c — a machine's settings: defaults, checked updates from a{sv}, validation and the
  * a{sv} form.  The libvirt domain XML form is machine-xml.c. */
 #include "machine-config-private.h"
+#include "vireo-text.h"
 #include "vireo-error.h"
 #include "hv.h"
 #include "x86/layout.h"
@@ -187,25 +188,6 @@ vireo_machine_config_check_enum (const char *key, const char *value, const char 
   return FALSE;
 }
 
-/* Removes leading and trailing white space, Unicode spaces included. */
-char *
-vireo_machine_config_trim_unicode (const char *text)
-{
-  const char *start = text;
-  const char *end = text + strlen (text);
-
-  while (*start != '\0' && g_unichar_isspace (g_utf8_get_char (start)))
-    start = g_utf8_next_char (start);
-  while (end > start)
-    {
-      const char *prev = g_utf8_prev_char (end);
-      if (!g_unichar_isspace (g_utf8_get_char (prev)))
-        break;
-      end = prev;
-    }
-  return g_strndup (start, end - start);
-}
-
 /* @name is already trimmed. */
 static gboolean
 check_name (const char *name, GError **error)
@@ -315,7 +297,7 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
     }
   if (config->name == NULL || !g_utf8_validate (config->name, -1, NULL))
     return check_name (NULL, error);
-  trimmed = vireo_machine_config_trim_unicode (config->name);
+  trimmed = vireo_utf8_strip (config->name);
   if (!check_name (trimmed, error))
     return FALSE;
   if (strcmp (trimmed, config->name) != 0)
@@ -489,7 +471,7 @@ apply_name (VireoMachineConfig *config, const SettingInfo *info, GVariant *value
   /* Surrounding tabs and line breaks are trimmed away; inside the name they are refused below. */
   if (!check_text ("name", name, NAME_MAX_BYTES, TRUE, error))
     return FALSE;
-  trimmed = vireo_machine_config_trim_unicode (name);
+  trimmed = vireo_utf8_strip (name);
   if (!check_name (trimmed, error))
     return FALSE;
   replace_string (config, info, trimmed);

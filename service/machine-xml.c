@@ -1,6 +1,7 @@
 /* machine-xml.c — a machine's definition as libvirt domain XML, written and read with
  * libvirt-gconfig: the stored and exported form (see machine-config.h). */
 #include "machine-config-private.h"
+#include "vireo-text.h"
 #include "vireo-error.h"
 #include "hv.h"
 
@@ -430,14 +431,14 @@ display_name_from (const char *text)
       g_string_append_unichar (cleaned,
                                g_unichar_iscntrl (c) || c == 0xfffe || c == 0xffff ? ' ' : c);
     }
-  trimmed = vireo_machine_config_trim_unicode (cleaned->str);
+  trimmed = vireo_utf8_strip (cleaned->str);
   for (char *p = trimmed; *p != '\0'; p = g_utf8_next_char (p))
     if (++chars > NAME_MAX_CHARS)
       {
         *p = '\0';
         break;
       }
-  return *trimmed != '\0' ? vireo_machine_config_trim_unicode (trimmed) : NULL;
+  return *trimmed != '\0' ? vireo_utf8_strip (trimmed) : NULL;
 }
 
 /* Our own <vireo:machine> element, when the domain has one.  Name and network are returned rather
@@ -685,7 +686,7 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
    * the libvirt name. */
   title = gvir_config_domain_get_title (domain);
   if (metadata_name != NULL)
-    display_name = vireo_machine_config_trim_unicode (metadata_name);
+    display_name = vireo_utf8_strip (metadata_name);
   else
     display_name = display_name_from (title != NULL ? title : "");
   if (display_name == NULL || *display_name == '\0')
