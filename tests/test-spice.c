@@ -20,19 +20,7 @@
 /* Generous: a deadline only keeps a broken test from hanging, it is not a timing assertion. */
 #define WAIT_SECONDS 60
 
-#define WAIT_FOR(condition, what)                                                                  \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    gint64 deadline_ = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;                    \
-    while (!(condition))                                                                           \
-      {                                                                                            \
-        if (g_get_monotonic_time () > deadline_)                                                   \
-          g_error ("gave up after %d s waiting for %s", WAIT_SECONDS, what);                       \
-        if (!g_main_context_iteration (NULL, FALSE))                                               \
-          g_usleep (2000);                                                                         \
-      }                                                                                            \
-  }                                                                                                \
-  G_STMT_END
+#define WAIT_FOR(condition, what) VIREO_TEST_WAIT_FOR (condition, what, WAIT_SECONDS)
 
 /* --- a display driven by the test --- */
 
@@ -503,6 +491,53 @@ test_fake_mode_change (Fixture *f, gconstpointer data)
   fake_set_mode (&f->fake, FALSE, 1280, 800, 3);
   WAIT_FOR (!client_has_size (&f->client, 1280, 800), "the surface to go away");
   g_assert_cmpuint (f->client.primary_destroys, ==, f->client.primary_creates);
+}
+
+/* Changes the pixels without reporting them, as a guest's writes look to a display whose dirty log
+ * is not being read. */
+static void
+fake_paint_unreported (FakeDisplay *fake, HvRect rect, uint32_t colour)
+{
+  g_mutex_lock (&fake->lock);
+  for (unsigned y = rect.y; y < rect.y + rect.height; y++)
+    for (unsigned x = rect.x; x < rect.x + rect.width; x++)
+      fake->pixels[y * fake->mode.width + x] = colour;
+  g_mutex_unlock (&fake->lock);
+}
+
+static void
+test_fake_busy (Fixture *f, gconstpointer data)
+{
+  HvRect whole = { 0, 0, 64, 64 };
+  gint64 until;
+  unsigned rounds = 0;
+
+  fake_set_mode (&f->fake, TRUE, 64, 64, 0);
+  WAIT_FOR (client_shows_fake (&f->client, &f->fake), "the client to show the whole pattern");
+
+  /* The whole screen redrawn, frame after frame, for several of the server's 100 ms windows: it
+   * stops reading the dirty log (each read costs a guest a write fault per page) and compares
+   * pixels instead. */
+  until = g_get_monotonic_time () + 400 * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < until || rounds < 8)
+    {
+      fake_fill (&f->fake, whole, 0x00010101u * (rounds++ & 0x7f));
+      WAIT_FOR (client_shows_fake (&f->client, &f->fake), "a redrawn screen");
+    }
+
+  /* So a change the display never reports still reaches the client, as a guest's writes do
+   * while nobody reads its log. */
+  fake_paint_unreported (&f->fake, (HvRect){ 10, 20, 5, 3 }, 0x00ff0000);
+  WAIT_FOR (client_shows_fake (&f->client, &f->fake), "the unreported change");
+
+  /* Once the screen is quiet the log is read again: reported changes keep arriving. */
+  until = g_get_monotonic_time () + 300 * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < until)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (2000);
+  fake_fill (&f->fake, (HvRect){ 60, 60, 4, 4 }, 0x0000ff00);
+  WAIT_FOR (client_shows_fake (&f->client, &f->fake), "a reported change after the busy time");
+  g_assert_cmpuint (f->client.primary_creates, ==, 1);
 }
 
 static void
@@ -1165,6 +1200,7 @@ main (int argc, char **argv)
 
   g_test_add ("/spice/fake/pixels", Fixture, NULL, fixture_set_up, test_fake_pixels, fixture_tear_down);
   g_test_add ("/spice/fake/mode-change", Fixture, NULL, fixture_set_up, test_fake_mode_change, fixture_tear_down);
+  g_test_add ("/spice/fake/busy", Fixture, NULL, fixture_set_up, test_fake_busy, fixture_tear_down);
   g_test_add ("/spice/fake/keyboard", Fixture, NULL, fixture_set_up, test_fake_keyboard, fixture_tear_down);
   g_test_add ("/spice/fake/tablet", Fixture, NULL, fixture_set_up, test_fake_tablet, fixture_tear_down);
   g_test_add_func ("/spice/fake/unix-socket", test_fake_unix_socket);

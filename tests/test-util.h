@@ -77,3 +77,19 @@ gboolean vireo_test_processes_gone (gpointer data);
 gboolean vireo_test_signal_processes (const char *program, const char *needle, int signal_number, unsigned seconds);
 /* Deletes a folder and everything in it. */
 void vireo_test_remove_tree (const char *path);
+
+/* Runs the default main context until @condition (an expression) holds; after @seconds the test fails
+ * naming @what.  For conditions no event announces, it also polls every 2 ms when the loop is idle. */
+#define VIREO_TEST_WAIT_FOR(condition, what, seconds)                                              \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    gint64 deadline_ = g_get_monotonic_time () + (gint64) (seconds) * G_USEC_PER_SEC;             \
+    while (!(condition))                                                                           \
+      {                                                                                            \
+        if (g_get_monotonic_time () > deadline_)                                                   \
+          g_error ("gave up after %d s waiting for %s", (int) (seconds), what);                    \
+        if (!g_main_context_iteration (NULL, FALSE))                                               \
+          g_usleep (2000);                                                                         \
+      }                                                                                            \
+  }                                                                                                \
+  G_STMT_END

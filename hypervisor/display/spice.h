@@ -10,7 +10,10 @@ typedef struct _HvSpice HvSpice;
 /* What the server shows and where input goes.  Every callback runs on the server's "spice" thread. */
 typedef struct
 {
-  /* The display: hv_display_get_mode() and hv_display_collect_dirty() of the VM's framebuffer. */
+  /* The display: hv_display_get_mode() and hv_display_collect_dirty() of the VM's framebuffer.  While
+   * most of the screen changes many times a second the server stops calling collect_dirty (with a
+   * dirty log, every call costs the guest a write fault per page it then writes) and finds changes
+   * by comparing the mode's pixels with what it sent; it calls it again before going back to it. */
   void (*get_mode) (void *opaque, HvDisplayMode *mode);
   unsigned (*collect_dirty) (void *opaque, HvRect *rects, unsigned max_rects);
   /* Input, as hv_vm_input_key(), hv_vm_input_tablet() and hv_vm_input_wheel() take it. */
@@ -20,8 +23,13 @@ typedef struct
   void *opaque;
 } HvSpiceBackend;
 
-/* How often the display is polled for changes; changes in between are coalesced. */
-#define HV_SPICE_REFRESH_MS 30
+/* How often the display is polled for changes: HV_SPICE_FOLLOW_UP_MS after a poll that found some,
+ * every HV_SPICE_REFRESH_MS while it changes, every HV_SPICE_IDLE_REFRESH_MS after
+ * HV_SPICE_IDLE_AFTER_MS without a change.  Changes in between polls are coalesced. */
+#define HV_SPICE_FOLLOW_UP_MS    1
+#define HV_SPICE_REFRESH_MS      2
+#define HV_SPICE_IDLE_REFRESH_MS 16
+#define HV_SPICE_IDLE_AFTER_MS   500
 
 /* Starts a server for @backend.  With @socket_path it also listens there (a unix socket, mode 0600,
  * replacing whatever was at the path) for clients that need no ticket: the file's permissions are the
