@@ -1,0 +1,29 @@
+/* vireo-application.h — the Vireo app: its hosts (the user's session service and the system service), the
+ * manager window, one connection window per machine, and the app-wide actions. */
+#pragma once
+
+#include <adwaita.h>
+
+#include "vireo-host.h"
+
+G_BEGIN_DECLS
+
+#define VIREO_TYPE_APPLICATION (vireo_application_get_type ())
+G_DECLARE_FINAL_TYPE (VireoApplication, vireo_application, VIREO, APPLICATION, AdwApplication)
+
+VireoApplication *vireo_application_new       (void);
+
+/* The session host first, then the system host. */
+VireoHost        *vireo_application_get_host  (VireoApplication *self,
+                                               VireoHostKind     kind);
+/* Opens (or raises) the connection window of @machine on @host. */
+GtkWindow        *vireo_application_connect   (VireoApplication *self,
+                                               VireoHost        *host,
+                                               VireoDBusMachine *machine);
+
+/* The open connection window of the machine at @object_path, or NULL.  "connections-changed" is emitted
+ * when one opens or closes. */
+GtkWindow        *vireo_application_get_connection (VireoApplication *self,
+                                                    const char       *object_path);
+
+G_END_DECLS

@@ -1,0 +1,814 @@
+/* vireo-connection.c — a machine's connection window: the display page (VireoDisplay, or a status page
+ * saying why there is nothing to show and offering what to do), the serial console page (VTE fed from
+ * Machine.OpenSerial), power actions, Ctrl+Alt+Del, typing the clipboard, screenshots, zoom, full screen. */
+#include "vireo-connection.h"
+
+#include <errno.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gi18n.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vte/vte.h>
+
+#include "display/vireo-display.h"
+#include "vireo-format.h"
+
+#define SERIAL_RETRY_MS 1000
+#define SERIAL_READ_SIZE 4096
+
+struct _VireoConnection
+{
+  AdwApplicationWindow parent_instance;
+
+  VireoApplication *app;
+  VireoHost *host;
+  VireoDBusMachine *machine;
+  GSettings *settings;
+  GCancellable *cancellable;
+  char *zoom_mode;        /* "fit", "100", "150", "200" */
+
+  /* Template widgets */
+  GtkRevealer *header_revealer;
+  AdwViewSwitcherTitle *switcher_title;
+  GtkToggleButton *pause_button;
+  GtkButton *fullscreen_button;
+  AdwToastOverlay *toasts;
+  AdwViewStack *view_stack;
+  GtkStack *display_stack;
+  GtkScrolledWindow *display_scroller;
+  VireoDisplay *display;
+  AdwStatusPage *display_status;
+  GtkSpinner *display_spinner;
+  GtkWidget *status_start;
+  GtkWidget *status_serial;
+  VteTerminal *terminal;
+
+  /* The serial console: a connected socket from OpenSerial, read into the terminal; keys typed into the
+   * terminal are queued and written in order. */
+  GSocket *serial;
+  GSource *serial_source;
+  GQueue serial_out;
+  gboolean serial_writing;
+  gboolean serial_opening;
+  guint serial_retry;
+};
+
+G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
+
+enum
+{
+  PROP_0,
+  PROP_ZOOM_MODE,
+  N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+static void
+add_toast (VireoConnection *self, const char *message)
+{
+  AdwToast *toast = adw_toast_new (message);
+
+  adw_toast_set_timeout (toast, 6);
+  adw_toast_overlay_add_toast (self->toasts, toast);
+}
+
+static void
+report_failure (VireoConnection *self, const char *what, GError *error)
+{
+  g_autofree char *message = NULL;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_dbus_error_strip_remote_error (error);
+  message = g_strdup_printf ("%s: %s", what, error->message);
+  add_toast (self, message);
+}
+
+static gboolean
+machine_has_display (VireoDBusMachine *machine)
+{
+  GVariant *settings = vireo_dbus_machine_get_settings (machine);
+  gboolean display = FALSE;
+
+  if (settings)
+    g_variant_lookup (settings, "display", "b", &display);
+  return display;
+}
+
+/* ---- serial console ---- */
+
+static void serial_open (VireoConnection *self);
+
+static void
+serial_close (VireoConnection *self)
+{
+  if (self->serial_source)
+    {
+      g_source_destroy (self->serial_source);
+      g_clear_pointer (&self->serial_source, g_source_unref);
+    }
+  if (self->serial)
+    g_socket_close (self->serial, NULL);
+  g_clear_object (&self->serial);
+  g_queue_clear_full (&self->serial_out, (GDestroyNotify) g_bytes_unref);
+  self->serial_writing = FALSE;
+}
+
+static gboolean
+serial_retry (gpointer data)
+{
+  VireoConnection *self = data;
+
+  self->serial_retry = 0;
+  serial_open (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+serial_schedule_retry (VireoConnection *self)
+{
+  if (!self->serial_retry && vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
+    self->serial_retry = g_timeout_add (SERIAL_RETRY_MS, serial_retry, self);
+}
+
+static gboolean
+on_serial_readable (GSocket *socket, GIOCondition condition, gpointer data)
+{
+  VireoConnection *self = data;
+  char buffer[SERIAL_READ_SIZE];
+  g_autoptr (GError) error = NULL;
+  gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
+
+  if (n > 0)
+    {
+      vte_terminal_feed (self->terminal, buffer, n);
+      return G_SOURCE_CONTINUE;
+    }
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+  /* The machine stopped (or its process went away): its console ends here. */
+  g_clear_pointer (&self->serial_source, g_source_unref);
+  serial_close (self);
+  serial_schedule_retry (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void serial_write_next (VireoConnection *self);
+
+static void
+on_serial_written (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoConnection) self = data;
+  g_autoptr (GError) error = NULL;
+
+  self->serial_writing = FALSE;
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        serial_close (self);
+      return;
+    }
+  g_bytes_unref (g_queue_pop_head (&self->serial_out));
+  serial_write_next (self);
+}
+
+static void
+serial_write_next (VireoConnection *self)
+{
+  GBytes *bytes = g_queue_peek_head (&self->serial_out);
+  g_autoptr (GSocketConnection) connection = NULL;
+
+  if (self->serial_writing || !bytes || !self->serial)
+    return;
+  self->serial_writing = TRUE;
+  connection = g_socket_connection_factory_create_connection (self->serial);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                                   g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), G_PRIORITY_DEFAULT,
+                                   self->cancellable, on_serial_written, g_object_ref (self));
+}
+
+static void
+serial_send (VireoConnection *self, const char *text, gsize length)
+{
+  if (!self->serial || length == 0)
+    return;
+  g_queue_push_tail (&self->serial_out, g_bytes_new (text, length));
+  serial_write_next (self);
+}
+
+static void
+on_terminal_commit (VteTerminal *terminal, const char *text, guint size, VireoConnection *self)
+{
+  serial_send (self, text, size);
+}
+
+static void
+on_serial_opened (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoConnection) self = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) handle = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  int fd;
+
+  self->serial_opening = FALSE;
+  if (!vireo_dbus_machine_call_open_serial_finish (VIREO_DBUS_MACHINE (source), &handle, &fds, result, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        serial_schedule_retry (self);
+      return;
+    }
+  fd = fds ? g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error) : -1;
+  if (fd < 0)
+    return;
+  serial_close (self);
+  self->serial = g_socket_new_from_fd (fd, &error);
+  if (!self->serial)
+    {
+      close (fd);
+      return;
+    }
+  g_socket_set_blocking (self->serial, FALSE);
+  /* The service replays what the guest wrote before: start from a clean screen so it is not shown twice. */
+  vte_terminal_reset (self->terminal, TRUE, TRUE);
+  self->serial_source = g_socket_create_source (self->serial, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+  g_source_set_callback (self->serial_source, (GSourceFunc) (void (*) (void)) on_serial_readable, self, NULL);
+  g_source_attach (self->serial_source, NULL);
+}
+
+static void
+serial_open (VireoConnection *self)
+{
+  if (self->serial || self->serial_opening || !vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
+    return;
+  self->serial_opening = TRUE;
+  vireo_dbus_machine_call_open_serial (self->machine, NULL, self->cancellable, on_serial_opened,
+                                       g_object_ref (self));
+}
+
+/* ---- what the window shows ---- */
+
+static void
+show_status (VireoConnection *self, const char *icon, const char *title, const char *description,
+             gboolean busy, gboolean offer_start, gboolean offer_serial)
+{
+  adw_status_page_set_icon_name (self->display_status, icon);
+  adw_status_page_set_title (self->display_status, title);
+  adw_status_page_set_description (self->display_status, description);
+  gtk_widget_set_visible (GTK_WIDGET (self->display_spinner), busy);
+  gtk_spinner_set_spinning (self->display_spinner, busy);
+  gtk_widget_set_visible (self->status_start, offer_start);
+  gtk_widget_set_visible (self->status_serial, offer_serial);
+  gtk_stack_set_visible_child_name (self->display_stack, "status");
+}
+
+static void
+update_view (VireoConnection *self)
+{
+  const char *state = vireo_dbus_machine_get_state (self->machine);
+  const char *name = vireo_dbus_machine_get_name (self->machine);
+  gboolean has_display = machine_has_display (self->machine);
+  g_autofree char *title = NULL;
+
+  gtk_window_set_title (GTK_WINDOW (self), name);
+  adw_view_switcher_title_set_title (self->switcher_title, name);
+  adw_view_switcher_title_set_subtitle (self->switcher_title, vireo_format_state (state));
+
+  if (vireo_state_is_active (state))
+    {
+      serial_open (self);
+      if (!has_display)
+        {
+          show_status (self, "utilities-terminal-symbolic", _("No Display"),
+                       _("This machine has no graphical display. Its serial console shows what it prints."),
+                       FALSE, FALSE, TRUE);
+          return;
+        }
+      if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED)
+        vireo_display_open_machine (self->display, self->machine);
+      if (vireo_display_get_state (self->display) == VIREO_DISPLAY_CONNECTED)
+        gtk_stack_set_visible_child_name (self->display_stack, "screen");
+      else
+        show_status (self, "video-display-symbolic", _("Connecting…"), NULL, TRUE, FALSE, FALSE);
+      return;
+    }
+
+  vireo_display_close (self->display);
+  if (g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "saving") == 0 || g_strcmp0 (state, "stopping") == 0)
+    {
+      title = g_strdup_printf ("%s…", vireo_format_state (state));
+      show_status (self, vireo_format_state_icon (state), title, NULL, TRUE, FALSE, FALSE);
+    }
+  else if (g_strcmp0 (state, "crashed") == 0)
+    show_status (self, "dialog-error-symbolic", _("The Machine Stopped Unexpectedly"),
+                 vireo_dbus_machine_get_last_error (self->machine), FALSE, TRUE, FALSE);
+  else if (g_strcmp0 (state, "saved") == 0)
+    show_status (self, "document-save-symbolic", _("The Machine Is Saved"),
+                 _("Start it to continue where it was."), FALSE, TRUE, FALSE);
+  else
+    show_status (self, "system-shutdown-symbolic", _("The Machine Is Off"), NULL, FALSE, TRUE, FALSE);
+}
+
+static void
+update_actions (VireoConnection *self)
+{
+  const char *state = vireo_dbus_machine_get_state (self->machine);
+  gboolean running = g_strcmp0 (state, "running") == 0;
+  gboolean paused = g_strcmp0 (state, "paused") == 0;
+  gboolean connected = vireo_display_get_state (self->display) == VIREO_DISPLAY_CONNECTED;
+  gboolean on_serial = g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "serial") == 0;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.start", vireo_state_can_start (state));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.shutdown", running);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.turn-off", vireo_state_is_active (state)
+                                                                       || g_strcmp0 (state, "starting") == 0
+                                                                       || g_strcmp0 (state, "stopping") == 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save", running || paused);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.pause-resume", running || paused);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset", running);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.ctrl-alt-del", running && connected);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.type-clipboard",
+                                 running && (on_serial ? self->serial != NULL : connected));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.screenshot", connected);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.release-keyboard",
+                                 vireo_display_get_keyboard_grabbed (self->display));
+
+  /* The toggle shows the machine's state, not the last click. */
+  g_signal_handlers_block_matched (self->pause_button, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, self);
+  gtk_toggle_button_set_active (self->pause_button, paused);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->pause_button), paused ? _("Resume") : _("Pause"));
+  g_signal_handlers_unblock_matched (self->pause_button, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, self);
+}
+
+static void
+on_machine_changed (VireoConnection *self)
+{
+  update_view (self);
+  update_actions (self);
+}
+
+static void
+on_display_changed (VireoConnection *self)
+{
+  update_view (self);
+  update_actions (self);
+}
+
+/* ---- actions ---- */
+
+typedef struct
+{
+  VireoConnection *window;
+  char *what;
+} CallData;
+
+static void
+machine_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  CallData *data = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+
+  if (!reply)
+    report_failure (data->window, data->what, error);
+  g_object_unref (data->window);
+  g_free (data->what);
+  g_free (data);
+}
+
+/* Calls a Machine method that returns nothing; a failure becomes a toast starting with @what (owned). */
+static void
+call_machine (VireoConnection *self, const char *method, GVariant *args, char *what)
+{
+  CallData *data = g_new0 (CallData, 1);
+
+  data->window = g_object_ref (self);
+  data->what = what;
+  g_dbus_proxy_call (G_DBUS_PROXY (self->machine), method, args, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
+                     -1, NULL, machine_call_done, data);
+}
+
+static void
+power_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+  const char *state = vireo_dbus_machine_get_state (self->machine);
+  const char *name = vireo_dbus_machine_get_name (self->machine);
+
+  if (g_str_equal (action, "win.start"))
+    call_machine (self, "Start", NULL, g_strdup_printf (_("Could not start “%s”"), name));
+  else if (g_str_equal (action, "win.shutdown"))
+    call_machine (self, "Shutdown", g_variant_new ("(u)", 0), g_strdup_printf (_("“%s” did not shut down"), name));
+  else if (g_str_equal (action, "win.turn-off"))
+    call_machine (self, "TurnOff", NULL, g_strdup_printf (_("Could not turn off “%s”"), name));
+  else if (g_str_equal (action, "win.save"))
+    call_machine (self, "Save", NULL, g_strdup_printf (_("Could not save “%s”"), name));
+  else if (g_str_equal (action, "win.reset"))
+    call_machine (self, "Reset", NULL, g_strdup_printf (_("Could not reset “%s”"), name));
+  else if (g_str_equal (action, "win.pause-resume"))
+    {
+      if (g_strcmp0 (state, "paused") == 0)
+        call_machine (self, "Resume", NULL, g_strdup_printf (_("Could not resume “%s”"), name));
+      else
+        call_machine (self, "Pause", NULL, g_strdup_printf (_("Could not pause “%s”"), name));
+      update_actions (self);
+    }
+}
+
+static void
+ctrl_alt_del_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+
+  vireo_display_send_ctrl_alt_del (self->display);
+}
+
+static void
+on_clipboard_text (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoConnection) self = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = gdk_clipboard_read_text_finish (GDK_CLIPBOARD (source), result, &error);
+  guint skipped;
+
+  if (!text)
+    {
+      add_toast (self, error ? error->message : _("The clipboard holds no text"));
+      return;
+    }
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "serial") == 0)
+    {
+      serial_send (self, text, strlen (text));
+      return;
+    }
+  skipped = vireo_display_type_text (self->display, text);
+  if (skipped)
+    {
+      g_autofree char *message = g_strdup_printf (
+        g_dngettext (GETTEXT_PACKAGE, "%u character has no key on the machine’s keyboard and was not typed",
+                     "%u characters have no key on the machine’s keyboard and were not typed", skipped),
+        skipped);
+      add_toast (self, message);
+    }
+}
+
+static void
+type_clipboard_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  GdkClipboard *clipboard = gtk_widget_get_clipboard (widget);
+
+  gdk_clipboard_read_text_async (clipboard, NULL, on_clipboard_text, g_object_ref (widget));
+}
+
+static void
+on_screenshot_written (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (VireoConnection) self = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
+    report_failure (self, _("Could not save the screenshot"), error);
+  else
+    {
+      g_autofree char *name = g_file_get_basename (G_FILE (source));
+      g_autofree char *message = g_strdup_printf (_("Screenshot saved as %s"), name);
+      add_toast (self, message);
+    }
+}
+
+static void
+on_screenshot_chosen (GtkNativeDialog *chooser, int response, VireoConnection *self)
+{
+  GBytes *png = g_object_get_data (G_OBJECT (chooser), "vireo-png");
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      /* Written to a temporary file and renamed over the target. */
+      g_file_replace_contents_bytes_async (file, png, NULL, FALSE, G_FILE_CREATE_REPLACE_DESTINATION,
+                                           self->cancellable, on_screenshot_written, g_object_ref (self));
+    }
+  g_object_unref (chooser);
+}
+
+static void
+screenshot_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+  g_autoptr (GdkTexture) texture = vireo_display_get_screenshot (self->display);
+  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%d %H-%M-%S");
+  g_autofree char *name = NULL;
+  GtkFileChooserNative *chooser;
+  const char *pictures = g_get_user_special_dir (G_USER_DIRECTORY_PICTURES);
+
+  if (!texture)
+    return;
+  /* Taken now: what the user saw when they asked, not what is there after the dialog. */
+  name = g_strdup_printf ("%s %s.png", vireo_dbus_machine_get_name (self->machine), stamp);
+  g_strdelimit (name, "/", '-');
+  chooser = gtk_file_chooser_native_new (_("Save Screenshot"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE,
+                                         _("_Save"), _("_Cancel"));
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), name);
+  if (pictures)
+    {
+      g_autoptr (GFile) folder = g_file_new_for_path (pictures);
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), folder, NULL);
+    }
+  g_object_set_data_full (G_OBJECT (chooser), "vireo-png", gdk_texture_save_to_png_bytes (texture),
+                          (GDestroyNotify) g_bytes_unref);
+  g_signal_connect (chooser, "response", G_CALLBACK (on_screenshot_chosen), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+release_keyboard_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  vireo_display_release_keyboard (VIREO_CONNECTION (widget)->display);
+}
+
+static void
+show_serial_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+
+  adw_view_stack_set_visible_child_name (self->view_stack, "serial");
+  gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+}
+
+static void
+fullscreen_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  GtkWindow *window = GTK_WINDOW (widget);
+
+  if (gtk_window_is_fullscreen (window))
+    gtk_window_unfullscreen (window);
+  else
+    gtk_window_fullscreen (window);
+}
+
+/* In full screen the header bar hides and slides back in when the pointer touches the top edge. */
+static void
+on_fullscreen_changed (VireoConnection *self)
+{
+  gboolean fullscreen = gtk_window_is_fullscreen (GTK_WINDOW (self));
+
+  gtk_revealer_set_reveal_child (self->header_revealer, !fullscreen);
+  gtk_button_set_icon_name (self->fullscreen_button,
+                            fullscreen ? "view-restore-symbolic" : "view-fullscreen-symbolic");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->fullscreen_button),
+                               fullscreen ? _("Leave Full Screen") : _("Full Screen"));
+}
+
+static void
+on_pointer_motion (GtkEventControllerMotion *motion, double x, double y, VireoConnection *self)
+{
+  int header_height;
+
+  if (!gtk_window_is_fullscreen (GTK_WINDOW (self)))
+    return;
+  header_height = gtk_widget_get_height (GTK_WIDGET (self->header_revealer));
+  if (y <= 4)
+    gtk_revealer_set_reveal_child (self->header_revealer, TRUE);
+  else if (gtk_revealer_get_child_revealed (self->header_revealer) && y > MAX (header_height, 48) + 24)
+    gtk_revealer_set_reveal_child (self->header_revealer, FALSE);
+}
+
+static void
+apply_zoom (VireoConnection *self)
+{
+  gboolean fit = g_strcmp0 (self->zoom_mode, "fit") == 0;
+
+  vireo_display_set_scale_to_fit (self->display, fit);
+  if (!fit)
+    vireo_display_set_zoom (self->display, g_ascii_strtod (self->zoom_mode, NULL) / 100.0);
+  gtk_scrolled_window_set_policy (self->display_scroller, fit ? GTK_POLICY_NEVER : GTK_POLICY_AUTOMATIC,
+                                  fit ? GTK_POLICY_NEVER : GTK_POLICY_AUTOMATIC);
+  if (self->settings)
+    g_settings_set_boolean (self->settings, "scale-to-fit", fit);
+}
+
+static void
+on_view_changed (VireoConnection *self)
+{
+  update_actions (self);
+  if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "serial") == 0)
+    gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+}
+
+/* ---- object ---- */
+
+static GSettings *
+app_settings (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr (GSettingsSchema) schema = source ? g_settings_schema_source_lookup (source, VIREO_APP_ID, TRUE) : NULL;
+
+  return schema ? g_settings_new_full (schema, NULL, NULL) : NULL;
+}
+
+/* Once the machine is known: restore the window's size and zoom and follow the machine. */
+static void
+attach_machine (VireoConnection *self)
+{
+  self->settings = app_settings ();
+  if (self->settings)
+    {
+      gtk_window_set_default_size (GTK_WINDOW (self),
+                                   g_settings_get_int (self->settings, "connection-window-width"),
+                                   g_settings_get_int (self->settings, "connection-window-height"));
+      g_free (self->zoom_mode);
+      self->zoom_mode = g_strdup (g_settings_get_boolean (self->settings, "scale-to-fit") ? "fit" : "100");
+    }
+  apply_zoom (self);
+
+  g_signal_connect_object (self->machine, "notify", G_CALLBACK (on_machine_changed), self, G_CONNECT_SWAPPED);
+  /* A machine without a display opens on its serial console. */
+  if (!machine_has_display (self->machine))
+    adw_view_stack_set_visible_child_name (self->view_stack, "serial");
+  on_machine_changed (self);
+}
+
+static gboolean
+vireo_connection_close_request (GtkWindow *window)
+{
+  VireoConnection *self = VIREO_CONNECTION (window);
+
+  if (self->settings && !gtk_window_is_fullscreen (window) && !gtk_window_is_maximized (window))
+    {
+      int width, height;
+
+      gtk_window_get_default_size (window, &width, &height);
+      g_settings_set_int (self->settings, "connection-window-width", width);
+      g_settings_set_int (self->settings, "connection-window-height", height);
+    }
+  return GTK_WINDOW_CLASS (vireo_connection_parent_class)->close_request (window);
+}
+
+static void
+vireo_connection_dispose (GObject *object)
+{
+  VireoConnection *self = VIREO_CONNECTION (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->serial_retry, g_source_remove);
+  serial_close (self);
+  if (self->display)
+    vireo_display_close (self->display);
+  gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_CONNECTION);
+  g_clear_object (&self->machine);
+  g_clear_object (&self->host);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->cancellable);
+
+  G_OBJECT_CLASS (vireo_connection_parent_class)->dispose (object);
+}
+
+static void
+vireo_connection_finalize (GObject *object)
+{
+  g_free (VIREO_CONNECTION (object)->zoom_mode);
+  G_OBJECT_CLASS (vireo_connection_parent_class)->finalize (object);
+}
+
+static void
+vireo_connection_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  VireoConnection *self = VIREO_CONNECTION (object);
+
+  switch (prop_id)
+    {
+    case PROP_ZOOM_MODE:
+      g_value_set_string (value, self->zoom_mode);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+vireo_connection_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  VireoConnection *self = VIREO_CONNECTION (object);
+  const char *mode;
+
+  switch (prop_id)
+    {
+    case PROP_ZOOM_MODE:
+      mode = g_value_get_string (value);
+      if (g_strcmp0 (mode, "fit") != 0 && g_ascii_strtod (mode ? mode : "0", NULL) < 25)
+        return;
+      g_free (self->zoom_mode);
+      self->zoom_mode = g_strdup (mode);
+      apply_zoom (self);
+      g_object_notify_by_pspec (object, pspec);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+vireo_connection_class_init (VireoConnectionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  static const char *const power_actions[] = {
+    "win.start", "win.shutdown", "win.turn-off", "win.save", "win.reset", "win.pause-resume",
+  };
+
+  object_class->dispose = vireo_connection_dispose;
+  object_class->finalize = vireo_connection_finalize;
+  object_class->get_property = vireo_connection_get_property;
+  object_class->set_property = vireo_connection_set_property;
+  GTK_WINDOW_CLASS (klass)->close_request = vireo_connection_close_request;
+
+  props[PROP_ZOOM_MODE] = g_param_spec_string ("zoom-mode", NULL, NULL, "fit",
+                                               G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+
+  g_type_ensure (VIREO_TYPE_DISPLAY);
+  g_type_ensure (VTE_TYPE_TERMINAL);
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-connection.ui");
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, header_revealer);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, switcher_title);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, pause_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, fullscreen_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, toasts);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, view_stack);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, display_stack);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, display_scroller);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, display);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, display_status);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, display_spinner);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_start);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_serial);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, terminal);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (power_actions); i++)
+    gtk_widget_class_install_action (widget_class, power_actions[i], NULL, power_activated);
+  gtk_widget_class_install_action (widget_class, "win.ctrl-alt-del", NULL, ctrl_alt_del_activated);
+  gtk_widget_class_install_action (widget_class, "win.type-clipboard", NULL, type_clipboard_activated);
+  gtk_widget_class_install_action (widget_class, "win.screenshot", NULL, screenshot_activated);
+  gtk_widget_class_install_action (widget_class, "win.release-keyboard", NULL, release_keyboard_activated);
+  gtk_widget_class_install_action (widget_class, "win.show-serial", NULL, show_serial_activated);
+  gtk_widget_class_install_action (widget_class, "win.fullscreen", NULL, fullscreen_activated);
+  gtk_widget_class_install_property_action (widget_class, "win.zoom", "zoom-mode");
+  /* Only reached while the keyboard is not the guest's: a grabbed display takes every key first. */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F11, 0, "win.fullscreen", NULL);
+}
+
+static void
+vireo_connection_init (VireoConnection *self)
+{
+  GtkEventController *motion;
+
+  /* The zoom action's state is read while the template is built. */
+  self->zoom_mode = g_strdup ("fit");
+  gtk_widget_init_template (GTK_WIDGET (self));
+
+  self->cancellable = g_cancellable_new ();
+  g_queue_init (&self->serial_out);
+
+  g_signal_connect (self->terminal, "commit", G_CALLBACK (on_terminal_commit), self);
+  g_signal_connect_swapped (self->display, "notify::state", G_CALLBACK (on_display_changed), self);
+  g_signal_connect_swapped (self->display, "notify::keyboard-grabbed", G_CALLBACK (update_actions), self);
+  g_signal_connect_swapped (self->view_stack, "notify::visible-child-name", G_CALLBACK (on_view_changed), self);
+  g_signal_connect_swapped (self, "notify::fullscreened", G_CALLBACK (on_fullscreen_changed), self);
+
+  motion = gtk_event_controller_motion_new ();
+  gtk_event_controller_set_propagation_phase (motion, GTK_PHASE_CAPTURE);
+  g_signal_connect (motion, "motion", G_CALLBACK (on_pointer_motion), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), motion);
+}
+
+VireoConnection *
+vireo_connection_new (VireoApplication *app, VireoHost *host, VireoDBusMachine *machine)
+{
+  VireoConnection *self;
+
+  g_return_val_if_fail (VIREO_DBUS_IS_MACHINE (machine), NULL);
+
+  self = g_object_new (VIREO_TYPE_CONNECTION, "application", app, NULL);
+  self->app = app;
+  self->host = host ? g_object_ref (host) : NULL;
+  self->machine = g_object_ref (machine);
+  attach_machine (self);
+  return self;
+}
+
+VireoDBusMachine *
+vireo_connection_get_machine (VireoConnection *self)
+{
+  g_return_val_if_fail (VIREO_IS_CONNECTION (self), NULL);
+  return self->machine;
+}
+
+GtkWidget *
+vireo_connection_get_display (VireoConnection *self)
+{
+  g_return_val_if_fail (VIREO_IS_CONNECTION (self), NULL);
+  return GTK_WIDGET (self->display);
+}

@@ -1,0 +1,1058 @@
+/* vireo-new-machine.c — the New Machine wizard: five pages (name and location, boot source, memory and
+ * processors, network and display, summary) that validate as the user types and block Next/Create with the
+ * reason in view, then Manager.CreateMachine; also the checks, host facts and file dialog the settings window
+ * shares with it, so that both say the same things. */
+#include "vireo-new-machine.h"
+#include "vireo-text.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vireo-format.h"
+
+/* The service's limits (data/org.vireo.Vireo1.xml); checked here too so that the reason shows while typing. */
+#define MEMORY_MIB_MIN     32
+#define VCPUS_MAX          64
+#define CMDLINE_MAX_BYTES  4095
+#define DEFAULT_MEMORY_MIB 1024
+
+enum
+{
+  PAGE_NAME,
+  PAGE_BOOT,
+  PAGE_RESOURCES,
+  PAGE_DEVICES,
+  PAGE_SUMMARY,
+  N_PAGES
+};
+
+/* Order of the network combo row's items. */
+static const char *const network_values[] = { "none", "nat" };
+
+struct _VireoNewMachine
+{
+  AdwWindow parent_instance;
+
+  VireoHost *host;
+  GCancellable *cancellable;
+  guint page;
+  gboolean creating;
+  gboolean defaults_applied;
+  char *service_error;          /* what CreateMachine last answered, shown on the summary page */
+  GtkFileChooserNative *chooser;
+  AdwEntryRow *chooser_target;
+
+  AdwWindowTitle *window_title;
+  GtkWidget *cancel_button;
+  GtkWidget *back_button;
+  GtkWidget *next_button;
+  GtkWidget *create_button;
+  GtkSpinner *spinner;
+  AdwCarousel *carousel;
+  GtkWidget *pages[N_PAGES];
+
+  AdwEntryRow *name_row;
+  GtkLabel *name_message;
+  AdwActionRow *host_row;
+  AdwActionRow *location_row;
+
+  GtkCheckButton *kernel_radio;
+  GtkCheckButton *disk_radio;
+  GtkWidget *kernel_group;
+  GtkWidget *disk_group;
+  AdwEntryRow *kernel_row;
+  AdwEntryRow *initrd_row;
+  AdwEntryRow *cmdline_row;
+  AdwEntryRow *image_row;
+  GtkWidget *kernel_choose;
+  GtkWidget *initrd_choose;
+  GtkWidget *image_choose;
+  GtkLabel *kernel_message;
+  GtkLabel *image_message;
+  GtkLabel *image_format_label;
+  GtkSwitch *readonly_switch;
+
+  AdwPreferencesGroup *resources_group;
+  AdwActionRow *memory_row;
+  AdwActionRow *memory_warning;
+  AdwActionRow *vcpus_row;
+  GtkSpinButton *memory_spin;
+  GtkSpinButton *vcpus_spin;
+  GtkAdjustment *memory_adjustment;
+  GtkAdjustment *vcpus_adjustment;
+  GtkLabel *resources_message;
+
+  AdwComboRow *network_row;
+  GtkSwitch *display_switch;
+
+  GtkWidget *error_group;
+  GtkLabel *error_label;
+  GtkListBox *summary_list;
+  GtkCheckButton *connect_check;
+};
+
+G_DEFINE_FINAL_TYPE (VireoNewMachine, vireo_new_machine, ADW_TYPE_WINDOW)
+
+enum
+{
+  SIGNAL_CREATED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* ---- checks shared with the settings window ---- */
+
+char *
+vireo_check_machine_file (const char *path, gboolean writable)
+{
+  g_autofree char *display = NULL;
+  struct stat st;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  display = g_filename_display_name (path);
+  if (!g_path_is_absolute (path))
+    return g_strdup_printf (_("“%s” is not a full path; it must start with “/”."), display);
+  if (g_stat (path, &st) < 0)
+    {
+      if (errno == EACCES || errno == EPERM)
+        return g_strdup_printf (_("“%s” cannot be reached (permission denied)."), display);
+      if (errno == ENOENT || errno == ENOTDIR)
+        return g_strdup_printf (_("“%s” does not exist."), display);
+      return g_strdup_printf (_("“%s” cannot be used: %s."), display, g_strerror (errno));
+    }
+  if (S_ISDIR (st.st_mode))
+    return g_strdup_printf (_("“%s” is a folder, not a file."), display);
+  if (!S_ISREG (st.st_mode))
+    return g_strdup_printf (_("“%s” is not a regular file."), display);
+  if (g_access (path, R_OK) < 0)
+    return g_strdup_printf (_("“%s” cannot be read (permission denied)."), display);
+  if (writable && g_access (path, W_OK) < 0)
+    return g_strdup_printf (_("“%s” cannot be written; make it writable or make the disk read-only."),
+                            display);
+  return NULL;
+}
+
+const char *
+vireo_detect_image_format (const char *path)
+{
+  unsigned char magic[4];
+  ssize_t n;
+  int fd;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  /* O_NONBLOCK: a FIFO where an image was expected must not hang the app. */
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+  if (fd < 0)
+    return NULL;
+  do
+    n = pread (fd, magic, sizeof magic, 0);
+  while (n < 0 && errno == EINTR);
+  close (fd);
+  if (n < 0)
+    return NULL;
+  return n == (ssize_t) sizeof magic && memcmp (magic, "QFI\xfb", sizeof magic) == 0 ? "qcow2" : "raw";
+}
+
+static gboolean
+has_control_characters (const char *text)
+{
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return TRUE;
+  return FALSE;
+}
+
+char *
+vireo_check_machine_name (VireoHost *host, const char *name, VireoDBusMachine *except)
+{
+  GListModel *machines;
+  glong chars;
+
+  g_return_val_if_fail (VIREO_IS_HOST (host), NULL);
+  g_return_val_if_fail (name != NULL, NULL);
+
+  if (*name == '\0')
+    return g_strdup (_("A name is required."));
+  if (!g_utf8_validate (name, -1, NULL) || has_control_characters (name))
+    return g_strdup (_("The name cannot contain control characters such as tabs or line breaks."));
+  chars = g_utf8_strlen (name, -1);
+  if (chars > VIREO_MACHINE_NAME_MAX_CHARS)
+    return g_strdup_printf (_("The name is %ld characters long; the limit is %d."), chars,
+                            VIREO_MACHINE_NAME_MAX_CHARS);
+  /* The same comparison the service makes, so that the app refuses exactly what it would. */
+  machines = vireo_host_get_machines (host);
+  for (guint i = 0; i < g_list_model_get_n_items (machines); i++)
+    {
+      g_autoptr (VireoDBusMachine) machine = g_list_model_get_item (machines, i);
+      const char *other = vireo_dbus_machine_get_name (machine);
+
+      if (machine != except && other != NULL && g_utf8_collate (other, name) == 0)
+        return g_strdup_printf (_("Another machine is already called “%s”."), name);
+    }
+  return NULL;
+}
+
+char *
+vireo_check_cmdline (const char *cmdline)
+{
+  g_return_val_if_fail (cmdline != NULL, NULL);
+
+  if (strlen (cmdline) > CMDLINE_MAX_BYTES)
+    return g_strdup_printf (_("The command line is %zu bytes long; the limit is %d."), strlen (cmdline),
+                            CMDLINE_MAX_BYTES);
+  if (has_control_characters (cmdline))
+    return g_strdup (_("The command line cannot contain control characters."));
+  return NULL;
+}
+
+char *
+vireo_check_memory (guint64 mib, guint64 host_mib)
+{
+  g_autofree char *host_amount = NULL;
+
+  if (mib < MEMORY_MIB_MIN)
+    return g_strdup_printf (_("A machine needs at least %d MiB."), MEMORY_MIB_MIN);
+  if (host_mib == 0 || mib <= host_mib)
+    return NULL;
+  host_amount = vireo_format_memory (host_mib);
+  /* Plain %llu: xgettext cannot see through G_GUINT64_FORMAT, and the message would not be translatable. */
+  return g_strdup_printf (_("%llu MiB is more memory than this computer has (%llu MiB, %s)."),
+                          (unsigned long long) mib, (unsigned long long) host_mib, host_amount);
+}
+
+char *
+vireo_describe_host (VireoDBusManager *manager)
+{
+  guint64 host_mib = manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
+  guint host_cpus = manager ? vireo_dbus_manager_get_host_cpus (manager) : 0;
+  g_autofree char *amount = NULL;
+  g_autofree char *cpus = NULL;
+
+  if (host_mib == 0 || host_cpus == 0)
+    return NULL;
+  amount = vireo_format_memory (host_mib);
+  cpus = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u processor", "%u processors", host_cpus), host_cpus);
+  /* Translators: the first %s is "N processors", the second an amount of memory such as "16 GiB". */
+  return g_strdup_printf (_("This computer has %s and %s of memory."), cpus, amount);
+}
+
+void
+vireo_set_resource_ranges (VireoDBusManager *manager, GtkAdjustment *memory, GtkAdjustment *vcpus)
+{
+  guint64 host_mib = manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
+  guint host_cpus = manager ? vireo_dbus_manager_get_host_cpus (manager) : 0;
+
+  gtk_adjustment_set_upper (memory, host_mib > 0 ? (double) MAX (host_mib * 4, DEFAULT_MEMORY_MIB) : G_MAXUINT32);
+  gtk_adjustment_set_upper (vcpus, host_cpus > 0 ? MIN (host_cpus, VCPUS_MAX) : VCPUS_MAX);
+}
+
+GtkFileChooserNative *
+vireo_file_chooser_new (GtkWindow *parent, const char *title, gboolean images, const char *near)
+{
+  GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, parent, GTK_FILE_CHOOSER_ACTION_OPEN,
+                                                               _("_Open"), _("_Cancel"));
+  g_autoptr (GtkFileFilter) all = gtk_file_filter_new ();
+
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  if (images)
+    {
+      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
+
+      gtk_file_filter_set_name (filter, _("Disk images"));
+      gtk_file_filter_add_pattern (filter, "*.img");
+      gtk_file_filter_add_pattern (filter, "*.raw");
+      gtk_file_filter_add_pattern (filter, "*.qcow2");
+      gtk_file_filter_add_pattern (filter, "*.qcow");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+    }
+  gtk_file_filter_set_name (all, _("All files"));
+  gtk_file_filter_add_pattern (all, "*");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
+
+  /* Start where the current choice is, so that a kernel's initrd is a click away. */
+  if (near != NULL && g_path_is_absolute (near))
+    {
+      g_autofree char *folder = g_path_get_dirname (near);
+      g_autoptr (GFile) file = g_file_new_for_path (folder);
+      gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), file, NULL);
+    }
+  return chooser;
+}
+
+char *
+vireo_entry_row_get_stripped_text (AdwEntryRow *row)
+{
+  g_return_val_if_fail (ADW_IS_ENTRY_ROW (row), NULL);
+
+  /* The service trims names the same way: what the user sees checked is what gets stored. */
+  return vireo_utf8_strip (gtk_editable_get_text (GTK_EDITABLE (row)));
+}
+
+/* ---- reading the form ---- */
+
+static char *
+trimmed_text (AdwEntryRow *row)
+{
+  return vireo_entry_row_get_stripped_text (row);
+}
+
+static gboolean
+boots_kernel (VireoNewMachine *self)
+{
+  return gtk_check_button_get_active (self->kernel_radio);
+}
+
+static guint64
+memory_mib (VireoNewMachine *self)
+{
+  return (guint64) gtk_spin_button_get_value_as_int (self->memory_spin);
+}
+
+static guint
+vcpus (VireoNewMachine *self)
+{
+  return (guint) gtk_spin_button_get_value_as_int (self->vcpus_spin);
+}
+
+static const char *
+network (VireoNewMachine *self)
+{
+  guint selected = adw_combo_row_get_selected (self->network_row);
+
+  return network_values[selected < G_N_ELEMENTS (network_values) ? selected : 0];
+}
+
+static guint64
+host_memory_mib (VireoNewMachine *self)
+{
+  VireoDBusManager *manager = vireo_host_get_manager (self->host);
+
+  return manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
+}
+
+/* ---- validation ---- */
+
+/* A page's verdict: NULL when it may be left with Next, else why not.  A hint (nothing typed yet) is shown
+ * quietly; an error in the error colour. */
+typedef struct
+{
+  char *reason;
+  gboolean is_error;
+} Verdict;
+
+static void
+verdict_clear (Verdict *verdict)
+{
+  g_clear_pointer (&verdict->reason, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Verdict, verdict_clear)
+
+static void
+show_message (GtkLabel *label, const Verdict *verdict)
+{
+  gtk_label_set_text (label, verdict->reason ? verdict->reason : "");
+  gtk_widget_set_visible (GTK_WIDGET (label), verdict->reason != NULL);
+  if (verdict->is_error)
+    {
+      gtk_widget_add_css_class (GTK_WIDGET (label), "error");
+      gtk_widget_remove_css_class (GTK_WIDGET (label), "dim-label");
+    }
+  else
+    {
+      gtk_widget_remove_css_class (GTK_WIDGET (label), "error");
+      gtk_widget_add_css_class (GTK_WIDGET (label), "dim-label");
+    }
+}
+
+static void
+mark_row (AdwEntryRow *row, gboolean bad)
+{
+  if (bad)
+    gtk_widget_add_css_class (GTK_WIDGET (row), "error");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (row), "error");
+}
+
+static void
+check_name_page (VireoNewMachine *self, Verdict *verdict)
+{
+  g_autofree char *name = trimmed_text (self->name_row);
+
+  if (*name == '\0')
+    {
+      /* Nothing typed yet is not a mistake. */
+      verdict->reason = g_strdup (_("Give the machine a name to continue."));
+      verdict->is_error = FALSE;
+    }
+  else if ((verdict->reason = vireo_check_machine_name (self->host, name, NULL)) != NULL)
+    verdict->is_error = TRUE;
+  else if (!vireo_host_get_available (self->host))
+    {
+      const char *status = vireo_host_get_status (self->host);
+      verdict->reason = g_strdup (*status ? status : _("The Vireo service is not running."));
+      verdict->is_error = TRUE;
+    }
+  mark_row (self->name_row, verdict->is_error && *name != '\0');
+  show_message (self->name_message, verdict);
+}
+
+static void
+check_kernel (VireoNewMachine *self, Verdict *verdict)
+{
+  g_autofree char *kernel = trimmed_text (self->kernel_row);
+  g_autofree char *initrd = trimmed_text (self->initrd_row);
+  const char *cmdline = gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row));
+  gboolean bad_kernel = FALSE, bad_initrd = FALSE, bad_cmdline = FALSE;
+
+  if (*kernel == '\0')
+    verdict->reason = g_strdup (_("Choose the kernel to boot."));
+  else if ((verdict->reason = vireo_check_machine_file (kernel, FALSE)) != NULL)
+    bad_kernel = TRUE;
+  else if (*initrd != '\0' && (verdict->reason = vireo_check_machine_file (initrd, FALSE)) != NULL)
+    bad_initrd = TRUE;
+  else if ((verdict->reason = vireo_check_cmdline (cmdline)) != NULL)
+    bad_cmdline = TRUE;
+  verdict->is_error = bad_kernel || bad_initrd || bad_cmdline;
+  mark_row (self->kernel_row, bad_kernel);
+  mark_row (self->initrd_row, bad_initrd);
+  mark_row (self->cmdline_row, bad_cmdline);
+}
+
+static void
+check_image (VireoNewMachine *self, Verdict *verdict)
+{
+  g_autofree char *image = trimmed_text (self->image_row);
+  const char *format = NULL;
+
+  if (*image == '\0')
+    verdict->reason = g_strdup (_("Choose the disk image to start from."));
+  else if ((verdict->reason = vireo_check_machine_file (image, !gtk_switch_get_active (self->readonly_switch)))
+           == NULL)
+    {
+      format = vireo_detect_image_format (image);
+      if (format == NULL)
+        {
+          g_autofree char *display = g_filename_display_name (image);
+          verdict->reason = g_strdup_printf (_("“%s” cannot be read."), display);
+        }
+    }
+  verdict->is_error = verdict->reason != NULL && *image != '\0';
+  mark_row (self->image_row, verdict->is_error);
+  gtk_label_set_text (self->image_format_label, format == NULL                   ? "—"
+                                                : g_str_equal (format, "qcow2") ? _("qcow2 (detected)")
+                                                                                 : _("Raw (detected)"));
+}
+
+static void
+check_boot_page (VireoNewMachine *self, Verdict *verdict)
+{
+  g_auto (Verdict) kernel = { NULL, FALSE };
+  g_auto (Verdict) image = { NULL, FALSE };
+
+  /* Both halves are checked so that each group's message is current when the user switches. */
+  check_kernel (self, &kernel);
+  check_image (self, &image);
+  show_message (self->kernel_message, &kernel);
+  show_message (self->image_message, &image);
+  gtk_widget_set_visible (self->kernel_group, boots_kernel (self));
+  gtk_widget_set_visible (self->disk_group, !boots_kernel (self));
+  if (boots_kernel (self))
+    *verdict = (Verdict) { g_steal_pointer (&kernel.reason), kernel.is_error };
+  else
+    *verdict = (Verdict) { g_steal_pointer (&image.reason), image.is_error };
+}
+
+static void
+check_resources_page (VireoNewMachine *self, Verdict *verdict)
+{
+  guint64 host_mib = host_memory_mib (self);
+  guint64 mib = memory_mib (self);
+  g_autofree char *amount = vireo_format_memory (mib);
+
+  adw_action_row_set_subtitle (self->memory_row, amount);
+  verdict->reason = vireo_check_memory (mib, host_mib);
+  verdict->is_error = verdict->reason != NULL;
+  if (verdict->is_error)
+    gtk_widget_add_css_class (GTK_WIDGET (self->memory_spin), "error");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (self->memory_spin), "error");
+  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning),
+                          host_mib > 0 && mib > host_mib / 2 && mib <= host_mib);
+  show_message (self->resources_message, verdict);
+}
+
+static void
+check_devices_page (VireoNewMachine *self)
+{
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
+                               g_str_equal (network (self), "nat")
+                                 ? _("The machine reaches the network through this computer’s connection")
+                                 : _("The machine has no network card"));
+}
+
+static void
+check_page (VireoNewMachine *self, guint page, Verdict *verdict)
+{
+  switch (page)
+    {
+    case PAGE_NAME:
+      check_name_page (self, verdict);
+      break;
+    case PAGE_BOOT:
+      check_boot_page (self, verdict);
+      break;
+    case PAGE_RESOURCES:
+      check_resources_page (self, verdict);
+      break;
+    case PAGE_DEVICES:
+      check_devices_page (self);
+      break;
+    default:
+      break;
+    }
+}
+
+static void
+update_buttons (VireoNewMachine *self)
+{
+  g_autofree char *first_reason = NULL;
+  gboolean current_ok = TRUE;
+  gboolean all_ok = TRUE;
+
+  if (self->host == NULL)
+    return;
+  for (guint page = 0; page < N_PAGES; page++)
+    {
+      g_auto (Verdict) verdict = { NULL, FALSE };
+
+      check_page (self, page, &verdict);
+      if (verdict.reason == NULL)
+        continue;
+      all_ok = FALSE;
+      if (page == self->page)
+        current_ok = FALSE;
+      if (first_reason == NULL)
+        first_reason = g_steal_pointer (&verdict.reason);
+    }
+
+  gtk_widget_set_sensitive (self->next_button, current_ok && !self->creating);
+  gtk_widget_set_sensitive (self->create_button, all_ok && !self->creating);
+  gtk_widget_set_sensitive (self->back_button, !self->creating);
+  gtk_widget_set_sensitive (self->cancel_button, !self->creating);
+
+  /* The summary page says why Create is blocked (something changed behind the user's back, such as another
+   * machine taking the name) or what the service answered. */
+  if (self->service_error != NULL || (!all_ok && self->page == PAGE_SUMMARY))
+    {
+      g_autofree char *blocked = NULL;
+
+      if (self->service_error == NULL)
+        /* Translators: %s says what is wrong, e.g. that the name is taken. */
+        blocked = g_strdup_printf (_("%s Go back to change it."), first_reason);
+      gtk_label_set_text (self->error_label, self->service_error ? self->service_error : blocked);
+      gtk_widget_set_visible (self->error_group, TRUE);
+    }
+  else
+    gtk_widget_set_visible (self->error_group, FALSE);
+}
+
+static void
+on_input_changed (VireoNewMachine *self)
+{
+  update_buttons (self);
+}
+
+/* ---- the host's facts ---- */
+
+static void
+apply_host_facts (VireoNewMachine *self)
+{
+  VireoDBusManager *manager = vireo_host_get_manager (self->host);
+  guint64 host_mib = manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
+  guint host_cpus = manager ? vireo_dbus_manager_get_host_cpus (manager) : 0;
+  const char *location = manager ? vireo_dbus_manager_get_storage_location (manager) : NULL;
+  g_autofree char *facts = NULL;
+  g_autofree char *range = NULL;
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->host_row), vireo_host_get_title (self->host));
+  adw_action_row_set_subtitle (self->host_row, vireo_host_get_kind (self->host) == VIREO_HOST_SESSION
+                                                 ? _("Your own machines, run by your session’s Vireo service")
+                                                 : _("Machines of the whole computer, run by the system’s "
+                                                     "Vireo service"));
+  adw_action_row_set_subtitle (self->location_row,
+                               location && *location ? location : _("Unknown: the service is not running"));
+
+  facts = vireo_describe_host (manager);
+  if (facts != NULL)
+    adw_preferences_group_set_description (self->resources_group, facts);
+  vireo_set_resource_ranges (manager, self->memory_adjustment, self->vcpus_adjustment);
+  range = g_strdup_printf (_("1 to %u"), (guint) gtk_adjustment_get_upper (self->vcpus_adjustment));
+  adw_action_row_set_subtitle (self->vcpus_row, range);
+
+  /* Defaults once, so that a service restart does not undo what the user chose. */
+  if (manager && !self->defaults_applied)
+    {
+      guint64 mib = DEFAULT_MEMORY_MIB;
+
+      /* A quarter of a small host, in steps of 32 MiB, but never below the service's minimum. */
+      if (host_mib > 0 && host_mib / 4 < mib)
+        mib = MAX (MEMORY_MIB_MIN, host_mib / 4 / 32 * 32);
+      gtk_spin_button_set_value (self->memory_spin, (double) mib);
+      gtk_spin_button_set_value (self->vcpus_spin, host_cpus >= 4 ? 2 : 1);
+      self->defaults_applied = TRUE;
+    }
+  update_buttons (self);
+}
+
+/* ---- pages ---- */
+
+static const char *
+page_title (guint page)
+{
+  static const char *const titles[N_PAGES] = {
+    N_("Name and Location"), N_("Boot Source"), N_("Memory and Processors"), N_("Network and Display"),
+    N_("Summary"),
+  };
+
+  return _(titles[MIN (page, N_PAGES - 1)]);
+}
+
+/* One line of the summary: compact key–value rows, so that the whole summary and the "Connect when created"
+ * choice fit the window without scrolling. */
+static void
+add_summary_row (VireoNewMachine *self, const char *title, const char *value)
+{
+  GtkWidget *row = gtk_list_box_row_new ();
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *key = gtk_label_new (title);
+  GtkWidget *label = gtk_label_new (value);
+
+  gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), FALSE);
+  gtk_widget_set_margin_start (box, 12);
+  gtk_widget_set_margin_end (box, 12);
+  gtk_widget_set_margin_top (box, 8);
+  gtk_widget_set_margin_bottom (box, 8);
+  gtk_label_set_xalign (GTK_LABEL (key), 0.0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_MIDDLE);
+  gtk_label_set_xalign (GTK_LABEL (label), 1.0);
+  gtk_label_set_width_chars (GTK_LABEL (label), 12);
+  gtk_widget_set_hexpand (label, TRUE);
+  gtk_widget_set_tooltip_text (label, value);
+  gtk_widget_add_css_class (label, "dim-label");
+  gtk_box_append (GTK_BOX (box), key);
+  gtk_box_append (GTK_BOX (box), label);
+  gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
+  gtk_list_box_append (self->summary_list, row);
+}
+
+static void
+fill_summary (VireoNewMachine *self)
+{
+  g_autofree char *name = trimmed_text (self->name_row);
+  g_autofree char *memory = vireo_format_memory (memory_mib (self));
+  g_autofree char *processors = g_strdup_printf ("%u", vcpus (self));
+
+  GtkWidget *child;
+
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->summary_list))) != NULL)
+    gtk_list_box_remove (self->summary_list, child);
+
+  add_summary_row (self, _("Name"), name);
+  if (boots_kernel (self))
+    {
+      g_autofree char *kernel = trimmed_text (self->kernel_row);
+      g_autofree char *initrd = trimmed_text (self->initrd_row);
+      const char *cmdline = gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row));
+
+      add_summary_row (self, _("Start from"), _("Linux kernel"));
+      add_summary_row (self, _("Kernel"), kernel);
+      if (*initrd != '\0')
+        add_summary_row (self, _("Initial ramdisk"), initrd);
+      add_summary_row (self, _("Command line"), *cmdline ? cmdline : _("None"));
+    }
+  else
+    {
+      g_autofree char *image = trimmed_text (self->image_row);
+      const char *format = vireo_detect_image_format (image);
+      g_autofree char *description
+          = g_strdup_printf ("%s%s", g_strcmp0 (format, "qcow2") == 0 ? _("qcow2") : _("Raw"),
+                             gtk_switch_get_active (self->readonly_switch) ? _(", read-only") : "");
+
+      add_summary_row (self, _("Start from"), _("Disk image"));
+      add_summary_row (self, _("Disk image"), image);
+      add_summary_row (self, _("Format"), description);
+    }
+  add_summary_row (self, _("Memory"), memory);
+  add_summary_row (self, _("Processors"), processors);
+  add_summary_row (self, _("Network"), g_str_equal (network (self), "nat") ? _("NAT") : _("None"));
+  add_summary_row (self, _("Display"), gtk_switch_get_active (self->display_switch) ? _("On") : _("Off"));
+}
+
+static void
+show_page (VireoNewMachine *self, guint page, gboolean animate)
+{
+  g_autofree char *subtitle = NULL;
+
+  self->page = MIN (page, N_PAGES - 1);
+  if (self->page == PAGE_SUMMARY)
+    fill_summary (self);
+
+  /* Pages beside the visible one take no focus: Tab must not walk into what cannot be seen. */
+  for (guint i = 0; i < N_PAGES; i++)
+    gtk_widget_set_can_focus (self->pages[i], i == self->page);
+  adw_carousel_scroll_to (self->carousel, self->pages[self->page], animate);
+
+  /* Translators: "Step 2 of 5: Boot Source" */
+  subtitle = g_strdup_printf (_("Step %u of %u: %s"), self->page + 1, N_PAGES, page_title (self->page));
+  adw_window_title_set_subtitle (self->window_title, subtitle);
+  gtk_widget_set_visible (self->cancel_button, self->page == PAGE_NAME);
+  gtk_widget_set_visible (self->back_button, self->page != PAGE_NAME);
+  gtk_widget_set_visible (self->next_button, self->page != PAGE_SUMMARY);
+  gtk_widget_set_visible (self->create_button, self->page == PAGE_SUMMARY);
+  gtk_window_set_default_widget (GTK_WINDOW (self),
+                                 self->page == PAGE_SUMMARY ? self->create_button : self->next_button);
+  update_buttons (self);
+
+  switch (self->page)
+    {
+    case PAGE_NAME:
+      gtk_widget_grab_focus (GTK_WIDGET (self->name_row));
+      break;
+    case PAGE_BOOT:
+      gtk_widget_grab_focus (GTK_WIDGET (boots_kernel (self) ? self->kernel_row : self->image_row));
+      break;
+    case PAGE_RESOURCES:
+      gtk_widget_grab_focus (GTK_WIDGET (self->memory_spin));
+      break;
+    case PAGE_SUMMARY:
+      gtk_widget_grab_focus (self->create_button);
+      break;
+    default:
+      break;
+    }
+}
+
+static void
+on_back_clicked (VireoNewMachine *self)
+{
+  if (self->creating || self->page == PAGE_NAME)
+    return;
+  g_clear_pointer (&self->service_error, g_free);
+  show_page (self, self->page - 1, TRUE);
+}
+
+static void
+on_next_clicked (VireoNewMachine *self)
+{
+  /* A number typed into a spin button counts once it is committed. */
+  gtk_spin_button_update (self->memory_spin);
+  gtk_spin_button_update (self->vcpus_spin);
+  update_buttons (self);
+  if (self->creating || self->page >= PAGE_SUMMARY || !gtk_widget_get_sensitive (self->next_button))
+    return;
+  show_page (self, self->page + 1, TRUE);
+}
+
+/* ---- files ---- */
+
+static void
+on_chooser_response (GtkNativeDialog *dialog, int response, gpointer data)
+{
+  VireoNewMachine *self = data;
+
+  if (response == GTK_RESPONSE_ACCEPT && self->chooser_target != NULL)
+    {
+      g_autoptr (GFile) file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+      g_autofree char *path = file ? g_file_get_path (file) : NULL;
+
+      if (path != NULL)
+        gtk_editable_set_text (GTK_EDITABLE (self->chooser_target), path);
+    }
+  self->chooser_target = NULL;
+  g_clear_object (&self->chooser);
+}
+
+static void
+on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
+{
+  const char *title;
+  g_autofree char *near = NULL;
+
+  if (self->chooser != NULL)
+    return;
+  if (button == self->kernel_choose)
+    {
+      self->chooser_target = self->kernel_row;
+      title = _("Choose the Kernel");
+    }
+  else if (button == self->initrd_choose)
+    {
+      self->chooser_target = self->initrd_row;
+      title = _("Choose the Initial Ramdisk");
+    }
+  else
+    {
+      self->chooser_target = self->image_row;
+      title = _("Choose the Disk Image");
+    }
+
+  near = trimmed_text (self->chooser_target);
+  if (*near == '\0' && self->chooser_target == self->initrd_row)
+    {
+      g_free (near);
+      near = trimmed_text (self->kernel_row);
+    }
+  self->chooser = vireo_file_chooser_new (GTK_WINDOW (self), title, self->chooser_target == self->image_row, near);
+  g_signal_connect (self->chooser, "response", G_CALLBACK (on_chooser_response), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
+}
+
+/* ---- creating ---- */
+
+static GVariant *
+build_settings (VireoNewMachine *self)
+{
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  g_autofree char *name = trimmed_text (self->name_row);
+
+  g_variant_dict_insert (&dict, "name", "s", name);
+  g_variant_dict_insert (&dict, "memory-mib", "t", memory_mib (self));
+  g_variant_dict_insert (&dict, "vcpus", "u", vcpus (self));
+  if (boots_kernel (self))
+    {
+      g_autofree char *kernel = trimmed_text (self->kernel_row);
+      g_autofree char *initrd = trimmed_text (self->initrd_row);
+
+      g_variant_dict_insert (&dict, "boot", "s", "kernel");
+      g_variant_dict_insert (&dict, "kernel", "s", kernel);
+      g_variant_dict_insert (&dict, "initrd", "s", initrd);
+      g_variant_dict_insert (&dict, "cmdline", "s", gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row)));
+    }
+  else
+    {
+      g_autofree char *image = trimmed_text (self->image_row);
+      const char *format = vireo_detect_image_format (image);
+      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (image));
+      g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string (format ? format : "raw"));
+      g_variant_builder_add (&disks, "{sv}", "readonly",
+                             g_variant_new_boolean (gtk_switch_get_active (self->readonly_switch)));
+      g_variant_builder_close (&disks);
+      g_variant_dict_insert (&dict, "boot", "s", "disk");
+      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
+    }
+  g_variant_dict_insert (&dict, "network", "s", network (self));
+  g_variant_dict_insert (&dict, "display", "b", gtk_switch_get_active (self->display_switch));
+  return g_variant_dict_end (&dict);
+}
+
+static void
+set_creating (VireoNewMachine *self, gboolean creating)
+{
+  self->creating = creating;
+  gtk_widget_set_visible (GTK_WIDGET (self->spinner), creating);
+  gtk_spinner_set_spinning (self->spinner, creating);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->carousel), !creating);
+  update_buttons (self);
+}
+
+static void
+on_machine_created (GObject *source, GAsyncResult *result, gpointer data)
+{
+  VireoNewMachine *self;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+
+  if (!vireo_dbus_manager_call_create_machine_finish (VIREO_DBUS_MANAGER (source), &path, result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* the wizard is gone */
+
+  self = VIREO_NEW_MACHINE (data);
+  set_creating (self, FALSE);
+  if (error != NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_free (self->service_error);
+      /* Translators: %s is the service's own explanation. */
+      self->service_error = g_strdup_printf (_("The machine could not be created: %s"), error->message);
+      update_buttons (self);
+      return;
+    }
+  g_signal_emit (self, signals[SIGNAL_CREATED], 0, path, gtk_check_button_get_active (self->connect_check));
+  gtk_window_destroy (GTK_WINDOW (self));
+}
+
+static void
+on_create_clicked (VireoNewMachine *self)
+{
+  VireoDBusManager *manager = vireo_host_get_manager (self->host);
+
+  update_buttons (self);
+  if (self->creating || self->page != PAGE_SUMMARY || !gtk_widget_get_sensitive (self->create_button)
+      || manager == NULL)
+    return;
+  g_clear_pointer (&self->service_error, g_free);
+  set_creating (self, TRUE);
+  vireo_dbus_manager_call_create_machine (manager, build_settings (self), self->cancellable, on_machine_created,
+                                          self);
+}
+
+/* ---- the window ---- */
+
+static gboolean
+vireo_new_machine_close_request (GtkWindow *window)
+{
+  VireoNewMachine *self = VIREO_NEW_MACHINE (window);
+
+  /* Once asked, the service creates the machine whether or not anyone waits: stay to report it. */
+  if (self->creating)
+    return TRUE;
+  return GTK_WINDOW_CLASS (vireo_new_machine_parent_class)->close_request (window);
+}
+
+static void
+vireo_new_machine_dispose (GObject *object)
+{
+  VireoNewMachine *self = VIREO_NEW_MACHINE (object);
+
+  g_cancellable_cancel (self->cancellable);
+  if (self->chooser != NULL)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
+  g_clear_object (&self->chooser);
+  if (self->host != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->host, self);
+      g_signal_handlers_disconnect_by_data (vireo_host_get_machines (self->host), self);
+    }
+  g_clear_object (&self->host);
+  gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_NEW_MACHINE);
+
+  G_OBJECT_CLASS (vireo_new_machine_parent_class)->dispose (object);
+}
+
+static void
+vireo_new_machine_finalize (GObject *object)
+{
+  VireoNewMachine *self = VIREO_NEW_MACHINE (object);
+
+  g_clear_object (&self->cancellable);
+  g_free (self->service_error);
+
+  G_OBJECT_CLASS (vireo_new_machine_parent_class)->finalize (object);
+}
+
+static void
+vireo_new_machine_class_init (VireoNewMachineClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
+
+  object_class->dispose = vireo_new_machine_dispose;
+  object_class->finalize = vireo_new_machine_finalize;
+  window_class->close_request = vireo_new_machine_close_request;
+
+  /**
+   * VireoNewMachine::created:
+   * @object_path: the new machine's object path on the host's service
+   * @connect_now: whether the user asked to connect to it at once
+   */
+  signals[SIGNAL_CREATED] = g_signal_new ("created", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                          NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);
+
+  /* Escape cancels, as in any dialog (and, while creating, is refused by close_request). */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
+
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-new-machine.ui");
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, window_title);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, cancel_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, back_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, next_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, create_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, spinner);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, carousel);
+  gtk_widget_class_bind_template_child_full (widget_class, "name_page", FALSE,
+                                             G_STRUCT_OFFSET (VireoNewMachine, pages[PAGE_NAME]));
+  gtk_widget_class_bind_template_child_full (widget_class, "boot_page", FALSE,
+                                             G_STRUCT_OFFSET (VireoNewMachine, pages[PAGE_BOOT]));
+  gtk_widget_class_bind_template_child_full (widget_class, "resources_page", FALSE,
+                                             G_STRUCT_OFFSET (VireoNewMachine, pages[PAGE_RESOURCES]));
+  gtk_widget_class_bind_template_child_full (widget_class, "devices_page", FALSE,
+                                             G_STRUCT_OFFSET (VireoNewMachine, pages[PAGE_DEVICES]));
+  gtk_widget_class_bind_template_child_full (widget_class, "summary_page", FALSE,
+                                             G_STRUCT_OFFSET (VireoNewMachine, pages[PAGE_SUMMARY]));
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, name_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, name_message);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, host_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, location_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_radio);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, disk_radio);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, disk_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, initrd_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, cmdline_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_choose);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, initrd_choose);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_choose);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_message);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_message);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_format_label);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, readonly_switch);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, resources_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_warning);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, vcpus_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_spin);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, vcpus_spin);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, vcpus_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, resources_message);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, network_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, display_switch);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, error_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, error_label);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, summary_list);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, connect_check);
+  gtk_widget_class_bind_template_callback (widget_class, on_input_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_back_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_next_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_create_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_choose_clicked);
+}
+
+static void
+vireo_new_machine_init (VireoNewMachine *self)
+{
+  self->cancellable = g_cancellable_new ();
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+VireoNewMachine *
+vireo_new_machine_new (GtkWindow *parent, VireoHost *host)
+{
+  VireoNewMachine *self;
+
+  g_return_val_if_fail (VIREO_IS_HOST (host), NULL);
+
+  self = g_object_new (VIREO_TYPE_NEW_MACHINE, "transient-for", parent, "application",
+                       parent ? gtk_window_get_application (parent) : NULL, NULL);
+  self->host = g_object_ref (host);
+  g_signal_connect_swapped (host, "notify::manager", G_CALLBACK (apply_host_facts), self);
+  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (update_buttons), self);
+  apply_host_facts (self);
+  show_page (self, PAGE_NAME, FALSE);
+  return self;
+}

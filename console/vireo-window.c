@@ -1,0 +1,1206 @@
+/* vireo-window.c — the manager window: hosts in a sidebar, their machines in a sortable column view, the
+ * selected machine's details with a live thumbnail, and the machine actions (buttons, shortcuts, context
+ * menu).  Everything it shows follows the service's signals; nothing is polled. */
+#include "vireo-window.h"
+
+#include <glib/gi18n.h>
+
+#include "display/vireo-display.h"
+#include "vireo-connection.h"
+#include "vireo-format.h"
+#include "vireo-machine-settings.h"
+#include "vireo-new-machine.h"
+
+struct _VireoWindow
+{
+  AdwApplicationWindow parent_instance;
+
+  VireoApplication *app;
+  GSettings *settings;
+
+  /* Template widgets */
+  AdwToastOverlay *toasts;
+  AdwLeaflet *leaflet;
+  GtkWidget *content;
+  GtkListBox *hosts_list;
+  AdwWindowTitle *content_title;
+  GtkStack *content_stack;
+  AdwStatusPage *unavailable_page;
+  GtkRevealer *kvm_revealer;
+  GtkLabel *kvm_label;
+  GtkColumnView *machine_view;
+  GtkStack *thumbnail_stack;
+  GtkImage *thumbnail_icon;
+  VireoDisplay *thumbnail;
+  GtkPicture *thumbnail_mirror;
+  GtkLabel *details_name;
+  GtkLabel *details_state;
+  AdwPreferencesGroup *summary_group;
+  AdwPreferencesGroup *memory_group;
+  AdwPreferencesGroup *network_group;
+  GtkLabel *notes_label;
+  GtkPopoverMenu *context_menu;
+  GtkWidget *start_button;
+  GtkWidget *shutdown_button;
+
+  /* Fact rows of the details pane: their value labels. */
+  GtkLabel *uptime_value;
+  GtkLabel *cpu_value;
+  GtkLabel *vcpus_value;
+  GtkLabel *boot_value;
+  GtkLabel *display_value;
+  AdwActionRow *error_row;
+  GtkLabel *memory_value;
+  GtkLabel *network_value;
+
+  VireoHost *host;                 /* the host selected in the sidebar */
+  GtkSortListModel *sorted;
+  GtkSingleSelection *selection;
+  VireoDBusMachine *selected;      /* followed for the details and the actions */
+  GCancellable *cancellable;
+};
+
+G_DEFINE_FINAL_TYPE (VireoWindow, vireo_window, ADW_TYPE_APPLICATION_WINDOW)
+
+/* ---- calls and their failures ---- */
+
+typedef struct
+{
+  VireoWindow *window;
+  char *what;   /* "Could not start “demo”" */
+} CallData;
+
+static CallData *
+call_data_new (VireoWindow *self, char *what)
+{
+  CallData *data = g_new0 (CallData, 1);
+
+  data->window = g_object_ref (self);
+  data->what = what;
+  return data;
+}
+
+static void
+call_data_free (CallData *data)
+{
+  g_object_unref (data->window);
+  g_free (data->what);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
+
+void
+vireo_window_add_toast (VireoWindow *self, const char *message)
+{
+  AdwToast *toast = adw_toast_new (message);
+
+  adw_toast_set_timeout (toast, 8);
+  adw_toast_overlay_add_toast (self->toasts, toast);
+}
+
+static void
+report_failure (VireoWindow *self, const char *what, GError *error)
+{
+  g_autofree char *message = NULL;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_dbus_error_strip_remote_error (error);
+  message = g_strdup_printf ("%s: %s", what, error->message);
+  vireo_window_add_toast (self, message);
+}
+
+/* ---- the details pane ---- */
+
+static GtkLabel *
+add_fact (AdwPreferencesGroup *group, const char *title, AdwActionRow **row_out)
+{
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *value = gtk_label_new ("");
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
+  gtk_label_set_selectable (GTK_LABEL (value), TRUE);
+  gtk_label_set_ellipsize (GTK_LABEL (value), PANGO_ELLIPSIZE_MIDDLE);
+  gtk_label_set_xalign (GTK_LABEL (value), 1);
+  gtk_widget_add_css_class (value, "dim-label");
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), value);
+  adw_preferences_group_add (group, row);
+  if (row_out)
+    *row_out = ADW_ACTION_ROW (row);
+  return GTK_LABEL (value);
+}
+
+static GVariant *
+machine_setting (VireoDBusMachine *machine, const char *key, const GVariantType *type)
+{
+  GVariant *settings = vireo_dbus_machine_get_settings (machine);
+
+  return settings ? g_variant_lookup_value (settings, key, type) : NULL;
+}
+
+static gboolean
+machine_has_display (VireoDBusMachine *machine)
+{
+  g_autoptr (GVariant) display = machine_setting (machine, "display", G_VARIANT_TYPE_BOOLEAN);
+
+  return display && g_variant_get_boolean (display);
+}
+
+static char *
+describe_boot (VireoDBusMachine *machine)
+{
+  g_autoptr (GVariant) boot = machine_setting (machine, "boot", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) kernel = machine_setting (machine, "kernel", G_VARIANT_TYPE_STRING);
+  g_autoptr (GVariant) disks = machine_setting (machine, "disks", G_VARIANT_TYPE ("aa{sv}"));
+
+  if (boot && g_str_equal (g_variant_get_string (boot, NULL), "disk"))
+    {
+      g_autoptr (GVariant) first = NULL;
+      const char *path = NULL;
+
+      if (disks && g_variant_n_children (disks) > 0)
+        {
+          first = g_variant_get_child_value (disks, 0);
+          g_variant_lookup (first, "path", "&s", &path);
+        }
+      if (path)
+        {
+          g_autofree char *name = g_path_get_basename (path);
+          return g_strdup_printf (_("Disk %s"), name);
+        }
+      return g_strdup (_("Disk"));
+    }
+  if (kernel && *g_variant_get_string (kernel, NULL))
+    {
+      g_autofree char *name = g_path_get_basename (g_variant_get_string (kernel, NULL));
+      return g_strdup_printf (_("Linux kernel %s"), name);
+    }
+  return g_strdup (_("Linux kernel"));
+}
+
+static void update_actions (VireoWindow *self);
+
+/* The thumbnail of a running machine with a display.  A SPICE server serves one client at a time, so
+ * while the machine's connection window is open the thumbnail mirrors that window's display instead of
+ * connecting itself. */
+static void
+update_thumbnail (VireoWindow *self)
+{
+  VireoDBusMachine *machine = self->selected;
+
+  if (!self->thumbnail)
+    return;
+  if (machine && vireo_state_is_active (vireo_dbus_machine_get_state (machine)) && machine_has_display (machine))
+    {
+      GtkWindow *connection = vireo_application_get_connection (
+        self->app, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
+
+      if (connection)
+        {
+          g_autoptr (GdkPaintable) mirror =
+            gtk_widget_paintable_new (vireo_connection_get_display (VIREO_CONNECTION (connection)));
+
+          vireo_display_close (self->thumbnail);
+          gtk_picture_set_paintable (self->thumbnail_mirror, mirror);
+          gtk_stack_set_visible_child_name (self->thumbnail_stack, "mirror");
+          return;
+        }
+      gtk_picture_set_paintable (self->thumbnail_mirror, NULL);
+      if (vireo_display_get_state (self->thumbnail) == VIREO_DISPLAY_DISCONNECTED)
+        vireo_display_open_machine (self->thumbnail, machine);
+      gtk_stack_set_visible_child_name (self->thumbnail_stack, "display");
+      return;
+    }
+  vireo_display_close (self->thumbnail);
+  gtk_picture_set_paintable (self->thumbnail_mirror, NULL);
+  gtk_image_set_from_icon_name (self->thumbnail_icon,
+                                machine ? vireo_format_state_icon (vireo_dbus_machine_get_state (machine))
+                                        : "computer-symbolic");
+  gtk_stack_set_visible_child_name (self->thumbnail_stack, "icon");
+}
+
+static void
+update_details (VireoWindow *self)
+{
+  VireoDBusMachine *machine = self->selected;
+  g_autofree char *uptime = NULL;
+  g_autofree char *cpu = NULL;
+  g_autofree char *memory = NULL;
+  g_autofree char *boot = NULL;
+  g_autofree char *vcpus = NULL;
+  g_autoptr (GVariant) network = NULL;
+  const char *state, *notes, *last_error;
+
+  gtk_widget_set_sensitive (GTK_WIDGET (self->summary_group), machine != NULL);
+  if (!machine)
+    {
+      gtk_label_set_text (self->details_name, _("No machine selected"));
+      gtk_label_set_text (self->details_state, "");
+      update_thumbnail (self);
+      return;
+    }
+
+  state = vireo_dbus_machine_get_state (machine);
+  gtk_label_set_text (self->details_name, vireo_dbus_machine_get_name (machine));
+  gtk_label_set_text (self->details_state, vireo_format_state (state));
+
+  uptime = vireo_format_uptime (vireo_dbus_machine_get_uptime (machine));
+  gtk_label_set_text (self->uptime_value, uptime);
+  cpu = vireo_format_cpu_usage (vireo_dbus_machine_get_cpu_usage (machine), vireo_dbus_machine_get_vcpus (machine),
+                                state);
+  gtk_label_set_text (self->cpu_value, cpu);
+  vcpus = g_strdup_printf ("%u", vireo_dbus_machine_get_vcpus (machine));
+  gtk_label_set_text (self->vcpus_value, vcpus);
+  boot = describe_boot (machine);
+  gtk_label_set_text (self->boot_value, boot);
+  gtk_label_set_text (self->display_value, machine_has_display (machine) ? _("Yes") : _("Serial console only"));
+
+  last_error = vireo_dbus_machine_get_last_error (machine);
+  gtk_widget_set_visible (GTK_WIDGET (self->error_row), last_error && *last_error);
+  adw_action_row_set_subtitle (self->error_row, last_error ? last_error : "");
+
+  memory = vireo_format_memory (vireo_dbus_machine_get_memory_mib (machine));
+  gtk_label_set_text (self->memory_value, memory);
+
+  network = machine_setting (machine, "network", G_VARIANT_TYPE_STRING);
+  gtk_label_set_text (self->network_value,
+                      network && g_str_equal (g_variant_get_string (network, NULL), "nat")
+                        ? _("Shared connection (NAT)") : _("Not connected"));
+
+  notes = vireo_dbus_machine_get_notes (machine);
+  gtk_label_set_text (self->notes_label, notes && *notes ? notes : _("No notes"));
+  if (notes && *notes)
+    gtk_widget_remove_css_class (GTK_WIDGET (self->notes_label), "dim-label");
+  else
+    gtk_widget_add_css_class (GTK_WIDGET (self->notes_label), "dim-label");
+
+  update_thumbnail (self);
+}
+
+static void
+on_selected_changed (VireoWindow *self)
+{
+  update_details (self);
+  update_actions (self);
+}
+
+static void
+set_selected (VireoWindow *self, VireoDBusMachine *machine)
+{
+  if (self->selected == machine)
+    return;
+  if (self->selected)
+    g_signal_handlers_disconnect_by_data (self->selected, self);
+  g_set_object (&self->selected, machine);
+  /* Also called while the window goes away, when its widgets may be gone already. */
+  if (!self->thumbnail)
+    return;
+  vireo_display_close (self->thumbnail);
+  if (machine)
+    g_signal_connect_swapped (machine, "notify", G_CALLBACK (on_selected_changed), self);
+  on_selected_changed (self);
+}
+
+static void
+on_selection_changed (VireoWindow *self)
+{
+  set_selected (self, gtk_single_selection_get_selected_item (self->selection));
+}
+
+/* ---- hosts ---- */
+
+static void
+update_content (VireoWindow *self)
+{
+  guint n;
+  g_autofree char *subtitle = NULL;
+
+  if (!self->host)
+    return;
+  n = g_list_model_get_n_items (vireo_host_get_machines (self->host));
+  adw_window_title_set_title (self->content_title, vireo_host_get_title (self->host));
+  if (!vireo_host_get_available (self->host))
+    {
+      adw_status_page_set_description (self->unavailable_page, vireo_host_get_status (self->host));
+      gtk_stack_set_visible_child_name (self->content_stack, "unavailable");
+      adw_window_title_set_subtitle (self->content_title, _("Not running"));
+      return;
+    }
+  subtitle = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u machine", "%u machines", n), n);
+  adw_window_title_set_subtitle (self->content_title, subtitle);
+  gtk_label_set_text (self->kvm_label, vireo_host_get_status (self->host));
+  gtk_revealer_set_reveal_child (self->kvm_revealer, *vireo_host_get_status (self->host) != '\0');
+  gtk_stack_set_visible_child_name (self->content_stack, n ? "machines" : "empty");
+}
+
+static void
+on_host_changed (VireoWindow *self)
+{
+  update_content (self);
+  update_actions (self);
+}
+
+static void
+select_host (VireoWindow *self, VireoHost *host)
+{
+  if (self->host == host)
+    return;
+  if (self->host)
+    {
+      g_signal_handlers_disconnect_by_data (self->host, self);
+      g_signal_handlers_disconnect_by_data (vireo_host_get_machines (self->host), self);
+    }
+  self->host = host;
+  gtk_sort_list_model_set_model (self->sorted, host ? vireo_host_get_machines (host) : NULL);
+  if (host)
+    {
+      g_signal_connect_swapped (host, "notify", G_CALLBACK (on_host_changed), self);
+      g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_changed), self);
+      if (self->settings)
+        g_settings_set_string (self->settings, "sidebar",
+                               vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "session" : "system");
+    }
+  on_host_changed (self);
+  on_selection_changed (self);
+}
+
+static void
+on_host_row_selected (VireoWindow *self, GtkListBoxRow *row)
+{
+  if (!row)
+    return;
+  select_host (self, g_object_get_data (G_OBJECT (row), "vireo-host"));
+  adw_leaflet_navigate (self->leaflet, ADW_NAVIGATION_DIRECTION_FORWARD);
+}
+
+static void
+on_host_row_count (GtkLabel *count)
+{
+  VireoHost *host = g_object_get_data (G_OBJECT (count), "vireo-host");
+  g_autofree char *text = NULL;
+
+  if (vireo_host_get_available (host))
+    text = g_strdup_printf ("%u", g_list_model_get_n_items (vireo_host_get_machines (host)));
+  gtk_label_set_text (count, text ? text : "");
+  gtk_widget_set_tooltip_text (GTK_WIDGET (count), vireo_host_get_available (host) ? NULL : _("Not running"));
+}
+
+static void
+add_host_row (VireoWindow *self, VireoHost *host)
+{
+  GtkWidget *row = gtk_list_box_row_new ();
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
+  GtkWidget *icon = gtk_image_new_from_icon_name (vireo_host_get_kind (host) == VIREO_HOST_SESSION
+                                                    ? "avatar-default-symbolic" : "computer-symbolic");
+  GtkWidget *label = gtk_label_new (vireo_host_get_title (host));
+  GtkWidget *count = gtk_label_new ("");
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_widget_set_hexpand (label, TRUE);
+  gtk_widget_add_css_class (count, "dim-label");
+  gtk_box_append (GTK_BOX (box), icon);
+  gtk_box_append (GTK_BOX (box), label);
+  gtk_box_append (GTK_BOX (box), count);
+  gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
+  g_object_set_data (G_OBJECT (row), "vireo-host", host);
+  g_object_set_data (G_OBJECT (count), "vireo-host", host);
+  gtk_widget_set_name (row, vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "host-session" : "host-system");
+  g_signal_connect_object (host, "notify::available", G_CALLBACK (on_host_row_count), count, G_CONNECT_SWAPPED);
+  g_signal_connect_object (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_row_count), count,
+                           G_CONNECT_SWAPPED);
+  on_host_row_count (GTK_LABEL (count));
+  gtk_list_box_append (self->hosts_list, row);
+}
+
+/* ---- the machine list ---- */
+
+static char *
+format_state_cb (GObject *item, const char *state)
+{
+  return g_strdup (vireo_format_state (state));
+}
+
+static char *
+format_state_icon_cb (GObject *item, const char *state)
+{
+  return g_strdup (vireo_format_state_icon (state));
+}
+
+static char *
+format_cpu_cb (GObject *item, double percent, guint vcpus, const char *state)
+{
+  return vireo_format_cpu_usage (percent, vcpus, state);
+}
+
+static char *
+format_memory_cb (GObject *item, guint64 mib)
+{
+  return vireo_format_memory (mib);
+}
+
+static char *
+format_uptime_cb (GObject *item, guint64 seconds)
+{
+  return vireo_format_uptime (seconds);
+}
+
+static GtkExpression *
+machine_property (const char *name)
+{
+  return gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE,
+                                      gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item"), name);
+}
+
+static GtkExpression *
+formatted (GCallback format, guint n, ...)
+{
+  GtkExpression *params[3];
+  va_list args;
+
+  g_assert (n <= G_N_ELEMENTS (params));
+  va_start (args, n);
+  for (guint i = 0; i < n; i++)
+    params[i] = machine_property (va_arg (args, const char *));
+  va_end (args);
+  return gtk_cclosure_expression_new (G_TYPE_STRING, NULL, n, params, format, NULL, NULL);
+}
+
+static void popup_context_menu (VireoWindow *self, GtkWidget *widget, double x, double y);
+
+static void
+on_cell_pressed (GtkGestureClick *gesture, int n_press, double x, double y, GtkListItem *item)
+{
+  GtkWidget *cell = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (gesture));
+  VireoWindow *self = VIREO_WINDOW (gtk_widget_get_root (cell));
+  guint position = gtk_list_item_get_position (item);
+
+  if (position == GTK_INVALID_LIST_POSITION)
+    return;
+  gtk_single_selection_set_selected (self->selection, position);
+  popup_context_menu (self, cell, x, y);
+  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+}
+
+/* A right click (or a long press) on any cell selects its row and opens the machine menu there. */
+static void
+add_context_gesture (GtkWidget *cell, GtkListItem *item)
+{
+  GtkGesture *click = gtk_gesture_click_new ();
+
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
+  g_signal_connect (click, "pressed", G_CALLBACK (on_cell_pressed), item);
+  gtk_widget_add_controller (cell, GTK_EVENT_CONTROLLER (click));
+}
+
+static void
+setup_text_cell (GtkSignalListItemFactory *factory, GtkListItem *item, GtkExpression *text)
+{
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  gtk_expression_bind (gtk_expression_ref (text), label, "label", item);
+  add_context_gesture (label, item);
+  gtk_list_item_set_child (item, label);
+}
+
+static void
+setup_name_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
+  GtkWidget *icon = gtk_image_new ();
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  gtk_widget_add_css_class (label, "heading");
+  gtk_expression_bind (formatted (G_CALLBACK (format_state_icon_cb), 1, "state"), icon, "icon-name", item);
+  gtk_expression_bind (machine_property ("name"), label, "label", item);
+  gtk_box_append (GTK_BOX (box), icon);
+  gtk_box_append (GTK_BOX (box), label);
+  add_context_gesture (box, item);
+  gtk_list_item_set_child (item, box);
+}
+
+static void
+add_column (VireoWindow *self, const char *title, GtkListItemFactory *factory, GtkSorter *sorter, gboolean expand,
+            int fixed_width)
+{
+  GtkColumnViewColumn *column = gtk_column_view_column_new (title, factory);
+
+  gtk_column_view_column_set_sorter (column, sorter);
+  gtk_column_view_column_set_expand (column, expand);
+  gtk_column_view_column_set_resizable (column, TRUE);
+  if (fixed_width > 0)
+    gtk_column_view_column_set_fixed_width (column, fixed_width);
+  gtk_column_view_append_column (self->machine_view, column);
+  g_object_unref (column);
+  if (sorter)
+    g_object_unref (sorter);
+}
+
+static GtkListItemFactory *
+text_factory (GtkExpression *text)
+{
+  GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
+
+  g_signal_connect_data (factory, "setup", G_CALLBACK (setup_text_cell), text,
+                         (GClosureNotify) (void (*) (void)) gtk_expression_unref, 0);
+  return factory;
+}
+
+static void
+build_columns (VireoWindow *self)
+{
+  GtkListItemFactory *name_factory = gtk_signal_list_item_factory_new ();
+  GtkColumnViewColumn *name_column;
+
+  g_signal_connect (name_factory, "setup", G_CALLBACK (setup_name_cell), NULL);
+  add_column (self, _("Name"), name_factory,
+              GTK_SORTER (gtk_string_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "name"))),
+              TRUE, -1);
+  add_column (self, _("State"), text_factory (formatted (G_CALLBACK (format_state_cb), 1, "state")),
+              GTK_SORTER (gtk_string_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "state"))),
+              FALSE, 96);
+  add_column (self, _("CPU Usage"),
+              text_factory (formatted (G_CALLBACK (format_cpu_cb), 3, "cpu-usage", "vcpus", "state")),
+              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
+                                                                               "cpu-usage"))),
+              FALSE, 96);
+  add_column (self, _("Memory"), text_factory (formatted (G_CALLBACK (format_memory_cb), 1, "memory-mib")),
+              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
+                                                                               "memory-mib"))),
+              FALSE, 90);
+  add_column (self, _("Uptime"), text_factory (formatted (G_CALLBACK (format_uptime_cb), 1, "uptime")),
+              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
+                                                                               "uptime"))),
+              FALSE, 90);
+
+  /* Sorted by name until the user clicks a header. */
+  name_column = g_list_model_get_item (gtk_column_view_get_columns (self->machine_view), 0);
+  gtk_column_view_sort_by_column (self->machine_view, name_column, GTK_SORT_ASCENDING);
+  g_object_unref (name_column);
+}
+
+static void
+on_machine_activated (VireoWindow *self, guint position)
+{
+  gtk_single_selection_set_selected (self->selection, position);
+  gtk_widget_activate_action (GTK_WIDGET (self), "win.connect", NULL);
+}
+
+static void
+popup_context_menu (VireoWindow *self, GtkWidget *widget, double x, double y)
+{
+  graphene_point_t point;
+
+  if (!gtk_widget_compute_point (widget, GTK_WIDGET (self->machine_view), &GRAPHENE_POINT_INIT (x, y), &point))
+    point = GRAPHENE_POINT_INIT (x, y);
+  gtk_popover_set_pointing_to (GTK_POPOVER (self->context_menu),
+                               &(GdkRectangle) { (int) point.x, (int) point.y, 1, 1 });
+  gtk_popover_popup (GTK_POPOVER (self->context_menu));
+}
+
+static void
+context_menu_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
+  graphene_rect_t bounds;
+
+  if (!self->selected)
+    return;
+  /* From the keyboard (Menu, Shift+F10): at the focused row, else at the top of the list. */
+  if (focus && gtk_widget_is_ancestor (focus, GTK_WIDGET (self->machine_view))
+      && gtk_widget_compute_bounds (focus, GTK_WIDGET (self->machine_view), &bounds))
+    popup_context_menu (self, GTK_WIDGET (self->machine_view), bounds.origin.x + 24,
+                        bounds.origin.y + bounds.size.height / 2);
+  else
+    popup_context_menu (self, GTK_WIDGET (self->machine_view), 24, 24);
+}
+
+/* ---- actions ---- */
+
+static void
+update_actions (VireoWindow *self)
+{
+  const char *state = self->selected ? vireo_dbus_machine_get_state (self->selected) : NULL;
+  gboolean have = self->selected != NULL;
+  gboolean running = g_strcmp0 (state, "running") == 0;
+  gboolean paused = g_strcmp0 (state, "paused") == 0;
+  gboolean transitional = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+  struct
+  {
+    const char *name;
+    gboolean enabled;
+  } actions[] = {
+    { "connect", have },
+    { "start", have && vireo_state_can_start (state) },
+    { "shutdown", running },
+    { "turn-off", running || paused || transitional },
+    { "save", running || paused },
+    { "pause", running },
+    { "resume", paused },
+    { "reset", running },
+    { "settings", have },
+    { "rename", have },
+    { "export", have },
+    { "delete", have && vireo_state_can_start (state) },
+    { "new-machine", self->host && vireo_host_get_available (self->host) },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
+    gtk_widget_action_set_enabled (GTK_WIDGET (self), actions[i].name, actions[i].enabled);
+  /* One power button at a time in the details pane: the one that applies. */
+  gtk_widget_set_visible (self->start_button, !have || vireo_state_can_start (state));
+  gtk_widget_set_visible (self->shutdown_button, have && !vireo_state_can_start (state));
+}
+
+static void
+connect_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->selected)
+    vireo_application_connect (self->app, self->host, self->selected);
+}
+
+/* Every Machine method without results finishes the same way. */
+static void
+machine_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (CallData) data = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+
+  if (!reply)
+    report_failure (data->window, data->what, error);
+}
+
+/* Calls a Machine method that returns nothing; a failure becomes a toast that starts with @failure. */
+static void
+call_machine (VireoWindow *self, VireoDBusMachine *machine, const char *method, GVariant *args, char *failure)
+{
+  g_dbus_proxy_call (G_DBUS_PROXY (machine), method, args, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1,
+                     NULL, machine_call_done, call_data_new (self, failure));
+}
+
+static void
+simple_machine_action (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  VireoDBusMachine *machine = self->selected;
+  const char *name;
+
+  if (!machine)
+    return;
+  name = vireo_dbus_machine_get_name (machine);
+  if (g_str_equal (action, "win.start"))
+    call_machine (self, machine, "Start", NULL, g_strdup_printf (_("Could not start “%s”"), name));
+  else if (g_str_equal (action, "win.turn-off"))
+    call_machine (self, machine, "TurnOff", NULL, g_strdup_printf (_("Could not turn off “%s”"), name));
+  else if (g_str_equal (action, "win.save"))
+    call_machine (self, machine, "Save", NULL, g_strdup_printf (_("Could not save “%s”"), name));
+  else if (g_str_equal (action, "win.pause"))
+    call_machine (self, machine, "Pause", NULL, g_strdup_printf (_("Could not pause “%s”"), name));
+  else if (g_str_equal (action, "win.resume"))
+    call_machine (self, machine, "Resume", NULL, g_strdup_printf (_("Could not resume “%s”"), name));
+  else if (g_str_equal (action, "win.reset"))
+    call_machine (self, machine, "Reset", NULL, g_strdup_printf (_("Could not reset “%s”"), name));
+}
+
+static void
+shutdown_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->selected)
+    call_machine (self, self->selected, "Shutdown", g_variant_new ("(u)", 0),
+                  g_strdup_printf (_("“%s” did not shut down"), vireo_dbus_machine_get_name (self->selected)));
+}
+
+static void
+new_machine_created (VireoWindow *self, const char *object_path, gboolean connect_now)
+{
+  VireoDBusMachine *machine;
+
+  vireo_window_select (self, vireo_host_get_kind (self->host), object_path);
+  machine = vireo_host_find_machine (self->host, object_path);
+  if (machine && connect_now)
+    vireo_application_connect (self->app, self->host, machine);
+}
+
+static void
+new_machine_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  VireoNewMachine *wizard;
+
+  if (!self->host || !vireo_host_get_available (self->host))
+    return;
+  wizard = vireo_new_machine_new (GTK_WINDOW (self), self->host);
+  g_signal_connect_object (wizard, "created", G_CALLBACK (new_machine_created), self, G_CONNECT_SWAPPED);
+  gtk_window_present (GTK_WINDOW (wizard));
+}
+
+static void
+settings_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->selected)
+    gtk_window_present (GTK_WINDOW (vireo_machine_settings_new (GTK_WINDOW (self), self->host, self->selected)));
+}
+
+/* Rename: a message dialog with an entry; the service checks the name and says why it refuses one. */
+static void
+on_rename_response (AdwMessageDialog *dialog, const char *response, VireoWindow *self)
+{
+  GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "vireo-entry");
+  VireoDBusMachine *machine = g_object_get_data (G_OBJECT (dialog), "vireo-machine");
+  g_autofree char *name = NULL;
+
+  if (!g_str_equal (response, "rename"))
+    return;
+  name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
+  call_machine (self, machine, "Rename", g_variant_new ("(s)", name),
+                g_strdup_printf (_("Could not rename “%s”"), vireo_dbus_machine_get_name (machine)));
+}
+
+static void
+on_rename_changed (GtkEditable *entry, AdwMessageDialog *dialog)
+{
+  g_autofree char *name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
+  gsize length = g_utf8_strlen (name, -1);
+
+  adw_message_dialog_set_response_enabled (dialog, "rename", length >= 1 && length <= 64);
+}
+
+static void
+rename_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  GtkWidget *dialog, *entry;
+
+  if (!self->selected)
+    return;
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Rename Machine"), NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), _("Choose a new name for “%s”."),
+                                  vireo_dbus_machine_get_name (self->selected));
+  entry = gtk_entry_new ();
+  gtk_editable_set_text (GTK_EDITABLE (entry), vireo_dbus_machine_get_name (self->selected));
+  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
+  gtk_entry_set_max_length (GTK_ENTRY (entry), 64);
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"), "rename", _("_Rename"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "rename", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "rename");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  g_object_set_data (G_OBJECT (dialog), "vireo-entry", entry);
+  g_object_set_data_full (G_OBJECT (dialog), "vireo-machine", g_object_ref (self->selected), g_object_unref);
+  g_signal_connect (entry, "changed", G_CALLBACK (on_rename_changed), dialog);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_rename_response), self);
+  gtk_window_present (GTK_WINDOW (dialog));
+  gtk_widget_grab_focus (entry);
+}
+
+/* Delete: confirmation, with the choice to delete the disk images the machine's folder holds. */
+static void
+on_delete_response (AdwMessageDialog *dialog, const char *response, VireoWindow *self)
+{
+  GtkCheckButton *disks = g_object_get_data (G_OBJECT (dialog), "vireo-disks");
+  VireoDBusMachine *machine = g_object_get_data (G_OBJECT (dialog), "vireo-machine");
+
+  if (!g_str_equal (response, "delete"))
+    return;
+  call_machine (self, machine, "Delete", g_variant_new ("(b)", gtk_check_button_get_active (disks)),
+                g_strdup_printf (_("Could not delete “%s”"), vireo_dbus_machine_get_name (machine)));
+}
+
+static void
+delete_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  GtkWidget *dialog, *disks;
+
+  if (!self->selected)
+    return;
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), NULL, NULL);
+  adw_message_dialog_format_heading (ADW_MESSAGE_DIALOG (dialog), _("Delete “%s”?"),
+                                     vireo_dbus_machine_get_name (self->selected));
+  adw_message_dialog_set_body (ADW_MESSAGE_DIALOG (dialog),
+                               _("The machine’s definition and saved state will be deleted. This cannot be undone."));
+  disks = gtk_check_button_new_with_mnemonic (_("Also delete its _disk images (only those in its own folder)"));
+  adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), disks);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"), "delete", _("_Delete"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "delete", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  g_object_set_data (G_OBJECT (dialog), "vireo-disks", disks);
+  g_object_set_data_full (G_OBJECT (dialog), "vireo-machine", g_object_ref (self->selected), g_object_unref);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_delete_response), self);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+/* Export: the definition as libvirt domain XML, written atomically where the user chose. */
+typedef struct
+{
+  VireoWindow *window;
+  GFile *file;
+  char *name;
+} ExportData;
+
+static void
+export_data_free (ExportData *data)
+{
+  g_object_unref (data->window);
+  g_clear_object (&data->file);
+  g_free (data->name);
+  g_free (data);
+}
+
+static void
+on_export_written (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ExportData *data = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
+    {
+      g_autofree char *what = g_strdup_printf (_("Could not export “%s”"), data->name);
+      report_failure (data->window, what, error);
+    }
+  else
+    {
+      g_autofree char *basename = g_file_get_basename (data->file);
+      g_autofree char *message = g_strdup_printf (_("Exported “%s” to %s"), data->name, basename);
+      vireo_window_add_toast (data->window, message);
+    }
+  export_data_free (data);
+}
+
+static void
+on_export_xml (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ExportData *data = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  char *xml = NULL;
+
+  if (!vireo_dbus_machine_call_export_libvirt_xml_finish (VIREO_DBUS_MACHINE (source), &xml, result, &error))
+    {
+      g_autofree char *what = g_strdup_printf (_("Could not export “%s”"), data->name);
+      report_failure (data->window, what, error);
+      export_data_free (data);
+      return;
+    }
+  bytes = g_bytes_new_take (xml, strlen (xml));
+  /* g_file_replace_contents writes a temporary file and renames it over the old one. */
+  g_file_replace_contents_bytes_async (data->file, bytes, NULL, TRUE, G_FILE_CREATE_REPLACE_DESTINATION,
+                                       data->window->cancellable, on_export_written, data);
+}
+
+static void
+export_to (VireoWindow *self, VireoDBusMachine *machine, GFile *file)
+{
+  ExportData *data = g_new0 (ExportData, 1);
+
+  data->window = g_object_ref (self);
+  data->file = g_object_ref (file);
+  data->name = g_strdup (vireo_dbus_machine_get_name (machine));
+  vireo_dbus_machine_call_export_libvirt_xml (machine, self->cancellable, on_export_xml, data);
+}
+
+static void
+on_export_chosen (GtkNativeDialog *chooser, int response, VireoWindow *self)
+{
+  VireoDBusMachine *machine = g_object_get_data (G_OBJECT (chooser), "vireo-machine");
+  g_autoptr (GFile) file = NULL;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (chooser));
+      export_to (self, machine, file);
+    }
+  g_object_unref (chooser);
+}
+
+static void
+export_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  GtkFileChooserNative *chooser;
+  g_autofree char *suggested = NULL;
+
+  if (!self->selected)
+    return;
+  chooser = gtk_file_chooser_native_new (_("Export Definition"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE,
+                                         _("_Export"), _("_Cancel"));
+  suggested = g_strdup_printf ("%s.xml", vireo_dbus_machine_get_name (self->selected));
+  g_strdelimit (suggested, "/", '-');
+  gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), suggested);
+  gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
+  g_object_set_data_full (G_OBJECT (chooser), "vireo-machine", g_object_ref (self->selected), g_object_unref);
+  g_signal_connect (chooser, "response", G_CALLBACK (on_export_chosen), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
+}
+
+static void
+back_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  adw_leaflet_navigate (self->leaflet, ADW_NAVIGATION_DIRECTION_BACK);
+}
+
+static void
+on_back_clicked (VireoWindow *self)
+{
+  adw_leaflet_navigate (self->leaflet, ADW_NAVIGATION_DIRECTION_BACK);
+}
+
+/* ---- window state ---- */
+
+static GSettings *
+app_settings (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr (GSettingsSchema) schema = NULL;
+
+  /* Run from a build tree without the compiled schema, the app works and only forgets its window state. */
+  if (source)
+    schema = g_settings_schema_source_lookup (source, VIREO_APP_ID, TRUE);
+  return schema ? g_settings_new_full (schema, NULL, NULL) : NULL;
+}
+
+static gboolean
+vireo_window_close_request (GtkWindow *window)
+{
+  VireoWindow *self = VIREO_WINDOW (window);
+
+  if (self->settings)
+    {
+      int width, height;
+
+      gtk_window_get_default_size (window, &width, &height);
+      g_settings_set_int (self->settings, "window-width", width);
+      g_settings_set_int (self->settings, "window-height", height);
+      g_settings_set_boolean (self->settings, "window-maximized", gtk_window_is_maximized (window));
+    }
+  return GTK_WINDOW_CLASS (vireo_window_parent_class)->close_request (window);
+}
+
+/* Once the window belongs to the app (a plain property, set after construction): its hosts and state. */
+static void
+attach_app (VireoWindow *self, VireoApplication *app)
+{
+  VireoHost *first = NULL;
+  g_autofree char *sidebar = NULL;
+
+  self->app = app;
+  g_signal_connect_object (app, "connections-changed", G_CALLBACK (update_thumbnail), self, G_CONNECT_SWAPPED);
+  self->settings = app_settings ();
+  if (self->settings)
+    {
+      gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
+                                   g_settings_get_int (self->settings, "window-height"));
+      if (g_settings_get_boolean (self->settings, "window-maximized"))
+        gtk_window_maximize (GTK_WINDOW (self));
+      sidebar = g_settings_get_string (self->settings, "sidebar");
+    }
+
+  for (int kind = VIREO_HOST_SESSION; kind <= VIREO_HOST_SYSTEM; kind++)
+    {
+      VireoHost *host = vireo_application_get_host (self->app, kind);
+      if (!host)
+        continue;
+      add_host_row (self, host);
+      if (!first || g_strcmp0 (sidebar, kind == VIREO_HOST_SESSION ? "session" : "system") == 0)
+        first = host;
+    }
+  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->hosts_list)); row;
+       row = gtk_widget_get_next_sibling (row))
+    if (g_object_get_data (G_OBJECT (row), "vireo-host") == first)
+      gtk_list_box_select_row (self->hosts_list, GTK_LIST_BOX_ROW (row));
+  select_host (self, first);
+  adw_leaflet_set_visible_child (self->leaflet, self->content);
+}
+
+static void
+vireo_window_dispose (GObject *object)
+{
+  VireoWindow *self = VIREO_WINDOW (object);
+
+  if (self->host)
+    {
+      g_signal_handlers_disconnect_by_data (self->host, self);
+      g_signal_handlers_disconnect_by_data (vireo_host_get_machines (self->host), self);
+      self->host = NULL;
+    }
+  set_selected (self, NULL);
+  if (self->context_menu)
+    gtk_widget_unparent (GTK_WIDGET (self->context_menu));
+  self->context_menu = NULL;
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->settings);
+
+  gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_WINDOW);
+  G_OBJECT_CLASS (vireo_window_parent_class)->dispose (object);
+}
+
+static void
+vireo_window_class_init (VireoWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  static const struct
+  {
+    const char *name;
+    GtkWidgetActionActivateFunc activate;
+    guint key;
+    GdkModifierType mods;
+  } actions[] = {
+    { "win.connect", connect_activated, GDK_KEY_Return, GDK_CONTROL_MASK },
+    { "win.start", simple_machine_action, GDK_KEY_s, GDK_CONTROL_MASK },
+    { "win.shutdown", shutdown_activated, GDK_KEY_d, GDK_CONTROL_MASK },
+    { "win.turn-off", simple_machine_action, GDK_KEY_o, GDK_CONTROL_MASK },
+    { "win.save", simple_machine_action, GDK_KEY_a, GDK_CONTROL_MASK },
+    { "win.pause", simple_machine_action, GDK_KEY_p, GDK_CONTROL_MASK },
+    { "win.resume", simple_machine_action, GDK_KEY_r, GDK_CONTROL_MASK },
+    { "win.reset", simple_machine_action, GDK_KEY_e, GDK_CONTROL_MASK },
+    { "win.settings", settings_activated, GDK_KEY_Return, GDK_ALT_MASK },
+    { "win.rename", rename_activated, GDK_KEY_F2, 0 },
+    { "win.export", export_activated, GDK_KEY_e, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
+    { "win.delete", delete_activated, GDK_KEY_Delete, 0 },
+    { "win.new-machine", new_machine_activated, GDK_KEY_n, GDK_CONTROL_MASK },
+    { "win.context-menu", context_menu_activated, GDK_KEY_F10, GDK_SHIFT_MASK },
+    { "win.back", back_activated, GDK_KEY_Left, GDK_ALT_MASK },
+  };
+
+  object_class->dispose = vireo_window_dispose;
+  GTK_WINDOW_CLASS (klass)->close_request = vireo_window_close_request;
+
+  g_type_ensure (VIREO_TYPE_DISPLAY);
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, toasts);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, leaflet);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, content);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, hosts_list);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, content_title);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, content_stack);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, unavailable_page);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, kvm_revealer);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, kvm_label);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, machine_view);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail_stack);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail_icon);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail_mirror);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, details_name);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, details_state);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, summary_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, memory_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, network_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, notes_label);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, context_menu);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, start_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, shutdown_button);
+  gtk_widget_class_bind_template_callback (widget_class, on_machine_activated);
+  gtk_widget_class_bind_template_callback (widget_class, on_back_clicked);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
+    {
+      gtk_widget_class_install_action (widget_class, actions[i].name, NULL, actions[i].activate);
+      gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name, NULL);
+    }
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "win.context-menu", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_KP_Delete, 0, "win.delete", NULL);
+}
+
+static void
+vireo_window_init (VireoWindow *self)
+{
+  GtkCssProvider *css = gtk_css_provider_new ();
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+
+  gtk_css_provider_load_from_resource (css, "/org/vireo/Vireo/style.css");
+  gtk_style_context_add_provider_for_display (gtk_widget_get_display (GTK_WIDGET (self)),
+                                              GTK_STYLE_PROVIDER (css),
+                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+  g_object_unref (css);
+
+  self->cancellable = g_cancellable_new ();
+  self->uptime_value = add_fact (self->summary_group, _("Uptime"), NULL);
+  self->cpu_value = add_fact (self->summary_group, _("CPU usage"), NULL);
+  self->vcpus_value = add_fact (self->summary_group, _("Processors"), NULL);
+  self->boot_value = add_fact (self->summary_group, _("Boot source"), NULL);
+  self->display_value = add_fact (self->summary_group, _("Display"), NULL);
+  add_fact (self->summary_group, _("Last error"), &self->error_row);
+  gtk_widget_add_css_class (GTK_WIDGET (self->error_row), "error");
+  self->memory_value = add_fact (self->memory_group, _("Assigned memory"), NULL);
+  self->network_value = add_fact (self->network_group, _("Network"), NULL);
+
+  gtk_widget_set_parent (GTK_WIDGET (self->context_menu), GTK_WIDGET (self->machine_view));
+
+  self->sorted = gtk_sort_list_model_new (NULL, g_object_ref (gtk_column_view_get_sorter (self->machine_view)));
+  self->selection = gtk_single_selection_new (G_LIST_MODEL (self->sorted));
+  gtk_single_selection_set_autoselect (self->selection, TRUE);
+  gtk_column_view_set_model (self->machine_view, GTK_SELECTION_MODEL (self->selection));
+  g_object_unref (self->selection);
+  g_signal_connect_swapped (self->selection, "notify::selected-item", G_CALLBACK (on_selection_changed), self);
+  build_columns (self);
+
+  g_signal_connect_swapped (self->hosts_list, "row-selected", G_CALLBACK (on_host_row_selected), self);
+  update_actions (self);
+}
+
+VireoWindow *
+vireo_window_new (VireoApplication *app)
+{
+  VireoWindow *self = g_object_new (VIREO_TYPE_WINDOW, "application", app, NULL);
+
+  attach_app (self, app);
+  return self;
+}
+
+VireoDBusMachine *
+vireo_window_get_selected (VireoWindow *self)
+{
+  g_return_val_if_fail (VIREO_IS_WINDOW (self), NULL);
+  return self->selected;
+}
+
+gboolean
+vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_path)
+{
+  VireoHost *host;
+  guint n;
+
+  g_return_val_if_fail (VIREO_IS_WINDOW (self), FALSE);
+  host = vireo_application_get_host (self->app, kind);
+  if (!host)
+    return FALSE;
+  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->hosts_list)); row;
+       row = gtk_widget_get_next_sibling (row))
+    if (g_object_get_data (G_OBJECT (row), "vireo-host") == host)
+      gtk_list_box_select_row (self->hosts_list, GTK_LIST_BOX_ROW (row));
+  select_host (self, host);
+  if (!object_path)
+    return TRUE;
+  n = g_list_model_get_n_items (G_LIST_MODEL (self->selection));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (VireoDBusMachine) machine = g_list_model_get_item (G_LIST_MODEL (self->selection), i);
+      if (g_str_equal (g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)), object_path))
+        {
+          gtk_single_selection_set_selected (self->selection, i);
+          return TRUE;
+        }
+    }
+  return FALSE;
+}

@@ -1,0 +1,524 @@
+/* test-new-machine.c — the New Machine wizard against the real vireod --session on a private bus: it creates
+ * a machine that then exists with the chosen settings, and invalid input (empty, over-long or taken name,
+ * missing or unsuitable kernel file, memory over the host's) keeps Next and Create blocked with the reason in
+ * view.  Screenshots of every page go to $VIREO_SCREENSHOT_DIR (default /tmp). */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ui-fixture.h"
+#include "vireo-new-machine.h"
+
+#define WAIT_SECONDS 60
+
+static VireoUiFixture fixture;
+
+/* Lets the app handle what the last change queued. */
+static void
+pump (void)
+{
+  while (g_main_context_pending (NULL))
+    g_main_context_iteration (NULL, FALSE);
+}
+
+typedef struct
+{
+  char *path;
+  gboolean connect_now;
+  guint emissions;
+} Created;
+
+static void
+on_created (VireoNewMachine *wizard, const char *path, gboolean connect_now, Created *created)
+{
+  g_free (created->path);
+  created->path = g_strdup (path);
+  created->connect_now = connect_now;
+  created->emissions++;
+}
+
+static gboolean
+pointer_cleared (gpointer data)
+{
+  return *(gpointer *) data == NULL;
+}
+
+static GtkWidget *
+part (gpointer wizard, const char *name)
+{
+  GObject *object = gtk_widget_get_template_child (GTK_WIDGET (wizard), VIREO_TYPE_NEW_MACHINE, name);
+
+  g_assert_nonnull (object);
+  return GTK_WIDGET (object);
+}
+
+static void
+set_text (gpointer wizard, const char *row, const char *text)
+{
+  gtk_editable_set_text (GTK_EDITABLE (part (wizard, row)), text);
+  pump ();
+}
+
+static gboolean
+is_sensitive (gpointer wizard, const char *name)
+{
+  return gtk_widget_get_sensitive (part (wizard, name));
+}
+
+/* The message under a field: visible, in the error colour, and containing @expected. */
+static void
+assert_error_shown (gpointer wizard, const char *label_name, const char *expected)
+{
+  GtkWidget *label = part (wizard, label_name);
+
+  g_assert_true (gtk_widget_get_visible (label));
+  g_assert_true (gtk_widget_has_css_class (label, "error"));
+  if (strstr (gtk_label_get_text (GTK_LABEL (label)), expected) == NULL)
+    g_error ("“%s” shows “%s”, which does not say “%s”", label_name, gtk_label_get_text (GTK_LABEL (label)),
+             expected);
+}
+
+static void
+press (gpointer wizard, const char *button)
+{
+  g_assert_true (is_sensitive (wizard, button));
+  g_assert_true (gtk_widget_get_visible (part (wizard, button)));
+  /* "clicked" itself: gtk_widget_activate() on a button clicks it only after a 250 ms flash. */
+  g_signal_emit_by_name (part (wizard, button), "clicked");
+  pump ();
+}
+
+typedef struct
+{
+  gpointer wizard;
+  guint page;
+} PageQuery;
+
+static gboolean
+page_shown (gpointer data)
+{
+  PageQuery *query = data;
+  double position = adw_carousel_get_position (ADW_CAROUSEL (part (query->wizard, "carousel")));
+
+  return G_APPROX_VALUE (position, (double) query->page, 0.001);
+}
+
+/* The carousel settles on @page (at once: the tests turn animations off). */
+static void
+assert_page (gpointer wizard, guint page)
+{
+  PageQuery query = { wizard, page };
+
+  g_assert_true (vireo_ui_wait (page_shown, &query, WAIT_SECONDS));
+}
+
+static void
+screenshot (gpointer wizard, const char *name)
+{
+  g_autofree char *file = g_strconcat ("vireo-new-machine-", name, NULL);
+
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (wizard));
+  g_object_unref (vireo_ui_render (GTK_WIDGET (wizard), file));
+}
+
+/* Whether one of the wizard's shortcuts binds Escape to window.close. */
+static gboolean
+escape_closes (gpointer wizard)
+{
+  g_autoptr (GListModel) controllers = gtk_widget_observe_controllers (GTK_WIDGET (wizard));
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr (GObject) controller = g_list_model_get_item (controllers, i);
+
+      if (!GTK_IS_SHORTCUT_CONTROLLER (controller))
+        continue;
+      for (guint j = 0; j < g_list_model_get_n_items (G_LIST_MODEL (controller)); j++)
+        {
+          g_autoptr (GtkShortcut) shortcut = g_list_model_get_item (G_LIST_MODEL (controller), j);
+          g_autofree char *trigger = gtk_shortcut_trigger_to_string (gtk_shortcut_get_trigger (shortcut));
+          g_autofree char *action = gtk_shortcut_action_to_string (gtk_shortcut_get_action (shortcut));
+
+          if (g_str_equal (trigger, "Escape") && strstr (action, "window.close") != NULL)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+typedef struct
+{
+  gpointer wizard;
+  const char *text;
+} TextQuery;
+
+static gboolean
+error_shown (gpointer data)
+{
+  TextQuery *query = data;
+
+  return gtk_widget_get_visible (part (query->wizard, "error_group"))
+         && strstr (gtk_label_get_text (GTK_LABEL (part (query->wizard, "error_label"))), query->text) != NULL;
+}
+
+static VireoNewMachine *
+open_wizard (void)
+{
+  VireoNewMachine *wizard = vireo_new_machine_new (GTK_WINDOW (fixture.window), fixture.host);
+
+  gtk_window_present (GTK_WINDOW (wizard));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (wizard));
+  assert_page (wizard, 0);
+  return wizard;
+}
+
+static gboolean
+machine_listed (gpointer path)
+{
+  return vireo_host_find_machine (fixture.host, path) != NULL;
+}
+
+/* A machine made behind the wizard's back, straight through the service; returns once the app lists it. */
+static void
+create_machine_directly (const char *name)
+{
+  g_autofree char *path = vireo_ui_create_machine (&fixture, name, "hello", FALSE);
+
+  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+}
+
+/* Every page filled with values that differ from the defaults, then Create: the machine the service lists
+ * has exactly those settings, and the wizard announced it and closed. */
+static void
+test_create (void)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("hello");
+  VireoNewMachine *wizard = open_wizard ();
+  VireoDBusManager *manager = vireo_host_get_manager (fixture.host);
+  guint host_cpus = vireo_dbus_manager_get_host_cpus (manager);
+  guint vcpus = MIN (host_cpus, 2);
+  Created created = { NULL, FALSE, 0 };
+  VireoDBusMachine *machine;
+  g_autoptr (GVariant) settings = NULL;
+  const char *text;
+  gboolean flag;
+  guint64 mib;
+  guint32 count;
+
+  g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
+  g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
+
+  /* 1: the location is the service's, read-only. */
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (wizard, "location_row"))), ==,
+                   vireo_dbus_manager_get_storage_location (manager));
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "1-name-empty");
+  /* Surrounding spaces are not part of the name. */
+  set_text (wizard, "name_row", "  Wizard Machine ");
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "name_message")));
+  screenshot (wizard, "1-name");
+  press (wizard, "next_button");
+  assert_page (wizard, 1);
+
+  /* 2: a kernel, no initrd, a command line of our own. */
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (part (wizard, "cmdline_row"))), ==, "console=ttyS0");
+  set_text (wizard, "kernel_row", kernel);
+  set_text (wizard, "cmdline_row", "console=ttyS0 quiet");
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "2-boot");
+  press (wizard, "next_button");
+  assert_page (wizard, 2);
+
+  /* 3: the defaults fit the host; then 96 MiB and two processors where the host has them. */
+  mib = (guint64) gtk_spin_button_get_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin")));
+  g_assert_cmpuint (mib, >=, 32);
+  g_assert_cmpuint (mib, <=, vireo_dbus_manager_get_host_memory_mib (manager));
+  g_assert_cmpuint (gtk_adjustment_get_upper (GTK_ADJUSTMENT (gtk_widget_get_template_child (
+                        GTK_WIDGET (wizard), VIREO_TYPE_NEW_MACHINE, "vcpus_adjustment"))),
+                    ==, MIN (host_cpus, 64));
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin")), 96);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (wizard, "vcpus_spin")), vcpus);
+  pump ();
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (wizard, "memory_row"))), ==, "96 MiB");
+  g_assert_false (gtk_widget_get_visible (part (wizard, "memory_warning")));
+  screenshot (wizard, "3-resources");
+  press (wizard, "next_button");
+  assert_page (wizard, 3);
+
+  /* 4: NAT and no display, the opposite of the defaults. */
+  g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (wizard, "network_row"))), ==, 0);
+  g_assert_true (gtk_switch_get_active (GTK_SWITCH (part (wizard, "display_switch"))));
+  adw_combo_row_set_selected (ADW_COMBO_ROW (part (wizard, "network_row")), 1);
+  gtk_switch_set_active (GTK_SWITCH (part (wizard, "display_switch")), FALSE);
+  pump ();
+  screenshot (wizard, "4-devices");
+  press (wizard, "next_button");
+  assert_page (wizard, 4);
+
+  /* 5: the summary, Create in place of Next. */
+  g_assert_false (gtk_widget_get_visible (part (wizard, "next_button")));
+  g_assert_true (gtk_widget_get_visible (part (wizard, "create_button")));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "error_group")));
+  g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (part (wizard, "connect_check"))));
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "connect_check")), FALSE);
+  screenshot (wizard, "5-summary");
+  press (wizard, "create_button");
+  g_assert_true (vireo_ui_wait (pointer_cleared, &wizard, WAIT_SECONDS));
+
+  g_assert_cmpuint (created.emissions, ==, 1);
+  g_assert_false (created.connect_now);
+  g_assert_nonnull (created.path);
+  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  machine = vireo_host_find_machine (fixture.host, created.path);
+  g_assert_cmpstr (vireo_dbus_machine_get_name (machine), ==, "Wizard Machine");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  settings = vireo_dbus_machine_dup_settings (machine);
+  g_assert_nonnull (settings);
+  g_assert_true (g_variant_lookup (settings, "name", "&s", &text));
+  g_assert_cmpstr (text, ==, "Wizard Machine");
+  g_assert_true (g_variant_lookup (settings, "memory-mib", "t", &mib));
+  g_assert_cmpuint (mib, ==, 96);
+  g_assert_true (g_variant_lookup (settings, "vcpus", "u", &count));
+  g_assert_cmpuint (count, ==, vcpus);
+  g_assert_true (g_variant_lookup (settings, "boot", "&s", &text));
+  g_assert_cmpstr (text, ==, "kernel");
+  g_assert_true (g_variant_lookup (settings, "kernel", "&s", &text));
+  g_assert_cmpstr (text, ==, kernel);
+  g_assert_true (g_variant_lookup (settings, "initrd", "&s", &text));
+  g_assert_cmpstr (text, ==, "");
+  g_assert_true (g_variant_lookup (settings, "cmdline", "&s", &text));
+  g_assert_cmpstr (text, ==, "console=ttyS0 quiet");
+  g_assert_true (g_variant_lookup (settings, "network", "&s", &text));
+  g_assert_cmpstr (text, ==, "nat");
+  g_assert_true (g_variant_lookup (settings, "display", "b", &flag));
+  g_assert_false (flag);
+  g_free (created.path);
+}
+
+/* Each kind of bad input keeps its page's Next blocked and says why; fixing it unblocks. */
+static void
+test_invalid_input (void)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("hello");
+  g_autofree char *long_name = g_strnfill (65, 'x');
+  g_autofree char *unreadable = g_build_filename (fixture.base, "unreadable.elf", NULL);
+  VireoDBusManager *manager = vireo_host_get_manager (fixture.host);
+  guint64 host_mib = vireo_dbus_manager_get_host_memory_mib (manager);
+  GListModel *machines = vireo_host_get_machines (fixture.host);
+  VireoNewMachine *wizard;
+  guint n_machines;
+
+  create_machine_directly ("Taken");
+  wizard = open_wizard ();
+  g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
+
+  /* Empty: a quiet hint, not an error, and no way on. */
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  g_assert_true (gtk_widget_get_visible (part (wizard, "name_message")));
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (part (wizard, "name_message"))), !=, "");
+  set_text (wizard, "name_row", "   ");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+
+  set_text (wizard, "name_row", "Taken");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "name_message", "already");
+  g_assert_true (gtk_widget_has_css_class (part (wizard, "name_row"), "error"));
+  set_text (wizard, "name_row", " Taken\t");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "name_message", "already");
+  screenshot (wizard, "invalid-1-name-taken");
+
+  set_text (wizard, "name_row", long_name);
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "name_message", "65");
+
+  set_text (wizard, "name_row", "Taken 2");
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "name_message")));
+  g_assert_false (gtk_widget_has_css_class (part (wizard, "name_row"), "error"));
+  press (wizard, "next_button");
+
+  /* The kernel: missing, a folder, unreadable; the initrd likewise. */
+  set_text (wizard, "kernel_row", "/nonexistent/vireo/kernel.elf");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "kernel_message", "does not exist");
+  screenshot (wizard, "invalid-2-kernel-missing");
+  set_text (wizard, "kernel_row", fixture.base);
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "kernel_message", "folder");
+  set_text (wizard, "kernel_row", "vmlinuz");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "kernel_message", "full path");
+  g_assert_true (g_file_set_contents (unreadable, "x", 1, NULL));
+  g_assert_cmpint (g_chmod (unreadable, 0), ==, 0);
+  if (access (unreadable, R_OK) < 0)   /* root reads anything */
+    {
+      set_text (wizard, "kernel_row", unreadable);
+      g_assert_false (is_sensitive (wizard, "next_button"));
+      assert_error_shown (wizard, "kernel_message", "cannot be read");
+    }
+  set_text (wizard, "kernel_row", kernel);
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  set_text (wizard, "initrd_row", "/nonexistent/vireo/initrd.img");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "kernel_message", "initrd.img");
+  g_assert_true (gtk_widget_has_css_class (part (wizard, "initrd_row"), "error"));
+  set_text (wizard, "initrd_row", "");
+  g_assert_true (is_sensitive (wizard, "next_button"));
+
+  /* A disk image instead: required, and its format is read from the file. */
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "disk_radio")), TRUE);
+  pump ();
+  g_assert_true (gtk_widget_get_visible (part (wizard, "disk_group")));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "kernel_group")));
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  set_text (wizard, "image_row", "/nonexistent/vireo/disk.qcow2");
+  assert_error_shown (wizard, "image_message", "does not exist");
+  {
+    g_autofree char *qcow2 = g_build_filename (fixture.base, "disk.qcow2", NULL);
+    g_autofree char *raw = g_build_filename (fixture.base, "disk.img", NULL);
+
+    g_assert_true (g_file_set_contents (qcow2, "QFI\xfb\0\0\0\3", 8, NULL));
+    g_assert_true (g_file_set_contents (raw, "\0\0\0\0\0\0\0\0", 8, NULL));
+    set_text (wizard, "image_row", qcow2);
+    g_assert_true (is_sensitive (wizard, "next_button"));
+    g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (wizard, "image_format_label"))), "qcow2"));
+    screenshot (wizard, "invalid-2-disk");
+    set_text (wizard, "image_row", raw);
+    g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (wizard, "image_format_label"))), "Raw"));
+  }
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "kernel_radio")), TRUE);
+  pump ();
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  press (wizard, "next_button");
+
+  /* Memory: over half the host warns but passes; over the host blocks. */
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin")), (double) (host_mib / 2 + 32));
+  pump ();
+  g_assert_true (gtk_widget_get_visible (part (wizard, "memory_warning")));
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "invalid-3-memory-warning");
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin")), (double) (host_mib + 1));
+  pump ();
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin"))), ==,
+                    host_mib + 1);
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "resources_message", "more memory than this computer has");
+  screenshot (wizard, "invalid-3-memory");
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin")), 64);
+  pump ();
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "resources_message")));
+  press (wizard, "next_button");
+  press (wizard, "next_button");
+  assert_page (wizard, 4);
+  g_assert_true (is_sensitive (wizard, "create_button"));
+
+  /* Another machine takes the name while the summary is open: Create blocks and the summary says why. */
+  create_machine_directly ("Taken 2");
+  pump ();
+  g_assert_false (is_sensitive (wizard, "create_button"));
+  g_assert_true (gtk_widget_get_visible (part (wizard, "error_group")));
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (wizard, "error_label"))), "already"));
+  screenshot (wizard, "invalid-5-summary-blocked");
+
+  /* Back to the name, fix it, forward again: Create is open. */
+  press (wizard, "back_button");
+  press (wizard, "back_button");
+  press (wizard, "back_button");
+  press (wizard, "back_button");
+  assert_page (wizard, 0);
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  set_text (wizard, "name_row", "Taken 3");
+  for (guint i = 0; i < 4; i++)
+    press (wizard, "next_button");
+  g_assert_true (is_sensitive (wizard, "create_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "error_group")));
+
+  /* Escape cancels without creating anything: it is bound to window.close, which is activated here. */
+  g_assert_true (escape_closes (wizard));
+  n_machines = g_list_model_get_n_items (machines);
+  gtk_widget_activate_action (GTK_WIDGET (wizard), "window.close", NULL);
+  g_assert_true (vireo_ui_wait (pointer_cleared, &wizard, WAIT_SECONDS));
+  vireo_ui_spin (500);
+  g_assert_cmpuint (g_list_model_get_n_items (machines), ==, n_machines);
+}
+
+/* What the service refuses is shown on the summary page with its message, and the wizard stays open to fix it.
+ * Here another program takes the name between the app's last look at the list and Create. */
+static void
+test_service_error (void)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("hello");
+  g_autofree char *taken = NULL;
+  VireoNewMachine *wizard = open_wizard ();
+  Created created = { NULL, FALSE, 0 };
+
+  g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
+  set_text (wizard, "name_row", "Raced");
+  press (wizard, "next_button");
+  set_text (wizard, "kernel_row", kernel);
+  for (guint i = 1; i < 4; i++)
+    press (wizard, "next_button");
+  assert_page (wizard, 4);
+
+  /* A synchronous call on the test's own connection: the app has not seen the new machine when Create goes. */
+  taken = vireo_ui_create_machine (&fixture, "Raced", "hello", FALSE);
+  g_signal_emit_by_name (part (wizard, "create_button"), "clicked");
+  g_assert_true (gtk_widget_get_visible (part (wizard, "spinner")));
+  g_assert_false (is_sensitive (wizard, "create_button"));
+  g_assert_false (is_sensitive (wizard, "back_button"));
+  /* Closing is refused while the service works on it. */
+  gtk_window_close (GTK_WINDOW (wizard));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (wizard)));
+
+  g_assert_true (vireo_ui_wait (machine_listed, taken, WAIT_SECONDS));
+  {
+    TextQuery query = { wizard, "could not be created" };
+    g_assert_true (vireo_ui_wait (error_shown, &query, WAIT_SECONDS));
+  }
+  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (wizard, "error_label"))), "Raced"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "spinner")));
+  g_assert_true (is_sensitive (wizard, "back_button"));
+  g_assert_cmpuint (created.emissions, ==, 0);
+  screenshot (wizard, "service-error");
+
+  /* Back, a new name, Create: done. */
+  press (wizard, "back_button");
+  press (wizard, "back_button");
+  press (wizard, "back_button");
+  press (wizard, "back_button");
+  set_text (wizard, "name_row", "Raced Again");
+  for (guint i = 0; i < 4; i++)
+    press (wizard, "next_button");
+  g_assert_false (gtk_widget_get_visible (part (wizard, "error_group")));
+  g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
+  press (wizard, "create_button");
+  g_assert_true (vireo_ui_wait (pointer_cleared, &wizard, WAIT_SECONDS));
+  g_assert_cmpuint (created.emissions, ==, 1);
+  g_assert_true (created.connect_now);
+  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  g_assert_cmpstr (vireo_dbus_machine_get_name (vireo_host_find_machine (fixture.host, created.path)), ==,
+                   "Raced Again");
+  g_free (created.path);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  if (!vireo_ui_init (&fixture, &argc, &argv))
+    return 0;
+  /* Pages slide in at once, so that screenshots show where the wizard is. */
+  g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
+
+  g_test_add_func ("/new-machine/create", test_create);
+  g_test_add_func ("/new-machine/invalid-input", test_invalid_input);
+  g_test_add_func ("/new-machine/service-error", test_service_error);
+  status = g_test_run ();
+  vireo_ui_cleanup (&fixture);
+  return status;
+}
