@@ -10,6 +10,7 @@
 #include <gio/gunixfdlist.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define STATS_INTERVAL           2   /* seconds */
@@ -505,6 +506,17 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
       goto fail_early;
     }
 
+  /* Said here, where the user hears it: the worker could only exit. */
+  socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir, machine->config->uuid);
+  if (strlen (socket_path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path)
+    {
+      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_FAILED,
+                   "cannot start “%s”: its socket path %s is longer than a unix socket allows (%zu bytes); "
+                   "use a shorter runtime folder", machine->config->name, socket_path,
+                   sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
+      goto fail_early;
+    }
+
   machine->restoring = state_is (machine, "saved")
                        && vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid);
   call->fds = g_unix_fd_list_new ();
@@ -518,7 +530,6 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
       g_set_error (&error, VIREO_ERROR, VIREO_ERROR_FAILED, "socketpair: %s", g_strerror (saved));
       goto fail_early;
     }
-  socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir, machine->config->uuid);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_take_fd (launcher, pair[1], 3);
   machine->process = g_subprocess_launcher_spawn (launcher, &error, machine->daemon->worker_path, "--uuid",

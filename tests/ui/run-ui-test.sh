@@ -9,7 +9,8 @@ if ! command -v xvfb-run >/dev/null 2>&1; then
   echo "1..0 # SKIP no display for GTK: install xvfb (it provides xvfb-run)"
   exit 0
 fi
-TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/vireo-ui-test-XXXXXX")
+# Short: unix socket paths under it (the workers' sockets) must stay within 107 bytes.
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/vu-XXXXXX")
 export TMPDIR
 xvfb-run -a -s "-screen 0 1600x1200x24 -nolisten tcp" "$@"
 status=$?

@@ -679,7 +679,7 @@ service_start (Service *service)
   int log_fd;
 
   memset (service, 0, sizeof *service);
-  service->base = g_dir_make_tmp ("vireo-display-service-XXXXXX", &error);
+  service->base = g_dir_make_tmp ("vds-XXXXXX", &error);
   g_assert_no_error (error);
   storage = g_build_filename (service->base, "storage", NULL);
   runtime_dir = g_build_filename (service->base, "run", NULL);
