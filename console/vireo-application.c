@@ -262,3 +262,14 @@ vireo_application_get_connection (VireoApplication *self, const char *object_pat
   g_return_val_if_fail (VIREO_IS_APPLICATION (self), NULL);
   return object_path ? g_hash_table_lookup (self->connections, object_path) : NULL;
 }
+
+GSettings *
+vireo_application_get_settings (void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr (GSettingsSchema) schema = NULL;
+
+  if (source)
+    schema = g_settings_schema_source_lookup (source, VIREO_APP_ID, TRUE);
+  return schema ? g_settings_new_full (schema, NULL, NULL) : NULL;
+}

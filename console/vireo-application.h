@@ -26,4 +26,8 @@ GtkWindow        *vireo_application_connect   (VireoApplication *self,
 GtkWindow        *vireo_application_get_connection (VireoApplication *self,
                                                     const char       *object_path);
 
+/* The app's GSettings (org.vireo.Vireo), or NULL when the schema is not installed: run from a build tree
+ * without GSETTINGS_SCHEMA_DIR, the app works and only forgets its window state.  Owned by the caller. */
+GSettings        *vireo_application_get_settings   (void);
+
 G_END_DECLS

@@ -600,20 +600,11 @@ on_view_changed (VireoConnection *self)
 
 /* ---- object ---- */
 
-static GSettings *
-app_settings (void)
-{
-  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
-  g_autoptr (GSettingsSchema) schema = source ? g_settings_schema_source_lookup (source, VIREO_APP_ID, TRUE) : NULL;
-
-  return schema ? g_settings_new_full (schema, NULL, NULL) : NULL;
-}
-
 /* Once the machine is known: restore the window's size and zoom and follow the machine. */
 static void
 attach_machine (VireoConnection *self)
 {
-  self->settings = app_settings ();
+  self->settings = vireo_application_get_settings ();
   if (self->settings)
     {
       gtk_window_set_default_size (GTK_WINDOW (self),

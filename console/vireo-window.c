@@ -964,18 +964,6 @@ on_back_clicked (VireoWindow *self)
 
 /* ---- window state ---- */
 
-static GSettings *
-app_settings (void)
-{
-  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
-  g_autoptr (GSettingsSchema) schema = NULL;
-
-  /* Run from a build tree without the compiled schema, the app works and only forgets its window state. */
-  if (source)
-    schema = g_settings_schema_source_lookup (source, VIREO_APP_ID, TRUE);
-  return schema ? g_settings_new_full (schema, NULL, NULL) : NULL;
-}
-
 static gboolean
 vireo_window_close_request (GtkWindow *window)
 {
@@ -1002,7 +990,7 @@ attach_app (VireoWindow *self, VireoApplication *app)
 
   self->app = app;
   g_signal_connect_object (app, "connections-changed", G_CALLBACK (update_thumbnail), self, G_CONNECT_SWAPPED);
-  self->settings = app_settings ();
+  self->settings = vireo_application_get_settings ();
   if (self->settings)
     {
       gtk_window_set_default_size (GTK_WINDOW (self), g_settings_get_int (self->settings, "window-width"),
