@@ -138,6 +138,120 @@ test_failure_toast (void)
   g_autoptr (GdkTexture) shot = vireo_ui_render (window_widget (), "vireo-app-toast");
 }
 
+static AdwMessageDialog *
+open_dialog (void)
+{
+  for (GList *l = gtk_window_list_toplevels (); l; l = g_list_delete_link (l, l))
+    if (ADW_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_visible (l->data))
+      {
+        AdwMessageDialog *dialog = l->data;
+        g_list_free (l);
+        return dialog;
+      }
+  return NULL;
+}
+
+static gboolean
+dialog_shown (gpointer data)
+{
+  return open_dialog () != NULL;
+}
+
+static gboolean
+machine_named (gpointer data)
+{
+  VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, alpha_path);
+
+  return machine && g_strcmp0 (vireo_dbus_machine_get_name (machine), data) == 0;
+}
+
+static gboolean
+alpha_gone (gpointer data)
+{
+  return vireo_host_find_machine (fixture.host, alpha_path) == NULL;
+}
+
+static GtkWidget *
+find_popover (GtkWidget *root)
+{
+  if (GTK_IS_POPOVER_MENU (root) && gtk_widget_get_visible (root))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_popover (child);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+/* The machine menu opens from the keyboard (Shift+F10 / Menu) at the selected machine. */
+static void
+test_context_menu (void)
+{
+  GtkWidget *popover;
+
+  g_assert_true (vireo_window_select (fixture.window, VIREO_HOST_SESSION, alpha_path));
+  activate ("win.context-menu");
+  vireo_ui_spin (300);
+  popover = find_popover (window_widget ());
+  g_assert_nonnull (popover);
+  g_assert_nonnull (vireo_ui_find_label (popover, "Connect"));
+  g_assert_nonnull (vireo_ui_find_label (popover, "Delete…"));
+  g_autoptr (GdkTexture) shot = vireo_ui_render (window_widget (), "vireo-app-context-menu");
+  gtk_popover_popdown (GTK_POPOVER (popover));
+}
+
+/* Rename asks for the new name; the service renames the machine and the list follows. */
+static void
+test_rename (void)
+{
+  AdwMessageDialog *dialog;
+  GtkWidget *entry;
+
+  g_assert_true (vireo_window_select (fixture.window, VIREO_HOST_SESSION, alpha_path));
+  activate ("win.rename");
+  g_assert_true (vireo_ui_wait (dialog_shown, NULL, WAIT_SECONDS));
+  dialog = open_dialog ();
+  entry = adw_message_dialog_get_extra_child (dialog);
+  g_assert_true (GTK_IS_EDITABLE (entry));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (entry)), ==, "alpha");
+  /* An empty name cannot be confirmed. */
+  gtk_editable_set_text (GTK_EDITABLE (entry), "  ");
+  g_assert_false (adw_message_dialog_get_response_enabled (dialog, "rename"));
+  gtk_editable_set_text (GTK_EDITABLE (entry), "alpha renamed");
+  g_assert_true (adw_message_dialog_get_response_enabled (dialog, "rename"));
+  adw_message_dialog_response (dialog, "rename");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  g_assert_true (vireo_ui_wait (machine_named, (gpointer) "alpha renamed", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "alpha renamed", WAIT_SECONDS));
+}
+
+/* Delete asks first; cancelling keeps the machine, confirming removes it from the service and the list. */
+static void
+test_delete (void)
+{
+  AdwMessageDialog *dialog;
+
+  g_assert_true (vireo_window_select (fixture.window, VIREO_HOST_SESSION, alpha_path));
+  activate ("win.delete");
+  g_assert_true (vireo_ui_wait (dialog_shown, NULL, WAIT_SECONDS));
+  dialog = open_dialog ();
+  g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (dialog), "vireo-app-delete");
+  adw_message_dialog_response (dialog, "cancel");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  vireo_ui_spin (500);
+  g_assert_nonnull (vireo_host_find_machine (fixture.host, alpha_path));
+
+  activate ("win.delete");
+  g_assert_true (vireo_ui_wait (dialog_shown, NULL, WAIT_SECONDS));
+  dialog = open_dialog ();
+  adw_message_dialog_response (dialog, "delete");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  g_assert_true (vireo_ui_wait (alpha_gone, NULL, WAIT_SECONDS));
+  g_assert_null (vireo_ui_find_label (window_widget (), "alpha renamed"));
+}
+
 /* Stopping the service while the app runs: the app says so, and recovers when the service returns. */
 static void
 test_service_restart (void)
@@ -148,8 +262,8 @@ test_service_restart (void)
   g_autoptr (GdkTexture) down = vireo_ui_render (window_widget (), "vireo-app-service-down");
 
   vireo_ui_start_vireod (&fixture);
-  g_assert_true (vireo_ui_wait_for_label (window_widget (), "alpha", WAIT_SECONDS));
-  g_assert_true (vireo_ui_wait_for_label (window_widget (), "3 machines", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "beta", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "2 machines", WAIT_SECONDS));
   g_assert_null (vireo_ui_find_label (window_widget (), "Service Not Running"));
 }
 
@@ -164,6 +278,9 @@ main (int argc, char **argv)
   g_test_add_func ("/app/lists-machines", test_lists_machines);
   g_test_add_func ("/app/actions", test_actions);
   g_test_add_func ("/app/failure-toast", test_failure_toast);
+  g_test_add_func ("/app/context-menu", test_context_menu);
+  g_test_add_func ("/app/rename", test_rename);
+  g_test_add_func ("/app/delete", test_delete);
   g_test_add_func ("/app/service-restart", test_service_restart);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);

@@ -332,6 +332,7 @@ vireo_ui_render (GtkWidget *widget, const char *name)
       const char *dir = g_getenv ("VIREO_UI_SCREENSHOTS") ? g_getenv ("VIREO_UI_SCREENSHOTS") : g_get_tmp_dir ();
       g_autofree char *file = g_strdup_printf ("%s.png", name);
       g_autofree char *path = g_build_filename (dir, file, NULL);
+      g_mkdir_with_parents (dir, 0755);
       if (gdk_texture_save_to_png (texture, path))
         g_test_message ("screenshot: %s", path);
     }

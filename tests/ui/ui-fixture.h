@@ -47,7 +47,7 @@ gboolean vireo_ui_wait_for_state (VireoUiFixture *f, const char *object_path, co
 /* Everything the machine wrote to its serial port so far (through Machine.OpenSerial). */
 char    *vireo_ui_serial_output (VireoUiFixture *f, const char *object_path);
 
-/* Renders @widget as it is on screen now; saved to $VIREO_UI_SCREENSHOTS/<name>.png (default /tmp) when
+/* Renders @widget as it is on screen now; saved to $VIREO_UI_SCREENSHOTS/<name>.png (meson test: <builddir>/tests/ui/screenshots) when
  * @name is not NULL. */
 GdkTexture *vireo_ui_render (GtkWidget *widget, const char *name);
 /* The pixel (x, y) of @texture as 0xRRGGBB. */
