@@ -26,6 +26,7 @@ struct _VireoConnection
   GSettings *settings;
   GCancellable *cancellable;
   char *zoom_mode;        /* "fit", "100", "150", "200" */
+  char *last_state;       /* the machine's state when the view was last updated */
 
   /* Template widgets */
   GtkRevealer *header_revealer;
@@ -269,7 +270,11 @@ update_view (VireoConnection *self)
   const char *state = vireo_dbus_machine_get_state (self->machine);
   const char *name = vireo_dbus_machine_get_name (self->machine);
   gboolean has_display = machine_has_display (self->machine);
+  gboolean state_changed = g_strcmp0 (state, self->last_state) != 0;
   g_autofree char *title = NULL;
+
+  g_free (self->last_state);
+  self->last_state = g_strdup (state);
 
   gtk_window_set_title (GTK_WINDOW (self), name);
   adw_view_switcher_title_set_title (self->switcher_title, name);
@@ -285,10 +290,16 @@ update_view (VireoConnection *self)
                        FALSE, FALSE, TRUE);
           return;
         }
-      if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED)
+      /* A display that gave up with a reason (e.g. not authorized) is tried again when the machine's
+       * state changes, not on every property the service updates. */
+      if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED
+          && (!vireo_display_get_error (self->display) || state_changed))
         vireo_display_open_machine (self->display, self->machine);
       if (vireo_display_get_state (self->display) == VIREO_DISPLAY_CONNECTED)
         gtk_stack_set_visible_child_name (self->display_stack, "screen");
+      else if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED)
+        show_status (self, "dialog-warning-symbolic", _("The Display Is Not Available"),
+                     vireo_display_get_error (self->display), FALSE, FALSE, TRUE);
       else
         show_status (self, "video-display-symbolic", _("Connecting…"), NULL, TRUE, FALSE, FALSE);
       return;
@@ -661,6 +672,7 @@ static void
 vireo_connection_finalize (GObject *object)
 {
   g_free (VIREO_CONNECTION (object)->zoom_mode);
+  g_free (VIREO_CONNECTION (object)->last_state);
   G_OBJECT_CLASS (vireo_connection_parent_class)->finalize (object);
 }
 
