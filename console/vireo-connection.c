@@ -12,6 +12,7 @@
 
 #include "display/vireo-display.h"
 #include "vireo-format.h"
+#include "vireo-spinner.h"
 
 #define SERIAL_RETRY_MS 1000
 #define SERIAL_READ_SIZE 4096
@@ -39,7 +40,7 @@ struct _VireoConnection
   GtkScrolledWindow *display_scroller;
   VireoDisplay *display;
   AdwStatusPage *display_status;
-  GtkSpinner *display_spinner;
+  VireoSpinner *display_spinner;
   GtkWidget *status_start;
   GtkWidget *status_serial;
   VteTerminal *terminal;
@@ -258,7 +259,7 @@ show_status (VireoConnection *self, const char *icon, const char *title, const c
   adw_status_page_set_title (self->display_status, title);
   adw_status_page_set_description (self->display_status, description);
   gtk_widget_set_visible (GTK_WIDGET (self->display_spinner), busy);
-  gtk_spinner_set_spinning (self->display_spinner, busy);
+  vireo_spinner_set_spinning (self->display_spinner, busy);
   gtk_widget_set_visible (self->status_start, offer_start);
   gtk_widget_set_visible (self->status_serial, offer_serial);
   gtk_stack_set_visible_child_name (self->display_stack, "status");
@@ -733,6 +734,7 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   g_type_ensure (VIREO_TYPE_DISPLAY);
+  g_type_ensure (VIREO_TYPE_SPINNER);
   g_type_ensure (VTE_TYPE_TERMINAL);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-connection.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, header_revealer);

@@ -1,6 +1,7 @@
 /* ui-fixture.c — the ui suite's shared setup: a private session bus, the real vireod --session on it, the
  * Vireo app running in the test process, and helpers to wait, render and drive machines. */
 #include "ui-fixture.h"
+#include "ui-renderer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,7 +311,7 @@ vireo_ui_render (GtkWidget *widget, const char *name)
   g_autoptr (GtkSnapshot) snapshot = gtk_snapshot_new ();
   g_autoptr (GskRenderNode) node = NULL;
   int width, height;
-  GskRenderer *renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  GskRenderer *renderer = vireo_ui_renderer (widget);
   GdkTexture *texture;
 
   /* What the last frame drew: let pending layout and drawing happen first. */

@@ -4,6 +4,7 @@
  * in the guest, the keyboard grab and its release, a mode change, 1:1 zoom, the screenshot, and the end
  * of the connection when the guest powers off. */
 #include "test-util.h"
+#include "ui-renderer.h"
 #include "vireo-display-private.h"
 
 #include <fcntl.h>
@@ -224,7 +225,7 @@ render (Fixture *f, const char *name)
   gdk_paintable_snapshot (paintable, snapshot, width, height);
   node = gtk_snapshot_free_to_node (snapshot);
   g_assert_nonnull (node);
-  texture = gsk_renderer_render_texture (gtk_native_get_renderer (gtk_widget_get_native (widget)), node,
+  texture = gsk_renderer_render_texture (vireo_ui_renderer (widget), node,
                                          &GRAPHENE_RECT_INIT (0, 0, width, height));
   g_assert_true (gdk_texture_save_to_png (texture, path));
   g_test_message ("the widget as shown: %s", path);
