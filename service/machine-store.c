@@ -293,9 +293,9 @@ vireo_machine_store_save (VireoMachineStore *store, const VireoMachineConfig *co
 }
 
 /* Removes @name inside @dir_fd, recursing into folders but never following a symlink: a link is
- * removed, not what it points to. */
+ * removed, not what it points to.  With @keep_top a folder @name is emptied and stays. */
 static gboolean
-remove_tree_at (int dir_fd, const char *name, unsigned depth, GError **error)
+remove_tree_at (int dir_fd, const char *name, unsigned depth, gboolean keep_top, GError **error)
 {
   struct stat st;
   DIR *dir;
@@ -332,11 +332,11 @@ remove_tree_at (int dir_fd, const char *name, unsigned depth, GError **error)
     }
   while (ok && (entry = readdir (dir)) != NULL)
     if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
-      ok = remove_tree_at (dirfd (dir), entry->d_name, depth + 1, error);
+      ok = remove_tree_at (dirfd (dir), entry->d_name, depth + 1, FALSE, error);
   closedir (dir);
   if (!ok)
     return FALSE;
-  if (unlinkat (dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+  if (!keep_top && unlinkat (dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
     goto fail;
   return TRUE;
 
@@ -429,7 +429,7 @@ vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean
       folder_real = realpath (folder, NULL);
     }
 
-  if (!remove_tree_at (fd, STATE_DIR, 0, error) || !remove_tree_at (fd, DEFINITION_FILE, 0, error))
+  if (!remove_tree_at (fd, STATE_DIR, 0, FALSE, error) || !remove_tree_at (fd, DEFINITION_FILE, 0, FALSE, error))
     {
       close (fd);
       return FALSE;
@@ -474,7 +474,8 @@ vireo_machine_store_discard_saved_state (VireoMachineStore *store, const char *u
   fd = open_machine_dir (store, uuid, error);
   if (fd < 0)
     return FALSE;
-  ok = remove_tree_at (fd, STATE_DIR, 0, error);
+  /* Emptied, not removed: a running worker holds the folder open and saves into it next time. */
+  ok = remove_tree_at (fd, STATE_DIR, 0, TRUE, error);
   close (fd);
   return ok;
 }

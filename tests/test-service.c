@@ -819,6 +819,36 @@ test_shutdown (Fixture *f)
   close (fd);
 }
 
+/* Save and Start again, over and over, on one machine that never powers off in between: each restore
+ * continues the same guest, and each save after a restore writes a new saved state. */
+static void
+test_save_restore_cycles (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "cycler", "echo");
+  g_autoptr (GString) seen = g_string_new (NULL);
+  int fd = start_and_wait_for (machine, "echo ready", seen);
+
+  close (fd);
+  for (int cycle = 1; cycle <= 20; cycle++)
+    {
+      g_autofree char *line = g_strdup_printf ("cycle %d", cycle);
+      g_autoptr (GString) echoed = g_string_new (NULL);
+
+      call_ok (machine, "Save", NULL);
+      g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "saved");
+      g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+      call_ok (machine, "Start", NULL);
+      g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "running");
+      fd = open_serial (machine);
+      serial_type (fd, line);
+      g_assert_true (serial_wait_for (fd, echoed, 0, line, WAIT_SECONDS));
+      /* Resumed, not booted again. */
+      g_assert_null (strstr (echoed->str, "echo ready"));
+      close (fd);
+    }
+  call_ok (machine, "TurnOff", NULL);
+}
+
 static void
 test_save_restore (Fixture *f)
 {
@@ -1458,6 +1488,7 @@ static const ServiceTest service_tests[] = {
   { "/service/display", test_display, TRUE },
   { "/service/shutdown", test_shutdown, TRUE },
   { "/service/save-restore", test_save_restore, TRUE },
+  { "/service/save-restore-cycles", test_save_restore_cycles, TRUE },
   { "/service/persistence", test_persistence, FALSE },
   { "/service/reattach", test_reattach, TRUE },
   { "/service/worker-killed", test_worker_killed, TRUE },
