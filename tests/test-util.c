@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 gboolean
@@ -291,4 +293,39 @@ vireo_test_remove_tree (const char *path)
         g_unlink (child);
     }
   g_rmdir (path);
+}
+
+gboolean
+vireo_test_user_can_run (uid_t uid, gid_t gid, const char *path, ...)
+{
+  va_list args;
+
+  va_start (args, path);
+  for (const char *p = path; p; p = va_arg (args, const char *))
+    {
+      int status = 0;
+      pid_t pid = fork ();
+
+      g_assert_cmpint (pid, >=, 0);
+      if (pid == 0)
+        {
+          if (setgroups (0, NULL) < 0 || setgid (gid) < 0 || setuid (uid) < 0)
+            _exit (2);
+          _exit (access (p, X_OK) == 0 ? 0 : 1);
+        }
+      g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+      if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+        {
+          g_autofree char *why = g_strdup_printf ("uid %u cannot %s %s (is the build tree inside a folder "
+                                                  "only its owner may enter?)", (unsigned) uid,
+                                                  WIFEXITED (status) && WEXITSTATUS (status) == 2
+                                                    ? "be switched to in order to run" : "run",
+                                                  p);
+          g_test_skip (why);
+          va_end (args);
+          return FALSE;
+        }
+    }
+  va_end (args);
+  return TRUE;
 }

@@ -78,6 +78,11 @@ gboolean vireo_test_signal_processes (const char *program, const char *needle, i
 /* Deletes a folder and everything in it. */
 void vireo_test_remove_tree (const char *path);
 
+/* For tests that run a program as another user (root only): TRUE when @uid/@gid (no supplementary
+ * groups) can execute each of the NULL-terminated paths; otherwise the test is marked skipped, naming the
+ * path that user cannot reach (a build tree under a mode-700 home, say). */
+gboolean vireo_test_user_can_run (uid_t uid, gid_t gid, const char *path, ...) G_GNUC_NULL_TERMINATED;
+
 /* Runs the default main context until @condition (an expression) holds; after @seconds the test fails
  * naming @what.  For conditions no event announces, it also polls every 2 ms when the loop is idle. */
 #define VIREO_TEST_WAIT_FOR(condition, what, seconds)                                              \
