@@ -9,22 +9,10 @@
 #include <glib.h>
 #include <stdint.h>
 
+#include "hv-limits.h"
+
 G_BEGIN_DECLS
 
-#define HV_ERROR (hv_error_quark ())
-GQuark hv_error_quark (void);
-
-typedef enum
-{
-  HV_ERROR_FAILED,           /* anything without a better code */
-  HV_ERROR_NO_KVM,           /* /dev/kvm missing or KVM lacks a capability we need */
-  HV_ERROR_PERMISSION,       /* /dev/kvm or a file exists but may not be opened */
-  HV_ERROR_INVALID_ARGUMENT, /* a size, count or option out of range */
-  HV_ERROR_NOT_FOUND,        /* a file does not exist */
-  HV_ERROR_BAD_IMAGE,        /* a kernel/initrd that is not in a supported format */
-  HV_ERROR_TOO_LARGE,        /* it does not fit in guest memory */
-  HV_ERROR_INVALID_STATE,    /* the call is not valid in the VM's current state */
-} HvError;
 
 /* Why a VM stopped running. */
 typedef enum
@@ -51,10 +39,6 @@ void hv_exit_info_clear (HvExitInfo *info);
 
 typedef struct _HvVm HvVm;
 
-/* Limits of the configuration.  The upper memory bound is also capped at run time by the host's RAM. */
-#define HV_MEMORY_MIN (32ull << 20)
-#define HV_VCPUS_MIN 1
-#define HV_VCPUS_MAX 64
 
 /* Opens /dev/kvm (or @kvm_path when not NULL, for tests) and checks the capabilities the core needs. */
 HvVm *hv_vm_new (const char *kvm_path, GError **error);
@@ -125,14 +109,5 @@ gboolean hv_vm_has_exited (HvVm *vm);
 /* Blocks until the VM has ended and every vCPU thread has been joined. */
 void hv_vm_wait (HvVm *vm, HvExitInfo *info);
 
-/* Range checks shared by the setters above and front ends that validate before opening /dev/kvm. */
-gboolean hv_check_memory_size (uint64_t bytes, GError **error);
-gboolean hv_check_vcpus (unsigned count, GError **error);
-gboolean hv_check_cpuid_mask (const char *mask, GError **error);
-
-/* Parses a memory size: "512M", "2G", "1.5G", "65536K", a plain number means MiB. */
-gboolean hv_parse_memory_size (const char *text, uint64_t *bytes, GError **error);
-/* The most memory a guest may be given on this host (its physical RAM). */
-uint64_t hv_host_memory_limit (void);
 
 G_END_DECLS

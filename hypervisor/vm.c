@@ -165,51 +165,8 @@ require_configuring (HvVm *vm, GError **error)
   return TRUE;
 }
 
-gboolean
-hv_check_memory_size (uint64_t bytes, GError **error)
-{
-  uint64_t limit = hv_host_memory_limit ();
 
-  if (bytes < HV_MEMORY_MIN)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "%" G_GUINT64_FORMAT " MiB of memory is too little: the minimum is %llu MiB",
-                   bytes >> 20, HV_MEMORY_MIN >> 20);
-      return FALSE;
-    }
-  if (bytes > limit)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "%" G_GUINT64_FORMAT " MiB of memory is more than this host has (%" G_GUINT64_FORMAT
-                   " MiB)", bytes >> 20, limit >> 20);
-      return FALSE;
-    }
-  if (bytes & 0xfff)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "memory must be a multiple of 4 KiB");
-      return FALSE;
-    }
-  return TRUE;
-}
 
-gboolean
-hv_check_vcpus (unsigned count, GError **error)
-{
-  if (count < HV_VCPUS_MIN || count > HV_VCPUS_MAX)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "%u vCPUs is out of range: a VM has %d to %d", count, HV_VCPUS_MIN, HV_VCPUS_MAX);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
-hv_check_cpuid_mask (const char *mask, GError **error)
-{
-  HvCpuidMask parsed = { 0 };
-  return mask == NULL || *mask == '\0' || hv_cpuid_mask_parse (mask, &parsed, error);
-}
 
 gboolean
 hv_vm_set_memory (HvVm *vm, uint64_t bytes, GError **error)

@@ -3,8 +3,7 @@
 #include "machine-config-private.h"
 #include "vireo-text.h"
 #include "vireo-error.h"
-#include "hv.h"
-#include "x86/layout.h"
+#include "hv-limits.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * vireod restart. */
 #include "machine-private.h"
 #include "vireo-error.h"
-#include "hv.h"
+#include "hv-limits.h"
 
 #include <errno.h>
 #include <fcntl.h>

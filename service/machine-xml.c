@@ -3,7 +3,7 @@
 #include "machine-config-private.h"
 #include "vireo-text.h"
 #include "vireo-error.h"
-#include "hv.h"
+#include "hv-limits.h"
 
 #include <string.h>
 

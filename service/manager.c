@@ -2,7 +2,7 @@
 #include "manager.h"
 #include "machine.h"
 #include "vireo-error.h"
-#include "hv.h"
+#include "hv-limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@ struct _VireoManager
   VireoDaemon *daemon;
   VireoDBusManager *iface;
   GHashTable *machines; /* uuid → VireoMachine */
+  gboolean kvm_checked;
 };
 
 static gboolean
@@ -226,26 +227,59 @@ on_connection_changed (GObject *object, GParamSpec *pspec, gpointer data)
     g_warning ("cannot export org.vireo.Vireo1.Manager: %s", error->message);
 }
 
-/* Whether this host can run machines, and a sentence saying how to fix it when not. */
+static void
+set_kvm_status (VireoManager *manager, const char *problem)
+{
+  vireo_dbus_manager_set_kvm_available (manager->iface, problem == NULL);
+  vireo_dbus_manager_set_kvm_status (manager->iface, problem ? problem : "");
+  if (problem)
+    g_warning ("machines cannot run: %s", problem);
+  manager->kvm_checked = TRUE;
+}
+
+static void
+on_kvm_checked (GObject *source, GAsyncResult *result, gpointer data)
+{
+  VireoManager *manager = data;
+  GSubprocess *check = G_SUBPROCESS (source);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_subprocess_communicate_utf8_finish (check, result, &out, NULL, &error))
+    set_kvm_status (manager, error->message);
+  else if (g_subprocess_get_if_exited (check) && g_subprocess_get_exit_status (check) == 0)
+    set_kvm_status (manager, NULL);
+  else if (out && *g_strstrip (out))
+    set_kvm_status (manager, out);
+  else
+    set_kvm_status (manager, "the KVM check (vireo-worker --check-kvm) failed; see the service's log");
+}
+
+/* Whether this host can run machines, and a sentence saying how to fix it when not.  A vireo-worker
+ * answers (--check-kvm): vireod itself holds no KVM code. */
 static void
 check_kvm (VireoManager *manager)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (HvVm) vm = NULL;
-  int fd = open (manager->daemon->kvm_path, O_RDWR | O_CLOEXEC);
+  g_autoptr (GSubprocess) check = NULL;
 
-  if (fd < 0)
+  vireo_dbus_manager_set_kvm_status (manager->iface, "KVM has not been checked yet");
+  check = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_INHERIT, &error,
+                            manager->daemon->worker_path, "--check-kvm", manager->daemon->kvm_path, NULL);
+  if (check == NULL)
     {
-      /* Reuse the core's wording for the usual causes. */
-      vm = hv_vm_new (manager->daemon->kvm_path, &error);
+      g_autofree char *problem = g_strdup_printf ("cannot run %s to check KVM: %s",
+                                                  manager->daemon->worker_path, error->message);
+      set_kvm_status (manager, problem);
+      return;
     }
-  else
-    vm = hv_vm_new_for_fd (fd, &error);
+  g_subprocess_communicate_utf8_async (check, NULL, NULL, on_kvm_checked, manager);
+}
 
-  vireo_dbus_manager_set_kvm_available (manager->iface, vm != NULL);
-  vireo_dbus_manager_set_kvm_status (manager->iface, vm ? "" : error->message);
-  if (vm == NULL)
-    g_warning ("machines cannot run: %s", error->message);
+gboolean
+vireo_manager_is_ready (VireoManager *manager)
+{
+  return manager->kvm_checked;
 }
 
 VireoManager *

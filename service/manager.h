@@ -10,5 +10,7 @@ VireoManager *vireo_manager_new (VireoDaemon *daemon);
 void vireo_manager_free (VireoManager *manager);
 /* Starts the machines whose "auto-start" says so. */
 void vireo_manager_autostart (VireoManager *manager);
+/* Whether what the manager reports about the host (KVM) is known yet. */
+gboolean vireo_manager_is_ready (VireoManager *manager);
 
 G_END_DECLS

@@ -1,6 +1,6 @@
 /* vireo-error.c — the service's error domain and its D-Bus error names. */
 #include "vireo-error.h"
-#include "hv.h"
+#include "hv-limits.h"
 
 #include <gio/gio.h>
 

@@ -173,16 +173,19 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGINT, on_terminate, &service);
   signal (SIGPIPE, SIG_IGN);
 
-  /* Answer no one before every running machine is known as running: a client must never see one as
-   * "off" and start it a second time. */
+  /* Answer no one before every running machine is known as running (a client must never see one as
+   * "off" and start it a second time) and before whether KVM works is known. */
   {
     gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
     guint tick = g_timeout_add (100, on_tick, NULL);
-    while (daemon->reattaching > 0 && g_get_monotonic_time () < deadline)
+    while ((daemon->reattaching > 0 || !vireo_manager_is_ready (service.manager))
+           && g_get_monotonic_time () < deadline)
       g_main_context_iteration (NULL, TRUE);
     g_source_remove (tick);
     if (daemon->reattaching > 0)
       g_warning ("%u machines' workers did not answer within 10 seconds", daemon->reattaching);
+    if (!vireo_manager_is_ready (service.manager))
+      g_warning ("the KVM check did not answer within 10 seconds");
   }
 
   service.owner_id = g_bus_own_name (system_mode ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, "org.vireo.Vireo1",

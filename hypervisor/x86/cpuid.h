@@ -1,32 +1,12 @@
-/* cpuid.h — the CPUID a vCPU sees: KVM's supported set, our topology, the user's feature mask. */
+/* cpuid.h — the CPUID a vCPU sees: KVM's supported set, our topology, the user's feature mask applied. */
 #pragma once
 
 #include <glib.h>
 #include <stdint.h>
 #include <linux/kvm.h>
 
-typedef struct
-{
-  uint32_t leaf;
-  uint32_t subleaf;
-  uint8_t reg;      /* 0 eax, 1 ebx, 2 ecx, 3 edx */
-  uint8_t bit;
-} HvCpuidBit;
+#include "cpuid-mask.h"
 
-#define HV_CPUID_MASK_MAX 64
-
-typedef struct
-{
-  HvCpuidBit clear[HV_CPUID_MASK_MAX]; /* bits the user removed */
-  unsigned n_clear;
-} HvCpuidMask;
-
-/* Parses "-cx16,-avx512f" (Linux /proc/cpuinfo flag names; case-insensitive; spaces allowed).  An unknown
- * name, a missing '-' or an empty item is an HV_ERROR_INVALID_ARGUMENT that names it. */
-gboolean hv_cpuid_mask_parse (const char *text, HvCpuidMask *mask, GError **error);
-
-/* Looks up one flag name; FALSE when unknown. */
-gboolean hv_cpuid_lookup (const char *name, HvCpuidBit *bit);
 
 /* KVM_GET_SUPPORTED_CPUID reports leaves 0xB and 0x1F with subleaf 0 only ("no topology").
  * Appends an entry for subleaf 1 of each of them that is present (at most

@@ -1,6 +1,7 @@
 /* worker-main.c — the vireo-worker process: command line, sandbox basics, signals, the peer-to-peer D-Bus
  * connections (vireod's socketpair and the re-attach socket), and when to exit. */
 #include "worker.h"
+#include "hv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -308,6 +309,22 @@ flush_connections (App *app)
     }
 }
 
+/* --check-kvm: vireod's question whether machines can run here, answered with the core's own wording
+ * of what is wrong (exit 3) or nothing (exit 0). */
+static int
+check_kvm_device (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvVm) vm = hv_vm_new (path, &error);
+
+  if (vm == NULL)
+    {
+      printf ("%s\n", error->message);
+      return 3;
+    }
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -315,6 +332,7 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autofree char *uuid = NULL;
   g_autofree char *socket_path = NULL;
+  g_autofree char *check_kvm = NULL;
   int connection_fd = -1;
   App app = { 0 };
   const GOptionEntry entries[] = {
@@ -322,6 +340,8 @@ main (int argc, char **argv)
     { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Where to listen for vireod re-attaching",
       "PATH" },
     { "connection-fd", 0, 0, G_OPTION_ARG_INT, &connection_fd, "vireod's end of a socketpair", "FD" },
+    { "check-kvm", 0, 0, G_OPTION_ARG_FILENAME, &check_kvm,
+      "Check that machines can run with this KVM device, print why not, and exit", "PATH" },
     { NULL },
   };
 
@@ -346,6 +366,8 @@ main (int argc, char **argv)
       fprintf (stderr, "vireo-worker: %s\n", error->message);
       return 1;
     }
+  if (check_kvm)
+    return check_kvm_device (check_kvm);
   if (uuid == NULL || !g_uuid_string_is_valid (uuid))
     {
       fprintf (stderr, "vireo-worker: --uuid needs the machine's UUID\n");
