@@ -70,6 +70,8 @@ void vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *i
 
 /* Lets go of the worker (proxy, connection, process, statistics) without stopping it. */
 void vireo_machine_drop_worker (VireoMachine *machine);
+/* Drops the record of how the machine last ended (a new run starts, or the machine goes). */
+void vireo_machine_forget_exit (VireoMachine *machine);
 
 /* Takes @task, whose task data is the end reason it waits for (NULL: any), until the worker ends. */
 void vireo_machine_wait_for_end (VireoMachine *machine, GTask *task);

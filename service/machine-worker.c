@@ -4,6 +4,7 @@
 #include "machine-private.h"
 #include "vireo-error.h"
 #include "hv-limits.h"
+#include "exit-record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,6 +152,33 @@ vireo_machine_was_running (VireoMachine *machine)
   return g_file_test (marker, G_FILE_TEST_EXISTS);
 }
 
+static char *
+exit_record_path (VireoMachine *machine)
+{
+  return g_strdup_printf ("%s/%s.sock.exit", machine->daemon->workers_dir, machine->config->uuid);
+}
+
+/* A crash stays visible until the machine starts again or goes away, whether or not vireod restarts in
+ * between: its record is kept (written here if the worker did not), every other end clears it. */
+static void
+keep_exit_record (VireoMachine *machine, gboolean crashed, const char *reason, const char *message)
+{
+  g_autofree char *path = exit_record_path (machine);
+  g_autoptr (GError) error = NULL;
+
+  if (!crashed)
+    unlink (path);
+  else if (!vireo_exit_record_write (path, machine->config->uuid, reason, message, 0, &error))
+    g_warning ("%s: cannot keep the record of its crash: %s", machine->config->name, error->message);
+}
+
+void
+vireo_machine_forget_exit (VireoMachine *machine)
+{
+  g_autofree char *path = exit_record_path (machine);
+  unlink (path);
+}
+
 /* Maps the worker's end onto the machine's state. */
 static void
 worker_ended (VireoMachine *machine, const char *reason, const char *message)
@@ -184,6 +212,8 @@ worker_ended (VireoMachine *machine, const char *reason, const char *message)
                                          message && *message ? message : "the machine stopped unexpectedly");
       vireo_machine_set_state (machine, "crashed");
     }
+  keep_exit_record (machine, g_str_equal (vireo_machine_get_state (machine), "crashed"), reason,
+                    vireo_dbus_machine_get_last_error (machine->iface));
   vireo_machine_finish_waiters (machine, reason, message);
 }
 
@@ -530,6 +560,8 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
       g_set_error (&error, VIREO_ERROR, VIREO_ERROR_FAILED, "socketpair: %s", g_strerror (saved));
       goto fail_early;
     }
+  /* A new run: how the last one ended is history now. */
+  vireo_machine_forget_exit (machine);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_take_fd (launcher, pair[1], 3);
   machine->process = g_subprocess_launcher_spawn (launcher, &error, machine->daemon->worker_path, "--uuid",
@@ -573,21 +605,15 @@ fail_early:
 
 /* --- re-attaching --- */
 
+/* The record of an end no vireod saw (left by the worker) or of a crash (kept by an earlier vireod). */
 static void
 read_exit_record (VireoMachine *machine, const char *record_path)
 {
-  g_autoptr (GKeyFile) record = g_key_file_new ();
   g_autofree char *reason = NULL;
   g_autofree char *message = NULL;
 
-  if (!g_key_file_load_from_file (record, record_path, G_KEY_FILE_NONE, NULL))
-    return;
-  reason = g_key_file_get_string (record, "exit", "reason", NULL);
-  message = g_key_file_get_string (record, "exit", "message", NULL);
-  unlink (record_path);
-  if (reason == NULL)
-    return;
-  worker_ended (machine, reason, message);
+  if (vireo_exit_record_read (record_path, &reason, &message))
+    worker_ended (machine, reason, message);
 }
 
 static void
@@ -642,9 +668,11 @@ on_reattach_connected (GObject *source, GAsyncResult *result, gpointer data)
 
   if (connection == NULL)
     {
+      g_autofree char *record_path = g_strconcat (socket_path, ".exit", NULL);
       g_message ("%s: removing the stale worker socket %s (%s)", machine->config->name, socket_path,
                  error->message);
       unlink (socket_path);
+      read_exit_record (machine, record_path);
       reattach_done (machine);
       return;
     }
@@ -663,10 +691,13 @@ vireo_machine_reattach (VireoMachine *machine)
 
   if (vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid))
     vireo_machine_set_state (machine, "saved");
-  if (g_file_test (record_path, G_FILE_TEST_EXISTS))
-    read_exit_record (machine, record_path);
+  /* A worker still there says itself how the machine ended; the record speaks only for one that is gone,
+   * so an end is taken exactly once. */
   if (!g_file_test (socket_path, G_FILE_TEST_EXISTS))
-    return;
+    {
+      read_exit_record (machine, record_path);
+      return;
+    }
 
   escaped = g_dbus_address_escape_value (socket_path);
   address = g_strconcat ("unix:path=", escaped, NULL);

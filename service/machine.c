@@ -609,6 +609,7 @@ delete_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  vireo_machine_forget_exit (machine);
   vireo_dbus_machine_complete_delete (machine->iface, invocation);
   g_signal_emit (machine, signals[SIGNAL_DELETED], 0);
 }

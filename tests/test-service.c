@@ -1062,6 +1062,65 @@ test_worker_killed (Fixture *f)
   close (fd);
 }
 
+/* A machine that crashes while vireod is down comes back "crashed", saying why, and stays so across
+ * another restart, until it starts again. */
+static void
+test_crash_record (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "crasher", "echo");
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autofree char *path = g_strdup (machine_path (machine));
+  g_autofree char *marker = NULL;
+  VireoTestProcessQuery worker_query = { "vireo-worker", NULL };
+  g_autofree char *uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+  int fd = start_and_wait_for (machine, "echo ready", seen);
+
+  worker_query.needle = uuid;
+  marker = g_build_filename (f->storage, uuid, "running", NULL);
+  g_assert_true (g_file_test (marker, G_FILE_TEST_EXISTS));
+  g_clear_object (&machine);
+  vireod_stop (f);
+  /* Like a PC, the machine restarts after a triple fault; the fourth within ten seconds ends it. */
+  for (int crash = 0; crash < 4; crash++)
+    {
+      gsize mark = seen->len;
+      if (crash > 0)
+        g_assert_true (serial_wait_for (fd, seen, mark, "echo ready", WAIT_SECONDS));
+      mark = seen->len;
+      serial_type (fd, "\x1c");
+      g_assert_true (serial_wait_for (fd, seen, mark, "echo crash", WAIT_SECONDS));
+    }
+  close (fd);
+  g_assert_true (vireo_test_wait_until (vireo_test_processes_gone, &worker_query, WAIT_SECONDS));
+
+  for (int restart = 0; restart < 2; restart++)
+    {
+      vireod_start (f);
+      machine = machine_proxy (f, path);
+      wait_for_state (machine, "crashed");
+      g_test_message ("LastError after vireod restart %d: %s", restart + 1,
+                      vireo_dbus_machine_get_last_error (machine));
+      g_assert_nonnull (strstr (vireo_dbus_machine_get_last_error (machine), "a triple fault"));
+      g_assert_false (g_file_test (marker, G_FILE_TEST_EXISTS));
+      g_clear_object (&machine);
+      vireod_stop (f);
+    }
+
+  /* Starting again ends the record. */
+  vireod_start (f);
+  machine = machine_proxy (f, path);
+  g_string_truncate (seen, 0);
+  fd = start_and_wait_for (machine, "echo ready", seen);
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  call_ok (machine, "TurnOff", NULL);
+  close (fd);
+  g_clear_object (&machine);
+  vireod_restart (f);
+  machine = machine_proxy (f, path);
+  wait_for_state (machine, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+}
+
 static void
 create_expect_error (Fixture *f, GVariant *settings, const char *name, const char *culprit)
 {
@@ -1489,6 +1548,7 @@ static const ServiceTest service_tests[] = {
   { "/service/shutdown", test_shutdown, TRUE },
   { "/service/save-restore", test_save_restore, TRUE },
   { "/service/save-restore-cycles", test_save_restore_cycles, TRUE },
+  { "/service/crash-record", test_crash_record, TRUE },
   { "/service/persistence", test_persistence, FALSE },
   { "/service/reattach", test_reattach, TRUE },
   { "/service/worker-killed", test_worker_killed, TRUE },

@@ -1,6 +1,7 @@
 /* worker-main.c — the vireo-worker process: command line, sandbox basics, signals, the peer-to-peer D-Bus
  * connections (vireod's socketpair and the re-attach socket), and when to exit. */
 #include "worker.h"
+#include "exit-record.h"
 #include "hv.h"
 
 #include <errno.h>
@@ -70,20 +71,12 @@ static void
 write_exit_record (App *app)
 {
   VireoWorker1 *skeleton = vireo_worker_get_skeleton (app->worker);
-  g_autoptr (GKeyFile) record = g_key_file_new ();
   g_autoptr (GError) error = NULL;
   g_autofree char *path = g_strconcat (app->socket_path, ".exit", NULL);
-  g_autofree char *data = NULL;
-  gsize length;
 
-  g_key_file_set_string (record, "Exit", "uuid", vireo_worker1_get_uuid (skeleton));
-  g_key_file_set_string (record, "Exit", "reason", vireo_worker1_get_exit_reason (skeleton));
-  g_key_file_set_string (record, "Exit", "message", vireo_worker1_get_exit_message (skeleton));
-  g_key_file_set_uint64 (record, "Exit", "start-time", vireo_worker1_get_start_time (skeleton));
-  g_key_file_set_uint64 (record, "Exit", "time", (guint64) g_get_real_time ());
-  data = g_key_file_to_data (record, &length, NULL);
-  if (!g_file_set_contents_full (path, data, (gssize)length, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 &error))
+  if (!vireo_exit_record_write (path, vireo_worker1_get_uuid (skeleton), vireo_worker1_get_exit_reason (skeleton),
+                                vireo_worker1_get_exit_message (skeleton),
+                                vireo_worker1_get_start_time (skeleton), &error))
     g_warning ("cannot leave the exit record for vireod: %s", error->message);
 }
 

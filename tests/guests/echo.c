@@ -1,7 +1,10 @@
 /* echo.c — a serial loopback: prints "echo ready", then in ring 3 polls COM1 and writes every byte
  * it receives straight back, until it receives 'q' (not echoed): then it prints "echo done" and
- * powers off.  Polling rather than interrupts keeps the guest to the UART's LSR/RBR registers. */
+ * powers off; Ctrl-\ (0x1c, not echoed) instead prints "echo crash" and triple-faults, a crash on
+ * demand.  Polling rather than interrupts keeps the guest to the UART's LSR/RBR registers. */
 #include "kit.h"
+
+#define CRASH 0x1c
 
 static long
 echo (void *unused)
@@ -14,17 +17,21 @@ echo (void *unused)
           cpu_pause ();
           continue;
         }
-      if (c == 'q')
-        break;
+      if (c == 'q' || c == CRASH)
+        return c;
       kit_putc ((char) c);
     }
-  kit_puts ("echo done\n");
-  kit_poweroff ();
 }
 
 void
 guest_main (void)
 {
   kit_puts ("echo ready\n");
-  kit_run_user (echo, NULL);
+  if (kit_run_user (echo, NULL) == CRASH)
+    {
+      kit_puts ("echo crash\n");
+      kit_triple_fault ();
+    }
+  kit_puts ("echo done\n");
+  kit_poweroff ();
 }

@@ -1,0 +1,22 @@
+/* exit-record.h — how a machine last ended, kept in a file beside its worker's socket: written by a worker
+ * that ended with no vireod listening, and by vireod for every end a user must still see (a crash), read
+ * by the next vireod. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+gboolean vireo_exit_record_write (const char  *path,
+                                  const char  *uuid,
+                                  const char  *reason,
+                                  const char  *message,
+                                  guint64      start_time,
+                                  GError     **error);
+
+/* FALSE when there is no readable record with a reason; @message may come back empty. */
+gboolean vireo_exit_record_read  (const char  *path,
+                                  char       **reason,
+                                  char       **message);
+
+G_END_DECLS
