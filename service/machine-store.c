@@ -194,6 +194,33 @@ compare_names (gconstpointer a, gconstpointer b)
   return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
+/* What an interrupted write leaves in a machine's folder: the temporary file of a definition being
+ * replaced (g_file_set_contents_full's "machine.xml.XXXXXX"), and a folder whose definition was never
+ * written (or whose saved state was emptied) with nothing else in it.  Removed, with a log line each; a
+ * folder that holds anything else (disks a Delete kept) stays. */
+static void
+clean_leftovers (const char *folder)
+{
+  g_autoptr (GDir) dir = g_dir_open (folder, 0, NULL);
+  g_autofree char *definition = g_build_filename (folder, DEFINITION_FILE, NULL);
+  g_autofree char *state = g_build_filename (folder, STATE_DIR, NULL);
+  const char *entry;
+  struct stat st;
+
+  while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (entry, DEFINITION_FILE ".") && strlen (entry) == strlen (DEFINITION_FILE ".") + 6)
+      {
+        g_autofree char *path = g_build_filename (folder, entry, NULL);
+        if (lstat (path, &st) == 0 && S_ISREG (st.st_mode) && unlink (path) == 0)
+          g_message ("removed %s, left by an interrupted write", path);
+      }
+  if (lstat (definition, &st) == 0 || errno != ENOENT)
+    return;
+  rmdir (state);
+  if (rmdir (folder) == 0)
+    g_message ("removed %s, a machine folder without a definition (an interrupted creation)", folder);
+}
+
 GPtrArray *
 vireo_machine_store_load_all (VireoMachineStore *store, GPtrArray **problems)
 {
@@ -227,6 +254,7 @@ vireo_machine_store_load_all (VireoMachineStore *store, GPtrArray **problems)
        * the disks, so it is no problem either. */
       if (lstat (folder, &st) < 0 || !S_ISDIR (st.st_mode))
         continue;
+      clean_leftovers (folder);
       if (lstat (path, &st) < 0 && errno == ENOENT)
         continue;
       config = load_definition (path, uuid, &load_error);

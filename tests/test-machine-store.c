@@ -427,6 +427,40 @@ test_saved_state (Fixture *fx, gconstpointer data)
   g_assert_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT);
 }
 
+/* What writes interrupted by a crash leave behind is cleaned when the store is read: temporary
+ * definitions, folders that never got a definition; a folder with kept disks stays. */
+static void
+test_cleans_leftovers (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = machine_new (fx, "Survivor", NULL, NULL);
+  g_autofree char *folder = NULL;
+  g_autofree char *temp = NULL;
+  g_autofree char *empty = g_build_filename (fx->root, "0b5c1d6e-1111-4a2b-8c3d-9e8f7a6b5c4d", NULL);
+  g_autofree char *empty_state = g_build_filename (empty, "state", NULL);
+  g_autofree char *kept = g_build_filename (fx->root, "0b5c1d6e-2222-4a2b-8c3d-9e8f7a6b5c4d", NULL);
+  g_autofree char *kept_disk = g_build_filename (kept, "disk.img", NULL);
+  g_autofree char *kept_temp = g_build_filename (kept, "machine.xml.Ab12Cd", NULL);
+  g_autoptr (GPtrArray) problems = NULL;
+  g_autoptr (GPtrArray) machines = NULL;
+
+  save_ok (fx, config);
+  folder = vireo_machine_store_machine_dir (fx->store, config->uuid);
+  temp = g_build_filename (folder, "machine.xml.x1Y2z3", NULL);
+  g_free (write_file (temp, "<domain"));
+  g_assert_cmpint (g_mkdir_with_parents (empty_state, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (kept, 0700), ==, 0);
+  g_free (write_file (kept_disk, "disk"));
+  g_free (write_file (kept_temp, "<dom"));
+
+  machines = vireo_machine_store_load_all (fx->store, &problems);
+  g_assert_cmpuint (machines->len, ==, 1);
+  g_assert_cmpuint (problems->len, ==, 0);
+  g_assert_false (exists (temp));
+  g_assert_false (exists (empty));
+  g_assert_false (exists (kept_temp));
+  g_assert_true (exists (kept_disk));
+}
+
 static void
 test_delete_keeps_disks (Fixture *fx, gconstpointer data)
 {
@@ -582,6 +616,7 @@ main (int argc, char **argv)
   ADD ("reports-broken", test_reports_broken);
   ADD ("atomic-save", test_atomic_save);
   ADD ("saved-state", test_saved_state);
+  ADD ("cleans-leftovers", test_cleans_leftovers);
   ADD ("delete-keeps-disks", test_delete_keeps_disks);
   ADD ("delete-disks", test_delete_disks);
   ADD ("delete-refusals", test_delete_refusals);
