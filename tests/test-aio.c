@@ -328,6 +328,68 @@ test_drain_io_thread (Fixture *f, gconstpointer data)
   g_clear_pointer (&f->aio, hv_aio_free);
 }
 
+#define CANCEL_REQUESTS 6
+
+/* Reads from pipes nobody writes yet, more than the thread pool runs at once: a cancel stops those not
+ * started (thread pool) or all of them (io_uring, where a read waiting for data can be stopped).  Every
+ * request completes, cancelled or with its data; one submitted after the cancel is not affected. */
+static void
+test_cancel (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  Completion completions[CANCEL_REQUESTS + 1] = { 0 };
+  char buffers[CANCEL_REQUESTS + 1][8] = { 0 };
+  int pipes[CANCEL_REQUESTS + 1][2];
+  unsigned cancelled = 0;
+
+  if (!make_aio (f, f->context, CANCEL_REQUESTS + 1))
+    return;
+  for (unsigned i = 0; i <= CANCEL_REQUESTS; i++)
+    {
+      struct iovec iov = { buffers[i], sizeof buffers[i] - 1 };
+
+      g_assert_cmpint (pipe2 (pipes[i], O_CLOEXEC), ==, 0);
+      if (i == CANCEL_REQUESTS)
+        hv_aio_cancel (f->aio);
+      g_assert_true (hv_aio_submit (f->aio, HV_AIO_READ, pipes[i][0], &iov, 1, HV_AIO_OFFSET_STREAM, 0,
+                                    completion_cb, &completions[i], &error));
+      g_assert_no_error (error);
+    }
+  g_assert_cmpuint (hv_aio_get_in_flight (f->aio), ==, CANCEL_REQUESTS + 1);
+
+  /* Whatever was not cancelled finds data to read. */
+  for (unsigned i = 0; i <= CANCEL_REQUESTS; i++)
+    g_assert_cmpint (write (pipes[i][1], "data", 4), ==, 4);
+  hv_aio_drain (f->aio);
+  g_assert_cmpuint (hv_aio_get_in_flight (f->aio), ==, 0);
+
+  for (unsigned i = 0; i < CANCEL_REQUESTS; i++)
+    {
+      g_assert_true (completions[i].done);
+      if (completions[i].result == -ECANCELED)
+        {
+          cancelled++;
+          g_assert_cmpstr (buffers[i], ==, "");
+        }
+      else
+        {
+          g_assert_cmpint (completions[i].result, ==, 4);
+          g_assert_cmpstr (buffers[i], ==, "data");
+        }
+    }
+  g_assert_cmpuint (cancelled, >=, 1);
+  if (f->engine == HV_AIO_ENGINE_IO_URING)
+    g_assert_cmpuint (cancelled, ==, CANCEL_REQUESTS);
+  g_assert_cmpint (completions[CANCEL_REQUESTS].result, ==, 4);
+  g_assert_cmpstr (buffers[CANCEL_REQUESTS], ==, "data");
+
+  for (unsigned i = 0; i <= CANCEL_REQUESTS; i++)
+    {
+      close (pipes[i][0]);
+      close (pipes[i][1]);
+    }
+}
+
 #define MANY_BLOCKS 512
 #define BLOCK_SIZE  4096
 #define MANY_DEPTH  64
@@ -443,6 +505,7 @@ main (int argc, char **argv)
   add_for_engines ("errors", test_errors);
   add_for_engines ("drain/here", test_drain_here);
   add_for_engines ("drain/io-thread", test_drain_io_thread);
+  add_for_engines ("cancel", test_cancel);
   add_for_engines ("many", test_many);
   g_test_add_func ("/aio/engine-from-environment", test_engine_from_environment);
   return g_test_run ();

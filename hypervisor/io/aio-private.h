@@ -19,6 +19,7 @@ struct _HvAioRequest
   int64_t result;              /* set once complete */
   HvAioCallback callback;
   void *opaque;
+  unsigned generation;         /* the HvAio's cancel generation when submitted */
 };
 
 typedef struct
@@ -30,6 +31,9 @@ typedef struct
   void (*submit) (HvAio *aio, HvAioRequest *request);
   /* With the lock held, after the completion eventfd was read: move finished requests to @done. */
   void (*reap) (HvAio *aio, GQueue *done);
+  /* With the lock held, after hv_aio_request_cancelled() became TRUE for every request in flight: stop
+   * what the engine can stop (each still completes, through reap). */
+  void (*cancel) (HvAio *aio);
   /* Nothing is in flight any more. */
   void (*destroy) (HvAio *aio);
 } HvAioEngineOps;
@@ -42,6 +46,9 @@ int hv_aio_get_event_fd (HvAio *aio);
 GMutex *hv_aio_get_lock (HvAio *aio);
 void *hv_aio_get_engine_data (HvAio *aio);
 void hv_aio_set_engine_data (HvAio *aio, void *data);
+
+/* With the lock held: hv_aio_cancel() was called since @request was submitted. */
+gboolean hv_aio_request_cancelled (HvAioRequest *request);
 
 /* Accounts for @transferred bytes of a read or write (> 0): advances the request past them.  TRUE when
  * the request is finished (all done, or a stream transfer, which stops after one). */

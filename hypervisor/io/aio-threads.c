@@ -69,8 +69,14 @@ worker (gpointer data, gpointer user_data)
   HvAioRequest *request = data;
   HvAio *aio = user_data;
   Engine *engine = hv_aio_get_engine_data (aio);
+  gboolean cancelled;
 
-  request->result = perform (request);
+  /* A request cancelled while it waited for a worker is not started at all; one that has started runs
+   * to its end (a blocking system call cannot be taken back). */
+  g_mutex_lock (hv_aio_get_lock (aio));
+  cancelled = hv_aio_request_cancelled (request);
+  g_mutex_unlock (hv_aio_get_lock (aio));
+  request->result = cancelled ? -ECANCELED : perform (request);
   g_mutex_lock (hv_aio_get_lock (aio));
   g_queue_push_tail (&engine->done, request);
   g_mutex_unlock (hv_aio_get_lock (aio));
@@ -114,6 +120,12 @@ threads_reap (HvAio *aio, GQueue *done)
 }
 
 static void
+threads_cancel (HvAio *aio)
+{
+  /* Nothing to do: the workers look at each request's generation before they start it. */
+}
+
+static void
 threads_destroy (HvAio *aio)
 {
   Engine *engine = hv_aio_get_engine_data (aio);
@@ -128,5 +140,6 @@ const HvAioEngineOps hv_aio_threads_ops = {
   .init = threads_init,
   .submit = threads_submit,
   .reap = threads_reap,
+  .cancel = threads_cancel,
   .destroy = threads_destroy,
 };

@@ -21,6 +21,7 @@ static const struct
   { IORING_OP_WRITEV, "WRITEV" },
   { IORING_OP_FSYNC, "FSYNC" },
   { IORING_OP_FALLOCATE, "FALLOCATE" },
+  { IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" },
 };
 
 /* Whether the kernel has every operation the requests need; says which one it lacks. */
@@ -135,6 +136,14 @@ uring_submit (HvAio *aio, HvAioRequest *request)
 static gboolean
 completed (Engine *engine, HvAioRequest *request, int res)
 {
+  /* An interrupted or partial request that was cancelled stops here rather than going on. */
+  if (hv_aio_request_cancelled (request)
+      && (res == -EINTR || (res > 0 && (uint64_t) res < request->remaining
+                            && request->offset != HV_AIO_OFFSET_STREAM)))
+    {
+      request->result = -ECANCELED;
+      return TRUE;
+    }
   if (res == -EINTR)
     {
       prepare (engine, request);
@@ -175,6 +184,9 @@ uring_reap (HvAio *aio, GQueue *done)
       int res = cqe->res;
 
       io_uring_cqe_seen (&engine->ring, cqe);
+      /* The cancellation's own completion (how many it stopped, or why it could not). */
+      if (request == NULL)
+        continue;
       if (completed (engine, request, res))
         g_queue_push_tail (done, request);
       else
@@ -182,6 +194,27 @@ uring_reap (HvAio *aio, GQueue *done)
     }
   if (resubmit)
     io_uring_submit (&engine->ring);
+}
+
+static void
+uring_cancel (HvAio *aio)
+{
+  Engine *engine = hv_aio_get_engine_data (aio);
+  struct io_uring_sqe *sqe = io_uring_get_sqe (&engine->ring);
+
+  /* Submitted entries leave the ring, so there is room unless failed submissions left some behind and
+   * the kernel still refuses them; then the requests run to their end. */
+  if (sqe == NULL)
+    {
+      io_uring_submit (&engine->ring);
+      sqe = io_uring_get_sqe (&engine->ring);
+      if (sqe == NULL)
+        return;
+    }
+  /* Every request of the ring (Linux 5.19; older kernels refuse, and the requests run to their end). */
+  io_uring_prep_cancel (sqe, NULL, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
+  io_uring_sqe_set_data (sqe, NULL);
+  io_uring_submit (&engine->ring);
 }
 
 static void
@@ -199,5 +232,6 @@ const HvAioEngineOps hv_aio_uring_ops = {
   .init = uring_init,
   .submit = uring_submit,
   .reap = uring_reap,
+  .cancel = uring_cancel,
   .destroy = uring_destroy,
 };

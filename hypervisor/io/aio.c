@@ -20,6 +20,7 @@ struct _HvAio
   int event_fd;                /* signalled by the engine when requests finish */
   unsigned depth;
   unsigned in_flight;          /* submitted, callback not returned */
+  unsigned generation;         /* how often hv_aio_cancel was called */
   const HvAioEngineOps *ops;
   void *engine_data;
 };
@@ -61,6 +62,12 @@ void
 hv_aio_set_engine_data (HvAio *aio, void *data)
 {
   aio->engine_data = data;
+}
+
+gboolean
+hv_aio_request_cancelled (HvAioRequest *request)
+{
+  return request->generation != request->aio->generation;
 }
 
 gboolean
@@ -295,9 +302,20 @@ hv_aio_submit (HvAio *aio, HvAioOp op, int fd, const struct iovec *iov, unsigned
       return FALSE;
     }
   aio->in_flight++;
+  request->generation = aio->generation;
   aio->ops->submit (aio, request);
   g_mutex_unlock (&aio->lock);
   return TRUE;
+}
+
+void
+hv_aio_cancel (HvAio *aio)
+{
+  g_mutex_lock (&aio->lock);
+  aio->generation++;
+  if (aio->in_flight > 0)
+    aio->ops->cancel (aio);
+  g_mutex_unlock (&aio->lock);
 }
 
 unsigned

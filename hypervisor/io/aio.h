@@ -68,6 +68,12 @@ const char *hv_aio_engine_name (HvAioEngine engine);
 gboolean hv_aio_submit (HvAio *aio, HvAioOp op, int fd, const struct iovec *iov, unsigned n_iov,
                         int64_t offset, uint64_t length, HvAioCallback callback, void *opaque,
                         GError **error);
+/* Asks the requests in flight to stop early, for a device reset that should not wait for a backend that
+ * hangs (a pipe, a network file system): those not started yet, and those the kernel can interrupt (a
+ * read waiting for data), complete with -ECANCELED; the others complete as they would have.  Every
+ * request still gets its callback, so hv_aio_drain() still waits for all of them.  Requests submitted
+ * afterwards are not affected. */
+void hv_aio_cancel (HvAio *aio);
 /* Requests submitted whose callback has not returned yet. */
 unsigned hv_aio_get_in_flight (HvAio *aio);
 /* How many more requests hv_aio_submit would take now. */
