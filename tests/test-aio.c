@@ -8,7 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct
@@ -481,6 +486,64 @@ test_engine_from_environment (void)
   g_test_trap_assert_passed ();
 }
 
+/* As a sandbox that forbids io_uring does: io_uring_setup fails with EPERM (a filter on this process). */
+static void
+forbid_io_uring (void)
+{
+  struct sock_filter code[] = {
+    BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+    BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = { .len = G_N_ELEMENTS (code), .filter = code };
+
+  g_assert_cmpint (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
+  g_assert_cmpint (prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program), ==, 0);
+}
+
+/* Where io_uring cannot be set up, the default engine is the thread pool, and it works; asking for
+ * io_uring says why not. */
+static void
+test_fallback_without_io_uring (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GMainContext) context = g_main_context_new ();
+      g_autoptr (HvAio) aio = NULL;
+      char data[] = "fallback", back[sizeof data] = { 0 };
+      struct iovec out = { data, sizeof data }, in = { back, sizeof back };
+      Completion written = { 0 }, read = { 0 };
+      g_autofree char *path = NULL;
+      int fd;
+
+      forbid_io_uring ();
+      g_assert_null (hv_aio_new (context, 4, HV_AIO_ENGINE_IO_URING, &error));
+      g_assert_error (error, HV_ERROR, HV_ERROR_FAILED);
+      g_assert_nonnull (strstr (error->message, g_strerror (EPERM)));
+      g_clear_error (&error);
+
+      aio = hv_aio_new (context, 4, HV_AIO_ENGINE_DEFAULT, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (hv_aio_get_engine (aio), ==, HV_AIO_ENGINE_THREADS);
+      fd = g_file_open_tmp ("vireo-aio-XXXXXX", &path, &error);
+      g_assert_no_error (error);
+      g_assert_true (hv_aio_submit (aio, HV_AIO_WRITE, fd, &out, 1, 512, 0, completion_cb, &written, &error));
+      hv_aio_drain (aio);
+      g_assert_cmpint (written.result, ==, sizeof data);
+      g_assert_true (hv_aio_submit (aio, HV_AIO_READ, fd, &in, 1, 512, 0, completion_cb, &read, &error));
+      hv_aio_drain (aio);
+      g_assert_cmpint (read.result, ==, sizeof data);
+      g_assert_cmpstr (back, ==, "fallback");
+      close (fd);
+      g_unlink (path);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 static void
 add_for_engines (const char *name, void (*test) (Fixture *, gconstpointer))
 {
@@ -508,5 +571,6 @@ main (int argc, char **argv)
   add_for_engines ("cancel", test_cancel);
   add_for_engines ("many", test_many);
   g_test_add_func ("/aio/engine-from-environment", test_engine_from_environment);
+  g_test_add_func ("/aio/fallback-without-io-uring", test_fallback_without_io_uring);
   return g_test_run ();
 }
