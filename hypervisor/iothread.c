@@ -6,6 +6,9 @@ struct _HvIoThread
   GMainContext *context;
   GThread *thread;
   gint stopping; /* atomic */
+  GMutex start_lock;
+  GCond started_cond;
+  gboolean started;
 };
 
 static gpointer
@@ -14,6 +17,10 @@ iothread_run (gpointer data)
   HvIoThread *thread = data;
 
   g_main_context_push_thread_default (thread->context);
+  g_mutex_lock (&thread->start_lock);
+  thread->started = TRUE;
+  g_cond_signal (&thread->started_cond);
+  g_mutex_unlock (&thread->start_lock);
   /* A flag rather than a GMainLoop: a quit that arrives before g_main_loop_run() starts would be lost,
    * while the flag is seen on the first pass and g_main_context_wakeup() interrupts a blocked poll. */
   while (!g_atomic_int_get (&thread->stopping))
@@ -28,13 +35,23 @@ hv_iothread_new (const char *name, GError **error)
   HvIoThread *thread = g_new0 (HvIoThread, 1);
 
   thread->context = g_main_context_new ();
+  g_mutex_init (&thread->start_lock);
+  g_cond_init (&thread->started_cond);
   thread->thread = g_thread_try_new (name, iothread_run, thread, error);
   if (thread->thread == NULL)
     {
+      g_mutex_clear (&thread->start_lock);
+      g_cond_clear (&thread->started_cond);
       g_main_context_unref (thread->context);
       g_free (thread);
       return NULL;
     }
+  /* Until the thread owns its context, another thread could acquire it (hv_iothread_barrier, a drain)
+   * and make the thread's g_main_context_push_thread_default fail. */
+  g_mutex_lock (&thread->start_lock);
+  while (!thread->started)
+    g_cond_wait (&thread->started_cond, &thread->start_lock);
+  g_mutex_unlock (&thread->start_lock);
   return thread;
 }
 
@@ -46,6 +63,8 @@ hv_iothread_free (HvIoThread *thread)
   g_atomic_int_set (&thread->stopping, 1);
   g_main_context_wakeup (thread->context);
   g_thread_join (thread->thread);
+  g_mutex_clear (&thread->start_lock);
+  g_cond_clear (&thread->started_cond);
   g_main_context_unref (thread->context);
   g_free (thread);
 }

@@ -1,7 +1,7 @@
 /* kvm-platform.c — the optional HvPlatform services on KVM: ioeventfds, MSI routes and irqfds, memory
- * slots outside RAM with dirty logging, and the VM's I/O thread. */
+ * slots outside RAM with dirty logging, and the VM's I/O threads. */
 #include "vm-private.h"
-#include "iothread.h"
+#include "io/io-threads.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -27,7 +27,7 @@ typedef struct
 struct _HvKvmPlatform
 {
   GMutex lock;              /* guards slots */
-  HvIoThread *iothread;
+  HvIoThreads *io_threads;  /* the shared "vireo-io" and those devices ask for */
   unsigned first_slot;      /* the KVM slot number of slots[0] */
   unsigned n_slots;         /* how many of slots[] KVM can take */
   ExtraSlot slots[MAX_EXTRA_SLOTS];
@@ -67,6 +67,19 @@ platform_set_ioeventfd (void *opaque, uint64_t addr, unsigned len, gboolean is_m
     return set_errno_error (error, errno, "KVM_IOEVENTFD (%s %u bytes at 0x%" G_GINT64_MODIFIER "x)",
                             assign ? "assigning" : "removing", len, addr);
   return TRUE;
+}
+
+static GMainContext *
+platform_get_io_context (void *opaque, const char *thread, GError **error)
+{
+  HvVm *vm = opaque;
+
+  if (vm->kvm_platform == NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE, "the VM is being taken apart");
+      return NULL;
+    }
+  return hv_io_threads_get (vm->kvm_platform->io_threads, thread, error);
 }
 
 static int
@@ -332,8 +345,8 @@ hv_kvm_platform_init (HvVm *vm, GError **error)
   if (max_slots <= 0)
     max_slots = 32; /* what KVM has guaranteed since its first releases */
   kvm->n_slots = (unsigned) MIN (MAX_EXTRA_SLOTS, MAX (max_slots - (int) kvm->first_slot, 0));
-  kvm->iothread = hv_iothread_new ("vireo-io", error);
-  if (kvm->iothread == NULL)
+  kvm->io_threads = hv_io_threads_new ("vireo-io", error);
+  if (kvm->io_threads == NULL)
     {
       g_mutex_clear (&kvm->lock);
       g_free (kvm);
@@ -344,7 +357,8 @@ hv_kvm_platform_init (HvVm *vm, GError **error)
   vm->platform.memory = &vm->memory;
   vm->platform.mmio = vm->mmio;
   vm->platform.pio = vm->pio;
-  vm->platform.io_context = hv_iothread_get_context (kvm->iothread);
+  vm->platform.io_context = hv_io_threads_get_shared (kvm->io_threads);
+  vm->platform.get_io_context = platform_get_io_context;
   vm->platform.set_ioeventfd = platform_set_ioeventfd;
   vm->platform.add_msi_route = platform_add_msi_route;
   vm->platform.update_msi_route = platform_update_msi_route;
@@ -364,7 +378,8 @@ hv_kvm_platform_free (HvVm *vm)
   if (kvm == NULL)
     return;
   vm->platform.io_context = NULL;
-  hv_iothread_free (kvm->iothread);
+  vm->platform.get_io_context = NULL;
+  hv_io_threads_free (kvm->io_threads);
   g_mutex_clear (&kvm->lock);
   g_free (kvm);
   vm->kvm_platform = NULL;

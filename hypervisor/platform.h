@@ -26,6 +26,11 @@ typedef struct
   HvBus *mmio;                 /* for ranges that move at run time (PCI BARs): hv_bus_register() and */
   HvBus *pio;                  /* hv_bus_unregister() may be called while vCPUs run */
   GMainContext *io_context;    /* the VM's I/O thread: device work that must not run on vCPU threads */
+  /* The context of the I/O thread called @thread, started on first use; devices naming the same thread
+   * share it.  A device whose work may block (a disk, a network backend) asks for one of its own, so it
+   * cannot hold up the others (input); it gives hv_virtio_pci_new() a copy of the platform with
+   * io_context set to it, kept as long as the device.  Use hv_platform_get_io_context(). */
+  GMainContext *(*get_io_context) (void *opaque, const char *thread, GError **error);
   /* KVM_IOEVENTFD: a guest write to [addr, addr + len) signals @fd instead of exiting (assign FALSE
    * removes it). */
   gboolean (*set_ioeventfd) (void *opaque, uint64_t addr, unsigned len, gboolean is_mmio, int fd,
@@ -57,6 +62,16 @@ hv_platform_request_exit (const HvPlatform *platform, HvExitReason reason, const
 {
   if (platform && platform->request_exit)
     platform->request_exit (platform->opaque, reason, message);
+}
+
+/* The context of I/O thread @thread (NULL: the shared one).  Where the platform has no threads of its
+ * own (unit tests), every device shares io_context. */
+static inline GMainContext *
+hv_platform_get_io_context (const HvPlatform *platform, const char *thread, GError **error)
+{
+  if (thread == NULL || platform->get_io_context == NULL)
+    return platform->io_context;
+  return platform->get_io_context (platform->opaque, thread, error);
 }
 
 /* A port-I/O or MMIO access to a device.  @offset is relative to the start of the range the handler was
