@@ -1229,6 +1229,36 @@ test_mux_slow_client (void)
   g_assert_cmpuint (vireo_serial_mux_get_n_clients (mux), ==, 0);
 }
 
+/* A serial console serves a bounded number of clients: one more is refused naming the limit, and a
+ * client that goes makes room again. */
+static void
+test_mux_client_limit (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoSerialMux) mux = vireo_serial_mux_new (&error);
+  int fds[VIREO_SERIAL_CLIENTS_MAX];
+
+  g_assert_no_error (error);
+  for (int i = 0; i < VIREO_SERIAL_CLIENTS_MAX; i++)
+    {
+      fds[i] = vireo_serial_mux_add_client (mux, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (fds[i], >=, 0);
+    }
+  g_assert_cmpint (vireo_serial_mux_add_client (mux, &error), ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES);
+  g_assert_nonnull (strstr (error->message, G_STRINGIFY (VIREO_SERIAL_CLIENTS_MAX) " clients"));
+  g_clear_error (&error);
+
+  close (fds[0]);
+  VIREO_TEST_WAIT_FOR (vireo_serial_mux_get_n_clients (mux) < VIREO_SERIAL_CLIENTS_MAX, "the closed client to go",
+                       WAIT_SECONDS);
+  fds[0] = vireo_serial_mux_add_client (mux, &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < VIREO_SERIAL_CLIENTS_MAX; i++)
+    close (fds[i]);
+}
+
 static void
 test_mux_input_backpressure (void)
 {
@@ -1317,6 +1347,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/worker/serial-mux/slow-client", test_mux_slow_client);
   g_test_add_func ("/worker/serial-mux/input-backpressure", test_mux_input_backpressure);
+  g_test_add_func ("/worker/serial-mux/client-limit", test_mux_client_limit);
   g_test_add_func ("/worker/hello", test_hello);
   g_test_add_func ("/worker/linger", test_linger);
   g_test_add_func ("/worker/echo-serial", test_echo_serial);

@@ -395,6 +395,13 @@ vireo_serial_mux_add_client (VireoSerialMux *mux, GError **error)
   SerialClient *client;
   int pair[2];
 
+  if (g_list_length (mux->clients) >= VIREO_SERIAL_CLIENTS_MAX)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
+                   "the serial console has %d clients already, the most it serves at once; close one of "
+                   "them first", VIREO_SERIAL_CLIENTS_MAX);
+      return -1;
+    }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
     {
       int saved = errno;

@@ -30,6 +30,10 @@ int vireo_serial_mux_get_guest_output_fd (VireoSerialMux *mux);
  * receives the history, then everything the guest writes; what it writes is typed into the guest.  A
  * client that does not read falls behind and loses the oldest output, never slowing the guest or the
  * other clients. */
+/* The most clients one machine's serial console serves at once: every client is a socket in the worker,
+ * and the worker's descriptors must not run out for its disks, display and vireod. */
+#define VIREO_SERIAL_CLIENTS_MAX 16
+
 int vireo_serial_mux_add_client (VireoSerialMux *mux, GError **error);
 unsigned vireo_serial_mux_get_n_clients (VireoSerialMux *mux);
 

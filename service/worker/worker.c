@@ -581,7 +581,10 @@ handle_open_serial (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, G
   fd = vireo_serial_mux_add_client (worker->serial, &error);
   if (fd < 0)
     {
-      return_error (invocation, VIREO_ERROR_FAILED, error->message);
+      return_error (invocation,
+                    g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) ? VIREO_ERROR_INVALID_STATE
+                                                                                        : VIREO_ERROR_FAILED,
+                    error->message);
       return TRUE;
     }
   out_fds = g_unix_fd_list_new_from_array (&fd, 1); /* takes the fd */
