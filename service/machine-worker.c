@@ -11,6 +11,7 @@
 #include <gio/gunixfdlist.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -426,6 +427,35 @@ open_for_worker (const char *path, int flags, const char *what, GError **error)
   return fd;
 }
 
+/* A file the guest will read (kernel, initrd): opened without blocking, whatever now stands at @path (a
+ * FIFO swapped in after the definition was checked must not hang vireod), and refused unless it is a
+ * regular file.  The descriptor is blocking again when returned. */
+static int
+open_guest_file (const char *path, const char *what, GError **error)
+{
+  struct stat st;
+  int fd = open_for_worker (path, O_RDONLY | O_NOCTTY | O_NONBLOCK, what, error);
+
+  if (fd < 0)
+    return -1;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the %s %s is not a regular file", what,
+                   path);
+      close (fd);
+      return -1;
+    }
+  if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot use the %s %s: %s", what, path,
+                   g_strerror (saved));
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
 /* Appends @fd (taking it) to @fds and returns its handle. */
 static gint32
 pass_fd (GUnixFDList *fds, int fd)
@@ -473,13 +503,13 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
   if (machine->restoring)
     g_variant_dict_insert (dict, "restore", "b", TRUE);
   /* Also when restoring: a restored guest that resets boots the kernel afresh. */
-  fd = open_for_worker (c->kernel, O_RDONLY, "kernel", error);
+  fd = open_guest_file (c->kernel, "kernel", error);
   if (fd < 0)
     return NULL;
   g_variant_dict_insert (dict, "kernel-fd", "h", pass_fd (fds, fd));
   if (c->initrd && *c->initrd)
     {
-      fd = open_for_worker (c->initrd, O_RDONLY, "initrd", error);
+      fd = open_guest_file (c->initrd, "initrd", error);
       if (fd < 0)
         return NULL;
       g_variant_dict_insert (dict, "initrd-fd", "h", pass_fd (fds, fd));

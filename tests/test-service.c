@@ -1121,6 +1121,29 @@ test_crash_record (Fixture *f)
   g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
 }
 
+/* A kernel swapped for a FIFO after the machine was defined: Start fails saying so, and vireod answers
+ * throughout (it used to block in open() until someone wrote to the FIFO). */
+static void
+test_fifo_kernel (Fixture *f)
+{
+  g_autofree char *hello = vireo_test_guest_path ("hello");
+  g_autofree char *kernel = g_build_filename (f->base, "swapped.elf", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  gsize length;
+
+  g_assert_true (g_file_get_contents (hello, &contents, &length, NULL));
+  g_assert_true (g_file_set_contents (kernel, contents, (gssize) length, NULL));
+  machine = create (f, g_variant_new_parsed ("{'name': <'swapped'>, 'kernel': <%s>, 'memory-mib': <uint64 64>}",
+                                             kernel));
+  g_assert_cmpint (unlink (kernel), ==, 0);
+  g_assert_cmpint (mkfifo (kernel, 0600), ==, 0);
+
+  call_expect_error (machine, "Start", NULL, ERROR_NAME ("InvalidArgument"), "not a regular file");
+  assert_vireod_answers (f);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+}
+
 static void
 create_expect_error (Fixture *f, GVariant *settings, const char *name, const char *culprit)
 {
@@ -1549,6 +1572,7 @@ static const ServiceTest service_tests[] = {
   { "/service/save-restore", test_save_restore, TRUE },
   { "/service/save-restore-cycles", test_save_restore_cycles, TRUE },
   { "/service/crash-record", test_crash_record, TRUE },
+  { "/service/fifo-kernel", test_fifo_kernel, TRUE },
   { "/service/persistence", test_persistence, FALSE },
   { "/service/reattach", test_reattach, TRUE },
   { "/service/worker-killed", test_worker_killed, TRUE },
