@@ -1068,12 +1068,13 @@ test_not_kernels (void)
   assert_refused_as ("\x02\x21\x4c\x18\x00\x00", 6, "an lz4-compressed file");
   assert_refused_as ("07070100000001000041ed", 22, "a cpio archive (an initramfs? give it as the initrd)");
   assert_refused_as ("#!/bin/sh\nexec true\n", 20, "a shell script");
-  assert_refused_as ("#!/usr/bin/env python3\nprint()\n", 31, "a script for python3");
+  /* What a file holds never appears in the message: not its interpreter, not its first bytes. */
+  assert_refused_as ("#!/usr/bin/env python3\nprint()\n", 31, "a script");
   assert_refused_as ("MZ\x90\x00\x03\x00\x00\x00", 8, "a PE executable (Windows or EFI) without a Linux boot header");
   assert_refused_as (mbr, sizeof mbr,
                      "a disk image or boot sector (it has an MBR signature but no Linux boot header)");
   assert_refused_as ("hello, world\n", 13, "a text file");
-  assert_refused_as (garbage, 4096, "a file of unknown format (it starts with 9c 01 00 fe 9c 01 00 fe)");
+  assert_refused_as (garbage, 4096, "a file of unknown format");
   assert_refused_as (be_ppc_elf, sizeof be_ppc_elf, "a big-endian ELF file for 64-bit PowerPC");
   assert_refused_as ("\x7f" "ELF\x02\x01\x01", 7, "a truncated ELF file (7 bytes)");
 }
