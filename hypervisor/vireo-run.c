@@ -270,7 +270,9 @@ set_up_serial (Runner *runner, const char *spec, int *input_fd, int *output_fd, 
     }
   if (g_str_has_prefix (spec, "file:") && spec[5] != '\0')
     {
-      *output_fd = open (spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      /* O_NOFOLLOW: vireo-run often runs as root, and a link planted where the log goes must not make it
+       * truncate the file the link points to. */
+      *output_fd = open (spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
       if (*output_fd < 0)
         {
           int saved = errno;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #define NAME_MAX_BYTES 4096
+/* How much of an unknown key an error message repeats. */
+#define KEY_SHOWN_MAX 64
 #define MEMORY_MIB_MIN (HV_MEMORY_MIN >> 20)
 #define NOTES_MAX_BYTES (64 * 1024)
 #define CPUID_MASK_MAX 4096
@@ -584,10 +586,11 @@ parse_disk (GVariant *entry, guint index, GError **error)
 
       if (strcmp (key, "path") != 0 && strcmp (key, "format") != 0 && strcmp (key, "readonly") != 0)
         {
+          g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
                        "Setting “disks”: disk %u has an unknown key “%s” (known: “path”, “format”, "
                        "“readonly”).",
-                       index + 1, key);
+                       index + 1, shown);
           return NULL;
         }
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
@@ -721,8 +724,8 @@ vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *setti
 
       if (info == NULL)
         {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "“%s” is not a setting.",
-                       key);
+          g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "“%s” is not a setting.", shown);
           return FALSE;
         }
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (info->type)))

@@ -340,7 +340,10 @@ vireo_manager_autostart (VireoManager *manager)
       /* Machines still running in their workers were re-attached and are not "off". */
       if (g_strcmp0 (vireo_machine_get_state (machine), "off") != 0
           && g_strcmp0 (vireo_machine_get_state (machine), "saved") != 0)
-        continue;
+        {
+          g_object_unref (iface);
+          continue;
+        }
       if (g_strcmp0 (auto_start, "always") == 0
           || (g_strcmp0 (auto_start, "if-running") == 0 && vireo_machine_was_running (machine)))
         {

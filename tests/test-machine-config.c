@@ -311,6 +311,23 @@ test_unknown_and_wrong_types (Files *files, gconstpointer data)
                   VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
   assert_refused (config, one ("notes", g_variant_new_variant (g_variant_new_string ("x"))), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“notes”");
+
+  /* A huge or hostile key is named, not echoed whole. */
+  {
+    g_autofree char *huge = g_strnfill (10 * 1024 * 1024, 'k');
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GVariant) settings = g_variant_ref_sink (one (huge, g_variant_new_string ("x")));
+
+    g_assert_false (vireo_machine_config_apply_settings (config, settings, FALSE, &error));
+    g_assert_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT);
+    g_assert_cmpuint (strlen (error->message), <, 200);
+    g_assert_nonnull (strstr (error->message, "kkkk…"));
+    g_clear_error (&error);
+    g_clear_pointer (&settings, g_variant_unref);
+    settings = g_variant_ref_sink (one ("bell\a\x1b[31m", g_variant_new_string ("x")));
+    g_assert_false (vireo_machine_config_apply_settings (config, settings, FALSE, &error));
+    g_assert_nonnull (strstr (error->message, "“bell\\x07\\x1b[31m”"));
+  }
 }
 
 static void

@@ -177,8 +177,25 @@ test_serial_file (void)
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   g_assert_nonnull (strstr (contents, "Hello from a Vireo test guest"));
   unlink (path);
-  rmdir (dir);
   result_clear (&r);
+
+  /* A link where the log goes is refused, and what it points to is left alone. */
+  {
+    g_autofree char *precious = g_build_filename (dir, "precious", NULL);
+    g_autofree char *kept = NULL;
+
+    g_assert_true (g_file_set_contents (precious, "keep me", -1, NULL));
+    g_assert_cmpint (symlink (precious, path), ==, 0);
+    r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, "--serial", spec, NULL });
+    g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
+    g_assert_nonnull (strstr (r.err, path));
+    g_assert_true (g_file_get_contents (precious, &kept, NULL, NULL));
+    g_assert_cmpstr (kept, ==, "keep me");
+    unlink (path);
+    unlink (precious);
+    result_clear (&r);
+  }
+  rmdir (dir);
 }
 
 static int
