@@ -15,6 +15,73 @@
 /* Real domain definitions are a few KiB; this bounds what an import or a damaged file costs us. */
 #define XML_MAX_BYTES (1024 * 1024)
 
+/* The shape a domain definition may have.  Real ones have a few hundred elements of a few attributes,
+ * nested less than ten deep; libxml2 checks an element's attributes against each other (quadratic in
+ * their number), so these are checked first, by a linear scan. */
+#define XML_MAX_ELEMENTS 10000
+#define XML_MAX_DEPTH 32
+#define XML_MAX_ATTRIBUTES 64
+
+typedef struct
+{
+  unsigned elements;
+  unsigned depth;
+} XmlShape;
+
+static void
+shape_start (GMarkupParseContext *context, const char *element, const char **names, const char **values,
+             gpointer data, GError **error)
+{
+  XmlShape *shape = data;
+  guint attributes = g_strv_length ((char **) names);
+  int line, column;
+
+  g_markup_parse_context_get_position (context, &line, &column);
+  if (++shape->elements > XML_MAX_ELEMENTS)
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                 "The domain XML has more than %d elements, the limit (line %d).", XML_MAX_ELEMENTS, line);
+  else if (++shape->depth > XML_MAX_DEPTH)
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                 "The domain XML nests elements more than %d deep, the limit (line %d).", XML_MAX_DEPTH, line);
+  else if (attributes > XML_MAX_ATTRIBUTES)
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                 "An element of the domain XML has %u attributes; the limit is %d (line %d).", attributes,
+                 XML_MAX_ATTRIBUTES, line);
+}
+
+static void
+shape_end (GMarkupParseContext *context, const char *element, gpointer data, GError **error)
+{
+  ((XmlShape *) data)->depth--;
+}
+
+/* Refuses XML past the limits above, or that is not well-formed, in time linear in its length; the
+ * message says where, never what (it is a caller's text). */
+static gboolean
+check_xml_shape (const char *xml, GError **error)
+{
+  static const GMarkupParser parser = { shape_start, shape_end, NULL, NULL, NULL };
+  XmlShape shape = { 0 };
+  g_autoptr (GMarkupParseContext) context = g_markup_parse_context_new (&parser, 0, &shape, NULL);
+  g_autoptr (GError) local_error = NULL;
+  int line, column;
+
+  if (g_markup_parse_context_parse (context, xml, -1, &local_error)
+      && g_markup_parse_context_end_parse (context, &local_error))
+    return TRUE;
+  if (local_error->domain == VIREO_ERROR)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  /* GMarkup stops on its own at a thousand attributes, before shape_start sees the element. */
+  g_markup_parse_context_get_position (context, &line, &column);
+  g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+               "The domain XML cannot be read at line %d, character %d: it is not well-formed XML, or goes "
+               "past a limit (%d attributes per element).", line, column, XML_MAX_ATTRIBUTES);
+  return FALSE;
+}
+
 /* libvirt-gconfig 4.0 defines no autoptr cleanups of its own. */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GVirConfigDomain, g_object_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GVirConfigDomainOs, g_object_unref)
@@ -639,6 +706,8 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
                    XML_MAX_BYTES);
       return NULL;
     }
+  if (!check_xml_shape (xml, error))
+    return NULL;
   domain = gvir_config_domain_new_from_xml (xml, &local_error);
   if (domain == NULL)
     {

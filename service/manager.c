@@ -2,6 +2,7 @@
 #include "manager.h"
 #include "machine.h"
 #include "vireo-error.h"
+#include "vireo-text.h"
 #include "hv-limits.h"
 
 #include <errno.h>
@@ -134,16 +135,82 @@ handle_create_machine (VireoDBusManager *iface, GDBusMethodInvocation *invocatio
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+typedef struct
+{
+  char *xml;
+  char *name;
+  gboolean keep_uuid;
+} ImportRequest;
+
+static void
+import_request_free (ImportRequest *request)
+{
+  g_free (request->xml);
+  g_free (request->name);
+  g_free (request);
+}
+
+/* In a worker thread: parsing a caller's XML may take a while (it is bounded, but large), and nothing
+ * a caller sends may hold up the main loop. */
+static void
+import_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ImportRequest *request = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoMachineConfig) config = vireo_machine_config_new_from_xml (request->xml, &error);
+
+  if (config == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (request->name)
+    {
+      g_autoptr (GVariantBuilder) builder = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
+      g_autoptr (GVariant) settings = NULL;
+      g_variant_builder_add (builder, "{sv}", "name", g_variant_new_string (request->name));
+      settings = g_variant_ref_sink (g_variant_builder_end (builder));
+      if (!vireo_machine_config_apply_settings (config, settings, FALSE, &error))
+        {
+          g_task_return_error (task, g_steal_pointer (&error));
+          return;
+        }
+    }
+  if (!request->keep_uuid)
+    {
+      g_autoptr (VireoMachineConfig) fresh = vireo_machine_config_new ();
+      g_free (config->uuid);
+      config->uuid = g_strdup (fresh->uuid);
+    }
+  g_task_return_pointer (task, g_steal_pointer (&config), (GDestroyNotify) vireo_machine_config_free);
+}
+
+static void
+on_import_parsed (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ManagerCall *call = data;
+  g_autoptr (GError) error = NULL;
+  VireoMachineConfig *config = g_task_propagate_pointer (G_TASK (result), &error);
+
+  if (config == NULL)
+    g_dbus_method_invocation_return_gerror (call->invocation, error);
+  else
+    define_machine (call->manager, call->invocation, config);
+  g_object_unref (call->invocation);
+  g_free (call);
+}
+
 static void
 on_import_authorized (GObject *source, GAsyncResult *result, gpointer data)
 {
   ManagerCall *call = data;
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) options = NULL;
-  g_autoptr (VireoMachineConfig) config = NULL;
-  const char *xml, *name = NULL;
-  gboolean keep_uuid = TRUE;
+  g_autoptr (GTask) task = NULL;
+  ImportRequest *request = g_new0 (ImportRequest, 1);
+  const char *xml;
 
+  request->keep_uuid = TRUE;
   if (!vireo_authority_check_finish (call->manager->daemon->authority, result, &error))
     goto fail;
   g_variant_get (g_dbus_method_invocation_get_parameters (call->invocation), "(&s@a{sv})", &xml, &options);
@@ -156,42 +223,31 @@ on_import_authorized (GObject *source, GAsyncResult *result, gpointer data)
       {
         g_autoptr (GVariant) owned = value;
         if (g_str_equal (key, "name") && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-          name = g_variant_get_string (value, NULL);
+          {
+            g_free (request->name);
+            request->name = g_strdup (g_variant_get_string (value, NULL));
+          }
         else if (g_str_equal (key, "keep-uuid") && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
-          keep_uuid = g_variant_get_boolean (value);
+          request->keep_uuid = g_variant_get_boolean (value);
         else
           {
+            g_autofree char *shown = vireo_text_for_message (key, 64);
             g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                         "unknown import option “%s” of type %s (known: name s, keep-uuid b)", key,
+                         "unknown import option “%s” of type %s (known: name s, keep-uuid b)", shown,
                          g_variant_get_type_string (value));
             goto fail;
           }
       }
   }
-  config = vireo_machine_config_new_from_xml (xml, &error);
-  if (config == NULL)
-    goto fail;
-  if (name)
-    {
-      g_autoptr (GVariantBuilder) builder = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
-      g_autoptr (GVariant) settings = NULL;
-      g_variant_builder_add (builder, "{sv}", "name", g_variant_new_string (name));
-      settings = g_variant_ref_sink (g_variant_builder_end (builder));
-      if (!vireo_machine_config_apply_settings (config, settings, FALSE, &error))
-        goto fail;
-    }
-  if (!keep_uuid)
-    {
-      g_autoptr (VireoMachineConfig) fresh = vireo_machine_config_new ();
-      g_free (config->uuid);
-      config->uuid = g_strdup (fresh->uuid);
-    }
-  define_machine (call->manager, call->invocation, g_steal_pointer (&config));
-  goto out;
+  request->xml = g_strdup (xml);
+  task = g_task_new (NULL, NULL, on_import_parsed, call);
+  g_task_set_task_data (task, request, (GDestroyNotify) import_request_free);
+  g_task_run_in_thread (task, import_thread);
+  return;
 
 fail:
+  import_request_free (request);
   g_dbus_method_invocation_return_gerror (call->invocation, error);
-out:
   g_object_unref (call->invocation);
   g_free (call);
 }
