@@ -1,6 +1,7 @@
 /* authority.c — who may do what: polkit in system mode, the user's own bus in session mode. */
 #include "daemon.h"
 #include "vireo-error.h"
+#include "open-as.h"
 
 #include <polkit/polkit.h>
 
@@ -37,13 +38,54 @@ vireo_authority_free (VireoAuthority *authority)
 typedef struct
 {
   char *action;
+  GDBusMethodInvocation *invocation;
 } CheckData;
 
 static void
 check_data_free (CheckData *data)
 {
   g_free (data->action);
+  g_clear_object (&data->invocation);
   g_free (data);
+}
+
+#define CALLER_UID_KEY "vireo-caller-uid"
+
+static void
+remember_caller_uid (GDBusMethodInvocation *invocation, guint32 uid)
+{
+  gint64 *stored = g_new (gint64, 1);
+  *stored = uid;
+  g_object_set_data_full (G_OBJECT (invocation), CALLER_UID_KEY, stored, g_free);
+}
+
+gint64
+vireo_authority_caller_uid (GDBusMethodInvocation *invocation)
+{
+  const gint64 *stored = g_object_get_data (G_OBJECT (invocation), CALLER_UID_KEY);
+  return stored ? *stored : VIREO_OWN_UID;
+}
+
+/* An authorized system-bus caller's uid, asked of the bus without blocking: files the caller names are
+ * opened with that user's rights (open-as.h). */
+static void
+on_caller_uid (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  CheckData *data = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  guint32 uid;
+
+  if (reply == NULL)
+    {
+      g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
+                               "could not tell who is calling for %s: %s", data->action, error->message);
+      return;
+    }
+  g_variant_get (reply, "(u)", &uid);
+  remember_caller_uid (data->invocation, uid);
+  g_task_return_boolean (task, TRUE);
 }
 
 static void
@@ -63,7 +105,12 @@ on_polkit_checked (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (polkit_authorization_result_get_is_authorized (answer))
     {
-      g_task_return_boolean (task, TRUE);
+      GDBusConnection *connection = g_dbus_method_invocation_get_connection (data->invocation);
+      g_dbus_connection_call (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                              "GetConnectionUnixUser",
+                              g_variant_new ("(s)", g_dbus_method_invocation_get_sender (data->invocation)),
+                              G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, g_task_get_cancellable (task),
+                              on_caller_uid, g_steal_pointer (&task));
       return;
     }
   if (polkit_authorization_result_get_is_challenge (answer))
@@ -106,6 +153,7 @@ vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *i
   GDBusMessage *message = g_dbus_method_invocation_get_message (invocation);
 
   data->action = g_strdup (action);
+  data->invocation = g_object_ref (invocation);
   g_task_set_task_data (task, data, (GDestroyNotify) check_data_free);
 
   /* The session bus is its user's own: whoever can reach us is the user. */
@@ -120,7 +168,10 @@ vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *i
     {
       /* Without polkitd nobody can vouch for a caller but root. */
       if (caller_uid (invocation) == 0)
-        g_task_return_boolean (task, TRUE);
+        {
+          remember_caller_uid (invocation, 0);
+          g_task_return_boolean (task, TRUE);
+        }
       else
         g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
                                  "polkit is not running, so only root may %s", action);

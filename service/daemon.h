@@ -44,6 +44,9 @@ void vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocati
                                   const char *action, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data);
 gboolean vireo_authority_check_finish (VireoAuthority *authority, GAsyncResult *result, GError **error);
+/* After a successful check: the uid of the caller on the system bus, whose rights open the files it
+ * names (open-as.h); VIREO_OWN_UID on the session bus, where every caller is vireod's own user. */
+gint64 vireo_authority_caller_uid (GDBusMethodInvocation *invocation);
 
 /* The D-Bus object path of machine @uuid. */
 char *vireo_machine_object_path (const char *uuid);

@@ -3,6 +3,7 @@
 #include "machine-config-private.h"
 #include "vireo-text.h"
 #include "vireo-error.h"
+#include "open-as.h"
 #include "hv-limits.h"
 
 #include <errno.h>
@@ -61,6 +62,7 @@ vireo_machine_config_new (void)
   config->notes = g_strdup ("");
   config->auto_start = g_strdup ("none");
   config->auto_stop = g_strdup ("save");
+  config->files_uid = VIREO_OWN_UID;
   return config;
 }
 
@@ -93,6 +95,7 @@ vireo_machine_config_copy (const VireoMachineConfig *config)
   copy->notes = g_strdup (config->notes);
   copy->auto_start = g_strdup (config->auto_start);
   copy->auto_stop = g_strdup (config->auto_stop);
+  copy->files_uid = config->files_uid;
   return copy;
 }
 
@@ -363,18 +366,18 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
 
 /* ---- files named by settings ---- */
 
-/* Opens a file a setting names and checks that the service can use it, with the error a user can
- * act on.  Returns the descriptor, or -1. */
+/* Opens a file a setting names, with the rights of user @uid (open-as.h), and checks that it can serve,
+ * with the error a user can act on.  Returns the descriptor, or -1. */
 static int
-open_setting_file (const char *key, const char *path, gboolean writable, GError **error)
+open_setting_file (const char *key, const char *path, gboolean writable, gint64 uid, GError **error)
 {
   struct stat st;
   int fd;
 
   if (!check_path_text (key, path, error))
     return -1;
-  /* O_NONBLOCK: a FIFO put where an image was expected must not hang the service. */
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  /* Without blocking (vireo_open_as): a FIFO put where an image was expected must not hang the service. */
+  fd = vireo_open_as (uid, path, O_RDONLY);
   if (fd < 0)
     {
       int saved_errno = errno;
@@ -397,26 +400,52 @@ open_setting_file (const char *key, const char *path, gboolean writable, GError 
       close (fd);
       return -1;
     }
-  if (writable && access (path, W_OK) < 0 && (errno == EACCES || errno == EPERM || errno == EROFS))
+  if (writable)
     {
-      g_set_error (
-          error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
-          "Setting “%s”: “%s” cannot be written; make it writable or mark the disk read-only.", key,
-          path);
-      close (fd);
-      return -1;
+      int write_fd = vireo_open_as (uid, path, O_WRONLY);
+      int saved_errno = errno;
+
+      if (write_fd >= 0)
+        close (write_fd);
+      else if (saved_errno == EACCES || saved_errno == EPERM || saved_errno == EROFS)
+        {
+          g_set_error (
+              error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
+              "Setting “%s”: “%s” cannot be written; make it writable or mark the disk read-only.", key,
+              path);
+          close (fd);
+          return -1;
+        }
     }
   return fd;
 }
 
 static gboolean
-check_setting_file (const char *key, const char *path, GError **error)
+check_setting_file (const char *key, const char *path, gint64 uid, GError **error)
 {
-  int fd = open_setting_file (key, path, FALSE, error);
+  int fd = open_setting_file (key, path, FALSE, uid, error);
 
   if (fd < 0)
     return FALSE;
   close (fd);
+  return TRUE;
+}
+
+gboolean
+vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error)
+{
+  if (*config->kernel != '\0' && !check_setting_file ("kernel", config->kernel, config->files_uid, error))
+    return FALSE;
+  if (*config->initrd != '\0' && !check_setting_file ("initrd", config->initrd, config->files_uid, error))
+    return FALSE;
+  for (guint i = 0; config->disks && i < config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      int fd = open_setting_file ("disks", disk->path, !disk->readonly, config->files_uid, error);
+      if (fd < 0)
+        return FALSE;
+      close (fd);
+    }
   return TRUE;
 }
 
@@ -519,7 +548,7 @@ apply_boot_file (VireoMachineConfig *config, const SettingInfo *info, GVariant *
 {
   const char *path = g_variant_get_string (value, NULL);
 
-  if (*path != '\0' && !check_setting_file (info->key, path, error))
+  if (*path != '\0' && !check_setting_file (info->key, path, config->files_uid, error))
     return FALSE;
   replace_string (config, info, path);
   return TRUE;
@@ -567,7 +596,7 @@ apply_display (VireoMachineConfig *config, const SettingInfo *info, GVariant *va
 }
 
 static VireoDiskConfig *
-parse_disk (GVariant *entry, guint index, GError **error)
+parse_disk (GVariant *entry, guint index, gint64 uid, GError **error)
 {
   GVariantIter iter;
   const char *key;
@@ -616,7 +645,7 @@ parse_disk (GVariant *entry, guint index, GError **error)
   if (format != NULL && !vireo_machine_config_check_enum ("disks", format, format_values, error))
     return NULL;
 
-  fd = open_setting_file ("disks", path, !readonly, error);
+  fd = open_setting_file ("disks", path, !readonly, uid, error);
   if (fd < 0)
     return NULL;
   if (!read_image_format (fd, path, &actual, error))
@@ -657,7 +686,7 @@ apply_disks (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr (GVariant) entry = g_variant_get_child_value (value, i);
-      VireoDiskConfig *disk = parse_disk (entry, (guint)i, error);
+      VireoDiskConfig *disk = parse_disk (entry, (guint)i, config->files_uid, error);
 
       if (disk == NULL)
         return FALSE;

@@ -31,7 +31,13 @@ typedef struct
   char *notes;
   char *auto_start;  /* "none", "always", "if-running" */
   char *auto_stop;   /* "save", "shutdown", "turn-off" */
+  /* The user whose rights open the machine's files (kernel, initrd, disks): the last caller who named
+   * any of them; VIREO_OWN_UID for vireod's own (open-as.h). */
+  gint64 files_uid;
 } VireoMachineConfig;
+
+/* Opens each file the configuration names as its files_uid would, as Create and Update check them. */
+gboolean vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error);
 
 /* A configuration with the documented defaults and a fresh random UUID (name unset). */
 VireoMachineConfig *vireo_machine_config_new (void);

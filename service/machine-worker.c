@@ -5,6 +5,7 @@
 #include "vireo-error.h"
 #include "hv-limits.h"
 #include "exit-record.h"
+#include "open-as.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -427,17 +428,26 @@ open_for_worker (const char *path, int flags, const char *what, GError **error)
   return fd;
 }
 
-/* A file the guest will read (kernel, initrd): opened without blocking, whatever now stands at @path (a
- * FIFO swapped in after the definition was checked must not hang vireod), and refused unless it is a
- * regular file.  The descriptor is blocking again when returned. */
+/* A file the guest will read (kernel, initrd): opened with the rights of the user who named it, whatever
+ * now stands at @path (a link to a file that user cannot read, swapped in after the definition was checked,
+ * fails as it would for them), without blocking (a FIFO swapped in must not hang vireod), and refused
+ * unless it is a regular file.  The descriptor is blocking again when returned. */
 static int
-open_guest_file (const char *path, const char *what, GError **error)
+open_guest_file (const char *path, gint64 uid, const char *what, GError **error)
 {
   struct stat st;
-  int fd = open_for_worker (path, O_RDONLY | O_NOCTTY | O_NONBLOCK, what, error);
+  int fd = vireo_open_as (uid, path, O_RDONLY);
 
   if (fd < 0)
-    return -1;
+    {
+      int saved = errno;
+      g_set_error (error, VIREO_ERROR,
+                   saved == ENOENT ? VIREO_ERROR_NOT_FOUND
+                   : (saved == EACCES || saved == EPERM) ? VIREO_ERROR_PERMISSION_DENIED
+                                                         : VIREO_ERROR_FAILED,
+                   "cannot open the %s %s: %s", what, path, g_strerror (saved));
+      return -1;
+    }
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the %s %s is not a regular file", what,
@@ -503,13 +513,13 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
   if (machine->restoring)
     g_variant_dict_insert (dict, "restore", "b", TRUE);
   /* Also when restoring: a restored guest that resets boots the kernel afresh. */
-  fd = open_guest_file (c->kernel, "kernel", error);
+  fd = open_guest_file (c->kernel, c->files_uid, "kernel", error);
   if (fd < 0)
     return NULL;
   g_variant_dict_insert (dict, "kernel-fd", "h", pass_fd (fds, fd));
   if (c->initrd && *c->initrd)
     {
-      fd = open_guest_file (c->initrd, "initrd", error);
+      fd = open_guest_file (c->initrd, c->files_uid, "initrd", error);
       if (fd < 0)
         return NULL;
       g_variant_dict_insert (dict, "initrd-fd", "h", pass_fd (fds, fd));

@@ -3,6 +3,7 @@
 #include "machine-config-private.h"
 #include "vireo-text.h"
 #include "vireo-error.h"
+#include "open-as.h"
 #include "hv-limits.h"
 
 #include <string.h>
@@ -174,15 +175,21 @@ add_disk (GVirConfigDomain *domain, const VireoDiskConfig *disk, guint index)
 static char *
 metadata_xml (const VireoMachineConfig *config)
 {
+  g_autofree char *files_uid = config->files_uid == VIREO_OWN_UID
+                                 ? g_strdup ("")
+                                 : g_strdup_printf ("<files-uid>%" G_GINT64_FORMAT "</files-uid>",
+                                                    config->files_uid);
+
   return g_markup_printf_escaped ("<machine>"
                                   "<name>%s</name>"
                                   "<network>%s</network>"
                                   "<cpuid-mask>%s</cpuid-mask>"
                                   "<auto-start>%s</auto-start>"
                                   "<auto-stop>%s</auto-stop>"
+                                  "%s"
                                   "</machine>",
                                   config->name, config->network, config->cpuid_mask,
-                                  config->auto_start, config->auto_stop);
+                                  config->auto_start, config->auto_stop, files_uid);
 }
 
 char *
@@ -534,6 +541,21 @@ parse_metadata (GVirConfigDomain *domain, VireoMachineConfig *config, char **nam
     return FALSE;
   *name = xml_child_text (children, "name");
   *network = xml_child_text (children, "network");
+  {
+    /* Trusted only from vireod's own store: an import replaces it with the importing caller's uid. */
+    g_autofree char *files_uid = xml_child_text (children, "files-uid");
+    guint64 uid;
+    if (files_uid != NULL)
+      {
+        if (!g_ascii_string_to_unsigned (files_uid, 10, 0, G_MAXUINT32, &uid, NULL))
+          {
+            g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                                 "The domain's <vireo:files-uid> is not a user id.");
+            return FALSE;
+          }
+        config->files_uid = (gint64) uid;
+      }
+  }
   if (*network != NULL
       && !vireo_machine_config_check_enum ("network", *network, network_values, error))
     return FALSE;

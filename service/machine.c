@@ -508,6 +508,21 @@ store_config (VireoMachine *machine, VireoMachineConfig *config, GDBusMethodInvo
   return TRUE;
 }
 
+/* Whether @settings name any file of the machine. */
+static gboolean
+names_files (GVariant *settings)
+{
+  static const char *const keys[] = { "kernel", "initrd", "disks" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autoptr (GVariant) value = g_variant_lookup_value (settings, keys[i], NULL);
+      if (value)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static void
 update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -526,8 +541,13 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
           return;
         }
     }
+  /* Whoever names a file now, the machine's files are opened with their rights from now on: checked
+   * here, all of them, so a caller cannot keep another user's rights for files they could not open. */
+  if (names_files (settings))
+    config->files_uid = vireo_authority_caller_uid (invocation);
   if (!vireo_machine_config_apply_settings (config, settings, FALSE, &error)
-      || !vireo_machine_config_validate (config, &error))
+      || !vireo_machine_config_validate (config, &error)
+      || (config->files_uid != machine->config->files_uid && !vireo_machine_config_check_files (config, &error)))
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;

@@ -111,6 +111,7 @@ on_create_authorized (GObject *source, GAsyncResult *result, gpointer data)
     goto fail;
   g_variant_get (g_dbus_method_invocation_get_parameters (call->invocation), "(@a{sv})", &settings);
   config = vireo_machine_config_new ();
+  config->files_uid = vireo_authority_caller_uid (call->invocation);
   if (!vireo_machine_config_apply_settings (config, settings, TRUE, &error))
     goto fail;
   define_machine (call->manager, call->invocation, g_steal_pointer (&config));
@@ -140,6 +141,7 @@ typedef struct
   char *xml;
   char *name;
   gboolean keep_uuid;
+  gint64 files_uid;
 } ImportRequest;
 
 static void
@@ -160,6 +162,13 @@ import_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
   g_autoptr (VireoMachineConfig) config = vireo_machine_config_new_from_xml (request->xml, &error);
 
   if (config == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  /* Whatever the XML says, its files are the importing caller's to name: checked with their rights. */
+  config->files_uid = request->files_uid;
+  if (!vireo_machine_config_check_files (config, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -240,6 +249,7 @@ on_import_authorized (GObject *source, GAsyncResult *result, gpointer data)
       }
   }
   request->xml = g_strdup (xml);
+  request->files_uid = vireo_authority_caller_uid (call->invocation);
   task = g_task_new (NULL, NULL, on_import_parsed, call);
   g_task_set_task_data (task, request, (GDestroyNotify) import_request_free);
   g_task_run_in_thread (task, import_thread);

@@ -521,6 +521,59 @@ class PolkitTests(ServiceTestCase):
         self.addCleanup(self.delete_quietly, path)
         self.assertIn('by-nobody', self.fixture.machine_names())
 
+    def nobody_can_read(self, *paths):
+        """Whether uid 65534 can read each path (the build tree may sit in a folder only its owner enters)."""
+        for path in paths:
+            done = subprocess.run(['test', '-r', path], user=NOBODY_UID, group=NOBODY_UID, extra_groups=[],
+                                  cwd='/', check=False)
+            if done.returncode != 0:
+                return False
+        return True
+
+    def test_files_are_opened_with_the_callers_rights(self):
+        if os.geteuid() != 0:
+            self.skipTest('calling as another user needs root')
+        kernel = guest('hello')
+        if not self.nobody_can_read(kernel):
+            self.skipTest(f'uid {NOBODY_UID} cannot read {kernel} (is the build tree in a folder only its owner '
+                          'may enter?)')
+        self.allow(CREATE, MODIFY, START_STOP)
+        # A root-only file named by a caller who cannot read it: refused, and nothing of it comes back.
+        for key in ('initrd', 'kernel'):
+            settings = {'name': f'shadow-{key}', 'kernel': kernel, key: '/etc/shadow'}
+            error, message = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'CreateMachine', 'a{sv}',
+                                                  [settings])
+            self.assertEqual(error, PERMISSION_DENIED, message)
+            self.assertIn('/etc/shadow', message)
+            self.assertIn('permission denied', message)
+            self.assertNotIn(f'shadow-{key}', self.fixture.machine_names())
+        # Nor through an import, whose XML names the file.
+        xml = (f"<domain type='kvm'><name>imported-shadow</name><memory>65536</memory><os><type>hvm</type>"
+               f"<kernel>{kernel}</kernel><initrd>/etc/shadow</initrd></os></domain>")
+        error, message = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'ImportLibvirtXml', 'sa{sv}',
+                                              [xml, {}])
+        self.assertEqual(error, PERMISSION_DENIED, message)
+        # Nor through a file of the caller's own, swapped for a link to one it cannot read before Start.
+        own = tempfile.mkdtemp(prefix='vireo-nobody-')
+        self.addCleanup(shutil.rmtree, own, ignore_errors=True)
+        os.chmod(own, 0o755)
+        os.chown(own, NOBODY_UID, NOBODY_UID)
+        initrd = os.path.join(own, 'initrd')
+        with open(initrd, 'wb') as f:
+            f.write(b'initrd')
+        os.chown(initrd, NOBODY_UID, NOBODY_UID)
+        kind, path = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'CreateMachine', 'a{sv}',
+                                          [{'name': 'swapped', 'kernel': kernel, 'initrd': initrd}])
+        self.assertEqual(kind, 'reply', path)
+        self.addCleanup(self.delete_quietly, path)
+        os.unlink(initrd)
+        os.symlink('/etc/shadow', initrd)
+        error, message = self.fixture.call_as(NOBODY_UID, path, MACHINE_IFACE, 'Start')
+        self.assertEqual(error, PERMISSION_DENIED, message)
+        # Started by root, the machine's files are still opened with the rights of the user who named them.
+        self.assert_error(PERMISSION_DENIED, self.fixture.machine(path).Start, timeout=START_TIMEOUT)
+        self.assertEqual(self.fixture.machine_props(path)['State'], 'off')
+
     def test_unknown_actions_are_not_ours_to_allow(self):
         # The mock's AllowUnknown allows any action it was not told about; vireod must still ask for its
         # own ids (nothing allowed under another name may let a call through).

@@ -1,0 +1,19 @@
+/* open-as.h — opening a file with the rights of the user who named it, never with vireod's own. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* The uid meaning "vireod's own user": the session service, or a definition no other user named. */
+#define VIREO_OWN_UID ((gint64) -1)
+
+/* Opens @path (flags as for open(2); O_CLOEXEC, O_NOCTTY and O_NONBLOCK are added) as user @uid with that
+ * user's groups would, in a child process that has taken that identity: vireod running as root never
+ * opens for a caller what the caller could not open, and learns nothing the caller could not (a missing
+ * file in a folder the user cannot enter is "permission denied", as it would be for them).  With
+ * VIREO_OWN_UID, or the uid vireod runs as, it opens the file itself.  -1 with errno set on failure. */
+int vireo_open_as (gint64 uid, const char *path, int flags);
+
+G_END_DECLS
