@@ -410,15 +410,16 @@ expect_restore_error (SaveDir *dir, uint64_t memory, unsigned cpus, HvError code
   vireo_test_guest_clear (&guest);
 }
 
-/* Rewrites "state" with @body behind a correct header, as a crafted file would be. */
+/* Rewrites "state" with @body behind a correct header of format @format_version, as a crafted file
+ * would be. */
 static void
-write_state_body (SaveDir *dir, GVariant *body)
+write_state_body_version (SaveDir *dir, GVariant *body, uint32_t format_version)
 {
   gsize len = g_variant_get_size (body);
   g_autofree uint8_t *file = g_malloc0 (32 + len);
   uint64_t crc;
   uint64_t len64 = GUINT64_TO_LE (len);
-  uint32_t version = GUINT32_TO_LE (1);
+  uint32_t version = GUINT32_TO_LE (format_version);
 
   memcpy (file, "VIREOSAV", 8);
   memcpy (file + 8, &version, 4);
@@ -427,6 +428,69 @@ write_state_body (SaveDir *dir, GVariant *body)
   crc = GUINT64_TO_LE (hv_crc64 (hv_crc64 (0, file, 24), file + 32, len));
   memcpy (file + 24, &crc, 8);
   write_saved (dir, "state", file, 32 + len);
+}
+
+/* The format this Vireo writes. */
+static void
+write_state_body (SaveDir *dir, GVariant *body)
+{
+  write_state_body_version (dir, body, 2);
+}
+
+/* Format version 1 keyed each device's state on a fixed name; version 2 keeps one section per device
+ * id, with its kind and the version of its state. */
+static const struct
+{
+  const char *v1_name;
+  const char *id;
+} v1_devices[] = {
+  { "pci", "pci0" }, { "serial", "serial0" }, { "i8042", "kbc0" }, { "rtc", "rtc0" }, { "acpi-pm", "pm0" },
+};
+
+/* A format-2 body as today's saved state, format 1, would have held it: the device states under
+ * their old names, without what their sections added since (the serial port's "port" and "gsi"). */
+static GVariant *
+body_as_v1 (GVariant *body)
+{
+  g_autoptr (GVariant) sections = g_variant_lookup_value (body, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
+  GVariantBuilder devices;
+  GVariantDict dict;
+
+  g_assert_nonnull (sections);
+  g_variant_builder_init (&devices, G_VARIANT_TYPE ("a{sa{sv}}"));
+  for (gsize i = 0; i < G_N_ELEMENTS (v1_devices); i++)
+    {
+      g_autoptr (GVariant) section = g_variant_lookup_value (sections, v1_devices[i].id, NULL);
+      g_autoptr (GVariant) state = NULL;
+      GVariantDict old;
+
+      g_assert_nonnull (section);
+      state = g_variant_lookup_value (section, "state", G_VARIANT_TYPE_VARDICT);
+      g_assert_nonnull (state);
+      g_variant_dict_init (&old, state);
+      g_variant_dict_remove (&old, "port");
+      g_variant_dict_remove (&old, "gsi");
+      g_variant_builder_add (&devices, "{s@a{sv}}", v1_devices[i].v1_name, g_variant_dict_end (&old));
+    }
+  g_assert_cmpuint (g_variant_n_children (sections), ==, G_N_ELEMENTS (v1_devices));
+  g_variant_dict_init (&dict, body);
+  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&devices));
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/* A crafted-state path of format 1 ("devices/serial/rx") in format 2 ("devices/serial0/state/rx"). */
+static char *
+path_as_v2 (const char *path)
+{
+  g_auto (GStrv) parts = g_strsplit (path, "/", 3);
+
+  if (g_strcmp0 (parts[0], "devices") != 0 || parts[1] == NULL)
+    return g_strdup (path);
+  for (gsize i = 0; i < G_N_ELEMENTS (v1_devices); i++)
+    if (strcmp (parts[1], v1_devices[i].v1_name) == 0)
+      return parts[2] ? g_strdup_printf ("devices/%s/state/%s", v1_devices[i].id, parts[2])
+                      : g_strdup_printf ("devices/%s/state", v1_devices[i].id);
+  return g_strdup (path);
 }
 
 /* The saved state's dictionary with @path (keys separated by '/') replaced by @value. */
@@ -548,9 +612,9 @@ test_bad_files (void)
   expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
   {
     g_autofree uint8_t *copy = g_memdup2 (data, len);
-    copy[8] = 2;
+    copy[8] = 3;
     write_saved (&dir, "state", copy, len);
-    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "version 2");
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "version 3");
   }
 
   /* Good state, but a VM configured differently. */
@@ -610,17 +674,27 @@ test_bad_files (void)
       { "devices/floppy", "@a{sv} {}", "“floppy”, which this machine lacks" },
     };
 
+    g_autoptr (GVariant) body_v1 = body_as_v1 (body);
+
+    /* Each in today's format, and in format 1 as it was written before device sections. */
     for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
       {
         g_autoptr (GError) error = NULL;
         g_autoptr (GVariant) value = g_variant_parse (NULL, cases[i].value, NULL, NULL, &error);
         g_autoptr (GVariant) crafted = NULL;
+        g_autoptr (GVariant) crafted_v1 = NULL;
+        g_autofree char *path = path_as_v2 (cases[i].path);
         g_assert_no_error (error);
-        g_test_message ("crafted: %s = %s", cases[i].path, cases[i].value);
-        crafted = replace_in_state (body, cases[i].path, value);
+        g_test_message ("crafted: %s = %s", path, cases[i].value);
+        crafted = replace_in_state (body, path, value);
         write_state_body (&dir, crafted);
         /* The memory-id case is caught before the memory file is looked at; a vcpu-count of 0
          * before the configuration is compared. */
+        expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, cases[i].words);
+
+        g_test_message ("crafted, format 1: %s = %s", cases[i].path, cases[i].value);
+        crafted_v1 = replace_in_state (body_v1, cases[i].path, value);
+        write_state_body_version (&dir, crafted_v1, 1);
         expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, cases[i].words);
       }
   }

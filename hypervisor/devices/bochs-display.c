@@ -10,6 +10,8 @@
  * reads it never asks for another. */
 #include "bochs-display.h"
 #include "bus.h"
+#include "device.h"
+#include "layout.h"
 #include "state.h"
 
 #include <errno.h>
@@ -971,3 +973,52 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
     g_prefix_error (error, "cannot map the restored display's BARs: ");
   return ok;
 }
+
+/* The "bochs-display" kind: one, since the legacy DISPI ports are fixed and the machine has one
+ * display for SPICE to show. */
+
+static gboolean
+bochs_display_realize (HvDevice *device, GError **error)
+{
+  HvPci *pci = hv_device_get_pci (device);
+
+  if (pci == NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "it needs a PCI bus");
+      return FALSE;
+    }
+  device->impl = hv_bochs_display_new (hv_device_get_platform (device), pci, error);
+  return device->impl != NULL
+         && hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS,
+                                 hv_bochs_display_dispi_io, device->impl, error);
+}
+
+static void
+bochs_display_teardown (HvDevice *device)
+{
+  hv_bochs_display_free (device->impl);
+}
+
+static GVariant *
+bochs_display_save (HvDevice *device)
+{
+  return hv_bochs_display_save_state (device->impl);
+}
+
+static gboolean
+bochs_display_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_bochs_display_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_bochs_display_kind = {
+  .name = "bochs-display",
+  .id_prefix = "display",
+  .order = HV_DEVICE_ORDER_PCI,
+  .max_instances = 1,
+  .state_version = 1,
+  .realize = bochs_display_realize,
+  .teardown = bochs_display_teardown,
+  .save = bochs_display_save,
+  .load = bochs_display_load,
+};
