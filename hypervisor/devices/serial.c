@@ -564,15 +564,27 @@ input_thread_main (gpointer data)
           ssize_t n;
           if (fds[1].revents & POLLNVAL)
             break;
-          /* Only as much as the receiver can take, so the rest waits in the fd, not in a lost buffer. */
-          n = read (serial->input_fd, buffer, MIN (room, sizeof buffer));
+          /* Only as much as the receiver can take, so the rest waits in the fd, not in a lost buffer;
+           * and nothing once input is held, checked under the lock so that a hold is final when
+           * hv_serial_hold_input() returns (poll said the fd is readable: read does not block). */
+          int saved = 0;
+          g_mutex_lock (&serial->lock);
+          n = -2;
+          if (!serial->input_held)
+            {
+              n = read (serial->input_fd, buffer, MIN (room, sizeof buffer));
+              saved = errno;
+            }
+          g_mutex_unlock (&serial->lock);
+          if (n == -2)
+            continue;
           if (n == 0)
             break; /* end of file */
           if (n < 0)
             {
-              if (retry_errno (errno))
+              if (retry_errno (saved))
                 continue;
-              g_debug ("serial: reading the input failed: %s", g_strerror (errno));
+              g_debug ("serial: reading the input failed: %s", g_strerror (saved));
               break;
             }
           have = (gsize) n;
