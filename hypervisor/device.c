@@ -246,11 +246,19 @@ hv_devices_realize (HvDevices *devices, const HvDeviceHost *host, GError **error
       HvDevice *device = g_ptr_array_index (devices->list, i);
       g_autoptr (GError) local = NULL;
 
-      if (!device->kind->realize (device, &local))
+      if (device->kind->order == HV_DEVICE_ORDER_PCI && hv_device_get_pci (device) == NULL)
+        g_set_error (&local, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                     "it needs a PCI bus: the machine has no “pci-host” device");
+      else if (!device->kind->realize (device, &local))
         {
           if (device->impl)
             device->kind->teardown (device);
           device->impl = NULL;
+          if (local == NULL)
+            g_set_error (&local, HV_ERROR, HV_ERROR_FAILED, "it could not be made");
+        }
+      if (local != NULL)
+        {
           set_device_error (error, device, local);
           return FALSE;
         }

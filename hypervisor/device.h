@@ -16,12 +16,13 @@ typedef struct _HvDevice HvDevice;
 typedef struct _HvDevices HvDevices;
 
 /* When a kind is realized, relative to the others (then in the order instances were requested), and
- * torn down in reverse: buses before what sits on them. */
+ * torn down in reverse: buses before what sits on them.  Sections load in the same order, so the
+ * bus has put BARs back where they were before the devices behind them load. */
 typedef enum
 {
   HV_DEVICE_ORDER_BUS = 0,      /* the PCI host bridge */
   HV_DEVICE_ORDER_PLATFORM = 1, /* ISA devices at fixed ports */
-  HV_DEVICE_ORDER_PCI = 2,      /* devices on the PCI bus */
+  HV_DEVICE_ORDER_PCI = 2,      /* devices on the PCI bus: realized only when there is one */
 } HvDeviceOrder;
 
 typedef struct
@@ -124,7 +125,7 @@ gboolean hv_devices_load (HvDevices *devices, GVariant *sections, GError **error
 /* For realize functions. */
 const HvPlatform *hv_device_get_platform (HvDevice *device);
 uint64_t hv_device_get_ram_size (HvDevice *device);
-/* The PCI bus (the first "pci-host"), realized before any PCI device; NULL without one. */
+/* The PCI bus (the first "pci-host"), realized before any PCI device, which can count on it. */
 HvPci *hv_device_get_pci (HvDevice *device);
 /* Claims port range [@base, @base + @len) of the machine's port bus for @handler, under the device's
  * id. */

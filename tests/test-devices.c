@@ -124,7 +124,7 @@ sections_through_bytes (GVariant *sections)
 static const HvDeviceKind com1_thief_kind = {
   .name = "com1-thief",
   .id_prefix = "thief",
-  .order = HV_DEVICE_ORDER_PCI,
+  .order = HV_DEVICE_ORDER_PLATFORM,
   .realize = com1_thief_realize,
   .teardown = no_teardown,
 };
@@ -622,6 +622,17 @@ test_resource_conflicts (void)
   g_test_message ("refused: %s", error->message);
   g_assert_true (g_str_has_prefix (error->message, "serial1 (serial): "));
   g_assert_nonnull (strstr (error->message, "jumper"));
+  g_clear_pointer (&devices, hv_devices_free);
+  g_clear_error (&error);
+
+  /* A PCI device without a PCI bus. */
+  devices = hv_devices_new (NULL);
+  add_ok (devices, "virtio-keyboard", NULL);
+  g_assert_false (hv_devices_realize (devices, &host, &error));
+  g_test_message ("refused: %s", error->message);
+  g_assert_cmpstr (error->message, ==,
+                   "keyboard0 (virtio-keyboard): it needs a PCI bus: the machine has no “pci-host” "
+                   "device");
   g_clear_pointer (&devices, hv_devices_free);
   hv_bus_free (pio);
   vireo_test_platform_clear (&tp);

@@ -886,14 +886,8 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
 static gboolean
 bochs_display_realize (HvDevice *device, GError **error)
 {
-  HvPci *pci = hv_device_get_pci (device);
-
-  if (pci == NULL)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "it needs a PCI bus");
-      return FALSE;
-    }
-  device->impl = hv_bochs_display_new (hv_device_get_platform (device), pci, error);
+  device->impl
+      = hv_bochs_display_new (hv_device_get_platform (device), hv_device_get_pci (device), error);
   return device->impl != NULL
          && hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS,
                                  hv_bochs_display_dispi_io, device->impl, error);

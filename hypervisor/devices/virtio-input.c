@@ -602,14 +602,7 @@ realize_input (HvDevice *device, HvVirtioInput *(*new_input) (const HvPlatform *
                                                               GError **),
                GError **error)
 {
-  HvPci *pci = hv_device_get_pci (device);
-
-  if (pci == NULL)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "it needs a PCI bus");
-      return FALSE;
-    }
-  device->impl = new_input (hv_device_get_platform (device), pci, error);
+  device->impl = new_input (hv_device_get_platform (device), hv_device_get_pci (device), error);
   return device->impl != NULL;
 }
 
