@@ -357,34 +357,28 @@ check_section (HvDevice *device, GVariant *section, unsigned *version, GError **
 gboolean
 hv_devices_load (HvDevices *devices, GVariant *sections, GError **error)
 {
-  GVariantIter iter;
-  const char *id;
+  g_autoptr (GHashTable) seen = NULL;
 
   g_return_val_if_fail (g_variant_is_of_type (sections, G_VARIANT_TYPE ("a{sa{sv}}")), FALSE);
 
   /* Every section must have its device, and only one section: a state from another machine
    * is refused rather than half applied. */
-  g_variant_iter_init (&iter, sections);
-  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &id, NULL))
+  seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (gsize i = 0; i < g_variant_n_children (sections); i++)
     {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (sections, i);
+      g_autoptr (GVariant) key = g_variant_get_child_value (entry, 0);
+      const char *id = g_variant_get_string (key, NULL);
       HvDevice *device = hv_devices_lookup (devices, id);
-      g_autoptr (GVariant) first = g_variant_lookup_value (sections, id, NULL);
-      gsize n = 0;
 
       if (device == NULL || !device->realized || device->kind->load == NULL)
         {
           hv_state_set_bad (error, "the VM", "it has a device “%s”, which this machine lacks", id);
           return FALSE;
         }
-      for (gsize i = 0; i < g_variant_n_children (sections); i++)
+      if (!g_hash_table_add (seen, g_strdup (id)))
         {
-          const char *other;
-          g_variant_get_child (sections, i, "{&s@a{sv}}", &other, NULL);
-          n += strcmp (other, id) == 0;
-        }
-      if (n > 1)
-        {
-          hv_state_set_bad (error, "the VM", "device “%s” has %" G_GSIZE_FORMAT " sections", id, n);
+          hv_state_set_bad (error, "the VM", "device “%s” has more than one section", id);
           return FALSE;
         }
     }

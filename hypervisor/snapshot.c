@@ -248,17 +248,17 @@ upgrade_v1 (GVariant *state)
   g_autoptr (GVariant) old = g_variant_lookup_value (state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
   GVariantDict dict;
   GVariantBuilder sections;
-  GVariantIter iter;
-  const char *name;
-  GVariant *device;
 
   if (old == NULL)
     return g_variant_ref (state);
   g_variant_builder_init (&sections, G_VARIANT_TYPE ("a{sa{sv}}"));
-  g_variant_iter_init (&iter, old);
-  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, &device))
+  for (gsize n = 0; n < g_variant_n_children (old); n++)
     {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (old, n);
+      g_autoptr (GVariant) key = g_variant_get_child_value (entry, 0);
+      g_autoptr (GVariant) device = g_variant_get_child_value (entry, 1);
       g_auto (GVariantDict) section = G_VARIANT_DICT_INIT (NULL);
+      const char *name = g_variant_get_string (key, NULL);
       const char *id = name;
       const char *kind = name;
 
@@ -272,7 +272,6 @@ upgrade_v1 (GVariant *state)
       g_variant_dict_insert (&section, "version", "u", 1);
       g_variant_dict_insert_value (&section, "state", device);
       g_variant_builder_add (&sections, "{s@a{sv}}", id, g_variant_dict_end (&section));
-      g_variant_unref (device);
     }
   g_variant_dict_init (&dict, state);
   g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&sections));
