@@ -55,9 +55,20 @@ gboolean hv_vm_set_cpuid_mask (HvVm *vm, const char *mask, GError **error);
 /* The kernel is a PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) or a bzImage with a 64-bit entry point. */
 gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path,
                            const char *cmdline, GError **error);
-/* Serial (COM1) wiring.  @output_fd receives what the guest transmits; @input_fd (or -1) is read and fed
- * to the guest's receiver.  The VM does not take ownership of the fds. */
+/* Serial (COM1, device "serial0") wiring.  @output_fd receives what the guest transmits; @input_fd (or
+ * -1) is read and fed to the guest's receiver.  The VM does not take ownership of the fds. */
 void hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd);
+
+/* Devices.  Every VM has "pci0" (kind "pci-host"), "serial0" ("serial", COM1), "kbc0" ("i8042"),
+ * "rtc0" ("rtc") and "pm0" ("acpi-pm"); hv_vm_set_display() adds "display0" ("bochs-display"),
+ * "keyboard0" ("virtio-keyboard") and "tablet0" ("virtio-tablet").  hv_vm_add_device() asks for
+ * one more instance of @kind: "serial" (a second port, COM2), "virtio-keyboard", "virtio-tablet".
+ * @id names it (NULL: the kind's prefix and the next free number, "serial1"); a saved state keys the
+ * device's section on it, so a restore needs the same devices with the same ids. */
+gboolean hv_vm_add_device (HvVm *vm, const char *kind, const char *id, GError **error);
+/* A serial port's host side, as hv_vm_set_serial() for "serial0". */
+gboolean hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd,
+                              GError **error);
 /* Starts from the state saved in the folder @dir_fd (see hv_vm_save) instead of booting a kernel: call
  * instead of hv_vm_set_kernel (the later of the two wins), before hv_vm_start.  The files are opened and
  * checked now; @dir_fd is not kept.  The memory size and vCPU count configured must be the saved ones

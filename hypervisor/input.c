@@ -146,12 +146,25 @@ hv_input_clear (HvInput *input)
   g_mutex_clear (&input->lock);
 }
 
-/* Routing, with vm->input.lock held. */
+/* Routing, with vm->input.lock held.  Input goes to the first instance of each kind; NULL before the
+ * machine is built. */
+
+static HvVirtioInput *
+keyboard_of (HvVm *vm)
+{
+  return hv_devices_get_impl (vm->devices, "virtio-keyboard");
+}
+
+static HvVirtioInput *
+tablet_of (HvVm *vm)
+{
+  return hv_devices_get_impl (vm->devices, "virtio-tablet");
+}
 
 static gboolean
 keyboard_ready (HvVm *vm)
 {
-  return vm->keyboard != NULL && hv_virtio_input_driver_ready (vm->keyboard);
+  return keyboard_of (vm) != NULL && hv_virtio_input_driver_ready (keyboard_of (vm));
 }
 
 static gboolean
@@ -159,8 +172,8 @@ send_to_keyboard (HvVm *vm, const HvXtKey *key)
 {
   if (key->code == 0)
     return TRUE; /* nothing the virtio keyboard has a code for: a fake shift or an unknown key */
-  return hv_virtio_input_send (vm->keyboard, EV_KEY, key->code, key->pressed)
-         && hv_virtio_input_send (vm->keyboard, EV_SYN, SYN_REPORT, 0);
+  return hv_virtio_input_send (keyboard_of (vm), EV_KEY, key->code, key->pressed)
+         && hv_virtio_input_send (keyboard_of (vm), EV_SYN, SYN_REPORT, 0);
 }
 
 static void
@@ -169,13 +182,14 @@ deliver_key_locked (HvVm *vm, const HvXtKey *key)
   uint32_t *word = &vm->input.ps2_down[key->code / 32];
   uint32_t bit = key->code != 0 ? 1u << (key->code % 32) : 0;
   gboolean pressed_on_ps2 = (*word & bit) != 0;
+  HvI8042 *i8042 = hv_devices_get_impl (vm->devices, "i8042");
 
   /* A driver that went away between the check and the send loses nothing: the key goes to PS/2. */
   if (!pressed_on_ps2 && keyboard_ready (vm) && send_to_keyboard (vm, key))
     return;
-  if (vm->i8042 == NULL)
+  if (i8042 == NULL)
     return;
-  hv_i8042_inject_scancodes (vm->i8042, key->scancodes, key->n_scancodes);
+  hv_i8042_inject_scancodes (i8042, key->scancodes, key->n_scancodes);
   if (key->pressed)
     *word |= bit;
   else
@@ -197,7 +211,7 @@ hv_vm_input_key (HvVm *vm, uint8_t scancode_fragment)
 
 /* Button presses and releases since the guest last heard; the caller sends SYN_REPORT. */
 static void
-send_buttons_locked (HvVm *vm, uint32_t buttons)
+send_buttons_locked (HvVm *vm, HvVirtioInput *tablet, uint32_t buttons)
 {
   static const uint16_t codes[] = { BTN_LEFT, BTN_MIDDLE, BTN_RIGHT };
 
@@ -206,7 +220,7 @@ send_buttons_locked (HvVm *vm, uint32_t buttons)
       uint32_t bit = 1u << i;
 
       if (((buttons ^ vm->input.buttons) & bit)
-          && hv_virtio_input_send (vm->tablet, EV_KEY, codes[i], (buttons & bit) != 0))
+          && hv_virtio_input_send (tablet, EV_KEY, codes[i], (buttons & bit) != 0))
         vm->input.buttons ^= bit;
     }
 }
@@ -214,16 +228,19 @@ send_buttons_locked (HvVm *vm, uint32_t buttons)
 void
 hv_vm_input_tablet (HvVm *vm, uint32_t x, uint32_t y, uint32_t buttons)
 {
+  HvVirtioInput *tablet;
+
   g_return_if_fail (vm != NULL);
 
   /* The machine has no other pointing device: without the tablet's driver, there is no one to tell. */
   g_mutex_lock (&vm->input.lock);
-  if (vm->tablet != NULL && hv_virtio_input_driver_ready (vm->tablet))
+  tablet = tablet_of (vm);
+  if (tablet != NULL && hv_virtio_input_driver_ready (tablet))
     {
-      hv_virtio_input_send (vm->tablet, EV_ABS, ABS_X, (int32_t) MIN (x, HV_VIRTIO_TABLET_ABS_MAX));
-      hv_virtio_input_send (vm->tablet, EV_ABS, ABS_Y, (int32_t) MIN (y, HV_VIRTIO_TABLET_ABS_MAX));
-      send_buttons_locked (vm, buttons);
-      hv_virtio_input_send (vm->tablet, EV_SYN, SYN_REPORT, 0);
+      hv_virtio_input_send (tablet, EV_ABS, ABS_X, (int32_t) MIN (x, HV_VIRTIO_TABLET_ABS_MAX));
+      hv_virtio_input_send (tablet, EV_ABS, ABS_Y, (int32_t) MIN (y, HV_VIRTIO_TABLET_ABS_MAX));
+      send_buttons_locked (vm, tablet, buttons);
+      hv_virtio_input_send (tablet, EV_SYN, SYN_REPORT, 0);
     }
   g_mutex_unlock (&vm->input.lock);
 }
@@ -231,15 +248,18 @@ hv_vm_input_tablet (HvVm *vm, uint32_t x, uint32_t y, uint32_t buttons)
 void
 hv_vm_input_wheel (HvVm *vm, int32_t steps, uint32_t buttons)
 {
+  HvVirtioInput *tablet;
+
   g_return_if_fail (vm != NULL);
 
   g_mutex_lock (&vm->input.lock);
-  if (vm->tablet != NULL && hv_virtio_input_driver_ready (vm->tablet))
+  tablet = tablet_of (vm);
+  if (tablet != NULL && hv_virtio_input_driver_ready (tablet))
     {
       if (steps != 0)
-        hv_virtio_input_send (vm->tablet, EV_REL, REL_WHEEL, steps);
-      send_buttons_locked (vm, buttons);
-      hv_virtio_input_send (vm->tablet, EV_SYN, SYN_REPORT, 0);
+        hv_virtio_input_send (tablet, EV_REL, REL_WHEEL, steps);
+      send_buttons_locked (vm, tablet, buttons);
+      hv_virtio_input_send (tablet, EV_SYN, SYN_REPORT, 0);
     }
   g_mutex_unlock (&vm->input.lock);
 }

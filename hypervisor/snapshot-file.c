@@ -5,7 +5,7 @@
  * contents snapshot.c describes:
  *
  *     0  "VIREOSAV"   magic
- *     8  u32          format version (HV_STATE_VERSION)
+ *     8  u32          format version (HV_STATE_VERSION; version 1 is read too)
  *    12  u32          flags, 0
  *    16  u64          length of the GVariant that follows (at most STATE_MAX_BODY)
  *    24  u64          CRC-64/XZ of bytes 0..23 and of the GVariant
@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HV_STATE_VERSION   1u
+#define HV_STATE_VERSION   2u  /* 2: per-device sections (snapshot.c); 1 is still read */
 #define STATE_MAGIC        "VIREOSAV"
 #define STATE_HEADER_SIZE  32
 #define STATE_MAX_BODY     (64u << 20) /* 64 vCPUs take well under 2 MiB, video memory 32 MiB */
@@ -385,7 +385,7 @@ open_saved_file (int dir_fd, const char *name, const char *file, struct stat *st
 
 /* Reads "state" and checks its header and checksum; returns the GVariant, in normal form. */
 GVariant *
-hv_snapshot_read_state (int dir_fd, GError **error)
+hv_snapshot_read_state (int dir_fd, unsigned *format_version, GError **error)
 {
   struct stat st;
   uint8_t header[STATE_HEADER_SIZE];
@@ -415,10 +415,11 @@ hv_snapshot_read_state (int dir_fd, GError **error)
     goto fail;
   version = get_le32 (header + 8);
   length = get_le64 (header + 16);
-  if (version != HV_STATE_VERSION || get_le32 (header + 12) != 0)
+  if (version < 1 || version > HV_STATE_VERSION || get_le32 (header + 12) != 0)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "the saved state has format version %u; this version of Vireo reads version %u",
+                   "the saved state has format version %u; this version of Vireo reads versions 1 "
+                   "to %u",
                    version, HV_STATE_VERSION);
       goto fail;
     }
@@ -461,6 +462,7 @@ hv_snapshot_read_state (int dir_fd, GError **error)
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the saved state is malformed");
       return NULL;
     }
+  *format_version = version;
   return state;
 
 fail:

@@ -21,9 +21,9 @@ gboolean hv_snapshot_commit (int dir_fd, GError **error);
 /* Removes the temporary files of a save that failed. */
 void hv_snapshot_discard (int dir_fd);
 
-/* Reads "state" and checks its magic, version, length and checksum; returns its a{sv}, in normal
- * form. A missing file is HV_ERROR_NOT_FOUND, a damaged or foreign one HV_ERROR_BAD_IMAGE. */
-GVariant *hv_snapshot_read_state (int dir_fd, GError **error);
+/* Reads "state" and checks its magic, version (1 or 2, returned in @format_version), length and
+ * checksum; returns its a{sv}, in normal form. A missing file is HV_ERROR_NOT_FOUND, a damaged or foreign one HV_ERROR_BAD_IMAGE. */
+GVariant *hv_snapshot_read_state (int dir_fd, unsigned *format_version, GError **error);
 /* Opens "memory" and checks that it holds @memory_size bytes of RAM saved with @id. */
 int hv_snapshot_open_memory (int dir_fd, uint64_t memory_size,
                              const uint8_t id[HV_SNAPSHOT_ID_SIZE], GError **error);

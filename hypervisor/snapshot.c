@@ -4,8 +4,10 @@
  *
  * The state is an a{sv}: "memory-size" t, "vcpu-count" u, "memory-id" ay (16 bytes, also in the
  * memory file), "vcpus" aa{sv} (x86/vcpu-state.c), "vm" a{sv} (PIC, IOAPIC, PIT and clock,
- * x86/vm-state.c), "devices" a{sa{sv}} (one dictionary per device, written by the device's own save
- * function), and for people "saved-at" x (µs since the epoch) and "writer" s.
+ * x86/vm-state.c), "devices" a{sa{sv}} (one section per device, keyed by its id, with its kind and
+ * the version of its own state: device.c), and for people "saved-at" x (µs since the epoch) and
+ * "writer" s.  Format version 1 keyed "devices" on fixed names, each holding the device's state
+ * alone; it is read as version 2 (upgrade_v1).
  *
  * Saving: each parked vCPU, on its own thread, completes the instruction of its last exit and reads
  * its KVM state; then the VM's irqchip, PIT and clock, the devices, and the memory.  Restoring
@@ -53,136 +55,6 @@ save_vcpu (HvVcpu *vcpu, void *data, GError **error)
   return TRUE;
 }
 
-typedef struct
-{
-  const char *name;
-  GVariant *(*save) (HvVm *vm);
-  gboolean (*load) (HvVm *vm, GVariant *state, GError **error);
-  /* For devices a machine may lack (the display): whether this one has it.  NULL: always. */
-  gboolean (*present) (HvVm *vm);
-} SavedDevice;
-
-static GVariant *
-save_serial (HvVm *vm)
-{
-  return hv_serial_save_state (vm->serial);
-}
-
-static gboolean
-load_serial (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_serial_load_state (vm->serial, state, error);
-}
-
-static GVariant *
-save_i8042 (HvVm *vm)
-{
-  return hv_i8042_save_state (vm->i8042);
-}
-
-static gboolean
-load_i8042 (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_i8042_load_state (vm->i8042, state, error);
-}
-
-static GVariant *
-save_rtc (HvVm *vm)
-{
-  return hv_rtc_save_state (vm->rtc);
-}
-
-static gboolean
-load_rtc (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_rtc_load_state (vm->rtc, state, error);
-}
-
-static GVariant *
-save_acpi_pm (HvVm *vm)
-{
-  return hv_acpi_pm_save_state (vm->acpi_pm);
-}
-
-static gboolean
-load_acpi_pm (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_acpi_pm_load_state (vm->acpi_pm, state, error);
-}
-
-static GVariant *
-save_pci (HvVm *vm)
-{
-  return hv_pci_save_state (vm->pci);
-}
-
-static gboolean
-load_pci (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_pci_load_state (vm->pci, state, error);
-}
-
-static gboolean
-has_display (HvVm *vm)
-{
-  return vm->display != NULL;
-}
-
-static GVariant *
-save_display (HvVm *vm)
-{
-  return hv_bochs_display_save_state (vm->display);
-}
-
-static gboolean
-load_display (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_bochs_display_load_state (vm->display, state, error);
-}
-
-static GVariant *
-save_keyboard (HvVm *vm)
-{
-  return hv_virtio_input_save_state (vm->keyboard);
-}
-
-static gboolean
-load_keyboard (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_virtio_input_load_state (vm->keyboard, state, error);
-}
-
-static GVariant *
-save_tablet (HvVm *vm)
-{
-  return hv_virtio_input_save_state (vm->tablet);
-}
-
-static gboolean
-load_tablet (HvVm *vm, GVariant *state, GError **error)
-{
-  return hv_virtio_input_load_state (vm->tablet, state, error);
-}
-
-/* Every device of the machine, by the name its state is saved under.  PCI comes first on load so
- * the BARs are where the devices behind them expect. */
-static const SavedDevice devices[] = {
-  { "pci", save_pci, load_pci },
-  { "serial", save_serial, load_serial },
-  { "i8042", save_i8042, load_i8042 },
-  { "rtc", save_rtc, load_rtc },
-  { "acpi-pm", save_acpi_pm, load_acpi_pm },
-  { "bochs-display", save_display, load_display, has_display },
-  { "virtio-keyboard", save_keyboard, load_keyboard, has_display },
-  { "virtio-tablet", save_tablet, load_tablet, has_display },
-};
-
-static gboolean
-device_present (HvVm *vm, const SavedDevice *device)
-{
-  return device->present == NULL || device->present (vm);
-}
-
 static gboolean
 require_paused (HvVm *vm, GError **error)
 {
@@ -215,11 +87,7 @@ build_state (HvVm *vm, GVariant **vcpus, GVariant *vm_state, const uint8_t id[HV
   g_variant_dict_insert_value (&dict, "vcpus", g_variant_builder_end (&list));
   g_variant_dict_insert_value (&dict, "vm", vm_state);
 
-  g_variant_builder_init (&list, G_VARIANT_TYPE ("a{sa{sv}}"));
-  for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
-    if (device_present (vm, &devices[i]))
-      g_variant_builder_add (&list, "{s@a{sv}}", devices[i].name, devices[i].save (vm));
-  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&list));
+  g_variant_dict_insert_value (&dict, "devices", hv_devices_save (vm->devices));
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
 
@@ -241,6 +109,8 @@ hv_vm_save (HvVm *vm, int dir_fd, GError **error)
 
   if (!require_paused (vm, error))
     return FALSE;
+  /* hv_vm_pause() has done this; a save never depends on it having stayed so. */
+  hv_devices_quiesce (vm->devices, TRUE);
   ctx.vcpus = g_new0 (GVariant *, vm->n_vcpus);
   if (!hv_vm_run_on_parked_vcpus (vm, save_vcpu, &ctx, error))
     goto out;
@@ -351,11 +221,69 @@ check_state (GVariant *state, uint64_t *memory_size, unsigned *n_vcpus,
   return device_states != NULL;
 }
 
+/* Format version 1 keyed each device's state on a name of the one machine it knew; as version 2
+ * sections, they are version 1 of their kinds' states, under the ids those devices have now.  A name
+ * this table lacks stays as it is, for loading to refuse as a device the machine lacks. */
+static const struct
+{
+  const char *name;
+  const char *id;
+  const char *kind;
+} v1_devices[] = {
+  { "pci", "pci0", "pci-host" },
+  { "serial", "serial0", "serial" },
+  { "i8042", "kbc0", "i8042" },
+  { "rtc", "rtc0", "rtc" },
+  { "acpi-pm", "pm0", "acpi-pm" },
+  { "bochs-display", "display0", "bochs-display" },
+  { "virtio-keyboard", "keyboard0", "virtio-keyboard" },
+  { "virtio-tablet", "tablet0", "virtio-tablet" },
+};
+
+/* A version 1 state as version 2 says it; @state was read and its top level is an a{sv}.  What is
+ * not as version 1 had it is left for the checks that follow to refuse. */
+static GVariant *
+upgrade_v1 (GVariant *state)
+{
+  g_autoptr (GVariant) old = g_variant_lookup_value (state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
+  GVariantDict dict;
+  GVariantBuilder sections;
+
+  if (old == NULL)
+    return g_variant_ref (state);
+  g_variant_builder_init (&sections, G_VARIANT_TYPE ("a{sa{sv}}"));
+  for (gsize n = 0; n < g_variant_n_children (old); n++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (old, n);
+      g_autoptr (GVariant) key = g_variant_get_child_value (entry, 0);
+      g_autoptr (GVariant) device = g_variant_get_child_value (entry, 1);
+      g_auto (GVariantDict) section = G_VARIANT_DICT_INIT (NULL);
+      const char *name = g_variant_get_string (key, NULL);
+      const char *id = name;
+      const char *kind = name;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (v1_devices); i++)
+        if (strcmp (name, v1_devices[i].name) == 0)
+          {
+            id = v1_devices[i].id;
+            kind = v1_devices[i].kind;
+          }
+      g_variant_dict_insert (&section, "kind", "s", kind);
+      g_variant_dict_insert (&section, "version", "u", 1);
+      g_variant_dict_insert_value (&section, "state", device);
+      g_variant_builder_add (&sections, "{s@a{sv}}", id, g_variant_dict_end (&section));
+    }
+  g_variant_dict_init (&dict, state);
+  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&sections));
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
 gboolean
 hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
 {
   g_autoptr (HvRestore) restore = g_new0 (HvRestore, 1);
   uint8_t id[HV_SNAPSHOT_ID_SIZE];
+  unsigned version = 0;
 
   g_return_val_if_fail (vm != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -367,7 +295,13 @@ hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
                    "the VM has already been started; it cannot restore a saved state");
       return FALSE;
     }
-  restore->state = hv_snapshot_read_state (dir_fd, error);
+  restore->state = hv_snapshot_read_state (dir_fd, &version, error);
+  if (restore->state != NULL && version == 1)
+    {
+      GVariant *upgraded = upgrade_v1 (restore->state);
+      g_variant_unref (restore->state);
+      restore->state = upgraded;
+    }
   if (restore->state == NULL
       || !check_state (restore->state, &restore->memory_size, &restore->n_vcpus, id, error)
       || !check_config (vm, restore->memory_size, restore->n_vcpus, error))
@@ -400,41 +334,9 @@ hv_restore_memory (HvVm *vm, GError **error)
 static gboolean
 load_devices (HvVm *vm, GVariant *state, GError **error)
 {
-  g_autoptr (GVariant) device_states
-      = g_variant_lookup_value (state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
-  GVariantIter iter;
-  const char *name;
+  g_autoptr (GVariant) sections = g_variant_lookup_value (state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
 
-  g_variant_iter_init (&iter, device_states);
-  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &name, NULL))
-    {
-      gboolean known = FALSE;
-      for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
-        known = known || (strcmp (name, devices[i].name) == 0 && device_present (vm, &devices[i]));
-      if (!known)
-        {
-          hv_state_set_bad (error, "the VM", "it has a device “%s”, which this machine lacks",
-                            name);
-          return FALSE;
-        }
-    }
-  for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
-    {
-      g_autoptr (GVariant) device = NULL;
-
-      if (!device_present (vm, &devices[i]))
-        continue;
-      device = g_variant_lookup_value (device_states, devices[i].name, G_VARIANT_TYPE_VARDICT);
-      if (device == NULL)
-        {
-          hv_state_set_bad (error, "the VM", "the state of device “%s” is missing",
-                            devices[i].name);
-          return FALSE;
-        }
-      if (!devices[i].load (vm, device, error))
-        return FALSE;
-    }
-  return TRUE;
+  return hv_devices_load (vm->devices, sections, error);
 }
 
 gboolean

@@ -61,6 +61,19 @@ hv_state_get (GVariant *dict, const char *what, const char *key, const char *for
 }
 
 gboolean
+hv_state_get_since (GVariant *dict, const char *what, const char *key, const char *format,
+                    unsigned version, unsigned since, void *out, GError **error)
+{
+  g_autoptr (GVariant) value = NULL;
+
+  if (version >= since)
+    return hv_state_get (dict, what, key, format, out, error);
+  /* An older writer did not know the field; one that is there anyway must still be well-typed. */
+  value = g_variant_lookup_value (dict, key, NULL);
+  return value == NULL || hv_state_get (dict, what, key, format, out, error);
+}
+
+gboolean
 hv_state_get_max (GVariant *dict, const char *what, const char *key, const char *format,
                   uint64_t max, void *out, GError **error)
 {

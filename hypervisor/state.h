@@ -20,6 +20,10 @@ GVariant *hv_state_lookup (GVariant *dict, const char *what, const char *key,
  * (uint64_t) or "x" (int64_t); @out points at that type. */
 gboolean hv_state_get (GVariant *dict, const char *what, const char *key, const char *format,
                        void *out, GError **error);
+/* A basic value added in version @since of a section: required in sections of that version or newer;
+ * in an older section it is missing and @out keeps the default the caller put there. */
+gboolean hv_state_get_since (GVariant *dict, const char *what, const char *key, const char *format,
+                             unsigned version, unsigned since, void *out, GError **error);
 /* The same for "y", "q", "u" or "t" with a range check: the value must be at most @max. */
 gboolean hv_state_get_max (GVariant *dict, const char *what, const char *key, const char *format,
                            uint64_t max, void *out, GError **error);

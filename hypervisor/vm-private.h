@@ -1,10 +1,11 @@
-/* vm-private.h — the VM object shared by vm.c (building and lifecycle), vcpu.c (the run loops) and
- * snapshot.c (saving and restoring it). */
+/* vm-private.h — the VM object shared by vm.c (configuration and lifecycle), pc.c (building the
+ * machine), vcpu.c (the run loops) and snapshot.c (saving and restoring it). */
 #pragma once
 
 #include "bus.h"
 #include "irq.h"
 #include "memory.h"
+#include "device.h"
 #include "devices/devices.h"
 #include "devices/bochs-display.h"
 #include "devices/virtio-input.h"
@@ -54,8 +55,7 @@ struct _HvVm
   GBytes *initrd;
   char *cmdline;
   HvRestore *restore;  /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
-  int serial_input_fd;
-  int serial_output_fd;
+  HvDevices *devices;  /* requested from the start, realized by hv_pc_build (pc.c) */
   gboolean display_enabled; /* hv_vm_set_display */
   char *spice_socket_path;  /* hv_vm_set_spice_socket (display/spice.c), or NULL */
 
@@ -66,14 +66,6 @@ struct _HvVm
   HvIrq *irq;
   HvPlatform platform;
   HvKvmPlatform *kvm_platform; /* kvm-platform.c: the platform's memory slots and I/O thread */
-  HvSerial *serial;
-  HvI8042 *i8042;
-  HvRtc *rtc;
-  HvAcpiPm *acpi_pm;
-  HvPci *pci;
-  HvBochsDisplay *display; /* NULL without a display */
-  HvVirtioInput *keyboard; /* the virtio keyboard and tablet, with the display */
-  HvVirtioInput *tablet;
   HvBootSetup boot;
   HvVcpu *vcpus;
   HvInput input;           /* what the input calls remember (input.c) */
@@ -115,6 +107,13 @@ gboolean hv_vcpu_start (HvVcpu *vcpu, GError **error);
 void hv_vcpu_kick (HvVcpu *vcpu);
 void hv_vcpu_destroy (HvVcpu *vcpu);
 void hv_vcpu_install_kick_signal (void);
+
+/* pc.c: the devices every PC has (in hv_vm_new), and adding or removing the display's. */
+void hv_pc_add_base_devices (HvVm *vm);
+gboolean hv_pc_set_display (HvVm *vm, gboolean enabled, GError **error);
+/* pc.c: builds the machine: memory, irqchip, buses, devices, then tables, a kernel and vCPUs set up to
+ * boot it, or (with vm->restore) the saved memory, blank vCPUs and the saved state of everything. */
+gboolean hv_pc_build (HvVm *vm, GError **error);
 
 /* vm.c: the display device for the SPICE glue; NULL when the VM has none or is not built yet. */
 HvDisplay *hv_vm_get_display (HvVm *vm);

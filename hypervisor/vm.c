@@ -1,7 +1,6 @@
-/* vm.c — the VM object: configuration, building the machine (memory, irqchip, devices, then tables and
- * kernel, or a saved state), and its lifecycle (start, pause, resume, power button, stop, wait). */
+/* vm.c — the VM object: opening KVM, the configuration (memory, vCPUs, kernel, devices), and the
+ * lifecycle (start, pause, resume, power button, stop, wait, free).  Building the machine is pc.c's. */
 #include "vm-private.h"
-#include "x86/acpi.h"
 #include "x86/layout.h"
 #include "x86/vcpu-state.h"
 
@@ -100,8 +99,8 @@ vm_alloc (void)
   vm->vm_fd = -1;
   vm->exit_fd = -1;
   vm->memory.memfd = -1;
-  vm->serial_input_fd = -1;
-  vm->serial_output_fd = -1;
+  vm->devices = hv_devices_new (NULL);
+  hv_pc_add_base_devices (vm);
   vm->memory_size = HV_DEFAULT_MEMORY;
   vm->n_vcpus = 1;
   hv_input_init (&vm->input);
@@ -270,14 +269,43 @@ hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path, co
 void
 hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd)
 {
-  vm->serial_input_fd = input_fd;
-  vm->serial_output_fd = output_fd;
+  g_autoptr (GError) error = NULL;
+
+  /* serial0 is there from hv_vm_new(); only a started VM refuses. */
+  if (!hv_vm_set_device_io (vm, "serial0", input_fd, output_fd, &error))
+    g_warning ("%s", error->message);
+}
+
+gboolean
+hv_vm_add_device (HvVm *vm, const char *kind, const char *id, GError **error)
+{
+  g_return_val_if_fail (kind != NULL, FALSE);
+  return require_configuring (vm, error) && hv_devices_add (vm->devices, kind, id, error) != NULL;
+}
+
+gboolean
+hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd, GError **error)
+{
+  HvDevice *device;
+
+  if (!require_configuring (vm, error))
+    return FALSE;
+  device = hv_devices_lookup (vm->devices, id);
+  if (device == NULL || strcmp (device->kind->name, "serial") != 0)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the VM has no serial port “%s”",
+                   id);
+      return FALSE;
+    }
+  device->options.input_fd = input_fd;
+  device->options.output_fd = output_fd;
+  return TRUE;
 }
 
 gboolean
 hv_vm_set_display (HvVm *vm, gboolean enabled, GError **error)
 {
-  if (!require_configuring (vm, error))
+  if (!require_configuring (vm, error) || !hv_pc_set_display (vm, enabled, error))
     return FALSE;
   vm->display_enabled = enabled;
   return TRUE;
@@ -286,189 +314,8 @@ hv_vm_set_display (HvVm *vm, gboolean enabled, GError **error)
 HvDisplay *
 hv_vm_get_display (HvVm *vm)
 {
-  return vm->display ? hv_bochs_display_get_display (vm->display) : NULL;
-}
-
-/* HvPlatform on KVM. */
-static void
-platform_set_irq (void *opaque, unsigned gsi, gboolean level)
-{
-  HvVm *vm = opaque;
-  hv_irq_set_line (vm->irq, gsi, level);
-}
-
-static void
-platform_request_exit (void *opaque, HvExitReason reason, const char *message)
-{
-  hv_vm_request_exit (opaque, reason, message);
-}
-
-static void
-post_port_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
-{
-  /* Port 0x80: POST codes and Linux's io_delay.  Writes go nowhere; reads see the bus's 0xff. */
-}
-
-static gboolean
-set_up_memory (HvVm *vm, GError **error)
-{
-  if (!hv_memory_init (&vm->memory, vm->memory_size, error))
-    return FALSE;
-
-  for (unsigned i = 0; i < vm->memory.n_regions; i++)
-    {
-      const HvMemoryRegion *r = &vm->memory.regions[i];
-      struct kvm_userspace_memory_region slot = {
-        .slot = i,
-        .guest_phys_addr = r->gpa,
-        .memory_size = r->size,
-        .userspace_addr = (uintptr_t) r->host,
-      };
-      if (ioctl (vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
-        {
-          int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED,
-                       "KVM cannot map %" G_GUINT64_FORMAT " MiB of guest memory: %s", r->size >> 20,
-                       g_strerror (saved));
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-/* The display adapter, then the keyboard and tablet that go with it. */
-static gboolean
-set_up_display (HvVm *vm, GError **error)
-{
-  vm->display = hv_bochs_display_new (&vm->platform, vm->pci, error);
-  if (vm->display == NULL
-      || !hv_bus_register (vm->pio, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS, "bochs-display",
-                           hv_bochs_display_dispi_io, vm->display, error))
-    return FALSE;
-  vm->keyboard = hv_virtio_input_new_keyboard (&vm->platform, vm->pci, error);
-  if (vm->keyboard == NULL)
-    return FALSE;
-  vm->tablet = hv_virtio_input_new_tablet (&vm->platform, vm->pci, error);
-  return vm->tablet != NULL;
-}
-
-static gboolean
-set_up_platform (HvVm *vm, GError **error)
-{
-  if (ioctl (vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ HV_KVM_IDENTITY_MAP }) < 0
-      || ioctl (vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long) HV_KVM_TSS) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM cannot place its TSS: %s", g_strerror (saved));
-      return FALSE;
-    }
-  vm->irq = hv_irq_new (vm->vm_fd, error);
-  if (vm->irq == NULL)
-    return FALSE;
-
-  vm->platform.set_irq = platform_set_irq;
-  vm->platform.request_exit = platform_request_exit;
-  vm->platform.opaque = vm;
-
-  vm->pio = hv_bus_new ("port I/O");
-  vm->mmio = hv_bus_new ("MMIO");
-  if (!hv_kvm_platform_init (vm, error))
-    return FALSE;
-  vm->serial = hv_serial_new (&vm->platform, HV_IRQ_COM1, vm->serial_output_fd);
-  vm->i8042 = hv_i8042_new (&vm->platform);
-  vm->rtc = hv_rtc_new (&vm->platform, vm->memory_size);
-  vm->acpi_pm = hv_acpi_pm_new (&vm->platform);
-  vm->pci = hv_pci_new ();
-
-  if (!hv_bus_register (vm->pio, HV_PORT_COM1, 8, "serial", hv_serial_io, vm->serial, error)
-      || !hv_bus_register (vm->pio, HV_PORT_I8042_DATA, 1, "i8042", hv_i8042_data_io, vm->i8042, error)
-      || !hv_bus_register (vm->pio, HV_PORT_I8042_CMD, 1, "i8042", hv_i8042_command_io, vm->i8042,
-                           error)
-      || !hv_bus_register (vm->pio, HV_PORT_RTC, 2, "rtc", hv_rtc_io, vm->rtc, error)
-      || !hv_bus_register (vm->pio, HV_PORT_POST, 1, "post", post_port_io, vm, error)
-      || !hv_bus_register (vm->pio, HV_PORT_ACPI_PM, HV_PORT_ACPI_PM_LEN, "acpi-pm", hv_acpi_pm_io,
-                           vm->acpi_pm, error)
-      || !hv_bus_register (vm->pio, HV_PORT_PCI_CONF, 8, "pci", hv_pci_conf1_io, vm->pci, error))
-    return FALSE;
-  return !vm->display_enabled || set_up_display (vm, error);
-}
-
-static gboolean
-load_kernel (HvVm *vm, GError **error)
-{
-  HvE820Map map;
-  HvBootImages images = { 0 };
-  uint64_t rsdp = 0;
-
-  if (!hv_acpi_build (&vm->memory, vm->n_vcpus, &rsdp, error))
-    return FALSE;
-
-  hv_e820_build (&vm->memory, &map);
-  images.kernel = g_bytes_get_data (vm->kernel, &images.kernel_size);
-  if (vm->initrd)
-    images.initrd = g_bytes_get_data (vm->initrd, &images.initrd_size);
-  images.cmdline = vm->cmdline;
-  images.rsdp_addr = rsdp;
-  if (!hv_boot_load (&vm->memory, &map, &images, &vm->boot, error))
-    return FALSE;
-
-  /* The images are in guest RAM now; drop the host's mappings of the files. */
-  g_clear_pointer (&vm->kernel, g_bytes_unref);
-  g_clear_pointer (&vm->initrd, g_bytes_unref);
-  return TRUE;
-}
-
-static struct kvm_cpuid2 *
-get_supported_cpuid (HvVm *vm, GError **error)
-{
-  for (unsigned nent = 64; nent <= 4096; nent *= 2)
-    {
-      struct kvm_cpuid2 *cpuid = g_malloc0 (sizeof *cpuid + nent * sizeof cpuid->entries[0]);
-      cpuid->nent = nent;
-      if (ioctl (vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
-        return cpuid;
-      g_free (cpuid);
-      if (errno != E2BIG)
-        break;
-    }
-  g_set_error (error, HV_ERROR, HV_ERROR_NO_KVM, "KVM_GET_SUPPORTED_CPUID failed: %s", g_strerror (errno));
-  return NULL;
-}
-
-/* Creates the vCPUs, set up for booting the kernel, or blank for a restore to fill in. */
-static gboolean
-create_vcpus (HvVm *vm, gboolean for_boot, GError **error)
-{
-  g_autofree struct kvm_cpuid2 *supported = NULL;
-
-  if (for_boot)
-    {
-      supported = get_supported_cpuid (vm, error);
-      if (supported == NULL)
-        return FALSE;
-    }
-
-  vm->vcpus = g_new0 (HvVcpu, vm->n_vcpus);
-  for (unsigned i = 0; i < vm->n_vcpus; i++)
-    vm->vcpus[i].fd = -1;
-  for (unsigned i = 0; i < vm->n_vcpus; i++)
-    if (!hv_vcpu_create (vm, &vm->vcpus[i], i, error)
-        || (for_boot && !hv_vcpu_set_up_boot (&vm->vcpus[i], supported, error)))
-      return FALSE;
-  return TRUE;
-}
-
-/* The machine is built the same way either way; a restore fills it with the saved memory and state
- * where a boot writes tables and a kernel. */
-static gboolean
-build_machine (HvVm *vm, GError **error)
-{
-  if (vm->restore != NULL)
-    return hv_restore_check_config (vm, error) && set_up_memory (vm, error)
-           && set_up_platform (vm, error) && hv_restore_memory (vm, error)
-           && create_vcpus (vm, FALSE, error) && hv_restore_machine (vm, error);
-  return set_up_memory (vm, error) && set_up_platform (vm, error) && load_kernel (vm, error)
-         && create_vcpus (vm, TRUE, error);
+  HvBochsDisplay *display = hv_devices_get_impl (vm->devices, "bochs-display");
+  return display ? hv_bochs_display_get_display (display) : NULL;
 }
 
 gboolean
@@ -482,9 +329,7 @@ hv_vm_start (HvVm *vm, GError **error)
       return FALSE;
     }
 
-  if (!build_machine (vm, error)
-      || (vm->serial_input_fd >= 0
-          && !hv_serial_start_input (vm->serial, vm->serial_input_fd, error))
+  if (!hv_pc_build (vm, error) || !hv_devices_start (vm->devices, error)
       || !hv_vm_start_spice (vm, error))
     {
       /* A half-built machine cannot be started again; hv_vm_free() takes it apart. */
@@ -560,7 +405,7 @@ hv_vm_request_shutdown (HvVm *vm, GError **error)
   ok = require_running (vm, error);
   g_mutex_unlock (&vm->lock);
   if (ok)
-    hv_acpi_pm_press_power_button (vm->acpi_pm);
+    hv_acpi_pm_press_power_button (hv_devices_get_impl (vm->devices, "acpi-pm"));
   return ok;
 }
 
@@ -572,17 +417,8 @@ hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error)
   ok = require_running (vm, error);
   g_mutex_unlock (&vm->lock);
   if (ok)
-    hv_i8042_send_ctrl_alt_del (vm->i8042);
+    hv_i8042_send_ctrl_alt_del (hv_devices_get_impl (vm->devices, "i8042"));
   return ok;
-}
-
-static void
-set_devices_paused (HvVm *vm, gboolean paused)
-{
-  if (vm->keyboard)
-    hv_virtio_input_set_paused (vm->keyboard, paused);
-  if (vm->tablet)
-    hv_virtio_input_set_paused (vm->tablet, paused);
 }
 
 gboolean
@@ -599,9 +435,10 @@ hv_vm_pause (HvVm *vm, GError **error)
   while (vm->n_parked < vm->n_live && !vm->exiting)
     g_cond_wait (&vm->cond, &vm->lock);
   g_mutex_unlock (&vm->lock);
-  /* Devices that write guest memory on their own (input events) hold still too, so that a paused VM's
-   * memory and device state agree when it is saved; what arrives meanwhile is delivered on resume. */
-  set_devices_paused (vm, TRUE);
+  /* Devices that work on their own (input events into guest memory, serial input) hold still too,
+   * so that a paused VM's memory and device state agree when it is saved; what arrives meanwhile is
+   * delivered on resume. */
+  hv_devices_quiesce (vm->devices, TRUE);
   return TRUE;
 }
 
@@ -630,7 +467,7 @@ hv_vm_resume (HvVm *vm, GError **error)
   vm->paused = FALSE;
   g_cond_broadcast (&vm->cond);
   g_mutex_unlock (&vm->lock);
-  set_devices_paused (vm, FALSE);
+  hv_devices_quiesce (vm->devices, FALSE);
   return TRUE;
 }
 
@@ -702,14 +539,8 @@ hv_vm_free (HvVm *vm)
       hv_vcpu_destroy (&vm->vcpus[i]);
   g_clear_pointer (&vm->vcpus, g_free);
 
-  g_clear_pointer (&vm->serial, hv_serial_free);
-  g_clear_pointer (&vm->i8042, hv_i8042_free);
-  g_clear_pointer (&vm->rtc, hv_rtc_free);
-  g_clear_pointer (&vm->acpi_pm, hv_acpi_pm_free);
-  g_clear_pointer (&vm->display, hv_bochs_display_free);
-  g_clear_pointer (&vm->keyboard, hv_virtio_input_free);
-  g_clear_pointer (&vm->tablet, hv_virtio_input_free);
-  g_clear_pointer (&vm->pci, hv_pci_free);
+  /* Last realized first: the PCI devices, the ISA devices, then the bus. */
+  g_clear_pointer (&vm->devices, hv_devices_free);
   hv_kvm_platform_free (vm);
   g_clear_pointer (&vm->pio, hv_bus_free);
   g_clear_pointer (&vm->mmio, hv_bus_free);

@@ -3,6 +3,7 @@
  * mismatched or incomplete saved states are refused with a clear error. */
 #include "state.h"
 #include "test-util.h"
+#include "vm-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -410,15 +411,16 @@ expect_restore_error (SaveDir *dir, uint64_t memory, unsigned cpus, HvError code
   vireo_test_guest_clear (&guest);
 }
 
-/* Rewrites "state" with @body behind a correct header, as a crafted file would be. */
+/* Rewrites "state" with @body behind a correct header of format @format_version, as a crafted file
+ * would be. */
 static void
-write_state_body (SaveDir *dir, GVariant *body)
+write_state_body_version (SaveDir *dir, GVariant *body, uint32_t format_version)
 {
   gsize len = g_variant_get_size (body);
   g_autofree uint8_t *file = g_malloc0 (32 + len);
   uint64_t crc;
   uint64_t len64 = GUINT64_TO_LE (len);
-  uint32_t version = GUINT32_TO_LE (1);
+  uint32_t version = GUINT32_TO_LE (format_version);
 
   memcpy (file, "VIREOSAV", 8);
   memcpy (file + 8, &version, 4);
@@ -427,6 +429,69 @@ write_state_body (SaveDir *dir, GVariant *body)
   crc = GUINT64_TO_LE (hv_crc64 (hv_crc64 (0, file, 24), file + 32, len));
   memcpy (file + 24, &crc, 8);
   write_saved (dir, "state", file, 32 + len);
+}
+
+/* The format this Vireo writes. */
+static void
+write_state_body (SaveDir *dir, GVariant *body)
+{
+  write_state_body_version (dir, body, 2);
+}
+
+/* Format version 1 keyed each device's state on a fixed name; version 2 keeps one section per device
+ * id, with its kind and the version of its state. */
+static const struct
+{
+  const char *v1_name;
+  const char *id;
+} v1_devices[] = {
+  { "pci", "pci0" }, { "serial", "serial0" }, { "i8042", "kbc0" }, { "rtc", "rtc0" }, { "acpi-pm", "pm0" },
+};
+
+/* A format-2 body as today's saved state, format 1, would have held it: the device states under
+ * their old names, without what their sections added since (the serial port's "port" and "gsi"). */
+static GVariant *
+body_as_v1 (GVariant *body)
+{
+  g_autoptr (GVariant) sections = g_variant_lookup_value (body, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
+  GVariantBuilder devices;
+  GVariantDict dict;
+
+  g_assert_nonnull (sections);
+  g_variant_builder_init (&devices, G_VARIANT_TYPE ("a{sa{sv}}"));
+  for (gsize i = 0; i < G_N_ELEMENTS (v1_devices); i++)
+    {
+      g_autoptr (GVariant) section = g_variant_lookup_value (sections, v1_devices[i].id, NULL);
+      g_autoptr (GVariant) state = NULL;
+      GVariantDict old;
+
+      g_assert_nonnull (section);
+      state = g_variant_lookup_value (section, "state", G_VARIANT_TYPE_VARDICT);
+      g_assert_nonnull (state);
+      g_variant_dict_init (&old, state);
+      g_variant_dict_remove (&old, "port");
+      g_variant_dict_remove (&old, "gsi");
+      g_variant_builder_add (&devices, "{s@a{sv}}", v1_devices[i].v1_name, g_variant_dict_end (&old));
+    }
+  g_assert_cmpuint (g_variant_n_children (sections), ==, G_N_ELEMENTS (v1_devices));
+  g_variant_dict_init (&dict, body);
+  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&devices));
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/* A crafted-state path of format 1 ("devices/serial/rx") in format 2 ("devices/serial0/state/rx"). */
+static char *
+path_as_v2 (const char *path)
+{
+  g_auto (GStrv) parts = g_strsplit (path, "/", 3);
+
+  if (g_strcmp0 (parts[0], "devices") != 0 || parts[1] == NULL)
+    return g_strdup (path);
+  for (gsize i = 0; i < G_N_ELEMENTS (v1_devices); i++)
+    if (strcmp (parts[1], v1_devices[i].v1_name) == 0)
+      return parts[2] ? g_strdup_printf ("devices/%s/state/%s", v1_devices[i].id, parts[2])
+                      : g_strdup_printf ("devices/%s/state", v1_devices[i].id);
+  return g_strdup (path);
 }
 
 /* The saved state's dictionary with @path (keys separated by '/') replaced by @value. */
@@ -548,9 +613,9 @@ test_bad_files (void)
   expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
   {
     g_autofree uint8_t *copy = g_memdup2 (data, len);
-    copy[8] = 2;
+    copy[8] = 3;
     write_saved (&dir, "state", copy, len);
-    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "version 2");
+    expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "version 3");
   }
 
   /* Good state, but a VM configured differently. */
@@ -610,17 +675,27 @@ test_bad_files (void)
       { "devices/floppy", "@a{sv} {}", "“floppy”, which this machine lacks" },
     };
 
+    g_autoptr (GVariant) body_v1 = body_as_v1 (body);
+
+    /* Each in today's format, and in format 1 as it was written before device sections. */
     for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
       {
         g_autoptr (GError) error = NULL;
         g_autoptr (GVariant) value = g_variant_parse (NULL, cases[i].value, NULL, NULL, &error);
         g_autoptr (GVariant) crafted = NULL;
+        g_autoptr (GVariant) crafted_v1 = NULL;
+        g_autofree char *path = path_as_v2 (cases[i].path);
         g_assert_no_error (error);
-        g_test_message ("crafted: %s = %s", cases[i].path, cases[i].value);
-        crafted = replace_in_state (body, cases[i].path, value);
+        g_test_message ("crafted: %s = %s", path, cases[i].value);
+        crafted = replace_in_state (body, path, value);
         write_state_body (&dir, crafted);
         /* The memory-id case is caught before the memory file is looked at; a vcpu-count of 0
          * before the configuration is compared. */
+        expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, cases[i].words);
+
+        g_test_message ("crafted, format 1: %s = %s", cases[i].path, cases[i].value);
+        crafted_v1 = replace_in_state (body_v1, cases[i].path, value);
+        write_state_body_version (&dir, crafted_v1, 1);
         expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, cases[i].words);
       }
   }
@@ -631,6 +706,260 @@ test_bad_files (void)
     expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "");
   }
 
+  save_dir_clear (&dir);
+}
+
+
+/* The body of a saved "state" file, its header checked away. */
+static GVariant *
+read_state_body (SaveDir *dir)
+{
+  g_autoptr (GBytes) state = read_saved (dir, "state");
+  gsize len = g_bytes_get_size (state);
+  g_autoptr (GBytes) body = g_bytes_new_from_bytes (state, 32, len - 32);
+
+  g_assert_cmpuint (len, >, 32);
+  g_assert_cmpint (memcmp (g_bytes_get_data (state, NULL), "VIREOSAV\2\0\0\0", 12), ==, 0);
+  return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, body, FALSE));
+}
+
+/* The restored echo guest carries on: what it is sent comes back, then it powers off. */
+static void
+expect_echo_carries_on (SaveDir *dir, const char *label)
+{
+  Guest guest = { 0 };
+  g_autofree char *out = NULL;
+
+  restore_guest (&guest, dir, 64ull << 20, 1, label);
+  guest_send (&guest, "carried on q");
+  g_assert_cmpint (guest_wait_exit (&guest), ==, HV_EXIT_POWER_OFF);
+  out = vireo_test_guest_output (&guest);
+  g_assert_cmpstr (out, ==, "carried on echo done\n");
+  vireo_test_guest_clear (&guest);
+}
+
+/* A state saved in format 1, before device sections, restores: its devices' states become version 1
+ * sections, and the fields added since take their defaults. */
+static void
+test_format_1_restores (void)
+{
+  SaveDir dir;
+  g_autoptr (GVariant) body = NULL;
+  g_autoptr (GVariant) body_v1 = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  make_good_save (&dir);
+  body = read_state_body (&dir);
+  body_v1 = body_as_v1 (body);
+  write_state_body_version (&dir, body_v1, 1);
+  expect_echo_carries_on (&dir, "echo, format 1");
+  save_dir_clear (&dir);
+}
+
+/* Each device's section has its own version: an older one loads, with the fields added since at
+ * their defaults; a newer one is refused, naming the device and the version. */
+static void
+test_section_versions (void)
+{
+  SaveDir dir;
+  g_autoptr (GVariant) body = NULL;
+  g_autoptr (GVariant) old_serial = NULL;
+  g_autoptr (GVariant) trimmed = NULL;
+  g_autoptr (GVariant) newer = NULL;
+  g_autoptr (GVariant) value = NULL;
+  g_autoptr (GVariant) serial_state = NULL;
+  GVariantDict dict;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  make_good_save (&dir);
+  body = read_state_body (&dir);
+  {
+    g_autoptr (GVariant) sections = g_variant_lookup_value (body, "devices", NULL);
+    g_autoptr (GVariant) section = g_variant_lookup_value (sections, "serial0", NULL);
+    uint32_t version = 0;
+    g_assert_true (g_variant_lookup (section, "version", "u", &version));
+    g_assert_cmpuint (version, ==, 2);
+    serial_state = g_variant_lookup_value (section, "state", G_VARIANT_TYPE_VARDICT);
+  }
+
+  /* serial0 as version 1 wrote it: no "port" or "gsi" (COM1's, then). */
+  g_variant_dict_init (&dict, serial_state);
+  g_assert_true (g_variant_dict_remove (&dict, "port"));
+  g_assert_true (g_variant_dict_remove (&dict, "gsi"));
+  trimmed = g_variant_ref_sink (g_variant_dict_end (&dict));
+  old_serial = replace_in_state (body, "devices/serial0/state", trimmed);
+  value = g_variant_ref_sink (g_variant_new_uint32 (1));
+  {
+    g_autoptr (GVariant) old = replace_in_state (old_serial, "devices/serial0/version", value);
+    write_state_body (&dir, old);
+  }
+  expect_echo_carries_on (&dir, "echo, serial section version 1");
+
+  /* Version 2 has them: without them it is refused. */
+  write_state_body (&dir, old_serial);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "“port” is missing");
+
+  g_clear_pointer (&value, g_variant_unref);
+  value = g_variant_ref_sink (g_variant_new_uint32 (3));
+  newer = replace_in_state (body, "devices/serial0/version", value);
+  write_state_body (&dir, newer);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
+                        "device “serial0” (serial) has version 3; this version of Vireo reads "
+                        "versions 1 to 2");
+  g_clear_pointer (&newer, g_variant_unref);
+  newer = replace_in_state (body, "devices/rtc0/version", value);
+  write_state_body (&dir, newer);
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
+                        "device “rtc0” (rtc) has version 3");
+  save_dir_clear (&dir);
+}
+
+/* A VM with @extra_serial adds a second serial port, "serial1" (COM2), its output to @extra_output. */
+static void
+guest_new_with (Guest *guest, gboolean extra_serial, int extra_output)
+{
+  g_autoptr (GError) error = NULL;
+
+  guest_new (guest, 64ull << 20, 1);
+  if (!extra_serial)
+    return;
+  g_assert_true (hv_vm_add_device (guest->vm, "serial", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_set_device_io (guest->vm, "serial1", -1, extra_output, &error));
+  g_assert_no_error (error);
+}
+
+/* Two serial ports in one VM: each saves its own section, and a restore needs both. */
+static void
+test_two_serial_ports (void)
+{
+  Guest guest = { 0 };
+  SaveDir dir;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) body = NULL;
+  g_autoptr (GVariant) sections = NULL;
+  g_autofree char *path = vireo_test_guest_path ("echo");
+  int extra_output = memfd_create ("serial1", MFD_CLOEXEC);
+  uint16_t port = 0;
+
+  if (!vireo_test_require_kvm ())
+    {
+      close (extra_output);
+      return;
+    }
+  guest_new_with (&guest, TRUE, extra_output);
+  g_assert_false (hv_vm_add_device (guest.vm, "serial", NULL, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (hv_vm_set_device_io (guest.vm, "rtc0", -1, -1, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_true (hv_vm_set_kernel (guest.vm, path, NULL, NULL, &error));
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
+  save_dir_init (&dir);
+  save_guest (&guest, &dir, "echo, two serial ports");
+  vireo_test_guest_clear (&guest);
+
+  body = read_state_body (&dir);
+  sections = g_variant_lookup_value (body, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
+  for (unsigned i = 0; i < 2; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("serial%u", i);
+      g_autoptr (GVariant) section = g_variant_lookup_value (sections, id, NULL);
+      g_autoptr (GVariant) state = NULL;
+      const char *kind;
+      g_assert_nonnull (section);
+      g_assert_true (g_variant_lookup (section, "kind", "&s", &kind));
+      g_assert_cmpstr (kind, ==, "serial");
+      state = g_variant_lookup_value (section, "state", NULL);
+      g_assert_true (g_variant_lookup (state, "port", "q", &port));
+      g_assert_cmpuint (port, ==, i == 0 ? 0x3f8 : 0x2f8);
+    }
+
+  /* Into a VM without the second port: refused, naming it. */
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
+                        "“serial1”, which this machine lacks");
+  /* Into one with it: the guest carries on. */
+  guest_new_with (&guest, TRUE, extra_output);
+  g_assert_true (hv_vm_set_restore (guest.vm, dir.fd, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  guest_send (&guest, "two q");
+  g_assert_cmpint (guest_wait_exit (&guest), ==, HV_EXIT_POWER_OFF);
+  {
+    g_autofree char *out = vireo_test_guest_output (&guest);
+    g_assert_cmpstr (out, ==, "two echo done\n");
+  }
+  vireo_test_guest_clear (&guest);
+  close (extra_output);
+  save_dir_clear (&dir);
+}
+
+static void
+assert_all_quiesced (HvVm *vm, gboolean quiesced)
+{
+  for (unsigned i = 0; i < hv_devices_get_count (vm->devices); i++)
+    {
+      HvDevice *device = hv_devices_get (vm->devices, i);
+      g_test_message ("%s (%s): %s", device->id, device->kind->name,
+                      device->quiesced ? "quiesced" : "running");
+      g_assert_true (device->realized);
+      g_assert_cmpint (device->quiesced, ==, quiesced);
+    }
+}
+
+/* Pausing quiesces every device of the VM, whatever its kind and however many of it; saving finds
+ * them so; resuming lets them all go. */
+static void
+test_quiesce (void)
+{
+  Guest guest = { 0 };
+  SaveDir dir;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = vireo_test_guest_path ("echo");
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_new_with (&guest, TRUE, -1);
+  g_assert_true (hv_vm_set_display (guest.vm, TRUE, &error));
+  g_assert_true (hv_vm_add_device (guest.vm, "virtio-keyboard", NULL, &error));
+  g_assert_true (hv_vm_add_device (guest.vm, "virtio-tablet", "pen", &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_set_kernel (guest.vm, path, NULL, NULL, &error));
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
+  g_assert_cmpuint (hv_devices_get_count (guest.vm->devices), ==, 11);
+  g_assert_nonnull (hv_devices_lookup (guest.vm->devices, "keyboard1"));
+  g_assert_nonnull (hv_devices_lookup (guest.vm->devices, "pen"));
+  assert_all_quiesced (guest.vm, FALSE);
+
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_no_error (error);
+  assert_all_quiesced (guest.vm, TRUE);
+  /* A quiesced serial port takes nothing more from its input: typing waits in the pipe, where a
+   * save does not need it. */
+  guest_send (&guest, "held ");
+  g_usleep (200000);
+  {
+    int queued = 0;
+    g_assert_no_errno (ioctl (guest.input_pipe[0], FIONREAD, &queued));
+    g_assert_cmpint (queued, ==, 5);
+  }
+  save_dir_init (&dir);
+  save_guest (&guest, &dir, "echo with a display and extra devices");
+  assert_all_quiesced (guest.vm, TRUE);
+  g_assert_true (hv_vm_resume (guest.vm, &error));
+  g_assert_no_error (error);
+  assert_all_quiesced (guest.vm, FALSE);
+  /* Running again, and what waited is delivered. */
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "held ", 30));
+  vireo_test_guest_clear (&guest);
   save_dir_clear (&dir);
 }
 
@@ -646,5 +975,9 @@ main (int argc, char **argv)
   g_test_add_func ("/snapshot/compute", test_compute);
   g_test_add_func ("/snapshot/wrong-state", test_wrong_state);
   g_test_add_func ("/snapshot/bad-files", test_bad_files);
+  g_test_add_func ("/snapshot/format-1-restores", test_format_1_restores);
+  g_test_add_func ("/snapshot/section-versions", test_section_versions);
+  g_test_add_func ("/snapshot/two-serial-ports", test_two_serial_ports);
+  g_test_add_func ("/snapshot/quiesce", test_quiesce);
   return g_test_run ();
 }

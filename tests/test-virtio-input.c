@@ -2,6 +2,7 @@
  * the configuration it queries, events delivered whole reports at a time, LEDs from the status queue,
  * what happens without buffers or with bad ones, reset, and saved state. */
 #include "virtio-driver.h"
+#include "device.h"
 #include "devices/virtio-input.h"
 #include "layout.h"
 
@@ -21,6 +22,7 @@ typedef struct
   TestQueue eventq;
   TestQueue statusq;
   unsigned n_buffers;          /* event buffers given so far */
+  uint64_t base;               /* added to the guest addresses of the queues and buffers below */
 } Fixture;
 
 static void
@@ -81,14 +83,14 @@ static void
 bring_up_sized (Fixture *f, unsigned buffers, uint16_t size)
 {
   g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)));
-  test_queue_setup (&f->eventq, &f->d, 0, size, EVENTQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
-  test_queue_setup (&f->statusq, &f->d, 1, 64, STATUSQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
+  test_queue_setup (&f->eventq, &f->d, 0, size, f->base + EVENTQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
+  test_queue_setup (&f->statusq, &f->d, 1, 64, f->base + STATUSQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
   g_assert_false (hv_virtio_input_driver_ready (f->input));
   test_driver_set_status (&f->d, test_driver_status (&f->d) | HV_VIRTIO_STATUS_DRIVER_OK);
   g_assert_true (hv_virtio_input_driver_ready (f->input));
   f->n_buffers = 0;
   for (unsigned i = 0; i < buffers; i++)
-    test_queue_add (&f->eventq, EVENTS + 8ull * f->n_buffers++, 8, TRUE);
+    test_queue_add (&f->eventq, f->base + EVENTS + 8ull * f->n_buffers++, 8, TRUE);
   test_queue_kick (&f->eventq, 2);
   test_machine_run_io (f->d.machine);
 }
@@ -103,7 +105,7 @@ static void
 give_buffers (Fixture *f, unsigned count)
 {
   for (unsigned i = 0; i < count; i++)
-    test_queue_add (&f->eventq, EVENTS + 8ull * (f->n_buffers++ % 64), 8, TRUE);
+    test_queue_add (&f->eventq, f->base + EVENTS + 8ull * (f->n_buffers++ % 64), 8, TRUE);
   test_queue_kick (&f->eventq, 2);
   test_machine_run_io (f->d.machine);
 }
@@ -348,8 +350,8 @@ send_status (Fixture *f, unsigned index, uint16_t type, uint16_t code, int32_t v
                      (uint8_t) value, (uint8_t) (value >> 8), (uint8_t) (value >> 16),
                      (uint8_t) ((uint32_t) value >> 24) };
 
-  memcpy (test_guest (f->d.machine, STATUS_BUFS + 8ull * index, 8), raw, 8);
-  test_queue_add (&f->statusq, STATUS_BUFS + 8ull * index, 8, FALSE);
+  memcpy (test_guest (f->d.machine, f->base + STATUS_BUFS + 8ull * index, 8), raw, 8);
+  test_queue_add (&f->statusq, f->base + STATUS_BUFS + 8ull * index, 8, FALSE);
 }
 
 static void
@@ -498,6 +500,135 @@ test_save_load (Fixture *f, gconstpointer data)
   f->d.machine = &f->m;
 }
 
+
+/* A machine whose PCI bus and two keyboards ("keyboard0" in slot 1, "keyboard1" in slot 2) come from
+ * the device model, as a VM's do. */
+static HvDevices *
+machine_with_keyboards (TestMachine *m, HvBus *pio)
+{
+  g_autoptr (GError) error = NULL;
+  HvDevices *devices = hv_devices_new (NULL);
+  HvDeviceHost host;
+
+  test_machine_init (m);
+  g_clear_pointer (&m->pci, hv_pci_free);
+  g_assert_nonnull (hv_devices_add (devices, "virtio-keyboard", NULL, &error));
+  g_assert_nonnull (hv_devices_add (devices, "virtio-keyboard", NULL, &error));
+  g_assert_nonnull (hv_devices_add (devices, "pci-host", NULL, &error));
+  g_assert_no_error (error);
+  host = (HvDeviceHost) { .platform = &m->tp.platform, .pio = pio, .ram_size = TEST_RAM_SIZE };
+  g_assert_true (hv_devices_realize (devices, &host, &error));
+  g_assert_no_error (error);
+  m->pci = hv_devices_get_impl (devices, "pci-host");
+  return devices;
+}
+
+static void
+machine_with_keyboards_clear (TestMachine *m, HvDevices *devices)
+{
+  hv_devices_free (devices);
+  m->pci = NULL; /* the device model's, freed with it */
+  test_machine_clear (m);
+}
+
+/* Two keyboards in one machine: each in its own slot with its own queues, events and LEDs; each
+ * quiesced; each saving its own section and carrying on from it in a new machine. */
+static void
+test_two_keyboards (void)
+{
+  TestMachine m, m2;
+  Fixture k[2], saved[2];
+  g_autofree uint8_t *ram = NULL;
+  HvBus *pio = hv_bus_new ("port I/O");
+  HvBus *pio2 = hv_bus_new ("port I/O");
+  HvDevices *devices = machine_with_keyboards (&m, pio);
+  HvDevices *devices2 = NULL;
+  g_autoptr (GVariant) sections = NULL;
+  g_autoptr (GError) error = NULL;
+
+  memset (k, 0, sizeof k);
+  for (unsigned i = 0; i < 2; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("keyboard%u", i);
+      k[i].input = hv_devices_lookup (devices, id)->impl;
+      k[i].base = i * 0x8000;
+      test_driver_probe (&k[i].d, &m, 1 + i);
+      bring_up (&k[i], 4);
+    }
+
+  g_assert_true (hv_virtio_input_send (k[0].input, EV_KEY, KEY_A, 1));
+  g_assert_true (hv_virtio_input_send (k[0].input, EV_SYN, SYN_REPORT, 0));
+  g_assert_true (hv_virtio_input_send (k[1].input, EV_KEY, KEY_B, 1));
+  g_assert_true (hv_virtio_input_send (k[1].input, EV_SYN, SYN_REPORT, 0));
+  assert_event (&k[0], EV_KEY, KEY_A, 1);
+  assert_event (&k[0], EV_SYN, SYN_REPORT, 0);
+  assert_no_event (&k[0]);
+  assert_event (&k[1], EV_KEY, KEY_B, 1);
+  assert_event (&k[1], EV_SYN, SYN_REPORT, 0);
+  assert_no_event (&k[1]);
+
+  send_status (&k[1], 0, EV_LED, LED_CAPSL, 1);
+  test_queue_kick (&k[1].statusq, 2);
+  test_machine_run_io (&m);
+  g_assert_cmphex (hv_virtio_input_get_leds (k[0].input), ==, 0);
+  g_assert_cmphex (hv_virtio_input_get_leds (k[1].input), ==, 1u << LED_CAPSL);
+
+  /* Quiesced, both hold their events; released, they deliver them. */
+  hv_devices_quiesce (devices, TRUE);
+  g_assert_true (hv_virtio_input_send (k[0].input, EV_KEY, KEY_C, 1));
+  g_assert_true (hv_virtio_input_send (k[0].input, EV_SYN, SYN_REPORT, 0));
+  g_assert_true (hv_virtio_input_send (k[1].input, EV_KEY, KEY_D, 1));
+  g_assert_true (hv_virtio_input_send (k[1].input, EV_SYN, SYN_REPORT, 0));
+  test_machine_run_io (&m);
+  assert_no_event (&k[0]);
+  assert_no_event (&k[1]);
+
+  /* Saved while they hold them: a section each (and the bus's), with the guest's RAM and its
+   * drivers as they are now. */
+  sections = g_variant_ref_sink (hv_devices_save (devices));
+  g_assert_cmpuint (g_variant_n_children (sections), ==, 3);
+  ram = g_memdup2 (test_guest (&m, 0, TEST_RAM_SIZE), TEST_RAM_SIZE);
+  memcpy (saved, k, sizeof k);
+
+  hv_devices_quiesce (devices, FALSE);
+  test_machine_run_io (&m);
+  assert_event (&k[0], EV_KEY, KEY_C, 1);
+  assert_event (&k[0], EV_SYN, SYN_REPORT, 0);
+  assert_event (&k[1], EV_KEY, KEY_D, 1);
+  assert_event (&k[1], EV_SYN, SYN_REPORT, 0);
+
+  /* A new machine from the sections, its RAM and drivers as they were at the save: each keyboard is
+   * back with its own LEDs and the events it held. */
+  devices2 = machine_with_keyboards (&m2, pio2);
+  memcpy (test_guest (&m2, 0, TEST_RAM_SIZE), ram, TEST_RAM_SIZE);
+  memcpy (k, saved, sizeof k);
+  g_assert_true (hv_devices_load (devices2, sections, &error));
+  g_assert_no_error (error);
+  for (unsigned i = 0; i < 2; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("keyboard%u", i);
+      k[i].input = hv_devices_lookup (devices2, id)->impl;
+      k[i].d.machine = &m2;
+      g_assert_true (hv_virtio_input_driver_ready (k[i].input));
+    }
+  g_assert_cmphex (hv_virtio_input_get_leds (k[0].input), ==, 0);
+  g_assert_cmphex (hv_virtio_input_get_leds (k[1].input), ==, 1u << LED_CAPSL);
+  /* The held reports go out once the drivers notify. */
+  give_buffers (&k[0], 2);
+  give_buffers (&k[1], 2);
+  assert_event (&k[0], EV_KEY, KEY_C, 1);
+  assert_event (&k[0], EV_SYN, SYN_REPORT, 0);
+  assert_no_event (&k[0]);
+  assert_event (&k[1], EV_KEY, KEY_D, 1);
+  assert_event (&k[1], EV_SYN, SYN_REPORT, 0);
+  assert_no_event (&k[1]);
+
+  machine_with_keyboards_clear (&m2, devices2);
+  machine_with_keyboards_clear (&m, devices);
+  hv_bus_free (pio);
+  hv_bus_free (pio2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -515,5 +646,6 @@ main (int argc, char **argv)
   g_test_add ("/virtio-input/bad-buffers", Fixture, NULL, keyboard_setup, test_bad_buffers,
               fixture_teardown);
   g_test_add ("/virtio-input/save-load", Fixture, NULL, keyboard_setup, test_save_load, fixture_teardown);
+  g_test_add_func ("/virtio-input/two-keyboards", test_two_keyboards);
   return g_test_run ();
 }

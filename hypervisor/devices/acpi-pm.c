@@ -6,6 +6,7 @@
  * TMR_STS is set when bit 31 flips, checked whenever the guest touches the block rather than at the
  * exact instant. */
 #include "devices.h"
+#include "device.h"
 #include "layout.h"
 #include "state.h"
 
@@ -282,3 +283,45 @@ hv_acpi_pm_load_state (HvAcpiPm *pm, GVariant *state, GError **error)
   g_mutex_unlock (&pm->lock);
   return TRUE;
 }
+
+/* The "acpi-pm" kind: the one PM block the FADT points to. */
+
+static gboolean
+acpi_pm_realize (HvDevice *device, GError **error)
+{
+  if (!hv_device_claim_gsi (device, HV_IRQ_SCI, error))
+    return FALSE;
+  device->impl = hv_acpi_pm_new (hv_device_get_platform (device));
+  return hv_device_claim_pio (device, HV_PORT_ACPI_PM, HV_PORT_ACPI_PM_LEN, hv_acpi_pm_io,
+                              device->impl, error);
+}
+
+static void
+acpi_pm_teardown (HvDevice *device)
+{
+  hv_acpi_pm_free (device->impl);
+}
+
+static GVariant *
+acpi_pm_save (HvDevice *device)
+{
+  return hv_acpi_pm_save_state (device->impl);
+}
+
+static gboolean
+acpi_pm_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_acpi_pm_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_acpi_pm_kind = {
+  .name = "acpi-pm",
+  .id_prefix = "pm",
+  .order = HV_DEVICE_ORDER_PLATFORM,
+  .max_instances = 1,
+  .state_version = 1,
+  .realize = acpi_pm_realize,
+  .teardown = acpi_pm_teardown,
+  .save = acpi_pm_save,
+  .load = acpi_pm_load,
+};

@@ -10,6 +10,9 @@
  * reads it never asks for another. */
 #include "bochs-display.h"
 #include "bus.h"
+#include "device.h"
+#include "edid.h"
+#include "layout.h"
 #include "state.h"
 
 #include <errno.h>
@@ -69,7 +72,7 @@ enum
 #define LONG_BITS    (8 * sizeof (unsigned long))
 #define DIRTY_LONGS  ((N_PAGES + LONG_BITS - 1) / LONG_BITS)
 
-#define EDID_SIZE 128
+#define EDID_SIZE HV_EDID_SIZE
 
 /* The saved registers: the DISPI ones the guest can write (ID's slot is kept, always 0). */
 #define N_SAVED_DISPI DISPI_VIDEO_MEMORY_64K
@@ -108,101 +111,6 @@ put16 (uint8_t *bytes, unsigned offset, uint16_t value)
 {
   bytes[offset] = (uint8_t) value;
   bytes[offset + 1] = (uint8_t) (value >> 8);
-}
-
-/* The EDID. */
-
-typedef struct
-{
-  uint32_t clock_khz;
-  uint16_t hactive, hfront, hsync, hback;
-  uint16_t vactive, vfront, vsync, vback;
-  gboolean hsync_positive, vsync_positive;
-} Timing;
-
-/* VESA DMT 1024x768 at 60 Hz: the preferred mode, the same as Linux's bochs driver picks without an
- * EDID. */
-static const Timing timing_1024x768 = { 65000, 1024, 24, 136, 160, 768, 3, 6, 29, FALSE, FALSE };
-/* CVT reduced blanking 2560x1600 at 60 Hz: the largest mode, beyond what a standard timing can say. */
-static const Timing timing_2560x1600 = { 268500, 2560, 48, 32, 80, 1600, 3, 6, 37, TRUE, FALSE };
-
-static void
-put_detailed_timing (uint8_t *d, const Timing *t)
-{
-  unsigned hblank = t->hfront + t->hsync + t->hback;
-  unsigned vblank = t->vfront + t->vsync + t->vback;
-  unsigned clock = t->clock_khz / 10;
-
-  d[0] = (uint8_t) clock;
-  d[1] = (uint8_t) (clock >> 8);
-  d[2] = (uint8_t) t->hactive;
-  d[3] = (uint8_t) hblank;
-  d[4] = (uint8_t) (((t->hactive >> 8) << 4) | (hblank >> 8));
-  d[5] = (uint8_t) t->vactive;
-  d[6] = (uint8_t) vblank;
-  d[7] = (uint8_t) (((t->vactive >> 8) << 4) | (vblank >> 8));
-  d[8] = (uint8_t) t->hfront;
-  d[9] = (uint8_t) t->hsync;
-  d[10] = (uint8_t) (((t->vfront & 0xf) << 4) | (t->vsync & 0xf));
-  d[11] = (uint8_t) (((t->hfront >> 8) << 6) | ((t->hsync >> 8) << 4) | ((t->vfront >> 4) << 2)
-                     | (t->vsync >> 4));
-  /* Bytes 12..16: no image size (the screen is a window of any size), no border. */
-  d[17] = (uint8_t) (0x18 | (t->vsync_positive ? 0x04 : 0) | (t->hsync_positive ? 0x02 : 0));
-}
-
-/* An EDID 1.4 block for a digital monitor of no fixed size whose modes are exactly those the device
- * shows: 800x600 and 1024x768 (established), eight standard timings from 1280x720 to 1920x1200, and
- * 1024x768 (preferred) and 2560x1600 as detailed timings.  The continuous-frequency bit stays clear, so
- * Linux infers no other modes. */
-static void
-build_edid (uint8_t *edid)
-{
-  /* sRGB primaries and white point as 10-bit binary fractions: red, green, blue, white, x then y. */
-  static const uint16_t chroma[8] = { 655, 338, 307, 614, 154, 61, 320, 337 };
-  /* Standard timings: (width / 8) - 31, then aspect (00 16:10, 01 4:3, 10 5:4, 11 16:9) | refresh - 60. */
-  static const uint8_t standard[16] = {
-    0x81, 0xc0, /* 1280x720 */
-    0x81, 0x00, /* 1280x800 */
-    0x81, 0x80, /* 1280x1024 */
-    0x95, 0x00, /* 1440x900 */
-    0xa9, 0x40, /* 1600x1200 */
-    0xb3, 0x00, /* 1680x1050 */
-    0xd1, 0xc0, /* 1920x1080 */
-    0xd1, 0x00, /* 1920x1200 */
-  };
-  static const char name[] = "Vireo\n       "; /* 13 bytes: a newline ends it, spaces pad it */
-  unsigned sum = 0;
-
-  memset (edid, 0, EDID_SIZE);
-  memset (edid + 1, 0xff, 6);
-  /* Manufacturer "VIR" in 5-bit letters, product 1, made in 2024, EDID 1.4. */
-  edid[8] = ('V' - '@') << 2 | ('I' - '@') >> 3;
-  edid[9] = (uint8_t) (('I' - '@') << 5 | ('R' - '@'));
-  put16 (edid, 10, 1);
-  edid[17] = 2024 - 1990;
-  edid[18] = 1;
-  edid[19] = 4;
-  edid[20] = 0xa0; /* digital, 8 bits per primary */
-  edid[23] = 120;  /* gamma 2.2 */
-  edid[24] = 0x06; /* RGB 4:4:4, sRGB, preferred timing is native */
-  edid[25] = (uint8_t) ((chroma[0] & 3) << 6 | (chroma[1] & 3) << 4 | (chroma[2] & 3) << 2
-                        | (chroma[3] & 3));
-  edid[26] = (uint8_t) ((chroma[4] & 3) << 6 | (chroma[5] & 3) << 4 | (chroma[6] & 3) << 2
-                        | (chroma[7] & 3));
-  for (unsigned i = 0; i < 8; i++)
-    edid[27 + i] = (uint8_t) (chroma[i] >> 2);
-  edid[35] = 0x01; /* 800x600 at 60 Hz */
-  edid[36] = 0x08; /* 1024x768 at 60 Hz */
-  memcpy (edid + 38, standard, sizeof standard);
-  put_detailed_timing (edid + 54, &timing_1024x768);
-  put_detailed_timing (edid + 72, &timing_2560x1600);
-  edid[90 + 3] = 0xfc; /* display product name */
-  memcpy (edid + 90 + 5, name, 13);
-  edid[108 + 3] = 0x10; /* dummy descriptor */
-
-  for (unsigned i = 0; i < EDID_SIZE - 1; i++)
-    sum += edid[i];
-  edid[EDID_SIZE - 1] = (uint8_t) (256 - sum % 256);
 }
 
 /* The mode. */
@@ -603,7 +511,7 @@ hv_bochs_display_new (const HvPlatform *platform, HvPci *pci, GError **error)
   bochs->platform = platform;
   bochs->fb_slot = -1;
   bochs->attr_pas = TRUE; /* unblanked, for guests that never touch the VGA ports */
-  build_edid (bochs->edid);
+  hv_edid_build (bochs->edid);
   init_pci_device (bochs);
 
   bochs->memfd = memfd_create ("vireo-video-memory", MFD_CLOEXEC);
@@ -971,3 +879,46 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
     g_prefix_error (error, "cannot map the restored display's BARs: ");
   return ok;
 }
+
+/* The "bochs-display" kind: one, since the legacy DISPI ports are fixed and the machine has one
+ * display for SPICE to show. */
+
+static gboolean
+bochs_display_realize (HvDevice *device, GError **error)
+{
+  device->impl
+      = hv_bochs_display_new (hv_device_get_platform (device), hv_device_get_pci (device), error);
+  return device->impl != NULL
+         && hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS,
+                                 hv_bochs_display_dispi_io, device->impl, error);
+}
+
+static void
+bochs_display_teardown (HvDevice *device)
+{
+  hv_bochs_display_free (device->impl);
+}
+
+static GVariant *
+bochs_display_save (HvDevice *device)
+{
+  return hv_bochs_display_save_state (device->impl);
+}
+
+static gboolean
+bochs_display_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_bochs_display_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_bochs_display_kind = {
+  .name = "bochs-display",
+  .id_prefix = "display",
+  .order = HV_DEVICE_ORDER_PCI,
+  .max_instances = 1,
+  .state_version = 1,
+  .realize = bochs_display_realize,
+  .teardown = bochs_display_teardown,
+  .save = bochs_display_save,
+  .load = bochs_display_load,
+};

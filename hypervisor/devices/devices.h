@@ -10,7 +10,8 @@
  * and applies all of them or none.  Loading raises the device's interrupt line again when the state has an
  * interrupt pending, since the line of a new machine starts low. */
 
-/* serial.c — 16550A UART (COM1): 16-byte FIFOs, loopback, interrupts as a PC wires them (OUT2 gates). */
+/* serial.c — 16550A UART (COM1, COM2): 16-byte FIFOs, loopback, interrupts as a PC wires them (OUT2
+ * gates). */
 typedef struct _HvSerial HvSerial;
 /* What the guest transmits goes to @output_fd (-1 drops it). */
 HvSerial *hv_serial_new (const HvPlatform *platform, unsigned gsi, int output_fd);
@@ -21,8 +22,16 @@ gsize hv_serial_receive (HvSerial *serial, const uint8_t *data, gsize len);
 /* Starts a thread that feeds @input_fd into the receiver as the guest drains it (the fd is not owned).
  * The thread ends at end of file, on error, or when the serial port is freed. */
 gboolean hv_serial_start_input (HvSerial *serial, int input_fd, GError **error);
+/* While held, the input thread reads nothing more from its fd (the VM is paused and may be saved). */
+void hv_serial_hold_input (HvSerial *serial, gboolean held);
+/* Version 2 added "port" and "gsi" (where the port sits, checked on load; version 1 sections were
+ * COM1's). */
+#define HV_SERIAL_STATE_VERSION 2
 GVariant *hv_serial_save_state (HvSerial *serial);
 gboolean hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error);
+/* Loads a section of @version (1 to HV_SERIAL_STATE_VERSION). */
+gboolean hv_serial_load_state_version (HvSerial *serial, GVariant *state, unsigned version,
+                                       GError **error);
 
 /* i8042.c — PS/2 controller with keyboard: self-test, command byte, reset line, scancode injection. */
 typedef struct _HvI8042 HvI8042;

@@ -4,6 +4,7 @@
  * No mouse is attached: the aux port exists (Linux's loopback and IRQ 12 tests pass), but bytes sent to
  * the aux device time out, which Linux's psmouse treats as "no mouse" at its first command. */
 #include "devices.h"
+#include "device.h"
 #include "layout.h"
 #include "state.h"
 
@@ -672,3 +673,47 @@ hv_i8042_load_state (HvI8042 *i8042, GVariant *state, GError **error)
   g_mutex_unlock (&i8042->lock);
   return TRUE;
 }
+
+/* The "i8042" kind: the PC's one keyboard controller. */
+
+static gboolean
+i8042_realize (HvDevice *device, GError **error)
+{
+  if (!hv_device_claim_gsi (device, HV_IRQ_KEYBOARD, error)
+      || !hv_device_claim_gsi (device, HV_IRQ_MOUSE, error))
+    return FALSE;
+  device->impl = hv_i8042_new (hv_device_get_platform (device));
+  return hv_device_claim_pio (device, HV_PORT_I8042_DATA, 1, hv_i8042_data_io, device->impl, error)
+         && hv_device_claim_pio (device, HV_PORT_I8042_CMD, 1, hv_i8042_command_io, device->impl,
+                                 error);
+}
+
+static void
+i8042_teardown (HvDevice *device)
+{
+  hv_i8042_free (device->impl);
+}
+
+static GVariant *
+i8042_save (HvDevice *device)
+{
+  return hv_i8042_save_state (device->impl);
+}
+
+static gboolean
+i8042_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_i8042_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_i8042_kind = {
+  .name = "i8042",
+  .id_prefix = "kbc",
+  .order = HV_DEVICE_ORDER_PLATFORM,
+  .max_instances = 1,
+  .state_version = 1,
+  .realize = i8042_realize,
+  .teardown = i8042_teardown,
+  .save = i8042_save,
+  .load = i8042_load,
+};

@@ -6,6 +6,7 @@
  * that does not reassign resources finds them ready.  Device callbacks run with the bridge's lock held
  * and must not access configuration space through hv_pci_conf1_io. */
 #include "devices.h"
+#include "device.h"
 #include "layout.h"
 #include "state.h"
 
@@ -638,3 +639,42 @@ out:
   g_mutex_unlock (&pci->lock);
   return ok;
 }
+
+/* The "pci-host" kind: bus 0, realized before the devices on it. */
+
+static gboolean
+pci_host_realize (HvDevice *device, GError **error)
+{
+  device->impl = hv_pci_new ();
+  return hv_device_claim_pio (device, HV_PORT_PCI_CONF, 8, hv_pci_conf1_io, device->impl, error);
+}
+
+static void
+pci_host_teardown (HvDevice *device)
+{
+  hv_pci_free (device->impl);
+}
+
+static GVariant *
+pci_host_save (HvDevice *device)
+{
+  return hv_pci_save_state (device->impl);
+}
+
+static gboolean
+pci_host_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_pci_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_pci_host_kind = {
+  .name = "pci-host",
+  .id_prefix = "pci",
+  .order = HV_DEVICE_ORDER_BUS,
+  .max_instances = 1,
+  .state_version = 1,
+  .realize = pci_host_realize,
+  .teardown = pci_host_teardown,
+  .save = pci_host_save,
+  .load = pci_host_load,
+};

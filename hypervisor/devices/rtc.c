@@ -9,6 +9,7 @@
  * between two writes is normalised); the divider bits of register A are stored but do not stop the
  * clock; writes to the day of the week are ignored because it is derived from the date. */
 #include "devices.h"
+#include "device.h"
 #include "layout.h"
 #include "state.h"
 
@@ -707,3 +708,44 @@ hv_rtc_load_state (HvRtc *rtc, GVariant *state, GError **error)
   g_mutex_unlock (&rtc->lock);
   return TRUE;
 }
+
+/* The "rtc" kind: the PC's one CMOS clock. */
+
+static gboolean
+rtc_realize (HvDevice *device, GError **error)
+{
+  if (!hv_device_claim_gsi (device, HV_IRQ_RTC, error))
+    return FALSE;
+  device->impl = hv_rtc_new (hv_device_get_platform (device), hv_device_get_ram_size (device));
+  return hv_device_claim_pio (device, HV_PORT_RTC, 2, hv_rtc_io, device->impl, error);
+}
+
+static void
+rtc_teardown (HvDevice *device)
+{
+  hv_rtc_free (device->impl);
+}
+
+static GVariant *
+rtc_save (HvDevice *device)
+{
+  return hv_rtc_save_state (device->impl);
+}
+
+static gboolean
+rtc_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_rtc_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_rtc_kind = {
+  .name = "rtc",
+  .id_prefix = "rtc",
+  .order = HV_DEVICE_ORDER_PLATFORM,
+  .max_instances = 1,
+  .state_version = 1,
+  .realize = rtc_realize,
+  .teardown = rtc_teardown,
+  .save = rtc_save,
+  .load = rtc_load,
+};

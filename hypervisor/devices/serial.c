@@ -1,7 +1,9 @@
-/* serial.c — the 16550A UART (COM1): registers, FIFOs, loopback, interrupt line, the input thread, and
- * its saved state. */
+/* serial.c — the 16550A UART (COM1, COM2): registers, FIFOs, loopback, interrupt line, the input
+ * thread, its saved state, and the "serial" device kind. */
 #include "devices.h"
+#include "device.h"
 #include "state.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -74,6 +76,7 @@ struct _HvSerial
   GMutex lock;
   const HvPlatform *platform;
   unsigned gsi;
+  uint16_t port; /* where the machine placed it; 0 outside a machine (unit tests) */
   int output_fd;
   GMutex output_lock; /* keeps one vCPU's bytes in order without holding @lock across write() */
 
@@ -101,6 +104,7 @@ struct _HvSerial
   int input_fd;
   int wake_fd;
   gboolean input_waiting;
+  gboolean input_held; /* hv_serial_hold_input: read nothing more from input_fd */
   gboolean stopping;
 };
 
@@ -519,19 +523,19 @@ input_thread_main (gpointer data)
           g_mutex_unlock (&serial->lock);
           break;
         }
-      if (done < have)
+      if (done < have && !serial->input_held)
         {
           /* Bytes read earlier that the guest had no room for (it entered loopback meanwhile). */
           done += rx_push_locked (serial, buffer + done, have - done);
           update_irq_locked (serial);
         }
-      if (done == have)
+      if (done == have && !serial->input_held)
         {
           have = done = 0;
           room = rx_room_locked (serial);
         }
       /* Registering before sleeping, under the lock, means no wake-up can slip in between. */
-      serial->input_waiting = room == 0;
+      serial->input_waiting = room == 0 || serial->input_held;
       g_mutex_unlock (&serial->lock);
 
       fds[0] = (struct pollfd) { .fd = serial->wake_fd, .events = POLLIN };
@@ -560,15 +564,27 @@ input_thread_main (gpointer data)
           ssize_t n;
           if (fds[1].revents & POLLNVAL)
             break;
-          /* Only as much as the receiver can take, so the rest waits in the fd, not in a lost buffer. */
-          n = read (serial->input_fd, buffer, MIN (room, sizeof buffer));
+          /* Only as much as the receiver can take, so the rest waits in the fd, not in a lost buffer;
+           * and nothing once input is held, checked under the lock so that a hold is final when
+           * hv_serial_hold_input() returns (poll said the fd is readable: read does not block). */
+          int saved = 0;
+          g_mutex_lock (&serial->lock);
+          n = -2;
+          if (!serial->input_held)
+            {
+              n = read (serial->input_fd, buffer, MIN (room, sizeof buffer));
+              saved = errno;
+            }
+          g_mutex_unlock (&serial->lock);
+          if (n == -2)
+            continue;
           if (n == 0)
             break; /* end of file */
           if (n < 0)
             {
-              if (retry_errno (errno))
+              if (retry_errno (saved))
                 continue;
-              g_debug ("serial: reading the input failed: %s", g_strerror (errno));
+              g_debug ("serial: reading the input failed: %s", g_strerror (saved));
               break;
             }
           have = (gsize) n;
@@ -577,6 +593,16 @@ input_thread_main (gpointer data)
     }
 
   return NULL;
+}
+
+void
+hv_serial_hold_input (HvSerial *serial, gboolean held)
+{
+  g_mutex_lock (&serial->lock);
+  serial->input_held = held;
+  if (!held)
+    wake_input_locked (serial);
+  g_mutex_unlock (&serial->lock);
 }
 
 gboolean
@@ -630,6 +656,8 @@ hv_serial_save_state (HvSerial *serial)
   g_mutex_lock (&serial->lock);
   for (unsigned i = 0; i < serial->rx_count; i++)
     rx[i] = serial->rx[(serial->rx_head + i) % FIFO_SIZE];
+  g_variant_dict_insert (&dict, "port", "q", serial->port);
+  g_variant_dict_insert (&dict, "gsi", "u", serial->gsi);
   g_variant_dict_insert (&dict, "ier", "y", serial->ier);
   g_variant_dict_insert (&dict, "lcr", "y", serial->lcr);
   g_variant_dict_insert (&dict, "mcr", "y", serial->mcr);
@@ -649,7 +677,16 @@ hv_serial_save_state (HvSerial *serial)
 gboolean
 hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error)
 {
+  return hv_serial_load_state_version (serial, state, HV_SERIAL_STATE_VERSION, error);
+}
+
+gboolean
+hv_serial_load_state_version (HvSerial *serial, GVariant *state, unsigned version, GError **error)
+{
   const char *what = "the serial port";
+  /* Version 1 knew one port only, COM1. */
+  uint16_t port = HV_PORT_COM1;
+  uint32_t gsi = HV_IRQ_COM1;
   uint8_t ier, lcr, mcr, lsr_errors, msr, scr, trigger_level, last_rx;
   uint16_t divisor;
   gboolean fifo_enabled, thr_interrupt, trigger_ok = FALSE;
@@ -670,8 +707,16 @@ hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error)
       || !hv_state_get (state, what, "trigger-level", "y", &trigger_level, error)
       || !hv_state_get (state, what, "thr-interrupt", "b", &thr_interrupt, error)
       || !hv_state_get_bytes (state, what, "rx", rx, 0, fifo_enabled ? FIFO_SIZE : 1, &rx_count, error)
-      || !hv_state_get (state, what, "last-rx", "y", &last_rx, error))
+      || !hv_state_get (state, what, "last-rx", "y", &last_rx, error)
+      || !hv_state_get_since (state, what, "port", "q", version, 2, &port, error)
+      || !hv_state_get_since (state, what, "gsi", "u", version, 2, &gsi, error))
     return FALSE;
+  if (port != serial->port || gsi != serial->gsi)
+    {
+      hv_state_set_bad (error, what, "it was at port 0x%x, IRQ %u; this one is at 0x%x, IRQ %u", port,
+                        gsi, serial->port, serial->gsi);
+      return FALSE;
+    }
   for (unsigned i = 0; i < G_N_ELEMENTS (trigger_levels); i++)
     trigger_ok = trigger_ok || trigger_level == trigger_levels[i];
   if (!trigger_ok)
@@ -703,3 +748,74 @@ hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error)
   g_mutex_unlock (&serial->lock);
   return TRUE;
 }
+
+/* The "serial" kind: the PC's serial ports, handed to instances in order. */
+
+static const struct
+{
+  uint16_t port;
+  unsigned gsi;
+} com_ports[] = {
+  { HV_PORT_COM1, HV_IRQ_COM1 },
+  { HV_PORT_COM2, HV_IRQ_COM2 },
+};
+
+static gboolean
+serial_realize (HvDevice *device, GError **error)
+{
+  HvSerial *serial;
+
+  if (!hv_device_claim_gsi (device, com_ports[device->index].gsi, error))
+    return FALSE;
+  serial = hv_serial_new (hv_device_get_platform (device), com_ports[device->index].gsi,
+                          device->options.output_fd);
+  serial->port = com_ports[device->index].port;
+  device->impl = serial;
+  return hv_device_claim_pio (device, serial->port, N_REGS, hv_serial_io, serial, error);
+}
+
+static gboolean
+serial_start (HvDevice *device, GError **error)
+{
+  return device->options.input_fd < 0
+         || hv_serial_start_input (device->impl, device->options.input_fd, error);
+}
+
+static void
+serial_teardown (HvDevice *device)
+{
+  hv_serial_free (device->impl);
+}
+
+static void
+serial_quiesce (HvDevice *device, gboolean quiesced)
+{
+  /* What arrives meanwhile waits in the input fd, not in a receiver whose state was saved. */
+  hv_serial_hold_input (device->impl, quiesced);
+}
+
+static GVariant *
+serial_save (HvDevice *device)
+{
+  return hv_serial_save_state (device->impl);
+}
+
+static gboolean
+serial_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_serial_load_state_version (device->impl, state, version, error);
+}
+
+const HvDeviceKind hv_serial_kind = {
+  .name = "serial",
+  .id_prefix = "serial",
+  .order = HV_DEVICE_ORDER_PLATFORM,
+  .max_instances = G_N_ELEMENTS (com_ports),
+  .state_version = HV_SERIAL_STATE_VERSION,
+  .realize = serial_realize,
+  .start = serial_start,
+  .teardown = serial_teardown,
+  .quiesce = serial_quiesce,
+  .save = serial_save,
+  .load = serial_load,
+};

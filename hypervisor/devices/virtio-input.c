@@ -3,6 +3,8 @@
  * time on the event queue, and LED changes taken from the status queue. */
 #include "bytes.h"
 #include "virtio-input.h"
+#include "device.h"
+#include "iothread.h"
 #include "state.h"
 #include "virtio/virtio.h"
 
@@ -592,3 +594,80 @@ hv_virtio_input_load_state (HvVirtioInput *input, GVariant *state, GError **erro
   hv_virtio_unlock (input->vdev);
   return ok;
 }
+
+/* The "virtio-keyboard" and "virtio-tablet" kinds: as many of each as a machine asks for. */
+
+static gboolean
+realize_input (HvDevice *device, HvVirtioInput *(*new_input) (const HvPlatform *, HvPci *,
+                                                              GError **),
+               GError **error)
+{
+  device->impl = new_input (hv_device_get_platform (device), hv_device_get_pci (device), error);
+  return device->impl != NULL;
+}
+
+static gboolean
+keyboard_realize (HvDevice *device, GError **error)
+{
+  return realize_input (device, hv_virtio_input_new_keyboard, error);
+}
+
+static gboolean
+tablet_realize (HvDevice *device, GError **error)
+{
+  return realize_input (device, hv_virtio_input_new_tablet, error);
+}
+
+static void
+input_teardown (HvDevice *device)
+{
+  hv_virtio_input_free (device->impl);
+}
+
+static void
+input_quiesce (HvDevice *device, gboolean quiesced)
+{
+  const HvPlatform *platform = hv_device_get_platform (device);
+
+  /* Events wait in the device instead of going into guest memory; then whatever queue work the I/O
+   * thread is in the middle of finishes, so none is half done when the VM is saved. */
+  hv_virtio_input_set_paused (device->impl, quiesced);
+  if (quiesced && platform->io_context)
+    hv_iothread_barrier (platform->io_context);
+}
+
+static GVariant *
+input_save (HvDevice *device)
+{
+  return hv_virtio_input_save_state (device->impl);
+}
+
+static gboolean
+input_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
+{
+  return hv_virtio_input_load_state (device->impl, state, error);
+}
+
+const HvDeviceKind hv_virtio_keyboard_kind = {
+  .name = "virtio-keyboard",
+  .id_prefix = "keyboard",
+  .order = HV_DEVICE_ORDER_PCI,
+  .state_version = 1,
+  .realize = keyboard_realize,
+  .teardown = input_teardown,
+  .quiesce = input_quiesce,
+  .save = input_save,
+  .load = input_load,
+};
+
+const HvDeviceKind hv_virtio_tablet_kind = {
+  .name = "virtio-tablet",
+  .id_prefix = "tablet",
+  .order = HV_DEVICE_ORDER_PCI,
+  .state_version = 1,
+  .realize = tablet_realize,
+  .teardown = input_teardown,
+  .quiesce = input_quiesce,
+  .save = input_save,
+  .load = input_load,
+};

@@ -44,11 +44,13 @@
 #define HV_PORT_ACPI_PM_LEN   0x10
 #define HV_PORT_PCI_CONF      0xCF8          /* 0xCF8 address, 0xCFC..0xCFF data */
 #define HV_PORT_COM1          0x3F8
+#define HV_PORT_COM2          0x2F8
 #define HV_PORT_BOCHS_DISPI   0x1CE          /* Bochs VBE DISPI: 0x1CE index, 0x1CF data (16-bit) */
 
 /* Interrupt lines (GSIs of the in-kernel PIC/IOAPIC). */
 #define HV_IRQ_TIMER          0              /* ISA IRQ 0, which the IOAPIC sees on pin 2 */
 #define HV_IRQ_KEYBOARD       1
+#define HV_IRQ_COM2           3
 #define HV_IRQ_COM1           4
 #define HV_IRQ_RTC            8
 #define HV_IRQ_SCI            9              /* ACPI SCI: level, active high */

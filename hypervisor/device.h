@@ -1,0 +1,136 @@
+/* device.h — the device model: a machine's devices are instances of kinds, each with an id ("serial0",
+ * "keyboard1"), made from a list of requested devices, realized in a fixed order, quiesced, saved and
+ * loaded one section each, and torn down in reverse (device.c).
+ *
+ * A kind is one HvDeviceKind in the device's own file plus one line in devices/kinds.c; the machine
+ * never names a kind's functions.  Devices get their resources from the core: ISA ports and interrupt
+ * lines are claimed through hv_device_claim_pio() and hv_device_claim_gsi() (which refuse conflicts and
+ * name both owners), PCI slots come from the host bridge (hv_pci_add_device) and MSI vectors from the
+ * platform (HvPlatform.add_msi_route). */
+#pragma once
+
+#include "platform.h"
+#include "devices/devices.h"
+
+typedef struct _HvDevice HvDevice;
+typedef struct _HvDevices HvDevices;
+
+/* When a kind is realized, relative to the others (then in the order instances were requested), and
+ * torn down in reverse: buses before what sits on them.  Sections load in the same order, so the
+ * bus has put BARs back where they were before the devices behind them load. */
+typedef enum
+{
+  HV_DEVICE_ORDER_BUS = 0,      /* the PCI host bridge */
+  HV_DEVICE_ORDER_PLATFORM = 1, /* ISA devices at fixed ports */
+  HV_DEVICE_ORDER_PCI = 2,      /* devices on the PCI bus: realized only when there is one */
+} HvDeviceOrder;
+
+typedef struct
+{
+  const char *name;      /* "serial": what requests and saved sections call the kind */
+  const char *id_prefix; /* instance ids are the prefix and a number from 0: "serial0", "serial1" */
+  HvDeviceOrder order;
+  unsigned max_instances; /* 0: no limit */
+  /* The version of the section save() writes.  load() gets sections of this version or older (a
+   * field added later is then missing and takes its default); newer ones are refused before. */
+  unsigned state_version;
+
+  /* Makes the device model and sets device->impl; on failure the error says why (the core prefixes
+   * the id).  Required. */
+  gboolean (*realize) (HvDevice *device, GError **error);
+  /* Begins serving its host side (a serial port's input) once the machine is built and, for a
+   * restore, loaded.  Optional. */
+  gboolean (*start) (HvDevice *device, GError **error);
+  /* Frees device->impl, once the vCPUs are stopped; also after a realize that failed having set
+   * device->impl.  Required. */
+  void (*teardown) (HvDevice *device);
+  /* @quiesced TRUE: take no new work from the guest or the host and finish what is in flight, so
+   * that guest memory and the device's state agree (the VM is paused, and may be saved); FALSE:
+   * carry on, delivering what waited.  Optional: a device whose handlers only run on vCPU threads
+   * is quiet once they are parked. */
+  void (*quiesce) (HvDevice *device, gboolean quiesced);
+  /* A new floating a{sv}, and checking one back (all of it or none, HV_ERROR_BAD_IMAGE naming the
+   * field).  Both optional: a kind without state saves no section. */
+  GVariant *(*save) (HvDevice *device);
+  gboolean (*load) (HvDevice *device, GVariant *state, unsigned version, GError **error);
+} HvDeviceKind;
+
+/* The built-in kinds, NULL-terminated (devices/kinds.c). */
+extern const HvDeviceKind *const hv_device_kinds[];
+
+/* What a machine asks for: a serial port's host side.  Other kinds have no options yet. */
+typedef struct
+{
+  int input_fd;  /* fed to the guest's receiver, or -1 (not owned) */
+  int output_fd; /* what the guest transmits, or -1 to drop it (not owned) */
+} HvDeviceOptions;
+
+/* What the machine offers devices as they are realized. */
+typedef struct
+{
+  const HvPlatform *platform;
+  HvBus *pio;
+  uint64_t ram_size;
+} HvDeviceHost;
+
+struct _HvDevice
+{
+  const HvDeviceKind *kind;
+  char *id;
+  unsigned index;       /* among the instances of its kind, in the order they were requested */
+  HvDeviceOptions options;
+  HvDevices *devices;   /* the set it belongs to */
+  void *impl;           /* the device model (HvSerial, ...), set by realize */
+  gboolean realized;
+  gboolean quiesced;
+};
+
+/* A set of requested devices with @kinds (NULL-terminated; NULL means hv_device_kinds). */
+HvDevices *hv_devices_new (const HvDeviceKind *const *kinds);
+/* Tears down every realized device, last realized first. */
+void hv_devices_free (HvDevices *devices);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvDevices, hv_devices_free)
+
+/* Requests an instance of the kind named @kind with @id (NULL: the kind's prefix and the next free
+ * number).  Fails with HV_ERROR_INVALID_ARGUMENT for an unknown kind, a taken or malformed id, or
+ * more instances than the kind allows; not once the set is realized (HV_ERROR_INVALID_STATE). */
+HvDevice *hv_devices_add (HvDevices *devices, const char *kind, const char *id, GError **error);
+/* Withdraws a request (before realizing). */
+gboolean hv_devices_remove (HvDevices *devices, const char *id);
+HvDevice *hv_devices_lookup (HvDevices *devices, const char *id);
+/* The first instance of @kind (in request order), or NULL. */
+HvDevice *hv_devices_find_kind (HvDevices *devices, const char *kind);
+/* The device model of the first realized instance of @kind, or NULL. */
+void *hv_devices_get_impl (HvDevices *devices, const char *kind);
+/* Every device in realize order. */
+unsigned hv_devices_get_count (HvDevices *devices);
+HvDevice *hv_devices_get (HvDevices *devices, unsigned i);
+
+/* Realizes every device in order.  On failure the error names the device ("serial1 (serial): ...");
+ * the devices realized so far stay so, for hv_devices_free(). */
+gboolean hv_devices_realize (HvDevices *devices, const HvDeviceHost *host, GError **error);
+/* Starts every realized device's host side; the error names the device. */
+gboolean hv_devices_start (HvDevices *devices, GError **error);
+/* Quiesces (or lets go of) every realized device. */
+void hv_devices_quiesce (HvDevices *devices, gboolean quiesced);
+
+/* Saved state: a{sa{sv}}, one section per device with state, keyed by id: {"kind": s, "version": u,
+ * "state": a{sv}}. */
+GVariant *hv_devices_save (HvDevices *devices);
+/* Loads @sections into the realized devices, in realize order.  Refused (HV_ERROR_BAD_IMAGE, naming
+ * the device): a section for a device this set lacks or of another kind, a section newer than the
+ * kind's version, a device with state and no section. */
+gboolean hv_devices_load (HvDevices *devices, GVariant *sections, GError **error);
+
+/* For realize functions. */
+const HvPlatform *hv_device_get_platform (HvDevice *device);
+uint64_t hv_device_get_ram_size (HvDevice *device);
+/* The PCI bus (the first "pci-host"), realized before any PCI device, which can count on it. */
+HvPci *hv_device_get_pci (HvDevice *device);
+/* Claims port range [@base, @base + @len) of the machine's port bus for @handler, under the device's
+ * id. */
+gboolean hv_device_claim_pio (HvDevice *device, uint64_t base, uint64_t len, HvIoHandler handler,
+                              void *opaque, GError **error);
+/* Claims ISA interrupt line @gsi for the device alone: an edge-triggered ISA line cannot be shared.
+ * Fails naming the device that has it. */
+gboolean hv_device_claim_gsi (HvDevice *device, unsigned gsi, GError **error);
