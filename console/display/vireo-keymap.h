@@ -5,11 +5,13 @@
 
 #include <glib.h>
 
+#include "xt-keys.h"
+
 G_BEGIN_DECLS
 
 /* Pause has no make/break pair: the keyboard sends 0xe1 0x1d 0x45 0xe1 0x9d 0xc5 when it is pressed and
  * nothing when it is released.  SPICE spells the 0xe1 0x1d part 0x21d. */
-#define VIREO_XT_PAUSE 0x21d
+#define VIREO_XT_PAUSE VIREO_XT_PAUSE_SEQUENCE
 
 /* The set-1 scancode of evdev key @evdev_code (0x01..0x7f, or 0x100 | code after an 0xe0 prefix, or
  * VIREO_XT_PAUSE), or 0 when a PC keyboard has no such key. */
