@@ -6,6 +6,7 @@
  */
 #include "machine-private.h"
 #include "vireo-error.h"
+#include "open-as.h"
 
 #include <gio/gunixfdlist.h>
 
@@ -455,7 +456,10 @@ open_serial (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (!require_active (machine, invocation))
     return;
-  vireo_worker1_call_open_serial (machine->worker, NULL, machine->cancellable, on_console_opened,
+  gint64 caller = vireo_authority_caller_uid (invocation);
+
+  vireo_worker1_call_open_serial (machine->worker, caller == VIREO_OWN_UID ? (guint32) geteuid () : (guint32) caller,
+                                  NULL, machine->cancellable, on_console_opened,
                                   open_call_new (invocation, vireo_worker1_call_open_serial_finish));
 }
 

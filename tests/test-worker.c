@@ -287,7 +287,7 @@ worker_open_serial (Worker *worker)
   g_autoptr (GUnixFDList) fds = NULL;
   int fd;
 
-  vireo_worker1_call_open_serial_sync (worker->proxy, NULL, &handle, &fds, NULL, &error);
+  vireo_worker1_call_open_serial_sync (worker->proxy, getuid (), NULL, &handle, &fds, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (fds);
   fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error);
@@ -931,7 +931,7 @@ test_bad_calls (void)
   {
     g_autoptr (GVariant) handle = NULL;
     g_autoptr (GUnixFDList) out = NULL;
-    vireo_worker1_call_open_serial_sync (worker.proxy, NULL, &handle, &out, NULL, &error);
+    vireo_worker1_call_open_serial_sync (worker.proxy, getuid (), NULL, &handle, &out, NULL, &error);
     assert_vireo_error (error, "InvalidState");
     g_clear_error (&error);
   }
@@ -1148,9 +1148,9 @@ test_mux_slow_client (void)
 
   g_assert_no_error (error);
   guest_fd = vireo_serial_mux_get_guest_output_fd (mux);
-  slow = vireo_serial_mux_add_client (mux, &error);
+  slow = vireo_serial_mux_add_client (mux, 1000, &error);
   g_assert_no_error (error);
-  fast = vireo_serial_mux_add_client (mux, &error);
+  fast = vireo_serial_mux_add_client (mux, 1000, &error);
   g_assert_no_error (error);
 
   /* The guest writes far more than the history and a socket buffer hold while one client never reads:
@@ -1207,7 +1207,7 @@ test_mux_slow_client (void)
   /* A client arriving now gets exactly the last 64 KiB. */
   {
     g_autoptr (GByteArray) late_got = g_byte_array_new ();
-    int late = vireo_serial_mux_add_client (mux, &error);
+    int late = vireo_serial_mux_add_client (mux, 1000, &error);
     g_assert_no_error (error);
     while (late_got->len < VIREO_SERIAL_HISTORY_SIZE)
       {
@@ -1237,23 +1237,31 @@ test_mux_client_limit (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (VireoSerialMux) mux = vireo_serial_mux_new (&error);
   int fds[VIREO_SERIAL_CLIENTS_MAX];
+  int n = 0;
 
   g_assert_no_error (error);
-  for (int i = 0; i < VIREO_SERIAL_CLIENTS_MAX; i++)
-    {
-      fds[i] = vireo_serial_mux_add_client (mux, &error);
-      g_assert_no_error (error);
-      g_assert_cmpint (fds[i], >=, 0);
-    }
-  g_assert_cmpint (vireo_serial_mux_add_client (mux, &error), ==, -1);
+  /* Each owner up to its share; owners beyond the total are refused however few they hold. */
+  for (guint32 owner = 1000; n < VIREO_SERIAL_CLIENTS_MAX; owner++)
+    for (int i = 0; i < VIREO_SERIAL_CLIENTS_PER_OWNER && n < VIREO_SERIAL_CLIENTS_MAX; i++)
+      {
+        fds[n++] = vireo_serial_mux_add_client (mux, owner, &error);
+        g_assert_no_error (error);
+        g_assert_cmpint (fds[n - 1], >=, 0);
+      }
+  g_assert_cmpint (vireo_serial_mux_add_client (mux, 1000, &error), ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES);
+  g_assert_nonnull (strstr (error->message, G_STRINGIFY (VIREO_SERIAL_CLIENTS_PER_OWNER) " serial consoles"));
+  g_clear_error (&error);
+  g_assert_cmpint (vireo_serial_mux_add_client (mux, 4242, &error), ==, -1);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES);
   g_assert_nonnull (strstr (error->message, G_STRINGIFY (VIREO_SERIAL_CLIENTS_MAX) " clients"));
   g_clear_error (&error);
 
+  /* A client that goes makes room, for its owner too. */
   close (fds[0]);
   VIREO_TEST_WAIT_FOR (vireo_serial_mux_get_n_clients (mux) < VIREO_SERIAL_CLIENTS_MAX, "the closed client to go",
                        WAIT_SECONDS);
-  fds[0] = vireo_serial_mux_add_client (mux, &error);
+  fds[0] = vireo_serial_mux_add_client (mux, 1000, &error);
   g_assert_no_error (error);
   for (int i = 0; i < VIREO_SERIAL_CLIENTS_MAX; i++)
     close (fds[i]);
@@ -1274,7 +1282,7 @@ test_mux_input_backpressure (void)
   g_assert_no_error (error);
   guest_fd = vireo_serial_mux_get_guest_input_fd (mux);
   g_assert_true (g_unix_set_fd_nonblocking (guest_fd, TRUE, NULL));
-  client = vireo_serial_mux_add_client (mux, &error);
+  client = vireo_serial_mux_add_client (mux, 1000, &error);
   g_assert_no_error (error);
   g_assert_true (g_unix_set_fd_nonblocking (client, TRUE, NULL));
 

@@ -20,6 +20,7 @@ typedef struct
 {
   VireoSerialMux *mux;
   int fd;
+  guint32 owner;         /* the user it is for */
   uint64_t sent;         /* position in the guest's output stream up to which this client has it */
   gboolean input_closed; /* the client shut down its writing side */
   GSource *read_source;  /* NULL while input is backed up or after input_closed */
@@ -390,10 +391,21 @@ vireo_serial_mux_get_guest_output_fd (VireoSerialMux *mux)
 }
 
 int
-vireo_serial_mux_add_client (VireoSerialMux *mux, GError **error)
+vireo_serial_mux_add_client (VireoSerialMux *mux, guint32 owner, GError **error)
 {
   SerialClient *client;
+  unsigned owned = 0;
   int pair[2];
+
+  for (GList *l = mux->clients; l; l = l->next)
+    owned += ((SerialClient *) l->data)->owner == owner;
+  if (owned >= VIREO_SERIAL_CLIENTS_PER_OWNER)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
+                   "you have %d serial consoles of this machine open already, the most one user may; close "
+                   "one of them first", VIREO_SERIAL_CLIENTS_PER_OWNER);
+      return -1;
+    }
 
   if (g_list_length (mux->clients) >= VIREO_SERIAL_CLIENTS_MAX)
     {
@@ -422,6 +434,7 @@ vireo_serial_mux_add_client (VireoSerialMux *mux, GError **error)
   client = g_new0 (SerialClient, 1);
   client->mux = mux;
   client->fd = pair[0];
+  client->owner = owner;
   client->sent = mux->total > VIREO_SERIAL_HISTORY_SIZE ? mux->total - VIREO_SERIAL_HISTORY_SIZE : 0;
   mux->clients = g_list_append (mux->clients, client);
   client_update_sources (client);

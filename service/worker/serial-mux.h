@@ -33,8 +33,10 @@ int vireo_serial_mux_get_guest_output_fd (VireoSerialMux *mux);
 /* The most clients one machine's serial console serves at once: every client is a socket in the worker,
  * and the worker's descriptors must not run out for its disks, display and vireod. */
 #define VIREO_SERIAL_CLIENTS_MAX 16
+/* ... and at most this many of them for one owner (a user), so that one user cannot take them all. */
+#define VIREO_SERIAL_CLIENTS_PER_OWNER 4
 
-int vireo_serial_mux_add_client (VireoSerialMux *mux, GError **error);
+int vireo_serial_mux_add_client (VireoSerialMux *mux, guint32 owner, GError **error);
 unsigned vireo_serial_mux_get_n_clients (VireoSerialMux *mux);
 
 /* Moves the output the guest has written so far into the history and to the clients, as far as they

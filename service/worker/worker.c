@@ -566,7 +566,7 @@ handle_save (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWor
 
 static gboolean
 handle_open_serial (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
-                    VireoWorker *worker)
+                    guint32 owner, VireoWorker *worker)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GUnixFDList) out_fds = NULL;
@@ -578,7 +578,7 @@ handle_open_serial (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, G
       return TRUE;
     }
   /* After the end too: the guest's last words are what someone debugging it wants to see. */
-  fd = vireo_serial_mux_add_client (worker->serial, &error);
+  fd = vireo_serial_mux_add_client (worker->serial, owner, &error);
   if (fd < 0)
     {
       return_error (invocation,
