@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "vireo-checks.h"
 #include "vireo-format.h"
 #include "vireo-new-machine.h"
 
@@ -271,38 +272,6 @@ check_boot_text (VireoMachineSettings *self, AdwEntryRow *row)
   return vireo_check_machine_file (text, FALSE);
 }
 
-/* The syntax the service takes: "-flag,-flag" with the lowercase names of /proc/cpuinfo.  Whether each name
- * is a feature the service knows, it says itself. */
-static char *
-check_cpuid_mask (const char *text)
-{
-  g_autofree char *all = g_strstrip (g_strdup (text));
-  g_auto (GStrv) items = NULL;
-
-  if (*all == '\0')
-    return NULL;
-  items = g_strsplit (all, ",", -1);
-  for (guint i = 0; items[i] != NULL; i++)
-    {
-      char *item = g_strstrip (items[i]);
-      char *name;
-
-      if (*item == '\0')
-        return g_strdup_printf (_("Item %u is empty: remove the extra comma."), i + 1);
-      if (*item != '-')
-        return g_strdup_printf (_("“%s” must start with “-”: features can only be hidden."), item);
-      name = g_strstrip (item + 1);
-      if (*name == '\0')
-        return g_strdup_printf (_("Item %u is a “-” without a feature name."), i + 1);
-      for (const char *p = name; *p != '\0'; p++)
-        if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '_')
-          return g_strdup_printf (_("“%s” is not a feature name: use the lowercase names of /proc/cpuinfo, "
-                                    "such as “avx512f”."),
-                                  name);
-    }
-  return NULL;
-}
-
 /* ---- locking while the machine runs ---- */
 
 static const char *
@@ -320,7 +289,7 @@ describe_memory (VireoMachineSettings *self)
 
   adw_action_row_set_subtitle (self->memory_row, self->locked ? lock_text () : amount);
   gtk_widget_set_visible (GTK_WIDGET (self->memory_warning),
-                          !self->locked && host_mib > 0 && mib > host_mib / 2 && mib <= host_mib);
+                          !self->locked && vireo_memory_is_large (mib, host_mib));
 }
 
 static void
@@ -869,7 +838,7 @@ on_cpuid_changed (VireoMachineSettings *self)
 
   if (self->syncing > 0)
     return;
-  reason = check_cpuid_mask (gtk_editable_get_text (GTK_EDITABLE (self->cpuid_row)));
+  reason = vireo_check_cpuid_mask (gtk_editable_get_text (GTK_EDITABLE (self->cpuid_row)));
   show_reason (self->cpuid_message, GTK_WIDGET (self->cpuid_row), reason);
 }
 
@@ -877,7 +846,7 @@ static void
 on_cpuid_apply (VireoMachineSettings *self)
 {
   g_autofree char *mask = trimmed_text (self->cpuid_row);
-  g_autofree char *reason = check_cpuid_mask (mask);
+  g_autofree char *reason = vireo_check_cpuid_mask (mask);
   g_autofree char *current = setting_string (self, "cpuid-mask");
 
   show_reason (self->cpuid_message, GTK_WIDGET (self->cpuid_row), reason);

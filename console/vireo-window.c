@@ -6,6 +6,7 @@
 #include <glib/gi18n.h>
 
 #include "display/vireo-display.h"
+#include "vireo-checks.h"
 #include "vireo-connection.h"
 #include "vireo-format.h"
 #include "vireo-machine-settings.h"
@@ -774,7 +775,7 @@ on_rename_changed (GtkEditable *entry, AdwMessageDialog *dialog)
   g_autofree char *name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
   gsize length = g_utf8_strlen (name, -1);
 
-  adw_message_dialog_set_response_enabled (dialog, "rename", length >= 1 && length <= 64);
+  adw_message_dialog_set_response_enabled (dialog, "rename", length >= 1 && length <= VIREO_MACHINE_NAME_MAX_CHARS);
 }
 
 static void
@@ -791,7 +792,7 @@ rename_activated (GtkWidget *widget, const char *action, GVariant *parameter)
   entry = gtk_entry_new ();
   gtk_editable_set_text (GTK_EDITABLE (entry), vireo_dbus_machine_get_name (self->selected));
   gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
-  gtk_entry_set_max_length (GTK_ENTRY (entry), 64);
+  gtk_entry_set_max_length (GTK_ENTRY (entry), VIREO_MACHINE_NAME_MAX_CHARS);
   adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
   adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"), "rename", _("_Rename"),
                                     NULL);
