@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <gio/gunixfdlist.h>
 #include <glib/gi18n.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <vte/vte.h>
 
 #include "display/vireo-display.h"
 #include "vireo-format.h"
+#include "vireo-machine-calls.h"
 #include "vireo-spinner.h"
 
 #define SERIAL_RETRY_MS 1000
@@ -245,7 +247,7 @@ serial_open (VireoConnection *self)
   if (self->serial || self->serial_opening || !vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
     return;
   self->serial_opening = TRUE;
-  vireo_dbus_machine_call_open_serial (self->machine, NULL, self->cancellable, on_serial_opened,
+  vireo_dbus_machine_call_open_serial (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable, on_serial_opened,
                                        g_object_ref (self));
 }
 
@@ -369,36 +371,10 @@ on_display_changed (VireoConnection *self)
 
 /* ---- actions ---- */
 
-typedef struct
-{
-  VireoConnection *window;
-  char *what;
-} CallData;
-
 static void
-machine_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+on_call_failed (GtkWidget *window, const char *message)
 {
-  CallData *data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-
-  if (!reply)
-    report_failure (data->window, data->what, error);
-  g_object_unref (data->window);
-  g_free (data->what);
-  g_free (data);
-}
-
-/* Calls a Machine method that returns nothing; a failure becomes a toast starting with @what (owned). */
-static void
-call_machine (VireoConnection *self, const char *method, GVariant *args, char *what)
-{
-  CallData *data = g_new0 (CallData, 1);
-
-  data->window = g_object_ref (self);
-  data->what = what;
-  g_dbus_proxy_call (G_DBUS_PROXY (self->machine), method, args, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                     -1, NULL, machine_call_done, data);
+  add_toast (VIREO_CONNECTION (window), message);
 }
 
 static void
@@ -406,26 +382,15 @@ power_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoConnection *self = VIREO_CONNECTION (widget);
   const char *state = vireo_dbus_machine_get_state (self->machine);
-  const char *name = vireo_dbus_machine_get_name (self->machine);
 
-  if (g_str_equal (action, "win.start"))
-    call_machine (self, "Start", NULL, g_strdup_printf (_("Could not start “%s”"), name));
-  else if (g_str_equal (action, "win.shutdown"))
-    call_machine (self, "Shutdown", g_variant_new ("(u)", 0), g_strdup_printf (_("“%s” did not shut down"), name));
-  else if (g_str_equal (action, "win.turn-off"))
-    call_machine (self, "TurnOff", NULL, g_strdup_printf (_("Could not turn off “%s”"), name));
-  else if (g_str_equal (action, "win.save"))
-    call_machine (self, "Save", NULL, g_strdup_printf (_("Could not save “%s”"), name));
-  else if (g_str_equal (action, "win.reset"))
-    call_machine (self, "Reset", NULL, g_strdup_printf (_("Could not reset “%s”"), name));
-  else if (g_str_equal (action, "win.pause-resume"))
+  if (g_str_equal (action, "win.pause-resume"))
     {
-      if (g_strcmp0 (state, "paused") == 0)
-        call_machine (self, "Resume", NULL, g_strdup_printf (_("Could not resume “%s”"), name));
-      else
-        call_machine (self, "Pause", NULL, g_strdup_printf (_("Could not pause “%s”"), name));
+      vireo_machine_call_verb (self->machine, g_strcmp0 (state, "paused") == 0 ? "resume" : "pause", widget,
+                               on_call_failed);
       update_actions (self);
     }
+  else
+    vireo_machine_call_verb (self->machine, action + strlen ("win."), widget, on_call_failed);
 }
 
 static void

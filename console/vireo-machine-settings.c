@@ -255,7 +255,7 @@ send_update (VireoMachineSettings *self, const char *key, GVariant *value)
   g_weak_ref_init (&update->self, self);
   update->changes = g_variant_ref_sink (g_variant_dict_end (&dict));
   /* No cancellable: a change made just before the window closed is still saved. */
-  vireo_dbus_machine_call_update (self->machine, update->changes, NULL, on_updated, update);
+  vireo_dbus_machine_call_update (self->machine, update->changes, G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_updated, update);
 }
 
 /* ---- checks ---- */

@@ -737,8 +737,8 @@ on_create_clicked (VireoNewMachine *self)
     return;
   g_clear_pointer (&self->service_error, g_free);
   set_creating (self, TRUE);
-  vireo_dbus_manager_call_create_machine (manager, build_settings (self), self->cancellable, on_machine_created,
-                                          self);
+  vireo_dbus_manager_call_create_machine (manager, build_settings (self), G_DBUS_CALL_FLAGS_NONE, -1,
+                                          self->cancellable, on_machine_created, self);
 }
 
 /* ---- the window ---- */

@@ -4,11 +4,13 @@
 #include "vireo-window.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "display/vireo-display.h"
 #include "vireo-checks.h"
 #include "vireo-connection.h"
 #include "vireo-format.h"
+#include "vireo-machine-calls.h"
 #include "vireo-machine-settings.h"
 #include "vireo-new-machine.h"
 
@@ -64,32 +66,6 @@ struct _VireoWindow
 G_DEFINE_FINAL_TYPE (VireoWindow, vireo_window, ADW_TYPE_APPLICATION_WINDOW)
 
 /* ---- calls and their failures ---- */
-
-typedef struct
-{
-  VireoWindow *window;
-  char *what;   /* "Could not start “demo”" */
-} CallData;
-
-static CallData *
-call_data_new (VireoWindow *self, char *what)
-{
-  CallData *data = g_new0 (CallData, 1);
-
-  data->window = g_object_ref (self);
-  data->what = what;
-  return data;
-}
-
-static void
-call_data_free (CallData *data)
-{
-  g_object_unref (data->window);
-  g_free (data->what);
-  g_free (data);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
 
 void
 vireo_window_add_toast (VireoWindow *self, const char *message)
@@ -667,58 +643,20 @@ connect_activated (GtkWidget *widget, const char *action, GVariant *parameter)
     vireo_application_connect (self->app, self->host, self->selected);
 }
 
-/* Every Machine method without results finishes the same way. */
 static void
-machine_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+on_call_failed (GtkWidget *window, const char *message)
 {
-  g_autoptr (CallData) data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-
-  if (!reply)
-    report_failure (data->window, data->what, error);
+  vireo_window_add_toast (VIREO_WINDOW (window), message);
 }
 
-/* Calls a Machine method that returns nothing; a failure becomes a toast that starts with @failure. */
-static void
-call_machine (VireoWindow *self, VireoDBusMachine *machine, const char *method, GVariant *args, char *failure)
-{
-  g_dbus_proxy_call (G_DBUS_PROXY (machine), method, args, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1,
-                     NULL, machine_call_done, call_data_new (self, failure));
-}
-
+/* "win.start" … "win.reset": the Machine method of the same name. */
 static void
 simple_machine_action (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoWindow *self = VIREO_WINDOW (widget);
-  VireoDBusMachine *machine = self->selected;
-  const char *name;
-
-  if (!machine)
-    return;
-  name = vireo_dbus_machine_get_name (machine);
-  if (g_str_equal (action, "win.start"))
-    call_machine (self, machine, "Start", NULL, g_strdup_printf (_("Could not start “%s”"), name));
-  else if (g_str_equal (action, "win.turn-off"))
-    call_machine (self, machine, "TurnOff", NULL, g_strdup_printf (_("Could not turn off “%s”"), name));
-  else if (g_str_equal (action, "win.save"))
-    call_machine (self, machine, "Save", NULL, g_strdup_printf (_("Could not save “%s”"), name));
-  else if (g_str_equal (action, "win.pause"))
-    call_machine (self, machine, "Pause", NULL, g_strdup_printf (_("Could not pause “%s”"), name));
-  else if (g_str_equal (action, "win.resume"))
-    call_machine (self, machine, "Resume", NULL, g_strdup_printf (_("Could not resume “%s”"), name));
-  else if (g_str_equal (action, "win.reset"))
-    call_machine (self, machine, "Reset", NULL, g_strdup_printf (_("Could not reset “%s”"), name));
-}
-
-static void
-shutdown_activated (GtkWidget *widget, const char *action, GVariant *parameter)
-{
-  VireoWindow *self = VIREO_WINDOW (widget);
 
   if (self->selected)
-    call_machine (self, self->selected, "Shutdown", g_variant_new ("(u)", 0),
-                  g_strdup_printf (_("“%s” did not shut down"), vireo_dbus_machine_get_name (self->selected)));
+    vireo_machine_call_verb (self->selected, action + strlen ("win."), widget, on_call_failed);
 }
 
 static void
@@ -765,8 +703,7 @@ on_rename_response (AdwMessageDialog *dialog, const char *response, VireoWindow 
   if (!g_str_equal (response, "rename"))
     return;
   name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
-  call_machine (self, machine, "Rename", g_variant_new ("(s)", name),
-                g_strdup_printf (_("Could not rename “%s”"), vireo_dbus_machine_get_name (machine)));
+  vireo_machine_call_rename (machine, name, GTK_WIDGET (self), on_call_failed);
 }
 
 static void
@@ -816,8 +753,7 @@ on_delete_response (AdwMessageDialog *dialog, const char *response, VireoWindow 
 
   if (!g_str_equal (response, "delete"))
     return;
-  call_machine (self, machine, "Delete", g_variant_new ("(b)", gtk_check_button_get_active (disks)),
-                g_strdup_printf (_("Could not delete “%s”"), vireo_dbus_machine_get_name (machine)));
+  vireo_machine_call_delete (machine, gtk_check_button_get_active (disks), GTK_WIDGET (self), on_call_failed);
 }
 
 static void
@@ -912,7 +848,8 @@ export_to (VireoWindow *self, VireoDBusMachine *machine, GFile *file)
   data->window = g_object_ref (self);
   data->file = g_object_ref (file);
   data->name = g_strdup (vireo_dbus_machine_get_name (machine));
-  vireo_dbus_machine_call_export_libvirt_xml (machine, self->cancellable, on_export_xml, data);
+  vireo_dbus_machine_call_export_libvirt_xml (machine, G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, on_export_xml,
+                                              data);
 }
 
 static void
@@ -1055,7 +992,7 @@ vireo_window_class_init (VireoWindowClass *klass)
   } actions[] = {
     { "win.connect", connect_activated, GDK_KEY_Return, GDK_CONTROL_MASK },
     { "win.start", simple_machine_action, GDK_KEY_s, GDK_CONTROL_MASK },
-    { "win.shutdown", shutdown_activated, GDK_KEY_d, GDK_CONTROL_MASK },
+    { "win.shutdown", simple_machine_action, GDK_KEY_d, GDK_CONTROL_MASK },
     { "win.turn-off", simple_machine_action, GDK_KEY_o, GDK_CONTROL_MASK },
     { "win.save", simple_machine_action, GDK_KEY_a, GDK_CONTROL_MASK },
     { "win.pause", simple_machine_action, GDK_KEY_p, GDK_CONTROL_MASK },

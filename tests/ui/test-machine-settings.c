@@ -179,7 +179,7 @@ test_shows_settings (void)
   g_variant_dict_insert (&dict, "memory-mib", "t", (guint64) 256);
   g_variant_dict_insert (&dict, "notes", "s", "Set elsewhere.");
   g_variant_dict_insert (&dict, "auto-stop", "s", "shutdown");
-  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), NULL, &error));
+  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
   g_assert_no_error (error);
   assert_setting (machine, "memory-mib", g_variant_new_uint64 (256));
   pump ();
@@ -204,7 +204,7 @@ test_shows_settings (void)
   screenshot (window, "advanced", "advanced");
 
   /* Deleted elsewhere: the window closes. */
-  g_assert_true (vireo_dbus_machine_call_delete_sync (machine, FALSE, NULL, &error));
+  g_assert_true (vireo_dbus_machine_call_delete_sync (machine, FALSE, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (vireo_ui_wait (pointer_cleared, &window, WAIT_SECONDS));
 }
@@ -282,7 +282,7 @@ test_changes (void)
         gtk_widget_get_template_child (GTK_WIDGET (window), VIREO_TYPE_MACHINE_SETTINGS, "notes_buffer"));
 
     g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_new_parsed ("{'notes': <'Elsewhere'>}"),
-                                                        NULL, &error));
+                                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
     g_assert_no_error (error);
     assert_setting (machine, "notes", g_variant_new_string ("Elsewhere"));
     pump ();
