@@ -55,6 +55,17 @@ on_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
 #define INTERACTIVE G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION
 
+typedef void (*MachineCall) (VireoDBusMachine *proxy, GDBusCallFlags flags, int timeout_msec,
+                             GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+
+/* A method without arguments; @what (owned) starts the sentence that reports its failure. */
+static void
+call_simple (VireoDBusMachine *machine, MachineCall call, MachineFinish finish, char *what, GtkWidget *owner,
+             VireoMachineCallFailed failed)
+{
+  call (machine, INTERACTIVE, -1, NULL, on_call_done, call_new (owner, failed, finish, what));
+}
+
 gboolean
 vireo_machine_call_verb (VireoDBusMachine *machine, const char *verb, GtkWidget *owner,
                          VireoMachineCallFailed failed)
@@ -67,33 +78,28 @@ vireo_machine_call_verb (VireoDBusMachine *machine, const char *verb, GtkWidget 
 
   name = vireo_dbus_machine_get_name (machine);
   if (g_str_equal (verb, "start"))
-    vireo_dbus_machine_call_start (machine, INTERACTIVE, -1, NULL, on_call_done,
-                                   call_new (owner, failed, vireo_dbus_machine_call_start_finish,
-                                             g_strdup_printf (_("Could not start “%s”"), name)));
+    call_simple (machine, vireo_dbus_machine_call_start, vireo_dbus_machine_call_start_finish,
+                 g_strdup_printf (_("Could not start “%s”"), name), owner, failed);
+  else if (g_str_equal (verb, "turn-off"))
+    call_simple (machine, vireo_dbus_machine_call_turn_off, vireo_dbus_machine_call_turn_off_finish,
+                 g_strdup_printf (_("Could not turn off “%s”"), name), owner, failed);
+  else if (g_str_equal (verb, "save"))
+    call_simple (machine, vireo_dbus_machine_call_save, vireo_dbus_machine_call_save_finish,
+                 g_strdup_printf (_("Could not save “%s”"), name), owner, failed);
+  else if (g_str_equal (verb, "pause"))
+    call_simple (machine, vireo_dbus_machine_call_pause, vireo_dbus_machine_call_pause_finish,
+                 g_strdup_printf (_("Could not pause “%s”"), name), owner, failed);
+  else if (g_str_equal (verb, "resume"))
+    call_simple (machine, vireo_dbus_machine_call_resume, vireo_dbus_machine_call_resume_finish,
+                 g_strdup_printf (_("Could not resume “%s”"), name), owner, failed);
+  else if (g_str_equal (verb, "reset"))
+    call_simple (machine, vireo_dbus_machine_call_reset, vireo_dbus_machine_call_reset_finish,
+                 g_strdup_printf (_("Could not reset “%s”"), name), owner, failed);
+  /* Shut Down presses the guest's power button; a timeout of 0 lets the service wait its default. */
   else if (g_str_equal (verb, "shutdown"))
     vireo_dbus_machine_call_shutdown (machine, 0, INTERACTIVE, -1, NULL, on_call_done,
                                       call_new (owner, failed, vireo_dbus_machine_call_shutdown_finish,
                                                 g_strdup_printf (_("“%s” did not shut down"), name)));
-  else if (g_str_equal (verb, "turn-off"))
-    vireo_dbus_machine_call_turn_off (machine, INTERACTIVE, -1, NULL, on_call_done,
-                                      call_new (owner, failed, vireo_dbus_machine_call_turn_off_finish,
-                                                g_strdup_printf (_("Could not turn off “%s”"), name)));
-  else if (g_str_equal (verb, "save"))
-    vireo_dbus_machine_call_save (machine, INTERACTIVE, -1, NULL, on_call_done,
-                                  call_new (owner, failed, vireo_dbus_machine_call_save_finish,
-                                            g_strdup_printf (_("Could not save “%s”"), name)));
-  else if (g_str_equal (verb, "pause"))
-    vireo_dbus_machine_call_pause (machine, INTERACTIVE, -1, NULL, on_call_done,
-                                   call_new (owner, failed, vireo_dbus_machine_call_pause_finish,
-                                             g_strdup_printf (_("Could not pause “%s”"), name)));
-  else if (g_str_equal (verb, "resume"))
-    vireo_dbus_machine_call_resume (machine, INTERACTIVE, -1, NULL, on_call_done,
-                                    call_new (owner, failed, vireo_dbus_machine_call_resume_finish,
-                                              g_strdup_printf (_("Could not resume “%s”"), name)));
-  else if (g_str_equal (verb, "reset"))
-    vireo_dbus_machine_call_reset (machine, INTERACTIVE, -1, NULL, on_call_done,
-                                   call_new (owner, failed, vireo_dbus_machine_call_reset_finish,
-                                             g_strdup_printf (_("Could not reset “%s”"), name)));
   else
     return FALSE;
   return TRUE;
