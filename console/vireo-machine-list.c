@@ -199,6 +199,7 @@ build_columns (VireoMachineList *self)
   g_object_unref (name_column);
 }
 
+/* A double click or Enter on a row opens that machine: the window's "win.connect". */
 static void
 on_machine_activated (VireoMachineList *self, guint position)
 {
