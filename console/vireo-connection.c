@@ -176,7 +176,8 @@ update_actions (VireoConnection *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset", running);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.ctrl-alt-del", running && connected);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.type-clipboard",
-                                 running && (on_serial ? vireo_serial_console_is_open (self->serial_console) : connected));
+                                 running && (on_serial ? vireo_serial_console_is_open (self->serial_console)
+                                                       : connected));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.screenshot", connected);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.release-keyboard",
                                  vireo_display_get_keyboard_grabbed (self->display));

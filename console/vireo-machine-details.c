@@ -129,7 +129,8 @@ update_thumbnail (VireoMachineDetails *self)
 
   if (!self->thumbnail)
     return;
-  if (machine && self->app && vireo_state_is_active (vireo_dbus_machine_get_state (machine)) && machine_has_display (machine))
+  if (machine && self->app && vireo_state_is_active (vireo_dbus_machine_get_state (machine))
+      && machine_has_display (machine))
     {
       GtkWindow *connection = vireo_application_get_connection (
         self->app, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));

@@ -179,7 +179,8 @@ vireo_serial_console_open (VireoSerialConsole *self)
 {
   g_return_if_fail (VIREO_IS_SERIAL_CONSOLE (self));
 
-  if (!self->machine || self->serial || self->serial_opening || !vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
+  if (!self->machine || self->serial || self->serial_opening
+      || !vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
     return;
   self->serial_opening = TRUE;
   vireo_dbus_machine_call_open_serial (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable,

@@ -142,7 +142,8 @@ on_disk_readonly (GtkCheckButton *check, GParamSpec *pspec, VireoSettingsHardwar
   guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (check), "disk-index"));
 
   if (!vireo_settings_page_is_syncing (PAGE (self)))
-    vireo_settings_page_send (PAGE (self), "disks", edited_disks (self, index, FALSE, gtk_check_button_get_active (check)));
+    vireo_settings_page_send (PAGE (self), "disks",
+                              edited_disks (self, index, FALSE, gtk_check_button_get_active (check)));
 }
 
 static void
@@ -295,14 +296,16 @@ on_network_selected (VireoSettingsHardware *self)
   describe (self);
   if (!vireo_settings_page_is_syncing (PAGE (self)))
     vireo_settings_page_send (PAGE (self), "network",
-                 g_variant_new_string (vireo_settings_value_at (network_values, adw_combo_row_get_selected (self->network_row))));
+                              g_variant_new_string (vireo_settings_value_at (
+                                network_values, adw_combo_row_get_selected (self->network_row))));
 }
 
 static void
 on_display_toggled (VireoSettingsHardware *self)
 {
   if (!vireo_settings_page_is_syncing (PAGE (self)))
-    vireo_settings_page_send (PAGE (self), "display", g_variant_new_boolean (gtk_switch_get_active (self->display_switch)));
+    vireo_settings_page_send (PAGE (self), "display",
+                              g_variant_new_boolean (gtk_switch_get_active (self->display_switch)));
 }
 
 /* ---- the window's calls ---- */

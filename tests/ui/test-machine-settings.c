@@ -179,7 +179,8 @@ test_shows_settings (void)
   g_variant_dict_insert (&dict, "memory-mib", "t", (guint64) 256);
   g_variant_dict_insert (&dict, "notes", "s", "Set elsewhere.");
   g_variant_dict_insert (&dict, "auto-stop", "s", "shutdown");
-  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), G_DBUS_CALL_FLAGS_NONE, -1,
+                                                      NULL, &error));
   g_assert_no_error (error);
   assert_setting (machine, "memory-mib", g_variant_new_uint64 (256));
   pump ();
