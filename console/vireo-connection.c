@@ -1,21 +1,16 @@
 /* vireo-connection.c — a machine's connection window: the display page (VireoDisplay, or a status page
- * saying why there is nothing to show and offering what to do), the serial console page (VTE fed from
- * Machine.OpenSerial), power actions, Ctrl+Alt+Del, typing the clipboard, screenshots, zoom, full screen. */
+ * saying why there is nothing to show and offering what to do), the serial console page
+ * (vireo-serial-console.c), power actions, Ctrl+Alt+Del, typing the clipboard, screenshots, zoom, full screen. */
 #include "vireo-connection.h"
 
-#include <errno.h>
-#include <gio/gunixfdlist.h>
 #include <glib/gi18n.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <vte/vte.h>
+#include <string.h>
 
 #include "display/vireo-display.h"
 #include "vireo-format.h"
+#include "vireo-machine-calls.h"
+#include "vireo-serial-console.h"
 #include "vireo-spinner.h"
-
-#define SERIAL_RETRY_MS 1000
-#define SERIAL_READ_SIZE 4096
 
 struct _VireoConnection
 {
@@ -43,16 +38,7 @@ struct _VireoConnection
   VireoSpinner *display_spinner;
   GtkWidget *status_start;
   GtkWidget *status_serial;
-  VteTerminal *terminal;
-
-  /* The serial console: a connected socket from OpenSerial, read into the terminal; keys typed into the
-   * terminal are queued and written in order. */
-  GSocket *serial;
-  GSource *serial_source;
-  GQueue serial_out;
-  gboolean serial_writing;
-  gboolean serial_opening;
-  guint serial_retry;
+  VireoSerialConsole *serial_console;
 };
 
 G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
@@ -98,157 +84,6 @@ machine_has_display (VireoDBusMachine *machine)
   return display;
 }
 
-/* ---- serial console ---- */
-
-static void serial_open (VireoConnection *self);
-
-static void
-serial_close (VireoConnection *self)
-{
-  if (self->serial_source)
-    {
-      g_source_destroy (self->serial_source);
-      g_clear_pointer (&self->serial_source, g_source_unref);
-    }
-  if (self->serial)
-    g_socket_close (self->serial, NULL);
-  g_clear_object (&self->serial);
-  g_queue_clear_full (&self->serial_out, (GDestroyNotify) g_bytes_unref);
-  self->serial_writing = FALSE;
-}
-
-static gboolean
-serial_retry (gpointer data)
-{
-  VireoConnection *self = data;
-
-  self->serial_retry = 0;
-  serial_open (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-serial_schedule_retry (VireoConnection *self)
-{
-  if (!self->serial_retry && vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
-    self->serial_retry = g_timeout_add (SERIAL_RETRY_MS, serial_retry, self);
-}
-
-static gboolean
-on_serial_readable (GSocket *socket, GIOCondition condition, gpointer data)
-{
-  VireoConnection *self = data;
-  char buffer[SERIAL_READ_SIZE];
-  g_autoptr (GError) error = NULL;
-  gssize n = g_socket_receive (socket, buffer, sizeof buffer, NULL, &error);
-
-  if (n > 0)
-    {
-      vte_terminal_feed (self->terminal, buffer, n);
-      return G_SOURCE_CONTINUE;
-    }
-  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return G_SOURCE_CONTINUE;
-  /* The machine stopped (or its process went away): its console ends here. */
-  g_clear_pointer (&self->serial_source, g_source_unref);
-  serial_close (self);
-  serial_schedule_retry (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void serial_write_next (VireoConnection *self);
-
-static void
-on_serial_written (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (VireoConnection) self = data;
-  g_autoptr (GError) error = NULL;
-
-  self->serial_writing = FALSE;
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        serial_close (self);
-      return;
-    }
-  g_bytes_unref (g_queue_pop_head (&self->serial_out));
-  serial_write_next (self);
-}
-
-static void
-serial_write_next (VireoConnection *self)
-{
-  GBytes *bytes = g_queue_peek_head (&self->serial_out);
-  g_autoptr (GSocketConnection) connection = NULL;
-
-  if (self->serial_writing || !bytes || !self->serial)
-    return;
-  self->serial_writing = TRUE;
-  connection = g_socket_connection_factory_create_connection (self->serial);
-  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
-                                   g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), G_PRIORITY_DEFAULT,
-                                   self->cancellable, on_serial_written, g_object_ref (self));
-}
-
-static void
-serial_send (VireoConnection *self, const char *text, gsize length)
-{
-  if (!self->serial || length == 0)
-    return;
-  g_queue_push_tail (&self->serial_out, g_bytes_new (text, length));
-  serial_write_next (self);
-}
-
-static void
-on_terminal_commit (VteTerminal *terminal, const char *text, guint size, VireoConnection *self)
-{
-  serial_send (self, text, size);
-}
-
-static void
-on_serial_opened (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (VireoConnection) self = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) handle = NULL;
-  g_autoptr (GUnixFDList) fds = NULL;
-  int fd;
-
-  self->serial_opening = FALSE;
-  if (!vireo_dbus_machine_call_open_serial_finish (VIREO_DBUS_MACHINE (source), &handle, &fds, result, &error))
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        serial_schedule_retry (self);
-      return;
-    }
-  fd = fds ? g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error) : -1;
-  if (fd < 0)
-    return;
-  serial_close (self);
-  self->serial = g_socket_new_from_fd (fd, &error);
-  if (!self->serial)
-    {
-      close (fd);
-      return;
-    }
-  g_socket_set_blocking (self->serial, FALSE);
-  /* The service replays what the guest wrote before: start from a clean screen so it is not shown twice. */
-  vte_terminal_reset (self->terminal, TRUE, TRUE);
-  self->serial_source = g_socket_create_source (self->serial, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-  g_source_set_callback (self->serial_source, (GSourceFunc) (void (*) (void)) on_serial_readable, self, NULL);
-  g_source_attach (self->serial_source, NULL);
-}
-
-static void
-serial_open (VireoConnection *self)
-{
-  if (self->serial || self->serial_opening || !vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
-    return;
-  self->serial_opening = TRUE;
-  vireo_dbus_machine_call_open_serial (self->machine, NULL, self->cancellable, on_serial_opened,
-                                       g_object_ref (self));
-}
-
 /* ---- what the window shows ---- */
 
 static void
@@ -283,7 +118,7 @@ update_view (VireoConnection *self)
 
   if (vireo_state_is_active (state))
     {
-      serial_open (self);
+      vireo_serial_console_open (self->serial_console);
       if (!has_display)
         {
           show_status (self, "utilities-terminal-symbolic", _("No Display"),
@@ -341,7 +176,8 @@ update_actions (VireoConnection *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset", running);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.ctrl-alt-del", running && connected);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.type-clipboard",
-                                 running && (on_serial ? self->serial != NULL : connected));
+                                 running && (on_serial ? vireo_serial_console_is_open (self->serial_console)
+                                                       : connected));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.screenshot", connected);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.release-keyboard",
                                  vireo_display_get_keyboard_grabbed (self->display));
@@ -369,36 +205,10 @@ on_display_changed (VireoConnection *self)
 
 /* ---- actions ---- */
 
-typedef struct
-{
-  VireoConnection *window;
-  char *what;
-} CallData;
-
 static void
-machine_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+on_call_failed (GtkWidget *window, const char *message)
 {
-  CallData *data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-
-  if (!reply)
-    report_failure (data->window, data->what, error);
-  g_object_unref (data->window);
-  g_free (data->what);
-  g_free (data);
-}
-
-/* Calls a Machine method that returns nothing; a failure becomes a toast starting with @what (owned). */
-static void
-call_machine (VireoConnection *self, const char *method, GVariant *args, char *what)
-{
-  CallData *data = g_new0 (CallData, 1);
-
-  data->window = g_object_ref (self);
-  data->what = what;
-  g_dbus_proxy_call (G_DBUS_PROXY (self->machine), method, args, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                     -1, NULL, machine_call_done, data);
+  add_toast (VIREO_CONNECTION (window), message);
 }
 
 static void
@@ -406,26 +216,15 @@ power_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoConnection *self = VIREO_CONNECTION (widget);
   const char *state = vireo_dbus_machine_get_state (self->machine);
-  const char *name = vireo_dbus_machine_get_name (self->machine);
 
-  if (g_str_equal (action, "win.start"))
-    call_machine (self, "Start", NULL, g_strdup_printf (_("Could not start “%s”"), name));
-  else if (g_str_equal (action, "win.shutdown"))
-    call_machine (self, "Shutdown", g_variant_new ("(u)", 0), g_strdup_printf (_("“%s” did not shut down"), name));
-  else if (g_str_equal (action, "win.turn-off"))
-    call_machine (self, "TurnOff", NULL, g_strdup_printf (_("Could not turn off “%s”"), name));
-  else if (g_str_equal (action, "win.save"))
-    call_machine (self, "Save", NULL, g_strdup_printf (_("Could not save “%s”"), name));
-  else if (g_str_equal (action, "win.reset"))
-    call_machine (self, "Reset", NULL, g_strdup_printf (_("Could not reset “%s”"), name));
-  else if (g_str_equal (action, "win.pause-resume"))
+  if (g_str_equal (action, "win.pause-resume"))
     {
-      if (g_strcmp0 (state, "paused") == 0)
-        call_machine (self, "Resume", NULL, g_strdup_printf (_("Could not resume “%s”"), name));
-      else
-        call_machine (self, "Pause", NULL, g_strdup_printf (_("Could not pause “%s”"), name));
+      vireo_machine_call_verb (self->machine, g_strcmp0 (state, "paused") == 0 ? "resume" : "pause", widget,
+                               on_call_failed);
       update_actions (self);
     }
+  else
+    vireo_machine_call_verb (self->machine, action + strlen ("win."), widget, on_call_failed);
 }
 
 static void
@@ -451,7 +250,7 @@ on_clipboard_text (GObject *source, GAsyncResult *result, gpointer data)
     }
   if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "serial") == 0)
     {
-      serial_send (self, text, strlen (text));
+      vireo_serial_console_send (self->serial_console, text, strlen (text));
       return;
     }
   skipped = vireo_display_type_text (self->display, text);
@@ -547,7 +346,7 @@ show_serial_activated (GtkWidget *widget, const char *action, GVariant *paramete
   VireoConnection *self = VIREO_CONNECTION (widget);
 
   adw_view_stack_set_visible_child_name (self->view_stack, "serial");
-  gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+  gtk_widget_grab_focus (GTK_WIDGET (self->serial_console));
 }
 
 static void
@@ -607,7 +406,7 @@ on_view_changed (VireoConnection *self)
 {
   update_actions (self);
   if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "serial") == 0)
-    gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+    gtk_widget_grab_focus (GTK_WIDGET (self->serial_console));
 }
 
 /* ---- object ---- */
@@ -656,8 +455,6 @@ vireo_connection_dispose (GObject *object)
   VireoConnection *self = VIREO_CONNECTION (object);
 
   g_cancellable_cancel (self->cancellable);
-  g_clear_handle_id (&self->serial_retry, g_source_remove);
-  serial_close (self);
   if (self->display)
     vireo_display_close (self->display);
   gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_CONNECTION);
@@ -735,7 +532,7 @@ vireo_connection_class_init (VireoConnectionClass *klass)
 
   g_type_ensure (VIREO_TYPE_DISPLAY);
   g_type_ensure (VIREO_TYPE_SPINNER);
-  g_type_ensure (VTE_TYPE_TERMINAL);
+  g_type_ensure (VIREO_TYPE_SERIAL_CONSOLE);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-connection.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, header_revealer);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, switcher_title);
@@ -750,7 +547,7 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, display_spinner);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_start);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_serial);
-  gtk_widget_class_bind_template_child (widget_class, VireoConnection, terminal);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, serial_console);
 
   for (gsize i = 0; i < G_N_ELEMENTS (power_actions); i++)
     gtk_widget_class_install_action (widget_class, power_actions[i], NULL, power_activated);
@@ -775,9 +572,6 @@ vireo_connection_init (VireoConnection *self)
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->cancellable = g_cancellable_new ();
-  g_queue_init (&self->serial_out);
-
-  g_signal_connect (self->terminal, "commit", G_CALLBACK (on_terminal_commit), self);
   g_signal_connect_swapped (self->display, "notify::state", G_CALLBACK (on_display_changed), self);
   g_signal_connect_swapped (self->display, "notify::keyboard-grabbed", G_CALLBACK (update_actions), self);
   g_signal_connect_swapped (self->view_stack, "notify::visible-child-name", G_CALLBACK (on_view_changed), self);
@@ -800,6 +594,7 @@ vireo_connection_new (VireoApplication *app, VireoHost *host, VireoDBusMachine *
   self->app = app;
   self->host = host ? g_object_ref (host) : NULL;
   self->machine = g_object_ref (machine);
+  vireo_serial_console_set_machine (self->serial_console, machine);
   attach_machine (self);
   return self;
 }

@@ -1,13 +1,16 @@
-/* vireo-window.c — the manager window: hosts in a sidebar, their machines in a sortable column view, the
- * selected machine's details with a live thumbnail, and the machine actions (buttons, shortcuts, context
- * menu).  Everything it shows follows the service's signals; nothing is polled. */
+/* vireo-window.c — the manager window: hosts in a sidebar, and for the selected host its machine list
+ * (vireo-machine-list.c) beside the selected machine's details (vireo-machine-details.c); it owns the machine
+ * actions (buttons, shortcuts, menus) and their dialogs.  Everything follows the service's signals. */
 #include "vireo-window.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
-#include "display/vireo-display.h"
-#include "vireo-connection.h"
+#include "vireo-checks.h"
 #include "vireo-format.h"
+#include "vireo-machine-calls.h"
+#include "vireo-machine-details.h"
+#include "vireo-machine-list.h"
 #include "vireo-machine-settings.h"
 #include "vireo-new-machine.h"
 
@@ -28,67 +31,17 @@ struct _VireoWindow
   AdwStatusPage *unavailable_page;
   GtkRevealer *kvm_revealer;
   GtkLabel *kvm_label;
-  GtkColumnView *machine_view;
-  GtkStack *thumbnail_stack;
-  GtkImage *thumbnail_icon;
-  VireoDisplay *thumbnail;
-  GtkPicture *thumbnail_mirror;
-  GtkLabel *details_name;
-  GtkLabel *details_state;
-  AdwPreferencesGroup *summary_group;
-  AdwPreferencesGroup *memory_group;
-  AdwPreferencesGroup *network_group;
-  GtkLabel *notes_label;
-  GtkPopoverMenu *context_menu;
-  GtkWidget *start_button;
-  GtkWidget *shutdown_button;
-
-  /* Fact rows of the details pane: their value labels. */
-  GtkLabel *uptime_value;
-  GtkLabel *cpu_value;
-  GtkLabel *vcpus_value;
-  GtkLabel *boot_value;
-  GtkLabel *display_value;
-  AdwActionRow *error_row;
-  GtkLabel *memory_value;
-  GtkLabel *network_value;
+  VireoMachineList *machine_list;
+  VireoMachineDetails *details;
 
   VireoHost *host;                 /* the host selected in the sidebar */
-  GtkSortListModel *sorted;
-  GtkSingleSelection *selection;
-  VireoDBusMachine *selected;      /* followed for the details and the actions */
+  VireoDBusMachine *selected;      /* followed for the actions */
   GCancellable *cancellable;
 };
 
 G_DEFINE_FINAL_TYPE (VireoWindow, vireo_window, ADW_TYPE_APPLICATION_WINDOW)
 
 /* ---- calls and their failures ---- */
-
-typedef struct
-{
-  VireoWindow *window;
-  char *what;   /* "Could not start “demo”" */
-} CallData;
-
-static CallData *
-call_data_new (VireoWindow *self, char *what)
-{
-  CallData *data = g_new0 (CallData, 1);
-
-  data->window = g_object_ref (self);
-  data->what = what;
-  return data;
-}
-
-static void
-call_data_free (CallData *data)
-{
-  g_object_unref (data->window);
-  g_free (data->what);
-  g_free (data);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
 
 void
 vireo_window_add_toast (VireoWindow *self, const char *message)
@@ -111,179 +64,9 @@ report_failure (VireoWindow *self, const char *what, GError *error)
   vireo_window_add_toast (self, message);
 }
 
-/* ---- the details pane ---- */
-
-static GtkLabel *
-add_fact (AdwPreferencesGroup *group, const char *title, AdwActionRow **row_out)
-{
-  GtkWidget *row = adw_action_row_new ();
-  GtkWidget *value = gtk_label_new ("");
-
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), title);
-  gtk_label_set_selectable (GTK_LABEL (value), TRUE);
-  gtk_label_set_ellipsize (GTK_LABEL (value), PANGO_ELLIPSIZE_MIDDLE);
-  gtk_label_set_xalign (GTK_LABEL (value), 1);
-  gtk_widget_add_css_class (value, "dim-label");
-  adw_action_row_add_suffix (ADW_ACTION_ROW (row), value);
-  adw_preferences_group_add (group, row);
-  if (row_out)
-    *row_out = ADW_ACTION_ROW (row);
-  return GTK_LABEL (value);
-}
-
-static GVariant *
-machine_setting (VireoDBusMachine *machine, const char *key, const GVariantType *type)
-{
-  GVariant *settings = vireo_dbus_machine_get_settings (machine);
-
-  return settings ? g_variant_lookup_value (settings, key, type) : NULL;
-}
-
-static gboolean
-machine_has_display (VireoDBusMachine *machine)
-{
-  g_autoptr (GVariant) display = machine_setting (machine, "display", G_VARIANT_TYPE_BOOLEAN);
-
-  return display && g_variant_get_boolean (display);
-}
-
-static char *
-describe_boot (VireoDBusMachine *machine)
-{
-  g_autoptr (GVariant) boot = machine_setting (machine, "boot", G_VARIANT_TYPE_STRING);
-  g_autoptr (GVariant) kernel = machine_setting (machine, "kernel", G_VARIANT_TYPE_STRING);
-  g_autoptr (GVariant) disks = machine_setting (machine, "disks", G_VARIANT_TYPE ("aa{sv}"));
-
-  if (boot && g_str_equal (g_variant_get_string (boot, NULL), "disk"))
-    {
-      g_autoptr (GVariant) first = NULL;
-      const char *path = NULL;
-
-      if (disks && g_variant_n_children (disks) > 0)
-        {
-          first = g_variant_get_child_value (disks, 0);
-          g_variant_lookup (first, "path", "&s", &path);
-        }
-      if (path)
-        {
-          g_autofree char *name = g_path_get_basename (path);
-          return g_strdup_printf (_("Disk %s"), name);
-        }
-      return g_strdup (_("Disk"));
-    }
-  if (kernel && *g_variant_get_string (kernel, NULL))
-    {
-      g_autofree char *name = g_path_get_basename (g_variant_get_string (kernel, NULL));
-      return g_strdup_printf (_("Linux kernel %s"), name);
-    }
-  return g_strdup (_("Linux kernel"));
-}
+/* ---- the selected machine ---- */
 
 static void update_actions (VireoWindow *self);
-
-/* The thumbnail of a running machine with a display.  A SPICE server serves one client at a time, so
- * while the machine's connection window is open the thumbnail mirrors that window's display instead of
- * connecting itself. */
-static void
-update_thumbnail (VireoWindow *self)
-{
-  VireoDBusMachine *machine = self->selected;
-
-  if (!self->thumbnail)
-    return;
-  if (machine && vireo_state_is_active (vireo_dbus_machine_get_state (machine)) && machine_has_display (machine))
-    {
-      GtkWindow *connection = vireo_application_get_connection (
-        self->app, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
-
-      if (connection)
-        {
-          g_autoptr (GdkPaintable) mirror =
-            gtk_widget_paintable_new (vireo_connection_get_display (VIREO_CONNECTION (connection)));
-
-          vireo_display_close (self->thumbnail);
-          gtk_picture_set_paintable (self->thumbnail_mirror, mirror);
-          gtk_stack_set_visible_child_name (self->thumbnail_stack, "mirror");
-          return;
-        }
-      gtk_picture_set_paintable (self->thumbnail_mirror, NULL);
-      if (vireo_display_get_state (self->thumbnail) == VIREO_DISPLAY_DISCONNECTED)
-        vireo_display_open_machine (self->thumbnail, machine);
-      gtk_stack_set_visible_child_name (self->thumbnail_stack, "display");
-      return;
-    }
-  vireo_display_close (self->thumbnail);
-  gtk_picture_set_paintable (self->thumbnail_mirror, NULL);
-  gtk_image_set_from_icon_name (self->thumbnail_icon,
-                                machine ? vireo_format_state_icon (vireo_dbus_machine_get_state (machine))
-                                        : "computer-symbolic");
-  gtk_stack_set_visible_child_name (self->thumbnail_stack, "icon");
-}
-
-static void
-update_details (VireoWindow *self)
-{
-  VireoDBusMachine *machine = self->selected;
-  g_autofree char *uptime = NULL;
-  g_autofree char *cpu = NULL;
-  g_autofree char *memory = NULL;
-  g_autofree char *boot = NULL;
-  g_autofree char *vcpus = NULL;
-  g_autoptr (GVariant) network = NULL;
-  const char *state, *notes, *last_error;
-
-  gtk_widget_set_sensitive (GTK_WIDGET (self->summary_group), machine != NULL);
-  if (!machine)
-    {
-      gtk_label_set_text (self->details_name, _("No machine selected"));
-      gtk_label_set_text (self->details_state, "");
-      update_thumbnail (self);
-      return;
-    }
-
-  state = vireo_dbus_machine_get_state (machine);
-  gtk_label_set_text (self->details_name, vireo_dbus_machine_get_name (machine));
-  gtk_label_set_text (self->details_state, vireo_format_state (state));
-
-  uptime = vireo_format_uptime (vireo_dbus_machine_get_uptime (machine));
-  gtk_label_set_text (self->uptime_value, uptime);
-  cpu = vireo_format_cpu_usage (vireo_dbus_machine_get_cpu_usage (machine), vireo_dbus_machine_get_vcpus (machine),
-                                state);
-  gtk_label_set_text (self->cpu_value, cpu);
-  vcpus = g_strdup_printf ("%u", vireo_dbus_machine_get_vcpus (machine));
-  gtk_label_set_text (self->vcpus_value, vcpus);
-  boot = describe_boot (machine);
-  gtk_label_set_text (self->boot_value, boot);
-  gtk_label_set_text (self->display_value, machine_has_display (machine) ? _("Yes") : _("Serial console only"));
-
-  last_error = vireo_dbus_machine_get_last_error (machine);
-  gtk_widget_set_visible (GTK_WIDGET (self->error_row), last_error && *last_error);
-  adw_action_row_set_subtitle (self->error_row, last_error ? last_error : "");
-
-  memory = vireo_format_memory (vireo_dbus_machine_get_memory_mib (machine));
-  gtk_label_set_text (self->memory_value, memory);
-
-  network = machine_setting (machine, "network", G_VARIANT_TYPE_STRING);
-  gtk_label_set_text (self->network_value,
-                      network && g_str_equal (g_variant_get_string (network, NULL), "nat")
-                        ? _("Shared connection (NAT)") : _("Not connected"));
-
-  notes = vireo_dbus_machine_get_notes (machine);
-  gtk_label_set_text (self->notes_label, notes && *notes ? notes : _("No notes"));
-  if (notes && *notes)
-    gtk_widget_remove_css_class (GTK_WIDGET (self->notes_label), "dim-label");
-  else
-    gtk_widget_add_css_class (GTK_WIDGET (self->notes_label), "dim-label");
-
-  update_thumbnail (self);
-}
-
-static void
-on_selected_changed (VireoWindow *self)
-{
-  update_details (self);
-  update_actions (self);
-}
 
 static void
 set_selected (VireoWindow *self, VireoDBusMachine *machine)
@@ -294,18 +77,18 @@ set_selected (VireoWindow *self, VireoDBusMachine *machine)
     g_signal_handlers_disconnect_by_data (self->selected, self);
   g_set_object (&self->selected, machine);
   /* Also called while the window goes away, when its widgets may be gone already. */
-  if (!self->thumbnail)
+  if (!self->details)
     return;
-  vireo_display_close (self->thumbnail);
+  vireo_machine_details_set_machine (self->details, machine);
   if (machine)
-    g_signal_connect_swapped (machine, "notify", G_CALLBACK (on_selected_changed), self);
-  on_selected_changed (self);
+    g_signal_connect_swapped (machine, "notify", G_CALLBACK (update_actions), self);
+  update_actions (self);
 }
 
 static void
 on_selection_changed (VireoWindow *self)
 {
-  set_selected (self, gtk_single_selection_get_selected_item (self->selection));
+  set_selected (self, vireo_machine_list_get_selected (self->machine_list));
 }
 
 /* ---- hosts ---- */
@@ -352,7 +135,7 @@ select_host (VireoWindow *self, VireoHost *host)
       g_signal_handlers_disconnect_by_data (vireo_host_get_machines (self->host), self);
     }
   self->host = host;
-  gtk_sort_list_model_set_model (self->sorted, host ? vireo_host_get_machines (host) : NULL);
+  vireo_machine_list_set_model (self->machine_list, host ? vireo_host_get_machines (host) : NULL);
   if (host)
     {
       g_signal_connect_swapped (host, "notify", G_CALLBACK (on_host_changed), self);
@@ -415,209 +198,13 @@ add_host_row (VireoWindow *self, VireoHost *host)
 
 /* ---- the machine list ---- */
 
-static char *
-format_state_cb (GObject *item, const char *state)
-{
-  return g_strdup (vireo_format_state (state));
-}
-
-static char *
-format_state_icon_cb (GObject *item, const char *state)
-{
-  return g_strdup (vireo_format_state_icon (state));
-}
-
-static char *
-format_cpu_cb (GObject *item, double percent, guint vcpus, const char *state)
-{
-  return vireo_format_cpu_usage (percent, vcpus, state);
-}
-
-static char *
-format_memory_cb (GObject *item, guint64 mib)
-{
-  return vireo_format_memory (mib);
-}
-
-static char *
-format_uptime_cb (GObject *item, guint64 seconds)
-{
-  return vireo_format_uptime (seconds);
-}
-
-static GtkExpression *
-machine_property (const char *name)
-{
-  return gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE,
-                                      gtk_property_expression_new (GTK_TYPE_LIST_ITEM, NULL, "item"), name);
-}
-
-static GtkExpression *
-formatted (GCallback format, guint n, ...)
-{
-  GtkExpression *params[3];
-  va_list args;
-
-  g_assert (n <= G_N_ELEMENTS (params));
-  va_start (args, n);
-  for (guint i = 0; i < n; i++)
-    params[i] = machine_property (va_arg (args, const char *));
-  va_end (args);
-  return gtk_cclosure_expression_new (G_TYPE_STRING, NULL, n, params, format, NULL, NULL);
-}
-
-static void popup_context_menu (VireoWindow *self, GtkWidget *widget, double x, double y);
-
-static void
-on_cell_pressed (GtkGestureClick *gesture, int n_press, double x, double y, GtkListItem *item)
-{
-  GtkWidget *cell = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (gesture));
-  VireoWindow *self = VIREO_WINDOW (gtk_widget_get_root (cell));
-  guint position = gtk_list_item_get_position (item);
-
-  if (position == GTK_INVALID_LIST_POSITION)
-    return;
-  gtk_single_selection_set_selected (self->selection, position);
-  popup_context_menu (self, cell, x, y);
-  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
-}
-
-/* A right click (or a long press) on any cell selects its row and opens the machine menu there. */
-static void
-add_context_gesture (GtkWidget *cell, GtkListItem *item)
-{
-  GtkGesture *click = gtk_gesture_click_new ();
-
-  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
-  g_signal_connect (click, "pressed", G_CALLBACK (on_cell_pressed), item);
-  gtk_widget_add_controller (cell, GTK_EVENT_CONTROLLER (click));
-}
-
-static void
-setup_text_cell (GtkSignalListItemFactory *factory, GtkListItem *item, GtkExpression *text)
-{
-  GtkWidget *label = gtk_label_new (NULL);
-
-  gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
-  gtk_expression_bind (gtk_expression_ref (text), label, "label", item);
-  add_context_gesture (label, item);
-  gtk_list_item_set_child (item, label);
-}
-
-static void
-setup_name_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer data)
-{
-  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 8);
-  GtkWidget *icon = gtk_image_new ();
-  GtkWidget *label = gtk_label_new (NULL);
-
-  gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
-  gtk_widget_add_css_class (label, "heading");
-  gtk_expression_bind (formatted (G_CALLBACK (format_state_icon_cb), 1, "state"), icon, "icon-name", item);
-  gtk_expression_bind (machine_property ("name"), label, "label", item);
-  gtk_box_append (GTK_BOX (box), icon);
-  gtk_box_append (GTK_BOX (box), label);
-  add_context_gesture (box, item);
-  gtk_list_item_set_child (item, box);
-}
-
-static void
-add_column (VireoWindow *self, const char *title, GtkListItemFactory *factory, GtkSorter *sorter, gboolean expand,
-            int fixed_width)
-{
-  GtkColumnViewColumn *column = gtk_column_view_column_new (title, factory);
-
-  gtk_column_view_column_set_sorter (column, sorter);
-  gtk_column_view_column_set_expand (column, expand);
-  gtk_column_view_column_set_resizable (column, TRUE);
-  if (fixed_width > 0)
-    gtk_column_view_column_set_fixed_width (column, fixed_width);
-  gtk_column_view_append_column (self->machine_view, column);
-  g_object_unref (column);
-  if (sorter)
-    g_object_unref (sorter);
-}
-
-static GtkListItemFactory *
-text_factory (GtkExpression *text)
-{
-  GtkListItemFactory *factory = gtk_signal_list_item_factory_new ();
-
-  g_signal_connect_data (factory, "setup", G_CALLBACK (setup_text_cell), text,
-                         (GClosureNotify) (void (*) (void)) gtk_expression_unref, 0);
-  return factory;
-}
-
-static void
-build_columns (VireoWindow *self)
-{
-  GtkListItemFactory *name_factory = gtk_signal_list_item_factory_new ();
-  GtkColumnViewColumn *name_column;
-
-  g_signal_connect (name_factory, "setup", G_CALLBACK (setup_name_cell), NULL);
-  add_column (self, _("Name"), name_factory,
-              GTK_SORTER (gtk_string_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "name"))),
-              TRUE, -1);
-  add_column (self, _("State"), text_factory (formatted (G_CALLBACK (format_state_cb), 1, "state")),
-              GTK_SORTER (gtk_string_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "state"))),
-              FALSE, 96);
-  add_column (self, _("CPU Usage"),
-              text_factory (formatted (G_CALLBACK (format_cpu_cb), 3, "cpu-usage", "vcpus", "state")),
-              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
-                                                                               "cpu-usage"))),
-              FALSE, 96);
-  add_column (self, _("Memory"), text_factory (formatted (G_CALLBACK (format_memory_cb), 1, "memory-mib")),
-              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
-                                                                               "memory-mib"))),
-              FALSE, 90);
-  add_column (self, _("Uptime"), text_factory (formatted (G_CALLBACK (format_uptime_cb), 1, "uptime")),
-              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
-                                                                               "uptime"))),
-              FALSE, 90);
-
-  /* Sorted by name until the user clicks a header. */
-  name_column = g_list_model_get_item (gtk_column_view_get_columns (self->machine_view), 0);
-  gtk_column_view_sort_by_column (self->machine_view, name_column, GTK_SORT_ASCENDING);
-  g_object_unref (name_column);
-}
-
-static void
-on_machine_activated (VireoWindow *self, guint position)
-{
-  gtk_single_selection_set_selected (self->selection, position);
-  gtk_widget_activate_action (GTK_WIDGET (self), "win.connect", NULL);
-}
-
-static void
-popup_context_menu (VireoWindow *self, GtkWidget *widget, double x, double y)
-{
-  graphene_point_t point;
-
-  if (!gtk_widget_compute_point (widget, GTK_WIDGET (self->machine_view), &GRAPHENE_POINT_INIT (x, y), &point))
-    point = GRAPHENE_POINT_INIT (x, y);
-  gtk_popover_set_pointing_to (GTK_POPOVER (self->context_menu),
-                               &(GdkRectangle) { (int) point.x, (int) point.y, 1, 1 });
-  gtk_popover_popup (GTK_POPOVER (self->context_menu));
-}
-
 static void
 context_menu_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoWindow *self = VIREO_WINDOW (widget);
-  GtkWidget *focus = gtk_root_get_focus (GTK_ROOT (self));
-  graphene_rect_t bounds;
 
-  if (!self->selected)
-    return;
-  /* From the keyboard (Menu, Shift+F10): at the focused row, else at the top of the list. */
-  if (focus && gtk_widget_is_ancestor (focus, GTK_WIDGET (self->machine_view))
-      && gtk_widget_compute_bounds (focus, GTK_WIDGET (self->machine_view), &bounds))
-    popup_context_menu (self, GTK_WIDGET (self->machine_view), bounds.origin.x + 24,
-                        bounds.origin.y + bounds.size.height / 2);
-  else
-    popup_context_menu (self, GTK_WIDGET (self->machine_view), 24, 24);
+  if (self->selected)
+    vireo_machine_list_popup_menu (self->machine_list);
 }
 
 /* ---- actions ---- */
@@ -652,9 +239,6 @@ update_actions (VireoWindow *self)
 
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
     gtk_widget_action_set_enabled (GTK_WIDGET (self), actions[i].name, actions[i].enabled);
-  /* One power button at a time in the details pane: the one that applies. */
-  gtk_widget_set_visible (self->start_button, !have || vireo_state_can_start (state));
-  gtk_widget_set_visible (self->shutdown_button, have && !vireo_state_can_start (state));
 }
 
 static void
@@ -666,58 +250,20 @@ connect_activated (GtkWidget *widget, const char *action, GVariant *parameter)
     vireo_application_connect (self->app, self->host, self->selected);
 }
 
-/* Every Machine method without results finishes the same way. */
 static void
-machine_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+on_call_failed (GtkWidget *window, const char *message)
 {
-  g_autoptr (CallData) data = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-
-  if (!reply)
-    report_failure (data->window, data->what, error);
+  vireo_window_add_toast (VIREO_WINDOW (window), message);
 }
 
-/* Calls a Machine method that returns nothing; a failure becomes a toast that starts with @failure. */
-static void
-call_machine (VireoWindow *self, VireoDBusMachine *machine, const char *method, GVariant *args, char *failure)
-{
-  g_dbus_proxy_call (G_DBUS_PROXY (machine), method, args, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, -1,
-                     NULL, machine_call_done, call_data_new (self, failure));
-}
-
+/* "win.start" … "win.reset": the Machine method of the same name. */
 static void
 simple_machine_action (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoWindow *self = VIREO_WINDOW (widget);
-  VireoDBusMachine *machine = self->selected;
-  const char *name;
-
-  if (!machine)
-    return;
-  name = vireo_dbus_machine_get_name (machine);
-  if (g_str_equal (action, "win.start"))
-    call_machine (self, machine, "Start", NULL, g_strdup_printf (_("Could not start “%s”"), name));
-  else if (g_str_equal (action, "win.turn-off"))
-    call_machine (self, machine, "TurnOff", NULL, g_strdup_printf (_("Could not turn off “%s”"), name));
-  else if (g_str_equal (action, "win.save"))
-    call_machine (self, machine, "Save", NULL, g_strdup_printf (_("Could not save “%s”"), name));
-  else if (g_str_equal (action, "win.pause"))
-    call_machine (self, machine, "Pause", NULL, g_strdup_printf (_("Could not pause “%s”"), name));
-  else if (g_str_equal (action, "win.resume"))
-    call_machine (self, machine, "Resume", NULL, g_strdup_printf (_("Could not resume “%s”"), name));
-  else if (g_str_equal (action, "win.reset"))
-    call_machine (self, machine, "Reset", NULL, g_strdup_printf (_("Could not reset “%s”"), name));
-}
-
-static void
-shutdown_activated (GtkWidget *widget, const char *action, GVariant *parameter)
-{
-  VireoWindow *self = VIREO_WINDOW (widget);
 
   if (self->selected)
-    call_machine (self, self->selected, "Shutdown", g_variant_new ("(u)", 0),
-                  g_strdup_printf (_("“%s” did not shut down"), vireo_dbus_machine_get_name (self->selected)));
+    vireo_machine_call_verb (self->selected, action + strlen ("win."), widget, on_call_failed);
 }
 
 static void
@@ -764,8 +310,7 @@ on_rename_response (AdwMessageDialog *dialog, const char *response, VireoWindow 
   if (!g_str_equal (response, "rename"))
     return;
   name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
-  call_machine (self, machine, "Rename", g_variant_new ("(s)", name),
-                g_strdup_printf (_("Could not rename “%s”"), vireo_dbus_machine_get_name (machine)));
+  vireo_machine_call_rename (machine, name, GTK_WIDGET (self), on_call_failed);
 }
 
 static void
@@ -774,7 +319,7 @@ on_rename_changed (GtkEditable *entry, AdwMessageDialog *dialog)
   g_autofree char *name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
   gsize length = g_utf8_strlen (name, -1);
 
-  adw_message_dialog_set_response_enabled (dialog, "rename", length >= 1 && length <= 64);
+  adw_message_dialog_set_response_enabled (dialog, "rename", length >= 1 && length <= VIREO_MACHINE_NAME_MAX_CHARS);
 }
 
 static void
@@ -791,7 +336,7 @@ rename_activated (GtkWidget *widget, const char *action, GVariant *parameter)
   entry = gtk_entry_new ();
   gtk_editable_set_text (GTK_EDITABLE (entry), vireo_dbus_machine_get_name (self->selected));
   gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
-  gtk_entry_set_max_length (GTK_ENTRY (entry), 64);
+  gtk_entry_set_max_length (GTK_ENTRY (entry), VIREO_MACHINE_NAME_MAX_CHARS);
   adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
   adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"), "rename", _("_Rename"),
                                     NULL);
@@ -815,8 +360,7 @@ on_delete_response (AdwMessageDialog *dialog, const char *response, VireoWindow 
 
   if (!g_str_equal (response, "delete"))
     return;
-  call_machine (self, machine, "Delete", g_variant_new ("(b)", gtk_check_button_get_active (disks)),
-                g_strdup_printf (_("Could not delete “%s”"), vireo_dbus_machine_get_name (machine)));
+  vireo_machine_call_delete (machine, gtk_check_button_get_active (disks), GTK_WIDGET (self), on_call_failed);
 }
 
 static void
@@ -911,7 +455,8 @@ export_to (VireoWindow *self, VireoDBusMachine *machine, GFile *file)
   data->window = g_object_ref (self);
   data->file = g_object_ref (file);
   data->name = g_strdup (vireo_dbus_machine_get_name (machine));
-  vireo_dbus_machine_call_export_libvirt_xml (machine, self->cancellable, on_export_xml, data);
+  vireo_dbus_machine_call_export_libvirt_xml (machine, G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, on_export_xml,
+                                              data);
 }
 
 static void
@@ -989,7 +534,7 @@ attach_app (VireoWindow *self, VireoApplication *app)
   g_autofree char *sidebar = NULL;
 
   self->app = app;
-  g_signal_connect_object (app, "connections-changed", G_CALLBACK (update_thumbnail), self, G_CONNECT_SWAPPED);
+  vireo_machine_details_set_application (self->details, app);
   self->settings = vireo_application_get_settings ();
   if (self->settings)
     {
@@ -1029,9 +574,6 @@ vireo_window_dispose (GObject *object)
       self->host = NULL;
     }
   set_selected (self, NULL);
-  if (self->context_menu)
-    gtk_widget_unparent (GTK_WIDGET (self->context_menu));
-  self->context_menu = NULL;
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->settings);
@@ -1054,7 +596,7 @@ vireo_window_class_init (VireoWindowClass *klass)
   } actions[] = {
     { "win.connect", connect_activated, GDK_KEY_Return, GDK_CONTROL_MASK },
     { "win.start", simple_machine_action, GDK_KEY_s, GDK_CONTROL_MASK },
-    { "win.shutdown", shutdown_activated, GDK_KEY_d, GDK_CONTROL_MASK },
+    { "win.shutdown", simple_machine_action, GDK_KEY_d, GDK_CONTROL_MASK },
     { "win.turn-off", simple_machine_action, GDK_KEY_o, GDK_CONTROL_MASK },
     { "win.save", simple_machine_action, GDK_KEY_a, GDK_CONTROL_MASK },
     { "win.pause", simple_machine_action, GDK_KEY_p, GDK_CONTROL_MASK },
@@ -1072,7 +614,8 @@ vireo_window_class_init (VireoWindowClass *klass)
   object_class->dispose = vireo_window_dispose;
   GTK_WINDOW_CLASS (klass)->close_request = vireo_window_close_request;
 
-  g_type_ensure (VIREO_TYPE_DISPLAY);
+  g_type_ensure (VIREO_TYPE_MACHINE_LIST);
+  g_type_ensure (VIREO_TYPE_MACHINE_DETAILS);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-window.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, toasts);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, leaflet);
@@ -1083,21 +626,9 @@ vireo_window_class_init (VireoWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, unavailable_page);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, kvm_revealer);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, kvm_label);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, machine_view);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail_stack);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail_icon);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, thumbnail_mirror);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, details_name);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, details_state);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, summary_group);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, memory_group);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, network_group);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, notes_label);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, context_menu);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, start_button);
-  gtk_widget_class_bind_template_child (widget_class, VireoWindow, shutdown_button);
-  gtk_widget_class_bind_template_callback (widget_class, on_machine_activated);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, machine_list);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, details);
+  gtk_widget_class_bind_template_callback (widget_class, on_selection_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_back_clicked);
 
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
@@ -1123,26 +654,6 @@ vireo_window_init (VireoWindow *self)
   g_object_unref (css);
 
   self->cancellable = g_cancellable_new ();
-  self->uptime_value = add_fact (self->summary_group, _("Uptime"), NULL);
-  self->cpu_value = add_fact (self->summary_group, _("CPU usage"), NULL);
-  self->vcpus_value = add_fact (self->summary_group, _("Processors"), NULL);
-  self->boot_value = add_fact (self->summary_group, _("Boot source"), NULL);
-  self->display_value = add_fact (self->summary_group, _("Display"), NULL);
-  add_fact (self->summary_group, _("Last error"), &self->error_row);
-  gtk_widget_add_css_class (GTK_WIDGET (self->error_row), "error");
-  self->memory_value = add_fact (self->memory_group, _("Assigned memory"), NULL);
-  self->network_value = add_fact (self->network_group, _("Network"), NULL);
-
-  gtk_widget_set_parent (GTK_WIDGET (self->context_menu), GTK_WIDGET (self->machine_view));
-
-  self->sorted = gtk_sort_list_model_new (NULL, g_object_ref (gtk_column_view_get_sorter (self->machine_view)));
-  self->selection = gtk_single_selection_new (G_LIST_MODEL (self->sorted));
-  gtk_single_selection_set_autoselect (self->selection, TRUE);
-  gtk_column_view_set_model (self->machine_view, GTK_SELECTION_MODEL (self->selection));
-  g_object_unref (self->selection);
-  g_signal_connect_swapped (self->selection, "notify::selected-item", G_CALLBACK (on_selection_changed), self);
-  build_columns (self);
-
   g_signal_connect_swapped (self->hosts_list, "row-selected", G_CALLBACK (on_host_row_selected), self);
   update_actions (self);
 }
@@ -1167,7 +678,6 @@ gboolean
 vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_path)
 {
   VireoHost *host;
-  guint n;
 
   g_return_val_if_fail (VIREO_IS_WINDOW (self), FALSE);
   host = vireo_application_get_host (self->app, kind);
@@ -1180,15 +690,5 @@ vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_p
   select_host (self, host);
   if (!object_path)
     return TRUE;
-  n = g_list_model_get_n_items (G_LIST_MODEL (self->selection));
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr (VireoDBusMachine) machine = g_list_model_get_item (G_LIST_MODEL (self->selection), i);
-      if (g_str_equal (g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)), object_path))
-        {
-          gtk_single_selection_set_selected (self->selection, i);
-          return TRUE;
-        }
-    }
-  return FALSE;
+  return vireo_machine_list_select (self->machine_list, object_path);
 }

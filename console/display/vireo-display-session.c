@@ -330,7 +330,7 @@ on_open_fd (SpiceChannel *channel, int with_tls, VireoDisplay *self)
   request = g_new0 (FdRequest, 1);
   request->self = g_object_ref (self);
   request->channel = g_object_ref (channel);
-  vireo_dbus_machine_call_open_display (self->machine, NULL, self->cancellable, on_channel_fd, request);
+  vireo_dbus_machine_call_open_display (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable, on_channel_fd, request);
 }
 
 static void
@@ -548,7 +548,7 @@ request_session (VireoDisplay *self)
       return;
     }
   vireo_display_update_state (self, VIREO_DISPLAY_CONNECTING);
-  vireo_dbus_machine_call_open_display (self->machine, NULL, self->cancellable, on_session_fd,
+  vireo_dbus_machine_call_open_display (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable, on_session_fd,
                                         g_object_ref (self));
 }
 

@@ -21,7 +21,7 @@ pump (void)
 static GtkWidget *
 part (gpointer window, const char *name)
 {
-  GObject *object = gtk_widget_get_template_child (GTK_WIDGET (window), VIREO_TYPE_MACHINE_SETTINGS, name);
+  GObject *object = vireo_machine_settings_get_part (window, name);
 
   g_assert_nonnull (object);
   return GTK_WIDGET (object);
@@ -179,7 +179,8 @@ test_shows_settings (void)
   g_variant_dict_insert (&dict, "memory-mib", "t", (guint64) 256);
   g_variant_dict_insert (&dict, "notes", "s", "Set elsewhere.");
   g_variant_dict_insert (&dict, "auto-stop", "s", "shutdown");
-  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), NULL, &error));
+  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), G_DBUS_CALL_FLAGS_NONE, -1,
+                                                      NULL, &error));
   g_assert_no_error (error);
   assert_setting (machine, "memory-mib", g_variant_new_uint64 (256));
   pump ();
@@ -187,8 +188,7 @@ test_shows_settings (void)
   g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (window, "auto_stop_row"))), ==, 1);
   {
     GtkTextIter start, end;
-    GtkTextBuffer *buffer = GTK_TEXT_BUFFER (
-        gtk_widget_get_template_child (GTK_WIDGET (window), VIREO_TYPE_MACHINE_SETTINGS, "notes_buffer"));
+    GtkTextBuffer *buffer = GTK_TEXT_BUFFER (vireo_machine_settings_get_part (window, "notes_buffer"));
     g_autofree char *notes = NULL;
 
     gtk_text_buffer_get_bounds (buffer, &start, &end);
@@ -204,7 +204,7 @@ test_shows_settings (void)
   screenshot (window, "advanced", "advanced");
 
   /* Deleted elsewhere: the window closes. */
-  g_assert_true (vireo_dbus_machine_call_delete_sync (machine, FALSE, NULL, &error));
+  g_assert_true (vireo_dbus_machine_call_delete_sync (machine, FALSE, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (vireo_ui_wait (pointer_cleared, &window, WAIT_SECONDS));
 }
@@ -269,20 +269,17 @@ test_changes (void)
 
   /* Notes: saved with the button, only when they differ; what the user is typing survives a change of the
    * notes made elsewhere meanwhile. */
-  gtk_text_buffer_set_text (GTK_TEXT_BUFFER (gtk_widget_get_template_child (GTK_WIDGET (window),
-                                                                            VIREO_TYPE_MACHINE_SETTINGS,
-                                                                            "notes_buffer")),
+  gtk_text_buffer_set_text (GTK_TEXT_BUFFER (vireo_machine_settings_get_part (window, "notes_buffer")),
                             "Line one\nline two", -1);
   g_assert_true (gtk_widget_get_sensitive (part (window, "notes_save")));
   {
     g_autoptr (GError) error = NULL;
     GtkTextIter start, end;
     g_autofree char *notes = NULL;
-    GtkTextBuffer *buffer = GTK_TEXT_BUFFER (
-        gtk_widget_get_template_child (GTK_WIDGET (window), VIREO_TYPE_MACHINE_SETTINGS, "notes_buffer"));
+    GtkTextBuffer *buffer = GTK_TEXT_BUFFER (vireo_machine_settings_get_part (window, "notes_buffer"));
 
     g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_new_parsed ("{'notes': <'Elsewhere'>}"),
-                                                        NULL, &error));
+                                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
     g_assert_no_error (error);
     assert_setting (machine, "notes", g_variant_new_string ("Elsewhere"));
     pump ();

@@ -786,7 +786,8 @@ test_machine (Fixture *f, gconstpointer data)
   g_variant_dict_insert (&settings, "kernel", "s", kernel);
   g_variant_dict_insert (&settings, "memory-mib", "t", (guint64) 64);
   g_variant_dict_insert (&settings, "display", "b", TRUE);
-  vireo_dbus_manager_call_create_machine_sync (manager, g_variant_dict_end (&settings), &path, NULL, &error);
+  vireo_dbus_manager_call_create_machine_sync (manager, g_variant_dict_end (&settings), G_DBUS_CALL_FLAGS_NONE, -1,
+                                               &path, NULL, &error);
   g_assert_no_error (error);
   machine = vireo_dbus_machine_proxy_new_sync (service.connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                                "org.vireo.Vireo1", path, NULL, &error);
@@ -799,7 +800,7 @@ test_machine (Fixture *f, gconstpointer data)
   g_assert_cmpstr (vireo_display_get_error (f->display), ==, "The machine is turned off");
 
   /* Started: the display comes up by itself. */
-  vireo_dbus_machine_call_start_sync (machine, NULL, &error);
+  vireo_dbus_machine_call_start_sync (machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   WAIT_FOR (display_shows (f, 1024, 768), "the running machine's screen");
   WAIT_FOR (shows_square (f, 1024, 768), "the guest's pattern through OpenDisplay");
@@ -814,14 +815,14 @@ test_machine (Fixture *f, gconstpointer data)
   /* Reset: the worker starts a new display server; the widget reconnects and shows the new boot's
    * 1024×768. */
   g_signal_connect (f->display, "notify::state", G_CALLBACK (count_state), &connecting);
-  vireo_dbus_machine_call_reset_sync (machine, NULL, &error);
+  vireo_dbus_machine_call_reset_sync (machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   WAIT_FOR (connecting > 0 && display_shows (f, 1024, 768), "the display after the reset");
   WAIT_FOR (shows_square (f, 1024, 768), "the rebooted guest's pattern");
   g_assert_null (vireo_display_get_error (f->display));
 
   /* Turned off: it ends, saying why, and stays ended. */
-  vireo_dbus_machine_call_turn_off_sync (machine, NULL, &error);
+  vireo_dbus_machine_call_turn_off_sync (machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   WAIT_FOR (machine_is (machine, "off") && vireo_display_get_state (f->display) == VIREO_DISPLAY_DISCONNECTED,
             "the end of the display");
@@ -829,13 +830,13 @@ test_machine (Fixture *f, gconstpointer data)
   g_assert_cmpstr (vireo_display_get_error (f->display), ==, "The machine is turned off");
 
   /* Started again from elsewhere (the toolbar): the display follows. */
-  vireo_dbus_machine_call_start_sync (machine, NULL, &error);
+  vireo_dbus_machine_call_start_sync (machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   WAIT_FOR (display_shows (f, 1024, 768), "the display after the new start");
   WAIT_FOR (shows_square (f, 1024, 768), "the pattern after the new start");
 
   vireo_display_close (f->display);
-  vireo_dbus_machine_call_turn_off_sync (machine, NULL, &error);
+  vireo_dbus_machine_call_turn_off_sync (machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   WAIT_FOR (machine_is (machine, "off"), "the machine to be off");
   g_clear_object (&machine);

@@ -1,0 +1,520 @@
+/* vireo-settings-hardware.c — the Hardware page of a machine's settings: memory and processors (spin buttons
+ * that apply once the user stops clicking, with the host's facts in view), network, display, and the disks
+ * (added, made read-only or removed, each change sent as the whole new list). */
+#include "vireo-settings-hardware.h"
+
+#include <glib/gi18n.h>
+
+#include "vireo-checks.h"
+#include "vireo-format.h"
+
+/* Spin buttons apply once the user stops clicking, not on every step. */
+#define SPIN_APPLY_DELAY_MS 500
+
+/* Order of the network combo row's items, as the service spells them. */
+static const char *const network_values[] = { "none", "nat", NULL };
+
+struct _VireoSettingsHardware
+{
+  VireoSettingsPage parent_instance;
+
+  guint memory_timeout;
+  guint vcpus_timeout;
+  GPtrArray *disk_rows;
+
+  /* Template widgets */
+  AdwPreferencesGroup *resources_group;
+  AdwActionRow *memory_row;
+  AdwActionRow *memory_warning;
+  AdwActionRow *vcpus_row;
+  GtkSpinButton *memory_spin;
+  GtkSpinButton *vcpus_spin;
+  GtkAdjustment *memory_adjustment;
+  GtkAdjustment *vcpus_adjustment;
+  GtkLabel *resources_message;
+  AdwComboRow *network_row;
+  AdwActionRow *display_row;
+  GtkSwitch *display_switch;
+  AdwPreferencesGroup *disks_group;
+  GtkWidget *add_disk_button;
+  GtkWidget *no_disks_row;
+};
+
+G_DEFINE_FINAL_TYPE (VireoSettingsHardware, vireo_settings_hardware, VIREO_TYPE_SETTINGS_PAGE)
+
+#define PAGE(self) VIREO_SETTINGS_PAGE (self)
+
+static guint64
+host_memory_mib (VireoSettingsHardware *self)
+{
+  VireoHost *host = vireo_settings_page_get_host (PAGE (self));
+  VireoDBusManager *manager = host ? vireo_host_get_manager (host) : NULL;
+
+  return manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
+}
+
+static void
+describe_memory (VireoSettingsHardware *self)
+{
+  gboolean locked = vireo_settings_page_is_locked (PAGE (self));
+  guint64 mib = (guint64) gtk_spin_button_get_value_as_int (self->memory_spin);
+  guint64 host_mib = host_memory_mib (self);
+  g_autofree char *amount = vireo_format_memory (mib);
+
+  adw_action_row_set_subtitle (self->memory_row, locked ? vireo_settings_lock_text () : amount);
+  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning), !locked && vireo_memory_is_large (mib, host_mib));
+}
+
+static void
+describe (VireoSettingsHardware *self)
+{
+  gboolean locked = vireo_settings_page_is_locked (PAGE (self));
+  g_autofree char *facts = vireo_describe_host (vireo_host_get_manager (vireo_settings_page_get_host (PAGE (self))));
+  guint max_vcpus = (guint) gtk_adjustment_get_upper (self->vcpus_adjustment);
+  g_autofree char *range = g_strdup_printf (_("1 to %u"), max_vcpus);
+  const char *network = vireo_settings_value_at (network_values, adw_combo_row_get_selected (self->network_row));
+
+  describe_memory (self);
+  adw_action_row_set_subtitle (self->vcpus_row, locked ? vireo_settings_lock_text () : range);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
+                               locked                          ? vireo_settings_lock_text ()
+                               : g_str_equal (network, "nat") ? _("The machine reaches the network through this "
+                                                                  "computer’s connection")
+                                                              : _("The machine has no network card"));
+  adw_action_row_set_subtitle (self->display_row,
+                               locked ? vireo_settings_lock_text ()
+                                      : _("A screen, keyboard and pointer for the machine. Without one it has its "
+                                          "serial console only."));
+  /* The host's facts stay in view while locked: they are what the user will want to know when off. */
+  adw_preferences_group_set_description (self->resources_group, facts);
+  adw_preferences_group_set_description (self->disks_group,
+                                         locked ? vireo_settings_locked_group_text ()
+                                                : _("Images the machine sees as disks, in this order."));
+}
+
+/* ---- disks ---- */
+
+static GVariant *
+current_disks (VireoSettingsHardware *self)
+{
+  GVariant *disks = vireo_settings_page_lookup (PAGE (self), "disks");
+
+  if (disks == NULL || !g_variant_is_of_type (disks, G_VARIANT_TYPE ("aa{sv}")))
+    {
+      g_clear_pointer (&disks, g_variant_unref);
+      disks = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+    }
+  return disks;
+}
+
+static GVariant *
+edited_disks (VireoSettingsHardware *self, guint change_index, gboolean remove, gboolean readonly)
+{
+  g_autoptr (GVariant) disks = current_disks (self);
+  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+  for (gsize i = 0; i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      GVariantDict dict;
+
+      if (i == change_index && remove)
+        continue;
+      g_variant_dict_init (&dict, disk);
+      if (i == change_index)
+        g_variant_dict_insert (&dict, "readonly", "b", readonly);
+      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
+    }
+  return g_variant_builder_end (&builder);
+}
+
+static void
+on_disk_remove (GtkButton *button, VireoSettingsHardware *self)
+{
+  guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (button), "disk-index"));
+
+  vireo_settings_page_send (PAGE (self), "disks", edited_disks (self, index, TRUE, FALSE));
+}
+
+static void
+on_disk_readonly (GtkCheckButton *check, GParamSpec *pspec, VireoSettingsHardware *self)
+{
+  guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (check), "disk-index"));
+
+  if (!vireo_settings_page_is_syncing (PAGE (self)))
+    vireo_settings_page_send (PAGE (self), "disks",
+                              edited_disks (self, index, FALSE, gtk_check_button_get_active (check)));
+}
+
+static void
+show_disks (VireoSettingsHardware *self, GVariant *disks)
+{
+  for (guint i = 0; i < self->disk_rows->len; i++)
+    adw_preferences_group_remove (self->disks_group, g_ptr_array_index (self->disk_rows, i));
+  g_ptr_array_set_size (self->disk_rows, 0);
+
+  for (gsize i = 0; disks && i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *path = "";
+      const char *format = "raw";
+      gboolean readonly = FALSE;
+      g_autofree char *name = NULL;
+      g_autofree char *subtitle = NULL;
+      GtkWidget *row = adw_action_row_new ();
+      GtkWidget *check = gtk_check_button_new_with_mnemonic (_("_Read-only"));
+      GtkWidget *remove = gtk_button_new_from_icon_name ("user-trash-symbolic");
+
+      g_variant_lookup (disk, "path", "&s", &path);
+      g_variant_lookup (disk, "format", "&s", &format);
+      g_variant_lookup (disk, "readonly", "b", &readonly);
+      name = g_filename_display_basename (path);
+      /* Translators: what kind of image a disk is, and where it is. */
+      subtitle = g_strdup_printf (_("%s — %s"), g_str_equal (format, "qcow2") ? _("qcow2 image") : _("Raw image"),
+                                  path);
+
+      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+      adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 2);
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row), gtk_image_new_from_icon_name ("drive-harddisk-symbolic"));
+
+      gtk_check_button_set_active (GTK_CHECK_BUTTON (check), readonly);
+      gtk_widget_set_valign (check, GTK_ALIGN_CENTER);
+      g_object_set_data (G_OBJECT (check), "disk-index", GUINT_TO_POINTER ((guint) i));
+      g_signal_connect (check, "notify::active", G_CALLBACK (on_disk_readonly), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), check);
+
+      gtk_widget_set_valign (remove, GTK_ALIGN_CENTER);
+      gtk_widget_set_tooltip_text (remove, _("Remove the disk from the machine (the image stays)"));
+      gtk_widget_add_css_class (remove, "flat");
+      g_object_set_data (G_OBJECT (remove), "disk-index", GUINT_TO_POINTER ((guint) i));
+      g_signal_connect (remove, "clicked", G_CALLBACK (on_disk_remove), self);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), remove);
+
+      gtk_widget_set_sensitive (row, !vireo_settings_page_is_locked (PAGE (self)));
+      adw_preferences_group_add (self->disks_group, row);
+      g_ptr_array_add (self->disk_rows, row);
+    }
+  gtk_widget_set_visible (self->no_disks_row, self->disk_rows->len == 0);
+}
+
+static void
+add_disk (VireoSettingsHardware *self, const char *path)
+{
+  g_autoptr (GVariant) disks = current_disks (self);
+  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  g_autofree char *reason = vireo_check_machine_file (path, FALSE);
+  g_autofree char *display = g_filename_display_name (path);
+  const char *format;
+  GVariantDict dict;
+
+  if (reason != NULL)
+    {
+      vireo_settings_page_toast (PAGE (self), reason);
+      return;
+    }
+  for (gsize i = 0; i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *other = NULL;
+
+      if (g_variant_lookup (disk, "path", "&s", &other) && g_strcmp0 (other, path) == 0)
+        {
+          g_autofree char *message = g_strdup_printf (_("“%s” is already one of the machine’s disks."), display);
+          vireo_settings_page_toast (PAGE (self), message);
+          return;
+        }
+      g_variant_builder_add_value (&builder, disk);
+    }
+  format = vireo_detect_image_format (path);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "path", "s", path);
+  g_variant_dict_insert (&dict, "format", "s", format ? format : "raw");
+  /* An image the user cannot write is still useful to the guest, read-only. */
+  g_variant_dict_insert (&dict, "readonly", "b", vireo_check_machine_file (path, TRUE) != NULL);
+  g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
+  vireo_settings_page_send (PAGE (self), "disks", g_variant_builder_end (&builder));
+}
+
+/* ---- memory, processors, devices ---- */
+
+static gboolean
+apply_memory (gpointer data)
+{
+  VireoSettingsHardware *self = data;
+  guint64 mib = (guint64) gtk_spin_button_get_value_as_int (self->memory_spin);
+  g_autoptr (GVariant) current = vireo_settings_page_lookup (PAGE (self), "memory-mib");
+
+  self->memory_timeout = 0;
+  if (current == NULL || g_variant_get_uint64 (current) != mib)
+    vireo_settings_page_send (PAGE (self), "memory-mib", g_variant_new_uint64 (mib));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_memory_changed (VireoSettingsHardware *self)
+{
+  guint64 mib = (guint64) gtk_spin_button_get_value_as_int (self->memory_spin);
+  g_autofree char *reason = NULL;
+
+  describe_memory (self);
+  if (vireo_settings_page_is_syncing (PAGE (self)))
+    return;
+  g_clear_handle_id (&self->memory_timeout, g_source_remove);
+  reason = vireo_check_memory (mib, host_memory_mib (self));
+  vireo_settings_show_reason (self->resources_message, GTK_WIDGET (self->memory_spin), reason);
+  if (reason == NULL)
+    self->memory_timeout = g_timeout_add (SPIN_APPLY_DELAY_MS, apply_memory, self);
+}
+
+static gboolean
+apply_vcpus (gpointer data)
+{
+  VireoSettingsHardware *self = data;
+  guint vcpus = (guint) gtk_spin_button_get_value_as_int (self->vcpus_spin);
+  g_autoptr (GVariant) current = vireo_settings_page_lookup (PAGE (self), "vcpus");
+
+  self->vcpus_timeout = 0;
+  if (current == NULL || g_variant_get_uint32 (current) != vcpus)
+    vireo_settings_page_send (PAGE (self), "vcpus", g_variant_new_uint32 (vcpus));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_vcpus_changed (VireoSettingsHardware *self)
+{
+  if (vireo_settings_page_is_syncing (PAGE (self)))
+    return;
+  g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
+  self->vcpus_timeout = g_timeout_add (SPIN_APPLY_DELAY_MS, apply_vcpus, self);
+}
+
+static void
+on_network_selected (VireoSettingsHardware *self)
+{
+  describe (self);
+  if (!vireo_settings_page_is_syncing (PAGE (self)))
+    vireo_settings_page_send (PAGE (self), "network",
+                              g_variant_new_string (vireo_settings_value_at (
+                                network_values, adw_combo_row_get_selected (self->network_row))));
+}
+
+static void
+on_display_toggled (VireoSettingsHardware *self)
+{
+  if (!vireo_settings_page_is_syncing (PAGE (self)))
+    vireo_settings_page_send (PAGE (self), "display",
+                              g_variant_new_boolean (gtk_switch_get_active (self->display_switch)));
+}
+
+/* ---- the window's calls ---- */
+
+static gboolean
+vireo_settings_hardware_sync_key (VireoSettingsPage *page, const char *key, GVariant *value)
+{
+  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
+  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL) : "";
+
+  if (g_str_equal (key, "memory-mib") && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    {
+      double mib = (double) g_variant_get_uint64 (value);
+
+      /* A machine defined elsewhere may have more than the host: show it as it is. */
+      if (mib > gtk_adjustment_get_upper (self->memory_adjustment))
+        gtk_adjustment_set_upper (self->memory_adjustment, mib);
+      g_clear_handle_id (&self->memory_timeout, g_source_remove);
+      gtk_spin_button_set_value (self->memory_spin, mib);
+      vireo_settings_show_reason (self->resources_message, GTK_WIDGET (self->memory_spin), NULL);
+    }
+  else if (g_str_equal (key, "vcpus") && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+    {
+      double vcpus = (double) g_variant_get_uint32 (value);
+
+      if (vcpus > gtk_adjustment_get_upper (self->vcpus_adjustment))
+        gtk_adjustment_set_upper (self->vcpus_adjustment, vcpus);
+      g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
+      gtk_spin_button_set_value (self->vcpus_spin, vcpus);
+    }
+  else if (g_str_equal (key, "disks") && g_variant_is_of_type (value, G_VARIANT_TYPE ("aa{sv}")))
+    show_disks (self, value);
+  else if (g_str_equal (key, "network"))
+    adw_combo_row_set_selected (self->network_row, vireo_settings_index_of (network_values, text));
+  else if (g_str_equal (key, "display") && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+    gtk_switch_set_active (self->display_switch, g_variant_get_boolean (value));
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static GtkLabel *
+vireo_settings_hardware_message_for_key (VireoSettingsPage *page, const char *key, GtkWidget **field)
+{
+  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
+
+  if (g_str_equal (key, "memory-mib"))
+    *field = GTK_WIDGET (self->memory_spin);
+  else if (g_str_equal (key, "vcpus"))
+    *field = GTK_WIDGET (self->vcpus_spin);
+  else
+    return NULL;
+  return self->resources_message;
+}
+
+static void
+vireo_settings_hardware_update_lock (VireoSettingsPage *page)
+{
+  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
+  gboolean locked = vireo_settings_page_is_locked (page);
+  GtkWidget *off_only[] = {
+    GTK_WIDGET (self->memory_row),  GTK_WIDGET (self->vcpus_row), GTK_WIDGET (self->network_row),
+    GTK_WIDGET (self->display_row), self->add_disk_button,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (off_only); i++)
+    gtk_widget_set_sensitive (off_only[i], !locked);
+  for (guint i = 0; i < self->disk_rows->len; i++)
+    gtk_widget_set_sensitive (g_ptr_array_index (self->disk_rows, i), !locked);
+  if (locked && (self->memory_timeout != 0 || self->vcpus_timeout != 0))
+    {
+      /* A change waiting to be sent would only be refused: the spin buttons show what is in effect. */
+      g_autoptr (GVariant) memory = vireo_settings_page_lookup (page, "memory-mib");
+      g_autoptr (GVariant) vcpus = vireo_settings_page_lookup (page, "vcpus");
+
+      g_clear_handle_id (&self->memory_timeout, g_source_remove);
+      g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
+      if (memory != NULL)
+        vireo_settings_page_resync (page, "memory-mib", memory);
+      if (vcpus != NULL)
+        vireo_settings_page_resync (page, "vcpus", vcpus);
+    }
+}
+
+static void
+vireo_settings_hardware_describe (VireoSettingsPage *page)
+{
+  describe (VIREO_SETTINGS_HARDWARE (page));
+}
+
+static void
+vireo_settings_hardware_flush (VireoSettingsPage *page)
+{
+  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
+
+  if (self->memory_timeout != 0)
+    {
+      g_clear_handle_id (&self->memory_timeout, g_source_remove);
+      apply_memory (self);
+    }
+  if (self->vcpus_timeout != 0)
+    {
+      g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
+      apply_vcpus (self);
+    }
+}
+
+/* ---- the page ---- */
+
+static void
+on_disk_chosen (VireoSettingsPage *page, GtkWidget *target, const char *path)
+{
+  add_disk (VIREO_SETTINGS_HARDWARE (page), path);
+}
+
+static void
+on_add_disk_clicked (VireoSettingsHardware *self)
+{
+  vireo_settings_page_choose_file (PAGE (self), self->add_disk_button, _("Add a Disk Image"), TRUE, NULL,
+                                   on_disk_chosen);
+}
+
+void
+vireo_settings_hardware_set_ranges (VireoSettingsHardware *self)
+{
+  g_return_if_fail (VIREO_IS_SETTINGS_HARDWARE (self));
+
+  vireo_set_resource_ranges (vireo_host_get_manager (vireo_settings_page_get_host (PAGE (self))),
+                             self->memory_adjustment, self->vcpus_adjustment);
+}
+
+void
+vireo_settings_hardware_add_disk (VireoSettingsHardware *self, const char *path)
+{
+  g_return_if_fail (VIREO_IS_SETTINGS_HARDWARE (self));
+  g_return_if_fail (path != NULL);
+
+  add_disk (self, path);
+}
+
+GtkWidget *
+vireo_settings_hardware_get_disk_row (VireoSettingsHardware *self, guint index)
+{
+  g_return_val_if_fail (VIREO_IS_SETTINGS_HARDWARE (self), NULL);
+
+  return index < self->disk_rows->len ? g_ptr_array_index (self->disk_rows, index) : NULL;
+}
+
+static void
+vireo_settings_hardware_dispose (GObject *object)
+{
+  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (object);
+
+  g_clear_handle_id (&self->memory_timeout, g_source_remove);
+  g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
+  gtk_widget_dispose_template (GTK_WIDGET (object), VIREO_TYPE_SETTINGS_HARDWARE);
+  G_OBJECT_CLASS (vireo_settings_hardware_parent_class)->dispose (object);
+}
+
+static void
+vireo_settings_hardware_finalize (GObject *object)
+{
+  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (object);
+
+  g_clear_pointer (&self->disk_rows, g_ptr_array_unref);
+  G_OBJECT_CLASS (vireo_settings_hardware_parent_class)->finalize (object);
+}
+
+static void
+vireo_settings_hardware_class_init (VireoSettingsHardwareClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  VireoSettingsPageClass *page_class = VIREO_SETTINGS_PAGE_CLASS (klass);
+
+  object_class->dispose = vireo_settings_hardware_dispose;
+  object_class->finalize = vireo_settings_hardware_finalize;
+  page_class->sync_key = vireo_settings_hardware_sync_key;
+  page_class->message_for_key = vireo_settings_hardware_message_for_key;
+  page_class->update_lock = vireo_settings_hardware_update_lock;
+  page_class->describe = vireo_settings_hardware_describe;
+  page_class->flush = vireo_settings_hardware_flush;
+
+  gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-settings-hardware.ui");
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, resources_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, memory_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, memory_warning);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, vcpus_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, memory_spin);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, vcpus_spin);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, memory_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, vcpus_adjustment);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, resources_message);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, network_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, display_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, display_switch);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, disks_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, add_disk_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, no_disks_row);
+  gtk_widget_class_bind_template_callback (widget_class, on_memory_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_vcpus_changed);
+  gtk_widget_class_bind_template_callback (widget_class, on_network_selected);
+  gtk_widget_class_bind_template_callback (widget_class, on_display_toggled);
+  gtk_widget_class_bind_template_callback (widget_class, on_add_disk_clicked);
+}
+
+static void
+vireo_settings_hardware_init (VireoSettingsHardware *self)
+{
+  self->disk_rows = g_ptr_array_new ();
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
