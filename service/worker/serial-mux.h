@@ -34,7 +34,7 @@ int vireo_serial_mux_get_guest_output_fd (VireoSerialMux *mux);
  * and the worker's descriptors must not run out for its disks, display and vireod. */
 #define VIREO_SERIAL_CLIENTS_MAX 16
 /* ... and at most this many of them for one owner (a user), so that one user cannot take them all. */
-#define VIREO_SERIAL_CLIENTS_PER_OWNER 4
+#define VIREO_SERIAL_CLIENTS_PER_OWNER 8
 
 int vireo_serial_mux_add_client (VireoSerialMux *mux, guint32 owner, GError **error);
 unsigned vireo_serial_mux_get_n_clients (VireoSerialMux *mux);
