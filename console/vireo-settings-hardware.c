@@ -202,6 +202,7 @@ show_disks (VireoSettingsHardware *self, GVariant *disks)
 static void
 add_disk (VireoSettingsHardware *self, const char *path)
 {
+  g_autofree char *not_writable = NULL;
   g_autoptr (GVariant) disks = current_disks (self);
   g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
   g_autofree char *reason = vireo_check_machine_file (path, FALSE);
@@ -232,7 +233,8 @@ add_disk (VireoSettingsHardware *self, const char *path)
   g_variant_dict_insert (&dict, "path", "s", path);
   g_variant_dict_insert (&dict, "format", "s", format ? format : "raw");
   /* An image the user cannot write is still useful to the guest, read-only. */
-  g_variant_dict_insert (&dict, "readonly", "b", vireo_check_machine_file (path, TRUE) != NULL);
+  not_writable = vireo_check_machine_file (path, TRUE);
+  g_variant_dict_insert (&dict, "readonly", "b", not_writable != NULL);
   g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
   vireo_settings_page_send (PAGE (self), "disks", g_variant_builder_end (&builder));
 }
