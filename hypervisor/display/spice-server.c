@@ -1,11 +1,16 @@
 /* spice-server.c — the SPICE server's life: libspice-server set up and run on a thread of its own
  * ("spice") with its own GMainContext, new client connections, and shutting it down. */
 #include "spice-private.h"
+#include "spice-module.h"
 
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The core's error domain (hv.h), defined here as in limits.c: the module does not link the core, and
+ * a quark is one per name throughout the process. */
+G_DEFINE_QUARK (hv-error-quark, hv_error)
 
 /* Remembers the socket spice bound, so that only that file is removed later. */
 static gboolean
@@ -150,8 +155,8 @@ spice_destroy (HvSpice *spice)
   g_free (spice);
 }
 
-HvSpice *
-hv_spice_new (const HvSpiceBackend *backend, const char *socket_path, GError **error)
+static HvSpice *
+module_server_new (const HvSpiceBackend *backend, const char *socket_path, GError **error)
 {
   HvSpice *spice = g_new0 (HvSpice, 1);
   GError *local = NULL;
@@ -194,8 +199,8 @@ quit_on_thread (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-void
-hv_spice_free (HvSpice *spice)
+static void
+module_server_free (HvSpice *spice)
 {
   if (spice == NULL)
     return;
@@ -227,8 +232,8 @@ add_client_on_thread (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-int
-hv_spice_open_client (HvSpice *spice, GError **error)
+static int
+module_open_client (HvSpice *spice, GError **error)
 {
   AddClient call = { .spice = spice };
   int pair[2];
@@ -264,3 +269,11 @@ hv_spice_open_client (HvSpice *spice, GError **error)
   return pair[1];
 }
 
+/* What spice-module.c looks up: the module's only exported symbol (everything else is built hidden). */
+__attribute__ ((visibility ("default"))) const HvSpiceModule hv_spice_module = {
+  .abi = HV_SPICE_MODULE_ABI,
+  .version = VIREO_VERSION,
+  .server_new = module_server_new,
+  .server_free = module_server_free,
+  .open_client = module_open_client,
+};
