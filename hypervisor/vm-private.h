@@ -57,7 +57,7 @@ struct _HvVm
   HvRestore *restore;  /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
   HvDevices *devices;  /* requested from the start, realized by hv_pc_build (pc.c) */
   gboolean display_enabled; /* hv_vm_set_display */
-  char *spice_socket_path;  /* hv_vm_set_spice_socket (display/spice.c), or NULL */
+  char *spice_socket_path;  /* hv_vm_set_spice_socket (display/spice-vm.c), or NULL */
 
   /* The machine, once built. */
   HvMemory memory;
@@ -69,7 +69,7 @@ struct _HvVm
   HvBootSetup boot;
   HvVcpu *vcpus;
   HvInput input;           /* what the input calls remember (input.c) */
-  HvSpice *spice;          /* the display's SPICE server (display/spice.c), NULL without a display */
+  HvSpice *spice;          /* the display's SPICE server (display/spice-server.c), NULL without a display */
 
   /* Lifecycle, guarded by lock. */
   GMutex lock;

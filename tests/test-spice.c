@@ -1,4 +1,4 @@
-/* test-spice.c — the SPICE server (hypervisor/display/spice.c) seen by a spice-client-glib client: with a
+/* test-spice.c — the SPICE server (hypervisor/display/spice-*.c) seen by a spice-client-glib client: with a
  * fake display driven from the test (no KVM), then with a VM running the display test guest, in this
  * process, under vireo-run --display and behind vireo-worker's OpenDisplay. */
 #include "test-util.h"

@@ -1,6 +1,6 @@
 /* display.h — what a display device offers a display server: the current mode, its pixels, and which
  * parts changed.  The producer is the framebuffer device (devices/bochs-display.c); the consumer is the
- * SPICE glue (display/spice.c).  Designed so a virtio-gpu device can be a second producer later. */
+ * SPICE glue (display/spice-display.c).  Designed so a virtio-gpu device can be a second producer later. */
 #pragma once
 
 #include <glib.h>

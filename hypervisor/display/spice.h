@@ -1,5 +1,5 @@
-/* spice.h — the VM's SPICE server (display/spice.c): libspice-server on a thread of its own that shows a
- * display (display.h) to SPICE clients and hands their keyboard and tablet input back. */
+/* spice.h — the VM's SPICE server (display/spice-*.c): libspice-server on a thread of its own that
+ * shows a display (display.h) to SPICE clients and hands their keyboard and tablet input back. */
 #pragma once
 
 #include "display.h"

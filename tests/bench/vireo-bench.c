@@ -91,6 +91,7 @@ typedef struct
   int memory_mib;
   int timeout_s;
   gboolean qemu_stock;
+  char *display_dir;  /* --display: the SPICE sockets go here; NULL without a display */
   gboolean quiet;
   gboolean do_boot;
   gboolean do_pio;
@@ -445,9 +446,14 @@ guest_path (const Bench *b, const char *name)
 static GPtrArray *
 vmm_argv (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint64 count)
 {
+  /* A socket of its own for every run: no run waits for or meets the previous one's. */
+  static unsigned display_serial;
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *elf = guest ? guest_path (b, guest) : NULL;
   g_autofree char *mem = g_strdup_printf ("%dM", b->memory_mib);
+  g_autofree char *socket = b->display_dir ? g_strdup_printf ("%s/%s-%u.sock", b->display_dir,
+                                                              vmm_names[id], display_serial++)
+                                           : NULL;
 
   g_ptr_array_add (argv, g_strdup (b->vmm[id].path));
   switch (id)
@@ -465,6 +471,11 @@ vmm_argv (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint
         {
           g_ptr_array_add (argv, g_strdup ("-c"));
           g_ptr_array_add (argv, g_strdup (cmdline));
+        }
+      if (socket != NULL)
+        {
+          g_ptr_array_add (argv, g_strdup ("--display"));
+          g_ptr_array_add (argv, g_strconcat ("spice:", socket, NULL));
         }
       break;
     case VMM_QEMU:
@@ -490,6 +501,18 @@ vmm_argv (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint
           g_ptr_array_add (argv, g_strdup ("none"));
           g_ptr_array_add (argv, g_strdup ("-serial"));
           g_ptr_array_add (argv, g_strdup ("stdio"));
+          /* The display vireo-run's --display gives (stock QEMU has its VGA). */
+          if (socket != NULL)
+            {
+              g_ptr_array_add (argv, g_strdup ("-device"));
+              g_ptr_array_add (argv, g_strdup ("bochs-display"));
+            }
+        }
+      if (socket != NULL)
+        {
+          g_ptr_array_add (argv, g_strdup ("-spice"));
+          g_ptr_array_add (argv,
+                           g_strdup_printf ("unix=on,addr=%s,disable-ticketing=on", socket));
         }
       g_ptr_array_add (argv, g_strdup ("-no-reboot"));
       g_ptr_array_add (argv, g_strdup ("-kernel"));
@@ -892,7 +915,8 @@ print_results (const Bench *b)
   if (b->do_memory)
     {
       g_autofree char *title = g_strdup_printf (
-          "3. Host memory: shutdown.elf waiting for the power button, %d MiB guest", b->memory_mib);
+          "3. Host memory: shutdown.elf waiting for the power button, %d MiB guest%s",
+          b->memory_mib, b->display_dir ? ", with a display (SPICE socket, no client)" : "");
       print_heading (title, pair, 2, vq, 1);
       print_row (b, "peak RSS (VmHWM)", "MiB", M_MEM_HWM, pair, 2, vq, 1);
       print_row (b, "guest RAM touched (RssShmem)", "MiB", M_MEM_GUEST, pair, 2, vq, 1);
@@ -1060,7 +1084,7 @@ main (int argc, char **argv)
 {
   g_autofree char *vireo_run = NULL, *qemu = NULL, *floor = NULL, *guests = NULL;
   g_autofree char *counts = NULL, *only = NULL;
-  gboolean no_qemu = FALSE;
+  gboolean no_qemu = FALSE, display = FALSE;
   Bench bench = { 0 }, *b = &bench;
   b->runs = 5;
   b->memory_mib = 128;
@@ -1080,6 +1104,9 @@ main (int argc, char **argv)
     { "qemu-stock", 0, 0, G_OPTION_ARG_NONE, &b->qemu_stock,
       "Give QEMU its default devices (-nographic; NIC with iPXE, VGA) instead of -nodefaults",
       NULL },
+    { "display", 0, 0, G_OPTION_ARG_NONE, &display,
+      "Give vireo and QEMU a display served on a SPICE unix socket (vireo-run --display spice:PATH; "
+      "QEMU -device bochs-display -spice unix=on,...), with no client connected", NULL },
     { "kvm-floor", 0, 0, G_OPTION_ARG_FILENAME, &floor, "The bare-KVM floor program", "PATH" },
     { "guests", 0, 0, G_OPTION_ARG_FILENAME, &guests, "Directory of the built test guests", "DIR" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &b->quiet, "Print only the results, not each run", NULL },
@@ -1122,6 +1149,15 @@ main (int argc, char **argv)
   b->guests_dir = guests ? g_strdup (guests) : g_strdup (VIREO_BENCH_GUESTS_DIR);
   if (!check_guests (b))
     return 1;
+  if (display)
+    {
+      b->display_dir = g_dir_make_tmp ("vireo-bench-XXXXXX", &error);
+      if (b->display_dir == NULL)
+        {
+          g_printerr ("vireo-bench: %s\n", error->message);
+          return 1;
+        }
+    }
 
   b->vmm[VMM_VIREO].path = g_strdup (vireo_run ? vireo_run : VIREO_BENCH_VIREO_RUN);
   if (!g_file_test (b->vmm[VMM_VIREO].path, G_FILE_TEST_IS_EXECUTABLE))
@@ -1191,6 +1227,19 @@ main (int argc, char **argv)
       g_free (b->vmm[id].failure);
     }
   g_free (b->guests_dir);
+  if (b->display_dir != NULL)
+    {
+      /* Each VMM removes its socket when it ends; whatever is left goes with the folder. */
+      g_autoptr (GDir) dir = g_dir_open (b->display_dir, 0, NULL);
+      const char *name;
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (b->display_dir, name, NULL);
+          unlink (path);
+        }
+      rmdir (b->display_dir);
+      g_free (b->display_dir);
+    }
   /* A peer that failed is reported in the table; vireo failing makes the whole run an error. */
   return b->vmm[VMM_VIREO].failure != NULL ? 1 : 0;
 }
