@@ -267,6 +267,44 @@ fd_request_free (FdRequest *request)
   g_free (request);
 }
 
+/* OpenDisplay calls in flight, by machine.  The worker adds each reply's socket to the machine's SPICE
+ * server before it answers, and the server serves one client at a time: a display that starts a session
+ * while another display's call for the same machine is still in flight waits for it, or that late
+ * socket (of a display being closed — the manager's thumbnail as the connection window opens) would take
+ * the server from the new session, whose input would then be lost until it reconnected. */
+static GHashTable *calls_in_flight; /* object path → count */
+
+#define IN_FLIGHT_WAIT_MS 20
+
+static guint
+calls_pending (VireoDBusMachine *machine)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine));
+  return calls_in_flight ? GPOINTER_TO_UINT (g_hash_table_lookup (calls_in_flight, path)) : 0;
+}
+
+static void
+count_call (VireoDBusMachine *machine, int delta)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine));
+  guint count = calls_pending (machine) + (guint) delta;
+
+  if (calls_in_flight == NULL)
+    calls_in_flight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (count == 0)
+    g_hash_table_remove (calls_in_flight, path);
+  else
+    g_hash_table_insert (calls_in_flight, g_strdup (path), GUINT_TO_POINTER (count));
+}
+
+static void
+call_open_display (VireoDisplay *self, GAsyncReadyCallback callback, gpointer data)
+{
+  count_call (self->machine, +1);
+  vireo_dbus_machine_call_open_display (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable,
+                                        callback, data);
+}
+
 /* The fd an OpenDisplay reply carries, or -1 with @error set. */
 static int
 open_display_finish (VireoDBusMachine *machine, GAsyncResult *result, GError **error)
@@ -295,6 +333,7 @@ on_channel_fd (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
   int fd = open_display_finish (VIREO_DBUS_MACHINE (source), result, &error);
 
+  count_call (VIREO_DBUS_MACHINE (source), -1);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       fd_request_free (request);
@@ -330,7 +369,7 @@ on_open_fd (SpiceChannel *channel, int with_tls, VireoDisplay *self)
   request = g_new0 (FdRequest, 1);
   request->self = g_object_ref (self);
   request->channel = g_object_ref (channel);
-  vireo_dbus_machine_call_open_display (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable, on_channel_fd, request);
+  call_open_display (self, on_channel_fd, request);
 }
 
 static void
@@ -514,6 +553,7 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
   int fd = open_display_finish (VIREO_DBUS_MACHINE (source), result, &error);
 
+  count_call (VIREO_DBUS_MACHINE (source), -1);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   if (fd < 0)
@@ -548,8 +588,14 @@ request_session (VireoDisplay *self)
       return;
     }
   vireo_display_update_state (self, VIREO_DISPLAY_CONNECTING);
-  vireo_dbus_machine_call_open_display (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable, on_session_fd,
-                                        g_object_ref (self));
+  if (calls_pending (self->machine) > 0)
+    {
+      /* Another display's socket is on its way to the server: let it arrive (and go) first. */
+      g_clear_handle_id (&self->retry_source, g_source_remove);
+      self->retry_source = g_timeout_add (IN_FLIGHT_WAIT_MS, retry_timeout, self);
+      return;
+    }
+  call_open_display (self, on_session_fd, g_object_ref (self));
 }
 
 static void
