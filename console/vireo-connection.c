@@ -189,6 +189,9 @@ update_actions (VireoConnection *self)
   g_signal_handlers_unblock_matched (self->pause_button, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, self);
 }
 
+/* The machine's properties the window shows or acts on. */
+static const char *const shown_properties[] = { "notify::state", "notify::name", "notify::settings" };
+
 static void
 on_machine_changed (VireoConnection *self)
 {
@@ -426,7 +429,12 @@ attach_machine (VireoConnection *self)
     }
   apply_zoom (self);
 
-  g_signal_connect_object (self->machine, "notify", G_CALLBACK (on_machine_changed), self, G_CONNECT_SWAPPED);
+  /* Only what the window shows: the service updates uptime and CPU use every second, and redrawing the
+   * window for them would cost a frame a second — on a software renderer, long enough to hold up the
+   * idle callbacks the SPICE client sends keys and pointer moves from. */
+  for (gsize i = 0; i < G_N_ELEMENTS (shown_properties); i++)
+    g_signal_connect_object (self->machine, shown_properties[i], G_CALLBACK (on_machine_changed), self,
+                             G_CONNECT_SWAPPED);
   /* A machine without a display opens on its serial console. */
   if (!machine_has_display (self->machine))
     adw_view_stack_set_visible_child_name (self->view_stack, "serial");

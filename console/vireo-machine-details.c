@@ -137,11 +137,17 @@ update_thumbnail (VireoMachineDetails *self)
 
       if (connection)
         {
-          g_autoptr (GdkPaintable) mirror =
-            gtk_widget_paintable_new (vireo_connection_get_display (VIREO_CONNECTION (connection)));
+          GtkWidget *display = GTK_WIDGET (vireo_connection_get_display (VIREO_CONNECTION (connection)));
+          GdkPaintable *shown = gtk_picture_get_paintable (self->thumbnail_mirror);
 
           vireo_display_close (self->thumbnail);
-          gtk_picture_set_paintable (self->thumbnail_mirror, mirror);
+          /* Once: this runs on every property the service updates (uptime, CPU use, every second). */
+          if (!GTK_IS_WIDGET_PAINTABLE (shown)
+              || gtk_widget_paintable_get_widget (GTK_WIDGET_PAINTABLE (shown)) != display)
+            {
+              g_autoptr (GdkPaintable) mirror = gtk_widget_paintable_new (display);
+              gtk_picture_set_paintable (self->thumbnail_mirror, mirror);
+            }
           gtk_stack_set_visible_child_name (self->thumbnail_stack, "mirror");
           return;
         }
