@@ -33,5 +33,6 @@ if [ $status -eq 0 ]; then
 fi
 artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
 echo "not ok 1 fuzz-$name: the fuzzer failed (exit $status); input: ${artifact:-none saved}, log: $log"
-grep -E -A 40 '^==[0-9]+==ERROR|runtime error:|^ERROR:|Slow input|ERROR: libFuzzer' "$log" | head -n 60 | sed 's/^/# /'
+# The report, on stderr, which meson test --print-errorlogs shows: what failed and where.
+grep -E -m 1 -B 5 -A 40 'ERROR|runtime error:' "$log" >&2
 exit 1
