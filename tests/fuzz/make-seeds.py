@@ -313,7 +313,10 @@ write("libvirt-xml", "not-kvm.xml", b"<domain type='xen'><name>x</name><memory>1
 
 # ---- state: written by the devices' own save functions (state-seed.c) ----
 state_seed = os.path.join(HERE, "..", "..", "build", "tests", "fuzz", "fuzz-state-seed")
+echo_guest = os.path.join(HERE, "..", "..", "build", "tests", "guests", "echo.elf")
 if os.path.exists(state_seed):
-    subprocess.run([state_seed, os.path.join(HERE, "corpus", "state")], check=True)
+    # With the echo test guest (and KVM), also a real VM's state: vCPUs and VM state included.
+    subprocess.run([state_seed, os.path.join(HERE, "corpus", "state")]
+                   + ([echo_guest] if os.path.exists(echo_guest) else []), check=True)
 else:
     print("not writing the state seeds: run `meson compile -C build fuzz-state-seed` first")

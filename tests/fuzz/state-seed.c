@@ -7,6 +7,7 @@
 #include "snapshot-file.h"
 #include "state.h"
 #include "fuzz-machine.h"
+#include "hv.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +26,45 @@ write_seed (const char *folder, const char *name, uint8_t mode, const void *data
     g_error ("%s", error->message);
 }
 
+/* Boots @guest_path (the echo test guest waits for input), pauses it and saves it; the "state"
+ * file's bytes, or NULL when KVM is not there. */
+static GBytes *
+save_real_vm (const char *guest_path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvVm) vm = hv_vm_new ("/dev/kvm", &error);
+  g_autofree char *tmp = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  gsize len;
+  int dir_fd;
+
+  if (vm == NULL)
+    {
+      g_printerr ("state-seed: no VM state seed: %s\n", error->message);
+      return NULL;
+    }
+  if (!hv_vm_set_memory (vm, 32u << 20, &error)
+      || !hv_vm_set_kernel (vm, guest_path, NULL, NULL, &error) || !hv_vm_start (vm, &error))
+    g_error ("%s", error->message);
+  g_usleep (200 * 1000);
+  tmp = g_dir_make_tmp ("vireo-state-seed-XXXXXX", &error);
+  g_assert_no_error (error);
+  dir_fd = open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!hv_vm_pause (vm, &error) || !hv_vm_save (vm, dir_fd, &error))
+    g_error ("%s", error->message);
+  close (dir_fd);
+  path = g_build_filename (tmp, "state", NULL);
+  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
+  unlink (path);
+  g_free (path);
+  path = g_build_filename (tmp, "memory", NULL);
+  unlink (path);
+  rmdir (tmp);
+  hv_vm_stop (vm);
+  return g_bytes_new (contents, len);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -38,8 +78,8 @@ main (int argc, char **argv)
   gsize file_len;
   int dir_fd;
 
-  if (argc != 2)
-    g_error ("usage: state-seed FOLDER");
+  if (argc != 2 && argc != 3)
+    g_error ("usage: state-seed FOLDER [GUEST.elf]");
   fuzz_machine_init (&fm);
   g_variant_dict_insert (&dict, "memory-size", "t", (guint64)TEST_RAM_SIZE);
   g_variant_dict_insert (&dict, "vcpu-count", "u", 1);
@@ -66,5 +106,18 @@ main (int argc, char **argv)
   unlink (file);
   rmdir (tmp);
   fuzz_machine_clear (&fm);
+
+  if (argc == 3)
+    {
+      g_autoptr (GBytes) vm_state = save_real_vm (argv[2]);
+      gsize len;
+      const uint8_t *data = vm_state ? g_bytes_get_data (vm_state, &len) : NULL;
+
+      if (data != NULL)
+        {
+          write_seed (argv[1], "vm-file", 0, data, len);
+          write_seed (argv[1], "vm-body", 1, data + 32, len - 32); /* after the 32-byte header */
+        }
+    }
   return 0;
 }
