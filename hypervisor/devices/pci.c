@@ -522,11 +522,19 @@ check_saved_bars (const HvPciDevice *device, const SavedFunction *saved, GError 
         }
       if ((dword & ~bar_low_mask (device, bar)) != bar_type_bits (device, bar))
         goto bad;
-      /* Where the BAR decodes must be a place it can decode. */
-      limit = device->bar_is_io[bar] ? IO_BAR_END
-              : device->bar_is_64[bar] ? G_GUINT64_CONSTANT (1) << 52
-                                       : G_GUINT64_CONSTANT (1) << 32;
-      if (size > limit || (address & (size - 1)) != 0 || address > limit - size)
+      /* Where the BAR decodes must be a place it can decode.  A 64-bit BAR takes any address a guest
+       * can write to it (write_bar_locked), beyond what the CPU can reach too: refusing one here would
+       * let a guest make its own saved state unrestorable. */
+      if ((address & (size - 1)) != 0)
+        goto bad;
+      if (device->bar_is_64[bar])
+        {
+          if (address > G_MAXUINT64 - (size - 1))
+            goto bad;
+          continue;
+        }
+      limit = device->bar_is_io[bar] ? IO_BAR_END : G_GUINT64_CONSTANT (1) << 32;
+      if (size > limit || address > limit - size)
         goto bad;
       continue;
 

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Writes the seed inputs of the fuzz targets into tests/fuzz/corpus/<target>/ (the state target's seed
+comes from state-seed.c, which needs the devices' own save functions).  Each seed is a short, meaningful
+run in the input format its target describes in its first comment; run again after changing a format.
+
+Usage: tests/fuzz/make-seeds.py
+"""
+import os
+import struct
+import subprocess
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIB = 1 << 20
+
+
+def write(target, name, data):
+    path = os.path.join(HERE, "corpus", target, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def u8(v): return struct.pack("<B", v & 0xff)
+def u16(v): return struct.pack("<H", v & 0xffff)
+def u32(v): return struct.pack("<I", v & 0xffffffff)
+def u64(v): return struct.pack("<Q", v & 0xffffffffffffffff)
+
+
+def desc(addr, length, flags, next_):
+    return u64(addr) + u32(length) + u16(flags) + u16(next_)
+
+
+# ---- virtqueue: size 4 (selector 2), rings at 0x0 / 0x40 / 0x60, buffers from 0x100 ----
+NEXT, WRITE, INDIRECT = 1, 2, 4
+
+
+def virtqueue_seed(flags, descs, heads, avail_flags=0, extra=b"", ops=b"\x00\x00\x00\x00\x00\x02"):
+    image = bytearray(0x200)
+    for i, d in enumerate(descs):
+        image[16 * i:16 * i + 16] = d
+    image[0x40:0x42] = u16(avail_flags)
+    image[0x42:0x44] = u16(len(heads))
+    for i, h in enumerate(heads):
+        image[0x44 + 2 * i:0x46 + 2 * i] = u16(h)
+    image[0x100:0x100 + 8] = b"request!"
+    image[0x180:0x180 + len(extra)] = extra
+    header = u8(2) + u8(flags | 4) + u16(0) + u16(0x40) + u16(0x60) + u16(0) + u16(0)
+    return header + u16(len(image)) + bytes(image) + ops
+
+
+write("virtqueue", "chain", virtqueue_seed(0, [desc(0x100, 8, NEXT, 1), desc(0x140, 32, WRITE, 0)], [0]))
+write("virtqueue", "two-chains-event-idx",
+      virtqueue_seed(1, [desc(0x100, 8, 0, 0), desc(0x140, 16, WRITE, 0)], [0, 1],
+                     ops=b"\x00\x00\x00\x02\x00\x00\x00\x02\x01\x42\x00\x02\x03\x00\x00"))
+write("virtqueue", "indirect",
+      virtqueue_seed(2, [desc(0x180, 32, INDIRECT, 0)], [0],
+                     extra=desc(0x100, 8, NEXT, 1) + desc(0x140, 32, WRITE, 0)))
+
+# ---- virtio-pci: the echo device (slot 1) and the keyboard (slot 2) brought up as Linux does ----
+KEYBOARD = 0x10
+
+
+def cfg_write(reg, width_sel, value, slot=0):
+    return u8(0x0 | slot) + u8(reg) + u8(width_sel) + u32(value)
+
+
+def regs_write(offset, width_sel, value, slot=0):
+    return u8(0x2 | slot) + u16(offset) + u8(width_sel) + u64(value)
+
+
+def regs_read(offset, width_sel, slot=0):
+    return u8(0x3 | slot) + u16(offset) + u8(width_sel)
+
+
+def poke(offset, data):
+    return u8(0x6) + u16(offset) + u8(len(data)) + data
+
+
+def bring_up(slot, queues):
+    """queues: list of (index, base offset in the 1 MiB window); size 4 each."""
+    out = cfg_write(0x04, 1, 0x0006, slot)                    # memory decoding, bus mastering
+    out += regs_write(0x14, 0, 0, slot) + regs_write(0x14, 0, 1, slot) + regs_write(0x14, 0, 3, slot)
+    out += regs_write(0x08, 2, 0, slot) + regs_write(0x0c, 2, 0, slot)
+    out += regs_write(0x08, 2, 1, slot) + regs_write(0x0c, 2, 1, slot)   # VERSION_1
+    out += regs_write(0x14, 0, 0x0b, slot) + regs_read(0x14, 0, slot)
+    for index, base in queues:
+        gpa = 0x100000 + base
+        out += regs_write(0x16, 1, index, slot) + regs_write(0x18, 1, 4, slot)
+        out += regs_write(0x20, 2, gpa, slot) + regs_write(0x24, 2, 0, slot)
+        out += regs_write(0x28, 2, gpa + 0x40, slot) + regs_write(0x2c, 2, 0, slot)
+        out += regs_write(0x30, 2, gpa + 0x50, slot) + regs_write(0x34, 2, 0, slot)
+        out += regs_write(0x1a, 1, 0xffff, slot) + regs_write(0x1c, 1, 1, slot)
+    out += regs_write(0x14, 0, 0x0f, slot)
+    return out
+
+
+def make_available(base, head, avail_idx, descs):
+    out = b""
+    for i, d in enumerate(descs):
+        out += poke(base + 16 * (head + i), d)
+    out += poke(base + 0x44 + 2 * ((avail_idx - 1) % 4), u16(head))
+    out += poke(base + 0x42, u16(avail_idx))
+    return out
+
+
+echo = bring_up(0, [(0, 0x0000)])
+echo += poke(0x8000, b"abc")
+echo += make_available(0x0000, 0, 1, [desc(0x108000, 3, NEXT, 1), desc(0x108100, 16, WRITE, 0)])
+echo += regs_write(0x3000, 1, 0) + u8(0x7) + regs_read(0x1000, 0)   # kick queue 0, run, read the ISR
+write("virtio-pci", "echo-round-trip", echo)
+write("virtio-pci", "echo-save-load", echo + u8(0x8) + regs_read(0x14, 0) + regs_write(0x14, 0, 0))
+
+keyboard = bring_up(KEYBOARD, [(0, 0x1000), (1, 0x2000)])
+keyboard += make_available(0x1000, 0, 2, [desc(0x109000, 8, WRITE, 0), desc(0x109008, 8, WRITE, 0)])
+keyboard += regs_write(0x3000, 1, 0, KEYBOARD) + u8(0x7)
+keyboard += u8(0x9) + u16(30) + u8(1) + u8(0x9) + u16(30) + u8(0) + u8(0x7)
+keyboard += regs_write(0x16, 1, 0, KEYBOARD) + u8(0x18) + regs_write(0x2000, 0, 1, KEYBOARD)   # config select
+write("virtio-pci", "keyboard-events", keyboard)
+# MSI-X: vector 0 programmed and unmasked, MSI-X turned on, then the configuration vector.
+msix = cfg_write(0x04, 1, 0x0006) + u8(0x4) + u16(0) + u8(2) + u32(0xfee00000) + u8(0x4) + u16(8) + u8(2) + u32(0x41)
+msix += u8(0x4) + u16(12) + u8(2) + u32(0) + u8(0x1) + u8(0x84) + u8(1) + cfg_write(0x86, 1, 0x8000)
+msix += regs_write(0x10, 1, 0) + regs_read(0x10, 1) + u8(0x5) + u16(0x800) + u8(2)
+write("virtio-pci", "msix", msix)
+
+# ---- devices: port accesses (op = 2 * device + write), MMIO (14) and host events (15) ----
+SERIAL, I8042_DATA, I8042_CMD, RTC, ACPI_PM, PCI, DISPI = range(7)
+
+
+def pio_write(dev, offset, width_sel, value):
+    return u8(2 * dev + 1) + u8(offset) + u8(width_sel) + u32(value)
+
+
+def pio_read(dev, offset, width_sel=0):
+    return u8(2 * dev) + u8(offset) + u8(width_sel)
+
+
+def host(kind, data=None):
+    return u8(15) + u8(kind) + (u8(len(data)) + data if data is not None else b"")
+
+
+serial = pio_write(SERIAL, 3, 0, 0x80) + pio_write(SERIAL, 0, 0, 1) + pio_write(SERIAL, 1, 0, 0)
+serial += pio_write(SERIAL, 3, 0, 0x03) + pio_write(SERIAL, 2, 0, 0xc7) + pio_write(SERIAL, 4, 0, 0x0b)
+serial += pio_write(SERIAL, 1, 0, 0x0f) + pio_write(SERIAL, 0, 0, ord("A")) + pio_read(SERIAL, 5)
+serial += host(0, b"hello") + pio_read(SERIAL, 2) + pio_read(SERIAL, 0) + pio_read(SERIAL, 5)
+serial += pio_write(SERIAL, 4, 0, 0x1b) + pio_write(SERIAL, 0, 0, ord("B")) + pio_read(SERIAL, 0)
+write("devices", "serial", serial + host(4))
+
+i8042 = pio_write(I8042_CMD, 0, 0, 0xaa) + pio_read(I8042_DATA, 0) + pio_write(I8042_CMD, 0, 0, 0x20)
+i8042 += pio_read(I8042_DATA, 0) + pio_write(I8042_CMD, 0, 0, 0x60) + pio_write(I8042_DATA, 0, 0, 0x47)
+i8042 += pio_write(I8042_DATA, 0, 0, 0xff) + pio_read(I8042_DATA, 0) + pio_read(I8042_DATA, 0)
+i8042 += pio_write(I8042_DATA, 0, 0, 0xed) + pio_write(I8042_DATA, 0, 0, 0x07) + host(1, b"\x1e\x9e")
+i8042 += pio_read(I8042_CMD, 0) + pio_read(I8042_DATA, 0) + host(3) + pio_read(I8042_DATA, 0) + host(4)
+i8042 += pio_write(I8042_CMD, 0, 0, 0xfe)
+write("devices", "i8042", i8042)
+
+rtc = pio_write(RTC, 0, 0, 0x0b) + pio_write(RTC, 1, 0, 0x06) + pio_write(RTC, 0, 0, 0x00) + pio_read(RTC, 1)
+rtc += pio_write(RTC, 0, 0, 0x0a) + pio_read(RTC, 1) + pio_write(RTC, 0, 0, 0x34) + pio_read(RTC, 1)
+rtc += pio_write(RTC, 0, 0, 0x8e) + pio_write(RTC, 1, 0, 0x55) + pio_write(RTC, 0, 0, 0x0b)
+rtc += pio_write(RTC, 1, 0, 0x22) + pio_write(RTC, 0, 0, 0x0c) + pio_read(RTC, 1) + host(4)
+write("devices", "rtc", rtc)
+
+acpi = pio_write(ACPI_PM, 2, 1, 0x0100) + host(2) + pio_read(ACPI_PM, 0, 1) + pio_write(ACPI_PM, 0, 1, 0x0100)
+acpi += pio_read(ACPI_PM, 8, 2) + pio_write(ACPI_PM, 4, 1, 0x0001) + host(4) + pio_write(ACPI_PM, 4, 1, 0x3401)
+acpi += pio_write(ACPI_PM, 12, 0, 0x01)
+write("devices", "acpi-pm", acpi)
+
+# The display on slot 1: identity, BAR sizing, memory decoding, a mode set through the ports and BAR 2.
+pci = pio_write(PCI, 0, 2, 0x80000800) + pio_read(PCI, 4, 2) + pio_write(PCI, 0, 2, 0x80000810)
+pci += pio_write(PCI, 4, 2, 0xffffffff) + pio_read(PCI, 4, 2) + pio_write(PCI, 4, 2, 0xe0000000)
+pci += pio_write(PCI, 0, 2, 0x80000804) + pio_write(PCI, 4, 1, 0x0003) + pio_read(PCI, 6, 1)
+pci += pio_write(PCI, 0, 2, 0x80000834) + pio_read(PCI, 4, 0) + host(4)
+write("devices", "pci", pci)
+
+
+def dispi(index, value):
+    return pio_write(DISPI, 0, 1, index) + pio_write(DISPI, 1, 1, value)
+
+
+def mmio(bar2, write_, width_sel, offset, value=0):
+    flags = (1 if write_ else 0) | (2 if bar2 else 0) | (width_sel << 2)
+    return u8(14) + u8(flags) + u32(offset) + (u64(value) if write_ else b"")
+
+
+display = pio_write(PCI, 0, 2, 0x80000804) + pio_write(PCI, 4, 1, 0x0003)
+display += pio_write(DISPI, 0, 1, 0) + pio_read(DISPI, 1, 1)
+display += dispi(4, 0) + dispi(1, 800) + dispi(2, 600) + dispi(3, 32) + dispi(6, 1024) + dispi(4, 0x41)
+display += host(5) + mmio(False, True, 2, 0x1000, 0xffffffff) + mmio(False, True, 3, 800 * 4 * 599, 1) + host(5)
+display += mmio(True, False, 2, 0) + mmio(True, True, 1, 0x500 + 2 * 9, 16) + mmio(True, False, 1, 0x500 + 2 * 9)
+display += mmio(True, True, 0, 0x400 + 0x1c0 - 0x3c0 + 0x10, 0x20) + mmio(True, False, 2, 0x600) + host(4) + host(5)
+write("devices", "bochs-display", display)
+
+# ---- loader: u8 flags (1 initrd, 2 command line), then the kernel ----
+EM_386, EM_X86_64, ET_EXEC, PT_LOAD, PT_NOTE = 3, 62, 2, 1, 4
+
+
+def elf(is_64, entry, segments):
+    notes = u32(4) + u32(8 if is_64 else 4) + u32(18) + b"Xen\0" + (u64(entry) if is_64 else u32(entry))
+    ehsize, phsize = (64, 56) if is_64 else (52, 32)
+    n_ph = len(segments) + 1
+    notes_off = ehsize + n_ph * phsize
+    data_off = (notes_off + len(notes) + 15) & ~15
+    phdrs, body, pos = b"", b"", data_off
+    for paddr, filesz, memsz in segments:
+        if is_64:
+            phdrs += u32(PT_LOAD) + u32(7) + u64(pos) + u64(0xffffffff80000000 + paddr) + u64(paddr)
+            phdrs += u64(filesz) + u64(memsz) + u64(0x200000)
+        else:
+            phdrs += u32(PT_LOAD) + u32(pos) + u32(paddr) + u32(paddr) + u32(filesz) + u32(memsz)
+            phdrs += u32(7) + u32(0x1000)
+        body += bytes((i * 7 + 1) & 0xff for i in range(filesz)) + bytes((-filesz) % 16)
+        pos += (filesz + 15) & ~15
+    if is_64:
+        phdrs += u32(PT_NOTE) + u32(4) + u64(notes_off) + u64(0) + u64(0) + u64(len(notes)) + u64(0) + u64(4)
+        ehdr = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + u16(ET_EXEC) + u16(EM_X86_64) + u32(1)
+        ehdr += u64(0xffffffff81000000) + u64(ehsize) + u64(0) + u32(0) + u16(ehsize) + u16(phsize)
+        ehdr += u16(n_ph) + u16(64) + u16(0) + u16(0)
+    else:
+        phdrs += u32(PT_NOTE) + u32(notes_off) + u32(0) + u32(0) + u32(len(notes)) + u32(0) + u32(4) + u32(4)
+        ehdr = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9) + u16(ET_EXEC) + u16(EM_386) + u32(1)
+        ehdr += u32(entry) + u32(ehsize) + u32(0) + u32(0) + u16(ehsize) + u16(phsize)
+        ehdr += u16(n_ph) + u16(40) + u16(0) + u16(0)
+    out = ehdr + phdrs + notes
+    return out + bytes(data_off - len(out)) + body
+
+
+def bzimage(version=0x020f, xloadflags=3, relocatable=1, pm_size=0x200):
+    setup_sects = 1
+    setup_size = (setup_sects + 1) * 512
+    image = bytearray(setup_size + pm_size)
+    image[0x1f1] = setup_sects
+    image[0x1f4:0x1f8] = u32(pm_size // 16)
+    image[0x1fe:0x200] = u16(0xaa55)
+    image[0x200], image[0x201] = 0xeb, 0x6a
+    image[0x202:0x206] = b"HdrS"
+    image[0x206:0x208] = u16(version)
+    image[0x211] = 0x01
+    image[0x214:0x218] = u32(0x100000)
+    image[0x22c:0x230] = u32(0x7fffffff)
+    image[0x230:0x234] = u32(0x200000)
+    image[0x234] = relocatable
+    image[0x235] = 21
+    image[0x236:0x238] = u16(xloadflags)
+    image[0x238:0x23c] = u32(2047)
+    image[0x258:0x260] = u64(16 * MIB)
+    image[0x260:0x264] = u32(8 * MIB)
+    for i in range(pm_size):
+        image[setup_size + i] = (i * 13 + 5) & 0xff
+    return bytes(image)
+
+
+cmdline = b"console=ttyS0 quiet"
+write("loader", "pvh64", u8(0) + elf(True, 16 * MIB + 0x40, [(16 * MIB, 0x80, 0x80), (18 * MIB, 0x40, 0x1000)]))
+write("loader", "pvh32-initrd-cmdline",
+      u8(3) + u16(64) + bytes(range(64)) + u8(len(cmdline)) + cmdline + elf(False, MIB + 0x10, [(MIB, 0x40, 0x40)]))
+write("loader", "bzimage", u8(2) + u8(len(cmdline)) + cmdline + bzimage())
+write("loader", "bzimage-fixed-initrd", u8(1) + u16(32) + bytes(32) + bzimage(version=0x020c, relocatable=0))
+write("loader", "gzip", u8(0) + b"\x1f\x8b\x08\x00" + bytes(16))
+
+# ---- libvirt XML: ours, and what virt-manager and GNOME Boxes write ----
+write("libvirt-xml", "kernel-boot.xml", b"""<domain type="kvm">
+  <name>tiny</name>
+  <uuid>8f3a2c1e-5b6d-4e7f-9a0b-1c2d3e4f5a6b</uuid>
+  <title>Tiny VM</title>
+  <description>notes</description>
+  <memory unit="MiB">256</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch="x86_64">hvm</type>
+    <kernel>/var/lib/vireo/vmlinuz</kernel>
+    <initrd>/var/lib/vireo/initrd.img</initrd>
+    <cmdline>console=ttyS0</cmdline>
+  </os>
+  <metadata>
+    <vireo:machine xmlns:vireo="https://vireo.org/xmlns/vireo/1">
+      <vireo:name>Tiny VM</vireo:name>
+      <vireo:network>nat</vireo:network>
+      <vireo:auto-start>always</vireo:auto-start>
+    </vireo:machine>
+  </metadata>
+  <devices>
+    <serial type="pty"/>
+    <graphics type="spice"/>
+  </devices>
+</domain>
+""")
+write("libvirt-xml", "disk-boot.xml", b"""<domain type='kvm'>
+  <name>fedora</name>
+  <memory unit='KiB'>2097152</memory>
+  <currentMemory unit='KiB'>2097152</currentMemory>
+  <vcpu placement='static'>4</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-q35-7.2'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/fedora.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <source file='/tmp/install.iso'/>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+    </disk>
+    <interface type='network'>
+      <source network='default'/>
+    </interface>
+  </devices>
+</domain>
+""")
+write("libvirt-xml", "not-kvm.xml", b"<domain type='xen'><name>x</name><memory>1</memory></domain>\n")
+
+# ---- state: written by the devices' own save functions (state-seed.c) ----
+state_seed = os.path.join(HERE, "..", "..", "build", "tests", "fuzz", "fuzz-state-seed")
+echo_guest = os.path.join(HERE, "..", "..", "build", "tests", "guests", "echo.elf")
+if os.path.exists(state_seed):
+    # With the echo test guest (and KVM), also a real VM's state: vCPUs and VM state included.
+    subprocess.run([state_seed, os.path.join(HERE, "corpus", "state")]
+                   + ([echo_guest] if os.path.exists(echo_guest) else []), check=True)
+else:
+    print("not writing the state seeds: run `meson compile -C build fuzz-state-seed` first")
