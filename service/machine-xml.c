@@ -6,6 +6,8 @@
 #include "open-as.h"
 #include "hv-limits.h"
 
+#include <libxml/xmlerror.h>
+
 #include <string.h>
 
 #include <libvirt-gconfig/libvirt-gconfig.h>
@@ -29,6 +31,46 @@ typedef struct
   unsigned depth;
 } XmlShape;
 
+/* The attributes libvirt-gconfig reads as enumerations: a value it does not know makes it log a critical
+ * warning (and abort under G_DEBUG=fatal-criticals), so unknown ones are refused here, named. */
+static const char *const domain_types[] = { "kvm", "qemu", NULL };
+static const char *const disk_types[] = { "file", "block", "dir", "network", NULL };
+static const char *const disk_devices[] = { "disk", "floppy", "cdrom", NULL };
+
+static void
+check_enum_attributes (const char *element, const char **names, const char **values, unsigned depth, int line,
+                       GError **error)
+{
+  for (guint i = 0; names[i]; i++)
+    {
+      g_autofree char *shown = NULL;
+
+      if (depth == 1 && g_str_equal (element, "domain") && g_str_equal (names[i], "type")
+          && !g_strv_contains (domain_types, values[i]))
+        {
+          shown = vireo_text_for_message (values[i], 32);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                       "The domain is a “%s” domain; Vireo runs only KVM and QEMU domains (line %d).", shown, line);
+          return;
+        }
+      if (g_str_equal (element, "disk") && g_str_equal (names[i], "type") && !g_strv_contains (disk_types, values[i]))
+        {
+          shown = vireo_text_for_message (values[i], 32);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                       "A disk of the domain is of type “%s”, which Vireo cannot use (line %d).", shown, line);
+          return;
+        }
+      if (g_str_equal (element, "disk") && g_str_equal (names[i], "device")
+          && !g_strv_contains (disk_devices, values[i]))
+        {
+          shown = vireo_text_for_message (values[i], 32);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                       "A disk of the domain is a “%s” device, which Vireo cannot use (line %d).", shown, line);
+          return;
+        }
+    }
+}
+
 static void
 shape_start (GMarkupParseContext *context, const char *element, const char **names, const char **values,
              gpointer data, GError **error)
@@ -48,6 +90,8 @@ shape_start (GMarkupParseContext *context, const char *element, const char **nam
     g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
                  "An element of the domain XML has %u attributes; the limit is %d (line %d).", attributes,
                  XML_MAX_ATTRIBUTES, line);
+  else
+    check_enum_attributes (element, names, values, shape->depth, line, error);
 }
 
 static void
@@ -86,6 +130,26 @@ check_xml_shape (const char *xml, GError **error)
 /* libvirt-gconfig 4.0 defines no autoptr cleanups of its own. */
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GVirConfigDomain, g_object_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GVirConfigDomainOs, g_object_unref)
+
+static void
+ignore_libxml_message (void *data, const char *format, ...)
+{
+}
+
+static void
+ignore_libxml_error (void *data, const xmlError *error)
+{
+}
+
+/* libxml2 prints what it refuses to stderr, with pieces of the document: a caller's XML would end up in
+ * vireod's log.  Our own messages say what is wrong; libxml2's handlers are per thread, so this is set in
+ * each thread that parses. */
+static void
+silence_libxml (void)
+{
+  xmlSetGenericErrorFunc (NULL, ignore_libxml_message);
+  xmlSetStructuredErrorFunc (NULL, (xmlStructuredErrorFunc) ignore_libxml_error);
+}
 
 static gboolean
 ensure_gconfig (GError **error)
@@ -715,6 +779,7 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
 
   if (!ensure_gconfig (error))
     return NULL;
+  silence_libxml ();
   if (xml == NULL || *xml == '\0')
     {
       g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,

@@ -1202,6 +1202,14 @@ test_import_hostile_shapes (void)
   g_string_append (many, "</domain>");
   assert_parse_fails (many->str, VIREO_ERROR_INVALID_ARGUMENT, "more than 10000 elements");
 
+  /* Values libvirt-gconfig reads as enumerations and does not know (it would log a critical warning,
+   * fatal in tests) are refused first, named. */
+  assert_parse_fails ("<domain type='xen'><name>a</name></domain>", VIREO_ERROR_NOT_SUPPORTED, "“xen” domain");
+  assert_parse_fails ("<domain type='kvm'><name>a</name><devices><disk type='volume' device='disk'/></devices>"
+                      "</domain>", VIREO_ERROR_NOT_SUPPORTED, "of type “volume”");
+  assert_parse_fails ("<domain type='kvm'><name>a</name><devices><disk type='file' device='lun'/></devices>"
+                      "</domain>", VIREO_ERROR_NOT_SUPPORTED, "a “lun” device");
+
   assert_parse_fails ("<domain type='kvm'><name>secret-token-123</nam></domain>", VIREO_ERROR_INVALID_ARGUMENT,
                       "not well-formed XML");
   g_test_message ("three hostile shapes refused in %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - start) / 1000);
