@@ -1,11 +1,14 @@
 /* device.c — the device model: requested instances, realized in order and torn down in reverse,
  * quiesced together, one saved-state section each, and the resources the core hands out to them. */
 #include "device.h"
+
+#include <unistd.h>
 #include "bus.h"
 #include "state.h"
 #include "x86/layout.h"
 
 #include <string.h>
+#include <unistd.h>
 
 struct _HvDevices
 {
@@ -16,13 +19,50 @@ struct _HvDevices
   HvDevice *gsi_owner[HV_IOAPIC_PINS];
 };
 
+/* Closes the fds among @options: the device owns them. */
+static void
+close_fd_options (GVariant *options)
+{
+  GVariantIter iter;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", NULL, &value))
+    {
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE) && g_variant_get_handle (value) >= 0)
+        close (g_variant_get_handle (value));
+      g_variant_unref (value);
+    }
+}
+
 static void
 device_free (HvDevice *device)
 {
   if (device->realized)
     device->kind->teardown (device);
+  close_fd_options (device->options);
+  g_variant_unref (device->options);
   g_free (device->id);
   g_free (device);
+}
+
+void
+hv_device_set_options (HvDevice *device, GVariant *options)
+{
+  g_return_if_fail (!device->realized);
+  close_fd_options (device->options);
+  g_variant_unref (device->options);
+  device->options = g_variant_ref_sink (options);
+}
+
+int
+hv_device_get_fd_option (HvDevice *device, const char *name)
+{
+  gint32 fd;
+
+  if (!g_variant_lookup (device->options, name, "h", &fd))
+    return -1;
+  return fd;
 }
 
 HvDevices *
@@ -51,7 +91,7 @@ static const HvDeviceKind *
 find_kind (HvDevices *devices, const char *name)
 {
   for (const HvDeviceKind *const *kind = devices->kinds; *kind; kind++)
-    if (strcmp ((*kind)->name, name) == 0)
+    if (strcmp ((*kind)->info->name, name) == 0)
       return *kind;
   return NULL;
 }
@@ -76,7 +116,7 @@ hv_devices_find_kind (HvDevices *devices, const char *kind)
   for (guint i = 0; i < devices->list->len; i++)
     {
       HvDevice *device = g_ptr_array_index (devices->list, i);
-      if (strcmp (device->kind->name, kind) == 0 && (first == NULL || device->index < first->index))
+      if (strcmp (device->kind->info->name, kind) == 0 && (first == NULL || device->index < first->index))
         first = device;
     }
   return first;
@@ -114,19 +154,6 @@ count_kind (HvDevices *devices, const HvDeviceKind *kind)
 
 /* An id is what a person types and a saved state keys on: short, and nothing a file name or a
  * command line would trip over. */
-static gboolean
-id_is_valid (const char *id)
-{
-  gsize len = strlen (id);
-
-  if (len == 0 || len > 32 || !g_ascii_isalpha (id[0]))
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isalnum (id[i]) && id[i] != '-' && id[i] != '_')
-      return FALSE;
-  return TRUE;
-}
-
 HvDevice *
 hv_devices_add (HvDevices *devices, const char *kind_name, const char *id, GError **error)
 {
@@ -151,11 +178,11 @@ hv_devices_add (HvDevices *devices, const char *kind_name, const char *id, GErro
       return NULL;
     }
   n = count_kind (devices, kind);
-  if (kind->max_instances != 0 && n >= kind->max_instances)
+  if (kind->info->max_instances != 0 && n >= kind->info->max_instances)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "a machine has at most %u device%s of kind “%s”", kind->max_instances,
-                   kind->max_instances == 1 ? "" : "s", kind->name);
+                   "a machine has at most %u device%s of kind “%s”", kind->info->max_instances,
+                   kind->info->max_instances == 1 ? "" : "s", kind->info->name);
       return NULL;
     }
   if (id == NULL)
@@ -163,12 +190,12 @@ hv_devices_add (HvDevices *devices, const char *kind_name, const char *id, GErro
       for (unsigned number = 0; new_id == NULL || hv_devices_lookup (devices, new_id); number++)
         {
           g_free (new_id);
-          new_id = g_strdup_printf ("%s%u", kind->id_prefix, number);
+          new_id = g_strdup_printf ("%s%u", kind->info->id_prefix, number);
         }
     }
   else
     {
-      if (!id_is_valid (id))
+      if (!hv_device_id_is_valid (id))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                        "“%s” is not a device id: use up to 32 letters, digits, “-” and “_”, "
@@ -188,8 +215,7 @@ hv_devices_add (HvDevices *devices, const char *kind_name, const char *id, GErro
   device->kind = kind;
   device->id = g_steal_pointer (&new_id);
   device->index = n;
-  device->options.input_fd = -1;
-  device->options.output_fd = -1;
+  device->options = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
   device->devices = devices;
   g_ptr_array_add (devices->list, device);
   return device;
@@ -227,7 +253,7 @@ compare_order (gconstpointer a, gconstpointer b)
 static void
 set_device_error (GError **error, HvDevice *device, GError *local)
 {
-  g_set_error (error, local->domain, local->code, "%s (%s): %s", device->id, device->kind->name,
+  g_set_error (error, local->domain, local->code, "%s (%s): %s", device->id, device->kind->info->name,
                local->message);
 }
 
@@ -312,7 +338,7 @@ hv_devices_save (HvDevices *devices)
 
       if (!device->realized || device->kind->save == NULL)
         continue;
-      g_variant_dict_insert (&section, "kind", "s", device->kind->name);
+      g_variant_dict_insert (&section, "kind", "s", device->kind->info->name);
       g_variant_dict_insert (&section, "version", "u", device->kind->state_version);
       g_variant_dict_insert_value (&section, "state", device->kind->save (device));
       g_variant_builder_add (&sections, "{s@a{sv}}", device->id, g_variant_dict_end (&section));
@@ -336,10 +362,10 @@ check_section (HvDevice *device, GVariant *section, unsigned *version, GError **
       return NULL;
     kind = g_variant_dup_string (value, NULL);
   }
-  if (strcmp (kind, device->kind->name) != 0)
+  if (strcmp (kind, device->kind->info->name) != 0)
     {
       hv_state_set_bad (error, what, "it was a “%s”, but this machine's %s is a “%s”", kind,
-                        device->id, device->kind->name);
+                        device->id, device->kind->info->name);
       return NULL;
     }
   if (*version == 0 || *version > device->kind->state_version)
@@ -347,7 +373,7 @@ check_section (HvDevice *device, GVariant *section, unsigned *version, GError **
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
                    "the saved state of device “%s” (%s) has version %u; this version of Vireo "
                    "reads versions 1 to %u of it",
-                   device->id, device->kind->name, *version, device->kind->state_version);
+                   device->id, device->kind->info->name, *version, device->kind->state_version);
       return NULL;
     }
   state = hv_state_lookup (section, what, "state", G_VARIANT_TYPE_VARDICT, error);
@@ -396,7 +422,7 @@ hv_devices_load (HvDevices *devices, GVariant *sections, GError **error)
       if (section == NULL)
         {
           hv_state_set_bad (error, "the VM", "the state of device “%s” (%s) is missing",
-                            device->id, device->kind->name);
+                            device->id, device->kind->info->name);
           return FALSE;
         }
       state = check_section (device, section, &version, error);
@@ -404,7 +430,7 @@ hv_devices_load (HvDevices *devices, GVariant *sections, GError **error)
         return FALSE;
       if (!device->kind->load (device, state, version, error))
         {
-          g_prefix_error (error, "device “%s” (%s): ", device->id, device->kind->name);
+          g_prefix_error (error, "device “%s” (%s): ", device->id, device->kind->info->name);
           return FALSE;
         }
     }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "platform.h"
+#include "spec.h"
 #include "devices/devices.h"
 
 typedef struct _HvDevice HvDevice;
@@ -27,10 +28,9 @@ typedef enum
 
 typedef struct
 {
-  const char *name;      /* "serial": what requests and saved sections call the kind */
-  const char *id_prefix; /* instance ids are the prefix and a number from 0: "serial0", "serial1" */
+  /* Its name, id prefix, instance limit and options, as machine specs know them (spec.c). */
+  const HvDeviceKindInfo *info;
   HvDeviceOrder order;
-  unsigned max_instances; /* 0: no limit */
   /* The version of the section save() writes.  load() gets sections of this version or older (a
    * field added later is then missing and takes its default); newer ones are refused before. */
   unsigned state_version;
@@ -58,13 +58,6 @@ typedef struct
 /* The built-in kinds, NULL-terminated (devices/kinds.c). */
 extern const HvDeviceKind *const hv_device_kinds[];
 
-/* What a machine asks for: a serial port's host side.  Other kinds have no options yet. */
-typedef struct
-{
-  int input_fd;  /* fed to the guest's receiver, or -1 (not owned) */
-  int output_fd; /* what the guest transmits, or -1 to drop it (not owned) */
-} HvDeviceOptions;
-
 /* What the machine offers devices as they are realized. */
 typedef struct
 {
@@ -78,7 +71,9 @@ struct _HvDevice
   const HvDeviceKind *kind;
   char *id;
   unsigned index;       /* among the instances of its kind, in the order they were requested */
-  HvDeviceOptions options;
+  /* The options the machine spec gave (a{sv}, never NULL); an "h" here is an fd of this process,
+   * which the VM keeps open until the device is torn down (hv_device_get_fd_option). */
+  GVariant *options;
   HvDevices *devices;   /* the set it belongs to */
   void *impl;           /* the device model (HvSerial, ...), set by realize */
   gboolean realized;
@@ -121,6 +116,11 @@ GVariant *hv_devices_save (HvDevices *devices);
  * the device): a section for a device this set lacks or of another kind, a section newer than the
  * kind's version, a device with state and no section. */
 gboolean hv_devices_load (HvDevices *devices, GVariant *sections, GError **error);
+
+/* Replaces @device's options (a{sv}, sunk), before realizing. */
+void hv_device_set_options (HvDevice *device, GVariant *options);
+/* The fd option @name of @device, or -1. */
+int hv_device_get_fd_option (HvDevice *device, const char *name);
 
 /* For realize functions. */
 const HvPlatform *hv_device_get_platform (HvDevice *device);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hv-limits.h"
+#include "spec.h"
 
 G_BEGIN_DECLS
 
@@ -55,6 +56,18 @@ gboolean hv_vm_set_cpuid_mask (HvVm *vm, const char *mask, GError **error);
 /* The kernel is a PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) or a bzImage with a 64-bit entry point. */
 gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path,
                            const char *cmdline, GError **error);
+/* The same with open files (not taken: the VM maps them now). */
+gboolean hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdline,
+                               GError **error);
+/* Configures the VM from @spec (checked first with hv_machine_spec_check): memory, vCPUs, CPUID
+ * mask, the kernel, and the devices in its list, added (or, for one every VM has such as "serial0",
+ * configured) with their options.  The VM keeps duplicates of the fds it uses; @spec stays the
+ * caller's.  Firmware boot is refused with HV_ERROR_INVALID_ARGUMENT until the core has firmware. */
+gboolean hv_vm_apply_spec (HvVm *vm, const HvMachineSpec *spec, GError **error);
+/* What the VM is configured with, as a spec without fds (fd options and boot files left out): for
+ * checking that a spec arrived whole. */
+HvMachineSpec *hv_vm_get_spec (HvVm *vm);
+
 /* Serial (COM1, device "serial0") wiring.  @output_fd receives what the guest transmits; @input_fd (or
  * -1) is read and fed to the guest's receiver.  The VM does not take ownership of the fds. */
 void hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd);

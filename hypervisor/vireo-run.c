@@ -293,6 +293,51 @@ set_up_serial (Runner *runner, const char *spec, int *input_fd, int *output_fd, 
   return FALSE;
 }
 
+/* Opens a file the guest boots from as the user running us, for the spec; its handle, or -1. */
+static int
+open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError **error)
+{
+  struct stat st;
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, saved == ENOENT ? HV_ERROR_NOT_FOUND : HV_ERROR_PERMISSION,
+                   "cannot open the %s %s: %s", what, path, g_strerror (saved));
+      return -1;
+    }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the %s %s is %s, not a regular file", what, path,
+                   S_ISDIR (st.st_mode) ? "a directory" : "something else");
+      close (fd);
+      return -1;
+    }
+  return hv_machine_spec_add_fd (spec, fd);
+}
+
+static void
+list_device_kinds (void)
+{
+  printf ("Device kinds for --device KIND[,id=ID][,OPTION=VALUE...]:\n");
+  for (gsize i = 0; hv_device_kind_infos[i]; i++)
+    {
+      const HvDeviceKindInfo *info = hv_device_kind_infos[i];
+      if (info->board)
+        continue;
+      printf ("  %-16s %s", info->name, info->description);
+      if (info->max_instances)
+        printf (" (at most %u)", info->max_instances);
+      printf ("\n");
+      for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
+        if (o->type != HV_SPEC_OPTION_FD)
+          printf ("      %s=%s  %s\n", o->name,
+                  o->type == HV_SPEC_OPTION_BOOL ? "on|off" : o->type == HV_SPEC_OPTION_UINT ? "N" : "TEXT",
+                  o->description);
+    }
+}
+
 static const char description[] =
   "Boots a PVH ELF kernel or a Linux bzImage under KVM and connects its serial port (COM1).\n"
   "\n"
@@ -321,6 +366,7 @@ main (int argc, char **argv)
   g_autofree char *serial = NULL;
   g_autofree char *cpuid_mask = NULL;
   g_autofree char *display = NULL;
+  g_auto (GStrv) devices = NULL;
   int cpus = 1;
   gboolean version = FALSE;
   GOptionEntry entries[] = {
@@ -337,12 +383,16 @@ main (int argc, char **argv)
     { "display", 'd', 0, G_OPTION_ARG_STRING, &display,
       "Give the guest a display and serve it: spice:PATH (a SPICE unix socket, for remote-viewer "
       "spice+unix://PATH)", "SPEC" },
+    { "device", 0, 0, G_OPTION_ARG_STRING_ARRAY, &devices,
+      "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
+      "SPEC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- run a virtual machine");
   g_autoptr (GError) error = NULL;
   g_autoptr (HvVm) vm = NULL;
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
   g_autoptr (GMainLoop) loop = NULL;
   Runner runner = { .console_fd = -1, .guest_input_fd = -1 };
   HvExitInfo info = { 0 };
@@ -365,6 +415,11 @@ main (int argc, char **argv)
     {
       fprintf (stderr, "vireo-run: unexpected argument “%s” (see --help)\n", argv[1]);
       return EXIT_USAGE;
+    }
+  if (devices && g_strv_contains ((const char *const *) devices, "help"))
+    {
+      list_device_kinds ();
+      return 0;
     }
   if (kernel == NULL)
     {
@@ -401,12 +456,47 @@ main (int argc, char **argv)
       return EXIT_USAGE;
     }
 
+  /* The same machine spec vireod sends its workers (spec.h), checked the same way. */
+  spec->memory = memory_bytes;
+  spec->vcpus = (unsigned) cpus;
+  g_free (spec->cpuid_mask);
+  spec->cpuid_mask = g_strdup (cpuid_mask ? cpuid_mask : "");
+  g_free (spec->cmdline);
+  spec->cmdline = g_strdup (cmdline ? cmdline : "");
+  hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+  if (display)
+    {
+      hv_machine_spec_add_device (spec, "bochs-display", "display0", NULL);
+      hv_machine_spec_add_device (spec, "virtio-keyboard", "keyboard0", NULL);
+      hv_machine_spec_add_device (spec, "virtio-tablet", "tablet0", NULL);
+    }
+  for (gsize i = 0; devices && devices[i]; i++)
+    if (!hv_machine_spec_add_device_text (spec, devices[i], &error))
+      {
+        fprintf (stderr, "vireo-run: --device: %s\n", error->message);
+        return EXIT_USAGE;
+      }
+  if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, &error))
+    {
+      fprintf (stderr, "vireo-run: %s\n", error->message);
+      return EXIT_USAGE;
+    }
+
+  /* KVM first: without it, nothing else matters. */
   vm = hv_vm_new (g_getenv ("VIREO_KVM_DEVICE"), &error);
-  if (vm == NULL || !hv_vm_set_memory (vm, memory_bytes, &error)
-      || !hv_vm_set_vcpus (vm, (unsigned) cpus, &error) || !hv_vm_set_cpuid_mask (vm, cpuid_mask, &error)
-      || !hv_vm_set_kernel (vm, kernel, initrd, cmdline, &error)
-      || (display && (!hv_vm_set_display (vm, TRUE, &error)
-                      || !hv_vm_set_spice_socket (vm, display + 6, &error))))
+  if (vm == NULL)
+    {
+      fprintf (stderr, "vireo-run: %s\n", error->message);
+      return EXIT_SETUP_ERROR;
+    }
+  if ((spec->kernel = open_boot_file (spec, kernel, "kernel", &error)) < 0
+      || (initrd && (spec->initrd = open_boot_file (spec, initrd, "initrd", &error)) < 0))
+    {
+      fprintf (stderr, "vireo-run: %s\n", error->message);
+      return EXIT_SETUP_ERROR;
+    }
+  if (!hv_vm_apply_spec (vm, spec, &error)
+      || (display && !hv_vm_set_spice_socket (vm, display + 6, &error)))
     {
       fprintf (stderr, "vireo-run: %s\n", error->message);
       return EXIT_SETUP_ERROR;

@@ -51,6 +51,7 @@ struct _HvVm
   uint64_t memory_size;
   unsigned n_vcpus;
   HvCpuidMask cpuid_mask;
+  char *cpuid_mask_text;     /* as given, for hv_vm_get_spec */
   GBytes *kernel;
   GBytes *initrd;
   char *cmdline;

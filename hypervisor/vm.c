@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HV_DEFAULT_MEMORY (256ull << 20)
@@ -195,6 +196,8 @@ hv_vm_set_cpuid_mask (HvVm *vm, const char *mask, GError **error)
   if (mask && *mask && !hv_cpuid_mask_parse (mask, &parsed, error))
     return FALSE;
   vm->cpuid_mask = parsed;
+  g_free (vm->cpuid_mask_text);
+  vm->cpuid_mask_text = g_strdup (mask ? mask : "");
   return TRUE;
 }
 
@@ -228,6 +231,52 @@ map_file (const char *path, const char *what, GError **error)
   return bytes;
 }
 
+/* Maps an open file for loading (the fd stays the caller's). */
+static GBytes *
+map_fd (int fd, const char *what, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  struct stat st;
+  GMappedFile *file;
+  GBytes *bytes;
+
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the %s is not a regular file", what);
+      return NULL;
+    }
+  file = g_mapped_file_new_from_fd (fd, FALSE, &local);
+  if (file == NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the %s: %s", what, local->message);
+      return NULL;
+    }
+  bytes = g_mapped_file_get_bytes (file);
+  g_mapped_file_unref (file);
+  return bytes;
+}
+
+static gboolean
+set_kernel_bytes (HvVm *vm, GBytes *kernel, GBytes *initrd, const char *cmdline, GError **error)
+{
+  if (cmdline && strlen (cmdline) >= HV_CMDLINE_MAX)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the kernel command line is %zu bytes long; the limit is %d", strlen (cmdline),
+                   HV_CMDLINE_MAX - 1);
+      return FALSE;
+    }
+
+  g_clear_pointer (&vm->kernel, g_bytes_unref);
+  g_clear_pointer (&vm->initrd, g_bytes_unref);
+  g_clear_pointer (&vm->restore, hv_restore_free); /* booting a kernel replaces a restore */
+  g_free (vm->cmdline);
+  vm->kernel = g_bytes_ref (kernel);
+  vm->initrd = initrd ? g_bytes_ref (initrd) : NULL;
+  vm->cmdline = g_strdup (cmdline);
+  return TRUE;
+}
+
 gboolean
 hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path, const char *cmdline,
                   GError **error)
@@ -248,22 +297,40 @@ hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path, co
       if (initrd == NULL)
         return FALSE;
     }
-  if (cmdline && strlen (cmdline) >= HV_CMDLINE_MAX)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "the kernel command line is %zu bytes long; the limit is %d", strlen (cmdline),
-                   HV_CMDLINE_MAX - 1);
-      return FALSE;
-    }
+  return set_kernel_bytes (vm, kernel, initrd, cmdline, error);
+}
 
-  g_clear_pointer (&vm->kernel, g_bytes_unref);
-  g_clear_pointer (&vm->initrd, g_bytes_unref);
-  g_clear_pointer (&vm->restore, hv_restore_free); /* booting a kernel replaces a restore */
-  g_free (vm->cmdline);
-  vm->kernel = g_steal_pointer (&kernel);
-  vm->initrd = g_steal_pointer (&initrd);
-  vm->cmdline = g_strdup (cmdline);
-  return TRUE;
+gboolean
+hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdline, GError **error)
+{
+  g_autoptr (GBytes) kernel = NULL;
+  g_autoptr (GBytes) initrd = NULL;
+
+  if (!require_configuring (vm, error))
+    return FALSE;
+  kernel = map_fd (kernel_fd, "kernel", error);
+  if (kernel == NULL)
+    return FALSE;
+  if (initrd_fd >= 0)
+    {
+      initrd = map_fd (initrd_fd, "initrd", error);
+      if (initrd == NULL)
+        return FALSE;
+    }
+  return set_kernel_bytes (vm, kernel, initrd, cmdline, error);
+}
+
+static int
+dup_fd (int fd, const char *what, GError **error)
+{
+  int copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+
+  if (copy < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot keep the %s: %s", what, g_strerror (saved));
+    }
+  return copy;
 }
 
 void
@@ -291,15 +358,156 @@ hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd, GErr
   if (!require_configuring (vm, error))
     return FALSE;
   device = hv_devices_lookup (vm->devices, id);
-  if (device == NULL || strcmp (device->kind->name, "serial") != 0)
+  if (device == NULL || strcmp (device->kind->info->name, "serial") != 0)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the VM has no serial port “%s”",
                    id);
       return FALSE;
     }
-  device->options.input_fd = input_fd;
-  device->options.output_fd = output_fd;
+  {
+    GVariantDict options;
+    int fd;
+
+    /* The device keeps its own duplicates: the caller's stay the caller's. */
+    g_variant_dict_init (&options, NULL);
+    if (input_fd >= 0)
+      {
+        if ((fd = dup_fd (input_fd, "serial input", error)) < 0)
+          return FALSE;
+        g_variant_dict_insert (&options, "input", "h", fd);
+      }
+    if (output_fd >= 0)
+      {
+        if ((fd = dup_fd (output_fd, "serial output", error)) < 0)
+          {
+            hv_device_set_options (device, g_variant_dict_end (&options)); /* closes the input */
+            return FALSE;
+          }
+        g_variant_dict_insert (&options, "output", "h", fd);
+      }
+    hv_device_set_options (device, g_variant_dict_end (&options));
+  }
   return TRUE;
+}
+
+/* @options of @device_spec with each fd handle turned into the VM's own duplicate of the fd. */
+static GVariant *
+take_device_options (const HvMachineSpec *spec, const HvDeviceSpec *device_spec, GError **error)
+{
+  GVariantDict options;
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+
+  g_variant_dict_init (&options, NULL);
+  g_variant_iter_init (&iter, device_spec->options);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
+        {
+          g_autofree char *what = g_strdup_printf ("%s of %s", name, device_spec->id);
+          int fd = dup_fd (hv_machine_spec_get_fd (spec, g_variant_get_handle (value)), what, error);
+          if (fd < 0)
+            {
+              g_autoptr (GVariant) taken = g_variant_ref_sink (g_variant_dict_end (&options));
+              GVariantIter close_iter;
+              GVariant *taken_value;
+              g_variant_iter_init (&close_iter, taken);
+              while (g_variant_iter_next (&close_iter, "{&sv}", NULL, &taken_value))
+                {
+                  if (g_variant_is_of_type (taken_value, G_VARIANT_TYPE_HANDLE))
+                    close (g_variant_get_handle (taken_value));
+                  g_variant_unref (taken_value);
+                }
+              return NULL;
+            }
+          g_variant_dict_insert (&options, name, "h", fd);
+        }
+      else
+        g_variant_dict_insert_value (&options, name, value);
+    }
+  return g_variant_dict_end (&options);
+}
+
+gboolean
+hv_vm_apply_spec (HvVm *vm, const HvMachineSpec *spec, GError **error)
+{
+  if (!require_configuring (vm, error) || !hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, error))
+    return FALSE;
+  if (spec->boot == HV_BOOT_FIRMWARE)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "booting firmware is not supported by this version of the core; boot a kernel");
+      return FALSE;
+    }
+  if (!hv_vm_set_memory (vm, spec->memory, error) || !hv_vm_set_vcpus (vm, spec->vcpus, error)
+      || !hv_vm_set_cpuid_mask (vm, spec->cpuid_mask, error)
+      || !hv_vm_set_kernel_fds (vm, hv_machine_spec_get_fd (spec, spec->kernel),
+                                hv_machine_spec_get_fd (spec, spec->initrd), spec->cmdline, error))
+    return FALSE;
+
+  for (guint i = 0; i < spec->devices->len; i++)
+    {
+      const HvDeviceSpec *device_spec = spec->devices->pdata[i];
+      HvDevice *device = hv_devices_lookup (vm->devices, device_spec->id);
+      GVariant *options;
+
+      /* A device every VM has (serial0) is configured rather than added again. */
+      if (device && strcmp (device->kind->info->name, device_spec->kind) != 0)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "device “%s” is a %s in every machine, not a %s", device_spec->id,
+                       device->kind->info->name, device_spec->kind);
+          return FALSE;
+        }
+      if (device == NULL)
+        {
+          device = hv_devices_add (vm->devices, device_spec->kind, device_spec->id, error);
+          if (device == NULL)
+            return FALSE;
+        }
+      options = take_device_options (spec, device_spec, error);
+      if (options == NULL)
+        return FALSE;
+      hv_device_set_options (device, options);
+    }
+  vm->display_enabled = hv_devices_find_kind (vm->devices, "bochs-display") != NULL;
+  return TRUE;
+}
+
+HvMachineSpec *
+hv_vm_get_spec (HvVm *vm)
+{
+  HvMachineSpec *spec = hv_machine_spec_new ();
+
+  spec->memory = vm->memory_size;
+  spec->vcpus = vm->n_vcpus;
+  g_free (spec->cpuid_mask);
+  spec->cpuid_mask = g_strdup (vm->cpuid_mask_text ? vm->cpuid_mask_text : "");
+  g_free (spec->cmdline);
+  spec->cmdline = g_strdup (vm->cmdline ? vm->cmdline : "");
+  for (guint i = 0; i < hv_devices_get_count (vm->devices); i++)
+    {
+      HvDevice *device = hv_devices_get (vm->devices, i);
+      GVariantDict options;
+      GVariantIter iter;
+      const char *name;
+      GVariant *value;
+
+      if (device->kind->info->board)
+        continue;
+      g_variant_dict_init (&options, NULL);
+      g_variant_iter_init (&iter, device->options);
+      while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+        {
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
+            g_variant_dict_insert_value (&options, name, value);
+          g_variant_unref (value);
+        }
+      hv_machine_spec_add_device (spec, device->kind->info->name, device->id, g_variant_dict_end (&options));
+    }
+  return spec;
 }
 
 gboolean
@@ -550,6 +758,7 @@ hv_vm_free (HvVm *vm)
   g_clear_pointer (&vm->kernel, g_bytes_unref);
   g_clear_pointer (&vm->initrd, g_bytes_unref);
   g_clear_pointer (&vm->cmdline, g_free);
+  g_clear_pointer (&vm->cpuid_mask_text, g_free);
   g_clear_pointer (&vm->spice_socket_path, g_free);
   g_clear_pointer (&vm->restore, hv_restore_free);
   g_clear_pointer (&vm->exit_message, g_free);

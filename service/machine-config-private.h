@@ -11,7 +11,7 @@ G_BEGIN_DECLS
 #define NAME_MAX_CHARS 64
 /* Far above any host (the host's RAM is checked when a setting changes and at start); it keeps the
  * KiB and byte conversions of the XML form from overflowing. */
-#define MEMORY_MIB_MAX (G_GUINT64_CONSTANT (1) << 32)
+#define MEMORY_MIB_MAX (HV_MEMORY_MAX >> 20)
 #define DISKS_MAX 16
 
 /* The allowed values; static rather than exported, as each copy is a few pointers. */

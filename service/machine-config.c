@@ -349,6 +349,18 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
         }
     }
 
+  {
+    /* The machine as the core will see it, checked as the core checks it (files come at Start). */
+    g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
+    g_autoptr (GError) local = NULL;
+
+    if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS | HV_SPEC_CHECK_ANY_HOST, &local))
+      {
+        g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "The machine cannot be built: %s.",
+                     local->message);
+        return FALSE;
+      }
+  }
   if (strcmp (config->boot, "kernel") == 0 && *config->kernel == '\0')
     {
       g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
@@ -362,6 +374,35 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+HvMachineSpec *
+vireo_machine_config_to_spec (const VireoMachineConfig *config)
+{
+  HvMachineSpec *spec = hv_machine_spec_new ();
+
+  spec->memory = config->memory_mib << 20;
+  spec->vcpus = config->vcpus;
+  g_free (spec->cpuid_mask);
+  spec->cpuid_mask = g_strdup (config->cpuid_mask);
+  g_free (spec->cmdline);
+  spec->cmdline = g_strdup (config->cmdline);
+  if (g_strcmp0 (config->boot, "disk") == 0)
+    {
+      const char *const order[] = { "disk", NULL };
+      spec->boot = HV_BOOT_FIRMWARE;
+      g_strfreev (spec->boot_order);
+      spec->boot_order = g_strdupv ((char **) order);
+    }
+  /* COM1 always: its host side is the worker's serial console. */
+  hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+  if (config->display)
+    {
+      hv_machine_spec_add_device (spec, "bochs-display", "display0", NULL);
+      hv_machine_spec_add_device (spec, "virtio-keyboard", "keyboard0", NULL);
+      hv_machine_spec_add_device (spec, "virtio-tablet", "tablet0", NULL);
+    }
+  return spec;
 }
 
 /* ---- files named by settings ---- */

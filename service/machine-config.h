@@ -2,6 +2,8 @@
  * and libvirt domain XML (through libvirt-gconfig) as the stored and exported form. */
 #pragma once
 
+#include "spec.h"
+
 #include <gio/gio.h>
 #include <stdint.h>
 
@@ -35,6 +37,10 @@ typedef struct
    * any of them; VIREO_OWN_UID for vireod's own (open-as.h). */
   gint64 files_uid;
 } VireoMachineConfig;
+
+/* The machine as the core describes it (spec.h), without its files: vireod adds the kernel and initrd
+ * as fds when it starts the machine. */
+HvMachineSpec *vireo_machine_config_to_spec (const VireoMachineConfig *config);
 
 /* Opens each file the configuration names as its files_uid would, as Create and Update check them. */
 gboolean vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error);

@@ -475,56 +475,80 @@ pass_fd (GUnixFDList *fds, int fd)
   return handle;
 }
 
-/* What the worker needs, as a{sv} with handles into @fds. */
+/* What the worker needs: the machine spec (the configuration with its files as fds, spec.h) and the
+ * worker's own keys, as one a{sv} with handles into @fds. */
 static GVariant *
 build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
 {
   VireoMachineConfig *c = machine->config;
-  g_autoptr (GVariantDict) dict = g_variant_dict_new (NULL);
+  g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (c);
   g_autofree char *state_dir = vireo_machine_store_state_dir (machine->daemon->store, c->uuid);
+  g_autoptr (GError) local = NULL;
+  GVariantDict dict;
   int fd;
+
+  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
+  fd = open_guest_file (c->kernel, c->files_uid, "kernel", error);
+  if (fd < 0)
+    return NULL;
+  spec->kernel = hv_machine_spec_add_fd (spec, fd);
+  if (c->initrd && *c->initrd)
+    {
+      fd = open_guest_file (c->initrd, c->files_uid, "initrd", error);
+      if (fd < 0)
+        return NULL;
+      spec->initrd = hv_machine_spec_add_fd (spec, fd);
+    }
+  if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &local))
+    {
+      g_propagate_error (error, vireo_error_from_hv (local));
+      return NULL;
+    }
+  /* The spec's handles are the first fds of the list. */
+  for (unsigned i = 0; i < hv_machine_spec_get_n_fds (spec); i++)
+    if (g_unix_fd_list_append (fds, hv_machine_spec_get_fd (spec, (int) i), error) != (int) i)
+      return NULL;
+  {
+    g_autoptr (GVariant) message = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
+    g_variant_dict_init (&dict, message);
+  }
 
   fd = open_for_worker (machine->daemon->kvm_path, O_RDWR, "KVM device", error);
   if (fd < 0)
     {
       (*error)->code = (*error)->code == VIREO_ERROR_PERMISSION_DENIED ? VIREO_ERROR_PERMISSION_DENIED
                                                                        : VIREO_ERROR_NO_KVM;
+      g_variant_dict_clear (&dict);
       return NULL;
     }
-  g_variant_dict_insert (dict, "kvm-fd", "h", pass_fd (fds, fd));
-  g_variant_dict_insert (dict, "memory-mib", "t", c->memory_mib);
-  g_variant_dict_insert (dict, "vcpus", "u", c->vcpus);
-  g_variant_dict_insert (dict, "cmdline", "s", c->cmdline);
-  g_variant_dict_insert (dict, "cpuid-mask", "s", c->cpuid_mask);
-  g_variant_dict_insert (dict, "display", "b", c->display);
+  g_variant_dict_insert (&dict, "kvm-fd", "h", pass_fd (fds, fd));
 
   if (g_mkdir_with_parents (state_dir, 0700) < 0)
     {
       int saved = errno;
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot create %s: %s", state_dir,
                    g_strerror (saved));
+      g_variant_dict_clear (&dict);
       return NULL;
     }
   fd = open_for_worker (state_dir, O_RDONLY | O_DIRECTORY, "state folder", error);
   if (fd < 0)
-    return NULL;
-  g_variant_dict_insert (dict, "state-dir-fd", "h", pass_fd (fds, fd));
-
-  if (machine->restoring)
-    g_variant_dict_insert (dict, "restore", "b", TRUE);
-  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
-  fd = open_guest_file (c->kernel, c->files_uid, "kernel", error);
-  if (fd < 0)
-    return NULL;
-  g_variant_dict_insert (dict, "kernel-fd", "h", pass_fd (fds, fd));
-  if (c->initrd && *c->initrd)
     {
-      fd = open_guest_file (c->initrd, c->files_uid, "initrd", error);
-      if (fd < 0)
-        return NULL;
-      g_variant_dict_insert (dict, "initrd-fd", "h", pass_fd (fds, fd));
+      g_variant_dict_clear (&dict);
+      return NULL;
     }
-  return g_variant_ref_sink (g_variant_dict_end (dict));
+  g_variant_dict_insert (&dict, "state-dir-fd", "h", pass_fd (fds, fd));
+  if (machine->restoring)
+    g_variant_dict_insert (&dict, "restore", "b", TRUE);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+/* The machine as the core will check it, before opening anything: on this host (its RAM). */
+static gboolean
+check_spec_for_start (const VireoMachineConfig *config, GError **error)
+{
+  g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
+  return hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, error);
 }
 
 /* Why the machine cannot start with this build, or NULL. */
@@ -567,7 +591,7 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
                    machine->config->name, reason);
       goto fail_early;
     }
-  if (!hv_check_memory_size (machine->config->memory_mib << 20, &error))
+  if (!check_spec_for_start (machine->config, &error))
     {
       g_autofree char *message = g_strdup_printf ("cannot start “%s”: %s", machine->config->name,
                                                   error->message);

@@ -74,9 +74,10 @@ probe_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
   return TRUE;
 }
 
+static const HvDeviceKindInfo probe_info = { .name = "probe", .id_prefix = "probe" };
+
 static const HvDeviceKind probe_kind = {
-  .name = "probe",
-  .id_prefix = "probe",
+  .info = &probe_info,
   .order = HV_DEVICE_ORDER_PLATFORM,
   .state_version = 3,
   .realize = probe_realize,
@@ -87,11 +88,13 @@ static const HvDeviceKind probe_kind = {
 };
 
 /* A bus: realized first whatever the request order, no quiesce, no state. */
+static const HvDeviceKindInfo probe_bus_info = {
+  .name = "probe-bus", .id_prefix = "bus", .max_instances = 1,
+};
+
 static const HvDeviceKind probe_bus_kind = {
-  .name = "probe-bus",
-  .id_prefix = "bus",
+  .info = &probe_bus_info,
   .order = HV_DEVICE_ORDER_BUS,
-  .max_instances = 1,
   .realize = probe_realize,
   .teardown = probe_teardown,
 };
@@ -121,9 +124,10 @@ sections_through_bytes (GVariant *sections)
   return g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("a{sa{sv}}"), bytes, FALSE));
 }
 
+static const HvDeviceKindInfo com1_thief_info = { .name = "com1-thief", .id_prefix = "thief" };
+
 static const HvDeviceKind com1_thief_kind = {
-  .name = "com1-thief",
-  .id_prefix = "thief",
+  .info = &com1_thief_info,
   .order = HV_DEVICE_ORDER_PLATFORM,
   .realize = com1_thief_realize,
   .teardown = no_teardown,
@@ -456,7 +460,9 @@ two_ports_init (TwoPorts *f)
     {
       HvDevice *serial = add_ok (f->devices, "serial", NULL);
       g_assert_no_errno (pipe2 (f->out[i], O_CLOEXEC | O_NONBLOCK));
-      serial->options.output_fd = f->out[i][1];
+      /* The device takes the fds among its options. */
+      hv_device_set_options (serial, g_variant_new_parsed ("{'output': <%h>}",
+                                                           fcntl (f->out[i][1], F_DUPFD_CLOEXEC, 3)));
     }
   add_fails (f->devices, "serial", NULL, HV_ERROR_INVALID_ARGUMENT, "at most 2 devices");
   host = (HvDeviceHost) { .platform = &f->tp.platform, .pio = f->pio, .ram_size = 64 << 20 };

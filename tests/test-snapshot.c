@@ -906,7 +906,7 @@ assert_all_quiesced (HvVm *vm, gboolean quiesced)
   for (unsigned i = 0; i < hv_devices_get_count (vm->devices); i++)
     {
       HvDevice *device = hv_devices_get (vm->devices, i);
-      g_test_message ("%s (%s): %s", device->id, device->kind->name,
+      g_test_message ("%s (%s): %s", device->id, device->kind->info->name,
                       device->quiesced ? "quiesced" : "running");
       g_assert_true (device->realized);
       g_assert_cmpint (device->quiesced, ==, quiesced);

@@ -1120,12 +1120,18 @@ worker_start (Worker *worker, gboolean display)
   g_assert_cmpint (kvm_fd, >=, 0);
   g_assert_cmpint (kernel_fd, >=, 0);
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "memory-mib", g_variant_new_uint64 (64));
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
+  g_variant_builder_add (&builder, "{sv}", "memory", g_variant_new_uint64 (64 << 20));
   g_variant_builder_add (&builder, "{sv}", "kvm-fd",
                          g_variant_new_handle (g_unix_fd_list_append (fds, kvm_fd, NULL)));
-  g_variant_builder_add (&builder, "{sv}", "kernel-fd",
+  g_variant_builder_add (&builder, "{sv}", "kernel",
                          g_variant_new_handle (g_unix_fd_list_append (fds, kernel_fd, NULL)));
-  g_variant_builder_add (&builder, "{sv}", "display", g_variant_new_boolean (display));
+  g_variant_builder_add (&builder, "{sv}", "devices",
+                         display ? g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {}), "
+                                                         "('bochs-display', 'display0', @a{sv} {}), "
+                                                         "('virtio-keyboard', 'keyboard0', @a{sv} {}), "
+                                                         "('virtio-tablet', 'tablet0', @a{sv} {})]")
+                                 : g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {})]"));
   close (kvm_fd);
   close (kernel_fd);
   vireo_worker1_call_start_sync (worker->proxy, g_variant_builder_end (&builder), fds, NULL, NULL, &error);

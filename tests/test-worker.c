@@ -223,10 +223,12 @@ guest_config (const char *name, GUnixFDList *fds, const char *state_dir, gboolea
   close (kernel_fd);
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "memory-mib", g_variant_new_uint64 (64));
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
+  g_variant_builder_add (&builder, "{sv}", "memory", g_variant_new_uint64 (64 << 20));
   g_variant_builder_add (&builder, "{sv}", "vcpus", g_variant_new_uint32 (1));
   g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (kvm_index));
-  g_variant_builder_add (&builder, "{sv}", "kernel-fd", g_variant_new_handle (kernel_index));
+  g_variant_builder_add (&builder, "{sv}", "kernel", g_variant_new_handle (kernel_index));
+  g_variant_builder_add (&builder, "{sv}", "devices", g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {})]"));
   if (state_dir)
     {
       int dir_fd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -938,10 +940,10 @@ test_bad_calls (void)
 
   /* Configurations that are wrong leave the worker waiting for a good one. */
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker, config_with (fds, "kernel-fd", NULL), fds, "InvalidArgument");
+  start_expecting_error (&worker, config_with (fds, "kernel", NULL), fds, "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker, config_with (fds, "kernel-fd", g_variant_new_handle (7)), fds,
+  start_expecting_error (&worker, config_with (fds, "kernel", g_variant_new_handle (7)), fds,
                          "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
@@ -954,11 +956,11 @@ test_bad_calls (void)
                          "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker, config_with (fds, "memory-mib", g_variant_new_string ("lots")), fds,
+  start_expecting_error (&worker, config_with (fds, "memory", g_variant_new_string ("lots")), fds,
                          "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker, config_with (fds, "memory-mib", g_variant_new_uint64 (G_MAXUINT64)),
+  start_expecting_error (&worker, config_with (fds, "memory", g_variant_new_uint64 (G_MAXUINT64)),
                          fds, "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
@@ -976,6 +978,16 @@ test_bad_calls (void)
   fds = g_unix_fd_list_new ();
   start_expecting_error (&worker, config_with (fds, "restore", g_variant_new_boolean (TRUE)), fds,
                          "InvalidArgument");
+  g_clear_object (&fds);
+  /* A spec from a newer vireod, and one that names a device the core lacks. */
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker, config_with (fds, "version", g_variant_new_uint32 (2)), fds,
+                         "InvalidArgument");
+  g_clear_object (&fds);
+  fds = g_unix_fd_list_new ();
+  start_expecting_error (&worker,
+                         config_with (fds, "devices", g_variant_new_parsed ("[('floppy', 'fd0', @a{sv} {})]")),
+                         fds, "InvalidArgument");
   g_clear_object (&fds);
   start_expecting_error (&worker, g_variant_new ("a{sv}", NULL), no_fds, "InvalidArgument");
   g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "idle");
@@ -1021,8 +1033,9 @@ test_start_failed (void)
   close (kvm_fd);
   close (kernel_fd);
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
   g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (0));
-  g_variant_builder_add (&builder, "{sv}", "kernel-fd", g_variant_new_handle (1));
+  g_variant_builder_add (&builder, "{sv}", "kernel", g_variant_new_handle (1));
 
   start_expecting_error (&worker, g_variant_builder_end (&builder), fds, "InvalidArgument");
   assert_state_becomes (&worker, "ended");

@@ -315,10 +315,8 @@ acpi_pm_load (HvDevice *device, GVariant *state, unsigned version, GError **erro
 }
 
 const HvDeviceKind hv_acpi_pm_kind = {
-  .name = "acpi-pm",
-  .id_prefix = "pm",
+  .info = &hv_kind_info_acpi_pm,
   .order = HV_DEVICE_ORDER_PLATFORM,
-  .max_instances = 1,
   .state_version = 1,
   .realize = acpi_pm_realize,
   .teardown = acpi_pm_teardown,

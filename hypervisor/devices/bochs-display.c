@@ -911,10 +911,8 @@ bochs_display_load (HvDevice *device, GVariant *state, unsigned version, GError 
 }
 
 const HvDeviceKind hv_bochs_display_kind = {
-  .name = "bochs-display",
-  .id_prefix = "display",
+  .info = &hv_kind_info_bochs_display,
   .order = HV_DEVICE_ORDER_PCI,
-  .max_instances = 1,
   .state_version = 1,
   .realize = bochs_display_realize,
   .teardown = bochs_display_teardown,

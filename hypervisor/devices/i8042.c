@@ -707,10 +707,8 @@ i8042_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
 }
 
 const HvDeviceKind hv_i8042_kind = {
-  .name = "i8042",
-  .id_prefix = "kbc",
+  .info = &hv_kind_info_i8042,
   .order = HV_DEVICE_ORDER_PLATFORM,
-  .max_instances = 1,
   .state_version = 1,
   .realize = i8042_realize,
   .teardown = i8042_teardown,

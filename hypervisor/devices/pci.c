@@ -676,10 +676,8 @@ pci_host_load (HvDevice *device, GVariant *state, unsigned version, GError **err
 }
 
 const HvDeviceKind hv_pci_host_kind = {
-  .name = "pci-host",
-  .id_prefix = "pci",
+  .info = &hv_kind_info_pci_host,
   .order = HV_DEVICE_ORDER_BUS,
-  .max_instances = 1,
   .state_version = 1,
   .realize = pci_host_realize,
   .teardown = pci_host_teardown,

@@ -739,10 +739,8 @@ rtc_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
 }
 
 const HvDeviceKind hv_rtc_kind = {
-  .name = "rtc",
-  .id_prefix = "rtc",
+  .info = &hv_kind_info_rtc,
   .order = HV_DEVICE_ORDER_PLATFORM,
-  .max_instances = 1,
   .state_version = 1,
   .realize = rtc_realize,
   .teardown = rtc_teardown,

@@ -768,7 +768,7 @@ serial_realize (HvDevice *device, GError **error)
   if (!hv_device_claim_gsi (device, com_ports[device->index].gsi, error))
     return FALSE;
   serial = hv_serial_new (hv_device_get_platform (device), com_ports[device->index].gsi,
-                          device->options.output_fd);
+                          hv_device_get_fd_option (device, "output"));
   serial->port = com_ports[device->index].port;
   device->impl = serial;
   return hv_device_claim_pio (device, serial->port, N_REGS, hv_serial_io, serial, error);
@@ -777,8 +777,9 @@ serial_realize (HvDevice *device, GError **error)
 static gboolean
 serial_start (HvDevice *device, GError **error)
 {
-  return device->options.input_fd < 0
-         || hv_serial_start_input (device->impl, device->options.input_fd, error);
+  int input_fd = hv_device_get_fd_option (device, "input");
+
+  return input_fd < 0 || hv_serial_start_input (device->impl, input_fd, error);
 }
 
 static void
@@ -807,10 +808,8 @@ serial_load (HvDevice *device, GVariant *state, unsigned version, GError **error
 }
 
 const HvDeviceKind hv_serial_kind = {
-  .name = "serial",
-  .id_prefix = "serial",
+  .info = &hv_kind_info_serial,
   .order = HV_DEVICE_ORDER_PLATFORM,
-  .max_instances = G_N_ELEMENTS (com_ports),
   .state_version = HV_SERIAL_STATE_VERSION,
   .realize = serial_realize,
   .start = serial_start,

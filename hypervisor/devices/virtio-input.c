@@ -649,8 +649,7 @@ input_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
 }
 
 const HvDeviceKind hv_virtio_keyboard_kind = {
-  .name = "virtio-keyboard",
-  .id_prefix = "keyboard",
+  .info = &hv_kind_info_virtio_keyboard,
   .order = HV_DEVICE_ORDER_PCI,
   .state_version = 1,
   .realize = keyboard_realize,
@@ -661,8 +660,7 @@ const HvDeviceKind hv_virtio_keyboard_kind = {
 };
 
 const HvDeviceKind hv_virtio_tablet_kind = {
-  .name = "virtio-tablet",
-  .id_prefix = "tablet",
+  .info = &hv_kind_info_virtio_tablet,
   .order = HV_DEVICE_ORDER_PCI,
   .state_version = 1,
   .realize = tablet_realize,

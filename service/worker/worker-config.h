@@ -12,24 +12,16 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  uint64_t memory_mib;
-  unsigned vcpus;
-  char *cmdline;
-  char *cpuid_mask; /* "" for none */
+  HvMachineSpec *spec; /* the machine, with the worker's own fds (kernel, initrd), kept for reboots */
   /* The worker's own duplicates of the fds from the call, kept for reboots; -1 when not given. */
   int kvm_fd;
-  int kernel_fd;
-  int initrd_fd;
   int state_dir_fd;
   gboolean restore;
-  gboolean display;
 } VireoWorkerConfig;
 
-#define VIREO_WORKER_DEFAULT_MEMORY_MIB 512
-#define VIREO_WORKER_DEFAULT_VCPUS 1
-
-/* Checks every key of @config (see data/org.vireo.Worker1.xml) for its type and range and takes its own
- * copies of the fds it names from @fd_list.  A wrong, missing or unknown key fails with
+/* Reads @config (see data/org.vireo.Worker1.xml): the worker's own keys and a machine spec
+ * (hv_machine_spec_new_from_variant), checked as the core checks it, taking its own copies of the fds
+ * it names from @fd_list.  A wrong, missing or unknown key fails with
  * VIREO_ERROR_INVALID_ARGUMENT naming the key. */
 VireoWorkerConfig *vireo_worker_config_parse (GVariant *config, GUnixFDList *fd_list, GError **error);
 void vireo_worker_config_free (VireoWorkerConfig *config);

@@ -605,7 +605,7 @@ handle_open_display (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, 
       return_not_active (worker, invocation);
       return TRUE;
     }
-  if (!worker->config->display)
+  if (hv_machine_spec_find_kind (worker->config->spec, "bochs-display") == NULL)
     {
       return_error (invocation, VIREO_ERROR_NOT_SUPPORTED, "the machine has no display");
       return TRUE;

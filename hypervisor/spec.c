@@ -1,0 +1,799 @@
+/* spec.c — the machine spec (spec.h): the kinds a spec may name, building a spec, checking it, and the
+ * message it travels in. */
+#include "spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The kinds.  Keep in step with the core's device models (devices/kinds.c), which point at these. */
+
+const HvDeviceKindInfo hv_kind_info_pci_host = {
+  .name = "pci-host", .id_prefix = "pci", .max_instances = 1, .board = TRUE,
+  .description = "PCI host bridge (i440FX-like configuration mechanism #1)",
+};
+
+static const HvSpecOptionInfo serial_options[] = {
+  { "input", HV_SPEC_OPTION_FD, FALSE, "what the guest's receiver reads" },
+  { "output", HV_SPEC_OPTION_FD, FALSE, "where what the guest transmits goes (dropped without)" },
+  { NULL },
+};
+
+const HvDeviceKindInfo hv_kind_info_serial = {
+  .name = "serial", .id_prefix = "serial", .max_instances = 2,
+  .description = "16550A serial port (COM1, COM2)",
+  .options = serial_options,
+};
+
+const HvDeviceKindInfo hv_kind_info_i8042 = {
+  .name = "i8042", .id_prefix = "kbc", .max_instances = 1, .board = TRUE,
+  .description = "PS/2 keyboard controller",
+};
+
+const HvDeviceKindInfo hv_kind_info_rtc = {
+  .name = "rtc", .id_prefix = "rtc", .max_instances = 1, .board = TRUE,
+  .description = "MC146818 real-time clock and CMOS",
+};
+
+const HvDeviceKindInfo hv_kind_info_acpi_pm = {
+  .name = "acpi-pm", .id_prefix = "pm", .max_instances = 1, .board = TRUE,
+  .description = "ACPI power management (power button, sleep states, reset register)",
+};
+
+const HvDeviceKindInfo hv_kind_info_bochs_display = {
+  .name = "bochs-display", .id_prefix = "display", .max_instances = 1,
+  .description = "PCI linear framebuffer (Bochs DISPI), served over SPICE",
+};
+
+const HvDeviceKindInfo hv_kind_info_virtio_keyboard = {
+  .name = "virtio-keyboard", .id_prefix = "keyboard",
+  .description = "virtio-input keyboard",
+};
+
+const HvDeviceKindInfo hv_kind_info_virtio_tablet = {
+  .name = "virtio-tablet", .id_prefix = "tablet",
+  .description = "virtio-input tablet (absolute pointer)",
+};
+
+const HvDeviceKindInfo *const hv_device_kind_infos[] = {
+  &hv_kind_info_pci_host,     &hv_kind_info_serial,        &hv_kind_info_i8042,
+  &hv_kind_info_rtc,          &hv_kind_info_acpi_pm,       &hv_kind_info_bochs_display,
+  &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet, NULL,
+};
+
+const HvDeviceKindInfo *
+hv_device_kind_info_lookup (const char *name)
+{
+  for (gsize i = 0; name && hv_device_kind_infos[i]; i++)
+    if (strcmp (hv_device_kind_infos[i]->name, name) == 0)
+      return hv_device_kind_infos[i];
+  return NULL;
+}
+
+gboolean
+hv_device_id_is_valid (const char *id)
+{
+  gsize len = strlen (id);
+
+  if (len == 0 || len > HV_DEVICE_ID_MAX || !g_ascii_isalpha (id[0]))
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isalnum (id[i]) && id[i] != '-' && id[i] != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static const HvSpecOptionInfo *
+find_option (const HvDeviceKindInfo *info, const char *name)
+{
+  for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
+    if (strcmp (o->name, name) == 0)
+      return o;
+  return NULL;
+}
+
+static const char *
+option_type_string (HvSpecOptionType type)
+{
+  switch (type)
+    {
+    case HV_SPEC_OPTION_STRING:
+      return "s";
+    case HV_SPEC_OPTION_BOOL:
+      return "b";
+    case HV_SPEC_OPTION_UINT:
+      return "u";
+    case HV_SPEC_OPTION_FD:
+      return "h";
+    }
+  g_assert_not_reached ();
+}
+
+/* Building. */
+
+static void
+device_spec_free (gpointer data)
+{
+  HvDeviceSpec *device = data;
+
+  g_free (device->kind);
+  g_free (device->id);
+  g_clear_pointer (&device->options, g_variant_unref);
+  g_free (device);
+}
+
+HvMachineSpec *
+hv_machine_spec_new (void)
+{
+  HvMachineSpec *spec = g_new0 (HvMachineSpec, 1);
+
+  spec->memory = 512ull << 20;
+  spec->vcpus = 1;
+  spec->cpuid_mask = g_strdup ("");
+  spec->boot = HV_BOOT_KERNEL;
+  spec->kernel = spec->initrd = spec->firmware = -1;
+  spec->cmdline = g_strdup ("");
+  spec->boot_order = g_new0 (char *, 1);
+  spec->devices = g_ptr_array_new_with_free_func (device_spec_free);
+  spec->fds = g_array_new (FALSE, FALSE, sizeof (int));
+  return spec;
+}
+
+void
+hv_machine_spec_free (HvMachineSpec *spec)
+{
+  if (spec == NULL)
+    return;
+  for (guint i = 0; i < spec->fds->len; i++)
+    close (g_array_index (spec->fds, int, i));
+  g_array_unref (spec->fds);
+  g_ptr_array_unref (spec->devices);
+  g_strfreev (spec->boot_order);
+  g_free (spec->cpuid_mask);
+  g_free (spec->cmdline);
+  g_free (spec);
+}
+
+int
+hv_machine_spec_add_fd (HvMachineSpec *spec, int fd)
+{
+  if (fd < 0)
+    return -1;
+  g_array_append_val (spec->fds, fd);
+  return (int) spec->fds->len - 1;
+}
+
+int
+hv_machine_spec_get_fd (const HvMachineSpec *spec, int handle)
+{
+  if (handle < 0 || (guint) handle >= spec->fds->len)
+    return -1;
+  return g_array_index (spec->fds, int, handle);
+}
+
+unsigned
+hv_machine_spec_get_n_fds (const HvMachineSpec *spec)
+{
+  return spec->fds->len;
+}
+
+HvDeviceSpec *
+hv_machine_spec_lookup_device (const HvMachineSpec *spec, const char *id)
+{
+  for (guint i = 0; i < spec->devices->len; i++)
+    {
+      HvDeviceSpec *device = spec->devices->pdata[i];
+      if (g_strcmp0 (device->id, id) == 0)
+        return device;
+    }
+  return NULL;
+}
+
+HvDeviceSpec *
+hv_machine_spec_find_kind (const HvMachineSpec *spec, const char *kind)
+{
+  for (guint i = 0; i < spec->devices->len; i++)
+    {
+      HvDeviceSpec *device = spec->devices->pdata[i];
+      if (g_strcmp0 (device->kind, kind) == 0)
+        return device;
+    }
+  return NULL;
+}
+
+HvDeviceSpec *
+hv_machine_spec_add_device (HvMachineSpec *spec, const char *kind, const char *id, GVariant *options)
+{
+  HvDeviceSpec *device = g_new0 (HvDeviceSpec, 1);
+  const HvDeviceKindInfo *info = hv_device_kind_info_lookup (kind);
+
+  device->kind = g_strdup (kind);
+  if (id)
+    device->id = g_strdup (id);
+  else
+    {
+      const char *prefix = info ? info->id_prefix : "device";
+      for (unsigned n = 0; device->id == NULL || hv_machine_spec_lookup_device (spec, device->id); n++)
+        {
+          g_free (device->id);
+          device->id = g_strdup_printf ("%s%u", prefix, n);
+        }
+    }
+  device->options = g_variant_ref_sink (options ? options : g_variant_new ("a{sv}", NULL));
+  g_ptr_array_add (spec->devices, device);
+  return device;
+}
+
+/* @device's options with @name set to @value (floating, sunk here). */
+static void
+set_option (HvDeviceSpec *device, const char *name, GVariant *value)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, device->options);
+  g_variant_dict_insert_value (&dict, name, value);
+  g_variant_unref (device->options);
+  device->options = g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+void
+hv_device_spec_set_fd (HvMachineSpec *spec, HvDeviceSpec *device, const char *name, int fd)
+{
+  set_option (device, name, g_variant_new_handle (hv_machine_spec_add_fd (spec, fd)));
+}
+
+int
+hv_device_spec_get_fd (const HvMachineSpec *spec, const HvDeviceSpec *device, const char *name)
+{
+  gint32 handle;
+
+  if (!g_variant_lookup (device->options, name, "h", &handle))
+    return -1;
+  return hv_machine_spec_get_fd (spec, handle);
+}
+
+static gboolean
+parse_option_value (const HvSpecOptionInfo *option, const char *kind, const char *text,
+                    GVariant **value, GError **error)
+{
+  switch (option->type)
+    {
+    case HV_SPEC_OPTION_STRING:
+      *value = g_variant_new_string (text);
+      return TRUE;
+    case HV_SPEC_OPTION_BOOL:
+      if (g_str_equal (text, "on") || g_str_equal (text, "true") || g_str_equal (text, "yes"))
+        *value = g_variant_new_boolean (TRUE);
+      else if (g_str_equal (text, "off") || g_str_equal (text, "false") || g_str_equal (text, "no"))
+        *value = g_variant_new_boolean (FALSE);
+      else
+        break;
+      return TRUE;
+    case HV_SPEC_OPTION_UINT:
+      {
+        guint64 number;
+        if (!g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT32, &number, NULL))
+          break;
+        *value = g_variant_new_uint32 ((guint32) number);
+        return TRUE;
+      }
+    case HV_SPEC_OPTION_FD:
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the %s option “%s” is a file and cannot be given here", kind, option->name);
+      return FALSE;
+    }
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not a valid value for the %s option “%s”",
+               text, kind, option->name);
+  return FALSE;
+}
+
+gboolean
+hv_machine_spec_add_device_text (HvMachineSpec *spec, const char *text, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  const HvDeviceKindInfo *info;
+  const char *id = NULL;
+  GVariantDict options;
+
+  info = hv_device_kind_info_lookup (parts[0]);
+  if (info == NULL || info->board)
+    {
+      g_autoptr (GString) kinds = g_string_new (NULL);
+      for (gsize i = 0; hv_device_kind_infos[i]; i++)
+        if (!hv_device_kind_infos[i]->board)
+          g_string_append_printf (kinds, "%s%s", kinds->len ? ", " : "", hv_device_kind_infos[i]->name);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a device kind one can add; the kinds are: %s", parts[0], kinds->str);
+      return FALSE;
+    }
+  g_variant_dict_init (&options, NULL);
+  for (gsize i = 1; parts[i]; i++)
+    {
+      char *equals = strchr (parts[i], '=');
+      const HvSpecOptionInfo *option;
+      GVariant *value;
+
+      if (equals == NULL)
+        {
+          g_variant_dict_clear (&options);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "“%s” in “%s” is not OPTION=VALUE", parts[i], text);
+          return FALSE;
+        }
+      *equals = '\0';
+      if (strcmp (parts[i], "id") == 0)
+        {
+          id = equals + 1;
+          continue;
+        }
+      option = find_option (info, parts[i]);
+      if (option == NULL)
+        {
+          g_variant_dict_clear (&options);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "a %s device has no option “%s”",
+                       info->name, parts[i]);
+          return FALSE;
+        }
+      if (!parse_option_value (option, info->name, equals + 1, &value, error))
+        {
+          g_variant_dict_clear (&options);
+          return FALSE;
+        }
+      g_variant_dict_insert_value (&options, option->name, value);
+    }
+  hv_machine_spec_add_device (spec, info->name, id, g_variant_dict_end (&options));
+  return TRUE;
+}
+
+/* Checking. */
+
+static gboolean
+check_handle (const HvMachineSpec *spec, int handle, const char *what, GError **error)
+{
+  if (handle >= 0 && (guint) handle < spec->fds->len)
+    return TRUE;
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+               "the %s is file %d of the machine, which has %u", what, handle, spec->fds->len);
+  return FALSE;
+}
+
+static gboolean
+check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheckFlags flags,
+              GError **error)
+{
+  const HvDeviceKindInfo *info = hv_device_kind_info_lookup (device->kind);
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+  unsigned same_kind = 0;
+
+  if (info == NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: there is no device kind “%s”",
+                   device->id, device->kind);
+      return FALSE;
+    }
+  if (info->board)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "device “%s”: a %s is part of every machine and cannot be added", device->id,
+                   info->name);
+      return FALSE;
+    }
+  if (!hv_device_id_is_valid (device->id))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a device id: use up to %d letters, digits, “-” and “_”, starting with a "
+                   "letter", device->id, HV_DEVICE_ID_MAX);
+      return FALSE;
+    }
+  for (guint i = 0; i < spec->devices->len; i++)
+    {
+      const HvDeviceSpec *other = spec->devices->pdata[i];
+      if (other == device)
+        break;
+      if (strcmp (other->id, device->id) == 0)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the machine has two devices with the id “%s”", device->id);
+          return FALSE;
+        }
+      if (strcmp (other->kind, device->kind) == 0)
+        same_kind++;
+    }
+  for (gsize i = 0; hv_device_kind_infos[i]; i++)
+    if (hv_device_kind_infos[i]->board && g_str_has_prefix (device->id, hv_device_kind_infos[i]->id_prefix)
+        && strcmp (device->id + strlen (hv_device_kind_infos[i]->id_prefix), "0") == 0)
+      {
+        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                     "the id “%s” belongs to the machine's %s", device->id,
+                     hv_device_kind_infos[i]->name);
+        return FALSE;
+      }
+  if (info->max_instances && same_kind >= info->max_instances)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "a machine has at most %u device%s of kind “%s”", info->max_instances,
+                   info->max_instances == 1 ? "" : "s", info->name);
+      return FALSE;
+    }
+
+  g_variant_iter_init (&iter, device->options);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      const HvSpecOptionInfo *option = find_option (info, name);
+      const char *type;
+
+      if (option == NULL)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "device “%s”: a %s has no option “%s”", device->id, info->name, name);
+          return FALSE;
+        }
+      type = option_type_string (option->type);
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "device “%s”: the option “%s” must be of type “%s”, not “%s”", device->id, name,
+                       type, g_variant_get_type_string (value));
+          return FALSE;
+        }
+      if (option->type == HV_SPEC_OPTION_FD)
+        {
+          g_autofree char *what = g_strdup_printf ("%s's “%s”", device->id, name);
+          if (!check_handle (spec, g_variant_get_handle (value), what, error))
+            return FALSE;
+        }
+    }
+  for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
+    if (o->required && !g_variant_lookup_value (device->options, o->name, NULL)
+        && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
+      {
+        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
+                     device->id, o->name);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static const char *const boot_devices[] = { "disk", "cdrom", "network", NULL };
+
+gboolean
+hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError **error)
+{
+  gboolean without_fds = (flags & HV_SPEC_CHECK_WITHOUT_FDS) != 0;
+
+  if ((flags & HV_SPEC_CHECK_ANY_HOST) && spec->memory >= HV_MEMORY_MIN && spec->memory <= HV_MEMORY_MAX
+      && (spec->memory & 0xfff) == 0)
+    ; /* in range for some host: this one's RAM is checked when the machine starts */
+  else if (!hv_check_memory_size (spec->memory, error))
+    return FALSE;
+  if (!hv_check_vcpus (spec->vcpus, error)
+      || !hv_check_cpuid_mask (spec->cpuid_mask, error))
+    return FALSE;
+  if (strlen (spec->cmdline) >= HV_CMDLINE_MAX)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the kernel command line is %zu bytes long; the limit is %d", strlen (spec->cmdline),
+                   HV_CMDLINE_MAX - 1);
+      return FALSE;
+    }
+  switch (spec->boot)
+    {
+    case HV_BOOT_KERNEL:
+      if (spec->kernel < 0 && !without_fds)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the machine boots a kernel but has none");
+          return FALSE;
+        }
+      if ((spec->kernel >= 0 && !check_handle (spec, spec->kernel, "kernel", error))
+          || (spec->initrd >= 0 && !check_handle (spec, spec->initrd, "initrd", error)))
+        return FALSE;
+      break;
+    case HV_BOOT_FIRMWARE:
+      if (spec->firmware < 0 && !without_fds)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the machine boots firmware but has none");
+          return FALSE;
+        }
+      if (spec->firmware >= 0 && !check_handle (spec, spec->firmware, "firmware", error))
+        return FALSE;
+      break;
+    default:
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "unknown boot source %d", spec->boot);
+      return FALSE;
+    }
+  for (gsize i = 0; spec->boot_order[i]; i++)
+    {
+      if (!g_strv_contains (boot_devices, spec->boot_order[i]))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "“%s” in the boot order is not one of disk, cdrom, network", spec->boot_order[i]);
+          return FALSE;
+        }
+      for (gsize j = 0; j < i; j++)
+        if (strcmp (spec->boot_order[i], spec->boot_order[j]) == 0)
+          {
+            g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                         "“%s” is in the boot order twice", spec->boot_order[i]);
+            return FALSE;
+          }
+    }
+  if (spec->devices->len > HV_SPEC_DEVICES_MAX)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the machine lists %u devices; the limit is %d", spec->devices->len,
+                   HV_SPEC_DEVICES_MAX);
+      return FALSE;
+    }
+  for (guint i = 0; i < spec->devices->len; i++)
+    if (!check_device (spec, spec->devices->pdata[i], flags, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* The message. */
+
+static const char *
+boot_kind_to_string (HvBootKind boot)
+{
+  return boot == HV_BOOT_FIRMWARE ? "firmware" : "kernel";
+}
+
+GVariant *
+hv_machine_spec_to_variant (const HvMachineSpec *spec)
+{
+  GVariantDict dict;
+  GVariantBuilder devices;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "version", "u", (guint32) HV_SPEC_VERSION);
+  g_variant_dict_insert (&dict, "memory", "t", (guint64) spec->memory);
+  g_variant_dict_insert (&dict, "vcpus", "u", (guint32) spec->vcpus);
+  g_variant_dict_insert (&dict, "cpuid-mask", "s", spec->cpuid_mask);
+  g_variant_dict_insert (&dict, "boot", "s", boot_kind_to_string (spec->boot));
+  if (spec->kernel >= 0)
+    g_variant_dict_insert (&dict, "kernel", "h", (gint32) spec->kernel);
+  if (spec->initrd >= 0)
+    g_variant_dict_insert (&dict, "initrd", "h", (gint32) spec->initrd);
+  g_variant_dict_insert (&dict, "cmdline", "s", spec->cmdline);
+  if (spec->firmware >= 0)
+    g_variant_dict_insert (&dict, "firmware", "h", (gint32) spec->firmware);
+  g_variant_dict_insert_value (&dict, "boot-order",
+                               g_variant_new_strv ((const char *const *) spec->boot_order, -1));
+  g_variant_builder_init (&devices, G_VARIANT_TYPE ("a(ssa{sv})"));
+  for (guint i = 0; i < spec->devices->len; i++)
+    {
+      const HvDeviceSpec *device = spec->devices->pdata[i];
+      g_variant_builder_add (&devices, "(ss@a{sv})", device->kind, device->id, device->options);
+    }
+  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&devices));
+  return g_variant_dict_end (&dict);
+}
+
+static const struct
+{
+  const char *key;
+  const char *type;
+} message_keys[] = {
+  { "version", "u" }, { "memory", "t" },   { "vcpus", "u" },    { "cpuid-mask", "s" },
+  { "boot", "s" },    { "kernel", "h" },   { "initrd", "h" },   { "cmdline", "s" },
+  { "firmware", "h" }, { "boot-order", "as" }, { "devices", "a(ssa{sv})" },
+};
+
+/* Maps a handle of the message to one of the spec's own fds (duplicating each message fd once). */
+typedef struct
+{
+  HvMachineSpec *spec;
+  const int *fds;
+  unsigned n_fds;
+  GHashTable *taken; /* message handle + 1 → spec handle + 1 */
+} HandleMap;
+
+static gboolean
+map_handle (HandleMap *map, gint32 handle, const char *what, int *out, GError **error)
+{
+  gpointer found;
+  int fd;
+
+  if (handle < 0 || (guint) handle >= map->n_fds)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the machine spec's “%s” is file descriptor %d, but the message carried %u", what, handle,
+                   map->n_fds);
+      return FALSE;
+    }
+  found = g_hash_table_lookup (map->taken, GINT_TO_POINTER (handle + 1));
+  if (found)
+    {
+      *out = GPOINTER_TO_INT (found) - 1;
+      return TRUE;
+    }
+  fd = fcntl (map->fds[handle], F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot take the machine spec's “%s”: %s", what,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  *out = hv_machine_spec_add_fd (map->spec, fd);
+  g_hash_table_insert (map->taken, GINT_TO_POINTER (handle + 1), GINT_TO_POINTER (*out + 1));
+  return TRUE;
+}
+
+static gboolean
+check_message_keys (GVariant *variant, const char *const *ignore, GError **error)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, variant);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      gsize i;
+
+      if (ignore && g_strv_contains (ignore, key))
+        continue;
+      for (i = 0; i < G_N_ELEMENTS (message_keys); i++)
+        if (strcmp (key, message_keys[i].key) == 0)
+          break;
+      if (i == G_N_ELEMENTS (message_keys))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the machine spec has an unknown key “%s”",
+                       key);
+          return FALSE;
+        }
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (message_keys[i].type)))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the machine spec's “%s” must be of type “%s”, not “%s”", key, message_keys[i].type,
+                       g_variant_get_type_string (value));
+          return FALSE;
+        }
+      if (!g_hash_table_add (seen, (gpointer) message_keys[i].key))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the machine spec gives “%s” more than once", key);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* A device's options with every handle mapped to the spec's own. */
+static GVariant *
+map_device_options (HandleMap *map, const char *id, GVariant *options, GError **error)
+{
+  GVariantDict dict;
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
+        {
+          g_autofree char *what = g_strdup_printf ("%s.%s", id, name);
+          int handle;
+          if (!map_handle (map, g_variant_get_handle (value), what, &handle, error))
+            {
+              g_variant_dict_clear (&dict);
+              return NULL;
+            }
+          g_variant_dict_insert (&dict, name, "h", (gint32) handle);
+        }
+      else
+        g_variant_dict_insert_value (&dict, name, value);
+    }
+  return g_variant_dict_end (&dict);
+}
+
+HvMachineSpec *
+hv_machine_spec_new_from_variant (GVariant *variant, const int *fds, unsigned n_fds,
+                                  const char *const *ignore, GError **error)
+{
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (GHashTable) taken = g_hash_table_new (NULL, NULL);
+  HandleMap map = { spec, fds, n_fds, taken };
+  g_autoptr (GVariant) devices = NULL;
+  guint32 version = 0, vcpus = spec->vcpus;
+  guint64 memory = spec->memory;
+  const char *text;
+  gint32 handle;
+  GVariantIter iter;
+  const char *kind, *id;
+  GVariant *options;
+  char **order;
+
+  if (!g_variant_is_of_type (variant, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "a machine spec must be of type “a{sv}”, not “%s”",
+                   g_variant_get_type_string (variant));
+      return NULL;
+    }
+  if (!check_message_keys (variant, ignore, error))
+    return NULL;
+  if (!g_variant_lookup (variant, "version", "u", &version))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the machine spec has no “version”");
+      return NULL;
+    }
+  if (version == 0 || version > HV_SPEC_VERSION)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the machine spec is version %u; this build reads versions 1 to %d", version,
+                   HV_SPEC_VERSION);
+      return NULL;
+    }
+  g_variant_lookup (variant, "memory", "t", &memory);
+  g_variant_lookup (variant, "vcpus", "u", &vcpus);
+  spec->memory = memory;
+  spec->vcpus = vcpus;
+  if (g_variant_lookup (variant, "cpuid-mask", "&s", &text))
+    {
+      g_free (spec->cpuid_mask);
+      spec->cpuid_mask = g_strdup (text);
+    }
+  if (g_variant_lookup (variant, "cmdline", "&s", &text))
+    {
+      g_free (spec->cmdline);
+      spec->cmdline = g_strdup (text);
+    }
+  if (g_variant_lookup (variant, "boot", "&s", &text))
+    {
+      if (strcmp (text, "kernel") == 0)
+        spec->boot = HV_BOOT_KERNEL;
+      else if (strcmp (text, "firmware") == 0)
+        spec->boot = HV_BOOT_FIRMWARE;
+      else
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the machine spec's “boot” is “%s”, not “kernel” or “firmware”", text);
+          return NULL;
+        }
+    }
+  if ((g_variant_lookup (variant, "kernel", "h", &handle)
+       && !map_handle (&map, handle, "kernel", &spec->kernel, error))
+      || (g_variant_lookup (variant, "initrd", "h", &handle)
+          && !map_handle (&map, handle, "initrd", &spec->initrd, error))
+      || (g_variant_lookup (variant, "firmware", "h", &handle)
+          && !map_handle (&map, handle, "firmware", &spec->firmware, error)))
+    return NULL;
+  if (g_variant_lookup (variant, "boot-order", "^as", &order))
+    {
+      g_strfreev (spec->boot_order);
+      spec->boot_order = order;
+    }
+  devices = g_variant_lookup_value (variant, "devices", G_VARIANT_TYPE ("a(ssa{sv})"));
+  if (devices)
+    {
+      if (g_variant_n_children (devices) > HV_SPEC_DEVICES_MAX)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the machine spec lists %zu devices; the limit is %d", g_variant_n_children (devices),
+                       HV_SPEC_DEVICES_MAX);
+          return NULL;
+        }
+      g_variant_iter_init (&iter, devices);
+      while (g_variant_iter_next (&iter, "(&s&s@a{sv})", &kind, &id, &options))
+        {
+          g_autoptr (GVariant) owned = options;
+          GVariant *mapped = map_device_options (&map, id, options, error);
+          if (mapped == NULL)
+            return NULL;
+          hv_machine_spec_add_device (spec, kind, id, mapped);
+        }
+    }
+  return g_steal_pointer (&spec);
+}

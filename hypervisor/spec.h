@@ -1,0 +1,144 @@
+/* spec.h — one description of a machine: what it boots, its processors and memory, and a list of
+ * devices {kind, id, options}, with the files the guest will use held as fds.  vireod builds one from a
+ * machine's configuration and checks it before answering; it travels to the worker as one versioned
+ * message (hv_machine_spec_to_variant); the worker and vireo-run hand it to the core
+ * (hv_vm_apply_spec).  Every one of them checks it with the same function, hv_machine_spec_check.
+ *
+ * Part of libvireo-hv-limits: no KVM, no devices, no display.  The kinds a spec may name, with their
+ * options, are listed here (HvDeviceKindInfo); the core's device models point at these entries. */
+#pragma once
+
+#include "hv-limits.h"
+
+G_BEGIN_DECLS
+
+/* The version of the message hv_machine_spec_to_variant writes; a reader refuses newer ones. */
+#define HV_SPEC_VERSION 1
+
+/* The longest device id, and the most devices a spec may list. */
+#define HV_DEVICE_ID_MAX 32
+#define HV_SPEC_DEVICES_MAX 64
+
+typedef enum
+{
+  HV_SPEC_OPTION_STRING, /* "s" */
+  HV_SPEC_OPTION_BOOL,   /* "b" */
+  HV_SPEC_OPTION_UINT,   /* "u" */
+  HV_SPEC_OPTION_FD,     /* "h": one of the spec's fds */
+} HvSpecOptionType;
+
+typedef struct
+{
+  const char *name;
+  HvSpecOptionType type;
+  gboolean required;
+  const char *description; /* for vireo-run --device help */
+} HvSpecOptionInfo;
+
+/* A device kind as a spec sees it. */
+typedef struct
+{
+  const char *name;      /* "serial": what specs and saved sections call the kind */
+  const char *id_prefix; /* instance ids are the prefix and a number from 0: "serial0", "serial1" */
+  unsigned max_instances; /* 0: no limit */
+  /* Part of every machine (the PCI host bridge, the keyboard controller, the clock, power
+   * management): there from the start under a fixed id, never listed in a spec. */
+  gboolean board;
+  const char *description;
+  const HvSpecOptionInfo *options; /* terminated by a NULL name; NULL for none */
+} HvDeviceKindInfo;
+
+/* Every kind, NULL-terminated, and one by name (NULL when unknown). */
+extern const HvDeviceKindInfo *const hv_device_kind_infos[];
+const HvDeviceKindInfo *hv_device_kind_info_lookup (const char *name);
+/* Up to HV_DEVICE_ID_MAX letters, digits, "-" and "_", starting with a letter. */
+gboolean hv_device_id_is_valid (const char *id);
+
+/* The entries the core's kinds point at. */
+extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042, hv_kind_info_rtc,
+  hv_kind_info_acpi_pm, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet;
+
+typedef enum
+{
+  HV_BOOT_KERNEL,   /* a kernel (PVH ELF or bzImage), an initrd and a command line */
+  HV_BOOT_FIRMWARE, /* a firmware image and a boot order */
+} HvBootKind;
+
+typedef struct
+{
+  char *kind;
+  char *id;          /* never NULL once added: the kind's prefix and a free number when not given */
+  GVariant *options; /* a{sv}; an "h" is an index into the spec's fds */
+} HvDeviceSpec;
+
+typedef struct
+{
+  uint64_t memory;   /* bytes */
+  unsigned vcpus;
+  char *cpuid_mask;  /* "-cx16,-avx512f", "" for none */
+  HvBootKind boot;
+  int kernel;        /* fd handles (indexes into the spec's fds), -1 when not given */
+  int initrd;
+  char *cmdline;
+  int firmware;
+  char **boot_order; /* "disk", "cdrom", "network", in order; NULL-terminated, never NULL */
+  GPtrArray *devices; /* HvDeviceSpec, in the order the machine realizes them */
+  GArray *fds;        /* int, owned: closed by hv_machine_spec_free */
+} HvMachineSpec;
+
+/* A machine of 512 MiB with one vCPU booting a kernel, without devices or fds. */
+HvMachineSpec *hv_machine_spec_new (void);
+void hv_machine_spec_free (HvMachineSpec *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvMachineSpec, hv_machine_spec_free)
+
+/* Takes @fd (also on failure) and returns its handle; -1 when @fd is negative. */
+int hv_machine_spec_add_fd (HvMachineSpec *spec, int fd);
+/* The fd behind @handle (still the spec's), or -1 for a handle out of range. */
+int hv_machine_spec_get_fd (const HvMachineSpec *spec, int handle);
+unsigned hv_machine_spec_get_n_fds (const HvMachineSpec *spec);
+
+/* Appends a device; @id NULL picks the kind's prefix and the next free number; @options (a{sv},
+ * floating or not, NULL for none) is kept.  Nothing is checked here but the kind's existence (for
+ * the id): hv_machine_spec_check checks the rest. */
+HvDeviceSpec *hv_machine_spec_add_device (HvMachineSpec *spec, const char *kind, const char *id,
+                                          GVariant *options);
+HvDeviceSpec *hv_machine_spec_lookup_device (const HvMachineSpec *spec, const char *id);
+/* The first device of @kind, or NULL. */
+HvDeviceSpec *hv_machine_spec_find_kind (const HvMachineSpec *spec, const char *kind);
+/* Sets option @name of @device to a new handle for @fd (taken). */
+void hv_device_spec_set_fd (HvMachineSpec *spec, HvDeviceSpec *device, const char *name, int fd);
+/* The fd behind @device's option @name, or -1 when it has none. */
+int hv_device_spec_get_fd (const HvMachineSpec *spec, const HvDeviceSpec *device, const char *name);
+
+/* Parses vireo-run's --device: "KIND[,id=ID][,OPTION=VALUE...]" (a bool is on/off/true/false/yes/no,
+ * a number decimal).  Options of type fd cannot be given this way. */
+gboolean hv_machine_spec_add_device_text (HvMachineSpec *spec, const char *text, GError **error);
+
+typedef enum
+{
+  HV_SPEC_CHECK_DEFAULT = 0,
+  /* The files are not open yet (vireod answering Create): a missing kernel fd is no error. */
+  HV_SPEC_CHECK_WITHOUT_FDS = 1 << 0,
+  /* Not for this host (a stored machine): memory is not compared with the host's. */
+  HV_SPEC_CHECK_ANY_HOST = 1 << 1,
+} HvSpecCheckFlags;
+
+/* The one validation: sizes and counts in range, the CPUID mask and command line well-formed, the
+ * boot source complete, every device of a known, requestable kind with a well-formed, unique id,
+ * within its kind's instance limit, with known options of the right types (required ones present,
+ * fds that exist).  HV_ERROR_INVALID_ARGUMENT naming what is wrong. */
+gboolean hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError **error);
+
+/* The message: a{sv} with "version" u, "memory" t (bytes), "vcpus" u, "cpuid-mask" s, "boot" s
+ * ("kernel", "firmware"), "kernel" h, "initrd" h, "cmdline" s, "firmware" h, "boot-order" as, and
+ * "devices" a(ssa{sv}) (kind, id, options); absent fds are left out.  Handles index the spec's fds,
+ * in order (hv_machine_spec_get_fd). */
+GVariant *hv_machine_spec_to_variant (const HvMachineSpec *spec);
+/* Reads a message: @fds (not taken) are what its handles index; the spec gets its own duplicates of
+ * those it uses.  Keys named in @ignore (NULL-terminated, may be NULL) belong to the caller and are
+ * skipped; any other unknown key, a wrong type, a newer version or a handle outside @fds is
+ * HV_ERROR_INVALID_ARGUMENT naming the key.  The result is not yet checked. */
+HvMachineSpec *hv_machine_spec_new_from_variant (GVariant *variant, const int *fds, unsigned n_fds,
+                                                 const char *const *ignore, GError **error);
+
+G_END_DECLS
