@@ -547,32 +547,33 @@ boot_kind_to_string (HvBootKind boot)
 GVariant *
 hv_machine_spec_to_variant (const HvMachineSpec *spec)
 {
-  GVariantDict dict;
+  GVariantBuilder dict;
   GVariantBuilder devices;
 
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "version", "u", (guint32) HV_SPEC_VERSION);
-  g_variant_dict_insert (&dict, "memory", "t", (guint64) spec->memory);
-  g_variant_dict_insert (&dict, "vcpus", "u", (guint32) spec->vcpus);
-  g_variant_dict_insert (&dict, "cpuid-mask", "s", spec->cpuid_mask);
-  g_variant_dict_insert (&dict, "boot", "s", boot_kind_to_string (spec->boot));
+  /* In a fixed order, so that equal specs make equal messages. */
+  g_variant_builder_init (&dict, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&dict, "{sv}", "version", g_variant_new_uint32 (HV_SPEC_VERSION));
+  g_variant_builder_add (&dict, "{sv}", "memory", g_variant_new_uint64 (spec->memory));
+  g_variant_builder_add (&dict, "{sv}", "vcpus", g_variant_new_uint32 (spec->vcpus));
+  g_variant_builder_add (&dict, "{sv}", "cpuid-mask", g_variant_new_string (spec->cpuid_mask));
+  g_variant_builder_add (&dict, "{sv}", "boot", g_variant_new_string (boot_kind_to_string (spec->boot)));
   if (spec->kernel >= 0)
-    g_variant_dict_insert (&dict, "kernel", "h", (gint32) spec->kernel);
+    g_variant_builder_add (&dict, "{sv}", "kernel", g_variant_new_handle (spec->kernel));
   if (spec->initrd >= 0)
-    g_variant_dict_insert (&dict, "initrd", "h", (gint32) spec->initrd);
-  g_variant_dict_insert (&dict, "cmdline", "s", spec->cmdline);
+    g_variant_builder_add (&dict, "{sv}", "initrd", g_variant_new_handle (spec->initrd));
+  g_variant_builder_add (&dict, "{sv}", "cmdline", g_variant_new_string (spec->cmdline));
   if (spec->firmware >= 0)
-    g_variant_dict_insert (&dict, "firmware", "h", (gint32) spec->firmware);
-  g_variant_dict_insert_value (&dict, "boot-order",
-                               g_variant_new_strv ((const char *const *) spec->boot_order, -1));
+    g_variant_builder_add (&dict, "{sv}", "firmware", g_variant_new_handle (spec->firmware));
+  g_variant_builder_add (&dict, "{sv}", "boot-order",
+                         g_variant_new_strv ((const char *const *) spec->boot_order, -1));
   g_variant_builder_init (&devices, G_VARIANT_TYPE ("a(ssa{sv})"));
   for (guint i = 0; i < spec->devices->len; i++)
     {
       const HvDeviceSpec *device = spec->devices->pdata[i];
       g_variant_builder_add (&devices, "(ss@a{sv})", device->kind, device->id, device->options);
     }
-  g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&devices));
-  return g_variant_dict_end (&dict);
+  g_variant_builder_add (&dict, "{sv}", "devices", g_variant_builder_end (&devices));
+  return g_variant_builder_end (&dict);
 }
 
 static const struct
@@ -732,7 +733,7 @@ hv_machine_spec_new_from_variant (GVariant *variant, const int *fds, unsigned n_
   if (version == 0 || version > HV_SPEC_VERSION)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "the machine spec is version %u; this build reads versions 1 to %d", version,
+                   "the machine spec is version %u; this build reads versions up to %d", version,
                    HV_SPEC_VERSION);
       return NULL;
     }

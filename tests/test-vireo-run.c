@@ -111,6 +111,29 @@ test_hello (void)
   result_clear (&r);
 }
 
+/* --device adds to the machine vireo-run describes, as vireod's specs do: COM2 and two keyboards. */
+static void
+test_devices (void)
+{
+  g_autofree char *kernel = guest ("hello");
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, "--device", "serial,id=com2", "--device",
+                                              "virtio-keyboard", "--device", "virtio-keyboard", NULL });
+  g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (r.out, "Hello from a Vireo test guest"));
+  g_assert_cmpstr (r.err, ==, "");
+  result_clear (&r);
+
+  r = run_vireo (NULL, (const char *const[]){ "--device", "help", NULL });
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "virtio-tablet"));
+  g_assert_null (strstr (r.out, "pci-host"));
+  result_clear (&r);
+}
+
 static void
 test_boot_info_options (void)
 {
@@ -398,6 +421,10 @@ test_usage_errors (void)
     { { "--kernel", "K", "--serial", "telnet:1", NULL }, "telnet:1" },
     { { "--kernel", "K", "--frobnicate", NULL }, "frobnicate" },
     { { "--kernel", "K", "extra", NULL }, "extra" },
+    { { "--kernel", "K", "--device", "floppy", NULL }, "the kinds are: serial" },
+    { { "--kernel", "K", "--device", "serial,speed=9600", NULL }, "no option “speed”" },
+    { { "--kernel", "K", "--device", "serial", "--device", "serial" }, "at most 2 devices of kind “serial”" },
+    { { "--kernel", "K", "--device", "virtio-tablet,id=kbc0", NULL }, "belongs to the machine's i8042" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -571,6 +598,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/vireo-run/help", test_help);
   g_test_add_func ("/vireo-run/hello", test_hello);
+  g_test_add_func ("/vireo-run/devices", test_devices);
   g_test_add_func ("/vireo-run/boot-info-options", test_boot_info_options);
   g_test_add_func ("/vireo-run/exit-statuses", test_exit_statuses);
   g_test_add_func ("/vireo-run/stdin-reaches-guest", test_stdin_reaches_guest);

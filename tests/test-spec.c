@@ -1,0 +1,360 @@
+/* test-spec.c — the machine spec (hypervisor/spec.h): its one check, its message, --device text, and
+ * the kinds the core's device models point at. */
+#include "test-util.h"
+#include "spec.h"
+#include "device.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+open_null (void)
+{
+  int fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  return fd;
+}
+
+/* A spec that passes the check: a kernel (any fd will do for the check) and COM1. */
+static HvMachineSpec *
+good_spec (void)
+{
+  HvMachineSpec *spec = hv_machine_spec_new ();
+
+  spec->memory = 64ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open_null ());
+  hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+  return spec;
+}
+
+static void
+assert_check_fails (const HvMachineSpec *spec, HvSpecCheckFlags flags, const char *needle)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (hv_machine_spec_check (spec, flags, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_test_message ("refused: %s", error->message);
+  g_assert_nonnull (strstr (error->message, needle));
+}
+
+static void
+test_defaults (void)
+{
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (HvMachineSpec) good = good_spec ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpuint (spec->memory, ==, 512ull << 20);
+  g_assert_cmpuint (spec->vcpus, ==, 1);
+  g_assert_cmpint (spec->boot, ==, HV_BOOT_KERNEL);
+  g_assert_cmpint (spec->kernel, ==, -1);
+  g_assert_cmpuint (spec->devices->len, ==, 0);
+  /* Without a kernel: wrong for a worker, fine for vireod before it opens files. */
+  assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "has none");
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_machine_spec_check (good, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_check_machine (void)
+{
+  static const char long_cmdline[HV_CMDLINE_MAX + 1] = { [0 ... HV_CMDLINE_MAX - 1] = 'x' };
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    spec->memory = 1 << 20;
+    assert_check_fails (spec, HV_SPEC_CHECK_WITHOUT_FDS | HV_SPEC_CHECK_ANY_HOST, "minimum is 32 MiB");
+    spec->memory = (64ull << 20) + 1;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "multiple of 4 KiB");
+    /* More than this host has: refused here, stored for another host. */
+    spec->memory = HV_MEMORY_MAX;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "more than this host has");
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_ANY_HOST, &error));
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    spec->vcpus = 0;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "out of range");
+    spec->vcpus = HV_VCPUS_MAX + 1;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "out of range");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    g_free (spec->cpuid_mask);
+    spec->cpuid_mask = g_strdup ("-warpdrive");
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "warpdrive");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    g_free (spec->cmdline);
+    spec->cmdline = g_strdup (long_cmdline);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "command line");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    spec->initrd = 5;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "initrd is file 5");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    const char *order[] = { "disk", "floppy", NULL };
+    spec->boot = HV_BOOT_FIRMWARE;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "boots firmware but has none");
+    spec->firmware = hv_machine_spec_add_fd (spec, open_null ());
+    g_strfreev (spec->boot_order);
+    spec->boot_order = g_strdupv ((char **) order);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "“floppy” in the boot order");
+    g_free (spec->boot_order[1]);
+    spec->boot_order[1] = g_strdup ("disk");
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "twice");
+    g_free (spec->boot_order[1]);
+    spec->boot_order[1] = g_strdup ("cdrom");
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+  }
+}
+
+static void
+test_check_devices (void)
+{
+  g_autoptr (GError) error = NULL;
+
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "floppy", NULL, NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "no device kind “floppy”");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "pci-host", NULL, NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "part of every machine");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "virtio-tablet", "kbc0", NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "belongs to the machine's i8042");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "two devices with the id “serial0”");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "serial", "9lives", NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "not a device id");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    HvDeviceSpec *second = hv_machine_spec_add_device (spec, "serial", NULL, NULL);
+    g_assert_cmpstr (second->id, ==, "serial1");
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+    hv_machine_spec_add_device (spec, "serial", NULL, NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "at most 2 devices of kind “serial”");
+  }
+  {
+    /* Several of a kind without a limit. */
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    for (unsigned i = 0; i < 5; i++)
+      hv_machine_spec_add_device (spec, "virtio-keyboard", NULL, NULL);
+    g_assert_cmpstr (((HvDeviceSpec *) spec->devices->pdata[5])->id, ==, "keyboard4");
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "serial", NULL, g_variant_new_parsed ("{'speed': <uint32 9600>}"));
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "a serial has no option “speed”");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "serial", NULL, g_variant_new_parsed ("{'output': <'stdout'>}"));
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "must be of type “h”");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    hv_machine_spec_add_device (spec, "serial", NULL, g_variant_new_parsed ("{'output': <handle 7>}"));
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "file 7");
+  }
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    for (unsigned i = 0; i < HV_SPEC_DEVICES_MAX; i++)
+      hv_machine_spec_add_device (spec, "virtio-tablet", NULL, NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "the limit is");
+  }
+}
+
+/* The message keeps everything but fd numbers: a spec read back writes the same message. */
+static void
+test_message_round_trip (void)
+{
+  g_autoptr (HvMachineSpec) spec = good_spec ();
+  g_autoptr (HvMachineSpec) back = NULL;
+  g_autoptr (GVariant) message = NULL;
+  g_autoptr (GVariant) again = NULL;
+  g_autoptr (GError) error = NULL;
+  HvDeviceSpec *com2;
+  struct stat a, b;
+  const char *order[] = { "cdrom", "disk", NULL };
+
+  spec->vcpus = 3;
+  g_free (spec->cpuid_mask);
+  spec->cpuid_mask = g_strdup ("-cx16");
+  g_free (spec->cmdline);
+  spec->cmdline = g_strdup ("console=ttyS0 quiet");
+  spec->initrd = hv_machine_spec_add_fd (spec, open ("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+  g_strfreev (spec->boot_order);
+  spec->boot_order = g_strdupv ((char **) order);
+  com2 = hv_machine_spec_add_device (spec, "serial", "com2", NULL);
+  hv_device_spec_set_fd (spec, com2, "output", open_null ());
+  hv_machine_spec_add_device (spec, "bochs-display", NULL, NULL);
+
+  message = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
+  g_test_message ("%s", g_variant_print (message, TRUE));
+  back = hv_machine_spec_new_from_variant (message, (const int *) spec->fds->data, spec->fds->len, NULL,
+                                           &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_machine_spec_check (back, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+  again = g_variant_ref_sink (hv_machine_spec_to_variant (back));
+  g_assert_true (g_variant_equal (message, again));
+
+  /* The reader has its own fds, for the same files. */
+  g_assert_cmpint (hv_machine_spec_get_fd (back, back->initrd), !=, hv_machine_spec_get_fd (spec, spec->initrd));
+  g_assert_no_errno (fstat (hv_machine_spec_get_fd (back, back->initrd), &a));
+  g_assert_no_errno (fstat (hv_machine_spec_get_fd (spec, spec->initrd), &b));
+  g_assert_cmpuint (a.st_ino, ==, b.st_ino);
+  g_assert_cmpint (hv_device_spec_get_fd (back, hv_machine_spec_lookup_device (back, "com2"), "output"), >=, 0);
+}
+
+static GVariant *
+message_with (const char *key, GVariant *value)
+{
+  g_autoptr (HvMachineSpec) spec = good_spec ();
+  GVariantDict dict;
+  g_autoptr (GVariant) base = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
+
+  g_variant_dict_init (&dict, base);
+  if (value)
+    g_variant_dict_insert_value (&dict, key, value);
+  else
+    g_variant_dict_remove (&dict, key);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+static void
+assert_read_fails (GVariant *message, const char *const *ignore, const char *needle)
+{
+  g_autoptr (GVariant) owned = message;
+  g_autoptr (GError) error = NULL;
+  int fd = open_null ();
+  HvMachineSpec *spec = hv_machine_spec_new_from_variant (message, &fd, 1, ignore, &error);
+
+  close (fd);
+  g_assert_null (spec);
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_test_message ("refused: %s", error->message);
+  g_assert_nonnull (strstr (error->message, needle));
+}
+
+static void
+test_message_errors (void)
+{
+  const char *const ours[] = { "kvm-fd", NULL };
+  g_autoptr (GError) error = NULL;
+
+  assert_read_fails (message_with ("version", g_variant_new_uint32 (HV_SPEC_VERSION + 1)), NULL,
+                     "this build reads versions up to");
+  assert_read_fails (message_with ("version", NULL), NULL, "has no “version”");
+  assert_read_fails (message_with ("memory", g_variant_new_string ("lots")), NULL, "“memory” must be of type “t”");
+  assert_read_fails (message_with ("kernel", g_variant_new_handle (3)), NULL, "carried 1");
+  assert_read_fails (message_with ("boot", g_variant_new_string ("floppy")), NULL, "“floppy”");
+  assert_read_fails (message_with ("disks", g_variant_new_string ("/dev/sda")), NULL, "unknown key “disks”");
+  assert_read_fails (message_with ("kvm-fd", g_variant_new_handle (0)), NULL, "unknown key “kvm-fd”");
+  assert_read_fails (message_with ("devices", g_variant_new_parsed ("[('serial', 'serial1', {'input': <handle 4>})]")),
+                     NULL, "serial1.input");
+  assert_read_fails (g_variant_ref_sink (g_variant_new_string ("spec")), NULL, "must be of type “a{sv}”");
+
+  /* A caller's own keys pass through to it. */
+  {
+    g_autoptr (GVariant) message = message_with ("kvm-fd", g_variant_new_handle (0));
+    int fd = open_null ();
+    g_autoptr (HvMachineSpec) spec = hv_machine_spec_new_from_variant (message, &fd, 1, ours, &error);
+    close (fd);
+    g_assert_no_error (error);
+    g_assert_nonnull (spec);
+  }
+}
+
+static void
+test_device_text (void)
+{
+  g_autoptr (HvMachineSpec) spec = good_spec ();
+  g_autoptr (GError) error = NULL;
+  HvDeviceSpec *device;
+
+  g_assert_true (hv_machine_spec_add_device_text (spec, "serial,id=com2", &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_machine_spec_add_device_text (spec, "virtio-keyboard", &error));
+  g_assert_no_error (error);
+  device = hv_machine_spec_lookup_device (spec, "com2");
+  g_assert_nonnull (device);
+  g_assert_cmpstr (device->kind, ==, "serial");
+  g_assert_nonnull (hv_machine_spec_lookup_device (spec, "keyboard0"));
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+
+  g_assert_false (hv_machine_spec_add_device_text (spec, "floppy", &error));
+  g_assert_nonnull (strstr (error->message, "the kinds are: serial, bochs-display"));
+  g_clear_error (&error);
+  g_assert_false (hv_machine_spec_add_device_text (spec, "rtc", &error));
+  g_clear_error (&error);
+  g_assert_false (hv_machine_spec_add_device_text (spec, "serial,fast", &error));
+  g_assert_nonnull (strstr (error->message, "not OPTION=VALUE"));
+  g_clear_error (&error);
+  g_assert_false (hv_machine_spec_add_device_text (spec, "serial,speed=9600", &error));
+  g_assert_nonnull (strstr (error->message, "no option “speed”"));
+  g_clear_error (&error);
+  g_assert_false (hv_machine_spec_add_device_text (spec, "serial,output=3", &error));
+  g_assert_nonnull (strstr (error->message, "is a file"));
+  g_clear_error (&error);
+  g_assert_cmpuint (spec->devices->len, ==, 3);
+}
+
+/* Every kind of the core points at the entry specs know it by, and every entry has a device model. */
+static void
+test_kinds_agree (void)
+{
+  gsize n_models = 0, n_infos = 0;
+
+  for (const HvDeviceKind *const *kind = hv_device_kinds; *kind; kind++, n_models++)
+    {
+      g_assert_nonnull ((*kind)->info);
+      g_assert_true (hv_device_kind_info_lookup ((*kind)->info->name) == (*kind)->info);
+    }
+  for (; hv_device_kind_infos[n_infos]; n_infos++)
+    g_assert_nonnull (hv_device_kind_infos[n_infos]->description);
+  g_assert_cmpuint (n_models, ==, n_infos);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/spec/defaults", test_defaults);
+  g_test_add_func ("/spec/check-machine", test_check_machine);
+  g_test_add_func ("/spec/check-devices", test_check_devices);
+  g_test_add_func ("/spec/message-round-trip", test_message_round_trip);
+  g_test_add_func ("/spec/message-errors", test_message_errors);
+  g_test_add_func ("/spec/device-text", test_device_text);
+  g_test_add_func ("/spec/kinds-agree", test_kinds_agree);
+  return g_test_run ();
+}
