@@ -14,6 +14,8 @@
 
 #define VIREO_XT_PAUSE_SEQUENCE 0x21d
 
+/* Laid out by hand (tables of key codes, packed as many a line as fit): */
+/* clang-format off */
 #define VIREO_XT_KEYS(X) \
   X (KEY_ESC, 0x01) X (KEY_1, 0x02) X (KEY_2, 0x03) X (KEY_3, 0x04) X (KEY_4, 0x05) X (KEY_5, 0x06) \
   X (KEY_6, 0x07) X (KEY_7, 0x08) X (KEY_8, 0x09) X (KEY_9, 0x0a) X (KEY_0, 0x0b) X (KEY_MINUS, 0x0c) \
@@ -47,3 +49,4 @@
 
 #define VIREO_XT_DECODE_ALIASES(X) \
   X (KEY_SYSRQ, 0x54) X (KEY_PAUSE, 0x146)
+/* clang-format on */

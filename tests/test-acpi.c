@@ -144,6 +144,8 @@ static void
 test_data (void)
 {
   g_autoptr (GByteArray) aml = g_byte_array_new ();
+  /* Laid out by hand (one encoding a line, each with its meaning): */
+  /* clang-format off */
   static const uint8_t want[] = {
     0x00,                                                  /* Zero */
     0x01,                                                  /* One */
@@ -159,6 +161,7 @@ test_data (void)
     0x0c, 0x41, 0xd0, 0x05, 0x01,                          /* EisaId ("PNP0501") */
     0x11, 0x05, 0x0a, 0x02, 0xaa, 0xbb,                    /* Buffer (2) { 0xaa, 0xbb } */
   };
+  /* clang-format on */
 
   hv_aml_integer (aml, 0);
   hv_aml_integer (aml, 1);
@@ -266,6 +269,8 @@ test_resources (void)
    * 0xfebfffff, 0, 0x3ec00000) QWordMemory (... NonCacheable, ReadWrite, 0, 0x100000000,
    * 0x1ffffffff, 0, 0x100000000) IRQNoFlags () {4} Interrupt (ResourceConsumer, Level, ActiveHigh,
    * Exclusive) {9} } */
+  /* Laid out by hand (one resource descriptor a line): */
+  /* clang-format off */
   static const uint8_t want[] = {
     0x11, 0x42, 0x08, 0x0a, 0x7e,
     0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00, 0x01,
@@ -280,6 +285,7 @@ test_resources (void)
     0x89, 0x06, 0x00, 0x01, 0x01, 0x09, 0x00, 0x00, 0x00,
     0x79, 0x00,
   };
+  /* clang-format on */
 
   hv_aml_res_word_bus_number (res, 0, 0xff);
   hv_aml_res_io (res, 0xcf8, 0xcf8, 1, 8);

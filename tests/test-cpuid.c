@@ -20,6 +20,8 @@ enum
 };
 
 /* Common Linux flag names: every one must be known and name a bit of its own. */
+/* Laid out by hand (a packed list of names): */
+/* clang-format off */
 static const char *const common_names[] = {
   "fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "sep", "mtrr", "pge", "mca",
   "cmov", "pat", "pse36", "clflush", "mmx", "fxsr", "sse", "sse2", "ss", "ht", "pni", "pclmulqdq",
@@ -32,6 +34,7 @@ static const char *const common_names[] = {
   "md_clear", "arch_capabilities", "syscall", "nx", "pdpe1gb", "rdtscp", "lm", "lahf_lm", "abm",
   "sse4a", "3dnowprefetch", "xsaveopt", "xsavec", "xgetbv1", "xsaves", "cmp_legacy", "svm", "vmx",
 };
+/* clang-format on */
 
 static void
 assert_bit (const char *name, uint32_t leaf, uint32_t subleaf, uint8_t reg, uint8_t bit)

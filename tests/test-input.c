@@ -24,6 +24,8 @@ feed (HvXtDecoder *decoder, const uint8_t *fragments, unsigned n)
 static void
 test_table (void)
 {
+  /* Laid out by hand (a table, three keys a line): */
+  /* clang-format off */
   static const struct
   {
     gboolean extended;
@@ -44,6 +46,7 @@ test_table (void)
     { TRUE, 0x20, KEY_MUTE },       { TRUE, 0x2e, KEY_VOLUMEDOWN }, { TRUE, 0x30, KEY_VOLUMEUP },
     { TRUE, 0x46, KEY_PAUSE },      { TRUE, 0x5e, KEY_POWER },
   };
+  /* clang-format on */
 
   for (gsize i = 0; i < G_N_ELEMENTS (known); i++)
     g_assert_cmpuint (hv_xt_to_evdev (known[i].extended, known[i].code), ==, known[i].key);

@@ -14,6 +14,8 @@
 static void
 test_keymap_spot_checks (void)
 {
+  /* Laid out by hand (a table, four keys a line): */
+  /* clang-format off */
   static const struct
   {
     guint evdev;
@@ -31,6 +33,7 @@ test_keymap_spot_checks (void)
     { KEY_RIGHTMETA, 0x15c }, { KEY_COMPOSE, 0x15d }, { KEY_SYSRQ, 0x137 },     { KEY_SCROLLLOCK, 0x46 },
     { KEY_PAUSE, VIREO_XT_PAUSE },
   };
+  /* clang-format on */
 
   for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
     {
@@ -47,6 +50,8 @@ test_keymap_spot_checks (void)
 static void
 test_keymap_full_keyboard (void)
 {
+  /* Laid out by hand (one row of the keyboard a line): */
+  /* clang-format off */
   static const guint keys[] = {
     KEY_ESC, KEY_F1, KEY_F2, KEY_F3, KEY_F4, KEY_F5, KEY_F6, KEY_F7, KEY_F8, KEY_F9, KEY_F10, KEY_F11,
     KEY_F12, KEY_SYSRQ, KEY_SCROLLLOCK, KEY_PAUSE,
@@ -61,6 +66,7 @@ test_keymap_full_keyboard (void)
     KEY_LEFTCTRL, KEY_LEFTMETA, KEY_LEFTALT, KEY_SPACE, KEY_RIGHTALT, KEY_RIGHTMETA, KEY_COMPOSE,
     KEY_RIGHTCTRL, KEY_LEFT, KEY_DOWN, KEY_RIGHT, KEY_KP0, KEY_KPDOT,
   };
+  /* clang-format on */
   g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
 
   g_assert_cmpuint (G_N_ELEMENTS (keys), ==, 105);
