@@ -1,0 +1,62 @@
+/* block-private.h — what a format driver (raw in block.c, qcow2.c) implements and may use. */
+#pragma once
+
+#include "block.h"
+
+typedef struct _HvBlockRequest HvBlockRequest;
+
+typedef struct
+{
+  HvBlockFormat format;
+  const char *name; /* "raw", "qcow2" */
+  /* Whether the first bytes of a file (@len up to 4096, fewer for a short file) are this format. */
+  gboolean (*probe) (const uint8_t *head, size_t len);
+  /* Reads and checks the metadata of block->fd, sets block->size and block->impl; opens the backing
+   * chain through hv_block_open_backing.  Required. */
+  gboolean (*open) (HvBlock *block, GError **error);
+  /* Frees block->impl (requests drained).  Required. */
+  void (*close) (HvBlock *block);
+  /* Starts @request (see HvBlockRequest); completes it with hv_block_request_complete, on the block's
+   * context.  Returns FALSE only when it cannot start now (no aio slots): the core retries later. */
+  gboolean (*submit) (HvBlock *block, HvBlockRequest *request);
+} HvBlockDriver;
+
+struct _HvBlockRequest
+{
+  HvBlock *block;
+  HvBlockOp op;
+  struct iovec *iov; /* the device's buffers (copied array) */
+  unsigned n_iov;
+  uint64_t offset;
+  uint64_t length;   /* bytes: the iov's total for reads and writes */
+  HvBlockCallback callback;
+  void *opaque;
+  void *driver_data; /* the driver's own, per request */
+};
+
+struct _HvBlock
+{
+  const HvBlockDriver *driver;
+  int fd;
+  HvBlockOptions options;
+  gboolean direct;       /* O_DIRECT is on: buffers, offsets and lengths must be aligned */
+  unsigned alignment;    /* the alignment direct I/O needs (512 or 4096) */
+  uint64_t size;
+  HvBlock *backing;      /* NULL at the end of the chain */
+  unsigned depth;        /* 0 for the image itself, 1 for its backing file ... */
+  HvBlockOpenBacking open_backing;
+  void *open_backing_opaque;
+  GMainContext *context; /* hv_block_attach */
+  HvAio *aio;            /* shared by the chain; made by hv_block_attach */
+  unsigned in_flight;
+  void *impl;
+};
+
+extern const HvBlockDriver hv_block_raw_driver;
+extern const HvBlockDriver hv_block_qcow2_driver;
+
+/* Opens @block's backing file @name through the caller's opener (format as the image says), as the
+ * next link of the chain; refuses chains deeper than HV_BLOCK_MAX_CHAIN. */
+HvBlock *hv_block_open_backing (HvBlock *block, const char *name, HvBlockFormat format, GError **error);
+/* Finishes @request with @result and frees it (on the block's context). */
+void hv_block_request_complete (HvBlockRequest *request, int result);
