@@ -6,7 +6,12 @@
  * never names a kind's functions.  Devices get their resources from the core: ISA ports and interrupt
  * lines are claimed through hv_device_claim_pio() and hv_device_claim_gsi() (which refuse conflicts and
  * name both owners), PCI slots come from the host bridge (hv_pci_add_device) and MSI vectors from the
- * platform (HvPlatform.add_msi_route). */
+ * platform (HvPlatform.add_msi_route).
+ *
+ * Reset: a machine resets by being built again from its spec (the worker's Reset and a guest's reboot
+ * make a fresh HvVm, as Firecracker does): every device starts from realize, so no kind needs a reset
+ * hook of its own, and a device cannot carry state across a reset by mistake.  Building a machine takes
+ * milliseconds; guest memory is new too, as on real hardware after a cold reset. */
 #pragma once
 
 #include "platform.h"
