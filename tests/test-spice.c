@@ -650,6 +650,51 @@ test_fake_unix_socket (void)
   fake_clear (&fake);
 }
 
+/* Sockets nobody uses do not pile up: past HV_SPICE_CONNECTIONS_MAX a new one is refused, naming the
+ * limit, and once the server has seen some go, there is room again. */
+static void
+test_fake_connection_cap (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
+  FakeDisplay fake;
+  HvSpice *spice;
+  int fd;
+
+  fake_init (&fake);
+  fake_set_mode (&fake, TRUE, 640, 480, 1);
+  spice = start_server (&fake, NULL);
+  for (int i = 0; i < HV_SPICE_CONNECTIONS_MAX; i++)
+    {
+      fd = hv_spice_open_client (spice, &error);
+      g_assert_no_error (error);
+      g_array_append_val (fds, fd);
+    }
+  g_assert_cmpint (hv_spice_open_client (spice, &error), ==, -1);
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
+  g_assert_nonnull (strstr (error->message, G_STRINGIFY (HV_SPICE_CONNECTIONS_MAX) " connections"));
+  g_clear_error (&error);
+
+  /* Clients hang up; the server closes its ends as it notices. */
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, int, i));
+  g_array_set_size (fds, 0);
+  fd = -1;
+  for (int tries = 0; tries < 500 && fd < 0; tries++)
+    {
+      fd = hv_spice_open_client (spice, &error);
+      if (fd < 0)
+        {
+          g_clear_error (&error);
+          g_usleep (10 * 1000);
+        }
+    }
+  g_assert_cmpint (fd, >=, 0);
+  close (fd);
+  hv_spice_free (spice);
+  fake_clear (&fake);
+}
+
 static void
 test_fake_bad_socket (void)
 {
@@ -1211,6 +1256,7 @@ main (int argc, char **argv)
   g_test_add ("/spice/fake/tablet", Fixture, NULL, fixture_set_up, test_fake_tablet, fixture_tear_down);
   g_test_add_func ("/spice/fake/unix-socket", test_fake_unix_socket);
   g_test_add_func ("/spice/fake/bad-socket", test_fake_bad_socket);
+  g_test_add_func ("/spice/fake/connection-cap", test_fake_connection_cap);
   g_test_add_func ("/spice/fake/screenshot", test_fake_screenshot);
   g_test_add_func ("/spice/vm/display", test_vm_display);
   g_test_add_func ("/spice/vm/errors", test_vm_errors);

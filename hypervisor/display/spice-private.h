@@ -13,6 +13,12 @@
 /* A copy of a changed rectangle on its way to spice (spice-display.c). */
 typedef struct _Update Update;
 
+typedef struct
+{
+  int fd;       /* the server's end, owned by spice-server */
+  ino_t ino;    /* which socket it was, as the fd number may be reused once the server closes it */
+} SpiceConnection;
+
 struct _HvSpice
 {
   HvSpiceBackend backend;
@@ -38,6 +44,7 @@ struct _HvSpice
   SpiceTabletInstance tablet;
 
   /* The spice thread's own. */
+  GArray *connections;      /* SpiceConnection: sockets handed to the server, while they stay open */
   GSource *refresh;
   gint64 last_change;       /* monotonic time of the last poll that found the screen changed */
   gboolean have_mode;

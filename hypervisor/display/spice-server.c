@@ -151,6 +151,7 @@ spice_destroy (HvSpice *spice)
   g_clear_pointer (&spice->context, g_main_context_unref);
   g_mutex_clear (&spice->setup_lock);
   g_cond_clear (&spice->setup_cond);
+  g_clear_pointer (&spice->connections, g_array_unref);
   g_free (spice->socket_path);
   g_free (spice);
 }
@@ -214,17 +215,40 @@ typedef struct
   HvSpice *spice;
   int fd;
   int status;
+  gboolean too_many;
   gboolean done;
   GMutex lock;
   GCond cond;
 } AddClient;
 
+/* Forgets the connections the server has closed since. */
+static void
+prune_connections (HvSpice *spice)
+{
+  for (guint i = spice->connections->len; i > 0; i--)
+    {
+      SpiceConnection *c = &g_array_index (spice->connections, SpiceConnection, i - 1);
+      struct stat st;
+      if (fstat (c->fd, &st) < 0 || st.st_ino != c->ino)
+        g_array_remove_index_fast (spice->connections, i - 1);
+    }
+}
+
 static gboolean
 add_client_on_thread (gpointer data)
 {
   AddClient *call = data;
+  HvSpice *spice = call->spice;
+  struct stat st;
 
-  call->status = spice_server_add_client (call->spice->server, call->fd, 1);
+  if (spice->connections == NULL)
+    spice->connections = g_array_new (FALSE, FALSE, sizeof (SpiceConnection));
+  prune_connections (spice);
+  if (spice->connections->len >= HV_SPICE_CONNECTIONS_MAX)
+    call->too_many = TRUE;
+  else if ((call->status = spice_server_add_client (spice->server, call->fd, 1)) == 0
+           && fstat (call->fd, &st) == 0)
+    g_array_append_val (spice->connections, ((SpiceConnection) { call->fd, st.st_ino }));
   g_mutex_lock (&call->lock);
   call->done = TRUE;
   g_cond_signal (&call->cond);
@@ -258,6 +282,15 @@ module_open_client (HvSpice *spice, GError **error)
   g_mutex_clear (&call.lock);
   g_cond_clear (&call.cond);
 
+  if (call.too_many)
+    {
+      close (pair[0]);
+      close (pair[1]);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
+                   "the display has %d connections open, the most it takes; close a viewer first",
+                   HV_SPICE_CONNECTIONS_MAX);
+      return -1;
+    }
   if (call.status != 0)
     {
       /* The server did not take the socket. */

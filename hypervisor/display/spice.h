@@ -39,9 +39,15 @@ HvSpice *hv_spice_new (const HvSpiceBackend *backend, const char *socket_path, G
 void hv_spice_free (HvSpice *spice);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvSpice, hv_spice_free)
 
+/* Connections open at once, all clients together: a SPICE client uses one per channel (main, display,
+ * inputs, cursor, sound, USB: up to about 8), so this serves several viewers, and a caller opening
+ * sockets it never uses runs out here instead of exhausting the worker's descriptors. */
+#define HV_SPICE_CONNECTIONS_MAX 64
+
 /* A new connection to the server: one end of a socketpair the server already serves, without a ticket.
  * SPICE opens one connection per channel, so a client that got its first one this way asks for another
- * for each channel (spice-client-glib's "open-fd" signal).  The caller owns the fd. */
+ * for each channel (spice-client-glib's "open-fd" signal).  The caller owns the fd.  At most
+ * HV_SPICE_CONNECTIONS_MAX are open at once (HV_ERROR_INVALID_STATE naming the limit). */
 int hv_spice_open_client (HvSpice *spice, GError **error);
 
 /* vm.c: starts the VM's server once its display device exists.  Fails when a SPICE socket was asked for
