@@ -29,6 +29,9 @@ typedef struct
 {
   unsigned elements;
   unsigned depth;
+  gboolean in_os;       /* inside <domain><os> */
+  GString *os_type;     /* the text of <domain><os><type>, while inside it */
+  int os_type_line;
 } XmlShape;
 
 /* The attributes libvirt-gconfig reads as enumerations: a value it does not know makes it log a critical
@@ -36,6 +39,8 @@ typedef struct
 static const char *const domain_types[] = { "kvm", "qemu", NULL };
 static const char *const disk_types[] = { "file", "block", "dir", "network", NULL };
 static const char *const disk_devices[] = { "disk", "floppy", "cdrom", NULL };
+/* <os><type>'s text, read as an enumeration too. */
+static const char *const os_types[] = { "hvm", "linux", "exe", NULL };
 
 static void
 check_enum_attributes (const char *element, const char **names, const char **values, unsigned depth, int line,
@@ -91,13 +96,46 @@ shape_start (GMarkupParseContext *context, const char *element, const char **nam
                  "An element of the domain XML has %u attributes; the limit is %d (line %d).", attributes,
                  XML_MAX_ATTRIBUTES, line);
   else
-    check_enum_attributes (element, names, values, shape->depth, line, error);
+    {
+      check_enum_attributes (element, names, values, shape->depth, line, error);
+      if (shape->depth == 2 && g_str_equal (element, "os"))
+        shape->in_os = TRUE;
+      else if (shape->depth == 3 && shape->in_os && g_str_equal (element, "type"))
+        {
+          shape->os_type = g_string_new (NULL);
+          shape->os_type_line = line;
+        }
+    }
+}
+
+static void
+shape_text (GMarkupParseContext *context, const char *text, gsize len, gpointer data, GError **error)
+{
+  XmlShape *shape = data;
+
+  if (shape->os_type && shape->os_type->len < 64)
+    g_string_append_len (shape->os_type, text, (gssize) MIN (len, 64));
 }
 
 static void
 shape_end (GMarkupParseContext *context, const char *element, gpointer data, GError **error)
 {
-  ((XmlShape *) data)->depth--;
+  XmlShape *shape = data;
+
+  if (shape->depth == 3 && shape->os_type)
+    {
+      g_autoptr (GString) os_type = g_steal_pointer (&shape->os_type);
+      if (!g_strv_contains (os_types, os_type->str))
+        {
+          g_autofree char *shown = vireo_text_for_message (os_type->str, 32);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                       "The domain's operating system type is “%s”; Vireo runs only full (hvm) virtual "
+                       "machines (line %d).", shown, shape->os_type_line);
+        }
+    }
+  if (shape->depth == 2)
+    shape->in_os = FALSE;
+  shape->depth--;
 }
 
 /* Refuses XML past the limits above, or that is not well-formed, in time linear in its length; the
@@ -105,14 +143,18 @@ shape_end (GMarkupParseContext *context, const char *element, gpointer data, GEr
 static gboolean
 check_xml_shape (const char *xml, GError **error)
 {
-  static const GMarkupParser parser = { shape_start, shape_end, NULL, NULL, NULL };
+  static const GMarkupParser parser = { shape_start, shape_end, shape_text, NULL, NULL };
   XmlShape shape = { 0 };
   g_autoptr (GMarkupParseContext) context = g_markup_parse_context_new (&parser, 0, &shape, NULL);
   g_autoptr (GError) local_error = NULL;
   int line, column;
 
-  if (g_markup_parse_context_parse (context, xml, -1, &local_error)
-      && g_markup_parse_context_end_parse (context, &local_error))
+  gboolean ok = g_markup_parse_context_parse (context, xml, -1, &local_error)
+                && g_markup_parse_context_end_parse (context, &local_error);
+
+  if (shape.os_type)
+    g_string_free (shape.os_type, TRUE);
+  if (ok)
     return TRUE;
   if (local_error->domain == VIREO_ERROR)
     {
