@@ -1,5 +1,7 @@
-/* acpi.c — the guest's ACPI tables: RSDP, RSDT/XSDT, FADT, FACS, MADT and the DSDT, built in one
- * piece and copied to HV_ACPI_START (ACPI 6.x chapter 5).
+/* acpi.c — the guest's ACPI tables: RSDP, RSDT/XSDT, FADT, FACS, MADT and the DSDT, built once as two
+ * blobs (the RSDP, the tables) with the places that hold addresses and checksums, then either linked
+ * and copied to HV_ACPI_START (direct kernel boot) or handed to firmware through fw_cfg's linker/loader,
+ * which does the same linking (ACPI 6.x chapter 5).
  *
  * The tables describe fixed hardware: the PM block and devices of layout.h.  The RSDP comes first,
  * at the start of the BIOS area where legacy scans look for it; the other tables follow, so
@@ -228,29 +230,49 @@ table_new (const char *signature, uint8_t revision)
   return table;
 }
 
-/* Pads @blob to @align and appends @len bytes; returns their guest-physical address. */
-static uint64_t
-blob_append (GByteArray *blob, const void *data, gsize len, gsize align)
+/* Pads the tables blob to @align and appends @len bytes; returns their offset in it. */
+static uint32_t
+blob_append (HvAcpiTables *t, const void *data, gsize len, gsize align)
 {
+  GByteArray *blob = t->tables;
   gsize start = (blob->len + align - 1) & ~(align - 1);
   gsize pad = start - blob->len;
 
   g_byte_array_set_size (blob, (guint) start);
   memset (blob->data + start - pad, 0, pad);
   g_byte_array_append (blob, data, (guint) len);
-  return HV_ACPI_START + start;
+  return (uint32_t) start;
 }
 
-/* Fills in the header's length and checksum and places the table in @blob. */
-static uint64_t
-blob_append_table (GByteArray *blob, GByteArray *table)
+/* Notes that @size bytes at @offset of @file hold an offset into the tables blob. */
+static void
+add_pointer (HvAcpiTables *t, HvAcpiFile file, uint32_t offset, uint8_t size)
+{
+  HvAcpiPointer pointer = { .file = file, .offset = offset, .size = size };
+  g_array_append_val (t->pointers, pointer);
+}
+
+static void
+add_checksum (HvAcpiTables *t, HvAcpiFile file, uint32_t offset, uint32_t start, uint32_t length)
+{
+  HvAcpiChecksum checksum = { .file = file, .offset = offset, .start = start, .length = length };
+  g_array_append_val (t->checksums, checksum);
+}
+
+/* Fills in the header's length, places the table in the blob and notes its checksum; returns its
+ * offset. */
+static uint32_t
+blob_append_table (HvAcpiTables *t, GByteArray *table)
 {
   AcpiHeader *h = (AcpiHeader *) table->data;
+  uint32_t start;
 
   h->length = GUINT32_TO_LE (table->len);
   h->checksum = 0;
-  h->checksum = hv_acpi_checksum (table->data, table->len);
-  return blob_append (blob, table->data, table->len, 16);
+  start = blob_append (t, table->data, table->len, 16);
+  add_checksum (t, HV_ACPI_FILE_TABLES, start + G_STRUCT_OFFSET (AcpiHeader, checksum), start,
+                table->len);
+  return start;
 }
 
 static void
@@ -367,15 +389,15 @@ gas_io (uint16_t port, unsigned len, uint8_t access_size)
 }
 
 static GByteArray *
-build_fadt (uint64_t facs_addr, uint64_t dsdt_addr)
+build_fadt (uint32_t facs_addr, uint32_t dsdt_addr)
 {
   GByteArray *table = g_byte_array_new ();
   AcpiFadt f = { .header = header_new ("FACP", 6) };
 
   /* Both firmware control fields must not be non-zero at once (ACPI 5.2.9): the FACS is below 4
    * GiB, so only the 32-bit one is set.  The DSDT may be given both ways and is. */
-  f.firmware_ctrl = GUINT32_TO_LE ((uint32_t) facs_addr);
-  f.dsdt = GUINT32_TO_LE ((uint32_t) dsdt_addr);
+  f.firmware_ctrl = GUINT32_TO_LE (facs_addr);
+  f.dsdt = GUINT32_TO_LE (dsdt_addr);
   f.x_dsdt = GUINT64_TO_LE (dsdt_addr);
   f.preferred_pm_profile = FADT_PM_PROFILE_DESKTOP;
   f.sci_int = GUINT16_TO_LE (HV_IRQ_SCI);
@@ -456,10 +478,10 @@ build_madt (unsigned n_vcpus)
   return madt;
 }
 
-gboolean
-hv_acpi_build (HvMemory *mem, unsigned n_vcpus, uint64_t *rsdp_addr, GError **error)
+HvAcpiTables *
+hv_acpi_tables_build (unsigned n_vcpus, GError **error)
 {
-  g_autoptr (GByteArray) blob = g_byte_array_sized_new (4096);
+  g_autoptr (HvAcpiTables) t = NULL;
   g_autoptr (GByteArray) dsdt = NULL;
   g_autoptr (GByteArray) fadt = NULL;
   g_autoptr (GByteArray) madt = NULL;
@@ -469,53 +491,133 @@ hv_acpi_build (HvMemory *mem, unsigned n_vcpus, uint64_t *rsdp_addr, GError **er
     .signature = "FACS", .length = GUINT32_TO_LE (sizeof (AcpiFacs)), .version = 2
   };
   AcpiRsdp rsdp = { .signature = "RSD PTR ", .oem_id = ACPI_OEM_ID, .revision = 2 };
-  uint64_t facs_addr, dsdt_addr, fadt_addr, madt_addr, rsdt_addr, xsdt_addr;
-  const gsize room = HV_ACPI_END - HV_ACPI_START;
+  uint32_t facs_at, dsdt_at, fadt_at, madt_at, rsdt_at, xsdt_at;
 
-  g_return_val_if_fail (mem != NULL && rsdp_addr != NULL, FALSE);
   if (n_vcpus < HV_VCPUS_MIN || n_vcpus > HV_VCPUS_MAX)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "cannot describe %u processors in the ACPI tables (%u to %u are supported)",
                    n_vcpus, HV_VCPUS_MIN, HV_VCPUS_MAX);
-      return FALSE;
+      return NULL;
     }
 
-  /* The RSDP's place is reserved first so it sits at HV_ACPI_START, 16-byte aligned as required. */
-  g_byte_array_set_size (blob, sizeof rsdp);
-  facs_addr = blob_append (blob, &facs, sizeof facs, 64);
+  t = g_new0 (HvAcpiTables, 1);
+  t->rsdp = g_byte_array_new ();
+  t->tables = g_byte_array_sized_new (4096);
+  t->pointers = g_array_new (FALSE, FALSE, sizeof (HvAcpiPointer));
+  t->checksums = g_array_new (FALSE, FALSE, sizeof (HvAcpiChecksum));
+
+  /* The FACS first: it wants 64-byte alignment, which the blob's own alignment gives. */
+  facs_at = blob_append (t, &facs, sizeof facs, 64);
 
   dsdt = build_dsdt ();
-  dsdt_addr = blob_append_table (blob, dsdt);
-  fadt = build_fadt (facs_addr, dsdt_addr);
-  fadt_addr = blob_append_table (blob, fadt);
+  dsdt_at = blob_append_table (t, dsdt);
+  fadt = build_fadt (facs_at, dsdt_at);
+  fadt_at = blob_append_table (t, fadt);
+  add_pointer (t, HV_ACPI_FILE_TABLES, fadt_at + G_STRUCT_OFFSET (AcpiFadt, firmware_ctrl), 4);
+  add_pointer (t, HV_ACPI_FILE_TABLES, fadt_at + G_STRUCT_OFFSET (AcpiFadt, dsdt), 4);
+  {
+    /* x_dsdt: written here because build_fadt only knew the 32-bit field's type. */
+    uint64_t x_dsdt = GUINT64_TO_LE (dsdt_at);
+    memcpy (t->tables->data + fadt_at + G_STRUCT_OFFSET (AcpiFadt, x_dsdt), &x_dsdt, sizeof x_dsdt);
+    add_pointer (t, HV_ACPI_FILE_TABLES, fadt_at + G_STRUCT_OFFSET (AcpiFadt, x_dsdt), 8);
+  }
   madt = build_madt (n_vcpus);
-  madt_addr = blob_append_table (blob, madt);
+  madt_at = blob_append_table (t, madt);
 
   rsdt = table_new ("RSDT", 1);
-  put_u32 (rsdt, (uint32_t) fadt_addr);
-  put_u32 (rsdt, (uint32_t) madt_addr);
-  rsdt_addr = blob_append_table (blob, rsdt);
+  put_u32 (rsdt, fadt_at);
+  put_u32 (rsdt, madt_at);
+  rsdt_at = blob_append_table (t, rsdt);
+  for (unsigned i = 0; i < 2; i++)
+    add_pointer (t, HV_ACPI_FILE_TABLES, rsdt_at + sizeof (AcpiHeader) + 4 * i, 4);
   xsdt = table_new ("XSDT", 1);
-  put_u64 (xsdt, fadt_addr);
-  put_u64 (xsdt, madt_addr);
-  xsdt_addr = blob_append_table (blob, xsdt);
+  put_u64 (xsdt, fadt_at);
+  put_u64 (xsdt, madt_at);
+  xsdt_at = blob_append_table (t, xsdt);
+  for (unsigned i = 0; i < 2; i++)
+    add_pointer (t, HV_ACPI_FILE_TABLES, xsdt_at + sizeof (AcpiHeader) + 8 * i, 8);
 
-  rsdp.rsdt_address = GUINT32_TO_LE ((uint32_t) rsdt_addr);
+  rsdp.rsdt_address = GUINT32_TO_LE (rsdt_at);
   rsdp.length = GUINT32_TO_LE (sizeof rsdp);
-  rsdp.xsdt_address = GUINT64_TO_LE (xsdt_addr);
-  rsdp.checksum = hv_acpi_checksum (&rsdp, 20);
-  rsdp.extended_checksum = hv_acpi_checksum (&rsdp, sizeof rsdp);
-  memcpy (blob->data, &rsdp, sizeof rsdp);
+  rsdp.xsdt_address = GUINT64_TO_LE (xsdt_at);
+  g_byte_array_append (t->rsdp, (const uint8_t *) &rsdp, sizeof rsdp);
+  add_pointer (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, rsdt_address), 4);
+  add_pointer (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, xsdt_address), 8);
+  /* The ACPI 1.0 checksum first: the extended one covers it. */
+  add_checksum (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, checksum), 0, 20);
+  add_checksum (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, extended_checksum), 0,
+                sizeof rsdp);
+  return g_steal_pointer (&t);
+}
 
-  if (blob->len > room)
+void
+hv_acpi_tables_free (HvAcpiTables *t)
+{
+  if (t == NULL)
+    return;
+  g_byte_array_unref (t->rsdp);
+  g_byte_array_unref (t->tables);
+  g_array_unref (t->pointers);
+  g_array_unref (t->checksums);
+  g_free (t);
+}
+
+static GByteArray *
+file_blob (HvAcpiTables *t, HvAcpiFile file)
+{
+  return file == HV_ACPI_FILE_RSDP ? t->rsdp : t->tables;
+}
+
+/* What the linker/loader's ADD_POINTER and ADD_CHECKSUM do, in the same order, so both boot paths
+ * end with the same bytes. */
+void
+hv_acpi_tables_link (HvAcpiTables *t, uint64_t tables_addr)
+{
+  for (guint i = 0; i < t->pointers->len; i++)
+    {
+      const HvAcpiPointer *p = &g_array_index (t->pointers, HvAcpiPointer, i);
+      uint8_t *at = file_blob (t, p->file)->data + p->offset;
+      uint64_t value = 0;
+
+      memcpy (&value, at, p->size);
+      value = GUINT64_FROM_LE (value) + tables_addr;
+      value = GUINT64_TO_LE (value);
+      memcpy (at, &value, p->size);
+    }
+  for (guint i = 0; i < t->checksums->len; i++)
+    {
+      const HvAcpiChecksum *c = &g_array_index (t->checksums, HvAcpiChecksum, i);
+      uint8_t *data = file_blob (t, c->file)->data;
+
+      /* byte -= sum (range), the range including the byte itself. */
+      data[c->offset] = (uint8_t) (data[c->offset] + hv_acpi_checksum (data + c->start, c->length));
+    }
+}
+
+gboolean
+hv_acpi_build (HvMemory *mem, unsigned n_vcpus, uint64_t *rsdp_addr, GError **error)
+{
+  g_autoptr (HvAcpiTables) t = NULL;
+  const gsize room = HV_ACPI_END - HV_ACPI_START;
+  const uint64_t tables_addr = HV_ACPI_START + HV_ACPI_TABLES_OFFSET;
+
+  g_return_val_if_fail (mem != NULL && rsdp_addr != NULL, FALSE);
+
+  t = hv_acpi_tables_build (n_vcpus, error);
+  if (t == NULL)
+    return FALSE;
+  /* The RSDP sits at the start of the BIOS area, where legacy scans look, and the tables after it. */
+  if (HV_ACPI_TABLES_OFFSET + t->tables->len > room)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
                    "the ACPI tables (%u bytes) do not fit in the %" G_GSIZE_FORMAT
-                   " bytes at 0x%llx", blob->len, room, HV_ACPI_START);
+                   " bytes at 0x%llx", HV_ACPI_TABLES_OFFSET + t->tables->len, room, HV_ACPI_START);
       return FALSE;
     }
-  if (!hv_memory_write (mem, HV_ACPI_START, blob->data, blob->len, "the ACPI tables", error))
+  hv_acpi_tables_link (t, tables_addr);
+  if (!hv_memory_write (mem, HV_ACPI_START, t->rsdp->data, t->rsdp->len, "the ACPI RSDP", error)
+      || !hv_memory_write (mem, tables_addr, t->tables->data, t->tables->len, "the ACPI tables", error))
     return FALSE;
   *rsdp_addr = HV_ACPI_START;
   return TRUE;
