@@ -42,6 +42,11 @@ const HvDeviceKindInfo hv_kind_info_acpi_pm = {
   .description = "ACPI power management (power button, sleep states, reset register)",
 };
 
+const HvDeviceKindInfo hv_kind_info_fw_cfg = {
+  .name = "fw-cfg", .id_prefix = "fwcfg", .max_instances = 1, .board = TRUE,
+  .description = "firmware configuration (QEMU's fw_cfg), part of machines that boot firmware",
+};
+
 const HvDeviceKindInfo hv_kind_info_bochs_display = {
   .name = "bochs-display", .id_prefix = "display", .max_instances = 1,
   .description = "PCI linear framebuffer (Bochs DISPI), served over SPICE",
@@ -59,8 +64,8 @@ const HvDeviceKindInfo hv_kind_info_virtio_tablet = {
 
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
   &hv_kind_info_pci_host,     &hv_kind_info_serial,        &hv_kind_info_i8042,
-  &hv_kind_info_rtc,          &hv_kind_info_acpi_pm,       &hv_kind_info_bochs_display,
-  &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet, NULL,
+  &hv_kind_info_rtc,          &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
+  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet, NULL,
 };
 
 const HvDeviceKindInfo *

@@ -56,7 +56,7 @@ gboolean hv_device_id_is_valid (const char *id);
 
 /* The entries the core's kinds point at. */
 extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042, hv_kind_info_rtc,
-  hv_kind_info_acpi_pm, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet;
+  hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet;
 
 typedef enum
 {

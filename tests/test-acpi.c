@@ -915,6 +915,119 @@ test_iasl (void)
   check_iasl (HV_VCPUS_MAX);
 }
 
+/* A firmware's linker/loader, as SeaBIOS's romfile_loader runs it: allocate each file at an address of
+ * our choosing, add addresses, fix checksums. */
+typedef struct
+{
+  GByteArray *rsdp;
+  GByteArray *tables;
+  uint64_t rsdp_addr;
+  uint64_t tables_addr;
+} LoadedFiles;
+
+static GByteArray *
+loaded_file (LoadedFiles *files, const char *name, uint64_t *addr)
+{
+  if (strcmp (name, HV_ACPI_RSDP_FILE) == 0)
+    {
+      *addr = files->rsdp_addr;
+      return files->rsdp;
+    }
+  g_assert_cmpstr (name, ==, HV_ACPI_TABLES_FILE);
+  *addr = files->tables_addr;
+  return files->tables;
+}
+
+static void
+run_loader (GBytes *loader, LoadedFiles *files)
+{
+  gsize size;
+  const uint8_t *cmd = g_bytes_get_data (loader, &size);
+  unsigned allocated = 0;
+
+  g_assert_cmpuint (size % 128, ==, 0);
+  for (gsize at = 0; at < size; at += 128, cmd += 128)
+    {
+      uint32_t command = cmd[0] | cmd[1] << 8 | cmd[2] << 16 | (uint32_t) cmd[3] << 24;
+      const char *name = (const char *) cmd + 4;
+      uint64_t addr;
+      GByteArray *file;
+
+      g_assert_cmpuint (cmd[4 + 55], ==, 0); /* names are NUL-terminated */
+      file = loaded_file (files, name, &addr);
+      if (command == 1)
+        {
+          uint32_t align = cmd[60] | cmd[61] << 8;
+          uint8_t zone = cmd[64];
+          /* Both allocated before any use; the RSDP in the F segment (2), the tables high (1). */
+          g_assert_cmpuint (at, <, 256);
+          g_assert_cmpuint (addr % align, ==, 0);
+          g_assert_cmpuint (zone, ==, file == files->rsdp ? 2 : 1);
+          allocated++;
+        }
+      else if (command == 2)
+        {
+          uint64_t src_addr, value = 0;
+          uint32_t offset = cmd[116] | cmd[117] << 8 | cmd[118] << 16 | (uint32_t) cmd[119] << 24;
+          uint8_t width = cmd[120];
+          loaded_file (files, (const char *) cmd + 60, &src_addr);
+          g_assert_cmpuint (allocated, ==, 2);
+          g_assert_true (width == 4 || width == 8);
+          g_assert_cmpuint (offset + width, <=, file->len);
+          memcpy (&value, file->data + offset, width);
+          value = GUINT64_FROM_LE (value) + src_addr;
+          value = GUINT64_TO_LE (value);
+          memcpy (file->data + offset, &value, width);
+        }
+      else if (command == 3)
+        {
+          uint32_t offset = cmd[60] | cmd[61] << 8 | cmd[62] << 16;
+          uint32_t start = cmd[64] | cmd[65] << 8 | cmd[66] << 16;
+          uint32_t length = cmd[68] | cmd[69] << 8 | cmd[70] << 16;
+          uint8_t sum = 0;
+          g_assert_cmpuint (start + length, <=, file->len);
+          g_assert_cmpuint (offset, <, file->len);
+          for (uint32_t i = 0; i < length; i++)
+            sum += file->data[start + i];
+          file->data[offset] -= sum;
+        }
+      else
+        g_assert_not_reached ();
+    }
+}
+
+/* One table builder, two delivery paths: what firmware makes of the etc/acpi files through etc/table-loader
+ * is byte for byte what direct boot links and copies, placed elsewhere. */
+static void
+test_linker_loader (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvAcpiTables) direct = hv_acpi_tables_build (2, &error);
+  g_autoptr (HvAcpiTables) firmware = hv_acpi_tables_build (2, &error);
+  g_autoptr (GBytes) loader = NULL;
+  LoadedFiles files;
+  const uint8_t *rsdp;
+  uint32_t xsdt_at;
+
+  g_assert_no_error (error);
+  loader = hv_acpi_tables_loader (firmware);
+  files = (LoadedFiles){ firmware->rsdp, firmware->tables, 0xf5a40, 0x7fe0000 };
+  run_loader (loader, &files);
+  hv_acpi_tables_link (direct, 0x7fe0000);
+  g_assert_cmpmem (firmware->rsdp->data, firmware->rsdp->len, direct->rsdp->data, direct->rsdp->len);
+  g_assert_cmpmem (firmware->tables->data, firmware->tables->len, direct->tables->data, direct->tables->len);
+
+  /* And the result is a valid set: the RSDP's checksums, and the XSDT it points to, checksummed. */
+  rsdp = firmware->rsdp->data;
+  g_assert_cmpmem (rsdp, 8, "RSD PTR ", 8);
+  g_assert_cmpuint (hv_acpi_checksum (rsdp, 20), ==, 0);
+  g_assert_cmpuint (hv_acpi_checksum (rsdp, 36), ==, 0);
+  xsdt_at = (uint32_t) (rsdp[24] | rsdp[25] << 8 | rsdp[26] << 16 | (uint32_t) rsdp[27] << 24) - 0x7fe0000;
+  g_assert_cmpmem (firmware->tables->data + xsdt_at, 4, "XSDT", 4);
+  g_assert_cmpuint (hv_acpi_checksum (firmware->tables->data + xsdt_at,
+                                      firmware->tables->data[xsdt_at + 4]), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -936,5 +1049,6 @@ main (int argc, char **argv)
   g_test_add_func ("/acpi/invalid-vcpus", test_invalid_vcpus);
   g_test_add_func ("/acpi/no-room", test_no_room);
   g_test_add_func ("/acpi/iasl", test_iasl);
+  g_test_add_func ("/acpi/linker-loader", test_linker_loader);
   return g_test_run ();
 }

@@ -8,6 +8,7 @@
   KIND (i8042)                                                                                     \
   KIND (rtc)                                                                                       \
   KIND (acpi_pm)                                                                                   \
+  KIND (fw_cfg)                                                                                    \
   KIND (bochs_display)                                                                             \
   KIND (virtio_keyboard)                                                                           \
   KIND (virtio_tablet)

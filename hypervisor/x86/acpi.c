@@ -10,6 +10,7 @@
 #include "acpi.h"
 #include "aml.h"
 #include "layout.h"
+#include "bytes.h"
 
 #include <string.h>
 
@@ -593,6 +594,75 @@ hv_acpi_tables_link (HvAcpiTables *t, uint64_t tables_addr)
       /* byte -= sum (range), the range including the byte itself. */
       data[c->offset] = (uint8_t) (data[c->offset] + hv_acpi_checksum (data + c->start, c->length));
     }
+}
+
+/* etc/table-loader: 128-byte little-endian commands (QEMU hw/acpi/bios-linker-loader.c has the
+ * format; SeaBIOS src/fw/romfile_loader.c and OVMF's AcpiPlatformDxe run them). */
+#define LOADER_ENTRY_SIZE 128
+#define LOADER_NAME_SIZE 56
+#define LOADER_ALLOCATE 1
+#define LOADER_ADD_POINTER 2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH 1
+#define LOADER_ZONE_FSEG 2
+
+static const char *
+file_name (HvAcpiFile file)
+{
+  return file == HV_ACPI_FILE_RSDP ? HV_ACPI_RSDP_FILE : HV_ACPI_TABLES_FILE;
+}
+
+static uint8_t *
+loader_entry (GByteArray *loader, uint32_t command)
+{
+  guint at = loader->len;
+
+  g_byte_array_set_size (loader, at + LOADER_ENTRY_SIZE);
+  memset (loader->data + at, 0, LOADER_ENTRY_SIZE);
+  hv_put_le32 (loader->data + at, command);
+  return loader->data + at + 4;
+}
+
+static void
+loader_allocate (GByteArray *loader, HvAcpiFile file, uint32_t align, uint8_t zone)
+{
+  uint8_t *e = loader_entry (loader, LOADER_ALLOCATE);
+
+  strncpy ((char *) e, file_name (file), LOADER_NAME_SIZE - 1);
+  hv_put_le32 (e + LOADER_NAME_SIZE, align);
+  e[LOADER_NAME_SIZE + 4] = zone;
+}
+
+GBytes *
+hv_acpi_tables_loader (const HvAcpiTables *t)
+{
+  g_autoptr (GByteArray) loader = g_byte_array_new ();
+
+  /* The RSDP in the F segment, where SeaBIOS looks for it (finding one, it builds no tables of its
+   * own); the tables in high memory, aligned for the FACS. */
+  loader_allocate (loader, HV_ACPI_FILE_RSDP, 16, LOADER_ZONE_FSEG);
+  loader_allocate (loader, HV_ACPI_FILE_TABLES, 64, LOADER_ZONE_HIGH);
+  for (guint i = 0; i < t->pointers->len; i++)
+    {
+      const HvAcpiPointer *p = &g_array_index (t->pointers, HvAcpiPointer, i);
+      uint8_t *e = loader_entry (loader, LOADER_ADD_POINTER);
+
+      strncpy ((char *) e, file_name (p->file), LOADER_NAME_SIZE - 1);
+      strncpy ((char *) e + LOADER_NAME_SIZE, HV_ACPI_TABLES_FILE, LOADER_NAME_SIZE - 1);
+      hv_put_le32 (e + 2 * LOADER_NAME_SIZE, p->offset);
+      e[2 * LOADER_NAME_SIZE + 4] = p->size;
+    }
+  for (guint i = 0; i < t->checksums->len; i++)
+    {
+      const HvAcpiChecksum *c = &g_array_index (t->checksums, HvAcpiChecksum, i);
+      uint8_t *e = loader_entry (loader, LOADER_ADD_CHECKSUM);
+
+      strncpy ((char *) e, file_name (c->file), LOADER_NAME_SIZE - 1);
+      hv_put_le32 (e + LOADER_NAME_SIZE, c->offset);
+      hv_put_le32 (e + LOADER_NAME_SIZE + 4, c->start);
+      hv_put_le32 (e + LOADER_NAME_SIZE + 8, c->length);
+    }
+  return g_byte_array_free_to_bytes (g_steal_pointer (&loader));
 }
 
 gboolean

@@ -48,6 +48,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvAcpiTables, hv_acpi_tables_free)
  * the linker/loader's ADD_POINTER and ADD_CHECKSUM commands do. */
 void hv_acpi_tables_link (HvAcpiTables *tables, uint64_t tables_addr);
 
+/* The fw_cfg files firmware gets: the two blobs, unlinked, and the linker/loader's commands
+ * ("etc/table-loader") that allocate them (the RSDP in the F segment, the tables in high memory),
+ * add the tables' address to every pointer and compute every checksum, in hv_acpi_tables_link's
+ * order. */
+#define HV_ACPI_RSDP_FILE "etc/acpi/rsdp"
+#define HV_ACPI_TABLES_FILE "etc/acpi/tables"
+#define HV_ACPI_LOADER_FILE "etc/table-loader"
+GBytes *hv_acpi_tables_loader (const HvAcpiTables *tables);
+
 /* Builds the tables for @n_vcpus processors into guest RAM at HV_ACPI_START and returns the RSDP's
  * guest-physical address in @rsdp_addr.  The DSDT describes COM1, the i8042, the RTC and the PCI root
  * bridge and has the _S5 package; the FADT points at the PM block in layout.h (power button as a fixed
