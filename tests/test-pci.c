@@ -567,6 +567,107 @@ test_load_bad_state (Fixture *f, gconstpointer data)
   hv_pci_free (empty);
 }
 
+static void
+config_write_function (HvPci *pci, unsigned slot, unsigned function, unsigned reg, unsigned len,
+                       uint32_t value)
+{
+  port_write (pci, CONFIG_ADDRESS, 4, address (0, slot, function, reg));
+  port_write (pci, CONFIG_DATA + (reg & 3), len, value);
+}
+
+/* The chipset SeaBIOS and Linux look for: i440FX with PAM registers that keep what firmware writes,
+ * PIIX3 at 00:01.0 announcing more functions, PIIX4 PM at 00:01.3 whose PM base (where acpi-pm.c
+ * serves the block), PM enable and APMC_EN (no SMM) firmware cannot change; devices after it. */
+static void
+test_i440fx_chipset (void)
+{
+  g_autoptr (GError) error = NULL;
+  HvPci *pci = hv_pci_new ();
+  FakeDevice fake;
+
+  g_assert_true (hv_i440fx_init (pci, &error));
+  g_assert_no_error (error);
+  fake_init (&fake);
+  g_assert_true (hv_pci_add_device (pci, &fake.device, &error));
+  g_assert_cmpuint (fake.device.slot, ==, 2);
+
+  g_assert_cmphex (config_read (pci, 0, 0, 0x00, 4), ==, 0x12378086);
+  g_assert_cmphex (config_read (pci, 0, 0, 0x0a, 2), ==, 0x0600);
+  g_assert_cmphex (config_read (pci, 0, 0, 0x2c, 4), ==, 0x11001af4);
+  /* SeaBIOS's make_bios_writable: PAM1..6 = 0x33, PAM0 = 0x30, as two dwords; then read-only. */
+  config_write (pci, 0, 0x58, 4, 0x33300000);
+  config_write (pci, 0, 0x5c, 4, 0x33333333);
+  g_assert_cmphex (config_read (pci, 0, 0, 0x58, 4), ==, 0x33300000);
+  g_assert_cmphex (config_read (pci, 0, 0, 0x5c, 4), ==, 0x33333333);
+  config_write (pci, 0, 0x59, 1, 0x10);
+  g_assert_cmphex (config_read (pci, 0, 0, 0x59, 1), ==, 0x10);
+  /* The byte before PAM0 is not a register. */
+  g_assert_cmphex (config_read (pci, 0, 0, 0x58, 1), ==, 0x00);
+
+  g_assert_cmphex (config_read (pci, 1, 0, 0x00, 4), ==, 0x70008086);
+  g_assert_cmphex (config_read (pci, 1, 0, 0x0a, 2), ==, 0x0601);
+  g_assert_cmphex (config_read (pci, 1, 0, 0x0e, 1), ==, 0x80);
+  config_write_function (pci, 1, 0, 0x60, 4, 0x0b0b0a0a);
+  g_assert_cmphex (config_read (pci, 1, 0, 0x60, 4), ==, 0x0b0b0a0a);
+
+  g_assert_cmphex (config_read (pci, 1, 3, 0x00, 4), ==, 0x71138086);
+  g_assert_cmphex (config_read (pci, 1, 3, 0x40, 4), ==, HV_PORT_ACPI_PM | 1);
+  config_write_function (pci, 1, 3, 0x40, 4, 0xb001);
+  config_write_function (pci, 1, 3, 0x80, 1, 0x00);
+  config_write_function (pci, 1, 3, 0x58, 4, 0);
+  config_write_function (pci, 1, 3, 0x90, 4, 0x701);
+  g_assert_cmphex (config_read (pci, 1, 3, 0x40, 4), ==, HV_PORT_ACPI_PM | 1);
+  g_assert_cmphex (config_read (pci, 1, 3, 0x80, 1), ==, 0x01);
+  g_assert_cmphex (config_read (pci, 1, 3, 0x58, 4), ==, 0x02000000);
+  g_assert_cmphex (config_read (pci, 1, 3, 0x90, 4), ==, 0);
+
+  /* Functions that do not exist, here and in the device's slot. */
+  for (unsigned function = 1; function < 8; function++)
+    {
+      if (function != 3)
+        g_assert_cmphex (config_read (pci, 1, function, 0x00, 4), ==, 0xffffffff);
+      g_assert_cmphex (config_read (pci, 2, function, 0x00, 4), ==, 0xffffffff);
+    }
+
+  /* The saved bus comes back with the chipset's functions in it. */
+  {
+    g_autoptr (GVariant) state = hv_pci_save_state (pci);
+    HvPci *other = hv_pci_new ();
+    FakeDevice other_fake;
+    g_assert_true (hv_i440fx_init (other, &error));
+    fake_init (&other_fake);
+    g_assert_true (hv_pci_add_device (other, &other_fake.device, &error));
+    g_assert_true (hv_pci_load_state (other, state, &error));
+    g_assert_no_error (error);
+    g_assert_cmphex (config_read (other, 0, 0, 0x5c, 4), ==, 0x33333333);
+    g_assert_cmphex (config_read (other, 1, 0, 0x60, 4), ==, 0x0b0b0a0a);
+    hv_pci_free (other);
+  }
+  hv_pci_free (pci);
+}
+
+/* Port 0xCF9: RST_CPU resets (SeaBIOS writes 0x02, then 0x06); narrower CF8 accesses touch nothing. */
+static void
+test_reset_control (void)
+{
+  VireoTestPlatform tp;
+  HvPci *pci = hv_pci_new ();
+
+  vireo_test_platform_init (&tp);
+  hv_pci_set_platform (pci, &tp.platform);
+  port_write (pci, 1, 1, 0x02);
+  g_assert_cmpuint (tp.exit_requests, ==, 0);
+  g_assert_cmphex (port_read (pci, 1, 1), ==, 0x02);
+  port_write (pci, 0, 1, 0x06);
+  port_write (pci, 0, 2, 0x0606);
+  g_assert_cmpuint (tp.exit_requests, ==, 0);
+  port_write (pci, 1, 1, 0x06);
+  g_assert_cmpuint (tp.exit_requests, ==, 1);
+  g_assert_cmpint (tp.exit_reason, ==, HV_EXIT_RESET);
+  hv_pci_free (pci);
+  vireo_test_platform_clear (&tp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -583,6 +684,8 @@ main (int argc, char **argv)
   ADD ("save-load", test_save_load);
   ADD ("load-bad-state", test_load_bad_state);
 #undef ADD
+  g_test_add_func ("/pci/i440fx-chipset", test_i440fx_chipset);
+  g_test_add_func ("/pci/reset-control", test_reset_control);
 
   return g_test_run ();
 }

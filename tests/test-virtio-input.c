@@ -501,8 +501,8 @@ test_save_load (Fixture *f, gconstpointer data)
 }
 
 
-/* A machine whose PCI bus and two keyboards ("keyboard0" in slot 1, "keyboard1" in slot 2) come from
- * the device model, as a VM's do. */
+/* A machine whose PCI bus and two keyboards ("keyboard0" in slot 2, "keyboard1" in slot 3; the chipset
+ * has slot 1) come from the device model, as a VM's do. */
 static HvDevices *
 machine_with_keyboards (TestMachine *m, HvBus *pio)
 {
@@ -552,7 +552,7 @@ test_two_keyboards (void)
       g_autofree char *id = g_strdup_printf ("keyboard%u", i);
       k[i].input = hv_devices_lookup (devices, id)->impl;
       k[i].base = i * 0x8000;
-      test_driver_probe (&k[i].d, &m, 1 + i);
+      test_driver_probe (&k[i].d, &m, 2 + i);
       bring_up (&k[i], 4);
     }
 

@@ -67,7 +67,7 @@ void hv_acpi_pm_press_power_button (HvAcpiPm *pm);
 GVariant *hv_acpi_pm_save_state (HvAcpiPm *pm);
 gboolean hv_acpi_pm_load_state (HvAcpiPm *pm, GVariant *state, GError **error);
 
-/* pci.c — PCI host bridge on configuration mechanism #1, bus 0. */
+/* pci.c — PCI host bridge on configuration mechanism #1, bus 0, with the reset control register. */
 typedef struct _HvPci HvPci;
 typedef struct _HvPciDevice HvPciDevice;
 
@@ -85,6 +85,7 @@ struct _HvPciDevice
   void (*bar_moved) (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t new_addr);
   void *opaque;
   unsigned slot;              /* assigned by hv_pci_add_device */
+  unsigned function;
   uint64_t bar_addr[6];       /* where each BAR decodes, kept by the bridge (sizing does not move it) */
 };
 
@@ -95,6 +96,20 @@ void hv_pci_conf1_io (void *pci, uint64_t offset, uint8_t *data, unsigned len, g
  * ports from 0xC000 for I/O BARs).  The bridge does not own @device. */
 gboolean hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error);
 uint64_t hv_pci_bar_address (const HvPciDevice *device, unsigned bar);
+/* Places @device at a fixed @slot (1..31) and @function (0..7): a chipset's functions.  A function
+ * other than 0 is seen only when function 0 of the slot says it has several (header type bit 7). */
+gboolean hv_pci_add_function (HvPci *pci, HvPciDevice *device, unsigned slot, unsigned function,
+                              GError **error);
+/* Slot 0's own configuration space, for the chipset to give it an identity and registers. */
+HvPciDevice *hv_pci_get_host_bridge (HvPci *pci);
+/* Where writes to the reset control register (port 0xCF9) ask for a reset. */
+void hv_pci_set_platform (HvPci *pci, const HvPlatform *platform);
+/* Gives the bus @chipset (its functions' storage), freed with @free_func by hv_pci_free. */
+void hv_pci_take_chipset (HvPci *pci, void *chipset, GDestroyNotify free_func);
+
+/* i440fx.c — makes the bus the chipset firmware expects (i440FX host bridge with PAM registers,
+ * PIIX3 ISA bridge at 00:01.0, PIIX4 PM at 00:01.3 reporting the PM block's port). */
+gboolean hv_i440fx_init (HvPci *pci, GError **error);
 /* The configuration spaces and BAR addresses of every device on the bus.  Loading needs the same devices
  * in the same slots; a BAR that decodes elsewhere than before is moved (bar_moved is called). */
 GVariant *hv_pci_save_state (HvPci *pci);

@@ -1,7 +1,8 @@
 /* pci.c — the PCI host bridge: configuration mechanism #1 on bus 0, BAR placement, sizing and moves, and
  * the saved configuration spaces.
  *
- * Only function 0 of each of the 32 slots exists; slot 0 is the host bridge itself.  The bridge plays
+ * Slot 0 is the host bridge itself; devices take function 0 of a free slot, a chipset (i440fx.c) fixed
+ * functions of its own.  The bridge plays
  * firmware for the devices added to it: it gives every BAR an address and turns decoding on, so a guest
  * that does not reassign resources finds them ready.  Device callbacks run with the bridge's lock held
  * and must not access configuration space through hv_pci_conf1_io. */
@@ -13,6 +14,9 @@
 #include <string.h>
 
 #define N_SLOTS 32
+#define N_FUNCTIONS (N_SLOTS * 8)
+/* Functions are kept (and saved) by slot | function << 5: function 0 of a slot is the slot number. */
+#define FUNCTION_INDEX(slot, function) ((slot) | (function) << 5)
 
 #define CONFIG_ENABLE    0x80000000u
 #define CONFIG_ADDR_MASK 0x80fffffcu /* enable, bus, device, function, dword register */
@@ -39,6 +43,9 @@
 #define COMMAND_WRITABLE \
   (COMMAND_IO | COMMAND_MEMORY | COMMAND_BUS_MASTER | COMMAND_INTX_DISABLE)
 
+#define RCR_SYS_RST   0x02
+#define RCR_RST_CPU   0x04
+
 #define BAR_IO        0x1
 #define BAR_MEM_64    0x4
 #define BAR_MEM_PREFETCH 0x8
@@ -51,8 +58,12 @@ struct _HvPci
 {
   GMutex lock;
   uint32_t config_address;
-  HvPciDevice *slots[N_SLOTS];
+  HvPciDevice *functions[N_FUNCTIONS]; /* by FUNCTION_INDEX */
   HvPciDevice host_bridge;
+  const HvPlatform *platform; /* for the reset control register; may be NULL */
+  uint8_t reset_control;      /* port 0xCF9 */
+  void *chipset;
+  GDestroyNotify chipset_free;
   uint64_t next_mmio;
   uint64_t next_io;
 };
@@ -212,9 +223,9 @@ addressed_device_locked (HvPci *pci)
   unsigned slot = (address >> 11) & 0x1f;
   unsigned function = (address >> 8) & 0x7;
 
-  if (!(address & CONFIG_ENABLE) || bus != 0 || function != 0)
+  if (!(address & CONFIG_ENABLE) || bus != 0)
     return NULL;
-  return pci->slots[slot];
+  return pci->functions[FUNCTION_INDEX (slot, function)];
 }
 
 void
@@ -233,8 +244,10 @@ hv_pci_conf1_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gbo
   g_mutex_lock (&pci->lock);
   if (offset < 4)
     {
-      /* CONFIG_ADDRESS answers only whole dword accesses; narrower ones belong to other chipset
-       * registers that this machine does not have. */
+      /* CONFIG_ADDRESS answers only whole dword accesses; a byte at 0xCF9 is the reset control
+       * register (PIIX3 and ICH9 alike), others are registers this machine does not have. */
+      gboolean reset = FALSE;
+
       if (offset == 0 && len == 4)
         {
           if (is_write)
@@ -242,7 +255,21 @@ hv_pci_conf1_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gbo
           else
             put32 (data, 0, pci->config_address);
         }
+      else if (offset == 1 && len == 1)
+        {
+          /* SYS_RST (bit 1) chooses a hard reset, RST_CPU (bit 2) does it; ours are all hard. */
+          if (is_write)
+            {
+              reset = (data[0] & RCR_RST_CPU) != 0;
+              pci->reset_control = data[0] & RCR_SYS_RST;
+            }
+          else
+            data[0] = pci->reset_control;
+        }
       g_mutex_unlock (&pci->lock);
+      if (reset)
+        hv_platform_request_exit (pci->platform, HV_EXIT_RESET,
+                                  "the guest reset the machine through port 0xCF9");
       return;
     }
 
@@ -281,7 +308,7 @@ hv_pci_new (void)
   put16 (bridge->config, PCI_DEVICE_ID, 0x0008);  /* QEMU PCIe host bridge */
   bridge->config[PCI_CLASS_PROG + 2] = 0x06;      /* bridge, host bridge (subclass 0) */
   bridge->slot = 0;
-  pci->slots[0] = bridge;
+  pci->functions[0] = bridge;
   pci->next_mmio = HV_MMIO32_START;
   pci->next_io = IO_BAR_START;
   return pci;
@@ -292,6 +319,8 @@ hv_pci_free (HvPci *pci)
 {
   if (pci == NULL)
     return;
+  if (pci->chipset_free)
+    pci->chipset_free (pci->chipset);
   g_mutex_clear (&pci->lock);
   g_free (pci);
 }
@@ -355,8 +384,9 @@ allocate (uint64_t *cursor, uint64_t end, uint64_t size, uint64_t *address)
   return TRUE;
 }
 
-gboolean
-hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error)
+/* Places @device at @slot and @function, or (@slot -1) function 0 of the first free slot. */
+static gboolean
+add_device (HvPci *pci, HvPciDevice *device, int fixed_slot, unsigned function, GError **error)
 {
   uint64_t addresses[6] = { 0 };
   uint64_t next_mmio;
@@ -372,15 +402,36 @@ hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error)
     return FALSE;
 
   g_mutex_lock (&pci->lock);
-  for (slot = 1; slot < N_SLOTS && pci->slots[slot] != NULL; slot++)
-    ;
-  if (slot == N_SLOTS)
+  if (fixed_slot >= 0)
     {
-      g_mutex_unlock (&pci->lock);
-      g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                   "No free PCI slot for %s: all %u slots of bus 0 are taken", device->name,
-                   N_SLOTS - 1);
-      return FALSE;
+      slot = (unsigned) fixed_slot;
+      if (pci->functions[FUNCTION_INDEX (slot, function)] != NULL)
+        {
+          g_mutex_unlock (&pci->lock);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "PCI %02x.%u is taken, not free for %s",
+                       slot, function, device->name);
+          return FALSE;
+        }
+    }
+  else
+    {
+      /* A slot any of whose functions is taken is not free. */
+      for (slot = 1; slot < N_SLOTS; slot++)
+        {
+          gboolean used = FALSE;
+          for (unsigned f = 0; f < 8; f++)
+            used |= pci->functions[FUNCTION_INDEX (slot, f)] != NULL;
+          if (!used)
+            break;
+        }
+      if (slot == N_SLOTS)
+        {
+          g_mutex_unlock (&pci->lock);
+          g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
+                       "No free PCI slot for %s: all %u slots of bus 0 are taken", device->name,
+                       N_SLOTS - 1);
+          return FALSE;
+        }
     }
 
   /* Place every BAR before changing anything, so a failure leaves the bridge as it was. */
@@ -431,9 +482,43 @@ hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error)
   put16 (device->config, PCI_COMMAND, command);
 
   device->slot = slot;
-  pci->slots[slot] = device;
+  device->function = function;
+  pci->functions[FUNCTION_INDEX (slot, function)] = device;
   g_mutex_unlock (&pci->lock);
   return TRUE;
+}
+
+gboolean
+hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error)
+{
+  return add_device (pci, device, -1, 0, error);
+}
+
+gboolean
+hv_pci_add_function (HvPci *pci, HvPciDevice *device, unsigned slot, unsigned function, GError **error)
+{
+  g_return_val_if_fail (slot > 0 && slot < N_SLOTS && function < 8, FALSE);
+  return add_device (pci, device, (int) slot, function, error);
+}
+
+HvPciDevice *
+hv_pci_get_host_bridge (HvPci *pci)
+{
+  return &pci->host_bridge;
+}
+
+void
+hv_pci_set_platform (HvPci *pci, const HvPlatform *platform)
+{
+  pci->platform = platform;
+}
+
+void
+hv_pci_take_chipset (HvPci *pci, void *chipset, GDestroyNotify free_func)
+{
+  g_return_if_fail (pci->chipset == NULL);
+  pci->chipset = chipset;
+  pci->chipset_free = free_func;
 }
 
 uint64_t
@@ -457,9 +542,9 @@ hv_pci_save_state (HvPci *pci)
   g_variant_builder_init (&list, G_VARIANT_TYPE ("a(ysayat)"));
   g_mutex_lock (&pci->lock);
   g_variant_dict_insert (&dict, "config-address", "u", pci->config_address);
-  for (unsigned slot = 0; slot < N_SLOTS; slot++)
+  for (unsigned slot = 0; slot < N_FUNCTIONS; slot++)
     {
-      const HvPciDevice *device = pci->slots[slot];
+      const HvPciDevice *device = pci->functions[slot];
       if (device == NULL)
         continue;
       g_variant_builder_add (&list, "(ys@ay@at)", (guint8) slot, device->name,
@@ -549,7 +634,7 @@ gboolean
 hv_pci_load_state (HvPci *pci, GVariant *state, GError **error)
 {
   const char *what = "the PCI bus";
-  g_autofree SavedFunction *saved = g_new0 (SavedFunction, N_SLOTS);
+  g_autofree SavedFunction *saved = g_new0 (SavedFunction, N_FUNCTIONS);
   g_autoptr (GVariant) list = NULL;
   uint32_t config_address;
   GVariantIter iter;
@@ -579,7 +664,7 @@ hv_pci_load_state (HvPci *pci, GVariant *state, GError **error)
     {
       g_autoptr (GVariant) config_owned = config;
       g_autoptr (GVariant) bars_owned = bars;
-      const HvPciDevice *device = slot < N_SLOTS ? pci->slots[slot] : NULL;
+      const HvPciDevice *device = pci->functions[slot]; /* a byte cannot be out of range */
       const void *data;
       gsize len;
 
@@ -618,17 +703,17 @@ hv_pci_load_state (HvPci *pci, GVariant *state, GError **error)
       if (!check_saved_bars (device, &saved[slot], error))
         goto out;
     }
-  for (unsigned i = 0; i < N_SLOTS; i++)
-    if (pci->slots[i] != NULL && !saved[i].present)
+  for (unsigned i = 0; i < N_FUNCTIONS; i++)
+    if (pci->functions[i] != NULL && !saved[i].present)
       {
-        hv_state_set_bad (error, what, "the state of %s (slot %u) is missing", pci->slots[i]->name, i);
+        hv_state_set_bad (error, what, "the state of %s (slot %u) is missing", pci->functions[i]->name, i);
         goto out;
       }
 
   pci->config_address = config_address;
-  for (unsigned i = 0; i < N_SLOTS; i++)
+  for (unsigned i = 0; i < N_FUNCTIONS; i++)
     {
-      HvPciDevice *device = pci->slots[i];
+      HvPciDevice *device = pci->functions[i];
       if (device == NULL)
         continue;
       memcpy (device->config, saved[i].config, sizeof device->config);
@@ -654,7 +739,9 @@ static gboolean
 pci_host_realize (HvDevice *device, GError **error)
 {
   device->impl = hv_pci_new ();
-  return hv_device_claim_pio (device, HV_PORT_PCI_CONF, 8, hv_pci_conf1_io, device->impl, error);
+  hv_pci_set_platform (device->impl, hv_device_get_platform (device));
+  return hv_i440fx_init (device->impl, error)
+         && hv_device_claim_pio (device, HV_PORT_PCI_CONF, 8, hv_pci_conf1_io, device->impl, error);
 }
 
 static void
