@@ -59,10 +59,16 @@ gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd
 /* The same with open files (not taken: the VM maps them now). */
 gboolean hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdline,
                                GError **error);
+/* Boots firmware (a BIOS such as SeaBIOS's bios-256k.bin) instead of a kernel: the image is read now
+ * (@fd is not kept) and mapped read-only below 4 GiB, its last 128 KiB also at 0xE0000, and the
+ * processors start at the reset vector.  The machine then has a fw_cfg device ("fwcfg0") telling the
+ * firmware its memory map, processors and ACPI tables.  The image must be a non-empty multiple of
+ * 64 KiB, at most 16 MiB (HV_ERROR_BAD_IMAGE otherwise).  The later of this and a kernel wins. */
+gboolean hv_vm_set_firmware_fd (HvVm *vm, int fd, GError **error);
 /* Configures the VM from @spec (checked first with hv_machine_spec_check): memory, vCPUs, CPUID
- * mask, the kernel, and the devices in its list, added (or, for one every VM has such as "serial0",
- * configured) with their options.  The VM keeps duplicates of the fds it uses; @spec stays the
- * caller's.  Firmware boot is refused with HV_ERROR_INVALID_ARGUMENT until the core has firmware. */
+ * mask, the kernel or the firmware, and the devices in its list, added (or, for one every VM has such
+ * as "serial0", configured) with their options.  The VM keeps duplicates of the fds it uses; @spec
+ * stays the caller's. */
 gboolean hv_vm_apply_spec (HvVm *vm, const HvMachineSpec *spec, GError **error);
 /* What the VM is configured with, as a spec without fds (fd options and boot files left out): for
  * checking that a spec arrived whole. */

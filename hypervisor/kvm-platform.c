@@ -340,7 +340,7 @@ hv_kvm_platform_init (HvVm *vm, GError **error)
 
   kvm = g_new0 (HvKvmPlatform, 1);
   g_mutex_init (&kvm->lock);
-  kvm->first_slot = vm->memory.n_regions;
+  kvm->first_slot = vm->n_fixed_slots;
   max_slots = ioctl (vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
   if (max_slots <= 0)
     max_slots = 32; /* what KVM has guaranteed since its first releases */

@@ -1,12 +1,17 @@
 /* pc.c — building the PC a VM runs on: guest memory, the in-kernel irqchip, the buses and the
- * devices the VM asked for, then either ACPI tables, a kernel and vCPUs set up to boot it, or blank
- * vCPUs for a saved state to fill in.  The VM's configuration and lifecycle are vm.c's. */
+ * devices the VM asked for, then either ACPI tables, a kernel and vCPUs set up to boot it, or the
+ * firmware image, fw_cfg's contents and vCPUs at the reset vector, or blank vCPUs for a saved state to
+ * fill in.  The VM's configuration and lifecycle are vm.c's. */
 #include "vm-private.h"
+#include "bytes.h"
+#include "devices/fw-cfg.h"
 #include "x86/acpi.h"
 #include "x86/layout.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 /* Every PC has these, with the ids vireo-run, the worker and saved states know them by. */
 static const struct
@@ -76,6 +81,53 @@ post_port_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboole
   /* Port 0x80: POST codes and Linux's io_delay.  Writes go nowhere; reads see the bus's 0xff. */
 }
 
+/* The firmware image read-only at the top of 4 GiB, where the reset vector is, in a memory slot of its
+ * own: guest writes there exit as MMIO nobody claims, and are dropped.  Its last 128 KiB are also
+ * copied to 0xE0000 as RAM, as a PC's chipset shows them there at power-on (QEMU's isa-bios); SeaBIOS
+ * copies the rest of itself down from the top. */
+static gboolean
+map_firmware (HvVm *vm, GError **error)
+{
+  gsize size;
+  const uint8_t *image = g_bytes_get_data (vm->firmware, &size);
+  gsize low_size = MIN (size, HV_BIOS_LOW_SIZE);
+  gboolean readonly = ioctl (vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+  struct kvm_userspace_memory_region slot;
+  void *rom;
+
+  rom = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (rom == MAP_FAILED)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot map the firmware: %s", g_strerror (saved));
+      return FALSE;
+    }
+  memcpy (rom, image, size);
+  if (readonly)
+    mprotect (rom, size, PROT_READ);
+  else
+    g_warning ("this host's KVM has no read-only memory: the guest can write to its firmware image");
+  vm->firmware_rom = rom;
+  vm->firmware_rom_size = size;
+
+  slot = (struct kvm_userspace_memory_region){
+    .slot = vm->n_fixed_slots,
+    .flags = readonly ? KVM_MEM_READONLY : 0,
+    .guest_phys_addr = HV_4GIB - size,
+    .memory_size = size,
+    .userspace_addr = (uintptr_t) rom,
+  };
+  if (ioctl (vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM cannot map the firmware: %s", g_strerror (saved));
+      return FALSE;
+    }
+  vm->n_fixed_slots++;
+  return hv_memory_write (&vm->memory, HV_BIOS_LOW_END - low_size, image + size - low_size, low_size,
+                          "the firmware's low copy", error);
+}
+
 static gboolean
 set_up_memory (HvVm *vm, GError **error)
 {
@@ -100,7 +152,8 @@ set_up_memory (HvVm *vm, GError **error)
           return FALSE;
         }
     }
-  return TRUE;
+  vm->n_fixed_slots = vm->memory.n_regions;
+  return vm->firmware == NULL || map_firmware (vm, error);
 }
 
 static gboolean
@@ -108,8 +161,12 @@ set_up_platform (HvVm *vm, GError **error)
 {
   HvDeviceHost host;
 
-  if (ioctl (vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ HV_KVM_IDENTITY_MAP }) < 0
-      || ioctl (vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long) HV_KVM_TSS) < 0)
+  /* Firmware images reach down from 4 GiB over the usual place of KVM's pages: QEMU's place then. */
+  uint64_t identity_map = vm->firmware ? HV_KVM_IDENTITY_MAP_FIRMWARE : HV_KVM_IDENTITY_MAP;
+  uint64_t tss = vm->firmware ? HV_KVM_TSS_FIRMWARE : HV_KVM_TSS;
+
+  if (ioctl (vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0
+      || ioctl (vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long) tss) < 0)
     {
       int saved = errno;
       g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM cannot place its TSS: %s", g_strerror (saved));
@@ -162,6 +219,81 @@ load_kernel (HvVm *vm, GError **error)
   return TRUE;
 }
 
+static gboolean
+add_fw_cfg_file (HvFwCfg *fw_cfg, const char *name, GBytes *data, GError **error)
+{
+  return hv_fw_cfg_add_file (fw_cfg, name, data, error);
+}
+
+static gboolean
+add_fw_cfg_int (HvFwCfg *fw_cfg, const char *name, uint64_t value, unsigned size, GError **error)
+{
+  g_autoptr (GBytes) data = NULL;
+
+  value = GUINT64_TO_LE (value);
+  data = g_bytes_new (&value, size);
+  return hv_fw_cfg_add_file (fw_cfg, name, data, error);
+}
+
+/* Tells the firmware the machine through fw_cfg: memory map, processors, the ACPI tables with the
+ * commands that install them, where its console is and how long to wait before retrying a failed
+ * boot. */
+static gboolean
+load_firmware (HvVm *vm, GError **error)
+{
+  HvFwCfg *fw_cfg = hv_devices_get_impl (vm->devices, "fw-cfg");
+  g_autoptr (HvAcpiTables) tables = NULL;
+  g_autoptr (GBytes) loader = NULL;
+  g_autoptr (GByteArray) e820 = g_byte_array_new ();
+  HvE820Map map;
+
+  g_return_val_if_fail (fw_cfg != NULL, FALSE);
+
+  hv_fw_cfg_set_item_u64 (fw_cfg, HV_FW_CFG_RAM_SIZE, vm->memory_size);
+  hv_fw_cfg_set_item_u16 (fw_cfg, HV_FW_CFG_NB_CPUS, (uint16_t) vm->n_vcpus);
+  hv_fw_cfg_set_item_u16 (fw_cfg, HV_FW_CFG_MAX_CPUS, (uint16_t) vm->n_vcpus);
+
+  /* The map a kernel would get, and KVM's pages (which the firmware must not hand out) reserved. */
+  hv_e820_build (&vm->memory, &map);
+  if (map.n_entries < HV_E820_MAX)
+    map.entries[map.n_entries++] = (HvE820Entry){ .addr = HV_KVM_IDENTITY_MAP_FIRMWARE,
+                                                  .size = HV_KVM_PAGES_FIRMWARE_SIZE,
+                                                  .type = HV_E820_RESERVED };
+  for (unsigned i = 0; i < map.n_entries; i++)
+    {
+      uint8_t entry[20];
+      hv_put_le32 (entry, (uint32_t) map.entries[i].addr);
+      hv_put_le32 (entry + 4, (uint32_t) (map.entries[i].addr >> 32));
+      hv_put_le32 (entry + 8, (uint32_t) map.entries[i].size);
+      hv_put_le32 (entry + 12, (uint32_t) (map.entries[i].size >> 32));
+      hv_put_le32 (entry + 16, map.entries[i].type);
+      g_byte_array_append (e820, entry, sizeof entry);
+    }
+
+  tables = hv_acpi_tables_build (vm->n_vcpus, error);
+  if (tables == NULL)
+    return FALSE;
+  loader = hv_acpi_tables_loader (tables);
+  {
+    g_autoptr (GBytes) e820_bytes = g_byte_array_free_to_bytes (g_steal_pointer (&e820));
+    g_autoptr (GBytes) rsdp = g_bytes_new (tables->rsdp->data, tables->rsdp->len);
+    g_autoptr (GBytes) blob = g_bytes_new (tables->tables->data, tables->tables->len);
+
+    if (!add_fw_cfg_file (fw_cfg, "etc/e820", e820_bytes, error)
+        || !add_fw_cfg_file (fw_cfg, HV_ACPI_RSDP_FILE, rsdp, error)
+        || !add_fw_cfg_file (fw_cfg, HV_ACPI_TABLES_FILE, blob, error)
+        || !add_fw_cfg_file (fw_cfg, HV_ACPI_LOADER_FILE, loader, error))
+      return FALSE;
+  }
+  /* A machine with nothing to boot tries again after a while, as PCs do, rather than never. */
+  if (!add_fw_cfg_int (fw_cfg, "etc/boot-fail-wait", HV_FIRMWARE_BOOT_FAIL_WAIT_MS, 4, error))
+    return FALSE;
+  /* Without a display, the BIOS's screen goes to COM1 (SeaBIOS's sercon). */
+  if (!vm->display_enabled && !add_fw_cfg_int (fw_cfg, "etc/sercon-port", HV_PORT_COM1, 2, error))
+    return FALSE;
+  return TRUE;
+}
+
 static struct kvm_cpuid2 *
 get_supported_cpuid (HvVm *vm, GError **error)
 {
@@ -209,7 +341,8 @@ hv_pc_build (HvVm *vm, GError **error)
     return hv_restore_check_config (vm, error) && set_up_memory (vm, error)
            && set_up_platform (vm, error) && hv_restore_memory (vm, error)
            && create_vcpus (vm, FALSE, error) && hv_restore_machine (vm, error);
-  return set_up_memory (vm, error) && set_up_platform (vm, error) && load_kernel (vm, error)
+  return set_up_memory (vm, error) && set_up_platform (vm, error)
+         && (vm->firmware ? load_firmware (vm, error) : load_kernel (vm, error))
          && create_vcpus (vm, TRUE, error);
 }
 

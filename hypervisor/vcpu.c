@@ -206,8 +206,11 @@ hv_vcpu_set_up_boot (HvVcpu *vcpu, struct kvm_cpuid2 *supported, GError **error)
   if (!set_msrs (vcpu, error) || !set_fpu (vcpu, error) || !set_lapic_lints (vcpu, error))
     return FALSE;
 
-  /* Only the boot processor starts at the kernel's entry; the others wait for INIT/SIPI in KVM. */
-  if (index == 0 && !hv_boot_setup_vcpu (vcpu->fd, &vm->memory, &vm->boot, error))
+  /* Only the boot processor starts at the kernel's entry (or the firmware's reset vector); the others
+   * wait for INIT/SIPI in KVM. */
+  if (index == 0 && vm->firmware && !hv_boot_setup_vcpu_reset (vcpu->fd, error))
+    return FALSE;
+  if (index == 0 && !vm->firmware && !hv_boot_setup_vcpu (vcpu->fd, &vm->memory, &vm->boot, error))
     return FALSE;
 
   return TRUE;

@@ -28,6 +28,8 @@ enum
 };
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
+/* Debian's SeaBIOS (package seabios). */
+#define DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
 
 typedef struct
 {
@@ -339,7 +341,9 @@ list_device_kinds (void)
 }
 
 static const char description[] =
-  "Boots a PVH ELF kernel or a Linux bzImage under KVM and connects its serial port (COM1).\n"
+  "Boots a PVH ELF kernel or a Linux bzImage under KVM, or without --kernel a BIOS (SeaBIOS), and\n"
+  "connects its serial port (COM1).  A BIOS with nothing to boot says so and retries after 5 s,\n"
+  "resetting the machine (exit status 3).\n"
   "\n"
   "On a terminal, Ctrl-A h lists the console's commands.  SIGINT/SIGTERM press the ACPI power button;\n"
   "a second one stops the VM at once.\n"
@@ -360,6 +364,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *kernel = NULL;
+  g_autofree char *firmware = NULL;
   g_autofree char *initrd = NULL;
   g_autofree char *cmdline = NULL;
   g_autofree char *memory = NULL;
@@ -373,6 +378,8 @@ main (int argc, char **argv)
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &kernel, "Kernel to boot (PVH ELF or bzImage)", "FILE" },
     { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &initrd, "Initial ramdisk", "FILE" },
     { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &cmdline, "Kernel command line", "STR" },
+    { "firmware", 'f', 0, G_OPTION_ARG_FILENAME, &firmware,
+      "Firmware to boot instead of a kernel (default without --kernel: " DEFAULT_FIRMWARE ")", "FILE" },
     { "memory", 'm', 0, G_OPTION_ARG_STRING, &memory, "Guest memory, e.g. 512M or 2G (default 256M)",
       "SIZE" },
     { "cpus", 'p', 0, G_OPTION_ARG_INT, &cpus, "Number of vCPUs, 1 to 64 (default 1)", "N" },
@@ -421,9 +428,14 @@ main (int argc, char **argv)
       list_device_kinds ();
       return 0;
     }
-  if (kernel == NULL)
+  if (kernel && firmware)
     {
-      fprintf (stderr, "vireo-run: --kernel is required (see --help)\n");
+      fprintf (stderr, "vireo-run: --kernel and --firmware: boot a kernel or firmware, not both\n");
+      return EXIT_USAGE;
+    }
+  if (kernel == NULL && (initrd || cmdline))
+    {
+      fprintf (stderr, "vireo-run: --initrd and --cmdline need --kernel (see --help)\n");
       return EXIT_USAGE;
     }
   if ((memory && !hv_parse_memory_size (memory, &memory_bytes, &error))
@@ -489,8 +501,18 @@ main (int argc, char **argv)
       fprintf (stderr, "vireo-run: %s\n", error->message);
       return EXIT_SETUP_ERROR;
     }
-  if ((spec->kernel = open_boot_file (spec, kernel, "kernel", &error)) < 0
-      || (initrd && (spec->initrd = open_boot_file (spec, initrd, "initrd", &error)) < 0))
+  if (kernel == NULL)
+    {
+      spec->boot = HV_BOOT_FIRMWARE;
+      spec->firmware = open_boot_file (spec, firmware ? firmware : DEFAULT_FIRMWARE, "firmware", &error);
+      if (spec->firmware < 0)
+        {
+          fprintf (stderr, "vireo-run: %s\n", error->message);
+          return EXIT_SETUP_ERROR;
+        }
+    }
+  else if ((spec->kernel = open_boot_file (spec, kernel, "kernel", &error)) < 0
+           || (initrd && (spec->initrd = open_boot_file (spec, initrd, "initrd", &error)) < 0))
     {
       fprintf (stderr, "vireo-run: %s\n", error->message);
       return EXIT_SETUP_ERROR;

@@ -54,6 +54,7 @@ struct _HvVm
   char *cpuid_mask_text;     /* as given, for hv_vm_get_spec */
   GBytes *kernel;
   GBytes *initrd;
+  GBytes *firmware;    /* set instead of a kernel by hv_vm_set_firmware_fd: the image's bytes */
   char *cmdline;
   HvRestore *restore;  /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
   HvDevices *devices;  /* requested from the start, realized by hv_pc_build (pc.c) */
@@ -67,6 +68,9 @@ struct _HvVm
   HvIrq *irq;
   HvPlatform platform;
   HvKvmPlatform *kvm_platform; /* kvm-platform.c: the platform's memory slots and I/O thread */
+  unsigned n_fixed_slots;  /* KVM memory slots taken by RAM and the firmware image, before kvm_platform's */
+  void *firmware_rom;      /* the firmware image as the guest sees it below 4 GiB (read-only) */
+  gsize firmware_rom_size;
   HvBootSetup boot;
   HvVcpu *vcpus;
   HvInput input;           /* what the input calls remember (input.c) */

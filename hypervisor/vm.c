@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -256,6 +257,14 @@ map_fd (int fd, const char *what, GError **error)
   return bytes;
 }
 
+/* Firmware and a kernel exclude each other; so does a restore. */
+static void
+clear_firmware (HvVm *vm)
+{
+  g_clear_pointer (&vm->firmware, g_bytes_unref);
+  hv_devices_remove (vm->devices, "fwcfg0");
+}
+
 static gboolean
 set_kernel_bytes (HvVm *vm, GBytes *kernel, GBytes *initrd, const char *cmdline, GError **error)
 {
@@ -270,6 +279,7 @@ set_kernel_bytes (HvVm *vm, GBytes *kernel, GBytes *initrd, const char *cmdline,
   g_clear_pointer (&vm->kernel, g_bytes_unref);
   g_clear_pointer (&vm->initrd, g_bytes_unref);
   g_clear_pointer (&vm->restore, hv_restore_free); /* booting a kernel replaces a restore */
+  clear_firmware (vm);
   g_free (vm->cmdline);
   vm->kernel = g_bytes_ref (kernel);
   vm->initrd = initrd ? g_bytes_ref (initrd) : NULL;
@@ -318,6 +328,61 @@ hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdlin
         return FALSE;
     }
   return set_kernel_bytes (vm, kernel, initrd, cmdline, error);
+}
+
+/* The largest image: what fits below 4 GiB above the LAPIC and the KVM pages, as QEMU allows for
+ * pflash. */
+#define FIRMWARE_MAX (16u << 20)
+#define FIRMWARE_GRANULE (64u << 10)
+
+gboolean
+hv_vm_set_firmware_fd (HvVm *vm, int fd, GError **error)
+{
+  struct stat st;
+  g_autofree uint8_t *image = NULL;
+  gsize done = 0;
+
+  if (!require_configuring (vm, error))
+    return FALSE;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the firmware is not a regular file");
+      return FALSE;
+    }
+  if (st.st_size == 0 || st.st_size > FIRMWARE_MAX || st.st_size % FIRMWARE_GRANULE != 0)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                   "the firmware image is %" G_GINT64_FORMAT " bytes; it must be a non-empty multiple "
+                   "of 64 KiB, at most 16 MiB (a BIOS such as SeaBIOS's bios-256k.bin)",
+                   (gint64) st.st_size);
+      return FALSE;
+    }
+  /* Read, not mapped: the guest must not see the file change under it. */
+  image = g_malloc (st.st_size);
+  while (done < (gsize) st.st_size)
+    {
+      ssize_t n = pread (fd, image + done, st.st_size - done, (off_t) done);
+      if (n <= 0)
+        {
+          int saved = n < 0 ? errno : EIO;
+          if (n < 0 && saved == EINTR)
+            continue;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the firmware: %s",
+                       g_strerror (saved));
+          return FALSE;
+        }
+      done += (gsize) n;
+    }
+
+  g_clear_pointer (&vm->kernel, g_bytes_unref);
+  g_clear_pointer (&vm->initrd, g_bytes_unref);
+  g_clear_pointer (&vm->restore, hv_restore_free);
+  g_clear_pointer (&vm->firmware, g_bytes_unref);
+  vm->firmware = g_bytes_new_take (g_steal_pointer (&image), st.st_size);
+  if (hv_devices_lookup (vm->devices, "fwcfg0") == NULL
+      && hv_devices_add (vm->devices, "fw-cfg", "fwcfg0", error) == NULL)
+    return FALSE;
+  return TRUE;
 }
 
 static int
@@ -435,16 +500,17 @@ hv_vm_apply_spec (HvVm *vm, const HvMachineSpec *spec, GError **error)
 {
   if (!require_configuring (vm, error) || !hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, error))
     return FALSE;
+  if (!hv_vm_set_memory (vm, spec->memory, error) || !hv_vm_set_vcpus (vm, spec->vcpus, error)
+      || !hv_vm_set_cpuid_mask (vm, spec->cpuid_mask, error))
+    return FALSE;
   if (spec->boot == HV_BOOT_FIRMWARE)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "booting firmware is not supported by this version of the core; boot a kernel");
-      return FALSE;
+      /* The boot order has nothing to choose from until the machine has disks. */
+      if (!hv_vm_set_firmware_fd (vm, hv_machine_spec_get_fd (spec, spec->firmware), error))
+        return FALSE;
     }
-  if (!hv_vm_set_memory (vm, spec->memory, error) || !hv_vm_set_vcpus (vm, spec->vcpus, error)
-      || !hv_vm_set_cpuid_mask (vm, spec->cpuid_mask, error)
-      || !hv_vm_set_kernel_fds (vm, hv_machine_spec_get_fd (spec, spec->kernel),
-                                hv_machine_spec_get_fd (spec, spec->initrd), spec->cmdline, error))
+  else if (!hv_vm_set_kernel_fds (vm, hv_machine_spec_get_fd (spec, spec->kernel),
+                                  hv_machine_spec_get_fd (spec, spec->initrd), spec->cmdline, error))
     return FALSE;
 
   for (guint i = 0; i < spec->devices->len; i++)
@@ -531,9 +597,9 @@ hv_vm_start (HvVm *vm, GError **error)
 {
   if (!require_configuring (vm, error))
     return FALSE;
-  if (vm->kernel == NULL && vm->restore == NULL)
+  if (vm->kernel == NULL && vm->firmware == NULL && vm->restore == NULL)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no kernel was given");
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no kernel or firmware was given");
       return FALSE;
     }
 
@@ -757,6 +823,9 @@ hv_vm_free (HvVm *vm)
 
   g_clear_pointer (&vm->kernel, g_bytes_unref);
   g_clear_pointer (&vm->initrd, g_bytes_unref);
+  g_clear_pointer (&vm->firmware, g_bytes_unref);
+  if (vm->firmware_rom)
+    munmap (vm->firmware_rom, vm->firmware_rom_size);
   g_clear_pointer (&vm->cmdline, g_free);
   g_clear_pointer (&vm->cpuid_mask_text, g_free);
   g_clear_pointer (&vm->spice_socket_path, g_free);

@@ -146,12 +146,14 @@ test_with_display (void)
   round_trip ("<graphics type='spice' autoport='yes'/><video><model type='vga'/></video>", TRUE);
 }
 
-/* A disk-booting machine travels as firmware + boot order, which the core refuses by name until it
- * has firmware; the service refuses to start it before that (unsupported_reason). */
+/* A disk-booting machine travels as firmware + boot order.  The core takes the firmware image from the
+ * spec's fd and checks it (a device node is no image); the fw_cfg device it adds for the firmware is
+ * the board's, not the spec's. */
 static void
-test_firmware_refused_by_core (void)
+test_firmware_spec (void)
 {
   g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (HvMachineSpec) described = NULL;
   g_autoptr (HvVm) vm = NULL;
   g_autoptr (GError) error = NULL;
   const char *order[] = { "disk", NULL };
@@ -166,8 +168,25 @@ test_firmware_refused_by_core (void)
   vm = hv_vm_new (NULL, &error);
   g_assert_no_error (error);
   g_assert_false (hv_vm_apply_spec (vm, spec, &error));
-  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
   g_assert_nonnull (strstr (error->message, "firmware"));
+  g_clear_error (&error);
+
+  if (!g_file_test ("/usr/share/seabios/bios-256k.bin", G_FILE_TEST_EXISTS))
+    return;
+  g_clear_pointer (&vm, hv_vm_free);
+  g_clear_pointer (&spec, hv_machine_spec_free);
+  spec = hv_machine_spec_new ();
+  spec->memory = 64ull << 20;
+  spec->boot = HV_BOOT_FIRMWARE;
+  spec->firmware = hv_machine_spec_add_fd (spec, open ("/usr/share/seabios/bios-256k.bin",
+                                                       O_RDONLY | O_CLOEXEC));
+  vm = hv_vm_new (NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_apply_spec (vm, spec, &error));
+  g_assert_no_error (error);
+  described = hv_vm_get_spec (vm);
+  g_assert_null (hv_machine_spec_find_kind (described, "fw-cfg"));
 }
 
 /* Two serial ports and two keyboards in one VM, from a spec. */
@@ -215,7 +234,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/spec-round-trip/without-display", test_without_display);
   g_test_add_func ("/spec-round-trip/with-display", test_with_display);
-  g_test_add_func ("/spec-round-trip/firmware-refused-by-core", test_firmware_refused_by_core);
+  g_test_add_func ("/spec-round-trip/firmware", test_firmware_spec);
   g_test_add_func ("/spec-round-trip/several-instances", test_several_instances);
   return g_test_run ();
 }

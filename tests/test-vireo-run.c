@@ -408,7 +408,8 @@ test_usage_errors (void)
     const char *args[6];
     const char *message;
   } cases[] = {
-    { { NULL }, "--kernel is required" },
+    { { "--kernel", "K", "--firmware", "K", NULL }, "not both" },
+    { { "--initrd", "K", NULL }, "need --kernel" },
     { { "--kernel", "K", "--memory", "1M", NULL }, "minimum is 32 MiB" },
     { { "--kernel", "K", "--memory", "lots", NULL }, "not a memory size" },
     { { "--kernel", "K", "--memory", "100T", NULL }, "more than this host has" },

@@ -159,3 +159,32 @@ fail:
   }
   return FALSE;
 }
+
+gboolean
+hv_boot_setup_vcpu_reset (int vcpu_fd, GError **error)
+{
+  struct kvm_sregs sregs;
+  struct kvm_regs regs = { 0 };
+
+  /* A new vCPU is in this state already; saying so keeps it true whatever KVM's defaults become. */
+  if (ioctl (vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+    goto fail;
+  sregs.cs.selector = 0xf000;
+  sregs.cs.base = 0xffff0000;
+  sregs.cs.limit = 0xffff;
+  if (ioctl (vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+    goto fail;
+  regs.rflags = 0x2;
+  regs.rip = 0xfff0;
+  if (ioctl (vcpu_fd, KVM_SET_REGS, &regs) < 0)
+    goto fail;
+  return TRUE;
+
+fail:
+  {
+    int saved = errno;
+    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot put the boot processor at the reset vector: %s",
+                 g_strerror (saved));
+  }
+  return FALSE;
+}

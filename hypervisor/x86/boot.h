@@ -68,3 +68,5 @@ char *hv_boot_describe_file (const uint8_t *data, gsize size);
 /* Writes the GDT, IDT and (for LINUX64) the identity page tables to guest RAM and sets the boot vCPU's
  * registers for @setup.  @vcpu_fd is a KVM vCPU fd. */
 gboolean hv_boot_setup_vcpu (int vcpu_fd, HvMemory *mem, const HvBootSetup *setup, GError **error);
+/* Puts the boot vCPU at a PC's reset vector, for firmware: real mode, CS base 0xFFFF0000, IP 0xFFF0. */
+gboolean hv_boot_setup_vcpu_reset (int vcpu_fd, GError **error);

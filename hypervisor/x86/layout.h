@@ -10,6 +10,14 @@
 #define HV_KVM_IDENTITY_MAP   0xFFFBC000ull  /* one page for KVM_SET_IDENTITY_MAP_ADDR */
 #define HV_KVM_TSS            0xFFFBD000ull  /* three pages for KVM_SET_TSS_ADDR */
 #define HV_HIGH_RAM_START     0x100000000ull /* RAM above the hole continues at 4 GiB */
+#define HV_4GIB               0x100000000ull /* firmware images end here (the reset vector is 16 below) */
+/* With firmware (which may reach down to 0xFF000000), KVM's pages go where QEMU puts them. */
+#define HV_KVM_IDENTITY_MAP_FIRMWARE 0xFEFFC000ull
+#define HV_KVM_TSS_FIRMWARE   0xFEFFD000ull
+#define HV_KVM_PAGES_FIRMWARE_SIZE 0x4000ull
+#define HV_BIOS_LOW_END       0x100000ull    /* a BIOS's last 128 KiB also show below 1 MiB ... */
+#define HV_BIOS_LOW_SIZE      0x20000ull     /* ... at 0xE0000 */
+#define HV_FIRMWARE_BOOT_FAIL_WAIT_MS 5000   /* nothing to boot: the firmware retries after this */
 
 /* Low memory used while booting (all below 1 MiB). */
 #define HV_BOOT_GDT           0x500ull       /* boot GDT: null, null, code64 (0x10), data (0x18), tss (0x20) */
