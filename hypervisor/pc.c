@@ -288,8 +288,9 @@ load_firmware (HvVm *vm, GError **error)
   /* A machine with nothing to boot tries again after a while, as PCs do, rather than never. */
   if (!add_fw_cfg_int (fw_cfg, "etc/boot-fail-wait", HV_FIRMWARE_BOOT_FAIL_WAIT_MS, 4, error))
     return FALSE;
-  /* Without a display, the BIOS's screen goes to COM1 (SeaBIOS's sercon). */
-  if (!vm->display_enabled && !add_fw_cfg_int (fw_cfg, "etc/sercon-port", HV_PORT_COM1, 2, error))
+  /* The BIOS's screen goes to COM1 too (SeaBIOS's sercon), alone without a display and beside the
+   * display's VGA BIOS with one, so a serial console always shows it. */
+  if (!add_fw_cfg_int (fw_cfg, "etc/sercon-port", HV_PORT_COM1, 2, error))
     return FALSE;
   return TRUE;
 }

@@ -47,9 +47,15 @@ const HvDeviceKindInfo hv_kind_info_fw_cfg = {
   .description = "firmware configuration (QEMU's fw_cfg), part of machines that boot firmware",
 };
 
+static const HvSpecOptionInfo bochs_display_options[] = {
+  { "rom", HV_SPEC_OPTION_FD, FALSE, "option ROM for firmware (vgabios-bochs-display.bin)" },
+  { NULL },
+};
+
 const HvDeviceKindInfo hv_kind_info_bochs_display = {
   .name = "bochs-display", .id_prefix = "display", .max_instances = 1,
   .description = "PCI linear framebuffer (Bochs DISPI), served over SPICE",
+  .options = bochs_display_options,
 };
 
 const HvDeviceKindInfo hv_kind_info_virtio_keyboard = {

@@ -30,6 +30,8 @@ enum
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
 /* Debian's SeaBIOS (package seabios). */
 #define DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
+/* SeaVGABIOS for the Bochs display, which the firmware finds behind the display's ROM BAR. */
+#define DISPLAY_ROM "/usr/share/seabios/vgabios-bochs-display.bin"
 
 typedef struct
 {
@@ -295,9 +297,9 @@ set_up_serial (Runner *runner, const char *spec, int *input_fd, int *output_fd, 
   return FALSE;
 }
 
-/* Opens a file the guest boots from as the user running us, for the spec; its handle, or -1. */
+/* Opens a file the machine uses (as the user running us); the fd, or -1. */
 static int
-open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError **error)
+open_regular_file (const char *path, const char *what, GError **error)
 {
   struct stat st;
   int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -316,7 +318,15 @@ open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError 
       close (fd);
       return -1;
     }
-  return hv_machine_spec_add_fd (spec, fd);
+  return fd;
+}
+
+/* Opens @path into @spec's files; returns its handle. */
+static int
+open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError **error)
+{
+  int fd = open_regular_file (path, what, error);
+  return fd < 0 ? -1 : hv_machine_spec_add_fd (spec, fd);
 }
 
 static void
@@ -509,6 +519,17 @@ main (int argc, char **argv)
         {
           fprintf (stderr, "vireo-run: %s\n", error->message);
           return EXIT_SETUP_ERROR;
+        }
+      if (display)
+        {
+          HvDeviceSpec *adapter = hv_machine_spec_lookup_device (spec, "display0");
+          int rom = open_regular_file (DISPLAY_ROM, "display's option ROM", &error);
+          if (rom < 0)
+            {
+              fprintf (stderr, "vireo-run: %s\n", error->message);
+              return EXIT_SETUP_ERROR;
+            }
+          hv_device_spec_set_fd (spec, adapter, "rom", rom);
         }
     }
   else if ((spec->kernel = open_boot_file (spec, kernel, "kernel", &error)) < 0

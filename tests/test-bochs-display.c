@@ -961,6 +961,54 @@ test_save_and_load (Fixture *f, gconstpointer data)
   fixture_teardown (&restored, data);
 }
 
+/* The option ROM behind the ROM BAR, as SeaBIOS finds it: size the BAR, place it, enable it (with
+ * memory decoding on), read the ROM; disabled or sized, it decodes nowhere.  Without a ROM the BAR
+ * reads as zero. */
+static void
+test_option_rom (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) rom = g_bytes_new ("\x55\xaa\x38romdata", 10);
+  g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
+  const uint64_t at = 0xfe000000;
+
+  config_write (f, 0x30, 4, 0xfffff800);
+  g_assert_cmphex (config_read (f, 0x30, 4), ==, 0);
+
+  g_assert_false (hv_bochs_display_set_rom (f->bochs, empty, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+  g_assert_true (hv_bochs_display_set_rom (f->bochs, rom, NULL));
+
+  /* 10 bytes take the smallest ROM BAR, 2 KiB. */
+  config_write (f, 0x30, 4, 0xfffff800);
+  g_assert_cmphex (config_read (f, 0x30, 4), ==, 0xfffff800);
+  g_assert_cmphex (mmio_read (f, 0xfffff800, 2), ==, 0xffff);
+  config_write (f, 0x30, 4, (uint32_t) at);
+  g_assert_cmphex (mmio_read (f, at, 2), ==, 0xffff); /* not enabled yet */
+  config_write (f, 0x30, 4, (uint32_t) at | 1);
+  g_assert_cmphex (config_read (f, 0x30, 4), ==, (uint32_t) at | 1);
+  g_assert_cmphex (mmio_read (f, at, 2), ==, 0xaa55);
+  g_assert_cmphex (mmio_read (f, at + 3, 4), ==, 0x646d6f72); /* "romd" */
+  g_assert_cmphex (mmio_read (f, at + 8, 4), ==, 0xffff6174); /* past the end: all ones */
+  g_assert_cmphex (mmio_read (f, at + 0x7fc, 4), ==, 0xffffffff);
+  mmio_write (f, at, 2, 0);
+  g_assert_cmphex (mmio_read (f, at, 2), ==, 0xaa55);
+
+  /* Memory decoding off takes it away, on brings it back; moving it moves it. */
+  config_write (f, 0x04, 2, config_read (f, 0x04, 2) & ~0x2u);
+  g_assert_cmphex (mmio_read (f, at, 2), ==, 0xffff);
+  config_write (f, 0x04, 2, config_read (f, 0x04, 2) | 0x2u);
+  g_assert_cmphex (mmio_read (f, at, 2), ==, 0xaa55);
+  config_write (f, 0x30, 4, (uint32_t) (at + 0x10000) | 1);
+  g_assert_cmphex (mmio_read (f, at, 2), ==, 0xffff);
+  g_assert_cmphex (mmio_read (f, at + 0x10000, 2), ==, 0xaa55);
+  /* Over the registers BAR: refused by the bus, decoding nowhere, no harm. */
+  config_write (f, 0x30, 4, (uint32_t) bar_address (f, 2) | 1);
+  g_assert_cmphex (mmio_read (f, at + 0x10000, 2), ==, 0xffff);
+  config_write (f, 0x30, 4, 0);
+  g_assert_cmphex (mmio_read (f, bar_address (f, 2) + 0x500, 2), ==, 0xb0c5);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -981,6 +1029,7 @@ main (int argc, char **argv)
   ADD ("trapped-video-memory", test_trapped_video_memory, FALSE);
   ADD ("garbage", test_garbage, TRUE);
   ADD ("save-and-load", test_save_and_load, TRUE);
+  ADD ("option-rom", test_option_rom, TRUE);
 #undef ADD
 
   return g_test_run ();

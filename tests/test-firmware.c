@@ -34,11 +34,14 @@ firmware_run_clear (FirmwareRun *run)
   g_free (run->err);
 }
 
+typedef void (*AtNoBoot) (gpointer data);
+
 /* Runs @argv (its serial console writing to @console_path) until it exits or, with @stop_at_no_boot,
- * until "No bootable device." is seen; polls the console file for the two lines' arrival. */
+ * until "No bootable device." is seen (then @at_no_boot runs first, if given); polls the console file
+ * for the two lines' arrival. */
 static void
 run_firmware (const char *const *argv, const char *console_path, gboolean stop_at_no_boot,
-              FirmwareRun *run)
+              AtNoBoot at_no_boot, gpointer at_no_boot_data, FirmwareRun *run)
 {
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) error = NULL;
@@ -66,7 +69,11 @@ run_firmware (const char *const *argv, const char *console_path, gboolean stop_a
             run->no_boot_s = now;
         }
       if (stop_at_no_boot && run->no_boot_s >= 0)
-        break;
+        {
+          if (at_no_boot)
+            at_no_boot (at_no_boot_data);
+          break;
+        }
       /* A process that ended is reaped by GLib's worker; the main context tells us. */
       g_main_context_iteration (NULL, FALSE);
       if (g_subprocess_get_identifier (proc) == NULL)
@@ -126,7 +133,7 @@ test_seabios_no_bootable_device (void)
   {
     /* No --kernel: SeaBIOS is the default. */
     const char *argv[] = { vireo_test_vireo_run (), "--serial", serial, NULL };
-    run_firmware (argv, console, FALSE, &run);
+    run_firmware (argv, console, FALSE, NULL, NULL, &run);
   }
   g_printerr ("# vireo: SeaBIOS banner after %.2f s, \"" NO_BOOT "\" after %.2f s\n", run.banner_s,
               run.no_boot_s);
@@ -169,7 +176,7 @@ test_seabios_under_qemu (void)
     const char *argv[] = { qemu, "-enable-kvm", "-cpu", "qemu64", "-m", "256", "-nodefaults",
                            "-nographic", "-serial", serial, "-monitor", "none", "-bios", SEABIOS,
                            "-no-reboot", NULL };
-    run_firmware (argv, console, TRUE, &run);
+    run_firmware (argv, console, TRUE, NULL, NULL, &run);
   }
   g_printerr ("# QEMU: SeaBIOS banner after %.2f s, \"" NO_BOOT "\" after %.2f s\n", run.banner_s,
               run.no_boot_s);
@@ -179,6 +186,104 @@ test_seabios_under_qemu (void)
   g_assert_nonnull (strstr (run.output, NO_BOOT));
   firmware_run_clear (&run);
   unlink (console);
+  rmdir (dir);
+}
+
+typedef struct
+{
+  const char *socket;
+  const char *dir;
+  char *ppm;      /* what spicy-screenshot saved */
+} Screenshot;
+
+static void
+take_screenshot (gpointer data)
+{
+  Screenshot *shot = data;
+  g_autofree char *uri = g_strconcat ("spice+unix://", shot->socket, NULL);
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  shot->ppm = g_build_filename (shot->dir, "shot.ppm", NULL);
+  g_spawn_sync (NULL, (char *[]){ (char *) "spicy-screenshot", (char *) "--uri", uri, (char *) "--out-file",
+                                  shot->ppm, NULL },
+                NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_spawn_check_wait_status (status, &error);
+  g_assert_no_error (error);
+}
+
+/* With a display, SeaBIOS finds SeaVGABIOS behind the Bochs display's ROM BAR, which sets a mode and
+ * draws the BIOS's text screen into the framebuffer (and sercon still mirrors it to COM1). */
+static void
+test_seabios_on_the_display (void)
+{
+  g_autofree char *tool = g_find_program_in_path ("spicy-screenshot");
+  g_autofree char *dir = NULL;
+  g_autofree char *console = NULL;
+  g_autofree char *serial = NULL;
+  g_autofree char *socket = NULL;
+  g_autofree char *display = NULL;
+  g_autofree char *data = NULL;
+  Screenshot shot = { 0 };
+  FirmwareRun run;
+  gsize length;
+  int width, height, maxval, header = 0;
+  unsigned lit_top = 0, lit_below = 0, grey = 0;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  if (tool == NULL || !g_file_test (SEABIOS, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("spicy-screenshot (spice-client-gtk) or SeaBIOS is not installed");
+      return;
+    }
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  console = console_file (dir);
+  serial = g_strconcat ("file:", console, NULL);
+  socket = g_build_filename (dir, "display.sock", NULL);
+  display = g_strconcat ("spice:", socket, NULL);
+  shot.socket = socket;
+  shot.dir = dir;
+  {
+    const char *argv[] = { vireo_test_vireo_run (), "--serial", serial, "--display", display, NULL };
+    run_firmware (argv, console, TRUE, take_screenshot, &shot, &run);
+  }
+  g_assert_cmpfloat (run.no_boot_s, >=, 0);
+  g_assert_nonnull (strstr (run.output, "SeaBIOS (version 1."));
+  g_assert_nonnull (shot.ppm);
+
+  g_assert_true (g_file_get_contents (shot.ppm, &data, &length, NULL));
+  g_assert_cmpint (sscanf (data, "P6 %d %d %d%n", &width, &height, &maxval, &header), ==, 3);
+  header++;
+  /* The mode SeaVGABIOS picks from the display's EDID, and the text screen's rows in it: the banner
+   * on the first row of 16 pixels, in the light grey of attribute 7 on black, and nothing far below
+   * the few lines the BIOS wrote. */
+  g_assert_cmpint (width, ==, 1024);
+  g_assert_cmpint (height, ==, 768);
+  g_assert_cmpuint (length, >=, (gsize) header + 1024 * 768 * 3);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        const guint8 *rgb = (const guint8 *) data + header + ((gsize) y * width + x) * 3;
+        gboolean lit = rgb[0] | rgb[1] | rgb[2];
+        if (lit && y < 16)
+          lit_top++;
+        if (lit && y >= 400)
+          lit_below++;
+        grey += rgb[0] == 0xaa && rgb[1] == 0xaa && rgb[2] == 0xaa;
+      }
+  g_test_message ("%u lit pixels in the first text row, %u grey in all, %u below the text screen", lit_top,
+                  grey, lit_below);
+  g_assert_cmpuint (lit_top, >, 200);
+  g_assert_cmpuint (grey, >, 500);
+  g_assert_cmpuint (lit_below, ==, 0);
+
+  firmware_run_clear (&run);
+  unlink (shot.ppm);
+  g_free (shot.ppm);
+  unlink (console);
+  unlink (socket);
   rmdir (dir);
 }
 
@@ -245,6 +350,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/firmware/seabios-no-bootable-device", test_seabios_no_bootable_device);
   g_test_add_func ("/firmware/seabios-under-qemu", test_seabios_under_qemu);
+  g_test_add_func ("/firmware/seabios-on-the-display", test_seabios_on_the_display);
   g_test_add_func ("/firmware/bad-images", test_bad_firmware_images);
   return g_test_run ();
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define PCI_COMMAND    0x04
+#define PCI_ROM_ADDRESS 0x30
 #define COMMAND_MEMORY 0x0002
 
 /* DISPI register indexes. */
@@ -97,6 +98,8 @@ struct _HvDisplay
   uint64_t fb_addr;
   int fb_slot;             /* the map_memory slot, -1 without one */
   uint64_t regs_addr;
+  uint64_t rom_addr;
+  GBytes *rom;             /* the option ROM (SeaVGABIOS) behind the ROM BAR, or NULL */
   uint8_t vga_status;      /* toggles as the guest polls it, like a retracing screen */
 
   /* Scan-out. */
@@ -429,14 +432,48 @@ place_registers_locked (HvBochsDisplay *bochs, uint64_t addr, GError **error)
   return TRUE;
 }
 
-/* Puts both BARs where the configuration space says, or nowhere while memory decoding is off. */
+/* The ROM BAR: reads see the ROM (0xff past its end), writes go nowhere.  The ROM never changes, so
+ * no lock is needed. */
+static void
+rom_mmio (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
+{
+  HvBochsDisplay *bochs = opaque;
+  gsize size;
+  const uint8_t *rom = g_bytes_get_data (bochs->rom, &size);
+
+  if (is_write)
+    return;
+  for (unsigned i = 0; i < len; i++)
+    data[i] = offset + i < size ? rom[offset + i] : 0xff;
+}
+
+static gboolean
+place_rom_locked (HvBochsDisplay *bochs, uint64_t addr, GError **error)
+{
+  HvBus *mmio = bochs->platform->mmio;
+
+  if (addr == bochs->rom_addr || mmio == NULL || bochs->rom == NULL)
+    return TRUE;
+  if (bochs->rom_addr != 0)
+    hv_bus_unregister (mmio, bochs->rom_addr, bochs);
+  bochs->rom_addr = 0;
+  if (addr != 0
+      && !hv_bus_register (mmio, addr, bochs->pci.rom_size, "bochs-display option ROM", rom_mmio, bochs,
+                           error))
+    return FALSE;
+  bochs->rom_addr = addr;
+  return TRUE;
+}
+
+/* Puts the BARs where the configuration space says, or nowhere while memory decoding is off. */
 static gboolean
 update_mappings_locked (HvBochsDisplay *bochs, GError **error)
 {
   gboolean decode = (bochs->pci.config[PCI_COMMAND] & COMMAND_MEMORY) != 0;
 
   return place_framebuffer_locked (bochs, decode ? hv_pci_bar_address (&bochs->pci, 0) : 0, error)
-         && place_registers_locked (bochs, decode ? hv_pci_bar_address (&bochs->pci, 2) : 0, error);
+         && place_registers_locked (bochs, decode ? hv_pci_bar_address (&bochs->pci, 2) : 0, error)
+         && place_rom_locked (bochs, decode ? hv_pci_rom_address (&bochs->pci) : 0, error);
 }
 
 /* After a guest's configuration write: a failure is the guest's doing (a BAR over RAM or another
@@ -455,7 +492,7 @@ pci_config_written (HvPciDevice *device, unsigned offset, unsigned len)
 {
   HvBochsDisplay *bochs = device->opaque;
 
-  if (offset > PCI_COMMAND || offset + len <= PCI_COMMAND)
+  if ((offset > PCI_COMMAND || offset + len <= PCI_COMMAND) && offset != PCI_ROM_ADDRESS)
     return;
   g_mutex_lock (&bochs->lock);
   follow_guest_locked (bochs);
@@ -562,10 +599,12 @@ hv_bochs_display_free (HvBochsDisplay *bochs)
     {
       place_framebuffer_locked (bochs, 0, NULL);
       place_registers_locked (bochs, 0, NULL);
+      place_rom_locked (bochs, 0, NULL);
       munmap (bochs->vram, HV_BOCHS_VRAM_SIZE);
     }
   if (bochs->memfd >= 0)
     close (bochs->memfd);
+  g_clear_pointer (&bochs->rom, g_bytes_unref);
   g_mutex_clear (&bochs->lock);
   g_free (bochs);
 }
@@ -879,17 +918,85 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
   return TRUE;
 }
 
+/* The largest option ROM taken: SeaVGABIOS is under 64 KiB; PCI allows 16 MiB, nothing needs that. */
+#define ROM_MAX (1u << 20)
+
+gboolean
+hv_bochs_display_set_rom (HvBochsDisplay *bochs, GBytes *rom, GError **error)
+{
+  gsize size = g_bytes_get_size (rom);
+  uint32_t bar_size = 0x800;
+
+  if (size == 0 || size > ROM_MAX)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                   "the display's option ROM is %" G_GSIZE_FORMAT " bytes; it must be 1 byte to 1 MiB",
+                   size);
+      return FALSE;
+    }
+  while (bar_size < size)
+    bar_size <<= 1;
+  g_mutex_lock (&bochs->lock);
+  g_clear_pointer (&bochs->rom, g_bytes_unref);
+  bochs->rom = g_bytes_ref (rom);
+  bochs->pci.rom_size = bar_size;
+  g_mutex_unlock (&bochs->lock);
+  return TRUE;
+}
+
+/* Reads the "rom" option's file. */
+static GBytes *
+read_rom (int fd, GError **error)
+{
+  g_autoptr (GByteArray) bytes = g_byte_array_new ();
+  uint8_t buf[16384];
+  off_t at = 0;
+
+  for (;;)
+    {
+      ssize_t n = pread (fd, buf, sizeof buf, at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the option ROM: %s",
+                       g_strerror (saved));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      if (bytes->len + (gsize) n > ROM_MAX)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the option ROM is larger than 1 MiB");
+          return NULL;
+        }
+      g_byte_array_append (bytes, buf, (guint) n);
+      at += n;
+    }
+  return g_byte_array_free_to_bytes (g_steal_pointer (&bytes));
+}
+
 /* The "bochs-display" kind: one, since the legacy DISPI ports are fixed and the machine has one
  * display for SPICE to show. */
 
 static gboolean
 bochs_display_realize (HvDevice *device, GError **error)
 {
+  int rom_fd = hv_device_get_fd_option (device, "rom");
+
   device->impl
       = hv_bochs_display_new (hv_device_get_platform (device), hv_device_get_pci (device), error);
-  return device->impl != NULL
-         && hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS,
-                                 hv_bochs_display_dispi_io, device->impl, error);
+  if (device->impl == NULL)
+    return FALSE;
+  if (rom_fd >= 0)
+    {
+      g_autoptr (GBytes) rom = read_rom (rom_fd, error);
+      if (rom == NULL || !hv_bochs_display_set_rom (device->impl, rom, error))
+        return FALSE;
+    }
+  return hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS,
+                              hv_bochs_display_dispi_io, device->impl, error);
 }
 
 static void

@@ -32,6 +32,10 @@ typedef struct _HvDisplay HvBochsDisplay;
 HvBochsDisplay *hv_bochs_display_new (const HvPlatform *platform, HvPci *pci, GError **error);
 void hv_bochs_display_free (HvBochsDisplay *bochs);
 
+/* Gives the device an option ROM (SeaVGABIOS's vgabios-bochs-display.bin) behind its ROM BAR, for
+ * firmware to find and run; before the guest runs.  The "rom" option (an fd) of the device kind does
+ * this. */
+gboolean hv_bochs_display_set_rom (HvBochsDisplay *bochs, GBytes *rom, GError **error);
 HvDisplay *hv_bochs_display_get_display (HvBochsDisplay *bochs);
 HvPciDevice *hv_bochs_display_get_pci_device (HvBochsDisplay *bochs);
 

@@ -80,6 +80,10 @@ struct _HvPciDevice
   gboolean bar_is_io[6];
   gboolean bar_is_64[6];      /* a 64-bit BAR also uses the next slot */
   gboolean bar_is_prefetchable[6]; /* a memory BAR without side effects on reads (a framebuffer) */
+  /* The expansion ROM BAR's size: a power of two from 2 KiB, or 0 for none.  Set before
+   * hv_pci_add_device; the guest places and enables it, and the device maps it where
+   * hv_pci_rom_address says (config_written is called for offset 0x30). */
+  uint32_t rom_size;
   /* Called after a config write the bridge did not consume, and after a BAR moves. */
   void (*config_written) (HvPciDevice *device, unsigned offset, unsigned len);
   void (*bar_moved) (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t new_addr);
@@ -96,6 +100,9 @@ void hv_pci_conf1_io (void *pci, uint64_t offset, uint8_t *data, unsigned len, g
  * ports from 0xC000 for I/O BARs).  The bridge does not own @device. */
 gboolean hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error);
 uint64_t hv_pci_bar_address (const HvPciDevice *device, unsigned bar);
+/* Where the ROM BAR decodes: its address when enabled, else 0 (memory decoding is the device's to
+ * check, as for BARs). */
+uint64_t hv_pci_rom_address (const HvPciDevice *device);
 /* Places @device at a fixed @slot (1..31) and @function (0..7): a chipset's functions.  A function
  * other than 0 is seen only when function 0 of the slot says it has several (header type bit 7). */
 gboolean hv_pci_add_function (HvPci *pci, HvPciDevice *device, unsigned slot, unsigned function,

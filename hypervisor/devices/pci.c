@@ -43,6 +43,10 @@
 #define COMMAND_WRITABLE \
   (COMMAND_IO | COMMAND_MEMORY | COMMAND_BUS_MASTER | COMMAND_INTX_DISABLE)
 
+#define ROM_ENABLE       0x1u
+#define ROM_ADDRESS_MASK 0xfffff800u
+#define ROM_SIZE_MIN     0x800u
+
 #define RCR_SYS_RST   0x02
 #define RCR_RST_CPU   0x04
 
@@ -92,6 +96,12 @@ static uint32_t
 get32 (const uint8_t *config, unsigned offset)
 {
   return get16 (config, offset) | ((uint32_t) get16 (config, offset + 2) << 16);
+}
+
+static uint32_t
+rom_address_mask (const HvPciDevice *device)
+{
+  return (uint32_t) ~(device->rom_size - 1) & ROM_ADDRESS_MASK;
 }
 
 /* The writable address bits of the low dword of a BAR, and its read-only type bits. */
@@ -188,7 +198,19 @@ config_write_locked (HvPciDevice *device, unsigned reg, uint32_t value, uint32_t
       return;
     }
   if (reg == PCI_ROM_ADDRESS)
-    return; /* no option ROM: the ROM BAR reads as zero, so sizing finds nothing */
+    {
+      uint32_t merged;
+
+      /* Without an option ROM the ROM BAR reads as zero, so sizing finds nothing.  With one, the
+       * address and enable bit are the guest's; the device maps the ROM (hv_pci_rom_address). */
+      if (device->rom_size == 0)
+        return;
+      merged = (get32 (device->config, reg) & ~byte_mask) | (value & byte_mask);
+      put32 (device->config, reg, merged & (rom_address_mask (device) | ROM_ENABLE));
+      if (device->config_written)
+        device->config_written (device, reg, 4);
+      return;
+    }
 
   for (unsigned b = 0; b < 4; b++)
     {
@@ -328,6 +350,15 @@ hv_pci_free (HvPci *pci)
 static gboolean
 check_bars (const HvPciDevice *device, GError **error)
 {
+  if (device->rom_size != 0
+      && ((device->rom_size & (device->rom_size - 1)) != 0 || device->rom_size < ROM_SIZE_MIN
+          || device->rom_size > (16u << 20)))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the option ROM BAR of PCI device %s must be a power of two from 2 KiB to 16 MiB",
+                   device->name);
+      return FALSE;
+    }
   for (unsigned bar = 0; bar < 6; bar++)
     {
       uint64_t size = device->bar_size[bar];
@@ -519,6 +550,18 @@ hv_pci_take_chipset (HvPci *pci, void *chipset, GDestroyNotify free_func)
   g_return_if_fail (pci->chipset == NULL);
   pci->chipset = chipset;
   pci->chipset_free = free_func;
+}
+
+uint64_t
+hv_pci_rom_address (const HvPciDevice *device)
+{
+  uint32_t value = get32 (device->config, PCI_ROM_ADDRESS);
+  uint32_t address = value & rom_address_mask (device);
+
+  /* All address bits set is a guest sizing the ROM BAR; it decodes nowhere meanwhile. */
+  if (device->rom_size == 0 || !(value & ROM_ENABLE) || address == rom_address_mask (device))
+    return 0;
+  return address;
 }
 
 uint64_t
