@@ -549,6 +549,7 @@ hv_vm_get_spec (HvVm *vm)
 
   spec->memory = vm->memory_size;
   spec->vcpus = vm->n_vcpus;
+  spec->boot = vm->firmware ? HV_BOOT_FIRMWARE : HV_BOOT_KERNEL;
   g_free (spec->cpuid_mask);
   spec->cpuid_mask = g_strdup (vm->cpuid_mask_text ? vm->cpuid_mask_text : "");
   g_free (spec->cmdline);

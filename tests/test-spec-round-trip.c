@@ -186,6 +186,7 @@ test_firmware_spec (void)
   g_assert_true (hv_vm_apply_spec (vm, spec, &error));
   g_assert_no_error (error);
   described = hv_vm_get_spec (vm);
+  g_assert_cmpint (described->boot, ==, HV_BOOT_FIRMWARE);
   g_assert_null (hv_machine_spec_find_kind (described, "fw-cfg"));
 }
 

@@ -3,6 +3,15 @@
  * power-management function (00:01.3) that says where the ACPI PM block is.  QEMU's "pc" machine has
  * the same, so SeaBIOS and OVMF take their well-trodden paths (notes/firmware.md §3).
  *
+ * Why i440FX and not Q35: firmware only needs one of the two, and Q35 is much more to build and to get
+ * right.  Once SeaBIOS sees a Q35 host bridge it programs PCIEXBAR and then reaches every configuration
+ * space through ECAM (MMCONFIG at 0xB0000000, which must then exist, be reserved in e820 and described
+ * by an MCFG table and a PCIe root in the DSDT), and it wants the ICH9 LPC function with its own PM
+ * base, RCBA and SMI registers.  i440FX needs a few registers on the bus we have, and every guest
+ * (Linux, Windows, SeaBIOS, OVMF without Secure Boot) runs on it; AHCI works on it as a plain PCI
+ * device.  Q35 becomes necessary for OVMF's Secure Boot builds (they need SMM, which needs Q35) and for
+ * PCIe-only features; the machine's devices do not depend on this file, so it can be added beside it.
+ *
  * Shadow RAM: 0xC0000–0xFFFFF is always RAM here.  The PAM registers keep what firmware writes, so it
  * reads back its own settings (SeaBIOS copies itself down from the image below 4 GiB while they say
  * "not yet RAM"), but they switch nothing: reads never go to the image and write protection is not
