@@ -59,7 +59,8 @@ gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd
 /* The same with open files (not taken: the VM maps them now). */
 gboolean hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdline,
                                GError **error);
-/* Boots firmware (a BIOS such as SeaBIOS's bios-256k.bin) instead of a kernel: the image is read now
+/* Boots firmware (a BIOS such as SeaBIOS's bios-256k.bin) instead of a kernel (or, with
+ * hv_vm_set_restore called after, keeps it in the restored machine): the image is read now
  * (@fd is not kept) and mapped read-only below 4 GiB, its last 128 KiB also at 0xE0000, and the
  * processors start at the reset vector.  The machine then has a fw_cfg device ("fwcfg0") telling the
  * firmware its memory map, processors and ACPI tables.  The image must be a non-empty multiple of

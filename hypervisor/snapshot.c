@@ -310,10 +310,10 @@ hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
   if (restore->memory_fd < 0)
     return FALSE;
 
-  /* Restoring replaces booting a kernel or firmware. */
+  /* Restoring replaces booting a kernel.  A machine with firmware keeps it: its image stays mapped
+   * below 4 GiB (the restored memory holds the firmware's copies of itself) and fw_cfg stays at its
+   * ports, as in the machine that was saved. */
   g_clear_pointer (&vm->kernel, g_bytes_unref);
-  g_clear_pointer (&vm->firmware, g_bytes_unref);
-  hv_devices_remove (vm->devices, "fwcfg0");
   g_clear_pointer (&vm->initrd, g_bytes_unref);
   g_clear_pointer (&vm->cmdline, g_free);
   hv_restore_free (vm->restore);

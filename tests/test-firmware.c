@@ -6,6 +6,7 @@
 
 #include <gio/gio.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -287,6 +288,78 @@ test_seabios_on_the_display (void)
   rmdir (dir);
 }
 
+static gboolean
+output_contains (VireoTestGuest *guest, const char *needle)
+{
+  g_autofree char *text = vireo_test_guest_output (guest);
+  return strstr (text, needle) != NULL;
+}
+
+/* A machine booting firmware saved while SeaBIOS waits to retry, and restored into a new VM with the
+ * same firmware: the wait goes on where it was, and ends in SeaBIOS's reset. */
+static void
+test_seabios_save_restore (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  VireoTestGuest guest;
+  HvExitInfo info = { 0 };
+  int dir_fd, firmware_fd;
+  gint64 deadline;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  if (!g_file_test (SEABIOS, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("SeaBIOS is not installed (" SEABIOS ", package seabios)");
+      return;
+    }
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  firmware_fd = open (SEABIOS, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (dir_fd, >=, 0);
+  g_assert_cmpint (firmware_fd, >=, 0);
+
+  vireo_test_guest_init (&guest, 128 << 20, 2);
+  g_assert_true (hv_vm_set_firmware_fd (guest.vm, firmware_fd, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "Retrying in 5 seconds", BOOT_TIMEOUT_S));
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  g_assert_false (output_contains (&guest, "Rebooting"));
+  vireo_test_guest_clear (&guest);
+
+  vireo_test_guest_init (&guest, 128 << 20, 2);
+  g_assert_true (hv_vm_set_firmware_fd (guest.vm, firmware_fd, &error));
+  g_assert_true (hv_vm_set_restore (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  /* Nothing is printed again: the new machine carries on from the wait. */
+  deadline = g_get_monotonic_time () + BOOT_TIMEOUT_S * G_USEC_PER_SEC;
+  while (!hv_vm_has_exited (guest.vm) && g_get_monotonic_time () < deadline)
+    g_usleep (50 * 1000);
+  hv_vm_wait (guest.vm, &info);
+  {
+    g_autofree char *output = vireo_test_guest_output (&guest);
+    g_test_message ("restored: %s; output: %s", info.message, output);
+  }
+  g_assert_cmpint (info.reason, ==, HV_EXIT_RESET);
+  g_assert_true (output_contains (&guest, "Rebooting"));
+  g_assert_false (output_contains (&guest, "SeaBIOS (version"));
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+
+  close (firmware_fd);
+  unlinkat (dir_fd, "state", 0);
+  unlinkat (dir_fd, "memory", 0);
+  close (dir_fd);
+  g_assert_no_errno (rmdir (dir));
+}
+
 static void
 test_bad_firmware_images (void)
 {
@@ -351,6 +424,7 @@ main (int argc, char **argv)
   g_test_add_func ("/firmware/seabios-no-bootable-device", test_seabios_no_bootable_device);
   g_test_add_func ("/firmware/seabios-under-qemu", test_seabios_under_qemu);
   g_test_add_func ("/firmware/seabios-on-the-display", test_seabios_on_the_display);
+  g_test_add_func ("/firmware/seabios-save-restore", test_seabios_save_restore);
   g_test_add_func ("/firmware/bad-images", test_bad_firmware_images);
   return g_test_run ();
 }
