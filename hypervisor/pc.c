@@ -220,12 +220,6 @@ load_kernel (HvVm *vm, GError **error)
 }
 
 static gboolean
-add_fw_cfg_file (HvFwCfg *fw_cfg, const char *name, GBytes *data, GError **error)
-{
-  return hv_fw_cfg_add_file (fw_cfg, name, data, error);
-}
-
-static gboolean
 add_fw_cfg_int (HvFwCfg *fw_cfg, const char *name, uint64_t value, unsigned size, GError **error)
 {
   g_autoptr (GBytes) data = NULL;
@@ -279,10 +273,10 @@ load_firmware (HvVm *vm, GError **error)
     g_autoptr (GBytes) rsdp = g_bytes_new (tables->rsdp->data, tables->rsdp->len);
     g_autoptr (GBytes) blob = g_bytes_new (tables->tables->data, tables->tables->len);
 
-    if (!add_fw_cfg_file (fw_cfg, "etc/e820", e820_bytes, error)
-        || !add_fw_cfg_file (fw_cfg, HV_ACPI_RSDP_FILE, rsdp, error)
-        || !add_fw_cfg_file (fw_cfg, HV_ACPI_TABLES_FILE, blob, error)
-        || !add_fw_cfg_file (fw_cfg, HV_ACPI_LOADER_FILE, loader, error))
+    if (!hv_fw_cfg_add_file (fw_cfg, "etc/e820", e820_bytes, error)
+        || !hv_fw_cfg_add_file (fw_cfg, HV_ACPI_RSDP_FILE, rsdp, error)
+        || !hv_fw_cfg_add_file (fw_cfg, HV_ACPI_TABLES_FILE, blob, error)
+        || !hv_fw_cfg_add_file (fw_cfg, HV_ACPI_LOADER_FILE, loader, error))
       return FALSE;
   }
   /* A machine with nothing to boot tries again after a while, as PCs do, rather than never. */

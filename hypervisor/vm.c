@@ -257,7 +257,7 @@ map_fd (int fd, const char *what, GError **error)
   return bytes;
 }
 
-/* Firmware and a kernel exclude each other; so does a restore. */
+/* Firmware and a kernel exclude each other. */
 static void
 clear_firmware (HvVm *vm)
 {

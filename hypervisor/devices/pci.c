@@ -2,9 +2,8 @@
  * the saved configuration spaces.
  *
  * Slot 0 is the host bridge itself; devices take function 0 of a free slot, a chipset (i440fx.c) fixed
- * functions of its own.  The bridge plays
- * firmware for the devices added to it: it gives every BAR an address and turns decoding on, so a guest
- * that does not reassign resources finds them ready.  Device callbacks run with the bridge's lock held
+ * functions of its own.  The bridge plays firmware for the devices added to it: it gives every BAR an
+ * address and turns decoding on, so a guest that does not reassign resources finds them ready.  Device callbacks run with the bridge's lock held
  * and must not access configuration space through hv_pci_conf1_io. */
 #include "devices.h"
 #include "device.h"
