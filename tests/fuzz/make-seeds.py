@@ -311,6 +311,32 @@ write("libvirt-xml", "disk-boot.xml", b"""<domain type='kvm'>
 """)
 write("libvirt-xml", "not-kvm.xml", b"<domain type='xen'><name>x</name><memory>1</memory></domain>\n")
 
+# ---- fw-cfg: SeaBIOS's own sequence, then DMA descriptors where they must be refused ----
+def fw_select(key): return u8(0) + u16(key)
+def fw_read(n): return b"".join(u8(1) + u8(0) + u8(1) for _ in range(n))
+def fw_dma(desc, control=None, length=0, address=0, high=None):
+    flags = (1 if control is not None else 0) | (2 if high is not None else 0)
+    out = u8(2) + u8(flags) + u32(desc) + (u32(high) if high is not None else b"")
+    if control is not None:
+        out += u32(control) + u32(length) + u64(address)
+    return out
+
+SELECT, READ, SKIP, WRITE = 0x08, 0x02, 0x04, 0x10
+write("fw-cfg", "seabios-probe",
+      fw_select(0) + fw_read(4) + fw_select(1) + fw_read(4)
+      + fw_dma(0x1000, 0x19 << 16 | SELECT | READ, 4, 0x2000) + fw_dma(0x1000, READ, 64 * 3, 0x2000)
+      + fw_dma(0x1000, 0x21 << 16 | SELECT | READ, 100, 0x3000))
+write("fw-cfg", "hostile-dma",
+      fw_dma(0x1000, 0x21 << 16 | SELECT | READ, 0x20000, 0)          # longer than RAM
+      + fw_dma(0xfff8, 0x20 << 16 | SELECT | READ, 4, 0)              # descriptor straddles the end
+      + fw_dma(0x1000, 0x20 << 16 | SELECT | READ, 8, 0xfffc)         # buffer straddles the end
+      + fw_dma(0x1000, 0x20 << 16 | SELECT | READ, 16, 0xfffffffffffffff8)
+      + fw_dma(0x10, 0x20 << 16 | SELECT | WRITE, 4, 0x100)
+      + fw_dma(0x1000, 0x21 << 16 | SELECT | SKIP, 0xffffffff, 0) + fw_dma(0x1000, READ, 16, 0x1004)
+      + fw_dma(0x1000, high=1))
+write("fw-cfg", "ports", u8(1) + u8(0x3) + u8(0) + u32(0x19) + u8(1) + u8(0x2) + u8(3)
+      + u8(1) + u8(0x0f) + u8(0) + u32(0x12345678) + u8(3) + u16(0x1000) + u8(4) + b"\0\0\0\x08")
+
 # ---- state: written by the devices' own save functions (state-seed.c) ----
 state_seed = os.path.join(HERE, "..", "..", "build", "tests", "fuzz", "fuzz-state-seed")
 echo_guest = os.path.join(HERE, "..", "..", "build", "tests", "guests", "echo.elf")
