@@ -556,8 +556,8 @@ static char *
 unsupported_reason (const VireoMachineConfig *c)
 {
   if (g_strcmp0 (c->boot, "disk") == 0)
-    return g_strdup ("booting from a disk image needs firmware, which this version of Vireo does not "
-                     "have yet; boot a kernel instead (set “boot” to “kernel”)");
+    return g_strdup ("booting from a disk image needs a disk controller, which this version of Vireo "
+                     "does not have yet; boot a kernel instead (set “boot” to “kernel”)");
   if (g_strcmp0 (c->network, "nat") == 0)
     return g_strdup ("NAT networking needs the virtual network card, which this version of Vireo does "
                      "not have yet; set “network” to “none”");
