@@ -324,6 +324,7 @@ typedef struct
   char *path;
   const char *format;
   const char *cache;
+  char *serial;
   gboolean read_only;
 } DiskArg;
 
@@ -331,6 +332,7 @@ static void
 disk_arg_clear (DiskArg *disk)
 {
   g_free (disk->path);
+  g_free (disk->serial);
 }
 
 static gboolean
@@ -377,6 +379,11 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
         continue;
       else if (g_str_equal (parts[i], "bus") && g_str_equal (value, "virtio"))
         continue;
+      else if (g_str_equal (parts[i], "serial") && strlen (value) <= 20)
+        {
+          g_free (disk->serial);
+          disk->serial = g_strdup (value);
+        }
       else if (g_str_equal (parts[i], "bus") && (g_str_equal (value, "sata") || g_str_equal (value, "ahci")))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
@@ -388,7 +395,7 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                        "--disk %s: “%s%s%s” is not an option (format=raw|qcow2, bus=virtio, readonly=on|off, "
-                       "cache=none|writeback)", disk->path, parts[i], equals ? "=" : "", value);
+                       "cache=none|writeback, serial=TEXT of up to 20 bytes)", disk->path, parts[i], equals ? "=" : "", value);
           return FALSE;
         }
     }
@@ -448,6 +455,8 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
     g_variant_dict_insert (&dict, "cache", "s", disk->cache);
   if (disk->read_only)
     g_variant_dict_insert (&dict, "read-only", "b", TRUE);
+  if (disk->serial)
+    g_variant_dict_insert (&dict, "serial", "s", disk->serial);
   device = hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&dict));
   hv_device_spec_set_fd (spec, device, "file", fd);
   return TRUE;
@@ -525,7 +534,8 @@ main (int argc, char **argv)
       "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
       "SPEC" },
     { "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &disks,
-      "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback]; repeat for more",
+      "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback][,serial=TEXT]; "
+      "repeat for more",
       "SPEC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
