@@ -129,13 +129,25 @@ qemu_io_reads (const char *image, uint8_t value, uint64_t offset, size_t len)
   return g_spawn_check_wait_status (status, NULL) && strstr (out, "Pattern verification failed") == NULL;
 }
 
+static gboolean
+supports_direct_io (const char *path)
+{
+  int fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+  if (fd < 0)
+    return FALSE;
+  close (fd);
+  return TRUE;
+}
+
 static void
 test_read_write (Fixture *f, gconstpointer data)
 {
   const char *aio = data;
+  gboolean direct = g_strcmp0 (aio, "threads") == 0 && supports_direct_io (f->image);
   g_autofree char *kernel = vireo_test_guest_path ("disk");
   g_autofree char *disk = g_strdup_printf ("%s,format=raw,serial=vireo-disk-7%s", f->image,
-                                           g_strcmp0 (aio, "threads") == 0 ? ",cache=none" : "");
+                                           direct ? ",cache=none" : "");
   const char *args[] = { "--kernel", kernel, "--disk", disk, NULL };
   g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
   gboolean have_qemu_io = qemu_io != NULL;
