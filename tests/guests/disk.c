@@ -8,12 +8,15 @@
  *   ("disk: readback ok"); 8-15 discarded and 16-23 write-zeroed, then read as zeros ("disk: zeroes
  *   ok"); a read past the end refused ("disk: past the end refused");
  *   read-only disk: a write refused with IOERR ("disk: read-only write refused"), a read works;
- *   then "disk: done" and power-off.  Any failure prints "disk: FAIL ..." and powers off. */
+ *   with bench=N on the command line, N MiB more written and then read in 64 KiB requests ("disk: bench
+ *   N MiB written and read"); then "disk: done" and power-off.  Any failure prints "disk: FAIL ..." and
+ *   powers off. */
 #include "kit.h"
 
 #define SECTOR 512
 
 static KitVirtioBlk disk;
+static uint8_t bench_buffer[64 * 1024] __attribute__ ((aligned (4096)));
 static uint8_t buffer[16 * SECTOR] __attribute__ ((aligned (4096)));
 static uint8_t check[16 * SECTOR] __attribute__ ((aligned (4096)));
 static char serial[21];
@@ -130,6 +133,27 @@ writable_checks (void)
   kit_puts ("disk: past the end refused\n");
 }
 
+/* bench=N: N MiB written, then read, in 64 KiB requests across the disk, for the host to time. */
+static void
+bench (uint64_t mib)
+{
+  uint64_t per_request = sizeof bench_buffer / SECTOR;
+  uint64_t span = (disk.capacity / per_request) * per_request;
+  int status;
+
+  if (span == 0)
+    failed ("the disk is too small for bench", 0);
+  for (int pass = 0; pass < 2; pass++)
+    for (uint64_t i = 0; i < mib * 16; i++)
+      {
+        status = transfer (pass == 0 ? KIT_VIRTIO_BLK_T_OUT : KIT_VIRTIO_BLK_T_IN, (i * per_request) % span,
+                           bench_buffer, sizeof bench_buffer, 1);
+        if (status != KIT_VIRTIO_BLK_S_OK)
+          failed ("bench", status);
+      }
+  kit_printf ("disk: bench %u MiB written and read\n", (unsigned) mib);
+}
+
 static long
 run (void *arg)
 {
@@ -152,7 +176,13 @@ run (void *arg)
   if (disk.features & (1u << KIT_VIRTIO_BLK_F_RO))
     read_only_checks ();
   else
-    writable_checks ();
+    {
+      uint64_t mib = 0;
+
+      writable_checks ();
+      if (kit_cmdline_u64 ("bench", &mib) && mib > 0)
+        bench (mib);
+    }
   kit_puts ("disk: done\n");
   kit_poweroff ();
 }
