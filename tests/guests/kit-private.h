@@ -117,3 +117,29 @@ barrier (void)
   __asm__ volatile("" ::: "memory");
 }
 
+
+/* The virtio-pci modern transport (kit-virtio-pci.c).  Functions returning a string return NULL on
+ * success and otherwise what went wrong (the device is then marked FAILED where that helps). */
+typedef struct
+{
+  volatile uint8_t *common;      /* struct virtio_pci_common_cfg */
+  volatile uint8_t *device;      /* the device-specific configuration */
+  uint32_t device_length;
+  volatile uint8_t *notify_base;
+  uint32_t notify_length;
+  uint32_t notify_multiplier;
+} KitVirtioPci;
+
+/* Maps the common, notify and device configuration (at least @device_min bytes) of @pci. */
+bool kit_virtio_pci_find (KitVirtioPci *t, const KitPciDevice *pci, uint32_t device_min);
+/* Resets the device and negotiates VERSION_1 and the features 0-31 in @features that it offers
+ * (@features becomes those), up to FEATURES_OK. */
+const char *kit_virtio_pci_negotiate (KitVirtioPci *t, uint32_t *features);
+/* Selects queue @index and sets its size: @wanted, halved until the device takes it, at least
+ * @min_size; finds its doorbell. */
+const char *kit_virtio_pci_queue_size (KitVirtioPci *t, unsigned index, uint16_t wanted, uint16_t min_size,
+                                       uint16_t *size, volatile uint16_t **notify);
+/* Gives the selected queue its areas and enables it. */
+void kit_virtio_pci_queue_enable (KitVirtioPci *t, const void *desc, const void *avail, const void *used);
+const char *kit_virtio_pci_driver_ok (KitVirtioPci *t);
+void kit_virtio_pci_set_failed (KitVirtioPci *t);
