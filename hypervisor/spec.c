@@ -497,13 +497,16 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
         return FALSE;
     }
   for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
-    if (o->required && !g_variant_lookup_value (device->options, o->name, NULL)
-        && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
-      {
-        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
-                     device->id, o->name);
-        return FALSE;
-      }
+    {
+      g_autoptr (GVariant) present = o->required ? g_variant_lookup_value (device->options, o->name, NULL) : NULL;
+
+      if (o->required && present == NULL && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
+                       device->id, o->name);
+          return FALSE;
+        }
+    }
   return TRUE;
 }
 
