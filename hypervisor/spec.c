@@ -391,8 +391,8 @@ check_string_value (const HvDeviceSpec *device, const HvSpecOptionInfo *option, 
     {
       g_autofree char *allowed = g_strjoinv (", ", (char **) option->values);
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "device “%s”: the option “%s” is one of %s, not “%s”", device->id, option->name, allowed,
-                   text);
+                   "device “%s”: the option “%s” is one of %s, not “%s”", device->id, option->name,
+                   allowed, text);
       return FALSE;
     }
   if (option->max_length && strlen (text) > option->max_length)
@@ -498,9 +498,12 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
     }
   for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
     {
-      g_autoptr (GVariant) present = o->required ? g_variant_lookup_value (device->options, o->name, NULL) : NULL;
+      g_autoptr (GVariant) present = NULL;
 
-      if (o->required && present == NULL && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
+      if (o->required)
+        present = g_variant_lookup_value (device->options, o->name, NULL);
+      if (o->required && present == NULL
+          && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
                        device->id, o->name);

@@ -318,7 +318,8 @@ open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError 
   return hv_machine_spec_add_fd (spec, fd);
 }
 
-/* One --disk FILE[,format=raw|qcow2|auto][,bus=virtio][,readonly=on|off][,cache=none|writeback]. */
+/* One --disk FILE[,format=raw|qcow2|auto][,bus=virtio][,readonly=on|off][,cache=none|writeback]
+ * [,serial=TEXT]. */
 typedef struct
 {
   char *path;
@@ -359,7 +360,8 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
 
   if (parts[0] == NULL || parts[0][0] == '\0')
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "--disk needs a file: --disk FILE[,OPTION=VALUE...]");
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "--disk needs a file: --disk FILE[,OPTION=VALUE...]");
       return FALSE;
     }
   disk->path = g_strdup (parts[0]);
@@ -387,15 +389,16 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
       else if (g_str_equal (parts[i], "bus") && (g_str_equal (value, "sata") || g_str_equal (value, "ahci")))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "--disk %s: bus=%s: SATA (AHCI) disks are not available yet; use bus=virtio", disk->path,
-                       value);
+                       "--disk %s: bus=%s: SATA (AHCI) disks are not available yet; use bus=virtio",
+                       disk->path, value);
           return FALSE;
         }
       else
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                        "--disk %s: “%s%s%s” is not an option (format=raw|qcow2, bus=virtio, readonly=on|off, "
-                       "cache=none|writeback, serial=TEXT of up to 20 bytes)", disk->path, parts[i], equals ? "=" : "", value);
+                       "cache=none|writeback, serial=TEXT of up to 20 bytes)",
+                       disk->path, parts[i], equals ? "=" : "", value);
           return FALSE;
         }
     }

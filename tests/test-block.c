@@ -130,8 +130,8 @@ qemu_io_reads (Fixture *f, uint8_t value, uint64_t offset, size_t len)
   command = g_strdup_printf ("read -P 0x%x %" G_GUINT64_FORMAT " %zu", value, offset, len);
   {
     const char *argv[] = { qemu_io, "-U", "-r", "-f", "raw", "-c", command, f->path, NULL };
-    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status,
-                                 &error));
+    g_assert_true (
+        g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
   }
   g_assert_no_error (error);
   return g_spawn_check_wait_status (status, NULL) && strstr (out, "Pattern verification failed") == NULL;
@@ -296,7 +296,8 @@ test_depth (Fixture *f, gconstpointer data)
     iov[i] = (struct iovec){ sectors[i], 512 };
   g_assert_true (hv_block_submit (f->block, HV_BLOCK_READ, &iov[0], 1, 0, 512, on_done, &waits[0], &error));
   g_assert_true (hv_block_submit (f->block, HV_BLOCK_READ, &iov[1], 1, 512, 512, on_done, &waits[1], &error));
-  g_assert_false (hv_block_submit (f->block, HV_BLOCK_READ, &iov[2], 1, 1024, 512, on_done, &waits[2], &error));
+  g_assert_false (
+      hv_block_submit (f->block, HV_BLOCK_READ, &iov[2], 1, 1024, 512, on_done, &waits[2], &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
   hv_block_drain (f->block);
   g_assert_true (waits[0].done && waits[1].done);
@@ -331,8 +332,8 @@ test_locks (Fixture *f, gconstpointer data)
       g_autofree char *err = NULL;
       int status;
 
-      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err,
-                                   &status, &error));
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                   &err, &status, &error));
       g_assert_false (g_spawn_check_wait_status (status, NULL));
       g_assert_nonnull (strstr (err, "lock"));
     }
@@ -358,8 +359,8 @@ test_locks (Fixture *f, gconstpointer data)
       const char *argv[] = { qemu_io, "-f", "raw", "-c", "write -P 0x42 0 512", f->path, NULL };
       int status;
 
-      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
-                                   &status, &error));
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                                   NULL, &status, &error));
       g_assert_true (g_spawn_check_wait_status (status, NULL));
       assert_file_bytes (f, 0, 512, 0x42);
     }

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #define STATUS_SETUP_ERROR 1
-#define STATUS_USAGE 2
-#define IMAGE_SIZE (1u << 20)
+#define STATUS_USAGE       2
+#define IMAGE_SIZE         (1u << 20)
 
 typedef struct
 {
@@ -38,7 +38,7 @@ static GSubprocess *
 spawn (const char *const *argv, const char *aio, GError **error)
 {
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                                       | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   if (aio)
     g_subprocess_launcher_setenv (launcher, "VIREO_AIO", aio, TRUE);
   return g_subprocess_launcher_spawnv (launcher, argv, error);
@@ -123,8 +123,8 @@ qemu_io_reads (const char *image, uint8_t value, uint64_t offset, size_t len)
   command = g_strdup_printf ("read -P 0x%x %" G_GUINT64_FORMAT " %zu", value, offset, len);
   {
     const char *argv[] = { qemu_io, "-r", "-f", "raw", "-c", command, image, NULL };
-    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                                 &status, NULL));
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                                 NULL, &status, NULL));
   }
   return g_spawn_check_wait_status (status, NULL) && strstr (out, "Pattern verification failed") == NULL;
 }
@@ -243,8 +243,8 @@ test_locked (Fixture *f, gconstpointer data)
 
   /* Another vireo-run using it. */
   {
-    const char *first[] = { vireo_test_vireo_run (), "--kernel", looper, "--cmdline", "count=100000000",
-                            "--disk", f->image, NULL };
+    const char *first[] = { vireo_test_vireo_run (), "--kernel", looper,   "--cmdline",
+                            "count=100000000",       "--disk",   f->image, NULL };
     g_autoptr (GSubprocess) proc = spawn (first, NULL, &error);
 
     g_assert_no_error (error);
@@ -260,9 +260,12 @@ test_locked (Fixture *f, gconstpointer data)
   if (qemu)
     {
       g_autofree char *drive = g_strdup_printf ("file=%s,format=raw,if=none,id=d0", f->image);
-      const char *qemu_args[] = { qemu, "-machine", "pc,accel=tcg", "-S", "-nodefaults", "-display", "none",
-                                  "-monitor", "none", "-serial", "none", "-drive", drive,
-                                  "-device", "virtio-blk-pci,drive=d0", NULL };
+      const char *qemu_args[] = { qemu,      "-machine",    "pc,accel=tcg",
+                                  "-S",      "-nodefaults", "-display",
+                                  "none",    "-monitor",    "none",
+                                  "-serial", "none",        "-drive",
+                                  drive,     "-device",     "virtio-blk-pci,drive=d0",
+                                  NULL };
       g_autoptr (GSubprocess) proc = spawn (qemu_args, NULL, &error);
 
       g_assert_no_error (error);
@@ -315,10 +318,8 @@ test_refused (Fixture *f, gconstpointer data)
     int status;
     const char *message;
   } cases[] = {
-    { missing, STATUS_SETUP_ERROR, "no such file" },
-    { f->dir, STATUS_SETUP_ERROR, "folder" },
-    { damaged, STATUS_SETUP_ERROR, "qcow2" },
-    { sata, STATUS_USAGE, "not available yet" },
+    { missing, STATUS_SETUP_ERROR, "no such file" }, { f->dir, STATUS_SETUP_ERROR, "folder" },
+    { damaged, STATUS_SETUP_ERROR, "qcow2" },        { sata, STATUS_USAGE, "not available yet" },
     { unknown, STATUS_USAGE, "speed=fast" },
   };
 
@@ -331,7 +332,8 @@ test_refused (Fixture *f, gconstpointer data)
       Result r = run_vireo (NULL, args);
 
       g_assert_cmpint (r.status, ==, cases[i].status);
-      assert_one_line_error (&r, cases[i].status == STATUS_USAGE ? f->image : cases[i].disk, cases[i].message);
+      assert_one_line_error (&r, cases[i].status == STATUS_USAGE ? f->image : cases[i].disk,
+                             cases[i].message);
       g_assert_cmpstr (r.out, ==, "");
       result_clear (&r);
     }

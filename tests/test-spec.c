@@ -222,16 +222,21 @@ test_check_disks (void)
     for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
       {
         g_autoptr (HvMachineSpec) other = good_spec ();
-        HvDeviceSpec *d = hv_machine_spec_add_device (other, "virtio-blk", NULL, g_variant_new_parsed (bad[i].options));
+        HvDeviceSpec *d;
+
+        d = hv_machine_spec_add_device (other, "virtio-blk", NULL, g_variant_new_parsed (bad[i].options));
         hv_device_spec_set_fd (other, d, "file", open_null ());
         assert_check_fails (other, HV_SPEC_CHECK_DEFAULT, bad[i].needle);
       }
   }
   {
     g_autoptr (HvMachineSpec) other = good_spec ();
-    HvDeviceSpec *d = hv_machine_spec_add_device (
-      other, "virtio-blk", NULL,
-      g_variant_new_parsed ("{'format': <'qcow2'>, 'cache': <'none'>, 'read-only': <true>, 'serial': <'12345678901234567890'>}"));
+    HvDeviceSpec *d;
+
+    d = hv_machine_spec_add_device (other, "virtio-blk", NULL,
+                                    g_variant_new_parsed ("{'format': <'qcow2'>, 'cache': <'none'>, "
+                                                          "'read-only': <true>, "
+                                                          "'serial': <'12345678901234567890'>}"));
     hv_device_spec_set_fd (other, d, "file", open_null ());
     g_assert_true (hv_machine_spec_check (other, HV_SPEC_CHECK_DEFAULT, &error));
     g_assert_no_error (error);

@@ -18,19 +18,19 @@
 #define STATUS     0x201000
 #define DATA       0x210000
 
-#define T_IN 0
-#define T_OUT 1
-#define T_FLUSH 4
-#define T_GET_ID 8
-#define T_DISCARD 11
+#define T_IN           0
+#define T_OUT          1
+#define T_FLUSH        4
+#define T_GET_ID       8
+#define T_DISCARD      11
 #define T_WRITE_ZEROES 13
-#define S_OK 0
-#define S_IOERR 1
-#define S_UNSUPP 2
+#define S_OK           0
+#define S_IOERR        1
+#define S_UNSUPP       2
 
-#define F_RO 5
-#define F_FLUSH 9
-#define F_DISCARD 13
+#define F_RO           5
+#define F_FLUSH        9
+#define F_DISCARD      13
 #define F_WRITE_ZEROES 14
 
 typedef struct
@@ -100,9 +100,10 @@ offered (Fixture *f)
 static void
 bring_up (Fixture *f)
 {
-  uint64_t features = offered (f) & (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (F_RO)
-                                     | HV_VIRTIO_FEATURE (F_FLUSH) | HV_VIRTIO_FEATURE (F_DISCARD)
-                                     | HV_VIRTIO_FEATURE (F_WRITE_ZEROES));
+  uint64_t features = offered (f)
+                      & (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (F_RO)
+                         | HV_VIRTIO_FEATURE (F_FLUSH) | HV_VIRTIO_FEATURE (F_DISCARD)
+                         | HV_VIRTIO_FEATURE (F_WRITE_ZEROES));
 
   g_assert_true (test_driver_negotiate (&f->d, features));
   test_queue_setup (&f->q, &f->d, 0, 128, QUEUE_BASE, HV_VIRTIO_MSI_NO_VECTOR);
@@ -219,8 +220,8 @@ test_read_write (Fixture *f, gconstpointer data)
   /* Discard and write-zeroes: one segment each, no flags. */
   {
     uint8_t segment[16] = { 0 };
-    segment[0] = 8;  /* sector 8 */
-    segment[8] = 2;  /* two sectors */
+    segment[0] = 8; /* sector 8 */
+    segment[8] = 2; /* two sectors */
     memcpy (buffers, segment, 16);
     g_assert_cmpuint (request (f, T_DISCARD, 0, 1, 16), ==, S_OK);
     assert_image (f, 8 * 512, 1024, 0);

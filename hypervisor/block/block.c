@@ -13,20 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SECTOR_SIZE 512
-#define PROBE_BYTES 4096
+#define SECTOR_SIZE  512
+#define PROBE_BYTES  4096
 #define BUFFER_ALIGN 4096
-#define QCOW2_MAGIC "QFI\xfb"
+#define QCOW2_MAGIC  "QFI\xfb"
 
 /* QEMU's lock bytes (block/file-posix.c): a shared lock at PERM_BASE + bit for each permission held, at
  * SHARED_BASE + bit for each permission not shared with others.  The bits (include/block/block-common.h):
  * consistent read, write, write unchanged, resize. */
-#define LOCK_PERM_BASE 100
-#define LOCK_SHARED_BASE 200
+#define LOCK_PERM_BASE       100
+#define LOCK_SHARED_BASE     200
 #define PERM_CONSISTENT_READ 0x01
-#define PERM_WRITE 0x02
-#define PERM_RESIZE 0x08
-#define PERM_BITS 4
+#define PERM_WRITE           0x02
+#define PERM_RESIZE          0x08
+#define PERM_BITS            4
 
 static const char *const perm_names[PERM_BITS] = { "consistent read", "write", "write unchanged", "resize" };
 
@@ -133,11 +133,13 @@ take_locks (HvBlock *block, unsigned perm, unsigned unshared, GError **error)
         else if (shared)
           g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION,
                        "another process is using it with “%s” access (is a virtual machine running from "
-                       "it?)", perm_names[bit]);
+                       "it?)",
+                       perm_names[bit]);
         else
           g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION,
                        "another process is using it and does not allow “%s” access (is a virtual "
-                       "machine running from it?)", perm_names[bit]);
+                       "machine running from it?)",
+                       perm_names[bit]);
         return FALSE;
       }
   return TRUE;
@@ -463,8 +465,8 @@ hv_block_attach (HvBlock *block, GMainContext *context, unsigned depth, GError *
     }
   if (depth == 0 || depth > HV_AIO_MAX_DEPTH / 4)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "a disk takes 1 to %u requests at a time, not %u",
-                   HV_AIO_MAX_DEPTH / 4, depth);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "a disk takes 1 to %u requests at a time, not %u", HV_AIO_MAX_DEPTH / 4, depth);
       return FALSE;
     }
   /* Room for a second step per request (read-modify-write) and for a format's metadata I/O. */
@@ -613,13 +615,13 @@ typedef struct
 {
   HvBlock *block;
   HvAioOp op;
-  struct iovec *iov;   /* the caller's buffers */
+  struct iovec *iov; /* the caller's buffers */
   unsigned n_iov;
-  uint64_t offset;     /* the caller's range */
+  uint64_t offset; /* the caller's range */
   uint64_t length;
   uint64_t aligned_offset;
   uint64_t aligned_length;
-  uint8_t *buffer;     /* aligned_length bytes, aligned */
+  uint8_t *buffer; /* aligned_length bytes, aligned */
   gboolean reading_for_write;
   HvAioCallback callback;
   void *opaque;
@@ -660,8 +662,8 @@ bounce_submit (Bounce *bounce, HvAioOp op, GError **error)
 {
   struct iovec whole = { bounce->buffer, bounce->aligned_length };
 
-  return hv_aio_submit (bounce->block->aio, op, bounce->block->fd, &whole, 1, (int64_t) bounce->aligned_offset,
-                        0, bounce_done, bounce, error);
+  return hv_aio_submit (bounce->block->aio, op, bounce->block->fd, &whole, 1,
+                        (int64_t) bounce->aligned_offset, 0, bounce_done, bounce, error);
 }
 
 static void
@@ -677,13 +679,15 @@ bounce_done (void *opaque, int64_t result)
         memset (bounce->buffer + result, 0, bounce->aligned_length - (uint64_t) result);
       if (bounce->op == HV_AIO_READ)
         {
-          copy_to_iov (bounce->iov, bounce->n_iov, bounce->buffer + (bounce->offset - bounce->aligned_offset));
+          copy_to_iov (bounce->iov, bounce->n_iov,
+                       bounce->buffer + (bounce->offset - bounce->aligned_offset));
           result = (int64_t) bounce->length;
         }
       else
         {
           bounce->reading_for_write = FALSE;
-          copy_from_iov (bounce->buffer + (bounce->offset - bounce->aligned_offset), bounce->iov, bounce->n_iov);
+          copy_from_iov (bounce->buffer + (bounce->offset - bounce->aligned_offset), bounce->iov,
+                         bounce->n_iov);
           if (bounce_submit (bounce, HV_AIO_WRITE, &error))
             return;
           g_debug ("a disk write could not follow its read: %s", error->message);

@@ -15,7 +15,7 @@
 
 typedef struct
 {
-  gboolean regular;  /* a file (holes can be punched), not a block device */
+  gboolean regular; /* a file (holes can be punched), not a block device */
 } Raw;
 
 /* A write-zeroes the file system refused, done by writing zeros. */
@@ -171,8 +171,8 @@ raw_submit (HvBlock *block, HvBlockRequest *request)
   };
   g_autoptr (GError) error = NULL;
 
-  if (hv_block_file_io (block, ops[request->op], request->iov, request->n_iov, request->offset, request->length,
-                        raw_done, request, &error))
+  if (hv_block_file_io (block, ops[request->op], request->iov, request->n_iov, request->offset,
+                        request->length, raw_done, request, &error))
     return TRUE;
   if (g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_STATE))
     return FALSE;

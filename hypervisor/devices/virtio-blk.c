@@ -13,64 +13,64 @@
 #include <string.h>
 #include <unistd.h>
 
-#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_BLOCK        2
 #define PCI_CLASS_STORAGE_SCSI 0x010000
 
 #define QUEUE_SIZE 128
 
 /* Feature bits (§5.2.3). */
-#define VIRTIO_BLK_F_SIZE_MAX 1
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_SIZE_MAX     1
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_DISCARD      13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
 /* Request types and status (§5.2.6). */
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_T_DISCARD 11
-#define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_T_IN                    0
+#define VIRTIO_BLK_T_OUT                   1
+#define VIRTIO_BLK_T_FLUSH                 4
+#define VIRTIO_BLK_T_GET_ID                8
+#define VIRTIO_BLK_T_DISCARD               11
+#define VIRTIO_BLK_T_WRITE_ZEROES          13
+#define VIRTIO_BLK_S_OK                    0
+#define VIRTIO_BLK_S_IOERR                 1
+#define VIRTIO_BLK_S_UNSUPP                2
 #define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1
 
-#define SECTOR_SIZE 512
-#define HEADER_SIZE 16        /* le32 type, le32 reserved, le64 sector */
-#define SEGMENT_SIZE 16       /* le64 sector, le32 num_sectors, le32 flags */
+#define SECTOR_SIZE  512
+#define HEADER_SIZE  16 /* le32 type, le32 reserved, le64 sector */
+#define SEGMENT_SIZE 16 /* le64 sector, le32 num_sectors, le32 flags */
 
 /* What the driver is told it may send: segments of at most SIZE_MAX bytes, at most SEG_MAX of them,
  * which bounds a transfer (and the bounce buffer direct I/O may need for it). */
-#define SEG_MAX (QUEUE_SIZE - 2)
-#define SIZE_MAX_BYTES (64u * 1024)
-#define TRANSFER_MAX ((uint64_t) SEG_MAX * SIZE_MAX_BYTES)
-#define RANGE_SECTORS_MAX (1u << 22) /* one discard or write-zeroes: 2 GiB */
+#define SEG_MAX                   (QUEUE_SIZE - 2)
+#define SIZE_MAX_BYTES            (64u * 1024)
+#define TRANSFER_MAX              ((uint64_t) SEG_MAX * SIZE_MAX_BYTES)
+#define RANGE_SECTORS_MAX         (1u << 22) /* one discard or write-zeroes: 2 GiB */
 #define DISCARD_ALIGNMENT_SECTORS 8
 
 /* struct virtio_blk_config (§5.2.4). */
-#define CFG_CAPACITY 0
-#define CFG_SIZE_MAX 8
-#define CFG_SEG_MAX 12
-#define CFG_BLK_SIZE 20
-#define CFG_NUM_QUEUES 34
-#define CFG_MAX_DISCARD_SECTORS 36
-#define CFG_MAX_DISCARD_SEG 40
-#define CFG_DISCARD_ALIGNMENT 44
+#define CFG_CAPACITY                 0
+#define CFG_SIZE_MAX                 8
+#define CFG_SEG_MAX                  12
+#define CFG_BLK_SIZE                 20
+#define CFG_NUM_QUEUES               34
+#define CFG_MAX_DISCARD_SECTORS      36
+#define CFG_MAX_DISCARD_SEG          40
+#define CFG_DISCARD_ALIGNMENT        44
 #define CFG_MAX_WRITE_ZEROES_SECTORS 48
-#define CFG_MAX_WRITE_ZEROES_SEG 52
-#define CFG_WRITE_ZEROES_MAY_UNMAP 56
-#define CFG_LEN 60
+#define CFG_MAX_WRITE_ZEROES_SEG     52
+#define CFG_WRITE_ZEROES_MAY_UNMAP   56
+#define CFG_LEN                      60
 
 typedef struct
 {
   HvVirtioBlk *blk;
   HvVirtqueueElement *elem;
   HvVirtqueue *vq;
-  unsigned generation;  /* the device's at submission: a reset since drops the answer */
+  unsigned generation; /* the device's at submission: a reset since drops the answer */
   HvBlockOp op;
   uint64_t offset;
   uint64_t length;
@@ -83,17 +83,17 @@ struct _HvVirtioBlk
 {
   HvVirtio *vdev;
   HvVirtioDeviceInfo info;
-  HvPlatform platform;       /* the machine's, with io_context the disk's own thread */
+  HvPlatform platform; /* the machine's, with io_context the disk's own thread */
   char *name;
   HvBlock *block;
   char serial[HV_VIRTIO_BLK_SERIAL_MAX];
   uint8_t config[CFG_LEN];
 
   /* Guarded by the transport's lock. */
-  Request *deferred;         /* taken from the ring, refused by the block layer for now */
-  unsigned in_flight;        /* submitted to the block layer, not completed */
-  unsigned generation;       /* counts device resets */
-  gboolean pushed;           /* used entries added since the last interrupt */
+  Request *deferred;   /* taken from the ring, refused by the block layer for now */
+  unsigned in_flight;  /* submitted to the block layer, not completed */
+  unsigned generation; /* counts device resets */
+  gboolean pushed;     /* used entries added since the last interrupt */
   /* Set on the I/O thread while it works the ring with the lock held, so a request failing at once
    * completes without taking the lock again.  Only that thread reads it as TRUE. */
   gboolean working;
@@ -171,8 +171,8 @@ submit_locked (HvVirtioBlk *blk, Request *request)
   g_autoptr (GError) error = NULL;
 
   blk->in_flight++;
-  if (hv_block_submit (blk->block, request->op, request->iov, request->n_iov, request->offset, request->length,
-                       request_done, request, &error))
+  if (hv_block_submit (blk->block, request->op, request->iov, request->n_iov, request->offset,
+                       request->length, request_done, request, &error))
     return TRUE;
   blk->in_flight--;
   if (g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_STATE))
@@ -282,7 +282,8 @@ prepare_locked (HvVirtioBlk *blk, HvVirtqueue *vq, HvVirtqueueElement *elem)
       length = type == VIRTIO_BLK_T_IN ? elem->in_bytes - 1 : elem->out_bytes - HEADER_SIZE;
       if (type == VIRTIO_BLK_T_OUT && hv_block_is_read_only (blk->block))
         goto answer;
-      if (length == 0 || length % SECTOR_SIZE != 0 || length > TRANSFER_MAX || !range_ok (blk, sector, length))
+      if (length == 0 || length % SECTOR_SIZE != 0 || length > TRANSFER_MAX
+          || !range_ok (blk, sector, length))
         goto answer;
       request = request_new (blk, vq, elem, type == VIRTIO_BLK_T_IN ? HV_BLOCK_READ : HV_BLOCK_WRITE,
                              elem->n_out + elem->n_in);
@@ -427,8 +428,7 @@ hv_virtio_blk_new (const HvPlatform *platform, HvPci *pci, const char *name, HvB
   if (serial)
     memcpy (blk->serial, serial, MIN (strlen (serial), sizeof blk->serial)); /* NUL-padded, not terminated */
 
-  if (platform->io_context == NULL
-      || !hv_block_attach (block, platform->io_context, QUEUE_SIZE, error))
+  if (platform->io_context == NULL || !hv_block_attach (block, platform->io_context, QUEUE_SIZE, error))
     {
       if (platform->io_context == NULL)
         g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "%s: a disk needs an I/O thread", name);
@@ -547,7 +547,8 @@ hv_virtio_blk_load_state (HvVirtioBlk *blk, GVariant *state, GError **error)
     {
       hv_state_set_bad (error, blk->name,
                         "the disk had %" G_GUINT64_FORMAT " bytes when saved and has %" G_GUINT64_FORMAT
-                        " now: is it the same image?", capacity, hv_block_get_size (blk->block));
+                        " now: is it the same image?",
+                        capacity, hv_block_get_size (blk->block));
       return FALSE;
     }
   transport = hv_state_lookup (state, blk->name, "virtio", G_VARIANT_TYPE_VARDICT, error);

@@ -113,7 +113,8 @@ writable_checks (void)
     failed ("readback of the pattern", status);
   kit_puts ("disk: readback ok\n");
 
-  if ((disk.features & (1u << KIT_VIRTIO_BLK_F_DISCARD)) && (disk.features & (1u << KIT_VIRTIO_BLK_F_WRITE_ZEROES)))
+  if ((disk.features & (1u << KIT_VIRTIO_BLK_F_DISCARD))
+      && (disk.features & (1u << KIT_VIRTIO_BLK_F_WRITE_ZEROES)))
     {
       status = kit_virtio_blk_range (&disk, KIT_VIRTIO_BLK_T_DISCARD, 8, 8);
       if (status != KIT_VIRTIO_BLK_S_OK)

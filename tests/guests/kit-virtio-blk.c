@@ -11,8 +11,8 @@
 #define REQUESTQ    0
 
 /* Feature bits the kit accepts when offered (the rest it does not need). */
-#define KNOWN_FEATURES                                                                               \
-  ((1u << KIT_VIRTIO_BLK_F_RO) | (1u << KIT_VIRTIO_BLK_F_FLUSH) | (1u << KIT_VIRTIO_BLK_F_DISCARD)   \
+#define KNOWN_FEATURES                                                                                       \
+  ((1u << KIT_VIRTIO_BLK_F_RO) | (1u << KIT_VIRTIO_BLK_F_FLUSH) | (1u << KIT_VIRTIO_BLK_F_DISCARD)           \
    | (1u << KIT_VIRTIO_BLK_F_WRITE_ZEROES))
 
 /* About a second at 3 GHz: requests on a test disk take microseconds. */
@@ -95,7 +95,8 @@ kit_virtio_blk_request (KitVirtioBlk *dev, uint32_t type, uint64_t sector, const
   put_le64 (dev->header + 8, sector);
   dev->status = 0xff;
 
-  dev->desc[n] = (KitVirtqDesc){ (uintptr_t) dev->header, sizeof dev->header, DESC_F_NEXT, (uint16_t) (n + 1) };
+  dev->desc[n] = (KitVirtqDesc){ (uintptr_t) dev->header, sizeof dev->header, DESC_F_NEXT,
+                                 (uint16_t) (n + 1) };
   n++;
   for (unsigned i = 0; i < n_segments; i++, n++)
     dev->desc[n] = (KitVirtqDesc){ (uintptr_t) segments[i].data, segments[i].len,
