@@ -94,9 +94,10 @@ struct _HvVirtioBlk
   unsigned in_flight;  /* submitted to the block layer, not completed */
   unsigned generation; /* counts device resets */
   gboolean pushed;     /* used entries added since the last interrupt */
-  /* Set on the I/O thread while it works the ring with the lock held, so a request failing at once
-   * completes without taking the lock again.  Only that thread reads it as TRUE. */
-  gboolean working;
+  /* The thread working the ring with the lock held (the I/O thread, or one quiescing the device), so
+   * that a request failing at once completes there without taking the lock again; NULL otherwise.
+   * Other threads read it only to see that it is not theirs. */
+  GThread *working;
 };
 
 static void
@@ -153,7 +154,7 @@ request_done (void *opaque, int result)
   HvVirtioBlk *blk = request->blk;
   HvVirtqueue *vq = request->vq;
 
-  if (blk->working)
+  if (g_atomic_pointer_get (&blk->working) == g_thread_self ())
     {
       complete_locked (blk, request, result);
       return;
@@ -333,7 +334,7 @@ process_queue_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
 {
   HvVirtqueueElement *elem;
 
-  blk->working = TRUE;
+  g_atomic_pointer_set (&blk->working, g_thread_self ());
   if (blk->deferred)
     {
       Request *request = blk->deferred;
@@ -348,7 +349,7 @@ process_queue_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
       if (request && !submit_locked (blk, request))
         blk->deferred = request;
     }
-  blk->working = FALSE;
+  g_atomic_pointer_set (&blk->working, NULL);
   notify_locked (blk, vq);
 }
 
@@ -364,7 +365,7 @@ blk_ready (void *opaque)
 {
   HvVirtioBlk *blk = opaque;
 
-  if (blk->working)
+  if (g_atomic_pointer_get (&blk->working) == g_thread_self ())
     return; /* the loop in progress goes on by itself */
   hv_virtio_lock (blk->vdev);
   process_queue_locked (blk, hv_virtio_get_queue (blk->vdev, 0));
