@@ -161,6 +161,7 @@ test_read_write (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (r.out, "disk: serial vireo-disk-7\n"));
   g_assert_nonnull (strstr (r.out, "disk: readback ok"));
   g_assert_nonnull (strstr (r.out, "disk: zeroes ok"));
+  g_assert_nonnull (strstr (r.out, "disk: discarded range reads zeros")); /* a hole was punched */
   g_assert_nonnull (strstr (r.out, "disk: past the end refused"));
   g_assert_nonnull (strstr (r.out, "disk: done"));
   g_assert_null (strstr (r.out, "FAIL"));
