@@ -480,9 +480,17 @@ list_device_kinds (void)
       printf ("\n");
       for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
         if (o->type != HV_SPEC_OPTION_FD)
-          printf ("      %s=%s  %s\n", o->name,
-                  o->type == HV_SPEC_OPTION_BOOL ? "on|off" : o->type == HV_SPEC_OPTION_UINT ? "N" : "TEXT",
-                  o->description);
+          {
+            g_autofree char *values = o->values ? g_strjoinv ("|", (char **) o->values) : NULL;
+            printf ("      %s=%s  %s\n", o->name,
+                    o->type == HV_SPEC_OPTION_BOOL   ? "on|off"
+                    : o->type == HV_SPEC_OPTION_UINT ? "N"
+                    : values                         ? values
+                                                     : "TEXT",
+                    o->description);
+          }
+        else if (o->required)
+          printf ("      (%s: a file, which only --disk gives)\n", o->name);
     }
 }
 
