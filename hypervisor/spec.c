@@ -70,6 +70,8 @@ static const HvSpecOptionInfo virtio_blk_options[] = {
     .values = disk_caches },
   { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)",
     .max_length = 20 },
+  { "queues", HV_SPEC_OPTION_UINT, FALSE, "request queues the guest may use in parallel (1 to 16, default 1)",
+    .min_value = 1, .max_value = 16 },
   { NULL },
 };
 
@@ -495,6 +497,15 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
         }
       if (option->type == HV_SPEC_OPTION_STRING && !check_string_value (device, option, value, error))
         return FALSE;
+      if (option->type == HV_SPEC_OPTION_UINT && (option->min_value || option->max_value)
+          && (g_variant_get_uint32 (value) < option->min_value
+              || g_variant_get_uint32 (value) > option->max_value))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "device “%s”: the option “%s” is %u to %u, not %u", device->id, name, option->min_value,
+                       option->max_value, g_variant_get_uint32 (value));
+          return FALSE;
+        }
     }
   for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
     {

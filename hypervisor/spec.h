@@ -37,6 +37,9 @@ typedef struct
    * limit). */
   const char *const *values;
   unsigned max_length;
+  /* Numbers only: the range allowed (both 0: any). */
+  unsigned min_value;
+  unsigned max_value;
 } HvSpecOptionInfo;
 
 /* A device kind as a spec sees it. */

@@ -319,13 +319,14 @@ open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError 
 }
 
 /* One --disk FILE[,format=raw|qcow2|auto][,bus=virtio][,readonly=on|off][,cache=none|writeback]
- * [,serial=TEXT]. */
+ * [,serial=TEXT][,queues=N]. */
 typedef struct
 {
   char *path;
   const char *format;
   const char *cache;
   char *serial;
+  unsigned queues; /* 0: the default */
   gboolean read_only;
 } DiskArg;
 
@@ -369,6 +370,7 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
     {
       char *equals = strchr (parts[i], '=');
       const char *value = equals ? equals + 1 : "";
+      guint64 number;
 
       if (equals)
         *equals = '\0';
@@ -381,6 +383,9 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
         continue;
       else if (g_str_equal (parts[i], "bus") && g_str_equal (value, "virtio"))
         continue;
+      else if (g_str_equal (parts[i], "queues")
+               && g_ascii_string_to_unsigned (value, 10, 1, 16, &number, NULL))
+        disk->queues = (unsigned) number;
       else if (g_str_equal (parts[i], "serial") && strlen (value) <= 20)
         {
           g_free (disk->serial);
@@ -397,7 +402,7 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                        "--disk %s: “%s%s%s” is not an option (format=raw|qcow2, bus=virtio, readonly=on|off, "
-                       "cache=none|writeback, serial=TEXT of up to 20 bytes)",
+                       "cache=none|writeback, serial=TEXT of up to 20 bytes, queues=1..16)",
                        disk->path, parts[i], equals ? "=" : "", value);
           return FALSE;
         }
@@ -460,6 +465,8 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
     g_variant_dict_insert (&dict, "read-only", "b", TRUE);
   if (disk->serial)
     g_variant_dict_insert (&dict, "serial", "s", disk->serial);
+  if (disk->queues)
+    g_variant_dict_insert (&dict, "queues", "u", (guint32) disk->queues);
   device = hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&dict));
   hv_device_spec_set_fd (spec, device, "file", fd);
   return TRUE;
@@ -545,8 +552,8 @@ main (int argc, char **argv)
       "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
       "SPEC" },
     { "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &disks,
-      "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback][,serial=TEXT]; "
-      "repeat for more",
+      "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback][,serial=TEXT]"
+      "[,queues=N]; repeat for more",
       "SPEC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },

@@ -218,6 +218,8 @@ test_check_disks (void)
       { "{'cache': <'directsync'>}", "one of none, writeback" },
       { "{'serial': <'123456789012345678901'>}", "at most 20 bytes" },
       { "{'read-only': <'yes'>}", "must be of type “b”" },
+      { "{'queues': <uint32 0>}", "is 1 to 16, not 0" },
+      { "{'queues': <uint32 17>}", "is 1 to 16, not 17" },
     };
     for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
       {

@@ -44,7 +44,7 @@ typedef struct
 } Fixture;
 
 static HvVirtioBlk *
-new_disk (Fixture *f, gboolean read_only)
+new_disk (Fixture *f, gboolean read_only, unsigned n_queues)
 {
   g_autoptr (GError) error = NULL;
   HvBlockOptions options = { .read_only = read_only, .cache = HV_BLOCK_CACHE_WRITEBACK };
@@ -53,7 +53,8 @@ new_disk (Fixture *f, gboolean read_only)
   HvVirtioBlk *blk;
 
   g_assert_no_error (error);
-  blk = hv_virtio_blk_new (&f->m.tp.platform, f->m.pci, "disk0", block, "VIREO-SERIAL-12345678", &error);
+  blk = hv_virtio_blk_new (&f->m.tp.platform, f->m.pci, "disk0", block, "VIREO-SERIAL-12345678", n_queues,
+                           &error);
   g_assert_no_error (error);
   return blk;
 }
@@ -71,7 +72,7 @@ setup (Fixture *f, gconstpointer data)
   g_assert_cmpint (ftruncate (fd, IMAGE_SIZE), ==, 0);
   close (fd);
   test_machine_init (&f->m);
-  f->blk = new_disk (f, data != NULL);
+  f->blk = new_disk (f, g_strcmp0 (data, "ro") == 0, g_strcmp0 (data, "mq") == 0 ? 4 : 1);
   test_driver_probe (&f->d, &f->m, 1);
 }
 
@@ -342,6 +343,44 @@ test_read_only (Fixture *f, gconstpointer data)
   g_assert_cmpuint (request (f, T_FLUSH, 0, 0, 0), ==, S_OK);
 }
 
+/* Several request queues: each answers on itself. */
+static void
+test_multi_queue (Fixture *f, gconstpointer data)
+{
+  uint64_t features = offered (f);
+  TestQueue second;
+  TestBuffer chain[3];
+  uint32_t id, len;
+
+  g_assert_true (features & HV_VIRTIO_FEATURE (12));                     /* VIRTIO_BLK_F_MQ */
+  g_assert_cmpuint (test_mmio_read (&f->m, f->d.device + 34, 2), ==, 4); /* num_queues */
+  g_assert_true (test_driver_negotiate (
+      &f->d, features & (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (12))));
+  test_queue_setup (&f->q, &f->d, 0, 128, QUEUE_BASE, HV_VIRTIO_MSI_NO_VECTOR);
+  test_queue_setup (&second, &f->d, 3, 64, QUEUE_BASE + 0x8000, HV_VIRTIO_MSI_NO_VECTOR);
+  test_driver_set_status (&f->d, test_driver_status (&f->d) | HV_VIRTIO_STATUS_DRIVER_OK);
+
+  put_header (f, T_IN, 1);
+  *test_guest (&f->m, STATUS, 1) = 0xff;
+  chain[0] = (TestBuffer){ HEADER, 16, FALSE };
+  chain[1] = (TestBuffer){ DATA, 512, TRUE };
+  chain[2] = (TestBuffer){ STATUS, 1, TRUE };
+  test_queue_add_chain (&second, chain, 3);
+  test_queue_kick (&second, 2);
+  for (gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+       !test_queue_get_used (&second, &id, &len);)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      test_machine_run_io (&f->m);
+      g_usleep (100);
+    }
+  g_assert_cmpuint (len, ==, 513);
+  g_assert_cmpuint (status (f), ==, S_OK);
+  g_assert_false (test_queue_get_used (&f->q, &id, &len));
+  /* The first queue still works beside it. */
+  g_assert_cmpuint (request (f, T_IN, 0, 1, 512), ==, S_OK);
+}
+
 static void
 test_save_load (Fixture *f, gconstpointer data)
 {
@@ -379,5 +418,6 @@ main (int argc, char **argv)
   g_test_add ("/virtio-blk/hostile", Fixture, NULL, setup, test_hostile, teardown);
   g_test_add ("/virtio-blk/read-only", Fixture, "ro", setup, test_read_only, teardown);
   g_test_add ("/virtio-blk/save-load", Fixture, NULL, setup, test_save_load, teardown);
+  g_test_add ("/virtio-blk/multi-queue", Fixture, "mq", setup, test_multi_queue, teardown);
   return g_test_run ();
 }

@@ -24,6 +24,7 @@
 #define VIRTIO_BLK_F_RO           5
 #define VIRTIO_BLK_F_BLK_SIZE     6
 #define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_MQ           12
 #define VIRTIO_BLK_F_DISCARD      13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
@@ -86,6 +87,7 @@ struct _HvVirtioBlk
   HvPlatform platform; /* the machine's, with io_context the disk's own thread */
   char *name;
   HvBlock *block;
+  unsigned n_queues;
   char serial[HV_VIRTIO_BLK_SERIAL_MAX];
   uint8_t config[CFG_LEN];
 
@@ -368,7 +370,12 @@ blk_ready (void *opaque)
   if (g_atomic_pointer_get (&blk->working) == g_thread_self ())
     return; /* the loop in progress goes on by itself */
   hv_virtio_lock (blk->vdev);
-  process_queue_locked (blk, hv_virtio_get_queue (blk->vdev, 0));
+  /* The refused request first (on its own queue), then every queue in turn. */
+  if (blk->deferred)
+    process_queue_locked (blk, blk->deferred->vq);
+  for (unsigned i = 0; i < blk->n_queues && blk->deferred == NULL; i++)
+    if (hv_virtqueue_is_ready (hv_virtio_get_queue (blk->vdev, i)))
+      process_queue_locked (blk, hv_virtio_get_queue (blk->vdev, i));
   hv_virtio_unlock (blk->vdev);
 }
 
@@ -401,7 +408,7 @@ build_config (HvVirtioBlk *blk)
   hv_put_le32 (blk->config + CFG_SIZE_MAX, SIZE_MAX_BYTES);
   hv_put_le32 (blk->config + CFG_SEG_MAX, SEG_MAX);
   hv_put_le32 (blk->config + CFG_BLK_SIZE, SECTOR_SIZE);
-  hv_put_le16 (blk->config + CFG_NUM_QUEUES, 1);
+  hv_put_le16 (blk->config + CFG_NUM_QUEUES, (uint16_t) blk->n_queues);
   if (discard)
     {
       hv_put_le32 (blk->config + CFG_MAX_DISCARD_SECTORS, RANGE_SECTORS_MAX);
@@ -416,12 +423,13 @@ build_config (HvVirtioBlk *blk)
 
 HvVirtioBlk *
 hv_virtio_blk_new (const HvPlatform *platform, HvPci *pci, const char *name, HvBlock *block,
-                   const char *serial, GError **error)
+                   const char *serial, unsigned n_queues, GError **error)
 {
   HvVirtioBlk *blk = g_new0 (HvVirtioBlk, 1);
   uint64_t features;
 
   blk->name = g_strdup (name);
+  blk->n_queues = CLAMP (n_queues, 1, HV_VIRTIO_BLK_MAX_QUEUES);
   blk->block = block;
   blk->platform = *platform;
   if (platform->io_context)
@@ -429,7 +437,9 @@ hv_virtio_blk_new (const HvPlatform *platform, HvPci *pci, const char *name, HvB
   if (serial)
     memcpy (blk->serial, serial, MIN (strlen (serial), sizeof blk->serial)); /* NUL-padded, not terminated */
 
-  if (platform->io_context == NULL || !hv_block_attach (block, platform->io_context, QUEUE_SIZE, error))
+  /* Every queue may fill up: the block layer takes as many requests as all of them hold. */
+  if (platform->io_context == NULL
+      || !hv_block_attach (block, platform->io_context, QUEUE_SIZE * blk->n_queues, error))
     {
       if (platform->io_context == NULL)
         g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "%s: a disk needs an I/O thread", name);
@@ -443,6 +453,8 @@ hv_virtio_blk_new (const HvPlatform *platform, HvPci *pci, const char *name, HvB
              | HV_VIRTIO_FEATURE (VIRTIO_BLK_F_BLK_SIZE) | HV_VIRTIO_FEATURE (VIRTIO_BLK_F_FLUSH);
   if (hv_block_is_read_only (block))
     features |= HV_VIRTIO_FEATURE (VIRTIO_BLK_F_RO);
+  if (blk->n_queues > 1)
+    features |= HV_VIRTIO_FEATURE (VIRTIO_BLK_F_MQ);
   if (hv_block_can_discard (block))
     features |= HV_VIRTIO_FEATURE (VIRTIO_BLK_F_DISCARD) | HV_VIRTIO_FEATURE (VIRTIO_BLK_F_WRITE_ZEROES);
 
@@ -451,7 +463,7 @@ hv_virtio_blk_new (const HvPlatform *platform, HvPci *pci, const char *name, HvB
     .device_id = VIRTIO_ID_BLOCK,
     .pci_class = PCI_CLASS_STORAGE_SCSI,
     .features = features,
-    .n_queues = 1,
+    .n_queues = blk->n_queues,
     .queue_size = QUEUE_SIZE,
     .config_size = CFG_LEN,
     .config_read = blk_config_read,
@@ -498,7 +510,7 @@ hv_virtio_blk_quiesce (HvVirtioBlk *blk, gboolean quiesced)
       hv_virtio_lock (blk->vdev);
       deferred = blk->deferred != NULL;
       if (deferred && blk->in_flight == 0)
-        process_queue_locked (blk, hv_virtio_get_queue (blk->vdev, 0));
+        process_queue_locked (blk, blk->deferred->vq);
       hv_virtio_unlock (blk->vdev);
       if (!deferred)
         break;
@@ -590,6 +602,7 @@ blk_realize (HvDevice *device, GError **error)
   HvBlockOptions options = { 0 };
   HvPlatform platform = *machine;
   const char *format = NULL, *cache = NULL, *serial = NULL;
+  guint32 queues = 1;
   HvBlock *block;
   int fd = hv_device_get_fd_option (device, "file");
 
@@ -597,6 +610,7 @@ blk_realize (HvDevice *device, GError **error)
   g_variant_lookup (device->options, "cache", "&s", &cache);
   g_variant_lookup (device->options, "serial", "&s", &serial);
   g_variant_lookup (device->options, "read-only", "b", &options.read_only);
+  g_variant_lookup (device->options, "queues", "u", &queues);
   options.format = parse_format (format);
   options.cache = parse_cache (cache);
 
@@ -625,7 +639,8 @@ blk_realize (HvDevice *device, GError **error)
       hv_block_free (block);
       return FALSE;
     }
-  device->impl = hv_virtio_blk_new (&platform, hv_device_get_pci (device), device->id, block, serial, error);
+  device->impl = hv_virtio_blk_new (&platform, hv_device_get_pci (device), device->id, block, serial, queues,
+                                    error);
   return device->impl != NULL;
 }
 

@@ -83,7 +83,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   block = hv_block_open (fd, &options, NULL, NULL, &error);
   if (block == NULL)
     fuzz_fail ("cannot open the image: %s", error->message);
-  blk = hv_virtio_blk_new (&m.tp.platform, m.pci, "disk0", block, "fuzz", &error);
+  blk = hv_virtio_blk_new (&m.tp.platform, m.pci, "disk0", block, "fuzz", 1, &error);
   if (blk == NULL)
     fuzz_fail ("cannot create the disk: %s", error->message);
 
