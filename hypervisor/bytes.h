@@ -29,3 +29,16 @@ hv_get_le32 (const uint8_t *p)
 {
   return (uint32_t) hv_get_le16 (p) | ((uint32_t) hv_get_le16 (p + 2) << 16);
 }
+
+static inline void
+hv_put_le64 (uint8_t *p, uint64_t value)
+{
+  hv_put_le32 (p, (uint32_t) value);
+  hv_put_le32 (p + 4, (uint32_t) (value >> 32));
+}
+
+static inline uint64_t
+hv_get_le64 (const uint8_t *p)
+{
+  return (uint64_t) hv_get_le32 (p) | ((uint64_t) hv_get_le32 (p + 4) << 32);
+}

@@ -68,10 +68,35 @@ const HvDeviceKindInfo hv_kind_info_virtio_tablet = {
   .description = "virtio-input tablet (absolute pointer)",
 };
 
+static const char *const disk_formats[] = { "auto", "raw", "qcow2", NULL };
+static const char *const disk_caches[] = { "none", "writeback", NULL };
+
+static const HvSpecOptionInfo virtio_blk_options[] = {
+  { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" },
+  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
+    .values = disk_formats },
+  { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" },
+  { "cache", HV_SPEC_OPTION_STRING, FALSE,
+    "none (direct I/O) or writeback (the host page cache); direct where possible by default",
+    .values = disk_caches },
+  { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)",
+    .max_length = 20 },
+  { "queues", HV_SPEC_OPTION_UINT, FALSE, "request queues the guest may use in parallel (1 to 16, default 1)",
+    .min_value = 1, .max_value = 16 },
+  { NULL },
+};
+
+const HvDeviceKindInfo hv_kind_info_virtio_blk = {
+  .name = "virtio-blk", .id_prefix = "disk",
+  .description = "virtio block device (a disk image)",
+  .options = virtio_blk_options,
+};
+
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
   &hv_kind_info_pci_host,     &hv_kind_info_serial,        &hv_kind_info_i8042,
   &hv_kind_info_rtc,          &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
-  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet, NULL,
+  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet,
+  &hv_kind_info_virtio_blk,   NULL,
 };
 
 const HvDeviceKindInfo *
@@ -371,6 +396,30 @@ check_handle (const HvMachineSpec *spec, int handle, const char *what, GError **
 }
 
 static gboolean
+check_string_value (const HvDeviceSpec *device, const HvSpecOptionInfo *option, GVariant *value,
+                    GError **error)
+{
+  const char *text = g_variant_get_string (value, NULL);
+
+  if (option->values && !g_strv_contains ((const char *const *) option->values, text))
+    {
+      g_autofree char *allowed = g_strjoinv (", ", (char **) option->values);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "device “%s”: the option “%s” is one of %s, not “%s”", device->id, option->name,
+                   allowed, text);
+      return FALSE;
+    }
+  if (option->max_length && strlen (text) > option->max_length)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "device “%s”: the option “%s” is at most %u bytes long", device->id, option->name,
+                   option->max_length);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
 check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheckFlags flags,
               GError **error)
 {
@@ -458,15 +507,32 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
           if (!check_handle (spec, g_variant_get_handle (value), what, error))
             return FALSE;
         }
+      if (option->type == HV_SPEC_OPTION_STRING && !check_string_value (device, option, value, error))
+        return FALSE;
+      if (option->type == HV_SPEC_OPTION_UINT && (option->min_value || option->max_value)
+          && (g_variant_get_uint32 (value) < option->min_value
+              || g_variant_get_uint32 (value) > option->max_value))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "device “%s”: the option “%s” is %u to %u, not %u", device->id, name, option->min_value,
+                       option->max_value, g_variant_get_uint32 (value));
+          return FALSE;
+        }
     }
   for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
-    if (o->required && !g_variant_lookup_value (device->options, o->name, NULL)
-        && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
-      {
-        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
-                     device->id, o->name);
-        return FALSE;
-      }
+    {
+      g_autoptr (GVariant) present = NULL;
+
+      if (o->required)
+        present = g_variant_lookup_value (device->options, o->name, NULL);
+      if (o->required && present == NULL
+          && !(o->type == HV_SPEC_OPTION_FD && (flags & HV_SPEC_CHECK_WITHOUT_FDS)))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
+                       device->id, o->name);
+          return FALSE;
+        }
+    }
   return TRUE;
 }
 

@@ -33,6 +33,13 @@ typedef struct
   HvSpecOptionType type;
   gboolean required;
   const char *description; /* for vireo-run --device help */
+  /* Strings only: the values allowed (NULL-terminated; NULL for any) and the longest in bytes (0: no
+   * limit). */
+  const char *const *values;
+  unsigned max_length;
+  /* Numbers only: the range allowed (both 0: any). */
+  unsigned min_value;
+  unsigned max_value;
 } HvSpecOptionInfo;
 
 /* A device kind as a spec sees it. */
@@ -56,7 +63,8 @@ gboolean hv_device_id_is_valid (const char *id);
 
 /* The entries the core's kinds point at. */
 extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042, hv_kind_info_rtc,
-  hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet;
+  hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard,
+  hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk;
 
 typedef enum
 {

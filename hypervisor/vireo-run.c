@@ -1,5 +1,6 @@
 /* vireo-run.c — boot a guest from the command line with the Vireo core, like `lkvm run`. */
 #include "hv.h"
+#include "block/block.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -329,6 +330,160 @@ open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError 
   return fd < 0 ? -1 : hv_machine_spec_add_fd (spec, fd);
 }
 
+/* One --disk FILE[,format=raw|qcow2|auto][,bus=virtio][,readonly=on|off][,cache=none|writeback]
+ * [,serial=TEXT][,queues=N]. */
+typedef struct
+{
+  char *path;
+  const char *format;
+  const char *cache;
+  char *serial;
+  unsigned queues; /* 0: the default */
+  gboolean read_only;
+} DiskArg;
+
+static void
+disk_arg_clear (DiskArg *disk)
+{
+  g_free (disk->path);
+  g_free (disk->serial);
+}
+
+static gboolean
+parse_on_off (const char *value, gboolean *result)
+{
+  static const char *const on[] = { "on", "yes", "true", "1", NULL };
+  static const char *const off[] = { "off", "no", "false", "0", NULL };
+
+  if (g_strv_contains (on, value))
+    *result = TRUE;
+  else if (g_strv_contains (off, value))
+    *result = FALSE;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_disk (const char *text, DiskArg *disk, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  static const char *const formats[] = { "raw", "qcow2", "auto", NULL };
+  static const char *const caches[] = { "none", "writeback", NULL };
+
+  if (parts[0] == NULL || parts[0][0] == '\0')
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "--disk needs a file: --disk FILE[,OPTION=VALUE...]");
+      return FALSE;
+    }
+  disk->path = g_strdup (parts[0]);
+  for (unsigned i = 1; parts[i]; i++)
+    {
+      char *equals = strchr (parts[i], '=');
+      const char *value = equals ? equals + 1 : "";
+      guint64 number;
+
+      if (equals)
+        *equals = '\0';
+      if (g_str_equal (parts[i], "format") && g_strv_contains (formats, value))
+        disk->format = g_intern_string (value);
+      else if (g_str_equal (parts[i], "cache") && g_strv_contains (caches, value))
+        disk->cache = g_intern_string (value);
+      else if ((g_str_equal (parts[i], "readonly") || g_str_equal (parts[i], "read-only"))
+               && parse_on_off (value, &disk->read_only))
+        continue;
+      else if (g_str_equal (parts[i], "bus") && g_str_equal (value, "virtio"))
+        continue;
+      else if (g_str_equal (parts[i], "queues")
+               && g_ascii_string_to_unsigned (value, 10, 1, 16, &number, NULL))
+        disk->queues = (unsigned) number;
+      else if (g_str_equal (parts[i], "serial") && strlen (value) <= 20)
+        {
+          g_free (disk->serial);
+          disk->serial = g_strdup (value);
+        }
+      else if (g_str_equal (parts[i], "bus") && (g_str_equal (value, "sata") || g_str_equal (value, "ahci")))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "--disk %s: bus=%s: SATA (AHCI) disks are not available yet; use bus=virtio",
+                       disk->path, value);
+          return FALSE;
+        }
+      else
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "--disk %s: “%s%s%s” is not an option (format=raw|qcow2, bus=virtio, readonly=on|off, "
+                       "cache=none|writeback, serial=TEXT of up to 20 bytes, queues=1..16)",
+                       disk->path, parts[i], equals ? "=" : "", value);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* Opens a disk image as the user running us and checks that it can be used (readable, not locked by
+ * another VM, of a format we read), so a bad one is refused before the guest starts; adds it to the
+ * spec as a virtio-blk device. */
+static gboolean
+add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
+{
+  HvBlockOptions options = { .read_only = disk->read_only };
+  g_autoptr (HvBlock) check = NULL;
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  HvDeviceSpec *device;
+  int fd, copy;
+
+  fd = open (disk->path, (disk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      int saved = errno;
+      if (saved == ENOENT)
+        g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "disk %s: there is no such file", disk->path);
+      else if (saved == EISDIR)
+        g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "disk %s: it is a folder, not a disk image",
+                     disk->path);
+      else if (!disk->read_only && (saved == EACCES || saved == EPERM || saved == EROFS))
+        g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION,
+                     "disk %s: cannot open it for writing: %s (readonly=on gives the guest a read-only disk)",
+                     disk->path, g_strerror (saved));
+      else
+        g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION, "disk %s: cannot open it: %s", disk->path,
+                     g_strerror (saved));
+      return FALSE;
+    }
+  if (g_strcmp0 (disk->format, "raw") == 0)
+    options.format = HV_BLOCK_FORMAT_RAW;
+  else if (g_strcmp0 (disk->format, "qcow2") == 0)
+    options.format = HV_BLOCK_FORMAT_QCOW2;
+  if (g_strcmp0 (disk->cache, "none") == 0)
+    options.cache = HV_BLOCK_CACHE_NONE;
+  else if (g_strcmp0 (disk->cache, "writeback") == 0)
+    options.cache = HV_BLOCK_CACHE_WRITEBACK;
+  copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  check = hv_block_open (copy, &options, NULL, NULL, error);
+  if (check == NULL)
+    {
+      g_prefix_error (error, "disk %s: ", disk->path);
+      close (fd);
+      return FALSE;
+    }
+
+  if (disk->format)
+    g_variant_dict_insert (&dict, "format", "s", disk->format);
+  if (disk->cache)
+    g_variant_dict_insert (&dict, "cache", "s", disk->cache);
+  if (disk->read_only)
+    g_variant_dict_insert (&dict, "read-only", "b", TRUE);
+  if (disk->serial)
+    g_variant_dict_insert (&dict, "serial", "s", disk->serial);
+  if (disk->queues)
+    g_variant_dict_insert (&dict, "queues", "u", (guint32) disk->queues);
+  device = hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&dict));
+  hv_device_spec_set_fd (spec, device, "file", fd);
+  return TRUE;
+}
+
 static void
 list_device_kinds (void)
 {
@@ -344,9 +499,17 @@ list_device_kinds (void)
       printf ("\n");
       for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
         if (o->type != HV_SPEC_OPTION_FD)
-          printf ("      %s=%s  %s\n", o->name,
-                  o->type == HV_SPEC_OPTION_BOOL ? "on|off" : o->type == HV_SPEC_OPTION_UINT ? "N" : "TEXT",
-                  o->description);
+          {
+            g_autofree char *values = o->values ? g_strjoinv ("|", (char **) o->values) : NULL;
+            printf ("      %s=%s  %s\n", o->name,
+                    o->type == HV_SPEC_OPTION_BOOL   ? "on|off"
+                    : o->type == HV_SPEC_OPTION_UINT ? "N"
+                    : values                         ? values
+                                                     : "TEXT",
+                    o->description);
+          }
+        else if (o->required)
+          printf ("      (%s: a file, which only --disk gives)\n", o->name);
     }
 }
 
@@ -382,6 +545,8 @@ main (int argc, char **argv)
   g_autofree char *cpuid_mask = NULL;
   g_autofree char *display = NULL;
   g_auto (GStrv) devices = NULL;
+  g_auto (GStrv) disks = NULL;
+  g_autoptr (GArray) disk_args = g_array_new (FALSE, TRUE, sizeof (DiskArg));
   int cpus = 1;
   gboolean version = FALSE;
   GOptionEntry entries[] = {
@@ -402,6 +567,10 @@ main (int argc, char **argv)
       "spice+unix://PATH)", "SPEC" },
     { "device", 0, 0, G_OPTION_ARG_STRING_ARRAY, &devices,
       "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
+      "SPEC" },
+    { "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &disks,
+      "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback][,serial=TEXT]"
+      "[,queues=N]; repeat for more",
       "SPEC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
@@ -492,6 +661,18 @@ main (int argc, char **argv)
       hv_machine_spec_add_device (spec, "virtio-keyboard", "keyboard0", NULL);
       hv_machine_spec_add_device (spec, "virtio-tablet", "tablet0", NULL);
     }
+  g_array_set_clear_func (disk_args, (GDestroyNotify) disk_arg_clear);
+  for (gsize i = 0; disks && disks[i]; i++)
+    {
+      DiskArg disk = { 0 };
+      if (!parse_disk (disks[i], &disk, &error))
+        {
+          disk_arg_clear (&disk);
+          fprintf (stderr, "vireo-run: %s\n", error->message);
+          return EXIT_USAGE;
+        }
+      g_array_append_val (disk_args, disk);
+    }
   for (gsize i = 0; devices && devices[i]; i++)
     if (!hv_machine_spec_add_device_text (spec, devices[i], &error))
       {
@@ -538,6 +719,12 @@ main (int argc, char **argv)
       fprintf (stderr, "vireo-run: %s\n", error->message);
       return EXIT_SETUP_ERROR;
     }
+  for (guint i = 0; i < disk_args->len; i++)
+    if (!add_disk (spec, &g_array_index (disk_args, DiskArg, i), &error))
+      {
+        fprintf (stderr, "vireo-run: %s\n", error->message);
+        return EXIT_SETUP_ERROR;
+      }
   if (!hv_vm_apply_spec (vm, spec, &error)
       || (display && !hv_vm_set_spice_socket (vm, display + 6, &error)))
     {

@@ -95,7 +95,10 @@ round_trip (const char *devices_xml, gboolean display)
 
   /* Configuration → message → the worker's reading: the same spec, fds and all. */
   message = message_for (config, fds);
-  g_test_message ("sent: %s", g_variant_print (message, TRUE));
+  {
+    g_autofree char *text = g_variant_print (message, TRUE);
+    g_test_message ("sent: %s", text);
+  }
   parsed = vireo_worker_config_parse (message, fds, &error);
   g_assert_no_error (error);
   {
@@ -125,11 +128,13 @@ round_trip (const char *devices_xml, gboolean display)
     g_autoptr (HvVm) vm = vireo_worker_config_build_vm (parsed, FALSE, -1, -1, &error);
     g_autoptr (HvMachineSpec) described = NULL;
     g_autoptr (GVariant) got = NULL;
+    g_autofree char *text = NULL;
 
     g_assert_no_error (error);
     described = hv_vm_get_spec (vm);
     got = without_files (described);
-    g_test_message ("the VM: %s", g_variant_print (got, TRUE));
+    text = g_variant_print (got, TRUE);
+    g_test_message ("the VM: %s", text);
     g_assert_true (g_variant_equal (sent, got));
   }
 }

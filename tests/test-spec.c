@@ -192,10 +192,64 @@ test_check_devices (void)
   }
 }
 
+/* Disks: the image is required, string options take only the values they list. */
+static void
+test_check_disks (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvMachineSpec) spec = good_spec ();
+  HvDeviceSpec *disk;
+
+  disk = hv_machine_spec_add_device (spec, "virtio-blk", NULL, NULL);
+  g_assert_cmpstr (disk->id, ==, "disk0");
+  assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "“file” is missing");
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, &error));
+  hv_device_spec_set_fd (spec, disk, "file", open_null ());
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+
+  {
+    static const struct
+    {
+      const char *options;
+      const char *needle;
+    } bad[] = {
+      { "{'format': <'vmdk'>}", "one of auto, raw, qcow2, not “vmdk”" },
+      { "{'cache': <'directsync'>}", "one of none, writeback" },
+      { "{'serial': <'123456789012345678901'>}", "at most 20 bytes" },
+      { "{'read-only': <'yes'>}", "must be of type “b”" },
+      { "{'queues': <uint32 0>}", "is 1 to 16, not 0" },
+      { "{'queues': <uint32 17>}", "is 1 to 16, not 17" },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr (HvMachineSpec) other = good_spec ();
+        HvDeviceSpec *d;
+
+        d = hv_machine_spec_add_device (other, "virtio-blk", NULL, g_variant_new_parsed (bad[i].options));
+        hv_device_spec_set_fd (other, d, "file", open_null ());
+        assert_check_fails (other, HV_SPEC_CHECK_DEFAULT, bad[i].needle);
+      }
+  }
+  {
+    g_autoptr (HvMachineSpec) other = good_spec ();
+    HvDeviceSpec *d;
+
+    d = hv_machine_spec_add_device (other, "virtio-blk", NULL,
+                                    g_variant_new_parsed ("{'format': <'qcow2'>, 'cache': <'none'>, "
+                                                          "'read-only': <true>, "
+                                                          "'serial': <'12345678901234567890'>}"));
+    hv_device_spec_set_fd (other, d, "file", open_null ());
+    g_assert_true (hv_machine_spec_check (other, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+  }
+}
+
 /* The message keeps everything but fd numbers: a spec read back writes the same message. */
 static void
 test_message_round_trip (void)
 {
+  g_autofree char *text = NULL;
   g_autoptr (HvMachineSpec) spec = good_spec ();
   g_autoptr (HvMachineSpec) back = NULL;
   g_autoptr (GVariant) message = NULL;
@@ -218,7 +272,8 @@ test_message_round_trip (void)
   hv_machine_spec_add_device (spec, "bochs-display", NULL, NULL);
 
   message = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
-  g_test_message ("%s", g_variant_print (message, TRUE));
+  text = g_variant_print (message, TRUE);
+  g_test_message ("%s", text);
   back = hv_machine_spec_new_from_variant (message, (const int *) spec->fds->data, spec->fds->len, NULL,
                                            &error);
   g_assert_no_error (error);
@@ -352,6 +407,7 @@ main (int argc, char **argv)
   g_test_add_func ("/spec/defaults", test_defaults);
   g_test_add_func ("/spec/check-machine", test_check_machine);
   g_test_add_func ("/spec/check-devices", test_check_devices);
+  g_test_add_func ("/spec/check-disks", test_check_disks);
   g_test_add_func ("/spec/message-round-trip", test_message_round_trip);
   g_test_add_func ("/spec/message-errors", test_message_errors);
   g_test_add_func ("/spec/device-text", test_device_text);

@@ -448,6 +448,26 @@ test_queue_add_pair (TestQueue *q, uint64_t out_addr, uint32_t out_len, uint64_t
   return head;
 }
 
+uint16_t
+test_queue_add_chain (TestQueue *q, const TestBuffer *buffers, unsigned n)
+{
+  uint16_t head = q->next_desc;
+
+  for (unsigned i = 0; i < n; i++)
+    {
+      uint16_t index = q->next_desc;
+      uint16_t next = (uint16_t) ((index + 1) % q->size);
+
+      q->next_desc = next;
+      put_desc (q, index, buffers[i].addr, buffers[i].len,
+                (uint16_t) ((buffers[i].writable ? HV_VRING_DESC_F_WRITE : 0)
+                            | (i + 1 < n ? HV_VRING_DESC_F_NEXT : 0)),
+                i + 1 < n ? next : 0);
+    }
+  publish (q, head);
+  return head;
+}
+
 void
 test_queue_kick (TestQueue *q, unsigned len)
 {

@@ -110,6 +110,17 @@ uint16_t test_queue_add (TestQueue *q, uint64_t addr, uint32_t len, gboolean wri
 /* Makes a chain of a readable and a writable buffer available; returns its head. */
 uint16_t test_queue_add_pair (TestQueue *q, uint64_t out_addr, uint32_t out_len, uint64_t in_addr,
                               uint32_t in_len);
+/* One buffer of a chain. */
+typedef struct
+{
+  uint64_t addr;
+  uint32_t len;
+  gboolean writable;
+} TestBuffer;
+
+/* Makes a chain of @n buffers (in order, readable ones and writable ones as the caller lists them,
+ * right or wrong) available; returns its head. */
+uint16_t test_queue_add_chain (TestQueue *q, const TestBuffer *buffers, unsigned n);
 /* The driver's notification: a 16-bit write of the queue index to its doorbell (@len 4 to miss the
  * ioeventfd, as a driver using another width would). */
 void test_queue_kick (TestQueue *q, unsigned len);

@@ -1,4 +1,4 @@
-/* block-private.h — what a format driver (raw in block.c, qcow2.c) implements and may use. */
+/* block-private.h — what a format driver (raw.c, qcow2.c) implements and may use. */
 #pragma once
 
 #include "block.h"
@@ -19,6 +19,8 @@ typedef struct
   /* Starts @request (see HvBlockRequest); completes it with hv_block_request_complete, on the block's
    * context.  Returns FALSE only when it cannot start now (no aio slots): the core retries later. */
   gboolean (*submit) (HvBlock *block, HvBlockRequest *request);
+  /* Whether DISCARD frees space (hv_block_can_discard).  Optional: NULL is FALSE. */
+  gboolean (*can_discard) (HvBlock *block);
 } HvBlockDriver;
 
 struct _HvBlockRequest
@@ -48,12 +50,29 @@ struct _HvBlock
   void *open_backing_opaque;
   GMainContext *context; /* hv_block_attach */
   HvAio *aio;            /* shared by the chain; made by hv_block_attach */
-  unsigned in_flight;
+  unsigned in_flight;     /* requests submitted, not completed (atomic: drain reads it elsewhere) */
+  unsigned max_in_flight; /* hv_block_attach's depth */
+  gboolean wants_ready;   /* a request was refused: call ready once one completes */
+  void (*ready) (void *opaque);
+  void *ready_opaque;
+  unsigned locked_perm;   /* QEMU permission bits this link holds, and those it does not share */
+  unsigned locked_unshared;
   void *impl;
 };
 
 extern const HvBlockDriver hv_block_raw_driver;
 extern const HvBlockDriver hv_block_qcow2_driver;
+/* The formats hv_block_open knows, NULL-terminated (drivers.c): probed in order, raw last. */
+extern const HvBlockDriver *const hv_block_drivers[];
+
+/* File I/O on block->fd through block->aio, on the block's context: @op as hv_aio_submit takes it (@iov
+ * for reads and writes, @length for discard and write-zeroes).  Where direct I/O is on and @iov, @offset
+ * or the length are not aligned to block->alignment, the data goes through an aligned bounce buffer
+ * (a write not covering whole aligned blocks reads them first).  FALSE with HV_ERROR_INVALID_STATE when
+ * the aio queue is full. */
+gboolean hv_block_file_io (HvBlock *block, HvAioOp op, const struct iovec *iov, unsigned n_iov,
+                           uint64_t offset, uint64_t length, HvAioCallback callback, void *opaque,
+                           GError **error);
 
 /* Opens @block's backing file @name through the caller's opener (format as the image says), as the
  * next link of the chain; refuses chains deeper than HV_BLOCK_MAX_CHAIN. */

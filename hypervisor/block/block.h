@@ -1,8 +1,8 @@
 /* block.h — disk images behind the storage devices: an image format (raw, qcow2) over an open file,
  * read and written through asynchronous requests that complete on the device's I/O context.
  *
- * The contract between devices (virtio-blk, AHCI disks and CD-ROMs) and formats (block.c: raw and the
- * dispatch; qcow2.c: qcow2 v2/v3).  Offsets and lengths are in bytes of the guest-visible disk.
+ * The contract between devices (virtio-blk, AHCI disks and CD-ROMs) and formats (block.c: the dispatch;
+ * raw.c; qcow2.c: qcow2 v2/v3).  Offsets and lengths are in bytes of the guest-visible disk.
  *
  * Threads: an HvBlock belongs to one GMainContext (the device's I/O thread, hv_block_attach): requests
  * are submitted there and their callbacks run there.  Formats may do metadata I/O synchronously on that

@@ -11,7 +11,8 @@
   KIND (fw_cfg)                                                                                    \
   KIND (bochs_display)                                                                             \
   KIND (virtio_keyboard)                                                                           \
-  KIND (virtio_tablet)
+  KIND (virtio_tablet)                                                                             \
+  KIND (virtio_blk)
 
 #define DECLARE_KIND(name) extern const HvDeviceKind hv_##name##_kind;
 #define LIST_KIND(name) &hv_##name##_kind,

@@ -122,6 +122,52 @@ msix += u8(0x4) + u16(12) + u8(2) + u32(0) + u8(0x1) + u8(0x84) + u8(1) + cfg_wr
 msix += regs_write(0x10, 1, 0) + regs_read(0x10, 1) + u8(0x5) + u16(0x800) + u8(2)
 write("virtio-pci", "msix", msix)
 
+# ---- virtio-blk: the driver is up; queue of 16 at window 0 (avail +0x100, used +0x128) ----
+BLK_HEADER, BLK_DATA, BLK_STATUS = 0x101000, 0x102000, 0x103000
+
+
+def blk_poke(offset, data):
+    out = b""
+    for at in range(0, len(data), 32):
+        chunk = data[at:at + 32]
+        out += u8(0) + u16(offset + at) + u8(len(chunk)) + chunk
+    return out
+
+
+def blk_request(avail_idx, type_, sector, buffers, header_len=16):
+    """buffers: (address, length, writable) after the header; the status byte last."""
+    descs = [(BLK_HEADER, header_len, False)] + buffers + [(BLK_STATUS, 1, True)]
+    head = (avail_idx - 1) * 4 % 16
+    out = blk_poke(BLK_HEADER - 0x100000, u32(type_) + u32(0) + u64(sector))
+    for i, (addr, length, writable) in enumerate(descs):
+        last = i == len(descs) - 1
+        flags = (0 if last else NEXT) | (WRITE if writable else 0)
+        out += blk_poke(16 * ((head + i) % 16), desc(addr, length, flags, 0 if last else (head + i + 1) % 16))
+    out += blk_poke(0x104 + 2 * ((avail_idx - 1) % 16), u16(head))
+    out += blk_poke(0x102, u16(avail_idx))
+    return out + u8(1) + u8(2)
+
+
+T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
+rw = blk_poke(BLK_DATA - 0x100000, b"\xa5" * 32)
+rw += blk_request(1, T_OUT, 1, [(BLK_DATA, 256, False), (BLK_DATA + 256, 256, False)])
+rw += blk_request(2, T_IN, 1, [(BLK_DATA + 512, 512, True)])
+rw += blk_request(3, T_FLUSH, 0, [])
+rw += blk_request(4, T_GET_ID, 0, [(BLK_DATA, 20, True)])
+write("virtio-blk", "read-write", rw)
+rng = blk_poke(BLK_DATA - 0x100000, u64(2) + u32(4) + u32(0))
+rng += blk_request(1, T_DISCARD, 0, [(BLK_DATA, 16, False)])
+rng += blk_request(2, T_WRITE_ZEROES, 0, [(BLK_DATA, 16, False)])
+rng += blk_request(3, T_IN, 2, [(BLK_DATA + 512, 2048, True)]) + u8(5)
+write("virtio-blk", "discard-zeroes-save", rng)
+bad = blk_request(1, T_IN, 127, [(BLK_DATA, 1024, True)])           # past the end
+bad += blk_request(2, T_IN, 0, [(BLK_DATA, 100, True)])             # not whole sectors
+bad += blk_request(3, T_OUT, 0, [(BLK_DATA, 512, True)])            # data in the wrong direction
+bad += blk_request(4, 0x99, 0, [(BLK_DATA, 512, True)])             # no such type
+bad += blk_request(5, T_IN, 0, [(BLK_DATA, 512, True)], header_len=8)
+bad += u8(3) + u16(0x14) + u8(0) + u64(0)                           # reset by the driver
+write("virtio-blk", "hostile", bad)
+
 # ---- devices: port accesses (op = 2 * device + write), MMIO (14) and host events (15) ----
 SERIAL, I8042_DATA, I8042_CMD, RTC, ACPI_PM, PCI, DISPI = range(7)
 

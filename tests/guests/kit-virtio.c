@@ -5,43 +5,6 @@
  * lengths, configuration sizes) is bounds-checked before use. */
 #include "kit-private.h"
 
-/* Vendor capability (struct virtio_pci_cap) fields and types. */
-#define CAP_CFG_TYPE     3
-#define CAP_BAR          4
-#define CAP_OFFSET       8
-#define CAP_LENGTH       12
-#define CAP_NOTIFY_MULT  16
-#define CAP_COMMON_CFG   1
-#define CAP_NOTIFY_CFG   2
-#define CAP_DEVICE_CFG   4
-
-/* struct virtio_pci_common_cfg. */
-#define COMMON_DEVICE_FEATURE_SELECT 0x00
-#define COMMON_DEVICE_FEATURE        0x04
-#define COMMON_DRIVER_FEATURE_SELECT 0x08
-#define COMMON_DRIVER_FEATURE        0x0c
-#define COMMON_NUM_QUEUES            0x12
-#define COMMON_DEVICE_STATUS         0x14
-#define COMMON_QUEUE_SELECT          0x16
-#define COMMON_QUEUE_SIZE            0x18
-#define COMMON_QUEUE_ENABLE          0x1c
-#define COMMON_QUEUE_NOTIFY_OFF      0x1e
-#define COMMON_QUEUE_DESC            0x20
-#define COMMON_QUEUE_DRIVER          0x28
-#define COMMON_QUEUE_DEVICE          0x30
-#define COMMON_CFG_LEN               0x38
-
-#define STATUS_ACKNOWLEDGE 0x01
-#define STATUS_DRIVER      0x02
-#define STATUS_DRIVER_OK   0x04
-#define STATUS_FEATURES_OK 0x08
-#define STATUS_FAILED      0x80
-#define FEATURE_VERSION_1  0x1 /* feature bit 32: bit 0 of feature word 1 */
-
-#define DESC_F_WRITE          2
-#define AVAIL_F_NO_INTERRUPT  1
-#define USED_F_NO_NOTIFY      1
-
 /* struct virtio_input_config. */
 #define INPUT_CFG_SELECT  0
 #define INPUT_CFG_SUBSEL  1
@@ -55,106 +18,11 @@
 
 #define EVENTQ 0
 
-/* About 20 ms at 3 GHz: a reset is immediate on a VMM's device. */
-#define RESET_TIMEOUT_CYCLES (1ull << 26)
-
-static inline uint8_t
-read8 (volatile uint8_t *base, unsigned offset)
-{
-  return base[offset];
-}
-
-static inline uint16_t
-read16 (volatile uint8_t *base, unsigned offset)
-{
-  return *(volatile uint16_t *) (base + offset);
-}
-
-static inline uint32_t
-read32 (volatile uint8_t *base, unsigned offset)
-{
-  return *(volatile uint32_t *) (base + offset);
-}
-
-static inline void
-write8 (volatile uint8_t *base, unsigned offset, uint8_t value)
-{
-  base[offset] = value;
-}
-
-static inline void
-write16 (volatile uint8_t *base, unsigned offset, uint16_t value)
-{
-  *(volatile uint16_t *) (base + offset) = value;
-}
-
-static inline void
-write32 (volatile uint8_t *base, unsigned offset, uint32_t value)
-{
-  *(volatile uint32_t *) (base + offset) = value;
-}
-
-/* 64-bit fields as two 32-bit halves, low first, which the spec allows and every device takes. */
-static inline void
-write64 (volatile uint8_t *base, unsigned offset, uint64_t value)
-{
-  write32 (base, offset, (uint32_t) value);
-  write32 (base, offset + 4, (uint32_t) (value >> 32));
-}
-
-static inline void
-barrier (void)
-{
-  __asm__ volatile("" ::: "memory");
-}
-
 static void
 report (const KitVirtioInput *dev, const char *problem)
 {
   kit_printf ("kit: virtio-input %02x:%02x.%x: %s\n", dev->pci.bus, dev->pci.slot,
               dev->pci.function, problem);
-}
-
-/* The region one vendor capability describes, or NULL when its BAR or range is unusable. */
-static volatile uint8_t *
-map_capability (const KitVirtioInput *dev, uint8_t cap, uint32_t min_length, uint32_t *length)
-{
-  KitPciBar bar;
-  uint8_t bar_index = kit_pci_read8 (&dev->pci, (uint8_t) (cap + CAP_BAR));
-  uint32_t offset = kit_pci_read32 (&dev->pci, (uint8_t) (cap + CAP_OFFSET));
-
-  *length = kit_pci_read32 (&dev->pci, (uint8_t) (cap + CAP_LENGTH));
-  if (*length < min_length || !kit_pci_bar (&dev->pci, bar_index, &bar))
-    return NULL;
-  return kit_pci_bar_map (&bar, offset, *length);
-}
-
-static bool
-find_capabilities (KitVirtioInput *dev, volatile uint8_t **notify_base, uint32_t *notify_length,
-                   uint32_t *notify_multiplier, uint32_t *device_length)
-{
-  uint32_t common_length = 0;
-
-  /* The first capability of each type is the one to use (virtio 1.x, 4.1.4). */
-  for (uint8_t cap = kit_pci_next_capability (&dev->pci, 0, KIT_PCI_CAP_ID_VENDOR); cap != 0;
-       cap = kit_pci_next_capability (&dev->pci, cap, KIT_PCI_CAP_ID_VENDOR))
-    {
-      /* Every field read below must stay inside the 256-byte configuration space. */
-      if (cap > 0xff - CAP_NOTIFY_MULT - 3)
-        continue;
-      uint8_t type = kit_pci_read8 (&dev->pci, (uint8_t) (cap + CAP_CFG_TYPE));
-
-      if (type == CAP_COMMON_CFG && dev->common == NULL)
-        dev->common = map_capability (dev, cap, COMMON_CFG_LEN, &common_length);
-      else if (type == CAP_NOTIFY_CFG && *notify_base == NULL)
-        {
-          *notify_base = map_capability (dev, cap, 2, notify_length);
-          *notify_multiplier = kit_pci_read32 (&dev->pci, (uint8_t) (cap + CAP_NOTIFY_MULT));
-        }
-      else if (type == CAP_DEVICE_CFG && dev->device == NULL)
-        dev->device = map_capability (dev, cap, INPUT_CFG_DATA, device_length);
-    }
-  return dev->common && *notify_base && dev->device;
 }
 
 /* Selects a configuration item; returns its size, limited to what the region holds. */
@@ -211,89 +79,35 @@ read_config (KitVirtioInput *dev, uint32_t device_length)
     }
 }
 
-static void
-fail (KitVirtioInput *dev, const char *problem)
-{
-  report (dev, problem);
-  if (dev->common)
-    write8 (dev->common, COMMON_DEVICE_STATUS,
-            (uint8_t) (read8 (dev->common, COMMON_DEVICE_STATUS) | STATUS_FAILED));
-}
-
 bool
 kit_virtio_input_init (KitVirtioInput *dev, unsigned index)
 {
-  volatile uint8_t *notify_base = NULL;
-  uint32_t notify_length = 0, notify_multiplier = 0, device_length = 0;
+  KitVirtioPci t;
+  uint32_t features = 0;
+  uint16_t size = 0;
+  const char *problem;
 
   memset (dev, 0, sizeof *dev);
   if (!kit_pci_find (KIT_VIRTIO_VENDOR_ID, KIT_VIRTIO_INPUT_DEVICE_ID, index, &dev->pci))
     return false;
   kit_pci_enable (&dev->pci, KIT_PCI_COMMAND_MEMORY | KIT_PCI_COMMAND_MASTER);
-  if (!find_capabilities (dev, &notify_base, &notify_length, &notify_multiplier, &device_length))
+  if (!kit_virtio_pci_find (&t, &dev->pci, INPUT_CFG_DATA))
     {
       report (dev, "no usable common, notify and device configuration capabilities");
-      dev->common = NULL;
       return false;
     }
+  dev->common = t.common;
+  dev->device = t.device;
 
-  volatile uint8_t *common = dev->common;
-  write8 (common, COMMON_DEVICE_STATUS, 0);
-  uint64_t start = kit_rdtsc ();
-  while (read8 (common, COMMON_DEVICE_STATUS) != 0)
+  problem = kit_virtio_pci_negotiate (&t, &features);
+  if (problem == NULL)
+    problem = kit_virtio_pci_queue_size (&t, EVENTQ, KIT_VIRTIO_INPUT_QUEUE, 1, &size, &dev->notify);
+  if (problem)
     {
-      if (kit_rdtsc () - start > RESET_TIMEOUT_CYCLES)
-        {
-          report (dev, "the device does not reset");
-          return false;
-        }
-      cpu_pause ();
-    }
-  write8 (common, COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE);
-  write8 (common, COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-
-  write32 (common, COMMON_DEVICE_FEATURE_SELECT, 1);
-  if (!(read32 (common, COMMON_DEVICE_FEATURE) & FEATURE_VERSION_1))
-    {
-      fail (dev, "the device does not offer VIRTIO_F_VERSION_1");
-      return false;
-    }
-  write32 (common, COMMON_DRIVER_FEATURE_SELECT, 0);
-  write32 (common, COMMON_DRIVER_FEATURE, 0);
-  write32 (common, COMMON_DRIVER_FEATURE_SELECT, 1);
-  write32 (common, COMMON_DRIVER_FEATURE, FEATURE_VERSION_1);
-  write8 (common, COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-  if (!(read8 (common, COMMON_DEVICE_STATUS) & STATUS_FEATURES_OK))
-    {
-      fail (dev, "the device refused FEATURES_OK");
-      return false;
-    }
-
-  if (read16 (common, COMMON_NUM_QUEUES) < 1)
-    {
-      fail (dev, "the device has no queues");
-      return false;
-    }
-  write16 (common, COMMON_QUEUE_SELECT, EVENTQ);
-  uint16_t max_size = read16 (common, COMMON_QUEUE_SIZE);
-  uint16_t size = KIT_VIRTIO_INPUT_QUEUE;
-  while (size > max_size)
-    size /= 2; /* split rings are a power of two long */
-  if (size == 0)
-    {
-      fail (dev, "the event queue is not available");
+      report (dev, problem);
       return false;
     }
   dev->queue_size = size;
-  write16 (common, COMMON_QUEUE_SIZE, size);
-
-  uint64_t notify_offset = (uint64_t) read16 (common, COMMON_QUEUE_NOTIFY_OFF) * notify_multiplier;
-  if (notify_offset > notify_length || notify_length - notify_offset < 2)
-    {
-      fail (dev, "the event queue's doorbell lies outside the notify region");
-      return false;
-    }
-  dev->notify = (volatile uint16_t *) (notify_base + notify_offset);
 
   /* Every buffer goes to the device at once; the avail ring asks for no interrupts. */
   for (uint16_t i = 0; i < size; i++)
@@ -305,18 +119,14 @@ kit_virtio_input_init (KitVirtioInput *dev, unsigned index)
     }
   dev->avail.flags = AVAIL_F_NO_INTERRUPT;
   dev->avail.idx = size;
-  write64 (common, COMMON_QUEUE_DESC, (uintptr_t) dev->desc);
-  write64 (common, COMMON_QUEUE_DRIVER, (uintptr_t) &dev->avail);
-  write64 (common, COMMON_QUEUE_DEVICE, (uintptr_t) &dev->used);
-  write16 (common, COMMON_QUEUE_ENABLE, 1);
+  kit_virtio_pci_queue_enable (&t, dev->desc, &dev->avail, &dev->used);
 
-  read_config (dev, device_length);
+  read_config (dev, t.device_length);
 
-  write8 (common, COMMON_DEVICE_STATUS,
-          STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
-  if (read8 (common, COMMON_DEVICE_STATUS) & STATUS_FAILED)
+  problem = kit_virtio_pci_driver_ok (&t);
+  if (problem)
     {
-      report (dev, "the device failed DRIVER_OK");
+      report (dev, problem);
       return false;
     }
   *dev->notify = EVENTQ;

@@ -447,4 +447,60 @@ bool kit_virtio_input_init (KitVirtioInput *dev, unsigned index);
  * none right now (the device is told about returned buffers then, once). */
 bool kit_virtio_input_poll (KitVirtioInput *dev, KitInputEvent *event);
 
+/* virtio-blk over virtio-pci modern (kit-virtio-blk.c): polled, one request at a time, no interrupts. */
+#define KIT_VIRTIO_BLK_DEVICE_ID 0x1042 /* 0x1040 + device type 2 */
+#define KIT_VIRTIO_BLK_SEGMENTS  16     /* data buffers one request may have */
+
+#define KIT_VIRTIO_BLK_T_IN           0
+#define KIT_VIRTIO_BLK_T_OUT          1
+#define KIT_VIRTIO_BLK_T_FLUSH        4
+#define KIT_VIRTIO_BLK_T_GET_ID       8
+#define KIT_VIRTIO_BLK_T_DISCARD      11
+#define KIT_VIRTIO_BLK_T_WRITE_ZEROES 13
+#define KIT_VIRTIO_BLK_S_OK     0
+#define KIT_VIRTIO_BLK_S_IOERR  1
+#define KIT_VIRTIO_BLK_S_UNSUPP 2
+
+#define KIT_VIRTIO_BLK_F_RO           5
+#define KIT_VIRTIO_BLK_F_FLUSH        9
+#define KIT_VIRTIO_BLK_F_DISCARD      13
+#define KIT_VIRTIO_BLK_F_WRITE_ZEROES 14
+
+typedef struct
+{
+  void *data;
+  uint32_t len;
+} KitBlkSegment;
+
+typedef struct
+{
+  KitVirtqDesc desc[KIT_VIRTIO_INPUT_QUEUE] __attribute__ ((aligned (4096)));
+  KitVirtqAvail avail __attribute__ ((aligned (64)));
+  KitVirtqUsed used __attribute__ ((aligned (64)));
+  uint8_t header[16];       /* struct virtio_blk_req: le32 type, le32 reserved, le64 sector */
+  uint8_t ranges[16];       /* one discard / write-zeroes segment */
+  volatile uint8_t status;
+
+  KitPciDevice pci;
+  volatile uint8_t *common;
+  volatile uint8_t *device;  /* struct virtio_blk_config */
+  volatile uint16_t *notify;
+  uint16_t queue_size;
+  uint16_t last_used;
+  uint32_t features;         /* the device-specific feature bits accepted (0-31) */
+  uint64_t capacity;         /* 512-byte sectors */
+} KitVirtioBlk;
+
+/* Sets up the @index-th virtio-blk PCI function: negotiates VERSION_1 and the features the kit knows,
+ * reads the capacity, sets up one queue and DRIVER_OK.  FALSE, silently, when there is no such
+ * device; FALSE with a line on serial saying why when it cannot be driven. */
+bool kit_virtio_blk_init (KitVirtioBlk *dev, unsigned index);
+/* Sends one request (@type at @sector with @n_segments data buffers, which the device writes for
+ * IN and GET_ID and reads otherwise) and waits for it.  Returns the status byte, or -1 when the
+ * device does not answer within about a second of host time. */
+int kit_virtio_blk_request (KitVirtioBlk *dev, uint32_t type, uint64_t sector, const KitBlkSegment *segments,
+                            unsigned n_segments);
+/* A discard or write-zeroes of @count sectors at @sector (one range). */
+int kit_virtio_blk_range (KitVirtioBlk *dev, uint32_t type, uint64_t sector, uint32_t count);
+
 #endif /* __ASSEMBLER__ */

@@ -1,0 +1,436 @@
+/* test-disk.c — virtio-blk disks under KVM: the disk guest through vireo-run on raw images (read-write
+ * with both aio engines, read-only), with qemu-io judging the image afterwards; images vireo-run must
+ * refuse before the guest starts (missing, a folder, locked by QEMU or by another vireo-run,
+ * unwritable without readonly=on, damaged); and a machine with a disk saved and restored through the
+ * core. */
+#include "block/block.h"
+#include "test-util.h"
+
+#include <gio/gio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define STATUS_SETUP_ERROR 1
+#define STATUS_USAGE       2
+#define IMAGE_SIZE         (1u << 20)
+
+typedef struct
+{
+  int status;
+  char *out;
+  char *err;
+} Result;
+
+static void
+result_clear (Result *r)
+{
+  g_free (r->out);
+  g_free (r->err);
+}
+
+static GSubprocess *
+spawn (const char *const *argv, const char *aio, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  if (aio)
+    g_subprocess_launcher_setenv (launcher, "VIREO_AIO", aio, TRUE);
+  return g_subprocess_launcher_spawnv (launcher, argv, error);
+}
+
+/* Runs vireo-run with @args (NULL-terminated) and VIREO_AIO=@aio (NULL: unset). */
+static Result
+run_vireo (const char *aio, const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) err = NULL;
+  Result r = { 0 };
+
+  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
+  for (; *args; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+  proc = spawn ((const char *const *) argv->pdata, aio, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  r.status = g_subprocess_get_exit_status (proc);
+  r.out = g_strndup (g_bytes_get_size (out) ? g_bytes_get_data (out, NULL) : "", g_bytes_get_size (out));
+  r.err = g_strndup (g_bytes_get_size (err) ? g_bytes_get_data (err, NULL) : "", g_bytes_get_size (err));
+  g_test_message ("exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
+  return r;
+}
+
+/* One line on stderr naming @path and containing @needle. */
+static void
+assert_one_line_error (const Result *r, const char *path, const char *needle)
+{
+  g_assert_true (g_str_has_prefix (r->err, "vireo-run: "));
+  g_assert_nonnull (strstr (r->err, path));
+  g_assert_nonnull (strstr (r->err, needle));
+  g_assert_cmpstr (strchr (r->err, '\n') + 1, ==, "");
+}
+
+typedef struct
+{
+  char *dir;
+  char *image;
+} Fixture;
+
+static void
+setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  int fd;
+
+  f->dir = g_dir_make_tmp ("vireo-disk-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->image = g_build_filename (f->dir, "disk.img", NULL);
+  fd = open (f->image, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (ftruncate (fd, IMAGE_SIZE), ==, 0);
+  close (fd);
+}
+
+static void
+teardown (Fixture *f, gconstpointer data)
+{
+  vireo_test_remove_tree (f->dir);
+  g_free (f->image);
+  g_free (f->dir);
+}
+
+/* qemu-io's verdict on @len bytes at @offset holding @value; TRUE without qemu-io. */
+static gboolean
+qemu_io_reads (const char *image, uint8_t value, uint64_t offset, size_t len)
+{
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  g_autofree char *command = NULL;
+  g_autofree char *out = NULL;
+  int status;
+
+  if (qemu_io == NULL)
+    return TRUE;
+  command = g_strdup_printf ("read -P 0x%x %" G_GUINT64_FORMAT " %zu", value, offset, len);
+  {
+    const char *argv[] = { qemu_io, "-r", "-f", "raw", "-c", command, image, NULL };
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                                 NULL, &status, NULL));
+  }
+  return g_spawn_check_wait_status (status, NULL) && strstr (out, "Pattern verification failed") == NULL;
+}
+
+static gboolean
+supports_direct_io (const char *path)
+{
+  int fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+  if (fd < 0)
+    return FALSE;
+  close (fd);
+  return TRUE;
+}
+
+static void
+test_read_write (Fixture *f, gconstpointer data)
+{
+  const char *aio = data;
+  gboolean direct = g_strcmp0 (aio, "threads") == 0 && supports_direct_io (f->image);
+  g_autofree char *kernel = vireo_test_guest_path ("disk");
+  /* The threads variant also offers several queues, which a driver not asking for them ignores. */
+  g_autofree char *disk = g_strdup_printf ("%s,format=raw,serial=vireo-disk-7%s%s", f->image,
+                                           direct ? ",cache=none" : "",
+                                           g_strcmp0 (aio, "threads") == 0 ? ",queues=4" : "");
+  const char *args[] = { "--kernel", kernel, "--disk", disk, NULL };
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  gboolean have_qemu_io = qemu_io != NULL;
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  r = run_vireo (aio, args);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "disk: capacity 2048 sectors"));
+  g_assert_nonnull (strstr (r.out, "disk: serial vireo-disk-7\n"));
+  g_assert_nonnull (strstr (r.out, "disk: readback ok"));
+  g_assert_nonnull (strstr (r.out, "disk: zeroes ok"));
+  g_assert_nonnull (strstr (r.out, "disk: discarded range reads zeros")); /* a hole was punched */
+  g_assert_nonnull (strstr (r.out, "disk: past the end refused"));
+  g_assert_nonnull (strstr (r.out, "disk: done"));
+  g_assert_null (strstr (r.out, "FAIL"));
+  result_clear (&r);
+
+  /* What the guest wrote is on the image, as QEMU reads it. */
+  g_assert_true (qemu_io_reads (f->image, 0xa5, 0, 4096));
+  g_assert_true (qemu_io_reads (f->image, 0, 4096, 8192));
+  g_assert_true (qemu_io_reads (f->image, 0xc3, 12288, 4096));
+  g_assert_true (qemu_io_reads (f->image, 0x77, IMAGE_SIZE - 512, 512));
+  if (have_qemu_io)
+    g_assert_false (qemu_io_reads (f->image, 0x77, 0, 512)); /* the judge can say no */
+}
+
+static void
+test_read_only (Fixture *f, gconstpointer data)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("disk");
+  g_autofree char *disk = g_strdup_printf ("%s,readonly=on", f->image);
+  const char *args[] = { "--kernel", kernel, "--disk", disk, NULL };
+  guint8 sector[512];
+  Result r;
+  int fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  memset (sector, 0x5e, sizeof sector);
+  fd = open (f->image, O_WRONLY | O_CLOEXEC);
+  g_assert_cmpint (pwrite (fd, sector, sizeof sector, 0), ==, sizeof sector);
+  close (fd);
+  /* Nobody may write it: not even the owner through the file mode. */
+  g_assert_no_errno (chmod (f->image, 0444));
+
+  r = run_vireo (NULL, args);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "disk: read-only write refused"));
+  g_assert_nonnull (strstr (r.out, "disk: read-only first byte 0x5e"));
+  g_assert_nonnull (strstr (r.out, "disk: done"));
+  result_clear (&r);
+  g_assert_true (qemu_io_reads (f->image, 0x5e, 0, 512));
+}
+
+/* Waits until the image is locked by someone else (a VM starting up). */
+static gboolean
+wait_locked (const char *image)
+{
+  for (unsigned i = 0; i < 200; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      HvBlockOptions options = { .cache = HV_BLOCK_CACHE_WRITEBACK };
+      HvBlock *block = hv_block_open (open (image, O_RDWR | O_CLOEXEC), &options, NULL, NULL, &error);
+
+      if (block == NULL && g_error_matches (error, HV_ERROR, HV_ERROR_PERMISSION))
+        return TRUE;
+      hv_block_free (block);
+      g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+    }
+  return FALSE;
+}
+
+static void
+stop (GSubprocess *proc)
+{
+  g_subprocess_force_exit (proc);
+  g_assert_true (g_subprocess_wait (proc, NULL, NULL));
+}
+
+static void
+test_locked (Fixture *f, gconstpointer data)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("disk");
+  g_autofree char *looper = vireo_test_guest_path ("pio-loop");
+  g_autofree char *qemu = g_find_program_in_path ("qemu-system-x86_64");
+  const char *args[] = { "--kernel", kernel, "--disk", f->image, NULL };
+  g_autoptr (GError) error = NULL;
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+
+  /* Another vireo-run using it. */
+  {
+    const char *first[] = { vireo_test_vireo_run (), "--kernel", looper,   "--cmdline",
+                            "count=100000000",       "--disk",   f->image, NULL };
+    g_autoptr (GSubprocess) proc = spawn (first, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (wait_locked (f->image));
+    r = run_vireo (NULL, args);
+    g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
+    assert_one_line_error (&r, f->image, "another process is using it");
+    result_clear (&r);
+    stop (proc);
+  }
+
+  /* QEMU using it (its lock bytes: QEMU 7.2 on Debian 12). */
+  if (qemu)
+    {
+      g_autofree char *drive = g_strdup_printf ("file=%s,format=raw,if=none,id=d0", f->image);
+      const char *qemu_args[] = { qemu,      "-machine",    "pc,accel=tcg",
+                                  "-S",      "-nodefaults", "-display",
+                                  "none",    "-monitor",    "none",
+                                  "-serial", "none",        "-drive",
+                                  drive,     "-device",     "virtio-blk-pci,drive=d0",
+                                  NULL };
+      g_autoptr (GSubprocess) proc = spawn (qemu_args, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (wait_locked (f->image));
+      r = run_vireo (NULL, args);
+      g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
+      assert_one_line_error (&r, f->image, "another process is using it");
+      result_clear (&r);
+      stop (proc);
+    }
+  else
+    g_test_message ("no qemu-system-x86_64: not checked against QEMU");
+
+  /* Free again once they are gone. */
+  r = run_vireo (NULL, args);
+  g_assert_cmpint (r.status, ==, 0);
+  result_clear (&r);
+}
+
+/* Makes @path unwritable even for root (the immutable flag); FALSE where that cannot be done. */
+static gboolean
+make_unwritable (const char *path, gboolean on)
+{
+  int fd, flags = 0;
+  gboolean ok;
+
+  if (geteuid () != 0)
+    return chmod (path, on ? 0444 : 0644) == 0;
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  ok = fd >= 0 && ioctl (fd, FS_IOC_GETFLAGS, &flags) == 0;
+  flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+  ok = ok && ioctl (fd, FS_IOC_SETFLAGS, &flags) == 0;
+  if (fd >= 0)
+    close (fd);
+  return ok;
+}
+
+static void
+test_refused (Fixture *f, gconstpointer data)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("disk");
+  g_autofree char *missing = g_build_filename (f->dir, "missing.img", NULL);
+  g_autofree char *damaged = g_build_filename (f->dir, "damaged.qcow2", NULL);
+  g_autofree char *sata = g_strdup_printf ("%s,bus=sata", f->image);
+  g_autofree char *unknown = g_strdup_printf ("%s,speed=fast", f->image);
+  guint8 header[4096] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+  const struct
+  {
+    const char *disk;
+    int status;
+    const char *message;
+  } cases[] = {
+    { missing, STATUS_SETUP_ERROR, "no such file" }, { f->dir, STATUS_SETUP_ERROR, "folder" },
+    { damaged, STATUS_SETUP_ERROR, "qcow2" },        { sata, STATUS_USAGE, "not available yet" },
+    { unknown, STATUS_USAGE, "speed=fast" },
+  };
+
+  if (!vireo_test_require_kvm ())
+    return;
+  g_assert_true (g_file_set_contents (damaged, (const char *) header, sizeof header, NULL));
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *args[] = { "--kernel", kernel, "--disk", cases[i].disk, NULL };
+      Result r = run_vireo (NULL, args);
+
+      g_assert_cmpint (r.status, ==, cases[i].status);
+      assert_one_line_error (&r, cases[i].status == STATUS_USAGE ? f->image : cases[i].disk,
+                             cases[i].message);
+      g_assert_cmpstr (r.out, ==, "");
+      result_clear (&r);
+    }
+
+  /* A file the user may not write needs readonly=on. */
+  if (make_unwritable (f->image, TRUE))
+    {
+      const char *args[] = { "--kernel", kernel, "--disk", f->image, NULL };
+      Result r = run_vireo (NULL, args);
+
+      make_unwritable (f->image, FALSE);
+      g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
+      assert_one_line_error (&r, f->image, "readonly=on");
+      g_assert_cmpstr (r.out, ==, "");
+      result_clear (&r);
+    }
+  else
+    g_test_message ("cannot make a file unwritable here: not checked");
+}
+
+/* A machine with a disk saved and restored through the core: the disk's section travels with the
+ * state, and a restore needs the disk. */
+static void
+test_save_restore (Fixture *f, gconstpointer data)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("echo");
+  g_autofree char *save = g_build_filename (f->dir, "saved", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (HvMachineSpec) bare = hv_machine_spec_new ();
+  g_autofree char *output = NULL;
+  VireoTestGuest old = { 0 }, new = { 0 };
+  HvDeviceSpec *disk;
+  HvExitInfo info = { 0 };
+  int dir_fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  spec->memory = bare->memory = 128ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  bare->kernel = hv_machine_spec_add_fd (bare, open (kernel, O_RDONLY | O_CLOEXEC));
+  disk = hv_machine_spec_add_device (spec, "virtio-blk", NULL, NULL);
+  hv_device_spec_set_fd (spec, disk, "file", open (f->image, O_RDWR | O_CLOEXEC));
+  g_assert_no_errno (g_mkdir (save, 0700));
+  dir_fd = open (save, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  vireo_test_guest_init (&old, 128ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (old.vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (old.vm, old.input_pipe[0], old.output_fd);
+  g_assert_true (hv_vm_start (old.vm, &error));
+  g_assert_true (vireo_test_guest_wait_for_output (&old, "echo ready", 60));
+  g_assert_true (hv_vm_pause (old.vm, &error));
+  g_assert_true (hv_vm_save (old.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  vireo_test_guest_clear (&old);
+
+  /* Without the disk, the saved state does not fit the machine. */
+  vireo_test_guest_init (&new, 128ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (new.vm, bare, &error));
+  if (hv_vm_set_restore (new.vm, dir_fd, &error))
+    g_assert_false (hv_vm_start (new.vm, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "disk0"));
+  g_test_message ("without the disk: %s", error->message);
+  g_clear_error (&error);
+  vireo_test_guest_clear (&new);
+
+  vireo_test_guest_init (&new, 128ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (new.vm, spec, &error));
+  hv_vm_set_serial (new.vm, new.input_pipe[0], new.output_fd);
+  g_assert_true (hv_vm_set_restore (new.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_start (new.vm, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (write (new.input_pipe[1], "after q", 7), ==, 7);
+  hv_vm_wait (new.vm, &info);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  hv_exit_info_clear (&info);
+  output = vireo_test_guest_output (&new);
+  g_assert_cmpstr (output, ==, "after echo done\n");
+  vireo_test_guest_clear (&new);
+  close (dir_fd);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/disk/read-write", Fixture, NULL, setup, test_read_write, teardown);
+  g_test_add ("/disk/read-write-threads-direct", Fixture, "threads", setup, test_read_write, teardown);
+  g_test_add ("/disk/read-only", Fixture, NULL, setup, test_read_only, teardown);
+  g_test_add ("/disk/locked", Fixture, NULL, setup, test_locked, teardown);
+  g_test_add ("/disk/refused", Fixture, NULL, setup, test_refused, teardown);
+  g_test_add ("/disk/save-restore", Fixture, NULL, setup, test_save_restore, teardown);
+  return g_test_run ();
+}
