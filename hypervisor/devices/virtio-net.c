@@ -3,6 +3,12 @@
  * bounded, while it has no buffers).  slirp runs on the device's own I/O thread: its sockets and timers
  * are sources on that context, which also takes the queue notifications.
  *
+ * Restricted mode is the device's own: libslirp's (restricted=1) drops every UDP datagram from the guest
+ * but DHCP and TFTP, replies through a UDP port forward included (libslirp 4.7 udp_input), so here the
+ * guest may send (slirp_input) only ARP, DHCP, TFTP and pings to the gateway, and answers to the peers
+ * that reached it through a port forward; DNS is off and IPv6 with it.  Nothing else reaches slirp, so
+ * nothing leaves the host.
+ *
  * Every libslirp call happens on that thread with the transport lock held (slirp has no locks of its
  * own), so slirp's callbacks (send_packet) run with the lock held too.  No offloads are offered: slirp
  * wants whole frames with valid checksums, so the guest computes them (no CSUM, GUEST_CSUM, TSO). */
@@ -44,6 +50,24 @@
 
 /* The shortest frame worth giving slirp: an Ethernet header. */
 #define ETH_HEADER_LEN 14
+#define ETH_TYPE_IPV4 0x0800
+#define ETH_TYPE_ARP  0x0806
+#define IP_PROTO_ICMP 1
+#define IP_PROTO_TCP  6
+#define IP_PROTO_UDP  17
+#define PORT_DHCP_SERVER 67
+#define PORT_TFTP 69
+
+/* The peers a restricted guest may answer: the last ones that reached it through a forward. */
+#define PEERS_MAX 64
+
+typedef struct
+{
+  uint8_t proto;
+  uint16_t guest_port;
+  uint32_t peer_addr;          /* network order, as in the frame */
+  uint16_t peer_port;
+} Peer;
 
 typedef struct
 {
@@ -80,7 +104,106 @@ struct _HvVirtioNet
   gint64 poll_deadline;        /* monotonic µs by which slirp wants its timers run */
   HvVirtioNetStats stats;
   uint8_t *tx_buffer;          /* HV_VIRTIO_NET_FRAME_MAX bytes */
+
+  /* Restricted mode (set at creation). */
+  gboolean restricted;
+  uint32_t gateway;            /* 10.0.2.2, network order */
+  HvNetHostForward *forwards;
+  unsigned n_forwards;
+  Peer peers[PEERS_MAX];       /* guarded by the lock */
+  unsigned n_peers;
+  unsigned next_peer;
 };
+
+/* ---- Restricted mode ---- */
+
+static uint16_t
+get_be16 (const uint8_t *p)
+{
+  return (uint16_t) (p[0] << 8 | p[1]);
+}
+
+/* The IPv4 protocol, addresses and ports of @frame (ports 0 when not TCP or UDP); FALSE when it is not a
+ * well-formed IPv4 frame. */
+static gboolean
+parse_ipv4 (const uint8_t *frame, gsize len, uint8_t *proto, uint32_t *src, uint32_t *dst,
+            uint16_t *sport, uint16_t *dport)
+{
+  const uint8_t *ip = frame + ETH_HEADER_LEN;
+  gsize ihl;
+
+  if (len < ETH_HEADER_LEN + 20 || get_be16 (frame + 12) != ETH_TYPE_IPV4 || (ip[0] >> 4) != 4)
+    return FALSE;
+  ihl = (gsize) (ip[0] & 0xf) * 4;
+  if (ihl < 20 || len < ETH_HEADER_LEN + ihl)
+    return FALSE;
+  *proto = ip[9];
+  memcpy (src, ip + 12, 4);
+  memcpy (dst, ip + 16, 4);
+  *sport = *dport = 0;
+  if ((*proto == IP_PROTO_TCP || *proto == IP_PROTO_UDP) && len >= ETH_HEADER_LEN + ihl + 4
+      && (get_be16 (ip + 6) & 0x1fff) == 0)
+    {
+      *sport = get_be16 (ip + ihl);
+      *dport = get_be16 (ip + ihl + 2);
+    }
+  return TRUE;
+}
+
+static gboolean
+is_forwarded_port (HvVirtioNet *net, uint8_t proto, uint16_t guest_port)
+{
+  for (unsigned i = 0; i < net->n_forwards; i++)
+    if (net->forwards[i].guest_port == guest_port && net->forwards[i].udp == (proto == IP_PROTO_UDP))
+      return TRUE;
+  return FALSE;
+}
+
+/* A frame slirp sends the guest: if a peer reached a forwarded port, the guest may answer it. */
+static void
+note_peer_locked (HvVirtioNet *net, const uint8_t *frame, gsize len)
+{
+  uint8_t proto;
+  uint32_t src, dst;
+  uint16_t sport, dport;
+  Peer peer;
+
+  if (!parse_ipv4 (frame, len, &proto, &src, &dst, &sport, &dport) || dport == 0
+      || !is_forwarded_port (net, proto, dport))
+    return;
+  peer = (Peer){ proto, dport, src, sport };
+  for (unsigned i = 0; i < net->n_peers; i++)
+    if (memcmp (&net->peers[i], &peer, sizeof peer) == 0)
+      return;
+  net->peers[net->next_peer] = peer;
+  net->next_peer = (net->next_peer + 1) % PEERS_MAX;
+  net->n_peers = MIN (net->n_peers + 1, PEERS_MAX);
+}
+
+/* Whether a restricted guest may send @frame. */
+static gboolean
+may_send_locked (HvVirtioNet *net, const uint8_t *frame, gsize len)
+{
+  uint8_t proto;
+  uint32_t src, dst;
+  uint16_t sport, dport;
+
+  if (get_be16 (frame + 12) == ETH_TYPE_ARP)
+    return TRUE;
+  if (!parse_ipv4 (frame, len, &proto, &src, &dst, &sport, &dport))
+    return FALSE;
+  if (proto == IP_PROTO_UDP && dport == PORT_DHCP_SERVER)
+    return TRUE;
+  if (dst == net->gateway && ((proto == IP_PROTO_UDP && dport == PORT_TFTP) || proto == IP_PROTO_ICMP))
+    return TRUE;
+  if (sport == 0)
+    return FALSE;
+  for (unsigned i = 0; i < net->n_peers; i++)
+    if (net->peers[i].proto == proto && net->peers[i].guest_port == sport && net->peers[i].peer_addr == dst
+        && net->peers[i].peer_port == dport)
+      return TRUE;
+  return FALSE;
+}
 
 /* ---- To the guest ---- */
 
@@ -215,6 +338,8 @@ receive_locked (HvVirtioNet *net, const uint8_t *frame, gsize len)
       net->stats.rx_dropped++;
       return;
     }
+  if (net->restricted)
+    note_peer_locked (net, frame, len);
   g_queue_push_tail (&net->pending, g_bytes_new (frame, len));
   net->pending_bytes += len;
   flush_rx_locked (net);
@@ -247,9 +372,14 @@ drain_tx_locked (HvVirtioNet *net)
         {
           gsize len = (gsize) (elem->out_bytes - HDR_LEN);
           hv_virtqueue_element_read (elem, HDR_LEN, net->tx_buffer, len);
-          net->stats.tx_frames++;
-          if (!net->closing)
-            slirp_input (net->slirp, net->tx_buffer, (int) len);
+          if (net->restricted && !may_send_locked (net, net->tx_buffer, len))
+            net->stats.tx_filtered++;
+          else
+            {
+              net->stats.tx_frames++;
+              if (!net->closing)
+                slirp_input (net->slirp, net->tx_buffer, (int) len);
+            }
         }
       hv_virtqueue_push (vq, elem, 0);
       hv_virtqueue_element_free (elem);
@@ -516,12 +646,11 @@ start_slirp (HvVirtioNet *net, const HvVirtioNetConfig *config, GError **error)
 {
   SlirpConfig cfg = {
     .version = 4,
-    .restricted = config->restricted,
     .in_enabled = TRUE,
-    .in6_enabled = TRUE,
+    .in6_enabled = !config->restricted,
     .vprefix_len = 64,
     .tftp_path = net->tftp_path,
-    /* Slirp looks DNS up for the guest itself only when allowed out. */
+    /* The DNS proxy asks the host's resolver: a way out. */
     .disable_dns = config->restricted,
   };
 
@@ -530,6 +659,7 @@ start_slirp (HvVirtioNet *net, const HvVirtioNetConfig *config, GError **error)
   inet_pton (AF_INET, "10.0.2.0", &cfg.vnetwork);
   inet_pton (AF_INET, "255.255.255.0", &cfg.vnetmask);
   inet_pton (AF_INET, "10.0.2.2", &cfg.vhost);
+  net->gateway = cfg.vhost.s_addr;
   inet_pton (AF_INET, "10.0.2.3", &cfg.vnameserver);
   inet_pton (AF_INET, "10.0.2.15", &cfg.vdhcp_start);
   inet_pton (AF_INET6, "fec0::", &cfg.vprefix_addr6);
@@ -581,6 +711,9 @@ hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci
   net->pollfds = g_array_new (FALSE, FALSE, sizeof (GPollFD));
   net->timers = g_ptr_array_new ();
   net->tx_buffer = g_malloc (HV_VIRTIO_NET_FRAME_MAX);
+  net->restricted = config->restricted;
+  net->forwards = g_memdup2 (config->forwards, sizeof (HvNetHostForward) * config->n_forwards);
+  net->n_forwards = config->n_forwards;
   if (config->tftp_dir >= 0)
     net->tftp_path = g_strdup_printf ("/proc/self/fd/%d", config->tftp_dir);
   memcpy (net->config + CFG_MAC, config->mac, 6);
@@ -647,6 +780,7 @@ hv_virtio_net_free (HvVirtioNet *net)
   g_main_context_unref (net->context);
   g_free (net->tx_buffer);
   g_free (net->tftp_path);
+  g_free (net->forwards);
   g_free (net->name);
   g_free (net);
 }
