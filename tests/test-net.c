@@ -41,25 +41,33 @@ typedef struct
   GString *seen;
 } Run;
 
-/* Starts vireo-run with net-probe and @args (NULL-terminated), stdout piped. */
-static gboolean
-run_start (Run *run, const char *const *args)
+/* vireo-run --kernel net-probe.elf @args (NULL-terminated) with @flags. */
+static GSubprocess *
+spawn_vireo_run (const char *const *args, GSubprocessFlags flags)
 {
   g_autofree char *kernel = vireo_test_guest_path ("net-probe");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
+  GSubprocess *proc;
 
-  if (!vireo_test_require_kvm ())
-    return FALSE;
   g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
   g_ptr_array_add (argv, (char *) "--kernel");
   g_ptr_array_add (argv, kernel);
   for (gsize i = 0; args[i]; i++)
     g_ptr_array_add (argv, (char *) args[i]);
   g_ptr_array_add (argv, NULL);
-  run->proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                                 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
+  proc = g_subprocess_newv ((const char *const *) argv->pdata, flags, &error);
   g_assert_no_error (error);
+  return proc;
+}
+
+/* Starts vireo-run with net-probe and @args (NULL-terminated), stdout piped. */
+static gboolean
+run_start (Run *run, const char *const *args)
+{
+  if (!vireo_test_require_kvm ())
+    return FALSE;
+  run->proc = spawn_vireo_run (args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
   run->lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (run->proc));
   run->seen = g_string_new (NULL);
   return TRUE;
@@ -194,20 +202,10 @@ test_mac (void)
 static int
 run_to_end (const char *const *args, char **err)
 {
-  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GSubprocess) proc = spawn_vireo_run (args, G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                                           | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr (GError) error = NULL;
 
-  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
-  g_ptr_array_add (argv, (char *) "--kernel");
-  g_ptr_array_add (argv, kernel);
-  for (gsize i = 0; args[i]; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, err, &error));
   g_assert_no_error (error);
   g_test_message ("stderr: %s", *err);

@@ -84,24 +84,7 @@ device_features (Fixture *f)
   return features | test_common_read (&f->d, 0x04, 4) << 32;
 }
 
-/* Features, queues (no MSI-X: INTx), DRIVER_OK, then @rx_buffers receive buffers of @rx_len bytes. */
-static void
-bring_up (Fixture *f, uint64_t features, unsigned rx_buffers, uint32_t rx_len)
-{
-  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | features));
-  test_queue_setup (&f->rxq, &f->d, 0, QUEUE_LEN, RXQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
-  test_queue_setup (&f->txq, &f->d, 1, QUEUE_LEN, TXQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
-  test_driver_set_status (&f->d, test_driver_status (&f->d) | HV_VIRTIO_STATUS_DRIVER_OK);
-  for (unsigned i = 0; i < rx_buffers; i++)
-    {
-      uint64_t addr = RX_BUFS + (uint64_t) RX_BUF_LEN * (f->rxq.next_desc);
-      uint16_t head = test_queue_add (&f->rxq, addr, rx_len, TRUE);
-      f->rx_addr[head] = addr;
-    }
-  test_queue_kick (&f->rxq, 2);
-  test_machine_run_io (f->d.machine);
-}
-
+/* Gives the device @count receive buffers of @len bytes and tells it. */
 static void
 give_rx (Fixture *f, unsigned count, uint32_t len)
 {
@@ -113,6 +96,17 @@ give_rx (Fixture *f, unsigned count, uint32_t len)
     }
   test_queue_kick (&f->rxq, 2);
   test_machine_run_io (f->d.machine);
+}
+
+/* Features, queues (no MSI-X: INTx), DRIVER_OK, then @rx_buffers receive buffers of @rx_len bytes. */
+static void
+bring_up (Fixture *f, uint64_t features, unsigned rx_buffers, uint32_t rx_len)
+{
+  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | features));
+  test_queue_setup (&f->rxq, &f->d, 0, QUEUE_LEN, RXQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
+  test_queue_setup (&f->txq, &f->d, 1, QUEUE_LEN, TXQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
+  test_driver_set_status (&f->d, test_driver_status (&f->d) | HV_VIRTIO_STATUS_DRIVER_OK);
+  give_rx (f, rx_buffers, rx_len);
 }
 
 /* Sends @frame behind a zero header, from one readable buffer; returns after the device took it. */
