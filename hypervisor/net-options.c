@@ -40,8 +40,8 @@ hv_net_parse_mac (const char *text, uint8_t *mac, GError **error)
   return TRUE;
 
 bad:
-  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-               "“%s” is not a MAC address like 52:54:00:12:34:56", text);
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not a MAC address like 52:54:00:12:34:56",
+               text);
   return FALSE;
 }
 
@@ -61,8 +61,7 @@ parse_port (const char *text, const char *forward, const char *what, uint16_t *p
 }
 
 static gboolean
-parse_addr (const char *text, const char *forward, const char *what, struct in_addr *addr,
-            GError **error)
+parse_addr (const char *text, const char *forward, const char *what, struct in_addr *addr, GError **error)
 {
   if (inet_pton (AF_INET, text, addr) != 1)
     {

@@ -126,7 +126,8 @@ run_clear (Run *run)
 static void
 assert_echoed (int fd, uint16_t port, const uint8_t *data, gsize len)
 {
-  struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons (port),
+  struct sockaddr_in to = { .sin_family = AF_INET,
+                            .sin_port = htons (port),
                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   g_autofree uint8_t *reply = g_malloc (len + 1);
 
@@ -203,7 +204,7 @@ static int
 run_to_end (const char *const *args, char **err)
 {
   g_autoptr (GSubprocess) proc = spawn_vireo_run (args, G_SUBPROCESS_FLAGS_STDOUT_SILENCE
-                                                           | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+                                                            | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr (GError) error = NULL;
 
   g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, err, &error));
@@ -224,14 +225,18 @@ test_usage_errors (void)
     { { "--net", "tap", NULL }, "“tap” is not a network" },
     { { "--net", "user,restrict=maybe", NULL }, "restrict=on|off" },
     { { "--net", "user,speed=10", NULL }, "“speed=10” is not" },
-    { { "--net", "user,hostfwd=sctp::22-:22", NULL }, "the option “hostfwd”: the forward “sctp::22-:22” does not start with tcp: or udp:" },
+    { { "--net", "user,hostfwd=sctp::22-:22", NULL },
+      "the option “hostfwd”: the forward “sctp::22-:22” does not start with tcp: or udp:" },
     { { "--net", "user,hostfwd=tcp::2222:22", NULL }, "“tcp::2222:22” is not tcp|udp:" },
-    { { "--net", "user,hostfwd=tcp::70000-:22", NULL }, "“70000” in the forward “tcp::70000-:22” is not a host port" },
+    { { "--net", "user,hostfwd=tcp::70000-:22", NULL },
+      "“70000” in the forward “tcp::70000-:22” is not a host port" },
     { { "--net", "user,hostfwd=tcp:localhost:22-:22", NULL }, "“localhost” in the forward" },
     { { "--net", "user,hostfwd=udp::5000-:7,hostfwd=udp::5000-:8", NULL }, "already forwarded" },
-    { { "--net", "user,mac=52:54:00:12:34", NULL }, "the option “mac”: “52:54:00:12:34” is not a MAC address" },
+    { { "--net", "user,mac=52:54:00:12:34", NULL },
+      "the option “mac”: “52:54:00:12:34” is not a MAC address" },
     { { "--net", "user", "--mac", "01:00:5e:00:00:01", NULL }, "is a multicast address" },
-    { { "--net", "user", "--mac", "52:54:00:00:00:01", "--mac", "52:54:00:00:00:02", NULL }, "more --mac than --net" },
+    { { "--net", "user", "--mac", "52:54:00:00:00:01", "--mac", "52:54:00:00:00:02", NULL },
+      "more --mac than --net" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)

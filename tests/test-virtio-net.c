@@ -8,14 +8,14 @@
 
 #include <string.h>
 
-#define RXQ_BASE 0x100000
-#define TXQ_BASE 0x110000
-#define RX_BUFS  0x200000   /* RX_BUF_LEN each */
-#define TX_BUFS  0x300000
-#define BIG_BUF  0x320000   /* 70000 bytes */
+#define RXQ_BASE   0x100000
+#define TXQ_BASE   0x110000
+#define RX_BUFS    0x200000 /* RX_BUF_LEN each */
+#define TX_BUFS    0x300000
+#define BIG_BUF    0x320000 /* 70000 bytes */
 #define RX_BUF_LEN 2048
-#define QUEUE_LEN 16
-#define HDR_LEN 12
+#define QUEUE_LEN  16
+#define HDR_LEN    12
 
 #define F_CSUM       0
 #define F_GUEST_CSUM 1
@@ -171,8 +171,8 @@ assert_arp_reply (Fixture *f)
   g_assert_cmpuint (len, >=, 42);
   g_assert_cmpmem (frame, 6, guest_mac, 6);
   g_assert_cmphex (frame[12] << 8 | frame[13], ==, 0x0806);
-  g_assert_cmphex (frame[20] << 8 | frame[21], ==, 2);        /* a reply */
-  g_assert_cmpmem (frame + 28, 4, gateway_ip, 4);              /* from the gateway */
+  g_assert_cmphex (frame[20] << 8 | frame[21], ==, 2); /* a reply */
+  g_assert_cmpmem (frame + 28, 4, gateway_ip, 4);      /* from the gateway */
   g_assert_cmpmem (frame + 32, 6, guest_mac, 6);
   g_assert_cmpmem (frame + 38, 4, guest_ip, 4);
 }
@@ -399,8 +399,7 @@ test_save_load (Fixture *f, gconstpointer data)
   /* Another MAC: the guest's driver would go on with the old one. */
   config.name = "net1";
   config.mac[5] = 0x57;
-  other = hv_virtio_net_new (&m2.tp.platform, m2.io_context, m2.pci, &config,
-                             &error);
+  other = hv_virtio_net_new (&m2.tp.platform, m2.io_context, m2.pci, &config, &error);
   g_assert_no_error (error);
   g_assert_false (hv_virtio_net_load_state (other, state, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);

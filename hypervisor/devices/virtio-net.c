@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_NET              1
 #define PCI_CLASS_NETWORK_ETHERNET 0x020000
 
 #define VIRTIO_NET_F_MAC       5
@@ -23,26 +23,27 @@
 
 #define VIRTIO_NET_S_LINK_UP 1
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ        0
+#define TXQ        1
 #define QUEUE_SIZE 256
 
 /* struct virtio_net_hdr with VERSION_1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset,
  * num_buffers. */
-#define HDR_LEN 12
+#define HDR_LEN         12
 #define HDR_NUM_BUFFERS 10
 
 /* struct virtio_net_config: mac, status, max_virtqueue_pairs. */
-#define CFG_MAC    0
-#define CFG_STATUS 6
+#define CFG_MAC          0
+#define CFG_STATUS       6
 #define CFG_MAX_VQ_PAIRS 8
-#define CFG_LEN    10
+#define CFG_LEN          10
 
 /* The shortest frame worth giving the network: an Ethernet header. */
 #define ETH_HEADER_LEN 14
+
 struct _HvVirtioNet
 {
-  HvPlatform platform;         /* the machine's, with io_context set to the device's own */
+  HvPlatform platform; /* the machine's, with io_context set to the device's own */
   GMainContext *context;
   HvVirtio *vdev;
   HvVirtioDeviceInfo info;
@@ -51,11 +52,11 @@ struct _HvVirtioNet
   HvNetUser *network;
 
   /* Guarded by the transport's lock (hv_virtio_lock). */
-  gboolean closing;            /* being freed: nothing goes to the network or the guest any more */
-  GQueue pending;              /* GBytes: frames for the guest, oldest first */
+  gboolean closing; /* being freed: nothing goes to the network or the guest any more */
+  GQueue pending;   /* GBytes: frames for the guest, oldest first */
   gsize pending_bytes;
   HvVirtioNetStats stats;
-  uint8_t *tx_buffer;          /* HV_VIRTIO_NET_FRAME_MAX bytes */
+  uint8_t *tx_buffer; /* HV_VIRTIO_NET_FRAME_MAX bytes */
 };
 
 /* ---- To the guest ---- */
@@ -216,8 +217,7 @@ drain_tx_locked (HvVirtioNet *net)
   while ((elem = hv_virtio_pop (net->vdev, vq)) != NULL)
     {
       /* The header says nothing we use: no offloads were offered, so every frame is complete. */
-      if (elem->out_bytes < HDR_LEN + ETH_HEADER_LEN
-          || elem->out_bytes - HDR_LEN > HV_VIRTIO_NET_FRAME_MAX)
+      if (elem->out_bytes < HDR_LEN + ETH_HEADER_LEN || elem->out_bytes - HDR_LEN > HV_VIRTIO_NET_FRAME_MAX)
         net->stats.tx_dropped++;
       else
         {
@@ -329,14 +329,14 @@ hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci
     }
   net->network = hv_net_user_new (context,
                                   &(HvNetUserConfig){
-                                    .restricted = config->restricted,
-                                    .forwards = config->forwards,
-                                    .n_forwards = config->n_forwards,
-                                    .tftp_dir = config->tftp_dir,
-                                    .lock = net_lock,
-                                    .unlock = net_unlock,
-                                    .receive = net_receive_locked,
-                                    .opaque = net,
+                                      .restricted = config->restricted,
+                                      .forwards = config->forwards,
+                                      .n_forwards = config->n_forwards,
+                                      .tftp_dir = config->tftp_dir,
+                                      .lock = net_lock,
+                                      .unlock = net_unlock,
+                                      .receive = net_receive_locked,
+                                      .opaque = net,
                                   },
                                   error);
   if (net->network == NULL)
@@ -409,9 +409,10 @@ hv_virtio_net_load_state (HvVirtioNet *net, GVariant *state, GError **error)
   /* The guest's driver read the MAC at probe time and keeps using it. */
   if (memcmp (mac, net->config + CFG_MAC, 6) != 0)
     {
-      hv_state_set_bad (error, net->name,
-                        "it was saved with MAC %02x:%02x:%02x:%02x:%02x:%02x, which the machine no longer has",
-                        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+      hv_state_set_bad (
+          error, net->name,
+          "it was saved with MAC %02x:%02x:%02x:%02x:%02x:%02x, which the machine no longer has", mac[0],
+          mac[1], mac[2], mac[3], mac[4], mac[5]);
       return FALSE;
     }
   transport = hv_state_lookup (state, net->name, "virtio", G_VARIANT_TYPE_VARDICT, error);

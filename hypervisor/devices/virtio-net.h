@@ -19,23 +19,23 @@ typedef struct _HvVirtioNet HvVirtioNet;
 
 typedef struct
 {
-  const char *name;          /* unique in the machine (the device id) */
+  const char *name; /* unique in the machine (the device id) */
   uint8_t mac[6];
   /* Nothing leaves the host: the guest gets DHCP, TFTP and pings to the gateway, and may answer
    * whoever reaches it through a port forward; no DNS, no IPv6. */
   gboolean restricted;
   const HvNetHostForward *forwards;
   unsigned n_forwards;
-  int tftp_dir;              /* a directory the TFTP server serves (not owned), or -1 for none */
+  int tftp_dir; /* a directory the TFTP server serves (not owned), or -1 for none */
 } HvVirtioNetConfig;
 
 typedef struct
 {
-  uint64_t tx_frames;        /* frames the guest sent that went to the network */
-  uint64_t tx_dropped;       /* malformed ones (shorter than the header, longer than FRAME_MAX) */
-  uint64_t tx_filtered;      /* ones restricted mode kept in */
-  uint64_t rx_frames;        /* frames given to the guest */
-  uint64_t rx_dropped;       /* frames the guest had no room for */
+  uint64_t tx_frames;   /* frames the guest sent that went to the network */
+  uint64_t tx_dropped;  /* malformed ones (shorter than the header, longer than FRAME_MAX) */
+  uint64_t tx_filtered; /* ones restricted mode kept in */
+  uint64_t rx_frames;   /* frames given to the guest */
+  uint64_t rx_dropped;  /* frames the guest had no room for */
 } HvVirtioNetStats;
 
 /* Creates the NIC on @pci and its network on @context (the device's I/O thread, which also takes its

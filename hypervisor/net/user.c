@@ -17,14 +17,14 @@
 #include <slirp/libslirp.h>
 #include <string.h>
 
-#define ETH_HEADER_LEN 14
-#define ETH_TYPE_IPV4 0x0800
-#define ETH_TYPE_ARP  0x0806
-#define IP_PROTO_ICMP 1
-#define IP_PROTO_TCP  6
-#define IP_PROTO_UDP  17
+#define ETH_HEADER_LEN   14
+#define ETH_TYPE_IPV4    0x0800
+#define ETH_TYPE_ARP     0x0806
+#define IP_PROTO_ICMP    1
+#define IP_PROTO_TCP     6
+#define IP_PROTO_UDP     17
 #define PORT_DHCP_SERVER 67
-#define PORT_TFTP 69
+#define PORT_TFTP        69
 
 /* The peers a restricted guest may answer: the last ones that reached it through a forward. */
 #define PEERS_MAX 64
@@ -33,7 +33,7 @@ typedef struct
 {
   uint8_t proto;
   uint16_t guest_port;
-  uint32_t peer_addr;          /* network order, as in the frame */
+  uint32_t peer_addr; /* network order, as in the frame */
   uint16_t peer_port;
 } Peer;
 
@@ -42,7 +42,7 @@ typedef struct
   HvNetUser *user;
   SlirpTimerId id;
   void *cb_opaque;
-  GSource *source;             /* armed: a timeout on the context */
+  GSource *source; /* armed: a timeout on the context */
 } NetTimer;
 
 typedef struct
@@ -60,17 +60,17 @@ struct _HvNetUser
   void *opaque;
   char *tftp_path;
   gboolean restricted;
-  uint32_t gateway;            /* 10.0.2.2, network order */
+  uint32_t gateway; /* 10.0.2.2, network order */
   HvNetHostForward *forwards;
   unsigned n_forwards;
 
   /* Guarded by the NIC's lock. */
   Slirp *slirp;
-  gboolean closing;            /* being freed: slirp is not called any more */
-  GArray *pollfds;             /* GPollFD: what slirp asked to poll this time round */
+  gboolean closing; /* being freed: slirp is not called any more */
+  GArray *pollfds;  /* GPollFD: what slirp asked to poll this time round */
   GSource *slirp_source;
-  GPtrArray *timers;           /* NetTimer */
-  gint64 poll_deadline;        /* monotonic µs by which slirp wants its timers run */
+  GPtrArray *timers;    /* NetTimer */
+  gint64 poll_deadline; /* monotonic µs by which slirp wants its timers run */
   Peer peers[PEERS_MAX];
   unsigned n_peers;
   unsigned next_peer;
@@ -87,8 +87,8 @@ get_be16 (const uint8_t *p)
 /* The IPv4 protocol, addresses and ports of @frame (ports 0 when not TCP or UDP); FALSE when it is not a
  * well-formed IPv4 frame. */
 static gboolean
-parse_ipv4 (const uint8_t *frame, gsize len, uint8_t *proto, uint32_t *src, uint32_t *dst,
-            uint16_t *sport, uint16_t *dport)
+parse_ipv4 (const uint8_t *frame, gsize len, uint8_t *proto, uint32_t *src, uint32_t *dst, uint16_t *sport,
+            uint16_t *dport)
 {
   const uint8_t *ip = frame + ETH_HEADER_LEN;
   gsize ihl;
@@ -428,7 +428,8 @@ start_slirp (HvNetUser *user, const HvNetUserConfig *config, GError **error)
 
       errno = 0;
       if (slirp_add_hostfwd (user->slirp, forward->udp, forward->host_addr, forward->host_port,
-                             forward->guest_addr, forward->guest_port) < 0)
+                             forward->guest_addr, forward->guest_port)
+          < 0)
         {
           int saved = errno;
           char host[INET_ADDRSTRLEN];
@@ -446,7 +447,6 @@ start_slirp (HvNetUser *user, const HvNetUserConfig *config, GError **error)
   g_source_attach (user->slirp_source, user->context);
   return TRUE;
 }
-
 
 HvNetUser *
 hv_net_user_new (GMainContext *context, const HvNetUserConfig *config, GError **error)

@@ -15,7 +15,7 @@ typedef struct
   gboolean restricted;
   const HvNetHostForward *forwards;
   unsigned n_forwards;
-  int tftp_dir;              /* a directory the TFTP server serves (not owned), or -1 */
+  int tftp_dir; /* a directory the TFTP server serves (not owned), or -1 */
 
   /* The NIC's lock: held around every call below but new and free, taken by the network for its own
    * work on the context, and held while @receive runs (on the context's thread). */

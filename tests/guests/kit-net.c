@@ -42,8 +42,8 @@
 #define AVAIL_F_NO_INTERRUPT 1
 #define USED_F_NO_NOTIFY     1
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ     0
+#define TXQ     1
 #define HDR_LEN 12 /* struct virtio_net_hdr with VERSION_1 */
 #define BUF_LEN 2048
 
@@ -148,8 +148,7 @@ write64 (volatile uint8_t *base, unsigned offset, uint64_t value)
 static bool
 fail (const char *problem)
 {
-  kit_printf ("kit: virtio-net %02x:%02x.%x: %s\n", nic.pci.bus, nic.pci.slot, nic.pci.function,
-              problem);
+  kit_printf ("kit: virtio-net %02x:%02x.%x: %s\n", nic.pci.bus, nic.pci.slot, nic.pci.function, problem);
   if (nic.common)
     write8 (nic.common, COMMON_DEVICE_STATUS,
             (uint8_t) (read8 (nic.common, COMMON_DEVICE_STATUS) | STATUS_FAILED));

@@ -6,24 +6,24 @@
  * in ring 3; the NIC is polled. */
 #include "kit.h"
 
-#define ETH_LEN  14
-#define IP_LEN   20
-#define UDP_LEN  8
-#define BOOTP_LEN 548 /* 236 fixed bytes and 312 of options: what slirp's DHCP server expects */
-#define ETH_IPV4 0x0800
-#define ETH_ARP  0x0806
-#define PROTO_UDP 17
-#define PORT_ECHO 7
+#define ETH_LEN          14
+#define IP_LEN           20
+#define UDP_LEN          8
+#define BOOTP_LEN        548 /* 236 fixed bytes and 312 of options: what slirp's DHCP server expects */
+#define ETH_IPV4         0x0800
+#define ETH_ARP          0x0806
+#define PROTO_UDP        17
+#define PORT_ECHO        7
 #define PORT_DHCP_SERVER 67
 #define PORT_DHCP_CLIENT 68
-#define DHCP_DISCOVER 1
-#define DHCP_OFFER    2
-#define DHCP_REQUEST  3
-#define DHCP_ACK      5
-#define DHCP_XID      0x7669726fu /* "viro" */
-#define DHCP_TRIES    10
+#define DHCP_DISCOVER    1
+#define DHCP_OFFER       2
+#define DHCP_REQUEST     3
+#define DHCP_ACK         5
+#define DHCP_XID         0x7669726fu /* "viro" */
+#define DHCP_TRIES       10
 /* About a second at 2-3 GHz; the exact time does not matter. */
-#define RETRY_CYCLES (1ull << 31)
+#define RETRY_CYCLES  (1ull << 31)
 #define BUTTON_CYCLES (1ull << 24)
 
 static uint8_t mac[6];
@@ -256,8 +256,8 @@ run (void *unused)
       kit_puts ("net-probe: no answer from a DHCP server\n");
       kit_poweroff ();
     }
-  kit_printf ("net-probe ip=%u.%u.%u.%u gw=%u.%u.%u.%u\n", my_ip[0], my_ip[1], my_ip[2], my_ip[3],
-              gateway[0], gateway[1], gateway[2], gateway[3]);
+  kit_printf ("net-probe ip=%u.%u.%u.%u gw=%u.%u.%u.%u\n", my_ip[0], my_ip[1], my_ip[2], my_ip[3], gateway[0],
+              gateway[1], gateway[2], gateway[3]);
 
   uint64_t last_button_check = kit_rdtsc ();
   for (;;)
