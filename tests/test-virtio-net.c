@@ -6,7 +6,9 @@
 #include "device.h"
 #include "devices/virtio-net.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RXQ_BASE   0x100000
 #define TXQ_BASE   0x110000
@@ -38,13 +40,15 @@ typedef struct
   TestQueue txq;
   uint64_t rx_addr[QUEUE_LEN]; /* the buffer given with each receive descriptor */
   unsigned n_tx;
+  char *tftp_dir; /* served by the TFTP server, when the test has one */
+  int tftp_fd;
 } Fixture;
 
 static void
 setup_with (Fixture *f, gboolean restricted)
 {
   g_autoptr (GError) error = NULL;
-  HvVirtioNetConfig config = { .name = "net0", .restricted = restricted, .tftp_dir = -1 };
+  HvVirtioNetConfig config = { .name = "net0", .restricted = restricted, .tftp_dir = f->tftp_fd };
 
   memcpy (config.mac, guest_mac, 6);
   test_machine_init (&f->m);
@@ -57,12 +61,30 @@ setup_with (Fixture *f, gboolean restricted)
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
+  f->tftp_fd = -1;
   setup_with (f, FALSE);
+}
+
+/* Restricted, with a TFTP directory holding "hello.txt". */
+static void
+tftp_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *file = NULL;
+
+  f->tftp_dir = g_dir_make_tmp ("vireo-tftp-XXXXXX", &error);
+  g_assert_no_error (error);
+  file = g_build_filename (f->tftp_dir, "hello.txt", NULL);
+  g_assert_true (g_file_set_contents (file, "hello over tftp\n", -1, &error));
+  f->tftp_fd = open (f->tftp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (f->tftp_fd, >=, 0);
+  setup_with (f, TRUE);
 }
 
 static void
 restricted_setup (Fixture *f, gconstpointer data)
 {
+  f->tftp_fd = -1;
   setup_with (f, TRUE);
 }
 
@@ -71,6 +93,13 @@ fixture_teardown (Fixture *f, gconstpointer data)
 {
   hv_virtio_net_free (f->net);
   test_machine_clear (&f->m);
+  if (f->tftp_fd >= 0)
+    close (f->tftp_fd);
+  if (f->tftp_dir)
+    {
+      vireo_test_remove_tree (f->tftp_dir);
+      g_free (f->tftp_dir);
+    }
 }
 
 static uint64_t
@@ -336,29 +365,52 @@ test_mergeable (Fixture *f, gconstpointer data)
   g_assert_cmpmem (stream + HDR_LEN, sizeof frame, frame, sizeof frame);
 }
 
+/* A UDP datagram from the guest (10.0.2.15:@sport) to the gateway's @dport, without a checksum. */
+static gsize
+udp_to_gateway (uint8_t *frame, uint16_t sport, uint16_t dport, const void *payload, gsize len)
+{
+  gsize ip_len = 20 + 8 + len;
+
+  memset (frame, 0, 14 + ip_len);
+  memcpy (frame, (const uint8_t[]){ 0x52, 0x55, 0x0a, 0x00, 0x02, 0x02 }, 6);
+  memcpy (frame + 6, guest_mac, 6);
+  frame[12] = 0x08;
+  frame[14] = 0x45;
+  frame[16] = (uint8_t) (ip_len >> 8);
+  frame[17] = (uint8_t) ip_len;
+  frame[22] = 64;
+  frame[23] = 17;
+  memcpy (frame + 26, guest_ip, 4);
+  memcpy (frame + 30, gateway_ip, 4);
+  {
+    uint32_t sum = 0;
+    for (unsigned i = 0; i < 20; i += 2)
+      sum += (uint32_t) (frame[14 + i] << 8 | frame[15 + i]);
+    while (sum >> 16)
+      sum = (sum & 0xffff) + (sum >> 16);
+    frame[24] = (uint8_t) (~sum >> 8);
+    frame[25] = (uint8_t) ~sum;
+  }
+  frame[34] = (uint8_t) (sport >> 8);
+  frame[35] = (uint8_t) sport;
+  frame[36] = (uint8_t) (dport >> 8);
+  frame[37] = (uint8_t) dport;
+  frame[38] = (uint8_t) ((8 + len) >> 8);
+  frame[39] = (uint8_t) (8 + len);
+  memcpy (frame + 42, payload, len);
+  return 14 + ip_len;
+}
+
 static void
 test_restricted (Fixture *f, gconstpointer data)
 {
-  /* A DNS query to the gateway: UDP 10.0.2.15:1234 -> 10.0.2.2:53. */
-  uint8_t udp[14 + 20 + 8 + 4] = { 0 };
+  static const uint8_t query[4] = { 0 };
   uint8_t frame[64];
   HvVirtioNetStats stats;
 
+  /* A DNS query to the gateway stays in. */
   bring_up (f, 0, 8, RX_BUF_LEN);
-  memcpy (udp, (const uint8_t[]){ 0x52, 0x55, 0x0a, 0x00, 0x02, 0x02 }, 6);
-  memcpy (udp + 6, guest_mac, 6);
-  udp[12] = 0x08;
-  udp[14] = 0x45;
-  udp[17] = sizeof udp - 14;
-  udp[22] = 64;
-  udp[23] = 17;
-  memcpy (udp + 26, guest_ip, 4);
-  memcpy (udp + 30, gateway_ip, 4);
-  udp[34] = 1234 >> 8;
-  udp[35] = 1234 & 0xff;
-  udp[37] = 53;
-  udp[39] = 12;
-  transmit (f, udp, sizeof udp);
+  transmit (f, frame, udp_to_gateway (frame, 1234, 53, query, sizeof query));
   hv_virtio_net_get_stats (f->net, &stats);
   g_assert_cmpuint (stats.tx_filtered, ==, 1);
   g_assert_cmpuint (stats.tx_frames, ==, 0);
@@ -368,6 +420,28 @@ test_restricted (Fixture *f, gconstpointer data)
   assert_arp_reply (f);
   hv_virtio_net_get_stats (f->net, &stats);
   g_assert_cmpuint (stats.tx_frames, ==, 1);
+}
+
+static void
+test_tftp (Fixture *f, gconstpointer data)
+{
+  static const char request[] = "\0\1hello.txt\0octet";
+  static const char expect[] = "\0\3\0\1hello over tftp\n";
+  uint8_t frame[2048];
+  gsize len;
+
+  bring_up (f, 0, 8, RX_BUF_LEN);
+  /* The NAT learns the guest's MAC from its ARP request, then answers the read request with the first
+   * (and only) block. */
+  transmit (f, frame, arp_request (frame, gateway_ip));
+  assert_arp_reply (f);
+  transmit (f, frame, udp_to_gateway (frame, 2000, 69, request, sizeof request));
+  len = next_rx (f, frame, sizeof frame);
+  g_assert_cmpuint (len, >=, 42 + sizeof expect - 1);
+  g_assert_cmpuint (frame[23], ==, 17);
+  g_assert_cmpmem (frame + 26, 4, gateway_ip, 4);
+  g_assert_cmpuint (frame[36] << 8 | frame[37], ==, 2000);
+  g_assert_cmpmem (frame + 42, sizeof expect - 1, expect, sizeof expect - 1);
 }
 
 static void
@@ -432,6 +506,7 @@ main (int argc, char **argv)
   ADD ("rx-buffer-too-small", test_rx_buffer_too_small, fixture_setup);
   ADD ("mergeable", test_mergeable, fixture_setup);
   ADD ("restricted", test_restricted, restricted_setup);
+  ADD ("tftp", test_tftp, tftp_setup);
   ADD ("save-load", test_save_load, fixture_setup);
   return g_test_run ();
 }
