@@ -338,14 +338,18 @@ list_device_kinds (void)
     }
 }
 
-/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,mac=MAC] as a virtio-net device; @mac (--mac) is
- * used when the text names none.  The values are checked with the spec (hv_machine_spec_check). */
+/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,mac=MAC][,tftp=DIR] as a virtio-net device; @mac
+ * (--mac) is used when the text names none.  The values are checked with the spec
+ * (hv_machine_spec_check); a TFTP directory that cannot be opened is HV_ERROR_NOT_FOUND or
+ * HV_ERROR_PERMISSION, a setup error rather than a usage one. */
 static gboolean
 add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError **error)
 {
   g_auto (GStrv) parts = g_strsplit (text, ",", -1);
   g_autoptr (GPtrArray) forwards = g_ptr_array_new ();
   g_autofree char *hostfwd = NULL;
+  const char *tftp = NULL;
+  HvDeviceSpec *device;
   GVariantDict options;
   gsize i;
 
@@ -369,6 +373,8 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError *
         g_ptr_array_add (forwards, (gpointer) value);
       else if (g_str_has_prefix (parts[i], "mac="))
         mac = value;
+      else if (g_str_has_prefix (parts[i], "tftp=") && value[0] != '\0')
+        tftp = value;
       else if (g_str_has_prefix (parts[i], "restrict="))
         {
           if (g_str_equal (value, "on") || g_str_equal (value, "yes") || g_str_equal (value, "true"))
@@ -389,13 +395,26 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError *
     }
   if (mac)
     g_variant_dict_insert (&options, "mac", "s", mac);
-  hv_machine_spec_add_device (spec, "virtio-net", NULL, g_variant_dict_end (&options));
+  device = hv_machine_spec_add_device (spec, "virtio-net", NULL, g_variant_dict_end (&options));
+  if (tftp)
+    {
+      int fd = open (tftp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, saved == ENOENT ? HV_ERROR_NOT_FOUND : HV_ERROR_PERMISSION,
+                       "cannot open the TFTP directory %s: %s", tftp, g_strerror (saved));
+          return FALSE;
+        }
+      hv_device_spec_set_fd (spec, device, "tftp", fd);
+    }
   return TRUE;
 
 bad:
   g_variant_dict_clear (&options);
   g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-               "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off or mac=MAC",
+               "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off, "
+               "mac=MAC or tftp=DIR",
                parts[i]);
   return FALSE;
 }
@@ -419,7 +438,7 @@ static const char description[] =
   "Networking: --net user gives the guest a virtio-net NIC on a private NAT network (10.0.2.0/24, DHCP\n"
   "from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3); hostfwd=udp:127.0.0.1:5555-:7 forwards a host port\n"
   "(on 127.0.0.1 unless an address is given) to the guest; restrict=on keeps the guest from reaching\n"
-  "anything but its forwards.  Repeat --net for more NICs.\n"
+  "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  Repeat --net for more NICs.\n"
   "\n"
   "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
 
@@ -456,8 +475,8 @@ main (int argc, char **argv)
       "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
       "SPEC" },
     { "net", 'n', 0, G_OPTION_ARG_STRING_ARRAY, &nets,
-      "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,mac=MAC]; repeat "
-      "for more", "SPEC" },
+      "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,mac=MAC]"
+      "[,tftp=DIR]; repeat for more", "SPEC" },
     { "mac", 0, 0, G_OPTION_ARG_STRING_ARRAY, &macs,
       "MAC address of the NIC of the --net given in the same position (aa:bb:cc:dd:ee:ff)", "MAC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -553,7 +572,7 @@ main (int argc, char **argv)
     if (!add_net_device (spec, nets[i], macs && i < g_strv_length (macs) ? macs[i] : NULL, &error))
       {
         fprintf (stderr, "vireo-run: --net: %s\n", error->message);
-        return EXIT_USAGE;
+        return g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT) ? EXIT_USAGE : EXIT_SETUP_ERROR;
       }
   for (gsize i = 0; devices && devices[i]; i++)
     if (!hv_machine_spec_add_device_text (spec, devices[i], &error))

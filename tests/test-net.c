@@ -254,6 +254,16 @@ test_usage_errors (void)
 }
 
 static void
+test_tftp_dir_missing (void)
+{
+  const char *args[] = { "--net", "user,tftp=/nonexistent/vireo-tftp", NULL };
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_to_end (args, &err), ==, STATUS_SETUP_ERROR);
+  g_assert_nonnull (strstr (err, "--net: cannot open the TFTP directory /nonexistent/vireo-tftp"));
+}
+
+static void
 test_port_taken (void)
 {
   struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
@@ -284,6 +294,7 @@ main (int argc, char **argv)
   g_test_add_func ("/net/dhcp-and-udp-echo", test_dhcp_and_udp_echo);
   g_test_add_func ("/net/mac", test_mac);
   g_test_add_func ("/net/usage-errors", test_usage_errors);
+  g_test_add_func ("/net/tftp-dir-missing", test_tftp_dir_missing);
   g_test_add_func ("/net/port-taken", test_port_taken);
   return g_test_run ();
 }
