@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -287,12 +288,104 @@ test_port_taken (void)
   close (fd);
 }
 
+/* A machine like vireo-run's for net-probe with one restricted NIC forwarding 127.0.0.1:@port to the
+ * guest's echo port, through the library; restored from @restore_dir_fd when it is not -1. */
+static void
+net_guest_start (VireoTestGuest *guest, uint16_t port, int restore_dir_fd)
+{
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
+  g_autofree char *hostfwd = g_strdup_printf ("udp:127.0.0.1:%u-:7", port);
+  g_autoptr (GError) error = NULL;
+  GVariantDict options;
+
+  vireo_test_guest_init (guest, 64ull << 20, 1);
+  spec->memory = 64ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+  g_variant_dict_init (&options, NULL);
+  g_variant_dict_insert (&options, "restrict", "b", TRUE);
+  g_variant_dict_insert (&options, "hostfwd", "s", hostfwd);
+  hv_machine_spec_add_device (spec, "virtio-net", "net0", g_variant_dict_end (&options));
+  g_assert_true (hv_vm_apply_spec (guest->vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+  if (restore_dir_fd >= 0)
+    {
+      g_assert_true (hv_vm_set_restore (guest->vm, restore_dir_fd, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (hv_vm_start (guest->vm, &error));
+  g_assert_no_error (error);
+}
+
+static void
+echo_three (uint16_t port)
+{
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  for (unsigned i = 0; i < 3; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("datagram %u to port %u", i, port);
+      assert_echoed (fd, port, (const uint8_t *) text, strlen (text));
+    }
+  close (fd);
+}
+
+/* A machine saved with its NIC in use and restored into a new one: the guest keeps its address and its
+ * queues, the forward is bound again, and the echo goes on (the NAT's own state is not saved). */
+static void
+test_save_restore (void)
+{
+  uint16_t port = free_udp_port ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *out = NULL;
+  VireoTestGuest guest;
+  HvExitInfo info = { 0 };
+  int dir_fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  dir = g_dir_make_tmp ("vireo-net-save-XXXXXX", &error);
+  g_assert_no_error (error);
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (dir_fd, >=, 0);
+
+  net_guest_start (&guest, port, -1);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "net-probe ip=10.0.2.15", 30));
+  echo_three (port);
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  hv_vm_stop (guest.vm);
+  hv_vm_wait (guest.vm, &info);
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+
+  net_guest_start (&guest, port, dir_fd);
+  echo_three (port);
+  g_assert_true (hv_vm_request_shutdown (guest.vm, &error));
+  g_assert_no_error (error);
+  hv_vm_wait (guest.vm, &info);
+  out = vireo_test_guest_output (&guest);
+  g_test_message ("restored guest: %s", out);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  g_assert_nonnull (strstr (out, "net-probe done"));
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+  close (dir_fd);
+  vireo_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/net/dhcp-and-udp-echo", test_dhcp_and_udp_echo);
   g_test_add_func ("/net/mac", test_mac);
+  g_test_add_func ("/net/save-restore", test_save_restore);
   g_test_add_func ("/net/usage-errors", test_usage_errors);
   g_test_add_func ("/net/tftp-dir-missing", test_tftp_dir_missing);
   g_test_add_func ("/net/port-taken", test_port_taken);
