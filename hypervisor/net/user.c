@@ -343,11 +343,17 @@ slirp_source_prepare (GSource *source, gint *timeout)
   uint32_t slirp_timeout = 1000;
 
   user->lock (user->opaque);
+  if (user->closing)
+    {
+      /* The source may be destroyed already (hv_net_user_free sets closing first): leave it alone. */
+      user->unlock (user->opaque);
+      *timeout = -1;
+      return FALSE;
+    }
   for (guint i = 0; i < user->pollfds->len; i++)
     g_source_remove_poll (source, &g_array_index (user->pollfds, GPollFD, i));
   g_array_set_size (user->pollfds, 0);
-  if (!user->closing)
-    slirp_pollfds_fill (user->slirp, &slirp_timeout, slirp_add_poll, user);
+  slirp_pollfds_fill (user->slirp, &slirp_timeout, slirp_add_poll, user);
   /* The array is complete: the GPollFDs stay where they are until the next prepare. */
   for (guint i = 0; i < user->pollfds->len; i++)
     g_source_add_poll (source, &g_array_index (user->pollfds, GPollFD, i));
