@@ -1,6 +1,7 @@
 /* spec.c — the machine spec (spec.h): the kinds a spec may name, building a spec, checking it, and the
  * message it travels in. */
 #include "spec.h"
+#include "net-options.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,11 +93,51 @@ const HvDeviceKindInfo hv_kind_info_virtio_blk = {
   .options = virtio_blk_options,
 };
 
+static gboolean
+check_net_backend (const char *value, GError **error)
+{
+  if (strcmp (value, "user") == 0)
+    return TRUE;
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+               "“%s” is not a network backend; the one there is: user (NAT)", value);
+  return FALSE;
+}
+
+static gboolean
+check_mac (const char *value, GError **error)
+{
+  return hv_net_parse_mac (value, NULL, error);
+}
+
+static gboolean
+check_hostfwd (const char *value, GError **error)
+{
+  return hv_net_parse_hostfwd (value, NULL, error);
+}
+
+static const HvSpecOptionInfo virtio_net_options[] = {
+  { "backend", HV_SPEC_OPTION_STRING, FALSE, "user: NAT through libslirp (the default)", .check = check_net_backend },
+  { "mac", HV_SPEC_OPTION_STRING, FALSE, "MAC address aa:bb:cc:dd:ee:ff (default 52:54:00:12:34:56 + n)",
+    .check = check_mac },
+  { "hostfwd", HV_SPEC_OPTION_STRING, FALSE,
+    "port forwards tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, separated by ; (HOSTADDR "
+    "defaults to 127.0.0.1)", .check = check_hostfwd },
+  { "restrict", HV_SPEC_OPTION_BOOL, FALSE, "isolate the guest: no connections out, port forwards only" },
+  { "tftp", HV_SPEC_OPTION_FD, FALSE, "a directory the built-in TFTP server serves" },
+  { NULL },
+};
+
+const HvDeviceKindInfo hv_kind_info_virtio_net = {
+  .name = "virtio-net", .id_prefix = "net", .max_instances = 8,
+  .description = "virtio-net NIC with user-mode networking (NAT, DHCP, port forwards)",
+  .options = virtio_net_options,
+};
+
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
   &hv_kind_info_pci_host,     &hv_kind_info_serial,        &hv_kind_info_i8042,
   &hv_kind_info_rtc,          &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
   &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet,
-  &hv_kind_info_virtio_blk,   NULL,
+  &hv_kind_info_virtio_blk,   &hv_kind_info_virtio_net,    NULL,
 };
 
 const HvDeviceKindInfo *
@@ -500,6 +541,16 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
                        "device “%s”: the option “%s” must be of type “%s”, not “%s”", device->id, name,
                        type, g_variant_get_type_string (value));
           return FALSE;
+        }
+      if (option->check && option->type == HV_SPEC_OPTION_STRING)
+        {
+          g_autoptr (GError) local = NULL;
+          if (!option->check (g_variant_get_string (value, NULL), &local))
+            {
+              g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s”: %s",
+                           device->id, name, local->message);
+              return FALSE;
+            }
         }
       if (option->type == HV_SPEC_OPTION_FD)
         {

@@ -40,6 +40,8 @@ typedef struct
   /* Numbers only: the range allowed (both 0: any). */
   unsigned min_value;
   unsigned max_value;
+  /* Checks a string option's value beyond its type (a MAC address, port forwards); NULL: any. */
+  gboolean (*check) (const char *value, GError **error);
 } HvSpecOptionInfo;
 
 /* A device kind as a spec sees it. */
@@ -64,7 +66,7 @@ gboolean hv_device_id_is_valid (const char *id);
 /* The entries the core's kinds point at. */
 extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042, hv_kind_info_rtc,
   hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard,
-  hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk;
+  hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk, hv_kind_info_virtio_net;
 
 typedef enum
 {

@@ -513,6 +513,87 @@ list_device_kinds (void)
     }
 }
 
+/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,mac=MAC][,tftp=DIR] as a virtio-net device; @mac
+ * (--mac) is used when the text names none.  The values are checked with the spec
+ * (hv_machine_spec_check); a TFTP directory that cannot be opened is HV_ERROR_NOT_FOUND or
+ * HV_ERROR_PERMISSION, a setup error rather than a usage one. */
+static gboolean
+add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError **error)
+{
+  g_auto (GStrv) parts = g_strsplit (text, ",", -1);
+  g_autoptr (GPtrArray) forwards = g_ptr_array_new ();
+  g_autofree char *hostfwd = NULL;
+  const char *tftp = NULL;
+  HvDeviceSpec *device;
+  GVariantDict options;
+  gsize i;
+
+  if (g_strcmp0 (parts[0], "user") != 0)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a network; the one there is: user (NAT, with hostfwd=, restrict=, mac=)",
+                   parts[0]);
+      return FALSE;
+    }
+  g_variant_dict_init (&options, NULL);
+  g_variant_dict_insert (&options, "backend", "s", "user");
+  for (i = 1; parts[i]; i++)
+    {
+      const char *value = strchr (parts[i], '=');
+
+      if (value == NULL)
+        goto bad;
+      value++;
+      if (g_str_has_prefix (parts[i], "hostfwd="))
+        g_ptr_array_add (forwards, (gpointer) value);
+      else if (g_str_has_prefix (parts[i], "mac="))
+        mac = value;
+      else if (g_str_has_prefix (parts[i], "tftp=") && value[0] != '\0')
+        tftp = value;
+      else if (g_str_has_prefix (parts[i], "restrict="))
+        {
+          if (g_str_equal (value, "on") || g_str_equal (value, "yes") || g_str_equal (value, "true"))
+            g_variant_dict_insert (&options, "restrict", "b", TRUE);
+          else if (g_str_equal (value, "off") || g_str_equal (value, "no") || g_str_equal (value, "false"))
+            g_variant_dict_insert (&options, "restrict", "b", FALSE);
+          else
+            goto bad;
+        }
+      else
+        goto bad;
+    }
+  if (forwards->len > 0)
+    {
+      g_ptr_array_add (forwards, NULL);
+      hostfwd = g_strjoinv (";", (char **) forwards->pdata);
+      g_variant_dict_insert (&options, "hostfwd", "s", hostfwd);
+    }
+  if (mac)
+    g_variant_dict_insert (&options, "mac", "s", mac);
+  device = hv_machine_spec_add_device (spec, "virtio-net", NULL, g_variant_dict_end (&options));
+  if (tftp)
+    {
+      int fd = open (tftp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, saved == ENOENT ? HV_ERROR_NOT_FOUND : HV_ERROR_PERMISSION,
+                       "cannot open the TFTP directory %s: %s", tftp, g_strerror (saved));
+          return FALSE;
+        }
+      hv_device_spec_set_fd (spec, device, "tftp", fd);
+    }
+  return TRUE;
+
+bad:
+  g_variant_dict_clear (&options);
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+               "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off, "
+               "mac=MAC or tftp=DIR",
+               parts[i]);
+  return FALSE;
+}
+
 static const char description[] =
   "Boots a PVH ELF kernel or a Linux bzImage under KVM, or without --kernel a BIOS (SeaBIOS), and\n"
   "connects its serial port (COM1).  A BIOS with nothing to boot says so and retries after 5 s,\n"
@@ -531,6 +612,11 @@ static const char description[] =
   "  6  another KVM or VMM failure\n"
   "  7  the VM was stopped from the host (second signal, Ctrl-A x)\n"
   "\n"
+  "Networking: --net user gives the guest a virtio-net NIC on a private NAT network (10.0.2.0/24, DHCP\n"
+  "from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3); hostfwd=udp:127.0.0.1:5555-:7 forwards a host port\n"
+  "(on 127.0.0.1 unless an address is given) to the guest; restrict=on keeps the guest from reaching\n"
+  "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  Repeat --net for more NICs.\n"
+  "\n"
   "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
 
 int
@@ -547,6 +633,8 @@ main (int argc, char **argv)
   g_auto (GStrv) devices = NULL;
   g_auto (GStrv) disks = NULL;
   g_autoptr (GArray) disk_args = g_array_new (FALSE, TRUE, sizeof (DiskArg));
+  g_auto (GStrv) nets = NULL;
+  g_auto (GStrv) macs = NULL;
   int cpus = 1;
   gboolean version = FALSE;
   GOptionEntry entries[] = {
@@ -572,6 +660,11 @@ main (int argc, char **argv)
       "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback][,serial=TEXT]"
       "[,queues=N]; repeat for more",
       "SPEC" },
+    { "net", 'n', 0, G_OPTION_ARG_STRING_ARRAY, &nets,
+      "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,mac=MAC]"
+      "[,tftp=DIR]; repeat for more", "SPEC" },
+    { "mac", 0, 0, G_OPTION_ARG_STRING_ARRAY, &macs,
+      "MAC address of the NIC of the --net given in the same position (aa:bb:cc:dd:ee:ff)", "MAC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
   };
@@ -673,6 +766,17 @@ main (int argc, char **argv)
         }
       g_array_append_val (disk_args, disk);
     }
+  if (macs && g_strv_length (macs) > (nets ? g_strv_length (nets) : 0))
+    {
+      fprintf (stderr, "vireo-run: --mac: there are more --mac than --net options\n");
+      return EXIT_USAGE;
+    }
+  for (gsize i = 0; nets && nets[i]; i++)
+    if (!add_net_device (spec, nets[i], macs && i < g_strv_length (macs) ? macs[i] : NULL, &error))
+      {
+        fprintf (stderr, "vireo-run: --net: %s\n", error->message);
+        return g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT) ? EXIT_USAGE : EXIT_SETUP_ERROR;
+      }
   for (gsize i = 0; devices && devices[i]; i++)
     if (!hv_machine_spec_add_device_text (spec, devices[i], &error))
       {

@@ -384,6 +384,69 @@ test_device_text (void)
   g_assert_cmpuint (spec->devices->len, ==, 3);
 }
 
+/* A NIC's MAC and port forwards are checked with the spec, naming the device and the option. */
+static void
+test_check_net (void)
+{
+  g_autoptr (GError) error = NULL;
+  const struct
+  {
+    const char *options;
+    const char *expect; /* NULL: accepted */
+  } cases[] = {
+    { "{'backend': <'user'>, 'restrict': <true>}", NULL },
+    { "{'mac': <'52:54:00:AB:cd:ef'>}", NULL },
+    { "{'hostfwd': <'tcp::2222-:22'>}", NULL },
+    { "{'hostfwd': <'udp:127.0.0.1:5555-10.0.2.15:7;tcp:0.0.0.0:8080-:80'>}", NULL },
+    { "{'hostfwd': <''>}", NULL },
+    { "{'backend': <'tap'>}", "device “net0”: the option “backend”: “tap” is not a network backend" },
+    { "{'mac': <'52:54:00:12:34'>}", "device “net0”: the option “mac”: “52:54:00:12:34” is not a MAC address" },
+    { "{'mac': <'52-54-00-12-34-56'>}", "is not a MAC address" },
+    { "{'mac': <'52:54:00:12:34:5g'>}", "is not a MAC address" },
+    { "{'mac': <'03:00:00:00:00:01'>}", "multicast" },
+    { "{'mac': <'00:00:00:00:00:00'>}", "not a usable MAC address" },
+    { "{'mac': <uint32 5>}", "must be of type “s”" },
+    { "{'hostfwd': <'icmp::1-:1'>}", "the option “hostfwd”: the forward “icmp::1-:1” does not start with tcp: or udp:" },
+    { "{'hostfwd': <'tcp:2222-:22'>}", "is not tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" },
+    { "{'hostfwd': <'tcp::0-:22'>}", "“0” in the forward “tcp::0-:22” is not a host port" },
+    { "{'hostfwd': <'tcp::22-:65536'>}", "is not a guest port" },
+    { "{'hostfwd': <'tcp:1.2.3:22-:22'>}", "“1.2.3” in the forward “tcp:1.2.3:22-:22” is not a host IPv4 address" },
+    { "{'hostfwd': <'tcp::22-10.0.2.x:22'>}", "is not a guest IPv4 address" },
+    { "{'hostfwd': <'tcp::22-:22;tcp:127.0.0.1:22-:23'>}", "already forwarded" },
+    { "{'tftp': <'/srv/tftp'>}", "must be of type “h”" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (HvMachineSpec) spec = good_spec ();
+
+      hv_machine_spec_add_device (spec, "virtio-net", NULL, g_variant_new_parsed (cases[i].options));
+      if (cases[i].expect)
+        assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, cases[i].expect);
+      else
+        {
+          g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+          g_assert_no_error (error);
+        }
+    }
+
+  /* The same through --device text, and at most eight NICs. */
+  {
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    g_assert_true (hv_machine_spec_add_device_text (
+      spec, "virtio-net,hostfwd=udp::5555-:7;tcp::2222-:22,restrict=on,mac=52:54:00:00:00:09", &error));
+    g_assert_no_error (error);
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+    for (unsigned i = 0; i < 7; i++)
+      hv_machine_spec_add_device (spec, "virtio-net", NULL, NULL);
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+    hv_machine_spec_add_device (spec, "virtio-net", NULL, NULL);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "at most 8 devices of kind “virtio-net”");
+  }
+}
+
 /* Every kind of the core points at the entry specs know it by, and every entry has a device model. */
 static void
 test_kinds_agree (void)
@@ -411,6 +474,7 @@ main (int argc, char **argv)
   g_test_add_func ("/spec/message-round-trip", test_message_round_trip);
   g_test_add_func ("/spec/message-errors", test_message_errors);
   g_test_add_func ("/spec/device-text", test_device_text);
+  g_test_add_func ("/spec/check-net", test_check_net);
   g_test_add_func ("/spec/kinds-agree", test_kinds_agree);
   return g_test_run ();
 }

@@ -12,7 +12,8 @@
   KIND (bochs_display)                                                                             \
   KIND (virtio_keyboard)                                                                           \
   KIND (virtio_tablet)                                                                             \
-  KIND (virtio_blk)
+  KIND (virtio_blk)                                                                                \
+  KIND (virtio_net)
 
 #define DECLARE_KIND(name) extern const HvDeviceKind hv_##name##_kind;
 #define LIST_KIND(name) &hv_##name##_kind,

@@ -117,6 +117,9 @@ unsigned hv_virtqueue_available (const HvVirtqueue *vq);
  * a loop, too many segments, a writable buffer before a readable one, an indirect table where none may
  * be.  Devices usually call hv_virtio_pop(), which also marks the device NEEDS_RESET. */
 HvVirtqueueElement *hv_virtqueue_pop (HvVirtqueue *vq, GError **error);
+/* Gives back the last @count chains popped (and not pushed), to be popped again later: a device that
+ * needs several chains for one request (virtio-net's mergeable receive buffers) and found too few. */
+void hv_virtqueue_unpop (HvVirtqueue *vq, unsigned count);
 /* Returns a chain to the driver with @written bytes stored in its writable buffers. */
 void hv_virtqueue_push (HvVirtqueue *vq, const HvVirtqueueElement *elem, uint32_t written);
 /* Whether the driver wants an interrupt for what was pushed since the last one that was sent (event index

@@ -401,6 +401,16 @@ hv_virtqueue_pop (HvVirtqueue *vq, GError **error)
 }
 
 void
+hv_virtqueue_unpop (HvVirtqueue *vq, unsigned count)
+{
+  if (vq->size == 0)
+    return;
+  vq->last_avail_idx = (uint16_t) (vq->last_avail_idx - count);
+  if (vq->event_idx)
+    store16 (vq->used + USED_RING + USED_ELEM_SIZE * (gsize) vq->size, vq->last_avail_idx);
+}
+
+void
 hv_virtqueue_push (HvVirtqueue *vq, const HvVirtqueueElement *elem, uint32_t written)
 {
   uint8_t *slot;

@@ -502,5 +502,19 @@ int kit_virtio_blk_request (KitVirtioBlk *dev, uint32_t type, uint64_t sector, c
                             unsigned n_segments);
 /* A discard or write-zeroes of @count sectors at @sector (one range). */
 int kit_virtio_blk_range (KitVirtioBlk *dev, uint32_t type, uint64_t sector, uint32_t count);
+/* virtio-net over virtio-pci modern (kit-net.c): polled, no interrupts, VERSION_1 and MAC only (no
+ * offloads: frames go out and come in whole, with the checksums the guest wrote). */
+#define KIT_VIRTIO_NET_DEVICE_ID 0x1041 /* 0x1040 + device type 1 */
+#define KIT_NET_QUEUE 16                /* buffers per queue, each holding a whole frame */
+
+/* Sets up the @index-th virtio-net PCI function and fills its receive queue; its MAC address goes to
+ * @mac.  FALSE, silently, when there is no such device; with a line on serial when it cannot be
+ * driven. */
+bool kit_virtio_net_init (unsigned index, uint8_t mac[6]);
+/* Sends one Ethernet frame (at most 2036 bytes); FALSE when it is too long or the device takes none. */
+bool kit_virtio_net_send (const void *frame, size_t len);
+/* Copies the next received frame (cut to @max bytes) to @frame and returns its length; 0 when none has
+ * come. */
+size_t kit_virtio_net_receive (void *frame, size_t max);
 
 #endif /* __ASSEMBLER__ */

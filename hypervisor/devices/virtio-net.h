@@ -1,0 +1,60 @@
+/* virtio-net.h — a virtio-net NIC (virtio 1.2 §5.1) on the virtio-pci transport, its network being
+ * user-mode NAT through libslirp (10.0.2.0/24 with DHCP, as QEMU's "user" network), run on the
+ * device's own I/O thread. */
+#pragma once
+
+#include "platform.h"
+#include "devices/devices.h"
+#include "net-options.h"
+
+typedef struct _HvVirtioNet HvVirtioNet;
+
+/* The most frames (and bytes) waiting for the guest to give receive buffers; more are dropped, as a
+ * NIC whose ring is full drops them.  TCP sends them again. */
+#define HV_VIRTIO_NET_PENDING_MAX       256
+#define HV_VIRTIO_NET_PENDING_MAX_BYTES (1u << 20)
+/* The longest frame either way (a 64 KiB IP packet and its Ethernet header, as QEMU allows); longer
+ * ones from the guest are dropped. */
+#define HV_VIRTIO_NET_FRAME_MAX 65550
+
+typedef struct
+{
+  const char *name; /* unique in the machine (the device id) */
+  uint8_t mac[6];
+  /* Nothing leaves the host: the guest gets DHCP, TFTP and pings to the gateway, and may answer
+   * whoever reaches it through a port forward; no DNS, no IPv6. */
+  gboolean restricted;
+  const HvNetHostForward *forwards;
+  unsigned n_forwards;
+  int tftp_dir; /* a directory the TFTP server serves (not owned), or -1 for none */
+} HvVirtioNetConfig;
+
+typedef struct
+{
+  uint64_t tx_frames;   /* frames the guest sent that went to the network */
+  uint64_t tx_dropped;  /* malformed ones (shorter than the header, longer than FRAME_MAX) */
+  uint64_t tx_filtered; /* ones restricted mode kept in */
+  uint64_t rx_frames;   /* frames given to the guest */
+  uint64_t rx_dropped;  /* frames the guest had no room for */
+} HvVirtioNetStats;
+
+/* Creates the NIC on @pci and its network on @context (the device's I/O thread, which also takes its
+ * queue notifications); port forwards are bound now, so a port in use is an error here. */
+HvVirtioNet *hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci,
+                                const HvVirtioNetConfig *config, GError **error);
+/* Once the VM no longer runs. */
+void hv_virtio_net_free (HvVirtioNet *net);
+
+/* Gives the guest one Ethernet frame (what the network sends it): now if it has receive buffers,
+ * else once it has (up to PENDING_MAX frames wait).  Any thread. */
+void hv_virtio_net_receive (HvVirtioNet *net, const uint8_t *frame, gsize len);
+/* While paused nothing moves between the guest's memory and the network; frames for the guest wait
+ * (and are dropped past the limit).  Any thread. */
+void hv_virtio_net_set_paused (HvVirtioNet *net, gboolean paused);
+void hv_virtio_net_get_stats (HvVirtioNet *net, HvVirtioNetStats *stats);
+
+/* Saved state: the transport, queues and MAC address.  The network's connections are not saved: a
+ * restored guest keeps its address (DHCP leases are renewed as usual) but open TCP connections through
+ * the NAT are reset and frames waiting for the guest are lost. */
+GVariant *hv_virtio_net_save_state (HvVirtioNet *net);
+gboolean hv_virtio_net_load_state (HvVirtioNet *net, GVariant *state, GError **error);

@@ -1,0 +1,393 @@
+/* test-net.c — user-mode networking end to end: vireo-run --net boots net-probe, which gets its address
+ * by DHCP from the NAT and echoes UDP datagrams the test sends through a port forward on 127.0.0.1;
+ * MACs, a taken port and bad --net options.  Every machine runs restricted: nothing leaves this host. */
+#include "test-util.h"
+
+#include <gio/gio.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum
+{
+  STATUS_POWER_OFF = 0,
+  STATUS_SETUP_ERROR = 1,
+  STATUS_USAGE = 2,
+};
+
+/* A UDP port on 127.0.0.1 that was free a moment ago, and the socket that held it (closed). */
+static uint16_t
+free_udp_port (void)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof addr;
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &addr, &len), ==, 0);
+  close (fd);
+  return ntohs (addr.sin_port);
+}
+
+typedef struct
+{
+  GSubprocess *proc;
+  GDataInputStream *lines;
+  GString *seen;
+} Run;
+
+/* vireo-run --kernel net-probe.elf @args (NULL-terminated) with @flags. */
+static GSubprocess *
+spawn_vireo_run (const char *const *args, GSubprocessFlags flags)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  GSubprocess *proc;
+
+  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
+  g_ptr_array_add (argv, (char *) "--kernel");
+  g_ptr_array_add (argv, kernel);
+  for (gsize i = 0; args[i]; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_newv ((const char *const *) argv->pdata, flags, &error);
+  g_assert_no_error (error);
+  return proc;
+}
+
+/* Starts vireo-run with net-probe and @args (NULL-terminated), stdout piped. */
+static gboolean
+run_start (Run *run, const char *const *args)
+{
+  if (!vireo_test_require_kvm ())
+    return FALSE;
+  run->proc = spawn_vireo_run (args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  run->lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (run->proc));
+  run->seen = g_string_new (NULL);
+  return TRUE;
+}
+
+/* The first line of the output starting with @prefix (NULL at the end of the output). */
+static char *
+run_wait_line (Run *run, const char *prefix)
+{
+  char *line;
+
+  while ((line = g_data_input_stream_read_line (run->lines, NULL, NULL, NULL)) != NULL)
+    {
+      g_string_append_printf (run->seen, "%s\n", line);
+      if (g_str_has_prefix (line, prefix))
+        return line;
+      g_free (line);
+    }
+  g_test_message ("output: %s", run->seen->str);
+  return NULL;
+}
+
+/* Presses the power button (SIGTERM) and returns the exit status; the rest of the output is kept. */
+static int
+run_finish (Run *run)
+{
+  g_autoptr (GError) error = NULL;
+  char *line;
+  int status;
+
+  g_subprocess_send_signal (run->proc, SIGTERM);
+  while ((line = g_data_input_stream_read_line (run->lines, NULL, NULL, NULL)) != NULL)
+    {
+      g_string_append_printf (run->seen, "%s\n", line);
+      g_free (line);
+    }
+  g_assert_true (g_subprocess_wait (run->proc, NULL, &error));
+  g_assert_no_error (error);
+  g_test_message ("output: %s", run->seen->str);
+  g_assert_true (g_subprocess_get_if_exited (run->proc));
+  status = g_subprocess_get_exit_status (run->proc);
+  g_clear_object (&run->lines);
+  g_clear_object (&run->proc);
+  return status;
+}
+
+static void
+run_clear (Run *run)
+{
+  if (run->seen)
+    g_string_free (run->seen, TRUE);
+}
+
+/* Sends @len bytes to 127.0.0.1:@port and waits for them to come back, sending again a few times (the
+ * first datagram may wait in the NAT for the guest's ARP answer). */
+static void
+assert_echoed (int fd, uint16_t port, const uint8_t *data, gsize len)
+{
+  struct sockaddr_in to = { .sin_family = AF_INET,
+                            .sin_port = htons (port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_autofree uint8_t *reply = g_malloc (len + 1);
+
+  for (int attempt = 0; attempt < 5; attempt++)
+    {
+      GPollFD pfd = { .fd = fd, .events = G_IO_IN };
+      ssize_t n;
+
+      g_assert_cmpint (sendto (fd, data, len, 0, (struct sockaddr *) &to, sizeof to), ==, (gssize) len);
+      if (g_poll (&pfd, 1, 3000) != 1)
+        continue;
+      n = recv (fd, reply, len + 1, 0);
+      g_assert_cmpint (n, ==, (gssize) len);
+      g_assert_cmpmem (reply, len, data, len);
+      return;
+    }
+  g_error ("no echo of %" G_GSIZE_FORMAT " bytes through 127.0.0.1:%u", len, port);
+}
+
+static void
+test_dhcp_and_udp_echo (void)
+{
+  uint16_t port = free_udp_port ();
+  g_autofree char *net = g_strdup_printf ("user,restrict=on,hostfwd=udp:127.0.0.1:%u-:7", port);
+  const char *args[] = { "--net", net, NULL };
+  const gsize sizes[] = { 1, 64, 512, 1400, 1472 };
+  g_autofree char *line = NULL;
+  Run run = { 0 };
+  int fd;
+
+  if (!run_start (&run, args))
+    return;
+  line = run_wait_line (&run, "net-probe ip=");
+  g_assert_cmpstr (line, ==, "net-probe ip=10.0.2.15 gw=10.0.2.2");
+
+  fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (sizes); i++)
+    {
+      g_autofree uint8_t *data = g_malloc (sizes[i]);
+      for (gsize j = 0; j < sizes[i]; j++)
+        data[j] = (uint8_t) (i * 31 + j);
+      assert_echoed (fd, port, data, sizes[i]);
+    }
+  close (fd);
+
+  g_assert_cmpint (run_finish (&run), ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (run.seen->str, "net-probe mac=52:54:00:12:34:56\n"));
+  g_assert_nonnull (strstr (run.seen->str, "net-probe done\n"));
+  run_clear (&run);
+}
+
+static void
+test_mac (void)
+{
+  const char *args[] = { "--net", "user,restrict=on", "--mac", "52:54:00:ab:cd:ef", NULL };
+  g_autofree char *line = NULL;
+  g_autofree char *ip = NULL;
+  Run run = { 0 };
+
+  if (!run_start (&run, args))
+    return;
+  line = run_wait_line (&run, "net-probe mac=");
+  g_assert_cmpstr (line, ==, "net-probe mac=52:54:00:ab:cd:ef");
+  /* The button is looked at once the guest has its address. */
+  ip = run_wait_line (&run, "net-probe ip=");
+  g_assert_nonnull (ip);
+  g_assert_cmpint (run_finish (&run), ==, STATUS_POWER_OFF);
+  run_clear (&run);
+}
+
+/* Runs vireo-run with @args to its end; its status, with stderr in @err. */
+static int
+run_to_end (const char *const *args, char **err)
+{
+  g_autoptr (GSubprocess) proc = spawn_vireo_run (args, G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                                            | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, NULL, err, &error));
+  g_assert_no_error (error);
+  g_test_message ("stderr: %s", *err);
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  return g_subprocess_get_exit_status (proc);
+}
+
+static void
+test_usage_errors (void)
+{
+  const struct
+  {
+    const char *args[8];
+    const char *expect;
+  } cases[] = {
+    { { "--net", "tap", NULL }, "“tap” is not a network" },
+    { { "--net", "user,restrict=maybe", NULL }, "restrict=on|off" },
+    { { "--net", "user,speed=10", NULL }, "“speed=10” is not" },
+    { { "--net", "user,hostfwd=sctp::22-:22", NULL },
+      "the option “hostfwd”: the forward “sctp::22-:22” does not start with tcp: or udp:" },
+    { { "--net", "user,hostfwd=tcp::2222:22", NULL }, "“tcp::2222:22” is not tcp|udp:" },
+    { { "--net", "user,hostfwd=tcp::70000-:22", NULL },
+      "“70000” in the forward “tcp::70000-:22” is not a host port" },
+    { { "--net", "user,hostfwd=tcp:localhost:22-:22", NULL }, "“localhost” in the forward" },
+    { { "--net", "user,hostfwd=udp::5000-:7,hostfwd=udp::5000-:8", NULL }, "already forwarded" },
+    { { "--net", "user,mac=52:54:00:12:34", NULL },
+      "the option “mac”: “52:54:00:12:34” is not a MAC address" },
+    { { "--net", "user", "--mac", "01:00:5e:00:00:01", NULL }, "is a multicast address" },
+    { { "--net", "user", "--mac", "52:54:00:00:00:01", "--mac", "52:54:00:00:00:02", NULL },
+      "more --mac than --net" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *err = NULL;
+      g_auto (GStrv) lines = NULL;
+
+      g_assert_cmpint (run_to_end (cases[i].args, &err), ==, STATUS_USAGE);
+      g_assert_nonnull (strstr (err, cases[i].expect));
+      /* One line, naming the option. */
+      lines = g_strsplit (g_strchomp (err), "\n", -1);
+      g_assert_cmpuint (g_strv_length (lines), ==, 1);
+      g_assert_true (strstr (err, "--net") || strstr (err, "--mac") || strstr (err, "option"));
+    }
+}
+
+static void
+test_tftp_dir_missing (void)
+{
+  const char *args[] = { "--net", "user,tftp=/nonexistent/vireo-tftp", NULL };
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_to_end (args, &err), ==, STATUS_SETUP_ERROR);
+  g_assert_nonnull (strstr (err, "--net: cannot open the TFTP directory /nonexistent/vireo-tftp"));
+}
+
+static void
+test_port_taken (void)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof addr;
+  g_autofree char *net = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *expect = NULL;
+  const char *args[] = { "--net", NULL, NULL };
+  int fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (getsockname (fd, (struct sockaddr *) &addr, &len), ==, 0);
+  net = g_strdup_printf ("user,restrict=on,hostfwd=udp::%u-:7", ntohs (addr.sin_port));
+  args[1] = net;
+  g_assert_cmpint (run_to_end (args, &err), ==, STATUS_SETUP_ERROR);
+  expect = g_strdup_printf ("cannot forward udp 127.0.0.1:%u to the guest", ntohs (addr.sin_port));
+  g_assert_nonnull (strstr (err, expect));
+  close (fd);
+}
+
+/* A machine like vireo-run's for net-probe with one restricted NIC forwarding 127.0.0.1:@port to the
+ * guest's echo port, through the library; restored from @restore_dir_fd when it is not -1. */
+static void
+net_guest_start (VireoTestGuest *guest, uint16_t port, int restore_dir_fd)
+{
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
+  g_autofree char *hostfwd = g_strdup_printf ("udp:127.0.0.1:%u-:7", port);
+  g_autoptr (GError) error = NULL;
+  GVariantDict options;
+
+  vireo_test_guest_init (guest, 64ull << 20, 1);
+  spec->memory = 64ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+  g_variant_dict_init (&options, NULL);
+  g_variant_dict_insert (&options, "restrict", "b", TRUE);
+  g_variant_dict_insert (&options, "hostfwd", "s", hostfwd);
+  hv_machine_spec_add_device (spec, "virtio-net", "net0", g_variant_dict_end (&options));
+  g_assert_true (hv_vm_apply_spec (guest->vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+  if (restore_dir_fd >= 0)
+    {
+      g_assert_true (hv_vm_set_restore (guest->vm, restore_dir_fd, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (hv_vm_start (guest->vm, &error));
+  g_assert_no_error (error);
+}
+
+static void
+echo_three (uint16_t port)
+{
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  for (unsigned i = 0; i < 3; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("datagram %u to port %u", i, port);
+      assert_echoed (fd, port, (const uint8_t *) text, strlen (text));
+    }
+  close (fd);
+}
+
+/* A machine saved with its NIC in use and restored into a new one: the guest keeps its address and its
+ * queues, the forward is bound again, and the echo goes on (the NAT's own state is not saved). */
+static void
+test_save_restore (void)
+{
+  uint16_t port = free_udp_port ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *out = NULL;
+  VireoTestGuest guest;
+  HvExitInfo info = { 0 };
+  int dir_fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  dir = g_dir_make_tmp ("vireo-net-save-XXXXXX", &error);
+  g_assert_no_error (error);
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (dir_fd, >=, 0);
+
+  net_guest_start (&guest, port, -1);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "net-probe ip=10.0.2.15", 30));
+  echo_three (port);
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  hv_vm_stop (guest.vm);
+  hv_vm_wait (guest.vm, &info);
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+
+  net_guest_start (&guest, port, dir_fd);
+  echo_three (port);
+  g_assert_true (hv_vm_request_shutdown (guest.vm, &error));
+  g_assert_no_error (error);
+  hv_vm_wait (guest.vm, &info);
+  out = vireo_test_guest_output (&guest);
+  g_test_message ("restored guest: %s", out);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  g_assert_nonnull (strstr (out, "net-probe done"));
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+  close (dir_fd);
+  vireo_test_remove_tree (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/net/dhcp-and-udp-echo", test_dhcp_and_udp_echo);
+  g_test_add_func ("/net/mac", test_mac);
+  g_test_add_func ("/net/save-restore", test_save_restore);
+  g_test_add_func ("/net/usage-errors", test_usage_errors);
+  g_test_add_func ("/net/tftp-dir-missing", test_tftp_dir_missing);
+  g_test_add_func ("/net/port-taken", test_port_taken);
+  return g_test_run ();
+}
