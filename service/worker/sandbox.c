@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #ifndef CLONE_THREAD
@@ -149,17 +151,99 @@ add_top_level (const char *name, GError **error)
   return bind_read_only (host, target, error);
 }
 
-gboolean
-vireo_sandbox_enter_namespace (GError **error)
+/* Started as root to become @user (system mode): maps root and @user, each to itself.  Only a process
+ * outside the new namespace with CAP_SETUID and CAP_SETGID there may write a map of more than its own
+ * id, so a child of ours does it, as newuidmap would; root stays root inside, so vireod (root) is still
+ * known for who it is on the worker's sockets until the worker becomes @user. */
+static gboolean
+unshare_mapping_root_and_user (uid_t user, GError **error)
 {
-  static const char *const devices[] = { "null", "zero", "random", "urandom" };
-  static const char *const top_level[] = { "lib", "lib64", "lib32", "libx32", "bin", "sbin" };
+  int ready[2], done[2];
+  pid_t helper;
+  int status = 0;
+  char byte = 0;
+
+  if (pipe2 (ready, O_CLOEXEC) < 0)
+    return set_errno_error (error, "pipe");
+  if (pipe2 (done, O_CLOEXEC) < 0)
+    {
+      close (ready[0]);
+      close (ready[1]);
+      return set_errno_error (error, "pipe");
+    }
+  helper = fork ();
+  if (helper < 0)
+    {
+      set_errno_error (error, "fork");
+      close (ready[0]);
+      close (ready[1]);
+      close (done[0]);
+      close (done[1]);
+      return FALSE;
+    }
+  if (helper == 0)
+    {
+      pid_t parent = getppid ();
+      char path[64], map[128];
+      int ok = 1;
+
+      close (ready[1]);
+      close (done[0]);
+      /* Async-signal-safe only: this is the fork of a process that may have threads one day. */
+      if (read (ready[0], &byte, 1) != 1)
+        _exit (1);
+      snprintf (map, sizeof map, "0 0 1\n%u %u 1\n", (unsigned) user, (unsigned) user);
+      snprintf (path, sizeof path, "/proc/%d/uid_map", (int) parent);
+      {
+        int fd = open (path, O_WRONLY | O_CLOEXEC);
+        ok = ok && fd >= 0 && write (fd, map, strlen (map)) == (ssize_t) strlen (map);
+        if (fd >= 0)
+          close (fd);
+      }
+      snprintf (path, sizeof path, "/proc/%d/gid_map", (int) parent);
+      {
+        int fd = open (path, O_WRONLY | O_CLOEXEC);
+        ok = ok && fd >= 0 && write (fd, map, strlen (map)) == (ssize_t) strlen (map);
+        if (fd >= 0)
+          close (fd);
+      }
+      _exit (ok ? 0 : 1);
+    }
+  close (ready[0]);
+  close (done[0]);
+  close (done[1]);
+  if (unshare (CLONE_NEWUSER | CLONE_NEWNS) < 0)
+    {
+      set_errno_error (error, "cannot make a user and mount namespace");
+      close (ready[1]);
+      waitpid (helper, &status, 0);
+      return FALSE;
+    }
+  if (write (ready[1], &byte, 1) != 1)
+    {
+      set_errno_error (error, "cannot wake the helper mapping the ids");
+      close (ready[1]);
+      waitpid (helper, &status, 0);
+      return FALSE;
+    }
+  close (ready[1]);
+  if (waitpid (helper, &status, 0) < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot map the ids of the worker's user namespace");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A user namespace of our own makes the mount namespace possible without privilege; it maps only our own
+ * ids, so nothing inside is more than the worker was outside. */
+static gboolean
+unshare_mapping_self (GError **error)
+{
   g_autofree char *map = NULL;
   uid_t uid = geteuid ();
   gid_t gid = getegid ();
 
-  /* A user namespace of our own makes the mount namespace possible without privilege; it maps only
-   * our own ids, so nothing inside is more than the worker was outside. */
   if (unshare (CLONE_NEWUSER | CLONE_NEWNS) < 0)
     return set_errno_error (error, "cannot make a user and mount namespace");
   map = g_strdup_printf ("%u %u 1\n", (unsigned) uid, (unsigned) uid);
@@ -167,7 +251,21 @@ vireo_sandbox_enter_namespace (GError **error)
     return FALSE;
   g_free (map);
   map = g_strdup_printf ("%u %u 1\n", (unsigned) gid, (unsigned) gid);
-  if (!write_file ("/proc/self/gid_map", map, error))
+  return write_file ("/proc/self/gid_map", map, error);
+}
+
+gboolean
+vireo_sandbox_enter_namespace (uid_t user, GError **error)
+{
+  static const char *const devices[] = { "null", "zero", "random", "urandom" };
+  static const char *const top_level[] = { "lib", "lib64", "lib32", "libx32", "bin", "sbin" };
+
+  if (user != (uid_t) -1 && geteuid () == 0 && user != 0)
+    {
+      if (!unshare_mapping_root_and_user (user, error))
+        return FALSE;
+    }
+  else if (!unshare_mapping_self (error))
     return FALSE;
 
   /* Nothing we mount leaks out, nothing mounted outside later comes in. */
@@ -212,10 +310,30 @@ vireo_sandbox_enter_namespace (GError **error)
   return mount_or_fail (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL, error);
 }
 
+/* --- the machine's user --- */
+
+gboolean
+vireo_sandbox_become_user (uid_t user, GError **error)
+{
+  /* The gid is the same number (vireod's choice, machine-worker.c). */
+  if (setgroups (0, NULL) < 0 || setresgid ((gid_t) user, (gid_t) user, (gid_t) user) < 0
+      || setresuid (user, user, user) < 0)
+    return set_errno_error (error, "cannot become the machine's user");
+  if (getuid () != user || geteuid () != user)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "still not the machine's user");
+      return FALSE;
+    }
+  /* The change of user made the process undumpable; an ordinary process of that user (whose /proc
+   * files the user owns and which it may debug) is what it should look like — as after an exec. */
+  prctl (PR_SET_DUMPABLE, 1, 0, 0, 0);
+  return TRUE;
+}
+
 /* --- capabilities --- */
 
 gboolean
-vireo_sandbox_drop_capabilities (GError **error)
+vireo_sandbox_drop_capabilities (gboolean keep_effective, GError **error)
 {
   struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
   struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
@@ -237,6 +355,8 @@ vireo_sandbox_drop_capabilities (GError **error)
       return set_errno_error (error, "cannot shrink the capability bounding set");
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     return set_errno_error (error, "cannot clear the ambient capabilities");
+  if (keep_effective)
+    return TRUE;
   if (syscall (SYS_capset, &header, data) < 0)
     return set_errno_error (error, "cannot drop the capabilities");
   return TRUE;
@@ -314,6 +434,7 @@ static const char *const role_names[N_ROLES] = { "main", "vcpu", "io", "display"
 /* The role programs, compiled by vireo_sandbox_apply_seccomp(); read-only afterwards. */
 static struct sock_fprog role_programs[N_ROLES];
 static int test_role = -1;
+static guint test_delay_ms;
 static gint test_done;
 
 static gboolean
@@ -454,6 +575,8 @@ maybe_make_forbidden_call (Role role)
 {
   if ((int) role != test_role || !g_atomic_int_compare_and_exchange (&test_done, 0, 1))
     return;
+  if (test_delay_ms > 0)
+    g_usleep ((gulong) test_delay_ms * 1000);
   fprintf (stderr, "vireo-worker: test: a %s thread calls socket(AF_INET), which its filter forbids\n",
            role_names[role]);
   syscall (SYS_socket, AF_INET, SOCK_STREAM, 0);
@@ -494,8 +617,13 @@ vireo_sandbox_apply_seccomp (GError **error)
       seccomp_release (ctx);
     }
   for (int role = 0; test && role < N_ROLES; role++)
-    if (g_str_equal (test, role_names[role]))
-      test_role = role;
+    if (g_str_has_prefix (test, role_names[role])
+        && (test[strlen (role_names[role])] == '\0' || test[strlen (role_names[role])] == ':'))
+      {
+        const char *delay = test + strlen (role_names[role]);
+        test_role = role;
+        test_delay_ms = *delay == ':' ? (guint) MIN (g_ascii_strtoull (delay + 1, NULL, 10), 60000) : 0;
+      }
 
   ctx = build_filter (ROLE_MAIN, error);
   if (ctx == NULL)

@@ -389,15 +389,21 @@ write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoint
   return g_log_writer_standard_streams (level, fields, n_fields, data);
 }
 
-/* The sandbox (sandbox.c): the namespace if the kernel lets us, no capabilities, seccomp always. */
+/* The sandbox (sandbox.c): the namespace if the kernel lets us, the machine's user when given one, no
+ * capabilities, seccomp always. */
 static gboolean
-enter_sandbox (GError **error)
+enter_sandbox (uid_t user, GError **error)
 {
   g_autoptr (GError) local = NULL;
 
-  if (!vireo_sandbox_enter_namespace (&local))
+  if (!vireo_sandbox_enter_namespace (user, &local))
     g_message ("running without a mount namespace of its own: %s", local->message);
-  return vireo_sandbox_drop_capabilities (error) && vireo_sandbox_apply_seccomp (error);
+  /* The bounding set first: shrinking it needs the privilege that the change of user ends. */
+  if (!vireo_sandbox_drop_capabilities (TRUE, error))
+    return FALSE;
+  if (user != (uid_t) -1 && !vireo_sandbox_become_user (user, error))
+    return FALSE;
+  return vireo_sandbox_drop_capabilities (FALSE, error) && vireo_sandbox_apply_seccomp (error);
 }
 
 /* --check-kvm: vireod's question whether machines can run here, answered with the core's own wording
@@ -427,6 +433,7 @@ main (int argc, char **argv)
   int connection_fd = -1;
   int listen_fd = -1;
   int exit_record_fd = -1;
+  gint64 user = -1;
   gboolean display = FALSE;
   App app = { 0 };
   const GOptionEntry entries[] = {
@@ -438,6 +445,8 @@ main (int argc, char **argv)
       "The re-attach socket, bound at --socket and listening (else the worker binds it)", "FD" },
     { "exit-record-fd", 0, 0, G_OPTION_ARG_INT, &exit_record_fd,
       "Where to leave the exit record (else beside the socket)", "FD" },
+    { "user", 0, 0, G_OPTION_ARG_INT64, &user,
+      "Run the machine as this uid (and gid); the worker must be started as root", "UID" },
     { "display", 0, 0, G_OPTION_ARG_NONE, &display,
       "Load the display module before the sandbox hides it (the machine has a display)", NULL },
     { "check-kvm", 0, 0, G_OPTION_ARG_FILENAME, &check_kvm,
@@ -505,7 +514,12 @@ main (int argc, char **argv)
       g_clear_error (&error);
     }
   listen_fd = prepare_listener (&app, listen_fd, &error);
-  if (listen_fd < 0 || !enter_sandbox (&error))
+  if (user < -1 || user > G_MAXUINT32 - 1)
+    {
+      fprintf (stderr, "vireo-worker: --user %" G_GINT64_FORMAT " is not a uid\n", user);
+      return 1;
+    }
+  if (listen_fd < 0 || !enter_sandbox ((uid_t) user, &error))
     {
       fprintf (stderr, "vireo-worker: %s\n", error->message);
       return 1;
