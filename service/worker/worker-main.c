@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKER_OBJECT_PATH "/org/vireo/Worker1"
@@ -395,7 +396,12 @@ static gboolean
 enter_sandbox (uid_t user, GError **error)
 {
   g_autoptr (GError) local = NULL;
+  g_autoptr (GTimeZone) zone = NULL;
 
+  /* Read the time zone now, while /etc can be seen: a message logged later from any thread (a vCPU's
+   * filter allows no open()) stamps its time from the caches of glibc and GLib. */
+  tzset ();
+  zone = g_time_zone_new_local ();
   if (!vireo_sandbox_enter_namespace (user, &local))
     g_message ("running without a mount namespace of its own: %s", local->message);
   /* The bounding set first: shrinking it needs the privilege that the change of user ends. */
