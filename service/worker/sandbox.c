@@ -189,7 +189,7 @@ unshare_mapping_root_and_user (uid_t user, GError **error)
 
       close (ready[1]);
       close (done[0]);
-      /* Async-signal-safe only: this is the fork of a process that may have threads one day. */
+      /* The process has one thread here (vireo_sandbox_enter_namespace's contract), so libc is safe. */
       if (read (ready[0], &byte, 1) != 1)
         _exit (1);
       snprintf (map, sizeof map, "0 0 1\n%u %u 1\n", (unsigned) user, (unsigned) user);
@@ -405,7 +405,8 @@ static const char *const io_calls[] = {
   "io_uring_register", "ioctl",
 };
 
-/* The SPICE server: its clients' sockets (handed over as fds, one more per channel), its main context. */
+/* The SPICE server: its clients' sockets (handed over as fds, one more per channel), its main context,
+ * and at start the SASL plugins spice-server loads from /usr (openat, getdents64: strace of a worker). */
 static const char *const display_calls[] = {
   "ioctl", "accept", "accept4", "sendmsg", "recvmsg", "sendto", "recvfrom", "getsockopt", "setsockopt",
   "getsockname", "getpeername", "shutdown", "socketpair", "pipe2", "epoll_create1", "timerfd_create",
