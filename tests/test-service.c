@@ -988,6 +988,7 @@ test_reattach (Fixture *f)
   g_autoptr (GString) seen = g_string_new (NULL);
   g_autoptr (GString) history = g_string_new (NULL);
   g_autofree char *path = NULL;
+  g_autofree char *uuid = NULL;
   VireoTestProcessQuery worker_query = { "vireo-worker", NULL };
   gsize mark;
   pid_t pid;
@@ -1000,7 +1001,9 @@ test_reattach (Fixture *f)
   serial_type (fd, "one");
   g_assert_true (serial_wait_for (fd, seen, mark, "one", WAIT_SECONDS));
   pid = worker_pid (machine);
-  worker_query.needle = vireo_dbus_machine_get_uuid (machine);
+  /* A copy: the proxy's string goes with the proxy, just below. */
+  uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+  worker_query.needle = uuid;
 
   g_clear_object (&machine);
   vireod_stop (f);
