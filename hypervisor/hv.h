@@ -29,6 +29,32 @@ typedef enum
 
 const char *hv_exit_reason_to_string (HvExitReason reason);
 
+/* What a thread of the core does, so that a host process can confine each kind to what it needs. */
+typedef enum
+{
+  HV_THREAD_VCPU,    /* a vCPU: KVM_RUN and the exits it dispatches */
+  HV_THREAD_IO,      /* an I/O thread: device back ends (serial input, timers, disk I/O) */
+  HV_THREAD_DISPLAY, /* the SPICE server's thread and the threads it starts */
+} HvThreadRole;
+
+typedef void (*HvThreadStartHook) (HvThreadRole role);
+
+/* @hook runs first thing on every thread the core starts, on that thread, before it does any work; NULL
+ * removes it.  Set it before starting a VM.  The hook must not fail: a thread it cannot confine is the
+ * host's to end. */
+void hv_set_thread_start_hook (HvThreadStartHook hook);
+/* Called by the core's threads (and the display module's) as they start. */
+void hv_thread_started (HvThreadRole role);
+const char *hv_thread_role_to_string (HvThreadRole role);
+/* Loads the display module now, while its file can still be opened: a sandboxed host (vireo-worker)
+ * calls this before its mount namespace hides the file system.  Without it the module is loaded by the
+ * first VM with a display. */
+gboolean hv_display_preload (GError **error);
+/* Keeps the display module's folder open, so a VM given a display later still finds the module when the
+ * sandbox hides the folder's path (the module itself is loaded only then).  Cheaper than preloading for
+ * a host that does not know yet whether a display will be asked for. */
+gboolean hv_display_hold_module_dir (GError **error);
+
 typedef struct
 {
   HvExitReason reason;

@@ -1,5 +1,6 @@
 /* iothread.c — the VM's I/O thread: a named thread iterating its own GMainContext until told to stop. */
 #include "iothread.h"
+#include "hv.h"
 
 struct _HvIoThread
 {
@@ -16,6 +17,7 @@ iothread_run (gpointer data)
 {
   HvIoThread *thread = data;
 
+  hv_thread_started (HV_THREAD_IO);
   g_main_context_push_thread_default (thread->context);
   g_mutex_lock (&thread->start_lock);
   thread->started = TRUE;

@@ -468,6 +468,7 @@ vcpu_thread (void *data)
 
   g_snprintf (name, sizeof name, "vcpu %u", vcpu->index);
   pthread_setname_np (pthread_self (), name);
+  hv_thread_started (HV_THREAD_VCPU);
 
   while (vcpu_may_run (vcpu))
     {

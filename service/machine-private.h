@@ -27,6 +27,7 @@ struct _VireoMachine
   GDBusConnection *connection;
   VireoWorker1 *worker;
   pid_t worker_pid;
+  uid_t worker_uid;              /* system mode: the machine's own user while its worker runs; else 0 */
   gboolean restoring;            /* the current start resumes saved state */
   GCancellable *cancellable;
 

@@ -7,9 +7,12 @@
 #include "exit-record.h"
 #include "open-as.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +20,21 @@
 #include <unistd.h>
 
 #define STATS_INTERVAL           2   /* seconds */
+
+/* System mode runs each machine's worker under a user of its own, like systemd's DynamicUser= and
+ * libvirt's per-VM users, so that one machine's worker cannot signal, trace or read another's.  The
+ * users are not in /etc/passwd: uids from a range that systemd's UIDS-GIDS.md leaves unused
+ * (0x70000000–0x7FFEFFFF lies between the container ranges and the foreign range), 65536 of them from
+ * 0x7A000000.  A machine's uid is derived from its UUID (FNV-1a) so that it stays the same from one run to
+ * the next (its saved state stays its own), probing onward past a uid that /etc/passwd or /etc/group
+ * names (getpwuid, getgrgid) or that another running machine holds.  No table to keep: a collision only
+ * moves the later machine to the next free uid for that run, and its state folder is given to the uid
+ * it runs as at every start.  The gid is the same number. */
+#define WORKER_UID_FIRST 0x7A000000u
+#define WORKER_UID_COUNT 0x10000u
+
+/* uid → the machine (not referenced) whose worker runs as it. */
+static GHashTable *worker_uids;
 
 /* --- statistics --- */
 
@@ -105,6 +123,82 @@ vireo_machine_finish_waiters (VireoMachine *machine, const char *reason, const c
   g_list_free (waiters);
 }
 
+/* --- the machine's own user (system mode) --- */
+
+static void
+hold_worker_uid (VireoMachine *machine, uid_t uid)
+{
+  if (worker_uids == NULL)
+    worker_uids = g_hash_table_new (NULL, NULL);
+  machine->worker_uid = uid;
+  g_hash_table_insert (worker_uids, GUINT_TO_POINTER (uid), machine);
+}
+
+static gboolean
+worker_uid_taken (VireoMachine *machine, uid_t uid)
+{
+  gpointer holder = worker_uids ? g_hash_table_lookup (worker_uids, GUINT_TO_POINTER (uid)) : NULL;
+  return (holder != NULL && holder != machine) || getpwuid (uid) != NULL || getgrgid ((gid_t) uid) != NULL;
+}
+
+static uid_t
+choose_worker_uid (VireoMachine *machine, GError **error)
+{
+  guint32 hash = 2166136261u;
+
+  for (const char *c = machine->config->uuid; *c; c++)
+    hash = (hash ^ (guint8) g_ascii_tolower (*c)) * 16777619u;
+  for (guint32 i = 0; i < WORKER_UID_COUNT; i++)
+    {
+      uid_t uid = WORKER_UID_FIRST + (hash + i) % WORKER_UID_COUNT;
+      if (!worker_uid_taken (machine, uid))
+        return uid;
+    }
+  g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot start “%s”: no user is left for its process",
+               machine->config->name);
+  return 0;
+}
+
+/* Gives the machine's state folder (and the saved state in it) to @uid, which writes it, while vireod
+ * keeps reaching it through the group: vireod has no CAP_DAC_OVERRIDE.  Mode first, while the folder is
+ * still vireod's, then the owners. */
+static gboolean
+give_state_dir (int dir_fd, uid_t uid, GError **error)
+{
+  int listing_fd = -1;
+  DIR *listing = NULL;
+  struct dirent *entry;
+
+  if (fchmod (dir_fd, 0770) < 0 && errno != EPERM)
+    goto fail;
+  listing_fd = openat (dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (listing_fd < 0 || (listing = fdopendir (listing_fd)) == NULL)
+    goto fail;
+  while ((entry = readdir (listing)) != NULL)
+    {
+      if (g_str_equal (entry->d_name, ".") || g_str_equal (entry->d_name, ".."))
+        continue;
+      if (fchownat (dir_fd, entry->d_name, uid, 0, AT_SYMLINK_NOFOLLOW) < 0)
+        goto fail;
+    }
+  closedir (listing);
+  if (fchown (dir_fd, uid, 0) < 0)
+    goto fail;
+  return TRUE;
+
+fail:
+  {
+    int saved = errno;
+    if (listing)
+      closedir (listing);
+    else if (listing_fd >= 0)
+      close (listing_fd);
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot give the machine's state folder to its user: %s",
+                 g_strerror (saved));
+    return FALSE;
+  }
+}
+
 /* --- the worker --- */
 
 void
@@ -124,6 +218,10 @@ vireo_machine_drop_worker (VireoMachine *machine)
   g_clear_object (&machine->connection);
   g_clear_object (&machine->process);
   g_clear_handle_id (&machine->stats_source, g_source_remove);
+  if (machine->worker_uid != 0 && worker_uids
+      && g_hash_table_lookup (worker_uids, GUINT_TO_POINTER (machine->worker_uid)) == machine)
+    g_hash_table_remove (worker_uids, GUINT_TO_POINTER (machine->worker_uid));
+  machine->worker_uid = 0;
   machine->worker_pid = 0;
   machine->last_sample = 0;
 }
@@ -190,6 +288,12 @@ worker_ended (VireoMachine *machine, const char *reason, const char *message)
 
   g_debug ("%s: worker ended: %s (%s)", machine->config->name, reason, message);
   vireo_machine_drop_worker (machine);
+  /* The re-attach socket is ours (bound at Start); its worker has nothing more to say. */
+  {
+    g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
+                                                    machine->config->uuid);
+    unlink (socket_path);
+  }
   machine->restoring = FALSE;
   mark_running (machine, FALSE);
 
@@ -253,6 +357,12 @@ on_worker_connection_closed (GDBusConnection *connection, gboolean remote_peer_v
       worker_ended (machine, reason, exit_message);
       return;
     }
+  /* Our own child: its exit status, moments away, says more (a signal such as the sandbox's SIGSYS). */
+  if (machine->process != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (connection, machine);
+      return;
+    }
   message = g_strdup_printf ("the process running “%s” ended unexpectedly; its definition is unchanged "
                              "and it can be started again",
                              machine->config->name);
@@ -290,6 +400,13 @@ adopt_worker (VireoMachine *machine, GDBusConnection *connection, VireoWorker1 *
   machine->connection = g_object_ref (connection);
   machine->worker = g_object_ref (worker);
   machine->worker_pid = credentials ? g_credentials_get_unix_pid (credentials, NULL) : -1;
+  if (machine->daemon->mode == VIREO_MODE_SYSTEM && machine->worker_uid == 0 && credentials)
+    {
+      /* Re-attached: the uid it runs as is taken, whatever this vireod would choose. */
+      uid_t uid = g_credentials_get_unix_user (credentials, NULL);
+      if (uid != (uid_t) -1 && uid != 0)
+        hold_worker_uid (machine, uid);
+    }
   g_signal_connect (connection, "closed", G_CALLBACK (on_worker_connection_closed), machine);
   g_signal_connect (worker, "g-properties-changed", G_CALLBACK (on_worker_properties_changed), machine);
   machine->stats_source = g_timeout_add_seconds (STATS_INTERVAL, update_stats, machine);
@@ -537,6 +654,12 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
       g_variant_dict_clear (&dict);
       return NULL;
     }
+  if (machine->worker_uid != 0 && !give_state_dir (fd, machine->worker_uid, error))
+    {
+      close (fd);
+      g_variant_dict_clear (&dict);
+      return NULL;
+    }
   g_variant_dict_insert (&dict, "state-dir-fd", "h", pass_fd (fds, fd));
   if (machine->restoring)
     g_variant_dict_insert (&dict, "restore", "b", TRUE);
@@ -564,6 +687,60 @@ unsupported_reason (const VireoMachineConfig *c)
   return NULL;
 }
 
+/* The worker's re-attach socket, bound here (vireod's folder is not the worker's to write) and handed
+ * over listening; -1 and @error on failure.  A socket left by a dead worker is replaced: the machine is
+ * not running, so nobody listens there. */
+static int
+bind_worker_socket (const char *path, GError **error)
+{
+  struct sockaddr_un address = { .sun_family = AF_UNIX };
+  int fd;
+
+  g_assert (strlen (path) < sizeof address.sun_path);
+  strcpy (address.sun_path, path);
+  if (unlink (path) < 0 && errno != ENOENT)
+    goto fail;
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    goto fail;
+  if (bind (fd, (struct sockaddr *) &address, sizeof address) < 0 || chmod (path, 0600) < 0
+      || listen (fd, 16) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      errno = saved;
+      goto fail;
+    }
+  return fd;
+
+fail:
+  {
+    int saved = errno;
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot make the machine's socket %s: %s", path,
+                 g_strerror (saved));
+    return -1;
+  }
+}
+
+/* An empty exit record for this run, which the worker fills through its fd if it ends with nobody
+ * listening; readable by vireod through the group when the worker has a user of its own. */
+static int
+make_exit_record (VireoMachine *machine, GError **error)
+{
+  g_autofree char *path = exit_record_path (machine);
+  int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+  if (fd < 0 || (machine->worker_uid != 0 && (fchmod (fd, 0640) < 0 || fchown (fd, machine->worker_uid, 0) < 0)))
+    {
+      int saved = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot make %s: %s", path, g_strerror (saved));
+      return -1;
+    }
+  return fd;
+}
+
 void
 vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -573,6 +750,8 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
   g_autofree char *socket_path = NULL;
   g_autofree char *reason = NULL;
   int pair[2];
+  int listen_fd = -1;
+  int record_fd = -1;
 
   call->machine = g_object_ref (machine);
   call->invocation = invocation ? g_object_ref (invocation) : NULL;
@@ -613,6 +792,13 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
 
   machine->restoring = state_is (machine, "saved")
                        && vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid);
+  if (machine->daemon->mode == VIREO_MODE_SYSTEM)
+    {
+      uid_t uid = choose_worker_uid (machine, &error);
+      if (uid == 0)
+        goto fail_early;
+      hold_worker_uid (machine, uid);
+    }
   call->fds = g_unix_fd_list_new ();
   call->config = build_worker_config (machine, call->fds, &error);
   if (call->config == NULL)
@@ -626,14 +812,43 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
     }
   /* A new run: how the last one ended is history now. */
   vireo_machine_forget_exit (machine);
+  listen_fd = bind_worker_socket (socket_path, &error);
+  if (listen_fd < 0 || (record_fd = make_exit_record (machine, &error)) < 0)
+    {
+      if (listen_fd >= 0)
+        close (listen_fd);
+      close (pair[0]);
+      close (pair[1]);
+      goto fail_early;
+    }
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_subprocess_launcher_take_fd (launcher, pair[1], 3);
-  machine->process = g_subprocess_launcher_spawn (launcher, &error, machine->daemon->worker_path, "--uuid",
-                                                  machine->config->uuid, "--socket", socket_path,
-                                                  "--connection-fd", "3", NULL);
+  g_subprocess_launcher_take_fd (launcher, listen_fd, 4);
+  g_subprocess_launcher_take_fd (launcher, record_fd, 5);
+  /* --user: the worker starts as root only to set up its namespace (mapping root, so that vireod stays
+   * known as root on its sockets) and becomes the machine's user before it touches a guest (sandbox.c).
+   * --display: it loads the display module before its sandbox hides it. */
+  {
+    g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+    g_ptr_array_add (argv, g_strdup (machine->daemon->worker_path));
+    g_ptr_array_add (argv, g_strdup ("--uuid"));
+    g_ptr_array_add (argv, g_strdup (machine->config->uuid));
+    g_ptr_array_add (argv, g_strdup ("--socket"));
+    g_ptr_array_add (argv, g_strdup (socket_path));
+    g_ptr_array_add (argv, g_strdup ("--connection-fd=3"));
+    g_ptr_array_add (argv, g_strdup ("--listen-fd=4"));
+    g_ptr_array_add (argv, g_strdup ("--exit-record-fd=5"));
+    if (machine->worker_uid != 0)
+      g_ptr_array_add (argv, g_strdup_printf ("--user=%u", (unsigned) machine->worker_uid));
+    if (machine->config->display)
+      g_ptr_array_add (argv, g_strdup ("--display"));
+    g_ptr_array_add (argv, NULL);
+    machine->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  }
   if (machine->process == NULL)
     {
       close (pair[0]);
+      unlink (socket_path);
       g_prefix_error (&error, "cannot start the machine's process: ");
       error->domain = VIREO_ERROR;
       error->code = VIREO_ERROR_FAILED;
@@ -660,6 +875,11 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
 
 fail_early:
   machine->restoring = FALSE;
+  if (machine->process == NULL && machine->worker_uid != 0)
+    {
+      g_hash_table_remove (worker_uids, GUINT_TO_POINTER (machine->worker_uid));
+      machine->worker_uid = 0;
+    }
   if (call->invocation)
     g_dbus_method_invocation_return_gerror (call->invocation, error);
   else

@@ -1,5 +1,6 @@
 /* test-service.c — the 'service' suite: the real vireod --session on a private bus, driven through the
- * generated org.vireo.Vireo1 proxies and the gdbus command line, with the test guests as machines.
+ * generated org.vireo.Vireo1 proxies and the gdbus command line, with the test guests as machines.  The
+ * sandbox tests also run vireod --system (as root, the private bus standing in for the system bus).
  *
  * Each test runs in a child process (g_test_trap_subprocess) with its own bus, storage folder and
  * XDG_RUNTIME_DIR under one temporary folder.  Workers outlive vireod by design, so whatever way the
@@ -56,6 +57,8 @@ typedef struct
   gboolean name_owned;
   GDBusObjectManager *objects;
   VireoDBusManager *manager;
+  gboolean system_mode;         /* vireod --system on the private bus */
+  const char *worker_test_hook; /* VIREO_WORKER_TEST_FORBIDDEN_SYSCALL for the workers, or NULL */
 } Fixture;
 
 static void
@@ -105,14 +108,26 @@ vireod_start (Fixture *f)
   g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", f->runtime_dir, TRUE);
   g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", g_test_dbus_get_bus_address (f->bus),
                                 TRUE);
+  if (f->system_mode)
+    g_subprocess_launcher_setenv (launcher, "DBUS_SYSTEM_BUS_ADDRESS", g_test_dbus_get_bus_address (f->bus),
+                                  TRUE);
+  if (f->worker_test_hook)
+    g_subprocess_launcher_setenv (launcher, "VIREO_WORKER_TEST_FORBIDDEN_SYSCALL", f->worker_test_hook, TRUE);
   /* Its log and its workers' go to a file that the parent shows when the test fails: processes that
    * outlive a failed child must not hold the pipes g_test_trap_subprocess() waits on. */
   log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   g_assert_cmpint (log_fd, >=, 0);
   g_subprocess_launcher_take_stdout_fd (launcher, dup (log_fd));
   g_subprocess_launcher_take_stderr_fd (launcher, log_fd);
-  f->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", f->storage,
-                                           NULL);
+  if (f->system_mode)
+    {
+      g_autofree char *runtime = g_build_filename (f->runtime_dir, "vireo", NULL);
+      f->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--system", "--storage", f->storage,
+                                               "--runtime-dir", runtime, NULL);
+    }
+  else
+    f->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", f->storage,
+                                             NULL);
   g_assert_no_error (error);
   f->vireod_exited = FALSE;
   g_subprocess_wait_async (f->vireod, NULL, on_vireod_exited, f);
@@ -169,11 +184,13 @@ vireod_restart (Fixture *f)
 }
 
 static void
-fixture_setup (Fixture *f, const char *base)
+fixture_setup (Fixture *f, const char *base, gboolean system_mode, const char *worker_test_hook)
 {
   g_autoptr (GError) error = NULL;
 
   memset (f, 0, sizeof *f);
+  f->system_mode = system_mode;
+  f->worker_test_hook = worker_test_hook;
   f->base = g_strdup (base);
   f->storage = g_build_filename (base, "storage", NULL);
   f->runtime_dir = g_build_filename (base, "run", NULL);
@@ -971,6 +988,7 @@ test_reattach (Fixture *f)
   g_autoptr (GString) seen = g_string_new (NULL);
   g_autoptr (GString) history = g_string_new (NULL);
   g_autofree char *path = NULL;
+  g_autofree char *uuid = NULL;
   VireoTestProcessQuery worker_query = { "vireo-worker", NULL };
   gsize mark;
   pid_t pid;
@@ -983,7 +1001,9 @@ test_reattach (Fixture *f)
   serial_type (fd, "one");
   g_assert_true (serial_wait_for (fd, seen, mark, "one", WAIT_SECONDS));
   pid = worker_pid (machine);
-  worker_query.needle = vireo_dbus_machine_get_uuid (machine);
+  /* A copy: the proxy's string goes with the proxy, just below. */
+  uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+  worker_query.needle = uuid;
 
   g_clear_object (&machine);
   vireod_stop (f);
@@ -1566,6 +1586,143 @@ test_gdbus (Fixture *f)
   g_assert_true (vireo_test_wait_until (machine_gone, &query, WAIT_SECONDS));
 }
 
+/* ---- the worker sandbox ---- */
+
+/* The value of "@key:" in /proc/@pid/status, or NULL. */
+static char *
+proc_status_field (pid_t pid, const char *key)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *contents = NULL;
+  g_autofree char *prefix = g_strconcat (key, ":", NULL);
+  g_auto (GStrv) lines = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], prefix))
+      return g_strdup (g_strstrip (lines[i] + strlen (prefix)));
+  return NULL;
+}
+
+static char *
+mount_namespace (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/ns/mnt", (int) pid);
+  return g_file_read_link (path, NULL);
+}
+
+/* What every worker gets, in either mode: no-new-privs, a seccomp filter, no capabilities, and (the
+ * kernel allowing user namespaces, as Debian's does) a mount namespace that is not vireod's. */
+static void
+assert_worker_confined (Fixture *f, pid_t pid)
+{
+  g_autofree char *seccomp = proc_status_field (pid, "Seccomp");
+  g_autofree char *no_new_privs = proc_status_field (pid, "NoNewPrivs");
+  g_autofree char *cap_eff = proc_status_field (pid, "CapEff");
+  g_autofree char *cap_prm = proc_status_field (pid, "CapPrm");
+  g_autofree char *cap_amb = proc_status_field (pid, "CapAmb");
+  g_autofree char *worker_ns = mount_namespace (pid);
+  g_autofree char *vireod_ns = mount_namespace ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (f->vireod), NULL, 10));
+
+  g_test_message ("worker %d: Seccomp %s, NoNewPrivs %s, CapEff %s, mount namespace %s (vireod's %s)", (int) pid,
+                  seccomp, no_new_privs, cap_eff, worker_ns, vireod_ns);
+  g_assert_cmpstr (seccomp, ==, "2");
+  g_assert_cmpstr (no_new_privs, ==, "1");
+  g_assert_cmpstr (cap_eff, ==, "0000000000000000");
+  g_assert_cmpstr (cap_prm, ==, "0000000000000000");
+  g_assert_cmpstr (cap_amb, ==, "0000000000000000");
+  g_assert_nonnull (worker_ns);
+  g_assert_nonnull (vireod_ns);
+  g_assert_cmpstr (worker_ns, !=, vireod_ns);
+}
+
+/* A system machine's worker runs as a user of its own, not root, confined; it still saves and restores
+ * (its state folder is given to that user). */
+static void
+test_sandbox_system (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "boxed", "echo");
+  g_autoptr (GString) output = g_string_new (NULL);
+  g_autofree char *uid_line = NULL;
+  g_auto (GStrv) uids = NULL;
+  pid_t pid;
+  int fd;
+
+  fd = start_and_wait_for (machine, "echo ready", output);
+  pid = worker_pid (machine);
+  uid_line = proc_status_field (pid, "Uid");
+  g_test_message ("worker %d: Uid %s", (int) pid, uid_line);
+  g_assert_nonnull (uid_line);
+  uids = g_strsplit_set (uid_line, " \t", -1);
+  g_assert_cmpuint (g_strv_length (uids), ==, 4);
+  /* Real, effective, saved and file-system uid: all the machine's, none root's or the caller's. */
+  for (guint i = 0; i < 4; i++)
+    {
+      g_assert_cmpstr (uids[i], ==, uids[0]);
+      g_assert_cmpstr (uids[i], !=, "0");
+    }
+  assert_worker_confined (f, pid);
+
+  /* What it must write, it can: the saved state, through the folder vireod gave it. */
+  serial_type (fd, "boxed in");
+  g_assert_true (serial_wait_for (fd, output, 0, "boxed in", WAIT_SECONDS));
+  close (fd);
+  call_ok (machine, "Save", NULL);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "saved");
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+}
+
+/* A vCPU thread that makes a call its filter does not allow takes the worker down with SIGSYS; vireod
+ * survives and says so in LastError. */
+static void
+test_sandbox_forbidden_call (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "rule-breaker", "echo");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  const char *last_error;
+
+  /* The hook waits a second after the vCPU starts, so that Start has been answered; if the machine dies
+   * sooner on a slow host, Start fails instead and the machine is "off", which the wait below reports. */
+  reply = call_full (machine, "Start", NULL, NULL, &error);
+  if (error)
+    g_test_message ("Start: %s", error->message);
+  wait_for_state (machine, "crashed");
+  last_error = vireo_dbus_machine_get_last_error (machine);
+  g_test_message ("LastError: %s", last_error);
+  g_assert_nonnull (strstr (last_error, "signal 31"));
+  assert_vireod_answers (f);
+}
+
+/* The session service's workers run as the user, with the same confinement. */
+static void
+test_sandbox_session (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "homebody", "echo");
+  g_autoptr (GString) output = g_string_new (NULL);
+  g_autofree char *uid_line = NULL;
+  g_autofree char *own = g_strdup_printf ("%u", (unsigned) getuid ());
+  g_auto (GStrv) uids = NULL;
+  pid_t pid;
+  int fd;
+
+  fd = start_and_wait_for (machine, "echo ready", output);
+  pid = worker_pid (machine);
+  uid_line = proc_status_field (pid, "Uid");
+  uids = g_strsplit_set (uid_line, " \t", -1);
+  g_assert_cmpstr (uids[0], ==, own);
+  assert_worker_confined (f, pid);
+  close (fd);
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+}
+
 /* ---- running each test in a child ---- */
 
 typedef struct
@@ -1573,6 +1730,8 @@ typedef struct
   const char *path;
   void (*func) (Fixture *f);
   gboolean needs_kvm;
+  gboolean system_mode;         /* vireod --system: needs root */
+  const char *worker_test_hook; /* VIREO_WORKER_TEST_FORBIDDEN_SYSCALL */
 } ServiceTest;
 
 static const ServiceTest service_tests[] = {
@@ -1594,6 +1753,9 @@ static const ServiceTest service_tests[] = {
   { "/service/update-export-import", test_update_export_import, FALSE },
   { "/service/many-machines", test_many_machines, FALSE },
   { "/service/gdbus", test_gdbus, TRUE },
+  { "/service/sandbox/system-worker", test_sandbox_system, TRUE, TRUE },
+  { "/service/sandbox/forbidden-call", test_sandbox_forbidden_call, TRUE, TRUE, "vcpu:1000" },
+  { "/service/sandbox/session-worker", test_sandbox_session, TRUE },
 };
 
 #define TEST_DIR_VARIABLE "VIREO_SERVICE_TEST_DIR"
@@ -1608,7 +1770,7 @@ run_service_test (gconstpointer data)
   if (g_test_subprocess ())
     {
       Fixture f;
-      fixture_setup (&f, g_getenv (TEST_DIR_VARIABLE));
+      fixture_setup (&f, g_getenv (TEST_DIR_VARIABLE), test->system_mode, test->worker_test_hook);
       test->func (&f);
       fixture_teardown (&f);
       return;
@@ -1616,6 +1778,11 @@ run_service_test (gconstpointer data)
 
   if (test->needs_kvm && !vireo_test_require_kvm ())
     return;
+  if (test->system_mode && geteuid () != 0)
+    {
+      g_test_skip ("vireod --system gives each machine's worker a user of its own, which needs root");
+      return;
+    }
   base = g_dir_make_tmp ("vireo-service-XXXXXX", &error);
   g_assert_no_error (error);
   g_setenv (TEST_DIR_VARIABLE, base, TRUE);

@@ -532,6 +532,7 @@ timer_thread_main (gpointer data)
 {
   HvRtc *rtc = data;
 
+  hv_thread_started (HV_THREAD_IO);
   g_mutex_lock (&rtc->lock);
   while (!rtc->stopping)
     {

@@ -511,6 +511,7 @@ input_thread_main (gpointer data)
   gsize have = 0;
   gsize done = 0;
 
+  hv_thread_started (HV_THREAD_IO);
   for (;;)
     {
       struct pollfd fds[2];

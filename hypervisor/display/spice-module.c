@@ -5,6 +5,9 @@
 #include "display/spice-module-config.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,8 @@
 /* Loaded once and never unloaded: spice-server keeps threads and global state of its own. */
 static GMutex module_lock;
 static const HvSpiceModule *module;
+/* hv_display_hold_module_dir(): the module's folder, for a process whose sandbox hides its path. */
+static int module_dir_fd = -1;
 
 /* VIREO_MODULE_DIR when set (and the process is not set-id); else, for a binary inside the build
  * tree it was built in, the module built beside it, so tests and vireo-run work without installing;
@@ -23,6 +28,8 @@ module_dir (void)
   char exe[PATH_MAX], root[PATH_MAX];
   size_t root_length;
 
+  if (module_dir_fd >= 0)
+    return g_strdup_printf ("/proc/self/fd/%d", module_dir_fd);
   if (dir != NULL && *dir != '\0')
     return g_strdup (dir);
   if (realpath ("/proc/self/exe", exe) != NULL && realpath (HV_BUILD_ROOT, root) != NULL)
@@ -71,6 +78,39 @@ out:
   table = module;
   g_mutex_unlock (&module_lock);
   return table;
+}
+
+gboolean
+hv_display_preload (GError **error)
+{
+  return load_module (error) != NULL;
+}
+
+gboolean
+hv_display_hold_module_dir (GError **error)
+{
+  g_autofree char *dir = NULL;
+  int fd;
+
+  g_mutex_lock (&module_lock);
+  if (module_dir_fd >= 0 || module != NULL)
+    {
+      g_mutex_unlock (&module_lock);
+      return TRUE;
+    }
+  dir = module_dir ();
+  fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_mutex_unlock (&module_lock);
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "cannot open the display modules' folder %s: %s", dir,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  module_dir_fd = fd;
+  g_mutex_unlock (&module_lock);
+  return TRUE;
 }
 
 HvSpice *

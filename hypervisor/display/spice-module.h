@@ -11,7 +11,7 @@
 #define HV_SPICE_MODULE_FILE   "vireo-display-spice.so"
 
 /* Bumped whenever this table or what it passes (HvSpiceBackend, HvDisplayMode, HvRect) changes. */
-#define HV_SPICE_MODULE_ABI 1
+#define HV_SPICE_MODULE_ABI 2
 
 typedef struct
 {

@@ -114,6 +114,9 @@ spice_thread (gpointer data)
   GError *error = NULL;
   gboolean ok;
 
+  /* Before spice-server makes its own threads, so that they inherit what the hook confines. */
+  if (spice->backend.thread_started)
+    spice->backend.thread_started ();
   g_main_context_push_thread_default (spice->context);
   ok = start_server (spice, &error);
   if (!ok)

@@ -69,6 +69,12 @@ hv_vm_set_spice_socket (HvVm *vm, const char *path, GError **error)
   return TRUE;
 }
 
+static void
+display_thread_started (void)
+{
+  hv_thread_started (HV_THREAD_DISPLAY);
+}
+
 gboolean
 hv_vm_start_spice (HvVm *vm, GError **error)
 {
@@ -79,6 +85,7 @@ hv_vm_start_spice (HvVm *vm, GError **error)
     .tablet = vm_tablet,
     .wheel = vm_wheel,
     .opaque = vm,
+    .thread_started = display_thread_started,
   };
 
   if (hv_vm_get_display (vm) == NULL)

@@ -21,6 +21,9 @@ typedef struct
   void (*tablet) (void *opaque, uint32_t x, uint32_t y, uint32_t buttons);
   void (*wheel) (void *opaque, int32_t steps, uint32_t buttons);
   void *opaque;
+  /* Runs first on the server's thread, before spice-server starts: the core's hv_thread_started()
+   * for HV_THREAD_DISPLAY (the module does not link the core). */
+  void (*thread_started) (void);
 } HvSpiceBackend;
 
 /* How often the display is polled for changes: HV_SPICE_FOLLOW_UP_MS after a poll that found some,

@@ -1,8 +1,9 @@
-/* worker-main.c — the vireo-worker process: command line, sandbox basics, signals, the peer-to-peer D-Bus
- * connections (vireod's socketpair and the re-attach socket), and when to exit. */
+/* worker-main.c — the vireo-worker process: command line, entering the sandbox (sandbox.c), signals, the
+ * peer-to-peer D-Bus connections (vireod's socketpair and the re-attach socket), and when to exit. */
 #include "worker.h"
 #include "exit-record.h"
 #include "hv.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKER_OBJECT_PATH "/org/vireo/Worker1"
@@ -26,9 +28,12 @@ typedef struct
   VireoWorker *worker;
   GMainLoop *loop;
   GDBusAuthObserver *observer;
-  GDBusServer *server;
+  GSocketService *server;
   char *guid;
   char *socket_path;
+  gboolean own_socket;    /* bound by us (not passed by vireod): ours to remove at the end */
+  int socket_dir_fd;      /* the socket's folder, reachable after the sandbox hides its path; or -1 */
+  int exit_record_fd;     /* --exit-record-fd: where the exit record goes instead of the folder; or -1 */
   GPtrArray *connections; /* GDBusConnection, authenticated and exporting the worker */
   gboolean terminating;   /* SIGTERM: exit as soon as the machine has ended */
   guint linger_id;
@@ -72,11 +77,27 @@ write_exit_record (App *app)
 {
   VireoWorker1 *skeleton = vireo_worker_get_skeleton (app->worker);
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = g_strconcat (app->socket_path, ".exit", NULL);
+  g_autofree char *base = g_path_get_basename (app->socket_path);
+  g_autofree char *name = g_strconcat (base, ".exit", NULL);
+  gboolean ok;
 
-  if (!vireo_exit_record_write (path, vireo_worker1_get_uuid (skeleton), vireo_worker1_get_exit_reason (skeleton),
-                                vireo_worker1_get_exit_message (skeleton),
-                                vireo_worker1_get_start_time (skeleton), &error))
+  /* By fd: the sandbox hides the path. */
+  if (app->exit_record_fd >= 0)
+    ok = vireo_exit_record_write_fd (app->exit_record_fd, vireo_worker1_get_uuid (skeleton),
+                                     vireo_worker1_get_exit_reason (skeleton),
+                                     vireo_worker1_get_exit_message (skeleton),
+                                     vireo_worker1_get_start_time (skeleton), &error);
+  else if (app->socket_dir_fd >= 0)
+    ok = vireo_exit_record_write_at (app->socket_dir_fd, name, vireo_worker1_get_uuid (skeleton),
+                                     vireo_worker1_get_exit_reason (skeleton),
+                                     vireo_worker1_get_exit_message (skeleton),
+                                     vireo_worker1_get_start_time (skeleton), &error);
+  else
+    {
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "its folder could not be opened");
+      ok = FALSE;
+    }
+  if (!ok)
     g_warning ("cannot leave the exit record for vireod: %s", error->message);
 }
 
@@ -144,13 +165,6 @@ add_connection (App *app, GDBusConnection *connection)
   return TRUE;
 }
 
-static gboolean
-on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer data)
-{
-  App *app = data;
-  return add_connection (app, connection);
-}
-
 static void
 on_initial_connection (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -160,8 +174,8 @@ on_initial_connection (GObject *source, GAsyncResult *result, gpointer data)
 
   if (connection == NULL)
     {
-      /* vireod may still come through the socket. */
-      g_warning ("the connection from vireod failed: %s", error->message);
+      /* vireod may still come (again) through the socket. */
+      g_warning ("a connection from vireod failed: %s", error->message);
       return;
     }
   if (add_connection (app, connection))
@@ -195,6 +209,20 @@ connect_initial (App *app, int fd, GError **error)
     return FALSE;
   stream = g_socket_connection_factory_create_connection (socket);
   /* Asynchronous, so a peer that never authenticates cannot hang the worker. */
+  g_dbus_connection_new (G_IO_STREAM (stream), app->guid,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
+                           | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                         app->observer, NULL, on_initial_connection, app);
+  return TRUE;
+}
+
+/* A peer on the re-attach socket: authenticated like the initial connection, asynchronously so that a
+ * peer that never authenticates cannot hang the worker. */
+static gboolean
+on_incoming (GSocketService *service, GSocketConnection *stream, GObject *source_object, gpointer data)
+{
+  App *app = data;
+
   g_dbus_connection_new (G_IO_STREAM (stream), app->guid,
                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
                            | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
@@ -251,30 +279,82 @@ clear_stale_socket (const char *path, GError **error)
   return TRUE;
 }
 
-static gboolean
-start_server (App *app, GError **error)
+/* Binds the re-attach socket at app->socket_path and returns it listening, or -1 and @error. */
+static int
+bind_socket (App *app, GError **error)
 {
-  g_autofree char *escaped = NULL;
-  g_autofree char *address = NULL;
+  struct sockaddr_un address = { .sun_family = AF_UNIX };
+  int fd;
 
   if (!clear_stale_socket (app->socket_path, error))
-    return FALSE;
-  escaped = g_dbus_address_escape_value (app->socket_path);
-  address = g_strconcat ("unix:path=", escaped, NULL);
-  /* The umask (0077, set in main) creates the socket 0700; nobody executes a socket, so say 0600. */
-  app->server = g_dbus_server_new_sync (address, G_DBUS_SERVER_FLAGS_NONE, app->guid, app->observer, NULL,
-                                        error);
-  if (app->server == NULL)
-    return FALSE;
-  if (chmod (app->socket_path, 0600) < 0)
+    return -1;
+  if (strlen (app->socket_path) >= sizeof address.sun_path)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "the socket path %s is too long",
+                   app->socket_path);
+      return -1;
+    }
+  strcpy (address.sun_path, app->socket_path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind (fd, (struct sockaddr *) &address, sizeof address) < 0 || listen (fd, 16) < 0
+      /* The umask (0077, set in main) creates the socket 0700; nobody executes a socket, so say 0600. */
+      || chmod (app->socket_path, 0600) < 0)
     {
       int saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot set the mode of %s: %s",
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot listen on %s: %s",
                    app->socket_path, g_strerror (saved));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  app->own_socket = TRUE;
+  return fd;
+}
+
+/* The socket peers re-attach through: @listen_fd when vireod bound it for us (it owns the path then),
+ * else one bound here.  Either way the socket's folder is opened now, while its path can be reached, for
+ * the exit record and the socket's removal at the end.  Plain system calls, no GLib machinery: this runs
+ * before the sandbox, which needs the process to have a single thread. */
+static int
+prepare_listener (App *app, int listen_fd, GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (app->socket_path);
+
+  if (listen_fd >= 0 && fcntl (listen_fd, F_SETFD, FD_CLOEXEC) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "--listen-fd %d: %s", listen_fd,
+                   g_strerror (saved));
+      return -1;
+    }
+  if (listen_fd < 0)
+    listen_fd = bind_socket (app, error);
+  if (listen_fd < 0)
+    return -1;
+  if (app->exit_record_fd < 0 || app->own_socket)
+    {
+      app->socket_dir_fd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (app->socket_dir_fd < 0)
+        g_message ("cannot open %s: %s; the exit record will be missing", dir, g_strerror (errno));
+    }
+  return listen_fd;
+}
+
+/* Listens for peers re-attaching on @listen_fd (taken). */
+static gboolean
+start_server (App *app, int listen_fd, GError **error)
+{
+  g_autoptr (GSocket) socket = g_socket_new_from_fd (listen_fd, error);
+
+  if (socket == NULL)
+    {
+      close (listen_fd);
       return FALSE;
     }
-  g_signal_connect (app->server, "new-connection", G_CALLBACK (on_new_connection), app);
-  g_dbus_server_start (app->server);
+  app->server = g_socket_service_new ();
+  if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (app->server), socket, NULL, error))
+    return FALSE;
+  g_signal_connect (app->server, "incoming", G_CALLBACK (on_incoming), app);
   return TRUE;
 }
 
@@ -302,6 +382,50 @@ flush_connections (App *app)
     }
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Sanitizer builds (CI): LeakSanitizer stops the process at exit with a helper that ptrace()s its
+ * threads, which the sandbox does not let work (the helper dies and the worker spins waiting for it).
+ * AddressSanitizer's own checks stay on; leaks are checked in vireo-run and the unit tests, which share
+ * the core. */
+int __lsan_is_turned_off (void);
+
+int
+__lsan_is_turned_off (void)
+{
+  return 1;
+}
+#endif
+
+static GLogWriterOutput
+write_log (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer data)
+{
+  if (g_log_writer_default_would_drop (level, NULL))
+    return G_LOG_WRITER_HANDLED;
+  return g_log_writer_standard_streams (level, fields, n_fields, data);
+}
+
+/* The sandbox (sandbox.c): the namespace if the kernel lets us, the machine's user when given one, no
+ * capabilities, seccomp always. */
+static gboolean
+enter_sandbox (uid_t user, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GTimeZone) zone = NULL;
+
+  /* Read the time zone now, while /etc can be seen: a message logged later from any thread (a vCPU's
+   * filter allows no open()) stamps its time from the caches of glibc and GLib. */
+  tzset ();
+  zone = g_time_zone_new_local ();
+  if (!vireo_sandbox_enter_namespace (user, &local))
+    g_message ("running without a mount namespace of its own: %s", local->message);
+  /* The bounding set first: shrinking it needs the privilege that the change of user ends. */
+  if (!vireo_sandbox_drop_capabilities (TRUE, error))
+    return FALSE;
+  if (user != (uid_t) -1 && !vireo_sandbox_become_user (user, error))
+    return FALSE;
+  return vireo_sandbox_drop_capabilities (FALSE, error) && vireo_sandbox_apply_seccomp (error);
+}
+
 /* --check-kvm: vireod's question whether machines can run here, answered with the core's own wording
  * of what is wrong (exit 3) or nothing (exit 0). */
 static int
@@ -327,12 +451,24 @@ main (int argc, char **argv)
   g_autofree char *socket_path = NULL;
   g_autofree char *check_kvm = NULL;
   int connection_fd = -1;
+  int listen_fd = -1;
+  int exit_record_fd = -1;
+  gint64 user = -1;
+  gboolean display = FALSE;
   App app = { 0 };
   const GOptionEntry entries[] = {
     { "uuid", 0, 0, G_OPTION_ARG_STRING, &uuid, "The machine's UUID", "UUID" },
     { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Where to listen for vireod re-attaching",
       "PATH" },
     { "connection-fd", 0, 0, G_OPTION_ARG_INT, &connection_fd, "vireod's end of a socketpair", "FD" },
+    { "listen-fd", 0, 0, G_OPTION_ARG_INT, &listen_fd,
+      "The re-attach socket, bound at --socket and listening (else the worker binds it)", "FD" },
+    { "exit-record-fd", 0, 0, G_OPTION_ARG_INT, &exit_record_fd,
+      "Where to leave the exit record (else beside the socket)", "FD" },
+    { "user", 0, 0, G_OPTION_ARG_INT64, &user,
+      "Run the machine as this uid (and gid); the worker must be started as root", "UID" },
+    { "display", 0, 0, G_OPTION_ARG_NONE, &display,
+      "Load the display module before the sandbox hides it (the machine has a display)", NULL },
     { "check-kvm", 0, 0, G_OPTION_ARG_FILENAME, &check_kvm,
       "Check that machines can run with this KVM device, print why not, and exit", "PATH" },
     { NULL },
@@ -375,26 +511,70 @@ main (int argc, char **argv)
   app.loop = g_main_loop_new (NULL, FALSE);
   app.guid = g_dbus_generate_guid ();
   app.socket_path = socket_path;
+  app.socket_dir_fd = -1;
+  app.exit_record_fd = exit_record_fd;
+  if (exit_record_fd >= 0 && fcntl (exit_record_fd, F_SETFD, FD_CLOEXEC) < 0)
+    {
+      fprintf (stderr, "vireo-worker: --exit-record-fd %d: %s\n", exit_record_fd, g_strerror (errno));
+      return 1;
+    }
+  /* Messages go to stderr (the journal's stream under systemd): GLib would otherwise open a socket to
+   * the journal, which the sandbox neither shows nor should need. */
+  g_log_set_writer_func (write_log, NULL, NULL);
   app.connections = g_ptr_array_new_with_free_func (g_object_unref);
   app.observer = g_dbus_auth_observer_new ();
   g_signal_connect (app.observer, "authorize-authenticated-peer", G_CALLBACK (authorize_peer), &app);
   g_signal_connect (app.observer, "allow-mechanism", G_CALLBACK (allow_mechanism), &app);
 
-  app.worker = vireo_worker_new (uuid, on_machine_ended, &app, &error);
-  if (app.worker == NULL || !start_server (&app, &error)
-      || (connection_fd >= 0 && !connect_initial (&app, connection_fd, &error)))
+  /* Whatever needs a path is opened before the sandbox: the display module, the socket and its folder. */
+  if ((display && !hv_display_preload (&error)) || (!display && !hv_display_hold_module_dir (&error)))
+    {
+      /* A display asked for later fails with the same words, where vireod reports them. */
+      g_message ("%s", error->message);
+      g_clear_error (&error);
+    }
+  listen_fd = prepare_listener (&app, listen_fd, &error);
+  if (user < -1 || user > G_MAXUINT32 - 1)
+    {
+      fprintf (stderr, "vireo-worker: --user %" G_GINT64_FORMAT " is not a uid\n", user);
+      return 1;
+    }
+  if (listen_fd < 0 || !enter_sandbox ((uid_t) user, &error))
     {
       fprintf (stderr, "vireo-worker: %s\n", error->message);
       return 1;
     }
+  app.worker = vireo_worker_new (uuid, on_machine_ended, &app, &error);
+  if (app.worker == NULL || !start_server (&app, listen_fd, &error))
+    {
+      fprintf (stderr, "vireo-worker: %s\n", error->message);
+      return 1;
+    }
+  /* Only now threads may start (GDBus's, GLib's signal thread): they inherit the filter. */
+  if (connection_fd >= 0 && !connect_initial (&app, connection_fd, &error))
+    {
+      fprintf (stderr, "vireo-worker: %s\n", error->message);
+      return 1;
+    }
+  g_socket_service_start (app.server);
   g_unix_signal_add (SIGTERM, on_sigterm, &app);
 
   g_main_loop_run (app.loop);
 
   /* The machine's outcome and its last serial output reach whoever is still connected. */
   flush_connections (&app);
-  g_dbus_server_stop (app.server);
-  unlink (app.socket_path);
+  g_socket_service_stop (app.server);
+  g_socket_listener_close (G_SOCKET_LISTENER (app.server));
+  /* A socket vireod bound is vireod's to remove. */
+  if (app.own_socket && app.socket_dir_fd >= 0)
+    {
+      g_autofree char *name = g_path_get_basename (app.socket_path);
+      unlinkat (app.socket_dir_fd, name, 0);
+    }
+  if (app.socket_dir_fd >= 0)
+    close (app.socket_dir_fd);
+  if (app.exit_record_fd >= 0)
+    close (app.exit_record_fd);
   for (guint i = 0; i < app.connections->len; i++)
     g_signal_handlers_disconnect_by_data (app.connections->pdata[i], &app);
   g_clear_pointer (&app.worker, vireo_worker_free);
