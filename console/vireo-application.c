@@ -13,8 +13,8 @@ struct _VireoApplication
   AdwApplication parent_instance;
 
   VireoHost *hosts[2];
-  GHashTable *connections;   /* machine object path → VireoConnection (not owned: removed when it closes) */
-  char *connect_name;        /* --connect: a machine to open when the session host lists it */
+  GHashTable *connections; /* machine object path → VireoConnection (not owned: removed when it closes) */
+  char *connect_name;      /* --connect: a machine to open when the session host lists it */
   gulong connect_handler;
 };
 
@@ -94,9 +94,9 @@ vireo_application_command_line (GApplication *app, GApplicationCommandLine *cmdl
       if (connect_named_machine (self))
         g_clear_pointer (&self->connect_name, g_free);
       else if (!self->connect_handler)
-        self->connect_handler = g_signal_connect_swapped (vireo_host_get_machines (self->hosts[VIREO_HOST_SESSION]),
-                                                          "items-changed",
-                                                          G_CALLBACK (on_session_machines_changed), self);
+        self->connect_handler = g_signal_connect_swapped (
+            vireo_host_get_machines (self->hosts[VIREO_HOST_SESSION]), "items-changed",
+            G_CALLBACK (on_session_machines_changed), self);
     }
   return 0;
 }
@@ -108,18 +108,13 @@ about_activated (GSimpleAction *action, GVariant *parameter, gpointer data)
   const char *developers[] = { "The Vireo developers", NULL };
   GtkWidget *about = adw_about_window_new ();
 
-  g_object_set (about,
-                "transient-for", gtk_application_get_active_window (GTK_APPLICATION (self)),
-                "application-name", "Vireo",
-                "application-icon", VIREO_APP_ID,
-                "developer-name", _("The Vireo developers"),
-                "version", VIREO_VERSION,
-                "comments", _("Create, run and connect to virtual machines on this computer."),
-                "license-type", GTK_LICENSE_GPL_2_0,
-                "developers", developers,
+  g_object_set (about, "transient-for", gtk_application_get_active_window (GTK_APPLICATION (self)),
+                "application-name", "Vireo", "application-icon", VIREO_APP_ID, "developer-name",
+                _ ("The Vireo developers"), "version", VIREO_VERSION, "comments",
+                _ ("Create, run and connect to virtual machines on this computer."), "license-type",
+                GTK_LICENSE_GPL_2_0, "developers", developers,
                 /* Translators: put your name here, one per line. */
-                "translator-credits", _("translator-credits"),
-                NULL);
+                "translator-credits", _ ("translator-credits"), NULL);
   gtk_window_present (GTK_WINDOW (about));
 }
 
@@ -162,7 +157,8 @@ vireo_application_dispose (GObject *object)
   VireoApplication *self = VIREO_APPLICATION (object);
 
   if (self->connect_handler)
-    g_clear_signal_handler (&self->connect_handler, vireo_host_get_machines (self->hosts[VIREO_HOST_SESSION]));
+    g_clear_signal_handler (&self->connect_handler,
+                            vireo_host_get_machines (self->hosts[VIREO_HOST_SESSION]));
   g_clear_object (&self->hosts[VIREO_HOST_SESSION]);
   g_clear_object (&self->hosts[VIREO_HOST_SYSTEM]);
   g_clear_pointer (&self->connections, g_hash_table_unref);
@@ -190,24 +186,22 @@ static void
 vireo_application_init (VireoApplication *self)
 {
   const GOptionEntry options[] = {
-    { "connect", 'c', 0, G_OPTION_ARG_STRING, NULL, N_("Open the connection window of the machine NAME"),
-      N_("NAME") },
+    { "connect", 'c', 0, G_OPTION_ARG_STRING, NULL, N_ ("Open the connection window of the machine NAME"),
+      N_ ("NAME") },
     { NULL },
   };
 
   self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_application_add_main_option_entries (G_APPLICATION (self), options);
-  g_application_set_option_context_summary (G_APPLICATION (self), _("Manage and connect to virtual machines."));
+  g_application_set_option_context_summary (G_APPLICATION (self),
+                                            _ ("Manage and connect to virtual machines."));
 }
 
 VireoApplication *
 vireo_application_new (void)
 {
-  return g_object_new (VIREO_TYPE_APPLICATION,
-                       "application-id", VIREO_APP_ID,
-                       "flags", G_APPLICATION_HANDLES_COMMAND_LINE,
-                       "resource-base-path", "/org/vireo/Vireo",
-                       NULL);
+  return g_object_new (VIREO_TYPE_APPLICATION, "application-id", VIREO_APP_ID, "flags",
+                       G_APPLICATION_HANDLES_COMMAND_LINE, "resource-base-path", "/org/vireo/Vireo", NULL);
 }
 
 VireoHost *

@@ -11,23 +11,19 @@ G_BEGIN_DECLS
 #define VIREO_TYPE_APPLICATION (vireo_application_get_type ())
 G_DECLARE_FINAL_TYPE (VireoApplication, vireo_application, VIREO, APPLICATION, AdwApplication)
 
-VireoApplication *vireo_application_new       (void);
+VireoApplication *vireo_application_new (void);
 
 /* The session host first, then the system host. */
-VireoHost        *vireo_application_get_host  (VireoApplication *self,
-                                               VireoHostKind     kind);
+VireoHost *vireo_application_get_host (VireoApplication *self, VireoHostKind kind);
 /* Opens (or raises) the connection window of @machine on @host. */
-GtkWindow        *vireo_application_connect   (VireoApplication *self,
-                                               VireoHost        *host,
-                                               VireoDBusMachine *machine);
+GtkWindow *vireo_application_connect (VireoApplication *self, VireoHost *host, VireoDBusMachine *machine);
 
 /* The open connection window of the machine at @object_path, or NULL.  "connections-changed" is emitted
  * when one opens or closes. */
-GtkWindow        *vireo_application_get_connection (VireoApplication *self,
-                                                    const char       *object_path);
+GtkWindow *vireo_application_get_connection (VireoApplication *self, const char *object_path);
 
 /* The app's GSettings (org.vireo.Vireo), or NULL when the schema is not installed: run from a build tree
  * without GSETTINGS_SCHEMA_DIR, the app works and only forgets its window state.  Owned by the caller. */
-GSettings        *vireo_application_get_settings   (void);
+GSettings *vireo_application_get_settings (void);
 
 G_END_DECLS

@@ -15,8 +15,8 @@
 #include "vireo-format.h"
 
 /* The service's limits (data/org.vireo.Vireo1.xml); checked here too so that the reason shows while typing. */
-#define VCPUS_MAX          64
-#define CMDLINE_MAX_BYTES  4095
+#define VCPUS_MAX         64
+#define CMDLINE_MAX_BYTES 4095
 
 char *
 vireo_check_machine_file (const char *path, gboolean writable)
@@ -28,23 +28,23 @@ vireo_check_machine_file (const char *path, gboolean writable)
 
   display = g_filename_display_name (path);
   if (!g_path_is_absolute (path))
-    return g_strdup_printf (_("“%s” is not a full path; it must start with “/”."), display);
+    return g_strdup_printf (_ ("“%s” is not a full path; it must start with “/”."), display);
   if (g_stat (path, &st) < 0)
     {
       if (errno == EACCES || errno == EPERM)
-        return g_strdup_printf (_("“%s” cannot be reached (permission denied)."), display);
+        return g_strdup_printf (_ ("“%s” cannot be reached (permission denied)."), display);
       if (errno == ENOENT || errno == ENOTDIR)
-        return g_strdup_printf (_("“%s” does not exist."), display);
-      return g_strdup_printf (_("“%s” cannot be used: %s."), display, g_strerror (errno));
+        return g_strdup_printf (_ ("“%s” does not exist."), display);
+      return g_strdup_printf (_ ("“%s” cannot be used: %s."), display, g_strerror (errno));
     }
   if (S_ISDIR (st.st_mode))
-    return g_strdup_printf (_("“%s” is a folder, not a file."), display);
+    return g_strdup_printf (_ ("“%s” is a folder, not a file."), display);
   if (!S_ISREG (st.st_mode))
-    return g_strdup_printf (_("“%s” is not a regular file."), display);
+    return g_strdup_printf (_ ("“%s” is not a regular file."), display);
   if (g_access (path, R_OK) < 0)
-    return g_strdup_printf (_("“%s” cannot be read (permission denied)."), display);
+    return g_strdup_printf (_ ("“%s” cannot be read (permission denied)."), display);
   if (writable && g_access (path, W_OK) < 0)
-    return g_strdup_printf (_("“%s” cannot be written; make it writable or make the disk read-only."),
+    return g_strdup_printf (_ ("“%s” cannot be written; make it writable or make the disk read-only."),
                             display);
   return NULL;
 }
@@ -90,12 +90,12 @@ vireo_check_machine_name (VireoHost *host, const char *name, VireoDBusMachine *e
   g_return_val_if_fail (name != NULL, NULL);
 
   if (*name == '\0')
-    return g_strdup (_("A name is required."));
+    return g_strdup (_ ("A name is required."));
   if (!g_utf8_validate (name, -1, NULL) || has_control_characters (name))
-    return g_strdup (_("The name cannot contain control characters such as tabs or line breaks."));
+    return g_strdup (_ ("The name cannot contain control characters such as tabs or line breaks."));
   chars = g_utf8_strlen (name, -1);
   if (chars > VIREO_MACHINE_NAME_MAX_CHARS)
-    return g_strdup_printf (_("The name is %ld characters long; the limit is %d."), chars,
+    return g_strdup_printf (_ ("The name is %ld characters long; the limit is %d."), chars,
                             VIREO_MACHINE_NAME_MAX_CHARS);
   /* The same comparison the service makes, so that the app refuses exactly what it would. */
   machines = vireo_host_get_machines (host);
@@ -105,7 +105,7 @@ vireo_check_machine_name (VireoHost *host, const char *name, VireoDBusMachine *e
       const char *other = vireo_dbus_machine_get_name (machine);
 
       if (machine != except && other != NULL && g_utf8_collate (other, name) == 0)
-        return g_strdup_printf (_("Another machine is already called “%s”."), name);
+        return g_strdup_printf (_ ("Another machine is already called “%s”."), name);
     }
   return NULL;
 }
@@ -116,10 +116,10 @@ vireo_check_cmdline (const char *cmdline)
   g_return_val_if_fail (cmdline != NULL, NULL);
 
   if (strlen (cmdline) > CMDLINE_MAX_BYTES)
-    return g_strdup_printf (_("The command line is %zu bytes long; the limit is %d."), strlen (cmdline),
+    return g_strdup_printf (_ ("The command line is %zu bytes long; the limit is %d."), strlen (cmdline),
                             CMDLINE_MAX_BYTES);
   if (has_control_characters (cmdline))
-    return g_strdup (_("The command line cannot contain control characters."));
+    return g_strdup (_ ("The command line cannot contain control characters."));
   return NULL;
 }
 
@@ -129,12 +129,12 @@ vireo_check_memory (guint64 mib, guint64 host_mib)
   g_autofree char *host_amount = NULL;
 
   if (mib < VIREO_MEMORY_MIB_MIN)
-    return g_strdup_printf (_("A machine needs at least %d MiB."), VIREO_MEMORY_MIB_MIN);
+    return g_strdup_printf (_ ("A machine needs at least %d MiB."), VIREO_MEMORY_MIB_MIN);
   if (host_mib == 0 || mib <= host_mib)
     return NULL;
   host_amount = vireo_format_memory (host_mib);
   /* Plain %llu: xgettext cannot see through G_GUINT64_FORMAT, and the message would not be translatable. */
-  return g_strdup_printf (_("%llu MiB is more memory than this computer has (%llu MiB, %s)."),
+  return g_strdup_printf (_ ("%llu MiB is more memory than this computer has (%llu MiB, %s)."),
                           (unsigned long long) mib, (unsigned long long) host_mib, host_amount);
 }
 
@@ -149,9 +149,10 @@ vireo_describe_host (VireoDBusManager *manager)
   if (host_mib == 0 || host_cpus == 0)
     return NULL;
   amount = vireo_format_memory (host_mib);
-  cpus = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u processor", "%u processors", host_cpus), host_cpus);
+  cpus = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u processor", "%u processors", host_cpus),
+                          host_cpus);
   /* Translators: the first %s is "N processors", the second an amount of memory such as "16 GiB". */
-  return g_strdup_printf (_("This computer has %s and %s of memory."), cpus, amount);
+  return g_strdup_printf (_ ("This computer has %s and %s of memory."), cpus, amount);
 }
 
 void
@@ -160,7 +161,8 @@ vireo_set_resource_ranges (VireoDBusManager *manager, GtkAdjustment *memory, Gtk
   guint64 host_mib = manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
   guint host_cpus = manager ? vireo_dbus_manager_get_host_cpus (manager) : 0;
 
-  gtk_adjustment_set_upper (memory, host_mib > 0 ? (double) MAX (host_mib * 4, VIREO_DEFAULT_MEMORY_MIB) : G_MAXUINT32);
+  gtk_adjustment_set_upper (memory, host_mib > 0 ? (double) MAX (host_mib * 4, VIREO_DEFAULT_MEMORY_MIB)
+                                                 : G_MAXUINT32);
   gtk_adjustment_set_upper (vcpus, host_cpus > 0 ? MIN (host_cpus, VCPUS_MAX) : VCPUS_MAX);
 }
 
@@ -190,16 +192,16 @@ vireo_check_cpuid_mask (const char *text)
       char *name;
 
       if (*item == '\0')
-        return g_strdup_printf (_("Item %u is empty: remove the extra comma."), i + 1);
+        return g_strdup_printf (_ ("Item %u is empty: remove the extra comma."), i + 1);
       if (*item != '-')
-        return g_strdup_printf (_("“%s” must start with “-”: features can only be hidden."), item);
+        return g_strdup_printf (_ ("“%s” must start with “-”: features can only be hidden."), item);
       name = g_strstrip (item + 1);
       if (*name == '\0')
-        return g_strdup_printf (_("Item %u is a “-” without a feature name."), i + 1);
+        return g_strdup_printf (_ ("Item %u is a “-” without a feature name."), i + 1);
       for (const char *p = name; *p != '\0'; p++)
         if (!g_ascii_islower (*p) && !g_ascii_isdigit (*p) && *p != '_')
-          return g_strdup_printf (_("“%s” is not a feature name: use the lowercase names of /proc/cpuinfo, "
-                                    "such as “avx512f”."),
+          return g_strdup_printf (_ ("“%s” is not a feature name: use the lowercase names of /proc/cpuinfo, "
+                                     "such as “avx512f”."),
                                   name);
     }
   return NULL;

@@ -21,8 +21,8 @@ struct _VireoConnection
   VireoDBusMachine *machine;
   GSettings *settings;
   GCancellable *cancellable;
-  char *zoom_mode;        /* "fit", "100", "150", "200" */
-  char *last_state;       /* the machine's state when the view was last updated */
+  char *zoom_mode;  /* "fit", "100", "150", "200" */
+  char *last_state; /* the machine's state when the view was last updated */
 
   /* Template widgets */
   GtkRevealer *header_revealer;
@@ -121,8 +121,8 @@ update_view (VireoConnection *self)
       vireo_serial_console_open (self->serial_console);
       if (!has_display)
         {
-          show_status (self, "utilities-terminal-symbolic", _("No Display"),
-                       _("This machine has no graphical display. Its serial console shows what it prints."),
+          show_status (self, "utilities-terminal-symbolic", _ ("No Display"),
+                       _ ("This machine has no graphical display. Its serial console shows what it prints."),
                        FALSE, FALSE, TRUE);
           return;
         }
@@ -134,27 +134,28 @@ update_view (VireoConnection *self)
       if (vireo_display_get_state (self->display) == VIREO_DISPLAY_CONNECTED)
         gtk_stack_set_visible_child_name (self->display_stack, "screen");
       else if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED)
-        show_status (self, "dialog-warning-symbolic", _("The Display Is Not Available"),
+        show_status (self, "dialog-warning-symbolic", _ ("The Display Is Not Available"),
                      vireo_display_get_error (self->display), FALSE, FALSE, TRUE);
       else
-        show_status (self, "video-display-symbolic", _("Connecting…"), NULL, TRUE, FALSE, FALSE);
+        show_status (self, "video-display-symbolic", _ ("Connecting…"), NULL, TRUE, FALSE, FALSE);
       return;
     }
 
   vireo_display_close (self->display);
-  if (g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "saving") == 0 || g_strcmp0 (state, "stopping") == 0)
+  if (g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "saving") == 0
+      || g_strcmp0 (state, "stopping") == 0)
     {
       title = g_strdup_printf ("%s…", vireo_format_state (state));
       show_status (self, vireo_format_state_icon (state), title, NULL, TRUE, FALSE, FALSE);
     }
   else if (g_strcmp0 (state, "crashed") == 0)
-    show_status (self, "dialog-error-symbolic", _("The Machine Stopped Unexpectedly"),
+    show_status (self, "dialog-error-symbolic", _ ("The Machine Stopped Unexpectedly"),
                  vireo_dbus_machine_get_last_error (self->machine), FALSE, TRUE, FALSE);
   else if (g_strcmp0 (state, "saved") == 0)
-    show_status (self, "document-save-symbolic", _("The Machine Is Saved"),
-                 _("Start it to continue where it was."), FALSE, TRUE, FALSE);
+    show_status (self, "document-save-symbolic", _ ("The Machine Is Saved"),
+                 _ ("Start it to continue where it was."), FALSE, TRUE, FALSE);
   else
-    show_status (self, "system-shutdown-symbolic", _("The Machine Is Off"), NULL, FALSE, TRUE, FALSE);
+    show_status (self, "system-shutdown-symbolic", _ ("The Machine Is Off"), NULL, FALSE, TRUE, FALSE);
 }
 
 static void
@@ -168,16 +169,16 @@ update_actions (VireoConnection *self)
 
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.start", vireo_state_can_start (state));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.shutdown", running);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.turn-off", vireo_state_is_active (state)
-                                                                       || g_strcmp0 (state, "starting") == 0
-                                                                       || g_strcmp0 (state, "stopping") == 0);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.turn-off",
+                                 vireo_state_is_active (state) || g_strcmp0 (state, "starting") == 0
+                                     || g_strcmp0 (state, "stopping") == 0);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.save", running || paused);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.pause-resume", running || paused);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset", running);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.ctrl-alt-del", running && connected);
-  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.type-clipboard",
-                                 running && (on_serial ? vireo_serial_console_is_open (self->serial_console)
-                                                       : connected));
+  gtk_widget_action_set_enabled (
+      GTK_WIDGET (self), "win.type-clipboard",
+      running && (on_serial ? vireo_serial_console_is_open (self->serial_console) : connected));
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.screenshot", connected);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.release-keyboard",
                                  vireo_display_get_keyboard_grabbed (self->display));
@@ -185,7 +186,7 @@ update_actions (VireoConnection *self)
   /* The toggle shows the machine's state, not the last click. */
   g_signal_handlers_block_matched (self->pause_button, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, self);
   gtk_toggle_button_set_active (self->pause_button, paused);
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->pause_button), paused ? _("Resume") : _("Pause"));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->pause_button), paused ? _ ("Resume") : _ ("Pause"));
   g_signal_handlers_unblock_matched (self->pause_button, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, self);
 }
 
@@ -248,7 +249,7 @@ on_clipboard_text (GObject *source, GAsyncResult *result, gpointer data)
 
   if (!text)
     {
-      add_toast (self, error ? error->message : _("The clipboard holds no text"));
+      add_toast (self, error ? error->message : _ ("The clipboard holds no text"));
       return;
     }
   if (g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "serial") == 0)
@@ -260,9 +261,9 @@ on_clipboard_text (GObject *source, GAsyncResult *result, gpointer data)
   if (skipped)
     {
       g_autofree char *message = g_strdup_printf (
-        g_dngettext (GETTEXT_PACKAGE, "%u character has no key on the machine’s keyboard and was not typed",
-                     "%u characters have no key on the machine’s keyboard and were not typed", skipped),
-        skipped);
+          g_dngettext (GETTEXT_PACKAGE, "%u character has no key on the machine’s keyboard and was not typed",
+                       "%u characters have no key on the machine’s keyboard and were not typed", skipped),
+          skipped);
       add_toast (self, message);
     }
 }
@@ -282,11 +283,11 @@ on_screenshot_written (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
 
   if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
-    report_failure (self, _("Could not save the screenshot"), error);
+    report_failure (self, _ ("Could not save the screenshot"), error);
   else
     {
       g_autofree char *name = g_file_get_basename (G_FILE (source));
-      g_autofree char *message = g_strdup_printf (_("Screenshot saved as %s"), name);
+      g_autofree char *message = g_strdup_printf (_ ("Screenshot saved as %s"), name);
       add_toast (self, message);
     }
 }
@@ -322,8 +323,8 @@ screenshot_activated (GtkWidget *widget, const char *action, GVariant *parameter
   /* Taken now: what the user saw when they asked, not what is there after the dialog. */
   name = g_strdup_printf ("%s %s.png", vireo_dbus_machine_get_name (self->machine), stamp);
   g_strdelimit (name, "/", '-');
-  chooser = gtk_file_chooser_native_new (_("Save Screenshot"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE,
-                                         _("_Save"), _("_Cancel"));
+  chooser = gtk_file_chooser_native_new (_ ("Save Screenshot"), GTK_WINDOW (self),
+                                         GTK_FILE_CHOOSER_ACTION_SAVE, _ ("_Save"), _ ("_Cancel"));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), name);
   if (pictures)
@@ -373,7 +374,7 @@ on_fullscreen_changed (VireoConnection *self)
   gtk_button_set_icon_name (self->fullscreen_button,
                             fullscreen ? "view-restore-symbolic" : "view-fullscreen-symbolic");
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->fullscreen_button),
-                               fullscreen ? _("Leave Full Screen") : _("Full Screen"));
+                               fullscreen ? _ ("Leave Full Screen") : _ ("Full Screen"));
 }
 
 static void
@@ -534,8 +535,8 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   object_class->set_property = vireo_connection_set_property;
   GTK_WINDOW_CLASS (klass)->close_request = vireo_connection_close_request;
 
-  props[PROP_ZOOM_MODE] = g_param_spec_string ("zoom-mode", NULL, NULL, "fit",
-                                               G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  props[PROP_ZOOM_MODE] = g_param_spec_string (
+      "zoom-mode", NULL, NULL, "fit", G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   g_type_ensure (VIREO_TYPE_DISPLAY);
@@ -582,7 +583,8 @@ vireo_connection_init (VireoConnection *self)
   self->cancellable = g_cancellable_new ();
   g_signal_connect_swapped (self->display, "notify::state", G_CALLBACK (on_display_changed), self);
   g_signal_connect_swapped (self->display, "notify::keyboard-grabbed", G_CALLBACK (update_actions), self);
-  g_signal_connect_swapped (self->view_stack, "notify::visible-child-name", G_CALLBACK (on_view_changed), self);
+  g_signal_connect_swapped (self->view_stack, "notify::visible-child-name", G_CALLBACK (on_view_changed),
+                            self);
   g_signal_connect_swapped (self, "notify::fullscreened", G_CALLBACK (on_fullscreen_changed), self);
 
   motion = gtk_event_controller_motion_new ();

@@ -12,11 +12,9 @@ G_BEGIN_DECLS
 #define VIREO_TYPE_CONNECTION (vireo_connection_get_type ())
 G_DECLARE_FINAL_TYPE (VireoConnection, vireo_connection, VIREO, CONNECTION, AdwApplicationWindow)
 
-VireoConnection  *vireo_connection_new         (VireoApplication *app,
-                                                VireoHost        *host,
-                                                VireoDBusMachine *machine);
+VireoConnection *vireo_connection_new (VireoApplication *app, VireoHost *host, VireoDBusMachine *machine);
 VireoDBusMachine *vireo_connection_get_machine (VireoConnection *self);
 /* The window's display widget (a VireoDisplay). */
-GtkWidget        *vireo_connection_get_display (VireoConnection *self);
+GtkWidget *vireo_connection_get_display (VireoConnection *self);
 
 G_END_DECLS

@@ -7,11 +7,11 @@ char *
 vireo_format_memory (guint64 mib)
 {
   if (mib < 1024)
-    return g_strdup_printf (_("%u MiB"), (unsigned) mib);
+    return g_strdup_printf (_ ("%u MiB"), (unsigned) mib);
   if (mib % 1024 == 0)
-    return g_strdup_printf (_("%u GiB"), (unsigned) (mib / 1024));
+    return g_strdup_printf (_ ("%u GiB"), (unsigned) (mib / 1024));
   /* One decimal is enough to tell machines apart; "1.5 GiB" reads better than "1536 MiB". */
-  return g_strdup_printf (_("%.1f GiB"), mib / 1024.0);
+  return g_strdup_printf (_ ("%.1f GiB"), mib / 1024.0);
 }
 
 char *
@@ -28,10 +28,9 @@ vireo_format_uptime (guint64 seconds)
   if (seconds < 86400)
     return g_strdup_printf ("%u:%02u:%02u", (unsigned) (seconds / 3600), (unsigned) (seconds / 60 % 60),
                             (unsigned) (seconds % 60));
-  return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u day, %u:%02u", "%u days, %u:%02u",
-                                       (gulong) (seconds / 86400)),
-                          (unsigned) (seconds / 86400), (unsigned) (seconds / 3600 % 24),
-                          (unsigned) (seconds / 60 % 60));
+  return g_strdup_printf (
+      g_dngettext (GETTEXT_PACKAGE, "%u day, %u:%02u", "%u days, %u:%02u", (gulong) (seconds / 86400)),
+      (unsigned) (seconds / 86400), (unsigned) (seconds / 3600 % 24), (unsigned) (seconds / 60 % 60));
 }
 
 typedef struct
@@ -42,14 +41,14 @@ typedef struct
 } StateInfo;
 
 static const StateInfo states[] = {
-  { "off", N_("Off"), "system-shutdown-symbolic" },
-  { "starting", N_("Starting"), "content-loading-symbolic" },
-  { "running", N_("Running"), "media-playback-start-symbolic" },
-  { "paused", N_("Paused"), "media-playback-pause-symbolic" },
-  { "saving", N_("Saving"), "document-save-symbolic" },
-  { "saved", N_("Saved"), "document-save-symbolic" },
-  { "stopping", N_("Shutting down"), "content-loading-symbolic" },
-  { "crashed", N_("Crashed"), "dialog-error-symbolic" },
+  { "off", N_ ("Off"), "system-shutdown-symbolic" },
+  { "starting", N_ ("Starting"), "content-loading-symbolic" },
+  { "running", N_ ("Running"), "media-playback-start-symbolic" },
+  { "paused", N_ ("Paused"), "media-playback-pause-symbolic" },
+  { "saving", N_ ("Saving"), "document-save-symbolic" },
+  { "saved", N_ ("Saved"), "document-save-symbolic" },
+  { "stopping", N_ ("Shutting down"), "content-loading-symbolic" },
+  { "crashed", N_ ("Crashed"), "dialog-error-symbolic" },
 };
 
 static const StateInfo *
@@ -67,7 +66,7 @@ vireo_format_state (const char *state)
   const StateInfo *info = state_info (state);
 
   if (info)
-    return _(info->label);
+    return _ (info->label);
   return state ? state : "";
 }
 
@@ -85,7 +84,7 @@ vireo_format_cpu_usage (double percent, guint vcpus, const char *state)
   if (!vireo_state_is_active (state) || vcpus == 0)
     return g_strdup ("—");
   /* The service counts percent of one host CPU (up to 100 × vCPUs); people read it per machine. */
-  return g_strdup_printf (_("%.0f%%"), CLAMP (percent / vcpus, 0.0, 100.0));
+  return g_strdup_printf (_ ("%.0f%%"), CLAMP (percent / vcpus, 0.0, 100.0));
 }
 
 gboolean
@@ -97,5 +96,6 @@ vireo_state_is_active (const char *state)
 gboolean
 vireo_state_can_start (const char *state)
 {
-  return g_strcmp0 (state, "off") == 0 || g_strcmp0 (state, "saved") == 0 || g_strcmp0 (state, "crashed") == 0;
+  return g_strcmp0 (state, "off") == 0 || g_strcmp0 (state, "saved") == 0
+         || g_strcmp0 (state, "crashed") == 0;
 }

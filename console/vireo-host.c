@@ -4,7 +4,7 @@
 
 #include <glib/gi18n.h>
 
-#define BUS_NAME "org.vireo.Vireo1"
+#define BUS_NAME  "org.vireo.Vireo1"
 #define ROOT_PATH "/org/vireo/Vireo1"
 
 struct _VireoHost
@@ -52,9 +52,9 @@ static const char *
 not_running_status (VireoHost *self)
 {
   if (self->kind == VIREO_HOST_SESSION)
-    return _("The Vireo service for your private machines is not running. Start it with "
-             "“systemctl --user start vireod” or run “vireod --session”.");
-  return _("The Vireo system service is not running. Start it with “sudo systemctl start vireod”.");
+    return _ ("The Vireo service for your private machines is not running. Start it with "
+              "“systemctl --user start vireod” or run “vireod --session”.");
+  return _ ("The Vireo system service is not running. Start it with “sudo systemctl start vireod”.");
 }
 
 static void
@@ -63,8 +63,8 @@ update_kvm_status (VireoHost *self)
   if (self->manager && !vireo_dbus_manager_get_kvm_available (self->manager))
     {
       const char *why = vireo_dbus_manager_get_kvm_status (self->manager);
-      g_autofree char *status = g_strdup_printf (_("Machines cannot run on this computer: %s"),
-                                                 why && *why ? why : _("KVM is not available."));
+      g_autofree char *status = g_strdup_printf (_ ("Machines cannot run on this computer: %s"),
+                                                 why && *why ? why : _ ("KVM is not available."));
       set_status (self, status);
     }
   else if (self->manager)
@@ -156,7 +156,7 @@ on_manager_ready (GObject *source, GAsyncResult *result, gpointer data)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          g_autofree char *status = g_strdup_printf (_("The Vireo service could not be reached: %s"),
+          g_autofree char *status = g_strdup_printf (_ ("The Vireo service could not be reached: %s"),
                                                      error->message);
           set_status (self, status);
         }
@@ -194,7 +194,7 @@ on_objects_ready (GObject *source, GAsyncResult *result, gpointer data)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          g_autofree char *status = g_strdup_printf (_("The Vireo service could not be reached: %s"),
+          g_autofree char *status = g_strdup_printf (_ ("The Vireo service could not be reached: %s"),
                                                      error->message);
           set_status (self, status);
         }
@@ -228,8 +228,8 @@ on_name_vanished (GDBusConnection *bus, const char *name, gpointer data)
   clear_service (self);
   if (!bus)
     set_status (self, self->kind == VIREO_HOST_SESSION
-                        ? _("There is no session bus, so your private machines cannot be listed.")
-                        : _("The system bus is not available, so system machines cannot be listed."));
+                          ? _ ("There is no session bus, so your private machines cannot be listed.")
+                          : _ ("The system bus is not available, so system machines cannot be listed."));
   else
     set_status (self, not_running_status (self));
 }
@@ -363,7 +363,8 @@ vireo_host_class_init (VireoHostClass *klass)
                                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   props[PROP_BUS] = g_param_spec_object ("bus", NULL, NULL, G_TYPE_DBUS_CONNECTION,
                                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
-  props[PROP_TITLE] = g_param_spec_string ("title", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_TITLE] = g_param_spec_string ("title", NULL, NULL, NULL,
+                                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   props[PROP_AVAILABLE] = g_param_spec_boolean ("available", NULL, NULL, FALSE,
                                                 G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   props[PROP_STATUS] = g_param_spec_string ("status", NULL, NULL, NULL,
@@ -377,7 +378,7 @@ static void
 vireo_host_init (VireoHost *self)
 {
   self->machines = g_list_store_new (VIREO_DBUS_TYPE_MACHINE);
-  self->status = g_strdup (_("Looking for the Vireo service…"));
+  self->status = g_strdup (_ ("Looking for the Vireo service…"));
 }
 
 VireoHost *
@@ -397,7 +398,7 @@ const char *
 vireo_host_get_title (VireoHost *self)
 {
   g_return_val_if_fail (VIREO_IS_HOST (self), NULL);
-  return self->kind == VIREO_HOST_SESSION ? _("My Machines") : _("System Machines");
+  return self->kind == VIREO_HOST_SESSION ? _ ("My Machines") : _ ("System Machines");
 }
 
 gboolean

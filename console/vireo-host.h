@@ -20,21 +20,19 @@ G_DECLARE_FINAL_TYPE (VireoHost, vireo_host, VIREO, HOST, GObject)
 /* Watches org.vireo.Vireo1 on @bus (or, when NULL, on the session or system bus for @kind), following the
  * service as it comes and goes.  Properties: "available" (the service is running and listed), "status" (a
  * sentence for the user when it is not: how to start it), "title", "manager". */
-VireoHost        *vireo_host_new          (VireoHostKind    kind,
-                                           GDBusConnection *bus);
+VireoHost *vireo_host_new (VireoHostKind kind, GDBusConnection *bus);
 
-VireoHostKind     vireo_host_get_kind     (VireoHost *self);
+VireoHostKind vireo_host_get_kind (VireoHost *self);
 /* "Private machines" / "System machines": how the sidebar names it. */
-const char       *vireo_host_get_title    (VireoHost *self);
-gboolean          vireo_host_get_available (VireoHost *self);
+const char *vireo_host_get_title (VireoHost *self);
+gboolean vireo_host_get_available (VireoHost *self);
 /* Why the host is unavailable and how to fix it; "" when available (also when KVM is missing: then the
  * host is available but machines cannot start, and the status says why). */
-const char       *vireo_host_get_status   (VireoHost *self);
+const char *vireo_host_get_status (VireoHost *self);
 /* The service's Manager, or NULL while the service is not running. */
-VireoDBusManager *vireo_host_get_manager  (VireoHost *self);
+VireoDBusManager *vireo_host_get_manager (VireoHost *self);
 /* A GListModel of VireoDBusMachine, in the order the service listed them; emptied when the service goes. */
-GListModel       *vireo_host_get_machines (VireoHost *self);
-VireoDBusMachine *vireo_host_find_machine (VireoHost  *self,
-                                           const char *object_path);
+GListModel *vireo_host_get_machines (VireoHost *self);
+VireoDBusMachine *vireo_host_find_machine (VireoHost *self, const char *object_path);
 
 G_END_DECLS

@@ -12,7 +12,7 @@ typedef struct
   GtkWidget *owner;
   VireoMachineCallFailed failed;
   MachineFinish finish;
-  char *what;   /* "Could not start “demo”" */
+  char *what; /* "Could not start “demo”" */
 } Call;
 
 static Call *
@@ -79,27 +79,27 @@ vireo_machine_call_verb (VireoDBusMachine *machine, const char *verb, GtkWidget 
   name = vireo_dbus_machine_get_name (machine);
   if (g_str_equal (verb, "start"))
     call_simple (machine, vireo_dbus_machine_call_start, vireo_dbus_machine_call_start_finish,
-                 g_strdup_printf (_("Could not start “%s”"), name), owner, failed);
+                 g_strdup_printf (_ ("Could not start “%s”"), name), owner, failed);
   else if (g_str_equal (verb, "turn-off"))
     call_simple (machine, vireo_dbus_machine_call_turn_off, vireo_dbus_machine_call_turn_off_finish,
-                 g_strdup_printf (_("Could not turn off “%s”"), name), owner, failed);
+                 g_strdup_printf (_ ("Could not turn off “%s”"), name), owner, failed);
   else if (g_str_equal (verb, "save"))
     call_simple (machine, vireo_dbus_machine_call_save, vireo_dbus_machine_call_save_finish,
-                 g_strdup_printf (_("Could not save “%s”"), name), owner, failed);
+                 g_strdup_printf (_ ("Could not save “%s”"), name), owner, failed);
   else if (g_str_equal (verb, "pause"))
     call_simple (machine, vireo_dbus_machine_call_pause, vireo_dbus_machine_call_pause_finish,
-                 g_strdup_printf (_("Could not pause “%s”"), name), owner, failed);
+                 g_strdup_printf (_ ("Could not pause “%s”"), name), owner, failed);
   else if (g_str_equal (verb, "resume"))
     call_simple (machine, vireo_dbus_machine_call_resume, vireo_dbus_machine_call_resume_finish,
-                 g_strdup_printf (_("Could not resume “%s”"), name), owner, failed);
+                 g_strdup_printf (_ ("Could not resume “%s”"), name), owner, failed);
   else if (g_str_equal (verb, "reset"))
     call_simple (machine, vireo_dbus_machine_call_reset, vireo_dbus_machine_call_reset_finish,
-                 g_strdup_printf (_("Could not reset “%s”"), name), owner, failed);
+                 g_strdup_printf (_ ("Could not reset “%s”"), name), owner, failed);
   /* Shut Down presses the guest's power button; a timeout of 0 lets the service wait its default. */
   else if (g_str_equal (verb, "shutdown"))
     vireo_dbus_machine_call_shutdown (machine, 0, INTERACTIVE, -1, NULL, on_call_done,
                                       call_new (owner, failed, vireo_dbus_machine_call_shutdown_finish,
-                                                g_strdup_printf (_("“%s” did not shut down"), name)));
+                                                g_strdup_printf (_ ("“%s” did not shut down"), name)));
   else
     return FALSE;
   return TRUE;
@@ -113,10 +113,10 @@ vireo_machine_call_rename (VireoDBusMachine *machine, const char *name, GtkWidge
   g_return_if_fail (name != NULL);
   g_return_if_fail (GTK_IS_WIDGET (owner));
 
-  vireo_dbus_machine_call_rename (machine, name, INTERACTIVE, -1, NULL, on_call_done,
-                                  call_new (owner, failed, vireo_dbus_machine_call_rename_finish,
-                                            g_strdup_printf (_("Could not rename “%s”"),
-                                                             vireo_dbus_machine_get_name (machine))));
+  vireo_dbus_machine_call_rename (
+      machine, name, INTERACTIVE, -1, NULL, on_call_done,
+      call_new (owner, failed, vireo_dbus_machine_call_rename_finish,
+                g_strdup_printf (_ ("Could not rename “%s”"), vireo_dbus_machine_get_name (machine))));
 }
 
 void
@@ -126,8 +126,8 @@ vireo_machine_call_delete (VireoDBusMachine *machine, gboolean delete_disks, Gtk
   g_return_if_fail (VIREO_DBUS_IS_MACHINE (machine));
   g_return_if_fail (GTK_IS_WIDGET (owner));
 
-  vireo_dbus_machine_call_delete (machine, delete_disks, INTERACTIVE, -1, NULL, on_call_done,
-                                  call_new (owner, failed, vireo_dbus_machine_call_delete_finish,
-                                            g_strdup_printf (_("Could not delete “%s”"),
-                                                             vireo_dbus_machine_get_name (machine))));
+  vireo_dbus_machine_call_delete (
+      machine, delete_disks, INTERACTIVE, -1, NULL, on_call_done,
+      call_new (owner, failed, vireo_dbus_machine_call_delete_finish,
+                g_strdup_printf (_ ("Could not delete “%s”"), vireo_dbus_machine_get_name (machine))));
 }

@@ -9,25 +9,18 @@
 G_BEGIN_DECLS
 
 /* Shows @message ("Could not start “demo”: …") to the user, e.g. as a toast on @owner. */
-typedef void (*VireoMachineCallFailed) (GtkWidget  *owner,
-                                        const char *message);
+typedef void (*VireoMachineCallFailed) (GtkWidget *owner, const char *message);
 
 /* Calls the method behind @verb on @machine: "start", "shutdown", "turn-off", "save", "pause", "resume" or
  * "reset" (the actions' names).  Returns FALSE, calling nothing, for any other @verb.  @owner is kept until
  * the answer arrives; cancelled calls are not reported. */
-gboolean vireo_machine_call_verb   (VireoDBusMachine       *machine,
-                                    const char             *verb,
-                                    GtkWidget              *owner,
-                                    VireoMachineCallFailed  failed);
+gboolean vireo_machine_call_verb (VireoDBusMachine *machine, const char *verb, GtkWidget *owner,
+                                  VireoMachineCallFailed failed);
 /* Machine.Rename: the service checks @name and says why it refuses one. */
-void     vireo_machine_call_rename (VireoDBusMachine       *machine,
-                                    const char             *name,
-                                    GtkWidget              *owner,
-                                    VireoMachineCallFailed  failed);
+void vireo_machine_call_rename (VireoDBusMachine *machine, const char *name, GtkWidget *owner,
+                                VireoMachineCallFailed failed);
 /* Machine.Delete, with the disk images in the machine's own folder when @delete_disks. */
-void     vireo_machine_call_delete (VireoDBusMachine       *machine,
-                                    gboolean                delete_disks,
-                                    GtkWidget              *owner,
-                                    VireoMachineCallFailed  failed);
+void vireo_machine_call_delete (VireoDBusMachine *machine, gboolean delete_disks, GtkWidget *owner,
+                                VireoMachineCallFailed failed);
 
 G_END_DECLS

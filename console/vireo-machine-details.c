@@ -13,7 +13,7 @@ struct _VireoMachineDetails
 {
   AdwBin parent_instance;
 
-  VireoApplication *app;           /* weak: the app outlives its windows */
+  VireoApplication *app; /* weak: the app outlives its windows */
   VireoDBusMachine *machine;
 
   /* Template widgets */
@@ -107,16 +107,16 @@ describe_boot (VireoDBusMachine *machine)
       if (path)
         {
           g_autofree char *name = g_path_get_basename (path);
-          return g_strdup_printf (_("Disk %s"), name);
+          return g_strdup_printf (_ ("Disk %s"), name);
         }
-      return g_strdup (_("Disk"));
+      return g_strdup (_ ("Disk"));
     }
   if (kernel && *g_variant_get_string (kernel, NULL))
     {
       g_autofree char *name = g_path_get_basename (g_variant_get_string (kernel, NULL));
-      return g_strdup_printf (_("Linux kernel %s"), name);
+      return g_strdup_printf (_ ("Linux kernel %s"), name);
     }
-  return g_strdup (_("Linux kernel"));
+  return g_strdup (_ ("Linux kernel"));
 }
 
 /* The thumbnail of a running machine with a display.  A SPICE server serves one client at a time, so
@@ -133,7 +133,7 @@ update_thumbnail (VireoMachineDetails *self)
       && machine_has_display (machine))
     {
       GtkWindow *connection = vireo_application_get_connection (
-        self->app, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
+          self->app, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
 
       if (connection)
         {
@@ -185,7 +185,7 @@ update_details (VireoMachineDetails *self)
   gtk_widget_set_sensitive (GTK_WIDGET (self->summary_group), machine != NULL);
   if (!machine)
     {
-      gtk_label_set_text (self->details_name, _("No machine selected"));
+      gtk_label_set_text (self->details_name, _ ("No machine selected"));
       gtk_label_set_text (self->details_state, "");
       update_thumbnail (self);
       return;
@@ -196,14 +196,15 @@ update_details (VireoMachineDetails *self)
 
   uptime = vireo_format_uptime (vireo_dbus_machine_get_uptime (machine));
   gtk_label_set_text (self->uptime_value, uptime);
-  cpu = vireo_format_cpu_usage (vireo_dbus_machine_get_cpu_usage (machine), vireo_dbus_machine_get_vcpus (machine),
-                                state);
+  cpu = vireo_format_cpu_usage (vireo_dbus_machine_get_cpu_usage (machine),
+                                vireo_dbus_machine_get_vcpus (machine), state);
   gtk_label_set_text (self->cpu_value, cpu);
   vcpus = g_strdup_printf ("%u", vireo_dbus_machine_get_vcpus (machine));
   gtk_label_set_text (self->vcpus_value, vcpus);
   boot = describe_boot (machine);
   gtk_label_set_text (self->boot_value, boot);
-  gtk_label_set_text (self->display_value, machine_has_display (machine) ? _("Yes") : _("Serial console only"));
+  gtk_label_set_text (self->display_value,
+                      machine_has_display (machine) ? _ ("Yes") : _ ("Serial console only"));
 
   last_error = vireo_dbus_machine_get_last_error (machine);
   gtk_widget_set_visible (GTK_WIDGET (self->error_row), last_error && *last_error);
@@ -215,10 +216,11 @@ update_details (VireoMachineDetails *self)
   network = machine_setting (machine, "network", G_VARIANT_TYPE_STRING);
   gtk_label_set_text (self->network_value,
                       network && g_str_equal (g_variant_get_string (network, NULL), "nat")
-                        ? _("Shared connection (NAT)") : _("Not connected"));
+                          ? _ ("Shared connection (NAT)")
+                          : _ ("Not connected"));
 
   notes = vireo_dbus_machine_get_notes (machine);
-  gtk_label_set_text (self->notes_label, notes && *notes ? notes : _("No notes"));
+  gtk_label_set_text (self->notes_label, notes && *notes ? notes : _ ("No notes"));
   if (notes && *notes)
     gtk_widget_remove_css_class (GTK_WIDGET (self->notes_label), "dim-label");
   else
@@ -253,7 +255,8 @@ vireo_machine_details_set_application (VireoMachineDetails *self, VireoApplicati
   g_return_if_fail (VIREO_IS_MACHINE_DETAILS (self));
 
   self->app = app;
-  g_signal_connect_object (app, "connections-changed", G_CALLBACK (update_thumbnail), self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (app, "connections-changed", G_CALLBACK (update_thumbnail), self,
+                           G_CONNECT_SWAPPED);
   update_thumbnail (self);
 }
 
@@ -320,7 +323,7 @@ vireo_machine_details_class_init (VireoMachineDetailsClass *klass)
 
   properties[PROP_MENU_MODEL] = g_param_spec_object ("menu-model", NULL, NULL, G_TYPE_MENU_MODEL,
                                                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY
-                                                       | G_PARAM_STATIC_STRINGS);
+                                                         | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (VIREO_TYPE_DISPLAY);
@@ -345,14 +348,14 @@ vireo_machine_details_init (VireoMachineDetails *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
 
-  self->uptime_value = add_fact (self->summary_group, _("Uptime"), NULL);
-  self->cpu_value = add_fact (self->summary_group, _("CPU usage"), NULL);
-  self->vcpus_value = add_fact (self->summary_group, _("Processors"), NULL);
-  self->boot_value = add_fact (self->summary_group, _("Boot source"), NULL);
-  self->display_value = add_fact (self->summary_group, _("Display"), NULL);
-  add_fact (self->summary_group, _("Last error"), &self->error_row);
+  self->uptime_value = add_fact (self->summary_group, _ ("Uptime"), NULL);
+  self->cpu_value = add_fact (self->summary_group, _ ("CPU usage"), NULL);
+  self->vcpus_value = add_fact (self->summary_group, _ ("Processors"), NULL);
+  self->boot_value = add_fact (self->summary_group, _ ("Boot source"), NULL);
+  self->display_value = add_fact (self->summary_group, _ ("Display"), NULL);
+  add_fact (self->summary_group, _ ("Last error"), &self->error_row);
   gtk_widget_add_css_class (GTK_WIDGET (self->error_row), "error");
-  self->memory_value = add_fact (self->memory_group, _("Assigned memory"), NULL);
-  self->network_value = add_fact (self->network_group, _("Network"), NULL);
+  self->memory_value = add_fact (self->memory_group, _ ("Assigned memory"), NULL);
+  self->network_value = add_fact (self->network_group, _ ("Network"), NULL);
   update_details (self);
 }

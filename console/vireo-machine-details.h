@@ -13,13 +13,10 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (VireoMachineDetails, vireo_machine_details, VIREO, MACHINE_DETAILS, AdwBin)
 
 /* Shows @machine (NULL: "No machine selected") and follows it. */
-void vireo_machine_details_set_machine     (VireoMachineDetails *self,
-                                            VireoDBusMachine    *machine);
+void vireo_machine_details_set_machine (VireoMachineDetails *self, VireoDBusMachine *machine);
 /* The app whose connection windows the thumbnail mirrors rather than competing with them for the display. */
-void vireo_machine_details_set_application (VireoMachineDetails *self,
-                                            VireoApplication    *app);
+void vireo_machine_details_set_application (VireoMachineDetails *self, VireoApplication *app);
 /* The menu of the "More Actions" button ("menu-model"): the window's machine actions. */
-void vireo_machine_details_set_menu_model  (VireoMachineDetails *self,
-                                            GMenuModel          *menu);
+void vireo_machine_details_set_menu_model (VireoMachineDetails *self, GMenuModel *menu);
 
 G_END_DECLS

@@ -140,8 +140,8 @@ setup_name_cell (GtkSignalListItemFactory *factory, GtkListItem *item, gpointer 
 }
 
 static void
-add_column (VireoMachineList *self, const char *title, GtkListItemFactory *factory, GtkSorter *sorter, gboolean expand,
-            int fixed_width)
+add_column (VireoMachineList *self, const char *title, GtkListItemFactory *factory, GtkSorter *sorter,
+            gboolean expand, int fixed_width)
 {
   GtkColumnViewColumn *column = gtk_column_view_column_new (title, factory);
 
@@ -173,24 +173,26 @@ build_columns (VireoMachineList *self)
   GtkColumnViewColumn *name_column;
 
   g_signal_connect (name_factory, "setup", G_CALLBACK (setup_name_cell), NULL);
-  add_column (self, _("Name"), name_factory,
-              GTK_SORTER (gtk_string_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "name"))),
+  add_column (self, _ ("Name"), name_factory,
+              GTK_SORTER (gtk_string_sorter_new (
+                  gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "name"))),
               TRUE, -1);
-  add_column (self, _("State"), text_factory (formatted (G_CALLBACK (format_state_cb), 1, "state")),
-              GTK_SORTER (gtk_string_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "state"))),
+  add_column (self, _ ("State"), text_factory (formatted (G_CALLBACK (format_state_cb), 1, "state")),
+              GTK_SORTER (gtk_string_sorter_new (
+                  gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "state"))),
               FALSE, 96);
-  add_column (self, _("CPU Usage"),
+  add_column (self, _ ("CPU Usage"),
               text_factory (formatted (G_CALLBACK (format_cpu_cb), 3, "cpu-usage", "vcpus", "state")),
-              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
-                                                                               "cpu-usage"))),
+              GTK_SORTER (gtk_numeric_sorter_new (
+                  gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "cpu-usage"))),
               FALSE, 96);
-  add_column (self, _("Memory"), text_factory (formatted (G_CALLBACK (format_memory_cb), 1, "memory-mib")),
-              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
-                                                                               "memory-mib"))),
+  add_column (self, _ ("Memory"), text_factory (formatted (G_CALLBACK (format_memory_cb), 1, "memory-mib")),
+              GTK_SORTER (gtk_numeric_sorter_new (
+                  gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "memory-mib"))),
               FALSE, 90);
-  add_column (self, _("Uptime"), text_factory (formatted (G_CALLBACK (format_uptime_cb), 1, "uptime")),
-              GTK_SORTER (gtk_numeric_sorter_new (gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL,
-                                                                               "uptime"))),
+  add_column (self, _ ("Uptime"), text_factory (formatted (G_CALLBACK (format_uptime_cb), 1, "uptime")),
+              GTK_SORTER (gtk_numeric_sorter_new (
+                  gtk_property_expression_new (VIREO_DBUS_TYPE_MACHINE, NULL, "uptime"))),
               FALSE, 90);
 
   /* Sorted by name until the user clicks a header. */
@@ -212,10 +214,11 @@ popup_context_menu (VireoMachineList *self, GtkWidget *widget, double x, double 
 {
   graphene_point_t point;
 
-  if (!gtk_widget_compute_point (widget, GTK_WIDGET (self->machine_view), &GRAPHENE_POINT_INIT (x, y), &point))
+  if (!gtk_widget_compute_point (widget, GTK_WIDGET (self->machine_view), &GRAPHENE_POINT_INIT (x, y),
+                                 &point))
     point = GRAPHENE_POINT_INIT (x, y);
   gtk_popover_set_pointing_to (GTK_POPOVER (self->context_menu),
-                               &(GdkRectangle) { (int) point.x, (int) point.y, 1, 1 });
+                               &(GdkRectangle){ (int) point.x, (int) point.y, 1, 1 });
   gtk_popover_popup (GTK_POPOVER (self->context_menu));
 }
 
@@ -350,7 +353,7 @@ vireo_machine_list_class_init (VireoMachineListClass *klass)
                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   properties[PROP_MENU_MODEL] = g_param_spec_object ("menu-model", NULL, NULL, G_TYPE_MENU_MODEL,
                                                      G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY
-                                                       | G_PARAM_STATIC_STRINGS);
+                                                         | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-machine-list.ui");
@@ -366,11 +369,13 @@ vireo_machine_list_init (VireoMachineList *self)
 
   gtk_widget_set_parent (GTK_WIDGET (self->context_menu), GTK_WIDGET (self->machine_view));
 
-  self->sorted = gtk_sort_list_model_new (NULL, g_object_ref (gtk_column_view_get_sorter (self->machine_view)));
+  self->sorted = gtk_sort_list_model_new (NULL,
+                                          g_object_ref (gtk_column_view_get_sorter (self->machine_view)));
   self->selection = gtk_single_selection_new (G_LIST_MODEL (self->sorted));
   gtk_single_selection_set_autoselect (self->selection, TRUE);
   gtk_column_view_set_model (self->machine_view, GTK_SELECTION_MODEL (self->selection));
   g_object_unref (self->selection);
-  g_signal_connect_swapped (self->selection, "notify::selected-item", G_CALLBACK (on_selection_changed), self);
+  g_signal_connect_swapped (self->selection, "notify::selected-item", G_CALLBACK (on_selection_changed),
+                            self);
   build_columns (self);
 }

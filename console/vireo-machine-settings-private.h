@@ -7,30 +7,21 @@
 G_BEGIN_DECLS
 
 /* For the pages (vireo-settings-page.c): each takes a NULL window, as a page not yet in one has. */
-VireoHost        *vireo_machine_settings_get_host    (VireoMachineSettings *self);
+VireoHost *vireo_machine_settings_get_host (VireoMachineSettings *self);
 VireoDBusMachine *vireo_machine_settings_get_machine (VireoMachineSettings *self);
-GVariant         *vireo_machine_settings_lookup      (VireoMachineSettings *self,
-                                                      const char           *key);
-gboolean          vireo_machine_settings_is_syncing  (VireoMachineSettings *self);
-gboolean          vireo_machine_settings_is_locked   (VireoMachineSettings *self);
-void              vireo_machine_settings_send_update (VireoMachineSettings *self,
-                                                      const char           *key,
-                                                      GVariant             *value);
-void              vireo_machine_settings_sync_key    (VireoMachineSettings *self,
-                                                      const char           *key,
-                                                      GVariant             *value);
-void              vireo_machine_settings_toast       (VireoMachineSettings *self,
-                                                      const char           *message);
+GVariant *vireo_machine_settings_lookup (VireoMachineSettings *self, const char *key);
+gboolean vireo_machine_settings_is_syncing (VireoMachineSettings *self);
+gboolean vireo_machine_settings_is_locked (VireoMachineSettings *self);
+void vireo_machine_settings_send_update (VireoMachineSettings *self, const char *key, GVariant *value);
+void vireo_machine_settings_sync_key (VireoMachineSettings *self, const char *key, GVariant *value);
+void vireo_machine_settings_toast (VireoMachineSettings *self, const char *message);
 
 /* For the tests. */
 /* Adds the image at @path as the machine's last disk, as choosing it in "Add Disk…" does. */
-void       vireo_machine_settings_add_disk     (VireoMachineSettings *self,
-                                                const char           *path);
+void vireo_machine_settings_add_disk (VireoMachineSettings *self, const char *path);
 /* The row of the machine's disk number @index (from 0), or NULL. */
-GtkWidget *vireo_machine_settings_get_disk_row (VireoMachineSettings *self,
-                                                guint                 index);
+GtkWidget *vireo_machine_settings_get_disk_row (VireoMachineSettings *self, guint index);
 /* The widget or object with the id @name in the template of whichever page has it, or NULL. */
-GObject   *vireo_machine_settings_get_part     (VireoMachineSettings *self,
-                                                const char           *name);
+GObject *vireo_machine_settings_get_part (VireoMachineSettings *self, const char *name);
 
 G_END_DECLS

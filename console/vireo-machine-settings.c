@@ -22,9 +22,9 @@ struct _VireoMachineSettings
   VireoHost *host;
   VireoDBusMachine *machine;
   char *object_path;
-  GVariant *settings;          /* the service's settings as the widgets last showed them */
-  guint syncing;               /* > 0 while widgets are set from the service's values */
-  gboolean locked;             /* the machine runs: only name, notes and automatic actions may change */
+  GVariant *settings; /* the service's settings as the widgets last showed them */
+  guint syncing;      /* > 0 while widgets are set from the service's values */
+  gboolean locked;    /* the machine runs: only name, notes and automatic actions may change */
   gboolean disposed;
 
   /* Template widgets */
@@ -159,7 +159,7 @@ on_updated (GObject *source, GAsyncResult *result, gpointer data)
               if (message != NULL)
                 {
                   /* Translators: %s is the service's reason for refusing a change. */
-                  g_autofree char *refused = g_strdup_printf (_("Not changed: %s"), error->message);
+                  g_autofree char *refused = g_strdup_printf (_ ("Not changed: %s"), error->message);
 
                   /* The field shows the value in effect, which is not wrong: only the message says what was. */
                   vireo_settings_show_reason (message, field, refused);
@@ -184,8 +184,8 @@ vireo_machine_settings_send_update (VireoMachineSettings *self, const char *key,
   g_weak_ref_init (&update->self, self);
   update->changes = g_variant_ref_sink (g_variant_dict_end (&dict));
   /* No cancellable: a change made just before the window closed is still saved. */
-  vireo_dbus_machine_call_update (self->machine, update->changes, G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_updated,
-                                  update);
+  vireo_dbus_machine_call_update (self->machine, update->changes, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                  on_updated, update);
 }
 
 /* ---- following the machine ---- */
@@ -234,7 +234,7 @@ on_name_changed_remotely (VireoMachineSettings *self)
 {
   const char *name = vireo_dbus_machine_get_name (self->machine);
   /* Translators: the title of a machine's settings window; %s is its name. */
-  g_autofree char *title = g_strdup_printf (_("%s Settings"), name ? name : "");
+  g_autofree char *title = g_strdup_printf (_ ("%s Settings"), name ? name : "");
 
   gtk_window_set_title (GTK_WINDOW (self), title);
 }
@@ -354,7 +354,8 @@ vireo_machine_settings_new (GtkWindow *parent, VireoHost *host, VireoDBusMachine
   g_signal_connect_swapped (machine, "notify::state", G_CALLBACK (update_lock), self);
   g_signal_connect_swapped (machine, "notify::name", G_CALLBACK (on_name_changed_remotely), self);
   g_signal_connect_swapped (host, "notify::manager", G_CALLBACK (describe_pages), self);
-  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_machines_changed), self);
+  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_machines_changed),
+                            self);
   return self;
 }
 
@@ -383,8 +384,8 @@ vireo_machine_settings_get_part (VireoMachineSettings *self, const char *name)
 
   for (guint i = 0; i < N_PAGES; i++)
     {
-      GObject *part = gtk_widget_get_template_child (GTK_WIDGET (self->pages[i]), G_OBJECT_TYPE (self->pages[i]),
-                                                     name);
+      GObject *part = gtk_widget_get_template_child (GTK_WIDGET (self->pages[i]),
+                                                     G_OBJECT_TYPE (self->pages[i]), name);
       if (part != NULL)
         return part;
     }

@@ -9,10 +9,10 @@
 G_BEGIN_DECLS
 
 #define VIREO_TYPE_MACHINE_SETTINGS (vireo_machine_settings_get_type ())
-G_DECLARE_FINAL_TYPE (VireoMachineSettings, vireo_machine_settings, VIREO, MACHINE_SETTINGS, AdwPreferencesWindow)
+G_DECLARE_FINAL_TYPE (VireoMachineSettings, vireo_machine_settings, VIREO, MACHINE_SETTINGS,
+                      AdwPreferencesWindow)
 
-VireoMachineSettings *vireo_machine_settings_new (GtkWindow        *parent,
-                                                  VireoHost        *host,
+VireoMachineSettings *vireo_machine_settings_new (GtkWindow *parent, VireoHost *host,
                                                   VireoDBusMachine *machine);
 
 G_END_DECLS

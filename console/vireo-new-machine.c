@@ -31,7 +31,7 @@ struct _VireoNewMachine
   guint page;
   gboolean creating;
   gboolean defaults_applied;
-  char *service_error;          /* what CreateMachine last answered, shown on the summary page */
+  char *service_error; /* what CreateMachine last answered, shown on the summary page */
   GtkFileChooserNative *chooser;
   AdwEntryRow *chooser_target;
 
@@ -100,7 +100,7 @@ GtkFileChooserNative *
 vireo_file_chooser_new (GtkWindow *parent, const char *title, gboolean images, const char *near)
 {
   GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, parent, GTK_FILE_CHOOSER_ACTION_OPEN,
-                                                               _("_Open"), _("_Cancel"));
+                                                               _ ("_Open"), _ ("_Cancel"));
   g_autoptr (GtkFileFilter) all = gtk_file_filter_new ();
 
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
@@ -108,14 +108,14 @@ vireo_file_chooser_new (GtkWindow *parent, const char *title, gboolean images, c
     {
       g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
 
-      gtk_file_filter_set_name (filter, _("Disk images"));
+      gtk_file_filter_set_name (filter, _ ("Disk images"));
       gtk_file_filter_add_pattern (filter, "*.img");
       gtk_file_filter_add_pattern (filter, "*.raw");
       gtk_file_filter_add_pattern (filter, "*.qcow2");
       gtk_file_filter_add_pattern (filter, "*.qcow");
       gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
     }
-  gtk_file_filter_set_name (all, _("All files"));
+  gtk_file_filter_set_name (all, _ ("All files"));
   gtk_file_filter_add_pattern (all, "*");
   gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), all);
 
@@ -223,7 +223,7 @@ check_name_page (VireoNewMachine *self, Verdict *verdict)
   if (*name == '\0')
     {
       /* Nothing typed yet is not a mistake. */
-      verdict->reason = g_strdup (_("Give the machine a name to continue."));
+      verdict->reason = g_strdup (_ ("Give the machine a name to continue."));
       verdict->is_error = FALSE;
     }
   else if ((verdict->reason = vireo_check_machine_name (self->host, name, NULL)) != NULL)
@@ -231,7 +231,7 @@ check_name_page (VireoNewMachine *self, Verdict *verdict)
   else if (!vireo_host_get_available (self->host))
     {
       const char *status = vireo_host_get_status (self->host);
-      verdict->reason = g_strdup (*status ? status : _("The Vireo service is not running."));
+      verdict->reason = g_strdup (*status ? status : _ ("The Vireo service is not running."));
       verdict->is_error = TRUE;
     }
   mark_row (self->name_row, verdict->is_error && *name != '\0');
@@ -247,7 +247,7 @@ check_kernel (VireoNewMachine *self, Verdict *verdict)
   gboolean bad_kernel = FALSE, bad_initrd = FALSE, bad_cmdline = FALSE;
 
   if (*kernel == '\0')
-    verdict->reason = g_strdup (_("Choose the kernel to boot."));
+    verdict->reason = g_strdup (_ ("Choose the kernel to boot."));
   else if ((verdict->reason = vireo_check_machine_file (kernel, FALSE)) != NULL)
     bad_kernel = TRUE;
   else if (*initrd != '\0' && (verdict->reason = vireo_check_machine_file (initrd, FALSE)) != NULL)
@@ -267,22 +267,23 @@ check_image (VireoNewMachine *self, Verdict *verdict)
   const char *format = NULL;
 
   if (*image == '\0')
-    verdict->reason = g_strdup (_("Choose the disk image to start from."));
-  else if ((verdict->reason = vireo_check_machine_file (image, !gtk_switch_get_active (self->readonly_switch)))
+    verdict->reason = g_strdup (_ ("Choose the disk image to start from."));
+  else if ((verdict->reason = vireo_check_machine_file (image,
+                                                        !gtk_switch_get_active (self->readonly_switch)))
            == NULL)
     {
       format = vireo_detect_image_format (image);
       if (format == NULL)
         {
           g_autofree char *display = g_filename_display_name (image);
-          verdict->reason = g_strdup_printf (_("“%s” cannot be read."), display);
+          verdict->reason = g_strdup_printf (_ ("“%s” cannot be read."), display);
         }
     }
   verdict->is_error = verdict->reason != NULL && *image != '\0';
   mark_row (self->image_row, verdict->is_error);
-  gtk_label_set_text (self->image_format_label, format == NULL                   ? "—"
-                                                : g_str_equal (format, "qcow2") ? _("qcow2 (detected)")
-                                                                                 : _("Raw (detected)"));
+  gtk_label_set_text (self->image_format_label, format == NULL                  ? "—"
+                                                : g_str_equal (format, "qcow2") ? _ ("qcow2 (detected)")
+                                                                                : _ ("Raw (detected)"));
 }
 
 static void
@@ -299,9 +300,9 @@ check_boot_page (VireoNewMachine *self, Verdict *verdict)
   gtk_widget_set_visible (self->kernel_group, boots_kernel (self));
   gtk_widget_set_visible (self->disk_group, !boots_kernel (self));
   if (boots_kernel (self))
-    *verdict = (Verdict) { g_steal_pointer (&kernel.reason), kernel.is_error };
+    *verdict = (Verdict){ g_steal_pointer (&kernel.reason), kernel.is_error };
   else
-    *verdict = (Verdict) { g_steal_pointer (&image.reason), image.is_error };
+    *verdict = (Verdict){ g_steal_pointer (&image.reason), image.is_error };
 }
 
 static void
@@ -318,8 +319,7 @@ check_resources_page (VireoNewMachine *self, Verdict *verdict)
     gtk_widget_add_css_class (GTK_WIDGET (self->memory_spin), "error");
   else
     gtk_widget_remove_css_class (GTK_WIDGET (self->memory_spin), "error");
-  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning),
-                          vireo_memory_is_large (mib, host_mib));
+  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning), vireo_memory_is_large (mib, host_mib));
   show_message (self->resources_message, verdict);
 }
 
@@ -328,8 +328,8 @@ check_devices_page (VireoNewMachine *self)
 {
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
                                g_str_equal (network (self), "nat")
-                                 ? _("The machine reaches the network through this computer’s connection")
-                                 : _("The machine has no network card"));
+                                   ? _ ("The machine reaches the network through this computer’s connection")
+                                   : _ ("The machine has no network card"));
 }
 
 static void
@@ -390,7 +390,7 @@ update_buttons (VireoNewMachine *self)
 
       if (self->service_error == NULL)
         /* Translators: %s says what is wrong, e.g. that the name is taken. */
-        blocked = g_strdup_printf (_("%s Go back to change it."), first_reason);
+        blocked = g_strdup_printf (_ ("%s Go back to change it."), first_reason);
       gtk_label_set_text (self->error_label, self->service_error ? self->service_error : blocked);
       gtk_widget_set_visible (self->error_group, TRUE);
     }
@@ -417,18 +417,19 @@ apply_host_facts (VireoNewMachine *self)
   g_autofree char *range = NULL;
 
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->host_row), vireo_host_get_title (self->host));
-  adw_action_row_set_subtitle (self->host_row, vireo_host_get_kind (self->host) == VIREO_HOST_SESSION
-                                                 ? _("Your own machines, run by your session’s Vireo service")
-                                                 : _("Machines of the whole computer, run by the system’s "
-                                                     "Vireo service"));
+  adw_action_row_set_subtitle (self->host_row,
+                               vireo_host_get_kind (self->host) == VIREO_HOST_SESSION
+                                   ? _ ("Your own machines, run by your session’s Vireo service")
+                                   : _ ("Machines of the whole computer, run by the system’s "
+                                        "Vireo service"));
   adw_action_row_set_subtitle (self->location_row,
-                               location && *location ? location : _("Unknown: the service is not running"));
+                               location && *location ? location : _ ("Unknown: the service is not running"));
 
   facts = vireo_describe_host (manager);
   if (facts != NULL)
     adw_preferences_group_set_description (self->resources_group, facts);
   vireo_set_resource_ranges (manager, self->memory_adjustment, self->vcpus_adjustment);
-  range = g_strdup_printf (_("1 to %u"), (guint) gtk_adjustment_get_upper (self->vcpus_adjustment));
+  range = g_strdup_printf (_ ("1 to %u"), (guint) gtk_adjustment_get_upper (self->vcpus_adjustment));
   adw_action_row_set_subtitle (self->vcpus_row, range);
 
   /* Defaults once, so that a service restart does not undo what the user chose. */
@@ -452,11 +453,11 @@ static const char *
 page_title (guint page)
 {
   static const char *const titles[N_PAGES] = {
-    N_("Name and Location"), N_("Boot Source"), N_("Memory and Processors"), N_("Network and Display"),
-    N_("Summary"),
+    N_ ("Name and Location"),   N_ ("Boot Source"), N_ ("Memory and Processors"),
+    N_ ("Network and Display"), N_ ("Summary"),
   };
 
-  return _(titles[MIN (page, N_PAGES - 1)]);
+  return _ (titles[MIN (page, N_PAGES - 1)]);
 }
 
 /* One line of the summary: compact key–value rows, so that the whole summary and the "Connect when created"
@@ -499,35 +500,35 @@ fill_summary (VireoNewMachine *self)
   while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->summary_list))) != NULL)
     gtk_list_box_remove (self->summary_list, child);
 
-  add_summary_row (self, _("Name"), name);
+  add_summary_row (self, _ ("Name"), name);
   if (boots_kernel (self))
     {
       g_autofree char *kernel = trimmed_text (self->kernel_row);
       g_autofree char *initrd = trimmed_text (self->initrd_row);
       const char *cmdline = gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row));
 
-      add_summary_row (self, _("Start from"), _("Linux kernel"));
-      add_summary_row (self, _("Kernel"), kernel);
+      add_summary_row (self, _ ("Start from"), _ ("Linux kernel"));
+      add_summary_row (self, _ ("Kernel"), kernel);
       if (*initrd != '\0')
-        add_summary_row (self, _("Initial ramdisk"), initrd);
-      add_summary_row (self, _("Command line"), *cmdline ? cmdline : _("None"));
+        add_summary_row (self, _ ("Initial ramdisk"), initrd);
+      add_summary_row (self, _ ("Command line"), *cmdline ? cmdline : _ ("None"));
     }
   else
     {
       g_autofree char *image = trimmed_text (self->image_row);
       const char *format = vireo_detect_image_format (image);
-      g_autofree char *description
-          = g_strdup_printf ("%s%s", g_strcmp0 (format, "qcow2") == 0 ? _("qcow2") : _("Raw"),
-                             gtk_switch_get_active (self->readonly_switch) ? _(", read-only") : "");
+      g_autofree char *description = g_strdup_printf (
+          "%s%s", g_strcmp0 (format, "qcow2") == 0 ? _ ("qcow2") : _ ("Raw"),
+          gtk_switch_get_active (self->readonly_switch) ? _ (", read-only") : "");
 
-      add_summary_row (self, _("Start from"), _("Disk image"));
-      add_summary_row (self, _("Disk image"), image);
-      add_summary_row (self, _("Format"), description);
+      add_summary_row (self, _ ("Start from"), _ ("Disk image"));
+      add_summary_row (self, _ ("Disk image"), image);
+      add_summary_row (self, _ ("Format"), description);
     }
-  add_summary_row (self, _("Memory"), memory);
-  add_summary_row (self, _("Processors"), processors);
-  add_summary_row (self, _("Network"), g_str_equal (network (self), "nat") ? _("NAT") : _("None"));
-  add_summary_row (self, _("Display"), gtk_switch_get_active (self->display_switch) ? _("On") : _("Off"));
+  add_summary_row (self, _ ("Memory"), memory);
+  add_summary_row (self, _ ("Processors"), processors);
+  add_summary_row (self, _ ("Network"), g_str_equal (network (self), "nat") ? _ ("NAT") : _ ("None"));
+  add_summary_row (self, _ ("Display"), gtk_switch_get_active (self->display_switch) ? _ ("On") : _ ("Off"));
 }
 
 static void
@@ -545,7 +546,7 @@ show_page (VireoNewMachine *self, guint page, gboolean animate)
   adw_carousel_scroll_to (self->carousel, self->pages[self->page], animate);
 
   /* Translators: "Step 2 of 5: Boot Source" */
-  subtitle = g_strdup_printf (_("Step %u of %u: %s"), self->page + 1, N_PAGES, page_title (self->page));
+  subtitle = g_strdup_printf (_ ("Step %u of %u: %s"), self->page + 1, N_PAGES, page_title (self->page));
   adw_window_title_set_subtitle (self->window_title, subtitle);
   gtk_widget_set_visible (self->cancel_button, self->page == PAGE_NAME);
   gtk_widget_set_visible (self->back_button, self->page != PAGE_NAME);
@@ -625,17 +626,17 @@ on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
   if (button == self->kernel_choose)
     {
       self->chooser_target = self->kernel_row;
-      title = _("Choose the Kernel");
+      title = _ ("Choose the Kernel");
     }
   else if (button == self->initrd_choose)
     {
       self->chooser_target = self->initrd_row;
-      title = _("Choose the Initial Ramdisk");
+      title = _ ("Choose the Initial Ramdisk");
     }
   else
     {
       self->chooser_target = self->image_row;
-      title = _("Choose the Disk Image");
+      title = _ ("Choose the Disk Image");
     }
 
   near = trimmed_text (self->chooser_target);
@@ -644,7 +645,8 @@ on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
       g_free (near);
       near = trimmed_text (self->kernel_row);
     }
-  self->chooser = vireo_file_chooser_new (GTK_WINDOW (self), title, self->chooser_target == self->image_row, near);
+  self->chooser = vireo_file_chooser_new (GTK_WINDOW (self), title, self->chooser_target == self->image_row,
+                                          near);
   g_signal_connect (self->chooser, "response", G_CALLBACK (on_chooser_response), self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
 }
@@ -709,7 +711,7 @@ on_machine_created (GObject *source, GAsyncResult *result, gpointer data)
 
   if (!vireo_dbus_manager_call_create_machine_finish (VIREO_DBUS_MANAGER (source), &path, result, &error)
       && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;   /* the wizard is gone */
+    return; /* the wizard is gone */
 
   self = VIREO_NEW_MACHINE (data);
   set_creating (self, FALSE);
@@ -718,7 +720,7 @@ on_machine_created (GObject *source, GAsyncResult *result, gpointer data)
       g_dbus_error_strip_remote_error (error);
       g_free (self->service_error);
       /* Translators: %s is the service's own explanation. */
-      self->service_error = g_strdup_printf (_("The machine could not be created: %s"), error->message);
+      self->service_error = g_strdup_printf (_ ("The machine could not be created: %s"), error->message);
       update_buttons (self);
       return;
     }
@@ -801,8 +803,8 @@ vireo_new_machine_class_init (VireoNewMachineClass *klass)
    * @object_path: the new machine's object path on the host's service
    * @connect_now: whether the user asked to connect to it at once
    */
-  signals[SIGNAL_CREATED] = g_signal_new ("created", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
-                                          NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);
+  signals[SIGNAL_CREATED] = g_signal_new ("created", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                          NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_BOOLEAN);
 
   /* Escape cancels, as in any dialog (and, while creating, is refused by close_request). */
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
@@ -884,7 +886,8 @@ vireo_new_machine_new (GtkWindow *parent, VireoHost *host)
                        parent ? gtk_window_get_application (parent) : NULL, NULL);
   self->host = g_object_ref (host);
   g_signal_connect_swapped (host, "notify::manager", G_CALLBACK (apply_host_facts), self);
-  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (update_buttons), self);
+  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (update_buttons),
+                            self);
   apply_host_facts (self);
   show_page (self, PAGE_NAME, FALSE);
   return self;

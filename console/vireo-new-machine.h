@@ -13,14 +13,11 @@ G_DECLARE_FINAL_TYPE (VireoNewMachine, vireo_new_machine, VIREO, NEW_MACHINE, Ad
 
 /* A modal wizard over @parent for a new machine on @host.  When the service has created the machine it
  * emits "created" (const char *object_path, gboolean connect_now) and closes itself. */
-VireoNewMachine *vireo_new_machine_new (GtkWindow *parent,
-                                        VireoHost *host);
+VireoNewMachine *vireo_new_machine_new (GtkWindow *parent, VireoHost *host);
 
 /* A modal Open dialog over @parent that starts in the folder of @near (may be NULL or ""); with @images it
  * offers disk images first. */
-GtkFileChooserNative *vireo_file_chooser_new (GtkWindow  *parent,
-                                              const char *title,
-                                              gboolean    images,
+GtkFileChooserNative *vireo_file_chooser_new (GtkWindow *parent, const char *title, gboolean images,
                                               const char *near);
 
 G_END_DECLS

@@ -8,7 +8,7 @@
 
 #include "vireo-format.h"
 
-#define SERIAL_RETRY_MS 1000
+#define SERIAL_RETRY_MS  1000
 #define SERIAL_READ_SIZE 4096
 
 struct _VireoSerialConsole
@@ -119,8 +119,9 @@ serial_write_next (VireoSerialConsole *self)
   self->serial_writing = TRUE;
   connection = g_socket_connection_factory_create_connection (self->serial);
   g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
-                                   g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), G_PRIORITY_DEFAULT,
-                                   self->cancellable, on_serial_written, g_object_ref (self));
+                                   g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                                   G_PRIORITY_DEFAULT, self->cancellable, on_serial_written,
+                                   g_object_ref (self));
 }
 
 void
@@ -150,7 +151,8 @@ on_serial_opened (GObject *source, GAsyncResult *result, gpointer data)
   int fd;
 
   self->serial_opening = FALSE;
-  if (!vireo_dbus_machine_call_open_serial_finish (VIREO_DBUS_MACHINE (source), &handle, &fds, result, &error))
+  if (!vireo_dbus_machine_call_open_serial_finish (VIREO_DBUS_MACHINE (source), &handle, &fds, result,
+                                                   &error))
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         serial_schedule_retry (self);

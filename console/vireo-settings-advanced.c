@@ -53,7 +53,8 @@ vireo_settings_advanced_sync_key (VireoSettingsPage *page, const char *key, GVar
   if (!g_str_equal (key, "cpuid-mask"))
     return FALSE;
   vireo_settings_set_entry_text (self->cpuid_row, g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
-                                                    ? g_variant_get_string (value, NULL) : "");
+                                                      ? g_variant_get_string (value, NULL)
+                                                      : "");
   gtk_widget_set_visible (GTK_WIDGET (self->cpuid_message), FALSE);
   return TRUE;
 }
@@ -81,12 +82,12 @@ vireo_settings_advanced_describe (VireoSettingsPage *page)
 {
   VireoSettingsAdvanced *self = VIREO_SETTINGS_ADVANCED (page);
 
-  adw_preferences_group_set_description (self->cpuid_group,
-                                         vireo_settings_page_is_locked (page)
-                                           ? vireo_settings_locked_group_text ()
-                                           : _("Features the guest does not see, such as “-cx16”: flag names of "
-                                               "/proc/cpuinfo, each after a minus, separated by commas. Useful "
-                                               "to work around a guest’s bug."));
+  adw_preferences_group_set_description (
+      self->cpuid_group, vireo_settings_page_is_locked (page)
+                             ? vireo_settings_locked_group_text ()
+                             : _ ("Features the guest does not see, such as “-cx16”: flag names of "
+                                  "/proc/cpuinfo, each after a minus, separated by commas. Useful "
+                                  "to work around a guest’s bug."));
 }
 
 static void

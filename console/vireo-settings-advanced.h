@@ -6,6 +6,7 @@
 G_BEGIN_DECLS
 
 #define VIREO_TYPE_SETTINGS_ADVANCED (vireo_settings_advanced_get_type ())
-G_DECLARE_FINAL_TYPE (VireoSettingsAdvanced, vireo_settings_advanced, VIREO, SETTINGS_ADVANCED, VireoSettingsPage)
+G_DECLARE_FINAL_TYPE (VireoSettingsAdvanced, vireo_settings_advanced, VIREO, SETTINGS_ADVANCED,
+                      VireoSettingsPage)
 
 G_END_DECLS

@@ -37,7 +37,8 @@ check_boot_text (VireoSettingsBoot *self, AdwEntryRow *row)
   if (row == self->cmdline_row)
     return vireo_check_cmdline (gtk_editable_get_text (GTK_EDITABLE (row)));
   if (*text == '\0')
-    return row == self->kernel_row ? g_strdup (_("A machine that boots a kernel needs a kernel file.")) : NULL;
+    return row == self->kernel_row ? g_strdup (_ ("A machine that boots a kernel needs a kernel file."))
+                                   : NULL;
   return vireo_check_machine_file (text, FALSE);
 }
 
@@ -55,12 +56,12 @@ describe (VireoSettingsBoot *self)
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self->boot_row),
                                locked ? vireo_settings_lock_text ()
                                : adw_combo_row_get_selected (self->boot_row) == 0
-                                 ? _("A kernel file, started directly")
-                                 : _("The system installed on the first disk (see Hardware)"));
+                                   ? _ ("A kernel file, started directly")
+                                   : _ ("The system installed on the first disk (see Hardware)"));
   adw_preferences_group_set_description (self->kernel_group,
                                          locked ? vireo_settings_locked_group_text ()
-                                                : _("A PVH ELF or bzImage kernel. Type a path or choose a "
-                                                    "file; press Enter to apply."));
+                                                : _ ("A PVH ELF or bzImage kernel. Type a path or choose a "
+                                                     "file; press Enter to apply."));
 }
 
 /* ---- the user's changes ---- */
@@ -115,15 +116,15 @@ on_choose_clicked (VireoSettingsBoot *self, GtkWidget *button)
   if (button == self->kernel_choose)
     {
       near = vireo_entry_row_get_stripped_text (self->kernel_row);
-      vireo_settings_page_choose_file (PAGE (self), GTK_WIDGET (self->kernel_row), _("Choose the Kernel"), FALSE, near,
-                                       on_file_chosen);
+      vireo_settings_page_choose_file (PAGE (self), GTK_WIDGET (self->kernel_row), _ ("Choose the Kernel"),
+                                       FALSE, near, on_file_chosen);
     }
   else
     {
-      near = vireo_entry_row_get_stripped_text (*gtk_editable_get_text (GTK_EDITABLE (self->initrd_row))
-                                                  ? self->initrd_row : self->kernel_row);
-      vireo_settings_page_choose_file (PAGE (self), GTK_WIDGET (self->initrd_row), _("Choose the Initial Ramdisk"),
-                                       FALSE, near, on_file_chosen);
+      near = vireo_entry_row_get_stripped_text (
+          *gtk_editable_get_text (GTK_EDITABLE (self->initrd_row)) ? self->initrd_row : self->kernel_row);
+      vireo_settings_page_choose_file (PAGE (self), GTK_WIDGET (self->initrd_row),
+                                       _ ("Choose the Initial Ramdisk"), FALSE, near, on_file_chosen);
     }
 }
 
@@ -133,7 +134,8 @@ static gboolean
 vireo_settings_boot_sync_key (VireoSettingsPage *page, const char *key, GVariant *value)
 {
   VireoSettingsBoot *self = VIREO_SETTINGS_BOOT (page);
-  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL) : "";
+  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL)
+                                                                         : "";
 
   if (g_str_equal (key, "boot"))
     {

@@ -109,20 +109,18 @@ static void
 on_auto_start_selected (VireoSettingsGeneral *self)
 {
   if (!vireo_settings_page_is_syncing (PAGE (self)))
-    vireo_settings_page_send (
-      PAGE (self), "auto-start",
-      g_variant_new_string (vireo_settings_value_at (auto_start_values,
-                                                     adw_combo_row_get_selected (self->auto_start_row))));
+    vireo_settings_page_send (PAGE (self), "auto-start",
+                              g_variant_new_string (vireo_settings_value_at (
+                                  auto_start_values, adw_combo_row_get_selected (self->auto_start_row))));
 }
 
 static void
 on_auto_stop_selected (VireoSettingsGeneral *self)
 {
   if (!vireo_settings_page_is_syncing (PAGE (self)))
-    vireo_settings_page_send (
-      PAGE (self), "auto-stop",
-      g_variant_new_string (vireo_settings_value_at (auto_stop_values,
-                                                     adw_combo_row_get_selected (self->auto_stop_row))));
+    vireo_settings_page_send (PAGE (self), "auto-stop",
+                              g_variant_new_string (vireo_settings_value_at (
+                                  auto_stop_values, adw_combo_row_get_selected (self->auto_stop_row))));
 }
 
 /* ---- the window's calls ---- */
@@ -131,7 +129,8 @@ static gboolean
 vireo_settings_general_sync_key (VireoSettingsPage *page, const char *key, GVariant *value)
 {
   VireoSettingsGeneral *self = VIREO_SETTINGS_GENERAL (page);
-  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL) : "";
+  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL)
+                                                                         : "";
 
   if (g_str_equal (key, "name"))
     {

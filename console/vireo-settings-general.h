@@ -6,6 +6,7 @@
 G_BEGIN_DECLS
 
 #define VIREO_TYPE_SETTINGS_GENERAL (vireo_settings_general_get_type ())
-G_DECLARE_FINAL_TYPE (VireoSettingsGeneral, vireo_settings_general, VIREO, SETTINGS_GENERAL, VireoSettingsPage)
+G_DECLARE_FINAL_TYPE (VireoSettingsGeneral, vireo_settings_general, VIREO, SETTINGS_GENERAL,
+                      VireoSettingsPage)
 
 G_END_DECLS

@@ -62,34 +62,38 @@ describe_memory (VireoSettingsHardware *self)
   g_autofree char *amount = vireo_format_memory (mib);
 
   adw_action_row_set_subtitle (self->memory_row, locked ? vireo_settings_lock_text () : amount);
-  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning), !locked && vireo_memory_is_large (mib, host_mib));
+  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning),
+                          !locked && vireo_memory_is_large (mib, host_mib));
 }
 
 static void
 describe (VireoSettingsHardware *self)
 {
   gboolean locked = vireo_settings_page_is_locked (PAGE (self));
-  g_autofree char *facts = vireo_describe_host (vireo_host_get_manager (vireo_settings_page_get_host (PAGE (self))));
+  g_autofree char *facts = vireo_describe_host (
+      vireo_host_get_manager (vireo_settings_page_get_host (PAGE (self))));
   guint max_vcpus = (guint) gtk_adjustment_get_upper (self->vcpus_adjustment);
-  g_autofree char *range = g_strdup_printf (_("1 to %u"), max_vcpus);
-  const char *network = vireo_settings_value_at (network_values, adw_combo_row_get_selected (self->network_row));
+  g_autofree char *range = g_strdup_printf (_ ("1 to %u"), max_vcpus);
+  const char *network = vireo_settings_value_at (network_values,
+                                                 adw_combo_row_get_selected (self->network_row));
 
   describe_memory (self);
   adw_action_row_set_subtitle (self->vcpus_row, locked ? vireo_settings_lock_text () : range);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
-                               locked                          ? vireo_settings_lock_text ()
-                               : g_str_equal (network, "nat") ? _("The machine reaches the network through this "
-                                                                  "computer’s connection")
-                                                              : _("The machine has no network card"));
-  adw_action_row_set_subtitle (self->display_row,
                                locked ? vireo_settings_lock_text ()
-                                      : _("A screen, keyboard and pointer for the machine. Without one it has its "
-                                          "serial console only."));
+                               : g_str_equal (network, "nat")
+                                   ? _ ("The machine reaches the network through this "
+                                        "computer’s connection")
+                                   : _ ("The machine has no network card"));
+  adw_action_row_set_subtitle (
+      self->display_row, locked ? vireo_settings_lock_text ()
+                                : _ ("A screen, keyboard and pointer for the machine. Without one it has its "
+                                     "serial console only."));
   /* The host's facts stay in view while locked: they are what the user will want to know when off. */
   adw_preferences_group_set_description (self->resources_group, facts);
   adw_preferences_group_set_description (self->disks_group,
                                          locked ? vireo_settings_locked_group_text ()
-                                                : _("Images the machine sees as disks, in this order."));
+                                                : _ ("Images the machine sees as disks, in this order."));
 }
 
 /* ---- disks ---- */
@@ -162,7 +166,7 @@ show_disks (VireoSettingsHardware *self, GVariant *disks)
       g_autofree char *name = NULL;
       g_autofree char *subtitle = NULL;
       GtkWidget *row = adw_action_row_new ();
-      GtkWidget *check = gtk_check_button_new_with_mnemonic (_("_Read-only"));
+      GtkWidget *check = gtk_check_button_new_with_mnemonic (_ ("_Read-only"));
       GtkWidget *remove = gtk_button_new_from_icon_name ("user-trash-symbolic");
 
       g_variant_lookup (disk, "path", "&s", &path);
@@ -170,14 +174,15 @@ show_disks (VireoSettingsHardware *self, GVariant *disks)
       g_variant_lookup (disk, "readonly", "b", &readonly);
       name = g_filename_display_basename (path);
       /* Translators: what kind of image a disk is, and where it is. */
-      subtitle = g_strdup_printf (_("%s — %s"), g_str_equal (format, "qcow2") ? _("qcow2 image") : _("Raw image"),
-                                  path);
+      subtitle = g_strdup_printf (_ ("%s — %s"),
+                                  g_str_equal (format, "qcow2") ? _ ("qcow2 image") : _ ("Raw image"), path);
 
       adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
       adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
       adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 2);
-      adw_action_row_add_prefix (ADW_ACTION_ROW (row), gtk_image_new_from_icon_name ("drive-harddisk-symbolic"));
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row),
+                                 gtk_image_new_from_icon_name ("drive-harddisk-symbolic"));
 
       gtk_check_button_set_active (GTK_CHECK_BUTTON (check), readonly);
       gtk_widget_set_valign (check, GTK_ALIGN_CENTER);
@@ -186,7 +191,7 @@ show_disks (VireoSettingsHardware *self, GVariant *disks)
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), check);
 
       gtk_widget_set_valign (remove, GTK_ALIGN_CENTER);
-      gtk_widget_set_tooltip_text (remove, _("Remove the disk from the machine (the image stays)"));
+      gtk_widget_set_tooltip_text (remove, _ ("Remove the disk from the machine (the image stays)"));
       gtk_widget_add_css_class (remove, "flat");
       g_object_set_data (G_OBJECT (remove), "disk-index", GUINT_TO_POINTER ((guint) i));
       g_signal_connect (remove, "clicked", G_CALLBACK (on_disk_remove), self);
@@ -222,7 +227,8 @@ add_disk (VireoSettingsHardware *self, const char *path)
 
       if (g_variant_lookup (disk, "path", "&s", &other) && g_strcmp0 (other, path) == 0)
         {
-          g_autofree char *message = g_strdup_printf (_("“%s” is already one of the machine’s disks."), display);
+          g_autofree char *message = g_strdup_printf (_ ("“%s” is already one of the machine’s disks."),
+                                                      display);
           vireo_settings_page_toast (PAGE (self), message);
           return;
         }
@@ -299,7 +305,7 @@ on_network_selected (VireoSettingsHardware *self)
   if (!vireo_settings_page_is_syncing (PAGE (self)))
     vireo_settings_page_send (PAGE (self), "network",
                               g_variant_new_string (vireo_settings_value_at (
-                                network_values, adw_combo_row_get_selected (self->network_row))));
+                                  network_values, adw_combo_row_get_selected (self->network_row))));
 }
 
 static void
@@ -316,7 +322,8 @@ static gboolean
 vireo_settings_hardware_sync_key (VireoSettingsPage *page, const char *key, GVariant *value)
 {
   VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
-  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL) : "";
+  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL)
+                                                                         : "";
 
   if (g_str_equal (key, "memory-mib") && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
     {
@@ -426,7 +433,7 @@ on_disk_chosen (VireoSettingsPage *page, GtkWidget *target, const char *path)
 static void
 on_add_disk_clicked (VireoSettingsHardware *self)
 {
-  vireo_settings_page_choose_file (PAGE (self), self->add_disk_button, _("Add a Disk Image"), TRUE, NULL,
+  vireo_settings_page_choose_file (PAGE (self), self->add_disk_button, _ ("Add a Disk Image"), TRUE, NULL,
                                    on_disk_chosen);
 }
 

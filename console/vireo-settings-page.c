@@ -10,7 +10,7 @@
 
 typedef struct
 {
-  VireoMachineSettings *window;   /* weak: the window holds its pages */
+  VireoMachineSettings *window; /* weak: the window holds its pages */
   GtkFileChooserNative *chooser;
   GtkWidget *chooser_target;
   VireoSettingsFileChosen chosen;
@@ -104,8 +104,8 @@ vireo_settings_page_lookup_string (VireoSettingsPage *page, const char *key)
 {
   g_autoptr (GVariant) value = vireo_settings_page_lookup (page, key);
 
-  return g_strdup (value && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL)
-                                                                               : "");
+  return g_strdup (
+      value && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL) : "");
 }
 
 gboolean
@@ -160,8 +160,8 @@ on_chooser_response (GtkNativeDialog *dialog, int response, gpointer data)
 }
 
 void
-vireo_settings_page_choose_file (VireoSettingsPage *page, GtkWidget *target, const char *title, gboolean images,
-                                 const char *near, VireoSettingsFileChosen chosen)
+vireo_settings_page_choose_file (VireoSettingsPage *page, GtkWidget *target, const char *title,
+                                 gboolean images, const char *near, VireoSettingsFileChosen chosen)
 {
   VireoSettingsPagePrivate *priv = PRIV (page);
 
@@ -213,13 +213,13 @@ vireo_settings_value_at (const char *const *values, guint index)
 const char *
 vireo_settings_lock_text (void)
 {
-  return _("Turn the machine off to change this");
+  return _ ("Turn the machine off to change this");
 }
 
 const char *
 vireo_settings_locked_group_text (void)
 {
-  return _("Turn the machine off to change these settings.");
+  return _ ("Turn the machine off to change these settings.");
 }
 
 /* ---- object ---- */

@@ -10,20 +10,25 @@
 
 #include <math.h>
 
-#define STEP_MS   50        /* 20 steps a second: smooth enough for a busy indicator, cheap to draw */
-#define TURN_MS   1000      /* one full turn a second, as GtkSpinner */
+#define STEP_MS   50   /* 20 steps a second: smooth enough for a busy indicator, cheap to draw */
+#define TURN_MS   1000 /* one full turn a second, as GtkSpinner */
 #define ICON_NAME "process-working-symbolic"
 
 struct _VireoSpinner
 {
   GtkWidget parent_instance;
 
-  guint    step_source;
-  double   angle;           /* degrees */
+  guint step_source;
+  double angle; /* degrees */
   gboolean spinning;
 };
 
-enum { PROP_0, PROP_SPINNING, N_PROPS };
+enum
+{
+  PROP_0,
+  PROP_SPINNING,
+  N_PROPS
+};
 static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (VireoSpinner, vireo_spinner, GTK_TYPE_WIDGET)
@@ -83,9 +88,9 @@ vireo_spinner_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   icon = gtk_icon_theme_lookup_icon (gtk_icon_theme_get_for_display (gtk_widget_get_display (widget)),
                                      ICON_NAME, NULL, size, gtk_widget_get_scale_factor (widget),
                                      gtk_widget_get_direction (widget), 0);
-G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
   gtk_style_context_get_color (gtk_widget_get_style_context (widget), &color);
-G_GNUC_END_IGNORE_DEPRECATIONS
+  G_GNUC_END_IGNORE_DEPRECATIONS
 
   gtk_snapshot_save (snapshot);
   gtk_snapshot_translate (snapshot, &GRAPHENE_POINT_INIT (width / 2.0f, height / 2.0f));
@@ -163,9 +168,8 @@ vireo_spinner_class_init (VireoSpinnerClass *klass)
   widget_class->map = vireo_spinner_map;
   widget_class->unmap = vireo_spinner_unmap;
 
-  properties[PROP_SPINNING] = g_param_spec_boolean ("spinning", NULL, NULL, FALSE,
-                                                    G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
-                                                    G_PARAM_STATIC_STRINGS);
+  properties[PROP_SPINNING] = g_param_spec_boolean (
+      "spinning", NULL, NULL, FALSE, G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /* Not "spinner": themes animate a checked spinner by CSS, which is what this widget must not do. */

@@ -8,9 +8,8 @@ G_BEGIN_DECLS
 #define VIREO_TYPE_SPINNER (vireo_spinner_get_type ())
 G_DECLARE_FINAL_TYPE (VireoSpinner, vireo_spinner, VIREO, SPINNER, GtkWidget)
 
-GtkWidget *vireo_spinner_new          (void);
-void       vireo_spinner_set_spinning (VireoSpinner *self,
-                                       gboolean      spinning);
-gboolean   vireo_spinner_get_spinning (VireoSpinner *self);
+GtkWidget *vireo_spinner_new (void);
+void vireo_spinner_set_spinning (VireoSpinner *self, gboolean spinning);
+gboolean vireo_spinner_get_spinning (VireoSpinner *self);
 
 G_END_DECLS

@@ -34,8 +34,8 @@ struct _VireoWindow
   VireoMachineList *machine_list;
   VireoMachineDetails *details;
 
-  VireoHost *host;                 /* the host selected in the sidebar */
-  VireoDBusMachine *selected;      /* followed for the actions */
+  VireoHost *host;            /* the host selected in the sidebar */
+  VireoDBusMachine *selected; /* followed for the actions */
   GCancellable *cancellable;
 };
 
@@ -107,7 +107,7 @@ update_content (VireoWindow *self)
     {
       adw_status_page_set_description (self->unavailable_page, vireo_host_get_status (self->host));
       gtk_stack_set_visible_child_name (self->content_stack, "unavailable");
-      adw_window_title_set_subtitle (self->content_title, _("Not running"));
+      adw_window_title_set_subtitle (self->content_title, _ ("Not running"));
       return;
     }
   subtitle = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u machine", "%u machines", n), n);
@@ -139,7 +139,8 @@ select_host (VireoWindow *self, VireoHost *host)
   if (host)
     {
       g_signal_connect_swapped (host, "notify", G_CALLBACK (on_host_changed), self);
-      g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_changed), self);
+      g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_changed),
+                                self);
       if (self->settings)
         g_settings_set_string (self->settings, "sidebar",
                                vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "session" : "system");
@@ -166,7 +167,8 @@ on_host_row_count (GtkLabel *count)
   if (vireo_host_get_available (host))
     text = g_strdup_printf ("%u", g_list_model_get_n_items (vireo_host_get_machines (host)));
   gtk_label_set_text (count, text ? text : "");
-  gtk_widget_set_tooltip_text (GTK_WIDGET (count), vireo_host_get_available (host) ? NULL : _("Not running"));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (count),
+                               vireo_host_get_available (host) ? NULL : _ ("Not running"));
 }
 
 static void
@@ -174,8 +176,8 @@ add_host_row (VireoWindow *self, VireoHost *host)
 {
   GtkWidget *row = gtk_list_box_row_new ();
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-  GtkWidget *icon = gtk_image_new_from_icon_name (vireo_host_get_kind (host) == VIREO_HOST_SESSION
-                                                    ? "avatar-default-symbolic" : "computer-symbolic");
+  GtkWidget *icon = gtk_image_new_from_icon_name (
+      vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "avatar-default-symbolic" : "computer-symbolic");
   GtkWidget *label = gtk_label_new (vireo_host_get_title (host));
   GtkWidget *count = gtk_label_new ("");
 
@@ -188,10 +190,12 @@ add_host_row (VireoWindow *self, VireoHost *host)
   gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
   g_object_set_data (G_OBJECT (row), "vireo-host", host);
   g_object_set_data (G_OBJECT (count), "vireo-host", host);
-  gtk_widget_set_name (row, vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "host-session" : "host-system");
-  g_signal_connect_object (host, "notify::available", G_CALLBACK (on_host_row_count), count, G_CONNECT_SWAPPED);
-  g_signal_connect_object (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_row_count), count,
+  gtk_widget_set_name (row,
+                       vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "host-session" : "host-system");
+  g_signal_connect_object (host, "notify::available", G_CALLBACK (on_host_row_count), count,
                            G_CONNECT_SWAPPED);
+  g_signal_connect_object (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_row_count),
+                           count, G_CONNECT_SWAPPED);
   on_host_row_count (GTK_LABEL (count));
   gtk_list_box_append (self->hosts_list, row);
 }
@@ -296,7 +300,8 @@ settings_activated (GtkWidget *widget, const char *action, GVariant *parameter)
   VireoWindow *self = VIREO_WINDOW (widget);
 
   if (self->selected)
-    gtk_window_present (GTK_WINDOW (vireo_machine_settings_new (GTK_WINDOW (self), self->host, self->selected)));
+    gtk_window_present (
+        GTK_WINDOW (vireo_machine_settings_new (GTK_WINDOW (self), self->host, self->selected)));
 }
 
 /* Rename: a message dialog with an entry; the service checks the name and says why it refuses one. */
@@ -319,7 +324,8 @@ on_rename_changed (GtkEditable *entry, AdwMessageDialog *dialog)
   g_autofree char *name = g_strstrip (g_strdup (gtk_editable_get_text (entry)));
   gsize length = g_utf8_strlen (name, -1);
 
-  adw_message_dialog_set_response_enabled (dialog, "rename", length >= 1 && length <= VIREO_MACHINE_NAME_MAX_CHARS);
+  adw_message_dialog_set_response_enabled (dialog, "rename",
+                                           length >= 1 && length <= VIREO_MACHINE_NAME_MAX_CHARS);
 }
 
 static void
@@ -330,16 +336,16 @@ rename_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 
   if (!self->selected)
     return;
-  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Rename Machine"), NULL);
-  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), _("Choose a new name for “%s”."),
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), _ ("Rename Machine"), NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), _ ("Choose a new name for “%s”."),
                                   vireo_dbus_machine_get_name (self->selected));
   entry = gtk_entry_new ();
   gtk_editable_set_text (GTK_EDITABLE (entry), vireo_dbus_machine_get_name (self->selected));
   gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
   gtk_entry_set_max_length (GTK_ENTRY (entry), VIREO_MACHINE_NAME_MAX_CHARS);
   adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), entry);
-  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"), "rename", _("_Rename"),
-                                    NULL);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _ ("_Cancel"), "rename",
+                                    _ ("_Rename"), NULL);
   adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "rename", ADW_RESPONSE_SUGGESTED);
   adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "rename");
   adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
@@ -372,15 +378,18 @@ delete_activated (GtkWidget *widget, const char *action, GVariant *parameter)
   if (!self->selected)
     return;
   dialog = adw_message_dialog_new (GTK_WINDOW (self), NULL, NULL);
-  adw_message_dialog_format_heading (ADW_MESSAGE_DIALOG (dialog), _("Delete “%s”?"),
+  adw_message_dialog_format_heading (ADW_MESSAGE_DIALOG (dialog), _ ("Delete “%s”?"),
                                      vireo_dbus_machine_get_name (self->selected));
-  adw_message_dialog_set_body (ADW_MESSAGE_DIALOG (dialog),
-                               _("The machine’s definition and saved state will be deleted. This cannot be undone."));
-  disks = gtk_check_button_new_with_mnemonic (_("Also delete its _disk images (only those in its own folder)"));
+  adw_message_dialog_set_body (
+      ADW_MESSAGE_DIALOG (dialog),
+      _ ("The machine’s definition and saved state will be deleted. This cannot be undone."));
+  disks = gtk_check_button_new_with_mnemonic (
+      _ ("Also delete its _disk images (only those in its own folder)"));
   adw_message_dialog_set_extra_child (ADW_MESSAGE_DIALOG (dialog), disks);
-  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _("_Cancel"), "delete", _("_Delete"),
-                                    NULL);
-  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "delete", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog), "cancel", _ ("_Cancel"), "delete",
+                                    _ ("_Delete"), NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "delete",
+                                              ADW_RESPONSE_DESTRUCTIVE);
   adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
   adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
   g_object_set_data (G_OBJECT (dialog), "vireo-disks", disks);
@@ -414,13 +423,13 @@ on_export_written (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
     {
-      g_autofree char *what = g_strdup_printf (_("Could not export “%s”"), data->name);
+      g_autofree char *what = g_strdup_printf (_ ("Could not export “%s”"), data->name);
       report_failure (data->window, what, error);
     }
   else
     {
       g_autofree char *basename = g_file_get_basename (data->file);
-      g_autofree char *message = g_strdup_printf (_("Exported “%s” to %s"), data->name, basename);
+      g_autofree char *message = g_strdup_printf (_ ("Exported “%s” to %s"), data->name, basename);
       vireo_window_add_toast (data->window, message);
     }
   export_data_free (data);
@@ -436,7 +445,7 @@ on_export_xml (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!vireo_dbus_machine_call_export_libvirt_xml_finish (VIREO_DBUS_MACHINE (source), &xml, result, &error))
     {
-      g_autofree char *what = g_strdup_printf (_("Could not export “%s”"), data->name);
+      g_autofree char *what = g_strdup_printf (_ ("Could not export “%s”"), data->name);
       report_failure (data->window, what, error);
       export_data_free (data);
       return;
@@ -455,8 +464,8 @@ export_to (VireoWindow *self, VireoDBusMachine *machine, GFile *file)
   data->window = g_object_ref (self);
   data->file = g_object_ref (file);
   data->name = g_strdup (vireo_dbus_machine_get_name (machine));
-  vireo_dbus_machine_call_export_libvirt_xml (machine, G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, on_export_xml,
-                                              data);
+  vireo_dbus_machine_call_export_libvirt_xml (machine, G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable,
+                                              on_export_xml, data);
 }
 
 static void
@@ -482,8 +491,8 @@ export_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 
   if (!self->selected)
     return;
-  chooser = gtk_file_chooser_native_new (_("Export Definition"), GTK_WINDOW (self), GTK_FILE_CHOOSER_ACTION_SAVE,
-                                         _("_Export"), _("_Cancel"));
+  chooser = gtk_file_chooser_native_new (_ ("Export Definition"), GTK_WINDOW (self),
+                                         GTK_FILE_CHOOSER_ACTION_SAVE, _ ("_Export"), _ ("_Cancel"));
   suggested = g_strdup_printf ("%s.xml", vireo_dbus_machine_get_name (self->selected));
   g_strdelimit (suggested, "/", '-');
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), suggested);
@@ -634,7 +643,8 @@ vireo_window_class_init (VireoWindowClass *klass)
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
     {
       gtk_widget_class_install_action (widget_class, actions[i].name, NULL, actions[i].activate);
-      gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name, NULL);
+      gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name,
+                                           NULL);
     }
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "win.context-menu", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_KP_Delete, 0, "win.delete", NULL);

@@ -11,16 +11,13 @@ G_BEGIN_DECLS
 #define VIREO_TYPE_WINDOW (vireo_window_get_type ())
 G_DECLARE_FINAL_TYPE (VireoWindow, vireo_window, VIREO, WINDOW, AdwApplicationWindow)
 
-VireoWindow      *vireo_window_new              (VireoApplication *app);
+VireoWindow *vireo_window_new (VireoApplication *app);
 
 /* The machine whose details are shown and which the actions apply to, or NULL. */
-VireoDBusMachine *vireo_window_get_selected     (VireoWindow *self);
+VireoDBusMachine *vireo_window_get_selected (VireoWindow *self);
 /* Selects @host in the sidebar and, when @object_path is not NULL, that machine in the list. */
-gboolean          vireo_window_select           (VireoWindow *self,
-                                                 VireoHostKind kind,
-                                                 const char  *object_path);
+gboolean vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_path);
 /* Shows a toast, e.g. the service's message when an action fails. */
-void              vireo_window_add_toast        (VireoWindow *self,
-                                                 const char  *message);
+void vireo_window_add_toast (VireoWindow *self, const char *message);
 
 G_END_DECLS

@@ -9,8 +9,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvBus, hv_bus_free)
 
 /* Claims [@base, @base + @len) for @handler.  Fails on an empty range or an overlap with a range already
  * claimed (the error names both owners).  Safe while vCPUs run (PCI BARs move at run time). */
-gboolean hv_bus_register (HvBus *bus, uint64_t base, uint64_t len, const char *owner,
-                          HvIoHandler handler, void *opaque, GError **error);
+gboolean hv_bus_register (HvBus *bus, uint64_t base, uint64_t len, const char *owner, HvIoHandler handler,
+                          void *opaque, GError **error);
 
 /* Releases the range that starts at @base and belongs to @opaque; FALSE if there is none.  A vCPU that
  * looked the range up just before may still call its handler once: handlers must outlive their ranges

@@ -13,7 +13,7 @@
 struct _HvDevices
 {
   const HvDeviceKind *const *kinds;
-  GPtrArray *list;  /* HvDevice, sorted into realize order by hv_devices_realize */
+  GPtrArray *list; /* HvDevice, sorted into realize order by hv_devices_realize */
   HvDeviceHost host;
   gboolean realized; /* hv_devices_realize was called: no more requests */
   HvDevice *gsi_owner[HV_IOAPIC_PINS];
@@ -173,8 +173,7 @@ hv_devices_add (HvDevices *devices, const char *kind_name, const char *id, GErro
   kind = find_kind (devices, kind_name);
   if (kind == NULL)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "there is no device kind “%s”",
-                   kind_name);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "there is no device kind “%s”", kind_name);
       return NULL;
     }
   n = count_kind (devices, kind);
@@ -199,13 +198,14 @@ hv_devices_add (HvDevices *devices, const char *kind_name, const char *id, GErro
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                        "“%s” is not a device id: use up to 32 letters, digits, “-” and “_”, "
-                       "starting with a letter", id);
+                       "starting with a letter",
+                       id);
           return NULL;
         }
       if (hv_devices_lookup (devices, id))
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "the machine already has a device “%s”", id);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the machine already has a device “%s”",
+                       id);
           return NULL;
         }
       new_id = g_strdup (id);
@@ -364,8 +364,8 @@ check_section (HvDevice *device, GVariant *section, unsigned *version, GError **
   }
   if (strcmp (kind, device->kind->info->name) != 0)
     {
-      hv_state_set_bad (error, what, "it was a “%s”, but this machine's %s is a “%s”", kind,
-                        device->id, device->kind->info->name);
+      hv_state_set_bad (error, what, "it was a “%s”, but this machine's %s is a “%s”", kind, device->id,
+                        device->kind->info->name);
       return NULL;
     }
   if (*version == 0 || *version > device->kind->state_version)
@@ -421,8 +421,8 @@ hv_devices_load (HvDevices *devices, GVariant *sections, GError **error)
       section = g_variant_lookup_value (sections, device->id, G_VARIANT_TYPE_VARDICT);
       if (section == NULL)
         {
-          hv_state_set_bad (error, "the VM", "the state of device “%s” (%s) is missing",
-                            device->id, device->kind->info->name);
+          hv_state_set_bad (error, "the VM", "the state of device “%s” (%s) is missing", device->id,
+                            device->kind->info->name);
           return FALSE;
         }
       state = check_section (device, section, &version, error);
@@ -456,8 +456,8 @@ hv_device_get_pci (HvDevice *device)
 }
 
 gboolean
-hv_device_claim_pio (HvDevice *device, uint64_t base, uint64_t len, HvIoHandler handler,
-                     void *opaque, GError **error)
+hv_device_claim_pio (HvDevice *device, uint64_t base, uint64_t len, HvIoHandler handler, void *opaque,
+                     GError **error)
 {
   g_return_val_if_fail (device->devices->host.pio != NULL, FALSE);
   return hv_bus_register (device->devices->host.pio, base, len, device->id, handler, opaque, error);
@@ -475,8 +475,8 @@ hv_device_claim_gsi (HvDevice *device, unsigned gsi, GError **error)
     }
   if (devices->gsi_owner[gsi] != NULL && devices->gsi_owner[gsi] != device)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "interrupt line %u is %s's already", gsi, devices->gsi_owner[gsi]->id);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "interrupt line %u is %s's already", gsi,
+                   devices->gsi_owner[gsi]->id);
       return FALSE;
     }
   devices->gsi_owner[gsi] = device;

@@ -75,12 +75,12 @@ struct _HvDevice
 {
   const HvDeviceKind *kind;
   char *id;
-  unsigned index;       /* among the instances of its kind, in the order they were requested */
+  unsigned index; /* among the instances of its kind, in the order they were requested */
   /* The options the machine spec gave (a{sv}, never NULL); an "h" here is an fd of this process,
    * which the VM keeps open until the device is torn down (hv_device_get_fd_option). */
   GVariant *options;
-  HvDevices *devices;   /* the set it belongs to */
-  void *impl;           /* the device model (HvSerial, ...), set by realize */
+  HvDevices *devices; /* the set it belongs to */
+  void *impl;         /* the device model (HvSerial, ...), set by realize */
   gboolean realized;
   gboolean quiesced;
 };

@@ -28,8 +28,8 @@ typedef enum
 /* Limits of the configuration.  The upper memory bound is also capped at run time by the host's RAM. */
 #define HV_MEMORY_MIN (32ull << 20)
 #define HV_MEMORY_MAX (1ull << 52) /* what a configuration may name; the host's RAM caps it at start */
-#define HV_VCPUS_MIN 1
-#define HV_VCPUS_MAX 64
+#define HV_VCPUS_MIN  1
+#define HV_VCPUS_MAX  64
 
 /* Range checks shared by the core's setters and front ends that validate before opening /dev/kvm. */
 gboolean hv_check_memory_size (uint64_t bytes, GError **error);

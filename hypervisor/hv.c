@@ -35,5 +35,3 @@ hv_exit_info_clear (HvExitInfo *info)
   g_clear_pointer (&info->message, g_free);
   info->reason = HV_EXIT_NONE;
 }
-
-

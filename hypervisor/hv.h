@@ -14,17 +14,16 @@
 
 G_BEGIN_DECLS
 
-
 /* Why a VM stopped running. */
 typedef enum
 {
-  HV_EXIT_NONE = 0,           /* still running, or never started */
-  HV_EXIT_POWER_OFF,          /* the guest powered off (ACPI S5) */
-  HV_EXIT_RESET,              /* the guest asked for a reset (i8042 0xFE, ACPI reset register) */
-  HV_EXIT_TRIPLE_FAULT,       /* KVM_EXIT_SHUTDOWN: the CPU shut down, usually a triple fault */
-  HV_EXIT_EMULATION_FAILURE,  /* KVM could not emulate an instruction the guest ran */
-  HV_EXIT_INTERNAL_ERROR,     /* KVM_RUN failed or KVM reported an internal error or unhandled exit */
-  HV_EXIT_STOPPED,            /* the host stopped the VM (hv_vm_stop), the guest did not choose to */
+  HV_EXIT_NONE = 0,          /* still running, or never started */
+  HV_EXIT_POWER_OFF,         /* the guest powered off (ACPI S5) */
+  HV_EXIT_RESET,             /* the guest asked for a reset (i8042 0xFE, ACPI reset register) */
+  HV_EXIT_TRIPLE_FAULT,      /* KVM_EXIT_SHUTDOWN: the CPU shut down, usually a triple fault */
+  HV_EXIT_EMULATION_FAILURE, /* KVM could not emulate an instruction the guest ran */
+  HV_EXIT_INTERNAL_ERROR,    /* KVM_RUN failed or KVM reported an internal error or unhandled exit */
+  HV_EXIT_STOPPED,           /* the host stopped the VM (hv_vm_stop), the guest did not choose to */
 } HvExitReason;
 
 const char *hv_exit_reason_to_string (HvExitReason reason);
@@ -66,7 +65,6 @@ void hv_exit_info_clear (HvExitInfo *info);
 
 typedef struct _HvVm HvVm;
 
-
 /* Opens /dev/kvm (or @kvm_path when not NULL, for tests) and checks the capabilities the core needs. */
 HvVm *hv_vm_new (const char *kvm_path, GError **error);
 /* The same with an already open /dev/kvm (the VM takes ownership of @kvm_fd, also on failure); for
@@ -80,11 +78,10 @@ gboolean hv_vm_set_vcpus (HvVm *vm, unsigned count, GError **error);
 /* A comma-separated list of "-feature" items (Linux /proc/cpuinfo names), e.g. "-cx16,-avx512f". */
 gboolean hv_vm_set_cpuid_mask (HvVm *vm, const char *mask, GError **error);
 /* The kernel is a PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY) or a bzImage with a 64-bit entry point. */
-gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path,
-                           const char *cmdline, GError **error);
+gboolean hv_vm_set_kernel (HvVm *vm, const char *kernel_path, const char *initrd_path, const char *cmdline,
+                           GError **error);
 /* The same with open files (not taken: the VM maps them now). */
-gboolean hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdline,
-                               GError **error);
+gboolean hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdline, GError **error);
 /* Boots firmware (a BIOS such as SeaBIOS's bios-256k.bin) instead of a kernel (or, with
  * hv_vm_set_restore called after, keeps it in the restored machine): the image is read now
  * (@fd is not kept) and mapped read-only below 4 GiB, its last 128 KiB also at 0xE0000, and the
@@ -113,8 +110,7 @@ void hv_vm_set_serial (HvVm *vm, int input_fd, int output_fd);
  * device's section on it, so a restore needs the same devices with the same ids. */
 gboolean hv_vm_add_device (HvVm *vm, const char *kind, const char *id, GError **error);
 /* A serial port's host side, as hv_vm_set_serial() for "serial0". */
-gboolean hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd,
-                              GError **error);
+gboolean hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd, GError **error);
 /* Starts from the state saved in the folder @dir_fd (see hv_vm_save) instead of booting a kernel: call
  * instead of hv_vm_set_kernel (the later of the two wins), before hv_vm_start.  The files are opened and
  * checked now; @dir_fd is not kept.  The memory size and vCPU count configured must be the saved ones
@@ -165,6 +161,5 @@ int hv_vm_get_exit_fd (HvVm *vm);
 gboolean hv_vm_has_exited (HvVm *vm);
 /* Blocks until the VM has ended and every vCPU thread has been joined. */
 void hv_vm_wait (HvVm *vm, HvExitInfo *info);
-
 
 G_END_DECLS

@@ -14,8 +14,7 @@
 /* Set-1 codes to evdev keys: the make code, 0x100 + code after an 0xe0 prefix (xt-keys.h). */
 static const uint16_t xt_to_evdev[VIREO_XT_PAUSE_SEQUENCE + 1] = {
 #define XT_TO_EVDEV(evdev, xt) [xt] = evdev,
-  VIREO_XT_KEYS (XT_TO_EVDEV)
-  VIREO_XT_DECODE_ALIASES (XT_TO_EVDEV)
+  VIREO_XT_KEYS (XT_TO_EVDEV) VIREO_XT_DECODE_ALIASES (XT_TO_EVDEV)
 #undef XT_TO_EVDEV
 };
 uint16_t

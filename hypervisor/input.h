@@ -14,8 +14,8 @@ typedef struct
 {
   uint8_t scancodes[HV_XT_SEQUENCE_MAX]; /* what a PS/2 keyboard sends for it */
   unsigned n_scancodes;
-  uint16_t code;     /* evdev KEY_*, or 0 for a sequence that names no key (a fake shift, an unknown code) */
-  gboolean pressed;  /* make, not break */
+  uint16_t code;    /* evdev KEY_*, or 0 for a sequence that names no key (a fake shift, an unknown code) */
+  gboolean pressed; /* make, not break */
 } HvXtKey;
 
 /* Collects fragments until they form a sequence: a code, 0xe0 and a code, or 0xe1 and two codes. */

@@ -39,8 +39,7 @@ commit_routes (HvIrq *irq, GError **error)
   if (ioctl (irq->vm_fd, KVM_SET_GSI_ROUTING, table) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_SET_GSI_ROUTING failed: %s",
-                   g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_SET_GSI_ROUTING failed: %s", g_strerror (saved));
       return FALSE;
     }
   return TRUE;

@@ -16,5 +16,4 @@ void hv_irq_set_line (HvIrq *irq, unsigned gsi, gboolean level);
 /* Adds an MSI route and returns its GSI (for an irqfd), or -1 with @error set. */
 int hv_irq_add_msi_route (HvIrq *irq, uint64_t address, uint32_t data, GError **error);
 /* Changes the message of an MSI route a guest reprogrammed. */
-gboolean hv_irq_update_msi_route (HvIrq *irq, unsigned gsi, uint64_t address, uint32_t data,
-                                  GError **error);
+gboolean hv_irq_update_msi_route (HvIrq *irq, unsigned gsi, uint64_t address, uint32_t data, GError **error);

@@ -16,8 +16,8 @@
 typedef struct
 {
   gboolean used;
-  gboolean mapped;         /* FALSE after a move KVM refused: the guest sees nothing there */
-  gboolean report_all;     /* the next dirty log reports every page: the slot is new to KVM */
+  gboolean mapped;     /* FALSE after a move KVM refused: the guest sees nothing there */
+  gboolean report_all; /* the next dirty log reports every page: the slot is new to KVM */
   uint64_t gpa;
   uint64_t size;
   void *host;
@@ -26,15 +26,14 @@ typedef struct
 
 struct _HvKvmPlatform
 {
-  GMutex lock;              /* guards slots */
-  HvIoThreads *io_threads;  /* the shared "vireo-io" and those devices ask for */
-  unsigned first_slot;      /* the KVM slot number of slots[0] */
-  unsigned n_slots;         /* how many of slots[] KVM can take */
+  GMutex lock;             /* guards slots */
+  HvIoThreads *io_threads; /* the shared "vireo-io" and those devices ask for */
+  unsigned first_slot;     /* the KVM slot number of slots[0] */
+  unsigned n_slots;        /* how many of slots[] KVM can take */
   ExtraSlot slots[MAX_EXTRA_SLOTS];
 };
 
-static gboolean
-set_errno_error (GError **error, int saved, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean set_errno_error (GError **error, int saved, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static gboolean
 set_errno_error (GError **error, int saved, const char *format, ...)
@@ -45,15 +44,15 @@ set_errno_error (GError **error, int saved, const char *format, ...)
   va_start (args, format);
   what = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, HV_ERROR, saved == EINVAL || saved == EEXIST ? HV_ERROR_INVALID_ARGUMENT
-                                                                   : HV_ERROR_FAILED,
-               "%s: %s", what, g_strerror (saved));
+  g_set_error (error, HV_ERROR,
+               saved == EINVAL || saved == EEXIST ? HV_ERROR_INVALID_ARGUMENT : HV_ERROR_FAILED, "%s: %s",
+               what, g_strerror (saved));
   return FALSE;
 }
 
 static gboolean
-platform_set_ioeventfd (void *opaque, uint64_t addr, unsigned len, gboolean is_mmio, int fd,
-                        gboolean assign, GError **error)
+platform_set_ioeventfd (void *opaque, uint64_t addr, unsigned len, gboolean is_mmio, int fd, gboolean assign,
+                        GError **error)
 {
   HvVm *vm = opaque;
   struct kvm_ioeventfd ioeventfd = {
@@ -127,8 +126,9 @@ set_slot_locked (HvVm *vm, unsigned index, uint64_t gpa, uint64_t size, GError *
 
   if (ioctl (vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
     return set_errno_error (error, errno,
-                            "KVM cannot map %" G_GUINT64_FORMAT " KiB of host memory at guest address 0x%"
-                            G_GINT64_MODIFIER "x", size >> 10, gpa);
+                            "KVM cannot map %" G_GUINT64_FORMAT
+                            " KiB of host memory at guest address 0x%" G_GINT64_MODIFIER "x",
+                            size >> 10, gpa);
   return TRUE;
 }
 
@@ -139,7 +139,8 @@ check_gpa (uint64_t gpa, uint64_t size, GError **error)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "guest address 0x%" G_GINT64_MODIFIER "x cannot take %" G_GUINT64_FORMAT " bytes of "
-                   "mapped memory", gpa, size);
+                   "mapped memory",
+                   gpa, size);
       return FALSE;
     }
   return TRUE;
@@ -174,8 +175,10 @@ platform_map_memory (void *opaque, uint64_t gpa, uint64_t size, void *host, gboo
       || !check_gpa (gpa, size, NULL))
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "%" G_GUINT64_FORMAT " bytes at host %p cannot be mapped at guest address 0x%"
-                   G_GINT64_MODIFIER "x: KVM maps whole pages", size, host, gpa);
+                   "%" G_GUINT64_FORMAT
+                   " bytes at host %p cannot be mapped at guest address 0x%" G_GINT64_MODIFIER
+                   "x: KVM maps whole pages",
+                   size, host, gpa);
       return -1;
     }
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (hv-error-quark, hv_error)
+G_DEFINE_QUARK (hv - error - quark, hv_error)
 
 uint64_t
 hv_host_memory_limit (void)
@@ -28,15 +28,16 @@ hv_check_memory_size (uint64_t bytes, GError **error)
   if (bytes < HV_MEMORY_MIN)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "%" G_GUINT64_FORMAT " MiB of memory is too little: the minimum is %llu MiB",
-                   bytes >> 20, HV_MEMORY_MIN >> 20);
+                   "%" G_GUINT64_FORMAT " MiB of memory is too little: the minimum is %llu MiB", bytes >> 20,
+                   HV_MEMORY_MIN >> 20);
       return FALSE;
     }
   if (bytes > limit)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "%" G_GUINT64_FORMAT " MiB of memory is more than this host has (%" G_GUINT64_FORMAT
-                   " MiB)", bytes >> 20, limit >> 20);
+                   " MiB)",
+                   bytes >> 20, limit >> 20);
       return FALSE;
     }
   if (bytes & 0xfff)
@@ -52,8 +53,8 @@ hv_check_vcpus (unsigned count, GError **error)
 {
   if (count < HV_VCPUS_MIN || count > HV_VCPUS_MAX)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "%u vCPUs is out of range: a VM has %d to %d", count, HV_VCPUS_MIN, HV_VCPUS_MAX);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "%u vCPUs is out of range: a VM has %d to %d",
+                   count, HV_VCPUS_MIN, HV_VCPUS_MAX);
       return FALSE;
     }
   return TRUE;

@@ -26,15 +26,15 @@ hv_memory_init (HvMemory *mem, uint64_t size, GError **error)
   if (mem->memfd < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot create guest memory: %s",
-                   g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot create guest memory: %s", g_strerror (saved));
       return FALSE;
     }
   if (ftruncate (mem->memfd, (off_t) size) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot size guest memory to %" G_GUINT64_FORMAT
-                   " MiB: %s", size >> 20, g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED,
+                   "cannot size guest memory to %" G_GUINT64_FORMAT " MiB: %s", size >> 20,
+                   g_strerror (saved));
       hv_memory_clear (mem);
       return FALSE;
     }
@@ -44,8 +44,9 @@ hv_memory_init (HvMemory *mem, uint64_t size, GError **error)
     {
       int saved = errno;
       mem->base = NULL;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot map %" G_GUINT64_FORMAT
-                   " MiB of guest memory: %s", size >> 20, g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED,
+                   "cannot map %" G_GUINT64_FORMAT " MiB of guest memory: %s", size >> 20,
+                   g_strerror (saved));
       hv_memory_clear (mem);
       return FALSE;
     }

@@ -5,17 +5,17 @@
 
 typedef struct
 {
-  uint64_t gpa;   /* guest-physical start */
-  uint64_t size;  /* bytes */
+  uint64_t gpa;    /* guest-physical start */
+  uint64_t size;   /* bytes */
   uint64_t offset; /* offset in the memfd */
-  uint8_t *host;  /* host mapping of the region */
+  uint8_t *host;   /* host mapping of the region */
 } HvMemoryRegion;
 
 typedef struct _HvMemory
 {
   int memfd;
-  uint8_t *base;  /* mapping of the whole memfd */
-  uint64_t size;  /* RAM bytes in all */
+  uint8_t *base;             /* mapping of the whole memfd */
+  uint64_t size;             /* RAM bytes in all */
   HvMemoryRegion regions[2]; /* below the PCI hole, and from 4 GiB up */
   unsigned n_regions;
 } HvMemory;

@@ -19,11 +19,8 @@ static const struct
   const char *kind;
   const char *id;
 } base_devices[] = {
-  { "pci-host", "pci0" },
-  { "serial", "serial0" },
-  { "i8042", "kbc0" },
-  { "rtc", "rtc0" },
-  { "acpi-pm", "pm0" },
+  { "pci-host", "pci0" }, { "serial", "serial0" }, { "i8042", "kbc0" },
+  { "rtc", "rtc0" },      { "acpi-pm", "pm0" },
 };
 
 /* What hv_vm_set_display() adds: the adapter, and the keyboard and tablet that go with it. */
@@ -186,7 +183,7 @@ set_up_platform (HvVm *vm, GError **error)
       || !hv_bus_register (vm->pio, HV_PORT_POST, 1, "post", post_port_io, vm, error))
     return FALSE;
 
-  host = (HvDeviceHost) {
+  host = (HvDeviceHost){
     .platform = &vm->platform,
     .pio = vm->pio,
     .ram_size = vm->memory_size,
@@ -333,11 +330,10 @@ gboolean
 hv_pc_build (HvVm *vm, GError **error)
 {
   if (vm->restore != NULL)
-    return hv_restore_check_config (vm, error) && set_up_memory (vm, error)
-           && set_up_platform (vm, error) && hv_restore_memory (vm, error)
-           && create_vcpus (vm, FALSE, error) && hv_restore_machine (vm, error);
+    return hv_restore_check_config (vm, error) && set_up_memory (vm, error) && set_up_platform (vm, error)
+           && hv_restore_memory (vm, error) && create_vcpus (vm, FALSE, error)
+           && hv_restore_machine (vm, error);
   return set_up_memory (vm, error) && set_up_platform (vm, error)
          && (vm->firmware ? load_firmware (vm, error) : load_kernel (vm, error))
          && create_vcpus (vm, TRUE, error);
 }
-

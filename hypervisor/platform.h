@@ -22,10 +22,10 @@ typedef struct
   void *opaque;
 
   /* What PCI and virtio devices need beyond that.  All optional: unit tests leave them NULL. */
-  HvMemory *memory;            /* guest RAM, for DMA; every guest address goes through hv_memory_ptr() */
-  HvBus *mmio;                 /* for ranges that move at run time (PCI BARs): hv_bus_register() and */
-  HvBus *pio;                  /* hv_bus_unregister() may be called while vCPUs run */
-  GMainContext *io_context;    /* the VM's I/O thread: device work that must not run on vCPU threads */
+  HvMemory *memory;         /* guest RAM, for DMA; every guest address goes through hv_memory_ptr() */
+  HvBus *mmio;              /* for ranges that move at run time (PCI BARs): hv_bus_register() and */
+  HvBus *pio;               /* hv_bus_unregister() may be called while vCPUs run */
+  GMainContext *io_context; /* the VM's I/O thread: device work that must not run on vCPU threads */
   /* The context of the I/O thread called @thread, started on first use; devices naming the same thread
    * share it.  A device whose work may block (a disk, a network backend) asks for one of its own, so it
    * cannot hold up the others (input); it gives hv_virtio_pci_new() a copy of the platform with
@@ -37,8 +37,7 @@ typedef struct
                              gboolean assign, GError **error);
   /* MSI routes (a GSI per message) and KVM_IRQFD: writing @fd injects the GSI's interrupt. */
   int (*add_msi_route) (void *opaque, uint64_t address, uint32_t data, GError **error);
-  gboolean (*update_msi_route) (void *opaque, unsigned gsi, uint64_t address, uint32_t data,
-                                GError **error);
+  gboolean (*update_msi_route) (void *opaque, unsigned gsi, uint64_t address, uint32_t data, GError **error);
   gboolean (*set_irqfd) (void *opaque, unsigned gsi, int fd, gboolean assign, GError **error);
   /* Host memory mapped into the guest outside RAM (a framebuffer BAR).  map returns a slot handle or -1;
    * move changes where the guest sees it (a BAR the guest moved); get_dirty_log fills one bit per 4 KiB
@@ -77,5 +76,4 @@ hv_platform_get_io_context (const HvPlatform *platform, const char *thread, GErr
 /* A port-I/O or MMIO access to a device.  @offset is relative to the start of the range the handler was
  * registered for, @len is 1, 2, 4 or 8, @data is little-endian.  For reads the handler fills @data (it is
  * pre-filled with 0xff, what an unclaimed bus returns). */
-typedef void (*HvIoHandler) (void *opaque, uint64_t offset, uint8_t *data, unsigned len,
-                             gboolean is_write);
+typedef void (*HvIoHandler) (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);

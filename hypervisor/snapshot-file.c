@@ -35,7 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HV_STATE_VERSION   2u  /* 2: per-device sections (snapshot.c); 1 is still read */
+#define HV_STATE_VERSION   2u /* 2: per-device sections (snapshot.c); 1 is still read */
 #define STATE_MAGIC        "VIREOSAV"
 #define STATE_HEADER_SIZE  32
 #define STATE_MAX_BODY     (64u << 20) /* 64 vCPUs take well under 2 MiB, video memory 32 MiB */
@@ -104,8 +104,8 @@ write_all (int fd, const void *data, gsize len, off_t offset, const char *file, 
           int saved = errno;
           if (saved == EINTR)
             continue;
-          g_set_error (error, HV_ERROR, error_code_for_errno (saved),
-                       "cannot write the saved %s: %s", file, g_strerror (saved));
+          g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot write the saved %s: %s", file,
+                       g_strerror (saved));
           return FALSE;
         }
       p += n;
@@ -128,14 +128,14 @@ read_all (int fd, void *data, gsize len, off_t offset, const char *file, GError 
           int saved = errno;
           if (saved == EINTR)
             continue;
-          g_set_error (error, HV_ERROR, error_code_for_errno (saved),
-                       "cannot read the saved %s: %s", file, g_strerror (saved));
+          g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot read the saved %s: %s", file,
+                       g_strerror (saved));
           return FALSE;
         }
       if (n == 0)
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                       "the saved %s ends early: it was truncated", file);
+          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the saved %s ends early: it was truncated",
+                       file);
           return FALSE;
         }
       p += n;
@@ -154,8 +154,8 @@ create_temp (int dir_fd, const char *name, const char *file, GError **error)
   if (unlinkat (dir_fd, name, 0) < 0 && errno != ENOENT)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot replace the old %s: %s",
-                   name, g_strerror (saved));
+      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot replace the old %s: %s", name,
+                   g_strerror (saved));
       return -1;
     }
   /* Guest memory may hold anything the guest knows: only the owner may read it. */
@@ -163,8 +163,8 @@ create_temp (int dir_fd, const char *name, const char *file, GError **error)
   if (fd < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot create the saved %s: %s",
-                   file, g_strerror (saved));
+      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot create the saved %s: %s", file,
+                   g_strerror (saved));
     }
   return fd;
 }
@@ -182,8 +182,8 @@ finish_file (int fd, const char *file, GError **error)
     }
   if (failed < 0)
     {
-      g_set_error (error, HV_ERROR, error_code_for_errno (saved),
-                   "cannot write the saved %s to disk: %s", file, g_strerror (saved));
+      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot write the saved %s to disk: %s",
+                   file, g_strerror (saved));
       return FALSE;
     }
   return TRUE;
@@ -215,8 +215,8 @@ write_nonzero_pages (int fd, const HvMemory *mem, uint64_t start, uint64_t end, 
       run_end = page + PAGE_SIZE;
       while (run_end < end && run_end - page < COPY_CHUNK && !page_is_zero (mem->base + run_end))
         run_end += PAGE_SIZE;
-      if (!write_all (fd, mem->base + page, run_end - page, (off_t) (MEMORY_HEADER_SIZE + page),
-                      "memory", error))
+      if (!write_all (fd, mem->base + page, run_end - page, (off_t) (MEMORY_HEADER_SIZE + page), "memory",
+                      error))
         return FALSE;
       *written += run_end - page;
       page = run_end;
@@ -250,8 +250,8 @@ hv_snapshot_write_memory (int dir_fd, const HvMemory *mem, const uint8_t id[HV_S
   if (ftruncate (fd, (off_t) (MEMORY_HEADER_SIZE + mem->size)) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, error_code_for_errno (saved),
-                   "cannot size the saved memory: %s", g_strerror (saved));
+      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot size the saved memory: %s",
+                   g_strerror (saved));
       goto fail;
     }
   if (!write_all (fd, header, sizeof header, 0, "memory", error))
@@ -335,8 +335,8 @@ hv_snapshot_commit (int dir_fd, GError **error)
       || renameat (dir_fd, STATE_TEMP, dir_fd, STATE_FILE) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, error_code_for_errno (saved),
-                   "cannot put the saved VM in place: %s", g_strerror (saved));
+      g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot put the saved VM in place: %s",
+                   g_strerror (saved));
       return FALSE;
     }
   if (fsync (dir_fd) < 0 && errno != EINVAL)
@@ -369,14 +369,14 @@ open_saved_file (int dir_fd, const char *name, const char *file, struct stat *st
         g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND,
                      "the saved VM is incomplete: its %s file (“%s”) is missing", file, name);
       else
-        g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot open the saved %s: %s",
-                     file, g_strerror (saved));
+        g_set_error (error, HV_ERROR, error_code_for_errno (saved), "cannot open the saved %s: %s", file,
+                     g_strerror (saved));
       return -1;
     }
   if (fstat (fd, st) < 0 || !S_ISREG (st->st_mode))
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the saved %s (“%s”) is not a regular file",
-                   file, name);
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the saved %s (“%s”) is not a regular file", file,
+                   name);
       close (fd);
       return -1;
     }
@@ -398,8 +398,7 @@ hv_snapshot_read_state (int dir_fd, unsigned *format_version, GError **error)
 
   if (fd < 0)
     return NULL;
-  if (st.st_size < 8 || !read_all (fd, header, 8, 0, "state", NULL)
-      || memcmp (header, STATE_MAGIC, 8) != 0)
+  if (st.st_size < 8 || !read_all (fd, header, 8, 0, "state", NULL) || memcmp (header, STATE_MAGIC, 8) != 0)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "“state” is not a Vireo saved state");
       goto fail;
@@ -407,8 +406,7 @@ hv_snapshot_read_state (int dir_fd, unsigned *format_version, GError **error)
   if (st.st_size < STATE_HEADER_SIZE)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "the saved state is truncated (%" G_GINT64_FORMAT " bytes)",
-                   (gint64) st.st_size);
+                   "the saved state is truncated (%" G_GINT64_FORMAT " bytes)", (gint64) st.st_size);
       goto fail;
     }
   if (!read_all (fd, header, sizeof header, 0, "state", error))
@@ -433,12 +431,11 @@ hv_snapshot_read_state (int dir_fd, unsigned *format_version, GError **error)
     }
   if ((uint64_t) st.st_size != STATE_HEADER_SIZE + length)
     {
-      g_set_error (
-          error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-          "the saved state is %s: its header announces %" G_GUINT64_FORMAT " bytes, the file "
-          "holds %" G_GINT64_FORMAT,
-          (uint64_t) st.st_size < STATE_HEADER_SIZE + length ? "truncated" : "followed by garbage",
-          length, (gint64) st.st_size - STATE_HEADER_SIZE);
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                   "the saved state is %s: its header announces %" G_GUINT64_FORMAT " bytes, the file "
+                   "holds %" G_GINT64_FORMAT,
+                   (uint64_t) st.st_size < STATE_HEADER_SIZE + length ? "truncated" : "followed by garbage",
+                   length, (gint64) st.st_size - STATE_HEADER_SIZE);
       goto fail;
     }
   body = g_malloc (MAX (length, 1));
@@ -484,11 +481,9 @@ hv_snapshot_open_memory (int dir_fd, uint64_t memory_size, const uint8_t id[HV_S
   if (fd < 0)
     return -1;
   if (st.st_size < MEMORY_HEADER_SIZE || !read_all (fd, header, sizeof header, 0, "memory", NULL)
-      || memcmp (header, MEMORY_MAGIC, 8) != 0
-      || hv_crc64 (0, header, 40) != get_le64 (header + 40))
+      || memcmp (header, MEMORY_MAGIC, 8) != 0 || hv_crc64 (0, header, 40) != get_le64 (header + 40))
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "“memory” is not the memory of a saved Vireo VM");
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "“memory” is not the memory of a saved Vireo VM");
       goto fail;
     }
   memory_header (expected, memory_size, id);
@@ -501,8 +496,7 @@ hv_snapshot_open_memory (int dir_fd, uint64_t memory_size, const uint8_t id[HV_S
   if ((uint64_t) st.st_size != MEMORY_HEADER_SIZE + memory_size)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "the saved memory is %" G_GINT64_FORMAT " bytes long; %" G_GUINT64_FORMAT
-                   " MiB of "
+                   "the saved memory is %" G_GINT64_FORMAT " bytes long; %" G_GUINT64_FORMAT " MiB of "
                    "memory take %" G_GUINT64_FORMAT,
                    (gint64) st.st_size, memory_size >> 20, MEMORY_HEADER_SIZE + memory_size);
       goto fail;
@@ -553,7 +547,7 @@ hv_snapshot_read_memory (int fd, HvMemory *mem, GError **error)
       read_bytes += (uint64_t) (hole - data);
       offset = hole;
     }
-  g_debug ("restored %" G_GUINT64_FORMAT " KiB of guest memory in %" G_GINT64_FORMAT " ms",
-           read_bytes >> 10, (g_get_monotonic_time () - start) / 1000);
+  g_debug ("restored %" G_GUINT64_FORMAT " KiB of guest memory in %" G_GINT64_FORMAT " ms", read_bytes >> 10,
+           (g_get_monotonic_time () - start) / 1000);
   return TRUE;
 }

@@ -12,9 +12,8 @@ void hv_snapshot_new_id (uint8_t id[HV_SNAPSHOT_ID_SIZE]);
 
 /* Write "memory.tmp" (the data of @mem, sparse; @written receives how many bytes of it) and
  * "state.tmp" in @dir_fd, readable by the owner only and synced to disk. */
-gboolean hv_snapshot_write_memory (int dir_fd, const HvMemory *mem,
-                                   const uint8_t id[HV_SNAPSHOT_ID_SIZE], uint64_t *written,
-                                   GError **error);
+gboolean hv_snapshot_write_memory (int dir_fd, const HvMemory *mem, const uint8_t id[HV_SNAPSHOT_ID_SIZE],
+                                   uint64_t *written, GError **error);
 gboolean hv_snapshot_write_state (int dir_fd, GVariant *state, GError **error);
 /* Renames both into place and syncs the folder. */
 gboolean hv_snapshot_commit (int dir_fd, GError **error);
@@ -25,8 +24,8 @@ void hv_snapshot_discard (int dir_fd);
  * checksum; returns its a{sv}, in normal form. A missing file is HV_ERROR_NOT_FOUND, a damaged or foreign one HV_ERROR_BAD_IMAGE. */
 GVariant *hv_snapshot_read_state (int dir_fd, unsigned *format_version, GError **error);
 /* Opens "memory" and checks that it holds @memory_size bytes of RAM saved with @id. */
-int hv_snapshot_open_memory (int dir_fd, uint64_t memory_size,
-                             const uint8_t id[HV_SNAPSHOT_ID_SIZE], GError **error);
+int hv_snapshot_open_memory (int dir_fd, uint64_t memory_size, const uint8_t id[HV_SNAPSHOT_ID_SIZE],
+                             GError **error);
 /* Reads the memory file @fd into @mem, only its data ranges, so @mem stays as sparse as the file.
  */
 gboolean hv_snapshot_read_memory (int fd, HvMemory *mem, GError **error);

@@ -64,8 +64,7 @@ require_paused (HvVm *vm, GError **error)
   ok = vm->state == HV_VM_RUNNING && !vm->exiting && vm->paused && vm->n_parked == vm->n_live;
   g_mutex_unlock (&vm->lock);
   if (!ok)
-    g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
-                 "only a paused VM can be saved: pause it first");
+    g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE, "only a paused VM can be saved: pause it first");
   return ok;
 }
 
@@ -171,8 +170,7 @@ check_config (HvVm *vm, uint64_t memory_size, unsigned n_vcpus, GError **error)
   if (n_vcpus != vm->n_vcpus)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "the saved VM has %u vCPUs, but this one is configured with %u", n_vcpus,
-                   vm->n_vcpus);
+                   "the saved VM has %u vCPUs, but this one is configured with %u", n_vcpus, vm->n_vcpus);
       return FALSE;
     }
   return TRUE;
@@ -181,8 +179,8 @@ check_config (HvVm *vm, uint64_t memory_size, unsigned n_vcpus, GError **error)
 /* Checks everything in the state that can be checked without the machine: the top level, the vCPUs
  * and the VM's KVM state.  Devices are checked as they load (they need the devices). */
 static gboolean
-check_state (GVariant *state, uint64_t *memory_size, unsigned *n_vcpus,
-             uint8_t id[HV_SNAPSHOT_ID_SIZE], GError **error)
+check_state (GVariant *state, uint64_t *memory_size, unsigned *n_vcpus, uint8_t id[HV_SNAPSHOT_ID_SIZE],
+             GError **error)
 {
   g_autoptr (GVariant) vcpus = NULL;
   g_autoptr (GVariant) vm_state = NULL;
@@ -190,8 +188,8 @@ check_state (GVariant *state, uint64_t *memory_size, unsigned *n_vcpus,
 
   if (!hv_state_get (state, "the VM", "memory-size", "t", memory_size, error)
       || !hv_state_get (state, "the VM", "vcpu-count", "u", n_vcpus, error)
-      || !hv_state_get_bytes (state, "the VM", "memory-id", id, HV_SNAPSHOT_ID_SIZE,
-                              HV_SNAPSHOT_ID_SIZE, NULL, error))
+      || !hv_state_get_bytes (state, "the VM", "memory-id", id, HV_SNAPSHOT_ID_SIZE, HV_SNAPSHOT_ID_SIZE,
+                              NULL, error))
     return FALSE;
   if (*memory_size < HV_MEMORY_MIN || (*memory_size & 0xfff) != 0 || *n_vcpus < HV_VCPUS_MIN
       || *n_vcpus > HV_VCPUS_MAX)

@@ -12,7 +12,10 @@
 /* The kinds.  Keep in step with the core's device models (devices/kinds.c), which point at these. */
 
 const HvDeviceKindInfo hv_kind_info_pci_host = {
-  .name = "pci-host", .id_prefix = "pci", .max_instances = 1, .board = TRUE,
+  .name = "pci-host",
+  .id_prefix = "pci",
+  .max_instances = 1,
+  .board = TRUE,
   .description = "PCI host bridge (i440FX-like configuration mechanism #1)",
 };
 
@@ -23,28 +26,42 @@ static const HvSpecOptionInfo serial_options[] = {
 };
 
 const HvDeviceKindInfo hv_kind_info_serial = {
-  .name = "serial", .id_prefix = "serial", .max_instances = 2,
+  .name = "serial",
+  .id_prefix = "serial",
+  .max_instances = 2,
   .description = "16550A serial port (COM1, COM2)",
   .options = serial_options,
 };
 
 const HvDeviceKindInfo hv_kind_info_i8042 = {
-  .name = "i8042", .id_prefix = "kbc", .max_instances = 1, .board = TRUE,
+  .name = "i8042",
+  .id_prefix = "kbc",
+  .max_instances = 1,
+  .board = TRUE,
   .description = "PS/2 keyboard controller",
 };
 
 const HvDeviceKindInfo hv_kind_info_rtc = {
-  .name = "rtc", .id_prefix = "rtc", .max_instances = 1, .board = TRUE,
+  .name = "rtc",
+  .id_prefix = "rtc",
+  .max_instances = 1,
+  .board = TRUE,
   .description = "MC146818 real-time clock and CMOS",
 };
 
 const HvDeviceKindInfo hv_kind_info_acpi_pm = {
-  .name = "acpi-pm", .id_prefix = "pm", .max_instances = 1, .board = TRUE,
+  .name = "acpi-pm",
+  .id_prefix = "pm",
+  .max_instances = 1,
+  .board = TRUE,
   .description = "ACPI power management (power button, sleep states, reset register)",
 };
 
 const HvDeviceKindInfo hv_kind_info_fw_cfg = {
-  .name = "fw-cfg", .id_prefix = "fwcfg", .max_instances = 1, .board = TRUE,
+  .name = "fw-cfg",
+  .id_prefix = "fwcfg",
+  .max_instances = 1,
+  .board = TRUE,
   .description = "firmware configuration (QEMU's fw_cfg), part of machines that boot firmware",
 };
 
@@ -54,18 +71,22 @@ static const HvSpecOptionInfo bochs_display_options[] = {
 };
 
 const HvDeviceKindInfo hv_kind_info_bochs_display = {
-  .name = "bochs-display", .id_prefix = "display", .max_instances = 1,
+  .name = "bochs-display",
+  .id_prefix = "display",
+  .max_instances = 1,
   .description = "PCI linear framebuffer (Bochs DISPI), served over SPICE",
   .options = bochs_display_options,
 };
 
 const HvDeviceKindInfo hv_kind_info_virtio_keyboard = {
-  .name = "virtio-keyboard", .id_prefix = "keyboard",
+  .name = "virtio-keyboard",
+  .id_prefix = "keyboard",
   .description = "virtio-input keyboard",
 };
 
 const HvDeviceKindInfo hv_kind_info_virtio_tablet = {
-  .name = "virtio-tablet", .id_prefix = "tablet",
+  .name = "virtio-tablet",
+  .id_prefix = "tablet",
   .description = "virtio-input tablet (absolute pointer)",
 };
 
@@ -88,7 +109,8 @@ static const HvSpecOptionInfo virtio_blk_options[] = {
 };
 
 const HvDeviceKindInfo hv_kind_info_virtio_blk = {
-  .name = "virtio-blk", .id_prefix = "disk",
+  .name = "virtio-blk",
+  .id_prefix = "disk",
   .description = "virtio block device (a disk image)",
   .options = virtio_blk_options,
 };
@@ -116,28 +138,32 @@ check_hostfwd (const char *value, GError **error)
 }
 
 static const HvSpecOptionInfo virtio_net_options[] = {
-  { "backend", HV_SPEC_OPTION_STRING, FALSE, "user: NAT through libslirp (the default)", .check = check_net_backend },
+  { "backend", HV_SPEC_OPTION_STRING, FALSE, "user: NAT through libslirp (the default)",
+    .check = check_net_backend },
   { "mac", HV_SPEC_OPTION_STRING, FALSE, "MAC address aa:bb:cc:dd:ee:ff (default 52:54:00:12:34:56 + n)",
     .check = check_mac },
   { "hostfwd", HV_SPEC_OPTION_STRING, FALSE,
     "port forwards tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, separated by ; (HOSTADDR "
-    "defaults to 127.0.0.1)", .check = check_hostfwd },
+    "defaults to 127.0.0.1)",
+    .check = check_hostfwd },
   { "restrict", HV_SPEC_OPTION_BOOL, FALSE, "isolate the guest: no connections out, port forwards only" },
   { "tftp", HV_SPEC_OPTION_FD, FALSE, "a directory the built-in TFTP server serves" },
   { NULL },
 };
 
 const HvDeviceKindInfo hv_kind_info_virtio_net = {
-  .name = "virtio-net", .id_prefix = "net", .max_instances = 8,
+  .name = "virtio-net",
+  .id_prefix = "net",
+  .max_instances = 8,
   .description = "virtio-net NIC with user-mode networking (NAT, DHCP, port forwards)",
   .options = virtio_net_options,
 };
 
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
-  &hv_kind_info_pci_host,     &hv_kind_info_serial,        &hv_kind_info_i8042,
-  &hv_kind_info_rtc,          &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
+  &hv_kind_info_pci_host,      &hv_kind_info_serial,          &hv_kind_info_i8042,
+  &hv_kind_info_rtc,           &hv_kind_info_acpi_pm,         &hv_kind_info_fw_cfg,
   &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet,
-  &hv_kind_info_virtio_blk,   &hv_kind_info_virtio_net,    NULL,
+  &hv_kind_info_virtio_blk,    &hv_kind_info_virtio_net,      NULL,
 };
 
 const HvDeviceKindInfo *
@@ -332,8 +358,8 @@ hv_device_spec_get_fd (const HvMachineSpec *spec, const HvDeviceSpec *device, co
 }
 
 static gboolean
-parse_option_value (const HvSpecOptionInfo *option, const char *kind, const char *text,
-                    GVariant **value, GError **error)
+parse_option_value (const HvSpecOptionInfo *option, const char *kind, const char *text, GVariant **value,
+                    GError **error)
 {
   switch (option->type)
     {
@@ -395,8 +421,8 @@ hv_machine_spec_add_device_text (HvMachineSpec *spec, const char *text, GError *
       if (equals == NULL)
         {
           g_variant_dict_clear (&options);
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "“%s” in “%s” is not OPTION=VALUE", parts[i], text);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” in “%s” is not OPTION=VALUE",
+                       parts[i], text);
           return FALSE;
         }
       *equals = '\0';
@@ -431,8 +457,8 @@ check_handle (const HvMachineSpec *spec, int handle, const char *what, GError **
 {
   if (handle >= 0 && (guint) handle < spec->fds->len)
     return TRUE;
-  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-               "the %s is file %d of the machine, which has %u", what, handle, spec->fds->len);
+  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the %s is file %d of the machine, which has %u",
+               what, handle, spec->fds->len);
   return FALSE;
 }
 
@@ -446,8 +472,8 @@ check_string_value (const HvDeviceSpec *device, const HvSpecOptionInfo *option, 
     {
       g_autofree char *allowed = g_strjoinv (", ", (char **) option->values);
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "device “%s”: the option “%s” is one of %s, not “%s”", device->id, option->name,
-                   allowed, text);
+                   "device “%s”: the option “%s” is one of %s, not “%s”", device->id, option->name, allowed,
+                   text);
       return FALSE;
     }
   if (option->max_length && strlen (text) > option->max_length)
@@ -461,8 +487,7 @@ check_string_value (const HvDeviceSpec *device, const HvSpecOptionInfo *option, 
 }
 
 static gboolean
-check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheckFlags flags,
-              GError **error)
+check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheckFlags flags, GError **error)
 {
   const HvDeviceKindInfo *info = hv_device_kind_info_lookup (device->kind);
   GVariantIter iter;
@@ -479,15 +504,15 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
   if (info->board)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "device “%s”: a %s is part of every machine and cannot be added", device->id,
-                   info->name);
+                   "device “%s”: a %s is part of every machine and cannot be added", device->id, info->name);
       return FALSE;
     }
   if (!hv_device_id_is_valid (device->id))
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "“%s” is not a device id: use up to %d letters, digits, “-” and “_”, starting with a "
-                   "letter", device->id, HV_DEVICE_ID_MAX);
+                   "letter",
+                   device->id, HV_DEVICE_ID_MAX);
       return FALSE;
     }
   for (guint i = 0; i < spec->devices->len; i++)
@@ -508,9 +533,8 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
     if (hv_device_kind_infos[i]->board && g_str_has_prefix (device->id, hv_device_kind_infos[i]->id_prefix)
         && strcmp (device->id + strlen (hv_device_kind_infos[i]->id_prefix), "0") == 0)
       {
-        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                     "the id “%s” belongs to the machine's %s", device->id,
-                     hv_device_kind_infos[i]->name);
+        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the id “%s” belongs to the machine's %s",
+                     device->id, hv_device_kind_infos[i]->name);
         return FALSE;
       }
   if (info->max_instances && same_kind >= info->max_instances)
@@ -530,16 +554,16 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
 
       if (option == NULL)
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "device “%s”: a %s has no option “%s”", device->id, info->name, name);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: a %s has no option “%s”",
+                       device->id, info->name, name);
           return FALSE;
         }
       type = option_type_string (option->type);
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "device “%s”: the option “%s” must be of type “%s”, not “%s”", device->id, name,
-                       type, g_variant_get_type_string (value));
+                       "device “%s”: the option “%s” must be of type “%s”, not “%s”", device->id, name, type,
+                       g_variant_get_type_string (value));
           return FALSE;
         }
       if (option->check && option->type == HV_SPEC_OPTION_STRING)
@@ -565,8 +589,8 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
               || g_variant_get_uint32 (value) > option->max_value))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "device “%s”: the option “%s” is %u to %u, not %u", device->id, name, option->min_value,
-                       option->max_value, g_variant_get_uint32 (value));
+                       "device “%s”: the option “%s” is %u to %u, not %u", device->id, name,
+                       option->min_value, option->max_value, g_variant_get_uint32 (value));
           return FALSE;
         }
     }
@@ -599,8 +623,7 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
     ; /* in range for some host: this one's RAM is checked when the machine starts */
   else if (!hv_check_memory_size (spec->memory, error))
     return FALSE;
-  if (!hv_check_vcpus (spec->vcpus, error)
-      || !hv_check_cpuid_mask (spec->cpuid_mask, error))
+  if (!hv_check_vcpus (spec->vcpus, error) || !hv_check_cpuid_mask (spec->cpuid_mask, error))
     return FALSE;
   if (strlen (spec->cmdline) >= HV_CMDLINE_MAX)
     {
@@ -624,8 +647,7 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
     case HV_BOOT_FIRMWARE:
       if (spec->firmware < 0 && !without_fds)
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "the machine boots firmware but has none");
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the machine boots firmware but has none");
           return FALSE;
         }
       if (spec->firmware >= 0 && !check_handle (spec, spec->firmware, "firmware", error))
@@ -646,16 +668,15 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
       for (gsize j = 0; j < i; j++)
         if (strcmp (spec->boot_order[i], spec->boot_order[j]) == 0)
           {
-            g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                         "“%s” is in the boot order twice", spec->boot_order[i]);
+            g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is in the boot order twice",
+                         spec->boot_order[i]);
             return FALSE;
           }
     }
   if (spec->devices->len > HV_SPEC_DEVICES_MAX)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "the machine lists %u devices; the limit is %d", spec->devices->len,
-                   HV_SPEC_DEVICES_MAX);
+                   "the machine lists %u devices; the limit is %d", spec->devices->len, HV_SPEC_DEVICES_MAX);
       return FALSE;
     }
   for (guint i = 0; i < spec->devices->len; i++)
@@ -709,9 +730,17 @@ static const struct
   const char *key;
   const char *type;
 } message_keys[] = {
-  { "version", "u" }, { "memory", "t" },   { "vcpus", "u" },    { "cpuid-mask", "s" },
-  { "boot", "s" },    { "kernel", "h" },   { "initrd", "h" },   { "cmdline", "s" },
-  { "firmware", "h" }, { "boot-order", "as" }, { "devices", "a(ssa{sv})" },
+  { "version", "u" },
+  { "memory", "t" },
+  { "vcpus", "u" },
+  { "cpuid-mask", "s" },
+  { "boot", "s" },
+  { "kernel", "h" },
+  { "initrd", "h" },
+  { "cmdline", "s" },
+  { "firmware", "h" },
+  { "boot-order", "as" },
+  { "devices", "a(ssa{sv})" },
 };
 
 /* Maps a handle of the message to one of the spec's own fds (duplicating each message fd once). */
@@ -847,8 +876,8 @@ hv_machine_spec_new_from_variant (GVariant *variant, const int *fds, unsigned n_
 
   if (!g_variant_is_of_type (variant, G_VARIANT_TYPE_VARDICT))
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "a machine spec must be of type “a{sv}”, not “%s”",
-                   g_variant_get_type_string (variant));
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "a machine spec must be of type “a{sv}”, not “%s”", g_variant_get_type_string (variant));
       return NULL;
     }
   if (!check_message_keys (variant, ignore, error))

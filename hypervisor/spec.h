@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 #define HV_SPEC_VERSION 1
 
 /* The longest device id, and the most devices a spec may list. */
-#define HV_DEVICE_ID_MAX 32
+#define HV_DEVICE_ID_MAX    32
 #define HV_SPEC_DEVICES_MAX 64
 
 typedef enum
@@ -47,8 +47,8 @@ typedef struct
 /* A device kind as a spec sees it. */
 typedef struct
 {
-  const char *name;      /* "serial": what specs and saved sections call the kind */
-  const char *id_prefix; /* instance ids are the prefix and a number from 0: "serial0", "serial1" */
+  const char *name;       /* "serial": what specs and saved sections call the kind */
+  const char *id_prefix;  /* instance ids are the prefix and a number from 0: "serial0", "serial1" */
   unsigned max_instances; /* 0: no limit */
   /* Part of every machine (the PCI host bridge, the keyboard controller, the clock, power
    * management): there from the start under a fixed id, never listed in a spec. */
@@ -64,9 +64,10 @@ const HvDeviceKindInfo *hv_device_kind_info_lookup (const char *name);
 gboolean hv_device_id_is_valid (const char *id);
 
 /* The entries the core's kinds point at. */
-extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042, hv_kind_info_rtc,
-  hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display, hv_kind_info_virtio_keyboard,
-  hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk, hv_kind_info_virtio_net;
+extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042,
+    hv_kind_info_rtc, hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display,
+    hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk,
+    hv_kind_info_virtio_net;
 
 typedef enum
 {
@@ -83,15 +84,15 @@ typedef struct
 
 typedef struct
 {
-  uint64_t memory;   /* bytes */
+  uint64_t memory; /* bytes */
   unsigned vcpus;
-  char *cpuid_mask;  /* "-cx16,-avx512f", "" for none */
+  char *cpuid_mask; /* "-cx16,-avx512f", "" for none */
   HvBootKind boot;
-  int kernel;        /* fd handles (indexes into the spec's fds), -1 when not given */
+  int kernel; /* fd handles (indexes into the spec's fds), -1 when not given */
   int initrd;
   char *cmdline;
   int firmware;
-  char **boot_order; /* "disk", "cdrom", "network", in order; NULL-terminated, never NULL */
+  char **boot_order;  /* "disk", "cdrom", "network", in order; NULL-terminated, never NULL */
   GPtrArray *devices; /* HvDeviceSpec, in the order the machine realizes them */
   GArray *fds;        /* int, owned: closed by hv_machine_spec_free */
 } HvMachineSpec;

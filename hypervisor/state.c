@@ -20,13 +20,11 @@ hv_state_set_bad (GError **error, const char *what, const char *format, ...)
   va_start (args, format);
   reason = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the saved state of %s is not valid: %s", what,
-               reason);
+  g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the saved state of %s is not valid: %s", what, reason);
 }
 
 GVariant *
-hv_state_lookup (GVariant *dict, const char *what, const char *key, const GVariantType *type,
-                 GError **error)
+hv_state_lookup (GVariant *dict, const char *what, const char *key, const GVariantType *type, GError **error)
 {
   GVariant *value = g_variant_lookup_value (dict, key, NULL);
 
@@ -38,8 +36,8 @@ hv_state_lookup (GVariant *dict, const char *what, const char *key, const GVaria
   if (!g_variant_is_of_type (value, type))
     {
       g_autofree char *expected = g_variant_type_dup_string (type);
-      hv_state_set_bad (error, what, "“%s” is of type %s, not %s", key,
-                        g_variant_get_type_string (value), expected);
+      hv_state_set_bad (error, what, "“%s” is of type %s, not %s", key, g_variant_get_type_string (value),
+                        expected);
       g_variant_unref (value);
       return NULL;
     }
@@ -61,8 +59,8 @@ hv_state_get (GVariant *dict, const char *what, const char *key, const char *for
 }
 
 gboolean
-hv_state_get_since (GVariant *dict, const char *what, const char *key, const char *format,
-                    unsigned version, unsigned since, void *out, GError **error)
+hv_state_get_since (GVariant *dict, const char *what, const char *key, const char *format, unsigned version,
+                    unsigned since, void *out, GError **error)
 {
   g_autoptr (GVariant) value = NULL;
 
@@ -74,8 +72,8 @@ hv_state_get_since (GVariant *dict, const char *what, const char *key, const cha
 }
 
 gboolean
-hv_state_get_max (GVariant *dict, const char *what, const char *key, const char *format,
-                  uint64_t max, void *out, GError **error)
+hv_state_get_max (GVariant *dict, const char *what, const char *key, const char *format, uint64_t max,
+                  void *out, GError **error)
 {
   uint64_t value;
 
@@ -84,18 +82,18 @@ hv_state_get_max (GVariant *dict, const char *what, const char *key, const char 
     return FALSE;
   switch (format[0])
     {
-      case 'y':
-        value = *(uint8_t *) out;
-        break;
-      case 'q':
-        value = *(uint16_t *) out;
-        break;
-      case 'u':
-        value = *(uint32_t *) out;
-        break;
-      default:
-        value = *(uint64_t *) out;
-        break;
+    case 'y':
+      value = *(uint8_t *) out;
+      break;
+    case 'q':
+      value = *(uint16_t *) out;
+      break;
+    case 'u':
+      value = *(uint32_t *) out;
+      break;
+    default:
+      value = *(uint64_t *) out;
+      break;
     }
   if (value > max)
     {
@@ -119,8 +117,7 @@ hv_state_get_bytes (GVariant *dict, const char *what, const char *key, void *buf
   if (n < min_len || n > max_len)
     {
       if (min_len == max_len)
-        hv_state_set_bad (error, what,
-                          "“%s” is %" G_GSIZE_FORMAT " bytes long, not %" G_GSIZE_FORMAT, key, n,
+        hv_state_set_bad (error, what, "“%s” is %" G_GSIZE_FORMAT " bytes long, not %" G_GSIZE_FORMAT, key, n,
                           min_len);
       else
         hv_state_set_bad (error, what,

@@ -10,16 +10,15 @@ GVariant *hv_state_new_bytes (const void *data, gsize len);
 
 /* Reading state.  Each fails with HV_ERROR_BAD_IMAGE, saying that the saved state of @what (“the
  * serial port”, “vCPU 1”) is not valid and why. */
-void hv_state_set_bad (GError **error, const char *what, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
+void hv_state_set_bad (GError **error, const char *what, const char *format, ...) G_GNUC_PRINTF (3, 4);
 /* Looks @key up in the a{sv} @dict; fails when it is missing or not of @type.  Returns a new
  * reference. */
-GVariant *hv_state_lookup (GVariant *dict, const char *what, const char *key,
-                           const GVariantType *type, GError **error);
+GVariant *hv_state_lookup (GVariant *dict, const char *what, const char *key, const GVariantType *type,
+                           GError **error);
 /* A basic value: @format is "b" (gboolean), "y" (uint8_t), "q" (uint16_t), "u" (uint32_t), "t"
  * (uint64_t) or "x" (int64_t); @out points at that type. */
-gboolean hv_state_get (GVariant *dict, const char *what, const char *key, const char *format,
-                       void *out, GError **error);
+gboolean hv_state_get (GVariant *dict, const char *what, const char *key, const char *format, void *out,
+                       GError **error);
 /* A basic value added in version @since of a section: required in sections of that version or newer;
  * in an older section it is missing and @out keeps the default the caller put there. */
 gboolean hv_state_get_since (GVariant *dict, const char *what, const char *key, const char *format,
@@ -29,8 +28,8 @@ gboolean hv_state_get_max (GVariant *dict, const char *what, const char *key, co
                            uint64_t max, void *out, GError **error);
 /* A byte array of @min_len to @max_len bytes, copied to @buffer; @len receives its length (may be
  * NULL when @min_len == @max_len). */
-gboolean hv_state_get_bytes (GVariant *dict, const char *what, const char *key, void *buffer,
-                             gsize min_len, gsize max_len, gsize *len, GError **error);
+gboolean hv_state_get_bytes (GVariant *dict, const char *what, const char *key, void *buffer, gsize min_len,
+                             gsize max_len, gsize *len, GError **error);
 
 /* CRC-64/XZ (ECMA-182 polynomial, reflected).  Pass 0 as @crc to start, the previous result to go
  * on. */

@@ -15,27 +15,27 @@
 #include <unistd.h>
 
 /* MSR numbers (Intel SDM vol. 4). */
-#define MSR_IA32_TSC            0x10
-#define MSR_IA32_SYSENTER_CS    0x174
-#define MSR_IA32_SYSENTER_ESP   0x175
-#define MSR_IA32_SYSENTER_EIP   0x176
-#define MSR_IA32_MISC_ENABLE    0x1a0
-#define MSR_MTRR_DEF_TYPE       0x2ff
-#define MSR_STAR                0xc0000081
-#define MSR_LSTAR               0xc0000082
-#define MSR_CSTAR               0xc0000083
-#define MSR_SYSCALL_MASK        0xc0000084
-#define MSR_KERNEL_GS_BASE      0xc0000102
+#define MSR_IA32_TSC          0x10
+#define MSR_IA32_SYSENTER_CS  0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_MISC_ENABLE  0x1a0
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SYSCALL_MASK      0xc0000084
+#define MSR_KERNEL_GS_BASE    0xc0000102
 
 #define MISC_ENABLE_FAST_STRING (1ull << 0)
 #define MTRR_ENABLE             (1ull << 11)
 #define MTRR_TYPE_WRBACK        6ull
 
 /* Local APIC register offsets and delivery modes. */
-#define APIC_LVT_LINT0          0x350
-#define APIC_LVT_LINT1          0x360
-#define APIC_MODE_NMI           0x4
-#define APIC_MODE_EXTINT        0x7
+#define APIC_LVT_LINT0   0x350
+#define APIC_LVT_LINT1   0x360
+#define APIC_MODE_NMI    0x4
+#define APIC_MODE_EXTINT 0x7
 
 static void
 kick_signal_handler (int signo)
@@ -99,8 +99,8 @@ set_msrs (HvVcpu *vcpu, GError **error)
       if (ret < 0)
         {
           int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "vCPU %u: KVM_SET_MSRS failed: %s",
-                       vcpu->index, g_strerror (saved));
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "vCPU %u: KVM_SET_MSRS failed: %s", vcpu->index,
+                       g_strerror (saved));
           return FALSE;
         }
       if (ret != 1)
@@ -113,7 +113,7 @@ static gboolean
 set_fpu (HvVcpu *vcpu, GError **error)
 {
   struct kvm_fpu fpu = { 0 };
-  fpu.fcw = 0x37f;   /* the x87 state after FNINIT */
+  fpu.fcw = 0x37f;    /* the x87 state after FNINIT */
   fpu.mxcsr = 0x1f80; /* all SSE exceptions masked */
   if (ioctl (vcpu->fd, KVM_SET_FPU, &fpu) < 0)
     {
@@ -150,8 +150,8 @@ set_lapic_lints (HvVcpu *vcpu, GError **error)
 fail:
   {
     int saved = errno;
-    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "vCPU %u: cannot set up the local APIC: %s",
-                 vcpu->index, g_strerror (saved));
+    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "vCPU %u: cannot set up the local APIC: %s", vcpu->index,
+                 g_strerror (saved));
   }
   return FALSE;
 }
@@ -166,8 +166,7 @@ hv_vcpu_create (HvVm *vm, HvVcpu *vcpu, unsigned index, GError **error)
   if (vcpu->fd < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot create vCPU %u: %s", index,
-                   g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot create vCPU %u: %s", index, g_strerror (saved));
       return FALSE;
     }
   vcpu->run = mmap (NULL, vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
@@ -328,8 +327,8 @@ describe_failure (HvVcpu *vcpu, const char *what)
         {
           const uint8_t *code = hv_memory_ptr (&vcpu->vm->memory, tr.physical_address, 8);
           if (code)
-            g_string_append_printf (s, ", code %02x %02x %02x %02x %02x %02x %02x %02x", code[0],
-                                    code[1], code[2], code[3], code[4], code[5], code[6], code[7]);
+            g_string_append_printf (s, ", code %02x %02x %02x %02x %02x %02x %02x %02x", code[0], code[1],
+                                    code[2], code[3], code[4], code[5], code[6], code[7]);
         }
     }
   return g_string_free (s, FALSE);

@@ -39,15 +39,14 @@ typedef struct
   HvVm *vm;
   GMainLoop *loop;
   unsigned signals;
-  int console_fd;        /* stdin while it is a terminal */
-  int guest_input_fd;    /* write end of the pipe to the guest's serial receiver */
+  int console_fd;     /* stdin while it is a terminal */
+  int guest_input_fd; /* write end of the pipe to the guest's serial receiver */
   gboolean escape;
   gboolean termios_saved;
   struct termios saved_termios;
 } Runner;
 
-static void
-say (const char *format, ...) G_GNUC_PRINTF (1, 2);
+static void say (const char *format, ...) G_GNUC_PRINTF (1, 2);
 
 static void
 say (const char *format, ...)
@@ -281,8 +280,8 @@ set_up_serial (Runner *runner, const char *spec, int *input_fd, int *output_fd, 
       if (*output_fd < 0)
         {
           int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot write serial output to %s: %s",
-                       spec + 5, g_strerror (saved));
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot write serial output to %s: %s", spec + 5,
+                       g_strerror (saved));
           return FALSE;
         }
       return TRUE;
@@ -594,30 +593,30 @@ bad:
   return FALSE;
 }
 
-static const char description[] =
-  "Boots a PVH ELF kernel or a Linux bzImage under KVM, or without --kernel a BIOS (SeaBIOS), and\n"
-  "connects its serial port (COM1).  A BIOS with nothing to boot says so and retries after 5 s,\n"
-  "resetting the machine (exit status 3).\n"
-  "\n"
-  "On a terminal, Ctrl-A h lists the console's commands.  SIGINT/SIGTERM press the ACPI power button;\n"
-  "a second one stops the VM at once.\n"
-  "\n"
-  "Exit status:\n"
-  "  0  the guest powered off\n"
-  "  1  the VM could not be set up (KVM, files, memory)\n"
-  "  2  the command line is wrong\n"
-  "  3  the guest reset the machine\n"
-  "  4  the guest triple-faulted\n"
-  "  5  KVM could not emulate an instruction the guest ran\n"
-  "  6  another KVM or VMM failure\n"
-  "  7  the VM was stopped from the host (second signal, Ctrl-A x)\n"
-  "\n"
-  "Networking: --net user gives the guest a virtio-net NIC on a private NAT network (10.0.2.0/24, DHCP\n"
-  "from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3); hostfwd=udp:127.0.0.1:5555-:7 forwards a host port\n"
-  "(on 127.0.0.1 unless an address is given) to the guest; restrict=on keeps the guest from reaching\n"
-  "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  Repeat --net for more NICs.\n"
-  "\n"
-  "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
+static const char description[]
+    = "Boots a PVH ELF kernel or a Linux bzImage under KVM, or without --kernel a BIOS (SeaBIOS), and\n"
+      "connects its serial port (COM1).  A BIOS with nothing to boot says so and retries after 5 s,\n"
+      "resetting the machine (exit status 3).\n"
+      "\n"
+      "On a terminal, Ctrl-A h lists the console's commands.  SIGINT/SIGTERM press the ACPI power button;\n"
+      "a second one stops the VM at once.\n"
+      "\n"
+      "Exit status:\n"
+      "  0  the guest powered off\n"
+      "  1  the VM could not be set up (KVM, files, memory)\n"
+      "  2  the command line is wrong\n"
+      "  3  the guest reset the machine\n"
+      "  4  the guest triple-faulted\n"
+      "  5  KVM could not emulate an instruction the guest ran\n"
+      "  6  another KVM or VMM failure\n"
+      "  7  the VM was stopped from the host (second signal, Ctrl-A x)\n"
+      "\n"
+      "Networking: --net user gives the guest a virtio-net NIC on a private NAT network (10.0.2.0/24, DHCP\n"
+      "from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3); hostfwd=udp:127.0.0.1:5555-:7 forwards a host port\n"
+      "(on 127.0.0.1 unless an address is given) to the guest; restrict=on keeps the guest from reaching\n"
+      "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  Repeat --net for more NICs.\n"
+      "\n"
+      "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
 
 int
 main (int argc, char **argv)
@@ -648,11 +647,12 @@ main (int argc, char **argv)
     { "cpus", 'p', 0, G_OPTION_ARG_INT, &cpus, "Number of vCPUs, 1 to 64 (default 1)", "N" },
     { "serial", 's', 0, G_OPTION_ARG_STRING, &serial,
       "Serial console: stdio (default), file:PATH or unix:PATH (waits for a client)", "SPEC" },
-    { "cpuid-mask", 0, 0, G_OPTION_ARG_STRING, &cpuid_mask,
-      "CPU features to hide, e.g. -cx16,-avx512f", "LIST" },
+    { "cpuid-mask", 0, 0, G_OPTION_ARG_STRING, &cpuid_mask, "CPU features to hide, e.g. -cx16,-avx512f",
+      "LIST" },
     { "display", 'd', 0, G_OPTION_ARG_STRING, &display,
       "Give the guest a display and serve it: spice:PATH (a SPICE unix socket, for remote-viewer "
-      "spice+unix://PATH)", "SPEC" },
+      "spice+unix://PATH)",
+      "SPEC" },
     { "device", 0, 0, G_OPTION_ARG_STRING_ARRAY, &devices,
       "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
       "SPEC" },
@@ -662,7 +662,8 @@ main (int argc, char **argv)
       "SPEC" },
     { "net", 'n', 0, G_OPTION_ARG_STRING_ARRAY, &nets,
       "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,mac=MAC]"
-      "[,tftp=DIR]; repeat for more", "SPEC" },
+      "[,tftp=DIR]; repeat for more",
+      "SPEC" },
     { "mac", 0, 0, G_OPTION_ARG_STRING_ARRAY, &macs,
       "MAC address of the NIC of the --net given in the same position (aa:bb:cc:dd:ee:ff)", "MAC" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
@@ -829,8 +830,7 @@ main (int argc, char **argv)
         fprintf (stderr, "vireo-run: %s\n", error->message);
         return EXIT_SETUP_ERROR;
       }
-  if (!hv_vm_apply_spec (vm, spec, &error)
-      || (display && !hv_vm_set_spice_socket (vm, display + 6, &error)))
+  if (!hv_vm_apply_spec (vm, spec, &error) || (display && !hv_vm_set_spice_socket (vm, display + 6, &error)))
     {
       fprintf (stderr, "vireo-run: %s\n", error->message);
       return EXIT_SETUP_ERROR;

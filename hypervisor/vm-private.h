@@ -51,13 +51,13 @@ struct _HvVm
   uint64_t memory_size;
   unsigned n_vcpus;
   HvCpuidMask cpuid_mask;
-  char *cpuid_mask_text;     /* as given, for hv_vm_get_spec */
+  char *cpuid_mask_text; /* as given, for hv_vm_get_spec */
   GBytes *kernel;
   GBytes *initrd;
-  GBytes *firmware;    /* set instead of a kernel by hv_vm_set_firmware_fd: the image's bytes */
+  GBytes *firmware; /* set instead of a kernel by hv_vm_set_firmware_fd: the image's bytes */
   char *cmdline;
-  HvRestore *restore;  /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
-  HvDevices *devices;  /* requested from the start, realized by hv_pc_build (pc.c) */
+  HvRestore *restore;       /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
+  HvDevices *devices;       /* requested from the start, realized by hv_pc_build (pc.c) */
   gboolean display_enabled; /* hv_vm_set_display */
   char *spice_socket_path;  /* hv_vm_set_spice_socket (display/spice-vm.c), or NULL */
 
@@ -68,32 +68,32 @@ struct _HvVm
   HvIrq *irq;
   HvPlatform platform;
   HvKvmPlatform *kvm_platform; /* kvm-platform.c: the platform's memory slots and I/O thread */
-  unsigned n_fixed_slots;  /* KVM memory slots taken by RAM and the firmware image, before kvm_platform's */
-  void *firmware_rom;      /* the firmware image as the guest sees it below 4 GiB (read-only) */
+  unsigned n_fixed_slots; /* KVM memory slots taken by RAM and the firmware image, before kvm_platform's */
+  void *firmware_rom;     /* the firmware image as the guest sees it below 4 GiB (read-only) */
   gsize firmware_rom_size;
   HvBootSetup boot;
   HvVcpu *vcpus;
-  HvInput input;           /* what the input calls remember (input.c) */
-  HvSpice *spice;          /* the display's SPICE server (display/spice-server.c), NULL without a display */
+  HvInput input;  /* what the input calls remember (input.c) */
+  HvSpice *spice; /* the display's SPICE server (display/spice-server.c), NULL without a display */
 
   /* Lifecycle, guarded by lock. */
   GMutex lock;
   GCond cond;
   HvVmState state;
-  gboolean exiting;    /* every vCPU should leave its loop */
-  gboolean paused;     /* every vCPU should park */
+  gboolean exiting; /* every vCPU should leave its loop */
+  gboolean paused;  /* every vCPU should park */
   unsigned n_parked;
-  unsigned n_live;     /* vCPU threads still in their loop */
+  unsigned n_live; /* vCPU threads still in their loop */
   HvExitReason exit_reason;
   char *exit_message;
-  int exit_fd;         /* eventfd, readable once n_live reaches 0 */
+  int exit_fd; /* eventfd, readable once n_live reaches 0 */
   gboolean joined;
-  HvVcpuTask task;     /* posted to the parked vCPUs, NULL when there is none */
+  HvVcpuTask task; /* posted to the parked vCPUs, NULL when there is none */
   void *task_data;
   uint64_t task_serial;
   unsigned task_pending; /* vCPUs that have not finished the task */
   unsigned task_running; /* vCPUs running it right now */
-  GError *task_error;  /* the first failure */
+  GError *task_error;    /* the first failure */
 };
 
 /* vcpu.c */

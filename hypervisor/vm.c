@@ -41,7 +41,8 @@ open_kvm (HvVm *vm, const char *path, GError **error)
       if (saved == ENOENT || saved == ENODEV || saved == ENXIO)
         g_set_error (error, HV_ERROR, HV_ERROR_NO_KVM,
                      "%s does not exist: KVM is not available (load the kvm_intel or kvm_amd module, "
-                     "and enable virtualization in the firmware settings)", path);
+                     "and enable virtualization in the firmware settings)",
+                     path);
       else if (saved == EACCES || saved == EPERM)
         g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION,
                      "permission denied on %s: add your user to the “kvm” group and log in again", path);
@@ -165,9 +166,6 @@ require_configuring (HvVm *vm, GError **error)
     }
   return TRUE;
 }
-
-
-
 
 gboolean
 hv_vm_set_memory (HvVm *vm, uint64_t bytes, GError **error)
@@ -332,7 +330,7 @@ hv_vm_set_kernel_fds (HvVm *vm, int kernel_fd, int initrd_fd, const char *cmdlin
 
 /* The largest image: what fits below 4 GiB above the LAPIC and the KVM pages, as QEMU allows for
  * pflash. */
-#define FIRMWARE_MAX (16u << 20)
+#define FIRMWARE_MAX     (16u << 20)
 #define FIRMWARE_GRANULE (64u << 10)
 
 gboolean
@@ -367,8 +365,7 @@ hv_vm_set_firmware_fd (HvVm *vm, int fd, GError **error)
           int saved = n < 0 ? errno : EIO;
           if (n < 0 && saved == EINTR)
             continue;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the firmware: %s",
-                       g_strerror (saved));
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the firmware: %s", g_strerror (saved));
           return FALSE;
         }
       done += (gsize) n;
@@ -425,8 +422,7 @@ hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd, GErr
   device = hv_devices_lookup (vm->devices, id);
   if (device == NULL || strcmp (device->kind->info->name, "serial") != 0)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the VM has no serial port “%s”",
-                   id);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the VM has no serial port “%s”", id);
       return FALSE;
     }
   {
@@ -604,8 +600,7 @@ hv_vm_start (HvVm *vm, GError **error)
       return FALSE;
     }
 
-  if (!hv_pc_build (vm, error) || !hv_devices_start (vm->devices, error)
-      || !hv_vm_start_spice (vm, error))
+  if (!hv_pc_build (vm, error) || !hv_devices_start (vm->devices, error) || !hv_vm_start_spice (vm, error))
     {
       /* A half-built machine cannot be started again; hv_vm_free() takes it apart. */
       vm->state = HV_VM_EXITED;

@@ -21,11 +21,11 @@ typedef struct
   VireoMachineStore *store;
   VireoAuthority *authority;
   GDBusObjectManagerServer *object_manager;
-  char *runtime_dir;   /* $XDG_RUNTIME_DIR/vireo or /run/vireo */
-  char *workers_dir;   /* <runtime_dir>/workers: one socket per running machine */
-  char *worker_path;   /* the vireo-worker binary */
-  char *kvm_path;      /* /dev/kvm, or $VIREO_KVM_DEVICE for tests */
-  guint reattaching;   /* workers we are still connecting to after a restart */
+  char *runtime_dir; /* $XDG_RUNTIME_DIR/vireo or /run/vireo */
+  char *workers_dir; /* <runtime_dir>/workers: one socket per running machine */
+  char *worker_path; /* the vireo-worker binary */
+  char *kvm_path;    /* /dev/kvm, or $VIREO_KVM_DEVICE for tests */
+  guint reattaching; /* workers we are still connecting to after a restart */
 } VireoDaemon;
 
 /* Polkit actions (data/org.vireo.vireo.policy). */
@@ -41,8 +41,8 @@ typedef struct
 VireoAuthority *vireo_authority_new (VireoMode mode);
 void vireo_authority_free (VireoAuthority *authority);
 void vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *invocation,
-                                  const char *action, GCancellable *cancellable,
-                                  GAsyncReadyCallback callback, gpointer user_data);
+                                  const char *action, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
 gboolean vireo_authority_check_finish (VireoAuthority *authority, GAsyncResult *result, GError **error);
 /* After a successful check: the uid of the caller on the system bus, whose rights open the files it
  * names (open-as.h); VIREO_OWN_UID on the session bus, where every caller is vireod's own user. */

@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 /* Far above any host (the host's RAM is checked when a setting changes and at start); it keeps the
  * KiB and byte conversions of the XML form from overflowing. */
 #define MEMORY_MIB_MAX (HV_MEMORY_MAX >> 20)
-#define DISKS_MAX 16
+#define DISKS_MAX      16
 
 /* The allowed values; static rather than exported, as each copy is a few pointers. */
 static const char *const boot_values[] = { "kernel", "disk", NULL };
@@ -41,8 +41,7 @@ VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gb
 
 /* TRUE when @value is one of @values; otherwise fails with VIREO_ERROR_INVALID_ARGUMENT naming @key
  * and the allowed values. */
-gboolean vireo_machine_config_check_enum (const char *key, const char *value,
-                                          const char *const *values, GError **error);
-
+gboolean vireo_machine_config_check_enum (const char *key, const char *value, const char *const *values,
+                                          GError **error);
 
 G_END_DECLS

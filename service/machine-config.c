@@ -14,11 +14,11 @@
 
 #define NAME_MAX_BYTES 4096
 /* How much of an unknown key an error message repeats. */
-#define KEY_SHOWN_MAX 64
-#define MEMORY_MIB_MIN (HV_MEMORY_MIN >> 20)
+#define KEY_SHOWN_MAX   64
+#define MEMORY_MIB_MIN  (HV_MEMORY_MIN >> 20)
 #define NOTES_MAX_BYTES (64 * 1024)
-#define CPUID_MASK_MAX 4096
-#define PATH_MAX_BYTES 4095
+#define CPUID_MASK_MAX  4096
+#define PATH_MAX_BYTES  4095
 
 static void
 disk_config_free (gpointer data)
@@ -86,8 +86,7 @@ vireo_machine_config_copy (const VireoMachineConfig *config)
   for (guint i = 0; config->disks != NULL && i < config->disks->len; i++)
     {
       const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-      g_ptr_array_add (copy->disks,
-                       vireo_disk_config_new (disk->path, disk->format, disk->readonly));
+      g_ptr_array_add (copy->disks, vireo_disk_config_new (disk->path, disk->format, disk->readonly));
     }
   copy->network = g_strdup (config->network);
   copy->display = config->display;
@@ -138,28 +137,25 @@ quoted_list (const char *const *values)
   GString *text = g_string_new (NULL);
 
   for (guint i = 0; values[i] != NULL; i++)
-    g_string_append_printf (text, "%s“%s”", i == 0 ? "" : (values[i + 1] == NULL ? " or " : ", "),
-                            values[i]);
+    g_string_append_printf (text, "%s“%s”", i == 0 ? "" : (values[i + 1] == NULL ? " or " : ", "), values[i]);
   return g_string_free (text, FALSE);
 }
 
 /* XML 1.0 cannot carry most control characters (a stored definition would not load back), and none
  * belongs in a name, a path or a command line.  Notes may keep line breaks and tabs. */
 static gboolean
-check_text (const char *key, const char *value, gsize max_bytes, gboolean multi_line,
-            GError **error)
+check_text (const char *key, const char *value, gsize max_bytes, gboolean multi_line, GError **error)
 {
   if (value == NULL || !g_utf8_validate (value, -1, NULL))
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “%s” is not valid UTF-8 text.", key);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “%s” is not valid UTF-8 text.",
+                   key);
       return FALSE;
     }
   if (strlen (value) > max_bytes)
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “%s” is %zu bytes long; the limit is %zu.", key, strlen (value),
-                   max_bytes);
+                   "Setting “%s” is %zu bytes long; the limit is %zu.", key, strlen (value), max_bytes);
       return FALSE;
     }
   for (const char *p = value; *p != '\0'; p = g_utf8_next_char (p))
@@ -187,8 +183,8 @@ vireo_machine_config_check_enum (const char *key, const char *value, const char 
   if (string_in (value, values))
     return TRUE;
   allowed = quoted_list (values);
-  g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-               "Setting “%s” must be %s, not “%s”.", key, allowed, value != NULL ? value : "");
+  g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “%s” must be %s, not “%s”.", key,
+               allowed, value != NULL ? value : "");
   return FALSE;
 }
 
@@ -210,8 +206,7 @@ check_name (const char *name, GError **error)
   if (chars > NAME_MAX_CHARS)
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “name” is %ld characters long; the limit is %d.", chars,
-                   NAME_MAX_CHARS);
+                   "Setting “name” is %ld characters long; the limit is %d.", chars, NAME_MAX_CHARS);
       return FALSE;
     }
   return TRUE;
@@ -238,8 +233,7 @@ check_memory_mib (uint64_t mib, uint64_t max_mib, GError **error)
   if (mib < MEMORY_MIB_MIN)
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “memory-mib”: %" G_GUINT64_FORMAT
-                   " MiB is too little; the minimum is %llu MiB.",
+                   "Setting “memory-mib”: %" G_GUINT64_FORMAT " MiB is too little; the minimum is %llu MiB.",
                    mib, MEMORY_MIB_MIN);
       return FALSE;
     }
@@ -260,9 +254,8 @@ check_vcpus (uint64_t vcpus, GError **error)
   if (vcpus < HV_VCPUS_MIN || vcpus > HV_VCPUS_MAX)
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “vcpus”: %" G_GUINT64_FORMAT
-                   " is out of range; a machine has %d to %d.",
-                   vcpus, HV_VCPUS_MIN, HV_VCPUS_MAX);
+                   "Setting “vcpus”: %" G_GUINT64_FORMAT " is out of range; a machine has %d to %d.", vcpus,
+                   HV_VCPUS_MIN, HV_VCPUS_MAX);
       return FALSE;
     }
   return TRUE;
@@ -294,8 +287,7 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
 
   if (!vireo_machine_config_is_canonical_uuid (config->uuid))
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "“%s” is not a UUID in canonical form.",
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "“%s” is not a UUID in canonical form.",
                    config->uuid != NULL ? config->uuid : "");
       return FALSE;
     }
@@ -310,12 +302,10 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
                            "Setting “name” may not begin or end with white space.");
       return FALSE;
     }
-  if (!check_memory_mib (config->memory_mib, MEMORY_MIB_MAX, error)
-      || !check_vcpus (config->vcpus, error)
+  if (!check_memory_mib (config->memory_mib, MEMORY_MIB_MAX, error) || !check_vcpus (config->vcpus, error)
       || !vireo_machine_config_check_enum ("boot", config->boot, boot_values, error)
       || !vireo_machine_config_check_enum ("network", config->network, network_values, error)
-      || !vireo_machine_config_check_enum ("auto-start", config->auto_start, auto_start_values,
-                                           error)
+      || !vireo_machine_config_check_enum ("auto-start", config->auto_start, auto_start_values, error)
       || !vireo_machine_config_check_enum ("auto-stop", config->auto_stop, auto_stop_values, error)
       || !check_cpuid_mask (config->cpuid_mask, error)
       || !check_text ("notes", config->notes, NOTES_MAX_BYTES, TRUE, error)
@@ -343,8 +333,8 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
         return FALSE;
       if (!g_hash_table_add (paths, g_canonicalize_filename (disk->path, NULL)))
         {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “disks” names “%s” twice.", disk->path);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “disks” names “%s” twice.",
+                       disk->path);
           return FALSE;
         }
     }
@@ -424,14 +414,14 @@ open_setting_file (const char *key, const char *path, gboolean writable, gint64 
       int saved_errno = errno;
 
       if (saved_errno == ENOENT || saved_errno == ENOTDIR)
-        g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND,
-                     "Setting “%s”: “%s” does not exist.", key, path);
+        g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND, "Setting “%s”: “%s” does not exist.", key,
+                     path);
       else if (saved_errno == EACCES || saved_errno == EPERM)
         g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
                      "Setting “%s”: “%s” cannot be read (permission denied).", key, path);
       else
-        g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Setting “%s”: cannot open “%s”: %s.",
-                     key, path, g_strerror (saved_errno));
+        g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Setting “%s”: cannot open “%s”: %s.", key, path,
+                     g_strerror (saved_errno));
       return -1;
     }
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
@@ -450,10 +440,9 @@ open_setting_file (const char *key, const char *path, gboolean writable, gint64 
         close (write_fd);
       else if (saved_errno == EACCES || saved_errno == EPERM || saved_errno == EROFS)
         {
-          g_set_error (
-              error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
-              "Setting “%s”: “%s” cannot be written; make it writable or mark the disk read-only.", key,
-              path);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
+                       "Setting “%s”: “%s” cannot be written; make it writable or mark the disk read-only.",
+                       key, path);
           close (fd);
           return -1;
         }
@@ -503,19 +492,19 @@ read_image_format (int fd, const char *path, const char **format, GError **error
   while (n < 0 && errno == EINTR);
   if (n < 0)
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Setting “disks”: cannot read “%s”: %s.",
-                   path, g_strerror (errno));
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Setting “disks”: cannot read “%s”: %s.", path,
+                   g_strerror (errno));
       return FALSE;
     }
-  *format = n == (ssize_t)sizeof magic && memcmp (magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+  *format = n == (ssize_t) sizeof magic && memcmp (magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
   return TRUE;
 }
 
 /* ---- apply_settings ---- */
 
 typedef struct _SettingInfo SettingInfo;
-typedef gboolean (*SettingApply) (VireoMachineConfig *config, const SettingInfo *info,
-                                  GVariant *value, GError **error);
+typedef gboolean (*SettingApply) (VireoMachineConfig *config, const SettingInfo *info, GVariant *value,
+                                  GError **error);
 
 struct _SettingInfo
 {
@@ -584,8 +573,7 @@ apply_vcpus (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
 
 /* kernel and initrd: "" clears the setting; anything else must be a readable file. */
 static gboolean
-apply_boot_file (VireoMachineConfig *config, const SettingInfo *info, GVariant *value,
-                 GError **error)
+apply_boot_file (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
 {
   const char *path = g_variant_get_string (value, NULL);
 
@@ -618,8 +606,7 @@ apply_notes (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
 }
 
 static gboolean
-apply_cpuid_mask (VireoMachineConfig *config, const SettingInfo *info, GVariant *value,
-                  GError **error)
+apply_cpuid_mask (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
 {
   const char *mask = g_variant_get_string (value, NULL);
 
@@ -666,8 +653,8 @@ parse_disk (GVariant *entry, guint index, gint64 uid, GError **error)
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
         {
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “disks”: “%s” of disk %u must be of type “%s”, not “%s”.", key,
-                       index + 1, type, g_variant_get_type_string (value));
+                       "Setting “disks”: “%s” of disk %u must be of type “%s”, not “%s”.", key, index + 1,
+                       type, g_variant_get_type_string (value));
           return NULL;
         }
       if (strcmp (key, "path") == 0)
@@ -699,14 +686,12 @@ parse_disk (GVariant *entry, guint index, gint64 uid, GError **error)
     {
       if (strcmp (actual, "qcow2") == 0)
         g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                     "Setting “disks”: “%s” is a qcow2 image, not raw; set its format to “qcow2”.",
-                     path);
+                     "Setting “disks”: “%s” is a qcow2 image, not raw; set its format to “qcow2”.", path);
       else
-        g_set_error (
-            error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-            "Setting “disks”: “%s” is not a qcow2 image (it has no qcow2 header); set its format "
-            "to “raw”.",
-            path);
+        g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                     "Setting “disks”: “%s” is not a qcow2 image (it has no qcow2 header); set its format "
+                     "to “raw”.",
+                     path);
       return NULL;
     }
   return vireo_disk_config_new (path, actual, readonly);
@@ -727,7 +712,7 @@ apply_disks (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr (GVariant) entry = g_variant_get_child_value (value, i);
-      VireoDiskConfig *disk = parse_disk (entry, (guint)i, config->files_uid, error);
+      VireoDiskConfig *disk = parse_disk (entry, (guint) i, config->files_uid, error);
 
       if (disk == NULL)
         return FALSE;
@@ -765,8 +750,8 @@ find_setting (const char *key)
 }
 
 gboolean
-vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *settings,
-                                     gboolean creating, GError **error)
+vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *settings, gboolean creating,
+                                     GError **error)
 {
   g_autoptr (VireoMachineConfig) copy = NULL;
   VireoMachineConfig swap;
@@ -831,8 +816,7 @@ vireo_machine_config_keys_needing_off (GVariant *settings)
   GVariantIter iter;
   const char *key;
 
-  g_return_val_if_fail (settings != NULL && g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT),
-                        NULL);
+  g_return_val_if_fail (settings != NULL && g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT), NULL);
 
   g_variant_iter_init (&iter, settings);
   while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))

@@ -12,27 +12,27 @@ G_BEGIN_DECLS
 typedef struct
 {
   char *path;
-  char *format;     /* "raw" or "qcow2" */
+  char *format; /* "raw" or "qcow2" */
   gboolean readonly;
 } VireoDiskConfig;
 
 typedef struct
 {
-  char *uuid;        /* lower-case canonical form */
+  char *uuid; /* lower-case canonical form */
   char *name;
   uint64_t memory_mib;
   unsigned vcpus;
-  char *boot;        /* "kernel" or "disk" */
-  char *kernel;      /* "" when unset */
+  char *boot;   /* "kernel" or "disk" */
+  char *kernel; /* "" when unset */
   char *initrd;
   char *cmdline;
-  GPtrArray *disks;  /* VireoDiskConfig */
-  char *network;     /* "none" or "nat" */
+  GPtrArray *disks; /* VireoDiskConfig */
+  char *network;    /* "none" or "nat" */
   gboolean display;
   char *cpuid_mask;
   char *notes;
-  char *auto_start;  /* "none", "always", "if-running" */
-  char *auto_stop;   /* "save", "shutdown", "turn-off" */
+  char *auto_start; /* "none", "always", "if-running" */
+  char *auto_stop;  /* "save", "shutdown", "turn-off" */
   /* The user whose rights open the machine's files (kernel, initrd, disks): the last caller who named
    * any of them; VIREO_OWN_UID for vireod's own (open-as.h). */
   gint64 files_uid;

@@ -9,7 +9,7 @@
 
 G_BEGIN_DECLS
 
-#define WORKER_CALL_TIMEOUT      (60 * 1000)
+#define WORKER_CALL_TIMEOUT (60 * 1000)
 
 struct _VireoMachine
 {
@@ -23,16 +23,16 @@ struct _VireoMachine
   gpointer name_taken_data;
 
   /* The worker, while the machine runs. */
-  GSubprocess *process;          /* NULL when re-attached */
+  GSubprocess *process; /* NULL when re-attached */
   GDBusConnection *connection;
   VireoWorker1 *worker;
   pid_t worker_pid;
-  uid_t worker_uid;              /* system mode: the machine's own user while its worker runs; else 0 */
-  gboolean restoring;            /* the current start resumes saved state */
+  uid_t worker_uid;   /* system mode: the machine's own user while its worker runs; else 0 */
+  gboolean restoring; /* the current start resumes saved state */
   GCancellable *cancellable;
 
   /* Calls waiting for the machine to end (TurnOff, Save, Shutdown). */
-  GList *waiting_for_end;        /* GTask */
+  GList *waiting_for_end; /* GTask */
   guint shutdown_timeout;
 
   guint stats_source;

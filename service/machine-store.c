@@ -14,7 +14,7 @@
 #include <glib/gstdio.h>
 
 #define DEFINITION_FILE "machine.xml"
-#define STATE_DIR "state"
+#define STATE_DIR       "state"
 /* Definitions are a few KiB; a bigger file is damaged or not ours. */
 #define DEFINITION_MAX_BYTES (1024 * 1024)
 /* How deep state/ may nest before deleting it gives up (it is ours and flat in practice). */
@@ -30,15 +30,15 @@ error_code_for_errno (int errsv)
 {
   switch (errsv)
     {
-      case ENOENT:
-      case ENOTDIR:
-        return VIREO_ERROR_NOT_FOUND;
-      case EACCES:
-      case EPERM:
-      case EROFS:
-        return VIREO_ERROR_PERMISSION_DENIED;
-      default:
-        return VIREO_ERROR_FAILED;
+    case ENOENT:
+    case ENOTDIR:
+      return VIREO_ERROR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return VIREO_ERROR_PERMISSION_DENIED;
+    default:
+      return VIREO_ERROR_FAILED;
     }
 }
 
@@ -56,15 +56,15 @@ error_code_for_file_error (const GError *error)
     return VIREO_ERROR_FAILED;
   switch (error->code)
     {
-      case G_FILE_ERROR_NOENT:
-      case G_FILE_ERROR_NOTDIR:
-        return VIREO_ERROR_NOT_FOUND;
-      case G_FILE_ERROR_ACCES:
-      case G_FILE_ERROR_PERM:
-      case G_FILE_ERROR_ROFS:
-        return VIREO_ERROR_PERMISSION_DENIED;
-      default:
-        return VIREO_ERROR_FAILED;
+    case G_FILE_ERROR_NOENT:
+    case G_FILE_ERROR_NOTDIR:
+      return VIREO_ERROR_NOT_FOUND;
+    case G_FILE_ERROR_ACCES:
+    case G_FILE_ERROR_PERM:
+    case G_FILE_ERROR_ROFS:
+      return VIREO_ERROR_PERMISSION_DENIED;
+    default:
+      return VIREO_ERROR_FAILED;
     }
 }
 
@@ -85,8 +85,8 @@ vireo_machine_store_new (const char *root, GError **error)
     }
   if (!S_ISDIR (st.st_mode))
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED,
-                   "The storage location “%s” is not a folder.", root);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "The storage location “%s” is not a folder.",
+                   root);
       return NULL;
     }
   store = g_new0 (VireoMachineStore, 1);
@@ -161,8 +161,8 @@ load_definition (const char *path, const char *folder_uuid, GError **error)
 
   if (!g_file_get_contents (path, &xml, &length, &local_error))
     {
-      g_set_error (error, VIREO_ERROR, error_code_for_file_error (local_error),
-                   "Cannot read “%s”: %s", path, local_error->message);
+      g_set_error (error, VIREO_ERROR, error_code_for_file_error (local_error), "Cannot read “%s”: %s", path,
+                   local_error->message);
       return NULL;
     }
   if (length > DEFINITION_MAX_BYTES || strlen (xml) != length)
@@ -174,15 +174,15 @@ load_definition (const char *path, const char *folder_uuid, GError **error)
   config = vireo_machine_config_new_from_xml (xml, &local_error);
   if (config == NULL)
     {
-      g_set_error (error, VIREO_ERROR, local_error->code,
-                   "“%s” is not a valid machine definition: %s", path, local_error->message);
+      g_set_error (error, VIREO_ERROR, local_error->code, "“%s” is not a valid machine definition: %s", path,
+                   local_error->message);
       return NULL;
     }
   if (strcmp (config->uuid, folder_uuid) != 0)
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "“%s” defines machine %s, but lies in the folder of machine %s.", path,
-                   config->uuid, folder_uuid);
+                   "“%s” defines machine %s, but lies in the folder of machine %s.", path, config->uuid,
+                   folder_uuid);
       return NULL;
     }
   return g_steal_pointer (&config);
@@ -191,7 +191,7 @@ load_definition (const char *path, const char *folder_uuid, GError **error)
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(char *const *)a, *(char *const *)b);
+  return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 /* What an interrupted write leaves in a machine's folder: the temporary file of a definition being
@@ -224,8 +224,8 @@ clean_leftovers (const char *folder)
 GPtrArray *
 vireo_machine_store_load_all (VireoMachineStore *store, GPtrArray **problems)
 {
-  g_autoptr (GPtrArray) machines
-      = g_ptr_array_new_with_free_func ((GDestroyNotify)vireo_machine_config_free);
+  g_autoptr (GPtrArray) machines = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) vireo_machine_config_free);
   g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GPtrArray) issues = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
@@ -233,8 +233,8 @@ vireo_machine_store_load_all (VireoMachineStore *store, GPtrArray **problems)
   const char *entry;
 
   if (dir == NULL)
-    g_ptr_array_add (issues, g_strdup_printf ("Cannot read the storage folder “%s”: %s",
-                                              store->root, error->message));
+    g_ptr_array_add (
+        issues, g_strdup_printf ("Cannot read the storage folder “%s”: %s", store->root, error->message));
   while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
     if (vireo_machine_config_is_canonical_uuid (entry))
       g_ptr_array_add (found, g_strdup (entry));
@@ -270,8 +270,7 @@ vireo_machine_store_load_all (VireoMachineStore *store, GPtrArray **problems)
 }
 
 gboolean
-vireo_machine_store_save (VireoMachineStore *store, const VireoMachineConfig *config,
-                          GError **error)
+vireo_machine_store_save (VireoMachineStore *store, const VireoMachineConfig *config, GError **error)
 {
   g_autoptr (GError) local_error = NULL;
   g_autofree char *folder = NULL;
@@ -302,19 +301,17 @@ vireo_machine_store_save (VireoMachineStore *store, const VireoMachineConfig *co
   xml = vireo_machine_config_to_xml (config);
   if (xml == NULL)
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED,
-                   "Cannot write the definition of machine %s.", config->uuid);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Cannot write the definition of machine %s.",
+                   config->uuid);
       return FALSE;
     }
   /* A temporary file, fsync and rename: a crash leaves the old definition or the new one. */
   path = g_build_filename (folder, DEFINITION_FILE, NULL);
-  if (!g_file_set_contents_full (path, xml, -1,
-                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
-                                 &local_error))
+  if (!g_file_set_contents_full (path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0600, &local_error))
     {
       g_set_error (error, VIREO_ERROR, write_error_code (error_code_for_file_error (local_error)),
-                   "Cannot save the definition of machine %s: %s", config->uuid,
-                   local_error->message);
+                   "Cannot save the definition of machine %s: %s", config->uuid, local_error->message);
       return FALSE;
     }
   return TRUE;
@@ -345,8 +342,7 @@ remove_tree_at (int dir_fd, const char *name, unsigned depth, gboolean keep_top,
     }
   if (depth >= REMOVE_DEPTH_MAX)
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED,
-                   "Cannot remove “%s”: it nests too deeply.", name);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Cannot remove “%s”: it nests too deeply.", name);
       return FALSE;
     }
   fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -393,8 +389,7 @@ remove_disk_in_folder (int machine_fd, const char *machine_real, const char *dis
   size_t root_len = strlen (machine_real);
   int fd;
 
-  if (parent_real == NULL || strcmp (base, "/") == 0 || strcmp (base, ".") == 0
-      || strcmp (base, "..") == 0)
+  if (parent_real == NULL || strcmp (base, "/") == 0 || strcmp (base, ".") == 0 || strcmp (base, "..") == 0)
     return;
   if (strcmp (parent_real, machine_real) == 0)
     relative = "";
@@ -426,8 +421,7 @@ remove_disk_in_folder (int machine_fd, const char *machine_real, const char *dis
 }
 
 gboolean
-vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean delete_disks,
-                            GError **error)
+vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean delete_disks, GError **error)
 {
   g_autoptr (VireoMachineConfig) config = NULL;
   g_autofree char *folder = NULL;
@@ -457,7 +451,8 @@ vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean
       folder_real = realpath (folder, NULL);
     }
 
-  if (!remove_tree_at (fd, STATE_DIR, 0, FALSE, error) || !remove_tree_at (fd, DEFINITION_FILE, 0, FALSE, error))
+  if (!remove_tree_at (fd, STATE_DIR, 0, FALSE, error)
+      || !remove_tree_at (fd, DEFINITION_FILE, 0, FALSE, error))
     {
       close (fd);
       return FALSE;

@@ -34,7 +34,6 @@ gboolean vireo_machine_store_delete (VireoMachineStore *store, const char *uuid,
 char *vireo_machine_store_machine_dir (VireoMachineStore *store, const char *uuid);
 char *vireo_machine_store_state_dir (VireoMachineStore *store, const char *uuid);
 gboolean vireo_machine_store_has_saved_state (VireoMachineStore *store, const char *uuid);
-gboolean vireo_machine_store_discard_saved_state (VireoMachineStore *store, const char *uuid,
-                                                  GError **error);
+gboolean vireo_machine_store_discard_saved_state (VireoMachineStore *store, const char *uuid, GError **error);
 
 G_END_DECLS

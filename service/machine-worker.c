@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define STATS_INTERVAL           2   /* seconds */
+#define STATS_INTERVAL 2 /* seconds */
 
 /* System mode runs each machine's worker under a user of its own, like systemd's DynamicUser= and
  * libvirt's per-VM users, so that one machine's worker cannot signal, trace or read another's.  The
@@ -74,10 +74,9 @@ update_stats (gpointer data)
   if (start_time > 0)
     {
       gint64 real_now = g_get_real_time ();
-      vireo_dbus_machine_set_uptime (machine->iface,
-                                     real_now > (gint64) start_time
-                                       ? (guint64) (real_now - (gint64) start_time) / G_USEC_PER_SEC
-                                       : 0);
+      vireo_dbus_machine_set_uptime (
+          machine->iface,
+          real_now > (gint64) start_time ? (guint64) (real_now - (gint64) start_time) / G_USEC_PER_SEC : 0);
     }
 
   if (read_cpu_ticks (machine->worker_pid, &ticks))
@@ -193,8 +192,8 @@ fail:
       closedir (listing);
     else if (listing_fd >= 0)
       close (listing_fd);
-    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot give the machine's state folder to its user: %s",
-                 g_strerror (saved));
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED,
+                 "cannot give the machine's state folder to its user: %s", g_strerror (saved));
     return FALSE;
   }
 }
@@ -483,8 +482,7 @@ on_worker_started (GObject *source, GAsyncResult *result, gpointer data)
     }
   vireo_dbus_machine_set_last_error (machine->iface, "");
   vireo_machine_set_state (
-      machine,
-      g_strcmp0 (vireo_worker1_get_state (machine->worker), "paused") == 0 ? "paused" : "running");
+      machine, g_strcmp0 (vireo_worker1_get_state (machine->worker), "paused") == 0 ? "paused" : "running");
   mark_running (machine, TRUE);
   update_stats (machine);
   if (call->invocation)
@@ -537,7 +535,7 @@ open_for_worker (const char *path, int flags, const char *what, GError **error)
     {
       int saved = errno;
       g_set_error (error, VIREO_ERROR,
-                   saved == ENOENT ? VIREO_ERROR_NOT_FOUND
+                   saved == ENOENT                       ? VIREO_ERROR_NOT_FOUND
                    : (saved == EACCES || saved == EPERM) ? VIREO_ERROR_PERMISSION_DENIED
                                                          : VIREO_ERROR_FAILED,
                    "cannot open the %s %s: %s", what, path, g_strerror (saved));
@@ -559,7 +557,7 @@ open_guest_file (const char *path, gint64 uid, const char *what, GError **error)
     {
       int saved = errno;
       g_set_error (error, VIREO_ERROR,
-                   saved == ENOENT ? VIREO_ERROR_NOT_FOUND
+                   saved == ENOENT                       ? VIREO_ERROR_NOT_FOUND
                    : (saved == EACCES || saved == EPERM) ? VIREO_ERROR_PERMISSION_DENIED
                                                          : VIREO_ERROR_FAILED,
                    "cannot open the %s %s: %s", what, path, g_strerror (saved));
@@ -730,7 +728,8 @@ make_exit_record (VireoMachine *machine, GError **error)
   g_autofree char *path = exit_record_path (machine);
   int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-  if (fd < 0 || (machine->worker_uid != 0 && (fchmod (fd, 0640) < 0 || fchown (fd, machine->worker_uid, 0) < 0)))
+  if (fd < 0
+      || (machine->worker_uid != 0 && (fchmod (fd, 0640) < 0 || fchown (fd, machine->worker_uid, 0) < 0)))
     {
       int saved = errno;
       if (fd >= 0)
@@ -756,8 +755,8 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
   call->machine = g_object_ref (machine);
   call->invocation = invocation ? g_object_ref (invocation) : NULL;
 
-  if (is_active (machine) || !(state_is (machine, "off") || state_is (machine, "saved")
-                               || state_is (machine, "crashed")))
+  if (is_active (machine)
+      || !(state_is (machine, "off") || state_is (machine, "saved") || state_is (machine, "crashed")))
     {
       g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE, "“%s” is already %s",
                    machine->config->name, state (machine));
@@ -785,8 +784,8 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
     {
       g_set_error (&error, VIREO_ERROR, VIREO_ERROR_FAILED,
                    "cannot start “%s”: its socket path %s is longer than a unix socket allows (%zu bytes); "
-                   "use a shorter runtime folder", machine->config->name, socket_path,
-                   sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
+                   "use a shorter runtime folder",
+                   machine->config->name, socket_path, sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
       goto fail_early;
     }
 

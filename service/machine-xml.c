@@ -12,7 +12,7 @@
 
 #include <libvirt-gconfig/libvirt-gconfig.h>
 
-#define VIREO_XML_NS "https://vireo.org/xmlns/vireo/1"
+#define VIREO_XML_NS     "https://vireo.org/xmlns/vireo/1"
 #define VIREO_XML_PREFIX "vireo"
 
 /* Real domain definitions are a few KiB; this bounds what an import or a damaged file costs us. */
@@ -21,16 +21,16 @@
 /* The shape a domain definition may have.  Real ones have a few hundred elements of a few attributes,
  * nested less than ten deep; libxml2 checks an element's attributes against each other (quadratic in
  * their number), so these are checked first, by a linear scan. */
-#define XML_MAX_ELEMENTS 10000
-#define XML_MAX_DEPTH 32
+#define XML_MAX_ELEMENTS   10000
+#define XML_MAX_DEPTH      32
 #define XML_MAX_ATTRIBUTES 64
 
 typedef struct
 {
   unsigned elements;
   unsigned depth;
-  gboolean in_os;       /* inside <domain><os> */
-  GString *os_type;     /* the text of <domain><os><type>, while inside it */
+  gboolean in_os;   /* inside <domain><os> */
+  GString *os_type; /* the text of <domain><os><type>, while inside it */
   int os_type_line;
 } XmlShape;
 
@@ -55,14 +55,17 @@ check_enum_attributes (const char *element, const char **names, const char **val
         {
           shown = vireo_text_for_message (values[i], 32);
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-                       "The domain is a “%s” domain; Vireo runs only KVM and QEMU domains (line %d).", shown, line);
+                       "The domain is a “%s” domain; Vireo runs only KVM and QEMU domains (line %d).", shown,
+                       line);
           return;
         }
-      if (g_str_equal (element, "disk") && g_str_equal (names[i], "type") && !g_strv_contains (disk_types, values[i]))
+      if (g_str_equal (element, "disk") && g_str_equal (names[i], "type")
+          && !g_strv_contains (disk_types, values[i]))
         {
           shown = vireo_text_for_message (values[i], 32);
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-                       "A disk of the domain is of type “%s”, which Vireo cannot use (line %d).", shown, line);
+                       "A disk of the domain is of type “%s”, which Vireo cannot use (line %d).", shown,
+                       line);
           return;
         }
       if (g_str_equal (element, "disk") && g_str_equal (names[i], "device")
@@ -70,7 +73,8 @@ check_enum_attributes (const char *element, const char **names, const char **val
         {
           shown = vireo_text_for_message (values[i], 32);
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-                       "A disk of the domain is a “%s” device, which Vireo cannot use (line %d).", shown, line);
+                       "A disk of the domain is a “%s” device, which Vireo cannot use (line %d).", shown,
+                       line);
           return;
         }
     }
@@ -90,7 +94,8 @@ shape_start (GMarkupParseContext *context, const char *element, const char **nam
                  "The domain XML has more than %d elements, the limit (line %d).", XML_MAX_ELEMENTS, line);
   else if (++shape->depth > XML_MAX_DEPTH)
     g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                 "The domain XML nests elements more than %d deep, the limit (line %d).", XML_MAX_DEPTH, line);
+                 "The domain XML nests elements more than %d deep, the limit (line %d).", XML_MAX_DEPTH,
+                 line);
   else if (attributes > XML_MAX_ATTRIBUTES)
     g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
                  "An element of the domain XML has %u attributes; the limit is %d (line %d).", attributes,
@@ -130,7 +135,8 @@ shape_end (GMarkupParseContext *context, const char *element, gpointer data, GEr
           g_autofree char *shown = vireo_text_for_message (os_type->str, 32);
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
                        "The domain's operating system type is “%s”; Vireo runs only full (hvm) virtual "
-                       "machines (line %d).", shown, shape->os_type_line);
+                       "machines (line %d).",
+                       shown, shape->os_type_line);
         }
     }
   if (shape->depth == 2)
@@ -165,7 +171,8 @@ check_xml_shape (const char *xml, GError **error)
   g_markup_parse_context_get_position (context, &line, &column);
   g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
                "The domain XML cannot be read at line %d, character %d: it is not well-formed XML, or goes "
-               "past a limit (%d attributes per element).", line, column, XML_MAX_ATTRIBUTES);
+               "past a limit (%d attributes per element).",
+               line, column, XML_MAX_ATTRIBUTES);
   return FALSE;
 }
 
@@ -206,8 +213,7 @@ ensure_gconfig (GError **error)
       g_once_init_leave (&initialized, 1);
     }
   if (!ok)
-    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED,
-                 "libvirt-gconfig could not be initialized: %s",
+    g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "libvirt-gconfig could not be initialized: %s",
                  init_error != NULL ? init_error->message : "unknown error");
   return ok;
 }
@@ -260,7 +266,7 @@ add_disk (GVirConfigDomain *domain, const VireoDiskConfig *disk, guint index)
 {
   GVirConfigDomainDisk *device = gvir_config_domain_disk_new ();
   GVirConfigDomainDiskDriver *driver = gvir_config_domain_disk_driver_new ();
-  char target[] = { 'v', 'd', (char)('a' + index), '\0' };
+  char target[] = { 'v', 'd', (char) ('a' + index), '\0' };
 
   gvir_config_domain_disk_set_type (device, GVIR_CONFIG_DOMAIN_DISK_FILE);
   gvir_config_domain_disk_set_guest_device_type (device, GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK);
@@ -282,9 +288,9 @@ static char *
 metadata_xml (const VireoMachineConfig *config)
 {
   g_autofree char *files_uid = config->files_uid == VIREO_OWN_UID
-                                 ? g_strdup ("")
-                                 : g_strdup_printf ("<files-uid>%" G_GINT64_FORMAT "</files-uid>",
-                                                    config->files_uid);
+                                   ? g_strdup ("")
+                                   : g_strdup_printf ("<files-uid>%" G_GINT64_FORMAT "</files-uid>",
+                                                      config->files_uid);
 
   return g_markup_printf_escaped ("<machine>"
                                   "<name>%s</name>"
@@ -294,8 +300,8 @@ metadata_xml (const VireoMachineConfig *config)
                                   "<auto-stop>%s</auto-stop>"
                                   "%s"
                                   "</machine>",
-                                  config->name, config->network, config->cpuid_mask,
-                                  config->auto_start, config->auto_stop, files_uid);
+                                  config->name, config->network, config->cpuid_mask, config->auto_start,
+                                  config->auto_stop, files_uid);
 }
 
 char *
@@ -326,8 +332,8 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
     gvir_config_domain_set_title (domain, config->name);
   if (*config->notes != '\0')
     gvir_config_domain_set_description (domain, config->notes);
-  if (!gvir_config_domain_set_custom_xml_ns_children (domain, metadata, VIREO_XML_PREFIX,
-                                                      VIREO_XML_NS, &error))
+  if (!gvir_config_domain_set_custom_xml_ns_children (domain, metadata, VIREO_XML_PREFIX, VIREO_XML_NS,
+                                                      &error))
     {
       g_warning ("Cannot write the Vireo metadata of machine %s: %s", config->uuid, error->message);
       return NULL;
@@ -354,7 +360,7 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
       gvir_config_domain_os_set_boot_devices (os, &boot);
     }
   gvir_config_domain_set_os (domain, os);
-  gvir_config_domain_set_features (domain, (GStrv)features);
+  gvir_config_domain_set_features (domain, (GStrv) features);
   gvir_config_domain_set_lifecycle (domain, GVIR_CONFIG_DOMAIN_LIFECYCLE_ON_POWEROFF,
                                     GVIR_CONFIG_DOMAIN_LIFECYCLE_DESTROY);
   gvir_config_domain_set_lifecycle (domain, GVIR_CONFIG_DOMAIN_LIFECYCLE_ON_REBOOT,
@@ -434,8 +440,8 @@ local_name (const char *qualified)
 }
 
 static void
-scan_start (GMarkupParseContext *context, const char *element, const char **names,
-            const char **values, gpointer user_data, GError **error)
+scan_start (GMarkupParseContext *context, const char *element, const char **names, const char **values,
+            gpointer user_data, GError **error)
 {
   XmlChildScan *scan = user_data;
 
@@ -444,8 +450,8 @@ scan_start (GMarkupParseContext *context, const char *element, const char **name
       XmlChild *child = g_new0 (XmlChild, 1);
 
       child->name = g_strdup (local_name (element));
-      child->attribute_names = g_strdupv ((char **)names);
-      child->attribute_values = g_strdupv ((char **)values);
+      child->attribute_names = g_strdupv ((char **) names);
+      child->attribute_values = g_strdupv ((char **) values);
       child->text = g_string_new (NULL);
       g_ptr_array_add (scan->children, child);
     }
@@ -459,8 +465,7 @@ scan_end (GMarkupParseContext *context, const char *element, gpointer user_data,
 }
 
 static void
-scan_text (GMarkupParseContext *context, const char *text, gsize len, gpointer user_data,
-           GError **error)
+scan_text (GMarkupParseContext *context, const char *text, gsize len, gpointer user_data, GError **error)
 {
   XmlChildScan *scan = user_data;
 
@@ -483,8 +488,8 @@ xml_children (const char *xml, GError **error)
   if (!g_markup_parse_context_parse (context, xml, -1, &local_error)
       || !g_markup_parse_context_end_parse (context, &local_error))
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "The domain XML cannot be read: %s.", local_error->message);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "The domain XML cannot be read: %s.",
+                   local_error->message);
       return NULL;
     }
   return g_steal_pointer (&children);
@@ -589,7 +594,7 @@ parse_vcpus (GPtrArray *children, unsigned *vcpus, GError **error)
                    "The domain's <vcpu> “%s” is not a number from 1 to %d.", text, HV_VCPUS_MAX);
       return FALSE;
     }
-  *vcpus = (unsigned)value;
+  *vcpus = (unsigned) value;
   return TRUE;
 }
 
@@ -608,8 +613,7 @@ display_name_from (const char *text)
   for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
     {
       gunichar c = g_utf8_get_char (p);
-      g_string_append_unichar (cleaned,
-                               g_unichar_iscntrl (c) || c == 0xfffe || c == 0xffff ? ' ' : c);
+      g_string_append_unichar (cleaned, g_unichar_iscntrl (c) || c == 0xfffe || c == 0xffff ? ' ' : c);
     }
   trimmed = vireo_utf8_strip (cleaned->str);
   for (char *p = trimmed; *p != '\0'; p = g_utf8_next_char (p))
@@ -662,8 +666,7 @@ parse_metadata (GVirConfigDomain *domain, VireoMachineConfig *config, char **nam
         config->files_uid = (gint64) uid;
       }
   }
-  if (*network != NULL
-      && !vireo_machine_config_check_enum ("network", *network, network_values, error))
+  if (*network != NULL && !vireo_machine_config_check_enum ("network", *network, network_values, error))
     return FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
     {
@@ -695,9 +698,8 @@ parse_os (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
     }
   if (gvir_config_domain_os_get_os_type (os) != GVIR_CONFIG_DOMAIN_OS_TYPE_HVM)
     {
-      g_set_error_literal (
-          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-          "The domain is not a full (hvm) virtual machine; Vireo runs only those.");
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                           "The domain is not a full (hvm) virtual machine; Vireo runs only those.");
       return FALSE;
     }
   arch = gvir_config_domain_os_get_arch (os);
@@ -723,8 +725,7 @@ parse_os (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
 
 /* A file-backed disk; CD-ROMs and floppies are skipped (@removable names the first). */
 static gboolean
-parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, char **removable,
-                   GError **error)
+parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, char **removable, GError **error)
 {
   GVirConfigDomainDiskGuestDeviceType kind = gvir_config_domain_disk_get_guest_device_type (device);
   const char *source = gvir_config_domain_disk_get_source (device);
@@ -739,13 +740,11 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
         *removable = g_strdup (source != NULL ? source : "");
       return TRUE;
     }
-  if (gvir_config_domain_disk_get_disk_type (device) != GVIR_CONFIG_DOMAIN_DISK_FILE
-      || source == NULL)
+  if (gvir_config_domain_disk_get_disk_type (device) != GVIR_CONFIG_DOMAIN_DISK_FILE || source == NULL)
     {
-      g_set_error (
-          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-          "The domain's disk %s is not an image file; Vireo uses only image files as disks.",
-          source != NULL ? source : "without a source");
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                   "The domain's disk %s is not an image file; Vireo uses only image files as disks.",
+                   source != NULL ? source : "without a source");
       return FALSE;
     }
 
@@ -762,8 +761,8 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
   if (!string_in (format, format_values))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-                   "The domain's disk “%s” is a %s image; Vireo supports raw and qcow2 images.",
-                   source, format);
+                   "The domain's disk “%s” is a %s image; Vireo supports raw and qcow2 images.", source,
+                   format);
       return FALSE;
     }
   if (config->disks->len == DISKS_MAX)
@@ -774,14 +773,12 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
       return FALSE;
     }
   g_ptr_array_add (config->disks,
-                   vireo_disk_config_new (source, format,
-                                          xml_child (children, "readonly") != NULL));
+                   vireo_disk_config_new (source, format, xml_child (children, "readonly") != NULL));
   return TRUE;
 }
 
 static gboolean
-parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **removable,
-               GError **error)
+parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **removable, GError **error)
 {
   GList *devices = gvir_config_domain_get_devices (domain);
   gboolean ok = TRUE;
@@ -824,15 +821,13 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
   silence_libxml ();
   if (xml == NULL || *xml == '\0')
     {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "The domain XML is empty.");
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "The domain XML is empty.");
       return NULL;
     }
   if (strlen (xml) > XML_MAX_BYTES)
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "The domain XML is %zu bytes long; the limit is %d.", strlen (xml),
-                   XML_MAX_BYTES);
+                   "The domain XML is %zu bytes long; the limit is %d.", strlen (xml), XML_MAX_BYTES);
       return NULL;
     }
   if (!check_xml_shape (xml, error))
@@ -840,8 +835,8 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
   domain = gvir_config_domain_new_from_xml (xml, &local_error);
   if (domain == NULL)
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "This is not libvirt domain XML: %s", local_error->message);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "This is not libvirt domain XML: %s",
+                   local_error->message);
       return NULL;
     }
 
@@ -855,8 +850,7 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
   name = gvir_config_domain_get_name (domain);
   if (name == NULL || *name == '\0')
     {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "The domain has no <name>.");
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "The domain has no <name>.");
       return NULL;
     }
 
@@ -910,8 +904,8 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
                            "The domain has no <memory> size.");
       return NULL;
     }
-  if (!parse_memory (memory, &config->memory_mib, error)
-      || !parse_vcpus (children, &config->vcpus, error) || !parse_os (domain, config, error))
+  if (!parse_memory (memory, &config->memory_mib, error) || !parse_vcpus (children, &config->vcpus, error)
+      || !parse_os (domain, config, error))
     return NULL;
 
   if (!parse_devices (domain, config, &removable, error))
@@ -926,11 +920,10 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
     config->boot = g_strdup ("disk");
   else if (removable != NULL)
     {
-      g_set_error (
-          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-          "The domain boots only from a CD-ROM or floppy (“%s”); Vireo cannot boot from those yet. "
-          "Install the system onto a disk image first.",
-          removable);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                   "The domain boots only from a CD-ROM or floppy (“%s”); Vireo cannot boot from those yet. "
+                   "Install the system onto a disk image first.",
+                   removable);
       return NULL;
     }
   else

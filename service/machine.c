@@ -10,7 +10,7 @@
 
 #include <gio/gunixfdlist.h>
 
-#define SHUTDOWN_DEFAULT_TIMEOUT 120  /* seconds */
+#define SHUTDOWN_DEFAULT_TIMEOUT 120 /* seconds */
 #define WORKER_SAVE_TIMEOUT      (10 * 60 * 1000)
 
 G_DEFINE_TYPE (VireoMachine, vireo_machine, G_TYPE_OBJECT)
@@ -89,8 +89,7 @@ on_authorized (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
-authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *action,
-           AuthorizedFunc func)
+authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *action, AuthorizedFunc func)
 {
   AuthCall *call = g_new0 (AuthCall, 1);
   call->machine = g_object_ref (machine);
@@ -99,9 +98,8 @@ authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char 
   vireo_authority_check_async (machine->daemon->authority, invocation, action, NULL, on_authorized, call);
 }
 
-static void
-return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
-  G_GNUC_PRINTF (3, 4);
+static void return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 
 static void
 return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
@@ -151,7 +149,7 @@ typedef struct
   VireoMachine *machine;
   GDBusMethodInvocation *invocation;
   WorkerFinishFunc finish;
-  const char *state_after;  /* the machine's state once the worker agreed, or NULL */
+  const char *state_after; /* the machine's state once the worker agreed, or NULL */
 } WorkerCall;
 
 static void
@@ -358,10 +356,9 @@ on_shutdown_timeout (gpointer data)
     {
       machine->waiting_for_end = g_list_delete_link (machine->waiting_for_end, link);
       if (is_active (machine) && state_is (machine, "stopping"))
-        vireo_machine_set_state (
-            machine, g_strcmp0 (vireo_worker1_get_state (machine->worker), "paused") == 0
-                         ? "paused"
-                         : "running");
+        vireo_machine_set_state (machine, g_strcmp0 (vireo_worker1_get_state (machine->worker), "paused") == 0
+                                              ? "paused"
+                                              : "running");
       g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_TIMEOUT,
                                "“%s” did not shut down within %u seconds; it is still running (use "
                                "TurnOff to force it off)",
@@ -458,8 +455,9 @@ open_serial (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   gint64 caller = vireo_authority_caller_uid (invocation);
 
-  vireo_worker1_call_open_serial (machine->worker, caller == VIREO_OWN_UID ? (guint32) geteuid () : (guint32) caller,
-                                  NULL, machine->cancellable, on_console_opened,
+  vireo_worker1_call_open_serial (machine->worker,
+                                  caller == VIREO_OWN_UID ? (guint32) geteuid () : (guint32) caller, NULL,
+                                  machine->cancellable, on_console_opened,
                                   open_call_new (invocation, vireo_worker1_call_open_serial_finish));
 }
 
@@ -540,8 +538,8 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_autofree char *keys = vireo_machine_config_keys_needing_off (settings);
       if (keys)
         {
-          return_error (invocation, VIREO_ERROR_INVALID_STATE,
-                        "“%s” is running; turn it off to change %s", machine->config->name, keys);
+          return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is running; turn it off to change %s",
+                        machine->config->name, keys);
           return;
         }
     }
@@ -551,7 +549,8 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     config->files_uid = vireo_authority_caller_uid (invocation);
   if (!vireo_machine_config_apply_settings (config, settings, FALSE, &error)
       || !vireo_machine_config_validate (config, &error)
-      || (config->files_uid != machine->config->files_uid && !vireo_machine_config_check_files (config, &error)))
+      || (config->files_uid != machine->config->files_uid
+          && !vireo_machine_config_check_files (config, &error)))
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;

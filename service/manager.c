@@ -38,7 +38,8 @@ name_taken (const char *name, const char *except_uuid, gpointer data)
 static void
 on_machine_deleted (VireoMachine *machine, VireoManager *manager)
 {
-  g_autofree char *path = g_strdup (g_dbus_object_get_object_path (G_DBUS_OBJECT (vireo_machine_get_object (machine))));
+  g_autofree char *path = g_strdup (
+      g_dbus_object_get_object_path (G_DBUS_OBJECT (vireo_machine_get_object (machine))));
   g_message ("deleted machine “%s”", vireo_machine_get_name (machine));
   g_dbus_object_manager_server_unexport (manager->daemon->object_manager, path);
   g_hash_table_remove (manager->machines, vireo_machine_get_uuid (machine));
@@ -89,8 +90,8 @@ define_machine (VireoManager *manager, GDBusMethodInvocation *invocation, VireoM
   machine = add_machine (manager, g_steal_pointer (&owned));
   g_message ("created machine “%s” (%s)", vireo_machine_get_name (machine), vireo_machine_get_uuid (machine));
   g_dbus_method_invocation_return_value (
-    invocation, g_variant_new ("(o)", g_dbus_object_get_object_path (
-                                        G_DBUS_OBJECT (vireo_machine_get_object (machine)))));
+      invocation, g_variant_new ("(o)", g_dbus_object_get_object_path (
+                                            G_DBUS_OBJECT (vireo_machine_get_object (machine)))));
 }
 
 typedef struct
@@ -281,8 +282,8 @@ on_connection_changed (GObject *object, GParamSpec *pspec, gpointer data)
 {
   VireoManager *manager = data;
   GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (manager->iface);
-  g_autoptr (GDBusConnection) connection =
-    g_dbus_object_manager_server_get_connection (G_DBUS_OBJECT_MANAGER_SERVER (object));
+  g_autoptr (GDBusConnection) connection = g_dbus_object_manager_server_get_connection (
+      G_DBUS_OBJECT_MANAGER_SERVER (object));
   g_autoptr (GError) error = NULL;
 
   if (connection && g_dbus_interface_skeleton_has_connection (skeleton, connection))
@@ -368,7 +369,8 @@ vireo_manager_new (VireoDaemon *daemon)
 
   g_signal_connect (manager->iface, "handle-create-machine", G_CALLBACK (handle_create_machine), manager);
   g_signal_connect (manager->iface, "handle-import-libvirt-xml", G_CALLBACK (handle_import), manager);
-  g_signal_connect (daemon->object_manager, "notify::connection", G_CALLBACK (on_connection_changed), manager);
+  g_signal_connect (daemon->object_manager, "notify::connection", G_CALLBACK (on_connection_changed),
+                    manager);
 
   configs = vireo_machine_store_load_all (daemon->store, &problems);
   for (guint i = 0; problems && i < problems->len; i++)
@@ -398,7 +400,8 @@ vireo_manager_autostart (VireoManager *manager)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       VireoMachine *machine = value;
-      VireoDBusMachine *iface = vireo_dbus_object_get_machine (VIREO_DBUS_OBJECT (vireo_machine_get_object (machine)));
+      VireoDBusMachine *iface = vireo_dbus_object_get_machine (
+          VIREO_DBUS_OBJECT (vireo_machine_get_object (machine)));
       g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (iface);
       const char *auto_start = NULL;
 

@@ -21,8 +21,9 @@ receive_fd (int sock, int *child_errno)
   char control[CMSG_SPACE (sizeof (int))];
   int err = 0;
   struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
-  struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                            .msg_controllen = sizeof control };
+  struct msghdr message = {
+    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control
+  };
   struct cmsghdr *cmsg;
   ssize_t n;
 
@@ -35,7 +36,8 @@ receive_fd (int sock, int *child_errno)
       return -1;
     }
   for (cmsg = CMSG_FIRSTHDR (&message); cmsg; cmsg = CMSG_NXTHDR (&message, cmsg))
-    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS && cmsg->cmsg_len == CMSG_LEN (sizeof (int)))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS
+        && cmsg->cmsg_len == CMSG_LEN (sizeof (int)))
       {
         int fd;
         memcpy (&fd, CMSG_DATA (cmsg), sizeof fd);
@@ -53,7 +55,8 @@ child_open (int sock, uid_t uid, gid_t gid, const gid_t *groups, int n_groups, c
   struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
   struct msghdr message = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-  if (setgroups ((size_t) n_groups, groups) < 0 || setresgid (gid, gid, gid) < 0 || setresuid (uid, uid, uid) < 0)
+  if (setgroups ((size_t) n_groups, groups) < 0 || setresgid (gid, gid, gid) < 0
+      || setresuid (uid, uid, uid) < 0)
     err = EPERM;
   else if ((fd = open (path, flags)) < 0)
     err = errno;

@@ -32,7 +32,8 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer data)
 {
   Service *service = data;
   service->name_owned = TRUE;
-  g_message ("serving %s on the %s bus", name, service->daemon.mode == VIREO_MODE_SYSTEM ? "system" : "session");
+  g_message ("serving %s on the %s bus", name,
+             service->daemon.mode == VIREO_MODE_SYSTEM ? "system" : "session");
   vireo_manager_autostart (service->manager);
 }
 
@@ -113,7 +114,8 @@ main (int argc, char **argv)
     { "storage", 0, 0, G_OPTION_ARG_FILENAME, &storage, "Keep machines in DIR instead", "DIR" },
     { "runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
       "Keep the running machines' sockets in DIR instead (for tests; default /run/vireo or "
-      "$XDG_RUNTIME_DIR/vireo)", "DIR" },
+      "$XDG_RUNTIME_DIR/vireo)",
+      "DIR" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
   };

@@ -12,11 +12,11 @@
 #define PM_TMR  (HV_PORT_ACPI_PM_TMR - HV_PORT_ACPI_PM)
 #define RESET   (HV_PORT_ACPI_RESET - HV_PORT_ACPI_PM)
 
-#define PWRBTN  0x0100
-#define TMR     0x0001
-#define WAK     0x8000
-#define SLP_EN  0x2000
-#define SCI_EN  0x0001
+#define PWRBTN 0x0100
+#define TMR    0x0001
+#define WAK    0x8000
+#define SLP_EN 0x2000
+#define SCI_EN 0x0001
 
 typedef struct
 {
@@ -245,10 +245,8 @@ test_load_bad_state (Fixture *f, gconstpointer data)
     const char *key;
     const char *value;
   } bad[] = {
-    { "pm1-status", "uint16 0x0002" },
-    { "pm1-enable", "uint16 0x8000" },
-    { "pm1-control", "uint16 0x2000" },
-    { "timer-ticks", "uint64 0xffffffffffffffff" },
+    { "pm1-status", "uint16 0x0002" },  { "pm1-enable", "uint16 0x8000" },
+    { "pm1-control", "uint16 0x2000" }, { "timer-ticks", "uint64 0xffffffffffffffff" },
     { "pm1-enable", "uint32 0x100" },
   };
   g_autoptr (GVariant) good = NULL;
@@ -272,8 +270,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, fn) \
-  g_test_add ("/acpi-pm/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add ("/acpi-pm/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("power-button", test_power_button);
   ADD ("sleep-states", test_sleep_states);
   ADD ("s5-byte-write", test_s5_byte_write);

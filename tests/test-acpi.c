@@ -118,8 +118,9 @@ test_names (void)
 
   g_byte_array_set_size (aml, 0);
   hv_aml_name_path (aml, "\\_SB.PCI0.COM1");
-  assert_bytes (aml, (const uint8_t[]){ 0x5c, 0x2f, 0x03, '_', 'S', 'B', '_', 'P', 'C', 'I', '0',
-                                        'C', 'O', 'M', '1' }, 15);
+  assert_bytes (
+      aml, (const uint8_t[]){ 0x5c, 0x2f, 0x03, '_', 'S', 'B', '_', 'P', 'C', 'I', '0', 'C', 'O', 'M', '1' },
+      15);
 
   g_byte_array_set_size (aml, 0);
   hv_aml_name_path (aml, "_HID");
@@ -186,13 +187,14 @@ test_named_objects (void)
   g_autoptr (GByteArray) aml = g_byte_array_new ();
   gsize mark;
   /* Name (_S5, Package (4) { 5, 5, 0, 0 }) */
-  static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05,
-                                0x00, 0x00 };
+  static const uint8_t s5[] = {
+    0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00
+  };
   /* Method (_STA, 0, NotSerialized) { Return (0x0F) } */
   static const uint8_t sta[] = { 0x14, 0x09, '_', 'S', 'T', 'A', 0x00, 0xa4, 0x0a, 0x0f };
   /* Scope (\_SB) { Device (KBD) { Name (_UID, One) } } (iasl drops the needless root prefix) */
-  static const uint8_t scope[] = { 0x10, 0x13, 0x5c, '_', 'S', 'B', '_', 0x5b, 0x82, 0x0b, 'K', 'B',
-                                   'D', '_', 0x08, '_', 'U', 'I', 'D', 0x01 };
+  static const uint8_t scope[] = { 0x10, 0x13, 0x5c, '_', 'S',  'B', '_', 0x5b, 0x82, 0x0b,
+                                   'K',  'B',  'D',  '_', 0x08, '_', 'U', 'I',  'D',  0x01 };
 
   hv_aml_name (aml, "_S5");
   mark = hv_aml_package_begin (aml, 4);
@@ -468,35 +470,35 @@ test_fadt (void)
   f = find_table (&m, "FACP", NULL);
   g_assert_cmpuint (rd32 (f + 4), ==, 276);
   g_assert_cmpuint (f[8], ==, 6);
-  g_assert_cmpuint (f[45], ==, 1);                    /* desktop */
+  g_assert_cmpuint (f[45], ==, 1); /* desktop */
   g_assert_cmpuint (rd16 (f + 46), ==, HV_IRQ_SCI);
-  g_assert_cmpuint (rd32 (f + 48), ==, 0);            /* SMI_CMD: always in ACPI mode */
+  g_assert_cmpuint (rd32 (f + 48), ==, 0); /* SMI_CMD: always in ACPI mode */
   g_assert_cmpuint (rd32 (f + 56), ==, HV_PORT_ACPI_PM1_EVT);
-  g_assert_cmpuint (rd32 (f + 60), ==, 0);            /* no PM1b */
+  g_assert_cmpuint (rd32 (f + 60), ==, 0); /* no PM1b */
   g_assert_cmpuint (rd32 (f + 64), ==, HV_PORT_ACPI_PM1_CNT);
   g_assert_cmpuint (rd32 (f + 68), ==, 0);
-  g_assert_cmpuint (rd32 (f + 72), ==, 0);            /* no PM2 */
+  g_assert_cmpuint (rd32 (f + 72), ==, 0); /* no PM2 */
   g_assert_cmpuint (rd32 (f + 76), ==, HV_PORT_ACPI_PM_TMR);
-  g_assert_cmpuint (rd32 (f + 80), ==, 0);            /* no GPE blocks */
+  g_assert_cmpuint (rd32 (f + 80), ==, 0); /* no GPE blocks */
   g_assert_cmpuint (rd32 (f + 84), ==, 0);
   g_assert_cmpuint (f[88], ==, 4);
   g_assert_cmpuint (f[89], ==, 2);
   g_assert_cmpuint (f[91], ==, 4);
   g_assert_cmpuint (f[92], ==, 0);
   g_assert_cmpuint (f[93], ==, 0);
-  g_assert_cmpuint (rd16 (f + 96), >, 100);           /* C2 unsupported */
-  g_assert_cmpuint (rd16 (f + 98), >, 1000);          /* C3 unsupported */
-  g_assert_cmpuint (rd16 (f + 109), ==, 0x0007);      /* legacy devices, 8042, no VGA */
-  g_assert_cmpuint (f[108], ==, HV_RTC_CENTURY);       /* CENTURY: the CMOS register of the century */
+  g_assert_cmpuint (rd16 (f + 96), >, 100);      /* C2 unsupported */
+  g_assert_cmpuint (rd16 (f + 98), >, 1000);     /* C3 unsupported */
+  g_assert_cmpuint (rd16 (f + 109), ==, 0x0007); /* legacy devices, 8042, no VGA */
+  g_assert_cmpuint (f[108], ==, HV_RTC_CENTURY); /* CENTURY: the CMOS register of the century */
 
   flags = rd32 (f + 112);
-  g_assert_true (flags & (1u << 0));                  /* WBINVD */
-  g_assert_true (flags & (1u << 2));                  /* PROC_C1 */
-  g_assert_false (flags & (1u << 4));                 /* power button is a fixed feature */
-  g_assert_true (flags & (1u << 5));                  /* no fixed sleep button */
-  g_assert_true (flags & (1u << 8));                  /* 32-bit PM timer */
-  g_assert_true (flags & (1u << 10));                 /* reset register */
-  g_assert_false (flags & (1u << 20));                /* not hardware-reduced */
+  g_assert_true (flags & (1u << 0));   /* WBINVD */
+  g_assert_true (flags & (1u << 2));   /* PROC_C1 */
+  g_assert_false (flags & (1u << 4));  /* power button is a fixed feature */
+  g_assert_true (flags & (1u << 5));   /* no fixed sleep button */
+  g_assert_true (flags & (1u << 8));   /* 32-bit PM timer */
+  g_assert_true (flags & (1u << 10));  /* reset register */
+  g_assert_false (flags & (1u << 20)); /* not hardware-reduced */
 
   assert_gas_io (f + 116, HV_PORT_ACPI_RESET, 8);
   g_assert_cmpuint (f[128], ==, HV_ACPI_RESET_VALUE);
@@ -521,7 +523,7 @@ test_fadt (void)
   g_assert_nonnull (facs);
   g_assert_cmpmem (facs, 4, "FACS", 4);
   g_assert_cmpuint (rd32 (facs + 4), ==, 64);
-  g_assert_cmpuint (rd32 (facs + 12), ==, 0);         /* no waking vector */
+  g_assert_cmpuint (rd32 (facs + 12), ==, 0); /* no waking vector */
   machine_clear (&m);
 }
 
@@ -535,7 +537,7 @@ check_madt (unsigned n_vcpus)
   machine_build (&m, n_vcpus);
   t = find_table (&m, "APIC", NULL);
   g_assert_cmpuint (rd32 (t + 36), ==, HV_LAPIC_ADDR);
-  g_assert_cmpuint (rd32 (t + 40), ==, 1);           /* PCAT_COMPAT */
+  g_assert_cmpuint (rd32 (t + 40), ==, 1); /* PCAT_COMPAT */
   end = t + rd32 (t + 4);
   for (p = t + 44; p < end; p += p[1])
     {
@@ -543,44 +545,44 @@ check_madt (unsigned n_vcpus)
       g_assert_true (p + p[1] <= end);
       switch (p[0])
         {
-          case 0:
-            g_assert_cmpuint (p[1], ==, 8);
-            g_assert_cmpuint (p[2], ==, n_lapic);    /* processor UID */
-            g_assert_cmpuint (p[3], ==, n_lapic);    /* APIC id */
-            g_assert_cmpuint (rd32 (p + 4), ==, 1);  /* enabled */
-            n_lapic++;
-            break;
-          case 1:
-            g_assert_cmpuint (p[1], ==, 12);
-            g_assert_cmpuint (p[2], ==, 0);
-            g_assert_cmpuint (rd32 (p + 4), ==, HV_IOAPIC_ADDR);
-            g_assert_cmpuint (rd32 (p + 8), ==, 0);
-            n_ioapic++;
-            break;
-          case 2:
-            g_assert_cmpuint (p[1], ==, 10);
-            g_assert_cmpuint (p[2], ==, 0);
-            if (p[3] == 0)
-              {
-                g_assert_cmpuint (rd32 (p + 4), ==, 2);
-                g_assert_cmpuint (rd16 (p + 8), ==, 0);
-              }
-            else
-              {
-                g_assert_cmpuint (p[3], ==, HV_IRQ_SCI);
-                g_assert_cmpuint (rd32 (p + 4), ==, HV_IRQ_SCI);
-                g_assert_cmpuint (rd16 (p + 8), ==, 0x000d);
-              }
-            n_override++;
-            break;
-          case 4:
-            g_assert_cmpuint (p[1], ==, 6);
-            g_assert_cmpuint (p[2], ==, 0xff);
-            g_assert_cmpuint (p[5], ==, 1);          /* LINT1 */
-            n_nmi++;
-            break;
-          default:
-            g_assert_not_reached ();
+        case 0:
+          g_assert_cmpuint (p[1], ==, 8);
+          g_assert_cmpuint (p[2], ==, n_lapic);   /* processor UID */
+          g_assert_cmpuint (p[3], ==, n_lapic);   /* APIC id */
+          g_assert_cmpuint (rd32 (p + 4), ==, 1); /* enabled */
+          n_lapic++;
+          break;
+        case 1:
+          g_assert_cmpuint (p[1], ==, 12);
+          g_assert_cmpuint (p[2], ==, 0);
+          g_assert_cmpuint (rd32 (p + 4), ==, HV_IOAPIC_ADDR);
+          g_assert_cmpuint (rd32 (p + 8), ==, 0);
+          n_ioapic++;
+          break;
+        case 2:
+          g_assert_cmpuint (p[1], ==, 10);
+          g_assert_cmpuint (p[2], ==, 0);
+          if (p[3] == 0)
+            {
+              g_assert_cmpuint (rd32 (p + 4), ==, 2);
+              g_assert_cmpuint (rd16 (p + 8), ==, 0);
+            }
+          else
+            {
+              g_assert_cmpuint (p[3], ==, HV_IRQ_SCI);
+              g_assert_cmpuint (rd32 (p + 4), ==, HV_IRQ_SCI);
+              g_assert_cmpuint (rd16 (p + 8), ==, 0x000d);
+            }
+          n_override++;
+          break;
+        case 4:
+          g_assert_cmpuint (p[1], ==, 6);
+          g_assert_cmpuint (p[2], ==, 0xff);
+          g_assert_cmpuint (p[5], ==, 1); /* LINT1 */
+          n_nmi++;
+          break;
+        default:
+          g_assert_not_reached ();
         }
     }
   g_assert_true (p == end);
@@ -627,13 +629,26 @@ read_integer (const uint8_t *p, const uint8_t *end, uint64_t *value)
   g_assert_true (p < end);
   switch (p[0])
     {
-      case 0x00: *value = 0; return p + 1;
-      case 0x01: *value = 1; return p + 1;
-      case 0x0a: n = 1; break;
-      case 0x0b: n = 2; break;
-      case 0x0c: n = 4; break;
-      case 0x0e: n = 8; break;
-      default: g_assert_not_reached ();
+    case 0x00:
+      *value = 0;
+      return p + 1;
+    case 0x01:
+      *value = 1;
+      return p + 1;
+    case 0x0a:
+      n = 1;
+      break;
+    case 0x0b:
+      n = 2;
+      break;
+    case 0x0c:
+      n = 4;
+      break;
+    case 0x0e:
+      n = 8;
+      break;
+    default:
+      g_assert_not_reached ();
     }
   g_assert_true (p + 1 + n <= end);
   *value = 0;
@@ -661,8 +676,7 @@ read_package (const uint8_t *p, const uint8_t *end, unsigned *count, const uint8
 
 /* The package in Name (@name, Package () {...}), @name with or without the root prefix. */
 static const uint8_t *
-find_name_package (const uint8_t *aml, gsize len, const char *name, unsigned *count,
-                   const uint8_t **pkg_end)
+find_name_package (const uint8_t *aml, gsize len, const char *name, unsigned *count, const uint8_t **pkg_end)
 {
   for (gsize i = 0; i + 6 < len; i++)
     {
@@ -794,8 +808,8 @@ run_iasl (const char *dir, const char *const *args, int *status)
   for (unsigned i = 0; args[i]; i++)
     g_ptr_array_add (argv, (char *) args[i]);
   g_ptr_array_add (argv, NULL);
-  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                               &out, &err, status, &error));
+  g_assert_true (g_spawn_sync (dir, (char **) argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                               status, &error));
   g_assert_no_error (error);
   return g_strconcat (out, err, NULL);
 }
@@ -1024,8 +1038,8 @@ test_linker_loader (void)
   g_assert_cmpuint (hv_acpi_checksum (rsdp, 36), ==, 0);
   xsdt_at = (uint32_t) (rsdp[24] | rsdp[25] << 8 | rsdp[26] << 16 | (uint32_t) rsdp[27] << 24) - 0x7fe0000;
   g_assert_cmpmem (firmware->tables->data + xsdt_at, 4, "XSDT", 4);
-  g_assert_cmpuint (hv_acpi_checksum (firmware->tables->data + xsdt_at,
-                                      firmware->tables->data[xsdt_at + 4]), ==, 0);
+  g_assert_cmpuint (hv_acpi_checksum (firmware->tables->data + xsdt_at, firmware->tables->data[xsdt_at + 4]),
+                    ==, 0);
 }
 
 int

@@ -19,7 +19,7 @@
 typedef struct
 {
   HvAioEngine engine;
-  GMainContext *context;       /* iterated by the test unless a test gives the HvAio a thread */
+  GMainContext *context; /* iterated by the test unless a test gives the HvAio a thread */
   HvAio *aio;
   char *path;
   int fd;
@@ -28,7 +28,7 @@ typedef struct
 /* What a completion callback saw. */
 typedef struct
 {
-  gint done;                   /* atomic: callbacks may run on an I/O thread */
+  gint done; /* atomic: callbacks may run on an I/O thread */
   int64_t result;
 } Completion;
 
@@ -87,14 +87,13 @@ wait_for (Fixture *f, Completion *completion)
 
 /* Submits and waits; returns the result. */
 static int64_t
-run (Fixture *f, HvAioOp op, int fd, const struct iovec *iov, unsigned n_iov, int64_t offset,
-     uint64_t length)
+run (Fixture *f, HvAioOp op, int fd, const struct iovec *iov, unsigned n_iov, int64_t offset, uint64_t length)
 {
   g_autoptr (GError) error = NULL;
   Completion completion = { 0 };
 
-  g_assert_true (hv_aio_submit (f->aio, op, fd, iov, n_iov, offset, length, completion_cb, &completion,
-                                &error));
+  g_assert_true (
+      hv_aio_submit (f->aio, op, fd, iov, n_iov, offset, length, completion_cb, &completion, &error));
   g_assert_no_error (error);
   wait_for (f, &completion);
   g_assert_cmpuint (hv_aio_get_in_flight (f->aio), ==, 0);
@@ -115,7 +114,9 @@ test_write_read_flush (Fixture *f, gconstpointer data)
 {
   uint8_t pattern[10000], back[10000], file[10000];
   struct iovec out[3] = {
-    { pattern, 1 }, { pattern + 1, 4095 }, { pattern + 4096, sizeof pattern - 4096 },
+    { pattern, 1 },
+    { pattern + 1, 4095 },
+    { pattern + 4096, sizeof pattern - 4096 },
   };
   struct iovec in[2] = { { back, 5000 }, { back + 5000, 5000 } };
 
@@ -208,16 +209,16 @@ test_errors (Fixture *f, gconstpointer data)
   g_assert_cmpint (run (f, HV_AIO_READ, f->fd, &iov, 1, 4096, 0), ==, 0);
 
   /* Requests that cannot be made are refused at once, and nothing is left in flight. */
-  g_assert_false (hv_aio_submit (f->aio, HV_AIO_READ, f->fd, &iov, 1, -2, 0, completion_cb, &completion,
-                                 &error));
+  g_assert_false (
+      hv_aio_submit (f->aio, HV_AIO_READ, f->fd, &iov, 1, -2, 0, completion_cb, &completion, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_assert_false (hv_aio_submit (f->aio, HV_AIO_DISCARD, f->fd, NULL, 0, 0, 0, completion_cb, &completion,
-                                 &error));
+  g_assert_false (
+      hv_aio_submit (f->aio, HV_AIO_DISCARD, f->fd, NULL, 0, 0, 0, completion_cb, &completion, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_assert_false (hv_aio_submit (f->aio, HV_AIO_WRITE, f->fd, &iov, HV_AIO_MAX_IOV + 1, 0, 0,
-                                 completion_cb, &completion, &error));
+  g_assert_false (hv_aio_submit (f->aio, HV_AIO_WRITE, f->fd, &iov, HV_AIO_MAX_IOV + 1, 0, 0, completion_cb,
+                                 &completion, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
   g_assert_cmpuint (hv_aio_get_in_flight (f->aio), ==, 0);
   g_assert_false (g_atomic_int_get (&completion.done));
@@ -230,7 +231,7 @@ typedef struct
   GMutex lock;
   GCond cond;
   gboolean go;
-  gint written;                /* atomic */
+  gint written; /* atomic */
 } DelayedWriter;
 
 static gpointer
@@ -285,8 +286,8 @@ check_drain (Fixture *f, GMainContext *context)
                                 completion_cb, &slow, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (hv_aio_get_free_slots (f->aio), ==, 0);
-  g_assert_false (hv_aio_submit (f->aio, HV_AIO_FLUSH, f->fd, NULL, 0, 0, 0, completion_cb, &refused,
-                                 &error));
+  g_assert_false (
+      hv_aio_submit (f->aio, HV_AIO_FLUSH, f->fd, NULL, 0, 0, 0, completion_cb, &refused, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
 
   if (context == f->context)
@@ -432,8 +433,8 @@ run_many (Fixture *f, Many *many, HvAioOp op, uint8_t *blocks)
 
       while (hv_aio_get_free_slots (f->aio) == 0)
         g_main_context_iteration (f->context, TRUE);
-      g_assert_true (hv_aio_submit (f->aio, op, f->fd, &iov, 1, (int64_t) block * BLOCK_SIZE, 0, many_cb,
-                                    many, &error));
+      g_assert_true (
+          hv_aio_submit (f->aio, op, f->fd, &iov, 1, (int64_t) block * BLOCK_SIZE, 0, many_cb, many, &error));
       g_assert_no_error (error);
       max_in_flight = MAX (max_in_flight, hv_aio_get_in_flight (f->aio));
     }

@@ -9,20 +9,20 @@
 
 #include <string.h>
 
-#define PAGE 4096u
+#define PAGE      4096u
 #define LONG_BITS (8 * sizeof (unsigned long))
 #define LOG_LONGS ((HV_BOCHS_VRAM_SIZE / PAGE + LONG_BITS - 1) / LONG_BITS)
 
-#define DISPI_ID          0x0
-#define DISPI_XRES        0x1
-#define DISPI_YRES        0x2
-#define DISPI_BPP         0x3
-#define DISPI_ENABLE      0x4
-#define DISPI_BANK        0x5
-#define DISPI_VIRT_WIDTH  0x6
-#define DISPI_VIRT_HEIGHT 0x7
-#define DISPI_X_OFFSET    0x8
-#define DISPI_Y_OFFSET    0x9
+#define DISPI_ID               0x0
+#define DISPI_XRES             0x1
+#define DISPI_YRES             0x2
+#define DISPI_BPP              0x3
+#define DISPI_ENABLE           0x4
+#define DISPI_BANK             0x5
+#define DISPI_VIRT_WIDTH       0x6
+#define DISPI_VIRT_HEIGHT      0x7
+#define DISPI_X_OFFSET         0x8
+#define DISPI_Y_OFFSET         0x9
 #define DISPI_VIDEO_MEMORY_64K 0xa
 
 typedef struct
@@ -47,8 +47,7 @@ typedef struct
 } Fixture;
 
 static int
-fake_map_memory (void *opaque, uint64_t gpa, uint64_t size, void *host, gboolean track_dirty,
-                 GError **error)
+fake_map_memory (void *opaque, uint64_t gpa, uint64_t size, void *host, gboolean track_dirty, GError **error)
 {
   Fixture *f = opaque;
 
@@ -439,7 +438,7 @@ test_mode_limits (Fixture *f, gconstpointer data)
     { 800, 600, 32, 0, 0, 0, TRUE },
     { 2560, 1600, 32, 0, 0, 0, TRUE },
     { 1024, 768, 32, 0, 0, 0, TRUE },
-    { 1366, 768, 32, 0, 0, 0, TRUE },      /* any size in the range, not only the EDID's */
+    { 1366, 768, 32, 0, 0, 0, TRUE }, /* any size in the range, not only the EDID's */
     { 799, 600, 32, 0, 0, 0, FALSE },
     { 800, 599, 32, 0, 0, 0, FALSE },
     { 2561, 1600, 32, 0, 0, 0, FALSE },
@@ -451,8 +450,8 @@ test_mode_limits (Fixture *f, gconstpointer data)
     { 1024, 768, 24, 0, 0, 0, FALSE },
     { 1024, 768, 8, 0, 0, 0, FALSE },
     { 1024, 768, 0, 0, 0, 0, FALSE },
-    { 1024, 768, 32, 2048, 0, 0, TRUE },    /* a wider virtual screen: a longer stride */
-    { 1024, 768, 32, 100, 0, 0, TRUE },     /* a narrower one counts as the visible width */
+    { 1024, 768, 32, 2048, 0, 0, TRUE }, /* a wider virtual screen: a longer stride */
+    { 1024, 768, 32, 100, 0, 0, TRUE },  /* a narrower one counts as the visible width */
     /* The last row must end inside video memory. */
     { 1024, 768, 32, 1024, 0, 8192 - 768, TRUE },
     { 1024, 768, 32, 1024, 1, 8192 - 768, FALSE },
@@ -491,8 +490,7 @@ test_mode_limits (Fixture *f, gconstpointer data)
       g_assert_cmpuint (mode.width, ==, c->width);
       g_assert_cmpuint (mode.height, ==, c->height);
       g_assert_cmpuint (mode.stride, ==, 4 * MAX (c->virt_width, c->width));
-      g_assert_true (mode.pixels
-                     == f->host + (uint64_t) c->y_offset * mode.stride + 4 * c->x_offset);
+      g_assert_true (mode.pixels == f->host + (uint64_t) c->y_offset * mode.stride + 4 * c->x_offset);
     }
 }
 
@@ -558,9 +556,9 @@ test_edid (Fixture *f, gconstpointer data)
   g_assert_cmpuint (sum % 256, ==, 0);
   g_assert_cmpuint (edid[18], ==, 1);
   g_assert_cmpuint (edid[19], ==, 4);
-  g_assert_cmpuint (edid[126], ==, 0);          /* no extensions */
-  g_assert_cmphex (edid[24] & 0x01, ==, 0);     /* no continuous frequency: no inferred modes */
-  g_assert_cmphex (edid[24] & 0x02, ==, 0x02);  /* the first detailed timing is preferred */
+  g_assert_cmpuint (edid[126], ==, 0);         /* no extensions */
+  g_assert_cmphex (edid[24] & 0x01, ==, 0);    /* no continuous frequency: no inferred modes */
+  g_assert_cmphex (edid[24] & 0x02, ==, 0x02); /* the first detailed timing is preferred */
   /* Past the block, up to the VGA ports, reads zero; the bytes are read-only. */
   g_assert_cmphex (mmio_read (f, regs + 128, 4), ==, 0);
   mmio_write (f, regs + 0, 1, 0x55);
@@ -604,7 +602,7 @@ test_edid (Fixture *f, gconstpointer data)
         continue;
       widths[n_modes] = d[2] | (d[4] >> 4) << 8;
       heights[n_modes++] = d[5] | (d[7] >> 4) << 8;
-      g_assert_cmpuint (d[9], !=, 0);           /* drm_mode_detailed() refuses a zero sync width */
+      g_assert_cmpuint (d[9], !=, 0); /* drm_mode_detailed() refuses a zero sync width */
       g_assert_cmpuint (d[10] & 0xf, !=, 0);
       if (i == 0)
         {
@@ -765,8 +763,8 @@ test_bar_moves (Fixture *f, gconstpointer data)
 
   /* A BAR 2 moved over BAR 0's trapped range or anything else on the bus is refused by the bus and
    * leaves the registers unreachable, not the VM broken. */
-  g_assert_true (hv_bus_register (f->mmio, HV_MMIO32_START + 0x20000000, 0x1000, "other",
-                                  other_device_io, f, NULL));
+  g_assert_true (
+      hv_bus_register (f->mmio, HV_MMIO32_START + 0x20000000, 0x1000, "other", other_device_io, f, NULL));
   config_write (f, 0x18, 4, (uint32_t) (HV_MMIO32_START + 0x20000000));
   config_write (f, 0x18, 4, (uint32_t) new_regs);
   g_assert_cmphex (mmio_read (f, new_regs + 0x500, 2), ==, 0xb0c5);
@@ -797,8 +795,8 @@ test_trapped_video_memory (Fixture *f, gconstpointer data)
   n = collect (f, rects, G_N_ELEMENTS (rects));
   /* Rows are 3200 bytes: a written page is every row that has a byte in it. */
   g_assert_cmpuint (n, ==, 2);
-  assert_rect (&rects[0], 0, 3, 800, 3);   /* page 3: bytes 12288..16383, rows 3..5 */
-  assert_rect (&rects[1], 0, 99, 800, 3);  /* page 78: bytes 319488..323583, rows 99..101 */
+  assert_rect (&rects[0], 0, 3, 800, 3);  /* page 3: bytes 12288..16383, rows 3..5 */
+  assert_rect (&rects[1], 0, 99, 800, 3); /* page 78: bytes 319488..323583, rows 99..101 */
   g_assert_cmpuint (collect (f, rects, G_N_ELEMENTS (rects)), ==, 0);
 
   /* The last byte of video memory is reachable, nothing past it. */
@@ -808,8 +806,7 @@ test_trapped_video_memory (Fixture *f, gconstpointer data)
 
   /* Moving BAR 0 moves the trapped range. */
   config_write (f, 0x10, 4, (uint32_t) (HV_MMIO32_START + 0x10000000));
-  g_assert_cmphex (mmio_read (f, HV_MMIO32_START + 0x10000000 + 5 * 3200 + 4 * 10, 4), ==,
-                   0x00ff8040);
+  g_assert_cmphex (mmio_read (f, HV_MMIO32_START + 0x10000000 + 5 * 3200 + 4 * 10, 4), ==, 0x00ff8040);
   g_assert_cmphex (mmio_read (f, fb + 5 * 3200 + 4 * 10, 4), ==, 0xffffffff);
 }
 
@@ -860,7 +857,8 @@ test_garbage (Fixture *f, gconstpointer data)
           g_assert_cmpuint (mode.stride, >=, 4 * mode.width);
           g_assert_true (mode.pixels >= f->host);
           g_assert_cmpuint ((uint64_t) (mode.pixels - f->host) + (uint64_t) mode.stride * (mode.height - 1)
-                                + 4 * mode.width, <=, HV_BOCHS_VRAM_SIZE);
+                                + 4 * mode.width,
+                            <=, HV_BOCHS_VRAM_SIZE);
         }
       if (i % 64 == 0)
         {
@@ -916,8 +914,7 @@ test_save_and_load (Fixture *f, gconstpointer data)
   g_assert_true (mode.pixels == restored.host + 3 * 5120);
   g_assert_cmphex (mode.pixels[17], ==, 0xef);
   g_assert_cmpmem (restored.host, HV_BOCHS_VRAM_SIZE, f->host, HV_BOCHS_VRAM_SIZE);
-  g_assert_cmpuint (vireo_test_io_read (hv_bochs_display_dispi_io, restored.bochs, 0, 2), ==,
-                    DISPI_XRES);
+  g_assert_cmpuint (vireo_test_io_read (hv_bochs_display_dispi_io, restored.bochs, 0, 2), ==, DISPI_XRES);
   g_assert_cmpuint (collect (&restored, rects, G_N_ELEMENTS (rects)), ==, 1);
   assert_rect (&rects[0], 0, 0, 1280, 1024);
 
@@ -948,8 +945,7 @@ test_save_and_load (Fixture *f, gconstpointer data)
 
     for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
       {
-        g_autoptr (GVariant) bad_state = g_variant_parse (G_VARIANT_TYPE_VARDICT, bad[i], NULL, NULL,
-                                                          &error);
+        g_autoptr (GVariant) bad_state = g_variant_parse (G_VARIANT_TYPE_VARDICT, bad[i], NULL, NULL, &error);
         g_assert_no_error (error);
         g_assert_false (hv_bochs_display_load_state (restored.bochs, bad_state, &error));
         g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
@@ -1014,8 +1010,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func, mapped)                                                                  \
-  g_test_add ("/bochs-display/" path, Fixture, GINT_TO_POINTER (mapped), fixture_setup, func,     \
+#define ADD(path, func, mapped)                                                                              \
+  g_test_add ("/bochs-display/" path, Fixture, GINT_TO_POINTER (mapped), fixture_setup, func,                \
               fixture_teardown)
   ADD ("pci-identity", test_pci_identity, TRUE);
   ADD ("linux-probe-and-mode-set", test_linux_probe_and_mode_set, TRUE);

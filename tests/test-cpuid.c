@@ -191,10 +191,14 @@ static const struct kvm_cpuid_entry2 host_entries[] = {
   { .function = 0x4, .index = 0, .flags = 1, .eax = 0x04000121, .ebx = 0x02c0003f, .ecx = 0x3f },
   { .function = 0x4, .index = 1, .flags = 1, .eax = 0x04000122, .ebx = 0x01c0003f, .ecx = 0x3f },
   { .function = 0x4, .index = 2, .flags = 1, .eax = 0x04000143, .ebx = 0x03c0003f, .ecx = 0x7ff },
-  { .function = 0x4, .index = 3, .flags = 1, .eax = 0x04004163, .ebx = 0x04c0003f, .ecx = 0x3bfff,
-    .edx = 4 },
+  { .function = 0x4, .index = 3, .flags = 1, .eax = 0x04004163, .ebx = 0x04c0003f, .ecx = 0x3bfff, .edx = 4 },
   { .function = 0x4, .index = 4, .flags = 1 },
-  { .function = 0x7, .index = 0, .flags = 1, .eax = 2, .ebx = 0x01812042, .ecx = 0x1a010104,
+  { .function = 0x7,
+    .index = 0,
+    .flags = 1,
+    .eax = 2,
+    .ebx = 0x01812042,
+    .ecx = 0x1a010104,
     .edx = 0xbc010400 },
   { .function = 0x7, .index = 1, .flags = 1, .eax = 0x1c00 },
   { .function = 0xb, .index = 0, .flags = 1, .edx = 1 },
@@ -295,9 +299,9 @@ check_topology (unsigned index, unsigned n_vcpus, unsigned shift)
       g_assert_cmphex (e->ebx, ==, host_entry (4, sub)->ebx);
       g_assert_cmphex (e->ecx, ==, host_entry (4, sub)->ecx);
     }
-  g_assert_cmphex (entry (&t, 4, 0)->eax & 0x1f, ==, 1);   /* data cache */
+  g_assert_cmphex (entry (&t, 4, 0)->eax & 0x1f, ==, 1); /* data cache */
   g_assert_cmpuint ((entry (&t, 4, 3)->eax >> 5) & 7, ==, 3);
-  g_assert_cmphex (entry (&t, 4, 4)->eax, ==, 0);            /* the end of the list stays the end */
+  g_assert_cmphex (entry (&t, 4, 4)->eax, ==, 0); /* the end of the list stays the end */
 
   for (uint32_t leaf = 0xb; leaf <= 0x1f; leaf += 0x1f - 0xb)
     {

@@ -89,7 +89,9 @@ static const HvDeviceKind probe_kind = {
 
 /* A bus: realized first whatever the request order, no quiesce, no state. */
 static const HvDeviceKindInfo probe_bus_info = {
-  .name = "probe-bus", .id_prefix = "bus", .max_instances = 1,
+  .name = "probe-bus",
+  .id_prefix = "bus",
+  .max_instances = 1,
 };
 
 static const HvDeviceKind probe_bus_kind = {
@@ -461,11 +463,11 @@ two_ports_init (TwoPorts *f)
       HvDevice *serial = add_ok (f->devices, "serial", NULL);
       g_assert_no_errno (pipe2 (f->out[i], O_CLOEXEC | O_NONBLOCK));
       /* The device takes the fds among its options. */
-      hv_device_set_options (serial, g_variant_new_parsed ("{'output': <%h>}",
-                                                           fcntl (f->out[i][1], F_DUPFD_CLOEXEC, 3)));
+      hv_device_set_options (
+          serial, g_variant_new_parsed ("{'output': <%h>}", fcntl (f->out[i][1], F_DUPFD_CLOEXEC, 3)));
     }
   add_fails (f->devices, "serial", NULL, HV_ERROR_INVALID_ARGUMENT, "at most 2 devices");
-  host = (HvDeviceHost) { .platform = &f->tp.platform, .pio = f->pio, .ram_size = 64 << 20 };
+  host = (HvDeviceHost){ .platform = &f->tp.platform, .pio = f->pio, .ram_size = 64 << 20 };
   g_assert_true (hv_devices_realize (f->devices, &host, &error));
   g_assert_no_error (error);
 }
@@ -565,8 +567,7 @@ test_two_serial_ports (void)
     v1_state = g_variant_ref_sink (g_variant_dict_end (&dict));
     g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sa{sv}}"));
     g_variant_builder_add_parsed (
-        &builder, "{'serial0', {'kind': <'serial'>, 'version': <uint32 1>, 'state': <%@a{sv}>}}",
-        v1_state);
+        &builder, "{'serial0', {'kind': <'serial'>, 'version': <uint32 1>, 'state': <%@a{sv}>}}", v1_state);
     g_variant_builder_add_value (&builder, g_variant_get_child_value (sections, 1));
     v1_sections = g_variant_ref_sink (g_variant_builder_end (&builder));
     two_ports_init (&g);
@@ -578,16 +579,14 @@ test_two_serial_ports (void)
     g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sa{sv}}"));
     g_variant_builder_add_value (&builder, g_variant_get_child_value (sections, 0));
     g_variant_builder_add_parsed (
-        &builder, "{'serial1', {'kind': <'serial'>, 'version': <uint32 1>, 'state': <%@a{sv}>}}",
-        v1_state);
+        &builder, "{'serial1', {'kind': <'serial'>, 'version': <uint32 1>, 'state': <%@a{sv}>}}", v1_state);
     swapped = g_variant_ref_sink (g_variant_builder_end (&builder));
     two_ports_init (&g);
     g_assert_false (hv_devices_load (g.devices, swapped, &error));
     g_test_message ("refused: %s", error->message);
     g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
     g_assert_nonnull (strstr (error->message, "“serial1”"));
-    g_assert_nonnull (
-        strstr (error->message, "it was at port 0x3f8, IRQ 4; this one is at 0x2f8, IRQ 3"));
+    g_assert_nonnull (strstr (error->message, "it was at port 0x3f8, IRQ 4; this one is at 0x2f8, IRQ 3"));
     g_clear_error (&error);
     two_ports_clear (&g);
   }
@@ -605,7 +604,7 @@ test_resource_conflicts (void)
   HvDeviceHost host;
 
   vireo_test_platform_init (&tp);
-  host = (HvDeviceHost) { .platform = &tp.platform, .pio = pio };
+  host = (HvDeviceHost){ .platform = &tp.platform, .pio = pio };
   add_ok (devices, "serial", NULL);
   add_ok (devices, "com1-thief", NULL);
   g_assert_false (hv_devices_realize (devices, &host, &error));
@@ -619,8 +618,7 @@ test_resource_conflicts (void)
   host.pio = pio;
 
   /* A port range someone else has. */
-  g_assert_true (
-      hv_bus_register (pio, HV_PORT_COM2 + 4, 1, "jumper", ignore_io, NULL, &error));
+  g_assert_true (hv_bus_register (pio, HV_PORT_COM2 + 4, 1, "jumper", ignore_io, NULL, &error));
   devices = hv_devices_new (probe_kinds);
   add_ok (devices, "serial", NULL);
   add_ok (devices, "serial", NULL);

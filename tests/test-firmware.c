@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #define SEABIOS "/usr/share/seabios/bios-256k.bin"
-#define BANNER "SeaBIOS (version "
+#define BANNER  "SeaBIOS (version "
 #define NO_BOOT "No bootable device."
 /* Guest ring 0 is emulated on some hosts (ARCHITECTURE.md): SeaBIOS takes a second or two there. */
-#define BOOT_TIMEOUT_S 120
+#define BOOT_TIMEOUT_S     120
 #define STATUS_SETUP_ERROR 1
-#define STATUS_RESET 3
+#define STATUS_RESET       3
 
 typedef struct
 {
@@ -52,8 +52,9 @@ run_firmware (const char *const *argv, const char *console_path, gboolean stop_a
   memset (run, 0, sizeof *run);
   run->banner_s = run->no_boot_s = -1;
   run->status = -1;
-  proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE
-                                    | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+  proc = g_subprocess_newv (argv,
+                            G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                | G_SUBPROCESS_FLAGS_STDERR_PIPE,
                             &error);
   g_assert_no_error (error);
 
@@ -101,8 +102,7 @@ run_firmware (const char *const *argv, const char *console_path, gboolean stop_a
   }
   g_file_get_contents (console_path, &run->output, NULL, NULL);
   g_test_message ("status %d, banner after %.2f s, no boot after %.2f s\nconsole: %s\nstderr: %s",
-                  run->status, run->banner_s, run->no_boot_s, run->output ? run->output : "",
-                  run->err);
+                  run->status, run->banner_s, run->no_boot_s, run->output ? run->output : "", run->err);
 }
 
 static char *
@@ -174,9 +174,9 @@ test_seabios_under_qemu (void)
   serial = g_strconcat ("file:", console, NULL);
   {
     /* -nographic makes SeaBIOS use sercon on COM1; QEMU never retries, so it is stopped. */
-    const char *argv[] = { qemu, "-enable-kvm", "-cpu", "qemu64", "-m", "256", "-nodefaults",
-                           "-nographic", "-serial", serial, "-monitor", "none", "-bios", SEABIOS,
-                           "-no-reboot", NULL };
+    const char *argv[] = { qemu,          "-enable-kvm", "-cpu",       "qemu64", "-m",       "256",
+                           "-nodefaults", "-nographic",  "-serial",    serial,   "-monitor", "none",
+                           "-bios",       SEABIOS,       "-no-reboot", NULL };
     run_firmware (argv, console, TRUE, NULL, NULL, &run);
   }
   g_printerr ("# QEMU: SeaBIOS banner after %.2f s, \"" NO_BOOT "\" after %.2f s\n", run.banner_s,
@@ -194,7 +194,7 @@ typedef struct
 {
   const char *socket;
   const char *dir;
-  char *ppm;      /* what spicy-screenshot saved */
+  char *ppm; /* what spicy-screenshot saved */
 } Screenshot;
 
 static void
@@ -206,8 +206,9 @@ take_screenshot (gpointer data)
   int status;
 
   shot->ppm = g_build_filename (shot->dir, "shot.ppm", NULL);
-  g_spawn_sync (NULL, (char *[]){ (char *) "spicy-screenshot", (char *) "--uri", uri, (char *) "--out-file",
-                                  shot->ppm, NULL },
+  g_spawn_sync (NULL,
+                (char *[]){ (char *) "spicy-screenshot", (char *) "--uri", uri, (char *) "--out-file",
+                            shot->ppm, NULL },
                 NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error);
   g_assert_no_error (error);
   g_spawn_check_wait_status (status, &error);
@@ -399,8 +400,9 @@ test_bad_firmware_images (void)
       g_autofree char *out = NULL;
       g_autofree char *err = NULL;
 
-      proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+      proc = g_subprocess_newv (argv,
+                                G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                    | G_SUBPROCESS_FLAGS_STDERR_PIPE,
                                 &error);
       g_assert_no_error (error);
       g_assert_true (g_subprocess_communicate_utf8 (proc, "", NULL, &out, &err, &error));

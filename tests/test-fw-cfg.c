@@ -197,8 +197,7 @@ static void
 test_directory (Fixture *f, gconstpointer data)
 {
   static const char *const names[] = { "bootorder", "etc/boot-fail-wait", "etc/e820", "genroms/x.bin", NULL };
-  static const char *const contents[] = { "/pci@i0cf8/*@5\n", "wait", "e820e820e820e820e820",
-                                          "rom", NULL };
+  static const char *const contents[] = { "/pci@i0cf8/*@5\n", "wait", "e820e820e820e820e820", "rom", NULL };
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
   g_autofree char *long_name = g_strnfill (HV_FW_CFG_NAME_MAX, 'x');
@@ -253,18 +252,16 @@ test_dma_read (Fixture *f, gconstpointer data)
   g_assert_cmpmem (ram (f, BUF + 16), 12, "abcdef\0\0\0\0\0\0", 12);
 
   /* The directory through DMA, as SeaBIOS reads it: the count, then the entries. */
-  g_assert_cmphex (dma (f, DESC, HV_FW_CFG_FILE_DIR << 16 | HV_FW_CFG_DMA_SELECT | HV_FW_CFG_DMA_READ, 4,
-                        BUF),
-                   ==, 0);
+  g_assert_cmphex (
+      dma (f, DESC, HV_FW_CFG_FILE_DIR << 16 | HV_FW_CFG_DMA_SELECT | HV_FW_CFG_DMA_READ, 4, BUF), ==, 0);
   count = be32 (ram (f, BUF));
   g_assert_cmpuint (count, ==, 1);
   g_assert_cmphex (dma (f, DESC, HV_FW_CFG_DMA_READ, 64, BUF), ==, 0);
   g_assert_cmpstr ((const char *) ram (f, BUF) + 8, ==, "etc/table-loader");
 
   /* A numbered item through DMA. */
-  g_assert_cmphex (dma (f, DESC, HV_FW_CFG_SIGNATURE << 16 | HV_FW_CFG_DMA_SELECT | HV_FW_CFG_DMA_READ, 4,
-                        BUF),
-                   ==, 0);
+  g_assert_cmphex (
+      dma (f, DESC, HV_FW_CFG_SIGNATURE << 16 | HV_FW_CFG_DMA_SELECT | HV_FW_CFG_DMA_READ, 4, BUF), ==, 0);
   g_assert_cmpmem (ram (f, BUF), 4, "QEMU", 4);
 
   /* An unknown key reads as zeros, and is no error. */
@@ -306,9 +303,11 @@ test_dma_hostile (Fixture *f, gconstpointer data)
 
   /* Nothing is writable. */
   memcpy (ram (f, BUF), "evil", 4);
-  g_assert_cmphex (dma (f, DESC, (uint32_t) hv_fw_cfg_get_file_key (f->fw, "f") << 16 | HV_FW_CFG_DMA_SELECT
-                                     | HV_FW_CFG_DMA_WRITE, 4, BUF),
-                   ==, HV_FW_CFG_DMA_ERROR);
+  g_assert_cmphex (
+      dma (f, DESC,
+           (uint32_t) hv_fw_cfg_get_file_key (f->fw, "f") << 16 | HV_FW_CFG_DMA_SELECT | HV_FW_CFG_DMA_WRITE,
+           4, BUF),
+      ==, HV_FW_CFG_DMA_ERROR);
   port_select (f, hv_fw_cfg_get_file_key (f->fw, "f"));
   port_read (f, buf, 4);
   g_assert_cmpmem (buf, 4, "file", 4);

@@ -250,7 +250,8 @@ test_serial_input (void)
   g_autoptr (GError) error = NULL;
   g_autofree char *out = NULL;
   /* More than the UART's FIFO holds, so the input path must wait for the guest to drain it. */
-  const char *text = "sphinx of black onyx, judge my vow 0123456789 ABCDEFGHIJKLMNOPRSTUVWXYZ abcdefghijklmnoprstuvwxyz\n";
+  const char *text
+      = "sphinx of black onyx, judge my vow 0123456789 ABCDEFGHIJKLMNOPRSTUVWXYZ abcdefghijklmnoprstuvwxyz\n";
 
   if (!guest_init (&guest, "echo", NULL, 64ull << 20, 1, NULL))
     return;

@@ -191,9 +191,8 @@ test_garbage (void)
     {
       HvXtKey key;
       /* Prefixes often, so that they also land where codes should be. */
-      uint8_t fragment = g_rand_int_range (rand, 0, 4) == 0
-                             ? (uint8_t) (0xe0 + g_rand_int_range (rand, 0, 2))
-                             : (uint8_t) g_rand_int (rand);
+      uint8_t fragment = g_rand_int_range (rand, 0, 4) == 0 ? (uint8_t) (0xe0 + g_rand_int_range (rand, 0, 2))
+                                                            : (uint8_t) g_rand_int (rand);
 
       fed++;
       if (!hv_xt_decoder_feed (&decoder, fragment, &key))

@@ -10,7 +10,7 @@
 
 #define EVENTQ_BASE  0x100000
 #define STATUSQ_BASE 0x110000
-#define EVENTS       0x200000   /* event buffers, 8 bytes each */
+#define EVENTS       0x200000 /* event buffers, 8 bytes each */
 
 /* A handler that blocks the thread it runs on until told to return, as a synchronous fdatasync would. */
 typedef struct

@@ -143,7 +143,7 @@ typedef enum
   NOTE_IN_SEGMENT,
   NOTE_IN_SECTION, /* only a SHT_NOTE section carries it */
   NOTE_ABSENT,
-  NOTE_BAD_SIZE,   /* a 2-byte entry */
+  NOTE_BAD_SIZE, /* a 2-byte entry */
 } NotePlacement;
 
 typedef struct
@@ -252,7 +252,10 @@ build_elf (const ElfSpec *spec)
       if (note_segment)
         {
           Elf64_Phdr phdr = {
-            .p_type = PT_NOTE, .p_offset = notes_offset, .p_filesz = notes->len, .p_align = 4,
+            .p_type = PT_NOTE,
+            .p_offset = notes_offset,
+            .p_filesz = notes->len,
+            .p_align = 4,
           };
           append (out, &phdr, sizeof phdr);
         }
@@ -290,7 +293,10 @@ build_elf (const ElfSpec *spec)
       if (note_segment)
         {
           Elf32_Phdr phdr = {
-            .p_type = PT_NOTE, .p_offset = notes_offset, .p_filesz = notes->len, .p_align = 4,
+            .p_type = PT_NOTE,
+            .p_offset = notes_offset,
+            .p_filesz = notes->len,
+            .p_align = 4,
           };
           append (out, &phdr, sizeof phdr);
         }
@@ -314,7 +320,10 @@ build_elf (const ElfSpec *spec)
         {
           Elf64_Shdr null_section = { 0 };
           Elf64_Shdr note = {
-            .sh_type = SHT_NOTE, .sh_offset = notes_offset, .sh_size = notes->len, .sh_addralign = 4,
+            .sh_type = SHT_NOTE,
+            .sh_offset = notes_offset,
+            .sh_size = notes->len,
+            .sh_addralign = 4,
           };
           append (out, &null_section, sizeof null_section);
           append (out, &note, sizeof note);
@@ -323,7 +332,10 @@ build_elf (const ElfSpec *spec)
         {
           Elf32_Shdr null_section = { 0 };
           Elf32_Shdr note = {
-            .sh_type = SHT_NOTE, .sh_offset = notes_offset, .sh_size = notes->len, .sh_addralign = 4,
+            .sh_type = SHT_NOTE,
+            .sh_offset = notes_offset,
+            .sh_size = notes->len,
+            .sh_addralign = 4,
           };
           append (out, &null_section, sizeof null_section);
           append (out, &note, sizeof note);
@@ -535,7 +547,8 @@ test_pvh_max_cmdline (void)
 
   g_autoptr (GError) refused = load_error (kernel, 64 * MIB, 0, too_long);
   g_assert_error (refused, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
-  g_assert_cmpstr (refused->message, ==, "the kernel command line is 4096 bytes long; Vireo passes at most 4095");
+  g_assert_cmpstr (refused->message, ==,
+                   "the kernel command line is 4096 bytes long; Vireo passes at most 4095");
 }
 
 /* Checks a refusal: the error code, and the whole message (@exact) or a part of it. */
@@ -567,8 +580,9 @@ test_pvh_refusals (void)
   /* No PVH note at all. */
   spec = pvh_spec (TRUE);
   spec.note = NOTE_ABSENT;
-  assert_elf_refused (&spec, 64 * MIB, 0, HV_ERROR_BAD_IMAGE, TRUE,
-                      "the kernel is an ELF file without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)" BAD_IMAGE_TAIL);
+  assert_elf_refused (
+      &spec, 64 * MIB, 0, HV_ERROR_BAD_IMAGE, TRUE,
+      "the kernel is an ELF file without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)" BAD_IMAGE_TAIL);
 
   /* An arm64 kernel. */
   spec = pvh_spec (TRUE);
@@ -579,9 +593,10 @@ test_pvh_refusals (void)
   /* A segment beyond the end of a 64 MiB VM: it would need 129 MiB. */
   spec = pvh_spec (TRUE);
   spec.segments[1].paddr = 128 * MIB;
-  assert_elf_refused (&spec, 64 * MIB, 0, HV_ERROR_TOO_LARGE, TRUE,
-                      "the kernel needs at least 129 MiB of guest memory (it loads at 16 MiB and occupies 112.0 MiB); "
-                      "the VM has 64 MiB");
+  assert_elf_refused (
+      &spec, 64 * MIB, 0, HV_ERROR_TOO_LARGE, TRUE,
+      "the kernel needs at least 129 MiB of guest memory (it loads at 16 MiB and occupies 112.0 MiB); "
+      "the VM has 64 MiB");
 
   /* A segment in the PCI hole, where no amount of memory helps. */
   spec = pvh_spec (TRUE);
@@ -593,9 +608,10 @@ test_pvh_refusals (void)
   spec.segments[0].paddr = 0xF0000;
   spec.segments[0].memsz = 0x20000;
   spec.entry = 0xF0040;
-  assert_elf_refused (&spec, 64 * MIB, 0, HV_ERROR_BAD_IMAGE, TRUE,
-                      "the kernel's segment 0 loads at 0xf0000, below 1 MiB, where Vireo keeps the boot data; PVH "
-                      "kernels must load at 1 MiB or above");
+  assert_elf_refused (
+      &spec, 64 * MIB, 0, HV_ERROR_BAD_IMAGE, TRUE,
+      "the kernel's segment 0 loads at 0xf0000, below 1 MiB, where Vireo keeps the boot data; PVH "
+      "kernels must load at 1 MiB or above");
 
   /* An entry point outside everything loaded. */
   spec = pvh_spec (FALSE);
@@ -621,9 +637,10 @@ test_pvh_refusals (void)
 
   /* The initrd does not fit above the kernel in 32 MiB: the kernel ends at 18 MiB + 20 KiB. */
   spec = pvh_spec (TRUE);
-  assert_elf_refused (&spec, 32 * MIB, 20 * MIB, HV_ERROR_TOO_LARGE, TRUE,
-                      "the initrd (20 MiB) does not fit in guest memory above the kernel, which ends at 0x1205000: "
-                      "they need at least 39 MiB of guest memory; the VM has 32 MiB");
+  assert_elf_refused (
+      &spec, 32 * MIB, 20 * MIB, HV_ERROR_TOO_LARGE, TRUE,
+      "the initrd (20 MiB) does not fit in guest memory above the kernel, which ends at 0x1205000: "
+      "they need at least 39 MiB of guest memory; the VM has 32 MiB");
 }
 
 /* Every proper prefix of a valid kernel is refused as a bad image, without reading past its end. */
@@ -722,35 +739,36 @@ build_bzimage (const BzSpec *spec)
   /* Fields a loader must not copy: the sentinel before the header and the setup code after it. */
   image[0x1ef] = 0x5a;
   image[0x1f1] = spec->setup_sects;
-  put16 (image + 0x1f2, 1);                             /* root_flags */
-  put32 (image + 0x1f4, spec->pm_size / 16);            /* syssize */
-  put16 (image + 0x1fc, 0x0801);                        /* root_dev */
+  put16 (image + 0x1f2, 1);                  /* root_flags */
+  put32 (image + 0x1f4, spec->pm_size / 16); /* syssize */
+  put16 (image + 0x1fc, 0x0801);             /* root_dev */
   put16 (image + 0x1fe, 0xAA55);
   image[0x200] = 0xeb;
-  image[0x201] = 0x6a;                                  /* header ends at 0x26c */
+  image[0x201] = 0x6a; /* header ends at 0x26c */
   memcpy (image + 0x202, "HdrS", 4);
   put16 (image + 0x206, spec->version);
   image[0x210] = 0;
   image[0x211] = spec->loadflags;
-  put32 (image + 0x214, 0x100000);                      /* code32_start */
+  put32 (image + 0x214, 0x100000); /* code32_start */
   put32 (image + 0x218, 0);
   put32 (image + 0x21c, 0);
   put32 (image + 0x22c, spec->initrd_addr_max);
   put32 (image + 0x230, spec->alignment);
   image[0x234] = spec->relocatable;
-  image[0x235] = 21;                                    /* min_alignment */
+  image[0x235] = 21; /* min_alignment */
   put16 (image + 0x236, spec->xloadflags);
   put32 (image + 0x238, spec->cmdline_size);
-  put32 (image + 0x248, 0x3b0);                         /* payload_offset */
+  put32 (image + 0x248, 0x3b0); /* payload_offset */
   put64 (image + 0x258, spec->pref_address);
   put32 (image + 0x260, spec->init_size);
-  put32 (image + 0x264, 0x190);                         /* handover_offset */
-  put32 (image + 0x268, 0x1234);                        /* kernel_info_offset */
+  put32 (image + 0x264, 0x190);  /* handover_offset */
+  put32 (image + 0x268, 0x1234); /* kernel_info_offset */
   return g_bytes_new_take (image, size);
 }
 
 static void
-assert_zero_page (Guest *guest, GBytes *kernel, const HvBootSetup *setup, const char *cmdline, gboolean has_rsdp)
+assert_zero_page (Guest *guest, GBytes *kernel, const HvBootSetup *setup, const char *cmdline,
+                  gboolean has_rsdp)
 {
   const uint8_t *bp = guest_ptr (guest, HV_ZERO_PAGE, 4096);
   const uint8_t *file = g_bytes_get_data (kernel, NULL);
@@ -759,12 +777,12 @@ assert_zero_page (Guest *guest, GBytes *kernel, const HvBootSetup *setup, const 
   g_assert_cmphex (setup->boot_data, ==, HV_ZERO_PAGE);
   g_assert_cmphex (setup->entry, ==, setup->kernel_start + 0x200);
 
-  g_assert_cmpuint (bp[0x1ef], ==, 0);                         /* the sentinel stays clear */
+  g_assert_cmpuint (bp[0x1ef], ==, 0); /* the sentinel stays clear */
   g_assert_cmpmem (bp + 0x1f1, 0x210 - 0x1f1, file + 0x1f1, 0x210 - 0x1f1);
   g_assert_cmpmem (bp + 0x22c, 0x26c - 0x22c, file + 0x22c, 0x26c - 0x22c);
-  g_assert_cmpmem (bp + 0x26c, 4, "\0\0\0\0", 4);              /* past the header's end: not copied */
-  g_assert_cmphex (bp[0x210], ==, 0xff);                       /* type_of_loader */
-  g_assert_cmphex (bp[0x211], ==, 0x81);                       /* LOADED_HIGH | CAN_USE_HEAP */
+  g_assert_cmpmem (bp + 0x26c, 4, "\0\0\0\0", 4); /* past the header's end: not copied */
+  g_assert_cmphex (bp[0x210], ==, 0xff);          /* type_of_loader */
+  g_assert_cmphex (bp[0x211], ==, 0x81);          /* LOADED_HIGH | CAN_USE_HEAP */
   g_assert_cmphex (le32_at (bp + 0x214), ==, setup->kernel_start);
   g_assert_cmphex (le16_at (bp + 0x224), ==, 0xfe00);
   g_assert_cmphex (le32_at (bp + 0x228), ==, HV_CMDLINE);
@@ -875,14 +893,15 @@ test_bzimage_initrd_addr_max (void)
   {
     g_autoptr (GError) refused = load_error (kernel, 256 * MIB, 30 * MIB, NULL);
     g_assert_error (refused, HV_ERROR, HV_ERROR_TOO_LARGE);
-    g_assert_cmpstr (refused->message, ==, "the initrd (30 MiB) does not fit between the end of the kernel "
+    g_assert_cmpstr (refused->message, ==,
+                     "the initrd (30 MiB) does not fit between the end of the kernel "
                      "(24 MiB) and 48 MiB, the highest address the kernel accepts for an initrd");
   }
 }
 
 static void
-assert_bz_refused (const BzSpec *spec, uint64_t mem_size, gsize initrd_size, const char *cmdline, HvError code,
-                   gboolean exact, const char *message)
+assert_bz_refused (const BzSpec *spec, uint64_t mem_size, gsize initrd_size, const char *cmdline,
+                   HvError code, gboolean exact, const char *message)
 {
   g_autoptr (GBytes) kernel = build_bzimage (spec);
   assert_refusal (kernel, mem_size, initrd_size, cmdline, code, exact, message);
@@ -895,15 +914,17 @@ test_bzimage_refusals (void)
 
   spec = bz_spec ();
   spec.version = 0x0206;
-  assert_bz_refused (&spec, 64 * MIB, 0, NULL, HV_ERROR_BAD_IMAGE, TRUE,
-                     "the kernel is a bzImage with boot protocol 2.06, which has no 64-bit entry point (Vireo needs "
-                     "2.12 or later)" BAD_IMAGE_TAIL);
+  assert_bz_refused (
+      &spec, 64 * MIB, 0, NULL, HV_ERROR_BAD_IMAGE, TRUE,
+      "the kernel is a bzImage with boot protocol 2.06, which has no 64-bit entry point (Vireo needs "
+      "2.12 or later)" BAD_IMAGE_TAIL);
 
   spec = bz_spec ();
   spec.xloadflags = 0;
-  assert_bz_refused (&spec, 64 * MIB, 0, NULL, HV_ERROR_BAD_IMAGE, TRUE,
-                     "the kernel is a bzImage without a 64-bit entry point (XLF_KERNEL_64 is not set: a 32-bit "
-                     "kernel?)" BAD_IMAGE_TAIL);
+  assert_bz_refused (
+      &spec, 64 * MIB, 0, NULL, HV_ERROR_BAD_IMAGE, TRUE,
+      "the kernel is a bzImage without a 64-bit entry point (XLF_KERNEL_64 is not set: a 32-bit "
+      "kernel?)" BAD_IMAGE_TAIL);
 
   spec = bz_spec ();
   spec.loadflags = 0;
@@ -917,14 +938,16 @@ test_bzimage_refusals (void)
   spec = bz_spec ();
   spec.relocatable = FALSE;
   spec.pref_address = 0x10000;
-  assert_bz_refused (&spec, 64 * MIB, 0, NULL, HV_ERROR_BAD_IMAGE, FALSE, "must load at 0x10000, below 1 MiB");
+  assert_bz_refused (&spec, 64 * MIB, 0, NULL, HV_ERROR_BAD_IMAGE, FALSE,
+                     "must load at 0x10000, below 1 MiB");
 
   /* A Debian-sized kernel in too little memory. */
   spec = bz_spec ();
   spec.init_size = 56 * MIB;
-  assert_bz_refused (&spec, 32 * MIB, 0, NULL, HV_ERROR_TOO_LARGE, TRUE,
-                     "the kernel needs at least 72 MiB of guest memory (it loads at 16 MiB and occupies 56 MiB); "
-                     "the VM has 32 MiB");
+  assert_bz_refused (
+      &spec, 32 * MIB, 0, NULL, HV_ERROR_TOO_LARGE, TRUE,
+      "the kernel needs at least 72 MiB of guest memory (it loads at 16 MiB and occupies 56 MiB); "
+      "the VM has 32 MiB");
 
   /* The command line against the kernel's own cmdline_size (which excludes the NUL). */
   spec = bz_spec ();
@@ -956,9 +979,10 @@ test_bzimage_refusals (void)
 
   /* The initrd too big for memory: the kernel's footprint ends at 24 MiB. */
   spec = bz_spec ();
-  assert_bz_refused (&spec, 32 * MIB, 9 * MIB, NULL, HV_ERROR_TOO_LARGE, TRUE,
-                     "the initrd (9 MiB) does not fit in guest memory above the kernel, which ends at 24 MiB: they "
-                     "need at least 33 MiB of guest memory; the VM has 32 MiB");
+  assert_bz_refused (
+      &spec, 32 * MIB, 9 * MIB, NULL, HV_ERROR_TOO_LARGE, TRUE,
+      "the initrd (9 MiB) does not fit in guest memory above the kernel, which ends at 24 MiB: they "
+      "need at least 33 MiB of guest memory; the VM has 32 MiB");
 
   /* Every prefix of a bzImage is refused without crashing. */
   spec = bz_spec ();
@@ -1051,8 +1075,8 @@ test_not_kernels (void)
   g_autofree uint8_t *garbage = g_malloc (4096);
   g_autoptr (GRand) rand = g_rand_new_with_seed (7);
   uint8_t mbr[512] = { 0xfa, 0x31, 0xc0 };
-  static const uint8_t be_ppc_elf[64] = { 0x7f, 'E', 'L', 'F', ELFCLASS64, ELFDATA2MSB, 1, 0,
-                                          0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, EM_PPC64 };
+  static const uint8_t be_ppc_elf[64] = { 0x7f, 'E', 'L', 'F', ELFCLASS64, ELFDATA2MSB, 1, 0, 0, 0,
+                                          0,    0,   0,   0,   0,          0,           0, 2, 0, EM_PPC64 };
 
   for (gsize i = 0; i < 4096; i++)
     garbage[i] = (uint8_t) g_rand_int (rand);
@@ -1062,7 +1086,9 @@ test_not_kernels (void)
 
   assert_refused_as ("", 0, "an empty file");
   assert_refused_as ("\x1f\x8b\x08\x00\x00\x00\x00\x00", 8, "a gzip-compressed file");
-  assert_refused_as ("\xfd" "7zXZ\0\0\x04", 8, "an xz-compressed file");
+  assert_refused_as ("\xfd"
+                     "7zXZ\0\0\x04",
+                     8, "an xz-compressed file");
   assert_refused_as ("\x28\xb5\x2f\xfd\x04\x58", 6, "a zstd-compressed file");
   assert_refused_as ("BZh91AY&SY", 10, "a bzip2-compressed file");
   assert_refused_as ("\x02\x21\x4c\x18\x00\x00", 6, "an lz4-compressed file");
@@ -1070,13 +1096,16 @@ test_not_kernels (void)
   assert_refused_as ("#!/bin/sh\nexec true\n", 20, "a shell script");
   /* What a file holds never appears in the message: not its interpreter, not its first bytes. */
   assert_refused_as ("#!/usr/bin/env python3\nprint()\n", 31, "a script");
-  assert_refused_as ("MZ\x90\x00\x03\x00\x00\x00", 8, "a PE executable (Windows or EFI) without a Linux boot header");
+  assert_refused_as ("MZ\x90\x00\x03\x00\x00\x00", 8,
+                     "a PE executable (Windows or EFI) without a Linux boot header");
   assert_refused_as (mbr, sizeof mbr,
                      "a disk image or boot sector (it has an MBR signature but no Linux boot header)");
   assert_refused_as ("hello, world\n", 13, "a text file");
   assert_refused_as (garbage, 4096, "a file of unknown format");
   assert_refused_as (be_ppc_elf, sizeof be_ppc_elf, "a big-endian ELF file for 64-bit PowerPC");
-  assert_refused_as ("\x7f" "ELF\x02\x01\x01", 7, "a truncated ELF file (7 bytes)");
+  assert_refused_as ("\x7f"
+                     "ELF\x02\x01\x01",
+                     7, "a truncated ELF file (7 bytes)");
 }
 
 static void
@@ -1085,7 +1114,8 @@ test_gzip_hint (void)
   g_autoptr (GBytes) kernel = g_bytes_new_static ("\x1f\x8b\x08\x00", 4);
   g_autoptr (GError) error = load_error (kernel, 32 * MIB, 0, NULL);
   g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
-  g_assert_cmpstr (error->message, ==, "the kernel is a gzip-compressed file" BAD_IMAGE_TAIL
+  g_assert_cmpstr (error->message, ==,
+                   "the kernel is a gzip-compressed file" BAD_IMAGE_TAIL
                    " (decompress a compressed vmlinux first)");
 }
 
@@ -1123,8 +1153,8 @@ find_real_kernel (char **tmpdir)
       if (*tmpdir == NULL)
         return NULL;
       argv[3] = *tmpdir;
-      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-                         NULL, NULL, NULL, NULL, &status, NULL)
+      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                         NULL, NULL, NULL, &status, NULL)
           || !g_spawn_check_wait_status (status, NULL))
         continue;
       boot = g_build_filename (*tmpdir, "boot", NULL);
@@ -1195,17 +1225,19 @@ test_real_kernel (void)
     g_assert_cmpuint (setup.kernel_start, >=, HV_HIMEM_START);
     g_assert_cmpuint (setup.initrd_start, >=, setup.kernel_end);
     g_assert_cmpuint (setup.initrd_start + MIB, <=, 512 * MIB);
-    g_test_message ("kernel at 0x%" G_GINT64_MODIFIER "x..0x%" G_GINT64_MODIFIER "x, entry 0x%"
-                    G_GINT64_MODIFIER "x, initrd at 0x%" G_GINT64_MODIFIER "x", setup.kernel_start,
-                    setup.kernel_end, setup.entry, setup.initrd_start);
+    g_test_message ("kernel at 0x%" G_GINT64_MODIFIER "x..0x%" G_GINT64_MODIFIER
+                    "x, entry 0x%" G_GINT64_MODIFIER "x, initrd at 0x%" G_GINT64_MODIFIER "x",
+                    setup.kernel_start, setup.kernel_end, setup.entry, setup.initrd_start);
     guest_clear (&guest);
 
     /* A distribution kernel does not fit in the smallest VM, and the error says how much it needs. */
     if (setup.kernel_end > HV_MEMORY_MIN)
       {
         g_autoptr (GError) refused = load_error (kernel, HV_MEMORY_MIN, 0, NULL);
-        g_autofree char *needed = g_strdup_printf ("the kernel needs at least %" G_GUINT64_FORMAT " MiB of guest "
-                                                   "memory", (setup.kernel_end + MIB - 1) / MIB);
+        g_autofree char *needed = g_strdup_printf ("the kernel needs at least %" G_GUINT64_FORMAT
+                                                   " MiB of guest "
+                                                   "memory",
+                                                   (setup.kernel_end + MIB - 1) / MIB);
         g_assert_error (refused, HV_ERROR, HV_ERROR_TOO_LARGE);
         g_assert_true (g_str_has_prefix (refused->message, needed));
       }

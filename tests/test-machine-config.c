@@ -148,9 +148,9 @@ disk_machine (Files *files)
   g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string ("Desktop / test: 1"));
   g_variant_builder_add (&builder, "{sv}", "boot", g_variant_new_string ("disk"));
   g_variant_builder_add (&builder, "{sv}", "memory-mib", g_variant_new_uint64 (1024));
-  g_variant_builder_add (&builder, "{sv}", "disks",
-                         disks_of (disk_entry (files->qcow2, "qcow2", FALSE),
-                                   disk_entry (files->raw, "raw", TRUE), NULL));
+  g_variant_builder_add (
+      &builder, "{sv}", "disks",
+      disks_of (disk_entry (files->qcow2, "qcow2", FALSE), disk_entry (files->raw, "raw", TRUE), NULL));
   g_variant_builder_add (&builder, "{sv}", "network", g_variant_new_string ("nat"));
   g_variant_builder_add (&builder, "{sv}", "display", g_variant_new_boolean (TRUE));
   settings = g_variant_ref_sink (g_variant_builder_end (&builder));
@@ -272,20 +272,18 @@ test_create_requirements (Files *files, gconstpointer data)
                   VIREO_ERROR_INVALID_ARGUMENT, "“kernel”");
   assert_refused (config, g_variant_new_parsed ("{'name': <'a'>, 'boot': <'disk'>}"), TRUE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
-  assert_refused (
-      config,
-      g_variant_new_parsed ("{'name': <'a'>, 'kernel': <%s>, 'boot': <'cdrom'>}", files->kernel),
-      TRUE, VIREO_ERROR_INVALID_ARGUMENT, "“boot”");
+  assert_refused (config,
+                  g_variant_new_parsed ("{'name': <'a'>, 'kernel': <%s>, 'boot': <'cdrom'>}", files->kernel),
+                  TRUE, VIREO_ERROR_INVALID_ARGUMENT, "“boot”");
 
-  named = g_variant_ref_sink (
-      g_variant_new_parsed ("{'name': <'a'>, 'kernel': <%s>}", files->kernel));
+  named = g_variant_ref_sink (g_variant_new_parsed ("{'name': <'a'>, 'kernel': <%s>}", files->kernel));
   g_assert_true (vireo_machine_config_apply_settings (config, named, TRUE, &error));
   g_assert_no_error (error);
   /* Switching to disk boot without a disk would make the machine unbootable. */
-  assert_refused (config, one ("boot", g_variant_new_string ("disk")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
-  assert_refused (config, one ("kernel", g_variant_new_string ("")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“kernel”");
+  assert_refused (config, one ("boot", g_variant_new_string ("disk")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“disks”");
+  assert_refused (config, one ("kernel", g_variant_new_string ("")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“kernel”");
   assert_refused (config, g_variant_new_parsed ("[<'not a dictionary'>]"), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "a{sv}");
 }
@@ -295,20 +293,20 @@ test_unknown_and_wrong_types (Files *files, gconstpointer data)
 {
   g_autoptr (VireoMachineConfig) config = kernel_machine (files);
 
-  assert_refused (config, one ("colour", g_variant_new_string ("blue")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“colour”");
-  assert_refused (config, one ("memory-mib", g_variant_new_int32 (1024)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“memory-mib”");
+  assert_refused (config, one ("colour", g_variant_new_string ("blue")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“colour”");
+  assert_refused (config, one ("memory-mib", g_variant_new_int32 (1024)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“memory-mib”");
   assert_refused (config, one ("memory-mib", g_variant_new_string ("1G")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“memory-mib”");
-  assert_refused (config, one ("vcpus", g_variant_new_uint64 (2)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“vcpus”");
-  assert_refused (config, one ("name", g_variant_new_int32 (7)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“name”");
-  assert_refused (config, one ("display", g_variant_new_string ("yes")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“display”");
-  assert_refused (config, one ("disks", g_variant_new_strv (NULL, 0)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“disks”");
+  assert_refused (config, one ("vcpus", g_variant_new_uint64 (2)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“vcpus”");
+  assert_refused (config, one ("name", g_variant_new_int32 (7)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“name”");
+  assert_refused (config, one ("display", g_variant_new_string ("yes")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“display”");
+  assert_refused (config, one ("disks", g_variant_new_strv (NULL, 0)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“disks”");
   assert_refused (config, one ("notes", g_variant_new_variant (g_variant_new_string ("x"))), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“notes”");
 
@@ -339,18 +337,18 @@ test_ranges (Files *files, gconstpointer data)
   g_autoptr (GVariant) ok_memory = one ("memory-mib", g_variant_new_uint64 (32));
   g_autoptr (GVariant) ok_vcpus = one ("vcpus", g_variant_new_uint32 (64));
 
-  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (31)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "memory-mib");
-  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (0)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "memory-mib");
+  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (31)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "memory-mib");
+  assert_refused (config, one ("memory-mib", g_variant_new_uint64 (0)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "memory-mib");
   assert_refused (config, one ("memory-mib", g_variant_new_uint64 (host_mib + 1)), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "more than this host has");
   assert_refused (config, one ("memory-mib", g_variant_new_uint64 (G_MAXUINT64)), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "memory-mib");
-  assert_refused (config, one ("vcpus", g_variant_new_uint32 (0)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
-  assert_refused (config, one ("vcpus", g_variant_new_uint32 (65)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
+  assert_refused (config, one ("vcpus", g_variant_new_uint32 (0)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "vcpus");
+  assert_refused (config, one ("vcpus", g_variant_new_uint32 (65)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "vcpus");
   assert_refused (config, one ("vcpus", g_variant_new_uint32 (G_MAXUINT32)), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
 
@@ -385,14 +383,14 @@ test_names (Files *files, gconstpointer data)
   g_string_append (long_name, "가");
   assert_refused (config, one ("name", g_variant_new_string (long_name->str)), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "65 characters");
-  assert_refused (config, one ("name", g_variant_new_string ("")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "empty");
-  assert_refused (config, one ("name", g_variant_new_string ("   ")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "empty");
+  assert_refused (config, one ("name", g_variant_new_string ("")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "empty");
+  assert_refused (config, one ("name", g_variant_new_string ("   ")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "empty");
   assert_refused (config, one ("name", g_variant_new_string ("two\nlines")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "control character");
-  assert_refused (config, one ("name", g_variant_new_string ("bell\a")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "control character");
+  assert_refused (config, one ("name", g_variant_new_string ("bell\a")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "control character");
   assert_refused (config, one ("name", g_variant_new_string ("c1\xc2\x85")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "control character");
 }
@@ -407,16 +405,16 @@ test_enums_and_text (Files *files, gconstpointer data)
   g_autoptr (GVariant) all = NULL;
   g_autoptr (GError) error = NULL;
 
-  assert_refused (config, one ("boot", g_variant_new_string ("pxe")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“boot”");
+  assert_refused (config, one ("boot", g_variant_new_string ("pxe")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“boot”");
   assert_refused (config, one ("network", g_variant_new_string ("bridge")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“network”");
   assert_refused (config, one ("auto-start", g_variant_new_string ("sometimes")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“auto-start”");
   assert_refused (config, one ("auto-stop", g_variant_new_string ("hibernate")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“auto-stop”");
-  assert_refused (config, one ("network", g_variant_new_string ("NAT")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“network”");
+  assert_refused (config, one ("network", g_variant_new_string ("NAT")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“network”");
   assert_refused (config, one ("cpuid-mask", g_variant_new_string ("cx16")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“cpuid-mask”");
   assert_refused (config, one ("cpuid-mask", g_variant_new_string ("-no-such-feature")), FALSE,
@@ -427,16 +425,15 @@ test_enums_and_text (Files *files, gconstpointer data)
                   VIREO_ERROR_INVALID_ARGUMENT, "“notes”");
   assert_refused (config, one ("cmdline", g_variant_new_string (huge_cmdline)), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“cmdline”");
-  assert_refused (config, one ("cmdline", g_variant_new_string ("a\nb")), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“cmdline”");
-  assert_refused (config, one ("name", g_variant_new_string (huge_name)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "“name”");
+  assert_refused (config, one ("cmdline", g_variant_new_string ("a\nb")), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“cmdline”");
+  assert_refused (config, one ("name", g_variant_new_string (huge_name)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "“name”");
 
   /* network "nat" and display are settings now; whether they can run is decided at start. */
-  all = g_variant_ref_sink (
-      g_variant_new_parsed ("{'network': <'nat'>, 'display': <true>, 'cpuid-mask': "
-                            "<'-cx16,-avx512f'>, 'auto-start': <'if-running'>,"
-                            " 'auto-stop': <'turn-off'>, 'notes': <'tab\there'>}"));
+  all = g_variant_ref_sink (g_variant_new_parsed ("{'network': <'nat'>, 'display': <true>, 'cpuid-mask': "
+                                                  "<'-cx16,-avx512f'>, 'auto-start': <'if-running'>,"
+                                                  " 'auto-stop': <'turn-off'>, 'notes': <'tab\there'>}"));
   g_assert_true (vireo_machine_config_apply_settings (config, all, FALSE, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (config->network, ==, "nat");
@@ -457,12 +454,12 @@ test_paths (Files *files, gconstpointer data)
 
   assert_refused (config, one ("kernel", g_variant_new_string ("vmlinuz")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "absolute");
-  assert_refused (config, one ("kernel", g_variant_new_string (missing)), FALSE,
-                  VIREO_ERROR_NOT_FOUND, missing);
-  assert_refused (config, one ("initrd", g_variant_new_string (missing)), FALSE,
-                  VIREO_ERROR_NOT_FOUND, missing);
-  assert_refused (config, one ("kernel", g_variant_new_string (through_file)), FALSE,
-                  VIREO_ERROR_NOT_FOUND, through_file);
+  assert_refused (config, one ("kernel", g_variant_new_string (missing)), FALSE, VIREO_ERROR_NOT_FOUND,
+                  missing);
+  assert_refused (config, one ("initrd", g_variant_new_string (missing)), FALSE, VIREO_ERROR_NOT_FOUND,
+                  missing);
+  assert_refused (config, one ("kernel", g_variant_new_string (through_file)), FALSE, VIREO_ERROR_NOT_FOUND,
+                  through_file);
   assert_refused (config, one ("kernel", g_variant_new_string (files->dir)), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "not a regular file");
   assert_refused (config, one ("kernel", g_variant_new_string ("/dev/null")), FALSE,
@@ -489,8 +486,8 @@ test_unreadable_file (Files *files, gconstpointer data)
   assert_refused (config, one ("initrd", g_variant_new_string (files->initrd)), FALSE,
                   VIREO_ERROR_PERMISSION_DENIED, files->initrd);
   g_assert_cmpint (chmod (files->raw, 0444), ==, 0);
-  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "raw", FALSE), NULL)),
-                  FALSE, VIREO_ERROR_PERMISSION_DENIED, files->raw);
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "raw", FALSE), NULL)), FALSE,
+                  VIREO_ERROR_PERMISSION_DENIED, files->raw);
 }
 
 static void
@@ -506,29 +503,28 @@ test_disks (Files *files, gconstpointer data)
 
   /* A qcow2 image declared raw would hand the guest the image's metadata; the reverse would not
    * open. */
-  assert_refused (config, one ("disks", disks_of (disk_entry (files->qcow2, "raw", FALSE), NULL)),
-                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, files->qcow2);
-  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "qcow2", FALSE), NULL)),
-                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, files->raw);
-  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "vmdk", FALSE), NULL)),
-                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "vmdk");
-  assert_refused (config, one ("disks", disks_of (disk_entry (missing, "qcow2", FALSE), NULL)),
-                  FALSE, VIREO_ERROR_NOT_FOUND, missing);
-  assert_refused (config, one ("disks", disks_of (disk_entry ("disk.img", "raw", FALSE), NULL)),
-                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "absolute");
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->qcow2, "raw", FALSE), NULL)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, files->qcow2);
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "qcow2", FALSE), NULL)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, files->raw);
+  assert_refused (config, one ("disks", disks_of (disk_entry (files->raw, "vmdk", FALSE), NULL)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "vmdk");
+  assert_refused (config, one ("disks", disks_of (disk_entry (missing, "qcow2", FALSE), NULL)), FALSE,
+                  VIREO_ERROR_NOT_FOUND, missing);
+  assert_refused (config, one ("disks", disks_of (disk_entry ("disk.img", "raw", FALSE), NULL)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "absolute");
   assert_refused (config,
                   one ("disks", disks_of (disk_entry (files->raw, "raw", FALSE),
                                           disk_entry (files->raw, "raw", TRUE), NULL)),
                   FALSE, VIREO_ERROR_INVALID_ARGUMENT, "twice");
-  assert_refused (
-      config, one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'size': <'10G'>}]", files->raw)),
-      FALSE, VIREO_ERROR_INVALID_ARGUMENT, "“size”");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'size': <'10G'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "“size”");
   assert_refused (config, one ("disks", g_variant_new_parsed ("[{'format': <'raw'>}]")), FALSE,
                   VIREO_ERROR_INVALID_ARGUMENT, "“path”");
-  assert_refused (
-      config,
-      one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'readonly': <'yes'>}]", files->raw)),
-      FALSE, VIREO_ERROR_INVALID_ARGUMENT, "“readonly”");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'readonly': <'yes'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "“readonly”");
 
   g_variant_builder_init (&many, G_VARIANT_TYPE ("aa{sv}"));
   for (int i = 0; i < 17; i++)
@@ -537,12 +533,12 @@ test_disks (Files *files, gconstpointer data)
       g_autofree char *path = write_file (files->dir, name, "", 0);
       g_variant_builder_add_value (&many, disk_entry (path, "raw", FALSE));
     }
-  assert_refused (config, one ("disks", g_variant_builder_end (&many)), FALSE,
-                  VIREO_ERROR_INVALID_ARGUMENT, "at most 16");
+  assert_refused (config, one ("disks", g_variant_builder_end (&many)), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
+                  "at most 16");
 
   /* Without a declared format the image says what it is; an empty file is raw. */
-  detected = one ("disks", disks_of (disk_entry (files->qcow2, NULL, FALSE),
-                                     disk_entry (empty, NULL, TRUE), NULL));
+  detected = one ("disks",
+                  disks_of (disk_entry (files->qcow2, NULL, FALSE), disk_entry (empty, NULL, TRUE), NULL));
   g_assert_true (vireo_machine_config_apply_settings (config, detected, FALSE, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (config->disks->len, ==, 2);
@@ -565,11 +561,9 @@ test_atomic_apply (Files *files, gconstpointer data)
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string ("Renamed"));
   g_variant_builder_add (&builder, "{sv}", "notes", g_variant_new_string ("changed"));
-  g_variant_builder_add (&builder, "{sv}", "disks",
-                         disks_of (disk_entry (files->raw, "raw", FALSE), NULL));
+  g_variant_builder_add (&builder, "{sv}", "disks", disks_of (disk_entry (files->raw, "raw", FALSE), NULL));
   g_variant_builder_add (&builder, "{sv}", "vcpus", g_variant_new_uint32 (1000));
-  assert_refused (config, g_variant_builder_end (&builder), FALSE, VIREO_ERROR_INVALID_ARGUMENT,
-                  "vcpus");
+  assert_refused (config, g_variant_builder_end (&builder), FALSE, VIREO_ERROR_INVALID_ARGUMENT, "vcpus");
   g_assert_cmpstr (config->name, ==, "Kernel box");
   g_assert_cmpuint (config->disks->len, ==, 0);
 }
@@ -690,9 +684,8 @@ test_libvirt_names (void)
     const char *name;
     const char *libvirt;
   } cases[] = {
-    { "web01", "web01" },      { "My VM", "My-VM" },
-    { "a/b\\c:d", "a-b-c-d" }, { "--dashes--", "dashes" },
-    { ".hidden", "hidden" },   { "Ubuntu 24.04 (LTS)", "Ubuntu-24.04-LTS" },
+    { "web01", "web01" },       { "My VM", "My-VM" },    { "a/b\\c:d", "a-b-c-d" },
+    { "--dashes--", "dashes" }, { ".hidden", "hidden" }, { "Ubuntu 24.04 (LTS)", "Ubuntu-24.04-LTS" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -751,8 +744,8 @@ run_validator (const char *xml, const char *dir)
   path = write_file (dir, "domain.xml", xml, strlen (xml));
   {
     const char *argv[] = { validator, path, "domain", NULL };
-    g_assert_true (g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                                 &status, &error));
+    g_assert_true (
+        g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
   }
   g_assert_no_error (error);
   if (!g_spawn_check_wait_status (status, NULL))
@@ -996,9 +989,8 @@ test_import_boxes_disk (void)
 static char *
 domain_with (const char *memory, const char *os, const char *devices)
 {
-  return g_strdup_printf (
-      "<domain type='kvm'><name>t</name>%s<os>%s</os><devices>%s</devices></domain>", memory, os,
-      devices);
+  return g_strdup_printf ("<domain type='kvm'><name>t</name>%s<os>%s</os><devices>%s</devices></domain>",
+                          memory, os, devices);
 }
 
 #define KERNEL_OS "<type arch='x86_64'>hvm</type><kernel>/boot/vmlinuz</kernel>"
@@ -1050,29 +1042,24 @@ test_import_refusals (void)
     /* Memory that cannot be: too little, an unknown unit, a wrapped negative, more bytes than
        exist. */
     { "<memory unit='MiB'>16</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "memory-mib" },
-    { "<memory unit='furlongs'>5</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
-      "furlongs" },
+    { "<memory unit='furlongs'>5</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "furlongs" },
     { "<memory unit='KiB'>-5</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<memory>" },
     { "<memory unit='GiB'>99999999999999999</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
       "too large" },
     { "<memory unit='EiB'>1</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "too large" },
     { "<memory>lots</memory>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<memory>" },
     { "", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<memory>" },
-    { "<memory>65536</memory><vcpu>65</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
-      "vcpus" },
-    { "<memory>65536</memory><vcpu>99999999999999999999</vcpu>", KERNEL_OS, "",
-      VIREO_ERROR_INVALID_ARGUMENT, "<vcpu>" },
-    { "<memory>65536</memory><vcpu>two</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
+    { "<memory>65536</memory><vcpu>65</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "vcpus" },
+    { "<memory>65536</memory><vcpu>99999999999999999999</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
       "<vcpu>" },
-    { "<memory>65536</memory><vcpu>0</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT,
-      "vcpus" },
+    { "<memory>65536</memory><vcpu>two</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "<vcpu>" },
+    { "<memory>65536</memory><vcpu>0</vcpu>", KERNEL_OS, "", VIREO_ERROR_INVALID_ARGUMENT, "vcpus" },
     /* What Vireo cannot run. */
-    { "<memory>65536</memory>", "<type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel>",
-      "", VIREO_ERROR_NOT_SUPPORTED, "aarch64" },
+    { "<memory>65536</memory>", "<type arch='aarch64' machine='virt'>hvm</type><kernel>/k</kernel>", "",
+      VIREO_ERROR_NOT_SUPPORTED, "aarch64" },
     { "<memory>65536</memory>", "<type arch='i686'>hvm</type><kernel>/k</kernel>", "",
       VIREO_ERROR_NOT_SUPPORTED, "x86_64" },
-    { "<memory>65536</memory>", "<type>xen</type><kernel>/k</kernel>", "",
-      VIREO_ERROR_NOT_SUPPORTED, "hvm" },
+    { "<memory>65536</memory>", "<type>xen</type><kernel>/k</kernel>", "", VIREO_ERROR_NOT_SUPPORTED, "hvm" },
     { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>", "", VIREO_ERROR_NOT_SUPPORTED,
       "neither a kernel nor a disk" },
     { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type><boot dev='cdrom'/>",
@@ -1086,8 +1073,8 @@ test_import_refusals (void)
       "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><source file='/vm/a.vmdk'/>"
       "<target dev='vda'/></disk>",
       VIREO_ERROR_NOT_SUPPORTED, "vmdk" },
-    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type><kernel>relative/vmlinuz</kernel>",
-      "", VIREO_ERROR_INVALID_ARGUMENT, "absolute" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type><kernel>relative/vmlinuz</kernel>", "",
+      VIREO_ERROR_INVALID_ARGUMENT, "absolute" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -1105,8 +1092,7 @@ test_import_names_and_ids (void)
   g_autoptr (VireoMachineConfig) titled = NULL;
   g_autofree char *long_name = g_strnfill (65, 'n');
   g_autofree char *long_xml = g_strdup_printf (
-      "<domain type='kvm'><name>%s</name><memory>65536</memory><os>" KERNEL_OS "</os></domain>",
-      long_name);
+      "<domain type='kvm'><name>%s</name><memory>65536</memory><os>" KERNEL_OS "</os></domain>", long_name);
 
   assert_parse_fails ("<domain type='kvm'><memory>65536</memory><os>" KERNEL_OS "</os></domain>",
                       VIREO_ERROR_INVALID_ARGUMENT, "<name>");
@@ -1155,15 +1141,13 @@ test_import_garbage (void)
     "<domain type='kvm'><name>a</name>",
     "<?xml version='1.0'?>",
     "\x01\x02\x03\xff\xfe",
-    "<domain type='kvm'><name>a</name><memory>65536</memory><os>" KERNEL_OS
-    "</os></domain><domain/>",
+    "<domain type='kvm'><name>a</name><memory>65536</memory><os>" KERNEL_OS "</os></domain><domain/>",
   };
   g_autoptr (GString) huge = g_string_new ("<domain type='kvm'><name>a</name><description>");
 
   for (guint i = 0; i < G_N_ELEMENTS (garbage); i++)
     assert_parse_fails (garbage[i], VIREO_ERROR_INVALID_ARGUMENT, NULL);
-  assert_parse_fails ("<network><name>default</name></network>", VIREO_ERROR_INVALID_ARGUMENT,
-                      NULL);
+  assert_parse_fails ("<network><name>default</name></network>", VIREO_ERROR_INVALID_ARGUMENT, NULL);
 
   while (huge->len < 2 * 1024 * 1024)
     g_string_append (huge, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
@@ -1204,15 +1188,20 @@ test_import_hostile_shapes (void)
 
   /* Values libvirt-gconfig reads as enumerations and does not know (it would log a critical warning,
    * fatal in tests) are refused first, named. */
-  assert_parse_fails ("<domain type='xen'><name>a</name></domain>", VIREO_ERROR_NOT_SUPPORTED, "“xen” domain");
-  assert_parse_fails ("<domain type='kvm'><name>a</name><devices><disk type='volume' device='disk'/></devices>"
-                      "</domain>", VIREO_ERROR_NOT_SUPPORTED, "of type “volume”");
+  assert_parse_fails ("<domain type='xen'><name>a</name></domain>", VIREO_ERROR_NOT_SUPPORTED,
+                      "“xen” domain");
+  assert_parse_fails (
+      "<domain type='kvm'><name>a</name><devices><disk type='volume' device='disk'/></devices>"
+      "</domain>",
+      VIREO_ERROR_NOT_SUPPORTED, "of type “volume”");
   assert_parse_fails ("<domain type='kvm'><name>a</name><devices><disk type='file' device='lun'/></devices>"
-                      "</domain>", VIREO_ERROR_NOT_SUPPORTED, "a “lun” device");
+                      "</domain>",
+                      VIREO_ERROR_NOT_SUPPORTED, "a “lun” device");
 
-  assert_parse_fails ("<domain type='kvm'><name>secret-token-123</nam></domain>", VIREO_ERROR_INVALID_ARGUMENT,
-                      "not well-formed XML");
-  g_test_message ("three hostile shapes refused in %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - start) / 1000);
+  assert_parse_fails ("<domain type='kvm'><name>secret-token-123</nam></domain>",
+                      VIREO_ERROR_INVALID_ARGUMENT, "not well-formed XML");
+  g_test_message ("three hostile shapes refused in %" G_GINT64_FORMAT " ms",
+                  (g_get_monotonic_time () - start) / 1000);
 }
 
 int
@@ -1220,8 +1209,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, fn)                                                                              \
-  g_test_add ("/machine-config/" path, Files, NULL, files_setup, fn, files_teardown)
+#define ADD(path, fn) g_test_add ("/machine-config/" path, Files, NULL, files_setup, fn, files_teardown)
   g_test_add_func ("/machine-config/defaults", test_defaults);
   ADD ("create", test_create);
   ADD ("create-requirements", test_create_requirements);

@@ -204,10 +204,9 @@ test_paths_and_modes (Fixture *fx, gconstpointer data)
 static void
 test_save_and_load (Fixture *fx, gconstpointer data)
 {
-  g_autoptr (VireoMachineConfig) a
-      = machine_new (fx, "Alpha", "aaaaaaaa-1111-4111-8111-111111111111", NULL);
-  g_autoptr (VireoMachineConfig) b
-      = machine_new (fx, "Beta / two", "bbbbbbbb-2222-4222-8222-222222222222", NULL);
+  g_autoptr (VireoMachineConfig) a = machine_new (fx, "Alpha", "aaaaaaaa-1111-4111-8111-111111111111", NULL);
+  g_autoptr (VireoMachineConfig) b = machine_new (fx, "Beta / two", "bbbbbbbb-2222-4222-8222-222222222222",
+                                                  NULL);
   g_autoptr (GPtrArray) machines = NULL;
   g_autoptr (GPtrArray) problems = NULL;
   g_autoptr (GVariant) settings_b = NULL;
@@ -244,8 +243,7 @@ test_skips_strangers (Fixture *fx, gconstpointer data)
   g_autoptr (GPtrArray) machines = NULL;
   g_autoptr (GPtrArray) problems = NULL;
   g_autofree char *lost = g_build_filename (fx->root, "lost+found", NULL);
-  g_autofree char *upper
-      = g_build_filename (fx->root, "AAAAAAAA-1111-4111-8111-111111111111", NULL);
+  g_autofree char *upper = g_build_filename (fx->root, "AAAAAAAA-1111-4111-8111-111111111111", NULL);
   g_autofree char *upper_xml = g_build_filename (upper, "machine.xml", NULL);
   g_autofree char *file = g_build_filename (fx->root, "cccccccc-3333-4333-8333-333333333333", NULL);
   g_autofree char *kept = g_build_filename (fx->root, "dddddddd-4444-4444-8444-444444444444", NULL);
@@ -273,16 +271,16 @@ test_skips_strangers (Fixture *fx, gconstpointer data)
 static void
 test_reports_broken (Fixture *fx, gconstpointer data)
 {
-  g_autoptr (VireoMachineConfig) good
-      = machine_new (fx, "Good", "11111111-1111-4111-8111-111111111111", NULL);
-  g_autoptr (VireoMachineConfig) truncated
-      = machine_new (fx, "Cut", "22222222-2222-4222-8222-222222222222", NULL);
-  g_autoptr (VireoMachineConfig) garbage
-      = machine_new (fx, "Junk", "33333333-3333-4333-8333-333333333333", NULL);
-  g_autoptr (VireoMachineConfig) moved
-      = machine_new (fx, "Moved", "44444444-4444-4444-8444-444444444444", NULL);
-  g_autoptr (VireoMachineConfig) empty
-      = machine_new (fx, "Empty", "55555555-5555-4555-8555-555555555555", NULL);
+  g_autoptr (VireoMachineConfig) good = machine_new (fx, "Good", "11111111-1111-4111-8111-111111111111",
+                                                     NULL);
+  g_autoptr (VireoMachineConfig) truncated = machine_new (fx, "Cut", "22222222-2222-4222-8222-222222222222",
+                                                          NULL);
+  g_autoptr (VireoMachineConfig) garbage = machine_new (fx, "Junk", "33333333-3333-4333-8333-333333333333",
+                                                        NULL);
+  g_autoptr (VireoMachineConfig) moved = machine_new (fx, "Moved", "44444444-4444-4444-8444-444444444444",
+                                                      NULL);
+  g_autoptr (VireoMachineConfig) empty = machine_new (fx, "Empty", "55555555-5555-4555-8555-555555555555",
+                                                      NULL);
   g_autoptr (GPtrArray) machines = NULL;
   g_autoptr (GPtrArray) problems = NULL;
   g_autofree char *truncated_path = definition_path (fx, truncated->uuid);
@@ -307,8 +305,8 @@ test_reports_broken (Fixture *fx, gconstpointer data)
   /* A definition copied into another machine's folder. */
   {
     g_autofree char *dir = vireo_machine_store_machine_dir (fx->store, moved->uuid);
-    g_autoptr (VireoMachineConfig) stranger
-        = machine_new (fx, "Stranger", "66666666-6666-4666-8666-666666666666", NULL);
+    g_autoptr (VireoMachineConfig) stranger = machine_new (fx, "Stranger",
+                                                           "66666666-6666-4666-8666-666666666666", NULL);
     g_assert_cmpint (mkdir (dir, 0700), ==, 0);
     other_uuid_xml = vireo_machine_config_to_xml (stranger);
     g_free (write_file (moved_path, other_uuid_xml));
@@ -316,7 +314,7 @@ test_reports_broken (Fixture *fx, gconstpointer data)
 
   machines = load_all (fx, &problems);
   g_assert_cmpuint (machines->len, ==, 1);
-  g_assert_cmpstr (((VireoMachineConfig *)g_ptr_array_index (machines, 0))->uuid, ==, good->uuid);
+  g_assert_cmpstr (((VireoMachineConfig *) g_ptr_array_index (machines, 0))->uuid, ==, good->uuid);
   g_assert_cmpuint (problems->len, ==, 4);
   /* Sorted by folder: 2222 (truncated), 3333 (garbage), 4444 (moved), 5555 (empty). */
   assert_problem_mentions (problems, 0, truncated_path);
@@ -589,8 +587,8 @@ test_delete_refusals (Fixture *fx, gconstpointer data)
       g_assert_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT);
       g_clear_error (&error);
     }
-  g_assert_false (vireo_machine_store_delete (fx->store, "12345678-1234-4234-8234-123456789abc",
-                                              FALSE, &error));
+  g_assert_false (
+      vireo_machine_store_delete (fx->store, "12345678-1234-4234-8234-123456789abc", FALSE, &error));
   g_assert_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND);
   g_clear_error (&error);
 
@@ -608,8 +606,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, fn)                                                                              \
-  g_test_add ("/machine-store/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+#define ADD(path, fn) g_test_add ("/machine-store/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("paths-and-modes", test_paths_and_modes);
   ADD ("save-and-load", test_save_and_load);
   ADD ("skips-strangers", test_skips_strangers);

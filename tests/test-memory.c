@@ -100,12 +100,13 @@ test_parse_sizes (void)
     const char *text;
     uint64_t bytes;
   } good[] = {
-    { "512", 512ull << 20 },    { "512M", 512ull << 20 }, { "512MiB", 512ull << 20 },
-    { "2G", 2ull << 30 },       { "2g", 2ull << 30 },     { "1.5G", 3ull << 29 },
-    { "65536K", 64ull << 20 },  { "1T", 1ull << 40 },     { "64MB", 64ull << 20 },
+    { "512", 512ull << 20 },   { "512M", 512ull << 20 }, { "512MiB", 512ull << 20 },
+    { "2G", 2ull << 30 },      { "2g", 2ull << 30 },     { "1.5G", 3ull << 29 },
+    { "65536K", 64ull << 20 }, { "1T", 1ull << 40 },     { "64MB", 64ull << 20 },
   };
-  static const char *const bad[] = { "", "abc", "-1", "0", "12Q", "1G2", "1 G", "0x100", "1e3", "1.5.2G",
-                                     "99999999999999T" };
+  static const char *const bad[] = {
+    "", "abc", "-1", "0", "12Q", "1G2", "1 G", "0x100", "1e3", "1.5.2G", "99999999999999T"
+  };
 
   for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
     {

@@ -406,8 +406,7 @@ test_add_device_errors (Fixture *f, gconstpointer data)
 
   /* All the memory BARs handed out are distinct. */
   for (unsigned i = 1; i < 30; i++)
-    g_assert_cmphex (hv_pci_bar_address (&more[i].device, 5), >,
-                     hv_pci_bar_address (&more[i - 1].device, 5));
+    g_assert_cmphex (hv_pci_bar_address (&more[i].device, 5), >, hv_pci_bar_address (&more[i - 1].device, 5));
 
   hv_pci_free (f->pci);
   f->pci = NULL;

@@ -162,8 +162,9 @@ static void
 test_set_time (Fixture *f, gconstpointer data)
 {
   HvRtc *rtc = f->rtc;
-  struct tm tm = { .tm_year = 2001 - 1900, .tm_mon = 1, .tm_mday = 3,
-                   .tm_hour = 16, .tm_min = 5, .tm_sec = 6 };
+  struct tm tm = {
+    .tm_year = 2001 - 1900, .tm_mon = 1, .tm_mday = 3, .tm_hour = 16, .tm_min = 5, .tm_sec = 6
+  };
   int64_t target = (int64_t) timegm (&tm);
   uint8_t held;
 
@@ -345,8 +346,7 @@ test_memory_bytes (void)
   g_assert_cmpuint (word (rtc, 0x17), ==, 0xffff); /* 127 MiB does not fit in 16 bits of KiB */
   g_assert_cmpuint (word (rtc, 0x30), ==, 0xffff);
   g_assert_cmpuint (word (rtc, 0x34), ==, (128 - 16) * 16);
-  g_assert_cmpuint (cmos_read (rtc, 0x5b) | cmos_read (rtc, 0x5c) << 8 | cmos_read (rtc, 0x5d) << 16,
-                    ==, 0);
+  g_assert_cmpuint (cmos_read (rtc, 0x5b) | cmos_read (rtc, 0x5c) << 8 | cmos_read (rtc, 0x5d) << 16, ==, 0);
   hv_rtc_free (rtc);
 
   /* 6 GiB: 3 GiB below the PCI hole, 3 GiB above 4 GiB. */
@@ -354,8 +354,8 @@ test_memory_bytes (void)
   g_assert_cmpuint (word (rtc, 0x15), ==, 640);
   g_assert_cmpuint (word (rtc, 0x17), ==, 0xffff);
   g_assert_cmpuint (word (rtc, 0x34), ==, ((HV_LOW_RAM_MAX - (16 << 20)) >> 16));
-  g_assert_cmpuint (cmos_read (rtc, 0x5b) | cmos_read (rtc, 0x5c) << 8 | cmos_read (rtc, 0x5d) << 16,
-                    ==, ((6ull << 30) - HV_LOW_RAM_MAX) >> 16);
+  g_assert_cmpuint (cmos_read (rtc, 0x5b) | cmos_read (rtc, 0x5c) << 8 | cmos_read (rtc, 0x5d) << 16, ==,
+                    ((6ull << 30) - HV_LOW_RAM_MAX) >> 16);
   hv_rtc_free (rtc);
 
   /* Small enough for the extended-memory word to be exact. */
@@ -427,8 +427,9 @@ static void
 test_save_load (Fixture *f, gconstpointer data)
 {
   HvRtc *rtc = f->rtc;
-  struct tm tm = { .tm_year = 2001 - 1900, .tm_mon = 1, .tm_mday = 3,
-                   .tm_hour = 16, .tm_min = 5, .tm_sec = 6 };
+  struct tm tm = {
+    .tm_year = 2001 - 1900, .tm_mon = 1, .tm_mday = 3, .tm_hour = 16, .tm_min = 5, .tm_sec = 6
+  };
   int64_t target = (int64_t) timegm (&tm);
   Fixture copy;
   g_autoptr (GVariant) state = NULL;

@@ -10,9 +10,14 @@
 
 enum
 {
-  RBR = 0, THR = 0, DLL = 0,
-  IER = 1, DLM = 1,
-  IIR = 2, FCR = 2, EFR = 2,
+  RBR = 0,
+  THR = 0,
+  DLL = 0,
+  IER = 1,
+  DLM = 1,
+  IIR = 2,
+  FCR = 2,
+  EFR = 2,
   LCR = 3,
   MCR = 4,
   LSR = 5,
@@ -546,12 +551,9 @@ test_load_bad_state (Fixture *f, gconstpointer data)
     const char *key;
     const char *value;
   } bad[] = {
-    { "ier", "byte 0x10" },
-    { "mcr", "byte 0x20" },
-    { "trigger-level", "byte 3" },
-    { "rx", "[byte 1, 2]" }, /* FIFOs off: one byte at most */
-    { "divisor", "uint32 1" },
-    { "lsr-errors", "byte 0x80" },
+    { "ier", "byte 0x10" },        { "mcr", "byte 0x20" },
+    { "trigger-level", "byte 3" }, { "rx", "[byte 1, 2]" }, /* FIFOs off: one byte at most */
+    { "divisor", "uint32 1" },     { "lsr-errors", "byte 0x80" },
   };
   g_autoptr (GVariant) good = NULL;
 

@@ -20,20 +20,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUS_NAME        "org.vireo.Vireo1"
-#define ROOT_PATH       "/org/vireo/Vireo1"
-#define MANAGER_IFACE   "org.vireo.Vireo1.Manager"
-#define MACHINE_IFACE   "org.vireo.Vireo1.Machine"
-#define ERROR_NAME(n)   "org.vireo.Vireo1.Error." n
+#define BUS_NAME      "org.vireo.Vireo1"
+#define ROOT_PATH     "/org/vireo/Vireo1"
+#define MANAGER_IFACE "org.vireo.Vireo1.Manager"
+#define MACHINE_IFACE "org.vireo.Vireo1.Machine"
+#define ERROR_NAME(n) "org.vireo.Vireo1.Error." n
 /* Deadlines, not expectations: guest ring-0 code may be emulated and CI machines are loaded.  No test
  * asserts how long anything took. */
-#define WAIT_SECONDS    60
-#define CALL_TIMEOUT_MS (180 * 1000)
+#define WAIT_SECONDS          60
+#define CALL_TIMEOUT_MS       (180 * 1000)
 #define CHILD_TIMEOUT_SECONDS 300
 /* How long a paused guest is given to (wrongly) echo: it echoes in microseconds when it runs. */
 #define PAUSED_QUIET_MS 1000
 /* In the test's folder: what vireod and its workers logged. */
-#define LOG_FILE        "vireod.log"
+#define LOG_FILE "vireod.log"
 
 /* ---- main-loop helpers ---- */
 
@@ -47,9 +47,9 @@ flag_is_set (gpointer data)
 
 typedef struct
 {
-  char *base;          /* the test's temporary folder */
-  char *storage;       /* <base>/storage: vireod --storage */
-  char *runtime_dir;   /* <base>/run: XDG_RUNTIME_DIR, workers' sockets under vireo/workers */
+  char *base;        /* the test's temporary folder */
+  char *storage;     /* <base>/storage: vireod --storage */
+  char *runtime_dir; /* <base>/run: XDG_RUNTIME_DIR, workers' sockets under vireo/workers */
   GTestDBus *bus;
   GDBusConnection *connection;
   GSubprocess *vireod;
@@ -140,12 +140,11 @@ vireod_start (Fixture *f)
   g_assert_false (f->vireod_exited);
   g_assert_true (f->name_owned);
 
-  f->objects = vireo_dbus_object_manager_client_new_sync (f->connection,
-                                                          G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
-                                                          BUS_NAME, ROOT_PATH, NULL, &error);
+  f->objects = vireo_dbus_object_manager_client_new_sync (
+      f->connection, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START, BUS_NAME, ROOT_PATH, NULL, &error);
   g_assert_no_error (error);
-  f->manager = vireo_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, BUS_NAME,
-                                                  ROOT_PATH, NULL, &error);
+  f->manager = vireo_dbus_manager_proxy_new_sync (f->connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+                                                  BUS_NAME, ROOT_PATH, NULL, &error);
   g_assert_no_error (error);
   /* The properties are read at once: an empty cache would mean the interface is not there. */
   g_assert_nonnull (vireo_dbus_manager_get_version (f->manager));
@@ -200,9 +199,9 @@ fixture_setup (Fixture *f, const char *base, gboolean system_mode, const char *w
   g_test_dbus_up (f->bus);
   /* Our own connection, not the g_bus_get() singleton that g_test_dbus_down() would wait for. */
   f->connection = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (f->bus),
-    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL,
-    NULL, &error);
+      g_test_dbus_get_bus_address (f->bus),
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL,
+      NULL, &error);
   g_assert_no_error (error);
   vireod_start (f);
 }
@@ -733,9 +732,10 @@ test_display (Fixture *f)
   gint32 handle;
   int serial, fd;
 
-  machine = create (f, g_variant_new_parsed ("{'name': <'screen'>, 'kernel': <%s>, 'memory-mib': <uint64 128>, "
-                                             "'display': <true>}",
-                                             kernel));
+  machine = create (f,
+                    g_variant_new_parsed ("{'name': <'screen'>, 'kernel': <%s>, 'memory-mib': <uint64 128>, "
+                                          "'display': <true>}",
+                                          kernel));
   call_expect_error (machine, "OpenDisplay", NULL, ERROR_NAME ("InvalidState"), "screen");
   serial = start_and_wait_for (machine, "display: pattern ready", seen);
 
@@ -809,7 +809,6 @@ test_shutdown (Fixture *f)
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
   int fd;
-
 
   /* A guest that listens to the power button: Shutdown returns once it is off. */
   graceful = create_guest (f, "graceful", "shutdown");
@@ -925,10 +924,11 @@ test_persistence (Fixture *f)
   g_autofree char *echo = vireo_test_guest_path ("echo");
   g_autofree char *shutdown = vireo_test_guest_path ("shutdown");
   GVariant *definitions[] = {
-    g_variant_new_parsed ("{'name': <'alpha'>, 'kernel': <%s>, 'memory-mib': <uint64 64>, 'vcpus': <uint32 2>,"
-                          " 'cmdline': <'console=ttyS0 answer=42'>, 'notes': <'first line\\nsecond line'>,"
-                          " 'auto-stop': <'turn-off'>}",
-                          hello),
+    g_variant_new_parsed (
+        "{'name': <'alpha'>, 'kernel': <%s>, 'memory-mib': <uint64 64>, 'vcpus': <uint32 2>,"
+        " 'cmdline': <'console=ttyS0 answer=42'>, 'notes': <'first line\\nsecond line'>,"
+        " 'auto-stop': <'turn-off'>}",
+        hello),
     g_variant_new_parsed ("{'name': <'béta ☂'>, 'kernel': <%s>, 'initrd': <%s>, 'memory-mib': <uint64 48>,"
                           " 'cpuid-mask': <'-cx16'>, 'auto-start': <'if-running'>}",
                           echo, hello),
@@ -1154,8 +1154,8 @@ test_fifo_kernel (Fixture *f)
 
   g_assert_true (g_file_get_contents (hello, &contents, &length, NULL));
   g_assert_true (g_file_set_contents (kernel, contents, (gssize) length, NULL));
-  machine = create (f, g_variant_new_parsed ("{'name': <'swapped'>, 'kernel': <%s>, 'memory-mib': <uint64 64>}",
-                                             kernel));
+  machine = create (
+      f, g_variant_new_parsed ("{'name': <'swapped'>, 'kernel': <%s>, 'memory-mib': <uint64 64>}", kernel));
   g_assert_cmpint (unlink (kernel), ==, 0);
   g_assert_cmpint (mkfifo (kernel, 0600), ==, 0);
 
@@ -1195,16 +1195,18 @@ test_errors (Fixture *f)
                        ERROR_NAME ("InvalidArgument"), "colour");
   create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'vcpus': <'two'>}", hello),
                        ERROR_NAME ("InvalidArgument"), "vcpus");
-  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'memory-mib': <uint64 1>}",
-                                                hello),
-                       ERROR_NAME ("InvalidArgument"), "memory-mib");
-  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'vcpus': <uint32 65>}", hello),
+  create_expect_error (
+      f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'memory-mib': <uint64 1>}", hello),
+      ERROR_NAME ("InvalidArgument"), "memory-mib");
+  create_expect_error (f,
+                       g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'vcpus': <uint32 65>}", hello),
                        ERROR_NAME ("InvalidArgument"), "vcpus");
   create_expect_error (f, g_variant_new_parsed ("{'name': <%s>, 'kernel': <%s>}", long_name, hello),
                        ERROR_NAME ("InvalidArgument"), "name");
   create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <%s>, 'boot': <'floppy'>}", hello),
                        ERROR_NAME ("InvalidArgument"), "floppy");
-  create_expect_error (f, g_variant_new_parsed ("{'name': <'x'>, 'kernel': <'/nonexistent/vireo/kernel.elf'>}"),
+  create_expect_error (f,
+                       g_variant_new_parsed ("{'name': <'x'>, 'kernel': <'/nonexistent/vireo/kernel.elf'>}"),
                        ERROR_NAME ("NotFound"), "/nonexistent/vireo/kernel.elf");
 
   target = create_guest (f, "target", "hello");
@@ -1232,8 +1234,8 @@ test_errors (Fixture *f)
   g_assert_cmpuint (vireo_dbus_machine_get_vcpus (target), ==, 1);
 
   /* What this build cannot run is refused at Start, saying why. */
-  with_display = create (f, g_variant_new_parsed ("{'name': <'with nat'>, 'kernel': <%s>, 'network': <'nat'>}",
-                                                  hello));
+  with_display = create (
+      f, g_variant_new_parsed ("{'name': <'with nat'>, 'kernel': <%s>, 'network': <'nat'>}", hello));
   call_expect_error (with_display, "Start", NULL, ERROR_NAME ("NotSupported"), "NAT");
   g_assert_cmpstr (vireo_dbus_machine_get_state (with_display), ==, "off");
 
@@ -1253,10 +1255,10 @@ test_errors (Fixture *f)
     for (int i = 0; i < 90000; i++)
       g_string_append_printf (hostile, " a%d='1'", i);
     g_string_append (hostile, "/></domain>");
-    call_expect_error (f->manager, "ImportLibvirtXml", g_variant_new ("(s@a{sv})", hostile->str,
-                                                                      g_variant_new_array (G_VARIANT_TYPE ("{sv}"),
-                                                                                           NULL, 0)),
-                       ERROR_NAME ("InvalidArgument"), "attributes per element");
+    call_expect_error (
+        f->manager, "ImportLibvirtXml",
+        g_variant_new ("(s@a{sv})", hostile->str, g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0)),
+        ERROR_NAME ("InvalidArgument"), "attributes per element");
     assert_vireod_answers (f);
   }
 
@@ -1378,7 +1380,8 @@ test_update_export_import (Fixture *f)
 
   /* Imported as a copy: a new machine, the same settings. */
   reply = call_full (f->manager, "ImportLibvirtXml",
-                     g_variant_new_parsed ("(%s, {'name': <'copy'>, 'keep-uuid': <false>})", xml), NULL, NULL);
+                     g_variant_new_parsed ("(%s, {'name': <'copy'>, 'keep-uuid': <false>})", xml), NULL,
+                     NULL);
   g_assert_nonnull (reply);
   g_variant_get (reply, "(o)", &copy_path);
   g_assert_cmpstr (copy_path, !=, machine_path (original));
@@ -1543,7 +1546,7 @@ test_gdbus (Fixture *f)
   /* The command lines of the README's "Scripting with gdbus". */
   create_args = g_strdup_printf ("{'name': <'demo'>, 'kernel': <'%s'>, 'memory-mib': <uint64 64>}", kernel);
   created = gdbus_call_ok (ROOT_PATH, "org.vireo.Vireo1.Manager.CreateMachine",
-                           (const char *const[]) { create_args, NULL }, NULL);
+                           (const char *const[]){ create_args, NULL }, NULL);
   reply = g_variant_parse (G_VARIANT_TYPE ("(o)"), created, NULL, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(o)", &path);
@@ -1558,29 +1561,29 @@ test_gdbus (Fixture *f)
 
   gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Start", NULL, "()\n");
   gdbus_call_ok (path, "org.freedesktop.DBus.Properties.Get",
-                 (const char *const[]) { "org.vireo.Vireo1.Machine", "State", NULL }, "(<'running'>,)\n");
+                 (const char *const[]){ "org.vireo.Vireo1.Machine", "State", NULL }, "(<'running'>,)\n");
 
   /* The guest reacts to the power button once it has armed it. */
   fd = open_serial (machine);
   g_assert_true (serial_wait_for (fd, seen, 0, "waiting for power button", WAIT_SECONDS));
-  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Shutdown", (const char *const[]) { "30", NULL }, "()\n");
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Shutdown", (const char *const[]){ "30", NULL }, "()\n");
   gdbus_call_ok (path, "org.freedesktop.DBus.Properties.Get",
-                 (const char *const[]) { "org.vireo.Vireo1.Machine", "State", NULL }, "(<'off'>,)\n");
+                 (const char *const[]){ "org.vireo.Vireo1.Machine", "State", NULL }, "(<'off'>,)\n");
   close (fd);
 
   gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Start", NULL, "()\n");
   gdbus_call_ok (path, "org.vireo.Vireo1.Machine.TurnOff", NULL, "()\n");
   gdbus_call_ok (path, "org.freedesktop.DBus.Properties.Get",
-                 (const char *const[]) { "org.vireo.Vireo1.Machine", "State", NULL }, "(<'off'>,)\n");
+                 (const char *const[]){ "org.vireo.Vireo1.Machine", "State", NULL }, "(<'off'>,)\n");
 
   /* A failure names its error for scripts to match on. */
   failed = gdbus_call (ROOT_PATH, "org.vireo.Vireo1.Manager.CreateMachine",
-                       (const char *const[]) { create_args, NULL }, &status, &errors);
+                       (const char *const[]){ create_args, NULL }, &status, &errors);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
   g_assert_nonnull (strstr (errors, "org.vireo.Vireo1.Error.Exists"));
   g_assert_nonnull (strstr (errors, "demo"));
 
-  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Delete", (const char *const[]) { "false", NULL }, "()\n");
+  gdbus_call_ok (path, "org.vireo.Vireo1.Machine.Delete", (const char *const[]){ "false", NULL }, "()\n");
   query.path = path;
   g_clear_object (&machine);
   g_assert_true (vireo_test_wait_until (machine_gone, &query, WAIT_SECONDS));
@@ -1624,10 +1627,11 @@ assert_worker_confined (Fixture *f, pid_t pid)
   g_autofree char *cap_prm = proc_status_field (pid, "CapPrm");
   g_autofree char *cap_amb = proc_status_field (pid, "CapAmb");
   g_autofree char *worker_ns = mount_namespace (pid);
-  g_autofree char *vireod_ns = mount_namespace ((pid_t) g_ascii_strtoll (g_subprocess_get_identifier (f->vireod), NULL, 10));
+  g_autofree char *vireod_ns = mount_namespace (
+      (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (f->vireod), NULL, 10));
 
-  g_test_message ("worker %d: Seccomp %s, NoNewPrivs %s, CapEff %s, mount namespace %s (vireod's %s)", (int) pid,
-                  seccomp, no_new_privs, cap_eff, worker_ns, vireod_ns);
+  g_test_message ("worker %d: Seccomp %s, NoNewPrivs %s, CapEff %s, mount namespace %s (vireod's %s)",
+                  (int) pid, seccomp, no_new_privs, cap_eff, worker_ns, vireod_ns);
   g_assert_cmpstr (seccomp, ==, "2");
   g_assert_cmpstr (no_new_privs, ==, "1");
   g_assert_cmpstr (cap_eff, ==, "0000000000000000");

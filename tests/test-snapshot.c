@@ -131,8 +131,7 @@ restore_guest (Guest *guest, SaveDir *dir, uint64_t memory, unsigned cpus, const
   g_assert_no_error (error);
   g_assert_true (hv_vm_start (guest->vm, &error));
   g_assert_no_error (error);
-  g_test_message ("%s: restored and started in %.1f ms", label,
-                  (g_get_monotonic_time () - start) / 1000.0);
+  g_test_message ("%s: restored and started in %.1f ms", label, (g_get_monotonic_time () - start) / 1000.0);
 }
 
 static void
@@ -603,13 +602,11 @@ test_bad_files (void)
       g_autofree uint8_t *copy = g_memdup2 (data, len);
       copy[offsets[at]] ^= 0x10;
       write_saved (&dir, "state", copy, len);
-      expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
-                            at == 0 ? "truncated" : "checksum");
+      expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, at == 0 ? "truncated" : "checksum");
     }
 
   /* A foreign file, and a state of another format version. */
-  write_saved (&dir, "state",
-               "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\3\0>\0\1\0\0\0 and the rest of a program", 50);
+  write_saved (&dir, "state", "\177ELF\2\1\1\0\0\0\0\0\0\0\0\0\3\0>\0\1\0\0\0 and the rest of a program", 50);
   expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "not a Vireo saved state");
   {
     g_autofree uint8_t *copy = g_memdup2 (data, len);
@@ -643,8 +640,8 @@ test_bad_files (void)
   expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_NOT_FOUND, "state");
 
   /* Crafted: a correct checksum over content that is wrong. */
-  body = g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT,
-                                   g_bytes_new_from_bytes (state, 32, len - 32), FALSE);
+  body = g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, g_bytes_new_from_bytes (state, 32, len - 32),
+                                   FALSE);
   g_variant_ref_sink (body);
   {
     static const struct
@@ -660,8 +657,7 @@ test_bad_files (void)
       { "vcpus/cpuid", "@a(uuuuuuu) []", "CPUID" },
       { "vm/clock", "'a string'", "clock" },
       { "memory-id", "[byte 1]", "memory-id" },
-      { "devices/serial/rx", "[byte 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]",
-        "rx" },
+      { "devices/serial/rx", "[byte 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]", "rx" },
       { "devices/serial/trigger-level", "byte 5", "trigger level" },
       { "devices/i8042/scancode-set", "byte 9", "scancode set" },
       { "devices/i8042/keyboard-queue", "[uint16 0x1234]", "keyboard-queue" },
@@ -708,7 +704,6 @@ test_bad_files (void)
 
   save_dir_clear (&dir);
 }
-
 
 /* The body of a saved "state" file, its header checked away. */
 static GVariant *
@@ -811,8 +806,7 @@ test_section_versions (void)
   g_clear_pointer (&newer, g_variant_unref);
   newer = replace_in_state (body, "devices/rtc0/version", value);
   write_state_body (&dir, newer);
-  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
-                        "device “rtc0” (rtc) has version 3");
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "device “rtc0” (rtc) has version 3");
   save_dir_clear (&dir);
 }
 
@@ -881,8 +875,7 @@ test_two_serial_ports (void)
     }
 
   /* Into a VM without the second port: refused, naming it. */
-  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE,
-                        "“serial1”, which this machine lacks");
+  expect_restore_error (&dir, 64ull << 20, 1, HV_ERROR_BAD_IMAGE, "“serial1”, which this machine lacks");
   /* Into one with it: the guest carries on. */
   guest_new_with (&guest, TRUE, extra_output);
   g_assert_true (hv_vm_set_restore (guest.vm, dir.fd, &error));

@@ -10,17 +10,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DOMAIN_XML                                                                                 \
-  "<domain type='kvm'>"                                                                           \
-  "  <name>round-trip</name>"                                                                     \
-  "  <uuid>6b1d3a36-2c1f-4a59-9d8e-0a1b2c3d4e5f</uuid>"                                           \
-  "  <memory unit='MiB'>96</memory>"                                                              \
-  "  <vcpu>3</vcpu>"                                                                              \
-  "  <os><type arch='x86_64'>hvm</type>"                                                          \
-  "    <kernel>%s</kernel><initrd>%s</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"        \
-  "  <devices>%s</devices>"                                                                       \
-  "  <metadata><vireo:machine xmlns:vireo='https://vireo.org/xmlns/vireo/1'>"                    \
-  "    <vireo:cpuid-mask>-cx16,-avx512f</vireo:cpuid-mask></vireo:machine></metadata>"            \
+#define DOMAIN_XML                                                                                           \
+  "<domain type='kvm'>"                                                                                      \
+  "  <name>round-trip</name>"                                                                                \
+  "  <uuid>6b1d3a36-2c1f-4a59-9d8e-0a1b2c3d4e5f</uuid>"                                                      \
+  "  <memory unit='MiB'>96</memory>"                                                                         \
+  "  <vcpu>3</vcpu>"                                                                                         \
+  "  <os><type arch='x86_64'>hvm</type>"                                                                     \
+  "    <kernel>%s</kernel><initrd>%s</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"                    \
+  "  <devices>%s</devices>"                                                                                  \
+  "  <metadata><vireo:machine xmlns:vireo='https://vireo.org/xmlns/vireo/1'>"                                \
+  "    <vireo:cpuid-mask>-cx16,-avx512f</vireo:cpuid-mask></vireo:machine></metadata>"                       \
   "</domain>"
 
 /* The message vireod would send for @config (vireo_machine_config_to_spec plus its files as fds), and
@@ -184,8 +184,8 @@ test_firmware_spec (void)
   spec = hv_machine_spec_new ();
   spec->memory = 64ull << 20;
   spec->boot = HV_BOOT_FIRMWARE;
-  spec->firmware = hv_machine_spec_add_fd (spec, open ("/usr/share/seabios/bios-256k.bin",
-                                                       O_RDONLY | O_CLOEXEC));
+  spec->firmware = hv_machine_spec_add_fd (spec,
+                                           open ("/usr/share/seabios/bios-256k.bin", O_RDONLY | O_CLOEXEC));
   vm = hv_vm_new (NULL, &error);
   g_assert_no_error (error);
   g_assert_true (hv_vm_apply_spec (vm, spec, &error));

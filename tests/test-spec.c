@@ -283,11 +283,13 @@ test_message_round_trip (void)
   g_assert_true (g_variant_equal (message, again));
 
   /* The reader has its own fds, for the same files. */
-  g_assert_cmpint (hv_machine_spec_get_fd (back, back->initrd), !=, hv_machine_spec_get_fd (spec, spec->initrd));
+  g_assert_cmpint (hv_machine_spec_get_fd (back, back->initrd), !=,
+                   hv_machine_spec_get_fd (spec, spec->initrd));
   g_assert_no_errno (fstat (hv_machine_spec_get_fd (back, back->initrd), &a));
   g_assert_no_errno (fstat (hv_machine_spec_get_fd (spec, spec->initrd), &b));
   g_assert_cmpuint (a.st_ino, ==, b.st_ino);
-  g_assert_cmpint (hv_device_spec_get_fd (back, hv_machine_spec_lookup_device (back, "com2"), "output"), >=, 0);
+  g_assert_cmpint (hv_device_spec_get_fd (back, hv_machine_spec_lookup_device (back, "com2"), "output"), >=,
+                   0);
 }
 
 static GVariant *
@@ -329,13 +331,15 @@ test_message_errors (void)
   assert_read_fails (message_with ("version", g_variant_new_uint32 (HV_SPEC_VERSION + 1)), NULL,
                      "this build reads versions up to");
   assert_read_fails (message_with ("version", NULL), NULL, "has no “version”");
-  assert_read_fails (message_with ("memory", g_variant_new_string ("lots")), NULL, "“memory” must be of type “t”");
+  assert_read_fails (message_with ("memory", g_variant_new_string ("lots")), NULL,
+                     "“memory” must be of type “t”");
   assert_read_fails (message_with ("kernel", g_variant_new_handle (3)), NULL, "carried 1");
   assert_read_fails (message_with ("boot", g_variant_new_string ("floppy")), NULL, "“floppy”");
   assert_read_fails (message_with ("disks", g_variant_new_string ("/dev/sda")), NULL, "unknown key “disks”");
   assert_read_fails (message_with ("kvm-fd", g_variant_new_handle (0)), NULL, "unknown key “kvm-fd”");
-  assert_read_fails (message_with ("devices", g_variant_new_parsed ("[('serial', 'serial1', {'input': <handle 4>})]")),
-                     NULL, "serial1.input");
+  assert_read_fails (
+      message_with ("devices", g_variant_new_parsed ("[('serial', 'serial1', {'input': <handle 4>})]")), NULL,
+      "serial1.input");
   assert_read_fails (g_variant_ref_sink (g_variant_new_string ("spec")), NULL, "must be of type “a{sv}”");
 
   /* A caller's own keys pass through to it. */
@@ -400,17 +404,20 @@ test_check_net (void)
     { "{'hostfwd': <'udp:127.0.0.1:5555-10.0.2.15:7;tcp:0.0.0.0:8080-:80'>}", NULL },
     { "{'hostfwd': <''>}", NULL },
     { "{'backend': <'tap'>}", "device “net0”: the option “backend”: “tap” is not a network backend" },
-    { "{'mac': <'52:54:00:12:34'>}", "device “net0”: the option “mac”: “52:54:00:12:34” is not a MAC address" },
+    { "{'mac': <'52:54:00:12:34'>}",
+      "device “net0”: the option “mac”: “52:54:00:12:34” is not a MAC address" },
     { "{'mac': <'52-54-00-12-34-56'>}", "is not a MAC address" },
     { "{'mac': <'52:54:00:12:34:5g'>}", "is not a MAC address" },
     { "{'mac': <'03:00:00:00:00:01'>}", "multicast" },
     { "{'mac': <'00:00:00:00:00:00'>}", "not a usable MAC address" },
     { "{'mac': <uint32 5>}", "must be of type “s”" },
-    { "{'hostfwd': <'icmp::1-:1'>}", "the option “hostfwd”: the forward “icmp::1-:1” does not start with tcp: or udp:" },
+    { "{'hostfwd': <'icmp::1-:1'>}",
+      "the option “hostfwd”: the forward “icmp::1-:1” does not start with tcp: or udp:" },
     { "{'hostfwd': <'tcp:2222-:22'>}", "is not tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT" },
     { "{'hostfwd': <'tcp::0-:22'>}", "“0” in the forward “tcp::0-:22” is not a host port" },
     { "{'hostfwd': <'tcp::22-:65536'>}", "is not a guest port" },
-    { "{'hostfwd': <'tcp:1.2.3:22-:22'>}", "“1.2.3” in the forward “tcp:1.2.3:22-:22” is not a host IPv4 address" },
+    { "{'hostfwd': <'tcp:1.2.3:22-:22'>}",
+      "“1.2.3” in the forward “tcp:1.2.3:22-:22” is not a host IPv4 address" },
     { "{'hostfwd': <'tcp::22-10.0.2.x:22'>}", "is not a guest IPv4 address" },
     { "{'hostfwd': <'tcp::22-:22;tcp:127.0.0.1:22-:23'>}", "already forwarded" },
     { "{'tftp': <'/srv/tftp'>}", "must be of type “h”" },
@@ -434,7 +441,7 @@ test_check_net (void)
   {
     g_autoptr (HvMachineSpec) spec = good_spec ();
     g_assert_true (hv_machine_spec_add_device_text (
-      spec, "virtio-net,hostfwd=udp::5555-:7;tcp::2222-:22,restrict=on,mac=52:54:00:00:00:09", &error));
+        spec, "virtio-net,hostfwd=udp::5555-:7;tcp::2222-:22,restrict=on,mac=52:54:00:00:00:09", &error));
     g_assert_no_error (error);
     g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
     g_assert_no_error (error);

@@ -33,12 +33,12 @@ typedef struct
 {
   GMutex lock;
   HvDisplayMode mode;
-  uint32_t *pixels;       /* mode.width x mode.height, xRGB */
-  GArray *dirty;          /* HvRect written since the server last asked */
-  gboolean whole;         /* the next collect reports the whole screen (after a mode change) */
-  GArray *keys;           /* uint8_t fragments the server delivered */
-  GArray *tablet;         /* TabletEvent */
-  GArray *wheel;          /* int32_t steps */
+  uint32_t *pixels; /* mode.width x mode.height, xRGB */
+  GArray *dirty;    /* HvRect written since the server last asked */
+  gboolean whole;   /* the next collect reports the whole screen (after a mode change) */
+  GArray *keys;     /* uint8_t fragments the server delivered */
+  GArray *tablet;   /* TabletEvent */
+  GArray *wheel;    /* int32_t steps */
 } FakeDisplay;
 
 static void
@@ -328,8 +328,7 @@ client_close (Client *client)
 static gboolean
 client_get_primary (Client *client, SpiceDisplayPrimary *primary)
 {
-  return client->display
-         && spice_display_channel_get_primary (SPICE_CHANNEL (client->display), 0, primary);
+  return client->display && spice_display_channel_get_primary (SPICE_CHANNEL (client->display), 0, primary);
 }
 
 static gboolean
@@ -941,7 +940,8 @@ test_vm_display (void)
   /* Keys reach the guest: "A", then cursor up, an 0xe0 key. */
   WAIT_FOR (client.inputs_open, "the inputs channel");
   spice_inputs_channel_key_press_and_release (client.inputs, 0x1e);
-  WAIT_FOR (guest_got_key (&guest, 30, 1, "key: ps2 0x1e\n") && guest_got_key (&guest, 30, 0, "key: ps2 0x9e\n"),
+  WAIT_FOR (guest_got_key (&guest, 30, 1, "key: ps2 0x1e\n")
+                && guest_got_key (&guest, 30, 0, "key: ps2 0x9e\n"),
             "A pressed and released in the guest");
   spice_inputs_channel_key_press_and_release (client.inputs, 0x148);
   WAIT_FOR (guest_got_key (&guest, 103, 1, "key: ps2 0xe0\nkey: ps2 0x48\n")
@@ -1068,10 +1068,10 @@ test_vireo_run (void)
                               "--display", display_arg, "--serial", serial_arg, NULL);
   g_assert_no_error (error);
 
-#define LOG_SAYS(needle)                                                                           \
-  ({                                                                                               \
-    g_autofree char *text_ = NULL;                                                                 \
-    g_file_get_contents (log, &text_, NULL, NULL) && strstr (text_, needle) != NULL;               \
+#define LOG_SAYS(needle)                                                                                     \
+  ({                                                                                                         \
+    g_autofree char *text_ = NULL;                                                                           \
+    g_file_get_contents (log, &text_, NULL, NULL) && strstr (text_, needle) != NULL;                         \
   })
   WAIT_FOR (LOG_SAYS ("display: pattern ready\n"), "the guest's pattern");
 
@@ -1133,18 +1133,16 @@ worker_spawn (Worker *worker)
   socket_path = g_build_filename (worker->dir, "worker.sock", NULL);
   g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair));
   g_subprocess_launcher_take_fd (launcher, pair[1], 3);
-  worker->process = g_subprocess_launcher_spawn (launcher, &error,
-                                                 binary ? binary : "service/worker/vireo-worker",
-                                                 "--uuid", "6d0d7c1e-7f55-4b8e-9a44-3f1a2b9c0d11",
-                                                 "--socket", socket_path, "--connection-fd", "3", NULL);
+  worker->process = g_subprocess_launcher_spawn (
+      launcher, &error, binary ? binary : "service/worker/vireo-worker", "--uuid",
+      "6d0d7c1e-7f55-4b8e-9a44-3f1a2b9c0d11", "--socket", socket_path, "--connection-fd", "3", NULL);
   g_assert_no_error (error);
 
   socket = g_socket_new_from_fd (pair[0], &error);
   g_assert_no_error (error);
   stream = g_socket_connection_factory_create_connection (socket);
-  worker->connection = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
-                                                   G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL,
-                                                   NULL, &error);
+  worker->connection = g_dbus_connection_new_sync (
+      G_IO_STREAM (stream), NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
   g_assert_no_error (error);
   worker->proxy = vireo_worker1_proxy_new_sync (worker->connection, G_DBUS_PROXY_FLAGS_NONE, NULL,
                                                 "/org/vireo/Worker1", NULL, &error);
@@ -1250,7 +1248,8 @@ main (int argc, char **argv)
   g_log_set_handler ("Spice", G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL, print_spice_warning, NULL);
 
   g_test_add ("/spice/fake/pixels", Fixture, NULL, fixture_set_up, test_fake_pixels, fixture_tear_down);
-  g_test_add ("/spice/fake/mode-change", Fixture, NULL, fixture_set_up, test_fake_mode_change, fixture_tear_down);
+  g_test_add ("/spice/fake/mode-change", Fixture, NULL, fixture_set_up, test_fake_mode_change,
+              fixture_tear_down);
   g_test_add ("/spice/fake/busy", Fixture, NULL, fixture_set_up, test_fake_busy, fixture_tear_down);
   g_test_add ("/spice/fake/keyboard", Fixture, NULL, fixture_set_up, test_fake_keyboard, fixture_tear_down);
   g_test_add ("/spice/fake/tablet", Fixture, NULL, fixture_set_up, test_fake_tablet, fixture_tear_down);

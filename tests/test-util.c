@@ -280,7 +280,7 @@ vireo_test_remove_tree (const char *path)
 {
   g_autoptr (GFile) file = g_file_new_for_path (path);
   g_autoptr (GFileEnumerator) children = g_file_enumerate_children (
-    file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+      file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
   GFileInfo *info;
 
   while (children && (info = g_file_enumerator_next_file (children, NULL, NULL)))
@@ -316,11 +316,11 @@ vireo_test_user_can_run (uid_t uid, gid_t gid, const char *path, ...)
       g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
       if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
         {
-          g_autofree char *why = g_strdup_printf ("uid %u cannot %s %s (is the build tree inside a folder "
-                                                  "only its owner may enter?)", (unsigned) uid,
-                                                  WIFEXITED (status) && WEXITSTATUS (status) == 2
-                                                    ? "be switched to in order to run" : "run",
-                                                  p);
+          g_autofree char *why = g_strdup_printf (
+              "uid %u cannot %s %s (is the build tree inside a folder "
+              "only its owner may enter?)",
+              (unsigned) uid,
+              WIFEXITED (status) && WEXITSTATUS (status) == 2 ? "be switched to in order to run" : "run", p);
           g_test_skip (why);
           va_end (args);
           return FALSE;

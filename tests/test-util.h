@@ -47,8 +47,8 @@ typedef struct
   HvPlatform platform;
   GMutex lock;
   gboolean irq_level[32];
-  unsigned irq_raises[32];    /* 0 → 1 transitions per line */
-  HvExitReason exit_reason;   /* first request_exit, HV_EXIT_NONE if none */
+  unsigned irq_raises[32];  /* 0 → 1 transitions per line */
+  HvExitReason exit_reason; /* first request_exit, HV_EXIT_NONE if none */
   char *exit_message;
   unsigned exit_requests;
 } VireoTestPlatform;
@@ -74,7 +74,8 @@ GArray *vireo_test_find_processes (const char *program, const char *needle);
 /* A VireoTestCondition on a VireoTestProcessQuery: no such process is left. */
 gboolean vireo_test_processes_gone (gpointer data);
 /* Sends @signal_number to every matching process; TRUE when none is left within @seconds. */
-gboolean vireo_test_signal_processes (const char *program, const char *needle, int signal_number, unsigned seconds);
+gboolean vireo_test_signal_processes (const char *program, const char *needle, int signal_number,
+                                      unsigned seconds);
 /* Deletes a folder and everything in it. */
 void vireo_test_remove_tree (const char *path);
 
@@ -85,16 +86,16 @@ gboolean vireo_test_user_can_run (uid_t uid, gid_t gid, const char *path, ...) G
 
 /* Runs the default main context until @condition (an expression) holds; after @seconds the test fails
  * naming @what.  For conditions no event announces, it also polls every 2 ms when the loop is idle. */
-#define VIREO_TEST_WAIT_FOR(condition, what, seconds)                                              \
-  G_STMT_START                                                                                     \
-  {                                                                                                \
-    gint64 deadline_ = g_get_monotonic_time () + (gint64) (seconds) * G_USEC_PER_SEC;             \
-    while (!(condition))                                                                           \
-      {                                                                                            \
-        if (g_get_monotonic_time () > deadline_)                                                   \
-          g_error ("gave up after %d s waiting for %s", (int) (seconds), what);                    \
-        if (!g_main_context_iteration (NULL, FALSE))                                               \
-          g_usleep (2000);                                                                         \
-      }                                                                                            \
-  }                                                                                                \
+#define VIREO_TEST_WAIT_FOR(condition, what, seconds)                                                        \
+  G_STMT_START                                                                                               \
+  {                                                                                                          \
+    gint64 deadline_ = g_get_monotonic_time () + (gint64) (seconds) *G_USEC_PER_SEC;                         \
+    while (!(condition))                                                                                     \
+      {                                                                                                      \
+        if (g_get_monotonic_time () > deadline_)                                                             \
+          g_error ("gave up after %d s waiting for %s", (int) (seconds), what);                              \
+        if (!g_main_context_iteration (NULL, FALSE))                                                         \
+          g_usleep (2000);                                                                                   \
+      }                                                                                                      \
+  }                                                                                                          \
   G_STMT_END

@@ -67,7 +67,7 @@ run_vireo (const char *input, const char *const *args)
 
   proc = g_subprocess_newv ((const char *const *) argv->pdata,
                             G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                              | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                | G_SUBPROCESS_FLAGS_STDERR_PIPE,
                             &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate (proc, in, NULL, &out, &err, &error));
@@ -143,8 +143,7 @@ test_boot_info_options (void)
   if (!vireo_test_require_kvm ())
     return;
   r = run_vireo (NULL, (const char *const[]){ "--kernel", kernel, "--cmdline", "hello world", "--memory",
-                                              "96M", "--cpus", "3", "--cpuid-mask=-cx16,-avx512f",
-                                              NULL });
+                                              "96M", "--cpus", "3", "--cpuid-mask=-cx16,-avx512f", NULL });
   g_assert_cmpint (r.status, ==, STATUS_POWER_OFF);
   g_assert_nonnull (strstr (r.out, "cmdline: hello world\n"));
   g_assert_nonnull (strstr (r.out, "cpus: 3\n"));
@@ -290,7 +289,7 @@ run_interactive (const char *guest_name, const char *ready, const char *input, i
   char *line;
 
   proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                             | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                               | G_SUBPROCESS_FLAGS_STDERR_PIPE,
                            &error, vireo_test_vireo_run (), "--kernel", kernel, NULL);
   g_assert_no_error (error);
   stdin_pipe = g_subprocess_get_stdin_pipe (proc);
@@ -322,8 +321,8 @@ run_interactive (const char *guest_name, const char *ready, const char *input, i
   g_assert_true (g_subprocess_wait (proc, NULL, &error));
   err_bytes = g_input_stream_read_bytes (g_subprocess_get_stderr_pipe (proc), 65536, NULL, NULL);
   *err = err_bytes && g_bytes_get_size (err_bytes)
-           ? g_strndup (g_bytes_get_data (err_bytes, NULL), g_bytes_get_size (err_bytes))
-           : g_strdup ("");
+             ? g_strndup (g_bytes_get_data (err_bytes, NULL), g_bytes_get_size (err_bytes))
+             : g_strdup ("");
   *out = g_string_free (seen, FALSE);
   g_test_message ("stdout: %s\nstderr: %s", *out, *err);
   return exit_status_of (proc);
@@ -337,8 +336,8 @@ test_stdin_reaches_guest (void)
 
   if (!vireo_test_require_kvm ())
     return;
-  g_assert_cmpint (run_interactive ("echo", "echo ready", "typed into the serial port\nq", 0, &out, &err),
-                   ==, STATUS_POWER_OFF);
+  g_assert_cmpint (run_interactive ("echo", "echo ready", "typed into the serial port\nq", 0, &out, &err), ==,
+                   STATUS_POWER_OFF);
   g_assert_nonnull (strstr (out, "typed into the serial port"));
   g_assert_nonnull (strstr (out, "echo done"));
 }
@@ -352,9 +351,9 @@ test_demo_guest (void)
   if (!vireo_test_require_kvm ())
     return;
   /* The README's main job: the banner, a command, and a clean power-off. */
-  g_assert_cmpint (run_interactive ("demo", "Type help", "primes 1000000\recho hello demo\roff\r", 0, &out,
-                                    &err),
-                   ==, STATUS_POWER_OFF);
+  g_assert_cmpint (
+      run_interactive ("demo", "Type help", "primes 1000000\recho hello demo\roff\r", 0, &out, &err), ==,
+      STATUS_POWER_OFF);
   g_assert_nonnull (strstr (out, "Vireo demo guest"));
   g_assert_nonnull (strstr (out, "CPUs          1 (from the ACPI MADT)"));
   g_assert_nonnull (strstr (out, "78498 primes below 1000000"));
@@ -509,8 +508,8 @@ test_initrd_too_large (void)
   g_assert_cmpint (fseek (f, (40 << 20) - 1, SEEK_SET), ==, 0);
   fputc (0, f);
   fclose (f);
-  r = run_vireo (NULL, (const char *const[]){ "--kernel", hello, "--initrd", initrd, "--memory", "32M",
-                                              NULL });
+  r = run_vireo (NULL,
+                 (const char *const[]){ "--kernel", hello, "--initrd", initrd, "--memory", "32M", NULL });
   g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
   assert_one_line_error (&r, "MiB");
   unlink (initrd);

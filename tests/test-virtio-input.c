@@ -11,7 +11,7 @@
 
 #define EVENTQ_BASE  0x100000
 #define STATUSQ_BASE 0x110000
-#define EVENTS       0x200000   /* event buffers, 8 bytes each */
+#define EVENTS       0x200000 /* event buffers, 8 bytes each */
 #define STATUS_BUFS  0x300000
 
 typedef struct
@@ -21,8 +21,8 @@ typedef struct
   TestDriver d;
   TestQueue eventq;
   TestQueue statusq;
-  unsigned n_buffers;          /* event buffers given so far */
-  uint64_t base;               /* added to the guest addresses of the queues and buffers below */
+  unsigned n_buffers; /* event buffers given so far */
+  uint64_t base;      /* added to the guest addresses of the queues and buffers below */
 } Fixture;
 
 static void
@@ -172,7 +172,7 @@ test_keyboard_config (Fixture *f, gconstpointer data)
   g_assert_cmpuint (select_config (f, 0x03, 0), ==, 8);
   g_assert_cmphex (test_mmio_read (f->d.machine, f->d.device + 8, 2), ==, BUS_VIRTUAL);
 
-  g_assert_cmpuint (select_config (f, 0x10, 0), ==, 0);  /* no properties */
+  g_assert_cmpuint (select_config (f, 0x10, 0), ==, 0); /* no properties */
   g_assert_cmpuint (select_config (f, 0x11, EV_REP), ==, 1);
   g_assert_cmpuint (select_config (f, 0x11, EV_KEY), ==, 32);
   g_assert_false (config_bit (f, KEY_RESERVED));
@@ -346,9 +346,10 @@ test_long_report (Fixture *f, gconstpointer data)
 static void
 send_status (Fixture *f, unsigned index, uint16_t type, uint16_t code, int32_t value)
 {
-  uint8_t raw[8] = { (uint8_t) type, (uint8_t) (type >> 8), (uint8_t) code, (uint8_t) (code >> 8),
-                     (uint8_t) value, (uint8_t) (value >> 8), (uint8_t) (value >> 16),
-                     (uint8_t) ((uint32_t) value >> 24) };
+  uint8_t raw[8] = { (uint8_t) type,          (uint8_t) (type >> 8),
+                     (uint8_t) code,          (uint8_t) (code >> 8),
+                     (uint8_t) value,         (uint8_t) (value >> 8),
+                     (uint8_t) (value >> 16), (uint8_t) ((uint32_t) value >> 24) };
 
   memcpy (test_guest (f->d.machine, f->base + STATUS_BUFS + 8ull * index, 8), raw, 8);
   test_queue_add (&f->statusq, f->base + STATUS_BUFS + 8ull * index, 8, FALSE);
@@ -364,8 +365,8 @@ test_leds (Fixture *f, gconstpointer data)
   /* What the guest's input core sends when CapsLock and NumLock go on: EV_LED events. */
   send_status (f, 0, EV_LED, LED_CAPSL, 1);
   send_status (f, 1, EV_LED, LED_NUML, 1);
-  send_status (f, 2, EV_LED, LED_KANA, 1);    /* an LED the keyboard does not have */
-  send_status (f, 3, EV_SND, SND_BELL, 1);    /* not an LED */
+  send_status (f, 2, EV_LED, LED_KANA, 1); /* an LED the keyboard does not have */
+  send_status (f, 3, EV_SND, SND_BELL, 1); /* not an LED */
   test_queue_kick (&f->statusq, 2);
   test_machine_run_io (f->d.machine);
   g_assert_cmphex (hv_virtio_input_get_leds (f->input), ==, 1u << LED_CAPSL | 1u << LED_NUML);
@@ -500,7 +501,6 @@ test_save_load (Fixture *f, gconstpointer data)
   f->d.machine = &f->m;
 }
 
-
 /* A machine whose PCI bus and two keyboards ("keyboard0" in slot 2, "keyboard1" in slot 3; the chipset
  * has slot 1) come from the device model, as a VM's do. */
 static HvDevices *
@@ -516,7 +516,7 @@ machine_with_keyboards (TestMachine *m, HvBus *pio)
   g_assert_nonnull (hv_devices_add (devices, "virtio-keyboard", NULL, &error));
   g_assert_nonnull (hv_devices_add (devices, "pci-host", NULL, &error));
   g_assert_no_error (error);
-  host = (HvDeviceHost) { .platform = &m->tp.platform, .pio = pio, .ram_size = TEST_RAM_SIZE };
+  host = (HvDeviceHost){ .platform = &m->tp.platform, .pio = pio, .ram_size = TEST_RAM_SIZE };
   g_assert_true (hv_devices_realize (devices, &host, &error));
   g_assert_no_error (error);
   m->pci = hv_devices_get_impl (devices, "pci-host");
@@ -640,11 +640,9 @@ main (int argc, char **argv)
               fixture_teardown);
   g_test_add ("/virtio-input/events", Fixture, NULL, keyboard_setup, test_events, fixture_teardown);
   g_test_add ("/virtio-input/overflow", Fixture, NULL, keyboard_setup, test_overflow, fixture_teardown);
-  g_test_add ("/virtio-input/long-report", Fixture, NULL, keyboard_setup, test_long_report,
-              fixture_teardown);
+  g_test_add ("/virtio-input/long-report", Fixture, NULL, keyboard_setup, test_long_report, fixture_teardown);
   g_test_add ("/virtio-input/leds", Fixture, NULL, keyboard_setup, test_leds, fixture_teardown);
-  g_test_add ("/virtio-input/bad-buffers", Fixture, NULL, keyboard_setup, test_bad_buffers,
-              fixture_teardown);
+  g_test_add ("/virtio-input/bad-buffers", Fixture, NULL, keyboard_setup, test_bad_buffers, fixture_teardown);
   g_test_add ("/virtio-input/save-load", Fixture, NULL, keyboard_setup, test_save_load, fixture_teardown);
   g_test_add_func ("/virtio-input/two-keyboards", test_two_keyboards);
   return g_test_run ();

@@ -22,10 +22,14 @@ guest_boot (VireoTestGuest *guest)
   g_assert_true (hv_vm_set_kernel (guest->vm, path, NULL, NULL, &error));
   g_assert_true (hv_vm_start (guest->vm, &error));
   g_assert_no_error (error);
-  g_assert_true (vireo_test_guest_wait_for_output (guest, "display: virtio-input 0 Vireo Virtio Keyboard "
-                                                          "(keyboard)\n", 60));
-  g_assert_true (vireo_test_guest_wait_for_output (guest, "display: virtio-input 1 Vireo Virtio Tablet "
-                                                          "(tablet)\n", 60));
+  g_assert_true (vireo_test_guest_wait_for_output (guest,
+                                                   "display: virtio-input 0 Vireo Virtio Keyboard "
+                                                   "(keyboard)\n",
+                                                   60));
+  g_assert_true (vireo_test_guest_wait_for_output (guest,
+                                                   "display: virtio-input 1 Vireo Virtio Tablet "
+                                                   "(tablet)\n",
+                                                   60));
   g_assert_true (vireo_test_guest_wait_for_output (guest, "display: input ready\n", 60));
 }
 

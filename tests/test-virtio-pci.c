@@ -12,7 +12,7 @@
 #define ECHO_DEVICE_ID 0x3f
 #define ECHO_QUEUES    2
 #define ECHO_QUEUE_MAX 8
-#define ECHO_F_UPPER   0   /* device features 0 and 1 are offered, but refused together */
+#define ECHO_F_UPPER   0 /* device features 0 and 1 are offered, but refused together */
 #define ECHO_F_LOWER   1
 #define ECHO_MAGIC     0x6f686365u
 #define VERSION_1      HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
@@ -26,7 +26,7 @@ typedef struct
 {
   HvVirtio *vdev;
   HvVirtioDeviceInfo info;
-  uint8_t config[8];        /* a read-only magic number, then 4 bytes the driver may write */
+  uint8_t config[8]; /* a read-only magic number, then 4 bytes the driver may write */
   unsigned notifies;
   unsigned driver_oks;
   unsigned resets;
@@ -204,11 +204,11 @@ test_identity (Fixture *f, gconstpointer data)
 
   g_assert_cmphex (test_config_read (m, 1, 0x00, 2), ==, 0x1af4);
   g_assert_cmphex (test_config_read (m, 1, 0x02, 2), ==, 0x1040 + ECHO_DEVICE_ID);
-  g_assert_cmphex (test_config_read (m, 1, 0x08, 1), ==, 1);        /* revision: modern only */
+  g_assert_cmphex (test_config_read (m, 1, 0x08, 1), ==, 1); /* revision: modern only */
   g_assert_cmphex (test_config_read (m, 1, 0x08, 4) >> 8, ==, 0xff0000);
   g_assert_cmphex (test_config_read (m, 1, 0x2c, 2), ==, 0x1af4);
   g_assert_cmphex (test_config_read (m, 1, 0x2e, 2), >=, 0x40);
-  g_assert_cmphex (test_config_read (m, 1, 0x3d, 1), ==, 1);        /* INTA */
+  g_assert_cmphex (test_config_read (m, 1, 0x3d, 1), ==, 1); /* INTA */
 
   /* BAR 1 a 32-bit memory BAR, BAR 4 a 64-bit one; both placed and decoding. */
   bar1 = test_config_read (m, 1, 0x14, 4);
@@ -251,8 +251,9 @@ test_features (Fixture *f, gconstpointer data)
   offered = test_common_read (d, 0x04, 4);
   test_common_write (d, 0x00, 4, 1);
   offered |= test_common_read (d, 0x04, 4) << 32;
-  g_assert_cmphex (offered, ==, VERSION_1 | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)
-                                  | HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX) | 0x3);
+  g_assert_cmphex (offered, ==,
+                   VERSION_1 | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)
+                       | HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX) | 0x3);
   test_common_write (d, 0x00, 4, 2);
   g_assert_cmphex (test_common_read (d, 0x04, 4), ==, 0);
 

@@ -12,11 +12,11 @@
 #define DESC_ADDR   0x1000
 #define AVAIL_ADDR  0x2000
 #define USED_ADDR   0x3000
-#define TABLE_ADDR  0x4000   /* indirect tables */
+#define TABLE_ADDR  0x4000 /* indirect tables */
 #define BUFFER_ADDR 0x10000
 
-#define ALL_FEATURES                                                                                     \
-  (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)             \
+#define ALL_FEATURES                                                                                         \
+  (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)                 \
    | HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX))
 
 typedef struct
@@ -88,8 +88,7 @@ start (Fixture *f, uint64_t features)
 {
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (hv_virtqueue_start (&f->vq, QUEUE_SIZE, DESC_ADDR, AVAIL_ADDR, USED_ADDR, features,
-                                     &error));
+  g_assert_true (hv_virtqueue_start (&f->vq, QUEUE_SIZE, DESC_ADDR, AVAIL_ADDR, USED_ADDR, features, &error));
   g_assert_no_error (error);
 }
 
@@ -282,7 +281,7 @@ refuse_each (Fixture *f, const BuildChain *builders, gsize n, uint64_t features)
       hv_virtqueue_stop (&f->vq);
       f->avail_idx = 0;
       start (f, features);
-      builders[i] (f);
+      builders[i](f);
       make_available (f, 0);
       assert_refused (f, "case");
     }
@@ -357,8 +356,8 @@ static void
 test_indirect_refused (Fixture *f, gconstpointer data)
 {
   static const BuildChain cases[] = {
-    indirect_nested,     indirect_with_next, indirect_odd_length,     indirect_empty,
-    indirect_outside_ram, indirect_too_many, indirect_next_past_table, indirect_loop,
+    indirect_nested,      indirect_with_next, indirect_odd_length,      indirect_empty,
+    indirect_outside_ram, indirect_too_many,  indirect_next_past_table, indirect_loop,
   };
   static const BuildChain without_feature[] = { indirect_not_negotiated };
 
@@ -441,8 +440,17 @@ static void
 test_bad_chains (Fixture *f, gconstpointer data)
 {
   static const BuildChain cases[] = {
-    buffer_past_ram, buffer_straddling_ram_end, buffer_wrapping, buffer_in_pci_hole, buffer_huge,
-    second_buffer_outside_ram, self_loop, two_loop, long_loop, next_past_table, readable_after_writable,
+    buffer_past_ram,
+    buffer_straddling_ram_end,
+    buffer_wrapping,
+    buffer_in_pci_hole,
+    buffer_huge,
+    second_buffer_outside_ram,
+    self_loop,
+    two_loop,
+    long_loop,
+    next_past_table,
+    readable_after_writable,
   };
 
   refuse_each (f, cases, G_N_ELEMENTS (cases), ALL_FEATURES);

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEST_UUID "2f6bb3a4-6a0c-4c0e-9c53-0d9b1f6f1a01"
+#define TEST_UUID    "2f6bb3a4-6a0c-4c0e-9c53-0d9b1f6f1a01"
 #define WAIT_SECONDS 60
 
 /* ---- main-loop helpers ---- */
@@ -122,8 +122,8 @@ worker_spawn (Worker *worker)
   socket = g_socket_new_from_fd (pair[0], &error);
   g_assert_no_error (error);
   stream = g_socket_connection_factory_create_connection (socket);
-  connection = g_dbus_connection_new_sync (
-      G_IO_STREAM (stream), NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  connection = g_dbus_connection_new_sync (G_IO_STREAM (stream), NULL,
+                                           G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
   g_assert_no_error (error);
   worker_attach_proxy (worker, connection);
   return TRUE;
@@ -140,8 +140,7 @@ static int
 worker_wait_exit (Worker *worker, unsigned seconds)
 {
   g_assert_true (wait_until (worker_has_exited, worker, seconds));
-  return g_subprocess_get_if_exited (worker->process) ? g_subprocess_get_exit_status (worker->process)
-                                                      : -1;
+  return g_subprocess_get_if_exited (worker->process) ? g_subprocess_get_exit_status (worker->process) : -1;
 }
 
 /* Hangs up as vireod going away would. */
@@ -197,8 +196,7 @@ assert_state_becomes (Worker *worker, const char *state)
   StateWait wait = { worker, state };
   if (!wait_until (state_is, &wait, WAIT_SECONDS))
     g_error ("the worker's State is “%s”, expected “%s” (ExitReason “%s”: %s)",
-             vireo_worker1_get_state (worker->proxy), state,
-             vireo_worker1_get_exit_reason (worker->proxy),
+             vireo_worker1_get_state (worker->proxy), state, vireo_worker1_get_exit_reason (worker->proxy),
              vireo_worker1_get_exit_message (worker->proxy));
 }
 
@@ -228,7 +226,8 @@ guest_config (const char *name, GUnixFDList *fds, const char *state_dir, gboolea
   g_variant_builder_add (&builder, "{sv}", "vcpus", g_variant_new_uint32 (1));
   g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (kvm_index));
   g_variant_builder_add (&builder, "{sv}", "kernel", g_variant_new_handle (kernel_index));
-  g_variant_builder_add (&builder, "{sv}", "devices", g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {})]"));
+  g_variant_builder_add (&builder, "{sv}", "devices",
+                         g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {})]"));
   if (state_dir)
     {
       int dir_fd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -681,8 +680,8 @@ test_reattach (void)
 
   /* A new vireod re-attaches through the socket. */
   address = g_strconcat ("unix:path=", worker.socket_path, NULL);
-  connection = g_dbus_connection_new_for_address_sync (
-      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  connection = g_dbus_connection_new_for_address_sync (address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT,
+                                                       NULL, NULL, &error);
   g_assert_no_error (error);
   worker_attach_proxy (&worker, connection);
   g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "running");
@@ -792,8 +791,8 @@ connect_and_print_state (const char *path)
   g_autoptr (GDBusConnection) connection = NULL;
   g_autoptr (VireoWorker1) proxy = NULL;
 
-  connection = g_dbus_connection_new_for_address_sync (
-      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  connection = g_dbus_connection_new_for_address_sync (address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT,
+                                                       NULL, NULL, &error);
   if (connection)
     proxy = vireo_worker1_proxy_new_sync (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1",
                                           NULL, &error);
@@ -960,16 +959,16 @@ test_bad_calls (void)
                          "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker, config_with (fds, "memory", g_variant_new_uint64 (G_MAXUINT64)),
-                         fds, "InvalidArgument");
+  start_expecting_error (&worker, config_with (fds, "memory", g_variant_new_uint64 (G_MAXUINT64)), fds,
+                         "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
   start_expecting_error (&worker, config_with (fds, "vcpus", g_variant_new_uint32 (0)), fds,
                          "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker, config_with (fds, "cpuid-mask", g_variant_new_string ("-no-such-bit")),
-                         fds, "InvalidArgument");
+  start_expecting_error (&worker, config_with (fds, "cpuid-mask", g_variant_new_string ("-no-such-bit")), fds,
+                         "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
   start_expecting_error (&worker, config_with (fds, "disks", g_variant_new_string ("/dev/sda")), fds,
@@ -985,9 +984,9 @@ test_bad_calls (void)
                          "InvalidArgument");
   g_clear_object (&fds);
   fds = g_unix_fd_list_new ();
-  start_expecting_error (&worker,
-                         config_with (fds, "devices", g_variant_new_parsed ("[('floppy', 'fd0', @a{sv} {})]")),
-                         fds, "InvalidArgument");
+  start_expecting_error (
+      &worker, config_with (fds, "devices", g_variant_new_parsed ("[('floppy', 'fd0', @a{sv} {})]")), fds,
+      "InvalidArgument");
   g_clear_object (&fds);
   start_expecting_error (&worker, g_variant_new ("a{sv}", NULL), no_fds, "InvalidArgument");
   g_assert_cmpstr (vireo_worker1_get_state (worker.proxy), ==, "idle");
@@ -1065,8 +1064,8 @@ test_save_restore (void)
   g_assert_no_error (error);
 
   fds = g_unix_fd_list_new ();
-  vireo_worker1_call_start_sync (worker.proxy, guest_config ("echo", fds, state_dir, FALSE), fds, NULL,
-                                 NULL, &error);
+  vireo_worker1_call_start_sync (worker.proxy, guest_config ("echo", fds, state_dir, FALSE), fds, NULL, NULL,
+                                 &error);
   g_assert_no_error (error);
   g_clear_object (&fds);
   fd = worker_open_serial (&worker);
@@ -1087,8 +1086,8 @@ test_save_restore (void)
   if (!worker_spawn (&worker))
     return;
   fds = g_unix_fd_list_new ();
-  vireo_worker1_call_start_sync (worker.proxy, guest_config ("echo", fds, state_dir, TRUE), fds, NULL,
-                                 NULL, &error);
+  vireo_worker1_call_start_sync (worker.proxy, guest_config ("echo", fds, state_dir, TRUE), fds, NULL, NULL,
+                                 &error);
   g_assert_no_error (error);
   assert_state_becomes (&worker, "running");
   fd = worker_open_serial (&worker);
@@ -1201,8 +1200,7 @@ test_mux_slow_client (void)
   g_assert_cmpint (cpu_usec_while_spinning (500), <, 100000);
 
   /* The slow client lost the middle but catches up to the latest output once it reads. */
-  for (gint64 quiet_until = g_get_monotonic_time () + G_USEC_PER_SEC;
-       g_get_monotonic_time () < quiet_until;)
+  for (gint64 quiet_until = g_get_monotonic_time () + G_USEC_PER_SEC; g_get_monotonic_time () < quiet_until;)
     {
       guint before = slow_got->len;
       g_main_context_iteration (NULL, FALSE);
@@ -1272,8 +1270,8 @@ test_mux_client_limit (void)
 
   /* A client that goes makes room, for its owner too. */
   close (fds[0]);
-  VIREO_TEST_WAIT_FOR (vireo_serial_mux_get_n_clients (mux) < VIREO_SERIAL_CLIENTS_MAX, "the closed client to go",
-                       WAIT_SECONDS);
+  VIREO_TEST_WAIT_FOR (vireo_serial_mux_get_n_clients (mux) < VIREO_SERIAL_CLIENTS_MAX,
+                       "the closed client to go", WAIT_SECONDS);
   fds[0] = vireo_serial_mux_add_client (mux, 1000, &error);
   g_assert_no_error (error);
   for (int i = 0; i < VIREO_SERIAL_CLIENTS_MAX; i++)

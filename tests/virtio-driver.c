@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 
-#define CONFIG_ADDRESS 0
-#define CONFIG_DATA    4
+#define CONFIG_ADDRESS    0
+#define CONFIG_DATA       4
 #define VIRTIO_CAP_COMMON 1
 #define VIRTIO_CAP_NOTIFY 2
 #define VIRTIO_CAP_ISR    3
@@ -345,7 +345,7 @@ test_driver_negotiate (TestDriver *d, uint64_t features)
   test_common_write (d, 0x08, 4, 1);
   test_common_write (d, 0x0c, 4, (uint32_t) (features >> 32));
   test_driver_set_status (d, HV_VIRTIO_STATUS_ACKNOWLEDGE | HV_VIRTIO_STATUS_DRIVER
-                               | HV_VIRTIO_STATUS_FEATURES_OK);
+                                 | HV_VIRTIO_STATUS_FEATURES_OK);
   return (test_driver_status (d) & HV_VIRTIO_STATUS_FEATURES_OK) != 0;
 }
 
@@ -370,8 +370,7 @@ test_driver_mask_msix (TestDriver *d, unsigned vector, gboolean masked)
 }
 
 void
-test_queue_setup (TestQueue *q, TestDriver *d, unsigned index, uint16_t size, uint64_t base,
-                  uint16_t vector)
+test_queue_setup (TestQueue *q, TestDriver *d, unsigned index, uint16_t size, uint64_t base, uint16_t vector)
 {
   memset (q, 0, sizeof *q);
   q->driver = d;

@@ -10,14 +10,14 @@
 #include "virtio/virtio.h"
 
 #define TEST_RAM_SIZE    (4u << 20)
-#define TEST_FIRST_GSI   24      /* the first MSI route's GSI, after the IOAPIC's pins */
+#define TEST_FIRST_GSI   24 /* the first MSI route's GSI, after the IOAPIC's pins */
 #define TEST_MSI_ADDRESS 0xfee00000ull
 
 typedef struct
 {
   uint64_t address;
   uint32_t data;
-  int irqfd;                     /* -1 when no irqfd is bound to the route */
+  int irqfd; /* -1 when no irqfd is bound to the route */
 } TestMsiRoute;
 
 typedef struct
@@ -29,14 +29,14 @@ typedef struct
 
 typedef struct
 {
-  VireoTestPlatform tp;          /* first: the platform's opaque points at the machine */
+  VireoTestPlatform tp; /* first: the platform's opaque points at the machine */
   HvMemory memory;
   HvBus *mmio;
   GMainContext *io_context;
   HvPci *pci;
-  GArray *routes;                /* TestMsiRoute; route i has GSI TEST_FIRST_GSI + i */
+  GArray *routes; /* TestMsiRoute; route i has GSI TEST_FIRST_GSI + i */
   unsigned route_updates;
-  GArray *ioeventfds;            /* TestIoeventfd */
+  GArray *ioeventfds; /* TestIoeventfd */
 } TestMachine;
 
 void test_machine_init (TestMachine *m);
@@ -62,14 +62,14 @@ typedef struct
 {
   TestMachine *machine;
   unsigned slot;
-  uint64_t common;               /* guest addresses of the virtio structures */
+  uint64_t common; /* guest addresses of the virtio structures */
   uint64_t isr;
   uint64_t device;
   uint32_t device_length;
   uint64_t notify;
   uint32_t notify_length;
   uint32_t notify_multiplier;
-  unsigned msix_cap;             /* configuration-space offset of the MSI-X capability */
+  unsigned msix_cap; /* configuration-space offset of the MSI-X capability */
   unsigned msix_vectors;
   uint64_t msix_table;
   uint64_t msix_pba;

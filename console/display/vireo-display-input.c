@@ -9,15 +9,15 @@
 #include <math.h>
 
 /* How long the release hint stays up after a grab. */
-#define HINT_SECONDS    3
+#define HINT_SECONDS 3
 /* Typed text goes out in small batches: a guest's keyboard queue holds a few hundred events. */
 #define TYPING_INTERVAL_MS 10
 #define TYPING_BATCH       8
-#define XT_CODES      VIREO_DISPLAY_XT_CODES
-#define XT_LEFT_CTRL  0x1d
-#define XT_LEFT_ALT   0x38
-#define XT_LEFT_SHIFT 0x2a
-#define XT_DELETE     0x153
+#define XT_CODES           VIREO_DISPLAY_XT_CODES
+#define XT_LEFT_CTRL       0x1d
+#define XT_LEFT_ALT        0x38
+#define XT_LEFT_SHIFT      0x2a
+#define XT_DELETE          0x153
 
 /* --- keys --- */
 
@@ -164,9 +164,9 @@ vireo_display_grab_keyboard (VireoDisplay *self)
 
       if (keyboard)
         spice_inputs_channel_set_key_locks (
-          self->inputs, (gdk_device_get_caps_lock_state (keyboard) ? SPICE_INPUTS_CAPS_LOCK : 0)
-                          | (gdk_device_get_num_lock_state (keyboard) ? SPICE_INPUTS_NUM_LOCK : 0)
-                          | (gdk_device_get_scroll_lock_state (keyboard) ? SPICE_INPUTS_SCROLL_LOCK : 0));
+            self->inputs, (gdk_device_get_caps_lock_state (keyboard) ? SPICE_INPUTS_CAPS_LOCK : 0)
+                              | (gdk_device_get_num_lock_state (keyboard) ? SPICE_INPUTS_NUM_LOCK : 0)
+                              | (gdk_device_get_scroll_lock_state (keyboard) ? SPICE_INPUTS_SCROLL_LOCK : 0));
     }
 
   self->keyboard_grabbed = TRUE;
@@ -345,7 +345,8 @@ vireo_display_handle_motion (VireoDisplay *self, double x, double y)
   if (self->mouse_mode == SPICE_MOUSE_MODE_CLIENT)
     spice_inputs_channel_position (self->inputs, gx, gy, 0, (int) self->buttons);
   else if (self->have_pointer)
-    spice_inputs_channel_motion (self->inputs, gx - self->pointer_x, gy - self->pointer_y, (int) self->buttons);
+    spice_inputs_channel_motion (self->inputs, gx - self->pointer_x, gy - self->pointer_y,
+                                 (int) self->buttons);
   self->have_pointer = TRUE;
   self->pointer_x = gx;
   self->pointer_y = gy;
@@ -528,7 +529,7 @@ vireo_display_input_init (VireoDisplay *self)
   gtk_widget_add_controller (widget, controller);
 
   /* The release combination, up for a moment after each grab. */
-  label = gtk_label_new (_("Press Ctrl+Alt to release the keyboard"));
+  label = gtk_label_new (_ ("Press Ctrl+Alt to release the keyboard"));
   gtk_label_set_wrap (GTK_LABEL (label), TRUE);
   gtk_label_set_justify (GTK_LABEL (label), GTK_JUSTIFY_CENTER);
   gtk_widget_add_css_class (label, "app-notification");

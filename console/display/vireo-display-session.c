@@ -9,8 +9,8 @@
 
 /* Reconnection after a lost connection: the first retry comes soon (a rebooting guest's new display
  * server is up within moments), later ones back off to this. */
-#define RETRY_FIRST_MS  VIREO_DISPLAY_RETRY_FIRST_MS
-#define RETRY_MAX_MS    5000
+#define RETRY_FIRST_MS VIREO_DISPLAY_RETRY_FIRST_MS
+#define RETRY_MAX_MS   5000
 
 static void session_teardown (VireoDisplay *self);
 static void request_session (VireoDisplay *self);
@@ -30,7 +30,8 @@ static void retry_or_give_up (VireoDisplay *self);
 static void
 damage_all (VireoDisplay *self)
 {
-  vireo_frame_damage (self->frame, 0, 0, vireo_frame_get_width (self->frame), vireo_frame_get_height (self->frame));
+  vireo_frame_damage (self->frame, 0, 0, vireo_frame_get_width (self->frame),
+                      vireo_frame_get_height (self->frame));
   gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
@@ -47,7 +48,7 @@ primary_is_blank (VireoDisplay *self)
     {
       const guint8 *row = primary.data + (gsize) y * primary.stride;
       for (int x = 0; x < primary.width * 4 && x < primary.stride; x++)
-        if (row[x] != 0 && (x & 3) != 3)   /* the X byte of xRGB may hold anything */
+        if (row[x] != 0 && (x & 3) != 3) /* the X byte of xRGB may hold anything */
           return FALSE;
     }
   return TRUE;
@@ -94,8 +95,8 @@ on_primary_create (SpiceChannel *channel, int format, int width, int height, int
 
   if (!vireo_frame_format_supported (format) || !vireo_frame_set_size (self->frame, width, height))
     {
-      g_autofree char *message = g_strdup_printf (_("The machine’s screen (%d × %d, format %d) cannot be shown"),
-                                                  width, height, format);
+      g_autofree char *message = g_strdup_printf (
+          _ ("The machine’s screen (%d × %d, format %d) cannot be shown"), width, height, format);
       self->have_surface = FALSE;
       vireo_frame_clear (self->frame);
       vireo_display_update_guest_size (self, 0, 0);
@@ -206,15 +207,15 @@ session_failed (VireoDisplay *self, SpiceChannel *channel, SpiceChannelEvent eve
   switch (event)
     {
     case SPICE_CHANNEL_ERROR_CONNECT:
-      what = _("Could not connect to the machine’s display");
+      what = _ ("Could not connect to the machine’s display");
       break;
     case SPICE_CHANNEL_ERROR_TLS:
     case SPICE_CHANNEL_ERROR_LINK:
     case SPICE_CHANNEL_ERROR_AUTH:
-      what = _("The machine’s display refused the connection");
+      what = _ ("The machine’s display refused the connection");
       break;
     default:
-      what = _("The connection to the machine’s display was lost");
+      what = _ ("The connection to the machine’s display was lost");
       break;
     }
   if (detail && detail->message && *detail->message)
@@ -319,7 +320,7 @@ open_display_finish (VireoDBusMachine *machine, GAsyncResult *result, GError **e
   if (fds == NULL || index < 0 || index >= g_unix_fd_list_get_length (fds))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           _("The service sent no connection to the machine’s display"));
+                           _ ("The service sent no connection to the machine’s display"));
       return -1;
     }
   return g_unix_fd_list_get (fds, index, error);
@@ -344,7 +345,7 @@ on_channel_fd (GObject *source, GAsyncResult *result, gpointer data)
       g_autofree char *message = NULL;
 
       g_dbus_error_strip_remote_error (error);
-      message = g_strdup_printf (_("Could not connect to the machine’s display: %s"), error->message);
+      message = g_strdup_printf (_ ("Could not connect to the machine’s display: %s"), error->message);
       if (!self->session_failed)
         vireo_display_update_error (self, message);
       self->session_failed = TRUE;
@@ -471,13 +472,13 @@ retry_or_give_up (VireoDisplay *self)
       const char *state = vireo_dbus_machine_get_state (self->machine);
 
       if (g_strcmp0 (state, "off") == 0)
-        vireo_display_update_error (self, _("The machine is turned off"));
+        vireo_display_update_error (self, _ ("The machine is turned off"));
       else if (g_strcmp0 (state, "saved") == 0)
-        vireo_display_update_error (self, _("The machine is saved"));
+        vireo_display_update_error (self, _ ("The machine is saved"));
       else if (g_strcmp0 (state, "crashed") == 0)
-        vireo_display_update_error (self, _("The machine stopped unexpectedly"));
+        vireo_display_update_error (self, _ ("The machine stopped unexpectedly"));
       else
-        vireo_display_update_error (self, _("The machine is not running"));
+        vireo_display_update_error (self, _ ("The machine is not running"));
     }
   vireo_display_update_state (self, VIREO_DISPLAY_DISCONNECTED);
 }
@@ -573,7 +574,7 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
     {
       close (fd);
       session_teardown (self);
-      vireo_display_update_error (self, _("Could not connect to the machine’s display"));
+      vireo_display_update_error (self, _ ("Could not connect to the machine’s display"));
       retry_or_give_up (self);
     }
 }
@@ -675,7 +676,7 @@ vireo_display_open_path (VireoDisplay *self, const char *socket_path)
   if (!spice_session_connect (self->session))
     {
       session_teardown (self);
-      vireo_display_update_error (self, _("Could not connect to the machine’s display"));
+      vireo_display_update_error (self, _ ("Could not connect to the machine’s display"));
       vireo_display_update_state (self, VIREO_DISPLAY_DISCONNECTED);
     }
 }

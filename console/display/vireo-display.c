@@ -80,8 +80,8 @@ vireo_display_get_layout (VireoDisplay *self, VireoFrameLayout *layout)
   GtkWidget *widget = GTK_WIDGET (self);
 
   vireo_frame_layout_init (layout, vireo_frame_get_width (self->frame), vireo_frame_get_height (self->frame),
-                           gtk_widget_get_width (widget), gtk_widget_get_height (widget),
-                           self->scale_to_fit, self->zoom);
+                           gtk_widget_get_width (widget), gtk_widget_get_height (widget), self->scale_to_fit,
+                           self->zoom);
 }
 
 /* --- accessors --- */
@@ -221,9 +221,9 @@ vireo_display_snapshot (GtkWidget *widget, GtkSnapshot *snapshot)
   static const GdkRGBA black = { 0, 0, 0, 1 };
 
   /* Opaque black first: the letterbox, and what the tiles' pixels are drawn over. */
-  gtk_snapshot_append_color (snapshot, &black,
-                             &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget),
-                                                  gtk_widget_get_height (widget)));
+  gtk_snapshot_append_color (
+      snapshot, &black,
+      &GRAPHENE_RECT_INIT (0, 0, gtk_widget_get_width (widget), gtk_widget_get_height (widget)));
   vireo_display_update_frame (self);
   vireo_display_get_layout (self, &layout);
   vireo_frame_snapshot (self->frame, snapshot, &layout);
@@ -373,8 +373,8 @@ vireo_display_init (VireoDisplay *self)
 
   gtk_widget_set_focusable (widget, TRUE);
   gtk_widget_set_overflow (widget, GTK_OVERFLOW_HIDDEN);
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  _("Machine display"), -1);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self), GTK_ACCESSIBLE_PROPERTY_LABEL, _ ("Machine display"),
+                                  -1);
 
   vireo_display_input_init (self);
 }

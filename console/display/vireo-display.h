@@ -16,55 +16,47 @@ typedef enum
 {
   VIREO_DISPLAY_DISCONNECTED,
   VIREO_DISPLAY_CONNECTING,
-  VIREO_DISPLAY_CONNECTED,   /* the guest's surface is being shown */
+  VIREO_DISPLAY_CONNECTED, /* the guest's surface is being shown */
 } VireoDisplayState;
 
 #define VIREO_TYPE_DISPLAY_STATE (vireo_display_state_get_type ())
-GType             vireo_display_state_get_type  (void);
+GType vireo_display_state_get_type (void);
 
-GtkWidget        *vireo_display_new             (void);
+GtkWidget *vireo_display_new (void);
 
 /* Connects through Machine.OpenDisplay() (one fd per SPICE channel).  While the machine stays running or
  * paused, a lost connection (a guest reboot starts a new display server) is re-opened by itself. */
-void              vireo_display_open_machine    (VireoDisplay     *self,
-                                                 VireoDBusMachine *machine);
+void vireo_display_open_machine (VireoDisplay *self, VireoDBusMachine *machine);
 /* Connects to a SPICE unix socket, e.g. vireo-run --display spice:PATH. */
-void              vireo_display_open_path       (VireoDisplay *self,
-                                                 const char   *socket_path);
-void              vireo_display_close           (VireoDisplay *self);
+void vireo_display_open_path (VireoDisplay *self, const char *socket_path);
+void vireo_display_close (VireoDisplay *self);
 
 /* "state" property; "error" says why the last connection failed or ended, or NULL. */
-VireoDisplayState vireo_display_get_state       (VireoDisplay *self);
-const char       *vireo_display_get_error       (VireoDisplay *self);
+VireoDisplayState vireo_display_get_state (VireoDisplay *self);
+const char *vireo_display_get_error (VireoDisplay *self);
 /* The guest's screen size, 0×0 before the first surface ("guest-width", "guest-height" properties). */
-void              vireo_display_get_guest_size  (VireoDisplay *self,
-                                                 int          *width,
-                                                 int          *height);
+void vireo_display_get_guest_size (VireoDisplay *self, int *width, int *height);
 
 /* "scale-to-fit" (default TRUE: letterboxed to the widget) or 1:1 × "zoom" (default 1.0) */
-void              vireo_display_set_scale_to_fit (VireoDisplay *self,
-                                                  gboolean      fit);
-gboolean          vireo_display_get_scale_to_fit (VireoDisplay *self);
-void              vireo_display_set_zoom        (VireoDisplay *self,
-                                                 double        zoom);
-double            vireo_display_get_zoom        (VireoDisplay *self);
+void vireo_display_set_scale_to_fit (VireoDisplay *self, gboolean fit);
+gboolean vireo_display_get_scale_to_fit (VireoDisplay *self);
+void vireo_display_set_zoom (VireoDisplay *self, double zoom);
+double vireo_display_get_zoom (VireoDisplay *self);
 
 /* "interactive" (default TRUE): FALSE makes a read-only view, e.g. a thumbnail, that sends no input. */
-void              vireo_display_set_interactive (VireoDisplay *self,
-                                                 gboolean      interactive);
+void vireo_display_set_interactive (VireoDisplay *self, gboolean interactive);
 
 /* "keyboard-grabbed": TRUE while keys go to the guest; Ctrl+Alt (left) releases it.  The window shows a
  * hint with the release combination while grabbed. */
-gboolean          vireo_display_get_keyboard_grabbed (VireoDisplay *self);
-void              vireo_display_release_keyboard     (VireoDisplay *self);
+gboolean vireo_display_get_keyboard_grabbed (VireoDisplay *self);
+void vireo_display_release_keyboard (VireoDisplay *self);
 
 /* Presses then releases Ctrl+Alt+Del in the guest. */
-void              vireo_display_send_ctrl_alt_del (VireoDisplay *self);
+void vireo_display_send_ctrl_alt_del (VireoDisplay *self);
 /* Types @text into the guest as key presses (US layout; characters it has no key for are skipped and
  * counted in the return value). */
-guint             vireo_display_type_text       (VireoDisplay *self,
-                                                 const char   *text);
+guint vireo_display_type_text (VireoDisplay *self, const char *text);
 /* The guest's screen as it is now, at its own size; NULL before the first surface. */
-GdkTexture       *vireo_display_get_screenshot  (VireoDisplay *self);
+GdkTexture *vireo_display_get_screenshot (VireoDisplay *self);
 
 G_END_DECLS

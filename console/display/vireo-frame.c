@@ -90,7 +90,7 @@ vireo_frame_layout_to_widget (const VireoFrameLayout *layout, int x, int y, int 
 typedef struct
 {
   GdkTexture *texture;
-  GBytes *bytes;      /* the texture's pixels, B8G8R8A8 premultiplied with opaque alpha */
+  GBytes *bytes; /* the texture's pixels, B8G8R8A8 premultiplied with opaque alpha */
   gboolean damaged;
 } Tile;
 
@@ -100,7 +100,7 @@ struct _VireoFrame
   int height;
   guint columns;
   guint rows;
-  Tile *tiles;        /* columns × rows, row by row */
+  Tile *tiles; /* columns × rows, row by row */
   guint n_damaged;
 };
 

@@ -48,12 +48,12 @@ static const TypedKey us_printable[] = {
   [':' - ' '] = { KEY_SEMICOLON, 1 },  [';' - ' '] = { KEY_SEMICOLON, 0 },
   ['<' - ' '] = { KEY_COMMA, 1 },      ['=' - ' '] = { KEY_EQUAL, 0 },
   ['>' - ' '] = { KEY_DOT, 1 },        ['?' - ' '] = { KEY_SLASH, 1 },
-  ['@' - ' '] = { KEY_2, 1 },
-  ['[' - ' '] = { KEY_LEFTBRACE, 0 },  ['\\' - ' '] = { KEY_BACKSLASH, 0 },
-  [']' - ' '] = { KEY_RIGHTBRACE, 0 }, ['^' - ' '] = { KEY_6, 1 },
-  ['_' - ' '] = { KEY_MINUS, 1 },      ['`' - ' '] = { KEY_GRAVE, 0 },
-  ['{' - ' '] = { KEY_LEFTBRACE, 1 },  ['|' - ' '] = { KEY_BACKSLASH, 1 },
-  ['}' - ' '] = { KEY_RIGHTBRACE, 1 }, ['~' - ' '] = { KEY_GRAVE, 1 },
+  ['@' - ' '] = { KEY_2, 1 },          ['[' - ' '] = { KEY_LEFTBRACE, 0 },
+  ['\\' - ' '] = { KEY_BACKSLASH, 0 }, [']' - ' '] = { KEY_RIGHTBRACE, 0 },
+  ['^' - ' '] = { KEY_6, 1 },          ['_' - ' '] = { KEY_MINUS, 1 },
+  ['`' - ' '] = { KEY_GRAVE, 0 },      ['{' - ' '] = { KEY_LEFTBRACE, 1 },
+  ['|' - ' '] = { KEY_BACKSLASH, 1 },  ['}' - ' '] = { KEY_RIGHTBRACE, 1 },
+  ['~' - ' '] = { KEY_GRAVE, 1 },
 };
 
 /* The letter keys in alphabetical order: their codes follow the keyboard's rows, not the alphabet. */

@@ -15,15 +15,13 @@ G_BEGIN_DECLS
 
 /* The set-1 scancode of evdev key @evdev_code (0x01..0x7f, or 0x100 | code after an 0xe0 prefix, or
  * VIREO_XT_PAUSE), or 0 when a PC keyboard has no such key. */
-guint    vireo_keymap_evdev_to_xt (guint evdev_code);
+guint vireo_keymap_evdev_to_xt (guint evdev_code);
 
 /* The highest evdev code the table knows; every code above it maps to 0. */
-guint    vireo_keymap_max_evdev (void);
+guint vireo_keymap_max_evdev (void);
 
 /* The evdev key that types @c on a US keyboard, and whether Shift must be held for it.  Newline and
  * carriage return are Enter, tab is Tab.  FALSE for characters the layout has no key for. */
-gboolean vireo_keymap_char_to_evdev (gunichar  c,
-                                     guint    *evdev_code,
-                                     gboolean *shift);
+gboolean vireo_keymap_char_to_evdev (gunichar c, guint *evdev_code, gboolean *shift);
 
 G_END_DECLS

@@ -30,7 +30,7 @@ struct _HvBlockRequest
   struct iovec *iov; /* the device's buffers (copied array) */
   unsigned n_iov;
   uint64_t offset;
-  uint64_t length;   /* bytes: the iov's total for reads and writes */
+  uint64_t length; /* bytes: the iov's total for reads and writes */
   HvBlockCallback callback;
   void *opaque;
   void *driver_data; /* the driver's own, per request */
@@ -41,21 +41,21 @@ struct _HvBlock
   const HvBlockDriver *driver;
   int fd;
   HvBlockOptions options;
-  gboolean direct;       /* O_DIRECT is on: buffers, offsets and lengths must be aligned */
-  unsigned alignment;    /* the alignment direct I/O needs (512 or 4096) */
+  gboolean direct;    /* O_DIRECT is on: buffers, offsets and lengths must be aligned */
+  unsigned alignment; /* the alignment direct I/O needs (512 or 4096) */
   uint64_t size;
-  HvBlock *backing;      /* NULL at the end of the chain */
-  unsigned depth;        /* 0 for the image itself, 1 for its backing file ... */
+  HvBlock *backing; /* NULL at the end of the chain */
+  unsigned depth;   /* 0 for the image itself, 1 for its backing file ... */
   HvBlockOpenBacking open_backing;
   void *open_backing_opaque;
-  GMainContext *context; /* hv_block_attach */
-  HvAio *aio;            /* shared by the chain; made by hv_block_attach */
+  GMainContext *context;  /* hv_block_attach */
+  HvAio *aio;             /* shared by the chain; made by hv_block_attach */
   unsigned in_flight;     /* requests submitted, not completed (atomic: drain reads it elsewhere) */
   unsigned max_in_flight; /* hv_block_attach's depth */
   gboolean wants_ready;   /* a request was refused: call ready once one completes */
   void (*ready) (void *opaque);
   void *ready_opaque;
-  unsigned locked_perm;   /* QEMU permission bits this link holds, and those it does not share */
+  unsigned locked_perm; /* QEMU permission bits this link holds, and those it does not share */
   unsigned locked_unshared;
   void *impl;
 };

@@ -26,7 +26,7 @@ typedef struct _HvBlock HvBlock;
 
 typedef enum
 {
-  HV_BLOCK_FORMAT_AUTO,  /* probe: qcow2 by its magic, raw otherwise */
+  HV_BLOCK_FORMAT_AUTO, /* probe: qcow2 by its magic, raw otherwise */
   HV_BLOCK_FORMAT_RAW,
   HV_BLOCK_FORMAT_QCOW2,
 } HvBlockFormat;
@@ -42,7 +42,7 @@ typedef struct
 {
   HvBlockFormat format;
   HvBlockCache cache;
-  gboolean read_only;     /* refuse writes, take QEMU's shared read lock only */
+  gboolean read_only; /* refuse writes, take QEMU's shared read lock only */
 } HvBlockOptions;
 
 /* Opens the backing file an image names (@name as written in the image; @format the format the image
@@ -59,8 +59,8 @@ typedef int (*HvBlockOpenBacking) (void *opaque, unsigned depth, const char *nam
  * and checks the format's metadata (every field is untrusted: a damaged image fails with
  * HV_ERROR_BAD_IMAGE naming what is wrong), opens the backing chain through @open_backing (may be NULL:
  * an image with a backing file then fails).  Errors name no path: the caller adds it. */
-HvBlock *hv_block_open (int fd, const HvBlockOptions *options, HvBlockOpenBacking open_backing,
-                        void *opaque, GError **error);
+HvBlock *hv_block_open (int fd, const HvBlockOptions *options, HvBlockOpenBacking open_backing, void *opaque,
+                        GError **error);
 /* Drains and closes the chain, releasing the locks.  Not from inside a callback. */
 void hv_block_free (HvBlock *block);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvBlock, hv_block_free)

@@ -20,13 +20,13 @@
 #define OFF_RESET   0xc
 #define BLOCK_LEN   HV_PORT_ACPI_PM_LEN
 
-#define STS_TMR    0x0001
-#define STS_PWRBTN 0x0100
-#define STS_WAK    0x8000
-#define STS_MASK   (STS_TMR | STS_PWRBTN | STS_WAK)
-#define EN_TMR     0x0001
-#define EN_PWRBTN  0x0100
-#define EN_MASK    0x0721 /* TMR, GBL, PWRBTN, SLPBTN, RTC */
+#define STS_TMR     0x0001
+#define STS_PWRBTN  0x0100
+#define STS_WAK     0x8000
+#define STS_MASK    (STS_TMR | STS_PWRBTN | STS_WAK)
+#define EN_TMR      0x0001
+#define EN_PWRBTN   0x0100
+#define EN_MASK     0x0721 /* TMR, GBL, PWRBTN, SLPBTN, RTC */
 #define SCI_SOURCES (STS_TMR | STS_PWRBTN)
 
 #define CNT_SCI_EN     0x0001
@@ -35,7 +35,7 @@
 #define CNT_SLP_EN     0x2000 /* write-only */
 #define CNT_STORED     0x1c03 /* SCI_EN, BM_RLD, SLP_TYP */
 
-#define PM_TIMER_HZ 3579545
+#define PM_TIMER_HZ     3579545
 #define TIMER_TICKS_MAX (G_GUINT64_CONSTANT (1) << 62) /* 40,000 years, and no overflow converting */
 
 struct _HvAcpiPm
@@ -292,8 +292,8 @@ acpi_pm_realize (HvDevice *device, GError **error)
   if (!hv_device_claim_gsi (device, HV_IRQ_SCI, error))
     return FALSE;
   device->impl = hv_acpi_pm_new (hv_device_get_platform (device));
-  return hv_device_claim_pio (device, HV_PORT_ACPI_PM, HV_PORT_ACPI_PM_LEN, hv_acpi_pm_io,
-                              device->impl, error);
+  return hv_device_claim_pio (device, HV_PORT_ACPI_PM, HV_PORT_ACPI_PM_LEN, hv_acpi_pm_io, device->impl,
+                              error);
 }
 
 static void

@@ -21,9 +21,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PCI_COMMAND    0x04
+#define PCI_COMMAND     0x04
 #define PCI_ROM_ADDRESS 0x30
-#define COMMAND_MEMORY 0x0002
+#define COMMAND_MEMORY  0x0002
 
 /* DISPI register indexes. */
 enum
@@ -42,19 +42,19 @@ enum
   N_DISPI
 };
 
-#define DISPI_ID5       0xb0c5
-#define ENABLE_ENABLED  0x01
-#define ENABLE_GETCAPS  0x02 /* XRES, YRES and BPP read as the largest values the device takes */
+#define DISPI_ID5      0xb0c5
+#define ENABLE_ENABLED 0x01
+#define ENABLE_GETCAPS 0x02 /* XRES, YRES and BPP read as the largest values the device takes */
 
 /* BAR 2 layout. */
-#define MMIO_EDID       0x000
-#define MMIO_EDID_END   0x400
-#define MMIO_VGA        0x400 /* VGA ports 0x3C0..0x3DF */
-#define MMIO_VGA_END    0x420
-#define MMIO_DISPI      0x500
-#define MMIO_DISPI_END  (MMIO_DISPI + 2 * N_DISPI)
-#define MMIO_QEXT       0x600
-#define MMIO_QEXT_END   0x608
+#define MMIO_EDID      0x000
+#define MMIO_EDID_END  0x400
+#define MMIO_VGA       0x400 /* VGA ports 0x3C0..0x3DF */
+#define MMIO_VGA_END   0x420
+#define MMIO_DISPI     0x500
+#define MMIO_DISPI_END (MMIO_DISPI + 2 * N_DISPI)
+#define MMIO_QEXT      0x600
+#define MMIO_QEXT_END  0x608
 
 #define QEXT_SIZE          8
 #define QEXT_REG_SIZE      0x0
@@ -62,16 +62,16 @@ enum
 #define QEXT_LITTLE_ENDIAN 0x1e1e1e1eu
 #define QEXT_BIG_ENDIAN    0xbebebebeu
 
-#define VGA_ATT_W   0x3c0 /* attribute controller: index, then data, alternately */
-#define VGA_IS1_RC  0x3da /* input status 1: reading it sends the attribute controller back to index */
-#define ATT_PAS     0x20  /* palette address source: clear while the screen is blanked */
+#define VGA_ATT_W          0x3c0 /* attribute controller: index, then data, alternately */
+#define VGA_IS1_RC         0x3da /* input status 1: reading it sends the attribute controller back to index */
+#define ATT_PAS            0x20  /* palette address source: clear while the screen is blanked */
 #define IS1_DISPLAY_ENABLE 0x01
 #define IS1_VRETRACE       0x08
 
-#define PAGE_SHIFT   12
-#define N_PAGES      (HV_BOCHS_VRAM_SIZE >> PAGE_SHIFT)
-#define LONG_BITS    (8 * sizeof (unsigned long))
-#define DIRTY_LONGS  ((N_PAGES + LONG_BITS - 1) / LONG_BITS)
+#define PAGE_SHIFT  12
+#define N_PAGES     (HV_BOCHS_VRAM_SIZE >> PAGE_SHIFT)
+#define LONG_BITS   (8 * sizeof (unsigned long))
+#define DIRTY_LONGS ((N_PAGES + LONG_BITS - 1) / LONG_BITS)
 
 #define EDID_SIZE HV_EDID_SIZE
 
@@ -96,16 +96,16 @@ struct _HvDisplay
 
   /* Where the BARs decode; 0 when they do not. */
   uint64_t fb_addr;
-  int fb_slot;             /* the map_memory slot, -1 without one */
+  int fb_slot; /* the map_memory slot, -1 without one */
   uint64_t regs_addr;
   uint64_t rom_addr;
-  GBytes *rom;             /* the option ROM (SeaVGABIOS) behind the ROM BAR, or NULL */
-  uint8_t vga_status;      /* toggles as the guest polls it, like a retracing screen */
+  GBytes *rom;        /* the option ROM (SeaVGABIOS) behind the ROM BAR, or NULL */
+  uint8_t vga_status; /* toggles as the guest polls it, like a retracing screen */
 
   /* Scan-out. */
   HvDisplayMode mode;
-  uint64_t reported_generation; /* the mode the consumer last got rects for */
-  gboolean full_redraw;         /* the dirty log was lost: the next rects cover the screen */
+  uint64_t reported_generation;             /* the mode the consumer last got rects for */
+  gboolean full_redraw;                     /* the dirty log was lost: the next rects cover the screen */
   unsigned long trapped_dirty[DIRTY_LONGS]; /* pages written through the MMIO fallback */
 };
 
@@ -128,8 +128,7 @@ compute_mode (const HvBochsDisplay *bochs, HvDisplayMode *mode)
   uint64_t offset = (uint64_t) r[DISPI_Y_OFFSET] * stride + 4 * (uint64_t) r[DISPI_X_OFFSET];
 
   memset (mode, 0, sizeof *mode);
-  if (!(r[DISPI_ENABLE] & ENABLE_ENABLED) || r[DISPI_BPP] != 32 || bochs->big_endian
-      || !bochs->attr_pas)
+  if (!(r[DISPI_ENABLE] & ENABLE_ENABLED) || r[DISPI_BPP] != 32 || bochs->big_endian || !bochs->attr_pas)
     return;
   if (width < HV_BOCHS_MIN_WIDTH || width > HV_BOCHS_MAX_WIDTH || height < HV_BOCHS_MIN_HEIGHT
       || height > HV_BOCHS_MAX_HEIGHT)
@@ -194,8 +193,7 @@ dispi_write_locked (HvBochsDisplay *bochs, unsigned index, uint16_t value)
 }
 
 void
-hv_bochs_display_dispi_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len,
-                           gboolean is_write)
+hv_bochs_display_dispi_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
 {
   HvBochsDisplay *bochs = opaque;
   uint16_t value;
@@ -228,8 +226,7 @@ hv_bochs_display_dispi_io (void *opaque, uint64_t offset, uint8_t *data, unsigne
 /* An access to the DISPI registers in BAR 2: each register is two byte lanes, so a wide access covers
  * several registers and a byte access half of one. */
 static void
-dispi_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned len,
-                   gboolean is_write)
+dispi_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned len, gboolean is_write)
 {
   unsigned end = MIN (offset + len, (unsigned) MMIO_DISPI_END);
 
@@ -253,8 +250,7 @@ dispi_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsign
 }
 
 static void
-qext_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned len,
-                  gboolean is_write)
+qext_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned len, gboolean is_write)
 {
   unsigned reg = offset - MMIO_QEXT;
   uint32_t value;
@@ -273,17 +269,14 @@ qext_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigne
         }
       return;
     }
-  value = reg == QEXT_REG_SIZE ? QEXT_SIZE
-          : bochs->big_endian  ? QEXT_BIG_ENDIAN
-                               : QEXT_LITTLE_ENDIAN;
+  value = reg == QEXT_REG_SIZE ? QEXT_SIZE : bochs->big_endian ? QEXT_BIG_ENDIAN : QEXT_LITTLE_ENDIAN;
   for (unsigned i = 0; i < 4; i++)
     data[i] = (uint8_t) (value >> (8 * i));
 }
 
 /* The VGA ports Linux's driver uses to blank the screen: the attribute controller's PAS bit. */
 static void
-vga_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned len,
-                 gboolean is_write)
+vga_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned len, gboolean is_write)
 {
   for (unsigned i = 0; i < len && offset + i < MMIO_VGA_END; i++)
     {
@@ -308,8 +301,7 @@ vga_mmio_locked (HvBochsDisplay *bochs, unsigned offset, uint8_t *data, unsigned
 }
 
 void
-hv_bochs_display_mmio (void *opaque, uint64_t offset, uint8_t *data, unsigned len,
-                       gboolean is_write)
+hv_bochs_display_mmio (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
 {
   HvBochsDisplay *bochs = opaque;
   unsigned at;
@@ -337,8 +329,7 @@ hv_bochs_display_mmio (void *opaque, uint64_t offset, uint8_t *data, unsigned le
 
 /* Video memory through MMIO exits, for a platform that cannot map it. */
 static void
-trapped_framebuffer_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len,
-                        gboolean is_write)
+trapped_framebuffer_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
 {
   HvBochsDisplay *bochs = opaque;
 
@@ -425,8 +416,8 @@ place_registers_locked (HvBochsDisplay *bochs, uint64_t addr, GError **error)
     hv_bus_unregister (mmio, bochs->regs_addr, bochs);
   bochs->regs_addr = 0;
   if (addr != 0
-      && !hv_bus_register (mmio, addr, HV_BOCHS_MMIO_SIZE, "bochs-display registers",
-                           hv_bochs_display_mmio, bochs, error))
+      && !hv_bus_register (mmio, addr, HV_BOCHS_MMIO_SIZE, "bochs-display registers", hv_bochs_display_mmio,
+                           bochs, error))
     return FALSE;
   bochs->regs_addr = addr;
   return TRUE;
@@ -522,8 +513,8 @@ init_pci_device (HvBochsDisplay *bochs)
   d->bar_moved = pci_bar_moved;
   put16 (d->config, 0x00, 0x1234); /* the vendor and device Linux's bochs driver binds to */
   put16 (d->config, 0x02, 0x1111);
-  d->config[0x08] = 2;             /* revision 2: the extended registers exist */
-  d->config[0x0a] = 0x80;          /* display controller, other: no legacy VGA */
+  d->config[0x08] = 2;    /* revision 2: the extended registers exist */
+  d->config[0x0a] = 0x80; /* display controller, other: no legacy VGA */
   d->config[0x0b] = 0x03;
   put16 (d->config, 0x2c, 0x1af4); /* QEMU's subsystem, which Linux names "QEMU stdvga" */
   put16 (d->config, 0x2e, 0x1100);
@@ -555,13 +546,11 @@ hv_bochs_display_new (const HvPlatform *platform, HvPci *pci, GError **error)
   if (bochs->memfd < 0 || ftruncate (bochs->memfd, HV_BOCHS_VRAM_SIZE) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot create video memory: %s",
-                   g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot create video memory: %s", g_strerror (saved));
       hv_bochs_display_free (bochs);
       return NULL;
     }
-  vram = mmap (NULL, HV_BOCHS_VRAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-               bochs->memfd, 0);
+  vram = mmap (NULL, HV_BOCHS_VRAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, bochs->memfd, 0);
   if (vram == MAP_FAILED)
     {
       int saved = errno;
@@ -767,8 +756,7 @@ add_nonzero_runs (HvBochsDisplay *bochs, uint64_t start, uint64_t end, GVariantB
       run = at;
       while (at < end && !page_is_zero (bochs->vram + at))
         at += 1u << PAGE_SHIFT;
-      g_variant_builder_add (runs, "(u@ay)", (guint32) run,
-                             hv_state_new_bytes (bochs->vram + run, at - run));
+      g_variant_builder_add (runs, "(u@ay)", (guint32) run, hv_state_new_bytes (bochs->vram + run, at - run));
     }
 }
 
@@ -819,9 +807,9 @@ hv_bochs_display_save_state (HvBochsDisplay *bochs)
   g_return_val_if_fail (bochs != NULL, NULL);
 
   g_mutex_lock (&bochs->lock);
-  g_variant_dict_insert_value (&dict, "dispi",
-                               g_variant_new_fixed_array (G_VARIANT_TYPE_UINT16, bochs->dispi,
-                                                          N_SAVED_DISPI, sizeof bochs->dispi[0]));
+  g_variant_dict_insert_value (
+      &dict, "dispi",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT16, bochs->dispi, N_SAVED_DISPI, sizeof bochs->dispi[0]));
   g_variant_dict_insert (&dict, "port-index", "q", bochs->port_index);
   g_variant_dict_insert (&dict, "big-endian", "b", bochs->big_endian);
   g_variant_dict_insert (&dict, "attribute-data-next", "b", bochs->attr_data_next);
@@ -861,8 +849,7 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
   values = g_variant_get_fixed_array (dispi, &n, sizeof values[0]);
   if (n != N_SAVED_DISPI)
     {
-      hv_state_set_bad (error, what, "it has %" G_GSIZE_FORMAT " DISPI registers, not %d", n,
-                        N_SAVED_DISPI);
+      hv_state_set_bad (error, what, "it has %" G_GSIZE_FORMAT " DISPI registers, not %d", n, N_SAVED_DISPI);
       return FALSE;
     }
   if (!hv_state_get (state, what, "port-index", "q", &port_index, error)
@@ -883,9 +870,9 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
       g_variant_get_child (run, 0, "u", &offset);
       if (offset > HV_BOCHS_VRAM_SIZE || g_variant_get_size (bytes) > HV_BOCHS_VRAM_SIZE - offset)
         {
-          hv_state_set_bad (error, what, "video memory at 0x%x (%" G_GSIZE_FORMAT
-                            " bytes) is beyond its %u MiB", offset, g_variant_get_size (bytes),
-                            HV_BOCHS_VRAM_SIZE >> 20);
+          hv_state_set_bad (error, what,
+                            "video memory at 0x%x (%" G_GSIZE_FORMAT " bytes) is beyond its %u MiB", offset,
+                            g_variant_get_size (bytes), HV_BOCHS_VRAM_SIZE >> 20);
           return FALSE;
         }
     }
@@ -930,8 +917,7 @@ hv_bochs_display_set_rom (HvBochsDisplay *bochs, GBytes *rom, GError **error)
   if (size == 0 || size > ROM_MAX)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "the display's option ROM is %" G_GSIZE_FORMAT " bytes; it must be 1 byte to 1 MiB",
-                   size);
+                   "the display's option ROM is %" G_GSIZE_FORMAT " bytes; it must be 1 byte to 1 MiB", size);
       return FALSE;
     }
   while (bar_size < size)
@@ -985,8 +971,7 @@ bochs_display_realize (HvDevice *device, GError **error)
 {
   int rom_fd = hv_device_get_fd_option (device, "rom");
 
-  device->impl
-      = hv_bochs_display_new (hv_device_get_platform (device), hv_device_get_pci (device), error);
+  device->impl = hv_bochs_display_new (hv_device_get_platform (device), hv_device_get_pci (device), error);
   if (device->impl == NULL)
     return FALSE;
   if (rom_fd >= 0)
@@ -995,8 +980,8 @@ bochs_display_realize (HvDevice *device, GError **error)
       if (rom == NULL || !hv_bochs_display_set_rom (device->impl, rom, error))
         return FALSE;
     }
-  return hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS,
-                              hv_bochs_display_dispi_io, device->impl, error);
+  return hv_device_claim_pio (device, HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS, hv_bochs_display_dispi_io,
+                              device->impl, error);
 }
 
 static void

@@ -40,11 +40,9 @@ HvDisplay *hv_bochs_display_get_display (HvBochsDisplay *bochs);
 HvPciDevice *hv_bochs_display_get_pci_device (HvBochsDisplay *bochs);
 
 /* The legacy DISPI ports (register at HV_PORT_BOCHS_DISPI, HV_BOCHS_DISPI_PORTS long). */
-void hv_bochs_display_dispi_io (void *bochs, uint64_t offset, uint8_t *data, unsigned len,
-                                gboolean is_write);
+void hv_bochs_display_dispi_io (void *bochs, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
 /* BAR 2, as its MMIO handler sees it (@offset from the start of the BAR). */
-void hv_bochs_display_mmio (void *bochs, uint64_t offset, uint8_t *data, unsigned len,
-                            gboolean is_write);
+void hv_bochs_display_mmio (void *bochs, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
 
 /* The registers and the contents of video memory (only its non-zero pages).  Load after the PCI bus,
  * which has already put the BARs back where they were. */

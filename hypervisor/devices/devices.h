@@ -30,16 +30,14 @@ void hv_serial_hold_input (HvSerial *serial, gboolean held);
 GVariant *hv_serial_save_state (HvSerial *serial);
 gboolean hv_serial_load_state (HvSerial *serial, GVariant *state, GError **error);
 /* Loads a section of @version (1 to HV_SERIAL_STATE_VERSION). */
-gboolean hv_serial_load_state_version (HvSerial *serial, GVariant *state, unsigned version,
-                                       GError **error);
+gboolean hv_serial_load_state_version (HvSerial *serial, GVariant *state, unsigned version, GError **error);
 
 /* i8042.c — PS/2 controller with keyboard: self-test, command byte, reset line, scancode injection. */
 typedef struct _HvI8042 HvI8042;
 HvI8042 *hv_i8042_new (const HvPlatform *platform);
 void hv_i8042_free (HvI8042 *i8042);
 void hv_i8042_data_io (void *i8042, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
-void hv_i8042_command_io (void *i8042, uint64_t offset, uint8_t *data, unsigned len,
-                          gboolean is_write);
+void hv_i8042_command_io (void *i8042, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write);
 /* Queues scancodes (set 1, as the controller presents them after translation) for the guest. */
 void hv_i8042_inject_scancodes (HvI8042 *i8042, const uint8_t *codes, gsize n_codes);
 void hv_i8042_send_ctrl_alt_del (HvI8042 *i8042);
@@ -74,11 +72,11 @@ typedef struct _HvPciDevice HvPciDevice;
 struct _HvPciDevice
 {
   const char *name;
-  uint8_t config[256];        /* type 0 header and capabilities, as the guest reads them */
-  uint8_t write_mask[256];    /* bits the guest may change (BARs are handled by the bridge) */
-  uint64_t bar_size[6];       /* 0 = BAR unused; a power of two otherwise */
+  uint8_t config[256];     /* type 0 header and capabilities, as the guest reads them */
+  uint8_t write_mask[256]; /* bits the guest may change (BARs are handled by the bridge) */
+  uint64_t bar_size[6];    /* 0 = BAR unused; a power of two otherwise */
   gboolean bar_is_io[6];
-  gboolean bar_is_64[6];      /* a 64-bit BAR also uses the next slot */
+  gboolean bar_is_64[6];           /* a 64-bit BAR also uses the next slot */
   gboolean bar_is_prefetchable[6]; /* a memory BAR without side effects on reads (a framebuffer) */
   /* The expansion ROM BAR's size: a power of two from 2 KiB, or 0 for none.  Set before
    * hv_pci_add_device; the guest places and enables it, and the device maps it where
@@ -88,9 +86,9 @@ struct _HvPciDevice
   void (*config_written) (HvPciDevice *device, unsigned offset, unsigned len);
   void (*bar_moved) (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t new_addr);
   void *opaque;
-  unsigned slot;              /* assigned by hv_pci_add_device */
+  unsigned slot; /* assigned by hv_pci_add_device */
   unsigned function;
-  uint64_t bar_addr[6];       /* where each BAR decodes, kept by the bridge (sizing does not move it) */
+  uint64_t bar_addr[6]; /* where each BAR decodes, kept by the bridge (sizing does not move it) */
 };
 
 HvPci *hv_pci_new (void);

@@ -84,10 +84,8 @@ hv_edid_build (uint8_t edid[HV_EDID_SIZE])
   edid[20] = 0xa0; /* digital, 8 bits per primary */
   edid[23] = 120;  /* gamma 2.2 */
   edid[24] = 0x06; /* RGB 4:4:4, sRGB, preferred timing is native */
-  edid[25] = (uint8_t) ((chroma[0] & 3) << 6 | (chroma[1] & 3) << 4 | (chroma[2] & 3) << 2
-                        | (chroma[3] & 3));
-  edid[26] = (uint8_t) ((chroma[4] & 3) << 6 | (chroma[5] & 3) << 4 | (chroma[6] & 3) << 2
-                        | (chroma[7] & 3));
+  edid[25] = (uint8_t) ((chroma[0] & 3) << 6 | (chroma[1] & 3) << 4 | (chroma[2] & 3) << 2 | (chroma[3] & 3));
+  edid[26] = (uint8_t) ((chroma[4] & 3) << 6 | (chroma[5] & 3) << 4 | (chroma[6] & 3) << 2 | (chroma[7] & 3));
   for (unsigned i = 0; i < 8; i++)
     edid[27 + i] = (uint8_t) (chroma[i] >> 2);
   edid[35] = 0x01; /* 800x600 at 60 Hz */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define SIGNATURE "QEMU"
-#define N_ITEMS HV_FW_CFG_FILE_FIRST
+#define N_ITEMS   HV_FW_CFG_FILE_FIRST
 #define FILES_MAX 0x1000 /* keys 0x20..0x101f; QEMU allows a similar number */
 /* The DMA address register reads as this ("QEMU CFG"), so a driver can find it. */
 #define DMA_SIGNATURE G_GUINT64_CONSTANT (0x51454d5520434647)
@@ -178,8 +178,8 @@ hv_fw_cfg_add_file (HvFwCfg *fw, const char *name, GBytes *data, GError **error)
   if (fw->files->len >= FILES_MAX)
     {
       g_mutex_unlock (&fw->lock);
-      g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE, "fw_cfg has no room for file “%s” (%d files)",
-                   name, FILES_MAX);
+      g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE, "fw_cfg has no room for file “%s” (%d files)", name,
+                   FILES_MAX);
       return FALSE;
     }
   file = g_new0 (FwFile, 1);

@@ -13,18 +13,18 @@
 #define HV_PORT_FW_CFG_DMA      0x514 /* 64-bit big-endian DMA address: 0x514 high half, 0x518 low */
 
 /* Numbered items (keys) firmware reads. */
-#define HV_FW_CFG_SIGNATURE 0x00
-#define HV_FW_CFG_ID        0x01
-#define HV_FW_CFG_UUID      0x02
-#define HV_FW_CFG_RAM_SIZE  0x03
-#define HV_FW_CFG_NOGRAPHIC 0x04
-#define HV_FW_CFG_NB_CPUS   0x05
-#define HV_FW_CFG_BOOT_MENU 0x0e
-#define HV_FW_CFG_MAX_CPUS  0x0f
-#define HV_FW_CFG_FILE_DIR  0x19
+#define HV_FW_CFG_SIGNATURE  0x00
+#define HV_FW_CFG_ID         0x01
+#define HV_FW_CFG_UUID       0x02
+#define HV_FW_CFG_RAM_SIZE   0x03
+#define HV_FW_CFG_NOGRAPHIC  0x04
+#define HV_FW_CFG_NB_CPUS    0x05
+#define HV_FW_CFG_BOOT_MENU  0x0e
+#define HV_FW_CFG_MAX_CPUS   0x0f
+#define HV_FW_CFG_FILE_DIR   0x19
 #define HV_FW_CFG_FILE_FIRST 0x20
 /* The longest file name, with its NUL. */
-#define HV_FW_CFG_NAME_MAX  56
+#define HV_FW_CFG_NAME_MAX 56
 
 /* ID bits. */
 #define HV_FW_CFG_ID_TRADITIONAL 0x01

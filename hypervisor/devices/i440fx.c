@@ -25,25 +25,25 @@
 
 #include <string.h>
 
-#define INTEL 0x8086
-#define I440FX_DEVICE 0x1237
+#define INTEL            0x8086
+#define I440FX_DEVICE    0x1237
 #define PIIX3_ISA_DEVICE 0x7000
-#define PIIX4_PM_DEVICE 0x7113
+#define PIIX4_PM_DEVICE  0x7113
 /* The subsystem QEMU's devices carry; SeaBIOS names the machine "QEMU (i440fx)" by it. */
 #define SUBSYSTEM_VENDOR 0x1af4
 #define SUBSYSTEM_DEVICE 0x1100
 
-#define I440FX_PAM0 0x59 /* 0x59..0x5f: seven PAM registers for 0xC0000..0xFFFFF */
-#define I440FX_PAM_COUNT 7
-#define I440FX_SMRAM 0x72
-#define PIIX_PIRQ 0x60 /* 0x60..0x63: PCI interrupt routing, bit 7 = disabled */
-#define PIIX_PMBASE 0x40
-#define PIIX_DEVACTB 0x58
+#define I440FX_PAM0               0x59 /* 0x59..0x5f: seven PAM registers for 0xC0000..0xFFFFF */
+#define I440FX_PAM_COUNT          7
+#define I440FX_SMRAM              0x72
+#define PIIX_PIRQ                 0x60 /* 0x60..0x63: PCI interrupt routing, bit 7 = disabled */
+#define PIIX_PMBASE               0x40
+#define PIIX_DEVACTB              0x58
 #define PIIX_DEVACTB_APMC_EN_BYTE 0x5b /* bit 25 of DEVACTB */
-#define PIIX_PMREGMISC 0x80
+#define PIIX_PMREGMISC            0x80
 
 #define CHIPSET_SLOT 1
-#define PM_FUNCTION 3
+#define PM_FUNCTION  3
 
 typedef struct
 {
@@ -59,8 +59,7 @@ put16 (uint8_t *config, unsigned offset, uint16_t value)
 }
 
 static void
-set_identity (HvPciDevice *device, uint16_t device_id, uint8_t revision, uint8_t class_code,
-              uint8_t subclass)
+set_identity (HvPciDevice *device, uint16_t device_id, uint8_t revision, uint8_t class_code, uint8_t subclass)
 {
   put16 (device->config, 0x00, INTEL);
   put16 (device->config, 0x02, device_id);

@@ -54,20 +54,20 @@ struct _HvI8042
   GMutex lock;
   const HvPlatform *platform;
 
-  uint8_t ram[32];       /* controller RAM; byte 0 is the command byte */
+  uint8_t ram[32]; /* controller RAM; byte 0 is the command byte */
   uint8_t outport;
   gboolean sys_flag;
   gboolean last_was_command;
   uint8_t pending_command; /* controller command waiting for its data byte, 0 if none */
 
   gboolean obf;
-  uint16_t obf_byte;     /* with BYTE_* flags */
-  ByteQueue controller;  /* controller answers, always delivered first */
-  ByteQueue keyboard;    /* what the keyboard sends; held while the keyboard interface is disabled */
+  uint16_t obf_byte;    /* with BYTE_* flags */
+  ByteQueue controller; /* controller answers, always delivered first */
+  ByteQueue keyboard;   /* what the keyboard sends; held while the keyboard interface is disabled */
 
   /* The keyboard itself. */
   gboolean scanning;
-  uint8_t kbd_pending;   /* keyboard command waiting for its parameter, 0 if none */
+  uint8_t kbd_pending; /* keyboard command waiting for its parameter, 0 if none */
   uint8_t scancode_set;
   uint8_t leds;
   uint8_t typematic;
@@ -278,8 +278,7 @@ keyboard_write_locked (HvI8042 *i8042, uint8_t value)
 static void
 request_reset (HvI8042 *i8042)
 {
-  hv_platform_request_exit (i8042->platform, HV_EXIT_RESET,
-                            "the guest reset the machine through the i8042");
+  hv_platform_request_exit (i8042->platform, HV_EXIT_RESET, "the guest reset the machine through the i8042");
 }
 
 /* Handles the data byte of a controller command.  Returns TRUE if the guest asked for a reset. */
@@ -684,8 +683,7 @@ i8042_realize (HvDevice *device, GError **error)
     return FALSE;
   device->impl = hv_i8042_new (hv_device_get_platform (device));
   return hv_device_claim_pio (device, HV_PORT_I8042_DATA, 1, hv_i8042_data_io, device->impl, error)
-         && hv_device_claim_pio (device, HV_PORT_I8042_CMD, 1, hv_i8042_command_io, device->impl,
-                                 error);
+         && hv_device_claim_pio (device, HV_PORT_I8042_CMD, 1, hv_i8042_command_io, device->impl, error);
 }
 
 static void

@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#define N_SLOTS 32
+#define N_SLOTS     32
 #define N_FUNCTIONS (N_SLOTS * 8)
 /* Functions are kept (and saved) by slot | function << 5: function 0 of a slot is the slot number. */
 #define FUNCTION_INDEX(slot, function) ((slot) | (function) << 5)
@@ -20,42 +20,41 @@
 #define CONFIG_ENABLE    0x80000000u
 #define CONFIG_ADDR_MASK 0x80fffffcu /* enable, bus, device, function, dword register */
 
-#define PCI_VENDOR_ID   0x00
-#define PCI_DEVICE_ID   0x02
-#define PCI_COMMAND     0x04
-#define PCI_STATUS      0x06
-#define PCI_CLASS_PROG  0x09
-#define PCI_BAR0        0x10
-#define PCI_BAR_END     0x28
-#define PCI_ROM_ADDRESS 0x30
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_REVISION_ID 0x08
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_SUBSYSTEM   0x2c
+#define PCI_VENDOR_ID       0x00
+#define PCI_DEVICE_ID       0x02
+#define PCI_COMMAND         0x04
+#define PCI_STATUS          0x06
+#define PCI_CLASS_PROG      0x09
+#define PCI_BAR0            0x10
+#define PCI_BAR_END         0x28
+#define PCI_ROM_ADDRESS     0x30
+#define PCI_INTERRUPT_LINE  0x3c
+#define PCI_REVISION_ID     0x08
+#define PCI_HEADER_TYPE     0x0e
+#define PCI_SUBSYSTEM       0x2c
 #define PCI_CAPABILITY_LIST 0x34
-#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_INTERRUPT_PIN   0x3d
 
-#define COMMAND_IO            0x0001
-#define COMMAND_MEMORY        0x0002
-#define COMMAND_BUS_MASTER    0x0004
-#define COMMAND_INTX_DISABLE  0x0400
-#define COMMAND_WRITABLE \
-  (COMMAND_IO | COMMAND_MEMORY | COMMAND_BUS_MASTER | COMMAND_INTX_DISABLE)
+#define COMMAND_IO           0x0001
+#define COMMAND_MEMORY       0x0002
+#define COMMAND_BUS_MASTER   0x0004
+#define COMMAND_INTX_DISABLE 0x0400
+#define COMMAND_WRITABLE     (COMMAND_IO | COMMAND_MEMORY | COMMAND_BUS_MASTER | COMMAND_INTX_DISABLE)
 
 #define ROM_ENABLE       0x1u
 #define ROM_ADDRESS_MASK 0xfffff800u
 #define ROM_SIZE_MIN     0x800u
 
-#define RCR_SYS_RST   0x02
-#define RCR_RST_CPU   0x04
+#define RCR_SYS_RST 0x02
+#define RCR_RST_CPU 0x04
 
-#define BAR_IO        0x1
-#define BAR_MEM_64    0x4
+#define BAR_IO           0x1
+#define BAR_MEM_64       0x4
 #define BAR_MEM_PREFETCH 0x8
-#define IO_BAR_START  0xc000u
-#define IO_BAR_END    0x10000u
-#define IO_BAR_MIN    4u
-#define MEM_BAR_MIN   16u
+#define IO_BAR_START     0xc000u
+#define IO_BAR_END       0x10000u
+#define IO_BAR_MIN       4u
+#define MEM_BAR_MIN      16u
 
 struct _HvPci
 {
@@ -170,8 +169,7 @@ write_bar_locked (HvPciDevice *device, unsigned index, uint32_t value)
   /* All address bits set is a guest sizing the BAR (it restores the address next); the BAR keeps
    * decoding where it was.  For a 64-bit BAR either half all ones counts, since sizing does one half at
    * a time and no real address has them. */
-  sizing = low == bar_low_mask (device, bar)
-           || (device->bar_is_64[bar] && high == 0xffffffffu);
+  sizing = low == bar_low_mask (device, bar) || (device->bar_is_64[bar] && high == 0xffffffffu);
   if (sizing || address == device->bar_addr[bar])
     return;
 
@@ -325,9 +323,9 @@ hv_pci_new (void)
 
   g_mutex_init (&pci->lock);
   bridge->name = "host bridge";
-  put16 (bridge->config, PCI_VENDOR_ID, 0x1b36);  /* Red Hat, Inc. */
-  put16 (bridge->config, PCI_DEVICE_ID, 0x0008);  /* QEMU PCIe host bridge */
-  bridge->config[PCI_CLASS_PROG + 2] = 0x06;      /* bridge, host bridge (subclass 0) */
+  put16 (bridge->config, PCI_VENDOR_ID, 0x1b36); /* Red Hat, Inc. */
+  put16 (bridge->config, PCI_DEVICE_ID, 0x0008); /* QEMU PCIe host bridge */
+  bridge->config[PCI_CLASS_PROG + 2] = 0x06;     /* bridge, host bridge (subclass 0) */
   bridge->slot = 0;
   pci->functions[0] = bridge;
   pci->next_mmio = HV_MMIO32_START;
@@ -367,23 +365,22 @@ check_bars (const HvPciDevice *device, GError **error)
       if ((size & (size - 1)) != 0)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "BAR %u of PCI device %s has size %" G_GUINT64_FORMAT ", not a power of two",
-                       bar, device->name, size);
+                       "BAR %u of PCI device %s has size %" G_GUINT64_FORMAT ", not a power of two", bar,
+                       device->name, size);
           return FALSE;
         }
       if (bar > 0 && device->bar_is_64[bar - 1] && device->bar_size[bar - 1] != 0)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "BAR %u of PCI device %s is the upper half of 64-bit BAR %u", bar,
-                       device->name, bar - 1);
+                       "BAR %u of PCI device %s is the upper half of 64-bit BAR %u", bar, device->name,
+                       bar - 1);
           return FALSE;
         }
       if (device->bar_is_io[bar]
           && (device->bar_is_64[bar] || size < IO_BAR_MIN || size > IO_BAR_END - IO_BAR_START))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "I/O BAR %u of PCI device %s must be 32-bit and 4 to 16384 ports", bar,
-                       device->name);
+                       "I/O BAR %u of PCI device %s must be 32-bit and 4 to 16384 ports", bar, device->name);
           return FALSE;
         }
       if (!device->bar_is_io[bar] && size < MEM_BAR_MIN)
@@ -394,8 +391,8 @@ check_bars (const HvPciDevice *device, GError **error)
         }
       if (device->bar_is_64[bar] && bar == 5)
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "BAR 5 of PCI device %s cannot be 64-bit", device->name);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "BAR 5 of PCI device %s cannot be 64-bit",
+                       device->name);
           return FALSE;
         }
     }
@@ -458,8 +455,7 @@ add_device (HvPci *pci, HvPciDevice *device, int fixed_slot, unsigned function, 
         {
           g_mutex_unlock (&pci->lock);
           g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                       "No free PCI slot for %s: all %u slots of bus 0 are taken", device->name,
-                       N_SLOTS - 1);
+                       "No free PCI slot for %s: all %u slots of bus 0 are taken", device->name, N_SLOTS - 1);
           return FALSE;
         }
     }
@@ -483,8 +479,8 @@ add_device (HvPci *pci, HvPciDevice *device, int fixed_slot, unsigned function, 
           g_mutex_unlock (&pci->lock);
           g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
                        "BAR %u of PCI device %s (%" G_GUINT64_FORMAT " bytes) does not fit in the "
-                       "PCI %s window", bar, device->name, size,
-                       device->bar_is_io[bar] ? "I/O" : "32-bit memory");
+                       "PCI %s window",
+                       bar, device->name, size, device->bar_is_io[bar] ? "I/O" : "32-bit memory");
           return FALSE;
         }
     }
@@ -589,10 +585,10 @@ hv_pci_save_state (HvPci *pci)
       const HvPciDevice *device = pci->functions[slot];
       if (device == NULL)
         continue;
-      g_variant_builder_add (&list, "(ys@ay@at)", (guint8) slot, device->name,
-                             hv_state_new_bytes (device->config, sizeof device->config),
-                             g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, device->bar_addr, 6,
-                                                        sizeof device->bar_addr[0]));
+      g_variant_builder_add (
+          &list, "(ys@ay@at)", (guint8) slot, device->name,
+          hv_state_new_bytes (device->config, sizeof device->config),
+          g_variant_new_fixed_array (G_VARIANT_TYPE_UINT64, device->bar_addr, 6, sizeof device->bar_addr[0]));
     }
   g_mutex_unlock (&pci->lock);
   g_variant_dict_insert_value (&dict, "devices", g_variant_builder_end (&list));
@@ -615,8 +611,8 @@ same_identity (const uint8_t *a, const uint8_t *b)
     unsigned offset;
     unsigned len;
   } ranges[] = {
-    { PCI_VENDOR_ID, 4 }, { PCI_REVISION_ID, 4 }, { PCI_HEADER_TYPE, 1 }, { PCI_SUBSYSTEM, 4 },
-    { PCI_CAPABILITY_LIST, 1 }, { PCI_INTERRUPT_PIN, 1 },
+    { PCI_VENDOR_ID, 4 }, { PCI_REVISION_ID, 4 },     { PCI_HEADER_TYPE, 1 },
+    { PCI_SUBSYSTEM, 4 }, { PCI_CAPABILITY_LIST, 1 }, { PCI_INTERRUPT_PIN, 1 },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (ranges); i++)

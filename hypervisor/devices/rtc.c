@@ -355,7 +355,8 @@ ensure_timer_locked (HvRtc *rtc)
   rtc->timer = g_thread_try_new ("rtc-timer", timer_thread_main, rtc, &error);
   if (rtc->timer == NULL)
     g_warning ("rtc: could not start the timer thread, interrupts arrive only when the guest "
-               "looks: %s", error->message);
+               "looks: %s",
+               error->message);
 }
 
 static uint8_t
@@ -385,8 +386,7 @@ read_register_locked (HvRtc *rtc, unsigned reg, int64_t host_usec)
           return encode_hour (rtc, rt.hour);
         case REG_DAY_OF_WEEK:
           /* 1 January 1970 was a Thursday; Sunday is 1. */
-          return encode (rtc,
-                         (int) floor_mod (floor_div (seconds_from_time (&rt), 86400) + 4, 7) + 1);
+          return encode (rtc, (int) floor_mod (floor_div (seconds_from_time (&rt), 86400) + 4, 7) + 1);
         case REG_DAY_OF_MONTH:
           return encode (rtc, rt.mday);
         case REG_MONTH:
@@ -666,8 +666,8 @@ hv_rtc_load_state (HvRtc *rtc, GVariant *state, GError **error)
   frozen_value = hv_state_lookup (state, what, "frozen-time", G_VARIANT_TYPE ("(iiiiii)"), error);
   if (frozen_value == NULL)
     return FALSE;
-  g_variant_get (frozen_value, "(iiiiii)", &frozen.year, &frozen.mon, &frozen.mday, &frozen.hour,
-                 &frozen.min, &frozen.sec);
+  g_variant_get (frozen_value, "(iiiiii)", &frozen.year, &frozen.mon, &frozen.mday, &frozen.hour, &frozen.min,
+                 &frozen.sec);
   if ((reg_a & A_UIP) || (reg_c & ~IRQ_SOURCES))
     {
       hv_state_set_bad (error, what, "status register bits are set that only the clock sets");

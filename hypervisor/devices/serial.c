@@ -25,19 +25,19 @@ enum
   N_REGS = 8,
 };
 
-#define IER_RDI   0x01 /* received data available */
-#define IER_THRI  0x02 /* transmitter holding register empty */
-#define IER_RLSI  0x04 /* receiver line status */
-#define IER_MSI   0x08 /* modem status */
-#define IER_MASK  0x0f /* a 16550A has no other IER bits; Linux's probe checks that */
+#define IER_RDI  0x01 /* received data available */
+#define IER_THRI 0x02 /* transmitter holding register empty */
+#define IER_RLSI 0x04 /* receiver line status */
+#define IER_MSI  0x08 /* modem status */
+#define IER_MASK 0x0f /* a 16550A has no other IER bits; Linux's probe checks that */
 
-#define IIR_NO_INT   0x01
-#define IIR_MSI      0x00
-#define IIR_THRI     0x02
-#define IIR_RDI      0x04
-#define IIR_RLSI     0x06
-#define IIR_TIMEOUT  0x0c
-#define IIR_FIFO_ON  0xc0
+#define IIR_NO_INT  0x01
+#define IIR_MSI     0x00
+#define IIR_THRI    0x02
+#define IIR_RDI     0x04
+#define IIR_RLSI    0x06
+#define IIR_TIMEOUT 0x0c
+#define IIR_FIFO_ON 0xc0
 
 #define FCR_ENABLE     0x01
 #define FCR_CLEAR_RX   0x02
@@ -539,10 +539,10 @@ input_thread_main (gpointer data)
       serial->input_waiting = room == 0 || serial->input_held;
       g_mutex_unlock (&serial->lock);
 
-      fds[0] = (struct pollfd) { .fd = serial->wake_fd, .events = POLLIN };
+      fds[0] = (struct pollfd){ .fd = serial->wake_fd, .events = POLLIN };
       if (room > 0)
         {
-          fds[1] = (struct pollfd) { .fd = serial->input_fd, .events = POLLIN };
+          fds[1] = (struct pollfd){ .fd = serial->input_fd, .events = POLLIN };
           n_fds = 2;
         }
       if (poll (fds, n_fds, -1) < 0)
@@ -620,8 +620,7 @@ hv_serial_start_input (HvSerial *serial, int input_fd, GError **error)
     }
   if (serial->input_thread != NULL)
     {
-      g_set_error_literal (error, HV_ERROR, HV_ERROR_INVALID_STATE,
-                           "The serial port already has an input");
+      g_set_error_literal (error, HV_ERROR, HV_ERROR_INVALID_STATE, "The serial port already has an input");
       return FALSE;
     }
 
@@ -629,8 +628,8 @@ hv_serial_start_input (HvSerial *serial, int input_fd, GError **error)
   if (serial->wake_fd < 0)
     {
       int err = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED,
-                   "Could not create an eventfd for the serial input: %s", g_strerror (err));
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "Could not create an eventfd for the serial input: %s",
+                   g_strerror (err));
       return FALSE;
     }
   serial->input_fd = input_fd;
@@ -714,8 +713,8 @@ hv_serial_load_state_version (HvSerial *serial, GVariant *state, unsigned versio
     return FALSE;
   if (port != serial->port || gsi != serial->gsi)
     {
-      hv_state_set_bad (error, what, "it was at port 0x%x, IRQ %u; this one is at 0x%x, IRQ %u", port,
-                        gsi, serial->port, serial->gsi);
+      hv_state_set_bad (error, what, "it was at port 0x%x, IRQ %u; this one is at 0x%x, IRQ %u", port, gsi,
+                        serial->port, serial->gsi);
       return FALSE;
     }
   for (unsigned i = 0; i < G_N_ELEMENTS (trigger_levels); i++)

@@ -11,20 +11,20 @@
 #include <linux/input.h>
 #include <string.h>
 
-#define VIRTIO_ID_INPUT 18
+#define VIRTIO_ID_INPUT       18
 #define PCI_CLASS_INPUT_OTHER 0x098000
 
-#define EVENTQ  0
-#define STATUSQ 1
+#define EVENTQ     0
+#define STATUSQ    1
 #define QUEUE_SIZE 64
 
 /* struct virtio_input_config. */
-#define CFG_SELECT  0
-#define CFG_SUBSEL  1
-#define CFG_SIZE    2
-#define CFG_DATA    8
+#define CFG_SELECT   0
+#define CFG_SUBSEL   1
+#define CFG_SIZE     2
+#define CFG_DATA     8
 #define CFG_DATA_MAX 128
-#define CFG_LEN     (CFG_DATA + CFG_DATA_MAX)
+#define CFG_LEN      (CFG_DATA + CFG_DATA_MAX)
 
 #define CFG_UNSET     0x00
 #define CFG_ID_NAME   0x01
@@ -34,16 +34,16 @@
 #define CFG_EV_BITS   0x11
 #define CFG_ABS_INFO  0x12
 
-#define EVENT_SIZE 8             /* struct virtio_input_event: le16 type, le16 code, le32 value */
-#define PENDING_MAX 1024         /* events of whole reports waiting for guest buffers (8 KiB) */
-#define REPORT_MAX 64            /* events of the report being built */
+#define EVENT_SIZE   8    /* struct virtio_input_event: le16 type, le16 code, le32 value */
+#define PENDING_MAX  1024 /* events of whole reports waiting for guest buffers (8 KiB) */
+#define REPORT_MAX   64   /* events of the report being built */
 #define BITMAP_BYTES CFG_DATA_MAX
 
 /* The ids QEMU gives its virtio input devices, so a guest's userspace treats ours like the ones it
  * knows. */
-#define DEVIDS_VENDOR 0x0627
+#define DEVIDS_VENDOR   0x0627
 #define DEVIDS_KEYBOARD 0x0001
-#define DEVIDS_TABLET 0x0003
+#define DEVIDS_TABLET   0x0003
 
 typedef struct
 {
@@ -58,11 +58,11 @@ typedef struct
   const char *name;
   uint16_t product;
   uint16_t version;
-  gboolean autorepeat;               /* EV_REP */
-  uint8_t key_bits[BITMAP_BYTES];    /* EV_KEY */
-  uint8_t rel_bits[BITMAP_BYTES];    /* EV_REL */
-  uint8_t abs_bits[BITMAP_BYTES];    /* EV_ABS, each with range 0..HV_VIRTIO_TABLET_ABS_MAX */
-  uint8_t led_bits[BITMAP_BYTES];    /* EV_LED */
+  gboolean autorepeat;            /* EV_REP */
+  uint8_t key_bits[BITMAP_BYTES]; /* EV_KEY */
+  uint8_t rel_bits[BITMAP_BYTES]; /* EV_REL */
+  uint8_t abs_bits[BITMAP_BYTES]; /* EV_ABS, each with range 0..HV_VIRTIO_TABLET_ABS_MAX */
+  uint8_t led_bits[BITMAP_BYTES]; /* EV_LED */
 } InputKind;
 
 struct _HvVirtioInput
@@ -72,12 +72,12 @@ struct _HvVirtioInput
   InputKind kind;
 
   /* Guarded by the transport's lock (hv_virtio_lock). */
-  uint8_t config[CFG_LEN];           /* what the driver reads: the selection and its answer */
+  uint8_t config[CFG_LEN]; /* what the driver reads: the selection and its answer */
   uint32_t leds;
-  Event report[REPORT_MAX];          /* the report the caller is building */
+  Event report[REPORT_MAX]; /* the report the caller is building */
   unsigned n_report;
-  gboolean report_overflow;          /* more than REPORT_MAX events: the report is dropped at its SYN */
-  Event pending[PENDING_MAX];        /* complete reports, oldest first */
+  gboolean report_overflow;   /* more than REPORT_MAX events: the report is dropped at its SYN */
+  Event pending[PENDING_MAX]; /* complete reports, oldest first */
   unsigned n_pending;
 };
 
@@ -230,8 +230,7 @@ flush_events_locked (HvVirtioInput *input)
   HvVirtqueue *vq = hv_virtio_get_queue (input->vdev, EVENTQ);
   gboolean pushed = FALSE;
 
-  while (input->n_pending > 0 && hv_virtio_is_driver_ok (input->vdev)
-         && !hv_virtio_is_paused (input->vdev))
+  while (input->n_pending > 0 && hv_virtio_is_driver_ok (input->vdev) && !hv_virtio_is_paused (input->vdev))
     {
       unsigned length = first_report_length_locked (input);
       unsigned delivered = 0;
@@ -449,8 +448,8 @@ hv_virtio_input_send (HvVirtioInput *input, uint16_t type, uint16_t code, int32_
           input->n_pending += input->n_report;
         }
       else
-        g_debug ("%s: the guest takes no events; a report of %u events is dropped",
-                 input->kind.pci_name, input->n_report);
+        g_debug ("%s: the guest takes no events; a report of %u events is dropped", input->kind.pci_name,
+                 input->n_report);
       input->n_report = 0;
       input->report_overflow = FALSE;
       flush_events_locked (input);
@@ -508,8 +507,8 @@ hv_virtio_input_save_state (HvVirtioInput *input)
 
 /* Reads an a(qqi) of at most @max events into @events. */
 static gboolean
-load_events (GVariant *state, const char *what, const char *key, Event *events, unsigned max,
-             unsigned *count, GError **error)
+load_events (GVariant *state, const char *what, const char *key, Event *events, unsigned max, unsigned *count,
+             GError **error)
 {
   g_autoptr (GVariant) list = hv_state_lookup (state, what, key, G_VARIANT_TYPE ("a(qqi)"), error);
   GVariantIter iter;
@@ -567,8 +566,7 @@ hv_virtio_input_load_state (HvVirtioInput *input, GVariant *state, GError **erro
       hv_state_set_bad (error, what, "LEDs 0x%x are on that the device does not have", leds);
       return FALSE;
     }
-  if (n_pending > 0
-      && (pending[n_pending - 1].type != EV_SYN || pending[n_pending - 1].code != SYN_REPORT))
+  if (n_pending > 0 && (pending[n_pending - 1].type != EV_SYN || pending[n_pending - 1].code != SYN_REPORT))
     {
       hv_state_set_bad (error, what, "the events waiting for the guest do not end a report");
       return FALSE;
@@ -598,8 +596,7 @@ hv_virtio_input_load_state (HvVirtioInput *input, GVariant *state, GError **erro
 /* The "virtio-keyboard" and "virtio-tablet" kinds: as many of each as a machine asks for. */
 
 static gboolean
-realize_input (HvDevice *device, HvVirtioInput *(*new_input) (const HvPlatform *, HvPci *,
-                                                              GError **),
+realize_input (HvDevice *device, HvVirtioInput *(*new_input) (const HvPlatform *, HvPci *, GError **),
                GError **error)
 {
   device->impl = new_input (hv_device_get_platform (device), hv_device_get_pci (device), error);

@@ -15,12 +15,12 @@ typedef struct
 
 typedef struct
 {
-  gboolean enabled;     /* FALSE: the guest has not set a mode (or turned scan-out off) */
-  uint32_t width;       /* pixels */
+  gboolean enabled; /* FALSE: the guest has not set a mode (or turned scan-out off) */
+  uint32_t width;   /* pixels */
   uint32_t height;
-  uint32_t stride;      /* bytes per row */
+  uint32_t stride;       /* bytes per row */
   const uint8_t *pixels; /* 32 bpp, little-endian xRGB (B, G, R, X in memory); valid until the mode changes */
-  uint64_t generation;  /* changes whenever width, height, stride, enabled or pixels change */
+  uint64_t generation;   /* changes whenever width, height, stride, enabled or pixels change */
 } HvDisplayMode;
 
 /* The current mode.  Any thread. */

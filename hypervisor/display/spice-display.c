@@ -21,14 +21,14 @@
  * guest redraws most of the screen many times a second the log is left alone (its pages stay
  * writable) and changes are found by comparing the framebuffer with a copy of what was sent: "busy".
  * Every WINDOW_MS the area changed in that window picks the way for the next one, with hysteresis. */
-#define WINDOW_MS   100
-#define BUSY_ENTER  2 /* whole screens' worth of change in a window: leave the log alone */
-#define BUSY_LEAVE  1 /* fewer whole screens than this in a window: back to the log */
+#define WINDOW_MS  100
+#define BUSY_ENTER 2 /* whole screens' worth of change in a window: leave the log alone */
+#define BUSY_LEAVE 1 /* fewer whole screens than this in a window: back to the log */
 /* Busy: rows compared together.  A poll of an unchanged screen compares one row per band, a
  * different one each time, and all of them only when one of those differs: so it reads an eighth
  * of the screen, and a change that misses the rows sampled (a few pixels) waits at most BAND_ROWS
  * polls, 16 ms. */
-#define BAND_ROWS   8
+#define BAND_ROWS 8
 
 /* One QXL_DRAW_COPY of a rectangle, with its own copy of the pixels (the guest may change them while
  * spice still reads).  The drawable comes first: the release info spice hands back points at it. */
@@ -179,8 +179,7 @@ qxl_update_area_complete (QXLInstance *qxl, uint32_t surface_id, QXLRect *rects,
 }
 
 static void
-qxl_set_client_capabilities (QXLInstance *qxl, uint8_t client_present,
-                             uint8_t caps[SPICE_CAPABILITIES_SIZE])
+qxl_set_client_capabilities (QXLInstance *qxl, uint8_t client_present, uint8_t caps[SPICE_CAPABILITIES_SIZE])
 {
 }
 
@@ -439,8 +438,8 @@ shadow_store (HvSpice *spice, const Update *update)
 typedef enum
 {
   POLL_UNCHANGED,
-  POLL_SENT,     /* changes were queued for spice */
-  POLL_WAITING,  /* spice has not taken the last ones yet: changes wait in the display */
+  POLL_SENT,    /* changes were queued for spice */
+  POLL_WAITING, /* spice has not taken the last ones yet: changes wait in the display */
 } PollResult;
 
 /* Polls the display: follows mode changes with a new primary surface and queues its changes. */
@@ -565,7 +564,8 @@ refresh_dispatch (GSource *source, GSourceFunc callback, gpointer data)
     case POLL_UNCHANGED:
     default:
       period = now - spice->last_change < HV_SPICE_IDLE_AFTER_MS * G_TIME_SPAN_MILLISECOND
-                   ? HV_SPICE_REFRESH_MS : HV_SPICE_IDLE_REFRESH_MS;
+                   ? HV_SPICE_REFRESH_MS
+                   : HV_SPICE_IDLE_REFRESH_MS;
       break;
     }
   /* From now, not from the last deadline: a poll that ran late is not made up with a burst. */

@@ -15,8 +15,8 @@ typedef struct _Update Update;
 
 typedef struct
 {
-  int fd;       /* the server's end, owned by spice-server */
-  ino_t ino;    /* which socket it was, as the fd number may be reused once the server closes it */
+  int fd;    /* the server's end, owned by spice-server */
+  ino_t ino; /* which socket it was, as the fd number may be reused once the server closes it */
 } SpiceConnection;
 
 struct _HvSpice
@@ -44,31 +44,31 @@ struct _HvSpice
   SpiceTabletInstance tablet;
 
   /* The spice thread's own. */
-  GArray *connections;      /* SpiceConnection: sockets handed to the server, while they stay open */
+  GArray *connections; /* SpiceConnection: sockets handed to the server, while they stay open */
   GSource *refresh;
-  gint64 last_change;       /* monotonic time of the last poll that found the screen changed */
+  gint64 last_change; /* monotonic time of the last poll that found the screen changed */
   gboolean have_mode;
-  HvDisplayMode mode;       /* the mode the primary surface was made for */
+  HvDisplayMode mode; /* the mode the primary surface was made for */
   gboolean surface_active;
-  uint8_t *surface;         /* the primary surface's memory: spice renders into it */
-  gboolean busy;            /* changes are found by comparing with the shadow, not the dirty log */
-  gboolean leave_busy;      /* the next poll goes back to the dirty log */
-  uint8_t *shadow;          /* busy: what has been sent, width * 4 bytes per row */
+  uint8_t *surface;    /* the primary surface's memory: spice renders into it */
+  gboolean busy;       /* changes are found by comparing with the shadow, not the dirty log */
+  gboolean leave_busy; /* the next poll goes back to the dirty log */
+  uint8_t *shadow;     /* busy: what has been sent, width * 4 bytes per row */
   gboolean shadow_valid;
-  uint32_t busy_phase;      /* which row of each band the next sampling poll compares */
-  gint64 window_start;      /* monotonic time the current WINDOW_MS window began */
-  uint64_t window_area;     /* pixels sent in it */
+  uint32_t busy_phase;  /* which row of each band the next sampling poll compares */
+  gint64 window_start;  /* monotonic time the current WINDOW_MS window began */
+  uint64_t window_area; /* pixels sent in it */
   uint32_t next_image_id;
-  int tablet_width;         /* the surface size spice maps client positions to */
+  int tablet_width; /* the surface size spice maps client positions to */
   int tablet_height;
-  uint32_t pointer_x;       /* the last tablet position, in 0..32767 */
+  uint32_t pointer_x; /* the last tablet position, in 0..32767 */
   uint32_t pointer_y;
 
   /* Shared with spice's display worker thread, which runs the QXL callbacks. */
   GMutex queue_lock;
-  GQueue queue;             /* Update, waiting for get_command */
-  GHashTable *live;         /* every Update spice has not released yet */
-  Update *storing;          /* being copied into the shadow: a release does not free it... */
+  GQueue queue;              /* Update, waiting for get_command */
+  GHashTable *live;          /* every Update spice has not released yet */
+  Update *storing;           /* being copied into the shadow: a release does not free it... */
   gboolean storing_released; /* ...but says so here */
 };
 

@@ -10,7 +10,7 @@
 
 /* The core's error domain (hv.h), defined here as in limits.c: the module does not link the core, and
  * a quark is one per name throughout the process. */
-G_DEFINE_QUARK (hv-error-quark, hv_error)
+G_DEFINE_QUARK (hv - error - quark, hv_error)
 
 /* Remembers the socket spice bound, so that only that file is removed later. */
 static gboolean
@@ -251,7 +251,7 @@ add_client_on_thread (gpointer data)
     call->too_many = TRUE;
   else if ((call->status = spice_server_add_client (spice->server, call->fd, 1)) == 0
            && fstat (call->fd, &st) == 0)
-    g_array_append_val (spice->connections, ((SpiceConnection) { call->fd, st.st_ino }));
+    g_array_append_val (spice->connections, ((SpiceConnection){ call->fd, st.st_ino }));
   g_mutex_lock (&call->lock);
   call->done = TRUE;
   g_cond_signal (&call->cond);

@@ -54,8 +54,8 @@ hv_vm_set_spice_socket (HvVm *vm, const char *path, GError **error)
   if (strlen (path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "the SPICE socket path “%s” is too long: a unix socket's path has at most %zu bytes",
-                   path, sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
+                   "the SPICE socket path “%s” is too long: a unix socket's path has at most %zu bytes", path,
+                   sizeof ((struct sockaddr_un *) NULL)->sun_path - 1);
       return FALSE;
     }
   if (!vm->display_enabled)

@@ -10,16 +10,16 @@ struct _HvAioRequest
   HvAio *aio;
   HvAioOp op;
   int fd;
-  int64_t offset;              /* where the rest of the transfer goes (advances with partial transfers) */
-  uint64_t length;             /* DISCARD and WRITE_ZEROES */
-  struct iovec *iov;           /* the rest of the transfer: advanced past what is done */
+  int64_t offset;    /* where the rest of the transfer goes (advances with partial transfers) */
+  uint64_t length;   /* DISCARD and WRITE_ZEROES */
+  struct iovec *iov; /* the rest of the transfer: advanced past what is done */
   unsigned n_iov;
-  uint64_t remaining;          /* bytes of iov[] still to transfer */
-  uint64_t done;               /* bytes transferred so far */
-  int64_t result;              /* set once complete */
+  uint64_t remaining; /* bytes of iov[] still to transfer */
+  uint64_t done;      /* bytes transferred so far */
+  int64_t result;     /* set once complete */
   HvAioCallback callback;
   void *opaque;
-  unsigned generation;         /* the HvAio's cancel generation when submitted */
+  unsigned generation; /* the HvAio's cancel generation when submitted */
 };
 
 typedef struct

@@ -14,7 +14,7 @@
 typedef struct
 {
   GThreadPool *pool;
-  GQueue done;                 /* HvAioRequest, finished, callback not run; under the HvAio lock */
+  GQueue done; /* HvAioRequest, finished, callback not run; under the HvAio lock */
 } Engine;
 
 static int64_t

@@ -138,8 +138,8 @@ completed (Engine *engine, HvAioRequest *request, int res)
 {
   /* An interrupted or partial request that was cancelled stops here rather than going on. */
   if (hv_aio_request_cancelled (request)
-      && (res == -EINTR || (res > 0 && (uint64_t) res < request->remaining
-                            && request->offset != HV_AIO_OFFSET_STREAM)))
+      && (res == -EINTR
+          || (res > 0 && (uint64_t) res < request->remaining && request->offset != HV_AIO_OFFSET_STREAM)))
     {
       request->result = -ECANCELED;
       return TRUE;

@@ -13,14 +13,14 @@
 
 struct _HvAio
 {
-  GMutex lock;                 /* guards in_flight and the engine's queues */
-  GCond idle;                  /* broadcast when in_flight drops to 0 */
+  GMutex lock; /* guards in_flight and the engine's queues */
+  GCond idle;  /* broadcast when in_flight drops to 0 */
   GMainContext *context;
-  GSource *source;             /* watches event_fd on context */
-  int event_fd;                /* signalled by the engine when requests finish */
+  GSource *source; /* watches event_fd on context */
+  int event_fd;    /* signalled by the engine when requests finish */
   unsigned depth;
-  unsigned in_flight;          /* submitted, callback not returned */
-  unsigned generation;         /* how often hv_aio_cancel was called */
+  unsigned in_flight;  /* submitted, callback not returned */
+  unsigned generation; /* how often hv_aio_cancel was called */
   const HvAioEngineOps *ops;
   void *engine_data;
 };
@@ -262,8 +262,9 @@ hv_aio_submit (HvAio *aio, HvAioOp op, int fd, const struct iovec *iov, unsigned
       || (!transfer && op != HV_AIO_FLUSH && (length == 0 || length > (uint64_t) (G_MAXINT64 - offset))))
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "asynchronous I/O request %u at offset %" G_GINT64_FORMAT " (%u buffers, %"
-                   G_GUINT64_FORMAT " bytes) cannot be made", op, offset, n_iov, length);
+                   "asynchronous I/O request %u at offset %" G_GINT64_FORMAT
+                   " (%u buffers, %" G_GUINT64_FORMAT " bytes) cannot be made",
+                   op, offset, n_iov, length);
       return FALSE;
     }
   for (unsigned i = 0; transfer && i < n_iov; i++)

@@ -21,18 +21,18 @@ typedef struct _HvAio HvAio;
 
 typedef enum
 {
-  HV_AIO_ENGINE_DEFAULT,   /* $VIREO_AIO if set, else io_uring when it works, else the thread pool */
-  HV_AIO_ENGINE_IO_URING,  /* io_uring or fail (HV_ERROR_FAILED saying why) */
-  HV_AIO_ENGINE_THREADS,   /* the thread pool */
+  HV_AIO_ENGINE_DEFAULT,  /* $VIREO_AIO if set, else io_uring when it works, else the thread pool */
+  HV_AIO_ENGINE_IO_URING, /* io_uring or fail (HV_ERROR_FAILED saying why) */
+  HV_AIO_ENGINE_THREADS,  /* the thread pool */
 } HvAioEngine;
 
 typedef enum
 {
-  HV_AIO_READ,             /* preadv: fill @iov from the file at @offset */
-  HV_AIO_WRITE,            /* pwritev: write @iov to the file at @offset */
-  HV_AIO_FLUSH,            /* fdatasync: what was written before is stable */
-  HV_AIO_DISCARD,          /* punch a hole of @length bytes at @offset (reads as zeros, size kept) */
-  HV_AIO_WRITE_ZEROES,     /* zero @length bytes at @offset, growing the file as a write would */
+  HV_AIO_READ,         /* preadv: fill @iov from the file at @offset */
+  HV_AIO_WRITE,        /* pwritev: write @iov to the file at @offset */
+  HV_AIO_FLUSH,        /* fdatasync: what was written before is stable */
+  HV_AIO_DISCARD,      /* punch a hole of @length bytes at @offset (reads as zeros, size kept) */
+  HV_AIO_WRITE_ZEROES, /* zero @length bytes at @offset, growing the file as a write would */
 } HvAioOp;
 
 /* For reads and writes on files without a position (pipes, sockets): use the descriptor's own position
@@ -41,7 +41,7 @@ typedef enum
 #define HV_AIO_OFFSET_STREAM (-1)
 
 #define HV_AIO_MAX_DEPTH 4096
-#define HV_AIO_MAX_IOV   1024  /* IOV_MAX */
+#define HV_AIO_MAX_IOV   1024 /* IOV_MAX */
 
 /* @result: for reads and writes the bytes transferred, for the others 0; or a negative errno.  A read
  * returns fewer bytes than asked only at end of file; a write returns all of them or an error (partial

@@ -4,10 +4,10 @@
 
 struct _HvIoThreads
 {
-  GMutex lock;          /* guards named */
+  GMutex lock; /* guards named */
   char *name;
   HvIoThread *shared;
-  GHashTable *named;    /* thread name → HvIoThread */
+  GHashTable *named; /* thread name → HvIoThread */
 };
 
 HvIoThreads *
@@ -25,8 +25,7 @@ hv_io_threads_new (const char *name, GError **error)
   g_mutex_init (&threads->lock);
   threads->name = g_strdup (name);
   threads->shared = shared;
-  threads->named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify) hv_iothread_free);
+  threads->named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) hv_iothread_free);
   return threads;
 }
 

@@ -32,8 +32,8 @@ struct _HvMsix
   unsigned n_vectors;
   Vector *vectors;
   gboolean enabled;
-  gboolean masked;   /* Function Mask */
-  gboolean warned;   /* a host-side failure was logged once */
+  gboolean masked; /* Function Mask */
+  gboolean warned; /* a host-side failure was logged once */
 };
 
 static gboolean

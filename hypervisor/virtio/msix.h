@@ -6,7 +6,7 @@
 #include "platform.h"
 
 #define HV_MSIX_ENTRY_SIZE  16
-#define HV_MSIX_BAR_SIZE    0x1000  /* the table from offset 0, the PBA from HV_MSIX_PBA_OFFSET */
+#define HV_MSIX_BAR_SIZE    0x1000 /* the table from offset 0, the PBA from HV_MSIX_PBA_OFFSET */
 #define HV_MSIX_PBA_OFFSET  0x800
 #define HV_MSIX_MAX_VECTORS (HV_MSIX_PBA_OFFSET / HV_MSIX_ENTRY_SIZE)
 

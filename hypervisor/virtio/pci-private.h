@@ -8,8 +8,8 @@
 #define ISR_QUEUE  0x1
 #define ISR_CONFIG 0x2
 
-#define STATUS_DRIVER_BITS                                                                               \
-  (HV_VIRTIO_STATUS_ACKNOWLEDGE | HV_VIRTIO_STATUS_DRIVER | HV_VIRTIO_STATUS_DRIVER_OK                   \
+#define STATUS_DRIVER_BITS                                                                                   \
+  (HV_VIRTIO_STATUS_ACKNOWLEDGE | HV_VIRTIO_STATUS_DRIVER | HV_VIRTIO_STATUS_DRIVER_OK                       \
    | HV_VIRTIO_STATUS_FEATURES_OK | HV_VIRTIO_STATUS_FAILED)
 
 typedef struct
@@ -34,7 +34,7 @@ struct _HvVirtio
 {
   GMutex lock;
   const HvPlatform *platform;
-  GMainContext *io_context;    /* a reference: the queue sources are attached to it */
+  GMainContext *io_context; /* a reference: the queue sources are attached to it */
   const HvVirtioDeviceInfo *info;
   void *opaque;
   HvPciDevice pci;
@@ -50,7 +50,7 @@ struct _HvVirtio
   uint16_t config_vector;
   uint16_t queue_select;
   HvVirtioQueue *queues;
-  gboolean paused;             /* hv_virtio_set_paused: no queue work */
+  gboolean paused; /* hv_virtio_set_paused: no queue work */
 
   /* Interrupts. */
   uint8_t isr;

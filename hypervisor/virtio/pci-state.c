@@ -27,10 +27,9 @@ hv_virtio_save_state (HvVirtio *vdev)
   for (unsigned i = 0; i < vdev->info->n_queues; i++)
     {
       const HvVirtioQueue *q = &vdev->queues[i];
-      g_variant_builder_add (&queues, "(qqbtttqqqbb)", q->size, q->vector, q->enabled,
-                             (guint64) q->desc_addr, (guint64) q->driver_addr, (guint64) q->device_addr,
-                             q->vq.last_avail_idx, q->vq.used_idx, q->vq.signalled_used,
-                             q->vq.signalled_used_valid, q->vq.broken);
+      g_variant_builder_add (&queues, "(qqbtttqqqbb)", q->size, q->vector, q->enabled, (guint64) q->desc_addr,
+                             (guint64) q->driver_addr, (guint64) q->device_addr, q->vq.last_avail_idx,
+                             q->vq.used_idx, q->vq.signalled_used, q->vq.signalled_used_valid, q->vq.broken);
     }
   g_variant_dict_insert_value (&dict, "queues", g_variant_builder_end (&queues));
 

@@ -20,22 +20,22 @@
 #include <unistd.h>
 
 /* PCI configuration space. */
-#define PCI_VENDOR_ID        0x00
-#define PCI_DEVICE_ID        0x02
-#define PCI_COMMAND          0x04
-#define PCI_STATUS           0x06
-#define PCI_REVISION_ID      0x08
-#define PCI_CLASS_PROG       0x09
-#define PCI_SUBSYSTEM_VENDOR 0x2c
-#define PCI_SUBSYSTEM_ID     0x2e
-#define PCI_CAPABILITY_LIST  0x34
-#define PCI_INTERRUPT_PIN    0x3d
-#define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_VENDOR_ID            0x00
+#define PCI_DEVICE_ID            0x02
+#define PCI_COMMAND              0x04
+#define PCI_STATUS               0x06
+#define PCI_REVISION_ID          0x08
+#define PCI_CLASS_PROG           0x09
+#define PCI_SUBSYSTEM_VENDOR     0x2c
+#define PCI_SUBSYSTEM_ID         0x2e
+#define PCI_CAPABILITY_LIST      0x34
+#define PCI_INTERRUPT_PIN        0x3d
+#define PCI_STATUS_CAP_LIST      0x0010
 #define PCI_COMMAND_INTX_DISABLE 0x0400
-#define PCI_CAP_ID_VNDR      0x09
-#define PCI_CAP_ID_MSIX      0x11
-#define MSIX_CONTROL_ENABLE  0x8000
-#define MSIX_CONTROL_MASKALL 0x4000
+#define PCI_CAP_ID_VNDR          0x09
+#define PCI_CAP_ID_MSIX          0x11
+#define MSIX_CONTROL_ENABLE      0x8000
+#define MSIX_CONTROL_MASKALL     0x4000
 
 #define VIRTIO_PCI_VENDOR       0x1af4
 #define VIRTIO_PCI_DEVICE_BASE  0x1040 /* non-transitional devices: 0x1040 + device ID (§4.1.2.1) */
@@ -49,11 +49,11 @@
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
 
 /* Where the capabilities sit in configuration space. */
-#define CAP_COMMON 0x40
-#define CAP_ISR    0x50
-#define CAP_DEVICE 0x60
-#define CAP_NOTIFY 0x70
-#define CAP_MSIX   0x84
+#define CAP_COMMON     0x40
+#define CAP_ISR        0x50
+#define CAP_DEVICE     0x60
+#define CAP_NOTIFY     0x70
+#define CAP_MSIX       0x84
 #define VIRTIO_CAP_LEN 16
 #define NOTIFY_CAP_LEN 20
 
@@ -66,28 +66,28 @@
 #define DEVICE_OFFSET     0x2000
 #define NOTIFY_OFFSET     0x3000
 #define REGS_BAR_SIZE     0x4000
-#define NOTIFY_MULTIPLIER 4     /* each queue notifies at its own address, so ioeventfds need no datamatch */
+#define NOTIFY_MULTIPLIER 4 /* each queue notifies at its own address, so ioeventfds need no datamatch */
 
 /* Common configuration registers (§4.1.4.3). */
-#define COMMON_DFSELECT   0x00
-#define COMMON_DF         0x04
-#define COMMON_GFSELECT   0x08
-#define COMMON_GF         0x0c
-#define COMMON_MSIX       0x10
-#define COMMON_NUMQ       0x12
-#define COMMON_STATUS     0x14
-#define COMMON_CFGGEN     0x15
-#define COMMON_Q_SELECT   0x16
-#define COMMON_Q_SIZE     0x18
-#define COMMON_Q_MSIX     0x1a
-#define COMMON_Q_ENABLE   0x1c
-#define COMMON_Q_NOFF     0x1e
-#define COMMON_Q_DESC     0x20
-#define COMMON_Q_DRIVER   0x28
-#define COMMON_Q_DEVICE   0x30
+#define COMMON_DFSELECT 0x00
+#define COMMON_DF       0x04
+#define COMMON_GFSELECT 0x08
+#define COMMON_GF       0x0c
+#define COMMON_MSIX     0x10
+#define COMMON_NUMQ     0x12
+#define COMMON_STATUS   0x14
+#define COMMON_CFGGEN   0x15
+#define COMMON_Q_SELECT 0x16
+#define COMMON_Q_SIZE   0x18
+#define COMMON_Q_MSIX   0x1a
+#define COMMON_Q_ENABLE 0x1c
+#define COMMON_Q_NOFF   0x1e
+#define COMMON_Q_DESC   0x20
+#define COMMON_Q_DRIVER 0x28
+#define COMMON_Q_DEVICE 0x30
 
-#define TRANSPORT_FEATURES                                                                               \
-  (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)             \
+#define TRANSPORT_FEATURES                                                                                   \
+  (HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)                 \
    | HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX))
 
 static const struct
@@ -95,10 +95,10 @@ static const struct
   uint8_t offset;
   uint8_t size;
 } common_fields[] = {
-  { COMMON_DFSELECT, 4 }, { COMMON_DF, 4 },       { COMMON_GFSELECT, 4 }, { COMMON_GF, 4 },
-  { COMMON_MSIX, 2 },     { COMMON_NUMQ, 2 },     { COMMON_STATUS, 1 },   { COMMON_CFGGEN, 1 },
-  { COMMON_Q_SELECT, 2 }, { COMMON_Q_SIZE, 2 },   { COMMON_Q_MSIX, 2 },   { COMMON_Q_ENABLE, 2 },
-  { COMMON_Q_NOFF, 2 },   { COMMON_Q_DESC, 8 },   { COMMON_Q_DRIVER, 8 }, { COMMON_Q_DEVICE, 8 },
+  { COMMON_DFSELECT, 4 }, { COMMON_DF, 4 },     { COMMON_GFSELECT, 4 }, { COMMON_GF, 4 },
+  { COMMON_MSIX, 2 },     { COMMON_NUMQ, 2 },   { COMMON_STATUS, 1 },   { COMMON_CFGGEN, 1 },
+  { COMMON_Q_SELECT, 2 }, { COMMON_Q_SIZE, 2 }, { COMMON_Q_MSIX, 2 },   { COMMON_Q_ENABLE, 2 },
+  { COMMON_Q_NOFF, 2 },   { COMMON_Q_DESC, 8 }, { COMMON_Q_DRIVER, 8 }, { COMMON_Q_DEVICE, 8 },
 };
 
 static void
@@ -349,8 +349,8 @@ enable_queue_locked (HvVirtio *vdev, HvVirtioQueue *queue)
       hv_virtio_set_needs_reset (vdev, reason);
       return;
     }
-  if (!hv_virtqueue_start (&queue->vq, queue->size, queue->desc_addr, queue->driver_addr,
-                           queue->device_addr, vdev->driver_features, &error))
+  if (!hv_virtqueue_start (&queue->vq, queue->size, queue->desc_addr, queue->driver_addr, queue->device_addr,
+                           vdev->driver_features, &error))
     {
       hv_virtio_set_needs_reset (vdev, error->message);
       return;
@@ -376,14 +376,14 @@ common_read_locked (HvVirtio *vdev, unsigned offset)
       return vdev->device_feature_select;
     case COMMON_DF:
       return vdev->device_feature_select < 2
-               ? (uint32_t) (vdev->host_features >> (32 * vdev->device_feature_select))
-               : 0;
+                 ? (uint32_t) (vdev->host_features >> (32 * vdev->device_feature_select))
+                 : 0;
     case COMMON_GFSELECT:
       return vdev->driver_feature_select;
     case COMMON_GF:
       return vdev->driver_feature_select < 2
-               ? (uint32_t) (vdev->driver_features >> (32 * vdev->driver_feature_select))
-               : 0;
+                 ? (uint32_t) (vdev->driver_features >> (32 * vdev->driver_feature_select))
+                 : 0;
     case COMMON_MSIX:
       return vdev->config_vector;
     case COMMON_NUMQ:
@@ -673,8 +673,8 @@ unmap_bar_locked (HvVirtio *vdev, unsigned bar)
 
       if (!queue->ioeventfd)
         continue;
-      if (!platform->set_ioeventfd (platform->opaque, queue->ioeventfd_addr, 2, TRUE, queue->notify_fd,
-                                    FALSE, &error))
+      if (!platform->set_ioeventfd (platform->opaque, queue->ioeventfd_addr, 2, TRUE, queue->notify_fd, FALSE,
+                                    &error))
         warn_once_locked (vdev, "cannot remove an ioeventfd", error);
       queue->ioeventfd = FALSE;
     }
@@ -764,8 +764,8 @@ build_config_space (HvVirtio *vdev)
   put_virtio_cap (config, CAP_ISR, after_isr, VIRTIO_CAP_LEN, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFFSET,
                   REGION_SIZE);
   if (info->config_size)
-    put_virtio_cap (config, CAP_DEVICE, CAP_NOTIFY, VIRTIO_CAP_LEN, VIRTIO_PCI_CAP_DEVICE_CFG,
-                    DEVICE_OFFSET, info->config_size);
+    put_virtio_cap (config, CAP_DEVICE, CAP_NOTIFY, VIRTIO_CAP_LEN, VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_OFFSET,
+                    info->config_size);
   put_virtio_cap (config, CAP_NOTIFY, CAP_MSIX, NOTIFY_CAP_LEN, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFFSET,
                   info->n_queues * NOTIFY_MULTIPLIER);
   hv_put_le32 (config + CAP_NOTIFY + 16, NOTIFY_MULTIPLIER);
@@ -798,8 +798,8 @@ check_info (const HvPlatform *platform, const HvVirtioDeviceInfo *info, GError *
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "%s: %u queues of %u entries, %u configuration bytes and device ID %u are not a valid "
-                   "virtio device", info->name, info->n_queues, info->queue_size, info->config_size,
-                   info->device_id);
+                   "virtio device",
+                   info->name, info->n_queues, info->queue_size, info->config_size, info->device_id);
       return FALSE;
     }
   return TRUE;

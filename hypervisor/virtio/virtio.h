@@ -39,21 +39,21 @@
 #define HV_VIRTIO_MSI_NO_VECTOR 0xffff
 
 /* Split virtqueue layout (§2.7). */
-#define HV_VRING_DESC_F_NEXT         1
-#define HV_VRING_DESC_F_WRITE        2
-#define HV_VRING_DESC_F_INDIRECT     4
+#define HV_VRING_DESC_F_NEXT          1
+#define HV_VRING_DESC_F_WRITE         2
+#define HV_VRING_DESC_F_INDIRECT      4
 #define HV_VRING_AVAIL_F_NO_INTERRUPT 1
-#define HV_VRING_USED_F_NO_NOTIFY    1
-#define HV_VRING_DESC_SIZE           16
-#define HV_VRING_DESC_ALIGN          16
-#define HV_VRING_AVAIL_ALIGN         2
-#define HV_VRING_USED_ALIGN          4
+#define HV_VRING_USED_F_NO_NOTIFY     1
+#define HV_VRING_DESC_SIZE            16
+#define HV_VRING_DESC_ALIGN           16
+#define HV_VRING_AVAIL_ALIGN          2
+#define HV_VRING_USED_ALIGN           4
 /* Bytes of each area for a queue of @size entries, including the event-index fields. */
-#define HV_VRING_DESC_BYTES(size)    ((uint64_t) (size) * HV_VRING_DESC_SIZE)
-#define HV_VRING_AVAIL_BYTES(size)   (6 + 2 * (uint64_t) (size))
-#define HV_VRING_USED_BYTES(size)    (6 + 8 * (uint64_t) (size))
+#define HV_VRING_DESC_BYTES(size)  ((uint64_t) (size) *HV_VRING_DESC_SIZE)
+#define HV_VRING_AVAIL_BYTES(size) (6 + 2 * (uint64_t) (size))
+#define HV_VRING_USED_BYTES(size)  (6 + 8 * (uint64_t) (size))
 
-#define HV_VIRTQUEUE_MAX_SIZE     32768
+#define HV_VIRTQUEUE_MAX_SIZE 32768
 /* The most buffers one chain may have, direct and indirect together (Linux's UIO_MAXIOV, QEMU's limit). */
 #define HV_VIRTQUEUE_MAX_SEGMENTS 1024
 
@@ -65,16 +65,16 @@ typedef struct
 {
   HvMemory *memory;
   unsigned index;
-  uint16_t size;               /* 0 while stopped */
-  gboolean event_idx;          /* VIRTIO_F_EVENT_IDX negotiated */
-  gboolean indirect;           /* VIRTIO_F_INDIRECT_DESC negotiated */
-  gboolean broken;             /* the driver broke the ring: nothing is popped until the queue restarts */
-  uint8_t *desc;               /* host addresses of the three areas, checked when started */
+  uint16_t size;      /* 0 while stopped */
+  gboolean event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+  gboolean indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
+  gboolean broken;    /* the driver broke the ring: nothing is popped until the queue restarts */
+  uint8_t *desc;      /* host addresses of the three areas, checked when started */
   uint8_t *avail;
   uint8_t *used;
-  uint16_t last_avail_idx;     /* the next available entry the device will take */
-  uint16_t used_idx;           /* the device's copy of used->idx */
-  uint16_t signalled_used;     /* used_idx at the last interrupt (event index) */
+  uint16_t last_avail_idx; /* the next available entry the device will take */
+  uint16_t used_idx;       /* the device's copy of used->idx */
+  uint16_t signalled_used; /* used_idx at the last interrupt (event index) */
   gboolean signalled_used_valid;
 } HvVirtqueue;
 
@@ -82,9 +82,9 @@ typedef struct
  * ones.  Every iov points into guest RAM and was checked to lie inside it. */
 typedef struct
 {
-  uint16_t head;               /* what hv_virtqueue_push returns to the driver */
-  unsigned n_out;              /* device-readable segments: iov[0 .. n_out) */
-  unsigned n_in;               /* device-writable segments: iov[n_out .. n_out + n_in) */
+  uint16_t head;  /* what hv_virtqueue_push returns to the driver */
+  unsigned n_out; /* device-readable segments: iov[0 .. n_out) */
+  unsigned n_in;  /* device-writable segments: iov[n_out .. n_out + n_in) */
   uint64_t out_bytes;
   uint64_t in_bytes;
   struct iovec iov[];
@@ -130,19 +130,19 @@ gboolean hv_virtqueue_should_notify (HvVirtqueue *vq);
 
 typedef struct _HvVirtio HvVirtio;
 
-#define HV_VIRTIO_MAX_QUEUES     64
-#define HV_VIRTIO_MAX_CONFIG     0x1000
+#define HV_VIRTIO_MAX_QUEUES 64
+#define HV_VIRTIO_MAX_CONFIG 0x1000
 
 typedef struct
 {
-  const char *name;            /* unique in the machine: the PCI bridge matches saved states by it */
-  uint16_t device_id;          /* virtio device ID (§5), e.g. 18 for input */
-  uint32_t pci_class;          /* PCI class code: base << 16 | subclass << 8 | programming interface */
-  uint64_t features;           /* device-specific features offered; the transport adds VERSION_1,
+  const char *name;     /* unique in the machine: the PCI bridge matches saved states by it */
+  uint16_t device_id;   /* virtio device ID (§5), e.g. 18 for input */
+  uint32_t pci_class;   /* PCI class code: base << 16 | subclass << 8 | programming interface */
+  uint64_t features;    /* device-specific features offered; the transport adds VERSION_1,
                                 * INDIRECT_DESC and EVENT_IDX */
-  unsigned n_queues;           /* 1 .. HV_VIRTIO_MAX_QUEUES */
-  uint16_t queue_size;         /* each queue's maximum size, a power of two */
-  unsigned config_size;        /* bytes of device-specific configuration, 0 .. HV_VIRTIO_MAX_CONFIG */
+  unsigned n_queues;    /* 1 .. HV_VIRTIO_MAX_QUEUES */
+  uint16_t queue_size;  /* each queue's maximum size, a power of two */
+  unsigned config_size; /* bytes of device-specific configuration, 0 .. HV_VIRTIO_MAX_CONFIG */
 
   /* Callbacks, with the device lock held; any may be NULL.  Accesses to the device configuration are cut
    * to config_size (offset + len <= config_size). */

@@ -19,12 +19,12 @@ typedef struct
 } Desc;
 
 /* Byte offsets inside the rings. */
-#define AVAIL_FLAGS 0
-#define AVAIL_IDX   2
-#define AVAIL_RING  4
-#define USED_FLAGS  0
-#define USED_IDX    2
-#define USED_RING   4
+#define AVAIL_FLAGS    0
+#define AVAIL_IDX      2
+#define AVAIL_RING     4
+#define USED_FLAGS     0
+#define USED_IDX       2
+#define USED_RING      4
 #define USED_ELEM_SIZE 8
 
 /* Ring fields are naturally aligned (hv_virtqueue_start checks the areas' alignment, and guest RAM is
@@ -109,14 +109,16 @@ map_area (HvVirtqueue *vq, const char *what, uint64_t addr, uint64_t len, uint64
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "queue %u: the %s at 0x%" G_GINT64_MODIFIER "x is not aligned to %" G_GUINT64_FORMAT
-                   " bytes", vq->index, what, addr, align);
+                   " bytes",
+                   vq->index, what, addr, align);
       return NULL;
     }
   host = hv_memory_ptr (vq->memory, addr, len);
   if (host == NULL)
     g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                  "queue %u: the %s (%" G_GUINT64_FORMAT " bytes at 0x%" G_GINT64_MODIFIER "x) is not in "
-                 "guest RAM", vq->index, what, len, addr);
+                 "guest RAM",
+                 vq->index, what, len, addr);
   return host;
 }
 
@@ -128,12 +130,11 @@ hv_virtqueue_start (HvVirtqueue *vq, uint16_t size, uint64_t desc_addr, uint64_t
 
   if (size == 0 || (size & (size - 1)) != 0)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "queue %u: size %u is not a power of two", vq->index, size);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "queue %u: size %u is not a power of two",
+                   vq->index, size);
       return FALSE;
     }
-  desc = map_area (vq, "descriptor table", desc_addr, HV_VRING_DESC_BYTES (size), HV_VRING_DESC_ALIGN,
-                   error);
+  desc = map_area (vq, "descriptor table", desc_addr, HV_VRING_DESC_BYTES (size), HV_VRING_DESC_ALIGN, error);
   if (desc == NULL)
     return FALSE;
   avail = map_area (vq, "available ring", driver_addr, HV_VRING_AVAIL_BYTES (size), HV_VRING_AVAIL_ALIGN,
@@ -257,8 +258,7 @@ chain_append (Chain *chain, void *base, uint32_t len, gboolean writable)
     }
 }
 
-static gboolean
-broken (HvVirtqueue *vq, GError **error, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static gboolean broken (HvVirtqueue *vq, GError **error, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static gboolean
 broken (HvVirtqueue *vq, GError **error, const char *format, ...)
@@ -307,8 +307,10 @@ collect_chain (HvVirtqueue *vq, uint16_t head, Chain *chain, GError **error)
             return broken (vq, error, "indirect table of %u bytes", desc.len);
           table = hv_memory_ptr (vq->memory, desc.addr, desc.len);
           if (table == NULL)
-            return broken (vq, error, "indirect table (%u bytes at 0x%" G_GINT64_MODIFIER "x) is not in "
-                           "guest RAM", desc.len, desc.addr);
+            return broken (vq, error,
+                           "indirect table (%u bytes at 0x%" G_GINT64_MODIFIER "x) is not in "
+                           "guest RAM",
+                           desc.len, desc.addr);
           table_size = desc.len / HV_VRING_DESC_SIZE;
           index = 0;
           visited = 0;
@@ -329,8 +331,8 @@ collect_chain (HvVirtqueue *vq, uint16_t head, Chain *chain, GError **error)
       if (!(desc.flags & HV_VRING_DESC_F_NEXT))
         return TRUE;
       if (desc.next >= table_size)
-        return broken (vq, error, "descriptor %u points to %u, past the table's %u entries", index,
-                       desc.next, table_size);
+        return broken (vq, error, "descriptor %u points to %u, past the table's %u entries", index, desc.next,
+                       table_size);
       index = desc.next;
     }
 }

@@ -14,21 +14,21 @@
 
 #include <string.h>
 
-#define ACPI_OEM_ID "VIREO "
+#define ACPI_OEM_ID       "VIREO "
 #define ACPI_OEM_TABLE_ID "VIREOVM "
-#define ACPI_CREATOR_ID "VIRO"
-#define ACPI_REVISION 1
+#define ACPI_CREATOR_ID   "VIRO"
+#define ACPI_REVISION     1
 
 typedef struct __attribute__ ((packed))
 {
   char signature[8];
-  uint8_t checksum;           /* over the first 20 bytes (the ACPI 1.0 structure) */
+  uint8_t checksum; /* over the first 20 bytes (the ACPI 1.0 structure) */
   char oem_id[6];
   uint8_t revision;
   uint32_t rsdt_address;
   uint32_t length;
   uint64_t xsdt_address;
-  uint8_t extended_checksum;  /* over all 36 bytes */
+  uint8_t extended_checksum; /* over all 36 bytes */
   uint8_t reserved[3];
 } AcpiRsdp;
 G_STATIC_ASSERT (sizeof (AcpiRsdp) == 36);
@@ -135,26 +135,26 @@ typedef struct __attribute__ ((packed))
 G_STATIC_ASSERT (sizeof (AcpiFacs) == 64);
 
 /* FADT flags (ACPI 6.4 table 5.10). */
-#define FADT_WBINVD          (1u << 0)
-#define FADT_PROC_C1         (1u << 2)
+#define FADT_WBINVD  (1u << 0)
+#define FADT_PROC_C1 (1u << 2)
 /* PWR_BUTTON (bit 4) stays clear: the power button is a fixed feature.  The sleep button is not. */
-#define FADT_SLP_BUTTON      (1u << 5)
-#define FADT_TMR_VAL_EXT     (1u << 8)
-#define FADT_RESET_REG_SUP   (1u << 10)
+#define FADT_SLP_BUTTON    (1u << 5)
+#define FADT_TMR_VAL_EXT   (1u << 8)
+#define FADT_RESET_REG_SUP (1u << 10)
 
 /* IA-PC boot architecture flags. */
-#define FADT_BOOT_LEGACY_DEVICES   (1u << 0)
-#define FADT_BOOT_8042             (1u << 1)
-#define FADT_BOOT_VGA_NOT_PRESENT  (1u << 2)
+#define FADT_BOOT_LEGACY_DEVICES  (1u << 0)
+#define FADT_BOOT_8042            (1u << 1)
+#define FADT_BOOT_VGA_NOT_PRESENT (1u << 2)
 
 #define FADT_PM_PROFILE_DESKTOP 1
 /* Latencies above 100 (C2) and 1000 (C3) microseconds mean "not supported". */
 #define FADT_C2_DISABLED 101
 #define FADT_C3_DISABLED 1001
 
-#define GAS_SYSTEM_IO 1
-#define GAS_ACCESS_BYTE 1
-#define GAS_ACCESS_WORD 2
+#define GAS_SYSTEM_IO    1
+#define GAS_ACCESS_BYTE  1
+#define GAS_ACCESS_WORD  2
 #define GAS_ACCESS_DWORD 3
 
 /* MADT structure types and flags. */
@@ -166,8 +166,8 @@ G_STATIC_ASSERT (sizeof (AcpiFacs) == 64);
 #define MADT_LAPIC_ENABLED      1u
 #define MADT_ALL_PROCESSORS     0xff
 /* MPS INTI flags: polarity bits 0-1 (1 = high), trigger bits 2-3 (3 = level); 0 = as the bus. */
-#define MPS_INTI_CONFORMS       0x0000
-#define MPS_INTI_LEVEL_HIGH     0x000d
+#define MPS_INTI_CONFORMS   0x0000
+#define MPS_INTI_LEVEL_HIGH 0x000d
 
 uint8_t
 hv_acpi_checksum (const void *data, gsize len)
@@ -271,8 +271,7 @@ blob_append_table (HvAcpiTables *t, GByteArray *table)
   h->length = GUINT32_TO_LE (table->len);
   h->checksum = 0;
   start = blob_append (t, table->data, table->len, 16);
-  add_checksum (t, HV_ACPI_FILE_TABLES, start + G_STRUCT_OFFSET (AcpiHeader, checksum), start,
-                table->len);
+  add_checksum (t, HV_ACPI_FILE_TABLES, start + G_STRUCT_OFFSET (AcpiHeader, checksum), start, table->len);
   return start;
 }
 
@@ -325,8 +324,8 @@ dsdt_add_pci_root (GByteArray *aml)
 
 /* A legacy ISA device: a _HID, an optional _UID, @n_ports port ranges and one ISA interrupt. */
 static void
-dsdt_add_isa_device (GByteArray *aml, const char *name, const char *hid, int uid,
-                     const uint16_t *ports, const uint8_t *lengths, unsigned n_ports, unsigned irq)
+dsdt_add_isa_device (GByteArray *aml, const char *name, const char *hid, int uid, const uint16_t *ports,
+                     const uint8_t *lengths, unsigned n_ports, unsigned irq)
 {
   g_autoptr (GByteArray) res = g_byte_array_new ();
   gsize device;
@@ -418,8 +417,7 @@ build_fadt (uint32_t facs_addr, uint32_t dsdt_addr)
   f.century = HV_RTC_CENTURY;
   f.p_lvl2_lat = GUINT16_TO_LE (FADT_C2_DISABLED);
   f.p_lvl3_lat = GUINT16_TO_LE (FADT_C3_DISABLED);
-  f.iapc_boot_arch = GUINT16_TO_LE (FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042
-                                    | FADT_BOOT_VGA_NOT_PRESENT);
+  f.iapc_boot_arch = GUINT16_TO_LE (FADT_BOOT_LEGACY_DEVICES | FADT_BOOT_8042 | FADT_BOOT_VGA_NOT_PRESENT);
   f.flags = GUINT32_TO_LE (FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT
                            | FADT_RESET_REG_SUP);
   f.reset_reg = gas_io (HV_PORT_ACPI_RESET, 1, GAS_ACCESS_BYTE);
@@ -488,17 +486,15 @@ hv_acpi_tables_build (unsigned n_vcpus, GError **error)
   g_autoptr (GByteArray) madt = NULL;
   g_autoptr (GByteArray) rsdt = NULL;
   g_autoptr (GByteArray) xsdt = NULL;
-  AcpiFacs facs = {
-    .signature = "FACS", .length = GUINT32_TO_LE (sizeof (AcpiFacs)), .version = 2
-  };
+  AcpiFacs facs = { .signature = "FACS", .length = GUINT32_TO_LE (sizeof (AcpiFacs)), .version = 2 };
   AcpiRsdp rsdp = { .signature = "RSD PTR ", .oem_id = ACPI_OEM_ID, .revision = 2 };
   uint32_t facs_at, dsdt_at, fadt_at, madt_at, rsdt_at, xsdt_at;
 
   if (n_vcpus < HV_VCPUS_MIN || n_vcpus > HV_VCPUS_MAX)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "cannot describe %u processors in the ACPI tables (%u to %u are supported)",
-                   n_vcpus, HV_VCPUS_MIN, HV_VCPUS_MAX);
+                   "cannot describe %u processors in the ACPI tables (%u to %u are supported)", n_vcpus,
+                   HV_VCPUS_MIN, HV_VCPUS_MAX);
       return NULL;
     }
 
@@ -547,8 +543,7 @@ hv_acpi_tables_build (unsigned n_vcpus, GError **error)
   add_pointer (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, xsdt_address), 8);
   /* The ACPI 1.0 checksum first: the extended one covers it. */
   add_checksum (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, checksum), 0, 20);
-  add_checksum (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, extended_checksum), 0,
-                sizeof rsdp);
+  add_checksum (t, HV_ACPI_FILE_RSDP, G_STRUCT_OFFSET (AcpiRsdp, extended_checksum), 0, sizeof rsdp);
   return g_steal_pointer (&t);
 }
 
@@ -598,13 +593,13 @@ hv_acpi_tables_link (HvAcpiTables *t, uint64_t tables_addr)
 
 /* etc/table-loader: 128-byte little-endian commands (QEMU hw/acpi/bios-linker-loader.c has the
  * format; SeaBIOS src/fw/romfile_loader.c and OVMF's AcpiPlatformDxe run them). */
-#define LOADER_ENTRY_SIZE 128
-#define LOADER_NAME_SIZE 56
-#define LOADER_ALLOCATE 1
-#define LOADER_ADD_POINTER 2
+#define LOADER_ENTRY_SIZE   128
+#define LOADER_NAME_SIZE    56
+#define LOADER_ALLOCATE     1
+#define LOADER_ADD_POINTER  2
 #define LOADER_ADD_CHECKSUM 3
-#define LOADER_ZONE_HIGH 1
-#define LOADER_ZONE_FSEG 2
+#define LOADER_ZONE_HIGH    1
+#define LOADER_ZONE_FSEG    2
 
 static const char *
 file_name (HvAcpiFile file)
@@ -681,8 +676,8 @@ hv_acpi_build (HvMemory *mem, unsigned n_vcpus, uint64_t *rsdp_addr, GError **er
   if (HV_ACPI_TABLES_OFFSET + t->tables->len > room)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                   "the ACPI tables (%u bytes) do not fit in the %" G_GSIZE_FORMAT
-                   " bytes at 0x%llx", HV_ACPI_TABLES_OFFSET + t->tables->len, room, HV_ACPI_START);
+                   "the ACPI tables (%u bytes) do not fit in the %" G_GSIZE_FORMAT " bytes at 0x%llx",
+                   HV_ACPI_TABLES_OFFSET + t->tables->len, room, HV_ACPI_START);
       return FALSE;
     }
   hv_acpi_tables_link (t, tables_addr);

@@ -52,7 +52,7 @@ void hv_acpi_tables_link (HvAcpiTables *tables, uint64_t tables_addr);
  * ("etc/table-loader") that allocate them (the RSDP in the F segment, the tables in high memory),
  * add the tables' address to every pointer and compute every checksum, in hv_acpi_tables_link's
  * order. */
-#define HV_ACPI_RSDP_FILE "etc/acpi/rsdp"
+#define HV_ACPI_RSDP_FILE   "etc/acpi/rsdp"
 #define HV_ACPI_TABLES_FILE "etc/acpi/tables"
 #define HV_ACPI_LOADER_FILE "etc/table-loader"
 GBytes *hv_acpi_tables_loader (const HvAcpiTables *tables);

@@ -29,9 +29,9 @@ enum
 /* Resource descriptor tags (ACPI 6.4.2, 6.4.3). */
 enum
 {
-  RES_IRQ_NO_FLAGS = 0x22,      /* small item 0x04, 2 bytes */
-  RES_IO = 0x47,                /* small item 0x08, 7 bytes */
-  RES_END_TAG = 0x79,           /* small item 0x0f, 1 byte */
+  RES_IRQ_NO_FLAGS = 0x22, /* small item 0x04, 2 bytes */
+  RES_IO = 0x47,           /* small item 0x08, 7 bytes */
+  RES_END_TAG = 0x79,      /* small item 0x0f, 1 byte */
   RES_DWORD_ADDRESS = 0x87,
   RES_WORD_ADDRESS = 0x88,
   RES_EXTENDED_IRQ = 0x89,
@@ -323,8 +323,7 @@ hv_aml_res_irq (GByteArray *res, unsigned irq)
 }
 
 void
-hv_aml_res_ext_irq (GByteArray *res, uint32_t gsi, gboolean level, gboolean active_low,
-                    gboolean shared)
+hv_aml_res_ext_irq (GByteArray *res, uint32_t gsi, gboolean level, gboolean active_low, gboolean shared)
 {
   uint8_t flags = 0x01; /* ResourceConsumer */
 
@@ -355,7 +354,7 @@ put_address_space (GByteArray *res, uint8_t tag, unsigned width, uint8_t type, u
   put_u8 (res, type);
   put_u8 (res, RES_FLAGS_PRODUCER_FIXED);
   put_u8 (res, type_flags);
-  put_le (res, 0, width);             /* granularity */
+  put_le (res, 0, width); /* granularity */
   put_le (res, min, width);
   put_le (res, max, width);
   put_le (res, 0, width);             /* translation offset */
@@ -377,15 +376,13 @@ hv_aml_res_word_io (GByteArray *res, uint16_t min, uint16_t max)
 void
 hv_aml_res_dword_memory (GByteArray *res, uint32_t min, uint32_t max)
 {
-  put_address_space (res, RES_DWORD_ADDRESS, 4, RES_TYPE_MEMORY, RES_MEMORY_NON_CACHEABLE_RW, min,
-                     max);
+  put_address_space (res, RES_DWORD_ADDRESS, 4, RES_TYPE_MEMORY, RES_MEMORY_NON_CACHEABLE_RW, min, max);
 }
 
 void
 hv_aml_res_qword_memory (GByteArray *res, uint64_t min, uint64_t max)
 {
-  put_address_space (res, RES_QWORD_ADDRESS, 8, RES_TYPE_MEMORY, RES_MEMORY_NON_CACHEABLE_RW, min,
-                     max);
+  put_address_space (res, RES_QWORD_ADDRESS, 8, RES_TYPE_MEMORY, RES_MEMORY_NON_CACHEABLE_RW, min, max);
 }
 
 void

@@ -13,7 +13,7 @@
 
 /* A PkgLength takes 1 to 4 bytes and encodes at most 2^28 - 1 (its own bytes included). */
 #define HV_AML_PKG_LENGTH_MAX_BYTES 4
-#define HV_AML_PKG_LENGTH_MAX 0x0fffffffu
+#define HV_AML_PKG_LENGTH_MAX       0x0fffffffu
 
 /* Encodes the PkgLength of a construct whose contents after the PkgLength are @content_len bytes;
  * the encoded value counts the PkgLength's own bytes.  Returns how many bytes went to @out, or 0
@@ -52,8 +52,7 @@ void hv_aml_res_io (GByteArray *res, uint16_t min, uint16_t max, uint8_t align, 
 /* IRQNoFlags () {@irq}: an ISA interrupt (0..15), edge-triggered, active high, exclusive. */
 void hv_aml_res_irq (GByteArray *res, unsigned irq);
 /* Interrupt (ResourceConsumer, ...) {@gsi} */
-void hv_aml_res_ext_irq (GByteArray *res, uint32_t gsi, gboolean level, gboolean active_low,
-                         gboolean shared);
+void hv_aml_res_ext_irq (GByteArray *res, uint32_t gsi, gboolean level, gboolean active_low, gboolean shared);
 /* Address space windows a host bridge produces for its children: ResourceProducer, MinFixed,
  * MaxFixed, PosDecode, no translation, granularity 0, length max - min + 1.  I/O windows cover ISA
  * and non-ISA ranges (EntireRange); memory windows are NonCacheable, ReadWrite. */

@@ -7,20 +7,20 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
-#define X86_CR0_PE  (1ull << 0)
-#define X86_CR0_MP  (1ull << 1)
-#define X86_CR0_ET  (1ull << 4)
-#define X86_CR0_NE  (1ull << 5)
-#define X86_CR0_WP  (1ull << 16)
-#define X86_CR0_AM  (1ull << 18)
-#define X86_CR0_PG  (1ull << 31)
-#define X86_CR4_PAE (1ull << 5)
+#define X86_CR0_PE   (1ull << 0)
+#define X86_CR0_MP   (1ull << 1)
+#define X86_CR0_ET   (1ull << 4)
+#define X86_CR0_NE   (1ull << 5)
+#define X86_CR0_WP   (1ull << 16)
+#define X86_CR0_AM   (1ull << 18)
+#define X86_CR0_PG   (1ull << 31)
+#define X86_CR4_PAE  (1ull << 5)
 #define X86_EFER_LME (1ull << 8)
 #define X86_EFER_LMA (1ull << 10)
 
 /* GDT selectors: the Linux boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18. */
-#define BOOT_CS 0x10
-#define BOOT_DS 0x18
+#define BOOT_CS  0x10
+#define BOOT_DS  0x18
 #define BOOT_TSS 0x20
 
 static uint64_t
@@ -123,8 +123,7 @@ hv_boot_setup_vcpu (int vcpu_fd, HvMemory *mem, const HvBootSetup *setup, GError
     {
       sregs.cr3 = HV_PML4;
       sregs.cr4 = X86_CR4_PAE;
-      sregs.cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_AM
-                  | X86_CR0_PG;
+      sregs.cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_AM | X86_CR0_PG;
       sregs.efer = X86_EFER_LME | X86_EFER_LMA;
     }
   else

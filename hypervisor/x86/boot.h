@@ -5,8 +5,8 @@
 
 typedef enum
 {
-  HV_BOOT_PVH,      /* 32-bit protected mode, paging off, %ebx = hvm_start_info */
-  HV_BOOT_LINUX64,  /* Linux 64-bit boot protocol: long mode, identity-mapped, %rsi = boot_params */
+  HV_BOOT_PVH,     /* 32-bit protected mode, paging off, %ebx = hvm_start_info */
+  HV_BOOT_LINUX64, /* Linux 64-bit boot protocol: long mode, identity-mapped, %rsi = boot_params */
 } HvBootProtocol;
 
 /* e820 entry types */
@@ -46,20 +46,20 @@ typedef struct
 
 typedef struct
 {
-  const uint8_t *kernel;  /* the kernel file's bytes */
+  const uint8_t *kernel; /* the kernel file's bytes */
   gsize kernel_size;
-  const uint8_t *initrd;  /* NULL when there is none */
+  const uint8_t *initrd; /* NULL when there is none */
   gsize initrd_size;
-  const char *cmdline;    /* NULL means empty */
-  uint64_t rsdp_addr;     /* guest-physical RSDP, 0 when there are no ACPI tables */
+  const char *cmdline; /* NULL means empty */
+  uint64_t rsdp_addr;  /* guest-physical RSDP, 0 when there are no ACPI tables */
 } HvBootImages;
 
 /* Detects the kernel's format, loads it, the initrd and the command line into @mem, and writes the boot
  * data the protocol wants (hvm_start_info + memmap + modlist, or the zero page with e820 and the setup
  * header).  Errors say what the file is and what is supported (HV_ERROR_BAD_IMAGE), or what does not fit
  * and how much memory it needs (HV_ERROR_TOO_LARGE). */
-gboolean hv_boot_load (HvMemory *mem, const HvE820Map *map, const HvBootImages *images,
-                       HvBootSetup *setup, GError **error);
+gboolean hv_boot_load (HvMemory *mem, const HvE820Map *map, const HvBootImages *images, HvBootSetup *setup,
+                       GError **error);
 
 /* Describes a file that is not a kernel we boot, for error messages: "a gzip archive", "an ELF file for
  * ARM aarch64", "a 32-bit ELF without a PVH entry note", ... */

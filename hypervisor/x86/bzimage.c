@@ -7,39 +7,39 @@
 #include <string.h>
 
 /* Setup header fields, as offsets in the file and in boot_params alike. */
-#define HDR_START             0x1f1
-#define HDR_SETUP_SECTS       0x1f1
-#define HDR_SYSSIZE           0x1f4
-#define HDR_BOOT_FLAG         0x1fe
-#define HDR_JUMP              0x200
-#define HDR_MAGIC             0x202
-#define HDR_VERSION           0x206
-#define HDR_TYPE_OF_LOADER    0x210
-#define HDR_LOADFLAGS         0x211
-#define HDR_CODE32_START      0x214
-#define HDR_RAMDISK_IMAGE     0x218
-#define HDR_RAMDISK_SIZE      0x21c
-#define HDR_HEAP_END_PTR      0x224
-#define HDR_CMD_LINE_PTR      0x228
-#define HDR_INITRD_ADDR_MAX   0x22c
-#define HDR_KERNEL_ALIGNMENT  0x230
-#define HDR_RELOCATABLE       0x234
-#define HDR_XLOADFLAGS        0x236
-#define HDR_CMDLINE_SIZE      0x238
-#define HDR_PREF_ADDRESS      0x258
-#define HDR_INIT_SIZE         0x260
-#define HDR_MIN_END           0x264 /* a 2.12 header reaches at least past init_size */
-#define HDR_MAX_END           0x290 /* where boot_params stops being the setup header */
+#define HDR_START            0x1f1
+#define HDR_SETUP_SECTS      0x1f1
+#define HDR_SYSSIZE          0x1f4
+#define HDR_BOOT_FLAG        0x1fe
+#define HDR_JUMP             0x200
+#define HDR_MAGIC            0x202
+#define HDR_VERSION          0x206
+#define HDR_TYPE_OF_LOADER   0x210
+#define HDR_LOADFLAGS        0x211
+#define HDR_CODE32_START     0x214
+#define HDR_RAMDISK_IMAGE    0x218
+#define HDR_RAMDISK_SIZE     0x21c
+#define HDR_HEAP_END_PTR     0x224
+#define HDR_CMD_LINE_PTR     0x228
+#define HDR_INITRD_ADDR_MAX  0x22c
+#define HDR_KERNEL_ALIGNMENT 0x230
+#define HDR_RELOCATABLE      0x234
+#define HDR_XLOADFLAGS       0x236
+#define HDR_CMDLINE_SIZE     0x238
+#define HDR_PREF_ADDRESS     0x258
+#define HDR_INIT_SIZE        0x260
+#define HDR_MIN_END          0x264 /* a 2.12 header reaches at least past init_size */
+#define HDR_MAX_END          0x290 /* where boot_params stops being the setup header */
 
 /* boot_params fields outside the setup header. */
-#define BP_ACPI_RSDP_ADDR     0x070
-#define BP_EXT_RAMDISK_IMAGE  0x0c0
-#define BP_EXT_RAMDISK_SIZE   0x0c4
-#define BP_EXT_CMD_LINE_PTR   0x0c8
-#define BP_E820_ENTRIES       0x1e8
-#define BP_E820_TABLE         0x2d0
-#define BP_E820_ENTRY_SIZE    20
-#define BP_SIZE               4096
+#define BP_ACPI_RSDP_ADDR    0x070
+#define BP_EXT_RAMDISK_IMAGE 0x0c0
+#define BP_EXT_RAMDISK_SIZE  0x0c4
+#define BP_EXT_CMD_LINE_PTR  0x0c8
+#define BP_E820_ENTRIES      0x1e8
+#define BP_E820_TABLE        0x2d0
+#define BP_E820_ENTRY_SIZE   20
+#define BP_SIZE              4096
 
 #define BOOT_FLAG_MAGIC       0xAA55
 #define LOADFLAG_LOADED_HIGH  0x01
@@ -50,7 +50,7 @@
 #define PROTOCOL_64BIT        0x020c /* 2.12: xloadflags, and with them a declared 64-bit entry */
 #define PROTOCOL_RSDP         0x020e /* 2.14: acpi_rsdp_addr */
 #define DEFAULT_CMDLINE_SIZE  255
-#define ENTRY_64_OFFSET       0x200  /* startup_64 is 0x200 past the protected-mode start */
+#define ENTRY_64_OFFSET       0x200 /* startup_64 is 0x200 past the protected-mode start */
 
 G_STATIC_ASSERT (BP_E820_TABLE + HV_E820_MAX * BP_E820_ENTRY_SIZE <= BP_SIZE);
 G_STATIC_ASSERT (HV_ZERO_PAGE + BP_SIZE <= HV_PML4);
@@ -58,9 +58,9 @@ G_STATIC_ASSERT (HV_ZERO_PAGE + BP_SIZE <= HV_PML4);
 typedef struct
 {
   uint16_t version;
-  gsize header_end;      /* 0x202 + the jump's displacement byte */
-  uint64_t setup_size;   /* bytes of real-mode setup before the protected-mode code */
-  uint64_t pm_size;      /* bytes of protected-mode code */
+  gsize header_end;    /* 0x202 + the jump's displacement byte */
+  uint64_t setup_size; /* bytes of real-mode setup before the protected-mode code */
+  uint64_t pm_size;    /* bytes of protected-mode code */
   gboolean relocatable;
   uint64_t alignment;
   uint64_t pref_address;
@@ -91,8 +91,10 @@ bz_parse (const uint8_t *data, gsize size, BzKernel *bz)
 
   bz->version = hv_load_le16 (data + HDR_VERSION);
   if (bz->version < PROTOCOL_64BIT)
-    return g_strdup_printf ("a bzImage with boot protocol %u.%02u, which has no 64-bit entry point (Vireo needs "
-                            "2.12 or later)", bz->version >> 8, bz->version & 0xff);
+    return g_strdup_printf (
+        "a bzImage with boot protocol %u.%02u, which has no 64-bit entry point (Vireo needs "
+        "2.12 or later)",
+        bz->version >> 8, bz->version & 0xff);
 
   bz->header_end = HDR_JUMP + 2 + data[HDR_JUMP + 1];
   if (bz->header_end < HDR_MIN_END || bz->header_end > size)
@@ -112,8 +114,8 @@ bz_parse (const uint8_t *data, gsize size, BzKernel *bz)
     {
       g_autofree char *want = hv_boot_size_phrase (syssize);
       g_autofree char *have = hv_boot_size_phrase (bz->pm_size);
-      return g_strdup_printf ("a truncated bzImage (its header announces %s of kernel, the file has %s)", want,
-                              have);
+      return g_strdup_printf ("a truncated bzImage (its header announces %s of kernel, the file has %s)",
+                              want, have);
     }
 
   bz->relocatable = data[HDR_RELOCATABLE] != 0;
@@ -125,13 +127,16 @@ bz_parse (const uint8_t *data, gsize size, BzKernel *bz)
   if (bz->cmdline_size == 0)
     bz->cmdline_size = DEFAULT_CMDLINE_SIZE;
 
-  if (bz->relocatable && (bz->alignment == 0 || (bz->alignment & (bz->alignment - 1)) != 0
-                          || bz->alignment > HV_GIB))
-    return g_strdup_printf ("a malformed bzImage (its kernel_alignment 0x%" G_GINT64_MODIFIER "x is not a power "
-                            "of two up to 1 GiB)", bz->alignment);
+  if (bz->relocatable
+      && (bz->alignment == 0 || (bz->alignment & (bz->alignment - 1)) != 0 || bz->alignment > HV_GIB))
+    return g_strdup_printf ("a malformed bzImage (its kernel_alignment 0x%" G_GINT64_MODIFIER
+                            "x is not a power "
+                            "of two up to 1 GiB)",
+                            bz->alignment);
   if (!bz->relocatable && bz->pref_address < HV_HIMEM_START)
     return g_strdup_printf ("a bzImage that must load at 0x%" G_GINT64_MODIFIER "x, below 1 MiB, where Vireo "
-                            "keeps the boot data", bz->pref_address);
+                            "keeps the boot data",
+                            bz->pref_address);
   return NULL;
 }
 
@@ -209,8 +214,9 @@ hv_bzimage_load (HvMemory *mem, const HvE820Map *map, const HvBootImages *images
   if (cmdline_len > bz.cmdline_size)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "the kernel command line is %" G_GSIZE_FORMAT " bytes long; this kernel accepts at most %"
-                   G_GUINT64_FORMAT, cmdline_len, bz.cmdline_size);
+                   "the kernel command line is %" G_GSIZE_FORMAT
+                   " bytes long; this kernel accepts at most %" G_GUINT64_FORMAT,
+                   cmdline_len, bz.cmdline_size);
       return FALSE;
     }
 

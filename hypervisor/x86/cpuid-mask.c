@@ -204,8 +204,10 @@ hv_cpuid_lookup (const char *name, HvCpuidBit *bit)
     if (g_ascii_strcasecmp (name, cpuid_flags[i].name) == 0)
       {
         if (bit)
-          *bit = (HvCpuidBit){ .leaf = cpuid_flags[i].leaf, .subleaf = cpuid_flags[i].subleaf,
-                               .reg = cpuid_flags[i].reg, .bit = cpuid_flags[i].bit };
+          *bit = (HvCpuidBit){ .leaf = cpuid_flags[i].leaf,
+                               .subleaf = cpuid_flags[i].subleaf,
+                               .reg = cpuid_flags[i].reg,
+                               .bit = cpuid_flags[i].bit };
         return TRUE;
       }
   return FALSE;
@@ -247,30 +249,29 @@ hv_cpuid_mask_parse (const char *text, HvCpuidMask *mask, GError **error)
 
       if (*item == '\0')
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "item %u of the CPUID mask “%s” is empty", i + 1, all);
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "item %u of the CPUID mask “%s” is empty",
+                       i + 1, all);
           return FALSE;
         }
       if (*item != '-')
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "“%s” in the CPUID mask must start with '-': features can only be removed",
-                       item);
+                       "“%s” in the CPUID mask must start with '-': features can only be removed", item);
           return FALSE;
         }
       name = g_strstrip (item + 1);
       if (*name == '\0')
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "item %u of the CPUID mask “%s” is a '-' without a feature name", i + 1,
-                       all);
+                       "item %u of the CPUID mask “%s” is a '-' without a feature name", i + 1, all);
           return FALSE;
         }
       if (!hv_cpuid_lookup (name, &bit))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                        "unknown CPU feature “%s” in the CPUID mask (use the flag names of "
-                       "/proc/cpuinfo)", name);
+                       "/proc/cpuinfo)",
+                       name);
           return FALSE;
         }
       if (mask_contains (&parsed, &bit))

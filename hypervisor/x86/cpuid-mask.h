@@ -16,7 +16,7 @@ typedef struct
 {
   uint32_t leaf;
   uint32_t subleaf;
-  uint8_t reg;      /* HvCpuidReg */
+  uint8_t reg; /* HvCpuidReg */
   uint8_t bit;
 } HvCpuidBit;
 

@@ -7,7 +7,6 @@
 
 #include "cpuid-mask.h"
 
-
 /* KVM_GET_SUPPORTED_CPUID reports leaves 0xB and 0x1F with subleaf 0 only ("no topology").
  * Appends an entry for subleaf 1 of each of them that is present (at most
  * HV_CPUID_TOPOLOGY_ENTRIES, while @capacity allows) for hv_cpuid_prepare() to fill with the core
@@ -20,5 +19,5 @@ unsigned hv_cpuid_add_topology_leaves (struct kvm_cpuid_entry2 *entries, unsigne
 /* Turns KVM_GET_SUPPORTED_CPUID's answer (@entries, in place) into vCPU @index's CPUID of a machine with
  * @n_vcpus single-threaded cores in one socket: APIC ids, leaf 1/4/0xB/0x1F/0x80000008 topology, the
  * hypervisor bit, and the mask applied. */
-void hv_cpuid_prepare (struct kvm_cpuid_entry2 *entries, unsigned n_entries, unsigned index,
-                       unsigned n_vcpus, const HvCpuidMask *mask);
+void hv_cpuid_prepare (struct kvm_cpuid_entry2 *entries, unsigned n_entries, unsigned index, unsigned n_vcpus,
+                       const HvCpuidMask *mask);

@@ -9,7 +9,7 @@ add_entry (HvE820Map *map, uint64_t addr, uint64_t end, uint32_t type)
 {
   if (end <= addr || map->n_entries >= HV_E820_MAX)
     return;
-  map->entries[map->n_entries++] = (HvE820Entry) { .addr = addr, .size = end - addr, .type = type };
+  map->entries[map->n_entries++] = (HvE820Entry){ .addr = addr, .size = end - addr, .type = type };
 }
 
 void

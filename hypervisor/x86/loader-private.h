@@ -4,10 +4,9 @@
 
 #include "boot.h"
 
-
-#define HV_KIB ((uint64_t) 1 << 10)
-#define HV_MIB ((uint64_t) 1 << 20)
-#define HV_GIB ((uint64_t) 1 << 30)
+#define HV_KIB       ((uint64_t) 1 << 10)
+#define HV_MIB       ((uint64_t) 1 << 20)
+#define HV_GIB       ((uint64_t) 1 << 30)
 #define HV_PAGE_SIZE ((uint64_t) 4096)
 
 /* Kernel files are untrusted and need not be aligned: every multi-byte field is read through these. */

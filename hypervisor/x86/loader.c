@@ -55,7 +55,8 @@ hv_boot_check_kernel_fits (const HvMemory *mem, uint64_t start, uint64_t end, GE
       g_autofree char *top = hv_boot_address_phrase (end);
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
                    "the kernel occupies %s to %s, which reaches past 3 GiB into the PCI hole; Vireo loads "
-                   "kernels in the RAM below it", at, top);
+                   "kernels in the RAM below it",
+                   at, top);
       return FALSE;
     }
   if (end > low_end || !hv_memory_check (mem, start, end - start))
@@ -64,9 +65,10 @@ hv_boot_check_kernel_fits (const HvMemory *mem, uint64_t start, uint64_t end, GE
       g_autofree char *at = hv_boot_address_phrase (start);
       g_autofree char *span = hv_boot_size_phrase (end - start);
       g_autofree char *have = hv_boot_size_phrase (mem->size);
-      g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                   "the kernel needs at least %s of guest memory (it loads at %s and occupies %s); the VM has %s",
-                   needed, at, span, have);
+      g_set_error (
+          error, HV_ERROR, HV_ERROR_TOO_LARGE,
+          "the kernel needs at least %s of guest memory (it loads at %s and occupies %s); the VM has %s",
+          needed, at, span, have);
       return FALSE;
     }
   return TRUE;
@@ -113,15 +115,18 @@ hv_boot_place_initrd (HvMemory *mem, const HvBootImages *images, uint64_t floor,
           g_autofree char *limit = hv_boot_address_phrase (ceiling);
           g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
                        "the initrd (%s) does not fit between the end of the kernel (%s) and %s, the highest "
-                       "address %s accepts for an initrd", what, kernel_end, limit, ceiling_owner);
+                       "address %s accepts for an initrd",
+                       what, kernel_end, limit, ceiling_owner);
         }
       else
         {
           uint64_t aligned_size = (size + HV_PAGE_SIZE - 1) & ~(HV_PAGE_SIZE - 1);
           g_autofree char *needed = hv_boot_size_phrase (hv_boot_round_up_mib (floor + aligned_size));
-          g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                       "the initrd (%s) does not fit in guest memory above the kernel, which ends at %s: they "
-                       "need at least %s of guest memory; the VM has %s", what, kernel_end, needed, have);
+          g_set_error (
+              error, HV_ERROR, HV_ERROR_TOO_LARGE,
+              "the initrd (%s) does not fit in guest memory above the kernel, which ends at %s: they "
+              "need at least %s of guest memory; the VM has %s",
+              what, kernel_end, needed, have);
         }
       return FALSE;
     }
@@ -146,7 +151,9 @@ typedef struct
 /* Things people pass as a kernel by mistake, most of them from /boot or a distribution's installer. */
 static const FileMagic file_magics[] = {
   { "\x1f\x8b", 2, 0, "a gzip-compressed file", TRUE },
-  { "\xfd" "7zXZ\0", 6, 0, "an xz-compressed file", TRUE },
+  { "\xfd"
+    "7zXZ\0",
+    6, 0, "an xz-compressed file", TRUE },
   { "\x28\xb5\x2f\xfd", 4, 0, "a zstd-compressed file", TRUE },
   { "BZh", 3, 0, "a bzip2-compressed file", TRUE },
   { "\x04\x22\x4d\x18", 4, 0, "an lz4-compressed file", TRUE },
@@ -155,7 +162,8 @@ static const FileMagic file_magics[] = {
   { "070701", 6, 0, "a cpio archive (an initramfs? give it as the initrd)", FALSE },
   { "070702", 6, 0, "a cpio archive (an initramfs? give it as the initrd)", FALSE },
   { "070707", 6, 0, "a cpio archive (an initramfs? give it as the initrd)", FALSE },
-  { "!<arch>\n", 8, 0, "an ar archive (a .deb package? the kernel is the /boot/vmlinuz-* file inside it)", FALSE },
+  { "!<arch>\n", 8, 0, "an ar archive (a .deb package? the kernel is the /boot/vmlinuz-* file inside it)",
+    FALSE },
   { "PK\x03\x04", 4, 0, "a zip archive", FALSE },
   { "QFI\xfb", 4, 0, "a qcow2 disk image", FALSE },
   { "KDMV", 4, 0, "a VMDK disk image", FALSE },
@@ -267,7 +275,12 @@ hv_boot_load (HvMemory *mem, const HvE820Map *map, const HvBootImages *images, H
       hv_boot_refuse (error, "an empty file");
       return FALSE;
     }
-  if (images->kernel_size >= 4 && memcmp (images->kernel, "\x7f" "ELF", 4) == 0)
+  if (images->kernel_size >= 4
+      && memcmp (images->kernel,
+                 "\x7f"
+                 "ELF",
+                 4)
+             == 0)
     return hv_pvh_load (mem, map, images, setup, error);
   if (hv_bzimage_probe (images->kernel, images->kernel_size))
     return hv_bzimage_load (mem, map, images, setup, error);
@@ -277,7 +290,8 @@ hv_boot_load (HvMemory *mem, const HvE820Map *map, const HvBootImages *images, H
   if (compressed)
     g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
                  "the kernel is %s; Vireo boots PVH ELF kernels and Linux bzImages (decompress a compressed "
-                 "vmlinux first)", phrase);
+                 "vmlinux first)",
+                 phrase);
   else
     hv_boot_refuse (error, phrase);
   return FALSE;

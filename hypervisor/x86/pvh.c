@@ -73,7 +73,7 @@ load_field (const uint8_t *p, gsize offset, gsize width)
 
 #define ELF_FIELD(base, type, field) load_field ((base), offsetof (type, field), sizeof (((type *) 0)->field))
 /* The same field in the file's class: ELF_CLASS_FIELD (elf, p, Phdr, p_offset). */
-#define ELF_CLASS_FIELD(elf, base, kind, field) \
+#define ELF_CLASS_FIELD(elf, base, kind, field)                                                              \
   ((elf)->is_64 ? ELF_FIELD ((base), Elf64_##kind, field) : ELF_FIELD ((base), Elf32_##kind, field))
 
 typedef struct
@@ -126,21 +126,36 @@ machine_name (unsigned machine)
 {
   switch (machine)
     {
-    case EM_386: return "32-bit x86";
-    case EM_X86_64: return "x86-64";
-    case EM_ARM: return "32-bit ARM";
-    case EM_AARCH64: return "AArch64";
-    case EM_RISCV: return "RISC-V";
-    case EM_PPC: return "PowerPC";
-    case EM_PPC64: return "64-bit PowerPC";
-    case EM_S390: return "IBM Z (s390)";
-    case EM_MIPS: return "MIPS";
-    case EM_SPARC: return "SPARC";
-    case EM_SPARCV9: return "SPARC V9";
-    case EM_IA_64: return "IA-64";
-    case EM_BPF: return "eBPF";
-    case 258: return "LoongArch"; /* EM_LOONGARCH, newer than glibc 2.36's elf.h */
-    default: return NULL;
+    case EM_386:
+      return "32-bit x86";
+    case EM_X86_64:
+      return "x86-64";
+    case EM_ARM:
+      return "32-bit ARM";
+    case EM_AARCH64:
+      return "AArch64";
+    case EM_RISCV:
+      return "RISC-V";
+    case EM_PPC:
+      return "PowerPC";
+    case EM_PPC64:
+      return "64-bit PowerPC";
+    case EM_S390:
+      return "IBM Z (s390)";
+    case EM_MIPS:
+      return "MIPS";
+    case EM_SPARC:
+      return "SPARC";
+    case EM_SPARCV9:
+      return "SPARC V9";
+    case EM_IA_64:
+      return "IA-64";
+    case EM_BPF:
+      return "eBPF";
+    case 258:
+      return "LoongArch"; /* EM_LOONGARCH, newer than glibc 2.36's elf.h */
+    default:
+      return NULL;
     }
 }
 
@@ -224,7 +239,8 @@ pvh_parse (const uint8_t *data, gsize size, PvhKernel *kernel)
   phdr_size = elf->is_64 ? sizeof (Elf64_Phdr) : sizeof (Elf32_Phdr);
   shdr_size = elf->is_64 ? sizeof (Elf64_Shdr) : sizeof (Elf32_Shdr);
   if (size < ehdr_size)
-    return g_strdup_printf ("a truncated ELF file (%" G_GSIZE_FORMAT " bytes, shorter than its header)", size);
+    return g_strdup_printf ("a truncated ELF file (%" G_GSIZE_FORMAT " bytes, shorter than its header)",
+                            size);
 
   /* e_type and e_machine sit at the same offsets in both classes. */
   type = ELF_FIELD (data, Elf32_Ehdr, e_type);
@@ -256,7 +272,8 @@ pvh_parse (const uint8_t *data, gsize size, PvhKernel *kernel)
   if (elf->phnum == 0)
     return g_strdup ("an ELF file without program headers");
   if (elf->phentsize < phdr_size)
-    return g_strdup_printf ("a malformed ELF file (program header size %" G_GUINT64_FORMAT ")", elf->phentsize);
+    return g_strdup_printf ("a malformed ELF file (program header size %" G_GUINT64_FORMAT ")",
+                            elf->phentsize);
   /* phnum and phentsize are 16-bit, so their product cannot overflow. */
   if (!hv_file_range_ok (size, elf->phoff, elf->phnum * elf->phentsize))
     return g_strdup ("a truncated ELF file (its program headers end past the end of the file)");
@@ -268,14 +285,18 @@ pvh_parse (const uint8_t *data, gsize size, PvhKernel *kernel)
       if (seg.type == PT_LOAD)
         {
           if (!hv_file_range_ok (size, seg.offset, seg.filesz))
-            return g_strdup_printf ("a truncated ELF file (segment %" G_GUINT64_FORMAT " ends past the end of "
-                                    "the file)", i);
+            return g_strdup_printf ("a truncated ELF file (segment %" G_GUINT64_FORMAT
+                                    " ends past the end of "
+                                    "the file)",
+                                    i);
           if (seg.filesz > seg.memsz)
             return g_strdup_printf ("a malformed ELF file (segment %" G_GUINT64_FORMAT " has more bytes in "
-                                    "the file than in memory)", i);
+                                    "the file than in memory)",
+                                    i);
           if (seg.paddr > G_MAXUINT64 - seg.memsz)
             return g_strdup_printf ("a malformed ELF file (segment %" G_GUINT64_FORMAT " wraps around the "
-                                    "address space)", i);
+                                    "address space)",
+                                    i);
           if (seg.memsz == 0)
             continue;
           kernel->start = have_load ? MIN (kernel->start, seg.paddr) : seg.paddr;
@@ -330,7 +351,8 @@ pvh_parse (const uint8_t *data, gsize size, PvhKernel *kernel)
         return NULL;
     }
   return g_strdup_printf ("a PVH ELF file whose entry point (0x%" G_GINT64_MODIFIER "x) is outside the "
-                          "segments it loads", kernel->entry);
+                          "segments it loads",
+                          kernel->entry);
 }
 
 char *
@@ -339,7 +361,12 @@ hv_pvh_describe (const uint8_t *data, gsize size)
   PvhKernel kernel;
   char *why;
 
-  if (size < 4 || memcmp (data, "\x7f" "ELF", 4) != 0)
+  if (size < 4
+      || memcmp (data,
+                 "\x7f"
+                 "ELF",
+                 4)
+             != 0)
     return NULL;
   why = pvh_parse (data, size, &kernel);
   if (why)
@@ -384,8 +411,9 @@ load_segments (HvMemory *mem, const PvhKernel *kernel, GError **error)
       if (host == NULL)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_TOO_LARGE,
-                       "the kernel's segment %" G_GUINT64_FORMAT " (0x%" G_GINT64_MODIFIER "x, %" G_GUINT64_FORMAT
-                       " bytes) is not in guest RAM", i, seg.paddr, seg.memsz);
+                       "the kernel's segment %" G_GUINT64_FORMAT " (0x%" G_GINT64_MODIFIER
+                       "x, %" G_GUINT64_FORMAT " bytes) is not in guest RAM",
+                       i, seg.paddr, seg.memsz);
           return FALSE;
         }
       memcpy (host, elf->data + seg.offset, seg.filesz);
@@ -429,8 +457,8 @@ write_start_info (HvMemory *mem, const HvE820Map *map, const HvBootImages *image
       memmap[i].type = map->entries[i].type;
     }
   if (map->n_entries > 0
-      && !hv_memory_write (mem, HV_PVH_MEMMAP, memmap, map->n_entries * sizeof memmap[0], "the PVH memory map",
-                           error))
+      && !hv_memory_write (mem, HV_PVH_MEMMAP, memmap, map->n_entries * sizeof memmap[0],
+                           "the PVH memory map", error))
     return FALSE;
   return hv_memory_write (mem, HV_PVH_START_INFO, &info, sizeof info, "the PVH start info", error);
 }

@@ -27,12 +27,12 @@
 #define MSR_IA32_TSC          0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 
-#define CPUID_FLAGS                                                                                \
+#define CPUID_FLAGS                                                                                          \
   (KVM_CPUID_FLAG_SIGNIFCANT_INDEX | KVM_CPUID_FLAG_STATEFUL_FUNC | KVM_CPUID_FLAG_STATE_READ_NEXT)
 /* The event fields KVM reports without opt-in capabilities (Vireo enables neither exception
  * payloads nor triple-fault events). */
-#define EVENT_FLAGS                                                                                \
-  (KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW  \
+#define EVENT_FLAGS                                                                                          \
+  (KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW            \
    | KVM_VCPUEVENT_VALID_SMM)
 #define SHADOW_FLAGS (KVM_X86_SHADOW_INT_MOV_SS | KVM_X86_SHADOW_INT_STI)
 
@@ -65,8 +65,7 @@ vcpu_state_clear (VcpuState *s)
 }
 
 static gboolean
-vcpu_get (int fd, unsigned long request, void *arg, unsigned index, const char *name,
-          GError **error)
+vcpu_get (int fd, unsigned long request, void *arg, unsigned index, const char *name, GError **error)
 {
   if (ioctl (fd, request, arg) < 0)
     {
@@ -81,14 +80,13 @@ vcpu_get (int fd, unsigned long request, void *arg, unsigned index, const char *
 /* A refusal here means the state does not fit this host or KVM found it inconsistent: either way
  * the saved state cannot be used, which is what HV_ERROR_BAD_IMAGE says. */
 static gboolean
-vcpu_set (int fd, unsigned long request, const void *arg, unsigned index, const char *what,
-          GError **error)
+vcpu_set (int fd, unsigned long request, const void *arg, unsigned index, const char *what, GError **error)
 {
   if (ioctl (fd, request, arg) < 0)
     {
       int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "vCPU %u: KVM refused the saved %s: %s",
-                   index, what, g_strerror (saved));
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "vCPU %u: KVM refused the saved %s: %s", index, what,
+                   g_strerror (saved));
       return FALSE;
     }
   return TRUE;
@@ -131,8 +129,7 @@ msr_index_list (int kvm_fd, GError **error)
 fail:
   {
     int saved = errno;
-    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_MSR_INDEX_LIST failed: %s",
-                 g_strerror (saved));
+    g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_MSR_INDEX_LIST failed: %s", g_strerror (saved));
   }
   return NULL;
 }
@@ -168,8 +165,7 @@ save_msrs (int kvm_fd, int vcpu_fd, unsigned index, GError **error)
           return NULL;
         }
       for (int i = 0; i < got; i++)
-        g_variant_builder_add (&builder, "(ut)", batch->entries[i].index,
-                               (guint64) batch->entries[i].data);
+        g_variant_builder_add (&builder, "(ut)", batch->entries[i].index, (guint64) batch->entries[i].data);
       next += (guint) got;
       if ((guint) got < count)
         {
@@ -244,8 +240,7 @@ hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError *
   if (!vcpu_get (vcpu_fd, KVM_GET_DEBUGREGS, &debugregs, index, "KVM_GET_DEBUGREGS", error)
       || !vcpu_get (vcpu_fd, KVM_GET_LAPIC, &lapic, index, "KVM_GET_LAPIC", error))
     return NULL;
-  g_variant_dict_insert_value (&dict, "debugregs",
-                               hv_state_new_bytes (&debugregs, sizeof debugregs));
+  g_variant_dict_insert_value (&dict, "debugregs", hv_state_new_bytes (&debugregs, sizeof debugregs));
   g_variant_dict_insert_value (&dict, "lapic", hv_state_new_bytes (&lapic, sizeof lapic));
 
   /* The TSC is among the MSRs (MSR_IA32_TSC is on KVM's list). */
@@ -262,8 +257,8 @@ hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError *
   for (unsigned i = 0; i < MIN (cpuid->nent, MAX_CPUID_ENTRIES); i++)
     {
       const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-      g_variant_builder_add (&list, "(uuuuuuu)", e->function, e->index, e->flags, e->eax, e->ebx,
-                             e->ecx, e->edx);
+      g_variant_builder_add (&list, "(uuuuuuu)", e->function, e->index, e->flags, e->eax, e->ebx, e->ecx,
+                             e->edx);
     }
   g_variant_dict_insert_value (&dict, "cpuid", g_variant_builder_end (&list));
 
@@ -324,19 +319,16 @@ check_events (const struct kvm_vcpu_events *ev, const char *what, GError **error
 
   if (ev->flags & ~(uint32_t) EVENT_FLAGS)
     hv_state_set_bad (error, what, "vCPU event flags 0x%x name unknown fields", ev->flags);
-  else if (ev->exception.injected > 1 || ev->exception.pending > 1
-           || ev->exception.has_error_code > 1 || ev->exception.nr > 31)
-    hv_state_set_bad (error, what, "the pending exception (vector %u) is out of range",
-                      ev->exception.nr);
-  else if (ev->interrupt.injected > 1 || ev->interrupt.soft > 1
-           || (ev->interrupt.shadow & ~SHADOW_FLAGS))
+  else if (ev->exception.injected > 1 || ev->exception.pending > 1 || ev->exception.has_error_code > 1
+           || ev->exception.nr > 31)
+    hv_state_set_bad (error, what, "the pending exception (vector %u) is out of range", ev->exception.nr);
+  else if (ev->interrupt.injected > 1 || ev->interrupt.soft > 1 || (ev->interrupt.shadow & ~SHADOW_FLAGS))
     hv_state_set_bad (error, what, "the injected interrupt is out of range");
   else if (ev->nmi.injected > 1 || ev->nmi.pending > 2 || ev->nmi.masked > 1)
     hv_state_set_bad (error, what, "the NMI state is out of range");
   else if (ev->sipi_vector > 0xff)
     hv_state_set_bad (error, what, "SIPI vector %u is out of range", ev->sipi_vector);
-  else if (ev->smi.smm > 1 || ev->smi.pending > 1 || ev->smi.smm_inside_nmi > 1
-           || ev->smi.latched_init > 1)
+  else if (ev->smi.smm > 1 || ev->smi.pending > 1 || ev->smi.smm_inside_nmi > 1 || ev->smi.latched_init > 1)
     hv_state_set_bad (error, what, "the SMI state is out of range");
   else if (ev->triple_fault.pending || ev->exception_has_payload || ev->exception_payload
            || memcmp (ev->reserved, zero, sizeof zero) != 0)
@@ -349,8 +341,7 @@ check_events (const struct kvm_vcpu_events *ev, const char *what, GError **error
 static gboolean
 parse_cpuid (GVariant *state, const char *what, VcpuState *out, GError **error)
 {
-  g_autoptr (GVariant) list
-      = hv_state_lookup (state, what, "cpuid", G_VARIANT_TYPE ("a(uuuuuuu)"), error);
+  g_autoptr (GVariant) list = hv_state_lookup (state, what, "cpuid", G_VARIANT_TYPE ("a(uuuuuuu)"), error);
   GVariantIter iter;
   gsize n;
 
@@ -359,8 +350,7 @@ parse_cpuid (GVariant *state, const char *what, VcpuState *out, GError **error)
   n = g_variant_n_children (list);
   if (n == 0 || n > MAX_CPUID_ENTRIES)
     {
-      hv_state_set_bad (error, what,
-                        "it has %" G_GSIZE_FORMAT " CPUID entries; 1 to %d are possible", n,
+      hv_state_set_bad (error, what, "it has %" G_GSIZE_FORMAT " CPUID entries; 1 to %d are possible", n,
                         MAX_CPUID_ENTRIES);
       return FALSE;
     }
@@ -370,12 +360,11 @@ parse_cpuid (GVariant *state, const char *what, VcpuState *out, GError **error)
   for (gsize i = 0; i < n; i++)
     {
       struct kvm_cpuid_entry2 *e = &out->cpuid->entries[i];
-      g_variant_iter_next (&iter, "(uuuuuuu)", &e->function, &e->index, &e->flags, &e->eax, &e->ebx,
-                           &e->ecx, &e->edx);
+      g_variant_iter_next (&iter, "(uuuuuuu)", &e->function, &e->index, &e->flags, &e->eax, &e->ebx, &e->ecx,
+                           &e->edx);
       if (e->flags & ~(uint32_t) CPUID_FLAGS)
         {
-          hv_state_set_bad (error, what, "CPUID leaf 0x%x has unknown flags 0x%x", e->function,
-                            e->flags);
+          hv_state_set_bad (error, what, "CPUID leaf 0x%x has unknown flags 0x%x", e->function, e->flags);
           return FALSE;
         }
     }
@@ -390,15 +379,13 @@ parse_fpu (GVariant *state, const char *what, VcpuState *out, GError **error)
 
   if (xsave == NULL)
     {
-      if (!hv_state_get_bytes (state, what, "fpu", &out->fpu, sizeof out->fpu, sizeof out->fpu,
-                               NULL, error))
+      if (!hv_state_get_bytes (state, what, "fpu", &out->fpu, sizeof out->fpu, sizeof out->fpu, NULL, error))
         return FALSE;
       mxcsr = out->fpu.mxcsr;
     }
   else
     {
-      g_autoptr (GVariant) bytes
-          = hv_state_lookup (state, what, "xsave", G_VARIANT_TYPE_BYTESTRING, error);
+      g_autoptr (GVariant) bytes = hv_state_lookup (state, what, "xsave", G_VARIANT_TYPE_BYTESTRING, error);
       const uint8_t *data;
       gsize len;
 
@@ -426,8 +413,7 @@ parse_fpu (GVariant *state, const char *what, VcpuState *out, GError **error)
 static gboolean
 parse_xcrs (GVariant *state, const char *what, VcpuState *out, GError **error)
 {
-  g_autoptr (GVariant) list
-      = hv_state_lookup (state, what, "xcrs", G_VARIANT_TYPE ("a(ut)"), error);
+  g_autoptr (GVariant) list = hv_state_lookup (state, what, "xcrs", G_VARIANT_TYPE ("a(ut)"), error);
   GVariantIter iter;
   uint32_t xcr;
   guint64 value;
@@ -459,8 +445,7 @@ parse_xcrs (GVariant *state, const char *what, VcpuState *out, GError **error)
 static gboolean
 parse_msrs (GVariant *state, const char *what, VcpuState *out, GError **error)
 {
-  g_autoptr (GVariant) list
-      = hv_state_lookup (state, what, "msrs", G_VARIANT_TYPE ("a(ut)"), error);
+  g_autoptr (GVariant) list = hv_state_lookup (state, what, "msrs", G_VARIANT_TYPE ("a(ut)"), error);
   GVariantIter iter;
   uint32_t msr;
   guint64 value;
@@ -495,18 +480,17 @@ parse_vcpu_state (GVariant *state, unsigned index, VcpuState *out, GError **erro
       return FALSE;
     }
   if (!parse_cpuid (state, what, out, error)
-      || !hv_state_get_max (state, what, "mp-state", "u", KVM_MP_STATE_SIPI_RECEIVED,
-                            &out->mp_state, error)
-      || !hv_state_get_bytes (state, what, "regs", &out->regs, sizeof out->regs, sizeof out->regs,
-                              NULL, error)
-      || !hv_state_get_bytes (state, what, "sregs", &out->sregs, sizeof out->sregs,
-                              sizeof out->sregs, NULL, error)
+      || !hv_state_get_max (state, what, "mp-state", "u", KVM_MP_STATE_SIPI_RECEIVED, &out->mp_state, error)
+      || !hv_state_get_bytes (state, what, "regs", &out->regs, sizeof out->regs, sizeof out->regs, NULL,
+                              error)
+      || !hv_state_get_bytes (state, what, "sregs", &out->sregs, sizeof out->sregs, sizeof out->sregs, NULL,
+                              error)
       || !check_sregs (&out->sregs, what, error) || !parse_fpu (state, what, out, error)
       || !parse_xcrs (state, what, out, error)
       || !hv_state_get_bytes (state, what, "debugregs", &out->debugregs, sizeof out->debugregs,
                               sizeof out->debugregs, NULL, error)
-      || !hv_state_get_bytes (state, what, "lapic", &out->lapic, sizeof out->lapic,
-                              sizeof out->lapic, NULL, error)
+      || !hv_state_get_bytes (state, what, "lapic", &out->lapic, sizeof out->lapic, sizeof out->lapic, NULL,
+                              error)
       || !parse_msrs (state, what, out, error)
       || !hv_state_get_max (state, what, "tsc-khz", "u", TSC_KHZ_MAX, &out->tsc_khz, error)
       || !hv_state_get_bytes (state, what, "vcpu-events", &out->events, sizeof out->events,
@@ -559,19 +543,17 @@ restore_tsc_khz (int vm_fd, int vcpu_fd, unsigned index, uint32_t saved_khz, GEr
       if (ioctl (vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long) saved_khz) < 0)
         {
           int saved = errno;
-          g_set_error (
-              error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-              "vCPU %u: the VM was saved with a %u kHz TSC and KVM cannot scale this host's "
-              "%d kHz to it: %s",
-              index, saved_khz, host_khz, g_strerror (saved));
+          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                       "vCPU %u: the VM was saved with a %u kHz TSC and KVM cannot scale this host's "
+                       "%d kHz to it: %s",
+                       index, saved_khz, host_khz, g_strerror (saved));
           return FALSE;
         }
       return TRUE;
     }
-  g_message (
-      "vCPU %u: the VM was saved with a %u kHz TSC, this host's runs at %d kHz and KVM cannot "
-      "scale it; the guest's TSC now runs at the host's rate",
-      index, saved_khz, host_khz);
+  g_message ("vCPU %u: the VM was saved with a %u kHz TSC, this host's runs at %d kHz and KVM cannot "
+             "scale it; the guest's TSC now runs at the host's rate",
+             index, saved_khz, host_khz);
   return TRUE;
 }
 
@@ -598,10 +580,9 @@ restore_msrs (int kvm_fd, int vcpu_fd, unsigned index, VcpuState *s, GError **er
     {
       if (!msr_is_listed (indices, s->msrs[i].index))
         {
-          g_set_error (
-              error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-              "vCPU %u: the saved state sets MSR 0x%x, which this host's KVM does not restore",
-              index, s->msrs[i].index);
+          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                       "vCPU %u: the saved state sets MSR 0x%x, which this host's KVM does not restore",
+                       index, s->msrs[i].index);
           return FALSE;
         }
       if (s->msrs[i].index == MSR_IA32_TSC)
@@ -637,8 +618,8 @@ restore_msrs (int kvm_fd, int vcpu_fd, unsigned index, VcpuState *s, GError **er
       if ((guint) set < count)
         {
           g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                       "vCPU %u: KVM refused the saved value 0x%" G_GINT64_MODIFIER "x of MSR 0x%x",
-                       index, (uint64_t) batch->entries[set].data, batch->entries[set].index);
+                       "vCPU %u: KVM refused the saved value 0x%" G_GINT64_MODIFIER "x of MSR 0x%x", index,
+                       (uint64_t) batch->entries[set].data, batch->entries[set].index);
           return FALSE;
         }
       next += count;
@@ -655,8 +636,7 @@ restore_xsave (int vm_fd, int vcpu_fd, unsigned index, const VcpuState *s, GErro
   if (!has_cap (vm_fd, KVM_CAP_XSAVE))
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                   "vCPU %u: the VM was saved with XSAVE state, which this host's KVM lacks",
-                   index);
+                   "vCPU %u: the VM was saved with XSAVE state, which this host's KVM lacks", index);
       return FALSE;
     }
   /* KVM reads exactly its own size.  Beyond it only zeros may be left behind. */
@@ -664,8 +644,7 @@ restore_xsave (int vm_fd, int vcpu_fd, unsigned index, const VcpuState *s, GErro
     if (s->xsave[i] != 0)
       {
         g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                     "vCPU %u: the saved XSAVE area (%" G_GSIZE_FORMAT
-                     " bytes) holds state this host "
+                     "vCPU %u: the saved XSAVE area (%" G_GSIZE_FORMAT " bytes) holds state this host "
                      "(%" G_GSIZE_FORMAT " bytes) cannot take",
                      index, s->xsave_len, host_size);
         return FALSE;
@@ -676,8 +655,7 @@ restore_xsave (int vm_fd, int vcpu_fd, unsigned index, const VcpuState *s, GErro
 }
 
 gboolean
-hv_vcpu_state_restore (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GVariant *state,
-                       GError **error)
+hv_vcpu_state_restore (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GVariant *state, GError **error)
 {
   VcpuState s;
   struct kvm_mp_state mp_state;

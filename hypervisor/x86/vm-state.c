@@ -39,11 +39,11 @@ hv_vm_kvm_state_save (int vm_fd, GError **error)
       if (ioctl (vm_fd, KVM_GET_IRQCHIP, &irqchip) < 0)
         goto fail;
       if (chip == KVM_IRQCHIP_IOAPIC)
-        g_variant_dict_insert_value (
-            &dict, "ioapic", hv_state_new_bytes (&irqchip.chip.ioapic, sizeof irqchip.chip.ioapic));
+        g_variant_dict_insert_value (&dict, "ioapic",
+                                     hv_state_new_bytes (&irqchip.chip.ioapic, sizeof irqchip.chip.ioapic));
       else
-        g_variant_dict_insert_value (
-            &dict, pic_keys[chip], hv_state_new_bytes (&irqchip.chip.pic, sizeof irqchip.chip.pic));
+        g_variant_dict_insert_value (&dict, pic_keys[chip],
+                                     hv_state_new_bytes (&irqchip.chip.pic, sizeof irqchip.chip.pic));
     }
   if (ioctl (vm_fd, KVM_GET_PIT2, &pit) < 0)
     goto fail;
@@ -68,9 +68,8 @@ static gboolean
 check_pic (const struct kvm_pic_state *pic, const char *what, GError **error)
 {
   if (pic->priority_add > 7 || (pic->irq_base & 7) != 0 || pic->read_reg_select > 1 || pic->poll > 1
-      || pic->special_mask > 1 || pic->init_state > 3 || pic->auto_eoi > 1
-      || pic->rotate_on_auto_eoi > 1 || pic->special_fully_nested_mode > 1 || pic->init4 > 1
-      || (pic->elcr & ~pic->elcr_mask))
+      || pic->special_mask > 1 || pic->init_state > 3 || pic->auto_eoi > 1 || pic->rotate_on_auto_eoi > 1
+      || pic->special_fully_nested_mode > 1 || pic->init4 > 1 || (pic->elcr & ~pic->elcr_mask))
     {
       hv_state_set_bad (error, what, "its registers are out of range");
       return FALSE;
@@ -110,22 +109,22 @@ parse_vm_state (GVariant *state, VmState *out, GError **error)
       return FALSE;
     }
   for (unsigned chip = 0; chip < 2; chip++)
-    if (!hv_state_get_bytes (state, pic_names[chip], pic_keys[chip], &out->pic[chip],
-                             sizeof out->pic[chip], sizeof out->pic[chip], NULL, error)
+    if (!hv_state_get_bytes (state, pic_names[chip], pic_keys[chip], &out->pic[chip], sizeof out->pic[chip],
+                             sizeof out->pic[chip], NULL, error)
         || !check_pic (&out->pic[chip], pic_names[chip], error))
       return FALSE;
   if (!hv_state_get_bytes (state, "the IOAPIC", "ioapic", &out->ioapic, sizeof out->ioapic,
                            sizeof out->ioapic, NULL, error))
     return FALSE;
   /* KVM's IOAPIC decodes at the base in its state, so a moved base would move it. */
-  if (out->ioapic.base_address != HV_IOAPIC_ADDR || out->ioapic.id > 0xf
-      || out->ioapic.ioregsel > 0xff || out->ioapic.irr >> KVM_IOAPIC_NUM_PINS)
+  if (out->ioapic.base_address != HV_IOAPIC_ADDR || out->ioapic.id > 0xf || out->ioapic.ioregsel > 0xff
+      || out->ioapic.irr >> KVM_IOAPIC_NUM_PINS)
     {
       hv_state_set_bad (error, "the IOAPIC", "its registers are out of range");
       return FALSE;
     }
-  return hv_state_get_bytes (state, "the PIT", "pit", &out->pit, sizeof out->pit, sizeof out->pit,
-                             NULL, error)
+  return hv_state_get_bytes (state, "the PIT", "pit", &out->pit, sizeof out->pit, sizeof out->pit, NULL,
+                             error)
          && check_pit (&out->pit, error)
          && hv_state_get (state, "the clock", "clock", "t", &out->clock, error);
 }
@@ -154,14 +153,12 @@ hv_vm_kvm_state_restore (int vm_fd, GVariant *state, GError **error)
       if (ioctl (vm_fd, KVM_GET_IRQCHIP, &irqchip) < 0)
         {
           int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_IRQCHIP failed: %s",
-                       g_strerror (saved));
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "KVM_GET_IRQCHIP failed: %s", g_strerror (saved));
           return FALSE;
         }
       if (irqchip.chip.pic.elcr_mask != s.pic[chip].elcr_mask)
         {
-          hv_state_set_bad (error, pic_names[chip],
-                            "its trigger-mode mask 0x%02x is not this machine's",
+          hv_state_set_bad (error, pic_names[chip], "its trigger-mode mask 0x%02x is not this machine's",
                             s.pic[chip].elcr_mask);
           return FALSE;
         }

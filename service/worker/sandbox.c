@@ -276,7 +276,8 @@ vireo_sandbox_enter_namespace (uid_t user, GError **error)
     return FALSE;
   if (chdir ("/tmp") < 0)
     return set_errno_error (error, "chdir /tmp");
-  if (mkdir ("usr", 0755) < 0 || mkdir ("proc", 0555) < 0 || mkdir ("dev", 0755) < 0 || mkdir (".old", 0700) < 0)
+  if (mkdir ("usr", 0755) < 0 || mkdir ("proc", 0555) < 0 || mkdir ("dev", 0755) < 0
+      || mkdir (".old", 0700) < 0)
     return set_errno_error (error, "cannot lay out the worker's root");
   /* /usr read-only: libraries loaded late (libgcc_s for thread cancellation, gconv modules, spice-server's
    * plugins) must still load; it holds nothing private. */
@@ -307,7 +308,8 @@ vireo_sandbox_enter_namespace (uid_t user, GError **error)
     return set_errno_error (error, "cannot let go of the host's file system");
   if (rmdir ("/.old") < 0 || chdir ("/") < 0)
     return set_errno_error (error, "cannot tidy the worker's root");
-  return mount_or_fail (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL, error);
+  return mount_or_fail (NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL,
+                        error);
 }
 
 /* --- the machine's user --- */
@@ -367,16 +369,76 @@ vireo_sandbox_drop_capabilities (gboolean keep_effective, GError **error)
 /* Every thread: memory, synchronisation, time, signals, its own end, and reading, writing and waiting on
  * the fds it already has. */
 static const char *const base_calls[] = {
-  "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "munlock", "mincore", "membarrier",
-  "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "sched_yield",
-  "sched_getaffinity", "sched_getattr", "sched_setattr", "getpid", "gettid", "getppid", "tgkill", "tkill", "getuid", "geteuid", "getgid",
-  "getegid", "getresuid", "getresgid", "uname", "getrlimit", "prlimit64", "getrandom",
-  "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigtimedwait", "sigaltstack", "restart_syscall",
-  "exit", "exit_group",
-  "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep", "gettimeofday", "time",
-  "read", "write", "readv", "writev", "pread64", "pwrite64", "close", "fstat", "newfstatat", "statx",
-  "lseek", "fcntl", "dup", "dup3", "poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait",
-  "epoll_ctl", "eventfd2",
+  "brk",
+  "mmap",
+  "munmap",
+  "mremap",
+  "mprotect",
+  "madvise",
+  "mlock",
+  "munlock",
+  "mincore",
+  "membarrier",
+  "futex",
+  "set_robust_list",
+  "get_robust_list",
+  "rseq",
+  "set_tid_address",
+  "sched_yield",
+  "sched_getaffinity",
+  "sched_getattr",
+  "sched_setattr",
+  "getpid",
+  "gettid",
+  "getppid",
+  "tgkill",
+  "tkill",
+  "getuid",
+  "geteuid",
+  "getgid",
+  "getegid",
+  "getresuid",
+  "getresgid",
+  "uname",
+  "getrlimit",
+  "prlimit64",
+  "getrandom",
+  "rt_sigaction",
+  "rt_sigprocmask",
+  "rt_sigreturn",
+  "rt_sigtimedwait",
+  "sigaltstack",
+  "restart_syscall",
+  "exit",
+  "exit_group",
+  "clock_gettime",
+  "clock_getres",
+  "clock_nanosleep",
+  "nanosleep",
+  "gettimeofday",
+  "time",
+  "read",
+  "write",
+  "readv",
+  "writev",
+  "pread64",
+  "pwrite64",
+  "close",
+  "fstat",
+  "newfstatat",
+  "statx",
+  "lseek",
+  "fcntl",
+  "dup",
+  "dup3",
+  "poll",
+  "ppoll",
+  "select",
+  "pselect6",
+  "epoll_wait",
+  "epoll_pwait",
+  "epoll_ctl",
+  "eventfd2",
   /* Only ever narrows: a thread may add filters of its own (libseccomp, the role filters). */
   "seccomp",
 };
@@ -384,14 +446,60 @@ static const char *const base_calls[] = {
 /* The main thread (and so the process as a whole): D-Bus with vireod, the serial consoles, building and
  * saving the VM through the fds vireod passed, guest RAM as a memfd. */
 static const char *const main_calls[] = {
-  "openat", "unlinkat", "renameat", "renameat2", "mkdirat", "getdents64", "readlink", "readlinkat",
-  "faccessat", "faccessat2", "access", "fchmod", "umask", "getcwd", "statfs", "fstatfs", "sysinfo",
-  "fsync", "fdatasync", "ftruncate", "fallocate", "memfd_create", "pipe2", "epoll_create1",
-  "timerfd_create", "timerfd_settime", "timerfd_gettime", "signalfd4", "ioctl",
-  "socketpair", "accept", "accept4", "connect", "sendmsg", "recvmsg", "sendto", "recvfrom", "getsockopt",
-  "setsockopt", "getsockname", "getpeername", "shutdown",
-  "preadv", "pwritev", "preadv2", "pwritev2", "io_uring_setup", "io_uring_enter", "io_uring_register",
-  "getpriority", "setpriority", "sched_getparam", "sched_getscheduler", "sched_setaffinity",
+  "openat",
+  "unlinkat",
+  "renameat",
+  "renameat2",
+  "mkdirat",
+  "getdents64",
+  "readlink",
+  "readlinkat",
+  "faccessat",
+  "faccessat2",
+  "access",
+  "fchmod",
+  "umask",
+  "getcwd",
+  "statfs",
+  "fstatfs",
+  "sysinfo",
+  "fsync",
+  "fdatasync",
+  "ftruncate",
+  "fallocate",
+  "memfd_create",
+  "pipe2",
+  "epoll_create1",
+  "timerfd_create",
+  "timerfd_settime",
+  "timerfd_gettime",
+  "signalfd4",
+  "ioctl",
+  "socketpair",
+  "accept",
+  "accept4",
+  "connect",
+  "sendmsg",
+  "recvmsg",
+  "sendto",
+  "recvfrom",
+  "getsockopt",
+  "setsockopt",
+  "getsockname",
+  "getpeername",
+  "shutdown",
+  "preadv",
+  "pwritev",
+  "preadv2",
+  "pwritev2",
+  "io_uring_setup",
+  "io_uring_enter",
+  "io_uring_register",
+  "getpriority",
+  "setpriority",
+  "sched_getparam",
+  "sched_getscheduler",
+  "sched_setaffinity",
 };
 
 /* A vCPU: KVM_RUN and the exits it dispatches (device registers, serial output, the exit eventfd). */
@@ -401,23 +509,34 @@ static const char *const vcpu_calls[] = {
 
 /* An I/O thread: its main context, serial input, timers, disk requests on fds it has. */
 static const char *const io_calls[] = {
-  "preadv", "pwritev", "preadv2", "pwritev2", "fsync", "fdatasync", "fallocate", "io_uring_enter",
-  "io_uring_register", "ioctl",
+  "preadv",    "pwritev",   "preadv2",        "pwritev2",          "fsync",
+  "fdatasync", "fallocate", "io_uring_enter", "io_uring_register", "ioctl",
 };
 
 /* The SPICE server: its clients' sockets (handed over as fds, one more per channel), its main context,
  * and at start the SASL plugins spice-server loads from /usr (openat, getdents64: strace of a worker). */
 static const char *const display_calls[] = {
-  "ioctl", "accept", "accept4", "sendmsg", "recvmsg", "sendto", "recvfrom", "getsockopt", "setsockopt",
-  "getsockname", "getpeername", "shutdown", "socketpair", "pipe2", "epoll_create1", "timerfd_create",
-  "timerfd_settime", "timerfd_gettime", "memfd_create", "ftruncate", "openat", "getdents64", "fstatfs",
-  "readlink", "sched_getparam", "sched_getscheduler", "getpriority", "setpriority",
+  "ioctl",           "accept",
+  "accept4",         "sendmsg",
+  "recvmsg",         "sendto",
+  "recvfrom",        "getsockopt",
+  "setsockopt",      "getsockname",
+  "getpeername",     "shutdown",
+  "socketpair",      "pipe2",
+  "epoll_create1",   "timerfd_create",
+  "timerfd_settime", "timerfd_gettime",
+  "memfd_create",    "ftruncate",
+  "openat",          "getdents64",
+  "fstatfs",         "readlink",
+  "sched_getparam",  "sched_getscheduler",
+  "getpriority",     "setpriority",
 };
 
 #if SANITIZER_BUILD
 static const char *const sanitizer_calls[] = {
-  "ptrace", "wait4", "waitid", "process_vm_readv", "openat", "getdents64", "readlink", "readlinkat",
-  "kill", "pipe2", "sched_getaffinity", "setrlimit", "statfs", "fstatfs", "getcwd", "ioctl",
+  "ptrace",     "wait4", "waitid", "process_vm_readv",  "openat",    "getdents64", "readlink",
+  "readlinkat", "kill",  "pipe2",  "sched_getaffinity", "setrlimit", "statfs",     "fstatfs",
+  "getcwd",     "ioctl",
 };
 #endif
 
@@ -451,7 +570,8 @@ allow_list (scmp_filter_ctx ctx, const char *const *names, gsize n, GError **err
       ret = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, number, 0);
       if (ret < 0)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot allow %s: %s", names[i], g_strerror (-ret));
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot allow %s: %s", names[i],
+                       g_strerror (-ret));
           return FALSE;
         }
     }
@@ -513,23 +633,31 @@ build_filter (Role role, GError **error)
        && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (clone), 0), "clone", error);
 #else
   /* Threads only: no new processes, which could also carry namespace flags. */
-  ok = ok && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (clone), 1,
-                                           SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)),
-                         "clone", error);
+  ok = ok
+       && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (clone), 1,
+                                        SCMP_A0 (SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)),
+                      "clone", error);
   /* Naming threads (GLib, pthread_setname_np) and asking for no-new-privs again. */
-  ok = ok && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1,
-                                           SCMP_A0 (SCMP_CMP_EQ, PR_SET_NAME)), "prctl", error)
+  ok = ok
+       && check_rule (
+           seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1, SCMP_A0 (SCMP_CMP_EQ, PR_SET_NAME)),
+           "prctl", error)
+       && check_rule (
+           seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1, SCMP_A0 (SCMP_CMP_EQ, PR_GET_NAME)),
+           "prctl", error)
        && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1,
-                                        SCMP_A0 (SCMP_CMP_EQ, PR_GET_NAME)), "prctl", error)
-       && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (prctl), 1,
-                                        SCMP_A0 (SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)), "prctl", error);
+                                        SCMP_A0 (SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS)),
+                      "prctl", error);
 #endif
   /* clone3's flags sit in memory a filter cannot read: glibc falls back to clone() on ENOSYS. */
-  ok = ok && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0), "clone3", error);
+  ok = ok
+       && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0), "clone3", error);
   /* Sockets: only local ones (GLib's logging probes the journal's; nothing reaches a network). */
   if (role == ROLE_MAIN || role == ROLE_DISPLAY)
-    ok = ok && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (socket), 1,
-                                             SCMP_A0 (SCMP_CMP_EQ, AF_UNIX)), "socket", error);
+    ok = ok
+         && check_rule (
+             seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (socket), 1, SCMP_A0 (SCMP_CMP_EQ, AF_UNIX)),
+             "socket", error);
   if (!ok)
     {
       seccomp_release (ctx);
@@ -586,13 +714,16 @@ maybe_make_forbidden_call (Role role)
 static void
 on_thread_started (HvThreadRole thread_role)
 {
-  Role role = thread_role == HV_THREAD_VCPU ? ROLE_VCPU : thread_role == HV_THREAD_IO ? ROLE_IO : ROLE_DISPLAY;
+  Role role = thread_role == HV_THREAD_VCPU ? ROLE_VCPU
+              : thread_role == HV_THREAD_IO ? ROLE_IO
+                                            : ROLE_DISPLAY;
 
   /* Cannot fail for want of memory or permission: the program is built and no-new-privs is set.  A
    * thread that still could not be confined must not run unconfined. */
   if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &role_programs[role]) < 0)
     {
-      fprintf (stderr, "vireo-worker: cannot confine a %s thread: %s\n", role_names[role], g_strerror (errno));
+      fprintf (stderr, "vireo-worker: cannot confine a %s thread: %s\n", role_names[role],
+               g_strerror (errno));
       _exit (70);
     }
   maybe_make_forbidden_call (role);

@@ -48,8 +48,7 @@ struct _VireoSerialMux
 static void client_update_sources (SerialClient *client);
 
 static GSource *
-attach_fd_source (VireoSerialMux *mux, int fd, GIOCondition condition, GUnixFDSourceFunc func,
-                  gpointer data)
+attach_fd_source (VireoSerialMux *mux, int fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer data)
 {
   GSource *source = g_unix_fd_source_new (fd, condition);
   g_source_set_callback (source, G_SOURCE_FUNC (func), data, NULL);
@@ -86,8 +85,7 @@ client_remove (SerialClient *client)
   client_free (client);
 }
 
-static gboolean
-client_write_ready (int fd, GIOCondition condition, gpointer data);
+static gboolean client_write_ready (int fd, GIOCondition condition, gpointer data);
 
 /* Sends the client as much of the output it has not seen as it takes without blocking.  Returns FALSE
  * when the client is gone (and was removed). */
@@ -172,8 +170,7 @@ drain_output (VireoSerialMux *mux)
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return TRUE;
       /* The mux holds the writing end itself, so end of file or an error means something is badly off. */
-      g_warning ("serial: reading the guest's output failed: %s",
-                 n < 0 ? g_strerror (errno) : "end of file");
+      g_warning ("serial: reading the guest's output failed: %s", n < 0 ? g_strerror (errno) : "end of file");
       return FALSE;
     }
 }
@@ -305,8 +302,8 @@ client_update_sources (SerialClient *client)
   gboolean want_read = !client->input_closed && mux->backlog_len < INPUT_BACKLOG_MAX;
 
   if (want_read && client->read_source == NULL)
-    client->read_source = attach_fd_source (mux, client->fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
-                                            client_read_ready, client);
+    client->read_source = attach_fd_source (mux, client->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, client_read_ready,
+                                            client);
   else if (!want_read && client->read_source)
     {
       /* Called from inside client_read_ready() too: destroying a source there is fine, and it then
@@ -403,7 +400,8 @@ vireo_serial_mux_add_client (VireoSerialMux *mux, guint32 owner, GError **error)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
                    "you have %d serial consoles of this machine open already, the most one user may; close "
-                   "one of them first", VIREO_SERIAL_CLIENTS_PER_OWNER);
+                   "one of them first",
+                   VIREO_SERIAL_CLIENTS_PER_OWNER);
       return -1;
     }
 
@@ -411,7 +409,8 @@ vireo_serial_mux_add_client (VireoSerialMux *mux, guint32 owner, GError **error)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
                    "the serial console has %d clients already, the most it serves at once; close one of "
-                   "them first", VIREO_SERIAL_CLIENTS_MAX);
+                   "them first",
+                   VIREO_SERIAL_CLIENTS_MAX);
       return -1;
     }
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)

@@ -37,8 +37,8 @@ fd_kind_to_string (FdKind kind)
 /* Takes the worker's own copy of the fd that @key indexes in @fd_list; *fd_out stays -1 when @key is
  * absent and not @required. */
 static gboolean
-take_fd (GVariant *config, GUnixFDList *fd_list, const char *key, gboolean required, FdKind kind,
-         int *fd_out, GError **error)
+take_fd (GVariant *config, GUnixFDList *fd_list, const char *key, gboolean required, FdKind kind, int *fd_out,
+         GError **error)
 {
   int n_fds = fd_list ? g_unix_fd_list_get_length (fd_list) : 0;
   g_autoptr (GError) local = NULL;
@@ -165,13 +165,15 @@ vireo_worker_config_parse (GVariant *config, GUnixFDList *fd_list, GError **erro
   if (parsed->spec->boot == HV_BOOT_KERNEL
       && !S_ISREG (fd_mode (hv_machine_spec_get_fd (parsed->spec, parsed->spec->kernel))))
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the machine spec's “kernel” is not a regular file");
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "the machine spec's “kernel” is not a regular file");
       return NULL;
     }
   if (parsed->spec->initrd >= 0
       && !S_ISREG (fd_mode (hv_machine_spec_get_fd (parsed->spec, parsed->spec->initrd))))
     {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the machine spec's “initrd” is not a regular file");
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "the machine spec's “initrd” is not a regular file");
       return NULL;
     }
   if (restore && parsed->state_dir_fd < 0)

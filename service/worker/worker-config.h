@@ -29,7 +29,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoWorkerConfig, vireo_worker_config_free)
 
 /* A new VM described by @config, wired to the serial fds, not yet started.  @restore makes it resume from
  * the saved state in the state folder instead of booting the kernel.  Errors are HV_ERRORs. */
-HvVm *vireo_worker_config_build_vm (const VireoWorkerConfig *config, gboolean restore,
-                                    int serial_input_fd, int serial_output_fd, GError **error);
+HvVm *vireo_worker_config_build_vm (const VireoWorkerConfig *config, gboolean restore, int serial_input_fd,
+                                    int serial_output_fd, GError **error);
 
 G_END_DECLS

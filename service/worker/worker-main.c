@@ -83,15 +83,13 @@ write_exit_record (App *app)
 
   /* By fd: the sandbox hides the path. */
   if (app->exit_record_fd >= 0)
-    ok = vireo_exit_record_write_fd (app->exit_record_fd, vireo_worker1_get_uuid (skeleton),
-                                     vireo_worker1_get_exit_reason (skeleton),
-                                     vireo_worker1_get_exit_message (skeleton),
-                                     vireo_worker1_get_start_time (skeleton), &error);
+    ok = vireo_exit_record_write_fd (
+        app->exit_record_fd, vireo_worker1_get_uuid (skeleton), vireo_worker1_get_exit_reason (skeleton),
+        vireo_worker1_get_exit_message (skeleton), vireo_worker1_get_start_time (skeleton), &error);
   else if (app->socket_dir_fd >= 0)
-    ok = vireo_exit_record_write_at (app->socket_dir_fd, name, vireo_worker1_get_uuid (skeleton),
-                                     vireo_worker1_get_exit_reason (skeleton),
-                                     vireo_worker1_get_exit_message (skeleton),
-                                     vireo_worker1_get_start_time (skeleton), &error);
+    ok = vireo_exit_record_write_at (
+        app->socket_dir_fd, name, vireo_worker1_get_uuid (skeleton), vireo_worker1_get_exit_reason (skeleton),
+        vireo_worker1_get_exit_message (skeleton), vireo_worker1_get_start_time (skeleton), &error);
   else
     {
       g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "its folder could not be opened");
@@ -135,7 +133,7 @@ on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished
   App *app = data;
 
   g_dbus_interface_skeleton_unexport_from_connection (
-    G_DBUS_INTERFACE_SKELETON (vireo_worker_get_skeleton (app->worker)), connection);
+      G_DBUS_INTERFACE_SKELETON (vireo_worker_get_skeleton (app->worker)), connection);
   g_signal_handlers_disconnect_by_data (connection, app);
   g_ptr_array_remove (app->connections, connection);
 
@@ -153,9 +151,8 @@ add_connection (App *app, GDBusConnection *connection)
 {
   g_autoptr (GError) error = NULL;
 
-  if (!g_dbus_interface_skeleton_export (
-          G_DBUS_INTERFACE_SKELETON (vireo_worker_get_skeleton (app->worker)), connection,
-          WORKER_OBJECT_PATH, &error))
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (vireo_worker_get_skeleton (app->worker)),
+                                         connection, WORKER_OBJECT_PATH, &error))
     {
       g_warning ("cannot export the worker on a new connection: %s", error->message);
       return FALSE;
@@ -193,8 +190,7 @@ connect_initial (App *app, int fd, GError **error)
 
   if (fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode))
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "--connection-fd %d is not a socket",
-                   fd);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "--connection-fd %d is not a socket", fd);
       return FALSE;
     }
   if (fcntl (fd, F_SETFD, FD_CLOEXEC) < 0)
@@ -211,7 +207,7 @@ connect_initial (App *app, int fd, GError **error)
   /* Asynchronous, so a peer that never authenticates cannot hang the worker. */
   g_dbus_connection_new (G_IO_STREAM (stream), app->guid,
                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
-                           | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                             | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
                          app->observer, NULL, on_initial_connection, app);
   return TRUE;
 }
@@ -225,7 +221,7 @@ on_incoming (GSocketService *service, GSocketConnection *stream, GObject *source
 
   g_dbus_connection_new (G_IO_STREAM (stream), app->guid,
                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
-                           | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                             | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
                          app->observer, NULL, on_initial_connection, app);
   return TRUE;
 }
@@ -248,8 +244,7 @@ clear_stale_socket (const char *path, GError **error)
     }
   if (strlen (path) >= sizeof address.sun_path)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "the socket path %s is too long",
-                   path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "the socket path %s is too long", path);
       return FALSE;
     }
   strcpy (address.sun_path, path);
@@ -265,15 +260,14 @@ clear_stale_socket (const char *path, GError **error)
   close (fd);
   if (result == 0)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                   "another worker is listening on %s", path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE, "another worker is listening on %s", path);
       return FALSE;
     }
   if (errno != ECONNREFUSED || unlink (path) < 0)
     {
       int saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot reuse the socket %s: %s",
-                   path, g_strerror (saved));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot reuse the socket %s: %s", path,
+                   g_strerror (saved));
       return FALSE;
     }
   return TRUE;
@@ -296,7 +290,8 @@ bind_socket (App *app, GError **error)
     }
   strcpy (address.sun_path, app->socket_path);
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || bind (fd, (struct sockaddr *) &address, sizeof address) < 0 || listen (fd, 16) < 0
+  if (fd < 0 || bind (fd, (struct sockaddr *) &address, sizeof address) < 0
+      || listen (fd, 16) < 0
       /* The umask (0077, set in main) creates the socket 0700; nobody executes a socket, so say 0600. */
       || chmod (app->socket_path, 0600) < 0)
     {

@@ -11,7 +11,7 @@
 
 /* More than this many guest resets within the window end the machine instead of rebooting it again:
  * a guest that cannot boot should say so rather than spin. */
-#define RESET_LOOP_MAX 3
+#define RESET_LOOP_MAX            3
 #define RESET_LOOP_WINDOW_SECONDS 10
 
 typedef enum
@@ -47,10 +47,10 @@ struct _VireoWorker
   guint exit_watch;
   WorkerState state;
   StopRequest stop;
-  gboolean save_running;      /* a thread is writing the VM's state: the VM must stay */
-  gboolean exit_deferred;     /* the VM ended while that thread ran */
+  gboolean save_running;  /* a thread is writing the VM's state: the VM must stay */
+  gboolean exit_deferred; /* the VM ended while that thread ran */
   gboolean running_before_save;
-  GQueue waiters;             /* Waiter: calls answered once the machine restarted or ended */
+  GQueue waiters;                    /* Waiter: calls answered once the machine restarted or ended */
   gint64 resets[RESET_LOOP_MAX + 1]; /* monotonic times of the latest guest resets */
   unsigned n_resets;
   VireoWorkerEndedFunc ended;
@@ -162,9 +162,8 @@ complete_waiters (VireoWorker *worker, gboolean restarted)
             vireo_worker1_complete_reset (worker->skeleton, waiter->invocation);
           else
             {
-              g_autofree char *message = g_strdup_printf (
-                "the machine ended instead of restarting (%s)",
-                vireo_worker1_get_exit_reason (worker->skeleton));
+              g_autofree char *message = g_strdup_printf ("the machine ended instead of restarting (%s)",
+                                                          vireo_worker1_get_exit_reason (worker->skeleton));
               return_error (waiter->invocation, VIREO_ERROR_FAILED, message);
             }
           break;
@@ -401,8 +400,7 @@ handle_resume (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoW
 }
 
 static gboolean
-handle_press_power_button (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation,
-                           VireoWorker *worker)
+handle_press_power_button (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWorker *worker)
 {
   g_autoptr (GError) error = NULL;
 
@@ -544,9 +542,8 @@ handle_save (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWor
     }
   if (worker->config->state_dir_fd < 0)
     {
-      return_error (
-          invocation, VIREO_ERROR_NOT_SUPPORTED,
-          "the machine was started without a folder for its saved state, so it cannot be saved");
+      return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
+                    "the machine was started without a folder for its saved state, so it cannot be saved");
       return TRUE;
     }
   worker->running_before_save = worker->state == WORKER_RUNNING;
@@ -582,8 +579,9 @@ handle_open_serial (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, G
   if (fd < 0)
     {
       return_error (invocation,
-                    g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) ? VIREO_ERROR_INVALID_STATE
-                                                                                        : VIREO_ERROR_FAILED,
+                    g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES)
+                        ? VIREO_ERROR_INVALID_STATE
+                        : VIREO_ERROR_FAILED,
                     error->message);
       return TRUE;
     }

@@ -33,7 +33,7 @@
 
 #define WIDTH          1920
 #define HEIGHT         1080
-#define FRAME_MOD      4096  /* the guest's colour encodes the frame number modulo this */
+#define FRAME_MOD      4096 /* the guest's colour encodes the frame number modulo this */
 #define MAX_FRAMES     (1 << 20)
 #define NS_PER_S       G_GINT64_CONSTANT (1000000000)
 #define NS_PER_MS      1e6
@@ -67,18 +67,18 @@ typedef struct
 {
   /* Written by the serial thread, read by the main thread. */
   GMutex lock;
-  gint64 *serial_ns;    /* [MAX_FRAMES]: when "f N" arrived, 0 = not yet */
-  gint64 highest;       /* the highest N seen on serial, -1 = none */
-  gint64 start_ns;      /* when "frames: start" arrived, 0 = not yet */
+  gint64 *serial_ns; /* [MAX_FRAMES]: when "f N" arrived, 0 = not yet */
+  gint64 highest;    /* the highest N seen on serial, -1 = none */
+  gint64 start_ns;   /* when "frames: start" arrived, 0 = not yet */
   gboolean eof;
-  GString *other;       /* every line that is not "f N", for reports */
+  GString *other; /* every line that is not "f N", for reports */
 
   /* Main thread only. */
-  gint64 *client_ns;    /* [MAX_FRAMES]: when the client first saw frame N */
-  gint64 last_seen;     /* the highest frame the client has seen, -1 = none */
+  gint64 *client_ns; /* [MAX_FRAMES]: when the client first saw frame N */
+  gint64 last_seen;  /* the highest frame the client has seen, -1 = none */
   gint64 first_seen_ns;
   guint invalidates;
-  guint torn;           /* invalidates whose top-left and bottom-right pixels are different frames */
+  guint torn; /* invalidates whose top-left and bottom-right pixels are different frames */
   SpiceSession *session;
   SpiceDisplayChannel *display;
 } Run;
@@ -284,9 +284,11 @@ vmm_argv (const Bench *b, VmmId id, const char *socket_path)
     }
   else
     {
-      const char *args[] = { "-enable-kvm", "-cpu", "qemu64", "-machine", "pc", "-m", "128M",
-                             "-nodefaults", "-no-user-config", "-display", "none", "-serial",
-                             "stdio", "-no-reboot", "-device", "bochs-display", "-spice" };
+      const char *args[] = {
+        "-enable-kvm", "-cpu",        "qemu64",          "-machine",      "pc",    "-m",
+        "128M",        "-nodefaults", "-no-user-config", "-display",      "none",  "-serial",
+        "stdio",       "-no-reboot",  "-device",         "bochs-display", "-spice"
+      };
 
       for (gsize i = 0; i < G_N_ELEMENTS (args); i++)
         g_ptr_array_add (argv, g_strdup (args[i]));
@@ -492,13 +494,14 @@ run_vmm (Bench *b, VmmId id)
   b->value[id][M_LAT_P99] = quantile (latencies, 0.99);
   b->value[id][M_LAT_MAX] = quantile (latencies, 1.0);
   b->value[id][M_DROPPED] = guest_frames > latencies->len
-                                ? (double) (guest_frames - latencies->len) / guest_frames * 100 : 0;
+                                ? (double) (guest_frames - latencies->len) / guest_frames * 100
+                                : 0;
   b->value[id][M_TORN] = run.invalidates ? (double) run.torn / run.invalidates * 100 : 0;
   b->value[id][M_CPU] = cpu_start >= 0 && cpu_end >= 0 ? (cpu_end - cpu_start) / b->seconds * 100 : NAN;
   b->have[id] = TRUE;
   ok = TRUE;
-  fprintf (stderr, "%s: %u frames from the guest, %u seen by the client, %u invalidates\n",
-           vmm_names[id], guest_frames, client_frames, run.invalidates);
+  fprintf (stderr, "%s: %u frames from the guest, %u seen by the client, %u invalidates\n", vmm_names[id],
+           guest_frames, client_frames, run.invalidates);
 
 stop:
   if (run.session)
@@ -538,8 +541,9 @@ first_line (const char *path, const char *arg)
   g_autofree char *out = NULL;
   const char *argv[] = { path, arg, NULL };
 
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                     NULL, NULL) || out == NULL)
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, NULL,
+                     NULL)
+      || out == NULL)
     return g_strdup ("?");
   return g_strndup (out, strcspn (out, "\n"));
 }
@@ -582,7 +586,8 @@ print_results (const Bench *b)
   printf ("machine: %ld CPUs, %s %s %s; load average at the end: %.2f %.2f %.2f\n",
           sysconf (_SC_NPROCESSORS_ONLN), u.sysname, u.release, u.machine, load[0], load[1], load[2]);
   printf ("guest: frames.elf fps=%d, 1920x1080x32, whole screen per frame; %d s measured after %d s of "
-          "frames\n", b->fps, b->seconds, b->warmup);
+          "frames\n",
+          b->fps, b->seconds, b->warmup);
   for (int id = 0; id < N_VMMS; id++)
     if (b->command[id])
       printf ("  %-5s %s\n", vmm_names[id], b->command[id]);
@@ -638,7 +643,8 @@ main (int argc, char **argv)
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, "QEMU binary", "PATH" },
     { "vireo-run", 0, 0, G_OPTION_ARG_FILENAME, &vireo_run, "vireo-run binary", "PATH" },
     { "guests", 0, 0, G_OPTION_ARG_FILENAME, &guests, "Directory with frames.elf", "DIR" },
-    { "timeout", 0, 0, G_OPTION_ARG_INT, &b.timeout, "Give up on a VMM's boot after S seconds (default 120)", "S" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &b.timeout, "Give up on a VMM's boot after S seconds (default 120)",
+      "S" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- display frame path benchmark");
@@ -690,10 +696,10 @@ main (int argc, char **argv)
       fprintf (stderr, "frame-bench: %s\n", error->message);
       return 1;
     }
-  g_log_set_handler ("Spice", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_MESSAGE,
-                     quiet_spice, NULL);
-  g_log_set_handler ("GSpice", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_MESSAGE,
-                     quiet_spice, NULL);
+  g_log_set_handler ("Spice", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_MESSAGE, quiet_spice,
+                     NULL);
+  g_log_set_handler ("GSpice", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_MESSAGE, quiet_spice,
+                     NULL);
 
   for (int id = 0; id < N_VMMS; id++)
     if (b.vmm_path[id])

@@ -21,37 +21,37 @@
 #include "x86/layout.h"
 
 /* The floor guest's own machine: nothing of the Vireo platform exists here, only a slot of RAM. */
-#define FLOOR_RAM_SIZE    (2u << 20)  /* one 2 MiB page, identity mapped */
-#define FLOOR_PML4        0x1000u
-#define FLOOR_PDPT        0x2000u
-#define FLOOR_PD          0x3000u
-#define FLOOR_GDT         0x4000u
-#define FLOOR_TSS         0x5000u
-#define FLOOR_CODE        0x10000u
-#define FLOOR_STACK       0x20000u
+#define FLOOR_RAM_SIZE (2u << 20) /* one 2 MiB page, identity mapped */
+#define FLOOR_PML4     0x1000u
+#define FLOOR_PDPT     0x2000u
+#define FLOOR_PD       0x3000u
+#define FLOOR_GDT      0x4000u
+#define FLOOR_TSS      0x5000u
+#define FLOOR_CODE     0x10000u
+#define FLOOR_STACK    0x20000u
 /* Not a port of the Vireo machine: only this VMM ever sees it, and it means "loop finished". */
-#define FLOOR_PORT_DONE   0xf4u
+#define FLOOR_PORT_DONE 0xf4u
 
-#define SEL_USER_DATA     0x1b  /* GDT entry 3, RPL 3 */
-#define SEL_USER_CODE     0x23  /* GDT entry 4, RPL 3 */
-#define SEL_TSS           0x28  /* GDT entry 5 (two slots in long mode) */
+#define SEL_USER_DATA 0x1b /* GDT entry 3, RPL 3 */
+#define SEL_USER_CODE 0x23 /* GDT entry 4, RPL 3 */
+#define SEL_TSS       0x28 /* GDT entry 5 (two slots in long mode) */
 
-#define PTE_PRESENT       (1ull << 0)
-#define PTE_WRITE         (1ull << 1)
-#define PTE_USER          (1ull << 2)
-#define PTE_LARGE         (1ull << 7)
+#define PTE_PRESENT (1ull << 0)
+#define PTE_WRITE   (1ull << 1)
+#define PTE_USER    (1ull << 2)
+#define PTE_LARGE   (1ull << 7)
 
-#define CR0_PE            (1ull << 0)
-#define CR0_MP            (1ull << 1)
-#define CR0_ET            (1ull << 4)
-#define CR0_NE            (1ull << 5)
-#define CR0_WP            (1ull << 16)
-#define CR0_PG            (1ull << 31)
-#define CR4_PAE           (1ull << 5)
-#define EFER_LME          (1ull << 8)
-#define EFER_LMA          (1ull << 10)
-#define RFLAGS_FIXED      (1ull << 1)
-#define RFLAGS_IOPL3      (3ull << 12)
+#define CR0_PE       (1ull << 0)
+#define CR0_MP       (1ull << 1)
+#define CR0_ET       (1ull << 4)
+#define CR0_NE       (1ull << 5)
+#define CR0_WP       (1ull << 16)
+#define CR0_PG       (1ull << 31)
+#define CR4_PAE      (1ull << 5)
+#define EFER_LME     (1ull << 8)
+#define EFER_LMA     (1ull << 10)
+#define RFLAGS_FIXED (1ull << 1)
+#define RFLAGS_IOPL3 (3ull << 12)
 
 static gint64
 now_ns (void)
@@ -102,11 +102,11 @@ static void
 build_guest (uint8_t *ram, struct kvm_sregs *sregs)
 {
   static const uint8_t code[] = {
-    0xe6, 0x80,             /* 0: out %al, $0x80 (HV_PORT_POST) */
-    0xff, 0xc9,             /* 2: dec %ecx */
-    0x75, 0xfa,             /* 4: jnz 0 */
-    0xe6, FLOOR_PORT_DONE,  /* 6: out %al, $FLOOR_PORT_DONE */
-    0xeb, 0xfe,             /* 8: jmp 8 (never reached: the VMM stops at the exit above) */
+    0xe6, 0x80,            /* 0: out %al, $0x80 (HV_PORT_POST) */
+    0xff, 0xc9,            /* 2: dec %ecx */
+    0x75, 0xfa,            /* 4: jnz 0 */
+    0xe6, FLOOR_PORT_DONE, /* 6: out %al, $FLOOR_PORT_DONE */
+    0xeb, 0xfe,            /* 8: jmp 8 (never reached: the VMM stops at the exit above) */
   };
   G_STATIC_ASSERT (HV_PORT_POST == 0x80);
   uint64_t *pml4 = (uint64_t *) (ram + FLOOR_PML4);
@@ -161,8 +161,8 @@ set_supported_cpuid (int kvm_fd, int vcpu_fd)
 {
   for (guint nent = 64; nent <= 4096; nent *= 2)
     {
-      g_autofree struct kvm_cpuid2 *cpuid
-          = g_malloc0 (sizeof *cpuid + nent * sizeof (struct kvm_cpuid_entry2));
+      g_autofree struct kvm_cpuid2 *cpuid = g_malloc0 (sizeof *cpuid
+                                                       + nent * sizeof (struct kvm_cpuid_entry2));
       cpuid->nent = nent;
       if (ioctl (kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
         {
@@ -183,8 +183,7 @@ main (int argc, char **argv)
 {
   gint64 count = 100000;
   GOptionEntry entries[] = {
-    { "count", 'n', 0, G_OPTION_ARG_INT64, &count, "Port writes the guest does (1 to 2^32-1)",
-      "N" },
+    { "count", 'n', 0, G_OPTION_ARG_INT64, &count, "Port writes the guest does (1 to 2^32-1)", "N" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- the bare-KVM floor for PIO exits");
@@ -218,8 +217,7 @@ main (int argc, char **argv)
   if (ioctl (vm_fd, KVM_SET_TSS_ADDR, (unsigned long) HV_KVM_TSS) < 0)
     die_errno ("KVM_SET_TSS_ADDR");
 
-  uint8_t *ram
-      = mmap (NULL, FLOOR_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  uint8_t *ram = mmap (NULL, FLOOR_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (ram == MAP_FAILED)
     die_errno ("mmap guest RAM");
   struct kvm_userspace_memory_region region = {
@@ -237,8 +235,7 @@ main (int argc, char **argv)
   int run_size = ioctl (kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size < (int) sizeof (struct kvm_run))
     die_errno ("KVM_GET_VCPU_MMAP_SIZE");
-  struct kvm_run *run
-      = mmap (NULL, (size_t) run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
+  struct kvm_run *run = mmap (NULL, (size_t) run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd, 0);
   if (run == MAP_FAILED)
     die_errno ("mmap kvm_run");
   set_supported_cpuid (kvm_fd, vcpu_fd);
@@ -267,8 +264,8 @@ main (int argc, char **argv)
             continue;
           die_errno ("KVM_RUN");
         }
-      if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT
-          && run->io.size == 1 && run->io.count == 1)
+      if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 1
+          && run->io.count == 1)
         {
           if (run->io.port == HV_PORT_POST)
             {
@@ -290,8 +287,8 @@ main (int argc, char **argv)
 
   if (exits != (guint64) count)
     {
-      g_printerr ("kvm-floor: %" G_GUINT64_FORMAT " exits on port 0x80, expected %" G_GINT64_FORMAT
-                  "\n", exits, count);
+      g_printerr ("kvm-floor: %" G_GUINT64_FORMAT " exits on port 0x80, expected %" G_GINT64_FORMAT "\n",
+                  exits, count);
       return 1;
     }
   g_print ("kvm-floor: count=%" G_GINT64_FORMAT " loop_ns=%" G_GINT64_FORMAT "\n", count, loop_ns);

@@ -32,19 +32,19 @@
 #define VIREO_BENCH_KVM_FLOOR "tests/bench/kvm-floor"
 #endif
 
-#define NS_PER_MS         1e6
-#define NS_PER_US         1e3
-#define KIB_PER_MIB       1024.0
-#define MAX_MARKERS       3
-#define OUTPUT_CAP        (1u << 20)   /* a runaway guest must not eat the benchmark's memory */
-#define MEMORY_SAMPLES    10
-#define MEMORY_SAMPLE_NS  (100 * G_GINT64_CONSTANT (1000000))
-#define STOP_GRACE_NS     (15 * G_GINT64_CONSTANT (1000000000))
+#define NS_PER_MS        1e6
+#define NS_PER_US        1e3
+#define KIB_PER_MIB      1024.0
+#define MAX_MARKERS      3
+#define OUTPUT_CAP       (1u << 20) /* a runaway guest must not eat the benchmark's memory */
+#define MEMORY_SAMPLES   10
+#define MEMORY_SAMPLE_NS (100 * G_GINT64_CONSTANT (1000000))
+#define STOP_GRACE_NS    (15 * G_GINT64_CONSTANT (1000000000))
 
-#define HELLO_MARKER      "Hello from a Vireo test guest"
-#define PIO_START_MARKER  "pio-loop start"
-#define PIO_DONE_MARKER   "pio-loop done"
-#define SHUTDOWN_MARKER   "waiting for power button"
+#define HELLO_MARKER     "Hello from a Vireo test guest"
+#define PIO_START_MARKER "pio-loop start"
+#define PIO_DONE_MARKER  "pio-loop done"
+#define SHUTDOWN_MARKER  "waiting for power button"
 
 typedef enum
 {
@@ -58,9 +58,9 @@ static const char *const vmm_names[N_VMMS] = { "floor", "vireo", "qemu" };
 
 typedef struct
 {
-  char *path;          /* NULL when this VMM is not run at all */
+  char *path; /* NULL when this VMM is not run at all */
   char *version;
-  char *failure;       /* set once a run failed; the VMM is not run again */
+  char *failure; /* set once a run failed; the VMM is not run again */
 } Vmm;
 
 typedef enum
@@ -91,12 +91,12 @@ typedef struct
   int memory_mib;
   int timeout_s;
   gboolean qemu_stock;
-  char *display_dir;  /* --display: the SPICE sockets go here; NULL without a display */
+  char *display_dir; /* --display: the SPICE sockets go here; NULL without a display */
   gboolean quiet;
   gboolean do_boot;
   gboolean do_pio;
   gboolean do_memory;
-  GArray *data[N_VMMS][N_METRICS];  /* doubles: ms, us or MiB depending on the metric */
+  GArray *data[N_VMMS][N_METRICS]; /* doubles: ms, us or MiB depending on the metric */
 } Bench;
 
 /* What one child run watches for. */
@@ -118,11 +118,11 @@ typedef struct
 
 typedef struct
 {
-  gint64 marker_ns[MAX_MARKERS];  /* since the spawn; -1 when never seen */
+  gint64 marker_ns[MAX_MARKERS]; /* since the spawn; -1 when never seen */
   gint64 exit_ns;
   double user_ms;
   double sys_ms;
-  MemStatus mem;                   /* the last sample, except vm_hwm_kib: the largest seen */
+  MemStatus mem; /* the last sample, except vm_hwm_kib: the largest seen */
   guint n_samples;
   GString *out;
   GString *err;
@@ -136,7 +136,7 @@ typedef struct
 
 #define BENCH_ERROR (bench_error_quark ())
 GQuark bench_error_quark (void);
-G_DEFINE_QUARK (vireo-bench-error, bench_error)
+G_DEFINE_QUARK (vireo - bench - error, bench_error)
 
 static gint64
 now_ns (void)
@@ -180,8 +180,8 @@ read_mem_status (GPid pid, MemStatus *m)
   for (char **line = lines; *line != NULL; line++)
     for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
       if (g_str_has_prefix (*line, fields[i].key))
-        G_STRUCT_MEMBER (gint64, m, fields[i].offset)
-            = g_ascii_strtoll (*line + strlen (fields[i].key), NULL, 10);
+        G_STRUCT_MEMBER (gint64, m, fields[i].offset) = g_ascii_strtoll (*line + strlen (fields[i].key), NULL,
+                                                                         10);
   return TRUE;
 }
 
@@ -321,9 +321,8 @@ run_once (const Bench *b, GPtrArray *argv, const RunSpec *spec, RunResult *r, GE
 
   gint64 t0 = now_ns ();
   if (!g_spawn_async_with_pipes_and_fds (NULL, (const char *const *) argv->pdata, NULL,
-                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
-                                         NULL, NULL, -1, -1, -1, NULL, NULL, 0, &pid, NULL,
-                                         &out_fd, &err_fd, error))
+                                         G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL,
+                                         -1, -1, -1, NULL, NULL, 0, &pid, NULL, &out_fd, &err_fd, error))
     return FALSE;
   gint64 deadline = t0 + (gint64) b->timeout_s * G_GINT64_CONSTANT (1000000000);
   /* Readable once the child has exited; without it (kernels before 5.3) EOF on both pipes ends
@@ -335,8 +334,7 @@ run_once (const Bench *b, GPtrArray *argv, const RunSpec *spec, RunResult *r, GE
   for (;;)
     {
       gint64 now = now_ns ();
-      gboolean sampling = spec->sample_after >= 0 && r->marker_ns[spec->sample_after] >= 0
-                          && !term_sent;
+      gboolean sampling = spec->sample_after >= 0 && r->marker_ns[spec->sample_after] >= 0 && !term_sent;
 
       if (sampling && now >= next_sample)
         {
@@ -423,8 +421,8 @@ run_once (const Bench *b, GPtrArray *argv, const RunSpec *spec, RunResult *r, GE
     }
   if (spec->required != NULL && find_in (r->out, spec->required) == NULL)
     {
-      g_set_error (error, BENCH_ERROR, 0, "its output lacks \"%s\" (guest output: %.200s)",
-                   spec->required, r->out->str);
+      g_set_error (error, BENCH_ERROR, 0, "its output lacks \"%s\" (guest output: %.200s)", spec->required,
+                   r->out->str);
       return FALSE;
     }
   if (spec->sample_after >= 0 && r->n_samples == 0)
@@ -451,8 +449,8 @@ vmm_argv (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *elf = guest ? guest_path (b, guest) : NULL;
   g_autofree char *mem = g_strdup_printf ("%dM", b->memory_mib);
-  g_autofree char *socket = b->display_dir ? g_strdup_printf ("%s/%s-%u.sock", b->display_dir,
-                                                              vmm_names[id], display_serial++)
+  g_autofree char *socket = b->display_dir ? g_strdup_printf ("%s/%s-%u.sock", b->display_dir, vmm_names[id],
+                                                              display_serial++)
                                            : NULL;
 
   g_ptr_array_add (argv, g_strdup (b->vmm[id].path));
@@ -511,8 +509,7 @@ vmm_argv (const Bench *b, VmmId id, const char *guest, const char *cmdline, gint
       if (socket != NULL)
         {
           g_ptr_array_add (argv, g_strdup ("-spice"));
-          g_ptr_array_add (argv,
-                           g_strdup_printf ("unix=on,addr=%s,disable-ticketing=on", socket));
+          g_ptr_array_add (argv, g_strdup_printf ("unix=on,addr=%s,disable-ticketing=on", socket));
         }
       g_ptr_array_add (argv, g_strdup ("-no-reboot"));
       g_ptr_array_add (argv, g_strdup ("-kernel"));
@@ -553,8 +550,8 @@ run_vmm (Bench *b, VmmId id, const char *what, GPtrArray *argv, const RunSpec *s
     return TRUE;
   b->vmm[id].failure = g_strdup_printf ("%s run failed: %s", what, error->message);
   g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
-  g_printerr ("vireo-bench: %s: %s\n  command: %s\n  (no more %s runs)\n", vmm_names[id],
-              b->vmm[id].failure, cmd, vmm_names[id]);
+  g_printerr ("vireo-bench: %s: %s\n  command: %s\n  (no more %s runs)\n", vmm_names[id], b->vmm[id].failure,
+              cmd, vmm_names[id]);
   run_result_clear (r);
   return FALSE;
 }
@@ -567,8 +564,7 @@ rotated_order (int rep, const VmmId *ids, int n, VmmId *out)
     out[i] = ids[(i + rep) % n];
 }
 
-static void
-progress (const Bench *b, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static void progress (const Bench *b, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static void
 progress (const Bench *b, const char *format, ...)
@@ -615,8 +611,8 @@ bench_boot (Bench *b)
           g_autofree char *first = r.marker_ns[0] >= 0
                                        ? g_strdup_printf ("%8.1f ms", r.marker_ns[0] / NS_PER_MS)
                                        : g_strdup ("       -   ");
-          progress (b, "[boot %d/%d] %-5s first byte %s, exit %8.1f ms, cpu %7.1f ms", rep + 1,
-                    b->runs, vmm_names[id], first, r.exit_ns / NS_PER_MS, r.user_ms + r.sys_ms);
+          progress (b, "[boot %d/%d] %-5s first byte %s, exit %8.1f ms, cpu %7.1f ms", rep + 1, b->runs,
+                    vmm_names[id], first, r.exit_ns / NS_PER_MS, r.user_ms + r.sys_ms);
           run_result_clear (&r);
         }
     }
@@ -648,8 +644,8 @@ bench_pio (Bench *b)
               RunResult r;
               if (!vmm_usable (b, id))
                 continue;
-              g_autoptr (GPtrArray) argv = vmm_argv (b, id, id == VMM_FLOOR ? NULL : "pio-loop",
-                                                     cmdline, count);
+              g_autoptr (GPtrArray) argv = vmm_argv (b, id, id == VMM_FLOOR ? NULL : "pio-loop", cmdline,
+                                                     count);
               if (!run_vmm (b, id, id == VMM_FLOOR ? "kvm-floor" : "pio-loop.elf", argv,
                             id == VMM_FLOOR ? &floor_spec : &spec, &r))
                 continue;
@@ -667,10 +663,8 @@ bench_pio (Bench *b)
                   else
                     loop[id] = (double) (r.marker_ns[1] - r.marker_ns[0]);
                 }
-              progress (b,
-                        "[pio %d/%d] %-5s count=%-7" G_GINT64_FORMAT " exit %8.1f ms, cpu %7.1f ms",
-                        rep + 1, b->runs, vmm_names[id], count, r.exit_ns / NS_PER_MS,
-                        r.user_ms + r.sys_ms);
+              progress (b, "[pio %d/%d] %-5s count=%-7" G_GINT64_FORMAT " exit %8.1f ms, cpu %7.1f ms",
+                        rep + 1, b->runs, vmm_names[id], count, r.exit_ns / NS_PER_MS, r.user_ms + r.sys_ms);
               run_result_clear (&r);
             }
         }
@@ -714,8 +708,7 @@ bench_memory (Bench *b)
           record (b, id, M_MEM_OVERHEAD, hwm - guest);
           record (b, id, M_MEM_ANON, r.mem.rss_anon_kib / KIB_PER_MIB);
           record (b, id, M_MEM_FILE, r.mem.rss_file_kib / KIB_PER_MIB);
-          progress (b,
-                    "[memory %d/%d] %-5s VmHWM %6.2f MiB, guest RAM %6.2f MiB, overhead %6.2f MiB",
+          progress (b, "[memory %d/%d] %-5s VmHWM %6.2f MiB, guest RAM %6.2f MiB, overhead %6.2f MiB",
                     rep + 1, b->runs, vmm_names[id], hwm, guest, hwm - guest);
           run_result_clear (&r);
         }
@@ -791,8 +784,7 @@ static gboolean
 median_ratio (const Bench *b, VmmId num, VmmId den, Metric m, double *ratio)
 {
   double mn, md, lo, hi;
-  if (!summarize (b->data[num][m], &mn, &lo, &hi) || !summarize (b->data[den][m], &md, &lo, &hi)
-      || md == 0)
+  if (!summarize (b->data[num][m], &mn, &lo, &hi) || !summarize (b->data[den][m], &md, &lo, &hi) || md == 0)
     return FALSE;
   *ratio = mn / md;
   return TRUE;
@@ -810,8 +802,8 @@ format_ratio (const Bench *b, VmmId num, VmmId den, Metric m)
 }
 
 static void
-print_row (const Bench *b, const char *label, const char *unit, Metric m, const VmmId *cols,
-           int n_cols, const VmmId (*ratios)[2], int n_ratios)
+print_row (const Bench *b, const char *label, const char *unit, Metric m, const VmmId *cols, int n_cols,
+           const VmmId (*ratios)[2], int n_ratios)
 {
   g_print ("  %-34s %-4s", label, unit);
   for (int i = 0; i < n_cols; i++)
@@ -828,16 +820,14 @@ print_row (const Bench *b, const char *label, const char *unit, Metric m, const 
 }
 
 static void
-print_heading (const char *title, const VmmId *cols, int n_cols, const VmmId (*ratios)[2],
-               int n_ratios)
+print_heading (const char *title, const VmmId *cols, int n_cols, const VmmId (*ratios)[2], int n_ratios)
 {
   g_print ("\n%s\n  %-34s %-4s", title, "", "");
   for (int i = 0; i < n_cols; i++)
     g_print (" %-22s", vmm_names[cols[i]]);
   for (int i = 0; i < n_ratios; i++)
     {
-      g_autofree char *r
-          = g_strdup_printf ("%s/%s", vmm_names[ratios[i][0]], vmm_names[ratios[i][1]]);
+      g_autofree char *r = g_strdup_printf ("%s/%s", vmm_names[ratios[i][0]], vmm_names[ratios[i][1]]);
       g_print (" %11s", r);
     }
   g_print ("\n");
@@ -854,8 +844,8 @@ print_command (const Bench *b, VmmId id, const char *guest, const char *cmdline,
 }
 
 static void
-print_target (const Bench *b, const char *what, Metric m, VmmId den, double limit,
-              const char *target, const char *unit)
+print_target (const Bench *b, const char *what, Metric m, VmmId den, double limit, const char *target,
+              const char *unit)
 {
   double value, lo, hi;
   gboolean have;
@@ -869,8 +859,7 @@ print_target (const Bench *b, const char *what, Metric m, VmmId den, double limi
       g_print ("  %-44s not measured (%s)\n", what, target);
       return;
     }
-  g_print ("  %-44s %.2f%s (%s): %s\n", what, value, unit, target,
-           value < limit ? "MET" : "MISSED");
+  g_print ("  %-44s %.2f%s (%s): %s\n", what, value, unit, target, value < limit ? "MET" : "MISSED");
 }
 
 static void
@@ -880,7 +869,8 @@ print_results (const Bench *b)
   static const VmmId triple[] = { VMM_FLOOR, VMM_VIREO, VMM_QEMU };
   static const VmmId vq[][2] = { { VMM_VIREO, VMM_QEMU } };
   static const VmmId boot_ratios[][2] = { { VMM_VIREO, VMM_QEMU }, { VMM_VIREO, VMM_FLOOR } };
-  static const VmmId pio_ratios[][2] = { { VMM_VIREO, VMM_FLOOR }, { VMM_QEMU, VMM_FLOOR },
+  static const VmmId pio_ratios[][2] = { { VMM_VIREO, VMM_FLOOR },
+                                         { VMM_QEMU, VMM_FLOOR },
                                          { VMM_VIREO, VMM_QEMU } };
 
   g_autofree char *load = load_average ();
@@ -891,8 +881,7 @@ print_results (const Bench *b)
       print_heading ("1. Boot: hello.elf (prints one line, ACPI power-off); "
                      "floor: kvm-floor --count 1 (no serial)",
                      triple, 3, boot_ratios, 2);
-      print_row (b, "exec -> first guest serial byte", "ms", M_FIRST_BYTE, triple, 3, boot_ratios,
-                 2);
+      print_row (b, "exec -> first guest serial byte", "ms", M_FIRST_BYTE, triple, 3, boot_ratios, 2);
       print_row (b, "exec -> VMM exit after power-off", "ms", M_EXIT, triple, 3, boot_ratios, 2);
       print_row (b, "VMM CPU time, user+sys", "ms", M_CPU, triple, 3, boot_ratios, 2);
       print_row (b, "  of which user (tick-sampled)", "ms", M_CPU_USER, triple, 3, boot_ratios, 2);
@@ -902,12 +891,12 @@ print_results (const Bench *b)
     {
       g_autofree char *title = g_strdup_printf (
           "2. PIO exit round trip from guest ring 3: pio-loop.elf count=%" G_GINT64_FORMAT
-          " and count=%" G_GINT64_FORMAT, b->count_lo, b->count_hi);
+          " and count=%" G_GINT64_FORMAT,
+          b->count_lo, b->count_hi);
       print_heading (title, triple, 3, pio_ratios, 3);
       print_row (b, "per exit, d(wall)/d(count)", "us", M_PIO_WALL, triple, 3, pio_ratios, 3);
       print_row (b, "per exit, d(VMM CPU)/d(count)", "us", M_PIO_CPU, triple, 3, pio_ratios, 3);
-      print_row (b, "per exit, loop alone (high count)", "us", M_PIO_LOOP, triple, 3, pio_ratios,
-                 3);
+      print_row (b, "per exit, loop alone (high count)", "us", M_PIO_LOOP, triple, 3, pio_ratios, 3);
       g_print ("  d(...)/d(count) cancels boot time only as far as boot time is steady; QEMU's "
                "firmware boot\n  varies by seconds where ring 0 is emulated, so for QEMU the "
                "\"loop alone\" row is the sharper one.\n");
@@ -915,8 +904,8 @@ print_results (const Bench *b)
   if (b->do_memory)
     {
       g_autofree char *title = g_strdup_printf (
-          "3. Host memory: shutdown.elf waiting for the power button, %d MiB guest%s",
-          b->memory_mib, b->display_dir ? ", with a display (SPICE socket, no client)" : "");
+          "3. Host memory: shutdown.elf waiting for the power button, %d MiB guest%s", b->memory_mib,
+          b->display_dir ? ", with a display (SPICE socket, no client)" : "");
       print_heading (title, pair, 2, vq, 1);
       print_row (b, "peak RSS (VmHWM)", "MiB", M_MEM_HWM, pair, 2, vq, 1);
       print_row (b, "guest RAM touched (RssShmem)", "MiB", M_MEM_GUEST, pair, 2, vq, 1);
@@ -927,8 +916,8 @@ print_results (const Bench *b)
 
   g_print ("\nTargets (vireo)\n");
   if (b->do_boot)
-    print_target (b, "VMM CPU for a whole hello.elf run", M_CPU, N_VMMS, 10.0,
-                  "target: well under 10 ms", " ms");
+    print_target (b, "VMM CPU for a whole hello.elf run", M_CPU, N_VMMS, 10.0, "target: well under 10 ms",
+                  " ms");
   if (b->do_pio)
     {
       print_target (b, "PIO exit vs bare-KVM floor, d(wall)", M_PIO_WALL, VMM_FLOOR, 1.3,
@@ -939,8 +928,7 @@ print_results (const Bench *b)
                     "target: within 1.3x", "x");
     }
   if (b->do_memory)
-    print_target (b, "VMM memory overhead", M_MEM_OVERHEAD, N_VMMS, 5.0,
-                  "target: under 5 MiB", " MiB");
+    print_target (b, "VMM memory overhead", M_MEM_OVERHEAD, N_VMMS, 5.0, "target: under 5 MiB", " MiB");
 
   gboolean notes = FALSE;
   for (int id = 0; id < N_VMMS; id++)
@@ -958,8 +946,8 @@ first_line_of (const char *path, const char *arg)
 {
   const char *argv[] = { path, arg, NULL };
   g_autofree char *out = NULL;
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                     NULL, NULL)
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, NULL,
+                     NULL)
       || out == NULL)
     return g_strdup ("version unknown");
   char *nl = strchr (out, '\n');
@@ -998,8 +986,7 @@ print_header (const Bench *b)
   if (uname (&u) < 0)
     memset (&u, 0, sizeof u);
   g_print ("vireo-bench, %s\n", date);
-  g_print ("machine: %u CPUs, %s %s %s, %s\n", g_get_num_processors (), u.sysname, u.release,
-           u.machine, cpu);
+  g_print ("machine: %u CPUs, %s %s %s, %s\n", g_get_num_processors (), u.sysname, u.release, u.machine, cpu);
   g_print ("load average at start: %s\n", load);
   for (int id = 0; id < N_VMMS; id++)
     {
@@ -1009,8 +996,7 @@ print_header (const Bench *b)
         g_print ("%-6s not run: %s\n", vmm_names[id],
                  b->vmm[id].failure ? b->vmm[id].failure : "not used by the selected benchmarks");
     }
-  g_print ("runs: %d per VMM per measurement, VMMs interleaved (order rotates each repetition)\n",
-           b->runs);
+  g_print ("runs: %d per VMM per measurement, VMMs interleaved (order rotates each repetition)\n", b->runs);
   g_print ("commands (hello.elf shown; the other guests differ in -k/-kernel and -c/-append):\n");
   print_command (b, VMM_VIREO, "hello", NULL, 0);
   print_command (b, VMM_QEMU, "hello", NULL, 0);
@@ -1024,8 +1010,7 @@ parse_counts (const char *text, gint64 *lo, gint64 *hi)
 {
   g_auto (GStrv) parts = g_strsplit (text, ",", -1);
   guint64 a, b;
-  if (g_strv_length (parts) != 2
-      || !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &a, NULL)
+  if (g_strv_length (parts) != 2 || !g_ascii_string_to_unsigned (parts[0], 10, 1, G_MAXUINT32, &a, NULL)
       || !g_ascii_string_to_unsigned (parts[1], 10, 1, G_MAXUINT32, &b, NULL) || a >= b)
     return FALSE;
   *lo = (gint64) a;
@@ -1072,7 +1057,8 @@ check_guests (const Bench *b)
         {
           g_printerr ("vireo-bench: test guest %s is missing; build the test guests first "
                       "(`ninja -C <builddir>`, or use `ninja -C <builddir> bench`), or point "
-                      "--guests at them\n", path);
+                      "--guests at them\n",
+                      path);
           ok = FALSE;
         }
     }
@@ -1091,22 +1077,21 @@ main (int argc, char **argv)
   b->timeout_s = 180;
   GOptionEntry entries[] = {
     { "runs", 'n', 0, G_OPTION_ARG_INT, &b->runs, "Runs per VMM per measurement (default 5)", "N" },
-    { "counts", 0, 0, G_OPTION_ARG_STRING, &counts,
-      "The two pio-loop counts (default 20000,220000)", "LO,HI" },
+    { "counts", 0, 0, G_OPTION_ARG_STRING, &counts, "The two pio-loop counts (default 20000,220000)",
+      "LO,HI" },
     { "memory", 'm', 0, G_OPTION_ARG_INT, &b->memory_mib, "Guest RAM in MiB (default 128)", "MIB" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only, "Run only some of boot,pio,memory", "LIST" },
-    { "timeout", 0, 0, G_OPTION_ARG_INT, &b->timeout_s,
-      "Seconds before a run is killed (default 180)", "S" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &b->timeout_s, "Seconds before a run is killed (default 180)", "S" },
     { "vireo-run", 0, 0, G_OPTION_ARG_FILENAME, &vireo_run, "vireo-run to measure", "PATH" },
-    { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu,
-      "QEMU binary (default: qemu-system-x86_64 in PATH)", "PATH" },
+    { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, "QEMU binary (default: qemu-system-x86_64 in PATH)",
+      "PATH" },
     { "no-qemu", 0, 0, G_OPTION_ARG_NONE, &no_qemu, "Do not run QEMU", NULL },
     { "qemu-stock", 0, 0, G_OPTION_ARG_NONE, &b->qemu_stock,
-      "Give QEMU its default devices (-nographic; NIC with iPXE, VGA) instead of -nodefaults",
-      NULL },
+      "Give QEMU its default devices (-nographic; NIC with iPXE, VGA) instead of -nodefaults", NULL },
     { "display", 0, 0, G_OPTION_ARG_NONE, &display,
       "Give vireo and QEMU a display served on a SPICE unix socket (vireo-run --display spice:PATH; "
-      "QEMU -device bochs-display -spice unix=on,...), with no client connected", NULL },
+      "QEMU -device bochs-display -spice unix=on,...), with no client connected",
+      NULL },
     { "kvm-floor", 0, 0, G_OPTION_ARG_FILENAME, &floor, "The bare-KVM floor program", "PATH" },
     { "guests", 0, 0, G_OPTION_ARG_FILENAME, &guests, "Directory of the built test guests", "DIR" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &b->quiet, "Print only the results, not each run", NULL },
@@ -1127,9 +1112,8 @@ main (int argc, char **argv)
   b->do_boot = b->do_pio = b->do_memory = TRUE;
   b->count_lo = 20000;
   b->count_hi = 220000;
-  if (b->runs < 1 || b->runs > 1000 || b->memory_mib < 32 || b->memory_mib > 65536
-      || b->timeout_s < 1 || b->timeout_s > 86400
-      || (counts != NULL && !parse_counts (counts, &b->count_lo, &b->count_hi))
+  if (b->runs < 1 || b->runs > 1000 || b->memory_mib < 32 || b->memory_mib > 65536 || b->timeout_s < 1
+      || b->timeout_s > 86400 || (counts != NULL && !parse_counts (counts, &b->count_lo, &b->count_hi))
       || (only != NULL && !parse_only (b, only)))
     {
       g_printerr ("vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
@@ -1171,14 +1155,13 @@ main (int argc, char **argv)
     b->vmm[VMM_QEMU].failure = g_strdup ("--no-qemu given");
   else
     {
-      b->vmm[VMM_QEMU].path
-          = qemu ? g_strdup (qemu) : g_find_program_in_path ("qemu-system-x86_64");
-      if (b->vmm[VMM_QEMU].path == NULL
-          || !g_file_test (b->vmm[VMM_QEMU].path, G_FILE_TEST_IS_EXECUTABLE))
+      b->vmm[VMM_QEMU].path = qemu ? g_strdup (qemu) : g_find_program_in_path ("qemu-system-x86_64");
+      if (b->vmm[VMM_QEMU].path == NULL || !g_file_test (b->vmm[VMM_QEMU].path, G_FILE_TEST_IS_EXECUTABLE))
         {
           b->vmm[VMM_QEMU].failure = g_strdup_printf (
               "%s not found (on Debian: apt-get install qemu-system-x86); "
-              "printing vireo numbers only", qemu ? qemu : "qemu-system-x86_64");
+              "printing vireo numbers only",
+              qemu ? qemu : "qemu-system-x86_64");
           g_clear_pointer (&b->vmm[VMM_QEMU].path, g_free);
           g_printerr ("vireo-bench: %s\n", b->vmm[VMM_QEMU].failure);
         }

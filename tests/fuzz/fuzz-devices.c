@@ -42,8 +42,8 @@ save_and_load (FuzzMachine *fm)
   GError *error = NULL;
   g_autoptr (GVariant) saved = g_variant_ref_sink (hv_devices_save (fm->devices));
   g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (saved);
-  g_autoptr (GVariant) sections
-      = g_variant_ref_sink (g_variant_new_from_bytes (g_variant_get_type (saved), bytes, FALSE));
+  g_autoptr (GVariant) sections = g_variant_ref_sink (
+      g_variant_new_from_bytes (g_variant_get_type (saved), bytes, FALSE));
 
   if (!hv_devices_load (fm->devices, sections, &error))
     fuzz_fail ("a device refused its own saved state: %s", error->message);
@@ -62,17 +62,17 @@ read_screen (FuzzMachine *fm)
   hv_display_get_mode (display, &mode);
   if (mode.enabled)
     {
-      volatile const uint8_t *last
-          = mode.pixels + (uint64_t)mode.stride * (mode.height - 1) + 4ull * mode.width - 1;
+      volatile const uint8_t *last = mode.pixels + (uint64_t) mode.stride * (mode.height - 1)
+                                     + 4ull * mode.width - 1;
       g_assert (mode.width > 0 && mode.height > 0 && mode.stride >= 4ull * mode.width);
-      (void)*mode.pixels;
-      (void)*last;
+      (void) *mode.pixels;
+      (void) *last;
     }
   n = hv_display_collect_dirty (display, rects, G_N_ELEMENTS (rects));
   g_assert (n <= G_N_ELEMENTS (rects));
   for (unsigned i = 0; i < n && mode.enabled; i++)
-    g_assert ((uint64_t)rects[i].x + rects[i].width <= mode.width
-              && (uint64_t)rects[i].y + rects[i].height <= mode.height);
+    g_assert ((uint64_t) rects[i].x + rects[i].width <= mode.width
+              && (uint64_t) rects[i].y + rects[i].height <= mode.height);
 }
 
 static void
@@ -80,32 +80,32 @@ host_event (FuzzMachine *fm, FuzzInput *in)
 {
   switch (fuzz_take_u8 (in) % 6)
     {
-      case 0:
-        {
-          size_t n;
-          const uint8_t *bytes = fuzz_take_bytes (in, fuzz_take_u8 (in) % 33, &n);
-          hv_serial_receive (fuzz_machine_get (fm, "serial"), bytes, n);
-          break;
-        }
-      case 1:
-        {
-          size_t n;
-          const uint8_t *codes = fuzz_take_bytes (in, fuzz_take_u8 (in) % 33, &n);
-          hv_i8042_inject_scancodes (fuzz_machine_get (fm, "i8042"), codes, n);
-          break;
-        }
-      case 2:
-        hv_acpi_pm_press_power_button (fuzz_machine_get (fm, "acpi-pm"));
+    case 0:
+      {
+        size_t n;
+        const uint8_t *bytes = fuzz_take_bytes (in, fuzz_take_u8 (in) % 33, &n);
+        hv_serial_receive (fuzz_machine_get (fm, "serial"), bytes, n);
         break;
-      case 3:
-        hv_i8042_send_ctrl_alt_del (fuzz_machine_get (fm, "i8042"));
+      }
+    case 1:
+      {
+        size_t n;
+        const uint8_t *codes = fuzz_take_bytes (in, fuzz_take_u8 (in) % 33, &n);
+        hv_i8042_inject_scancodes (fuzz_machine_get (fm, "i8042"), codes, n);
         break;
-      case 4:
-        save_and_load (fm);
-        break;
-      case 5:
-        read_screen (fm);
-        break;
+      }
+    case 2:
+      hv_acpi_pm_press_power_button (fuzz_machine_get (fm, "acpi-pm"));
+      break;
+    case 3:
+      hv_i8042_send_ctrl_alt_del (fuzz_machine_get (fm, "i8042"));
+      break;
+    case 4:
+      save_and_load (fm);
+      break;
+    case 5:
+      read_screen (fm);
+      break;
     }
 }
 
@@ -124,7 +124,7 @@ mmio_access (FuzzMachine *fm, FuzzInput *in)
   uint8_t bytes[8];
 
   for (unsigned i = 0; i < 8; i++)
-    bytes[i] = (uint8_t)(value >> (8 * i));
+    bytes[i] = (uint8_t) (value >> (8 * i));
   hv_bus_dispatch (fm->m.mmio, addr, bytes, len, is_write);
 }
 
@@ -152,7 +152,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           uint8_t bytes[4];
 
           for (unsigned i = 0; i < 4; i++)
-            bytes[i] = (uint8_t)(value >> (8 * i));
+            bytes[i] = (uint8_t) (value >> (8 * i));
           hv_bus_dispatch (fm.pio, port, bytes, len, is_write);
         }
       else if (op == 14)

@@ -16,7 +16,7 @@
 #include "memory.h"
 
 #define RAM_SIZE (64u << 10)
-#define MAX_OPS 512
+#define MAX_OPS  512
 
 static HvMemory memory;
 
@@ -44,8 +44,7 @@ add_file (HvFwCfg *fw, const char *name, gsize size, uint8_t fill)
 
 /* One access of @len bytes through @handler, with @value's bytes for a write. */
 static void
-port_access (HvIoHandler handler, HvFwCfg *fw, uint64_t offset, unsigned len, gboolean write,
-             uint32_t value)
+port_access (HvIoHandler handler, HvFwCfg *fw, uint64_t offset, unsigned len, gboolean write, uint32_t value)
 {
   uint8_t data[8];
 

@@ -43,26 +43,26 @@ fuzz_take (FuzzInput *in, unsigned bytes)
 
   for (unsigned i = 0; i < bytes; i++)
     if (in->at < in->size)
-      value |= (uint64_t)in->data[in->at++] << (8 * i);
+      value |= (uint64_t) in->data[in->at++] << (8 * i);
   return value;
 }
 
 static inline uint8_t
 fuzz_take_u8 (FuzzInput *in)
 {
-  return (uint8_t)fuzz_take (in, 1);
+  return (uint8_t) fuzz_take (in, 1);
 }
 
 static inline uint16_t
 fuzz_take_u16 (FuzzInput *in)
 {
-  return (uint16_t)fuzz_take (in, 2);
+  return (uint16_t) fuzz_take (in, 2);
 }
 
 static inline uint32_t
 fuzz_take_u32 (FuzzInput *in)
 {
-  return (uint32_t)fuzz_take (in, 4);
+  return (uint32_t) fuzz_take (in, 4);
 }
 
 static inline uint64_t

@@ -19,7 +19,7 @@ quiet_xml_error (void *data, const char *format, ...)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  g_autofree char *xml = g_strndup ((const char *)data, size);
+  g_autofree char *xml = g_strndup ((const char *) data, size);
   g_autoptr (VireoMachineConfig) config = NULL;
   g_autoptr (VireoMachineConfig) again = NULL;
   g_autoptr (GError) error = NULL;

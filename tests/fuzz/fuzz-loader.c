@@ -42,7 +42,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (flags & 2)
     {
       const uint8_t *text = fuzz_take_bytes (&in, fuzz_take_u8 (&in), &cmdline_len);
-      cmdline = g_strndup ((const char *)text, cmdline_len);
+      cmdline = g_strndup ((const char *) text, cmdline_len);
     }
   kernel = fuzz_take_bytes (&in, fuzz_input_left (&in), &kernel_size);
   {
@@ -65,10 +65,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (hv_boot_load (&memory, &map, &images, &setup, &error))
       {
         g_assert (setup.kernel_start < setup.kernel_end);
-        g_assert (
-            hv_memory_check (&memory, setup.kernel_start, setup.kernel_end - setup.kernel_start));
-        g_assert (setup.initrd_size == 0
-                  || hv_memory_check (&memory, setup.initrd_start, setup.initrd_size));
+        g_assert (hv_memory_check (&memory, setup.kernel_start, setup.kernel_end - setup.kernel_start));
+        g_assert (setup.initrd_size == 0 || hv_memory_check (&memory, setup.initrd_start, setup.initrd_size));
       }
     else
       {

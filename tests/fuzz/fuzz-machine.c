@@ -30,11 +30,9 @@ fuzz_machine_init (FuzzMachine *fm)
   fm->m.tp.platform.pio = fm->pio;
   fm->devices = hv_devices_new (NULL);
   for (gsize i = 0; i < G_N_ELEMENTS (machine_devices); i++)
-    if (hv_devices_add (fm->devices, machine_devices[i].kind, machine_devices[i].id, &error)
-        == NULL)
+    if (hv_devices_add (fm->devices, machine_devices[i].kind, machine_devices[i].id, &error) == NULL)
       fuzz_fail ("cannot ask for %s: %s", machine_devices[i].id, error->message);
-  host
-      = (HvDeviceHost){ .platform = &fm->m.tp.platform, .pio = fm->pio, .ram_size = TEST_RAM_SIZE };
+  host = (HvDeviceHost){ .platform = &fm->m.tp.platform, .pio = fm->pio, .ram_size = TEST_RAM_SIZE };
   if (!hv_devices_realize (fm->devices, &host, &error))
     fuzz_fail ("cannot make the devices: %s", error->message);
 }

@@ -53,7 +53,7 @@ static gboolean
 write_file (const uint8_t *data, size_t size)
 {
   int fd = openat (dir_fd, "state", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  gboolean ok = fd >= 0 && write (fd, data, size) == (ssize_t)size;
+  gboolean ok = fd >= 0 && write (fd, data, size) == (ssize_t) size;
 
   if (fd >= 0)
     close (fd);
@@ -67,8 +67,7 @@ write_body (const uint8_t *data, size_t size)
   g_autoptr (GVariant) body = g_variant_ref_sink (
       g_variant_new_from_data (G_VARIANT_TYPE_VARDICT, copy, size, FALSE, g_free, copy));
 
-  return hv_snapshot_write_state (dir_fd, body, NULL)
-         && renameat (dir_fd, "state.tmp", dir_fd, "state") == 0;
+  return hv_snapshot_write_state (dir_fd, body, NULL) && renameat (dir_fd, "state.tmp", dir_fd, "state") == 0;
 }
 
 /* Loads the sections into the devices of a display machine, as a restore does (hv_devices_load:
@@ -96,8 +95,7 @@ check_state (GVariant *state)
 {
   g_autoptr (GVariant) vcpus = g_variant_lookup_value (state, "vcpus", G_VARIANT_TYPE ("aa{sv}"));
   g_autoptr (GVariant) vm = g_variant_lookup_value (state, "vm", G_VARIANT_TYPE_VARDICT);
-  g_autoptr (GVariant) devices
-      = g_variant_lookup_value (state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
+  g_autoptr (GVariant) devices = g_variant_lookup_value (state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
   uint8_t id[HV_SNAPSHOT_ID_SIZE];
   uint64_t memory_size;
   uint32_t n_vcpus;
@@ -110,7 +108,7 @@ check_state (GVariant *state)
       g_autoptr (GVariant) vcpu = g_variant_get_child_value (vcpus, i);
       g_autoptr (GError) error = NULL;
 
-      if (!hv_vcpu_state_check (vcpu, (unsigned)i, &error))
+      if (!hv_vcpu_state_check (vcpu, (unsigned) i, &error))
         fuzz_note_refusal ("vCPU", error);
     }
   if (vm != NULL)

@@ -20,9 +20,9 @@
 #include "virtio-driver.h"
 #include "devices/virtio-input.h"
 
-#define MAX_OPS 512
-#define POKE_WINDOW 0x100000
-#define ECHO_SLOT 1
+#define MAX_OPS       512
+#define POKE_WINDOW   0x100000
+#define ECHO_SLOT     1
 #define KEYBOARD_SLOT 2
 
 typedef struct
@@ -64,7 +64,7 @@ echo_queue_notify (void *opaque, HvVirtqueue *vq)
 
       for (gsize i = 0; i < n; i++)
         out[i] = in[n - 1 - i];
-      hv_virtqueue_push (vq, elem, (uint32_t)hv_virtqueue_element_write (elem, 0, out, n));
+      hv_virtqueue_push (vq, elem, (uint32_t) hv_virtqueue_element_write (elem, 0, out, n));
       hv_virtqueue_element_free (elem);
       pushed = TRUE;
     }
@@ -79,7 +79,7 @@ bar_address (TestMachine *m, unsigned slot, unsigned bar)
   uint64_t address = low & ~0xfu;
 
   if ((low & 0x7) == 0x4)
-    address |= (uint64_t)test_config_read (m, slot, 0x10 + 4 * (bar + 1), 4) << 32;
+    address |= (uint64_t) test_config_read (m, slot, 0x10 + 4 * (bar + 1), 4) << 32;
   return address;
 }
 
@@ -143,59 +143,59 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
       switch (op & 0xf)
         {
-          case 0:
-            {
-              uint8_t reg = fuzz_take_u8 (&in);
-              unsigned len = fuzz_access_len (fuzz_take_u8 (&in), 4);
-              test_config_write (&m, slot, reg, len, fuzz_take_u32 (&in));
-              break;
-            }
-          case 1:
-            {
-              uint8_t reg = fuzz_take_u8 (&in);
-              test_config_read (&m, slot, reg, fuzz_access_len (fuzz_take_u8 (&in), 4));
-              break;
-            }
-          case 2:
-          case 3:
-          case 4:
-          case 5:
-            {
-              gboolean regs = (op & 0xf) <= 3;
-              gboolean is_write = (op & 1) == 0;
-              uint64_t base = bar_address (&m, slot, regs ? 4 : 1);
-              uint16_t offset = fuzz_take_u16 (&in) & (regs ? 0x3fff : 0xfff);
-              unsigned len = fuzz_access_len (fuzz_take_u8 (&in), regs ? 8 : 4);
+        case 0:
+          {
+            uint8_t reg = fuzz_take_u8 (&in);
+            unsigned len = fuzz_access_len (fuzz_take_u8 (&in), 4);
+            test_config_write (&m, slot, reg, len, fuzz_take_u32 (&in));
+            break;
+          }
+        case 1:
+          {
+            uint8_t reg = fuzz_take_u8 (&in);
+            test_config_read (&m, slot, reg, fuzz_access_len (fuzz_take_u8 (&in), 4));
+            break;
+          }
+        case 2:
+        case 3:
+        case 4:
+        case 5:
+          {
+            gboolean regs = (op & 0xf) <= 3;
+            gboolean is_write = (op & 1) == 0;
+            uint64_t base = bar_address (&m, slot, regs ? 4 : 1);
+            uint16_t offset = fuzz_take_u16 (&in) & (regs ? 0x3fff : 0xfff);
+            unsigned len = fuzz_access_len (fuzz_take_u8 (&in), regs ? 8 : 4);
 
-              if (is_write)
-                test_mmio_write (&m, base + offset, len, fuzz_take_u64 (&in));
-              else
-                test_mmio_read (&m, base + offset, len);
-              break;
-            }
-          case 6:
-            {
-              uint16_t offset = fuzz_take_u16 (&in);
-              size_t n_bytes;
-              const uint8_t *bytes = fuzz_take_bytes (&in, fuzz_take_u8 (&in) % 17, &n_bytes);
-              memcpy (test_guest (&m, POKE_WINDOW + offset, n_bytes), bytes, n_bytes);
-              break;
-            }
-          case 7:
-            test_machine_run_io (&m);
+            if (is_write)
+              test_mmio_write (&m, base + offset, len, fuzz_take_u64 (&in));
+            else
+              test_mmio_read (&m, base + offset, len);
             break;
-          case 8:
-            save_and_load (&m, &echo, keyboard, slot == KEYBOARD_SLOT);
+          }
+        case 6:
+          {
+            uint16_t offset = fuzz_take_u16 (&in);
+            size_t n_bytes;
+            const uint8_t *bytes = fuzz_take_bytes (&in, fuzz_take_u8 (&in) % 17, &n_bytes);
+            memcpy (test_guest (&m, POKE_WINDOW + offset, n_bytes), bytes, n_bytes);
             break;
-          case 9:
-            {
-              uint16_t code = fuzz_take_u16 (&in);
-              hv_virtio_input_send (keyboard, EV_KEY, code, fuzz_take_u8 (&in) % 3);
-              hv_virtio_input_send (keyboard, EV_SYN, SYN_REPORT, 0);
-              break;
-            }
-          default:
+          }
+        case 7:
+          test_machine_run_io (&m);
+          break;
+        case 8:
+          save_and_load (&m, &echo, keyboard, slot == KEYBOARD_SLOT);
+          break;
+        case 9:
+          {
+            uint16_t code = fuzz_take_u16 (&in);
+            hv_virtio_input_send (keyboard, EV_KEY, code, fuzz_take_u8 (&in) % 3);
+            hv_virtio_input_send (keyboard, EV_SYN, SYN_REPORT, 0);
             break;
+          }
+        default:
+          break;
         }
     }
   test_machine_run_io (&m);

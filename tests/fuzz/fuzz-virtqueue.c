@@ -13,7 +13,7 @@
 #include "virtio/virtio.h"
 
 #define RAM_SIZE (64u << 10)
-#define MAX_OPS 256
+#define MAX_OPS  256
 
 static HvMemory memory;
 
@@ -25,8 +25,7 @@ complete_one (HvVirtqueue *vq, HvVirtqueueElement *elem, FuzzInput *in)
   gsize written;
 
   g_assert (read <= elem->out_bytes);
-  written = hv_virtqueue_element_write (elem, fuzz_take_u8 (in), buffer,
-                                        MIN (read + 64, sizeof buffer));
+  written = hv_virtqueue_element_write (elem, fuzz_take_u8 (in), buffer, MIN (read + 64, sizeof buffer));
   g_assert (written <= elem->in_bytes);
   /* Whole chains too, to touch every byte the device was given. */
   for (unsigned i = 0; i < elem->n_out + elem->n_in; i++)
@@ -34,10 +33,10 @@ complete_one (HvVirtqueue *vq, HvVirtqueueElement *elem, FuzzInput *in)
       {
         volatile uint8_t *first = elem->iov[i].iov_base;
         volatile uint8_t *last = first + elem->iov[i].iov_len - 1;
-        (void)*first;
-        (void)*last;
+        (void) *first;
+        (void) *last;
       }
-  hv_virtqueue_push (vq, elem, (uint32_t)written);
+  hv_virtqueue_push (vq, elem, (uint32_t) written);
 }
 
 int
@@ -62,7 +61,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   size_selector = fuzz_take_u8 (&in);
   flags = fuzz_take_u8 (&in);
   /* Mostly valid sizes (1 .. 256); with the top bit, any 16-bit value, to test the checks. */
-  queue_size = (size_selector & 0x80) ? fuzz_take_u16 (&in) : (uint16_t)(1u << (size_selector % 9));
+  queue_size = (size_selector & 0x80) ? fuzz_take_u16 (&in) : (uint16_t) (1u << (size_selector % 9));
   if (flags & 1)
     features |= HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX);
   if (flags & 2)
@@ -96,42 +95,42 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     {
       switch (fuzz_take_u8 (&in) % 4)
         {
-          case 0:
-            {
-              GError *error = NULL;
-              HvVirtqueueElement *elem = hv_virtqueue_pop (&vq, &error);
+        case 0:
+          {
+            GError *error = NULL;
+            HvVirtqueueElement *elem = hv_virtqueue_pop (&vq, &error);
 
-              if (elem != NULL)
-                {
-                  g_assert (error == NULL);
-                  complete_one (&vq, elem, &in);
-                  hv_virtqueue_element_free (elem);
-                }
-              else if (error != NULL)
-                {
-                  g_assert (vq.broken);
-                  fuzz_note_refusal ("chain", error);
-                  g_error_free (error);
-                }
-              break;
-            }
-          case 1:
-            {
-              uint16_t gpa = fuzz_take_u16 (&in);
-              size_t n_bytes;
-              const uint8_t *bytes = fuzz_take_bytes (&in, fuzz_take_u8 (&in) % 17, &n_bytes);
-              uint8_t *target = hv_memory_ptr (&memory, gpa, n_bytes);
+            if (elem != NULL)
+              {
+                g_assert (error == NULL);
+                complete_one (&vq, elem, &in);
+                hv_virtqueue_element_free (elem);
+              }
+            else if (error != NULL)
+              {
+                g_assert (vq.broken);
+                fuzz_note_refusal ("chain", error);
+                g_error_free (error);
+              }
+            break;
+          }
+        case 1:
+          {
+            uint16_t gpa = fuzz_take_u16 (&in);
+            size_t n_bytes;
+            const uint8_t *bytes = fuzz_take_bytes (&in, fuzz_take_u8 (&in) % 17, &n_bytes);
+            uint8_t *target = hv_memory_ptr (&memory, gpa, n_bytes);
 
-              if (target != NULL)
-                memcpy (target, bytes, n_bytes);
-              break;
-            }
-          case 2:
-            hv_virtqueue_should_notify (&vq);
+            if (target != NULL)
+              memcpy (target, bytes, n_bytes);
             break;
-          case 3:
-            hv_virtqueue_available (&vq);
-            break;
+          }
+        case 2:
+          hv_virtqueue_should_notify (&vq);
+          break;
+        case 3:
+          hv_virtqueue_available (&vq);
+          break;
         }
     }
   hv_virtqueue_stop (&vq);

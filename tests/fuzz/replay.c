@@ -33,7 +33,7 @@ replay_file (const char *path)
 static int
 compare_paths (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(char *const *)a, *(char *const *)b);
+  return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 int

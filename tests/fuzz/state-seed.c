@@ -21,8 +21,8 @@ write_seed (const char *folder, const char *name, uint8_t mode, const void *data
   g_autoptr (GError) error = NULL;
 
   g_byte_array_append (bytes, &mode, 1);
-  g_byte_array_append (bytes, data, (guint)len);
-  if (!g_file_set_contents (path, (const char *)bytes->data, bytes->len, &error))
+  g_byte_array_append (bytes, data, (guint) len);
+  if (!g_file_set_contents (path, (const char *) bytes->data, bytes->len, &error))
     g_error ("%s", error->message);
 }
 
@@ -44,8 +44,8 @@ save_real_vm (const char *guest_path)
       g_printerr ("state-seed: no VM state seed: %s\n", error->message);
       return NULL;
     }
-  if (!hv_vm_set_memory (vm, 32u << 20, &error)
-      || !hv_vm_set_kernel (vm, guest_path, NULL, NULL, &error) || !hv_vm_start (vm, &error))
+  if (!hv_vm_set_memory (vm, 32u << 20, &error) || !hv_vm_set_kernel (vm, guest_path, NULL, NULL, &error)
+      || !hv_vm_start (vm, &error))
     g_error ("%s", error->message);
   g_usleep (200 * 1000);
   tmp = g_dir_make_tmp ("vireo-state-seed-XXXXXX", &error);
@@ -81,10 +81,10 @@ main (int argc, char **argv)
   if (argc != 2 && argc != 3)
     g_error ("usage: state-seed FOLDER [GUEST.elf]");
   fuzz_machine_init (&fm);
-  g_variant_dict_insert (&dict, "memory-size", "t", (guint64)TEST_RAM_SIZE);
+  g_variant_dict_insert (&dict, "memory-size", "t", (guint64) TEST_RAM_SIZE);
   g_variant_dict_insert (&dict, "vcpu-count", "u", 1);
   g_variant_dict_insert_value (&dict, "memory-id", hv_state_new_bytes (id, sizeof id));
-  g_variant_dict_insert (&dict, "saved-at", "x", (gint64)0);
+  g_variant_dict_insert (&dict, "saved-at", "x", (gint64) 0);
   g_variant_dict_insert (&dict, "writer", "s", "vireo " VIREO_VERSION);
   g_variant_dict_insert_value (&dict, "devices", hv_devices_save (fm.devices));
   state = g_variant_ref_sink (g_variant_dict_end (&dict));

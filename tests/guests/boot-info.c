@@ -38,8 +38,7 @@
 static void
 print_signature_status (const struct acpi_header *h)
 {
-  kit_printf ("acpi: %.4s %s\n", h->signature,
-              kit_acpi_checksum_ok (h, h->length) ? "ok" : "bad-checksum");
+  kit_printf ("acpi: %.4s %s\n", h->signature, kit_acpi_checksum_ok (h, h->length) ? "ok" : "bad-checksum");
 }
 
 static void
@@ -142,8 +141,7 @@ report (void *unused)
   if (si == NULL)
     kit_puts ("start_info: missing\n");
   else
-    kit_printf ("start_info: version %u flags 0x%x modules %u\n", si->version, si->flags,
-                si->nr_modules);
+    kit_printf ("start_info: version %u flags 0x%x modules %u\n", si->version, si->flags, si->nr_modules);
 
   kit_printf ("cmdline: %s\n", kit_cmdline ());
 

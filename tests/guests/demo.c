@@ -66,8 +66,8 @@ print_time (void)
   RtcTime t;
 
   read_time (&t);
-  kit_printf ("%02u%02u-%02u-%02u %02u:%02u:%02u UTC", t.year / 100, t.year % 100, t.month, t.day,
-              t.hour, t.minute, t.second);
+  kit_printf ("%02u%02u-%02u-%02u %02u:%02u:%02u UTC", t.year / 100, t.year % 100, t.month, t.day, t.hour,
+              t.minute, t.second);
 }
 
 /* The screen, when there is one. */
@@ -110,10 +110,12 @@ print_display_info (void)
       virtio_keyboard |= screen.inputs[i].is_keyboard;
       virtio_tablet |= screen.inputs[i].is_tablet;
     }
-  kit_printf ("  Display       %ux%u on the Bochs display; keyboard: %s%s%s, tablet: %s\n",
-              screen.fb.width, screen.fb.height, screen.have_ps2 ? "PS/2" : "",
+  kit_printf ("  Display       %ux%u on the Bochs display; keyboard: %s%s%s, tablet: %s\n", screen.fb.width,
+              screen.fb.height, screen.have_ps2 ? "PS/2" : "",
               screen.have_ps2 && virtio_keyboard ? " and " : "",
-              virtio_keyboard ? "virtio" : screen.have_ps2 ? "" : "none",
+              virtio_keyboard   ? "virtio"
+              : screen.have_ps2 ? ""
+                                : "none",
               virtio_tablet ? "virtio" : "none");
 }
 
@@ -398,18 +400,18 @@ hue (unsigned h)
   unsigned f = h % 256;
   switch ((h / 256) % 6)
     {
-      case 0:
-        return 0xff0000 | f << 8;
-      case 1:
-        return (255 - f) << 16 | 0x00ff00;
-      case 2:
-        return 0x00ff00 | f;
-      case 3:
-        return (255 - f) << 8 | 0x0000ff;
-      case 4:
-        return f << 16 | 0x0000ff;
-      default:
-        return 0xff0000 | (255 - f);
+    case 0:
+      return 0xff0000 | f << 8;
+    case 1:
+      return (255 - f) << 16 | 0x00ff00;
+    case 2:
+      return 0x00ff00 | f;
+    case 3:
+      return (255 - f) << 8 | 0x0000ff;
+    case 4:
+      return f << 16 | 0x0000ff;
+    default:
+      return 0xff0000 | (255 - f);
     }
 }
 
@@ -439,13 +441,11 @@ draw_clock (void)
   for (int y = 4; y < HEADER_HEIGHT - 2; y++)
     kit_fb_fill_rect (fb, x - 8, y, width + 8, 1,
                       mix (COLOUR_HEADER_TOP, COLOUR_HEADER_END, (unsigned) y, HEADER_HEIGHT));
-  kit_snprintf (text, sizeof text, "%02u:%02u:%02u", clock_now.hour, clock_now.minute,
-                clock_now.second);
+  kit_snprintf (text, sizeof text, "%02u:%02u:%02u", clock_now.hour, clock_now.minute, clock_now.second);
   kit_fb_text (fb, x, 4, text, COLOUR_TITLE, KIT_FB_TRANSPARENT, CLOCK_SCALE);
-  kit_snprintf (text, sizeof text, "%04u-%02u-%02u UTC", clock_now.year, clock_now.month,
-                clock_now.day);
-  kit_fb_text (fb, SCREEN_WIDTH - 24 - (int) strlen (text) * KIT_FONT_WIDTH, 58, text,
-               COLOUR_ACCENT, KIT_FB_TRANSPARENT, 1);
+  kit_snprintf (text, sizeof text, "%04u-%02u-%02u UTC", clock_now.year, clock_now.month, clock_now.day);
+  kit_fb_text (fb, SCREEN_WIDTH - 24 - (int) strlen (text) * KIT_FONT_WIDTH, 58, text, COLOUR_ACCENT,
+               KIT_FB_TRANSPARENT, 1);
 }
 
 /* Colour bars (the display test guest's eight), a hue sweep and a grey ramp. */
@@ -471,16 +471,15 @@ draw_panel (void)
 {
   KitFb *fb = &screen.fb;
 
-  kit_fb_fill_rect (fb, PANEL_X - 1, PANEL_Y - 1, PANEL_WIDTH + 2, PANEL_HEIGHT + 2,
-                    COLOUR_PANEL_EDGE);
+  kit_fb_fill_rect (fb, PANEL_X - 1, PANEL_Y - 1, PANEL_WIDTH + 2, PANEL_HEIGHT + 2, COLOUR_PANEL_EDGE);
   kit_fb_fill_rect (fb, PANEL_X, PANEL_Y, PANEL_WIDTH, PANEL_BAR, COLOUR_PANEL_TITLE);
-  kit_fb_fill_rect (fb, PANEL_X, PANEL_Y + PANEL_BAR, PANEL_WIDTH, PANEL_HEIGHT - PANEL_BAR,
-                    COLOUR_PANEL);
+  kit_fb_fill_rect (fb, PANEL_X, PANEL_Y + PANEL_BAR, PANEL_WIDTH, PANEL_HEIGHT - PANEL_BAR, COLOUR_PANEL);
   for (int i = 0; i < 3; i++)
     kit_fb_fill_rect (fb, PANEL_X + 10 + i * 14, PANEL_Y + 8, 8, 8,
-                      i == 0 ? 0xff5f57 : i == 1 ? 0xfebc2e : 0x28c840);
-  kit_fb_text (fb, PANEL_X + 64, PANEL_Y + 4, "Serial console (COM1)", COLOUR_TEXT,
-               KIT_FB_TRANSPARENT, 1);
+                      i == 0   ? 0xff5f57
+                      : i == 1 ? 0xfebc2e
+                               : 0x28c840);
+  kit_fb_text (fb, PANEL_X + 64, PANEL_Y + 4, "Serial console (COM1)", COLOUR_TEXT, KIT_FB_TRANSPARENT, 1);
   kit_fb_text (fb, PANEL_X + PANEL_WIDTH - 8 - 41 * KIT_FONT_WIDTH, PANEL_Y + 4,
                "type here or on the serial port; try help", COLOUR_SUBTITLE, KIT_FB_TRANSPARENT, 1);
   for (unsigned r = 0; r < TERM_ROWS; r++)
@@ -500,8 +499,7 @@ draw_term_row (unsigned r)
       kit_fb_char (fb, TERM_X + (int) c * KIT_FONT_WIDTH, y, term.cells[r][c],
                    prompt && c < 6 ? COLOUR_PROMPT : COLOUR_TEXT, KIT_FB_TRANSPARENT, 1);
   if (r == term.row && term.col < TERM_COLS)
-    kit_fb_fill_rect (fb, TERM_X + (int) term.col * KIT_FONT_WIDTH, y + 12, KIT_FONT_WIDTH, 3,
-                      COLOUR_CURSOR);
+    kit_fb_fill_rect (fb, TERM_X + (int) term.col * KIT_FONT_WIDTH, y + 12, KIT_FONT_WIDTH, 3, COLOUR_CURSOR);
   term.dirty[r] = false;
 }
 
@@ -509,8 +507,7 @@ static int
 status_field (int x, const char *label, const char *value)
 {
   x = kit_fb_text (&screen.fb, x, STATUS_Y + 12, label, COLOUR_ACCENT, KIT_FB_TRANSPARENT, 1);
-  x = kit_fb_text (&screen.fb, x + KIT_FONT_WIDTH, STATUS_Y + 12, value, COLOUR_TEXT,
-                   KIT_FB_TRANSPARENT, 1);
+  x = kit_fb_text (&screen.fb, x + KIT_FONT_WIDTH, STATUS_Y + 12, value, COLOUR_TEXT, KIT_FB_TRANSPARENT, 1);
   return x + 3 * KIT_FONT_WIDTH;
 }
 
@@ -549,8 +546,7 @@ hide_arrow (void)
   for (int dy = 0; dy < ARROW_HEIGHT; dy++)
     for (int dx = 0; dx < ARROW_WIDTH; dx++)
       if (arrow[dy][dx] != ' ')
-        kit_fb_put_pixel (&screen.fb, arrow_state.x + dx, arrow_state.y + dy,
-                          arrow_state.under[dy][dx]);
+        kit_fb_put_pixel (&screen.fb, arrow_state.x + dx, arrow_state.y + dy, arrow_state.under[dy][dx]);
   arrow_state.shown = false;
 }
 
@@ -565,8 +561,7 @@ show_arrow (void)
     for (int dx = 0; dx < ARROW_WIDTH; dx++)
       if (arrow[dy][dx] != ' ')
         {
-          arrow_state.under[dy][dx]
-              = kit_fb_get_pixel (&screen.fb, arrow_state.x + dx, arrow_state.y + dy);
+          arrow_state.under[dy][dx] = kit_fb_get_pixel (&screen.fb, arrow_state.x + dx, arrow_state.y + dy);
           kit_fb_put_pixel (&screen.fb, arrow_state.x + dx, arrow_state.y + dy,
                             arrow[dy][dx] == 'X' ? 0x000000 : 0xffffff);
         }
@@ -669,8 +664,7 @@ pointer_click (unsigned button)
 {
   static const char *const names[3] = { "left", "middle", "right" };
 
-  kit_printf ("\npointer: %s click at %d,%d\nvireo> ", names[button], status.pointer_x,
-              status.pointer_y);
+  kit_printf ("\npointer: %s click at %d,%d\nvireo> ", names[button], status.pointer_x, status.pointer_y);
   line[line_len] = '\0';
   kit_puts (line);
 }
@@ -706,8 +700,7 @@ virtio_event (KitVirtioInput *dev, const KitInputEvent *event)
   else if (event->type == KIT_EV_ABS && event->code == KIT_ABS_Y)
     tablet_y = event->value;
   else if (event->type == KIT_EV_KEY
-           && (event->code == KIT_BTN_LEFT || event->code == KIT_BTN_MIDDLE
-               || event->code == KIT_BTN_RIGHT))
+           && (event->code == KIT_BTN_LEFT || event->code == KIT_BTN_MIDDLE || event->code == KIT_BTN_RIGHT))
     {
       unsigned button = event->code == KIT_BTN_LEFT ? 0 : event->code == KIT_BTN_MIDDLE ? 1 : 2;
       if (event->value)

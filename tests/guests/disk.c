@@ -132,7 +132,7 @@ writable_checks (void)
       if (status != KIT_VIRTIO_BLK_S_OK)
         failed ("read of the discarded range", status);
       kit_puts (memcmp (buffer, check, 8 * SECTOR) == 0 ? "disk: discarded range reads zeros\n"
-                                                         : "disk: discarded range kept its data\n");
+                                                        : "disk: discarded range kept its data\n");
     }
   else
     kit_puts ("disk: no discard\n");

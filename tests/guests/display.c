@@ -38,21 +38,21 @@
  * The Q key (0x10 / KEY_Q), the virtio KEY_POWER key and the ACPI power button power off. */
 #include "kit.h"
 
-#define DEFAULT_WIDTH   1024
-#define DEFAULT_HEIGHT  768
-#define SWITCH_WIDTH    1280
-#define SWITCH_HEIGHT   800
-#define SQUARE_X        100
-#define SQUARE_Y        100
-#define SQUARE_SIZE     64
-#define LABEL_X         256
-#define LABEL_Y         100
-#define LABEL_COLOUR    0xc0c0c0
-#define POINTER_SIZE    8
-#define POINTER_COLOUR  0xff8000
-#define MAX_INPUTS      4
-#define PS2_MAKE_Q      0x10
-#define PS2_MAKE_M      0x32
+#define DEFAULT_WIDTH  1024
+#define DEFAULT_HEIGHT 768
+#define SWITCH_WIDTH   1280
+#define SWITCH_HEIGHT  800
+#define SQUARE_X       100
+#define SQUARE_Y       100
+#define SQUARE_SIZE    64
+#define LABEL_X        256
+#define LABEL_Y        100
+#define LABEL_COLOUR   0xc0c0c0
+#define POINTER_SIZE   8
+#define POINTER_COLOUR 0xff8000
+#define MAX_INPUTS     4
+#define PS2_MAKE_Q     0x10
+#define PS2_MAKE_M     0x32
 
 static const uint32_t bar_colours[8] = {
   0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff, 0x808080,
@@ -85,8 +85,7 @@ draw_pattern (void)
   for (uint32_t i = 0; i < 8; i++)
     {
       uint32_t x0 = i * w / 8, x1 = (i + 1) * w / 8;
-      kit_fb_fill_rect (&fb, (int) x0, (int) (h / 2), (int) (x1 - x0), (int) (h - h / 2),
-                        bar_colours[i]);
+      kit_fb_fill_rect (&fb, (int) x0, (int) (h / 2), (int) (x1 - x0), (int) (h - h / 2), bar_colours[i]);
     }
 }
 
@@ -108,8 +107,7 @@ hide_pointer (void)
     return;
   for (int dy = 0; dy < POINTER_SIZE; dy++)
     for (int dx = 0; dx < POINTER_SIZE; dx++)
-      kit_fb_put_pixel (&fb, pointer_x + dx, pointer_y + dy,
-                        under_pointer[dy * POINTER_SIZE + dx]);
+      kit_fb_put_pixel (&fb, pointer_x + dx, pointer_y + dy, under_pointer[dy * POINTER_SIZE + dx]);
   pointer_shown = false;
 }
 
@@ -157,8 +155,7 @@ toggle_mode (void)
 
   if (!have_fb)
     return;
-  if (!set_mode (is_switched ? DEFAULT_WIDTH : SWITCH_WIDTH,
-                 is_switched ? DEFAULT_HEIGHT : SWITCH_HEIGHT))
+  if (!set_mode (is_switched ? DEFAULT_WIDTH : SWITCH_WIDTH, is_switched ? DEFAULT_HEIGHT : SWITCH_HEIGHT))
     set_mode (old_width, old_height);
 }
 
@@ -167,38 +164,38 @@ handle_tablet (KitVirtioInput *dev, const KitInputEvent *event)
 {
   switch (event->type)
     {
-      case KIT_EV_ABS:
-        if (event->code == KIT_ABS_X)
-          tablet_x = event->value;
-        else if (event->code == KIT_ABS_Y)
-          tablet_y = event->value;
+    case KIT_EV_ABS:
+      if (event->code == KIT_ABS_X)
+        tablet_x = event->value;
+      else if (event->code == KIT_ABS_Y)
+        tablet_y = event->value;
+      break;
+    case KIT_EV_KEY:
+      {
+        uint32_t bit = event->code == KIT_BTN_LEFT     ? 1
+                       : event->code == KIT_BTN_MIDDLE ? 2
+                       : event->code == KIT_BTN_RIGHT  ? 4
+                                                       : 0;
+        if (event->value)
+          tablet_buttons |= bit;
+        else
+          tablet_buttons &= ~bit;
         break;
-      case KIT_EV_KEY:
-        {
-          uint32_t bit = event->code == KIT_BTN_LEFT     ? 1
-                         : event->code == KIT_BTN_MIDDLE ? 2
-                         : event->code == KIT_BTN_RIGHT  ? 4
-                                                         : 0;
-          if (event->value)
-            tablet_buttons |= bit;
-          else
-            tablet_buttons &= ~bit;
-          break;
-        }
-      case KIT_EV_REL:
-        if (event->code == KIT_REL_WHEEL)
-          kit_printf ("wheel: %d\n", (int32_t) event->value);
+      }
+    case KIT_EV_REL:
+      if (event->code == KIT_REL_WHEEL)
+        kit_printf ("wheel: %d\n", (int32_t) event->value);
+      break;
+    case KIT_EV_SYN:
+      if (event->code != KIT_SYN_REPORT)
         break;
-      case KIT_EV_SYN:
-        if (event->code != KIT_SYN_REPORT)
-          break;
-        kit_printf ("tablet: %u %u %u\n", tablet_x, tablet_y, tablet_buttons);
-        if (have_fb && fb.pixels)
-          show_pointer (scale_axis (tablet_x, dev->abs_min[0], dev->abs_max[0], fb.width),
-                        scale_axis (tablet_y, dev->abs_min[1], dev->abs_max[1], fb.height));
-        break;
-      default:
-        break;
+      kit_printf ("tablet: %u %u %u\n", tablet_x, tablet_y, tablet_buttons);
+      if (have_fb && fb.pixels)
+        show_pointer (scale_axis (tablet_x, dev->abs_min[0], dev->abs_max[0], fb.width),
+                      scale_axis (tablet_y, dev->abs_min[1], dev->abs_max[1], fb.height));
+      break;
+    default:
+      break;
     }
 }
 
@@ -260,8 +257,8 @@ display_main (void *unused)
     {
       kit_printf ("display: Bochs display at %02x:%02x.%x, framebuffer 0x%lx (%lu MiB), DISPI ID "
                   "0x%x, registers through %s\n",
-                  fb.pci.bus, fb.pci.slot, fb.pci.function, fb.vram_bar.address,
-                  fb.vram_bar.size >> 20, fb.dispi_id, fb.dispi ? "MMIO" : "ports");
+                  fb.pci.bus, fb.pci.slot, fb.pci.function, fb.vram_bar.address, fb.vram_bar.size >> 20,
+                  fb.dispi_id, fb.dispi ? "MMIO" : "ports");
       if (cmdline_mode (&width, &height) && !set_mode (width, height))
         kit_printf ("display: mode %ux%u refused, using %ux%u\n", width, height, DEFAULT_WIDTH,
                     DEFAULT_HEIGHT);
@@ -278,7 +275,9 @@ display_main (void *unused)
       {
         KitVirtioInput *dev = &inputs[n_inputs++];
         kit_printf ("display: virtio-input %u %s (%s)\n", i, dev->name,
-                    dev->is_tablet ? "tablet" : dev->is_keyboard ? "keyboard" : "other");
+                    dev->is_tablet     ? "tablet"
+                    : dev->is_keyboard ? "keyboard"
+                                       : "other");
       }
   kit_puts ("display: input ready\n");
 

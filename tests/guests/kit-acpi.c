@@ -236,29 +236,29 @@ aml_integer (const uint8_t **p, const uint8_t *end, uint32_t *value)
     return false;
   switch (*q)
     {
-      case AML_ZERO_OP:
-        *value = 0;
-        size = 0;
-        break;
-      case AML_ONE_OP:
-        *value = 1;
-        size = 0;
-        break;
-      case AML_ONES_OP:
-        *value = 0xffffffff;
-        size = 0;
-        break;
-      case AML_BYTE_PREFIX:
-        size = 1;
-        break;
-      case AML_WORD_PREFIX:
-        size = 2;
-        break;
-      case AML_DWORD_PREFIX:
-        size = 4;
-        break;
-      default:
-        return false;
+    case AML_ZERO_OP:
+      *value = 0;
+      size = 0;
+      break;
+    case AML_ONE_OP:
+      *value = 1;
+      size = 0;
+      break;
+    case AML_ONES_OP:
+      *value = 0xffffffff;
+      size = 0;
+      break;
+    case AML_BYTE_PREFIX:
+      size = 1;
+      break;
+    case AML_WORD_PREFIX:
+      size = 2;
+      break;
+    case AML_DWORD_PREFIX:
+      size = 4;
+      break;
+    default:
+      return false;
     }
   if ((size_t) (end - q) < 1 + size)
     return false;

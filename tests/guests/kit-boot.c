@@ -22,8 +22,8 @@ kit_boot_init (uint32_t start_info_paddr)
   if (si == NULL)
     kit_printf ("kit: no hvm_start_info (%%ebx = 0x%x)\n", start_info_paddr);
   else if (si->magic != HVM_START_MAGIC)
-    kit_printf ("kit: hvm_start_info at 0x%x has magic 0x%x, not 0x%x\n", start_info_paddr,
-                si->magic, HVM_START_MAGIC);
+    kit_printf ("kit: hvm_start_info at 0x%x has magic 0x%x, not 0x%x\n", start_info_paddr, si->magic,
+                HVM_START_MAGIC);
   else
     start_info = si;
 }
@@ -69,8 +69,7 @@ kit_cmdline_u64 (const char *key, uint64_t *value)
       const char *word = s;
       while (*s && *s != ' ' && *s != '\t')
         s++;
-      if ((size_t) (s - word) <= key_len || memcmp (word, key, key_len) != 0
-          || word[key_len] != '=')
+      if ((size_t) (s - word) <= key_len || memcmp (word, key, key_len) != 0 || word[key_len] != '=')
         continue;
 
       const char *p = word + key_len + 1;
@@ -112,8 +111,8 @@ kit_memmap (uint32_t *n_entries)
   *n_entries = 0;
   if (start_info == NULL || start_info->version < 1 || start_info->memmap_entries == 0)
     return NULL;
-  const struct hvm_memmap_table_entry *map
-      = kit_phys (start_info->memmap_paddr, (uint64_t) start_info->memmap_entries * sizeof *map);
+  const struct hvm_memmap_table_entry *map = kit_phys (start_info->memmap_paddr,
+                                                       (uint64_t) start_info->memmap_entries * sizeof *map);
   if (map != NULL)
     *n_entries = start_info->memmap_entries;
   return map;
@@ -125,8 +124,8 @@ kit_modules (uint32_t *n_modules)
   *n_modules = 0;
   if (start_info == NULL || start_info->nr_modules == 0)
     return NULL;
-  const struct hvm_modlist_entry *mods
-      = kit_phys (start_info->modlist_paddr, (uint64_t) start_info->nr_modules * sizeof *mods);
+  const struct hvm_modlist_entry *mods = kit_phys (start_info->modlist_paddr,
+                                                   (uint64_t) start_info->nr_modules * sizeof *mods);
   if (mods != NULL)
     *n_modules = start_info->nr_modules;
   return mods;

@@ -166,50 +166,50 @@ format (Sink *sink, const char *fmt, va_list ap)
 
       switch (*fmt)
         {
-          case 'd':
-          case 'i':
-            {
-              int64_t v = longs ? va_arg (ap, int64_t) : va_arg (ap, int);
-              uint64_t magnitude = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
-              put_unsigned (sink, magnitude, 10, v < 0, width, pad);
-              break;
-            }
-          case 'u':
-          case 'x':
-            {
-              uint64_t v = longs ? va_arg (ap, uint64_t) : va_arg (ap, unsigned);
-              put_unsigned (sink, v, *fmt == 'u' ? 10 : 16, false, width, pad);
-              break;
-            }
-          case 'p':
-            sink_putc (sink, '0');
-            sink_putc (sink, 'x');
-            put_unsigned (sink, (uintptr_t) va_arg (ap, void *), 16, false, width, pad);
+        case 'd':
+        case 'i':
+          {
+            int64_t v = longs ? va_arg (ap, int64_t) : va_arg (ap, int);
+            uint64_t magnitude = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+            put_unsigned (sink, magnitude, 10, v < 0, width, pad);
             break;
-          case 'c':
-            {
-              char c = (char) va_arg (ap, int);
-              put_padded (sink, &c, 1, width, ' ');
-              break;
-            }
-          case 's':
-            {
-              const char *s = va_arg (ap, const char *);
-              if (s == NULL)
-                s = "(null)";
-              put_padded (sink, s, kit_strnlen (s, precision), width, ' ');
-              break;
-            }
-          case '%':
-            sink_putc (sink, '%');
+          }
+        case 'u':
+        case 'x':
+          {
+            uint64_t v = longs ? va_arg (ap, uint64_t) : va_arg (ap, unsigned);
+            put_unsigned (sink, v, *fmt == 'u' ? 10 : 16, false, width, pad);
             break;
-          case '\0':
-            return;
-          default:
-            /* Unknown conversions are shown, not silently dropped. */
-            sink_putc (sink, '%');
-            sink_putc (sink, *fmt);
+          }
+        case 'p':
+          sink_putc (sink, '0');
+          sink_putc (sink, 'x');
+          put_unsigned (sink, (uintptr_t) va_arg (ap, void *), 16, false, width, pad);
+          break;
+        case 'c':
+          {
+            char c = (char) va_arg (ap, int);
+            put_padded (sink, &c, 1, width, ' ');
             break;
+          }
+        case 's':
+          {
+            const char *s = va_arg (ap, const char *);
+            if (s == NULL)
+              s = "(null)";
+            put_padded (sink, s, kit_strnlen (s, precision), width, ' ');
+            break;
+          }
+        case '%':
+          sink_putc (sink, '%');
+          break;
+        case '\0':
+          return;
+        default:
+          /* Unknown conversions are shown, not silently dropped. */
+          sink_putc (sink, '%');
+          sink_putc (sink, *fmt);
+          break;
         }
     }
 }

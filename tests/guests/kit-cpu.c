@@ -168,20 +168,18 @@ poweroff_here (void)
     {
       /* As ACPI's sleep sequence: SLP_TYP first, then SLP_TYP | SLP_EN. */
       uint16_t mask = (uint16_t) (7u << ACPI_PM1_CNT_SLP_TYP_SHIFT | ACPI_PM1_CNT_SLP_EN);
-      uint16_t a
-          = (uint16_t) ((inw (pm.pm1a_cnt) & ~mask) | slp_typ_a << ACPI_PM1_CNT_SLP_TYP_SHIFT);
+      uint16_t a = (uint16_t) ((inw (pm.pm1a_cnt) & ~mask) | slp_typ_a << ACPI_PM1_CNT_SLP_TYP_SHIFT);
       outw (pm.pm1a_cnt, a);
       if (pm.pm1b_cnt != 0)
         {
-          uint16_t b
-              = (uint16_t) ((inw (pm.pm1b_cnt) & ~mask) | slp_typ_b << ACPI_PM1_CNT_SLP_TYP_SHIFT);
+          uint16_t b = (uint16_t) ((inw (pm.pm1b_cnt) & ~mask) | slp_typ_b << ACPI_PM1_CNT_SLP_TYP_SHIFT);
           outw (pm.pm1b_cnt, b);
           outw (pm.pm1b_cnt, (uint16_t) (b | ACPI_PM1_CNT_SLP_EN));
         }
       outw (pm.pm1a_cnt, (uint16_t) (a | ACPI_PM1_CNT_SLP_EN));
       kit_settle ();
-      kit_printf ("kit: power off: SLP_TYP %u | SLP_EN written to PM1a_CNT 0x%x, still running\n",
-                  slp_typ_a, pm.pm1a_cnt);
+      kit_printf ("kit: power off: SLP_TYP %u | SLP_EN written to PM1a_CNT 0x%x, still running\n", slp_typ_a,
+                  pm.pm1a_cnt);
     }
   kit_puts ("kit: resetting instead\n");
   kit_reset_i8042 ();
@@ -221,17 +219,15 @@ kit_exception (KitExceptionFrame *frame)
 {
   uint64_t cr2;
 
-  if (frame->vector == 3 && frame->rip == (uintptr_t) kit_user_exit_trap + 1
-      && (frame->cs & 3) == 3)
+  if (frame->vector == 3 && frame->rip == (uintptr_t) kit_user_exit_trap + 1 && (frame->cs & 3) == 3)
     kit_user_resume ();
   if (dying || exception_depth++ > 0)
     kit_triple_fault ();
   /* The report goes to the serial port only: a console mirror may be what faulted. */
   kit_set_console_hook (NULL);
   __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
-  kit_printf ("kit: exception %lu %s error 0x%lx rip 0x%lx cs 0x%lx rsp 0x%lx cr2 0x%lx\n",
-              frame->vector, exception_name (frame->vector), frame->error_code, frame->rip,
-              frame->cs, frame->rsp, cr2);
+  kit_printf ("kit: exception %lu %s error 0x%lx rip 0x%lx cs 0x%lx rsp 0x%lx cr2 0x%lx\n", frame->vector,
+              exception_name (frame->vector), frame->error_code, frame->rip, frame->cs, frame->rsp, cr2);
   /* Maybe in a broken state: power off from here in ring 0, without another ring switch. */
   poweroff_here ();
 }

@@ -18,14 +18,14 @@ enum
   DISPI_Y_OFFSET = 9,
 };
 
-#define DISPI_MMIO_OFFSET  0x500
-#define DISPI_MMIO_LEN     0x20
-#define DISPI_ID_MIN       0xb0c0
-#define DISPI_ID_MAX       0xb0c5
-#define DISPI_ENABLED      0x01
-#define DISPI_LFB_ENABLED  0x40
-#define FB_VRAM_BAR        0
-#define FB_MMIO_BAR        2
+#define DISPI_MMIO_OFFSET 0x500
+#define DISPI_MMIO_LEN    0x20
+#define DISPI_ID_MIN      0xb0c0
+#define DISPI_ID_MAX      0xb0c5
+#define DISPI_ENABLED     0x01
+#define DISPI_LFB_ENABLED 0x40
+#define FB_VRAM_BAR       0
+#define FB_MMIO_BAR       2
 /* On a VGA-compatible function (QEMU's std VGA) the attribute controller blanks the screen until
  * its palette-address-source bit is set; BAR 2 maps ports 0x3c0-0x3df at 0x400. */
 #define VGA_MMIO_ATTRIBUTE 0x400
@@ -75,8 +75,8 @@ kit_fb_init (KitFb *fb)
   if (!kit_pci_bar (&fb->pci, FB_VRAM_BAR, &fb->vram_bar) || fb->vram_bar.is_io
       || kit_pci_bar_map (&fb->vram_bar, 0, fb->vram_bar.size) == NULL)
     {
-      kit_printf ("kit: fb: framebuffer BAR 0 unusable (address 0x%lx size 0x%lx)\n",
-                  fb->vram_bar.address, fb->vram_bar.size);
+      kit_printf ("kit: fb: framebuffer BAR 0 unusable (address 0x%lx size 0x%lx)\n", fb->vram_bar.address,
+                  fb->vram_bar.size);
       return false;
     }
   /* BAR 2 is absent on old std VGA; the ports then reach the same registers. */
@@ -119,8 +119,7 @@ kit_fb_set_mode (KitFb *fb, uint32_t width, uint32_t height)
   uint16_t bpp = dispi_read (fb, DISPI_BPP);
   uint16_t enable = dispi_read (fb, DISPI_ENABLE);
   uint16_t virt_width = dispi_read (fb, DISPI_VIRT_WIDTH);
-  if (xres != width || yres != height || bpp != 32 || !(enable & DISPI_ENABLED)
-      || virt_width < width)
+  if (xres != width || yres != height || bpp != 32 || !(enable & DISPI_ENABLED) || virt_width < width)
     {
       kit_printf ("kit: fb: %ux%ux32 refused: the device reads back %ux%ux%u enable 0x%x "
                   "virtual width %u\n",
@@ -132,8 +131,8 @@ kit_fb_set_mode (KitFb *fb, uint32_t width, uint32_t height)
   volatile uint32_t *pixels = kit_pci_bar_map (&fb->vram_bar, 0, bytes);
   if (pixels == NULL)
     {
-      kit_printf ("kit: fb: %ux%u needs 0x%lx bytes, the framebuffer BAR has 0x%lx\n", width,
-                  height, bytes, fb->vram_bar.size);
+      kit_printf ("kit: fb: %ux%u needs 0x%lx bytes, the framebuffer BAR has 0x%lx\n", width, height, bytes,
+                  fb->vram_bar.size);
       return false;
     }
   fb->pixels = pixels;

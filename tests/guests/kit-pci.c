@@ -22,8 +22,7 @@
 static void
 select_register (const KitPciDevice *dev, uint8_t offset)
 {
-  outl (HV_PORT_PCI_CONF, PCI_CONF1_ENABLE | (uint32_t) dev->bus << 16
-                              | (uint32_t) (dev->slot & 0x1f) << 11
+  outl (HV_PORT_PCI_CONF, PCI_CONF1_ENABLE | (uint32_t) dev->bus << 16 | (uint32_t) (dev->slot & 0x1f) << 11
                               | (uint32_t) (dev->function & 0x7) << 8 | (offset & 0xfcu));
 }
 

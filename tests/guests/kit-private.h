@@ -28,14 +28,14 @@ void kit_boot_init (uint32_t start_info_paddr);
 
 /* virtio-pci modern, shared by the kit's virtio drivers (kit-virtio.c, kit-virtio-blk.c). */
 /* Vendor capability (struct virtio_pci_cap) fields and types. */
-#define CAP_CFG_TYPE     3
-#define CAP_BAR          4
-#define CAP_OFFSET       8
-#define CAP_LENGTH       12
-#define CAP_NOTIFY_MULT  16
-#define CAP_COMMON_CFG   1
-#define CAP_NOTIFY_CFG   2
-#define CAP_DEVICE_CFG   4
+#define CAP_CFG_TYPE    3
+#define CAP_BAR         4
+#define CAP_OFFSET      8
+#define CAP_LENGTH      12
+#define CAP_NOTIFY_MULT 16
+#define CAP_COMMON_CFG  1
+#define CAP_NOTIFY_CFG  2
+#define CAP_DEVICE_CFG  4
 
 /* struct virtio_pci_common_cfg. */
 #define COMMON_DEVICE_FEATURE_SELECT 0x00
@@ -60,9 +60,9 @@ void kit_boot_init (uint32_t start_info_paddr);
 #define STATUS_FAILED      0x80
 #define FEATURE_VERSION_1  0x1 /* feature bit 32: bit 0 of feature word 1 */
 
-#define DESC_F_WRITE          2
-#define AVAIL_F_NO_INTERRUPT  1
-#define USED_F_NO_NOTIFY      1
+#define DESC_F_WRITE         2
+#define AVAIL_F_NO_INTERRUPT 1
+#define USED_F_NO_NOTIFY     1
 
 /* About 20 ms at 3 GHz: a reset is immediate on a VMM's device. */
 #define RESET_TIMEOUT_CYCLES (1ull << 26)
@@ -117,13 +117,12 @@ barrier (void)
   __asm__ volatile("" ::: "memory");
 }
 
-
 /* The virtio-pci modern transport (kit-virtio-pci.c).  Functions returning a string return NULL on
  * success and otherwise what went wrong (the device is then marked FAILED where that helps). */
 typedef struct
 {
-  volatile uint8_t *common;      /* struct virtio_pci_common_cfg */
-  volatile uint8_t *device;      /* the device-specific configuration */
+  volatile uint8_t *common; /* struct virtio_pci_common_cfg */
+  volatile uint8_t *device; /* the device-specific configuration */
   uint32_t device_length;
   volatile uint8_t *notify_base;
   uint32_t notify_length;

@@ -101,8 +101,8 @@ static const char keys_shifted[] = "\0\x1b"
                                    "ASDFGHJKL:\"~\0"
                                    "|ZXCVBNM<>?\0*\0 ";
 
-_Static_assert (sizeof keys_plain == 0x3a + 1, "the table ends at the space bar (0x39)");
-_Static_assert (sizeof keys_shifted == sizeof keys_plain, "both tables cover the same keys");
+_Static_assert(sizeof keys_plain == 0x3a + 1, "the table ends at the space bar (0x39)");
+_Static_assert(sizeof keys_shifted == sizeof keys_plain, "both tables cover the same keys");
 
 char
 kit_key_ascii (unsigned code, bool shift)

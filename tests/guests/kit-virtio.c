@@ -6,14 +6,14 @@
 #include "kit-private.h"
 
 /* struct virtio_input_config. */
-#define INPUT_CFG_SELECT  0
-#define INPUT_CFG_SUBSEL  1
-#define INPUT_CFG_SIZE    2
-#define INPUT_CFG_DATA    8
+#define INPUT_CFG_SELECT   0
+#define INPUT_CFG_SUBSEL   1
+#define INPUT_CFG_SIZE     2
+#define INPUT_CFG_DATA     8
 #define INPUT_CFG_DATA_MAX 128
-#define INPUT_CFG_LEN     (INPUT_CFG_DATA + INPUT_CFG_DATA_MAX)
-#define INPUT_CFG_ID_NAME 0x01
-#define INPUT_CFG_EV_BITS 0x11
+#define INPUT_CFG_LEN      (INPUT_CFG_DATA + INPUT_CFG_DATA_MAX)
+#define INPUT_CFG_ID_NAME  0x01
+#define INPUT_CFG_EV_BITS  0x11
 #define INPUT_CFG_ABS_INFO 0x12
 
 #define EVENTQ 0
@@ -21,8 +21,8 @@
 static void
 report (const KitVirtioInput *dev, const char *problem)
 {
-  kit_printf ("kit: virtio-input %02x:%02x.%x: %s\n", dev->pci.bus, dev->pci.slot,
-              dev->pci.function, problem);
+  kit_printf ("kit: virtio-input %02x:%02x.%x: %s\n", dev->pci.bus, dev->pci.slot, dev->pci.function,
+              problem);
 }
 
 /* Selects a configuration item; returns its size, limited to what the region holds. */
@@ -65,8 +65,7 @@ read_config (KitVirtioInput *dev, uint32_t device_length)
       dev->abs_min[axis] = 0;
       dev->abs_max[axis] = 32767;
       /* struct virtio_input_absinfo: min, max, fuzz, flat, res. */
-      if (dev->is_tablet
-          && select_config (dev, device_length, INPUT_CFG_ABS_INFO, (uint8_t) axis) >= 8)
+      if (dev->is_tablet && select_config (dev, device_length, INPUT_CFG_ABS_INFO, (uint8_t) axis) >= 8)
         {
           uint32_t min = read32 (dev->device, INPUT_CFG_DATA);
           uint32_t max = read32 (dev->device, INPUT_CFG_DATA + 4);

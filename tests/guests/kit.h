@@ -109,8 +109,7 @@ void kit_printf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 void kit_vprintf (const char *fmt, va_list ap);
 /* The same formatting into @buf, always NUL-terminated when @size > 0; returns the length written
  * (without the NUL), which is at most @size - 1. */
-size_t kit_snprintf (char *buf, size_t size, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+size_t kit_snprintf (char *buf, size_t size, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 size_t kit_vsnprintf (char *buf, size_t size, const char *fmt, va_list ap);
 /* Calls @hook with every byte kit_putc sends, after sending it (NULL: none); a guest that mirrors
  * its console on screen uses it.  The hook must not print. */
@@ -275,14 +274,14 @@ typedef struct
   bool is_64;
 } KitPciBar;
 
-#define KIT_PCI_COMMAND           0x04
-#define KIT_PCI_COMMAND_IO        0x0001
-#define KIT_PCI_COMMAND_MEMORY    0x0002
-#define KIT_PCI_COMMAND_MASTER    0x0004
-#define KIT_PCI_STATUS            0x06
-#define KIT_PCI_STATUS_CAP_LIST   0x0010
-#define KIT_PCI_CAPABILITY_LIST   0x34
-#define KIT_PCI_CAP_ID_VENDOR     0x09
+#define KIT_PCI_COMMAND         0x04
+#define KIT_PCI_COMMAND_IO      0x0001
+#define KIT_PCI_COMMAND_MEMORY  0x0002
+#define KIT_PCI_COMMAND_MASTER  0x0004
+#define KIT_PCI_STATUS          0x06
+#define KIT_PCI_STATUS_CAP_LIST 0x0010
+#define KIT_PCI_CAPABILITY_LIST 0x34
+#define KIT_PCI_CAP_ID_VENDOR   0x09
 
 uint32_t kit_pci_read32 (const KitPciDevice *dev, uint8_t offset);
 uint16_t kit_pci_read16 (const KitPciDevice *dev, uint8_t offset);
@@ -339,8 +338,7 @@ uint32_t kit_fb_get_pixel (KitFb *fb, int x, int y);
  * KIT_FB_TRANSPARENT.  '\n' starts a new line at @x; bytes outside ASCII 0x20-0x7e draw as '?'.
  * Returns the x after the last character. */
 #define KIT_FB_TRANSPARENT 0xff000000u
-int kit_fb_text (KitFb *fb, int x, int y, const char *text, uint32_t fg, uint32_t bg,
-                 unsigned scale);
+int kit_fb_text (KitFb *fb, int x, int y, const char *text, uint32_t fg, uint32_t bg, unsigned scale);
 void kit_fb_char (KitFb *fb, int x, int y, char c, uint32_t fg, uint32_t bg, unsigned scale);
 
 /* The kit's font (kit-font.c): 8x16 cells, bit 7 of each row byte is the leftmost pixel.  Capitals
@@ -362,9 +360,9 @@ bool kit_ps2_read (uint8_t *scancode);
 char kit_key_ascii (unsigned code, bool shift);
 
 /* virtio-input over virtio-pci modern (kit-virtio.c): polled, one event queue, no interrupts. */
-#define KIT_VIRTIO_VENDOR_ID      0x1af4
+#define KIT_VIRTIO_VENDOR_ID       0x1af4
 #define KIT_VIRTIO_INPUT_DEVICE_ID 0x1052 /* 0x1040 + device type 18 */
-#define KIT_VIRTIO_INPUT_QUEUE    64
+#define KIT_VIRTIO_INPUT_QUEUE     64
 
 /* struct virtio_input_event, and the Linux input event types and codes the kit's guests use. */
 typedef struct
@@ -432,9 +430,9 @@ typedef struct
   uint16_t queue_size;
   uint16_t last_used;
   bool need_notify;
-  char name[64];     /* VIRTIO_INPUT_CFG_ID_NAME */
-  bool is_tablet;    /* has EV_ABS */
-  bool is_keyboard;  /* has EV_KEY but no EV_ABS */
+  char name[64];       /* VIRTIO_INPUT_CFG_ID_NAME */
+  bool is_tablet;      /* has EV_ABS */
+  bool is_keyboard;    /* has EV_KEY but no EV_ABS */
   uint32_t abs_min[2]; /* ABS_X, ABS_Y ranges (0..32767 when the device does not say) */
   uint32_t abs_max[2];
 } KitVirtioInput;
@@ -457,9 +455,9 @@ bool kit_virtio_input_poll (KitVirtioInput *dev, KitInputEvent *event);
 #define KIT_VIRTIO_BLK_T_GET_ID       8
 #define KIT_VIRTIO_BLK_T_DISCARD      11
 #define KIT_VIRTIO_BLK_T_WRITE_ZEROES 13
-#define KIT_VIRTIO_BLK_S_OK     0
-#define KIT_VIRTIO_BLK_S_IOERR  1
-#define KIT_VIRTIO_BLK_S_UNSUPP 2
+#define KIT_VIRTIO_BLK_S_OK           0
+#define KIT_VIRTIO_BLK_S_IOERR        1
+#define KIT_VIRTIO_BLK_S_UNSUPP       2
 
 #define KIT_VIRTIO_BLK_F_RO           5
 #define KIT_VIRTIO_BLK_F_FLUSH        9
@@ -477,18 +475,18 @@ typedef struct
   KitVirtqDesc desc[KIT_VIRTIO_INPUT_QUEUE] __attribute__ ((aligned (4096)));
   KitVirtqAvail avail __attribute__ ((aligned (64)));
   KitVirtqUsed used __attribute__ ((aligned (64)));
-  uint8_t header[16];       /* struct virtio_blk_req: le32 type, le32 reserved, le64 sector */
-  uint8_t ranges[16];       /* one discard / write-zeroes segment */
+  uint8_t header[16]; /* struct virtio_blk_req: le32 type, le32 reserved, le64 sector */
+  uint8_t ranges[16]; /* one discard / write-zeroes segment */
   volatile uint8_t status;
 
   KitPciDevice pci;
   volatile uint8_t *common;
-  volatile uint8_t *device;  /* struct virtio_blk_config */
+  volatile uint8_t *device; /* struct virtio_blk_config */
   volatile uint16_t *notify;
   uint16_t queue_size;
   uint16_t last_used;
-  uint32_t features;         /* the device-specific feature bits accepted (0-31) */
-  uint64_t capacity;         /* 512-byte sectors */
+  uint32_t features; /* the device-specific feature bits accepted (0-31) */
+  uint64_t capacity; /* 512-byte sectors */
 } KitVirtioBlk;
 
 /* Sets up the @index-th virtio-blk PCI function: negotiates VERSION_1 and the features the kit knows,
@@ -505,7 +503,7 @@ int kit_virtio_blk_range (KitVirtioBlk *dev, uint32_t type, uint64_t sector, uin
 /* virtio-net over virtio-pci modern (kit-net.c): polled, no interrupts, VERSION_1 and MAC only (no
  * offloads: frames go out and come in whole, with the checksums the guest wrote). */
 #define KIT_VIRTIO_NET_DEVICE_ID 0x1041 /* 0x1040 + device type 1 */
-#define KIT_NET_QUEUE 16                /* buffers per queue, each holding a whole frame */
+#define KIT_NET_QUEUE            16     /* buffers per queue, each holding a whole frame */
 
 /* Sets up the @index-th virtio-net PCI function and fills its receive queue; its MAC address goes to
  * @mac.  FALSE, silently, when there is no such device; with a line on serial when it cannot be

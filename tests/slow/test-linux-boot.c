@@ -20,19 +20,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MEMORY_SIZE     (512ull << 20)
-#define MEMORY_ARG      "512M"
-#define N_CPUS          2
-#define MARKER          "vireo.slow_marker=7f3a"
+#define MEMORY_SIZE (512ull << 20)
+#define MEMORY_ARG  "512M"
+#define N_CPUS      2
+#define MARKER      "vireo.slow_marker=7f3a"
 
 /* Where ring 0 is emulated, early boot takes about two minutes, and a bzImage first spends about two more
  * unpacking itself (measured: PVH 130 s, bzImage 230 s); real VT takes seconds.  Meson's timeout for these
  * tests is longer, so that this one, which shows the output, fires first. */
-#define HARD_TIMEOUT_S  (15 * 60)
+#define HARD_TIMEOUT_S (15 * 60)
 /* Once the last line before the int3 self-test is out, this much silence means the kernel is stuck there;
  * the longest quiet stretch of an emulated boot before that point is about half a minute. */
-#define SILENCE_S       60
-#define TAIL_LINES      40
+#define SILENCE_S  60
+#define TAIL_LINES 40
 
 typedef enum
 {
@@ -41,7 +41,7 @@ typedef enum
 } TestError;
 
 #define TEST_ERROR (test_error_quark ())
-static G_DEFINE_QUARK (vireo-slow-test-error, test_error)
+static G_DEFINE_QUARK (vireo - slow - test - error, test_error)
 
 typedef enum
 {
@@ -55,15 +55,15 @@ typedef StepResult (*StepMatch) (Boot *boot, const char *line, GError **error);
 
 typedef struct
 {
-  const char *phase;   /* what the matched line proves, for the timing report */
+  const char *phase; /* what the matched line proves, for the timing report */
   StepMatch match;
 } Step;
 
 typedef struct
 {
   uint64_t start;
-  uint64_t end;        /* exclusive */
-  const char *type;    /* as Linux prints it: "usable", "reserved" */
+  uint64_t end;     /* exclusive */
+  const char *type; /* as Linux prints it: "usable", "reserved" */
 } E820Range;
 
 typedef struct
@@ -77,7 +77,7 @@ typedef struct
 typedef struct
 {
   char *text;
-  gint64 time;         /* monotonic µs when its first byte arrived */
+  gint64 time; /* monotonic µs when its first byte arrived */
   gboolean is_stderr;
 } OutputLine;
 
@@ -89,27 +89,27 @@ struct Boot
   char *cmdline;
 
   GPid pid;
-  int stdin_fd;        /* held open so vireo-run's serial input never sees end-of-file */
+  int stdin_fd; /* held open so vireo-run's serial input never sees end-of-file */
   GAsyncQueue *queue;
   GThread *threads[2];
   Reader readers[2];
   unsigned open_streams;
   gboolean exited;
   int wait_status;
-  gboolean stopped;    /* we ended it, so its exit status says nothing */
+  gboolean stopped; /* we ended it, so its exit status says nothing */
 
   gint64 start;
   gint64 last_output;
   gint64 last_step_time;
-  GPtrArray *serial;   /* every serial line, for the tail shown on failure */
-  GString *errors;     /* vireo-run's stderr */
+  GPtrArray *serial; /* every serial line, for the tail shown on failure */
+  GString *errors;   /* vireo-run's stderr */
 
   const Step *steps;
   unsigned n_steps;
-  unsigned n_early;    /* steps[0..n_early) are early boot */
-  unsigned step;       /* next step to match */
+  unsigned n_early; /* steps[0..n_early) are early boot */
+  unsigned step;    /* next step to match */
   gboolean in_e820;
-  GArray *e820;        /* E820Range as printed */
+  GArray *e820; /* E820Range as printed */
   unsigned tables_seen;
 };
 
@@ -197,8 +197,8 @@ match_exact_command_line (Boot *boot, const char *line, const char *prefix, GErr
   if (strcmp (found + strlen (prefix), boot->cmdline) != 0)
     {
       g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
-                   "the kernel received a different command line: it printed \"%s\", we passed \"%s\"",
-                   line, boot->cmdline);
+                   "the kernel received a different command line: it printed \"%s\", we passed \"%s\"", line,
+                   boot->cmdline);
       return STEP_FAIL;
     }
   return STEP_MATCH;
@@ -223,7 +223,7 @@ match_e820_header (Boot *boot, const char *line, GError **error)
   if (strstr (line, "BIOS-provided physical RAM map:") == NULL)
     return STEP_NO_MATCH;
   boot->in_e820 = TRUE;
-  return STEP_NO_MATCH;  /* the step completes when the map's last line has been checked */
+  return STEP_NO_MATCH; /* the step completes when the map's last line has been checked */
 }
 
 static void
@@ -501,7 +501,8 @@ match_smp_up (Boot *boot, const char *line, GError **error)
     return STEP_NO_MATCH;
   if (strstr (line, want) == NULL)
     {
-      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "not every CPU came up (\"%s\"): \"%s\"", want, line);
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "not every CPU came up (\"%s\"): \"%s\"", want,
+                   line);
       return STEP_FAIL;
     }
   return STEP_MATCH;
@@ -522,8 +523,8 @@ match_nproc (Boot *boot, const char *line, GError **error)
     return STEP_NO_MATCH;
   if (strstr (line, want) == NULL)
     {
-      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "userspace sees other CPUs than \"%s\": \"%s\"", want,
-                   line);
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "userspace sees other CPUs than \"%s\": \"%s\"",
+                   want, line);
       return STEP_FAIL;
     }
   return STEP_MATCH;
@@ -568,15 +569,15 @@ count_early_steps (void)
 
 /* A line containing any of these fails the test wherever it appears. */
 static const char *const forbidden[] = {
-  "Incorrect checksum",          /* ACPICA: a table's bytes do not sum to zero */
+  "Incorrect checksum", /* ACPICA: a table's bytes do not sum to zero */
   "ACPI BIOS Warning",
   "ACPI BIOS Error",
   "ACPI Warning",
   "ACPI Error",
   "ACPI: [Firmware Bug]",
-  "MP-BIOS bug",                 /* check_timer: the PIT is not where the MADT says */
+  "MP-BIOS bug", /* check_timer: the PIT is not where the MADT says */
   "timer doesn't work",
-  "APIC timer disabled",         /* setup_boot_APIC_clock: calibration against the PIT failed */
+  "APIC timer disabled", /* setup_boot_APIC_clock: calibration against the PIT failed */
   "disabling apic timer",
   "Kernel panic",
   "BUG: ",
@@ -622,8 +623,8 @@ boot_spawn (Boot *boot, GError **error)
   boot->start = g_get_monotonic_time ();
   boot->last_output = boot->start;
   boot->last_step_time = boot->start;
-  boot->readers[0] = (Reader) { out_fd, FALSE, boot->queue };
-  boot->readers[1] = (Reader) { err_fd, TRUE, boot->queue };
+  boot->readers[0] = (Reader){ out_fd, FALSE, boot->queue };
+  boot->readers[1] = (Reader){ err_fd, TRUE, boot->queue };
   boot->threads[0] = g_thread_new ("serial reader", reader_thread, &boot->readers[0]);
   boot->threads[1] = g_thread_new ("stderr reader", reader_thread, &boot->readers[1]);
   boot->open_streams = 2;
@@ -724,8 +725,8 @@ handle_serial_line (Boot *boot, const OutputLine *line, GError **error)
 /* How the run ended once early boot was seen. */
 typedef enum
 {
-  END_POWERED_OFF,     /* reached userspace and powered off: real VT */
-  END_EMULATED_RING0,  /* stopped at the int3 self-test: ring 0 is emulated on this host */
+  END_POWERED_OFF,    /* reached userspace and powered off: real VT */
+  END_EMULATED_RING0, /* stopped at the int3 self-test: ring 0 is emulated on this host */
 } BootEnd;
 
 static gboolean
@@ -733,15 +734,16 @@ boot_finish (Boot *boot, const char *why, BootEnd *end, GError **error)
 {
   if (boot->step < boot->n_early)
     {
-      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s before the kernel printed what proves \"%s\"", why,
-                   boot->steps[boot->step].phase);
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s before the kernel printed what proves \"%s\"",
+                   why, boot->steps[boot->step].phase);
       return FALSE;
     }
   if (boot->step == boot->n_steps)
     {
       if (!boot->exited)
         {
-          g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s after userspace ran, without powering off", why);
+          g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s after userspace ran, without powering off",
+                       why);
           return FALSE;
         }
       if (!WIFEXITED (boot->wait_status) || WEXITSTATUS (boot->wait_status) != 0)
@@ -756,8 +758,10 @@ boot_finish (Boot *boot, const char *why, BootEnd *end, GError **error)
     }
   if (boot->step > boot->n_early)
     {
-      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "%s after the kernel got past its int3 self-test but "
-                   "before it printed what proves \"%s\"", why, boot->steps[boot->step].phase);
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "%s after the kernel got past its int3 self-test but "
+                   "before it printed what proves \"%s\"",
+                   why, boot->steps[boot->step].phase);
       return FALSE;
     }
   /* Early boot is done and the kernel got no further: the int3 self-test is next.  vireo-run either reports
@@ -767,7 +771,8 @@ boot_finish (Boot *boot, const char *why, BootEnd *end, GError **error)
     {
       g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
                    "%s right before the int3 self-test with wait status 0x%x (expected exit 5, an emulation "
-                   "failure, or a hang)", why, boot->wait_status);
+                   "failure, or a hang)",
+                   why, boot->wait_status);
       return FALSE;
     }
   *end = END_EMULATED_RING0;
@@ -803,7 +808,7 @@ boot_watch (Boot *boot, BootEnd *end, GError **error)
               g_propagate_error (error, g_steal_pointer (&local_error));
               return FALSE;
             }
-          continue;  /* drain what is queued before judging the state */
+          continue; /* drain what is queued before judging the state */
         }
 
       boot_reap (boot, FALSE);
@@ -823,7 +828,8 @@ boot_watch (Boot *boot, BootEnd *end, GError **error)
       if (now > deadline)
         {
           g_set_error (error, TEST_ERROR, TEST_ERROR_TIMED_OUT,
-                       "timed out after %d s waiting for the kernel to print what proves \"%s\"", HARD_TIMEOUT_S,
+                       "timed out after %d s waiting for the kernel to print what proves \"%s\"",
+                       HARD_TIMEOUT_S,
                        boot->step < boot->n_steps ? boot->steps[boot->step].phase : "power-off");
           return FALSE;
         }
@@ -898,7 +904,8 @@ require_image (void)
   if (strcmp (status, "ok") != 0)
     {
       g_autofree char *why = g_strdup_printf ("the Linux test image could not be built: "
-                                              "tests/slow/make-linux-image.sh said \"%s\"", status);
+                                              "tests/slow/make-linux-image.sh said \"%s\"",
+                                              status);
       g_test_skip (why);
       return FALSE;
     }
@@ -956,14 +963,18 @@ test_linux_boot (gboolean pvh)
     }
 
   if (end == END_POWERED_OFF)
-    g_test_message ("guest ring 0 runs on hardware virtualization: the kernel booted to userspace, saw %u CPUs "
-                    "and powered off through ACPI", N_CPUS);
+    g_test_message (
+        "guest ring 0 runs on hardware virtualization: the kernel booted to userspace, saw %u CPUs "
+        "and powered off through ACPI",
+        N_CPUS);
   else if (boot.stopped)
     g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
-                    "expected (it fell silent there for %d s and was stopped); early boot verified", SILENCE_S);
+                    "expected (it fell silent there for %d s and was stopped); early boot verified",
+                    SILENCE_S);
   else
     g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
-                    "expected; early boot verified. vireo-run said: %s", g_strchomp (boot.errors->str));
+                    "expected; early boot verified. vireo-run said: %s",
+                    g_strchomp (boot.errors->str));
   g_assert_cmpuint (boot.step, >=, boot.n_early);
   boot_clear (&boot);
 }

@@ -30,8 +30,9 @@ test_empty (void)
   g_assert_nonnull (vireo_ui_find_label (window_widget (), "My Machines"));
   shot = vireo_ui_render (window_widget (), "vireo-app-empty");
   /* The window is there and painted: not one flat colour. */
-  g_assert_cmpuint (vireo_ui_pixel (shot, 5, 5), !=, vireo_ui_pixel (shot, gdk_texture_get_width (shot) / 2,
-                                                                     gdk_texture_get_height (shot) / 2));
+  g_assert_cmpuint (
+      vireo_ui_pixel (shot, 5, 5), !=,
+      vireo_ui_pixel (shot, gdk_texture_get_width (shot) / 2, gdk_texture_get_height (shot) / 2));
 }
 
 static char *alpha_path;
@@ -176,7 +177,8 @@ find_popover (GtkWidget *root)
 {
   if (GTK_IS_POPOVER_MENU (root) && gtk_widget_get_visible (root))
     return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       GtkWidget *found = find_popover (child);
       if (found)

@@ -20,7 +20,8 @@ find_display (GtkWidget *root)
 {
   if (VIREO_IS_DISPLAY (root) && gtk_widget_get_mapped (root))
     return VIREO_DISPLAY (root);
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       VireoDisplay *found = find_display (child);
       if (found)
@@ -81,7 +82,8 @@ shown_pixel (VireoDisplay *display, GdkTexture *shot, int x, int y)
 static gboolean
 pattern_shown (VireoDisplay *display, const char *name)
 {
-  static const guint32 bars[8] = { 0xffffff, 0xffff00, 0x00ffff, 0x00ff00, 0xff00ff, 0xff0000, 0x0000ff, 0x808080 };
+  static const guint32 bars[8] = { 0xffffff, 0xffff00, 0x00ffff, 0x00ff00,
+                                   0xff00ff, 0xff0000, 0x0000ff, 0x808080 };
   g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (display), name);
   int width, height;
 
@@ -125,7 +127,8 @@ find_picture (GtkWidget *root)
 {
   if (GTK_IS_PICTURE (root) && gtk_widget_get_mapped (root) && gtk_picture_get_paintable (GTK_PICTURE (root)))
     return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       GtkWidget *found = find_picture (child);
       if (found)
@@ -201,10 +204,10 @@ test_keys (void)
   g_assert_true (wait_for_serial (demo_path, "key: virtio 30 0"));
 
   g_assert_cmpuint (vireo_display_type_text (display, "Hi\n"), ==, 0);
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 42 1"));   /* left Shift for the H */
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 35 1"));   /* H */
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 23 1"));   /* I */
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 28 1"));   /* Enter */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 42 1")); /* left Shift for the H */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 35 1")); /* H */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 23 1")); /* I */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 28 1")); /* Enter */
   g_assert_true (wait_for_serial (demo_path, "key: virtio 28 0"));
   vireo_display_release_keyboard (display);
   g_assert_false (vireo_display_get_keyboard_grabbed (display));
@@ -218,9 +221,9 @@ test_ctrl_alt_del (void)
    * keyboard's release, these keys have been seen not to reach the guest (see the closing note). */
   vireo_ui_spin (500);
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (connection), "win.ctrl-alt-del", NULL));
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 29 1"));    /* left Ctrl */
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 56 1"));    /* left Alt */
-  g_assert_true (wait_for_serial (demo_path, "key: virtio 111 1"));   /* Delete */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 29 1"));  /* left Ctrl */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 56 1"));  /* left Alt */
+  g_assert_true (wait_for_serial (demo_path, "key: virtio 111 1")); /* Delete */
   g_assert_true (wait_for_serial (demo_path, "key: virtio 111 0"));
 }
 
@@ -255,7 +258,8 @@ find_terminal (GtkWidget *root)
 {
   if (VTE_IS_TERMINAL (root))
     return VTE_TERMINAL (root);
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       VteTerminal *found = find_terminal (child);
       if (found)
@@ -289,8 +293,8 @@ test_serial_console (void)
   connection = NULL;
   for (GList *l = gtk_application_get_windows (GTK_APPLICATION (fixture.app)); l; l = l->next)
     if (VIREO_IS_CONNECTION (l->data)
-        && g_str_equal (g_dbus_proxy_get_object_path (
-                          G_DBUS_PROXY (vireo_connection_get_machine (l->data))), echo_path))
+        && g_str_equal (g_dbus_proxy_get_object_path (G_DBUS_PROXY (vireo_connection_get_machine (l->data))),
+                        echo_path))
       connection = l->data;
   g_assert_nonnull (connection);
   g_assert_true (vireo_ui_wait (terminal_has, (gpointer) "echo ready", WAIT_SECONDS));

@@ -47,7 +47,8 @@ create_machine (const char *name, const char *guest, char **path_out)
 static VireoMachineSettings *
 open_settings (VireoDBusMachine *machine)
 {
-  VireoMachineSettings *window = vireo_machine_settings_new (GTK_WINDOW (fixture.window), fixture.host, machine);
+  VireoMachineSettings *window = vireo_machine_settings_new (GTK_WINDOW (fixture.window), fixture.host,
+                                                             machine);
 
   gtk_window_present (GTK_WINDOW (window));
   gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
@@ -114,7 +115,8 @@ widget_shows_text (GtkWidget *widget, const char *text)
   if (GTK_IS_LABEL (widget) && gtk_widget_is_drawable (widget)
       && strstr (gtk_label_get_text (GTK_LABEL (widget)), text) != NULL)
     return TRUE;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child;
+       child = gtk_widget_get_next_sibling (child))
     if (widget_shows_text (child, text))
       return TRUE;
   return FALSE;
@@ -179,12 +181,13 @@ test_shows_settings (void)
   g_variant_dict_insert (&dict, "memory-mib", "t", (guint64) 256);
   g_variant_dict_insert (&dict, "notes", "s", "Set elsewhere.");
   g_variant_dict_insert (&dict, "auto-stop", "s", "shutdown");
-  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict), G_DBUS_CALL_FLAGS_NONE, -1,
-                                                      NULL, &error));
+  g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_dict_end (&dict),
+                                                      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
   g_assert_no_error (error);
   assert_setting (machine, "memory-mib", g_variant_new_uint64 (256));
   pump ();
-  g_assert_cmpint (gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (part (window, "memory_spin"))), ==, 256);
+  g_assert_cmpint (gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (part (window, "memory_spin"))), ==,
+                   256);
   g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (window, "auto_stop_row"))), ==, 1);
   {
     GtkTextIter start, end;
@@ -204,7 +207,8 @@ test_shows_settings (void)
   screenshot (window, "advanced", "advanced");
 
   /* Deleted elsewhere: the window closes. */
-  g_assert_true (vireo_dbus_machine_call_delete_sync (machine, FALSE, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+  g_assert_true (
+      vireo_dbus_machine_call_delete_sync (machine, FALSE, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (vireo_ui_wait (pointer_cleared, &window, WAIT_SECONDS));
 }
@@ -233,7 +237,8 @@ test_changes (void)
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (window, "memory_spin")), (double) (host_mib + 1));
   pump ();
   g_assert_true (gtk_widget_get_visible (part (window, "resources_message")));
-  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (window, "resources_message"))), "more memory"));
+  g_assert_nonnull (
+      strstr (gtk_label_get_text (GTK_LABEL (part (window, "resources_message"))), "more memory"));
   assert_setting_stays (machine, "memory-mib", g_variant_new_uint64 (128));
   gtk_spin_button_set_value (GTK_SPIN_BUTTON (part (window, "memory_spin")), 128);
   pump ();
@@ -260,7 +265,8 @@ test_changes (void)
   assert_setting (machine, "auto-stop", g_variant_new_string ("turn-off"));
   apply_entry (window, "initrd_row", "/nonexistent/vireo/initrd.img");
   g_assert_true (gtk_widget_get_visible (part (window, "boot_message")));
-  g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (window, "boot_message"))), "does not exist"));
+  g_assert_nonnull (
+      strstr (gtk_label_get_text (GTK_LABEL (part (window, "boot_message"))), "does not exist"));
   assert_setting_stays (machine, "initrd", g_variant_new_string (""));
   apply_entry (window, "initrd_row", initrd);
   assert_setting (machine, "initrd", g_variant_new_string (initrd));
@@ -278,7 +284,8 @@ test_changes (void)
     g_autofree char *notes = NULL;
     GtkTextBuffer *buffer = GTK_TEXT_BUFFER (vireo_machine_settings_get_part (window, "notes_buffer"));
 
-    g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_new_parsed ("{'notes': <'Elsewhere'>}"),
+    g_assert_true (vireo_dbus_machine_call_update_sync (machine,
+                                                        g_variant_new_parsed ("{'notes': <'Elsewhere'>}"),
                                                         G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
     g_assert_no_error (error);
     assert_setting (machine, "notes", g_variant_new_string ("Elsewhere"));
@@ -324,7 +331,8 @@ find_widget (GtkWidget *widget, GType type)
 {
   if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
     return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       GtkWidget *found = find_widget (child, type);
       if (found)
@@ -344,7 +352,9 @@ disk_count_is (gpointer data)
 {
   DiskQuery *query = data;
   GVariant *settings = vireo_dbus_machine_get_settings (query->machine);
-  g_autoptr (GVariant) disks = settings ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}")) : NULL;
+  g_autoptr (GVariant) disks = settings
+                                   ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
+                                   : NULL;
 
   return disks && g_variant_n_children (disks) == query->count;
 }

@@ -158,7 +158,8 @@ error_shown (gpointer data)
   TextQuery *query = data;
 
   return gtk_widget_get_visible (part (query->wizard, "error_group"))
-         && strstr (gtk_label_get_text (GTK_LABEL (part (query->wizard, "error_label"))), query->text) != NULL;
+         && strstr (gtk_label_get_text (GTK_LABEL (part (query->wizard, "error_label"))), query->text)
+                != NULL;
 }
 
 static VireoNewMachine *
@@ -353,7 +354,7 @@ test_invalid_input (void)
   assert_error_shown (wizard, "kernel_message", "full path");
   g_assert_true (g_file_set_contents (unreadable, "x", 1, NULL));
   g_assert_cmpint (g_chmod (unreadable, 0), ==, 0);
-  if (access (unreadable, R_OK) < 0)   /* root reads anything */
+  if (access (unreadable, R_OK) < 0) /* root reads anything */
     {
       set_text (wizard, "kernel_row", unreadable);
       g_assert_false (is_sensitive (wizard, "next_button"));

@@ -15,7 +15,7 @@
 #define ROOT_PATH     "/org/vireo/Vireo1"
 #define MACHINE_IFACE "org.vireo.Vireo1.Machine"
 /* Deadlines, not expectations: no test asserts how long anything took. */
-#define WAIT_SECONDS  60
+#define WAIT_SECONDS    60
 #define CALL_TIMEOUT_MS (180 * 1000)
 
 gboolean
@@ -89,7 +89,8 @@ vireo_ui_start_vireod (VireoUiFixture *f)
   g_assert_cmpint (log_fd, >=, 0);
   g_subprocess_launcher_take_stdout_fd (launcher, dup (log_fd));
   g_subprocess_launcher_take_stderr_fd (launcher, log_fd);
-  f->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", f->storage, NULL);
+  f->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", f->storage,
+                                           NULL);
   g_assert_no_error (error);
 
   watch = g_bus_watch_name_on_connection (f->connection, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
@@ -159,9 +160,9 @@ vireo_ui_init (VireoUiFixture *f, int *argc, char ***argv)
   f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (f->bus);
   f->connection = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (f->bus),
-    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL,
-    &error);
+      g_test_dbus_get_bus_address (f->bus),
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL,
+      NULL, &error);
   g_assert_no_error (error);
   vireo_ui_start_vireod (f);
 
@@ -209,8 +210,8 @@ call (VireoUiFixture *f, const char *path, const char *iface, const char *method
 {
   g_autoptr (GError) error = NULL;
   GVariant *reply = g_dbus_connection_call_with_unix_fd_list_sync (
-    f->connection, BUS_NAME, path, iface, method, args, reply_type, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
-    fds, NULL, &error);
+      f->connection, BUS_NAME, path, iface, method, args, reply_type, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS,
+      NULL, fds, NULL, &error);
 
   g_assert_no_error (error);
   return reply;
@@ -229,8 +230,8 @@ vireo_ui_create_machine (VireoUiFixture *f, const char *name, const char *guest,
   g_variant_builder_add (&settings, "{sv}", "kernel", g_variant_new_string (kernel));
   g_variant_builder_add (&settings, "{sv}", "memory-mib", g_variant_new_uint64 (64));
   g_variant_builder_add (&settings, "{sv}", "display", g_variant_new_boolean (display));
-  reply = call (f, ROOT_PATH, "org.vireo.Vireo1.Manager", "CreateMachine", g_variant_new ("(a{sv})", &settings),
-                G_VARIANT_TYPE ("(o)"), NULL);
+  reply = call (f, ROOT_PATH, "org.vireo.Vireo1.Manager", "CreateMachine",
+                g_variant_new ("(a{sv})", &settings), G_VARIANT_TYPE ("(o)"), NULL);
   g_variant_get (reply, "(o)", &path);
   return path;
 }
@@ -239,7 +240,8 @@ char *
 vireo_ui_machine_state (VireoUiFixture *f, const char *object_path)
 {
   g_autoptr (GVariant) reply = call (f, object_path, "org.freedesktop.DBus.Properties", "Get",
-                                     g_variant_new ("(ss)", MACHINE_IFACE, "State"), G_VARIANT_TYPE ("(v)"), NULL);
+                                     g_variant_new ("(ss)", MACHINE_IFACE, "State"), G_VARIANT_TYPE ("(v)"),
+                                     NULL);
   g_autoptr (GVariant) value = NULL;
 
   g_variant_get (reply, "(v)", &value);
@@ -323,14 +325,15 @@ vireo_ui_render (GtkWidget *widget, const char *name)
   g_assert_cmpint (width, >, 0);
   g_assert_cmpint (height, >, 0);
   /* An opaque background, as the window would have behind the widget. */
-  gtk_snapshot_append_color (snapshot, &(GdkRGBA) { 1, 1, 1, 1 }, &GRAPHENE_RECT_INIT (0, 0, width, height));
+  gtk_snapshot_append_color (snapshot, &(GdkRGBA){ 1, 1, 1, 1 }, &GRAPHENE_RECT_INIT (0, 0, width, height));
   gdk_paintable_snapshot (paintable, snapshot, width, height);
   node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
   g_assert_nonnull (node);
   texture = gsk_renderer_render_texture (renderer, node, &GRAPHENE_RECT_INIT (0, 0, width, height));
   if (name)
     {
-      const char *dir = g_getenv ("VIREO_UI_SCREENSHOTS") ? g_getenv ("VIREO_UI_SCREENSHOTS") : g_get_tmp_dir ();
+      const char *dir = g_getenv ("VIREO_UI_SCREENSHOTS") ? g_getenv ("VIREO_UI_SCREENSHOTS")
+                                                          : g_get_tmp_dir ();
       g_autofree char *file = g_strdup_printf ("%s.png", name);
       g_autofree char *path = g_build_filename (dir, file, NULL);
       g_mkdir_with_parents (dir, 0755);
@@ -366,7 +369,8 @@ vireo_ui_find_label (GtkWidget *root, const char *text)
     return NULL;
   if (GTK_IS_LABEL (root) && strstr (gtk_label_get_text (GTK_LABEL (root)), text))
     return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       GtkWidget *found = vireo_ui_find_label (child, text);
       if (found)

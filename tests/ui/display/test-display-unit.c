@@ -173,14 +173,18 @@ test_keymap_typing (void)
     guint evdev;
     gboolean shift;
   } chars[] = {
-    { 'a', KEY_A, FALSE },  { 'A', KEY_A, TRUE },           { 'z', KEY_Z, FALSE },
-    { 'Q', KEY_Q, TRUE },   { '0', KEY_0, FALSE },          { ')', KEY_0, TRUE },
-    { '!', KEY_1, TRUE },   { '@', KEY_2, TRUE },           { ' ', KEY_SPACE, FALSE },
-    { '\n', KEY_ENTER, FALSE }, { '\r', KEY_ENTER, FALSE }, { '\t', KEY_TAB, FALSE },
-    { '~', KEY_GRAVE, TRUE }, { '`', KEY_GRAVE, FALSE },    { '"', KEY_APOSTROPHE, TRUE },
-    { '\'', KEY_APOSTROPHE, FALSE }, { '|', KEY_BACKSLASH, TRUE }, { '?', KEY_SLASH, TRUE },
-    { '_', KEY_MINUS, TRUE }, { '+', KEY_EQUAL, TRUE },     { '{', KEY_LEFTBRACE, TRUE },
-    { '>', KEY_DOT, TRUE },  { ';', KEY_SEMICOLON, FALSE },
+    { 'a', KEY_A, FALSE },         { 'A', KEY_A, TRUE },
+    { 'z', KEY_Z, FALSE },         { 'Q', KEY_Q, TRUE },
+    { '0', KEY_0, FALSE },         { ')', KEY_0, TRUE },
+    { '!', KEY_1, TRUE },          { '@', KEY_2, TRUE },
+    { ' ', KEY_SPACE, FALSE },     { '\n', KEY_ENTER, FALSE },
+    { '\r', KEY_ENTER, FALSE },    { '\t', KEY_TAB, FALSE },
+    { '~', KEY_GRAVE, TRUE },      { '`', KEY_GRAVE, FALSE },
+    { '"', KEY_APOSTROPHE, TRUE }, { '\'', KEY_APOSTROPHE, FALSE },
+    { '|', KEY_BACKSLASH, TRUE },  { '?', KEY_SLASH, TRUE },
+    { '_', KEY_MINUS, TRUE },      { '+', KEY_EQUAL, TRUE },
+    { '{', KEY_LEFTBRACE, TRUE },  { '>', KEY_DOT, TRUE },
+    { ';', KEY_SEMICOLON, FALSE },
   };
   guint evdev;
   gboolean shift;
@@ -296,7 +300,10 @@ static void
 test_layout_tiles_meet (void)
 {
   static const int sizes[][4] = {
-    { 1000, 700, 777, 555 }, { 1920, 1080, 1366, 705 }, { 1024, 768, 1024, 768 }, { 300, 200, 1000, 1000 },
+    { 1000, 700, 777, 555 },
+    { 1920, 1080, 1366, 705 },
+    { 1024, 768, 1024, 768 },
+    { 300, 200, 1000, 1000 },
   };
 
   for (gsize s = 0; s < G_N_ELEMENTS (sizes); s++)
@@ -428,7 +435,8 @@ test_frame_tiles (void)
   g_assert_cmpint (gdk_texture_get_width (whole), ==, FRAME_W);
   g_assert_cmpint (gdk_texture_get_height (whole), ==, FRAME_H);
   g_assert_cmphex (texture_pixel (whole, 300, 10), ==, 0xff123456u);
-  g_assert_cmphex (texture_pixel (whole, 599, 299), ==, 0xff000000u | GUINT32_FROM_LE (pixels[299 * FRAME_W + 599]));
+  g_assert_cmphex (texture_pixel (whole, 599, 299), ==,
+                   0xff000000u | GUINT32_FROM_LE (pixels[299 * FRAME_W + 599]));
   g_assert_cmphex (texture_pixel (whole, 0, 0), ==, 0xff000000u);
 
   for (guint i = 0; i < 6; i++)
@@ -452,7 +460,8 @@ test_frame_bad_input (void)
 
   g_assert_true (vireo_frame_set_size (frame, FRAME_W, FRAME_H));
   /* A stride too short for a row, a format it cannot show: nothing happens. */
-  g_assert_false (vireo_frame_update (frame, SPICE_SURFACE_FMT_32_xRGB, (const guint8 *) pixels, FRAME_W * 4 - 1));
+  g_assert_false (
+      vireo_frame_update (frame, SPICE_SURFACE_FMT_32_xRGB, (const guint8 *) pixels, FRAME_W * 4 - 1));
   g_assert_false (vireo_frame_update (frame, SPICE_SURFACE_FMT_8_A, (const guint8 *) pixels, FRAME_W * 4));
   g_assert_false (vireo_frame_update (frame, SPICE_SURFACE_FMT_32_xRGB, NULL, FRAME_W * 4));
   g_assert_null (vireo_frame_get_tile (frame, 0, &area));

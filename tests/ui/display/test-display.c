@@ -197,7 +197,7 @@ connect_display (Fixture *f)
   g_assert_null (vireo_display_get_error (f->display));
   WAIT_FOR (vireo_display_get_inputs_ready (f->display), "the inputs channel");
   WAIT_FOR (gtk_widget_get_width (GTK_WIDGET (f->display)) == 800
-              && gtk_widget_get_height (GTK_WIDGET (f->display)) == 800,
+                && gtk_widget_get_height (GTK_WIDGET (f->display)) == 800,
             "the window's 800x800 layout");
 }
 
@@ -330,9 +330,10 @@ test_keyboard (Fixture *f, gconstpointer data)
 {
   static const guint a[] = { KEY_A, 1, KEY_A, 0, 0 };
   static const guint arrows[] = { KEY_UP, 1, KEY_UP, 0, KEY_LEFT, 1, KEY_LEFT, 0, 0 };
-  static const guint extended[] = { KEY_RIGHTCTRL, 1, KEY_RIGHTCTRL, 0, KEY_KPENTER, 1, KEY_KPENTER, 0,
-                                    KEY_KP7, 1, KEY_KP7, 0, KEY_F12, 1, KEY_F12, 0, KEY_DELETE, 1,
-                                    KEY_DELETE, 0, 0 };
+  static const guint extended[] = {
+    KEY_RIGHTCTRL, 1, KEY_RIGHTCTRL, 0, KEY_KPENTER, 1, KEY_KPENTER, 0, KEY_KP7, 1, KEY_KP7, 0,
+    KEY_F12,       1, KEY_F12,       0, KEY_DELETE,  1, KEY_DELETE,  0, 0
+  };
   static const guint pause[] = { KEY_PAUSE, 1, KEY_PAUSE, 0, 0 };
   static const guint released[] = { KEY_LEFTCTRL, 1, KEY_LEFTALT, 1, KEY_LEFTALT, 0, KEY_LEFTCTRL, 0, 0 };
   static const guint cad[] = { KEY_LEFTCTRL, 1, KEY_LEFTALT, 1, KEY_DELETE, 1, KEY_DELETE, 0, 0 };
@@ -423,12 +424,13 @@ test_typing (Fixture *f, gconstpointer data)
 {
   /* "Hi!" and Enter, a tab and "a~", in US layout with Shift where it takes one. */
   static const guint typed[] = {
-    KEY_LEFTSHIFT, 1, KEY_H, 1, KEY_H, 0, KEY_LEFTSHIFT, 0, KEY_I, 1, KEY_I, 0, KEY_LEFTSHIFT, 1, KEY_1, 1,
-    KEY_1, 0, KEY_LEFTSHIFT, 0, KEY_ENTER, 1, KEY_ENTER, 0, KEY_TAB, 1, KEY_TAB, 0, KEY_A, 1, KEY_A, 0,
-    KEY_LEFTSHIFT, 1, KEY_GRAVE, 1, KEY_GRAVE, 0, KEY_LEFTSHIFT, 0, 0,
+    KEY_LEFTSHIFT, 1, KEY_H,         1, KEY_H, 0, KEY_LEFTSHIFT, 0, KEY_I,         1, KEY_I,     0,
+    KEY_LEFTSHIFT, 1, KEY_1,         1, KEY_1, 0, KEY_LEFTSHIFT, 0, KEY_ENTER,     1, KEY_ENTER, 0,
+    KEY_TAB,       1, KEY_TAB,       0, KEY_A, 1, KEY_A,         0, KEY_LEFTSHIFT, 1, KEY_GRAVE, 1,
+    KEY_GRAVE,     0, KEY_LEFTSHIFT, 0, 0,
   };
-  static const guint cad[] = { KEY_LEFTCTRL, 1, KEY_LEFTALT, 1, KEY_DELETE, 1, KEY_DELETE, 0, KEY_LEFTALT, 0,
-                               KEY_LEFTCTRL, 0, 0 };
+  static const guint cad[] = { KEY_LEFTCTRL, 1, KEY_LEFTALT,  1, KEY_DELETE, 1, KEY_DELETE, 0,
+                               KEY_LEFTALT,  0, KEY_LEFTCTRL, 0, 0 };
   g_autofree char *long_text = NULL;
   gsize mark;
 
@@ -507,7 +509,7 @@ test_pointer (Fixture *f, gconstpointer data)
   /* The screenshot: the guest's own pixels at its own size, its pointer in the corner. */
   WAIT_FOR (({
               g_autoptr (GdkTexture) t = vireo_display_get_screenshot (f->display);
-              t && pixel (t, 1023, 767) == POINTER_COLOUR;
+              t &&pixel (t, 1023, 767) == POINTER_COLOUR;
             }),
             "the pointer in the screenshot's corner");
   shot = vireo_display_get_screenshot (f->display);
@@ -689,9 +691,9 @@ service_start (Service *service)
   service->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (service->bus);
   service->connection = g_dbus_connection_new_for_address_sync (
-    g_test_dbus_get_bus_address (service->bus),
-    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL,
-    &error);
+      g_test_dbus_get_bus_address (service->bus),
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL,
+      NULL, &error);
   g_assert_no_error (error);
 
   /* vireod and its workers log to a file: workers outlive vireod by design, and must not hold the test's
@@ -703,12 +705,14 @@ service_start (Service *service)
   g_subprocess_launcher_take_stderr_fd (launcher, log_fd);
   g_subprocess_launcher_set_child_setup (launcher, end_with_test, NULL, NULL);
   g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
-  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS", g_test_dbus_get_bus_address (service->bus),
-                                TRUE);
-  service->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", storage, NULL);
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                g_test_dbus_get_bus_address (service->bus), TRUE);
+  service->vireod = g_subprocess_launcher_spawn (launcher, &error, vireod, "--session", "--storage", storage,
+                                                 NULL);
   g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (service->connection, "org.vireo.Vireo1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          on_name_appeared, on_name_vanished, service, NULL);
+  watch = g_bus_watch_name_on_connection (service->connection, "org.vireo.Vireo1",
+                                          G_BUS_NAME_WATCHER_FLAGS_NONE, on_name_appeared, on_name_vanished,
+                                          service, NULL);
   WAIT_FOR (service->name_owned, "vireod on the bus");
   g_bus_unwatch_name (watch);
 }
@@ -786,8 +790,8 @@ test_machine (Fixture *f, gconstpointer data)
   g_variant_dict_insert (&settings, "kernel", "s", kernel);
   g_variant_dict_insert (&settings, "memory-mib", "t", (guint64) 64);
   g_variant_dict_insert (&settings, "display", "b", TRUE);
-  vireo_dbus_manager_call_create_machine_sync (manager, g_variant_dict_end (&settings), G_DBUS_CALL_FLAGS_NONE, -1,
-                                               &path, NULL, &error);
+  vireo_dbus_manager_call_create_machine_sync (manager, g_variant_dict_end (&settings),
+                                               G_DBUS_CALL_FLAGS_NONE, -1, &path, NULL, &error);
   g_assert_no_error (error);
   machine = vireo_dbus_machine_proxy_new_sync (service.connection, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                                "org.vireo.Vireo1", path, NULL, &error);
@@ -796,7 +800,8 @@ test_machine (Fixture *f, gconstpointer data)
 
   /* Off: nothing to show, and the reason. */
   vireo_display_open_machine (f->display, machine);
-  WAIT_FOR (vireo_display_get_state (f->display) == VIREO_DISPLAY_DISCONNECTED, "the display of a machine that is off");
+  WAIT_FOR (vireo_display_get_state (f->display) == VIREO_DISPLAY_DISCONNECTED,
+            "the display of a machine that is off");
   g_assert_cmpstr (vireo_display_get_error (f->display), ==, "The machine is turned off");
 
   /* Started: the display comes up by itself. */
