@@ -19,20 +19,18 @@ struct _HvDevices
   HvDevice *gsi_owner[HV_IOAPIC_PINS];
 };
 
+static void
+close_fd (void *opaque, int fd)
+{
+  if (fd >= 0)
+    close (fd);
+}
+
 /* Closes the fds among @options: the device owns them. */
 static void
 close_fd_options (GVariant *options)
 {
-  GVariantIter iter;
-  GVariant *value;
-
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_next (&iter, "{&sv}", NULL, &value))
-    {
-      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE) && g_variant_get_handle (value) >= 0)
-        close (g_variant_get_handle (value));
-      g_variant_unref (value);
-    }
+  hv_spec_options_foreach_fd (options, close_fd, NULL);
 }
 
 static void
@@ -53,6 +51,18 @@ hv_device_set_options (HvDevice *device, GVariant *options)
   close_fd_options (device->options);
   g_variant_unref (device->options);
   device->options = g_variant_ref_sink (options);
+}
+
+const int *
+hv_device_get_fds_option (HvDevice *device, const char *name, unsigned *n_fds)
+{
+  g_autoptr (GVariant) value = g_variant_lookup_value (device->options, name, G_VARIANT_TYPE ("ah"));
+  gsize n = 0;
+  const gint32 *fds = value ? g_variant_get_fixed_array (value, &n, sizeof (gint32)) : NULL;
+
+  *n_fds = (unsigned) n;
+  /* device->options holds the array: it lives as long as the options. */
+  return n ? fds : NULL;
 }
 
 int

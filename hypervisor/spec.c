@@ -95,6 +95,7 @@ static const char *const disk_caches[] = { "none", "writeback", NULL };
 
 static const HvSpecOptionInfo virtio_blk_options[] = {
   { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" },
+  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
   { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
     .values = disk_formats },
   { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" },
@@ -210,6 +211,8 @@ option_type_string (HvSpecOptionType type)
       return "u";
     case HV_SPEC_OPTION_FD:
       return "h";
+    case HV_SPEC_OPTION_FDS:
+      return "ah";
     }
   g_assert_not_reached ();
 }
@@ -342,6 +345,95 @@ set_option (HvDeviceSpec *device, const char *name, GVariant *value)
 }
 
 void
+hv_device_spec_set_fds (HvMachineSpec *spec, HvDeviceSpec *device, const char *name, const int *fds,
+                        unsigned n_fds)
+{
+  g_autofree gint32 *handles = g_new (gint32, MAX (n_fds, 1));
+
+  for (unsigned i = 0; i < n_fds; i++)
+    handles[i] = hv_machine_spec_add_fd (spec, fds[i]);
+  set_option (device, name,
+              g_variant_new_fixed_array (G_VARIANT_TYPE_HANDLE, handles, n_fds, sizeof (gint32)));
+}
+
+static void
+unmap_all (GPtrArray *made, void (*unmap) (void *opaque, int fd), void *opaque)
+{
+  for (guint i = 0; unmap && i < made->len; i++)
+    unmap (opaque, GPOINTER_TO_INT (made->pdata[i]));
+}
+
+GVariant *
+hv_spec_options_map_fds (GVariant *options, HvSpecFdMap map, void (*unmap) (void *opaque, int fd),
+                         void *opaque, GError **error)
+{
+  g_autoptr (GPtrArray) made = g_ptr_array_new ();
+  GVariantDict dict;
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      gboolean single = g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE);
+      gsize n = 1;
+      const gint32 *fds;
+      g_autofree gint32 *mapped = NULL;
+
+      if (!single && !g_variant_is_of_type (value, G_VARIANT_TYPE ("ah")))
+        {
+          g_variant_dict_insert_value (&dict, name, value);
+          continue;
+        }
+      if (map == NULL)
+        continue;
+      fds = single ? NULL : g_variant_get_fixed_array (value, &n, sizeof (gint32));
+      mapped = g_new (gint32, MAX (n, 1));
+      for (gsize i = 0; i < n; i++)
+        {
+          mapped[i] = map (opaque, name, single ? g_variant_get_handle (value) : fds[i], error);
+          if (mapped[i] < 0)
+            {
+              unmap_all (made, unmap, opaque);
+              g_variant_dict_clear (&dict);
+              return NULL;
+            }
+          g_ptr_array_add (made, GINT_TO_POINTER (mapped[i]));
+        }
+      g_variant_dict_insert_value (
+          &dict, name,
+          single ? g_variant_new_handle (mapped[0])
+                 : g_variant_new_fixed_array (G_VARIANT_TYPE_HANDLE, mapped, n, sizeof (gint32)));
+    }
+  return g_variant_dict_end (&dict);
+}
+
+void
+hv_spec_options_foreach_fd (GVariant *options, void (*fn) (void *opaque, int fd), void *opaque)
+{
+  GVariantIter iter;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", NULL, &value))
+    {
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
+        fn (opaque, g_variant_get_handle (value));
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE ("ah")))
+        {
+          gsize n;
+          const gint32 *fds = g_variant_get_fixed_array (value, &n, sizeof (gint32));
+          for (gsize i = 0; i < n; i++)
+            fn (opaque, fds[i]);
+        }
+      g_variant_unref (value);
+    }
+}
+
+void
 hv_device_spec_set_fd (HvMachineSpec *spec, HvDeviceSpec *device, const char *name, int fd)
 {
   set_option (device, name, g_variant_new_handle (hv_machine_spec_add_fd (spec, fd)));
@@ -383,6 +475,7 @@ parse_option_value (const HvSpecOptionInfo *option, const char *kind, const char
         return TRUE;
       }
     case HV_SPEC_OPTION_FD:
+    case HV_SPEC_OPTION_FDS:
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "the %s option “%s” is a file and cannot be given here", kind, option->name);
       return FALSE;
@@ -581,6 +674,15 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
           g_autofree char *what = g_strdup_printf ("%s's “%s”", device->id, name);
           if (!check_handle (spec, g_variant_get_handle (value), what, error))
             return FALSE;
+        }
+      if (option->type == HV_SPEC_OPTION_FDS)
+        {
+          gsize n;
+          const gint32 *handles = g_variant_get_fixed_array (value, &n, sizeof (gint32));
+          g_autofree char *what = g_strdup_printf ("%s's “%s”", device->id, name);
+          for (gsize i = 0; i < n; i++)
+            if (!check_handle (spec, handles[i], what, error))
+              return FALSE;
         }
       if (option->type == HV_SPEC_OPTION_STRING && !check_string_value (device, option, value, error))
         return FALSE;
@@ -826,35 +928,29 @@ check_message_keys (GVariant *variant, const char *const *ignore, GError **error
   return TRUE;
 }
 
-/* A device's options with every handle mapped to the spec's own. */
+typedef struct
+{
+  HandleMap *map;
+  const char *id;
+} DeviceHandles;
+
+static int
+map_device_handle (void *opaque, const char *name, int handle, GError **error)
+{
+  DeviceHandles *d = opaque;
+  g_autofree char *what = g_strdup_printf ("%s.%s", d->id, name);
+  int mapped;
+
+  return map_handle (d->map, handle, what, &mapped, error) ? mapped : -1;
+}
+
+/* A device's options with every handle mapped to the spec's own (which the spec owns, also on
+ * failure). */
 static GVariant *
 map_device_options (HandleMap *map, const char *id, GVariant *options, GError **error)
 {
-  GVariantDict dict;
-  GVariantIter iter;
-  const char *name;
-  GVariant *value;
-
-  g_variant_dict_init (&dict, NULL);
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
-    {
-      g_autoptr (GVariant) owned = value;
-      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
-        {
-          g_autofree char *what = g_strdup_printf ("%s.%s", id, name);
-          int handle;
-          if (!map_handle (map, g_variant_get_handle (value), what, &handle, error))
-            {
-              g_variant_dict_clear (&dict);
-              return NULL;
-            }
-          g_variant_dict_insert (&dict, name, "h", (gint32) handle);
-        }
-      else
-        g_variant_dict_insert_value (&dict, name, value);
-    }
-  return g_variant_dict_end (&dict);
+  DeviceHandles d = { map, id };
+  return hv_spec_options_map_fds (options, map_device_handle, NULL, &d, error);
 }
 
 HvMachineSpec *

@@ -25,6 +25,7 @@ typedef enum
   HV_SPEC_OPTION_BOOL,   /* "b" */
   HV_SPEC_OPTION_UINT,   /* "u" */
   HV_SPEC_OPTION_FD,     /* "h": one of the spec's fds */
+  HV_SPEC_OPTION_FDS,    /* "ah": several, in order (a disk's chain of backing files) */
 } HvSpecOptionType;
 
 typedef struct
@@ -120,6 +121,19 @@ HvDeviceSpec *hv_machine_spec_find_kind (const HvMachineSpec *spec, const char *
 void hv_device_spec_set_fd (HvMachineSpec *spec, HvDeviceSpec *device, const char *name, int fd);
 /* The fd behind @device's option @name, or -1 when it has none. */
 int hv_device_spec_get_fd (const HvMachineSpec *spec, const HvDeviceSpec *device, const char *name);
+
+/* Sets option @name of @device to new handles for @fds (@n_fds of them, taken). */
+void hv_device_spec_set_fds (HvMachineSpec *spec, HvDeviceSpec *device, const char *name, const int *fds,
+                             unsigned n_fds);
+
+/* Rewrites every fd in device options (an "h" value, or each element of an "ah"): the copy has what
+ * @map returns for each (>= 0), or -1 with @map's error, after @unmap was called on every value @map
+ * made so far (@unmap may be NULL).  A NULL @map drops fd options instead. */
+typedef int (*HvSpecFdMap) (void *opaque, const char *name, int fd, GError **error);
+GVariant *hv_spec_options_map_fds (GVariant *options, HvSpecFdMap map, void (*unmap) (void *opaque, int fd),
+                                   void *opaque, GError **error);
+/* Calls @fn with every fd in device options. */
+void hv_spec_options_foreach_fd (GVariant *options, void (*fn) (void *opaque, int fd), void *opaque);
 
 /* Parses vireo-run's --device: "KIND[,id=ID][,OPTION=VALUE...]" (a bool is on/off/true/false/yes/no,
  * a number decimal).  Options of type fd cannot be given this way. */

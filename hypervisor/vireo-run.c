@@ -424,10 +424,61 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
 /* Opens a disk image as the user running us and checks that it can be used (readable, not locked by
  * another VM, of a format we read), so a bad one is refused before the guest starts; adds it to the
  * spec as a virtio-blk device. */
+
+/* A disk's backing files, as the image names them: a relative name is found next to the image that names
+ * it, as QEMU does.  vireo-run opens them (read-only) and the spec carries the fds. */
+typedef struct
+{
+  GPtrArray *paths; /* the image, then each backing file opened so far */
+  GArray *fds;      /* our copies of the backing files' fds, in chain order */
+} BackingChain;
+
+static void
+backing_chain_clear (BackingChain *chain)
+{
+  for (guint i = 0; chain->fds && i < chain->fds->len; i++)
+    close (g_array_index (chain->fds, int, i));
+  g_clear_pointer (&chain->fds, g_array_unref);
+  g_clear_pointer (&chain->paths, g_ptr_array_unref);
+}
+
+static int
+open_backing_file (void *opaque, unsigned depth, const char *name, HvBlockFormat format, GError **error)
+{
+  BackingChain *chain = opaque;
+  const char *parent = depth >= 1 && depth <= chain->paths->len ? chain->paths->pdata[depth - 1] : NULL;
+  g_autofree char *dir = parent ? g_path_get_dirname (parent) : g_get_current_dir ();
+  g_autofree char *path = g_path_is_absolute (name) ? g_strdup (name) : g_build_filename (dir, name, NULL);
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  int copy;
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, saved == ENOENT ? HV_ERROR_NOT_FOUND : HV_ERROR_PERMISSION,
+                   "cannot open its backing file %s: %s", path, g_strerror (saved));
+      return -1;
+    }
+  copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0)
+    {
+      int saved = errno;
+      close (fd);
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot keep its backing file %s: %s", path,
+                   g_strerror (saved));
+      return -1;
+    }
+  /* Links arrive in chain order, each once (hv_block_open_backing). */
+  g_array_append_val (chain->fds, copy);
+  g_ptr_array_add (chain->paths, g_steal_pointer (&path));
+  return fd;
+}
+
 static gboolean
 add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
 {
   HvBlockOptions options = { .read_only = disk->read_only };
+  BackingChain chain = { 0 };
   g_autoptr (HvBlock) check = NULL;
   g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
   HvDeviceSpec *device;
@@ -460,11 +511,15 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
   else if (g_strcmp0 (disk->cache, "writeback") == 0)
     options.cache = HV_BLOCK_CACHE_WRITEBACK;
   copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-  check = hv_block_open (copy, &options, NULL, NULL, error);
+  chain.paths = g_ptr_array_new_with_free_func (g_free);
+  chain.fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_ptr_array_add (chain.paths, g_strdup (disk->path));
+  check = hv_block_open (copy, &options, open_backing_file, &chain, error);
   if (check == NULL)
     {
       g_prefix_error (error, "disk %s: ", disk->path);
       close (fd);
+      backing_chain_clear (&chain);
       return FALSE;
     }
 
@@ -480,6 +535,10 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
     g_variant_dict_insert (&dict, "queues", "u", (guint32) disk->queues);
   device = hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&dict));
   hv_device_spec_set_fd (spec, device, "file", fd);
+  if (chain.fds->len)
+    hv_device_spec_set_fds (spec, device, "backing", (const int *) chain.fds->data, chain.fds->len);
+  g_array_set_size (chain.fds, 0); /* the spec has them */
+  backing_chain_clear (&chain);
   return TRUE;
 }
 
@@ -497,7 +556,7 @@ list_device_kinds (void)
         printf (" (at most %u)", info->max_instances);
       printf ("\n");
       for (const HvSpecOptionInfo *o = info->options; o && o->name; o++)
-        if (o->type != HV_SPEC_OPTION_FD)
+        if (o->type != HV_SPEC_OPTION_FD && o->type != HV_SPEC_OPTION_FDS)
           {
             g_autofree char *values = o->values ? g_strjoinv ("|", (char **) o->values) : NULL;
             printf ("      %s=%s  %s\n", o->name,

@@ -451,44 +451,29 @@ hv_vm_set_device_io (HvVm *vm, const char *id, int input_fd, int output_fd, GErr
   return TRUE;
 }
 
+static int
+dup_spec_fd (void *opaque, const char *name, int handle, GError **error)
+{
+  const HvMachineSpec *spec = opaque;
+  g_autofree char *what = g_strdup_printf ("device's “%s”", name);
+  return dup_fd (hv_machine_spec_get_fd (spec, handle), what, error);
+}
+
+static void
+close_fd (void *opaque, int fd)
+{
+  close (fd);
+}
+
 /* @options of @device_spec with each fd handle turned into the VM's own duplicate of the fd. */
 static GVariant *
 take_device_options (const HvMachineSpec *spec, const HvDeviceSpec *device_spec, GError **error)
 {
-  GVariantDict options;
-  GVariantIter iter;
-  const char *name;
-  GVariant *value;
-
-  g_variant_dict_init (&options, NULL);
-  g_variant_iter_init (&iter, device_spec->options);
-  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
-    {
-      g_autoptr (GVariant) owned = value;
-      if (g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
-        {
-          g_autofree char *what = g_strdup_printf ("%s of %s", name, device_spec->id);
-          int fd = dup_fd (hv_machine_spec_get_fd (spec, g_variant_get_handle (value)), what, error);
-          if (fd < 0)
-            {
-              g_autoptr (GVariant) taken = g_variant_ref_sink (g_variant_dict_end (&options));
-              GVariantIter close_iter;
-              GVariant *taken_value;
-              g_variant_iter_init (&close_iter, taken);
-              while (g_variant_iter_next (&close_iter, "{&sv}", NULL, &taken_value))
-                {
-                  if (g_variant_is_of_type (taken_value, G_VARIANT_TYPE_HANDLE))
-                    close (g_variant_get_handle (taken_value));
-                  g_variant_unref (taken_value);
-                }
-              return NULL;
-            }
-          g_variant_dict_insert (&options, name, "h", fd);
-        }
-      else
-        g_variant_dict_insert_value (&options, name, value);
-    }
-  return g_variant_dict_end (&options);
+  GVariant *options = hv_spec_options_map_fds (device_spec->options, dup_spec_fd, close_fd, (void *) spec,
+                                               error);
+  if (options == NULL)
+    g_prefix_error (error, "%s: ", device_spec->id);
+  return options;
 }
 
 gboolean
@@ -553,22 +538,12 @@ hv_vm_get_spec (HvVm *vm)
   for (guint i = 0; i < hv_devices_get_count (vm->devices); i++)
     {
       HvDevice *device = hv_devices_get (vm->devices, i);
-      GVariantDict options;
-      GVariantIter iter;
-      const char *name;
-      GVariant *value;
 
       if (device->kind->info->board)
         continue;
-      g_variant_dict_init (&options, NULL);
-      g_variant_iter_init (&iter, device->options);
-      while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_HANDLE))
-            g_variant_dict_insert_value (&options, name, value);
-          g_variant_unref (value);
-        }
-      hv_machine_spec_add_device (spec, device->kind->info->name, device->id, g_variant_dict_end (&options));
+      /* Without its fds (a NULL map drops them). */
+      hv_machine_spec_add_device (spec, device->kind->info->name, device->id,
+                                  hv_spec_options_map_fds (device->options, NULL, NULL, NULL, NULL));
     }
   return spec;
 }

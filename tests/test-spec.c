@@ -292,6 +292,58 @@ test_message_round_trip (void)
                    0);
 }
 
+/* A disk's chain of backing files travels as one "ah" option: each fd its own handle, in order. */
+static void
+test_fd_array_option (void)
+{
+  g_autoptr (HvMachineSpec) spec = good_spec ();
+  g_autoptr (HvMachineSpec) back = NULL;
+  g_autoptr (GVariant) message = NULL;
+  g_autoptr (GVariant) dropped = NULL;
+  g_autoptr (GError) error = NULL;
+  HvDeviceSpec *disk;
+  int chain[2] = { open_null (), open ("/proc/self/exe", O_RDONLY | O_CLOEXEC) };
+  gsize n;
+  const gint32 *handles;
+  g_autoptr (GVariant) value = NULL;
+  struct stat a, b;
+
+  disk = hv_machine_spec_add_device (spec, "virtio-blk", NULL, NULL);
+  hv_device_spec_set_fd (spec, disk, "file", open_null ());
+  hv_device_spec_set_fds (spec, disk, "backing", chain, 2);
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+
+  message = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
+  back = hv_machine_spec_new_from_variant (message, (const int *) spec->fds->data, spec->fds->len, NULL,
+                                           &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_machine_spec_check (back, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+  value = g_variant_lookup_value (hv_machine_spec_lookup_device (back, "disk0")->options, "backing",
+                                  G_VARIANT_TYPE ("ah"));
+  handles = g_variant_get_fixed_array (value, &n, sizeof (gint32));
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_no_errno (fstat (hv_machine_spec_get_fd (back, handles[1]), &a));
+  g_assert_no_errno (fstat (chain[1], &b));
+  g_assert_cmpuint (a.st_ino, ==, b.st_ino);
+
+  /* Without fds, as a VM describes itself. */
+  dropped = g_variant_ref_sink (hv_spec_options_map_fds (disk->options, NULL, NULL, NULL, NULL));
+  g_assert_cmpuint (g_variant_n_children (dropped), ==, 0);
+
+  /* A handle in the array that the spec does not have. */
+  {
+    g_autoptr (HvMachineSpec) bad = good_spec ();
+    const gint32 wrong[] = { 0, 9 };
+    hv_machine_spec_add_device (
+        bad, "virtio-blk", NULL,
+        g_variant_new_parsed ("{'file': <handle 0>, 'backing': <%@ah>}",
+                              g_variant_new_fixed_array (G_VARIANT_TYPE_HANDLE, wrong, 2, sizeof (gint32))));
+    assert_check_fails (bad, HV_SPEC_CHECK_DEFAULT, "file 9");
+  }
+}
+
 static GVariant *
 message_with (const char *key, GVariant *value)
 {
@@ -480,6 +532,7 @@ main (int argc, char **argv)
   g_test_add_func ("/spec/check-disks", test_check_disks);
   g_test_add_func ("/spec/message-round-trip", test_message_round_trip);
   g_test_add_func ("/spec/message-errors", test_message_errors);
+  g_test_add_func ("/spec/fd-array-option", test_fd_array_option);
   g_test_add_func ("/spec/device-text", test_device_text);
   g_test_add_func ("/spec/check-net", test_check_net);
   g_test_add_func ("/spec/kinds-agree", test_kinds_agree);

@@ -595,6 +595,31 @@ parse_format (const char *text)
   return HV_BLOCK_FORMAT_AUTO;
 }
 
+/* The image's backing files come as the device's "backing" fds, in chain order: the VMM opens no path. */
+static int
+open_backing (void *opaque, unsigned depth, const char *name, HvBlockFormat format, GError **error)
+{
+  HvDevice *device = opaque;
+  unsigned n;
+  const int *fds = hv_device_get_fds_option (device, "backing", &n);
+  int fd;
+
+  if (depth == 0 || depth > n)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND,
+                   "it needs its backing file “%s” (link %u of its chain), which was not given", name, depth);
+      return -1;
+    }
+  fd = fcntl (fds[depth - 1], F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot use its backing file “%s”: %s", name,
+                   g_strerror (saved));
+    }
+  return fd;
+}
+
 static gboolean
 blk_realize (HvDevice *device, GError **error)
 {
@@ -627,7 +652,7 @@ blk_realize (HvDevice *device, GError **error)
       g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot use the disk image: %s", g_strerror (saved));
       return FALSE;
     }
-  block = hv_block_open (fd, &options, NULL, NULL, error);
+  block = hv_block_open (fd, &options, open_backing, device, error);
   if (block == NULL)
     {
       g_prefix_error (error, "the disk image: ");
