@@ -130,8 +130,8 @@ test_block_open (const HvBlockDriver *driver, int fd, gboolean read_only, HvBloc
 
 typedef struct
 {
-  gboolean done;
-  int result;
+  int *result;
+  gboolean *done;
 } TestIo;
 
 static void
@@ -139,15 +139,21 @@ test_io_done (void *opaque, int result)
 {
   TestIo *io = opaque;
 
-  io->result = result;
-  io->done = TRUE;
+  *io->result = result;
+  *io->done = TRUE;
+  g_free (io);
 }
 
-int
-test_block_io (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_t length)
+void
+test_block_submit (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_t length, int *result,
+                   gboolean *done)
 {
   HvBlockRequest *request = g_new0 (HvBlockRequest, 1);
-  TestIo io = { FALSE, 0 };
+  TestIo *io = g_new (TestIo, 1);
+
+  io->result = result;
+  io->done = done;
+  *done = FALSE;
 
   request->block = block;
   request->op = op;
@@ -158,10 +164,19 @@ test_block_io (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_
   request->offset = offset;
   request->length = length;
   request->callback = test_io_done;
-  request->opaque = &io;
+  request->opaque = io;
   g_assert_true (block->driver->submit (block, request));
-  g_assert_false (io.done); /* completions come from the context, after submit returned */
-  while (!io.done)
+  g_assert_false (*done); /* completions come from the context, after submit returned */
+}
+
+int
+test_block_io (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_t length)
+{
+  gboolean done;
+  int result;
+
+  test_block_submit (block, op, buf, offset, length, &result, &done);
+  while (!done)
     g_main_context_iteration (block->context, TRUE);
-  return io.result;
+  return result;
 }

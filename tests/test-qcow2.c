@@ -349,6 +349,17 @@ write_and_verify (Fixture *f, const char *create_options, uint64_t spread)
   g_assert_cmpmem (buf, 4 * MiB + spread, expected, 4 * MiB + spread);
   g_assert_cmpint (test_block_io (block, HV_BLOCK_FLUSH, NULL, 0, 0), ==, 0);
   g_clear_pointer (&block, hv_block_free);
+  if (spread > 0)
+    {
+      g_autofree char *path = path_in (f, "w.qcow2");
+      g_autofree char *contents = NULL;
+      uint32_t clusters;
+
+      /* The refcount table grew past the single cluster qemu-img made. */
+      g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+      memcpy (&clusters, contents + 56, 4);
+      g_assert_cmpuint (GUINT32_FROM_BE (clusters), >, 1);
+    }
 
   assert_check_clean (f, "w.qcow2");
   RUN_OK (f, "qemu-io -c 'read -P 0xa2 1000 3000' -c 'read -P 0xa1 4000 61536' -c 'read -P 0xa3 70000 200000' "
@@ -383,6 +394,50 @@ test_write_without_aio (Fixture *f, gconstpointer data)
     return;
   g_clear_pointer (&f->aio, hv_aio_free);
   write_and_verify (f, "-o cluster_size=4096", 0);
+}
+
+/* Many requests in flight at once, several in the same cluster (each allocating it, copying on write):
+ * every one lands. */
+static void
+test_concurrent_writes (Fixture *f, gconstpointer data)
+{
+  enum
+  {
+    N = 48
+  };
+  g_autofree uint8_t *expected = g_malloc0 (MiB);
+  g_autofree uint8_t *buf = NULL;
+  g_autoptr (HvBlock) block = NULL;
+  uint8_t chunks[N][3000];
+  int results[N];
+  gboolean done[N];
+
+  if (!have_qemu_tools ())
+    return;
+  RUN_OK (f, "qemu-img create -q -f qcow2 -o cluster_size=%s cw.qcow2 1M", (const char *) data);
+  block = open_ok (f, "cw.qcow2", FALSE);
+  for (unsigned i = 0; i < N; i++)
+    {
+      /* Six requests per 64 KiB, 8 KiB apart, in an order that mixes clusters. */
+      uint64_t offset = ((i * 7) % N) * 8192 + 100;
+
+      memset (chunks[i], i + 1, sizeof chunks[i]);
+      memcpy (expected + offset, chunks[i], sizeof chunks[i]);
+      test_block_submit (block, i % 5 == 4 ? HV_BLOCK_FLUSH : HV_BLOCK_WRITE, chunks[i], offset,
+                         i % 5 == 4 ? 0 : sizeof chunks[i], &results[i], &done[i]);
+      if (i % 5 == 4)
+        memset (expected + offset, 0, sizeof chunks[i]);
+    }
+  for (unsigned i = 0; i < N; i++)
+    {
+      while (!done[i])
+        g_main_context_iteration (f->context, TRUE);
+      g_assert_cmpint (results[i], ==, 0);
+    }
+  buf = read_all (block);
+  g_assert_cmpmem (buf, MiB, expected, MiB);
+  g_clear_pointer (&block, hv_block_free);
+  assert_check_clean (f, "cw.qcow2");
 }
 
 static void
@@ -795,6 +850,8 @@ main (int argc, char **argv)
   ADD ("write/without-aio", test_write_without_aio, NULL);
   ADD ("write/discard-zeroes-v3", test_discard_and_zeroes, "1.1");
   ADD ("write/discard-zeroes-v2", test_discard_and_zeroes, "0.10");
+  ADD ("write/concurrent", test_concurrent_writes, "65536");
+  ADD ("write/concurrent-small-clusters", test_concurrent_writes, "4096");
   ADD ("write/kill-9", test_kill_while_writing, NULL);
   ADD ("backing/chain", test_backing_chain, NULL);
   ADD ("backing/too-deep", test_backing_too_deep, NULL);

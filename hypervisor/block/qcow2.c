@@ -1659,9 +1659,10 @@ zero_piece (Qcow2Op *op, int *error)
   ret = l2_lookup (q, guest, &lookup);
   if (ret < 0)
     return *error = ret, TRUE;
-  /* v3: a zero cluster (reads zeros, hides the backing file); v2 without backing: unallocated. */
-  new_entry = q->version >= 3 ? QCOW2_OFLAG_ZERO : 0;
-  if (lookup.entry != new_entry && (lookup.slot != NULL || new_entry != 0))
+  /* v3: a zero cluster (reads zeros, hides the backing file); v2 without backing: unallocated.  An
+   * unallocated cluster without a backing file already reads zeros. */
+  new_entry = q->version >= 3 && block->backing != NULL ? QCOW2_OFLAG_ZERO : 0;
+  if (lookup.entry != new_entry && !(lookup.entry == 0 && block->backing == NULL))
     {
       uint64_t old = lookup.entry;
 
