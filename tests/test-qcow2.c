@@ -845,6 +845,7 @@ main (int argc, char **argv)
   ADD ("write/v3", test_write, "-o cluster_size=65536");
   ADD ("write/v2", test_write, "-o compat=0.10,cluster_size=512");
   ADD ("write/2M-clusters", test_write, "-o cluster_size=2M");
+  ADD ("write/lazy-refcounts-image", test_write, "-o lazy_refcounts=on");
   ADD ("write/refcount-1-bit", test_write, "-o cluster_size=4096,refcount_bits=1");
   ADD ("write/refcount-table-grows", test_write_grows_refcount_table, NULL);
   ADD ("write/without-aio", test_write_without_aio, NULL);

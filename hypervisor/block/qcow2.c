@@ -98,6 +98,7 @@ typedef struct
   int fd;
   uint64_t *l1;       /* host order */
   gboolean l1_dirty;
+  uint32_t l1_dirty_first, l1_dirty_last; /* the entries changed since the table was written */
   uint64_t *reftable; /* host order; reftable_clusters * cluster_size / 8 entries */
   uint64_t reftable_entries;
   uint64_t free_hint; /* no free cluster below this index */
@@ -659,6 +660,13 @@ reftable_grow (Qcow2 *q, uint64_t at)
     }
   if ((new_clusters << q->cluster_bits) > QCOW2_MAX_REFTABLE_BYTES || new_clusters > G_MAXUINT32)
     return -EFBIG;
+  /* Clusters past the refcount table's reach are free, unless a damaged image put tables there. */
+  for (uint64_t c = at; c < at + blocks + new_clusters; c++)
+    if (is_metadata (q, c << q->cluster_bits))
+      {
+        g_debug ("qcow2: metadata at cluster %" G_GUINT64_FORMAT " is not covered by the refcount table", c);
+        return -EIO;
+      }
 
   table = g_malloc0 (new_clusters << q->cluster_bits);
   for (uint64_t i = 0; i < q->reftable_entries; i++)
@@ -748,6 +756,7 @@ cluster_alloc (Qcow2 *q, uint64_t *offset)
           uint8_t entry[8];
 
           refcount_set_entry (q, block, cluster % q->refblock_entries, 1, &unused_at, &unused_len);
+          q->refblock.offset = 0;
           ret = qcow2_write (q, block, q->cluster_size, cluster << q->cluster_bits);
           if (ret == 0)
             ret = qcow2_sync (q);
@@ -913,6 +922,16 @@ l2_lookup (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup)
   return 0;
 }
 
+static void
+l1_mark_dirty (Qcow2 *q, uint32_t index)
+{
+  if (!q->l1_dirty)
+    q->l1_dirty_first = q->l1_dirty_last = index;
+  q->l1_dirty_first = MIN (q->l1_dirty_first, index);
+  q->l1_dirty_last = MAX (q->l1_dirty_last, index);
+  q->l1_dirty = TRUE;
+}
+
 /* The L2 table for guest @guest, made if there is none, for a change. */
 static int
 l2_lookup_for_write (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup)
@@ -935,7 +954,7 @@ l2_lookup_for_write (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup)
       if (ret < 0)
         return ret;
       q->l1[l1_index] = offset | QCOW2_OFLAG_COPIED;
-      q->l1_dirty = TRUE;
+      l1_mark_dirty (q, l1_index);
     }
   else if (!(q->l1[l1_index] & QCOW2_OFLAG_COPIED))
     {
@@ -947,7 +966,7 @@ l2_lookup_for_write (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup)
       if (refcount != 1)
         return -EIO; /* shared with a snapshot: those images open read-only */
       q->l1[l1_index] |= QCOW2_OFLAG_COPIED;
-      q->l1_dirty = TRUE;
+      l1_mark_dirty (q, l1_index);
     }
   ret = l2_lookup (q, guest, lookup);
   if (ret == 0 && lookup->slot == NULL)
@@ -998,13 +1017,14 @@ qcow2_flush_metadata (Qcow2 *q)
     }
   if (q->l1_dirty)
     {
-      g_autofree uint8_t *buf = g_malloc ((size_t) q->l1_size * 8);
+      uint32_t count = q->l1_dirty_last - q->l1_dirty_first + 1;
+      g_autofree uint8_t *buf = g_malloc ((size_t) count * 8);
 
-      for (uint32_t i = 0; i < q->l1_size; i++)
-        be64_put (buf + i * 8, q->l1[i]);
+      for (uint32_t i = 0; i < count; i++)
+        be64_put (buf + i * 8, q->l1[q->l1_dirty_first + i]);
       ret = qcow2_sync (q);
       if (ret == 0)
-        ret = qcow2_write (q, buf, (size_t) q->l1_size * 8, q->l1_offset);
+        ret = qcow2_write (q, buf, (size_t) count * 8, q->l1_offset + (uint64_t) q->l1_dirty_first * 8);
       if (ret < 0)
         return ret;
       q->l1_dirty = FALSE;
