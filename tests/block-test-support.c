@@ -91,7 +91,8 @@ hv_block_open_backing (HvBlock *block, const char *name, HvBlockFormat format, G
                         "backing chain is deeper than %u images (a loop?)", HV_BLOCK_MAX_CHAIN),
            NULL;
   if (block->open_backing == NULL)
-    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "image has a backing file (%s)", name), NULL;
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "image has a backing file (%s)", name),
+           NULL;
   fd = block->open_backing (block->open_backing_opaque, block->depth + 1, name, format, error);
   if (fd < 0)
     return NULL;

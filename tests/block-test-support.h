@@ -6,10 +6,11 @@
 
 /* An HvBlock for @fd (taken) opened by @driver, with @aio (may be NULL: synchronous data I/O) and
  * requests completing on @context.  NULL and @error when the driver refuses the image. */
-HvBlock *test_block_open (const HvBlockDriver *driver, int fd, gboolean read_only, HvBlockOpenBacking open_backing,
-                          void *opaque, GMainContext *context, HvAio *aio, GError **error);
+HvBlock *test_block_open (const HvBlockDriver *driver, int fd, gboolean read_only,
+                          HvBlockOpenBacking open_backing, void *opaque, GMainContext *context, HvAio *aio,
+                          GError **error);
 /* Submits one request to the driver and iterates @block's context until it completes: its result. */
 int test_block_io (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_t length);
 /* Submits one request without waiting: *@done becomes TRUE and *@result its result when it completes. */
-void test_block_submit (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_t length, int *result,
-                        gboolean *done);
+void test_block_submit (HvBlock *block, HvBlockOp op, void *buf, uint64_t offset, uint64_t length,
+                        int *result, gboolean *done);

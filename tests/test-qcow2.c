@@ -69,8 +69,7 @@ path_in (Fixture *f, const char *name)
 }
 
 /* Runs a command line in the fixture's folder; returns its exit status, its output in @output. */
-static int
-run (Fixture *f, char **output, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static int run (Fixture *f, char **output, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static int
 run (Fixture *f, char **output, const char *format, ...)
@@ -164,7 +163,8 @@ assert_bytes (const uint8_t *buf, uint64_t offset, uint64_t len, uint8_t value)
 {
   for (uint64_t i = 0; i < len; i++)
     if (buf[offset + i] != value)
-      g_error ("byte 0x%" G_GINT64_MODIFIER "x is 0x%02x, expected 0x%02x", offset + i, buf[offset + i], value);
+      g_error ("byte 0x%" G_GINT64_MODIFIER "x is 0x%02x, expected 0x%02x", offset + i, buf[offset + i],
+               value);
 }
 
 static void
@@ -258,12 +258,14 @@ test_read_compressed (Fixture *f, gconstpointer data)
     return;
   /* Text-like data (compresses), a random stretch (stored uncompressed), zeros. */
   for (unsigned i = 0; i < 2 * MiB; i++)
-    expected[i] = i < MiB ? (uint8_t) "qcow2 compressed "[i % 17] : i < MiB + 128 * 1024 ? (uint8_t) g_rand_int (rand) : 0;
+    expected[i] = i < MiB                ? (uint8_t) "qcow2 compressed "[i % 17]
+                  : i < MiB + 128 * 1024 ? (uint8_t) g_rand_int (rand)
+                                         : 0;
   g_rand_free (rand);
   g_file_set_contents (raw_path, (const char *) expected, 2 * MiB, &error);
   g_assert_no_error (error);
-  RUN_OK (f, "qemu-img convert -c -f raw -O qcow2 -o compression_type=%s,cluster_size=%s src.raw c.qcow2", type,
-          strcmp (type, "zlib") == 0 ? "65536" : "16384");
+  RUN_OK (f, "qemu-img convert -c -f raw -O qcow2 -o compression_type=%s,cluster_size=%s src.raw c.qcow2",
+          type, strcmp (type, "zlib") == 0 ? "65536" : "16384");
 
   block = open_ok (f, "c.qcow2", FALSE);
   buf = read_all (block);
@@ -290,7 +292,8 @@ test_read_extended_l2 (Fixture *f, gconstpointer data)
     return;
   RUN_OK (f, "qemu-img create -q -f qcow2 base.qcow2 1M");
   RUN_OK (f, "qemu-io -c 'write -P 0x22 0 1M' base.qcow2");
-  RUN_OK (f, "qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=64k -b base.qcow2 -F qcow2 s.qcow2 1M");
+  RUN_OK (f,
+          "qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=64k -b base.qcow2 -F qcow2 s.qcow2 1M");
   /* Subclusters of 2 KiB: one written, one zeroed, the rest of the cluster from the backing file. */
   RUN_OK (f, "qemu-io -c 'write -P 0x33 2k 2k' -c 'write -z 6k 2k' -c 'write -P 0x44 128k 64k' s.qcow2");
   block = open_ok (f, "s.qcow2", TRUE);
@@ -319,7 +322,10 @@ write_and_verify (Fixture *f, const char *create_options, uint64_t spread)
     uint64_t len;
     uint8_t value;
   } writes[] = {
-    { 0, 65536, 0xa1 }, { 1000, 3000, 0xa2 }, { 70000, 200000, 0xa3 }, { 3 * MiB + 17, 5, 0xa4 },
+    { 0, 65536, 0xa1 },
+    { 1000, 3000, 0xa2 },
+    { 70000, 200000, 0xa3 },
+    { 3 * MiB + 17, 5, 0xa4 },
   };
   g_autoptr (HvBlock) block = NULL;
   g_autofree uint8_t *expected = g_malloc0 (4 * MiB + spread);
@@ -362,8 +368,9 @@ write_and_verify (Fixture *f, const char *create_options, uint64_t spread)
     }
 
   assert_check_clean (f, "w.qcow2");
-  RUN_OK (f, "qemu-io -c 'read -P 0xa2 1000 3000' -c 'read -P 0xa1 4000 61536' -c 'read -P 0xa3 70000 200000' "
-             "-c 'read -P 0 270000 100000' -c 'read -P 0xa4 3145745 5' w.qcow2");
+  RUN_OK (f,
+          "qemu-io -c 'read -P 0xa2 1000 3000' -c 'read -P 0xa1 4000 61536' -c 'read -P 0xa3 70000 200000' "
+          "-c 'read -P 0 270000 100000' -c 'read -P 0xa4 3145745 5' w.qcow2");
   block = open_ok (f, "w.qcow2", TRUE);
   g_clear_pointer (&buf, g_free);
   buf = read_all (block);
@@ -466,7 +473,8 @@ test_discard_and_zeroes (Fixture *f, gconstpointer data)
   assert_bytes (buf, 768 * 1024, 256 * 1024, 0xff);
   g_clear_pointer (&block, hv_block_free);
   assert_check_clean (f, "z.qcow2");
-  RUN_OK (f, "qemu-io -c 'read -P 0 1000 20000' -c 'read -P 0 512k 256k' -c 'read -P 0xff 768k 256k' z.qcow2");
+  RUN_OK (f,
+          "qemu-io -c 'read -P 0 1000 20000' -c 'read -P 0 512k 256k' -c 'read -P 0xff 768k 256k' z.qcow2");
 
   /* The freed clusters are used again: the file does not grow for the next write. */
   {
@@ -611,11 +619,11 @@ build_image (const char *backing)
       PUT32 (16, strlen (backing));
       memcpy (p + 112, backing, strlen (backing));
     }
-  PUT64 (512, 2 * 512);                          /* refcount table → block */
+  PUT64 (512, 2 * 512); /* refcount table → block */
   for (unsigned c = 0; c < 6; c++)
-    p[1024 + c * 2 + 1] = 1;                     /* refcounts of clusters 0-5 */
-  PUT64 (1536, (4 * 512) | (1ull << 63));        /* L1 → L2 */
-  PUT64 (2048, (5 * 512) | (1ull << 63));        /* L2[0] → data */
+    p[1024 + c * 2 + 1] = 1;              /* refcounts of clusters 0-5 */
+  PUT64 (1536, (4 * 512) | (1ull << 63)); /* L1 → L2 */
+  PUT64 (2048, (5 * 512) | (1ull << 63)); /* L2[0] → data */
   memset (p + 5 * 512, 0x99, 512);
 #undef PUT32
 #undef PUT64
@@ -806,7 +814,8 @@ test_backing_too_deep (Fixture *f, gconstpointer data)
 
   fd = memfd_create ("top", MFD_CLOEXEC);
   g_assert_cmpint (write (fd, image->data, image->len), ==, (ssize_t) image->len);
-  block = test_block_open (&hv_block_qcow2_driver, fd, TRUE, open_generated, &deep, f->context, f->aio, &error);
+  block = test_block_open (&hv_block_qcow2_driver, fd, TRUE, open_generated, &deep, f->context, f->aio,
+                           &error);
   g_assert_null (block);
   g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
   g_assert_nonnull (strstr (error->message, "deeper"));
@@ -815,7 +824,8 @@ test_backing_too_deep (Fixture *f, gconstpointer data)
 
   fd = memfd_create ("top", MFD_CLOEXEC);
   g_assert_cmpint (write (fd, image->data, image->len), ==, (ssize_t) image->len);
-  block = test_block_open (&hv_block_qcow2_driver, fd, TRUE, open_generated, &fine, f->context, f->aio, &error);
+  block = test_block_open (&hv_block_qcow2_driver, fd, TRUE, open_generated, &fine, f->context, f->aio,
+                           &error);
   g_assert_no_error (error);
   g_assert_cmpuint (fine.opened, ==, HV_BLOCK_MAX_CHAIN - 1);
 }

@@ -49,6 +49,7 @@
 /* The L2 cache holds this many bytes of tables, and at least this many tables. */
 #define QCOW2_L2_CACHE_BYTES (4u << 20)
 #define QCOW2_L2_CACHE_MIN   4
+#define QCOW2_L2_CACHE_MAX   1024
 /* Frees waiting for their L2 entries to reach the disk; more start a metadata flush. */
 #define QCOW2_MAX_PENDING_FREES 4096
 
@@ -57,7 +58,7 @@ typedef struct
   uint64_t offset; /* 0: empty slot */
   uint8_t *data;   /* the table as on disk (big-endian) */
   gboolean dirty;
-  uint64_t used;   /* LRU clock */
+  uint64_t used; /* LRU clock */
 } Qcow2L2Slot;
 
 typedef struct
@@ -89,17 +90,17 @@ typedef struct
   HvBlockFormat backing_format;
 
   /* derived */
-  unsigned l2_bits;  /* log2 of the entries in one L2 table */
+  unsigned l2_bits; /* log2 of the entries in one L2 table */
   unsigned l2_entry_size;
   uint64_t refblock_entries;
   uint64_t file_size; /* grows with our writes */
   gboolean read_only;
 
   int fd;
-  uint64_t *l1;       /* host order */
+  uint64_t *l1; /* host order */
   gboolean l1_dirty;
   uint32_t l1_dirty_first, l1_dirty_last; /* the entries changed since the table was written */
-  uint64_t *reftable; /* host order; reftable_clusters * cluster_size / 8 entries */
+  uint64_t *reftable;                     /* host order; reftable_clusters * cluster_size / 8 entries */
   uint64_t reftable_entries;
   uint64_t free_hint; /* no free cluster below this index */
 
@@ -112,8 +113,8 @@ typedef struct
   uint64_t l2_clock;
   Qcow2RefblockSlot refblock; /* the refcount block last used */
 
-  gboolean unsynced;        /* written since the last fdatasync */
-  GArray *pending_frees;    /* host clusters (byte offsets, counts) freed once L2 is on disk */
+  gboolean unsynced;     /* written since the last fdatasync */
+  GArray *pending_frees; /* host clusters (byte offsets, counts) freed once L2 is on disk */
   unsigned writes_in_flight;
 
   /* The last compressed cluster read, decompressed. */
@@ -305,8 +306,8 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
         q->compression_type = buf[104];
     }
   if (q->refcount_order > 6)
-    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 refcount_order %u is out of range (0 to 6)",
-                        q->refcount_order),
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 refcount_order %u is out of range (0 to 6)", q->refcount_order),
            FALSE;
   if (crypt_method != 0)
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
@@ -336,8 +337,9 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
       ext += 8 + ((uint64_t) ext_len + 7) / 8 * 8;
     }
 
-  unknown = q->incompatible & ~(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DATA_FILE
-                                | QCOW2_INCOMPAT_COMPRESSION | QCOW2_INCOMPAT_EXTL2);
+  unknown = q->incompatible
+            & ~(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_DATA_FILE
+                | QCOW2_INCOMPAT_COMPRESSION | QCOW2_INCOMPAT_EXTL2);
   if (unknown != 0)
     {
       unsigned bit = __builtin_ctzll (unknown);
@@ -366,7 +368,8 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
            FALSE;
   if (q->compression_type > 1)
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                        "qcow2 compression_type %u is not supported (0 deflate, 1 zstd)", q->compression_type),
+                        "qcow2 compression_type %u is not supported (0 deflate, 1 zstd)",
+                        q->compression_type),
            FALSE;
   q->extended_l2 = (q->incompatible & QCOW2_INCOMPAT_EXTL2) != 0;
   if (q->extended_l2 && q->cluster_bits < 14)
@@ -381,8 +384,8 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
 
   /* The virtual size, and an L1 table that covers it. */
   if (q->size > (1ull << 62))
-    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 virtual size %" G_GUINT64_FORMAT " is too large",
-                        q->size),
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 virtual size %" G_GUINT64_FORMAT " is too large", q->size),
            FALSE;
   l2_coverage = 1ull << (q->cluster_bits + q->l2_bits);
   needed_l1 = (q->size + 511) / 512 * 512;
@@ -403,7 +406,8 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
     {
       if (q->l1_offset == 0 || q->l1_offset % q->cluster_size != 0)
         return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 L1 table offset 0x%" G_GINT64_MODIFIER "x is not a cluster boundary past the header",
+                            "qcow2 L1 table offset 0x%" G_GINT64_MODIFIER
+                            "x is not a cluster boundary past the header",
                             q->l1_offset),
                FALSE;
       if (q->l1_offset > file_size || l1_bytes > file_size - q->l1_offset)
@@ -421,7 +425,8 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
            FALSE;
   if (q->reftable_offset == 0 || q->reftable_offset % q->cluster_size != 0)
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                        "qcow2 refcount table offset 0x%" G_GINT64_MODIFIER "x is not a cluster boundary past the header",
+                        "qcow2 refcount table offset 0x%" G_GINT64_MODIFIER
+                        "x is not a cluster boundary past the header",
                         q->reftable_offset),
            FALSE;
   if (q->reftable_offset > file_size || reftable_bytes > file_size - q->reftable_offset)
@@ -430,11 +435,14 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
                         q->reftable_offset),
            FALSE;
   if (q->l1_size > 0 && ranges_overlap (q->l1_offset, l1_bytes, q->reftable_offset, reftable_bytes))
-    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 L1 table and refcount table overlap"), FALSE;
-  if (q->nb_snapshots > 0 && (q->snapshots_offset == 0 || q->snapshots_offset % q->cluster_size != 0
-                              || q->snapshots_offset >= file_size))
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 L1 table and refcount table overlap"),
+           FALSE;
+  if (q->nb_snapshots > 0
+      && (q->snapshots_offset == 0 || q->snapshots_offset % q->cluster_size != 0
+          || q->snapshots_offset >= file_size))
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                        "qcow2 snapshot table offset 0x%" G_GINT64_MODIFIER "x is invalid", q->snapshots_offset),
+                        "qcow2 snapshot table offset 0x%" G_GINT64_MODIFIER "x is invalid",
+                        q->snapshots_offset),
            FALSE;
 
   if (backing_offset != 0)
@@ -446,11 +454,13 @@ qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size
                FALSE;
       if (backing_offset > len || backing_size > len - backing_offset || backing_offset < q->header_length)
         return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 backing file name at %" G_GUINT64_FORMAT " is not inside the first cluster",
+                            "qcow2 backing file name at %" G_GUINT64_FORMAT
+                            " is not inside the first cluster",
                             backing_offset),
                FALSE;
       if (memchr (buf + backing_offset, 0, backing_size) != NULL)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 backing file name contains a NUL byte"),
+        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                            "qcow2 backing file name contains a NUL byte"),
                FALSE;
       q->backing_name = g_strndup ((const char *) buf + backing_offset, backing_size);
       if (backing_format != NULL)
@@ -871,6 +881,8 @@ l2_get (Qcow2 *q, uint64_t offset, gboolean fresh, Qcow2L2Slot **out)
   if (ret < 0)
     return ret;
   victim->offset = 0;
+  if (victim->data == NULL)
+    victim->data = g_malloc (q->cluster_size);
   if (fresh)
     memset (victim->data, 0, q->cluster_size);
   else
@@ -1336,20 +1348,20 @@ typedef struct
 {
   HvBlockRequest *request;
   HvBlock *block;
-  uint64_t done;           /* bytes of the request handled */
-  struct iovec *slice;     /* request->n_iov entries */
-  gboolean in_submit;      /* still inside driver->submit: completion is deferred */
+  uint64_t done;       /* bytes of the request handled */
+  struct iovec *slice; /* request->n_iov entries */
+  gboolean in_submit;  /* still inside driver->submit: completion is deferred */
   gboolean waiting;
 
   /* The piece in flight. */
-  uint64_t piece_len;       /* bytes of I/O */
-  uint64_t advance;         /* bytes of the request it covers */
-  int result;               /* a deferred completion's */
+  uint64_t piece_len; /* bytes of I/O */
+  uint64_t advance;   /* bytes of the request it covers */
+  int result;         /* a deferred completion's */
   gboolean piece_is_write;
   gboolean piece_allocating; /* an allocating write: the L2 entry is set when the data landed */
   uint64_t piece_cluster;    /* guest cluster index (busy while allocating) */
   uint64_t piece_host;
-  uint8_t *bounce;           /* the cluster written by an allocating write, or zeros */
+  uint8_t *bounce; /* the cluster written by an allocating write, or zeros */
 } Qcow2Op;
 
 static void op_continue (Qcow2Op *op);
@@ -1383,7 +1395,7 @@ op_finish (Qcow2Op *op, int result)
       op->result = result;
       g_source_set_callback (source, op_finish_idle, op, NULL);
       g_source_attach (source, op->block->context != NULL ? op->block->context
-                                                           : g_main_context_get_thread_default ());
+                                                          : g_main_context_get_thread_default ());
       g_source_unref (source);
       return;
     }
@@ -1645,7 +1657,7 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
   else
     iov_copy (r->iov, r->n_iov, op->done, op->bounce + in_cluster, len, FALSE);
   op->piece_len = q->cluster_size; /* the whole cluster is written ... */
-  op->advance = len;                /* ... for @len bytes of the request */
+  op->advance = len;               /* ... for @len bytes of the request */
   op->piece_allocating = TRUE;
   g_hash_table_add (q->busy, GSIZE_TO_POINTER (op->piece_cluster));
   op->slice[0].iov_base = op->bounce;
@@ -1821,7 +1833,8 @@ qcow2_load_tables (Qcow2 *q, GError **error)
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 refcount table overlaps the header"),
            FALSE;
   if (q->l1_size > 0
-      && !add_metadata (q, q->l1_offset, ((uint64_t) q->l1_size * 8 + q->cluster_size - 1) >> q->cluster_bits))
+      && !add_metadata (q, q->l1_offset,
+                        ((uint64_t) q->l1_size * 8 + q->cluster_size - 1) >> q->cluster_bits))
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
                         "qcow2 L1 table overlaps the header or the refcount table"),
            FALSE;
@@ -1952,10 +1965,9 @@ qcow2_open (HvBlock *block, GError **error)
   if (!qcow2_load_tables (q, error))
     return FALSE;
 
-  q->l2_cache_size = MAX (QCOW2_L2_CACHE_MIN, QCOW2_L2_CACHE_BYTES >> q->cluster_bits);
+  /* Table buffers are allocated as the cache fills. */
+  q->l2_cache_size = CLAMP (QCOW2_L2_CACHE_BYTES >> q->cluster_bits, QCOW2_L2_CACHE_MIN, QCOW2_L2_CACHE_MAX);
   q->l2_cache = g_new0 (Qcow2L2Slot, q->l2_cache_size);
-  for (unsigned i = 0; i < q->l2_cache_size; i++)
-    q->l2_cache[i].data = g_malloc (q->cluster_size);
   q->refblock.data = g_malloc (q->cluster_size);
   q->compressed_cluster = g_malloc (q->cluster_size);
   q->free_hint = 1;

@@ -71,7 +71,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (image_size > 0 && write (fd, image_data, image_size) != (ssize_t) image_size)
     abort ();
   context = g_main_context_new ();
-  block = test_block_open (&hv_block_qcow2_driver, fd, !(flags & 1), open_backing, NULL, context, NULL, &error);
+  block = test_block_open (&hv_block_qcow2_driver, fd, !(flags & 1), open_backing, NULL, context, NULL,
+                           &error);
   if (block == NULL)
     {
       fuzz_note_refusal ("open", error);
@@ -91,8 +92,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
       if (op == HV_BLOCK_WRITE)
         memset (buffer, 0xc3, length);
-      test_block_io (block, op, op == HV_BLOCK_READ || op == HV_BLOCK_WRITE ? buffer : NULL, offset,
-                     length);
+      test_block_io (block, op, op == HV_BLOCK_READ || op == HV_BLOCK_WRITE ? buffer : NULL, offset, length);
     }
 
   /* Each write may allocate a data cluster, an L2 table and a refcount block, or grow the refcount
