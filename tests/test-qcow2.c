@@ -491,6 +491,40 @@ test_discard_and_zeroes (Fixture *f, gconstpointer data)
   }
 }
 
+/* Over a backing file, discarded and zeroed clusters read as zeros, not as the backing file: v3 marks
+ * them zero clusters, v2 (no such mark) writes zeros. */
+static void
+test_zeroes_over_backing (Fixture *f, gconstpointer data)
+{
+  const char *compat = data;
+  g_autofree uint8_t *ones = g_malloc (256 * 1024);
+  g_autofree uint8_t *buf = NULL;
+  g_autoptr (HvBlock) block = NULL;
+
+  if (!have_qemu_tools ())
+    return;
+  memset (ones, 0x66, 256 * 1024);
+  RUN_OK (f, "qemu-img create -q -f qcow2 -o compat=%s base.qcow2 1M", compat);
+  RUN_OK (f, "qemu-io -c 'write -P 0x55 0 1M' base.qcow2");
+  RUN_OK (f, "qemu-img create -q -f qcow2 -o compat=%s -b base.qcow2 -F qcow2 top.qcow2 1M", compat);
+  block = open_ok (f, "top.qcow2", FALSE);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, ones, 0, 256 * 1024), ==, 0);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE_ZEROES, NULL, 0, 128 * 1024), ==, 0);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE_ZEROES, NULL, 512 * 1024, 100000), ==, 0);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_DISCARD, NULL, 768 * 1024, 64 * 1024), ==, 0);
+  buf = read_all (block);
+  assert_bytes (buf, 0, 128 * 1024, 0);
+  assert_bytes (buf, 128 * 1024, 128 * 1024, 0x66);
+  assert_bytes (buf, 256 * 1024, 256 * 1024, 0x55);
+  assert_bytes (buf, 512 * 1024, 100000, 0);
+  assert_bytes (buf, 512 * 1024 + 100000, 768 * 1024 - 512 * 1024 - 100000, 0x55);
+  /* v2 cannot hide the backing file without writing: its discard leaves the data. */
+  assert_bytes (buf, 768 * 1024, 64 * 1024, strcmp (compat, "1.1") == 0 ? 0 : 0x55);
+  g_clear_pointer (&block, hv_block_free);
+  assert_check_clean (f, "top.qcow2");
+  RUN_OK (f, "qemu-io -c 'read -P 0 0 128k' -c 'read -P 0x66 128k 128k' -c 'read -P 0 512k 100000' top.qcow2");
+}
+
 static char *
 file_checksum (Fixture *f, const char *name)
 {
@@ -864,6 +898,8 @@ main (int argc, char **argv)
   ADD ("write/concurrent", test_concurrent_writes, "65536");
   ADD ("write/concurrent-small-clusters", test_concurrent_writes, "4096");
   ADD ("write/kill-9", test_kill_while_writing, NULL);
+  ADD ("backing/zeroes-v3", test_zeroes_over_backing, "1.1");
+  ADD ("backing/zeroes-v2", test_zeroes_over_backing, "0.10");
   ADD ("backing/chain", test_backing_chain, NULL);
   ADD ("backing/too-deep", test_backing_too_deep, NULL);
   ADD ("backing/loop", test_backing_loop, NULL);
