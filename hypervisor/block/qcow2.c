@@ -1,5 +1,5 @@
 /* qcow2.c — the qcow2 image format (v2 and v3): header checks, L1/L2 mapping with an L2 cache, refcounts
- * and cluster allocation, compressed (deflate, zstd) and zero clusters, extended L2 entries (read-only),
+ * and cluster allocation, compressed (deflate, zstd) and zero clusters, extended L2 entries (subclusters),
  * and reads that fall through to the backing chain.
  *
  * Every field of the file is untrusted: tables are checked against the file's size and against each
@@ -38,6 +38,9 @@
 #define QCOW2_OFLAG_COMPRESSED (1ull << 62)
 #define QCOW2_OFLAG_ZERO       (1ull << 0)
 #define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull
+/* Extended L2 entries: every subcluster allocated; every subcluster reading as zeros. */
+#define QCOW2_SUBCLUSTERS_ALLOCATED 0x00000000ffffffffull
+#define QCOW2_SUBCLUSTERS_ZERO      0xffffffff00000000ull
 
 /* Limits on what an image may make us hold in memory (QEMU's own limits: 32 MiB of L1, 8 MiB of
  * refcount table), and on the clusters we accept (QEMU: 512 B to 2 MiB). */
@@ -986,10 +989,13 @@ l2_lookup_for_write (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup)
   return ret;
 }
 
+/* Sets an L2 entry; with extended L2 entries also its subcluster bitmap. */
 static void
-l2_set (Qcow2 *q, Qcow2Lookup *lookup, uint64_t entry)
+l2_set (Qcow2 *q, Qcow2Lookup *lookup, uint64_t entry, uint64_t bitmap)
 {
   be64_put (lookup->slot->data + lookup->index * q->l2_entry_size, entry);
+  if (q->extended_l2)
+    be64_put (lookup->slot->data + lookup->index * q->l2_entry_size + 8, bitmap);
   lookup->slot->dirty = TRUE;
 }
 
@@ -1448,7 +1454,7 @@ piece_done (Qcow2Op *op, int64_t result)
           if (ret == 0)
             ret = entry_free_later (q, lookup.entry);
           if (ret == 0)
-            l2_set (q, &lookup, op->piece_host | QCOW2_OFLAG_COPIED);
+            l2_set (q, &lookup, op->piece_host | QCOW2_OFLAG_COPIED, QCOW2_SUBCLUSTERS_ALLOCATED);
         }
       g_clear_pointer (&op->bounce, g_free);
       if (ret < 0)
@@ -1614,7 +1620,9 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
   host = lookup.entry & QCOW2_OFFSET_MASK;
   op->piece_cluster = guest >> q->cluster_bits;
 
-  if ((lookup.entry & QCOW2_OFLAG_COPIED) && !(lookup.entry & (QCOW2_OFLAG_COMPRESSED | QCOW2_OFLAG_ZERO)))
+  /* In place: a plain cluster of its own (with subclusters: all of them allocated). */
+  if ((lookup.entry & QCOW2_OFLAG_COPIED) && !(lookup.entry & QCOW2_OFLAG_COMPRESSED)
+      && (q->extended_l2 ? lookup.bitmap == QCOW2_SUBCLUSTERS_ALLOCATED : !(lookup.entry & QCOW2_OFLAG_ZERO)))
     {
       if (!data_cluster_writable (q, host))
         {
@@ -1678,7 +1686,7 @@ zero_piece (Qcow2Op *op, int *error)
   uint64_t in_cluster = guest & (q->cluster_size - 1), len = MIN (left, q->cluster_size - in_cluster);
   gboolean whole = in_cluster == 0 && (len == q->cluster_size || guest + len >= block->size);
   Qcow2Lookup lookup;
-  uint64_t new_entry;
+  uint64_t new_entry, new_bitmap;
   int ret;
 
   if (!whole || (q->version < 3 && block->backing != NULL))
@@ -1693,15 +1701,17 @@ zero_piece (Qcow2Op *op, int *error)
     return *error = ret, TRUE;
   /* v3: a zero cluster (reads zeros, hides the backing file); v2 without backing: unallocated.  An
    * unallocated cluster without a backing file already reads zeros. */
-  new_entry = q->version >= 3 && block->backing != NULL ? QCOW2_OFLAG_ZERO : 0;
-  if (lookup.entry != new_entry && !(lookup.entry == 0 && block->backing == NULL))
+  new_entry = q->version >= 3 && block->backing != NULL && !q->extended_l2 ? QCOW2_OFLAG_ZERO : 0;
+  new_bitmap = q->extended_l2 && block->backing != NULL ? QCOW2_SUBCLUSTERS_ZERO : 0;
+  if ((lookup.entry != new_entry || lookup.bitmap != new_bitmap)
+      && !(lookup.entry == 0 && (lookup.bitmap & QCOW2_SUBCLUSTERS_ALLOCATED) == 0 && block->backing == NULL))
     {
       uint64_t old = lookup.entry;
 
       ret = l2_lookup_for_write (q, guest, &lookup);
       if (ret == 0)
         {
-          l2_set (q, &lookup, new_entry);
+          l2_set (q, &lookup, new_entry, new_bitmap);
           ret = entry_free_later (q, old);
         }
       if (ret < 0)
@@ -1950,8 +1960,6 @@ qcow2_open (HvBlock *block, GError **error)
       else if (q->incompatible & QCOW2_INCOMPAT_DIRTY)
         why = "is marked dirty (lazy refcounts not written back: qemu-img check -r all repairs it); it can "
               "be opened read-only";
-      else if (q->extended_l2)
-        why = "uses extended L2 entries (subclusters), which are supported read-only";
       else if (q->nb_snapshots > 0)
         why = "has internal snapshots, which are supported read-only";
       if (why != NULL)
