@@ -1423,9 +1423,10 @@ wake_waiters (Qcow2 *q)
     }
 }
 
-/* The data of the piece in flight landed (@result: bytes, or -errno). */
-static void
-piece_done (Qcow2Op *op, int64_t result)
+/* The data of the piece in flight landed (@result: bytes, or -errno): 0 (the request moved past the
+ * piece) or -errno. */
+static int
+piece_finish (Qcow2Op *op, int64_t result)
 {
   Qcow2 *q = op->block->impl;
   int ret = 0;
@@ -1461,24 +1462,27 @@ piece_done (Qcow2Op *op, int64_t result)
         clusters_free_later (q, op->piece_host, 1);
       wake_waiters (q);
     }
-  if (ret < 0)
-    {
-      op_finish (op, ret);
-      return;
-    }
-  op->done += op->advance;
-  op_continue (op);
+  if (ret == 0)
+    op->done += op->advance;
+  return ret;
 }
 
 static void
 piece_aio_cb (void *opaque, int64_t result)
 {
-  piece_done (opaque, result);
+  Qcow2Op *op = opaque;
+  int ret = piece_finish (op, result);
+
+  if (ret < 0)
+    op_finish (op, ret);
+  else
+    op_continue (op);
 }
 
 /* Starts the data I/O of the piece: through hv_aio, or synchronously without one. */
-static void
-piece_io (Qcow2Op *op, int fd, uint64_t host, const struct iovec *iov, unsigned n_iov, gboolean write)
+static gboolean
+piece_io (Qcow2Op *op, int fd, uint64_t host, const struct iovec *iov, unsigned n_iov, gboolean write,
+          int64_t *sync_result)
 {
   HvBlock *block = op->block;
   int64_t result;
@@ -1492,7 +1496,7 @@ piece_io (Qcow2Op *op, int fd, uint64_t host, const struct iovec *iov, unsigned 
       if (n_iov <= HV_AIO_MAX_IOV
           && hv_aio_submit (block->aio, write ? HV_AIO_WRITE : HV_AIO_READ, fd, iov, n_iov, host, 0,
                             piece_aio_cb, op, NULL))
-        return;
+        return TRUE;
       /* A full queue (the core submits no more than the aio's depth) or a vector too long: do it here. */
     }
   result = write ? pwritev (fd, iov, n_iov, host) : preadv (fd, iov, n_iov, host);
@@ -1537,7 +1541,23 @@ piece_io (Qcow2Op *op, int fd, uint64_t host, const struct iovec *iov, unsigned 
       iov_copy (iov, n_iov, result, copy + result, op->piece_len - result, TRUE);
       result = op->piece_len;
     }
-  piece_done (op, result);
+  *sync_result = result;
+  return FALSE;
+}
+
+/* After a piece's data I/O: FALSE when it went asynchronous (the request continues from its callback),
+ * TRUE when it is done and the request goes on here (or stops: *@error). */
+static gboolean
+piece_started (Qcow2Op *op, gboolean async, int64_t sync_result, int *error)
+{
+  int ret;
+
+  if (async)
+    return FALSE;
+  ret = piece_finish (op, sync_result);
+  if (ret < 0)
+    *error = ret;
+  return TRUE;
 }
 
 static gboolean
@@ -1555,6 +1575,8 @@ cluster_busy (Qcow2 *q, uint64_t guest, uint64_t len)
 static gboolean
 read_piece (Qcow2Op *op, int *error)
 {
+  gboolean async;
+  int64_t result;
   HvBlockRequest *r = op->request;
   uint64_t guest = r->offset + op->done, left = r->length - op->done;
   Qcow2Map m;
@@ -1586,8 +1608,8 @@ read_piece (Qcow2Op *op, int *error)
       op->piece_len = op->advance = m.len;
       op->piece_allocating = FALSE;
       n = iov_slice (r->iov, r->n_iov, op->done, m.len, op->slice);
-      piece_io (op, m.fd, m.host, op->slice, n, FALSE);
-      return FALSE;
+      async = piece_io (op, m.fd, m.host, op->slice, n, FALSE, &result);
+      return piece_started (op, async, result, error);
     }
   op->done += m.len;
   return TRUE;
@@ -1605,6 +1627,8 @@ data_cluster_writable (Qcow2 *q, uint64_t host)
 static gboolean
 write_piece (Qcow2Op *op, gboolean zeros, int *error)
 {
+  gboolean async;
+  int64_t result;
   HvBlockRequest *r = op->request;
   Qcow2 *q = op->block->impl;
   uint64_t guest = r->offset + op->done, left = r->length - op->done;
@@ -1642,14 +1666,15 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
         }
       else
         n = iov_slice (r->iov, r->n_iov, op->done, len, op->slice);
-      piece_io (op, q->fd, host + in_cluster, op->slice, n, TRUE);
-      return FALSE;
+      async = piece_io (op, q->fd, host + in_cluster, op->slice, n, TRUE, &result);
+      return piece_started (op, async, result, error);
     }
 
   /* A new cluster: the old contents around the write (copy-on-write), then the data. */
   ret = cluster_alloc (q, &host);
   if (ret < 0)
     return *error = ret, TRUE;
+  g_free (op->bounce);
   op->bounce = g_malloc (q->cluster_size);
   if (len < q->cluster_size)
     {
@@ -1670,8 +1695,8 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
   g_hash_table_add (q->busy, GSIZE_TO_POINTER (op->piece_cluster));
   op->slice[0].iov_base = op->bounce;
   op->slice[0].iov_len = q->cluster_size;
-  piece_io (op, q->fd, host, op->slice, 1, TRUE);
-  return FALSE;
+  async = piece_io (op, q->fd, host, op->slice, 1, TRUE, &result);
+  return piece_started (op, async, result, error);
 }
 
 /* DISCARD and WRITE_ZEROES of whole clusters: metadata only.  Partial clusters: zeros written (WRITE_ZEROES)
