@@ -845,6 +845,32 @@ test_hostile_l2_entries (Fixture *f, gconstpointer data)
     }
 }
 
+/* A refcount block claiming every cluster in use, those past the end of the file included: writes still
+ * find room right after the file's end, and the image stays one qemu-img check accepts apart from the
+ * refcounts it was given. */
+static void
+test_hostile_refcounts (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GByteArray) image = build_image (NULL);
+  g_autoptr (HvBlock) block = NULL;
+  g_autofree char *path = path_in (f, "rc.qcow2");
+  g_autofree uint8_t *buf = g_malloc (32 * 1024);
+  GStatBuf st;
+
+  for (unsigned c = 6; c < 256; c++)
+    put_be (image, 1024 + c * 2, 2, 0xffff);
+  save_image (f, "rc.qcow2", image);
+  block = open_ok (f, "rc.qcow2", FALSE);
+  memset (buf, 0x42, 32 * 1024);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, buf, 0, 32 * 1024), ==, 0);
+  memset (buf, 0, 32 * 1024);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_READ, buf, 0, 32 * 1024), ==, 0);
+  assert_bytes (buf, 0, 32 * 1024, 0x42);
+  g_clear_pointer (&block, hv_block_free);
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_size, <=, 6 * 512 + 64 * 512 + 2 * 512);
+}
+
 /* An opener that makes each backing file on the fly: image N names "N+1", up to @limit. */
 typedef struct
 {
@@ -934,6 +960,7 @@ main (int argc, char **argv)
   ADD ("hostile/hand-built-image", test_hand_built_image, NULL);
   ADD ("hostile/headers", test_hostile_headers, NULL);
   ADD ("hostile/l2-entries", test_hostile_l2_entries, NULL);
+  ADD ("hostile/refcounts", test_hostile_refcounts, NULL);
 #undef ADD
   return g_test_run ();
 }

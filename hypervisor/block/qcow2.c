@@ -783,10 +783,12 @@ cluster_alloc (Qcow2 *q, uint64_t *offset)
           add_metadata (q, cluster << q->cluster_bits, 1);
           continue;
         }
+      /* Past the end of the file nothing is stored, whatever a damaged refcount block says: the search
+       * ends there instead of walking the refcounts of clusters that cannot exist. */
       ret = refcount_get (q, cluster, &refcount);
       if (ret < 0)
         return ret;
-      if (refcount != 0)
+      if (refcount != 0 && (cluster << q->cluster_bits) < q->file_size)
         continue;
       ret = refcount_set (q, cluster, 1);
       if (ret < 0)
