@@ -715,6 +715,7 @@ test_hand_built_image (Fixture *f, gconstpointer data)
   g_autoptr (GByteArray) image = build_image (NULL);
   g_autoptr (HvBlock) block = NULL;
   g_autofree uint8_t *buf = NULL;
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
 
   save_image (f, "h.qcow2", image);
   block = open_ok (f, "h.qcow2", FALSE);
@@ -723,7 +724,7 @@ test_hand_built_image (Fixture *f, gconstpointer data)
   assert_bytes (buf, 512, 32 * 1024 - 512, 0);
   g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, buf, 4096, 1024), ==, 0);
   g_clear_pointer (&block, hv_block_free);
-  if (g_find_program_in_path ("qemu-img") != NULL)
+  if (qemu_img != NULL)
     assert_check_clean (f, "h.qcow2");
 }
 

@@ -1506,7 +1506,7 @@ piece_io (Qcow2Op *op, int fd, uint64_t host, const struct iovec *iov, unsigned 
     result = -errno;
   else if (write && (uint64_t) result < op->piece_len)
     {
-      /* Finish a short write a cluster at a time from a copy. */
+      /* A short write (the disk filled up, or a signal): the rest from a copy, until done or an error. */
       g_autofree uint8_t *copy = g_malloc (op->piece_len);
       ssize_t n;
 
