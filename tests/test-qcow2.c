@@ -782,6 +782,36 @@ test_hostile_headers (Fixture *f, gconstpointer data)
       assert_refused (f, "bad.qcow2", TRUE, spoils[i].message);
     }
 
+  /* Backing file names and formats. */
+  {
+    g_autoptr (GByteArray) image = build_image ("base\001x");
+
+    image->data[112 + 4] = 0;
+    save_image (f, "bad.qcow2", image);
+    assert_refused (f, "bad.qcow2", TRUE, "backing file name contains a NUL byte");
+  }
+  {
+    g_autoptr (GByteArray) image = build_image (NULL);
+
+    put_be (image, 104, 4, 0xe2792aca);
+    put_be (image, 108, 4, 4);
+    memcpy (image->data + 112, "vmdk", 4);
+    put_be (image, 8, 8, 120);
+    put_be (image, 16, 4, 4);
+    memcpy (image->data + 120, "base", 4);
+    save_image (f, "bad.qcow2", image);
+    assert_refused (f, "bad.qcow2", TRUE, "backing file format \"vmdk\" is not supported");
+  }
+  {
+    g_autoptr (GByteArray) image = build_image ("missing");
+    g_autoptr (GError) error = NULL;
+    g_autofree char *path = path_in (f, "bad.qcow2");
+
+    save_image (f, "bad.qcow2", image);
+    g_assert_null (open_image (f, "bad.qcow2", TRUE, &error));
+    g_assert_error (error, HV_ERROR, HV_ERROR_NOT_FOUND);
+  }
+
   /* The feature table names an unknown feature. */
   {
     g_autoptr (GByteArray) image = build_image (NULL);
@@ -870,6 +900,37 @@ test_hostile_refcounts (Fixture *f, gconstpointer data)
   g_clear_pointer (&block, hv_block_free);
   g_assert_cmpint (g_stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_size, <=, 6 * 512 + 64 * 512 + 2 * 512);
+}
+
+/* Compressed entries pointing past the end of the file or at data that does not inflate: the read
+ * fails with -EIO. */
+static void
+test_hostile_compressed (Fixture *f, gconstpointer data)
+{
+  static const uint64_t entries[] = {
+    (1ull << 62) | (1ull << 40),     /* past the end */
+    (1ull << 62) | (5 * 512 + 100),  /* 0x99 bytes: not deflate */
+    (1ull << 62) | (3ull << 61) | 0, /* the header, with every sector bit set */
+  };
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (entries); i++)
+    {
+      g_autoptr (GByteArray) image = build_image (NULL);
+      g_autoptr (HvBlock) block = NULL;
+      uint8_t buf[512];
+
+      put_be (image, 2048, 8, entries[i]);
+      save_image (f, "c.qcow2", image);
+      block = open_ok (f, "c.qcow2", FALSE);
+      g_assert_cmpint (test_block_io (block, HV_BLOCK_READ, buf, 0, 512), ==, -EIO);
+      /* A partial write needs the old data and fails the same way; a whole one replaces it. */
+      g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, buf, 0, 100), ==, -EIO);
+      memset (buf, 0x17, sizeof buf);
+      g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, buf, 0, 512), ==, 0);
+      memset (buf, 0, sizeof buf);
+      g_assert_cmpint (test_block_io (block, HV_BLOCK_READ, buf, 0, 512), ==, 0);
+      assert_bytes (buf, 0, 512, 0x17);
+    }
 }
 
 /* An opener that makes each backing file on the fly: image N names "N+1", up to @limit. */
@@ -962,6 +1023,7 @@ main (int argc, char **argv)
   ADD ("hostile/headers", test_hostile_headers, NULL);
   ADD ("hostile/l2-entries", test_hostile_l2_entries, NULL);
   ADD ("hostile/refcounts", test_hostile_refcounts, NULL);
+  ADD ("hostile/compressed", test_hostile_compressed, NULL);
 #undef ADD
   return g_test_run ();
 }
