@@ -4,7 +4,6 @@
 #include "qcow2-private.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -88,6 +87,23 @@ static gboolean
 ranges_overlap (uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
 {
   return a < b + b_len && b < a + a_len;
+}
+
+/* A table of @bytes at @offset named in the header: on a cluster boundary past the header, inside the file. */
+static gboolean
+check_table_place (Qcow2 *q, const char *what, uint64_t offset, uint64_t bytes, uint64_t file_size,
+                   GError **error)
+{
+  if (offset == 0 || offset % q->cluster_size != 0)
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 %s offset 0x%" G_GINT64_MODIFIER "x is not a cluster boundary past the header",
+                        what, offset),
+           FALSE;
+  if (offset > file_size || bytes > file_size - offset)
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 %s at 0x%" G_GINT64_MODIFIER "x runs past the end of the file", what, offset),
+           FALSE;
+  return TRUE;
 }
 
 /* Checks the header in @buf (the image's first cluster, @len bytes, at least 4096 or the whole file)
@@ -254,17 +270,8 @@ hv_qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_s
            FALSE;
   if (q->l1_size > 0)
     {
-      if (q->l1_offset == 0 || q->l1_offset % q->cluster_size != 0)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 L1 table offset 0x%" G_GINT64_MODIFIER
-                            "x is not a cluster boundary past the header",
-                            q->l1_offset),
-               FALSE;
-      if (q->l1_offset > file_size || l1_bytes > file_size - q->l1_offset)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 L1 table at 0x%" G_GINT64_MODIFIER "x runs past the end of the file",
-                            q->l1_offset),
-               FALSE;
+      if (!check_table_place (q, "L1 table", q->l1_offset, l1_bytes, file_size, error))
+        return FALSE;
     }
 
   reftable_bytes = (uint64_t) q->reftable_clusters << q->cluster_bits;
@@ -273,17 +280,8 @@ hv_qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_s
                         "qcow2 refcount table of %u clusters is empty or larger than %u MiB",
                         q->reftable_clusters, QCOW2_MAX_REFTABLE_BYTES >> 20),
            FALSE;
-  if (q->reftable_offset == 0 || q->reftable_offset % q->cluster_size != 0)
-    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                        "qcow2 refcount table offset 0x%" G_GINT64_MODIFIER
-                        "x is not a cluster boundary past the header",
-                        q->reftable_offset),
-           FALSE;
-  if (q->reftable_offset > file_size || reftable_bytes > file_size - q->reftable_offset)
-    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                        "qcow2 refcount table at 0x%" G_GINT64_MODIFIER "x runs past the end of the file",
-                        q->reftable_offset),
-           FALSE;
+  if (!check_table_place (q, "refcount table", q->reftable_offset, reftable_bytes, file_size, error))
+    return FALSE;
   if (q->l1_size > 0 && ranges_overlap (q->l1_offset, l1_bytes, q->reftable_offset, reftable_bytes))
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 L1 table and refcount table overlap"),
            FALSE;

@@ -44,12 +44,13 @@ iov_slice (const struct iovec *iov, unsigned n, uint64_t skip, uint64_t len, str
   return count;
 }
 
-/* Copies between @iov (from byte @skip) and @buf: to the vector when @to_iov. */
+/* Copies between @iov (from byte @skip) and @buf: to the vector when @to_iov, zeros when @buf is NULL. */
 static void
 iov_copy (const struct iovec *iov, unsigned n, uint64_t skip, uint8_t *buf, uint64_t len, gboolean to_iov)
 {
   for (unsigned i = 0; i < n && len > 0; i++)
     {
+      uint8_t *base;
       uint64_t part;
 
       if (skip >= iov[i].iov_len)
@@ -57,12 +58,16 @@ iov_copy (const struct iovec *iov, unsigned n, uint64_t skip, uint8_t *buf, uint
           skip -= iov[i].iov_len;
           continue;
         }
+      base = (uint8_t *) iov[i].iov_base + skip;
       part = MIN (iov[i].iov_len - skip, len);
-      if (to_iov)
-        memcpy ((uint8_t *) iov[i].iov_base + skip, buf, part);
+      if (buf == NULL)
+        memset (base, 0, part);
+      else if (to_iov)
+        memcpy (base, buf, part);
       else
-        memcpy (buf, (uint8_t *) iov[i].iov_base + skip, part);
-      buf += part;
+        memcpy (buf, base, part);
+      if (buf != NULL)
+        buf += part;
       len -= part;
       skip = 0;
     }
@@ -71,20 +76,7 @@ iov_copy (const struct iovec *iov, unsigned n, uint64_t skip, uint8_t *buf, uint
 static void
 iov_zero (const struct iovec *iov, unsigned n, uint64_t skip, uint64_t len)
 {
-  for (unsigned i = 0; i < n && len > 0; i++)
-    {
-      uint64_t part;
-
-      if (skip >= iov[i].iov_len)
-        {
-          skip -= iov[i].iov_len;
-          continue;
-        }
-      part = MIN (iov[i].iov_len - skip, len);
-      memset ((uint8_t *) iov[i].iov_base + skip, 0, part);
-      len -= part;
-      skip = 0;
-    }
+  iov_copy (iov, n, skip, NULL, len, TRUE);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
