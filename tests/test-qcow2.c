@@ -351,6 +351,8 @@ write_and_verify (Fixture *f, const char *create_options, uint64_t spread)
   } writes[] = {
     { 0, 65536, 0xa1 },
     { 1000, 3000, 0xa2 },
+    /* The second write to 70000 goes in place, over clusters the first allocated one after another. */
+    { 70000, 200000, 0xee },
     { 70000, 200000, 0xa3 },
     { 3 * MiB + 17, 5, 0xa4 },
   };
@@ -399,6 +401,24 @@ test_write (Fixture *f, gconstpointer data)
   if (!have_qemu_tools ())
     return;
   write_and_verify (f, data, 0);
+}
+
+/* The same through io_uring (the other tests use the thread pool), where the host allows it. */
+static void
+test_write_io_uring (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!have_qemu_tools ())
+    return;
+  g_clear_pointer (&f->aio, hv_aio_free);
+  f->aio = hv_aio_new (f->context, 16, HV_AIO_ENGINE_IO_URING, &error);
+  if (f->aio == NULL)
+    {
+      g_test_skip (error->message);
+      return;
+    }
+  write_and_verify (f, "-o cluster_size=4096", 0);
 }
 
 static void
@@ -1009,6 +1029,7 @@ main (int argc, char **argv)
   ADD ("write/refcount-1-bit", test_write, "-o cluster_size=4096,refcount_bits=1");
   ADD ("write/refcount-table-grows", test_write_grows_refcount_table, NULL);
   ADD ("write/without-aio", test_write_without_aio, NULL);
+  ADD ("write/io-uring", test_write_io_uring, NULL);
   ADD ("write/discard-zeroes-v3", test_discard_and_zeroes, "1.1");
   ADD ("write/discard-zeroes-v2", test_discard_and_zeroes, "0.10");
   ADD ("write/concurrent", test_concurrent_writes, "65536");

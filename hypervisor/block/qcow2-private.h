@@ -42,6 +42,8 @@
 #define QCOW2_L2_CACHE_BYTES (4u << 20)
 #define QCOW2_L2_CACHE_MIN   4
 #define QCOW2_L2_CACHE_MAX   1024
+/* The most one piece of a request (one data I/O) covers. */
+#define QCOW2_MAX_PIECE (4u << 20)
 /* Frees waiting for their L2 entries to reach the disk; more start a metadata flush. */
 #define QCOW2_MAX_PENDING_FREES 4096
 

@@ -330,7 +330,7 @@ read_piece (Qcow2Op *op, int *error)
       break;
     case MAP_DATA:
       /* Runs of clusters contiguous in the same file go as one read. */
-      while (m.len < left && m.len < (64u << 20))
+      while (m.len < left && m.len < QCOW2_MAX_PIECE)
         {
           Qcow2Map next;
 
@@ -357,6 +357,16 @@ data_cluster_writable (Qcow2 *q, uint64_t host)
          && !hv_qcow2_is_metadata (q, host);
 }
 
+/* Whether a cluster takes a write where it is: a plain cluster of its own (with subclusters: all of them
+ * allocated). */
+static gboolean
+writable_in_place (Qcow2 *q, const Qcow2Lookup *lookup)
+{
+  return (lookup->entry & QCOW2_OFLAG_COPIED) && !(lookup->entry & QCOW2_OFLAG_COMPRESSED)
+         && (q->extended_l2 ? lookup->bitmap == QCOW2_SUBCLUSTERS_ALLOCATED
+                            : !(lookup->entry & QCOW2_OFLAG_ZERO));
+}
+
 /* The next piece of a write (from the request's buffers, or zeros when @zeros). */
 static gboolean
 write_piece (Qcow2Op *op, gboolean zeros, int *error)
@@ -378,15 +388,24 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
   host = lookup.entry & QCOW2_OFFSET_MASK;
   op->piece_cluster = guest >> q->cluster_bits;
 
-  /* In place: a plain cluster of its own (with subclusters: all of them allocated). */
-  if ((lookup.entry & QCOW2_OFLAG_COPIED) && !(lookup.entry & QCOW2_OFLAG_COMPRESSED)
-      && (q->extended_l2 ? lookup.bitmap == QCOW2_SUBCLUSTERS_ALLOCATED : !(lookup.entry & QCOW2_OFLAG_ZERO)))
+  if (writable_in_place (q, &lookup))
     {
       if (!data_cluster_writable (q, host))
         {
           g_debug ("qcow2: L2 entry for 0x%" G_GINT64_MODIFIER "x points at metadata or outside the image",
                    guest);
           return *error = -EIO, TRUE;
+        }
+      /* The clusters after it that follow it in the file too go in the same write. */
+      while (len < left && len < QCOW2_MAX_PIECE)
+        {
+          Qcow2Lookup next;
+
+          if (hv_qcow2_l2_lookup (q, guest + len, &next) < 0 || !writable_in_place (q, &next)
+              || (next.entry & QCOW2_OFFSET_MASK) != host + in_cluster + len
+              || !data_cluster_writable (q, host + in_cluster + len) || cluster_busy (q, guest + len, 1))
+            break;
+          len += MIN (left - len, q->cluster_size);
         }
       op->piece_len = op->advance = len;
       op->piece_allocating = FALSE;
