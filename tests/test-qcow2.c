@@ -573,6 +573,36 @@ test_zeroes_over_backing (Fixture *f, gconstpointer data)
           "qemu-io -c 'read -P 0 0 128k' -c 'read -P 0x66 128k 128k' -c 'read -P 0 512k 100000' top.qcow2");
 }
 
+/* An image with an internal snapshot: writes copy the shared L2 table and clusters, the snapshot keeps
+ * what it had (qemu-img snapshot -a brings it back), and the image checks clean. */
+static void
+test_write_with_snapshot (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *twos = g_malloc (64 * 1024);
+  g_autoptr (HvBlock) block = NULL;
+
+  if (!have_qemu_tools ())
+    return;
+  memset (twos, 0x22, 64 * 1024);
+  RUN_OK (f, "qemu-img create -q -f qcow2 -o cluster_size=4096 snap.qcow2 4M");
+  RUN_OK (f, "qemu-io -c 'write -P 0x11 0 256k' snap.qcow2");
+  RUN_OK (f, "qemu-img snapshot -c before snap.qcow2");
+  block = open_ok (f, "snap.qcow2", FALSE);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, twos, 1000, 8192), ==, 0);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, twos, 128 * 1024, 64 * 1024), ==, 0);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, twos, 128 * 1024, 4096), ==, 0); /* in place now */
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, twos, 3 * MiB, 4096), ==, 0);
+  g_assert_cmpint (test_block_io (block, HV_BLOCK_DISCARD, NULL, 64 * 1024, 8192), ==, 0);
+  g_clear_pointer (&block, hv_block_free);
+  assert_check_clean (f, "snap.qcow2");
+  RUN_OK (f, "qemu-io -c 'read -P 0x11 0 1000' -c 'read -P 0x22 1000 8192' -c 'read -P 0x11 9192 56344' "
+             "-c 'read -P 0 64k 8k' -c 'read -P 0x22 128k 64k' -c 'read -P 0x11 192k 64k' "
+             "-c 'read -P 0x22 3M 4k' snap.qcow2");
+  RUN_OK (f, "qemu-img snapshot -a before snap.qcow2");
+  assert_check_clean (f, "snap.qcow2");
+  RUN_OK (f, "qemu-io -c 'read -P 0x11 0 256k' -c 'read -P 0 3M 4k' snap.qcow2");
+}
+
 static char *
 file_checksum (Fixture *f, const char *name)
 {
@@ -1034,6 +1064,7 @@ main (int argc, char **argv)
   ADD ("write/discard-zeroes-v2", test_discard_and_zeroes, "0.10");
   ADD ("write/concurrent", test_concurrent_writes, "65536");
   ADD ("write/concurrent-small-clusters", test_concurrent_writes, "4096");
+  ADD ("write/with-snapshot", test_write_with_snapshot, NULL);
   ADD ("write/kill-9", test_kill_while_writing, NULL);
   ADD ("backing/zeroes-v3", test_zeroes_over_backing, "1.1");
   ADD ("backing/zeroes-v2", test_zeroes_over_backing, "0.10");

@@ -648,15 +648,21 @@ hv_qcow2_cluster_alloc (Qcow2 *q, uint64_t *offset)
 
 /* Drops one reference to each cluster of [@offset, @offset + @clusters clusters) — once the L2 entries
  * that pointed at them are on disk (qcow2_flush_metadata). */
-int
-hv_qcow2_clusters_free_later (Qcow2 *q, uint64_t offset, uint64_t clusters)
+static int
+free_later (Qcow2 *q, uint64_t offset, uint64_t clusters, gboolean table)
 {
-  Qcow2Free f = { offset, clusters };
+  Qcow2Free f = { offset, clusters, table };
 
   g_array_append_val (q->pending_frees, f);
   if (q->pending_frees->len >= QCOW2_MAX_PENDING_FREES && q->writes_in_flight == 0)
     return hv_qcow2_flush_metadata (q);
   return 0;
+}
+
+int
+hv_qcow2_clusters_free_later (Qcow2 *q, uint64_t offset, uint64_t clusters)
+{
+  return free_later (q, offset, clusters, FALSE);
 }
 
 static int
@@ -673,7 +679,7 @@ apply_pending_frees (Qcow2 *q)
 
           if (ret < 0)
             return ret;
-          if (refcount == 0 || hv_qcow2_is_metadata (q, cluster << q->cluster_bits))
+          if (refcount == 0 || (!f->table && hv_qcow2_is_metadata (q, cluster << q->cluster_bits)))
             continue; /* a damaged image: leave it as it is */
           ret = refcount_set (q, cluster, refcount - 1);
           if (ret < 0)
@@ -817,9 +823,44 @@ hv_qcow2_l2_lookup_for_write (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup)
       ret = refcount_get (q, (q->l1[l1_index] & QCOW2_OFFSET_MASK) >> q->cluster_bits, &refcount);
       if (ret < 0)
         return ret;
-      if (refcount != 1)
-        return -EIO; /* shared with a snapshot: those images open read-only */
-      q->l1[l1_index] |= QCOW2_OFLAG_COPIED;
+      if (refcount == 1)
+        q->l1[l1_index] |= QCOW2_OFLAG_COPIED;
+      else
+        {
+          /* Shared with a snapshot: the active L1 gets a copy of its own.  The entries keep their
+           * refcounts (a snapshot counts each data cluster once more), the old table loses the active
+           * L1's reference once the new one is on disk. */
+          uint64_t old = q->l1[l1_index] & QCOW2_OFFSET_MASK, offset;
+          g_autofree uint8_t *copy = g_malloc (q->cluster_size);
+          Qcow2L2Slot *slot;
+
+          if (!hv_qcow2_table_offset_valid (q, old))
+            return -EIO;
+          ret = l2_get (q, old, FALSE, &slot);
+          if (ret < 0)
+            return ret;
+          memcpy (copy, slot->data, q->cluster_size);
+          ret = hv_qcow2_cluster_alloc (q, &offset);
+          if (ret < 0)
+            return ret;
+          hv_qcow2_add_metadata (q, offset, 1);
+          ret = l2_get (q, offset, TRUE, &slot);
+          if (ret < 0)
+            return ret;
+          memcpy (slot->data, copy, q->cluster_size);
+          for (uint64_t i = 0; i < (1ull << q->l2_bits); i++)
+            {
+              /* No entry of a shared table is a cluster of its own. */
+              uint8_t *entry = slot->data + i * q->l2_entry_size;
+
+              be64_put (entry, be64_at (entry) & ~QCOW2_OFLAG_COPIED);
+            }
+          q->l1[l1_index] = offset | QCOW2_OFLAG_COPIED;
+          l1_mark_dirty (q, l1_index);
+          ret = free_later (q, old, 1, TRUE);
+          if (ret < 0)
+            return ret;
+        }
       l1_mark_dirty (q, l1_index);
     }
   ret = hv_qcow2_l2_lookup (q, guest, lookup);
@@ -1098,6 +1139,79 @@ hv_qcow2_read_sync (HvBlock *block, uint64_t guest, uint8_t *buf, uint64_t len)
       len -= m.len;
     }
   return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Internal snapshots */
+
+/* Records the snapshot table, each snapshot's L1 table and the L2 tables it names as metadata, so guest
+ * data written in place never lands on them (writes to images with snapshots copy shared tables and
+ * clusters first; refcounts say what is shared).  The snapshots themselves are not otherwise used. */
+gboolean
+hv_qcow2_load_snapshots (Qcow2 *q, GError **error)
+{
+  uint64_t at = q->snapshots_offset, l1_bytes_read = 0;
+
+  if (q->nb_snapshots > QCOW2_MAX_SNAPSHOTS)
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 image has %u snapshots (at most %u)",
+                        q->nb_snapshots, QCOW2_MAX_SNAPSHOTS),
+           FALSE;
+  for (uint32_t i = 0; i < q->nb_snapshots; i++)
+    {
+      uint8_t head[40];
+      uint64_t l1_offset, l1_bytes, entry_len;
+      g_autofree uint8_t *l1 = NULL;
+      int ret;
+
+      if (at > q->file_size || sizeof head > q->file_size - at
+          || at - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
+        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                            "qcow2 snapshot table runs past the end of the file"),
+               FALSE;
+      ret = hv_qcow2_file_read (q->fd, head, sizeof head, at);
+      if (ret < 0)
+        return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the qcow2 snapshot table: %s",
+                            g_strerror (-ret)),
+               FALSE;
+      l1_offset = be64_at (head);
+      l1_bytes = (uint64_t) be32_at (head + 8) * 8;
+      entry_len = 40 + (uint64_t) be32_at (head + 36) + (((uint32_t) head[12] << 8) | head[13])
+                  + (((uint32_t) head[14] << 8) | head[15]);
+      if (l1_bytes > QCOW2_MAX_L1_BYTES || l1_offset % q->cluster_size != 0 || l1_offset > q->file_size
+          || l1_bytes > q->file_size - l1_offset || (l1_bytes > 0 && l1_offset == 0))
+        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                            "qcow2 snapshot %u has an L1 table at 0x%" G_GINT64_MODIFIER
+                            "x that is unaligned, too large or past the end of the file",
+                            i, l1_offset),
+               FALSE;
+      l1_bytes_read += l1_bytes;
+      if (l1_bytes_read > QCOW2_MAX_L1_BYTES * 2)
+        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                            "qcow2 snapshots' L1 tables are larger than %u MiB together",
+                            QCOW2_MAX_L1_BYTES * 2 >> 20),
+               FALSE;
+      if (l1_bytes > 0)
+        {
+          hv_qcow2_add_metadata (q, l1_offset, (l1_bytes + q->cluster_size - 1) >> q->cluster_bits);
+          l1 = g_malloc (l1_bytes);
+          ret = hv_qcow2_file_read (q->fd, l1, l1_bytes, l1_offset);
+          if (ret < 0)
+            return g_set_error (error, HV_ERROR, HV_ERROR_FAILED,
+                                "cannot read a qcow2 snapshot's L1 table: %s", g_strerror (-ret)),
+                   FALSE;
+          for (uint64_t e = 0; e < l1_bytes / 8; e++)
+            {
+              uint64_t l2 = be64_at (l1 + e * 8) & QCOW2_OFFSET_MASK;
+
+              if (l2 != 0 && hv_qcow2_table_offset_valid (q, l2))
+                hv_qcow2_add_metadata (q, l2, 1); /* shared with the active L1 or another snapshot */
+            }
+        }
+      hv_qcow2_add_metadata (q, at & ~(q->cluster_size - 1),
+                             ((at + entry_len - 1) >> q->cluster_bits) - (at >> q->cluster_bits) + 1);
+      at += (entry_len + 7) / 8 * 8;
+    }
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------------------------------------ */

@@ -42,6 +42,9 @@
 #define QCOW2_L2_CACHE_BYTES (4u << 20)
 #define QCOW2_L2_CACHE_MIN   4
 #define QCOW2_L2_CACHE_MAX   1024
+/* Internal snapshots (QEMU's limits): how many, and how long their table may be. */
+#define QCOW2_MAX_SNAPSHOTS      65536
+#define QCOW2_MAX_SNAPSHOT_TABLE (64u << 20)
 /* The most one piece of a request (one data I/O) covers. */
 #define QCOW2_MAX_PIECE (4u << 20)
 /* Frees waiting for their L2 entries to reach the disk; more start a metadata flush. */
@@ -126,6 +129,7 @@ typedef struct
 {
   uint64_t offset;
   uint64_t clusters;
+  gboolean table; /* an L2 table (metadata) no longer in the active L1 */
 } Qcow2Free;
 
 static inline uint64_t
@@ -185,6 +189,7 @@ int hv_qcow2_sync (Qcow2 *q);
 /* Opening: the header (HV_ERROR_BAD_IMAGE naming what is wrong), then the L1 and refcount tables. */
 gboolean hv_qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_size, GError **error);
 gboolean hv_qcow2_load_tables (Qcow2 *q, GError **error);
+gboolean hv_qcow2_load_snapshots (Qcow2 *q, GError **error);
 void hv_qcow2_free (Qcow2 *q);
 
 /* Clusters holding metadata, never written as data nor handed out. */

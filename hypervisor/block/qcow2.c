@@ -187,9 +187,14 @@ piece_finish (Qcow2Op *op, int64_t result)
 
           ret = hv_qcow2_l2_lookup_for_write (q, op->piece_cluster << q->cluster_bits, &lookup);
           if (ret == 0)
-            ret = hv_qcow2_entry_free_later (q, lookup.entry);
-          if (ret == 0)
-            hv_qcow2_l2_set (q, &lookup, op->piece_host | QCOW2_OFLAG_COPIED, QCOW2_SUBCLUSTERS_ALLOCATED);
+            {
+              uint64_t old = lookup.entry;
+
+              /* The entry changes first: freeing may flush the tables, which must not still point at
+               * what it frees. */
+              hv_qcow2_l2_set (q, &lookup, op->piece_host | QCOW2_OFLAG_COPIED, QCOW2_SUBCLUSTERS_ALLOCATED);
+              ret = hv_qcow2_entry_free_later (q, old);
+            }
         }
       g_clear_pointer (&op->bounce, g_free);
       if (ret < 0)
@@ -633,8 +638,6 @@ qcow2_open (HvBlock *block, GError **error)
       else if (q->incompatible & QCOW2_INCOMPAT_DIRTY)
         why = "is marked dirty (lazy refcounts not written back: qemu-img check -r all repairs it); it can "
               "be opened read-only";
-      else if (q->nb_snapshots > 0)
-        why = "has internal snapshots, which are supported read-only";
       if (why != NULL)
         return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "qcow2 image %s", why), FALSE;
     }
@@ -644,6 +647,8 @@ qcow2_open (HvBlock *block, GError **error)
   q->pending_frees = g_array_new (FALSE, FALSE, sizeof (Qcow2Free));
   g_queue_init (&q->waiting);
   if (!hv_qcow2_load_tables (q, error))
+    return FALSE;
+  if (!q->read_only && q->nb_snapshots > 0 && !hv_qcow2_load_snapshots (q, error))
     return FALSE;
 
   /* Table buffers are allocated as the cache fills. */
