@@ -316,7 +316,7 @@ def qcow2_ops(ops):
     return u8(len(ops)) + b"".join(u8(op) + u32(offset) + u16(length) for op, offset, length in ops)
 
 
-def qemu_image(create, io=(), convert_from=None):
+def qemu_image(create, io=(), convert_from=None, snapshot=False):
     import shutil
     import tempfile
     if shutil.which("qemu-img") is None:
@@ -334,6 +334,8 @@ def qemu_image(create, io=(), convert_from=None):
                            check=True)
         for command in io:
             subprocess.run(["qemu-io", "-c", command, path], check=True, stdout=subprocess.DEVNULL)
+        if snapshot:
+            subprocess.run(["qemu-img", "snapshot", "-c", "s1", path], check=True)
         with open(path, "rb") as f:
             return f.read()
 
@@ -353,9 +355,10 @@ qcow2_seeds = {
     "backing-raw": (QCOW2_RW | QCOW2_RAW_BACKING, ["-o", "cluster_size=512", "-b", "base.raw", "-F", "raw",
                                                    "-u", "64k"], [], None),
     "extended-l2": (0, ["-o", "cluster_size=16k,extended_l2=on", "64k"], ["write -P 0x11 2k 2k"], None),
+    "snapshot": (QCOW2_RW, ["-o", "cluster_size=512", "64k"], ["write -P 0x11 0 8k"], None),
 }
 for name, (flags, create, io, source) in qcow2_seeds.items():
-    image = qemu_image(create, io, source)
+    image = qemu_image(create, io, source, snapshot=name == "snapshot")
     if image is None:
         print("not writing the qcow2 seeds: qemu-img is not installed (Debian: qemu-utils)")
         break
