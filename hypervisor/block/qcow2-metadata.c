@@ -1173,10 +1173,14 @@ hv_qcow2_load_snapshots (Qcow2 *q, GError **error)
         return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the qcow2 snapshot table: %s",
                             g_strerror (-ret)),
                FALSE;
-      l1_offset = be64_at (head);
-      l1_bytes = (uint64_t) be32_at (head + 8) * 8;
       entry_len = 40 + (uint64_t) be32_at (head + 36) + (((uint32_t) head[12] << 8) | head[13])
                   + (((uint32_t) head[14] << 8) | head[15]);
+      if (entry_len > q->file_size - at || at + entry_len - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
+        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                            "qcow2 snapshot %u runs past the end of the file or of the snapshot table", i),
+               FALSE;
+      l1_offset = be64_at (head);
+      l1_bytes = (uint64_t) be32_at (head + 8) * 8;
       if (l1_bytes > QCOW2_MAX_L1_BYTES || l1_offset % q->cluster_size != 0 || l1_offset > q->file_size
           || l1_bytes > q->file_size - l1_offset || (l1_bytes > 0 && l1_offset == 0))
         return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
