@@ -14,6 +14,7 @@
 #include <linux/fs.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STATUS_SETUP_ERROR 1
@@ -176,6 +177,82 @@ test_read_write (Fixture *f, gconstpointer data)
   g_assert_true (qemu_io_reads (f->image, 0x77, IMAGE_SIZE - 512, 512));
   if (have_qemu_io)
     g_assert_false (qemu_io_reads (f->image, 0x77, 0, 512)); /* the judge can say no */
+}
+
+/* Runs @argv (a judge from qemu-utils); its exit status, or -1 when it could not run. */
+static int
+run_judge (const char *const *argv, char **out)
+{
+  int status;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     out, NULL, &status, NULL))
+    return -1;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* A qcow2 overlay on a raw base: the guest's writes land in the overlay, which qemu-img finds clean,
+ * unwritten clusters read from the base, and the base is not touched. */
+static void
+test_qcow2_overlay (Fixture *f, gconstpointer data)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("disk");
+  g_autofree char *overlay = g_build_filename (f->dir, "overlay.qcow2", NULL);
+  g_autofree char *base_bytes = g_malloc (IMAGE_SIZE);
+  g_autofree char *after = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  gsize after_len;
+  Result r;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  if (qemu_img == NULL)
+    {
+      g_test_skip ("needs qemu-img (Debian: qemu-utils) to make the overlay");
+      return;
+    }
+  memset (base_bytes, 0x42, IMAGE_SIZE);
+  g_assert_true (g_file_set_contents (f->image, base_bytes, IMAGE_SIZE, NULL));
+  {
+    /* The overlay names its base relatively, as images moved together do. */
+    const char *argv[] = { "qemu-img", "create", "-q",  "-f",    "qcow2", "-b",
+                           "disk.img", "-F",     "raw", overlay, NULL };
+    g_assert_cmpint (run_judge (argv, NULL), ==, 0);
+  }
+  {
+    const char *args[] = { "--kernel", kernel, "--disk", overlay, NULL };
+    r = run_vireo (NULL, args);
+  }
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "disk: readback ok"));
+  g_assert_nonnull (strstr (r.out, "disk: done"));
+  g_assert_null (strstr (r.out, "FAIL"));
+  result_clear (&r);
+
+  g_assert_true (g_file_get_contents (f->image, &after, &after_len, NULL));
+  g_assert_cmpmem (after, after_len, base_bytes, IMAGE_SIZE);
+  {
+    const char *check[] = { "qemu-img", "check", "-q", overlay, NULL };
+    const char *written[] = { "qemu-io", "-r", "-c", "read -P 0xa5 0 4k", overlay, NULL };
+    const char *from_base[] = { "qemu-io", "-r", "-c", "read -P 0x42 512k 4k", overlay, NULL };
+    g_assert_cmpint (run_judge (check, NULL), ==, 0);
+    g_assert_cmpint (run_judge (written, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_judge (from_base, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+  }
+
+  /* Without its base, the overlay is refused before the guest starts, naming what is missing. */
+  g_assert_no_errno (g_unlink (f->image));
+  {
+    const char *args[] = { "--kernel", kernel, "--disk", overlay, NULL };
+    r = run_vireo (NULL, args);
+  }
+  g_assert_cmpint (r.status, ==, 1);
+  assert_one_line_error (&r, overlay, "backing file");
+  result_clear (&r);
 }
 
 static void
@@ -429,6 +506,7 @@ main (int argc, char **argv)
   g_test_add ("/disk/read-write", Fixture, NULL, setup, test_read_write, teardown);
   g_test_add ("/disk/read-write-threads-direct", Fixture, "threads", setup, test_read_write, teardown);
   g_test_add ("/disk/read-only", Fixture, NULL, setup, test_read_only, teardown);
+  g_test_add ("/disk/qcow2-overlay", Fixture, NULL, setup, test_qcow2_overlay, teardown);
   g_test_add ("/disk/locked", Fixture, NULL, setup, test_locked, teardown);
   g_test_add ("/disk/refused", Fixture, NULL, setup, test_refused, teardown);
   g_test_add ("/disk/save-restore", Fixture, NULL, setup, test_save_restore, teardown);

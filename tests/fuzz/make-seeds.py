@@ -382,6 +382,58 @@ write("fw-cfg", "hostile-dma",
       + fw_dma(0x1000, high=1))
 write("fw-cfg", "ports", u8(1) + u8(0x3) + u8(0) + u32(0x19) + u8(1) + u8(0x2) + u8(3)
       + u8(1) + u8(0x0f) + u8(0) + u32(0x12345678) + u8(3) + u16(0x1000) + u8(4) + b"\0\0\0\x08")
+# ---- qcow2: images made by qemu-img (small clusters keep them small), each with a few requests ----
+def qcow2_ops(ops):
+    return u8(len(ops)) + b"".join(u8(op) + u32(offset) + u16(length) for op, offset, length in ops)
+
+
+def qemu_image(create, io=(), convert_from=None, snapshot=False):
+    import shutil
+    import tempfile
+    if shutil.which("qemu-img") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "i.qcow2")
+        if convert_from is not None:
+            src = os.path.join(tmp, "src.raw")
+            with open(src, "wb") as f:
+                f.write(convert_from)
+            subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2"] + create + [src, path],
+                           check=True)
+        else:
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2"] + create[:-1] + [path, create[-1]],
+                           check=True)
+        for command in io:
+            subprocess.run(["qemu-io", "-c", command, path], check=True, stdout=subprocess.DEVNULL)
+        if snapshot:
+            subprocess.run(["qemu-img", "snapshot", "-c", "s1", path], check=True)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+QCOW2_RW, QCOW2_SELF_BACKING, QCOW2_RAW_BACKING = 1, 2, 4
+QCOW2_MIXED_OPS = [(0, 0, 4096), (1, 1000, 3000), (1, 70000, 9000), (2, 8192, 4096), (3, 300, 600),
+                   (4, 0, 0), (0, 0, 65535)]
+qcow2_seeds = {
+    "v3-512": (QCOW2_RW, ["-o", "cluster_size=512", "128k"], ["write -P 0xab 0 4k", "write -z 8k 4k"], None),
+    "v2-512": (QCOW2_RW, ["-o", "compat=0.10,cluster_size=512", "128k"], ["write -P 0xab 1k 4k"], None),
+    "refcount-1bit": (QCOW2_RW, ["-o", "cluster_size=512,refcount_bits=1", "64k"], ["write 0 2k"], None),
+    "refcount-64bit": (QCOW2_RW, ["-o", "cluster_size=512,refcount_bits=64", "64k"], ["write 0 2k"], None),
+    "compressed-zlib": (0, ["-c", "-o", "cluster_size=512"], [], b"compressible " * 2000),
+    "compressed-zstd": (QCOW2_RW, ["-c", "-o", "cluster_size=512,compression_type=zstd"], [], b"zstd " * 4000),
+    "backing-self": (QCOW2_SELF_BACKING, ["-o", "cluster_size=512", "-b", "i.qcow2", "-F", "qcow2", "-u",
+                                          "64k"], [], None),
+    "backing-raw": (QCOW2_RW | QCOW2_RAW_BACKING, ["-o", "cluster_size=512", "-b", "base.raw", "-F", "raw",
+                                                   "-u", "64k"], [], None),
+    "extended-l2": (0, ["-o", "cluster_size=16k,extended_l2=on", "64k"], ["write -P 0x11 2k 2k"], None),
+    "snapshot": (QCOW2_RW, ["-o", "cluster_size=512", "64k"], ["write -P 0x11 0 8k"], None),
+}
+for name, (flags, create, io, source) in qcow2_seeds.items():
+    image = qemu_image(create, io, source, snapshot=name == "snapshot")
+    if image is None:
+        print("not writing the qcow2 seeds: qemu-img is not installed (Debian: qemu-utils)")
+        break
+    write("qcow2", name, u8(flags) + qcow2_ops(QCOW2_MIXED_OPS) + image)
 
 # ---- state: written by the devices' own save functions (state-seed.c) ----
 state_seed = os.path.join(HERE, "..", "..", "build", "tests", "fuzz", "fuzz-state-seed")
