@@ -70,6 +70,11 @@ extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kin
     hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk,
     hv_kind_info_virtio_net;
 
+/* Debian's SeaBIOS (package seabios): the firmware a machine boots when nothing else is named, and the
+ * option ROM that gives its Bochs display text modes. */
+#define HV_DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
+#define HV_DISPLAY_ROM      "/usr/share/seabios/vgabios-bochs-display.bin"
+
 typedef enum
 {
   HV_BOOT_KERNEL,   /* a kernel (PVH ELF or bzImage), an initrd and a command line */

@@ -29,10 +29,6 @@ enum
 };
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
-/* Debian's SeaBIOS (package seabios). */
-#define DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
-/* SeaVGABIOS for the Bochs display, which the firmware finds behind the display's ROM BAR. */
-#define DISPLAY_ROM "/usr/share/seabios/vgabios-bochs-display.bin"
 
 typedef struct
 {
@@ -700,7 +696,7 @@ main (int argc, char **argv)
     { "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &initrd, "Initial ramdisk", "FILE" },
     { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &cmdline, "Kernel command line", "STR" },
     { "firmware", 'f', 0, G_OPTION_ARG_FILENAME, &firmware,
-      "Firmware to boot instead of a kernel (default without --kernel: " DEFAULT_FIRMWARE ")", "FILE" },
+      "Firmware to boot instead of a kernel (default without --kernel: " HV_DEFAULT_FIRMWARE ")", "FILE" },
     { "memory", 'm', 0, G_OPTION_ARG_STRING, &memory, "Guest memory, e.g. 512M or 2G (default 256M)",
       "SIZE" },
     { "cpus", 'p', 0, G_OPTION_ARG_INT, &cpus, "Number of vCPUs, 1 to 64 (default 1)", "N" },
@@ -859,7 +855,7 @@ main (int argc, char **argv)
   if (kernel == NULL)
     {
       spec->boot = HV_BOOT_FIRMWARE;
-      spec->firmware = open_boot_file (spec, firmware ? firmware : DEFAULT_FIRMWARE, "firmware", &error);
+      spec->firmware = open_boot_file (spec, firmware ? firmware : HV_DEFAULT_FIRMWARE, "firmware", &error);
       if (spec->firmware < 0)
         {
           fprintf (stderr, "vireo-run: %s\n", error->message);
@@ -868,7 +864,7 @@ main (int argc, char **argv)
       if (display)
         {
           HvDeviceSpec *adapter = hv_machine_spec_lookup_device (spec, "display0");
-          int rom = open_regular_file (DISPLAY_ROM, "display's option ROM", &error);
+          int rom = open_regular_file (HV_DISPLAY_ROM, "display's option ROM", &error);
           if (rom < 0)
             {
               fprintf (stderr, "vireo-run: %s\n", error->message);

@@ -386,6 +386,20 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
     }
   /* COM1 always: its host side is the worker's serial console. */
   hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
+  /* Disks in the definition's order (disk0, disk1, ...): vireod adds each image and its chain of
+   * backing files as fds when it starts the machine. */
+  for (guint i = 0; config->disks && i < config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      GVariantDict options;
+
+      g_variant_dict_init (&options, NULL);
+      if (disk->format)
+        g_variant_dict_insert (&options, "format", "s", disk->format);
+      if (disk->readonly)
+        g_variant_dict_insert (&options, "read-only", "b", TRUE);
+      hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&options));
+    }
   if (config->display)
     {
       hv_machine_spec_add_device (spec, "bochs-display", "display0", NULL);

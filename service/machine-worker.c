@@ -2,6 +2,7 @@
  * Start, watched (statistics, its end and the calls waiting for it), and re-attached to after a
  * vireod restart. */
 #include "machine-private.h"
+#include "image-info.h"
 #include "vireo-error.h"
 #include "hv-limits.h"
 #include "exit-record.h"
@@ -548,10 +549,10 @@ open_for_worker (const char *path, int flags, const char *what, GError **error)
  * fails as it would for them), without blocking (a FIFO swapped in must not hang vireod), and refused
  * unless it is a regular file.  The descriptor is blocking again when returned. */
 static int
-open_guest_file (const char *path, gint64 uid, const char *what, GError **error)
+open_guest_file (const char *path, gint64 uid, int flags, const char *what, GError **error)
 {
   struct stat st;
-  int fd = vireo_open_as (uid, path, O_RDONLY);
+  int fd = vireo_open_as (uid, path, flags);
 
   if (fd < 0)
     {
@@ -590,6 +591,71 @@ pass_fd (GUnixFDList *fds, int fd)
   return handle;
 }
 
+/* Opens the disk images of @c with the rights of the user who named them (read-write unless read-only)
+ * and, for an image with a backing file, the chain (read-only, found as QEMU finds it), into the
+ * spec's disk devices. */
+static gboolean
+open_disks (const VireoMachineConfig *c, HvMachineSpec *spec, GError **error)
+{
+  for (guint i = 0; c->disks && i < c->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (c->disks, i);
+      g_autofree char *id = g_strdup_printf ("disk%u", i);
+      HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, id);
+      g_autoptr (GArray) chain = g_array_new (FALSE, FALSE, sizeof (int));
+      g_autofree char *path = g_strdup (disk->path);
+      int fd;
+
+      g_assert (device != NULL);
+      fd = open_guest_file (disk->path, c->files_uid, disk->readonly ? O_RDONLY : O_RDWR, "disk image",
+                            error);
+      if (fd < 0)
+        return FALSE;
+      hv_device_spec_set_fd (spec, device, "file", fd);
+      while (TRUE)
+        {
+          g_autoptr (GError) local = NULL;
+          HvImageInfo info;
+          g_autofree char *backing = NULL;
+          int current = chain->len ? g_array_index (chain, int, chain->len - 1) : fd;
+
+          if (!hv_image_info_read (current, &info, &local))
+            {
+              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the disk image %s: %s", path,
+                           local->message);
+              break;
+            }
+          if (info.backing == NULL)
+            {
+              hv_image_info_clear (&info);
+              hv_device_spec_set_fds (spec, device, "backing", (const int *) chain->data, chain->len);
+              g_array_set_size (chain, 0);
+              break;
+            }
+          backing = hv_image_backing_path (path, info.backing);
+          hv_image_info_clear (&info);
+          if (chain->len >= HV_IMAGE_CHAIN_MAX)
+            {
+              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "the disk image %s has a chain of backing files longer than %d (does it loop?)",
+                           disk->path, HV_IMAGE_CHAIN_MAX);
+              break;
+            }
+          fd = open_guest_file (backing, c->files_uid, O_RDONLY, "backing file", error);
+          if (fd < 0)
+            break;
+          g_array_append_val (chain, fd);
+          g_free (path);
+          path = g_steal_pointer (&backing);
+        }
+      for (guint j = 0; j < chain->len; j++)
+        close (g_array_index (chain, int, j));
+      if (error && *error)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* What the worker needs: the machine spec (the configuration with its files as fds, spec.h) and the
  * worker's own keys, as one a{sv} with handles into @fds. */
 static GVariant *
@@ -602,18 +668,37 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
   GVariantDict dict;
   int fd;
 
-  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
-  fd = open_guest_file (c->kernel, c->files_uid, "kernel", error);
-  if (fd < 0)
-    return NULL;
-  spec->kernel = hv_machine_spec_add_fd (spec, fd);
-  if (c->initrd && *c->initrd)
+  if (spec->boot == HV_BOOT_FIRMWARE)
     {
-      fd = open_guest_file (c->initrd, c->files_uid, "initrd", error);
+      /* The firmware is the system's (Debian's SeaBIOS), opened with vireod's own rights. */
+      HvDeviceSpec *adapter = hv_machine_spec_find_kind (spec, "bochs-display");
+
+      fd = open_guest_file (HV_DEFAULT_FIRMWARE, VIREO_OWN_UID, O_RDONLY, "firmware", error);
+      if (fd < 0)
+        return NULL;
+      spec->firmware = hv_machine_spec_add_fd (spec, fd);
+      if (adapter)
+        {
+          fd = open_guest_file (HV_DISPLAY_ROM, VIREO_OWN_UID, O_RDONLY, "display's option ROM", error);
+          if (fd < 0)
+            return NULL;
+          hv_device_spec_set_fd (spec, adapter, "rom", fd);
+        }
+    }
+  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
+  else if ((fd = open_guest_file (c->kernel, c->files_uid, O_RDONLY, "kernel", error)) < 0)
+    return NULL;
+  else
+    spec->kernel = hv_machine_spec_add_fd (spec, fd);
+  if (spec->boot == HV_BOOT_KERNEL && c->initrd && *c->initrd)
+    {
+      fd = open_guest_file (c->initrd, c->files_uid, O_RDONLY, "initrd", error);
       if (fd < 0)
         return NULL;
       spec->initrd = hv_machine_spec_add_fd (spec, fd);
     }
+  if (!open_disks (c, spec, error))
+    return NULL;
   if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &local))
     {
       g_propagate_error (error, vireo_error_from_hv (local));
@@ -676,9 +761,6 @@ check_spec_for_start (const VireoMachineConfig *config, GError **error)
 static char *
 unsupported_reason (const VireoMachineConfig *c)
 {
-  if (g_strcmp0 (c->boot, "disk") == 0)
-    return g_strdup ("booting from a disk image needs a disk controller, which this version of Vireo "
-                     "does not have yet; boot a kernel instead (set “boot” to “kernel”)");
   if (g_strcmp0 (c->network, "nat") == 0)
     return g_strdup ("NAT networking needs the virtual network card, which this version of Vireo does "
                      "not have yet; set “network” to “none”");

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BUS_NAME      "org.vireo.Vireo1"
@@ -1644,6 +1645,111 @@ assert_worker_confined (Fixture *f, pid_t pid)
 
 /* A system machine's worker runs as a user of its own, not root, confined; it still saves and restores
  * (its state folder is given to that user). */
+/* A runner of qemu-utils' judges: the exit status, or -1 when it could not run. */
+static int
+run_judge (const char *const *argv, char **out)
+{
+  int status;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     out, NULL, &status, NULL))
+    return -1;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* A machine with a disk: a qcow2 overlay on a raw base, named relatively, as a user keeps them side by
+ * side.  vireod opens the image and its base with the caller's rights and hands the worker fds; the disk
+ * guest writes, flushes and reads back, then powers off; qemu-img finds the overlay clean and the base is
+ * untouched.  In system mode this runs in the sandboxed worker, whose I/O threads do the disk work. */
+static void
+test_disks (Fixture *f)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("disk");
+  g_autofree char *dir = g_build_filename (f->storage, "images", NULL);
+  g_autofree char *base = g_build_filename (dir, "base.raw", NULL);
+  g_autofree char *overlay = g_build_filename (dir, "overlay.qcow2", NULL);
+  g_autofree char *base_bytes = g_malloc (1 << 20);
+  g_autofree char *after = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  gsize after_len;
+
+  if (qemu_img == NULL)
+    {
+      g_test_skip ("needs qemu-img (Debian: qemu-utils) to make the images");
+      return;
+    }
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  memset (base_bytes, 0x42, 1 << 20);
+  g_assert_true (g_file_set_contents (base, base_bytes, 1 << 20, NULL));
+  {
+    const char *argv[] = { "qemu-img", "create", "-q",  "-f",    "qcow2", "-b",
+                           "base.raw", "-F",     "raw", overlay, NULL };
+    g_assert_cmpint (run_judge (argv, NULL), ==, 0);
+  }
+  machine = create (f, g_variant_new_parsed ("{'name': <'disky'>, 'kernel': <%s>, 'memory-mib': <uint64 64>, "
+                                             "'disks': <[{'path': <%s>, 'format': <'qcow2'>}]>}",
+                                             kernel, overlay));
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_last_error (machine), ==, "");
+
+  g_assert_true (g_file_get_contents (base, &after, &after_len, NULL));
+  g_assert_cmpmem (after, after_len, base_bytes, 1 << 20);
+  {
+    const char *check[] = { "qemu-img", "check", "-q", overlay, NULL };
+    const char *written[] = { "qemu-io", "-r", "-c", "read -P 0xa5 0 4k", overlay, NULL };
+    const char *from_base[] = { "qemu-io", "-r", "-c", "read -P 0x42 512k 4k", overlay, NULL };
+    g_assert_cmpint (run_judge (check, NULL), ==, 0);
+    g_assert_cmpint (run_judge (written, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_judge (from_base, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+  }
+
+  /* Without its base, Start says which file is missing; the machine stays off. */
+  g_assert_no_errno (g_unlink (base));
+  call_expect_error (machine, "Start", NULL, ERROR_NAME ("NotFound"), "base.raw");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+}
+
+/* A machine that boots from its disk starts the firmware (SeaBIOS), which says so on COM1 and, with
+ * nothing bootable on a blank disk, says that too. */
+static void
+test_firmware_boot (Fixture *f)
+{
+  g_autofree char *dir = g_build_filename (f->storage, "images", NULL);
+  g_autofree char *blank = g_build_filename (dir, "blank.raw", NULL);
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  int fd;
+
+  if (!g_file_test (HV_DEFAULT_FIRMWARE, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("needs Debian's SeaBIOS (" HV_DEFAULT_FIRMWARE ", package seabios)");
+      return;
+    }
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  fd = open (blank, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_no_errno (ftruncate (fd, 1 << 20));
+  close (fd);
+  machine = create (
+      f, g_variant_new_parsed ("{'name': <'firmware'>, 'boot': <'disk'>, 'memory-mib': <uint64 64>, "
+                               "'disks': <[{'path': <%s>, 'format': <'raw'>}]>}",
+                               blank));
+  call_ok (machine, "Start", NULL);
+  fd = open_serial (machine);
+  /* The firmware's lines end in "\r\n"; emulated ring 0 makes it slow here. */
+  g_assert_true (serial_wait_for (fd, seen, 0, "No bootable device.", 2 * WAIT_SECONDS));
+  g_test_message ("the firmware said: %s", seen->str);
+  g_assert_nonnull (strstr (seen->str, "SeaBIOS (version"));
+  close (fd);
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+}
+
 static void
 test_sandbox_system (Fixture *f)
 {
@@ -1757,6 +1863,9 @@ static const ServiceTest service_tests[] = {
   { "/service/update-export-import", test_update_export_import, FALSE },
   { "/service/many-machines", test_many_machines, FALSE },
   { "/service/gdbus", test_gdbus, TRUE },
+  { "/service/disks", test_disks, TRUE },
+  { "/service/disks-system", test_disks, TRUE, TRUE },
+  { "/service/firmware-boot", test_firmware_boot, TRUE },
   { "/service/sandbox/system-worker", test_sandbox_system, TRUE, TRUE },
   { "/service/sandbox/forbidden-call", test_sandbox_forbidden_call, TRUE, TRUE, "vcpu:1000" },
   { "/service/sandbox/session-worker", test_sandbox_session, TRUE },

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "hv-limits.h"
+#include "image-info.h"
 #include "io/aio.h"
 
 #include <glib.h>
@@ -52,7 +53,7 @@ typedef int (*HvBlockOpenBacking) (void *opaque, unsigned depth, const char *nam
                                    GError **error);
 
 /* Chains longer than this are refused (a loop shows up as one). */
-#define HV_BLOCK_MAX_CHAIN 64
+#define HV_BLOCK_MAX_CHAIN HV_IMAGE_CHAIN_MAX
 
 /* Opens the image in @fd (taken, also on failure): takes QEMU-compatible OFD locks (refusing an image
  * another process writes, or that we would write while another reads with write-sharing off), reads
