@@ -5,10 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
+#define QCOW2_MAGIC              0x514649fbu /* "QFI\xfb" */
 #define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
-#define QCOW2_EXT_END 0
-#define HEADER_READ 65536 /* the first cluster at most: where header, extensions and name live */
+#define QCOW2_EXT_END            0
+#define HEADER_READ              65536 /* the first cluster at most: where header, extensions and name live */
 
 static uint32_t
 be32 (const uint8_t *p)
@@ -63,8 +63,8 @@ hv_image_info_read (int fd, HvImageInfo *info, GError **error)
   version = be32 (head + 4);
   if (version != 2 && version != 3)
     {
-      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "it is qcow2 version %u; Vireo reads versions 2 and 3",
-                   version);
+      g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                   "it is qcow2 version %u; Vireo reads versions 2 and 3", version);
       return FALSE;
     }
   cluster_bits = be32 (head + 20);
@@ -84,7 +84,9 @@ hv_image_info_read (int fd, HvImageInfo *info, GError **error)
     return TRUE;
   if (backing_size == 0 || backing_size > HV_IMAGE_BACKING_NAME_MAX)
     return bad (error, "its backing file name is empty or too long");
-  if (backing_offset < header_length || backing_offset + backing_size > MIN (len, 1u << cluster_bits))
+  /* Compared without adding: a hostile offset must not wrap around. */
+  if (backing_offset < header_length || backing_offset > MIN (len, 1u << cluster_bits)
+      || backing_size > MIN (len, 1u << cluster_bits) - backing_offset)
     return bad (error, "its backing file name lies outside the first cluster");
   if (memchr (head + backing_offset, '\0', backing_size) != NULL
       || !g_utf8_validate ((const char *) head + backing_offset, backing_size, NULL))
@@ -97,7 +99,7 @@ hv_image_info_read (int fd, HvImageInfo *info, GError **error)
       uint32_t type = be32 (head + at), length = be32 (head + at + 4);
       if (type == QCOW2_EXT_END)
         break;
-      if (at + 8 + length > MIN (backing_offset, len))
+      if (length > MIN (backing_offset, len) - at - 8)
         {
           hv_image_info_clear (info);
           return bad (error, "a header extension runs past its end");
