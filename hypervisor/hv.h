@@ -34,6 +34,7 @@ typedef enum
   HV_THREAD_VCPU,    /* a vCPU: KVM_RUN and the exits it dispatches */
   HV_THREAD_IO,      /* an I/O thread: device back ends (serial input, timers, disk I/O) */
   HV_THREAD_DISPLAY, /* the SPICE server's thread and the threads it starts */
+  HV_THREAD_NET,     /* a network back end's I/O thread (user-mode NAT): it makes network sockets */
 } HvThreadRole;
 
 typedef void (*HvThreadStartHook) (HvThreadRole role);

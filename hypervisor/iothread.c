@@ -10,6 +10,7 @@ struct _HvIoThread
   GMutex start_lock;
   GCond started_cond;
   gboolean started;
+  int role; /* HvThreadRole */
 };
 
 static gpointer
@@ -17,7 +18,7 @@ iothread_run (gpointer data)
 {
   HvIoThread *thread = data;
 
-  hv_thread_started (HV_THREAD_IO);
+  hv_thread_started ((HvThreadRole) thread->role);
   g_main_context_push_thread_default (thread->context);
   g_mutex_lock (&thread->start_lock);
   thread->started = TRUE;
@@ -34,8 +35,15 @@ iothread_run (gpointer data)
 HvIoThread *
 hv_iothread_new (const char *name, GError **error)
 {
+  return hv_iothread_new_with_role (name, HV_THREAD_IO, error);
+}
+
+HvIoThread *
+hv_iothread_new_with_role (const char *name, int role, GError **error)
+{
   HvIoThread *thread = g_new0 (HvIoThread, 1);
 
+  thread->role = role;
   thread->context = g_main_context_new ();
   g_mutex_init (&thread->start_lock);
   g_cond_init (&thread->started_cond);
@@ -69,6 +77,12 @@ hv_iothread_free (HvIoThread *thread)
   g_cond_clear (&thread->started_cond);
   g_main_context_unref (thread->context);
   g_free (thread);
+}
+
+int
+hv_iothread_get_role (HvIoThread *thread)
+{
+  return thread->role;
 }
 
 GMainContext *

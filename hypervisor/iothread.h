@@ -8,12 +8,16 @@ typedef struct _HvIoThread HvIoThread;
 
 /* Starts the thread (@name is its name in ps and gdb, at most 15 characters are kept). */
 HvIoThread *hv_iothread_new (const char *name, GError **error);
+/* The same for a thread of another role than HV_THREAD_IO (hv.h: what the thread may do). */
+HvIoThread *hv_iothread_new_with_role (const char *name, int role, GError **error);
 /* Lets the dispatch in progress finish, then ends and joins the thread.  Sources still attached to the
  * context stay attached but are not dispatched any more. */
 void hv_iothread_free (HvIoThread *thread);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvIoThread, hv_iothread_free)
 
 GMainContext *hv_iothread_get_context (HvIoThread *thread);
+/* Its role (HvThreadRole). */
+int hv_iothread_get_role (HvIoThread *thread);
 
 /* Returns once nothing is being dispatched on @context any more, so that a caller that has just destroyed
  * its sources knows their callbacks have returned.  Works whether a thread iterates @context or not (unit

@@ -69,7 +69,7 @@ platform_set_ioeventfd (void *opaque, uint64_t addr, unsigned len, gboolean is_m
 }
 
 static GMainContext *
-platform_get_io_context (void *opaque, const char *thread, GError **error)
+platform_get_io_context (void *opaque, const char *thread, int role, GError **error)
 {
   HvVm *vm = opaque;
 
@@ -78,7 +78,7 @@ platform_get_io_context (void *opaque, const char *thread, GError **error)
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE, "the VM is being taken apart");
       return NULL;
     }
-  return hv_io_threads_get (vm->kvm_platform->io_threads, thread, error);
+  return hv_io_threads_get_with_role (vm->kvm_platform->io_threads, thread, role, error);
 }
 
 static int

@@ -30,7 +30,7 @@ typedef struct
    * share it.  A device whose work may block (a disk, a network backend) asks for one of its own, so it
    * cannot hold up the others (input); it gives hv_virtio_pci_new() a copy of the platform with
    * io_context set to it, kept as long as the device.  Use hv_platform_get_io_context(). */
-  GMainContext *(*get_io_context) (void *opaque, const char *thread, GError **error);
+  GMainContext *(*get_io_context) (void *opaque, const char *thread, int role, GError **error);
   /* KVM_IOEVENTFD: a guest write to [addr, addr + len) signals @fd instead of exiting (assign FALSE
    * removes it). */
   gboolean (*set_ioeventfd) (void *opaque, uint64_t addr, unsigned len, gboolean is_mmio, int fd,
@@ -66,11 +66,19 @@ hv_platform_request_exit (const HvPlatform *platform, HvExitReason reason, const
 /* The context of I/O thread @thread (NULL: the shared one).  Where the platform has no threads of its
  * own (unit tests), every device shares io_context. */
 static inline GMainContext *
-hv_platform_get_io_context (const HvPlatform *platform, const char *thread, GError **error)
+hv_platform_get_thread_context (const HvPlatform *platform, const char *thread, int role, GError **error)
 {
   if (thread == NULL || platform->get_io_context == NULL)
     return platform->io_context;
-  return platform->get_io_context (platform->opaque, thread, error);
+  return platform->get_io_context (platform->opaque, thread, role, error);
+}
+
+/* The same for a thread of role @role (HvThreadRole): a network back end's thread is HV_THREAD_NET, so a
+ * sandbox can let it, and only it, make network sockets. */
+static inline GMainContext *
+hv_platform_get_io_context (const HvPlatform *platform, const char *thread, GError **error)
+{
+  return hv_platform_get_thread_context (platform, thread, HV_THREAD_IO, error);
 }
 
 /* A port-I/O or MMIO access to a device.  @offset is relative to the start of the range the handler was

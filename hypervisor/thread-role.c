@@ -30,6 +30,8 @@ hv_thread_role_to_string (HvThreadRole role)
       return "io";
     case HV_THREAD_DISPLAY:
       return "display";
+    case HV_THREAD_NET:
+      return "net";
     }
   return "unknown";
 }

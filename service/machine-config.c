@@ -400,6 +400,9 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
         g_variant_dict_insert (&options, "read-only", "b", TRUE);
       hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&options));
     }
+  /* NAT: libslirp in the worker, on a thread of its own. */
+  if (g_strcmp0 (config->network, "nat") == 0)
+    hv_machine_spec_add_device (spec, "virtio-net", "net0", g_variant_new_parsed ("{'backend': <'user'>}"));
   if (config->display)
     {
       hv_machine_spec_add_device (spec, "bochs-display", "display0", NULL);

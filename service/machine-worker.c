@@ -757,16 +757,6 @@ check_spec_for_start (const VireoMachineConfig *config, GError **error)
   return hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, error);
 }
 
-/* Why the machine cannot start with this build, or NULL. */
-static char *
-unsupported_reason (const VireoMachineConfig *c)
-{
-  if (g_strcmp0 (c->network, "nat") == 0)
-    return g_strdup ("NAT networking needs the virtual network card, which this version of Vireo does "
-                     "not have yet; set “network” to “none”");
-  return NULL;
-}
-
 /* The worker's re-attach socket, bound here (vireod's folder is not the worker's to write) and handed
  * over listening; -1 and @error on failure.  A socket left by a dead worker is replaced: the machine is
  * not running, so nobody listens there. */
@@ -842,13 +832,6 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
     {
       g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE, "“%s” is already %s",
                    machine->config->name, state (machine));
-      goto fail_early;
-    }
-  reason = unsupported_reason (machine->config);
-  if (reason)
-    {
-      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED, "cannot start “%s”: %s",
-                   machine->config->name, reason);
       goto fail_early;
     }
   if (!check_spec_for_start (machine->config, &error))

@@ -455,7 +455,8 @@ net_realize (HvDevice *device, GError **error)
   config.n_forwards = forwards->len;
 
   /* slirp polls sockets and may be busy with a burst of traffic: it gets a thread of its own. */
-  context = hv_platform_get_io_context (platform, device->id, error);
+  /* A thread of its own, of the role that may make network sockets (slirp's connections). */
+  context = hv_platform_get_thread_context (platform, device->id, HV_THREAD_NET, error);
   if (context == NULL)
     return FALSE;
   device->impl = hv_virtio_net_new (platform, context, hv_device_get_pci (device), &config, error);

@@ -50,6 +50,12 @@ hv_io_threads_get_shared (HvIoThreads *threads)
 GMainContext *
 hv_io_threads_get (HvIoThreads *threads, const char *thread, GError **error)
 {
+  return hv_io_threads_get_with_role (threads, thread, HV_THREAD_IO, error);
+}
+
+GMainContext *
+hv_io_threads_get_with_role (HvIoThreads *threads, const char *thread, int role, GError **error)
+{
   HvIoThread *found;
 
   if (thread == NULL)
@@ -66,13 +72,21 @@ hv_io_threads_get (HvIoThreads *threads, const char *thread, GError **error)
     {
       g_autofree char *full = g_strdup_printf ("%s-%s", threads->name, thread);
 
-      found = hv_iothread_new (full, error);
+      found = hv_iothread_new_with_role (full, role, error);
       if (found == NULL)
         {
           g_mutex_unlock (&threads->lock);
           return NULL;
         }
       g_hash_table_insert (threads->named, g_strdup (thread), found);
+    }
+  else if (hv_iothread_get_role (found) != role)
+    {
+      g_mutex_unlock (&threads->lock);
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the I/O thread “%s” is a %s thread, not a %s one", thread,
+                   hv_thread_role_to_string (hv_iothread_get_role (found)), hv_thread_role_to_string (role));
+      return NULL;
     }
   g_mutex_unlock (&threads->lock);
   return hv_iothread_get_context (found);

@@ -19,5 +19,9 @@ GMainContext *hv_io_threads_get_shared (HvIoThreads *threads);
  * to 15 characters); devices asking for the same @thread share it.  NULL means the shared thread.  The
  * context stays valid until hv_io_threads_free.  Safe from any thread. */
 GMainContext *hv_io_threads_get (HvIoThreads *threads, const char *thread, GError **error);
+/* The same for a thread of @role (HvThreadRole: HV_THREAD_IO or HV_THREAD_NET), which a thread of that
+ * name must have: asking for it with another role fails. */
+GMainContext *hv_io_threads_get_with_role (HvIoThreads *threads, const char *thread, int role,
+                                           GError **error);
 /* How many threads run, the shared one included (for tests and diagnostics). */
 unsigned hv_io_threads_count (HvIoThreads *threads);

@@ -286,7 +286,7 @@ vireo_sandbox_enter_namespace (uid_t user, GError **error)
   for (gsize i = 0; i < G_N_ELEMENTS (top_level); i++)
     if (!add_top_level (top_level[i], error))
       return FALSE;
-  /* /proc: the core opens the kernel and initrd vireod passed as /proc/self/fd/N. */
+  /* /proc: glibc and GLib read /proc/self (thread names, the sanitizers' maps). */
   if (!mount_or_fail ("/proc", "./proc", NULL, MS_BIND | MS_REC, NULL, error))
     return FALSE;
   for (gsize i = 0; i < G_N_ELEMENTS (devices); i++)
@@ -300,6 +300,22 @@ vireo_sandbox_enter_namespace (uid_t user, GError **error)
       close (fd);
       if (!mount_or_fail (host, target, NULL, MS_BIND, NULL, error))
         return FALSE;
+    }
+
+  /* The host's resolver settings, read-only, for the NAT's DNS forwarding (libslirp reads them when the
+   * guest first asks); without them the guest's DNS gets no answers, and nothing else changes. */
+  if (g_file_test ("/etc/resolv.conf", G_FILE_TEST_EXISTS))
+    {
+      g_autoptr (GError) local = NULL;
+      int fd = -1;
+
+      if (mkdir ("etc", 0755) < 0
+          || (fd = open ("etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0
+          || !bind_read_only ("/etc/resolv.conf", "./etc/resolv.conf", &local))
+        g_message ("the machine's DNS forwarding will not work: cannot show it /etc/resolv.conf: %s",
+                   local ? local->message : g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
     }
 
   if (syscall (SYS_pivot_root, ".", ".old") < 0)
@@ -513,6 +529,15 @@ static const char *const io_calls[] = {
   "fdatasync", "fallocate", "io_uring_enter", "io_uring_register", "ioctl",
 };
 
+/* A network back end (libslirp's NAT): its own main context, and the host sockets it opens for the
+ * guest's connections, DNS and port forwards.  The socket family is checked below: IPv4, IPv6 and local
+ * only (no netlink, no raw packets: socket types are limited to stream and datagram). */
+static const char *const net_calls[] = {
+  "ioctl",      "connect",    "bind",        "listen",      "accept",   "accept4",
+  "sendmsg",    "recvmsg",    "sendto",      "recvfrom",    "sendmmsg", "recvmmsg",
+  "getsockopt", "setsockopt", "getsockname", "getpeername", "shutdown", "openat",
+};
+
 /* The SPICE server: its clients' sockets (handed over as fds, one more per channel), its main context,
  * and at start the SASL plugins spice-server loads from /usr (openat, getdents64: strace of a worker). */
 static const char *const display_calls[] = {
@@ -546,10 +571,11 @@ typedef enum
   ROLE_VCPU,
   ROLE_IO,
   ROLE_DISPLAY,
+  ROLE_NET,
   N_ROLES,
 } Role;
 
-static const char *const role_names[N_ROLES] = { "main", "vcpu", "io", "display" };
+static const char *const role_names[N_ROLES] = { "main", "vcpu", "io", "display", "net" };
 
 /* The role programs, compiled by vireo_sandbox_apply_seccomp(); read-only afterwards. */
 static struct sock_fprog role_programs[N_ROLES];
@@ -612,7 +638,11 @@ build_filter (Role role, GError **error)
       ok = ok && allow_list (ctx, main_calls, G_N_ELEMENTS (main_calls), error)
            && allow_list (ctx, display_calls, G_N_ELEMENTS (display_calls), error)
            && allow_list (ctx, io_calls, G_N_ELEMENTS (io_calls), error)
-           && allow_list (ctx, vcpu_calls, G_N_ELEMENTS (vcpu_calls), error);
+           && allow_list (ctx, vcpu_calls, G_N_ELEMENTS (vcpu_calls), error)
+           && allow_list (ctx, net_calls, G_N_ELEMENTS (net_calls), error);
+      break;
+    case ROLE_NET:
+      ok = ok && allow_list (ctx, net_calls, G_N_ELEMENTS (net_calls), error);
       break;
     case ROLE_VCPU:
       ok = ok && allow_list (ctx, vcpu_calls, G_N_ELEMENTS (vcpu_calls), error);
@@ -653,11 +683,22 @@ build_filter (Role role, GError **error)
   ok = ok
        && check_rule (seccomp_rule_add (ctx, SCMP_ACT_ERRNO (ENOSYS), SCMP_SYS (clone3), 0), "clone3", error);
   /* Sockets: only local ones (GLib's logging probes the journal's; nothing reaches a network). */
-  if (role == ROLE_MAIN || role == ROLE_DISPLAY)
+  if (role == ROLE_MAIN || role == ROLE_DISPLAY || role == ROLE_NET)
     ok = ok
          && check_rule (
              seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (socket), 1, SCMP_A0 (SCMP_CMP_EQ, AF_UNIX)),
              "socket", error);
+  /* The network back end's: IPv4 and IPv6, streams and datagrams (slirp's ICMP echo uses unprivileged
+   * datagram ICMP sockets); the process-wide filter must let them through for the role's to matter. */
+  if (role == ROLE_MAIN || role == ROLE_NET)
+    for (int family = 0; family < 2; family++)
+      for (int type = 0; type < 2; type++)
+        ok = ok
+             && check_rule (
+                 seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (socket), 2,
+                                   SCMP_A0 (SCMP_CMP_EQ, family ? AF_INET6 : AF_INET),
+                                   SCMP_A1 (SCMP_CMP_MASKED_EQ, 0xf, type ? SOCK_DGRAM : SOCK_STREAM)),
+                 "socket", error);
   if (!ok)
     {
       seccomp_release (ctx);
@@ -706,17 +747,18 @@ maybe_make_forbidden_call (Role role)
     return;
   if (test_delay_ms > 0)
     g_usleep ((gulong) test_delay_ms * 1000);
-  fprintf (stderr, "vireo-worker: test: a %s thread calls socket(AF_INET), which its filter forbids\n",
+  fprintf (stderr, "vireo-worker: test: a %s thread calls socket(AF_PACKET), which its filter forbids\n",
            role_names[role]);
-  syscall (SYS_socket, AF_INET, SOCK_STREAM, 0);
+  syscall (SYS_socket, AF_PACKET, SOCK_RAW, 0);
 }
 
 static void
 on_thread_started (HvThreadRole thread_role)
 {
-  Role role = thread_role == HV_THREAD_VCPU ? ROLE_VCPU
-              : thread_role == HV_THREAD_IO ? ROLE_IO
-                                            : ROLE_DISPLAY;
+  Role role = thread_role == HV_THREAD_VCPU  ? ROLE_VCPU
+              : thread_role == HV_THREAD_IO  ? ROLE_IO
+              : thread_role == HV_THREAD_NET ? ROLE_NET
+                                             : ROLE_DISPLAY;
 
   /* Cannot fail for want of memory or permission: the program is built and no-new-privs is set.  A
    * thread that still could not be confined must not run unconfined. */

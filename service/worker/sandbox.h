@@ -31,7 +31,7 @@ gboolean vireo_sandbox_apply_seccomp (GError **error);
 
 /* The test hook: with VIREO_WORKER_TEST_FORBIDDEN_SYSCALL set to "main", "vcpu", "io" or "display"
  * (optionally followed by ":MS", a delay in milliseconds), the first thread of that role makes a call its
- * filter forbids (socket(AF_INET)) once it is confined, so tests can see the worker die of SIGSYS.  It can
+ * filter forbids (socket(AF_PACKET)) once it is confined, so tests can see the worker die of SIGSYS.  It can
  * only make the worker die, never widen the sandbox. */
 #define VIREO_SANDBOX_TEST_VARIABLE "VIREO_WORKER_TEST_FORBIDDEN_SYSCALL"
 
