@@ -648,8 +648,12 @@ test_backing_chain (Fixture *f, gconstpointer data)
   g_assert_cmpint (test_block_io (block, HV_BLOCK_WRITE, data77, 2 * MiB - 1000, sizeof data77), ==, 0);
   g_clear_pointer (&block, hv_block_free);
 
-  g_assert_cmpstr (file_checksum (f, "base.raw"), ==, base_sum);
-  g_assert_cmpstr (file_checksum (f, "mid.qcow2"), ==, mid_sum);
+  {
+    g_autofree char *base_after = file_checksum (f, "base.raw");
+    g_autofree char *mid_after = file_checksum (f, "mid.qcow2");
+    g_assert_cmpstr (base_after, ==, base_sum);
+    g_assert_cmpstr (mid_after, ==, mid_sum);
+  }
   assert_check_clean (f, "top.qcow2");
   RUN_OK (f, "qemu-io -c 'read -P 0x10 960k 64k' -c 'read -P 0x20 1M 61440' -c 'read -P 0x77 1110016 3000' "
              "-c 'read -P 0x20 1113016 1096' -c 'read -P 0x10 1114112 982040' -c 'read -P 0x77 2096152 3000' "
