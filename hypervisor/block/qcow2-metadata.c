@@ -7,6 +7,43 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lazy-lib.h"
+
+/* zlib and zstd, mapped when a qcow2 image is opened (lazy-lib.h): a machine without one maps neither.
+ * The calls keep their names and go through the tables (a macro does not expand itself). */
+static struct
+{
+  __typeof__ (inflateInit2_) *inflateInit2_;
+  __typeof__ (inflate) *inflate;
+  __typeof__ (inflateEnd) *inflateEnd;
+} zlib_fn;
+
+static const char *const zlib_symbols[] = { "inflateInit2_", "inflate", "inflateEnd", NULL };
+static HvLazyLib zlib_lib = HV_LAZY_LIB_INIT ("libz.so.1", zlib_symbols, &zlib_fn);
+
+static struct
+{
+  __typeof__ (ZSTD_createDCtx) *ZSTD_createDCtx;
+  __typeof__ (ZSTD_freeDCtx) *ZSTD_freeDCtx;
+  __typeof__ (ZSTD_DCtx_reset) *ZSTD_DCtx_reset;
+  __typeof__ (ZSTD_decompressStream) *ZSTD_decompressStream;
+  __typeof__ (ZSTD_isError) *ZSTD_isError;
+} zstd_fn;
+
+static const char *const zstd_symbols[] = {
+  "ZSTD_createDCtx", "ZSTD_freeDCtx", "ZSTD_DCtx_reset", "ZSTD_decompressStream", "ZSTD_isError", NULL,
+};
+static HvLazyLib zstd_lib = HV_LAZY_LIB_INIT ("libzstd.so.1", zstd_symbols, &zstd_fn);
+
+#define inflateInit2_         (zlib_fn.inflateInit2_)
+#define inflate               (zlib_fn.inflate)
+#define inflateEnd            (zlib_fn.inflateEnd)
+#define ZSTD_createDCtx       (zstd_fn.ZSTD_createDCtx)
+#define ZSTD_freeDCtx         (zstd_fn.ZSTD_freeDCtx)
+#define ZSTD_DCtx_reset       (zstd_fn.ZSTD_DCtx_reset)
+#define ZSTD_decompressStream (zstd_fn.ZSTD_decompressStream)
+#define ZSTD_isError          (zstd_fn.ZSTD_isError)
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Byte order and file I/O */
 
@@ -237,6 +274,10 @@ hv_qcow2_parse_header (Qcow2 *q, const uint8_t *buf, size_t len, uint64_t file_s
                         "qcow2 compression_type %u is not supported (0 deflate, 1 zstd)",
                         q->compression_type),
            FALSE;
+  /* Any cluster may be compressed: the decompressor is loaded now, on the thread opening the image. */
+  if (!(q->compression_type == 1 ? hv_lazy_lib_load (&zstd_lib, "libzstd1", error)
+                                 : hv_lazy_lib_load (&zlib_lib, "zlib1g", error)))
+    return FALSE;
   q->extended_l2 = (q->incompatible & QCOW2_INCOMPAT_EXTL2) != 0;
   if (q->extended_l2 && q->cluster_bits < 14)
     return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,

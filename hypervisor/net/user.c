@@ -17,6 +17,36 @@
 #include <slirp/libslirp.h>
 #include <string.h>
 
+#include "lazy-lib.h"
+
+/* libslirp, mapped when the first NIC is made (lazy-lib.h): a machine without one maps none of it.
+ * The calls below keep their names; each goes through the table (a macro does not expand itself). */
+static struct
+{
+  __typeof__ (slirp_new) *slirp_new;
+  __typeof__ (slirp_cleanup) *slirp_cleanup;
+  __typeof__ (slirp_input) *slirp_input;
+  __typeof__ (slirp_pollfds_fill) *slirp_pollfds_fill;
+  __typeof__ (slirp_pollfds_poll) *slirp_pollfds_poll;
+  __typeof__ (slirp_add_hostfwd) *slirp_add_hostfwd;
+  __typeof__ (slirp_handle_timer) *slirp_handle_timer;
+} slirp_fn;
+
+static const char *const slirp_symbols[] = {
+  "slirp_new",          "slirp_cleanup",     "slirp_input",        "slirp_pollfds_fill",
+  "slirp_pollfds_poll", "slirp_add_hostfwd", "slirp_handle_timer", NULL,
+};
+
+static HvLazyLib slirp_lib = HV_LAZY_LIB_INIT ("libslirp.so.0", slirp_symbols, &slirp_fn);
+
+#define slirp_new          (slirp_fn.slirp_new)
+#define slirp_cleanup      (slirp_fn.slirp_cleanup)
+#define slirp_input        (slirp_fn.slirp_input)
+#define slirp_pollfds_fill (slirp_fn.slirp_pollfds_fill)
+#define slirp_pollfds_poll (slirp_fn.slirp_pollfds_poll)
+#define slirp_add_hostfwd  (slirp_fn.slirp_add_hostfwd)
+#define slirp_handle_timer (slirp_fn.slirp_handle_timer)
+
 #define ETH_HEADER_LEN   14
 #define ETH_TYPE_IPV4    0x0800
 #define ETH_TYPE_ARP     0x0806
@@ -457,7 +487,11 @@ start_slirp (HvNetUser *user, const HvNetUserConfig *config, GError **error)
 HvNetUser *
 hv_net_user_new (GMainContext *context, const HvNetUserConfig *config, GError **error)
 {
-  HvNetUser *user = g_new0 (HvNetUser, 1);
+  HvNetUser *user;
+
+  if (!hv_lazy_lib_load (&slirp_lib, "libslirp0", error))
+    return NULL;
+  user = g_new0 (HvNetUser, 1);
 
   user->context = g_main_context_ref (context);
   user->lock = config->lock;
