@@ -33,7 +33,7 @@ hv_lazy_lib_load (HvLazyLib *lib, const char *package, GError **error)
 {
   if (g_once (&lib->once, load, lib) != NULL)
     return TRUE;
-  g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot load %s (Debian package %s): %s", lib->soname, package,
-               lib->error);
+  g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot load %s (Debian package %s): %s", lib->soname,
+               package, lib->error);
   return FALSE;
 }

@@ -8,14 +8,17 @@
 
 typedef struct
 {
-  const char *soname;            /* "libslirp.so.0" */
-  const char *const *symbols;    /* NULL-terminated */
-  void **slots;                  /* one per symbol, filled by hv_lazy_lib_load */
+  const char *soname;         /* "libslirp.so.0" */
+  const char *const *symbols; /* NULL-terminated */
+  void **slots;               /* one per symbol, filled by hv_lazy_lib_load */
   GOnce once;
-  char *error;                   /* why it could not be loaded, once tried */
+  char *error; /* why it could not be loaded, once tried */
 } HvLazyLib;
 
-#define HV_LAZY_LIB_INIT(soname, symbols, slots) { soname, symbols, (void **) (slots), G_ONCE_INIT, NULL }
+#define HV_LAZY_LIB_INIT(soname, symbols, slots)                                                             \
+  {                                                                                                          \
+    soname, symbols, (void **) (slots), G_ONCE_INIT, NULL                                                    \
+  }
 
 /* Loads @lib and resolves every symbol, once; later calls give the same answer.  On failure the error
  * (HV_ERROR_FAILED) names the library and what is missing, and says which package provides it. */
