@@ -361,6 +361,93 @@ test_seabios_save_restore (void)
   g_assert_no_errno (rmdir (dir));
 }
 
+/* A boot sector, as a disk's first 512 bytes: real-mode code that writes @message to COM1 by its ports
+ * and halts.  @message must be short (it follows the code in the sector). */
+static void
+write_boot_disk (const char *path, const char *message)
+{
+  static const uint8_t code[] = {
+    0xfa,             /* cli */
+    0x31, 0xc0,       /* xor ax, ax */
+    0x8e, 0xd8,       /* mov ds, ax */
+    0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
+    0xbe, 0x00, 0x00, /* mov si, message (patched) */
+    0xac,             /* next: lodsb */
+    0x84, 0xc0,       /* test al, al */
+    0x74, 0x03,       /* jz done */
+    0xee,             /* out dx, al */
+    0xeb, 0xf8,       /* jmp next */
+    0xf4,             /* done: hlt */
+    0xeb, 0xfd,       /* jmp done */
+  };
+  g_autofree uint8_t *disk = g_malloc0 (1 << 20);
+  uint16_t at = 0x7c00 + sizeof code;
+
+  g_assert_cmpuint (sizeof code + strlen (message) + 1, <=, 510);
+  memcpy (disk, code, sizeof code);
+  disk[9] = at & 0xff;
+  disk[10] = at >> 8;
+  memcpy (disk + sizeof code, message, strlen (message));
+  disk[510] = 0x55;
+  disk[511] = 0xaa;
+  g_assert_true (g_file_set_contents (path, (const char *) disk, 1 << 20, NULL));
+}
+
+/* SeaBIOS finds the virtio disk, loads its boot sector at 0x7c00 and runs it: the firmware's own
+ * virtio-blk driver is the judge of the device here. */
+static void
+test_seabios_boots_a_disk (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *console = NULL;
+  g_autofree char *serial = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gboolean seen = FALSE;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  if (!g_file_test (SEABIOS, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("SeaBIOS is not installed (" SEABIOS ", package seabios)");
+      return;
+    }
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  console = console_file (dir);
+  serial = g_strconcat ("file:", console, NULL);
+  image = g_build_filename (dir, "boot.img", NULL);
+  write_boot_disk (image, "vireo: boot sector ran\r\n");
+  disk = g_strconcat (image, ",format=raw", NULL);
+  {
+    const char *argv[] = {
+      vireo_test_vireo_run (), "--serial", serial, "--disk", disk, "--memory", "64M", NULL
+    };
+    proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                              &error);
+    g_assert_no_error (error);
+  }
+  while (!seen && g_get_monotonic_time () - start < BOOT_TIMEOUT_S * G_USEC_PER_SEC)
+    {
+      g_clear_pointer (&text, g_free);
+      seen = g_file_get_contents (console, &text, NULL, NULL)
+             && strstr (text, "vireo: boot sector ran") != NULL;
+      if (!seen)
+        g_usleep (50 * 1000);
+    }
+  g_subprocess_force_exit (proc);
+  g_assert_true (g_subprocess_wait (proc, NULL, &error));
+  g_test_message ("console: %s", text ? text : "");
+  g_printerr ("# vireo: SeaBIOS ran the disk's boot sector after %.2f s\n",
+              (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);
+  g_assert_true (seen);
+  g_assert_nonnull (strstr (text, "Booting from Hard Disk"));
+  vireo_test_remove_tree (dir);
+}
+
 static void
 test_bad_firmware_images (void)
 {
@@ -428,5 +515,6 @@ main (int argc, char **argv)
   g_test_add_func ("/firmware/seabios-on-the-display", test_seabios_on_the_display);
   g_test_add_func ("/firmware/seabios-save-restore", test_seabios_save_restore);
   g_test_add_func ("/firmware/bad-images", test_bad_firmware_images);
+  g_test_add_func ("/firmware/seabios-boots-a-disk", test_seabios_boots_a_disk);
   return g_test_run ();
 }
