@@ -179,18 +179,6 @@ test_read_write (Fixture *f, gconstpointer data)
     g_assert_false (qemu_io_reads (f->image, 0x77, 0, 512)); /* the judge can say no */
 }
 
-/* Runs @argv (a judge from qemu-utils); its exit status, or -1 when it could not run. */
-static int
-run_judge (const char *const *argv, char **out)
-{
-  int status;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                     out, NULL, &status, NULL))
-    return -1;
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
 /* A qcow2 overlay on a raw base: the guest's writes land in the overlay, which qemu-img finds clean,
  * unwritten clusters read from the base, and the base is not touched. */
 static void
@@ -218,7 +206,7 @@ test_qcow2_overlay (Fixture *f, gconstpointer data)
     /* The overlay names its base relatively, as images moved together do. */
     const char *argv[] = { "qemu-img", "create", "-q",  "-f",    "qcow2", "-b",
                            "disk.img", "-F",     "raw", overlay, NULL };
-    g_assert_cmpint (run_judge (argv, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (argv, NULL), ==, 0);
   }
   {
     const char *args[] = { "--kernel", kernel, "--disk", overlay, NULL };
@@ -236,11 +224,11 @@ test_qcow2_overlay (Fixture *f, gconstpointer data)
     const char *check[] = { "qemu-img", "check", "-q", overlay, NULL };
     const char *written[] = { "qemu-io", "-r", "-c", "read -P 0xa5 0 4k", overlay, NULL };
     const char *from_base[] = { "qemu-io", "-r", "-c", "read -P 0x42 512k 4k", overlay, NULL };
-    g_assert_cmpint (run_judge (check, NULL), ==, 0);
-    g_assert_cmpint (run_judge (written, &out), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (check, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (written, &out), ==, 0);
     g_assert_null (strstr (out, "Pattern verification failed"));
     g_clear_pointer (&out, g_free);
-    g_assert_cmpint (run_judge (from_base, &out), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (from_base, &out), ==, 0);
     g_assert_null (strstr (out, "Pattern verification failed"));
   }
 

@@ -1644,18 +1644,6 @@ assert_worker_confined (Fixture *f, pid_t pid)
 
 /* A system machine's worker runs as a user of its own, not root, confined; it still saves and restores
  * (its state folder is given to that user). */
-/* A runner of qemu-utils' judges: the exit status, or -1 when it could not run. */
-static int
-run_judge (const char *const *argv, char **out)
-{
-  int status;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                     out, NULL, &status, NULL))
-    return -1;
-  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
-}
-
 /* A machine with a disk: a qcow2 overlay on a raw base, named relatively, as a user keeps them side by
  * side.  vireod opens the image and its base with the caller's rights and hands the worker fds; the disk
  * guest writes, flushes and reads back, then powers off; qemu-img finds the overlay clean and the base is
@@ -1685,7 +1673,7 @@ test_disks (Fixture *f)
   {
     const char *argv[] = { "qemu-img", "create", "-q",  "-f",    "qcow2", "-b",
                            "base.raw", "-F",     "raw", overlay, NULL };
-    g_assert_cmpint (run_judge (argv, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (argv, NULL), ==, 0);
   }
   machine = create (f, g_variant_new_parsed ("{'name': <'disky'>, 'kernel': <%s>, 'memory-mib': <uint64 64>, "
                                              "'disks': <[{'path': <%s>, 'format': <'qcow2'>}]>}",
@@ -1700,11 +1688,11 @@ test_disks (Fixture *f)
     const char *check[] = { "qemu-img", "check", "-q", overlay, NULL };
     const char *written[] = { "qemu-io", "-r", "-c", "read -P 0xa5 0 4k", overlay, NULL };
     const char *from_base[] = { "qemu-io", "-r", "-c", "read -P 0x42 512k 4k", overlay, NULL };
-    g_assert_cmpint (run_judge (check, NULL), ==, 0);
-    g_assert_cmpint (run_judge (written, &out), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (check, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (written, &out), ==, 0);
     g_assert_null (strstr (out, "Pattern verification failed"));
     g_clear_pointer (&out, g_free);
-    g_assert_cmpint (run_judge (from_base, &out), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (from_base, &out), ==, 0);
     g_assert_null (strstr (out, "Pattern verification failed"));
   }
 

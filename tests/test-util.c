@@ -329,3 +329,14 @@ vireo_test_user_can_run (uid_t uid, gid_t gid, const char *path, ...)
   va_end (args);
   return TRUE;
 }
+
+int
+vireo_test_run_judge (const char *const *argv, char **out)
+{
+  int status;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     out, NULL, &status, NULL))
+    return -1;
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}

@@ -78,6 +78,9 @@ gboolean vireo_test_signal_processes (const char *program, const char *needle, i
                                       unsigned seconds);
 /* Deletes a folder and everything in it. */
 void vireo_test_remove_tree (const char *path);
+/* Runs @argv (a judge such as qemu-img or qemu-io, found in PATH), its stdout in *@out when @out is not
+ * NULL; the exit status, or -1 when it could not run or was killed. */
+int vireo_test_run_judge (const char *const *argv, char **out);
 
 /* For tests that run a program as another user (root only): TRUE when @uid/@gid (no supplementary
  * groups) can execute each of the NULL-terminated paths; otherwise the test is marked skipped, naming the
