@@ -7,6 +7,8 @@
  * ARCHITECTURE.md) the kernel cannot get past its int3 self-test; everything above is printed before it,
  * so the test verifies early boot and says which case applied. */
 #include "test-util.h"
+
+#include <gio/gio.h>
 #include "layout.h"
 
 #include <errno.h>
@@ -24,6 +26,16 @@
 #define MEMORY_ARG  "512M"
 #define N_CPUS      2
 #define MARKER      "vireo.slow_marker=7f3a"
+/* noxsave: this host's emulator hangs on xrstor in ring 0 (ARCHITECTURE.md).  earlyprintk shows the lines
+ * before the console driver starts, so an early death is visible.  nokaslr keeps the bzImage's load
+ * address, and so each run, the same.  lapic=notscdeadline: with the TSC-deadline timer (and ARAT) the
+ * kernel never starts the PIT, and nothing before the int3 self-test takes an interrupt; without it the
+ * kernel runs the PIT through the MADT's IRQ 0 override and IOAPIC pin 2 and checks that its interrupts
+ * arrive (check_timer), then calibrates the local APIC timer against it. */
+#define CMDLINE "console=ttyS0 earlyprintk=serial noxsave nokaslr lapic=notscdeadline " MARKER
+/* The menu entry of make-grub-images.sh, and what GRUB puts before the command line it passes. */
+#define GRUB_ENTRY     "Vireo slow-suite kernel"
+#define GRUB_BOOT_ARGS "BOOT_IMAGE=/boot/bzImage "
 
 /* Where ring 0 is emulated, early boot takes about two minutes, and a bzImage first spends about two more
  * unpacking itself (measured: PVH 130 s, bzImage 230 s); real VT takes seconds.  Meson's timeout for these
@@ -86,7 +98,9 @@ struct Boot
   gboolean pvh;
   const char *kernel;
   const char *initrd;
-  char *cmdline;
+  /* Booted by the firmware from this raw disk image instead of directly (make-grub-images.sh). */
+  const char *disk;
+  char *cmdline; /* what the kernel must report receiving */
 
   GPid pid;
   int stdin_fd; /* held open so vireo-run's serial input never sees end-of-file */
@@ -303,9 +317,57 @@ parse_e820_line (Boot *boot, const char *line, GError **error)
   return TRUE;
 }
 
+/* Whether the map calls all of [@start, @end) @type, in one range. */
+static gboolean
+e820_covers (GArray *map, uint64_t start, uint64_t end, const char *type)
+{
+  for (unsigned i = 0; i < map->len; i++)
+    {
+      const E820Range *r = &g_array_index (map, E820Range, i);
+      if (r->start <= start && end <= r->end && strcmp (r->type, type) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The firmware builds the map the kernel gets from ours (fw_cfg "etc/e820") and takes some for itself:
+ * SeaBIOS its EBDA below 640 KiB, the F segment, a few pages at the top of RAM for the ACPI tables and
+ * its own data, and the BIOS image below 4 GiB.  So the test checks what the firmware cannot make up:
+ * the RAM we gave is usable but for those bits, and nothing beyond it or in the ISA hole is. */
+static gboolean
+check_firmware_e820 (Boot *boot, GError **error)
+{
+  const char *problem = NULL;
+
+  if (!e820_covers (boot->e820, 0, 0x9f000, "usable"))
+    problem = "the conventional memory below 636 KiB is not usable";
+  else if (!e820_covers (boot->e820, HV_HIMEM_START, MEMORY_SIZE - (1 << 20), "usable"))
+    problem = "the RAM from 1 MiB to 1 MiB below its end is not usable in one range";
+  else if (!e820_covers (boot->e820, 0x100000000ull - (256 << 10), 0x100000000ull, "reserved"))
+    problem = "the BIOS image below 4 GiB is not reserved";
+  for (unsigned i = 0; problem == NULL && i < boot->e820->len; i++)
+    {
+      const E820Range *r = &g_array_index (boot->e820, E820Range, i);
+      if (strcmp (r->type, "usable") == 0
+          && (r->end > MEMORY_SIZE || (r->end > 0xA0000 && r->start < 0x100000)))
+        problem = "a usable range lies outside the machine's RAM or in the ISA hole";
+    }
+  if (problem)
+    {
+      g_autofree char *got = format_e820 (boot->e820);
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "the kernel's e820 map is wrong: %s.\n  printed:%s",
+                   problem, got);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 check_e820 (Boot *boot, GError **error)
 {
+  if (boot->disk)
+    return check_firmware_e820 (boot, error);
+
   g_autoptr (GArray) expected = expected_e820 (boot->pvh);
   gboolean same = expected->len == boot->e820->len;
 
@@ -327,8 +389,21 @@ check_e820 (Boot *boot, GError **error)
 }
 
 /* "ACPI: XSDT 0x00000000000E0024 000034 (v01 ...)": the table must lie in our ACPI area. */
+/* Whether [@addr, @addr + 1) lies in a range the kernel's e820 map calls reserved. */
+static gboolean
+in_reserved_range (Boot *boot, uint64_t addr)
+{
+  for (unsigned i = 0; i < boot->e820->len; i++)
+    {
+      const E820Range *r = &g_array_index (boot->e820, E820Range, i);
+      if (strcmp (r->type, "reserved") == 0 && addr >= r->start && addr < r->end)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 static StepResult
-match_acpi_table (const char *line, const char *signature, GError **error)
+match_acpi_table (Boot *boot, const char *line, const char *signature, GError **error)
 {
   g_autofree char *needle = g_strdup_printf ("ACPI: %s 0x", signature);
   const char *p = strstr (line, needle);
@@ -336,7 +411,22 @@ match_acpi_table (const char *line, const char *signature, GError **error)
 
   if (p == NULL)
     return STEP_NO_MATCH;
-  if (sscanf (p + strlen (needle), "%" SCNx64, &addr) != 1 || addr < HV_ACPI_START || addr >= HV_ACPI_END)
+  if (sscanf (p + strlen (needle), "%" SCNx64, &addr) != 1)
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED, "cannot read the %s's address: \"%s\"", signature,
+                   line);
+      return STEP_FAIL;
+    }
+  /* The firmware copies the tables from fw_cfg to memory it reserves for them (SeaBIOS: the RSDP in the
+   * F segment, the rest at the top of RAM). */
+  if (boot->disk && !in_reserved_range (boot, addr))
+    {
+      g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
+                   "the kernel found the %s outside the memory the e820 map reserves: \"%s\"", signature,
+                   line);
+      return STEP_FAIL;
+    }
+  if (!boot->disk && (addr < HV_ACPI_START || addr >= HV_ACPI_END))
     {
       g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
                    "the kernel found the %s outside our ACPI area 0x%llx-0x%llx: \"%s\"", signature,
@@ -349,7 +439,7 @@ match_acpi_table (const char *line, const char *signature, GError **error)
 static StepResult
 match_rsdp (Boot *boot, const char *line, GError **error)
 {
-  return match_acpi_table (line, "RSDP", error);
+  return match_acpi_table (boot, line, "RSDP", error);
 }
 
 static StepResult
@@ -361,7 +451,7 @@ match_xsdt (Boot *boot, const char *line, GError **error)
                    "the kernel used an RSDT where we offer an XSDT (RSDP revision < 2?): \"%s\"", line);
       return STEP_FAIL;
     }
-  return match_acpi_table (line, "XSDT", error);
+  return match_acpi_table (boot, line, "XSDT", error);
 }
 
 /* The XSDT's order decides in which order these are listed. */
@@ -372,7 +462,7 @@ match_described_tables (Boot *boot, const char *line, GError **error)
 
   for (unsigned i = 0; i < G_N_ELEMENTS (signatures); i++)
     {
-      StepResult result = match_acpi_table (line, signatures[i], error);
+      StepResult result = match_acpi_table (boot, line, signatures[i], error);
       if (result == STEP_FAIL)
         return result;
       if (result == STEP_MATCH)
@@ -557,12 +647,39 @@ static const Step steps[] = {
   { "userspace sees the CPUs", match_nproc },
 };
 
-/* How many steps are early boot: those before the first one that needs real VT. */
+static StepResult
+match_seabios (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "SeaBIOS (version ");
+}
+
+static StepResult
+match_grub_menu (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "GNU GRUB");
+}
+
+/* GRUB says so before it runs the entry's commands; "Linux version" then shows that it loaded the kernel
+ * from the disk through the firmware's int 13h and handed it the command line and initrd. */
+static StepResult
+match_grub_booting (Boot *boot, const char *line, GError **error)
+{
+  return match_contains (line, "Booting `" GRUB_ENTRY "'");
+}
+
+/* What a firmware boot prints before the kernel does (the serial console of the firmware, then GRUB's). */
+static const Step firmware_steps[] = {
+  { "SeaBIOS on COM1", match_seabios },
+  { "GRUB menu on COM1", match_grub_menu },
+  { "GRUB boots its entry", match_grub_booting },
+};
+
+/* How many of @list are early boot: those before the first one that needs real VT. */
 static unsigned
-count_early_steps (void)
+count_early_steps (const Step *list, unsigned n_list)
 {
   unsigned n = 0;
-  while (n < G_N_ELEMENTS (steps) && steps[n].match != match_smp_up)
+  while (n < n_list && list[n].match != match_smp_up)
     n++;
   return n;
 }
@@ -595,9 +712,18 @@ build_command (const Boot *boot)
   g_autoptr (GStrvBuilder) argv = g_strv_builder_new ();
   g_autofree char *cpus = g_strdup_printf ("%u", N_CPUS);
 
-  g_strv_builder_add_many (argv, vireo_test_vireo_run (), "--kernel", boot->kernel, "--initrd", boot->initrd,
-                           "--cmdline", boot->cmdline, "--memory", MEMORY_ARG, "--cpus", cpus,
-                           "--cpuid-mask=-cx16", "--serial", "stdio", NULL);
+  g_strv_builder_add (argv, vireo_test_vireo_run ());
+  if (boot->disk)
+    {
+      /* No --kernel: vireo-run boots its firmware (SeaBIOS) from the disk. */
+      g_autofree char *disk = g_strconcat (boot->disk, ",format=raw,readonly=on", NULL);
+      g_strv_builder_add_many (argv, "--disk", disk, NULL);
+    }
+  else
+    g_strv_builder_add_many (argv, "--kernel", boot->kernel, "--initrd", boot->initrd, "--cmdline",
+                             boot->cmdline, NULL);
+  g_strv_builder_add_many (argv, "--memory", MEMORY_ARG, "--cpus", cpus, "--cpuid-mask=-cx16", "--serial",
+                           "stdio", NULL);
   return g_strv_builder_end (argv);
 }
 
@@ -858,9 +984,31 @@ boot_clear (Boot *boot)
 
 /* ---- the image and the test cases -------------------------------------------------------------------- */
 
+/* Runs an image script under a lock: the tests run as processes side by side, and the second must wait
+ * for the first rather than build the same files at once.  Its output goes into the test log as comments
+ * (bare lines would break the TAP stream). */
+static void
+run_image_script (const char *const *argv, const char *lock_file, int *wait_status)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *output_err = NULL;
+  int lock = open (lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+  if (lock < 0 || flock (lock, LOCK_EX) < 0)
+    g_error ("cannot lock %s: %s", lock_file, g_strerror (errno));
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &output, &output_err,
+                     wait_status, &error))
+    g_error ("cannot run %s: %s", argv[0], error->message);
+  close (lock);
+  if (*output)
+    g_test_message ("%s", g_strstrip (output));
+  if (*output_err)
+    g_test_message ("%s", g_strstrip (output_err));
+}
+
 /* Builds (or finds current) the Linux test image with make-linux-image.sh.  The script runs here, when a
- * slow test runs, rather than as a build target, so that an ordinary build never fetches a kernel.  The
- * two boot paths run as two processes side by side; a lock makes the second wait for the first. */
+ * slow test runs, rather than as a build target, so that an ordinary build never fetches a kernel. */
 static gboolean
 require_image (void)
 {
@@ -871,28 +1019,15 @@ require_image (void)
   g_autofree char *status = NULL;
   g_autoptr (GError) error = NULL;
   const char *argv[] = { script, "--status", status_file, dir, NULL };
-  g_autofree char *output = NULL;
-  g_autofree char *output_err = NULL;
-  int lock;
+  int wait_status;
 
   if (script == NULL)
     {
       g_test_skip ("VIREO_SLOW_IMAGE_SCRIPT is not set: run the slow suite through meson test");
       return FALSE;
     }
-  lock = open (lock_file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock < 0 || flock (lock, LOCK_EX) < 0)
-    g_error ("cannot lock %s: %s", lock_file, g_strerror (errno));
   g_test_message ("building or checking the Linux test image in %s", dir);
-  /* Its progress goes into the test log as comments: bare lines would break the TAP stream. */
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &output, &output_err, NULL,
-                     &error))
-    g_error ("cannot run %s: %s", script, error->message);
-  close (lock);
-  if (*output)
-    g_test_message ("%s", g_strstrip (output));
-  if (*output_err)
-    g_test_message ("%s", g_strstrip (output_err));
+  run_image_script (argv, lock_file, &wait_status);
 
   if (!g_file_get_contents (status_file, &status, NULL, &error))
     {
@@ -912,14 +1047,95 @@ require_image (void)
   return TRUE;
 }
 
+/* The GRUB disk and CD (make-grub-images.sh) around the Linux test image; NULL (the test skipped, saying
+ * why) when the image or GRUB's tools are missing. */
+static char *
+require_grub_images (void)
+{
+  const char *script = g_getenv ("VIREO_SLOW_GRUB_SCRIPT");
+  g_autofree char *linux_dir = g_test_build_filename (G_TEST_BUILT, "slow", "linux", NULL);
+  g_autofree char *dir = g_test_build_filename (G_TEST_BUILT, "slow", "grub", NULL);
+  g_autofree char *lock_file = g_test_build_filename (G_TEST_BUILT, "slow", "grub-images.lock", NULL);
+  const char *argv[] = { script, linux_dir, dir, CMDLINE, NULL };
+  int wait_status;
+
+  if (!require_image ())
+    return NULL;
+  if (script == NULL)
+    {
+      g_test_skip ("VIREO_SLOW_GRUB_SCRIPT is not set: run the slow suite through meson test");
+      return NULL;
+    }
+  run_image_script (argv, lock_file, &wait_status);
+  if (!g_spawn_check_wait_status (wait_status, NULL))
+    {
+      g_test_skip ("the GRUB images could not be built (tests/slow/make-grub-images.sh said why, above; "
+                   "it needs the Debian packages grub-pc-bin, mtools and xorriso)");
+      return NULL;
+    }
+  return g_steal_pointer (&dir);
+}
+
+/* Boots @boot (kernel, initrd or disk, and cmdline set) and judges what it prints. */
+static void
+run_boot (Boot *boot, const Step *prefix, unsigned n_prefix, const char *what)
+{
+  g_autoptr (GArray) all_steps = g_array_new (FALSE, FALSE, sizeof (Step));
+  g_autoptr (GError) error = NULL;
+  BootEnd end = END_EMULATED_RING0;
+
+  g_array_append_vals (all_steps, prefix, n_prefix);
+  g_array_append_vals (all_steps, steps, G_N_ELEMENTS (steps));
+  boot->stdin_fd = -1;
+  boot->queue = g_async_queue_new_full (output_line_free);
+  boot->serial = g_ptr_array_new_with_free_func (g_free);
+  boot->errors = g_string_new (NULL);
+  boot->e820 = g_array_new (FALSE, FALSE, sizeof (E820Range));
+  boot->steps = (const Step *) all_steps->data;
+  boot->n_steps = all_steps->len;
+  boot->n_early = count_early_steps (boot->steps, boot->n_steps);
+  g_assert_cmpuint (boot->n_early, <, boot->n_steps);
+
+  if (!boot_spawn (boot, &error) || !boot_watch (boot, &end, &error))
+    {
+      boot_stop (boot);
+      g_autoptr (GString) tail = g_string_new (NULL);
+      unsigned first = boot->serial->len > TAIL_LINES ? boot->serial->len - TAIL_LINES : 0;
+      for (unsigned i = first; i < boot->serial->len; i++)
+        g_string_append_printf (tail, "\n  | %s", (const char *) g_ptr_array_index (boot->serial, i));
+      g_test_message ("last %u serial lines of %u:%s", boot->serial->len - first, boot->serial->len,
+                      tail->str);
+      if (boot->errors->len > 0)
+        g_test_message ("vireo-run said:\n%s", boot->errors->str);
+      g_test_fail_printf ("%s boot after %.1f s: %s", what,
+                          seconds_since_start (boot, g_get_monotonic_time ()), error->message);
+      boot_clear (boot);
+      return;
+    }
+
+  if (end == END_POWERED_OFF)
+    g_test_message (
+        "guest ring 0 runs on hardware virtualization: the kernel booted to userspace, saw %u CPUs "
+        "and powered off through ACPI",
+        N_CPUS);
+  else if (boot->stopped)
+    g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
+                    "expected (it fell silent there for %d s and was stopped); early boot verified",
+                    SILENCE_S);
+  else
+    g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
+                    "expected; early boot verified. vireo-run said: %s",
+                    g_strchomp (boot->errors->str));
+  g_assert_cmpuint (boot->step, >=, boot->n_early);
+  boot_clear (boot);
+}
+
 static void
 test_linux_boot (gboolean pvh)
 {
   g_autofree char *kernel = NULL;
   g_autofree char *initrd = NULL;
-  g_autoptr (GError) error = NULL;
   Boot boot = { 0 };
-  BootEnd end = END_EMULATED_RING0;
 
   if (!vireo_test_require_kvm () || !require_image ())
     return;
@@ -929,54 +1145,8 @@ test_linux_boot (gboolean pvh)
   boot.pvh = pvh;
   boot.kernel = kernel;
   boot.initrd = initrd;
-  /* noxsave: this host's emulator hangs on xrstor in ring 0 (ARCHITECTURE.md).  earlyprintk shows the lines
-   * before the console driver starts, so an early death is visible.  nokaslr keeps the bzImage's load
-   * address, and so each run, the same.  lapic=notscdeadline: with the TSC-deadline timer (and ARAT) the
-   * kernel never starts the PIT, and nothing before the int3 self-test takes an interrupt; without it the
-   * kernel runs the PIT through the MADT's IRQ 0 override and IOAPIC pin 2 and checks that its interrupts
-   * arrive (check_timer), then calibrates the local APIC timer against it. */
-  boot.cmdline = g_strdup ("console=ttyS0 earlyprintk=serial noxsave nokaslr lapic=notscdeadline " MARKER);
-  boot.stdin_fd = -1;
-  boot.queue = g_async_queue_new_full (output_line_free);
-  boot.serial = g_ptr_array_new_with_free_func (g_free);
-  boot.errors = g_string_new (NULL);
-  boot.e820 = g_array_new (FALSE, FALSE, sizeof (E820Range));
-  boot.steps = steps;
-  boot.n_steps = G_N_ELEMENTS (steps);
-  boot.n_early = count_early_steps ();
-  g_assert_cmpuint (boot.n_early, <, boot.n_steps);
-
-  if (!boot_spawn (&boot, &error) || !boot_watch (&boot, &end, &error))
-    {
-      boot_stop (&boot);
-      g_autoptr (GString) tail = g_string_new (NULL);
-      unsigned first = boot.serial->len > TAIL_LINES ? boot.serial->len - TAIL_LINES : 0;
-      for (unsigned i = first; i < boot.serial->len; i++)
-        g_string_append_printf (tail, "\n  | %s", (const char *) g_ptr_array_index (boot.serial, i));
-      g_test_message ("last %u serial lines of %u:%s", boot.serial->len - first, boot.serial->len, tail->str);
-      if (boot.errors->len > 0)
-        g_test_message ("vireo-run said:\n%s", boot.errors->str);
-      g_test_fail_printf ("%s boot after %.1f s: %s", pvh ? "PVH" : "bzImage",
-                          seconds_since_start (&boot, g_get_monotonic_time ()), error->message);
-      boot_clear (&boot);
-      return;
-    }
-
-  if (end == END_POWERED_OFF)
-    g_test_message (
-        "guest ring 0 runs on hardware virtualization: the kernel booted to userspace, saw %u CPUs "
-        "and powered off through ACPI",
-        N_CPUS);
-  else if (boot.stopped)
-    g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
-                    "expected (it fell silent there for %d s and was stopped); early boot verified",
-                    SILENCE_S);
-  else
-    g_test_message ("guest ring 0 is emulated on this host: the kernel stops at its int3 self-test, as "
-                    "expected; early boot verified. vireo-run said: %s",
-                    g_strchomp (boot.errors->str));
-  g_assert_cmpuint (boot.step, >=, boot.n_early);
-  boot_clear (&boot);
+  boot.cmdline = g_strdup (CMDLINE);
+  run_boot (&boot, NULL, 0, pvh ? "PVH" : "bzImage");
 }
 
 static void
@@ -991,11 +1161,101 @@ test_bzimage (void)
   test_linux_boot (FALSE);
 }
 
+/* SeaBIOS boots GRUB from a virtio disk; GRUB shows its menu on COM1 and loads the kernel and initrd
+ * through int 13h; the kernel then gets our ACPI tables and memory map through the firmware. */
+static void
+test_grub_disk (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *disk = NULL;
+  Boot boot = { 0 };
+
+  if (!vireo_test_require_kvm () || (dir = require_grub_images ()) == NULL)
+    return;
+  disk = g_build_filename (dir, "grub-disk.img", NULL);
+  boot.disk = disk;
+  boot.cmdline = g_strdup (GRUB_BOOT_ARGS CMDLINE);
+  run_boot (&boot, firmware_steps, G_N_ELEMENTS (firmware_steps), "GRUB disk");
+}
+
+/* Cancels @data (a GCancellable, unreffed here) after HARD_TIMEOUT_S, or returns once it is cancelled. */
+static gpointer
+cancel_after_timeout (gpointer data)
+{
+  g_autoptr (GCancellable) cancel = data;
+
+  for (unsigned i = 0; i < HARD_TIMEOUT_S * 4 && !g_cancellable_is_cancelled (cancel); i++)
+    g_usleep (250 * 1000);
+  g_cancellable_cancel (cancel);
+  return NULL;
+}
+
+/* The test's own cross-check: the same disk image under QEMU (its SeaBIOS, its virtio disk) gets as far as
+ * the kernel's first line, so a failure of test_grub_disk is Vireo's and not the image's. */
+static void
+test_grub_disk_qemu (void)
+{
+  g_autofree char *qemu = g_find_program_in_path ("qemu-system-x86_64");
+  g_autofree char *dir = NULL;
+  g_autofree char *drive = NULL;
+  g_autofree char *cpus = g_strdup_printf ("%u", N_CPUS);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) process = NULL;
+  g_autoptr (GDataInputStream) lines = NULL;
+  g_autoptr (GCancellable) cancel = g_cancellable_new ();
+  GThread *watchdog;
+  gboolean menu = FALSE, kernel = FALSE;
+
+  if (qemu == NULL)
+    {
+      g_test_skip ("qemu-system-x86_64 is not installed (Debian package qemu-system-x86): no cross-check");
+      return;
+    }
+  if (!vireo_test_require_kvm () || (dir = require_grub_images ()) == NULL)
+    return;
+  drive = g_strdup_printf ("file=%s/grub-disk.img,format=raw,if=virtio,readonly=on", dir);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE
+                                        | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  process = g_subprocess_launcher_spawn (
+      launcher, &error, qemu, "-enable-kvm", "-machine", "pc", "-cpu", "host,-cx16", "-m", MEMORY_ARG, "-smp",
+      cpus, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot", "-drive", drive, NULL);
+  g_assert_no_error (error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  watchdog = g_thread_new ("qemu watchdog", cancel_after_timeout, g_object_ref (cancel));
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line (lines, NULL, cancel, NULL);
+      if (line == NULL)
+        break;
+      menu = menu || strstr (line, "GNU GRUB") != NULL;
+      if (menu && strstr (line, "Linux version ") != NULL)
+        {
+          kernel = TRUE;
+          break;
+        }
+    }
+  g_subprocess_force_exit (process);
+  g_subprocess_wait (process, NULL, NULL);
+  g_cancellable_cancel (cancel);
+  g_thread_join (watchdog);
+  if (!menu)
+    g_test_fail_printf ("QEMU never showed GRUB's menu from the test disk: the image is broken");
+  else if (!kernel)
+    g_test_fail_printf (
+        "QEMU showed GRUB's menu but the kernel never printed its version: the image is broken");
+  else
+    g_test_message ("QEMU boots the GRUB disk to the kernel too");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/slow/linux/pvh", test_pvh);
   g_test_add_func ("/slow/linux/bzimage", test_bzimage);
+  g_test_add_func ("/slow/grub/disk", test_grub_disk);
+  g_test_add_func ("/slow/grub/disk-qemu", test_grub_disk_qemu);
   return g_test_run ();
 }
