@@ -58,6 +58,10 @@ typedef struct
    * field).  Both optional: a kind without state saves no section. */
   GVariant *(*save) (HvDevice *device);
   gboolean (*load) (HvDevice *device, GVariant *state, unsigned version, GError **error);
+  /* For a kind with a boot class (HvDeviceKindInfo.boot_class): the realized device's path as the
+   * firmware's "bootorder" file names it (OpenFirmware style, as QEMU writes it: "/pci@i0cf8/scsi@4"),
+   * newly allocated.  Optional: without it the device keeps its place in the firmware's own order. */
+  char *(*boot_path) (HvDevice *device);
 } HvDeviceKind;
 
 /* The built-in kinds, NULL-terminated (devices/kinds.c). */

@@ -226,9 +226,51 @@ add_fw_cfg_int (HvFwCfg *fw_cfg, const char *name, uint64_t value, unsigned size
   return hv_fw_cfg_add_file (fw_cfg, name, data, error);
 }
 
+/* Appends @device's boot path to @order, once. */
+static void
+add_boot_path (GString *order, GHashTable *seen, HvDevice *device)
+{
+  g_autofree char *path = NULL;
+
+  if (device->kind->boot_path == NULL || !device->realized || g_hash_table_contains (seen, device))
+    return;
+  g_hash_table_add (seen, device);
+  path = device->kind->boot_path (device);
+  if (path)
+    g_string_append_printf (order, "%s\n", path);
+}
+
+/* The "bootorder" file: one device path per line, first to try first, from the spec's boot order (ids
+ * and classes).  Devices it leaves out follow in the firmware's own order. */
+static GBytes *
+build_boot_order (HvVm *vm)
+{
+  g_autoptr (GString) order = g_string_new (NULL);
+  g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
+  unsigned n = hv_devices_get_count (vm->devices);
+
+  for (gsize i = 0; vm->boot_order && vm->boot_order[i]; i++)
+    {
+      HvDevice *named = hv_devices_lookup (vm->devices, vm->boot_order[i]);
+      if (named)
+        {
+          add_boot_path (order, seen, named);
+          continue;
+        }
+      for (unsigned j = 0; j < n; j++)
+        {
+          HvDevice *device = hv_devices_get (vm->devices, j);
+          const char *class = device->kind->info->boot_class;
+          if (class && strcmp (class, vm->boot_order[i]) == 0)
+            add_boot_path (order, seen, device);
+        }
+    }
+  return g_bytes_new (order->str, order->len);
+}
+
 /* Tells the firmware the machine through fw_cfg: memory map, processors, the ACPI tables with the
- * commands that install them, where its console is and how long to wait before retrying a failed
- * boot. */
+ * commands that install them, the boot order and menu, where its console is and how long to wait
+ * before retrying a failed boot. */
 static gboolean
 load_firmware (HvVm *vm, GError **error)
 {
@@ -276,6 +318,16 @@ load_firmware (HvVm *vm, GError **error)
         || !hv_fw_cfg_add_file (fw_cfg, HV_ACPI_LOADER_FILE, loader, error))
       return FALSE;
   }
+  {
+    g_autoptr (GBytes) order = build_boot_order (vm);
+    if (g_bytes_get_size (order) > 0 && !hv_fw_cfg_add_file (fw_cfg, "bootorder", order, error))
+      return FALSE;
+  }
+  /* SeaBIOS reads "show the menu" from the legacy item (as QEMU's -boot menu=on sets it), the wait from
+   * a file; Esc opens it, on the display's keyboard or as a key on the serial console. */
+  hv_fw_cfg_set_item_u16 (fw_cfg, HV_FW_CFG_BOOT_MENU, vm->boot_menu_ms > 0);
+  if (vm->boot_menu_ms > 0 && !add_fw_cfg_int (fw_cfg, "etc/boot-menu-wait", vm->boot_menu_ms, 2, error))
+    return FALSE;
   /* A machine with nothing to boot tries again after a while, as PCs do, rather than never. */
   if (!add_fw_cfg_int (fw_cfg, "etc/boot-fail-wait", HV_FIRMWARE_BOOT_FAIL_WAIT_MS, 4, error))
     return FALSE;

@@ -114,6 +114,7 @@ const HvDeviceKindInfo hv_kind_info_virtio_blk = {
   .id_prefix = "disk",
   .description = "virtio block device (a disk image)",
   .options = virtio_blk_options,
+  .boot_class = "disk",
 };
 
 static gboolean
@@ -158,6 +159,7 @@ const HvDeviceKindInfo hv_kind_info_virtio_net = {
   .max_instances = 8,
   .description = "virtio-net NIC with user-mode networking (NAT, DHCP, port forwards)",
   .options = virtio_net_options,
+  .boot_class = "network",
 };
 
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
@@ -761,10 +763,22 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
     }
   for (gsize i = 0; spec->boot_order[i]; i++)
     {
-      if (!g_strv_contains (boot_devices, spec->boot_order[i]))
+      const HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, spec->boot_order[i]);
+      const HvDeviceKindInfo *info = device ? hv_device_kind_info_lookup (device->kind) : NULL;
+
+      if (device == NULL && !g_strv_contains (boot_devices, spec->boot_order[i]))
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "“%s” in the boot order is not one of disk, cdrom, network", spec->boot_order[i]);
+                       "“%s” in the boot order is neither a device of the machine nor one of disk, cdrom, "
+                       "network",
+                       spec->boot_order[i]);
+          return FALSE;
+        }
+      if (device && (info == NULL || info->boot_class == NULL))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "“%s” in the boot order is a %s, which the firmware cannot boot from", device->id,
+                       device->kind);
           return FALSE;
         }
       for (gsize j = 0; j < i; j++)
@@ -774,6 +788,13 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
                          spec->boot_order[i]);
             return FALSE;
           }
+    }
+  if (spec->boot_menu_ms > HV_BOOT_MENU_MS_MAX)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the boot menu would wait %u ms; the limit is %d", spec->boot_menu_ms,
+                   HV_BOOT_MENU_MS_MAX);
+      return FALSE;
     }
   if (spec->devices->len > HV_SPEC_DEVICES_MAX)
     {
@@ -817,6 +838,8 @@ hv_machine_spec_to_variant (const HvMachineSpec *spec)
     g_variant_builder_add (&dict, "{sv}", "firmware", g_variant_new_handle (spec->firmware));
   g_variant_builder_add (&dict, "{sv}", "boot-order",
                          g_variant_new_strv ((const char *const *) spec->boot_order, -1));
+  if (spec->boot_menu_ms > 0)
+    g_variant_builder_add (&dict, "{sv}", "boot-menu-ms", g_variant_new_uint32 (spec->boot_menu_ms));
   g_variant_builder_init (&devices, G_VARIANT_TYPE ("a(ssa{sv})"));
   for (guint i = 0; i < spec->devices->len; i++)
     {
@@ -832,17 +855,9 @@ static const struct
   const char *key;
   const char *type;
 } message_keys[] = {
-  { "version", "u" },
-  { "memory", "t" },
-  { "vcpus", "u" },
-  { "cpuid-mask", "s" },
-  { "boot", "s" },
-  { "kernel", "h" },
-  { "initrd", "h" },
-  { "cmdline", "s" },
-  { "firmware", "h" },
-  { "boot-order", "as" },
-  { "devices", "a(ssa{sv})" },
+  { "version", "u" },  { "memory", "t" },      { "vcpus", "u" },        { "cpuid-mask", "s" },
+  { "boot", "s" },     { "kernel", "h" },      { "initrd", "h" },       { "cmdline", "s" },
+  { "firmware", "h" }, { "boot-order", "as" }, { "boot-menu-ms", "u" }, { "devices", "a(ssa{sv})" },
 };
 
 /* Maps a handle of the message to one of the spec's own fds (duplicating each message fd once). */
@@ -1029,6 +1044,7 @@ hv_machine_spec_new_from_variant (GVariant *variant, const int *fds, unsigned n_
       g_strfreev (spec->boot_order);
       spec->boot_order = order;
     }
+  g_variant_lookup (variant, "boot-menu-ms", "u", &spec->boot_menu_ms);
   devices = g_variant_lookup_value (variant, "devices", G_VARIANT_TYPE ("a(ssa{sv})"));
   if (devices)
     {

@@ -18,6 +18,8 @@ G_BEGIN_DECLS
 /* The longest device id, and the most devices a spec may list. */
 #define HV_DEVICE_ID_MAX    32
 #define HV_SPEC_DEVICES_MAX 64
+/* The longest boot menu wait a spec may ask for, in milliseconds. */
+#define HV_BOOT_MENU_MS_MAX 60000
 
 typedef enum
 {
@@ -56,6 +58,8 @@ typedef struct
   gboolean board;
   const char *description;
   const HvSpecOptionInfo *options; /* terminated by a NULL name; NULL for none */
+  /* What the firmware may boot from it: "disk", "cdrom" or "network"; NULL: nothing. */
+  const char *boot_class;
 } HvDeviceKindInfo;
 
 /* Every kind, NULL-terminated, and one by name (NULL when unknown). */
@@ -98,7 +102,12 @@ typedef struct
   int initrd;
   char *cmdline;
   int firmware;
-  char **boot_order;  /* "disk", "cdrom", "network", in order; NULL-terminated, never NULL */
+  /* What the firmware tries, first to last: device ids ("disk0", "cdrom0") and classes ("disk", "cdrom",
+   * "network": every device of the class, in the order the spec lists them).  Devices left out come
+   * after, in the firmware's own order.  NULL-terminated, never NULL. */
+  char **boot_order;
+  /* How long the firmware offers its boot menu (Esc) before booting, in milliseconds; 0: no menu. */
+  unsigned boot_menu_ms;
   GPtrArray *devices; /* HvDeviceSpec, in the order the machine realizes them */
   GArray *fds;        /* int, owned: closed by hv_machine_spec_free */
 } HvMachineSpec;

@@ -648,6 +648,32 @@ bad:
   return FALSE;
 }
 
+/* The firmware's boot order: @boot as given, or else every disk and CD-ROM in the order given. */
+static void
+set_boot_order (HvMachineSpec *spec, const char *boot)
+{
+  g_autoptr (GStrvBuilder) order = g_strv_builder_new ();
+
+  if (boot)
+    {
+      g_auto (GStrv) entries = g_strsplit (boot, ",", -1);
+      for (gsize i = 0; entries[i]; i++)
+        if (*g_strstrip (entries[i]))
+          g_strv_builder_add (order, entries[i]);
+    }
+  else
+    for (guint i = 0; i < spec->devices->len; i++)
+      {
+        const HvDeviceSpec *device = spec->devices->pdata[i];
+        const HvDeviceKindInfo *info = hv_device_kind_info_lookup (device->kind);
+        if (info && info->boot_class
+            && (strcmp (info->boot_class, "disk") == 0 || strcmp (info->boot_class, "cdrom") == 0))
+          g_strv_builder_add (order, device->id);
+      }
+  g_strfreev (spec->boot_order);
+  spec->boot_order = g_strv_builder_end (order);
+}
+
 static const char description[]
     = "Boots a PVH ELF kernel or a Linux bzImage under KVM, or without --kernel a BIOS (SeaBIOS), and\n"
       "connects its serial port (COM1).  A BIOS with nothing to boot says so and retries after 5 s,\n"
@@ -689,6 +715,8 @@ main (int argc, char **argv)
   g_autoptr (GArray) disk_args = g_array_new (FALSE, TRUE, sizeof (DiskArg));
   g_auto (GStrv) nets = NULL;
   g_auto (GStrv) macs = NULL;
+  g_autofree char *boot = NULL;
+  int boot_menu_ms = 0;
   int cpus = 1;
   gboolean version = FALSE;
   GOptionEntry entries[] = {
@@ -721,6 +749,12 @@ main (int argc, char **argv)
       "SPEC" },
     { "mac", 0, 0, G_OPTION_ARG_STRING_ARRAY, &macs,
       "MAC address of the NIC of the --net given in the same position (aa:bb:cc:dd:ee:ff)", "MAC" },
+    { "boot", 'b', 0, G_OPTION_ARG_STRING, &boot,
+      "What the firmware boots, first to last: device ids (disk0, ...) and classes (disk, cdrom, network), "
+      "comma-separated (default: the disks in the order given)",
+      "LIST" },
+    { "boot-menu", 0, 0, G_OPTION_ARG_INT, &boot_menu_ms,
+      "Offer the firmware's boot menu (Esc, also on the serial console) for MS milliseconds", "MS" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL },
   };
@@ -755,6 +789,19 @@ main (int argc, char **argv)
     {
       list_device_kinds ();
       return 0;
+    }
+  if (kernel && (boot || boot_menu_ms))
+    {
+      fprintf (stderr,
+               "vireo-run: --boot and --boot-menu choose what the firmware boots; with --kernel there "
+               "is no firmware\n");
+      return EXIT_USAGE;
+    }
+  if (boot_menu_ms < 0 || boot_menu_ms > HV_BOOT_MENU_MS_MAX)
+    {
+      fprintf (stderr, "vireo-run: --boot-menu: %d ms is not between 0 and %d\n", boot_menu_ms,
+               HV_BOOT_MENU_MS_MAX);
+      return EXIT_USAGE;
     }
   if (kernel && firmware)
     {
@@ -885,6 +932,16 @@ main (int argc, char **argv)
         fprintf (stderr, "vireo-run: %s\n", error->message);
         return EXIT_SETUP_ERROR;
       }
+  if (spec->boot == HV_BOOT_FIRMWARE)
+    {
+      set_boot_order (spec, boot);
+      spec->boot_menu_ms = (unsigned) boot_menu_ms;
+      if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error))
+        {
+          fprintf (stderr, "vireo-run: --boot: %s\n", error->message);
+          return EXIT_USAGE;
+        }
+    }
   if (!hv_vm_apply_spec (vm, spec, &error) || (display && !hv_vm_set_spice_socket (vm, display + 6, &error)))
     {
       fprintf (stderr, "vireo-run: %s\n", error->message);

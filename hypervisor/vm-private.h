@@ -54,7 +54,9 @@ struct _HvVm
   char *cpuid_mask_text; /* as given, for hv_vm_get_spec */
   GBytes *kernel;
   GBytes *initrd;
-  GBytes *firmware; /* set instead of a kernel by hv_vm_set_firmware_fd: the image's bytes */
+  GBytes *firmware;      /* set instead of a kernel by hv_vm_set_firmware_fd: the image's bytes */
+  char **boot_order;     /* the spec's (hv_vm_apply_spec), or NULL: the firmware's own order */
+  unsigned boot_menu_ms; /* the spec's: 0 for no boot menu */
   char *cmdline;
   HvRestore *restore;       /* set instead of a kernel by hv_vm_set_restore (snapshot.c) */
   HvDevices *devices;       /* requested from the start, realized by hv_pc_build (pc.c) */

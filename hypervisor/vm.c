@@ -486,9 +486,11 @@ hv_vm_apply_spec (HvVm *vm, const HvMachineSpec *spec, GError **error)
     return FALSE;
   if (spec->boot == HV_BOOT_FIRMWARE)
     {
-      /* The boot order has nothing to choose from until the machine has disks. */
       if (!hv_vm_set_firmware_fd (vm, hv_machine_spec_get_fd (spec, spec->firmware), error))
         return FALSE;
+      g_strfreev (vm->boot_order);
+      vm->boot_order = g_strdupv (spec->boot_order);
+      vm->boot_menu_ms = spec->boot_menu_ms;
     }
   else if (!hv_vm_set_kernel_fds (vm, hv_machine_spec_get_fd (spec, spec->kernel),
                                   hv_machine_spec_get_fd (spec, spec->initrd), spec->cmdline, error))
@@ -531,6 +533,12 @@ hv_vm_get_spec (HvVm *vm)
   spec->memory = vm->memory_size;
   spec->vcpus = vm->n_vcpus;
   spec->boot = vm->firmware ? HV_BOOT_FIRMWARE : HV_BOOT_KERNEL;
+  if (vm->boot_order)
+    {
+      g_strfreev (spec->boot_order);
+      spec->boot_order = g_strdupv (vm->boot_order);
+    }
+  spec->boot_menu_ms = vm->boot_menu_ms;
   g_free (spec->cpuid_mask);
   spec->cpuid_mask = g_strdup (vm->cpuid_mask_text ? vm->cpuid_mask_text : "");
   g_free (spec->cmdline);
@@ -798,6 +806,7 @@ hv_vm_free (HvVm *vm)
   if (vm->firmware_rom)
     munmap (vm->firmware_rom, vm->firmware_rom_size);
   g_clear_pointer (&vm->cmdline, g_free);
+  g_clear_pointer (&vm->boot_order, g_strfreev);
   g_clear_pointer (&vm->cpuid_mask_text, g_free);
   g_clear_pointer (&vm->spice_socket_path, g_free);
   g_clear_pointer (&vm->restore, hv_restore_free);

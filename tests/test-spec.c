@@ -119,6 +119,28 @@ test_check_machine (void)
     g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
     g_assert_no_error (error);
   }
+  {
+    /* Devices by id: only ones the machine has, and ones the firmware can boot from. */
+    g_autoptr (HvMachineSpec) spec = good_spec ();
+    const char *order[] = { "net0", "disk", "serial0", NULL };
+    spec->boot = HV_BOOT_FIRMWARE;
+    spec->firmware = hv_machine_spec_add_fd (spec, open_null ());
+    hv_machine_spec_add_device (spec, "virtio-net", "net0", NULL);
+    g_strfreev (spec->boot_order);
+    spec->boot_order = g_strdupv ((char **) order);
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "“serial0” in the boot order is a serial");
+    g_free (spec->boot_order[2]);
+    spec->boot_order[2] = g_strdup ("disk7");
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "neither a device of the machine");
+    g_clear_pointer (&spec->boot_order[2], g_free);
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+    spec->boot_menu_ms = HV_BOOT_MENU_MS_MAX + 1;
+    assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "boot menu would wait");
+    spec->boot_menu_ms = 2500;
+    g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+    g_assert_no_error (error);
+  }
 }
 
 static void
@@ -267,6 +289,7 @@ test_message_round_trip (void)
   spec->initrd = hv_machine_spec_add_fd (spec, open ("/proc/self/exe", O_RDONLY | O_CLOEXEC));
   g_strfreev (spec->boot_order);
   spec->boot_order = g_strdupv ((char **) order);
+  spec->boot_menu_ms = 1500;
   com2 = hv_machine_spec_add_device (spec, "serial", "com2", NULL);
   hv_device_spec_set_fd (spec, com2, "output", open_null ());
   hv_machine_spec_add_device (spec, "bochs-display", NULL, NULL);
@@ -281,6 +304,7 @@ test_message_round_trip (void)
   g_assert_no_error (error);
   again = g_variant_ref_sink (hv_machine_spec_to_variant (back));
   g_assert_true (g_variant_equal (message, again));
+  g_assert_cmpuint (back->boot_menu_ms, ==, 1500);
 
   /* The reader has its own fds, for the same files. */
   g_assert_cmpint (hv_machine_spec_get_fd (back, back->initrd), !=,

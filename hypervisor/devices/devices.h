@@ -98,6 +98,9 @@ void hv_pci_conf1_io (void *pci, uint64_t offset, uint8_t *data, unsigned len, g
  * ports from 0xC000 for I/O BARs).  The bridge does not own @device. */
 gboolean hv_pci_add_device (HvPci *pci, HvPciDevice *device, GError **error);
 uint64_t hv_pci_bar_address (const HvPciDevice *device, unsigned bar);
+/* @device's path on the bus as firmware names it ("/pci@i0cf8/@name@slot[,function]"), newly allocated;
+ * SeaBIOS matches the slot and function, whatever @name says. */
+char *hv_pci_boot_path (const HvPciDevice *device, const char *name);
 /* Where the ROM BAR decodes: its address when enabled, else 0 (memory decoding is the device's to
  * check, as for BARs). */
 uint64_t hv_pci_rom_address (const HvPciDevice *device);

@@ -559,6 +559,14 @@ hv_pci_rom_address (const HvPciDevice *device)
   return address;
 }
 
+char *
+hv_pci_boot_path (const HvPciDevice *device, const char *name)
+{
+  if (device->function != 0)
+    return g_strdup_printf ("/pci@i0cf8/%s@%x,%x", name, device->slot, device->function);
+  return g_strdup_printf ("/pci@i0cf8/%s@%x", name, device->slot);
+}
+
 uint64_t
 hv_pci_bar_address (const HvPciDevice *device, unsigned bar)
 {

@@ -693,6 +693,14 @@ blk_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
   return hv_virtio_blk_load_state (device->impl, state, error);
 }
 
+/* QEMU names a virtio disk "scsi" in its boot order; SeaBIOS only looks at the slot. */
+static char *
+blk_boot_path (HvDevice *device)
+{
+  HvVirtioBlk *blk = device->impl;
+  return hv_virtio_boot_path (blk->vdev, "scsi");
+}
+
 const HvDeviceKind hv_virtio_blk_kind = {
   .info = &hv_kind_info_virtio_blk,
   .order = HV_DEVICE_ORDER_PCI,
@@ -702,4 +710,5 @@ const HvDeviceKind hv_virtio_blk_kind = {
   .quiesce = blk_quiesce,
   .save = blk_save,
   .load = blk_load,
+  .boot_path = blk_boot_path,
 };

@@ -493,6 +493,13 @@ net_load (HvDevice *device, GVariant *state, unsigned version, GError **error)
   return hv_virtio_net_load_state (device->impl, state, error);
 }
 
+static char *
+net_boot_path (HvDevice *device)
+{
+  HvVirtioNet *net = device->impl;
+  return hv_virtio_boot_path (net->vdev, "ethernet");
+}
+
 const HvDeviceKind hv_virtio_net_kind = {
   .info = &hv_kind_info_virtio_net,
   .order = HV_DEVICE_ORDER_PCI,
@@ -502,4 +509,5 @@ const HvDeviceKind hv_virtio_net_kind = {
   .quiesce = net_quiesce,
   .save = net_save,
   .load = net_load,
+  .boot_path = net_boot_path,
 };

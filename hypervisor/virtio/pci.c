@@ -900,6 +900,12 @@ fail:
   return NULL;
 }
 
+char *
+hv_virtio_boot_path (HvVirtio *vdev, const char *name)
+{
+  return hv_pci_boot_path (&vdev->pci, name);
+}
+
 void
 hv_virtio_free (HvVirtio *vdev)
 {

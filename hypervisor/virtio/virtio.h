@@ -168,6 +168,8 @@ HvVirtio *hv_virtio_pci_new (const HvPlatform *platform, HvPci *pci, const HvVir
                              void *opaque, GError **error);
 /* Only once the VM no longer runs: the PCI bridge keeps pointing at the device. */
 void hv_virtio_free (HvVirtio *vdev);
+/* The device's path for the firmware's boot order (hv_pci_boot_path); no lock needed. */
+char *hv_virtio_boot_path (HvVirtio *vdev, const char *name);
 
 void hv_virtio_lock (HvVirtio *vdev);
 void hv_virtio_unlock (HvVirtio *vdev);
