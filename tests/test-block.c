@@ -563,6 +563,58 @@ test_raw_cache_default (Fixture *f, gconstpointer data)
   g_assert_true (qemu_io_reads (f, 0x6b, 65536, 8192));
 }
 
+/* Write-through (a virtio-blk driver without FLUSH): a qcow2 write that completed is on the image,
+ * tables and all, for another reader, with no flush from the guest; without it the new cluster's table
+ * entry may still be in our cache. */
+static void
+test_qcow2_write_through (Fixture *f, gconstpointer data)
+{
+  HvBlockOptions options = { .cache = HV_BLOCK_CACHE_DEFAULT };
+  g_autofree char *image = g_build_filename (f->dir, "wt.qcow2", NULL);
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  uint8_t buffer[4096];
+  int fd;
+
+  if (qemu_io == NULL)
+    {
+      g_test_skip ("qemu-img and qemu-io are not installed (Debian: qemu-utils)");
+      return;
+    }
+  {
+    const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", image, "8M", NULL };
+    g_assert_cmpint (run_qemu_tool (argv, &out), ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
+  fd = open (image, O_RDWR | O_CLOEXEC);
+  f->block = hv_block_open (fd, &options, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_block_attach (f->block, f->context, 8, &error));
+
+  memset (buffer, 0x3e, sizeof buffer);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE, buffer, sizeof buffer, 0), ==, 0);
+  {
+    /* The judge can say no: written back, the entry is still ours alone. */
+    const char *argv[] = { "qemu-io", "-U", "-r", "-c", "read -P 0x3e 0 4096", image, NULL };
+    run_qemu_tool (argv, &out);
+    g_assert_nonnull (strstr (out, "Pattern verification failed"));
+    g_clear_pointer (&out, g_free);
+  }
+  hv_block_set_write_through (f->block, TRUE);
+  memset (buffer, 0x4f, sizeof buffer);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE, buffer, sizeof buffer, 4 * MIB), ==, 0);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE_ZEROES, NULL, 65536, 6 * MIB), ==, 0);
+  {
+    const char *argv[] = { "qemu-io", "-U", "-r", "-c", "read -P 0x4f 4M 4096", "-c", "read -P 0x3e 0 4096",
+                           image,     NULL };
+    g_assert_cmpint (run_qemu_tool (argv, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+  }
+  g_clear_pointer (&f->block, hv_block_free);
+  g_unlink (image);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -586,6 +638,8 @@ main (int argc, char **argv)
   g_test_add ("/block/qcow2/cache/writeback", Fixture, "writeback", fixture_setup, test_qcow2_cache,
               fixture_teardown);
   g_test_add ("/block/qcow2/cache/default", Fixture, "default", fixture_setup, test_qcow2_cache,
+              fixture_teardown);
+  g_test_add ("/block/qcow2/write-through", Fixture, NULL, fixture_setup, test_qcow2_write_through,
               fixture_teardown);
   return g_test_run ();
 }

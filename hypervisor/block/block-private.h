@@ -34,6 +34,7 @@ struct _HvBlockRequest
   HvBlockCallback callback;
   void *opaque;
   void *driver_data; /* the driver's own, per request */
+  gboolean flushing; /* write-through: the write is done, the flush after it is in flight */
 };
 
 struct _HvBlock
@@ -53,6 +54,7 @@ struct _HvBlock
   unsigned in_flight;     /* requests submitted, not completed (atomic: drain reads it elsewhere) */
   unsigned max_in_flight; /* hv_block_attach's depth */
   gboolean wants_ready;   /* a request was refused: call ready once one completes */
+  gboolean write_through; /* hv_block_set_write_through */
   void (*ready) (void *opaque);
   void *ready_opaque;
   unsigned locked_perm; /* QEMU permission bits this link holds, and those it does not share */

@@ -584,9 +584,30 @@ hv_block_submit (HvBlock *block, HvBlockOp op, const struct iovec *iov, unsigned
 }
 
 void
+hv_block_set_write_through (HvBlock *block, gboolean write_through)
+{
+  block->write_through = write_through;
+}
+
+void
 hv_block_request_complete (HvBlockRequest *request, int result)
 {
   HvBlock *block = request->block;
+
+  if (result == 0 && block->write_through && !request->flushing
+      && (request->op == HV_BLOCK_WRITE || request->op == HV_BLOCK_WRITE_ZEROES
+          || request->op == HV_BLOCK_DISCARD))
+    {
+      /* Write-through: the same request goes on as a flush (the format's own: qcow2 writes its tables
+       * too), and completes when that does. */
+      request->flushing = TRUE;
+      request->op = HV_BLOCK_FLUSH;
+      request->offset = request->length = 0;
+      if (block->driver->submit (block, request))
+        return;
+      /* No room for it now: the data at least, here. */
+      result = fdatasync (block->fd) < 0 ? -errno : 0;
+    }
 
   request->callback (request->opaque, result);
   g_free (request->iov);
