@@ -615,6 +615,62 @@ test_qcow2_write_through (Fixture *f, gconstpointer data)
   g_unlink (image);
 }
 
+/* Read-modify-writes in flight together: sixteen 512-byte writes into two 4 KiB blocks (as on a disk of
+ * 4 KiB sectors), all submitted before any completes, plus a whole-block write overlapping them.  Each
+ * reads its block first; without waiting for the others, all but the last would be lost. */
+static void
+test_direct_concurrent_rmw (Fixture *f, gconstpointer data)
+{
+  HvBlockOptions options = { .cache = HV_BLOCK_CACHE_NONE };
+  g_autoptr (GError) error = NULL;
+  uint8_t *sectors = NULL;
+  uint8_t *whole = NULL;
+  Wait waits[18] = { 0 };
+  struct iovec iov[18];
+  gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+  if (!file_allows_direct_io (f->path))
+    {
+      g_test_skip ("the temporary folder's file system has no direct I/O");
+      return;
+    }
+  f->block = open_image (f, O_RDWR, &options, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_block_attach (f->block, f->context, 32, &error));
+  f->block->alignment = 4096;
+  g_assert_cmpint (posix_memalign ((void **) &sectors, 4096, 16 * 512), ==, 0);
+  g_assert_cmpint (posix_memalign ((void **) &whole, 4096, 4096), ==, 0);
+  memset (whole, 0x77, 4096);
+  for (unsigned i = 0; i < 16; i++)
+    {
+      memset (sectors + i * 512, 0x10 + i, 512);
+      iov[i] = (struct iovec){ sectors + i * 512, 512 };
+    }
+  /* Sectors 0-7 of block 2, then a whole write of block 3 and sectors 0-7 of block 3 after it. */
+  for (unsigned i = 0; i < 8; i++)
+    g_assert_true (hv_block_submit (f->block, HV_BLOCK_WRITE, &iov[i], 1, 8192 + i * 512, 512, on_done,
+                                    &waits[i], &error));
+  iov[16] = (struct iovec){ whole, 4096 };
+  g_assert_true (
+      hv_block_submit (f->block, HV_BLOCK_WRITE, &iov[16], 1, 12288, 4096, on_done, &waits[16], &error));
+  for (unsigned i = 8; i < 16; i++)
+    g_assert_true (hv_block_submit (f->block, HV_BLOCK_WRITE, &iov[i], 1, 12288 + (i - 8) * 512, 512, on_done,
+                                    &waits[i], &error));
+  g_assert_no_error (error);
+  for (unsigned i = 0; i < 17; i++)
+    while (!waits[i].done)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_main_context_iteration (f->context, TRUE);
+      }
+  for (unsigned i = 0; i < 17; i++)
+    g_assert_cmpint (waits[i].result, ==, 0);
+  for (unsigned i = 0; i < 16; i++)
+    assert_file_bytes (f, (i < 8 ? 8192 : 12288) + (i % 8) * 512, 512, 0x10 + i);
+  free (sectors);
+  free (whole);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -629,6 +685,8 @@ main (int argc, char **argv)
   g_test_add ("/block/depth", Fixture, NULL, fixture_setup, test_depth, fixture_teardown);
   g_test_add ("/block/locks", Fixture, NULL, fixture_setup, test_locks, fixture_teardown);
   g_test_add ("/block/raw/cache/default", Fixture, NULL, fixture_setup, test_raw_cache_default,
+              fixture_teardown);
+  g_test_add ("/block/raw/direct-concurrent-rmw", Fixture, NULL, fixture_setup, test_direct_concurrent_rmw,
               fixture_teardown);
   g_test_add ("/block/cache/without-direct-io", Fixture, NULL, fixture_setup, test_cache_without_direct_io,
               fixture_teardown);
