@@ -7,10 +7,16 @@
  * so a damaged image fails requests with -EIO and is never written outside itself or into its metadata.
  *
  * Metadata I/O is synchronous, on the block's I/O thread (block-private.h); data goes through hv_aio
- * when the block has one.  Writes keep a crash at any moment to leaked clusters at worst: a cluster's
- * refcount is written when it is allocated, before the data; the L2 entry pointing at it only after the
- * data landed and an fdatasync; a cluster is freed (refcount decremented) only after the L2 entry that
- * dropped it is on disk.  The image is never marked dirty (no lazy refcounts). */
+ * when the block has one.  With direct I/O (the default where the file system has it) metadata goes
+ * through aligned buffers (qcow2-metadata.c) and data through hv_block_file_io, which bounces what the
+ * guest did not align; clusters smaller than the direct-I/O block turn it off.
+ *
+ * Writes keep a crash at any moment to leaked clusters at worst: a cluster's refcount is written when it
+ * is allocated, before the data; the L2 entry pointing at it only after the data landed and an
+ * fdatasync; a new L2 table before the L1 entry pointing at it, again after an fdatasync; a cluster is
+ * freed (refcount decremented) only after the L2 entry that dropped it is on disk.  A guest FLUSH writes
+ * the tables in that order and ends with an fdatasync.  The image is never marked dirty (no lazy
+ * refcounts). */
 #include "qcow2-private.h"
 
 #include <errno.h>
