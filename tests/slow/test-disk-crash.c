@@ -1,6 +1,7 @@
 /* test-disk-crash.c — crash safety of the disk path, end to end: 50 trials, each a vireo-run running the
  * flush-writer guest (tests/guests/flush-writer.c) on a fresh image — qcow2 of several cluster sizes with
- * direct I/O or the page cache, raw, and a driver that does not negotiate FLUSH — killed with SIGKILL at a random moment while the guest writes
+ * direct I/O or the page cache, raw, a driver that does not negotiate FLUSH, the thread-pool aio engine
+ * on four queues — killed with SIGKILL at a random moment while the guest writes
  * and flushes.  Afterwards qemu-img check finds no corruption (leaked clusters are allowed: that is what a
  * crash may leave) and qemu-io reads back every write the guest reported flushed.
  *
@@ -32,16 +33,19 @@ typedef struct
   const char *create_options; /* qemu-img -o; NULL for raw */
   const char *disk_options;   /* appended to --disk */
   const char *cmdline;        /* the guest's */
+  const char *aio;            /* VIREO_AIO: the aio engine (NULL: the default, io_uring where it works) */
 } Variant;
 
 static const Variant variants[] = {
-  { "qcow2 64 KiB clusters, direct I/O", "qcow2", "cluster_size=65536", "", "" },
-  { "qcow2 4 KiB clusters, direct I/O", "qcow2", "cluster_size=4096", "", "" },
-  { "qcow2 v2 512-byte clusters", "qcow2", "compat=0.10,cluster_size=512", "", "" },
-  { "qcow2 64 KiB clusters, page cache", "qcow2", "cluster_size=65536", ",cache=writeback", "" },
-  { "raw", "raw", NULL, "", "" },
+  { "qcow2 64 KiB clusters, direct I/O", "qcow2", "cluster_size=65536", "", "", NULL },
+  { "qcow2 4 KiB clusters, direct I/O", "qcow2", "cluster_size=4096", "", "", NULL },
+  { "qcow2 v2 512-byte clusters", "qcow2", "compat=0.10,cluster_size=512", "", "", NULL },
+  { "qcow2 64 KiB clusters, page cache", "qcow2", "cluster_size=65536", ",cache=writeback", "", NULL },
+  { "raw", "raw", NULL, "", "", NULL },
   /* A driver without FLUSH: every completed write must be stable. */
-  { "qcow2 64 KiB clusters, FLUSH not negotiated", "qcow2", "cluster_size=65536", "", "noflush=1" },
+  { "qcow2 64 KiB clusters, FLUSH not negotiated", "qcow2", "cluster_size=65536", "", "noflush=1", NULL },
+  /* The thread-pool engine (where io_uring is not allowed), on four queues. */
+  { "qcow2 4 KiB clusters, thread pool, 4 queues", "qcow2", "cluster_size=4096", ",queues=4", "", "threads" },
 };
 
 typedef struct
@@ -125,6 +129,8 @@ run_and_kill (const char *image, const Variant *variant, gint64 kill_after_us, T
   gint64 begin = g_get_monotonic_time (), started_at = 0;
   int fd;
 
+  if (variant->aio != NULL)
+    g_subprocess_launcher_setenv (launcher, "VIREO_AIO", variant->aio, TRUE);
   proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
   fd = g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (proc)));
