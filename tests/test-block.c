@@ -1,6 +1,7 @@
 /* test-block.c — the block layer over raw images: reads, writes, flushes, discard and write-zeroes
  * through both aio engines, direct I/O with buffers the guest did not align, requests out of range or
- * to a read-only disk, the request depth, and QEMU's lock bytes (against a second open and, where
+ * to a read-only disk, the request depth, the cache modes (raw and qcow2, direct I/O by default where the
+ * file system has it), and QEMU's lock bytes (against a second open and, where
  * qemu-utils is installed, against qemu-io, which also judges the content). */
 #include "block/block-private.h"
 
@@ -8,10 +9,15 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define IMAGE_SIZE (1u << 20)
+#define MIB        (1024 * 1024)
 
 typedef struct
 {
@@ -366,6 +372,305 @@ test_locks (Fixture *f, gconstpointer data)
     }
 }
 
+static gboolean
+file_allows_direct_io (const char *path)
+{
+  int fd = open (path, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+  if (fd < 0)
+    return FALSE;
+  close (fd);
+  return TRUE;
+}
+
+/* Runs qemu-img or qemu-io (@argv NULL-terminated); the exit status, with stdout and stderr in *@out. */
+static int
+run_qemu_tool (const char *const *argv, char **out)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  g_assert_true (
+      g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s: %s%s", argv[0], *out, err);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* qcow2 in each cache mode ("none", "writeback", "default"; "none-4k": 4 KiB clusters): allocating
+ * writes from buffers the guest did not align (copy-on-write around them), in-place rewrites at offsets
+ * that are not sector-aligned, a flush.  What the driver reads back, what qemu-img check says (clean) and
+ * what qemu-io reads all agree. */
+static void
+test_qcow2_cache (Fixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    uint64_t offset;
+    uint64_t len;
+    uint8_t value;
+  } writes[] = {
+    { 0, 4096, 0xa1 },      { 1536, 1536, 0xa2 },      { 1048676, 70000, 0xa3 },
+    { 1048676, 300, 0xa4 }, { 7340032, 131072, 0xa5 },
+  };
+  const char *mode = data;
+  gboolean none = g_str_has_prefix (mode, "none");
+  HvBlockOptions options = {
+    .cache = none                              ? HV_BLOCK_CACHE_NONE
+             : strcmp (mode, "writeback") == 0 ? HV_BLOCK_CACHE_WRITEBACK
+                                               : HV_BLOCK_CACHE_DEFAULT,
+  };
+  g_autofree char *image = g_build_filename (f->dir, "disk.qcow2", NULL);
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  g_autofree uint8_t *expected = g_malloc0 (8 * MIB);
+  g_autofree uint8_t *raw = g_malloc (8 * MIB + 1);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  gboolean direct_ok = file_allows_direct_io (f->path);
+  int fd;
+
+  if (qemu_img == NULL || qemu_io == NULL)
+    {
+      g_test_skip ("qemu-img and qemu-io are not installed (Debian: qemu-utils)");
+      return;
+    }
+  if (none && !direct_ok)
+    {
+      g_test_skip ("the temporary folder's file system has no direct I/O");
+      return;
+    }
+  {
+    const char *argv[] = { "qemu-img",
+                           "create",
+                           "-q",
+                           "-f",
+                           "qcow2",
+                           "-o",
+                           strcmp (mode, "none-4k") == 0 ? "cluster_size=4096" : "cluster_size=65536",
+                           image,
+                           "8M",
+                           NULL };
+    g_assert_cmpint (run_qemu_tool (argv, &out), ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
+  fd = open (image, O_RDWR | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  f->block = hv_block_open (fd, &options, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_block_attach (f->block, f->context, 8, &error));
+  g_assert_cmpint (hv_block_get_format (f->block), ==, HV_BLOCK_FORMAT_QCOW2);
+  /* Direct I/O where asked for, and by default where the file system has it. */
+  g_assert_cmpint (f->block->direct, ==, none || (options.cache == HV_BLOCK_CACHE_DEFAULT && direct_ok));
+  g_assert_cmpint ((fcntl (f->block->fd, F_GETFL) & O_DIRECT) != 0, ==, f->block->direct);
+
+  for (unsigned i = 0; i < G_N_ELEMENTS (writes); i++)
+    {
+      memset (raw + 1, writes[i].value, writes[i].len);
+      memset (expected + writes[i].offset, writes[i].value, writes[i].len);
+      g_assert_cmpint (run_request (f, HV_BLOCK_WRITE, raw + 1, writes[i].len, writes[i].offset), ==, 0);
+    }
+  g_assert_cmpint (run_request (f, HV_BLOCK_FLUSH, NULL, 0, 0), ==, 0);
+  memset (raw, 0x11, 8 * MIB + 1);
+  g_assert_cmpint (run_request (f, HV_BLOCK_READ, raw + 1, 8 * MIB, 0), ==, 0);
+  g_assert_cmpmem (raw + 1, 8 * MIB, expected, 8 * MIB);
+  g_clear_pointer (&f->block, hv_block_free);
+
+  {
+    const char *check[] = { "qemu-img", "check", image, NULL };
+    const char *read[] = { "qemu-io", "-r",
+                           "-c",      "read -P 0xa1 0 1536",
+                           "-c",      "read -P 0xa2 1536 1536",
+                           "-c",      "read -P 0xa1 3072 1024",
+                           "-c",      "read -P 0 4096 61440",
+                           "-c",      "read -P 0xa4 1048676 300",
+                           "-c",      "read -P 0xa3 1048976 69700",
+                           "-c",      "read -P 0 1118676 1000",
+                           "-c",      "read -P 0xa5 7340032 131072",
+                           image,     NULL };
+
+    if (run_qemu_tool (check, &out) != 0)
+      g_error ("qemu-img check: %s", out);
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_qemu_tool (read, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+    g_assert_null (strstr (out, "Error"));
+  }
+  g_unlink (image);
+}
+
+/* By default a file system without direct I/O (tmpfs before Linux 6.6) gets the page cache; cache=none
+ * is refused. */
+static void
+test_cache_without_direct_io (Fixture *f, gconstpointer data)
+{
+  HvBlockOptions defaults = { .cache = HV_BLOCK_CACHE_DEFAULT };
+  HvBlockOptions none = { .cache = HV_BLOCK_CACHE_NONE };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = g_strdup ("/dev/shm/vireo-block-XXXXXX");
+  struct statfs fs;
+  HvBlock *block;
+  int fd;
+
+  if (statfs ("/dev/shm", &fs) < 0 || fs.f_type != TMPFS_MAGIC)
+    {
+      g_test_skip ("no tmpfs at /dev/shm");
+      return;
+    }
+  fd = g_mkstemp (path);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, IMAGE_SIZE), ==, 0);
+  if (file_allows_direct_io (path))
+    {
+      close (fd);
+      g_unlink (path);
+      g_test_skip ("this kernel's tmpfs has direct I/O (Linux 6.6 and later)");
+      return;
+    }
+  block = hv_block_open (fd, &defaults, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (block->direct);
+  g_assert_cmpint (fcntl (block->fd, F_GETFL) & O_DIRECT, ==, 0);
+  hv_block_free (block);
+
+  block = hv_block_open (open (path, O_RDWR | O_CLOEXEC), &none, NULL, NULL, &error);
+  g_assert_null (block);
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "direct I/O"));
+  g_unlink (path);
+}
+
+/* And where it has direct I/O, a raw image gets it by default. */
+static void
+test_raw_cache_default (Fixture *f, gconstpointer data)
+{
+  HvBlockOptions defaults = { .cache = HV_BLOCK_CACHE_DEFAULT };
+  uint8_t *buffer = NULL;
+
+  if (!file_allows_direct_io (f->path))
+    {
+      g_test_skip ("the temporary folder's file system has no direct I/O");
+      return;
+    }
+  open_attached (f, &defaults);
+  g_assert_true (f->block->direct);
+  g_assert_cmpint (posix_memalign ((void **) &buffer, 4096, 8192), ==, 0);
+  memset (buffer, 0x6b, 8192);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE, buffer, 8192, 65536), ==, 0);
+  g_assert_cmpint (run_request (f, HV_BLOCK_FLUSH, NULL, 0, 0), ==, 0);
+  free (buffer);
+  g_assert_true (qemu_io_reads (f, 0x6b, 65536, 8192));
+}
+
+/* Write-through (a virtio-blk driver without FLUSH): a qcow2 write that completed is on the image,
+ * tables and all, for another reader, with no flush from the guest; without it the new cluster's table
+ * entry may still be in our cache. */
+static void
+test_qcow2_write_through (Fixture *f, gconstpointer data)
+{
+  HvBlockOptions options = { .cache = HV_BLOCK_CACHE_DEFAULT };
+  g_autofree char *image = g_build_filename (f->dir, "wt.qcow2", NULL);
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  uint8_t buffer[4096];
+  int fd;
+
+  if (qemu_io == NULL)
+    {
+      g_test_skip ("qemu-img and qemu-io are not installed (Debian: qemu-utils)");
+      return;
+    }
+  {
+    const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", image, "8M", NULL };
+    g_assert_cmpint (run_qemu_tool (argv, &out), ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
+  fd = open (image, O_RDWR | O_CLOEXEC);
+  f->block = hv_block_open (fd, &options, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_block_attach (f->block, f->context, 8, &error));
+
+  memset (buffer, 0x3e, sizeof buffer);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE, buffer, sizeof buffer, 0), ==, 0);
+  {
+    /* The judge can say no: written back, the entry is still ours alone. */
+    const char *argv[] = { "qemu-io", "-U", "-r", "-c", "read -P 0x3e 0 4096", image, NULL };
+    run_qemu_tool (argv, &out);
+    g_assert_nonnull (strstr (out, "Pattern verification failed"));
+    g_clear_pointer (&out, g_free);
+  }
+  hv_block_set_write_through (f->block, TRUE);
+  memset (buffer, 0x4f, sizeof buffer);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE, buffer, sizeof buffer, 4 * MIB), ==, 0);
+  g_assert_cmpint (run_request (f, HV_BLOCK_WRITE_ZEROES, NULL, 65536, 6 * MIB), ==, 0);
+  {
+    const char *argv[] = { "qemu-io", "-U", "-r", "-c", "read -P 0x4f 4M 4096", "-c", "read -P 0x3e 0 4096",
+                           image,     NULL };
+    g_assert_cmpint (run_qemu_tool (argv, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+  }
+  g_clear_pointer (&f->block, hv_block_free);
+  g_unlink (image);
+}
+
+/* Read-modify-writes in flight together: sixteen 512-byte writes into two 4 KiB blocks (as on a disk of
+ * 4 KiB sectors), all submitted before any completes, plus a whole-block write overlapping them.  Each
+ * reads its block first; without waiting for the others, all but the last would be lost. */
+static void
+test_direct_concurrent_rmw (Fixture *f, gconstpointer data)
+{
+  HvBlockOptions options = { .cache = HV_BLOCK_CACHE_NONE };
+  g_autoptr (GError) error = NULL;
+  uint8_t *sectors = NULL;
+  uint8_t *whole = NULL;
+  Wait waits[18] = { 0 };
+  struct iovec iov[18];
+  gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+  if (!file_allows_direct_io (f->path))
+    {
+      g_test_skip ("the temporary folder's file system has no direct I/O");
+      return;
+    }
+  f->block = open_image (f, O_RDWR, &options, &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_block_attach (f->block, f->context, 32, &error));
+  f->block->alignment = 4096;
+  g_assert_cmpint (posix_memalign ((void **) &sectors, 4096, 16 * 512), ==, 0);
+  g_assert_cmpint (posix_memalign ((void **) &whole, 4096, 4096), ==, 0);
+  memset (whole, 0x77, 4096);
+  for (unsigned i = 0; i < 16; i++)
+    {
+      memset (sectors + i * 512, 0x10 + i, 512);
+      iov[i] = (struct iovec){ sectors + i * 512, 512 };
+    }
+  /* Sectors 0-7 of block 2, then a whole write of block 3 and sectors 0-7 of block 3 after it. */
+  for (unsigned i = 0; i < 8; i++)
+    g_assert_true (hv_block_submit (f->block, HV_BLOCK_WRITE, &iov[i], 1, 8192 + i * 512, 512, on_done,
+                                    &waits[i], &error));
+  iov[16] = (struct iovec){ whole, 4096 };
+  g_assert_true (
+      hv_block_submit (f->block, HV_BLOCK_WRITE, &iov[16], 1, 12288, 4096, on_done, &waits[16], &error));
+  for (unsigned i = 8; i < 16; i++)
+    g_assert_true (hv_block_submit (f->block, HV_BLOCK_WRITE, &iov[i], 1, 12288 + (i - 8) * 512, 512, on_done,
+                                    &waits[i], &error));
+  g_assert_no_error (error);
+  for (unsigned i = 0; i < 17; i++)
+    while (!waits[i].done)
+      {
+        g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+        g_main_context_iteration (f->context, TRUE);
+      }
+  for (unsigned i = 0; i < 17; i++)
+    g_assert_cmpint (waits[i].result, ==, 0);
+  for (unsigned i = 0; i < 16; i++)
+    assert_file_bytes (f, (i < 8 ? 8192 : 12288) + (i % 8) * 512, 512, 0x10 + i);
+  free (sectors);
+  free (whole);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -379,5 +684,20 @@ main (int argc, char **argv)
   g_test_add ("/block/not-images", Fixture, NULL, fixture_setup, test_not_images, fixture_teardown);
   g_test_add ("/block/depth", Fixture, NULL, fixture_setup, test_depth, fixture_teardown);
   g_test_add ("/block/locks", Fixture, NULL, fixture_setup, test_locks, fixture_teardown);
+  g_test_add ("/block/raw/cache/default", Fixture, NULL, fixture_setup, test_raw_cache_default,
+              fixture_teardown);
+  g_test_add ("/block/raw/direct-concurrent-rmw", Fixture, NULL, fixture_setup, test_direct_concurrent_rmw,
+              fixture_teardown);
+  g_test_add ("/block/cache/without-direct-io", Fixture, NULL, fixture_setup, test_cache_without_direct_io,
+              fixture_teardown);
+  g_test_add ("/block/qcow2/cache/none", Fixture, "none", fixture_setup, test_qcow2_cache, fixture_teardown);
+  g_test_add ("/block/qcow2/cache/none-4k-clusters", Fixture, "none-4k", fixture_setup, test_qcow2_cache,
+              fixture_teardown);
+  g_test_add ("/block/qcow2/cache/writeback", Fixture, "writeback", fixture_setup, test_qcow2_cache,
+              fixture_teardown);
+  g_test_add ("/block/qcow2/cache/default", Fixture, "default", fixture_setup, test_qcow2_cache,
+              fixture_teardown);
+  g_test_add ("/block/qcow2/write-through", Fixture, NULL, fixture_setup, test_qcow2_write_through,
+              fixture_teardown);
   return g_test_run ();
 }

@@ -34,6 +34,7 @@ struct _HvBlockRequest
   HvBlockCallback callback;
   void *opaque;
   void *driver_data; /* the driver's own, per request */
+  gboolean flushing; /* write-through: the write is done, the flush after it is in flight */
 };
 
 struct _HvBlock
@@ -53,9 +54,12 @@ struct _HvBlock
   unsigned in_flight;     /* requests submitted, not completed (atomic: drain reads it elsewhere) */
   unsigned max_in_flight; /* hv_block_attach's depth */
   gboolean wants_ready;   /* a request was refused: call ready once one completes */
+  gboolean write_through; /* hv_block_set_write_through */
   void (*ready) (void *opaque);
   void *ready_opaque;
-  unsigned locked_perm; /* QEMU permission bits this link holds, and those it does not share */
+  GList *direct_writes;  /* file-io.c, with direct I/O: writes in flight (their aligned ranges) */
+  GQueue direct_waiting; /* ... and writes waiting for an overlapping read-modify-write, or it for them */
+  unsigned locked_perm;  /* QEMU permission bits this link holds, and those it does not share */
   unsigned locked_unshared;
   void *impl;
 };
@@ -65,10 +69,11 @@ extern const HvBlockDriver hv_block_qcow2_driver;
 /* The formats hv_block_open knows, NULL-terminated (drivers.c): probed in order, raw last. */
 extern const HvBlockDriver *const hv_block_drivers[];
 
-/* File I/O on block->fd through block->aio, on the block's context: @op as hv_aio_submit takes it (@iov
- * for reads and writes, @length for discard and write-zeroes).  Where direct I/O is on and @iov, @offset
- * or the length are not aligned to block->alignment, the data goes through an aligned bounce buffer
- * (a write not covering whole aligned blocks reads them first).  FALSE with HV_ERROR_INVALID_STATE when
+/* File I/O on block->fd through block->aio, on the block's context (file-io.c): @op as hv_aio_submit
+ * takes it (@iov for reads and writes, @length for discard and write-zeroes).  Where direct I/O is on and
+ * @iov, @offset or the length are not aligned to block->alignment, the data goes through an aligned
+ * bounce buffer (a write not covering whole aligned blocks reads them first, and waits for overlapping
+ * writes in flight, as they wait for it).  FALSE with HV_ERROR_INVALID_STATE when
  * the aio queue is full. */
 gboolean hv_block_file_io (HvBlock *block, HvAioOp op, const struct iovec *iov, unsigned n_iov,
                            uint64_t offset, uint64_t length, HvAioCallback callback, void *opaque,

@@ -99,6 +99,10 @@ typedef void (*HvBlockCallback) (void *opaque, int result);
 gboolean hv_block_submit (HvBlock *block, HvBlockOp op, const struct iovec *iov, unsigned n_iov,
                           uint64_t offset, uint64_t length, HvBlockCallback callback, void *opaque,
                           GError **error);
+/* With @write_through, a write (and write-zeroes, discard) completes only once it is on stable storage,
+ * data and metadata, as after a FLUSH: for a device whose driver has no flush command (virtio-blk without
+ * VIRTIO_BLK_F_FLUSH negotiated).  Off by default; on @context's thread. */
+void hv_block_set_write_through (HvBlock *block, gboolean write_through);
 /* Called (on @context) when a block that refused a request can take one again. */
 void hv_block_set_ready (HvBlock *block, void (*ready) (void *opaque), void *opaque);
 /* Returns once every request submitted has completed and its callback returned (quiesce, save,

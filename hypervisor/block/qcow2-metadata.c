@@ -4,6 +4,7 @@
 #include "qcow2-private.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -47,48 +48,134 @@ static HvLazyLib zstd_lib = HV_LAZY_LIB_INIT ("libzstd.so.1", zstd_symbols, &zst
 /* ------------------------------------------------------------------------------------------------ */
 /* Byte order and file I/O */
 
-/* Reads @len bytes at @offset; past the end of the file reads zeros.  0 or -errno. */
-int
-hv_qcow2_file_read (int fd, void *buf, size_t len, uint64_t offset)
+/* The most any file's direct I/O asks for (block.c probes 512 to 4096 bytes). */
+#define IO_ALIGN 4096
+
+void *
+hv_qcow2_buffer_new (size_t size)
+{
+  void *buffer = NULL;
+
+  if (posix_memalign (&buffer, IO_ALIGN, MAX (size, 1)) != 0)
+    g_error ("out of memory (%zu bytes)", size);
+  memset (buffer, 0, size);
+  return buffer;
+}
+
+void
+hv_qcow2_buffer_free (void *buffer)
+{
+  free (buffer);
+}
+
+static gboolean
+is_aligned (const void *buf, size_t len, uint64_t offset, uint64_t alignment)
+{
+  return (((uintptr_t) buf | len | offset) & (alignment - 1)) == 0;
+}
+
+/* pread until @len bytes or the end of the file (zeros after it). */
+static int
+pread_all (int fd, uint8_t *buf, size_t len, uint64_t offset)
 {
   size_t done = 0;
 
   while (done < len)
     {
-      ssize_t n = pread (fd, (uint8_t *) buf + done, len - done, offset + done);
+      ssize_t n = pread (fd, buf + done, len - done, offset + done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -errno;
+      done += n;
+      /* A direct read stops short only at the end of the file, which need not be aligned (and reading on
+       * from there would be refused). */
+      if (n == 0 || (done < len && ((offset + done) & 511) != 0))
+        {
+          memset (buf + done, 0, len - done);
+          break;
+        }
+    }
+  return 0;
+}
+
+static int
+pwrite_all (int fd, const uint8_t *buf, size_t len, uint64_t offset)
+{
+  size_t done = 0;
+
+  while (done < len)
+    {
+      ssize_t n = pwrite (fd, buf + done, len - done, offset + done);
 
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
         return -errno;
       if (n == 0)
-        {
-          memset ((uint8_t *) buf + done, 0, len - done);
-          break;
-        }
+        return -EIO;
       done += n;
     }
   return 0;
 }
 
+/* Reads @len bytes at @offset; past the end of the file reads zeros.  Any buffer, offset and length: where
+ * they are not aligned for direct I/O (the fd may be in that mode) the read goes through an aligned bounce
+ * buffer.  0 or -errno. */
+int
+hv_qcow2_file_read (int fd, void *buf, size_t len, uint64_t offset)
+{
+  uint64_t start = offset & ~(uint64_t) (IO_ALIGN - 1);
+  uint64_t end = (offset + len + IO_ALIGN - 1) & ~(uint64_t) (IO_ALIGN - 1);
+  uint8_t *bounce;
+  int ret;
+
+  if (is_aligned (buf, len, offset, IO_ALIGN))
+    return pread_all (fd, buf, len, offset);
+  bounce = hv_qcow2_buffer_new (end - start);
+  ret = pread_all (fd, bounce, end - start, start);
+  if (ret == 0)
+    memcpy (buf, bounce + (offset - start), len);
+  hv_qcow2_buffer_free (bounce);
+  return ret;
+}
+
+/* Writes @len bytes at @offset.  With direct I/O on (q->alignment), a write not aligned to it goes
+ * through an aligned buffer, the blocks around it read first: metadata clusters are never smaller than
+ * that alignment (qcow2_open), so such a block holds nothing a data write in flight could change. */
 int
 hv_qcow2_write (Qcow2 *q, const void *buf, size_t len, uint64_t offset)
 {
-  size_t done = 0;
+  uint64_t alignment = q->alignment, start, end;
+  uint8_t *bounce;
+  int ret;
 
   g_assert (!q->read_only);
-  while (done < len)
+  if (alignment == 0 || is_aligned (buf, len, offset, alignment))
     {
-      ssize_t n = pwrite (q->fd, (const uint8_t *) buf + done, len - done, offset + done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return -errno;
-      done += n;
+      ret = pwrite_all (q->fd, buf, len, offset);
+      end = offset + len;
     }
+  else
+    {
+      start = offset & ~(alignment - 1);
+      end = (offset + len + alignment - 1) & ~(alignment - 1);
+      bounce = hv_qcow2_buffer_new (end - start);
+      ret = 0;
+      if (start != offset || end - start != len)
+        ret = hv_qcow2_file_read (q->fd, bounce, end - start, start);
+      if (ret == 0)
+        {
+          memcpy (bounce + (offset - start), buf, len);
+          ret = pwrite_all (q->fd, bounce, end - start, start);
+        }
+      hv_qcow2_buffer_free (bounce);
+    }
+  if (ret < 0)
+    return ret;
   q->unsynced = TRUE;
-  q->file_size = MAX (q->file_size, offset + len);
+  q->file_size = MAX (q->file_size, end);
   return 0;
 }
 
@@ -519,6 +606,14 @@ refcount_set (Qcow2 *q, uint64_t cluster, uint64_t value)
   if (ret < 0)
     return ret;
   refcount_set_entry (q, block, cluster % q->refblock_entries, value, &at, &len);
+  if (q->alignment != 0)
+    {
+      /* Direct I/O: the aligned block around the entry, straight from the cached (aligned) copy. */
+      size_t first = at & ~(size_t) (q->alignment - 1);
+
+      len = ((at + len + q->alignment - 1) & ~(size_t) (q->alignment - 1)) - first;
+      at = first;
+    }
   ret = hv_qcow2_write (q, block + at, len, block_offset + at);
   if (ret < 0)
     q->refblock.offset = 0;
@@ -779,7 +874,7 @@ l2_get (Qcow2 *q, uint64_t offset, gboolean fresh, Qcow2L2Slot **out)
     return ret;
   victim->offset = 0;
   if (victim->data == NULL)
-    victim->data = g_malloc (q->cluster_size);
+    victim->data = hv_qcow2_buffer_new (q->cluster_size);
   if (fresh)
     memset (victim->data, 0, q->cluster_size);
   else
@@ -1352,9 +1447,9 @@ hv_qcow2_free (Qcow2 *q)
   if (q == NULL)
     return;
   for (unsigned i = 0; i < q->l2_cache_size; i++)
-    g_free (q->l2_cache[i].data);
+    hv_qcow2_buffer_free (q->l2_cache[i].data);
   g_free (q->l2_cache);
-  g_free (q->refblock.data);
+  hv_qcow2_buffer_free (q->refblock.data);
   g_free (q->l1);
   g_free (q->reftable);
   g_free (q->backing_name);

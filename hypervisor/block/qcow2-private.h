@@ -94,6 +94,8 @@ typedef struct
   gboolean read_only;
 
   int fd;
+  /* Direct I/O is on: metadata is written in blocks of this many bytes from aligned buffers (0: off). */
+  unsigned alignment;
   uint64_t *l1; /* host order */
   gboolean l1_dirty;
   uint32_t l1_dirty_first, l1_dirty_last; /* the entries changed since the table was written */
@@ -181,7 +183,12 @@ typedef struct
   const uint8_t *data;
 } Qcow2Map;
 
-/* File I/O: reads past the end give zeros; writes mark the image unsynced and grow file_size. */
+/* Buffers aligned for direct I/O (zeroed), for tables and data written through it. */
+void *hv_qcow2_buffer_new (size_t size);
+void hv_qcow2_buffer_free (void *buffer);
+
+/* File I/O at any offset and length, aligned for direct I/O as needed: reads past the end give zeros;
+ * writes mark the image unsynced and grow file_size. */
 int hv_qcow2_file_read (int fd, void *buf, size_t len, uint64_t offset);
 int hv_qcow2_write (Qcow2 *q, const void *buf, size_t len, uint64_t offset);
 int hv_qcow2_sync (Qcow2 *q);

@@ -7,10 +7,16 @@
  * so a damaged image fails requests with -EIO and is never written outside itself or into its metadata.
  *
  * Metadata I/O is synchronous, on the block's I/O thread (block-private.h); data goes through hv_aio
- * when the block has one.  Writes keep a crash at any moment to leaked clusters at worst: a cluster's
- * refcount is written when it is allocated, before the data; the L2 entry pointing at it only after the
- * data landed and an fdatasync; a cluster is freed (refcount decremented) only after the L2 entry that
- * dropped it is on disk.  The image is never marked dirty (no lazy refcounts). */
+ * when the block has one.  With direct I/O (the default where the file system has it) metadata goes
+ * through aligned buffers (qcow2-metadata.c) and data through hv_block_file_io, which bounces what the
+ * guest did not align; clusters smaller than the direct-I/O block turn it off.
+ *
+ * Writes keep a crash at any moment to leaked clusters at worst: a cluster's refcount is written when it
+ * is allocated, before the data; the L2 entry pointing at it only after the data landed and an
+ * fdatasync; a new L2 table before the L1 entry pointing at it, again after an fdatasync; a cluster is
+ * freed (refcount decremented) only after the L2 entry that dropped it is on disk.  A guest FLUSH writes
+ * the tables in that order and ends with an fdatasync.  The image is never marked dirty (no lazy
+ * refcounts). */
 #include "qcow2-private.h"
 
 #include <errno.h>
@@ -110,7 +116,7 @@ static void
 op_finish_now (Qcow2Op *op, int result)
 {
   g_free (op->slice);
-  g_free (op->bounce);
+  hv_qcow2_buffer_free (op->bounce);
   hv_block_request_complete (op->request, result);
   g_free (op);
 }
@@ -196,7 +202,7 @@ piece_finish (Qcow2Op *op, int64_t result)
               ret = hv_qcow2_entry_free_later (q, old);
             }
         }
-      g_clear_pointer (&op->bounce, g_free);
+      g_clear_pointer (&op->bounce, hv_qcow2_buffer_free);
       if (ret < 0)
         hv_qcow2_clusters_free_later (q, op->piece_host, 1);
       wake_waiters (q);
@@ -218,69 +224,46 @@ piece_aio_cb (void *opaque, int64_t result)
     op_continue (op);
 }
 
-/* Starts the data I/O of the piece: through hv_aio, or synchronously without one. */
+/* Starts the data I/O of the piece: through hv_aio (the image's own file by hv_block_file_io, which
+ * bounces what direct I/O cannot take), or synchronously without one. */
 static gboolean
 piece_io (Qcow2Op *op, int fd, uint64_t host, const struct iovec *iov, unsigned n_iov, gboolean write,
           int64_t *sync_result)
 {
   HvBlock *block = op->block;
-  int64_t result;
+  Qcow2 *q = block->impl;
+  g_autofree uint8_t *copy = NULL;
+  int ret;
 
   if (write)
-    ((Qcow2 *) block->impl)->writes_in_flight++;
+    q->writes_in_flight++;
   op->piece_is_write = write;
   op->piece_host = host;
-  if (block->aio != NULL)
+  if (block->aio != NULL && n_iov <= HV_AIO_MAX_IOV)
     {
-      if (n_iov <= HV_AIO_MAX_IOV
-          && hv_aio_submit (block->aio, write ? HV_AIO_WRITE : HV_AIO_READ, fd, iov, n_iov, host, 0,
-                            piece_aio_cb, op, NULL))
+      HvAioOp aio_op = write ? HV_AIO_WRITE : HV_AIO_READ;
+
+      if (fd == block->fd
+              ? hv_block_file_io (block, aio_op, iov, n_iov, host, 0, piece_aio_cb, op, NULL)
+              : hv_aio_submit (block->aio, aio_op, fd, iov, n_iov, host, 0, piece_aio_cb, op, NULL))
         return TRUE;
-      /* A full queue (the core submits no more than the aio's depth) or a vector too long: do it here. */
+      /* A full queue (the core submits no more than the aio's depth): do it here. */
     }
-  result = write ? pwritev (fd, iov, n_iov, host) : preadv (fd, iov, n_iov, host);
-  if (result < 0)
-    result = -errno;
-  else if (write && (uint64_t) result < op->piece_len)
+  /* One buffer, through the same aligned paths as metadata (short transfers carried on, the end of the
+   * file read as zeros). */
+  copy = g_malloc (op->piece_len);
+  if (write)
     {
-      /* A short write (the disk filled up, or a signal): the rest from a copy, until done or an error. */
-      g_autofree uint8_t *copy = g_malloc (op->piece_len);
-      ssize_t n;
-
       iov_copy (iov, n_iov, 0, copy, op->piece_len, FALSE);
-      while ((uint64_t) result < op->piece_len)
-        {
-          n = pwrite (fd, copy + result, op->piece_len - result, host + result);
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n <= 0)
-            {
-              result = n < 0 ? -errno : -EIO;
-              break;
-            }
-          result += n;
-        }
+      ret = hv_qcow2_write (q, copy, op->piece_len, host);
     }
-  else if (!write && (uint64_t) result < op->piece_len)
+  else
     {
-      /* preadv stops short at end of file, or on a signal: carry on one buffer at a time. */
-      g_autofree uint8_t *copy = g_malloc0 (op->piece_len);
-      uint64_t got = result;
-
-      while (got < op->piece_len)
-        {
-          ssize_t n = pread (fd, copy + got, op->piece_len - got, host + got);
-
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n <= 0)
-            break;
-          got += n;
-        }
-      iov_copy (iov, n_iov, result, copy + result, op->piece_len - result, TRUE);
-      result = op->piece_len;
+      ret = hv_qcow2_file_read (fd, copy, op->piece_len, host);
+      if (ret == 0)
+        iov_copy (iov, n_iov, 0, copy, op->piece_len, TRUE);
     }
-  *sync_result = result;
+  *sync_result = ret < 0 ? ret : (int64_t) op->piece_len;
   return FALSE;
 }
 
@@ -416,8 +399,8 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
       op->piece_allocating = FALSE;
       if (zeros)
         {
-          g_free (op->bounce);
-          op->bounce = g_malloc0 (len);
+          hv_qcow2_buffer_free (op->bounce);
+          op->bounce = hv_qcow2_buffer_new (len);
           op->slice[0].iov_base = op->bounce;
           op->slice[0].iov_len = len;
           n = 1;
@@ -432,8 +415,8 @@ write_piece (Qcow2Op *op, gboolean zeros, int *error)
   ret = hv_qcow2_cluster_alloc (q, &host);
   if (ret < 0)
     return *error = ret, TRUE;
-  g_free (op->bounce);
-  op->bounce = g_malloc (q->cluster_size);
+  hv_qcow2_buffer_free (op->bounce);
+  op->bounce = hv_qcow2_buffer_new (q->cluster_size);
   if (len < q->cluster_size)
     {
       ret = hv_qcow2_read_sync (op->block, guest - in_cluster, op->bounce, q->cluster_size);
@@ -601,18 +584,6 @@ qcow2_open (HvBlock *block, GError **error)
   int ret;
 
   q->fd = block->fd;
-  /* Metadata goes through the page cache a few bytes at a time (refcounts, L2 entries), which O_DIRECT
-   * would refuse; the image is read and written without it. */
-  if (block->direct)
-    {
-      int flags = fcntl (block->fd, F_GETFL);
-
-      if (flags < 0 || fcntl (block->fd, F_SETFL, flags & ~O_DIRECT) < 0)
-        return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot turn off direct I/O on the image: %s",
-                            g_strerror (errno)),
-               FALSE;
-      block->direct = FALSE;
-    }
   if (fstat (block->fd, &st) < 0)
     return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot stat the image: %s", g_strerror (errno)),
            FALSE;
@@ -627,6 +598,26 @@ qcow2_open (HvBlock *block, GError **error)
            FALSE;
   if (!hv_qcow2_parse_header (q, head, head_len, q->file_size, error))
     return FALSE;
+  if (block->direct && q->cluster_size < block->alignment)
+    {
+      /* Direct I/O would write metadata in blocks shared with guest data in flight. */
+      int flags = fcntl (block->fd, F_GETFL);
+
+      if (block->options.cache == HV_BLOCK_CACHE_NONE)
+        return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                            "its clusters (%" G_GUINT64_FORMAT " bytes) are smaller than the blocks direct "
+                            "I/O needs on its file system (%u bytes): use cache=writeback",
+                            q->cluster_size, block->alignment),
+               FALSE;
+      if (flags < 0 || fcntl (block->fd, F_SETFL, flags & ~O_DIRECT) < 0)
+        return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot turn off direct I/O on the image: %s",
+                            g_strerror (errno)),
+               FALSE;
+      g_debug ("qcow2: clusters smaller than the direct I/O block (%u bytes): using the host page cache",
+               block->alignment);
+      block->direct = FALSE;
+    }
+  q->alignment = block->direct ? block->alignment : 0;
 
   q->read_only = block->options.read_only;
   if (!q->read_only)
@@ -654,7 +645,7 @@ qcow2_open (HvBlock *block, GError **error)
   /* Table buffers are allocated as the cache fills. */
   q->l2_cache_size = CLAMP (QCOW2_L2_CACHE_BYTES >> q->cluster_bits, QCOW2_L2_CACHE_MIN, QCOW2_L2_CACHE_MAX);
   q->l2_cache = g_new0 (Qcow2L2Slot, q->l2_cache_size);
-  q->refblock.data = g_malloc (q->cluster_size);
+  q->refblock.data = hv_qcow2_buffer_new (q->cluster_size);
   q->compressed_cluster = g_malloc (q->cluster_size);
   q->free_hint = 1;
 

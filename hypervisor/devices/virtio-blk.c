@@ -174,6 +174,9 @@ submit_locked (HvVirtioBlk *blk, Request *request)
   g_autoptr (GError) error = NULL;
 
   blk->in_flight++;
+  /* A driver without FLUSH expects each write stable once it completes (virtio 1.2 §5.2.6.2). */
+  hv_block_set_write_through (blk->block,
+                              !(hv_virtio_get_features (blk->vdev) & HV_VIRTIO_FEATURE (VIRTIO_BLK_F_FLUSH)));
   if (hv_block_submit (blk->block, request->op, request->iov, request->n_iov, request->offset,
                        request->length, request_done, request, &error))
     return TRUE;

@@ -1,5 +1,6 @@
 /* vireo-bench.c — benchmarks vireo-run side by side with QEMU and with the bare-KVM floor in
- * kvm-floor.c on the same test guests, and prints a table of ratios.
+ * kvm-floor.c on the same test guests (and, for disks, with host fio on the same file), and prints a
+ * table of ratios.
  *
  * Every number comes from running the VMM as a child process, exactly as a user would: the clock
  * starts just before the spawn, the guest's serial output is read from the child's stdout with a
@@ -35,7 +36,7 @@
 #define NS_PER_MS        1e6
 #define NS_PER_US        1e3
 #define KIB_PER_MIB      1024.0
-#define MAX_MARKERS      3
+#define MAX_MARKERS      12
 #define OUTPUT_CAP       (1u << 20) /* a runaway guest must not eat the benchmark's memory */
 #define MEMORY_SAMPLES   10
 #define MEMORY_SAMPLE_NS (100 * G_GINT64_CONSTANT (1000000))
@@ -51,10 +52,38 @@ typedef enum
   VMM_FLOOR,
   VMM_VIREO,
   VMM_QEMU,
+  VMM_FIO, /* host fio on the disk benchmark's image: the ceiling */
   N_VMMS
 } VmmId;
 
-static const char *const vmm_names[N_VMMS] = { "floor", "vireo", "qemu" };
+static const char *const vmm_names[N_VMMS] = { "floor", "vireo", "qemu", "fio" };
+
+/* The disk benchmark: blk-bench.elf's workloads (tests/guests/blk-bench.c), in its order, on each image
+ * format. */
+typedef struct
+{
+  const char *name; /* the guest's */
+  const char *label;
+  const char *fio_rw;
+  unsigned bytes;
+  unsigned depth;
+  unsigned count; /* requests at scale 1 */
+} DiskWorkload;
+
+static const DiskWorkload disk_workloads[] = {
+  { "randread-4k-qd1", "4 KiB random read, QD1", "randread", 4096, 1, 2000 },
+  { "randread-4k-qd32", "4 KiB random read, QD32", "randread", 4096, 32, 8000 },
+  { "randwrite-4k-qd1", "4 KiB random write, QD1", "randwrite", 4096, 1, 2000 },
+  { "randwrite-4k-qd32", "4 KiB random write, QD32", "randwrite", 4096, 32, 8000 },
+  { "seqread-1m-qd4", "1 MiB sequential read, QD4", "read", 1u << 20, 4, 256 },
+  { "seqwrite-1m-qd4", "1 MiB sequential write, QD4", "write", 1u << 20, 4, 256 },
+};
+#define N_DISK_WORKLOADS G_N_ELEMENTS (disk_workloads)
+G_STATIC_ASSERT (N_DISK_WORKLOADS == 6); /* N_METRICS counts on it */
+#define N_DISK_FORMATS 2
+#define DISK_IMAGE_MIB 256
+
+static const char *const disk_formats[N_DISK_FORMATS] = { "raw", "qcow2" };
 
 typedef struct
 {
@@ -78,7 +107,8 @@ typedef enum
   M_MEM_OVERHEAD,
   M_MEM_ANON,
   M_MEM_FILE,
-  N_METRICS
+  M_DISK_FIRST, /* then one per format and disk workload: IOPS, or MB/s for 1 MiB requests */
+  N_METRICS = M_DISK_FIRST + N_DISK_FORMATS * 6
 } Metric;
 
 typedef struct
@@ -96,7 +126,12 @@ typedef struct
   gboolean do_boot;
   gboolean do_pio;
   gboolean do_memory;
-  GArray *data[N_VMMS][N_METRICS]; /* doubles: ms, us or MiB depending on the metric */
+  gboolean do_disk;
+  int disk_scale;
+  int fio_seconds;
+  char *disk_dir;                    /* where the images are made: a disk file system, not tmpfs */
+  char *disk_images[N_DISK_FORMATS]; /* NULL: that format is not measured */
+  GArray *data[N_VMMS][N_METRICS];   /* doubles: ms, us or MiB depending on the metric */
 } Bench;
 
 /* What one child run watches for. */
@@ -715,6 +750,244 @@ bench_memory (Bench *b)
     }
 }
 
+/* The disk benchmark. */
+
+/* Fills @path with @mib MiB of bytes that are neither zeros nor compressible, so that every block is
+ * allocated and read from the file. */
+static gboolean
+write_filled_image (const char *path, int mib, GError **error)
+{
+  g_autofree guint8 *chunk = g_malloc (1 << 20);
+  guint64 x = 0x2545f4914f6cdd1dull;
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, BENCH_ERROR, 0, "cannot create %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  for (int m = 0; m < mib; m++)
+    {
+      for (gsize i = 0; i < (1 << 20); i += 8)
+        {
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
+          memcpy (chunk + i, &x, 8);
+        }
+      if (write (fd, chunk, 1 << 20) != 1 << 20)
+        {
+          int saved = errno;
+          close (fd);
+          g_set_error (error, BENCH_ERROR, 0, "cannot write %s: %s", path, g_strerror (saved));
+          return FALSE;
+        }
+    }
+  fsync (fd);
+  close (fd);
+  return TRUE;
+}
+
+/* The raw image, and a qcow2 converted from it (every cluster allocated) when qemu-img is there. */
+static gboolean
+make_disk_images (Bench *b, GError **error)
+{
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *raw = g_build_filename (b->disk_dir, "bench-disk.raw", NULL);
+  g_autofree char *qcow2 = g_build_filename (b->disk_dir, "bench-disk.qcow2", NULL);
+
+  if (!write_filled_image (raw, DISK_IMAGE_MIB, error))
+    return FALSE;
+  b->disk_images[0] = g_steal_pointer (&raw);
+  if (qemu_img == NULL)
+    {
+      g_printerr ("vireo-bench: qemu-img not found (Debian: qemu-utils): raw only\n");
+      return TRUE;
+    }
+  {
+    const char *argv[] = { qemu_img, "convert", "-f", "raw", "-O", "qcow2", b->disk_images[0], qcow2, NULL };
+    int status;
+
+    if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, error)
+        || !g_spawn_check_wait_status (status, error))
+      return FALSE;
+  }
+  b->disk_images[1] = g_steal_pointer (&qcow2);
+  return TRUE;
+}
+
+static void
+remove_disk_images (Bench *b)
+{
+  for (int f = 0; f < N_DISK_FORMATS; f++)
+    if (b->disk_images[f] != NULL)
+      {
+        unlink (b->disk_images[f]);
+        g_clear_pointer (&b->disk_images[f], g_free);
+      }
+}
+
+/* vmm_argv for blk-bench.elf with the image of format @f as its virtio-blk disk, direct I/O. */
+static GPtrArray *
+disk_argv (const Bench *b, VmmId id, int f)
+{
+  g_autofree char *cmdline = g_strdup_printf ("scale=%d", b->disk_scale);
+  GPtrArray *argv = vmm_argv (b, id, "blk-bench", cmdline, 0);
+
+  g_ptr_array_remove_index (argv, argv->len - 1); /* the NULL */
+  if (id == VMM_VIREO)
+    {
+      g_ptr_array_add (argv, g_strdup ("--disk"));
+      g_ptr_array_add (argv, g_strdup_printf ("%s,format=%s,cache=none", b->disk_images[f], disk_formats[f]));
+    }
+  else
+    {
+      g_ptr_array_add (argv, g_strdup ("-drive"));
+      g_ptr_array_add (argv, g_strdup_printf ("file=%s,format=%s,if=none,id=disk0,cache=none,aio=io_uring",
+                                              b->disk_images[f], disk_formats[f]));
+      g_ptr_array_add (argv, g_strdup ("-device"));
+      /* Modern only: the guest looks for the virtio 1.x device ID, as vireo offers it. */
+      g_ptr_array_add (argv, g_strdup ("virtio-blk-pci,drive=disk0,disable-legacy=on"));
+    }
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static GPtrArray *
+fio_argv (const Bench *b, const DiskWorkload *w)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (argv, g_strdup (b->vmm[VMM_FIO].path));
+  g_ptr_array_add (argv, g_strdup_printf ("--name=%s", w->name));
+  g_ptr_array_add (argv, g_strdup_printf ("--filename=%s", b->disk_images[0]));
+  g_ptr_array_add (argv, g_strdup ("--direct=1"));
+  g_ptr_array_add (argv, g_strdup ("--ioengine=io_uring"));
+  g_ptr_array_add (argv, g_strdup_printf ("--rw=%s", w->fio_rw));
+  g_ptr_array_add (argv, g_strdup_printf ("--bs=%u", w->bytes));
+  g_ptr_array_add (argv, g_strdup_printf ("--iodepth=%u", w->depth));
+  g_ptr_array_add (argv, g_strdup_printf ("--runtime=%d", b->fio_seconds));
+  g_ptr_array_add (argv, g_strdup ("--time_based"));
+  g_ptr_array_add (argv, g_strdup ("--minimal"));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+/* IOPS for small requests, MB/s (10^6 bytes) for 1 MiB ones, from @requests done in @ns. */
+static double
+disk_rate (const DiskWorkload *w, double requests, double ns)
+{
+  double per_second = requests / (ns / 1e9);
+  return w->bytes >= (1u << 20) ? per_second * w->bytes / 1e6 : per_second;
+}
+
+/* fio's terse (v3) line: field 7/8 read KiB/s and IOPS, 48/49 the same for writes. */
+static gboolean
+parse_fio (const DiskWorkload *w, const char *out, double *value)
+{
+  g_auto (GStrv) fields = g_strsplit (out, ";", -1);
+  gboolean write = strstr (w->fio_rw, "write") != NULL;
+  guint iops_field = write ? 48 : 7, bw_field = write ? 47 : 6;
+
+  if (g_strv_length (fields) <= iops_field || !g_str_equal (fields[0], "3"))
+    return FALSE;
+  if (w->bytes >= (1u << 20))
+    *value = g_ascii_strtod (fields[bw_field], NULL) * 1024 / 1e6;
+  else
+    *value = g_ascii_strtod (fields[iops_field], NULL);
+  return *value > 0;
+}
+
+static void
+bench_disk_fio (Bench *b, int rep)
+{
+  for (gsize i = 0; i < N_DISK_WORKLOADS && vmm_usable (b, VMM_FIO); i++)
+    {
+      const DiskWorkload *w = &disk_workloads[i];
+      g_autoptr (GPtrArray) argv = fio_argv (b, w);
+      RunSpec spec = { { NULL }, NULL, -1, FALSE };
+      RunResult r;
+      double value;
+
+      if (!run_vmm (b, VMM_FIO, w->name, argv, &spec, &r))
+        return;
+      if (!parse_fio (w, r.out->str, &value))
+        {
+          b->vmm[VMM_FIO].failure = g_strdup_printf ("cannot read fio's output: %.200s", r.out->str);
+          run_result_clear (&r);
+          return;
+        }
+      /* The host file is the ceiling for both formats (fio cannot write inside a qcow2 image). */
+      for (int f = 0; f < N_DISK_FORMATS; f++)
+        record (b, VMM_FIO, M_DISK_FIRST + f * N_DISK_WORKLOADS + i, value);
+      progress (b, "[disk %d/%d] fio   %-18s %10.1f %s", rep + 1, b->runs, w->name, value,
+                w->bytes >= (1u << 20) ? "MB/s" : "IOPS");
+      run_result_clear (&r);
+    }
+}
+
+static void
+bench_disk (Bench *b)
+{
+  static const VmmId ids[] = { VMM_VIREO, VMM_QEMU, VMM_FIO };
+  g_autofree char *go[N_DISK_WORKLOADS] = { NULL };
+  g_autofree char *done[N_DISK_WORKLOADS] = { NULL };
+  RunSpec spec = { { NULL }, "blk-bench: finished", -1, FALSE };
+
+  /* Markers in pairs: "go NAME\n" (the newline keeps qd1 from matching qd32) and "done NAME ". */
+  for (gsize i = 0; i < N_DISK_WORKLOADS; i++)
+    {
+      go[i] = g_strdup_printf ("blk-bench: go %s\n", disk_workloads[i].name);
+      done[i] = g_strdup_printf ("blk-bench: done %s ", disk_workloads[i].name);
+      spec.markers[2 * i] = go[i];
+      spec.markers[2 * i + 1] = done[i];
+    }
+  for (int rep = 0; rep < b->runs; rep++)
+    {
+      VmmId order[G_N_ELEMENTS (ids)];
+
+      rotated_order (rep, ids, G_N_ELEMENTS (ids), order);
+      for (gsize k = 0; k < G_N_ELEMENTS (ids); k++)
+        {
+          VmmId id = order[k];
+
+          if (!vmm_usable (b, id))
+            continue;
+          if (id == VMM_FIO)
+            {
+              bench_disk_fio (b, rep);
+              continue;
+            }
+          for (int f = 0; f < N_DISK_FORMATS; f++)
+            {
+              g_autoptr (GPtrArray) argv = NULL;
+              RunResult r;
+
+              if (b->disk_images[f] == NULL || !vmm_usable (b, id))
+                continue;
+              argv = disk_argv (b, id, f);
+              if (!run_vmm (b, id, "blk-bench.elf", argv, &spec, &r))
+                continue;
+              for (gsize i = 0; i < N_DISK_WORKLOADS; i++)
+                {
+                  const DiskWorkload *w = &disk_workloads[i];
+                  gint64 ns = r.marker_ns[2 * i + 1] - r.marker_ns[2 * i];
+                  double value;
+
+                  if (r.marker_ns[2 * i] < 0 || r.marker_ns[2 * i + 1] < 0 || ns <= 0)
+                    continue;
+                  value = disk_rate (w, (double) w->count * b->disk_scale, (double) ns);
+                  record (b, id, M_DISK_FIRST + f * N_DISK_WORKLOADS + i, value);
+                  progress (b, "[disk %d/%d] %-5s %-5s %-18s %10.1f %s", rep + 1, b->runs, vmm_names[id],
+                            disk_formats[f], w->name, value, w->bytes >= (1u << 20) ? "MB/s" : "IOPS");
+                }
+              run_result_clear (&r);
+            }
+        }
+    }
+}
+
 /* Statistics and the table. */
 
 /* Other work on the machine shows up as noise (two CPUs here): the table says how busy it was. */
@@ -914,7 +1187,44 @@ print_results (const Bench *b)
       print_row (b, "  RssFile (binary, shared libs)", "MiB", M_MEM_FILE, pair, 2, vq, 1);
     }
 
-  g_print ("\nTargets (vireo)\n");
+  if (b->do_disk)
+    {
+      static const VmmId disk_cols[] = { VMM_VIREO, VMM_QEMU, VMM_FIO };
+      static const VmmId disk_ratios[][2] = { { VMM_VIREO, VMM_QEMU }, { VMM_VIREO, VMM_FIO } };
+      g_autofree char *title = g_strdup_printf (
+          "4. Disk: blk-bench.elf (virtio-blk driven from guest ring 3, polled), scale=%d, cache=none, "
+          "%d MiB images; fio: the host on the raw file (%d s per job), the ceiling for both formats",
+          b->disk_scale, DISK_IMAGE_MIB, b->fio_seconds);
+
+      print_heading (title, disk_cols, 3, disk_ratios, 2);
+      for (int f = 0; f < N_DISK_FORMATS; f++)
+        for (gsize i = 0; i < N_DISK_WORKLOADS; i++)
+          {
+            g_autofree char *label = g_strdup_printf ("%s %s", disk_formats[f], disk_workloads[i].label);
+
+            if (b->disk_images[f] == NULL)
+              continue;
+            print_row (b, label, disk_workloads[i].bytes >= (1u << 20) ? "MB/s" : "IOPS",
+                       M_DISK_FIRST + f * N_DISK_WORKLOADS + i, disk_cols, 3, disk_ratios, 2);
+          }
+      g_print ("  higher is better; commands (raw shown; qcow2 differs in the image and format=):\n");
+      for (int id = VMM_VIREO; id <= VMM_QEMU; id++)
+        if (b->vmm[id].path != NULL && b->disk_images[0] != NULL)
+          {
+            g_autoptr (GPtrArray) argv = disk_argv (b, id, 0);
+            g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+            g_print ("  %-5s %s\n", vmm_names[id], cmd);
+          }
+      if (b->vmm[VMM_FIO].path != NULL && b->disk_images[0] != NULL)
+        {
+          g_autoptr (GPtrArray) argv = fio_argv (b, &disk_workloads[0]);
+          g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+          g_print ("  fio   %s (--rw, --bs, --iodepth per row)\n", cmd);
+        }
+    }
+
+  if (b->do_boot || b->do_pio || b->do_memory)
+    g_print ("\nTargets (vireo)\n");
   if (b->do_boot)
     print_target (b, "VMM CPU for a whole hello.elf run", M_CPU, N_VMMS, 10.0, "target: well under 10 ms",
                   " ms");
@@ -997,6 +1307,8 @@ print_header (const Bench *b)
                  b->vmm[id].failure ? b->vmm[id].failure : "not used by the selected benchmarks");
     }
   g_print ("runs: %d per VMM per measurement, VMMs interleaved (order rotates each repetition)\n", b->runs);
+  if (!b->do_boot && !b->do_pio && !b->do_memory)
+    return; /* the disk benchmark prints its commands with its table */
   g_print ("commands (hello.elf shown; the other guests differ in -k/-kernel and -c/-append):\n");
   print_command (b, VMM_VIREO, "hello", NULL, 0);
   print_command (b, VMM_QEMU, "hello", NULL, 0);
@@ -1022,9 +1334,14 @@ static gboolean
 parse_only (Bench *b, const char *text)
 {
   g_auto (GStrv) parts = g_strsplit (text, ",", -1);
-  b->do_boot = b->do_pio = b->do_memory = FALSE;
+  b->do_boot = b->do_pio = b->do_memory = b->do_disk = FALSE;
   for (char **p = parts; *p != NULL; p++)
     {
+      if (g_str_equal (*p, "disk"))
+        {
+          b->do_disk = TRUE;
+          continue;
+        }
       if (g_str_equal (*p, "boot"))
         b->do_boot = TRUE;
       else if (g_str_equal (*p, "pio"))
@@ -1040,7 +1357,7 @@ parse_only (Bench *b, const char *text)
 static gboolean
 check_guests (const Bench *b)
 {
-  const char *needed[3];
+  const char *needed[4];
   int n = 0;
   gboolean ok = TRUE;
 
@@ -1050,6 +1367,8 @@ check_guests (const Bench *b)
     needed[n++] = "pio-loop";
   if (b->do_memory)
     needed[n++] = "shutdown";
+  if (b->do_disk)
+    needed[n++] = "blk-bench";
   for (int i = 0; i < n; i++)
     {
       g_autofree char *path = guest_path (b, needed[i]);
@@ -1069,18 +1388,29 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *vireo_run = NULL, *qemu = NULL, *floor = NULL, *guests = NULL;
-  g_autofree char *counts = NULL, *only = NULL;
+  g_autofree char *counts = NULL, *only = NULL, *fio = NULL, *disk_dir = NULL;
   gboolean no_qemu = FALSE, display = FALSE;
   Bench bench = { 0 }, *b = &bench;
   b->runs = 5;
   b->memory_mib = 128;
   b->timeout_s = 180;
+  b->disk_scale = 1;
+  b->fio_seconds = 2;
   GOptionEntry entries[] = {
     { "runs", 'n', 0, G_OPTION_ARG_INT, &b->runs, "Runs per VMM per measurement (default 5)", "N" },
     { "counts", 0, 0, G_OPTION_ARG_STRING, &counts, "The two pio-loop counts (default 20000,220000)",
       "LO,HI" },
     { "memory", 'm', 0, G_OPTION_ARG_INT, &b->memory_mib, "Guest RAM in MiB (default 128)", "MIB" },
-    { "only", 0, 0, G_OPTION_ARG_STRING, &only, "Run only some of boot,pio,memory", "LIST" },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &only,
+      "Run only some of boot,pio,memory,disk (default: the first three; disk writes 512 MiB of images)",
+      "LIST" },
+    { "disk-scale", 0, 0, G_OPTION_ARG_INT, &b->disk_scale,
+      "Multiply blk-bench's request counts (default 1: about 2 s of I/O per VMM and format)", "S" },
+    { "disk-dir", 0, 0, G_OPTION_ARG_FILENAME, &disk_dir,
+      "Folder for the disk benchmark's images, on a disk file system (default: the temporary folder)",
+      "DIR" },
+    { "fio", 0, 0, G_OPTION_ARG_FILENAME, &fio, "fio binary (default: fio in PATH)", "PATH" },
+    { "fio-seconds", 0, 0, G_OPTION_ARG_INT, &b->fio_seconds, "Seconds per fio job (default 2)", "S" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &b->timeout_s, "Seconds before a run is killed (default 180)", "S" },
     { "vireo-run", 0, 0, G_OPTION_ARG_FILENAME, &vireo_run, "vireo-run to measure", "PATH" },
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &qemu, "QEMU binary (default: qemu-system-x86_64 in PATH)",
@@ -1110,14 +1440,17 @@ main (int argc, char **argv)
       return 2;
     }
   b->do_boot = b->do_pio = b->do_memory = TRUE;
+  b->do_disk = FALSE;
   b->count_lo = 20000;
   b->count_hi = 220000;
   if (b->runs < 1 || b->runs > 1000 || b->memory_mib < 32 || b->memory_mib > 65536 || b->timeout_s < 1
       || b->timeout_s > 86400 || (counts != NULL && !parse_counts (counts, &b->count_lo, &b->count_hi))
-      || (only != NULL && !parse_only (b, only)))
+      || (only != NULL && !parse_only (b, only)) || b->disk_scale < 1 || b->disk_scale > 1000
+      || b->fio_seconds < 1 || b->fio_seconds > 600)
     {
       g_printerr ("vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
-                  "--timeout 1-86400, --counts LO,HI with LO < HI, --only from boot,pio,memory)\n");
+                  "--timeout 1-86400, --counts LO,HI with LO < HI, --only from boot,pio,memory,disk, "
+                  "--disk-scale 1-1000, --fio-seconds 1-600)\n");
       return 2;
     }
 
@@ -1180,6 +1513,24 @@ main (int argc, char **argv)
         }
     }
 
+  if (b->do_disk)
+    {
+      b->vmm[VMM_FIO].path = fio ? g_strdup (fio) : g_find_program_in_path ("fio");
+      if (b->vmm[VMM_FIO].path == NULL)
+        {
+          b->vmm[VMM_FIO].failure = g_strdup (
+              "fio not found (on Debian: apt-get install fio); no host ceiling");
+          g_printerr ("vireo-bench: %s\n", b->vmm[VMM_FIO].failure);
+        }
+      b->disk_dir = g_strdup (disk_dir ? disk_dir : g_get_tmp_dir ());
+      if (!make_disk_images (b, &error))
+        {
+          g_printerr ("vireo-bench: the disk benchmark's images: %s\n", error->message);
+          remove_disk_images (b);
+          return 1;
+        }
+    }
+
   for (int id = 0; id < N_VMMS; id++)
     {
       for (int m = 0; m < N_METRICS; m++)
@@ -1199,7 +1550,11 @@ main (int argc, char **argv)
     bench_pio (b);
   if (b->do_memory)
     bench_memory (b);
+  if (b->do_disk)
+    bench_disk (b);
   print_results (b);
+  remove_disk_images (b);
+  g_free (b->disk_dir);
 
   for (int id = 0; id < N_VMMS; id++)
     {

@@ -27,6 +27,12 @@ report (const KitVirtioBlk *dev, const char *problem)
 bool
 kit_virtio_blk_init (KitVirtioBlk *dev, unsigned index)
 {
+  return kit_virtio_blk_init_without (dev, index, 0);
+}
+
+bool
+kit_virtio_blk_init_without (KitVirtioBlk *dev, unsigned index, uint32_t refused)
+{
   KitVirtioPci t;
   const char *problem;
 
@@ -41,7 +47,7 @@ kit_virtio_blk_init (KitVirtioBlk *dev, unsigned index)
     }
   dev->common = t.common;
   dev->device = t.device;
-  dev->features = KNOWN_FEATURES;
+  dev->features = KNOWN_FEATURES & ~refused;
   problem = kit_virtio_pci_negotiate (&t, &dev->features);
   if (problem == NULL)
     problem = kit_virtio_pci_queue_size (&t, REQUESTQ, KIT_VIRTIO_INPUT_QUEUE, KIT_VIRTIO_BLK_SEGMENTS + 2,

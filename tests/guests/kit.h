@@ -493,6 +493,9 @@ typedef struct
  * reads the capacity, sets up one queue and DRIVER_OK.  FALSE, silently, when there is no such
  * device; FALSE with a line on serial saying why when it cannot be driven. */
 bool kit_virtio_blk_init (KitVirtioBlk *dev, unsigned index);
+/* The same, not accepting the device-specific feature bits in @refused (a driver that does not know
+ * them, e.g. one without FLUSH, for which every write must be stable once it completes). */
+bool kit_virtio_blk_init_without (KitVirtioBlk *dev, unsigned index, uint32_t refused);
 /* Sends one request (@type at @sector with @n_segments data buffers, which the device writes for
  * IN and GET_ID and reads otherwise) and waits for it.  Returns the status byte, or -1 when the
  * device does not answer within about a second of host time. */
