@@ -13,6 +13,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,11 @@
 #define PIO_START_MARKER "pio-loop start"
 #define PIO_DONE_MARKER  "pio-loop done"
 #define SHUTDOWN_MARKER  "waiting for power button"
+/* What the firmware benchmark's boot sector prints before it resets the machine. */
+#define BOOT_SECTOR_MARKER "vireo-bench: boot sector"
+#define SEABIOS_IMAGE      "/usr/share/seabios/bios-256k.bin"
+/* vireo-run's exit status when the guest reset the machine. */
+#define VIREO_EXIT_RESET 3
 
 typedef enum
 {
@@ -107,6 +113,9 @@ typedef enum
   M_MEM_OVERHEAD,
   M_MEM_ANON,
   M_MEM_FILE,
+  M_FW_FIRST_BYTE,
+  M_FW_EXIT,
+  M_FW_CPU,
   M_DISK_FIRST, /* then one per format and disk workload: IOPS, or MB/s for 1 MiB requests */
   N_METRICS = M_DISK_FIRST + N_DISK_FORMATS * 6
 } Metric;
@@ -127,6 +136,8 @@ typedef struct
   gboolean do_pio;
   gboolean do_memory;
   gboolean do_disk;
+  gboolean do_firmware;
+  char *boot_image; /* the firmware benchmark's disk: a boot sector */
   int disk_scale;
   int fio_seconds;
   char *disk_dir;                    /* where the images are made: a disk file system, not tmpfs */
@@ -141,6 +152,7 @@ typedef struct
   const char *required;             /* the run failed unless this appears in the output */
   int sample_after;                 /* sample memory after this marker, then stop; -1: never */
   gboolean sigterm_ok;              /* after sampling, death by SIGTERM counts as success */
+  int exit_status;                  /* what a successful run exits with (0 unless said) */
 } RunSpec;
 
 typedef struct
@@ -445,7 +457,7 @@ run_once (const Bench *b, GPtrArray *argv, const RunSpec *spec, RunResult *r, GE
                    b->timeout_s);
       return FALSE;
     }
-  gboolean ok = WIFEXITED (status) && WEXITSTATUS (status) == 0;
+  gboolean ok = WIFEXITED (status) && WEXITSTATUS (status) == spec->exit_status;
   if (spec->sigterm_ok && term_sent && WIFSIGNALED (status) && WTERMSIG (status) == SIGTERM)
     ok = TRUE;
   if (!ok)
@@ -988,6 +1000,122 @@ bench_disk (Bench *b)
     }
 }
 
+/* The firmware benchmark: SeaBIOS boots a boot sector from a virtio disk, which prints a line on COM1
+ * and resets the machine through port 0xCF9. */
+
+/* A 1 MiB raw disk whose boot sector prints BOOT_SECTOR_MARKER and resets the machine. */
+static gboolean
+make_boot_image (Bench *b, GError **error)
+{
+  static const uint8_t code[] = {
+    0xfa,             /* cli */
+    0x31, 0xc0,       /* xor ax, ax */
+    0x8e, 0xd8,       /* mov ds, ax */
+    0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
+    0xbe, 0x00, 0x00, /* mov si, message (patched) */
+    0xac,             /* next: lodsb */
+    0x84, 0xc0,       /* test al, al */
+    0x74, 0x03,       /* jz reset */
+    0xee,             /* out dx, al */
+    0xeb, 0xf8,       /* jmp next */
+    0xba, 0xf9, 0x0c, /* reset: mov dx, 0xcf9 */
+    0xb0, 0x06,       /* mov al, 6 (hard reset) */
+    0xee,             /* out dx, al */
+    0xf4,             /* halt: hlt */
+    0xeb, 0xfd,       /* jmp halt */
+  };
+  static const char message[] = BOOT_SECTOR_MARKER "\r\n";
+  g_autofree uint8_t *disk = g_malloc0 (1 << 20);
+  uint16_t at = 0x7c00 + sizeof code;
+  g_autofree char *path = g_build_filename (b->disk_dir ? b->disk_dir : g_get_tmp_dir (), "bench-boot.raw",
+                                            NULL);
+
+  memcpy (disk, code, sizeof code);
+  disk[9] = at & 0xff;
+  disk[10] = at >> 8;
+  memcpy (disk + sizeof code, message, sizeof message);
+  disk[510] = 0x55;
+  disk[511] = 0xaa;
+  if (!g_file_set_contents (path, (const char *) disk, 1 << 20, error))
+    return FALSE;
+  b->boot_image = g_steal_pointer (&path);
+  return TRUE;
+}
+
+/* Both boot Debian's SeaBIOS on an i440FX machine with the boot image as a virtio disk and nothing else:
+ * no display, no NIC (QEMU: -nodefaults). */
+static GPtrArray *
+firmware_argv (const Bench *b, VmmId id)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *mem = g_strdup_printf ("%dM", b->memory_mib);
+
+  g_ptr_array_add (argv, g_strdup (b->vmm[id].path));
+  if (id == VMM_VIREO)
+    {
+      g_ptr_array_add (argv, g_strdup ("-m"));
+      g_ptr_array_add (argv, g_strdup (mem));
+      g_ptr_array_add (argv, g_strdup ("--firmware"));
+      g_ptr_array_add (argv, g_strdup (SEABIOS_IMAGE));
+      g_ptr_array_add (argv, g_strdup ("--disk"));
+      g_ptr_array_add (argv, g_strdup_printf ("%s,format=raw,readonly=on", b->boot_image));
+    }
+  else
+    {
+      const char *const fixed[] = { "-enable-kvm", "-cpu",        "qemu64",          "-machine",
+                                    "pc",          "-nodefaults", "-no-user-config", "-display",
+                                    "none",        "-serial",     "stdio",           "-no-reboot",
+                                    "-bios",       SEABIOS_IMAGE };
+      for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
+        g_ptr_array_add (argv, g_strdup (fixed[i]));
+      g_ptr_array_add (argv, g_strdup ("-m"));
+      g_ptr_array_add (argv, g_strdup (mem));
+      g_ptr_array_add (argv, g_strdup ("-drive"));
+      g_ptr_array_add (argv,
+                       g_strdup_printf ("file=%s,format=raw,if=none,id=disk0,readonly=on", b->boot_image));
+      g_ptr_array_add (argv, g_strdup ("-device"));
+      g_ptr_array_add (argv, g_strdup ("virtio-blk-pci,drive=disk0"));
+    }
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+static void
+bench_firmware (Bench *b)
+{
+  static const VmmId ids[] = { VMM_VIREO, VMM_QEMU };
+  /* vireo-run reports the reset by its exit status; QEMU (-no-reboot) exits 0. */
+  RunSpec specs[N_VMMS] = {
+    [VMM_VIREO] = { { BOOT_SECTOR_MARKER, NULL }, BOOT_SECTOR_MARKER, -1, FALSE, VIREO_EXIT_RESET },
+    [VMM_QEMU] = { { BOOT_SECTOR_MARKER, NULL }, BOOT_SECTOR_MARKER, -1, FALSE, 0 },
+  };
+
+  for (int rep = 0; rep < b->runs; rep++)
+    {
+      VmmId order[G_N_ELEMENTS (ids)];
+      rotated_order (rep, ids, G_N_ELEMENTS (ids), order);
+      for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+        {
+          VmmId id = order[i];
+          g_autoptr (GPtrArray) argv = NULL;
+          RunResult r;
+
+          if (!vmm_usable (b, id))
+            continue;
+          argv = firmware_argv (b, id);
+          if (!run_vmm (b, id, "SeaBIOS boot sector", argv, &specs[id], &r))
+            continue;
+          record (b, id, M_FW_FIRST_BYTE, r.marker_ns[0] / NS_PER_MS);
+          record (b, id, M_FW_EXIT, r.exit_ns / NS_PER_MS);
+          record (b, id, M_FW_CPU, r.user_ms + r.sys_ms);
+          progress (b, "[firmware %d/%d] %-5s boot sector %8.1f ms, exit %8.1f ms, cpu %7.1f ms", rep + 1,
+                    b->runs, vmm_names[id], r.marker_ns[0] / NS_PER_MS, r.exit_ns / NS_PER_MS,
+                    r.user_ms + r.sys_ms);
+          run_result_clear (&r);
+        }
+    }
+}
+
 /* Statistics and the table. */
 
 /* Other work on the machine shows up as noise (two CPUs here): the table says how busy it was. */
@@ -1223,6 +1351,24 @@ print_results (const Bench *b)
         }
     }
 
+  if (b->do_firmware)
+    {
+      print_heading (
+          "5. Firmware: Debian's SeaBIOS boots a boot sector from a virtio disk, which prints a line "
+          "and resets (i440FX on both)",
+          pair, 2, vq, 1);
+      print_row (b, "exec -> boot sector's first byte", "ms", M_FW_FIRST_BYTE, pair, 2, vq, 1);
+      print_row (b, "exec -> VMM exit after the reset", "ms", M_FW_EXIT, pair, 2, vq, 1);
+      print_row (b, "VMM CPU time, user+sys", "ms", M_FW_CPU, pair, 2, vq, 1);
+      for (int id = VMM_VIREO; id <= VMM_QEMU; id++)
+        if (b->vmm[id].path != NULL && b->boot_image != NULL)
+          {
+            g_autoptr (GPtrArray) argv = firmware_argv (b, id);
+            g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+            g_print ("  %-5s %s\n", vmm_names[id], cmd);
+          }
+    }
+
   if (b->do_boot || b->do_pio || b->do_memory)
     g_print ("\nTargets (vireo)\n");
   if (b->do_boot)
@@ -1334,12 +1480,17 @@ static gboolean
 parse_only (Bench *b, const char *text)
 {
   g_auto (GStrv) parts = g_strsplit (text, ",", -1);
-  b->do_boot = b->do_pio = b->do_memory = b->do_disk = FALSE;
+  b->do_boot = b->do_pio = b->do_memory = b->do_disk = b->do_firmware = FALSE;
   for (char **p = parts; *p != NULL; p++)
     {
       if (g_str_equal (*p, "disk"))
         {
           b->do_disk = TRUE;
+          continue;
+        }
+      if (g_str_equal (*p, "firmware"))
+        {
+          b->do_firmware = TRUE;
           continue;
         }
       if (g_str_equal (*p, "boot"))
@@ -1402,7 +1553,8 @@ main (int argc, char **argv)
       "LO,HI" },
     { "memory", 'm', 0, G_OPTION_ARG_INT, &b->memory_mib, "Guest RAM in MiB (default 128)", "MIB" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
-      "Run only some of boot,pio,memory,disk (default: the first three; disk writes 512 MiB of images)",
+      "Run only some of boot,pio,memory,disk,firmware (default: the first three; disk writes 512 MiB of "
+      "images)",
       "LIST" },
     { "disk-scale", 0, 0, G_OPTION_ARG_INT, &b->disk_scale,
       "Multiply blk-bench's request counts (default 1: about 2 s of I/O per VMM and format)", "S" },
@@ -1448,9 +1600,10 @@ main (int argc, char **argv)
       || (only != NULL && !parse_only (b, only)) || b->disk_scale < 1 || b->disk_scale > 1000
       || b->fio_seconds < 1 || b->fio_seconds > 600)
     {
-      g_printerr ("vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
-                  "--timeout 1-86400, --counts LO,HI with LO < HI, --only from boot,pio,memory,disk, "
-                  "--disk-scale 1-1000, --fio-seconds 1-600)\n");
+      g_printerr (
+          "vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
+          "--timeout 1-86400, --counts LO,HI with LO < HI, --only from boot,pio,memory,disk,firmware, "
+          "--disk-scale 1-1000, --fio-seconds 1-600)\n");
       return 2;
     }
 
@@ -1531,6 +1684,20 @@ main (int argc, char **argv)
         }
     }
 
+  if (b->do_firmware)
+    {
+      if (!g_file_test (SEABIOS_IMAGE, G_FILE_TEST_IS_REGULAR))
+        {
+          g_printerr ("vireo-bench: " SEABIOS_IMAGE " is missing (Debian: apt-get install seabios)\n");
+          return 1;
+        }
+      if (!make_boot_image (b, &error))
+        {
+          g_printerr ("vireo-bench: the firmware benchmark's disk: %s\n", error->message);
+          return 1;
+        }
+    }
+
   for (int id = 0; id < N_VMMS; id++)
     {
       for (int m = 0; m < N_METRICS; m++)
@@ -1552,8 +1719,13 @@ main (int argc, char **argv)
     bench_memory (b);
   if (b->do_disk)
     bench_disk (b);
+  if (b->do_firmware)
+    bench_firmware (b);
   print_results (b);
   remove_disk_images (b);
+  if (b->boot_image != NULL)
+    unlink (b->boot_image);
+  g_free (b->boot_image);
   g_free (b->disk_dir);
 
   for (int id = 0; id < N_VMMS; id++)
