@@ -261,6 +261,34 @@ error_code_for_errno (int errsv)
     }
 }
 
+/* The end of CreateDisk or ImportDisk: the new disk (the last of @planned, taking it) joins the
+ * definition as it is now, which an Update may have changed meanwhile; its target is kept if still
+ * free.  Replies with the target. */
+static void
+finish_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, VireoMachineConfig *planned)
+{
+  g_autoptr (VireoMachineConfig) owned = planned;
+  g_autoptr (VireoMachineConfig) config = vireo_machine_config_copy (machine->config);
+  g_autoptr (GError) error = NULL;
+  VireoDiskConfig *disk = vireo_disk_config_copy (
+      g_ptr_array_index (planned->disks, planned->disks->len - 1));
+  g_autofree char *target = NULL;
+
+  if (vireo_machine_config_find_disk (config, disk->target) != NULL)
+    g_clear_pointer (&disk->target, g_free);
+  g_ptr_array_add (config->disks, disk);
+  vireo_machine_config_assign_targets (config);
+  if (!vireo_machine_config_validate (config, &error))
+    {
+      g_prefix_error (&error, "the image %s is kept but not added: ", disk->path);
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  target = g_strdup (disk->target);
+  if (vireo_machine_store_config (machine, g_steal_pointer (&config), invocation))
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s)", target));
+}
+
 /* The end of a disk operation: the definition gets @config (taking it) and the call its reply. */
 static void
 finish_with_config (VireoMachine *machine, GDBusMethodInvocation *invocation, VireoMachineConfig *config,
@@ -356,8 +384,7 @@ on_created (DiskOperation *op, GError *error)
       g_dbus_method_invocation_return_gerror (op->invocation, error);
       return;
     }
-  finish_with_config (op->machine, op->invocation, g_steal_pointer (&op->config),
-                      g_variant_new ("(s)", op->target));
+  finish_with_new_disk (op->machine, op->invocation, g_steal_pointer (&op->config));
 }
 
 static void
@@ -788,10 +815,14 @@ change_medium (VireoMachine *machine, GDBusMethodInvocation *invocation)
       return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "disk “%s” is not a CD-ROM drive", target);
       return;
     }
-  if (is_active (machine) && !state_is (machine, "running") && !state_is (machine, "paused"))
+  if ((is_active (machine) && !state_is (machine, "running") && !state_is (machine, "paused"))
+      || state_is (machine, "saved"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is %s; change the medium once it runs",
-                    machine->config->name, state (machine));
+      return_error (
+          invocation, VIREO_ERROR_INVALID_STATE,
+          "“%s” is %s; change the medium when it is off or running (its saved state holds the drive "
+          "as it was)",
+          machine->config->name, state (machine));
       return;
     }
 
@@ -946,6 +977,9 @@ on_qemu_img_exited (GObject *source, GAsyncResult *result, gpointer data)
 
   op->process_ok = g_subprocess_wait_finish (G_SUBPROCESS (source), result, &op->process_error)
                    && g_subprocess_get_successful (G_SUBPROCESS (source));
+  /* Cancelled (vireod is going away): qemu-img goes too; what it wrote goes with the operation. */
+  if (op->process_error != NULL)
+    g_subprocess_force_exit (G_SUBPROCESS (source));
   op->process_done = TRUE;
   qemu_img_maybe_done (op);
 }
@@ -1088,8 +1122,7 @@ on_import_adopted (DiskOperation *op, GError *error)
       return;
     }
   vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, 1.0);
-  finish_with_config (op->machine, op->invocation, g_steal_pointer (&op->config),
-                      g_variant_new ("(s)", op->target));
+  finish_with_new_disk (op->machine, op->invocation, g_steal_pointer (&op->config));
 }
 
 static void

@@ -547,6 +547,12 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_autoptr (GError) error = NULL;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &settings);
+  if (machine->disk_operation != NULL && g_variant_lookup (settings, "disks", "@aa{sv}", NULL))
+    {
+      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
+                    machine->config->name, machine->disk_operation);
+      return;
+    }
   if (is_active (machine))
     {
       g_autofree char *keys = vireo_machine_config_keys_needing_off (settings);
@@ -635,6 +641,12 @@ delete_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean delete_disks;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &delete_disks);
+  if (machine->disk_operation != NULL)
+    {
+      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
+                    machine->config->name, machine->disk_operation);
+      return;
+    }
   if (is_active (machine))
     {
       return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is %s; turn it off before deleting it",

@@ -2237,6 +2237,11 @@ test_disk_methods_running (Fixture *f)
   machine = create_guest (f, "spinning", "echo");
   target = call_for_target (machine, "AttachDisk", g_variant_new_parsed ("({'path': <%s>},)", raw));
   g_assert_cmpstr (target, ==, "vda");
+  g_clear_pointer (&target, g_free);
+  /* An image vireod made in the machine's folder, which (in system mode) only vireod may enter: it
+   * opens it for the worker with its own rights. */
+  target = call_for_target (machine, "CreateDisk", g_variant_new_parsed ("(uint64 1048576, @a{sv} {})"));
+  g_assert_cmpstr (target, ==, "vdb");
   fd = start_and_wait_for (machine, "echo ready", seen);
 
   call_expect_error (machine, "CreateDisk", g_variant_new_parsed ("(uint64 1048576, @a{sv} {})"),
@@ -2334,6 +2339,7 @@ static const ServiceTest service_tests[] = {
   { "/service/disk-methods", test_disk_methods, FALSE },
   { "/service/disk-methods-system", test_disk_methods, FALSE, TRUE },
   { "/service/disk-methods-running", test_disk_methods_running, TRUE },
+  { "/service/disk-methods-running-system", test_disk_methods_running, TRUE, TRUE },
   { "/service/cdrom-running", test_cdrom_running, TRUE, FALSE, NULL, TRUE },
   { "/service/firmware-boot", test_firmware_boot, TRUE },
   { "/service/nat", test_nat, TRUE },
