@@ -395,8 +395,7 @@ size_raw_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *c
   if (ftruncate (op->fd, (off_t) op->size) < 0 || fsync (op->fd) < 0)
     {
       int errsv = errno;
-      g_task_return_new_error (task, VIREO_ERROR,
-                               errsv == ENOSPC ? VIREO_ERROR_FAILED : error_code_for_errno (errsv),
+      g_task_return_new_error (task, VIREO_ERROR, error_code_for_errno (errsv),
                                "cannot size the image %s: %s", op->path, g_strerror (errsv));
       return;
     }

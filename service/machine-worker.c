@@ -587,6 +587,7 @@ open_guest_file (const char *path, gint64 uid, int flags, const char *what, GErr
 static int
 open_guest_image (const VireoMachineConfig *c, const char *path, int flags, GError **error)
 {
+  struct stat st;
   int fd;
 
   if (!vireo_machine_config_in_own_folder (c, path))
@@ -597,6 +598,13 @@ open_guest_image (const VireoMachineConfig *c, const char *path, int flags, GErr
       int saved = errno;
       g_set_error (error, VIREO_ERROR, saved == ENOENT ? VIREO_ERROR_NOT_FOUND : VIREO_ERROR_FAILED,
                    "cannot open the disk image %s: %s", path, g_strerror (saved));
+      return -1;
+    }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "the disk image %s is not a regular file", path);
+      close (fd);
       return -1;
     }
   if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) < 0)
