@@ -46,21 +46,6 @@
 #define IMPORT_PREFIX   ".import-"
 #define OUTPUT_KEPT_MAX 4096
 
-static void return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
-
-static void
-return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *message = NULL;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_dbus_method_invocation_return_error_literal (invocation, VIREO_ERROR, code, message);
-}
-
 static char *
 machine_folder (VireoMachine *machine)
 {
@@ -74,15 +59,16 @@ require_off (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (is_active (machine) || state_is (machine, "saved"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE,
-                    "“%s” is %s; its disks change only while it is off", machine->config->name,
-                    state (machine));
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” is %s; its disks change only while it is off", machine->config->name,
+                                  state (machine));
       return FALSE;
     }
   if (machine->disk_operation != NULL)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
-                    machine->config->name, machine->disk_operation);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” has a disk operation (%s) under way", machine->config->name,
+                                  machine->disk_operation);
       return FALSE;
     }
   return TRUE;
@@ -96,7 +82,8 @@ require_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, const ch
   if (disk == NULL)
     {
       g_autofree char *shown = g_utf8_make_valid (target, MIN (strlen (target), 32));
-      return_error (invocation, VIREO_ERROR_NOT_FOUND, "“%s” has no disk “%s”", machine->config->name, shown);
+      vireo_machine_return_error (invocation, VIREO_ERROR_NOT_FOUND, "“%s” has no disk “%s”",
+                                  machine->config->name, shown);
     }
   return disk;
 }
@@ -106,8 +93,8 @@ check_size (GDBusMethodInvocation *invocation, guint64 size, guint64 *rounded)
 {
   if (size == 0 || size > DISK_SIZE_MAX)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                    "a disk's size is 1 byte to 64 TiB, not %" G_GUINT64_FORMAT " bytes", size);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                  "a disk's size is 1 byte to 64 TiB, not %" G_GUINT64_FORMAT " bytes", size);
       return FALSE;
     }
   *rounded = (size + 511) & ~(guint64) 511;
@@ -143,14 +130,15 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
       if (strcmp (key, "format") != 0 && strcmp (key, "bus") != 0 && strcmp (key, "name") != 0)
         {
           g_autofree char *shown = g_utf8_make_valid (key, MIN (strlen (key), 32));
-          return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                        "“%s” is not an option (known: “format”, “bus”, “name”)", shown);
+          vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                      "“%s” is not an option (known: “format”, “bus”, “name”)", shown);
           return FALSE;
         }
       if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
         {
-          return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "option “%s” must be of type “s”, not “%s”",
-                        key, g_variant_get_type_string (value));
+          vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                      "option “%s” must be of type “s”, not “%s”", key,
+                                      g_variant_get_type_string (value));
           return FALSE;
         }
       text = g_variant_get_string (value, NULL);
@@ -158,8 +146,8 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
         {
           if (!g_strv_contains (formats, text))
             {
-              return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                            "option “format” must be “qcow2” or “raw”");
+              vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                          "option “format” must be “qcow2” or “raw”");
               return FALSE;
             }
           out->format = g_intern_string (text);
@@ -168,8 +156,8 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
         {
           if (!g_strv_contains (buses, text))
             {
-              return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                            "option “bus” must be “virtio” or “sata”");
+              vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                          "option “bus” must be “virtio” or “sata”");
               return FALSE;
             }
           out->bus = g_intern_string (text);
@@ -184,10 +172,11 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
             ok = !g_unichar_iscntrl (g_utf8_get_char (p));
           if (!ok)
             {
-              return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                            "option “name” must be a file name of up to %d bytes, without “/” or control "
-                            "characters, not starting with “.”, and neither “machine.xml” nor “state”",
-                            NAME_MAX_BYTES);
+              vireo_machine_return_error (
+                  invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                  "option “name” must be a file name of up to %d bytes, without “/” or control "
+                  "characters, not starting with “.”, and neither “machine.xml” nor “state”",
+                  NAME_MAX_BYTES);
               return FALSE;
             }
           out->name = g_intern_string (text);
@@ -211,8 +200,8 @@ config_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, 
   vireo_machine_config_assign_targets (config);
   if (disk->target == NULL)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "“%s” has no free %s target left",
-                    machine->config->name, bus);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "“%s” has no free %s target left",
+                                  machine->config->name, bus);
       return NULL;
     }
   *new_disk = disk;
@@ -237,28 +226,16 @@ qemu_img_path (GDBusMethodInvocation *invocation)
   char *path = g_find_program_in_path ("qemu-img");
 
   if (path == NULL)
-    return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                  "this needs qemu-img, which is not installed (Debian: package qemu-utils)");
+    vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
+                                "this needs qemu-img, which is not installed (Debian: package qemu-utils)");
   return path;
 }
 
+/* As vireo_error_code_for_errno(), and Exists for EEXIST (a new file's name is taken). */
 static VireoError
 error_code_for_errno (int errsv)
 {
-  switch (errsv)
-    {
-    case ENOENT:
-    case ENOTDIR:
-      return VIREO_ERROR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return VIREO_ERROR_PERMISSION_DENIED;
-    case EEXIST:
-      return VIREO_ERROR_EXISTS;
-    default:
-      return VIREO_ERROR_FAILED;
-    }
+  return errsv == EEXIST ? VIREO_ERROR_EXISTS : vireo_error_code_for_errno (errsv);
 }
 
 /* The end of CreateDisk or ImportDisk: the new disk (the last of @planned, taking it) joins the
@@ -470,8 +447,8 @@ create_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if (op->fd < 0)
     {
       int errsv = errno;
-      return_error (invocation, error_code_for_errno (errsv), "cannot create %s: %s", op->path,
-                    g_strerror (errsv));
+      vireo_machine_return_error (invocation, error_code_for_errno (errsv), "cannot create %s: %s", op->path,
+                                  g_strerror (errsv));
       return;
     }
   op->remove_on_failure = TRUE;
@@ -536,8 +513,8 @@ attach_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (disk->target != NULL && vireo_machine_config_find_disk (config, disk->target) != NULL)
     {
-      return_error (invocation, VIREO_ERROR_EXISTS, "“%s” already has a disk “%s”", machine->config->name,
-                    disk->target);
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "“%s” already has a disk “%s”",
+                                  machine->config->name, disk->target);
       vireo_disk_config_free (disk);
       return;
     }
@@ -662,8 +639,9 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (strcmp (disk->device, "cdrom") == 0 || disk->readonly)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "disk “%s” is %s; it cannot be resized", target,
-                    strcmp (disk->device, "cdrom") == 0 ? "a CD-ROM drive" : "read-only");
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                  "disk “%s” is %s; it cannot be resized", target,
+                                  strcmp (disk->device, "cdrom") == 0 ? "a CD-ROM drive" : "read-only");
       return;
     }
   if (!require_off (machine, invocation))
@@ -682,40 +660,43 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if (op->fd < 0)
     {
       int errsv = errno;
-      return_error (invocation, error_code_for_errno (errsv), "cannot open the image %s: %s", disk->path,
-                    g_strerror (errsv));
+      vireo_machine_return_error (invocation, error_code_for_errno (errsv), "cannot open the image %s: %s",
+                                  disk->path, g_strerror (errsv));
       return;
     }
   if (fstat (op->fd, &st) < 0 || !S_ISREG (st.st_mode) || fcntl (op->fd, F_SETFL, 0) < 0)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is not a regular file", disk->path);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is not a regular file",
+                                  disk->path);
       return;
     }
   if (!hv_image_info_read (op->fd, &info, NULL))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is a damaged image", disk->path);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is a damaged image",
+                                  disk->path);
       return;
     }
   if (info.qcow2 != (strcmp (disk->format, "qcow2") == 0) || (own && info.backing != NULL))
     {
       hv_image_info_clear (&info);
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is no longer the %s image it was",
-                    disk->path, disk->format);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                  "%s is no longer the %s image it was", disk->path, disk->format);
       return;
     }
   hv_image_info_clear (&info);
   if (strcmp (disk->format, "qcow2") == 0 ? !read_qcow2_size (op->fd, &current)
                                           : (current = (guint64) st.st_size, FALSE))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "cannot read the size of %s", disk->path);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "cannot read the size of %s",
+                                  disk->path);
       return;
     }
   if (size < current)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                    "disk “%s” is %" G_GUINT64_FORMAT
-                    " bytes; it can only grow, not shrink to %" G_GUINT64_FORMAT,
-                    target, current, size);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                  "disk “%s” is %" G_GUINT64_FORMAT
+                                  " bytes; it can only grow, not shrink to %" G_GUINT64_FORMAT,
+                                  target, current, size);
       return;
     }
   if (size == current)
@@ -732,7 +713,8 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
    * unless the image is vireod's own (then checked above to have no backing file). */
   if (!own && !vireo_identity_init (&op->identity, op->caller_uid))
     {
-      return_error (invocation, VIREO_ERROR_PERMISSION_DENIED, "the caller has no usable identity");
+      vireo_machine_return_error (invocation, VIREO_ERROR_PERMISSION_DENIED,
+                                  "the caller has no usable identity");
       return;
     }
   size_text = g_strdup_printf ("%" G_GUINT64_FORMAT, size);
@@ -784,9 +766,9 @@ on_medium_changed (GObject *source, GAsyncResult *result, gpointer data)
   if (ok)
     finish_with_config (call->machine, call->invocation, g_steal_pointer (&call->config), NULL);
   else if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
-    return_error (call->invocation, VIREO_ERROR_NOT_SUPPORTED,
-                  "the running “%s” cannot change media (its worker has no CD-ROM drives)",
-                  call->machine->config->name);
+    vireo_machine_return_error (call->invocation, VIREO_ERROR_NOT_SUPPORTED,
+                                "the running “%s” cannot change media (its worker has no CD-ROM drives)",
+                                call->machine->config->name);
   else
     {
       g_dbus_error_strip_remote_error (error);
@@ -811,13 +793,14 @@ change_medium (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (strcmp (disk->device, "cdrom") != 0)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "disk “%s” is not a CD-ROM drive", target);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "disk “%s” is not a CD-ROM drive",
+                                  target);
       return;
     }
   if ((is_active (machine) && !state_is (machine, "running") && !state_is (machine, "paused"))
       || state_is (machine, "saved"))
     {
-      return_error (
+      vireo_machine_return_error (
           invocation, VIREO_ERROR_INVALID_STATE,
           "“%s” is %s; change the medium when it is off or running (its saved state holds the drive "
           "as it was)",
@@ -888,8 +871,8 @@ change_medium (VireoMachine *machine, GDBusMethodInvocation *invocation)
           int errsv = fd < 0 ? errno : EINVAL;
           if (fd >= 0)
             close (fd);
-          return_error (invocation, error_code_for_errno (errsv), "cannot open the medium %s: %s", path,
-                        g_strerror (errsv));
+          vireo_machine_return_error (invocation, error_code_for_errno (errsv),
+                                      "cannot open the medium %s: %s", path, g_strerror (errsv));
           medium_call_free (call);
           return;
         }
@@ -1115,9 +1098,9 @@ on_import_adopted (DiskOperation *op, GError *error)
    * re-attached): then the image stays, unnamed by the definition, and the caller hears why. */
   if (is_active (op->machine))
     {
-      return_error (op->invocation, VIREO_ERROR_INVALID_STATE,
-                    "“%s” started during the import; the image %s is kept but not added",
-                    op->machine->config->name, op->path);
+      vireo_machine_return_error (op->invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” started during the import; the image %s is kept but not added",
+                                  op->machine->config->name, op->path);
       return;
     }
   vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, 1.0);
@@ -1158,7 +1141,8 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (!g_utf8_validate (source, -1, NULL) || !g_path_is_absolute (source) || strlen (source) > 4095)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "the source must be an absolute path");
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
+                                  "the source must be an absolute path");
       return;
     }
   if ((qemu_img = qemu_img_path (invocation)) == NULL)
@@ -1172,10 +1156,11 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
       if (fd >= 0)
         close (fd);
       if (errsv == EINVAL)
-        return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is not a regular file", source);
+        vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is not a regular file",
+                                    source);
       else
-        return_error (invocation, error_code_for_errno (errsv), "cannot read %s: %s", source,
-                      g_strerror (errsv));
+        vireo_machine_return_error (invocation, error_code_for_errno (errsv), "cannot read %s: %s", source,
+                                    g_strerror (errsv));
       return;
     }
   close (fd);
@@ -1194,20 +1179,21 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   op->format = g_strdup (parsed.format);
   if (lstat (op->path, &st) == 0)
     {
-      return_error (invocation, VIREO_ERROR_EXISTS, "%s already exists", op->path);
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "%s already exists", op->path);
       return;
     }
   if (!vireo_identity_init (&op->identity, op->caller_uid))
     {
-      return_error (invocation, VIREO_ERROR_PERMISSION_DENIED, "the caller has no usable identity");
+      vireo_machine_return_error (invocation, VIREO_ERROR_PERMISSION_DENIED,
+                                  "the caller has no usable identity");
       return;
     }
   template = g_build_filename (op->folder, IMPORT_PREFIX "XXXXXX", NULL);
   if (g_mkdtemp_full (template, 0700) == NULL)
     {
       int errsv = errno;
-      return_error (invocation, VIREO_ERROR_FAILED, "cannot make a temporary folder in %s: %s", op->folder,
-                    g_strerror (errsv));
+      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot make a temporary folder in %s: %s",
+                                  op->folder, g_strerror (errsv));
       return;
     }
   op->temp_folder = g_steal_pointer (&template);
@@ -1218,8 +1204,8 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
       if (fd >= 0)
         close (fd);
       remove_temp_folder (op->temp_folder);
-      return_error (invocation, VIREO_ERROR_FAILED, "cannot prepare %s: %s", op->temp_folder,
-                    g_strerror (errsv));
+      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot prepare %s: %s", op->temp_folder,
+                                  g_strerror (errsv));
       return;
     }
   op->config = g_steal_pointer (&config);

@@ -4,6 +4,7 @@
 
 #include "machine.h"
 #include "vireo-worker-generated.h"
+#include "vireo-error.h"
 
 #include <sys/types.h>
 
@@ -76,6 +77,9 @@ typedef void (*VireoAuthorizedFunc) (VireoMachine *machine, GDBusMethodInvocatio
  * returns the refusal. */
 void vireo_machine_authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *action,
                               VireoAuthorizedFunc func);
+/* Returns a VIREO_ERROR on @invocation, its message from @format. */
+void vireo_machine_return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
 /* Stores @config (taking it) as the machine's definition and publishes it; on failure returns the error
  * on @invocation and FALSE. */
 gboolean vireo_machine_store_config (VireoMachine *machine, VireoMachineConfig *config,

@@ -105,11 +105,8 @@ vireo_machine_authorize (VireoMachine *machine, GDBusMethodInvocation *invocatio
   authorize (machine, invocation, action, func);
 }
 
-static void return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
-
-static void
-return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
+void
+vireo_machine_return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
 {
   va_list args;
   g_autofree char *message = NULL;
@@ -125,8 +122,8 @@ require_active (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (is_active (machine) && !state_is (machine, "starting"))
     return TRUE;
-  return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not running (it is %s)",
-                machine->config->name, state (machine));
+  vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not running (it is %s)",
+                              machine->config->name, state (machine));
   return FALSE;
 }
 
@@ -200,7 +197,8 @@ pause_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (state_is (machine, "paused"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already paused", machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already paused",
+                                  machine->config->name);
       return;
     }
   forward (machine, invocation, vireo_worker1_call_pause, vireo_worker1_call_pause_finish, "paused");
@@ -220,8 +218,8 @@ resume_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (!state_is (machine, "paused"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not paused (it is %s)",
-                    machine->config->name, state (machine));
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not paused (it is %s)",
+                                  machine->config->name, state (machine));
       return;
     }
   forward (machine, invocation, vireo_worker1_call_resume, vireo_worker1_call_resume_finish, "running");
@@ -335,8 +333,8 @@ save_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (state_is (machine, "saving"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already being saved",
-                    machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already being saved",
+                                  machine->config->name);
       return;
     }
   call_and_wait_for_end (machine, invocation, vireo_worker1_call_save, vireo_worker1_call_save_finish,
@@ -385,9 +383,9 @@ shutdown_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (state_is (machine, "paused"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE,
-                    "“%s” is paused and cannot react to the power button; resume it first",
-                    machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” is paused and cannot react to the power button; resume it first",
+                                  machine->config->name);
       return;
     }
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(u)", &timeout);
@@ -481,8 +479,8 @@ open_display (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (!machine->config->display)
     {
-      return_error (invocation, VIREO_ERROR_NOT_SUPPORTED, "“%s” has no display; use its serial console",
-                    machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
+                                  "“%s” has no display; use its serial console", machine->config->name);
       return;
     }
   if (!require_active (machine, invocation))
@@ -549,8 +547,9 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &settings);
   if (machine->disk_operation != NULL && g_variant_lookup (settings, "disks", "@aa{sv}", NULL))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
-                    machine->config->name, machine->disk_operation);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” has a disk operation (%s) under way", machine->config->name,
+                                  machine->disk_operation);
       return;
     }
   if (is_active (machine))
@@ -558,8 +557,9 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_autofree char *keys = vireo_machine_config_keys_needing_off (settings);
       if (keys)
         {
-          return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is running; turn it off to change %s",
-                        machine->config->name, keys);
+          vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                      "“%s” is running; turn it off to change %s", machine->config->name,
+                                      keys);
           return;
         }
     }
@@ -577,7 +577,8 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (machine->name_taken && machine->name_taken (config->name, config->uuid, machine->name_taken_data))
     {
-      return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”", config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”",
+                                  config->name);
       return;
     }
   if (store_config (machine, g_steal_pointer (&config), invocation))
@@ -611,7 +612,8 @@ rename_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (machine->name_taken && machine->name_taken (config->name, config->uuid, machine->name_taken_data))
     {
-      return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”", config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”",
+                                  config->name);
       return;
     }
   if (store_config (machine, g_steal_pointer (&config), invocation))
@@ -643,14 +645,16 @@ delete_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &delete_disks);
   if (machine->disk_operation != NULL)
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
-                    machine->config->name, machine->disk_operation);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” has a disk operation (%s) under way", machine->config->name,
+                                  machine->disk_operation);
       return;
     }
   if (is_active (machine))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is %s; turn it off before deleting it",
-                    machine->config->name, state (machine));
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” is %s; turn it off before deleting it", machine->config->name,
+                                  state (machine));
       return;
     }
   if (!vireo_machine_store_delete (machine->daemon->store, machine->config->uuid, delete_disks, &error))
