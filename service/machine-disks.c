@@ -740,7 +740,8 @@ typedef struct
 {
   VireoMachine *machine;
   GDBusMethodInvocation *invocation;
-  VireoMachineConfig *config;
+  VireoMachineConfig *config; /* the definition as the call began, with the drive changed */
+  char *target;
   gboolean eject;
 } MediumCall;
 
@@ -751,6 +752,7 @@ medium_call_free (MediumCall *call)
   g_object_unref (call->invocation);
   if (call->config)
     vireo_machine_config_free (call->config);
+  g_free (call->target);
   g_free (call);
 }
 
@@ -764,7 +766,21 @@ on_medium_changed (GObject *source, GAsyncResult *result, gpointer data)
                     : vireo_worker1_call_change_medium_finish (VIREO_WORKER1 (source), NULL, result, &error);
 
   if (ok)
-    finish_with_config (call->machine, call->invocation, g_steal_pointer (&call->config), NULL);
+    {
+      /* Into the definition as it is now (a rename may have come meanwhile): only the drive and whose
+       * rights open it change. */
+      VireoMachineConfig *config = vireo_machine_config_copy (call->machine->config);
+      const VireoDiskConfig *drive = vireo_machine_config_find_disk (call->config, call->target);
+
+      for (guint i = 0; drive != NULL && i < config->disks->len; i++)
+        if (strcmp (((VireoDiskConfig *) g_ptr_array_index (config->disks, i))->target, call->target) == 0)
+          {
+            vireo_disk_config_free (g_ptr_array_index (config->disks, i));
+            g_ptr_array_index (config->disks, i) = vireo_disk_config_copy (drive);
+          }
+      config->files_uid = call->config->files_uid;
+      finish_with_config (call->machine, call->invocation, config, NULL);
+    }
   else if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
     vireo_machine_return_error (call->invocation, VIREO_ERROR_NOT_SUPPORTED,
                                 "the running “%s” cannot change media (its worker has no CD-ROM drives)",
@@ -856,6 +872,7 @@ change_medium (VireoMachine *machine, GDBusMethodInvocation *invocation)
   call->machine = g_object_ref (machine);
   call->invocation = g_object_ref (invocation);
   call->config = g_steal_pointer (&config);
+  call->target = g_strdup (target);
   call->eject = *path == '\0';
   if (call->eject)
     vireo_worker1_call_eject_medium (machine->worker, target, machine->cancellable, on_medium_changed, call);
