@@ -581,7 +581,8 @@ spec_for (const VireoMachineConfig *config, gboolean known_kinds_only)
       if (known_kinds_only && hv_device_kind_info_lookup (kind) == NULL)
         continue;
       g_variant_dict_init (&options, NULL);
-      if (disk->format)
+      /* An empty CD-ROM drive has neither file nor format. */
+      if (disk->format && *disk->path != '\0')
         g_variant_dict_insert (&options, "format", "s", disk->format);
       if (disk->readonly)
         g_variant_dict_insert (&options, "read-only", "b", TRUE);

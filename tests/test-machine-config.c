@@ -1276,6 +1276,18 @@ test_disk_kinds (Files *files, gconstpointer data)
   g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sda")->kind, ==, "sata-disk");
   g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sdb")->kind, ==, "cdrom");
   g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sdf")->kind, ==, "cdrom");
+  {
+    gboolean readonly = FALSE;
+    const char *format = NULL;
+    g_assert_true (
+        g_variant_lookup (hv_machine_spec_lookup_device (spec, "sdb")->options, "read-only", "b", &readonly));
+    g_assert_true (readonly);
+    g_assert_true (
+        g_variant_lookup (hv_machine_spec_lookup_device (spec, "vda")->options, "cache", "&s", &format));
+    g_assert_cmpstr (format, ==, "none");
+    g_assert_false (
+        g_variant_lookup (hv_machine_spec_lookup_device (spec, "sdf")->options, "format", "&s", &format));
+  }
   g_assert_cmpstr (spec->boot_order[0], ==, "cdrom");
   g_assert_cmpstr (spec->boot_order[1], ==, "disk");
   g_assert_null (spec->boot_order[2]);
