@@ -2194,6 +2194,39 @@ test_disk_methods (Fixture *f)
   }
   delete_machine (f, copy, FALSE);
 
+  /* A domain virt-manager made for an installation: its IDE CD-ROM comes over as a SATA one, first to
+   * boot, and its installer is opened (with the caller's rights) like any disk. */
+  {
+    g_autofree char *domain = g_strdup_printf (
+        "<domain type='kvm'><name>installer</name><memory unit='MiB'>64</memory>"
+        "<os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os><devices>"
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='%s'/>"
+        "<target dev='vda' bus='virtio'/><boot order='2'/></disk>"
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='%s'/>"
+        "<target dev='hdc' bus='ide'/><readonly/><boot order='1'/></disk></devices></domain>",
+        raw, iso);
+    g_autofree char *installer_path = NULL;
+    g_autoptr (VireoDBusMachine) installer = NULL;
+    g_autoptr (GVariant) cdrom = NULL;
+    guint32 order = 0;
+
+    g_clear_pointer (&reply, g_variant_unref);
+    reply = call_full (f->manager, "ImportLibvirtXml", g_variant_new_parsed ("(%s, @a{sv} {})", domain), NULL,
+                       NULL);
+    g_assert_nonnull (reply);
+    g_variant_get (reply, "(o)", &installer_path);
+    installer = machine_proxy (f, installer_path);
+    cdrom = settings_disk (installer, "sda");
+    g_assert_nonnull (cdrom);
+    g_assert_cmpstr (disk_string (installer, "sda", "device"), ==, "cdrom");
+    g_assert_cmpstr (disk_string (installer, "sda", "bus"), ==, "sata");
+    g_assert_cmpstr (disk_string (installer, "sda", "path"), ==, iso);
+    g_assert_true (g_variant_lookup (cdrom, "boot-order", "u", &order));
+    g_assert_cmpuint (order, ==, 1);
+    g_assert_cmpstr (disk_string (installer, "vda", "path"), ==, raw);
+    delete_machine (f, installer, FALSE);
+  }
+
   /* DetachDisk: the machine's own image may go with it; a file elsewhere never does. */
   call_ok (machine, "DetachDisk", g_variant_new ("(sb)", "sda", TRUE));
   g_clear_pointer (&path, g_free);
