@@ -2242,10 +2242,17 @@ test_disk_methods (Fixture *f)
   call_expect_error (machine, "DetachDisk", g_variant_new ("(sb)", "sdb", FALSE), ERROR_NAME ("NotFound"),
                      "sdb");
 
-  /* The definition on disk says the same after a restart. */
+  /* The definition on disk says the same after a restart, and what an import interrupted by vireod's
+   * end left behind is cleared. */
   {
     g_autofree char *saved_path = g_strdup (machine_path (machine));
+    g_autofree char *leftover = g_build_filename (folder, ".import-Ab12Cd", NULL);
+    g_autofree char *partial = g_build_filename (leftover, "vdc.qcow2", NULL);
+
+    g_assert_no_errno (g_mkdir (leftover, 0700));
+    g_assert_true (g_file_set_contents (partial, "partial", -1, NULL));
     vireod_restart (f);
+    g_assert_false (g_file_test (leftover, G_FILE_TEST_EXISTS));
     g_clear_object (&machine);
     machine = machine_proxy (f, saved_path);
     g_assert_cmpstr (disk_string (machine, "sdc", "device"), ==, "cdrom");
