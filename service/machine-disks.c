@@ -32,19 +32,19 @@
 #include "vireo-error.h"
 #include "open-as.h"
 #include "image-info.h"
+#include "qemu-img.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
-#include <stdio.h>
+#include <stdio.h> /* renameat2 */
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DISK_SIZE_MAX   (64ULL << 40) /* 64 TiB */
-#define NAME_MAX_BYTES  200
-#define IMPORT_PREFIX   ".import-"
-#define OUTPUT_KEPT_MAX 4096
+#define DISK_SIZE_MAX  (64ULL << 40) /* 64 TiB */
+#define NAME_MAX_BYTES 200
+#define IMPORT_PREFIX  ".import-"
 
 static char *
 machine_folder (VireoMachine *machine)
@@ -223,11 +223,11 @@ new_image_path (VireoMachine *machine, const NewDiskOptions *options, const Vire
 static char *
 qemu_img_path (GDBusMethodInvocation *invocation)
 {
-  char *path = g_find_program_in_path ("qemu-img");
+  g_autoptr (GError) error = NULL;
+  char *path = vireo_qemu_img_find (&error);
 
   if (path == NULL)
-    vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                                "this needs qemu-img, which is not installed (Debian: package qemu-utils)");
+    g_dbus_method_invocation_return_gerror (invocation, error);
   return path;
 }
 
@@ -279,7 +279,10 @@ finish_with_config (VireoMachine *machine, GDBusMethodInvocation *invocation, Vi
 
 /* ---- an operation in flight ---- */
 
-typedef struct
+typedef struct _DiskOperation DiskOperation;
+typedef void (*OperationDone) (DiskOperation *op, GError *error);
+
+struct _DiskOperation
 {
   VireoMachine *machine;
   GDBusMethodInvocation *invocation;
@@ -294,17 +297,10 @@ typedef struct
   int fd;
   gint64 caller_uid;
   VireoIdentity identity;
-  GSubprocess *process;
-  GString *output; /* what qemu-img said (the last OUTPUT_KEPT_MAX bytes, progress removed) */
-  GString *pending;
-  double last_fraction;
-  gboolean output_done;
-  gboolean process_done;
-  gboolean process_ok;
-  GError *process_error;
+  OperationDone done;         /* what comes after qemu-img */
   gboolean remove_on_failure; /* CreateDisk: the image is new */
   gboolean handed_on;         /* the next step took the operation over */
-} DiskOperation;
+};
 
 static DiskOperation *
 disk_operation_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
@@ -315,9 +311,6 @@ disk_operation_new (VireoMachine *machine, GDBusMethodInvocation *invocation, co
   op->invocation = g_object_ref (invocation);
   op->fd = -1;
   op->caller_uid = vireo_authority_caller_uid (invocation);
-  op->output = g_string_new (NULL);
-  op->pending = g_string_new (NULL);
-  op->last_fraction = -1.0;
   machine->disk_operation = what;
   if (machine->disk_cancellable == NULL)
     machine->disk_cancellable = g_cancellable_new ();
@@ -340,10 +333,6 @@ disk_operation_free (DiskOperation *op)
   g_free (op->format);
   if (op->fd >= 0)
     close (op->fd);
-  g_clear_object (&op->process);
-  g_string_free (op->output, TRUE);
-  g_string_free (op->pending, TRUE);
-  g_clear_error (&op->process_error);
   g_free (op);
 }
 
@@ -379,8 +368,6 @@ size_raw_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *c
   g_task_return_boolean (task, TRUE);
 }
 
-typedef void (*OperationDone) (DiskOperation *op, GError *error);
-
 static void
 on_sized (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -402,7 +389,7 @@ run_in_thread (DiskOperation *op, GTaskThreadFunc func, OperationDone done)
   g_task_run_in_thread (task, func);
 }
 
-/* qemu-img, as @identity (NULL: vireod's own), with @fd (if >= 0) as its fd 3; @done when it ends. */
+/* qemu-img, as op->identity, with @fd (if >= 0) as its fd 3; @done when it ends. */
 static void start_qemu_img (DiskOperation *op, const char *const *argv, int fd, gboolean report_progress,
                             OperationDone done);
 
@@ -907,135 +894,34 @@ handle_change_medium (VireoDBusMachine *iface, GDBusMethodInvocation *invocation
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* ---- qemu-img as a subprocess ---- */
-
-/* Takes what qemu-img printed: "(12.34/100%)" progress reports (separated by "\r") become DiskProgress;
- * the rest is kept for an error message. */
-static void
-take_output (DiskOperation *op, const char *text, gsize len, gboolean report_progress)
-{
-  g_string_append_len (op->pending, text, (gssize) len);
-  while (TRUE)
-    {
-      char *end = strpbrk (op->pending->str, "\r\n");
-      g_autofree char *piece = NULL;
-      double percent;
-
-      if (end == NULL)
-        break;
-      piece = g_strndup (op->pending->str, (gsize) (end - op->pending->str));
-      g_string_erase (op->pending, 0, end - op->pending->str + 1);
-      g_strstrip (piece);
-      if (*piece == '(' && sscanf (piece, "(%lf/100%%)", &percent) == 1)
-        {
-          double fraction = CLAMP (percent / 100.0, 0.0, 1.0);
-          /* 1.0 is sent once, when the image is in place. */
-          if (report_progress && fraction < 1.0 && fraction - op->last_fraction >= 0.01)
-            {
-              op->last_fraction = fraction;
-              vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, fraction);
-            }
-          continue;
-        }
-      if (*piece != '\0')
-        {
-          g_string_append_printf (op->output, "%s%s", op->output->len ? " " : "", piece);
-          if (op->output->len > OUTPUT_KEPT_MAX)
-            g_string_erase (op->output, 0, op->output->len - OUTPUT_KEPT_MAX);
-        }
-    }
-  /* A line without an end is no longer than a line. */
-  if (op->pending->len > OUTPUT_KEPT_MAX)
-    g_string_truncate (op->pending, 0);
-}
-
-static void qemu_img_maybe_done (DiskOperation *op);
+/* ---- qemu-img (qemu-img.c) ---- */
 
 static void
-on_output (GObject *source, GAsyncResult *result, gpointer data)
+on_qemu_img_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   DiskOperation *op = data;
-  g_autoptr (GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, NULL);
-  gboolean report = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (op->process), "report-progress"));
-
-  if (bytes == NULL || g_bytes_get_size (bytes) == 0)
-    {
-      take_output (op, "\n", 1, report);
-      op->output_done = TRUE;
-      qemu_img_maybe_done (op);
-      return;
-    }
-  take_output (op, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), report);
-  g_input_stream_read_bytes_async (G_INPUT_STREAM (source), 4096, G_PRIORITY_DEFAULT, NULL, on_output, op);
-}
-
-static void
-on_qemu_img_exited (GObject *source, GAsyncResult *result, gpointer data)
-{
-  DiskOperation *op = data;
-
-  op->process_ok = g_subprocess_wait_finish (G_SUBPROCESS (source), result, &op->process_error)
-                   && g_subprocess_get_successful (G_SUBPROCESS (source));
-  /* Cancelled (vireod is going away): qemu-img goes too; what it wrote goes with the operation. */
-  if (op->process_error != NULL)
-    g_subprocess_force_exit (G_SUBPROCESS (source));
-  op->process_done = TRUE;
-  qemu_img_maybe_done (op);
-}
-
-static void
-qemu_img_maybe_done (DiskOperation *op)
-{
-  OperationDone done;
   g_autoptr (GError) error = NULL;
 
-  if (!op->output_done || !op->process_done)
-    return;
-  done = g_object_get_data (G_OBJECT (op->process), "done");
-  if (op->process_error != NULL)
-    error = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "qemu-img did not finish: %s",
-                         op->process_error->message);
-  else if (!op->process_ok)
-    {
-      int status = g_subprocess_get_if_exited (op->process) ? g_subprocess_get_exit_status (op->process) : -1;
-      if (status == 126)
-        error = g_error_new (VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
-                             "qemu-img could not take the caller's identity");
-      else
-        error = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "qemu-img failed: %s",
-                             op->output->len ? op->output->str : "(it said nothing)");
-    }
-  done (op, error);
+  vireo_qemu_img_run_finish (result, &error);
+  op->done (op, error);
   if (!op->handed_on)
     disk_operation_free (op);
+}
+
+static void
+on_import_progress (double fraction, gpointer data)
+{
+  DiskOperation *op = data;
+  vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, fraction);
 }
 
 static void
 start_qemu_img (DiskOperation *op, const char *const *argv, int fd, gboolean report_progress,
                 OperationDone done)
 {
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                                        | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_autoptr (GError) error = NULL;
-
-  g_subprocess_launcher_unsetenv (launcher, "LD_PRELOAD");
-  if (fd >= 0)
-    g_subprocess_launcher_take_fd (launcher, fd, 3);
-  g_subprocess_launcher_set_child_setup (launcher, vireo_identity_assume_in_child, &op->identity, NULL);
-  op->process = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  if (op->process == NULL)
-    {
-      g_autoptr (GError) failure = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "cannot run qemu-img: %s",
-                                                error->message);
-      done (op, failure);
-      disk_operation_free (op);
-      return;
-    }
-  g_object_set_data (G_OBJECT (op->process), "done", done);
-  g_object_set_data (G_OBJECT (op->process), "report-progress", GINT_TO_POINTER (report_progress));
-  g_input_stream_read_bytes_async (g_subprocess_get_stdout_pipe (op->process), 4096, G_PRIORITY_DEFAULT, NULL,
-                                   on_output, op);
-  g_subprocess_wait_async (op->process, op->machine->disk_cancellable, on_qemu_img_exited, op);
+  op->done = done;
+  vireo_qemu_img_run_async (argv, fd, &op->identity, report_progress ? on_import_progress : NULL, op,
+                            op->machine->disk_cancellable, on_qemu_img_done, op);
 }
 
 /* ---- ImportDisk ---- */
@@ -1227,7 +1113,6 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   op->config = g_steal_pointer (&config);
   vireo_dbus_machine_emit_disk_progress (machine->iface, "import", op->target, 0.0);
-  op->last_fraction = 0.0;
   output = g_strdup_printf ("/proc/self/fd/3/%s", op->name);
   {
     const char *argv[] = { qemu_img, "convert", "-p", "-O", op->format, source, output, NULL };
