@@ -787,7 +787,7 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
   const char *bus;
   const char *dev;
   const char *driver_cache;
-  VireoDiskConfig *disk;
+  g_autoptr (VireoDiskConfig) disk = NULL;
 
   if (kind != GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK && !cdrom)
     {
@@ -870,7 +870,7 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
                                ? "none"
                            : strcmp (driver_cache, "writeback") == 0 ? "writeback"
                                                                      : "default"));
-  g_ptr_array_add (config->disks, disk);
+  g_ptr_array_add (config->disks, g_steal_pointer (&disk));
   return TRUE;
 }
 

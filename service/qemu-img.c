@@ -179,8 +179,8 @@ vireo_qemu_img_run_async (const char *const *argv, int fd, const VireoIdentity *
       g_object_unref (task);
       return;
     }
-  g_input_stream_read_bytes_async (g_subprocess_get_stdout_pipe (run->process), 4096, G_PRIORITY_DEFAULT, NULL,
-                                   on_output, task);
+  g_input_stream_read_bytes_async (g_subprocess_get_stdout_pipe (run->process), 4096, G_PRIORITY_DEFAULT,
+                                   NULL, on_output, task);
   g_subprocess_wait_async (run->process, cancellable, on_exited, task);
 }
 
