@@ -151,6 +151,7 @@ vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *i
   CheckData *data = g_new0 (CheckData, 1);
   PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
   g_autoptr (PolkitSubject) subject = NULL;
+  g_autofree char *owner = NULL; /* polkitd's bus name, when it runs */
   GDBusMessage *message = g_dbus_method_invocation_get_message (invocation);
 
   data->action = g_strdup (action);
@@ -165,7 +166,9 @@ vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *i
       return;
     }
 
-  if (authority->polkit == NULL || polkit_authority_get_owner (authority->polkit) == NULL)
+  if (authority->polkit != NULL)
+    owner = polkit_authority_get_owner (authority->polkit);
+  if (owner == NULL)
     {
       /* Without polkitd nobody can vouch for a caller but root. */
       if (caller_uid (invocation) == 0)
