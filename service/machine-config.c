@@ -636,7 +636,10 @@ vireo_machine_config_in_own_folder (const VireoMachineConfig *config, const char
   base = g_path_get_basename (canonical);
   parent_real = realpath (parent, NULL);
   folder = g_build_filename (storage_root, config->uuid, NULL);
-  return parent_real != NULL && strcmp (parent_real, folder) == 0 && *base != '.' && *base != '/';
+  /* Never the definition (nor its temporary copies), the saved state, or an import in progress:
+   * images only. */
+  return parent_real != NULL && strcmp (parent_real, folder) == 0 && *base != '.' && *base != '/'
+         && !g_str_has_prefix (base, "machine.xml") && strcmp (base, "state") != 0;
 }
 
 int

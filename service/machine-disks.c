@@ -166,7 +166,7 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
         {
           gboolean ok = g_utf8_validate (text, -1, NULL) && *text != '\0' && *text != '.'
                         && strlen (text) <= NAME_MAX_BYTES && strchr (text, '/') == NULL
-                        && strcmp (text, "machine.xml") != 0 && strcmp (text, "state") != 0;
+                        && !g_str_has_prefix (text, "machine.xml") && strcmp (text, "state") != 0;
 
           for (const char *p = text; ok && *p != '\0'; p = g_utf8_next_char (p))
             ok = !g_unichar_iscntrl (g_utf8_get_char (p));
@@ -175,7 +175,7 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
               vireo_machine_return_error (
                   invocation, VIREO_ERROR_INVALID_ARGUMENT,
                   "option “name” must be a file name of up to %d bytes, without “/” or control "
-                  "characters, not starting with “.”, and neither “machine.xml” nor “state”",
+                  "characters, not starting with “.” or “machine.xml”, and not “state”",
                   NAME_MAX_BYTES);
               return FALSE;
             }

@@ -633,6 +633,11 @@ class PolkitTests(ServiceTestCase):
             self.assertEqual(error, PERMISSION_DENIED, message)
             error, message = call('ImportDisk', 'sa{sv}', target, {'format': 'raw'})
             self.assertEqual(error, PERMISSION_DENIED, message)
+        # Nor are the files of the machine's folder that are no images vireod made: the definition, which
+        # vireod would otherwise open with its own rights for the guest to rewrite.
+        for name in ('machine.xml', 'state'):
+            error, message = call('AttachDisk', 'a{sv}', {'path': os.path.join(folder, name), 'readonly': True})
+            self.assertEqual(error, PERMISSION_DENIED, message)
         # A file of the caller's, read-only to them, is no writable disk.
         readonly = self.nobody_file(own, 'readonly.raw', b'r' * 65536, 0o400)
         error, message = call('AttachDisk', 'a{sv}', {'path': readonly})
