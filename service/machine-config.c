@@ -730,8 +730,8 @@ check_setting_file (const char *key, const char *path, const VireoMachineConfig 
   return TRUE;
 }
 
-gboolean
-vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error)
+static gboolean
+check_files (const VireoMachineConfig *config, gboolean trust_own_folder, GError **error)
 {
   if (*config->kernel != '\0' && !check_setting_file ("kernel", config->kernel, config, error))
     return FALSE;
@@ -744,12 +744,42 @@ vireo_machine_config_check_files (const VireoMachineConfig *config, GError **err
 
       if (*disk->path == '\0')
         continue;
-      fd = open_setting_file ("disks", disk->path, !disk->readonly, config, TRUE, error);
+      fd = open_setting_file ("disks", disk->path, !disk->readonly, config, trust_own_folder, error);
       if (fd < 0)
         return FALSE;
       close (fd);
     }
   return TRUE;
+}
+
+gboolean
+vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error)
+{
+  return check_files (config, TRUE, error);
+}
+
+gboolean
+vireo_machine_config_check_imported_files (const VireoMachineConfig *config, GError **error)
+{
+  return check_files (config, FALSE, error);
+}
+
+/* Whether the definition already names @path as a disk: only then may an image in the machine's own
+ * folder be opened with vireod's rights for a caller.  A folder may hold images of an earlier machine
+ * of the same UUID (deleted, its disks kept) that the caller must not reach. */
+static gboolean
+definition_names (const VireoMachineConfig *config, const char *path)
+{
+  g_autofree char *canonical = g_canonicalize_filename (path, NULL);
+
+  for (guint i = 0; config->disks && i < config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      g_autofree char *other = g_canonicalize_filename (disk->path, NULL);
+      if (*disk->path != '\0' && strcmp (other, canonical) == 0)
+        return TRUE;
+    }
+  return FALSE;
 }
 
 /* What the image really is, whatever its name says: a raw image declared qcow2 would not open, and
@@ -996,7 +1026,8 @@ vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guin
 
   if (*disk->path != '\0')
     {
-      fd = open_setting_file ("disks", disk->path, !disk->readonly, config, TRUE, error);
+      fd = open_setting_file ("disks", disk->path, !disk->readonly, config,
+                              definition_names (config, disk->path), error);
       if (fd < 0)
         return NULL;
       if (!read_image_format (fd, disk->path, &actual, error))

@@ -54,8 +54,9 @@ VireoDiskConfig *vireo_machine_config_find_disk (const VireoMachineConfig *confi
 void vireo_machine_config_assign_targets (VireoMachineConfig *config);
 
 /* Parses one disk entry of the "disks" setting (see data/org.vireo.Vireo1.xml) for machine @config,
- * opening its file as vireo_machine_config_open_image() does (and checking it can be written unless
- * read-only); the error names disk @index + 1.  The target is left unset when the entry has none. */
+ * opening its file to check it (and that it can be written unless read-only): as
+ * vireo_machine_config_open_image() does when @config already names it, else with files_uid's rights
+ * wherever it lies.  The error names disk @index + 1.  The target is left unset when the entry has none. */
 VireoDiskConfig *vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guint index,
                                           GError **error);
 /* A virtio disk ("disk", cache "default", no target or boot order yet). */
@@ -74,8 +75,12 @@ gboolean vireo_machine_config_in_own_folder (const VireoMachineConfig *config, c
 /* Opens a disk image of @config as described above (flags as for vireo_open_as).  -1 with errno. */
 int vireo_machine_config_open_image (const VireoMachineConfig *config, const char *path, int flags);
 
-/* Opens each file the configuration names as its files_uid would, as Create and Update check them. */
+/* Opens each file the configuration names as its files_uid would, as Create and Update check them
+ * (images in the machine's own folder, which the definition names, with vireod's own rights). */
 gboolean vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error);
+/* The same for a definition a caller brought (ImportLibvirtXml): every file, those in the machine's
+ * folder included, with the rights of files_uid. */
+gboolean vireo_machine_config_check_imported_files (const VireoMachineConfig *config, GError **error);
 
 /* A configuration with the documented defaults and a fresh random UUID (name unset). */
 VireoMachineConfig *vireo_machine_config_new (void);

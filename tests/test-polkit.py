@@ -679,6 +679,41 @@ class PolkitTests(ServiceTestCase):
         error, message = call('ResizeDisk', 'st', attached, 1 << 20)
         self.assertEqual(error, PERMISSION_DENIED, message)
 
+    def test_kept_images_of_a_deleted_machine_stay_out_of_reach(self):
+        if os.geteuid() != 0:
+            self.skipTest('calling as another user needs root')
+        kernel = guest('hello')
+        if not self.nobody_can_read(kernel) or shutil.which('qemu-img') is None:
+            self.skipTest(f'needs qemu-img, and uid {NOBODY_UID} must read {kernel}')
+        self.allow(CREATE, MODIFY, DELETE)
+        # Root's machine leaves its disk behind when deleted without its disks.
+        path = self.fixture.manager().CreateMachine(self.settings('roots'))
+        machine = self.fixture.machine(path)
+        uuid = str(self.fixture.machine_props(path)['Uuid'])
+        target = machine.CreateDisk(dbus.UInt64(1 << 20), dbus.Dictionary({'format': 'raw'}, signature='sv'))
+        machine.Delete(False)
+        image = os.path.join(self.fixture.storage, uuid, f'{target}.img')
+        self.assertTrue(os.path.exists(image))
+        self.addCleanup(shutil.rmtree, os.path.join(self.fixture.storage, uuid), ignore_errors=True)
+        # Another user who brings a definition with that UUID does not get the image with vireod's rights.
+        xml = (f"<domain type='kvm'><name>heir</name><uuid>{uuid}</uuid><memory>65536</memory><os><type>hvm</type>"
+               f"<kernel>{kernel}</kernel></os><devices><disk type='file' device='disk'>"
+               f"<source file='{image}'/><target dev='vda' bus='virtio'/></disk></devices></domain>")
+        error, message = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'ImportLibvirtXml', 'sa{sv}',
+                                              [xml, {}])
+        self.assertEqual(error, PERMISSION_DENIED, message)
+        xml = (f"<domain type='kvm'><name>heir</name><uuid>{uuid}</uuid><memory>65536</memory><os><type>hvm</type>"
+               f"<kernel>{kernel}</kernel></os></domain>")
+        kind, heir = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'ImportLibvirtXml', 'sa{sv}',
+                                          [xml, {}])
+        self.assertEqual(kind, 'reply', heir)
+        self.addCleanup(self.delete_quietly, heir)
+        # Nor by naming it afterwards (AttachDisk checks a disk as Update's "disks" does).
+        error, message = self.fixture.call_as(NOBODY_UID, heir, MACHINE_IFACE, 'AttachDisk', 'a{sv}',
+                                              [{'path': image}])
+        self.assertEqual(error, PERMISSION_DENIED, message)
+        self.assertEqual(self.fixture.machine_props(heir)['Settings']['disks'], [])
+
     def test_unknown_actions_are_not_ours_to_allow(self):
         # The mock's AllowUnknown allows any action it was not told about; vireod must still ask for its
         # own ids (nothing allowed under another name may let a call through).
