@@ -25,8 +25,10 @@
  * On failure or cancellation the temporary folder is removed with everything in it (unlinkat, no link
  * followed); a folder left by a vireod that died halfway is removed when the machine is next loaded.
  * What the caller can still do: control the content of the image (as its guest can) through a
- * process of theirs that kept a descriptor — never its owner, its place or a link to another file; and
- * the image's backing chain is opened with the caller's rights anyway (open_disks in machine-worker.c).
+ * process of theirs that kept a descriptor — never its owner, its place or a link to another file.
+ * So no file an image's header names is ever opened with vireod's rights: the backing chain at start
+ * is opened with the caller's (open_disks in machine-worker.c), the core refuses external data files,
+ * and ResizeDisk runs qemu-img as the caller too (lending an image of vireod's to them meanwhile).
  */
 #include "machine-private.h"
 #include "vireo-error.h"
@@ -300,6 +302,7 @@ struct _DiskOperation
   OperationDone done;         /* what comes after qemu-img */
   gboolean remove_on_failure; /* CreateDisk: the image is new */
   gboolean handed_on;         /* the next step took the operation over */
+  gboolean lent;              /* ResizeDisk: vireod's image is the caller's until qemu-img is done */
 };
 
 static DiskOperation *
@@ -602,6 +605,8 @@ read_qcow2_size (int fd, guint64 *size)
 static void
 on_resized (DiskOperation *op, GError *error)
 {
+  if (op->lent && fchown (op->fd, geteuid (), getegid ()) < 0)
+    g_warning ("Cannot take %s back from the caller: %s", op->path, g_strerror (errno));
   if (error != NULL)
     g_dbus_method_invocation_return_gerror (op->invocation, error);
   else
@@ -696,19 +701,31 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
       run_in_thread (g_steal_pointer (&op), size_raw_in_thread, on_resized);
       return;
     }
-  /* qemu-img reaches the image only through the descriptor opened above, and runs as the caller
-   * unless the image is vireod's own (then checked above to have no backing file). */
-  if (!own && !vireo_identity_init (&op->identity, op->caller_uid))
+  /* qemu-img runs as the caller and reaches the image only through the descriptor opened above
+   * (/proc/self/fd/3): whatever files the image's header names (a backing file, an external data file,
+   * which QEMU would open and even resize) it opens with the caller's rights.  An image of vireod's
+   * own is lent to the caller for that long, then taken back. */
+  if (!vireo_identity_init (&op->identity, op->caller_uid))
     {
       vireo_machine_return_error (invocation, VIREO_ERROR_PERMISSION_DENIED,
                                   "the caller has no usable identity");
       return;
     }
+  if (own && op->identity.change)
+    {
+      if (fchown (op->fd, op->identity.uid, op->identity.gid) < 0)
+        {
+          int errsv = errno;
+          vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot lend %s to the caller: %s",
+                                      disk->path, g_strerror (errsv));
+          return;
+        }
+      op->lent = TRUE;
+    }
   size_text = g_strdup_printf ("%" G_GUINT64_FORMAT, size);
   {
     const char *argv[] = { qemu_img, "resize", "-q", "-f", "qcow2", "/proc/self/fd/3", size_text, NULL };
-    int fd = op->fd;
-    op->fd = -1;
+    int fd = dup (op->fd);
     start_qemu_img (g_steal_pointer (&op), argv, fd, FALSE, on_resized);
   }
 }
@@ -946,6 +963,23 @@ remove_temp_folder (const char *folder)
     g_warning ("Cannot remove %s: %s", folder, g_strerror (errno));
 }
 
+/* Whether a qcow2 image's header says its data lie in another file (incompatible feature bit 2 of a
+ * version 3 header), which QEMU opens by name. */
+static gboolean
+qcow2_has_data_file (int fd)
+{
+  guint32 version;
+  guint64 incompatible;
+
+  if (pread (fd, &version, sizeof version, 4) != (ssize_t) sizeof version)
+    return TRUE;
+  if (GUINT32_FROM_BE (version) < 3)
+    return FALSE;
+  if (pread (fd, &incompatible, sizeof incompatible, 72) != (ssize_t) sizeof incompatible)
+    return TRUE;
+  return (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0;
+}
+
 /* Step 3 of the import (see the top of this file), in a thread: the result made vireod's and moved in. */
 static void
 adopt_import_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
@@ -968,6 +1002,8 @@ adopt_import_in_thread (GTask *task, gpointer source, gpointer data, GCancellabl
     problem = "the copy is not of the format asked for";
   else if (info.backing != NULL)
     problem = "the copy names a backing file";
+  else if (info.qcow2 && qcow2_has_data_file (fd))
+    problem = "the copy names an external data file";
   else if (fchown (fd, geteuid (), getegid ()) < 0 || fchmod (fd, 0600) < 0 || fsync (fd) < 0)
     problem = g_strerror (errno);
   else if (renameat2 (temp_fd, op->name, folder_fd, op->name, RENAME_NOREPLACE) < 0)

@@ -670,7 +670,11 @@ class PolkitTests(ServiceTestCase):
         self.assertEqual(kind, 'reply', created)
         self.assertEqual(call('ResizeDisk', 'st', created, 1 << 21)[0], 'reply')
         self.assertEqual(os.stat(os.path.join(folder, f'{created}.img')).st_size, 1 << 21)
+        # (qemu-img resizes vireod's qcow2 image as the caller, lent to them for that long.)
         self.assertEqual(call('ResizeDisk', 'st', target, 1 << 21)[0], 'reply')
+        self.assertEqual(os.stat(image).st_uid, 0)
+        info = subprocess.run([qemu_img, 'info', '--output=json', image], check=True, capture_output=True, text=True)
+        self.assertEqual(json.loads(info.stdout)['virtual-size'], 1 << 21)
         self.assertEqual(call('DetachDisk', 'sb', created, True)[0], 'reply')
         self.assertFalse(os.path.exists(os.path.join(folder, f'{created}.img')))
         # And another user's disk of the machine (root's, here) is not theirs to resize.
