@@ -605,7 +605,8 @@ read_qcow2_size (int fd, guint64 *size)
 static void
 on_resized (DiskOperation *op, GError *error)
 {
-  if (op->lent && fchown (op->fd, geteuid (), getegid ()) < 0)
+  /* Its mode too: while it was theirs, they could change it. */
+  if (op->lent && (fchown (op->fd, geteuid (), getegid ()) < 0 || fchmod (op->fd, 0600) < 0))
     g_warning ("Cannot take %s back from the caller: %s", op->path, g_strerror (errno));
   if (error != NULL)
     g_dbus_method_invocation_return_gerror (op->invocation, error);

@@ -673,6 +673,7 @@ class PolkitTests(ServiceTestCase):
         # (qemu-img resizes vireod's qcow2 image as the caller, lent to them for that long.)
         self.assertEqual(call('ResizeDisk', 'st', target, 1 << 21)[0], 'reply')
         self.assertEqual(os.stat(image).st_uid, 0)
+        self.assertEqual(os.stat(image).st_mode & 0o7777, 0o600)
         info = subprocess.run([qemu_img, 'info', '--output=json', image], check=True, capture_output=True, text=True)
         self.assertEqual(json.loads(info.stdout)['virtual-size'], 1 << 21)
         self.assertEqual(call('DetachDisk', 'sb', created, True)[0], 'reply')
