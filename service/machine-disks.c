@@ -1,5 +1,5 @@
-/* machine-disks.c — a machine's disks through D-Bus: CreateDisk, AttachDisk, DetachDisk, ResizeDisk,
- * ChangeMedium and ImportDisk (data/org.vireo.Vireo1.xml), with the DiskProgress signal.
+/* machine-disks.c — a machine's disks through D-Bus: CreateDisk, AttachDisk, DetachDisk, ResizeDisk and
+ * ChangeMedium (data/org.vireo.Vireo1.xml); ImportDisk and its DiskProgress are machine-disk-import.c.
  *
  * Whose rights.  Every caller is a stranger (system mode: any local user).  A path a caller names is
  * opened with the caller's rights (open-as.h), never vireod's.  Images vireod makes live directly in
@@ -11,26 +11,12 @@
  * is the reference for every format it writes and reads (qcow2 create and resize, and conversion from
  * vmdk, vdi, vhdx, ...), and a subprocess keeps its parsers of untrusted images out of vireod.
  *
- * ImportDisk in system mode.  qemu-img opens the source and whatever files the source names (a qcow2
- * backing file, vmdk extents) by path; as root it would read /etc/shadow into a guest's disk for anyone
- * who asks.  So qemu-img runs as the caller (uid, gid and groups, vireo_identity_assume_in_child), and
- * reaches everything through that identity:
- *   1. vireod makes a temporary folder <folder>/.import-XXXXXX (0700) and gives it to the caller;
- *   2. qemu-img, as the caller, gets that folder as fd 3 and writes /proc/self/fd/3/<name> (the magic
- *      link lets it in without entering the machine's folder);
- *   3. when qemu-img has exited successfully, vireod (in a thread) opens the result without following
- *      links, checks that it is a regular file with one link, of the caller, of the format asked for,
- *      without a backing file; makes it vireod's own (fchown, 0600), fsyncs it, and renames it into the
- *      machine's folder without replacing anything (RENAME_NOREPLACE); the temporary folder goes.
- * On failure or cancellation the temporary folder is removed with everything in it (unlinkat, no link
- * followed); a folder left by a vireod that died halfway is removed when the machine is next loaded.
- * What the caller can still do: control the content of the image (as its guest can) through a
- * process of theirs that kept a descriptor — never its owner, its place or a link to another file.
- * So no file an image's header names is ever opened with vireod's rights: the backing chain at start
- * is opened with the caller's (open_disks in machine-worker.c), the core refuses external data files,
- * and ResizeDisk runs qemu-img as the caller too (lending an image of vireod's to them meanwhile).
+ * No file an image's header names (a backing file, an external data file) is ever opened with
+ * vireod's rights: ResizeDisk runs qemu-img as the caller, lending an image of vireod's to them for that
+ * long (see machine-disk-import.c for why even vireod's images are not trusted that far).  What this
+ * file and machine-disk-import.c share is machine-disks-private.h.
  */
-#include "machine-private.h"
+#include "machine-disks-private.h"
 #include "vireo-error.h"
 #include "open-as.h"
 #include "image-info.h"
@@ -39,25 +25,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
-#include <stdio.h> /* renameat2 */
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define DISK_SIZE_MAX  (64ULL << 40) /* 64 TiB */
 #define NAME_MAX_BYTES 200
-#define IMPORT_PREFIX  ".import-"
 
-static char *
-machine_folder (VireoMachine *machine)
+char *
+vireo_machine_folder (VireoMachine *machine)
 {
   return vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
 }
 
 /* Disks change only while the machine is off (saved state would not fit the new devices), and one
  * disk operation runs at a time. */
-static gboolean
-require_off (VireoMachine *machine, GDBusMethodInvocation *invocation)
+gboolean
+vireo_disks_require_off (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (is_active (machine) || state_is (machine, "saved"))
     {
@@ -103,16 +87,8 @@ check_size (GDBusMethodInvocation *invocation, guint64 size, guint64 *rounded)
   return TRUE;
 }
 
-/* Options of CreateDisk and ImportDisk: "format", "bus", "name". */
-typedef struct
-{
-  const char *format;
-  const char *bus;
-  const char *name; /* NULL: from the target */
-} NewDiskOptions;
-
-static gboolean
-parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvocation *invocation)
+gboolean
+vireo_disks_parse_new_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvocation *invocation)
 {
   static const char *const formats[] = { "qcow2", "raw", NULL };
   static const char *const buses[] = { "virtio", "sata", NULL };
@@ -189,9 +165,9 @@ parse_new_disk_options (GVariant *options, NewDiskOptions *out, GDBusMethodInvoc
 
 /* A copy of the definition with a new last disk on @bus at @path (format @format), its target
  * assigned; NULL (and the error returned) when the machine has all the disks it may. */
-static VireoMachineConfig *
-config_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *bus,
-                      const char *format, VireoDiskConfig **new_disk)
+VireoMachineConfig *
+vireo_disks_config_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *bus,
+                                  const char *format, VireoDiskConfig **new_disk)
 {
   g_autoptr (VireoMachineConfig) config = vireo_machine_config_copy (machine->config);
   VireoDiskConfig *disk = vireo_disk_config_new ("", format, FALSE);
@@ -211,10 +187,10 @@ config_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, 
 }
 
 /* Where a new image called @name (or after @disk's target) goes: <folder>/<name>. */
-static char *
-new_image_path (VireoMachine *machine, const NewDiskOptions *options, const VireoDiskConfig *disk)
+char *
+vireo_disks_new_image_path (VireoMachine *machine, const NewDiskOptions *options, const VireoDiskConfig *disk)
 {
-  g_autofree char *folder = machine_folder (machine);
+  g_autofree char *folder = vireo_machine_folder (machine);
   g_autofree char *name = options->name != NULL
                               ? g_strdup (options->name)
                               : g_strdup_printf ("%s.%s", disk->target,
@@ -222,8 +198,8 @@ new_image_path (VireoMachine *machine, const NewDiskOptions *options, const Vire
   return g_build_filename (folder, name, NULL);
 }
 
-static char *
-qemu_img_path (GDBusMethodInvocation *invocation)
+char *
+vireo_disks_qemu_img_path (GDBusMethodInvocation *invocation)
 {
   g_autoptr (GError) error = NULL;
   char *path = vireo_qemu_img_find (&error);
@@ -234,8 +210,8 @@ qemu_img_path (GDBusMethodInvocation *invocation)
 }
 
 /* As vireo_error_code_for_errno(), and Exists for EEXIST (a new file's name is taken). */
-static VireoError
-error_code_for_errno (int errsv)
+VireoError
+vireo_disks_error_code (int errsv)
 {
   return errsv == EEXIST ? VIREO_ERROR_EXISTS : vireo_error_code_for_errno (errsv);
 }
@@ -243,8 +219,9 @@ error_code_for_errno (int errsv)
 /* The end of CreateDisk or ImportDisk: the new disk (the last of @planned, taking it) joins the
  * definition as it is now, which an Update may have changed meanwhile; its target is kept if still
  * free.  Replies with the target. */
-static void
-finish_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, VireoMachineConfig *planned)
+void
+vireo_disks_finish_with_new_disk (VireoMachine *machine, GDBusMethodInvocation *invocation,
+                                  VireoMachineConfig *planned)
 {
   g_autoptr (VireoMachineConfig) owned = planned;
   g_autoptr (VireoMachineConfig) config = vireo_machine_config_copy (machine->config);
@@ -281,32 +258,8 @@ finish_with_config (VireoMachine *machine, GDBusMethodInvocation *invocation, Vi
 
 /* ---- an operation in flight ---- */
 
-typedef struct _DiskOperation DiskOperation;
-typedef void (*OperationDone) (DiskOperation *op, GError *error);
-
-struct _DiskOperation
-{
-  VireoMachine *machine;
-  GDBusMethodInvocation *invocation;
-  VireoMachineConfig *config; /* the definition to store when done */
-  char *target;
-  char *path;        /* the image */
-  char *folder;      /* the machine's folder */
-  char *temp_folder; /* ImportDisk: <folder>/.import-XXXXXX */
-  char *name;        /* the image's file name */
-  char *format;
-  guint64 size;
-  int fd;
-  gint64 caller_uid;
-  VireoIdentity identity;
-  OperationDone done;         /* what comes after qemu-img */
-  gboolean remove_on_failure; /* CreateDisk: the image is new */
-  gboolean handed_on;         /* the next step took the operation over */
-  gboolean lent;              /* ResizeDisk: vireod's image is the caller's until qemu-img is done */
-};
-
-static DiskOperation *
-disk_operation_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
+DiskOperation *
+vireo_disk_operation_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
 {
   DiskOperation *op = g_new0 (DiskOperation, 1);
 
@@ -320,8 +273,8 @@ disk_operation_new (VireoMachine *machine, GDBusMethodInvocation *invocation, co
   return op;
 }
 
-static void
-disk_operation_free (DiskOperation *op)
+void
+vireo_disk_operation_free (DiskOperation *op)
 {
   op->machine->disk_operation = NULL;
   g_object_unref (op->machine);
@@ -339,8 +292,6 @@ disk_operation_free (DiskOperation *op)
   g_free (op);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (DiskOperation, disk_operation_free)
-
 /* ---- CreateDisk ---- */
 
 static void
@@ -353,7 +304,7 @@ on_created (DiskOperation *op, GError *error)
       g_dbus_method_invocation_return_gerror (op->invocation, error);
       return;
     }
-  finish_with_new_disk (op->machine, op->invocation, g_steal_pointer (&op->config));
+  vireo_disks_finish_with_new_disk (op->machine, op->invocation, g_steal_pointer (&op->config));
 }
 
 static void
@@ -364,7 +315,7 @@ size_raw_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *c
   if (ftruncate (op->fd, (off_t) op->size) < 0 || fsync (op->fd) < 0)
     {
       int errsv = errno;
-      g_task_return_new_error (task, VIREO_ERROR, error_code_for_errno (errsv),
+      g_task_return_new_error (task, VIREO_ERROR, vireo_disks_error_code (errsv),
                                "cannot size the image %s: %s", op->path, g_strerror (errsv));
       return;
     }
@@ -382,8 +333,8 @@ on_sized (GObject *source, GAsyncResult *result, gpointer data)
   done (op, error);
 }
 
-static void
-run_in_thread (DiskOperation *op, GTaskThreadFunc func, OperationDone done)
+void
+vireo_disk_operation_in_thread (DiskOperation *op, GTaskThreadFunc func, OperationDone done)
 {
   g_autoptr (GTask) task = g_task_new (NULL, NULL, on_sized, op);
 
@@ -391,10 +342,6 @@ run_in_thread (DiskOperation *op, GTaskThreadFunc func, OperationDone done)
   g_object_set_data (G_OBJECT (task), "done", done);
   g_task_run_in_thread (task, func);
 }
-
-/* qemu-img, as op->identity, with @fd (if >= 0) as its fd 3; @done when it ends. */
-static void start_qemu_img (DiskOperation *op, const char *const *argv, int fd, gboolean report_progress,
-                            OperationDone done);
 
 static void
 create_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
@@ -410,22 +357,22 @@ create_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   int dir_fd;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(t@a{sv})", &size, &options);
-  if (!check_size (invocation, size, &size) || !parse_new_disk_options (options, &parsed, invocation)
-      || !require_off (machine, invocation))
+  if (!check_size (invocation, size, &size) || !vireo_disks_parse_new_options (options, &parsed, invocation)
+      || !vireo_disks_require_off (machine, invocation))
     return;
-  if (strcmp (parsed.format, "qcow2") == 0 && (qemu_img = qemu_img_path (invocation)) == NULL)
+  if (strcmp (parsed.format, "qcow2") == 0 && (qemu_img = vireo_disks_qemu_img_path (invocation)) == NULL)
     return;
-  config = config_with_new_disk (machine, invocation, parsed.bus, parsed.format, &disk);
+  config = vireo_disks_config_with_new_disk (machine, invocation, parsed.bus, parsed.format, &disk);
   if (config == NULL)
     return;
   g_free (disk->path);
-  disk->path = new_image_path (machine, &parsed, disk);
+  disk->path = vireo_disks_new_image_path (machine, &parsed, disk);
 
-  op = disk_operation_new (machine, invocation, "create");
+  op = vireo_disk_operation_new (machine, invocation, "create");
   op->target = g_strdup (disk->target);
   op->path = g_strdup (disk->path);
   op->size = size;
-  op->folder = machine_folder (machine);
+  op->folder = vireo_machine_folder (machine);
   /* The folder holds the definition already; the new file must not replace anything. */
   dir_fd = open (op->folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dir_fd >= 0)
@@ -437,22 +384,22 @@ create_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if (op->fd < 0)
     {
       int errsv = errno;
-      vireo_machine_return_error (invocation, error_code_for_errno (errsv), "cannot create %s: %s", op->path,
-                                  g_strerror (errsv));
+      vireo_machine_return_error (invocation, vireo_disks_error_code (errsv), "cannot create %s: %s",
+                                  op->path, g_strerror (errsv));
       return;
     }
   op->remove_on_failure = TRUE;
   op->config = g_steal_pointer (&config);
   if (strcmp (parsed.format, "raw") == 0)
     {
-      run_in_thread (g_steal_pointer (&op), size_raw_in_thread, on_created);
+      vireo_disk_operation_in_thread (g_steal_pointer (&op), size_raw_in_thread, on_created);
       return;
     }
   size_text = g_strdup_printf ("%" G_GUINT64_FORMAT, size);
   {
     const char *argv[] = { qemu_img, "create", "-q", "-f", "qcow2", op->path, size_text, NULL };
     /* vireod's own: the path is its own file in its own folder, and nothing is read. */
-    start_qemu_img (g_steal_pointer (&op), argv, -1, FALSE, on_created);
+    vireo_disk_operation_run_qemu_img (g_steal_pointer (&op), argv, -1, NULL, on_created);
   }
 }
 
@@ -492,7 +439,7 @@ attach_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_autofree char *target = NULL;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &entry);
-  if (!require_off (machine, invocation))
+  if (!vireo_disks_require_off (machine, invocation))
     return;
   config->files_uid = vireo_authority_caller_uid (invocation);
   disk = vireo_disk_config_parse (config, entry, config->disks->len, &error);
@@ -542,7 +489,7 @@ detach_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean own = FALSE;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&sb)", &target, &delete_file);
-  if (require_disk (machine, invocation, target) == NULL || !require_off (machine, invocation))
+  if (require_disk (machine, invocation, target) == NULL || !vireo_disks_require_off (machine, invocation))
     return;
   config = vireo_machine_config_copy (machine->config);
   for (guint i = 0; i < config->disks->len; i++)
@@ -568,7 +515,7 @@ detach_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
    * never through a link. */
   if (delete_file && own)
     {
-      g_autofree char *folder = machine_folder (machine);
+      g_autofree char *folder = vireo_machine_folder (machine);
       g_autofree char *base = g_path_get_basename (path);
       int dir_fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -637,12 +584,12 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
                                   strcmp (disk->device, "cdrom") == 0 ? "a CD-ROM drive" : "read-only");
       return;
     }
-  if (!require_off (machine, invocation))
+  if (!vireo_disks_require_off (machine, invocation))
     return;
-  if (strcmp (disk->format, "qcow2") == 0 && (qemu_img = qemu_img_path (invocation)) == NULL)
+  if (strcmp (disk->format, "qcow2") == 0 && (qemu_img = vireo_disks_qemu_img_path (invocation)) == NULL)
     return;
 
-  op = disk_operation_new (machine, invocation, "resize");
+  op = vireo_disk_operation_new (machine, invocation, "resize");
   op->path = g_strdup (disk->path);
   op->size = size;
   own = vireo_machine_config_in_own_folder (machine->config, disk->path);
@@ -653,7 +600,7 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if (op->fd < 0)
     {
       int errsv = errno;
-      vireo_machine_return_error (invocation, error_code_for_errno (errsv), "cannot open the image %s: %s",
+      vireo_machine_return_error (invocation, vireo_disks_error_code (errsv), "cannot open the image %s: %s",
                                   disk->path, g_strerror (errsv));
       return;
     }
@@ -699,7 +646,7 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (strcmp (disk->format, "raw") == 0)
     {
-      run_in_thread (g_steal_pointer (&op), size_raw_in_thread, on_resized);
+      vireo_disk_operation_in_thread (g_steal_pointer (&op), size_raw_in_thread, on_resized);
       return;
     }
   /* qemu-img runs as the caller and reaches the image only through the descriptor opened above
@@ -727,7 +674,7 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   {
     const char *argv[] = { qemu_img, "resize", "-q", "-f", "qcow2", "/proc/self/fd/3", size_text, NULL };
     int fd = dup (op->fd);
-    start_qemu_img (g_steal_pointer (&op), argv, fd, FALSE, on_resized);
+    vireo_disk_operation_run_qemu_img (g_steal_pointer (&op), argv, fd, NULL, on_resized);
   }
 }
 
@@ -893,7 +840,7 @@ change_medium (VireoMachine *machine, GDBusMethodInvocation *invocation)
           int errsv = fd < 0 ? errno : EINVAL;
           if (fd >= 0)
             close (fd);
-          vireo_machine_return_error (invocation, error_code_for_errno (errsv),
+          vireo_machine_return_error (invocation, vireo_disks_error_code (errsv),
                                       "cannot open the medium %s: %s", path, g_strerror (errsv));
           medium_call_free (call);
           return;
@@ -923,266 +870,19 @@ on_qemu_img_done (GObject *source, GAsyncResult *result, gpointer data)
   vireo_qemu_img_run_finish (result, &error);
   op->done (op, error);
   if (!op->handed_on)
-    disk_operation_free (op);
+    vireo_disk_operation_free (op);
 }
 
-static void
-on_import_progress (double fraction, gpointer data)
-{
-  DiskOperation *op = data;
-  vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, fraction);
-}
-
-static void
-start_qemu_img (DiskOperation *op, const char *const *argv, int fd, gboolean report_progress,
-                OperationDone done)
+void
+vireo_disk_operation_run_qemu_img (DiskOperation *op, const char *const *argv, int fd,
+                                   VireoQemuImgProgress progress, OperationDone done)
 {
   op->done = done;
-  vireo_qemu_img_run_async (argv, fd, &op->identity, report_progress ? on_import_progress : NULL, op,
-                            op->machine->disk_cancellable, on_qemu_img_done, op);
-}
-
-/* ---- ImportDisk ---- */
-
-/* Removes @folder and what is in it, one level deep (qemu-img makes one file), following no link. */
-static void
-remove_temp_folder (const char *folder)
-{
-  int fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  g_autoptr (GDir) dir = NULL;
-  const char *entry;
-
-  if (fd >= 0)
-    {
-      dir = g_dir_open (folder, 0, NULL);
-      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-        if (unlinkat (fd, entry, 0) < 0 && errno == EISDIR)
-          unlinkat (fd, entry, AT_REMOVEDIR);
-      close (fd);
-    }
-  if (rmdir (folder) < 0 && errno != ENOENT)
-    g_warning ("Cannot remove %s: %s", folder, g_strerror (errno));
-}
-
-/* Whether a qcow2 image's header says its data lie in another file (incompatible feature bit 2 of a
- * version 3 header), which QEMU opens by name. */
-static gboolean
-qcow2_has_data_file (int fd)
-{
-  guint32 version;
-  guint64 incompatible;
-
-  if (pread (fd, &version, sizeof version, 4) != (ssize_t) sizeof version)
-    return TRUE;
-  if (GUINT32_FROM_BE (version) < 3)
-    return FALSE;
-  if (pread (fd, &incompatible, sizeof incompatible, 72) != (ssize_t) sizeof incompatible)
-    return TRUE;
-  return (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0;
-}
-
-/* Step 3 of the import (see the top of this file), in a thread: the result made vireod's and moved in. */
-static void
-adopt_import_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  DiskOperation *op = data;
-  int temp_fd = open (op->temp_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int folder_fd = open (op->folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int fd = temp_fd >= 0 ? openat (temp_fd, op->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
-  uid_t expected = op->identity.change ? op->identity.uid : geteuid ();
-  struct stat st;
-  HvImageInfo info = { 0 };
-  g_autoptr (GError) local = NULL;
-  const char *problem = NULL;
-
-  if (fd < 0 || folder_fd < 0)
-    problem = "the copy is missing";
-  else if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_nlink != 1 || st.st_uid != expected)
-    problem = "the copy is not the file qemu-img made";
-  else if (!hv_image_info_read (fd, &info, &local) || info.qcow2 != (strcmp (op->format, "qcow2") == 0))
-    problem = "the copy is not of the format asked for";
-  else if (info.backing != NULL)
-    problem = "the copy names a backing file";
-  else if (info.qcow2 && qcow2_has_data_file (fd))
-    problem = "the copy names an external data file";
-  else if (fchown (fd, geteuid (), getegid ()) < 0 || fchmod (fd, 0600) < 0 || fsync (fd) < 0)
-    problem = g_strerror (errno);
-  else if (renameat2 (temp_fd, op->name, folder_fd, op->name, RENAME_NOREPLACE) < 0)
-    problem = errno == EEXIST ? "a file of that name appeared meanwhile" : g_strerror (errno);
-  else if (fsync (folder_fd) < 0)
-    problem = g_strerror (errno);
-  hv_image_info_clear (&info);
-  if (fd >= 0)
-    close (fd);
-  if (temp_fd >= 0)
-    close (temp_fd);
-  if (folder_fd >= 0)
-    close (folder_fd);
-  if (problem != NULL)
-    g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot keep the imported image: %s",
-                             problem);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
-static void
-on_import_adopted (DiskOperation *op, GError *error)
-{
-  remove_temp_folder (op->temp_folder);
-  if (error != NULL)
-    {
-      g_dbus_method_invocation_return_gerror (op->invocation, error);
-      return;
-    }
-  /* The machine may have started meanwhile (Start waits for disk operations, so only if it was
-   * re-attached): then the image stays, unnamed by the definition, and the caller hears why. */
-  if (is_active (op->machine))
-    {
-      vireo_machine_return_error (op->invocation, VIREO_ERROR_INVALID_STATE,
-                                  "“%s” started during the import; the image %s is kept but not added",
-                                  op->machine->config->name, op->path);
-      return;
-    }
-  vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, 1.0);
-  finish_with_new_disk (op->machine, op->invocation, g_steal_pointer (&op->config));
-}
-
-static void
-on_imported (DiskOperation *op, GError *error)
-{
-  if (error != NULL)
-    {
-      remove_temp_folder (op->temp_folder);
-      g_dbus_method_invocation_return_gerror (op->invocation, error);
-      return;
-    }
-  /* The operation goes on, in a thread. */
-  op->handed_on = TRUE;
-  run_in_thread (op, adopt_import_in_thread, on_import_adopted);
-}
-
-static void
-import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
-{
-  g_autoptr (GVariant) options = NULL;
-  g_autoptr (VireoMachineConfig) config = NULL;
-  g_autoptr (DiskOperation) op = NULL;
-  g_autofree char *qemu_img = NULL;
-  g_autofree char *template = NULL;
-  g_autofree char *output = NULL;
-  NewDiskOptions parsed;
-  VireoDiskConfig *disk = NULL;
-  const char *source;
-  struct stat st;
-  int fd;
-
-  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s@a{sv})", &source, &options);
-  if (!parse_new_disk_options (options, &parsed, invocation) || !require_off (machine, invocation))
-    return;
-  if (!g_utf8_validate (source, -1, NULL) || !g_path_is_absolute (source) || strlen (source) > 4095)
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                                  "the source must be an absolute path");
-      return;
-    }
-  if ((qemu_img = qemu_img_path (invocation)) == NULL)
-    return;
-  /* Said now, in words a user understands, rather than in qemu-img's: the caller must be able to read
-   * it (qemu-img will read it as them anyway). */
-  fd = vireo_open_as (vireo_authority_caller_uid (invocation), source, O_RDONLY);
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      int errsv = fd < 0 ? errno : EINVAL;
-      if (fd >= 0)
-        close (fd);
-      if (errsv == EINVAL)
-        vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is not a regular file",
-                                    source);
-      else
-        vireo_machine_return_error (invocation, error_code_for_errno (errsv), "cannot read %s: %s", source,
-                                    g_strerror (errsv));
-      return;
-    }
-  close (fd);
-
-  config = config_with_new_disk (machine, invocation, parsed.bus, parsed.format, &disk);
-  if (config == NULL)
-    return;
-  g_free (disk->path);
-  disk->path = new_image_path (machine, &parsed, disk);
-
-  op = disk_operation_new (machine, invocation, "import");
-  op->target = g_strdup (disk->target);
-  op->path = g_strdup (disk->path);
-  op->folder = machine_folder (machine);
-  op->name = g_path_get_basename (disk->path);
-  op->format = g_strdup (parsed.format);
-  if (lstat (op->path, &st) == 0)
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "%s already exists", op->path);
-      return;
-    }
-  if (!vireo_identity_init (&op->identity, op->caller_uid))
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_PERMISSION_DENIED,
-                                  "the caller has no usable identity");
-      return;
-    }
-  template = g_build_filename (op->folder, IMPORT_PREFIX "XXXXXX", NULL);
-  if (g_mkdtemp_full (template, 0700) == NULL)
-    {
-      int errsv = errno;
-      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot make a temporary folder in %s: %s",
-                                  op->folder, g_strerror (errsv));
-      return;
-    }
-  op->temp_folder = g_steal_pointer (&template);
-  fd = open (op->temp_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || (op->identity.change && fchown (fd, op->identity.uid, op->identity.gid) < 0))
-    {
-      int errsv = errno;
-      if (fd >= 0)
-        close (fd);
-      remove_temp_folder (op->temp_folder);
-      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot prepare %s: %s", op->temp_folder,
-                                  g_strerror (errsv));
-      return;
-    }
-  op->config = g_steal_pointer (&config);
-  vireo_dbus_machine_emit_disk_progress (machine->iface, "import", op->target, 0.0);
-  output = g_strdup_printf ("/proc/self/fd/3/%s", op->name);
-  {
-    const char *argv[] = { qemu_img, "convert", "-p", "-O", op->format, source, output, NULL };
-    start_qemu_img (g_steal_pointer (&op), argv, fd, TRUE, on_imported);
-  }
-}
-
-static gboolean
-handle_import_disk (VireoDBusMachine *iface, GDBusMethodInvocation *invocation, const char *source,
-                    GVariant *options, VireoMachine *machine)
-{
-  vireo_machine_authorize (machine, invocation, VIREO_ACTION_MODIFY, import_disk);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  vireo_qemu_img_run_async (argv, fd, &op->identity, progress, op, op->machine->disk_cancellable,
+                            on_qemu_img_done, op);
 }
 
 /* ---- set-up ---- */
-
-/* Temporary folders of imports a vireod that died left behind. */
-static void
-remove_import_leftovers (VireoMachine *machine)
-{
-  g_autofree char *folder = machine_folder (machine);
-  g_autoptr (GDir) dir = g_dir_open (folder, 0, NULL);
-  const char *entry;
-
-  while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-    if (g_str_has_prefix (entry, IMPORT_PREFIX))
-      {
-        g_autofree char *path = g_build_filename (folder, entry, NULL);
-        g_message ("removing %s, left by an interrupted import", path);
-        remove_temp_folder (path);
-      }
-}
 
 void
 vireo_machine_disks_init (VireoMachine *machine)
@@ -1192,6 +892,5 @@ vireo_machine_disks_init (VireoMachine *machine)
   g_signal_connect (machine->iface, "handle-detach-disk", G_CALLBACK (handle_detach_disk), machine);
   g_signal_connect (machine->iface, "handle-resize-disk", G_CALLBACK (handle_resize_disk), machine);
   g_signal_connect (machine->iface, "handle-change-medium", G_CALLBACK (handle_change_medium), machine);
-  g_signal_connect (machine->iface, "handle-import-disk", G_CALLBACK (handle_import_disk), machine);
-  remove_import_leftovers (machine);
+  vireo_machine_disk_import_init (machine);
 }
