@@ -106,11 +106,13 @@ on_polkit_checked (GObject *source, GAsyncResult *result, gpointer user_data)
   if (polkit_authorization_result_get_is_authorized (answer))
     {
       GDBusConnection *connection = g_dbus_method_invocation_get_connection (data->invocation);
+      /* Before the task is stolen below: arguments are evaluated in no set order. */
+      GCancellable *cancellable = g_task_get_cancellable (task);
       g_dbus_connection_call (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                               "org.freedesktop.DBus", "GetConnectionUnixUser",
                               g_variant_new ("(s)", g_dbus_method_invocation_get_sender (data->invocation)),
-                              G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                              g_task_get_cancellable (task), on_caller_uid, g_steal_pointer (&task));
+                              G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, cancellable, on_caller_uid,
+                              g_steal_pointer (&task));
       return;
     }
   if (polkit_authorization_result_get_is_challenge (answer))
@@ -149,6 +151,7 @@ vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *i
   CheckData *data = g_new0 (CheckData, 1);
   PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
   g_autoptr (PolkitSubject) subject = NULL;
+  g_autofree char *owner = NULL; /* polkitd's bus name, when it runs */
   GDBusMessage *message = g_dbus_method_invocation_get_message (invocation);
 
   data->action = g_strdup (action);
@@ -163,7 +166,9 @@ vireo_authority_check_async (VireoAuthority *authority, GDBusMethodInvocation *i
       return;
     }
 
-  if (authority->polkit == NULL || polkit_authority_get_owner (authority->polkit) == NULL)
+  if (authority->polkit != NULL)
+    owner = polkit_authority_get_owner (authority->polkit);
+  if (owner == NULL)
     {
       /* Without polkitd nobody can vouch for a caller but root. */
       if (caller_uid (invocation) == 0)

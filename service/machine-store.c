@@ -25,23 +25,6 @@ struct _VireoMachineStore
   char *root;
 };
 
-static VireoError
-error_code_for_errno (int errsv)
-{
-  switch (errsv)
-    {
-    case ENOENT:
-    case ENOTDIR:
-      return VIREO_ERROR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return VIREO_ERROR_PERMISSION_DENIED;
-    default:
-      return VIREO_ERROR_FAILED;
-    }
-}
-
 /* When writing, a missing file is no error of its own: only permissions are worth telling apart. */
 static VireoError
 write_error_code (VireoError code)
@@ -79,7 +62,7 @@ vireo_machine_store_new (const char *root, GError **error)
   if (g_mkdir_with_parents (root, 0700) < 0 || stat (root, &st) < 0)
     {
       int errsv = errno;
-      g_set_error (error, VIREO_ERROR, write_error_code (error_code_for_errno (errsv)),
+      g_set_error (error, VIREO_ERROR, write_error_code (vireo_error_code_for_errno (errsv)),
                    "Cannot create the storage folder “%s”: %s.", root, g_strerror (errsv));
       return NULL;
     }
@@ -144,7 +127,7 @@ open_machine_dir (VireoMachineStore *store, const char *uuid, GError **error)
       if (errsv == ENOENT)
         g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND, "There is no machine %s.", uuid);
       else
-        g_set_error (error, VIREO_ERROR, error_code_for_errno (errsv), "Cannot open “%s”: %s.", dir,
+        g_set_error (error, VIREO_ERROR, vireo_error_code_for_errno (errsv), "Cannot open “%s”: %s.", dir,
                      g_strerror (errsv));
     }
   return fd;
@@ -288,7 +271,7 @@ vireo_machine_store_save (VireoMachineStore *store, const VireoMachineConfig *co
   if (mkdir (folder, 0700) < 0 && errno != EEXIST)
     {
       int errsv = errno;
-      g_set_error (error, VIREO_ERROR, write_error_code (error_code_for_errno (errsv)),
+      g_set_error (error, VIREO_ERROR, write_error_code (vireo_error_code_for_errno (errsv)),
                    "Cannot create the folder “%s”: %s.", folder, g_strerror (errsv));
       return FALSE;
     }
@@ -367,7 +350,7 @@ remove_tree_at (int dir_fd, const char *name, unsigned depth, gboolean keep_top,
 fail:
   {
     int errsv = errno;
-    g_set_error (error, VIREO_ERROR, write_error_code (error_code_for_errno (errsv)),
+    g_set_error (error, VIREO_ERROR, write_error_code (vireo_error_code_for_errno (errsv)),
                  "Cannot remove “%s”: %s.", name, g_strerror (errsv));
     return FALSE;
   }

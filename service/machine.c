@@ -64,7 +64,7 @@ publish_config (VireoMachine *machine)
 
 /* --- authorization helper --- */
 
-typedef void (*AuthorizedFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+typedef VireoAuthorizedFunc AuthorizedFunc;
 
 typedef struct
 {
@@ -98,11 +98,15 @@ authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char 
   vireo_authority_check_async (machine->daemon->authority, invocation, action, NULL, on_authorized, call);
 }
 
-static void return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
-    G_GNUC_PRINTF (3, 4);
+void
+vireo_machine_authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *action,
+                         VireoAuthorizedFunc func)
+{
+  authorize (machine, invocation, action, func);
+}
 
-static void
-return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
+void
+vireo_machine_return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
 {
   va_list args;
   g_autofree char *message = NULL;
@@ -118,8 +122,8 @@ require_active (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (is_active (machine) && !state_is (machine, "starting"))
     return TRUE;
-  return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not running (it is %s)",
-                machine->config->name, state (machine));
+  vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not running (it is %s)",
+                              machine->config->name, state (machine));
   return FALSE;
 }
 
@@ -193,7 +197,8 @@ pause_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (state_is (machine, "paused"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already paused", machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already paused",
+                                  machine->config->name);
       return;
     }
   forward (machine, invocation, vireo_worker1_call_pause, vireo_worker1_call_pause_finish, "paused");
@@ -213,8 +218,8 @@ resume_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (!state_is (machine, "paused"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not paused (it is %s)",
-                    machine->config->name, state (machine));
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is not paused (it is %s)",
+                                  machine->config->name, state (machine));
       return;
     }
   forward (machine, invocation, vireo_worker1_call_resume, vireo_worker1_call_resume_finish, "running");
@@ -328,8 +333,8 @@ save_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (state_is (machine, "saving"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already being saved",
-                    machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is already being saved",
+                                  machine->config->name);
       return;
     }
   call_and_wait_for_end (machine, invocation, vireo_worker1_call_save, vireo_worker1_call_save_finish,
@@ -378,9 +383,9 @@ shutdown_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     return;
   if (state_is (machine, "paused"))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE,
-                    "“%s” is paused and cannot react to the power button; resume it first",
-                    machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” is paused and cannot react to the power button; resume it first",
+                                  machine->config->name);
       return;
     }
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(u)", &timeout);
@@ -474,8 +479,8 @@ open_display (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   if (!machine->config->display)
     {
-      return_error (invocation, VIREO_ERROR_NOT_SUPPORTED, "“%s” has no display; use its serial console",
-                    machine->config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
+                                  "“%s” has no display; use its serial console", machine->config->name);
       return;
     }
   if (!require_active (machine, invocation))
@@ -510,6 +515,13 @@ store_config (VireoMachine *machine, VireoMachineConfig *config, GDBusMethodInvo
   return TRUE;
 }
 
+gboolean
+vireo_machine_store_config (VireoMachine *machine, VireoMachineConfig *config,
+                            GDBusMethodInvocation *invocation)
+{
+  return store_config (machine, config, invocation);
+}
+
 /* Whether @settings name any file of the machine. */
 static gboolean
 names_files (GVariant *settings)
@@ -533,13 +545,21 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_autoptr (GError) error = NULL;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &settings);
+  if (machine->disk_operation != NULL && g_variant_lookup (settings, "disks", "@aa{sv}", NULL))
+    {
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” has a disk operation (%s) under way", machine->config->name,
+                                  machine->disk_operation);
+      return;
+    }
   if (is_active (machine))
     {
       g_autofree char *keys = vireo_machine_config_keys_needing_off (settings);
       if (keys)
         {
-          return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is running; turn it off to change %s",
-                        machine->config->name, keys);
+          vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                      "“%s” is running; turn it off to change %s", machine->config->name,
+                                      keys);
           return;
         }
     }
@@ -557,7 +577,8 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (machine->name_taken && machine->name_taken (config->name, config->uuid, machine->name_taken_data))
     {
-      return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”", config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”",
+                                  config->name);
       return;
     }
   if (store_config (machine, g_steal_pointer (&config), invocation))
@@ -591,7 +612,8 @@ rename_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
     }
   if (machine->name_taken && machine->name_taken (config->name, config->uuid, machine->name_taken_data))
     {
-      return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”", config->name);
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "another machine is already called “%s”",
+                                  config->name);
       return;
     }
   if (store_config (machine, g_steal_pointer (&config), invocation))
@@ -621,10 +643,18 @@ delete_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean delete_disks;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &delete_disks);
+  if (machine->disk_operation != NULL)
+    {
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” has a disk operation (%s) under way", machine->config->name,
+                                  machine->disk_operation);
+      return;
+    }
   if (is_active (machine))
     {
-      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is %s; turn it off before deleting it",
-                    machine->config->name, state (machine));
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” is %s; turn it off before deleting it", machine->config->name,
+                                  state (machine));
       return;
     }
   if (!vireo_machine_store_delete (machine->daemon->store, machine->config->uuid, delete_disks, &error))
@@ -653,6 +683,9 @@ vireo_machine_dispose (GObject *object)
   VireoMachine *machine = VIREO_MACHINE (object);
 
   vireo_machine_finish_waiters (machine, "gone", "the service is shutting down");
+  if (machine->disk_cancellable)
+    g_cancellable_cancel (machine->disk_cancellable);
+  g_clear_object (&machine->disk_cancellable);
   /* Leaving the worker running on purpose: a restarted vireod re-attaches to it. */
   vireo_machine_drop_worker (machine);
   g_clear_object (&machine->iface);
@@ -715,6 +748,7 @@ vireo_machine_new (VireoDaemon *daemon, VireoMachineConfig *config)
   g_signal_connect (machine->iface, "handle-export-libvirt-xml", G_CALLBACK (handle_export), machine);
   g_signal_connect (machine->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), machine);
   g_signal_connect (machine->iface, "handle-open-display", G_CALLBACK (handle_open_display), machine);
+  vireo_machine_disks_init (machine);
   return machine;
 }
 

@@ -169,7 +169,7 @@ import_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
     }
   /* Whatever the XML says, its files are the importing caller's to name: checked with their rights. */
   config->files_uid = request->files_uid;
-  if (!vireo_machine_config_check_files (config, &error))
+  if (!vireo_machine_config_check_imported_files (config, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;

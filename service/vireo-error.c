@@ -1,5 +1,7 @@
 /* vireo-error.c — the service's error domain and its D-Bus error names. */
 #include "vireo-error.h"
+
+#include <errno.h>
 #include "hv-limits.h"
 
 #include <gio/gio.h>
@@ -23,6 +25,23 @@ vireo_error_quark (void)
   g_dbus_error_register_error_domain ("vireo-error-quark", &quark, vireo_error_entries,
                                       G_N_ELEMENTS (vireo_error_entries));
   return (GQuark) quark;
+}
+
+VireoError
+vireo_error_code_for_errno (int errsv)
+{
+  switch (errsv)
+    {
+    case ENOENT:
+    case ENOTDIR:
+      return VIREO_ERROR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return VIREO_ERROR_PERMISSION_DENIED;
+    default:
+      return VIREO_ERROR_FAILED;
+    }
 }
 
 GError *

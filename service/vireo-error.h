@@ -21,6 +21,10 @@ typedef enum
   VIREO_ERROR_TIMEOUT,           /* .Timeout */
 } VireoError;
 
+/* The error a user can act on for a failed system call's errno: NotFound (ENOENT, ENOTDIR),
+ * PermissionDenied (EACCES, EPERM, EROFS), else Failed. */
+VireoError vireo_error_code_for_errno (int errsv);
+
 /* Converts an HV_ERROR from the core into the nearest VIREO_ERROR, keeping the message. */
 GError *vireo_error_from_hv (const GError *hv_error);
 

@@ -410,8 +410,12 @@ test_disks (void)
 
   /* Read-only, from the row's check button. */
   gtk_check_button_set_active (GTK_CHECK_BUTTON (find_widget (row, GTK_TYPE_CHECK_BUTTON)), TRUE);
-  assert_setting (machine, "disks",
-                  g_variant_new_parsed ("[{'path': <%s>, 'format': <'raw'>, 'readonly': <true>}]", raw));
+  assert_setting (
+      machine, "disks",
+      g_variant_new_parsed ("[{'path': <%s>, 'format': <'raw'>, 'readonly': <true>, 'device': <'disk'>, "
+                            "'bus': <'virtio'>, 'target': <'vda'>, 'boot-order': <uint32 0>, "
+                            "'cache': <'default'>}]",
+                            raw));
 
   vireo_machine_settings_add_disk (window, qcow2);
   query.count = 2;
