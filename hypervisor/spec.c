@@ -116,6 +116,46 @@ const HvDeviceKindInfo hv_kind_info_virtio_blk = {
   .options = virtio_blk_options,
 };
 
+static const HvSpecOptionInfo sata_disk_options[] = {
+  { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" },
+  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
+  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
+    .values = disk_formats },
+  { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" },
+  { "cache", HV_SPEC_OPTION_STRING, FALSE,
+    "none (direct I/O) or writeback (the host page cache); direct where possible by default",
+    .values = disk_caches },
+  { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)",
+    .max_length = 20 },
+  { NULL },
+};
+
+/* SATA drives share one AHCI controller, made with the first of them; each takes the next of its six
+ * ports in the order the spec lists them. */
+const HvDeviceKindInfo hv_kind_info_sata_disk = {
+  .name = "sata-disk",
+  .id_prefix = "sata",
+  .max_instances = 6,
+  .description = "SATA hard disk on the AHCI controller (a disk image)",
+  .options = sata_disk_options,
+};
+
+static const HvSpecOptionInfo cdrom_options[] = {
+  { "file", HV_SPEC_OPTION_FD, FALSE, "the disc image (ISO), read-only; none: an empty drive" },
+  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
+  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
+    .values = disk_formats },
+  { NULL },
+};
+
+const HvDeviceKindInfo hv_kind_info_cdrom = {
+  .name = "cdrom",
+  .id_prefix = "cdrom",
+  .max_instances = 6,
+  .description = "ATAPI CD/DVD-ROM drive on the AHCI controller (its disc can be changed while running)",
+  .options = cdrom_options,
+};
+
 static gboolean
 check_net_backend (const char *value, GError **error)
 {
@@ -161,10 +201,13 @@ const HvDeviceKindInfo hv_kind_info_virtio_net = {
 };
 
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
-  &hv_kind_info_pci_host,      &hv_kind_info_serial,          &hv_kind_info_i8042,
-  &hv_kind_info_rtc,           &hv_kind_info_acpi_pm,         &hv_kind_info_fw_cfg,
-  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet,
-  &hv_kind_info_virtio_blk,    &hv_kind_info_virtio_net,      NULL,
+  &hv_kind_info_pci_host,      &hv_kind_info_serial,
+  &hv_kind_info_i8042,         &hv_kind_info_rtc,
+  &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
+  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard,
+  &hv_kind_info_virtio_tablet, &hv_kind_info_virtio_blk,
+  &hv_kind_info_virtio_net,    &hv_kind_info_sata_disk,
+  &hv_kind_info_cdrom,         NULL,
 };
 
 const HvDeviceKindInfo *
