@@ -19,6 +19,7 @@ typedef enum
   VIREO_ERROR_EXISTS,            /* .Exists */
   VIREO_ERROR_NOT_SUPPORTED,     /* .NotSupported */
   VIREO_ERROR_TIMEOUT,           /* .Timeout */
+  VIREO_ERROR_MEDIUM_LOCKED,     /* .MediumLocked: the guest locked a drive's tray */
 } VireoError;
 
 /* Converts an HV_ERROR from the core into the nearest VIREO_ERROR, keeping the message. */

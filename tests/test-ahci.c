@@ -14,15 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DISK_SIZE (1u << 20)
+#define DISK_SIZE  (1u << 20)
 #define CD_SECTORS 64
 #define SLOT       1 /* the test's first PCI slot */
 
 /* Guest memory layout. */
-#define CLB(port)  (0x100000ull + (port) * 0x1000ull)
-#define FB(port)   (CLB (port) + 0x400)
-#define CT(port, slot) (0x180000ull + (port) * 0x10000ull + (slot) * 0x400ull)
-#define DATA       0x300000ull
+#define CLB(port)      (0x100000ull + (port) *0x1000ull)
+#define FB(port)       (CLB (port) + 0x400)
+#define CT(port, slot) (0x180000ull + (port) *0x10000ull + (slot) *0x400ull)
+#define DATA           0x300000ull
 
 #define P_IS   0x10
 #define P_IE   0x14
@@ -130,8 +130,8 @@ restart_port (Fixture *f, unsigned port)
 
 /* Writes a command into @slot: the FIS, an ATAPI command, the PRDs. */
 static void
-put_command (Fixture *f, unsigned port, unsigned slot, const uint8_t *cfis, const uint8_t *cdb, const Prd *prds,
-             unsigned n_prds, gboolean write)
+put_command (Fixture *f, unsigned port, unsigned slot, const uint8_t *cfis, const uint8_t *cdb,
+             const Prd *prds, unsigned n_prds, gboolean write)
 {
   uint8_t *header = test_guest (&f->m, CLB (port) + 32 * slot, 32);
   uint8_t *table = test_guest (&f->m, CT (port, slot), 0x80 + 16 * n_prds);
@@ -204,8 +204,8 @@ prdbc (Fixture *f, unsigned port, unsigned slot)
 }
 
 static uint32_t
-ata (Fixture *f, unsigned port, uint8_t command, uint64_t lba, unsigned count, const Prd *prds, unsigned n_prds,
-     gboolean write)
+ata (Fixture *f, unsigned port, uint8_t command, uint64_t lba, unsigned count, const Prd *prds,
+     unsigned n_prds, gboolean write)
 {
   uint8_t fis[20];
 
@@ -251,8 +251,8 @@ setup (Fixture *f, gconstpointer data)
   test_machine_init (&f->m);
   f->ahci = hv_ahci_new (&f->m.tp.platform, f->m.pci, "ahci", &error);
   g_assert_no_error (error);
-  g_assert_cmpint (hv_ahci_add_disk (f->ahci, "sata0", open_block (f->disk_path, FALSE), "SERIAL-1", &error), ==,
-                   0);
+  g_assert_cmpint (hv_ahci_add_disk (f->ahci, "sata0", open_block (f->disk_path, FALSE), "SERIAL-1", &error),
+                   ==, 0);
   g_assert_cmpint (hv_ahci_add_cdrom (f->ahci, "cdrom0", open_block (f->cd_path, TRUE), &error), ==, 1);
   g_assert_no_error (error);
 
@@ -288,7 +288,7 @@ test_registers (Fixture *f, gconstpointer data)
 {
   uint32_t cap = hba_read (f, 0x00);
 
-  g_assert_cmpuint (cap & 0x1f, ==, 5);        /* six ports */
+  g_assert_cmpuint (cap & 0x1f, ==, 5);         /* six ports */
   g_assert_cmpuint ((cap >> 8) & 0x1f, ==, 31); /* 32 slots */
   g_assert_true (cap & (1u << 18));             /* AHCI only */
   g_assert_true (cap & (1u << 30));             /* NCQ */

@@ -1835,6 +1835,8 @@ hv_ahci_change_medium (HvAhci *ahci, unsigned index, HvBlock *block, gboolean fo
   g_mutex_lock (&ahci->lock);
   if (block == NULL && port->locked && !force)
     {
+      /* As when someone presses the drive's button: a guest watching media events may unlock it. */
+      port->media_event = MEDIA_EVENT_EJECT;
       g_mutex_unlock (&ahci->lock);
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
                    "the guest has locked the CD-ROM's tray (it is using the disc)");
