@@ -17,9 +17,9 @@
 typedef struct
 {
   char *dir;
-  char *disk;  /* qcow2, 1 MiB */
-  char *iso;   /* volume FIRSTDISC */
-  char *iso2;  /* volume SECONDDISC */
+  char *disk; /* qcow2, 1 MiB */
+  char *iso;  /* volume FIRSTDISC */
+  char *iso2; /* volume SECONDDISC */
 } Fixture;
 
 static gboolean
@@ -64,7 +64,8 @@ require_tools (Fixture *f, gboolean second_disc)
 
   if (!vireo_test_require_kvm ())
     return FALSE;
-  for (const char *const *tool = (const char *const[]){ "xorriso", "qemu-img", "qemu-io", NULL }; *tool; tool++)
+  for (const char *const *tool = (const char *const[]){ "xorriso", "qemu-img", "qemu-io", NULL }; *tool;
+       tool++)
     {
       g_autofree char *path = g_find_program_in_path (*tool);
       if (path == NULL)
@@ -149,10 +150,13 @@ test_disk_and_cdrom (Fixture *f, gconstpointer data)
     r = run_vireo (args);
   }
   g_assert_cmpint (r.status, ==, 0);
-  for (const char *const *line = (const char *const[]){
-           "sata: port 0 disk 2048 sectors\n", "sata: readback ok\n", "sata: ncq ok\n",
-           "sata: past the end refused\n", "sata: port 1 cdrom\n", "sata: cd volume FIRSTDISC\n",
-           "sata: cd past the end refused\n", "sata: port 2 cdrom\nsata: cd empty\n", "sata: done\n", NULL };
+  for (const char *const *line = (const char *const[]){ "sata: port 0 disk 2048 sectors\n",
+                                                        "sata: readback ok\n", "sata: ncq ok\n",
+                                                        "sata: past the end refused\n",
+                                                        "sata: port 1 cdrom\n", "sata: cd volume FIRSTDISC\n",
+                                                        "sata: cd past the end refused\n",
+                                                        "sata: port 2 cdrom\nsata: cd empty\n",
+                                                        "sata: done\n", NULL };
        *line; line++)
     g_assert_nonnull (strstr (r.out, *line));
   g_assert_null (strstr (r.out, "FAIL"));
@@ -218,7 +222,8 @@ test_media_change (Fixture *f, gconstpointer data)
   g_test_message ("%s", output);
   g_assert_nonnull (strstr (output, "sata: cd volume FIRSTDISC\n"));
   g_assert_nonnull (strstr (output, "sata: cd removed\nsata: cd not ready\n"));
-  g_assert_nonnull (strstr (output, "sata: cd inserted\nsata: cd unit attention\nsata: cd volume SECONDDISC\n"));
+  g_assert_nonnull (
+      strstr (output, "sata: cd inserted\nsata: cd unit attention\nsata: cd volume SECONDDISC\n"));
   g_assert_nonnull (strstr (output, "sata: done\n"));
   g_assert_null (strstr (output, "FAIL"));
   vireo_test_guest_clear (&guest);
@@ -240,10 +245,8 @@ test_refused (Fixture *f, gconstpointer data)
     const char *path;
     const char *message;
   } cases[] = {
-    { "--cdrom", missing, missing, "no such file" },
-    { "--cdrom", f->dir, f->dir, "folder" },
-    { "--cdrom", damaged, damaged, "qcow2" },
-    { "--disk", missing_sata, missing, "no such file" },
+    { "--cdrom", missing, missing, "no such file" }, { "--cdrom", f->dir, f->dir, "folder" },
+    { "--cdrom", damaged, damaged, "qcow2" },        { "--disk", missing_sata, missing, "no such file" },
     { "--disk", damaged_sata, damaged, "qcow2" },
   };
 

@@ -85,7 +85,8 @@ kit_ahci_init (KitAhci *hba, unsigned index)
   kit_pci_enable (&hba->pci, KIT_PCI_COMMAND_MEMORY | KIT_PCI_COMMAND_MASTER);
   if (!kit_pci_bar (&hba->pci, 5, &bar) || (hba->abar = kit_pci_bar_map (&bar, 0, 0x1000)) == NULL)
     {
-      kit_printf ("kit: ahci %02x:%02x.%x: no usable BAR 5\n", hba->pci.bus, hba->pci.slot, hba->pci.function);
+      kit_printf ("kit: ahci %02x:%02x.%x: no usable BAR 5\n", hba->pci.bus, hba->pci.slot,
+                  hba->pci.function);
       return false;
     }
   set_reg (hba, HBA_GHC, GHC_AE | GHC_HR);
@@ -111,7 +112,9 @@ kit_ahci_init (KitAhci *hba, unsigned index)
       set_reg (hba, port_reg (port, P_IE), 0);
       start_port (hba, port);
       sig = reg (hba, port_reg (port, P_SIG));
-      hba->kinds[port] = sig == 0xeb140101u ? KIT_AHCI_CDROM : sig == 0x00000101u ? KIT_AHCI_DISK : KIT_AHCI_NONE;
+      hba->kinds[port] = sig == 0xeb140101u   ? KIT_AHCI_CDROM
+                         : sig == 0x00000101u ? KIT_AHCI_DISK
+                                              : KIT_AHCI_NONE;
     }
   return true;
 }
@@ -141,7 +144,7 @@ prepare (KitAhci *hba, unsigned port, unsigned slot, const uint8_t *fis, const u
   put32 (header, 5 | (cdb ? 1u << 5 : 0) | (write ? 1u << 6 : 0) | (uint32_t) n_segments << 16);
   put32 (header + 8, (uint32_t) table_address);
   put32 (header + 12, (uint32_t) (table_address >> 32));
-  __asm__ volatile ("mfence" ::: "memory");
+  __asm__ volatile("mfence" ::: "memory");
 }
 
 /* Waits for @slots to leave PxCI and PxSACT; the task file on an error (the port restarted), 0, or -1. */
