@@ -1942,7 +1942,8 @@ hv_ahci_load_port (HvAhci *ahci, unsigned index, GVariant *state, GError **error
   uint64_t clb, fb, capacity;
   gboolean error_stop, tray_open = port->tray_open, locked = FALSE, ua = FALSE;
   uint8_t media_event = 0;
-  gboolean with_hba = g_variant_lookup_value (state, "ghc", NULL) != NULL;
+  g_autoptr (GVariant) saved_ghc = g_variant_lookup_value (state, "ghc", NULL);
+  gboolean with_hba = saved_ghc != NULL;
 
   if ((with_hba && !hv_state_get (state, what, "ghc", "u", &ghc, error))
       || !hv_state_get (state, what, "port", "u", &saved_index, error)

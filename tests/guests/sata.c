@@ -7,8 +7,9 @@
  *   ("sata: ncq ok"); TRIM of 8-15 when IDENTIFY offers it ("sata: trim ok" / "sata: no trim"); a read
  *   past the end refused ("sata: past the end refused");
  *   CD-ROM: READ CAPACITY ("sata: cd N sectors"), the ISO's primary volume descriptor at LBA 16 ("sata:
- *   cd volume NAME"), a read past the end refused; with media=1 on the command line it then waits for
- *   the host to take the disc out ("sata: cd removed", "sata: cd not ready") and to put one in ("sata:
+ *   cd volume NAME"), a read past the end refused; with media=2 on the command line it locks the tray
+ *   ("sata: cd locked") until the host presses the eject button ("sata: cd eject requested", "sata: cd
+ *   unlocked"); with media=1 or 2 it then waits for the host to take the disc out ("sata: cd removed", "sata: cd not ready") and to put one in ("sata:
  *   cd inserted", "sata: cd unit attention", "sata: cd volume NAME"); an empty drive says "sata: cd empty";
  *   then "sata: done" and power-off.  Any failure prints "sata: FAIL ..." and powers off. */
 #include "kit.h"
@@ -260,6 +261,20 @@ cdrom_checks (unsigned port)
 
   if (!kit_cmdline_u64 ("media", &media) || media == 0)
     return;
+  if (media == 2)
+    {
+      uint8_t prevent[12] = { 0x1e, 0, 0, 0, 1 };
+      uint8_t allow[12] = { 0x1e };
+
+      if (kit_ahci_packet (&hba, port, prevent, 0, 0) != 0)
+        failed ("PREVENT MEDIUM REMOVAL", 0);
+      kit_puts ("sata: cd locked\n");
+      wait_media_event (port, 1);
+      kit_puts ("sata: cd eject requested\n");
+      if (kit_ahci_packet (&hba, port, allow, 0, 0) != 0)
+        failed ("ALLOW MEDIUM REMOVAL", 0);
+      kit_puts ("sata: cd unlocked\n");
+    }
   kit_puts ("sata: cd waiting for the disc to go\n");
   wait_media_event (port, 3);
   kit_puts ("sata: cd removed\n");
