@@ -827,6 +827,24 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
   for (guint i = 0; i < spec->devices->len; i++)
     if (!check_device (spec, spec->devices->pdata[i], flags, error))
       return FALSE;
+  {
+    /* SATA disks and CD-ROMs share the AHCI controller's ports. */
+    unsigned sata = 0;
+
+    for (guint i = 0; i < spec->devices->len; i++)
+      {
+        const HvDeviceSpec *device = spec->devices->pdata[i];
+        if (strcmp (device->kind, "sata-disk") == 0 || strcmp (device->kind, "cdrom") == 0)
+          sata++;
+      }
+    if (sata > HV_SATA_PORTS)
+      {
+        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                     "the machine has %u SATA drives (sata-disk and cdrom); the SATA controller has %d ports",
+                     sata, HV_SATA_PORTS);
+        return FALSE;
+      }
+  }
   return TRUE;
 }
 

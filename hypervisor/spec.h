@@ -18,6 +18,9 @@ G_BEGIN_DECLS
 /* The longest device id, and the most devices a spec may list. */
 #define HV_DEVICE_ID_MAX    32
 #define HV_SPEC_DEVICES_MAX 64
+/* The SATA drives (kinds "sata-disk" and "cdrom" together) a machine may have: the AHCI controller's
+ * ports. */
+#define HV_SATA_PORTS 6
 
 typedef enum
 {

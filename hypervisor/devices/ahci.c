@@ -1241,6 +1241,12 @@ run_ata_locked (Port *port, Request *request, const uint8_t *fis)
 
     case ATA_FLUSH_CACHE:
     case ATA_FLUSH_CACHE_EXT:
+      if (hv_block_is_read_only (port->block))
+        {
+          /* Nothing was written: nothing to make stable. */
+          finish_slot_locked (port, slot, FALSE, FALSE, 0, STATUS_OK, 0);
+          break;
+        }
       request->op = HV_BLOCK_FLUSH;
       request->n_iov = 0;
       if (submit_locked (request))

@@ -6,7 +6,7 @@
 #include "platform.h"
 #include "devices/devices.h"
 
-#define HV_AHCI_PORTS 6
+#define HV_AHCI_PORTS HV_SATA_PORTS
 
 typedef struct _HvAhci HvAhci;
 
