@@ -2073,9 +2073,10 @@ open_backing (void *opaque, unsigned depth, const char *name, HvBlockFormat form
   return fd;
 }
 
-/* Opens @fd (not taken) as the device's image. */
+/* Opens @fd (not taken) as the device's image; a disc changed later (@changed) has its format probed,
+ * since the device's options describe the first one. */
 static HvBlock *
-open_image (HvDevice *device, int fd, gboolean cdrom, GError **error)
+open_image (HvDevice *device, int fd, gboolean cdrom, gboolean changed, GError **error)
 {
   HvBlockOptions options = { 0 };
   const char *format = NULL, *cache = NULL;
@@ -2084,7 +2085,7 @@ open_image (HvDevice *device, int fd, gboolean cdrom, GError **error)
   g_variant_lookup (device->options, "format", "&s", &format);
   g_variant_lookup (device->options, "cache", "&s", &cache);
   g_variant_lookup (device->options, "read-only", "b", &options.read_only);
-  options.format = parse_format (format);
+  options.format = changed ? HV_BLOCK_FORMAT_AUTO : parse_format (format);
   options.cache = parse_cache (cache);
   if (cdrom)
     options.read_only = TRUE;
@@ -2133,7 +2134,7 @@ drive_realize (HvDevice *device, gboolean cdrom, GError **error)
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no disk image was given");
       return FALSE;
     }
-  if (fd >= 0 && (block = open_image (device, fd, cdrom, error)) == NULL)
+  if (fd >= 0 && (block = open_image (device, fd, cdrom, FALSE, error)) == NULL)
     return FALSE;
   if (ahci == NULL)
     {
@@ -2230,7 +2231,7 @@ hv_ahci_device_change_medium (void *device_pointer, int fd, gboolean force, GErr
     }
   if (fd >= 0)
     {
-      block = open_image (device, fd, TRUE, error);
+      block = open_image (device, fd, TRUE, TRUE, error);
       close (fd);
       if (block == NULL)
         return FALSE;

@@ -632,6 +632,7 @@ remember_medium (VireoWorker *worker, const char *id, int fd)
   g_variant_dict_init (&options, device->options);
   g_variant_dict_remove (&options, "file");
   g_variant_dict_remove (&options, "backing");
+  g_variant_dict_remove (&options, "format"); /* the new disc's is probed */
   g_variant_unref (device->options);
   device->options = g_variant_ref_sink (g_variant_dict_end (&options));
   if (fd >= 0)
