@@ -186,6 +186,7 @@ test_media_change (Fixture *f, gconstpointer data)
     return;
   spec->memory = 128ull << 20;
   spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  g_free (spec->cmdline);
   spec->cmdline = g_strdup ("media=1");
   cdrom = hv_machine_spec_add_device (spec, "cdrom", NULL, NULL);
   hv_device_spec_set_fd (spec, cdrom, "file", open (f->iso, O_RDONLY | O_CLOEXEC));
