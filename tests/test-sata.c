@@ -22,18 +22,6 @@ typedef struct
   char *iso2; /* volume SECONDDISC */
 } Fixture;
 
-static gboolean
-make_iso (const char *dir, const char *path, const char *volume)
-{
-  g_autofree char *content = g_build_filename (dir, volume, NULL);
-  g_autofree char *file = g_build_filename (content, "readme.txt", NULL);
-  const char *argv[] = { "xorriso", "-as", "mkisofs", "-V", volume, "-o", path, content, NULL };
-
-  g_assert_no_errno (g_mkdir (content, 0700));
-  g_assert_true (g_file_set_contents (file, volume, -1, NULL));
-  return vireo_test_run_judge (argv, NULL) == 0;
-}
-
 static void
 setup (Fixture *f, gconstpointer data)
 {
@@ -76,9 +64,9 @@ require_tools (Fixture *f, gboolean second_disc)
         }
     }
   g_assert_cmpint (vireo_test_run_judge (create, NULL), ==, 0);
-  g_assert_true (make_iso (f->dir, f->iso, "FIRSTDISC"));
+  g_assert_true (vireo_test_make_iso (f->dir, f->iso, "FIRSTDISC"));
   if (second_disc)
-    g_assert_true (make_iso (f->dir, f->iso2, "SECONDDISC"));
+    g_assert_true (vireo_test_make_iso (f->dir, f->iso2, "SECONDDISC"));
   return TRUE;
 }
 

@@ -1357,18 +1357,6 @@ test_mux_input_backpressure (void)
 
 /* ---- CD-ROM discs changed over D-Bus ---- */
 
-static gboolean
-make_iso (const char *dir, const char *path, const char *volume)
-{
-  g_autofree char *content = g_build_filename (dir, volume, NULL);
-  g_autofree char *file = g_build_filename (content, "readme.txt", NULL);
-  const char *argv[] = { "xorriso", "-as", "mkisofs", "-V", volume, "-o", path, content, NULL };
-
-  g_assert_no_errno (g_mkdir (content, 0700));
-  g_assert_true (g_file_set_contents (file, volume, -1, NULL));
-  return vireo_test_run_judge (argv, NULL) == 0;
-}
-
 static int
 append_fd (GUnixFDList *fds, const char *path, int flags)
 {
@@ -1411,8 +1399,8 @@ test_change_medium (void)
   dir = g_dir_make_tmp ("vireo-worker-cd-XXXXXX", NULL);
   first = g_build_filename (dir, "first.iso", NULL);
   second = g_build_filename (dir, "second.iso", NULL);
-  g_assert_true (make_iso (dir, first, "FIRSTDISC"));
-  g_assert_true (make_iso (dir, second, "SECONDDISC"));
+  g_assert_true (vireo_test_make_iso (dir, first, "FIRSTDISC"));
+  g_assert_true (vireo_test_make_iso (dir, second, "SECONDDISC"));
 
   kvm = append_fd (fds, "/dev/kvm", O_RDWR);
   iso = append_fd (fds, first, O_RDONLY);

@@ -3,86 +3,12 @@
  * images opened from the spec's fds; the controller's saved state in the first drive's section. */
 #include "ahci-private.h"
 #include "device.h"
+#include "disk-image.h"
 #include "state.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 /* ---- The "sata-disk" and "cdrom" kinds: drives on one controller, made with the first ---- */
-
-static HvBlockCache
-parse_cache (const char *text)
-{
-  if (g_strcmp0 (text, "none") == 0)
-    return HV_BLOCK_CACHE_NONE;
-  if (g_strcmp0 (text, "writeback") == 0)
-    return HV_BLOCK_CACHE_WRITEBACK;
-  return HV_BLOCK_CACHE_DEFAULT;
-}
-
-static HvBlockFormat
-parse_format (const char *text)
-{
-  if (g_strcmp0 (text, "raw") == 0)
-    return HV_BLOCK_FORMAT_RAW;
-  if (g_strcmp0 (text, "qcow2") == 0)
-    return HV_BLOCK_FORMAT_QCOW2;
-  return HV_BLOCK_FORMAT_AUTO;
-}
-
-static int
-open_backing (void *opaque, unsigned depth, const char *name, HvBlockFormat format, GError **error)
-{
-  HvDevice *device = opaque;
-  unsigned n;
-  const int *fds = hv_device_get_fds_option (device, "backing", &n);
-  int fd;
-
-  if (depth == 0 || depth > n)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND,
-                   "it needs its backing file “%s” (link %u of its chain), which was not given", name, depth);
-      return -1;
-    }
-  fd = fcntl (fds[depth - 1], F_DUPFD_CLOEXEC, 3);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot use its backing file “%s”: %s", name,
-                   g_strerror (saved));
-    }
-  return fd;
-}
-
-/* Opens @fd (not taken) as the device's image; a disc changed later (@changed) has its format probed,
- * since the device's options describe the first one. */
-static HvBlock *
-open_image (HvDevice *device, int fd, gboolean cdrom, gboolean changed, GError **error)
-{
-  HvBlockOptions options = { 0 };
-  const char *format = NULL, *cache = NULL;
-  HvBlock *block;
-
-  g_variant_lookup (device->options, "format", "&s", &format);
-  g_variant_lookup (device->options, "cache", "&s", &cache);
-  g_variant_lookup (device->options, "read-only", "b", &options.read_only);
-  options.format = changed ? HV_BLOCK_FORMAT_AUTO : parse_format (format);
-  options.cache = parse_cache (cache);
-  if (cdrom)
-    options.read_only = TRUE;
-  fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot use the image: %s", g_strerror (saved));
-      return NULL;
-    }
-  block = hv_block_open (fd, &options, open_backing, device, error);
-  if (block == NULL)
-    g_prefix_error (error, cdrom ? "the disc image: " : "the disk image: ");
-  return block;
-}
 
 static HvAhci *
 find_controller (HvDevice *device)
@@ -116,7 +42,9 @@ drive_realize (HvDevice *device, gboolean cdrom, GError **error)
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no disk image was given");
       return FALSE;
     }
-  if (fd >= 0 && (block = open_image (device, fd, cdrom, FALSE, error)) == NULL)
+  if (fd >= 0
+      && (block = hv_disk_image_open (device, fd, cdrom, FALSE, cdrom ? "disc image" : "disk image", error))
+             == NULL)
     return FALSE;
   if (ahci == NULL)
     {
@@ -213,7 +141,7 @@ hv_ahci_device_change_medium (void *device_pointer, int fd, gboolean force, GErr
     }
   if (fd >= 0)
     {
-      block = open_image (device, fd, TRUE, TRUE, error);
+      block = hv_disk_image_open (device, fd, TRUE, TRUE, "disc image", error);
       close (fd);
       if (block == NULL)
         return FALSE;

@@ -96,14 +96,21 @@ ahci_medium_present (Port *port)
 }
 
 static void
-reset_device_locked (Port *port)
+stop_port_locked (Port *port)
 {
+  /* Commands in flight finish in the block layer; their answers are dropped. */
   port->generation++;
   port->busy = 0;
   port->queued_busy = FALSE;
   port->ci = 0;
   port->sact = 0;
   port->error_stop = FALSE;
+}
+
+static void
+reset_device_locked (Port *port)
+{
+  stop_port_locked (port);
   if (port->type == DRIVE_NONE)
     {
       port->tfd = 0x7f;
@@ -534,18 +541,6 @@ port_read_locked (Port *port, unsigned reg)
     default:
       return 0;
     }
-}
-
-static void
-stop_port_locked (Port *port)
-{
-  /* Commands in flight finish in the block layer; their answers are dropped. */
-  port->generation++;
-  port->busy = 0;
-  port->queued_busy = FALSE;
-  port->ci = 0;
-  port->sact = 0;
-  port->error_stop = FALSE;
 }
 
 static void
