@@ -622,6 +622,29 @@ test_interrupts (Fixture *f, gconstpointer data)
   port_write (f, 0, P_IS, 0xffffffff);
   g_assert_false (test_machine_irq_level (&f->m, gsi));
   g_assert_cmphex (hba_read (f, 0x08), ==, 0);
+
+  /* MSI: the capability is where the list says; one message per new status, no INTx. */
+  g_assert_cmphex (test_config_read (&f->m, SLOT, 0x06, 2) & 0x10, !=, 0);
+  g_assert_cmphex (test_config_read (&f->m, SLOT, 0x34, 1), ==, 0x80);
+  g_assert_cmphex (test_config_read (&f->m, SLOT, 0x80, 1), ==, 0x05);
+  test_config_write (&f->m, SLOT, 0x84, 4, (uint32_t) TEST_MSI_ADDRESS);
+  test_config_write (&f->m, SLOT, 0x88, 4, 0);
+  test_config_write (&f->m, SLOT, 0x8c, 2, 0x4041);
+  test_config_write (&f->m, SLOT, 0x82, 2, 0x0001);
+  for (int round = 0; round < 2; round++)
+    {
+      uint8_t fis[20];
+
+      make_fis (fis, 0xec, 0, 0, 0);
+      put_command (f, 0, 0, fis, NULL, &prd, 1, FALSE);
+      port_write (f, 0, P_CI, 1);
+      for (int i = 0; i < 1000 && port_read (f, 0, P_CI); i++)
+        test_machine_run_io (&f->m);
+      g_assert_cmpuint (test_machine_take_msi (&f->m, 0x4041), ==, 1);
+      g_assert_false (test_machine_irq_level (&f->m, gsi));
+      port_write (f, 0, P_IS, 0xffffffff);
+    }
+  g_assert_cmpuint (test_machine_take_msi (&f->m, 0x4041), ==, 0);
 }
 
 static void

@@ -12,6 +12,11 @@
 #define PCI_COMMAND      0x04
 #define COMMAND_MEMORY   0x0002
 #define COMMAND_INTX_OFF 0x0400
+#define PCI_STATUS       0x06
+#define STATUS_CAP_LIST  0x10
+#define PCI_CAP_POINTER  0x34
+#define MSI_CAP          0x80 /* ID 05h, control (64-bit, one vector), address, data */
+#define MSI_ENABLE       0x01
 
 /* HBA registers. */
 #define HBA_CAP   0x00
@@ -212,6 +217,14 @@ struct _HvAhci
   uint32_t ghc;
   unsigned gsi;
   gboolean irq_level;
+  /* MSI (one message): the route made when it first fires, its irqfd, what the guest last saw. */
+  int msi_gsi;
+  int msi_fd;
+  gboolean msi_irqfd_assigned;
+  uint64_t msi_address;
+  uint32_t msi_data;
+  uint32_t last_is;
+  gboolean msi_warned;
   gboolean paused;
   gboolean bar_mapped;
   uint64_t bar_addr;

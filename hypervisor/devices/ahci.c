@@ -37,12 +37,54 @@ hba_is_locked (HvAhci *ahci)
   return is;
 }
 
+/* Sends the MSI message the guest programmed, through an irqfd bound to a route for it. */
+static void
+send_msi_locked (HvAhci *ahci)
+{
+  const HvPlatform *platform = &ahci->platform;
+  const uint8_t *cap = ahci->pci.config + MSI_CAP;
+  uint64_t address = hv_get_le32 (cap + 4) | (uint64_t) hv_get_le32 (cap + 8) << 32;
+  uint32_t data = hv_get_le16 (cap + 12);
+  g_autoptr (GError) error = NULL;
+
+  if (platform->add_msi_route == NULL || platform->update_msi_route == NULL || platform->set_irqfd == NULL)
+    g_set_error (&error, HV_ERROR, HV_ERROR_FAILED, "the platform has no MSI routes");
+  else if (ahci->msi_gsi < 0)
+    {
+      ahci->msi_gsi = platform->add_msi_route (platform->opaque, address, data, &error);
+      ahci->msi_address = address;
+      ahci->msi_data = data;
+    }
+  else if ((address != ahci->msi_address || data != ahci->msi_data)
+           && platform->update_msi_route (platform->opaque, (unsigned) ahci->msi_gsi, address, data, &error))
+    {
+      ahci->msi_address = address;
+      ahci->msi_data = data;
+    }
+  if (error == NULL && ahci->msi_gsi >= 0 && !ahci->msi_irqfd_assigned)
+    ahci->msi_irqfd_assigned = platform->set_irqfd (platform->opaque, (unsigned) ahci->msi_gsi, ahci->msi_fd,
+                                                    TRUE, &error);
+  if (error == NULL && eventfd_write (ahci->msi_fd, 1) < 0)
+    g_set_error (&error, HV_ERROR, HV_ERROR_FAILED, "cannot signal the irqfd: %s", g_strerror (errno));
+  if (error && !ahci->msi_warned)
+    {
+      ahci->msi_warned = TRUE;
+      g_warning ("%s: an MSI interrupt was lost: %s", ahci->name, error->message);
+    }
+}
+
+/* INTx is a level while a port's enabled status bits are set; MSI a message each time a port gets one
+ * the guest has not seen (it then reads every port's status, as with INTx). */
 void
 ahci_update_irq_locked (HvAhci *ahci)
 {
-  gboolean level = (ahci->ghc & GHC_IE) && hba_is_locked (ahci) != 0
-                   && !(hv_get_le16 (ahci->pci.config + PCI_COMMAND) & COMMAND_INTX_OFF);
+  uint32_t is = (ahci->ghc & GHC_IE) ? hba_is_locked (ahci) : 0;
+  gboolean msi = (ahci->pci.config[MSI_CAP + 2] & MSI_ENABLE) != 0;
+  gboolean level = !msi && is != 0 && !(hv_get_le16 (ahci->pci.config + PCI_COMMAND) & COMMAND_INTX_OFF);
 
+  if (msi && (is & ~ahci->last_is))
+    send_msi_locked (ahci);
+  ahci->last_is = is;
   if (level == ahci->irq_level)
     return;
   ahci->irq_level = level;
@@ -761,8 +803,10 @@ hv_ahci_new (const HvPlatform *platform, HvPci *pci, const char *name, GError **
   ahci->platform = *platform;
   g_main_context_ref (platform->io_context);
   ahci->name = g_strdup (name);
+  ahci->msi_gsi = -1;
   ahci->kick_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (ahci->kick_fd < 0)
+  ahci->msi_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (ahci->kick_fd < 0 || ahci->msi_fd < 0)
     {
       int saved = errno;
       g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "%s: cannot make an eventfd: %s", name,
@@ -792,6 +836,14 @@ hv_ahci_new (const HvPlatform *platform, HvPci *pci, const char *name, GError **
   hv_put_le16 (d->config + 0x2c, 0x1af4);
   hv_put_le16 (d->config + 0x2e, 0x1100);
   d->config[0x3d] = 0x01; /* INTA# */
+  d->config[PCI_STATUS] |= STATUS_CAP_LIST;
+  d->config[PCI_CAP_POINTER] = MSI_CAP;
+  d->config[MSI_CAP] = 0x05;
+  d->config[MSI_CAP + 2] = 0x80; /* 64-bit addresses, one message */
+  d->write_mask[MSI_CAP + 2] = MSI_ENABLE;
+  d->write_mask[MSI_CAP + 4] = 0xfc;
+  for (unsigned i = MSI_CAP + 5; i < MSI_CAP + 14; i++)
+    d->write_mask[i] = 0xff;
   d->bar_size[ABAR] = ABAR_SIZE;
   if (!hv_pci_add_device (pci, d, error))
     {
@@ -832,6 +884,10 @@ hv_ahci_free (HvAhci *ahci)
       hv_block_free (ahci->ports[i].block);
       g_free (ahci->ports[i].name);
     }
+  if (ahci->msi_irqfd_assigned)
+    ahci->platform.set_irqfd (ahci->platform.opaque, (unsigned) ahci->msi_gsi, ahci->msi_fd, FALSE, NULL);
+  if (ahci->msi_fd >= 0)
+    close (ahci->msi_fd);
   if (ahci->kick_fd >= 0)
     close (ahci->kick_fd);
   g_main_context_unref (ahci->platform.io_context);
