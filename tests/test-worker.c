@@ -1374,6 +1374,33 @@ append_fd (GUnixFDList *fds, const char *path, int flags)
 /* EjectMedium refused while the guest locks the tray (the guest hears the button), then done;
  * ChangeMedium puts another disc in, which the guest reads; unknown drives and files that are no
  * disc images are refused by name; the sandboxed worker opens the image it is passed. */
+/* Starts the sata guest with @cmdline and a CD-ROM "cdrom0" holding @disc. */
+static void
+worker_start_sata (Worker *worker, const char *cmdline, const char *disc)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("sata");
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (GError) error = NULL;
+  GVariantBuilder builder;
+  int kvm = append_fd (fds, "/dev/kvm", O_RDWR);
+  int iso = append_fd (fds, disc, O_RDONLY);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
+  g_variant_builder_add (&builder, "{sv}", "memory", g_variant_new_uint64 (64 << 20));
+  g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (kvm));
+  g_variant_builder_add (&builder, "{sv}", "kernel",
+                         g_variant_new_handle (append_fd (fds, kernel, O_RDONLY)));
+  g_variant_builder_add (&builder, "{sv}", "cmdline", g_variant_new_string (cmdline));
+  g_variant_builder_add (
+      &builder, "{sv}", "devices",
+      g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {}), ('cdrom', 'cdrom0', {'file': "
+                            "<%h>})]",
+                            iso));
+  vireo_worker1_call_start_sync (worker->proxy, g_variant_builder_end (&builder), fds, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
 static void
 test_change_medium (void)
 {
@@ -1381,13 +1408,10 @@ test_change_medium (void)
   g_autofree char *dir = NULL;
   g_autofree char *first = NULL;
   g_autofree char *second = NULL;
-  g_autofree char *kernel = vireo_test_guest_path ("sata");
-  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
   g_autoptr (GString) seen = g_string_new (NULL);
   g_autoptr (GError) error = NULL;
-  GVariantBuilder builder;
   Worker worker;
-  int kvm, iso, fd;
+  int fd;
 
   if (xorriso == NULL)
     {
@@ -1402,22 +1426,7 @@ test_change_medium (void)
   g_assert_true (vireo_test_make_iso (dir, first, "FIRSTDISC"));
   g_assert_true (vireo_test_make_iso (dir, second, "SECONDDISC"));
 
-  kvm = append_fd (fds, "/dev/kvm", O_RDWR);
-  iso = append_fd (fds, first, O_RDONLY);
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
-  g_variant_builder_add (&builder, "{sv}", "memory", g_variant_new_uint64 (64 << 20));
-  g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (kvm));
-  g_variant_builder_add (&builder, "{sv}", "kernel",
-                         g_variant_new_handle (append_fd (fds, kernel, O_RDONLY)));
-  g_variant_builder_add (&builder, "{sv}", "cmdline", g_variant_new_string ("media=2"));
-  g_variant_builder_add (
-      &builder, "{sv}", "devices",
-      g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {}), ('cdrom', 'cdrom0', {'file': "
-                            "<%h>})]",
-                            iso));
-  vireo_worker1_call_start_sync (worker.proxy, g_variant_builder_end (&builder), fds, NULL, NULL, &error);
-  g_assert_no_error (error);
+  worker_start_sata (&worker, "media=2", first);
   fd = worker_open_serial (&worker);
   g_assert_true (serial_wait_for (fd, seen, "sata: cd locked\n"));
 
@@ -1456,6 +1465,54 @@ test_change_medium (void)
   vireo_test_remove_tree (dir);
 }
 
+/* ChangeMedium replaces a disc the guest locked, and the machine keeps the new disc across Reset. */
+static void
+test_change_medium_reset (void)
+{
+  g_autofree char *xorriso = g_find_program_in_path ("xorriso");
+  g_autofree char *dir = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) change = g_unix_fd_list_new ();
+  Worker worker;
+  int fd, disc;
+
+  if (xorriso == NULL)
+    {
+      g_test_skip ("xorriso is not installed (it makes the discs)");
+      return;
+    }
+  if (!worker_spawn (&worker))
+    return;
+  dir = g_dir_make_tmp ("vireo-worker-cd-XXXXXX", NULL);
+  first = g_build_filename (dir, "first.iso", NULL);
+  second = g_build_filename (dir, "second.iso", NULL);
+  g_assert_true (vireo_test_make_iso (dir, first, "FIRSTDISC"));
+  g_assert_true (vireo_test_make_iso (dir, second, "SECONDDISC"));
+  worker_start_sata (&worker, "media=2", first);
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd volume FIRSTDISC\n"));
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd locked\n"));
+
+  disc = append_fd (change, second, O_RDONLY);
+  vireo_worker1_call_change_medium_sync (worker.proxy, "cdrom0", g_variant_new_handle (disc), change, NULL,
+                                         NULL, &error);
+  g_assert_no_error (error);
+  /* The guest waits for the eject button, which never comes: the reset boots it with the new disc. */
+  vireo_worker1_call_reset_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd volume SECONDDISC\n"));
+  g_assert_true (serial_wait_for_count (fd, seen, "sata: cd locked\n", 2, WAIT_SECONDS));
+  g_assert_null (strstr (seen->str, "FAIL"));
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  close (fd);
+  worker_clear (&worker);
+  vireo_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1486,5 +1543,6 @@ main (int argc, char **argv)
   g_test_add_func ("/worker/start-failed", test_start_failed);
   g_test_add_func ("/worker/save-restore", test_save_restore);
   g_test_add_func ("/worker/change-medium", test_change_medium);
+  g_test_add_func ("/worker/change-medium-reset", test_change_medium_reset);
   return g_test_run ();
 }
