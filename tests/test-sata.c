@@ -2,7 +2,8 @@
  * vireo-run on a qcow2 disk and an ISO made with xorriso, with qemu-img check and qemu-io judging the
  * disk afterwards; the disc taken out and another put in while the guest runs (hv_vm_change_medium),
  * seen by the guest as media events and UNIT ATTENTION; images vireo-run refuses before the guest
- * starts; and a machine with SATA drives saved and restored through the core. */
+ * starts (missing, a folder, damaged, locked by another process); and a machine with SATA drives saved
+ * and restored through the core. */
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -226,6 +227,8 @@ test_refused (Fixture *f, gconstpointer data)
   g_autofree char *damaged = g_build_filename (f->dir, "damaged.qcow2", NULL);
   g_autofree char *damaged_sata = g_strdup_printf ("%s,bus=sata", damaged);
   g_autofree char *missing_sata = g_strdup_printf ("%s,bus=sata", missing);
+  g_autofree char *locked = g_build_filename (f->dir, "locked.img", NULL);
+  g_autofree char *locked_sata = g_strdup_printf ("%s,bus=sata,format=raw", locked);
   guint8 header[4096] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
   const struct
   {
@@ -236,12 +239,20 @@ test_refused (Fixture *f, gconstpointer data)
   } cases[] = {
     { "--cdrom", missing, missing, "no such file" }, { "--cdrom", f->dir, f->dir, "folder" },
     { "--cdrom", damaged, damaged, "qcow2" },        { "--disk", missing_sata, missing, "no such file" },
-    { "--disk", damaged_sata, damaged, "qcow2" },
+    { "--disk", damaged_sata, damaged, "qcow2" },    { "--cdrom", locked, locked, "locked" },
+    { "--disk", locked_sata, locked, "locked" },
   };
+  int lock_fd;
 
   if (!vireo_test_require_kvm ())
     return;
   g_assert_true (g_file_set_contents (damaged, (const char *) header, sizeof header, NULL));
+  /* Another process writing the image holds a whole-file lock, which covers QEMU's lock bytes. */
+  g_assert_true (g_file_set_contents (locked, "", 0, NULL));
+  g_assert_no_errno (truncate (locked, 1 << 20));
+  lock_fd = open (locked, O_RDWR | O_CLOEXEC);
+  g_assert_no_errno (
+      fcntl (lock_fd, F_OFD_SETLK, &(struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET }));
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       const char *args[] = { "--kernel", kernel, cases[i].option, cases[i].value, NULL };
@@ -255,6 +266,7 @@ test_refused (Fixture *f, gconstpointer data)
       g_assert_cmpstr (r.out, ==, "");
       result_clear (&r);
     }
+  close (lock_fd);
 }
 
 /* A machine with a SATA disk and a CD-ROM saved and restored through the core. */
