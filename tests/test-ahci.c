@@ -546,6 +546,28 @@ test_cdrom (Fixture *f, gconstpointer data)
   g_assert_cmphex (buf[6] << 8 | buf[7], ==, 0x0008); /* CD-ROM profile */
   g_assert_cmphex (atapi (f, mode, 100) & IS_TFES, ==, 0);
   g_assert_cmpuint (buf[8], ==, 0x2a);
+  {
+    uint8_t read12[12] = { 0xa8, 0, 0, 0, 0, 5, 0, 0, 0, 1 };
+    uint8_t disc_info[12] = { 0x51, 0, 0, 0, 0, 0, 0, 0, 34 };
+    uint8_t mechanism[12] = { 0xbd, 0, 0, 0, 0, 0, 0, 0, 0, 8 };
+    uint8_t speed[12] = { 0xbb, 0, 0xff, 0xff };
+    uint8_t unpolled[12] = { 0x4a, 0, 0, 0, 0x10, 0, 0, 0, 8 };
+    uint8_t unknown[12] = { 0xff };
+
+    g_assert_cmphex (atapi (f, read12, 2048) & IS_TFES, ==, 0);
+    g_assert_cmpuint (buf[100], ==, 6);
+    g_assert_cmphex (atapi (f, disc_info, 34) & IS_TFES, ==, 0);
+    g_assert_cmpuint (buf[2] & 3, ==, 2); /* a complete disc */
+    g_assert_cmphex (atapi (f, mechanism, 8) & IS_TFES, ==, 0);
+    g_assert_cmpuint (buf[1] & 0x10, ==, 0); /* tray closed */
+    g_assert_cmphex (atapi (f, speed, 0) & IS_TFES, ==, 0);
+    g_assert_cmphex (atapi (f, unpolled, 8) & IS_TFES, !=, 0); /* only polled events */
+    restart_port (f, 1);
+    g_assert_cmphex (sense (f), ==, 0x0524);
+    g_assert_cmphex (atapi (f, unknown, 0) & IS_TFES, !=, 0);
+    restart_port (f, 1);
+    g_assert_cmphex (sense (f), ==, 0x0520);
+  }
 
   /* The host takes the disc out: NOT READY, MEDIUM NOT PRESENT and a removal event. */
   g_assert_true (hv_ahci_change_medium (f->ahci, 1, NULL, FALSE, &error));
