@@ -318,8 +318,9 @@ request_done (void *opaque, int result)
       return;
     }
   g_mutex_lock (&ahci->lock);
-  complete_locked (request, result);
+  /* Set first: the next range of a TRIM may fail at once, calling back here with the lock held. */
   g_atomic_pointer_set (&ahci->working, g_thread_self ());
+  complete_locked (request, result);
   process_port_locked (port);
   g_atomic_pointer_set (&ahci->working, NULL);
   g_mutex_unlock (&ahci->lock);
@@ -423,7 +424,8 @@ start_slot_locked (Port *port, unsigned slot)
 {
   HvMemory *memory = port->ahci->platform.memory;
   const uint8_t *header = hv_memory_ptr (memory, port->clb + 32ull * slot, 32);
-  const uint8_t *table, *fis;
+  const uint8_t *table;
+  uint8_t fis[20]; /* copied: the guest may change its memory while the command runs */
   Request *request;
   uint32_t flags;
   unsigned prdtl;
@@ -444,7 +446,7 @@ start_slot_locked (Port *port, unsigned slot)
       fatal_slot_locked (port, slot);
       return TRUE;
     }
-  fis = table + CT_CFIS;
+  memcpy (fis, table + CT_CFIS, sizeof fis);
   if (is_ncq (fis[2]) ? port->queued_busy : port->busy != 0)
     return FALSE;
 
