@@ -131,6 +131,15 @@ gboolean hv_vm_start (HvVm *vm, GError **error);
 
 /* Presses the ACPI power button: a guest that handles it shuts down and powers off. */
 gboolean hv_vm_request_shutdown (HvVm *vm, GError **error);
+/* Puts the disc image in @fd (not taken: the VM keeps its own duplicate) into the CD-ROM drive @id (a
+ * "cdrom" device), or opens its tray and takes the disc out (@fd -1), while the machine runs or is
+ * paused; from any thread but the VM's own.  The guest sees the tray close with a new disc (a media
+ * event, then UNIT ATTENTION) or open (NOT READY, MEDIUM NOT PRESENT).  A tray the guest locked (PREVENT
+ * MEDIUM REMOVAL) keeps its disc: taking it out fails with HV_ERROR_INVALID_STATE unless @force, and the
+ * guest is told someone pressed the eject button.  An image that cannot be read fails with the block
+ * layer's error (HV_ERROR_BAD_IMAGE, HV_ERROR_PERMISSION...) and the drive keeps its disc.  A machine
+ * built again from its spec (a reset) gets the spec's disc: the caller updates its spec. */
+gboolean hv_vm_change_medium (HvVm *vm, const char *id, int fd, gboolean force, GError **error);
 /* Presses Ctrl+Alt+Del on the PS/2 keyboard. */
 gboolean hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error);
 /* Stops every vCPU between instructions and keeps them stopped until hv_vm_resume(). */

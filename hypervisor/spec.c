@@ -117,6 +117,46 @@ const HvDeviceKindInfo hv_kind_info_virtio_blk = {
   .boot_class = "disk",
 };
 
+static const HvSpecOptionInfo sata_disk_options[] = {
+  { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" },
+  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
+  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
+    .values = disk_formats },
+  { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" },
+  { "cache", HV_SPEC_OPTION_STRING, FALSE,
+    "none (direct I/O) or writeback (the host page cache); direct where possible by default",
+    .values = disk_caches },
+  { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)",
+    .max_length = 20 },
+  { NULL },
+};
+
+/* SATA drives share one AHCI controller, made with the first of them; each takes the next of its six
+ * ports in the order the spec lists them. */
+const HvDeviceKindInfo hv_kind_info_sata_disk = {
+  .name = "sata-disk",
+  .id_prefix = "sata",
+  .max_instances = 6,
+  .description = "SATA hard disk on the AHCI controller (a disk image)",
+  .options = sata_disk_options,
+};
+
+static const HvSpecOptionInfo cdrom_options[] = {
+  { "file", HV_SPEC_OPTION_FD, FALSE, "the disc image (ISO), read-only; none: an empty drive" },
+  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
+  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
+    .values = disk_formats },
+  { NULL },
+};
+
+const HvDeviceKindInfo hv_kind_info_cdrom = {
+  .name = "cdrom",
+  .id_prefix = "cdrom",
+  .max_instances = 6,
+  .description = "ATAPI CD/DVD-ROM drive on the AHCI controller (its disc can be changed while running)",
+  .options = cdrom_options,
+};
+
 static gboolean
 check_net_backend (const char *value, GError **error)
 {
@@ -163,10 +203,13 @@ const HvDeviceKindInfo hv_kind_info_virtio_net = {
 };
 
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
-  &hv_kind_info_pci_host,      &hv_kind_info_serial,          &hv_kind_info_i8042,
-  &hv_kind_info_rtc,           &hv_kind_info_acpi_pm,         &hv_kind_info_fw_cfg,
-  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet,
-  &hv_kind_info_virtio_blk,    &hv_kind_info_virtio_net,      NULL,
+  &hv_kind_info_pci_host,      &hv_kind_info_serial,
+  &hv_kind_info_i8042,         &hv_kind_info_rtc,
+  &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
+  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard,
+  &hv_kind_info_virtio_tablet, &hv_kind_info_virtio_blk,
+  &hv_kind_info_virtio_net,    &hv_kind_info_sata_disk,
+  &hv_kind_info_cdrom,         NULL,
 };
 
 const HvDeviceKindInfo *
@@ -805,6 +848,24 @@ hv_machine_spec_check (const HvMachineSpec *spec, HvSpecCheckFlags flags, GError
   for (guint i = 0; i < spec->devices->len; i++)
     if (!check_device (spec, spec->devices->pdata[i], flags, error))
       return FALSE;
+  {
+    /* SATA disks and CD-ROMs share the AHCI controller's ports. */
+    unsigned sata = 0;
+
+    for (guint i = 0; i < spec->devices->len; i++)
+      {
+        const HvDeviceSpec *device = spec->devices->pdata[i];
+        if (strcmp (device->kind, "sata-disk") == 0 || strcmp (device->kind, "cdrom") == 0)
+          sata++;
+      }
+    if (sata > HV_SATA_PORTS)
+      {
+        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                     "the machine has %u SATA drives (sata-disk and cdrom); the SATA controller has %d ports",
+                     sata, HV_SATA_PORTS);
+        return FALSE;
+      }
+  }
   return TRUE;
 }
 

@@ -20,6 +20,9 @@ G_BEGIN_DECLS
 #define HV_SPEC_DEVICES_MAX 64
 /* The longest boot menu wait a spec may ask for, in milliseconds. */
 #define HV_BOOT_MENU_MS_MAX 60000
+/* The SATA drives (kinds "sata-disk" and "cdrom" together) a machine may have: the AHCI controller's
+ * ports. */
+#define HV_SATA_PORTS 6
 
 typedef enum
 {
@@ -72,7 +75,7 @@ gboolean hv_device_id_is_valid (const char *id);
 extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042,
     hv_kind_info_rtc, hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display,
     hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk,
-    hv_kind_info_virtio_net;
+    hv_kind_info_virtio_net, hv_kind_info_sata_disk, hv_kind_info_cdrom;
 
 /* Debian's SeaBIOS (package seabios): the firmware a machine boots when nothing else is named, and the
  * option ROM that gives its Bochs display text modes. */

@@ -325,8 +325,8 @@ open_boot_file (HvMachineSpec *spec, const char *path, const char *what, GError 
   return fd < 0 ? -1 : hv_machine_spec_add_fd (spec, fd);
 }
 
-/* One --disk FILE[,format=raw|qcow2|auto][,bus=virtio][,readonly=on|off][,cache=none|writeback]
- * [,serial=TEXT][,queues=N]. */
+/* One --disk FILE[,format=raw|qcow2|auto][,bus=virtio|sata][,readonly=on|off][,cache=none|writeback]
+ * [,serial=TEXT][,queues=N], or one --cdrom FILE ("" for an empty drive). */
 typedef struct
 {
   char *path;
@@ -335,6 +335,8 @@ typedef struct
   char *serial;
   unsigned queues; /* 0: the default */
   gboolean read_only;
+  gboolean sata;  /* on the AHCI controller instead of virtio */
+  gboolean cdrom; /* a CD-ROM drive on the AHCI controller */
 } DiskArg;
 
 static void
@@ -389,7 +391,9 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
                && parse_on_off (value, &disk->read_only))
         continue;
       else if (g_str_equal (parts[i], "bus") && g_str_equal (value, "virtio"))
-        continue;
+        disk->sata = FALSE;
+      else if (g_str_equal (parts[i], "bus") && (g_str_equal (value, "sata") || g_str_equal (value, "ahci")))
+        disk->sata = TRUE;
       else if (g_str_equal (parts[i], "queues")
                && g_ascii_string_to_unsigned (value, 10, 1, 16, &number, NULL))
         disk->queues = (unsigned) number;
@@ -398,21 +402,22 @@ parse_disk (const char *text, DiskArg *disk, GError **error)
           g_free (disk->serial);
           disk->serial = g_strdup (value);
         }
-      else if (g_str_equal (parts[i], "bus") && (g_str_equal (value, "sata") || g_str_equal (value, "ahci")))
-        {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "--disk %s: bus=%s: SATA (AHCI) disks are not available yet; use bus=virtio",
-                       disk->path, value);
-          return FALSE;
-        }
       else
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                       "--disk %s: “%s%s%s” is not an option (format=raw|qcow2, bus=virtio, readonly=on|off, "
-                       "cache=none|writeback, serial=TEXT of up to 20 bytes, queues=1..16)",
-                       disk->path, parts[i], equals ? "=" : "", value);
+          g_set_error (
+              error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+              "--disk %s: “%s%s%s” is not an option (format=raw|qcow2, bus=virtio|sata, readonly=on|off, "
+              "cache=none|writeback, serial=TEXT of up to 20 bytes, queues=1..16)",
+              disk->path, parts[i], equals ? "=" : "", value);
           return FALSE;
         }
+    }
+  if (disk->sata && disk->queues)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "--disk %s: queues= is for virtio disks; a SATA disk has one queue of 32 commands",
+                   disk->path);
+      return FALSE;
     }
   return TRUE;
 }
@@ -478,23 +483,29 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
   g_autoptr (HvBlock) check = NULL;
   g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
   HvDeviceSpec *device;
+  const char *what = disk->cdrom ? "cdrom" : "disk";
   int fd, copy;
 
+  if (disk->cdrom && *disk->path == '\0')
+    {
+      hv_machine_spec_add_device (spec, "cdrom", NULL, NULL);
+      return TRUE;
+    }
   fd = open (disk->path, (disk->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     {
       int saved = errno;
       if (saved == ENOENT)
-        g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "disk %s: there is no such file", disk->path);
+        g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "%s %s: there is no such file", what, disk->path);
       else if (saved == EISDIR)
-        g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "disk %s: it is a folder, not a disk image",
+        g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "%s %s: it is a folder, not a disk image", what,
                      disk->path);
       else if (!disk->read_only && (saved == EACCES || saved == EPERM || saved == EROFS))
         g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION,
-                     "disk %s: cannot open it for writing: %s (readonly=on gives the guest a read-only disk)",
-                     disk->path, g_strerror (saved));
+                     "%s %s: cannot open it for writing: %s (readonly=on gives the guest a read-only disk)",
+                     what, disk->path, g_strerror (saved));
       else
-        g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION, "disk %s: cannot open it: %s", disk->path,
+        g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION, "%s %s: cannot open it: %s", what, disk->path,
                      g_strerror (saved));
       return FALSE;
     }
@@ -513,7 +524,7 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
   check = hv_block_open (copy, &options, open_backing_file, &chain, error);
   if (check == NULL)
     {
-      g_prefix_error (error, "disk %s: ", disk->path);
+      g_prefix_error (error, "%s %s: ", what, disk->path);
       close (fd);
       backing_chain_clear (&chain);
       return FALSE;
@@ -521,15 +532,19 @@ add_disk (HvMachineSpec *spec, const DiskArg *disk, GError **error)
 
   if (disk->format)
     g_variant_dict_insert (&dict, "format", "s", disk->format);
-  if (disk->cache)
+  if (disk->cache && !disk->cdrom)
     g_variant_dict_insert (&dict, "cache", "s", disk->cache);
-  if (disk->read_only)
+  if (disk->read_only && !disk->cdrom)
     g_variant_dict_insert (&dict, "read-only", "b", TRUE);
   if (disk->serial)
     g_variant_dict_insert (&dict, "serial", "s", disk->serial);
   if (disk->queues)
     g_variant_dict_insert (&dict, "queues", "u", (guint32) disk->queues);
-  device = hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&dict));
+  device = hv_machine_spec_add_device (spec,
+                                       disk->cdrom  ? "cdrom"
+                                       : disk->sata ? "sata-disk"
+                                                    : "virtio-blk",
+                                       NULL, g_variant_dict_end (&dict));
   hv_device_spec_set_fd (spec, device, "file", fd);
   if (chain.fds->len)
     hv_device_spec_set_fds (spec, device, "backing", (const int *) chain.fds->data, chain.fds->len);
@@ -712,6 +727,7 @@ main (int argc, char **argv)
   g_autofree char *display = NULL;
   g_auto (GStrv) devices = NULL;
   g_auto (GStrv) disks = NULL;
+  g_auto (GStrv) cdroms = NULL;
   g_autoptr (GArray) disk_args = g_array_new (FALSE, TRUE, sizeof (DiskArg));
   g_auto (GStrv) nets = NULL;
   g_auto (GStrv) macs = NULL;
@@ -740,9 +756,12 @@ main (int argc, char **argv)
       "Add a device: KIND[,id=ID][,OPTION=VALUE...]; repeat for more (--device help lists the kinds)",
       "SPEC" },
     { "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &disks,
-      "Add a virtio disk: FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback][,serial=TEXT]"
-      "[,queues=N]; repeat for more",
+      "Add a disk: FILE[,format=raw|qcow2][,bus=virtio|sata][,readonly=on][,cache=none|writeback]"
+      "[,serial=TEXT][,queues=N (virtio)]; repeat for more",
       "SPEC" },
+    { "cdrom", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cdroms,
+      "Add a SATA CD-ROM drive with the disc image FILE (an ISO; \"\" for an empty drive); repeat for more",
+      "FILE" },
     { "net", 'n', 0, G_OPTION_ARG_STRING_ARRAY, &nets,
       "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,mac=MAC]"
       "[,tftp=DIR]; repeat for more",
@@ -867,6 +886,11 @@ main (int argc, char **argv)
           fprintf (stderr, "vireo-run: %s\n", error->message);
           return EXIT_USAGE;
         }
+      g_array_append_val (disk_args, disk);
+    }
+  for (gsize i = 0; cdroms && cdroms[i]; i++)
+    {
+      DiskArg disk = { .path = g_strdup (cdroms[i]), .read_only = TRUE, .cdrom = TRUE };
       g_array_append_val (disk_args, disk);
     }
   if (macs && g_strv_length (macs) > (nets ? g_strv_length (nets) : 0))

@@ -1,6 +1,7 @@
 /* vm.c — the VM object: opening KVM, the configuration (memory, vCPUs, kernel, devices), and the
  * lifecycle (start, pause, resume, power button, stop, wait, free).  Building the machine is pc.c's. */
 #include "vm-private.h"
+#include "devices/ahci.h"
 #include "x86/layout.h"
 #include "x86/vcpu-state.h"
 
@@ -672,6 +673,29 @@ hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error)
   if (ok)
     hv_i8042_send_ctrl_alt_del (hv_devices_get_impl (vm->devices, "i8042"));
   return ok;
+}
+
+gboolean
+hv_vm_change_medium (HvVm *vm, const char *id, int fd, gboolean force, GError **error)
+{
+  HvDevice *device;
+  gboolean ok;
+  int copy = -1;
+
+  g_mutex_lock (&vm->lock);
+  ok = require_running (vm, error);
+  g_mutex_unlock (&vm->lock);
+  if (!ok)
+    return FALSE;
+  device = hv_devices_lookup (vm->devices, id);
+  if (device == NULL || strcmp (device->kind->info->name, "cdrom") != 0 || !device->realized)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "the VM has no CD-ROM drive “%s”", id);
+      return FALSE;
+    }
+  if (fd >= 0 && (copy = dup_fd (fd, "disc image", error)) < 0)
+    return FALSE;
+  return hv_ahci_device_change_medium (device, copy, force, error);
 }
 
 gboolean

@@ -16,6 +16,7 @@ static const GDBusErrorEntry vireo_error_entries[] = {
   { VIREO_ERROR_EXISTS, "org.vireo.Vireo1.Error.Exists" },
   { VIREO_ERROR_NOT_SUPPORTED, "org.vireo.Vireo1.Error.NotSupported" },
   { VIREO_ERROR_TIMEOUT, "org.vireo.Vireo1.Error.Timeout" },
+  { VIREO_ERROR_MEDIUM_LOCKED, "org.vireo.Vireo1.Error.MediumLocked" },
 };
 
 GQuark

@@ -19,6 +19,7 @@ typedef enum
   VIREO_ERROR_EXISTS,            /* .Exists */
   VIREO_ERROR_NOT_SUPPORTED,     /* .NotSupported */
   VIREO_ERROR_TIMEOUT,           /* .Timeout */
+  VIREO_ERROR_MEDIUM_LOCKED,     /* .MediumLocked: the guest locked a drive's tray */
 } VireoError;
 
 /* The error a user can act on for a failed system call's errno: NotFound (ENOENT, ENOTDIR),

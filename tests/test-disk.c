@@ -377,7 +377,7 @@ test_refused (Fixture *f, gconstpointer data)
   g_autofree char *kernel = vireo_test_guest_path ("disk");
   g_autofree char *missing = g_build_filename (f->dir, "missing.img", NULL);
   g_autofree char *damaged = g_build_filename (f->dir, "damaged.qcow2", NULL);
-  g_autofree char *sata = g_strdup_printf ("%s,bus=sata", f->image);
+  g_autofree char *scsi = g_strdup_printf ("%s,bus=scsi", f->image);
   g_autofree char *unknown = g_strdup_printf ("%s,speed=fast", f->image);
   guint8 header[4096] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
   const struct
@@ -387,7 +387,7 @@ test_refused (Fixture *f, gconstpointer data)
     const char *message;
   } cases[] = {
     { missing, STATUS_SETUP_ERROR, "no such file" }, { f->dir, STATUS_SETUP_ERROR, "folder" },
-    { damaged, STATUS_SETUP_ERROR, "qcow2" },        { sata, STATUS_USAGE, "not available yet" },
+    { damaged, STATUS_SETUP_ERROR, "qcow2" },        { scsi, STATUS_USAGE, "bus=scsi" },
     { unknown, STATUS_USAGE, "speed=fast" },
   };
 

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -393,58 +394,185 @@ write_boot_disk (const char *path, const char *message)
   g_assert_true (g_file_set_contents (path, (const char *) disk, 1 << 20, NULL));
 }
 
-/* SeaBIOS finds the virtio disk, loads its boot sector at 0x7c00 and runs it: the firmware's own
- * virtio-blk driver is the judge of the device here. */
-static void
-test_seabios_boots_a_disk (void)
+/* Runs vireo-run with SeaBIOS, its serial console in @dir, the options @args (NULL-terminated), until
+ * @needle appears on COM1 or BOOT_TIMEOUT_S pass; the console's text. */
+static char *
+boot_until (const char *dir, const char *const *args, const char *needle, const char *what)
 {
-  g_autofree char *dir = NULL;
-  g_autofree char *console = NULL;
-  g_autofree char *serial = NULL;
-  g_autofree char *image = NULL;
-  g_autofree char *disk = NULL;
-  g_autofree char *text = NULL;
+  g_autofree char *console = console_file (dir);
+  g_autofree char *serial = g_strconcat ("file:", console, NULL);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) error = NULL;
   gint64 start = g_get_monotonic_time ();
+  char *text = NULL;
   gboolean seen = FALSE;
 
-  if (!vireo_test_require_kvm ())
-    return;
-  if (!g_file_test (SEABIOS, G_FILE_TEST_EXISTS))
-    {
-      g_test_skip ("SeaBIOS is not installed (" SEABIOS ", package seabios)");
-      return;
-    }
-  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
-  console = console_file (dir);
-  serial = g_strconcat ("file:", console, NULL);
-  image = g_build_filename (dir, "boot.img", NULL);
-  write_boot_disk (image, "vireo: boot sector ran\r\n");
-  disk = g_strconcat (image, ",format=raw", NULL);
-  {
-    const char *argv[] = {
-      vireo_test_vireo_run (), "--serial", serial, "--disk", disk, "--memory", "64M", NULL
-    };
-    proc = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                              &error);
-    g_assert_no_error (error);
-  }
+  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
+  g_ptr_array_add (argv, (char *) "--serial");
+  g_ptr_array_add (argv, serial);
+  g_ptr_array_add (argv, (char *) "--memory");
+  g_ptr_array_add (argv, (char *) "64M");
+  for (; *args; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_newv ((const char *const *) argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  g_assert_no_error (error);
   while (!seen && g_get_monotonic_time () - start < BOOT_TIMEOUT_S * G_USEC_PER_SEC)
     {
       g_clear_pointer (&text, g_free);
-      seen = g_file_get_contents (console, &text, NULL, NULL)
-             && strstr (text, "vireo: boot sector ran") != NULL;
+      seen = g_file_get_contents (console, &text, NULL, NULL) && strstr (text, needle) != NULL;
       if (!seen)
         g_usleep (50 * 1000);
     }
   g_subprocess_force_exit (proc);
   g_assert_true (g_subprocess_wait (proc, NULL, &error));
   g_test_message ("console: %s", text ? text : "");
-  g_printerr ("# vireo: SeaBIOS ran the disk's boot sector after %.2f s\n",
+  g_printerr ("# vireo: SeaBIOS ran %s after %.2f s\n", what,
               (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC);
   g_assert_true (seen);
+  return text;
+}
+
+static gboolean
+require_seabios (void)
+{
+  if (!vireo_test_require_kvm ())
+    return FALSE;
+  if (!g_file_test (SEABIOS, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("SeaBIOS is not installed (" SEABIOS ", package seabios)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* SeaBIOS finds the virtio disk, loads its boot sector at 0x7c00 and runs it: the firmware's own
+ * virtio-blk driver is the judge of the device here. */
+static void
+test_seabios_boots_a_disk (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *text = NULL;
+
+  if (!require_seabios ())
+    return;
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  image = g_build_filename (dir, "boot.img", NULL);
+  write_boot_disk (image, "vireo: boot sector ran\r\n");
+  disk = g_strconcat (image, ",format=raw", NULL);
+  {
+    const char *args[] = { "--disk", disk, NULL };
+    text = boot_until (dir, args, "vireo: boot sector ran", "the disk's boot sector");
+  }
   g_assert_nonnull (strstr (text, "Booting from Hard Disk"));
+  vireo_test_remove_tree (dir);
+}
+
+/* Real-mode code that reads one sector with int 13h AH=42h (extended read, the drive in DL as the
+ * firmware gave it) to 0x8000 and, with interrupts off so that SeaBIOS's serial console cannot write in
+ * between, writes the NUL-terminated text there at a given offset to COM1, then " <- int 13h"; "vireo:
+ * int 13h failed" when the read fails.  Assembled from 16-bit code at 0x7c00
+ * (SeaBIOS runs a boot sector there, and a no-emulation El Torito image at 07c0:0000). */
+static const uint8_t int13_reader[] = {
+  0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0, 0xbc, 0x00, 0x7c, 0xfb, 0xbe, 0x3c, 0x7c, 0xb4,
+  0x42, 0xcd, 0x13, 0xfa, 0xbe, 0x5c, 0x7c, 0x72, 0x07, 0xbe, 0x00, 0x80, 0x03, 0x36, 0x4c, 0x7c, 0xba,
+  0xf8, 0x03, 0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xbe, 0x4e, 0x7c, 0xac, 0x84, 0xc0, 0x74,
+  0x03, 0xee, 0xeb, 0xf8, 0xf4, 0xeb, 0xfd, 0x66, 0x90, 0x10, 0x00, 0x01, 0x00, 0x00, 0x80, 0x00, 0x00,
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20, 0x3c, 0x2d, 0x20, 0x69, 0x6e, 0x74,
+  0x20, 0x31, 0x33, 0x68, 0x0d, 0x0a, 0x00, 0x76, 0x69, 0x72, 0x65, 0x6f, 0x3a, 0x20, 0x69, 0x6e, 0x74,
+  0x20, 0x31, 0x33, 0x68, 0x20, 0x66, 0x61, 0x69, 0x6c, 0x65, 0x64, 0x00,
+};
+#define INT13_READER_LBA    0x44 /* u64: the sector to read */
+#define INT13_READER_OFFSET 0x4c /* u16: where the text starts in it */
+
+static void
+put_int13_reader (uint8_t *at, uint64_t lba, uint16_t offset)
+{
+  memcpy (at, int13_reader, sizeof int13_reader);
+  for (unsigned i = 0; i < 8; i++)
+    at[INT13_READER_LBA + i] = (uint8_t) (lba >> (8 * i));
+  at[INT13_READER_OFFSET] = (uint8_t) offset;
+  at[INT13_READER_OFFSET + 1] = (uint8_t) (offset >> 8);
+}
+
+/* SeaBIOS boots from the SATA disk through its AHCI driver, and the boot sector reads the disk's
+ * second sector back through int 13h. */
+static void
+test_seabios_boots_a_sata_disk (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *text = NULL;
+  g_autofree uint8_t *data = g_malloc0 (1 << 20);
+  const char *message = "vireo: sector 1 of the SATA disk";
+
+  if (!require_seabios ())
+    return;
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  image = g_build_filename (dir, "sata.img", NULL);
+  put_int13_reader (data, 1, 0);
+  data[510] = 0x55;
+  data[511] = 0xaa;
+  memcpy (data + 512, message, strlen (message));
+  g_assert_true (g_file_set_contents (image, (const char *) data, 1 << 20, NULL));
+  disk = g_strconcat (image, ",format=raw,bus=sata", NULL);
+  {
+    const char *args[] = { "--disk", disk, NULL };
+    text = boot_until (dir, args, "vireo: sector 1 of the SATA disk <- int 13h",
+                       "the SATA disk's boot sector");
+  }
+  g_assert_nonnull (strstr (text, "Booting from Hard Disk"));
+  g_assert_null (strstr (text, "int 13h failed"));
+  vireo_test_remove_tree (dir);
+}
+
+/* SeaBIOS boots a CD-ROM's El Torito no-emulation image (made by xorriso) through its AHCI/ATAPI driver,
+ * and the image reads the ISO's primary volume descriptor (LBA 16, 2048 bytes) through int 13h and
+ * prints the volume name in it. */
+static void
+test_seabios_boots_a_cdrom (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *content = NULL;
+  g_autofree char *boot = NULL;
+  g_autofree char *iso = NULL;
+  g_autofree char *xorriso = g_find_program_in_path ("xorriso");
+  g_autofree char *text = NULL;
+  uint8_t image[2048] = { 0 };
+
+  if (!require_seabios ())
+    return;
+  if (xorriso == NULL)
+    {
+      g_test_skip ("xorriso is not installed (it makes the bootable ISO)");
+      return;
+    }
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  content = g_build_filename (dir, "content", NULL);
+  g_assert_no_errno (g_mkdir (content, 0700));
+  boot = g_build_filename (content, "boot.img", NULL);
+  iso = g_build_filename (dir, "boot.iso", NULL);
+  put_int13_reader (image, 16, 40); /* the volume identifier, space-padded, then zeros */
+  g_assert_true (g_file_set_contents (boot, (const char *) image, sizeof image, NULL));
+  {
+    const char *argv[] = { xorriso,           "-as", "mkisofs",  "-V",
+                           "VIREOBOOTCD",     "-b",  "boot.img", "-no-emul-boot",
+                           "-boot-load-size", "4",   "-o",       iso,
+                           content,           NULL };
+    g_assert_cmpint (vireo_test_run_judge (argv, NULL), ==, 0);
+  }
+  {
+    const char *args[] = { "--cdrom", iso, NULL };
+    text = boot_until (dir, args, " <- int 13h", "the CD-ROM's boot image");
+  }
+  g_assert_nonnull (strstr (text, "Booting from DVD/CD"));
+  g_assert_nonnull (strstr (text, "VIREOBOOTCD"));
+  g_assert_null (strstr (text, "int 13h failed"));
   vireo_test_remove_tree (dir);
 }
 
@@ -516,5 +644,7 @@ main (int argc, char **argv)
   g_test_add_func ("/firmware/seabios-save-restore", test_seabios_save_restore);
   g_test_add_func ("/firmware/bad-images", test_bad_firmware_images);
   g_test_add_func ("/firmware/seabios-boots-a-disk", test_seabios_boots_a_disk);
+  g_test_add_func ("/firmware/seabios-boots-a-sata-disk", test_seabios_boots_a_sata_disk);
+  g_test_add_func ("/firmware/seabios-boots-a-cdrom", test_seabios_boots_a_cdrom);
   return g_test_run ();
 }

@@ -267,6 +267,61 @@ test_check_disks (void)
   }
 }
 
+/* SATA disks need an image, CD-ROMs may be empty; six drives share the controller's ports; a CD-ROM
+ * takes no write options; the message keeps them all. */
+static void
+test_check_sata (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvMachineSpec) spec = good_spec ();
+  g_autoptr (GVariant) message = NULL;
+  g_autoptr (HvMachineSpec) back = NULL;
+  HvDeviceSpec *disk, *cdrom;
+
+  disk = hv_machine_spec_add_device (spec, "sata-disk", NULL, g_variant_new_parsed ("{'serial': <'S1'>}"));
+  g_assert_cmpstr (disk->id, ==, "sata0");
+  assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, "“file” is missing");
+  hv_device_spec_set_fd (spec, disk, "file", open_null ());
+  cdrom = hv_machine_spec_add_device (spec, "cdrom", NULL, NULL);
+  g_assert_cmpstr (cdrom->id, ==, "cdrom0");
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_no_error (error);
+  cdrom = hv_machine_spec_add_device (spec, "cdrom", NULL, NULL);
+  hv_device_spec_set_fd (spec, cdrom, "file", open_null ());
+  message = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
+  back = hv_machine_spec_new_from_variant (message, (const int *) spec->fds->data, spec->fds->len, NULL,
+                                           &error);
+  g_assert_no_error (error);
+  g_assert_true (hv_machine_spec_check (back, HV_SPEC_CHECK_DEFAULT, &error));
+  g_assert_cmpstr (((HvDeviceSpec *) back->devices->pdata[1])->kind, ==, "sata-disk");
+  g_assert_cmpstr (((HvDeviceSpec *) back->devices->pdata[2])->kind, ==, "cdrom");
+  g_assert_cmpint (hv_device_spec_get_fd (back, back->devices->pdata[3], "file"), >=, 0);
+
+  {
+    g_autoptr (HvMachineSpec) other = good_spec ();
+
+    hv_machine_spec_add_device (other, "cdrom", NULL, g_variant_new_parsed ("{'read-only': <false>}"));
+    assert_check_fails (other, HV_SPEC_CHECK_DEFAULT, "read-only");
+  }
+  {
+    g_autoptr (HvMachineSpec) other = good_spec ();
+
+    for (unsigned i = 0; i < 7; i++)
+      hv_machine_spec_add_device (other, "cdrom", NULL, NULL);
+    assert_check_fails (other, HV_SPEC_CHECK_DEFAULT, "cdrom");
+  }
+  {
+    g_autoptr (HvMachineSpec) other = good_spec ();
+
+    for (unsigned i = 0; i < 4; i++)
+      hv_machine_spec_add_device (other, "cdrom", NULL, NULL);
+    for (unsigned i = 0; i < 3; i++)
+      hv_device_spec_set_fd (other, hv_machine_spec_add_device (other, "sata-disk", NULL, NULL), "file",
+                             open_null ());
+    assert_check_fails (other, HV_SPEC_CHECK_DEFAULT, "7 SATA drives");
+  }
+}
+
 /* The message keeps everything but fd numbers: a spec read back writes the same message. */
 static void
 test_message_round_trip (void)
@@ -554,6 +609,7 @@ main (int argc, char **argv)
   g_test_add_func ("/spec/check-machine", test_check_machine);
   g_test_add_func ("/spec/check-devices", test_check_devices);
   g_test_add_func ("/spec/check-disks", test_check_disks);
+  g_test_add_func ("/spec/check-sata", test_check_sata);
   g_test_add_func ("/spec/message-round-trip", test_message_round_trip);
   g_test_add_func ("/spec/message-errors", test_message_errors);
   g_test_add_func ("/spec/fd-array-option", test_fd_array_option);

@@ -340,3 +340,15 @@ vireo_test_run_judge (const char *const *argv, char **out)
     return -1;
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
+
+gboolean
+vireo_test_make_iso (const char *dir, const char *path, const char *volume)
+{
+  g_autofree char *content = g_build_filename (dir, volume, NULL);
+  g_autofree char *file = g_build_filename (content, "readme.txt", NULL);
+  const char *argv[] = { "xorriso", "-as", "mkisofs", "-V", volume, "-o", path, content, NULL };
+
+  if (g_mkdir_with_parents (content, 0700) < 0 || !g_file_set_contents (file, volume, -1, NULL))
+    return FALSE;
+  return vireo_test_run_judge (argv, NULL) == 0;
+}

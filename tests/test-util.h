@@ -81,6 +81,9 @@ void vireo_test_remove_tree (const char *path);
 /* Runs @argv (a judge such as qemu-img or qemu-io, found in PATH), its stdout in *@out when @out is not
  * NULL; the exit status, or -1 when it could not run or was killed. */
 int vireo_test_run_judge (const char *const *argv, char **out);
+/* Makes an ISO 9660 image at @path with volume name @volume holding one small file, with xorriso (the
+ * caller checks it is installed); the file's folder goes in @dir.  TRUE when xorriso succeeded. */
+gboolean vireo_test_make_iso (const char *dir, const char *path, const char *volume);
 
 /* For tests that run a program as another user (root only): TRUE when @uid/@gid (no supplementary
  * groups) can execute each of the NULL-terminated paths; otherwise the test is marked skipped, naming the

@@ -1355,6 +1355,164 @@ test_mux_input_backpressure (void)
   close (client);
 }
 
+/* ---- CD-ROM discs changed over D-Bus ---- */
+
+static int
+append_fd (GUnixFDList *fds, const char *path, int flags)
+{
+  g_autoptr (GError) error = NULL;
+  int fd = open (path, flags | O_CLOEXEC);
+  int index;
+
+  g_assert_cmpint (fd, >=, 0);
+  index = g_unix_fd_list_append (fds, fd, &error);
+  g_assert_no_error (error);
+  close (fd);
+  return index;
+}
+
+/* EjectMedium refused while the guest locks the tray (the guest hears the button), then done;
+ * ChangeMedium puts another disc in, which the guest reads; unknown drives and files that are no
+ * disc images are refused by name; the sandboxed worker opens the image it is passed. */
+/* Starts the sata guest with @cmdline and a CD-ROM "cdrom0" holding @disc. */
+static void
+worker_start_sata (Worker *worker, const char *cmdline, const char *disc)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("sata");
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (GError) error = NULL;
+  GVariantBuilder builder;
+  int kvm = append_fd (fds, "/dev/kvm", O_RDWR);
+  int iso = append_fd (fds, disc, O_RDONLY);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
+  g_variant_builder_add (&builder, "{sv}", "memory", g_variant_new_uint64 (64 << 20));
+  g_variant_builder_add (&builder, "{sv}", "kvm-fd", g_variant_new_handle (kvm));
+  g_variant_builder_add (&builder, "{sv}", "kernel",
+                         g_variant_new_handle (append_fd (fds, kernel, O_RDONLY)));
+  g_variant_builder_add (&builder, "{sv}", "cmdline", g_variant_new_string (cmdline));
+  g_variant_builder_add (
+      &builder, "{sv}", "devices",
+      g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {}), ('cdrom', 'cdrom0', {'file': "
+                            "<%h>})]",
+                            iso));
+  vireo_worker1_call_start_sync (worker->proxy, g_variant_builder_end (&builder), fds, NULL, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_change_medium (void)
+{
+  g_autofree char *xorriso = g_find_program_in_path ("xorriso");
+  g_autofree char *dir = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  Worker worker;
+  int fd;
+
+  if (xorriso == NULL)
+    {
+      g_test_skip ("xorriso is not installed (it makes the discs)");
+      return;
+    }
+  if (!worker_spawn (&worker))
+    return;
+  dir = g_dir_make_tmp ("vireo-worker-cd-XXXXXX", NULL);
+  first = g_build_filename (dir, "first.iso", NULL);
+  second = g_build_filename (dir, "second.iso", NULL);
+  g_assert_true (vireo_test_make_iso (dir, first, "FIRSTDISC"));
+  g_assert_true (vireo_test_make_iso (dir, second, "SECONDDISC"));
+
+  worker_start_sata (&worker, "media=2", first);
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd locked\n"));
+
+  vireo_worker1_call_eject_medium_sync (worker.proxy, "cdrom9", NULL, &error);
+  assert_vireo_error (error, "NotFound");
+  g_clear_error (&error);
+  vireo_worker1_call_eject_medium_sync (worker.proxy, "cdrom0", NULL, &error);
+  assert_vireo_error (error, "MediumLocked");
+  g_clear_error (&error);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd eject requested\nsata: cd unlocked\n"));
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd waiting for the disc to go\n"));
+  vireo_worker1_call_eject_medium_sync (worker.proxy, "cdrom0", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd removed\nsata: cd not ready\n"));
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd waiting for a disc\n"));
+
+  {
+    g_autoptr (GUnixFDList) change = g_unix_fd_list_new ();
+    int folder = append_fd (change, dir, O_RDONLY | O_DIRECTORY);
+    int disc = append_fd (change, second, O_RDONLY);
+
+    vireo_worker1_call_change_medium_sync (worker.proxy, "cdrom0", g_variant_new_handle (folder), change,
+                                           NULL, NULL, &error);
+    assert_vireo_error (error, "InvalidArgument");
+    g_clear_error (&error);
+    vireo_worker1_call_change_medium_sync (worker.proxy, "cdrom0", g_variant_new_handle (disc), change, NULL,
+                                           NULL, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_true (
+      serial_wait_for (fd, seen, "sata: cd inserted\nsata: cd unit attention\nsata: cd volume SECONDDISC\n"));
+  g_assert_true (serial_wait_for (fd, seen, "sata: done\n"));
+  g_assert_null (strstr (seen->str, "FAIL"));
+  close (fd);
+  worker_clear (&worker);
+  vireo_test_remove_tree (dir);
+}
+
+/* ChangeMedium replaces a disc the guest locked, and the machine keeps the new disc across Reset. */
+static void
+test_change_medium_reset (void)
+{
+  g_autofree char *xorriso = g_find_program_in_path ("xorriso");
+  g_autofree char *dir = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) change = g_unix_fd_list_new ();
+  Worker worker;
+  int fd, disc;
+
+  if (xorriso == NULL)
+    {
+      g_test_skip ("xorriso is not installed (it makes the discs)");
+      return;
+    }
+  if (!worker_spawn (&worker))
+    return;
+  dir = g_dir_make_tmp ("vireo-worker-cd-XXXXXX", NULL);
+  first = g_build_filename (dir, "first.iso", NULL);
+  second = g_build_filename (dir, "second.iso", NULL);
+  g_assert_true (vireo_test_make_iso (dir, first, "FIRSTDISC"));
+  g_assert_true (vireo_test_make_iso (dir, second, "SECONDDISC"));
+  worker_start_sata (&worker, "media=2", first);
+  fd = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd volume FIRSTDISC\n"));
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd locked\n"));
+
+  disc = append_fd (change, second, O_RDONLY);
+  vireo_worker1_call_change_medium_sync (worker.proxy, "cdrom0", g_variant_new_handle (disc), change, NULL,
+                                         NULL, &error);
+  g_assert_no_error (error);
+  /* The guest waits for the eject button, which never comes: the reset boots it with the new disc. */
+  vireo_worker1_call_reset_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (serial_wait_for (fd, seen, "sata: cd volume SECONDDISC\n"));
+  g_assert_true (serial_wait_for_count (fd, seen, "sata: cd locked\n", 2, WAIT_SECONDS));
+  g_assert_null (strstr (seen->str, "FAIL"));
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  close (fd);
+  worker_clear (&worker);
+  vireo_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1384,5 +1542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/worker/bad-calls", test_bad_calls);
   g_test_add_func ("/worker/start-failed", test_start_failed);
   g_test_add_func ("/worker/save-restore", test_save_restore);
+  g_test_add_func ("/worker/change-medium", test_change_medium);
+  g_test_add_func ("/worker/change-medium-reset", test_change_medium_reset);
   return g_test_run ();
 }

@@ -13,7 +13,9 @@
   KIND (virtio_keyboard)                                                                                     \
   KIND (virtio_tablet)                                                                                       \
   KIND (virtio_blk)                                                                                          \
-  KIND (virtio_net)
+  KIND (virtio_net)                                                                                          \
+  KIND (sata_disk)                                                                                           \
+  KIND (cdrom)
 
 #define DECLARE_KIND(name) extern const HvDeviceKind hv_##name##_kind;
 #define LIST_KIND(name)    &hv_##name##_kind,

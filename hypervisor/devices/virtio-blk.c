@@ -4,12 +4,11 @@
 #include "bytes.h"
 #include "virtio-blk.h"
 #include "device.h"
+#include "disk-image.h"
 #include "iothread.h"
 #include "state.h"
 #include "virtio/virtio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -578,89 +577,26 @@ hv_virtio_blk_load_state (HvVirtioBlk *blk, GVariant *state, GError **error)
 
 /* The "virtio-blk" kind: a disk per instance, each on an I/O thread named after it. */
 
-static HvBlockCache
-parse_cache (const char *text)
-{
-  if (g_strcmp0 (text, "none") == 0)
-    return HV_BLOCK_CACHE_NONE;
-  if (g_strcmp0 (text, "writeback") == 0)
-    return HV_BLOCK_CACHE_WRITEBACK;
-  return HV_BLOCK_CACHE_DEFAULT;
-}
-
-static HvBlockFormat
-parse_format (const char *text)
-{
-  if (g_strcmp0 (text, "raw") == 0)
-    return HV_BLOCK_FORMAT_RAW;
-  if (g_strcmp0 (text, "qcow2") == 0)
-    return HV_BLOCK_FORMAT_QCOW2;
-  return HV_BLOCK_FORMAT_AUTO;
-}
-
-/* The image's backing files come as the device's "backing" fds, in chain order: the VMM opens no path. */
-static int
-open_backing (void *opaque, unsigned depth, const char *name, HvBlockFormat format, GError **error)
-{
-  HvDevice *device = opaque;
-  unsigned n;
-  const int *fds = hv_device_get_fds_option (device, "backing", &n);
-  int fd;
-
-  if (depth == 0 || depth > n)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND,
-                   "it needs its backing file “%s” (link %u of its chain), which was not given", name, depth);
-      return -1;
-    }
-  fd = fcntl (fds[depth - 1], F_DUPFD_CLOEXEC, 3);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot use its backing file “%s”: %s", name,
-                   g_strerror (saved));
-    }
-  return fd;
-}
-
 static gboolean
 blk_realize (HvDevice *device, GError **error)
 {
   const HvPlatform *machine = hv_device_get_platform (device);
-  HvBlockOptions options = { 0 };
   HvPlatform platform = *machine;
-  const char *format = NULL, *cache = NULL, *serial = NULL;
+  const char *serial = NULL;
   guint32 queues = 1;
   HvBlock *block;
   int fd = hv_device_get_fd_option (device, "file");
 
-  g_variant_lookup (device->options, "format", "&s", &format);
-  g_variant_lookup (device->options, "cache", "&s", &cache);
   g_variant_lookup (device->options, "serial", "&s", &serial);
-  g_variant_lookup (device->options, "read-only", "b", &options.read_only);
   g_variant_lookup (device->options, "queues", "u", &queues);
-  options.format = parse_format (format);
-  options.cache = parse_cache (cache);
-
   if (fd < 0)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "no disk image was given");
       return FALSE;
     }
-  /* The block takes its own descriptor (the same open file: the same locks). */
-  fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot use the disk image: %s", g_strerror (saved));
-      return FALSE;
-    }
-  block = hv_block_open (fd, &options, open_backing, device, error);
+  block = hv_disk_image_open (device, fd, FALSE, FALSE, "disk image", error);
   if (block == NULL)
-    {
-      g_prefix_error (error, "the disk image: ");
-      return FALSE;
-    }
+    return FALSE;
   platform.io_context = hv_platform_get_io_context (machine, device->id, error);
   if (platform.io_context == NULL)
     {

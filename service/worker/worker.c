@@ -619,6 +619,82 @@ handle_open_display (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, 
   return TRUE;
 }
 
+/* The spec the machine is rebuilt from (a reset) gets the drive's new disc, or none. */
+static void
+remember_medium (VireoWorker *worker, const char *id, int fd)
+{
+  HvMachineSpec *spec = worker->config->spec;
+  HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, id);
+  g_auto (GVariantDict) options = G_VARIANT_DICT_INIT (NULL);
+
+  if (device == NULL)
+    return;
+  g_variant_dict_init (&options, device->options);
+  g_variant_dict_remove (&options, "file");
+  g_variant_dict_remove (&options, "backing");
+  g_variant_dict_remove (&options, "format"); /* the new disc's is probed */
+  g_variant_unref (device->options);
+  device->options = g_variant_ref_sink (g_variant_dict_end (&options));
+  if (fd >= 0)
+    hv_device_spec_set_fd (spec, device, "file", fd);
+}
+
+static gboolean
+handle_change_medium (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
+                      const char *id, GVariant *file, VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+  int handle = g_variant_get_handle (file);
+  int fd;
+
+  if (!is_active (worker))
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  fd = fd_list && handle >= 0 && handle < g_unix_fd_list_get_length (fd_list)
+           ? g_unix_fd_list_get (fd_list, handle, &error)
+           : -1;
+  if (fd < 0)
+    {
+      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "the disc image's file was not passed");
+      return TRUE;
+    }
+  if (!hv_vm_change_medium (worker->vm, id, fd, TRUE, &error))
+    {
+      close (fd);
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+  remember_medium (worker, id, fd); /* takes the fd */
+  vireo_worker1_complete_change_medium (skeleton, invocation, NULL);
+  return TRUE;
+}
+
+static gboolean
+handle_eject_medium (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, const char *id,
+                     VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!is_active (worker))
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  if (!hv_vm_change_medium (worker->vm, id, -1, FALSE, &error))
+    {
+      if (g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_STATE))
+        return_error (invocation, VIREO_ERROR_MEDIUM_LOCKED, error->message);
+      else
+        return_hv_error (invocation, error);
+      return TRUE;
+    }
+  remember_medium (worker, id, -1);
+  vireo_worker1_complete_eject_medium (skeleton, invocation);
+  return TRUE;
+}
+
 VireoWorker *
 vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_data, GError **error)
 {
@@ -648,6 +724,8 @@ vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_da
   g_signal_connect (worker->skeleton, "handle-save", G_CALLBACK (handle_save), worker);
   g_signal_connect (worker->skeleton, "handle-open-serial", G_CALLBACK (handle_open_serial), worker);
   g_signal_connect (worker->skeleton, "handle-open-display", G_CALLBACK (handle_open_display), worker);
+  g_signal_connect (worker->skeleton, "handle-change-medium", G_CALLBACK (handle_change_medium), worker);
+  g_signal_connect (worker->skeleton, "handle-eject-medium", G_CALLBACK (handle_eject_medium), worker);
   return g_steal_pointer (&worker);
 }
 

@@ -122,6 +122,64 @@ msix += u8(0x4) + u16(12) + u8(2) + u32(0) + u8(0x1) + u8(0x84) + u8(1) + cfg_wr
 msix += regs_write(0x10, 1, 0) + regs_read(0x10, 1) + u8(0x5) + u16(0x800) + u8(2)
 write("virtio-pci", "msix", msix)
 
+# ---- ahci: ports 0 (disk) and 1 (CD-ROM) up, command lists at 1 MiB + 0x1000 * port ----
+
+AHCI_WINDOW = 0x100000
+
+
+def ahci_poke(addr, data):
+    out = b""
+    for i in range(0, len(data), 32):
+        chunk = data[i:i + 32]
+        out += u8(0) + u16(addr - AHCI_WINDOW + i) + u8(len(chunk)) + chunk
+    return out
+
+
+def ahci_command(port, slot, table_at, fis, cdb=b"", prds=(), write_=False):
+    flags = 5 | (1 << 5 if cdb else 0) | (1 << 6 if write_ else 0) | (len(prds) << 16)
+    header = u32(flags) + u32(0) + u64(table_at) + bytes(16)
+    table = fis.ljust(0x40, b"\0") + cdb.ljust(0x40, b"\0")
+    for address, length in prds:
+        table += u64(address) + u32(0) + u32(length - 1)
+    return ahci_poke(AHCI_WINDOW + 0x1000 * port + 32 * slot, header) + ahci_poke(table_at, table)
+
+
+def ahci_fis(command, lba=0, count=0, features=0):
+    return bytes([0x27, 0x80, command, features, lba & 0xff, (lba >> 8) & 0xff, (lba >> 16) & 0xff, 0x40,
+                  (lba >> 24) & 0xff, 0, 0, 0, count & 0xff, (count >> 8) & 0xff, 0, 0, 0, 0, 0, 0])
+
+
+def ahci_issue(port, slots):
+    return u8(1) + u8(port) + u32(slots) + u8(2)
+
+
+W = AHCI_WINDOW
+seed = ahci_command(0, 0, W + 0x2000, ahci_fis(0xec), prds=[(W + 0x8000, 512)]) + ahci_issue(0, 1)
+seed += ahci_command(0, 0, W + 0x2000, ahci_fis(0x35, 4, 2), prds=[(W + 0x8000, 512), (W + 0x9000, 512)],
+                     write_=True) + ahci_issue(0, 1)
+seed += ahci_command(0, 0, W + 0x2000, ahci_fis(0x25, 4, 2), prds=[(W + 0xa000, 1024)]) + ahci_issue(0, 1)
+seed += ahci_command(0, 0, W + 0x2000, ahci_fis(0xea)) + ahci_issue(0, 1) + u8(5)
+write("ahci", "disk-rw", seed)
+packet = ahci_fis(0xa0, 0, 0, 1)
+seed = ahci_command(1, 0, W + 0x3000, packet, bytes([0x12, 0, 0, 0, 36] + [0] * 7), prds=[(W + 0x8000, 36)])
+seed += ahci_issue(1, 1)
+seed += ahci_command(1, 0, W + 0x3000, packet, bytes([0x28, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0]),
+                     prds=[(W + 0x8000, 4096)]) + ahci_issue(1, 1)
+seed += u8(7) + u8(0) + u8(7) + u8(2)
+seed += ahci_command(1, 0, W + 0x3000, packet, bytes(12), prds=[(W + 0x8000, 2)]) + ahci_issue(1, 1) + u8(5)
+seed += ahci_command(1, 0, W + 0x3000, packet, bytes([0x4a, 1, 0, 0, 0x10, 0, 0, 0, 8, 0, 0, 0]),
+                     prds=[(W + 0x8000, 8)]) + ahci_issue(1, 1)
+write("ahci", "cdrom-change", seed)
+seed = ahci_command(0, 0, W + 0x2000, ahci_fis(0x25, 0, 8), prds=[(0xfffff000, 4096)]) + ahci_issue(0, 1)
+seed += u8(3) + u16(0x118) + u8(2) + u32(0x10) + u8(3) + u16(0x118) + u8(2) + u32(0x11)
+seed += ahci_command(0, 3, W + 0x2400, ahci_fis(0x61, 8, 0, 2)[:12] + bytes([3 << 3]) + bytes(7),
+                     prds=[(W + 0x8000, 1024)], write_=True)
+seed += u8(3) + u16(0x134) + u8(2) + u32(8) + ahci_issue(0, 8)
+seed += ahci_poke(W + 0xc000, u64(2 | (4 << 48)))
+seed += ahci_command(0, 0, W + 0x2000, ahci_fis(0x06, 0, 1, 1), prds=[(W + 0xc000, 512)], write_=True)
+seed += ahci_issue(0, 1)
+write("ahci", "hostile", seed)
+
 # ---- virtio-blk: the driver is up; queue of 16 at window 0 (avail +0x100, used +0x128) ----
 BLK_HEADER, BLK_DATA, BLK_STATUS = 0x101000, 0x102000, 0x103000
 

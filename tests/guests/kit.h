@@ -518,4 +518,48 @@ bool kit_virtio_net_send (const void *frame, size_t len);
  * come. */
 size_t kit_virtio_net_receive (void *frame, size_t max);
 
+/* AHCI (kit-ahci.c): the ICH9 SATA controller (8086:2922, registers in BAR 5), polled, one command at a
+ * time per port in slot 0 (or several NCQ commands at once), no interrupts.  Disks take ATA commands,
+ * CD-ROMs ATAPI packets. */
+#define KIT_AHCI_VENDOR_ID 0x8086
+#define KIT_AHCI_DEVICE_ID 0x2922
+#define KIT_AHCI_PORTS     6
+#define KIT_AHCI_PRDS      8 /* scatter-gather entries per command */
+#define KIT_AHCI_NCQ_SLOTS 4 /* NCQ commands the kit queues at once */
+
+#define KIT_AHCI_NONE  0
+#define KIT_AHCI_DISK  1
+#define KIT_AHCI_CDROM 2
+
+typedef struct
+{
+  uint8_t list[1024] __attribute__ ((aligned (1024)));
+  uint8_t fis[256] __attribute__ ((aligned (256)));
+  uint8_t tables[KIT_AHCI_NCQ_SLOTS][256] __attribute__ ((aligned (128)));
+} KitAhciPort;
+
+typedef struct
+{
+  KitAhciPort ports[KIT_AHCI_PORTS];
+  KitPciDevice pci;
+  volatile uint8_t *abar;
+  uint8_t kinds[KIT_AHCI_PORTS]; /* KIT_AHCI_NONE, _DISK or _CDROM, from each port's signature */
+} KitAhci;
+
+/* Finds the @index-th controller, resets it and starts every port with a drive.  FALSE silently when
+ * there is none; FALSE with a line on serial when it cannot be driven. */
+bool kit_ahci_init (KitAhci *hba, unsigned index);
+/* One ATA command (@command, @lba, @count, @features) on @port with @n_segments data buffers the device
+ * writes (!@write) or reads.  Returns 0, -1 when the device does not answer within about a second of
+ * host time, or the task file (error << 8 | status) when it fails; the port is restarted then. */
+int kit_ahci_ata (KitAhci *hba, unsigned port, uint8_t command, uint64_t lba, uint32_t count,
+                  uint8_t features, const KitBlkSegment *segments, unsigned n_segments, bool write);
+/* @n (up to KIT_AHCI_NCQ_SLOTS) queued reads or writes at once: command i covers @count sectors at
+ * @lba[i] from or to @data[i].  The same results, for the whole batch. */
+int kit_ahci_ncq (KitAhci *hba, unsigned port, bool write, const uint64_t *lba, uint32_t count,
+                  void *const *data, unsigned n);
+/* One ATAPI command (@cdb, 12 bytes) on @port with @len bytes of data in at @data (@len 0: none).
+ * Returns 0, -1 on a timeout, or the sense key the device reported (1-15). */
+int kit_ahci_packet (KitAhci *hba, unsigned port, const uint8_t *cdb, void *data, uint32_t len);
+
 #endif /* __ASSEMBLER__ */
