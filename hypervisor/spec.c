@@ -139,6 +139,7 @@ const HvDeviceKindInfo hv_kind_info_sata_disk = {
   .max_instances = 6,
   .description = "SATA hard disk on the AHCI controller (a disk image)",
   .options = sata_disk_options,
+  .boot_class = "disk",
 };
 
 static const HvSpecOptionInfo cdrom_options[] = {
@@ -155,6 +156,7 @@ const HvDeviceKindInfo hv_kind_info_cdrom = {
   .max_instances = 6,
   .description = "ATAPI CD/DVD-ROM drive on the AHCI controller (its disc can be changed while running)",
   .options = cdrom_options,
+  .boot_class = "cdrom",
 };
 
 static gboolean

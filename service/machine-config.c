@@ -119,6 +119,7 @@ vireo_machine_config_new (void)
   config->disks = g_ptr_array_new_with_free_func (disk_config_free);
   config->network = g_strdup ("none");
   config->display = FALSE;
+  config->boot_menu = FALSE;
   config->cpuid_mask = g_strdup ("");
   config->notes = g_strdup ("");
   config->auto_start = g_strdup ("none");
@@ -151,6 +152,7 @@ vireo_machine_config_copy (const VireoMachineConfig *config)
     }
   copy->network = g_strdup (config->network);
   copy->display = config->display;
+  copy->boot_menu = config->boot_menu;
   copy->cpuid_mask = g_strdup (config->cpuid_mask);
   copy->notes = g_strdup (config->notes);
   copy->auto_start = g_strdup (config->auto_start);
@@ -338,8 +340,6 @@ check_cpuid_mask (const char *mask, GError **error)
   return TRUE;
 }
 
-static HvMachineSpec *spec_for (const VireoMachineConfig *config, gboolean known_kinds_only);
-
 /* A target the guest and libvirt agree on: "vd" (virtio) or "sd" (SATA) and one or two letters. */
 gboolean
 vireo_disk_target_fits_bus (const char *target, const char *bus)
@@ -477,7 +477,7 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
     /* The machine as the core will see it, checked as the core checks it (files come at Start). */
     /* SATA disks and CD-ROMs are left out while this build's core has no AHCI: such a machine is
      * defined, and Start says what is missing. */
-    g_autoptr (HvMachineSpec) spec = spec_for (config, TRUE);
+    g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
     g_autoptr (GError) local = NULL;
 
     if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS | HV_SPEC_CHECK_ANY_HOST, &local))
@@ -510,13 +510,13 @@ compare_boot_order (gconstpointer a, gconstpointer b)
   return x->boot_order < y->boot_order ? -1 : x->boot_order > y->boot_order;
 }
 
-/* The spec's boot order is by class ("disk", "cdrom"), each once: the disks' own order, classes in the
- * order their first disk comes; with no disk marked, hard disks. */
+/* The spec's boot order: the drives the definition gives a boot order, by their targets (the spec's
+ * device ids), first to last; with none marked, hard disks and then CD-ROMs as the definition lists them. */
 static char **
 boot_order_of (const VireoMachineConfig *config)
 {
   g_autoptr (GPtrArray) ordered = g_ptr_array_new ();
-  g_autoptr (GPtrArray) classes = g_ptr_array_new ();
+  g_autoptr (GStrvBuilder) order = g_strv_builder_new ();
 
   for (guint i = 0; i < config->disks->len; i++)
     {
@@ -526,20 +526,10 @@ boot_order_of (const VireoMachineConfig *config)
     }
   g_ptr_array_sort (ordered, compare_boot_order);
   for (guint i = 0; i < ordered->len; i++)
-    {
-      const VireoDiskConfig *disk = g_ptr_array_index (ordered, i);
-      const char *class = strcmp (disk->device, "cdrom") == 0 ? "cdrom" : "disk";
-      gboolean seen = FALSE;
-
-      for (guint j = 0; j < classes->len; j++)
-        seen |= strcmp (g_ptr_array_index (classes, j), class) == 0;
-      if (!seen)
-        g_ptr_array_add (classes, g_strdup (class));
-    }
-  if (classes->len == 0)
-    g_ptr_array_add (classes, g_strdup ("disk"));
-  g_ptr_array_add (classes, NULL);
-  return (char **) g_ptr_array_free (g_steal_pointer (&classes), FALSE);
+    g_strv_builder_add (order, ((const VireoDiskConfig *) g_ptr_array_index (ordered, i))->target);
+  if (ordered->len == 0)
+    g_strv_builder_add_many (order, "disk", "cdrom", NULL);
+  return g_strv_builder_end (order);
 }
 
 /* The core's device kind for a disk: virtio-blk, or on SATA the AHCI controller's sata-disk and cdrom. */
@@ -551,8 +541,8 @@ disk_kind (const VireoDiskConfig *disk)
   return strcmp (disk->bus, "sata") == 0 ? "sata-disk" : "virtio-blk";
 }
 
-static HvMachineSpec *
-spec_for (const VireoMachineConfig *config, gboolean known_kinds_only)
+HvMachineSpec *
+vireo_machine_config_to_spec (const VireoMachineConfig *config)
 {
   HvMachineSpec *spec = hv_machine_spec_new ();
 
@@ -567,6 +557,7 @@ spec_for (const VireoMachineConfig *config, gboolean known_kinds_only)
       spec->boot = HV_BOOT_FIRMWARE;
       g_strfreev (spec->boot_order);
       spec->boot_order = boot_order_of (config);
+      spec->boot_menu_ms = config->boot_menu ? VIREO_BOOT_MENU_MS : 0;
     }
   /* COM1 always: its host side is the worker's serial console. */
   hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
@@ -578,15 +569,14 @@ spec_for (const VireoMachineConfig *config, gboolean known_kinds_only)
       const char *kind = disk_kind (disk);
       GVariantDict options;
 
-      if (known_kinds_only && hv_device_kind_info_lookup (kind) == NULL)
-        continue;
       g_variant_dict_init (&options, NULL);
       /* An empty CD-ROM drive has neither file nor format. */
       if (disk->format && *disk->path != '\0')
         g_variant_dict_insert (&options, "format", "s", disk->format);
-      if (disk->readonly)
+      /* A CD-ROM is read-only by nature and reads through the page cache: the kind has neither option. */
+      if (disk->readonly && strcmp (kind, "cdrom") != 0)
         g_variant_dict_insert (&options, "read-only", "b", TRUE);
-      if (disk->cache && strcmp (disk->cache, "default") != 0)
+      if (disk->cache && strcmp (disk->cache, "default") != 0 && strcmp (kind, "cdrom") != 0)
         g_variant_dict_insert (&options, "cache", "s", disk->cache);
       hv_machine_spec_add_device (spec, kind, disk->target, g_variant_dict_end (&options));
     }
@@ -600,12 +590,6 @@ spec_for (const VireoMachineConfig *config, gboolean known_kinds_only)
       hv_machine_spec_add_device (spec, "virtio-tablet", "tablet0", NULL);
     }
   return spec;
-}
-
-HvMachineSpec *
-vireo_machine_config_to_spec (const VireoMachineConfig *config)
-{
-  return spec_for (config, FALSE);
 }
 
 /* ---- files named by settings ---- */
@@ -926,6 +910,13 @@ apply_display (VireoMachineConfig *config, const SettingInfo *info, GVariant *va
   return TRUE;
 }
 
+static gboolean
+apply_boot_menu (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
+{
+  config->boot_menu = g_variant_get_boolean (value);
+  return TRUE;
+}
+
 static const struct
 {
   const char *key;
@@ -1092,6 +1083,7 @@ static const SettingInfo settings_info[] = {
   { "disks", "aa{sv}", apply_disks, 0, NULL, FALSE },
   { "network", "s", apply_enum, STRING_FIELD (network), network_values, FALSE },
   { "display", "b", apply_display, 0, NULL, FALSE },
+  { "boot-menu", "b", apply_boot_menu, 0, NULL, FALSE },
   { "cpuid-mask", "s", apply_cpuid_mask, STRING_FIELD (cpuid_mask), NULL, FALSE },
   { "notes", "s", apply_notes, STRING_FIELD (notes), NULL, TRUE },
   { "auto-start", "s", apply_enum, STRING_FIELD (auto_start), auto_start_values, TRUE },
@@ -1229,6 +1221,7 @@ vireo_machine_config_to_settings (const VireoMachineConfig *config)
   g_variant_builder_add (&builder, "{sv}", "disks", g_variant_builder_end (&disks));
   g_variant_builder_add (&builder, "{sv}", "network", g_variant_new_string (config->network));
   g_variant_builder_add (&builder, "{sv}", "display", g_variant_new_boolean (config->display));
+  g_variant_builder_add (&builder, "{sv}", "boot-menu", g_variant_new_boolean (config->boot_menu));
   g_variant_builder_add (&builder, "{sv}", "cpuid-mask", g_variant_new_string (config->cpuid_mask));
   g_variant_builder_add (&builder, "{sv}", "notes", g_variant_new_string (config->notes));
   g_variant_builder_add (&builder, "{sv}", "auto-start", g_variant_new_string (config->auto_start));

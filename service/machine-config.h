@@ -9,6 +9,9 @@
 
 G_BEGIN_DECLS
 
+/* How long a machine with "boot-menu" offers the firmware's menu. */
+#define VIREO_BOOT_MENU_MS 3000
+
 typedef struct
 {
   char *path;   /* "" only for a CD-ROM drive without a medium */
@@ -34,6 +37,7 @@ typedef struct
   GPtrArray *disks; /* VireoDiskConfig */
   char *network;    /* "none" or "nat" */
   gboolean display;
+  gboolean boot_menu; /* the firmware offers its boot menu (Esc) for a few seconds */
   char *cpuid_mask;
   char *notes;
   char *auto_start; /* "none", "always", "if-running" */

@@ -373,11 +373,16 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
       if (*config->cmdline != '\0')
         gvir_config_domain_os_set_cmdline (os, config->cmdline);
     }
-  else if (!has_boot_order (config))
+  else
     {
-      /* libvirt refuses <os><boot dev=…> beside the disks' own <boot order>. */
-      GList boot = { GINT_TO_POINTER (GVIR_CONFIG_DOMAIN_OS_BOOT_DEVICE_HD), NULL, NULL };
-      gvir_config_domain_os_set_boot_devices (os, &boot);
+      if (!has_boot_order (config))
+        {
+          /* libvirt refuses <os><boot dev=…> beside the disks' own <boot order>. */
+          GList boot = { GINT_TO_POINTER (GVIR_CONFIG_DOMAIN_OS_BOOT_DEVICE_HD), NULL, NULL };
+          gvir_config_domain_os_set_boot_devices (os, &boot);
+        }
+      if (config->boot_menu)
+        gvir_config_domain_os_enable_boot_menu (os, TRUE);
     }
   gvir_config_domain_set_os (domain, os);
   gvir_config_domain_set_features (domain, (GStrv) features);
@@ -713,6 +718,7 @@ parse_os (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
   g_autofree char *os_xml = NULL;
   const char *arch;
   char *value;
+  const XmlChild *menu;
 
   if (os == NULL)
     {
@@ -744,6 +750,8 @@ parse_os (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
     take_string (&config->initrd, value);
   if ((value = xml_child_text (children, "cmdline")) != NULL)
     take_string (&config->cmdline, value);
+  if ((menu = xml_child (children, "bootmenu")) != NULL)
+    config->boot_menu = g_strcmp0 (xml_child_attribute (menu, "enable"), "yes") == 0;
   return TRUE;
 }
 

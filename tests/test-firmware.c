@@ -576,6 +576,113 @@ test_seabios_boots_a_cdrom (void)
   vireo_test_remove_tree (dir);
 }
 
+/* Two bootable disks, a virtio one and a SATA one, each printing its name: the firmware boots the first
+ * of the boot order ("bootorder" in fw_cfg), which is the order given unless --boot says otherwise. */
+static void
+make_two_boot_disks (const char *dir, char **virtio, char **sata)
+{
+  g_autofree char *a = g_build_filename (dir, "a.img", NULL);
+  g_autofree char *b = g_build_filename (dir, "b.img", NULL);
+
+  write_boot_disk (a, "vireo: booted the virtio disk\r\n");
+  write_boot_disk (b, "vireo: booted the SATA disk\r\n");
+  *virtio = g_strconcat (a, ",format=raw", NULL);
+  *sata = g_strconcat (b, ",format=raw,bus=sata", NULL);
+}
+
+static void
+test_seabios_boot_order (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *virtio = NULL;
+  g_autofree char *sata = NULL;
+
+  if (!require_seabios ())
+    return;
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  make_two_boot_disks (dir, &virtio, &sata);
+  {
+    /* SeaBIOS on its own would try the SATA disk first (its AHCI driver probes before virtio). */
+    const char *args[] = { "--disk", virtio, "--disk", sata, NULL };
+    g_autofree char *text = boot_until (dir, args, "vireo: booted the", "the first disk given");
+    g_assert_nonnull (strstr (text, "vireo: booted the virtio disk"));
+  }
+  {
+    const char *args[] = { "--disk", sata, "--disk", virtio, NULL };
+    g_autofree char *text = boot_until (dir, args, "vireo: booted the", "the first disk given");
+    g_assert_nonnull (strstr (text, "vireo: booted the SATA disk"));
+  }
+  {
+    const char *args[] = { "--disk", virtio, "--disk", sata, "--boot", "sata0,disk0", NULL };
+    g_autofree char *text = boot_until (dir, args, "vireo: booted the", "the disk --boot names first");
+    g_assert_nonnull (strstr (text, "vireo: booted the SATA disk"));
+  }
+  vireo_test_remove_tree (dir);
+}
+
+/* Reads the console (vireo-run's stdout) into @text until it holds @needle, at most BOOT_TIMEOUT_S. */
+static gboolean
+read_console_until (GInputStream *console, GString *text, const char *needle)
+{
+  gint64 deadline = g_get_monotonic_time () + BOOT_TIMEOUT_S * G_USEC_PER_SEC;
+
+  while (strstr (text->str, needle) == NULL && g_get_monotonic_time () < deadline)
+    {
+      char buffer[512];
+      gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (console), buffer,
+                                                           sizeof buffer, NULL, NULL);
+      if (n == 0)
+        return FALSE;
+      if (n < 0)
+        g_usleep (20 * 1000);
+      else
+        g_string_append_len (text, buffer, n);
+    }
+  return strstr (text->str, needle) != NULL;
+}
+
+/* The firmware's boot menu from the serial console: Esc while it offers the menu, then the second entry
+ * (the SATA disk, as the boot order puts the virtio disk first). */
+static void
+test_seabios_boot_menu_on_serial (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *virtio = NULL;
+  g_autofree char *sata = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  GInputStream *console;
+  GOutputStream *keys;
+
+  if (!require_seabios ())
+    return;
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  make_two_boot_disks (dir, &virtio, &sata);
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                               | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                           &error, vireo_test_vireo_run (), "--serial", "stdio", "--memory", "64M", "--disk",
+                           virtio, "--disk", sata, "--boot-menu", "30000", NULL);
+  g_assert_no_error (error);
+  console = g_subprocess_get_stdout_pipe (proc);
+  keys = g_subprocess_get_stdin_pipe (proc);
+
+  g_assert_true (read_console_until (console, text, "Press ESC for boot menu"));
+  g_assert_true (g_output_stream_write_all (keys, "\x1b", 1, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (read_console_until (console, text, "Select boot device"));
+  /* The menu lists the devices in boot order. */
+  g_assert_true (read_console_until (console, text, "2. "));
+  g_assert_true (g_output_stream_write_all (keys, "2", 1, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (read_console_until (console, text, "vireo: booted the"));
+  g_test_message ("console: %s", text->str);
+  g_assert_nonnull (strstr (text->str, "vireo: booted the SATA disk"));
+  g_subprocess_force_exit (proc);
+  g_assert_true (g_subprocess_wait (proc, NULL, &error));
+  vireo_test_remove_tree (dir);
+}
+
 static void
 test_bad_firmware_images (void)
 {
@@ -646,5 +753,7 @@ main (int argc, char **argv)
   g_test_add_func ("/firmware/seabios-boots-a-disk", test_seabios_boots_a_disk);
   g_test_add_func ("/firmware/seabios-boots-a-sata-disk", test_seabios_boots_a_sata_disk);
   g_test_add_func ("/firmware/seabios-boots-a-cdrom", test_seabios_boots_a_cdrom);
+  g_test_add_func ("/firmware/seabios-boot-order", test_seabios_boot_order);
+  g_test_add_func ("/firmware/seabios-boot-menu-on-serial", test_seabios_boot_menu_on_serial);
   return g_test_run ();
 }

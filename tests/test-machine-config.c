@@ -233,6 +233,7 @@ test_create (Files *files, gconstpointer data)
   g_autoptr (GVariant) disks = NULL;
   const char *text;
   guint64 memory;
+  gboolean boot_menu = TRUE;
 
   g_assert_cmpstr (config->name, ==, "Kernel box");
   g_assert_cmpuint (config->memory_mib, ==, 256);
@@ -247,7 +248,9 @@ test_create (Files *files, gconstpointer data)
 
   /* Settings shows every key with its documented type. */
   settings = g_variant_ref_sink (vireo_machine_config_to_settings (config));
-  g_assert_cmpuint (g_variant_n_children (settings), ==, 14);
+  g_assert_cmpuint (g_variant_n_children (settings), ==, 15);
+  g_assert_true (g_variant_lookup (settings, "boot-menu", "b", &boot_menu));
+  g_assert_false (boot_menu);
   g_assert_true (g_variant_lookup (settings, "memory-mib", "t", &memory));
   g_assert_cmpuint (memory, ==, 256);
   g_assert_true (g_variant_lookup (settings, "name", "&s", &text));
@@ -1270,7 +1273,7 @@ test_disk_kinds (Files *files, gconstpointer data)
   g_assert_true (vireo_machine_config_find_disk (config, "sdf") == disk);
   g_assert_null (vireo_machine_config_find_disk (config, "sdz"));
 
-  /* The spec: each disk under its target, of the core's kind for it; the boot order by class. */
+  /* The spec: each disk under its target, of the core's kind for it; the boot order by target. */
   spec = vireo_machine_config_to_spec (config);
   g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "vda")->kind, ==, "virtio-blk");
   g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sda")->kind, ==, "sata-disk");
@@ -1280,17 +1283,22 @@ test_disk_kinds (Files *files, gconstpointer data)
     gboolean readonly = FALSE;
     const char *format = NULL;
     g_assert_true (
-        g_variant_lookup (hv_machine_spec_lookup_device (spec, "sdb")->options, "read-only", "b", &readonly));
+        g_variant_lookup (hv_machine_spec_lookup_device (spec, "sda")->options, "read-only", "b", &readonly));
     g_assert_true (readonly);
+    /* A CD-ROM drive is read-only by nature: the kind takes no such option. */
+    g_assert_false (
+        g_variant_lookup (hv_machine_spec_lookup_device (spec, "sdb")->options, "read-only", "b", &readonly));
     g_assert_true (
         g_variant_lookup (hv_machine_spec_lookup_device (spec, "vda")->options, "cache", "&s", &format));
     g_assert_cmpstr (format, ==, "none");
     g_assert_false (
         g_variant_lookup (hv_machine_spec_lookup_device (spec, "sdf")->options, "format", "&s", &format));
   }
-  g_assert_cmpstr (spec->boot_order[0], ==, "cdrom");
-  g_assert_cmpstr (spec->boot_order[1], ==, "disk");
+  g_assert_cmpstr (spec->boot_order[0], ==, "sdb");
+  g_assert_cmpstr (spec->boot_order[1], ==, "vda");
   g_assert_null (spec->boot_order[2]);
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, &error));
+  g_assert_no_error (error);
 
   /* The libvirt form keeps all of it. */
   xml = vireo_machine_config_to_xml (config);
@@ -1421,6 +1429,29 @@ test_import_virt_manager_install (void)
   xml = vireo_machine_config_to_xml (config);
   again = parse_ok (xml);
   assert_same_config (config, again);
+
+  /* The firmware boots the drives by their targets, in the definition's boot order: the CD first. */
+  {
+    g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
+    const char *order[] = { "sda", "vda", NULL };
+    g_assert_cmpstrv (spec->boot_order, order);
+    g_assert_cmpuint (spec->boot_menu_ms, ==, 0);
+  }
+  /* The boot menu (virt-manager's "Enable boot menu") goes to <os><bootmenu enable='yes'/> and back. */
+  {
+    g_autoptr (VireoMachineConfig) with_menu = NULL;
+    g_autoptr (HvMachineSpec) spec = NULL;
+    g_autofree char *menu_xml = NULL;
+
+    config->boot_menu = TRUE;
+    menu_xml = vireo_machine_config_to_xml (config);
+    g_assert_nonnull (strstr (menu_xml, "<bootmenu enable=\"yes\"/>"));
+    with_menu = parse_ok (menu_xml);
+    g_assert_true (with_menu->boot_menu);
+    assert_same_config (config, with_menu);
+    spec = vireo_machine_config_to_spec (with_menu);
+    g_assert_cmpuint (spec->boot_menu_ms, ==, VIREO_BOOT_MENU_MS);
+  }
 }
 
 int

@@ -149,6 +149,17 @@ hv_ahci_device_change_medium (void *device_pointer, int fd, gboolean force, GErr
   return hv_ahci_change_medium (drive->ahci, drive->port, block, force, error);
 }
 
+/* SeaBIOS names an AHCI drive by the controller's slot and the port: "/pci@i0cf8/…@N/drive@PORT/disk@0",
+ * for disks and CD-ROMs alike. */
+static char *
+drive_boot_path (HvDevice *device)
+{
+  HvAhciDrive *drive = device->impl;
+  g_autofree char *controller = hv_pci_boot_path (&drive->ahci->pci, "sata");
+
+  return g_strdup_printf ("%s/drive@%x/disk@0", controller, drive->port);
+}
+
 const HvDeviceKind hv_sata_disk_kind = {
   .info = &hv_kind_info_sata_disk,
   .order = HV_DEVICE_ORDER_PCI,
@@ -158,6 +169,7 @@ const HvDeviceKind hv_sata_disk_kind = {
   .quiesce = drive_quiesce,
   .save = drive_save,
   .load = drive_load,
+  .boot_path = drive_boot_path,
 };
 
 const HvDeviceKind hv_cdrom_kind = {
@@ -169,4 +181,5 @@ const HvDeviceKind hv_cdrom_kind = {
   .quiesce = drive_quiesce,
   .save = drive_save,
   .load = drive_load,
+  .boot_path = drive_boot_path,
 };
