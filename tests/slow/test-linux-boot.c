@@ -98,8 +98,10 @@ struct Boot
   gboolean pvh;
   const char *kernel;
   const char *initrd;
-  /* Booted by the firmware from this raw disk image instead of directly (make-grub-images.sh). */
+  /* Booted by the firmware from this raw disk image, or this CD image (make-grub-images.sh), instead of
+   * directly. */
   const char *disk;
+  const char *cdrom;
   char *cmdline; /* what the kernel must report receiving */
 
   GPid pid;
@@ -126,6 +128,12 @@ struct Boot
   GArray *e820; /* E820Range as printed */
   unsigned tables_seen;
 };
+
+static gboolean
+boot_by_firmware (const Boot *boot)
+{
+  return boot->disk != NULL || boot->cdrom != NULL;
+}
 
 static void
 output_line_free (gpointer data)
@@ -365,7 +373,7 @@ check_firmware_e820 (Boot *boot, GError **error)
 static gboolean
 check_e820 (Boot *boot, GError **error)
 {
-  if (boot->disk)
+  if (boot_by_firmware (boot))
     return check_firmware_e820 (boot, error);
 
   g_autoptr (GArray) expected = expected_e820 (boot->pvh);
@@ -419,14 +427,14 @@ match_acpi_table (Boot *boot, const char *line, const char *signature, GError **
     }
   /* The firmware copies the tables from fw_cfg to memory it reserves for them (SeaBIOS: the RSDP in the
    * F segment, the rest at the top of RAM). */
-  if (boot->disk && !in_reserved_range (boot, addr))
+  if (boot_by_firmware (boot) && !in_reserved_range (boot, addr))
     {
       g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
                    "the kernel found the %s outside the memory the e820 map reserves: \"%s\"", signature,
                    line);
       return STEP_FAIL;
     }
-  if (!boot->disk && (addr < HV_ACPI_START || addr >= HV_ACPI_END))
+  if (!boot_by_firmware (boot) && (addr < HV_ACPI_START || addr >= HV_ACPI_END))
     {
       g_set_error (error, TEST_ERROR, TEST_ERROR_FAILED,
                    "the kernel found the %s outside our ACPI area 0x%llx-0x%llx: \"%s\"", signature,
@@ -713,7 +721,9 @@ build_command (const Boot *boot)
   g_autofree char *cpus = g_strdup_printf ("%u", N_CPUS);
 
   g_strv_builder_add (argv, vireo_test_vireo_run ());
-  if (boot->disk)
+  if (boot->cdrom)
+    g_strv_builder_add_many (argv, "--cdrom", boot->cdrom, NULL);
+  else if (boot->disk)
     {
       /* No --kernel: vireo-run boots its firmware (SeaBIOS) from the disk. */
       g_autofree char *disk = g_strconcat (boot->disk, ",format=raw,readonly=on", NULL);
@@ -1161,21 +1171,26 @@ test_bzimage (void)
   test_linux_boot (FALSE);
 }
 
-/* SeaBIOS boots GRUB from a virtio disk; GRUB shows its menu on COM1 and loads the kernel and initrd
- * through int 13h; the kernel then gets our ACPI tables and memory map through the firmware. */
+/* SeaBIOS boots GRUB from a virtio disk or from a CD-ROM (El Torito, on the AHCI controller); GRUB shows
+ * its menu on COM1 and loads the kernel and initrd through int 13h; the kernel then gets our ACPI tables
+ * and memory map through the firmware. */
 static void
-test_grub_disk (void)
+test_grub (gconstpointer data)
 {
+  const char *image = data;
   g_autofree char *dir = NULL;
-  g_autofree char *disk = NULL;
+  g_autofree char *path = NULL;
   Boot boot = { 0 };
 
   if (!vireo_test_require_kvm () || (dir = require_grub_images ()) == NULL)
     return;
-  disk = g_build_filename (dir, "grub-disk.img", NULL);
-  boot.disk = disk;
+  path = g_build_filename (dir, image, NULL);
+  if (g_str_has_suffix (image, ".iso"))
+    boot.cdrom = path;
+  else
+    boot.disk = path;
   boot.cmdline = g_strdup (GRUB_BOOT_ARGS CMDLINE);
-  run_boot (&boot, firmware_steps, G_N_ELEMENTS (firmware_steps), "GRUB disk");
+  run_boot (&boot, firmware_steps, G_N_ELEMENTS (firmware_steps), image);
 }
 
 /* Cancels @data (a GCancellable, unreffed here) after HARD_TIMEOUT_S, or returns once it is cancelled. */
@@ -1190,11 +1205,12 @@ cancel_after_timeout (gpointer data)
   return NULL;
 }
 
-/* The test's own cross-check: the same disk image under QEMU (its SeaBIOS, its virtio disk) gets as far as
- * the kernel's first line, so a failure of test_grub_disk is Vireo's and not the image's. */
+/* The test's own cross-check: the same image under QEMU (its SeaBIOS, its virtio disk or IDE CD-ROM) gets as
+ * far as the kernel's first line, so a failure of test_grub is Vireo's and not the image's. */
 static void
-test_grub_disk_qemu (void)
+test_grub_qemu (gconstpointer data)
 {
+  const char *image = data;
   g_autofree char *qemu = g_find_program_in_path ("qemu-system-x86_64");
   g_autofree char *dir = NULL;
   g_autofree char *drive = NULL;
@@ -1214,7 +1230,10 @@ test_grub_disk_qemu (void)
     }
   if (!vireo_test_require_kvm () || (dir = require_grub_images ()) == NULL)
     return;
-  drive = g_strdup_printf ("file=%s/grub-disk.img,format=raw,if=virtio,readonly=on", dir);
+  if (g_str_has_suffix (image, ".iso"))
+    drive = g_strdup_printf ("file=%s/%s,media=cdrom,if=ide", dir, image);
+  else
+    drive = g_strdup_printf ("file=%s/%s,format=raw,if=virtio,readonly=on", dir, image);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE
                                         | G_SUBPROCESS_FLAGS_STDIN_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
@@ -1241,12 +1260,12 @@ test_grub_disk_qemu (void)
   g_cancellable_cancel (cancel);
   g_thread_join (watchdog);
   if (!menu)
-    g_test_fail_printf ("QEMU never showed GRUB's menu from the test disk: the image is broken");
+    g_test_fail_printf ("QEMU never showed GRUB's menu from %s: the image is broken", image);
   else if (!kernel)
     g_test_fail_printf (
         "QEMU showed GRUB's menu but the kernel never printed its version: the image is broken");
   else
-    g_test_message ("QEMU boots the GRUB disk to the kernel too");
+    g_test_message ("QEMU boots %s to the kernel too", image);
 }
 
 int
@@ -1255,7 +1274,9 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/slow/linux/pvh", test_pvh);
   g_test_add_func ("/slow/linux/bzimage", test_bzimage);
-  g_test_add_func ("/slow/grub/disk", test_grub_disk);
-  g_test_add_func ("/slow/grub/disk-qemu", test_grub_disk_qemu);
+  g_test_add_data_func ("/slow/grub/disk", "grub-disk.img", test_grub);
+  g_test_add_data_func ("/slow/grub/disk-qemu", "grub-disk.img", test_grub_qemu);
+  g_test_add_data_func ("/slow/grub/cdrom", "grub-cd.iso", test_grub);
+  g_test_add_data_func ("/slow/grub/cdrom-qemu", "grub-cd.iso", test_grub_qemu);
   return g_test_run ();
 }
