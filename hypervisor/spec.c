@@ -93,17 +93,27 @@ const HvDeviceKindInfo hv_kind_info_virtio_tablet = {
 static const char *const disk_formats[] = { "auto", "raw", "qcow2", NULL };
 static const char *const disk_caches[] = { "none", "writeback", NULL };
 
+/* What every drive backed by an image takes (virtio-blk, sata-disk; a CD-ROM the chain and format only). */
+/* clang-format off */
+#define OPTION_BACKING \
+  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" }
+#define OPTION_FORMAT \
+  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2", \
+    .values = disk_formats }
+#define OPTIONS_DISK_IMAGE \
+  { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" }, \
+  OPTION_BACKING, \
+  OPTION_FORMAT, \
+  { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" }, \
+  { "cache", HV_SPEC_OPTION_STRING, FALSE, \
+    "none (direct I/O) or writeback (the host page cache); direct where possible by default", \
+    .values = disk_caches }, \
+  { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)", \
+    .max_length = 20 }
+/* clang-format on */
+
 static const HvSpecOptionInfo virtio_blk_options[] = {
-  { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" },
-  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
-  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
-    .values = disk_formats },
-  { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" },
-  { "cache", HV_SPEC_OPTION_STRING, FALSE,
-    "none (direct I/O) or writeback (the host page cache); direct where possible by default",
-    .values = disk_caches },
-  { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)",
-    .max_length = 20 },
+  OPTIONS_DISK_IMAGE,
   { "queues", HV_SPEC_OPTION_UINT, FALSE, "request queues the guest may use in parallel (1 to 16, default 1)",
     .min_value = 1, .max_value = 16 },
   { NULL },
@@ -118,16 +128,7 @@ const HvDeviceKindInfo hv_kind_info_virtio_blk = {
 };
 
 static const HvSpecOptionInfo sata_disk_options[] = {
-  { "file", HV_SPEC_OPTION_FD, TRUE, "the disk image (opened read-write unless read-only)" },
-  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
-  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
-    .values = disk_formats },
-  { "read-only", HV_SPEC_OPTION_BOOL, FALSE, "the guest may not write (the image is only read)" },
-  { "cache", HV_SPEC_OPTION_STRING, FALSE,
-    "none (direct I/O) or writeback (the host page cache); direct where possible by default",
-    .values = disk_caches },
-  { "serial", HV_SPEC_OPTION_STRING, FALSE, "the serial number the guest reads (up to 20 bytes)",
-    .max_length = 20 },
+  OPTIONS_DISK_IMAGE,
   { NULL },
 };
 
@@ -144,9 +145,8 @@ const HvDeviceKindInfo hv_kind_info_sata_disk = {
 
 static const HvSpecOptionInfo cdrom_options[] = {
   { "file", HV_SPEC_OPTION_FD, FALSE, "the disc image (ISO), read-only; none: an empty drive" },
-  { "backing", HV_SPEC_OPTION_FDS, FALSE, "the image's backing files, in chain order (opened read-only)" },
-  { "format", HV_SPEC_OPTION_STRING, FALSE, "the image format: auto (the default), raw or qcow2",
-    .values = disk_formats },
+  OPTION_BACKING,
+  OPTION_FORMAT,
   { NULL },
 };
 

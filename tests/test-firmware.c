@@ -2,6 +2,7 @@
  * its banner and "No bootable device" arrive on COM1 through etc/sercon-port, then it retries by
  * resetting the machine.  The same firmware under QEMU is the check of the test itself.  Bad firmware
  * images get one clear error line. */
+#include "boot-sector.h"
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -362,35 +363,13 @@ test_seabios_save_restore (void)
   g_assert_no_errno (rmdir (dir));
 }
 
-/* A boot sector, as a disk's first 512 bytes: real-mode code that writes @message to COM1 by its ports
- * and halts.  @message must be short (it follows the code in the sector). */
+/* A 1 MiB disk whose boot sector writes @message to COM1 and halts. */
 static void
 write_boot_disk (const char *path, const char *message)
 {
-  static const uint8_t code[] = {
-    0xfa,             /* cli */
-    0x31, 0xc0,       /* xor ax, ax */
-    0x8e, 0xd8,       /* mov ds, ax */
-    0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
-    0xbe, 0x00, 0x00, /* mov si, message (patched) */
-    0xac,             /* next: lodsb */
-    0x84, 0xc0,       /* test al, al */
-    0x74, 0x03,       /* jz done */
-    0xee,             /* out dx, al */
-    0xeb, 0xf8,       /* jmp next */
-    0xf4,             /* done: hlt */
-    0xeb, 0xfd,       /* jmp done */
-  };
   g_autofree uint8_t *disk = g_malloc0 (1 << 20);
-  uint16_t at = 0x7c00 + sizeof code;
 
-  g_assert_cmpuint (sizeof code + strlen (message) + 1, <=, 510);
-  memcpy (disk, code, sizeof code);
-  disk[9] = at & 0xff;
-  disk[10] = at >> 8;
-  memcpy (disk + sizeof code, message, strlen (message));
-  disk[510] = 0x55;
-  disk[511] = 0xaa;
+  vireo_boot_sector_fill (disk, message, FALSE);
   g_assert_true (g_file_set_contents (path, (const char *) disk, 1 << 20, NULL));
 }
 

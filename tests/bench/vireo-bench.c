@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "boot-sector.h"
+
 #ifndef VIREO_BENCH_VIREO_RUN
 #define VIREO_BENCH_VIREO_RUN "hypervisor/vireo-run"
 #endif
@@ -1007,35 +1009,11 @@ bench_disk (Bench *b)
 static gboolean
 make_boot_image (Bench *b, GError **error)
 {
-  static const uint8_t code[] = {
-    0xfa,             /* cli */
-    0x31, 0xc0,       /* xor ax, ax */
-    0x8e, 0xd8,       /* mov ds, ax */
-    0xba, 0xf8, 0x03, /* mov dx, 0x3f8 */
-    0xbe, 0x00, 0x00, /* mov si, message (patched) */
-    0xac,             /* next: lodsb */
-    0x84, 0xc0,       /* test al, al */
-    0x74, 0x03,       /* jz reset */
-    0xee,             /* out dx, al */
-    0xeb, 0xf8,       /* jmp next */
-    0xba, 0xf9, 0x0c, /* reset: mov dx, 0xcf9 */
-    0xb0, 0x06,       /* mov al, 6 (hard reset) */
-    0xee,             /* out dx, al */
-    0xf4,             /* halt: hlt */
-    0xeb, 0xfd,       /* jmp halt */
-  };
-  static const char message[] = BOOT_SECTOR_MARKER "\r\n";
   g_autofree uint8_t *disk = g_malloc0 (1 << 20);
-  uint16_t at = 0x7c00 + sizeof code;
   g_autofree char *path = g_build_filename (b->disk_dir ? b->disk_dir : g_get_tmp_dir (), "bench-boot.raw",
                                             NULL);
 
-  memcpy (disk, code, sizeof code);
-  disk[9] = at & 0xff;
-  disk[10] = at >> 8;
-  memcpy (disk + sizeof code, message, sizeof message);
-  disk[510] = 0x55;
-  disk[511] = 0xaa;
+  vireo_boot_sector_fill (disk, BOOT_SECTOR_MARKER "\r\n", TRUE);
   if (!g_file_set_contents (path, (const char *) disk, 1 << 20, error))
     return FALSE;
   b->boot_image = g_steal_pointer (&path);
