@@ -277,10 +277,8 @@ test_save_restore (Fixture *f, gconstpointer data)
   g_autofree char *save = g_build_filename (f->dir, "saved", NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
-  g_autofree char *output = NULL;
-  VireoTestGuest old = { 0 }, new = { 0 };
+  VireoTestGuest old = { 0 };
   HvDeviceSpec *device;
-  HvExitInfo info = { 0 };
   int dir_fd;
 
   if (!require_tools (f, FALSE))
@@ -308,20 +306,7 @@ test_save_restore (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   vireo_test_guest_clear (&old);
 
-  vireo_test_guest_init (&new, 128ull << 20, 1);
-  g_assert_true (hv_vm_apply_spec (new.vm, spec, &error));
-  hv_vm_set_serial (new.vm, new.input_pipe[0], new.output_fd);
-  g_assert_true (hv_vm_set_restore (new.vm, dir_fd, &error));
-  g_assert_no_error (error);
-  g_assert_true (hv_vm_start (new.vm, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (write (new.input_pipe[1], "after q", 7), ==, 7);
-  hv_vm_wait (new.vm, &info);
-  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
-  hv_exit_info_clear (&info);
-  output = vireo_test_guest_output (&new);
-  g_assert_cmpstr (output, ==, "after echo done\n");
-  vireo_test_guest_clear (&new);
+  vireo_test_restore_echo_guest (spec, dir_fd);
   close (dir_fd);
 }
 

@@ -352,3 +352,27 @@ vireo_test_make_iso (const char *dir, const char *path, const char *volume)
     return FALSE;
   return vireo_test_run_judge (argv, NULL) == 0;
 }
+
+void
+vireo_test_restore_echo_guest (const HvMachineSpec *spec, int dir_fd)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *output = NULL;
+  VireoTestGuest guest;
+  HvExitInfo info = { 0 };
+
+  vireo_test_guest_init (&guest, 128ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (guest.vm, spec, &error));
+  hv_vm_set_serial (guest.vm, guest.input_pipe[0], guest.output_fd);
+  g_assert_true (hv_vm_set_restore (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (write (guest.input_pipe[1], "after q", 7), ==, 7);
+  hv_vm_wait (guest.vm, &info);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  hv_exit_info_clear (&info);
+  output = vireo_test_guest_output (&guest);
+  g_assert_cmpstr (output, ==, "after echo done\n");
+  vireo_test_guest_clear (&guest);
+}

@@ -30,6 +30,9 @@ void vireo_test_guest_clear (VireoTestGuest *guest);
 char *vireo_test_guest_output (VireoTestGuest *guest);
 /* Waits up to @seconds for @needle in the output; FALSE if it did not come or the VM ended first. */
 gboolean vireo_test_guest_wait_for_output (VireoTestGuest *guest, const char *needle, unsigned seconds);
+/* Builds a machine of 128 MiB from @spec, restores the echo guest saved in @dir_fd into it and ends it with
+ * "q": it must go on where it was ("after echo done") and power off.  For the devices' save/restore tests. */
+void vireo_test_restore_echo_guest (const HvMachineSpec *spec, int dir_fd);
 
 /* One access through a device's I/O handler, as a guest's in/out of @len bytes (1, 2 or 4) would make it;
  * reads start from all ones like an idle bus. */
