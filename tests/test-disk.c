@@ -23,67 +23,6 @@
 
 typedef struct
 {
-  int status;
-  char *out;
-  char *err;
-} Result;
-
-static void
-result_clear (Result *r)
-{
-  g_free (r->out);
-  g_free (r->err);
-}
-
-static GSubprocess *
-spawn (const char *const *argv, const char *aio, GError **error)
-{
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  if (aio)
-    g_subprocess_launcher_setenv (launcher, "VIREO_AIO", aio, TRUE);
-  return g_subprocess_launcher_spawnv (launcher, argv, error);
-}
-
-/* Runs vireo-run with @args (NULL-terminated) and VIREO_AIO=@aio (NULL: unset). */
-static Result
-run_vireo (const char *aio, const char *const *args)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GSubprocess) proc = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) out = NULL;
-  g_autoptr (GBytes) err = NULL;
-  Result r = { 0 };
-
-  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
-  for (; *args; args++)
-    g_ptr_array_add (argv, (char *) *args);
-  g_ptr_array_add (argv, NULL);
-  proc = spawn ((const char *const *) argv->pdata, aio, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &out, &err, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (proc));
-  r.status = g_subprocess_get_exit_status (proc);
-  r.out = g_strndup (g_bytes_get_size (out) ? g_bytes_get_data (out, NULL) : "", g_bytes_get_size (out));
-  r.err = g_strndup (g_bytes_get_size (err) ? g_bytes_get_data (err, NULL) : "", g_bytes_get_size (err));
-  g_test_message ("exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
-  return r;
-}
-
-/* One line on stderr naming @path and containing @needle. */
-static void
-assert_one_line_error (const Result *r, const char *path, const char *needle)
-{
-  g_assert_true (g_str_has_prefix (r->err, "vireo-run: "));
-  g_assert_nonnull (strstr (r->err, path));
-  g_assert_nonnull (strstr (r->err, needle));
-  g_assert_cmpstr (strchr (r->err, '\n') + 1, ==, "");
-}
-
-typedef struct
-{
   char *dir;
   char *image;
 } Fixture;
@@ -154,11 +93,11 @@ test_read_write (Fixture *f, gconstpointer data)
   const char *args[] = { "--kernel", kernel, "--disk", disk, NULL };
   g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
   gboolean have_qemu_io = qemu_io != NULL;
-  Result r;
+  VireoTestRun r;
 
   if (!vireo_test_require_kvm ())
     return;
-  r = run_vireo (aio, args);
+  r = vireo_test_run_vireo_run (aio, args);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "disk: capacity 2048 sectors"));
   g_assert_nonnull (strstr (r.out, "disk: serial vireo-disk-7\n"));
@@ -168,7 +107,7 @@ test_read_write (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (r.out, "disk: past the end refused"));
   g_assert_nonnull (strstr (r.out, "disk: done"));
   g_assert_null (strstr (r.out, "FAIL"));
-  result_clear (&r);
+  vireo_test_run_clear (&r);
 
   /* What the guest wrote is on the image, as QEMU reads it. */
   g_assert_true (qemu_io_reads (f->image, 0xa5, 0, 4096));
@@ -191,7 +130,7 @@ test_qcow2_overlay (Fixture *f, gconstpointer data)
   g_autofree char *out = NULL;
   g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
   gsize after_len;
-  Result r;
+  VireoTestRun r;
 
   if (!vireo_test_require_kvm ())
     return;
@@ -210,13 +149,13 @@ test_qcow2_overlay (Fixture *f, gconstpointer data)
   }
   {
     const char *args[] = { "--kernel", kernel, "--disk", overlay, NULL };
-    r = run_vireo (NULL, args);
+    r = vireo_test_run_vireo_run (NULL, args);
   }
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "disk: readback ok"));
   g_assert_nonnull (strstr (r.out, "disk: done"));
   g_assert_null (strstr (r.out, "FAIL"));
-  result_clear (&r);
+  vireo_test_run_clear (&r);
 
   g_assert_true (g_file_get_contents (f->image, &after, &after_len, NULL));
   g_assert_cmpmem (after, after_len, base_bytes, IMAGE_SIZE);
@@ -236,11 +175,11 @@ test_qcow2_overlay (Fixture *f, gconstpointer data)
   g_assert_no_errno (g_unlink (f->image));
   {
     const char *args[] = { "--kernel", kernel, "--disk", overlay, NULL };
-    r = run_vireo (NULL, args);
+    r = vireo_test_run_vireo_run (NULL, args);
   }
   g_assert_cmpint (r.status, ==, 1);
-  assert_one_line_error (&r, overlay, "backing file");
-  result_clear (&r);
+  vireo_test_assert_one_line_error (&r, overlay, "backing file");
+  vireo_test_run_clear (&r);
 }
 
 static void
@@ -250,7 +189,7 @@ test_read_only (Fixture *f, gconstpointer data)
   g_autofree char *disk = g_strdup_printf ("%s,readonly=on", f->image);
   const char *args[] = { "--kernel", kernel, "--disk", disk, NULL };
   guint8 sector[512];
-  Result r;
+  VireoTestRun r;
   int fd;
 
   if (!vireo_test_require_kvm ())
@@ -262,12 +201,12 @@ test_read_only (Fixture *f, gconstpointer data)
   /* Nobody may write it: not even the owner through the file mode. */
   g_assert_no_errno (chmod (f->image, 0444));
 
-  r = run_vireo (NULL, args);
+  r = vireo_test_run_vireo_run (NULL, args);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "disk: read-only write refused"));
   g_assert_nonnull (strstr (r.out, "disk: read-only first byte 0x5e"));
   g_assert_nonnull (strstr (r.out, "disk: done"));
-  result_clear (&r);
+  vireo_test_run_clear (&r);
   g_assert_true (qemu_io_reads (f->image, 0x5e, 0, 512));
 }
 
@@ -304,7 +243,7 @@ test_locked (Fixture *f, gconstpointer data)
   g_autofree char *qemu = g_find_program_in_path ("qemu-system-x86_64");
   const char *args[] = { "--kernel", kernel, "--disk", f->image, NULL };
   g_autoptr (GError) error = NULL;
-  Result r;
+  VireoTestRun r;
 
   if (!vireo_test_require_kvm ())
     return;
@@ -313,14 +252,15 @@ test_locked (Fixture *f, gconstpointer data)
   {
     const char *first[] = { vireo_test_vireo_run (), "--kernel", looper,   "--cmdline",
                             "count=100000000",       "--disk",   f->image, NULL };
-    g_autoptr (GSubprocess) proc = spawn (first, NULL, &error);
+    g_autoptr (GSubprocess) proc = g_subprocess_newv (
+        first, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
 
     g_assert_no_error (error);
     g_assert_true (wait_locked (f->image));
-    r = run_vireo (NULL, args);
+    r = vireo_test_run_vireo_run (NULL, args);
     g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
-    assert_one_line_error (&r, f->image, "another process is using it");
-    result_clear (&r);
+    vireo_test_assert_one_line_error (&r, f->image, "another process is using it");
+    vireo_test_run_clear (&r);
     stop (proc);
   }
 
@@ -334,23 +274,24 @@ test_locked (Fixture *f, gconstpointer data)
                                   "-serial", "none",        "-drive",
                                   drive,     "-device",     "virtio-blk-pci,drive=d0",
                                   NULL };
-      g_autoptr (GSubprocess) proc = spawn (qemu_args, NULL, &error);
+      g_autoptr (GSubprocess) proc = g_subprocess_newv (
+          qemu_args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
 
       g_assert_no_error (error);
       g_assert_true (wait_locked (f->image));
-      r = run_vireo (NULL, args);
+      r = vireo_test_run_vireo_run (NULL, args);
       g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
-      assert_one_line_error (&r, f->image, "another process is using it");
-      result_clear (&r);
+      vireo_test_assert_one_line_error (&r, f->image, "another process is using it");
+      vireo_test_run_clear (&r);
       stop (proc);
     }
   else
     g_test_message ("no qemu-system-x86_64: not checked against QEMU");
 
   /* Free again once they are gone. */
-  r = run_vireo (NULL, args);
+  r = vireo_test_run_vireo_run (NULL, args);
   g_assert_cmpint (r.status, ==, 0);
-  result_clear (&r);
+  vireo_test_run_clear (&r);
 }
 
 /* Makes @path unwritable even for root (the immutable flag); FALSE where that cannot be done. */
@@ -397,26 +338,26 @@ test_refused (Fixture *f, gconstpointer data)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       const char *args[] = { "--kernel", kernel, "--disk", cases[i].disk, NULL };
-      Result r = run_vireo (NULL, args);
+      VireoTestRun r = vireo_test_run_vireo_run (NULL, args);
 
       g_assert_cmpint (r.status, ==, cases[i].status);
-      assert_one_line_error (&r, cases[i].status == STATUS_USAGE ? f->image : cases[i].disk,
-                             cases[i].message);
+      vireo_test_assert_one_line_error (&r, cases[i].status == STATUS_USAGE ? f->image : cases[i].disk,
+                                        cases[i].message);
       g_assert_cmpstr (r.out, ==, "");
-      result_clear (&r);
+      vireo_test_run_clear (&r);
     }
 
   /* A file the user may not write needs readonly=on. */
   if (make_unwritable (f->image, TRUE))
     {
       const char *args[] = { "--kernel", kernel, "--disk", f->image, NULL };
-      Result r = run_vireo (NULL, args);
+      VireoTestRun r = vireo_test_run_vireo_run (NULL, args);
 
       make_unwritable (f->image, FALSE);
       g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
-      assert_one_line_error (&r, f->image, "readonly=on");
+      vireo_test_assert_one_line_error (&r, f->image, "readonly=on");
       g_assert_cmpstr (r.out, ==, "");
-      result_clear (&r);
+      vireo_test_run_clear (&r);
     }
   else
     g_test_message ("cannot make a file unwritable here: not checked");

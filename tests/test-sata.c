@@ -71,47 +71,6 @@ require_tools (Fixture *f, gboolean second_disc)
   return TRUE;
 }
 
-typedef struct
-{
-  int status;
-  char *out;
-  char *err;
-} Result;
-
-static Result
-run_vireo (const char *const *args)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GSubprocess) proc = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) out = NULL;
-  g_autoptr (GBytes) err = NULL;
-  Result r = { 0 };
-
-  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
-  for (; *args; args++)
-    g_ptr_array_add (argv, (char *) *args);
-  g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &out, &err, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (proc));
-  r.status = g_subprocess_get_exit_status (proc);
-  r.out = g_strndup (g_bytes_get_size (out) ? g_bytes_get_data (out, NULL) : "", g_bytes_get_size (out));
-  r.err = g_strndup (g_bytes_get_size (err) ? g_bytes_get_data (err, NULL) : "", g_bytes_get_size (err));
-  g_test_message ("exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
-  return r;
-}
-
-static void
-result_clear (Result *r)
-{
-  g_free (r->out);
-  g_free (r->err);
-}
-
 /* qemu-io's verdict on @len bytes at @offset of the qcow2 @image holding @value. */
 static gboolean
 qemu_io_reads (const char *image, uint8_t value, uint64_t offset, size_t len)
@@ -129,14 +88,14 @@ test_disk_and_cdrom (Fixture *f, gconstpointer data)
   g_autofree char *kernel = vireo_test_guest_path ("sata");
   g_autofree char *disk = NULL;
   const char *check[] = { "qemu-img", "check", "-q", f->disk, NULL };
-  Result r;
+  VireoTestRun r;
 
   if (!require_tools (f, FALSE))
     return;
   disk = g_strdup_printf ("%s,bus=sata,format=qcow2", f->disk);
   {
     const char *args[] = { "--kernel", kernel, "--disk", disk, "--cdrom", f->iso, "--cdrom", "", NULL };
-    r = run_vireo (args);
+    r = vireo_test_run_vireo_run (NULL, args);
   }
   g_assert_cmpint (r.status, ==, 0);
   for (const char *const *line = (const char *const[]){ "sata: port 0 disk 2048 sectors\n",
@@ -150,7 +109,7 @@ test_disk_and_cdrom (Fixture *f, gconstpointer data)
     g_assert_nonnull (strstr (r.out, *line));
   g_assert_null (strstr (r.out, "FAIL"));
   g_assert_true (strstr (r.out, "sata: trim ok\n") || strstr (r.out, "sata: no trim\n"));
-  result_clear (&r);
+  vireo_test_run_clear (&r);
 
   /* The image is sound and holds what the guest wrote. */
   g_assert_cmpint (vireo_test_run_judge (check, NULL), ==, 0);
@@ -256,7 +215,7 @@ test_refused (Fixture *f, gconstpointer data)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       const char *args[] = { "--kernel", kernel, cases[i].option, cases[i].value, NULL };
-      Result r = run_vireo (args);
+      VireoTestRun r = vireo_test_run_vireo_run (NULL, args);
 
       g_assert_cmpint (r.status, ==, STATUS_SETUP_ERROR);
       g_assert_true (g_str_has_prefix (r.err, "vireo-run: "));
@@ -264,7 +223,7 @@ test_refused (Fixture *f, gconstpointer data)
       g_assert_nonnull (strstr (r.err, cases[i].message));
       g_assert_cmpstr (strchr (r.err, '\n') + 1, ==, "");
       g_assert_cmpstr (r.out, ==, "");
-      result_clear (&r);
+      vireo_test_run_clear (&r);
     }
   close (lock_fd);
 }

@@ -376,3 +376,49 @@ vireo_test_restore_echo_guest (const HvMachineSpec *spec, int dir_fd)
   g_assert_cmpstr (output, ==, "after echo done\n");
   vireo_test_guest_clear (&guest);
 }
+
+VireoTestRun
+vireo_test_run_vireo_run (const char *aio, const char *const *args)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) out = NULL;
+  g_autoptr (GBytes) err = NULL;
+  VireoTestRun r = { 0 };
+
+  if (aio)
+    g_subprocess_launcher_setenv (launcher, "VIREO_AIO", aio, TRUE);
+  g_ptr_array_add (argv, (char *) vireo_test_vireo_run ());
+  for (; *args; args++)
+    g_ptr_array_add (argv, (char *) *args);
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  r.status = g_subprocess_get_exit_status (proc);
+  r.out = g_strndup (g_bytes_get_size (out) ? g_bytes_get_data (out, NULL) : "", g_bytes_get_size (out));
+  r.err = g_strndup (g_bytes_get_size (err) ? g_bytes_get_data (err, NULL) : "", g_bytes_get_size (err));
+  g_test_message ("exit %d\nstdout: %s\nstderr: %s", r.status, r.out, r.err);
+  return r;
+}
+
+void
+vireo_test_run_clear (VireoTestRun *run)
+{
+  g_free (run->out);
+  g_free (run->err);
+}
+
+void
+vireo_test_assert_one_line_error (const VireoTestRun *run, const char *path, const char *needle)
+{
+  g_assert_true (g_str_has_prefix (run->err, "vireo-run: "));
+  g_assert_nonnull (strstr (run->err, path));
+  g_assert_nonnull (strstr (run->err, needle));
+  g_assert_cmpstr (strchr (run->err, '\n') + 1, ==, "");
+}

@@ -30,6 +30,20 @@ void vireo_test_guest_clear (VireoTestGuest *guest);
 char *vireo_test_guest_output (VireoTestGuest *guest);
 /* Waits up to @seconds for @needle in the output; FALSE if it did not come or the VM ended first. */
 gboolean vireo_test_guest_wait_for_output (VireoTestGuest *guest, const char *needle, unsigned seconds);
+/* What a vireo-run run left: its exit status (it must have exited), stdout and stderr. */
+typedef struct
+{
+  int status;
+  char *out;
+  char *err;
+} VireoTestRun;
+
+/* Runs vireo-run with @args (NULL-terminated) and VIREO_AIO=@aio (NULL: unset) to its end. */
+VireoTestRun vireo_test_run_vireo_run (const char *aio, const char *const *args);
+void vireo_test_run_clear (VireoTestRun *run);
+/* @run said one line on stderr, naming @path and containing @needle. */
+void vireo_test_assert_one_line_error (const VireoTestRun *run, const char *path, const char *needle);
+
 /* Builds a machine of 128 MiB from @spec, restores the echo guest saved in @dir_fd into it and ends it with
  * "q": it must go on where it was ("after echo done") and power off.  For the devices' save/restore tests. */
 void vireo_test_restore_echo_guest (const HvMachineSpec *spec, int dir_fd);
