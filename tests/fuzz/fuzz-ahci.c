@@ -25,7 +25,7 @@
 
 #define MAX_OPS     256
 #define WINDOW      0x100000
-#define WINDOW_SIZE 0x10000
+#define WINDOW_SIZE FUZZ_WINDOW_SIZE
 #define IMAGE_SIZE  (64 * 1024)
 #define DISC_SIZE   (32 * 2048)
 #define SLOT        1
@@ -117,16 +117,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       switch (op & 0x7)
         {
         case 0:
-          {
-            uint16_t offset = fuzz_take_u16 (&in);
-            size_t n_bytes;
-            const uint8_t *bytes = fuzz_take_bytes (&in, fuzz_take_u8 (&in) % 33, &n_bytes);
-            uint64_t at = WINDOW + offset;
-
-            n_bytes = MIN (n_bytes, WINDOW + WINDOW_SIZE - at);
-            memcpy (test_guest (&m, at, n_bytes), bytes, n_bytes);
-            break;
-          }
+          fuzz_write_window (&in, test_guest (&m, WINDOW, WINDOW_SIZE));
+          break;
         case 1:
           {
             unsigned port = fuzz_take_u8 (&in) % 6;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <string.h>
 
 typedef struct
 {
@@ -80,6 +81,22 @@ fuzz_take_bytes (FuzzInput *in, size_t len, size_t *n)
   *n = MIN (len, fuzz_input_left (in));
   in->at += *n;
   return p;
+}
+
+/* The guest memory the device fuzzers let the input write: 64 KiB, so that any u16 offset is in it. */
+#define FUZZ_WINDOW_SIZE 0x10000
+
+/* An op's operands: an offset (u16) and up to 32 bytes, written into @window (FUZZ_WINDOW_SIZE bytes of
+ * guest memory) there: what a guest leaves in its command tables, descriptors and buffers. */
+static inline void
+fuzz_write_window (FuzzInput *in, uint8_t *window)
+{
+  uint16_t offset = fuzz_take_u16 (in);
+  size_t n_bytes;
+  const uint8_t *bytes = fuzz_take_bytes (in, fuzz_take_u8 (in) % 33, &n_bytes);
+
+  n_bytes = MIN (n_bytes, FUZZ_WINDOW_SIZE - (size_t) offset);
+  memcpy (window + offset, bytes, n_bytes);
 }
 
 /* The access width an op byte names: 1, 2, 4 or 8 (or 1, 2, 4 where @max is 4). */
