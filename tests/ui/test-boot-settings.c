@@ -47,31 +47,20 @@ create_firmware_machine (const char *name, gboolean cdrom)
   g_autofree char *data = make_image ("data.img");
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
-  GVariant *settings = g_variant_new_parsed (
-      "{'name': <%s>, 'memory-mib': <uint64 64>, 'boot': <'disk'>, 'disks': <[ "
-      "{'path': <%s>, 'target': <'vda'>, 'boot-order': <uint32 1>}, "
-      "{'path': <%s>, 'target': <'vdb'>, 'boot-order': <uint32 0>}]>}",
-      name, system, data);
+  GVariantBuilder disks;
+  GVariant *settings;
   char *path;
 
+  g_variant_builder_init (&disks, G_VARIANT_TYPE ("aa{sv}"));
+  g_variant_builder_add_parsed (&disks, "{'path': <%s>, 'target': <'vda'>, 'boot-order': <uint32 1>}",
+                                system);
+  g_variant_builder_add_parsed (&disks, "{'path': <%s>, 'target': <'vdb'>, 'boot-order': <uint32 0>}", data);
   if (cdrom)
-    {
-      GVariantDict dict;
-      g_autoptr (GVariant) disks = NULL;
-      g_autoptr (GVariant) defined = g_variant_ref_sink (settings);
-      GVariantBuilder builder;
-
-      g_variant_dict_init (&dict, defined);
-      disks = g_variant_dict_lookup_value (&dict, "disks", G_VARIANT_TYPE ("aa{sv}"));
-      g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
-      for (gsize i = 0; i < g_variant_n_children (disks); i++)
-        g_variant_builder_add_value (&builder, g_variant_get_child_value (disks, i));
-      g_variant_builder_add_parsed (
-          &builder, "{'path': <''>, 'device': <'cdrom'>, 'target': <'sda'>, 'boot-order': <uint32 2>}");
-      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&builder));
-      settings = g_variant_dict_end (&dict);
-    }
-
+    g_variant_builder_add_parsed (
+        &disks, "{'path': <''>, 'device': <'cdrom'>, 'target': <'sda'>, 'boot-order': <uint32 2>}");
+  settings = g_variant_new_parsed (
+      "{'name': <%s>, 'memory-mib': <uint64 64>, 'boot': <'disk'>, 'disks': <%@aa{sv}>}", name,
+      g_variant_builder_end (&disks));
   reply = g_dbus_connection_call_sync (fixture.connection, "org.vireo.Vireo1", "/org/vireo/Vireo1",
                                        "org.vireo.Vireo1.Manager", "CreateMachine",
                                        g_variant_new_tuple (&settings, 1), G_VARIANT_TYPE ("(o)"),
@@ -193,7 +182,8 @@ shown_order (gpointer window)
       GtkWidget *check = adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row));
 
       g_assert_true (GTK_IS_CHECK_BUTTON (check));
-      g_string_append_printf (text, "%s%s%s", i ? " " : "", (char *) g_object_get_data (G_OBJECT (row), "target"),
+      g_string_append_printf (text, "%s%s%s", i ? " " : "",
+                              (char *) g_object_get_data (G_OBJECT (row), "target"),
                               gtk_check_button_get_active (GTK_CHECK_BUTTON (check)) ? "" : "*");
     }
   return g_string_free (text, FALSE);
@@ -307,7 +297,8 @@ test_order (void)
   g_assert_false (gtk_widget_get_visible (part (window, "no_drives_row")));
   g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (part (window, "firmware_row"))), ==,
                    "BIOS (SeaBIOS)");
-  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (window, "firmware_row"))), "UEFI"));
+  g_assert_nonnull (
+      strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (window, "firmware_row"))), "UEFI"));
   g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (window, "boot_menu_row"))), ==,
                    "Press Esc at start to choose a device");
   g_assert_false (gtk_switch_get_active (GTK_SWITCH (part (window, "boot_menu_switch"))));
@@ -359,12 +350,14 @@ test_order (void)
 
   /* Excluded: boot order 0, the rest renumbered. */
   gtk_check_button_set_active (
-      GTK_CHECK_BUTTON (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vda")))), FALSE);
+      GTK_CHECK_BUTTON (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vda")))),
+      FALSE);
   assert_boot_orders (path, "vda=0 vdb=0 sda=1");
   assert_shown (window, "sda vda* vdb*");
   /* Included: it boots last. */
   gtk_check_button_set_active (
-      GTK_CHECK_BUTTON (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vdb")))), TRUE);
+      GTK_CHECK_BUTTON (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vdb")))),
+      TRUE);
   assert_boot_orders (path, "vda=0 vdb=2 sda=1");
   assert_shown (window, "sda vdb vda*");
   screenshot (window, "excluded");
@@ -378,8 +371,8 @@ test_order (void)
   {
     g_autoptr (GError) error = NULL;
 
-    g_assert_true (vireo_dbus_machine_call_update_sync (machine, g_variant_new_parsed ("{'boot-menu': <true>}"),
-                                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
+    g_assert_true (vireo_dbus_machine_call_update_sync (
+        machine, g_variant_new_parsed ("{'boot-menu': <true>}"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error));
     g_assert_no_error (error);
     vireo_ui_spin (300);
     g_assert_true (gtk_switch_get_active (GTK_SWITCH (part (window, "boot_menu_switch"))));
@@ -422,8 +415,9 @@ test_locked_while_running (void)
   assert_shown (window, "vda vdb*");
   g_assert_true (gtk_widget_get_sensitive (row_for (window, "vda")));
   /* Started on the test's own connection: the app hears of it only when its main loop runs again. */
-  reply = g_dbus_connection_call_sync (fixture.connection, "org.vireo.Vireo1", path, "org.vireo.Vireo1.Machine",
-                                       "Start", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  reply = g_dbus_connection_call_sync (fixture.connection, "org.vireo.Vireo1", path,
+                                       "org.vireo.Vireo1.Machine", "Start", NULL, NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   if (reply == NULL)
     {
       g_test_skip_printf ("a firmware machine cannot start here: %s", error->message);
@@ -450,8 +444,9 @@ test_locked_while_running (void)
   g_assert_false (gtk_widget_get_sensitive (row_for (window, "vdb")));
   g_assert_false (gtk_widget_get_sensitive (part (window, "boot_menu_row")));
   g_assert_false (gtk_widget_get_sensitive (part (window, "boot_row")));
-  g_assert_cmpstr (adw_preferences_group_get_description (ADW_PREFERENCES_GROUP (part (window, "order_group"))), ==,
-                   "Turn the machine off to change the boot order.");
+  g_assert_cmpstr (
+      adw_preferences_group_get_description (ADW_PREFERENCES_GROUP (part (window, "order_group"))), ==,
+      "Turn the machine off to change the boot order.");
   g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (window, "boot_menu_row"))), ==,
                    "Turn the machine off to change this");
   screenshot (window, "running");
