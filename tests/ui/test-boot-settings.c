@@ -217,6 +217,15 @@ row_button (GtkWidget *widget, const char *icon)
   return NULL;
 }
 
+/* Checks or clears the drive's "start from this drive" box, as a click on its row does. */
+static void
+include_drive (gpointer window, const char *target, gboolean include)
+{
+  GtkWidget *check = adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, target)));
+
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (check), include);
+}
+
 static VireoMachineSettings *
 open_boot_page (VireoDBusMachine *machine)
 {
@@ -349,15 +358,11 @@ test_order (void)
   assert_boot_orders (path, "vda=2 vdb=0 sda=1");
 
   /* Excluded: boot order 0, the rest renumbered. */
-  gtk_check_button_set_active (
-      GTK_CHECK_BUTTON (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vda")))),
-      FALSE);
+  include_drive (window, "vda", FALSE);
   assert_boot_orders (path, "vda=0 vdb=0 sda=1");
   assert_shown (window, "sda vda* vdb*");
   /* Included: it boots last. */
-  gtk_check_button_set_active (
-      GTK_CHECK_BUTTON (adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vdb")))),
-      TRUE);
+  include_drive (window, "vdb", TRUE);
   assert_boot_orders (path, "vda=0 vdb=2 sda=1");
   assert_shown (window, "sda vdb vda*");
   screenshot (window, "excluded");
@@ -410,7 +415,6 @@ test_locked_while_running (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
   GtkWidget *message = part (window, "order_message");
-  GtkWidget *include_vdb = adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vdb")));
 
   assert_shown (window, "vda vdb*");
   g_assert_true (gtk_widget_get_sensitive (row_for (window, "vda")));
@@ -424,7 +428,7 @@ test_locked_while_running (void)
       gtk_window_destroy (GTK_WINDOW (window));
       return;
     }
-  gtk_check_button_set_active (GTK_CHECK_BUTTON (include_vdb), TRUE);
+  include_drive (window, "vdb", TRUE);
   g_assert_true (vireo_ui_wait (message_shown, message, WAIT_SECONDS));
   g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (message)), "Not changed"));
   g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (message)), "turn it off"));
@@ -456,8 +460,7 @@ test_locked_while_running (void)
   vireo_ui_spin (200);
   g_assert_true (gtk_widget_get_sensitive (row_for (window, "vda")));
   g_assert_true (gtk_widget_get_sensitive (part (window, "boot_menu_row")));
-  include_vdb = adw_action_row_get_activatable_widget (ADW_ACTION_ROW (row_for (window, "vdb")));
-  gtk_check_button_set_active (GTK_CHECK_BUTTON (include_vdb), TRUE);
+  include_drive (window, "vdb", TRUE);
   assert_boot_orders (path, "vda=1 vdb=2");
   g_assert_false (gtk_widget_get_visible (message));
   gtk_window_destroy (GTK_WINDOW (window));
