@@ -1,7 +1,8 @@
 /* vireo-settings-boot.c — the Boot page of a machine's settings: whether it starts from a kernel file or
  * through its firmware; for a kernel, the kernel, initial ramdisk and command line, each checked as typed and
  * applied with Enter or when a file is chosen; for the firmware, which one it is, the order in which it tries
- * the disks and CD-ROM drives (each change sent as the whole "disks" list, renumbered), and its boot menu. */
+ * the disks and CD-ROM drives (moved with buttons or by dragging; each change sent as the whole "disks" list,
+ * renumbered), and its boot menu. */
 #include "vireo-settings-boot.h"
 
 #include <glib/gi18n.h>
@@ -242,13 +243,13 @@ typedef enum
 {
   CHANGE_INCLUDE,
   CHANGE_EXCLUDE,
-  CHANGE_UP,
-  CHANGE_DOWN,
+  CHANGE_MOVE,
 } OrderChange;
 
-/* Applies @change to the drive at @index of the list and sends the new boot order. */
+/* Applies @change to the drive at @index of the list (CHANGE_MOVE: to place @to among the drives that boot,
+ * from 0) and sends the new boot order; a change that changes nothing sends nothing. */
 static void
-change_boot_order (VireoSettingsBoot *self, guint index, OrderChange change)
+change_boot_order (VireoSettingsBoot *self, guint index, OrderChange change, guint to)
 {
   g_autoptr (GVariant) disks = current_disks (self);
   guint n_boot;
@@ -262,7 +263,7 @@ change_boot_order (VireoSettingsBoot *self, guint index, OrderChange change)
 
       if (i == index)
         position = k;
-      if (i != index || change != CHANGE_EXCLUDE)
+      else
         g_array_append_val (booting, i);
     }
   switch (change)
@@ -277,18 +278,10 @@ change_boot_order (VireoSettingsBoot *self, guint index, OrderChange change)
       if (position == G_MAXUINT)
         return;
       break;
-    case CHANGE_UP:
-    case CHANGE_DOWN:
-      {
-        guint other = change == CHANGE_UP ? position - 1 : position + 1;
-        guint swap;
-
-        if (position == G_MAXUINT || (change == CHANGE_UP && position == 0) || other >= booting->len)
-          return;
-        swap = g_array_index (booting, guint, position);
-        g_array_index (booting, guint, position) = g_array_index (booting, guint, other);
-        g_array_index (booting, guint, other) = swap;
-      }
+    case CHANGE_MOVE:
+      if (position == G_MAXUINT || to == position || to >= n_boot)
+        return;
+      g_array_insert_val (booting, to, index);
       break;
     }
   send_boot_order (self, (const guint *) (gpointer) booting->data, booting->len);
@@ -302,13 +295,20 @@ row_disk_index (GtkWidget *widget)
   return GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (row), "disk-index"));
 }
 
+/* The row's place in the boot order, from 0. */
+static guint
+row_position (GtkWidget *row)
+{
+  return GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (row), "position"));
+}
+
 static void
 on_drive_included (GtkCheckButton *check, GParamSpec *pspec, VireoSettingsBoot *self)
 {
   if (vireo_settings_page_is_syncing (PAGE (self)))
     return;
   change_boot_order (self, row_disk_index (GTK_WIDGET (check)),
-                     gtk_check_button_get_active (check) ? CHANGE_INCLUDE : CHANGE_EXCLUDE);
+                     gtk_check_button_get_active (check) ? CHANGE_INCLUDE : CHANGE_EXCLUDE, 0);
 }
 
 static void
@@ -319,7 +319,8 @@ move_drive (VireoSettingsBoot *self, GtkWidget *button, gboolean up)
   g_free (self->moved_target);
   self->moved_target = g_strdup (g_object_get_data (G_OBJECT (row), "target"));
   self->moved_up = up;
-  change_boot_order (self, row_disk_index (button), up ? CHANGE_UP : CHANGE_DOWN);
+  change_boot_order (self, row_disk_index (button), CHANGE_MOVE,
+                     up ? row_position (row) - 1 : row_position (row) + 1);
 }
 
 static void
@@ -347,6 +348,52 @@ move_button (const char *icon, const char *tooltip, const char *accessible, gboo
   gtk_widget_set_sensitive (button, sensitive);
   g_signal_connect (button, "clicked", clicked, self);
   return button;
+}
+
+/* Dragging a drive that boots onto another puts it in that one's place. */
+static GdkContentProvider *
+on_drag_prepare (GtkDragSource *source, double x, double y, VireoSettingsBoot *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source));
+
+  if (vireo_settings_page_is_locked (PAGE (self)))
+    return NULL;
+  return gdk_content_provider_new_typed (G_TYPE_UINT, row_disk_index (row));
+}
+
+static void
+on_drag_begin (GtkDragSource *source, GdkDrag *drag, VireoSettingsBoot *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (source));
+  g_autoptr (GdkPaintable) icon = gtk_widget_paintable_new (row);
+
+  gtk_drag_source_set_icon (source, icon, 0, 0);
+}
+
+static gboolean
+on_drop (GtkDropTarget *target, const GValue *value, double x, double y, VireoSettingsBoot *self)
+{
+  GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (target));
+
+  if (!G_VALUE_HOLDS_UINT (value) || vireo_settings_page_is_locked (PAGE (self)))
+    return FALSE;
+  change_boot_order (self, g_value_get_uint (value), CHANGE_MOVE, row_position (row));
+  return TRUE;
+}
+
+static void
+add_drag_and_drop (VireoSettingsBoot *self, GtkWidget *row)
+{
+  GtkDragSource *source = gtk_drag_source_new ();
+  GtkDropTarget *target = gtk_drop_target_new (G_TYPE_UINT, GDK_ACTION_MOVE);
+
+  gtk_drag_source_set_actions (source, GDK_ACTION_MOVE);
+  g_signal_connect (source, "prepare", G_CALLBACK (on_drag_prepare), self);
+  g_signal_connect (source, "drag-begin", G_CALLBACK (on_drag_begin), self);
+  gtk_widget_add_controller (row, GTK_EVENT_CONTROLLER (source));
+  g_signal_connect (target, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (row, GTK_EVENT_CONTROLLER (target));
+  g_object_set_data (G_OBJECT (row), "drop-target", target);
 }
 
 /* The row of one drive: whether it boots, what it is, and buttons to move it among the drives that boot. */
@@ -385,6 +432,7 @@ drive_row (VireoSettingsBoot *self, GVariant *disk, guint index, guint position,
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
   g_object_set_data (G_OBJECT (row), "disk-index", GUINT_TO_POINTER (index));
+  g_object_set_data (G_OBJECT (row), "position", GUINT_TO_POINTER (position));
   g_object_set_data_full (G_OBJECT (row), "target", g_strdup (target), g_free);
 
   gtk_check_button_set_active (GTK_CHECK_BUTTON (check), boots);
@@ -413,6 +461,8 @@ drive_row (VireoSettingsBoot *self, GVariant *disk, guint index, guint position,
   /* Drives that do not boot have no order: they keep their place, without buttons. */
   gtk_widget_set_visible (buttons, boots);
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), buttons);
+  if (boots)
+    add_drag_and_drop (self, row);
   return row;
 }
 

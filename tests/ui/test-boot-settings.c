@@ -367,6 +367,22 @@ test_order (void)
   assert_shown (window, "sda vdb vda*");
   screenshot (window, "excluded");
 
+  /* Dragged: vdb (the list's second disk) dropped on the CD-ROM's row takes its place. */
+  {
+    GValue dragged = G_VALUE_INIT;
+    gboolean dropped = FALSE;
+
+    g_value_init (&dragged, G_TYPE_UINT);
+    g_value_set_uint (&dragged, 1);
+    g_signal_emit_by_name (g_object_get_data (G_OBJECT (row_for (window, "sda")), "drop-target"), "drop",
+                           &dragged, 10.0, 10.0, &dropped);
+    g_assert_true (dropped);
+    assert_boot_orders (path, "vda=0 vdb=1 sda=2");
+    assert_shown (window, "vdb sda vda*");
+    /* A drive that does not boot takes no drop: it has no place in the order. */
+    g_assert_null (g_object_get_data (G_OBJECT (row_for (window, "vda")), "drop-target"));
+  }
+
   /* The boot menu, both ways. */
   gtk_switch_set_active (GTK_SWITCH (part (window, "boot_menu_switch")), TRUE);
   g_assert_true (vireo_ui_wait (boot_menu_is, path, WAIT_SECONDS));
