@@ -350,7 +350,8 @@ move_button (const char *icon, const char *tooltip, const char *accessible, gboo
   return button;
 }
 
-/* Dragging a drive that boots onto another puts it in that one's place. */
+/* Dragging a drive that boots onto another puts it in that one's place.  What is dragged is the row itself:
+ * a row of another machine's window, which names another list, is not taken. */
 static GdkContentProvider *
 on_drag_prepare (GtkDragSource *source, double x, double y, VireoSettingsBoot *self)
 {
@@ -358,7 +359,7 @@ on_drag_prepare (GtkDragSource *source, double x, double y, VireoSettingsBoot *s
 
   if (vireo_settings_page_is_locked (PAGE (self)))
     return NULL;
-  return gdk_content_provider_new_typed (G_TYPE_UINT, row_disk_index (row));
+  return gdk_content_provider_new_typed (ADW_TYPE_ACTION_ROW, row);
 }
 
 static void
@@ -374,10 +375,12 @@ static gboolean
 on_drop (GtkDropTarget *target, const GValue *value, double x, double y, VireoSettingsBoot *self)
 {
   GtkWidget *row = gtk_event_controller_get_widget (GTK_EVENT_CONTROLLER (target));
+  GtkWidget *dragged = G_VALUE_HOLDS (value, ADW_TYPE_ACTION_ROW) ? g_value_get_object (value) : NULL;
 
-  if (!G_VALUE_HOLDS_UINT (value) || vireo_settings_page_is_locked (PAGE (self)))
+  if (dragged == NULL || !g_ptr_array_find (self->order_rows, dragged, NULL)
+      || vireo_settings_page_is_locked (PAGE (self)))
     return FALSE;
-  change_boot_order (self, g_value_get_uint (value), CHANGE_MOVE, row_position (row));
+  change_boot_order (self, row_disk_index (dragged), CHANGE_MOVE, row_position (row));
   return TRUE;
 }
 
@@ -385,7 +388,7 @@ static void
 add_drag_and_drop (VireoSettingsBoot *self, GtkWidget *row)
 {
   GtkDragSource *source = gtk_drag_source_new ();
-  GtkDropTarget *target = gtk_drop_target_new (G_TYPE_UINT, GDK_ACTION_MOVE);
+  GtkDropTarget *target = gtk_drop_target_new (ADW_TYPE_ACTION_ROW, GDK_ACTION_MOVE);
 
   gtk_drag_source_set_actions (source, GDK_ACTION_MOVE);
   g_signal_connect (source, "prepare", G_CALLBACK (on_drag_prepare), self);

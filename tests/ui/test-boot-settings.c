@@ -367,15 +367,24 @@ test_order (void)
   assert_shown (window, "sda vdb vda*");
   screenshot (window, "excluded");
 
-  /* Dragged: vdb (the list's second disk) dropped on the CD-ROM's row takes its place. */
+  /* Dragged: vdb's row dropped on the CD-ROM's row takes its place. */
   {
     GValue dragged = G_VALUE_INIT;
     gboolean dropped = FALSE;
+    GtkWidget *stranger = adw_action_row_new ();
 
-    g_value_init (&dragged, G_TYPE_UINT);
-    g_value_set_uint (&dragged, 1);
+    g_object_ref_sink (stranger);
+    g_value_init (&dragged, ADW_TYPE_ACTION_ROW);
+    /* A row from elsewhere (another machine's window) is not taken. */
+    g_value_set_object (&dragged, stranger);
     g_signal_emit_by_name (g_object_get_data (G_OBJECT (row_for (window, "sda")), "drop-target"), "drop",
                            &dragged, 10.0, 10.0, &dropped);
+    g_assert_false (dropped);
+    g_value_set_object (&dragged, row_for (window, "vdb"));
+    g_signal_emit_by_name (g_object_get_data (G_OBJECT (row_for (window, "sda")), "drop-target"), "drop",
+                           &dragged, 10.0, 10.0, &dropped);
+    g_value_unset (&dragged);
+    g_object_unref (stranger);
     g_assert_true (dropped);
     assert_boot_orders (path, "vda=0 vdb=1 sda=2");
     assert_shown (window, "vdb sda vda*");
