@@ -3,6 +3,7 @@
 #pragma once
 
 #include "vireo-machine-settings.h"
+#include "vireo-settings-page.h"
 
 G_BEGIN_DECLS
 
@@ -12,7 +13,9 @@ VireoDBusMachine *vireo_machine_settings_get_machine (VireoMachineSettings *self
 GVariant *vireo_machine_settings_lookup (VireoMachineSettings *self, const char *key);
 gboolean vireo_machine_settings_is_syncing (VireoMachineSettings *self);
 gboolean vireo_machine_settings_is_locked (VireoMachineSettings *self);
-void vireo_machine_settings_send_update (VireoMachineSettings *self, const char *key, GVariant *value);
+/* @origin: the page that sends it, whose message label shows a refusal first. */
+void vireo_machine_settings_send_update (VireoMachineSettings *self, VireoSettingsPage *origin,
+                                         const char *key, GVariant *value);
 void vireo_machine_settings_sync_key (VireoMachineSettings *self, const char *key, GVariant *value);
 void vireo_machine_settings_toast (VireoMachineSettings *self, const char *message);
 

@@ -80,14 +80,14 @@ vireo_machine_settings_toast (VireoMachineSettings *self, const char *message)
   adw_preferences_window_add_toast (ADW_PREFERENCES_WINDOW (self), toast);
 }
 
-/* Shows the service's @value of @key in the page that has it, without sending it back. */
+/* Shows the service's @value of @key in the pages that have it, without sending it back.  A key may show on
+ * more than one page: the disks are on Hardware and, as the boot order, on Boot. */
 void
 vireo_machine_settings_sync_key (VireoMachineSettings *self, const char *key, GVariant *value)
 {
   self->syncing++;
   for (guint i = 0; i < N_PAGES; i++)
-    if (vireo_settings_page_sync_key (self->pages[i], key, value))
-      break;
+    vireo_settings_page_sync_key (self->pages[i], key, value);
   self->syncing--;
 }
 
@@ -98,10 +98,17 @@ describe_pages (VireoMachineSettings *self)
     vireo_settings_page_describe (self->pages[i]);
 }
 
-/* The message label under the field that shows @key, if it has one, and that field. */
+/* The message label under the field that shows @key, if it has one, and that field: on the page that sent
+ * the change first (@origin, or NULL), since a key may show on more than one page. */
 static GtkLabel *
-message_for_key (VireoMachineSettings *self, const char *key, GtkWidget **field)
+message_for_key (VireoMachineSettings *self, VireoSettingsPage *origin, const char *key, GtkWidget **field)
 {
+  if (origin != NULL)
+    {
+      GtkLabel *label = vireo_settings_page_message_for_key (origin, key, field);
+      if (label != NULL)
+        return label;
+    }
   for (guint i = 0; i < N_PAGES; i++)
     {
       GtkLabel *label = vireo_settings_page_message_for_key (self->pages[i], key, field);
@@ -118,6 +125,7 @@ typedef struct
   /* Weak: a window the user closed must not outlive its parent waiting for an answer. */
   GWeakRef self;
   GVariant *changes;
+  VireoSettingsPage *origin; /* the page that sent it: lives as long as the window */
 } Update;
 
 static void
@@ -155,7 +163,7 @@ on_updated (GObject *source, GAsyncResult *result, gpointer data)
                 }
               if (value != NULL)
                 vireo_machine_settings_sync_key (self, key, value);
-              message = message_for_key (self, key, &field);
+              message = message_for_key (self, update->origin, key, &field);
               if (message != NULL)
                 {
                   /* Translators: %s is the service's reason for refusing a change. */
@@ -175,13 +183,15 @@ on_updated (GObject *source, GAsyncResult *result, gpointer data)
 
 /* Sends one changed setting: only what the user changed goes to the service. */
 void
-vireo_machine_settings_send_update (VireoMachineSettings *self, const char *key, GVariant *value)
+vireo_machine_settings_send_update (VireoMachineSettings *self, VireoSettingsPage *origin, const char *key,
+                                    GVariant *value)
 {
   g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
   Update *update = g_new0 (Update, 1);
 
   g_variant_dict_insert_value (&dict, key, value);
   g_weak_ref_init (&update->self, self);
+  update->origin = origin;
   update->changes = g_variant_ref_sink (g_variant_dict_end (&dict));
   /* No cancellable: a change made just before the window closed is still saved. */
   vireo_dbus_machine_call_update (self->machine, update->changes, G_DBUS_CALL_FLAGS_NONE, -1, NULL,

@@ -123,7 +123,7 @@ vireo_settings_page_is_locked (VireoSettingsPage *page)
 void
 vireo_settings_page_send (VireoSettingsPage *page, const char *key, GVariant *value)
 {
-  vireo_machine_settings_send_update (PRIV (page)->window, key, value);
+  vireo_machine_settings_send_update (PRIV (page)->window, page, key, value);
 }
 
 void
