@@ -1729,6 +1729,7 @@ test_firmware_boot (Fixture *f)
 {
   g_autofree char *dir = g_build_filename (f->storage, "images", NULL);
   g_autofree char *blank = g_build_filename (dir, "blank.raw", NULL);
+  g_autofree char *data = g_build_filename (dir, "data.raw", NULL);
   g_autoptr (VireoDBusMachine) machine = NULL;
   g_autoptr (GString) seen = g_string_new (NULL);
   int fd;
@@ -1742,10 +1743,19 @@ test_firmware_boot (Fixture *f)
   fd = open (blank, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   g_assert_no_errno (ftruncate (fd, 1 << 20));
   close (fd);
+  g_assert_true (g_file_set_contents (data, "", 0, NULL));
+  fd = open (data, O_RDWR | O_CLOEXEC);
+  g_assert_no_errno (ftruncate (fd, 1 << 20));
+  close (fd);
+  /* Two virtio disks and an empty SATA CD-ROM drive, each probed by the firmware from the sandboxed
+   * worker's vCPU threads (moving their BARs once made glibc's allocator open a file there, which the
+   * sandbox forbids). */
   machine = create (
       f, g_variant_new_parsed ("{'name': <'firmware'>, 'boot': <'disk'>, 'memory-mib': <uint64 64>, "
-                               "'disks': <[{'path': <%s>, 'format': <'raw'>}]>}",
-                               blank));
+                               "'disks': <[{'path': <%s>, 'format': <'raw'>, 'boot-order': <uint32 1>},"
+                               " {'path': <%s>, 'format': <'raw'>, 'readonly': <true>},"
+                               " {'path': <''>, 'device': <'cdrom'>, 'boot-order': <uint32 2>}]>}",
+                               blank, data));
   call_ok (machine, "Start", NULL);
   fd = open_serial (machine);
   /* The firmware's lines end in "\r\n"; emulated ring 0 makes it slow here. */

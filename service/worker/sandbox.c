@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <malloc.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -778,6 +779,14 @@ vireo_sandbox_apply_seccomp (GError **error)
   scmp_filter_ctx ctx;
   int ret;
 
+  /* glibc's malloc counts the CPUs by opening /sys/devices/system/cpu/online the first time a thread
+   * needs an arena of its own, unless the number of arenas is capped: capped here (at its own default,
+   * eight per CPU), a vCPU thread freeing memory never opens a file behind the filter's back. */
+  if (mallopt (M_ARENA_MAX, 8 * (int) g_get_num_processors ()) != 1)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot cap malloc's arenas (mallopt)");
+      return FALSE;
+    }
   for (int role = ROLE_VCPU; role < N_ROLES; role++)
     {
       ctx = build_filter (role, error);
