@@ -510,6 +510,71 @@ test_seabios_boots_a_sata_disk (void)
   vireo_test_remove_tree (dir);
 }
 
+/* Real-mode code that fills 512 bytes at 0x8000 with 0xa5, writes them to sector 2 of its boot drive with
+ * int 13h AH=43h, clears the buffer, reads sector 2 back (AH=42h) and checks it, then prints "vireo: int 13h
+ * wrote and read back sector 2" on COM1, or "vireo: int 13h write failed".  Assembled from 16-bit code at
+ * 0x7c00; the drive number SeaBIOS passes in DL is kept at 0x7c64, the disk address packet follows. */
+static const uint8_t int13_writer[] = {
+  0xfa, 0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xc0, 0x8e, 0xd0, 0xbc, 0x00, 0x7c, 0xfb, 0x88, 0x16, 0x64, 0x7c, 0xfc,
+  0xbf, 0x00, 0x80, 0xb0, 0xa5, 0xb9, 0x00, 0x02, 0xf3, 0xaa, 0xbe, 0x65, 0x7c, 0xb8, 0x00, 0x43, 0x8a, 0x16,
+  0x64, 0x7c, 0xcd, 0x13, 0x72, 0x28, 0xbf, 0x00, 0x80, 0x31, 0xc0, 0xb9, 0x00, 0x02, 0xf3, 0xaa, 0xbe, 0x65,
+  0x7c, 0xb4, 0x42, 0x8a, 0x16, 0x64, 0x7c, 0xcd, 0x13, 0x72, 0x11, 0xbf, 0x00, 0x80, 0xb0, 0xa5, 0xb9, 0x00,
+  0x02, 0xf3, 0xae, 0x75, 0x05, 0xbe, 0x75, 0x7c, 0xeb, 0x03, 0xbe, 0xa3, 0x7c, 0xfa, 0xba, 0xf8, 0x03, 0xac,
+  0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xf4, 0xeb, 0xfd, 0x00, 0x10, 0x00, 0x01, 0x00, 0x00, 0x80, 0x00,
+  0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x76, 0x69, 0x72, 0x65, 0x6f, 0x3a, 0x20, 0x69, 0x6e,
+  0x74, 0x20, 0x31, 0x33, 0x68, 0x20, 0x77, 0x72, 0x6f, 0x74, 0x65, 0x20, 0x61, 0x6e, 0x64, 0x20, 0x72, 0x65,
+  0x61, 0x64, 0x20, 0x62, 0x61, 0x63, 0x6b, 0x20, 0x73, 0x65, 0x63, 0x74, 0x6f, 0x72, 0x20, 0x32, 0x0d, 0x0a,
+  0x00, 0x76, 0x69, 0x72, 0x65, 0x6f, 0x3a, 0x20, 0x69, 0x6e, 0x74, 0x20, 0x31, 0x33, 0x68, 0x20, 0x77, 0x72,
+  0x69, 0x74, 0x65, 0x20, 0x66, 0x61, 0x69, 0x6c, 0x65, 0x64, 0x0d, 0x0a, 0x00,
+};
+
+/* SeaBIOS writes a sector through its own driver of @bus ("virtio" or "sata") for a boot sector's int 13h
+ * call, on a qcow2 image; qemu-img check and qemu-io judge the image afterwards. */
+static void
+test_seabios_int13_write (gconstpointer data)
+{
+  const char *bus = data;
+  g_autofree char *dir = NULL;
+  g_autofree char *raw = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *disk = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *out = NULL;
+  g_autofree uint8_t *sectors = g_malloc0 (1 << 20);
+
+  if (!require_seabios ())
+    return;
+  if (!vireo_test_require_programs ((const char *const[]){ "qemu-img", "qemu-io", NULL }))
+    return;
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  raw = g_build_filename (dir, "boot.raw", NULL);
+  image = g_build_filename (dir, "boot.qcow2", NULL);
+  memcpy (sectors, int13_writer, sizeof int13_writer);
+  sectors[510] = 0x55;
+  sectors[511] = 0xaa;
+  g_assert_true (g_file_set_contents (raw, (const char *) sectors, 1 << 20, NULL));
+  {
+    const char *argv[] = { "qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, image, NULL };
+    g_assert_cmpint (vireo_test_run_judge (argv, NULL), ==, 0);
+  }
+  disk = g_strdup_printf ("%s,format=qcow2,bus=%s", image, bus);
+  {
+    const char *args[] = { "--disk", disk, NULL };
+    text = boot_until (dir, args, "vireo: int 13h ", "the int 13h writer");
+  }
+  g_assert_nonnull (strstr (text, "vireo: int 13h wrote and read back sector 2"));
+  {
+    const char *check[] = { "qemu-img", "check", "-q", image, NULL };
+    const char *read[] = {
+      "qemu-io", "-r", "-f", "qcow2", "-c", "read -P 0xa5 1024 512", "-c", "read -P 0 1536 512", image, NULL
+    };
+    g_assert_cmpint (vireo_test_run_judge (check, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (read, &out), ==, 0);
+    g_assert_null (strstr (out, "Pattern verification failed"));
+  }
+  vireo_test_remove_tree (dir);
+}
+
 /* SeaBIOS boots a CD-ROM's El Torito no-emulation image (made by xorriso) through its AHCI/ATAPI driver,
  * and the image reads the ISO's primary volume descriptor (LBA 16, 2048 bytes) through int 13h and
  * prints the volume name in it. */
@@ -732,6 +797,8 @@ main (int argc, char **argv)
   g_test_add_func ("/firmware/seabios-boots-a-disk", test_seabios_boots_a_disk);
   g_test_add_func ("/firmware/seabios-boots-a-sata-disk", test_seabios_boots_a_sata_disk);
   g_test_add_func ("/firmware/seabios-boots-a-cdrom", test_seabios_boots_a_cdrom);
+  g_test_add_data_func ("/firmware/seabios-int13-write-virtio", "virtio", test_seabios_int13_write);
+  g_test_add_data_func ("/firmware/seabios-int13-write-sata", "sata", test_seabios_int13_write);
   g_test_add_func ("/firmware/seabios-boot-order", test_seabios_boot_order);
   g_test_add_func ("/firmware/seabios-boot-menu-on-serial", test_seabios_boot_menu_on_serial);
   return g_test_run ();

@@ -53,17 +53,8 @@ require_tools (Fixture *f, gboolean second_disc)
 
   if (!vireo_test_require_kvm ())
     return FALSE;
-  for (const char *const *tool = (const char *const[]){ "xorriso", "qemu-img", "qemu-io", NULL }; *tool;
-       tool++)
-    {
-      g_autofree char *path = g_find_program_in_path (*tool);
-      if (path == NULL)
-        {
-          g_autofree char *why = g_strdup_printf ("%s is not installed", *tool);
-          g_test_skip (why);
-          return FALSE;
-        }
-    }
+  if (!vireo_test_require_programs ((const char *const[]){ "xorriso", "qemu-img", "qemu-io", NULL }))
+    return FALSE;
   g_assert_cmpint (vireo_test_run_judge (create, NULL), ==, 0);
   g_assert_true (vireo_test_make_iso (f->dir, f->iso, "FIRSTDISC"));
   if (second_disc)

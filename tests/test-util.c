@@ -422,3 +422,18 @@ vireo_test_assert_one_line_error (const VireoTestRun *run, const char *path, con
   g_assert_nonnull (strstr (run->err, needle));
   g_assert_cmpstr (strchr (run->err, '\n') + 1, ==, "");
 }
+
+gboolean
+vireo_test_require_programs (const char *const *programs)
+{
+  for (; *programs; programs++)
+    {
+      g_autofree char *path = g_find_program_in_path (*programs);
+      if (path == NULL)
+        {
+          g_test_skip_printf ("%s is not installed", *programs);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

@@ -30,6 +30,10 @@ void vireo_test_guest_clear (VireoTestGuest *guest);
 char *vireo_test_guest_output (VireoTestGuest *guest);
 /* Waits up to @seconds for @needle in the output; FALSE if it did not come or the VM ended first. */
 gboolean vireo_test_guest_wait_for_output (VireoTestGuest *guest, const char *needle, unsigned seconds);
+/* Whether every program of @programs (NULL-terminated) is in PATH; otherwise the test is skipped naming the
+ * first one missing. */
+gboolean vireo_test_require_programs (const char *const *programs);
+
 /* What a vireo-run run left: its exit status (it must have exited), stdout and stderr. */
 typedef struct
 {
