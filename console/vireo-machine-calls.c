@@ -131,3 +131,24 @@ vireo_machine_call_delete (VireoDBusMachine *machine, gboolean delete_disks, Gtk
       call_new (owner, failed, vireo_dbus_machine_call_delete_finish,
                 g_strdup_printf (_ ("Could not delete “%s”"), vireo_dbus_machine_get_name (machine))));
 }
+
+char *
+vireo_disk_call_error (const GError *error, const char *method)
+{
+  g_autoptr (GError) copy = NULL;
+
+  /* A service from before the disk methods: say what to do rather than "No such method". */
+  if (g_dbus_error_is_remote_error (error))
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+      if (g_strcmp0 (name, "org.freedesktop.DBus.Error.UnknownMethod") == 0)
+        /* Translators: %s is a D-Bus method's name, e.g. CreateDisk. */
+        return g_strdup_printf (_ ("This Vireo service cannot manage disks yet (it has no %s). Update Vireo "
+                                   "and restart its service to use disks and CD drives here."),
+                                method);
+    }
+  copy = g_error_copy (error);
+  g_dbus_error_strip_remote_error (copy);
+  return g_strdup (copy->message);
+}

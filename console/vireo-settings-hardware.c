@@ -433,8 +433,8 @@ on_disk_chosen (VireoSettingsPage *page, GtkWidget *target, const char *path)
 static void
 on_add_disk_clicked (VireoSettingsHardware *self)
 {
-  vireo_settings_page_choose_file (PAGE (self), self->add_disk_button, _ ("Add a Disk Image"), TRUE, NULL,
-                                   on_disk_chosen);
+  vireo_settings_page_choose_file (PAGE (self), self->add_disk_button, _ ("Add a Disk Image"),
+                                   VIREO_FILES_IMAGES, NULL, on_disk_chosen);
 }
 
 void
