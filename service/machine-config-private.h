@@ -20,6 +20,9 @@ static const char *const network_values[] = { "none", "nat", NULL };
 static const char *const auto_start_values[] = { "none", "always", "if-running", NULL };
 static const char *const auto_stop_values[] = { "save", "shutdown", "turn-off", NULL };
 static const char *const format_values[] = { "raw", "qcow2", NULL };
+static const char *const disk_device_values[] = { "disk", "cdrom", NULL };
+static const char *const disk_bus_values[] = { "virtio", "sata", NULL };
+static const char *const disk_cache_values[] = { "default", "none", "writeback", NULL };
 
 #define STRING_FIELD(field) offsetof (VireoMachineConfig, field)
 
@@ -36,6 +39,9 @@ take_string (char **field, char *value)
   g_free (*field);
   *field = value;
 }
+
+/* Whether @target is a target name of @bus: "vd" (virtio) or "sd" (sata) and one or two letters. */
+gboolean vireo_disk_target_fits_bus (const char *target, const char *bus);
 
 VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gboolean readonly);
 

@@ -20,14 +20,24 @@
 #define CPUID_MASK_MAX  4096
 #define PATH_MAX_BYTES  4095
 
+void
+vireo_disk_config_free (VireoDiskConfig *disk)
+{
+  if (disk == NULL)
+    return;
+  g_free (disk->path);
+  g_free (disk->format);
+  g_free (disk->device);
+  g_free (disk->bus);
+  g_free (disk->target);
+  g_free (disk->cache);
+  g_free (disk);
+}
+
 static void
 disk_config_free (gpointer data)
 {
-  VireoDiskConfig *disk = data;
-
-  g_free (disk->path);
-  g_free (disk->format);
-  g_free (disk);
+  vireo_disk_config_free (data);
 }
 
 VireoDiskConfig *
@@ -38,7 +48,58 @@ vireo_disk_config_new (const char *path, const char *format, gboolean readonly)
   disk->path = g_strdup (path);
   disk->format = g_strdup (format);
   disk->readonly = readonly;
+  disk->device = g_strdup ("disk");
+  disk->bus = g_strdup ("virtio");
+  disk->cache = g_strdup ("default");
   return disk;
+}
+
+VireoDiskConfig *
+vireo_disk_config_copy (const VireoDiskConfig *disk)
+{
+  VireoDiskConfig *copy = vireo_disk_config_new (disk->path, disk->format, disk->readonly);
+
+  take_string (&copy->device, g_strdup (disk->device));
+  take_string (&copy->bus, g_strdup (disk->bus));
+  copy->target = g_strdup (disk->target);
+  copy->boot_order = disk->boot_order;
+  take_string (&copy->cache, g_strdup (disk->cache));
+  return copy;
+}
+
+VireoDiskConfig *
+vireo_machine_config_find_disk (const VireoMachineConfig *config, const char *target)
+{
+  for (guint i = 0; config->disks != NULL && i < config->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      if (g_strcmp0 (disk->target, target) == 0)
+        return disk;
+    }
+  return NULL;
+}
+
+void
+vireo_machine_config_assign_targets (VireoMachineConfig *config)
+{
+  for (guint i = 0; i < config->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      const char *prefix = g_strcmp0 (disk->bus, "sata") == 0 ? "sd" : "vd";
+
+      if (disk->target != NULL && *disk->target != '\0')
+        continue;
+      /* DISKS_MAX is below 26: one letter is always enough. */
+      for (char letter = 'a'; letter <= 'z'; letter++)
+        {
+          char target[] = { prefix[0], prefix[1], letter, '\0' };
+          if (vireo_machine_config_find_disk (config, target) == NULL)
+            {
+              take_string (&disk->target, g_strdup (target));
+              break;
+            }
+        }
+    }
 }
 
 VireoMachineConfig *
@@ -86,7 +147,7 @@ vireo_machine_config_copy (const VireoMachineConfig *config)
   for (guint i = 0; config->disks != NULL && i < config->disks->len; i++)
     {
       const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-      g_ptr_array_add (copy->disks, vireo_disk_config_new (disk->path, disk->format, disk->readonly));
+      g_ptr_array_add (copy->disks, vireo_disk_config_copy (disk));
     }
   copy->network = g_strdup (config->network);
   copy->display = config->display;
@@ -277,6 +338,63 @@ check_cpuid_mask (const char *mask, GError **error)
   return TRUE;
 }
 
+static HvMachineSpec *spec_for (const VireoMachineConfig *config, gboolean known_kinds_only);
+
+/* A target the guest and libvirt agree on: "vd" (virtio) or "sd" (SATA) and one or two letters. */
+gboolean
+vireo_disk_target_fits_bus (const char *target, const char *bus)
+{
+  const char *prefix = strcmp (bus, "sata") == 0 ? "sd" : "vd";
+  size_t len = strlen (target);
+
+  if (!g_str_has_prefix (target, prefix) || len < 3 || len > 4)
+    return FALSE;
+  for (size_t i = 2; i < len; i++)
+    if (target[i] < 'a' || target[i] > 'z')
+      return FALSE;
+  return TRUE;
+}
+
+/* One disk on its own (whether its file opens is checked when a setting names it). */
+static gboolean
+check_disk (const VireoDiskConfig *disk, guint index, GError **error)
+{
+  gboolean cdrom = g_strcmp0 (disk->device, "cdrom") == 0;
+
+  if (!vireo_machine_config_check_enum ("disks", disk->format, format_values, error)
+      || !vireo_machine_config_check_enum ("disks", disk->device, disk_device_values, error)
+      || !vireo_machine_config_check_enum ("disks", disk->bus, disk_bus_values, error)
+      || !vireo_machine_config_check_enum ("disks", disk->cache, disk_cache_values, error))
+    return FALSE;
+  if (!(cdrom && *disk->path == '\0') && !check_path_text ("disks", disk->path, error))
+    return FALSE;
+  if (cdrom && (!disk->readonly || strcmp (disk->bus, "sata") != 0))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “disks”: disk %u is a CD-ROM, which is read-only and on the “sata” bus.",
+                   index + 1);
+      return FALSE;
+    }
+  if (disk->target == NULL || !vireo_disk_target_fits_bus (disk->target, disk->bus))
+    {
+      g_autofree char *shown = vireo_text_for_message (disk->target != NULL ? disk->target : "",
+                                                       KEY_SHOWN_MAX);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “disks”: the target “%s” of disk %u does not fit its bus “%s” (use “%s” and a "
+                   "letter, or leave it out).",
+                   shown, index + 1, disk->bus, strcmp (disk->bus, "sata") == 0 ? "sd" : "vd");
+      return FALSE;
+    }
+  if (disk->boot_order > DISKS_MAX)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “disks”: the boot order %u of disk %u is out of range (0 to %d).",
+                   disk->boot_order, index + 1, DISKS_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
 {
@@ -328,20 +446,38 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
     {
       const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
 
-      if (!check_path_text ("disks", disk->path, error)
-          || !vireo_machine_config_check_enum ("disks", disk->format, format_values, error))
+      if (!check_disk (disk, i, error))
         return FALSE;
-      if (!g_hash_table_add (paths, g_canonicalize_filename (disk->path, NULL)))
+      if (*disk->path != '\0' && !g_hash_table_add (paths, g_canonicalize_filename (disk->path, NULL)))
         {
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “disks” names “%s” twice.",
                        disk->path);
           return FALSE;
         }
+      for (guint j = 0; j < i; j++)
+        {
+          const VireoDiskConfig *other = g_ptr_array_index (config->disks, j);
+          if (strcmp (other->target, disk->target) == 0)
+            {
+              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "Setting “disks”: two disks have the target “%s”.", disk->target);
+              return FALSE;
+            }
+          if (disk->boot_order != 0 && other->boot_order == disk->boot_order)
+            {
+              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "Setting “disks”: disks “%s” and “%s” both have boot order %u.", other->target,
+                           disk->target, disk->boot_order);
+              return FALSE;
+            }
+        }
     }
 
   {
     /* The machine as the core will see it, checked as the core checks it (files come at Start). */
-    g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
+    /* SATA disks and CD-ROMs are left out while this build's core has no AHCI: such a machine is
+     * defined, and Start says what is missing. */
+    g_autoptr (HvMachineSpec) spec = spec_for (config, TRUE);
     g_autoptr (GError) local = NULL;
 
     if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS | HV_SPEC_CHECK_ANY_HOST, &local))
@@ -366,8 +502,57 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
   return TRUE;
 }
 
-HvMachineSpec *
-vireo_machine_config_to_spec (const VireoMachineConfig *config)
+static gint
+compare_boot_order (gconstpointer a, gconstpointer b)
+{
+  const VireoDiskConfig *x = *(const VireoDiskConfig *const *) a;
+  const VireoDiskConfig *y = *(const VireoDiskConfig *const *) b;
+  return x->boot_order < y->boot_order ? -1 : x->boot_order > y->boot_order;
+}
+
+/* The spec's boot order is by class ("disk", "cdrom"), each once: the disks' own order, classes in the
+ * order their first disk comes; with no disk marked, hard disks. */
+static char **
+boot_order_of (const VireoMachineConfig *config)
+{
+  g_autoptr (GPtrArray) ordered = g_ptr_array_new ();
+  g_autoptr (GPtrArray) classes = g_ptr_array_new ();
+
+  for (guint i = 0; i < config->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      if (disk->boot_order != 0)
+        g_ptr_array_add (ordered, disk);
+    }
+  g_ptr_array_sort (ordered, compare_boot_order);
+  for (guint i = 0; i < ordered->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (ordered, i);
+      const char *class = strcmp (disk->device, "cdrom") == 0 ? "cdrom" : "disk";
+      gboolean seen = FALSE;
+
+      for (guint j = 0; j < classes->len; j++)
+        seen |= strcmp (g_ptr_array_index (classes, j), class) == 0;
+      if (!seen)
+        g_ptr_array_add (classes, g_strdup (class));
+    }
+  if (classes->len == 0)
+    g_ptr_array_add (classes, g_strdup ("disk"));
+  g_ptr_array_add (classes, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&classes), FALSE);
+}
+
+/* The core's device kind for a disk: virtio-blk, or on SATA the AHCI controller's sata-disk and cdrom. */
+static const char *
+disk_kind (const VireoDiskConfig *disk)
+{
+  if (strcmp (disk->device, "cdrom") == 0)
+    return "cdrom";
+  return strcmp (disk->bus, "sata") == 0 ? "sata-disk" : "virtio-blk";
+}
+
+static HvMachineSpec *
+spec_for (const VireoMachineConfig *config, gboolean known_kinds_only)
 {
   HvMachineSpec *spec = hv_machine_spec_new ();
 
@@ -379,26 +564,30 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
   spec->cmdline = g_strdup (config->cmdline);
   if (g_strcmp0 (config->boot, "disk") == 0)
     {
-      const char *const order[] = { "disk", NULL };
       spec->boot = HV_BOOT_FIRMWARE;
       g_strfreev (spec->boot_order);
-      spec->boot_order = g_strdupv ((char **) order);
+      spec->boot_order = boot_order_of (config);
     }
   /* COM1 always: its host side is the worker's serial console. */
   hv_machine_spec_add_device (spec, "serial", "serial0", NULL);
-  /* Disks in the definition's order (disk0, disk1, ...): vireod adds each image and its chain of
-   * backing files as fds when it starts the machine. */
+  /* Disks in the definition's order, each under its target as id ("vda", "sda"): vireod adds each
+   * image and its chain of backing files as fds when it starts the machine. */
   for (guint i = 0; config->disks && i < config->disks->len; i++)
     {
       const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      const char *kind = disk_kind (disk);
       GVariantDict options;
 
+      if (known_kinds_only && hv_device_kind_info_lookup (kind) == NULL)
+        continue;
       g_variant_dict_init (&options, NULL);
       if (disk->format)
         g_variant_dict_insert (&options, "format", "s", disk->format);
       if (disk->readonly)
         g_variant_dict_insert (&options, "read-only", "b", TRUE);
-      hv_machine_spec_add_device (spec, "virtio-blk", NULL, g_variant_dict_end (&options));
+      if (disk->cache && strcmp (disk->cache, "default") != 0)
+        g_variant_dict_insert (&options, "cache", "s", disk->cache);
+      hv_machine_spec_add_device (spec, kind, disk->target, g_variant_dict_end (&options));
     }
   /* NAT: libslirp in the worker, on a thread of its own. */
   if (g_strcmp0 (config->network, "nat") == 0)
@@ -412,12 +601,69 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
   return spec;
 }
 
+HvMachineSpec *
+vireo_machine_config_to_spec (const VireoMachineConfig *config)
+{
+  return spec_for (config, FALSE);
+}
+
 /* ---- files named by settings ---- */
+
+static char *storage_root;
+
+void
+vireo_machine_config_set_storage_root (const char *root)
+{
+  g_free (storage_root);
+  storage_root = root != NULL ? realpath (root, NULL) : NULL;
+}
+
+gboolean
+vireo_machine_config_in_own_folder (const VireoMachineConfig *config, const char *path)
+{
+  g_autofree char *canonical = NULL;
+  g_autofree char *parent = NULL;
+  g_autofree char *parent_real = NULL;
+  g_autofree char *folder = NULL;
+  g_autofree char *base = NULL;
+
+  if (storage_root == NULL || path == NULL || !g_path_is_absolute (path)
+      || !vireo_machine_config_is_canonical_uuid (config->uuid))
+    return FALSE;
+  canonical = g_canonicalize_filename (path, NULL);
+  parent = g_path_get_dirname (canonical);
+  base = g_path_get_basename (canonical);
+  parent_real = realpath (parent, NULL);
+  folder = g_build_filename (storage_root, config->uuid, NULL);
+  return parent_real != NULL && strcmp (parent_real, folder) == 0 && *base != '.' && *base != '/';
+}
+
+int
+vireo_machine_config_open_image (const VireoMachineConfig *config, const char *path, int flags)
+{
+  g_autofree char *folder = NULL;
+  g_autofree char *base = NULL;
+  int dir_fd, fd, saved;
+
+  if (!vireo_machine_config_in_own_folder (config, path))
+    return vireo_open_as (config->files_uid, path, flags);
+  folder = g_build_filename (storage_root, config->uuid, NULL);
+  base = g_path_get_basename (path);
+  dir_fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0)
+    return -1;
+  fd = openat (dir_fd, base, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  saved = errno;
+  close (dir_fd);
+  errno = saved;
+  return fd;
+}
 
 /* Opens a file a setting names, with the rights of user @uid (open-as.h), and checks that it can serve,
  * with the error a user can act on.  Returns the descriptor, or -1. */
 static int
-open_setting_file (const char *key, const char *path, gboolean writable, gint64 uid, GError **error)
+open_setting_file (const char *key, const char *path, gboolean writable, const VireoMachineConfig *config,
+                   gboolean image, GError **error)
 {
   struct stat st;
   int fd;
@@ -425,7 +671,8 @@ open_setting_file (const char *key, const char *path, gboolean writable, gint64 
   if (!check_path_text (key, path, error))
     return -1;
   /* Without blocking (vireo_open_as): a FIFO put where an image was expected must not hang the service. */
-  fd = vireo_open_as (uid, path, O_RDONLY);
+  fd = image ? vireo_machine_config_open_image (config, path, O_RDONLY)
+             : vireo_open_as (config->files_uid, path, O_RDONLY);
   if (fd < 0)
     {
       int saved_errno = errno;
@@ -450,7 +697,8 @@ open_setting_file (const char *key, const char *path, gboolean writable, gint64 
     }
   if (writable)
     {
-      int write_fd = vireo_open_as (uid, path, O_WRONLY);
+      int write_fd = image ? vireo_machine_config_open_image (config, path, O_WRONLY)
+                           : vireo_open_as (config->files_uid, path, O_WRONLY);
       int saved_errno = errno;
 
       if (write_fd >= 0)
@@ -468,9 +716,9 @@ open_setting_file (const char *key, const char *path, gboolean writable, gint64 
 }
 
 static gboolean
-check_setting_file (const char *key, const char *path, gint64 uid, GError **error)
+check_setting_file (const char *key, const char *path, const VireoMachineConfig *config, GError **error)
 {
-  int fd = open_setting_file (key, path, FALSE, uid, error);
+  int fd = open_setting_file (key, path, FALSE, config, FALSE, error);
 
   if (fd < 0)
     return FALSE;
@@ -481,14 +729,18 @@ check_setting_file (const char *key, const char *path, gint64 uid, GError **erro
 gboolean
 vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error)
 {
-  if (*config->kernel != '\0' && !check_setting_file ("kernel", config->kernel, config->files_uid, error))
+  if (*config->kernel != '\0' && !check_setting_file ("kernel", config->kernel, config, error))
     return FALSE;
-  if (*config->initrd != '\0' && !check_setting_file ("initrd", config->initrd, config->files_uid, error))
+  if (*config->initrd != '\0' && !check_setting_file ("initrd", config->initrd, config, error))
     return FALSE;
   for (guint i = 0; config->disks && i < config->disks->len; i++)
     {
       const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-      int fd = open_setting_file ("disks", disk->path, !disk->readonly, config->files_uid, error);
+      int fd;
+
+      if (*disk->path == '\0')
+        continue;
+      fd = open_setting_file ("disks", disk->path, !disk->readonly, config, TRUE, error);
       if (fd < 0)
         return FALSE;
       close (fd);
@@ -594,7 +846,7 @@ apply_boot_file (VireoMachineConfig *config, const SettingInfo *info, GVariant *
 {
   const char *path = g_variant_get_string (value, NULL);
 
-  if (*path != '\0' && !check_setting_file (info->key, path, config->files_uid, error))
+  if (*path != '\0' && !check_setting_file (info->key, path, config, error))
     return FALSE;
   replace_string (config, info, path);
   return TRUE;
@@ -640,30 +892,50 @@ apply_display (VireoMachineConfig *config, const SettingInfo *info, GVariant *va
   return TRUE;
 }
 
-static VireoDiskConfig *
-parse_disk (GVariant *entry, guint index, gint64 uid, GError **error)
+static const struct
 {
+  const char *key;
+  const char *type;
+} disk_keys[] = {
+  { "path", "s" }, { "format", "s" }, { "readonly", "b" },   { "device", "s" },
+  { "bus", "s" },  { "target", "s" }, { "boot-order", "u" }, { "cache", "s" },
+};
+
+VireoDiskConfig *
+vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guint index, GError **error)
+{
+  g_autoptr (GVariantDict) dict = NULL;
+  g_autoptr (VireoDiskConfig) disk = NULL;
   GVariantIter iter;
   const char *key;
   GVariant *value;
-  g_autofree char *path = NULL;
-  g_autofree char *format = NULL;
-  const char *actual = NULL;
-  gboolean readonly = FALSE;
+  const char *format = NULL;
+  const char *actual = "raw";
+  const char *text;
+  gboolean cdrom;
   int fd;
 
+  if (!g_variant_is_of_type (entry, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “disks”: disk %u must be a dictionary of type “a{sv}”.", index + 1);
+      return NULL;
+    }
   g_variant_iter_init (&iter, entry);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
       g_autoptr (GVariant) owned = value;
-      const char *type = strcmp (key, "readonly") == 0 ? "b" : "s";
+      const char *type = NULL;
 
-      if (strcmp (key, "path") != 0 && strcmp (key, "format") != 0 && strcmp (key, "readonly") != 0)
+      for (guint i = 0; i < G_N_ELEMENTS (disk_keys); i++)
+        if (strcmp (key, disk_keys[i].key) == 0)
+          type = disk_keys[i].type;
+      if (type == NULL)
         {
           g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
           g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
                        "Setting “disks”: disk %u has an unknown key “%s” (known: “path”, “format”, "
-                       "“readonly”).",
+                       "“readonly”, “device”, “bus”, “target”, “boot-order”, “cache”).",
                        index + 1, shown);
           return NULL;
         }
@@ -674,44 +946,77 @@ parse_disk (GVariant *entry, guint index, gint64 uid, GError **error)
                        type, g_variant_get_type_string (value));
           return NULL;
         }
-      if (strcmp (key, "path") == 0)
-        take_string (&path, g_variant_dup_string (value, NULL));
-      else if (strcmp (key, "format") == 0)
-        take_string (&format, g_variant_dup_string (value, NULL));
-      else
-        readonly = g_variant_get_boolean (value);
     }
-  if (path == NULL)
+  dict = g_variant_dict_new (entry);
+
+  disk = vireo_disk_config_new (NULL, NULL, FALSE);
+  if (g_variant_dict_lookup (dict, "device", "&s", &text))
+    take_string (&disk->device, g_strdup (text));
+  if (!vireo_machine_config_check_enum ("disks", disk->device, disk_device_values, error))
+    return NULL;
+  cdrom = strcmp (disk->device, "cdrom") == 0;
+  /* A CD-ROM is read-only on SATA whether or not the caller says so; saying otherwise is refused. */
+  disk->readonly = cdrom;
+  if (cdrom)
+    take_string (&disk->bus, g_strdup ("sata"));
+  if (!g_variant_dict_lookup (dict, "path", "s", &disk->path))
+    {
+      if (!cdrom)
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                       "Setting “disks”: disk %u has no “path”.", index + 1);
+          return NULL;
+        }
+      disk->path = g_strdup ("");
+    }
+  g_variant_dict_lookup (dict, "readonly", "b", &disk->readonly);
+  g_variant_dict_lookup (dict, "boot-order", "u", &disk->boot_order);
+  if (g_variant_dict_lookup (dict, "bus", "&s", &text))
+    take_string (&disk->bus, g_strdup (text));
+  if (g_variant_dict_lookup (dict, "cache", "&s", &text))
+    take_string (&disk->cache, g_strdup (text));
+  if (g_variant_dict_lookup (dict, "target", "&s", &text) && *text != '\0')
+    disk->target = g_strdup (text);
+  g_variant_dict_lookup (dict, "format", "&s", &format);
+  if ((format != NULL && !vireo_machine_config_check_enum ("disks", format, format_values, error))
+      || !vireo_machine_config_check_enum ("disks", disk->bus, disk_bus_values, error)
+      || !vireo_machine_config_check_enum ("disks", disk->cache, disk_cache_values, error))
+    return NULL;
+  if (cdrom && (!disk->readonly || strcmp (disk->bus, "sata") != 0))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: disk %u has no “path”.", index + 1);
+                   "Setting “disks”: disk %u is a CD-ROM, which is read-only and on the “sata” bus.",
+                   index + 1);
       return NULL;
     }
-  if (format != NULL && !vireo_machine_config_check_enum ("disks", format, format_values, error))
-    return NULL;
 
-  fd = open_setting_file ("disks", path, !readonly, uid, error);
-  if (fd < 0)
-    return NULL;
-  if (!read_image_format (fd, path, &actual, error))
+  if (*disk->path != '\0')
     {
+      fd = open_setting_file ("disks", disk->path, !disk->readonly, config, TRUE, error);
+      if (fd < 0)
+        return NULL;
+      if (!read_image_format (fd, disk->path, &actual, error))
+        {
+          close (fd);
+          return NULL;
+        }
       close (fd);
-      return NULL;
     }
-  close (fd);
   if (format != NULL && strcmp (format, actual) != 0)
     {
       if (strcmp (actual, "qcow2") == 0)
         g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                     "Setting “disks”: “%s” is a qcow2 image, not raw; set its format to “qcow2”.", path);
+                     "Setting “disks”: “%s” is a qcow2 image, not raw; set its format to “qcow2”.",
+                     disk->path);
       else
         g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
                      "Setting “disks”: “%s” is not a qcow2 image (it has no qcow2 header); set its format "
                      "to “raw”.",
-                     path);
+                     disk->path);
       return NULL;
     }
-  return vireo_disk_config_new (path, actual, readonly);
+  disk->format = g_strdup (actual);
+  return g_steal_pointer (&disk);
 }
 
 static gboolean
@@ -729,7 +1034,7 @@ apply_disks (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr (GVariant) entry = g_variant_get_child_value (value, i);
-      VireoDiskConfig *disk = parse_disk (entry, (guint) i, config->files_uid, error);
+      VireoDiskConfig *disk = vireo_disk_config_parse (config, entry, (guint) i, error);
 
       if (disk == NULL)
         return FALSE;
@@ -737,6 +1042,7 @@ apply_disks (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
     }
   g_clear_pointer (&config->disks, g_ptr_array_unref);
   config->disks = g_steal_pointer (&disks);
+  vireo_machine_config_assign_targets (config);
   return TRUE;
 }
 
@@ -868,6 +1174,12 @@ vireo_machine_config_to_settings (const VireoMachineConfig *config)
       g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (disk->path));
       g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string (disk->format));
       g_variant_builder_add (&disks, "{sv}", "readonly", g_variant_new_boolean (disk->readonly));
+      g_variant_builder_add (&disks, "{sv}", "device", g_variant_new_string (disk->device));
+      g_variant_builder_add (&disks, "{sv}", "bus", g_variant_new_string (disk->bus));
+      g_variant_builder_add (&disks, "{sv}", "target",
+                             g_variant_new_string (disk->target ? disk->target : ""));
+      g_variant_builder_add (&disks, "{sv}", "boot-order", g_variant_new_uint32 (disk->boot_order));
+      g_variant_builder_add (&disks, "{sv}", "cache", g_variant_new_string (disk->cache));
       g_variant_builder_close (&disks);
     }
 

@@ -11,9 +11,14 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char *path;
+  char *path;   /* "" only for a CD-ROM drive without a medium */
   char *format; /* "raw" or "qcow2" */
   gboolean readonly;
+  char *device;        /* "disk" or "cdrom" (always read-only, on "sata") */
+  char *bus;           /* "virtio" or "sata" */
+  char *target;        /* libvirt's target dev ("vda", "sdb"): unique, also the spec's device id */
+  unsigned boot_order; /* 1 boots first; 0: not a boot device */
+  char *cache;         /* "default", "none" or "writeback" */
 } VireoDiskConfig;
 
 typedef struct
@@ -41,6 +46,31 @@ typedef struct
 /* The machine as the core describes it (spec.h), without its files: vireod adds the kernel and initrd
  * as fds when it starts the machine. */
 HvMachineSpec *vireo_machine_config_to_spec (const VireoMachineConfig *config);
+
+/* The disk whose target is @target, or NULL. */
+VireoDiskConfig *vireo_machine_config_find_disk (const VireoMachineConfig *config, const char *target);
+
+/* Gives every disk without a target the first free one of its bus ("vda", "vdb", ... or "sda", ...). */
+void vireo_machine_config_assign_targets (VireoMachineConfig *config);
+
+/* Parses one disk entry of the "disks" setting (see data/org.vireo.Vireo1.xml) for machine @config,
+ * opening its file as vireo_machine_config_open_image() does (and checking it can be written unless
+ * read-only); the error names disk @index + 1.  The target is left unset when the entry has none. */
+VireoDiskConfig *vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guint index,
+                                          GError **error);
+VireoDiskConfig *vireo_disk_config_copy (const VireoDiskConfig *disk);
+void vireo_disk_config_free (VireoDiskConfig *disk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoDiskConfig, vireo_disk_config_free)
+
+/* Where machines' folders are (vireod's storage location).  An image directly in the machine's own
+ * folder (<root>/<uuid>/, which only vireod may enter) was made there by vireod for that machine
+ * (CreateDisk, ImportDisk) and is opened with vireod's own rights, never through a symlink; every
+ * other file with the rights of files_uid. */
+void vireo_machine_config_set_storage_root (const char *root);
+/* Whether @path names a file directly in the folder of machine @config. */
+gboolean vireo_machine_config_in_own_folder (const VireoMachineConfig *config, const char *path);
+/* Opens a disk image of @config as described above (flags as for vireo_open_as).  -1 with errno. */
+int vireo_machine_config_open_image (const VireoMachineConfig *config, const char *path, int flags);
 
 /* Opens each file the configuration names as its files_uid would, as Create and Update check them. */
 gboolean vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error);

@@ -582,6 +582,34 @@ open_guest_file (const char *path, gint64 uid, int flags, const char *what, GErr
   return fd;
 }
 
+/* A disk image: as open_guest_file(), but an image in the machine's own folder is opened with vireod's
+ * rights (vireo_machine_config_open_image). */
+static int
+open_guest_image (const VireoMachineConfig *c, const char *path, int flags, GError **error)
+{
+  int fd;
+
+  if (!vireo_machine_config_in_own_folder (c, path))
+    return open_guest_file (path, c->files_uid, flags, "disk image", error);
+  fd = vireo_machine_config_open_image (c, path, flags);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VIREO_ERROR, saved == ENOENT ? VIREO_ERROR_NOT_FOUND : VIREO_ERROR_FAILED,
+                   "cannot open the disk image %s: %s", path, g_strerror (saved));
+      return -1;
+    }
+  if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot use the disk image %s: %s", path,
+                   g_strerror (saved));
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
 /* Appends @fd (taking it) to @fds and returns its handle. */
 static gint32
 pass_fd (GUnixFDList *fds, int fd)
@@ -600,19 +628,21 @@ open_disks (const VireoMachineConfig *c, HvMachineSpec *spec, GError **error)
   for (guint i = 0; c->disks && i < c->disks->len; i++)
     {
       const VireoDiskConfig *disk = g_ptr_array_index (c->disks, i);
-      g_autofree char *id = g_strdup_printf ("disk%u", i);
-      HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, id);
+      HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, disk->target);
       g_autoptr (GArray) chain = g_array_new (FALSE, FALSE, sizeof (int));
       g_autofree char *path = g_strdup (disk->path);
       int fd;
 
       g_assert (device != NULL);
-      fd = open_guest_file (disk->path, c->files_uid, disk->readonly ? O_RDONLY : O_RDWR, "disk image",
-                            error);
+      /* An empty CD-ROM drive: no file. */
+      if (*disk->path == '\0')
+        continue;
+      fd = open_guest_image (c, disk->path, disk->readonly ? O_RDONLY : O_RDWR, error);
       if (fd < 0)
         return FALSE;
       hv_device_spec_set_fd (spec, device, "file", fd);
-      while (TRUE)
+      /* A raw image has no backing file, whatever its first bytes (the guest's) look like. */
+      while (strcmp (disk->format, "raw") != 0)
         {
           g_autoptr (GError) local = NULL;
           HvImageInfo info;

@@ -261,27 +261,46 @@ add_pty_chardev (GVirConfigDomain *domain, gpointer chardev)
   add_device (domain, chardev);
 }
 
-static void
-add_disk (GVirConfigDomain *domain, const VireoDiskConfig *disk, guint index)
+static gboolean
+add_disk (GVirConfigDomain *domain, const VireoDiskConfig *disk, GError **error)
 {
-  GVirConfigDomainDisk *device = gvir_config_domain_disk_new ();
-  GVirConfigDomainDiskDriver *driver = gvir_config_domain_disk_driver_new ();
-  char target[] = { 'v', 'd', (char) ('a' + index), '\0' };
+  /* Written as XML: libvirt-gconfig 4.0 has no setter for a disk's <boot order=…/>.  Only the values
+   * are escaped; the fragments are ours. */
+  g_autoptr (GString) xml = g_string_new (NULL);
+  g_autofree char *whole = NULL;
 
-  gvir_config_domain_disk_set_type (device, GVIR_CONFIG_DOMAIN_DISK_FILE);
-  gvir_config_domain_disk_set_guest_device_type (device, GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK);
-  gvir_config_domain_disk_driver_set_name (driver, "qemu");
-  gvir_config_domain_disk_driver_set_format (driver, strcmp (disk->format, "qcow2") == 0
-                                                         ? GVIR_CONFIG_DOMAIN_DISK_FORMAT_QCOW2
-                                                         : GVIR_CONFIG_DOMAIN_DISK_FORMAT_RAW);
-  gvir_config_domain_disk_set_driver (device, driver);
-  g_object_unref (driver);
-  gvir_config_domain_disk_set_source (device, disk->path);
-  gvir_config_domain_disk_set_target_dev (device, target);
-  gvir_config_domain_disk_set_target_bus (device, GVIR_CONFIG_DOMAIN_DISK_BUS_VIRTIO);
+  g_string_append_printf (xml, "<disk type='file' device='%s'><driver name='qemu' type='%s'", disk->device,
+                          disk->format);
+  if (strcmp (disk->cache, "default") != 0)
+    g_string_append_printf (xml, " cache='%s'", disk->cache);
+  g_string_append (xml, "/>");
+  if (*disk->path != '\0')
+    {
+      g_autofree char *escaped = g_markup_escape_text (disk->path, -1);
+      g_string_append_printf (xml, "<source file='%s'/>", escaped);
+    }
+  g_string_append_printf (xml, "<target dev='%s' bus='%s'/>", disk->target, disk->bus);
   if (disk->readonly)
-    gvir_config_domain_disk_set_readonly (device, TRUE);
+    g_string_append (xml, "<readonly/>");
+  if (disk->boot_order != 0)
+    g_string_append_printf (xml, "<boot order='%u'/>", disk->boot_order);
+  g_string_append (xml, "</disk>");
+  whole = g_string_free (g_steal_pointer (&xml), FALSE);
+  GVirConfigDomainDisk *device = gvir_config_domain_disk_new_from_xml (whole, error);
+
+  if (device == NULL)
+    return FALSE;
   add_device (domain, device);
+  return TRUE;
+}
+
+static gboolean
+has_boot_order (const VireoMachineConfig *config)
+{
+  for (guint i = 0; i < config->disks->len; i++)
+    if (((VireoDiskConfig *) g_ptr_array_index (config->disks, i))->boot_order != 0)
+      return TRUE;
+  return FALSE;
 }
 
 static char *
@@ -354,8 +373,9 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
       if (*config->cmdline != '\0')
         gvir_config_domain_os_set_cmdline (os, config->cmdline);
     }
-  else
+  else if (!has_boot_order (config))
     {
+      /* libvirt refuses <os><boot dev=…> beside the disks' own <boot order>. */
       GList boot = { GINT_TO_POINTER (GVIR_CONFIG_DOMAIN_OS_BOOT_DEVICE_HD), NULL, NULL };
       gvir_config_domain_os_set_boot_devices (os, &boot);
     }
@@ -369,7 +389,11 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
                                     GVIR_CONFIG_DOMAIN_LIFECYCLE_DESTROY);
 
   for (guint i = 0; i < config->disks->len && i < DISKS_MAX; i++)
-    add_disk (domain, g_ptr_array_index (config->disks, i), i);
+    if (!add_disk (domain, g_ptr_array_index (config->disks, i), &error))
+      {
+        g_warning ("Cannot describe a disk of machine %s: %s", config->uuid, error->message);
+        return NULL;
+      }
   if (strcmp (config->network, "nat") == 0)
     {
       GVirConfigDomainInterfaceUser *nic = gvir_config_domain_interface_user_new ();
@@ -723,35 +747,80 @@ parse_os (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
   return TRUE;
 }
 
-/* A file-backed disk; CD-ROMs and floppies are skipped (@removable names the first). */
+static gboolean
+target_taken (const VireoMachineConfig *config, const char *target)
+{
+  return vireo_machine_config_find_disk (config, target) != NULL;
+}
+
+/* The bus a disk of another tool's domain gets here: virtio stays; SATA, IDE and SCSI disks and
+ * CD-ROMs become SATA (what the guest sees changes from IDE or SCSI to AHCI, which every current guest
+ * drives; refusing them would refuse most domains virt-manager and GNOME Boxes make); other buses
+ * (USB, Xen, SD cards) are refused. */
+static const char *
+bus_for (const char *libvirt_bus, gboolean cdrom)
+{
+  if (libvirt_bus == NULL)
+    return cdrom ? "sata" : "virtio";
+  if (strcmp (libvirt_bus, "virtio") == 0)
+    return cdrom ? NULL : "virtio";
+  if (strcmp (libvirt_bus, "sata") == 0 || strcmp (libvirt_bus, "ide") == 0
+      || strcmp (libvirt_bus, "scsi") == 0)
+    return "sata";
+  return NULL;
+}
+
+/* A file-backed disk or CD-ROM (which may be empty); floppies are skipped (@removable names the first). */
 static gboolean
 parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, char **removable, GError **error)
 {
   GVirConfigDomainDiskGuestDeviceType kind = gvir_config_domain_disk_get_guest_device_type (device);
   const char *source = gvir_config_domain_disk_get_source (device);
+  gboolean cdrom = kind == GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_CDROM;
   g_autofree char *disk_xml = NULL;
+  g_autofree char *shown_source = NULL;
   g_autoptr (GPtrArray) children = NULL;
   const XmlChild *driver;
+  const XmlChild *target;
+  const XmlChild *boot;
   const char *format = NULL;
+  const char *bus;
+  const char *dev;
+  const char *driver_cache;
+  VireoDiskConfig *disk;
 
-  if (kind != GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK)
+  if (kind != GVIR_CONFIG_DOMAIN_DISK_GUEST_DEVICE_DISK && !cdrom)
     {
       if (*removable == NULL)
         *removable = g_strdup (source != NULL ? source : "");
       return TRUE;
     }
-  if (gvir_config_domain_disk_get_disk_type (device) != GVIR_CONFIG_DOMAIN_DISK_FILE || source == NULL)
+  if (gvir_config_domain_disk_get_disk_type (device) != GVIR_CONFIG_DOMAIN_DISK_FILE
+      || (source == NULL && !cdrom))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
                    "The domain's disk %s is not an image file; Vireo uses only image files as disks.",
                    source != NULL ? source : "without a source");
       return FALSE;
     }
+  if (source == NULL)
+    source = "";
+  shown_source = g_strdup (*source != '\0' ? source : "(empty CD-ROM drive)");
 
   disk_xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (device));
   children = xml_children (disk_xml, error);
   if (children == NULL)
     return FALSE;
+  target = xml_child (children, "target");
+  bus = bus_for (target != NULL ? xml_child_attribute (target, "bus") : NULL, cdrom);
+  if (bus == NULL)
+    {
+      g_set_error (
+          error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+          "The domain's %s “%s” is on the “%s” bus; Vireo has virtio and SATA disks and SATA CD-ROMs.",
+          cdrom ? "CD-ROM" : "disk", shown_source, xml_child_attribute (target, "bus"));
+      return FALSE;
+    }
   driver = xml_child (children, "driver");
   if (driver != NULL)
     format = xml_child_attribute (driver, "type");
@@ -761,7 +830,7 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
   if (!string_in (format, format_values))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
-                   "The domain's disk “%s” is a %s image; Vireo supports raw and qcow2 images.", source,
+                   "The domain's disk “%s” is a %s image; Vireo supports raw and qcow2 images.", shown_source,
                    format);
       return FALSE;
     }
@@ -772,8 +841,91 @@ parse_disk_device (GVirConfigDomainDisk *device, VireoMachineConfig *config, cha
                    DISKS_MAX);
       return FALSE;
     }
-  g_ptr_array_add (config->disks,
-                   vireo_disk_config_new (source, format, xml_child (children, "readonly") != NULL));
+  disk = vireo_disk_config_new (source, format, xml_child (children, "readonly") != NULL);
+  take_string (&disk->device, g_strdup (cdrom ? "cdrom" : "disk"));
+  take_string (&disk->bus, g_strdup (bus));
+  if (cdrom)
+    disk->readonly = TRUE;
+  target = xml_child (children, "target");
+  dev = target != NULL ? xml_child_attribute (target, "dev") : NULL;
+  /* Another bus's name ("hdc" of an IDE CD-ROM) gives way to a fresh one of ours. */
+  if (dev != NULL && !target_taken (config, dev) && vireo_disk_target_fits_bus (dev, bus))
+    disk->target = g_strdup (dev);
+  if ((boot = xml_child (children, "boot")) != NULL)
+    {
+      const char *order = xml_child_attribute (boot, "order");
+      guint64 value;
+      if (order == NULL || !g_ascii_string_to_unsigned (order, 10, 1, DISKS_MAX, &value, NULL))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                       "The domain's disk “%s” has a boot order “%s”; Vireo takes 1 to %d.", shown_source,
+                       order != NULL ? order : "", DISKS_MAX);
+          return FALSE;
+        }
+      disk->boot_order = (unsigned) value;
+    }
+  if ((driver_cache = driver != NULL ? xml_child_attribute (driver, "cache") : NULL) != NULL)
+    take_string (&disk->cache,
+                 g_strdup (strcmp (driver_cache, "none") == 0 || strcmp (driver_cache, "directsync") == 0
+                               ? "none"
+                           : strcmp (driver_cache, "writeback") == 0 ? "writeback"
+                                                                     : "default"));
+  g_ptr_array_add (config->disks, disk);
+  return TRUE;
+}
+
+/* The older form of a boot order, <os><boot dev='cdrom'/><boot dev='hd'/> (GNOME Boxes writes it):
+ * when it names a CD-ROM and no disk has a <boot order> of its own, the first CD-ROM and the first hard
+ * disk are given orders in that sequence. */
+static gboolean
+parse_os_boot_devices (GVirConfigDomain *domain, VireoMachineConfig *config, GError **error)
+{
+  g_autoptr (GVirConfigDomainOs) os = gvir_config_domain_get_os (domain);
+  g_autofree char *os_xml = NULL;
+  g_autoptr (GPtrArray) children = NULL;
+  unsigned next = 1;
+
+  for (guint i = 0; i < config->disks->len; i++)
+    if (((VireoDiskConfig *) g_ptr_array_index (config->disks, i))->boot_order != 0)
+      return TRUE;
+  if (os == NULL)
+    return TRUE;
+  os_xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (os));
+  children = xml_children (os_xml, error);
+  if (children == NULL)
+    return FALSE;
+  /* Hard disks alone are what no order means here too. */
+  {
+    gboolean names_cdrom = FALSE;
+    for (guint i = 0; i < children->len; i++)
+      {
+        const XmlChild *child = g_ptr_array_index (children, i);
+        names_cdrom |= strcmp (child->name, "boot") == 0
+                       && g_strcmp0 (xml_child_attribute (child, "dev"), "cdrom") == 0;
+      }
+    if (!names_cdrom)
+      return TRUE;
+  }
+  for (guint i = 0; i < children->len; i++)
+    {
+      const XmlChild *child = g_ptr_array_index (children, i);
+      const char *dev = strcmp (child->name, "boot") == 0 ? xml_child_attribute (child, "dev") : NULL;
+      gboolean want_cdrom;
+
+      if (dev == NULL || (strcmp (dev, "cdrom") != 0 && strcmp (dev, "hd") != 0))
+        continue;
+      want_cdrom = strcmp (dev, "cdrom") == 0;
+      for (guint j = 0; j < config->disks->len; j++)
+        {
+          VireoDiskConfig *disk = g_ptr_array_index (config->disks, j);
+          if ((strcmp (disk->device, "cdrom") == 0) == want_cdrom)
+            {
+              if (disk->boot_order == 0)
+                disk->boot_order = next++;
+              break;
+            }
+        }
+    }
   return TRUE;
 }
 
@@ -908,8 +1060,9 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
       || !parse_os (domain, config, error))
     return NULL;
 
-  if (!parse_devices (domain, config, &removable, error))
+  if (!parse_devices (domain, config, &removable, error) || !parse_os_boot_devices (domain, config, error))
     return NULL;
+  vireo_machine_config_assign_targets (config);
   /* Our metadata says what the network is; for other domains the devices do. */
   if (metadata_network != NULL)
     take_string (&config->network, g_steal_pointer (&metadata_network));

@@ -161,6 +161,8 @@ main (int argc, char **argv)
       return 1;
     }
   daemon->store = vireo_machine_store_new (storage, &error);
+  if (daemon->store != NULL)
+    vireo_machine_config_set_storage_root (vireo_machine_store_get_root (daemon->store));
   if (daemon->store == NULL)
     {
       g_printerr ("vireod: %s\n", error->message);

@@ -967,16 +967,31 @@ test_import_boxes_disk (void)
   g_assert_cmpuint (config->vcpus, ==, 4);
   g_assert_cmpstr (config->boot, ==, "disk");
   g_assert_cmpstr (config->kernel, ==, "");
-  /* The CD-ROM is left out; both disks keep their order, format and read-only flag. */
-  g_assert_cmpuint (config->disks->len, ==, 2);
+  /* The IDE disks and CD-ROM come over as SATA ones, in their order, with format, read-only flag and
+   * cache; the old-style <os><boot dev=…> order becomes theirs (CD-ROM first, then the disk). */
+  g_assert_cmpuint (config->disks->len, ==, 3);
   disk = g_ptr_array_index (config->disks, 0);
   g_assert_cmpstr (disk->path, ==, "/home/ann/.local/share/gnome-boxes/images/fedora39-wor");
   g_assert_cmpstr (disk->format, ==, "qcow2");
   g_assert_false (disk->readonly);
+  g_assert_cmpstr (disk->device, ==, "disk");
+  g_assert_cmpstr (disk->bus, ==, "sata");
+  g_assert_cmpstr (disk->target, ==, "sda");
+  g_assert_cmpstr (disk->cache, ==, "writeback");
+  g_assert_cmpuint (disk->boot_order, ==, 2);
   disk = g_ptr_array_index (config->disks, 1);
+  g_assert_cmpstr (disk->path, ==, "/home/ann/Downloads/Fedora-Workstation-Live-x86_64-39.iso");
+  g_assert_cmpstr (disk->device, ==, "cdrom");
+  g_assert_cmpstr (disk->bus, ==, "sata");
+  g_assert_cmpstr (disk->target, ==, "sdb");
+  g_assert_true (disk->readonly);
+  g_assert_cmpuint (disk->boot_order, ==, 1);
+  disk = g_ptr_array_index (config->disks, 2);
   g_assert_cmpstr (disk->path, ==, "/home/ann/data.img");
   g_assert_cmpstr (disk->format, ==, "raw");
   g_assert_true (disk->readonly);
+  g_assert_cmpstr (disk->target, ==, "sdc");
+  g_assert_cmpuint (disk->boot_order, ==, 0);
   g_assert_cmpstr (config->network, ==, "nat");
   g_assert_true (config->display);
 
@@ -1062,10 +1077,16 @@ test_import_refusals (void)
     { "<memory>65536</memory>", "<type>xen</type><kernel>/k</kernel>", "", VIREO_ERROR_NOT_SUPPORTED, "hvm" },
     { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>", "", VIREO_ERROR_NOT_SUPPORTED,
       "neither a kernel nor a disk" },
-    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type><boot dev='cdrom'/>",
-      "<disk type='file' device='cdrom'><source file='/iso/debian.iso'/><target "
-      "dev='sda'/><readonly/></disk>",
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>",
+      "<disk type='file' device='disk'><source file='/vm/a.img'/><target dev='sda' bus='usb'/></disk>",
+      VIREO_ERROR_NOT_SUPPORTED, "usb" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>",
+      "<disk type='file' device='cdrom'><source file='/iso/a.iso'/><target dev='vda' bus='virtio'/></disk>",
       VIREO_ERROR_NOT_SUPPORTED, "CD-ROM" },
+    { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>",
+      "<disk type='file' device='disk'><source file='/vm/a.img'/><target dev='vda'/><boot "
+      "order='99'/></disk>",
+      VIREO_ERROR_NOT_SUPPORTED, "boot order" },
     { "<memory>65536</memory>", "<type arch='x86_64'>hvm</type>",
       "<disk type='block' device='disk'><source dev='/dev/sdb'/><target dev='vda'/></disk>",
       VIREO_ERROR_NOT_SUPPORTED, "/dev/sdb" },
@@ -1204,6 +1225,188 @@ test_import_hostile_shapes (void)
                   (g_get_monotonic_time () - start) / 1000);
 }
 
+/* Disks of every kind: a SATA disk, a CD-ROM with a medium and an empty one, targets given and
+ * assigned, boot order and cache; then the refusals that keep a definition sensible. */
+static void
+test_disk_kinds (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HvMachineSpec) spec = NULL;
+  g_autofree char *xml = NULL;
+  g_autoptr (VireoMachineConfig) again = NULL;
+  const VireoDiskConfig *disk;
+
+  settings = g_variant_ref_sink (
+      g_variant_new_parsed ("{'boot': <'disk'>, 'kernel': <''>, 'initrd': <''>, 'cmdline': <''>,"
+                            " 'disks': <[{'path': <%s>, 'boot-order': <uint32 2>, 'cache': <'none'>},"
+                            " {'path': <%s>, 'bus': <'sata'>, 'readonly': <true>},"
+                            " {'path': <%s>, 'device': <'cdrom'>, 'boot-order': <uint32 1>},"
+                            " {'device': <'cdrom'>, 'target': <'sdf'>}]>}",
+                            files->qcow2, files->raw, files->initrd));
+  vireo_machine_config_apply_settings (config, settings, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->disks->len, ==, 4);
+  disk = g_ptr_array_index (config->disks, 0);
+  g_assert_cmpstr (disk->target, ==, "vda");
+  g_assert_cmpstr (disk->bus, ==, "virtio");
+  g_assert_cmpstr (disk->cache, ==, "none");
+  g_assert_cmpuint (disk->boot_order, ==, 2);
+  disk = g_ptr_array_index (config->disks, 1);
+  g_assert_cmpstr (disk->target, ==, "sda");
+  g_assert_cmpstr (disk->bus, ==, "sata");
+  g_assert_cmpstr (disk->device, ==, "disk");
+  disk = g_ptr_array_index (config->disks, 2);
+  g_assert_cmpstr (disk->target, ==, "sdb");
+  g_assert_cmpstr (disk->device, ==, "cdrom");
+  g_assert_true (disk->readonly);
+  g_assert_cmpstr (disk->bus, ==, "sata");
+  disk = g_ptr_array_index (config->disks, 3);
+  g_assert_cmpstr (disk->target, ==, "sdf");
+  g_assert_cmpstr (disk->path, ==, "");
+  g_assert_cmpstr (disk->format, ==, "raw");
+  g_assert_true (vireo_machine_config_find_disk (config, "sdf") == disk);
+  g_assert_null (vireo_machine_config_find_disk (config, "sdz"));
+
+  /* The spec: each disk under its target, of the core's kind for it; the boot order by class. */
+  spec = vireo_machine_config_to_spec (config);
+  g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "vda")->kind, ==, "virtio-blk");
+  g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sda")->kind, ==, "sata-disk");
+  g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sdb")->kind, ==, "cdrom");
+  g_assert_cmpstr (hv_machine_spec_lookup_device (spec, "sdf")->kind, ==, "cdrom");
+  g_assert_cmpstr (spec->boot_order[0], ==, "cdrom");
+  g_assert_cmpstr (spec->boot_order[1], ==, "disk");
+  g_assert_null (spec->boot_order[2]);
+
+  /* The libvirt form keeps all of it. */
+  xml = vireo_machine_config_to_xml (config);
+  assert_contains (xml, "device=\"cdrom\"");
+  assert_contains (xml, "<target dev=\"sdb\" bus=\"sata\"/>");
+  assert_contains (xml, "<boot order=\"1\"/>");
+  assert_contains (xml, "cache=\"none\"");
+  g_assert_null (strstr (xml, "<boot dev="));
+  again = vireo_machine_config_new_from_xml (xml, &error);
+  g_assert_no_error (error);
+  assert_same_config (config, again);
+
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'device': <'floppy'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "floppy");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'bus': <'ide'>}]", files->raw)), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "ide");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'cache': <'unsafe'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "unsafe");
+  assert_refused (
+      config,
+      one ("disks",
+           g_variant_new_parsed ("[{'path': <%s>, 'device': <'cdrom'>, 'readonly': <false>}]", files->raw)),
+      FALSE, VIREO_ERROR_INVALID_ARGUMENT, "CD-ROM");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed (
+                                    "[{'path': <%s>, 'device': <'cdrom'>, 'bus': <'virtio'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "CD-ROM");
+  assert_refused (config, one ("disks", g_variant_new_parsed ("[{'device': <'disk'>}]")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "path");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'target': <'sda'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "sda");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'target': <'vd1'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "vd1");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'target': <'vdb'>}, {'path': <%s>, "
+                                                      "'target': <'vdb'>, 'readonly': <true>}]",
+                                                      files->raw, files->qcow2)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "vdb");
+  assert_refused (
+      config,
+      one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'boot-order': <uint32 1>}, {'path': <%s>, "
+                                          "'boot-order': <uint32 1>}]",
+                                          files->raw, files->qcow2)),
+      FALSE, VIREO_ERROR_INVALID_ARGUMENT, "boot order");
+  assert_refused (config,
+                  one ("disks", g_variant_new_parsed ("[{'path': <%s>, 'boot-order': <'1'>}]", files->raw)),
+                  FALSE, VIREO_ERROR_INVALID_ARGUMENT, "boot-order");
+}
+
+/* What virt-manager writes for an installation: a virtio disk and an IDE CD-ROM holding the
+ * installer, per-device boot order; and a SCSI disk, which becomes a SATA one. */
+static const char virt_manager_install_xml[]
+    = "<domain type='kvm'>\n"
+      "  <name>debian12</name>\n"
+      "  <uuid>0b7c2a1e-3d4f-4a5b-8c6d-7e8f9a0b1c2d</uuid>\n"
+      "  <memory unit='KiB'>2097152</memory>\n"
+      "  <vcpu placement='static'>2</vcpu>\n"
+      "  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>\n"
+      "  <devices>\n"
+      "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+      "    <disk type='file' device='disk'>\n"
+      "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+      "      <source file='/var/lib/libvirt/images/debian12.qcow2'/>\n"
+      "      <target dev='vda' bus='virtio'/>\n"
+      "      <boot order='2'/>\n"
+      "      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/>\n"
+      "    </disk>\n"
+      "    <disk type='file' device='cdrom'>\n"
+      "      <driver name='qemu' type='raw'/>\n"
+      "      <source file='/var/lib/libvirt/images/debian-12.4.0-amd64-netinst.iso'/>\n"
+      "      <target dev='hdc' bus='ide'/>\n"
+      "      <readonly/>\n"
+      "      <boot order='1'/>\n"
+      "      <address type='drive' controller='0' bus='1' target='0' unit='0'/>\n"
+      "    </disk>\n"
+      "    <disk type='file' device='disk'>\n"
+      "      <driver name='qemu' type='raw'/>\n"
+      "      <source file='/var/lib/libvirt/images/scratch.img'/>\n"
+      "      <target dev='sdb' bus='scsi'/>\n"
+      "    </disk>\n"
+      "    <disk type='file' device='cdrom'>\n"
+      "      <driver name='qemu' type='raw'/>\n"
+      "      <target dev='sdc' bus='sata'/>\n"
+      "      <readonly/>\n"
+      "    </disk>\n"
+      "    <controller type='scsi' index='0' model='virtio-scsi'/>\n"
+      "  </devices>\n"
+      "</domain>\n";
+
+static void
+test_import_virt_manager_install (void)
+{
+  g_autoptr (VireoMachineConfig) config = parse_ok (virt_manager_install_xml);
+  g_autoptr (VireoMachineConfig) again = NULL;
+  g_autofree char *xml = NULL;
+  const VireoDiskConfig *disk;
+
+  g_assert_cmpstr (config->boot, ==, "disk");
+  g_assert_cmpuint (config->disks->len, ==, 4);
+  disk = g_ptr_array_index (config->disks, 0);
+  g_assert_cmpstr (disk->target, ==, "vda");
+  g_assert_cmpstr (disk->bus, ==, "virtio");
+  g_assert_cmpuint (disk->boot_order, ==, 2);
+  disk = g_ptr_array_index (config->disks, 1);
+  g_assert_cmpstr (disk->device, ==, "cdrom");
+  g_assert_cmpstr (disk->bus, ==, "sata");
+  g_assert_cmpstr (disk->path, ==, "/var/lib/libvirt/images/debian-12.4.0-amd64-netinst.iso");
+  g_assert_cmpuint (disk->boot_order, ==, 1);
+  g_assert_true (disk->readonly);
+  /* "hdc" is no SATA name: it gets the first free one ("sdb" and "sdc" are kept by the others). */
+  g_assert_cmpstr (disk->target, ==, "sda");
+  disk = g_ptr_array_index (config->disks, 2);
+  g_assert_cmpstr (disk->bus, ==, "sata");
+  g_assert_cmpstr (disk->target, ==, "sdb");
+  disk = g_ptr_array_index (config->disks, 3);
+  g_assert_cmpstr (disk->device, ==, "cdrom");
+  g_assert_cmpstr (disk->path, ==, "");
+  g_assert_cmpstr (disk->target, ==, "sdc");
+
+  xml = vireo_machine_config_to_xml (config);
+  again = parse_ok (xml);
+  assert_same_config (config, again);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1229,6 +1432,8 @@ main (int argc, char **argv)
   g_test_add_func ("/machine-config/import/virt-manager-kernel", test_import_virt_manager_kernel);
   g_test_add_func ("/machine-config/import/hostile-shapes", test_import_hostile_shapes);
   g_test_add_func ("/machine-config/import/boxes-disk", test_import_boxes_disk);
+  g_test_add_func ("/machine-config/import/virt-manager-install", test_import_virt_manager_install);
+  ADD ("disk-kinds", test_disk_kinds);
   g_test_add_func ("/machine-config/import/memory-units", test_import_memory_units);
   g_test_add_func ("/machine-config/import/refusals", test_import_refusals);
   g_test_add_func ("/machine-config/import/names-and-ids", test_import_names_and_ids);
