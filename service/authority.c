@@ -106,11 +106,13 @@ on_polkit_checked (GObject *source, GAsyncResult *result, gpointer user_data)
   if (polkit_authorization_result_get_is_authorized (answer))
     {
       GDBusConnection *connection = g_dbus_method_invocation_get_connection (data->invocation);
+      /* Before the task is stolen below: arguments are evaluated in no set order. */
+      GCancellable *cancellable = g_task_get_cancellable (task);
       g_dbus_connection_call (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                               "org.freedesktop.DBus", "GetConnectionUnixUser",
                               g_variant_new ("(s)", g_dbus_method_invocation_get_sender (data->invocation)),
-                              G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                              g_task_get_cancellable (task), on_caller_uid, g_steal_pointer (&task));
+                              G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, cancellable, on_caller_uid,
+                              g_steal_pointer (&task));
       return;
     }
   if (polkit_authorization_result_get_is_challenge (answer))

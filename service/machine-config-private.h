@@ -43,8 +43,6 @@ take_string (char **field, char *value)
 /* Whether @target is a target name of @bus: "vd" (virtio) or "sd" (sata) and one or two letters. */
 gboolean vireo_disk_target_fits_bus (const char *target, const char *bus);
 
-VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gboolean readonly);
-
 /* TRUE when @value is one of @values; otherwise fails with VIREO_ERROR_INVALID_ARGUMENT naming @key
  * and the allowed values. */
 gboolean vireo_machine_config_check_enum (const char *key, const char *value, const char *const *values,

@@ -58,6 +58,8 @@ void vireo_machine_config_assign_targets (VireoMachineConfig *config);
  * read-only); the error names disk @index + 1.  The target is left unset when the entry has none. */
 VireoDiskConfig *vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guint index,
                                           GError **error);
+/* A virtio disk ("disk", cache "default", no target or boot order yet). */
+VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gboolean readonly);
 VireoDiskConfig *vireo_disk_config_copy (const VireoDiskConfig *disk);
 void vireo_disk_config_free (VireoDiskConfig *disk);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoDiskConfig, vireo_disk_config_free)

@@ -35,6 +35,11 @@ struct _VireoMachine
   GList *waiting_for_end; /* GTask */
   guint shutdown_timeout;
 
+  /* The disk operation under way (machine-disks.c: "create", "resize", "import"), or NULL: one at a
+   * time, and the machine does not start meanwhile. */
+  const char *disk_operation;
+  GCancellable *disk_cancellable;
+
   guint stats_source;
   guint64 last_cpu_ticks;
   gint64 last_sample;
@@ -62,6 +67,24 @@ is_active (VireoMachine *machine)
 
 /* Sets State and announces the change before the next reply goes out. */
 void vireo_machine_set_state (VireoMachine *machine, const char *new_state);
+
+/* ---- shared by the Machine methods (machine.c) ---- */
+
+typedef void (*VireoAuthorizedFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+/* Asks whether the caller of @invocation may do @action (asynchronously) and then calls @func, or
+ * returns the refusal. */
+void vireo_machine_authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *action,
+                              VireoAuthorizedFunc func);
+/* Stores @config (taking it) as the machine's definition and publishes it; on failure returns the error
+ * on @invocation and FALSE. */
+gboolean vireo_machine_store_config (VireoMachine *machine, VireoMachineConfig *config,
+                                     GDBusMethodInvocation *invocation);
+
+/* ---- disks (machine-disks.c) ---- */
+
+/* Connects the disk methods (CreateDisk, AttachDisk, ...) and clears what an interrupted import left. */
+void vireo_machine_disks_init (VireoMachine *machine);
 
 /* ---- the worker (machine-worker.c) ---- */
 

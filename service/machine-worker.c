@@ -864,6 +864,28 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
                    machine->config->name, state (machine));
       goto fail_early;
     }
+  if (machine->disk_operation != NULL)
+    {
+      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE,
+                   "cannot start “%s” while its disk operation (%s) is under way", machine->config->name,
+                   machine->disk_operation);
+      goto fail_early;
+    }
+  for (guint i = 0; i < machine->config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
+      const char *kind = strcmp (disk->device, "cdrom") == 0 ? "cdrom"
+                         : strcmp (disk->bus, "sata") == 0   ? "sata-disk"
+                                                             : NULL;
+      if (kind != NULL && hv_device_kind_info_lookup (kind) == NULL)
+        {
+          g_set_error (&error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                       "cannot start “%s”: this build of Vireo has no %s devices yet (disk “%s”)",
+                       machine->config->name, strcmp (kind, "cdrom") == 0 ? "CD-ROM" : "SATA disk",
+                       disk->target);
+          goto fail_early;
+        }
+    }
   if (!check_spec_for_start (machine->config, &error))
     {
       g_autofree char *message = g_strdup_printf ("cannot start “%s”: %s", machine->config->name,

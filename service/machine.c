@@ -64,7 +64,7 @@ publish_config (VireoMachine *machine)
 
 /* --- authorization helper --- */
 
-typedef void (*AuthorizedFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+typedef VireoAuthorizedFunc AuthorizedFunc;
 
 typedef struct
 {
@@ -96,6 +96,13 @@ authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char 
   call->invocation = g_object_ref (invocation);
   call->func = func;
   vireo_authority_check_async (machine->daemon->authority, invocation, action, NULL, on_authorized, call);
+}
+
+void
+vireo_machine_authorize (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *action,
+                         VireoAuthorizedFunc func)
+{
+  authorize (machine, invocation, action, func);
 }
 
 static void return_error (GDBusMethodInvocation *invocation, VireoError code, const char *format, ...)
@@ -510,6 +517,13 @@ store_config (VireoMachine *machine, VireoMachineConfig *config, GDBusMethodInvo
   return TRUE;
 }
 
+gboolean
+vireo_machine_store_config (VireoMachine *machine, VireoMachineConfig *config,
+                            GDBusMethodInvocation *invocation)
+{
+  return store_config (machine, config, invocation);
+}
+
 /* Whether @settings name any file of the machine. */
 static gboolean
 names_files (GVariant *settings)
@@ -533,6 +547,12 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_autoptr (GError) error = NULL;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &settings);
+  if (machine->disk_operation != NULL && g_variant_lookup (settings, "disks", "@aa{sv}", NULL))
+    {
+      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
+                    machine->config->name, machine->disk_operation);
+      return;
+    }
   if (is_active (machine))
     {
       g_autofree char *keys = vireo_machine_config_keys_needing_off (settings);
@@ -621,6 +641,12 @@ delete_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean delete_disks;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &delete_disks);
+  if (machine->disk_operation != NULL)
+    {
+      return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” has a disk operation (%s) under way",
+                    machine->config->name, machine->disk_operation);
+      return;
+    }
   if (is_active (machine))
     {
       return_error (invocation, VIREO_ERROR_INVALID_STATE, "“%s” is %s; turn it off before deleting it",
@@ -653,6 +679,9 @@ vireo_machine_dispose (GObject *object)
   VireoMachine *machine = VIREO_MACHINE (object);
 
   vireo_machine_finish_waiters (machine, "gone", "the service is shutting down");
+  if (machine->disk_cancellable)
+    g_cancellable_cancel (machine->disk_cancellable);
+  g_clear_object (&machine->disk_cancellable);
   /* Leaving the worker running on purpose: a restarted vireod re-attaches to it. */
   vireo_machine_drop_worker (machine);
   g_clear_object (&machine->iface);
@@ -715,6 +744,7 @@ vireo_machine_new (VireoDaemon *daemon, VireoMachineConfig *config)
   g_signal_connect (machine->iface, "handle-export-libvirt-xml", G_CALLBACK (handle_export), machine);
   g_signal_connect (machine->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), machine);
   g_signal_connect (machine->iface, "handle-open-display", G_CALLBACK (handle_open_display), machine);
+  vireo_machine_disks_init (machine);
   return machine;
 }
 

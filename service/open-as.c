@@ -8,12 +8,58 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define GROUPS_MAX 256
+#define GROUPS_MAX VIREO_GROUPS_MAX
+
+gboolean
+vireo_identity_init (VireoIdentity *identity, gint64 uid)
+{
+  struct passwd pw, *found = NULL;
+  char buffer[4096];
+
+  memset (identity, 0, sizeof *identity);
+  if (uid == VIREO_OWN_UID || (uid_t) uid == geteuid ())
+    return TRUE;
+  if (uid < 0 || uid > G_MAXUINT32)
+    return FALSE;
+  identity->change = TRUE;
+  identity->uid = (uid_t) uid;
+  identity->n_groups = GROUPS_MAX;
+  /* The user's groups as their login would have them; a uid with no account has none but its own. */
+  if (getpwuid_r ((uid_t) uid, &pw, buffer, sizeof buffer, &found) != 0 || found == NULL)
+    {
+      identity->groups[0] = (gid_t) uid;
+      identity->n_groups = 1;
+      identity->gid = (gid_t) uid;
+    }
+  else
+    {
+      identity->gid = pw.pw_gid;
+      if (getgrouplist (pw.pw_name, pw.pw_gid, identity->groups, &identity->n_groups) < 0)
+        identity->n_groups = 0; /* more than GROUPS_MAX: fewer rights, never more */
+    }
+  return TRUE;
+}
+
+void
+vireo_identity_assume_in_child (gpointer data)
+{
+  const VireoIdentity *identity = data;
+
+  if (identity->change
+      && (setgroups ((size_t) identity->n_groups, identity->groups) < 0
+          || setresgid (identity->gid, identity->gid, identity->gid) < 0
+          || setresuid (identity->uid, identity->uid, identity->uid) < 0))
+    _exit (126);
+  /* After the change of identity, which clears it. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
 
 static int
 receive_fd (int sock, int *child_errno)

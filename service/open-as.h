@@ -16,4 +16,22 @@ G_BEGIN_DECLS
  * VIREO_OWN_UID, or the uid vireod runs as, it opens the file itself.  -1 with errno set on failure. */
 int vireo_open_as (gint64 uid, const char *path, int flags);
 
+/* A user's identity as a child process takes it: uid, primary group and supplementary groups, looked up
+ * before the fork (the child only makes system calls). */
+#define VIREO_GROUPS_MAX 256
+typedef struct
+{
+  gboolean change; /* FALSE: vireod's own user, nothing to change */
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[VIREO_GROUPS_MAX];
+  int n_groups;
+} VireoIdentity;
+
+/* Fills @identity for @uid (VIREO_OWN_UID or vireod's own uid: no change).  FALSE for an impossible uid. */
+gboolean vireo_identity_init (VireoIdentity *identity, gint64 uid);
+/* For GSubprocessLauncher's child setup (@data a VireoIdentity): takes the identity, or ends the child
+ * at once with status 126; and asks for SIGKILL should vireod die. */
+void vireo_identity_assume_in_child (gpointer data);
+
 G_END_DECLS

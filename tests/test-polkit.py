@@ -574,6 +574,106 @@ class PolkitTests(ServiceTestCase):
         self.assert_error(PERMISSION_DENIED, self.fixture.machine(path).Start, timeout=START_TIMEOUT)
         self.assertEqual(self.fixture.machine_props(path)['State'], 'off')
 
+    def test_disk_methods_need_modify(self):
+        self.allow(CREATE)
+        path = self.create('disk-guarded')
+        machine = self.fixture.machine(path)
+        calls = [('CreateDisk', dbus.UInt64(1 << 20), dbus.Dictionary({}, signature='sv')),
+                 ('AttachDisk', dbus.Dictionary({'device': 'cdrom'}, signature='sv')),
+                 ('DetachDisk', 'vda', False),
+                 ('ResizeDisk', 'vda', dbus.UInt64(1 << 21)),
+                 ('ChangeMedium', 'sda', ''),
+                 ('ImportDisk', '/nonexistent.vmdk', dbus.Dictionary({}, signature='sv'))]
+        for method, *args in calls:
+            with self.subTest(method=method):
+                self.assert_denied(getattr(machine, method), MODIFY, *args)
+        self.assertEqual(self.fixture.machine_props(path)['Settings']['disks'], [])
+
+    def nobody_file(self, folder, name, data=None, mode=0o600):
+        path = os.path.join(folder, name)
+        if data is not None:
+            with open(path, 'wb') as f:
+                f.write(data)
+        os.chown(path, NOBODY_UID, NOBODY_UID)
+        os.chmod(path, mode)
+        return path
+
+    def test_disk_methods_use_the_callers_rights(self):
+        if os.geteuid() != 0:
+            self.skipTest('calling as another user needs root')
+        qemu_img = shutil.which('qemu-img')
+        if qemu_img is None:
+            self.skipTest('needs qemu-img (Debian: qemu-utils)')
+        kernel = guest('hello')
+        if not self.nobody_can_read(kernel):
+            self.skipTest(f'uid {NOBODY_UID} cannot read {kernel}')
+        self.allow(CREATE, MODIFY, START_STOP)
+        own = tempfile.mkdtemp(prefix='vireo-nobody-disks-')
+        self.addCleanup(shutil.rmtree, own, ignore_errors=True)
+        os.chmod(own, 0o755)
+        os.chown(own, NOBODY_UID, NOBODY_UID)
+        secret = os.path.join(own, 'root-only.raw')
+        with open(secret, 'wb') as f:
+            f.write(b'S' * 65536)
+        os.chmod(secret, 0o600)
+        kind, path = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'CreateMachine', 'a{sv}',
+                                          [{'name': 'nobodys', 'kernel': kernel}])
+        self.assertEqual(kind, 'reply', path)
+        self.addCleanup(self.delete_quietly, path)
+        folder = os.path.join(self.fixture.storage, str(self.fixture.machine_props(path)['Uuid']))
+
+        def call(method, signature, *args):
+            return self.fixture.call_as(NOBODY_UID, path, MACHINE_IFACE, method, signature, list(args))
+
+        # Files the caller cannot read are refused, whatever the method, and nothing of them is kept.
+        for target in ('/etc/shadow', secret):
+            error, message = call('AttachDisk', 'a{sv}', {'path': target, 'readonly': True})
+            self.assertEqual(error, PERMISSION_DENIED, message)
+            error, message = call('AttachDisk', 'a{sv}', {'path': target, 'device': 'cdrom'})
+            self.assertEqual(error, PERMISSION_DENIED, message)
+            error, message = call('ImportDisk', 'sa{sv}', target, {'format': 'raw'})
+            self.assertEqual(error, PERMISSION_DENIED, message)
+        # A file of the caller's, read-only to them, is no writable disk.
+        readonly = self.nobody_file(own, 'readonly.raw', b'r' * 65536, 0o400)
+        error, message = call('AttachDisk', 'a{sv}', {'path': readonly})
+        self.assertEqual(error, PERMISSION_DENIED, message)
+
+        # A hostile qcow2 of the caller's whose backing file is a root-only file: qemu-img reads it as the
+        # caller, so the import fails and leaves nothing in the machine's folder.
+        for backing in ('/etc/shadow', secret):
+            hostile = os.path.join(own, 'hostile.qcow2')
+            if os.path.exists(hostile):
+                os.unlink(hostile)
+            subprocess.run([qemu_img, 'create', '-q', '-f', 'qcow2', '-u', '-b', backing, '-F', 'raw', hostile,
+                            '64K'], check=True)
+            self.nobody_file(own, 'hostile.qcow2')
+            error, message = call('ImportDisk', 'sa{sv}', hostile, {'format': 'raw'})
+            self.assertEqual(error, 'org.vireo.Vireo1.Error.Failed', message)
+            self.assertEqual(sorted(os.listdir(folder)), ['machine.xml'])
+            self.assertEqual(self.fixture.machine_props(path)['Settings']['disks'], [])
+
+        # What the caller can read is imported; the copy is vireod's, in the machine's folder.
+        source = self.nobody_file(own, 'mine.raw', b'M' * 65536 + b'\0' * 65536)
+        kind, target = call('ImportDisk', 'sa{sv}', source, {})
+        self.assertEqual(kind, 'reply', target)
+        image = os.path.join(folder, f'{target}.qcow2')
+        self.assertEqual(sorted(os.listdir(folder)), sorted(['machine.xml', f'{target}.qcow2']))
+        self.assertEqual(os.stat(image).st_uid, 0)
+        subprocess.run([qemu_img, 'compare', '-q', source, image], check=True)
+        # A disk vireod made may be created, resized and detached by the caller, who cannot reach it.
+        kind, created = call('CreateDisk', 'ta{sv}', 1 << 20, {'format': 'raw', 'bus': 'sata'})
+        self.assertEqual(kind, 'reply', created)
+        self.assertEqual(call('ResizeDisk', 'st', created, 1 << 21)[0], 'reply')
+        self.assertEqual(os.stat(os.path.join(folder, f'{created}.img')).st_size, 1 << 21)
+        self.assertEqual(call('ResizeDisk', 'st', target, 1 << 21)[0], 'reply')
+        self.assertEqual(call('DetachDisk', 'sb', created, True)[0], 'reply')
+        self.assertFalse(os.path.exists(os.path.join(folder, f'{created}.img')))
+        # And another user's disk of the machine (root's, here) is not theirs to resize.
+        kind, attached = self.fixture.call_as(0, path, MACHINE_IFACE, 'AttachDisk', 'a{sv}', [{'path': secret}])
+        self.assertEqual(kind, 'reply', attached)
+        error, message = call('ResizeDisk', 'st', attached, 1 << 20)
+        self.assertEqual(error, PERMISSION_DENIED, message)
+
     def test_unknown_actions_are_not_ours_to_allow(self):
         # The mock's AllowUnknown allows any action it was not told about; vireod must still ask for its
         # own ids (nothing allowed under another name may let a call through).
