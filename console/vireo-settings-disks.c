@@ -211,7 +211,9 @@ show_failure (VireoSettingsDisks *self, const char *method, const char *message)
   gtk_window_present (GTK_WINDOW (dialog));
 }
 
-/* Every disk method's answer: only a failure needs saying; Settings brings the new list. */
+static void show_disks (VireoSettingsDisks *self, GVariant *disks);
+
+/* Every disk method's answer: a failure needs saying, a grown disk its new size; Settings brings the rest. */
 static void
 on_disk_call_done (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -222,6 +224,12 @@ on_disk_call_done (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *message = NULL;
 
   reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  if (reply != NULL && self != NULL && g_str_equal (call->method, "ResizeDisk"))
+    {
+      /* The definition did not change, the image did: its row shows the new size. */
+      g_autoptr (GVariant) disks = current_disks (self);
+      show_disks (self, disks);
+    }
   if (reply != NULL || self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   message = vireo_disk_call_error (error, call->method);
