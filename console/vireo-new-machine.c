@@ -24,6 +24,9 @@ enum
   N_PAGES
 };
 
+/* The stand-in drive of a machine whose disk is being copied. */
+#define PLACEHOLDER_TARGET "sdz"
+
 /* Order of the network combo row's items. */
 static const char *const network_values[] = { "none", "nat" };
 
@@ -94,6 +97,8 @@ struct _VireoNewMachine
   GtkLabel *image_message;
   GtkLabel *image_format_label;
   GtkSwitch *readonly_switch;
+  GtkWidget *readonly_row;
+  GtkSwitch *import_switch;
 
   AdwPreferencesGroup *resources_group;
   AdwActionRow *memory_row;
@@ -187,6 +192,13 @@ static gboolean
 installs_from_iso (VireoNewMachine *self)
 {
   return gtk_check_button_get_active (self->iso_radio);
+}
+
+/* An existing image copied (converted) into the machine's folder with Machine.ImportDisk. */
+static gboolean
+imports_image (VireoNewMachine *self)
+{
+  return !installs_from_iso (self) && !boots_kernel (self) && gtk_switch_get_active (self->import_switch);
 }
 
 static guint64
@@ -320,8 +332,8 @@ check_image (VireoNewMachine *self, Verdict *verdict)
 
   if (*image == '\0')
     verdict->reason = g_strdup (_ ("Choose the disk image to start from."));
-  else if ((verdict->reason = vireo_check_machine_file (image,
-                                                        !gtk_switch_get_active (self->readonly_switch)))
+  else if ((verdict->reason = vireo_check_machine_file (image, !gtk_switch_get_active (self->readonly_switch)
+                                                                   && !imports_image (self)))
            == NULL)
     {
       format = vireo_detect_image_format (image);
@@ -376,6 +388,8 @@ check_boot_page (VireoNewMachine *self, Verdict *verdict)
   gtk_widget_set_visible (self->kernel_group, boots_kernel (self));
   gtk_widget_set_visible (self->disk_group, !boots_kernel (self) && !installs_from_iso (self));
   gtk_widget_set_visible (self->storage_group, installs_from_iso (self));
+  /* A copy is the machine's own: read-only would make no sense of it. */
+  gtk_widget_set_sensitive (self->readonly_row, !gtk_switch_get_active (self->import_switch));
   if (installs_from_iso (self))
     *verdict = (Verdict){ g_steal_pointer (&iso.reason), iso.is_error };
   else if (boots_kernel (self))
@@ -746,7 +760,10 @@ fill_summary (VireoNewMachine *self)
 
       add_summary_row (self, _ ("Start from"), _ ("Disk image"));
       add_summary_row (self, _ ("Disk image"), image);
-      add_summary_row (self, _ ("Format"), description);
+      if (imports_image (self))
+        add_summary_row (self, _ ("Format"), _ ("A qcow2 copy in the machine’s folder"));
+      else
+        add_summary_row (self, _ ("Format"), description);
     }
   add_summary_row (self, _ ("Memory"), memory);
   add_summary_row (self, _ ("Processors"), processors);
@@ -905,6 +922,21 @@ build_settings (VireoNewMachine *self)
       g_variant_dict_insert (&dict, "kernel", "s", kernel);
       g_variant_dict_insert (&dict, "initrd", "s", initrd);
       g_variant_dict_insert (&dict, "cmdline", "s", gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row)));
+    }
+  else if (imports_image (self))
+    {
+      /* A machine that boots from disks needs one to be defined: an empty CD drive stands in until the copy
+       * is made (on_new_machine_proxy()), then goes. */
+      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (""));
+      g_variant_builder_add (&disks, "{sv}", "device", g_variant_new_string ("cdrom"));
+      g_variant_builder_add (&disks, "{sv}", "bus", g_variant_new_string ("sata"));
+      g_variant_builder_add (&disks, "{sv}", "target", g_variant_new_string (PLACEHOLDER_TARGET));
+      g_variant_builder_close (&disks);
+      g_variant_dict_insert (&dict, "boot", "s", "disk");
+      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
     }
   else if (installs_from_iso (self))
     {
@@ -1065,6 +1097,41 @@ disks_with_boot_order (VireoNewMachine *self, const char *disk_target)
 }
 
 static void
+on_placeholder_detached (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_dbus_machine_call_detach_disk_finish (VIREO_DBUS_MACHINE (source), result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (error != NULL)
+    install_failed (VIREO_NEW_MACHINE (data), error, "DetachDisk");
+  else
+    install_done (VIREO_NEW_MACHINE (data));
+}
+
+static void
+on_disk_imported (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *target = NULL;
+  VireoNewMachine *self;
+
+  if (!vireo_dbus_machine_call_import_disk_finish (VIREO_DBUS_MACHINE (source), &target, result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = VIREO_NEW_MACHINE (data);
+  if (error != NULL)
+    {
+      install_failed (self, error, "ImportDisk");
+      return;
+    }
+  gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+  vireo_dbus_machine_call_detach_disk (self->new_machine, PLACEHOLDER_TARGET, FALSE, G_DBUS_CALL_FLAGS_NONE,
+                                       -1, self->cancellable, on_placeholder_detached, self);
+}
+
+static void
 on_disk_created (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (GError) error = NULL;
@@ -1107,6 +1174,18 @@ on_new_machine_proxy (GObject *source, GAsyncResult *result, gpointer data)
     }
   self->new_machine = machine;
   self->progress_handler = g_signal_connect (machine, "disk-progress", G_CALLBACK (on_disk_progress), self);
+  if (imports_image (self))
+    {
+      g_autofree char *image = trimmed_text (self->image_row);
+
+      g_variant_dict_insert (&options, "format", "s", "qcow2");
+      show_progress (self, _ ("Copying the disk image…"));
+      /* As long as the copy takes: the service reports how far it is. */
+      vireo_dbus_machine_call_import_disk (machine, image, g_variant_dict_end (&options),
+                                           G_DBUS_CALL_FLAGS_NONE, G_MAXINT, self->cancellable,
+                                           on_disk_imported, self);
+      return;
+    }
   /* Windows has no virtio driver on its installation media; everything else libosinfo knows has. */
   windows = self->media != NULL && g_strcmp0 (self->media->distro, "win") == 0;
   g_variant_dict_insert (&options, "format", "s", "qcow2");
@@ -1147,7 +1226,7 @@ on_machine_created (GObject *source, GAsyncResult *result, gpointer data)
     return; /* the wizard is gone */
 
   self = VIREO_NEW_MACHINE (data);
-  if (error == NULL && installs_from_iso (self))
+  if (error == NULL && (installs_from_iso (self) || imports_image (self)))
     {
       install_begin (self, path);
       return;
@@ -1304,6 +1383,8 @@ vireo_new_machine_class_init (VireoNewMachineClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_message);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_format_label);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, readonly_switch);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, readonly_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, import_switch);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, resources_group);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_row);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_warning);

@@ -546,12 +546,19 @@ subtitle_has (gpointer data)
   return subtitle != NULL && strstr (subtitle, query->text) != NULL;
 }
 
+/* The wizard (a weak pointer: *wizard) closed, having created the machine, or shows why it could not. */
+typedef struct
+{
+  VireoNewMachine **wizard;
+} DoneQuery;
+
 static gboolean
 wizard_done (gpointer data)
 {
-  TextQuery *query = data;
+  DoneQuery *done = data;
+  TextQuery query = { *done->wizard, "could not be created" };
 
-  return query->wizard == NULL || error_shown (query);
+  return *done->wizard == NULL || error_shown (&query);
 }
 
 static GVariant *
@@ -653,8 +660,7 @@ test_iso (void)
 
   g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
   press (wizard, "create_button");
-  query = (TextQuery){ wizard, "could not be created" };
-  g_assert_true (vireo_ui_wait (wizard_done, &query, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait (wizard_done, &(DoneQuery){ &wizard }, WAIT_SECONDS));
   if (wizard != NULL)
     {
       /* A service without the disk methods: the wizard says so, and leaves no half-made machine. */
@@ -714,6 +720,67 @@ test_iso (void)
   g_free (created.path);
 }
 
+/* An existing image copied into the machine's folder (Machine.ImportDisk): the machine has the copy, in qcow2,
+ * and nothing else; the original is untouched. */
+static void
+test_import (void)
+{
+  g_autofree char *source = g_build_filename (fixture.base, "appliance.img", NULL);
+  g_autofree char *original = g_malloc0 (1 << 20);
+  VireoDBusManager *manager = vireo_host_get_manager (fixture.host);
+  VireoNewMachine *wizard = open_wizard ();
+  Created created = { NULL, FALSE, 0 };
+
+  memcpy (original, "VIREO", 5);
+  g_assert_true (g_file_set_contents (source, original, 1 << 20, NULL));
+  g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
+  g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "disk_radio")), TRUE);
+  set_text (wizard, "image_row", source);
+  gtk_switch_set_active (GTK_SWITCH (part (wizard, "import_switch")), TRUE);
+  pump ();
+  g_assert_false (is_sensitive (wizard, "readonly_row"));
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "import-1-boot");
+  press (wizard, "next_button");
+  set_text (wizard, "name_row", "Imported");
+  for (guint i = 1; i < 4; i++)
+    press (wizard, "next_button");
+  assert_page (wizard, 4);
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (wizard), "A qcow2 copy"));
+  screenshot (wizard, "import-5-summary");
+  press (wizard, "create_button");
+  g_assert_true (vireo_ui_wait (wizard_done, &(DoneQuery){ &wizard }, WAIT_SECONDS));
+  if (wizard != NULL)
+    g_error ("the wizard says “%s”", gtk_label_get_text (GTK_LABEL (part (wizard, "error_label"))));
+
+  g_assert_cmpuint (created.emissions, ==, 1);
+  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  {
+    VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, created.path);
+    g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (machine);
+    g_autoptr (GVariant) disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
+    g_autoptr (GVariant) disk = NULL;
+    g_autofree char *folder = g_build_filename (vireo_dbus_manager_get_storage_location (manager),
+                                                vireo_dbus_machine_get_uuid (machine), NULL);
+    g_autofree char *parent = NULL;
+    g_autofree char *contents = NULL;
+    gsize length = 0;
+    const char *text;
+
+    g_assert_cmpuint (g_variant_n_children (disks), ==, 1);
+    disk = g_variant_get_child_value (disks, 0);
+    g_assert_true (g_variant_lookup (disk, "format", "&s", &text));
+    g_assert_cmpstr (text, ==, "qcow2");
+    g_assert_true (g_variant_lookup (disk, "path", "&s", &text));
+    parent = g_path_get_dirname (text);
+    g_assert_cmpstr (parent, ==, folder);
+    g_assert_true (g_file_get_contents (source, &contents, &length, NULL));
+    g_assert_cmpmem (contents, length, original, 1 << 20);
+  }
+  g_free (created.path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -728,6 +795,7 @@ main (int argc, char **argv)
   g_test_add_func ("/new-machine/invalid-input", test_invalid_input);
   g_test_add_func ("/new-machine/service-error", test_service_error);
   g_test_add_func ("/new-machine/iso", test_iso);
+  g_test_add_func ("/new-machine/import", test_import);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   return status;
