@@ -43,7 +43,8 @@ struct _VireoConnection
   GtkMenuButton *more_button;
   GMenu *media_section;
   GtkFileChooserNative *medium_chooser;
-  char *medium_target; /* the drive the chooser is for */
+  char *medium_target;   /* the drive the chooser is for */
+  char *media_signature; /* what the media section shows */
 };
 
 G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
@@ -209,9 +210,10 @@ update_media_menu (VireoConnection *self)
   g_autoptr (GVariant) disks = settings
                                    ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
                                    : NULL;
+  g_autoptr (GMenu) section = g_menu_new ();
+  g_autoptr (GString) signature = g_string_new (NULL);
   guint drives = 0;
 
-  g_menu_remove_all (self->media_section);
   for (gsize i = 0; disks != NULL && i < g_variant_n_children (disks); i++)
     {
       g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
@@ -253,11 +255,25 @@ update_media_menu (VireoConnection *self)
         }
       choose_item = g_menu_item_new (choose, NULL);
       g_menu_item_set_action_and_target (choose_item, "win.choose-medium", "s", target);
-      g_menu_append_item (self->media_section, choose_item);
+      g_menu_append_item (section, choose_item);
       /* An empty drive's Eject stays in the menu, insensitive: the drive is there, with nothing in it. */
       eject_item = g_menu_item_new (eject, NULL);
       g_menu_item_set_action_and_target (eject_item, medium ? "win.eject" : "win.eject-nothing", "s", target);
-      g_menu_append_item (self->media_section, eject_item);
+      g_menu_append_item (section, eject_item);
+      g_string_append_printf (signature, "%s\n%s\n%s\n", target, choose, eject);
+    }
+
+  /* Only a real change touches the menu: rebuilding it (on every state or settings change otherwise) makes
+   * GTK rebuild the popover, which loses the display's keyboard grab. */
+  if (g_str_equal (signature->str, self->media_signature ? self->media_signature : ""))
+    return;
+  g_free (self->media_signature);
+  self->media_signature = g_strdup (signature->str);
+  g_menu_remove_all (self->media_section);
+  for (int i = 0; i < g_menu_model_get_n_items (G_MENU_MODEL (section)); i++)
+    {
+      g_autoptr (GMenuItem) item = g_menu_item_new_from_model (G_MENU_MODEL (section), i);
+      g_menu_append_item (self->media_section, item);
     }
 }
 
@@ -592,6 +608,7 @@ vireo_connection_finalize (GObject *object)
   g_free (VIREO_CONNECTION (object)->zoom_mode);
   g_free (VIREO_CONNECTION (object)->last_state);
   g_free (VIREO_CONNECTION (object)->medium_target);
+  g_free (VIREO_CONNECTION (object)->media_signature);
   G_OBJECT_CLASS (vireo_connection_parent_class)->finalize (object);
 }
 
