@@ -118,6 +118,8 @@ screenshot (gpointer wizard, const char *name)
   g_autofree char *file = g_strconcat ("vireo-new-machine-", name, NULL);
 
   gtk_test_widget_wait_for_draw (GTK_WIDGET (wizard));
+  /* A row whose text just changed can be caught between its layout and its redraw. */
+  vireo_ui_spin (100);
   g_object_unref (vireo_ui_render (GTK_WIDGET (wizard), file));
 }
 
