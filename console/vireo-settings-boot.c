@@ -53,11 +53,12 @@ describe (VireoSettingsBoot *self)
 {
   gboolean locked = vireo_settings_page_is_locked (PAGE (self));
 
-  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->boot_row),
-                               locked ? vireo_settings_lock_text ()
-                               : adw_combo_row_get_selected (self->boot_row) == 0
-                                   ? _ ("A kernel file, started directly")
-                                   : _ ("The system installed on the first disk (see Hardware)"));
+  adw_action_row_set_subtitle (
+      ADW_ACTION_ROW (self->boot_row),
+      locked ? vireo_settings_lock_text ()
+      : adw_combo_row_get_selected (self->boot_row) == 0
+          ? _ ("A kernel file, started directly")
+          : _ ("The firmware starts the disks and CD/DVD drives in their boot order (see Disks)"));
   adw_preferences_group_set_description (self->kernel_group,
                                          locked ? vireo_settings_locked_group_text ()
                                                 : _ ("A PVH ELF or bzImage kernel. Type a path or choose a "
