@@ -9,6 +9,7 @@
 #include "display/vireo-display.h"
 #include "vireo-format.h"
 #include "vireo-machine-calls.h"
+#include "vireo-new-machine.h"
 #include "vireo-serial-console.h"
 #include "vireo-spinner.h"
 
@@ -39,6 +40,11 @@ struct _VireoConnection
   GtkWidget *status_start;
   GtkWidget *status_serial;
   VireoSerialConsole *serial_console;
+  GtkMenuButton *more_button;
+  GMenu *media_section;
+  GtkFileChooserNative *medium_chooser;
+  char *medium_target;   /* the drive the chooser is for */
+  char *media_signature; /* what the media section shows */
 };
 
 G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
@@ -193,11 +199,90 @@ update_actions (VireoConnection *self)
 /* The machine's properties the window shows or acts on. */
 static const char *const shown_properties[] = { "notify::state", "notify::name", "notify::settings" };
 
+/* ---- the CD/DVD drives' media ---- */
+
+/* One section of the menu: per CD/DVD drive, Choose Medium… and Eject (naming the drive when there are several
+ * and the medium when there is one). */
+static void
+update_media_menu (VireoConnection *self)
+{
+  GVariant *settings = vireo_dbus_machine_get_settings (self->machine);
+  g_autoptr (GVariant) disks = settings
+                                   ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
+                                   : NULL;
+  g_autoptr (GMenu) section = g_menu_new ();
+  g_autoptr (GString) signature = g_string_new (NULL);
+  guint drives = 0;
+
+  for (gsize i = 0; disks != NULL && i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *device = NULL;
+
+      if (g_variant_lookup (disk, "device", "&s", &device) && g_str_equal (device, "cdrom"))
+        drives++;
+    }
+  for (gsize i = 0; disks != NULL && i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *device = NULL;
+      const char *target = NULL;
+      const char *path = "";
+      g_autofree char *choose = NULL;
+      g_autofree char *eject = NULL;
+      g_autofree char *medium = NULL;
+      g_autoptr (GMenuItem) choose_item = NULL;
+      g_autoptr (GMenuItem) eject_item = NULL;
+
+      if (!g_variant_lookup (disk, "device", "&s", &device) || !g_str_equal (device, "cdrom")
+          || !g_variant_lookup (disk, "target", "&s", &target))
+        continue;
+      g_variant_lookup (disk, "path", "&s", &path);
+      if (*path != '\0')
+        medium = g_filename_display_basename (path);
+      if (drives > 1)
+        {
+          /* Translators: %s names a CD/DVD drive, e.g. "sda". */
+          choose = g_strdup_printf (_ ("Choose CD/DVD Medium (%s)…"), target);
+          eject = medium ? g_strdup_printf (_ ("Eject “%s” (%s)"), medium, target)
+                         : g_strdup_printf (_ ("Eject CD/DVD (%s)"), target);
+        }
+      else
+        {
+          choose = g_strdup (_ ("Choose CD/DVD _Medium…"));
+          /* Translators: %s is the file in the CD/DVD drive, e.g. "debian-12.iso". */
+          eject = medium ? g_strdup_printf (_ ("_Eject “%s”"), medium) : g_strdup (_ ("_Eject CD/DVD"));
+        }
+      choose_item = g_menu_item_new (choose, NULL);
+      g_menu_item_set_action_and_target (choose_item, "win.choose-medium", "s", target);
+      g_menu_append_item (section, choose_item);
+      /* An empty drive's Eject stays in the menu, insensitive: the drive is there, with nothing in it. */
+      eject_item = g_menu_item_new (eject, NULL);
+      g_menu_item_set_action_and_target (eject_item, medium ? "win.eject" : "win.eject-nothing", "s", target);
+      g_menu_append_item (section, eject_item);
+      g_string_append_printf (signature, "%s\n%s\n%s\n", target, choose, eject);
+    }
+
+  /* Only a real change touches the menu: rebuilding it (on every state or settings change otherwise) makes
+   * GTK rebuild the popover, which loses the display's keyboard grab. */
+  if (g_str_equal (signature->str, self->media_signature ? self->media_signature : ""))
+    return;
+  g_free (self->media_signature);
+  self->media_signature = g_strdup (signature->str);
+  g_menu_remove_all (self->media_section);
+  for (int i = 0; i < g_menu_model_get_n_items (G_MENU_MODEL (section)); i++)
+    {
+      g_autoptr (GMenuItem) item = g_menu_item_new_from_model (G_MENU_MODEL (section), i);
+      g_menu_append_item (self->media_section, item);
+    }
+}
+
 static void
 on_machine_changed (VireoConnection *self)
 {
   update_view (self);
   update_actions (self);
+  update_media_menu (self);
 }
 
 static void
@@ -213,6 +298,45 @@ static void
 on_call_failed (GtkWidget *window, const char *message)
 {
   add_toast (VIREO_CONNECTION (window), message);
+}
+
+static void
+on_medium_chosen (GtkNativeDialog *dialog, int response, VireoConnection *self)
+{
+  g_autoptr (GFile) file = NULL;
+  g_autofree char *path = NULL;
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    file = gtk_file_chooser_get_file (GTK_FILE_CHOOSER (dialog));
+  path = file ? g_file_get_path (file) : NULL;
+  if (path != NULL && self->medium_target != NULL)
+    vireo_machine_call_change_medium (self->machine, self->medium_target, path, GTK_WIDGET (self),
+                                      on_call_failed);
+  g_clear_object (&self->medium_chooser);
+  g_clear_pointer (&self->medium_target, g_free);
+}
+
+static void
+choose_medium_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+
+  if (self->medium_chooser != NULL)
+    return;
+  self->medium_target = g_variant_dup_string (parameter, NULL);
+  self->medium_chooser = vireo_file_chooser_new (GTK_WINDOW (self), _ ("Choose the CD/DVD Medium"),
+                                                 VIREO_FILES_ISO, NULL);
+  g_signal_connect (self->medium_chooser, "response", G_CALLBACK (on_medium_chosen), self);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->medium_chooser));
+}
+
+static void
+eject_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+
+  vireo_machine_call_change_medium (self->machine, g_variant_get_string (parameter, NULL), "", widget,
+                                    on_call_failed);
 }
 
 static void
@@ -464,6 +588,9 @@ vireo_connection_dispose (GObject *object)
   VireoConnection *self = VIREO_CONNECTION (object);
 
   g_cancellable_cancel (self->cancellable);
+  if (self->medium_chooser != NULL)
+    gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->medium_chooser));
+  g_clear_object (&self->medium_chooser);
   if (self->display)
     vireo_display_close (self->display);
   gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_CONNECTION);
@@ -480,6 +607,8 @@ vireo_connection_finalize (GObject *object)
 {
   g_free (VIREO_CONNECTION (object)->zoom_mode);
   g_free (VIREO_CONNECTION (object)->last_state);
+  g_free (VIREO_CONNECTION (object)->medium_target);
+  g_free (VIREO_CONNECTION (object)->media_signature);
   G_OBJECT_CLASS (vireo_connection_parent_class)->finalize (object);
 }
 
@@ -557,6 +686,8 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_start);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_serial);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, serial_console);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, more_button);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, media_section);
 
   for (gsize i = 0; i < G_N_ELEMENTS (power_actions); i++)
     gtk_widget_class_install_action (widget_class, power_actions[i], NULL, power_activated);
@@ -566,6 +697,10 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   gtk_widget_class_install_action (widget_class, "win.release-keyboard", NULL, release_keyboard_activated);
   gtk_widget_class_install_action (widget_class, "win.show-serial", NULL, show_serial_activated);
   gtk_widget_class_install_action (widget_class, "win.fullscreen", NULL, fullscreen_activated);
+  gtk_widget_class_install_action (widget_class, "win.choose-medium", "s", choose_medium_activated);
+  gtk_widget_class_install_action (widget_class, "win.eject", "s", eject_activated);
+  /* Stands for Eject on an empty drive: never enabled. */
+  gtk_widget_class_install_action (widget_class, "win.eject-nothing", "s", eject_activated);
   gtk_widget_class_install_property_action (widget_class, "win.zoom", "zoom-mode");
   /* Only reached while the keyboard is not the guest's: a grabbed display takes every key first. */
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F11, 0, "win.fullscreen", NULL);
@@ -581,6 +716,7 @@ vireo_connection_init (VireoConnection *self)
   gtk_widget_init_template (GTK_WIDGET (self));
 
   self->cancellable = g_cancellable_new ();
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.eject-nothing", FALSE);
   g_signal_connect_swapped (self->display, "notify::state", G_CALLBACK (on_display_changed), self);
   g_signal_connect_swapped (self->display, "notify::keyboard-grabbed", G_CALLBACK (update_actions), self);
   g_signal_connect_swapped (self->view_stack, "notify::visible-child-name", G_CALLBACK (on_view_changed),
@@ -606,7 +742,30 @@ vireo_connection_new (VireoApplication *app, VireoHost *host, VireoDBusMachine *
   self->machine = g_object_ref (machine);
   vireo_serial_console_set_machine (self->serial_console, machine);
   attach_machine (self);
+  update_media_menu (self);
   return self;
+}
+
+void
+vireo_connection_change_medium (VireoConnection *self, const char *target, const char *path)
+{
+  g_return_if_fail (VIREO_IS_CONNECTION (self));
+
+  vireo_machine_call_change_medium (self->machine, target, path, GTK_WIDGET (self), on_call_failed);
+}
+
+GMenuModel *
+vireo_connection_get_media_menu (VireoConnection *self)
+{
+  g_return_val_if_fail (VIREO_IS_CONNECTION (self), NULL);
+  return G_MENU_MODEL (self->media_section);
+}
+
+GtkWidget *
+vireo_connection_get_more_button (VireoConnection *self)
+{
+  g_return_val_if_fail (VIREO_IS_CONNECTION (self), NULL);
+  return GTK_WIDGET (self->more_button);
 }
 
 VireoDBusMachine *

@@ -5,6 +5,8 @@
 
 #include <glib/gi18n.h>
 
+#include "vireo-format.h"
+
 typedef gboolean (*MachineFinish) (VireoDBusMachine *proxy, GAsyncResult *result, GError **error);
 
 typedef struct
@@ -130,4 +132,110 @@ vireo_machine_call_delete (VireoDBusMachine *machine, gboolean delete_disks, Gtk
       machine, delete_disks, INTERACTIVE, -1, NULL, on_call_done,
       call_new (owner, failed, vireo_dbus_machine_call_delete_finish,
                 g_strdup_printf (_ ("Could not delete “%s”"), vireo_dbus_machine_get_name (machine))));
+}
+
+char *
+vireo_disk_call_error (const GError *error, const char *method)
+{
+  g_autoptr (GError) copy = NULL;
+
+  /* A service from before the disk methods: say what to do rather than "No such method". */
+  if (g_dbus_error_is_remote_error (error))
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+      if (g_strcmp0 (name, "org.freedesktop.DBus.Error.UnknownMethod") == 0)
+        /* Translators: %s is a D-Bus method's name, e.g. CreateDisk. */
+        return g_strdup_printf (_ ("This Vireo service cannot manage disks yet (it has no %s). Update Vireo "
+                                   "and restart its service to use disks and CD drives here."),
+                                method);
+    }
+  copy = g_error_copy (error);
+  g_dbus_error_strip_remote_error (copy);
+  return g_strdup (copy->message);
+}
+
+static void
+on_medium_changed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (Call) call = user_data;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *message = NULL;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  if (reply != NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  reason = vireo_disk_call_error (error, "ChangeMedium");
+  message = g_strdup_printf ("%s: %s", call->what, reason);
+  call->failed (call->owner, message);
+}
+
+/* The "disks" setting with the CD drive @target holding @path, or NULL when there is no such drive. */
+static GVariant *
+disks_with_medium (VireoDBusMachine *machine, const char *target, const char *path)
+{
+  GVariant *settings = vireo_dbus_machine_get_settings (machine);
+  g_autoptr (GVariant) disks = settings
+                                   ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
+                                   : NULL;
+  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  gboolean found = FALSE;
+
+  for (gsize i = 0; disks != NULL && i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *other = NULL;
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, disk);
+      if (g_variant_lookup (disk, "target", "&s", &other) && g_strcmp0 (other, target) == 0)
+        {
+          g_variant_dict_insert (&dict, "path", "s", path);
+          found = TRUE;
+        }
+      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
+    }
+  if (!found)
+    return NULL;
+  return g_variant_builder_end (&builder);
+}
+
+void
+vireo_machine_call_change_medium (VireoDBusMachine *machine, const char *target, const char *path,
+                                  GtkWidget *owner, VireoMachineCallFailed failed)
+{
+  const char *state;
+  Call *call;
+
+  g_return_if_fail (VIREO_DBUS_IS_MACHINE (machine));
+  g_return_if_fail (target != NULL && path != NULL);
+  g_return_if_fail (GTK_IS_WIDGET (owner));
+
+  state = vireo_dbus_machine_get_state (machine);
+  call = call_new (owner, failed, NULL,
+                   *path ? g_strdup_printf (_ ("Could not change the CD/DVD of “%s”"),
+                                            vireo_dbus_machine_get_name (machine))
+                         : g_strdup_printf (_ ("Could not eject the CD/DVD of “%s”"),
+                                            vireo_dbus_machine_get_name (machine)));
+  /* Off, the medium is part of the definition (Update); with a process, the drive's tray opens and closes. */
+  if (vireo_state_can_start (state))
+    {
+      GVariant *disks = disks_with_medium (machine, target, path);
+      g_auto (GVariantDict) update = G_VARIANT_DICT_INIT (NULL);
+
+      if (disks == NULL)
+        {
+          call_free (call);
+          return;
+        }
+      g_variant_dict_insert_value (&update, "disks", disks);
+      g_dbus_proxy_call (G_DBUS_PROXY (machine), "Update",
+                         g_variant_new ("(@a{sv})", g_variant_dict_end (&update)), INTERACTIVE, -1, NULL,
+                         on_medium_changed, call);
+    }
+  else
+    g_dbus_proxy_call (G_DBUS_PROXY (machine), "ChangeMedium", g_variant_new ("(ss)", target, path),
+                       INTERACTIVE, -1, NULL, on_medium_changed, call);
 }

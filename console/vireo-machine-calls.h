@@ -23,4 +23,12 @@ void vireo_machine_call_rename (VireoDBusMachine *machine, const char *name, Gtk
 void vireo_machine_call_delete (VireoDBusMachine *machine, gboolean delete_disks, GtkWidget *owner,
                                 VireoMachineCallFailed failed);
 
+/* Puts @path in the CD/DVD drive @target ("" ejects): through Machine.Update while the machine is off (the
+ * medium is part of its definition), through Machine.ChangeMedium while it runs. */
+void vireo_machine_call_change_medium (VireoDBusMachine *machine, const char *target, const char *path,
+                                       GtkWidget *owner, VireoMachineCallFailed failed);
+/* The sentence a user reads when the disk method @method (e.g. "CreateDisk") failed with @error: the
+ * service's own, or, from a service older than the disk methods, that it must be updated. */
+char *vireo_disk_call_error (const GError *error, const char *method);
+
 G_END_DECLS

@@ -20,10 +20,16 @@ void vireo_machine_settings_sync_key (VireoMachineSettings *self, const char *ke
 void vireo_machine_settings_toast (VireoMachineSettings *self, const char *message);
 
 /* For the tests. */
-/* Adds the image at @path as the machine's last disk, as choosing it in "Add Disk…" does. */
+/* Adds the image at @path as the machine's last disk, as choosing it in Add → Existing Image… does. */
 void vireo_machine_settings_add_disk (VireoMachineSettings *self, const char *path);
 /* The row of the machine's disk number @index (from 0), or NULL. */
 GtkWidget *vireo_machine_settings_get_disk_row (VireoMachineSettings *self, guint index);
+/* Puts @path ("" ejects) in the CD drive @target, as Choose Medium… does. */
+void vireo_machine_settings_change_medium (VireoMachineSettings *self, const char *target, const char *path);
+/* The New Disk, Grow or Remove dialog open now, or NULL. */
+AdwMessageDialog *vireo_machine_settings_get_disk_dialog (VireoMachineSettings *self);
+/* The Disks page: its actions ("disks.new", "disks.grow" …) are what its menus and buttons activate. */
+GtkWidget *vireo_machine_settings_get_disks_page (VireoMachineSettings *self);
 /* The widget or object with the id @name in the template of whichever page has it, or NULL. */
 GObject *vireo_machine_settings_get_part (VireoMachineSettings *self, const char *name);
 

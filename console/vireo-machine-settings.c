@@ -10,10 +10,11 @@
 #include "vireo-format.h"
 #include "vireo-settings-advanced.h"
 #include "vireo-settings-boot.h"
+#include "vireo-settings-disks.h"
 #include "vireo-settings-general.h"
 #include "vireo-settings-hardware.h"
 
-#define N_PAGES 4
+#define N_PAGES 5
 
 struct _VireoMachineSettings
 {
@@ -30,6 +31,7 @@ struct _VireoMachineSettings
   /* Template widgets */
   VireoSettingsGeneral *general_page;
   VireoSettingsHardware *hardware_page;
+  VireoSettingsDisks *disks_page;
   VireoSettingsBoot *boot_page;
   VireoSettingsAdvanced *advanced_page;
   VireoSettingsPage *pages[N_PAGES];
@@ -315,11 +317,13 @@ vireo_machine_settings_class_init (VireoMachineSettingsClass *klass)
 
   g_type_ensure (VIREO_TYPE_SETTINGS_GENERAL);
   g_type_ensure (VIREO_TYPE_SETTINGS_HARDWARE);
+  g_type_ensure (VIREO_TYPE_SETTINGS_DISKS);
   g_type_ensure (VIREO_TYPE_SETTINGS_BOOT);
   g_type_ensure (VIREO_TYPE_SETTINGS_ADVANCED);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-machine-settings.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, general_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, hardware_page);
+  gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, disks_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, boot_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, advanced_page);
 }
@@ -333,8 +337,9 @@ vireo_machine_settings_init (VireoMachineSettings *self)
 
   self->pages[0] = VIREO_SETTINGS_PAGE (self->general_page);
   self->pages[1] = VIREO_SETTINGS_PAGE (self->hardware_page);
-  self->pages[2] = VIREO_SETTINGS_PAGE (self->boot_page);
-  self->pages[3] = VIREO_SETTINGS_PAGE (self->advanced_page);
+  self->pages[2] = VIREO_SETTINGS_PAGE (self->disks_page);
+  self->pages[3] = VIREO_SETTINGS_PAGE (self->boot_page);
+  self->pages[4] = VIREO_SETTINGS_PAGE (self->advanced_page);
   for (guint i = 0; i < N_PAGES; i++)
     vireo_settings_page_attach (self->pages[i], self);
 }
@@ -376,7 +381,7 @@ vireo_machine_settings_add_disk (VireoMachineSettings *self, const char *path)
 {
   g_return_if_fail (VIREO_IS_MACHINE_SETTINGS (self));
 
-  vireo_settings_hardware_add_disk (self->hardware_page, path);
+  vireo_settings_disks_add_image (self->disks_page, path);
 }
 
 GtkWidget *
@@ -384,7 +389,31 @@ vireo_machine_settings_get_disk_row (VireoMachineSettings *self, guint index)
 {
   g_return_val_if_fail (VIREO_IS_MACHINE_SETTINGS (self), NULL);
 
-  return vireo_settings_hardware_get_disk_row (self->hardware_page, index);
+  return vireo_settings_disks_get_row (self->disks_page, index);
+}
+
+void
+vireo_machine_settings_change_medium (VireoMachineSettings *self, const char *target, const char *path)
+{
+  g_return_if_fail (VIREO_IS_MACHINE_SETTINGS (self));
+
+  vireo_settings_disks_change_medium (self->disks_page, target, path);
+}
+
+AdwMessageDialog *
+vireo_machine_settings_get_disk_dialog (VireoMachineSettings *self)
+{
+  g_return_val_if_fail (VIREO_IS_MACHINE_SETTINGS (self), NULL);
+
+  return vireo_settings_disks_get_dialog (self->disks_page);
+}
+
+GtkWidget *
+vireo_machine_settings_get_disks_page (VireoMachineSettings *self)
+{
+  g_return_val_if_fail (VIREO_IS_MACHINE_SETTINGS (self), NULL);
+
+  return GTK_WIDGET (self->disks_page);
 }
 
 GObject *

@@ -1,23 +1,31 @@
-/* vireo-new-machine.c — the New Machine wizard: five pages (name and location, boot source, memory and
+/* vireo-new-machine.c — the New Machine wizard: five pages (boot source, name and location, memory and
  * processors, network and display, summary) that validate as the user types and block Next/Create with the
- * reason in view (the checks are vireo-checks.c), then Manager.CreateMachine; also the file dialog the
- * settings window shares with it. */
+ * reason in view (the checks are vireo-checks.c), then Manager.CreateMachine.  An installation ISO is
+ * recognised with libosinfo (vireo-media.c), which suggests the name, memory and disk size; such a machine
+ * gets a new disk (Machine.CreateDisk) and a SATA CD-ROM holding the ISO.  Also the file dialog the settings
+ * window shares with it. */
 #include "vireo-new-machine.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "vireo-checks.h"
 #include "vireo-format.h"
+#include "vireo-machine-calls.h"
+#include "vireo-media.h"
 
 enum
 {
-  PAGE_NAME,
   PAGE_BOOT,
+  PAGE_NAME,
   PAGE_RESOURCES,
   PAGE_DEVICES,
   PAGE_SUMMARY,
   N_PAGES
 };
+
+/* The stand-in drive of a machine whose disk is being copied. */
+#define PLACEHOLDER_TARGET "sdz"
 
 /* Order of the network combo row's items. */
 static const char *const network_values[] = { "none", "nat" };
@@ -49,6 +57,31 @@ struct _VireoNewMachine
   AdwActionRow *host_row;
   AdwActionRow *location_row;
 
+  /* The ISO being identified, what it is, and what the wizard filled in from it (overwritten only while the
+   * user leaves it as it was). */
+  GCancellable *identify_cancellable;
+  VireoMediaInfo *media;
+  char *media_error;
+  gboolean identifying;
+  char *suggested_name;
+  /* Creating from an ISO: the new machine, while its disk and CD are added. */
+  char *new_machine_path;
+  VireoDBusMachine *new_machine;
+  gulong progress_handler;
+  guint pulse_timeout;
+
+  GtkCheckButton *iso_radio;
+  GtkWidget *iso_group;
+  AdwEntryRow *iso_row;
+  GtkWidget *iso_choose;
+  AdwActionRow *os_row;
+  GtkImage *os_icon;
+  GtkSpinner *os_spinner;
+  GtkLabel *iso_message;
+  GtkWidget *storage_group;
+  GtkSpinButton *disk_size_spin;
+  GtkWidget *progress_group;
+  GtkProgressBar *progress_bar;
   GtkCheckButton *kernel_radio;
   GtkCheckButton *disk_radio;
   GtkWidget *kernel_group;
@@ -64,6 +97,8 @@ struct _VireoNewMachine
   GtkLabel *image_message;
   GtkLabel *image_format_label;
   GtkSwitch *readonly_switch;
+  GtkWidget *readonly_row;
+  GtkSwitch *import_switch;
 
   AdwPreferencesGroup *resources_group;
   AdwActionRow *memory_row;
@@ -97,14 +132,24 @@ static guint signals[N_SIGNALS];
 /* ---- the file dialog the settings window shares ---- */
 
 GtkFileChooserNative *
-vireo_file_chooser_new (GtkWindow *parent, const char *title, gboolean images, const char *near)
+vireo_file_chooser_new (GtkWindow *parent, const char *title, VireoFiles files, const char *near)
 {
   GtkFileChooserNative *chooser = gtk_file_chooser_native_new (title, parent, GTK_FILE_CHOOSER_ACTION_OPEN,
                                                                _ ("_Open"), _ ("_Cancel"));
   g_autoptr (GtkFileFilter) all = gtk_file_filter_new ();
 
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
-  if (images)
+  if (files == VIREO_FILES_ISO)
+    {
+      g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
+
+      gtk_file_filter_set_name (filter, _ ("ISO images"));
+      gtk_file_filter_add_mime_type (filter, "application/x-cd-image");
+      gtk_file_filter_add_pattern (filter, "*.iso");
+      gtk_file_filter_add_pattern (filter, "*.ISO");
+      gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+    }
+  else if (files == VIREO_FILES_IMAGES)
     {
       g_autoptr (GtkFileFilter) filter = gtk_file_filter_new ();
 
@@ -141,6 +186,25 @@ static gboolean
 boots_kernel (VireoNewMachine *self)
 {
   return gtk_check_button_get_active (self->kernel_radio);
+}
+
+static gboolean
+installs_from_iso (VireoNewMachine *self)
+{
+  return gtk_check_button_get_active (self->iso_radio);
+}
+
+/* An existing image copied (converted) into the machine's folder with Machine.ImportDisk. */
+static gboolean
+imports_image (VireoNewMachine *self)
+{
+  return !installs_from_iso (self) && !boots_kernel (self) && gtk_switch_get_active (self->import_switch);
+}
+
+static guint64
+disk_size_gib (VireoNewMachine *self)
+{
+  return (guint64) gtk_spin_button_get_value_as_int (self->disk_size_spin);
 }
 
 static guint64
@@ -268,8 +332,8 @@ check_image (VireoNewMachine *self, Verdict *verdict)
 
   if (*image == '\0')
     verdict->reason = g_strdup (_ ("Choose the disk image to start from."));
-  else if ((verdict->reason = vireo_check_machine_file (image,
-                                                        !gtk_switch_get_active (self->readonly_switch)))
+  else if ((verdict->reason = vireo_check_machine_file (image, !gtk_switch_get_active (self->readonly_switch)
+                                                                   && !imports_image (self)))
            == NULL)
     {
       format = vireo_detect_image_format (image);
@@ -287,19 +351,48 @@ check_image (VireoNewMachine *self, Verdict *verdict)
 }
 
 static void
+check_iso (VireoNewMachine *self, Verdict *verdict)
+{
+  g_autofree char *iso = trimmed_text (self->iso_row);
+
+  if (*iso == '\0')
+    verdict->reason = g_strdup (_ ("Choose the ISO file to install from."));
+  else if ((verdict->reason = vireo_check_machine_file (iso, FALSE)) != NULL)
+    verdict->is_error = TRUE;
+  else if (self->media_error != NULL)
+    {
+      verdict->reason = g_strdup (self->media_error);
+      verdict->is_error = TRUE;
+    }
+  else if (self->identifying || self->media == NULL)
+    /* Not a mistake: Next waits for the few milliseconds libosinfo takes. */
+    verdict->reason = g_strdup (_ ("Reading the ISO file…"));
+  mark_row (self->iso_row, verdict->is_error);
+}
+
+static void
 check_boot_page (VireoNewMachine *self, Verdict *verdict)
 {
+  g_auto (Verdict) iso = { NULL, FALSE };
   g_auto (Verdict) kernel = { NULL, FALSE };
   g_auto (Verdict) image = { NULL, FALSE };
 
-  /* Both halves are checked so that each group's message is current when the user switches. */
+  /* Every half is checked so that each group's message is current when the user switches. */
+  check_iso (self, &iso);
   check_kernel (self, &kernel);
   check_image (self, &image);
+  show_message (self->iso_message, &iso);
   show_message (self->kernel_message, &kernel);
   show_message (self->image_message, &image);
+  gtk_widget_set_visible (self->iso_group, installs_from_iso (self));
   gtk_widget_set_visible (self->kernel_group, boots_kernel (self));
-  gtk_widget_set_visible (self->disk_group, !boots_kernel (self));
-  if (boots_kernel (self))
+  gtk_widget_set_visible (self->disk_group, !boots_kernel (self) && !installs_from_iso (self));
+  gtk_widget_set_visible (self->storage_group, installs_from_iso (self));
+  /* A copy is the machine's own: read-only would make no sense of it. */
+  gtk_widget_set_sensitive (self->readonly_row, !gtk_switch_get_active (self->import_switch));
+  if (installs_from_iso (self))
+    *verdict = (Verdict){ g_steal_pointer (&iso.reason), iso.is_error };
+  else if (boots_kernel (self))
     *verdict = (Verdict){ g_steal_pointer (&kernel.reason), kernel.is_error };
   else
     *verdict = (Verdict){ g_steal_pointer (&image.reason), image.is_error };
@@ -447,13 +540,146 @@ apply_host_facts (VireoNewMachine *self)
   update_buttons (self);
 }
 
+/* ---- the installation medium ---- */
+
+/* A name for a machine running @base that no other machine of the host has: "Debian 11", "Debian 11 (2)". */
+static char *
+unique_name (VireoNewMachine *self, const char *base)
+{
+  for (guint n = 1; n < 100; n++)
+    {
+      g_autofree char *candidate = n == 1 ? g_strdup (base) : g_strdup_printf ("%s (%u)", base, n);
+      g_autofree char *reason = vireo_check_machine_name (self->host, candidate, NULL);
+
+      if (reason == NULL)
+        return g_steal_pointer (&candidate);
+    }
+  return g_strdup (base);
+}
+
+/* The memory libosinfo suggests, within what this host can give: at most half of it (more is what the
+ * resources page warns about), in steps of 32 MiB. */
+static guint64
+suggested_memory_mib (VireoNewMachine *self, guint64 mib)
+{
+  guint64 host_mib = host_memory_mib (self);
+
+  if (host_mib > 0 && mib > host_mib / 2)
+    mib = host_mib / 2;
+  return MAX (VIREO_MEMORY_MIB_MIN, mib / 32 * 32);
+}
+
+static void
+show_media (VireoNewMachine *self)
+{
+  g_autofree char *icon = NULL;
+  g_autofree char *subtitle = NULL;
+
+  gtk_widget_set_visible (GTK_WIDGET (self->os_spinner), self->identifying);
+  gtk_spinner_set_spinning (self->os_spinner, self->identifying);
+  if (self->identifying)
+    subtitle = g_strdup (_ ("Recognising the system…"));
+  else if (self->media == NULL)
+    subtitle = g_strdup (_ ("Choose an ISO file to see what it installs"));
+  else if (self->media->identified)
+    subtitle = g_strdup (self->media->os_name);
+  else if (self->media->volume_id != NULL && *self->media->volume_id != '\0')
+    /* Translators: %s is the ISO's volume label, e.g. "MY_DISC". */
+    subtitle = g_strdup_printf (_ ("Unknown system (“%s”): general settings are suggested"),
+                                self->media->volume_id);
+  else
+    subtitle = g_strdup (_ ("Unknown system: general settings are suggested"));
+  adw_action_row_set_subtitle (self->os_row, subtitle);
+  icon = vireo_media_icon_name (self->media,
+                                gtk_icon_theme_get_for_display (gtk_widget_get_display (GTK_WIDGET (self))));
+  gtk_image_set_from_icon_name (self->os_icon, icon);
+}
+
+/* Fills in what the medium suggests; a name the user typed is kept. */
+static void
+apply_media (VireoNewMachine *self)
+{
+  g_autofree char *name = trimmed_text (self->name_row);
+  const VireoMediaInfo *media = self->media;
+
+  if (*name == '\0' || g_strcmp0 (name, self->suggested_name) == 0)
+    {
+      g_autofree char *base = NULL;
+
+      if (media->identified && media->os_name != NULL)
+        base = g_strdup (media->os_name);
+      else
+        {
+          g_autofree char *iso = trimmed_text (self->iso_row);
+          g_autofree char *file = g_filename_display_basename (iso);
+          char *dot = strrchr (file, '.');
+
+          if (dot != NULL && dot != file)
+            *dot = '\0';
+          base = g_strndup (file, 64);
+        }
+      g_free (self->suggested_name);
+      self->suggested_name = unique_name (self, base);
+      gtk_editable_set_text (GTK_EDITABLE (self->name_row), self->suggested_name);
+    }
+  gtk_spin_button_set_value (self->memory_spin, (double) suggested_memory_mib (self, media->memory_mib));
+  gtk_spin_button_set_value (self->disk_size_spin, (double) media->disk_gib);
+  /* Installers fetch packages and updates: NAT, unless the user chose otherwise. */
+  adw_combo_row_set_selected (self->network_row, 1);
+}
+
+static void
+on_media_identified (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoMediaInfo) media = vireo_media_identify_finish (result, &error);
+  VireoNewMachine *self;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* another file was chosen, or the wizard is gone */
+  self = VIREO_NEW_MACHINE (data);
+  self->identifying = FALSE;
+  g_clear_object (&self->identify_cancellable);
+  if (media == NULL)
+    self->media_error = g_strdup (error->message);
+  else
+    {
+      self->media = g_steal_pointer (&media);
+      apply_media (self);
+    }
+  show_media (self);
+  update_buttons (self);
+}
+
+static void
+on_iso_changed (VireoNewMachine *self)
+{
+  g_autofree char *iso = trimmed_text (self->iso_row);
+
+  if (self->identify_cancellable != NULL)
+    g_cancellable_cancel (self->identify_cancellable);
+  g_clear_object (&self->identify_cancellable);
+  g_clear_pointer (&self->media, vireo_media_info_free);
+  g_clear_pointer (&self->media_error, g_free);
+  self->identifying = FALSE;
+  /* Only a file that is there is worth reading: not each prefix of a path being typed. */
+  if (*iso != '\0' && g_file_test (iso, G_FILE_TEST_IS_REGULAR))
+    {
+      self->identifying = TRUE;
+      self->identify_cancellable = g_cancellable_new ();
+      vireo_media_identify_async (iso, self->identify_cancellable, on_media_identified, self);
+    }
+  show_media (self);
+  update_buttons (self);
+}
+
 /* ---- pages ---- */
 
 static const char *
 page_title (guint page)
 {
   static const char *const titles[N_PAGES] = {
-    N_ ("Name and Location"),   N_ ("Boot Source"), N_ ("Memory and Processors"),
+    N_ ("Boot Source"),         N_ ("Name and Location"), N_ ("Memory and Processors"),
     N_ ("Network and Display"), N_ ("Summary"),
   };
 
@@ -501,7 +727,18 @@ fill_summary (VireoNewMachine *self)
     gtk_list_box_remove (self->summary_list, child);
 
   add_summary_row (self, _ ("Name"), name);
-  if (boots_kernel (self))
+  if (installs_from_iso (self))
+    {
+      g_autofree char *iso = trimmed_text (self->iso_row);
+      g_autofree char *disk = g_strdup_printf (_ ("%" G_GUINT64_FORMAT " GiB, qcow2"), disk_size_gib (self));
+
+      add_summary_row (self, _ ("Start from"), _ ("ISO file"));
+      add_summary_row (self, _ ("Operating system"),
+                       self->media && self->media->os_name ? self->media->os_name : _ ("Unknown"));
+      add_summary_row (self, _ ("ISO file"), iso);
+      add_summary_row (self, _ ("New disk"), disk);
+    }
+  else if (boots_kernel (self))
     {
       g_autofree char *kernel = trimmed_text (self->kernel_row);
       g_autofree char *initrd = trimmed_text (self->initrd_row);
@@ -523,7 +760,10 @@ fill_summary (VireoNewMachine *self)
 
       add_summary_row (self, _ ("Start from"), _ ("Disk image"));
       add_summary_row (self, _ ("Disk image"), image);
-      add_summary_row (self, _ ("Format"), description);
+      if (imports_image (self))
+        add_summary_row (self, _ ("Format"), _ ("A qcow2 copy in the machine’s folder"));
+      else
+        add_summary_row (self, _ ("Format"), description);
     }
   add_summary_row (self, _ ("Memory"), memory);
   add_summary_row (self, _ ("Processors"), processors);
@@ -548,8 +788,8 @@ show_page (VireoNewMachine *self, guint page, gboolean animate)
   /* Translators: "Step 2 of 5: Boot Source" */
   subtitle = g_strdup_printf (_ ("Step %u of %u: %s"), self->page + 1, N_PAGES, page_title (self->page));
   adw_window_title_set_subtitle (self->window_title, subtitle);
-  gtk_widget_set_visible (self->cancel_button, self->page == PAGE_NAME);
-  gtk_widget_set_visible (self->back_button, self->page != PAGE_NAME);
+  gtk_widget_set_visible (self->cancel_button, self->page == 0);
+  gtk_widget_set_visible (self->back_button, self->page != 0);
   gtk_widget_set_visible (self->next_button, self->page != PAGE_SUMMARY);
   gtk_widget_set_visible (self->create_button, self->page == PAGE_SUMMARY);
   gtk_window_set_default_widget (GTK_WINDOW (self),
@@ -562,7 +802,9 @@ show_page (VireoNewMachine *self, guint page, gboolean animate)
       gtk_widget_grab_focus (GTK_WIDGET (self->name_row));
       break;
     case PAGE_BOOT:
-      gtk_widget_grab_focus (GTK_WIDGET (boots_kernel (self) ? self->kernel_row : self->image_row));
+      gtk_widget_grab_focus (GTK_WIDGET (installs_from_iso (self) ? self->iso_row
+                                         : boots_kernel (self)    ? self->kernel_row
+                                                                  : self->image_row));
       break;
     case PAGE_RESOURCES:
       gtk_widget_grab_focus (GTK_WIDGET (self->memory_spin));
@@ -578,7 +820,7 @@ show_page (VireoNewMachine *self, guint page, gboolean animate)
 static void
 on_back_clicked (VireoNewMachine *self)
 {
-  if (self->creating || self->page == PAGE_NAME)
+  if (self->creating || self->page == 0)
     return;
   g_clear_pointer (&self->service_error, g_free);
   show_page (self, self->page - 1, TRUE);
@@ -590,6 +832,7 @@ on_next_clicked (VireoNewMachine *self)
   /* A number typed into a spin button counts once it is committed. */
   gtk_spin_button_update (self->memory_spin);
   gtk_spin_button_update (self->vcpus_spin);
+  gtk_spin_button_update (self->disk_size_spin);
   update_buttons (self);
   if (self->creating || self->page >= PAGE_SUMMARY || !gtk_widget_get_sensitive (self->next_button))
     return;
@@ -633,6 +876,11 @@ on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
       self->chooser_target = self->initrd_row;
       title = _ ("Choose the Initial Ramdisk");
     }
+  else if (button == self->iso_choose)
+    {
+      self->chooser_target = self->iso_row;
+      title = _ ("Choose the ISO File");
+    }
   else
     {
       self->chooser_target = self->image_row;
@@ -645,7 +893,10 @@ on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
       g_free (near);
       near = trimmed_text (self->kernel_row);
     }
-  self->chooser = vireo_file_chooser_new (GTK_WINDOW (self), title, self->chooser_target == self->image_row,
+  self->chooser = vireo_file_chooser_new (GTK_WINDOW (self), title,
+                                          self->chooser_target == self->iso_row     ? VIREO_FILES_ISO
+                                          : self->chooser_target == self->image_row ? VIREO_FILES_IMAGES
+                                                                                    : VIREO_FILES_ANY,
                                           near);
   g_signal_connect (self->chooser, "response", G_CALLBACK (on_chooser_response), self);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
@@ -671,6 +922,38 @@ build_settings (VireoNewMachine *self)
       g_variant_dict_insert (&dict, "kernel", "s", kernel);
       g_variant_dict_insert (&dict, "initrd", "s", initrd);
       g_variant_dict_insert (&dict, "cmdline", "s", gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row)));
+    }
+  else if (imports_image (self))
+    {
+      /* A machine that boots from disks needs one to be defined: an empty CD drive stands in until the copy
+       * is made (on_new_machine_proxy()), then goes. */
+      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (""));
+      g_variant_builder_add (&disks, "{sv}", "device", g_variant_new_string ("cdrom"));
+      g_variant_builder_add (&disks, "{sv}", "bus", g_variant_new_string ("sata"));
+      g_variant_builder_add (&disks, "{sv}", "target", g_variant_new_string (PLACEHOLDER_TARGET));
+      g_variant_builder_close (&disks);
+      g_variant_dict_insert (&dict, "boot", "s", "disk");
+      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
+    }
+  else if (installs_from_iso (self))
+    {
+      /* The CD drive holding the ISO; the new disk comes once the machine exists (on_new_machine_proxy()). */
+      g_autofree char *iso = trimmed_text (self->iso_row);
+      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (iso));
+      g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string ("raw"));
+      g_variant_builder_add (&disks, "{sv}", "readonly", g_variant_new_boolean (TRUE));
+      g_variant_builder_add (&disks, "{sv}", "device", g_variant_new_string ("cdrom"));
+      g_variant_builder_add (&disks, "{sv}", "bus", g_variant_new_string ("sata"));
+      g_variant_builder_add (&disks, "{sv}", "boot-order", g_variant_new_uint32 (2));
+      g_variant_builder_close (&disks);
+      g_variant_dict_insert (&dict, "boot", "s", "disk");
+      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
     }
   else
     {
@@ -699,7 +982,236 @@ set_creating (VireoNewMachine *self, gboolean creating)
   gtk_widget_set_visible (GTK_WIDGET (self->spinner), creating);
   gtk_spinner_set_spinning (self->spinner, creating);
   gtk_widget_set_sensitive (GTK_WIDGET (self->carousel), !creating);
+  if (!creating)
+    {
+      g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+      gtk_widget_set_visible (self->progress_group, FALSE);
+    }
   update_buttons (self);
+}
+
+/* ---- an ISO's machine: its disk and CD drive ---- */
+
+static gboolean
+pulse_progress (gpointer data)
+{
+  VireoNewMachine *self = data;
+
+  gtk_progress_bar_pulse (self->progress_bar);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+show_progress (VireoNewMachine *self, const char *text)
+{
+  gtk_progress_bar_set_text (self->progress_bar, text);
+  gtk_widget_set_visible (self->progress_group, TRUE);
+  /* Pulses until the service reports how far it is (DiskProgress). */
+  if (self->pulse_timeout == 0)
+    self->pulse_timeout = g_timeout_add (100, pulse_progress, self);
+}
+
+static void
+on_disk_progress (VireoDBusMachine *machine, const char *operation, const char *target, double fraction,
+                  VireoNewMachine *self)
+{
+  g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+  gtk_progress_bar_set_fraction (self->progress_bar, CLAMP (fraction, 0.0, 1.0));
+}
+
+static void
+forget_new_machine (VireoNewMachine *self)
+{
+  if (self->new_machine != NULL && self->progress_handler != 0)
+    g_signal_handler_disconnect (self->new_machine, self->progress_handler);
+  self->progress_handler = 0;
+  g_clear_object (&self->new_machine);
+  g_clear_pointer (&self->new_machine_path, g_free);
+}
+
+/* A step after CreateMachine failed: the half-made machine goes (with the disk it may have got in its own
+ * folder, never the ISO), and the summary says why. */
+static void
+install_failed (VireoNewMachine *self, const GError *error, const char *method)
+{
+  g_autofree char *message = vireo_disk_call_error (error, method);
+
+  if (self->new_machine != NULL)
+    vireo_dbus_machine_call_delete (self->new_machine, TRUE, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
+  forget_new_machine (self);
+  g_free (self->service_error);
+  /* Translators: %s is the service's own explanation. */
+  self->service_error = g_strdup_printf (_ ("The machine could not be created: %s"), message);
+  set_creating (self, FALSE);
+}
+
+static void
+install_done (VireoNewMachine *self)
+{
+  g_autofree char *path = g_strdup (self->new_machine_path);
+
+  forget_new_machine (self);
+  set_creating (self, FALSE);
+  g_signal_emit (self, signals[SIGNAL_CREATED], 0, path, gtk_check_button_get_active (self->connect_check));
+  gtk_window_destroy (GTK_WINDOW (self));
+}
+
+static void
+on_drives_updated (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_dbus_machine_call_update_finish (VIREO_DBUS_MACHINE (source), result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (error != NULL)
+    install_failed (VIREO_NEW_MACHINE (data), error, "Update");
+  else
+    install_done (VIREO_NEW_MACHINE (data));
+}
+
+/* The machine's disks with the new one first in the boot order, the CD (made with order 2) after it.  A blank
+ * disk has no boot sector, so SeaBIOS goes on to the CD and the installer starts; once the system is
+ * installed, the disk starts it and the installer no longer comes up at each boot. */
+static GVariant *
+disks_with_boot_order (VireoNewMachine *self, const char *disk_target)
+{
+  g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (self->new_machine);
+  g_autoptr (GVariant) disks = settings
+                                   ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
+                                   : NULL;
+  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+
+  for (gsize i = 0; disks != NULL && i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *target = NULL;
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, disk);
+      if (g_variant_lookup (disk, "target", "&s", &target) && g_strcmp0 (target, disk_target) == 0)
+        g_variant_dict_insert (&dict, "boot-order", "u", 1);
+      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
+    }
+  return g_variant_builder_end (&builder);
+}
+
+static void
+on_placeholder_detached (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_dbus_machine_call_detach_disk_finish (VIREO_DBUS_MACHINE (source), result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (error != NULL)
+    install_failed (VIREO_NEW_MACHINE (data), error, "DetachDisk");
+  else
+    install_done (VIREO_NEW_MACHINE (data));
+}
+
+static void
+on_disk_imported (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *target = NULL;
+  VireoNewMachine *self;
+
+  if (!vireo_dbus_machine_call_import_disk_finish (VIREO_DBUS_MACHINE (source), &target, result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = VIREO_NEW_MACHINE (data);
+  if (error != NULL)
+    {
+      install_failed (self, error, "ImportDisk");
+      return;
+    }
+  gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+  vireo_dbus_machine_call_detach_disk (self->new_machine, PLACEHOLDER_TARGET, FALSE, G_DBUS_CALL_FLAGS_NONE,
+                                       -1, self->cancellable, on_placeholder_detached, self);
+}
+
+static void
+on_disk_created (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *target = NULL;
+  VireoNewMachine *self;
+  g_auto (GVariantDict) update = G_VARIANT_DICT_INIT (NULL);
+
+  if (!vireo_dbus_machine_call_create_disk_finish (VIREO_DBUS_MACHINE (source), &target, result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = VIREO_NEW_MACHINE (data);
+  if (error != NULL)
+    {
+      install_failed (self, error, "CreateDisk");
+      return;
+    }
+  gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+  show_progress (self, _ ("Setting the boot order…"));
+  g_variant_dict_insert_value (&update, "disks", disks_with_boot_order (self, target));
+  vireo_dbus_machine_call_update (self->new_machine, g_variant_dict_end (&update), G_DBUS_CALL_FLAGS_NONE, -1,
+                                  self->cancellable, on_drives_updated, self);
+}
+
+static void
+on_new_machine_proxy (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  VireoDBusMachine *machine = vireo_dbus_machine_proxy_new_finish (result, &error);
+  VireoNewMachine *self;
+  g_auto (GVariantDict) options = G_VARIANT_DICT_INIT (NULL);
+  gboolean windows;
+
+  if (machine == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  self = VIREO_NEW_MACHINE (data);
+  if (machine == NULL)
+    {
+      install_failed (self, error, "CreateDisk");
+      return;
+    }
+  self->new_machine = machine;
+  self->progress_handler = g_signal_connect (machine, "disk-progress", G_CALLBACK (on_disk_progress), self);
+  if (imports_image (self))
+    {
+      g_autofree char *image = trimmed_text (self->image_row);
+
+      g_variant_dict_insert (&options, "format", "s", "qcow2");
+      show_progress (self, _ ("Copying the disk image…"));
+      /* As long as the copy takes: the service reports how far it is. */
+      vireo_dbus_machine_call_import_disk (machine, image, g_variant_dict_end (&options),
+                                           G_DBUS_CALL_FLAGS_NONE, G_MAXINT, self->cancellable,
+                                           on_disk_imported, self);
+      return;
+    }
+  /* Windows has no virtio driver on its installation media; everything else libosinfo knows has. */
+  windows = self->media != NULL && g_strcmp0 (self->media->distro, "win") == 0;
+  g_variant_dict_insert (&options, "format", "s", "qcow2");
+  g_variant_dict_insert (&options, "bus", "s", windows ? "sata" : "virtio");
+  show_progress (self, _ ("Creating the disk…"));
+  vireo_dbus_machine_call_create_disk (machine, disk_size_gib (self) << 30, g_variant_dict_end (&options),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, on_disk_created, self);
+}
+
+static void
+install_begin (VireoNewMachine *self, const char *path)
+{
+  GDBusProxy *manager = G_DBUS_PROXY (vireo_host_get_manager (self->host));
+
+  self->new_machine_path = g_strdup (path);
+  if (manager == NULL)
+    {
+      g_autoptr (GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
+                                                      _ ("The Vireo service stopped."));
+      install_failed (self, error, "CreateDisk");
+      return;
+    }
+  show_progress (self, _ ("Creating the machine…"));
+  vireo_dbus_machine_proxy_new (g_dbus_proxy_get_connection (manager), G_DBUS_PROXY_FLAGS_NONE,
+                                g_dbus_proxy_get_name (manager), path, self->cancellable,
+                                on_new_machine_proxy, self);
 }
 
 static void
@@ -714,6 +1226,11 @@ on_machine_created (GObject *source, GAsyncResult *result, gpointer data)
     return; /* the wizard is gone */
 
   self = VIREO_NEW_MACHINE (data);
+  if (error == NULL && (installs_from_iso (self) || imports_image (self)))
+    {
+      install_begin (self, path);
+      return;
+    }
   set_creating (self, FALSE);
   if (error != NULL)
     {
@@ -762,6 +1279,11 @@ vireo_new_machine_dispose (GObject *object)
   VireoNewMachine *self = VIREO_NEW_MACHINE (object);
 
   g_cancellable_cancel (self->cancellable);
+  if (self->identify_cancellable != NULL)
+    g_cancellable_cancel (self->identify_cancellable);
+  g_clear_object (&self->identify_cancellable);
+  g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+  forget_new_machine (self);
   if (self->chooser != NULL)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
   g_clear_object (&self->chooser);
@@ -783,6 +1305,9 @@ vireo_new_machine_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   g_free (self->service_error);
+  g_free (self->media_error);
+  g_free (self->suggested_name);
+  vireo_media_info_free (self->media);
 
   G_OBJECT_CLASS (vireo_new_machine_parent_class)->finalize (object);
 }
@@ -831,6 +1356,18 @@ vireo_new_machine_class_init (VireoNewMachineClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, name_message);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, host_row);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, location_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, iso_radio);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, iso_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, iso_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, iso_choose);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, os_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, os_icon);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, os_spinner);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, iso_message);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, storage_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, disk_size_spin);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, progress_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, progress_bar);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_radio);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, disk_radio);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, kernel_group);
@@ -846,6 +1383,8 @@ vireo_new_machine_class_init (VireoNewMachineClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_message);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, image_format_label);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, readonly_switch);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, readonly_row);
+  gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, import_switch);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, resources_group);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_row);
   gtk_widget_class_bind_template_child (widget_class, VireoNewMachine, memory_warning);
@@ -866,6 +1405,7 @@ vireo_new_machine_class_init (VireoNewMachineClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_next_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_create_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_choose_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_iso_changed);
 }
 
 static void
@@ -889,6 +1429,6 @@ vireo_new_machine_new (GtkWindow *parent, VireoHost *host)
   g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (update_buttons),
                             self);
   apply_host_facts (self);
-  show_page (self, PAGE_NAME, FALSE);
+  show_page (self, 0, FALSE);
   return self;
 }

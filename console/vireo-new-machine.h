@@ -1,5 +1,6 @@
-/* vireo-new-machine.h — the New Machine wizard: name and location, boot source, memory and processors,
- * network, display, summary; validated as the user types; creates the machine through Manager.CreateMachine. */
+/* vireo-new-machine.h — the New Machine wizard: boot source (an ISO to install from, a disk image, a kernel),
+ * name and location, memory and processors, network, display, summary; validated as the user types; creates
+ * the machine through Manager.CreateMachine (and its disk and CD-ROM through the Machine's disk methods). */
 #pragma once
 
 #include <adwaita.h>
@@ -15,9 +16,17 @@ G_DECLARE_FINAL_TYPE (VireoNewMachine, vireo_new_machine, VIREO, NEW_MACHINE, Ad
  * emits "created" (const char *object_path, gboolean connect_now) and closes itself. */
 VireoNewMachine *vireo_new_machine_new (GtkWindow *parent, VireoHost *host);
 
-/* A modal Open dialog over @parent that starts in the folder of @near (may be NULL or ""); with @images it
- * offers disk images first. */
-GtkFileChooserNative *vireo_file_chooser_new (GtkWindow *parent, const char *title, gboolean images,
+/* What a file dialog offers first. */
+typedef enum
+{
+  VIREO_FILES_ANY,
+  VIREO_FILES_IMAGES, /* disk images: raw, qcow2 */
+  VIREO_FILES_ISO,    /* CD and DVD images */
+} VireoFiles;
+
+/* A modal Open dialog over @parent that starts in the folder of @near (may be NULL or ""), offering @files
+ * first. */
+GtkFileChooserNative *vireo_file_chooser_new (GtkWindow *parent, const char *title, VireoFiles files,
                                               const char *near);
 
 G_END_DECLS

@@ -138,14 +138,15 @@ on_choose_clicked (VireoSettingsBoot *self, GtkWidget *button)
     {
       near = vireo_entry_row_get_stripped_text (self->kernel_row);
       vireo_settings_page_choose_file (PAGE (self), GTK_WIDGET (self->kernel_row), _ ("Choose the Kernel"),
-                                       FALSE, near, on_file_chosen);
+                                       VIREO_FILES_ANY, near, on_file_chosen);
     }
   else
     {
       near = vireo_entry_row_get_stripped_text (
           *gtk_editable_get_text (GTK_EDITABLE (self->initrd_row)) ? self->initrd_row : self->kernel_row);
       vireo_settings_page_choose_file (PAGE (self), GTK_WIDGET (self->initrd_row),
-                                       _ ("Choose the Initial Ramdisk"), FALSE, near, on_file_chosen);
+                                       _ ("Choose the Initial Ramdisk"), VIREO_FILES_ANY, near,
+                                       on_file_chosen);
     }
 }
 

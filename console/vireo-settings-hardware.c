@@ -1,6 +1,6 @@
 /* vireo-settings-hardware.c — the Hardware page of a machine's settings: memory and processors (spin buttons
- * that apply once the user stops clicking, with the host's facts in view), network, display, and the disks
- * (added, made read-only or removed, each change sent as the whole new list). */
+ * that apply once the user stops clicking, with the host's facts in view), network and display.  The disks
+ * have a page of their own (vireo-settings-disks.c). */
 #include "vireo-settings-hardware.h"
 
 #include <glib/gi18n.h>
@@ -20,7 +20,6 @@ struct _VireoSettingsHardware
 
   guint memory_timeout;
   guint vcpus_timeout;
-  GPtrArray *disk_rows;
 
   /* Template widgets */
   AdwPreferencesGroup *resources_group;
@@ -35,9 +34,6 @@ struct _VireoSettingsHardware
   AdwComboRow *network_row;
   AdwActionRow *display_row;
   GtkSwitch *display_switch;
-  AdwPreferencesGroup *disks_group;
-  GtkWidget *add_disk_button;
-  GtkWidget *no_disks_row;
 };
 
 G_DEFINE_FINAL_TYPE (VireoSettingsHardware, vireo_settings_hardware, VIREO_TYPE_SETTINGS_PAGE)
@@ -91,158 +87,6 @@ describe (VireoSettingsHardware *self)
                                      "serial console only."));
   /* The host's facts stay in view while locked: they are what the user will want to know when off. */
   adw_preferences_group_set_description (self->resources_group, facts);
-  adw_preferences_group_set_description (self->disks_group,
-                                         locked ? vireo_settings_locked_group_text ()
-                                                : _ ("Images the machine sees as disks, in this order."));
-}
-
-/* ---- disks ---- */
-
-static GVariant *
-current_disks (VireoSettingsHardware *self)
-{
-  GVariant *disks = vireo_settings_page_lookup (PAGE (self), "disks");
-
-  if (disks == NULL || !g_variant_is_of_type (disks, G_VARIANT_TYPE ("aa{sv}")))
-    {
-      g_clear_pointer (&disks, g_variant_unref);
-      disks = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
-    }
-  return disks;
-}
-
-static GVariant *
-edited_disks (VireoSettingsHardware *self, guint change_index, gboolean remove, gboolean readonly)
-{
-  g_autoptr (GVariant) disks = current_disks (self);
-  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-
-  for (gsize i = 0; i < g_variant_n_children (disks); i++)
-    {
-      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
-      GVariantDict dict;
-
-      if (i == change_index && remove)
-        continue;
-      g_variant_dict_init (&dict, disk);
-      if (i == change_index)
-        g_variant_dict_insert (&dict, "readonly", "b", readonly);
-      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
-    }
-  return g_variant_builder_end (&builder);
-}
-
-static void
-on_disk_remove (GtkButton *button, VireoSettingsHardware *self)
-{
-  guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (button), "disk-index"));
-
-  vireo_settings_page_send (PAGE (self), "disks", edited_disks (self, index, TRUE, FALSE));
-}
-
-static void
-on_disk_readonly (GtkCheckButton *check, GParamSpec *pspec, VireoSettingsHardware *self)
-{
-  guint index = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (check), "disk-index"));
-
-  if (!vireo_settings_page_is_syncing (PAGE (self)))
-    vireo_settings_page_send (PAGE (self), "disks",
-                              edited_disks (self, index, FALSE, gtk_check_button_get_active (check)));
-}
-
-static void
-show_disks (VireoSettingsHardware *self, GVariant *disks)
-{
-  for (guint i = 0; i < self->disk_rows->len; i++)
-    adw_preferences_group_remove (self->disks_group, g_ptr_array_index (self->disk_rows, i));
-  g_ptr_array_set_size (self->disk_rows, 0);
-
-  for (gsize i = 0; disks && i < g_variant_n_children (disks); i++)
-    {
-      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
-      const char *path = "";
-      const char *format = "raw";
-      gboolean readonly = FALSE;
-      g_autofree char *name = NULL;
-      g_autofree char *subtitle = NULL;
-      GtkWidget *row = adw_action_row_new ();
-      GtkWidget *check = gtk_check_button_new_with_mnemonic (_ ("_Read-only"));
-      GtkWidget *remove = gtk_button_new_from_icon_name ("user-trash-symbolic");
-
-      g_variant_lookup (disk, "path", "&s", &path);
-      g_variant_lookup (disk, "format", "&s", &format);
-      g_variant_lookup (disk, "readonly", "b", &readonly);
-      name = g_filename_display_basename (path);
-      /* Translators: what kind of image a disk is, and where it is. */
-      subtitle = g_strdup_printf (_ ("%s — %s"),
-                                  g_str_equal (format, "qcow2") ? _ ("qcow2 image") : _ ("Raw image"), path);
-
-      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
-      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
-      adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 2);
-      adw_action_row_add_prefix (ADW_ACTION_ROW (row),
-                                 gtk_image_new_from_icon_name ("drive-harddisk-symbolic"));
-
-      gtk_check_button_set_active (GTK_CHECK_BUTTON (check), readonly);
-      gtk_widget_set_valign (check, GTK_ALIGN_CENTER);
-      g_object_set_data (G_OBJECT (check), "disk-index", GUINT_TO_POINTER ((guint) i));
-      g_signal_connect (check, "notify::active", G_CALLBACK (on_disk_readonly), self);
-      adw_action_row_add_suffix (ADW_ACTION_ROW (row), check);
-
-      gtk_widget_set_valign (remove, GTK_ALIGN_CENTER);
-      gtk_widget_set_tooltip_text (remove, _ ("Remove the disk from the machine (the image stays)"));
-      gtk_widget_add_css_class (remove, "flat");
-      g_object_set_data (G_OBJECT (remove), "disk-index", GUINT_TO_POINTER ((guint) i));
-      g_signal_connect (remove, "clicked", G_CALLBACK (on_disk_remove), self);
-      adw_action_row_add_suffix (ADW_ACTION_ROW (row), remove);
-
-      gtk_widget_set_sensitive (row, !vireo_settings_page_is_locked (PAGE (self)));
-      adw_preferences_group_add (self->disks_group, row);
-      g_ptr_array_add (self->disk_rows, row);
-    }
-  gtk_widget_set_visible (self->no_disks_row, self->disk_rows->len == 0);
-}
-
-static void
-add_disk (VireoSettingsHardware *self, const char *path)
-{
-  g_autofree char *not_writable = NULL;
-  g_autoptr (GVariant) disks = current_disks (self);
-  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-  g_autofree char *reason = vireo_check_machine_file (path, FALSE);
-  g_autofree char *display = g_filename_display_name (path);
-  const char *format;
-  GVariantDict dict;
-
-  if (reason != NULL)
-    {
-      vireo_settings_page_toast (PAGE (self), reason);
-      return;
-    }
-  for (gsize i = 0; i < g_variant_n_children (disks); i++)
-    {
-      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
-      const char *other = NULL;
-
-      if (g_variant_lookup (disk, "path", "&s", &other) && g_strcmp0 (other, path) == 0)
-        {
-          g_autofree char *message = g_strdup_printf (_ ("“%s” is already one of the machine’s disks."),
-                                                      display);
-          vireo_settings_page_toast (PAGE (self), message);
-          return;
-        }
-      g_variant_builder_add_value (&builder, disk);
-    }
-  format = vireo_detect_image_format (path);
-  g_variant_dict_init (&dict, NULL);
-  g_variant_dict_insert (&dict, "path", "s", path);
-  g_variant_dict_insert (&dict, "format", "s", format ? format : "raw");
-  /* An image the user cannot write is still useful to the guest, read-only. */
-  not_writable = vireo_check_machine_file (path, TRUE);
-  g_variant_dict_insert (&dict, "readonly", "b", not_writable != NULL);
-  g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
-  vireo_settings_page_send (PAGE (self), "disks", g_variant_builder_end (&builder));
 }
 
 /* ---- memory, processors, devices ---- */
@@ -345,8 +189,6 @@ vireo_settings_hardware_sync_key (VireoSettingsPage *page, const char *key, GVar
       g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
       gtk_spin_button_set_value (self->vcpus_spin, vcpus);
     }
-  else if (g_str_equal (key, "disks") && g_variant_is_of_type (value, G_VARIANT_TYPE ("aa{sv}")))
-    show_disks (self, value);
   else if (g_str_equal (key, "network"))
     adw_combo_row_set_selected (self->network_row, vireo_settings_index_of (network_values, text));
   else if (g_str_equal (key, "display") && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
@@ -376,14 +218,14 @@ vireo_settings_hardware_update_lock (VireoSettingsPage *page)
   VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
   gboolean locked = vireo_settings_page_is_locked (page);
   GtkWidget *off_only[] = {
-    GTK_WIDGET (self->memory_row),  GTK_WIDGET (self->vcpus_row), GTK_WIDGET (self->network_row),
-    GTK_WIDGET (self->display_row), self->add_disk_button,
+    GTK_WIDGET (self->memory_row),
+    GTK_WIDGET (self->vcpus_row),
+    GTK_WIDGET (self->network_row),
+    GTK_WIDGET (self->display_row),
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (off_only); i++)
     gtk_widget_set_sensitive (off_only[i], !locked);
-  for (guint i = 0; i < self->disk_rows->len; i++)
-    gtk_widget_set_sensitive (g_ptr_array_index (self->disk_rows, i), !locked);
   if (locked && (self->memory_timeout != 0 || self->vcpus_timeout != 0))
     {
       /* A change waiting to be sent would only be refused: the spin buttons show what is in effect. */
@@ -424,19 +266,6 @@ vireo_settings_hardware_flush (VireoSettingsPage *page)
 
 /* ---- the page ---- */
 
-static void
-on_disk_chosen (VireoSettingsPage *page, GtkWidget *target, const char *path)
-{
-  add_disk (VIREO_SETTINGS_HARDWARE (page), path);
-}
-
-static void
-on_add_disk_clicked (VireoSettingsHardware *self)
-{
-  vireo_settings_page_choose_file (PAGE (self), self->add_disk_button, _ ("Add a Disk Image"), TRUE, NULL,
-                                   on_disk_chosen);
-}
-
 void
 vireo_settings_hardware_set_ranges (VireoSettingsHardware *self)
 {
@@ -444,23 +273,6 @@ vireo_settings_hardware_set_ranges (VireoSettingsHardware *self)
 
   vireo_set_resource_ranges (vireo_host_get_manager (vireo_settings_page_get_host (PAGE (self))),
                              self->memory_adjustment, self->vcpus_adjustment);
-}
-
-void
-vireo_settings_hardware_add_disk (VireoSettingsHardware *self, const char *path)
-{
-  g_return_if_fail (VIREO_IS_SETTINGS_HARDWARE (self));
-  g_return_if_fail (path != NULL);
-
-  add_disk (self, path);
-}
-
-GtkWidget *
-vireo_settings_hardware_get_disk_row (VireoSettingsHardware *self, guint index)
-{
-  g_return_val_if_fail (VIREO_IS_SETTINGS_HARDWARE (self), NULL);
-
-  return index < self->disk_rows->len ? g_ptr_array_index (self->disk_rows, index) : NULL;
 }
 
 static void
@@ -475,15 +287,6 @@ vireo_settings_hardware_dispose (GObject *object)
 }
 
 static void
-vireo_settings_hardware_finalize (GObject *object)
-{
-  VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (object);
-
-  g_clear_pointer (&self->disk_rows, g_ptr_array_unref);
-  G_OBJECT_CLASS (vireo_settings_hardware_parent_class)->finalize (object);
-}
-
-static void
 vireo_settings_hardware_class_init (VireoSettingsHardwareClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
@@ -491,7 +294,6 @@ vireo_settings_hardware_class_init (VireoSettingsHardwareClass *klass)
   VireoSettingsPageClass *page_class = VIREO_SETTINGS_PAGE_CLASS (klass);
 
   object_class->dispose = vireo_settings_hardware_dispose;
-  object_class->finalize = vireo_settings_hardware_finalize;
   page_class->sync_key = vireo_settings_hardware_sync_key;
   page_class->message_for_key = vireo_settings_hardware_message_for_key;
   page_class->update_lock = vireo_settings_hardware_update_lock;
@@ -511,19 +313,14 @@ vireo_settings_hardware_class_init (VireoSettingsHardwareClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, network_row);
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, display_row);
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, display_switch);
-  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, disks_group);
-  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, add_disk_button);
-  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, no_disks_row);
   gtk_widget_class_bind_template_callback (widget_class, on_memory_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_vcpus_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_network_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_display_toggled);
-  gtk_widget_class_bind_template_callback (widget_class, on_add_disk_clicked);
 }
 
 static void
 vireo_settings_hardware_init (VireoSettingsHardware *self)
 {
-  self->disk_rows = g_ptr_array_new ();
   gtk_widget_init_template (GTK_WIDGET (self));
 }

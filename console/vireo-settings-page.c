@@ -161,7 +161,7 @@ on_chooser_response (GtkNativeDialog *dialog, int response, gpointer data)
 
 void
 vireo_settings_page_choose_file (VireoSettingsPage *page, GtkWidget *target, const char *title,
-                                 gboolean images, const char *near, VireoSettingsFileChosen chosen)
+                                 VireoFiles files, const char *near, VireoSettingsFileChosen chosen)
 {
   VireoSettingsPagePrivate *priv = PRIV (page);
 
@@ -169,7 +169,7 @@ vireo_settings_page_choose_file (VireoSettingsPage *page, GtkWidget *target, con
     return;
   priv->chooser_target = target;
   priv->chosen = chosen;
-  priv->chooser = vireo_file_chooser_new (GTK_WINDOW (priv->window), title, images, near);
+  priv->chooser = vireo_file_chooser_new (GTK_WINDOW (priv->window), title, files, near);
   g_signal_connect (priv->chooser, "response", G_CALLBACK (on_chooser_response), page);
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (priv->chooser));
 }

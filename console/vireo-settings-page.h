@@ -6,6 +6,7 @@
 #include <adwaita.h>
 
 #include "vireo-machine-settings.h"
+#include "vireo-new-machine.h"
 
 G_BEGIN_DECLS
 
@@ -57,7 +58,7 @@ void vireo_settings_page_toast (VireoSettingsPage *page, const char *message);
 /* Asks for a file in a modal dialog over the window, one at a time; @chosen gets @target and the path. */
 typedef void (*VireoSettingsFileChosen) (VireoSettingsPage *page, GtkWidget *target, const char *path);
 void vireo_settings_page_choose_file (VireoSettingsPage *page, GtkWidget *target, const char *title,
-                                      gboolean images, const char *near, VireoSettingsFileChosen chosen);
+                                      VireoFiles files, const char *near, VireoSettingsFileChosen chosen);
 
 /* Helpers the pages share. */
 /* Shows @reason (NULL: none) under @field in @label, and marks @field as wrong while there is one. */

@@ -307,6 +307,106 @@ test_serial_console (void)
   g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (connection), "vireo-connection-serial");
 }
 
+static gboolean
+machine_listed (gpointer path)
+{
+  return vireo_host_find_machine (fixture.host, path) != NULL;
+}
+
+/* The label of every item of @menu, joined by "|". */
+static char *
+menu_labels (GMenuModel *menu)
+{
+  g_autoptr (GString) labels = g_string_new (NULL);
+
+  for (int i = 0; i < g_menu_model_get_n_items (menu); i++)
+    {
+      g_autofree char *label = NULL;
+
+      g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_LABEL, "s", &label);
+      g_string_append_printf (labels, "%s%s", i ? "|" : "", label);
+    }
+  return g_string_free (g_steal_pointer (&labels), FALSE);
+}
+
+typedef struct
+{
+  GMenuModel *menu;
+  const char *labels;
+} MenuQuery;
+
+static gboolean
+menu_is (gpointer data)
+{
+  MenuQuery *query = data;
+  g_autofree char *labels = menu_labels (query->menu);
+
+  return g_str_equal (labels, query->labels);
+}
+
+static void
+assert_menu (GMenuModel *menu, const char *labels)
+{
+  MenuQuery query = { menu, labels };
+
+  if (!vireo_ui_wait (menu_is, &query, WAIT_SECONDS))
+    {
+      g_autofree char *shown = menu_labels (menu);
+      g_error ("the CD/DVD menu says “%s”, not “%s”", shown, labels);
+    }
+}
+
+/* The header bar's menu has the CD/DVD drive's Choose Medium… and Eject; both reach the service. */
+static void
+test_cd_menu (void)
+{
+  g_autofree char *path = vireo_ui_create_machine (&fixture, "With a CD", "hello", TRUE);
+  g_autofree char *iso = g_build_filename (fixture.base, "installer.iso", NULL);
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  VireoConnection *window;
+  GMenuModel *menu;
+  GtkPopover *popover;
+
+  g_assert_true (g_file_set_contents (iso, "an installation medium", -1, NULL));
+  reply = g_dbus_connection_call_sync (
+      fixture.connection, "org.vireo.Vireo1", path, "org.vireo.Vireo1.Machine", "Update",
+      g_variant_new_parsed ("({'disks': <[{'path': <''>, 'device': <'cdrom'>, 'bus': <'sata'>}]>},)"), NULL,
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+
+  window = vireo_connection_new (fixture.app, fixture.host, vireo_host_find_machine (fixture.host, path));
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  menu = vireo_connection_get_media_menu (window);
+  assert_menu (menu, "Choose CD/DVD _Medium…|_Eject CD/DVD");
+
+  /* Off, the medium goes into the definition. */
+  vireo_connection_change_medium (window, "sda", iso);
+  assert_menu (menu, "Choose CD/DVD _Medium…|_Eject “installer.iso”");
+  {
+    GVariant *settings = vireo_dbus_machine_get_settings (vireo_connection_get_machine (window));
+    g_autoptr (GVariant) disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
+    g_autoptr (GVariant) cd = g_variant_get_child_value (disks, 0);
+    const char *medium = NULL;
+
+    g_assert_true (g_variant_lookup (cd, "path", "&s", &medium));
+    g_assert_cmpstr (medium, ==, iso);
+  }
+  gtk_menu_button_popup (GTK_MENU_BUTTON (vireo_connection_get_more_button (window)));
+  popover = gtk_menu_button_get_popover (GTK_MENU_BUTTON (vireo_connection_get_more_button (window)));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (popover));
+  vireo_ui_spin (300);
+  g_object_unref (vireo_ui_render (GTK_WIDGET (popover), "vireo-connection-cd-menu"));
+  gtk_popover_popdown (popover);
+
+  /* Eject, as the menu item does. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.eject", "s", "sda"));
+  assert_menu (menu, "Choose CD/DVD _Medium…|_Eject CD/DVD");
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -319,6 +419,7 @@ main (int argc, char **argv)
   g_test_add_func ("/connection/ctrl-alt-del", test_ctrl_alt_del);
   g_test_add_func ("/connection/reconnect-after-reset", test_reconnect_after_reset);
   g_test_add_func ("/connection/serial-console", test_serial_console);
+  g_test_add_func ("/connection/cd-menu", test_cd_menu);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   g_free (demo_path);

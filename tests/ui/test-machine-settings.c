@@ -371,26 +371,166 @@ disk_setting (VireoDBusMachine *machine, guint index)
   return g_variant_get_child_value (disks, index);
 }
 
-/* Disks: added (format read from the file), made read-only, refused twice, removed; a row for each. */
+/* A widget named @name (gtk_widget_set_name) under @widget, or NULL. */
+static GtkWidget *
+find_named (GtkWidget *widget, const char *name)
+{
+  if (g_strcmp0 (gtk_widget_get_name (widget), name) == 0)
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_named (child, name);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+static const char *
+lookup_string (GVariant *dict, const char *key)
+{
+  const char *value = NULL;
+
+  g_variant_lookup (dict, key, "&s", &value);
+  return value;
+}
+
+typedef struct
+{
+  VireoDBusMachine *machine;
+  guint index;
+  const char *key;
+  const char *value;
+} DiskKeyQuery;
+
+static gboolean
+disk_key_is (gpointer data)
+{
+  DiskKeyQuery *query = data;
+  GVariant *settings = vireo_dbus_machine_get_settings (query->machine);
+  g_autoptr (GVariant) disks = settings
+                                   ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
+                                   : NULL;
+  g_autoptr (GVariant) disk = NULL;
+
+  if (disks == NULL || query->index >= g_variant_n_children (disks))
+    return FALSE;
+  disk = g_variant_get_child_value (disks, query->index);
+  return g_strcmp0 (lookup_string (disk, query->key), query->value) == 0;
+}
+
+static gboolean
+dialog_open (gpointer window)
+{
+  return vireo_machine_settings_get_disk_dialog (window) != NULL;
+}
+
+/* Activates one of the Disks page's actions, as its menu and buttons do; @target: the disk, or NULL. */
+static void
+disks_action (VireoMachineSettings *window, const char *action, const char *target)
+{
+  GtkWidget *page = vireo_machine_settings_get_disks_page (window);
+
+  if (target != NULL)
+    g_assert_true (gtk_widget_activate_action (page, action, "s", target));
+  else
+    g_assert_true (gtk_widget_activate_action (page, action, NULL));
+  pump ();
+}
+
+/* A dialog saying a disk method failed, with @text in it. */
+typedef struct
+{
+  const char *text;
+  GtkWidget *dialog;
+} FailureQuery;
+
+static gboolean
+failure_shown (gpointer data)
+{
+  FailureQuery *query = data;
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GtkWidget) window = g_list_model_get_item (toplevels, i);
+
+      if (g_strcmp0 (gtk_widget_get_name (window), "disk-failure") == 0
+          && widget_shows_text (window, query->text))
+        {
+          query->dialog = window;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+typedef struct
+{
+  FailureQuery *refused;
+  DiskQuery *created;
+} CreatedOrRefused;
+
+static gboolean
+created_or_refused (gpointer data)
+{
+  CreatedOrRefused *either = data;
+
+  return failure_shown (either->refused) || disk_count_is (either->created);
+}
+
+/* The disk row @row says the disk has @size bytes (as GLib words sizes, with a no-break space). */
+static void
+assert_shows_size (GtkWidget *row, guint64 size)
+{
+  g_autofree char *shown = g_format_size_full (size, G_FORMAT_SIZE_IEC_UNITS);
+  const char *subtitle = adw_action_row_get_subtitle (ADW_ACTION_ROW (row));
+
+  if (strstr (subtitle, shown) == NULL)
+    g_error ("the row says “%s”, not “%s”", subtitle, shown);
+}
+
+/* A qcow2 header (version 3) for a disk of @size bytes: enough for the app to read its size. */
+static void
+write_qcow2_header (const char *path, guint64 size)
+{
+  guint8 header[104] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+  guint64 be = GUINT64_TO_BE (size);
+
+  memcpy (header + 24, &be, sizeof be);
+  g_assert_true (g_file_set_contents (path, (const char *) header, sizeof header, NULL));
+}
+
+/* Disks: added (format read from the file), made read-only, refused twice, removed; a CD/DVD drive added, its
+ * medium chosen and ejected; a new disk and growing one through the service's disk methods. */
 static void
 test_disks (void)
 {
   g_autofree char *path = NULL;
   g_autofree char *raw = g_build_filename (fixture.base, "data.img", NULL);
   g_autofree char *qcow2 = g_build_filename (fixture.base, "system.qcow2", NULL);
+  g_autofree char *iso = g_build_filename (fixture.base, "installer.iso", NULL);
   VireoDBusMachine *machine = create_machine ("With Disks", "hello", &path);
   VireoMachineSettings *window = open_settings (machine);
   DiskQuery query = { machine, 0 };
   TextQuery toast = { GTK_WIDGET (window), "already" };
   g_autoptr (GVariant) disk = NULL;
+  g_autofree char *raw_target = NULL;
+  g_autofree char *qcow2_target = NULL;
+  g_autofree char *cd_target = NULL;
   const char *text;
   gboolean readonly;
   GtkWidget *row;
+  AdwMessageDialog *dialog;
 
   g_assert_true (g_file_set_contents (raw, "\0\0\0\0\0\0\0\0", 8, NULL));
-  g_assert_true (g_file_set_contents (qcow2, "QFI\xfb\0\0\0\3", 8, NULL));
+  write_qcow2_header (qcow2, G_GUINT64_CONSTANT (1) << 30);
+  g_assert_true (g_file_set_contents (iso, "not really an ISO", -1, NULL));
   g_assert_true (gtk_widget_get_visible (part (window, "no_disks_row")));
+  screenshot (window, "disks", "disks-empty");
 
+  /* An existing image: the service names it; the row says what it is. */
   vireo_machine_settings_add_disk (window, raw);
   query.count = 1;
   g_assert_true (vireo_ui_wait (disk_count_is, &query, WAIT_SECONDS));
@@ -402,45 +542,173 @@ test_disks (void)
   g_assert_cmpstr (text, ==, "raw");
   g_assert_true (g_variant_lookup (disk, "readonly", "b", &readonly));
   g_assert_false (readonly);
+  raw_target = g_strdup (lookup_string (disk, "target"));
+  g_assert_nonnull (raw_target);
   g_clear_pointer (&disk, g_variant_unref);
   g_assert_false (gtk_widget_get_visible (part (window, "no_disks_row")));
   row = vireo_machine_settings_get_disk_row (window, 0);
   g_assert_nonnull (row);
   g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), ==, "data.img");
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "Raw"));
+  g_assert_nonnull (strstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (row)), "VirtIO"));
 
   /* Read-only, from the row's check button. */
   gtk_check_button_set_active (GTK_CHECK_BUTTON (find_widget (row, GTK_TYPE_CHECK_BUTTON)), TRUE);
-  assert_setting (
-      machine, "disks",
-      g_variant_new_parsed ("[{'path': <%s>, 'format': <'raw'>, 'readonly': <true>, 'device': <'disk'>, "
-                            "'bus': <'virtio'>, 'target': <'vda'>, 'boot-order': <uint32 0>, "
-                            "'cache': <'default'>}]",
-                            raw));
+  {
+    gboolean flag = FALSE;
 
+    for (guint i = 0; i < 50 && !flag; i++)
+      {
+        g_autoptr (GVariant) first = disk_setting (machine, 0);
+        g_variant_lookup (first, "readonly", "b", &flag);
+        if (!flag)
+          vireo_ui_spin (100);
+      }
+    g_assert_true (flag);
+  }
+
+  /* A qcow2 image: its virtual size is read from its header. */
   vireo_machine_settings_add_disk (window, qcow2);
   query.count = 2;
   g_assert_true (vireo_ui_wait (disk_count_is, &query, WAIT_SECONDS));
   disk = disk_setting (machine, 1);
   g_assert_true (g_variant_lookup (disk, "format", "&s", &text));
   g_assert_cmpstr (text, ==, "qcow2");
+  qcow2_target = g_strdup (lookup_string (disk, "target"));
   g_clear_pointer (&disk, g_variant_unref);
   pump ();
-  screenshot (window, "hardware", "disks");
+  row = vireo_machine_settings_get_disk_row (window, 1);
+  assert_shows_size (row, G_GUINT64_CONSTANT (1) << 30);
 
   /* The same image twice: refused here, with a toast. */
   vireo_machine_settings_add_disk (window, raw);
   g_assert_true (vireo_ui_wait (text_shown, &toast, WAIT_SECONDS));
   g_assert_true (disk_count_is (&query));
 
-  /* Removed with the row's button: the other disk stays. */
-  row = vireo_machine_settings_get_disk_row (window, 0);
-  /* (A GtkCheckButton is no GtkButton: the row's only button is the remove button.) */
-  g_signal_emit_by_name (find_widget (row, GTK_TYPE_BUTTON), "clicked");
-  query.count = 1;
+  /* An empty CD/DVD drive (Add → CD/DVD Drive): SATA, nothing to eject. */
+  disks_action (window, "disks.cdrom", NULL);
+  query.count = 3;
+  g_assert_true (vireo_ui_wait (disk_count_is, &query, WAIT_SECONDS));
+  disk = disk_setting (machine, 2);
+  g_assert_cmpstr (lookup_string (disk, "device"), ==, "cdrom");
+  g_assert_cmpstr (lookup_string (disk, "bus"), ==, "sata");
+  g_assert_cmpstr (lookup_string (disk, "path"), ==, "");
+  cd_target = g_strdup (lookup_string (disk, "target"));
+  g_clear_pointer (&disk, g_variant_unref);
+  pump ();
+  row = vireo_machine_settings_get_disk_row (window, 2);
+  g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), ==, "Empty CD/DVD drive");
+  g_assert_false (gtk_widget_get_sensitive (find_named (row, "eject")));
+  g_assert_true (gtk_widget_get_sensitive (find_named (row, "choose-medium")));
+
+  /* A medium in it (Choose Medium…), then ejected. */
+  vireo_machine_settings_change_medium (window, cd_target, iso);
+  {
+    DiskKeyQuery medium = { machine, 2, "path", iso };
+    g_assert_true (vireo_ui_wait (disk_key_is, &medium, WAIT_SECONDS));
+  }
+  pump ();
+  row = vireo_machine_settings_get_disk_row (window, 2);
+  g_assert_cmpstr (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row)), ==, "installer.iso");
+  g_assert_true (gtk_widget_get_sensitive (find_named (row, "eject")));
+  screenshot (window, "disks", "disks");
+  disks_action (window, "disks.eject", cd_target);
+  {
+    DiskKeyQuery medium = { machine, 2, "path", "" };
+    g_assert_true (vireo_ui_wait (disk_key_is, &medium, WAIT_SECONDS));
+  }
+
+  /* Removed after a question: the raw image is not in the machine's folder, so nothing offers to delete it. */
+  disks_action (window, "disks.remove", raw_target);
+  g_assert_true (vireo_ui_wait (dialog_open, window, WAIT_SECONDS));
+  dialog = vireo_machine_settings_get_disk_dialog (window);
+  g_assert_null (find_widget (GTK_WIDGET (dialog), GTK_TYPE_CHECK_BUTTON));
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (dialog));
+  g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "vireo-machine-settings-disks-remove"));
+  adw_message_dialog_response (dialog, "confirm");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  query.count = 2;
   g_assert_true (vireo_ui_wait (disk_count_is, &query, WAIT_SECONDS));
   disk = disk_setting (machine, 0);
-  g_assert_true (g_variant_lookup (disk, "path", "&s", &text));
-  g_assert_cmpstr (text, ==, qcow2);
+  g_assert_cmpstr (lookup_string (disk, "path"), ==, qcow2);
+  g_clear_pointer (&disk, g_variant_unref);
+  g_assert_true (g_file_test (raw, G_FILE_TEST_EXISTS));
+
+  /* A new disk (Add → New Disk…): 2 GiB of qcow2, made by the service in the machine's folder. */
+  disks_action (window, "disks.new", NULL);
+  g_assert_true (vireo_ui_wait (dialog_open, window, WAIT_SECONDS));
+  dialog = vireo_machine_settings_get_disk_dialog (window);
+  gtk_spin_button_set_value (GTK_SPIN_BUTTON (find_widget (GTK_WIDGET (dialog), GTK_TYPE_SPIN_BUTTON)), 2);
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (dialog));
+  g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "vireo-machine-settings-disks-new"));
+  adw_message_dialog_response (dialog, "confirm");
+  gtk_window_destroy (GTK_WINDOW (dialog));
+  {
+    FailureQuery missing = { "no CreateDisk" };
+    DiskQuery three = { machine, 3 };
+
+    CreatedOrRefused either = { &missing, &three };
+
+    g_assert_true (vireo_ui_wait (created_or_refused, &either, WAIT_SECONDS));
+    if (!disk_count_is (&three))
+      {
+        /* A service without the disk methods: a dialog says so. */
+        gtk_test_widget_wait_for_draw (missing.dialog);
+        g_object_unref (vireo_ui_render (missing.dialog, "vireo-machine-settings-disks-no-create-disk"));
+        gtk_window_destroy (GTK_WINDOW (missing.dialog));
+        gtk_window_destroy (GTK_WINDOW (window));
+        g_test_skip (
+            "this vireod has no Machine.CreateDisk (branch svc-storage): new and grown disks are not "
+            "checked");
+        return;
+      }
+  }
+  disk = disk_setting (machine, 2);
+  g_assert_cmpstr (lookup_string (disk, "format"), ==, "qcow2");
+  {
+    g_autofree char *new_target = g_strdup (lookup_string (disk, "target"));
+    g_autofree char *new_path = g_strdup (lookup_string (disk, "path"));
+
+    g_clear_pointer (&disk, g_variant_unref);
+    pump ();
+    row = vireo_machine_settings_get_disk_row (window, 2);
+    assert_shows_size (row, G_GUINT64_CONSTANT (2) << 30);
+
+    /* Grown to 3 GiB: the dialog offers only larger sizes. */
+    disks_action (window, "disks.grow", new_target);
+    g_assert_true (vireo_ui_wait (dialog_open, window, WAIT_SECONDS));
+    dialog = vireo_machine_settings_get_disk_dialog (window);
+    {
+      GtkSpinButton *spin = GTK_SPIN_BUTTON (find_widget (GTK_WIDGET (dialog), GTK_TYPE_SPIN_BUTTON));
+
+      g_assert_cmpfloat (gtk_adjustment_get_lower (gtk_spin_button_get_adjustment (spin)), ==, 3);
+      gtk_spin_button_set_value (spin, 1);
+      g_assert_cmpfloat (gtk_spin_button_get_value (spin), ==, 3);
+    }
+    gtk_test_widget_wait_for_draw (GTK_WIDGET (dialog));
+    g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "vireo-machine-settings-disks-grow"));
+    adw_message_dialog_response (dialog, "confirm");
+    gtk_window_destroy (GTK_WINDOW (dialog));
+    {
+      g_autofree char *three = g_format_size_full (G_GUINT64_CONSTANT (3) << 30, G_FORMAT_SIZE_IEC_UNITS);
+      TextQuery grown = { GTK_WIDGET (window), three };
+      g_assert_true (vireo_ui_wait (text_shown, &grown, WAIT_SECONDS));
+    }
+
+    /* Removed with its file: it is in the machine's folder, so the dialog offers to delete it. */
+    disks_action (window, "disks.remove", new_target);
+    g_assert_true (vireo_ui_wait (dialog_open, window, WAIT_SECONDS));
+    dialog = vireo_machine_settings_get_disk_dialog (window);
+    gtk_check_button_set_active (GTK_CHECK_BUTTON (find_widget (GTK_WIDGET (dialog), GTK_TYPE_CHECK_BUTTON)),
+                                 TRUE);
+    adw_message_dialog_response (dialog, "confirm");
+    gtk_window_destroy (GTK_WINDOW (dialog));
+    query.count = 2;
+    g_assert_true (vireo_ui_wait (disk_count_is, &query, WAIT_SECONDS));
+    vireo_ui_spin (200);
+    g_assert_false (g_file_test (new_path, G_FILE_TEST_EXISTS));
+  }
+  screenshot (window, "disks", "disks-after");
   gtk_window_destroy (GTK_WINDOW (window));
 }
 

@@ -118,6 +118,8 @@ screenshot (gpointer wizard, const char *name)
   g_autofree char *file = g_strconcat ("vireo-new-machine-", name, NULL);
 
   gtk_test_widget_wait_for_draw (GTK_WIDGET (wizard));
+  /* A row whose text just changed can be caught between its layout and its redraw. */
+  vireo_ui_spin (100);
   g_object_unref (vireo_ui_render (GTK_WIDGET (wizard), file));
 }
 
@@ -209,26 +211,30 @@ test_create (void)
   g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
   g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
 
-  /* 1: the location is the service's, read-only. */
-  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (wizard, "location_row"))), ==,
-                   vireo_dbus_manager_get_storage_location (manager));
+  /* 1: an ISO is the first choice; here a kernel, no initrd, a command line of our own. */
+  g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (part (wizard, "iso_radio"))));
   g_assert_false (is_sensitive (wizard, "next_button"));
-  screenshot (wizard, "1-name-empty");
-  /* Surrounding spaces are not part of the name. */
-  set_text (wizard, "name_row", "  Wizard Machine ");
-  g_assert_true (is_sensitive (wizard, "next_button"));
-  g_assert_false (gtk_widget_get_visible (part (wizard, "name_message")));
-  screenshot (wizard, "1-name");
-  press (wizard, "next_button");
-  assert_page (wizard, 1);
-
-  /* 2: a kernel, no initrd, a command line of our own. */
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "kernel_radio")), TRUE);
+  pump ();
   g_assert_false (is_sensitive (wizard, "next_button"));
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (part (wizard, "cmdline_row"))), ==, "console=ttyS0");
   set_text (wizard, "kernel_row", kernel);
   set_text (wizard, "cmdline_row", "console=ttyS0 quiet");
   g_assert_true (is_sensitive (wizard, "next_button"));
-  screenshot (wizard, "2-boot");
+  screenshot (wizard, "1-boot");
+  press (wizard, "next_button");
+  assert_page (wizard, 1);
+
+  /* 2: the location is the service's, read-only. */
+  g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (wizard, "location_row"))), ==,
+                   vireo_dbus_manager_get_storage_location (manager));
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "2-name-empty");
+  /* Surrounding spaces are not part of the name. */
+  set_text (wizard, "name_row", "  Wizard Machine ");
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "name_message")));
+  screenshot (wizard, "2-name");
   press (wizard, "next_button");
   assert_page (wizard, 2);
 
@@ -315,37 +321,13 @@ test_invalid_input (void)
   wizard = open_wizard ();
   g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
 
-  /* Empty: a quiet hint, not an error, and no way on. */
-  g_assert_false (is_sensitive (wizard, "next_button"));
-  g_assert_true (gtk_widget_get_visible (part (wizard, "name_message")));
-  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (part (wizard, "name_message"))), !=, "");
-  set_text (wizard, "name_row", "   ");
-  g_assert_false (is_sensitive (wizard, "next_button"));
-
-  set_text (wizard, "name_row", "Taken");
-  g_assert_false (is_sensitive (wizard, "next_button"));
-  assert_error_shown (wizard, "name_message", "already");
-  g_assert_true (gtk_widget_has_css_class (part (wizard, "name_row"), "error"));
-  set_text (wizard, "name_row", " Taken\t");
-  g_assert_false (is_sensitive (wizard, "next_button"));
-  assert_error_shown (wizard, "name_message", "already");
-  screenshot (wizard, "invalid-1-name-taken");
-
-  set_text (wizard, "name_row", long_name);
-  g_assert_false (is_sensitive (wizard, "next_button"));
-  assert_error_shown (wizard, "name_message", "65");
-
-  set_text (wizard, "name_row", "Taken 2");
-  g_assert_true (is_sensitive (wizard, "next_button"));
-  g_assert_false (gtk_widget_get_visible (part (wizard, "name_message")));
-  g_assert_false (gtk_widget_has_css_class (part (wizard, "name_row"), "error"));
-  press (wizard, "next_button");
-
   /* The kernel: missing, a folder, unreadable; the initrd likewise. */
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "kernel_radio")), TRUE);
+  pump ();
   set_text (wizard, "kernel_row", "/nonexistent/vireo/kernel.elf");
   g_assert_false (is_sensitive (wizard, "next_button"));
   assert_error_shown (wizard, "kernel_message", "does not exist");
-  screenshot (wizard, "invalid-2-kernel-missing");
+  screenshot (wizard, "invalid-1-kernel-missing");
   set_text (wizard, "kernel_row", fixture.base);
   g_assert_false (is_sensitive (wizard, "next_button"));
   assert_error_shown (wizard, "kernel_message", "folder");
@@ -386,13 +368,39 @@ test_invalid_input (void)
     set_text (wizard, "image_row", qcow2);
     g_assert_true (is_sensitive (wizard, "next_button"));
     g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (wizard, "image_format_label"))), "qcow2"));
-    screenshot (wizard, "invalid-2-disk");
+    screenshot (wizard, "invalid-1-disk");
     set_text (wizard, "image_row", raw);
     g_assert_nonnull (strstr (gtk_label_get_text (GTK_LABEL (part (wizard, "image_format_label"))), "Raw"));
   }
   gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "kernel_radio")), TRUE);
   pump ();
   g_assert_true (is_sensitive (wizard, "next_button"));
+  press (wizard, "next_button");
+
+  /* Empty: a quiet hint, not an error, and no way on. */
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  g_assert_true (gtk_widget_get_visible (part (wizard, "name_message")));
+  g_assert_cmpstr (gtk_label_get_text (GTK_LABEL (part (wizard, "name_message"))), !=, "");
+  set_text (wizard, "name_row", "   ");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+
+  set_text (wizard, "name_row", "Taken");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "name_message", "already");
+  g_assert_true (gtk_widget_has_css_class (part (wizard, "name_row"), "error"));
+  set_text (wizard, "name_row", " Taken\t");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "name_message", "already");
+  screenshot (wizard, "invalid-2-name-taken");
+
+  set_text (wizard, "name_row", long_name);
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  assert_error_shown (wizard, "name_message", "65");
+
+  set_text (wizard, "name_row", "Taken 2");
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "name_message")));
+  g_assert_false (gtk_widget_has_css_class (part (wizard, "name_row"), "error"));
   press (wizard, "next_button");
 
   /* Memory: over half the host warns but passes; over the host blocks. */
@@ -429,11 +437,10 @@ test_invalid_input (void)
   press (wizard, "back_button");
   press (wizard, "back_button");
   press (wizard, "back_button");
-  press (wizard, "back_button");
-  assert_page (wizard, 0);
+  assert_page (wizard, 1);
   g_assert_false (is_sensitive (wizard, "next_button"));
   set_text (wizard, "name_row", "Taken 3");
-  for (guint i = 0; i < 4; i++)
+  for (guint i = 0; i < 3; i++)
     press (wizard, "next_button");
   g_assert_true (is_sensitive (wizard, "create_button"));
   g_assert_false (gtk_widget_get_visible (part (wizard, "error_group")));
@@ -458,9 +465,10 @@ test_service_error (void)
   Created created = { NULL, FALSE, 0 };
 
   g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
-  set_text (wizard, "name_row", "Raced");
-  press (wizard, "next_button");
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "kernel_radio")), TRUE);
   set_text (wizard, "kernel_row", kernel);
+  press (wizard, "next_button");
+  set_text (wizard, "name_row", "Raced");
   for (guint i = 1; i < 4; i++)
     press (wizard, "next_button");
   assert_page (wizard, 4);
@@ -506,6 +514,275 @@ test_service_error (void)
   g_free (created.path);
 }
 
+/* An ISO built here with xorriso: @volume_id is its label, which is what osinfo-db recognises media by.
+ * NULL (and a skipped test) when xorriso is missing. */
+static char *
+make_iso (const char *name, const char *volume_id)
+{
+  g_autofree char *xorriso = g_find_program_in_path ("xorriso");
+  g_autofree char *tree = g_build_filename (fixture.base, "iso-tree", NULL);
+  g_autofree char *readme = g_build_filename (tree, "README.txt", NULL);
+  g_autofree char *iso = g_build_filename (fixture.base, name, NULL);
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+  const char *argv[] = { NULL, "-as", "mkisofs", "-quiet", "-V", volume_id, "-o", iso, tree, NULL };
+
+  if (xorriso == NULL)
+    return NULL;
+  argv[0] = xorriso;
+  g_assert_cmpint (g_mkdir_with_parents (tree, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (readme, "A test medium for Vireo.\n", -1, NULL));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                               &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return g_steal_pointer (&iso);
+}
+
+static gboolean
+subtitle_has (gpointer data)
+{
+  TextQuery *query = data;
+  const char *subtitle = adw_action_row_get_subtitle (ADW_ACTION_ROW (part (query->wizard, "os_row")));
+
+  return subtitle != NULL && strstr (subtitle, query->text) != NULL;
+}
+
+/* The wizard (a weak pointer: *wizard) closed, having created the machine, or shows why it could not. */
+typedef struct
+{
+  VireoNewMachine **wizard;
+} DoneQuery;
+
+static gboolean
+wizard_done (gpointer data)
+{
+  DoneQuery *done = data;
+  TextQuery query = { *done->wizard, "could not be created" };
+
+  return *done->wizard == NULL || error_shown (&query);
+}
+
+static GVariant *
+find_drive (GVariant *disks, const char *device)
+{
+  for (gsize i = 0; i < g_variant_n_children (disks); i++)
+    {
+      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
+      const char *kind = "disk";
+
+      g_variant_lookup (disk, "device", "&s", &kind);
+      if (g_str_equal (kind, device))
+        return g_steal_pointer (&disk);
+    }
+  return NULL;
+}
+
+/* An installation ISO osinfo-db knows (a Debian 11 netinst's label): recognised, its name and resources filled
+ * in, and the machine made with a new qcow2 disk and a SATA CD-ROM holding the ISO, the disk first in the boot
+ * order (blank, so the CD starts the installer). */
+static void
+test_iso (void)
+{
+  g_autofree char *iso = NULL;
+  g_autofree char *unknown = NULL;
+  g_autofree char *not_iso = g_build_filename (fixture.base, "not-an.iso", NULL);
+  VireoDBusManager *manager = vireo_host_get_manager (fixture.host);
+  guint64 host_mib = vireo_dbus_manager_get_host_memory_mib (manager);
+  guint64 expected_mib = MAX (32, MIN (1024, host_mib / 2) / 32 * 32);
+  VireoNewMachine *wizard;
+  Created created = { NULL, FALSE, 0 };
+  TextQuery query;
+
+  if (!g_file_test ("/usr/share/osinfo/os", G_FILE_TEST_IS_DIR))
+    {
+      g_test_skip ("osinfo-db is not installed (apt-get install osinfo-db)");
+      return;
+    }
+  iso = make_iso ("debian-11.6.0-amd64-netinst.iso", "Debian 11.6.0 amd64 n");
+  if (iso == NULL)
+    {
+      g_test_skip ("xorriso is not installed (apt-get install xorriso): no ISO to recognise");
+      return;
+    }
+  unknown = make_iso ("my-disc.iso", "MY_DISC");
+  g_assert_true (g_file_set_contents (not_iso, "not an ISO 9660 image", -1, NULL));
+
+  wizard = open_wizard ();
+  g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
+  g_assert_true (gtk_check_button_get_active (GTK_CHECK_BUTTON (part (wizard, "iso_radio"))));
+  g_assert_true (gtk_widget_get_visible (part (wizard, "iso_group")));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "kernel_group")));
+  g_assert_false (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "iso-1-empty");
+
+  /* A file that is not an ISO: said so, no way on. */
+  set_text (wizard, "iso_row", not_iso);
+  g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (wizard), "not an ISO image", WAIT_SECONDS));
+  assert_error_shown (wizard, "iso_message", "not an ISO image");
+  g_assert_false (is_sensitive (wizard, "next_button"));
+
+  /* An ISO osinfo-db does not know: general settings, named after the file. */
+  set_text (wizard, "iso_row", unknown);
+  query = (TextQuery){ wizard, "Unknown system" };
+  g_assert_true (vireo_ui_wait (subtitle_has, &query, WAIT_SECONDS));
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (part (wizard, "name_row"))), ==, "my-disc");
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (GTK_SPIN_BUTTON (part (wizard, "disk_size_spin"))),
+                    ==, 30);
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin"))), ==,
+                    MAX (32, MIN (2048, host_mib / 2) / 32 * 32));
+  screenshot (wizard, "iso-1-unknown");
+
+  /* Debian 11: its name, 1 GiB (within half the host) and 20 GiB, as osinfo-db recommends. */
+  set_text (wizard, "iso_row", iso);
+  query = (TextQuery){ wizard, "Debian 11" };
+  g_assert_true (vireo_ui_wait (subtitle_has, &query, WAIT_SECONDS));
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  g_assert_false (gtk_widget_get_visible (part (wizard, "iso_message")));
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (part (wizard, "name_row"))), ==, "Debian 11");
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (GTK_SPIN_BUTTON (part (wizard, "memory_spin"))), ==,
+                    expected_mib);
+  g_assert_cmpuint ((guint64) gtk_spin_button_get_value (GTK_SPIN_BUTTON (part (wizard, "disk_size_spin"))),
+                    ==, 20);
+  screenshot (wizard, "iso-1-debian");
+  press (wizard, "next_button");
+  assert_page (wizard, 1);
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "iso-2-name");
+  press (wizard, "next_button");
+  assert_page (wizard, 2);
+  g_assert_true (gtk_widget_get_visible (part (wizard, "storage_group")));
+  screenshot (wizard, "iso-3-resources");
+  press (wizard, "next_button");
+  press (wizard, "next_button");
+  assert_page (wizard, 4);
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (wizard), "20 GiB, qcow2"));
+  screenshot (wizard, "iso-5-summary");
+
+  g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
+  press (wizard, "create_button");
+  g_assert_true (vireo_ui_wait (wizard_done, &(DoneQuery){ &wizard }, WAIT_SECONDS));
+  if (wizard != NULL)
+    {
+      /* A service without the disk methods: the wizard says so, and leaves no half-made machine. */
+      const char *said = gtk_label_get_text (GTK_LABEL (part (wizard, "error_label")));
+
+      if (strstr (said, "CreateDisk") == NULL)
+        g_error ("the wizard says “%s”, not that the service lacks CreateDisk", said);
+      screenshot (wizard, "iso-service-without-disks");
+      vireo_ui_spin (500);
+      for (guint i = 0; i < g_list_model_get_n_items (vireo_host_get_machines (fixture.host)); i++)
+        {
+          g_autoptr (VireoDBusMachine) machine = g_list_model_get_item (
+              vireo_host_get_machines (fixture.host), i);
+          g_assert_cmpstr (vireo_dbus_machine_get_name (machine), !=, "Debian 11");
+        }
+      gtk_window_destroy (GTK_WINDOW (wizard));
+      g_test_skip ("this vireod has no Machine.CreateDisk (branch svc-storage): the machine's disks are not "
+                   "checked");
+      return;
+    }
+
+  /* What the service made. */
+  g_assert_cmpuint (created.emissions, ==, 1);
+  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  {
+    VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, created.path);
+    g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (machine);
+    g_autoptr (GVariant) disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
+    g_autoptr (GVariant) disk = NULL;
+    g_autoptr (GVariant) cdrom = NULL;
+    const char *text;
+    guint32 order;
+    guint64 mib;
+
+    g_assert_cmpstr (vireo_dbus_machine_get_name (machine), ==, "Debian 11");
+    g_assert_true (g_variant_lookup (settings, "boot", "&s", &text));
+    g_assert_cmpstr (text, ==, "disk");
+    g_assert_true (g_variant_lookup (settings, "memory-mib", "t", &mib));
+    g_assert_cmpuint (mib, ==, expected_mib);
+    g_assert_nonnull (disks);
+    g_assert_cmpuint (g_variant_n_children (disks), ==, 2);
+    disk = find_drive (disks, "disk");
+    cdrom = find_drive (disks, "cdrom");
+    g_assert_nonnull (disk);
+    g_assert_nonnull (cdrom);
+    g_assert_true (g_variant_lookup (disk, "format", "&s", &text));
+    g_assert_cmpstr (text, ==, "qcow2");
+    g_assert_true (g_variant_lookup (disk, "boot-order", "u", &order));
+    g_assert_cmpuint (order, ==, 1);
+    g_assert_true (g_variant_lookup (cdrom, "path", "&s", &text));
+    g_assert_cmpstr (text, ==, iso);
+    g_assert_true (g_variant_lookup (cdrom, "bus", "&s", &text));
+    g_assert_cmpstr (text, ==, "sata");
+    g_assert_true (g_variant_lookup (cdrom, "boot-order", "u", &order));
+    g_assert_cmpuint (order, ==, 2);
+  }
+  g_free (created.path);
+}
+
+/* An existing image copied into the machine's folder (Machine.ImportDisk): the machine has the copy, in qcow2,
+ * and nothing else; the original is untouched. */
+static void
+test_import (void)
+{
+  g_autofree char *source = g_build_filename (fixture.base, "appliance.img", NULL);
+  g_autofree char *original = g_malloc0 (1 << 20);
+  VireoDBusManager *manager = vireo_host_get_manager (fixture.host);
+  VireoNewMachine *wizard = open_wizard ();
+  Created created = { NULL, FALSE, 0 };
+
+  memcpy (original, "VIREO", 5);
+  g_assert_true (g_file_set_contents (source, original, 1 << 20, NULL));
+  g_signal_connect (wizard, "created", G_CALLBACK (on_created), &created);
+  g_object_add_weak_pointer (G_OBJECT (wizard), (gpointer *) &wizard);
+  gtk_check_button_set_active (GTK_CHECK_BUTTON (part (wizard, "disk_radio")), TRUE);
+  set_text (wizard, "image_row", source);
+  gtk_switch_set_active (GTK_SWITCH (part (wizard, "import_switch")), TRUE);
+  pump ();
+  g_assert_false (is_sensitive (wizard, "readonly_row"));
+  g_assert_true (is_sensitive (wizard, "next_button"));
+  screenshot (wizard, "import-1-boot");
+  press (wizard, "next_button");
+  set_text (wizard, "name_row", "Imported");
+  for (guint i = 1; i < 4; i++)
+    press (wizard, "next_button");
+  assert_page (wizard, 4);
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (wizard), "A qcow2 copy"));
+  screenshot (wizard, "import-5-summary");
+  press (wizard, "create_button");
+  g_assert_true (vireo_ui_wait (wizard_done, &(DoneQuery){ &wizard }, WAIT_SECONDS));
+  if (wizard != NULL)
+    g_error ("the wizard says “%s”", gtk_label_get_text (GTK_LABEL (part (wizard, "error_label"))));
+
+  g_assert_cmpuint (created.emissions, ==, 1);
+  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  {
+    VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, created.path);
+    g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (machine);
+    g_autoptr (GVariant) disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
+    g_autoptr (GVariant) disk = NULL;
+    g_autofree char *folder = g_build_filename (vireo_dbus_manager_get_storage_location (manager),
+                                                vireo_dbus_machine_get_uuid (machine), NULL);
+    g_autofree char *parent = NULL;
+    g_autofree char *contents = NULL;
+    gsize length = 0;
+    const char *text;
+
+    g_assert_cmpuint (g_variant_n_children (disks), ==, 1);
+    disk = g_variant_get_child_value (disks, 0);
+    g_assert_true (g_variant_lookup (disk, "format", "&s", &text));
+    g_assert_cmpstr (text, ==, "qcow2");
+    g_assert_true (g_variant_lookup (disk, "path", "&s", &text));
+    parent = g_path_get_dirname (text);
+    g_assert_cmpstr (parent, ==, folder);
+    g_assert_true (g_file_get_contents (source, &contents, &length, NULL));
+    g_assert_cmpmem (contents, length, original, 1 << 20);
+  }
+  g_free (created.path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -519,6 +796,8 @@ main (int argc, char **argv)
   g_test_add_func ("/new-machine/create", test_create);
   g_test_add_func ("/new-machine/invalid-input", test_invalid_input);
   g_test_add_func ("/new-machine/service-error", test_service_error);
+  g_test_add_func ("/new-machine/iso", test_iso);
+  g_test_add_func ("/new-machine/import", test_import);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   return status;
