@@ -339,6 +339,8 @@ process_queue_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
   HvVirtqueueElement *elem;
 
   g_atomic_pointer_set (&blk->working, g_thread_self ());
+  /* Whatever the driver queued goes to the kernel in one batch, not a system call per request. */
+  hv_block_plug (blk->block);
   if (blk->deferred)
     {
       Request *request = blk->deferred;
@@ -353,6 +355,7 @@ process_queue_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
       if (request && !submit_locked (blk, request))
         blk->deferred = request;
     }
+  hv_block_unplug (blk->block);
   g_atomic_pointer_set (&blk->working, NULL);
   notify_locked (blk, vq);
 }

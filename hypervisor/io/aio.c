@@ -21,6 +21,7 @@ struct _HvAio
   unsigned depth;
   unsigned in_flight;  /* submitted, callback not returned */
   unsigned generation; /* how often hv_aio_cancel was called */
+  unsigned plugged;    /* hv_aio_plug nesting: submissions are queued, flushed at the last unplug */
   const HvAioEngineOps *ops;
   void *engine_data;
 };
@@ -116,6 +117,9 @@ deliver_completions (HvAio *aio)
   aio->ops->reap (aio, &done);
   g_mutex_unlock (&aio->lock);
 
+  /* What the callbacks submit next (the following piece of a request, the queue's next requests) goes
+   * to the kernel in one batch. */
+  hv_aio_plug (aio);
   while ((request = g_queue_pop_head (&done)) != NULL)
     {
       request->callback (request->opaque, request->result);
@@ -126,6 +130,7 @@ deliver_completions (HvAio *aio)
         g_cond_broadcast (&aio->idle);
       g_mutex_unlock (&aio->lock);
     }
+  hv_aio_unplug (aio);
 }
 
 static gboolean
@@ -305,8 +310,33 @@ hv_aio_submit (HvAio *aio, HvAioOp op, int fd, const struct iovec *iov, unsigned
   aio->in_flight++;
   request->generation = aio->generation;
   aio->ops->submit (aio, request);
+  if (aio->plugged == 0 && aio->ops->flush)
+    aio->ops->flush (aio);
   g_mutex_unlock (&aio->lock);
   return TRUE;
+}
+
+void
+hv_aio_plug (HvAio *aio)
+{
+  g_mutex_lock (&aio->lock);
+  aio->plugged++;
+  g_mutex_unlock (&aio->lock);
+}
+
+void
+hv_aio_unplug (HvAio *aio)
+{
+  g_mutex_lock (&aio->lock);
+  if (G_UNLIKELY (aio->plugged == 0))
+    {
+      g_mutex_unlock (&aio->lock);
+      g_critical ("hv_aio_unplug without hv_aio_plug");
+      return;
+    }
+  if (--aio->plugged == 0 && aio->ops->flush)
+    aio->ops->flush (aio);
+  g_mutex_unlock (&aio->lock);
 }
 
 void
@@ -344,6 +374,11 @@ hv_aio_get_free_slots (HvAio *aio)
 void
 hv_aio_drain (HvAio *aio)
 {
+  /* Requests queued under a plug would otherwise never finish. */
+  g_mutex_lock (&aio->lock);
+  if (aio->ops->flush)
+    aio->ops->flush (aio);
+  g_mutex_unlock (&aio->lock);
   for (;;)
     {
       gboolean idle;
