@@ -14,7 +14,8 @@
 struct _HvAio
 {
   GMutex lock; /* guards in_flight and the engine's queues */
-  GCond idle;  /* broadcast when in_flight drops to 0 */
+  GCond idle;  /* broadcast when in_flight drops to 0 and idle_waiters wait for it */
+  unsigned idle_waiters;
   GMainContext *context;
   GSource *source; /* watches event_fd on context */
   int event_fd;    /* signalled by the engine when requests finish */
@@ -126,7 +127,8 @@ deliver_completions (HvAio *aio)
       /* The iov pointer may have advanced; the copy was allocated with the request. */
       g_free (request);
       g_mutex_lock (&aio->lock);
-      if (--aio->in_flight == 0)
+      /* A broadcast is a system call even with nobody waiting: only for a drain. */
+      if (--aio->in_flight == 0 && aio->idle_waiters > 0)
         g_cond_broadcast (&aio->idle);
       g_mutex_unlock (&aio->lock);
     }
@@ -213,6 +215,11 @@ hv_aio_new (GMainContext *context, unsigned depth, HvAioEngine engine, GError **
   aio->context = g_main_context_ref (context);
   aio->source = g_unix_fd_source_new (aio->event_fd, G_IO_IN);
   g_source_set_callback (aio->source, G_SOURCE_FUNC (completions_ready), aio, NULL);
+  /* GLib takes a source that may not recurse out of the poll set while it is dispatched and puts it
+   * back after, each time waking the context (an eventfd write, and a read and another poll to
+   * follow): three system calls per batch of completions, for nothing, as delivering them again from
+   * a nested iteration is harmless (the lock is not held while callbacks run). */
+  g_source_set_can_recurse (aio->source, TRUE);
   g_source_set_static_name (aio->source, "vireo-aio");
   g_source_attach (aio->source, context);
   return aio;
@@ -402,7 +409,11 @@ hv_aio_drain (HvAio *aio)
       /* The thread iterating the context delivers them; look again now and then in case it stops. */
       g_mutex_lock (&aio->lock);
       if (aio->in_flight > 0)
-        g_cond_wait_until (&aio->idle, &aio->lock, g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND);
+        {
+          aio->idle_waiters++;
+          g_cond_wait_until (&aio->idle, &aio->lock, g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND);
+          aio->idle_waiters--;
+        }
       idle = aio->in_flight == 0;
       g_mutex_unlock (&aio->lock);
       if (idle)
