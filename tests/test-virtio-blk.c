@@ -239,6 +239,115 @@ test_read_write (Fixture *f, gconstpointer data)
   g_assert_cmpstr (serial, ==, "VIREO-SERIAL-1234567");
 }
 
+/* Request @i of a batch: header at HEADER + 16 * @i, @len bytes at DATA + @i * @len, status at
+ * STATUS + @i; made available, not kicked.  Returns its head. */
+static uint16_t
+queue_request (Fixture *f, unsigned i, uint32_t type, uint64_t sector, uint32_t len)
+{
+  uint8_t *header = test_guest (&f->m, HEADER + 16 * i, 16);
+  TestBuffer chain[3] = {
+    { HEADER + 16 * i, 16, FALSE },
+    { DATA + (uint64_t) i * len, len, type == T_IN },
+    { STATUS + i, 1, TRUE },
+  };
+  uint32_t type_le = GUINT32_TO_LE (type);
+  uint64_t sector_le = GUINT64_TO_LE (sector);
+
+  memset (header, 0, 16);
+  memcpy (header, &type_le, 4);
+  memcpy (header + 8, &sector_le, 8);
+  *test_guest (&f->m, STATUS + i, 1) = 0xff;
+  return test_queue_add_chain (&f->q, chain, 3);
+}
+
+/* Kicks once and waits for @n chains; their lengths by batch position (@heads: each one's head). */
+static void
+complete_batch (Fixture *f, const uint16_t *heads, unsigned n, uint32_t *lens)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  unsigned done = 0;
+
+  test_queue_kick (&f->q, 2);
+  while (done < n)
+    {
+      uint32_t id, len;
+
+      test_machine_run_io (&f->m);
+      while (test_queue_get_used (&f->q, &id, &len))
+        {
+          unsigned i;
+
+          for (i = 0; i < n && heads[i] != id; i++)
+            ;
+          g_assert_cmpuint (i, <, n);
+          lens[i] = len;
+          done++;
+        }
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (100);
+    }
+}
+
+/* Requests for ranges that follow one another, queued together (the device may merge them into one
+ * transfer), each still answered on its own with its own data; one that does not follow is not
+ * mixed in. */
+static void
+test_batch (Fixture *f, gconstpointer data)
+{
+  uint8_t *buffers = test_guest (&f->m, DATA, 8 * 1024);
+  uint16_t heads[5];
+  uint32_t lens[5];
+
+  bring_up (f);
+  /* Writes: sectors 16-17, 18-19, 20-21, then 40-41 and 22-23 (the last follows the third again). */
+  for (unsigned i = 0; i < 5; i++)
+    memset (buffers + i * 1024, 0x30 + i, 1024);
+  heads[0] = queue_request (f, 0, T_OUT, 16, 1024);
+  heads[1] = queue_request (f, 1, T_OUT, 18, 1024);
+  heads[2] = queue_request (f, 2, T_OUT, 20, 1024);
+  heads[3] = queue_request (f, 3, T_OUT, 40, 1024);
+  heads[4] = queue_request (f, 4, T_OUT, 22, 1024);
+  complete_batch (f, heads, 5, lens);
+  for (unsigned i = 0; i < 5; i++)
+    {
+      g_assert_cmpuint (*test_guest (&f->m, STATUS + i, 1), ==, S_OK);
+      g_assert_cmpuint (lens[i], ==, 1);
+    }
+  assert_image (f, 16 * 512, 1024, 0x30);
+  assert_image (f, 18 * 512, 1024, 0x31);
+  assert_image (f, 20 * 512, 1024, 0x32);
+  assert_image (f, 40 * 512, 1024, 0x33);
+  assert_image (f, 22 * 512, 1024, 0x34);
+
+  /* Reads of the same ranges, in another order: sectors 18-19, 20-21, 22-23, 16-17. */
+  memset (buffers, 0, 8 * 1024);
+  heads[0] = queue_request (f, 0, T_IN, 18, 1024);
+  heads[1] = queue_request (f, 1, T_IN, 20, 1024);
+  heads[2] = queue_request (f, 2, T_IN, 22, 1024);
+  heads[3] = queue_request (f, 3, T_IN, 16, 1024);
+  complete_batch (f, heads, 4, lens);
+  for (unsigned i = 0; i < 4; i++)
+    {
+      static const uint8_t expected[] = { 0x31, 0x32, 0x34, 0x30 };
+
+      g_assert_cmpuint (*test_guest (&f->m, STATUS + i, 1), ==, S_OK);
+      g_assert_cmpuint (lens[i], ==, 1024 + 1);
+      g_assert_cmpuint (buffers[i * 1024], ==, expected[i]);
+      g_assert_cmpuint (buffers[i * 1024 + 1023], ==, expected[i]);
+    }
+
+  /* A read that follows a write is not merged into it (sectors 24-25 written, 26-27 read). */
+  memset (buffers, 0x55, 1024);
+  memset (buffers + 1024, 0xee, 1024);
+  heads[0] = queue_request (f, 0, T_OUT, 24, 1024);
+  heads[1] = queue_request (f, 1, T_IN, 26, 1024);
+  complete_batch (f, heads, 2, lens);
+  g_assert_cmpuint (lens[0], ==, 1);
+  g_assert_cmpuint (lens[1], ==, 1024 + 1);
+  assert_image (f, 24 * 512, 1024, 0x55);
+  g_assert_cmpuint (buffers[1024], ==, 0);
+}
+
 static void
 test_hostile (Fixture *f, gconstpointer data)
 {
@@ -415,6 +524,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/virtio-blk/config", Fixture, NULL, setup, test_config, teardown);
   g_test_add ("/virtio-blk/read-write", Fixture, NULL, setup, test_read_write, teardown);
+  g_test_add ("/virtio-blk/batch", Fixture, NULL, setup, test_batch, teardown);
   g_test_add ("/virtio-blk/hostile", Fixture, NULL, setup, test_hostile, teardown);
   g_test_add ("/virtio-blk/read-only", Fixture, "ro", setup, test_read_only, teardown);
   g_test_add ("/virtio-blk/save-load", Fixture, NULL, setup, test_save_load, teardown);

@@ -584,6 +584,20 @@ hv_block_submit (HvBlock *block, HvBlockOp op, const struct iovec *iov, unsigned
 }
 
 void
+hv_block_plug (HvBlock *block)
+{
+  if (block->aio)
+    hv_aio_plug (block->aio);
+}
+
+void
+hv_block_unplug (HvBlock *block)
+{
+  if (block->aio)
+    hv_aio_unplug (block->aio);
+}
+
+void
 hv_block_set_write_through (HvBlock *block, gboolean write_through)
 {
   block->write_through = write_through;

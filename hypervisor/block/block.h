@@ -99,6 +99,11 @@ typedef void (*HvBlockCallback) (void *opaque, int result);
 gboolean hv_block_submit (HvBlock *block, HvBlockOp op, const struct iovec *iov, unsigned n_iov,
                           uint64_t offset, uint64_t length, HvBlockCallback callback, void *opaque,
                           GError **error);
+/* Batches the file I/O of the requests submitted until the matching hv_block_unplug (hv_aio_plug): for
+ * a device taking several requests off its queue at once.  On @context's thread, after
+ * hv_block_attach. */
+void hv_block_plug (HvBlock *block);
+void hv_block_unplug (HvBlock *block);
 /* With @write_through, a write (and write-zeroes, discard) completes only once it is on stable storage,
  * data and metadata, as after a FLUSH: for a device whose driver has no flush command (virtio-blk without
  * VIRTIO_BLK_F_FLUSH negotiated).  Off by default; on @context's thread. */

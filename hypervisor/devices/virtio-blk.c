@@ -9,6 +9,7 @@
 #include "state.h"
 #include "virtio/virtio.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,7 +66,9 @@
 #define CFG_WRITE_ZEROES_MAY_UNMAP   56
 #define CFG_LEN                      60
 
-typedef struct
+typedef struct _Request Request;
+
+struct _Request
 {
   HvVirtioBlk *blk;
   HvVirtqueueElement *elem;
@@ -75,9 +78,10 @@ typedef struct
   uint64_t offset;
   uint64_t length;
   uint32_t data_written; /* bytes of guest buffers filled on success (reads) */
-  unsigned n_iov;
+  Request *merged;       /* requests for the ranges right after this one's, done in its block request */
+  unsigned n_iov;        /* iov[] covers the merged requests' buffers too */
   struct iovec iov[];
-} Request;
+};
 
 struct _HvVirtioBlk
 {
@@ -101,11 +105,18 @@ struct _HvVirtioBlk
   GThread *working;
 };
 
+/* Frees @request and those merged into it. */
 static void
 request_free (Request *request)
 {
-  hv_virtqueue_element_free (request->elem);
-  g_free (request);
+  while (request != NULL)
+    {
+      Request *next = request->merged;
+
+      hv_virtqueue_element_free (request->elem);
+      g_free (request);
+      request = next;
+    }
 }
 
 /* Writes the status byte (the last byte the driver made writable) and returns the chain. */
@@ -133,19 +144,25 @@ notify_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
     }
 }
 
+/* Answers @request and those merged into it with @result, and frees them. */
+static void
+answer_locked (HvVirtioBlk *blk, Request *request, int result)
+{
+  if (request->generation == blk->generation && result < 0)
+    g_debug ("%s: request %u at %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes): %s", blk->name,
+             request->op, request->offset, request->length, g_strerror (-result));
+  for (Request *r = request; r != NULL; r = r->merged)
+    if (r->generation == blk->generation)
+      finish_locked (blk, r->vq, r->elem, result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK,
+                     result < 0 ? 0 : r->data_written);
+  request_free (request);
+}
+
 static void
 complete_locked (HvVirtioBlk *blk, Request *request, int result)
 {
   blk->in_flight--;
-  if (request->generation == blk->generation)
-    {
-      if (result < 0)
-        g_debug ("%s: request %u at %" G_GUINT64_FORMAT ": %s", blk->name, request->op, request->offset,
-                 g_strerror (-result));
-      finish_locked (blk, request->vq, request->elem, result < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK,
-                     result < 0 ? 0 : request->data_written);
-    }
-  request_free (request);
+  answer_locked (blk, request, result);
 }
 
 static void
@@ -183,9 +200,35 @@ submit_locked (HvVirtioBlk *blk, Request *request)
   if (g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_STATE))
     return FALSE;
   g_debug ("%s: %s", blk->name, error->message);
-  finish_locked (blk, request->vq, request->elem, VIRTIO_BLK_S_IOERR, 0);
-  request_free (request);
+  answer_locked (blk, request, -EIO);
   return TRUE;
+}
+
+/* Whether @next continues @request: the same transfer, on the range right after it, the two within
+ * what one block request may be. */
+static gboolean
+mergeable (const Request *request, const Request *next)
+{
+  return (request->op == HV_BLOCK_READ || request->op == HV_BLOCK_WRITE) && next->op == request->op
+         && next->vq == request->vq && next->generation == request->generation
+         && next->offset == request->offset + request->length
+         && request->n_iov + next->n_iov <= HV_AIO_MAX_IOV && request->length + next->length <= TRANSFER_MAX;
+}
+
+/* @next merged into @request (which may move): one block request for both, answered together. */
+static Request *
+merge (Request *request, Request *next)
+{
+  Request **tail;
+
+  request = g_realloc (request, sizeof (Request) + (request->n_iov + next->n_iov) * sizeof (struct iovec));
+  memcpy (request->iov + request->n_iov, next->iov, next->n_iov * sizeof (struct iovec));
+  request->n_iov += next->n_iov;
+  request->length += next->length;
+  for (tail = &request->merged; *tail != NULL; tail = &(*tail)->merged)
+    ;
+  *tail = next;
+  return request;
 }
 
 /* The segments covering bytes [@skip, @skip + @len) of @src. */
@@ -332,13 +375,18 @@ answer:
   return NULL;
 }
 
-/* Takes what the driver made available until the ring is empty or the block layer is full. */
+/* Takes what the driver made available until the ring is empty or the block layer is full.  Requests
+ * that continue one another (a sequential stream the driver queued together) go as one block request,
+ * as QEMU merges them: fewer system calls, completions and wake-ups for the same bytes. */
 static void
 process_queue_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
 {
   HvVirtqueueElement *elem;
+  Request *pending = NULL; /* taken, not submitted yet: the next may continue it */
 
   g_atomic_pointer_set (&blk->working, g_thread_self ());
+  /* Whatever the driver queued goes to the kernel in one batch, not a system call per request. */
+  hv_block_plug (blk->block);
   if (blk->deferred)
     {
       Request *request = blk->deferred;
@@ -350,9 +398,27 @@ process_queue_locked (HvVirtioBlk *blk, HvVirtqueue *vq)
     {
       Request *request = prepare_locked (blk, vq, elem);
 
-      if (request && !submit_locked (blk, request))
-        blk->deferred = request;
+      if (request == NULL)
+        continue;
+      if (pending != NULL && mergeable (pending, request))
+        {
+          pending = merge (pending, request);
+          continue;
+        }
+      if (pending != NULL && !submit_locked (blk, pending))
+        {
+          /* The block layer is full: the one after it goes back to the ring, untouched, for later. */
+          blk->deferred = pending;
+          request_free (request);
+          hv_virtqueue_unpop (vq, 1);
+          pending = NULL;
+          break;
+        }
+      pending = request;
     }
+  if (pending != NULL && !submit_locked (blk, pending))
+    blk->deferred = pending;
+  hv_block_unplug (blk->block);
   g_atomic_pointer_set (&blk->working, NULL);
   notify_locked (blk, vq);
 }

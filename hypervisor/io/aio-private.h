@@ -27,8 +27,12 @@ typedef struct
   HvAioEngine engine;
   /* Sets aio->engine_data; FALSE with @error when the engine cannot work here. */
   gboolean (*init) (HvAio *aio, unsigned depth, GError **error);
-  /* With the lock held: start @request (there is room: fewer than depth are in flight). */
+  /* With the lock held: start @request (there is room: fewer than depth are in flight), or only queue it
+   * for the next flush. */
   void (*submit) (HvAio *aio, HvAioRequest *request);
+  /* With the lock held: hand what submit queued to the kernel.  Optional: NULL when submit starts
+   * requests at once. */
+  void (*flush) (HvAio *aio);
   /* With the lock held, after the completion eventfd was read: move finished requests to @done. */
   void (*reap) (HvAio *aio, GQueue *done);
   /* With the lock held, after hv_aio_request_cancelled() became TRUE for every request in flight: stop

@@ -127,9 +127,17 @@ uring_submit (HvAio *aio, HvAioRequest *request)
   Engine *engine = hv_aio_get_engine_data (aio);
 
   prepare (engine, request);
-  /* A refusal here (EAGAIN, EBUSY: the kernel is short of something) leaves the entry in the ring; the
-   * next submission or completion submits it again. */
-  io_uring_submit (&engine->ring);
+}
+
+static void
+uring_flush (HvAio *aio)
+{
+  Engine *engine = hv_aio_get_engine_data (aio);
+
+  /* Nothing queued: no system call.  A refusal (EAGAIN, EBUSY: the kernel is short of something) leaves
+   * the entries in the ring; the next submission or completion submits them again. */
+  if (io_uring_sq_ready (&engine->ring) > 0)
+    io_uring_submit (&engine->ring);
 }
 
 /* Whether @request is finished after its entry completed with @res; if not, its next step is queued. */
@@ -231,6 +239,7 @@ const HvAioEngineOps hv_aio_uring_ops = {
   .engine = HV_AIO_ENGINE_IO_URING,
   .init = uring_init,
   .submit = uring_submit,
+  .flush = uring_flush,
   .reap = uring_reap,
   .cancel = uring_cancel,
   .destroy = uring_destroy,

@@ -14,13 +14,15 @@
 struct _HvAio
 {
   GMutex lock; /* guards in_flight and the engine's queues */
-  GCond idle;  /* broadcast when in_flight drops to 0 */
+  GCond idle;  /* broadcast when in_flight drops to 0 and idle_waiters wait for it */
+  unsigned idle_waiters;
   GMainContext *context;
   GSource *source; /* watches event_fd on context */
   int event_fd;    /* signalled by the engine when requests finish */
   unsigned depth;
   unsigned in_flight;  /* submitted, callback not returned */
   unsigned generation; /* how often hv_aio_cancel was called */
+  unsigned plugged;    /* hv_aio_plug nesting: submissions are queued, flushed at the last unplug */
   const HvAioEngineOps *ops;
   void *engine_data;
 };
@@ -116,16 +118,21 @@ deliver_completions (HvAio *aio)
   aio->ops->reap (aio, &done);
   g_mutex_unlock (&aio->lock);
 
+  /* What the callbacks submit next (the following piece of a request, the queue's next requests) goes
+   * to the kernel in one batch. */
+  hv_aio_plug (aio);
   while ((request = g_queue_pop_head (&done)) != NULL)
     {
       request->callback (request->opaque, request->result);
       /* The iov pointer may have advanced; the copy was allocated with the request. */
       g_free (request);
       g_mutex_lock (&aio->lock);
-      if (--aio->in_flight == 0)
+      /* A broadcast is a system call even with nobody waiting: only for a drain. */
+      if (--aio->in_flight == 0 && aio->idle_waiters > 0)
         g_cond_broadcast (&aio->idle);
       g_mutex_unlock (&aio->lock);
     }
+  hv_aio_unplug (aio);
 }
 
 static gboolean
@@ -208,6 +215,11 @@ hv_aio_new (GMainContext *context, unsigned depth, HvAioEngine engine, GError **
   aio->context = g_main_context_ref (context);
   aio->source = g_unix_fd_source_new (aio->event_fd, G_IO_IN);
   g_source_set_callback (aio->source, G_SOURCE_FUNC (completions_ready), aio, NULL);
+  /* GLib takes a source that may not recurse out of the poll set while it is dispatched and puts it
+   * back after, each time waking the context (an eventfd write, and a read and another poll to
+   * follow): three system calls per batch of completions, for nothing, as delivering them again from
+   * a nested iteration is harmless (the lock is not held while callbacks run). */
+  g_source_set_can_recurse (aio->source, TRUE);
   g_source_set_static_name (aio->source, "vireo-aio");
   g_source_attach (aio->source, context);
   return aio;
@@ -305,8 +317,33 @@ hv_aio_submit (HvAio *aio, HvAioOp op, int fd, const struct iovec *iov, unsigned
   aio->in_flight++;
   request->generation = aio->generation;
   aio->ops->submit (aio, request);
+  if (aio->plugged == 0 && aio->ops->flush)
+    aio->ops->flush (aio);
   g_mutex_unlock (&aio->lock);
   return TRUE;
+}
+
+void
+hv_aio_plug (HvAio *aio)
+{
+  g_mutex_lock (&aio->lock);
+  aio->plugged++;
+  g_mutex_unlock (&aio->lock);
+}
+
+void
+hv_aio_unplug (HvAio *aio)
+{
+  g_mutex_lock (&aio->lock);
+  if (G_UNLIKELY (aio->plugged == 0))
+    {
+      g_mutex_unlock (&aio->lock);
+      g_critical ("hv_aio_unplug without hv_aio_plug");
+      return;
+    }
+  if (--aio->plugged == 0 && aio->ops->flush)
+    aio->ops->flush (aio);
+  g_mutex_unlock (&aio->lock);
 }
 
 void
@@ -344,6 +381,11 @@ hv_aio_get_free_slots (HvAio *aio)
 void
 hv_aio_drain (HvAio *aio)
 {
+  /* Requests queued under a plug would otherwise never finish. */
+  g_mutex_lock (&aio->lock);
+  if (aio->ops->flush)
+    aio->ops->flush (aio);
+  g_mutex_unlock (&aio->lock);
   for (;;)
     {
       gboolean idle;
@@ -367,7 +409,11 @@ hv_aio_drain (HvAio *aio)
       /* The thread iterating the context delivers them; look again now and then in case it stops. */
       g_mutex_lock (&aio->lock);
       if (aio->in_flight > 0)
-        g_cond_wait_until (&aio->idle, &aio->lock, g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND);
+        {
+          aio->idle_waiters++;
+          g_cond_wait_until (&aio->idle, &aio->lock, g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND);
+          aio->idle_waiters--;
+        }
       idle = aio->in_flight == 0;
       g_mutex_unlock (&aio->lock);
       if (idle)

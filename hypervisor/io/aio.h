@@ -68,6 +68,12 @@ const char *hv_aio_engine_name (HvAioEngine engine);
 gboolean hv_aio_submit (HvAio *aio, HvAioOp op, int fd, const struct iovec *iov, unsigned n_iov,
                         int64_t offset, uint64_t length, HvAioCallback callback, void *opaque,
                         GError **error);
+/* Batches submissions: from hv_aio_plug() to the matching hv_aio_unplug() (they nest), requests are queued
+ * and handed to the kernel together at the unplug, one system call for the batch with io_uring, where
+ * each request would otherwise cost one.  For a device taking several requests off its queue at once.
+ * Requests from other threads wait for the unplug too; hv_aio_drain() starts whatever is queued. */
+void hv_aio_plug (HvAio *aio);
+void hv_aio_unplug (HvAio *aio);
 /* Asks the requests in flight to stop early, for a device reset that should not wait for a backend that
  * hangs (a pipe, a network file system): those not started yet, and those the kernel can interrupt (a
  * read waiting for data), complete with -ECANCELED; the others complete as they would have.  Every

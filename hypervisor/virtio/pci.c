@@ -890,6 +890,10 @@ hv_virtio_pci_new (const HvPlatform *platform, HvPci *pci, const HvVirtioDeviceI
       HvVirtioQueue *queue = &vdev->queues[i];
       queue->source = g_unix_fd_source_new (queue->notify_fd, G_IO_IN);
       g_source_set_callback (queue->source, G_SOURCE_FUNC (queue_kicked), queue, NULL);
+      /* Not taken out of the poll set and put back around each dispatch (GLib wakes the context for
+       * both: three system calls per doorbell).  A nested iteration would find the device lock held;
+       * no queue_notify iterates its context. */
+      g_source_set_can_recurse (queue->source, TRUE);
       g_source_set_static_name (queue->source, info->name);
       g_source_attach (queue->source, vdev->io_context);
     }
