@@ -727,6 +727,64 @@ test_seabios_boot_menu_on_serial (void)
   vireo_test_remove_tree (dir);
 }
 
+/* The boot menu from the keyboard a display client types on (hv_vm_input_key, as SPICE delivers keys):
+ * the firmware has no virtio-input driver, so the keys reach it through the PS/2 keyboard.  Esc, then the
+ * second entry (the SATA disk). */
+static void
+test_seabios_boot_menu_on_keyboard (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *virtio = NULL;
+  g_autofree char *sata = NULL;
+  g_autofree char *a = NULL;
+  g_autofree char *b = NULL;
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (GError) error = NULL;
+  const char *order[] = { "disk0", "sata0", NULL };
+  VireoTestGuest guest;
+  HvDeviceSpec *device;
+
+  if (!require_seabios ())
+    return;
+  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  make_two_boot_disks (dir, &virtio, &sata);
+  a = g_build_filename (dir, "a.img", NULL);
+  b = g_build_filename (dir, "b.img", NULL);
+  spec->memory = 64ull << 20;
+  spec->boot = HV_BOOT_FIRMWARE;
+  spec->firmware = hv_machine_spec_add_fd (spec, open (SEABIOS, O_RDONLY | O_CLOEXEC));
+  spec->boot_menu_ms = 30000;
+  g_strfreev (spec->boot_order);
+  spec->boot_order = g_strdupv ((char **) order);
+  device = hv_machine_spec_add_device (spec, "virtio-blk", "disk0", NULL);
+  hv_device_spec_set_fd (spec, device, "file", open (a, O_RDWR | O_CLOEXEC));
+  device = hv_machine_spec_add_device (spec, "sata-disk", "sata0", NULL);
+  hv_device_spec_set_fd (spec, device, "file", open (b, O_RDWR | O_CLOEXEC));
+
+  vireo_test_guest_init (&guest, spec->memory, 1);
+  g_assert_true (hv_vm_apply_spec (guest.vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (guest.vm, guest.input_pipe[0], guest.output_fd);
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "Press ESC for boot menu", BOOT_TIMEOUT_S));
+  hv_vm_input_key (guest.vm, 0x01); /* Esc, make and break */
+  hv_vm_input_key (guest.vm, 0x81);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "2. ", BOOT_TIMEOUT_S));
+  hv_vm_input_key (guest.vm, 0x03); /* 2 */
+  hv_vm_input_key (guest.vm, 0x83);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "vireo: booted the", BOOT_TIMEOUT_S));
+  {
+    g_autofree char *output = vireo_test_guest_output (&guest);
+    g_test_message ("console: %s", output);
+    g_assert_nonnull (strstr (output, "Select boot device"));
+    g_assert_nonnull (strstr (output, "vireo: booted the SATA disk"));
+  }
+  hv_vm_stop (guest.vm);
+  vireo_test_guest_clear (&guest);
+  vireo_test_remove_tree (dir);
+}
+
 static void
 test_bad_firmware_images (void)
 {
@@ -801,5 +859,6 @@ main (int argc, char **argv)
   g_test_add_data_func ("/firmware/seabios-int13-write-sata", "sata", test_seabios_int13_write);
   g_test_add_func ("/firmware/seabios-boot-order", test_seabios_boot_order);
   g_test_add_func ("/firmware/seabios-boot-menu-on-serial", test_seabios_boot_menu_on_serial);
+  g_test_add_func ("/firmware/seabios-boot-menu-on-keyboard", test_seabios_boot_menu_on_keyboard);
   return g_test_run ();
 }
