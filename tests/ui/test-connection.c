@@ -63,7 +63,15 @@ wait_for_serial (const char *path, const char *needle)
 {
   SerialQuery query = { path, needle };
 
-  return vireo_ui_wait (serial_has, &query, WAIT_SECONDS);
+  if (vireo_ui_wait (serial_has, &query, WAIT_SECONDS))
+    return TRUE;
+  /* What the guest did say (a key that came through the PS/2 keyboard instead, or nothing). */
+  {
+    g_autofree char *output = vireo_ui_serial_output (&fixture, path);
+    g_test_message ("no “%s” on the serial console; its last lines:\n%s", needle,
+                    strlen (output) > 2000 ? output + strlen (output) - 2000 : output);
+  }
+  return FALSE;
 }
 
 /* The guest pixel (x, y) as the display widget shows it now: sampled at the middle of its widget area. */
