@@ -995,8 +995,10 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
   domain = gvir_config_domain_new_from_xml (xml, &local_error);
   if (domain == NULL)
     {
+      /* libxml2 quotes the bytes it stumbled on, which need not be UTF-8: a D-Bus error must be. */
+      g_autofree char *why = g_utf8_make_valid (local_error->message, -1);
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "This is not libvirt domain XML: %s",
-                   local_error->message);
+                   why);
       return NULL;
     }
 
