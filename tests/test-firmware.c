@@ -375,6 +375,16 @@ write_boot_disk (const char *path, const char *message)
 
 /* Runs vireo-run with SeaBIOS, its serial console in @dir, the options @args (NULL-terminated), until
  * @needle appears on COM1 or BOOT_TIMEOUT_S pass; the console's text. */
+/* Whether @text holds @needle and the rest of its line: the console is read while the guest writes it, and
+ * a test that looks past the needle must not see half a line. */
+static gboolean
+has_line (const char *text, const char *needle)
+{
+  const char *at = strstr (text, needle);
+
+  return at != NULL && strchr (at, '\n') != NULL;
+}
+
 static char *
 boot_until (const char *dir, const char *const *args, const char *needle, const char *what)
 {
@@ -401,7 +411,7 @@ boot_until (const char *dir, const char *const *args, const char *needle, const 
   while (!seen && g_get_monotonic_time () - start < BOOT_TIMEOUT_S * G_USEC_PER_SEC)
     {
       g_clear_pointer (&text, g_free);
-      seen = g_file_get_contents (console, &text, NULL, NULL) && strstr (text, needle) != NULL;
+      seen = g_file_get_contents (console, &text, NULL, NULL) && has_line (text, needle);
       if (!seen)
         g_usleep (50 * 1000);
     }
@@ -664,13 +674,14 @@ test_seabios_boot_order (void)
   vireo_test_remove_tree (dir);
 }
 
-/* Reads the console (vireo-run's stdout) into @text until it holds @needle, at most BOOT_TIMEOUT_S. */
+/* Reads the console (vireo-run's stdout) into @text until it holds @needle and the rest of its line, at
+ * most BOOT_TIMEOUT_S. */
 static gboolean
 read_console_until (GInputStream *console, GString *text, const char *needle)
 {
   gint64 deadline = g_get_monotonic_time () + BOOT_TIMEOUT_S * G_USEC_PER_SEC;
 
-  while (strstr (text->str, needle) == NULL && g_get_monotonic_time () < deadline)
+  while (!has_line (text->str, needle) && g_get_monotonic_time () < deadline)
     {
       char buffer[512];
       gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (console), buffer,
@@ -682,7 +693,7 @@ read_console_until (GInputStream *console, GString *text, const char *needle)
       else
         g_string_append_len (text, buffer, n);
     }
-  return strstr (text->str, needle) != NULL;
+  return has_line (text->str, needle);
 }
 
 /* The firmware's boot menu from the serial console: Esc while it offers the menu, then the second entry
@@ -774,6 +785,7 @@ test_seabios_boot_menu_on_keyboard (void)
   hv_vm_input_key (guest.vm, 0x03); /* 2 */
   hv_vm_input_key (guest.vm, 0x83);
   g_assert_true (vireo_test_guest_wait_for_output (&guest, "vireo: booted the", BOOT_TIMEOUT_S));
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, " disk\r\n", BOOT_TIMEOUT_S)); /* the whole line */
   {
     g_autofree char *output = vireo_test_guest_output (&guest);
     g_test_message ("console: %s", output);
