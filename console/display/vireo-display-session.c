@@ -87,6 +87,21 @@ picture_arrived (VireoDisplay *self)
   g_clear_handle_id (&self->settle_source, g_source_remove);
 }
 
+/* Connected is when the guest's screen is there and what the user types reaches it: the inputs channel
+ * may open after the display's first surface (on a loaded host, by seconds), and keys sent before it are
+ * lost. */
+static void
+maybe_connected (VireoDisplay *self)
+{
+  GtkWidget *widget = GTK_WIDGET (self);
+
+  if (!self->have_surface || !self->inputs_ready || self->state == VIREO_DISPLAY_CONNECTED)
+    return;
+  vireo_display_update_state (self, VIREO_DISPLAY_CONNECTED);
+  if (gtk_widget_has_focus (widget) && self->root && gtk_window_is_active (GTK_WINDOW (self->root)))
+    vireo_display_grab_keyboard (self);
+}
+
 static void
 on_primary_create (SpiceChannel *channel, int format, int width, int height, int stride, int shmid,
                    gpointer data, VireoDisplay *self)
@@ -113,10 +128,8 @@ on_primary_create (SpiceChannel *channel, int format, int width, int height, int
   vireo_display_update_guest_size (self, width, height);
   self->retry_delay_ms = RETRY_FIRST_MS;
   vireo_display_update_error (self, NULL);
-  vireo_display_update_state (self, VIREO_DISPLAY_CONNECTED);
   gtk_widget_queue_draw (widget);
-  if (gtk_widget_has_focus (widget) && self->root && gtk_window_is_active (GTK_WINDOW (self->root)))
-    vireo_display_grab_keyboard (self);
+  maybe_connected (self);
 }
 
 static void
@@ -232,7 +245,10 @@ on_channel_event (SpiceChannel *channel, SpiceChannelEvent event, VireoDisplay *
     {
     case SPICE_CHANNEL_OPENED:
       if (channel == SPICE_CHANNEL (self->inputs))
-        self->inputs_ready = TRUE;
+        {
+          self->inputs_ready = TRUE;
+          maybe_connected (self);
+        }
       else if (channel == SPICE_CHANNEL (self->main))
         update_mouse_mode (self);
       break;

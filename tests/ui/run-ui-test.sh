@@ -27,6 +27,12 @@ TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/vu-XXXXXX")
 export TMPDIR
 xvfb-run -a -s "-screen 0 1600x1200x24 -nolisten tcp" "$@"
 status=$?
+if [ "$status" -ne 0 ]; then
+  # What the service and its workers said: the test's own log shows only the app's side.
+  for log in "$TMPDIR"/*/vireod.log; do
+    [ -f "$log" ] && { echo "--- $log (last lines)" >&2; tail -n 60 "$log" >&2; }
+  done
+fi
 pkill -TERM -f -- "$TMPDIR" 2>/dev/null
 sleep 1
 pkill -KILL -f -- "$TMPDIR" 2>/dev/null
