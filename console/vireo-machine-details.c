@@ -81,16 +81,6 @@ machine_setting (VireoDBusMachine *machine, const char *key, const GVariantType 
   return settings ? g_variant_lookup_value (settings, key, type) : NULL;
 }
 
-/* The guest's IPv4 addresses learnt from its DHCP leases (Machine.GuestAddresses), or NULL. */
-static GStrv
-guest_addresses (VireoDBusMachine *machine)
-{
-  g_autoptr (GVariant) value = g_dbus_proxy_get_cached_property (G_DBUS_PROXY (machine), "GuestAddresses");
-
-  return value && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY) ? g_variant_dup_strv (value, NULL)
-                                                                            : NULL;
-}
-
 /* Which switch the machine's adapters are on: "Default Switch", "Default Switch, Lab", or "Not connected". */
 static char *
 describe_network (VireoDBusMachine *machine)
@@ -222,7 +212,7 @@ update_details (VireoMachineDetails *self)
   g_autofree char *vcpus = NULL;
   g_autofree char *network = NULL;
   g_autofree char *addresses = NULL;
-  g_auto (GStrv) address_list = NULL;
+  const char *const *address_list;
   const char *state, *notes, *last_error;
 
   /* One power button at a time: the one that applies. */
@@ -264,13 +254,13 @@ update_details (VireoMachineDetails *self)
   network = describe_network (machine);
   gtk_label_set_text (self->network_value, network);
   /* Only what a lease revealed: a guest that took no address by DHCP shows none. */
-  address_list = guest_addresses (machine);
-  addresses = vireo_format_guest_addresses ((const char *const *) address_list);
+  address_list = vireo_dbus_machine_get_guest_addresses (machine);
+  addresses = vireo_format_guest_addresses (address_list);
   gtk_widget_set_visible (GTK_WIDGET (self->address_row), addresses != NULL);
   gtk_label_set_text (self->address_value, addresses ? addresses : "");
   adw_preferences_row_set_title (
       ADW_PREFERENCES_ROW (self->address_row),
-      vireo_format_address_title (address_list ? g_strv_length (address_list) : 0));
+      vireo_format_address_title (address_list ? g_strv_length ((char **) address_list) : 0));
 
   notes = vireo_dbus_machine_get_notes (machine);
   gtk_label_set_text (self->notes_label, notes && *notes ? notes : _ ("No notes"));
@@ -298,11 +288,7 @@ vireo_machine_details_set_machine (VireoMachineDetails *self, VireoDBusMachine *
     return;
   vireo_display_close (self->thumbnail);
   if (machine)
-    {
-      g_signal_connect_swapped (machine, "notify", G_CALLBACK (update_details), self);
-      /* GuestAddresses: any property the service changes, named in the generated proxy or not. */
-      g_signal_connect_swapped (machine, "g-properties-changed", G_CALLBACK (update_details), self);
-    }
+    g_signal_connect_swapped (machine, "notify", G_CALLBACK (update_details), self);
   update_details (self);
 }
 

@@ -11,6 +11,8 @@
 #include "vireo-switches.h"
 
 #define NICS_TYPE     G_VARIANT_TYPE ("aa{sv}")
+/* The most adapters the service gives a machine (data/org.vireo.Vireo1.xml). */
+#define MAX_NICS 8
 #define FORWARDS_TYPE G_VARIANT_TYPE ("a(ssqq)")
 
 struct _VireoSettingsNetwork
@@ -445,6 +447,7 @@ update_lock (VireoSettingsNetwork *self)
 
   for (guint i = 0; i < G_N_ELEMENTS (off_only_actions); i++)
     gtk_widget_action_set_enabled (GTK_WIDGET (self), off_only_actions[i], !locked);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "network.add", !locked && self->groups->len < MAX_NICS);
   for (guint i = 0; i < self->groups->len; i++)
     {
       GObject *group = g_ptr_array_index (self->groups, i);
