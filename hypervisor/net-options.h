@@ -32,4 +32,9 @@ gboolean hv_net_parse_mac (const char *text, uint8_t *mac, GError **error);
  * (HvNetHostForward) unless it is NULL.  HV_ERROR_INVALID_ARGUMENT naming the bad part. */
 gboolean hv_net_parse_hostfwd (const char *text, GArray *forwards, GError **error);
 
+/* Whether @frame (an Ethernet frame going to a guest) is a DHCP ACK (UDP 67 → 68, BOOTP reply, message
+ * type 5) for the client with hardware address @mac; then @address is the address it gives (yiaddr, in
+ * network order).  Anything malformed is just not one: the frame may come from anyone on a bridge. */
+gboolean hv_net_parse_dhcp_ack (const uint8_t *frame, gsize len, const uint8_t *mac, uint32_t *address);
+
 G_END_DECLS

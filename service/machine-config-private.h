@@ -48,4 +48,11 @@ gboolean vireo_disk_target_fits_bus (const char *target, const char *bus);
 gboolean vireo_machine_config_check_enum (const char *key, const char *value, const char *const *values,
                                           GError **error);
 
+/* nic-config.c: the NICs' checks beyond each entry's own (how many, unique MACs and host ports). */
+gboolean vireo_machine_config_check_nics (const VireoMachineConfig *config, GError **error);
+/* One "virtio-net" device "net<i>" per NIC. */
+void vireo_machine_config_add_nics_to_spec (const VireoMachineConfig *config, HvMachineSpec *spec);
+/* Sets "network" from the NICs: "nat" with any, else "none". */
+void vireo_machine_config_sync_network (VireoMachineConfig *config);
+
 G_END_DECLS

@@ -59,7 +59,8 @@ MODIFY = 'org.vireo.vireo.modify'
 DELETE = 'org.vireo.vireo.delete'
 START_STOP = 'org.vireo.vireo.start-stop'
 CONSOLE = 'org.vireo.vireo.console'
-ACTIONS = {CREATE, MODIFY, DELETE, START_STOP, CONSOLE}
+MANAGE_SWITCHES = 'org.vireo.vireo.manage-switches'
+ACTIONS = {CREATE, MODIFY, DELETE, START_STOP, CONSOLE, MANAGE_SWITCHES}
 
 # The Machine methods that need start-stop (Shutdown takes a timeout, the others nothing).
 START_STOP_METHODS = ['Start', 'Shutdown', 'TurnOff', 'Reset', 'Pause', 'Resume', 'Save']
