@@ -96,18 +96,19 @@ describe_network (VireoDBusMachine *machine)
                            ? _ ("Shared connection (NAT)")
                            : _ ("Not connected"));
     }
-  names = g_ptr_array_new ();
+  names = g_ptr_array_new_with_free_func (g_free);
   for (gsize i = 0; i < g_variant_n_children (nics); i++)
     {
       g_autoptr (GVariant) nic = g_variant_get_child_value (nics, i);
-      const char *name = "Default Switch";
+      g_autofree char *name = NULL;
       gboolean connected = TRUE;
 
-      g_variant_lookup (nic, "switch", "&s", &name);
+      if (!g_variant_lookup (nic, "switch", "s", &name))
+        name = g_strdup ("Default Switch");
       g_variant_lookup (nic, "connected", "b", &connected);
       /* An unplugged cable reaches no switch; the same switch twice is said once. */
       if (connected && !g_ptr_array_find_with_equal_func (names, name, g_str_equal, NULL))
-        g_ptr_array_add (names, (gpointer) name);
+        g_ptr_array_add (names, g_steal_pointer (&name));
     }
   if (names->len == 0)
     return g_strdup (_ ("Not connected"));
@@ -212,7 +213,7 @@ update_details (VireoMachineDetails *self)
   g_autofree char *vcpus = NULL;
   g_autofree char *network = NULL;
   g_autofree char *addresses = NULL;
-  const char *const *address_list;
+  g_auto (GStrv) address_list = NULL;
   const char *state, *notes, *last_error;
 
   /* One power button at a time: the one that applies. */
@@ -254,13 +255,15 @@ update_details (VireoMachineDetails *self)
   network = describe_network (machine);
   gtk_label_set_text (self->network_value, network);
   /* Only what a lease revealed: a guest that took no address by DHCP shows none. */
-  address_list = vireo_dbus_machine_get_guest_addresses (machine);
-  addresses = vireo_format_guest_addresses (address_list);
+  /* A copy: the proxy's own array may point into a value it has already replaced when State and
+   * GuestAddresses change in one signal and State's notification comes first. */
+  address_list = vireo_dbus_machine_dup_guest_addresses (machine);
+  addresses = vireo_format_guest_addresses ((const char *const *) address_list);
   gtk_widget_set_visible (GTK_WIDGET (self->address_row), addresses != NULL);
   gtk_label_set_text (self->address_value, addresses ? addresses : "");
   adw_preferences_row_set_title (
       ADW_PREFERENCES_ROW (self->address_row),
-      vireo_format_address_title (address_list ? g_strv_length ((char **) address_list) : 0));
+      vireo_format_address_title (address_list ? g_strv_length (address_list) : 0));
 
   notes = vireo_dbus_machine_get_notes (machine);
   gtk_label_set_text (self->notes_label, notes && *notes ? notes : _ ("No notes"));

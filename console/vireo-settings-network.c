@@ -10,9 +10,9 @@
 #include "vireo-checks.h"
 #include "vireo-switches.h"
 
-#define NICS_TYPE     G_VARIANT_TYPE ("aa{sv}")
+#define NICS_TYPE G_VARIANT_TYPE ("aa{sv}")
 /* The most adapters the service gives a machine (data/org.vireo.Vireo1.xml). */
-#define MAX_NICS 8
+#define MAX_NICS      8
 #define FORWARDS_TYPE G_VARIANT_TYPE ("a(ssqq)")
 
 struct _VireoSettingsNetwork
@@ -22,6 +22,7 @@ struct _VireoSettingsNetwork
   GPtrArray *groups;        /* one AdwPreferencesGroup per adapter, in order */
   AdwMessageDialog *dialog; /* the Add Port Forward dialog open now, if any */
   gboolean watching;        /* the host's switches are followed */
+  GtkWidget *no_adapters;   /* no_adapters_row, held while it is out of its group */
 
   /* Template widgets */
   AdwPreferencesGroup *adapters_group;
@@ -296,19 +297,28 @@ switch_choices (VireoSettingsNetwork *self, const char *current)
   return g_strv_builder_end (builder);
 }
 
+/* The switch row's subtitle is its kind, short enough to leave the switch's name room; what the kind means
+ * is its tooltip. */
 static void
 describe_switch_row (VireoSettingsNetwork *self, AdwComboRow *row, const char *name)
 {
   g_autoptr (GDBusProxy) proxy = vireo_switches_find (vireo_settings_page_get_host (PAGE (self)), name);
-  g_autofree char *text = NULL;
+  const char *kind = proxy                                      ? vireo_switch_get_kind (proxy)
+                     : g_str_equal (name, VIREO_DEFAULT_SWITCH) ? "nat"
+                                                                : "";
+  const char *bridge = proxy ? vireo_switch_get_bridge (proxy) : "";
+  g_autofree char *about = vireo_switch_describe (kind, bridge);
+  g_autofree char *subtitle = NULL;
 
-  if (proxy != NULL)
-    text = vireo_switch_describe (vireo_switch_get_kind (proxy), vireo_switch_get_bridge (proxy));
-  else if (g_str_equal (name, VIREO_DEFAULT_SWITCH))
-    text = vireo_switch_describe ("nat", "");
+  if (*kind == '\0')
+    subtitle = g_strdup (_ ("The service has no switch of this name: choose another"));
+  else if (*bridge != '\0')
+    /* Translators: a switch's kind and its Linux bridge, e.g. "External, on br0". */
+    subtitle = g_strdup_printf (_ ("%s, on %s"), vireo_switch_kind_label (kind), bridge);
   else
-    text = g_strdup (_ ("The service has no switch of this name: choose another"));
-  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), text);
+    subtitle = g_strdup (vireo_switch_kind_label (kind));
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (row), *about ? about : NULL);
 }
 
 static GtkWidget *
@@ -396,13 +406,18 @@ adapter_group (VireoSettingsNetwork *self, guint index, GVariant *nic)
   if (nat)
     {
       GtkWidget *forwards_row = adw_action_row_new ();
-      GtkWidget *add = gtk_button_new_with_mnemonic (_ ("Add _Port Forward…"));
+      GtkWidget *add = gtk_button_new ();
+      GtkWidget *content = adw_button_content_new ();
       gsize n = g_variant_n_children (forwards);
 
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (forwards_row), _ ("Port forwards"));
       adw_action_row_set_subtitle (ADW_ACTION_ROW (forwards_row),
                                    n == 0 ? _ ("None: the guest’s services cannot be reached from here")
                                           : _ ("Connections to this computer’s ports go to the guest"));
+      adw_button_content_set_icon_name (ADW_BUTTON_CONTENT (content), "list-add-symbolic");
+      adw_button_content_set_label (ADW_BUTTON_CONTENT (content), _ ("Add _Port Forward…"));
+      adw_button_content_set_use_underline (ADW_BUTTON_CONTENT (content), TRUE);
+      gtk_button_set_child (GTK_BUTTON (add), content);
       gtk_widget_set_valign (add, GTK_ALIGN_CENTER);
       gtk_widget_add_css_class (add, "flat");
       gtk_actionable_set_action_name (GTK_ACTIONABLE (add), "network.add-forward");
@@ -472,7 +487,11 @@ show_nics (VireoSettingsNetwork *self, GVariant *nics)
       adw_preferences_page_add (ADW_PREFERENCES_PAGE (self), ADW_PREFERENCES_GROUP (group));
       g_ptr_array_add (self->groups, group);
     }
-  gtk_widget_set_visible (self->no_adapters_row, self->groups->len == 0);
+  /* Taken out rather than hidden: a group whose rows are all hidden still draws its empty list. */
+  if (self->groups->len == 0 && gtk_widget_get_parent (self->no_adapters) == NULL)
+    adw_preferences_group_add (self->adapters_group, self->no_adapters);
+  else if (self->groups->len > 0 && gtk_widget_get_parent (self->no_adapters) != NULL)
+    adw_preferences_group_remove (self->adapters_group, self->no_adapters);
   update_lock (self);
 }
 
@@ -809,6 +828,7 @@ vireo_settings_network_finalize (GObject *object)
   VireoSettingsNetwork *self = VIREO_SETTINGS_NETWORK (object);
 
   g_clear_pointer (&self->groups, g_ptr_array_unref);
+  g_clear_object (&self->no_adapters);
   G_OBJECT_CLASS (vireo_settings_network_parent_class)->finalize (object);
 }
 
@@ -844,6 +864,8 @@ vireo_settings_network_init (VireoSettingsNetwork *self)
 {
   self->groups = g_ptr_array_new ();
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* Held: it leaves the group while there are adapters. */
+  self->no_adapters = g_object_ref (self->no_adapters_row);
 }
 
 GtkWidget *

@@ -84,9 +84,13 @@ switch_row (VireoSwitchManager *self, GDBusProxy *proxy)
   gtk_widget_set_valign (remove, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (remove, "flat");
   gtk_widget_set_name (remove, "delete");
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (remove), "switches.delete");
-  gtk_actionable_set_action_target (GTK_ACTIONABLE (remove), "o", g_dbus_proxy_get_object_path (proxy));
-  /* The Default Switch is every new adapter's: the service never deletes it. */
+  /* The Default Switch is every new adapter's: the service never deletes it.  (No action: an actionable
+   * button takes its sensitivity from its action's.) */
+  if (!builtin)
+    {
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (remove), "switches.delete");
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (remove), "o", g_dbus_proxy_get_object_path (proxy));
+    }
   gtk_widget_set_sensitive (remove, !builtin);
   gtk_widget_set_tooltip_text (remove, builtin ? _ ("The Default Switch is built in and cannot be deleted")
                                                : _ ("Delete the switch"));

@@ -143,22 +143,24 @@ first_forwards_are (GVariant *nics, gconstpointer data)
 
 /* A machine defined through the service with one adapter on the Default Switch, as the app lists it. */
 static VireoDBusMachine *
-create_machine (const char *name, char **path_out)
+create_machine (const char *name, const char *guest, char **path_out)
 {
-  char *path = vireo_ui_create_machine (&fixture, name, "hello", FALSE);
+  char *path = vireo_ui_create_machine (&fixture, name, guest, FALSE);
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
-  GVariantDict nic;
+  GVariantDict nic, update;
   GVariantBuilder nics;
 
   g_variant_dict_init (&nic, NULL);
   g_variant_dict_insert (&nic, "switch", "s", "Default Switch");
   g_variant_builder_init (&nics, G_VARIANT_TYPE ("aa{sv}"));
   g_variant_builder_add_value (&nics, g_variant_dict_end (&nic));
-  reply = g_dbus_connection_call_sync (
-      fixture.connection, "org.vireo.Vireo1", path, "org.vireo.Vireo1.Machine", "Update",
-      g_variant_new_parsed ("(@a{sv} {'nics': <%v>},)", g_variant_builder_end (&nics)), NULL,
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_variant_dict_init (&update, NULL);
+  g_variant_dict_insert_value (&update, "nics", g_variant_builder_end (&nics));
+  reply = g_dbus_connection_call_sync (fixture.connection, "org.vireo.Vireo1", path,
+                                       "org.vireo.Vireo1.Machine", "Update",
+                                       g_variant_new ("(@a{sv})", g_variant_dict_end (&update)), NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
   assert_nics (path, count_is, GUINT_TO_POINTER (1));
@@ -257,7 +259,7 @@ static void
 test_network_page (void)
 {
   g_autofree char *path = NULL;
-  VireoDBusMachine *machine = create_machine ("Networked", &path);
+  VireoDBusMachine *machine = create_machine ("Networked", "hello", &path);
   VireoMachineSettings *window = open_settings (machine);
   g_autoptr (GVariant) nics = service_nics (path);
   g_autofree char *mac = nic_string (nics, 0, "mac");
@@ -280,7 +282,7 @@ test_network_page (void)
   g_assert_true (gtk_widget_get_visible (nic_part (window, 0, "forwards")));
   g_assert_null (vireo_settings_network_get_part (network_page (window), 0, "forward-0"));
   g_assert_false (
-      gtk_widget_get_visible (GTK_WIDGET (vireo_machine_settings_get_part (window, "no_adapters_row"))));
+      gtk_widget_get_mapped (GTK_WIDGET (vireo_machine_settings_get_part (window, "no_adapters_row"))));
 
   /* A wrong MAC is said as it is typed and never sent. */
   type_mac (window, 0, "52:54:00:zz:00:01");
@@ -394,14 +396,21 @@ test_no_adapters (void)
   window = open_settings (machine);
   assert_adapters_shown (window, 0);
   g_assert_true (
-      gtk_widget_get_visible (GTK_WIDGET (vireo_machine_settings_get_part (window, "no_adapters_row"))));
+      gtk_widget_get_mapped (GTK_WIDGET (vireo_machine_settings_get_part (window, "no_adapters_row"))));
   screenshot (GTK_WIDGET (window), "vireo-machine-settings-network-none");
   activate (window, "network.add", NULL);
   assert_nics (path, count_is, GUINT_TO_POINTER (1));
   assert_adapters_shown (window, 1);
   g_assert_false (
-      gtk_widget_get_visible (GTK_WIDGET (vireo_machine_settings_get_part (window, "no_adapters_row"))));
+      gtk_widget_get_mapped (GTK_WIDGET (vireo_machine_settings_get_part (window, "no_adapters_row"))));
   gtk_window_destroy (GTK_WINDOW (window));
+}
+
+static gboolean
+page_locked (gpointer window)
+{
+  return vireo_settings_network_get_n_adapters (network_page (window)) > 0
+         && !gtk_widget_get_sensitive (nic_part (window, 0, "mac"));
 }
 
 /* While the machine runs only the cable may change: the service applies it at once. */
@@ -409,13 +418,13 @@ static void
 test_locked_while_running (void)
 {
   g_autofree char *path = NULL;
-  VireoDBusMachine *machine = create_machine ("Running Net", &path);
+  VireoDBusMachine *machine = create_machine ("Running Net", "echo", &path);
   VireoMachineSettings *window = open_settings (machine);
 
   vireo_ui_machine_call (&fixture, path, "Start");
   g_assert_true (vireo_ui_wait_for_state (&fixture, path, "running", WAIT_SECONDS));
-  vireo_ui_spin (300);
   assert_adapters_shown (window, 1);
+  g_assert_true (vireo_ui_wait (page_locked, window, WAIT_SECONDS));
   g_assert_false (gtk_widget_get_sensitive (nic_part (window, 0, "switch")));
   g_assert_false (gtk_widget_get_sensitive (nic_part (window, 0, "mac")));
   g_assert_false (gtk_widget_get_sensitive (nic_part (window, 0, "remove")));
@@ -509,7 +518,9 @@ test_details_address (void)
 
   vireo_dbus_machine_set_name (machine, "Addressed");
   vireo_dbus_machine_set_state (machine, "running");
-  gtk_window_set_default_size (GTK_WINDOW (window), 420, 900);
+  vireo_dbus_machine_set_settings (
+      machine, g_variant_new_parsed ("{'nics': <[{'switch': <'Default Switch'>, 'connected': <true>}]>}"));
+  gtk_window_set_default_size (GTK_WINDOW (window), 420, 1100);
   gtk_window_set_child (GTK_WINDOW (window), GTK_WIDGET (details));
   vireo_machine_details_set_machine (details, machine);
   gtk_window_present (GTK_WINDOW (window));
@@ -517,6 +528,7 @@ test_details_address (void)
   pump ();
   /* No lease yet: no address row. */
   g_assert_null (vireo_ui_find_label (window, "IP address"));
+  g_assert_nonnull (vireo_ui_find_label (window, "Default Switch"));
 
   vireo_dbus_machine_set_guest_addresses (machine, one);
   g_assert_true (vireo_ui_wait_for_label (window, "10.0.2.15", WAIT_SECONDS));
@@ -530,6 +542,28 @@ test_details_address (void)
   g_assert_null (vireo_ui_find_label (window, "10.0.2.15"));
   vireo_machine_details_set_machine (details, NULL);
   gtk_window_destroy (GTK_WINDOW (window));
+}
+
+/* A real guest's lease: net-probe takes its address from the Default Switch's DHCP server, the service
+ * learns it, and the main window's details pane shows it, then forgets it when the machine is off. */
+static void
+test_details_lease (void)
+{
+  g_autofree char *path = NULL;
+  VireoDBusMachine *machine = create_machine ("Leased", "net-probe", &path);
+  GtkWidget *window = GTK_WIDGET (fixture.window);
+
+  g_assert_nonnull (machine);
+  g_assert_true (vireo_window_select (fixture.window, VIREO_HOST_SESSION, path));
+  vireo_ui_machine_call (&fixture, path, "Start");
+  g_assert_true (vireo_ui_wait_for_state (&fixture, path, "running", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window, "10.0.2.15", WAIT_SECONDS));
+  g_assert_nonnull (vireo_ui_find_label (window, "IP address"));
+  screenshot (window, "vireo-details-lease");
+  vireo_ui_machine_call (&fixture, path, "TurnOff");
+  g_assert_true (vireo_ui_wait_for_state (&fixture, path, "off", WAIT_SECONDS));
+  vireo_ui_spin (500);
+  g_assert_null (vireo_ui_find_label (window, "10.0.2.15"));
 }
 
 int
@@ -547,7 +581,10 @@ main (int argc, char **argv)
   g_test_add_func ("/network-settings/details-address", test_details_address);
   /* Running a machine needs /dev/kvm; without it the test says so and is skipped. */
   if (vireo_test_require_kvm ())
-    g_test_add_func ("/network-settings/locked-while-running", test_locked_while_running);
+    {
+      g_test_add_func ("/network-settings/locked-while-running", test_locked_while_running);
+      g_test_add_func ("/network-settings/details-lease", test_details_lease);
+    }
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   return status;
