@@ -412,7 +412,7 @@ adapter_group (VireoSettingsNetwork *self, guint index, GVariant *nic)
 
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (forwards_row), _ ("Port forwards"));
       adw_action_row_set_subtitle (ADW_ACTION_ROW (forwards_row),
-                                   n == 0 ? _ ("None: the guest’s services cannot be reached from here")
+                                   n == 0 ? _ ("None: nothing reaches the guest’s ports")
                                           : _ ("Connections to this computer’s ports go to the guest"));
       adw_button_content_set_icon_name (ADW_BUTTON_CONTENT (content), "list-add-symbolic");
       adw_button_content_set_label (ADW_BUTTON_CONTENT (content), _ ("Add _Port Forward…"));

@@ -544,6 +544,23 @@ test_details_address (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+/* Scrolls the scrolled window around @widget so that @widget is in view (for the screenshot). */
+static void
+scroll_to (GtkWidget *widget)
+{
+  GtkWidget *scrolled = gtk_widget_get_ancestor (widget, GTK_TYPE_SCROLLED_WINDOW);
+  GtkAdjustment *adjustment;
+  graphene_point_t point;
+
+  g_assert_nonnull (scrolled);
+  adjustment = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scrolled));
+  g_assert_true (gtk_widget_compute_point (widget,
+                                           gtk_scrolled_window_get_child (GTK_SCROLLED_WINDOW (scrolled)),
+                                           &GRAPHENE_POINT_INIT (0, 0), &point));
+  gtk_adjustment_set_value (adjustment, point.y - gtk_adjustment_get_page_size (adjustment) / 2);
+  vireo_ui_spin (200);
+}
+
 /* A real guest's lease: net-probe takes its address from the Default Switch's DHCP server, the service
  * learns it, and the main window's details pane shows it, then forgets it when the machine is off. */
 static void
@@ -559,6 +576,7 @@ test_details_lease (void)
   g_assert_true (vireo_ui_wait_for_state (&fixture, path, "running", WAIT_SECONDS));
   g_assert_true (vireo_ui_wait_for_label (window, "10.0.2.15", WAIT_SECONDS));
   g_assert_nonnull (vireo_ui_find_label (window, "IP address"));
+  scroll_to (vireo_ui_find_label (window, "10.0.2.15"));
   screenshot (window, "vireo-details-lease");
   vireo_ui_machine_call (&fixture, path, "TurnOff");
   g_assert_true (vireo_ui_wait_for_state (&fixture, path, "off", WAIT_SECONDS));
