@@ -393,7 +393,19 @@ adapter_group (VireoSettingsNetwork *self, guint index, GVariant *nic)
   g_signal_connect (mac_row, "changed", G_CALLBACK (on_mac_changed), self);
   g_signal_connect (mac_row, "apply", G_CALLBACK (on_mac_apply), self);
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), mac_row);
-  adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), message);
+  {
+    /* The reason sits right under the address, in a row of its own: below the group it would be read as
+     * the port forwards'. */
+    GtkWidget *message_row = adw_preferences_row_new (); /* a list row: other widgets go below the list */
+
+    gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (message_row), FALSE);
+    gtk_widget_set_margin_start (message, 12);
+    gtk_widget_set_margin_end (message, 12);
+    gtk_widget_set_margin_bottom (message, 8);
+    gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (message_row), message);
+    g_object_bind_property (message, "visible", message_row, "visible", G_BINDING_SYNC_CREATE);
+    adw_preferences_group_add (ADW_PREFERENCES_GROUP (group), message_row);
+  }
 
   set_part (group, "connected", toggle);
   set_part (group, "switch", switch_row);

@@ -307,6 +307,7 @@ test_network_page (void)
   g_assert_true (gtk_widget_has_css_class (nic_part (window, 0, "mac"), "error"));
   g_signal_emit_by_name (nic_part (window, 0, "mac"), "apply");
   pump ();
+  screenshot (GTK_WIDGET (window), "vireo-machine-settings-network-bad-mac");
   type_mac (window, 0, "01:00:5e:00:00:01");
   g_assert_nonnull (strstr (mac_message (window, 0), "multicast"));
   g_signal_emit_by_name (nic_part (window, 0, "mac"), "apply");
