@@ -176,11 +176,11 @@ on_deleted (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (Call) call = data;
   g_autoptr (VireoSwitchManager) self = g_weak_ref_get (&call->self);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  gboolean deleted = vireo_dbus_switch_call_delete_finish (VIREO_DBUS_SWITCH (source), result, &error);
   g_autofree char *heading = NULL;
 
   /* Done: the object manager takes the switch off the list. */
-  if (reply != NULL || self == NULL)
+  if (deleted || self == NULL)
     return;
   g_dbus_error_strip_remote_error (error);
   /* Translators: %s is a virtual switch's name. */
@@ -198,10 +198,12 @@ on_delete_response (AdwMessageDialog *dialog, const char *response, VireoSwitchM
   g_autoptr (GDBusInterface) iface = NULL;
 
   if (!g_str_equal (response, "delete") || objects == NULL
-      || (iface = g_dbus_object_manager_get_interface (objects, path, VIREO_SWITCH_INTERFACE)) == NULL)
+      || (iface = g_dbus_object_manager_get_interface (objects, path, VIREO_SWITCH_INTERFACE)) == NULL
+      || !VIREO_DBUS_IS_SWITCH (iface))
     return;
-  g_dbus_proxy_call (G_DBUS_PROXY (iface), "Delete", NULL, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                     G_MAXINT, NULL, on_deleted, call_new (self, name));
+  /* Interactive: on the system service, deleting a switch asks for an administrator. */
+  vireo_dbus_switch_call_delete (VIREO_DBUS_SWITCH (iface), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
+                                 G_MAXINT, NULL, on_deleted, call_new (self, name));
 }
 
 static void
@@ -282,12 +284,14 @@ on_created (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (Call) call = data;
   g_autoptr (VireoSwitchManager) self = g_weak_ref_get (&call->self);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  g_autofree char *path = NULL;
+  gboolean created = vireo_dbus_manager_call_create_switch_finish (VIREO_DBUS_MANAGER (source), &path, result,
+                                                                   &error);
 
   if (self == NULL)
     return;
   self->creating = FALSE;
-  if (reply != NULL)
+  if (created)
     {
       gtk_editable_set_text (GTK_EDITABLE (self->name_row), "");
       update_create (self);
@@ -321,9 +325,9 @@ on_create (VireoSwitchManager *self)
     }
   self->creating = TRUE;
   update_create (self);
-  g_dbus_proxy_call (G_DBUS_PROXY (manager), "CreateSwitch", g_variant_new ("(sss)", name, kind, bridge),
-                     G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, G_MAXINT, NULL, on_created,
-                     call_new (self, name));
+  vireo_dbus_manager_call_create_switch (manager, name, kind, bridge,
+                                         G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, G_MAXINT, NULL,
+                                         on_created, call_new (self, name));
 }
 
 static void
