@@ -2679,6 +2679,14 @@ test_switches_system (Fixture *f)
   g_assert_true (g_str_has_prefix (private_bridge, "vireo-br"));
   g_assert_true (interface_exists (private_bridge));
   {
+    /* No host address on it: IPv6 (which would give it a link-local one) is off where /proc/sys is
+     * writable, as it is for root here. */
+    g_autofree char *ipv6 = g_strdup_printf ("/proc/sys/net/ipv6/conf/%s/disable_ipv6", private_bridge);
+    g_autofree char *contents = NULL;
+    if (g_file_get_contents (ipv6, &contents, NULL, NULL) && access ("/proc/sys/net", W_OK) == 0)
+      g_assert_cmpstr (g_strstrip (contents), ==, "1");
+  }
+  {
     g_autofree char *kind = switch_property (f, private_path, "Kind");
     g_assert_cmpstr (kind, ==, "private");
   }
