@@ -523,6 +523,52 @@ test_save_load (Fixture *f, gconstpointer data)
   f->d.machine = &f->m;
 }
 
+/* ---- The option ROM ---- */
+
+/* An option ROM ("rom", iPXE's for network boot) is behind the ROM BAR: sized as the ROM rounded up to a
+ * power of two, read where the guest puts it while enabled and memory decoding is on, nowhere else. */
+static void
+test_rom (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree uint8_t *image = g_malloc (3000);
+  g_autoptr (GBytes) rom = NULL;
+  HvVirtioNetConfig config = { .name = "net1", .tftp_dir = -1 };
+  HvVirtioNet *with_rom;
+  const uint64_t at = 0xd0000000;
+
+  for (gsize i = 0; i < 3000; i++)
+    image[i] = (uint8_t) (i * 5);
+  image[0] = 0x55;
+  image[1] = 0xaa;
+  rom = g_bytes_new (image, 3000);
+  memcpy (config.mac, guest_mac, 6);
+  config.mac[5]++;
+  config.rom = rom;
+  with_rom = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, &config, &error);
+  g_assert_no_error (error);
+
+  /* The fixture's NIC has none: its ROM BAR reads as zero whatever is written. */
+  test_config_write (&f->m, 1, 0x30, 4, 0xffffffff);
+  g_assert_cmphex (test_config_read (&f->m, 1, 0x30, 4), ==, 0);
+
+  test_config_write (&f->m, 2, 0x30, 4, 0xfffff800);
+  g_assert_cmphex (test_config_read (&f->m, 2, 0x30, 4), ==, 0xfffff000); /* 4 KiB */
+  test_config_write (&f->m, 2, 0x04, 2, test_config_read (&f->m, 2, 0x04, 2) | 2); /* memory on */
+  test_config_write (&f->m, 2, 0x30, 4, (uint32_t) at);
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xffff); /* not enabled */
+  test_config_write (&f->m, 2, 0x30, 4, (uint32_t) at | 1);
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xaa55);
+  g_assert_cmphex (test_mmio_read (&f->m, at + 2999, 1), ==, image[2999]);
+  g_assert_cmphex (test_mmio_read (&f->m, at + 3000, 4), ==, 0xffffffff); /* past its end */
+  test_mmio_write (&f->m, at, 4, 0); /* writes go nowhere */
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xaa55);
+  /* Memory decoding off: gone. */
+  test_config_write (&f->m, 2, 0x04, 2, test_config_read (&f->m, 2, 0x04, 2) & ~2u);
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xffff);
+  hv_virtio_net_free (with_rom);
+}
+
 /* ---- The guest's address from DHCP ---- */
 
 /* A DHCP reply from 10.0.2.2 to @client_mac giving 10.0.2.15, of message type @type; its length. */
@@ -1036,6 +1082,7 @@ main (int argc, char **argv)
   ADD ("tftp", test_tftp, tftp_setup);
   ADD ("save-load", test_save_load, fixture_setup);
   ADD ("guest-address", test_guest_address, fixture_setup);
+  ADD ("rom", test_rom, fixture_setup);
   ADD ("tap/offer", test_tap_offer, tap_setup);
   ADD ("tap/frames", test_tap_frames, tap_setup);
   ADD ("tap/tso-to-host", test_tap_tso_to_host, tap_setup);
