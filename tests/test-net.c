@@ -515,6 +515,33 @@ echo_three (uint16_t port)
   close (fd);
 }
 
+/* With the cable out nothing reaches the guest (no echo); plugged in again, it answers. */
+static void
+assert_link_pulls (HvVm *vm, uint16_t port)
+{
+  struct sockaddr_in to = { .sin_family = AF_INET,
+                            .sin_port = htons (port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_autoptr (GError) error = NULL;
+  GPollFD pfd = { .events = G_IO_IN };
+  int fd;
+
+  g_assert_false (hv_vm_set_link (vm, "serial0", FALSE, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_true (hv_vm_set_link (vm, "net0", FALSE, &error));
+  g_assert_no_error (error);
+  fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  pfd.fd = fd;
+  for (unsigned i = 0; i < 3; i++)
+    g_assert_cmpint (sendto (fd, "x", 1, 0, (struct sockaddr *) &to, sizeof to), ==, 1);
+  g_assert_cmpint (g_poll (&pfd, 1, 1000), ==, 0);
+  close (fd);
+  g_assert_true (hv_vm_set_link (vm, "net0", TRUE, &error));
+  g_assert_no_error (error);
+  echo_three (port);
+}
+
 /* A machine saved with its NIC in use and restored into a new one: the guest keeps its address and its
  * queues, the forward is bound again, and the echo goes on (the NAT's own state is not saved). */
 static void
@@ -546,6 +573,7 @@ test_save_restore (void)
     g_assert_cmpstr (address, ==, "10.0.2.15");
     g_assert_cmpuint (g_variant_n_children (addresses), ==, 1);
   }
+  assert_link_pulls (guest.vm, port);
   echo_three (port);
   g_assert_true (hv_vm_pause (guest.vm, &error));
   g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));

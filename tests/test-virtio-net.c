@@ -553,7 +553,7 @@ test_rom (Fixture *f, gconstpointer data)
   g_assert_cmphex (test_config_read (&f->m, 1, 0x30, 4), ==, 0);
 
   test_config_write (&f->m, 2, 0x30, 4, 0xfffff800);
-  g_assert_cmphex (test_config_read (&f->m, 2, 0x30, 4), ==, 0xfffff000); /* 4 KiB */
+  g_assert_cmphex (test_config_read (&f->m, 2, 0x30, 4), ==, 0xfffff000);          /* 4 KiB */
   test_config_write (&f->m, 2, 0x04, 2, test_config_read (&f->m, 2, 0x04, 2) | 2); /* memory on */
   test_config_write (&f->m, 2, 0x30, 4, (uint32_t) at);
   g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xffff); /* not enabled */
@@ -561,7 +561,7 @@ test_rom (Fixture *f, gconstpointer data)
   g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xaa55);
   g_assert_cmphex (test_mmio_read (&f->m, at + 2999, 1), ==, image[2999]);
   g_assert_cmphex (test_mmio_read (&f->m, at + 3000, 4), ==, 0xffffffff); /* past its end */
-  test_mmio_write (&f->m, at, 4, 0); /* writes go nowhere */
+  test_mmio_write (&f->m, at, 4, 0);                                      /* writes go nowhere */
   g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xaa55);
   /* Memory decoding off: gone. */
   test_config_write (&f->m, 2, 0x04, 2, test_config_read (&f->m, 2, 0x04, 2) & ~2u);
