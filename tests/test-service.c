@@ -2820,6 +2820,40 @@ test_switches_running_system (Fixture *f)
   g_assert_false (interface_exists (bridge));
 }
 
+/* A machine that boots from its disk and has a NIC: the firmware runs iPXE behind the NIC (network boot
+ * is possible), which says so on the console. */
+static void
+test_network_boot_rom (Fixture *f)
+{
+  g_autofree char *dir = g_build_filename (f->storage, "images", NULL);
+  g_autofree char *blank = g_build_filename (dir, "blank.raw", NULL);
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  int fd;
+
+  if (!g_file_test (HV_DEFAULT_FIRMWARE, G_FILE_TEST_EXISTS) || !g_file_test (HV_NET_ROM, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("needs Debian's SeaBIOS and iPXE (" HV_DEFAULT_FIRMWARE ", " HV_NET_ROM
+                   ", packages seabios and ipxe-qemu)");
+      return;
+    }
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  fd = open (blank, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_no_errno (ftruncate (fd, 1 << 20));
+  close (fd);
+  machine = create (
+      f, g_variant_new_parsed ("{'name': <'netboot'>, 'boot': <'disk'>, 'memory-mib': <uint64 64>, "
+                               "'disks': <[{'path': <%s>, 'format': <'raw'>}]>, 'nics': <@aa{sv} [{}]>}",
+                               blank));
+  call_ok (machine, "Start", NULL);
+  fd = open_serial (machine);
+  g_assert_true (serial_wait_for (fd, seen, 0, "iPXE", 2 * WAIT_SECONDS));
+  g_test_message ("the firmware said: %s", seen->str);
+  close (fd);
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+}
+
 /* ---- running each test in a child ---- */
 
 typedef struct
@@ -2858,6 +2892,7 @@ static const ServiceTest service_tests[] = {
   { "/service/disk-methods-running-system", test_disk_methods_running, TRUE, TRUE },
   { "/service/cdrom-running", test_cdrom_running, TRUE },
   { "/service/firmware-boot", test_firmware_boot, TRUE },
+  { "/service/network-boot-rom", test_network_boot_rom, TRUE },
   { "/service/nat", test_nat, TRUE },
   { "/service/nat-system", test_nat, TRUE, TRUE },
   { "/service/nics", test_nics_session, FALSE },
