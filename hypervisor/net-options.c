@@ -2,7 +2,15 @@
 #include "net-options.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 gboolean
 hv_net_parse_mac (const char *text, uint8_t *mac, GError **error)
@@ -218,4 +226,80 @@ hv_net_parse_dhcp_ack (const uint8_t *frame, gsize len, const uint8_t *mac, uint
       at += 2 + (gsize) bootp[at + 1];
     }
   return FALSE;
+}
+
+static int
+tap_error (GError **error, int saved, const char *bridge, const char *what)
+{
+  g_set_error (error, HV_ERROR, saved == EPERM || saved == EACCES ? HV_ERROR_PERMISSION : HV_ERROR_FAILED,
+               "cannot attach a TAP device to the bridge %s: %s: %s%s", bridge, what, g_strerror (saved),
+               saved == EPERM || saved == EACCES ? " (bridged networking needs root or CAP_NET_ADMIN)" : "");
+  return -1;
+}
+
+int
+hv_net_open_bridge_tap (const char *bridge, char **name, GError **error)
+{
+  struct ifreq ifr = { 0 };
+  int fd, sock, index;
+
+  if (strlen (bridge) == 0 || strlen (bridge) >= IFNAMSIZ || strchr (bridge, '/') != NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not a network interface name",
+                   bridge);
+      return -1;
+    }
+  index = (int) if_nametoindex (bridge);
+  if (index == 0)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "there is no bridge “%s”", bridge);
+      return -1;
+    }
+  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return tap_error (error, errno, bridge, "/dev/net/tun");
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  g_strlcpy (ifr.ifr_name, "vireo-tap%d", IFNAMSIZ);
+  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      return tap_error (error, saved, bridge, "making the TAP device");
+    }
+  sock = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0)
+    {
+      int saved = errno;
+      close (fd);
+      return tap_error (error, saved, bridge, "socket");
+    }
+  /* Up first, then a port: a bridge forwards to ports that are up. */
+  if (ioctl (sock, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl (sock, SIOCSIFFLAGS, &ifr) < 0))
+    {
+      int saved = errno;
+      close (sock);
+      close (fd);
+      return tap_error (error, saved, bridge, "bringing the TAP device up");
+    }
+  ifr.ifr_ifindex = (int) if_nametoindex (ifr.ifr_name);
+  g_strlcpy (ifr.ifr_name, bridge, IFNAMSIZ);
+  if (ioctl (sock, SIOCBRADDIF, &ifr) < 0)
+    {
+      int saved = errno;
+      close (sock);
+      close (fd);
+      if (saved == EOPNOTSUPP || saved == EINVAL)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "“%s” is not a bridge", bridge);
+          return -1;
+        }
+      return tap_error (error, saved, bridge, "adding the port");
+    }
+  close (sock);
+  if (name)
+    {
+      struct ifreq got = { 0 };
+      *name = ioctl (fd, TUNGETIFF, &got) == 0 ? g_strdup (got.ifr_name) : NULL;
+    }
+  return fd;
 }

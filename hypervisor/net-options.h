@@ -37,4 +37,10 @@ gboolean hv_net_parse_hostfwd (const char *text, GArray *forwards, GError **erro
  * network order).  Anything malformed is just not one: the frame may come from anyone on a bridge. */
 gboolean hv_net_parse_dhcp_ack (const uint8_t *frame, gsize len, const uint8_t *mac, uint32_t *address);
 
+/* Makes a TAP device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, a kernel-chosen name "vireo-tapN"), attaches
+ * it to the Linux bridge @bridge and brings it up: the fd for a "virtio-net" device's "tap" option
+ * (close-on-exec; the TAP goes when the fd is closed).  Needs CAP_NET_ADMIN: HV_ERROR_PERMISSION
+ * without, HV_ERROR_NOT_FOUND when @bridge is not a bridge.  @name (optional) gets the TAP's name. */
+int hv_net_open_bridge_tap (const char *bridge, char **name, GError **error);
+
 G_END_DECLS

@@ -43,6 +43,19 @@ take_string (char **field, char *value)
 /* Whether @target is a target name of @bus: "vd" (virtio) or "sd" (sata) and one or two letters. */
 gboolean vireo_disk_target_fits_bus (const char *target, const char *bus);
 
+/* A key of an entry of a list setting ("disks", "nics") and its GVariant type. */
+typedef struct
+{
+  const char *key;
+  const char *type;
+} VireoEntryKey;
+
+/* Checks that @entry, item @index of list setting @setting (each item a @item: "disk", "NIC"), is an a{sv}
+ * with only the keys of @keys, each of its type; VIREO_ERROR_INVALID_ARGUMENT naming the item otherwise. */
+gboolean vireo_machine_config_check_entry_keys (GVariant *entry, const VireoEntryKey *keys, guint n_keys,
+                                                const char *setting, const char *item, guint index,
+                                                GError **error);
+
 /* TRUE when @value is one of @values; otherwise fails with VIREO_ERROR_INVALID_ARGUMENT naming @key
  * and the allowed values. */
 gboolean vireo_machine_config_check_enum (const char *key, const char *value, const char *const *values,

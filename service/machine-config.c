@@ -935,11 +935,53 @@ apply_boot_menu (VireoMachineConfig *config, const SettingInfo *info, GVariant *
   return TRUE;
 }
 
-static const struct
+gboolean
+vireo_machine_config_check_entry_keys (GVariant *entry, const VireoEntryKey *keys, guint n_keys,
+                                       const char *setting, const char *item, guint index, GError **error)
 {
+  GVariantIter iter;
   const char *key;
-  const char *type;
-} disk_keys[] = {
+  GVariant *value;
+
+  if (!g_variant_is_of_type (entry, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “%s”: %s %u must be a dictionary of type “a{sv}”.", setting, item, index + 1);
+      return FALSE;
+    }
+  g_variant_iter_init (&iter, entry);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      const char *type = NULL;
+
+      for (guint i = 0; i < n_keys; i++)
+        if (strcmp (key, keys[i].key) == 0)
+          type = keys[i].type;
+      if (type == NULL)
+        {
+          g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
+          g_autoptr (GString) known = g_string_new (NULL);
+
+          for (guint i = 0; i < n_keys; i++)
+            g_string_append_printf (known, "%s“%s”", i == 0 ? "" : ", ", keys[i].key);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                       "Setting “%s”: %s %u has an unknown key “%s” (known: %s).", setting, item, index + 1,
+                       shown, known->str);
+          return FALSE;
+        }
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                       "Setting “%s”: “%s” of %s %u must be of type “%s”, not “%s”.", setting, key, item,
+                       index + 1, type, g_variant_get_type_string (value));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static const VireoEntryKey disk_keys[] = {
   { "path", "s" }, { "format", "s" }, { "readonly", "b" },   { "device", "s" },
   { "bus", "s" },  { "target", "s" }, { "boot-order", "u" }, { "cache", "s" },
 };
@@ -949,47 +991,15 @@ vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guin
 {
   g_autoptr (GVariantDict) dict = NULL;
   g_autoptr (VireoDiskConfig) disk = NULL;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
   const char *format = NULL;
   const char *actual = "raw";
   const char *text;
   gboolean cdrom;
   int fd;
 
-  if (!g_variant_is_of_type (entry, G_VARIANT_TYPE_VARDICT))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: disk %u must be a dictionary of type “a{sv}”.", index + 1);
-      return NULL;
-    }
-  g_variant_iter_init (&iter, entry);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
-    {
-      g_autoptr (GVariant) owned = value;
-      const char *type = NULL;
-
-      for (guint i = 0; i < G_N_ELEMENTS (disk_keys); i++)
-        if (strcmp (key, disk_keys[i].key) == 0)
-          type = disk_keys[i].type;
-      if (type == NULL)
-        {
-          g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “disks”: disk %u has an unknown key “%s” (known: “path”, “format”, "
-                       "“readonly”, “device”, “bus”, “target”, “boot-order”, “cache”).",
-                       index + 1, shown);
-          return NULL;
-        }
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “disks”: “%s” of disk %u must be of type “%s”, not “%s”.", key, index + 1,
-                       type, g_variant_get_type_string (value));
-          return NULL;
-        }
-    }
+  if (!vireo_machine_config_check_entry_keys (entry, disk_keys, G_N_ELEMENTS (disk_keys), "disks", "disk",
+                                              index, error))
+    return NULL;
   dict = g_variant_dict_new (entry);
 
   disk = vireo_disk_config_new (NULL, NULL, FALSE);

@@ -794,6 +794,18 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
             return NULL;
           hv_device_spec_set_fd (spec, adapter, "rom", fd);
         }
+      /* iPXE behind each NIC, so the firmware can boot from the network; without the package
+       * (ipxe-qemu) the NICs work, only network boot does not. */
+      for (guint i = 0; i < c->nics->len && g_file_test (HV_NET_ROM, G_FILE_TEST_IS_REGULAR); i++)
+        {
+          g_autofree char *id = g_strdup_printf ("net%u", i);
+          HvDeviceSpec *nic = hv_machine_spec_lookup_device (spec, id);
+
+          fd = open_guest_file (HV_NET_ROM, VIREO_OWN_UID, O_RDONLY, "NIC's option ROM", error);
+          if (fd < 0)
+            return NULL;
+          hv_device_spec_set_fd (spec, nic, "rom", fd);
+        }
     }
   /* Also when restoring: a restored guest that resets boots the kernel afresh. */
   else if ((fd = open_guest_file (c->kernel, c->files_uid, O_RDONLY, "kernel", error)) < 0)

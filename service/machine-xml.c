@@ -327,9 +327,13 @@ add_nic (GVirConfigDomain *domain, const VireoNicConfig *nic, GError **error)
     {
       const VireoForwardConfig *forward = g_ptr_array_index (nic->forwards, i);
 
-      g_string_append_printf (xml, "<portForward proto='%s'", forward->protocol);
-      if (*forward->host_address != '\0')
-        g_string_append_printf (xml, " address='%s'", forward->host_address);
+      /* Checked when set (tcp or udp, an IPv4 literal); escaped all the same, as this is XML. */
+      g_autofree char *protocol = g_markup_escape_text (forward->protocol, -1);
+      g_autofree char *address = g_markup_escape_text (forward->host_address, -1);
+
+      g_string_append_printf (xml, "<portForward proto='%s'", protocol);
+      if (*address != '\0')
+        g_string_append_printf (xml, " address='%s'", address);
       g_string_append_printf (xml, "><range start='%u' to='%u'/></portForward>", forward->host_port,
                               forward->guest_port);
     }
@@ -1102,15 +1106,28 @@ parse_interface_device (GVirConfigDomainInterface *device, VireoMachineConfig *c
     }
   if (ok && g_strcmp0 (scan.type, "bridge") == 0 && scan.bridge != NULL)
     {
+      g_autofree char *shown_bridge = vireo_text_for_message (scan.bridge, 32);
+
       switch_name = vireo_switch_registry_find_bridge (scan.bridge);
       if (switch_name == NULL)
         g_message ("The domain's interface %u is on bridge “%s”, which no virtual switch uses: it is on the "
                    "Default Switch (NAT) instead.",
-                   index + 1, scan.bridge);
+                   index + 1, shown_bridge);
+    }
+  else if (ok && g_strcmp0 (scan.type, "network") == 0 && g_strcmp0 (scan.network, "default") != 0)
+    {
+      g_autofree char *shown = vireo_text_for_message (scan.network != NULL ? scan.network : "", 32);
+      g_message (
+          "The domain's interface %u is on the libvirt network “%s”: it is on the Default Switch (NAT) "
+          "instead.",
+          index + 1, shown);
     }
   else if (ok && g_strcmp0 (scan.type, "user") != 0 && g_strcmp0 (scan.type, "network") != 0)
-    g_message ("The domain's interface %u is of type “%s”: it is on the Default Switch (NAT) instead.",
-               index + 1, scan.type != NULL ? scan.type : "");
+    {
+      g_autofree char *shown = vireo_text_for_message (scan.type != NULL ? scan.type : "", 32);
+      g_message ("The domain's interface %u is of type “%s”: it is on the Default Switch (NAT) instead.",
+                 index + 1, shown);
+    }
   if (ok)
     {
       nic = vireo_nic_config_new (NULL, switch_name != NULL ? switch_name : VIREO_DEFAULT_SWITCH);

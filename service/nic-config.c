@@ -223,11 +223,7 @@ vireo_machine_config_check_nics (const VireoMachineConfig *config, GError **erro
 
 /* ---- the setting ---- */
 
-static const struct
-{
-  const char *key;
-  const char *type;
-} nic_keys[] = {
+static const VireoEntryKey nic_keys[] = {
   { "mac", "s" },
   { "switch", "s" },
   { "connected", "b" },
@@ -245,37 +241,14 @@ vireo_nic_config_parse (GVariant *entry, guint index, GError **error)
   GVariant *value;
   const char *text;
 
-  if (!g_variant_is_of_type (entry, G_VARIANT_TYPE_VARDICT))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “nics”: NIC %u must be a dictionary of type “a{sv}”.", index + 1);
-      return NULL;
-    }
+  if (!vireo_machine_config_check_entry_keys (entry, nic_keys, G_N_ELEMENTS (nic_keys), "nics", "NIC", index,
+                                              error))
+    return NULL;
   g_variant_iter_init (&iter, entry);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
       g_autoptr (GVariant) owned = value;
-      const char *type = NULL;
 
-      for (guint i = 0; i < G_N_ELEMENTS (nic_keys); i++)
-        if (strcmp (key, nic_keys[i].key) == 0)
-          type = nic_keys[i].type;
-      if (type == NULL)
-        {
-          g_autofree char *shown = vireo_text_for_message (key, SHOWN_MAX);
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “nics”: NIC %u has an unknown key “%s” (known: “mac”, “switch”, “connected”, "
-                       "“forwards”).",
-                       index + 1, shown);
-          return NULL;
-        }
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “nics”: “%s” of NIC %u must be of type “%s”, not “%s”.", key, index + 1, type,
-                       g_variant_get_type_string (value));
-          return NULL;
-        }
       if (strcmp (key, "mac") == 0)
         {
           text = g_variant_get_string (value, NULL);

@@ -1640,6 +1640,7 @@ test_nics_switches (Files *files, gconstpointer data)
 static void
 test_nics_round_trip (Files *files, gconstpointer data)
 {
+  g_autofree char *validator = NULL;
   g_autoptr (VireoMachineConfig) config = disk_machine (files);
   g_autoptr (VireoMachineConfig) parsed = NULL;
   g_autoptr (GError) error = NULL;
@@ -1663,7 +1664,8 @@ test_nics_round_trip (Files *files, gconstpointer data)
   assert_same_config (config, parsed);
   again = vireo_machine_config_to_xml (parsed);
   g_assert_cmpstr (xml, ==, again);
-  if (g_find_program_in_path ("virt-xml-validate") != NULL)
+  validator = g_find_program_in_path ("virt-xml-validate");
+  if (validator != NULL)
     run_validator (xml, files->dir);
 }
 
@@ -1686,6 +1688,90 @@ test_nics_old_definition (void)
   g_assert_cmpstr (a->network, ==, "nat");
   g_assert_cmpstr (nic_at (a, 0)->mac, ==, nic_at (b, 0)->mac);
   g_assert_true (nic_at (a, 0)->connected);
+}
+
+/* virt-manager's "Bridge device" NIC and libvirt's passt NIC with port forwards (libvirt 9.0's
+ * <portForward>), as `virsh dumpxml` shows them. */
+static const char virt_manager_bridged_xml[]
+    = "<domain type='kvm'>\n"
+      "  <name>debian12</name>\n"
+      "  <uuid>3f0c5a1e-8d2b-4c7a-9e61-2b7d4a9c0e15</uuid>\n"
+      "  <memory unit='KiB'>1048576</memory>\n"
+      "  <vcpu placement='static'>1</vcpu>\n"
+      "  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type><boot dev='hd'/></os>\n"
+      "  <devices>\n"
+      "    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n"
+      "    <disk type='file' device='disk'>\n"
+      "      <driver name='qemu' type='qcow2'/>\n"
+      "      <source file='/var/lib/libvirt/images/debian12.qcow2'/>\n"
+      "      <target dev='vda' bus='virtio'/>\n"
+      "    </disk>\n"
+      "    <interface type='bridge'>\n"
+      "      <mac address='52:54:00:9A:0B:1C'/>\n"
+      "      <source bridge='br0'/>\n"
+      "      <model type='virtio'/>\n"
+      "      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>\n"
+      "    </interface>\n"
+      "    <interface type='user'>\n"
+      "      <mac address='52:54:00:9a:0b:1d'/>\n"
+      "      <portForward proto='tcp'>\n"
+      "        <range start='2222' to='22'/>\n"
+      "      </portForward>\n"
+      "      <portForward proto='udp' address='0.0.0.0'>\n"
+      "        <range start='5353'/>\n"
+      "        <range start='6000' end='6010'/>\n"
+      "      </portForward>\n"
+      "      <model type='virtio'/>\n"
+      "      <backend type='passt'/>\n"
+      "      <link state='down'/>\n"
+      "    </interface>\n"
+      "    <interface type='direct'>\n"
+      "      <source dev='eth0' mode='bridge'/>\n"
+      "      <model type='e1000e'/>\n"
+      "    </interface>\n"
+      "  </devices>\n"
+      "</domain>\n";
+
+static void
+test_nics_import_bridged (void)
+{
+  g_autoptr (VireoMachineConfig) config = NULL;
+  const VireoNicConfig *nic;
+  const VireoForwardConfig *forward;
+
+  vireo_switch_registry_add ("Uplink", "external", "br0");
+  config = parse_ok (virt_manager_bridged_xml);
+  /* macvtap (type 'direct') is a device libvirt-gconfig does not know, left out like other unknown
+   * devices. */
+  g_assert_cmpuint (config->nics->len, ==, 2);
+  /* The bridge's switch, the MAC in our lower case. */
+  nic = nic_at (config, 0);
+  g_assert_cmpstr (nic->switch_name, ==, "Uplink");
+  g_assert_cmpstr (nic->mac, ==, "52:54:00:9a:0b:1c");
+  g_assert_cmpuint (nic->forwards->len, ==, 0);
+  /* User networking with its forwards and its cable out; a range of ports is more than a forward of
+   * ours says, and is left out (the log says so). */
+  nic = nic_at (config, 1);
+  g_assert_cmpstr (nic->switch_name, ==, VIREO_DEFAULT_SWITCH);
+  g_assert_false (nic->connected);
+  g_assert_cmpuint (nic->forwards->len, ==, 2);
+  forward = g_ptr_array_index (nic->forwards, 0);
+  g_assert_cmpstr (forward->protocol, ==, "tcp");
+  g_assert_cmpstr (forward->host_address, ==, "");
+  g_assert_cmpuint (forward->host_port, ==, 2222);
+  g_assert_cmpuint (forward->guest_port, ==, 22);
+  forward = g_ptr_array_index (nic->forwards, 1);
+  g_assert_cmpstr (forward->protocol, ==, "udp");
+  g_assert_cmpstr (forward->host_address, ==, "0.0.0.0");
+  g_assert_cmpuint (forward->host_port, ==, 5353);
+  g_assert_cmpuint (forward->guest_port, ==, 5353);
+  vireo_switch_registry_remove ("Uplink");
+
+  /* Without a switch on br0, the bridged NIC is on NAT too. */
+  g_clear_pointer (&config, vireo_machine_config_free);
+  config = parse_ok (virt_manager_bridged_xml);
+  g_assert_cmpstr (nic_at (config, 0)->switch_name, ==, VIREO_DEFAULT_SWITCH);
+  g_assert_cmpstr (nic_at (config, 0)->mac, ==, "52:54:00:9a:0b:1c");
 }
 
 /* virt-manager's NAT network and GNOME Boxes' user networking keep their MACs. */
@@ -1739,6 +1825,7 @@ main (int argc, char **argv)
   ADD ("nics-round-trip", test_nics_round_trip);
   g_test_add_func ("/machine-config/nics-old-definition", test_nics_old_definition);
   g_test_add_func ("/machine-config/import/nics-samples", test_nics_import_samples);
+  g_test_add_func ("/machine-config/import/nics-bridged", test_nics_import_bridged);
 #undef ADD
 
   return g_test_run ();

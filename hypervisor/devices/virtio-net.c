@@ -90,6 +90,8 @@ struct _HvVirtioNet
   HvVirtioNetStats stats;
   uint8_t *tx_buffer;     /* HV_VIRTIO_NET_FRAME_MAX bytes */
   uint32_t guest_address; /* the IPv4 address the guest leased (network order), 0 for none yet */
+  gboolean rx_batch;      /* the TAP is handing over a burst: one interrupt at its end */
+  gboolean rx_unnotified; /* frames went to the guest in this burst */
 };
 
 /* ---- To the guest ---- */
@@ -251,7 +253,9 @@ receive_locked (HvVirtioNet *net, const uint8_t *header, const uint8_t *frame, g
       gboolean pushed = FALSE;
       gboolean done = deliver_one_locked (net, vq, header, HDR_LEN + len, &pushed);
 
-      if (pushed)
+      if (pushed && net->rx_batch)
+        net->rx_unnotified = TRUE;
+      else if (pushed)
         hv_virtio_notify (net->vdev, vq);
       if (done)
         return TRUE;
@@ -457,6 +461,20 @@ net_receive_tap_locked (void *opaque, const uint8_t *packet, gsize len)
   return receive_locked (opaque, packet, packet + HDR_LEN, len - HDR_LEN);
 }
 
+/* Around a burst of frames from the TAP: the guest is interrupted once, at its end. */
+static void
+net_tap_batch_locked (void *opaque, gboolean starting)
+{
+  HvVirtioNet *net = opaque;
+
+  net->rx_batch = starting;
+  if (!starting && net->rx_unnotified)
+    {
+      net->rx_unnotified = FALSE;
+      hv_virtio_notify (net->vdev, hv_virtio_get_queue (net->vdev, RXQ));
+    }
+}
+
 HvVirtioNet *
 hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci,
                    const HvVirtioNetConfig *config, GError **error)
@@ -498,6 +516,7 @@ hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci
                                      .lock = net_lock,
                                      .unlock = net_unlock,
                                      .receive = net_receive_tap_locked,
+                                     .batch = net_tap_batch_locked,
                                      .opaque = net,
                                  },
                                  error);

@@ -36,6 +36,7 @@ struct _HvNetTap
   void (*lock) (void *opaque);
   void (*unlock) (void *opaque);
   gboolean (*receive) (void *opaque, const uint8_t *packet, gsize len);
+  void (*batch) (void *opaque, gboolean starting);
   void *opaque;
   gboolean has_offloads;
   uint8_t *buffer; /* PACKET_MAX bytes, used on the context's thread only */
@@ -52,10 +53,13 @@ tap_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
 {
   HvNetTap *tap = ((TapSource *) source)->tap;
 
-  for (unsigned i = 0; i < READS_PER_DISPATCH; i++)
+  /* The lock is held for the whole burst (reads do not block): one interrupt for the guest at its end. */
+  tap->lock (tap->opaque);
+  if (tap->batch)
+    tap->batch (tap->opaque, TRUE);
+  for (unsigned i = 0; i < READS_PER_DISPATCH && !tap->closing && tap->reading; i++)
     {
       ssize_t n = read (tap->fd, tap->buffer, PACKET_MAX);
-      gboolean more;
 
       if (n < 0 && errno == EINTR)
         continue;
@@ -68,19 +72,14 @@ tap_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
         }
       if (n < HV_NET_TAP_HDR_LEN || n >= PACKET_MAX)
         continue; /* no header, or cut: nothing the guest could use */
-      tap->lock (tap->opaque);
       /* A frame read while the guest had no room is still taken (it waits in the NIC); the next waits in
        * the kernel. */
-      more = !tap->closing && tap->reading;
-      if (more && !tap->receive (tap->opaque, tap->buffer, (gsize) n))
-        {
-          hv_net_tap_set_reading (tap, FALSE);
-          more = FALSE;
-        }
-      tap->unlock (tap->opaque);
-      if (!more)
-        break;
+      if (!tap->receive (tap->opaque, tap->buffer, (gsize) n))
+        hv_net_tap_set_reading (tap, FALSE);
     }
+  if (tap->batch)
+    tap->batch (tap->opaque, FALSE);
+  tap->unlock (tap->opaque);
   return G_SOURCE_CONTINUE;
 }
 
@@ -132,6 +131,7 @@ hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **er
   tap->lock = config->lock;
   tap->unlock = config->unlock;
   tap->receive = config->receive;
+  tap->batch = config->batch;
   tap->opaque = config->opaque;
   tap->buffer = g_malloc (PACKET_MAX);
   /* Offloads the kernel takes now it will take later: ask once, then hand the guest none until its

@@ -25,6 +25,9 @@ typedef struct
   void (*lock) (void *opaque);
   void (*unlock) (void *opaque);
   gboolean (*receive) (void *opaque, const uint8_t *packet, gsize len);
+  /* Lock held: a burst of @receive calls starts (@starting) or has ended, so that the NIC can interrupt
+   * the guest once for all of them.  May be NULL. */
+  void (*batch) (void *opaque, gboolean starting);
   void *opaque;
 } HvNetTapConfig;
 

@@ -230,7 +230,7 @@ boot (VireoWorker *worker, gboolean restore, GError **error)
   worker->exit_watch = g_unix_fd_add (hv_vm_get_exit_fd (worker->vm), G_IO_IN, on_vm_exit, worker);
   /* A rebooted guest asks for its lease again; until then the old address is stale. */
   vireo_worker1_set_guest_addresses (worker->skeleton, g_variant_new ("a{ss}", NULL));
-  if (worker->addresses_poll == 0)
+  if (worker->addresses_poll == 0 && hv_machine_spec_find_kind (worker->config->spec, "virtio-net") != NULL)
     worker->addresses_poll = g_timeout_add_seconds (GUEST_ADDRESSES_POLL_SECONDS, poll_guest_addresses,
                                                     worker);
   return TRUE;
