@@ -61,10 +61,11 @@ switch_row (VireoSwitchManager *self, GDBusProxy *proxy)
   GtkWidget *remove = gtk_button_new_from_icon_name ("user-trash-symbolic");
   gboolean builtin = vireo_switch_is_builtin (proxy);
 
-  /* Translators: a switch's kind and what it does, e.g. "NAT · Shares this computer's connection…"; the
-   * second form names its Linux bridge. */
-  subtitle = *bridge ? g_strdup_printf (_ ("%s on %s · %s"), vireo_switch_kind_label (kind), bridge, about)
+  /* Translators: a switch's kind and its Linux bridge, e.g. "External · bridge br0", or (without a bridge)
+   * its kind and what it does.  What it does is also the row's tooltip. */
+  subtitle = *bridge ? g_strdup_printf (_ ("%s · bridge %s"), vireo_switch_kind_label (kind), bridge)
                      : g_strdup_printf (_ ("%s · %s"), vireo_switch_kind_label (kind), about);
+  gtk_widget_set_tooltip_text (row, about);
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), vireo_switch_get_name (proxy));
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
