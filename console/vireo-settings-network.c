@@ -10,10 +10,10 @@
 #include "vireo-checks.h"
 #include "vireo-switches.h"
 
-#define NICS_TYPE G_VARIANT_TYPE ("aa{sv}")
-/* The most adapters the service gives a machine (data/org.vireo.Vireo1.xml). */
-#define MAX_NICS      8
+#define NICS_TYPE     G_VARIANT_TYPE ("aa{sv}")
 #define FORWARDS_TYPE G_VARIANT_TYPE ("a(ssqq)")
+/* The most adapters the service gives a machine (data/org.vireo.Vireo1.xml). */
+#define MAX_NICS 8
 
 struct _VireoSettingsNetwork
 {
