@@ -361,21 +361,21 @@ has_boot_order (const VireoMachineConfig *config)
 static char *
 metadata_xml (const VireoMachineConfig *config)
 {
-  g_autofree char *files_uid = config->files_uid == VIREO_OWN_UID
-                                   ? g_strdup ("")
-                                   : g_strdup_printf ("<files-uid>%" G_GINT64_FORMAT "</files-uid>",
-                                                      config->files_uid);
+  g_autofree char *fields = g_markup_printf_escaped ("<name>%s</name>"
+                                                     "<network>%s</network>"
+                                                     "<cpuid-mask>%s</cpuid-mask>"
+                                                     "<auto-start>%s</auto-start>"
+                                                     "<auto-stop>%s</auto-stop>",
+                                                     config->name, config->nics->len > 0 ? "nat" : "none",
+                                                     config->cpuid_mask, config->auto_start,
+                                                     config->auto_stop);
 
-  return g_markup_printf_escaped ("<machine>"
-                                  "<name>%s</name>"
-                                  "<network>%s</network>"
-                                  "<cpuid-mask>%s</cpuid-mask>"
-                                  "<auto-start>%s</auto-start>"
-                                  "<auto-stop>%s</auto-stop>"
-                                  "%s"
-                                  "</machine>",
-                                  config->name, config->nics->len > 0 ? "nat" : "none", config->cpuid_mask,
-                                  config->auto_start, config->auto_stop, files_uid);
+  /* An element, not text: g_markup_printf_escaped() would escape it into text that no one reads back,
+   * and the machine's files would then be opened with vireod's own rights after a restart. */
+  if (config->files_uid == VIREO_OWN_UID)
+    return g_strdup_printf ("<machine>%s</machine>", fields);
+  return g_strdup_printf ("<machine>%s<files-uid>%" G_GINT64_FORMAT "</files-uid></machine>", fields,
+                          config->files_uid);
 }
 
 char *

@@ -187,13 +187,14 @@ typedef struct
 {
   VireoSwitches *switches;
   GDBusMethodInvocation *invocation;
-  Switch *sw; /* Delete */
+  char *path; /* Delete: the switch's object path (it may go while polkit is asked) */
 } SwitchCall;
 
 static void
 switch_call_free (SwitchCall *call)
 {
   g_clear_object (&call->invocation);
+  g_free (call->path);
   g_free (call);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SwitchCall, switch_call_free)
@@ -363,8 +364,11 @@ on_delete_authorized (GObject *source, GAsyncResult *result, gpointer data)
   /* The switch may have gone while polkit was asked. */
   sw = NULL;
   for (guint i = 0; i < switches->switches->len; i++)
-    if (g_ptr_array_index (switches->switches, i) == call->sw)
-      sw = call->sw;
+    {
+      Switch *candidate = g_ptr_array_index (switches->switches, i);
+      if (strcmp (g_dbus_object_get_object_path (G_DBUS_OBJECT (candidate->object)), call->path) == 0)
+        sw = candidate;
+    }
   if (sw == NULL)
     {
       g_set_error_literal (&error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND, "The virtual switch is gone.");
@@ -407,7 +411,7 @@ handle_delete (VireoDBusSwitch *iface, GDBusMethodInvocation *invocation, Switch
   call = g_new0 (SwitchCall, 1);
   call->switches = sw->owner;
   call->invocation = g_object_ref (invocation);
-  call->sw = sw;
+  call->path = g_strdup (g_dbus_object_get_object_path (G_DBUS_OBJECT (sw->object)));
   vireo_authority_check_async (sw->owner->daemon->authority, invocation, VIREO_ACTION_MANAGE_SWITCHES, NULL,
                                on_delete_authorized, call);
   return G_DBUS_METHOD_INVOCATION_HANDLED;

@@ -1789,6 +1789,22 @@ test_nics_import_samples (void)
   g_assert_true (nic_at (boxes, 0)->connected);
 }
 
+/* The user whose rights open the machine's files is kept in the stored definition: a machine defined by
+ * a user must not have its files opened with vireod's own rights after the service restarts. */
+static void
+test_files_uid_kept (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (VireoMachineConfig) parsed = NULL;
+  g_autofree char *xml = NULL;
+
+  config->files_uid = 1000;
+  xml = vireo_machine_config_to_xml (config);
+  assert_contains (xml, "<vireo:files-uid>1000</vireo:files-uid>");
+  parsed = parse_ok (xml);
+  g_assert_cmpint (parsed->files_uid, ==, 1000);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1820,6 +1836,7 @@ main (int argc, char **argv)
   g_test_add_func ("/machine-config/import/refusals", test_import_refusals);
   g_test_add_func ("/machine-config/import/names-and-ids", test_import_names_and_ids);
   g_test_add_func ("/machine-config/import/garbage", test_import_garbage);
+  ADD ("files-uid-kept", test_files_uid_kept);
   ADD ("nics", test_nics);
   ADD ("nics-switches", test_nics_switches);
   ADD ("nics-round-trip", test_nics_round_trip);
