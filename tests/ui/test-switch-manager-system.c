@@ -1,7 +1,7 @@
 /* test-switch-manager-system.c — the Virtual Switch Manager against the real vireod --system: switches are
  * created (an external one on a Linux bridge the test makes, a private one whose bridge the service makes)
  * and deleted through the window, a name taken is said before asking, and the service's refusal to delete a
- * switch a machine uses is shown with its message.  Bridges are real, so the program runs in a network
+ * switch a machine uses is shown with its message; the Network page offers the new switches.  Bridges are real, so the program runs in a network
  * namespace of its own (root: unshare); without root it is skipped.  No polkit runs on the private bus: the
  * service lets root through, as it does on a host.  Screenshots go to $VIREO_UI_SCREENSHOTS. */
 #include <errno.h>
@@ -14,7 +14,9 @@
 
 #include "test-util.h"
 #include "ui-fixture.h"
+#include "vireo-machine-settings-private.h"
 #include "vireo-resources.h"
+#include "vireo-settings-network.h"
 #include "vireo-switch-manager.h"
 
 #define WAIT_SECONDS 60
@@ -266,6 +268,111 @@ test_switches (void)
   gtk_window_destroy (GTK_WINDOW (window));
 }
 
+static gboolean
+machine_listed (gpointer path)
+{
+  return vireo_host_find_machine (host, path) != NULL;
+}
+
+typedef struct
+{
+  const char *path;
+  const char *expected; /* the printed nics */
+} NicsQuery;
+
+static gboolean
+nics_are (gpointer data)
+{
+  NicsQuery *query = data;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      connection, BUS_NAME, query->path, "org.freedesktop.DBus.Properties", "Get",
+      g_variant_new ("(ss)", "org.vireo.Vireo1.Machine", "Settings"), G_VARIANT_TYPE ("(v)"),
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GVariant) nics = NULL;
+  g_autoptr (GVariant) nic = NULL;
+  const char *name = NULL;
+  g_autoptr (GVariant) forwards = NULL;
+
+  if (reply == NULL)
+    return FALSE;
+  g_variant_get (reply, "(v)", &settings);
+  nics = g_variant_lookup_value (settings, "nics", G_VARIANT_TYPE ("aa{sv}"));
+  if (nics == NULL || g_variant_n_children (nics) != 1)
+    return FALSE;
+  nic = g_variant_get_child_value (nics, 0);
+  g_variant_lookup (nic, "switch", "&s", &name);
+  forwards = g_variant_lookup_value (nic, "forwards", G_VARIANT_TYPE ("a(ssqq)"));
+  return g_strcmp0 (name, query->expected) == 0 && (forwards == NULL || g_variant_n_children (forwards) == 0);
+}
+
+/* On the system service the Network page offers every switch; moving an adapter off NAT drops its port
+ * forwards (only a NAT switch has them) and hides them. */
+static void
+test_network_page_switches (void)
+{
+  VireoSwitchManager *manager = vireo_switch_manager_new (NULL, host);
+  g_autofree char *path = NULL;
+  VireoMachineSettings *window;
+  VireoSettingsNetwork *page;
+  AdwComboRow *row;
+  GListModel *choices;
+  guint lab = G_MAXUINT;
+  NicsQuery query;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+
+  gtk_window_present (GTK_WINDOW (manager));
+  wait_listed (manager, "Default Switch", TRUE);
+  create (manager, "Lab", 1);
+  path = create_machine_on ("Moving", "Default Switch");
+  reply = g_dbus_connection_call_sync (
+      connection, BUS_NAME, path, "org.vireo.Vireo1.Machine", "Update",
+      g_variant_new_parsed ("({'nics': <[{'switch': <'Default Switch'>, 'forwards': <[('tcp', '', "
+                            "uint16 8022, uint16 22)]>}]>},)"),
+      NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  window = vireo_machine_settings_new (NULL, host, vireo_host_find_machine (host, path));
+  gtk_window_present (GTK_WINDOW (window));
+  adw_preferences_window_set_visible_page_name (ADW_PREFERENCES_WINDOW (window), "network");
+  gtk_test_widget_wait_for_draw (GTK_WIDGET (window));
+  page = VIREO_SETTINGS_NETWORK (vireo_machine_settings_get_network_page (window));
+  g_assert_nonnull (vireo_settings_network_get_part (page, 0, "forward-0"));
+
+  row = ADW_COMBO_ROW (vireo_settings_network_get_part (page, 0, "switch"));
+  choices = adw_combo_row_get_model (row);
+  g_assert_cmpuint (g_list_model_get_n_items (choices), ==, 2);
+  for (guint i = 0; i < g_list_model_get_n_items (choices); i++)
+    {
+      g_autoptr (GtkStringObject) item = g_list_model_get_item (choices, i);
+
+      if (g_str_equal (gtk_string_object_get_string (item), "Lab"))
+        lab = i;
+    }
+  g_assert_cmpuint (lab, !=, G_MAXUINT);
+  adw_combo_row_set_selected (row, lab);
+  query = (NicsQuery){ path, "Lab" };
+  g_assert_true (vireo_ui_wait (nics_are, &query, WAIT_SECONDS));
+  vireo_ui_spin (300);
+  g_assert_null (vireo_settings_network_get_part (page, 0, "forwards"));
+  /* The service names the bridge it made. */
+  g_assert_true (g_str_has_prefix (
+      adw_action_row_get_subtitle (ADW_ACTION_ROW (vireo_settings_network_get_part (page, 0, "switch"))),
+      "Private, on vireo-br"));
+  screenshot (GTK_WIDGET (window), "vireo-machine-settings-network-system");
+  gtk_window_destroy (GTK_WINDOW (window));
+
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = g_dbus_connection_call_sync (connection, BUS_NAME, path, "org.vireo.Vireo1.Machine", "Delete",
+                                       g_variant_new ("(b)", FALSE), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                       &error);
+  g_assert_no_error (error);
+  delete_switch (manager, "Lab");
+  wait_listed (manager, "Lab", FALSE);
+  gtk_window_destroy (GTK_WINDOW (manager));
+}
+
 /* Root's own network namespace for the bridges; FALSE (having said why) when the test cannot have one. */
 static gboolean
 enter_network_namespace (void)
@@ -357,6 +464,7 @@ main (int argc, char **argv)
   g_assert_true (vireo_ui_wait (host_available, NULL, WAIT_SECONDS));
 
   g_test_add_func ("/switch-manager-system/switches", test_switches);
+  g_test_add_func ("/switch-manager-system/network-page", test_network_page_switches);
   status = g_test_run ();
 
   g_clear_object (&host);
