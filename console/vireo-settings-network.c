@@ -331,6 +331,7 @@ adapter_group (VireoSettingsNetwork *self, guint index, GVariant *nic)
   const char *name = nic_switch (nic);
   const char *mac = "";
   g_auto (GStrv) choices = switch_choices (self, name);
+  g_autoptr (GtkStringList) switch_model = gtk_string_list_new ((const char *const *) choices);
   g_autoptr (GVariant) forwards = nic_forwards (nic);
   GtkWidget *remove, *toggle, *connected, *switch_row, *mac_row, *generate, *message;
   gboolean nat;
@@ -361,8 +362,7 @@ adapter_group (VireoSettingsNetwork *self, guint index, GVariant *nic)
 
   switch_row = adw_combo_row_new ();
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (switch_row), _ ("Virtual switch"));
-  adw_combo_row_set_model (ADW_COMBO_ROW (switch_row),
-                           G_LIST_MODEL (gtk_string_list_new ((const char *const *) choices)));
+  adw_combo_row_set_model (ADW_COMBO_ROW (switch_row), G_LIST_MODEL (switch_model));
   adw_combo_row_set_selected (ADW_COMBO_ROW (switch_row),
                               vireo_settings_index_of ((const char *const *) choices, name));
   describe_switch_row (self, ADW_COMBO_ROW (switch_row), name);

@@ -334,16 +334,14 @@ on_create (VireoSwitchManager *self)
 static void
 load_bridges (VireoSwitchManager *self)
 {
+  const char *none[] = { _ ("None on this computer"), NULL };
+  g_autoptr (GtkStringList) model = NULL;
+
   g_strfreev (self->bridges);
   self->bridges = vireo_switches_host_bridges ();
-  if (g_strv_length (self->bridges) > 0)
-    adw_combo_row_set_model (self->bridge_row,
-                             G_LIST_MODEL (gtk_string_list_new ((const char *const *) self->bridges)));
-  else
-    {
-      const char *none[] = { _ ("None on this computer"), NULL };
-      adw_combo_row_set_model (self->bridge_row, G_LIST_MODEL (gtk_string_list_new (none)));
-    }
+  model = gtk_string_list_new (g_strv_length (self->bridges) > 0 ? (const char *const *) self->bridges
+                                                                 : none);
+  adw_combo_row_set_model (self->bridge_row, G_LIST_MODEL (model));
 }
 
 /* ---- the window ---- */

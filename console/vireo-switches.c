@@ -4,6 +4,8 @@
 #include "vireo-switches.h"
 
 #include <glib/gi18n.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int
 compare_switches (gconstpointer a, gconstpointer b)
@@ -119,6 +121,13 @@ vireo_switch_describe (const char *kind, const char *bridge)
   return g_strdup ("");
 }
 
+/* qsort's order of a strv: it hands over pointers to the strings. */
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
 GStrv
 vireo_switches_host_bridges (void)
 {
@@ -135,7 +144,7 @@ vireo_switches_host_bridges (void)
         g_strv_builder_add (builder, name);
     }
   bridges = g_strv_builder_end (builder);
-  qsort (bridges, g_strv_length (bridges), sizeof (char *), (GCompareFunc) g_strcmp0);
+  qsort (bridges, g_strv_length (bridges), sizeof (char *), compare_names);
   return bridges;
 }
 
