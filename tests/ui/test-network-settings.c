@@ -618,6 +618,43 @@ test_details_lease (void)
   g_assert_null (vireo_ui_find_label (window, "10.0.2.15"));
 }
 
+/* The checks the page's fields use, on the inputs people type. */
+static void
+test_checks (void)
+{
+  const char *wrong_macs[] = { "",
+                               "52:54:00:12:34",
+                               "52-54-00-12-34-56",
+                               "52:54:00:12:34:5g",
+                               "52:54:00:12:34:56:",
+                               "525400123456",
+                               "01:00:5e:00:00:01",
+                               "00:00:00:00:00:00" };
+  const char *wrong_addresses[] = { "::1", "localhost", "127.0.0", "300.0.0.1", "127.0.0.1 " };
+
+  for (guint i = 0; i < G_N_ELEMENTS (wrong_macs); i++)
+    {
+      g_autofree char *reason = vireo_check_mac (wrong_macs[i]);
+      g_assert_nonnull (reason);
+    }
+  g_assert_null (vireo_check_mac ("52:54:00:AB:cd:EF"));
+  g_assert_null (vireo_check_mac ("02:00:00:00:00:01"));
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *mac = vireo_generate_mac ();
+      g_assert_true (g_str_has_prefix (mac, "52:54:00:"));
+      g_assert_null (vireo_check_mac (mac));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (wrong_addresses); i++)
+    {
+      g_autofree char *reason = vireo_check_forward_address (wrong_addresses[i]);
+      g_assert_nonnull (reason);
+    }
+  g_assert_null (vireo_check_forward_address (""));
+  g_assert_null (vireo_check_forward_address ("127.0.0.1"));
+  g_assert_null (vireo_check_forward_address ("0.0.0.0"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -627,6 +664,7 @@ main (int argc, char **argv)
     return 0;
   g_object_set (gtk_settings_get_default (), "gtk-enable-animations", FALSE, NULL);
 
+  g_test_add_func ("/network-settings/checks", test_checks);
   g_test_add_func ("/network-settings/page", test_network_page);
   g_test_add_func ("/network-settings/no-adapters", test_no_adapters);
   g_test_add_func ("/network-settings/switch-manager", test_switch_manager);
