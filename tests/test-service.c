@@ -2601,11 +2601,57 @@ test_nics_running (Fixture *f)
   g_assert_true (addresses == NULL || addresses[0] == NULL);
 }
 
+#define TEST_DIR_VARIABLE "VIREO_SERVICE_TEST_DIR"
+
+/* The name of the bridge the test in folder @base makes ("vtbr" and the folder's random suffix), which
+ * the parent removes if the test failed before it did. */
+static char *
+test_bridge_name (const char *base)
+{
+  size_t len = strlen (base);
+  return g_strdup_printf ("vtbr%s", base + (len > 6 ? len - 6 : 0));
+}
+
+/* After a system-mode test: the bridges it (or the vireod it ran) made and did not remove, because it
+ * failed halfway.  The private switches' bridges are in the test's switches.ini. */
+static void
+remove_leftover_bridges (const char *base)
+{
+  g_autofree char *ini = g_build_filename (base, "storage", "switches.ini", NULL);
+  g_autoptr (GKeyFile) file = g_key_file_new ();
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (names, test_bridge_name (base));
+  if (g_key_file_load_from_file (file, ini, G_KEY_FILE_NONE, NULL))
+    {
+      g_auto (GStrv) groups = g_key_file_get_groups (file, NULL);
+      for (guint i = 0; groups[i] != NULL; i++)
+        {
+          g_autofree char *kind = g_key_file_get_string (file, groups[i], "Kind", NULL);
+          char *bridge = g_key_file_get_string (file, groups[i], "Bridge", NULL);
+          if (g_strcmp0 (kind, "private") == 0 && bridge != NULL)
+            g_ptr_array_add (names, bridge);
+          else
+            g_free (bridge);
+        }
+    }
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      g_autofree char *sys = g_build_filename ("/sys/class/net", name, NULL);
+      const char *del[] = { "ip", "link", "del", name, NULL };
+      g_autofree char *out = NULL;
+
+      if (g_file_test (sys, G_FILE_TEST_EXISTS) && vireo_test_run_judge (del, &out) != 0)
+        g_printerr ("cannot remove the bridge %s the test left: %s\n", name, out ? out : "");
+    }
+}
+
 /* A bridge of this test's own, for an external switch: "ip link add … type bridge". */
 static char *
 make_test_bridge (void)
 {
-  char *name = g_strdup_printf ("vtbr%d", (int) getpid ());
+  char *name = test_bridge_name (g_getenv (TEST_DIR_VARIABLE));
   const char *add[] = { "ip", "link", "add", name, "type", "bridge", NULL };
 
   run_ok (add);
@@ -2812,6 +2858,28 @@ test_switches_running_system (Fixture *f)
   wait_for_state (machine, "off");
   query = (PortsQuery){ bridge, 0 };
   g_assert_true (vireo_test_wait_until (ports_are, &query, WAIT_SECONDS));
+  /* A switch whose bridge went away (an external one the host took down): Start says which. */
+  {
+    const char *needed[] = { "ip", NULL };
+    g_autofree char *gone = NULL;
+    g_autofree char *external = NULL;
+
+    if (vireo_test_require_programs (needed))
+      {
+        gone = make_test_bridge ();
+        external = try_create_switch (f, "Uplink", "external", gone, &error);
+        g_assert_no_error (error);
+        call_ok (machine, "Update", g_variant_new_parsed ("({'nics': <[{'switch': <'Uplink'>}]>},)"));
+        remove_test_bridge (gone);
+        call_expect_error (machine, "Start", NULL, ERROR_NAME ("NotFound"), gone);
+        g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+        call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
+        {
+          g_autoptr (GVariant) deleted = bus_call (f, external, SWITCH_IFACE, "Delete", NULL, &error);
+          g_assert_no_error (error);
+        }
+      }
+  }
   call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
   {
     g_autoptr (GVariant) deleted = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
@@ -2904,8 +2972,6 @@ static const ServiceTest service_tests[] = {
   { "/service/sandbox/session-worker", test_sandbox_session, TRUE },
 };
 
-#define TEST_DIR_VARIABLE "VIREO_SERVICE_TEST_DIR"
-
 static void
 run_service_test (gconstpointer data)
 {
@@ -2944,6 +3010,8 @@ run_service_test (gconstpointer data)
       if (g_file_get_contents (log_path, &log, NULL, NULL))
         g_printerr ("---- what vireod and its workers logged ----\n%s---- end of the log ----\n", log);
     }
+  if (test->system_mode)
+    remove_leftover_bridges (base);
   vireo_test_remove_tree (base);
   g_test_trap_assert_passed ();
 }
