@@ -2428,6 +2428,36 @@ switch_property (Fixture *f, const char *path, const char *property)
              : g_variant_dup_string (value, NULL);
 }
 
+/* Switch.Delete on @path: succeeds, or (with @error_name) fails with that error naming @culprit. */
+static void
+delete_switch (Fixture *f, const char *path, const char *error_name, const char *culprit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
+
+  if (error_name == NULL)
+    {
+      g_assert_no_error (error);
+      return;
+    }
+  g_assert_null (reply);
+  assert_dbus_error (error, error_name, culprit);
+}
+
+/* The proxy of the one machine vireod lists (after a restart). */
+static VireoDBusMachine *
+only_machine (Fixture *f)
+{
+  g_autoptr (GHashTable) machines = managed_machines (f);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_assert_cmpuint (g_hash_table_size (machines), ==, 1);
+  g_hash_table_iter_init (&iter, machines);
+  g_assert_true (g_hash_table_iter_next (&iter, &key, NULL));
+  return machine_proxy (f, key);
+}
+
 /* CreateSwitch; the new object's path, or NULL with @error. */
 static char *
 try_create_switch (Fixture *f, const char *name, const char *kind, const char *bridge, GError **error)
@@ -2485,12 +2515,7 @@ test_nics_session (Fixture *f)
     g_assert_cmpstr (builtin, ==, "true");
   }
   create_switch_expect_error (f, "Lab", "private", "", ERROR_NAME ("NotSupported"), "system service");
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_null (deleted);
-    assert_dbus_error (error, ERROR_NAME ("InvalidState"), "Default Switch");
-    g_clear_error (&error);
-  }
+  delete_switch (f, path, ERROR_NAME ("InvalidState"), "Default Switch");
 
   machine = create (
       f, g_variant_new_parsed ("{'name': <'wired'>, 'kernel': <%s>, 'nics': <[{'forwards': "
@@ -2515,14 +2540,7 @@ test_nics_session (Fixture *f)
   /* The MACs stay when vireod starts again. */
   vireod_restart (f);
   g_clear_object (&machine);
-  {
-    g_autoptr (GHashTable) machines = managed_machines (f);
-    GHashTableIter iter;
-    gpointer key;
-    g_hash_table_iter_init (&iter, machines);
-    g_assert_true (g_hash_table_iter_next (&iter, &key, NULL));
-    machine = machine_proxy (f, key);
-  }
+  machine = only_machine (f);
   again = nic_mac (machine, 0);
   g_assert_cmpstr (again, ==, mac0);
 
@@ -2768,12 +2786,7 @@ test_switches_system (Fixture *f)
                                              "<'Lab'>, 'forwards': <[('tcp', '', uint16 80, uint16 80)]>}]>}",
                                              kernel),
                        ERROR_NAME ("InvalidArgument"), "not a NAT switch");
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, private_path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_null (deleted);
-    assert_dbus_error (error, ERROR_NAME ("InvalidState"), "islander");
-    g_clear_error (&error);
-  }
+  delete_switch (f, private_path, ERROR_NAME ("InvalidState"), "islander");
   {
     /* The XML says bridge, on the switch's bridge. */
     g_autoptr (GVariant) reply = call_full (machine, "ExportLibvirtXml", NULL, NULL, &error);
@@ -2802,25 +2815,12 @@ test_switches_system (Fixture *f)
   /* The machine leaves the switch; then it can go, and its bridge with it.  An external switch's
    * bridge is the host's and stays. */
   g_clear_object (&machine);
-  {
-    g_autoptr (GHashTable) machines = managed_machines (f);
-    GHashTableIter iter;
-    gpointer key;
-    g_hash_table_iter_init (&iter, machines);
-    g_assert_true (g_hash_table_iter_next (&iter, &key, NULL));
-    machine = machine_proxy (f, key);
-  }
+  machine = only_machine (f);
   call_ok (machine, "Update", g_variant_new_parsed ("({'nics': <[{'switch': <'Uplink'>}]>},)"));
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, private_path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_no_error (error);
-  }
+  delete_switch (f, private_path, NULL, NULL);
   g_assert_false (interface_exists (private_bridge));
   call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, external_path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_no_error (error);
-  }
+  delete_switch (f, external_path, NULL, NULL);
   g_assert_true (interface_exists (test_bridge));
   g_hash_table_unref (switches);
   switches = managed_switches (f);
@@ -2874,17 +2874,11 @@ test_switches_running_system (Fixture *f)
         call_expect_error (machine, "Start", NULL, ERROR_NAME ("NotFound"), gone);
         g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
         call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
-        {
-          g_autoptr (GVariant) deleted = bus_call (f, external, SWITCH_IFACE, "Delete", NULL, &error);
-          g_assert_no_error (error);
-        }
+        delete_switch (f, external, NULL, NULL);
       }
   }
   call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_no_error (error);
-  }
+  delete_switch (f, path, NULL, NULL);
   g_assert_false (interface_exists (bridge));
 }
 
