@@ -2428,6 +2428,36 @@ switch_property (Fixture *f, const char *path, const char *property)
              : g_variant_dup_string (value, NULL);
 }
 
+/* Switch.Delete on @path: succeeds, or (with @error_name) fails with that error naming @culprit. */
+static void
+delete_switch (Fixture *f, const char *path, const char *error_name, const char *culprit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
+
+  if (error_name == NULL)
+    {
+      g_assert_no_error (error);
+      return;
+    }
+  g_assert_null (reply);
+  assert_dbus_error (error, error_name, culprit);
+}
+
+/* The proxy of the one machine vireod lists (after a restart). */
+static VireoDBusMachine *
+only_machine (Fixture *f)
+{
+  g_autoptr (GHashTable) machines = managed_machines (f);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_assert_cmpuint (g_hash_table_size (machines), ==, 1);
+  g_hash_table_iter_init (&iter, machines);
+  g_assert_true (g_hash_table_iter_next (&iter, &key, NULL));
+  return machine_proxy (f, key);
+}
+
 /* CreateSwitch; the new object's path, or NULL with @error. */
 static char *
 try_create_switch (Fixture *f, const char *name, const char *kind, const char *bridge, GError **error)
@@ -2485,12 +2515,7 @@ test_nics_session (Fixture *f)
     g_assert_cmpstr (builtin, ==, "true");
   }
   create_switch_expect_error (f, "Lab", "private", "", ERROR_NAME ("NotSupported"), "system service");
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_null (deleted);
-    assert_dbus_error (error, ERROR_NAME ("InvalidState"), "Default Switch");
-    g_clear_error (&error);
-  }
+  delete_switch (f, path, ERROR_NAME ("InvalidState"), "Default Switch");
 
   machine = create (
       f, g_variant_new_parsed ("{'name': <'wired'>, 'kernel': <%s>, 'nics': <[{'forwards': "
@@ -2515,14 +2540,7 @@ test_nics_session (Fixture *f)
   /* The MACs stay when vireod starts again. */
   vireod_restart (f);
   g_clear_object (&machine);
-  {
-    g_autoptr (GHashTable) machines = managed_machines (f);
-    GHashTableIter iter;
-    gpointer key;
-    g_hash_table_iter_init (&iter, machines);
-    g_assert_true (g_hash_table_iter_next (&iter, &key, NULL));
-    machine = machine_proxy (f, key);
-  }
+  machine = only_machine (f);
   again = nic_mac (machine, 0);
   g_assert_cmpstr (again, ==, mac0);
 
@@ -2601,11 +2619,57 @@ test_nics_running (Fixture *f)
   g_assert_true (addresses == NULL || addresses[0] == NULL);
 }
 
+#define TEST_DIR_VARIABLE "VIREO_SERVICE_TEST_DIR"
+
+/* The name of the bridge the test in folder @base makes ("vtbr" and the folder's random suffix), which
+ * the parent removes if the test failed before it did. */
+static char *
+test_bridge_name (const char *base)
+{
+  size_t len = strlen (base);
+  return g_strdup_printf ("vtbr%s", base + (len > 6 ? len - 6 : 0));
+}
+
+/* After a system-mode test: the bridges it (or the vireod it ran) made and did not remove, because it
+ * failed halfway.  The private switches' bridges are in the test's switches.ini. */
+static void
+remove_leftover_bridges (const char *base)
+{
+  g_autofree char *ini = g_build_filename (base, "storage", "switches.ini", NULL);
+  g_autoptr (GKeyFile) file = g_key_file_new ();
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (names, test_bridge_name (base));
+  if (g_key_file_load_from_file (file, ini, G_KEY_FILE_NONE, NULL))
+    {
+      g_auto (GStrv) groups = g_key_file_get_groups (file, NULL);
+      for (guint i = 0; groups[i] != NULL; i++)
+        {
+          g_autofree char *kind = g_key_file_get_string (file, groups[i], "Kind", NULL);
+          char *bridge = g_key_file_get_string (file, groups[i], "Bridge", NULL);
+          if (g_strcmp0 (kind, "private") == 0 && bridge != NULL)
+            g_ptr_array_add (names, bridge);
+          else
+            g_free (bridge);
+        }
+    }
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      g_autofree char *sys = g_build_filename ("/sys/class/net", name, NULL);
+      const char *del[] = { "ip", "link", "del", name, NULL };
+      g_autofree char *out = NULL;
+
+      if (g_file_test (sys, G_FILE_TEST_EXISTS) && vireo_test_run_judge (del, &out) != 0)
+        g_printerr ("cannot remove the bridge %s the test left: %s\n", name, out ? out : "");
+    }
+}
+
 /* A bridge of this test's own, for an external switch: "ip link add … type bridge". */
 static char *
 make_test_bridge (void)
 {
-  char *name = g_strdup_printf ("vtbr%d", (int) getpid ());
+  char *name = test_bridge_name (g_getenv (TEST_DIR_VARIABLE));
   const char *add[] = { "ip", "link", "add", name, "type", "bridge", NULL };
 
   run_ok (add);
@@ -2722,12 +2786,7 @@ test_switches_system (Fixture *f)
                                              "<'Lab'>, 'forwards': <[('tcp', '', uint16 80, uint16 80)]>}]>}",
                                              kernel),
                        ERROR_NAME ("InvalidArgument"), "not a NAT switch");
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, private_path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_null (deleted);
-    assert_dbus_error (error, ERROR_NAME ("InvalidState"), "islander");
-    g_clear_error (&error);
-  }
+  delete_switch (f, private_path, ERROR_NAME ("InvalidState"), "islander");
   {
     /* The XML says bridge, on the switch's bridge. */
     g_autoptr (GVariant) reply = call_full (machine, "ExportLibvirtXml", NULL, NULL, &error);
@@ -2756,25 +2815,12 @@ test_switches_system (Fixture *f)
   /* The machine leaves the switch; then it can go, and its bridge with it.  An external switch's
    * bridge is the host's and stays. */
   g_clear_object (&machine);
-  {
-    g_autoptr (GHashTable) machines = managed_machines (f);
-    GHashTableIter iter;
-    gpointer key;
-    g_hash_table_iter_init (&iter, machines);
-    g_assert_true (g_hash_table_iter_next (&iter, &key, NULL));
-    machine = machine_proxy (f, key);
-  }
+  machine = only_machine (f);
   call_ok (machine, "Update", g_variant_new_parsed ("({'nics': <[{'switch': <'Uplink'>}]>},)"));
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, private_path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_no_error (error);
-  }
+  delete_switch (f, private_path, NULL, NULL);
   g_assert_false (interface_exists (private_bridge));
   call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
-  {
-    g_autoptr (GVariant) deleted = bus_call (f, external_path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_no_error (error);
-  }
+  delete_switch (f, external_path, NULL, NULL);
   g_assert_true (interface_exists (test_bridge));
   g_hash_table_unref (switches);
   switches = managed_switches (f);
@@ -2812,11 +2858,27 @@ test_switches_running_system (Fixture *f)
   wait_for_state (machine, "off");
   query = (PortsQuery){ bridge, 0 };
   g_assert_true (vireo_test_wait_until (ports_are, &query, WAIT_SECONDS));
-  call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
+  /* A switch whose bridge went away (an external one the host took down): Start says which. */
   {
-    g_autoptr (GVariant) deleted = bus_call (f, path, SWITCH_IFACE, "Delete", NULL, &error);
-    g_assert_no_error (error);
+    const char *needed[] = { "ip", NULL };
+    g_autofree char *gone = NULL;
+    g_autofree char *external = NULL;
+
+    if (vireo_test_require_programs (needed))
+      {
+        gone = make_test_bridge ();
+        external = try_create_switch (f, "Uplink", "external", gone, &error);
+        g_assert_no_error (error);
+        call_ok (machine, "Update", g_variant_new_parsed ("({'nics': <[{'switch': <'Uplink'>}]>},)"));
+        remove_test_bridge (gone);
+        call_expect_error (machine, "Start", NULL, ERROR_NAME ("NotFound"), gone);
+        g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+        call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
+        delete_switch (f, external, NULL, NULL);
+      }
   }
+  call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'none'>},)"));
+  delete_switch (f, path, NULL, NULL);
   g_assert_false (interface_exists (bridge));
 }
 
@@ -2904,8 +2966,6 @@ static const ServiceTest service_tests[] = {
   { "/service/sandbox/session-worker", test_sandbox_session, TRUE },
 };
 
-#define TEST_DIR_VARIABLE "VIREO_SERVICE_TEST_DIR"
-
 static void
 run_service_test (gconstpointer data)
 {
@@ -2944,6 +3004,8 @@ run_service_test (gconstpointer data)
       if (g_file_get_contents (log_path, &log, NULL, NULL))
         g_printerr ("---- what vireod and its workers logged ----\n%s---- end of the log ----\n", log);
     }
+  if (test->system_mode)
+    remove_leftover_bridges (base);
   vireo_test_remove_tree (base);
   g_test_trap_assert_passed ();
 }
