@@ -212,3 +212,52 @@ vireo_memory_is_large (guint64 mib, guint64 host_mib)
 {
   return host_mib > 0 && mib > host_mib / 2 && mib <= host_mib;
 }
+
+char *
+vireo_check_mac (const char *text)
+{
+  guint8 bytes[6];
+
+  if (text == NULL || *text == '\0')
+    return g_strdup (_ ("Type a MAC address, or generate one."));
+  if (strlen (text) != 17)
+    return g_strdup (_ ("A MAC address is six pairs of hexadecimal digits separated by colons, e.g. "
+                        "52:54:00:12:34:56."));
+  for (guint i = 0; i < 6; i++)
+    {
+      const char *pair = text + i * 3;
+
+      if (!g_ascii_isxdigit (pair[0]) || !g_ascii_isxdigit (pair[1]) || (i < 5 && pair[2] != ':'))
+        return g_strdup (_ ("A MAC address is six pairs of hexadecimal digits separated by colons, e.g. "
+                            "52:54:00:12:34:56."));
+      bytes[i] = g_ascii_xdigit_value (pair[0]) << 4 | g_ascii_xdigit_value (pair[1]);
+    }
+  /* The low bit of the first byte marks a group address: no adapter may take one as its own. */
+  if (bytes[0] & 1)
+    return g_strdup (_ ("This is a multicast address: the first pair must be even (e.g. 52)."));
+  if ((bytes[0] | bytes[1] | bytes[2] | bytes[3] | bytes[4] | bytes[5]) == 0)
+    return g_strdup (_ ("00:00:00:00:00:00 is not an address an adapter can have."));
+  return NULL;
+}
+
+char *
+vireo_generate_mac (void)
+{
+  guint32 random = g_random_int ();
+
+  return g_strdup_printf ("52:54:00:%02x:%02x:%02x", random >> 16 & 0xff, random >> 8 & 0xff, random & 0xff);
+}
+
+char *
+vireo_check_forward_address (const char *text)
+{
+  g_autoptr (GInetAddress) address = NULL;
+
+  if (text == NULL || *text == '\0')
+    return NULL;
+  address = g_inet_address_new_from_string (text);
+  if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+    /* Translators: %s is what the user typed. */
+    return g_strdup_printf (_ ("“%s” is not an IPv4 address of this computer, e.g. 127.0.0.1."), text);
+  return NULL;
+}

@@ -31,6 +31,14 @@ char *vireo_check_memory (guint64 mib, guint64 host_mib);
 gboolean vireo_memory_is_large (guint64 mib, guint64 host_mib);
 /* Why @text cannot be a CPUID mask ("-flag,-flag"), or NULL; empty text is no mask. */
 char *vireo_check_cpuid_mask (const char *text);
+/* Why @text cannot be a network adapter's MAC address ("52:54:00:12:34:56": six pairs of hexadecimal
+ * digits, one a guest can own: not multicast, not all zeros), or NULL. */
+char *vireo_check_mac (const char *text);
+/* A new random MAC address in QEMU's/KVM's block 52:54:00, as the service generates them. */
+char *vireo_generate_mac (void);
+/* Why @text cannot be the host address a port forward listens on (an IPv4 address; "" is 127.0.0.1), or
+ * NULL. */
+char *vireo_check_forward_address (const char *text);
 /* The text of @row as the service will store it: without surrounding white space, Unicode spaces too. */
 char *vireo_entry_row_get_stripped_text (AdwEntryRow *row);
 /* "This computer has 8 processors and 16 GiB of memory.", or NULL while the host is not known. */

@@ -99,3 +99,18 @@ vireo_state_can_start (const char *state)
   return g_strcmp0 (state, "off") == 0 || g_strcmp0 (state, "saved") == 0
          || g_strcmp0 (state, "crashed") == 0;
 }
+
+char *
+vireo_format_guest_addresses (const char *const *addresses)
+{
+  if (addresses == NULL || addresses[0] == NULL)
+    return NULL;
+  return g_strjoinv (", ", (char **) addresses);
+}
+
+const char *
+vireo_format_address_title (guint n_addresses)
+{
+  /* Translators: the title of the details pane's row with the guest's IPv4 address(es). */
+  return g_dngettext (GETTEXT_PACKAGE, "IP address", "IP addresses", n_addresses);
+}

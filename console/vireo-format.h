@@ -1,4 +1,5 @@
-/* vireo-format.h — how the app words machine facts for people: memory sizes, uptimes, states, CPU use. */
+/* vireo-format.h — how the app words machine facts for people: memory sizes, uptimes, states, CPU use,
+ * guest addresses. */
 #pragma once
 
 #include <glib.h>
@@ -15,6 +16,11 @@ const char *vireo_format_state (const char *state);
 const char *vireo_format_state_icon (const char *state);
 /* "12 %" of the machine's processors, or "—" when the machine is not running. */
 char *vireo_format_cpu_usage (double percent, guint vcpus, const char *state);
+/* The guest's addresses as the details pane shows them ("10.0.2.15", "10.0.2.15, 192.168.1.20"); NULL when
+ * there are none (the guest has no lease yet, or the machine is off). */
+char *vireo_format_guest_addresses (const char *const *addresses);
+/* "IP address" or "IP addresses": the title of the row that shows them. */
+const char *vireo_format_address_title (guint n_addresses);
 
 /* What a state allows: the app's actions follow these. */
 gboolean vireo_state_is_active (const char *state); /* running or paused: it has a process */

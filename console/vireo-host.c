@@ -444,3 +444,12 @@ vireo_host_find_machine (VireoHost *self, const char *object_path)
     return machine;
   }
 }
+
+GDBusObjectManager *
+vireo_host_get_objects (VireoHost *self)
+{
+  g_return_val_if_fail (VIREO_IS_HOST (self), NULL);
+
+  /* Only once the Manager is there: before, the objects may be of a service that is going away. */
+  return self->manager ? self->objects : NULL;
+}

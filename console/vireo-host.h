@@ -34,5 +34,8 @@ VireoDBusManager *vireo_host_get_manager (VireoHost *self);
 /* A GListModel of VireoDBusMachine, in the order the service listed them; emptied when the service goes. */
 GListModel *vireo_host_get_machines (VireoHost *self);
 VireoDBusMachine *vireo_host_find_machine (VireoHost *self, const char *object_path);
+/* The service's object manager (machines, virtual switches), or NULL while the service is not running; it
+ * changes with "manager". */
+GDBusObjectManager *vireo_host_get_objects (VireoHost *self);
 
 G_END_DECLS

@@ -40,6 +40,8 @@ struct _VireoMachineDetails
   AdwActionRow *error_row;
   GtkLabel *memory_value;
   GtkLabel *network_value;
+  AdwActionRow *address_row;
+  GtkLabel *address_value;
 };
 
 G_DEFINE_FINAL_TYPE (VireoMachineDetails, vireo_machine_details, ADW_TYPE_BIN)
@@ -77,6 +79,41 @@ machine_setting (VireoDBusMachine *machine, const char *key, const GVariantType 
   GVariant *settings = vireo_dbus_machine_get_settings (machine);
 
   return settings ? g_variant_lookup_value (settings, key, type) : NULL;
+}
+
+/* Which switch the machine's adapters are on: "Default Switch", "Default Switch, Lab", or "Not connected". */
+static char *
+describe_network (VireoDBusMachine *machine)
+{
+  g_autoptr (GVariant) nics = machine_setting (machine, "nics", G_VARIANT_TYPE ("aa{sv}"));
+  g_autoptr (GVariant) network = NULL;
+  g_autoptr (GPtrArray) names = NULL;
+
+  if (nics == NULL)
+    {
+      network = machine_setting (machine, "network", G_VARIANT_TYPE_STRING);
+      return g_strdup (network && g_str_equal (g_variant_get_string (network, NULL), "nat")
+                           ? _ ("Shared connection (NAT)")
+                           : _ ("Not connected"));
+    }
+  names = g_ptr_array_new_with_free_func (g_free);
+  for (gsize i = 0; i < g_variant_n_children (nics); i++)
+    {
+      g_autoptr (GVariant) nic = g_variant_get_child_value (nics, i);
+      g_autofree char *name = NULL;
+      gboolean connected = TRUE;
+
+      if (!g_variant_lookup (nic, "switch", "s", &name))
+        name = g_strdup ("Default Switch");
+      g_variant_lookup (nic, "connected", "b", &connected);
+      /* An unplugged cable reaches no switch; the same switch twice is said once. */
+      if (connected && !g_ptr_array_find_with_equal_func (names, name, g_str_equal, NULL))
+        g_ptr_array_add (names, g_steal_pointer (&name));
+    }
+  if (names->len == 0)
+    return g_strdup (_ ("Not connected"));
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (", ", (char **) names->pdata);
 }
 
 static gboolean
@@ -174,7 +211,9 @@ update_details (VireoMachineDetails *self)
   g_autofree char *memory = NULL;
   g_autofree char *boot = NULL;
   g_autofree char *vcpus = NULL;
-  g_autoptr (GVariant) network = NULL;
+  g_autofree char *network = NULL;
+  g_autofree char *addresses = NULL;
+  g_auto (GStrv) address_list = NULL;
   const char *state, *notes, *last_error;
 
   /* One power button at a time: the one that applies. */
@@ -213,11 +252,18 @@ update_details (VireoMachineDetails *self)
   memory = vireo_format_memory (vireo_dbus_machine_get_memory_mib (machine));
   gtk_label_set_text (self->memory_value, memory);
 
-  network = machine_setting (machine, "network", G_VARIANT_TYPE_STRING);
-  gtk_label_set_text (self->network_value,
-                      network && g_str_equal (g_variant_get_string (network, NULL), "nat")
-                          ? _ ("Shared connection (NAT)")
-                          : _ ("Not connected"));
+  network = describe_network (machine);
+  gtk_label_set_text (self->network_value, network);
+  /* Only what a lease revealed: a guest that took no address by DHCP shows none. */
+  /* A copy: the proxy's own array may point into a value it has already replaced when State and
+   * GuestAddresses change in one signal and State's notification comes first. */
+  address_list = vireo_dbus_machine_dup_guest_addresses (machine);
+  addresses = vireo_format_guest_addresses ((const char *const *) address_list);
+  gtk_widget_set_visible (GTK_WIDGET (self->address_row), addresses != NULL);
+  gtk_label_set_text (self->address_value, addresses ? addresses : "");
+  adw_preferences_row_set_title (
+      ADW_PREFERENCES_ROW (self->address_row),
+      vireo_format_address_title (address_list ? g_strv_length (address_list) : 0));
 
   notes = vireo_dbus_machine_get_notes (machine);
   gtk_label_set_text (self->notes_label, notes && *notes ? notes : _ ("No notes"));
@@ -357,5 +403,6 @@ vireo_machine_details_init (VireoMachineDetails *self)
   gtk_widget_add_css_class (GTK_WIDGET (self->error_row), "error");
   self->memory_value = add_fact (self->memory_group, _ ("Assigned memory"), NULL);
   self->network_value = add_fact (self->network_group, _ ("Network"), NULL);
+  self->address_value = add_fact (self->network_group, vireo_format_address_title (1), &self->address_row);
   update_details (self);
 }

@@ -30,6 +30,9 @@ void vireo_machine_settings_change_medium (VireoMachineSettings *self, const cha
 AdwMessageDialog *vireo_machine_settings_get_disk_dialog (VireoMachineSettings *self);
 /* The Disks page: its actions ("disks.new", "disks.grow" …) are what its menus and buttons activate. */
 GtkWidget *vireo_machine_settings_get_disks_page (VireoMachineSettings *self);
+/* The Network page: its actions ("network.add", "network.add-forward" …) and its adapters' widgets
+ * (vireo-settings-network.h). */
+GtkWidget *vireo_machine_settings_get_network_page (VireoMachineSettings *self);
 /* The widget or object with the id @name in the template of whichever page has it, or NULL. */
 GObject *vireo_machine_settings_get_part (VireoMachineSettings *self, const char *name);
 

@@ -13,8 +13,9 @@
 #include "vireo-settings-disks.h"
 #include "vireo-settings-general.h"
 #include "vireo-settings-hardware.h"
+#include "vireo-settings-network.h"
 
-#define N_PAGES 5
+#define N_PAGES 6
 
 struct _VireoMachineSettings
 {
@@ -25,13 +26,14 @@ struct _VireoMachineSettings
   char *object_path;
   GVariant *settings; /* the service's settings as the widgets last showed them */
   guint syncing;      /* > 0 while widgets are set from the service's values */
-  gboolean locked;    /* the machine runs: only name, notes and automatic actions may change */
+  gboolean locked;    /* the machine runs: only name, notes, automatic actions and cables may change */
   gboolean disposed;
 
   /* Template widgets */
   VireoSettingsGeneral *general_page;
   VireoSettingsHardware *hardware_page;
   VireoSettingsDisks *disks_page;
+  VireoSettingsNetwork *network_page;
   VireoSettingsBoot *boot_page;
   VireoSettingsAdvanced *advanced_page;
   VireoSettingsPage *pages[N_PAGES];
@@ -318,12 +320,14 @@ vireo_machine_settings_class_init (VireoMachineSettingsClass *klass)
   g_type_ensure (VIREO_TYPE_SETTINGS_GENERAL);
   g_type_ensure (VIREO_TYPE_SETTINGS_HARDWARE);
   g_type_ensure (VIREO_TYPE_SETTINGS_DISKS);
+  g_type_ensure (VIREO_TYPE_SETTINGS_NETWORK);
   g_type_ensure (VIREO_TYPE_SETTINGS_BOOT);
   g_type_ensure (VIREO_TYPE_SETTINGS_ADVANCED);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-machine-settings.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, general_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, hardware_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, disks_page);
+  gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, network_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, boot_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, advanced_page);
 }
@@ -338,8 +342,9 @@ vireo_machine_settings_init (VireoMachineSettings *self)
   self->pages[0] = VIREO_SETTINGS_PAGE (self->general_page);
   self->pages[1] = VIREO_SETTINGS_PAGE (self->hardware_page);
   self->pages[2] = VIREO_SETTINGS_PAGE (self->disks_page);
-  self->pages[3] = VIREO_SETTINGS_PAGE (self->boot_page);
-  self->pages[4] = VIREO_SETTINGS_PAGE (self->advanced_page);
+  self->pages[3] = VIREO_SETTINGS_PAGE (self->network_page);
+  self->pages[4] = VIREO_SETTINGS_PAGE (self->boot_page);
+  self->pages[5] = VIREO_SETTINGS_PAGE (self->advanced_page);
   for (guint i = 0; i < N_PAGES; i++)
     vireo_settings_page_attach (self->pages[i], self);
 }
@@ -414,6 +419,14 @@ vireo_machine_settings_get_disks_page (VireoMachineSettings *self)
   g_return_val_if_fail (VIREO_IS_MACHINE_SETTINGS (self), NULL);
 
   return GTK_WIDGET (self->disks_page);
+}
+
+GtkWidget *
+vireo_machine_settings_get_network_page (VireoMachineSettings *self)
+{
+  g_return_val_if_fail (VIREO_IS_MACHINE_SETTINGS (self), NULL);
+
+  return GTK_WIDGET (self->network_page);
 }
 
 GObject *

@@ -421,7 +421,8 @@ check_devices_page (VireoNewMachine *self)
 {
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
                                g_str_equal (network (self), "nat")
-                                   ? _ ("The machine reaches the network through this computer’s connection")
+                                   ? _ ("A network card on the Default Switch: the machine reaches the "
+                                        "network through this computer’s connection")
                                    : _ ("The machine has no network card"));
 }
 
@@ -767,7 +768,8 @@ fill_summary (VireoNewMachine *self)
     }
   add_summary_row (self, _ ("Memory"), memory);
   add_summary_row (self, _ ("Processors"), processors);
-  add_summary_row (self, _ ("Network"), g_str_equal (network (self), "nat") ? _ ("NAT") : _ ("None"));
+  add_summary_row (self, _ ("Network"),
+                   g_str_equal (network (self), "nat") ? _ ("NAT (Default Switch)") : _ ("None"));
   add_summary_row (self, _ ("Display"), gtk_switch_get_active (self->display_switch) ? _ ("On") : _ ("Off"));
 }
 

@@ -1,6 +1,6 @@
 /* vireo-settings-hardware.c — the Hardware page of a machine's settings: memory and processors (spin buttons
- * that apply once the user stops clicking, with the host's facts in view), network and display.  The disks
- * have a page of their own (vireo-settings-disks.c). */
+ * that apply once the user stops clicking, with the host's facts in view) and display.  The disks and the
+ * network adapters have pages of their own (vireo-settings-disks.c, vireo-settings-network.c). */
 #include "vireo-settings-hardware.h"
 
 #include <glib/gi18n.h>
@@ -10,9 +10,6 @@
 
 /* Spin buttons apply once the user stops clicking, not on every step. */
 #define SPIN_APPLY_DELAY_MS 500
-
-/* Order of the network combo row's items, as the service spells them. */
-static const char *const network_values[] = { "none", "nat", NULL };
 
 struct _VireoSettingsHardware
 {
@@ -31,7 +28,6 @@ struct _VireoSettingsHardware
   GtkAdjustment *memory_adjustment;
   GtkAdjustment *vcpus_adjustment;
   GtkLabel *resources_message;
-  AdwComboRow *network_row;
   AdwActionRow *display_row;
   GtkSwitch *display_switch;
 };
@@ -70,17 +66,9 @@ describe (VireoSettingsHardware *self)
       vireo_host_get_manager (vireo_settings_page_get_host (PAGE (self))));
   guint max_vcpus = (guint) gtk_adjustment_get_upper (self->vcpus_adjustment);
   g_autofree char *range = g_strdup_printf (_ ("1 to %u"), max_vcpus);
-  const char *network = vireo_settings_value_at (network_values,
-                                                 adw_combo_row_get_selected (self->network_row));
 
   describe_memory (self);
   adw_action_row_set_subtitle (self->vcpus_row, locked ? vireo_settings_lock_text () : range);
-  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
-                               locked ? vireo_settings_lock_text ()
-                               : g_str_equal (network, "nat")
-                                   ? _ ("The machine reaches the network through this "
-                                        "computer’s connection")
-                                   : _ ("The machine has no network card"));
   adw_action_row_set_subtitle (
       self->display_row, locked ? vireo_settings_lock_text ()
                                 : _ ("A screen, keyboard and pointer for the machine. Without one it has its "
@@ -143,16 +131,6 @@ on_vcpus_changed (VireoSettingsHardware *self)
 }
 
 static void
-on_network_selected (VireoSettingsHardware *self)
-{
-  describe (self);
-  if (!vireo_settings_page_is_syncing (PAGE (self)))
-    vireo_settings_page_send (PAGE (self), "network",
-                              g_variant_new_string (vireo_settings_value_at (
-                                  network_values, adw_combo_row_get_selected (self->network_row))));
-}
-
-static void
 on_display_toggled (VireoSettingsHardware *self)
 {
   if (!vireo_settings_page_is_syncing (PAGE (self)))
@@ -166,8 +144,6 @@ static gboolean
 vireo_settings_hardware_sync_key (VireoSettingsPage *page, const char *key, GVariant *value)
 {
   VireoSettingsHardware *self = VIREO_SETTINGS_HARDWARE (page);
-  const char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING) ? g_variant_get_string (value, NULL)
-                                                                         : "";
 
   if (g_str_equal (key, "memory-mib") && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
     {
@@ -189,8 +165,6 @@ vireo_settings_hardware_sync_key (VireoSettingsPage *page, const char *key, GVar
       g_clear_handle_id (&self->vcpus_timeout, g_source_remove);
       gtk_spin_button_set_value (self->vcpus_spin, vcpus);
     }
-  else if (g_str_equal (key, "network"))
-    adw_combo_row_set_selected (self->network_row, vireo_settings_index_of (network_values, text));
   else if (g_str_equal (key, "display") && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
     gtk_switch_set_active (self->display_switch, g_variant_get_boolean (value));
   else
@@ -220,7 +194,6 @@ vireo_settings_hardware_update_lock (VireoSettingsPage *page)
   GtkWidget *off_only[] = {
     GTK_WIDGET (self->memory_row),
     GTK_WIDGET (self->vcpus_row),
-    GTK_WIDGET (self->network_row),
     GTK_WIDGET (self->display_row),
   };
 
@@ -310,12 +283,10 @@ vireo_settings_hardware_class_init (VireoSettingsHardwareClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, memory_adjustment);
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, vcpus_adjustment);
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, resources_message);
-  gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, network_row);
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, display_row);
   gtk_widget_class_bind_template_child (widget_class, VireoSettingsHardware, display_switch);
   gtk_widget_class_bind_template_callback (widget_class, on_memory_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_vcpus_changed);
-  gtk_widget_class_bind_template_callback (widget_class, on_network_selected);
   gtk_widget_class_bind_template_callback (widget_class, on_display_toggled);
 }
 

@@ -1,5 +1,4 @@
-/* vireo-settings-hardware.h — the Hardware page of a machine's settings: memory, processors, network and
- * display. */
+/* vireo-settings-hardware.h — the Hardware page of a machine's settings: memory, processors and display. */
 #pragma once
 
 #include "vireo-settings-page.h"

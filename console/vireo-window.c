@@ -13,6 +13,7 @@
 #include "vireo-machine-list.h"
 #include "vireo-machine-settings.h"
 #include "vireo-new-machine.h"
+#include "vireo-switch-manager.h"
 
 struct _VireoWindow
 {
@@ -239,6 +240,7 @@ update_actions (VireoWindow *self)
     { "export", have },
     { "delete", have && vireo_state_can_start (state) },
     { "new-machine", self->host && vireo_host_get_available (self->host) },
+    { "switch-manager", self->host && vireo_host_get_available (self->host) },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
@@ -292,6 +294,16 @@ new_machine_activated (GtkWidget *widget, const char *action, GVariant *paramete
   wizard = vireo_new_machine_new (GTK_WINDOW (self), self->host);
   g_signal_connect_object (wizard, "created", G_CALLBACK (new_machine_created), self, G_CONNECT_SWAPPED);
   gtk_window_present (GTK_WINDOW (wizard));
+}
+
+/* The switches of the host in view: each service has its own. */
+static void
+switch_manager_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->host && vireo_host_get_available (self->host))
+    gtk_window_present (GTK_WINDOW (vireo_switch_manager_new (GTK_WINDOW (self), self->host)));
 }
 
 static void
@@ -616,6 +628,7 @@ vireo_window_class_init (VireoWindowClass *klass)
     { "win.export", export_activated, GDK_KEY_e, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "win.delete", delete_activated, GDK_KEY_Delete, 0 },
     { "win.new-machine", new_machine_activated, GDK_KEY_n, GDK_CONTROL_MASK },
+    { "win.switch-manager", switch_manager_activated, 0, 0 },
     { "win.context-menu", context_menu_activated, GDK_KEY_F10, GDK_SHIFT_MASK },
     { "win.back", back_activated, GDK_KEY_Left, GDK_ALT_MASK },
   };
@@ -643,8 +656,9 @@ vireo_window_class_init (VireoWindowClass *klass)
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
     {
       gtk_widget_class_install_action (widget_class, actions[i].name, NULL, actions[i].activate);
-      gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name,
-                                           NULL);
+      if (actions[i].key != 0)
+        gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name,
+                                             NULL);
     }
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "win.context-menu", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_KP_Delete, 0, "win.delete", NULL);

@@ -29,11 +29,12 @@ typedef struct
 } VireoDaemon;
 
 /* Polkit actions (data/org.vireo.vireo.policy). */
-#define VIREO_ACTION_CREATE     "org.vireo.vireo.create"
-#define VIREO_ACTION_MODIFY     "org.vireo.vireo.modify"
-#define VIREO_ACTION_DELETE     "org.vireo.vireo.delete"
-#define VIREO_ACTION_START_STOP "org.vireo.vireo.start-stop"
-#define VIREO_ACTION_CONSOLE    "org.vireo.vireo.console"
+#define VIREO_ACTION_CREATE          "org.vireo.vireo.create"
+#define VIREO_ACTION_MODIFY          "org.vireo.vireo.modify"
+#define VIREO_ACTION_DELETE          "org.vireo.vireo.delete"
+#define VIREO_ACTION_START_STOP      "org.vireo.vireo.start-stop"
+#define VIREO_ACTION_CONSOLE         "org.vireo.vireo.console"
+#define VIREO_ACTION_MANAGE_SWITCHES "org.vireo.vireo.manage-switches"
 
 /* authority.c: in system mode, asks polkit whether the sender of @invocation may do @action; in session mode
  * the bus is the user's own and everything is allowed.  Completes with TRUE, or FALSE and a

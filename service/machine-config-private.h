@@ -43,9 +43,29 @@ take_string (char **field, char *value)
 /* Whether @target is a target name of @bus: "vd" (virtio) or "sd" (sata) and one or two letters. */
 gboolean vireo_disk_target_fits_bus (const char *target, const char *bus);
 
+/* A key of an entry of a list setting ("disks", "nics") and its GVariant type. */
+typedef struct
+{
+  const char *key;
+  const char *type;
+} VireoEntryKey;
+
+/* Checks that @entry, item @index of list setting @setting (each item a @item: "disk", "NIC"), is an a{sv}
+ * with only the keys of @keys, each of its type; VIREO_ERROR_INVALID_ARGUMENT naming the item otherwise. */
+gboolean vireo_machine_config_check_entry_keys (GVariant *entry, const VireoEntryKey *keys, guint n_keys,
+                                                const char *setting, const char *item, guint index,
+                                                GError **error);
+
 /* TRUE when @value is one of @values; otherwise fails with VIREO_ERROR_INVALID_ARGUMENT naming @key
  * and the allowed values. */
 gboolean vireo_machine_config_check_enum (const char *key, const char *value, const char *const *values,
                                           GError **error);
+
+/* nic-config.c: the NICs' checks beyond each entry's own (how many, unique MACs and host ports). */
+gboolean vireo_machine_config_check_nics (const VireoMachineConfig *config, GError **error);
+/* One "virtio-net" device "net<i>" per NIC. */
+void vireo_machine_config_add_nics_to_spec (const VireoMachineConfig *config, HvMachineSpec *spec);
+/* Sets "network" from the NICs: "nat" with any, else "none". */
+void vireo_machine_config_sync_network (VireoMachineConfig *config);
 
 G_END_DECLS

@@ -40,6 +40,12 @@ disk_config_free (gpointer data)
   vireo_disk_config_free (data);
 }
 
+static void
+nic_config_free (gpointer data)
+{
+  vireo_nic_config_free (data);
+}
+
 VireoDiskConfig *
 vireo_disk_config_new (const char *path, const char *format, gboolean readonly)
 {
@@ -117,6 +123,7 @@ vireo_machine_config_new (void)
   config->initrd = g_strdup ("");
   config->cmdline = g_strdup ("");
   config->disks = g_ptr_array_new_with_free_func (disk_config_free);
+  config->nics = g_ptr_array_new_with_free_func (nic_config_free);
   config->network = g_strdup ("none");
   config->display = FALSE;
   config->boot_menu = FALSE;
@@ -150,6 +157,9 @@ vireo_machine_config_copy (const VireoMachineConfig *config)
       const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
       g_ptr_array_add (copy->disks, vireo_disk_config_copy (disk));
     }
+  copy->nics = g_ptr_array_new_with_free_func (nic_config_free);
+  for (guint i = 0; config->nics != NULL && i < config->nics->len; i++)
+    g_ptr_array_add (copy->nics, vireo_nic_config_copy (g_ptr_array_index (config->nics, i)));
   copy->network = g_strdup (config->network);
   copy->display = config->display;
   copy->boot_menu = config->boot_menu;
@@ -173,6 +183,7 @@ vireo_machine_config_free (VireoMachineConfig *config)
   g_free (config->initrd);
   g_free (config->cmdline);
   g_clear_pointer (&config->disks, g_ptr_array_unref);
+  g_clear_pointer (&config->nics, g_ptr_array_unref);
   g_free (config->network);
   g_free (config->cpuid_mask);
   g_free (config->notes);
@@ -473,6 +484,15 @@ vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
         }
     }
 
+  if (!vireo_machine_config_check_nics (config, error))
+    return FALSE;
+  if ((config->nics->len > 0) != (strcmp (config->network, "nat") == 0))
+    {
+      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "Setting “network” must be “nat” when the machine has NICs and “none” otherwise.");
+      return FALSE;
+    }
+
   {
     /* The machine as the core will see it, checked as the core checks it (files come at Start). */
     /* SATA disks and CD-ROMs are left out while this build's core has no AHCI: such a machine is
@@ -580,9 +600,7 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
         g_variant_dict_insert (&options, "cache", "s", disk->cache);
       hv_machine_spec_add_device (spec, kind, disk->target, g_variant_dict_end (&options));
     }
-  /* NAT: libslirp in the worker, on a thread of its own. */
-  if (g_strcmp0 (config->network, "nat") == 0)
-    hv_machine_spec_add_device (spec, "virtio-net", "net0", g_variant_new_parsed ("{'backend': <'user'>}"));
+  vireo_machine_config_add_nics_to_spec (config, spec);
   if (config->display)
     {
       hv_machine_spec_add_device (spec, "bochs-display", "display0", NULL);
@@ -917,11 +935,53 @@ apply_boot_menu (VireoMachineConfig *config, const SettingInfo *info, GVariant *
   return TRUE;
 }
 
-static const struct
+gboolean
+vireo_machine_config_check_entry_keys (GVariant *entry, const VireoEntryKey *keys, guint n_keys,
+                                       const char *setting, const char *item, guint index, GError **error)
 {
+  GVariantIter iter;
   const char *key;
-  const char *type;
-} disk_keys[] = {
+  GVariant *value;
+
+  if (!g_variant_is_of_type (entry, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “%s”: %s %u must be a dictionary of type “a{sv}”.", setting, item, index + 1);
+      return FALSE;
+    }
+  g_variant_iter_init (&iter, entry);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr (GVariant) owned = value;
+      const char *type = NULL;
+
+      for (guint i = 0; i < n_keys; i++)
+        if (strcmp (key, keys[i].key) == 0)
+          type = keys[i].type;
+      if (type == NULL)
+        {
+          g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
+          g_autoptr (GString) known = g_string_new (NULL);
+
+          for (guint i = 0; i < n_keys; i++)
+            g_string_append_printf (known, "%s“%s”", i == 0 ? "" : ", ", keys[i].key);
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                       "Setting “%s”: %s %u has an unknown key “%s” (known: %s).", setting, item, index + 1,
+                       shown, known->str);
+          return FALSE;
+        }
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                       "Setting “%s”: “%s” of %s %u must be of type “%s”, not “%s”.", setting, key, item,
+                       index + 1, type, g_variant_get_type_string (value));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static const VireoEntryKey disk_keys[] = {
   { "path", "s" }, { "format", "s" }, { "readonly", "b" },   { "device", "s" },
   { "bus", "s" },  { "target", "s" }, { "boot-order", "u" }, { "cache", "s" },
 };
@@ -931,47 +991,15 @@ vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guin
 {
   g_autoptr (GVariantDict) dict = NULL;
   g_autoptr (VireoDiskConfig) disk = NULL;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
   const char *format = NULL;
   const char *actual = "raw";
   const char *text;
   gboolean cdrom;
   int fd;
 
-  if (!g_variant_is_of_type (entry, G_VARIANT_TYPE_VARDICT))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: disk %u must be a dictionary of type “a{sv}”.", index + 1);
-      return NULL;
-    }
-  g_variant_iter_init (&iter, entry);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
-    {
-      g_autoptr (GVariant) owned = value;
-      const char *type = NULL;
-
-      for (guint i = 0; i < G_N_ELEMENTS (disk_keys); i++)
-        if (strcmp (key, disk_keys[i].key) == 0)
-          type = disk_keys[i].type;
-      if (type == NULL)
-        {
-          g_autofree char *shown = vireo_text_for_message (key, KEY_SHOWN_MAX);
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “disks”: disk %u has an unknown key “%s” (known: “path”, “format”, "
-                       "“readonly”, “device”, “bus”, “target”, “boot-order”, “cache”).",
-                       index + 1, shown);
-          return NULL;
-        }
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE (type)))
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “disks”: “%s” of disk %u must be of type “%s”, not “%s”.", key, index + 1,
-                       type, g_variant_get_type_string (value));
-          return NULL;
-        }
-    }
+  if (!vireo_machine_config_check_entry_keys (entry, disk_keys, G_N_ELEMENTS (disk_keys), "disks", "disk",
+                                              index, error))
+    return NULL;
   dict = g_variant_dict_new (entry);
 
   disk = vireo_disk_config_new (NULL, NULL, FALSE);
@@ -1072,6 +1100,61 @@ apply_disks (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
   return TRUE;
 }
 
+static gboolean
+apply_nics (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
+{
+  g_autoptr (GPtrArray) nics = g_ptr_array_new_with_free_func (nic_config_free);
+  gsize n = g_variant_n_children (value);
+
+  if (n > VIREO_NICS_MAX)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "Setting “nics” lists %zu NICs; a machine has at most %d.", n, VIREO_NICS_MAX);
+      return FALSE;
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (value, i);
+      VireoNicConfig *nic = vireo_nic_config_parse (entry, (guint) i, error);
+
+      if (nic == NULL)
+        return FALSE;
+      /* A NIC given without a MAC at the position of one that had a MAC keeps it: the guest sees the
+       * same adapter after an update that changed only, say, its switch. */
+      if (nic->mac == NULL && i < config->nics->len)
+        {
+          const VireoNicConfig *old = g_ptr_array_index (config->nics, i);
+          nic->mac = g_strdup (old->mac);
+        }
+      g_ptr_array_add (nics, nic);
+    }
+  g_clear_pointer (&config->nics, g_ptr_array_unref);
+  config->nics = g_steal_pointer (&nics);
+  vireo_machine_config_assign_macs (config);
+  vireo_machine_config_sync_network (config);
+  return TRUE;
+}
+
+/* The shorthand (applied only when "nics" is not given too): "nat" keeps the NICs there are, or makes one
+ * on the Default Switch; "none" removes them. */
+static gboolean
+apply_network (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
+{
+  const char *text = g_variant_get_string (value, NULL);
+
+  if (!vireo_machine_config_check_enum (info->key, text, info->values, error))
+    return FALSE;
+  if (strcmp (text, "none") == 0)
+    g_ptr_array_set_size (config->nics, 0);
+  else if (config->nics->len == 0)
+    {
+      g_ptr_array_add (config->nics, vireo_nic_config_new (NULL, VIREO_DEFAULT_SWITCH));
+      vireo_machine_config_assign_macs (config);
+    }
+  vireo_machine_config_sync_network (config);
+  return TRUE;
+}
+
 static const SettingInfo settings_info[] = {
   { "name", "s", apply_name, STRING_FIELD (name), NULL, TRUE },
   { "memory-mib", "t", apply_memory, 0, NULL, FALSE },
@@ -1081,7 +1164,8 @@ static const SettingInfo settings_info[] = {
   { "initrd", "s", apply_boot_file, STRING_FIELD (initrd), NULL, FALSE },
   { "cmdline", "s", apply_cmdline, STRING_FIELD (cmdline), NULL, FALSE },
   { "disks", "aa{sv}", apply_disks, 0, NULL, FALSE },
-  { "network", "s", apply_enum, STRING_FIELD (network), network_values, FALSE },
+  { "nics", "aa{sv}", apply_nics, 0, NULL, FALSE },
+  { "network", "s", apply_network, STRING_FIELD (network), network_values, FALSE },
   { "display", "b", apply_display, 0, NULL, FALSE },
   { "boot-menu", "b", apply_boot_menu, 0, NULL, FALSE },
   { "cpuid-mask", "s", apply_cpuid_mask, STRING_FIELD (cpuid_mask), NULL, FALSE },
@@ -1109,6 +1193,8 @@ vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *setti
   const char *key;
   GVariant *value;
   gboolean has_name = FALSE;
+  gboolean has_nics;
+  g_autoptr (GVariant) nics_value = NULL;
 
   g_return_val_if_fail (config != NULL, FALSE);
 
@@ -1119,6 +1205,7 @@ vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *setti
       return FALSE;
     }
 
+  has_nics = (nics_value = g_variant_lookup_value (settings, "nics", NULL)) != NULL;
   /* Work on a copy so that a failure halfway leaves @config as it was. */
   copy = vireo_machine_config_copy (config);
   g_variant_iter_init (&iter, settings);
@@ -1140,6 +1227,9 @@ vireo_machine_config_apply_settings (VireoMachineConfig *config, GVariant *setti
                        g_variant_get_type_string (value));
           return FALSE;
         }
+      /* Both given: the NICs say more than the shorthand. */
+      if (strcmp (key, "network") == 0 && has_nics)
+        continue;
       if (!info->apply (copy, info, value, error))
         return FALSE;
       has_name |= strcmp (key, "name") == 0;
@@ -1219,7 +1309,9 @@ vireo_machine_config_to_settings (const VireoMachineConfig *config)
   g_variant_builder_add (&builder, "{sv}", "initrd", g_variant_new_string (config->initrd));
   g_variant_builder_add (&builder, "{sv}", "cmdline", g_variant_new_string (config->cmdline));
   g_variant_builder_add (&builder, "{sv}", "disks", g_variant_builder_end (&disks));
-  g_variant_builder_add (&builder, "{sv}", "network", g_variant_new_string (config->network));
+  g_variant_builder_add (&builder, "{sv}", "nics", vireo_machine_config_nics_to_variant (config));
+  g_variant_builder_add (&builder, "{sv}", "network",
+                         g_variant_new_string (config->nics->len > 0 ? "nat" : "none"));
   g_variant_builder_add (&builder, "{sv}", "display", g_variant_new_boolean (config->display));
   g_variant_builder_add (&builder, "{sv}", "boot-menu", g_variant_new_boolean (config->boot_menu));
   g_variant_builder_add (&builder, "{sv}", "cpuid-mask", g_variant_new_string (config->cpuid_mask));

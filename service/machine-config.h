@@ -24,6 +24,28 @@ typedef struct
   char *cache;         /* "default", "none" or "writeback" */
 } VireoDiskConfig;
 
+/* One port forward of a NIC on a NAT switch: host address:port → the guest's port. */
+typedef struct
+{
+  char *protocol;     /* "tcp" or "udp" */
+  char *host_address; /* a dotted IPv4 address; "" for 127.0.0.1 */
+  guint16 host_port;
+  guint16 guest_port;
+} VireoForwardConfig;
+
+/* One network adapter (virtio-net); NIC i is "net<i>" in the machine spec. */
+typedef struct
+{
+  char *mac;         /* "52:54:00:xx:xx:xx", lower case; generated once and then kept */
+  char *switch_name; /* a virtual switch (switch-registry.h) */
+  gboolean connected;
+  GPtrArray *forwards; /* VireoForwardConfig; only on a NAT switch */
+} VireoNicConfig;
+
+/* The switch every NIC is on unless it says otherwise: user-mode NAT, on every service. */
+#define VIREO_DEFAULT_SWITCH "Default Switch"
+#define VIREO_NICS_MAX       8
+
 typedef struct
 {
   char *uuid; /* lower-case canonical form */
@@ -35,7 +57,8 @@ typedef struct
   char *initrd;
   char *cmdline;
   GPtrArray *disks; /* VireoDiskConfig */
-  char *network;    /* "none" or "nat" */
+  GPtrArray *nics;  /* VireoNicConfig */
+  char *network;    /* "none" or "nat": whether there is any NIC, kept in step with nics */
   gboolean display;
   gboolean boot_menu; /* the firmware offers its boot menu (Esc) for a few seconds */
   char *cpuid_mask;
@@ -68,6 +91,31 @@ VireoDiskConfig *vireo_disk_config_new (const char *path, const char *format, gb
 VireoDiskConfig *vireo_disk_config_copy (const VireoDiskConfig *disk);
 void vireo_disk_config_free (VireoDiskConfig *disk);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoDiskConfig, vireo_disk_config_free)
+
+/* A NIC on @switch_name with @mac (NULL: none yet, see vireo_machine_config_assign_macs), connected,
+ * without forwards. */
+VireoNicConfig *vireo_nic_config_new (const char *mac, const char *switch_name);
+VireoNicConfig *vireo_nic_config_copy (const VireoNicConfig *nic);
+void vireo_nic_config_free (VireoNicConfig *nic);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoNicConfig, vireo_nic_config_free)
+VireoForwardConfig *vireo_forward_config_new (const char *protocol, const char *host_address,
+                                              guint16 host_port, guint16 guest_port);
+void vireo_forward_config_free (VireoForwardConfig *forward);
+
+/* Parses one entry of the "nics" setting (see data/org.vireo.Vireo1.xml); the switch must exist
+ * (switch-registry.h).  The error names NIC @index + 1 and the field.  The MAC is left unset when the
+ * entry has none. */
+VireoNicConfig *vireo_nic_config_parse (GVariant *entry, guint index, GError **error);
+/* Gives every NIC without a MAC a stable one: 52:54:00 and three bytes from a hash of the machine's
+ * UUID and the NIC's position, unlike every other MAC of the machine. */
+void vireo_machine_config_assign_macs (VireoMachineConfig *config);
+/* The "nics" setting's value (aa{sv}, floating). */
+GVariant *vireo_machine_config_nics_to_variant (const VireoMachineConfig *config);
+/* Whether @a and @b differ at most in their NICs' "connected". */
+gboolean vireo_machine_config_nics_differ_only_in_link (const VireoMachineConfig *a,
+                                                        const VireoMachineConfig *b);
+/* The hostfwd text form of the core (hypervisor/net-options.h) for @nic's forwards; "" for none. */
+char *vireo_nic_config_hostfwd (const VireoNicConfig *nic);
 
 /* Where machines' folders are (vireod's storage location).  An image directly in the machine's own
  * folder (<root>/<uuid>/, which only vireod may enter) was made there by vireod for that machine

@@ -7,6 +7,8 @@
 #include "hv-limits.h"
 #include "exit-record.h"
 #include "open-as.h"
+#include "host-net.h"
+#include "switch-registry.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -201,6 +203,30 @@ fail:
 
 /* --- the worker --- */
 
+/* GuestAddresses: the worker's NIC id → address, as a list in the order of the NICs (those with an
+ * address only). */
+static void
+mirror_guest_addresses (VireoMachine *machine)
+{
+  g_autoptr (GVariant) addresses = NULL;
+  g_autoptr (GStrvBuilder) list = g_strv_builder_new ();
+  g_auto (GStrv) strv = NULL;
+
+  if (machine->worker != NULL)
+    addresses = vireo_worker1_dup_guest_addresses (machine->worker);
+  for (guint i = 0; addresses != NULL && i < machine->config->nics->len; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("net%u", i);
+      const char *address;
+
+      if (g_variant_lookup (addresses, id, "&s", &address))
+        g_strv_builder_add (list, address);
+    }
+  strv = g_strv_builder_end (list);
+  /* Only a change is announced (the setter compares). */
+  vireo_dbus_machine_set_guest_addresses (machine->iface, (const char *const *) strv);
+}
+
 void
 vireo_machine_drop_worker (VireoMachine *machine)
 {
@@ -224,6 +250,7 @@ vireo_machine_drop_worker (VireoMachine *machine)
   machine->worker_uid = 0;
   machine->worker_pid = 0;
   machine->last_sample = 0;
+  mirror_guest_addresses (machine);
 }
 
 /* A marker in the machine's folder while it runs, so that "auto-start: if-running" can tell after a
@@ -328,6 +355,10 @@ on_worker_properties_changed (GDBusProxy *proxy, GVariant *changed, GStrv invali
 {
   VireoMachine *machine = data;
   const char *worker_state = vireo_worker1_get_state (machine->worker);
+  g_autoptr (GVariant) addresses = g_variant_lookup_value (changed, "GuestAddresses", NULL);
+
+  if (addresses != NULL)
+    mirror_guest_addresses (machine);
 
   if (g_strcmp0 (worker_state, "ended") == 0)
     {
@@ -410,6 +441,7 @@ adopt_worker (VireoMachine *machine, GDBusConnection *connection, VireoWorker1 *
   g_signal_connect (connection, "closed", G_CALLBACK (on_worker_connection_closed), machine);
   g_signal_connect (worker, "g-properties-changed", G_CALLBACK (on_worker_properties_changed), machine);
   machine->stats_source = g_timeout_add_seconds (STATS_INTERVAL, update_stats, machine);
+  mirror_guest_addresses (machine);
 }
 
 /* --- Start --- */
@@ -694,6 +726,46 @@ open_disks (const VireoMachineConfig *c, HvMachineSpec *spec, GError **error)
   return TRUE;
 }
 
+/* A TAP device on its switch's bridge for each NIC not on NAT, as the NIC's "tap" fd: the worker may
+ * not make network devices (it has no privileges), so vireod does, and the device goes away when the
+ * worker (the last holder of the fd) ends. */
+static gboolean
+open_taps (VireoMachine *machine, HvMachineSpec *spec, GError **error)
+{
+  const VireoMachineConfig *c = machine->config;
+
+  for (guint i = 0; i < c->nics->len; i++)
+    {
+      const VireoNicConfig *nic = g_ptr_array_index (c->nics, i);
+      g_autofree char *id = g_strdup_printf ("net%u", i);
+      g_autofree char *kind = NULL;
+      g_autofree char *bridge = NULL;
+      g_autofree char *tap = NULL;
+      HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, id);
+      int fd;
+
+      g_assert (device != NULL);
+      if (!vireo_switch_registry_lookup (nic->switch_name, &kind, &bridge))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND,
+                       "NIC %u is on the virtual switch “%s”, which does not exist any more; choose another",
+                       i + 1, nic->switch_name);
+          return FALSE;
+        }
+      if (strcmp (kind, "nat") == 0)
+        continue;
+      fd = vireo_host_net_open_tap (bridge, &tap, error);
+      if (fd < 0)
+        {
+          g_prefix_error (error, "NIC %u (switch “%s”): ", i + 1, nic->switch_name);
+          return FALSE;
+        }
+      g_message ("%s: NIC %u is %s on the bridge %s", c->name, i + 1, tap, bridge);
+      hv_device_spec_set_fd (spec, device, "tap", fd);
+    }
+  return TRUE;
+}
+
 /* What the worker needs: the machine spec (the configuration with its files as fds, spec.h) and the
  * worker's own keys, as one a{sv} with handles into @fds. */
 static GVariant *
@@ -722,6 +794,18 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
             return NULL;
           hv_device_spec_set_fd (spec, adapter, "rom", fd);
         }
+      /* iPXE behind each NIC, so the firmware can boot from the network; without the package
+       * (ipxe-qemu) the NICs work, only network boot does not. */
+      for (guint i = 0; i < c->nics->len && g_file_test (HV_NET_ROM, G_FILE_TEST_IS_REGULAR); i++)
+        {
+          g_autofree char *id = g_strdup_printf ("net%u", i);
+          HvDeviceSpec *nic = hv_machine_spec_lookup_device (spec, id);
+
+          fd = open_guest_file (HV_NET_ROM, VIREO_OWN_UID, O_RDONLY, "NIC's option ROM", error);
+          if (fd < 0)
+            return NULL;
+          hv_device_spec_set_fd (spec, nic, "rom", fd);
+        }
     }
   /* Also when restoring: a restored guest that resets boots the kernel afresh. */
   else if ((fd = open_guest_file (c->kernel, c->files_uid, O_RDONLY, "kernel", error)) < 0)
@@ -735,7 +819,7 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
         return NULL;
       spec->initrd = hv_machine_spec_add_fd (spec, fd);
     }
-  if (!open_disks (c, spec, error))
+  if (!open_disks (c, spec, error) || !open_taps (machine, spec, error))
     return NULL;
   if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &local))
     {

@@ -5,6 +5,8 @@
 #include "vireo-error.h"
 #include "open-as.h"
 #include "hv-limits.h"
+#include "switch-registry.h"
+#include "net-options.h"
 
 #include <libxml/xmlerror.h>
 
@@ -294,6 +296,59 @@ add_disk (GVirConfigDomain *domain, const VireoDiskConfig *disk, GError **error)
   return TRUE;
 }
 
+/* One NIC: NAT as <interface type='user'> with libvirt's <portForward> for its forwards, a switch on a
+ * bridge as <interface type='bridge'>.  gconfig has setters for neither the source bridge nor port
+ * forwards, so the element is written as XML and parsed, as disks are. */
+static gboolean
+add_nic (GVirConfigDomain *domain, const VireoNicConfig *nic, GError **error)
+{
+  g_autoptr (GString) xml = g_string_new (NULL);
+  g_autofree char *kind = NULL;
+  g_autofree char *bridge = NULL;
+  g_autofree char *whole = NULL;
+  gboolean nat;
+  gpointer device;
+
+  nat = !vireo_switch_registry_lookup (nic->switch_name, &kind, &bridge) || strcmp (kind, "nat") == 0
+        || *bridge == '\0';
+  if (nat)
+    g_string_append (xml, "<interface type='user'>");
+  else
+    {
+      g_autofree char *escaped = g_markup_escape_text (bridge, -1);
+      g_string_append_printf (xml, "<interface type='bridge'><source bridge='%s'/>", escaped);
+    }
+  if (nic->mac != NULL)
+    g_string_append_printf (xml, "<mac address='%s'/>", nic->mac);
+  g_string_append (xml, "<model type='virtio'/>");
+  if (!nic->connected)
+    g_string_append (xml, "<link state='down'/>");
+  for (guint i = 0; nat && i < nic->forwards->len; i++)
+    {
+      const VireoForwardConfig *forward = g_ptr_array_index (nic->forwards, i);
+
+      /* Checked when set (tcp or udp, an IPv4 literal); escaped all the same, as this is XML. */
+      g_autofree char *protocol = g_markup_escape_text (forward->protocol, -1);
+      g_autofree char *address = g_markup_escape_text (forward->host_address, -1);
+
+      g_string_append_printf (xml, "<portForward proto='%s'", protocol);
+      if (*address != '\0')
+        g_string_append_printf (xml, " address='%s'", address);
+      g_string_append_printf (xml, "><range start='%u' to='%u'/></portForward>", forward->host_port,
+                              forward->guest_port);
+    }
+  g_string_append (xml, "</interface>");
+  whole = g_string_free (g_steal_pointer (&xml), FALSE);
+  if (nat)
+    device = gvir_config_domain_interface_user_new_from_xml (whole, error);
+  else
+    device = gvir_config_domain_interface_bridge_new_from_xml (whole, error);
+  if (device == NULL)
+    return FALSE;
+  add_device (domain, device);
+  return TRUE;
+}
+
 static gboolean
 has_boot_order (const VireoMachineConfig *config)
 {
@@ -306,21 +361,21 @@ has_boot_order (const VireoMachineConfig *config)
 static char *
 metadata_xml (const VireoMachineConfig *config)
 {
-  g_autofree char *files_uid = config->files_uid == VIREO_OWN_UID
-                                   ? g_strdup ("")
-                                   : g_strdup_printf ("<files-uid>%" G_GINT64_FORMAT "</files-uid>",
-                                                      config->files_uid);
+  g_autofree char *fields = g_markup_printf_escaped ("<name>%s</name>"
+                                                     "<network>%s</network>"
+                                                     "<cpuid-mask>%s</cpuid-mask>"
+                                                     "<auto-start>%s</auto-start>"
+                                                     "<auto-stop>%s</auto-stop>",
+                                                     config->name, config->nics->len > 0 ? "nat" : "none",
+                                                     config->cpuid_mask, config->auto_start,
+                                                     config->auto_stop);
 
-  return g_markup_printf_escaped ("<machine>"
-                                  "<name>%s</name>"
-                                  "<network>%s</network>"
-                                  "<cpuid-mask>%s</cpuid-mask>"
-                                  "<auto-start>%s</auto-start>"
-                                  "<auto-stop>%s</auto-stop>"
-                                  "%s"
-                                  "</machine>",
-                                  config->name, config->network, config->cpuid_mask, config->auto_start,
-                                  config->auto_stop, files_uid);
+  /* An element, not text: g_markup_printf_escaped() would escape it into text that no one reads back,
+   * and the machine's files would then be opened with vireod's own rights after a restart. */
+  if (config->files_uid == VIREO_OWN_UID)
+    return g_strdup_printf ("<machine>%s</machine>", fields);
+  return g_strdup_printf ("<machine>%s<files-uid>%" G_GINT64_FORMAT "</files-uid></machine>", fields,
+                          config->files_uid);
 }
 
 char *
@@ -399,12 +454,12 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
         g_warning ("Cannot describe a disk of machine %s: %s", config->uuid, error->message);
         return NULL;
       }
-  if (strcmp (config->network, "nat") == 0)
-    {
-      GVirConfigDomainInterfaceUser *nic = gvir_config_domain_interface_user_new ();
-      gvir_config_domain_interface_set_model (GVIR_CONFIG_DOMAIN_INTERFACE (nic), "virtio");
-      add_device (domain, nic);
-    }
+  for (guint i = 0; i < config->nics->len && i < VIREO_NICS_MAX; i++)
+    if (!add_nic (domain, g_ptr_array_index (config->nics, i), &error))
+      {
+        g_warning ("Cannot describe a NIC of machine %s: %s", config->uuid, error->message);
+        return NULL;
+      }
   add_pty_chardev (domain, gvir_config_domain_serial_new ());
   {
     GVirConfigDomainConsole *console = gvir_config_domain_console_new ();
@@ -937,6 +992,170 @@ parse_os_boot_devices (GVirConfigDomain *domain, VireoMachineConfig *config, GEr
   return TRUE;
 }
 
+/* What an <interface> says that Vireo uses; gconfig has getters for the MAC and link only. */
+typedef struct
+{
+  int depth;
+  char *type;
+  char *bridge;  /* <source bridge=…> */
+  char *network; /* <source network=…> */
+  char *mac;
+  gboolean down;
+  GPtrArray *forwards;    /* VireoForwardConfig */
+  char *forward_protocol; /* inside a <portForward> */
+  char *forward_address;
+  const char *problem; /* a port forward Vireo cannot keep */
+} InterfaceScan;
+
+static const char *
+attribute (const char **names, const char **values, const char *name)
+{
+  for (guint i = 0; names[i] != NULL; i++)
+    if (strcmp (names[i], name) == 0)
+      return values[i];
+  return NULL;
+}
+
+static void
+interface_start (GMarkupParseContext *context, const char *element, const char **names, const char **values,
+                 gpointer data, GError **error)
+{
+  InterfaceScan *scan = data;
+  const char *value;
+
+  scan->depth++;
+  if (scan->depth == 1)
+    scan->type = g_strdup (attribute (names, values, "type"));
+  else if (scan->depth == 2 && strcmp (element, "source") == 0)
+    {
+      if ((value = attribute (names, values, "bridge")) != NULL)
+        take_string (&scan->bridge, g_strdup (value));
+      if ((value = attribute (names, values, "network")) != NULL)
+        take_string (&scan->network, g_strdup (value));
+    }
+  else if (scan->depth == 2 && strcmp (element, "mac") == 0)
+    take_string (&scan->mac, g_strdup (attribute (names, values, "address")));
+  else if (scan->depth == 2 && strcmp (element, "link") == 0)
+    scan->down = g_strcmp0 (attribute (names, values, "state"), "down") == 0;
+  else if (scan->depth == 2 && strcmp (element, "portForward") == 0)
+    {
+      take_string (&scan->forward_protocol, g_strdup (attribute (names, values, "proto")));
+      take_string (&scan->forward_address, g_strdup (attribute (names, values, "address")));
+    }
+  else if (scan->depth == 3 && strcmp (element, "range") == 0 && scan->forward_protocol != NULL)
+    {
+      const char *start = attribute (names, values, "start");
+      const char *end = attribute (names, values, "end");
+      const char *to = attribute (names, values, "to");
+      guint64 host_port, guest_port;
+
+      if (g_strcmp0 (attribute (names, values, "exclude"), "yes") == 0)
+        return;
+      /* A range of ports (end) or a forward without a port are more than a Vireo forward says. */
+      if (start == NULL || (end != NULL && strcmp (end, start) != 0)
+          || !g_ascii_string_to_unsigned (start, 10, 1, 65535, &host_port, NULL)
+          || !g_ascii_string_to_unsigned (to != NULL ? to : start, 10, 1, 65535, &guest_port, NULL))
+        {
+          scan->problem = "a port forward that is a range or has no port";
+          return;
+        }
+      g_ptr_array_add (scan->forwards,
+                       vireo_forward_config_new (scan->forward_protocol, scan->forward_address,
+                                                 (guint16) host_port, (guint16) guest_port));
+    }
+}
+
+static void
+interface_end (GMarkupParseContext *context, const char *element, gpointer data, GError **error)
+{
+  InterfaceScan *scan = data;
+
+  if (scan->depth == 2 && strcmp (element, "portForward") == 0)
+    {
+      g_clear_pointer (&scan->forward_protocol, g_free);
+      g_clear_pointer (&scan->forward_address, g_free);
+    }
+  scan->depth--;
+}
+
+/* One <interface>: user → the Default Switch; bridge → the switch on that bridge; a libvirt network
+ * (virt-manager's "default" is NAT) → the Default Switch.  A bridge no switch is on becomes the Default
+ * Switch too, and the log says so: the machine keeps a network, if not the same one. */
+static gboolean
+parse_interface_device (GVirConfigDomainInterface *device, VireoMachineConfig *config, GError **error)
+{
+  static const GMarkupParser parser = { interface_start, interface_end, NULL, NULL, NULL };
+  g_autofree char *xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (device));
+  g_autoptr (GMarkupParseContext) context = NULL;
+  g_autoptr (VireoNicConfig) nic = NULL;
+  g_autofree char *switch_name = NULL;
+  InterfaceScan scan = { 0 };
+  gboolean ok;
+  guint index = config->nics->len;
+
+  scan.forwards = g_ptr_array_new_with_free_func ((GDestroyNotify) vireo_forward_config_free);
+  context = g_markup_parse_context_new (&parser, 0, &scan, NULL);
+  ok = g_markup_parse_context_parse (context, xml, -1, error)
+       && g_markup_parse_context_end_parse (context, error);
+  if (ok && index >= VIREO_NICS_MAX)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_SUPPORTED,
+                   "The domain has more than %d network interfaces; Vireo gives a machine at most %d.",
+                   VIREO_NICS_MAX, VIREO_NICS_MAX);
+      ok = FALSE;
+    }
+  if (ok && g_strcmp0 (scan.type, "bridge") == 0 && scan.bridge != NULL)
+    {
+      g_autofree char *shown_bridge = vireo_text_for_message (scan.bridge, 32);
+
+      switch_name = vireo_switch_registry_find_bridge (scan.bridge);
+      if (switch_name == NULL)
+        g_message ("The domain's interface %u is on bridge “%s”, which no virtual switch uses: it is on the "
+                   "Default Switch (NAT) instead.",
+                   index + 1, shown_bridge);
+    }
+  else if (ok && g_strcmp0 (scan.type, "network") == 0 && g_strcmp0 (scan.network, "default") != 0)
+    {
+      g_autofree char *shown = vireo_text_for_message (scan.network != NULL ? scan.network : "", 32);
+      g_message (
+          "The domain's interface %u is on the libvirt network “%s”: it is on the Default Switch (NAT) "
+          "instead.",
+          index + 1, shown);
+    }
+  else if (ok && g_strcmp0 (scan.type, "user") != 0 && g_strcmp0 (scan.type, "network") != 0)
+    {
+      g_autofree char *shown = vireo_text_for_message (scan.type != NULL ? scan.type : "", 32);
+      g_message ("The domain's interface %u is of type “%s”: it is on the Default Switch (NAT) instead.",
+                 index + 1, shown);
+    }
+  if (ok)
+    {
+      nic = vireo_nic_config_new (NULL, switch_name != NULL ? switch_name : VIREO_DEFAULT_SWITCH);
+      nic->connected = !scan.down;
+      if (scan.mac != NULL && strlen (scan.mac) == 17 && hv_net_parse_mac (scan.mac, NULL, NULL))
+        nic->mac = g_ascii_strdown (scan.mac, -1);
+      else if (scan.mac != NULL)
+        g_message ("The domain's interface %u has a MAC that is not usable; it gets a new one.", index + 1);
+      /* Forwards only where they work: on NAT (a bridged guest is reached directly). */
+      if (switch_name == NULL)
+        {
+          g_ptr_array_extend_and_steal (nic->forwards, g_steal_pointer (&scan.forwards));
+          scan.forwards = NULL;
+        }
+      if (scan.problem != NULL)
+        g_message ("The domain's interface %u has %s, which Vireo does not keep.", index + 1, scan.problem);
+      g_ptr_array_add (config->nics, g_steal_pointer (&nic));
+    }
+  g_clear_pointer (&scan.forwards, g_ptr_array_unref);
+  g_free (scan.type);
+  g_free (scan.bridge);
+  g_free (scan.network);
+  g_free (scan.mac);
+  g_free (scan.forward_protocol);
+  g_free (scan.forward_address);
+  return ok;
+}
+
 static gboolean
 parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **removable, GError **error)
 {
@@ -947,10 +1166,8 @@ parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **remo
     {
       if (GVIR_CONFIG_IS_DOMAIN_DISK (l->data))
         ok = parse_disk_device (l->data, config, removable, error);
-      /* Any interface (user, a libvirt network, a bridge) means the machine expects a network:
-       * NAT is what Vireo offers. */
       else if (GVIR_CONFIG_IS_DOMAIN_INTERFACE (l->data))
-        take_string (&config->network, g_strdup ("nat"));
+        ok = parse_interface_device (l->data, config, error);
       else if (GVIR_CONFIG_IS_DOMAIN_GRAPHICS (l->data))
         config->display = TRUE;
     }
@@ -1073,9 +1290,15 @@ vireo_machine_config_new_from_xml (const char *xml, GError **error)
   if (!parse_devices (domain, config, &removable, error) || !parse_os_boot_devices (domain, config, error))
     return NULL;
   vireo_machine_config_assign_targets (config);
-  /* Our metadata says what the network is; for other domains the devices do. */
-  if (metadata_network != NULL)
-    take_string (&config->network, g_steal_pointer (&metadata_network));
+  /* The interfaces say what the network is.  Definitions of Vireo before "nics" wrote
+   * <vireo:network>nat</vireo:network> with one <interface type='user'>, so they agree; where they do
+   * not, the metadata (ours) wins over the devices. */
+  if (g_strcmp0 (metadata_network, "none") == 0)
+    g_ptr_array_set_size (config->nics, 0);
+  else if (g_strcmp0 (metadata_network, "nat") == 0 && config->nics->len == 0)
+    g_ptr_array_add (config->nics, vireo_nic_config_new (NULL, VIREO_DEFAULT_SWITCH));
+  vireo_machine_config_assign_macs (config);
+  vireo_machine_config_sync_network (config);
 
   if (*config->kernel != '\0')
     config->boot = g_strdup ("kernel");

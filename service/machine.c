@@ -537,6 +537,88 @@ names_files (GVariant *settings)
   return FALSE;
 }
 
+/* An Update of a running machine that changes NICs' "connected": each change goes to the worker
+ * (SetLink) before the definition is stored, so what is stored is what the guest sees. */
+typedef struct
+{
+  VireoMachine *machine;
+  GDBusMethodInvocation *invocation;
+  VireoMachineConfig *config; /* to store */
+  guint pending;
+  GError *error; /* the first failure */
+} LinkUpdate;
+
+static void
+link_update_finish (LinkUpdate *update)
+{
+  if (update->error != NULL)
+    g_dbus_method_invocation_return_gerror (update->invocation, update->error);
+  else if (!is_active (update->machine))
+    vireo_machine_return_error (update->invocation, VIREO_ERROR_INVALID_STATE,
+                                "“%s” stopped while its NICs were changed", update->machine->config->name);
+  else if (store_config (update->machine, g_steal_pointer (&update->config), update->invocation))
+    g_dbus_method_invocation_return_value (update->invocation, NULL);
+  g_clear_error (&update->error);
+  g_clear_pointer (&update->config, vireo_machine_config_free);
+  g_object_unref (update->invocation);
+  g_object_unref (update->machine);
+  g_free (update);
+}
+
+static void
+on_link_set (GObject *source, GAsyncResult *result, gpointer data)
+{
+  LinkUpdate *update = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_worker1_call_set_link_finish (VIREO_WORKER1 (source), result, &error) && update->error == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      update->error = g_error_new (VIREO_ERROR,
+                                   error->domain == VIREO_ERROR ? error->code : VIREO_ERROR_FAILED,
+                                   "cannot change the link of a NIC: %s", error->message);
+    }
+  if (--update->pending == 0)
+    link_update_finish (update);
+}
+
+/* @settings' "nics" for a running machine: only "connected" may differ.  Takes @config. */
+static void
+update_links (VireoMachine *machine, GDBusMethodInvocation *invocation, VireoMachineConfig *config)
+{
+  LinkUpdate *update;
+
+  if (!vireo_machine_config_nics_differ_only_in_link (machine->config, config))
+    {
+      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
+                                  "“%s” is running; only “connected” of its NICs may change now (turn it "
+                                  "off to change the rest)",
+                                  machine->config->name);
+      vireo_machine_config_free (config);
+      return;
+    }
+  update = g_new0 (LinkUpdate, 1);
+  update->machine = g_object_ref (machine);
+  update->invocation = g_object_ref (invocation);
+  update->config = config;
+  update->pending = 1; /* until every call is made */
+  for (guint i = 0; i < config->nics->len; i++)
+    {
+      const VireoNicConfig *now = g_ptr_array_index (machine->config->nics, i);
+      const VireoNicConfig *wanted = g_ptr_array_index (config->nics, i);
+      g_autofree char *id = NULL;
+
+      if (now->connected == wanted->connected)
+        continue;
+      id = g_strdup_printf ("net%u", i);
+      update->pending++;
+      vireo_worker1_call_set_link (machine->worker, id, wanted->connected, machine->cancellable, on_link_set,
+                                   update);
+    }
+  if (--update->pending == 0)
+    link_update_finish (update);
+}
+
 static void
 update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -555,6 +637,24 @@ update_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if (is_active (machine))
     {
       g_autofree char *keys = vireo_machine_config_keys_needing_off (settings);
+      /* "nics" alone may change while running, when only links change (update_links). */
+      if (keys && strcmp (keys, "nics") == 0)
+        {
+          if (!vireo_machine_config_apply_settings (config, settings, FALSE, &error))
+            {
+              g_dbus_method_invocation_return_gerror (invocation, error);
+              return;
+            }
+          if (machine->name_taken
+              && machine->name_taken (config->name, config->uuid, machine->name_taken_data))
+            {
+              vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS,
+                                          "another machine is already called “%s”", config->name);
+              return;
+            }
+          update_links (machine, invocation, g_steal_pointer (&config));
+          return;
+        }
       if (keys)
         {
           vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
@@ -732,6 +832,10 @@ vireo_machine_new (VireoDaemon *daemon, VireoMachineConfig *config)
   machine->iface = vireo_dbus_machine_skeleton_new ();
   vireo_dbus_machine_set_state (machine->iface, "off");
   vireo_dbus_machine_set_last_error (machine->iface, "");
+  {
+    const char *none[] = { NULL };
+    vireo_dbus_machine_set_guest_addresses (machine->iface, none);
+  }
   publish_config (machine);
   vireo_dbus_object_skeleton_set_machine (machine->object, machine->iface);
 
@@ -781,4 +885,10 @@ GDBusObjectSkeleton *
 vireo_machine_get_object (VireoMachine *machine)
 {
   return G_DBUS_OBJECT_SKELETON (machine->object);
+}
+
+const VireoMachineConfig *
+vireo_machine_get_config (VireoMachine *machine)
+{
+  return machine->config;
 }

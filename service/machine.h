@@ -14,6 +14,8 @@ VireoMachine *vireo_machine_new (VireoDaemon *daemon, VireoMachineConfig *config
 const char *vireo_machine_get_uuid (VireoMachine *machine);
 const char *vireo_machine_get_name (VireoMachine *machine);
 const char *vireo_machine_get_state (VireoMachine *machine);
+/* The machine's definition (owned by the machine; replaced when it changes). */
+const VireoMachineConfig *vireo_machine_get_config (VireoMachine *machine);
 GDBusObjectSkeleton *vireo_machine_get_object (VireoMachine *machine);
 
 /* Looks for a worker left running by an earlier vireod and adopts it; otherwise picks up the record a

@@ -1,6 +1,7 @@
 /* manager.c — org.vireo.Vireo1.Manager: the set of machines, creating and importing them, host facts. */
 #include "manager.h"
 #include "machine.h"
+#include "switches.h"
 #include "vireo-error.h"
 #include "vireo-text.h"
 #include "hv-limits.h"
@@ -14,6 +15,7 @@ struct _VireoManager
   VireoDaemon *daemon;
   VireoDBusManager *iface;
   GHashTable *machines; /* uuid → VireoMachine */
+  VireoSwitches *switches;
   gboolean kvm_checked;
 };
 
@@ -33,6 +35,35 @@ name_taken (const char *name, const char *except_uuid, gpointer data)
         return TRUE;
     }
   return FALSE;
+}
+
+/* The machines with a NIC on switch @name, for the refusal of its Delete. */
+static char *
+switch_users (const char *name, gpointer data)
+{
+  VireoManager *manager = data;
+  GString *users = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, manager->machines);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      const VireoMachineConfig *config = vireo_machine_get_config (value);
+
+      for (guint i = 0; i < config->nics->len; i++)
+        if (g_strcmp0 (((const VireoNicConfig *) g_ptr_array_index (config->nics, i))->switch_name, name)
+            == 0)
+          {
+            if (users == NULL)
+              users = g_string_new (NULL);
+            else
+              g_string_append (users, ", ");
+            g_string_append_printf (users, "“%s”", config->name);
+            break;
+          }
+    }
+  return users != NULL ? g_string_free (users, FALSE) : NULL;
 }
 
 static void
@@ -366,6 +397,8 @@ vireo_manager_new (VireoDaemon *daemon)
   vireo_dbus_manager_set_host_memory_mib (manager->iface, hv_host_memory_limit () >> 20);
   vireo_dbus_manager_set_storage_location (manager->iface, vireo_machine_store_get_root (daemon->store));
   check_kvm (manager);
+  /* Before the machines: their NICs name switches. */
+  manager->switches = vireo_switches_new (daemon, manager->iface, switch_users, manager);
 
   g_signal_connect (manager->iface, "handle-create-machine", G_CALLBACK (handle_create_machine), manager);
   g_signal_connect (manager->iface, "handle-import-libvirt-xml", G_CALLBACK (handle_import), manager);
@@ -431,6 +464,7 @@ vireo_manager_free (VireoManager *manager)
     return;
   g_signal_handlers_disconnect_by_data (manager->daemon->object_manager, manager);
   g_hash_table_unref (manager->machines);
+  vireo_switches_free (manager->switches);
   if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (manager->iface)))
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (manager->iface));
   g_clear_object (&manager->iface);

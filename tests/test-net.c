@@ -1,6 +1,9 @@
-/* test-net.c — user-mode networking end to end: vireo-run --net boots net-probe, which gets its address
- * by DHCP from the NAT and echoes UDP datagrams the test sends through a port forward on 127.0.0.1;
- * MACs, a taken port and bad --net options.  Every machine runs restricted: nothing leaves this host. */
+/* test-net.c — networking end to end: vireo-run --net boots net-probe, which gets its address by DHCP
+ * from the NAT (the VM learns it too), fetches a file from the NAT's TFTP server and echoes UDP datagrams
+ * the test sends through a port forward on 127.0.0.1; MACs, a taken port and bad --net options.  Every
+ * NAT machine runs restricted: nothing leaves this host.  Bridged (root): in a network namespace of its
+ * own with a bridge, vireo-run --net bridge= puts net-probe on it, the kernel's ping gets answers and
+ * datagrams go both ways. */
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -8,8 +11,10 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -238,6 +243,11 @@ test_usage_errors (void)
     { { "--net", "user", "--mac", "01:00:5e:00:00:01", NULL }, "is a multicast address" },
     { { "--net", "user", "--mac", "52:54:00:00:00:01", "--mac", "52:54:00:00:00:02", NULL },
       "more --mac than --net" },
+    { { "--net", "user,link=maybe", NULL }, "link=on|off" },
+    { { "--net", "bridge=br0,hostfwd=udp::5000-:7", NULL }, "a bridge has no NAT options" },
+    { { "--net", "bridge=", NULL }, "“bridge=” is not a network" },
+    { { "--net", "tap=x", NULL }, "“x” is not an open file descriptor" },
+    { { "--net", "tap=999", NULL }, "“999” is not an open file descriptor" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -262,6 +272,178 @@ test_tftp_dir_missing (void)
 
   g_assert_cmpint (run_to_end (args, &err), ==, STATUS_SETUP_ERROR);
   g_assert_nonnull (strstr (err, "--net: cannot open the TFTP directory /nonexistent/vireo-tftp"));
+}
+
+/* A bridge that is not there: one line naming it, a setup error. */
+static void
+test_bridge_missing (void)
+{
+  const char *args[] = { "--net", "bridge=vireo-nobr0", NULL };
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_to_end (args, &err), ==, STATUS_SETUP_ERROR);
+  g_assert_cmpstr (err, ==, "vireo-run: --net: there is no bridge “vireo-nobr0”\n");
+}
+
+/* net-probe fetches a file from the NAT's TFTP server (the directory given with tftp=) and prints its
+ * size and SHA-256: several blocks and a short last one. */
+static void
+test_tftp (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("vireo-tftp-XXXXXX", &error);
+  g_autofree char *file = g_build_filename (dir, "blob.bin", NULL);
+  g_autofree char *net = g_strconcat ("user,restrict=on,tftp=", dir, NULL);
+  g_autofree uint8_t *data = g_malloc (5000);
+  g_autofree char *sha = NULL;
+  g_autofree char *expect = NULL;
+  g_autofree char *line = NULL;
+  const char *args[] = { "--net", net, "--cmdline", "tftp=blob.bin", NULL };
+  Run run = { 0 };
+
+  g_assert_no_error (error);
+  for (gsize i = 0; i < 5000; i++)
+    data[i] = (uint8_t) (i * 7 + i / 256);
+  g_assert_true (g_file_set_contents (file, (const char *) data, 5000, &error));
+  sha = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, 5000);
+  expect = g_strdup_printf ("net-probe tftp blob.bin bytes=5000 sha256=%s", sha);
+  if (run_start (&run, args))
+    {
+      line = run_wait_line (&run, "net-probe tftp");
+      g_assert_cmpstr (line, ==, expect);
+      g_assert_cmpint (run_finish (&run), ==, STATUS_POWER_OFF);
+      run_clear (&run);
+    }
+  vireo_test_remove_tree (dir);
+}
+
+/* A program run to its end in the test's namespace; its exit status, output in @out. */
+static int
+run_program (const char *const *argv, char **out)
+{
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                               NULL, NULL, out, NULL, &status, &error));
+  g_assert_no_error (error);
+  return g_spawn_check_wait_status (status, NULL) ? 0 : 1;
+}
+
+/* vireo-run dies with the test's process, and with it the namespace. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static int
+udp_socket_on (const char *address, uint16_t port)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (port) };
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (inet_pton (AF_INET, address, &addr.sin_addr), ==, 1);
+  g_assert_no_errno (bind (fd, (struct sockaddr *) &addr, sizeof addr));
+  return fd;
+}
+
+/* The bridged machine, in a subprocess that has a network namespace of its own (gone when it ends,
+ * whatever happens): a bridge with 10.77.0.1/24, net-probe on it as 10.77.0.2. */
+static void
+bridged_in_namespace (void)
+{
+  static const char *const setup[][8] = {
+    { "ip", "link", "set", "lo", "up", NULL },
+    { "ip", "link", "add", "br0", "type", "bridge", NULL },
+    { "ip", "addr", "add", "10.77.0.1/24", "dev", "br0", NULL },
+    { "ip", "link", "set", "br0", "up", NULL },
+  };
+  const char *ping[] = { "ping", "-c", "3", "-i", "0.2", "-W", "5", "10.77.0.2", NULL };
+  const gsize sizes[] = { 1, 64, 512, 1400, 1472 };
+  struct sockaddr_in guest = { .sin_family = AF_INET, .sin_port = htons (7) };
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *out = NULL;
+  uint8_t buf[2048], data[1472];
+  Run run = { 0 };
+  GPollFD pfd;
+  int fd;
+
+  g_assert_no_errno (unshare (CLONE_NEWNET));
+  for (gsize i = 0; i < G_N_ELEMENTS (setup); i++)
+    g_assert_cmpint (run_program (setup[i], NULL), ==, 0);
+  /* Bound before the guest starts: it says hello once, as soon as it has its address. */
+  fd = udp_socket_on ("10.77.0.1", 7);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  run.proc = g_subprocess_launcher_spawn (launcher, &error, vireo_test_vireo_run (), "--kernel", kernel,
+                                          "--cmdline", "ip=10.77.0.2/24 send=10.77.0.1", "--net",
+                                          "bridge=br0", NULL);
+  g_assert_no_error (error);
+  run.lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (run.proc));
+  run.seen = g_string_new (NULL);
+  line = run_wait_line (&run, "net-probe ip=");
+  g_assert_cmpstr (line, ==, "net-probe ip=10.77.0.2 gw=0.0.0.0");
+
+  /* The guest's own datagram reaches a socket here. */
+  pfd = (GPollFD){ .fd = fd, .events = G_IO_IN };
+  g_assert_cmpint (g_poll (&pfd, 1, 10000), ==, 1);
+  g_assert_cmpint (recv (fd, buf, sizeof buf, 0), ==, strlen ("net-probe hello"));
+  g_assert_cmpmem (buf, strlen ("net-probe hello"), "net-probe hello", strlen ("net-probe hello"));
+
+  /* The kernel's ping: ARP, then ICMP echo, answered every time. */
+  g_assert_cmpint (run_program (ping, &out), ==, 0);
+  g_print ("%s", out); /* for the parent's check */
+  g_assert_nonnull (strstr (out, "3 packets transmitted, 3 received"));
+
+  /* Echoes of every size up to a full frame. */
+  g_assert_cmpint (inet_pton (AF_INET, "10.77.0.2", &guest.sin_addr), ==, 1);
+  for (gsize k = 0; k < G_N_ELEMENTS (sizes); k++)
+    {
+      gsize size = sizes[k];
+
+      for (gsize i = 0; i < size; i++)
+        data[i] = (uint8_t) (size + i);
+      g_assert_cmpint (sendto (fd, data, size, 0, (struct sockaddr *) &guest, sizeof guest), ==,
+                       (gssize) size);
+      g_assert_cmpint (g_poll (&pfd, 1, 5000), ==, 1);
+      g_assert_cmpint (recv (fd, buf, sizeof buf, 0), ==, (gssize) size);
+      g_assert_cmpmem (buf, size, data, size);
+    }
+  close (fd);
+  g_assert_cmpint (run_finish (&run), ==, STATUS_POWER_OFF);
+  run_clear (&run);
+}
+
+static void
+test_bridged (void)
+{
+  if (g_test_subprocess ())
+    {
+      bridged_in_namespace ();
+      return;
+    }
+  if (!vireo_test_require_kvm ())
+    return;
+  if (geteuid () != 0)
+    {
+      g_test_skip ("bridged networking needs root (a network namespace, a bridge and a TAP)");
+      return;
+    }
+  if (g_find_program_in_path ("ip") == NULL || g_find_program_in_path ("ping") == NULL)
+    {
+      g_test_skip ("bridged networking's test needs ip (iproute2) and ping (iputils-ping)");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  /* The subprocess ran the machine (it did not skip). */
+  g_test_trap_assert_stdout ("*3 packets transmitted, 3 received*");
 }
 
 static void
@@ -333,6 +515,33 @@ echo_three (uint16_t port)
   close (fd);
 }
 
+/* With the cable out nothing reaches the guest (no echo); plugged in again, it answers. */
+static void
+assert_link_pulls (HvVm *vm, uint16_t port)
+{
+  struct sockaddr_in to = { .sin_family = AF_INET,
+                            .sin_port = htons (port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  g_autoptr (GError) error = NULL;
+  GPollFD pfd = { .events = G_IO_IN };
+  int fd;
+
+  g_assert_false (hv_vm_set_link (vm, "serial0", FALSE, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_true (hv_vm_set_link (vm, "net0", FALSE, &error));
+  g_assert_no_error (error);
+  fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  pfd.fd = fd;
+  for (unsigned i = 0; i < 3; i++)
+    g_assert_cmpint (sendto (fd, "x", 1, 0, (struct sockaddr *) &to, sizeof to), ==, 1);
+  g_assert_cmpint (g_poll (&pfd, 1, 1000), ==, 0);
+  close (fd);
+  g_assert_true (hv_vm_set_link (vm, "net0", TRUE, &error));
+  g_assert_no_error (error);
+  echo_three (port);
+}
+
 /* A machine saved with its NIC in use and restored into a new one: the guest keeps its address and its
  * queues, the forward is bound again, and the echo goes on (the NAT's own state is not saved). */
 static void
@@ -355,6 +564,16 @@ test_save_restore (void)
 
   net_guest_start (&guest, port, -1);
   g_assert_true (vireo_test_guest_wait_for_output (&guest, "net-probe ip=10.0.2.15", 30));
+  {
+    /* The VM learnt the address from the DHCP ACK that went to the guest. */
+    g_autoptr (GVariant) addresses = g_variant_ref_sink (hv_vm_get_guest_addresses (guest.vm));
+    const char *address = NULL;
+
+    g_assert_true (g_variant_lookup (addresses, "net0", "&s", &address));
+    g_assert_cmpstr (address, ==, "10.0.2.15");
+    g_assert_cmpuint (g_variant_n_children (addresses), ==, 1);
+  }
+  assert_link_pulls (guest.vm, port);
   echo_three (port);
   g_assert_true (hv_vm_pause (guest.vm, &error));
   g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));
@@ -389,5 +608,8 @@ main (int argc, char **argv)
   g_test_add_func ("/net/usage-errors", test_usage_errors);
   g_test_add_func ("/net/tftp-dir-missing", test_tftp_dir_missing);
   g_test_add_func ("/net/port-taken", test_port_taken);
+  g_test_add_func ("/net/bridge-missing", test_bridge_missing);
+  g_test_add_func ("/net/tftp", test_tftp);
+  g_test_add_func ("/net/bridged", test_bridged);
   return g_test_run ();
 }

@@ -47,6 +47,7 @@ BUS_NAME = 'org.vireo.Vireo1'
 ROOT_PATH = '/org/vireo/Vireo1'
 MANAGER_IFACE = 'org.vireo.Vireo1.Manager'
 MACHINE_IFACE = 'org.vireo.Vireo1.Machine'
+SWITCH_IFACE = 'org.vireo.Vireo1.Switch'
 OBJECT_MANAGER_IFACE = 'org.freedesktop.DBus.ObjectManager'
 PROPERTIES_IFACE = 'org.freedesktop.DBus.Properties'
 PERMISSION_DENIED = 'org.vireo.Vireo1.Error.PermissionDenied'
@@ -59,7 +60,8 @@ MODIFY = 'org.vireo.vireo.modify'
 DELETE = 'org.vireo.vireo.delete'
 START_STOP = 'org.vireo.vireo.start-stop'
 CONSOLE = 'org.vireo.vireo.console'
-ACTIONS = {CREATE, MODIFY, DELETE, START_STOP, CONSOLE}
+MANAGE_SWITCHES = 'org.vireo.vireo.manage-switches'
+ACTIONS = {CREATE, MODIFY, DELETE, START_STOP, CONSOLE, MANAGE_SWITCHES}
 
 # The Machine methods that need start-stop (Shutdown takes a timeout, the others nothing).
 START_STOP_METHODS = ['Start', 'Shutdown', 'TurnOff', 'Reset', 'Pause', 'Resume', 'Save']
@@ -501,6 +503,37 @@ class PolkitTests(ServiceTestCase):
         machine.Delete(False)
         self.assertNotIn(path, self.fixture.managed_objects())
         self.assertNotIn('deletable', self.fixture.machine_names())
+
+    def switch_names(self):
+        return {str(ifaces[SWITCH_IFACE]['Name']) for ifaces in self.fixture.managed_objects().values()
+                if SWITCH_IFACE in ifaces}
+
+    def test_switches_need_manage_switches(self):
+        # Everything else is allowed: CreateSwitch is still refused before anything is made.
+        self.allow(CREATE, MODIFY, DELETE, START_STOP, CONSOLE)
+        self.assert_denied(self.fixture.manager().CreateSwitch, MANAGE_SWITCHES, 'Lab', 'private', '')
+        self.assertEqual(self.switch_names(), {'Default Switch'})
+        if os.geteuid() != 0:
+            self.skipTest('making a bridge needs root')
+        error, message = self.fixture.call_as(NOBODY_UID, ROOT_PATH, MANAGER_IFACE, 'CreateSwitch', 'sss',
+                                              ['Lab', 'private', ''])
+        self.assertEqual(error, PERMISSION_DENIED, message)
+        self.assertIn(MANAGE_SWITCHES, message)
+
+        self.allow(MANAGE_SWITCHES)
+        path = self.fixture.manager().CreateSwitch('Lab', 'private', '')
+        self.assertIn('Lab', self.switch_names())
+        props = dbus.Interface(self.fixture.bus.get_object(BUS_NAME, path), PROPERTIES_IFACE).GetAll(SWITCH_IFACE)
+        bridge = str(props['Bridge'])
+        self.assertTrue(os.path.isdir(f'/sys/class/net/{bridge}/bridge'), bridge)
+        switch = dbus.Interface(self.fixture.bus.get_object(BUS_NAME, path), SWITCH_IFACE)
+        self.allow()
+        self.assert_denied(switch.Delete, MANAGE_SWITCHES)
+        self.assertTrue(os.path.exists(f'/sys/class/net/{bridge}'))
+        self.allow(MANAGE_SWITCHES)
+        switch.Delete()
+        self.assertEqual(self.switch_names(), {'Default Switch'})
+        self.assertFalse(os.path.exists(f'/sys/class/net/{bridge}'))
 
     def test_another_user_is_judged_by_polkit(self):
         if os.geteuid() != 0:

@@ -1,13 +1,29 @@
 /* test-virtio-net.c — the virtio-net NIC as a driver sees it: what it offers, ARP answered by the NAT,
  * the receive header, mergeable buffers, and a hostile or absent driver (short, huge and out-of-RAM
  * transmit chains, buffers too small, a receive queue never refilled); restricted mode's filter and
- * saved state.  slirp runs on the test's I/O context, with no port forwards: nothing opens a socket. */
+ * saved state; the guest's address learnt from a DHCP ACK.  slirp runs on the test's I/O context, with
+ * no port forwards: nothing opens a socket.
+ *
+ * The TAP backend (as root): the test process moves to a network namespace of its own, makes a bridge
+ * and a TAP on it there (hv_net_open_bridge_tap, as vireo-run does), and plays the host's side with a
+ * packet socket on the TAP that sees and sends virtio-net headers (PACKET_VNET_HDR): offload headers go
+ * through both ways, the link can be pulled, a guest without receive buffers leaves frames in the
+ * kernel's queue, and headers asking for what was not negotiated are dropped. */
 #include "virtio-driver.h"
 #include "device.h"
 #include "devices/virtio-net.h"
 
 #include <fcntl.h>
+#include <linux/if_bridge.h>
+#include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define RXQ_BASE   0x100000
@@ -23,7 +39,9 @@
 #define F_GUEST_CSUM 1
 #define F_MAC        5
 #define F_GUEST_TSO4 7
+#define F_GUEST_TSO6 8
 #define F_HOST_TSO4  11
+#define F_HOST_TSO6  12
 #define F_MRG_RXBUF  15
 #define F_STATUS     16
 
@@ -42,7 +60,12 @@ typedef struct
   unsigned n_tx;
   char *tftp_dir; /* served by the TFTP server, when the test has one */
   int tftp_fd;
+  int tap_fd; /* the TAP backend's, or -1 */
+  int packet; /* a packet socket on the TAP: the host's side */
 } Fixture;
+
+/* The test process has a network namespace of its own (root): TAP tests may run. */
+static gboolean private_netns;
 
 static void
 setup_with (Fixture *f, gboolean restricted)
@@ -62,6 +85,7 @@ static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   f->tftp_fd = -1;
+  f->tap_fd = f->packet = -1;
   setup_with (f, FALSE);
 }
 
@@ -72,6 +96,7 @@ tftp_setup (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autofree char *file = NULL;
 
+  f->tap_fd = f->packet = -1;
   f->tftp_dir = g_dir_make_tmp ("vireo-tftp-XXXXXX", &error);
   g_assert_no_error (error);
   file = g_build_filename (f->tftp_dir, "hello.txt", NULL);
@@ -85,6 +110,7 @@ static void
 restricted_setup (Fixture *f, gconstpointer data)
 {
   f->tftp_fd = -1;
+  f->tap_fd = f->packet = -1;
   setup_with (f, TRUE);
 }
 
@@ -95,6 +121,10 @@ fixture_teardown (Fixture *f, gconstpointer data)
   test_machine_clear (&f->m);
   if (f->tftp_fd >= 0)
     close (f->tftp_fd);
+  if (f->packet >= 0)
+    close (f->packet);
+  if (f->tap_fd >= 0)
+    close (f->tap_fd);
   if (f->tftp_dir)
     {
       vireo_test_remove_tree (f->tftp_dir);
@@ -493,10 +523,553 @@ test_save_load (Fixture *f, gconstpointer data)
   f->d.machine = &f->m;
 }
 
+/* ---- The option ROM ---- */
+
+/* An option ROM ("rom", iPXE's for network boot) is behind the ROM BAR: sized as the ROM rounded up to a
+ * power of two, read where the guest puts it while enabled and memory decoding is on, nowhere else. */
+static void
+test_rom (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree uint8_t *image = g_malloc (3000);
+  g_autoptr (GBytes) rom = NULL;
+  HvVirtioNetConfig config = { .name = "net1", .tftp_dir = -1 };
+  HvVirtioNet *with_rom;
+  const uint64_t at = 0xd0000000;
+
+  for (gsize i = 0; i < 3000; i++)
+    image[i] = (uint8_t) (i * 5);
+  image[0] = 0x55;
+  image[1] = 0xaa;
+  rom = g_bytes_new (image, 3000);
+  memcpy (config.mac, guest_mac, 6);
+  config.mac[5]++;
+  config.rom = rom;
+  with_rom = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, &config, &error);
+  g_assert_no_error (error);
+
+  /* The fixture's NIC has none: its ROM BAR reads as zero whatever is written. */
+  test_config_write (&f->m, 1, 0x30, 4, 0xffffffff);
+  g_assert_cmphex (test_config_read (&f->m, 1, 0x30, 4), ==, 0);
+
+  test_config_write (&f->m, 2, 0x30, 4, 0xfffff800);
+  g_assert_cmphex (test_config_read (&f->m, 2, 0x30, 4), ==, 0xfffff000);          /* 4 KiB */
+  test_config_write (&f->m, 2, 0x04, 2, test_config_read (&f->m, 2, 0x04, 2) | 2); /* memory on */
+  test_config_write (&f->m, 2, 0x30, 4, (uint32_t) at);
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xffff); /* not enabled */
+  test_config_write (&f->m, 2, 0x30, 4, (uint32_t) at | 1);
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xaa55);
+  g_assert_cmphex (test_mmio_read (&f->m, at + 2999, 1), ==, image[2999]);
+  g_assert_cmphex (test_mmio_read (&f->m, at + 3000, 4), ==, 0xffffffff); /* past its end */
+  test_mmio_write (&f->m, at, 4, 0);                                      /* writes go nowhere */
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xaa55);
+  /* Memory decoding off: gone. */
+  test_config_write (&f->m, 2, 0x04, 2, test_config_read (&f->m, 2, 0x04, 2) & ~2u);
+  g_assert_cmphex (test_mmio_read (&f->m, at, 2), ==, 0xffff);
+  hv_virtio_net_free (with_rom);
+}
+
+/* ---- The guest's address from DHCP ---- */
+
+/* A DHCP reply from 10.0.2.2 to @client_mac giving 10.0.2.15, of message type @type; its length. */
+static gsize
+dhcp_reply (uint8_t *frame, const uint8_t *client_mac, uint8_t type)
+{
+  uint8_t *ip = frame + 14, *udp = ip + 20, *bootp = udp + 8;
+  gsize bootp_len = 240 + 3 + 1;
+
+  memset (frame, 0, 14 + 20 + 8 + bootp_len);
+  memcpy (frame, client_mac, 6);
+  memcpy (frame + 6, (const uint8_t[]){ 0x52, 0x55, 0x0a, 0x00, 0x02, 0x02 }, 6);
+  frame[12] = 0x08;
+  ip[0] = 0x45;
+  ip[2] = (uint8_t) ((20 + 8 + bootp_len) >> 8);
+  ip[3] = (uint8_t) (20 + 8 + bootp_len);
+  ip[8] = 64;
+  ip[9] = 17;
+  memcpy (ip + 12, gateway_ip, 4);
+  memset (ip + 16, 0xff, 4);
+  udp[1] = 67;
+  udp[3] = 68;
+  udp[4] = (uint8_t) ((8 + bootp_len) >> 8);
+  udp[5] = (uint8_t) (8 + bootp_len);
+  bootp[0] = 2;
+  bootp[1] = 1;
+  bootp[2] = 6;
+  memcpy (bootp + 16, guest_ip, 4);
+  memcpy (bootp + 28, client_mac, 6);
+  memcpy (bootp + 236, (const uint8_t[]){ 99, 130, 83, 99 }, 4);
+  memcpy (bootp + 240, (const uint8_t[]){ 53, 1, type, 255 }, 4);
+  return 14 + 20 + 8 + bootp_len;
+}
+
+static void
+test_guest_address (Fixture *f, gconstpointer data)
+{
+  static const uint8_t other_mac[6] = { 0x52, 0x54, 0x00, 0x99, 0x99, 0x99 };
+  uint8_t frame[400], copy[400];
+  gsize len;
+  uint32_t address;
+
+  bring_up (f, 0, 8, RX_BUF_LEN);
+  g_assert_cmpuint (hv_virtio_net_get_guest_address (f->net), ==, 0);
+  /* An offer, and an ACK for someone else, teach nothing. */
+  hv_virtio_net_receive (f->net, frame, dhcp_reply (frame, guest_mac, 2));
+  hv_virtio_net_receive (f->net, frame, dhcp_reply (frame, other_mac, 5));
+  g_assert_cmpuint (hv_virtio_net_get_guest_address (f->net), ==, 0);
+  len = dhcp_reply (frame, guest_mac, 5);
+  hv_virtio_net_receive (f->net, frame, len);
+  address = hv_virtio_net_get_guest_address (f->net);
+  g_assert_cmpmem (&address, 4, guest_ip, 4);
+
+  /* Every cut of a good ACK is refused, and so is any one byte changed in its headers' lengths. */
+  for (gsize cut = 0; cut < len; cut++)
+    g_assert_false (hv_net_parse_dhcp_ack (frame, cut, guest_mac, &address));
+  for (gsize at = 14; at < 14 + 20 + 8; at++)
+    for (unsigned v = 0; v < 256; v += 17)
+      {
+        g_autofree uint8_t *exact = g_memdup2 (frame, len);
+
+        exact[at] = (uint8_t) v;
+        /* Whatever it decides, it reads nothing past the frame (ASan's judgement). */
+        (void) hv_net_parse_dhcp_ack (exact, len, guest_mac, &address);
+      }
+  /* An option running past the end. */
+  memcpy (copy, frame, len);
+  copy[len - 3] = 200;
+  g_assert_false (hv_net_parse_dhcp_ack (copy, len, guest_mac, &address));
+}
+
+/* ---- The TAP backend ---- */
+
+#define TAP_ETHERTYPE 0x88b5 /* IEEE local experimental */
+#define PACKET_HDR    10     /* struct virtio_net_hdr, as a packet socket gives and takes it */
+#define BRIDGE        "vireo-br0"
+
+static void
+tap_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = NULL;
+  HvVirtioNetConfig config = { .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1 };
+  struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
+  int one = 1;
+
+  f->tftp_fd = -1;
+  f->tap_fd = f->packet = -1;
+  test_machine_init (&f->m);
+  if (!private_netns)
+    {
+      g_test_skip ("the TAP backend's tests need root (a network namespace, a bridge and a TAP)");
+      return;
+    }
+  f->tap_fd = hv_net_open_bridge_tap (BRIDGE, &name, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (name, "vireo-tap"));
+  f->packet = socket (AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons (ETH_P_ALL));
+  g_assert_cmpint (f->packet, >=, 0);
+  g_assert_no_errno (setsockopt (f->packet, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one));
+  address.sll_ifindex = (int) if_nametoindex (name);
+  g_assert_no_errno (bind (f->packet, (struct sockaddr *) &address, sizeof address));
+
+  memcpy (config.mac, guest_mac, 6);
+  config.tap_fd = f->tap_fd;
+  f->net = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, &config, &error);
+  g_assert_no_error (error);
+  test_driver_probe (&f->d, &f->m, 1);
+  f->n_tx = 0;
+}
+
+/* What the host's side receives from the guest within @timeout_ms: header and frame; 0 for nothing. */
+static gsize
+host_receive (Fixture *f, uint8_t *buf, gsize size, int timeout_ms)
+{
+  struct pollfd pfd = { .fd = f->packet, .events = POLLIN };
+  ssize_t n;
+
+  for (;;)
+    {
+      if (poll (&pfd, 1, timeout_ms) <= 0)
+        return 0;
+      n = recv (f->packet, buf, size, 0);
+      g_assert_cmpint (n, >=, PACKET_HDR + 14);
+      /* Only the guest's frames (IPv6 is off, but the kernel may have sent something before). */
+      if (memcmp (buf + PACKET_HDR + 6, guest_mac, 6) == 0)
+        return (gsize) n;
+    }
+}
+
+/* The host's side sends @frame behind @header (PACKET_HDR bytes, NULL for none). */
+static void
+host_send (Fixture *f, const uint8_t *header, const uint8_t *frame, gsize len)
+{
+  static const uint8_t none[PACKET_HDR] = { 0 };
+  struct iovec iov[2] = { { (void *) (header ? header : none), PACKET_HDR }, { (void *) frame, len } };
+  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+  g_assert_cmpint (sendmsg (f->packet, &msg, 0), ==, (ssize_t) (PACKET_HDR + len));
+}
+
+/* Runs the I/O context until the receive queue has a used buffer or @timeout_ms pass. */
+static gboolean
+wait_rx (Fixture *f, int timeout_ms)
+{
+  gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
+  uint16_t used;
+
+  do
+    {
+      test_machine_run_io (&f->m);
+      used = *(uint16_t *) test_guest (&f->m, f->rxq.used + 2, 2);
+      if (used != f->rxq.last_used)
+        return TRUE;
+      g_usleep (1000);
+    }
+  while (g_get_monotonic_time () < end);
+  return FALSE;
+}
+
+static gsize
+test_frame (uint8_t *frame, gsize len, uint8_t tag)
+{
+  memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
+  memcpy (frame + 6, guest_mac, 6);
+  frame[12] = TAP_ETHERTYPE >> 8;
+  frame[13] = TAP_ETHERTYPE & 0xff;
+  for (gsize i = 14; i < len; i++)
+    frame[i] = (uint8_t) (tag + i);
+  return len;
+}
+
+/* An IPv4 TCP segment of @payload bytes from the guest, its checksum left to do (the pseudo-header's sum
+ * in the field, as a driver with CSUM puts it), behind a header asking for TSO in @mss-byte segments. */
+static gsize
+tcp_gso_packet (uint8_t *packet, gsize payload, uint16_t mss)
+{
+  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *tcp = ip + 20;
+  gsize ip_len = 20 + 20 + payload;
+  uint32_t sum = 0;
+
+  memset (packet, 0, HDR_LEN + 14 + ip_len);
+  hdr[0] = 1; /* NEEDS_CSUM */
+  hdr[1] = 1; /* GSO_TCPV4 */
+  hdr[2] = 54;
+  hdr[4] = (uint8_t) mss;
+  hdr[5] = (uint8_t) (mss >> 8);
+  hdr[6] = 34; /* csum_start */
+  hdr[8] = 16; /* csum_offset */
+  memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
+  memcpy (frame + 6, guest_mac, 6);
+  frame[12] = 0x08;
+  ip[0] = 0x45;
+  ip[2] = (uint8_t) (ip_len >> 8);
+  ip[3] = (uint8_t) ip_len;
+  ip[6] = 0x40; /* DF */
+  ip[8] = 64;
+  ip[9] = 6;
+  memcpy (ip + 12, (const uint8_t[]){ 10, 77, 0, 2 }, 4);
+  memcpy (ip + 16, (const uint8_t[]){ 10, 77, 0, 1 }, 4);
+  for (unsigned i = 0; i < 20; i += 2)
+    sum += (uint32_t) (ip[i] << 8 | ip[i + 1]);
+  while (sum >> 16)
+    sum = (sum & 0xffff) + (sum >> 16);
+  ip[10] = (uint8_t) (~sum >> 8);
+  ip[11] = (uint8_t) ~sum;
+  tcp[0] = 0x30;
+  tcp[1] = 0x39; /* 12345 */
+  tcp[3] = 80;
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x18; /* PSH, ACK */
+  tcp[14] = 0xff;
+  tcp[15] = 0xff;
+  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + 6 + (uint32_t) (20 + payload);
+  while (sum >> 16)
+    sum = (sum & 0xffff) + (sum >> 16);
+  tcp[16] = (uint8_t) (sum >> 8);
+  tcp[17] = (uint8_t) sum;
+  for (gsize i = 0; i < payload; i++)
+    tcp[20 + i] = (uint8_t) (i * 13);
+  return HDR_LEN + 14 + ip_len;
+}
+
+#define SKIP_WITHOUT_TAP(f)                                                                                  \
+  if ((f)->tap_fd < 0)                                                                                       \
+  return
+
+static void
+test_tap_offer (Fixture *f, gconstpointer data)
+{
+  uint64_t features;
+
+  SKIP_WITHOUT_TAP (f);
+  features = device_features (f);
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_CSUM));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_GUEST_CSUM));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_HOST_TSO4));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_HOST_TSO6));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_GUEST_TSO4));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_GUEST_TSO6));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_MRG_RXBUF));
+  /* TSO leans on checksum offload: a driver asking for one without the other is refused. */
+  g_assert_false (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                    | HV_VIRTIO_FEATURE (F_GUEST_TSO4)));
+  g_assert_false (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                    | HV_VIRTIO_FEATURE (F_HOST_TSO4)));
+}
+
+/* Plain frames both ways, headers of zeros: nothing negotiated, nothing to do. */
+static void
+test_tap_frames (Fixture *f, gconstpointer data)
+{
+  uint8_t frame[200], got[2048];
+  uint32_t id, len;
+  gsize n;
+
+  SKIP_WITHOUT_TAP (f);
+  bring_up (f, 0, 8, RX_BUF_LEN);
+  transmit (f, frame, test_frame (frame, sizeof frame, 1));
+  n = host_receive (f, got, sizeof got, 2000);
+  g_assert_cmpuint (n, ==, PACKET_HDR + sizeof frame);
+  g_assert_cmpmem (got + PACKET_HDR, sizeof frame, frame, sizeof frame);
+
+  host_send (f, NULL, frame, test_frame (frame, 100, 2));
+  g_assert_true (wait_rx (f, 2000));
+  g_assert_true (test_queue_get_used (&f->rxq, &id, &len));
+  g_assert_cmpuint (len, ==, HDR_LEN + 100);
+  g_assert_cmpmem (test_guest (&f->m, f->rx_addr[id] + HDR_LEN, 100), 100, frame, 100);
+}
+
+/* A TSO segment the guest hands over goes to the host as one GSO packet, its header as the guest wrote
+ * it; without HOST_TSO4 negotiated the same packet is dropped. */
+static void
+test_tap_tso_to_host (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *got = g_malloc (70000);
+  uint8_t *packet = test_guest (&f->m, BIG_BUF, 70000);
+  HvVirtioNetStats stats;
+  uint32_t id, len;
+  gsize size, n;
+
+  SKIP_WITHOUT_TAP (f);
+  bring_up (f, HV_VIRTIO_FEATURE (F_CSUM) | HV_VIRTIO_FEATURE (F_HOST_TSO4), 8, RX_BUF_LEN);
+  size = tcp_gso_packet (packet, 4000, 1448);
+  test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
+  test_queue_kick (&f->txq, 2);
+  test_machine_run_io (&f->m);
+  g_assert_true (test_queue_get_used (&f->txq, &id, &len));
+  n = host_receive (f, got, 70000, 2000);
+  g_assert_cmpuint (n, ==, PACKET_HDR + size - HDR_LEN);
+  g_assert_cmpuint (got[1], ==, 1);                  /* GSO_TCPV4 */
+  g_assert_cmpuint (got[4] | got[5] << 8, ==, 1448); /* gso_size */
+  g_assert_cmpmem (got + PACKET_HDR, size - HDR_LEN, packet + HDR_LEN, size - HDR_LEN);
+
+  /* A driver that did not take TSO: the same packet is dropped, and so is a frame over the MTU. */
+  test_driver_set_status (&f->d, 0);
+  bring_up (f, 0, 8, RX_BUF_LEN);
+  test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
+  packet = test_guest (&f->m, BIG_BUF + 0x10000, 2000);
+  memset (packet, 0, HDR_LEN);
+  test_frame (packet + HDR_LEN, 1600, 3);
+  test_queue_add (&f->txq, BIG_BUF + 0x10000, HDR_LEN + 1600, FALSE);
+  test_queue_kick (&f->txq, 2);
+  test_machine_run_io (&f->m);
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.tx_dropped, ==, 2);
+  g_assert_cmpuint (host_receive (f, got, 70000, 200), ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* A 20 KB GSO packet from the host reaches a guest that takes TSO in one piece, across mergeable buffers,
+ * with its header. */
+static void
+test_tap_gso_to_guest (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *packet = g_malloc (70000);
+  g_autofree uint8_t *stream = g_malloc (70000);
+  uint8_t header[PACKET_HDR];
+  gsize size, at = 0;
+  unsigned buffers = 0;
+  uint32_t id, len;
+
+  SKIP_WITHOUT_TAP (f);
+  bring_up (f,
+            HV_VIRTIO_FEATURE (F_GUEST_CSUM) | HV_VIRTIO_FEATURE (F_GUEST_TSO4)
+                | HV_VIRTIO_FEATURE (F_MRG_RXBUF),
+            QUEUE_LEN, RX_BUF_LEN);
+  size = tcp_gso_packet (packet, 20000, 1448);
+  memcpy (header, packet, PACKET_HDR);
+  host_send (f, header, packet + HDR_LEN, size - HDR_LEN);
+  g_assert_true (wait_rx (f, 2000));
+  while (test_queue_get_used (&f->rxq, &id, &len))
+    {
+      memcpy (stream + at, test_guest (&f->m, f->rx_addr[id], len), len);
+      at += len;
+      buffers++;
+    }
+  g_assert_cmpuint (at, ==, size);
+  g_assert_cmpuint (stream[10] | stream[11] << 8, ==, buffers);
+  g_assert_cmpuint (buffers, ==, (size + RX_BUF_LEN - 1) / RX_BUF_LEN);
+  g_assert_cmpuint (stream[1], ==, 1); /* GSO_TCPV4 */
+  g_assert_cmpuint (stream[4] | stream[5] << 8, ==, 1448);
+  g_assert_cmpmem (stream + HDR_LEN, size - HDR_LEN, packet + HDR_LEN, size - HDR_LEN);
+}
+
+/* With the cable out the guest is told (LINK_UP clear, a configuration interrupt) and nothing moves
+ * either way; plugged in again, frames flow. */
+static void
+test_tap_link (Fixture *f, gconstpointer data)
+{
+  uint8_t frame[100], got[2048];
+  HvVirtioNetStats stats;
+  uint32_t id, len;
+
+  SKIP_WITHOUT_TAP (f);
+  bring_up (f, HV_VIRTIO_FEATURE (F_STATUS), 8, RX_BUF_LEN);
+  g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 1);
+  test_mmio_read (&f->m, f->d.isr, 1); /* clears it */
+  hv_virtio_net_set_link (f->net, FALSE);
+  g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 0);
+  g_assert_cmphex (test_mmio_read (&f->m, f->d.isr, 1) & 2, ==, 2);
+
+  host_send (f, NULL, frame, test_frame (frame, sizeof frame, 4));
+  g_assert_false (wait_rx (f, 300));
+  transmit (f, frame, sizeof frame);
+  g_assert_cmpuint (host_receive (f, got, sizeof got, 300), ==, 0);
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.rx_dropped, ==, 1);
+  g_assert_cmpuint (stats.tx_dropped, ==, 1);
+
+  hv_virtio_net_set_link (f->net, TRUE);
+  g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 1);
+  host_send (f, NULL, frame, sizeof frame);
+  g_assert_true (wait_rx (f, 2000));
+  g_assert_true (test_queue_get_used (&f->rxq, &id, &len));
+  g_assert_cmpuint (len, ==, HDR_LEN + sizeof frame);
+  transmit (f, frame, sizeof frame);
+  g_assert_cmpuint (host_receive (f, got, sizeof got, 2000), ==, PACKET_HDR + sizeof frame);
+}
+
+/* A guest with no receive buffers: the TAP is not read past one frame, so nothing is lost in the NIC
+ * (more frames than it would keep wait in the kernel's queue); each refill takes the next ones, in
+ * order. */
+static void
+test_tap_rx_full (Fixture *f, gconstpointer data)
+{
+  const unsigned total = HV_VIRTIO_NET_PENDING_MAX + 144;
+  uint8_t frame[100];
+  HvVirtioNetStats stats;
+  unsigned got = 0;
+  uint32_t id, len;
+
+  SKIP_WITHOUT_TAP (f);
+  bring_up (f, 0, 0, RX_BUF_LEN);
+  for (unsigned i = 0; i < total; i++)
+    {
+      test_frame (frame, sizeof frame, 0);
+      frame[14] = (uint8_t) i;
+      frame[15] = (uint8_t) (i >> 8);
+      host_send (f, NULL, frame, sizeof frame);
+    }
+  g_usleep (100 * 1000);
+  test_machine_run_io (&f->m);
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.rx_dropped, ==, 0);
+  g_assert_cmpuint (stats.rx_frames, ==, 0);
+
+  while (got < total)
+    {
+      give_rx (f, QUEUE_LEN, RX_BUF_LEN);
+      g_assert_true (wait_rx (f, 2000));
+      while (test_queue_get_used (&f->rxq, &id, &len))
+        {
+          const uint8_t *seq = test_guest (&f->m, f->rx_addr[id] + HDR_LEN + 14, 2);
+          g_assert_cmpuint (len, ==, HDR_LEN + sizeof frame);
+          g_assert_cmpuint (seq[0] | seq[1] << 8, ==, got);
+          got++;
+        }
+    }
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.rx_frames, ==, total);
+  g_assert_cmpuint (stats.rx_dropped, ==, 0);
+}
+
+/* Headers asking for what the driver did not take, and chains of bad lengths, are dropped; the device
+ * goes on. */
+static void
+test_tap_hostile (Fixture *f, gconstpointer data)
+{
+  uint8_t *packet = test_guest (&f->m, TX_BUFS, 2048);
+  uint8_t frame[100], got[2048];
+  HvVirtioNetStats stats;
+
+  SKIP_WITHOUT_TAP (f);
+  bring_up (f, HV_VIRTIO_FEATURE (F_CSUM), 8, RX_BUF_LEN);
+  memset (packet, 0, HDR_LEN);
+  test_frame (packet + HDR_LEN, 100, 5);
+  packet[1] = 4; /* GSO_TCPV6, not taken */
+  test_queue_add (&f->txq, TX_BUFS, HDR_LEN + 100, FALSE);
+  packet = test_guest (&f->m, TX_BUFS + 2048, 2048);
+  memset (packet, 0, HDR_LEN);
+  packet[1] = 0x81; /* ECN without HOST_ECN */
+  test_queue_add (&f->txq, TX_BUFS + 2048, HDR_LEN + 100, FALSE);
+  packet = test_guest (&f->m, TX_BUFS + 4096, 2048);
+  memset (packet, 0, HDR_LEN);
+  packet[1] = 9; /* no such type */
+  test_queue_add (&f->txq, TX_BUFS + 4096, HDR_LEN + 100, FALSE);
+  test_queue_add (&f->txq, TX_BUFS, 5, FALSE);  /* shorter than a header */
+  test_queue_add (&f->txq, TX_BUFS, 100, TRUE); /* only writable */
+  test_queue_kick (&f->txq, 2);
+  test_machine_run_io (&f->m);
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.tx_dropped, ==, 5);
+  g_assert_cmpuint (host_receive (f, got, sizeof got, 200), ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+
+  f->n_tx = 5;
+  transmit (f, frame, test_frame (frame, sizeof frame, 6));
+  g_assert_cmpuint (host_receive (f, got, sizeof got, 2000), ==, PACKET_HDR + sizeof frame);
+}
+
+static void
+write_proc (const char *path, const char *value)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  if (fd >= 0)
+    {
+      g_assert_cmpint (write (fd, value, strlen (value)), ==, (ssize_t) strlen (value));
+      close (fd);
+    }
+}
+
+/* The test's network namespace, with IPv6 off (the kernel would send router solicitations down the
+ * TAP) and a bridge for the TAPs, left down: an up bridge sends IGMP reports down its ports, and the
+ * packet socket sees the TAP's traffic before the bridge would. */
+static gboolean
+enter_private_netns (void)
+{
+  int sock;
+
+  if (geteuid () != 0 || unshare (CLONE_NEWNET) < 0)
+    return FALSE;
+  write_proc ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+  write_proc ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+  sock = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0 || ioctl (sock, SIOCBRADDBR, BRIDGE) < 0)
+    {
+      if (sock >= 0)
+        close (sock);
+      return FALSE;
+    }
+  close (sock);
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  private_netns = enter_private_netns ();
 #define ADD(path, fn, setup) g_test_add ("/virtio-net/" path, Fixture, NULL, setup, fn, fixture_teardown)
   ADD ("offer", test_offer, fixture_setup);
   ADD ("arp", test_arp, fixture_setup);
@@ -508,5 +1081,14 @@ main (int argc, char **argv)
   ADD ("restricted", test_restricted, restricted_setup);
   ADD ("tftp", test_tftp, tftp_setup);
   ADD ("save-load", test_save_load, fixture_setup);
+  ADD ("guest-address", test_guest_address, fixture_setup);
+  ADD ("rom", test_rom, fixture_setup);
+  ADD ("tap/offer", test_tap_offer, tap_setup);
+  ADD ("tap/frames", test_tap_frames, tap_setup);
+  ADD ("tap/tso-to-host", test_tap_tso_to_host, tap_setup);
+  ADD ("tap/gso-to-guest", test_tap_gso_to_guest, tap_setup);
+  ADD ("tap/link", test_tap_link, tap_setup);
+  ADD ("tap/rx-full", test_tap_rx_full, tap_setup);
+  ADD ("tap/hostile", test_tap_hostile, tap_setup);
   return g_test_run ();
 }

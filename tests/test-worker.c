@@ -929,6 +929,14 @@ test_bad_calls (void)
   vireo_worker1_call_save_sync (worker.proxy, NULL, &error);
   assert_vireo_error (error, "InvalidState");
   g_clear_error (&error);
+  vireo_worker1_call_set_link_sync (worker.proxy, "net0", FALSE, NULL, &error);
+  assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  {
+    g_autoptr (GVariant) addresses = vireo_worker1_dup_guest_addresses (worker.proxy);
+    g_assert_nonnull (addresses);
+    g_assert_cmpuint (g_variant_n_children (addresses), ==, 0);
+  }
   {
     g_autoptr (GVariant) handle = NULL;
     g_autoptr (GUnixFDList) out = NULL;
@@ -999,6 +1007,13 @@ test_bad_calls (void)
   g_clear_object (&fds);
   vireo_worker1_call_resume_sync (worker.proxy, NULL, &error);
   assert_vireo_error (error, "InvalidState");
+  g_clear_error (&error);
+  /* The cable of a NIC it does not have, or of a device that is no NIC. */
+  vireo_worker1_call_set_link_sync (worker.proxy, "net0", FALSE, NULL, &error);
+  assert_vireo_error (error, "NotFound");
+  g_clear_error (&error);
+  vireo_worker1_call_set_link_sync (worker.proxy, "serial0", FALSE, NULL, &error);
+  assert_vireo_error (error, "NotFound");
   g_clear_error (&error);
   /* Started without a state folder, it cannot be saved. */
   vireo_worker1_call_save_sync (worker.proxy, NULL, &error);

@@ -532,7 +532,10 @@ static const char *const io_calls[] = {
 
 /* A network back end (libslirp's NAT): its own main context, and the host sockets it opens for the
  * guest's connections, DNS and port forwards.  The socket family is checked below: IPv4, IPv6 and local
- * only (no netlink, no raw packets: socket types are limited to stream and datagram). */
+ * only (no netlink, no raw packets: socket types are limited to stream and datagram).  A TAP back end
+ * (net/tap.c) needs nothing here beyond the base list: its thread only reads and writes (writev from
+ * guest memory) the TAP fd vireod passed; TUNSETVNETHDRSZ is set on the main thread when the device is
+ * made, and TUNSETOFFLOAD on the vCPU thread whose register write acked the features. */
 static const char *const net_calls[] = {
   "ioctl",      "connect",    "bind",        "listen",      "accept",   "accept4",
   "sendmsg",    "recvmsg",    "sendto",      "recvfrom",    "sendmmsg", "recvmmsg",

@@ -45,6 +45,7 @@ struct _VireoWorker
   VireoWorkerConfig *config;
   HvVm *vm;
   guint exit_watch;
+  guint addresses_poll; /* GuestAddresses, while there is a VM */
   WorkerState state;
   StopRequest stop;
   gboolean save_running;  /* a thread is writing the VM's state: the VM must stay */
@@ -187,6 +188,8 @@ end_machine (VireoWorker *worker, const char *reason, const char *message)
   g_debug ("the machine ended: %s (%s)", reason, message);
   vireo_worker1_set_exit_reason (worker->skeleton, reason);
   vireo_worker1_set_exit_message (worker->skeleton, message);
+  g_clear_handle_id (&worker->addresses_poll, g_source_remove);
+  vireo_worker1_set_guest_addresses (worker->skeleton, g_variant_new ("a{ss}", NULL));
   set_state (worker, WORKER_ENDED);
   complete_waiters (worker, FALSE);
   /* Drop the fds vireod lent us as soon as they are of no more use. */
@@ -196,6 +199,21 @@ end_machine (VireoWorker *worker, const char *reason, const char *message)
 }
 
 static gboolean on_vm_exit (int fd, GIOCondition condition, gpointer data);
+
+/* How often GuestAddresses is read from the core: a lease is news for a person looking at the machine,
+ * who does not mind two seconds; reading it is a lock and a copy. */
+#define GUEST_ADDRESSES_POLL_SECONDS 2
+
+static gboolean
+poll_guest_addresses (gpointer data)
+{
+  VireoWorker *worker = data;
+
+  /* The skeleton announces a change only when the value differs. */
+  if (worker->vm != NULL)
+    vireo_worker1_set_guest_addresses (worker->skeleton, hv_vm_get_guest_addresses (worker->vm));
+  return G_SOURCE_CONTINUE;
+}
 
 /* Builds a fresh VM from the configuration and starts it. */
 static gboolean
@@ -210,6 +228,11 @@ boot (VireoWorker *worker, gboolean restore, GError **error)
     return FALSE;
   worker->vm = g_steal_pointer (&vm);
   worker->exit_watch = g_unix_fd_add (hv_vm_get_exit_fd (worker->vm), G_IO_IN, on_vm_exit, worker);
+  /* A rebooted guest asks for its lease again; until then the old address is stale. */
+  vireo_worker1_set_guest_addresses (worker->skeleton, g_variant_new ("a{ss}", NULL));
+  if (worker->addresses_poll == 0 && hv_machine_spec_find_kind (worker->config->spec, "virtio-net") != NULL)
+    worker->addresses_poll = g_timeout_add_seconds (GUEST_ADDRESSES_POLL_SECONDS, poll_guest_addresses,
+                                                    worker);
   return TRUE;
 }
 
@@ -695,6 +718,50 @@ handle_eject_medium (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, 
   return TRUE;
 }
 
+/* A machine built again from its spec (a reset) keeps the cable as it was last set. */
+static void
+remember_link (VireoWorker *worker, const char *id, gboolean up)
+{
+  HvDeviceSpec *device = hv_machine_spec_lookup_device (worker->config->spec, id);
+  g_auto (GVariantDict) options = G_VARIANT_DICT_INIT (NULL);
+
+  if (device == NULL)
+    return;
+  g_variant_dict_init (&options, device->options);
+  g_variant_dict_insert (&options, "link", "b", up);
+  g_variant_unref (device->options);
+  device->options = g_variant_ref_sink (g_variant_dict_end (&options));
+}
+
+static gboolean
+handle_set_link (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, const char *id, gboolean up,
+                 VireoWorker *worker)
+{
+  g_autoptr (GError) error = NULL;
+  HvDeviceSpec *device;
+
+  if (!is_active (worker))
+    {
+      return_not_active (worker, invocation);
+      return TRUE;
+    }
+  device = hv_machine_spec_lookup_device (worker->config->spec, id);
+  if (device == NULL || g_strcmp0 (device->kind, "virtio-net") != 0)
+    {
+      g_autofree char *message = g_strdup_printf ("the machine has no NIC “%s”", id);
+      return_error (invocation, VIREO_ERROR_NOT_FOUND, message);
+      return TRUE;
+    }
+  if (!hv_vm_set_link (worker->vm, id, up, &error))
+    {
+      return_hv_error (invocation, error);
+      return TRUE;
+    }
+  remember_link (worker, id, up);
+  vireo_worker1_complete_set_link (skeleton, invocation);
+  return TRUE;
+}
+
 VireoWorker *
 vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_data, GError **error)
 {
@@ -713,6 +780,7 @@ vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_da
   vireo_worker1_set_start_time (worker->skeleton, 0);
   vireo_worker1_set_exit_reason (worker->skeleton, "");
   vireo_worker1_set_exit_message (worker->skeleton, "");
+  vireo_worker1_set_guest_addresses (worker->skeleton, g_variant_new ("a{ss}", NULL));
 
   g_signal_connect (worker->skeleton, "handle-start", G_CALLBACK (handle_start), worker);
   g_signal_connect (worker->skeleton, "handle-pause", G_CALLBACK (handle_pause), worker);
@@ -726,6 +794,7 @@ vireo_worker_new (const char *uuid, VireoWorkerEndedFunc ended, gpointer user_da
   g_signal_connect (worker->skeleton, "handle-open-display", G_CALLBACK (handle_open_display), worker);
   g_signal_connect (worker->skeleton, "handle-change-medium", G_CALLBACK (handle_change_medium), worker);
   g_signal_connect (worker->skeleton, "handle-eject-medium", G_CALLBACK (handle_eject_medium), worker);
+  g_signal_connect (worker->skeleton, "handle-set-link", G_CALLBACK (handle_set_link), worker);
   return g_steal_pointer (&worker);
 }
 
@@ -740,6 +809,7 @@ vireo_worker_free (VireoWorker *worker)
 
   if (worker->exit_watch)
     g_source_remove (worker->exit_watch);
+  g_clear_handle_id (&worker->addresses_poll, g_source_remove);
   g_clear_pointer (&worker->vm, hv_vm_free);
   while ((waiter = g_queue_pop_head (&worker->waiters)))
     {

@@ -414,6 +414,22 @@ write("libvirt-xml", "disk-boot.xml", b"""<domain type='kvm'>
 </domain>
 """)
 write("libvirt-xml", "not-kvm.xml", b"<domain type='xen'><name>x</name><memory>1</memory></domain>\n")
+write("libvirt-xml", "nics.xml", b"""<domain type='kvm'>
+  <name>nics</name>
+  <memory unit='MiB'>256</memory>
+  <os><type arch='x86_64'>hvm</type><kernel>/boot/vmlinuz</kernel></os>
+  <devices>
+    <interface type='bridge'><mac address='52:54:00:9a:0b:1c'/><source bridge='br0'/><model type='virtio'/></interface>
+    <interface type='user'>
+      <mac address='52:54:00:9a:0b:1d'/>
+      <portForward proto='tcp'><range start='2222' to='22'/></portForward>
+      <portForward proto='udp' address='0.0.0.0'><range start='5353'/><range start='6000' end='6010'/></portForward>
+      <model type='virtio'/><link state='down'/>
+    </interface>
+    <interface type='network'><source network='default'/><model type='virtio'/></interface>
+  </devices>
+</domain>
+""")
 
 # ---- fw-cfg: SeaBIOS's own sequence, then DMA descriptors where they must be refused ----
 def fw_select(key): return u8(0) + u16(key)

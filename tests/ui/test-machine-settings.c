@@ -168,7 +168,6 @@ test_shows_settings (void)
   g_assert_cmpint (gtk_spin_button_get_value_as_int (GTK_SPIN_BUTTON (part (window, "vcpus_spin"))), ==, 1);
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (part (window, "kernel_row"))), ==, kernel);
   g_assert_false (gtk_switch_get_active (GTK_SWITCH (part (window, "display_switch"))));
-  g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (window, "network_row"))), ==, 0);
   g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (window, "boot_row"))), ==, 0);
   g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (window, "auto_start_row"))), ==, 0);
   g_assert_cmpuint (adw_combo_row_get_selected (ADW_COMBO_ROW (part (window, "auto_stop_row"))), ==, 0);
@@ -254,9 +253,7 @@ test_changes (void)
   g_assert_cmpstr (gtk_window_get_title (GTK_WINDOW (window)), ==, "Renamed Settings");
   g_assert_false (gtk_widget_get_visible (part (window, "name_message")));
 
-  /* Combo rows, the switch, the boot files. */
-  adw_combo_row_set_selected (ADW_COMBO_ROW (part (window, "network_row")), 1);
-  assert_setting (machine, "network", g_variant_new_string ("nat"));
+  /* Combo rows, the switch, the boot files (the network adapters: test-network-settings.c). */
   gtk_switch_set_active (GTK_SWITCH (part (window, "display_switch")), TRUE);
   assert_setting (machine, "display", g_variant_new_boolean (TRUE));
   adw_combo_row_set_selected (ADW_COMBO_ROW (part (window, "auto_start_row")), 2);
@@ -732,7 +729,6 @@ test_locked_while_running (void)
   g_assert_cmpstr (adw_action_row_get_subtitle (ADW_ACTION_ROW (part (window, "memory_row"))), ==,
                    "Turn the machine off to change this");
   g_assert_false (gtk_widget_get_sensitive (part (window, "vcpus_row")));
-  g_assert_false (gtk_widget_get_sensitive (part (window, "network_row")));
   g_assert_false (gtk_widget_get_sensitive (part (window, "display_row")));
   g_assert_false (gtk_widget_get_sensitive (part (window, "boot_row")));
   g_assert_false (gtk_widget_get_sensitive (part (window, "kernel_row")));

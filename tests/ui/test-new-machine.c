@@ -299,6 +299,19 @@ test_create (void)
   g_assert_cmpstr (text, ==, "console=ttyS0 quiet");
   g_assert_true (g_variant_lookup (settings, "network", "&s", &text));
   g_assert_cmpstr (text, ==, "nat");
+  /* NAT is one network adapter on the Default Switch, with an address the service made for it. */
+  {
+    g_autoptr (GVariant) nics = g_variant_lookup_value (settings, "nics", G_VARIANT_TYPE ("aa{sv}"));
+    g_autoptr (GVariant) nic = NULL;
+
+    g_assert_nonnull (nics);
+    g_assert_cmpuint (g_variant_n_children (nics), ==, 1);
+    nic = g_variant_get_child_value (nics, 0);
+    g_assert_true (g_variant_lookup (nic, "switch", "&s", &text));
+    g_assert_cmpstr (text, ==, "Default Switch");
+    g_assert_true (g_variant_lookup (nic, "mac", "&s", &text));
+    g_assert_true (g_str_has_prefix (text, "52:54:00:"));
+  }
   g_assert_true (g_variant_lookup (settings, "display", "b", &flag));
   g_assert_false (flag);
   g_free (created.path);
