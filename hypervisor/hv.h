@@ -140,6 +140,15 @@ gboolean hv_vm_request_shutdown (HvVm *vm, GError **error);
  * layer's error (HV_ERROR_BAD_IMAGE, HV_ERROR_PERMISSION...) and the drive keeps its disc.  A machine
  * built again from its spec (a reset) gets the spec's disc: the caller updates its spec. */
 gboolean hv_vm_change_medium (HvVm *vm, const char *id, int fd, gboolean force, GError **error);
+/* Plugs the network cable of NIC @id (a "virtio-net" device) in or pulls it out while the machine runs
+ * or is paused; any thread but the VM's own.  The guest sees its link go up or down (LINK_UP and a
+ * configuration interrupt); while it is down nothing is sent or received.  As for media, a machine built
+ * again from its spec gets the spec's "link": the caller updates its spec. */
+gboolean hv_vm_set_link (HvVm *vm, const char *id, gboolean up, GError **error);
+/* NIC device id → the IPv4 address (dotted) the guest took, as a{ss}: learnt from the last DHCP ACK for
+ * the NIC's MAC that went to the guest (from slirp's server or one on a bridge); NICs with no lease yet
+ * are absent.  Any thread, while the VM exists; a floating reference. */
+GVariant *hv_vm_get_guest_addresses (HvVm *vm);
 /* Presses Ctrl+Alt+Del on the PS/2 keyboard. */
 gboolean hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error);
 /* Stops every vCPU between instructions and keeps them stopped until hv_vm_resume(). */

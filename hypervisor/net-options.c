@@ -2,7 +2,15 @@
 #include "net-options.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 gboolean
 hv_net_parse_mac (const char *text, uint8_t *mac, GError **error)
@@ -145,4 +153,153 @@ hv_net_parse_hostfwd (const char *text, GArray *forwards, GError **error)
       g_array_append_val (list, forward);
     }
   return TRUE;
+}
+
+#define ETH_HEADER_LEN    14
+#define ETH_TYPE_IPV4     0x0800
+#define IP_PROTO_UDP      17
+#define UDP_HEADER_LEN    8
+#define PORT_BOOTP_SERVER 67
+#define PORT_BOOTP_CLIENT 68
+/* BOOTP (RFC 951) and DHCP (RFC 2131): the fixed part, then the magic cookie and the options. */
+#define BOOTP_OP      0
+#define BOOTP_HTYPE   1
+#define BOOTP_HLEN    2
+#define BOOTP_YIADDR  16
+#define BOOTP_CHADDR  28
+#define BOOTP_COOKIE  236
+#define BOOTP_OPTIONS 240
+#define BOOTP_REPLY   2
+#define DHCP_OPT_PAD  0
+#define DHCP_OPT_TYPE 53
+#define DHCP_OPT_END  255
+#define DHCP_ACK      5
+
+static uint16_t
+get_be16 (const uint8_t *p)
+{
+  return (uint16_t) (p[0] << 8 | p[1]);
+}
+
+gboolean
+hv_net_parse_dhcp_ack (const uint8_t *frame, gsize len, const uint8_t *mac, uint32_t *address)
+{
+  static const uint8_t cookie[4] = { 99, 130, 83, 99 };
+  const uint8_t *ip, *udp, *bootp;
+  gsize ihl, ip_len, udp_len, at;
+
+  if (len < ETH_HEADER_LEN + 20 || get_be16 (frame + 12) != ETH_TYPE_IPV4)
+    return FALSE;
+  ip = frame + ETH_HEADER_LEN;
+  ihl = (gsize) (ip[0] & 0xf) * 4;
+  ip_len = get_be16 (ip + 2);
+  /* A whole, unfragmented UDP datagram inside the frame (which may be padded past it). */
+  if ((ip[0] >> 4) != 4 || ihl < 20 || ip_len < ihl + UDP_HEADER_LEN || ip_len > len - ETH_HEADER_LEN
+      || ip[9] != IP_PROTO_UDP || (get_be16 (ip + 6) & 0x3fff) != 0)
+    return FALSE;
+  udp = ip + ihl;
+  udp_len = get_be16 (udp + 4);
+  if (get_be16 (udp) != PORT_BOOTP_SERVER || get_be16 (udp + 2) != PORT_BOOTP_CLIENT
+      || udp_len < UDP_HEADER_LEN + BOOTP_OPTIONS || udp_len > ip_len - ihl)
+    return FALSE;
+  bootp = udp + UDP_HEADER_LEN;
+  len = udp_len - UDP_HEADER_LEN;
+  if (bootp[BOOTP_OP] != BOOTP_REPLY || bootp[BOOTP_HTYPE] != 1 || bootp[BOOTP_HLEN] != 6
+      || memcmp (bootp + BOOTP_CHADDR, mac, 6) != 0 || memcmp (bootp + BOOTP_COOKIE, cookie, 4) != 0)
+    return FALSE;
+  for (at = BOOTP_OPTIONS; at < len && bootp[at] != DHCP_OPT_END;)
+    {
+      if (bootp[at] == DHCP_OPT_PAD)
+        {
+          at++;
+          continue;
+        }
+      if (at + 2 > len || at + 2 + bootp[at + 1] > len)
+        return FALSE;
+      if (bootp[at] == DHCP_OPT_TYPE && bootp[at + 1] == 1)
+        {
+          if (bootp[at + 2] != DHCP_ACK)
+            return FALSE;
+          memcpy (address, bootp + BOOTP_YIADDR, 4);
+          return *address != 0;
+        }
+      at += 2 + (gsize) bootp[at + 1];
+    }
+  return FALSE;
+}
+
+static int
+tap_error (GError **error, int saved, const char *bridge, const char *what)
+{
+  g_set_error (error, HV_ERROR, saved == EPERM || saved == EACCES ? HV_ERROR_PERMISSION : HV_ERROR_FAILED,
+               "cannot attach a TAP device to the bridge %s: %s: %s%s", bridge, what, g_strerror (saved),
+               saved == EPERM || saved == EACCES ? " (bridged networking needs root or CAP_NET_ADMIN)" : "");
+  return -1;
+}
+
+int
+hv_net_open_bridge_tap (const char *bridge, char **name, GError **error)
+{
+  struct ifreq ifr = { 0 };
+  int fd, sock, index;
+
+  if (strlen (bridge) == 0 || strlen (bridge) >= IFNAMSIZ || strchr (bridge, '/') != NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not a network interface name",
+                   bridge);
+      return -1;
+    }
+  index = (int) if_nametoindex (bridge);
+  if (index == 0)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "there is no bridge “%s”", bridge);
+      return -1;
+    }
+  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return tap_error (error, errno, bridge, "/dev/net/tun");
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  g_strlcpy (ifr.ifr_name, "vireo-tap%d", IFNAMSIZ);
+  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      return tap_error (error, saved, bridge, "making the TAP device");
+    }
+  sock = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0)
+    {
+      int saved = errno;
+      close (fd);
+      return tap_error (error, saved, bridge, "socket");
+    }
+  /* Up first, then a port: a bridge forwards to ports that are up. */
+  if (ioctl (sock, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl (sock, SIOCSIFFLAGS, &ifr) < 0))
+    {
+      int saved = errno;
+      close (sock);
+      close (fd);
+      return tap_error (error, saved, bridge, "bringing the TAP device up");
+    }
+  ifr.ifr_ifindex = (int) if_nametoindex (ifr.ifr_name);
+  g_strlcpy (ifr.ifr_name, bridge, IFNAMSIZ);
+  if (ioctl (sock, SIOCBRADDIF, &ifr) < 0)
+    {
+      int saved = errno;
+      close (sock);
+      close (fd);
+      if (saved == EOPNOTSUPP || saved == EINVAL)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "“%s” is not a bridge", bridge);
+          return -1;
+        }
+      return tap_error (error, saved, bridge, "adding the port");
+    }
+  close (sock);
+  if (name)
+    {
+      struct ifreq got = { 0 };
+      *name = ioctl (fd, TUNGETIFF, &got) == 0 ? g_strdup (got.ifr_name) : NULL;
+    }
+  return fd;
 }

@@ -32,4 +32,15 @@ gboolean hv_net_parse_mac (const char *text, uint8_t *mac, GError **error);
  * (HvNetHostForward) unless it is NULL.  HV_ERROR_INVALID_ARGUMENT naming the bad part. */
 gboolean hv_net_parse_hostfwd (const char *text, GArray *forwards, GError **error);
 
+/* Whether @frame (an Ethernet frame going to a guest) is a DHCP ACK (UDP 67 → 68, BOOTP reply, message
+ * type 5) for the client with hardware address @mac; then @address is the address it gives (yiaddr, in
+ * network order).  Anything malformed is just not one: the frame may come from anyone on a bridge. */
+gboolean hv_net_parse_dhcp_ack (const uint8_t *frame, gsize len, const uint8_t *mac, uint32_t *address);
+
+/* Makes a TAP device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, a kernel-chosen name "vireo-tapN"), attaches
+ * it to the Linux bridge @bridge and brings it up: the fd for a "virtio-net" device's "tap" option
+ * (close-on-exec; the TAP goes when the fd is closed).  Needs CAP_NET_ADMIN: HV_ERROR_PERMISSION
+ * without, HV_ERROR_NOT_FOUND when @bridge is not a bridge.  @name (optional) gets the TAP's name. */
+int hv_net_open_bridge_tap (const char *bridge, char **name, GError **error);
+
 G_END_DECLS

@@ -162,10 +162,10 @@ const HvDeviceKindInfo hv_kind_info_cdrom = {
 static gboolean
 check_net_backend (const char *value, GError **error)
 {
-  if (strcmp (value, "user") == 0)
+  if (strcmp (value, "user") == 0 || strcmp (value, "tap") == 0)
     return TRUE;
   g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-               "“%s” is not a network backend; the one there is: user (NAT)", value);
+               "“%s” is not a network backend; there are: user (NAT), tap (a TAP device)", value);
   return FALSE;
 }
 
@@ -182,8 +182,13 @@ check_hostfwd (const char *value, GError **error)
 }
 
 static const HvSpecOptionInfo virtio_net_options[] = {
-  { "backend", HV_SPEC_OPTION_STRING, FALSE, "user: NAT through libslirp (the default)",
+  { "backend", HV_SPEC_OPTION_STRING, FALSE,
+    "user: NAT through libslirp (the default); tap: the TAP device given as “tap”",
     .check = check_net_backend },
+  { "tap", HV_SPEC_OPTION_FD, FALSE,
+    "for backend tap: a TAP device made with IFF_TAP, IFF_NO_PI and IFF_VNET_HDR (a bridge's port)" },
+  { "link", HV_SPEC_OPTION_BOOL, FALSE, "the cable is connected (default on)" },
+  { "rom", HV_SPEC_OPTION_FD, FALSE, "an option ROM (iPXE's pxe-virtio.rom) for network boot" },
   { "mac", HV_SPEC_OPTION_STRING, FALSE, "MAC address aa:bb:cc:dd:ee:ff (default 52:54:00:12:34:56 + n)",
     .check = check_mac },
   { "hostfwd", HV_SPEC_OPTION_STRING, FALSE,
@@ -199,7 +204,8 @@ const HvDeviceKindInfo hv_kind_info_virtio_net = {
   .name = "virtio-net",
   .id_prefix = "net",
   .max_instances = 8,
-  .description = "virtio-net NIC with user-mode networking (NAT, DHCP, port forwards)",
+  .description
+  = "virtio-net NIC with user-mode networking (NAT, DHCP, port forwards) or a TAP device (bridged)",
   .options = virtio_net_options,
   .boot_class = "network",
 };

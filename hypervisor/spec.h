@@ -81,6 +81,10 @@ extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kin
  * option ROM that gives its Bochs display text modes. */
 #define HV_DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
 #define HV_DISPLAY_ROM      "/usr/share/seabios/vgabios-bochs-display.bin"
+/* iPXE for virtio-net (Debian's ipxe-qemu), offered to each NIC when firmware boots. */
+#define HV_NET_ROM "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+/* Whether vireo-run offers it without rom=on. */
+#define HV_NET_ROM_DEFAULT TRUE
 
 typedef enum
 {

@@ -1,6 +1,7 @@
 /* vireo-run.c — boot a guest from the command line with the Vireo core, like `lkvm run`. */
 #include "hv.h"
 #include "block/block.h"
+#include "net-options.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -582,30 +583,53 @@ list_device_kinds (void)
     }
 }
 
-/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,mac=MAC][,tftp=DIR] as a virtio-net device; @mac
- * (--mac) is used when the text names none.  The values are checked with the spec
+/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,tftp=DIR] or --net bridge=BR or --net tap=FD, each
+ * [,mac=MAC][,link=on|off][,rom=on|off], as a virtio-net device; @mac (--mac) is used when the text
+ * names none.  *@rom says whether the NIC wants iPXE's option ROM.  The values are checked with the spec
  * (hv_machine_spec_check); a TFTP directory that cannot be opened is HV_ERROR_NOT_FOUND or
- * HV_ERROR_PERMISSION, a setup error rather than a usage one. */
+ * HV_ERROR_PERMISSION, as is a bridge that cannot be joined: setup errors rather than usage ones. */
 static gboolean
-add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError **error)
+add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean *rom, GError **error)
 {
   g_auto (GStrv) parts = g_strsplit (text, ",", -1);
   g_autoptr (GPtrArray) forwards = g_ptr_array_new ();
   g_autofree char *hostfwd = NULL;
   const char *tftp = NULL;
+  const char *bridge = NULL;
+  int tap_fd = -1;
+  gboolean user, on;
   HvDeviceSpec *device;
   GVariantDict options;
   gsize i;
 
-  if (g_strcmp0 (parts[0], "user") != 0)
+  *rom = HV_NET_ROM_DEFAULT;
+  user = g_strcmp0 (parts[0], "user") == 0;
+  if (parts[0] && g_str_has_prefix (parts[0], "bridge=") && parts[0][7] != '\0')
+    bridge = parts[0] + 7;
+  else if (parts[0] && g_str_has_prefix (parts[0], "tap=") && parts[0][4] != '\0')
+    {
+      char *end;
+      long fd = strtol (parts[0] + 4, &end, 10);
+
+      if (*end != '\0' || fd < 0 || fd > G_MAXINT || fcntl ((int) fd, F_GETFD) < 0)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not an open file descriptor",
+                       parts[0] + 4);
+          return FALSE;
+        }
+      /* Our own duplicate: the spec closes what it holds. */
+      tap_fd = fcntl ((int) fd, F_DUPFD_CLOEXEC, 3);
+    }
+  else if (!user)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                   "“%s” is not a network; the one there is: user (NAT, with hostfwd=, restrict=, mac=)",
+                   "“%s” is not a network; there are: user (NAT, with hostfwd=, restrict=, tftp=), "
+                   "bridge=BRIDGE, tap=FD",
                    parts[0]);
       return FALSE;
     }
   g_variant_dict_init (&options, NULL);
-  g_variant_dict_insert (&options, "backend", "s", "user");
+  g_variant_dict_insert (&options, "backend", "s", user ? "user" : "tap");
   for (i = 1; parts[i]; i++)
     {
       const char *value = strchr (parts[i], '=');
@@ -613,21 +637,20 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError *
       if (value == NULL)
         goto bad;
       value++;
-      if (g_str_has_prefix (parts[i], "hostfwd="))
-        g_ptr_array_add (forwards, (gpointer) value);
-      else if (g_str_has_prefix (parts[i], "mac="))
+      if (g_str_has_prefix (parts[i], "mac="))
         mac = value;
+      else if (g_str_has_prefix (parts[i], "link=") && parse_on_off (value, &on))
+        g_variant_dict_insert (&options, "link", "b", on);
+      else if (g_str_has_prefix (parts[i], "rom=") && parse_on_off (value, &on))
+        *rom = on;
+      else if (!user)
+        goto bad;
+      else if (g_str_has_prefix (parts[i], "hostfwd="))
+        g_ptr_array_add (forwards, (gpointer) value);
       else if (g_str_has_prefix (parts[i], "tftp=") && value[0] != '\0')
         tftp = value;
-      else if (g_str_has_prefix (parts[i], "restrict="))
-        {
-          if (g_str_equal (value, "on") || g_str_equal (value, "yes") || g_str_equal (value, "true"))
-            g_variant_dict_insert (&options, "restrict", "b", TRUE);
-          else if (g_str_equal (value, "off") || g_str_equal (value, "no") || g_str_equal (value, "false"))
-            g_variant_dict_insert (&options, "restrict", "b", FALSE);
-          else
-            goto bad;
-        }
+      else if (g_str_has_prefix (parts[i], "restrict=") && parse_on_off (value, &on))
+        g_variant_dict_insert (&options, "restrict", "b", on);
       else
         goto bad;
     }
@@ -652,13 +675,20 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, GError *
         }
       hv_device_spec_set_fd (spec, device, "tftp", fd);
     }
+  if (bridge && (tap_fd = hv_net_open_bridge_tap (bridge, NULL, error)) < 0)
+    return FALSE;
+  if (tap_fd >= 0)
+    hv_device_spec_set_fd (spec, device, "tap", tap_fd);
   return TRUE;
 
 bad:
   g_variant_dict_clear (&options);
+  if (tap_fd >= 0)
+    close (tap_fd);
   g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-               "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off, "
-               "mac=MAC or tftp=DIR",
+               user ? "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off, "
+                      "tftp=DIR, mac=MAC, link=on|off or rom=on|off"
+                    : "“%s” is not mac=MAC, link=on|off or rom=on|off (a bridge has no NAT options)",
                parts[i]);
   return FALSE;
 }
@@ -710,7 +740,13 @@ static const char description[]
       "Networking: --net user gives the guest a virtio-net NIC on a private NAT network (10.0.2.0/24, DHCP\n"
       "from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3); hostfwd=udp:127.0.0.1:5555-:7 forwards a host port\n"
       "(on 127.0.0.1 unless an address is given) to the guest; restrict=on keeps the guest from reaching\n"
-      "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  Repeat --net for more NICs.\n"
+      "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  --net bridge=BR puts the "
+      "NIC\n"
+      "on the Linux bridge BR through a TAP device vireo-run makes (needs root or CAP_NET_ADMIN), with\n"
+      "checksum and segmentation offloads; --net tap=FD uses a TAP device already open (IFF_TAP, IFF_NO_PI,\n"
+      "IFF_VNET_HDR) as file descriptor FD.  link=off starts with the cable out.  When firmware boots, each\n"
+      "NIC gets iPXE's option ROM (" HV_NET_ROM ", package ipxe-qemu) for network boot\n"
+      "(--boot network); rom=off leaves it out.  Repeat --net for more NICs.\n"
       "\n"
       "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
 
@@ -731,6 +767,7 @@ main (int argc, char **argv)
   g_autoptr (GArray) disk_args = g_array_new (FALSE, TRUE, sizeof (DiskArg));
   g_auto (GStrv) nets = NULL;
   g_auto (GStrv) macs = NULL;
+  g_autoptr (GPtrArray) rom_nics = g_ptr_array_new (); /* HvDeviceSpec: NICs that want iPXE */
   g_autofree char *boot = NULL;
   int boot_menu_ms = 0;
   int cpus = 1;
@@ -763,8 +800,8 @@ main (int argc, char **argv)
       "Add a SATA CD-ROM drive with the disc image FILE (an ISO; \"\" for an empty drive); repeat for more",
       "FILE" },
     { "net", 'n', 0, G_OPTION_ARG_STRING_ARRAY, &nets,
-      "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,mac=MAC]"
-      "[,tftp=DIR]; repeat for more",
+      "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,tftp=DIR], "
+      "bridge=BRIDGE or tap=FD, each [,mac=MAC][,link=on|off][,rom=on|off]; repeat for more",
       "SPEC" },
     { "mac", 0, 0, G_OPTION_ARG_STRING_ARRAY, &macs,
       "MAC address of the NIC of the --net given in the same position (aa:bb:cc:dd:ee:ff)", "MAC" },
@@ -899,11 +936,17 @@ main (int argc, char **argv)
       return EXIT_USAGE;
     }
   for (gsize i = 0; nets && nets[i]; i++)
-    if (!add_net_device (spec, nets[i], macs && i < g_strv_length (macs) ? macs[i] : NULL, &error))
-      {
-        fprintf (stderr, "vireo-run: --net: %s\n", error->message);
-        return g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT) ? EXIT_USAGE : EXIT_SETUP_ERROR;
-      }
+    {
+      gboolean rom;
+
+      if (!add_net_device (spec, nets[i], macs && i < g_strv_length (macs) ? macs[i] : NULL, &rom, &error))
+        {
+          fprintf (stderr, "vireo-run: --net: %s\n", error->message);
+          return g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT) ? EXIT_USAGE : EXIT_SETUP_ERROR;
+        }
+      if (rom)
+        g_ptr_array_add (rom_nics, spec->devices->pdata[spec->devices->len - 1]);
+    }
   for (gsize i = 0; devices && devices[i]; i++)
     if (!hv_machine_spec_add_device_text (spec, devices[i], &error))
       {
@@ -942,6 +985,17 @@ main (int argc, char **argv)
               return EXIT_SETUP_ERROR;
             }
           hv_device_spec_set_fd (spec, adapter, "rom", rom);
+        }
+      /* iPXE for network boot, where it is installed (ipxe-qemu); booting without it still works. */
+      for (guint i = 0; i < rom_nics->len && g_file_test (HV_NET_ROM, G_FILE_TEST_IS_REGULAR); i++)
+        {
+          int rom = open_regular_file (HV_NET_ROM, "NIC's option ROM", &error);
+          if (rom < 0)
+            {
+              fprintf (stderr, "vireo-run: %s\n", error->message);
+              return EXIT_SETUP_ERROR;
+            }
+          hv_device_spec_set_fd (spec, rom_nics->pdata[i], "rom", rom);
         }
     }
   else if ((spec->kernel = open_boot_file (spec, kernel, "kernel", &error)) < 0

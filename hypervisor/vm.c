@@ -2,9 +2,11 @@
  * lifecycle (start, pause, resume, power button, stop, wait, free).  Building the machine is pc.c's. */
 #include "vm-private.h"
 #include "devices/ahci.h"
+#include "devices/virtio-net.h"
 #include "x86/layout.h"
 #include "x86/vcpu-state.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -696,6 +698,48 @@ hv_vm_change_medium (HvVm *vm, const char *id, int fd, gboolean force, GError **
   if (fd >= 0 && (copy = dup_fd (fd, "disc image", error)) < 0)
     return FALSE;
   return hv_ahci_device_change_medium (device, copy, force, error);
+}
+
+gboolean
+hv_vm_set_link (HvVm *vm, const char *id, gboolean up, GError **error)
+{
+  HvDevice *device;
+  gboolean ok;
+
+  g_mutex_lock (&vm->lock);
+  ok = require_running (vm, error);
+  g_mutex_unlock (&vm->lock);
+  if (!ok)
+    return FALSE;
+  device = hv_devices_lookup (vm->devices, id);
+  if (device == NULL || strcmp (device->kind->info->name, "virtio-net") != 0 || !device->realized)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "the VM has no network adapter “%s”", id);
+      return FALSE;
+    }
+  hv_virtio_net_set_link (device->impl, up);
+  return TRUE;
+}
+
+GVariant *
+hv_vm_get_guest_addresses (HvVm *vm)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  for (unsigned i = 0; vm->devices && i < hv_devices_get_count (vm->devices); i++)
+    {
+      HvDevice *device = hv_devices_get (vm->devices, i);
+      uint32_t address;
+      char text[INET_ADDRSTRLEN];
+
+      if (!device->realized || strcmp (device->kind->info->name, "virtio-net") != 0)
+        continue;
+      address = hv_virtio_net_get_guest_address (device->impl);
+      if (address != 0 && inet_ntop (AF_INET, &address, text, sizeof text))
+        g_variant_builder_add (&builder, "{ss}", device->id, text);
+    }
+  return g_variant_builder_end (&builder);
 }
 
 gboolean

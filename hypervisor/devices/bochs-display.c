@@ -905,16 +905,13 @@ hv_bochs_display_load_state (HvBochsDisplay *bochs, GVariant *state, GError **er
   return TRUE;
 }
 
-/* The largest option ROM taken: SeaVGABIOS is under 64 KiB; PCI allows 16 MiB, nothing needs that. */
-#define ROM_MAX (1u << 20)
-
 gboolean
 hv_bochs_display_set_rom (HvBochsDisplay *bochs, GBytes *rom, GError **error)
 {
   gsize size = g_bytes_get_size (rom);
   uint32_t bar_size = 0x800;
 
-  if (size == 0 || size > ROM_MAX)
+  if (size == 0 || size > HV_PCI_ROM_MAX)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
                    "the display's option ROM is %" G_GSIZE_FORMAT " bytes; it must be 1 byte to 1 MiB", size);
@@ -930,39 +927,6 @@ hv_bochs_display_set_rom (HvBochsDisplay *bochs, GBytes *rom, GError **error)
   return TRUE;
 }
 
-/* Reads the "rom" option's file. */
-static GBytes *
-read_rom (int fd, GError **error)
-{
-  g_autoptr (GByteArray) bytes = g_byte_array_new ();
-  uint8_t buf[16384];
-  off_t at = 0;
-
-  for (;;)
-    {
-      ssize_t n = pread (fd, buf, sizeof buf, at);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          int saved = errno;
-          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the option ROM: %s",
-                       g_strerror (saved));
-          return NULL;
-        }
-      if (n == 0)
-        break;
-      if (bytes->len + (gsize) n > ROM_MAX)
-        {
-          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the option ROM is larger than 1 MiB");
-          return NULL;
-        }
-      g_byte_array_append (bytes, buf, (guint) n);
-      at += n;
-    }
-  return g_byte_array_free_to_bytes (g_steal_pointer (&bytes));
-}
-
 /* The "bochs-display" kind: one, since the legacy DISPI ports are fixed and the machine has one
  * display for SPICE to show. */
 
@@ -976,7 +940,7 @@ bochs_display_realize (HvDevice *device, GError **error)
     return FALSE;
   if (rom_fd >= 0)
     {
-      g_autoptr (GBytes) rom = read_rom (rom_fd, error);
+      g_autoptr (GBytes) rom = hv_pci_read_rom (rom_fd, error);
       if (rom == NULL || !hv_bochs_display_set_rom (device->impl, rom, error))
         return FALSE;
     }

@@ -104,6 +104,11 @@ char *hv_pci_boot_path (const HvPciDevice *device, const char *name);
 /* Where the ROM BAR decodes: its address when enabled, else 0 (memory decoding is the device's to
  * check, as for BARs). */
 uint64_t hv_pci_rom_address (const HvPciDevice *device);
+/* The largest option ROM taken: SeaVGABIOS is under 64 KiB, iPXE under 256 KiB; PCI allows 16 MiB,
+ * nothing needs that. */
+#define HV_PCI_ROM_MAX (1u << 20)
+/* Reads an option ROM file (a device's "rom" option) whole: HV_ERROR_BAD_IMAGE past HV_PCI_ROM_MAX. */
+GBytes *hv_pci_read_rom (int fd, GError **error);
 /* Places @device at a fixed @slot (1..31) and @function (0..7): a chipset's functions.  A function
  * other than 0 is seen only when function 0 of the slot says it has several (header type bit 7). */
 gboolean hv_pci_add_function (HvPci *pci, HvPciDevice *device, unsigned slot, unsigned function,

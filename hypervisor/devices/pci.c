@@ -10,7 +10,9 @@
 #include "layout.h"
 #include "state.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define N_SLOTS     32
 #define N_FUNCTIONS (N_SLOTS * 8)
@@ -817,3 +819,35 @@ const HvDeviceKind hv_pci_host_kind = {
   .save = pci_host_save,
   .load = pci_host_load,
 };
+
+GBytes *
+hv_pci_read_rom (int fd, GError **error)
+{
+  g_autoptr (GByteArray) bytes = g_byte_array_new ();
+  uint8_t buf[16384];
+  off_t at = 0;
+
+  for (;;)
+    {
+      ssize_t n = pread (fd, buf, sizeof buf, at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the option ROM: %s",
+                       g_strerror (saved));
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      if (bytes->len + (gsize) n > HV_PCI_ROM_MAX)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE, "the option ROM is larger than 1 MiB");
+          return NULL;
+        }
+      g_byte_array_append (bytes, buf, (guint) n);
+      at += n;
+    }
+  return g_byte_array_free_to_bytes (g_steal_pointer (&bytes));
+}

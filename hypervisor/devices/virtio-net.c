@@ -1,25 +1,45 @@
 /* virtio-net.c — the virtio-net NIC (virtio 1.2 §5.1): frames the guest transmits go to its network,
  * frames from the network go to the guest's receive queue (waiting, bounded, while it has no buffers).
- * The network is user-mode NAT (net/user.c) on the device's own I/O thread, which also takes the queue
- * notifications; everything here runs with the transport lock held, which the network shares.  No
- * offloads are offered: slirp wants whole frames with valid checksums, so the guest computes them (no
- * CSUM, GUEST_CSUM, TSO). */
+ * The network is user-mode NAT (net/user.c) or a TAP device (net/tap.c) on the device's own I/O thread,
+ * which also takes the queue notifications; everything here runs with the transport lock held, which the
+ * network shares.  With slirp no offloads are offered: it wants whole frames with valid checksums, so
+ * the guest computes them.  With a TAP the virtio-net header goes through both ways as it is, and the
+ * checksum and TSO offloads the guest takes are the kernel's to honour (TUNSETOFFLOAD).  The link state
+ * is the guest's cable; the address the guest leases by DHCP is learnt from the ACK going to it. */
 #include "bytes.h"
 #include "virtio-net.h"
 #include "device.h"
 #include "iothread.h"
+#include "net/tap.h"
 #include "net/user.h"
 #include "state.h"
 #include "virtio/virtio.h"
 
+#include <linux/if_tun.h>
 #include <string.h>
 
 #define VIRTIO_ID_NET              1
 #define PCI_CLASS_NETWORK_ETHERNET 0x020000
 
-#define VIRTIO_NET_F_MAC       5
-#define VIRTIO_NET_F_MRG_RXBUF 15
-#define VIRTIO_NET_F_STATUS    16
+#define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC        5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN  9
+#define VIRTIO_NET_F_HOST_TSO4  11
+#define VIRTIO_NET_F_HOST_TSO6  12
+#define VIRTIO_NET_F_HOST_ECN   13
+#define VIRTIO_NET_F_MRG_RXBUF  15
+#define VIRTIO_NET_F_STATUS     16
+
+/* What a TAP that takes offloads lets the guest do: hand over frames with the checksum to do and TCP
+ * segments up to 64 KiB, and take the same from the host. */
+#define TAP_OFFLOAD_FEATURES                                                                                 \
+  (HV_VIRTIO_FEATURE (VIRTIO_NET_F_CSUM) | HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_CSUM)                       \
+   | HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_TSO4) | HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_TSO6)               \
+   | HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_ECN) | HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_TSO4)                 \
+   | HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_TSO6) | HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_ECN))
 
 #define VIRTIO_NET_S_LINK_UP 1
 
@@ -30,7 +50,15 @@
 /* struct virtio_net_hdr with VERSION_1: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset,
  * num_buffers. */
 #define HDR_LEN         12
+#define HDR_FLAGS       0
+#define HDR_GSO_TYPE    1
 #define HDR_NUM_BUFFERS 10
+
+#define HDR_F_NEEDS_CSUM 1
+#define GSO_NONE         0
+#define GSO_TCPV4        1
+#define GSO_TCPV6        4
+#define GSO_ECN          0x80
 
 /* struct virtio_net_config: mac, status, max_virtqueue_pairs. */
 #define CFG_MAC          0
@@ -40,6 +68,8 @@
 
 /* The shortest frame worth giving the network: an Ethernet header. */
 #define ETH_HEADER_LEN 14
+/* The longest frame without segmentation offload: a 1500-byte MTU, its Ethernet and a VLAN header. */
+#define ETH_FRAME_MTU_MAX 1518
 
 struct _HvVirtioNet
 {
@@ -49,14 +79,17 @@ struct _HvVirtioNet
   HvVirtioDeviceInfo info;
   char *name;
   uint8_t config[CFG_LEN];
-  HvNetUser *network;
+  HvNetUser *network; /* one of the two */
+  HvNetTap *tap;
 
   /* Guarded by the transport's lock (hv_virtio_lock). */
   gboolean closing; /* being freed: nothing goes to the network or the guest any more */
-  GQueue pending;   /* GBytes: frames for the guest, oldest first */
+  gboolean link_up; /* the cable: with it out nothing goes either way */
+  GQueue pending;   /* GBytes: header and frame for the guest, oldest first */
   gsize pending_bytes;
   HvVirtioNetStats stats;
-  uint8_t *tx_buffer; /* HV_VIRTIO_NET_FRAME_MAX bytes */
+  uint8_t *tx_buffer;     /* HV_VIRTIO_NET_FRAME_MAX bytes */
+  uint32_t guest_address; /* the IPv4 address the guest leased (network order), 0 for none yet */
 };
 
 /* ---- To the guest ---- */
@@ -96,17 +129,15 @@ write_stream (HvVirtqueueElement **elems, unsigned n_elems, gsize offset, const 
     }
 }
 
-/* Gives the oldest waiting frame to the guest.  FALSE when it has to wait for buffers (or the driver
- * broke the queue, which then needs a reset). */
+/* Gives a packet (header, whose num_buffers is filled in here, and frame) to the guest.  FALSE when it
+ * has to wait for buffers (or the driver broke the queue, which then needs a reset). */
 static gboolean
-deliver_one_locked (HvVirtioNet *net, HvVirtqueue *vq, GBytes *frame, gboolean *pushed)
+deliver_one_locked (HvVirtioNet *net, HvVirtqueue *vq, const uint8_t *packet, gsize len, gboolean *pushed)
 {
   gboolean mergeable = (hv_virtio_get_features (net->vdev) & HV_VIRTIO_FEATURE (VIRTIO_NET_F_MRG_RXBUF)) != 0;
-  gsize frame_len;
-  const uint8_t *data = g_bytes_get_data (frame, &frame_len);
-  uint64_t need = HDR_LEN + (uint64_t) frame_len;
+  uint64_t need = len;
   g_autofree HvVirtqueueElement **elems = g_new0 (HvVirtqueueElement *, vq->size);
-  uint8_t header[HDR_LEN] = { 0 };
+  uint8_t num_buffers[2];
   uint64_t total = 0;
   unsigned n = 0;
 
@@ -142,9 +173,10 @@ deliver_one_locked (HvVirtioNet *net, HvVirtqueue *vq, GBytes *frame, gboolean *
       *pushed = TRUE;
       return TRUE;
     }
-  hv_put_le16 (header + HDR_NUM_BUFFERS, (uint16_t) n);
-  write_stream (elems, n, 0, header, sizeof header);
-  write_stream (elems, n, HDR_LEN, data, frame_len);
+  hv_put_le16 (num_buffers, (uint16_t) n);
+  write_stream (elems, n, 0, packet, HDR_NUM_BUFFERS);
+  write_stream (elems, n, HDR_NUM_BUFFERS, num_buffers, sizeof num_buffers);
+  write_stream (elems, n, HDR_LEN, packet + HDR_LEN, len - HDR_LEN);
   for (unsigned i = 0; i < n; i++)
     {
       uint64_t used = MIN (need, elems[i]->in_bytes);
@@ -157,6 +189,12 @@ deliver_one_locked (HvVirtioNet *net, HvVirtqueue *vq, GBytes *frame, gboolean *
   return TRUE;
 }
 
+static gboolean
+may_deliver_locked (HvVirtioNet *net, HvVirtqueue *vq)
+{
+  return hv_virtio_is_driver_ok (net->vdev) && !hv_virtio_is_paused (net->vdev) && hv_virtqueue_is_ready (vq);
+}
+
 /* Gives the guest every waiting frame it has buffers for, oldest first. */
 static void
 flush_rx_locked (HvVirtioNet *net)
@@ -164,48 +202,147 @@ flush_rx_locked (HvVirtioNet *net)
   HvVirtqueue *vq = hv_virtio_get_queue (net->vdev, RXQ);
   gboolean pushed = FALSE;
 
-  while (!g_queue_is_empty (&net->pending) && hv_virtio_is_driver_ok (net->vdev)
-         && !hv_virtio_is_paused (net->vdev) && hv_virtqueue_is_ready (vq))
+  while (!g_queue_is_empty (&net->pending) && may_deliver_locked (net, vq))
     {
-      GBytes *frame = g_queue_peek_head (&net->pending);
+      GBytes *packet = g_queue_peek_head (&net->pending);
+      gsize len;
+      const uint8_t *data = g_bytes_get_data (packet, &len);
 
-      if (!deliver_one_locked (net, vq, frame, &pushed))
+      if (!deliver_one_locked (net, vq, data, len, &pushed))
         break;
       g_queue_pop_head (&net->pending);
-      net->pending_bytes -= g_bytes_get_size (frame);
-      g_bytes_unref (frame);
+      net->pending_bytes -= len;
+      g_bytes_unref (packet);
     }
   if (!hv_virtio_is_driver_ok (net->vdev))
     drop_pending_locked (net); /* the driver broke the queue, or reset: nothing waits for it */
   if (pushed)
     hv_virtio_notify (net->vdev, vq);
+  /* The TAP is read again once nothing waits here: the guest took what it had. */
+  if (net->tap && g_queue_is_empty (&net->pending))
+    hv_net_tap_set_reading (net->tap, TRUE);
 }
 
-static void
-receive_locked (HvVirtioNet *net, const uint8_t *frame, gsize len)
+/* A frame for the guest from its network, behind @header (HDR_LEN bytes; NULL for none: no offload).
+ * FALSE when it waits for the guest's buffers. */
+static gboolean
+receive_locked (HvVirtioNet *net, const uint8_t *header, const uint8_t *frame, gsize len)
 {
-  /* Before the driver is ready there is nobody to wait for; a full queue means it takes nothing. */
-  if (net->closing || !hv_virtio_is_driver_ok (net->vdev) || len > HV_VIRTIO_NET_FRAME_MAX
+  HvVirtqueue *vq = hv_virtio_get_queue (net->vdev, RXQ);
+  uint32_t address;
+  uint8_t *packet;
+
+  /* Before the driver is ready there is nobody to wait for; a full queue means it takes nothing; with
+   * the cable out nothing arrives. */
+  if (net->closing || !net->link_up || !hv_virtio_is_driver_ok (net->vdev) || len > HV_VIRTIO_NET_FRAME_MAX
       || g_queue_get_length (&net->pending) >= HV_VIRTIO_NET_PENDING_MAX
-      || net->pending_bytes + len > HV_VIRTIO_NET_PENDING_MAX_BYTES)
+      || net->pending_bytes + HDR_LEN + len > HV_VIRTIO_NET_PENDING_MAX_BYTES)
     {
       net->stats.rx_dropped++;
-      return;
+      return TRUE;
     }
-  g_queue_push_tail (&net->pending, g_bytes_new (frame, len));
-  net->pending_bytes += len;
+  if (hv_net_parse_dhcp_ack (frame, len, net->config + CFG_MAC, &address))
+    net->guest_address = address;
+  /* Straight into the guest's buffers when nothing waits before it (a TAP's packet is in one buffer
+   * already). */
+  if (header != NULL && frame == header + HDR_LEN && g_queue_is_empty (&net->pending)
+      && may_deliver_locked (net, vq))
+    {
+      gboolean pushed = FALSE;
+      gboolean done = deliver_one_locked (net, vq, header, HDR_LEN + len, &pushed);
+
+      if (pushed)
+        hv_virtio_notify (net->vdev, vq);
+      if (done)
+        return TRUE;
+    }
+  packet = g_malloc (HDR_LEN + len);
+  if (header)
+    memcpy (packet, header, HDR_LEN);
+  else
+    memset (packet, 0, HDR_LEN);
+  memcpy (packet + HDR_LEN, frame, len);
+  g_queue_push_tail (&net->pending, g_bytes_new_take (packet, HDR_LEN + len));
+  net->pending_bytes += HDR_LEN + len;
   flush_rx_locked (net);
+  return g_queue_is_empty (&net->pending);
 }
 
 void
 hv_virtio_net_receive (HvVirtioNet *net, const uint8_t *frame, gsize len)
 {
   hv_virtio_lock (net->vdev);
-  receive_locked (net, frame, len);
+  receive_locked (net, NULL, frame, len);
   hv_virtio_unlock (net->vdev);
 }
 
 /* ---- From the guest ---- */
+
+/* Whether the header asks only for what the driver took: a checksum to finish needs CSUM, a segment
+ * HOST_TSO4/6 (and HOST_ECN for the ECN bit); a frame without segmentation fits the MTU. */
+static gboolean
+tx_header_valid_locked (HvVirtioNet *net, const uint8_t *header, gsize frame_len)
+{
+  uint64_t features = hv_virtio_get_features (net->vdev);
+  uint8_t gso = header[HDR_GSO_TYPE];
+
+  if ((header[HDR_FLAGS] & HDR_F_NEEDS_CSUM) && !(features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_CSUM)))
+    return FALSE;
+  if ((gso & GSO_ECN) && !(features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_ECN)))
+    return FALSE;
+  switch (gso & ~GSO_ECN)
+    {
+    case GSO_NONE:
+      return frame_len <= ETH_FRAME_MTU_MAX;
+    case GSO_TCPV4:
+      return (features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_TSO4)) != 0;
+    case GSO_TCPV6:
+      return (features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_TSO6)) != 0;
+    default:
+      return FALSE;
+    }
+}
+
+static void
+transmit_locked (HvVirtioNet *net, HvVirtqueueElement *elem)
+{
+  uint8_t header[HDR_LEN];
+  gsize len;
+
+  if (elem->out_bytes < HDR_LEN + ETH_HEADER_LEN || elem->out_bytes - HDR_LEN > HV_VIRTIO_NET_FRAME_MAX)
+    {
+      net->stats.tx_dropped++;
+      return;
+    }
+  len = (gsize) (elem->out_bytes - HDR_LEN);
+  hv_virtqueue_element_read (elem, 0, header, HDR_LEN);
+  if (!tx_header_valid_locked (net, header, len))
+    {
+      net->stats.tx_dropped++;
+      return;
+    }
+  if (net->closing || !net->link_up)
+    {
+      net->stats.tx_dropped++;
+      return;
+    }
+  if (net->tap)
+    {
+      /* Header and frame as the guest wrote them, from its memory: the kernel checks the header and does
+       * what it asks. */
+      if (hv_net_tap_send (net->tap, elem->iov, elem->n_out))
+        net->stats.tx_frames++;
+      else
+        net->stats.tx_dropped++;
+      return;
+    }
+  /* slirp was offered no offloads, so every frame is complete: the header says nothing it uses. */
+  hv_virtqueue_element_read (elem, HDR_LEN, net->tx_buffer, len);
+  if (hv_net_user_send (net->network, net->tx_buffer, len))
+    net->stats.tx_frames++;
+  else
+    net->stats.tx_filtered++;
+}
 
 static void
 drain_tx_locked (HvVirtioNet *net)
@@ -216,20 +353,7 @@ drain_tx_locked (HvVirtioNet *net)
 
   while ((elem = hv_virtio_pop (net->vdev, vq)) != NULL)
     {
-      /* The header says nothing we use: no offloads were offered, so every frame is complete. */
-      if (elem->out_bytes < HDR_LEN + ETH_HEADER_LEN || elem->out_bytes - HDR_LEN > HV_VIRTIO_NET_FRAME_MAX)
-        net->stats.tx_dropped++;
-      else
-        {
-          gsize len = (gsize) (elem->out_bytes - HDR_LEN);
-          hv_virtqueue_element_read (elem, HDR_LEN, net->tx_buffer, len);
-          if (net->closing)
-            ;
-          else if (hv_net_user_send (net->network, net->tx_buffer, len))
-            net->stats.tx_frames++;
-          else
-            net->stats.tx_filtered++;
-        }
+      transmit_locked (net, elem);
       hv_virtqueue_push (vq, elem, 0);
       hv_virtqueue_element_free (elem);
       pushed = TRUE;
@@ -247,6 +371,33 @@ net_config_read (void *opaque, unsigned offset, uint8_t *data, unsigned len)
 
   for (unsigned i = 0; i < len; i++)
     data[i] = offset + i < CFG_LEN ? net->config[offset + i] : 0;
+}
+
+/* The offloads the guest takes from the host become the TAP's (TUN_F_*); slirp was offered none. */
+static gboolean
+net_features_ok (void *opaque, uint64_t features)
+{
+  HvVirtioNet *net = opaque;
+  unsigned tun = 0;
+
+  /* Each offload leans on another (virtio 1.2 §5.1.3.1): a driver that asks for one alone is broken. */
+  if ((features & (HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_TSO4) | HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_TSO6)))
+      && !(features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_CSUM)))
+    return FALSE;
+  if ((features & (HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_TSO4) | HV_VIRTIO_FEATURE (VIRTIO_NET_F_HOST_TSO6)))
+      && !(features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_CSUM)))
+    return FALSE;
+  if (net->tap == NULL)
+    return TRUE;
+  if (features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_CSUM))
+    tun |= TUN_F_CSUM;
+  if (features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_TSO4))
+    tun |= TUN_F_TSO4;
+  if (features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_TSO6))
+    tun |= TUN_F_TSO6;
+  if ((features & HV_VIRTIO_FEATURE (VIRTIO_NET_F_GUEST_ECN)) && (tun & (TUN_F_TSO4 | TUN_F_TSO6)))
+    tun |= TUN_F_TSO_ECN;
+  return hv_net_tap_set_offloads (net->tap, tun);
 }
 
 static void
@@ -269,7 +420,15 @@ net_queue_notify (void *opaque, HvVirtqueue *vq)
 static void
 net_reset (void *opaque)
 {
-  drop_pending_locked (opaque);
+  HvVirtioNet *net = opaque;
+
+  drop_pending_locked (net);
+  if (net->tap)
+    {
+      /* The next driver may take no offloads: the kernel gives it whole frames until it says. */
+      hv_net_tap_set_offloads (net->tap, 0);
+      hv_net_tap_set_reading (net->tap, TRUE);
+    }
 }
 
 static void
@@ -289,7 +448,13 @@ net_unlock (void *opaque)
 static void
 net_receive_locked (void *opaque, const uint8_t *frame, gsize len)
 {
-  receive_locked (opaque, frame, len);
+  receive_locked (opaque, NULL, frame, len);
+}
+
+static gboolean
+net_receive_tap_locked (void *opaque, const uint8_t *packet, gsize len)
+{
+  return receive_locked (opaque, packet, packet + HDR_LEN, len - HDR_LEN);
 }
 
 HvVirtioNet *
@@ -304,8 +469,9 @@ hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci
   net->name = g_strdup (config->name);
   g_queue_init (&net->pending);
   net->tx_buffer = g_malloc (HV_VIRTIO_NET_FRAME_MAX);
+  net->link_up = !config->link_down;
   memcpy (net->config + CFG_MAC, config->mac, 6);
-  hv_put_le16 (net->config + CFG_STATUS, VIRTIO_NET_S_LINK_UP);
+  hv_put_le16 (net->config + CFG_STATUS, net->link_up ? VIRTIO_NET_S_LINK_UP : 0);
   hv_put_le16 (net->config + CFG_MAX_VQ_PAIRS, 1);
   net->info = (HvVirtioDeviceInfo){
     .name = net->name,
@@ -317,15 +483,42 @@ hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci
     .queue_size = QUEUE_SIZE,
     .config_size = CFG_LEN,
     .config_read = net_config_read,
+    .features_ok = net_features_ok,
     .driver_ok = net_driver_ok,
     .queue_notify = net_queue_notify,
     .reset = net_reset,
+    .rom = config->rom ? g_bytes_ref (config->rom) : NULL,
   };
+  if (config->backend == HV_NET_BACKEND_TAP)
+    {
+      /* Made before the transport, whose features depend on what the kernel takes. */
+      net->tap = hv_net_tap_new (context,
+                                 &(HvNetTapConfig){
+                                     .fd = config->tap_fd,
+                                     .lock = net_lock,
+                                     .unlock = net_unlock,
+                                     .receive = net_receive_tap_locked,
+                                     .opaque = net,
+                                 },
+                                 error);
+      if (net->tap == NULL)
+        {
+          hv_virtio_net_free (net);
+          return NULL;
+        }
+      if (hv_net_tap_has_offloads (net->tap))
+        net->info.features |= TAP_OFFLOAD_FEATURES;
+    }
   net->vdev = hv_virtio_pci_new (&net->platform, pci, &net->info, net, error);
   if (net->vdev == NULL)
     {
       hv_virtio_net_free (net);
       return NULL;
+    }
+  if (net->tap)
+    {
+      hv_net_tap_start (net->tap);
+      return net;
     }
   net->network = hv_net_user_new (context,
                                   &(HvNetUserConfig){
@@ -361,10 +554,12 @@ hv_virtio_net_free (HvVirtioNet *net)
       hv_virtio_unlock (net->vdev);
     }
   hv_net_user_free (net->network);
+  hv_net_tap_free (net->tap);
   hv_virtio_free (net->vdev);
   drop_pending_locked (net);
   g_main_context_unref (net->context);
   g_free (net->tx_buffer);
+  g_clear_pointer (&net->info.rom, g_bytes_unref);
   g_free (net->name);
   g_free (net);
 }
@@ -383,6 +578,35 @@ hv_virtio_net_get_stats (HvVirtioNet *net, HvVirtioNetStats *stats)
   hv_virtio_lock (net->vdev);
   *stats = net->stats;
   hv_virtio_unlock (net->vdev);
+}
+
+void
+hv_virtio_net_set_link (HvVirtioNet *net, gboolean up)
+{
+  hv_virtio_lock (net->vdev);
+  if (net->link_up != up)
+    {
+      net->link_up = up;
+      hv_put_le16 (net->config + CFG_STATUS, up ? VIRTIO_NET_S_LINK_UP : 0);
+      /* Frames that waited for the guest went out with the cable. */
+      if (!up)
+        drop_pending_locked (net);
+      hv_virtio_notify_config (net->vdev);
+      if (net->tap && g_queue_is_empty (&net->pending))
+        hv_net_tap_set_reading (net->tap, TRUE);
+    }
+  hv_virtio_unlock (net->vdev);
+}
+
+uint32_t
+hv_virtio_net_get_guest_address (HvVirtioNet *net)
+{
+  uint32_t address;
+
+  hv_virtio_lock (net->vdev);
+  address = net->guest_address;
+  hv_virtio_unlock (net->vdev);
+  return address;
 }
 
 GVariant *
@@ -433,9 +657,14 @@ net_realize (HvDevice *device, GError **error)
 {
   const HvPlatform *platform = hv_device_get_platform (device);
   g_autoptr (GArray) forwards = g_array_new (FALSE, FALSE, sizeof (HvNetHostForward));
-  HvVirtioNetConfig config = { .name = device->id, .tftp_dir = hv_device_get_fd_option (device, "tftp") };
+  HvVirtioNetConfig config = { .name = device->id,
+                               .tap_fd = -1,
+                               .tftp_dir = hv_device_get_fd_option (device, "tftp") };
+  g_autoptr (GBytes) rom = NULL;
   GMainContext *context;
+  gboolean link = TRUE;
   const char *text;
+  int rom_fd;
 
   /* 52:54:00 is QEMU's prefix, and its first NIC's address; each further NIC counts up. */
   memcpy (config.mac, (const uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
@@ -445,17 +674,37 @@ net_realize (HvDevice *device, GError **error)
   if (g_variant_lookup (device->options, "hostfwd", "&s", &text)
       && !hv_net_parse_hostfwd (text, forwards, error))
     return FALSE;
-  if (g_variant_lookup (device->options, "backend", "&s", &text) && strcmp (text, "user") != 0)
+  text = "user";
+  g_variant_lookup (device->options, "backend", "&s", &text);
+  if (strcmp (text, "tap") == 0)
+    config.backend = HV_NET_BACKEND_TAP;
+  else if (strcmp (text, "user") != 0)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "there is no network backend “%s”", text);
       return FALSE;
     }
+  if (config.backend == HV_NET_BACKEND_TAP)
+    {
+      config.tap_fd = hv_device_get_fd_option (device, "tap");
+      if (config.tap_fd < 0)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the network backend “tap” needs a TAP device (the “tap” option)");
+          return FALSE;
+        }
+    }
   g_variant_lookup (device->options, "restrict", "b", &config.restricted);
+  g_variant_lookup (device->options, "link", "b", &link);
+  config.link_down = !link;
   config.forwards = (const HvNetHostForward *) forwards->data;
   config.n_forwards = forwards->len;
+  rom_fd = hv_device_get_fd_option (device, "rom");
+  if (rom_fd >= 0 && (rom = hv_pci_read_rom (rom_fd, error)) == NULL)
+    return FALSE;
+  config.rom = rom;
 
-  /* slirp polls sockets and may be busy with a burst of traffic: it gets a thread of its own. */
-  /* A thread of its own, of the role that may make network sockets (slirp's connections). */
+  /* A thread of its own, of the role that may make network sockets (slirp's connections): slirp polls
+   * sockets and a TAP may be busy with a burst of traffic. */
   context = hv_platform_get_thread_context (platform, device->id, HV_THREAD_NET, error);
   if (context == NULL)
     return FALSE;

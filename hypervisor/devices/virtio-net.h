@@ -1,6 +1,6 @@
 /* virtio-net.h — a virtio-net NIC (virtio 1.2 §5.1) on the virtio-pci transport, its network being
- * user-mode NAT through libslirp (10.0.2.0/24 with DHCP, as QEMU's "user" network), run on the
- * device's own I/O thread. */
+ * user-mode NAT through libslirp (10.0.2.0/24 with DHCP, as QEMU's "user" network) or a TAP device
+ * (bridged, with checksum and segmentation offloads), run on the device's own I/O thread. */
 #pragma once
 
 #include "platform.h"
@@ -10,17 +10,28 @@
 typedef struct _HvVirtioNet HvVirtioNet;
 
 /* The most frames (and bytes) waiting for the guest to give receive buffers; more are dropped, as a
- * NIC whose ring is full drops them.  TCP sends them again. */
+ * NIC whose ring is full drops them.  TCP sends them again.  A TAP is not read while a frame waits. */
 #define HV_VIRTIO_NET_PENDING_MAX       256
 #define HV_VIRTIO_NET_PENDING_MAX_BYTES (1u << 20)
 /* The longest frame either way (a 64 KiB IP packet and its Ethernet header, as QEMU allows); longer
  * ones from the guest are dropped. */
 #define HV_VIRTIO_NET_FRAME_MAX 65550
 
+typedef enum
+{
+  HV_NET_BACKEND_USER, /* NAT through libslirp */
+  HV_NET_BACKEND_TAP,  /* a TAP device (a bridge's port) */
+} HvNetBackend;
+
 typedef struct
 {
   const char *name; /* unique in the machine (the device id) */
   uint8_t mac[6];
+  HvNetBackend backend;
+  int tap_fd;         /* HV_NET_BACKEND_TAP: the TAP (not owned), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR */
+  gboolean link_down; /* the cable is out at start */
+  GBytes *rom;        /* an option ROM (iPXE) behind the ROM BAR, or NULL (not taken: referenced) */
+  /* The rest for the user backend only. */
   /* Nothing leaves the host: the guest gets DHCP, TFTP and pings to the gateway, and may answer
    * whoever reaches it through a port forward; no DNS, no IPv6. */
   gboolean restricted;
@@ -32,10 +43,11 @@ typedef struct
 typedef struct
 {
   uint64_t tx_frames;   /* frames the guest sent that went to the network */
-  uint64_t tx_dropped;  /* malformed ones (shorter than the header, longer than FRAME_MAX) */
+  uint64_t tx_dropped;  /* malformed ones (shorter than the header, longer than FRAME_MAX or the MTU
+                         * without segmentation, offloads not taken), or lost: link down, TAP refused */
   uint64_t tx_filtered; /* ones restricted mode kept in */
   uint64_t rx_frames;   /* frames given to the guest */
-  uint64_t rx_dropped;  /* frames the guest had no room for */
+  uint64_t rx_dropped;  /* frames the guest had no room for, or that came while the link was down */
 } HvVirtioNetStats;
 
 /* Creates the NIC on @pci and its network on @context (the device's I/O thread, which also takes its
@@ -52,6 +64,12 @@ void hv_virtio_net_receive (HvVirtioNet *net, const uint8_t *frame, gsize len);
  * (and are dropped past the limit).  Any thread. */
 void hv_virtio_net_set_paused (HvVirtioNet *net, gboolean paused);
 void hv_virtio_net_get_stats (HvVirtioNet *net, HvVirtioNetStats *stats);
+/* Plugs the cable in or pulls it out: the guest sees LINK_UP change (a configuration interrupt); with
+ * it out nothing is sent or received.  Any thread. */
+void hv_virtio_net_set_link (HvVirtioNet *net, gboolean up);
+/* The IPv4 address (network order) of the last DHCP ACK that went to the guest for its MAC, 0 before
+ * one has.  Any thread. */
+uint32_t hv_virtio_net_get_guest_address (HvVirtioNet *net);
 
 /* Saved state: the transport, queues and MAC address.  The network's connections are not saved: a
  * restored guest keeps its address (DHCP leases are renewed as usual) but open TCP connections through

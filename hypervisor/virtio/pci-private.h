@@ -63,11 +63,13 @@ struct _HvVirtio
 
   gboolean bar_mapped[6];
   uint64_t bar_mapped_addr[6];
-  gboolean warned; /* a host-side failure was logged once */
+  uint64_t rom_mapped_addr; /* where the option ROM decodes, 0 nowhere */
+  gboolean warned;          /* a host-side failure was logged once */
 };
 
 /* Takes the configuration-space bits that steer interrupts (MSI-X Enable and Function Mask, INTx
- * Disable) and applies them: the line is raised or lowered, held-back MSI-X interrupts go out. */
+ * Disable) and applies them: the line is raised or lowered, held-back MSI-X interrupts go out.  Maps the
+ * option ROM where its BAR says. */
 void hv_virtio_pci_sync_config_locked (HvVirtio *vdev);
 /* Makes the I/O thread look at every running queue, as if the driver had notified each. */
 void hv_virtio_pci_kick_queues_locked (HvVirtio *vdev);

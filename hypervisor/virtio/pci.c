@@ -31,6 +31,7 @@
 #define PCI_CAPABILITY_LIST      0x34
 #define PCI_INTERRUPT_PIN        0x3d
 #define PCI_STATUS_CAP_LIST      0x0010
+#define PCI_COMMAND_MEMORY       0x0002
 #define PCI_COMMAND_INTX_DISABLE 0x0400
 #define PCI_CAP_ID_VNDR          0x09
 #define PCI_CAP_ID_MSIX          0x11
@@ -135,12 +136,51 @@ interrupt_locked (HvVirtio *vdev, uint8_t isr_bit, uint16_t vector)
     }
 }
 
+/* The ROM BAR: reads see the ROM (0xff past its end), writes go nowhere.  The ROM never changes, so
+ * no lock is needed. */
+static void
+rom_io (void *opaque, uint64_t offset, uint8_t *data, unsigned len, gboolean is_write)
+{
+  HvVirtio *vdev = opaque;
+  gsize size;
+  const uint8_t *rom = g_bytes_get_data (vdev->info->rom, &size);
+
+  if (is_write)
+    return;
+  for (unsigned i = 0; i < len; i++)
+    data[i] = offset + i < size ? rom[offset + i] : 0xff;
+}
+
+/* Maps the option ROM where the guest put and enabled it while memory decoding is on, else nowhere. */
+static void
+place_rom_locked (HvVirtio *vdev, uint16_t command)
+{
+  const HvPlatform *platform = vdev->platform;
+  uint64_t addr = (command & PCI_COMMAND_MEMORY) ? hv_pci_rom_address (&vdev->pci) : 0;
+  g_autoptr (GError) error = NULL;
+
+  if (vdev->info->rom == NULL || platform->mmio == NULL || addr == vdev->rom_mapped_addr)
+    return;
+  if (vdev->rom_mapped_addr != 0)
+    hv_bus_unregister (platform->mmio, vdev->rom_mapped_addr, vdev);
+  vdev->rom_mapped_addr = 0;
+  if (addr != 0
+      && !hv_bus_register (platform->mmio, addr, vdev->pci.rom_size, vdev->info->name, rom_io, vdev, &error))
+    {
+      g_debug ("%s: the option ROM stays unmapped: %s", vdev->info->name, error->message);
+      return;
+    }
+  vdev->rom_mapped_addr = addr;
+}
+
 /* Takes the bits of configuration space that steer interrupts. */
 void
 hv_virtio_pci_sync_config_locked (HvVirtio *vdev)
 {
   uint16_t control = hv_get_le16 (vdev->pci.config + CAP_MSIX + 2);
   uint16_t command = hv_get_le16 (vdev->pci.config + PCI_COMMAND);
+
+  place_rom_locked (vdev, command);
 
   vdev->intx_disabled = (command & PCI_COMMAND_INTX_DISABLE) != 0;
   hv_msix_set_control (vdev->msix, (control & MSIX_CONTROL_ENABLE) != 0,
@@ -872,6 +912,12 @@ hv_virtio_pci_new (const HvPlatform *platform, HvPci *pci, const HvVirtioDeviceI
   vdev->pci.opaque = vdev;
   vdev->pci.config_written = pci_config_written;
   vdev->pci.bar_moved = pci_bar_moved;
+  if (info->rom)
+    {
+      vdev->pci.rom_size = 0x800;
+      while (vdev->pci.rom_size < g_bytes_get_size (info->rom))
+        vdev->pci.rom_size <<= 1;
+    }
   build_config_space (vdev);
   reset_transport_locked (vdev);
 
@@ -931,6 +977,8 @@ hv_virtio_free (HvVirtio *vdev)
   g_mutex_lock (&vdev->lock);
   unmap_bar_locked (vdev, BAR_MSIX);
   unmap_bar_locked (vdev, BAR_REGS);
+  if (vdev->rom_mapped_addr != 0)
+    hv_bus_unregister (platform->mmio, vdev->rom_mapped_addr, vdev);
   if (vdev->intx_level)
     hv_platform_set_irq (platform, vdev->intx_gsi, FALSE);
   g_mutex_unlock (&vdev->lock);

@@ -143,6 +143,7 @@ typedef struct
   unsigned n_queues;    /* 1 .. HV_VIRTIO_MAX_QUEUES */
   uint16_t queue_size;  /* each queue's maximum size, a power of two */
   unsigned config_size; /* bytes of device-specific configuration, 0 .. HV_VIRTIO_MAX_CONFIG */
+  GBytes *rom;          /* an option ROM behind the ROM BAR (iPXE for a NIC), or NULL */
 
   /* Callbacks, with the device lock held; any may be NULL.  Accesses to the device configuration are cut
    * to config_size (offset + len <= config_size). */

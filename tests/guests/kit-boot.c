@@ -57,6 +57,31 @@ kit_cmdline (void)
 }
 
 bool
+kit_cmdline_string (const char *key, char *buf, size_t size)
+{
+  const char *s = kit_cmdline ();
+  size_t key_len = strlen (key);
+
+  while (*s)
+    {
+      while (*s == ' ' || *s == '\t')
+        s++;
+      const char *word = s;
+      while (*s && *s != ' ' && *s != '\t')
+        s++;
+      if ((size_t) (s - word) <= key_len || memcmp (word, key, key_len) != 0 || word[key_len] != '=')
+        continue;
+      size_t len = (size_t) (s - word) - key_len - 1;
+      if (len >= size)
+        return false;
+      memcpy (buf, word + key_len + 1, len);
+      buf[len] = '\0';
+      return true;
+    }
+  return false;
+}
+
+bool
 kit_cmdline_u64 (const char *key, uint64_t *value)
 {
   const char *s = kit_cmdline ();

@@ -250,18 +250,7 @@ kit_parse_ipv4 (const char *text, size_t len, uint8_t ip[4])
 bool
 kit_cmdline_ipv4 (const char *key, uint8_t ip[4])
 {
-  const char *s = kit_cmdline ();
-  size_t key_len = strlen (key);
+  char text[16];
 
-  while (*s)
-    {
-      while (*s == ' ' || *s == '\t')
-        s++;
-      const char *word = s;
-      while (*s && *s != ' ' && *s != '\t')
-        s++;
-      if ((size_t) (s - word) > key_len && memcmp (word, key, key_len) == 0 && word[key_len] == '=')
-        return kit_parse_ipv4 (word + key_len + 1, (size_t) (s - word) - key_len - 1, ip);
-    }
-  return false;
+  return kit_cmdline_string (key, text, sizeof text) && kit_parse_ipv4 (text, strlen (text), ip);
 }

@@ -161,6 +161,9 @@ const struct hvm_start_info *kit_start_info (void);
 const char *kit_cmdline (void);
 /* The value of the first "key=N" word on the command line (decimal or 0x-hex), or FALSE. */
 bool kit_cmdline_u64 (const char *key, uint64_t *value);
+/* The text of the first "key=TEXT" word (up to the next blank) into @buf; FALSE when there is none or
+ * it does not fit in @size bytes with its NUL. */
+bool kit_cmdline_string (const char *key, char *buf, size_t size);
 /* Memory map and modules, bounds-checked: NULL when absent or out of range. */
 const struct hvm_memmap_table_entry *kit_memmap (uint32_t *n_entries);
 const struct hvm_modlist_entry *kit_modules (uint32_t *n_modules);

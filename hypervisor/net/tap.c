@@ -1,0 +1,213 @@
+/* tap.c — a NIC's network as a TAP device: frames with their virtio-net header go to the TAP with one
+ * writev from guest memory, and come from it into a buffer on the NIC's I/O thread, which hands them to
+ * the NIC.  The TAP's fd is polled by a GSource whose events are switched off while the guest has no
+ * receive buffers, so the kernel's queue (bounded, dropping) holds what waits, not ours. */
+#include "net/tap.h"
+#include "hv.h"
+#include "iothread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* The longest packet read: the header and a 64 KiB GSO frame with its Ethernet and VLAN headers.  A
+ * longer one is cut by read(), seen as filling the buffer, and dropped. */
+#define PACKET_MAX (HV_NET_TAP_HDR_LEN + 65536 + 18)
+/* Frames read per dispatch, so that one busy TAP does not keep the thread from its queue notifications. */
+#define READS_PER_DISPATCH 64
+
+/* What the kernel may hand the guest once it takes them: checksum left to do, TSO, with ECN. */
+#define TUN_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
+
+typedef struct
+{
+  GSource source;
+  HvNetTap *tap;
+} TapSource;
+
+struct _HvNetTap
+{
+  GMainContext *context;
+  int fd;
+  void (*lock) (void *opaque);
+  void (*unlock) (void *opaque);
+  gboolean (*receive) (void *opaque, const uint8_t *packet, gsize len);
+  void *opaque;
+  gboolean has_offloads;
+  uint8_t *buffer; /* PACKET_MAX bytes, used on the context's thread only */
+
+  /* Guarded by the NIC's lock. */
+  gboolean closing;
+  gboolean reading;
+  GSource *source;
+  gpointer fd_tag;
+};
+
+static gboolean
+tap_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  HvNetTap *tap = ((TapSource *) source)->tap;
+
+  for (unsigned i = 0; i < READS_PER_DISPATCH; i++)
+    {
+      ssize_t n = read (tap->fd, tap->buffer, PACKET_MAX);
+      gboolean more;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          /* EAGAIN: drained.  EIO: the interface is down (nothing to read until it is up again). */
+          if (errno != EAGAIN && errno != EIO)
+            g_debug ("tap: cannot read: %s", g_strerror (errno));
+          break;
+        }
+      if (n < HV_NET_TAP_HDR_LEN || n >= PACKET_MAX)
+        continue; /* no header, or cut: nothing the guest could use */
+      tap->lock (tap->opaque);
+      /* A frame read while the guest had no room is still taken (it waits in the NIC); the next waits in
+       * the kernel. */
+      more = !tap->closing && tap->reading;
+      if (more && !tap->receive (tap->opaque, tap->buffer, (gsize) n))
+        {
+          hv_net_tap_set_reading (tap, FALSE);
+          more = FALSE;
+        }
+      tap->unlock (tap->opaque);
+      if (!more)
+        break;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs tap_source_funcs = {
+  .dispatch = tap_source_dispatch,
+};
+
+HvNetTap *
+hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **error)
+{
+  struct ifreq ifr = { 0 };
+  int hdr_len = HV_NET_TAP_HDR_LEN;
+  int flags;
+  HvNetTap *tap;
+
+  if (ioctl (config->fd, TUNGETIFF, &ifr) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "the network fd is not a TAP device: %s",
+                   g_strerror (saved));
+      return NULL;
+    }
+  if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP || !(ifr.ifr_flags & IFF_NO_PI)
+      || !(ifr.ifr_flags & IFF_VNET_HDR))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the TAP device %s was not made with IFF_TAP, IFF_NO_PI and IFF_VNET_HDR", ifr.ifr_name);
+      return NULL;
+    }
+  if (ioctl (config->fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot set the TAP device %s's header size: %s",
+                   ifr.ifr_name, g_strerror (saved));
+      return NULL;
+    }
+  flags = fcntl (config->fd, F_GETFL);
+  if (flags < 0 || fcntl (config->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    {
+      int saved = errno;
+      g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot make the TAP device %s non-blocking: %s",
+                   ifr.ifr_name, g_strerror (saved));
+      return NULL;
+    }
+
+  tap = g_new0 (HvNetTap, 1);
+  tap->context = g_main_context_ref (context);
+  tap->fd = config->fd;
+  tap->lock = config->lock;
+  tap->unlock = config->unlock;
+  tap->receive = config->receive;
+  tap->opaque = config->opaque;
+  tap->buffer = g_malloc (PACKET_MAX);
+  /* Offloads the kernel takes now it will take later: ask once, then hand the guest none until its
+   * driver says which it takes. */
+  tap->has_offloads = ioctl (tap->fd, TUNSETOFFLOAD, (unsigned long) TUN_OFFLOADS) == 0;
+  ioctl (tap->fd, TUNSETOFFLOAD, 0ul);
+  tap->reading = TRUE;
+  tap->source = g_source_new (&tap_source_funcs, sizeof (TapSource));
+  ((TapSource *) tap->source)->tap = tap;
+  tap->fd_tag = g_source_add_unix_fd (tap->source, tap->fd, G_IO_IN);
+  g_source_set_static_name (tap->source, "vireo tap");
+  return tap;
+}
+
+void
+hv_net_tap_start (HvNetTap *tap)
+{
+  g_source_attach (tap->source, tap->context);
+}
+
+void
+hv_net_tap_free (HvNetTap *tap)
+{
+  if (tap == NULL)
+    return;
+  if (g_source_get_context (tap->source) != NULL)
+    {
+      tap->lock (tap->opaque);
+      tap->closing = TRUE;
+      tap->unlock (tap->opaque);
+    }
+  g_source_destroy (tap->source);
+  g_source_unref (tap->source);
+  /* A read being handled right now finishes before the buffer goes. */
+  hv_iothread_barrier (tap->context);
+  g_main_context_unref (tap->context);
+  g_free (tap->buffer);
+  g_free (tap);
+}
+
+gboolean
+hv_net_tap_send (HvNetTap *tap, const struct iovec *iov, unsigned n_iov)
+{
+  ssize_t n;
+
+  if (tap->closing)
+    return FALSE;
+  do
+    n = writev (tap->fd, iov, (int) n_iov);
+  while (n < 0 && errno == EINTR);
+  /* EAGAIN: the TAP's queue is full (its reader is slow); EINVAL: a header the kernel refuses; EIO: the
+   * interface is down.  The frame is lost as on a wire. */
+  return n >= 0;
+}
+
+void
+hv_net_tap_set_reading (HvNetTap *tap, gboolean reading)
+{
+  if (tap->closing || tap->reading == reading)
+    return;
+  tap->reading = reading;
+  g_source_modify_unix_fd (tap->source, tap->fd_tag, reading ? G_IO_IN : 0);
+}
+
+gboolean
+hv_net_tap_set_offloads (HvNetTap *tap, unsigned tun_flags)
+{
+  if (ioctl (tap->fd, TUNSETOFFLOAD, (unsigned long) tun_flags) == 0)
+    return TRUE;
+  g_debug ("tap: the kernel refused offloads %#x: %s", tun_flags, g_strerror (errno));
+  ioctl (tap->fd, TUNSETOFFLOAD, 0ul);
+  return FALSE;
+}
+
+gboolean
+hv_net_tap_has_offloads (HvNetTap *tap)
+{
+  return tap->has_offloads;
+}
