@@ -250,7 +250,8 @@ kit_virtio_net_queue_frame (const void *frame, size_t len)
     kit_virtio_net_flush (); /* the device may not know of what it has to send yet */
   for (; nic.tx_free == 0; reclaim_tx ())
     {
-      if (kit_rdtsc () - start > RESET_TIMEOUT_CYCLES * 16)
+      /* Seconds: a device whose thread a busy host starves for a while is slow, not gone. */
+      if (kit_rdtsc () - start > RESET_TIMEOUT_CYCLES * 256)
         return false;
       cpu_pause ();
     }
