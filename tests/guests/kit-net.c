@@ -244,10 +244,11 @@ kit_virtio_net_queue_frame (const void *frame, size_t len)
 {
   if (nic.common == NULL || len > BUF_LEN - HDR_LEN)
     return false;
-  uint64_t start = kit_rdtsc ();
   reclaim_tx ();
   if (nic.tx_free == 0)
     kit_virtio_net_flush (); /* the device may not know of what it has to send yet */
+  /* The clock is read only when there is a wait to time: not per frame. */
+  uint64_t start = nic.tx_free == 0 ? kit_rdtsc () : 0;
   for (; nic.tx_free == 0; reclaim_tx ())
     {
       /* Seconds: a device whose thread a busy host starves for a while is slow, not gone. */
