@@ -1,9 +1,10 @@
 /* test-net.c — networking end to end: vireo-run --net boots net-probe, which gets its address by DHCP
  * from the NAT (the VM learns it too), fetches a file from the NAT's TFTP server and echoes UDP datagrams
- * the test sends through a port forward on 127.0.0.1; MACs, a taken port and bad --net options.  Every
- * NAT machine runs restricted: nothing leaves this host.  Bridged (root): in a network namespace of its
- * own with a bridge, vireo-run --net bridge= puts net-probe on it, the kernel's ping gets answers and
- * datagrams go both ways. */
+ * the test sends through a port forward on 127.0.0.1; MACs, a taken port and bad --net options; the
+ * network benchmark's guest (net-bench) echoes and sends its bursts whole.  Every NAT machine runs
+ * restricted: nothing leaves this host.  Bridged (root): in a network namespace of its own with a
+ * bridge, vireo-run --net bridge= puts net-probe on it, the kernel's ping gets answers and datagrams go
+ * both ways. */
 #include "test-util.h"
 
 #include <gio/gio.h>
@@ -47,11 +48,11 @@ typedef struct
   GString *seen;
 } Run;
 
-/* vireo-run --kernel net-probe.elf @args (NULL-terminated) with @flags. */
+/* vireo-run --kernel @guest.elf @args (NULL-terminated) with @flags. */
 static GSubprocess *
-spawn_vireo_run (const char *const *args, GSubprocessFlags flags)
+spawn_guest (const char *guest, const char *const *args, GSubprocessFlags flags)
 {
-  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
+  g_autofree char *kernel = vireo_test_guest_path (guest);
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
   GSubprocess *proc;
@@ -67,16 +68,30 @@ spawn_vireo_run (const char *const *args, GSubprocessFlags flags)
   return proc;
 }
 
+/* vireo-run --kernel net-probe.elf @args (NULL-terminated) with @flags. */
+static GSubprocess *
+spawn_vireo_run (const char *const *args, GSubprocessFlags flags)
+{
+  return spawn_guest ("net-probe", args, flags);
+}
+
+/* Starts vireo-run with @guest and @args (NULL-terminated), stdout piped. */
+static gboolean
+run_start_guest (Run *run, const char *guest, const char *const *args)
+{
+  if (!vireo_test_require_kvm ())
+    return FALSE;
+  run->proc = spawn_guest (guest, args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  run->lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (run->proc));
+  run->seen = g_string_new (NULL);
+  return TRUE;
+}
+
 /* Starts vireo-run with net-probe and @args (NULL-terminated), stdout piped. */
 static gboolean
 run_start (Run *run, const char *const *args)
 {
-  if (!vireo_test_require_kvm ())
-    return FALSE;
-  run->proc = spawn_vireo_run (args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  run->lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (run->proc));
-  run->seen = g_string_new (NULL);
-  return TRUE;
+  return run_start_guest (run, "net-probe", args);
 }
 
 /* The first line of the output starting with @prefix (NULL at the end of the output). */
@@ -598,12 +613,95 @@ test_save_restore (void)
   vireo_test_remove_tree (dir);
 }
 
+/* Asks net-bench for @count datagrams of @size bytes and checks that each arrives once, in order, as
+ * the guest made it (sequence number, then bytes counting up), then the end marker.  The bursts are
+ * small enough for a socket's default buffer, so none may be lost. */
+static void
+assert_burst (int fd, unsigned count, unsigned size)
+{
+  g_autofree char *command = g_strdup_printf ("net-bench send %u %u", count, size);
+  g_autofree char *end = g_strdup_printf ("net-bench end %u", count);
+  uint8_t buf[2048];
+  unsigned received = 0;
+
+  g_assert_cmpint (send (fd, command, strlen (command), 0), ==, (gssize) strlen (command));
+  for (;;)
+    {
+      GPollFD pfd = { .fd = fd, .events = G_IO_IN };
+      ssize_t n;
+
+      if (g_poll (&pfd, 1, 10000) != 1)
+        g_error ("the burst of %u x %u bytes stopped after %u datagrams", count, size, received);
+      n = recv (fd, buf, sizeof buf, 0);
+      g_assert_cmpint (n, >, 0);
+      if ((gsize) n == strlen (end) && memcmp (buf, end, (gsize) n) == 0)
+        break;
+      g_assert_cmpint (n, ==, size);
+      g_assert_cmpuint ((guint) buf[0] << 24 | (guint) buf[1] << 16 | (guint) buf[2] << 8 | buf[3], ==,
+                        received);
+      for (unsigned i = 4; i < size; i++)
+        g_assert_cmpuint (buf[i], ==, i & 0xff);
+      received++;
+    }
+  g_assert_cmpuint (received, ==, count);
+}
+
+static void
+test_bench_guest (void)
+{
+  uint16_t port = free_udp_port ();
+  g_autofree char *net = g_strdup_printf ("user,restrict=on,hostfwd=udp:127.0.0.1:%u-:7", port);
+  const char *args[] = { "--net", net, NULL };
+  struct sockaddr_in to = { .sin_family = AF_INET,
+                            .sin_port = htons (port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  const uint8_t ping[64] = { 1, 2, 3, 4 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *line = NULL;
+  Run run = { 0 };
+  int fd;
+
+  if (!run_start_guest (&run, "net-bench", args))
+    return;
+  line = run_wait_line (&run, "net-bench ready ip=");
+  g_assert_cmpstr (line, ==, "net-bench ready ip=10.0.2.15");
+
+  fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &to, sizeof to), ==, 0);
+  assert_echoed (fd, port, ping, sizeof ping);
+  assert_burst (fd, 200, 64);
+  assert_burst (fd, 100, 1400);
+  /* A bad command is refused on the console, and the guest goes on serving. */
+  g_assert_cmpint (send (fd, "net-bench send 5 7", 18, 0), ==, 18);
+  g_clear_pointer (&line, g_free);
+  line = run_wait_line (&run, "net-bench: ");
+  g_assert_cmpstr (line, ==, "net-bench: bad send command");
+  assert_echoed (fd, port, ping, sizeof ping);
+  g_assert_cmpint (send (fd, "net-bench quit", 14, 0), ==, 14);
+  close (fd);
+
+  g_clear_pointer (&line, g_free);
+  line = run_wait_line (&run, "net-bench done");
+  g_assert_nonnull (line);
+  g_assert_true (g_subprocess_wait (run.proc, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (run.proc));
+  g_assert_cmpint (g_subprocess_get_exit_status (run.proc), ==, STATUS_POWER_OFF);
+  g_assert_nonnull (strstr (run.seen->str, "net-bench sent 200 64\n"));
+  g_assert_nonnull (strstr (run.seen->str, "net-bench sent 100 1400\n"));
+  g_clear_object (&run.lines);
+  g_clear_object (&run.proc);
+  run_clear (&run);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/net/dhcp-and-udp-echo", test_dhcp_and_udp_echo);
   g_test_add_func ("/net/mac", test_mac);
+  g_test_add_func ("/net/bench-guest", test_bench_guest);
   g_test_add_func ("/net/save-restore", test_save_restore);
   g_test_add_func ("/net/usage-errors", test_usage_errors);
   g_test_add_func ("/net/tftp-dir-missing", test_tftp_dir_missing);

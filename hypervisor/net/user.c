@@ -96,8 +96,9 @@ struct _HvNetUser
 
   /* Guarded by the NIC's lock. */
   Slirp *slirp;
-  gboolean closing; /* being freed: slirp is not called any more */
-  GArray *pollfds;  /* GPollFD: what slirp asked to poll this time round */
+  gboolean closing;     /* being freed: slirp is not called any more */
+  GArray *pollfds;      /* GPollFD: what the source polls, slirp's wishes when they last changed */
+  GArray *next_pollfds; /* GPollFD: slirp's wishes as prepare gathers them */
   GSource *slirp_source;
   GPtrArray *timers;    /* NetTimer */
   gint64 poll_deadline; /* monotonic µs by which slirp wants its timers run */
@@ -337,8 +338,8 @@ slirp_add_poll (int fd, int events, void *opaque)
     pfd.events |= G_IO_ERR;
   if (events & SLIRP_POLL_HUP)
     pfd.events |= G_IO_HUP;
-  g_array_append_val (user->pollfds, pfd);
-  return (int) user->pollfds->len - 1;
+  g_array_append_val (user->next_pollfds, pfd);
+  return (int) user->next_pollfds->len - 1;
 }
 
 static int
@@ -364,6 +365,20 @@ slirp_get_revents (int idx, void *opaque)
   return events;
 }
 
+static gboolean
+same_polls (GArray *a, GArray *b)
+{
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++)
+    {
+      const GPollFD *x = &g_array_index (a, GPollFD, i), *y = &g_array_index (b, GPollFD, i);
+      if (x->fd != y->fd || x->events != y->events)
+        return FALSE;
+    }
+  return TRUE;
+}
+
 /* The slirp source: prepare asks slirp what to poll and for how long, dispatch lets it act on what the
  * poll found (and run its TCP timers, which need a call at least every timeout). */
 static gboolean
@@ -380,13 +395,26 @@ slirp_source_prepare (GSource *source, gint *timeout)
       *timeout = -1;
       return FALSE;
     }
-  for (guint i = 0; i < user->pollfds->len; i++)
-    g_source_remove_poll (source, &g_array_index (user->pollfds, GPollFD, i));
-  g_array_set_size (user->pollfds, 0);
+  g_array_set_size (user->next_pollfds, 0);
   slirp_pollfds_fill (user->slirp, &slirp_timeout, slirp_add_poll, user);
-  /* The array is complete: the GPollFDs stay where they are until the next prepare. */
-  for (guint i = 0; i < user->pollfds->len; i++)
-    g_source_add_poll (source, &g_array_index (user->pollfds, GPollFD, i));
+  /* GLib wakes the context up whenever a poll is added or removed, so redoing the set on every prepare
+   * made each iteration wake the next: the thread never slept and took a CPU from the guest.  The set
+   * changes only when slirp's wishes do (a socket made or closed, output waiting). */
+  if (!same_polls (user->pollfds, user->next_pollfds))
+    {
+      GArray *old = user->pollfds;
+
+      for (guint i = 0; i < old->len; i++)
+        g_source_remove_poll (source, &g_array_index (old, GPollFD, i));
+      user->pollfds = user->next_pollfds;
+      user->next_pollfds = old;
+      /* The array is complete: the GPollFDs stay where they are until the set changes again. */
+      for (guint i = 0; i < user->pollfds->len; i++)
+        g_source_add_poll (source, &g_array_index (user->pollfds, GPollFD, i));
+    }
+  else
+    for (guint i = 0; i < user->pollfds->len; i++)
+      g_array_index (user->pollfds, GPollFD, i).revents = 0;
   slirp_timeout = MIN (slirp_timeout, 1000);
   user->poll_deadline = g_get_monotonic_time () + (gint64) slirp_timeout * 1000;
   user->unlock (user->opaque);
@@ -504,6 +532,7 @@ hv_net_user_new (GMainContext *context, const HvNetUserConfig *config, GError **
   if (config->tftp_dir >= 0)
     user->tftp_path = g_strdup_printf ("/proc/self/fd/%d", config->tftp_dir);
   user->pollfds = g_array_new (FALSE, FALSE, sizeof (GPollFD));
+  user->next_pollfds = g_array_new (FALSE, FALSE, sizeof (GPollFD));
   user->timers = g_ptr_array_new ();
   if (!start_slirp (user, config, error))
     {
@@ -549,6 +578,7 @@ hv_net_user_free (HvNetUser *user)
     }
   g_ptr_array_unref (user->timers);
   g_array_unref (user->pollfds);
+  g_array_unref (user->next_pollfds);
   g_main_context_unref (user->context);
   g_free (user->forwards);
   g_free (user->tftp_path);

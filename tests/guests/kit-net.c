@@ -1,7 +1,13 @@
 /* kit-net.c — the guest kit's virtio-net driver over virtio-pci modern: polled, one receive and one
  * transmit queue of KIT_NET_QUEUE buffers each, VERSION_1 and MAC only (no offloads, no mergeable
  * buffers: every receive buffer holds a whole frame).  Like kit-virtio.c it asks for no interrupts
- * and checks everything the device writes (used ids and lengths) before use. */
+ * and checks everything the device writes (used ids and lengths) before use.
+ *
+ * Doorbells are VM exits, the dearest thing a guest does where exits cost tens of microseconds (this
+ * host), so the driver rings few: frames may be queued and sent with one doorbell
+ * (kit_virtio_net_queue_frame, kit_virtio_net_flush), and receive buffers go back to the device
+ * without one until half the ring is back; the device always knows of at least the other half, so it
+ * is never left without buffers while the driver holds back. */
 #include "kit-private.h"
 
 /* The virtio-pci register layout is kit-private.h's; this device's own feature bit: */
@@ -59,6 +65,8 @@ static struct
   uint32_t notify_multiplier;
   uint16_t tx_free; /* transmit buffers not with the device */
   uint16_t tx_next;
+  uint16_t tx_unkicked; /* frames published since the last transmit doorbell */
+  uint16_t rx_unkicked; /* buffers given back since the last receive doorbell */
 } nic;
 
 static bool
@@ -222,15 +230,29 @@ reclaim_tx (void)
     }
 }
 
+void
+kit_virtio_net_flush (void)
+{
+  if (nic.tx_unkicked == 0)
+    return;
+  nic.tx_unkicked = 0;
+  kick (&nic.tx);
+}
+
 bool
-kit_virtio_net_send (const void *frame, size_t len)
+kit_virtio_net_queue_frame (const void *frame, size_t len)
 {
   if (nic.common == NULL || len > BUF_LEN - HDR_LEN)
     return false;
-  uint64_t start = kit_rdtsc ();
-  for (reclaim_tx (); nic.tx_free == 0; reclaim_tx ())
+  reclaim_tx ();
+  if (nic.tx_free == 0)
+    kit_virtio_net_flush (); /* the device may not know of what it has to send yet */
+  /* The clock is read only when there is a wait to time: not per frame. */
+  uint64_t start = nic.tx_free == 0 ? kit_rdtsc () : 0;
+  for (; nic.tx_free == 0; reclaim_tx ())
     {
-      if (kit_rdtsc () - start > RESET_TIMEOUT_CYCLES * 16)
+      /* Seconds: a device whose thread a busy host starves for a while is slow, not gone. */
+      if (kit_rdtsc () - start > RESET_TIMEOUT_CYCLES * 256)
         return false;
       cpu_pause ();
     }
@@ -244,7 +266,16 @@ kit_virtio_net_send (const void *frame, size_t len)
   nic.tx.avail.ring[nic.tx.avail.idx % KIT_NET_QUEUE] = id;
   barrier ();
   nic.tx.avail.idx++;
-  kick (&nic.tx);
+  nic.tx_unkicked++;
+  return true;
+}
+
+bool
+kit_virtio_net_send (const void *frame, size_t len)
+{
+  if (!kit_virtio_net_queue_frame (frame, len))
+    return false;
+  kit_virtio_net_flush ();
   return true;
 }
 
@@ -273,7 +304,11 @@ kit_virtio_net_receive (void *frame, size_t max)
       nic.rx.avail.ring[nic.rx.avail.idx % KIT_NET_QUEUE] = (uint16_t) id;
       barrier ();
       nic.rx.avail.idx++;
-      kick (&nic.rx);
+      if (++nic.rx_unkicked >= KIT_NET_QUEUE / 2)
+        {
+          nic.rx_unkicked = 0;
+          kick (&nic.rx);
+        }
       if (copied > 0)
         return copied;
     }

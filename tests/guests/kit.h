@@ -509,7 +509,7 @@ int kit_virtio_blk_range (KitVirtioBlk *dev, uint32_t type, uint64_t sector, uin
 /* virtio-net over virtio-pci modern (kit-net.c): polled, no interrupts, VERSION_1 and MAC only (no
  * offloads: frames go out and come in whole, with the checksums the guest wrote). */
 #define KIT_VIRTIO_NET_DEVICE_ID 0x1041 /* 0x1040 + device type 1 */
-#define KIT_NET_QUEUE            16     /* buffers per queue, each holding a whole frame */
+#define KIT_NET_QUEUE            256    /* buffers per queue, each holding a whole frame */
 
 /* Sets up the @index-th virtio-net PCI function and fills its receive queue; its MAC address goes to
  * @mac.  FALSE, silently, when there is no such device; with a line on serial when it cannot be
@@ -517,6 +517,41 @@ int kit_virtio_blk_range (KitVirtioBlk *dev, uint32_t type, uint64_t sector, uin
 bool kit_virtio_net_init (unsigned index, uint8_t mac[6]);
 /* Sends one Ethernet frame (at most 2036 bytes); FALSE when it is too long or the device takes none. */
 bool kit_virtio_net_send (const void *frame, size_t len);
+/* The same without ringing the doorbell (one is rung when the ring is full): a burst of frames costs
+ * one VM exit, rung by kit_virtio_net_flush() after the last. */
+bool kit_virtio_net_queue_frame (const void *frame, size_t len);
+void kit_virtio_net_flush (void);
+
+/* IPv4 over that NIC (kit-ip.c): UDP framing, ARP answers, a DHCP client. */
+#define KIT_ETH_LEN     14
+#define KIT_UDP_HEADERS (KIT_ETH_LEN + 20 + 8) /* Ethernet, IPv4 without options, UDP */
+
+typedef struct
+{
+  uint8_t mac[6];
+  uint8_t ip[4];
+  uint8_t gateway[4]; /* from DHCP; 0.0.0.0 when it named none */
+  uint8_t server[4];  /* the DHCP server's identifier */
+} KitIp;
+
+uint16_t kit_get_be16 (const uint8_t *p);
+void kit_put_be16 (uint8_t *p, uint16_t value);
+/* Writes the headers of a UDP datagram from @me to @dst_ip at @dst_mac into @frame, whose payload of
+ * @payload_len bytes is already at @frame + KIT_UDP_HEADERS; returns the frame's length. */
+size_t kit_udp_build (const KitIp *me, uint8_t *frame, const uint8_t *dst_mac, const uint8_t *dst_ip,
+                      uint16_t sport, uint16_t dport, size_t payload_len);
+/* The payload of the UDP datagram for port @dport in @frame (unfragmented IPv4 without options), or
+ * NULL.  Whose address it went to is the caller's to check (bytes 30-33 of the frame). */
+const uint8_t *kit_udp_payload (const uint8_t *frame, size_t len, uint16_t dport, size_t *payload_len);
+/* Answers @frame when it is an ARP request for @me's address; FALSE when it is no such request. */
+bool kit_arp_answer (const KitIp *me, const uint8_t *frame, size_t len);
+/* Takes an address from the DHCP server that answers @me->mac: @me's ip, gateway and server.  Frames
+ * that come meanwhile and are not for the client are dropped.  FALSE after about ten seconds. */
+bool kit_dhcp (KitIp *me);
+/* A dotted IPv4 address of exactly @len characters. */
+bool kit_parse_ipv4 (const char *text, size_t len, uint8_t ip[4]);
+/* The value of the first "key=A.B.C.D" word on the command line, or FALSE. */
+bool kit_cmdline_ipv4 (const char *key, uint8_t ip[4]);
 /* Copies the next received frame (cut to @max bytes) to @frame and returns its length; 0 when none has
  * come. */
 size_t kit_virtio_net_receive (void *frame, size_t max);
