@@ -104,6 +104,9 @@ drop_pending_locked (HvVirtioNet *net)
   while ((frame = g_queue_pop_head (&net->pending)) != NULL)
     g_bytes_unref (frame);
   net->pending_bytes = 0;
+  /* Nothing waits any more: the TAP may be read again (whatever comes next is dropped or delivered). */
+  if (net->tap)
+    hv_net_tap_set_reading (net->tap, TRUE);
 }
 
 /* Writes @len bytes of the stream that starts @offset bytes into @elems (header, then frame) across the
@@ -431,7 +434,6 @@ net_reset (void *opaque)
     {
       /* The next driver may take no offloads: the kernel gives it whole frames until it says. */
       hv_net_tap_set_offloads (net->tap, 0);
-      hv_net_tap_set_reading (net->tap, TRUE);
     }
 }
 
@@ -573,7 +575,7 @@ hv_virtio_net_free (HvVirtioNet *net)
       hv_virtio_unlock (net->vdev);
     }
   hv_net_user_free (net->network);
-  hv_net_tap_free (net->tap);
+  g_clear_pointer (&net->tap, hv_net_tap_free);
   hv_virtio_free (net->vdev);
   drop_pending_locked (net);
   g_main_context_unref (net->context);
@@ -611,8 +613,6 @@ hv_virtio_net_set_link (HvVirtioNet *net, gboolean up)
       if (!up)
         drop_pending_locked (net);
       hv_virtio_notify_config (net->vdev);
-      if (net->tap && g_queue_is_empty (&net->pending))
-        hv_net_tap_set_reading (net->tap, TRUE);
     }
   hv_virtio_unlock (net->vdev);
 }
