@@ -423,6 +423,9 @@ bridged_in_namespace (void)
 static void
 test_bridged (void)
 {
+  g_autofree char *ip = NULL;
+  g_autofree char *ping = NULL;
+
   if (g_test_subprocess ())
     {
       bridged_in_namespace ();
@@ -435,7 +438,9 @@ test_bridged (void)
       g_test_skip ("bridged networking needs root (a network namespace, a bridge and a TAP)");
       return;
     }
-  if (g_find_program_in_path ("ip") == NULL || g_find_program_in_path ("ping") == NULL)
+  ip = g_find_program_in_path ("ip");
+  ping = g_find_program_in_path ("ping");
+  if (ip == NULL || ping == NULL)
     {
       g_test_skip ("bridged networking's test needs ip (iproute2) and ping (iputils-ping)");
       return;
