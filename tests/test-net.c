@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum
@@ -376,6 +377,25 @@ bridged_in_namespace (void)
   g_assert_no_errno (unshare (CLONE_NEWNET));
   for (gsize i = 0; i < G_N_ELEMENTS (setup); i++)
     g_assert_cmpint (run_program (setup[i], NULL), ==, 0);
+  /* Without CAP_NET_ADMIN: one line saying so. */
+  {
+    const char *argv[] = {
+      "setpriv",  "--reuid=65534", "--regid=65534", "--clear-groups", vireo_test_vireo_run (),
+      "--kernel", kernel,          "--net",         "bridge=br0",     NULL
+    };
+    g_autofree char *err = NULL;
+    int status;
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                 NULL, NULL, NULL, &err, &status, &error));
+    g_assert_no_error (error);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, STATUS_SETUP_ERROR);
+    g_assert_true (
+        g_str_has_prefix (err, "vireo-run: --net: cannot attach a TAP device to the bridge br0: "));
+    g_assert_nonnull (strstr (err, "(bridged networking needs root or CAP_NET_ADMIN)\n"));
+    g_assert_cmpuint (strchr (err, '\n') - err + 1, ==, strlen (err));
+  }
   /* Bound before the guest starts: it says hello once, as soon as it has its address. */
   fd = udp_socket_on ("10.77.0.1", 7);
 
