@@ -660,7 +660,8 @@ tap_setup (Fixture *f, gconstpointer data)
   test_machine_init (&f->m);
   if (!private_netns)
     {
-      g_test_skip ("the TAP backend's tests need root (a network namespace, a bridge and a TAP)");
+      g_test_skip ("the TAP backend's tests need root and /dev/net/tun (a network namespace, a bridge and a "
+                   "TAP)");
       return;
     }
   f->tap_fd = hv_net_open_bridge_tap (BRIDGE, &name, &error);
@@ -1050,7 +1051,7 @@ enter_private_netns (void)
 {
   int sock;
 
-  if (geteuid () != 0 || unshare (CLONE_NEWNET) < 0)
+  if (geteuid () != 0 || access ("/dev/net/tun", R_OK | W_OK) < 0 || unshare (CLONE_NEWNET) < 0)
     return FALSE;
   write_proc ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
   write_proc ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
