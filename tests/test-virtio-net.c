@@ -61,6 +61,7 @@ typedef struct
   char *tftp_dir; /* served by the TFTP server, when the test has one */
   int tftp_fd;
   int tap_fd; /* the TAP backend's, or -1 */
+  char *tap_name;
   int packet; /* a packet socket on the TAP: the host's side */
 } Fixture;
 
@@ -125,6 +126,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
     close (f->packet);
   if (f->tap_fd >= 0)
     close (f->tap_fd);
+  g_free (f->tap_name);
   if (f->tftp_dir)
     {
       vireo_test_remove_tree (f->tftp_dir);
@@ -667,6 +669,7 @@ tap_setup (Fixture *f, gconstpointer data)
   f->tap_fd = hv_net_open_bridge_tap (BRIDGE, &name, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (name, "vireo-tap"));
+  f->tap_name = g_strdup (name);
   f->packet = socket (AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons (ETH_P_ALL));
   g_assert_cmpint (f->packet, >=, 0);
   g_assert_no_errno (setsockopt (f->packet, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one));
@@ -1065,6 +1068,43 @@ write_proc (const char *path, const char *value)
     }
 }
 
+/* Someone deletes the TAP under a running NIC: the NIC says so once and stops polling it (poll() would
+ * report the dead fd for ever), its frames go nowhere, and nothing else breaks. */
+static void
+test_tap_deleted (Fixture *f, gconstpointer data)
+{
+  const char *argv[] = { "ip", "link", "del", NULL, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ip = g_find_program_in_path ("ip");
+  uint8_t frame[100];
+  HvVirtioNetStats stats;
+  GLogLevelFlags fatal;
+  int status;
+
+  SKIP_WITHOUT_TAP (f);
+  if (ip == NULL)
+    {
+      g_test_skip ("ip (iproute2) is not installed");
+      return;
+    }
+  bring_up (f, 0, 8, RX_BUF_LEN);
+  argv[3] = f->tap_name;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                               &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  /* The NIC's warning is expected (g_test_expect_message does not see structured logging). */
+  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  test_machine_run_io (&f->m);
+  g_log_set_always_fatal (fatal);
+  /* Nothing is left to dispatch: the dead fd is not polled. */
+  g_assert_false (g_main_context_iteration (f->m.io_context, FALSE));
+  transmit (f, frame, test_frame (frame, sizeof frame, 7));
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.tx_dropped, ==, 1);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+}
+
 /* The test's network namespace, with IPv6 off (the kernel would send router solicitations down the
  * TAP) and a bridge for the TAPs, left down: an up bridge sends IGMP reports down its ports, and the
  * packet socket sees the TAP's traffic before the bridge would. */
@@ -1113,5 +1153,6 @@ main (int argc, char **argv)
   ADD ("tap/link", test_tap_link, tap_setup);
   ADD ("tap/rx-full", test_tap_rx_full, tap_setup);
   ADD ("tap/hostile", test_tap_hostile, tap_setup);
+  ADD ("tap/deleted", test_tap_deleted, tap_setup);
   return g_test_run ();
 }
