@@ -200,6 +200,46 @@ static const HvSpecOptionInfo virtio_net_options[] = {
   { NULL },
 };
 
+static gboolean
+has_option (GVariant *options, const char *name)
+{
+  g_autoptr (GVariant) value = g_variant_lookup_value (options, name, NULL);
+  return value != NULL;
+}
+
+/* A TAP NIC needs its TAP and has no NAT to configure; a NAT NIC has no TAP. */
+static gboolean
+check_net_options (GVariant *options, gboolean without_fds, GError **error)
+{
+  static const char *const nat_only[] = { "hostfwd", "restrict", "tftp" };
+  gboolean has_tap = has_option (options, "tap");
+  const char *backend = "user";
+
+  g_variant_lookup (options, "backend", "&s", &backend);
+  if (strcmp (backend, "tap") != 0)
+    {
+      if (!has_tap)
+        return TRUE;
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "a TAP device (“tap”) needs the backend “tap”");
+      return FALSE;
+    }
+  if (!has_tap && !without_fds)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "the backend “tap” needs a TAP device (“tap”)");
+      return FALSE;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (nat_only); i++)
+    if (has_option (options, nat_only[i]))
+      {
+        g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                     "the option “%s” is the NAT's (backend “user”), not a TAP's", nat_only[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 const HvDeviceKindInfo hv_kind_info_virtio_net = {
   .name = "virtio-net",
   .id_prefix = "net",
@@ -208,6 +248,7 @@ const HvDeviceKindInfo hv_kind_info_virtio_net = {
   = "virtio-net NIC with user-mode networking (NAT, DHCP, port forwards) or a TAP device (bridged)",
   .options = virtio_net_options,
   .boot_class = "network",
+  .check_options = check_net_options,
 };
 
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
@@ -760,6 +801,16 @@ check_device (const HvMachineSpec *spec, const HvDeviceSpec *device, HvSpecCheck
         {
           g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: the option “%s” is missing",
                        device->id, o->name);
+          return FALSE;
+        }
+    }
+  if (info->check_options)
+    {
+      g_autoptr (GError) local = NULL;
+      if (!info->check_options (device->options, (flags & HV_SPEC_CHECK_WITHOUT_FDS) != 0, &local))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "device “%s”: %s", device->id,
+                       local->message);
           return FALSE;
         }
     }

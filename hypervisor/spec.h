@@ -63,6 +63,9 @@ typedef struct
   const HvSpecOptionInfo *options; /* terminated by a NULL name; NULL for none */
   /* What the firmware may boot from it: "disk", "cdrom" or "network"; NULL: nothing. */
   const char *boot_class;
+  /* Checks how the options go together, once each is known to be well-formed; @without_fds: fd options
+   * may be missing yet.  NULL: any combination. */
+  gboolean (*check_options) (GVariant *options, gboolean without_fds, GError **error);
 } HvDeviceKindInfo;
 
 /* Every kind, NULL-terminated, and one by name (NULL when unknown). */

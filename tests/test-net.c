@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum
@@ -391,6 +392,25 @@ bridged_in_namespace (void)
   g_assert_no_errno (unshare (CLONE_NEWNET));
   for (gsize i = 0; i < G_N_ELEMENTS (setup); i++)
     g_assert_cmpint (run_program (setup[i], NULL), ==, 0);
+  /* Without CAP_NET_ADMIN: one line saying so. */
+  {
+    const char *argv[] = {
+      "setpriv",  "--reuid=65534", "--regid=65534", "--clear-groups", vireo_test_vireo_run (),
+      "--kernel", kernel,          "--net",         "bridge=br0",     NULL
+    };
+    g_autofree char *err = NULL;
+    int status;
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
+                                 NULL, NULL, NULL, &err, &status, &error));
+    g_assert_no_error (error);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, STATUS_SETUP_ERROR);
+    g_assert_true (
+        g_str_has_prefix (err, "vireo-run: --net: cannot attach a TAP device to the bridge br0: "));
+    g_assert_nonnull (strstr (err, "(bridged networking needs root or CAP_NET_ADMIN)\n"));
+    g_assert_cmpuint (strchr (err, '\n') - err + 1, ==, strlen (err));
+  }
   /* Bound before the guest starts: it says hello once, as soon as it has its address. */
   fd = udp_socket_on ("10.77.0.1", 7);
 
@@ -438,6 +458,9 @@ bridged_in_namespace (void)
 static void
 test_bridged (void)
 {
+  g_autofree char *ip = NULL;
+  g_autofree char *ping = NULL;
+
   if (g_test_subprocess ())
     {
       bridged_in_namespace ();
@@ -450,7 +473,9 @@ test_bridged (void)
       g_test_skip ("bridged networking needs root (a network namespace, a bridge and a TAP)");
       return;
     }
-  if (g_find_program_in_path ("ip") == NULL || g_find_program_in_path ("ping") == NULL)
+  ip = g_find_program_in_path ("ip");
+  ping = g_find_program_in_path ("ping");
+  if (ip == NULL || ping == NULL)
     {
       g_test_skip ("bridged networking's test needs ip (iproute2) and ping (iputils-ping)");
       return;

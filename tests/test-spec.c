@@ -537,6 +537,12 @@ test_check_net (void)
     { "{'backend': <'vde'>}", "device “net0”: the option “backend”: “vde” is not a network backend" },
     { "{'link': <false>}", NULL },
     { "{'link': <'down'>}", "must be of type “b”" },
+    { "{'backend': <'tap'>}", "device “net0”: the backend “tap” needs a TAP device (“tap”)" },
+    { "{'backend': <'tap'>, 'tap': <handle 1>, 'hostfwd': <'tcp::2222-:22'>}",
+      "the option “hostfwd” is the NAT's (backend “user”), not a TAP's" },
+    { "{'backend': <'tap'>, 'tap': <handle 1>, 'restrict': <true>}", "the option “restrict” is the NAT's" },
+    { "{'tap': <handle 1>}", "a TAP device (“tap”) needs the backend “tap”" },
+    { "{'backend': <'tap'>, 'tap': <handle 1>, 'link': <false>, 'mac': <'52:54:00:00:00:09'>}", NULL },
     { "{'mac': <'52:54:00:12:34'>}",
       "device “net0”: the option “mac”: “52:54:00:12:34” is not a MAC address" },
     { "{'mac': <'52-54-00-12-34-56'>}", "is not a MAC address" },
@@ -560,6 +566,8 @@ test_check_net (void)
     {
       g_autoptr (HvMachineSpec) spec = good_spec ();
 
+      /* Handle 1: a file the machine has (a TAP, as far as the spec can tell). */
+      g_assert_cmpint (hv_machine_spec_add_fd (spec, open_null ()), ==, 1);
       hv_machine_spec_add_device (spec, "virtio-net", NULL, g_variant_new_parsed (cases[i].options));
       if (cases[i].expect)
         assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, cases[i].expect);

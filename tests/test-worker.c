@@ -1,6 +1,7 @@
 /* test-worker.c — vireo-worker driven the way vireod drives it: spawned with a socketpair, spoken to
  * through the generated org.vireo.Worker1 proxy, re-attached through its socket; and its serial
  * multiplexer on its own (no KVM needed for that part). */
+#include "net-options.h"
 #include "serial-mux.h"
 #include "test-util.h"
 #include "vireo-worker-generated.h"
@@ -13,6 +14,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1480,6 +1484,109 @@ test_change_medium (void)
   vireo_test_remove_tree (dir);
 }
 
+/* ---- a NIC on a bridge ---- */
+
+/* The sandboxed worker runs a NIC on a TAP it was handed (as vireod hands it one): net-probe, at a
+ * static address on a bridge in a network namespace the test process made for itself (a subprocess, so
+ * the namespace goes with it), sends its hello to a socket there, and echoes a datagram back; the NIC's
+ * I/O thread reads and writes the TAP under its seccomp filter. */
+static void
+tap_in_namespace (void)
+{
+  static const char *const setup[][8] = {
+    { "ip", "link", "set", "lo", "up", NULL },
+    { "ip", "link", "add", "br0", "type", "bridge", NULL },
+    { "ip", "addr", "add", "10.77.0.1/24", "dev", "br0", NULL },
+    { "ip", "link", "set", "br0", "up", NULL },
+  };
+  g_autofree char *kernel = vireo_test_guest_path ("net-probe");
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+  struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons (7) };
+  GVariantBuilder builder;
+  Worker worker;
+  char buf[64];
+  int serial, sock, tap, tap_index;
+  struct pollfd pfd;
+
+  g_assert_no_errno (unshare (CLONE_NEWNET));
+  for (gsize i = 0; i < G_N_ELEMENTS (setup); i++)
+    {
+      int status;
+      g_assert_true (
+          g_spawn_sync (NULL, (char **) setup[i], NULL,
+                        G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                        NULL, NULL, NULL, &status, &error));
+      g_assert_true (g_spawn_check_wait_status (status, NULL));
+    }
+  sock = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (inet_pton (AF_INET, "10.77.0.1", &addr.sin_addr), ==, 1);
+  g_assert_no_errno (bind (sock, (struct sockaddr *) &addr, sizeof addr));
+  tap = hv_net_open_bridge_tap ("br0", NULL, &error);
+  g_assert_no_error (error);
+  tap_index = g_unix_fd_list_append (fds, tap, &error);
+  g_assert_no_error (error);
+  close (tap);
+
+  if (!worker_spawn (&worker))
+    return;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_uint32 (1));
+  g_variant_builder_add (&builder, "{sv}", "memory", g_variant_new_uint64 (64 << 20));
+  g_variant_builder_add (&builder, "{sv}", "kvm-fd",
+                         g_variant_new_handle (append_fd (fds, "/dev/kvm", O_RDWR)));
+  g_variant_builder_add (&builder, "{sv}", "kernel",
+                         g_variant_new_handle (append_fd (fds, kernel, O_RDONLY)));
+  g_variant_builder_add (&builder, "{sv}", "cmdline",
+                         g_variant_new_string ("ip=10.77.0.2/24 send=10.77.0.1"));
+  g_variant_builder_add (&builder, "{sv}", "devices",
+                         g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {}), ('virtio-net', 'net0', "
+                                               "{'backend': <'tap'>, 'tap': <%h>})]",
+                                               tap_index));
+  vireo_worker1_call_start_sync (worker.proxy, g_variant_builder_end (&builder), fds, NULL, NULL, &error);
+  g_assert_no_error (error);
+  serial = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (serial, seen, "net-probe ip=10.77.0.2 gw=0.0.0.0\n"));
+
+  pfd = (struct pollfd){ .fd = sock, .events = POLLIN };
+  g_assert_cmpint (poll (&pfd, 1, 10000), ==, 1);
+  g_assert_cmpint (recv (sock, buf, sizeof buf, 0), ==, strlen ("net-probe hello"));
+  g_assert_cmpmem (buf, strlen ("net-probe hello"), "net-probe hello", strlen ("net-probe hello"));
+  g_assert_cmpint (inet_pton (AF_INET, "10.77.0.2", &addr.sin_addr), ==, 1);
+  g_assert_cmpint (sendto (sock, "through the sandbox", 19, 0, (struct sockaddr *) &addr, sizeof addr), ==,
+                   19);
+  g_assert_cmpint (poll (&pfd, 1, 10000), ==, 1);
+  g_assert_cmpint (recv (sock, buf, sizeof buf, 0), ==, 19);
+  g_assert_cmpmem (buf, 19, "through the sandbox", 19);
+  g_print ("echoed through the sandbox\n"); /* for the parent's check */
+  close (sock);
+  close (serial);
+  worker_clear (&worker);
+}
+
+static void
+test_tap (void)
+{
+  g_autofree char *ip = g_find_program_in_path ("ip");
+
+  if (g_test_subprocess ())
+    {
+      tap_in_namespace ();
+      return;
+    }
+  if (!vireo_test_require_kvm ())
+    return;
+  if (geteuid () != 0 || ip == NULL)
+    {
+      g_test_skip ("a NIC on a bridge needs root and ip (iproute2)");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 120 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("*echoed through the sandbox*");
+}
+
 /* ChangeMedium replaces a disc the guest locked, and the machine keeps the new disc across Reset. */
 static void
 test_change_medium_reset (void)
@@ -1541,6 +1648,7 @@ main (int argc, char **argv)
   g_test_add_func ("/worker/serial-mux/input-backpressure", test_mux_input_backpressure);
   g_test_add_func ("/worker/serial-mux/client-limit", test_mux_client_limit);
   g_test_add_func ("/worker/hello", test_hello);
+  g_test_add_func ("/worker/tap", test_tap);
   g_test_add_func ("/worker/linger", test_linger);
   g_test_add_func ("/worker/echo-serial", test_echo_serial);
   g_test_add_func ("/worker/pause-resume", test_pause_resume);

@@ -88,7 +88,10 @@ struct _HvVirtioNet
   GQueue pending;   /* GBytes: header and frame for the guest, oldest first */
   gsize pending_bytes;
   HvVirtioNetStats stats;
-  uint8_t *tx_buffer;     /* HV_VIRTIO_NET_FRAME_MAX bytes */
+  uint8_t *tx_buffer; /* HV_VIRTIO_NET_FRAME_MAX bytes */
+  /* The chains one frame for the guest takes: QUEUE_SIZE, the most a queue may have (the transport
+   * refuses larger ones). */
+  HvVirtqueueElement **rx_elems;
   uint32_t guest_address; /* the IPv4 address the guest leased (network order), 0 for none yet */
   gboolean rx_batch;      /* the TAP is handing over a burst: one interrupt at its end */
   gboolean rx_unnotified; /* frames went to the guest in this burst */
@@ -104,6 +107,9 @@ drop_pending_locked (HvVirtioNet *net)
   while ((frame = g_queue_pop_head (&net->pending)) != NULL)
     g_bytes_unref (frame);
   net->pending_bytes = 0;
+  /* Nothing waits any more: the TAP may be read again (whatever comes next is dropped or delivered). */
+  if (net->tap)
+    hv_net_tap_set_reading (net->tap, TRUE);
 }
 
 /* Writes @len bytes of the stream that starts @offset bytes into @elems (header, then frame) across the
@@ -138,7 +144,7 @@ deliver_one_locked (HvVirtioNet *net, HvVirtqueue *vq, const uint8_t *packet, gs
 {
   gboolean mergeable = (hv_virtio_get_features (net->vdev) & HV_VIRTIO_FEATURE (VIRTIO_NET_F_MRG_RXBUF)) != 0;
   uint64_t need = len;
-  g_autofree HvVirtqueueElement **elems = g_new0 (HvVirtqueueElement *, vq->size);
+  HvVirtqueueElement **elems = net->rx_elems;
   uint8_t num_buffers[2];
   uint64_t total = 0;
   unsigned n = 0;
@@ -431,7 +437,6 @@ net_reset (void *opaque)
     {
       /* The next driver may take no offloads: the kernel gives it whole frames until it says. */
       hv_net_tap_set_offloads (net->tap, 0);
-      hv_net_tap_set_reading (net->tap, TRUE);
     }
 }
 
@@ -487,6 +492,7 @@ hv_virtio_net_new (const HvPlatform *platform, GMainContext *context, HvPci *pci
   net->name = g_strdup (config->name);
   g_queue_init (&net->pending);
   net->tx_buffer = g_malloc (HV_VIRTIO_NET_FRAME_MAX);
+  net->rx_elems = g_new0 (HvVirtqueueElement *, QUEUE_SIZE);
   net->link_up = !config->link_down;
   memcpy (net->config + CFG_MAC, config->mac, 6);
   hv_put_le16 (net->config + CFG_STATUS, net->link_up ? VIRTIO_NET_S_LINK_UP : 0);
@@ -573,11 +579,12 @@ hv_virtio_net_free (HvVirtioNet *net)
       hv_virtio_unlock (net->vdev);
     }
   hv_net_user_free (net->network);
-  hv_net_tap_free (net->tap);
+  g_clear_pointer (&net->tap, hv_net_tap_free);
   hv_virtio_free (net->vdev);
   drop_pending_locked (net);
   g_main_context_unref (net->context);
   g_free (net->tx_buffer);
+  g_free (net->rx_elems);
   g_clear_pointer (&net->info.rom, g_bytes_unref);
   g_free (net->name);
   g_free (net);
@@ -611,8 +618,6 @@ hv_virtio_net_set_link (HvVirtioNet *net, gboolean up)
       if (!up)
         drop_pending_locked (net);
       hv_virtio_notify_config (net->vdev);
-      if (net->tap && g_queue_is_empty (&net->pending))
-        hv_net_tap_set_reading (net->tap, TRUE);
     }
   hv_virtio_unlock (net->vdev);
 }

@@ -44,6 +44,7 @@ struct _HvNetTap
   /* Guarded by the NIC's lock. */
   gboolean closing;
   gboolean reading;
+  gboolean broken; /* reads fail: not polled any more */
   GSource *source;
   gpointer fd_tag;
 };
@@ -63,11 +64,16 @@ tap_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
 
       if (n < 0 && errno == EINTR)
         continue;
+      if (n < 0 && (errno == EAGAIN || errno == EIO))
+        break; /* drained (EIO: the interface is down; nothing until it is up again) */
       if (n < 0)
         {
-          /* EAGAIN: drained.  EIO: the interface is down (nothing to read until it is up again). */
-          if (errno != EAGAIN && errno != EIO)
-            g_debug ("tap: cannot read: %s", g_strerror (errno));
+          /* The TAP is gone (EBADFD: someone deleted the interface): poll() would report it for ever, so
+           * the fd is not polled again; the guest's frames go nowhere, as with a cut cable. */
+          g_warning ("tap: the TAP device cannot be read any more: %s", g_strerror (errno));
+          tap->broken = TRUE;
+          /* Out of the poll set altogether: poll() reports errors even for no events. */
+          g_source_remove_unix_fd (tap->source, tap->fd_tag);
           break;
         }
       if (n < HV_NET_TAP_HDR_LEN || n >= PACKET_MAX)
@@ -190,7 +196,7 @@ hv_net_tap_send (HvNetTap *tap, const struct iovec *iov, unsigned n_iov)
 void
 hv_net_tap_set_reading (HvNetTap *tap, gboolean reading)
 {
-  if (tap->closing || tap->reading == reading)
+  if (tap->closing || tap->broken || tap->reading == reading)
     return;
   tap->reading = reading;
   g_source_modify_unix_fd (tap->source, tap->fd_tag, reading ? G_IO_IN : 0);

@@ -1,0 +1,146 @@
+/* fuzz-virtio-net.c — the virtio-net NIC (hypervisor/devices/virtio-net.c) driven by a hostile guest on
+ * the unit tests' machine (tests/virtio-driver.c), its network libslirp's NAT in restricted mode with no
+ * port forwards (nothing opens a socket), and hostile frames from the network (anything a bridge could
+ * carry: the DHCP ACK parser sees them all).
+ *
+ * Before the first op the driver is up: every feature the device offers accepted, the receive queue
+ * (16 entries) at RAM 1 MiB (descriptors; avail ring + 0x100, used ring + 0x128), the transmit queue at
+ * 1 MiB + 0x1000, DRIVER_OK.  Buffers may go anywhere in the 64 KiB window.
+ *
+ * Input: a sequence of ops, the op byte's low 3 bits the kind:
+ *   0 guest RAM poke at 1 MiB + u16 % 64 KiB (u8 length % 33, bytes)   1 notify queue (op bit 3)
+ *   2 run the I/O thread's work                                          3 BAR 4 write (u16 offset,
+ *   u8 width, u64 value)                                                 4 a frame from the network
+ *   (u16 length % 2048, then bytes; the rest of the frame zeros)         5 pause, save, load, resume
+ *   6 config space write (u8 register, u8 width, u32 value)              7 the link down (op bit 3) or up
+ */
+#include "fuzz-input.h"
+#include "virtio-driver.h"
+#include "devices/virtio-net.h"
+
+#define MAX_OPS       256
+#define WINDOW        0x100000
+#define WINDOW_SIZE   FUZZ_WINDOW_SIZE
+#define SLOT          1
+#define NOTIFY_OFFSET 0x3000 /* in BAR 4 (virtio/pci.c) */
+#define NOTIFY_STRIDE 4
+
+static uint64_t
+bar4_address (TestMachine *m)
+{
+  uint64_t low = test_config_read (m, SLOT, 0x20, 4) & ~0xfu;
+
+  return low | (uint64_t) test_config_read (m, SLOT, 0x24, 4) << 32;
+}
+
+static void
+save_and_load (TestMachine *m, HvVirtioNet *net)
+{
+  g_autoptr (GVariant) state = NULL;
+  GError *error = NULL;
+
+  test_machine_run_io (m);
+  hv_virtio_net_set_paused (net, TRUE);
+  state = g_variant_ref_sink (hv_virtio_net_save_state (net));
+  if (!hv_virtio_net_load_state (net, state, &error))
+    fuzz_fail ("the NIC refused its own saved state: %s", error->message);
+  hv_virtio_net_set_paused (net, FALSE);
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  HvVirtioNetConfig config = { .name = "net0", .restricted = TRUE, .tftp_dir = -1 };
+  static uint8_t frame[2048];
+  TestMachine m;
+  TestDriver d;
+  TestQueue rxq, txq;
+  HvVirtioNet *net;
+  FuzzInput in;
+  GError *error = NULL;
+  uint64_t features;
+
+  fuzz_setup_logging (TRUE);
+
+  test_machine_init (&m);
+  memcpy (config.mac, (const uint8_t[]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
+  net = hv_virtio_net_new (&m.tp.platform, m.io_context, m.pci, &config, &error);
+  if (net == NULL)
+    fuzz_fail ("cannot create the NIC: %s", error->message);
+
+  test_driver_probe (&d, &m, SLOT);
+  test_common_write (&d, 0x00, 4, 0);
+  features = test_common_read (&d, 0x04, 4);
+  test_common_write (&d, 0x00, 4, 1);
+  features |= test_common_read (&d, 0x04, 4) << 32;
+  if (!test_driver_negotiate (&d, features))
+    fuzz_fail ("the NIC refused its own features");
+  test_queue_setup (&rxq, &d, 0, 16, WINDOW, HV_VIRTIO_MSI_NO_VECTOR);
+  test_queue_setup (&txq, &d, 1, 16, WINDOW + 0x1000, HV_VIRTIO_MSI_NO_VECTOR);
+  test_driver_set_status (&d, test_driver_status (&d) | HV_VIRTIO_STATUS_DRIVER_OK);
+
+  fuzz_input_init (&in, data, size);
+  for (unsigned n = 0; n < MAX_OPS && !fuzz_input_done (&in); n++)
+    {
+      uint8_t op = fuzz_take_u8 (&in);
+
+      switch (op & 0x7)
+        {
+        case 0:
+          fuzz_write_window (&in, test_guest (&m, WINDOW, WINDOW_SIZE));
+          break;
+        case 1:
+          test_mmio_write (&m, bar4_address (&m) + NOTIFY_OFFSET + ((op >> 3) & 1) * NOTIFY_STRIDE, 2,
+                           (op >> 3) & 1);
+          break;
+        case 2:
+          test_machine_run_io (&m);
+          break;
+        case 3:
+          {
+            uint16_t offset = fuzz_take_u16 (&in) & 0x3fff;
+            unsigned len = fuzz_access_len (fuzz_take_u8 (&in), 8);
+            test_mmio_write (&m, bar4_address (&m) + offset, len, fuzz_take_u64 (&in));
+            break;
+          }
+        case 4:
+          {
+            size_t len = fuzz_take_u16 (&in) % sizeof frame, n_bytes;
+            const uint8_t *bytes = fuzz_take_bytes (&in, len, &n_bytes);
+
+            memset (frame, 0, len);
+            memcpy (frame, bytes, n_bytes);
+            hv_virtio_net_receive (net, frame, len);
+            break;
+          }
+        case 5:
+          save_and_load (&m, net);
+          break;
+        case 6:
+          {
+            uint8_t reg = fuzz_take_u8 (&in);
+            unsigned len = fuzz_access_len (fuzz_take_u8 (&in), 4);
+            test_config_write (&m, SLOT, reg, len, fuzz_take_u32 (&in));
+            break;
+          }
+        case 7:
+          hv_virtio_net_set_link (net, !((op >> 3) & 1));
+          break;
+        }
+    }
+  test_machine_run_io (&m);
+  if (g_getenv ("FUZZ_VERBOSE"))
+    {
+      HvVirtioNetStats stats;
+
+      hv_virtio_net_get_stats (net, &stats);
+      fprintf (stderr,
+               "tx %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT " filtered %" G_GUINT64_FORMAT
+               ", rx %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT ", device status 0x%02x\n",
+               stats.tx_frames, stats.tx_dropped, stats.tx_filtered, stats.rx_frames, stats.rx_dropped,
+               test_driver_status (&d));
+    }
+  hv_virtio_net_free (net);
+  test_machine_clear (&m);
+  return 0;
+}
