@@ -200,17 +200,34 @@ keep_ticking (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+#define WAIT_TICK_MS 20
+
 /* Runs the default main context until @condition holds or @seconds pass; returns the condition.  A
- * tick re-checks conditions that no event of ours announces (processes ending, files appearing). */
+ * tick re-checks conditions that no event of ours announces (processes ending, files appearing).
+ *
+ * Between two looks at the condition the loop runs as an application's own would: everything that is
+ * ready, idle callbacks included.  g_main_context_iteration() dispatches only the highest priority that
+ * is ready, and a condition slower than the tick (a serial check is a D-Bus call and 200 ms of quiet; a
+ * render on a loaded host) used to find the tick due at every iteration, so idle callbacks never ran
+ * while a test waited.  spice-client-glib delivers each channel's signals from idle callbacks and its
+ * channel reads and writes nothing more until they have run: keys typed during such a wait stayed in
+ * the app and never reached the machine. */
 gboolean
 vireo_test_wait_until (VireoTestCondition condition, gpointer data, unsigned seconds)
 {
   gboolean timed_out = FALSE;
   guint timeout = g_timeout_add_seconds (seconds, set_flag, &timed_out);
-  guint tick = g_timeout_add (20, keep_ticking, NULL);
+  /* Below idle priority: it only wakes the loop, it must not take the turn of the work being waited for. */
+  guint tick = g_timeout_add_full (G_PRIORITY_LOW, WAIT_TICK_MS, keep_ticking, NULL, NULL);
 
   while (!condition (data) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
+    {
+      gint64 slice_end = g_get_monotonic_time () + WAIT_TICK_MS * 1000;
+
+      g_main_context_iteration (NULL, TRUE);
+      while (g_main_context_pending (NULL) && g_get_monotonic_time () < slice_end)
+        g_main_context_iteration (NULL, FALSE);
+    }
   g_source_remove (tick);
   if (!timed_out)
     g_source_remove (timeout);
