@@ -137,12 +137,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static uint64_t
 device_features (Fixture *f)
 {
-  uint64_t features;
-
-  test_common_write (&f->d, 0x00, 4, 0);
-  features = test_common_read (&f->d, 0x04, 4);
-  test_common_write (&f->d, 0x00, 4, 1);
-  return features | test_common_read (&f->d, 0x04, 4) << 32;
+  return test_driver_device_features (&f->d);
 }
 
 /* Gives the device @count receive buffers of @len bytes and tells it. */
