@@ -642,6 +642,7 @@ hv_vm_request_exit (HvVm *vm, HvExitReason reason, const char *message)
   g_mutex_unlock (&vm->lock);
 }
 
+/* Call with the VM's lock held. */
 static gboolean
 require_running (HvVm *vm, GError **error)
 {
@@ -653,13 +654,40 @@ require_running (HvVm *vm, GError **error)
   return TRUE;
 }
 
-gboolean
-hv_vm_request_shutdown (HvVm *vm, GError **error)
+/* require_running() for callers without the lock. */
+static gboolean
+check_running (HvVm *vm, GError **error)
 {
   gboolean ok;
+
   g_mutex_lock (&vm->lock);
   ok = require_running (vm, error);
   g_mutex_unlock (&vm->lock);
+  return ok;
+}
+
+/* The realized device @id of @kind in the running VM; NULL with @error, naming it as @what, otherwise. */
+static HvDevice *
+require_device (HvVm *vm, const char *id, const char *kind, const char *what, GError **error)
+{
+  HvDevice *device;
+
+  if (!check_running (vm, error))
+    return NULL;
+  device = hv_devices_lookup (vm->devices, id);
+  if (device == NULL || strcmp (device->kind->info->name, kind) != 0 || !device->realized)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "the VM has no %s “%s”", what, id);
+      return NULL;
+    }
+  return device;
+}
+
+gboolean
+hv_vm_request_shutdown (HvVm *vm, GError **error)
+{
+  gboolean ok = check_running (vm, error);
+
   if (ok)
     hv_acpi_pm_press_power_button (hv_devices_get_impl (vm->devices, "acpi-pm"));
   return ok;
@@ -668,10 +696,8 @@ hv_vm_request_shutdown (HvVm *vm, GError **error)
 gboolean
 hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error)
 {
-  gboolean ok;
-  g_mutex_lock (&vm->lock);
-  ok = require_running (vm, error);
-  g_mutex_unlock (&vm->lock);
+  gboolean ok = check_running (vm, error);
+
   if (ok)
     hv_i8042_send_ctrl_alt_del (hv_devices_get_impl (vm->devices, "i8042"));
   return ok;
@@ -680,21 +706,11 @@ hv_vm_send_ctrl_alt_del (HvVm *vm, GError **error)
 gboolean
 hv_vm_change_medium (HvVm *vm, const char *id, int fd, gboolean force, GError **error)
 {
-  HvDevice *device;
-  gboolean ok;
+  HvDevice *device = require_device (vm, id, "cdrom", "CD-ROM drive", error);
   int copy = -1;
 
-  g_mutex_lock (&vm->lock);
-  ok = require_running (vm, error);
-  g_mutex_unlock (&vm->lock);
-  if (!ok)
+  if (device == NULL)
     return FALSE;
-  device = hv_devices_lookup (vm->devices, id);
-  if (device == NULL || strcmp (device->kind->info->name, "cdrom") != 0 || !device->realized)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "the VM has no CD-ROM drive “%s”", id);
-      return FALSE;
-    }
   if (fd >= 0 && (copy = dup_fd (fd, "disc image", error)) < 0)
     return FALSE;
   return hv_ahci_device_change_medium (device, copy, force, error);
@@ -703,20 +719,10 @@ hv_vm_change_medium (HvVm *vm, const char *id, int fd, gboolean force, GError **
 gboolean
 hv_vm_set_link (HvVm *vm, const char *id, gboolean up, GError **error)
 {
-  HvDevice *device;
-  gboolean ok;
+  HvDevice *device = require_device (vm, id, "virtio-net", "network adapter", error);
 
-  g_mutex_lock (&vm->lock);
-  ok = require_running (vm, error);
-  g_mutex_unlock (&vm->lock);
-  if (!ok)
+  if (device == NULL)
     return FALSE;
-  device = hv_devices_lookup (vm->devices, id);
-  if (device == NULL || strcmp (device->kind->info->name, "virtio-net") != 0 || !device->realized)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "the VM has no network adapter “%s”", id);
-      return FALSE;
-    }
   hv_virtio_net_set_link (device->impl, up);
   return TRUE;
 }

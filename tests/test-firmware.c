@@ -438,28 +438,41 @@ require_seabios (void)
   return TRUE;
 }
 
+/* Boots a raw disk whose boot sector prints "vireo: boot sector ran", with @extra_args (NULL-terminated)
+ * after its --disk; returns the console's text up to that line. */
+static char *
+boot_the_boot_sector (const char *const *extra_args, const char *what)
+{
+  g_autofree char *dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
+  g_autofree char *image = g_build_filename (dir, "boot.img", NULL);
+  g_autofree char *disk = NULL;
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  char *text;
+
+  write_boot_disk (image, "vireo: boot sector ran\r\n");
+  disk = g_strconcat (image, ",format=raw", NULL);
+  g_ptr_array_add (args, (gpointer) "--disk");
+  g_ptr_array_add (args, disk);
+  for (; *extra_args != NULL; extra_args++)
+    g_ptr_array_add (args, (gpointer) *extra_args);
+  g_ptr_array_add (args, NULL);
+  text = boot_until (dir, (const char *const *) args->pdata, "vireo: boot sector ran", what);
+  vireo_test_remove_tree (dir);
+  return text;
+}
+
 /* SeaBIOS finds the virtio disk, loads its boot sector at 0x7c00 and runs it: the firmware's own
  * virtio-blk driver is the judge of the device here. */
 static void
 test_seabios_boots_a_disk (void)
 {
-  g_autofree char *dir = NULL;
-  g_autofree char *image = NULL;
-  g_autofree char *disk = NULL;
+  const char *no_more[] = { NULL };
   g_autofree char *text = NULL;
 
   if (!require_seabios ())
     return;
-  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
-  image = g_build_filename (dir, "boot.img", NULL);
-  write_boot_disk (image, "vireo: boot sector ran\r\n");
-  disk = g_strconcat (image, ",format=raw", NULL);
-  {
-    const char *args[] = { "--disk", disk, NULL };
-    text = boot_until (dir, args, "vireo: boot sector ran", "the disk's boot sector");
-  }
+  text = boot_the_boot_sector (no_more, "the disk's boot sector");
   g_assert_nonnull (strstr (text, "Booting from Hard Disk"));
-  vireo_test_remove_tree (dir);
 }
 
 /* With a NIC carrying iPXE's option ROM, SeaBIOS runs the ROM's initialisation at POST (iPXE prints its
@@ -469,9 +482,7 @@ test_seabios_boots_a_disk (void)
 static void
 test_seabios_boots_a_disk_beside_ipxe (void)
 {
-  g_autofree char *dir = NULL;
-  g_autofree char *image = NULL;
-  g_autofree char *disk = NULL;
+  const char *nic[] = { "--net", "user,restrict=on", NULL };
   g_autofree char *text = NULL;
 
   if (!require_seabios ())
@@ -481,17 +492,9 @@ test_seabios_boots_a_disk_beside_ipxe (void)
       g_test_skip ("iPXE is not installed (" HV_NET_ROM ", package ipxe-qemu)");
       return;
     }
-  dir = g_dir_make_tmp ("vireo-firmware-XXXXXX", NULL);
-  image = g_build_filename (dir, "boot.img", NULL);
-  write_boot_disk (image, "vireo: boot sector ran\r\n");
-  disk = g_strconcat (image, ",format=raw", NULL);
-  {
-    const char *args[] = { "--disk", disk, "--net", "user,restrict=on", NULL };
-    text = boot_until (dir, args, "vireo: boot sector ran", "the disk's boot sector beside iPXE");
-  }
+  text = boot_the_boot_sector (nic, "the disk's boot sector beside iPXE");
   g_assert_nonnull (strstr (text, "iPXE"));
   g_assert_nonnull (strstr (text, "Booting from Hard Disk"));
-  vireo_test_remove_tree (dir);
 }
 
 /* Real-mode code that reads one sector with int 13h AH=42h (extended read, the drive in DL as the

@@ -325,15 +325,15 @@ assert_vireod_answers (Fixture *f)
   g_assert_false (f->vireod_exited);
 }
 
-/* Every machine object vireod lists (GetManagedObjects), as path → its Machine properties. */
+/* Every object vireod lists (GetManagedObjects) with interface @iface, as path → its @iface properties. */
 static GHashTable *
-managed_machines (Fixture *f)
+managed_objects (Fixture *f, const char *iface)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = bus_call (f, ROOT_PATH, "org.freedesktop.DBus.ObjectManager",
                                          "GetManagedObjects", NULL, &error);
-  GHashTable *machines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                (GDestroyNotify) g_variant_unref);
+  GHashTable *objects_found = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                     (GDestroyNotify) g_variant_unref);
   g_autoptr (GVariant) objects = NULL;
   GVariantIter iter;
   const char *path;
@@ -344,12 +344,19 @@ managed_machines (Fixture *f)
   g_variant_iter_init (&iter, objects);
   while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
     {
-      GVariant *properties = g_variant_lookup_value (interfaces, MACHINE_IFACE, G_VARIANT_TYPE_VARDICT);
+      GVariant *properties = g_variant_lookup_value (interfaces, iface, G_VARIANT_TYPE_VARDICT);
       if (properties)
-        g_hash_table_insert (machines, g_strdup (path), properties);
+        g_hash_table_insert (objects_found, g_strdup (path), properties);
       g_variant_unref (interfaces);
     }
-  return machines;
+  return objects_found;
+}
+
+/* Every machine object vireod lists, as path → its Machine properties. */
+static GHashTable *
+managed_machines (Fixture *f)
+{
+  return managed_objects (f, MACHINE_IFACE);
 }
 
 /* ---- machines ---- */
@@ -388,17 +395,23 @@ machine_proxy (Fixture *f, const char *path)
   return VIREO_DBUS_MACHINE (iface);
 }
 
-/* CreateMachine(@settings); returns the new object path, or NULL with @error. */
+/* The object path a Manager method (CreateMachine, CreateSwitch) returns, or NULL with @error. */
 static char *
-try_create (Fixture *f, GVariant *settings, GError **error)
+call_for_path (Fixture *f, const char *method, GVariant *parameters, GError **error)
 {
-  g_autoptr (GVariant) reply = call_full (f->manager, "CreateMachine", g_variant_new_tuple (&settings, 1),
-                                          NULL, error);
+  g_autoptr (GVariant) reply = call_full (f->manager, method, parameters, NULL, error);
   char *path = NULL;
 
   if (reply)
     g_variant_get (reply, "(o)", &path);
   return path;
+}
+
+/* CreateMachine(@settings); returns the new object path, or NULL with @error. */
+static char *
+try_create (Fixture *f, GVariant *settings, GError **error)
+{
+  return call_for_path (f, "CreateMachine", g_variant_new_tuple (&settings, 1), error);
 }
 
 static VireoDBusMachine *
@@ -2388,27 +2401,18 @@ nic_mac (VireoDBusMachine *machine, guint i)
 static GHashTable *
 managed_switches (Fixture *f)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = bus_call (f, ROOT_PATH, "org.freedesktop.DBus.ObjectManager",
-                                         "GetManagedObjects", NULL, &error);
+  g_autoptr (GHashTable) objects = managed_objects (f, SWITCH_IFACE);
   GHashTable *switches = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  g_autoptr (GVariant) objects = NULL;
-  GVariantIter iter;
-  const char *path;
-  GVariant *interfaces;
+  GHashTableIter iter;
+  gpointer path, properties;
 
-  g_assert_no_error (error);
-  objects = g_variant_get_child_value (reply, 0);
-  g_variant_iter_init (&iter, objects);
-  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+  g_hash_table_iter_init (&iter, objects);
+  while (g_hash_table_iter_next (&iter, &path, &properties))
     {
-      g_autoptr (GVariant) properties = g_variant_lookup_value (interfaces, SWITCH_IFACE,
-                                                                G_VARIANT_TYPE_VARDICT);
       const char *name;
 
-      if (properties && g_variant_lookup (properties, "Name", "&s", &name))
+      if (g_variant_lookup (properties, "Name", "&s", &name))
         g_hash_table_insert (switches, g_strdup (name), g_strdup (path));
-      g_variant_unref (interfaces);
     }
   return switches;
 }
@@ -2462,13 +2466,7 @@ only_machine (Fixture *f)
 static char *
 try_create_switch (Fixture *f, const char *name, const char *kind, const char *bridge, GError **error)
 {
-  g_autoptr (GVariant) reply = call_full (f->manager, "CreateSwitch",
-                                          g_variant_new ("(sss)", name, kind, bridge), NULL, error);
-  char *path = NULL;
-
-  if (reply)
-    g_variant_get (reply, "(o)", &path);
-  return path;
+  return call_for_path (f, "CreateSwitch", g_variant_new ("(sss)", name, kind, bridge), error);
 }
 
 static void

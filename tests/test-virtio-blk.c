@@ -90,12 +90,7 @@ teardown (Fixture *f, gconstpointer data)
 static uint64_t
 offered (Fixture *f)
 {
-  uint64_t features;
-
-  test_common_write (&f->d, 0x00, 4, 0);
-  features = test_common_read (&f->d, 0x04, 4);
-  test_common_write (&f->d, 0x00, 4, 1);
-  return features | test_common_read (&f->d, 0x04, 4) << 32;
+  return test_driver_device_features (&f->d);
 }
 
 static void

@@ -68,18 +68,26 @@ typedef struct
 /* The test process has a network namespace of its own (root): TAP tests may run. */
 static gboolean private_netns;
 
+/* The NIC (MAC guest_mac) of @config on the machine, found by the driver. */
 static void
-setup_with (Fixture *f, gboolean restricted)
+add_nic (Fixture *f, HvVirtioNetConfig *config)
 {
   g_autoptr (GError) error = NULL;
-  HvVirtioNetConfig config = { .name = "net0", .restricted = restricted, .tftp_dir = f->tftp_fd };
 
-  memcpy (config.mac, guest_mac, 6);
-  test_machine_init (&f->m);
-  f->net = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, &config, &error);
+  memcpy (config->mac, guest_mac, 6);
+  f->net = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, config, &error);
   g_assert_no_error (error);
   test_driver_probe (&f->d, &f->m, 1);
   f->n_tx = 0;
+}
+
+static void
+setup_with (Fixture *f, gboolean restricted)
+{
+  HvVirtioNetConfig config = { .name = "net0", .restricted = restricted, .tftp_dir = f->tftp_fd };
+
+  test_machine_init (&f->m);
+  add_nic (f, &config);
 }
 
 static void
@@ -137,12 +145,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static uint64_t
 device_features (Fixture *f)
 {
-  uint64_t features;
-
-  test_common_write (&f->d, 0x00, 4, 0);
-  features = test_common_read (&f->d, 0x04, 4);
-  test_common_write (&f->d, 0x00, 4, 1);
-  return features | test_common_read (&f->d, 0x04, 4) << 32;
+  return test_driver_device_features (&f->d);
 }
 
 /* Gives the device @count receive buffers of @len bytes and tells it. */
@@ -676,12 +679,8 @@ tap_setup (Fixture *f, gconstpointer data)
   address.sll_ifindex = (int) if_nametoindex (name);
   g_assert_no_errno (bind (f->packet, (struct sockaddr *) &address, sizeof address));
 
-  memcpy (config.mac, guest_mac, 6);
   config.tap_fd = f->tap_fd;
-  f->net = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, &config, &error);
-  g_assert_no_error (error);
-  test_driver_probe (&f->d, &f->m, 1);
-  f->n_tx = 0;
+  add_nic (f, &config);
 }
 
 /* What the host's side receives from the guest within @timeout_ms: header and frame; 0 for nothing. */

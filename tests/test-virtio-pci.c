@@ -247,10 +247,7 @@ test_features (Fixture *f, gconstpointer data)
   TestDriver *d = &f->d;
   uint64_t offered;
 
-  test_common_write (d, 0x00, 4, 0);
-  offered = test_common_read (d, 0x04, 4);
-  test_common_write (d, 0x00, 4, 1);
-  offered |= test_common_read (d, 0x04, 4) << 32;
+  offered = test_driver_device_features (d);
   g_assert_cmphex (offered, ==,
                    VERSION_1 | HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)
                        | HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX) | 0x3);

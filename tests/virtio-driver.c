@@ -189,6 +189,14 @@ test_config_write (TestMachine *m, unsigned slot, unsigned reg, unsigned len, ui
 }
 
 uint64_t
+test_bar64_address (TestMachine *m, unsigned slot, unsigned reg)
+{
+  uint64_t low = test_config_read (m, slot, reg, 4) & ~0xfu;
+
+  return low | (uint64_t) test_config_read (m, slot, reg + 4, 4) << 32;
+}
+
+uint64_t
 test_mmio_read (TestMachine *m, uint64_t addr, unsigned len)
 {
   uint8_t data[8];
@@ -319,6 +327,17 @@ void
 test_common_write (TestDriver *d, unsigned offset, unsigned len, uint64_t value)
 {
   test_mmio_write (d->machine, d->common + offset, len, value);
+}
+
+uint64_t
+test_driver_device_features (TestDriver *d)
+{
+  uint64_t features;
+
+  test_common_write (d, 0x00, 4, 0);
+  features = test_common_read (d, 0x04, 4);
+  test_common_write (d, 0x00, 4, 1);
+  return features | test_common_read (d, 0x04, 4) << 32;
 }
 
 uint8_t

@@ -50,6 +50,8 @@ gboolean test_machine_irq_level (TestMachine *m, unsigned gsi);
 
 uint32_t test_config_read (TestMachine *m, unsigned slot, unsigned reg, unsigned len);
 void test_config_write (TestMachine *m, unsigned slot, unsigned reg, unsigned len, uint32_t value);
+/* Where the guest put the 64-bit BAR whose low half is configuration register @reg. */
+uint64_t test_bar64_address (TestMachine *m, unsigned slot, unsigned reg);
 /* A guest access to MMIO: an ioeventfd of the same address and width takes a write, as in KVM; the bus
  * gets everything else.  Reads of nothing see all ones. */
 uint64_t test_mmio_read (TestMachine *m, uint64_t addr, unsigned len);
@@ -82,6 +84,8 @@ uint64_t test_common_read (TestDriver *d, unsigned offset, unsigned len);
 void test_common_write (TestDriver *d, unsigned offset, unsigned len, uint64_t value);
 uint8_t test_driver_status (TestDriver *d);
 void test_driver_set_status (TestDriver *d, uint8_t status);
+/* The features the device offers: both halves of device_feature. */
+uint64_t test_driver_device_features (TestDriver *d);
 /* Reset, ACKNOWLEDGE, DRIVER, the features, FEATURES_OK; TRUE when FEATURES_OK stuck. */
 gboolean test_driver_negotiate (TestDriver *d, uint64_t features);
 /* Points MSI-X vector @vector at the test MSI address with @data and unmasks it; turns MSI-X on. */

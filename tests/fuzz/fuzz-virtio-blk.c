@@ -28,15 +28,6 @@
 #define SLOT          1
 #define NOTIFY_OFFSET 0x3000 /* in BAR 4 (virtio/pci.c) */
 
-/* BAR 4 (64-bit, registers 0x20 and 0x24), where the guest put it. */
-static uint64_t
-bar4_address (TestMachine *m)
-{
-  uint64_t low = test_config_read (m, SLOT, 0x20, 4) & ~0xfu;
-
-  return low | (uint64_t) test_config_read (m, SLOT, 0x24, 4) << 32;
-}
-
 static void
 settle (TestMachine *m, HvVirtioBlk *blk)
 {
@@ -71,7 +62,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   HvBlock *block;
   FuzzInput in;
   GError *error = NULL;
-  uint64_t features;
   int fd;
 
   fuzz_setup_logging (TRUE);
@@ -88,11 +78,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     fuzz_fail ("cannot create the disk: %s", error->message);
 
   test_driver_probe (&d, &m, SLOT);
-  test_common_write (&d, 0x00, 4, 0);
-  features = test_common_read (&d, 0x04, 4);
-  test_common_write (&d, 0x00, 4, 1);
-  features |= test_common_read (&d, 0x04, 4) << 32;
-  if (!test_driver_negotiate (&d, features))
+  if (!test_driver_negotiate (&d, test_driver_device_features (&d)))
     fuzz_fail ("the disk refused its own features");
   test_queue_setup (&q, &d, 0, 16, WINDOW, HV_VIRTIO_MSI_NO_VECTOR);
   test_driver_set_status (&d, test_driver_status (&d) | HV_VIRTIO_STATUS_DRIVER_OK);
@@ -110,7 +96,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         case 1:
           /* Queue 0's doorbell at the start of the notify region (not test_queue_kick, which asserts
            * on what the fuzzer may have changed). */
-          test_mmio_write (&m, bar4_address (&m) + NOTIFY_OFFSET, 2, 0);
+          test_mmio_write (&m, test_bar64_address (&m, SLOT, 0x20) + NOTIFY_OFFSET, 2, 0);
           break;
         case 2:
           settle (&m, blk);
@@ -118,7 +104,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         case 3:
         case 4:
           {
-            uint64_t base = bar4_address (&m);
+            uint64_t base = test_bar64_address (&m, SLOT, 0x20);
             uint16_t offset = fuzz_take_u16 (&in) & 0x3fff;
             unsigned len = fuzz_access_len (fuzz_take_u8 (&in), 8);
 

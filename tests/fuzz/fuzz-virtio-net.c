@@ -25,14 +25,6 @@
 #define NOTIFY_OFFSET 0x3000 /* in BAR 4 (virtio/pci.c) */
 #define NOTIFY_STRIDE 4
 
-static uint64_t
-bar4_address (TestMachine *m)
-{
-  uint64_t low = test_config_read (m, SLOT, 0x20, 4) & ~0xfu;
-
-  return low | (uint64_t) test_config_read (m, SLOT, 0x24, 4) << 32;
-}
-
 static void
 save_and_load (TestMachine *m, HvVirtioNet *net)
 {
@@ -58,7 +50,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   HvVirtioNet *net;
   FuzzInput in;
   GError *error = NULL;
-  uint64_t features;
 
   fuzz_setup_logging (TRUE);
 
@@ -69,11 +60,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     fuzz_fail ("cannot create the NIC: %s", error->message);
 
   test_driver_probe (&d, &m, SLOT);
-  test_common_write (&d, 0x00, 4, 0);
-  features = test_common_read (&d, 0x04, 4);
-  test_common_write (&d, 0x00, 4, 1);
-  features |= test_common_read (&d, 0x04, 4) << 32;
-  if (!test_driver_negotiate (&d, features))
+  if (!test_driver_negotiate (&d, test_driver_device_features (&d)))
     fuzz_fail ("the NIC refused its own features");
   test_queue_setup (&rxq, &d, 0, 16, WINDOW, HV_VIRTIO_MSI_NO_VECTOR);
   test_queue_setup (&txq, &d, 1, 16, WINDOW + 0x1000, HV_VIRTIO_MSI_NO_VECTOR);
@@ -90,8 +77,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           fuzz_write_window (&in, test_guest (&m, WINDOW, WINDOW_SIZE));
           break;
         case 1:
-          test_mmio_write (&m, bar4_address (&m) + NOTIFY_OFFSET + ((op >> 3) & 1) * NOTIFY_STRIDE, 2,
-                           (op >> 3) & 1);
+          test_mmio_write (
+              &m, test_bar64_address (&m, SLOT, 0x20) + NOTIFY_OFFSET + ((op >> 3) & 1) * NOTIFY_STRIDE, 2,
+              (op >> 3) & 1);
           break;
         case 2:
           test_machine_run_io (&m);
@@ -100,7 +88,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           {
             uint16_t offset = fuzz_take_u16 (&in) & 0x3fff;
             unsigned len = fuzz_access_len (fuzz_take_u8 (&in), 8);
-            test_mmio_write (&m, bar4_address (&m) + offset, len, fuzz_take_u64 (&in));
+            test_mmio_write (&m, test_bar64_address (&m, SLOT, 0x20) + offset, len, fuzz_take_u64 (&in));
             break;
           }
         case 4:

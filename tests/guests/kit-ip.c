@@ -1,6 +1,6 @@
 /* kit-ip.c — the guest kit's IPv4 over kit-net.c, as much as the network guests need: Ethernet, IPv4
  * and UDP headers (no options, no fragments, UDP checksum 0, which IPv4 allows), answers to ARP
- * requests for our address, a DHCP client (DISCOVER, then REQUEST of what was offered) and dotted
+ * requests for our address, IPv4 headers for other protocols, a DHCP client (DISCOVER, then REQUEST of what was offered) and dotted
  * addresses on the command line.  Replies go to the MAC they came from, so there is no ARP cache. */
 #include "kit.h"
 
@@ -36,36 +36,47 @@ kit_put_be16 (uint8_t *p, uint16_t value)
   p[1] = (uint8_t) value;
 }
 
-static uint16_t
-ip_checksum (const uint8_t *header)
+uint16_t
+kit_ip_checksum (const uint8_t *data, size_t len)
 {
   uint32_t sum = 0;
 
-  for (unsigned i = 0; i < IP_LEN; i += 2)
-    sum += kit_get_be16 (header + i);
+  for (size_t i = 0; i + 1 < len; i += 2)
+    sum += kit_get_be16 (data + i);
+  if (len & 1)
+    sum += (uint32_t) data[len - 1] << 8;
   while (sum >> 16)
     sum = (sum & 0xffff) + (sum >> 16);
   return (uint16_t) ~sum;
 }
 
 size_t
-kit_udp_build (const KitIp *me, uint8_t *frame, const uint8_t *dst_mac, const uint8_t *dst_ip, uint16_t sport,
-               uint16_t dport, size_t payload_len)
+kit_ipv4_build (const KitIp *me, uint8_t *frame, const uint8_t *dst_mac, const uint8_t *dst_ip,
+                uint8_t protocol, size_t payload_len)
 {
   uint8_t *ip = frame + KIT_ETH_LEN;
-  uint8_t *udp = ip + IP_LEN;
 
   memcpy (frame, dst_mac, 6);
   memcpy (frame + 6, me->mac, 6);
   kit_put_be16 (frame + 12, ETH_IPV4);
   memset (ip, 0, IP_LEN);
   ip[0] = 0x45;
-  kit_put_be16 (ip + 2, (uint16_t) (IP_LEN + UDP_LEN + payload_len));
+  kit_put_be16 (ip + 2, (uint16_t) (IP_LEN + payload_len));
   ip[8] = 64;
-  ip[9] = PROTO_UDP;
+  ip[9] = protocol;
   memcpy (ip + 12, me->ip, 4);
   memcpy (ip + 16, dst_ip, 4);
-  kit_put_be16 (ip + 10, ip_checksum (ip));
+  kit_put_be16 (ip + 10, kit_ip_checksum (ip, IP_LEN));
+  return KIT_ETH_LEN + IP_LEN + payload_len;
+}
+
+size_t
+kit_udp_build (const KitIp *me, uint8_t *frame, const uint8_t *dst_mac, const uint8_t *dst_ip, uint16_t sport,
+               uint16_t dport, size_t payload_len)
+{
+  uint8_t *udp = frame + KIT_ETH_LEN + IP_LEN;
+
+  kit_ipv4_build (me, frame, dst_mac, dst_ip, PROTO_UDP, UDP_LEN + payload_len);
   kit_put_be16 (udp, sport);
   kit_put_be16 (udp + 2, dport);
   kit_put_be16 (udp + 4, (uint16_t) (UDP_LEN + payload_len));
@@ -169,6 +180,7 @@ parse_dhcp (KitIp *me, size_t len, uint8_t *yiaddr)
       || kit_get_be16 (bootp + 6) != (DHCP_XID & 0xffff) || memcmp (bootp + 28, me->mac, 6) != 0)
     return 0;
   memcpy (yiaddr, bootp + 16, 4);
+  memcpy (me->server_mac, dhcp_frame + 6, 6);
   for (size_t i = 240; i + 1 < n && bootp[i] != 255;)
     {
       uint8_t code = bootp[i];

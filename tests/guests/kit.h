@@ -530,12 +530,20 @@ typedef struct
 {
   uint8_t mac[6];
   uint8_t ip[4];
-  uint8_t gateway[4]; /* from DHCP; 0.0.0.0 when it named none */
-  uint8_t server[4];  /* the DHCP server's identifier */
+  uint8_t gateway[4];    /* from DHCP; 0.0.0.0 when it named none */
+  uint8_t server[4];     /* the DHCP server's identifier */
+  uint8_t server_mac[6]; /* the DHCP server's Ethernet address */
 } KitIp;
 
 uint16_t kit_get_be16 (const uint8_t *p);
 void kit_put_be16 (uint8_t *p, uint16_t value);
+/* The Internet checksum (RFC 1071) of @len bytes. */
+uint16_t kit_ip_checksum (const uint8_t *data, size_t len);
+/* Writes the Ethernet and IPv4 headers of a packet of @protocol from @me to @dst_ip at @dst_mac into
+ * @frame, whose IPv4 payload of @payload_len bytes is at @frame + KIT_ETH_LEN + 20; returns the frame's
+ * length. */
+size_t kit_ipv4_build (const KitIp *me, uint8_t *frame, const uint8_t *dst_mac, const uint8_t *dst_ip,
+                       uint8_t protocol, size_t payload_len);
 /* Writes the headers of a UDP datagram from @me to @dst_ip at @dst_mac into @frame, whose payload of
  * @payload_len bytes is already at @frame + KIT_UDP_HEADERS; returns the frame's length. */
 size_t kit_udp_build (const KitIp *me, uint8_t *frame, const uint8_t *dst_mac, const uint8_t *dst_ip,

@@ -20,12 +20,6 @@ part (gpointer window, const char *name)
   return GTK_WIDGET (object);
 }
 
-static gboolean
-machine_listed (gpointer path)
-{
-  return vireo_host_find_machine (fixture.host, path) != NULL;
-}
-
 /* A small raw image in the test's folder. */
 static char *
 make_image (const char *name)
@@ -67,32 +61,15 @@ create_firmware_machine (const char *name, gboolean cdrom)
                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(o)", &path);
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
   return path;
-}
-
-/* The machine's settings as the service reports them now, asked on the test's own connection (not the app's
- * proxy, which could show what the app expects). */
-static GVariant *
-service_settings (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
-      fixture.connection, "org.vireo.Vireo1", path, "org.freedesktop.DBus.Properties", "Get",
-      g_variant_new ("(ss)", "org.vireo.Vireo1.Machine", "Settings"), G_VARIANT_TYPE ("(v)"),
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-  GVariant *settings;
-
-  g_assert_no_error (error);
-  g_variant_get (reply, "(v)", &settings);
-  return settings;
 }
 
 /* "vda=1 vdb=0 sda=2": each drive's boot order, in the definition's order. */
 static char *
 service_boot_orders (const char *path)
 {
-  g_autoptr (GVariant) settings = service_settings (path);
+  g_autoptr (GVariant) settings = vireo_ui_machine_settings (&fixture, path);
   g_autoptr (GVariant) disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
   GString *text = g_string_new (NULL);
 
@@ -272,7 +249,7 @@ static gboolean
 boot_menu_is (gpointer data)
 {
   const char *path = data;
-  g_autoptr (GVariant) settings = service_settings (path);
+  g_autoptr (GVariant) settings = vireo_ui_machine_settings (&fixture, path);
   gboolean menu = FALSE;
 
   g_variant_lookup (settings, "boot-menu", "b", &menu);
@@ -326,13 +303,13 @@ test_order (void)
   screenshot (window, "shown");
 
   /* The CD-ROM up: it boots first; the disk list keeps its order and everything else. */
-  before = service_settings (path);
+  before = vireo_ui_machine_settings (&fixture, path);
   gtk_widget_activate (row_button (row_for (window, "sda"), "go-up-symbolic"));
   assert_boot_orders (path, "vda=2 vdb=0 sda=1");
   assert_shown (window, "sda vda vdb*");
   /* The keyboard focus stayed with the moved drive, whose up button is now at the top: on its other one. */
   g_assert_true (gtk_widget_has_focus (row_button (row_for (window, "sda"), "go-down-symbolic")));
-  after = service_settings (path);
+  after = vireo_ui_machine_settings (&fixture, path);
   old_disks = g_variant_lookup_value (before, "disks", G_VARIANT_TYPE ("aa{sv}"));
   new_disks = g_variant_lookup_value (after, "disks", G_VARIANT_TYPE ("aa{sv}"));
   g_assert_cmpuint (g_variant_n_children (new_disks), ==, 3);
@@ -419,7 +396,7 @@ test_kernel_machine (void)
   g_autofree char *path = vireo_ui_create_machine (&fixture, "Kernel", "hello", FALSE);
   VireoMachineSettings *window;
 
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
   window = open_boot_page (vireo_host_find_machine (fixture.host, path));
   g_assert_true (gtk_widget_get_visible (part (window, "kernel_group")));
   g_assert_false (gtk_widget_get_visible (part (window, "firmware_group")));

@@ -315,12 +315,6 @@ test_serial_console (void)
   g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (connection), "vireo-connection-serial");
 }
 
-static gboolean
-machine_listed (gpointer path)
-{
-  return vireo_host_find_machine (fixture.host, path) != NULL;
-}
-
 /* The label of every item of @menu, joined by "|". */
 static char *
 menu_labels (GMenuModel *menu)
@@ -382,7 +376,7 @@ test_cd_menu (void)
       g_variant_new_parsed ("({'disks': <[{'path': <''>, 'device': <'cdrom'>, 'bus': <'sata'>}]>},)"), NULL,
       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
 
   window = vireo_connection_new (fixture.app, fixture.host, vireo_host_find_machine (fixture.host, path));
   gtk_window_present (GTK_WINDOW (window));

@@ -27,19 +27,13 @@ part (gpointer window, const char *name)
   return GTK_WIDGET (object);
 }
 
-static gboolean
-machine_listed (gpointer path)
-{
-  return vireo_host_find_machine (fixture.host, path) != NULL;
-}
-
 /* A machine defined through the service, as the app lists it. */
 static VireoDBusMachine *
 create_machine (const char *name, const char *guest, char **path_out)
 {
   char *path = vireo_ui_create_machine (&fixture, name, guest, FALSE);
 
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
   *path_out = path;
   return vireo_host_find_machine (fixture.host, path);
 }

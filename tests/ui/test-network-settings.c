@@ -25,33 +25,10 @@ pump (void)
     g_main_context_iteration (NULL, FALSE);
 }
 
-static gboolean
-machine_listed (gpointer path)
-{
-  return vireo_host_find_machine (fixture.host, path) != NULL;
-}
-
-/* The service's Settings of the machine at @path, read on the test's own connection: what the service has,
- * not what the app's proxy thinks it has. */
-static GVariant *
-service_settings (const char *path)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
-      fixture.connection, "org.vireo.Vireo1", path, "org.freedesktop.DBus.Properties", "Get",
-      g_variant_new ("(ss)", "org.vireo.Vireo1.Machine", "Settings"), G_VARIANT_TYPE ("(v)"),
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-  GVariant *settings = NULL;
-
-  g_assert_no_error (error);
-  g_variant_get (reply, "(v)", &settings);
-  return settings;
-}
-
 static GVariant *
 service_nics (const char *path)
 {
-  g_autoptr (GVariant) settings = service_settings (path);
+  g_autoptr (GVariant) settings = vireo_ui_machine_settings (&fixture, path);
   GVariant *nics = g_variant_lookup_value (settings, "nics", G_VARIANT_TYPE ("aa{sv}"));
 
   g_assert_nonnull (nics);
@@ -178,7 +155,7 @@ create_machine (const char *name, const char *guest, char **path_out)
                                        g_variant_new ("(@a{sv})", g_variant_dict_end (&update)), NULL,
                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
   assert_nics (path, count_is, GUINT_TO_POINTER (1));
   *path_out = path;
   return vireo_host_find_machine (fixture.host, path);
@@ -408,7 +385,7 @@ test_no_adapters (void)
       g_variant_new_parsed ("({'network': <'none'>},)"), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   assert_nics (path, count_is, GUINT_TO_POINTER (0));
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
   machine = vireo_host_find_machine (fixture.host, path);
   window = open_settings (machine);
   assert_adapters_shown (window, 0);

@@ -175,19 +175,13 @@ open_wizard (void)
   return wizard;
 }
 
-static gboolean
-machine_listed (gpointer path)
-{
-  return vireo_host_find_machine (fixture.host, path) != NULL;
-}
-
 /* A machine made behind the wizard's back, straight through the service; returns once the app lists it. */
 static void
 create_machine_directly (const char *name)
 {
   g_autofree char *path = vireo_ui_create_machine (&fixture, name, "hello", FALSE);
 
-  g_assert_true (vireo_ui_wait (machine_listed, path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, path, WAIT_SECONDS));
 }
 
 /* Every page filled with values that differ from the defaults, then Create: the machine the service lists
@@ -277,7 +271,7 @@ test_create (void)
   g_assert_cmpuint (created.emissions, ==, 1);
   g_assert_false (created.connect_now);
   g_assert_nonnull (created.path);
-  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, created.path, WAIT_SECONDS));
   machine = vireo_host_find_machine (fixture.host, created.path);
   g_assert_cmpstr (vireo_dbus_machine_get_name (machine), ==, "Wizard Machine");
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
@@ -496,7 +490,7 @@ test_service_error (void)
   gtk_window_close (GTK_WINDOW (wizard));
   g_assert_true (gtk_widget_get_visible (GTK_WIDGET (wizard)));
 
-  g_assert_true (vireo_ui_wait (machine_listed, taken, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, taken, WAIT_SECONDS));
   {
     TextQuery query = { wizard, "could not be created" };
     g_assert_true (vireo_ui_wait (error_shown, &query, WAIT_SECONDS));
@@ -521,7 +515,7 @@ test_service_error (void)
   g_assert_true (vireo_ui_wait (pointer_cleared, &wizard, WAIT_SECONDS));
   g_assert_cmpuint (created.emissions, ==, 1);
   g_assert_true (created.connect_now);
-  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, created.path, WAIT_SECONDS));
   g_assert_cmpstr (vireo_dbus_machine_get_name (vireo_host_find_machine (fixture.host, created.path)), ==,
                    "Raced Again");
   g_free (created.path);
@@ -699,7 +693,7 @@ test_iso (void)
 
   /* What the service made. */
   g_assert_cmpuint (created.emissions, ==, 1);
-  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, created.path, WAIT_SECONDS));
   {
     VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, created.path);
     g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (machine);
@@ -770,7 +764,7 @@ test_import (void)
     g_error ("the wizard says “%s”", gtk_label_get_text (GTK_LABEL (part (wizard, "error_label"))));
 
   g_assert_cmpuint (created.emissions, ==, 1);
-  g_assert_true (vireo_ui_wait (machine_listed, created.path, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, created.path, WAIT_SECONDS));
   {
     VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, created.path);
     g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (machine);

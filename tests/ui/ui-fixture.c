@@ -248,6 +248,40 @@ vireo_ui_machine_state (VireoUiFixture *f, const char *object_path)
   return g_variant_dup_string (value, NULL);
 }
 
+GVariant *
+vireo_ui_machine_settings (VireoUiFixture *f, const char *object_path)
+{
+  g_autoptr (GVariant) reply = call (f, object_path, "org.freedesktop.DBus.Properties", "Get",
+                                     g_variant_new ("(ss)", MACHINE_IFACE, "Settings"),
+                                     G_VARIANT_TYPE ("(v)"), NULL);
+  GVariant *settings;
+
+  g_variant_get (reply, "(v)", &settings);
+  return settings;
+}
+
+typedef struct
+{
+  VireoUiFixture *f;
+  const char *path;
+} ListedQuery;
+
+static gboolean
+machine_listed (gpointer data)
+{
+  ListedQuery *query = data;
+
+  return vireo_host_find_machine (query->f->host, query->path) != NULL;
+}
+
+gboolean
+vireo_ui_wait_for_listed (VireoUiFixture *f, const char *object_path, unsigned seconds)
+{
+  ListedQuery query = { f, object_path };
+
+  return vireo_ui_wait (machine_listed, &query, seconds);
+}
+
 void
 vireo_ui_machine_call (VireoUiFixture *f, const char *object_path, const char *method)
 {

@@ -40,6 +40,11 @@ void vireo_ui_spin (unsigned ms);
 char *vireo_ui_create_machine (VireoUiFixture *f, const char *name, const char *guest, gboolean display);
 /* The machine's state as the service reports it now. */
 char *vireo_ui_machine_state (VireoUiFixture *f, const char *object_path);
+/* The machine's Settings as the service reports them now, asked on the test's own connection (not the app's
+ * proxy, which could show what the app expects). */
+GVariant *vireo_ui_machine_settings (VireoUiFixture *f, const char *object_path);
+/* Waits for the app's host to list the machine at @object_path. */
+gboolean vireo_ui_wait_for_listed (VireoUiFixture *f, const char *object_path, unsigned seconds);
 /* Calls a Machine method without arguments (e.g. "Start", "TurnOff"); asserts it succeeded. */
 void vireo_ui_machine_call (VireoUiFixture *f, const char *object_path, const char *method);
 /* Waits for the machine to report @state. */
