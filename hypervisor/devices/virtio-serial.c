@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <glib-unix.h>
 
@@ -277,12 +278,21 @@ deliver_locked (Port *port)
     hv_virtio_notify (serial->vdev, vq);
 }
 
+/* A write that turns a reader's hang-up into EPIPE, not SIGPIPE, when the fd is a socket. */
+static ssize_t
+write_fd (int fd, const void *data, size_t len)
+{
+  ssize_t n = send (fd, data, len, MSG_NOSIGNAL);
+
+  return n < 0 && errno == ENOTSOCK ? write (fd, data, len) : n;
+}
+
 static void
 write_host_locked (Port *port)
 {
   while (port->to_host->len > 0 && port->host_connected)
     {
-      ssize_t n = write (port->fd, port->to_host->data, port->to_host->len);
+      ssize_t n = write_fd (port->fd, port->to_host->data, port->to_host->len);
 
       if (n < 0 && errno == EINTR)
         continue;
