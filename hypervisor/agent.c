@@ -61,8 +61,7 @@ call_finish (HvAgentCall *call, const HvAgentResult *result, GError *error)
   call_free (call);
 }
 
-static void
-call_fail (HvAgentCall *call, gint code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+static void call_fail (HvAgentCall *call, gint code, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 static void
 call_fail (HvAgentCall *call, gint code, const char *format, ...)

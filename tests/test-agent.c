@@ -66,8 +66,9 @@ fake_agent_thread (gpointer data)
       else if (strstr (line->str, "\"guest-ping\""))
         agent_send (agent, "{\"return\": {}}\n");
       else
-        agent_send (agent, "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command has not been "
-                           "found\"}}\n");
+        agent_send (agent,
+                    "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command has not been "
+                    "found\"}}\n");
       g_string_truncate (line, 0);
     }
   g_string_free (line, TRUE);
