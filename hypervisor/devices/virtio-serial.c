@@ -383,6 +383,8 @@ port_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   revents = port->fd_tag ? g_source_query_unix_fd (source, port->fd_tag) : 0;
   if (!hv_virtio_is_paused (port->serial->vdev))
     {
+      if (revents & G_IO_NVAL)
+        host_closed_locked (port);
       if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
         read_host_locked (port);
       if (revents & G_IO_OUT)
@@ -722,9 +724,13 @@ serial_realize (HvDevice *device, GError **error)
   const char *ports = NULL;
   g_auto (GStrv) names = NULL;
   unsigned n_names, n_fds = 0;
-  const int *fds = hv_device_get_fds_option (device, "fds", &n_fds);
+  /* Held here: the array a serialised option gives out lives only as long as this reference. */
+  g_autoptr (GVariant) fds_value = g_variant_lookup_value (device->options, "fds", G_VARIANT_TYPE ("ah"));
+  gsize n = 0;
+  const int *fds = fds_value ? g_variant_get_fixed_array (fds_value, &n, sizeof (gint32)) : NULL;
   int none[HV_VIRTIO_SERIAL_PORTS_MAX];
 
+  n_fds = (unsigned) n;
   g_variant_lookup (device->options, "ports", "&s", &ports);
   names = g_strsplit (ports ? ports : "", ",", -1);
   n_names = g_strv_length (names);
