@@ -95,8 +95,9 @@ handle_line (void)
   else if (is_command ("guest-fsfreeze-freeze"))
     {
       if (frozen)
-        answer ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"Command guest-fsfreeze-freeze has been "
-                "disabled: the agent is in frozen state\"}}\n");
+        answer (
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Command guest-fsfreeze-freeze has been "
+            "disabled: the agent is in frozen state\"}}\n");
       else
         {
           frozen = true;

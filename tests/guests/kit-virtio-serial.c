@@ -3,9 +3,9 @@
  * its bytes in and out, all polled.  No interrupts: the avail rings ask for none. */
 #include "kit-private.h"
 
-#define F_MULTIPORT  1
-#define CONTROL_RX   2
-#define CONTROL_TX   3
+#define F_MULTIPORT   1
+#define CONTROL_RX    2
+#define CONTROL_TX    3
 #define CFG_MAX_PORTS 4
 
 #define EVENT_DEVICE_READY 0
@@ -20,7 +20,8 @@
 static void
 report (const KitVirtioSerial *dev, const char *problem)
 {
-  kit_printf ("kit: virtio-serial %02x:%02x.%x: %s\n", dev->pci.bus, dev->pci.slot, dev->pci.function, problem);
+  kit_printf ("kit: virtio-serial %02x:%02x.%x: %s\n", dev->pci.bus, dev->pci.slot, dev->pci.function,
+              problem);
 }
 
 static void
@@ -73,7 +74,8 @@ static const char *
 queue_setup (KitVirtioPci *t, KitSerialQueue *q, unsigned index)
 {
   uint16_t size;
-  const char *problem = kit_virtio_pci_queue_size (t, index, KIT_SERIAL_QUEUE, KIT_SERIAL_QUEUE, &size, &q->notify);
+  const char *problem = kit_virtio_pci_queue_size (t, index, KIT_SERIAL_QUEUE, KIT_SERIAL_QUEUE, &size,
+                                                   &q->notify);
 
   if (problem)
     return problem;
