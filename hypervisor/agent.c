@@ -281,11 +281,12 @@ HvAgentCall *
 hv_agent_call (int fd, const char *command, unsigned timeout_ms, GMainContext *context, HvAgentReply reply,
                gpointer user_data)
 {
-  HvAgentCall *call = g_new0 (HvAgentCall, 1);
+  HvAgentCall *call;
   g_autofree char *sync = NULL;
 
   g_return_val_if_fail (command != NULL && strchr (command, '"') == NULL && strchr (command, '\\') == NULL,
                         NULL);
+  call = g_new0 (HvAgentCall, 1);
   if (context == NULL)
     context = g_main_context_get_thread_default ();
   call->fd = fd;
