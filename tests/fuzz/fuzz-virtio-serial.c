@@ -126,7 +126,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
             if (kind == 0 && host[1] >= 0)
               {
-                size_t len = MIN (fuzz_take_u8 (&in), fuzz_input_left (&in));
+                size_t len = fuzz_take_u8 (&in);
+
+                len = MIN (len, fuzz_input_left (&in)); /* MIN evaluates its arguments twice */
                 if (write (host[1], in.data + in.at, len) < 0)
                   {
                     /* full: the device pushes back */
