@@ -464,6 +464,77 @@ test_guest_agent (void)
   close (fds[0]);
 }
 
+/* A machine with the agent's port on @fd, booting the agent guest or restoring @restore_dir (>= 0). */
+static void
+agent_guest_start (Guest *guest, int fd, int restore_dir)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("agent");
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (GError) error = NULL;
+  HvDeviceSpec *device;
+
+  spec->memory = 64ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  device = hv_machine_spec_add_device (spec, "virtio-serial", NULL,
+                                       g_variant_new_parsed ("{'ports': <%s>}", HV_AGENT_PORT));
+  hv_device_spec_set_fds (spec, device, "fds", &fd, 1);
+  vireo_test_guest_init (guest, 64ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (guest->vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+  if (restore_dir >= 0)
+    {
+      g_assert_true (hv_vm_set_restore (guest->vm, restore_dir, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (hv_vm_start (guest->vm, &error));
+  g_assert_no_error (error);
+}
+
+/* Frozen, saved, restored on a new host connection: the restored agent still knows it is frozen and
+ * answers the new connection's sync and thaw. */
+static void
+test_guest_agent_save_restore (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *output = NULL;
+  HvExitInfo info = { 0 };
+  Guest guest;
+  int old[2], new[2];
+  int dir_fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  dir = g_dir_make_tmp ("vireo-agent-XXXXXX", &error);
+  g_assert_no_error (error);
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, old), ==, 0);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, new), ==, 0);
+
+  agent_guest_start (&guest, old[1], -1);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "agent ready", 120));
+  g_assert_cmpint (agent_command (old[0], "guest-fsfreeze-freeze"), ==, 1);
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  vireo_test_guest_clear (&guest);
+  close (old[0]);
+
+  agent_guest_start (&guest, new[1], dir_fd);
+  g_assert_cmpint (agent_command (new[0], "guest-fsfreeze-thaw"), ==, 1);
+  g_assert_cmpint (write (new[0], "{\"execute\":\"guest-shutdown\"}\n", 30), ==, 30);
+  hv_vm_wait (guest.vm, &info);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  output = vireo_test_guest_output (&guest);
+  g_assert_cmpstr (output, ==, "agent: thaw\nagent: done\n");
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+  close (new[0]);
+  close (dir_fd);
+  vireo_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -485,5 +556,6 @@ main (int argc, char **argv)
   g_test_add_func ("/guest/no-kvm", test_no_kvm);
   g_test_add_func ("/guest/bad-configuration", test_bad_configuration);
   g_test_add_func ("/guest/agent", test_guest_agent);
+  g_test_add_func ("/guest/agent-save-restore", test_guest_agent_save_restore);
   return g_test_run ();
 }
