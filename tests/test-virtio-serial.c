@@ -232,6 +232,23 @@ test_ports (Fixture *f, gconstpointer data)
   g_assert_false (needs_reset (f));
 }
 
+/* Host bytes wait until a program in the guest opens the port: Linux drops what reaches a closed one. */
+static void
+test_waits_for_open (Fixture *f, gconstpointer data)
+{
+  g_autofree char *got = NULL;
+
+  bring_up (f);
+  send_control (f, 1, 3 /* PORT_READY */, 1, 8);
+  g_assert_cmpint (write (f->host[1], "early", 5), ==, 5);
+  test_machine_run_io (&f->m);
+  give_rx (f, 1, 64);
+  g_assert_null (next_rx (f));
+  send_control (f, 1, 6 /* PORT_OPEN */, 1, 8);
+  got = next_rx (f);
+  g_assert_cmpstr (got, ==, "early");
+}
+
 /* The guest takes nothing: the device holds a bounded amount and the host's socket fills up. */
 static void
 test_no_reader (Fixture *f, gconstpointer data)
@@ -411,6 +428,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add ("/virtio-serial/ports", Fixture, NULL, fixture_setup, test_ports, fixture_teardown);
+  g_test_add ("/virtio-serial/waits-for-open", Fixture, NULL, fixture_setup, test_waits_for_open,
+              fixture_teardown);
   g_test_add ("/virtio-serial/no-reader", Fixture, NULL, fixture_setup, test_no_reader, fixture_teardown);
   g_test_add ("/virtio-serial/absent-driver", Fixture, NULL, fixture_setup, test_absent_driver,
               fixture_teardown);

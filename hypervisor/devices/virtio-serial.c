@@ -168,6 +168,7 @@ handle_control_locked (HvVirtioSerial *serial, const uint8_t *raw)
       if (port == NULL || !serial->device_ready)
         break;
       port->guest_ready = value == 1;
+      port->guest_connected = port->guest_connected && port->guest_ready;
       if (port->guest_ready)
         {
           send_control_locked (serial, port->id, CONTROL_PORT_NAME, 1, port->name);
@@ -247,7 +248,8 @@ host_closed_locked (Port *port)
     send_control_locked (port->serial, port->id, CONTROL_PORT_OPEN, 0, NULL);
 }
 
-/* Gives the guest what waits for it, as far as its receive buffers go. */
+/* Gives the guest what waits for it, as far as its receive buffers go.  Only once a program in the guest
+ * opened the port (PORT_OPEN 1), as QEMU does: Linux throws away what reaches a port nobody has open. */
 static void
 deliver_locked (Port *port)
 {
@@ -255,7 +257,7 @@ deliver_locked (Port *port)
   HvVirtqueue *vq = hv_virtio_get_queue (serial->vdev, PORT_RX (port->id));
   gboolean pushed = FALSE;
 
-  while (port->to_guest->len > 0 && port->guest_ready && multiport_locked (serial)
+  while (port->to_guest->len > 0 && port->guest_connected && multiport_locked (serial)
          && hv_virtqueue_is_ready (vq))
     {
       g_autoptr (HvVirtqueueElement) elem = hv_virtio_pop (serial->vdev, vq);

@@ -19,8 +19,8 @@ typedef struct _HvVirtioSerial HvVirtioSerial;
  * non-blocking and does not own; -1: no host connection).  The host side counts as connected while the
  * fd is open: end of file or a hang-up is told to the guest as PORT_OPEN 0.
  *
- * Host to guest: bytes read from the fd wait (up to HV_VIRTIO_SERIAL_BUFFER) for the guest's receive
- * buffers; while that is full the fd is not read, so the host's writer sees its socket fill up.
+ * Host to guest: bytes read from the fd wait (up to HV_VIRTIO_SERIAL_BUFFER) until a program in the guest
+ * opened the port (PORT_OPEN 1) and for the guest's receive buffers; while that is full the fd is not read, so the host's writer sees its socket fill up.
  * Guest to host: one buffer at a time is copied out of the guest (its bytes past HV_VIRTIO_SERIAL_BUFFER
  * are dropped) and written as the fd takes it; meanwhile the guest's further buffers stay in its queue,
  * which pushes back on the guest's writer. */
