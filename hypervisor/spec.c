@@ -251,14 +251,88 @@ const HvDeviceKindInfo hv_kind_info_virtio_net = {
   .check_options = check_net_options,
 };
 
+/* Port names as virtio-serial carries them: printable ASCII without the comma that separates them. */
+static gboolean
+check_serial_ports (const char *value, GError **error)
+{
+  g_auto (GStrv) names = g_strsplit (value, ",", -1);
+  guint n = g_strv_length (names);
+
+  if (n == 0 || n > 8)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "a virtio-serial device has 1 to 8 ports");
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      gsize len = strlen (names[i]);
+
+      if (len == 0 || len > 64)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "a port name has 1 to 64 characters");
+          return FALSE;
+        }
+      for (gsize j = 0; j < len; j++)
+        if (!g_ascii_isgraph (names[i][j]))
+          {
+            g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                         "the port name “%s” has a character other than printable ASCII", names[i]);
+            return FALSE;
+          }
+      for (guint j = 0; j < i; j++)
+        if (strcmp (names[i], names[j]) == 0)
+          {
+            g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "two ports are named “%s”", names[i]);
+            return FALSE;
+          }
+    }
+  return TRUE;
+}
+
+static const HvSpecOptionInfo virtio_serial_options[] = {
+  { "ports", HV_SPEC_OPTION_STRING, TRUE,
+    "the ports' names, comma-separated (org.qemu.guest_agent.0 for the QEMU guest agent)", .max_length = 600,
+    .check = check_serial_ports },
+  { "fds", HV_SPEC_OPTION_FDS, FALSE, "each port's host side (a socket end), in the order of the names" },
+  { NULL },
+};
+
+/* As many fds as ports, once they are known. */
+static gboolean
+check_serial_options (GVariant *options, gboolean without_fds, GError **error)
+{
+  g_autoptr (GVariant) fds = g_variant_lookup_value (options, "fds", NULL);
+  const char *ports = "";
+  g_auto (GStrv) names = NULL;
+
+  if (fds == NULL)
+    return TRUE;
+  g_variant_lookup (options, "ports", "&s", &ports);
+  names = g_strsplit (ports, ",", -1);
+  if (g_variant_n_children (fds) != g_strv_length (names))
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "%u port names and %" G_GSIZE_FORMAT " fds",
+                   g_strv_length (names), g_variant_n_children (fds));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+const HvDeviceKindInfo hv_kind_info_virtio_serial = {
+  .name = "virtio-serial",
+  .id_prefix = "vserial",
+  .max_instances = 4,
+  .description = "virtio-serial (virtio-console, multiport): named channels such as the QEMU guest agent's",
+  .options = virtio_serial_options,
+  .check_options = check_serial_options,
+};
+
 const HvDeviceKindInfo *const hv_device_kind_infos[] = {
-  &hv_kind_info_pci_host,      &hv_kind_info_serial,
-  &hv_kind_info_i8042,         &hv_kind_info_rtc,
-  &hv_kind_info_acpi_pm,       &hv_kind_info_fw_cfg,
-  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard,
-  &hv_kind_info_virtio_tablet, &hv_kind_info_virtio_blk,
-  &hv_kind_info_virtio_net,    &hv_kind_info_sata_disk,
-  &hv_kind_info_cdrom,         NULL,
+  &hv_kind_info_pci_host,      &hv_kind_info_serial,          &hv_kind_info_i8042,
+  &hv_kind_info_rtc,           &hv_kind_info_acpi_pm,         &hv_kind_info_fw_cfg,
+  &hv_kind_info_bochs_display, &hv_kind_info_virtio_keyboard, &hv_kind_info_virtio_tablet,
+  &hv_kind_info_virtio_blk,    &hv_kind_info_virtio_net,      &hv_kind_info_sata_disk,
+  &hv_kind_info_cdrom,         &hv_kind_info_virtio_serial,   NULL,
 };
 
 const HvDeviceKindInfo *

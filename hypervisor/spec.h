@@ -78,7 +78,7 @@ gboolean hv_device_id_is_valid (const char *id);
 extern const HvDeviceKindInfo hv_kind_info_pci_host, hv_kind_info_serial, hv_kind_info_i8042,
     hv_kind_info_rtc, hv_kind_info_acpi_pm, hv_kind_info_fw_cfg, hv_kind_info_bochs_display,
     hv_kind_info_virtio_keyboard, hv_kind_info_virtio_tablet, hv_kind_info_virtio_blk,
-    hv_kind_info_virtio_net, hv_kind_info_sata_disk, hv_kind_info_cdrom;
+    hv_kind_info_virtio_net, hv_kind_info_sata_disk, hv_kind_info_cdrom, hv_kind_info_virtio_serial;
 
 /* Debian's SeaBIOS (package seabios): the firmware a machine boots when nothing else is named, and the
  * option ROM that gives its Bochs display text modes. */

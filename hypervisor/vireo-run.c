@@ -583,6 +583,64 @@ list_device_kinds (void)
     }
 }
 
+/* --channel NAME=unix:PATH, repeated: one virtio-serial device whose port NAME is joined to the Unix
+ * stream socket at PATH, which vireo-run connects to (the host program listens there, as a guest agent
+ * client does).  A malformed channel is HV_ERROR_INVALID_ARGUMENT; a socket that cannot be reached is
+ * HV_ERROR_NOT_FOUND. */
+static gboolean
+add_channels (HvMachineSpec *spec, char **channels, GError **error)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
+  HvDeviceSpec *device;
+  g_autofree char *joined = NULL;
+
+  for (gsize i = 0; channels[i]; i++)
+    {
+      const char *eq = strchr (channels[i], '=');
+      struct sockaddr_un addr = { .sun_family = AF_UNIX };
+      const char *path;
+      int fd;
+
+      if (eq == NULL || eq == channels[i] || !g_str_has_prefix (eq + 1, "unix:"))
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not NAME=unix:PATH", channels[i]);
+          goto fail;
+        }
+      path = eq + 1 + strlen ("unix:");
+      if (*path == '\0' || strlen (path) >= sizeof addr.sun_path)
+        {
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "“%s”: the socket path is empty or too long", channels[i]);
+          goto fail;
+        }
+      strcpy (addr.sun_path, path);
+      fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+        {
+          int saved = errno;
+          if (fd >= 0)
+            close (fd);
+          g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "cannot connect to “%s”: %s", path,
+                       g_strerror (saved));
+          goto fail;
+        }
+      g_ptr_array_add (names, g_strndup (channels[i], eq - channels[i]));
+      g_array_append_val (fds, fd);
+    }
+  g_ptr_array_add (names, NULL);
+  joined = g_strjoinv (",", (char **) names->pdata);
+  device = hv_machine_spec_add_device (spec, "virtio-serial", NULL,
+                                       g_variant_new_parsed ("{'ports': <%s>}", joined));
+  hv_device_spec_set_fds (spec, device, "fds", (const int *) fds->data, fds->len);
+  return TRUE;
+
+fail:
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, int, i));
+  return FALSE;
+}
+
 /* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,tftp=DIR] or --net bridge=BR or --net tap=FD, each
  * [,mac=MAC][,link=on|off][,rom=on|off], as a virtio-net device; @mac (--mac) is used when the text
  * names none.  *@rom says whether the NIC wants iPXE's option ROM.  The values are checked with the spec
@@ -767,6 +825,7 @@ main (int argc, char **argv)
   g_autoptr (GArray) disk_args = g_array_new (FALSE, TRUE, sizeof (DiskArg));
   g_auto (GStrv) nets = NULL;
   g_auto (GStrv) macs = NULL;
+  g_auto (GStrv) channels = NULL;
   g_autoptr (GPtrArray) rom_nics = g_ptr_array_new (); /* HvDeviceSpec: NICs that want iPXE */
   g_autofree char *boot = NULL;
   int boot_menu_ms = 0;
@@ -796,6 +855,10 @@ main (int argc, char **argv)
       "Add a disk: FILE[,format=raw|qcow2][,bus=virtio|sata][,readonly=on][,cache=none|writeback]"
       "[,serial=TEXT][,queues=N (virtio)]; repeat for more",
       "SPEC" },
+    { "channel", 0, 0, G_OPTION_ARG_STRING_ARRAY, &channels,
+      "Add a virtio-serial port NAME joined to the Unix socket PATH, which must be listening "
+      "(org.qemu.guest_agent.0 for the QEMU guest agent); repeat for more",
+      "NAME=unix:PATH" },
     { "cdrom", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cdroms,
       "Add a SATA CD-ROM drive with the disc image FILE (an ISO; \"\" for an empty drive); repeat for more",
       "FILE" },
@@ -946,6 +1009,11 @@ main (int argc, char **argv)
         }
       if (rom)
         g_ptr_array_add (rom_nics, spec->devices->pdata[spec->devices->len - 1]);
+    }
+  if (channels && !add_channels (spec, channels, &error))
+    {
+      fprintf (stderr, "vireo-run: --channel: %s\n", error->message);
+      return g_error_matches (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT) ? EXIT_USAGE : EXIT_SETUP_ERROR;
     }
   for (gsize i = 0; devices && devices[i]; i++)
     if (!hv_machine_spec_add_device_text (spec, devices[i], &error))

@@ -70,6 +70,7 @@ vireo_error_from_hv (const GError *hv_error)
       case HV_ERROR_INVALID_STATE:
         code = VIREO_ERROR_INVALID_STATE;
         break;
+      case HV_ERROR_TIMED_OUT:
       case HV_ERROR_FAILED:
         break;
       }

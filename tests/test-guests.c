@@ -1,10 +1,12 @@
 /* test-guests.c — the test guests booted through the library API: output, exit reasons, lifecycle. */
 #include "test-util.h"
+#include "agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef VireoTestGuest Guest;
@@ -382,6 +384,157 @@ test_bad_configuration (void)
   g_assert_nonnull (strstr (error->message, "kernel"));
 }
 
+typedef struct
+{
+  gboolean done;
+  gint64 number;
+  GError *error;
+} AgentOutcome;
+
+static void
+agent_replied (const HvAgentResult *result, const GError *error, gpointer user_data)
+{
+  AgentOutcome *outcome = user_data;
+
+  outcome->done = TRUE;
+  outcome->number = result ? result->number : -1;
+  outcome->error = error ? g_error_copy (error) : NULL;
+}
+
+/* One command to the agent guest through the host client, waited for on this thread's context. */
+static gint64
+agent_command (int fd, const char *command)
+{
+  AgentOutcome outcome = { 0 };
+
+  hv_agent_call (fd, command, 30000, NULL, agent_replied, &outcome);
+  while (!outcome.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (outcome.error);
+  return outcome.number;
+}
+
+/* The agent guest behind a virtio-serial port: the host client syncs with it, freezes and thaws, and
+ * the guest says so in that order. */
+static void
+test_guest_agent (void)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("agent");
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *output = NULL;
+  HvExitInfo info = { 0 };
+  HvDeviceSpec *device;
+  Guest guest;
+  int fds[2];
+  const char *freeze, *thaw;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), ==, 0);
+  spec->memory = 64ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  device = hv_machine_spec_add_device (spec, "virtio-serial", NULL,
+                                       g_variant_new_parsed ("{'ports': <%s>}", HV_AGENT_PORT));
+  hv_device_spec_set_fds (spec, device, "fds", &fds[1], 1);
+
+  vireo_test_guest_init (&guest, 64ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (guest.vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (guest.vm, guest.input_pipe[0], guest.output_fd);
+  g_assert_true (hv_vm_start (guest.vm, &error));
+  g_assert_no_error (error);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "agent ready", 120));
+
+  g_assert_cmpint (agent_command (fds[0], "guest-ping"), ==, -1);
+  g_assert_cmpint (agent_command (fds[0], "guest-fsfreeze-freeze"), ==, 1);
+  g_assert_cmpint (agent_command (fds[0], "guest-fsfreeze-thaw"), ==, 1);
+  g_assert_cmpint (write (fds[0], "{\"execute\":\"guest-shutdown\"}\n", 30), ==, 30);
+  hv_vm_wait (guest.vm, &info);
+  output = vireo_test_guest_output (&guest);
+  g_test_message ("agent ended: %s (%s)", hv_exit_reason_to_string (info.reason), info.message);
+  freeze = strstr (output, "agent: freeze\n");
+  thaw = strstr (output, "agent: thaw\n");
+  g_assert_nonnull (freeze);
+  g_assert_nonnull (thaw);
+  g_assert_true (freeze < thaw);
+  g_assert_nonnull (strstr (output, "agent: done"));
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+  close (fds[0]);
+}
+
+/* A machine with the agent's port on @fd, booting the agent guest or restoring @restore_dir (>= 0). */
+static void
+agent_guest_start (Guest *guest, int fd, int restore_dir)
+{
+  g_autofree char *kernel = vireo_test_guest_path ("agent");
+  g_autoptr (HvMachineSpec) spec = hv_machine_spec_new ();
+  g_autoptr (GError) error = NULL;
+  HvDeviceSpec *device;
+
+  spec->memory = 64ull << 20;
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  device = hv_machine_spec_add_device (spec, "virtio-serial", NULL,
+                                       g_variant_new_parsed ("{'ports': <%s>}", HV_AGENT_PORT));
+  hv_device_spec_set_fds (spec, device, "fds", &fd, 1);
+  vireo_test_guest_init (guest, 64ull << 20, 1);
+  g_assert_true (hv_vm_apply_spec (guest->vm, spec, &error));
+  g_assert_no_error (error);
+  hv_vm_set_serial (guest->vm, guest->input_pipe[0], guest->output_fd);
+  if (restore_dir >= 0)
+    {
+      g_assert_true (hv_vm_set_restore (guest->vm, restore_dir, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (hv_vm_start (guest->vm, &error));
+  g_assert_no_error (error);
+}
+
+/* Frozen, saved, restored on a new host connection: the restored agent still knows it is frozen and
+ * answers the new connection's sync and thaw. */
+static void
+test_guest_agent_save_restore (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *output = NULL;
+  HvExitInfo info = { 0 };
+  Guest guest;
+  int old[2], new[2];
+  int dir_fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  dir = g_dir_make_tmp ("vireo-agent-XXXXXX", &error);
+  g_assert_no_error (error);
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, old), ==, 0);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, new), ==, 0);
+
+  agent_guest_start (&guest, old[1], -1);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "agent ready", 120));
+  g_assert_cmpint (agent_command (old[0], "guest-fsfreeze-freeze"), ==, 1);
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_true (hv_vm_save (guest.vm, dir_fd, &error));
+  g_assert_no_error (error);
+  vireo_test_guest_clear (&guest);
+  close (old[0]);
+
+  agent_guest_start (&guest, new[1], dir_fd);
+  g_assert_cmpint (agent_command (new[0], "guest-fsfreeze-thaw"), ==, 1);
+  g_assert_cmpint (write (new[0], "{\"execute\":\"guest-shutdown\"}\n", 30), ==, 30);
+  hv_vm_wait (guest.vm, &info);
+  g_assert_cmpint (info.reason, ==, HV_EXIT_POWER_OFF);
+  output = vireo_test_guest_output (&guest);
+  g_assert_cmpstr (output, ==, "agent: thaw\nagent: done\n");
+  hv_exit_info_clear (&info);
+  vireo_test_guest_clear (&guest);
+  close (new[0]);
+  close (dir_fd);
+  vireo_test_remove_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -402,5 +555,7 @@ main (int argc, char **argv)
   g_test_add_func ("/guest/kvm-fd-handed-over", test_kvm_fd_handed_over);
   g_test_add_func ("/guest/no-kvm", test_no_kvm);
   g_test_add_func ("/guest/bad-configuration", test_bad_configuration);
+  g_test_add_func ("/guest/agent", test_guest_agent);
+  g_test_add_func ("/guest/agent-save-restore", test_guest_agent_save_restore);
   return g_test_run ();
 }

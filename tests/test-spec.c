@@ -595,6 +595,43 @@ test_check_net (void)
   }
 }
 
+/* virtio-serial's port names and their fds, one per port. */
+static void
+test_check_serial (void)
+{
+  struct
+  {
+    const char *options;
+    const char *expect; /* NULL: accepted */
+  } cases[] = {
+    { "{'ports': <'org.qemu.guest_agent.0'>}", NULL },
+    { "{'ports': <'org.qemu.guest_agent.0,com.example.a'>, 'fds': <[handle 1, 1]>}", NULL },
+    { "{'ports': <'org.qemu.guest_agent.0'>, 'fds': <[handle 1, 1]>}", "1 port names and 2 fds" },
+    { "@a{sv} {}", "“ports”" },
+    { "{'ports': <''>}", "1 to 8 ports" },
+    { "{'ports': <'a,,b'>}", "a port name has 1 to 64 characters" },
+    { "{'ports': <'a,a'>}", "two ports are named “a”" },
+    { "{'ports': <'a b'>}", "other than printable ASCII" },
+    { "{'ports': <'a,b,c,d,e,f,g,h,i'>}", "1 to 8 ports" },
+  };
+  g_autoptr (GError) error = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (HvMachineSpec) spec = good_spec ();
+
+      g_assert_cmpint (hv_machine_spec_add_fd (spec, open_null ()), ==, 1);
+      hv_machine_spec_add_device (spec, "virtio-serial", NULL, g_variant_new_parsed (cases[i].options));
+      if (cases[i].expect)
+        assert_check_fails (spec, HV_SPEC_CHECK_DEFAULT, cases[i].expect);
+      else
+        {
+          g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &error));
+          g_assert_no_error (error);
+        }
+    }
+}
+
 /* Every kind of the core points at the entry specs know it by, and every entry has a device model. */
 static void
 test_kinds_agree (void)
@@ -625,6 +662,7 @@ main (int argc, char **argv)
   g_test_add_func ("/spec/fd-array-option", test_fd_array_option);
   g_test_add_func ("/spec/device-text", test_device_text);
   g_test_add_func ("/spec/check-net", test_check_net);
+  g_test_add_func ("/spec/check-serial", test_check_serial);
   g_test_add_func ("/spec/kinds-agree", test_kinds_agree);
   return g_test_run ();
 }

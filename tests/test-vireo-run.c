@@ -1,6 +1,7 @@
 /* test-vireo-run.c — vireo-run as a user runs it: guests, exit statuses, serial back ends, signals, and a
  * clear one-line error for every kind of bad input. */
 #include "test-util.h"
+#include "agent.h"
 
 #include <gio/gio.h>
 
@@ -328,6 +329,91 @@ run_interactive (const char *guest_name, const char *ready, const char *input, i
   return exit_status_of (proc);
 }
 
+typedef struct
+{
+  gboolean done;
+  gint64 number;
+} ChannelReply;
+
+static void
+channel_replied (const HvAgentResult *result, const GError *error, gpointer user_data)
+{
+  ChannelReply *reply = user_data;
+
+  g_assert_no_error (error);
+  reply->done = TRUE;
+  reply->number = result->number;
+}
+
+static gint64
+channel_command (int fd, const char *command)
+{
+  ChannelReply reply = { 0 };
+
+  hv_agent_call (fd, command, 60000, NULL, channel_replied, &reply);
+  while (!reply.done)
+    g_main_context_iteration (NULL, TRUE);
+  return reply.number;
+}
+
+/* --channel joins the agent guest's port to a socket the test listens on; a malformed one is a usage
+ * error and one nobody listens on a setup error. */
+static void
+test_channel (void)
+{
+  g_autofree char *kernel = guest ("agent");
+  g_autofree char *dir = g_dir_make_tmp ("vireo-run-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "qga.sock", NULL);
+  g_autofree char *channel = g_strconcat (HV_AGENT_PORT "=unix:", path, NULL);
+  g_autofree char *out = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  const char *freeze, *thaw;
+  int listener, fd;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  {
+    const char *bad[] = { "--kernel", kernel, "--channel", "no-equals", NULL };
+    VireoTestRun r = vireo_test_run_vireo_run (NULL, bad);
+    g_assert_cmpint (r.status, ==, 2);
+    vireo_test_run_clear (&r);
+  }
+  {
+    const char *args[] = { "--kernel", kernel, "--channel", channel, NULL };
+    VireoTestRun r = vireo_test_run_vireo_run (NULL, args);
+    g_assert_cmpint (r.status, ==, 1);
+    g_assert_nonnull (strstr (r.err, "cannot connect"));
+    vireo_test_run_clear (&r);
+  }
+
+  listener = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  g_assert_no_errno (bind (listener, (struct sockaddr *) &addr, sizeof addr));
+  g_assert_no_errno (listen (listener, 1));
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                           vireo_test_vireo_run (), "--kernel", kernel, "--channel", channel, NULL);
+  g_assert_no_error (error);
+  fd = accept4 (listener, NULL, NULL, SOCK_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (channel_command (fd, "guest-fsfreeze-freeze"), ==, 1);
+  g_assert_cmpint (channel_command (fd, "guest-fsfreeze-thaw"), ==, 1);
+  g_assert_cmpint (write (fd, "{\"execute\":\"guest-shutdown\"}\n", 30), ==, 30);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (exit_status_of (proc), ==, STATUS_POWER_OFF);
+  freeze = strstr (out, "agent: freeze");
+  thaw = strstr (out, "agent: thaw");
+  g_assert_nonnull (freeze);
+  g_assert_nonnull (thaw);
+  g_assert_true (freeze < thaw);
+  close (fd);
+  close (listener);
+  unlink (path);
+  rmdir (dir);
+}
+
 static void
 test_stdin_reaches_guest (void)
 {
@@ -604,6 +690,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vireo-run/stdin-reaches-guest", test_stdin_reaches_guest);
   g_test_add_func ("/vireo-run/serial-file", test_serial_file);
   g_test_add_func ("/vireo-run/serial-unix", test_serial_unix);
+  g_test_add_func ("/vireo-run/channel", test_channel);
   g_test_add_func ("/vireo-run/demo-guest", test_demo_guest);
   g_test_add_func ("/vireo-run/demo-power-button", test_demo_power_button);
   g_test_add_func ("/vireo-run/sigterm-presses-power-button", test_sigterm_presses_power_button);

@@ -15,7 +15,8 @@
   KIND (virtio_blk)                                                                                          \
   KIND (virtio_net)                                                                                          \
   KIND (sata_disk)                                                                                           \
-  KIND (cdrom)
+  KIND (cdrom)                                                                                               \
+  KIND (virtio_serial)
 
 #define DECLARE_KIND(name) extern const HvDeviceKind hv_##name##_kind;
 #define LIST_KIND(name)    &hv_##name##_kind,

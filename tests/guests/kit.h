@@ -492,6 +492,68 @@ typedef struct
   uint64_t capacity; /* 512-byte sectors */
 } KitVirtioBlk;
 
+/* kit-virtio-serial.c: virtio-serial (1af4:1043) with MULTIPORT, polled.  Ports 1 to
+ * KIT_SERIAL_PORTS get queues; a port is found by its name and opened; data moves in buffers of
+ * KIT_SERIAL_BUFFER bytes. */
+#define KIT_VIRTIO_SERIAL_DEVICE_ID 0x1043 /* 0x1040 + device type 3 */
+#define KIT_SERIAL_QUEUE            8
+#define KIT_SERIAL_PORTS            2
+#define KIT_SERIAL_BUFFER           256
+
+typedef struct
+{
+  uint16_t flags;
+  uint16_t idx;
+  uint16_t ring[KIT_SERIAL_QUEUE];
+  uint16_t used_event;
+} KitSerialAvail;
+
+typedef struct
+{
+  uint16_t flags;
+  uint16_t idx;
+  struct
+  {
+    uint32_t id;
+    uint32_t len;
+  } ring[KIT_SERIAL_QUEUE];
+  uint16_t avail_event;
+} KitSerialUsed;
+
+typedef struct
+{
+  KitVirtqDesc desc[KIT_SERIAL_QUEUE] __attribute__ ((aligned (64)));
+  KitSerialAvail avail __attribute__ ((aligned (64)));
+  KitSerialUsed used __attribute__ ((aligned (64)));
+  volatile uint16_t *notify;
+  uint16_t index;
+  uint16_t last_used;
+} KitSerialQueue;
+
+typedef struct
+{
+  KitSerialQueue control_rx, control_tx;
+  KitSerialQueue rx[KIT_SERIAL_PORTS], tx[KIT_SERIAL_PORTS];
+  uint8_t control_in[KIT_SERIAL_QUEUE][128];
+  uint8_t control_out[8];
+  uint8_t data_in[KIT_SERIAL_PORTS][KIT_SERIAL_QUEUE][KIT_SERIAL_BUFFER];
+  uint8_t data_out[KIT_SERIAL_BUFFER];
+  bool host_connected[KIT_SERIAL_PORTS];
+  unsigned n_ports;
+  KitPciDevice pci;
+} KitVirtioSerial;
+
+/* Sets up the @index-th virtio-serial function and sends DEVICE_READY.  FALSE, silently, without one;
+ * with a line on serial when it cannot be driven. */
+bool kit_virtio_serial_init (KitVirtioSerial *dev, unsigned index);
+/* Makes the ports ready as the device adds them and opens the one named @name: its id, or -1 when it
+ * did not come within a few seconds. */
+int kit_virtio_serial_open (KitVirtioSerial *dev, const char *name);
+/* What came in one receive buffer (@size at least KIT_SERIAL_BUFFER), 0 when nothing waits. */
+size_t kit_virtio_serial_read (KitVirtioSerial *dev, int id, uint8_t *buffer, size_t size);
+/* Sends @len bytes and waits for the device to take them; false after a few seconds without. */
+bool kit_virtio_serial_write (KitVirtioSerial *dev, int id, const void *data, size_t len);
+
 /* Sets up the @index-th virtio-blk PCI function: negotiates VERSION_1 and the features the kit knows,
  * reads the capacity, sets up one queue and DRIVER_OK.  FALSE, silently, when there is no such
  * device; FALSE with a line on serial saying why when it cannot be driven. */
