@@ -53,7 +53,7 @@ hv_device_set_options (HvDevice *device, GVariant *options)
   device->options = g_variant_ref_sink (options);
 }
 
-const int *
+int *
 hv_device_get_fds_option (HvDevice *device, const char *name, unsigned *n_fds)
 {
   g_autoptr (GVariant) value = g_variant_lookup_value (device->options, name, G_VARIANT_TYPE ("ah"));
@@ -61,8 +61,7 @@ hv_device_get_fds_option (HvDevice *device, const char *name, unsigned *n_fds)
   const gint32 *fds = value ? g_variant_get_fixed_array (value, &n, sizeof (gint32)) : NULL;
 
   *n_fds = (unsigned) n;
-  /* device->options holds the array: it lives as long as the options. */
-  return n ? fds : NULL;
+  return n ? g_memdup2 (fds, n * sizeof (gint32)) : NULL;
 }
 
 int

@@ -128,8 +128,9 @@ gboolean hv_devices_load (HvDevices *devices, GVariant *sections, GError **error
 
 /* Replaces @device's options (a{sv}, sunk), before realizing. */
 void hv_device_set_options (HvDevice *device, GVariant *options);
-/* The fds of option @name ("ah"), in order, or NULL (and 0); valid while the options are. */
-const int *hv_device_get_fds_option (HvDevice *device, const char *name, unsigned *n_fds);
+/* The fds of option @name ("ah"), in order, as a copy (g_free), or NULL (and 0).  A copy: the array a
+ * serialised option gives out lives only as long as the child value looked up for it. */
+int *hv_device_get_fds_option (HvDevice *device, const char *name, unsigned *n_fds);
 /* The fd option @name of @device, or -1. */
 int hv_device_get_fd_option (HvDevice *device, const char *name);
 

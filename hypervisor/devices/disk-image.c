@@ -32,7 +32,7 @@ open_backing (void *opaque, unsigned depth, const char *name, HvBlockFormat form
 {
   HvDevice *device = opaque;
   unsigned n;
-  const int *fds = hv_device_get_fds_option (device, "backing", &n);
+  g_autofree int *fds = hv_device_get_fds_option (device, "backing", &n);
   int fd;
 
   if (depth == 0 || depth > n)

@@ -726,13 +726,10 @@ serial_realize (HvDevice *device, GError **error)
   const char *ports = NULL;
   g_auto (GStrv) names = NULL;
   unsigned n_names, n_fds = 0;
-  /* Held here: the array a serialised option gives out lives only as long as this reference. */
-  g_autoptr (GVariant) fds_value = g_variant_lookup_value (device->options, "fds", G_VARIANT_TYPE ("ah"));
-  gsize n = 0;
-  const int *fds = fds_value ? g_variant_get_fixed_array (fds_value, &n, sizeof (gint32)) : NULL;
+  g_autofree int *given = hv_device_get_fds_option (device, "fds", &n_fds);
+  const int *fds = given;
   int none[HV_VIRTIO_SERIAL_PORTS_MAX];
 
-  n_fds = (unsigned) n;
   g_variant_lookup (device->options, "ports", "&s", &ports);
   names = g_strsplit (ports ? ports : "", ",", -1);
   n_names = g_strv_length (names);
