@@ -653,3 +653,118 @@ hv_block_drain (HvBlock *block)
         g_usleep (G_TIME_SPAN_MILLISECOND);
     }
 }
+
+/* ---- Internal snapshots ---- */
+
+const char *
+hv_block_snapshot_op_name (HvBlockSnapshotOp op)
+{
+  switch (op)
+    {
+    case HV_BLOCK_SNAPSHOT_CREATE:
+      return "create";
+    case HV_BLOCK_SNAPSHOT_APPLY:
+      return "apply";
+    case HV_BLOCK_SNAPSHOT_DELETE:
+      return "delete";
+    default:
+      return "?";
+    }
+}
+
+void
+hv_block_snapshot_free (HvBlockSnapshot *snapshot)
+{
+  if (snapshot == NULL)
+    return;
+  g_free (snapshot->id);
+  g_free (snapshot->name);
+  g_free (snapshot);
+}
+
+static gboolean
+snapshot_supported (HvBlock *block, GError **error)
+{
+  if (block->driver->snapshot == NULL)
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                        "it is a %s image: checkpoints need qcow2", block->driver->name),
+           FALSE;
+  return TRUE;
+}
+
+GPtrArray *
+hv_block_snapshot_list (HvBlock *block, GError **error)
+{
+  g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) hv_block_snapshot_free);
+
+  if (!snapshot_supported (block, error) || !block->driver->snapshot_list (block, out, error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+gboolean
+hv_block_snapshot (HvBlock *block, HvBlockSnapshotOp op, const char *name, GError **error)
+{
+  size_t len = name != NULL ? strlen (name) : 0;
+
+  if (!snapshot_supported (block, error))
+    return FALSE;
+  if (len == 0 || len > HV_BLOCK_SNAPSHOT_NAME_MAX || !g_utf8_validate (name, -1, NULL))
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                        "a snapshot name is 1 to %u bytes of UTF-8", HV_BLOCK_SNAPSHOT_NAME_MAX),
+           FALSE;
+  if (block->options.read_only)
+    return g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION, "it is open read-only"), FALSE;
+  if (g_atomic_int_get (&block->in_flight) > 0)
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE, "it has requests in flight"), FALSE;
+  return block->driver->snapshot (block, op, name, error);
+}
+
+typedef struct
+{
+  char *dir;
+} SnapshotOpener;
+
+static int
+snapshot_open_backing (void *opaque, unsigned depth, const char *name, HvBlockFormat format, GError **error)
+{
+  SnapshotOpener *opener = opaque;
+  g_autofree char *path = g_path_is_absolute (name) ? g_strdup (name)
+                                                    : g_build_filename (opener->dir, name, NULL);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    g_set_error (error, HV_ERROR, errno == ENOENT ? HV_ERROR_NOT_FOUND : HV_ERROR_FAILED,
+                 "cannot open its backing file %s: %s", path, g_strerror (errno));
+  return fd;
+}
+
+gboolean
+hv_block_snapshot_file (const char *path, HvBlockSnapshotOp op, const char *name, GError **error)
+{
+  HvBlockOptions options = { .format = HV_BLOCK_FORMAT_AUTO, .cache = HV_BLOCK_CACHE_WRITEBACK };
+  g_autofree char *dir = g_path_get_dirname (path);
+  SnapshotOpener opener = { dir };
+  g_autoptr (HvBlock) block = NULL;
+  g_autoptr (GError) local = NULL;
+  int fd = open (path, O_RDWR | O_CLOEXEC);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      if (saved == EACCES || saved == EROFS || saved == EPERM)
+        return g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION, "%s: cannot %s a snapshot: it is read-only",
+                            path, hv_block_snapshot_op_name (op)),
+               FALSE;
+      return g_set_error (error, HV_ERROR, saved == ENOENT ? HV_ERROR_NOT_FOUND : HV_ERROR_FAILED, "%s: %s",
+                          path, g_strerror (saved)),
+             FALSE;
+    }
+  block = hv_block_open (fd, &options, snapshot_open_backing, &opener, &local);
+  if (block == NULL || !hv_block_snapshot (block, op, name, &local))
+    return g_set_error (error, local->domain, local->code, "%s: cannot %s snapshot \"%s\": %s", path,
+                        hv_block_snapshot_op_name (op), name, local->message),
+           FALSE;
+  return TRUE;
+}
