@@ -2037,6 +2037,36 @@ hv_qcow2_snapshot_create (Qcow2 *q, const char *name, uint64_t vm_clock, GError 
   return TRUE;
 }
 
+/* Whether an L2 table at @l2 would lie on the header, a refcount table or block, an L1 table or the
+ * snapshot table: a damaged snapshot that, applied, would have guest writes land there. */
+static gboolean
+l2_table_is_other_metadata (Qcow2 *q, uint64_t l2, GArray *list)
+{
+  uint64_t c = l2 >> q->cluster_bits;
+
+  if (c == 0
+      || (c >= q->reftable_offset >> q->cluster_bits
+          && c < (q->reftable_offset >> q->cluster_bits) + q->reftable_clusters))
+    return TRUE;
+  for (uint64_t i = 0; i < q->reftable_entries; i++)
+    if ((q->reftable[i] & QCOW2_OFFSET_MASK) == l2)
+      return TRUE;
+  if (q->l1_size > 0 && l2 >= q->l1_offset && l2 < q->l1_offset + (uint64_t) q->l1_size * 8)
+    return TRUE;
+  for (guint i = 0; i < list->len; i++)
+    {
+      Qcow2Snapshot *s = &g_array_index (list, Qcow2Snapshot, i);
+
+      if (s->l1_size > 0 && l2 + q->cluster_size > s->l1_offset
+          && l2 < s->l1_offset + (uint64_t) s->l1_size * 8)
+        return TRUE;
+    }
+  if (q->nb_snapshots > 0 && l2 + q->cluster_size > q->snapshots_offset
+      && l2 < q->snapshots_offset + QCOW2_MAX_SNAPSHOT_TABLE && l2 < q->snapshots_offset + q->cluster_size)
+    return TRUE;
+  return FALSE;
+}
+
 gboolean
 hv_qcow2_snapshot_apply (Qcow2 *q, const char *name, uint64_t *disk_size, GError **error)
 {
@@ -2068,8 +2098,16 @@ hv_qcow2_snapshot_apply (Qcow2 *q, const char *name, uint64_t *disk_size, GError
   if (ret < 0)
     return op_failed (ret, "read the snapshot's L1 table", error);
   for (uint32_t i = 0; i < s->l1_size; i++)
-    if ((sn_l1[i] & QCOW2_OFFSET_MASK) != 0 && !hv_qcow2_table_offset_valid (q, sn_l1[i] & QCOW2_OFFSET_MASK))
-      return op_failed (-EIO, "apply the snapshot", error);
+    {
+      uint64_t l2 = sn_l1[i] & QCOW2_OFFSET_MASK;
+
+      if (l2 != 0 && (!hv_qcow2_table_offset_valid (q, l2) || l2_table_is_other_metadata (q, l2, list)))
+        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                            "its snapshot \"%s\" has an L2 table at 0x%" G_GINT64_MODIFIER
+                            "x over other metadata or outside the file",
+                            name, l2),
+               FALSE;
+    }
 
   /* The new active state's references first, then its L1 table, then the header switch. */
   ret = l1_refcounts_add (q, sn_l1, s->l1_size, +1, FALSE);
