@@ -1330,6 +1330,12 @@ test_snapshot_refused (Fixture *f, gconstpointer data)
   g_clear_pointer (&block, hv_block_free);
   assert_check_clean (f, "e.qcow2");
 
+  RUN_OK (f, "qemu-img create -q -f qcow2 -o refcount_bits=1 narrow.qcow2 1M");
+  block = open_sync (f, "narrow.qcow2", FALSE);
+  assert_snapshot_error (block, HV_BLOCK_SNAPSHOT_CREATE, "one", HV_ERROR_INVALID_ARGUMENT, "1 bit wide");
+  g_clear_pointer (&block, hv_block_free);
+  assert_check_clean (f, "narrow.qcow2");
+
   sum = file_checksum (f, "e.qcow2");
   block = open_sync (f, "e.qcow2", TRUE);
   assert_snapshot_error (block, HV_BLOCK_SNAPSHOT_DELETE, "one", HV_ERROR_PERMISSION, "read-only");

@@ -1978,6 +1978,11 @@ hv_qcow2_snapshot_create (Qcow2 *q, const char *name, uint64_t vm_clock, GError 
   int64_t now = g_get_real_time ();
   int ret;
 
+  if (q->refcount_order == 0)
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                        "its refcounts are 1 bit wide, too narrow for snapshots (qemu-img amend -o "
+                        "refcount_bits=16 widens them)"),
+           FALSE;
   list = snapshots_read (q, &old_bytes, error);
   if (list == NULL)
     return FALSE;
