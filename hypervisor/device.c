@@ -491,3 +491,18 @@ hv_device_claim_gsi (HvDevice *device, unsigned gsi, GError **error)
   devices->gsi_owner[gsi] = device;
   return TRUE;
 }
+
+GPtrArray *
+hv_devices_with_blocks (HvDevices *devices)
+{
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; i < devices->list->len; i++)
+    {
+      HvDevice *device = g_ptr_array_index (devices->list, i);
+
+      if (device->realized && device->kind->block != NULL && device->kind->block (device) != NULL)
+        g_ptr_array_add (out, device);
+    }
+  return out;
+}

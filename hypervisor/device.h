@@ -62,6 +62,9 @@ typedef struct
    * firmware's "bootorder" file names it (OpenFirmware style, as QEMU writes it: "/pci@i0cf8/scsi@4"),
    * newly allocated.  Optional: without it the device keeps its place in the firmware's own order. */
   char *(*boot_path) (HvDevice *device);
+  /* The disk image the device serves (a disk's; NULL for an empty drive).  Optional: NULL for kinds
+   * without one.  Used for the disks' internal snapshots (hv_vm_snapshot_disks). */
+  struct _HvBlock *(*block) (HvDevice *device);
 } HvDeviceKind;
 
 /* The built-in kinds, NULL-terminated (devices/kinds.c). */
@@ -102,6 +105,8 @@ HvDevice *hv_devices_add (HvDevices *devices, const char *kind, const char *id, 
 /* Withdraws a request (before realizing). */
 gboolean hv_devices_remove (HvDevices *devices, const char *id);
 HvDevice *hv_devices_lookup (HvDevices *devices, const char *id);
+/* The realized devices with a disk image (HvDeviceKind.block), in realize order: HvDevice pointers. */
+GPtrArray *hv_devices_with_blocks (HvDevices *devices);
 /* The first instance of @kind (in request order), or NULL. */
 HvDevice *hv_devices_find_kind (HvDevices *devices, const char *kind);
 /* The device model of the first realized instance of @kind, or NULL. */

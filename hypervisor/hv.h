@@ -159,6 +159,13 @@ gboolean hv_vm_resume (HvVm *vm, GError **error);
  * be paused (HV_ERROR_INVALID_STATE otherwise); it stays paused.  The files hold guest memory and are
  * created readable by the owner only. */
 gboolean hv_vm_save (HvVm *vm, int dir_fd, GError **error);
+/* The disk side of a checkpoint: @op ("create", "apply" or "delete") on the internal snapshot @name of
+ * every writable disk (virtio-blk and SATA), which must all be qcow2 (a writable raw disk is refused,
+ * naming it, before any is touched).  The VM must be paused (its disks are quiesced); read-only disks
+ * are left alone.  All or nothing where the format allows: a create that fails on a later disk is
+ * deleted again from the earlier ones; apply and delete first check that every disk has the snapshot.
+ * After "apply" the disks may have another size; the VM's state must be restored with them. */
+gboolean hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error);
 /* Ends the VM now, without asking the guest: the exit reason becomes HV_EXIT_STOPPED. */
 void hv_vm_stop (HvVm *vm);
 

@@ -14,6 +14,8 @@
  * builds the machine as a boot does, then writes the memory, the VM state, each vCPU's state and
  * the devices' state, in that order: devices last, because they raise their pending interrupt lines
  * again into the restored interrupt controllers and local APICs. */
+#include "block/block.h"
+#include "device.h"
 #include "snapshot.h"
 #include "snapshot-file.h"
 #include "state.h"
@@ -363,5 +365,102 @@ hv_restore_machine (HvVm *vm, GError **error)
   g_debug ("restored the vCPUs and devices in %" G_GINT64_FORMAT " ms",
            (g_get_monotonic_time () - start) / 1000);
   g_clear_pointer (&vm->restore, hv_restore_free);
+  return TRUE;
+}
+
+/* ---- The disks' internal snapshots ---- */
+
+static gboolean
+disks_have_snapshot (GPtrArray *disks, const char *name, GError **error)
+{
+  for (guint i = 0; i < disks->len; i++)
+    {
+      HvDevice *device = g_ptr_array_index (disks, i);
+      g_autoptr (GPtrArray) list = hv_block_snapshot_list (device->kind->block (device), error);
+      gboolean found = FALSE;
+
+      if (list == NULL)
+        return g_prefix_error (error, "%s: ", device->id), FALSE;
+      for (guint j = 0; j < list->len && !found; j++)
+        {
+          HvBlockSnapshot *s = g_ptr_array_index (list, j);
+
+          found = g_strcmp0 (s->name, name) == 0 || g_strcmp0 (s->id, name) == 0;
+        }
+      if (!found)
+        return g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "%s: its disk has no snapshot \"%s\"",
+                            device->id, name),
+               FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error)
+{
+  g_autoptr (GPtrArray) all = NULL;
+  g_autoptr (GPtrArray) disks = g_ptr_array_new ();
+  HvBlockSnapshotOp kind;
+  gboolean paused;
+
+  g_return_val_if_fail (vm != NULL, FALSE);
+  if (g_strcmp0 (op, "create") == 0)
+    kind = HV_BLOCK_SNAPSHOT_CREATE;
+  else if (g_strcmp0 (op, "apply") == 0)
+    kind = HV_BLOCK_SNAPSHOT_APPLY;
+  else if (g_strcmp0 (op, "delete") == 0)
+    kind = HV_BLOCK_SNAPSHOT_DELETE;
+  else
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                        "there is no disk snapshot operation \"%s\" (create, apply, delete)",
+                        op ? op : "(null)"),
+           FALSE;
+
+  g_mutex_lock (&vm->lock);
+  paused = vm->state == HV_VM_RUNNING && !vm->exiting && vm->paused && vm->n_parked == vm->n_live;
+  g_mutex_unlock (&vm->lock);
+  if (!paused)
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
+                        "only a paused VM's disks can have snapshots taken: pause it first"),
+           FALSE;
+  /* hv_vm_pause() has done this: no request is in flight, none is taken until resume. */
+  hv_devices_quiesce (vm->devices, TRUE);
+
+  all = hv_devices_with_blocks (vm->devices);
+  for (guint i = 0; i < all->len; i++)
+    {
+      HvDevice *device = g_ptr_array_index (all, i);
+      HvBlock *block = device->kind->block (device);
+
+      if (hv_block_is_read_only (block))
+        continue;
+      if (hv_block_get_format (block) != HV_BLOCK_FORMAT_QCOW2)
+        return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                            "%s: its disk is a %s image: checkpoints need qcow2", device->id,
+                            hv_block_format_name (hv_block_get_format (block))),
+               FALSE;
+      g_ptr_array_add (disks, device);
+    }
+  if (kind != HV_BLOCK_SNAPSHOT_CREATE && !disks_have_snapshot (disks, name, error))
+    return FALSE;
+
+  for (guint i = 0; i < disks->len; i++)
+    {
+      HvDevice *device = g_ptr_array_index (disks, i);
+
+      if (hv_block_snapshot (device->kind->block (device), kind, name, error))
+        continue;
+      g_prefix_error (error, "%s: ", device->id);
+      if (kind == HV_BLOCK_SNAPSHOT_CREATE)
+        for (guint j = 0; j < i; j++)
+          {
+            HvDevice *done = g_ptr_array_index (disks, j);
+            g_autoptr (GError) undo = NULL;
+
+            if (!hv_block_snapshot (done->kind->block (done), HV_BLOCK_SNAPSHOT_DELETE, name, &undo))
+              g_warning ("%s: cannot delete the snapshot \"%s\" again: %s", done->id, name, undo->message);
+          }
+      return FALSE;
+    }
   return TRUE;
 }

@@ -398,6 +398,58 @@ run_qemu_tool (const char *const *argv, char **out)
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+/* Snapshots of an image not in use, through the helper that opens it: a raw image is refused, errors name
+ * the file, create, apply and delete leave an image qemu-img checks clean. */
+static void
+test_snapshot_file (Fixture *f, gconstpointer data)
+{
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *qcow = g_build_filename (f->dir, "snap.qcow2", NULL);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (hv_block_snapshot_file (f->path, HV_BLOCK_SNAPSHOT_CREATE, "x", &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "checkpoints need qcow2"));
+  g_assert_nonnull (strstr (error->message, f->path));
+  g_clear_error (&error);
+  if (qemu_img == NULL)
+    {
+      g_test_skip ("qemu-img is not installed (Debian: qemu-utils)");
+      return;
+    }
+  {
+    const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", qcow, "1M", NULL };
+
+    g_assert_cmpint (run_qemu_tool (argv, &out), ==, 0);
+    g_clear_pointer (&out, g_free);
+  }
+  g_assert_false (hv_block_snapshot_file (qcow, HV_BLOCK_SNAPSHOT_APPLY, "nope", &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, qcow));
+  g_assert_nonnull (strstr (error->message, "nope"));
+  g_clear_error (&error);
+  g_assert_true (hv_block_snapshot_file (qcow, HV_BLOCK_SNAPSHOT_CREATE, "one", &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_block_snapshot_file (qcow, HV_BLOCK_SNAPSHOT_CREATE, "two", &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_block_snapshot_file (qcow, HV_BLOCK_SNAPSHOT_APPLY, "one", &error));
+  g_assert_no_error (error);
+  g_assert_true (hv_block_snapshot_file (qcow, HV_BLOCK_SNAPSHOT_DELETE, "one", &error));
+  g_assert_no_error (error);
+  {
+    const char *check[] = { "qemu-img", "check", qcow, NULL };
+    const char *list[] = { "qemu-img", "snapshot", "-l", qcow, NULL };
+
+    g_assert_cmpint (run_qemu_tool (check, &out), ==, 0);
+    g_clear_pointer (&out, g_free);
+    g_assert_cmpint (run_qemu_tool (list, &out), ==, 0);
+    g_assert_nonnull (strstr (out, "two"));
+    g_assert_null (strstr (out, "one"));
+  }
+  g_unlink (qcow);
+}
+
 /* qcow2 in each cache mode ("none", "writeback", "default"; "none-4k": 4 KiB clusters): allocating
  * writes from buffers the guest did not align (copy-on-write around them), in-place rewrites at offsets
  * that are not sector-aligned, a flush.  What the driver reads back, what qemu-img check says (clean) and
@@ -684,6 +736,7 @@ main (int argc, char **argv)
   g_test_add ("/block/not-images", Fixture, NULL, fixture_setup, test_not_images, fixture_teardown);
   g_test_add ("/block/depth", Fixture, NULL, fixture_setup, test_depth, fixture_teardown);
   g_test_add ("/block/locks", Fixture, NULL, fixture_setup, test_locks, fixture_teardown);
+  g_test_add ("/block/snapshot-file", Fixture, NULL, fixture_setup, test_snapshot_file, fixture_teardown);
   g_test_add ("/block/raw/cache/default", Fixture, NULL, fixture_setup, test_raw_cache_default,
               fixture_teardown);
   g_test_add ("/block/raw/direct-concurrent-rmw", Fixture, NULL, fixture_setup, test_direct_concurrent_rmw,

@@ -21,6 +21,10 @@ typedef struct
   gboolean (*submit) (HvBlock *block, HvBlockRequest *request);
   /* Whether DISCARD frees space (hv_block_can_discard).  Optional: NULL is FALSE. */
   gboolean (*can_discard) (HvBlock *block);
+  /* Internal snapshots (hv_block_snapshot_list, hv_block_snapshot), no request in flight.  Optional:
+   * NULL refuses them. */
+  gboolean (*snapshot_list) (HvBlock *block, GPtrArray *out, GError **error);
+  gboolean (*snapshot) (HvBlock *block, HvBlockSnapshotOp op, const char *name, GError **error);
 } HvBlockDriver;
 
 struct _HvBlockRequest

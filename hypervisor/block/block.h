@@ -114,4 +114,41 @@ void hv_block_set_ready (HvBlock *block, void (*ready) (void *opaque), void *opa
  * teardown).  From @context's thread or while nothing iterates @context. */
 void hv_block_drain (HvBlock *block);
 
+/* Internal snapshots of a qcow2 image (QEMU's savevm format: qemu-img snapshot lists, applies and
+ * deletes them too).  Only with no request in flight (the devices quiesced, or the block never attached);
+ * each operation keeps the image consistent across a crash at any point (leaked clusters at worst).
+ * Errors name no path: the caller adds it.  A raw image or a read-only one is refused
+ * (HV_ERROR_INVALID_ARGUMENT, HV_ERROR_PERMISSION); an unknown snapshot is HV_ERROR_NOT_FOUND. */
+typedef struct
+{
+  char *id;
+  char *name;
+  uint64_t date_sec; /* wall clock when taken */
+  uint32_t date_nsec;
+  uint64_t vm_clock_nsec; /* guest clock when taken */
+  uint64_t disk_size;     /* the disk's size then */
+  uint64_t vm_state_size; /* machine state stored in the image (0: none, as ours) */
+} HvBlockSnapshot;
+
+typedef enum
+{
+  HV_BLOCK_SNAPSHOT_CREATE,
+  HV_BLOCK_SNAPSHOT_APPLY, /* the disk becomes what the snapshot has; its size too */
+  HV_BLOCK_SNAPSHOT_DELETE,
+} HvBlockSnapshotOp;
+
+/* The longest name or id a snapshot may have, in bytes. */
+#define HV_BLOCK_SNAPSHOT_NAME_MAX 255
+
+void hv_block_snapshot_free (HvBlockSnapshot *snapshot);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvBlockSnapshot, hv_block_snapshot_free)
+/* The snapshots, oldest first: a GPtrArray of HvBlockSnapshot (freeing them), or NULL and @error. */
+GPtrArray *hv_block_snapshot_list (HvBlock *block, GError **error);
+/* @name: the snapshot's name (create: new, unique; apply, delete: a name or an id). */
+gboolean hv_block_snapshot (HvBlock *block, HvBlockSnapshotOp op, const char *name, GError **error);
+/* The same on the image at @path, opened (and locked) for the operation: for a stopped machine.  Errors
+ * name @path. */
+gboolean hv_block_snapshot_file (const char *path, HvBlockSnapshotOp op, const char *name, GError **error);
+const char *hv_block_snapshot_op_name (HvBlockSnapshotOp op);
+
 G_END_DECLS

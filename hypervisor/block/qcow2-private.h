@@ -218,3 +218,11 @@ int hv_qcow2_flush_metadata (Qcow2 *q);
 /* What guest bytes are, through the backing chain; and reading them synchronously (copy-on-write). */
 int hv_qcow2_map_guest (HvBlock *block, uint64_t guest, uint64_t len, Qcow2Map *m);
 int hv_qcow2_read_sync (HvBlock *block, uint64_t guest, uint8_t *buf, uint64_t len);
+
+/* Internal snapshots (QEMU's savevm format), on an image with no request in flight: listing (HvBlockSnapshot
+ * added to @out), creating, applying (the disk's new size in *@disk_size) and deleting one named by name
+ * or id.  Errors name no path. */
+gboolean hv_qcow2_snapshot_list (Qcow2 *q, GPtrArray *out, GError **error);
+gboolean hv_qcow2_snapshot_create (Qcow2 *q, const char *name, uint64_t vm_clock, GError **error);
+gboolean hv_qcow2_snapshot_apply (Qcow2 *q, const char *name, uint64_t *disk_size, GError **error);
+gboolean hv_qcow2_snapshot_delete (Qcow2 *q, const char *name, GError **error);

@@ -711,6 +711,40 @@ qcow2_close (HvBlock *block)
   block->impl = NULL;
 }
 
+static gboolean
+qcow2_snapshot_list (HvBlock *block, GPtrArray *out, GError **error)
+{
+  return hv_qcow2_snapshot_list (block->impl, out, error);
+}
+
+static gboolean
+qcow2_snapshot (HvBlock *block, HvBlockSnapshotOp op, const char *name, GError **error)
+{
+  Qcow2 *q = block->impl;
+  uint64_t size;
+
+  if (q->read_only)
+    return g_set_error (error, HV_ERROR, HV_ERROR_PERMISSION, "it is open read-only"), FALSE;
+  if (q->writes_in_flight > 0 || g_hash_table_size (q->busy) > 0)
+    return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE, "it has requests in flight"), FALSE;
+  switch (op)
+    {
+    case HV_BLOCK_SNAPSHOT_CREATE:
+      return hv_qcow2_snapshot_create (q, name, 0, error);
+    case HV_BLOCK_SNAPSHOT_APPLY:
+      if (!hv_qcow2_snapshot_apply (q, name, &size, error))
+        return FALSE;
+      block->size = (size + 511) / 512 * 512;
+      return TRUE;
+    case HV_BLOCK_SNAPSHOT_DELETE:
+      return hv_qcow2_snapshot_delete (q, name, error);
+    default:
+      return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "there is no snapshot operation %u",
+                          op),
+             FALSE;
+    }
+}
+
 const HvBlockDriver hv_block_qcow2_driver = {
   .format = HV_BLOCK_FORMAT_QCOW2,
   .name = "qcow2",
@@ -718,4 +752,6 @@ const HvBlockDriver hv_block_qcow2_driver = {
   .open = qcow2_open,
   .close = qcow2_close,
   .submit = qcow2_submit,
+  .snapshot_list = qcow2_snapshot_list,
+  .snapshot = qcow2_snapshot,
 };

@@ -160,6 +160,14 @@ drive_boot_path (HvDevice *device)
   return g_strdup_printf ("%s/drive@%x/disk@0", controller, drive->port);
 }
 
+static struct _HvBlock *
+drive_block (HvDevice *device)
+{
+  HvAhciDrive *drive = device->impl;
+
+  return drive != NULL ? drive->ahci->ports[drive->port].block : NULL;
+}
+
 const HvDeviceKind hv_sata_disk_kind = {
   .info = &hv_kind_info_sata_disk,
   .order = HV_DEVICE_ORDER_PCI,
@@ -170,6 +178,7 @@ const HvDeviceKind hv_sata_disk_kind = {
   .save = drive_save,
   .load = drive_load,
   .boot_path = drive_boot_path,
+  .block = drive_block,
 };
 
 const HvDeviceKind hv_cdrom_kind = {

@@ -706,6 +706,14 @@ blk_boot_path (HvDevice *device)
   return hv_virtio_boot_path (blk->vdev, "scsi");
 }
 
+static struct _HvBlock *
+blk_block (HvDevice *device)
+{
+  HvVirtioBlk *blk = device->impl;
+
+  return blk != NULL ? blk->block : NULL;
+}
+
 const HvDeviceKind hv_virtio_blk_kind = {
   .info = &hv_kind_info_virtio_blk,
   .order = HV_DEVICE_ORDER_PCI,
@@ -716,4 +724,5 @@ const HvDeviceKind hv_virtio_blk_kind = {
   .save = blk_save,
   .load = blk_load,
   .boot_path = blk_boot_path,
+  .block = blk_block,
 };

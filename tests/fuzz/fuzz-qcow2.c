@@ -6,7 +6,8 @@
  *
  * Input: u8 flags (bit 0 open read-write, bit 1 the backing file is this same image again, bit 2 a raw
  * backing file instead; the fourth link is always raw), u8 count of operations, then that many of {u8 op (0 read, 1 write, 2 discard,
- * 3 write-zeroes, 4 flush), u32 offset, u16 length}, then the image file (the rest).  Offsets are taken
+ * 3 write-zeroes, 4 flush; 5, 6, 7 create, apply, delete an internal snapshot named "s1" or "f" by the
+ * length's low bit), u32 offset, u16 length}, then the image file (the rest).  Offsets are taken
  * modulo the disk's size. */
 #include "fuzz-input.h"
 #include "block-test-support.h"
@@ -82,13 +83,27 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   for (unsigned i = 0; i < n_ops && block->size > 0; i++)
     {
-      HvBlockOp op = ops[i].op % 5 == 0   ? HV_BLOCK_READ
-                     : ops[i].op % 5 == 1 ? HV_BLOCK_WRITE
-                     : ops[i].op % 5 == 2 ? HV_BLOCK_DISCARD
-                     : ops[i].op % 5 == 3 ? HV_BLOCK_WRITE_ZEROES
-                                          : HV_BLOCK_FLUSH;
-      uint64_t offset = ops[i].offset % block->size;
-      uint64_t length = MIN ((uint64_t) ops[i].length, block->size - offset);
+      HvBlockOp op;
+      uint64_t offset, length;
+
+      if (ops[i].op % 8 >= 5)
+        {
+          static const HvBlockSnapshotOp snapshot_ops[] = { HV_BLOCK_SNAPSHOT_CREATE, HV_BLOCK_SNAPSHOT_APPLY,
+                                                            HV_BLOCK_SNAPSHOT_DELETE };
+          g_autoptr (GError) snapshot_error = NULL;
+
+          if (!hv_block_snapshot (block, snapshot_ops[ops[i].op % 8 - 5], ops[i].length & 1 ? "f" : "s1",
+                                  &snapshot_error))
+            fuzz_note_refusal ("snapshot", snapshot_error);
+          continue;
+        }
+      op = ops[i].op % 5 == 0   ? HV_BLOCK_READ
+           : ops[i].op % 5 == 1 ? HV_BLOCK_WRITE
+           : ops[i].op % 5 == 2 ? HV_BLOCK_DISCARD
+           : ops[i].op % 5 == 3 ? HV_BLOCK_WRITE_ZEROES
+                                : HV_BLOCK_FLUSH;
+      offset = ops[i].offset % block->size;
+      length = MIN ((uint64_t) ops[i].length, block->size - offset);
 
       if (op == HV_BLOCK_WRITE)
         memset (buffer, 0xc3, length);
