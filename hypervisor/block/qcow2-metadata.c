@@ -1280,6 +1280,42 @@ hv_qcow2_read_sync (HvBlock *block, uint64_t guest, uint8_t *buf, uint64_t len)
 /* ------------------------------------------------------------------------------------------------ */
 /* Internal snapshots */
 
+/* Reads the fixed 40 bytes of snapshot entry @i at @at and checks that the entry (with its id, name and
+ * extra data) lies within the file and the table, and that its L1 table does; *entry_len is the entry's
+ * whole length. */
+static gboolean
+read_snapshot_head (Qcow2 *q, uint32_t i, uint64_t at, uint8_t head[40], uint64_t *entry_len, GError **error)
+{
+  uint64_t l1_offset, l1_bytes;
+  int ret;
+
+  if (at > q->file_size || 40 > q->file_size - at || at - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 snapshot table runs past the end of the file"),
+           FALSE;
+  ret = hv_qcow2_file_read (q->fd, head, 40, at);
+  if (ret < 0)
+    return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the qcow2 snapshot table: %s",
+                        g_strerror (-ret)),
+           FALSE;
+  *entry_len = 40 + (uint64_t) be32_at (head + 36) + (((uint32_t) head[12] << 8) | head[13])
+               + (((uint32_t) head[14] << 8) | head[15]);
+  if (*entry_len > q->file_size - at || at + *entry_len - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 snapshot %u runs past the end of the file or of the snapshot table", i),
+           FALSE;
+  l1_offset = be64_at (head);
+  l1_bytes = (uint64_t) be32_at (head + 8) * 8;
+  if (l1_bytes > QCOW2_MAX_L1_BYTES || l1_offset % q->cluster_size != 0 || l1_offset > q->file_size
+      || l1_bytes > q->file_size - l1_offset || (l1_bytes > 0 && l1_offset == 0))
+    return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
+                        "qcow2 snapshot %u has an L1 table at 0x%" G_GINT64_MODIFIER
+                        "x that is unaligned, too large or past the end of the file",
+                        i, l1_offset),
+           FALSE;
+  return TRUE;
+}
+
 /* Records the snapshot table, each snapshot's L1 table and the L2 tables it names as metadata, so guest
  * data written in place never lands on them (writes to images with snapshots copy shared tables and
  * clusters first; refcounts say what is shared).  The snapshots themselves are not otherwise used. */
@@ -1299,31 +1335,10 @@ hv_qcow2_load_snapshots (Qcow2 *q, GError **error)
       g_autofree uint8_t *l1 = NULL;
       int ret;
 
-      if (at > q->file_size || sizeof head > q->file_size - at
-          || at - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 snapshot table runs past the end of the file"),
-               FALSE;
-      ret = hv_qcow2_file_read (q->fd, head, sizeof head, at);
-      if (ret < 0)
-        return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the qcow2 snapshot table: %s",
-                            g_strerror (-ret)),
-               FALSE;
-      entry_len = 40 + (uint64_t) be32_at (head + 36) + (((uint32_t) head[12] << 8) | head[13])
-                  + (((uint32_t) head[14] << 8) | head[15]);
-      if (entry_len > q->file_size - at || at + entry_len - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 snapshot %u runs past the end of the file or of the snapshot table", i),
-               FALSE;
+      if (!read_snapshot_head (q, i, at, head, &entry_len, error))
+        return FALSE;
       l1_offset = be64_at (head);
       l1_bytes = (uint64_t) be32_at (head + 8) * 8;
-      if (l1_bytes > QCOW2_MAX_L1_BYTES || l1_offset % q->cluster_size != 0 || l1_offset > q->file_size
-          || l1_bytes > q->file_size - l1_offset || (l1_bytes > 0 && l1_offset == 0))
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 snapshot %u has an L1 table at 0x%" G_GINT64_MODIFIER
-                            "x that is unaligned, too large or past the end of the file",
-                            i, l1_offset),
-               FALSE;
       l1_bytes_read += l1_bytes;
       if (l1_bytes_read > QCOW2_MAX_L1_BYTES * 2)
         return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
@@ -1516,34 +1531,13 @@ snapshots_read (Qcow2 *q, uint64_t *table_bytes, GError **error)
       g_autofree uint8_t *rest = NULL;
       int ret;
 
-      if (at > q->file_size || sizeof head > q->file_size - at
-          || at - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 snapshot table runs past the end of the file"),
-               NULL;
-      ret = hv_qcow2_file_read (q->fd, head, sizeof head, at);
-      if (ret < 0)
-        return g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot read the qcow2 snapshot table: %s",
-                            g_strerror (-ret)),
-               NULL;
+      if (!read_snapshot_head (q, i, at, head, &entry_len, error))
+        return NULL;
       s.extra_len = be32_at (head + 36);
       id_len = ((uint32_t) head[12] << 8) | head[13];
       name_len = ((uint32_t) head[14] << 8) | head[15];
-      entry_len = 40 + (uint64_t) s.extra_len + id_len + name_len;
-      if (entry_len > q->file_size - at || at + entry_len - q->snapshots_offset > QCOW2_MAX_SNAPSHOT_TABLE)
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 snapshot %u runs past the end of the file or of the snapshot table", i),
-               NULL;
       s.l1_offset = be64_at (head);
       s.l1_size = be32_at (head + 8);
-      if ((uint64_t) s.l1_size * 8 > QCOW2_MAX_L1_BYTES || s.l1_offset % q->cluster_size != 0
-          || s.l1_offset > q->file_size || (uint64_t) s.l1_size * 8 > q->file_size - s.l1_offset
-          || (s.l1_size > 0 && s.l1_offset == 0))
-        return g_set_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE,
-                            "qcow2 snapshot %u has an L1 table at 0x%" G_GINT64_MODIFIER
-                            "x that is unaligned, too large or past the end of the file",
-                            i, s.l1_offset),
-               NULL;
       s.date_sec = be32_at (head + 16);
       s.date_nsec = be32_at (head + 20);
       s.vm_clock = be64_at (head + 24);
