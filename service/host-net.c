@@ -1,19 +1,16 @@
 /* host-net.c — Linux bridges and TAP devices for bridged NICs (host-net.h). */
 #include "host-net.h"
+#include "net-options.h"
 #include "vireo-error.h"
 #include "vireo-text.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define TAP_NAME_TEMPLATE "vireo-t%d"
 
 gboolean
 vireo_host_net_check_name (const char *name, GError **error)
@@ -153,58 +150,17 @@ vireo_host_net_remove_bridge (const char *name, GError **error)
 int
 vireo_host_net_open_tap (const char *bridge, char **name, GError **error)
 {
-  struct ifreq request = { 0 };
-  int fd, sock = -1;
-  int saved;
+  g_autoptr (GError) local = NULL;
+  int fd;
 
+  /* The core's TAP maker, which vireo-run uses too; its errors become the service's. */
   if (!vireo_host_net_is_bridge (bridge))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND, "the bridge %s does not exist", bridge);
       return -1;
     }
-  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  fd = hv_net_open_bridge_tap (bridge, name, &local);
   if (fd < 0)
-    {
-      saved = errno;
-      g_set_error (error, VIREO_ERROR, error_code_for (saved), "cannot open /dev/net/tun: %s",
-                   g_strerror (saved));
-      return -1;
-    }
-  g_strlcpy (request.ifr_name, TAP_NAME_TEMPLATE, IFNAMSIZ);
-  request.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  if (ioctl (fd, TUNSETIFF, &request) < 0)
-    {
-      saved = errno;
-      g_set_error (error, VIREO_ERROR, error_code_for (saved), "cannot make a TAP device: %s",
-                   g_strerror (saved));
-      goto fail;
-    }
-  sock = control_socket (error);
-  if (sock < 0)
-    goto fail;
-  {
-    struct ifreq port = { 0 };
-
-    g_strlcpy (port.ifr_name, bridge, IFNAMSIZ);
-    port.ifr_ifindex = (int) if_nametoindex (request.ifr_name);
-    if (port.ifr_ifindex == 0 || ioctl (sock, SIOCBRADDIF, &port) < 0)
-      {
-        saved = errno;
-        g_set_error (error, VIREO_ERROR, error_code_for (saved), "cannot put %s on the bridge %s: %s",
-                     request.ifr_name, bridge, g_strerror (saved));
-        goto fail;
-      }
-  }
-  if (!set_up (sock, request.ifr_name, TRUE, error))
-    goto fail;
-  close (sock);
-  if (name != NULL)
-    *name = g_strdup (request.ifr_name);
+    g_propagate_error (error, vireo_error_from_hv (local));
   return fd;
-
-fail:
-  if (sock >= 0)
-    close (sock);
-  close (fd);
-  return -1;
 }

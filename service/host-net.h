@@ -20,7 +20,7 @@ gboolean vireo_host_net_add_bridge (const char *name, GError **error);
 /* Sets bridge @name down and removes it; one that is gone already is no error. */
 gboolean vireo_host_net_remove_bridge (const char *name, GError **error);
 
-/* Makes a TAP device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, named "vireo-t<n>" by the kernel) as a port of
+/* Makes a TAP device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, named "vireo-tap<n>" by the kernel; the core's hv_net_open_bridge_tap) as a port of
  * @bridge, up; returns its fd (close-on-exec), and its name in @name when not NULL.  The device goes
  * away when the last copy of the fd is closed.  -1 with @error (naming the bridge) on failure. */
 int vireo_host_net_open_tap (const char *bridge, char **name, GError **error);
