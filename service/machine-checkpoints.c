@@ -19,6 +19,7 @@
  * next operation or start.
  */
 #include "machine-private.h"
+#include "manager.h"
 #include "checkpoints.h"
 #include "open-as.h"
 #include "qemu-img.h"
@@ -1416,12 +1417,213 @@ handle_rename (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation, co
 
 /* ---- Export ---- */
 
+/* A copy of each writable disk as it was in the checkpoint, into the new machine's folder. */
+typedef struct
+{
+  CheckpointOp *op;
+  VireoMachineConfig *config; /* the new machine */
+  char *folder;               /* its folder */
+  GPtrArray *sources;         /* char *: each writable image of the checkpoint */
+  GPtrArray *copies;          /* char *: where each goes */
+  guint next;
+} ExportJob;
+
+static void
+export_job_free (ExportJob *job)
+{
+  g_clear_pointer (&job->config, vireo_machine_config_free);
+  g_free (job->folder);
+  g_ptr_array_unref (job->sources);
+  g_ptr_array_unref (job->copies);
+  g_free (job);
+}
+
+static void export_next (ExportJob *job);
+
+static void
+export_failed (ExportJob *job, GError *error)
+{
+  CheckpointOp *op = job->op;
+
+  /* Nothing of a half-made machine stays: its folder holds only the copies made here. */
+  for (guint i = 0; i < job->copies->len; i++)
+    unlink (g_ptr_array_index (job->copies, i));
+  rmdir (job->folder);
+  export_job_free (job);
+  op_fail (op, error);
+}
+
+static void
+on_exported_image (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ExportJob *job = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_qemu_img_run_finish (result, &error))
+    {
+      GError *wrapped = g_error_new (VIREO_ERROR, error->code, "cannot copy %s from the checkpoint: %s",
+                                     (const char *) g_ptr_array_index (job->sources, job->next),
+                                     error->message);
+      export_failed (job, wrapped);
+      g_error_free (wrapped);
+      return;
+    }
+  job->next++;
+  vireo_dbus_machine_emit_checkpoint_progress (job->op->machine->iface, "export",
+                                               MIN (1.0, (double) job->next / job->sources->len));
+  export_next (job);
+}
+
+static void
+export_next (ExportJob *job)
+{
+  CheckpointOp *op = job->op;
+  VireoMachine *machine = op->machine;
+  g_autofree char *option = NULL;
+  const char *path;
+  VireoIdentity identity;
+  int fd;
+
+  if (job->next >= job->sources->len)
+    {
+      VireoManager *manager = machine->daemon->manager;
+      g_autoptr (GDBusMethodInvocation) invocation = NULL;
+      g_autoptr (GError) error = NULL;
+      VireoMachineConfig *config;
+
+      /* Whoever exports names the other files (read-only disks, media, kernel) anew: checked with their
+       * rights, as Update checks them; the copies are the new machine's own. */
+      if (!vireo_machine_config_check_files (job->config, &error))
+        {
+          export_failed (job, error);
+          return;
+        }
+      invocation = g_steal_pointer (&op->invocation);
+      config = g_steal_pointer (&job->config);
+      export_job_free (job);
+      checkpoint_op_free (op);
+      g_message ("%s: exported a checkpoint as “%s”", machine->config->name, config->name);
+      vireo_manager_define_machine (manager, invocation, config);
+      return;
+    }
+  path = g_ptr_array_index (job->sources, job->next);
+  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
+  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
+    {
+      int errsv = errno;
+      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
+                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
+      if (fd >= 0)
+        close (fd);
+      export_failed (job, error);
+      return;
+    }
+  /* Read as the owner of the machine's files (their rights open what the header names); images of
+   * vireod's own folder as vireod, which also writes the new machine's folder. */
+  if (!vireo_identity_init (&identity, vireo_machine_config_in_own_folder (machine->config, path)
+                                           ? VIREO_OWN_UID
+                                           : machine->config->files_uid))
+    vireo_identity_init (&identity, VIREO_OWN_UID);
+  option = g_strdup_printf ("snapshot.name=" VIREO_CHECKPOINT_SNAPSHOT_PREFIX "%s", op->id);
+  {
+    const char *argv[] = {
+      op->qemu_img, "convert", "-f",    "qcow2",           "-l",
+      option,       "-O",      "qcow2", "/proc/self/fd/3", g_ptr_array_index (job->copies, job->next),
+      NULL
+    };
+    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_exported_image,
+                              job);
+  }
+}
+
+static void
+export_authorized (VireoMachine *machine, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoMachineConfig) definition = NULL;
+  g_autoptr (GVariant) settings = NULL;
+  VireoCheckpoint *checkpoint;
+  const char *new_name;
+  CheckpointOp *op;
+  ExportJob *job;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &new_name);
+  if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
+    return;
+  if (!check_can_operate (machine, invocation, &error)
+      || (definition = load_definition (machine, checkpoint->id, &error)) == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  /* The checkpoint's definition as a new machine: its own UUID, name and MACs. */
+  g_free (definition->uuid);
+  definition->uuid = g_uuid_string_random ();
+  settings = g_variant_ref_sink (g_variant_new_parsed ("{'name': <%s>}", new_name));
+  if (!vireo_machine_config_apply_settings (definition, settings, FALSE, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  for (guint i = 0; i < definition->nics->len; i++)
+    g_clear_pointer (&((VireoNicConfig *) g_ptr_array_index (definition->nics, i))->mac, g_free);
+  vireo_machine_config_assign_macs (definition);
+
+  op = checkpoint_op_new (machine, invocation, "export");
+  op->id = g_strdup (checkpoint->id);
+  job = g_new0 (ExportJob, 1);
+  job->op = op;
+  job->sources = g_ptr_array_new_with_free_func (g_free);
+  job->copies = g_ptr_array_new_with_free_func (g_free);
+  job->folder = vireo_machine_store_machine_dir (machine->daemon->store, definition->uuid);
+  for (guint i = 0; i < definition->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (definition->disks, i);
+      g_autofree char *base = NULL;
+
+      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0')
+        continue;
+      /* Named after the target: unique in the machine, whatever the sources were called. */
+      base = g_strdup_printf ("%s.qcow2", disk->target);
+      g_ptr_array_add (job->sources, g_strdup (disk->path));
+      g_ptr_array_add (job->copies, g_build_filename (job->folder, base, NULL));
+      g_free (disk->path);
+      disk->path = g_build_filename (job->folder, base, NULL);
+      g_free (disk->format);
+      disk->format = g_strdup ("qcow2");
+    }
+  definition->files_uid = vireo_authority_caller_uid (invocation);
+  job->config = g_steal_pointer (&definition);
+  if (job->sources->len > 0 && (op->qemu_img = vireo_qemu_img_find (&error)) == NULL)
+    {
+      export_failed (job, error);
+      return;
+    }
+  if (g_mkdir_with_parents (job->folder, 0700) < 0)
+    {
+      int errsv = errno;
+      error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv), "cannot create %s: %s",
+                           job->folder, g_strerror (errsv));
+      export_failed (job, error);
+      return;
+    }
+  if (machine->disk_cancellable == NULL)
+    machine->disk_cancellable = g_cancellable_new ();
+  export_next (job);
+}
+
+static void
+export_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
+{
+  /* A new machine: the create action too. */
+  vireo_machine_authorize (machine, invocation, VIREO_ACTION_CREATE, export_authorized);
+}
+
 static gboolean
 handle_export (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation, const char *new_name,
                VireoMachine *machine)
 {
-  vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                              "exporting a checkpoint as a new machine is not available yet");
+  vireo_machine_authorize (machine, invocation, VIREO_ACTION_MODIFY, export_checkpoint);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -3037,6 +3037,7 @@ test_checkpoints_off (Fixture *f)
     }
   machine = create_guest (f, "checkpointed", "echo");
   g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, "/");
+  call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'nat'>},)"));
   folder = machine_folder (f, machine);
   target = call_for_target (machine, "CreateDisk", g_variant_new_parsed ("(uint64 1048576, @a{sv} {})"));
   image = g_build_filename (folder, "vda.qcow2", NULL);
@@ -3089,6 +3090,49 @@ test_checkpoints_off (Fixture *f)
                      "org.vireo.Vireo1.Error.InvalidArgument", "kind");
   call_expect_error (one, "Apply", g_variant_new_parsed ("(@a{sv} {'now': <true>},)"),
                      "org.vireo.Vireo1.Error.InvalidArgument", "now");
+
+  /* Export two as a new machine: its disk is two's, copied; a new UUID and MAC; the name must be free. */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GVariant) reply = call_full (two, "Export", g_variant_new_parsed ("('exported',)"), NULL,
+                                            &error);
+    g_autoptr (VireoDBusMachine) exported = NULL;
+    g_autoptr (GVariant) nics = NULL;
+    g_autoptr (GVariant) exported_nics = NULL;
+    g_autofree char *exported_folder = NULL;
+    g_autofree char *exported_image = NULL;
+    g_autofree char *exported_listing = NULL;
+    g_autoptr (GVariant) nic = NULL;
+    g_autoptr (GVariant) exported_nic = NULL;
+    const char *exported_path;
+    const char *mac, *exported_mac;
+
+    g_assert_no_error (error);
+    g_variant_get (reply, "(&o)", &exported_path);
+    exported = machine_proxy (f, exported_path);
+    g_assert_cmpstr (vireo_dbus_machine_get_name (exported), ==, "exported");
+    g_assert_cmpstr (vireo_dbus_machine_get_state (exported), ==, "off");
+    g_assert_cmpstr (vireo_dbus_machine_get_uuid (exported), !=, vireo_dbus_machine_get_uuid (machine));
+    exported_folder = machine_folder (f, exported);
+    exported_image = g_build_filename (exported_folder, "vda.qcow2", NULL);
+    assert_disk_pattern (exported_image, 0x22);
+    /* A plain copy: no snapshots came along. */
+    exported_listing = snapshot_listing (exported_image);
+    g_assert_null (strstr (exported_listing, "vireo-"));
+    nics = g_variant_lookup_value (vireo_dbus_machine_get_settings (machine), "nics", NULL);
+    exported_nics = g_variant_lookup_value (vireo_dbus_machine_get_settings (exported), "nics", NULL);
+    g_assert_cmpuint (g_variant_n_children (exported_nics), ==, 1);
+    nic = g_variant_get_child_value (nics, 0);
+    exported_nic = g_variant_get_child_value (exported_nics, 0);
+    g_assert_true (g_variant_lookup (nic, "mac", "&s", &mac));
+    g_assert_true (g_variant_lookup (exported_nic, "mac", "&s", &exported_mac));
+    g_assert_cmpstr (mac, !=, exported_mac);
+    call_expect_error (two, "Export", g_variant_new_parsed ("('exported',)"), "org.vireo.Vireo1.Error.Exists",
+                       "exported");
+    call_ok (exported, "Delete", g_variant_new_parsed ("(true,)"));
+  }
+  /* The original keeps its disk as it was. */
+  assert_disk_pattern (image, 0x11);
 
   /* Restart: the tree, names and Now survive. */
   machine_path_copy = g_strdup (machine_path (machine));
