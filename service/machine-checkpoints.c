@@ -64,6 +64,8 @@ struct _CheckpointOp
   char *kind;
   char *name;
   gboolean worker_made; /* create: the worker took the snapshots */
+  gboolean convert_raw; /* create: writable raw disks become qcow2 copies first */
+  GPtrArray *copies;    /* convert-raw: char *, the qcow2 copy of each of op->images */
   CheckpointDone done;  /* instead of replying; the operation is freed after it */
   gpointer done_data;
   CheckpointDone then; /* recovery: what comes after it */
@@ -117,6 +119,7 @@ checkpoint_op_free (CheckpointOp *op)
   g_clear_pointer (&op->definition, vireo_machine_config_free);
   g_ptr_array_unref (op->images);
   g_ptr_array_unref (op->doomed);
+  g_clear_pointer (&op->copies, g_ptr_array_unref);
   g_free (op->qemu_img);
   g_clear_error (&op->error);
   g_clear_error (&op->cause);
@@ -1040,6 +1043,176 @@ parse_create_options (VireoMachine *machine, GVariant *options, char **kind, gbo
   return TRUE;
 }
 
+/* ---- convert-raw: each writable raw disk becomes a qcow2 copy next to the machine's other images ---- */
+
+static void convert_next (CheckpointOp *op);
+
+static void
+convert_failed (CheckpointOp *op, GError *error)
+{
+  /* The copies go; the raw files were never touched. */
+  for (guint i = 0; i < op->copies->len; i++)
+    unlink (g_ptr_array_index (op->copies, i));
+  op_fail (op, error);
+}
+
+static void
+on_converted (GObject *source, GAsyncResult *result, gpointer data)
+{
+  CheckpointOp *op = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_qemu_img_run_finish (result, &error))
+    {
+      g_autoptr (GError) wrapped = g_error_new (VIREO_ERROR, error->code, "cannot convert %s to qcow2: %s",
+                                                (const char *) g_ptr_array_index (op->images, op->next_image),
+                                                error->message);
+      convert_failed (op, wrapped);
+      return;
+    }
+  op->next_image++;
+  vireo_dbus_machine_emit_checkpoint_progress (op->machine->iface, "convert",
+                                               MIN (1.0, (double) op->next_image / op->images->len));
+  convert_next (op);
+}
+
+/* Once every copy is made: the definition names the copies (the raw files stay), then the checkpoint. */
+static void
+convert_done (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  g_autoptr (VireoMachineConfig) config = vireo_machine_config_copy (machine->config);
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < config->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      for (guint j = 0; j < op->images->len; j++)
+        if (!disk->readonly && strcmp (disk->device, "disk") == 0
+            && strcmp (disk->path, g_ptr_array_index (op->images, j)) == 0)
+          {
+            g_free (disk->path);
+            disk->path = g_strdup (g_ptr_array_index (op->copies, j));
+            g_free (disk->format);
+            disk->format = g_strdup ("qcow2");
+          }
+    }
+  if (!vireo_machine_store_save (machine->daemon->store, config, &error))
+    {
+      convert_failed (op, error);
+      return;
+    }
+  vireo_machine_config_free (machine->config);
+  machine->config = g_steal_pointer (&config);
+  vireo_dbus_machine_set_settings (machine->iface, vireo_machine_config_to_settings (machine->config));
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (machine->iface));
+  g_message ("%s: converted %u raw disk(s) to qcow2 for a checkpoint", machine->config->name,
+             op->images->len);
+  g_ptr_array_set_size (op->images, 0);
+  op->convert_raw = FALSE;
+  create_start (op);
+}
+
+static void
+convert_next (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  const char *path;
+  VireoIdentity identity;
+  int fd;
+
+  if (op->next_image >= op->images->len)
+    {
+      convert_done (op);
+      return;
+    }
+  path = g_ptr_array_index (op->images, op->next_image);
+  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
+  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
+    {
+      int errsv = errno;
+      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
+                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
+      if (fd >= 0)
+        close (fd);
+      convert_failed (op, error);
+      return;
+    }
+  /* A raw image names no other file, so reading it through fd 3 needs nobody's rights but the
+   * opener's; the copy is written by vireod into its own folder. */
+  vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    const char *argv[] = { op->qemu_img,
+                           "convert",
+                           "-f",
+                           "raw",
+                           "-O",
+                           "qcow2",
+                           "/proc/self/fd/3",
+                           g_ptr_array_index (op->copies, op->next_image),
+                           NULL };
+    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_converted, op);
+  }
+}
+
+/* A free name for the copy of disk @target in @folder: "<target>.qcow2", else "<target>-<n>.qcow2". */
+static char *
+copy_path_for (const char *folder, const char *target, GPtrArray *taken)
+{
+  for (guint n = 1;; n++)
+    {
+      g_autofree char *base = n == 1 ? g_strdup_printf ("%s.qcow2", target)
+                                     : g_strdup_printf ("%s-%u.qcow2", target, n);
+      char *path = g_build_filename (folder, base, NULL);
+      gboolean used = g_file_test (path, G_FILE_TEST_EXISTS);
+
+      for (guint i = 0; !used && i < taken->len; i++)
+        used = strcmp (g_ptr_array_index (taken, i), path) == 0;
+      if (!used)
+        return path;
+      g_free (path);
+    }
+}
+
+/* Converts the machine's writable raw disks (it is off), then takes the checkpoint. */
+static void
+convert_then_create (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  g_autofree char *folder = vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
+  g_autoptr (GError) error = NULL;
+
+  if (is_active (machine) || state_is (machine, "saved"))
+    {
+      g_autofree char *message = g_strdup_printf ("“%s” is %s; its raw disks can be converted only while it "
+                                                  "is off (its saved state holds the disks as "
+                                                  "they are)",
+                                                  machine->config->name, state (machine));
+      op_fail_literal (op, VIREO_ERROR_INVALID_STATE, message);
+      return;
+    }
+  if ((op->qemu_img = vireo_qemu_img_find (&error)) == NULL)
+    {
+      op_fail (op, error);
+      return;
+    }
+  op->copies = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_set_size (op->images, 0);
+  for (guint i = 0; i < machine->config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
+      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0'
+          || strcmp (disk->format, "qcow2") == 0)
+        continue;
+      g_ptr_array_add (op->images, g_strdup (disk->path));
+      g_ptr_array_add (op->copies, copy_path_for (folder, disk->target, op->copies));
+    }
+  op->next_image = 0;
+  if (machine->disk_cancellable == NULL)
+    machine->disk_cancellable = g_cancellable_new ();
+  convert_next (op);
+}
+
 static void create_after_recovery (CheckpointOp *op, GError *error);
 
 static void
@@ -1060,23 +1233,20 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
-  if (convert_raw && find_writable_raw (machine->config) != NULL)
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                                  "converting raw disks for a checkpoint is not available yet; convert the "
-                                  "disk with ImportDisk or make it read-only");
-      return;
-    }
   /* Should recovery come first, its operation carries the request on (it may end before recover()
    * returns). */
   g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-name", g_strdup (name), g_free);
   g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-kind", g_strdup (kind), g_free);
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-convert-raw", GINT_TO_POINTER (convert_raw));
   if (recover (machine, invocation, create_after_recovery))
     return;
   op = checkpoint_op_new (machine, invocation, "create");
   op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
   op->kind = g_steal_pointer (&kind);
-  create_start (op);
+  if (convert_raw && find_writable_raw (machine->config) != NULL)
+    convert_then_create (op);
+  else
+    create_start (op);
 }
 
 static void
@@ -1098,7 +1268,11 @@ create_after_recovery (CheckpointOp *recovery, GError *error)
   op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
   op->kind = g_strdup (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-kind"));
   g_clear_object (&recovery->invocation);
-  create_start (op);
+  if (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-convert-raw") != NULL
+      && find_writable_raw (machine->config) != NULL)
+    convert_then_create (op);
+  else
+    create_start (op);
 }
 
 static gboolean

@@ -3185,6 +3185,21 @@ test_checkpoints_off (Fixture *f)
   target = call_for_target (machine, "AttachDisk", g_variant_new_parsed ("({'path': <%s>},)", raw));
   call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
                      "org.vireo.Vireo1.Error.NotSupported", target);
+
+  /* With consent it becomes a qcow2 copy in the machine's folder; the raw file stays as it was. */
+  three = create_checkpoint (f, machine, "converted", g_variant_new_parsed ("{'convert-raw': <true>}"));
+  {
+    g_autofree char *copy = g_strdup_printf ("%s/%s.qcow2", folder, target);
+    g_autofree char *definition = read_definition (f, machine);
+    const char *compare[] = { "qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw, copy, NULL };
+
+    g_assert_nonnull (strstr (definition, copy));
+    g_assert_null (strstr (definition, raw));
+    g_assert_true (g_file_test (raw, G_FILE_TEST_IS_REGULAR));
+    g_assert_true (has_snapshot (copy, three));
+    g_assert_true (has_snapshot (image, three));
+    run_ok (compare);
+  }
 }
 
 /* A saved machine: its standard checkpoint keeps the saved state (HasState), and applying it leaves the
