@@ -3235,6 +3235,30 @@ test_checkpoints_saved (Fixture *f)
   wait_for_state (machine, "running");
   call_ok (machine, "TurnOff", NULL);
   wait_for_state (machine, "off");
+
+  /* Automatic checkpoints: each Start from off takes a production one first, below Now. */
+  call_ok (machine, "Update", g_variant_new_parsed ("({'automatic-checkpoints': <true>},)"));
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  {
+    const char *current = vireo_dbus_machine_get_current_checkpoint (machine);
+    g_autoptr (VireoDBusCheckpoint) automatic = checkpoint_proxy (f, current);
+    g_assert_true (g_str_has_prefix (vireo_dbus_checkpoint_get_name (automatic),
+                                     "Automatic Checkpoint - saved-checkpoint - ("));
+    g_assert_cmpstr (vireo_dbus_checkpoint_get_kind (automatic), ==, "production");
+    g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (automatic), ==, checkpoint_path (saved));
+  }
+  /* Saved and resumed: no new one. */
+  call_ok (machine, "Save", NULL);
+  wait_for_state (machine, "saved");
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  {
+    g_autoptr (GHashTable) objects = managed_objects (f, CHECKPOINT_IFACE);
+    g_assert_cmpuint (g_hash_table_size (objects), ==, 3);
+  }
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
 }
 
 /* What a kill -9 of vireod leaves in the middle of a create (a "doomed" id in tree.ini, its disk snapshot
@@ -3372,7 +3396,9 @@ static const ServiceTest service_tests[] = {
   { "/service/sandbox/forbidden-call", test_sandbox_forbidden_call, TRUE, TRUE, "vcpu:1000" },
   { "/service/sandbox/session-worker", test_sandbox_session, TRUE },
   { "/service/checkpoints-off", test_checkpoints_off, FALSE },
+  { "/service/checkpoints-off-system", test_checkpoints_off, FALSE, TRUE },
   { "/service/checkpoints-saved", test_checkpoints_saved, TRUE },
+  { "/service/checkpoints-saved-system", test_checkpoints_saved, TRUE, TRUE },
   { "/service/checkpoints-recovery", test_checkpoints_recovery, FALSE },
 };
 
