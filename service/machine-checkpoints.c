@@ -1286,6 +1286,7 @@ handle_create_checkpoint (VireoDBusMachine *iface, GDBusMethodInvocation *invoca
 /* ---- Apply ---- */
 
 static void apply_now (CheckpointOp *op);
+static void apply_at_rest (CheckpointOp *op);
 
 static void
 on_worker_applied (GObject *source, GAsyncResult *result, gpointer data)
@@ -1296,9 +1297,13 @@ on_worker_applied (GObject *source, GAsyncResult *result, gpointer data)
 
   if (!vireo_worker1_call_apply_checkpoint_finish (VIREO_WORKER1 (source), NULL, result, &error))
     {
+      /* The disks may be half reverted: the apply is finished at rest rather than left to the journal,
+       * which would apply it again at some later start and throw away what ran meanwhile. */
       g_dbus_error_strip_remote_error (error);
-      /* The journal stays: applied again once the machine is off. */
-      op_fail (op, error);
+      g_message ("%s: the worker could not apply checkpoint %s in place (%s); applying it with the machine "
+                 "off",
+                 machine->config->name, op->id, error->message);
+      apply_at_rest (op);
       return;
     }
   if (is_active (machine))
@@ -1410,13 +1415,25 @@ apply_now (CheckpointOp *op)
       g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (machine->worker), WORKER_CALL_TIMEOUT);
       return;
     }
-  /* Otherwise the machine ends first, as TurnOff ends it, and the checkpoint is applied at rest. */
-  {
-    GTask *task = g_task_new (machine, NULL, on_turned_off_for_apply, op);
-    g_task_set_task_data (task, NULL, NULL);
-    vireo_machine_wait_for_end (machine, task);
-    vireo_worker1_call_turn_off (machine->worker, machine->cancellable, on_turn_off_called, NULL);
-  }
+  apply_at_rest (op);
+}
+
+/* The machine ends first, as TurnOff ends it, and the checkpoint is applied at rest. */
+static void
+apply_at_rest (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  GTask *task;
+
+  if (!is_active (machine))
+    {
+      apply_offline (op);
+      return;
+    }
+  task = g_task_new (machine, NULL, on_turned_off_for_apply, op);
+  g_task_set_task_data (task, NULL, NULL);
+  vireo_machine_wait_for_end (machine, task);
+  vireo_worker1_call_turn_off (machine->worker, machine->cancellable, on_turn_off_called, NULL);
 }
 
 static void
@@ -1894,16 +1911,59 @@ vireo_machine_checkpoints_init (VireoMachine *machine)
   publish_tree (machine);
 }
 
+#define REATTACH_POLL_MS 250
+#define REATTACH_POLLS   240
+
+/* Once vireod knows whether the machine's worker still runs: an interrupted in-place apply is applied
+ * again in place (the worker may or may not have reverted: applying twice gives the same state), and
+ * doomed checkpoints go through the worker; a machine whose worker is gone recovers at rest. */
+static gboolean
+recover_after_reattach (gpointer data)
+{
+  VireoMachine *machine = data;
+  guint polls = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (machine), "vireo-checkpoint-polls"));
+
+  if (machine->daemon->reattaching > 0 && polls < REATTACH_POLLS)
+    {
+      g_object_set_data (G_OBJECT (machine), "vireo-checkpoint-polls", GUINT_TO_POINTER (polls + 1));
+      return G_SOURCE_CONTINUE;
+    }
+  if (machine->checkpoints == NULL || machine->disk_operation != NULL || !needs_recovery (machine))
+    return G_SOURCE_REMOVE;
+  if (!is_active (machine))
+    recover (machine, NULL, NULL);
+  else if (state_is (machine, "running") || state_is (machine, "paused"))
+    {
+      CheckpointOp *op = checkpoint_op_new (machine, NULL, "recover");
+      if (*machine->checkpoints->applying != '\0')
+        {
+          g_message ("%s: applying checkpoint %s again, as its apply was interrupted", machine->config->name,
+                     machine->checkpoints->applying);
+          op->id = g_strdup (machine->checkpoints->applying);
+          op->start = TRUE;
+          apply_now (op);
+        }
+      else
+        remove_doomed (op, delete_done);
+    }
+  return G_SOURCE_REMOVE;
+}
+
 void
 vireo_machine_checkpoints_recover (VireoMachine *machine)
 {
   g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
                                                   machine->config->uuid);
 
-  /* A worker may still hold the disks: then the next operation or start finishes the work. */
-  if (is_active (machine) || g_file_test (socket_path, G_FILE_TEST_EXISTS))
-    return;
-  recover (machine, NULL, NULL);
+  if (!is_active (machine) && !g_file_test (socket_path, G_FILE_TEST_EXISTS))
+    {
+      recover (machine, NULL, NULL);
+      return;
+    }
+  /* A worker may still hold the disks: wait until it is re-attached or known gone. */
+  if (needs_recovery (machine))
+    g_timeout_add_full (G_PRIORITY_DEFAULT, REATTACH_POLL_MS, recover_after_reattach, g_object_ref (machine),
+                        g_object_unref);
 }
 
 void
