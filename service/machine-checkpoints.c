@@ -950,9 +950,10 @@ create_start (CheckpointOp *op)
       return;
     }
 
-  /* Off or saved: the disks are at rest. */
+  /* Off: the disks are at rest, nothing runs.  Saved: the guest's unwritten data is in the saved memory,
+   * not on the disks: only a checkpoint that keeps that memory is consistent. */
   g_free (op->checkpoint->consistency);
-  op->checkpoint->consistency = g_strdup ("application");
+  op->checkpoint->consistency = g_strdup (state_is (machine, "saved") ? "crash" : "application");
   if (state_is (machine, "saved") && strcmp (op->kind, "standard") == 0
       && vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid))
     {
@@ -974,6 +975,8 @@ create_start (CheckpointOp *op)
             }
         }
       op->checkpoint->has_state = TRUE;
+      g_free (op->checkpoint->consistency);
+      op->checkpoint->consistency = g_strdup ("application");
     }
   snapshot_images (op, "-c", create_images_done);
 }

@@ -3217,9 +3217,12 @@ test_checkpoints_saved (Fixture *f)
   wait_for_state (machine, "saved");
   saved = create_checkpoint (f, machine, "saved", g_variant_new_parsed ("@a{sv} {}"));
   g_assert_true (vireo_dbus_checkpoint_get_has_state (saved));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (saved), ==, "application");
   production = create_checkpoint (f, machine, "disks only",
                                   g_variant_new_parsed ("{'kind': <'production'>}"));
   g_assert_false (vireo_dbus_checkpoint_get_has_state (production));
+  /* What the guest had not written is in the saved memory, not on the disks. */
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (production), ==, "crash");
 
   /* Start resumes the saved state; turned off, the machine has no state left. */
   call_ok (machine, "Start", NULL);
