@@ -21,6 +21,7 @@
 #include "machine-private.h"
 #include "manager.h"
 #include "checkpoints.h"
+#include "image-info.h"
 #include "open-as.h"
 #include "qemu-img.h"
 #include "vireo-error.h"
@@ -357,6 +358,52 @@ write_definition (const char *folder, const VireoMachineConfig *config, GError *
 
 /* ---- qemu-img on each image, one after the other (machine off or saved) ---- */
 
+/* The identity qemu-img takes for the image @path, opened as @fd: the owner of the machine's files, or
+ * for an image of vireod's own folder vireod itself.  In system mode vireod is root, and qemu-img opens
+ * whatever an image's header names: so an image of vireod's must name nothing (no backing file, no
+ * external data file), or a header rewritten by someone who kept a descriptor could make root read
+ * /etc/shadow into a disk. */
+static gboolean
+qemu_img_identity (VireoMachine *machine, const char *path, int fd, VireoIdentity *identity, GError **error)
+{
+  HvImageInfo info;
+  guint8 header[80];
+  guint32 version = 0;
+  guint64 incompatible = 0;
+
+  if (!vireo_machine_config_in_own_folder (machine->config, path))
+    {
+      if (!vireo_identity_init (identity, machine->config->files_uid))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
+                       "the owner of “%s”'s files has no usable identity", machine->config->name);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  vireo_identity_init (identity, VIREO_OWN_UID);
+  if (machine->daemon->mode != VIREO_MODE_SYSTEM)
+    return TRUE;
+  if (pread (fd, header, sizeof header, 0) == (ssize_t) sizeof header)
+    {
+      memcpy (&version, header + 4, sizeof version);
+      memcpy (&incompatible, header + 72, sizeof incompatible);
+    }
+  /* Incompatible feature bit 2 of a version 3 header: an external data file. */
+  if (!hv_image_info_read (fd, &info, NULL) || !info.qcow2 || info.backing != NULL
+      || GUINT32_FROM_BE (version) < 2
+      || (GUINT32_FROM_BE (version) >= 3 && (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0))
+    {
+      hv_image_info_clear (&info);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "%s is no longer the self-contained qcow2 image the service made (it names another file)",
+                   path);
+      return FALSE;
+    }
+  hv_image_info_clear (&info);
+  return TRUE;
+}
+
 static void run_next_image (CheckpointOp *op);
 
 static void
@@ -423,10 +470,20 @@ run_next_image (CheckpointOp *op)
       return;
     }
   /* As its owner: whatever the image's header names is opened with their rights, not vireod's. */
-  if (!vireo_identity_init (&identity, vireo_machine_config_in_own_folder (op->machine->config, path)
-                                           ? VIREO_OWN_UID
-                                           : op->machine->config->files_uid))
-    vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    g_autoptr (GError) error = NULL;
+    if (!qemu_img_identity (op->machine, path, fd, &identity, &error))
+      {
+        close (fd);
+        if (op->error == NULL)
+          op->error = g_steal_pointer (&error);
+        if (strcmp (op->snapshot_flag, "-d") != 0)
+          op->next_image = op->images->len;
+        op->next_image++;
+        run_next_image (op);
+        return;
+      }
+  }
   {
     const char *argv[] = { op->qemu_img, "snapshot", op->snapshot_flag, name, "/proc/self/fd/3", NULL };
     vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, op->machine->disk_cancellable, on_image_done,
@@ -1714,10 +1771,15 @@ export_next (ExportJob *job)
     }
   /* Read as the owner of the machine's files (their rights open what the header names); images of
    * vireod's own folder as vireod, which also writes the new machine's folder. */
-  if (!vireo_identity_init (&identity, vireo_machine_config_in_own_folder (machine->config, path)
-                                           ? VIREO_OWN_UID
-                                           : machine->config->files_uid))
-    vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    g_autoptr (GError) error = NULL;
+    if (!qemu_img_identity (machine, path, fd, &identity, &error))
+      {
+        close (fd);
+        export_failed (job, error);
+        return;
+      }
+  }
   option = g_strdup_printf ("snapshot.name=" VIREO_CHECKPOINT_SNAPSHOT_PREFIX "%s", op->id);
   {
     const char *argv[] = {

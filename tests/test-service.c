@@ -3200,6 +3200,17 @@ test_checkpoints_off (Fixture *f)
     g_assert_true (has_snapshot (image, three));
     run_ok (compare);
   }
+
+  /* The system service runs qemu-img as root on its own images: one whose header now names another
+   * file (rewritten by someone who kept a descriptor) is refused rather than followed. */
+  if (f->system_mode)
+    {
+      const char *rebase[] = { "qemu-img",    "rebase", "-u",  "-f",  "qcow2", "-b",
+                               "/etc/shadow", "-F",     "raw", image, NULL };
+      run_ok (rebase);
+      call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
+                         "org.vireo.Vireo1.Error.InvalidArgument", "names another file");
+    }
 }
 
 /* A saved machine: its standard checkpoint keeps the saved state (HasState), and applying it leaves the
