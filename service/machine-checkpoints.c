@@ -779,6 +779,36 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
   return TRUE;
 }
 
+/* An operation asked for while interrupted work was left: that work first, then the call again. */
+typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+static void
+retry_after_recovery (CheckpointOp *recovery, GError *error)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = g_steal_pointer (&recovery->invocation);
+  RetryFunc retry = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-retry");
+
+  if (error != NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  release_machine (recovery);
+  retry (recovery->machine, invocation);
+}
+
+/* Before an operation (once per call): when the tree has interrupted work and the machine is at rest,
+ * finishes it and calls @retry with the call again, returning TRUE. */
+static gboolean
+recover_first (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc retry)
+{
+  if (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-recovered") != NULL)
+    return FALSE;
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-recovered", GINT_TO_POINTER (TRUE));
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-retry", retry);
+  return recover (machine, invocation, retry_after_recovery);
+}
+
 /* ---- create ---- */
 
 static void create_images_done (CheckpointOp *op);
@@ -1273,8 +1303,6 @@ convert_then_create (CheckpointOp *op)
   convert_next (op);
 }
 
-static void create_after_recovery (CheckpointOp *op, GError *error);
-
 static void
 create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -1293,43 +1321,12 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
-  /* Should recovery come first, its operation carries the request on (it may end before recover()
-   * returns). */
-  g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-name", g_strdup (name), g_free);
-  g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-kind", g_strdup (kind), g_free);
-  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-convert-raw", GINT_TO_POINTER (convert_raw));
-  if (recover (machine, invocation, create_after_recovery))
+  if (recover_first (machine, invocation, create_checkpoint))
     return;
   op = checkpoint_op_new (machine, invocation, "create");
   op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
   op->kind = g_steal_pointer (&kind);
   if (convert_raw && find_writable_raw (machine->config) != NULL)
-    convert_then_create (op);
-  else
-    create_start (op);
-}
-
-static void
-create_after_recovery (CheckpointOp *recovery, GError *error)
-{
-  VireoMachine *machine = recovery->machine;
-  GDBusMethodInvocation *invocation = recovery->invocation;
-  const char *name;
-  CheckpointOp *op;
-
-  if (error != NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      g_clear_object (&recovery->invocation);
-      return;
-    }
-  name = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-name");
-  op = checkpoint_op_new (machine, invocation, "create");
-  op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
-  op->kind = g_strdup (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-kind"));
-  g_clear_object (&recovery->invocation);
-  if (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-convert-raw") != NULL
-      && find_writable_raw (machine->config) != NULL)
     convert_then_create (op);
   else
     create_start (op);
@@ -1552,6 +1549,8 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  if (recover_first (machine, invocation, apply_checkpoint))
+    return;
   op = checkpoint_op_new (machine, invocation, "apply");
   op->id = g_strdup (checkpoint->id);
   op->start = start;
@@ -1604,6 +1603,8 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  if (recover_first (machine, invocation, delete_checkpoint))
+    return;
   /* The tree first: once it no longer names them, they are gone, whatever happens to their data. */
   before = vireo_checkpoint_tree_copy (machine->checkpoints);
   removed = vireo_checkpoint_tree_remove (machine->checkpoints, checkpoint->id, subtree);

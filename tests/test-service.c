@@ -3359,6 +3359,47 @@ test_checkpoints_recovery (Fixture *f)
     g_assert_null (strstr (contents, "applying"));
     g_assert_null (strstr (contents, "doomed"));
   }
+
+  /* The same with a worker socket left behind: vireod waits until it knows the worker is gone (a stale
+   * socket), then finishes the apply at rest. */
+  {
+    g_autofree char *workers = g_build_filename (f->runtime_dir, "vireo", "workers", NULL);
+    g_autofree char *uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+    g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", workers, uuid);
+
+    write_disk_pattern (image, 0x44);
+    g_clear_object (&kept);
+    g_clear_object (&machine);
+    vireod_stop (f);
+    g_assert_true (g_key_file_load_from_file (tree, tree_path, G_KEY_FILE_NONE, &error));
+    g_assert_no_error (error);
+    g_key_file_set_string (tree, "tree", "applying", strrchr (kept_path, '/') + 1);
+    g_assert_true (g_key_file_save_to_file (tree, tree_path, &error));
+    g_assert_no_error (error);
+    g_assert_no_errno (g_mkdir_with_parents (workers, 0700));
+    g_assert_true (g_file_set_contents (socket_path, "", 0, NULL));
+    vireod_start (f);
+    machine = machine_proxy (f, path);
+    for (guint i = 0; i < WAIT_SECONDS * 10; i++)
+      {
+        g_autofree char *contents = NULL;
+        g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+        if (strstr (contents, "applying") == NULL)
+          break;
+        g_main_context_iteration (NULL, FALSE);
+        g_usleep (100000);
+      }
+    assert_disk_pattern (image, 0x11);
+    for (guint i = 0; i < WAIT_SECONDS * 10
+                      && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
+         i++)
+      {
+        g_main_context_iteration (NULL, FALSE);
+        g_usleep (100000);
+      }
+    g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
+    g_assert_false (g_file_test (socket_path, G_FILE_TEST_EXISTS));
+  }
 }
 
 /* ---- running each test in a child ---- */
