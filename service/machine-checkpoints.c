@@ -46,10 +46,10 @@ struct _CheckpointOp
 {
   VireoMachine *machine;
   GDBusMethodInvocation *invocation; /* NULL: automatic checkpoint, recovery */
-  const char *what;                  /* "create", "apply", "delete", "recover" */
+  const char *what;                  /* "create", "apply", "delete", "recover", "export" */
   char *id;
   VireoCheckpoint *checkpoint;    /* create: the new one */
-  VireoMachineConfig *definition; /* apply: the checkpoint's; create: the machine's as it was */
+  VireoMachineConfig *definition; /* apply: the checkpoint's */
   GPtrArray *images;              /* char *: the writable qcow2 images to work on */
   guint next_image;
   const char *snapshot_flag; /* "-c", "-a", "-d" */
@@ -60,12 +60,10 @@ struct _CheckpointOp
   GError *cause;     /* create: why it failed, while its remains are removed */
   GPtrArray *doomed; /* delete, recover: ids whose snapshots and folders go */
   guint next_doomed;
-  gboolean start;       /* apply: run afterwards */
-  gboolean was_current; /* apply with checkpoint-current */
+  gboolean start; /* apply: run afterwards */
   char *kind;
   char *name;
   gboolean worker_made; /* create: the worker took the snapshots */
-  gboolean convert_raw; /* create: writable raw disks become qcow2 copies first */
   GPtrArray *copies;    /* convert-raw: char *, the qcow2 copy of each of op->images */
   CheckpointDone done;  /* instead of replying; the operation is freed after it */
   gpointer done_data;
@@ -73,7 +71,6 @@ struct _CheckpointOp
 };
 
 static void checkpoint_op_free (CheckpointOp *op);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CheckpointOp, checkpoint_op_free)
 
 static CheckpointOp *
 checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
@@ -1199,7 +1196,6 @@ convert_done (CheckpointOp *op)
   g_message ("%s: converted %u raw disk(s) to qcow2 for a checkpoint", machine->config->name,
              op->images->len);
   g_ptr_array_set_size (op->images, 0);
-  op->convert_raw = FALSE;
   create_start (op);
 }
 
