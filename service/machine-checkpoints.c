@@ -749,6 +749,44 @@ needs_recovery (VireoMachine *machine)
   return *machine->checkpoints->applying != '\0' || machine->checkpoints->doomed->len > 0;
 }
 
+/* Dooms the checkpoint snapshots ("vireo-<id>") the tree does not name on the machine's own images (those
+ * in its folder: only this machine uses them; an image elsewhere may be another machine's too). */
+static void
+doom_untracked_snapshots (VireoMachine *machine)
+{
+  for (guint i = 0; i < machine->config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
+      g_autoptr (GPtrArray) ids = NULL;
+      g_autoptr (GError) error = NULL;
+      int fd;
+
+      if (*disk->path == '\0' || strcmp (disk->device, "disk") != 0
+          || !vireo_machine_config_in_own_folder (machine->config, disk->path))
+        continue;
+      fd = vireo_machine_config_open_image (machine->config, disk->path, O_RDONLY);
+      if (fd < 0)
+        continue;
+      ids = vireo_checkpoint_disk_snapshot_ids (fd, &error);
+      close (fd);
+      if (ids == NULL)
+        {
+          g_message ("%s: %s: %s", machine->config->name, disk->path, error->message);
+          continue;
+        }
+      for (guint j = 0; j < ids->len; j++)
+        {
+          const char *id = g_ptr_array_index (ids, j);
+          if (vireo_checkpoint_tree_find (machine->checkpoints, id) == NULL)
+            {
+              g_message ("%s: %s has a checkpoint snapshot no checkpoint names (%s); removing it",
+                         machine->config->name, disk->path, id);
+              vireo_checkpoint_tree_doom (machine->checkpoints, id);
+            }
+        }
+    }
+}
+
 /* Finishes what an interrupted operation left (machine off or saved), then calls @then with the
  * recovery's operation (its invocation the caller's) and returns TRUE; without work, returns FALSE. */
 static gboolean
@@ -759,7 +797,10 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
 
   if (!vireo_checkpoint_tree_remove_strays (machine->checkpoints, &error))
     g_message ("%s: %s", machine->config->name, error->message);
-  if (!needs_recovery (machine) || is_active (machine))
+  if (is_active (machine))
+    return FALSE;
+  doom_untracked_snapshots (machine);
+  if (!needs_recovery (machine))
     return FALSE;
   op = checkpoint_op_new (machine, invocation, "recover");
   op->then = then;

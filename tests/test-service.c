@@ -3317,7 +3317,12 @@ test_checkpoints_recovery (Fixture *f)
   {
     g_autofree char *name = g_strconcat ("vireo-", orphan, NULL);
     const char *argv[] = { "qemu-img", "snapshot", "-c", name, image, NULL };
+    /* One no journal names either (a tree.ini restored from a backup), and one of the user's own. */
+    const char *untracked[] = { "qemu-img", "snapshot", "-c", "vireo-bbbbbbbbbbbbbbbb", image, NULL };
+    const char *users[] = { "qemu-img", "snapshot", "-c", "before-vireo", image, NULL };
     run_ok (argv);
+    run_ok (untracked);
+    run_ok (users);
   }
   tree_path = g_build_filename (folder, "checkpoints", "tree.ini", NULL);
   temp_folder = g_strdup_printf ("%s/checkpoints/%s.tmp", folder, orphan);
@@ -3348,6 +3353,8 @@ test_checkpoints_recovery (Fixture *f)
                                                                g_variant_new_parsed ("@a{sv} {}"));
     g_autofree char *listing = snapshot_listing (image);
     g_assert_null (strstr (listing, orphan));
+    g_assert_null (strstr (listing, "vireo-bbbbbbbbbbbbbbbb"));
+    g_assert_nonnull (strstr (listing, "before-vireo"));
     g_assert_true (has_snapshot (image, kept));
     g_assert_true (has_snapshot (image, after));
   }
