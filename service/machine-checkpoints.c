@@ -1480,7 +1480,10 @@ apply_now (CheckpointOp *op)
       GVariantDict options;
       int fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-      if (fd < 0 || g_unix_fd_list_append (fds, fd, &error) < 0)
+      /* The worker reads it as the machine's user of this run, which may not be the one that wrote it. */
+      if (fd < 0
+          || (machine->worker_uid != 0 && !vireo_machine_give_state_dir (fd, machine->worker_uid, &error))
+          || g_unix_fd_list_append (fds, fd, &error) < 0)
         {
           if (error == NULL)
             error = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "cannot open %s: %s", folder,
