@@ -826,11 +826,10 @@ retry_after_recovery (CheckpointOp *recovery, GError *error)
   g_autoptr (GDBusMethodInvocation) invocation = g_steal_pointer (&recovery->invocation);
   RetryFunc retry = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-retry");
 
+  /* The call goes on all the same: deleting the checkpoint whose apply cannot be finished, or applying
+   * another one, is the way out (Start alone refuses until then). */
   if (error != NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
+    g_message ("%s: going on without finishing the interrupted work", recovery->machine->config->name);
   release_machine (recovery);
   retry (recovery->machine, invocation);
 }
