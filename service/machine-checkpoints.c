@@ -88,6 +88,33 @@ checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, con
   return op;
 }
 
+/* A call that came while vireod was finishing interrupted work: it waits rather than being refused,
+ * since nobody asked for that work (a script's first call after a restart of vireod would fail). */
+typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+typedef struct
+{
+  RetryFunc func;
+  GDBusMethodInvocation *invocation; /* NULL: an unattended start */
+} WaitingCall;
+
+static gboolean
+run_waiting_calls (gpointer data)
+{
+  VireoMachine *machine = data;
+  GList *calls = g_steal_pointer (&machine->checkpoint_waiting);
+
+  for (GList *l = calls; l != NULL; l = l->next)
+    {
+      WaitingCall *call = l->data;
+      call->func (machine, call->invocation);
+      g_clear_object (&call->invocation);
+      g_free (call);
+    }
+  g_list_free (calls);
+  return G_SOURCE_REMOVE;
+}
+
 /* The machine is no longer busy with @op (and may start). */
 static void
 release_machine (CheckpointOp *op)
@@ -96,7 +123,25 @@ release_machine (CheckpointOp *op)
     {
       op->machine->checkpoint_op = NULL;
       op->machine->disk_operation = NULL;
+      if (op->machine->checkpoint_waiting != NULL)
+        g_idle_add_full (G_PRIORITY_DEFAULT, run_waiting_calls, g_object_ref (op->machine), g_object_unref);
     }
+}
+
+/* While recovery runs, queues the call (@func again with @invocation) and returns TRUE. */
+static gboolean
+wait_for_recovery (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc func)
+{
+  CheckpointOp *busy = machine->checkpoint_op;
+  WaitingCall *call;
+
+  if (busy == NULL || strcmp (busy->what, "recover") != 0)
+    return FALSE;
+  call = g_new0 (WaitingCall, 1);
+  call->func = func;
+  call->invocation = invocation ? g_object_ref (invocation) : NULL;
+  machine->checkpoint_waiting = g_list_append (machine->checkpoint_waiting, call);
+  return TRUE;
 }
 
 static void
@@ -818,7 +863,6 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
 }
 
 /* An operation asked for while interrupted work was left: that work first, then the call again. */
-typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
 
 static void
 retry_after_recovery (CheckpointOp *recovery, GError *error)
@@ -1349,6 +1393,8 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean convert_raw;
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, create_checkpoint))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s@a{sv})", &name, &options);
   if (!parse_create_options (machine, options, &kind, &convert_raw, &error)
       || (*name != '\0' && !vireo_checkpoint_check_name (name, &error))
@@ -1562,6 +1608,8 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   GVariant *value;
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, apply_checkpoint))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
   g_variant_iter_init (&iter, options);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
@@ -1634,6 +1682,8 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean subtree;
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, delete_checkpoint))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &subtree);
   if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
     return;
@@ -1843,6 +1893,8 @@ export_authorized (VireoMachine *machine, GDBusMethodInvocation *invocation)
   CheckpointOp *op;
   ExportJob *job;
 
+  if (wait_for_recovery (machine, invocation, export_authorized))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &new_name);
   if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
     return;
@@ -1971,6 +2023,8 @@ vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *i
 {
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
+    return;
   if (is_active (machine) || machine->disk_operation != NULL)
     {
       /* Start says why it cannot. */
@@ -2077,6 +2131,16 @@ vireo_machine_checkpoints_drop (VireoMachine *machine)
   GHashTableIter iter;
   gpointer key;
 
+  for (GList *l = machine->checkpoint_waiting; l != NULL; l = l->next)
+    {
+      WaitingCall *call = l->data;
+      if (call->invocation != NULL)
+        vireo_machine_return_error (call->invocation, VIREO_ERROR_NOT_FOUND, "“%s” is gone",
+                                    machine->config->name);
+      g_clear_object (&call->invocation);
+      g_free (call);
+    }
+  g_clear_pointer (&machine->checkpoint_waiting, g_list_free);
   if (machine->checkpoint_objects == NULL)
     return;
   g_hash_table_iter_init (&iter, machine->checkpoint_objects);

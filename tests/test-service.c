@@ -3354,8 +3354,23 @@ test_checkpoints_recovery (Fixture *f)
 
   machine = machine_proxy (f, path);
   kept = checkpoint_proxy (f, kept_path);
-  wait_for_journal_done (tree_path);
-  /* The apply is finished: Now below "kept", the disk as it was then. */
+  /* A call right away waits for the recovery rather than being refused: the apply is finished first
+   * (Now below "kept", the disk as it was then), so the new checkpoint hangs below "kept". */
+  {
+    g_autoptr (VireoDBusCheckpoint) after = create_checkpoint (f, machine, "after",
+                                                               g_variant_new_parsed ("@a{sv} {}"));
+    g_autofree char *listing = NULL;
+
+    g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (after), ==, kept_path);
+    wait_for_journal_done (tree_path);
+    listing = snapshot_listing (image);
+    g_assert_null (strstr (listing, orphan));
+    g_assert_null (strstr (listing, "vireo-bbbbbbbbbbbbbbbb"));
+    g_assert_nonnull (strstr (listing, "before-vireo"));
+    g_assert_true (has_snapshot (image, kept));
+    g_assert_true (has_snapshot (image, after));
+    call_ok (after, "Delete", g_variant_new_parsed ("(false,)"));
+  }
   for (guint i = 0; i < WAIT_SECONDS * 10
                     && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
        i++)
@@ -3364,17 +3379,6 @@ test_checkpoints_recovery (Fixture *f)
       g_usleep (100000);
     }
   g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
-  /* A checkpoint operation waits for nothing now: the recovery is over once this one is taken. */
-  {
-    g_autoptr (VireoDBusCheckpoint) after = create_checkpoint (f, machine, "after",
-                                                               g_variant_new_parsed ("@a{sv} {}"));
-    g_autofree char *listing = snapshot_listing (image);
-    g_assert_null (strstr (listing, orphan));
-    g_assert_null (strstr (listing, "vireo-bbbbbbbbbbbbbbbb"));
-    g_assert_nonnull (strstr (listing, "before-vireo"));
-    g_assert_true (has_snapshot (image, kept));
-    g_assert_true (has_snapshot (image, after));
-  }
   assert_disk_pattern (image, 0x11);
   g_assert_false (g_file_test (temp_folder, G_FILE_TEST_EXISTS));
   {
