@@ -351,6 +351,14 @@ load_definition (VireoMachine *machine, const char *id, GError **error)
   g_autofree char *folder = vireo_checkpoint_tree_folder (machine->checkpoints, id);
   g_autofree char *path = g_build_filename (folder, "definition.xml", NULL);
   g_autofree char *xml = NULL;
+
+  /* A create that did not finish left it in the temporary folder (for its doomed snapshots). */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *temp = vireo_checkpoint_tree_temp_folder (machine->checkpoints, id);
+      g_free (path);
+      path = g_build_filename (temp, "definition.xml", NULL);
+    }
   g_autoptr (GError) local = NULL;
   VireoMachineConfig *config;
 
