@@ -88,6 +88,7 @@ convert_next (CheckpointOp *op)
   const char *path;
   VireoIdentity identity;
   int fd;
+  g_autoptr (GError) open_error = NULL;
 
   if (op->next_image >= op->images->len)
     {
@@ -95,15 +96,10 @@ convert_next (CheckpointOp *op)
       return;
     }
   path = g_ptr_array_index (op->images, op->next_image);
-  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
-  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
+  fd = vireo_checkpoints_open_image (machine, path, O_RDONLY, &open_error);
+  if (fd < 0)
     {
-      int errsv = errno;
-      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
-                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
-      if (fd >= 0)
-        close (fd);
-      convert_failed (op, error);
+      convert_failed (op, open_error);
       return;
     }
   /* A raw image names no other file, so reading it through fd 3 needs nobody's rights but the
@@ -249,6 +245,7 @@ export_next (ExportJob *job)
   const char *path;
   VireoIdentity identity;
   int fd;
+  g_autoptr (GError) open_error = NULL;
 
   if (job->next >= job->sources->len)
     {
@@ -273,15 +270,10 @@ export_next (ExportJob *job)
       return;
     }
   path = g_ptr_array_index (job->sources, job->next);
-  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
-  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
+  fd = vireo_checkpoints_open_image (machine, path, O_RDONLY, &open_error);
+  if (fd < 0)
     {
-      int errsv = errno;
-      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
-                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
-      if (fd >= 0)
-        close (fd);
-      export_failed (job, error);
+      export_failed (job, open_error);
       return;
     }
   /* Read as the owner of the machine's files (their rights open what the header names); images of

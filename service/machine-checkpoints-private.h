@@ -67,6 +67,9 @@ VireoMachineConfig *vireo_checkpoints_load_definition (VireoMachine *machine, co
 /* The identity qemu-img takes for image @path opened as @fd (see machine-checkpoints.c). */
 gboolean vireo_checkpoints_qemu_img_identity (VireoMachine *machine, const char *path, int fd,
                                               VireoIdentity *identity, GError **error);
+/* Opens the machine's image @path as vireo_machine_config_open_image() does, blocking (qemu-img gets it);
+ * -1 with @error (its code from errno, which stays set) otherwise. */
+int vireo_checkpoints_open_image (VireoMachine *machine, const char *path, int flags, GError **error);
 /* The first writable raw disk, which checkpoints cannot cover, or NULL. */
 const VireoDiskConfig *vireo_checkpoints_find_writable_raw (const VireoMachineConfig *config);
 /* Takes the checkpoint op->name of kind op->kind (taking @op). */

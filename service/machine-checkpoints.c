@@ -363,6 +363,23 @@ write_definition (const char *folder, const VireoMachineConfig *config, GError *
 
 /* ---- qemu-img on each image, one after the other (machine off or saved) ---- */
 
+int
+vireo_checkpoints_open_image (VireoMachine *machine, const char *path, int flags, GError **error)
+{
+  int fd = vireo_machine_config_open_image (machine->config, path, flags);
+  int errsv;
+
+  if (fd >= 0 && fcntl (fd, F_SETFL, 0) == 0)
+    return fd;
+  errsv = errno;
+  if (fd >= 0)
+    close (fd);
+  g_set_error (error, VIREO_ERROR, vireo_error_code_for_errno (errsv), "cannot open the disk image %s: %s",
+               path, g_strerror (errsv));
+  errno = errsv;
+  return -1;
+}
+
 /* The identity qemu-img takes for the image @path, opened as @fd: the owner of the machine's files, or
  * for an image of vireod's own folder vireod itself.  In system mode vireod is root, and qemu-img opens
  * whatever an image's header names: so an image of vireod's must name nothing (no backing file, no
@@ -446,6 +463,7 @@ run_next_image (CheckpointOp *op)
   const char *path;
   VireoIdentity identity;
   int fd;
+  g_autoptr (GError) open_error = NULL;
 
   if (op->next_image >= op->images->len)
     {
@@ -453,21 +471,14 @@ run_next_image (CheckpointOp *op)
       return;
     }
   path = g_ptr_array_index (op->images, op->next_image);
-  fd = vireo_machine_config_open_image (op->machine->config, path, O_RDWR);
-  if (fd >= 0 && fcntl (fd, F_SETFL, 0) < 0)
-    {
-      close (fd);
-      fd = -1;
-    }
+  fd = vireo_checkpoints_open_image (op->machine, path, O_RDWR, &open_error);
   if (fd < 0)
     {
-      int errsv = errno;
       /* An image that is gone has no snapshot to delete. */
-      if (strcmp (op->snapshot_flag, "-d") != 0 || errsv != ENOENT)
+      if (strcmp (op->snapshot_flag, "-d") != 0 || errno != ENOENT)
         {
           if (op->error == NULL)
-            op->error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
-                                     "cannot open the disk image %s: %s", path, g_strerror (errsv));
+            op->error = g_steal_pointer (&open_error);
           if (strcmp (op->snapshot_flag, "-d") != 0)
             op->next_image = op->images->len;
         }
