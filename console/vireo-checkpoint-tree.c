@@ -30,12 +30,12 @@ struct _VireoCheckpointTree
   GtkLabel *progress_label;
   GtkProgressBar *progress_bar;
   GtkListBox *list;
-  GtkWidget *popover; /* the right-click menu */
 };
 
 G_DEFINE_FINAL_TYPE (VireoCheckpointTree, vireo_checkpoint_tree, ADW_TYPE_BIN)
 
-#define PATH_KEY "vireo-checkpoint-path"
+#define PATH_KEY   "vireo-checkpoint-path"
+#define BUTTON_KEY "vireo-checkpoint-menu-button"
 
 static GMenuModel *
 checkpoint_menu (const char *path, gboolean has_children)
@@ -110,6 +110,7 @@ checkpoint_row (VireoCheckpointTree *self, VireoDBusCheckpoint *checkpoint, guin
   gtk_widget_add_css_class (button, "flat");
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), button);
   g_object_set_data_full (G_OBJECT (row), PATH_KEY, g_strdup (path), g_free);
+  g_object_set_data (G_OBJECT (row), BUTTON_KEY, button);
   g_hash_table_insert (self->menus, g_strdup (path), menu);
   return row;
 }
@@ -142,12 +143,10 @@ describe (VireoCheckpointTree *self, GPtrArray *checkpoints)
 static void
 clear_rows (VireoCheckpointTree *self)
 {
-  GtkWidget *child;
+  GtkListBoxRow *row;
 
-  if (self->popover != NULL)
-    gtk_popover_popdown (GTK_POPOVER (self->popover));
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->list))) != NULL)
-    gtk_list_box_remove (self->list, child);
+  while ((row = gtk_list_box_get_row_at_index (self->list, 0)) != NULL)
+    gtk_list_box_remove (self->list, GTK_WIDGET (row));
   g_hash_table_remove_all (self->menus);
 }
 
@@ -332,19 +331,16 @@ vireo_checkpoint_tree_set_machine (VireoCheckpointTree *self, VireoHost *host, V
 
 /* ---- the right-click menu ---- */
 
+/* A right click opens the row's menu, where its button is: one menu, one place. */
 static void
 on_right_click (GtkGestureClick *gesture, int n_press, double x, double y, VireoCheckpointTree *self)
 {
   GtkListBoxRow *row = gtk_list_box_get_row_at_y (self->list, (int) y);
-  const char *path = row ? g_object_get_data (G_OBJECT (row), PATH_KEY) : NULL;
-  GMenuModel *menu = path ? g_hash_table_lookup (self->menus, path) : NULL;
+  GtkWidget *button = row ? g_object_get_data (G_OBJECT (row), BUTTON_KEY) : NULL;
 
-  if (menu == NULL)
+  if (button == NULL)
     return;
-  gtk_list_box_select_row (self->list, row);
-  gtk_popover_menu_set_menu_model (GTK_POPOVER_MENU (self->popover), menu);
-  gtk_popover_set_pointing_to (GTK_POPOVER (self->popover), &(GdkRectangle){ (int) x, (int) y, 1, 1 });
-  gtk_popover_popup (GTK_POPOVER (self->popover));
+  gtk_menu_button_popup (GTK_MENU_BUTTON (button));
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
 }
 
@@ -363,7 +359,6 @@ vireo_checkpoint_tree_dispose (GObject *object)
   forget_objects (self);
   g_clear_object (&self->machine);
   g_clear_object (&self->host);
-  g_clear_pointer (&self->popover, gtk_widget_unparent);
   g_clear_pointer (&self->menus, g_hash_table_unref);
   G_OBJECT_CLASS (vireo_checkpoint_tree_parent_class)->dispose (object);
 }
@@ -413,11 +408,6 @@ vireo_checkpoint_tree_init (VireoCheckpointTree *self)
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
   g_signal_connect (click, "pressed", G_CALLBACK (on_right_click), self);
   gtk_widget_add_controller (GTK_WIDGET (self->list), GTK_EVENT_CONTROLLER (click));
-  self->popover = gtk_popover_menu_new_from_model (NULL);
-  gtk_popover_set_has_arrow (GTK_POPOVER (self->popover), FALSE);
-  gtk_popover_set_position (GTK_POPOVER (self->popover), GTK_POS_BOTTOM);
-  gtk_widget_set_halign (self->popover, GTK_ALIGN_START);
-  gtk_widget_set_parent (self->popover, GTK_WIDGET (self->list));
 
   gtk_box_append (GTK_BOX (box), self->progress_box);
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->list));
