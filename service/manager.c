@@ -125,6 +125,13 @@ define_machine (VireoManager *manager, GDBusMethodInvocation *invocation, VireoM
                                             G_DBUS_OBJECT (vireo_machine_get_object (machine)))));
 }
 
+void
+vireo_manager_define_machine (VireoManager *manager, GDBusMethodInvocation *invocation,
+                              VireoMachineConfig *config)
+{
+  define_machine (manager, invocation, config);
+}
+
 typedef struct
 {
   VireoManager *manager;
@@ -388,6 +395,7 @@ vireo_manager_new (VireoDaemon *daemon)
   g_autoptr (GPtrArray) problems = NULL;
 
   manager->daemon = daemon;
+  daemon->manager = manager;
   manager->machines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   manager->iface = vireo_dbus_manager_skeleton_new ();
 
@@ -416,7 +424,11 @@ vireo_manager_new (VireoDaemon *daemon)
           vireo_machine_config_free (config);
           continue;
         }
-      vireo_machine_reattach (add_machine (manager, config));
+      {
+        VireoMachine *machine = add_machine (manager, config);
+        vireo_machine_reattach (machine);
+        vireo_machine_checkpoints_recover (machine);
+      }
     }
   g_message ("%u machines in %s", g_hash_table_size (manager->machines),
              vireo_machine_store_get_root (daemon->store));
