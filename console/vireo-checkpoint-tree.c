@@ -96,8 +96,8 @@ checkpoint_row (VireoCheckpointTree *self, VireoDBusCheckpoint *checkpoint, guin
   g_autofree char *kind = vireo_format_checkpoint_kind (vireo_dbus_checkpoint_get_kind (checkpoint),
                                                         vireo_dbus_checkpoint_get_has_state (checkpoint),
                                                         vireo_dbus_checkpoint_get_consistency (checkpoint));
-  /* Translators: a checkpoint's time and kind, e.g. "2026-12-07 14:03:21 · Standard, with memory". */
-  g_autofree char *subtitle = g_strdup_printf (_ ("%s · %s"), time, kind);
+  /* One line each: the pane is narrow, and a wrapped "Standard, with memory" reads worse than two lines. */
+  g_autofree char *subtitle = g_strdup_printf ("%s\n%s", time, kind);
   GtkWidget *row = row_new (vireo_dbus_checkpoint_get_name (checkpoint), subtitle, "camera-photo-symbolic",
                             depth);
   GMenuModel *menu = checkpoint_menu (path, has_children);

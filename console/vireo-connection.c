@@ -44,9 +44,10 @@ struct _VireoConnection
   GtkMenuButton *more_button;
   GMenu *media_section;
   GtkFileChooserNative *medium_chooser;
-  char *medium_target;   /* the drive the chooser is for */
-  char *media_signature; /* what the media section shows */
-  char *checkpoint_job;  /* the checkpoint operation last announced */
+  char *medium_target;        /* the drive the chooser is for */
+  char *media_signature;      /* what the media section shows */
+  char *checkpoint_job;       /* the checkpoint operation last announced */
+  AdwToast *checkpoint_toast; /* weak: the toast that announces it */
 };
 
 G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
@@ -372,8 +373,19 @@ on_checkpoint_jobs_changed (VireoConnection *self)
 {
   const char *job = vireo_checkpoint_job (self->machine);
 
-  if (job != NULL && g_strcmp0 (job, self->checkpoint_job) != 0)
-    add_toast (self, job);
+  if (g_strcmp0 (job, self->checkpoint_job) == 0)
+    return;
+  /* The toast lasts as long as the operation: "Taking a checkpoint…" must not outlive it. */
+  if (self->checkpoint_toast != NULL)
+    adw_toast_dismiss (self->checkpoint_toast);
+  if (job != NULL)
+    {
+      AdwToast *toast = adw_toast_new (job);
+
+      adw_toast_set_timeout (toast, 0);
+      g_set_weak_pointer (&self->checkpoint_toast, toast);
+      adw_toast_overlay_add_toast (self->toasts, toast);
+    }
   g_free (self->checkpoint_job);
   self->checkpoint_job = g_strdup (job);
 }
@@ -629,6 +641,7 @@ vireo_connection_dispose (GObject *object)
   VireoConnection *self = VIREO_CONNECTION (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_weak_pointer (&self->checkpoint_toast);
   if (self->medium_chooser != NULL)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->medium_chooser));
   g_clear_object (&self->medium_chooser);

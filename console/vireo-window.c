@@ -238,10 +238,10 @@ update_actions (VireoWindow *self)
     { "resume", paused },
     { "reset", running },
     { "settings", have },
-    { "checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 },
-    { "revert", have && !transitional && g_strcmp0 (state, "saving") != 0
-                    && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->selected), "/") != 0
-                    && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
+    { "win.checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 },
+    { "win.revert", have && !transitional && g_strcmp0 (state, "saving") != 0
+                        && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->selected), "/") != 0
+                        && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
     { "rename", have },
     { "export", have },
     { "delete", have && vireo_state_can_start (state) },

@@ -41,6 +41,32 @@ find_type (GtkWidget *root, GType type)
   return NULL;
 }
 
+/* The button in the checkpoint section (the group around @inside) that activates @action. */
+static GtkWidget *
+find_action_button (GtkWidget *root, const char *action)
+{
+  if (GTK_IS_BUTTON (root) && g_strcmp0 (gtk_actionable_get_action_name (GTK_ACTIONABLE (root)), action) == 0)
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_action_button (child, action);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+static GtkWidget *
+action_button (GtkWidget *inside, const char *action)
+{
+  GtkWidget *group = gtk_widget_get_ancestor (inside, ADW_TYPE_PREFERENCES_GROUP);
+  GtkWidget *button = find_action_button (group, action);
+
+  g_assert_nonnull (button);
+  return button;
+}
+
 static VireoCheckpointTree *
 tree (void)
 {
@@ -235,9 +261,9 @@ test_empty (void)
   g_assert_true (vireo_ui_wait (machine_selected, machine_path, WAIT_SECONDS));
   assert_rows ("Now@0");
   g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (tree ()), "Off"));
-  gtk_widget_activate_action (window_widget (), "win.revert", NULL);
-  vireo_ui_spin (300);
-  g_assert_null (vireo_checkpoint_get_dialog ());
+  /* The section's Revert button is there, and insensitive. */
+  g_assert_false (gtk_widget_is_sensitive (action_button (GTK_WIDGET (tree ()), "win.revert")));
+  g_assert_true (gtk_widget_is_sensitive (action_button (GTK_WIDGET (tree ()), "win.checkpoint")));
   g_autoptr (GdkTexture) shot = vireo_ui_render (window_widget (), "vireo-checkpoints-empty");
 }
 
@@ -251,7 +277,8 @@ test_create (void)
   g_autofree char *current = NULL;
   g_autofree char *expected = NULL;
 
-  activate ("win.checkpoint", NULL);
+  /* The section's own button, as a user clicks it. */
+  g_signal_emit_by_name (action_button (GTK_WIDGET (tree ()), "win.checkpoint"), "clicked");
   g_assert_true (vireo_ui_wait (count_is, GUINT_TO_POINTER (1), WAIT_SECONDS));
   paths = service_checkpoints ();
   name = checkpoint_name (paths->pdata[0]);
@@ -317,6 +344,7 @@ test_apply (void)
   g_assert_true (adw_message_dialog_has_response (dialog, "cancel"));
   g_assert_cmpstr (adw_message_dialog_get_response_label (dialog, "checkpoint-apply"), ==,
                    "_Take Checkpoint and Apply");
+  vireo_ui_spin (500);
   g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (dialog), "vireo-checkpoints-apply-dialog");
   /* Cancel changes nothing. */
   answer (dialog, "cancel");
@@ -356,6 +384,36 @@ test_revert (void)
   g_assert_cmpuint (after->len, ==, 3);
 }
 
+/* The connection window's toolbar has Checkpoint and Revert too (VMConnect's Ctrl+N and Ctrl+R). */
+static void
+test_connection (void)
+{
+  g_autoptr (GPtrArray) before = service_checkpoints ();
+  VireoDBusMachine *machine = vireo_host_find_machine (fixture.host, machine_path);
+  GtkWindow *connection = vireo_application_connect (fixture.app, fixture.host, machine);
+  AdwMessageDialog *dialog;
+  g_autofree char *current = current_checkpoint ();
+
+  g_assert_nonnull (connection);
+  vireo_ui_spin (500);
+  g_assert_true (gtk_widget_is_sensitive (find_action_button (GTK_WIDGET (connection), "win.checkpoint")));
+  g_assert_true (gtk_widget_is_sensitive (find_action_button (GTK_WIDGET (connection), "win.revert")));
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (connection), "win.checkpoint", NULL));
+  g_assert_true (vireo_ui_wait (count_is, GUINT_TO_POINTER (before->len + 1), WAIT_SECONDS));
+  g_assert_false (current_is (current));
+  g_assert_true (vireo_ui_wait (no_job, NULL, WAIT_SECONDS));
+  vireo_ui_spin (300);
+  g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (connection), "vireo-checkpoints-connection");
+
+  /* Revert from here asks the same question, over this window. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (connection), "win.revert", NULL));
+  dialog = wait_for_dialog ();
+  g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (dialog)) == connection);
+  answer (dialog, "cancel");
+  gtk_window_destroy (connection);
+  vireo_ui_spin (300);
+}
+
 /* Delete asks first; Cancel keeps the checkpoint, Delete removes it from the service and the tree. */
 static void
 test_delete (void)
@@ -366,6 +424,7 @@ test_delete (void)
 
   activate ("win.checkpoint-delete", path_parameter (last));
   dialog = wait_for_dialog ();
+  vireo_ui_spin (500);
   g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (dialog), "vireo-checkpoints-delete-dialog");
   answer (dialog, "cancel");
   vireo_ui_spin (500);
@@ -436,6 +495,7 @@ main (int argc, char **argv)
   g_test_add_func ("/checkpoints/rename", test_rename);
   g_test_add_func ("/checkpoints/apply", test_apply);
   g_test_add_func ("/checkpoints/revert", test_revert);
+  g_test_add_func ("/checkpoints/connection", test_connection);
   g_test_add_func ("/checkpoints/delete", test_delete);
   g_test_add_func ("/checkpoints/settings", test_settings);
   status = g_test_run ();
