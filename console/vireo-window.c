@@ -238,10 +238,10 @@ update_actions (VireoWindow *self)
     { "resume", paused },
     { "reset", running },
     { "settings", have },
-    { "win.checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 },
-    { "win.revert", have && !transitional && g_strcmp0 (state, "saving") != 0
-                        && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->selected), "/") != 0
-                        && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
+    { "checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 },
+    { "revert", have && !transitional && g_strcmp0 (state, "saving") != 0
+                    && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->selected), "/") != 0
+                    && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
     { "rename", have },
     { "export", have },
     { "delete", have && vireo_state_can_start (state) },
@@ -249,8 +249,12 @@ update_actions (VireoWindow *self)
     { "switch-manager", self->host && vireo_host_get_available (self->host) },
   };
 
+  /* Installed as "win.<name>": GTK takes the name without its prefix for another action. */
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
-    gtk_widget_action_set_enabled (GTK_WIDGET (self), actions[i].name, actions[i].enabled);
+    {
+      g_autofree char *name = g_strconcat ("win.", actions[i].name, NULL);
+      gtk_widget_action_set_enabled (GTK_WIDGET (self), name, actions[i].enabled);
+    }
 }
 
 static void
