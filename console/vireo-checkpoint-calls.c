@@ -313,6 +313,10 @@ offer_conversion (Call *call, GError *error)
 
   g_dbus_error_strip_remote_error (error);
   reason = g_strdup (error->message);
+  /* The service's first sentence names the disk; the rest tells a D-Bus caller the option, which this
+   * dialog offers in words. */
+  if (strstr (reason, ". ") != NULL)
+    strstr (reason, ". ")[1] = '\0';
   if (g_strcmp0 (state, "off") != 0)
     {
       body = g_strdup_printf (_ ("%s\n\nTurn the machine off (not saved) to convert its raw disks to qcow2, "
@@ -499,7 +503,7 @@ on_renamed (GObject *source, GAsyncResult *result, gpointer data)
 static char *
 entry_name (AdwMessageDialog *dialog)
 {
-  GtkEditable *entry = GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog));
+  GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "vireo-entry");
 
   return g_strstrip (g_strdup (gtk_editable_get_text (entry)));
 }
@@ -542,6 +546,7 @@ entry_dialog (GtkWidget *owner, const char *heading, const char *body, const cha
   gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
   gtk_entry_set_max_length (GTK_ENTRY (entry), max_chars);
   adw_message_dialog_set_extra_child (dialog, entry);
+  g_object_set_data (G_OBJECT (dialog), "vireo-entry", entry);
   adw_message_dialog_set_response_appearance (dialog, confirm, ADW_RESPONSE_SUGGESTED);
   adw_message_dialog_set_default_response (dialog, confirm);
   return dialog;
@@ -659,7 +664,6 @@ vireo_checkpoint_ask_export (GtkWidget *owner, VireoHost *host, VireoDBusMachine
   adw_message_dialog_set_extra_child (dialog, box);
   g_object_set_data_full (G_OBJECT (dialog), "vireo-host", g_object_ref (host), g_object_unref);
   g_object_set_data (G_OBJECT (dialog), "vireo-message", message);
-  g_object_set_data (G_OBJECT (dialog), "vireo-entry", entry);
   call = call_new (owner, failed, machine, checkpoint);
   g_object_set_data_full (G_OBJECT (dialog), "vireo-call", call, (GDestroyNotify) call_free);
   g_signal_connect (entry, "changed", G_CALLBACK (on_export_name_changed), dialog);

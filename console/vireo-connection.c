@@ -185,11 +185,14 @@ update_actions (VireoConnection *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.pause-resume", running || paused);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset", running);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.ctrl-alt-del", running && connected);
+  /* One checkpoint operation at a time per machine: the service refuses a second. */
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.checkpoint",
-                                 vireo_state_is_active (state) || vireo_state_can_start (state));
+                                 (vireo_state_is_active (state) || vireo_state_can_start (state))
+                                     && vireo_checkpoint_job (self->machine) == NULL);
   gtk_widget_action_set_enabled (
       GTK_WIDGET (self), "win.revert",
       (vireo_state_is_active (state) || vireo_state_can_start (state))
+          && vireo_checkpoint_job (self->machine) == NULL
           && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->machine), "/") != 0
           && vireo_dbus_machine_get_current_checkpoint (self->machine) != NULL);
   gtk_widget_action_set_enabled (
@@ -388,6 +391,7 @@ on_checkpoint_jobs_changed (VireoConnection *self)
     }
   g_free (self->checkpoint_job);
   self->checkpoint_job = g_strdup (job);
+  update_actions (self);
 }
 
 static void

@@ -224,6 +224,7 @@ update_actions (VireoWindow *self)
   gboolean running = g_strcmp0 (state, "running") == 0;
   gboolean paused = g_strcmp0 (state, "paused") == 0;
   gboolean transitional = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+  gboolean busy = have && vireo_checkpoint_job (self->selected) != NULL;
   struct
   {
     const char *name;
@@ -238,8 +239,9 @@ update_actions (VireoWindow *self)
     { "resume", paused },
     { "reset", running },
     { "settings", have },
-    { "checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 },
-    { "revert", have && !transitional && g_strcmp0 (state, "saving") != 0
+    /* One checkpoint operation at a time per machine: the service refuses a second. */
+    { "checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 && !busy },
+    { "revert", have && !transitional && g_strcmp0 (state, "saving") != 0 && !busy
                     && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->selected), "/") != 0
                     && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
     { "rename", have },
@@ -745,6 +747,7 @@ vireo_window_init (VireoWindow *self)
 
   self->cancellable = g_cancellable_new ();
   g_signal_connect_swapped (self->hosts_list, "row-selected", G_CALLBACK (on_host_row_selected), self);
+  vireo_checkpoint_jobs_watch (G_OBJECT (self), G_CALLBACK (update_actions));
   update_actions (self);
 }
 

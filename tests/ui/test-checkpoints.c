@@ -1,6 +1,7 @@
 /* test-checkpoints.c — the manager's checkpoints against the real vireod --session on a private bus: the tree in
  * the details pane with "Now" under the current checkpoint, Checkpoint (the button's action), Apply and Revert
- * through Hyper-V's confirmation, Rename, Delete with its confirmation, and the settings page's keys.  What
+ * through Hyper-V's confirmation, Rename, Export, Delete with its confirmation, the connection window's
+ * Checkpoint and Revert, the settings page's keys, and the offer to convert a raw disk.  What
  * the app shows is checked against what the service says on the test's own connection. */
 #include <string.h>
 
@@ -337,6 +338,22 @@ test_apply (void)
   expected = g_strdup_printf ("Before the update@0, %s@1, Now@2", second);
   assert_rows (expected);
 
+  /* The first checkpoint's menu (its button; a right click opens the same) offers Delete Subtree too. */
+  {
+    GtkListBoxRow *row = gtk_list_box_get_row_at_index (vireo_checkpoint_tree_get_list (tree ()), 0);
+    GtkWidget *button = find_type (GTK_WIDGET (row), GTK_TYPE_MENU_BUTTON);
+    GtkPopover *popover;
+
+    gtk_menu_button_popup (GTK_MENU_BUTTON (button));
+    vireo_ui_spin (500);
+    popover = gtk_menu_button_get_popover (GTK_MENU_BUTTON (button));
+    g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (popover), "Apply…"));
+    g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (popover), "Delete Checkpoint Subtree…"));
+    /* A popover is a surface of its own: the window's picture does not hold it. */
+    g_autoptr (GdkTexture) menu_shot = vireo_ui_render (GTK_WIDGET (popover), "vireo-checkpoints-menu");
+    gtk_popover_popdown (popover);
+  }
+
   activate ("win.checkpoint-apply", path_parameter (paths->pdata[0]));
   dialog = wait_for_dialog ();
   g_assert_true (adw_message_dialog_has_response (dialog, "checkpoint-apply"));
@@ -382,6 +399,45 @@ test_revert (void)
   g_assert_true (vireo_ui_wait (current_is, before->pdata[0], WAIT_SECONDS));
   after = service_checkpoints ();
   g_assert_cmpuint (after->len, ==, 3);
+}
+
+static gboolean
+machine_named (gpointer data)
+{
+  GListModel *machines = vireo_host_get_machines (fixture.host);
+
+  for (guint i = 0; i < g_list_model_get_n_items (machines); i++)
+    {
+      g_autoptr (VireoDBusMachine) machine = g_list_model_get_item (machines, i);
+      if (g_strcmp0 (vireo_dbus_machine_get_name (machine), data) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Export asks the new machine's name (a taken one is refused as typed) and the new machine is listed. */
+static void
+test_export (void)
+{
+  g_autoptr (GPtrArray) paths = service_checkpoints ();
+  AdwMessageDialog *dialog;
+  GtkWidget *entry;
+
+  activate ("win.checkpoint-export", path_parameter (paths->pdata[0]));
+  dialog = wait_for_dialog ();
+  entry = find_type (adw_message_dialog_get_extra_child (dialog), GTK_TYPE_ENTRY);
+  g_assert_nonnull (entry);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "lab");
+  g_assert_false (adw_message_dialog_get_response_enabled (dialog, "export"));
+  gtk_editable_set_text (GTK_EDITABLE (entry), "lab before the update");
+  g_assert_true (adw_message_dialog_get_response_enabled (dialog, "export"));
+  vireo_ui_spin (300);
+  g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (dialog), "vireo-checkpoints-export-dialog");
+  answer (dialog, "export");
+  g_assert_true (vireo_ui_wait (machine_named, (gpointer) "lab before the update", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait (no_job, NULL, WAIT_SECONDS));
+  /* Exporting changes nothing of the machine's own tree. */
+  g_assert_true (count_is (GUINT_TO_POINTER (paths->len)));
 }
 
 /* The connection window's toolbar has Checkpoint and Revert too (VMConnect's Ctrl+N and Ctrl+R). */
@@ -455,6 +511,44 @@ setting_is (gpointer data)
   return g_strcmp0 (text, pair[1]) == 0;
 }
 
+/* A writable raw disk: the service refuses, the app offers to convert the disks (the machine is off) and
+ * takes the checkpoint with "convert-raw"; the disk is then a qcow2 copy. */
+static void
+test_raw_disk (void)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GVariant) disks = NULL;
+  g_autoptr (GVariant) disk = NULL;
+  const char *path = NULL;
+  AdwMessageDialog *dialog;
+
+  g_free (machine_path);
+  machine_path = vireo_ui_create_machine (&fixture, "raw", "echo", FALSE);
+  g_variant_unref (service_call (machine_path, "org.vireo.Vireo1.Machine", "CreateDisk",
+                                 g_variant_new_parsed ("(uint64 1048576, {'format': <'raw'>})"), "(s)"));
+  g_assert_true (vireo_ui_wait_for_listed (&fixture, machine_path, WAIT_SECONDS));
+  g_assert_true (vireo_window_select (fixture.window, VIREO_HOST_SESSION, machine_path));
+  g_assert_true (vireo_ui_wait (machine_selected, machine_path, WAIT_SECONDS));
+
+  activate ("win.checkpoint", NULL);
+  dialog = wait_for_dialog ();
+  g_assert_cmpstr (adw_message_dialog_get_heading (dialog), ==, "Convert the Disks to qcow2?");
+  /* The service's reason names the disk. */
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (dialog), "The disk “vda” is a raw image"));
+  g_assert_null (strstr (adw_message_dialog_get_body (dialog), "convert-raw"));
+  vireo_ui_spin (300);
+  g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (dialog), "vireo-checkpoints-convert-dialog");
+  answer (dialog, "convert");
+  g_assert_true (vireo_ui_wait (count_is, GUINT_TO_POINTER (1), WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait (no_job, NULL, WAIT_SECONDS));
+  settings = vireo_ui_machine_settings (&fixture, machine_path);
+  disks = g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"));
+  disk = g_variant_get_child_value (disks, 0);
+  g_assert_true (g_variant_lookup (disk, "path", "&s", &path));
+  g_assert_true (g_str_has_suffix (path, ".qcow2"));
+}
+
 /* The settings page sends the checkpoint keys the user changes. */
 static void
 test_settings (void)
@@ -495,9 +589,11 @@ main (int argc, char **argv)
   g_test_add_func ("/checkpoints/rename", test_rename);
   g_test_add_func ("/checkpoints/apply", test_apply);
   g_test_add_func ("/checkpoints/revert", test_revert);
+  g_test_add_func ("/checkpoints/export", test_export);
   g_test_add_func ("/checkpoints/connection", test_connection);
   g_test_add_func ("/checkpoints/delete", test_delete);
   g_test_add_func ("/checkpoints/settings", test_settings);
+  g_test_add_func ("/checkpoints/raw-disk", test_raw_disk);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   g_free (machine_path);
