@@ -109,6 +109,8 @@ checkpoint_row (VireoCheckpointTree *self, VireoDBusCheckpoint *checkpoint, guin
   gtk_widget_set_tooltip_text (button, _ ("Checkpoint Actions"));
   gtk_widget_add_css_class (button, "flat");
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), button);
+  /* Clicking the row or pressing Enter on it opens the same menu: keyboard users reach it too. */
+  adw_action_row_set_activatable_widget (ADW_ACTION_ROW (row), button);
   g_object_set_data_full (G_OBJECT (row), PATH_KEY, g_strdup (path), g_free);
   g_object_set_data (G_OBJECT (row), BUTTON_KEY, button);
   g_hash_table_insert (self->menus, g_strdup (path), menu);
@@ -250,6 +252,14 @@ schedule_update (VireoCheckpointTree *self)
 {
   if (self->update_idle == 0)
     self->update_idle = g_idle_add (update_now, self);
+}
+
+/* The progress line shows at once, before the service answers; the rows follow when it has. */
+static void
+on_jobs_changed (VireoCheckpointTree *self)
+{
+  update_progress (self);
+  schedule_update (self);
 }
 
 /* ---- following the service ---- */
@@ -412,7 +422,7 @@ vireo_checkpoint_tree_init (VireoCheckpointTree *self)
   gtk_box_append (GTK_BOX (box), self->progress_box);
   gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->list));
   adw_bin_set_child (ADW_BIN (self), box);
-  vireo_checkpoint_jobs_watch (G_OBJECT (self), G_CALLBACK (schedule_update));
+  vireo_checkpoint_jobs_watch (G_OBJECT (self), G_CALLBACK (on_jobs_changed));
 }
 
 GtkListBox *

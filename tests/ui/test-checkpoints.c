@@ -280,6 +280,14 @@ test_create (void)
 
   /* The section's own button, as a user clicks it. */
   g_signal_emit_by_name (action_button (GTK_WIDGET (tree ()), "win.checkpoint"), "clicked");
+  /* What is under way shows at once, and the button waits for it. */
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (tree ()), "Taking a checkpoint…"));
+  g_assert_false (gtk_widget_is_sensitive (action_button (GTK_WIDGET (tree ()), "win.checkpoint")));
+  {
+    g_autoptr (GdkTexture) busy = vireo_ui_render (
+        gtk_widget_get_ancestor (GTK_WIDGET (tree ()), ADW_TYPE_PREFERENCES_GROUP),
+        "vireo-checkpoints-progress");
+  }
   g_assert_true (vireo_ui_wait (count_is, GUINT_TO_POINTER (1), WAIT_SECONDS));
   paths = service_checkpoints ();
   name = checkpoint_name (paths->pdata[0]);
