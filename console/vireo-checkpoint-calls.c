@@ -457,6 +457,17 @@ vireo_checkpoint_confirm_apply (GtkWidget *owner, VireoDBusMachine *machine, Vir
                                  "unless you take a checkpoint of it first."),
                               vireo_dbus_machine_get_name (machine), name);
     }
+  /* What a running machine does afterwards (it is asked to run on, see on_apply_response()). */
+  if (g_strcmp0 (vireo_dbus_machine_get_state (machine), "running") == 0)
+    {
+      const char *then = vireo_dbus_checkpoint_get_has_state (checkpoint)
+                             ? _ ("It goes on running from the moment of the checkpoint.")
+                             : _ ("It starts again from the checkpoint’s disks.");
+      g_autofree char *longer = g_strconcat (body, " ", then, NULL);
+
+      g_free (body);
+      body = g_steal_pointer (&longer);
+    }
   /* Hyper-V's three answers, in its order. */
   dialog = dialog_new (owner, heading, body, "cancel", _ ("_Cancel"), "apply", _ ("_Apply"),
                        "checkpoint-apply", _ ("_Take Checkpoint and Apply"), NULL);
