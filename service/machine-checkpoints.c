@@ -21,6 +21,7 @@
 #include "machine-private.h"
 #include "manager.h"
 #include "checkpoints.h"
+#include "image-info.h"
 #include "open-as.h"
 #include "qemu-img.h"
 #include "vireo-error.h"
@@ -45,10 +46,10 @@ struct _CheckpointOp
 {
   VireoMachine *machine;
   GDBusMethodInvocation *invocation; /* NULL: automatic checkpoint, recovery */
-  const char *what;                  /* "create", "apply", "delete", "recover" */
+  const char *what;                  /* "create", "apply", "delete", "recover", "export" */
   char *id;
   VireoCheckpoint *checkpoint;    /* create: the new one */
-  VireoMachineConfig *definition; /* apply: the checkpoint's; create: the machine's as it was */
+  VireoMachineConfig *definition; /* apply: the checkpoint's */
   GPtrArray *images;              /* char *: the writable qcow2 images to work on */
   guint next_image;
   const char *snapshot_flag; /* "-c", "-a", "-d" */
@@ -59,12 +60,10 @@ struct _CheckpointOp
   GError *cause;     /* create: why it failed, while its remains are removed */
   GPtrArray *doomed; /* delete, recover: ids whose snapshots and folders go */
   guint next_doomed;
-  gboolean start;       /* apply: run afterwards */
-  gboolean was_current; /* apply with checkpoint-current */
+  gboolean start; /* apply: run afterwards */
   char *kind;
   char *name;
   gboolean worker_made; /* create: the worker took the snapshots */
-  gboolean convert_raw; /* create: writable raw disks become qcow2 copies first */
   GPtrArray *copies;    /* convert-raw: char *, the qcow2 copy of each of op->images */
   CheckpointDone done;  /* instead of replying; the operation is freed after it */
   gpointer done_data;
@@ -72,7 +71,6 @@ struct _CheckpointOp
 };
 
 static void checkpoint_op_free (CheckpointOp *op);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CheckpointOp, checkpoint_op_free)
 
 static CheckpointOp *
 checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
@@ -357,6 +355,52 @@ write_definition (const char *folder, const VireoMachineConfig *config, GError *
 
 /* ---- qemu-img on each image, one after the other (machine off or saved) ---- */
 
+/* The identity qemu-img takes for the image @path, opened as @fd: the owner of the machine's files, or
+ * for an image of vireod's own folder vireod itself.  In system mode vireod is root, and qemu-img opens
+ * whatever an image's header names: so an image of vireod's must name nothing (no backing file, no
+ * external data file), or a header rewritten by someone who kept a descriptor could make root read
+ * /etc/shadow into a disk. */
+static gboolean
+qemu_img_identity (VireoMachine *machine, const char *path, int fd, VireoIdentity *identity, GError **error)
+{
+  HvImageInfo info;
+  guint8 header[80];
+  guint32 version = 0;
+  guint64 incompatible = 0;
+
+  if (!vireo_machine_config_in_own_folder (machine->config, path))
+    {
+      if (!vireo_identity_init (identity, machine->config->files_uid))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
+                       "the owner of “%s”'s files has no usable identity", machine->config->name);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  vireo_identity_init (identity, VIREO_OWN_UID);
+  if (machine->daemon->mode != VIREO_MODE_SYSTEM)
+    return TRUE;
+  if (pread (fd, header, sizeof header, 0) == (ssize_t) sizeof header)
+    {
+      memcpy (&version, header + 4, sizeof version);
+      memcpy (&incompatible, header + 72, sizeof incompatible);
+    }
+  /* Incompatible feature bit 2 of a version 3 header: an external data file. */
+  if (!hv_image_info_read (fd, &info, NULL) || !info.qcow2 || info.backing != NULL
+      || GUINT32_FROM_BE (version) < 2
+      || (GUINT32_FROM_BE (version) >= 3 && (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0))
+    {
+      hv_image_info_clear (&info);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "%s is no longer the self-contained qcow2 image the service made (it names another file)",
+                   path);
+      return FALSE;
+    }
+  hv_image_info_clear (&info);
+  return TRUE;
+}
+
 static void run_next_image (CheckpointOp *op);
 
 static void
@@ -423,10 +467,20 @@ run_next_image (CheckpointOp *op)
       return;
     }
   /* As its owner: whatever the image's header names is opened with their rights, not vireod's. */
-  if (!vireo_identity_init (&identity, vireo_machine_config_in_own_folder (op->machine->config, path)
-                                           ? VIREO_OWN_UID
-                                           : op->machine->config->files_uid))
-    vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    g_autoptr (GError) error = NULL;
+    if (!qemu_img_identity (op->machine, path, fd, &identity, &error))
+      {
+        close (fd);
+        if (op->error == NULL)
+          op->error = g_steal_pointer (&error);
+        if (strcmp (op->snapshot_flag, "-d") != 0)
+          op->next_image = op->images->len;
+        op->next_image++;
+        run_next_image (op);
+        return;
+      }
+  }
   {
     const char *argv[] = { op->qemu_img, "snapshot", op->snapshot_flag, name, "/proc/self/fd/3", NULL };
     vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, op->machine->disk_cancellable, on_image_done,
@@ -695,6 +749,44 @@ needs_recovery (VireoMachine *machine)
   return *machine->checkpoints->applying != '\0' || machine->checkpoints->doomed->len > 0;
 }
 
+/* Dooms the checkpoint snapshots ("vireo-<id>") the tree does not name on the machine's own images (those
+ * in its folder: only this machine uses them; an image elsewhere may be another machine's too). */
+static void
+doom_untracked_snapshots (VireoMachine *machine)
+{
+  for (guint i = 0; i < machine->config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
+      g_autoptr (GPtrArray) ids = NULL;
+      g_autoptr (GError) error = NULL;
+      int fd;
+
+      if (*disk->path == '\0' || strcmp (disk->device, "disk") != 0
+          || !vireo_machine_config_in_own_folder (machine->config, disk->path))
+        continue;
+      fd = vireo_machine_config_open_image (machine->config, disk->path, O_RDONLY);
+      if (fd < 0)
+        continue;
+      ids = vireo_checkpoint_disk_snapshot_ids (fd, &error);
+      close (fd);
+      if (ids == NULL)
+        {
+          g_message ("%s: %s: %s", machine->config->name, disk->path, error->message);
+          continue;
+        }
+      for (guint j = 0; j < ids->len; j++)
+        {
+          const char *id = g_ptr_array_index (ids, j);
+          if (vireo_checkpoint_tree_find (machine->checkpoints, id) == NULL)
+            {
+              g_message ("%s: %s has a checkpoint snapshot no checkpoint names (%s); removing it",
+                         machine->config->name, disk->path, id);
+              vireo_checkpoint_tree_doom (machine->checkpoints, id);
+            }
+        }
+    }
+}
+
 /* Finishes what an interrupted operation left (machine off or saved), then calls @then with the
  * recovery's operation (its invocation the caller's) and returns TRUE; without work, returns FALSE. */
 static gboolean
@@ -705,7 +797,10 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
 
   if (!vireo_checkpoint_tree_remove_strays (machine->checkpoints, &error))
     g_message ("%s: %s", machine->config->name, error->message);
-  if (!needs_recovery (machine) || is_active (machine))
+  if (is_active (machine))
+    return FALSE;
+  doom_untracked_snapshots (machine);
+  if (!needs_recovery (machine))
     return FALSE;
   op = checkpoint_op_new (machine, invocation, "recover");
   op->then = then;
@@ -720,6 +815,35 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
     }
   remove_doomed (op, recover_doomed_done);
   return TRUE;
+}
+
+/* An operation asked for while interrupted work was left: that work first, then the call again. */
+typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+static void
+retry_after_recovery (CheckpointOp *recovery, GError *error)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = g_steal_pointer (&recovery->invocation);
+  RetryFunc retry = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-retry");
+
+  /* The call goes on all the same: deleting the checkpoint whose apply cannot be finished, or applying
+   * another one, is the way out (Start alone refuses until then). */
+  if (error != NULL)
+    g_message ("%s: going on without finishing the interrupted work", recovery->machine->config->name);
+  release_machine (recovery);
+  retry (recovery->machine, invocation);
+}
+
+/* Before an operation (once per call): when the tree has interrupted work and the machine is at rest,
+ * finishes it and calls @retry with the call again, returning TRUE. */
+static gboolean
+recover_first (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc retry)
+{
+  if (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-recovered") != NULL)
+    return FALSE;
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-recovered", GINT_TO_POINTER (TRUE));
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-retry", retry);
+  return recover (machine, invocation, retry_after_recovery);
 }
 
 /* ---- create ---- */
@@ -950,9 +1074,10 @@ create_start (CheckpointOp *op)
       return;
     }
 
-  /* Off or saved: the disks are at rest. */
+  /* Off: the disks are at rest, nothing runs.  Saved: the guest's unwritten data is in the saved memory,
+   * not on the disks: only a checkpoint that keeps that memory is consistent. */
   g_free (op->checkpoint->consistency);
-  op->checkpoint->consistency = g_strdup ("application");
+  op->checkpoint->consistency = g_strdup (state_is (machine, "saved") ? "crash" : "application");
   if (state_is (machine, "saved") && strcmp (op->kind, "standard") == 0
       && vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid))
     {
@@ -974,6 +1099,8 @@ create_start (CheckpointOp *op)
             }
         }
       op->checkpoint->has_state = TRUE;
+      g_free (op->checkpoint->consistency);
+      op->checkpoint->consistency = g_strdup ("application");
     }
   snapshot_images (op, "-c", create_images_done);
 }
@@ -1109,7 +1236,6 @@ convert_done (CheckpointOp *op)
   g_message ("%s: converted %u raw disk(s) to qcow2 for a checkpoint", machine->config->name,
              op->images->len);
   g_ptr_array_set_size (op->images, 0);
-  op->convert_raw = FALSE;
   create_start (op);
 }
 
@@ -1213,8 +1339,6 @@ convert_then_create (CheckpointOp *op)
   convert_next (op);
 }
 
-static void create_after_recovery (CheckpointOp *op, GError *error);
-
 static void
 create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -1233,43 +1357,12 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
-  /* Should recovery come first, its operation carries the request on (it may end before recover()
-   * returns). */
-  g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-name", g_strdup (name), g_free);
-  g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-kind", g_strdup (kind), g_free);
-  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-convert-raw", GINT_TO_POINTER (convert_raw));
-  if (recover (machine, invocation, create_after_recovery))
+  if (recover_first (machine, invocation, create_checkpoint))
     return;
   op = checkpoint_op_new (machine, invocation, "create");
   op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
   op->kind = g_steal_pointer (&kind);
   if (convert_raw && find_writable_raw (machine->config) != NULL)
-    convert_then_create (op);
-  else
-    create_start (op);
-}
-
-static void
-create_after_recovery (CheckpointOp *recovery, GError *error)
-{
-  VireoMachine *machine = recovery->machine;
-  GDBusMethodInvocation *invocation = recovery->invocation;
-  const char *name;
-  CheckpointOp *op;
-
-  if (error != NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      g_clear_object (&recovery->invocation);
-      return;
-    }
-  name = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-name");
-  op = checkpoint_op_new (machine, invocation, "create");
-  op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
-  op->kind = g_strdup (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-kind"));
-  g_clear_object (&recovery->invocation);
-  if (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-convert-raw") != NULL
-      && find_writable_raw (machine->config) != NULL)
     convert_then_create (op);
   else
     create_start (op);
@@ -1386,7 +1479,10 @@ apply_now (CheckpointOp *op)
       GVariantDict options;
       int fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-      if (fd < 0 || g_unix_fd_list_append (fds, fd, &error) < 0)
+      /* The worker reads it as the machine's user of this run, which may not be the one that wrote it. */
+      if (fd < 0
+          || (machine->worker_uid != 0 && !vireo_machine_give_state_dir (fd, machine->worker_uid, &error))
+          || g_unix_fd_list_append (fds, fd, &error) < 0)
         {
           if (error == NULL)
             error = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "cannot open %s: %s", folder,
@@ -1492,6 +1588,8 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  if (recover_first (machine, invocation, apply_checkpoint))
+    return;
   op = checkpoint_op_new (machine, invocation, "apply");
   op->id = g_strdup (checkpoint->id);
   op->start = start;
@@ -1544,6 +1642,8 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  if (recover_first (machine, invocation, delete_checkpoint))
+    return;
   /* The tree first: once it no longer names them, they are gone, whatever happens to their data. */
   before = vireo_checkpoint_tree_copy (machine->checkpoints);
   removed = vireo_checkpoint_tree_remove (machine->checkpoints, checkpoint->id, subtree);
@@ -1711,10 +1811,15 @@ export_next (ExportJob *job)
     }
   /* Read as the owner of the machine's files (their rights open what the header names); images of
    * vireod's own folder as vireod, which also writes the new machine's folder. */
-  if (!vireo_identity_init (&identity, vireo_machine_config_in_own_folder (machine->config, path)
-                                           ? VIREO_OWN_UID
-                                           : machine->config->files_uid))
-    vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    g_autoptr (GError) error = NULL;
+    if (!qemu_img_identity (machine, path, fd, &identity, &error))
+      {
+        close (fd);
+        export_failed (job, error);
+        return;
+      }
+  }
   option = g_strdup_printf ("snapshot.name=" VIREO_CHECKPOINT_SNAPSHOT_PREFIX "%s", op->id);
   {
     const char *argv[] = {

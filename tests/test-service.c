@@ -3200,6 +3200,17 @@ test_checkpoints_off (Fixture *f)
     g_assert_true (has_snapshot (image, three));
     run_ok (compare);
   }
+
+  /* The system service runs qemu-img as root on its own images: one whose header now names another
+   * file (rewritten by someone who kept a descriptor) is refused rather than followed. */
+  if (f->system_mode)
+    {
+      const char *rebase[] = { "qemu-img",    "rebase", "-u",  "-f",  "qcow2", "-b",
+                               "/etc/shadow", "-F",     "raw", image, NULL };
+      run_ok (rebase);
+      call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
+                         "org.vireo.Vireo1.Error.InvalidArgument", "names another file");
+    }
 }
 
 /* A saved machine: its standard checkpoint keeps the saved state (HasState), and applying it leaves the
@@ -3217,9 +3228,12 @@ test_checkpoints_saved (Fixture *f)
   wait_for_state (machine, "saved");
   saved = create_checkpoint (f, machine, "saved", g_variant_new_parsed ("@a{sv} {}"));
   g_assert_true (vireo_dbus_checkpoint_get_has_state (saved));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (saved), ==, "application");
   production = create_checkpoint (f, machine, "disks only",
                                   g_variant_new_parsed ("{'kind': <'production'>}"));
   g_assert_false (vireo_dbus_checkpoint_get_has_state (production));
+  /* What the guest had not written is in the saved memory, not on the disks. */
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (production), ==, "crash");
 
   /* Start resumes the saved state; turned off, the machine has no state left. */
   call_ok (machine, "Start", NULL);
@@ -3259,6 +3273,22 @@ test_checkpoints_saved (Fixture *f)
   }
   call_ok (machine, "TurnOff", NULL);
   wait_for_state (machine, "off");
+}
+
+/* Waits until vireod has finished the work tree.ini's journal names (its keys "applying" and "doomed"). */
+static void
+wait_for_journal_done (const char *tree_path)
+{
+  for (guint i = 0; i < WAIT_SECONDS * 10; i++)
+    {
+      g_autofree char *contents = NULL;
+      g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+      if (strstr (contents, "applying=") == NULL && strstr (contents, "doomed=") == NULL)
+        return;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (100000);
+    }
+  g_assert_not_reached ();
 }
 
 /* What a kill -9 of vireod leaves in the middle of a create (a "doomed" id in tree.ini, its disk snapshot
@@ -3303,7 +3333,12 @@ test_checkpoints_recovery (Fixture *f)
   {
     g_autofree char *name = g_strconcat ("vireo-", orphan, NULL);
     const char *argv[] = { "qemu-img", "snapshot", "-c", name, image, NULL };
+    /* One no journal names either (a tree.ini restored from a backup), and one of the user's own. */
+    const char *untracked[] = { "qemu-img", "snapshot", "-c", "vireo-bbbbbbbbbbbbbbbb", image, NULL };
+    const char *users[] = { "qemu-img", "snapshot", "-c", "before-vireo", image, NULL };
     run_ok (argv);
+    run_ok (untracked);
+    run_ok (users);
   }
   tree_path = g_build_filename (folder, "checkpoints", "tree.ini", NULL);
   temp_folder = g_strdup_printf ("%s/checkpoints/%s.tmp", folder, orphan);
@@ -3319,6 +3354,7 @@ test_checkpoints_recovery (Fixture *f)
 
   machine = machine_proxy (f, path);
   kept = checkpoint_proxy (f, kept_path);
+  wait_for_journal_done (tree_path);
   /* The apply is finished: Now below "kept", the disk as it was then. */
   for (guint i = 0; i < WAIT_SECONDS * 10
                     && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
@@ -3334,6 +3370,8 @@ test_checkpoints_recovery (Fixture *f)
                                                                g_variant_new_parsed ("@a{sv} {}"));
     g_autofree char *listing = snapshot_listing (image);
     g_assert_null (strstr (listing, orphan));
+    g_assert_null (strstr (listing, "vireo-bbbbbbbbbbbbbbbb"));
+    g_assert_nonnull (strstr (listing, "before-vireo"));
     g_assert_true (has_snapshot (image, kept));
     g_assert_true (has_snapshot (image, after));
   }
@@ -3344,6 +3382,67 @@ test_checkpoints_recovery (Fixture *f)
     g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
     g_assert_null (strstr (contents, "applying"));
     g_assert_null (strstr (contents, "doomed"));
+  }
+
+  /* The same with a worker socket left behind: vireod waits until it knows the worker is gone (a stale
+   * socket), then finishes the apply at rest. */
+  {
+    g_autofree char *workers = g_build_filename (f->runtime_dir, "vireo", "workers", NULL);
+    g_autofree char *uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+    g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", workers, uuid);
+
+    write_disk_pattern (image, 0x44);
+    g_clear_object (&kept);
+    g_clear_object (&machine);
+    vireod_stop (f);
+    g_assert_true (g_key_file_load_from_file (tree, tree_path, G_KEY_FILE_NONE, &error));
+    g_assert_no_error (error);
+    g_key_file_set_string (tree, "tree", "applying", strrchr (kept_path, '/') + 1);
+    g_assert_true (g_key_file_save_to_file (tree, tree_path, &error));
+    g_assert_no_error (error);
+    g_assert_no_errno (g_mkdir_with_parents (workers, 0700));
+    g_assert_true (g_file_set_contents (socket_path, "", 0, NULL));
+    vireod_start (f);
+    machine = machine_proxy (f, path);
+    wait_for_journal_done (tree_path);
+    assert_disk_pattern (image, 0x11);
+    for (guint i = 0; i < WAIT_SECONDS * 10
+                      && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
+         i++)
+      {
+        g_main_context_iteration (NULL, FALSE);
+        g_usleep (100000);
+      }
+    g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
+    g_assert_false (g_file_test (socket_path, G_FILE_TEST_EXISTS));
+  }
+
+  /* An apply that cannot be finished (its checkpoint lost its definition) blocks nothing but itself:
+   * deleting that checkpoint is the way out. */
+  {
+    g_autoptr (VireoDBusCheckpoint) lost = create_checkpoint (f, machine, "lost",
+                                                              g_variant_new_parsed ("@a{sv} {}"));
+    g_autofree char *lost_path = g_strdup (checkpoint_path (lost));
+    g_autofree char *definition = g_strdup_printf ("%s/checkpoints/%s/definition.xml", folder,
+                                                   strrchr (lost_path, '/') + 1);
+    g_autofree char *contents = NULL;
+
+    g_clear_object (&lost);
+    g_clear_object (&machine);
+    vireod_stop (f);
+    g_assert_no_errno (unlink (definition));
+    g_assert_true (g_key_file_load_from_file (tree, tree_path, G_KEY_FILE_NONE, &error));
+    g_assert_no_error (error);
+    g_key_file_set_string (tree, "tree", "applying", strrchr (lost_path, '/') + 1);
+    g_assert_true (g_key_file_save_to_file (tree, tree_path, &error));
+    g_assert_no_error (error);
+    vireod_start (f);
+    machine = machine_proxy (f, path);
+    lost = checkpoint_proxy (f, lost_path);
+    call_ok (lost, "Delete", g_variant_new_parsed ("(false,)"));
+    g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+    g_assert_null (strstr (contents, "applying"));
+    assert_disk_pattern (image, 0x11);
   }
 }
 
