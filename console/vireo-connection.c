@@ -1,12 +1,13 @@
 /* vireo-connection.c — a machine's connection window: the display page (VireoDisplay, or a status page
  * saying why there is nothing to show and offering what to do), the serial console page
- * (vireo-serial-console.c), power actions, Ctrl+Alt+Del, typing the clipboard, screenshots, zoom, full screen. */
+ * (vireo-serial-console.c), power actions, Checkpoint and Revert, Ctrl+Alt+Del, typing the clipboard, screenshots, zoom, full screen. */
 #include "vireo-connection.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
 
 #include "display/vireo-display.h"
+#include "vireo-checkpoint-calls.h"
 #include "vireo-format.h"
 #include "vireo-machine-calls.h"
 #include "vireo-new-machine.h"
@@ -43,8 +44,10 @@ struct _VireoConnection
   GtkMenuButton *more_button;
   GMenu *media_section;
   GtkFileChooserNative *medium_chooser;
-  char *medium_target;   /* the drive the chooser is for */
-  char *media_signature; /* what the media section shows */
+  char *medium_target;        /* the drive the chooser is for */
+  char *media_signature;      /* what the media section shows */
+  char *checkpoint_job;       /* the checkpoint operation last announced */
+  AdwToast *checkpoint_toast; /* weak: the toast that announces it */
 };
 
 G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
@@ -182,6 +185,16 @@ update_actions (VireoConnection *self)
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.pause-resume", running || paused);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reset", running);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.ctrl-alt-del", running && connected);
+  /* One checkpoint operation at a time per machine: the service refuses a second. */
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.checkpoint",
+                                 (vireo_state_is_active (state) || vireo_state_can_start (state))
+                                     && vireo_checkpoint_job (self->machine) == NULL);
+  gtk_widget_action_set_enabled (
+      GTK_WIDGET (self), "win.revert",
+      (vireo_state_is_active (state) || vireo_state_can_start (state))
+          && vireo_checkpoint_job (self->machine) == NULL
+          && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->machine), "/") != 0
+          && vireo_dbus_machine_get_current_checkpoint (self->machine) != NULL);
   gtk_widget_action_set_enabled (
       GTK_WIDGET (self), "win.type-clipboard",
       running && (on_serial ? vireo_serial_console_is_open (self->serial_console) : connected));
@@ -197,7 +210,8 @@ update_actions (VireoConnection *self)
 }
 
 /* The machine's properties the window shows or acts on. */
-static const char *const shown_properties[] = { "notify::state", "notify::name", "notify::settings" };
+static const char *const shown_properties[] = { "notify::state", "notify::name", "notify::settings",
+                                                "notify::current-checkpoint" };
 
 /* ---- the CD/DVD drives' media ---- */
 
@@ -353,6 +367,48 @@ power_activated (GtkWidget *widget, const char *action, GVariant *parameter)
     }
   else
     vireo_machine_call_verb (self->machine, action + strlen ("win."), widget, on_call_failed);
+}
+
+/* A checkpoint operation on this machine began (from here or the manager): the window says so, since the
+ * machine may pause or restart meanwhile. */
+static void
+on_checkpoint_jobs_changed (VireoConnection *self)
+{
+  const char *job = vireo_checkpoint_job (self->machine);
+
+  if (g_strcmp0 (job, self->checkpoint_job) == 0)
+    return;
+  /* The toast lasts as long as the operation: "Taking a checkpoint…" must not outlive it. */
+  if (self->checkpoint_toast != NULL)
+    adw_toast_dismiss (self->checkpoint_toast);
+  if (job != NULL)
+    {
+      AdwToast *toast = adw_toast_new (job);
+
+      adw_toast_set_timeout (toast, 0);
+      g_set_weak_pointer (&self->checkpoint_toast, toast);
+      adw_toast_overlay_add_toast (self->toasts, toast);
+    }
+  g_free (self->checkpoint_job);
+  self->checkpoint_job = g_strdup (job);
+  update_actions (self);
+}
+
+static void
+checkpoint_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+
+  vireo_checkpoint_create (widget, self->machine, on_call_failed);
+}
+
+/* Revert: back to the checkpoint "Now" derives from, after Hyper-V's question. */
+static void
+revert_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoConnection *self = VIREO_CONNECTION (widget);
+
+  vireo_checkpoint_revert (widget, self->host, self->machine, on_call_failed);
 }
 
 static void
@@ -560,6 +616,7 @@ attach_machine (VireoConnection *self)
   for (gsize i = 0; i < G_N_ELEMENTS (shown_properties); i++)
     g_signal_connect_object (self->machine, shown_properties[i], G_CALLBACK (on_machine_changed), self,
                              G_CONNECT_SWAPPED);
+  vireo_checkpoint_jobs_watch (G_OBJECT (self), G_CALLBACK (on_checkpoint_jobs_changed));
   /* A machine without a display opens on its serial console. */
   if (!machine_has_display (self->machine))
     adw_view_stack_set_visible_child_name (self->view_stack, "serial");
@@ -588,6 +645,7 @@ vireo_connection_dispose (GObject *object)
   VireoConnection *self = VIREO_CONNECTION (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_weak_pointer (&self->checkpoint_toast);
   if (self->medium_chooser != NULL)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->medium_chooser));
   g_clear_object (&self->medium_chooser);
@@ -609,6 +667,7 @@ vireo_connection_finalize (GObject *object)
   g_free (VIREO_CONNECTION (object)->last_state);
   g_free (VIREO_CONNECTION (object)->medium_target);
   g_free (VIREO_CONNECTION (object)->media_signature);
+  g_free (VIREO_CONNECTION (object)->checkpoint_job);
   G_OBJECT_CLASS (vireo_connection_parent_class)->finalize (object);
 }
 
@@ -692,6 +751,8 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   for (gsize i = 0; i < G_N_ELEMENTS (power_actions); i++)
     gtk_widget_class_install_action (widget_class, power_actions[i], NULL, power_activated);
   gtk_widget_class_install_action (widget_class, "win.ctrl-alt-del", NULL, ctrl_alt_del_activated);
+  gtk_widget_class_install_action (widget_class, "win.checkpoint", NULL, checkpoint_activated);
+  gtk_widget_class_install_action (widget_class, "win.revert", NULL, revert_activated);
   gtk_widget_class_install_action (widget_class, "win.type-clipboard", NULL, type_clipboard_activated);
   gtk_widget_class_install_action (widget_class, "win.screenshot", NULL, screenshot_activated);
   gtk_widget_class_install_action (widget_class, "win.release-keyboard", NULL, release_keyboard_activated);
@@ -704,6 +765,9 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   gtk_widget_class_install_property_action (widget_class, "win.zoom", "zoom-mode");
   /* Only reached while the keyboard is not the guest's: a grabbed display takes every key first. */
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_F11, 0, "win.fullscreen", NULL);
+  /* VMConnect's keys for Checkpoint and Revert. */
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK, "win.checkpoint", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_r, GDK_CONTROL_MASK, "win.revert", NULL);
 }
 
 static void

@@ -1,6 +1,6 @@
 /* vireo-connection.h — a machine's connection window (Hyper-V's Virtual Machine Connection): its display
  * (VireoDisplay over Machine.OpenDisplay), its serial console (VTE over Machine.OpenSerial) and a toolbar of
- * power actions, Ctrl+Alt+Del, typing the clipboard, screenshots, the CD/DVD medium, zoom and full screen. */
+ * power actions, Checkpoint and Revert, Ctrl+Alt+Del, typing the clipboard, screenshots, the CD/DVD medium, zoom and full screen. */
 #pragma once
 
 #include <adwaita.h>

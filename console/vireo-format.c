@@ -114,3 +114,31 @@ vireo_format_address_title (guint n_addresses)
   /* Translators: the title of the details pane's row with the guest's IPv4 address(es). */
   return g_dngettext (GETTEXT_PACKAGE, "IP address", "IP addresses", n_addresses);
 }
+
+char *
+vireo_format_checkpoint_time (guint64 usec)
+{
+  g_autoptr (GDateTime) utc = g_date_time_new_from_unix_utc (usec / G_USEC_PER_SEC);
+  g_autoptr (GDateTime) local = utc ? g_date_time_to_local (utc) : NULL;
+
+  if (local == NULL)
+    return g_strdup ("—");
+  /* Sortable and unambiguous in every language, as the service's default names are. */
+  return g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
+}
+
+char *
+vireo_format_checkpoint_kind (const char *kind, gboolean has_state, const char *consistency)
+{
+  gboolean production = g_strcmp0 (kind, "production") == 0;
+  const char *what;
+
+  if (!production)
+    return g_strdup (has_state ? _ ("Standard, with memory") : _ ("Standard, disks only"));
+  /* Production checkpoints say how far the disks can be trusted: Hyper-V's distinction. */
+  if (g_strcmp0 (consistency, "application") == 0)
+    what = _ ("Production, application-consistent");
+  else
+    what = _ ("Production, crash-consistent");
+  return g_strdup (what);
+}

@@ -22,6 +22,12 @@ char *vireo_format_guest_addresses (const char *const *addresses);
 /* "IP address" or "IP addresses": the title of the row that shows them. */
 const char *vireo_format_address_title (guint n_addresses);
 
+/* When a checkpoint was taken (@usec since the epoch), in local time: "2026-12-07 14:03:21". */
+char *vireo_format_checkpoint_time (guint64 usec);
+/* What a checkpoint holds, from its Kind, HasState and Consistency: "Standard, with memory",
+ * "Production, application-consistent", "Production, crash-consistent". */
+char *vireo_format_checkpoint_kind (const char *kind, gboolean has_state, const char *consistency);
+
 /* What a state allows: the app's actions follow these. */
 gboolean vireo_state_is_active (const char *state); /* running or paused: it has a process */
 gboolean vireo_state_can_start (const char *state); /* off, saved or crashed */

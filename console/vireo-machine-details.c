@@ -1,11 +1,12 @@
 /* vireo-machine-details.c — the details pane of the manager window: the selected machine's thumbnail (its
  * live display, or a mirror of its open connection window, or a state icon), name, state, action buttons and
- * facts.  Everything follows the machine proxy's property notifications; nothing is polled. */
+ * facts and checkpoints (vireo-checkpoint-tree.c).  Everything follows the machine proxy's property notifications; nothing is polled. */
 #include "vireo-machine-details.h"
 
 #include <glib/gi18n.h>
 
 #include "display/vireo-display.h"
+#include "vireo-checkpoint-tree.h"
 #include "vireo-connection.h"
 #include "vireo-format.h"
 
@@ -15,6 +16,7 @@ struct _VireoMachineDetails
 
   VireoApplication *app; /* weak: the app outlives its windows */
   VireoDBusMachine *machine;
+  VireoHost *host;
 
   /* Template widgets */
   GtkStack *thumbnail_stack;
@@ -28,6 +30,8 @@ struct _VireoMachineDetails
   GtkMenuButton *more_button;
   AdwPreferencesGroup *summary_group;
   AdwPreferencesGroup *memory_group;
+  AdwPreferencesGroup *checkpoints_group;
+  VireoCheckpointTree *checkpoint_tree;
   AdwPreferencesGroup *network_group;
   GtkLabel *notes_label;
 
@@ -222,6 +226,7 @@ update_details (VireoMachineDetails *self)
   gtk_widget_set_visible (self->shutdown_button, machine && !vireo_state_can_start (state));
 
   gtk_widget_set_sensitive (GTK_WIDGET (self->summary_group), machine != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->checkpoints_group), machine != NULL);
   if (!machine)
     {
       gtk_label_set_text (self->details_name, _ ("No machine selected"));
@@ -292,7 +297,25 @@ vireo_machine_details_set_machine (VireoMachineDetails *self, VireoDBusMachine *
   vireo_display_close (self->thumbnail);
   if (machine)
     g_signal_connect_swapped (machine, "notify", G_CALLBACK (update_details), self);
+  vireo_checkpoint_tree_set_machine (self->checkpoint_tree, self->host, machine);
   update_details (self);
+}
+
+void
+vireo_machine_details_set_host (VireoMachineDetails *self, VireoHost *host)
+{
+  g_return_if_fail (VIREO_IS_MACHINE_DETAILS (self));
+
+  g_set_object (&self->host, host);
+  if (self->checkpoint_tree)
+    vireo_checkpoint_tree_set_machine (self->checkpoint_tree, host, self->machine);
+}
+
+GtkWidget *
+vireo_machine_details_get_checkpoint_tree (VireoMachineDetails *self)
+{
+  g_return_val_if_fail (VIREO_IS_MACHINE_DETAILS (self), NULL);
+  return GTK_WIDGET (self->checkpoint_tree);
 }
 
 void
@@ -353,6 +376,7 @@ vireo_machine_details_dispose (GObject *object)
   if (self->machine)
     g_signal_handlers_disconnect_by_data (self->machine, self);
   g_clear_object (&self->machine);
+  g_clear_object (&self->host);
   gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_MACHINE_DETAILS);
   G_OBJECT_CLASS (vireo_machine_details_parent_class)->dispose (object);
 }
@@ -373,6 +397,7 @@ vireo_machine_details_class_init (VireoMachineDetailsClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (VIREO_TYPE_DISPLAY);
+  g_type_ensure (VIREO_TYPE_CHECKPOINT_TREE);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-machine-details.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, thumbnail_stack);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, thumbnail_icon);
@@ -385,6 +410,8 @@ vireo_machine_details_class_init (VireoMachineDetailsClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, more_button);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, summary_group);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, memory_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, checkpoints_group);
+  gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, checkpoint_tree);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, network_group);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineDetails, notes_label);
 }

@@ -1,6 +1,6 @@
 /* vireo-machine-details.h — the details pane of the manager window: the selected machine's live thumbnail,
  * name and state, its action buttons, and its facts (uptime, CPU use, processors, boot source, display, last
- * error, memory, network, notes), all following the service's signals. */
+ * error, memory, network, notes) and its checkpoints, all following the service's signals. */
 #pragma once
 
 #include <adwaita.h>
@@ -14,6 +14,10 @@ G_DECLARE_FINAL_TYPE (VireoMachineDetails, vireo_machine_details, VIREO, MACHINE
 
 /* Shows @machine (NULL: "No machine selected") and follows it. */
 void vireo_machine_details_set_machine (VireoMachineDetails *self, VireoDBusMachine *machine);
+/* The host the machine is on: its object manager lists the machine's checkpoints. */
+void vireo_machine_details_set_host (VireoMachineDetails *self, VireoHost *host);
+/* The Checkpoints section (vireo-checkpoint-tree.h), for the tests. */
+GtkWidget *vireo_machine_details_get_checkpoint_tree (VireoMachineDetails *self);
 /* The app whose connection windows the thumbnail mirrors rather than competing with them for the display. */
 void vireo_machine_details_set_application (VireoMachineDetails *self, VireoApplication *app);
 /* The menu of the "More Actions" button ("menu-model"): the window's machine actions. */

@@ -10,12 +10,13 @@
 #include "vireo-format.h"
 #include "vireo-settings-advanced.h"
 #include "vireo-settings-boot.h"
+#include "vireo-settings-checkpoints.h"
 #include "vireo-settings-disks.h"
 #include "vireo-settings-general.h"
 #include "vireo-settings-hardware.h"
 #include "vireo-settings-network.h"
 
-#define N_PAGES 6
+#define N_PAGES 7
 
 struct _VireoMachineSettings
 {
@@ -35,6 +36,7 @@ struct _VireoMachineSettings
   VireoSettingsDisks *disks_page;
   VireoSettingsNetwork *network_page;
   VireoSettingsBoot *boot_page;
+  VireoSettingsCheckpoints *checkpoints_page;
   VireoSettingsAdvanced *advanced_page;
   VireoSettingsPage *pages[N_PAGES];
 };
@@ -322,6 +324,7 @@ vireo_machine_settings_class_init (VireoMachineSettingsClass *klass)
   g_type_ensure (VIREO_TYPE_SETTINGS_DISKS);
   g_type_ensure (VIREO_TYPE_SETTINGS_NETWORK);
   g_type_ensure (VIREO_TYPE_SETTINGS_BOOT);
+  g_type_ensure (VIREO_TYPE_SETTINGS_CHECKPOINTS);
   g_type_ensure (VIREO_TYPE_SETTINGS_ADVANCED);
   gtk_widget_class_set_template_from_resource (widget_class, "/org/vireo/Vireo/vireo-machine-settings.ui");
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, general_page);
@@ -329,6 +332,7 @@ vireo_machine_settings_class_init (VireoMachineSettingsClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, disks_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, network_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, boot_page);
+  gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, checkpoints_page);
   gtk_widget_class_bind_template_child (widget_class, VireoMachineSettings, advanced_page);
 }
 
@@ -344,7 +348,8 @@ vireo_machine_settings_init (VireoMachineSettings *self)
   self->pages[2] = VIREO_SETTINGS_PAGE (self->disks_page);
   self->pages[3] = VIREO_SETTINGS_PAGE (self->network_page);
   self->pages[4] = VIREO_SETTINGS_PAGE (self->boot_page);
-  self->pages[5] = VIREO_SETTINGS_PAGE (self->advanced_page);
+  self->pages[5] = VIREO_SETTINGS_PAGE (self->checkpoints_page);
+  self->pages[6] = VIREO_SETTINGS_PAGE (self->advanced_page);
   for (guint i = 0; i < N_PAGES; i++)
     vireo_settings_page_attach (self->pages[i], self);
 }

@@ -1,11 +1,12 @@
 /* vireo-window.c — the manager window: hosts in a sidebar, and for the selected host its machine list
  * (vireo-machine-list.c) beside the selected machine's details (vireo-machine-details.c); it owns the machine
- * actions (buttons, shortcuts, menus) and their dialogs.  Everything follows the service's signals. */
+ * actions (buttons, shortcuts, menus) and their dialogs, the checkpoints' too (vireo-checkpoint-calls.c).  Everything follows the service's signals. */
 #include "vireo-window.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
 
+#include "vireo-checkpoint-calls.h"
 #include "vireo-checks.h"
 #include "vireo-format.h"
 #include "vireo-machine-calls.h"
@@ -136,6 +137,7 @@ select_host (VireoWindow *self, VireoHost *host)
       g_signal_handlers_disconnect_by_data (vireo_host_get_machines (self->host), self);
     }
   self->host = host;
+  vireo_machine_details_set_host (self->details, host);
   vireo_machine_list_set_model (self->machine_list, host ? vireo_host_get_machines (host) : NULL);
   if (host)
     {
@@ -222,6 +224,7 @@ update_actions (VireoWindow *self)
   gboolean running = g_strcmp0 (state, "running") == 0;
   gboolean paused = g_strcmp0 (state, "paused") == 0;
   gboolean transitional = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+  gboolean busy = have && vireo_checkpoint_job (self->selected) != NULL;
   struct
   {
     const char *name;
@@ -236,6 +239,11 @@ update_actions (VireoWindow *self)
     { "resume", paused },
     { "reset", running },
     { "settings", have },
+    /* One checkpoint operation at a time per machine: the service refuses a second. */
+    { "checkpoint", have && !transitional && g_strcmp0 (state, "saving") != 0 && !busy },
+    { "revert", have && !transitional && g_strcmp0 (state, "saving") != 0 && !busy
+                    && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (self->selected), "/") != 0
+                    && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
     { "rename", have },
     { "export", have },
     { "delete", have && vireo_state_can_start (state) },
@@ -243,8 +251,12 @@ update_actions (VireoWindow *self)
     { "switch-manager", self->host && vireo_host_get_available (self->host) },
   };
 
+  /* Installed as "win.<name>": GTK takes the name without its prefix for another action. */
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
-    gtk_widget_action_set_enabled (GTK_WIDGET (self), actions[i].name, actions[i].enabled);
+    {
+      g_autofree char *name = g_strconcat ("win.", actions[i].name, NULL);
+      gtk_widget_action_set_enabled (GTK_WIDGET (self), name, actions[i].enabled);
+    }
 }
 
 static void
@@ -514,6 +526,53 @@ export_activated (GtkWidget *widget, const char *action, GVariant *parameter)
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }
 
+/* ---- checkpoints (vireo-checkpoint-calls.c) ---- */
+
+static void
+checkpoint_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->selected)
+    vireo_checkpoint_create (widget, self->selected, on_call_failed);
+}
+
+static void
+revert_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->selected)
+    vireo_checkpoint_revert (widget, self->host, self->selected, on_call_failed);
+}
+
+/* "win.checkpoint-apply" … "win.checkpoint-delete-subtree": the checkpoint menu's items, each with the
+ * checkpoint's object path; the checkpoint belongs to the selected machine. */
+static void
+checkpoint_item_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  VireoDBusCheckpoint *checkpoint = vireo_checkpoints_find (self->host,
+                                                            g_variant_get_string (parameter, NULL));
+  gboolean subtree = g_str_equal (action, "win.checkpoint-delete-subtree");
+
+  if (checkpoint == NULL || self->selected == NULL)
+    return;
+  if (g_str_equal (action, "win.checkpoint-apply"))
+    vireo_checkpoint_confirm_apply (widget, self->selected, checkpoint, FALSE, on_call_failed);
+  else if (g_str_equal (action, "win.checkpoint-rename"))
+    vireo_checkpoint_ask_rename (widget, checkpoint, on_call_failed);
+  else if (g_str_equal (action, "win.checkpoint-export"))
+    vireo_checkpoint_ask_export (widget, self->host, self->selected, checkpoint, on_call_failed);
+  else if (subtree || g_str_equal (action, "win.checkpoint-delete"))
+    {
+      g_autoptr (GPtrArray) all = vireo_checkpoints_list (self->host, self->selected);
+
+      vireo_checkpoint_confirm_delete (widget, self->selected, checkpoint, subtree,
+                                       vireo_checkpoints_count_below (all, checkpoint), on_call_failed);
+    }
+}
+
 static void
 back_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
@@ -624,6 +683,9 @@ vireo_window_class_init (VireoWindowClass *klass)
     { "win.resume", simple_machine_action, GDK_KEY_r, GDK_CONTROL_MASK },
     { "win.reset", simple_machine_action, GDK_KEY_e, GDK_CONTROL_MASK },
     { "win.settings", settings_activated, GDK_KEY_Return, GDK_ALT_MASK },
+    /* VMConnect's Ctrl+N and Ctrl+R are New Machine and Resume here: with Shift. */
+    { "win.checkpoint", checkpoint_activated, GDK_KEY_N, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
+    { "win.revert", revert_activated, GDK_KEY_R, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "win.rename", rename_activated, GDK_KEY_F2, 0 },
     { "win.export", export_activated, GDK_KEY_e, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "win.delete", delete_activated, GDK_KEY_Delete, 0 },
@@ -660,6 +722,12 @@ vireo_window_class_init (VireoWindowClass *klass)
         gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name,
                                              NULL);
     }
+  gtk_widget_class_install_action (widget_class, "win.checkpoint-apply", "s", checkpoint_item_activated);
+  gtk_widget_class_install_action (widget_class, "win.checkpoint-rename", "s", checkpoint_item_activated);
+  gtk_widget_class_install_action (widget_class, "win.checkpoint-export", "s", checkpoint_item_activated);
+  gtk_widget_class_install_action (widget_class, "win.checkpoint-delete", "s", checkpoint_item_activated);
+  gtk_widget_class_install_action (widget_class, "win.checkpoint-delete-subtree", "s",
+                                   checkpoint_item_activated);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Menu, 0, "win.context-menu", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_KP_Delete, 0, "win.delete", NULL);
 }
@@ -679,6 +747,7 @@ vireo_window_init (VireoWindow *self)
 
   self->cancellable = g_cancellable_new ();
   g_signal_connect_swapped (self->hosts_list, "row-selected", G_CALLBACK (on_host_row_selected), self);
+  vireo_checkpoint_jobs_watch (G_OBJECT (self), G_CALLBACK (update_actions));
   update_actions (self);
 }
 
