@@ -24,6 +24,8 @@
 #include <sys/pidfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,6 +41,9 @@
 #endif
 #ifndef VIREO_BENCH_KVM_FLOOR
 #define VIREO_BENCH_KVM_FLOOR "tests/bench/kvm-floor"
+#endif
+#ifndef VIREO_BENCH_CHECKPOINT_HARNESS
+#define VIREO_BENCH_CHECKPOINT_HARNESS "tests/bench/checkpoint-harness"
 #endif
 
 #define NS_PER_MS        1e6
@@ -150,7 +155,10 @@ typedef enum
   M_FW_CPU,
   M_DISK_FIRST, /* then one per format and disk workload: IOPS, or MB/s for 1 MiB requests */
   M_NET_FIRST = M_DISK_FIRST + N_DISK_FORMATS * 6, /* then N_NET_CELLS per network path */
-  N_METRICS = M_NET_FIRST + N_NET_PATHS * N_NET_CELLS
+  M_CKPT_CREATE = M_NET_FIRST + N_NET_PATHS * N_NET_CELLS,
+  M_CKPT_APPLY_ANSWER,
+  M_CKPT_APPLY_GUEST,
+  N_METRICS
 } Metric;
 
 #define NET_METRIC(path, cell) (M_NET_FIRST + (path) *N_NET_CELLS + (cell))
@@ -173,6 +181,10 @@ typedef struct
   gboolean do_disk;
   gboolean do_firmware;
   gboolean do_net;
+  gboolean do_checkpoint;
+  char *checkpoint_harness;               /* the vireo side of the checkpoint benchmark */
+  char *checkpoint_skipped;               /* why the checkpoint benchmark did not run */
+  char *checkpoint_failure[N_VMMS];       /* a VMM's failed checkpoint run: no more of them */
   unsigned net_count;                     /* datagrams per burst */
   gboolean net_vhost;                     /* /dev/vhost-net is there: QEMU's TAP gets vhost=on */
   char *net_netns;                        /* the namespace made for the TAP cells */
@@ -1695,6 +1707,396 @@ bench_net (Bench *b)
   net_remove_netns (b);
 }
 
+/* The checkpoint benchmark (--only checkpoint): mem-counter.elf in a 1 GiB guest that filled 512 MiB,
+ * with a fresh qcow2 disk, on each VMM: one standard checkpoint taken while the guest counts, then
+ * applied CKPT_APPLIES times, each after the guest has counted on for a while.  vireo is the core in
+ * checkpoint-harness (checkpoint-harness.c: pause, disk snapshots, hv_vm_save, resume; apply through
+ * the core's restore), driven over its control socket; QEMU takes HMP savevm and loadvm over its monitor
+ * socket.  The guest prints "count N" every millisecond, so "running again" is seen within one. */
+
+#define CKPT_MEMORY_MIB  1024
+#define CKPT_TOUCH_MIB   512
+#define CKPT_CMDLINE     "period=1 touch=512"
+#define CKPT_TOUCHED     "mem-counter: touched 512 MiB\n"
+#define CKPT_NAME        "c1"
+#define CKPT_APPLIES     3
+#define CKPT_IMAGE_SIZE  "1G"
+#define CKPT_READY_MS    180000 /* SeaBIOS, then 512 MiB faulted in, where ring 0 is emulated */
+#define CKPT_COMMAND_MS  120000
+#define CKPT_RUN_ON      300 /* counts (milliseconds) the guest runs on between operations */
+#define CKPT_QEMU_PROMPT "(qemu) "
+
+/* A VMM of the benchmark, its console and its control connection. */
+typedef struct
+{
+  NetVm vm;
+  int control;
+  GString *reply; /* what the control connection said since the last command */
+} CkptVm;
+
+static GPtrArray *
+ckpt_argv (const Bench *b, VmmId id, const char *image, const char *state_dir, const char *socket)
+{
+  g_autofree char *elf = guest_path (b, "mem-counter");
+  GPtrArray *argv;
+
+  if (id == VMM_VIREO)
+    {
+      argv = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_add (argv, g_strdup (b->checkpoint_harness));
+      g_ptr_array_add (argv, g_strdup_printf ("--memory=%d", CKPT_MEMORY_MIB));
+      g_ptr_array_add (argv, g_strconcat ("--kernel=", elf, NULL));
+      g_ptr_array_add (argv, g_strdup ("--cmdline=" CKPT_CMDLINE));
+      g_ptr_array_add (argv, g_strconcat ("--disk=", image, NULL));
+      g_ptr_array_add (argv, g_strconcat ("--state-dir=", state_dir, NULL));
+      g_ptr_array_add (argv, g_strconcat ("--control=", socket, NULL));
+      g_ptr_array_add (argv, NULL);
+      return argv;
+    }
+  /* QEMU as in the other benchmarks (guest RAM in a shared memfd), with the disk and an HMP monitor. */
+  Bench sized = *b;
+  sized.memory_mib = CKPT_MEMORY_MIB;
+  sized.display_dir = NULL;
+  argv = vmm_argv (&sized, id, "mem-counter", CKPT_CMDLINE, 0);
+  g_ptr_array_remove_index (argv, argv->len - 1); /* the NULL */
+  g_ptr_array_add (argv, g_strdup ("-drive"));
+  g_ptr_array_add (argv, g_strdup_printf ("if=none,id=d0,file=%s,format=qcow2", image));
+  g_ptr_array_add (argv, g_strdup ("-device"));
+  g_ptr_array_add (argv, g_strdup ("virtio-blk-pci,drive=d0,disable-legacy=on"));
+  g_ptr_array_add (argv, g_strdup ("-monitor"));
+  g_ptr_array_add (argv, g_strdup_printf ("unix:%s,server=on,wait=off", socket));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
+/* One poll of the console and the control connection, up to @timeout_ms. */
+static void
+ckpt_pump (CkptVm *c, int timeout_ms)
+{
+  struct pollfd fds[3] = { { c->vm.fds[0], POLLIN, 0 },
+                           { c->vm.fds[1], POLLIN, 0 },
+                           { c->control, POLLIN, 0 } };
+
+  if (poll (fds, 3, timeout_ms) < 0)
+    return;
+  for (int i = 0; i < 2; i++)
+    drain_if_ready (&c->vm.fds[i], fds[i].revents, c->vm.out, NULL, 0);
+  drain_if_ready (&c->control, fds[2].revents, c->reply, NULL, 0);
+}
+
+/* The number on the last complete "count N" line of the console from @from on; -1 when there is none. */
+static gint64
+ckpt_last_count (const CkptVm *c, gsize from)
+{
+  const char *text = c->vm.out->str;
+  const char *end = strrchr (text + from, '\n');
+  gint64 last = -1;
+
+  for (const char *p = text + from; end != NULL && p < end;)
+    {
+      const char *nl = strchr (p, '\n');
+      if (g_str_has_prefix (p, "count "))
+        last = g_ascii_strtoll (p + 6, NULL, 10);
+      p = nl + 1;
+    }
+  return last;
+}
+
+/* Whether a complete "count N" line with N < @below came from @from on: the guest counting again from
+ * the checkpoint's count, below what it had reached. */
+static gboolean
+ckpt_counted_below (const CkptVm *c, gsize from, gint64 below)
+{
+  const char *text = c->vm.out->str;
+  const char *end = strrchr (text + from, '\n');
+
+  for (const char *p = text + from; end != NULL && p < end;)
+    {
+      const char *nl = strchr (p, '\n');
+      if (g_str_has_prefix (p, "count ") && g_ascii_strtoll (p + 6, NULL, 10) < below)
+        return TRUE;
+      p = nl + 1;
+    }
+  return FALSE;
+}
+
+static gboolean
+ckpt_check_guest (const CkptVm *c, GError **error)
+{
+  if (strstr (c->vm.out->str, "FAIL") != NULL || c->vm.fds[0] < 0)
+    {
+      g_set_error (error, BENCH_ERROR, 0, "the guest %s (output: ...%.300s)",
+                   c->vm.fds[0] < 0 ? "exited" : "failed",
+                   c->vm.out->str + (c->vm.out->len > 300 ? c->vm.out->len - 300 : 0));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Lets the guest count on @counts more. */
+static gboolean
+ckpt_run_on (CkptVm *c, gint64 counts, GError **error)
+{
+  gint64 deadline = now_ns () + (gint64) CKPT_COMMAND_MS * 1000000;
+  gint64 target = ckpt_last_count (c, 0) + counts;
+
+  while (ckpt_last_count (c, 0) < target)
+    {
+      if (!ckpt_check_guest (c, error))
+        return FALSE;
+      if (now_ns () > deadline)
+        {
+          g_set_error (error, BENCH_ERROR, 0, "the guest stopped counting");
+          return FALSE;
+        }
+      ckpt_pump (c, 100);
+    }
+  return TRUE;
+}
+
+/* Sends @command and waits for its answer (@id's prompt), and with @counting_below > 0 also for the
+ * guest to count again below that; the times from sending, in ns. */
+static gboolean
+ckpt_command (CkptVm *c, VmmId id, const char *command, gint64 counting_below, gint64 *answer_ns,
+              gint64 *guest_ns, GError **error)
+{
+  g_autofree char *line = g_strconcat (command, "\n", NULL);
+  gsize from = c->vm.out->len;
+  gint64 start, deadline;
+
+  g_string_truncate (c->reply, 0);
+  *answer_ns = *guest_ns = -1;
+  start = now_ns ();
+  deadline = start + (gint64) CKPT_COMMAND_MS * 1000000;
+  if (write (c->control, line, strlen (line)) != (ssize_t) strlen (line))
+    {
+      g_set_error (error, BENCH_ERROR, 0, "cannot send “%s”: %s", command, g_strerror (errno));
+      return FALSE;
+    }
+  while (*answer_ns < 0 || (counting_below > 0 && *guest_ns < 0))
+    {
+      ckpt_pump (c, 100);
+      if (*answer_ns < 0
+          && (id == VMM_QEMU ? strstr (c->reply->str, CKPT_QEMU_PROMPT) != NULL
+                             : strchr (c->reply->str, '\n') != NULL))
+        *answer_ns = now_ns () - start;
+      if (counting_below > 0 && *guest_ns < 0 && ckpt_counted_below (c, from, counting_below))
+        *guest_ns = now_ns () - start;
+      if (!ckpt_check_guest (c, error))
+        return FALSE;
+      if (c->control < 0 || now_ns () > deadline)
+        {
+          g_set_error (error, BENCH_ERROR, 0, "“%s”: %s (answer so far: %s)", command,
+                       c->control < 0 ? "the control connection closed" : "no answer in time", c->reply->str);
+          return FALSE;
+        }
+    }
+  /* HMP answers errors in words before its prompt; the harness starts them with "error". */
+  if (id == VMM_QEMU ? strstr (c->reply->str, "rror") != NULL : !g_str_has_prefix (c->reply->str, "ok"))
+    {
+      g_set_error (error, BENCH_ERROR, 0, "“%s” failed: %s", command, g_strstrip (c->reply->str));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+ckpt_connect (CkptVm *c, const char *path, GError **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  gint64 deadline = now_ns () + 10 * G_GINT64_CONSTANT (1000000000);
+
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  for (;;)
+    {
+      int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+      if (fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+        {
+          fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK);
+          return fd;
+        }
+      if (fd >= 0)
+        close (fd);
+      if (now_ns () > deadline)
+        {
+          g_set_error (error, BENCH_ERROR, 0, "cannot connect to %s: %s", path, g_strerror (errno));
+          return -1;
+        }
+      ckpt_pump (c, 10);
+    }
+}
+
+static gboolean
+ckpt_make_image (const char *image, GError **error)
+{
+  const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", image, CKPT_IMAGE_SIZE, NULL };
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                     NULL, &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_set_error (error, BENCH_ERROR, 0, "qemu-img create failed: %s", err);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+ckpt_run_once (Bench *b, VmmId id, int rep, GError **error)
+{
+  g_autofree char *dir = g_dir_make_tmp ("vireo-bench-ckpt-XXXXXX", error);
+  g_autofree char *image = dir ? g_build_filename (dir, "disk.qcow2", NULL) : NULL;
+  g_autofree char *state_dir = dir ? g_build_filename (dir, "checkpoints", NULL) : NULL;
+  g_autofree char *socket_path = dir ? g_build_filename (dir, "control.sock", NULL) : NULL;
+  g_autoptr (GPtrArray) argv = NULL;
+  g_autoptr (GString) apply_lines = g_string_new (NULL);
+  CkptVm c = { .control = -1 };
+  gint64 create_ns, ignored, answer_ns[CKPT_APPLIES], guest_ns[CKPT_APPLIES];
+  g_autofree char *create_reply = NULL;
+  gboolean ok = FALSE;
+
+  if (dir == NULL)
+    return FALSE;
+  if (mkdir (state_dir, 0700) < 0 || !ckpt_make_image (image, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, BENCH_ERROR, 0, "cannot make %s: %s", state_dir, g_strerror (errno));
+      goto out;
+    }
+  argv = ckpt_argv (b, id, image, state_dir, socket_path);
+  c.reply = g_string_new (NULL);
+  if (!net_vm_start (&c.vm, argv, error))
+    goto out;
+  if (!net_vm_wait_for (&c.vm, CKPT_TOUCHED, CKPT_READY_MS, error))
+    goto out;
+  c.control = ckpt_connect (&c, socket_path, error);
+  if (c.control < 0)
+    goto out;
+  if (id == VMM_QEMU)
+    {
+      /* The monitor's banner ends with its first prompt. */
+      gint64 deadline = now_ns () + 10 * G_GINT64_CONSTANT (1000000000);
+      while (strstr (c.reply->str, CKPT_QEMU_PROMPT) == NULL && c.control >= 0 && now_ns () < deadline)
+        ckpt_pump (&c, 100);
+    }
+  if (!ckpt_run_on (&c, CKPT_RUN_ON, error))
+    goto out;
+  if (!ckpt_command (&c, id, id == VMM_QEMU ? "savevm " CKPT_NAME : "checkpoint " CKPT_NAME, 0, &create_ns,
+                     &ignored, error))
+    goto out;
+  create_reply = g_strdup (g_strstrip (c.reply->str));
+  for (int i = 0; i < CKPT_APPLIES; i++)
+    {
+      gint64 reached;
+
+      if (!ckpt_run_on (&c, CKPT_RUN_ON, error))
+        goto out;
+      reached = ckpt_last_count (&c, 0);
+      if (!ckpt_command (&c, id, id == VMM_QEMU ? "loadvm " CKPT_NAME : "apply " CKPT_NAME,
+                         reached - CKPT_RUN_ON / 2, &answer_ns[i], &guest_ns[i], error))
+        goto out;
+      if (id == VMM_VIREO)
+        g_string_append_printf (apply_lines, "\n      %s", g_strstrip (c.reply->str));
+    }
+  if (!ckpt_run_on (&c, 10, error))
+    goto out;
+  {
+    gint64 a, g;
+    ok = ckpt_command (&c, id, "quit", 0, &a, &g, NULL) || id == VMM_QEMU;
+  }
+
+out:
+  if (c.control >= 0)
+    close (c.control);
+  if (c.vm.pid > 0)
+    {
+      if (!ok)
+        kill (c.vm.pid, SIGKILL);
+      net_vm_finish (&c.vm);
+    }
+  net_vm_clear (&c.vm);
+  if (c.reply != NULL)
+    g_string_free (c.reply, TRUE);
+  if (dir != NULL)
+    {
+      unlink (image);
+      unlink (socket_path);
+      {
+        g_autofree char *checkpoint = g_build_filename (state_dir, CKPT_NAME, NULL);
+        g_autofree char *state = g_build_filename (checkpoint, "state", NULL);
+        g_autofree char *memory = g_build_filename (checkpoint, "memory", NULL);
+        unlink (state);
+        unlink (memory);
+        rmdir (checkpoint);
+      }
+      rmdir (state_dir);
+      rmdir (dir);
+    }
+  if (!ok)
+    {
+      if (argv != NULL)
+        {
+          g_autofree char *cmd = g_strjoinv (" ", (char **) argv->pdata);
+          g_prefix_error (error, "%s: ", cmd);
+        }
+      return FALSE;
+    }
+  record (b, id, M_CKPT_CREATE, create_ns / NS_PER_MS);
+  for (int i = 0; i < CKPT_APPLIES; i++)
+    {
+      record (b, id, M_CKPT_APPLY_ANSWER, answer_ns[i] / NS_PER_MS);
+      record (b, id, M_CKPT_APPLY_GUEST, guest_ns[i] / NS_PER_MS);
+    }
+  progress (b,
+            "[checkpoint %d/%d] %-5s create %7.1f ms; apply, answered / guest counting: %.1f/%.1f %.1f/%.1f "
+            "%.1f/%.1f ms",
+            rep + 1, b->runs, vmm_names[id], create_ns / NS_PER_MS, answer_ns[0] / NS_PER_MS,
+            guest_ns[0] / NS_PER_MS, answer_ns[1] / NS_PER_MS, guest_ns[1] / NS_PER_MS,
+            answer_ns[2] / NS_PER_MS, guest_ns[2] / NS_PER_MS);
+  if (id == VMM_VIREO)
+    progress (b, "      %s%s", create_reply, apply_lines->str);
+  return TRUE;
+}
+
+static void
+bench_checkpoint (Bench *b)
+{
+  static const VmmId ids[] = { VMM_VIREO, VMM_QEMU };
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+
+  if (qemu_img == NULL)
+    {
+      b->checkpoint_skipped = g_strdup (
+          "qemu-img is missing (Debian: qemu-utils): it makes the qcow2 images");
+      g_printerr ("vireo-bench: skipping the checkpoint benchmark: %s\n", b->checkpoint_skipped);
+      return;
+    }
+  for (int rep = 0; rep < b->runs; rep++)
+    {
+      VmmId order[G_N_ELEMENTS (ids)];
+
+      rotated_order (rep, ids, G_N_ELEMENTS (ids), order);
+      for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+        {
+          VmmId id = order[i];
+          g_autoptr (GError) local = NULL;
+
+          if (!vmm_usable (b, id) || b->checkpoint_failure[id] != NULL)
+            continue;
+          if (!ckpt_run_once (b, id, rep, &local))
+            {
+              b->checkpoint_failure[id] = g_strdup_printf ("checkpoint run failed: %s", local->message);
+              g_printerr ("vireo-bench: %s: %s\n  (no more checkpoint runs of it)\n", vmm_names[id],
+                          b->checkpoint_failure[id]);
+            }
+        }
+    }
+}
+
 /* Statistics and the table. */
 
 /* Other work on the machine shows up as noise (two CPUs here): the table says how busy it was. */
@@ -1902,6 +2304,51 @@ print_net_results (const Bench *b)
 }
 
 static void
+print_checkpoint_results (const Bench *b)
+{
+  static const VmmId pair[] = { VMM_VIREO, VMM_QEMU };
+  static const VmmId vq[][2] = { { VMM_VIREO, VMM_QEMU } };
+
+  print_heading ("7. Checkpoints: mem-counter.elf, 1 GiB guest with 512 MiB filled, one qcow2 disk; a "
+                 "standard checkpoint (disks + memory + devices) taken, then applied " G_STRINGIFY (
+                     CKPT_APPLIES) " times; vireo: the core in checkpoint-harness, QEMU: HMP savevm/loadvm",
+                     pair, 2, vq, 1);
+  if (b->checkpoint_skipped != NULL)
+    {
+      g_print ("  skipped: %s\n", b->checkpoint_skipped);
+      return;
+    }
+  print_row (b, "create a checkpoint, guest running", "ms", M_CKPT_CREATE, pair, 2, vq, 1);
+  print_row (b, "apply -> VMM answers (running)", "ms", M_CKPT_APPLY_ANSWER, pair, 2, vq, 1);
+  print_row (b, "apply -> guest counts again", "ms", M_CKPT_APPLY_GUEST, pair, 2, vq, 1);
+  g_print ("  create: from the command to its answer (vireo: pause, disk snapshot, hv_vm_save of the state\n"
+           "  and memory, resume; QEMU: savevm, which writes the memory into the qcow2 image).  apply: to\n"
+           "  the answer, and to the guest's first \"count N\" line from the checkpoint's count (it prints\n"
+           "  one every millisecond).  vireo applies by restoring a new VM from the checkpoint's folder\n"
+           "  (no in-place revert in the core yet: checkpoint-harness.c, apply_checkpoint).\n");
+  g_print ("  commands (DIR a fresh temporary folder per run; the image made by qemu-img create -f qcow2 "
+           "DIR/disk.qcow2 " CKPT_IMAGE_SIZE "):\n");
+  for (int id = VMM_VIREO; id <= VMM_QEMU; id++)
+    if (b->vmm[id].path != NULL)
+      {
+        g_autoptr (GPtrArray) argv = ckpt_argv (b, (VmmId) id, "DIR/disk.qcow2", "DIR/checkpoints",
+                                                "DIR/control.sock");
+        g_autoptr (GString) cmd = g_string_new (NULL);
+
+        /* Quoted: the guest's command line has a blank. */
+        for (guint i = 0; i + 1 < argv->len; i++)
+          {
+            g_autofree char *quoted = g_shell_quote (g_ptr_array_index (argv, i));
+            g_string_append_printf (cmd, "%s%s", i ? " " : "", quoted);
+          }
+        g_print ("  %-5s %s\n", vmm_names[id], cmd->str);
+      }
+  for (int id = VMM_VIREO; id <= VMM_QEMU; id++)
+    if (b->checkpoint_failure[id] != NULL)
+      g_print ("  %s: %s\n", vmm_names[id], b->checkpoint_failure[id]);
+}
+
+static void
 print_results (const Bench *b)
 {
   static const VmmId pair[] = { VMM_VIREO, VMM_QEMU };
@@ -2009,6 +2456,8 @@ print_results (const Bench *b)
 
   if (b->do_net)
     print_net_results (b);
+  if (b->do_checkpoint)
+    print_checkpoint_results (b);
 
   if (b->do_boot || b->do_pio || b->do_memory)
     g_print ("\nTargets (vireo)\n");
@@ -2093,6 +2542,8 @@ print_header (const Bench *b)
         g_print ("%-6s not run: %s\n", vmm_names[id],
                  b->vmm[id].failure ? b->vmm[id].failure : "not used by the selected benchmarks");
     }
+  if (b->checkpoint_harness != NULL)
+    g_print ("%-6s %s (the core, for the checkpoint benchmark)\n", "vireo", b->checkpoint_harness);
   g_print ("runs: %d per VMM per measurement, VMMs interleaved (order rotates each repetition)\n", b->runs);
   if (!b->do_boot && !b->do_pio && !b->do_memory)
     return; /* the disk benchmark prints its commands with its table */
@@ -2122,8 +2573,14 @@ parse_only (Bench *b, const char *text)
 {
   g_auto (GStrv) parts = g_strsplit (text, ",", -1);
   b->do_boot = b->do_pio = b->do_memory = b->do_disk = b->do_firmware = b->do_net = FALSE;
+  b->do_checkpoint = FALSE;
   for (char **p = parts; *p != NULL; p++)
     {
+      if (g_str_equal (*p, "checkpoint"))
+        {
+          b->do_checkpoint = TRUE;
+          continue;
+        }
       if (g_str_equal (*p, "net"))
         {
           b->do_net = TRUE;
@@ -2154,7 +2611,7 @@ parse_only (Bench *b, const char *text)
 static gboolean
 check_guests (const Bench *b)
 {
-  const char *needed[5];
+  const char *needed[6];
   int n = 0;
   gboolean ok = TRUE;
 
@@ -2168,6 +2625,8 @@ check_guests (const Bench *b)
     needed[n++] = "blk-bench";
   if (b->do_net)
     needed[n++] = "net-bench";
+  if (b->do_checkpoint)
+    needed[n++] = "mem-counter";
   for (int i = 0; i < n; i++)
     {
       g_autofree char *path = guest_path (b, needed[i]);
@@ -2187,7 +2646,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *vireo_run = NULL, *qemu = NULL, *floor = NULL, *guests = NULL;
-  g_autofree char *counts = NULL, *only = NULL, *fio = NULL, *disk_dir = NULL;
+  g_autofree char *counts = NULL, *only = NULL, *fio = NULL, *disk_dir = NULL, *harness = NULL;
   gboolean no_qemu = FALSE, display = FALSE;
   int net_count = 50000;
   Bench bench = { 0 }, *b = &bench;
@@ -2202,8 +2661,8 @@ main (int argc, char **argv)
       "LO,HI" },
     { "memory", 'm', 0, G_OPTION_ARG_INT, &b->memory_mib, "Guest RAM in MiB (default 128)", "MIB" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
-      "Run only some of boot,pio,memory,disk,firmware,net (default: the first three; disk writes 512 MiB "
-      "of images; net makes a network namespace when root)",
+      "Run only some of boot,pio,memory,disk,firmware,net,checkpoint (default: the first three; disk writes "
+      "512 MiB of images; net makes a network namespace when root; checkpoint runs 1 GiB guests)",
       "LIST" },
     { "disk-scale", 0, 0, G_OPTION_ARG_INT, &b->disk_scale,
       "Multiply blk-bench's request counts (default 1: about 2 s of I/O per VMM and format)", "S" },
@@ -2226,6 +2685,8 @@ main (int argc, char **argv)
       "QEMU -device bochs-display -spice unix=on,...), with no client connected",
       NULL },
     { "kvm-floor", 0, 0, G_OPTION_ARG_FILENAME, &floor, "The bare-KVM floor program", "PATH" },
+    { "checkpoint-harness", 0, 0, G_OPTION_ARG_FILENAME, &harness,
+      "The checkpoint benchmark's vireo side (checkpoint-harness)", "PATH" },
     { "guests", 0, 0, G_OPTION_ARG_FILENAME, &guests, "Directory of the built test guests", "DIR" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &b->quiet, "Print only the results, not each run", NULL },
     { NULL },
@@ -2251,10 +2712,10 @@ main (int argc, char **argv)
       || (only != NULL && !parse_only (b, only)) || b->disk_scale < 1 || b->disk_scale > 1000
       || b->fio_seconds < 1 || b->fio_seconds > 600 || net_count < 1 || net_count > 10000000)
     {
-      g_printerr (
-          "vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
-          "--timeout 1-86400, --counts LO,HI with LO < HI, --only from boot,pio,memory,disk,firmware,net, "
-          "--disk-scale 1-1000, --fio-seconds 1-600, --net-count 1-10000000)\n");
+      g_printerr ("vireo-bench: bad option value (--runs 1-1000, --memory 32-65536, "
+                  "--timeout 1-86400, --counts LO,HI with LO < HI, --only from "
+                  "boot,pio,memory,disk,firmware,net,checkpoint, "
+                  "--disk-scale 1-1000, --fio-seconds 1-600, --net-count 1-10000000)\n");
       return 2;
     }
 
@@ -2336,6 +2797,17 @@ main (int argc, char **argv)
     }
 
   b->net_count = (unsigned) net_count;
+  if (b->do_checkpoint)
+    {
+      b->checkpoint_harness = g_strdup (harness ? harness : VIREO_BENCH_CHECKPOINT_HARNESS);
+      if (!g_file_test (b->checkpoint_harness, G_FILE_TEST_IS_EXECUTABLE))
+        {
+          g_printerr ("vireo-bench: %s is missing (`ninja -C <builddir> tests/bench/checkpoint-harness`) or "
+                      "point --checkpoint-harness at it\n",
+                      b->checkpoint_harness);
+          return 1;
+        }
+    }
   b->net_vhost = access ("/dev/vhost-net", R_OK | W_OK) == 0;
 
   if (b->do_firmware)
@@ -2377,6 +2849,8 @@ main (int argc, char **argv)
     bench_firmware (b);
   if (b->do_net)
     bench_net (b);
+  if (b->do_checkpoint)
+    bench_checkpoint (b);
   print_results (b);
   remove_disk_images (b);
   if (b->boot_image != NULL)
@@ -2393,7 +2867,10 @@ main (int argc, char **argv)
       g_free (b->vmm[id].failure);
       for (int path = 0; path < N_NET_PATHS; path++)
         g_free (b->net_failure[id][path]);
+      g_free (b->checkpoint_failure[id]);
     }
+  g_free (b->checkpoint_harness);
+  g_free (b->checkpoint_skipped);
   g_free (b->net_tap_skipped);
   g_free (b->guests_dir);
   if (b->display_dir != NULL)
