@@ -330,7 +330,7 @@ hv_restore_check_config (HvVm *vm, GError **error)
 gboolean
 hv_restore_memory (HvVm *vm, GError **error)
 {
-  return hv_snapshot_read_memory (vm->restore->memory_fd, &vm->memory, error);
+  return hv_snapshot_map_memory (vm->restore->memory_fd, &vm->memory, error);
 }
 
 static gboolean

@@ -105,6 +105,7 @@ vm_alloc (void)
   vm->vm_fd = -1;
   vm->exit_fd = -1;
   vm->memory.memfd = -1;
+  vm->memory.source_fd = -1;
   vm->devices = hv_devices_new (NULL);
   hv_pc_add_base_devices (vm);
   vm->memory_size = HV_DEFAULT_MEMORY;

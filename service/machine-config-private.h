@@ -19,6 +19,7 @@ static const char *const boot_values[] = { "kernel", "disk", NULL };
 static const char *const network_values[] = { "none", "nat", NULL };
 static const char *const auto_start_values[] = { "none", "always", "if-running", NULL };
 static const char *const auto_stop_values[] = { "save", "shutdown", "turn-off", NULL };
+static const char *const checkpoint_kind_values[] = { "standard", "production", NULL };
 static const char *const format_values[] = { "raw", "qcow2", NULL };
 static const char *const disk_device_values[] = { "disk", "cdrom", NULL };
 static const char *const disk_bus_values[] = { "virtio", "sata", NULL };

@@ -131,6 +131,7 @@ vireo_machine_config_new (void)
   config->notes = g_strdup ("");
   config->auto_start = g_strdup ("none");
   config->auto_stop = g_strdup ("save");
+  config->checkpoint_kind = g_strdup ("standard");
   config->files_uid = VIREO_OWN_UID;
   return config;
 }
@@ -167,6 +168,9 @@ vireo_machine_config_copy (const VireoMachineConfig *config)
   copy->notes = g_strdup (config->notes);
   copy->auto_start = g_strdup (config->auto_start);
   copy->auto_stop = g_strdup (config->auto_stop);
+  copy->checkpoint_kind = g_strdup (config->checkpoint_kind);
+  copy->automatic_checkpoints = config->automatic_checkpoints;
+  copy->guest_agent = config->guest_agent;
   copy->files_uid = config->files_uid;
   return copy;
 }
@@ -189,6 +193,7 @@ vireo_machine_config_free (VireoMachineConfig *config)
   g_free (config->notes);
   g_free (config->auto_start);
   g_free (config->auto_stop);
+  g_free (config->checkpoint_kind);
   g_free (config);
 }
 
@@ -601,6 +606,10 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
       hv_machine_spec_add_device (spec, kind, disk->target, g_variant_dict_end (&options));
     }
   vireo_machine_config_add_nics_to_spec (config, spec);
+  /* No fd: the worker makes the host end of the agent's port itself. */
+  if (config->guest_agent)
+    hv_machine_spec_add_device (spec, "virtio-serial", VIREO_GUEST_AGENT_DEVICE,
+                                g_variant_new_parsed ("{'ports': <%s>}", VIREO_GUEST_AGENT_PORT));
   if (config->display)
     {
       hv_machine_spec_add_device (spec, "bochs-display", "display0", NULL);
@@ -929,6 +938,21 @@ apply_display (VireoMachineConfig *config, const SettingInfo *info, GVariant *va
 }
 
 static gboolean
+apply_automatic_checkpoints (VireoMachineConfig *config, const SettingInfo *info, GVariant *value,
+                             GError **error)
+{
+  config->automatic_checkpoints = g_variant_get_boolean (value);
+  return TRUE;
+}
+
+static gboolean
+apply_guest_agent (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
+{
+  config->guest_agent = g_variant_get_boolean (value);
+  return TRUE;
+}
+
+static gboolean
 apply_boot_menu (VireoMachineConfig *config, const SettingInfo *info, GVariant *value, GError **error)
 {
   config->boot_menu = g_variant_get_boolean (value);
@@ -1172,6 +1196,9 @@ static const SettingInfo settings_info[] = {
   { "notes", "s", apply_notes, STRING_FIELD (notes), NULL, TRUE },
   { "auto-start", "s", apply_enum, STRING_FIELD (auto_start), auto_start_values, TRUE },
   { "auto-stop", "s", apply_enum, STRING_FIELD (auto_stop), auto_stop_values, TRUE },
+  { "checkpoint-kind", "s", apply_enum, STRING_FIELD (checkpoint_kind), checkpoint_kind_values, TRUE },
+  { "automatic-checkpoints", "b", apply_automatic_checkpoints, 0, NULL, TRUE },
+  { "guest-agent", "b", apply_guest_agent, 0, NULL, FALSE },
 };
 
 static const SettingInfo *
@@ -1318,5 +1345,9 @@ vireo_machine_config_to_settings (const VireoMachineConfig *config)
   g_variant_builder_add (&builder, "{sv}", "notes", g_variant_new_string (config->notes));
   g_variant_builder_add (&builder, "{sv}", "auto-start", g_variant_new_string (config->auto_start));
   g_variant_builder_add (&builder, "{sv}", "auto-stop", g_variant_new_string (config->auto_stop));
+  g_variant_builder_add (&builder, "{sv}", "checkpoint-kind", g_variant_new_string (config->checkpoint_kind));
+  g_variant_builder_add (&builder, "{sv}", "automatic-checkpoints",
+                         g_variant_new_boolean (config->automatic_checkpoints));
+  g_variant_builder_add (&builder, "{sv}", "guest-agent", g_variant_new_boolean (config->guest_agent));
   return g_variant_builder_end (&builder);
 }

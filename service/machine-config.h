@@ -63,8 +63,11 @@ typedef struct
   gboolean boot_menu; /* the firmware offers its boot menu (Esc) for a few seconds */
   char *cpuid_mask;
   char *notes;
-  char *auto_start; /* "none", "always", "if-running" */
-  char *auto_stop;  /* "save", "shutdown", "turn-off" */
+  char *auto_start;               /* "none", "always", "if-running" */
+  char *auto_stop;                /* "save", "shutdown", "turn-off" */
+  char *checkpoint_kind;          /* the default kind of a checkpoint: "standard" or "production" */
+  gboolean automatic_checkpoints; /* a production checkpoint at each start from off */
+  gboolean guest_agent;           /* a virtio-serial channel "org.qemu.guest_agent.0" */
   /* The user whose rights open the machine's files (kernel, initrd, disks): the last caller who named
    * any of them; VIREO_OWN_UID for vireod's own (open-as.h). */
   gint64 files_uid;
@@ -133,6 +136,10 @@ gboolean vireo_machine_config_check_files (const VireoMachineConfig *config, GEr
 /* The same for a definition a caller brought (ImportLibvirtXml): every file, those in the machine's
  * folder included, with the rights of files_uid. */
 gboolean vireo_machine_config_check_imported_files (const VireoMachineConfig *config, GError **error);
+
+/* The spec id and port name of the guest agent's channel ("guest-agent"). */
+#define VIREO_GUEST_AGENT_DEVICE "vserial0"
+#define VIREO_GUEST_AGENT_PORT   "org.qemu.guest_agent.0"
 
 /* A configuration with the documented defaults and a fresh random UUID (name unset). */
 VireoMachineConfig *vireo_machine_config_new (void);

@@ -361,14 +361,16 @@ has_boot_order (const VireoMachineConfig *config)
 static char *
 metadata_xml (const VireoMachineConfig *config)
 {
-  g_autofree char *fields = g_markup_printf_escaped ("<name>%s</name>"
-                                                     "<network>%s</network>"
-                                                     "<cpuid-mask>%s</cpuid-mask>"
-                                                     "<auto-start>%s</auto-start>"
-                                                     "<auto-stop>%s</auto-stop>",
-                                                     config->name, config->nics->len > 0 ? "nat" : "none",
-                                                     config->cpuid_mask, config->auto_start,
-                                                     config->auto_stop);
+  g_autofree char *fields = g_markup_printf_escaped (
+      "<name>%s</name>"
+      "<network>%s</network>"
+      "<cpuid-mask>%s</cpuid-mask>"
+      "<auto-start>%s</auto-start>"
+      "<auto-stop>%s</auto-stop>"
+      "<checkpoint-kind>%s</checkpoint-kind>"
+      "<automatic-checkpoints>%s</automatic-checkpoints>",
+      config->name, config->nics->len > 0 ? "nat" : "none", config->cpuid_mask, config->auto_start,
+      config->auto_stop, config->checkpoint_kind, config->automatic_checkpoints ? "yes" : "no");
 
   /* An element, not text: g_markup_printf_escaped() would escape it into text that no one reads back,
    * and the machine's files would then be opened with vireod's own rights after a restart. */
@@ -466,6 +468,19 @@ vireo_machine_config_to_xml (const VireoMachineConfig *config)
     gvir_config_domain_console_set_target_type (console, GVIR_CONFIG_DOMAIN_CONSOLE_TARGET_SERIAL);
     add_pty_chardev (domain, console);
   }
+  if (config->guest_agent)
+    {
+      /* The guest agent's channel; libvirt wants a source, and its socket is the worker's own. */
+      GVirConfigDomainChannel *channel = gvir_config_domain_channel_new ();
+      GVirConfigDomainChardevSourceUnix *source = gvir_config_domain_chardev_source_unix_new ();
+
+      gvir_config_domain_channel_set_target_type (channel, GVIR_CONFIG_DOMAIN_CHANNEL_TARGET_VIRTIO);
+      gvir_config_domain_channel_set_target_name (channel, VIREO_GUEST_AGENT_PORT);
+      gvir_config_domain_chardev_set_source (GVIR_CONFIG_DOMAIN_CHARDEV (channel),
+                                             GVIR_CONFIG_DOMAIN_CHARDEV_SOURCE (source));
+      g_object_unref (source);
+      add_device (domain, channel);
+    }
   if (config->display)
     {
       /* The display is reached through Machine.OpenDisplay (a socket fd), never a TCP port; gconfig
@@ -724,6 +739,7 @@ parse_metadata (GVirConfigDomain *domain, VireoMachineConfig *config, char **nam
     { "cpuid-mask", STRING_FIELD (cpuid_mask), NULL },
     { "auto-start", STRING_FIELD (auto_start), auto_start_values },
     { "auto-stop", STRING_FIELD (auto_stop), auto_stop_values },
+    { "checkpoint-kind", STRING_FIELD (checkpoint_kind), checkpoint_kind_values },
   };
   g_autofree char *xml = gvir_config_domain_get_custom_xml (domain, VIREO_XML_NS);
   g_autoptr (GPtrArray) children = NULL;
@@ -752,6 +768,10 @@ parse_metadata (GVirConfigDomain *domain, VireoMachineConfig *config, char **nam
   }
   if (*network != NULL && !vireo_machine_config_check_enum ("network", *network, network_values, error))
     return FALSE;
+  {
+    g_autofree char *automatic = xml_child_text (children, "automatic-checkpoints");
+    config->automatic_checkpoints = g_strcmp0 (automatic, "yes") == 0;
+  }
   for (guint i = 0; i < G_N_ELEMENTS (fields); i++)
     {
       g_autofree char *value = xml_child_text (children, fields[i].element);
@@ -1170,6 +1190,12 @@ parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **remo
         ok = parse_interface_device (l->data, config, error);
       else if (GVIR_CONFIG_IS_DOMAIN_GRAPHICS (l->data))
         config->display = TRUE;
+      else if (GVIR_CONFIG_IS_DOMAIN_CHANNEL (l->data)
+               && gvir_config_domain_channel_get_target_type (l->data)
+                      == GVIR_CONFIG_DOMAIN_CHANNEL_TARGET_VIRTIO
+               && g_strcmp0 (gvir_config_domain_channel_get_target_name (l->data), VIREO_GUEST_AGENT_PORT)
+                      == 0)
+        config->guest_agent = TRUE;
     }
   g_list_free_full (devices, g_object_unref);
   return ok;

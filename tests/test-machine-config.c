@@ -249,7 +249,7 @@ test_create (Files *files, gconstpointer data)
 
   /* Settings shows every key with its documented type. */
   settings = g_variant_ref_sink (vireo_machine_config_to_settings (config));
-  g_assert_cmpuint (g_variant_n_children (settings), ==, 16);
+  g_assert_cmpuint (g_variant_n_children (settings), ==, 19);
   g_assert_true (g_variant_lookup (settings, "boot-menu", "b", &boot_menu));
   g_assert_false (boot_menu);
   g_assert_true (g_variant_lookup (settings, "memory-mib", "t", &memory));
@@ -723,6 +723,11 @@ test_round_trip (Files *files, gconstpointer data)
 {
   VireoMachineConfig *configs[] = { kernel_machine (files), disk_machine (files) };
 
+  /* The checkpoint settings and the guest agent's channel come back too. */
+  g_free (configs[1]->checkpoint_kind);
+  configs[1]->checkpoint_kind = g_strdup ("production");
+  configs[1]->automatic_checkpoints = TRUE;
+  configs[1]->guest_agent = TRUE;
   for (guint i = 0; i < G_N_ELEMENTS (configs); i++)
     {
       g_autoptr (VireoMachineConfig) config = configs[i];
@@ -732,6 +737,14 @@ test_round_trip (Files *files, gconstpointer data)
 
       assert_same_config (config, parsed);
       g_assert_cmpstr (xml, ==, again);
+      g_assert_cmpint (parsed->guest_agent, ==, i == 1);
+      if (i == 1)
+        {
+          g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (parsed);
+          g_assert_nonnull (strstr (xml, "org.qemu.guest_agent.0"));
+          g_assert_nonnull (hv_machine_spec_lookup_device (spec, VIREO_GUEST_AGENT_DEVICE));
+          g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, NULL));
+        }
     }
 }
 
@@ -778,6 +791,7 @@ test_validates (Files *files, gconstpointer data)
   plain->name = g_strdup ("가");
   g_free (plain->kernel);
   plain->kernel = g_strdup (files->kernel);
+  plain->guest_agent = TRUE;
   plain_xml = vireo_machine_config_to_xml (plain);
 
   run_validator (kernel_xml, files->dir);
@@ -937,6 +951,8 @@ test_import_virt_manager_kernel (void)
 
   g_assert_cmpstr (config->uuid, ==, "5a6e2c1d-7f3b-4e8a-9c0d-1b2a3c4d5e6f");
   g_assert_cmpstr (config->name, ==, "fedora-kernel");
+  /* Its guest agent channel. */
+  g_assert_true (config->guest_agent);
   g_assert_cmpuint (config->memory_mib, ==, 2048);
   g_assert_cmpuint (config->vcpus, ==, 2);
   g_assert_cmpstr (config->boot, ==, "kernel");
