@@ -1332,6 +1332,60 @@ test_settings (Fixture *f)
   assert_tree_on_disk (f, machine, image, NULL);
 }
 
+/* A production checkpoint of a running machine whose guest runs an agent (the fake one of the agent
+ * guest): its file systems frozen for the moment of the disk snapshot and thawed after, in that order,
+ * and the checkpoint says "application"; a guest without an agent gets a crash-consistent one, not an
+ * error. */
+static void
+test_production_agent (Fixture *f)
+{
+  g_autofree char *image = NULL;
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (VireoDBusMachine) silent = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autoptr (GString) quiet = g_string_new (NULL);
+  g_autofree char *path = NULL;
+  g_autofree char *consistency = NULL;
+  g_autofree char *silent_image = NULL;
+  g_autofree char *silent_path = NULL;
+  g_autofree char *silent_consistency = NULL;
+  const char *freeze, *thaw;
+  gsize mark;
+  int fd;
+
+  if (!require_qemu_img ())
+    return;
+  machine = create_machine_with_disk (f, "agented", "agent", &image);
+  call_ok (machine, "Update", g_variant_new_parsed ("({'guest-agent': <true>},)"));
+  fd = start_and_wait_for (machine, "agent ready", seen);
+  mark = seen->len;
+  path = create_checkpoint (machine, "frozen", g_variant_new_parsed ("{'kind': <'production'>}"));
+  consistency = checkpoint_string (f, path, "Consistency");
+  g_assert_cmpstr (consistency, ==, "application");
+  g_assert_false (checkpoint_boolean (f, path, "HasState"));
+  g_assert_true (serial_wait_for (fd, seen, mark, "agent: thaw", WAIT_SECONDS));
+  freeze = strstr (seen->str + mark, "agent: freeze");
+  thaw = strstr (seen->str + mark, "agent: thaw");
+  g_assert_nonnull (freeze);
+  g_assert_true (freeze < thaw);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "running");
+  assert_tree_on_disk (f, machine, image, NULL);
+  call_ok (machine, "TurnOff", NULL);
+  close (fd);
+
+  /* The channel is there, but nothing answers on it. */
+  silent = create_machine_with_disk (f, "agentless", "echo", &silent_image);
+  call_ok (silent, "Update", g_variant_new_parsed ("({'guest-agent': <true>},)"));
+  fd = start_and_wait_for (silent, "echo ready", quiet);
+  silent_path = create_checkpoint (silent, "unfrozen", g_variant_new_parsed ("{'kind': <'production'>}"));
+  silent_consistency = checkpoint_string (f, silent_path, "Consistency");
+  g_assert_cmpstr (silent_consistency, ==, "crash");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (silent), ==, "running");
+  echo_line (fd, "still here");
+  call_ok (silent, "TurnOff", NULL);
+  close (fd);
+}
+
 static const ServiceTest checkpoint_tests[] = {
   { "/checkpoint/tree", test_tree, FALSE },
   { "/checkpoint/default-name-export", test_default_name_and_export, FALSE },
@@ -1339,6 +1393,7 @@ static const ServiceTest checkpoint_tests[] = {
   { "/checkpoint/saved", test_saved, TRUE },
   { "/checkpoint/running", test_running, TRUE },
   { "/checkpoint/settings", test_settings, TRUE },
+  { "/checkpoint/production-agent", test_production_agent, TRUE },
   { "/checkpoint/boot-counter", test_boot_counter, TRUE },
   { "/checkpoint/mem-counter", test_mem_counter, TRUE },
 };
