@@ -3,6 +3,7 @@
 #pragma once
 
 #include "machine.h"
+#include "checkpoints.h"
 #include "vireo-worker-generated.h"
 #include "vireo-error.h"
 
@@ -40,6 +41,12 @@ struct _VireoMachine
    * time, and the machine does not start meanwhile. */
   const char *disk_operation;
   GCancellable *disk_cancellable;
+
+  /* The checkpoints (machine-checkpoints.c): the tree, its D-Bus objects (id → object skeleton), and
+   * the checkpoint operation that holds disk_operation ("checkpoint"). */
+  VireoCheckpointTree *checkpoints;
+  GHashTable *checkpoint_objects;
+  gpointer checkpoint_op;
 
   guint stats_source;
   guint64 last_cpu_ticks;
@@ -90,7 +97,21 @@ gboolean vireo_machine_store_config (VireoMachine *machine, VireoMachineConfig *
 /* Connects the disk methods (CreateDisk, AttachDisk, ...) and clears what an interrupted import left. */
 void vireo_machine_disks_init (VireoMachine *machine);
 
+/* ---- checkpoints (machine-checkpoints.c) ---- */
+
+/* Loads the tree, exports its objects and connects CreateCheckpoint. */
+void vireo_machine_checkpoints_init (VireoMachine *machine);
+/* Machine.Start once authorized (and the unattended start): finishes interrupted checkpoint work and
+ * takes the automatic checkpoint when the machine starts from off, then starts the worker. */
+void vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *invocation);
+/* Unexports the checkpoints' objects and lets go of the tree. */
+void vireo_machine_checkpoints_drop (VireoMachine *machine);
+
 /* ---- the worker (machine-worker.c) ---- */
+
+/* Gives a folder the worker writes (saved state, a checkpoint's state) to the machine's user @uid
+ * (system mode), as vireod keeps reaching it through the group. */
+gboolean vireo_machine_give_state_dir (int dir_fd, uid_t uid, GError **error);
 
 /* Machine.Start once authorized: checks that the machine can start, spawns its worker and connects
  * to it.  @invocation is NULL for an unattended start, whose failure is only logged. */

@@ -434,7 +434,8 @@ vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean
       folder_real = realpath (folder, NULL);
     }
 
-  if (!remove_tree_at (fd, STATE_DIR, 0, FALSE, error)
+  /* Checkpoints first: their disk snapshots live in the images, their folders only here. */
+  if (!remove_tree_at (fd, "checkpoints", 0, FALSE, error) || !remove_tree_at (fd, STATE_DIR, 0, FALSE, error)
       || !remove_tree_at (fd, DEFINITION_FILE, 0, FALSE, error))
     {
       close (fd);

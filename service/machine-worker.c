@@ -164,8 +164,8 @@ choose_worker_uid (VireoMachine *machine, GError **error)
 /* Gives the machine's state folder (and the saved state in it) to @uid, which writes it, while vireod
  * keeps reaching it through the group: vireod has no CAP_DAC_OVERRIDE.  Mode first, while the folder is
  * still vireod's, then the owners. */
-static gboolean
-give_state_dir (int dir_fd, uid_t uid, GError **error)
+gboolean
+vireo_machine_give_state_dir (int dir_fd, uid_t uid, GError **error)
 {
   int listing_fd = -1;
   DIR *listing = NULL;
@@ -859,7 +859,7 @@ build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
       g_variant_dict_clear (&dict);
       return NULL;
     }
-  if (machine->worker_uid != 0 && !give_state_dir (fd, machine->worker_uid, error))
+  if (machine->worker_uid != 0 && !vireo_machine_give_state_dir (fd, machine->worker_uid, error))
     {
       close (fd);
       g_variant_dict_clear (&dict);

@@ -132,14 +132,14 @@ require_active (VireoMachine *machine, GDBusMethodInvocation *invocation)
 static gboolean
 handle_start (VireoDBusMachine *iface, GDBusMethodInvocation *invocation, VireoMachine *machine)
 {
-  authorize (machine, invocation, VIREO_ACTION_START_STOP, vireo_machine_start_worker);
+  authorize (machine, invocation, VIREO_ACTION_START_STOP, vireo_machine_checkpoints_start);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 void
 vireo_machine_start_unattended (VireoMachine *machine)
 {
-  vireo_machine_start_worker (machine, NULL);
+  vireo_machine_checkpoints_start (machine, NULL);
 }
 
 /* --- calls forwarded to the worker --- */
@@ -763,6 +763,7 @@ delete_machine (VireoMachine *machine, GDBusMethodInvocation *invocation)
       return;
     }
   vireo_machine_forget_exit (machine);
+  vireo_machine_checkpoints_drop (machine);
   vireo_dbus_machine_complete_delete (machine->iface, invocation);
   g_signal_emit (machine, signals[SIGNAL_DELETED], 0);
 }
@@ -788,6 +789,7 @@ vireo_machine_dispose (GObject *object)
   g_clear_object (&machine->disk_cancellable);
   /* Leaving the worker running on purpose: a restarted vireod re-attaches to it. */
   vireo_machine_drop_worker (machine);
+  vireo_machine_checkpoints_drop (machine);
   g_clear_object (&machine->iface);
   g_clear_object (&machine->object);
   G_OBJECT_CLASS (vireo_machine_parent_class)->dispose (object);
@@ -853,6 +855,7 @@ vireo_machine_new (VireoDaemon *daemon, VireoMachineConfig *config)
   g_signal_connect (machine->iface, "handle-open-serial", G_CALLBACK (handle_open_serial), machine);
   g_signal_connect (machine->iface, "handle-open-display", G_CALLBACK (handle_open_display), machine);
   vireo_machine_disks_init (machine);
+  vireo_machine_checkpoints_init (machine);
   return machine;
 }
 

@@ -22,6 +22,10 @@ GDBusObjectSkeleton *vireo_machine_get_object (VireoMachine *machine);
  * worker left when its machine ended while no vireod was there.  Sets State accordingly. */
 void vireo_machine_reattach (VireoMachine *machine);
 
+/* After re-attaching: finishes what an interrupted checkpoint operation (create, apply, delete) left,
+ * when the machine is off or saved and no worker holds its disks (machine-checkpoints.c). */
+void vireo_machine_checkpoints_recover (VireoMachine *machine);
+
 /* Whether the machine was running when its service or host last went down. */
 gboolean vireo_machine_was_running (VireoMachine *machine);
 

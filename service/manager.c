@@ -416,7 +416,11 @@ vireo_manager_new (VireoDaemon *daemon)
           vireo_machine_config_free (config);
           continue;
         }
-      vireo_machine_reattach (add_machine (manager, config));
+      {
+        VireoMachine *machine = add_machine (manager, config);
+        vireo_machine_reattach (machine);
+        vireo_machine_checkpoints_recover (machine);
+      }
     }
   g_message ("%u machines in %s", g_hash_table_size (manager->machines),
              vireo_machine_store_get_root (daemon->store));

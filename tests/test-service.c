@@ -2288,6 +2288,356 @@ test_network_boot_rom (Fixture *f)
   wait_for_state (machine, "off");
 }
 
+/* ---- checkpoints (machines off or saved) ---- */
+
+#define CHECKPOINT_IFACE "org.vireo.Vireo1.Checkpoint"
+
+static gboolean
+checkpoint_exported (gpointer data)
+{
+  ObjectQuery *query = data;
+  g_autoptr (GDBusInterface) iface = g_dbus_object_manager_get_interface (query->f->objects, query->path,
+                                                                          CHECKPOINT_IFACE);
+  return iface != NULL;
+}
+
+static gboolean
+checkpoint_gone (gpointer data)
+{
+  return !checkpoint_exported (data);
+}
+
+static VireoDBusCheckpoint *
+checkpoint_proxy (Fixture *f, const char *path)
+{
+  ObjectQuery query = { f, path };
+  GDBusInterface *iface;
+
+  g_assert_true (vireo_test_wait_until (checkpoint_exported, &query, WAIT_SECONDS));
+  iface = g_dbus_object_manager_get_interface (f->objects, path, CHECKPOINT_IFACE);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (iface), CALL_TIMEOUT_MS);
+  return VIREO_DBUS_CHECKPOINT (iface);
+}
+
+/* CreateCheckpoint(@name, @options): the new checkpoint's proxy. */
+static VireoDBusCheckpoint *
+create_checkpoint (Fixture *f, VireoDBusMachine *machine, const char *name, GVariant *options)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call_full (machine, "CreateCheckpoint",
+                                          g_variant_new ("(s@a{sv})", name, options), NULL, &error);
+  const char *path;
+
+  if (error)
+    g_test_message ("CreateCheckpoint failed: %s", error->message);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(&o)", &path);
+  g_assert_true (g_str_has_prefix (path, machine_path (machine)));
+  return checkpoint_proxy (f, path);
+}
+
+static const char *
+checkpoint_path (VireoDBusCheckpoint *checkpoint)
+{
+  return g_dbus_proxy_get_object_path (G_DBUS_PROXY (checkpoint));
+}
+
+/* Writes 4 KiB of @pattern at offset 0 of the image, as a guest would. */
+static void
+write_disk_pattern (const char *image, guint pattern)
+{
+  g_autofree char *command = g_strdup_printf ("write -P 0x%02x 0 4k", pattern);
+  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", command, image, NULL };
+  run_ok (argv);
+}
+
+static void
+assert_disk_pattern (const char *image, guint pattern)
+{
+  g_autofree char *command = g_strdup_printf ("read -P 0x%02x 0 4k", pattern);
+  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", command, image, NULL };
+  g_autofree char *out = NULL;
+
+  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
+  if (strstr (out, "Pattern verification failed") != NULL)
+    g_test_message ("%s: %s", image, out);
+  g_assert_null (strstr (out, "Pattern verification failed"));
+}
+
+/* The internal snapshots qemu-img lists for @image. */
+static char *
+snapshot_listing (const char *image)
+{
+  const char *argv[] = { "qemu-img", "snapshot", "-l", "-U", image, NULL };
+  char *out = NULL;
+
+  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
+  return out;
+}
+
+static gboolean
+has_snapshot (const char *image, VireoDBusCheckpoint *checkpoint)
+{
+  g_autofree char *listing = snapshot_listing (image);
+  g_autofree char *name = g_strconcat ("vireo-", strrchr (checkpoint_path (checkpoint), '/') + 1, NULL);
+  return strstr (listing, name) != NULL;
+}
+
+/* Create, apply, rename and delete on a machine that is off, judged by qemu-img and qemu-io, and the tree
+ * across a restart of vireod. */
+static void
+test_checkpoints_off (Fixture *f)
+{
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (VireoDBusCheckpoint) one = NULL;
+  g_autoptr (VireoDBusCheckpoint) two = NULL;
+  g_autoptr (VireoDBusCheckpoint) three = NULL;
+  g_autoptr (GHashTable) listed = NULL;
+  g_autofree char *folder = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *path_one = NULL;
+  g_autofree char *path_two = NULL;
+  g_autofree char *machine_path_copy = NULL;
+  g_autofree char *raw = NULL;
+  g_autofree char *dir = g_build_filename (f->base, "user-files", NULL);
+
+  if (qemu_img == NULL || qemu_io == NULL)
+    {
+      g_test_skip ("needs qemu-img and qemu-io (Debian: qemu-utils)");
+      return;
+    }
+  machine = create_guest (f, "checkpointed", "echo");
+  g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, "/");
+  folder = machine_folder (f, machine);
+  target = call_for_target (machine, "CreateDisk", g_variant_new_parsed ("(uint64 1048576, @a{sv} {})"));
+  image = g_build_filename (folder, "vda.qcow2", NULL);
+  write_disk_pattern (image, 0x11);
+
+  /* One: the disk at 0x11; the default kind; a machine off is application-consistent, without state. */
+  one = create_checkpoint (f, machine, "one", g_variant_new_parsed ("@a{sv} {}"));
+  path_one = g_strdup (checkpoint_path (one));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_name (one), ==, "one");
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (one), ==, "/");
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_kind (one), ==, "standard");
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (one), ==, "application");
+  g_assert_false (vireo_dbus_checkpoint_get_has_state (one));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_machine (one), ==, machine_path (machine));
+  g_assert_cmpuint (vireo_dbus_checkpoint_get_created (one), >, 0);
+  g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, path_one);
+  g_assert_true (has_snapshot (image, one));
+
+  /* Two, below one, with the default name and the production kind. */
+  write_disk_pattern (image, 0x22);
+  two = create_checkpoint (f, machine, "", g_variant_new_parsed ("{'kind': <'production'>}"));
+  path_two = g_strdup (checkpoint_path (two));
+  g_assert_true (g_str_has_prefix (vireo_dbus_checkpoint_get_name (two), "checkpointed - ("));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (two), ==, path_one);
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_kind (two), ==, "production");
+  write_disk_pattern (image, 0x33);
+
+  /* Apply one: the disk is 0x11 again, Now hangs below one, the machine stays off. */
+  call_ok (one, "Apply", g_variant_new_parsed ("(@a{sv} {},)"));
+  assert_disk_pattern (image, 0x11);
+  g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, path_one);
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  /* And two still holds 0x22. */
+  call_ok (two, "Apply", g_variant_new_parsed ("(@a{sv} {},)"));
+  assert_disk_pattern (image, 0x22);
+  call_ok (one, "Apply", g_variant_new_parsed ("(@a{sv} {'checkpoint-current': <true>},)"));
+  assert_disk_pattern (image, 0x11);
+  {
+    /* "Take Checkpoint and Apply": the current state became a third checkpoint below two. */
+    g_autoptr (GHashTable) objects = managed_objects (f, CHECKPOINT_IFACE);
+    g_assert_cmpuint (g_hash_table_size (objects), ==, 3);
+  }
+
+  /* Rename, and names refused. */
+  call_ok (two, "Rename", g_variant_new_parsed ("('second',)"));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_name (two), ==, "second");
+  call_expect_error (two, "Rename", g_variant_new_parsed ("('',)"), "org.vireo.Vireo1.Error.InvalidArgument",
+                     "1 to 100");
+  call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', {'kind': <'full'>})"),
+                     "org.vireo.Vireo1.Error.InvalidArgument", "kind");
+  call_expect_error (one, "Apply", g_variant_new_parsed ("(@a{sv} {'now': <true>},)"),
+                     "org.vireo.Vireo1.Error.InvalidArgument", "now");
+
+  /* Restart: the tree, names and Now survive. */
+  machine_path_copy = g_strdup (machine_path (machine));
+  g_clear_object (&machine);
+  g_clear_object (&one);
+  g_clear_object (&two);
+  vireod_restart (f);
+  machine = machine_proxy (f, machine_path_copy);
+  listed = managed_objects (f, CHECKPOINT_IFACE);
+  g_assert_cmpuint (g_hash_table_size (listed), ==, 3);
+  one = checkpoint_proxy (f, path_one);
+  two = checkpoint_proxy (f, path_two);
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_name (two), ==, "second");
+  g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, path_one);
+
+  /* Delete the root: two becomes a root, Now hangs below nothing, the disk keeps what Now has, and the
+   * snapshot is gone from the image. */
+  call_ok (one, "Delete", g_variant_new_parsed ("(false,)"));
+  {
+    ObjectQuery query = { f, path_one };
+    g_assert_true (vireo_test_wait_until (checkpoint_gone, &query, WAIT_SECONDS));
+  }
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (two), ==, "/");
+  g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, "/");
+  g_assert_false (has_snapshot (image, one));
+  g_assert_true (has_snapshot (image, two));
+  assert_disk_pattern (image, 0x11);
+  /* Its object is gone with it. */
+  call_expect_error (one, "Rename", g_variant_new_parsed ("('gone',)"),
+                     "org.freedesktop.DBus.Error.UnknownMethod", NULL);
+
+  /* Delete a subtree: two and the one below it. */
+  call_ok (two, "Delete", g_variant_new_parsed ("(true,)"));
+  {
+    g_autoptr (GHashTable) objects = managed_objects (f, CHECKPOINT_IFACE);
+    g_autofree char *listing = snapshot_listing (image);
+    g_assert_cmpuint (g_hash_table_size (objects), ==, 0);
+    g_assert_null (strstr (listing, "vireo-"));
+  }
+  {
+    const char *check[] = { "qemu-img", "check", "-q", image, NULL };
+    run_ok (check);
+  }
+  assert_disk_pattern (image, 0x11);
+
+  /* A writable raw disk is refused with the reason, naming the disk. */
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  raw = write_pattern_image (dir, "data.raw", 1 << 20);
+  g_free (target);
+  target = call_for_target (machine, "AttachDisk", g_variant_new_parsed ("({'path': <%s>},)", raw));
+  call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
+                     "org.vireo.Vireo1.Error.NotSupported", target);
+}
+
+/* A saved machine: its standard checkpoint keeps the saved state (HasState), and applying it leaves the
+ * machine saved again, resuming where it was. */
+static void
+test_checkpoints_saved (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) machine = create_guest (f, "saved-checkpoint", "echo");
+  g_autoptr (VireoDBusCheckpoint) saved = NULL;
+  g_autoptr (VireoDBusCheckpoint) production = NULL;
+
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  call_ok (machine, "Save", NULL);
+  wait_for_state (machine, "saved");
+  saved = create_checkpoint (f, machine, "saved", g_variant_new_parsed ("@a{sv} {}"));
+  g_assert_true (vireo_dbus_checkpoint_get_has_state (saved));
+  production = create_checkpoint (f, machine, "disks only",
+                                  g_variant_new_parsed ("{'kind': <'production'>}"));
+  g_assert_false (vireo_dbus_checkpoint_get_has_state (production));
+
+  /* Start resumes the saved state; turned off, the machine has no state left. */
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+
+  call_ok (saved, "Apply", g_variant_new_parsed ("(@a{sv} {},)"));
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "saved");
+  call_ok (production, "Apply", g_variant_new_parsed ("(@a{sv} {},)"));
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+  call_ok (saved, "Apply", g_variant_new_parsed ("(@a{sv} {'start': <true>},)"));
+  wait_for_state (machine, "running");
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+}
+
+/* What a kill -9 of vireod leaves in the middle of a create (a "doomed" id in tree.ini, its disk snapshot
+ * and temporary folder) and of an apply (the "applying" key): the next vireod removes the first and
+ * finishes the second before anyone asks. */
+static void
+test_checkpoints_recovery (Fixture *f)
+{
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *qemu_io = g_find_program_in_path ("qemu-io");
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (VireoDBusCheckpoint) kept = NULL;
+  g_autoptr (GKeyFile) tree = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *folder = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *tree_path = NULL;
+  g_autofree char *temp_folder = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *kept_path = NULL;
+  const char *orphan = "aaaaaaaaaaaaaaaa";
+
+  if (qemu_img == NULL || qemu_io == NULL)
+    {
+      g_test_skip ("needs qemu-img and qemu-io (Debian: qemu-utils)");
+      return;
+    }
+  machine = create_guest (f, "interrupted", "echo");
+  path = g_strdup (machine_path (machine));
+  folder = machine_folder (f, machine);
+  target = call_for_target (machine, "CreateDisk", g_variant_new_parsed ("(uint64 1048576, @a{sv} {})"));
+  image = g_build_filename (folder, "vda.qcow2", NULL);
+  write_disk_pattern (image, 0x11);
+  kept = create_checkpoint (f, machine, "kept", g_variant_new_parsed ("@a{sv} {}"));
+  kept_path = g_strdup (checkpoint_path (kept));
+  g_clear_object (&kept);
+  g_clear_object (&machine);
+  write_disk_pattern (image, 0x22);
+
+  vireod_stop (f);
+  {
+    g_autofree char *name = g_strconcat ("vireo-", orphan, NULL);
+    const char *argv[] = { "qemu-img", "snapshot", "-c", name, image, NULL };
+    run_ok (argv);
+  }
+  tree_path = g_build_filename (folder, "checkpoints", "tree.ini", NULL);
+  temp_folder = g_strdup_printf ("%s/checkpoints/%s.tmp", folder, orphan);
+  g_assert_no_errno (g_mkdir_with_parents (temp_folder, 0700));
+  g_assert_true (g_key_file_load_from_file (tree, tree_path, G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  g_key_file_set_string (tree, "tree", "doomed", orphan);
+  g_key_file_set_string (tree, "tree", "applying", strrchr (kept_path, '/') + 1);
+  g_key_file_set_string (tree, "tree", "current", "");
+  g_assert_true (g_key_file_save_to_file (tree, tree_path, &error));
+  g_assert_no_error (error);
+  vireod_start (f);
+
+  machine = machine_proxy (f, path);
+  kept = checkpoint_proxy (f, kept_path);
+  /* The apply is finished: Now below "kept", the disk as it was then. */
+  for (guint i = 0; i < WAIT_SECONDS * 10
+                    && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
+       i++)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (100000);
+    }
+  g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
+  /* A checkpoint operation waits for nothing now: the recovery is over once this one is taken. */
+  {
+    g_autoptr (VireoDBusCheckpoint) after = create_checkpoint (f, machine, "after",
+                                                               g_variant_new_parsed ("@a{sv} {}"));
+    g_autofree char *listing = snapshot_listing (image);
+    g_assert_null (strstr (listing, orphan));
+    g_assert_true (has_snapshot (image, kept));
+    g_assert_true (has_snapshot (image, after));
+  }
+  assert_disk_pattern (image, 0x11);
+  g_assert_false (g_file_test (temp_folder, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *contents = NULL;
+    g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+    g_assert_null (strstr (contents, "applying"));
+    g_assert_null (strstr (contents, "doomed"));
+  }
+}
+
 static const ServiceTest service_tests[] = {
   { "/service/host-facts", test_host_facts, FALSE },
   { "/service/lifecycle", test_lifecycle, TRUE },
@@ -2325,6 +2675,9 @@ static const ServiceTest service_tests[] = {
   { "/service/sandbox/system-worker", test_sandbox_system, TRUE, TRUE },
   { "/service/sandbox/forbidden-call", test_sandbox_forbidden_call, TRUE, TRUE, "vcpu:1000" },
   { "/service/sandbox/session-worker", test_sandbox_session, TRUE },
+  { "/service/checkpoints-off", test_checkpoints_off, FALSE },
+  { "/service/checkpoints-saved", test_checkpoints_saved, TRUE },
+  { "/service/checkpoints-recovery", test_checkpoints_recovery, FALSE },
 };
 
 int
