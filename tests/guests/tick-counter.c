@@ -1,0 +1,30 @@
+/* tick-counter.c — counts in memory from ring 3 and prints "tick N" after each step of
+ * "spin=N" iterations (default 20,000,000, some tens of milliseconds here), forever: for the core's
+ * revert test, where a guest reverted to a saved state must carry on from the count it had then. */
+#include "kit.h"
+
+/* In guest memory, as everything the guest knows: a revert must bring back this value. */
+static volatile uint64_t count;
+
+static long
+tick (void *unused)
+{
+  uint64_t spin = 20000000;
+
+  kit_cmdline_u64 ("spin", &spin);
+  for (;;)
+    {
+      for (volatile uint64_t i = 0; i < spin; i++)
+        ;
+      count++;
+      kit_printf ("tick %lu\n", (unsigned long) count);
+    }
+  return 0;
+}
+
+void
+guest_main (void)
+{
+  kit_printf ("tick-counter ready\n");
+  kit_run_user (tick, NULL);
+}
