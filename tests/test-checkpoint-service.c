@@ -709,7 +709,7 @@ test_errors (Fixture *f)
                      g_variant_new ("(s@a{sv})", long_name, g_variant_new ("a{sv}", NULL)),
                      ERROR_NAME ("InvalidArgument"), NULL);
   call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', {'kind': <'weird'>})"),
-                     ERROR_NAME ("InvalidArgument"), "weird");
+                     ERROR_NAME ("InvalidArgument"), "kind");
   call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', {'kind': <uint32 1>})"),
                      ERROR_NAME ("InvalidArgument"), "kind");
   /* Nothing was made by the refusals. */
