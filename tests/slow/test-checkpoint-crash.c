@@ -60,9 +60,10 @@ typedef struct
   GHashTable *patterns; /* checkpoint path → the pattern its snapshots hold (GUINT_TO_POINTER) */
   guint now_pattern;    /* what Now holds */
   guint next_pattern;
-  gint64 op_time[4]; /* how long each operation took when not interrupted, µs */
-  guint leaks;       /* trials after which qemu-img check counted leaked clusters */
-  guint interrupted; /* trials whose call failed because of the kill */
+  gint64 op_time[4];      /* how long each operation took when not interrupted, µs */
+  guint leaks;            /* trials after which qemu-img check counted leaked clusters */
+  guint interrupted;      /* trials whose call failed because of the kill */
+  GString *copied_errors; /* the trials after which qemu-img check found OFLAG_COPIED errors */
 } Crash;
 
 /* ---- vireod and its objects ---- */
@@ -177,6 +178,23 @@ machine_running (Crash *c)
 {
   const char *state = vireo_dbus_machine_get_state (c->machine);
   return g_str_equal (state, "running") || g_str_equal (state, "paused");
+}
+
+/* Whether every error qemu-img check named in @out is an OFLAG_COPIED one. */
+static gboolean
+only_copied_flag_errors (const char *out)
+{
+  g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
+  guint errors = 0;
+
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "ERROR"))
+      {
+        if (!g_str_has_prefix (lines[i], "ERROR OFLAG_COPIED"))
+          return FALSE;
+        errors++;
+      }
+  return errors > 0;
 }
 
 /* The journal keys of the machine's tree.ini: "applying" (an id or "") and "doomed" ("id;id;..." or ""). */
@@ -337,8 +355,21 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
           out = both;
         }
 
-      /* 0: clean; 3: only leaked clusters, which waste space and lose nothing. */
-      if (status != 0 && status != 3)
+      /* 0: clean; 3: only leaked clusters, which waste space and lose nothing.  2 with nothing but
+       * OFLAG_COPIED errors: refcounts above what the tables reference (a snapshot half made when
+       * qemu-img was killed), which `qemu-img check -r all` repairs; counted, reported at the end, and
+       * repaired here when no worker holds the image, so that each trial is judged on its own. */
+      if (status == 2 && only_copied_flag_errors (out))
+        {
+          say ("trial %u: %s: qemu-img check finds OFLAG_COPIED errors:\n%s", trial, c->images[d], out);
+          g_string_append_printf (c->copied_errors, " %u", trial);
+          if (!running)
+            {
+              const char *repair[] = { "qemu-img", "check", "-q", "-r", "all", c->images[d], NULL };
+              g_assert_cmpint (vireo_test_run_judge (repair, NULL), ==, 0);
+            }
+        }
+      else if (status != 0 && status != 3)
         g_error ("trial %u: qemu-img check %s: exit %d: %s", trial, c->images[d], status, out);
       if (status == 3)
         {
@@ -590,6 +621,7 @@ test_crash (Fixture *f)
   c.rand = g_rand_new_with_seed (seed);
   c.patterns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   c.next_pattern = 0x10;
+  c.copied_errors = g_string_new (NULL);
 
   c.machine = create_guest (f, "crash", "echo");
   c.machine_at = g_strdup (machine_path (c.machine));
@@ -668,6 +700,11 @@ test_crash (Fixture *f)
               TRIALS, c.leaks);
   if (machine_running (&c))
     call_ok (c.machine, "TurnOff", NULL);
+  if (c.copied_errors->len > 0)
+    g_error ("qemu-img check found OFLAG_COPIED errors (refcounts out of step with the tables) after the "
+             "trials%s; each time vireod had been killed during a create or delete",
+             c.copied_errors->str);
+  g_string_free (c.copied_errors, TRUE);
 
   g_clear_object (&c.machine);
   g_free (c.machine_at);
