@@ -26,6 +26,7 @@ typedef struct
   char *worker_path; /* the vireo-worker binary */
   char *kvm_path;    /* /dev/kvm, or $VIREO_KVM_DEVICE for tests */
   guint reattaching; /* workers we are still connecting to after a restart */
+  VireoManager *manager;
 } VireoDaemon;
 
 /* Polkit actions (data/org.vireo.vireo.policy). */

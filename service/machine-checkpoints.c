@@ -19,7 +19,9 @@
  * next operation or start.
  */
 #include "machine-private.h"
+#include "manager.h"
 #include "checkpoints.h"
+#include "image-info.h"
 #include "open-as.h"
 #include "qemu-img.h"
 #include "vireo-error.h"
@@ -44,10 +46,10 @@ struct _CheckpointOp
 {
   VireoMachine *machine;
   GDBusMethodInvocation *invocation; /* NULL: automatic checkpoint, recovery */
-  const char *what;                  /* "create", "apply", "delete", "recover" */
+  const char *what;                  /* "create", "apply", "delete", "recover", "export" */
   char *id;
   VireoCheckpoint *checkpoint;    /* create: the new one */
-  VireoMachineConfig *definition; /* apply: the checkpoint's; create: the machine's as it was */
+  VireoMachineConfig *definition; /* apply: the checkpoint's */
   GPtrArray *images;              /* char *: the writable qcow2 images to work on */
   guint next_image;
   const char *snapshot_flag; /* "-c", "-a", "-d" */
@@ -58,18 +60,17 @@ struct _CheckpointOp
   GError *cause;     /* create: why it failed, while its remains are removed */
   GPtrArray *doomed; /* delete, recover: ids whose snapshots and folders go */
   guint next_doomed;
-  gboolean start;       /* apply: run afterwards */
-  gboolean was_current; /* apply with checkpoint-current */
+  gboolean start; /* apply: run afterwards */
   char *kind;
   char *name;
   gboolean worker_made; /* create: the worker took the snapshots */
+  GPtrArray *copies;    /* convert-raw: char *, the qcow2 copy of each of op->images */
   CheckpointDone done;  /* instead of replying; the operation is freed after it */
   gpointer done_data;
   CheckpointDone then; /* recovery: what comes after it */
 };
 
 static void checkpoint_op_free (CheckpointOp *op);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CheckpointOp, checkpoint_op_free)
 
 static CheckpointOp *
 checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
@@ -116,6 +117,7 @@ checkpoint_op_free (CheckpointOp *op)
   g_clear_pointer (&op->definition, vireo_machine_config_free);
   g_ptr_array_unref (op->images);
   g_ptr_array_unref (op->doomed);
+  g_clear_pointer (&op->copies, g_ptr_array_unref);
   g_free (op->qemu_img);
   g_clear_error (&op->error);
   g_clear_error (&op->cause);
@@ -353,6 +355,52 @@ write_definition (const char *folder, const VireoMachineConfig *config, GError *
 
 /* ---- qemu-img on each image, one after the other (machine off or saved) ---- */
 
+/* The identity qemu-img takes for the image @path, opened as @fd: the owner of the machine's files, or
+ * for an image of vireod's own folder vireod itself.  In system mode vireod is root, and qemu-img opens
+ * whatever an image's header names: so an image of vireod's must name nothing (no backing file, no
+ * external data file), or a header rewritten by someone who kept a descriptor could make root read
+ * /etc/shadow into a disk. */
+static gboolean
+qemu_img_identity (VireoMachine *machine, const char *path, int fd, VireoIdentity *identity, GError **error)
+{
+  HvImageInfo info;
+  guint8 header[80];
+  guint32 version = 0;
+  guint64 incompatible = 0;
+
+  if (!vireo_machine_config_in_own_folder (machine->config, path))
+    {
+      if (!vireo_identity_init (identity, machine->config->files_uid))
+        {
+          g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
+                       "the owner of “%s”'s files has no usable identity", machine->config->name);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  vireo_identity_init (identity, VIREO_OWN_UID);
+  if (machine->daemon->mode != VIREO_MODE_SYSTEM)
+    return TRUE;
+  if (pread (fd, header, sizeof header, 0) == (ssize_t) sizeof header)
+    {
+      memcpy (&version, header + 4, sizeof version);
+      memcpy (&incompatible, header + 72, sizeof incompatible);
+    }
+  /* Incompatible feature bit 2 of a version 3 header: an external data file. */
+  if (!hv_image_info_read (fd, &info, NULL) || !info.qcow2 || info.backing != NULL
+      || GUINT32_FROM_BE (version) < 2
+      || (GUINT32_FROM_BE (version) >= 3 && (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0))
+    {
+      hv_image_info_clear (&info);
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                   "%s is no longer the self-contained qcow2 image the service made (it names another file)",
+                   path);
+      return FALSE;
+    }
+  hv_image_info_clear (&info);
+  return TRUE;
+}
+
 static void run_next_image (CheckpointOp *op);
 
 static void
@@ -419,10 +467,20 @@ run_next_image (CheckpointOp *op)
       return;
     }
   /* As its owner: whatever the image's header names is opened with their rights, not vireod's. */
-  if (!vireo_identity_init (&identity, vireo_machine_config_in_own_folder (op->machine->config, path)
-                                           ? VIREO_OWN_UID
-                                           : op->machine->config->files_uid))
-    vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    g_autoptr (GError) error = NULL;
+    if (!qemu_img_identity (op->machine, path, fd, &identity, &error))
+      {
+        close (fd);
+        if (op->error == NULL)
+          op->error = g_steal_pointer (&error);
+        if (strcmp (op->snapshot_flag, "-d") != 0)
+          op->next_image = op->images->len;
+        op->next_image++;
+        run_next_image (op);
+        return;
+      }
+  }
   {
     const char *argv[] = { op->qemu_img, "snapshot", op->snapshot_flag, name, "/proc/self/fd/3", NULL };
     vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, op->machine->disk_cancellable, on_image_done,
@@ -718,6 +776,36 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
   return TRUE;
 }
 
+/* An operation asked for while interrupted work was left: that work first, then the call again. */
+typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+static void
+retry_after_recovery (CheckpointOp *recovery, GError *error)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = g_steal_pointer (&recovery->invocation);
+  RetryFunc retry = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-retry");
+
+  if (error != NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  release_machine (recovery);
+  retry (recovery->machine, invocation);
+}
+
+/* Before an operation (once per call): when the tree has interrupted work and the machine is at rest,
+ * finishes it and calls @retry with the call again, returning TRUE. */
+static gboolean
+recover_first (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc retry)
+{
+  if (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-recovered") != NULL)
+    return FALSE;
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-recovered", GINT_TO_POINTER (TRUE));
+  g_object_set_data (G_OBJECT (invocation), "vireo-checkpoint-retry", retry);
+  return recover (machine, invocation, retry_after_recovery);
+}
+
 /* ---- create ---- */
 
 static void create_images_done (CheckpointOp *op);
@@ -946,9 +1034,10 @@ create_start (CheckpointOp *op)
       return;
     }
 
-  /* Off or saved: the disks are at rest. */
+  /* Off: the disks are at rest, nothing runs.  Saved: the guest's unwritten data is in the saved memory,
+   * not on the disks: only a checkpoint that keeps that memory is consistent. */
   g_free (op->checkpoint->consistency);
-  op->checkpoint->consistency = g_strdup ("application");
+  op->checkpoint->consistency = g_strdup (state_is (machine, "saved") ? "crash" : "application");
   if (state_is (machine, "saved") && strcmp (op->kind, "standard") == 0
       && vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid))
     {
@@ -970,6 +1059,8 @@ create_start (CheckpointOp *op)
             }
         }
       op->checkpoint->has_state = TRUE;
+      g_free (op->checkpoint->consistency);
+      op->checkpoint->consistency = g_strdup ("application");
     }
   snapshot_images (op, "-c", create_images_done);
 }
@@ -1039,7 +1130,174 @@ parse_create_options (VireoMachine *machine, GVariant *options, char **kind, gbo
   return TRUE;
 }
 
-static void create_after_recovery (CheckpointOp *op, GError *error);
+/* ---- convert-raw: each writable raw disk becomes a qcow2 copy next to the machine's other images ---- */
+
+static void convert_next (CheckpointOp *op);
+
+static void
+convert_failed (CheckpointOp *op, GError *error)
+{
+  /* The copies go; the raw files were never touched. */
+  for (guint i = 0; i < op->copies->len; i++)
+    unlink (g_ptr_array_index (op->copies, i));
+  op_fail (op, error);
+}
+
+static void
+on_converted (GObject *source, GAsyncResult *result, gpointer data)
+{
+  CheckpointOp *op = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_qemu_img_run_finish (result, &error))
+    {
+      g_autoptr (GError) wrapped = g_error_new (VIREO_ERROR, error->code, "cannot convert %s to qcow2: %s",
+                                                (const char *) g_ptr_array_index (op->images, op->next_image),
+                                                error->message);
+      convert_failed (op, wrapped);
+      return;
+    }
+  op->next_image++;
+  vireo_dbus_machine_emit_checkpoint_progress (op->machine->iface, "convert",
+                                               MIN (1.0, (double) op->next_image / op->images->len));
+  convert_next (op);
+}
+
+/* Once every copy is made: the definition names the copies (the raw files stay), then the checkpoint. */
+static void
+convert_done (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  g_autoptr (VireoMachineConfig) config = vireo_machine_config_copy (machine->config);
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < config->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      for (guint j = 0; j < op->images->len; j++)
+        if (!disk->readonly && strcmp (disk->device, "disk") == 0
+            && strcmp (disk->path, g_ptr_array_index (op->images, j)) == 0)
+          {
+            g_free (disk->path);
+            disk->path = g_strdup (g_ptr_array_index (op->copies, j));
+            g_free (disk->format);
+            disk->format = g_strdup ("qcow2");
+          }
+    }
+  if (!vireo_machine_store_save (machine->daemon->store, config, &error))
+    {
+      convert_failed (op, error);
+      return;
+    }
+  vireo_machine_config_free (machine->config);
+  machine->config = g_steal_pointer (&config);
+  vireo_dbus_machine_set_settings (machine->iface, vireo_machine_config_to_settings (machine->config));
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (machine->iface));
+  g_message ("%s: converted %u raw disk(s) to qcow2 for a checkpoint", machine->config->name,
+             op->images->len);
+  g_ptr_array_set_size (op->images, 0);
+  create_start (op);
+}
+
+static void
+convert_next (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  const char *path;
+  VireoIdentity identity;
+  int fd;
+
+  if (op->next_image >= op->images->len)
+    {
+      convert_done (op);
+      return;
+    }
+  path = g_ptr_array_index (op->images, op->next_image);
+  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
+  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
+    {
+      int errsv = errno;
+      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
+                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
+      if (fd >= 0)
+        close (fd);
+      convert_failed (op, error);
+      return;
+    }
+  /* A raw image names no other file, so reading it through fd 3 needs nobody's rights but the
+   * opener's; the copy is written by vireod into its own folder. */
+  vireo_identity_init (&identity, VIREO_OWN_UID);
+  {
+    const char *argv[] = { op->qemu_img,
+                           "convert",
+                           "-f",
+                           "raw",
+                           "-O",
+                           "qcow2",
+                           "/proc/self/fd/3",
+                           g_ptr_array_index (op->copies, op->next_image),
+                           NULL };
+    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_converted, op);
+  }
+}
+
+/* A free name for the copy of disk @target in @folder: "<target>.qcow2", else "<target>-<n>.qcow2". */
+static char *
+copy_path_for (const char *folder, const char *target, GPtrArray *taken)
+{
+  for (guint n = 1;; n++)
+    {
+      g_autofree char *base = n == 1 ? g_strdup_printf ("%s.qcow2", target)
+                                     : g_strdup_printf ("%s-%u.qcow2", target, n);
+      char *path = g_build_filename (folder, base, NULL);
+      gboolean used = g_file_test (path, G_FILE_TEST_EXISTS);
+
+      for (guint i = 0; !used && i < taken->len; i++)
+        used = strcmp (g_ptr_array_index (taken, i), path) == 0;
+      if (!used)
+        return path;
+      g_free (path);
+    }
+}
+
+/* Converts the machine's writable raw disks (it is off), then takes the checkpoint. */
+static void
+convert_then_create (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  g_autofree char *folder = vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
+  g_autoptr (GError) error = NULL;
+
+  if (is_active (machine) || state_is (machine, "saved"))
+    {
+      g_autofree char *message = g_strdup_printf ("“%s” is %s; its raw disks can be converted only while it "
+                                                  "is off (its saved state holds the disks as "
+                                                  "they are)",
+                                                  machine->config->name, state (machine));
+      op_fail_literal (op, VIREO_ERROR_INVALID_STATE, message);
+      return;
+    }
+  if ((op->qemu_img = vireo_qemu_img_find (&error)) == NULL)
+    {
+      op_fail (op, error);
+      return;
+    }
+  op->copies = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_set_size (op->images, 0);
+  for (guint i = 0; i < machine->config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
+      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0'
+          || strcmp (disk->format, "qcow2") == 0)
+        continue;
+      g_ptr_array_add (op->images, g_strdup (disk->path));
+      g_ptr_array_add (op->copies, copy_path_for (folder, disk->target, op->copies));
+    }
+  op->next_image = 0;
+  if (machine->disk_cancellable == NULL)
+    machine->disk_cancellable = g_cancellable_new ();
+  convert_next (op);
+}
 
 static void
 create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
@@ -1059,45 +1317,15 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
-  if (convert_raw && find_writable_raw (machine->config) != NULL)
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                                  "converting raw disks for a checkpoint is not available yet; convert the "
-                                  "disk with ImportDisk or make it read-only");
-      return;
-    }
-  /* Should recovery come first, its operation carries the request on (it may end before recover()
-   * returns). */
-  g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-name", g_strdup (name), g_free);
-  g_object_set_data_full (G_OBJECT (invocation), "vireo-checkpoint-kind", g_strdup (kind), g_free);
-  if (recover (machine, invocation, create_after_recovery))
+  if (recover_first (machine, invocation, create_checkpoint))
     return;
   op = checkpoint_op_new (machine, invocation, "create");
   op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
   op->kind = g_steal_pointer (&kind);
-  create_start (op);
-}
-
-static void
-create_after_recovery (CheckpointOp *recovery, GError *error)
-{
-  VireoMachine *machine = recovery->machine;
-  GDBusMethodInvocation *invocation = recovery->invocation;
-  const char *name;
-  CheckpointOp *op;
-
-  if (error != NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      g_clear_object (&recovery->invocation);
-      return;
-    }
-  name = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-name");
-  op = checkpoint_op_new (machine, invocation, "create");
-  op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
-  op->kind = g_strdup (g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-kind"));
-  g_clear_object (&recovery->invocation);
-  create_start (op);
+  if (convert_raw && find_writable_raw (machine->config) != NULL)
+    convert_then_create (op);
+  else
+    create_start (op);
 }
 
 static gboolean
@@ -1111,6 +1339,7 @@ handle_create_checkpoint (VireoDBusMachine *iface, GDBusMethodInvocation *invoca
 /* ---- Apply ---- */
 
 static void apply_now (CheckpointOp *op);
+static void apply_at_rest (CheckpointOp *op);
 
 static void
 on_worker_applied (GObject *source, GAsyncResult *result, gpointer data)
@@ -1121,9 +1350,13 @@ on_worker_applied (GObject *source, GAsyncResult *result, gpointer data)
 
   if (!vireo_worker1_call_apply_checkpoint_finish (VIREO_WORKER1 (source), NULL, result, &error))
     {
+      /* The disks may be half reverted: the apply is finished at rest rather than left to the journal,
+       * which would apply it again at some later start and throw away what ran meanwhile. */
       g_dbus_error_strip_remote_error (error);
-      /* The journal stays: applied again once the machine is off. */
-      op_fail (op, error);
+      g_message ("%s: the worker could not apply checkpoint %s in place (%s); applying it with the machine "
+                 "off",
+                 machine->config->name, op->id, error->message);
+      apply_at_rest (op);
       return;
     }
   if (is_active (machine))
@@ -1235,13 +1468,25 @@ apply_now (CheckpointOp *op)
       g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (machine->worker), WORKER_CALL_TIMEOUT);
       return;
     }
-  /* Otherwise the machine ends first, as TurnOff ends it, and the checkpoint is applied at rest. */
-  {
-    GTask *task = g_task_new (machine, NULL, on_turned_off_for_apply, op);
-    g_task_set_task_data (task, NULL, NULL);
-    vireo_machine_wait_for_end (machine, task);
-    vireo_worker1_call_turn_off (machine->worker, machine->cancellable, on_turn_off_called, NULL);
-  }
+  apply_at_rest (op);
+}
+
+/* The machine ends first, as TurnOff ends it, and the checkpoint is applied at rest. */
+static void
+apply_at_rest (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+  GTask *task;
+
+  if (!is_active (machine))
+    {
+      apply_offline (op);
+      return;
+    }
+  task = g_task_new (machine, NULL, on_turned_off_for_apply, op);
+  g_task_set_task_data (task, NULL, NULL);
+  vireo_machine_wait_for_end (machine, task);
+  vireo_worker1_call_turn_off (machine->worker, machine->cancellable, on_turn_off_called, NULL);
 }
 
 static void
@@ -1300,6 +1545,8 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  if (recover_first (machine, invocation, apply_checkpoint))
+    return;
   op = checkpoint_op_new (machine, invocation, "apply");
   op->id = g_strdup (checkpoint->id);
   op->start = start;
@@ -1352,6 +1599,8 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
+  if (recover_first (machine, invocation, delete_checkpoint))
+    return;
   /* The tree first: once it no longer names them, they are gone, whatever happens to their data. */
   before = vireo_checkpoint_tree_copy (machine->checkpoints);
   removed = vireo_checkpoint_tree_remove (machine->checkpoints, checkpoint->id, subtree);
@@ -1416,12 +1665,218 @@ handle_rename (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation, co
 
 /* ---- Export ---- */
 
+/* A copy of each writable disk as it was in the checkpoint, into the new machine's folder. */
+typedef struct
+{
+  CheckpointOp *op;
+  VireoMachineConfig *config; /* the new machine */
+  char *folder;               /* its folder */
+  GPtrArray *sources;         /* char *: each writable image of the checkpoint */
+  GPtrArray *copies;          /* char *: where each goes */
+  guint next;
+} ExportJob;
+
+static void
+export_job_free (ExportJob *job)
+{
+  g_clear_pointer (&job->config, vireo_machine_config_free);
+  g_free (job->folder);
+  g_ptr_array_unref (job->sources);
+  g_ptr_array_unref (job->copies);
+  g_free (job);
+}
+
+static void export_next (ExportJob *job);
+
+static void
+export_failed (ExportJob *job, GError *error)
+{
+  CheckpointOp *op = job->op;
+
+  /* Nothing of a half-made machine stays: its folder holds only the copies made here. */
+  for (guint i = 0; i < job->copies->len; i++)
+    unlink (g_ptr_array_index (job->copies, i));
+  rmdir (job->folder);
+  export_job_free (job);
+  op_fail (op, error);
+}
+
+static void
+on_exported_image (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ExportJob *job = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_qemu_img_run_finish (result, &error))
+    {
+      GError *wrapped = g_error_new (VIREO_ERROR, error->code, "cannot copy %s from the checkpoint: %s",
+                                     (const char *) g_ptr_array_index (job->sources, job->next),
+                                     error->message);
+      export_failed (job, wrapped);
+      g_error_free (wrapped);
+      return;
+    }
+  job->next++;
+  vireo_dbus_machine_emit_checkpoint_progress (job->op->machine->iface, "export",
+                                               MIN (1.0, (double) job->next / job->sources->len));
+  export_next (job);
+}
+
+static void
+export_next (ExportJob *job)
+{
+  CheckpointOp *op = job->op;
+  VireoMachine *machine = op->machine;
+  g_autofree char *option = NULL;
+  const char *path;
+  VireoIdentity identity;
+  int fd;
+
+  if (job->next >= job->sources->len)
+    {
+      VireoManager *manager = machine->daemon->manager;
+      g_autoptr (GDBusMethodInvocation) invocation = NULL;
+      g_autoptr (GError) error = NULL;
+      VireoMachineConfig *config;
+
+      /* Whoever exports names the other files (read-only disks, media, kernel) anew: checked with their
+       * rights, as Update checks them; the copies are the new machine's own. */
+      if (!vireo_machine_config_check_files (job->config, &error))
+        {
+          export_failed (job, error);
+          return;
+        }
+      invocation = g_steal_pointer (&op->invocation);
+      config = g_steal_pointer (&job->config);
+      export_job_free (job);
+      checkpoint_op_free (op);
+      g_message ("%s: exported a checkpoint as “%s”", machine->config->name, config->name);
+      vireo_manager_define_machine (manager, invocation, config);
+      return;
+    }
+  path = g_ptr_array_index (job->sources, job->next);
+  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
+  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
+    {
+      int errsv = errno;
+      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
+                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
+      if (fd >= 0)
+        close (fd);
+      export_failed (job, error);
+      return;
+    }
+  /* Read as the owner of the machine's files (their rights open what the header names); images of
+   * vireod's own folder as vireod, which also writes the new machine's folder. */
+  {
+    g_autoptr (GError) error = NULL;
+    if (!qemu_img_identity (machine, path, fd, &identity, &error))
+      {
+        close (fd);
+        export_failed (job, error);
+        return;
+      }
+  }
+  option = g_strdup_printf ("snapshot.name=" VIREO_CHECKPOINT_SNAPSHOT_PREFIX "%s", op->id);
+  {
+    const char *argv[] = {
+      op->qemu_img, "convert", "-f",    "qcow2",           "-l",
+      option,       "-O",      "qcow2", "/proc/self/fd/3", g_ptr_array_index (job->copies, job->next),
+      NULL
+    };
+    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_exported_image,
+                              job);
+  }
+}
+
+static void
+export_authorized (VireoMachine *machine, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (VireoMachineConfig) definition = NULL;
+  g_autoptr (GVariant) settings = NULL;
+  VireoCheckpoint *checkpoint;
+  const char *new_name;
+  CheckpointOp *op;
+  ExportJob *job;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &new_name);
+  if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
+    return;
+  if (!check_can_operate (machine, invocation, &error)
+      || (definition = load_definition (machine, checkpoint->id, &error)) == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  /* The checkpoint's definition as a new machine: its own UUID, name and MACs. */
+  g_free (definition->uuid);
+  definition->uuid = g_uuid_string_random ();
+  settings = g_variant_ref_sink (g_variant_new_parsed ("{'name': <%s>}", new_name));
+  if (!vireo_machine_config_apply_settings (definition, settings, FALSE, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  for (guint i = 0; i < definition->nics->len; i++)
+    g_clear_pointer (&((VireoNicConfig *) g_ptr_array_index (definition->nics, i))->mac, g_free);
+  vireo_machine_config_assign_macs (definition);
+
+  op = checkpoint_op_new (machine, invocation, "export");
+  op->id = g_strdup (checkpoint->id);
+  job = g_new0 (ExportJob, 1);
+  job->op = op;
+  job->sources = g_ptr_array_new_with_free_func (g_free);
+  job->copies = g_ptr_array_new_with_free_func (g_free);
+  job->folder = vireo_machine_store_machine_dir (machine->daemon->store, definition->uuid);
+  for (guint i = 0; i < definition->disks->len; i++)
+    {
+      VireoDiskConfig *disk = g_ptr_array_index (definition->disks, i);
+      g_autofree char *base = NULL;
+
+      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0')
+        continue;
+      /* Named after the target: unique in the machine, whatever the sources were called. */
+      base = g_strdup_printf ("%s.qcow2", disk->target);
+      g_ptr_array_add (job->sources, g_strdup (disk->path));
+      g_ptr_array_add (job->copies, g_build_filename (job->folder, base, NULL));
+      g_free (disk->path);
+      disk->path = g_build_filename (job->folder, base, NULL);
+      g_free (disk->format);
+      disk->format = g_strdup ("qcow2");
+    }
+  definition->files_uid = vireo_authority_caller_uid (invocation);
+  job->config = g_steal_pointer (&definition);
+  if (job->sources->len > 0 && (op->qemu_img = vireo_qemu_img_find (&error)) == NULL)
+    {
+      export_failed (job, error);
+      return;
+    }
+  if (g_mkdir_with_parents (job->folder, 0700) < 0)
+    {
+      int errsv = errno;
+      error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv), "cannot create %s: %s",
+                           job->folder, g_strerror (errsv));
+      export_failed (job, error);
+      return;
+    }
+  if (machine->disk_cancellable == NULL)
+    machine->disk_cancellable = g_cancellable_new ();
+  export_next (job);
+}
+
+static void
+export_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
+{
+  /* A new machine: the create action too. */
+  vireo_machine_authorize (machine, invocation, VIREO_ACTION_CREATE, export_authorized);
+}
+
 static gboolean
 handle_export (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation, const char *new_name,
                VireoMachine *machine)
 {
-  vireo_machine_return_error (invocation, VIREO_ERROR_NOT_SUPPORTED,
-                              "exporting a checkpoint as a new machine is not available yet");
+  vireo_machine_authorize (machine, invocation, VIREO_ACTION_MODIFY, export_checkpoint);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -1518,16 +1973,59 @@ vireo_machine_checkpoints_init (VireoMachine *machine)
   publish_tree (machine);
 }
 
+#define REATTACH_POLL_MS 250
+#define REATTACH_POLLS   240
+
+/* Once vireod knows whether the machine's worker still runs: an interrupted in-place apply is applied
+ * again in place (the worker may or may not have reverted: applying twice gives the same state), and
+ * doomed checkpoints go through the worker; a machine whose worker is gone recovers at rest. */
+static gboolean
+recover_after_reattach (gpointer data)
+{
+  VireoMachine *machine = data;
+  guint polls = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (machine), "vireo-checkpoint-polls"));
+
+  if (machine->daemon->reattaching > 0 && polls < REATTACH_POLLS)
+    {
+      g_object_set_data (G_OBJECT (machine), "vireo-checkpoint-polls", GUINT_TO_POINTER (polls + 1));
+      return G_SOURCE_CONTINUE;
+    }
+  if (machine->checkpoints == NULL || machine->disk_operation != NULL || !needs_recovery (machine))
+    return G_SOURCE_REMOVE;
+  if (!is_active (machine))
+    recover (machine, NULL, NULL);
+  else if (state_is (machine, "running") || state_is (machine, "paused"))
+    {
+      CheckpointOp *op = checkpoint_op_new (machine, NULL, "recover");
+      if (*machine->checkpoints->applying != '\0')
+        {
+          g_message ("%s: applying checkpoint %s again, as its apply was interrupted", machine->config->name,
+                     machine->checkpoints->applying);
+          op->id = g_strdup (machine->checkpoints->applying);
+          op->start = TRUE;
+          apply_now (op);
+        }
+      else
+        remove_doomed (op, delete_done);
+    }
+  return G_SOURCE_REMOVE;
+}
+
 void
 vireo_machine_checkpoints_recover (VireoMachine *machine)
 {
   g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
                                                   machine->config->uuid);
 
-  /* A worker may still hold the disks: then the next operation or start finishes the work. */
-  if (is_active (machine) || g_file_test (socket_path, G_FILE_TEST_EXISTS))
-    return;
-  recover (machine, NULL, NULL);
+  if (!is_active (machine) && !g_file_test (socket_path, G_FILE_TEST_EXISTS))
+    {
+      recover (machine, NULL, NULL);
+      return;
+    }
+  /* A worker may still hold the disks: wait until it is re-attached or known gone. */
+  if (needs_recovery (machine))
+    g_timeout_add_full (G_PRIORITY_DEFAULT, REATTACH_POLL_MS, recover_after_reattach, g_object_ref (machine),
+                        g_object_unref);
 }
 
 void

@@ -125,6 +125,13 @@ define_machine (VireoManager *manager, GDBusMethodInvocation *invocation, VireoM
                                             G_DBUS_OBJECT (vireo_machine_get_object (machine)))));
 }
 
+void
+vireo_manager_define_machine (VireoManager *manager, GDBusMethodInvocation *invocation,
+                              VireoMachineConfig *config)
+{
+  define_machine (manager, invocation, config);
+}
+
 typedef struct
 {
   VireoManager *manager;
@@ -388,6 +395,7 @@ vireo_manager_new (VireoDaemon *daemon)
   g_autoptr (GPtrArray) problems = NULL;
 
   manager->daemon = daemon;
+  daemon->manager = manager;
   manager->machines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   manager->iface = vireo_dbus_manager_skeleton_new ();
 

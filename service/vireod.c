@@ -199,6 +199,7 @@ main (int argc, char **argv)
 
   g_bus_unown_name (service.owner_id);
   vireo_manager_free (service.manager);
+  daemon->manager = NULL;
   g_clear_object (&daemon->object_manager);
   vireo_authority_free (daemon->authority);
   vireo_machine_store_free (daemon->store);

@@ -2411,6 +2411,7 @@ test_checkpoints_off (Fixture *f)
     }
   machine = create_guest (f, "checkpointed", "echo");
   g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, "/");
+  call_ok (machine, "Update", g_variant_new_parsed ("({'network': <'nat'>},)"));
   folder = machine_folder (f, machine);
   target = call_for_target (machine, "CreateDisk", g_variant_new_parsed ("(uint64 1048576, @a{sv} {})"));
   image = g_build_filename (folder, "vda.qcow2", NULL);
@@ -2464,6 +2465,49 @@ test_checkpoints_off (Fixture *f)
   call_expect_error (one, "Apply", g_variant_new_parsed ("(@a{sv} {'now': <true>},)"),
                      "org.vireo.Vireo1.Error.InvalidArgument", "now");
 
+  /* Export two as a new machine: its disk is two's, copied; a new UUID and MAC; the name must be free. */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GVariant) reply = call_full (two, "Export", g_variant_new_parsed ("('exported',)"), NULL,
+                                            &error);
+    g_autoptr (VireoDBusMachine) exported = NULL;
+    g_autoptr (GVariant) nics = NULL;
+    g_autoptr (GVariant) exported_nics = NULL;
+    g_autofree char *exported_folder = NULL;
+    g_autofree char *exported_image = NULL;
+    g_autofree char *exported_listing = NULL;
+    g_autoptr (GVariant) nic = NULL;
+    g_autoptr (GVariant) exported_nic = NULL;
+    const char *exported_path;
+    const char *mac, *exported_mac;
+
+    g_assert_no_error (error);
+    g_variant_get (reply, "(&o)", &exported_path);
+    exported = machine_proxy (f, exported_path);
+    g_assert_cmpstr (vireo_dbus_machine_get_name (exported), ==, "exported");
+    g_assert_cmpstr (vireo_dbus_machine_get_state (exported), ==, "off");
+    g_assert_cmpstr (vireo_dbus_machine_get_uuid (exported), !=, vireo_dbus_machine_get_uuid (machine));
+    exported_folder = machine_folder (f, exported);
+    exported_image = g_build_filename (exported_folder, "vda.qcow2", NULL);
+    assert_disk_pattern (exported_image, 0x22);
+    /* A plain copy: no snapshots came along. */
+    exported_listing = snapshot_listing (exported_image);
+    g_assert_null (strstr (exported_listing, "vireo-"));
+    nics = g_variant_lookup_value (vireo_dbus_machine_get_settings (machine), "nics", NULL);
+    exported_nics = g_variant_lookup_value (vireo_dbus_machine_get_settings (exported), "nics", NULL);
+    g_assert_cmpuint (g_variant_n_children (exported_nics), ==, 1);
+    nic = g_variant_get_child_value (nics, 0);
+    exported_nic = g_variant_get_child_value (exported_nics, 0);
+    g_assert_true (g_variant_lookup (nic, "mac", "&s", &mac));
+    g_assert_true (g_variant_lookup (exported_nic, "mac", "&s", &exported_mac));
+    g_assert_cmpstr (mac, !=, exported_mac);
+    call_expect_error (two, "Export", g_variant_new_parsed ("('exported',)"), "org.vireo.Vireo1.Error.Exists",
+                       "exported");
+    call_ok (exported, "Delete", g_variant_new_parsed ("(true,)"));
+  }
+  /* The original keeps its disk as it was. */
+  assert_disk_pattern (image, 0x11);
+
   /* Restart: the tree, names and Now survive. */
   machine_path_copy = g_strdup (machine_path (machine));
   g_clear_object (&machine);
@@ -2515,6 +2559,32 @@ test_checkpoints_off (Fixture *f)
   target = call_for_target (machine, "AttachDisk", g_variant_new_parsed ("({'path': <%s>},)", raw));
   call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
                      "org.vireo.Vireo1.Error.NotSupported", target);
+
+  /* With consent it becomes a qcow2 copy in the machine's folder; the raw file stays as it was. */
+  three = create_checkpoint (f, machine, "converted", g_variant_new_parsed ("{'convert-raw': <true>}"));
+  {
+    g_autofree char *copy = g_strdup_printf ("%s/%s.qcow2", folder, target);
+    g_autofree char *definition = read_definition (f, machine);
+    const char *compare[] = { "qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw, copy, NULL };
+
+    g_assert_nonnull (strstr (definition, copy));
+    g_assert_null (strstr (definition, raw));
+    g_assert_true (g_file_test (raw, G_FILE_TEST_IS_REGULAR));
+    g_assert_true (has_snapshot (copy, three));
+    g_assert_true (has_snapshot (image, three));
+    run_ok (compare);
+  }
+
+  /* The system service runs qemu-img as root on its own images: one whose header now names another
+   * file (rewritten by someone who kept a descriptor) is refused rather than followed. */
+  if (f->system_mode)
+    {
+      const char *rebase[] = { "qemu-img",    "rebase", "-u",  "-f",  "qcow2", "-b",
+                               "/etc/shadow", "-F",     "raw", image, NULL };
+      run_ok (rebase);
+      call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
+                         "org.vireo.Vireo1.Error.InvalidArgument", "names another file");
+    }
 }
 
 /* A saved machine: its standard checkpoint keeps the saved state (HasState), and applying it leaves the
@@ -2532,9 +2602,12 @@ test_checkpoints_saved (Fixture *f)
   wait_for_state (machine, "saved");
   saved = create_checkpoint (f, machine, "saved", g_variant_new_parsed ("@a{sv} {}"));
   g_assert_true (vireo_dbus_checkpoint_get_has_state (saved));
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (saved), ==, "application");
   production = create_checkpoint (f, machine, "disks only",
                                   g_variant_new_parsed ("{'kind': <'production'>}"));
   g_assert_false (vireo_dbus_checkpoint_get_has_state (production));
+  /* What the guest had not written is in the saved memory, not on the disks. */
+  g_assert_cmpstr (vireo_dbus_checkpoint_get_consistency (production), ==, "crash");
 
   /* Start resumes the saved state; turned off, the machine has no state left. */
   call_ok (machine, "Start", NULL);
@@ -2548,6 +2621,30 @@ test_checkpoints_saved (Fixture *f)
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
   call_ok (saved, "Apply", g_variant_new_parsed ("(@a{sv} {'start': <true>},)"));
   wait_for_state (machine, "running");
+  call_ok (machine, "TurnOff", NULL);
+  wait_for_state (machine, "off");
+
+  /* Automatic checkpoints: each Start from off takes a production one first, below Now. */
+  call_ok (machine, "Update", g_variant_new_parsed ("({'automatic-checkpoints': <true>},)"));
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  {
+    const char *current = vireo_dbus_machine_get_current_checkpoint (machine);
+    g_autoptr (VireoDBusCheckpoint) automatic = checkpoint_proxy (f, current);
+    g_assert_true (g_str_has_prefix (vireo_dbus_checkpoint_get_name (automatic),
+                                     "Automatic Checkpoint - saved-checkpoint - ("));
+    g_assert_cmpstr (vireo_dbus_checkpoint_get_kind (automatic), ==, "production");
+    g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (automatic), ==, checkpoint_path (saved));
+  }
+  /* Saved and resumed: no new one. */
+  call_ok (machine, "Save", NULL);
+  wait_for_state (machine, "saved");
+  call_ok (machine, "Start", NULL);
+  wait_for_state (machine, "running");
+  {
+    g_autoptr (GHashTable) objects = managed_objects (f, CHECKPOINT_IFACE);
+    g_assert_cmpuint (g_hash_table_size (objects), ==, 3);
+  }
   call_ok (machine, "TurnOff", NULL);
   wait_for_state (machine, "off");
 }
@@ -2636,6 +2733,47 @@ test_checkpoints_recovery (Fixture *f)
     g_assert_null (strstr (contents, "applying"));
     g_assert_null (strstr (contents, "doomed"));
   }
+
+  /* The same with a worker socket left behind: vireod waits until it knows the worker is gone (a stale
+   * socket), then finishes the apply at rest. */
+  {
+    g_autofree char *workers = g_build_filename (f->runtime_dir, "vireo", "workers", NULL);
+    g_autofree char *uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+    g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", workers, uuid);
+
+    write_disk_pattern (image, 0x44);
+    g_clear_object (&kept);
+    g_clear_object (&machine);
+    vireod_stop (f);
+    g_assert_true (g_key_file_load_from_file (tree, tree_path, G_KEY_FILE_NONE, &error));
+    g_assert_no_error (error);
+    g_key_file_set_string (tree, "tree", "applying", strrchr (kept_path, '/') + 1);
+    g_assert_true (g_key_file_save_to_file (tree, tree_path, &error));
+    g_assert_no_error (error);
+    g_assert_no_errno (g_mkdir_with_parents (workers, 0700));
+    g_assert_true (g_file_set_contents (socket_path, "", 0, NULL));
+    vireod_start (f);
+    machine = machine_proxy (f, path);
+    for (guint i = 0; i < WAIT_SECONDS * 10; i++)
+      {
+        g_autofree char *contents = NULL;
+        g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+        if (strstr (contents, "applying") == NULL)
+          break;
+        g_main_context_iteration (NULL, FALSE);
+        g_usleep (100000);
+      }
+    assert_disk_pattern (image, 0x11);
+    for (guint i = 0; i < WAIT_SECONDS * 10
+                      && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
+         i++)
+      {
+        g_main_context_iteration (NULL, FALSE);
+        g_usleep (100000);
+      }
+    g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
+    g_assert_false (g_file_test (socket_path, G_FILE_TEST_EXISTS));
+  }
 }
 
 static const ServiceTest service_tests[] = {
@@ -2676,7 +2814,9 @@ static const ServiceTest service_tests[] = {
   { "/service/sandbox/forbidden-call", test_sandbox_forbidden_call, TRUE, TRUE, "vcpu:1000" },
   { "/service/sandbox/session-worker", test_sandbox_session, TRUE },
   { "/service/checkpoints-off", test_checkpoints_off, FALSE },
+  { "/service/checkpoints-off-system", test_checkpoints_off, FALSE, TRUE },
   { "/service/checkpoints-saved", test_checkpoints_saved, TRUE },
+  { "/service/checkpoints-saved-system", test_checkpoints_saved, TRUE, TRUE },
   { "/service/checkpoints-recovery", test_checkpoints_recovery, FALSE },
 };
 
