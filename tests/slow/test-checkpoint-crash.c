@@ -10,7 +10,9 @@
  *     of the disks is told apart by a qemu-io pattern), and Now holds its own pattern, or, when an apply
  *     was under way, the applied checkpoint's together with CurrentCheckpoint naming it.
  * The first half of the trials run with the machine off (vireod runs qemu-img itself), the second with it
- * running (the worker takes and applies the snapshots; vireod or the worker is killed).
+ * running (the worker takes and applies the snapshots; vireod or the worker is killed; the machine is
+ * turned off to be judged, as qemu-img cannot judge an image a worker has open).  When a running
+ * machine's checkpoint is refused, the second half runs off too, and says so.
  *
  * The trials come from one seed, printed at the start; VIREO_CHECKPOINT_CRASH_SEED=N replays them. */
 #include "service-fixture.h"
@@ -29,6 +31,8 @@
 #define PATTERN_BYTES    (64 * 1024)
 #define DISKS            2
 #define MAX_CHECKPOINTS  6
+/* What vireod's recovery after a restart may take: a few qemu-img runs. */
+#define RECOVERY_SECONDS 15
 
 /* The trials' story goes to the test log and to stderr, which the parent shows when a trial fails. */
 #define say(...)                                                                                             \
@@ -223,7 +227,7 @@ read_journal (Crash *c, char **applying, char **doomed)
 static char *
 wait_for_recovery (Crash *c, guint trial)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64) WAIT_SECONDS * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + (gint64) RECOVERY_SECONDS * G_USEC_PER_SEC;
   char *applying = NULL;
   g_autofree char *doomed = NULL;
 
@@ -601,6 +605,12 @@ trial (Crash *c, guint number, gboolean running_phase)
                            WAIT_SECONDS);
     }
   crash_reconnect (c);
+  /* Judged at rest: qemu-img cannot judge an image a worker has open (its caches are the worker's). */
+  if (machine_running (c))
+    {
+      call_ok (c->machine, "TurnOff", NULL);
+      say ("trial %u: turned off to be judged", number);
+    }
   judge (c, number, op, target, doomed, pattern_at_op);
 }
 
