@@ -5,7 +5,8 @@
  * the memory's through the mem-counter guest; and the errors a caller gets.
  *
  * The checkpoint objects are called with plain D-Bus calls (no generated proxy) and read through
- * GetManagedObjects, as a script would. */
+ * GetManagedObjects, as a script would.  The "-system" variants run vireod --system (as root), whose
+ * qemu-img runs as the owner of the machine's files. */
 #include "service-fixture.h"
 #include "test-util.h"
 
@@ -1389,13 +1390,16 @@ test_production_agent (Fixture *f)
 
 static const ServiceTest checkpoint_tests[] = {
   { "/checkpoint/tree", test_tree, FALSE },
+  { "/checkpoint/tree-system", test_tree, FALSE, TRUE },
   { "/checkpoint/default-name-export", test_default_name_and_export, FALSE },
   { "/checkpoint/errors", test_errors, FALSE },
+  { "/checkpoint/errors-system", test_errors, FALSE, TRUE },
   { "/checkpoint/saved", test_saved, TRUE },
   { "/checkpoint/running", test_running, TRUE },
   { "/checkpoint/settings", test_settings, TRUE },
   { "/checkpoint/production-agent", test_production_agent, TRUE },
   { "/checkpoint/boot-counter", test_boot_counter, TRUE },
+  { "/checkpoint/boot-counter-system", test_boot_counter, TRUE, TRUE },
   { "/checkpoint/mem-counter", test_mem_counter, TRUE },
 };
 
