@@ -672,3 +672,91 @@ out:
     }
   return TRUE;
 }
+
+/* ---- the snapshot table of a qcow2 image (QEMU's docs/interop/qcow2.txt) ---- */
+
+#define QCOW2_MAGIC          0x514649fbu
+#define SNAPSHOTS_MAX        65536 /* QEMU's limit */
+#define SNAPSHOT_ENTRY_FIXED 40
+#define SNAPSHOT_TABLE_MAX   (64u << 20)
+
+static gboolean
+read_exactly (int fd, void *buffer, gsize length, guint64 offset)
+{
+  gsize done = 0;
+
+  while (done < length)
+    {
+      ssize_t n = pread (fd, (char *) buffer + done, length - done, (off_t) (offset + done));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      done += (gsize) n;
+    }
+  return TRUE;
+}
+
+static guint16
+get_be16 (const guint8 *p)
+{
+  return (guint16) ((p[0] << 8) | p[1]);
+}
+
+static guint32
+get_be32 (const guint8 *p)
+{
+  return ((guint32) p[0] << 24) | ((guint32) p[1] << 16) | ((guint32) p[2] << 8) | p[3];
+}
+
+static guint64
+get_be64 (const guint8 *p)
+{
+  return ((guint64) get_be32 (p) << 32) | get_be32 (p + 4);
+}
+
+GPtrArray *
+vireo_checkpoint_disk_snapshot_ids (int fd, GError **error)
+{
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  guint8 header[72];
+  guint32 count;
+  guint64 offset;
+
+  if (!read_exactly (fd, header, sizeof header, 0) || get_be32 (header) != QCOW2_MAGIC)
+    return g_steal_pointer (&ids); /* raw, or too short to be qcow2 */
+  count = get_be32 (header + 60);
+  offset = get_be64 (header + 64);
+  if (count > SNAPSHOTS_MAX || (count > 0 && (offset == 0 || offset % 8 != 0 || offset > G_MAXINT64 / 2)))
+    goto bad;
+  for (guint32 i = 0; i < count; i++)
+    {
+      guint8 entry[SNAPSHOT_ENTRY_FIXED];
+      guint16 id_size, name_size;
+      guint32 extra_size;
+      g_autofree char *name = NULL;
+
+      if (!read_exactly (fd, entry, sizeof entry, offset))
+        goto bad;
+      id_size = get_be16 (entry + 12);
+      name_size = get_be16 (entry + 14);
+      extra_size = get_be32 (entry + 36);
+      if (extra_size > 1024)
+        goto bad;
+      name = g_malloc0 ((gsize) name_size + 1);
+      if (!read_exactly (fd, name, name_size, offset + SNAPSHOT_ENTRY_FIXED + extra_size + id_size))
+        goto bad;
+      if (g_str_has_prefix (name, VIREO_CHECKPOINT_SNAPSHOT_PREFIX)
+          && vireo_checkpoint_id_is_valid (name + strlen (VIREO_CHECKPOINT_SNAPSHOT_PREFIX)))
+        g_ptr_array_add (ids, g_strdup (name + strlen (VIREO_CHECKPOINT_SNAPSHOT_PREFIX)));
+      /* Each entry padded to a multiple of 8. */
+      offset += ((guint64) SNAPSHOT_ENTRY_FIXED + extra_size + id_size + name_size + 7) & ~(guint64) 7;
+      if (offset > SNAPSHOT_TABLE_MAX + get_be64 (header + 64))
+        goto bad;
+    }
+  return g_steal_pointer (&ids);
+
+bad:
+  g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "its snapshot table is damaged");
+  return NULL;
+}

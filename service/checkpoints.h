@@ -85,6 +85,11 @@ gboolean vireo_checkpoint_id_is_valid (const char *text);
 /* A checkpoint name: 1 to 100 characters, valid UTF-8, no control characters.  InvalidArgument. */
 gboolean vireo_checkpoint_check_name (const char *name, GError **error);
 
+/* The ids of the checkpoint snapshots ("vireo-<id>") in the qcow2 image on @fd, read from its snapshot
+ * table (pread; bounded, every field checked: the image is untrusted); an empty array for a raw image.
+ * NULL with InvalidArgument for a damaged table. */
+GPtrArray *vireo_checkpoint_disk_snapshot_ids (int fd, GError **error);
+
 /* Hard-links a checkpoint's saved state (files "state" and "memory" of @from_dir) into the machine's
  * state folder @to_dir as "memory.tmp" and "state.tmp", then renames them into place as the core
  * commits a save (memory first).  The checkpoint's files are never written through these links: a later

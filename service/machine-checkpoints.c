@@ -88,6 +88,33 @@ checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, con
   return op;
 }
 
+/* A call that came while vireod was finishing interrupted work: it waits rather than being refused,
+ * since nobody asked for that work (a script's first call after a restart of vireod would fail). */
+typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
+
+typedef struct
+{
+  RetryFunc func;
+  GDBusMethodInvocation *invocation; /* NULL: an unattended start */
+} WaitingCall;
+
+static gboolean
+run_waiting_calls (gpointer data)
+{
+  VireoMachine *machine = data;
+  GList *calls = g_steal_pointer (&machine->checkpoint_waiting);
+
+  for (GList *l = calls; l != NULL; l = l->next)
+    {
+      WaitingCall *call = l->data;
+      call->func (machine, call->invocation);
+      g_clear_object (&call->invocation);
+      g_free (call);
+    }
+  g_list_free (calls);
+  return G_SOURCE_REMOVE;
+}
+
 /* The machine is no longer busy with @op (and may start). */
 static void
 release_machine (CheckpointOp *op)
@@ -96,7 +123,25 @@ release_machine (CheckpointOp *op)
     {
       op->machine->checkpoint_op = NULL;
       op->machine->disk_operation = NULL;
+      if (op->machine->checkpoint_waiting != NULL)
+        g_idle_add_full (G_PRIORITY_DEFAULT, run_waiting_calls, g_object_ref (op->machine), g_object_unref);
     }
+}
+
+/* While recovery runs, queues the call (@func again with @invocation) and returns TRUE. */
+static gboolean
+wait_for_recovery (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc func)
+{
+  CheckpointOp *busy = machine->checkpoint_op;
+  WaitingCall *call;
+
+  if (busy == NULL || strcmp (busy->what, "recover") != 0)
+    return FALSE;
+  call = g_new0 (WaitingCall, 1);
+  call->func = func;
+  call->invocation = invocation ? g_object_ref (invocation) : NULL;
+  machine->checkpoint_waiting = g_list_append (machine->checkpoint_waiting, call);
+  return TRUE;
 }
 
 static void
@@ -749,6 +794,44 @@ needs_recovery (VireoMachine *machine)
   return *machine->checkpoints->applying != '\0' || machine->checkpoints->doomed->len > 0;
 }
 
+/* Dooms the checkpoint snapshots ("vireo-<id>") the tree does not name on the machine's own images (those
+ * in its folder: only this machine uses them; an image elsewhere may be another machine's too). */
+static void
+doom_untracked_snapshots (VireoMachine *machine)
+{
+  for (guint i = 0; i < machine->config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
+      g_autoptr (GPtrArray) ids = NULL;
+      g_autoptr (GError) error = NULL;
+      int fd;
+
+      if (*disk->path == '\0' || strcmp (disk->device, "disk") != 0
+          || !vireo_machine_config_in_own_folder (machine->config, disk->path))
+        continue;
+      fd = vireo_machine_config_open_image (machine->config, disk->path, O_RDONLY);
+      if (fd < 0)
+        continue;
+      ids = vireo_checkpoint_disk_snapshot_ids (fd, &error);
+      close (fd);
+      if (ids == NULL)
+        {
+          g_message ("%s: %s: %s", machine->config->name, disk->path, error->message);
+          continue;
+        }
+      for (guint j = 0; j < ids->len; j++)
+        {
+          const char *id = g_ptr_array_index (ids, j);
+          if (vireo_checkpoint_tree_find (machine->checkpoints, id) == NULL)
+            {
+              g_message ("%s: %s has a checkpoint snapshot no checkpoint names (%s); removing it",
+                         machine->config->name, disk->path, id);
+              vireo_checkpoint_tree_doom (machine->checkpoints, id);
+            }
+        }
+    }
+}
+
 /* Finishes what an interrupted operation left (machine off or saved), then calls @then with the
  * recovery's operation (its invocation the caller's) and returns TRUE; without work, returns FALSE. */
 static gboolean
@@ -759,7 +842,10 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
 
   if (!vireo_checkpoint_tree_remove_strays (machine->checkpoints, &error))
     g_message ("%s: %s", machine->config->name, error->message);
-  if (!needs_recovery (machine) || is_active (machine))
+  if (is_active (machine))
+    return FALSE;
+  doom_untracked_snapshots (machine);
+  if (!needs_recovery (machine))
     return FALSE;
   op = checkpoint_op_new (machine, invocation, "recover");
   op->then = then;
@@ -777,7 +863,6 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
 }
 
 /* An operation asked for while interrupted work was left: that work first, then the call again. */
-typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
 
 static void
 retry_after_recovery (CheckpointOp *recovery, GError *error)
@@ -785,11 +870,10 @@ retry_after_recovery (CheckpointOp *recovery, GError *error)
   g_autoptr (GDBusMethodInvocation) invocation = g_steal_pointer (&recovery->invocation);
   RetryFunc retry = g_object_get_data (G_OBJECT (invocation), "vireo-checkpoint-retry");
 
+  /* The call goes on all the same: deleting the checkpoint whose apply cannot be finished, or applying
+   * another one, is the way out (Start alone refuses until then). */
   if (error != NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
+    g_message ("%s: going on without finishing the interrupted work", recovery->machine->config->name);
   release_machine (recovery);
   retry (recovery->machine, invocation);
 }
@@ -1309,6 +1393,8 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean convert_raw;
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, create_checkpoint))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s@a{sv})", &name, &options);
   if (!parse_create_options (machine, options, &kind, &convert_raw, &error)
       || (*name != '\0' && !vireo_checkpoint_check_name (name, &error))
@@ -1439,7 +1525,10 @@ apply_now (CheckpointOp *op)
       GVariantDict options;
       int fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-      if (fd < 0 || g_unix_fd_list_append (fds, fd, &error) < 0)
+      /* The worker reads it as the machine's user of this run, which may not be the one that wrote it. */
+      if (fd < 0
+          || (machine->worker_uid != 0 && !vireo_machine_give_state_dir (fd, machine->worker_uid, &error))
+          || g_unix_fd_list_append (fds, fd, &error) < 0)
         {
           if (error == NULL)
             error = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "cannot open %s: %s", folder,
@@ -1519,6 +1608,8 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   GVariant *value;
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, apply_checkpoint))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
   g_variant_iter_init (&iter, options);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
@@ -1591,6 +1682,8 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean subtree;
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, delete_checkpoint))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &subtree);
   if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
     return;
@@ -1800,6 +1893,8 @@ export_authorized (VireoMachine *machine, GDBusMethodInvocation *invocation)
   CheckpointOp *op;
   ExportJob *job;
 
+  if (wait_for_recovery (machine, invocation, export_authorized))
+    return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &new_name);
   if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
     return;
@@ -1928,6 +2023,8 @@ vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *i
 {
   CheckpointOp *op;
 
+  if (wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
+    return;
   if (is_active (machine) || machine->disk_operation != NULL)
     {
       /* Start says why it cannot. */
@@ -2034,6 +2131,16 @@ vireo_machine_checkpoints_drop (VireoMachine *machine)
   GHashTableIter iter;
   gpointer key;
 
+  for (GList *l = machine->checkpoint_waiting; l != NULL; l = l->next)
+    {
+      WaitingCall *call = l->data;
+      if (call->invocation != NULL)
+        vireo_machine_return_error (call->invocation, VIREO_ERROR_NOT_FOUND, "“%s” is gone",
+                                    machine->config->name);
+      g_clear_object (&call->invocation);
+      g_free (call);
+    }
+  g_clear_pointer (&machine->checkpoint_waiting, g_list_free);
   if (machine->checkpoint_objects == NULL)
     return;
   g_hash_table_iter_init (&iter, machine->checkpoint_objects);

@@ -47,6 +47,7 @@ struct _VireoMachine
   VireoCheckpointTree *checkpoints;
   GHashTable *checkpoint_objects;
   gpointer checkpoint_op;
+  GList *checkpoint_waiting; /* calls that came while interrupted work was being finished */
 
   guint stats_source;
   guint64 last_cpu_ticks;

@@ -5,6 +5,7 @@
 #include "checkpoints.h"
 #include "vireo-error.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -450,6 +451,80 @@ test_link_state (Fixture *f, gconstpointer data)
   g_assert_cmpstr (contents, ==, "checkpoint memory");
 }
 
+static void
+put_be (guint8 *p, guint64 value, guint bytes)
+{
+  for (guint i = 0; i < bytes; i++)
+    p[i] = (guint8) (value >> (8 * (bytes - 1 - i)));
+}
+
+/* One snapshot table entry at @at: returns where the next one starts. */
+static gsize
+put_snapshot (guint8 *image, gsize at, const char *id, const char *name)
+{
+  gsize id_size = strlen (id), name_size = strlen (name);
+
+  put_be (image + at + 12, id_size, 2);
+  put_be (image + at + 14, name_size, 2);
+  put_be (image + at + 36, 16, 4); /* extra data, as QEMU writes it */
+  memcpy (image + at + 40 + 16, id, id_size);
+  memcpy (image + at + 40 + 16 + id_size, name, name_size);
+  return at + ((40 + 16 + id_size + name_size + 7) & ~(gsize) 7);
+}
+
+/* The snapshot table of an untrusted image: the checkpoint ids among its names, and damage refused. */
+static void
+test_disk_snapshot_ids (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (f->machine_dir, "disk.qcow2", NULL);
+  g_autofree guint8 *image = g_malloc0 (4096);
+  g_autoptr (GPtrArray) ids = NULL;
+  g_autoptr (GError) error = NULL;
+  gsize at = 1024;
+  int fd;
+
+  put_be (image, 0x514649fb, 4);
+  put_be (image + 4, 3, 4);
+  put_be (image + 60, 3, 4);
+  put_be (image + 64, 1024, 8);
+  at = put_snapshot (image, at, "1", "vireo-0123456789abcdef");
+  at = put_snapshot (image, at, "2", "before the upgrade");
+  at = put_snapshot (image, at, "3", "vireo-not-an-id");
+  g_assert_true (g_file_set_contents (path, (const char *) image, 4096, NULL));
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  ids = vireo_checkpoint_disk_snapshot_ids (fd, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ids->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (ids, 0), ==, "0123456789abcdef");
+  close (fd);
+
+  /* A table running past the end of the file, and an absurd count. */
+  put_be (image + 60, 4, 4);
+  g_assert_true (g_file_set_contents (path, (const char *) image, (gssize) at, NULL));
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  g_clear_pointer (&ids, g_ptr_array_unref);
+  ids = vireo_checkpoint_disk_snapshot_ids (fd, &error);
+  g_assert_null (ids);
+  g_assert_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  put_be (image + 60, 0xffffffff, 4);
+  g_assert_true (g_file_set_contents (path, (const char *) image, 4096, NULL));
+  close (fd);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  g_assert_null (vireo_checkpoint_disk_snapshot_ids (fd, &error));
+  g_assert_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT);
+  close (fd);
+
+  /* A raw image has none. */
+  g_assert_true (g_file_set_contents (path, "raw bytes", -1, NULL));
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  g_clear_pointer (&ids, g_ptr_array_unref);
+  ids = vireo_checkpoint_disk_snapshot_ids (fd, NULL);
+  g_assert_cmpuint (ids->len, ==, 0);
+  close (fd);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -468,6 +543,7 @@ main (int argc, char **argv)
   ADD ("/checkpoints/crash-during-apply", test_crash_during_apply);
   ADD ("/checkpoints/crash-during-delete", test_crash_during_delete);
   ADD ("/checkpoints/link-state", test_link_state);
+  ADD ("/checkpoints/disk-snapshot-ids", test_disk_snapshot_ids);
 #undef ADD
   return g_test_run ();
 }

@@ -48,6 +48,7 @@ ROOT_PATH = '/org/vireo/Vireo1'
 MANAGER_IFACE = 'org.vireo.Vireo1.Manager'
 MACHINE_IFACE = 'org.vireo.Vireo1.Machine'
 SWITCH_IFACE = 'org.vireo.Vireo1.Switch'
+CHECKPOINT_IFACE = 'org.vireo.Vireo1.Checkpoint'
 OBJECT_MANAGER_IFACE = 'org.freedesktop.DBus.ObjectManager'
 PROPERTIES_IFACE = 'org.freedesktop.DBus.Properties'
 PERMISSION_DENIED = 'org.vireo.Vireo1.Error.PermissionDenied'
@@ -621,6 +622,29 @@ class PolkitTests(ServiceTestCase):
             with self.subTest(method=method):
                 self.assert_denied(getattr(machine, method), MODIFY, *args)
         self.assertEqual(self.fixture.machine_props(path)['Settings']['disks'], [])
+
+    def test_checkpoint_methods_need_modify(self):
+        path = self.create('checkpoint-guarded')
+        machine = self.fixture.machine(path)
+        no_options = dbus.Dictionary({}, signature='sv')
+        self.assert_denied(machine.CreateCheckpoint, MODIFY, 'denied', no_options)
+        self.allow(MODIFY)
+        try:
+            checkpoint_path = machine.CreateCheckpoint('allowed', no_options)
+        finally:
+            self.allow()
+        checkpoint = dbus.Interface(self.fixture.bus.get_object(BUS_NAME, checkpoint_path), CHECKPOINT_IFACE)
+        calls = [('Apply', no_options), ('Rename', 'renamed'), ('Delete', False), ('Export', 'exported')]
+        for method, *args in calls:
+            with self.subTest(method=method):
+                self.assert_denied(getattr(checkpoint, method), MODIFY, *args)
+        # Export makes a machine: modify alone is not enough.
+        self.allow(MODIFY)
+        try:
+            self.assert_denied(checkpoint.Export, CREATE, 'exported')
+        finally:
+            self.allow()
+        self.assertEqual(str(self.fixture.machine_props(path)['CurrentCheckpoint']), checkpoint_path)
 
     def nobody_file(self, folder, name, data=None, mode=0o600):
         path = os.path.join(folder, name)

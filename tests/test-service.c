@@ -2649,6 +2649,22 @@ test_checkpoints_saved (Fixture *f)
   wait_for_state (machine, "off");
 }
 
+/* Waits until vireod has finished the work tree.ini's journal names (its keys "applying" and "doomed"). */
+static void
+wait_for_journal_done (const char *tree_path)
+{
+  for (guint i = 0; i < WAIT_SECONDS * 10; i++)
+    {
+      g_autofree char *contents = NULL;
+      g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+      if (strstr (contents, "applying=") == NULL && strstr (contents, "doomed=") == NULL)
+        return;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (100000);
+    }
+  g_assert_not_reached ();
+}
+
 /* What a kill -9 of vireod leaves in the middle of a create (a "doomed" id in tree.ini, its disk snapshot
  * and temporary folder) and of an apply (the "applying" key): the next vireod removes the first and
  * finishes the second before anyone asks. */
@@ -2691,7 +2707,12 @@ test_checkpoints_recovery (Fixture *f)
   {
     g_autofree char *name = g_strconcat ("vireo-", orphan, NULL);
     const char *argv[] = { "qemu-img", "snapshot", "-c", name, image, NULL };
+    /* One no journal names either (a tree.ini restored from a backup), and one of the user's own. */
+    const char *untracked[] = { "qemu-img", "snapshot", "-c", "vireo-bbbbbbbbbbbbbbbb", image, NULL };
+    const char *users[] = { "qemu-img", "snapshot", "-c", "before-vireo", image, NULL };
     run_ok (argv);
+    run_ok (untracked);
+    run_ok (users);
   }
   tree_path = g_build_filename (folder, "checkpoints", "tree.ini", NULL);
   temp_folder = g_strdup_printf ("%s/checkpoints/%s.tmp", folder, orphan);
@@ -2707,7 +2728,23 @@ test_checkpoints_recovery (Fixture *f)
 
   machine = machine_proxy (f, path);
   kept = checkpoint_proxy (f, kept_path);
-  /* The apply is finished: Now below "kept", the disk as it was then. */
+  /* A call right away waits for the recovery rather than being refused: the apply is finished first
+   * (Now below "kept", the disk as it was then), so the new checkpoint hangs below "kept". */
+  {
+    g_autoptr (VireoDBusCheckpoint) after = create_checkpoint (f, machine, "after",
+                                                               g_variant_new_parsed ("@a{sv} {}"));
+    g_autofree char *listing = NULL;
+
+    g_assert_cmpstr (vireo_dbus_checkpoint_get_parent (after), ==, kept_path);
+    wait_for_journal_done (tree_path);
+    listing = snapshot_listing (image);
+    g_assert_null (strstr (listing, orphan));
+    g_assert_null (strstr (listing, "vireo-bbbbbbbbbbbbbbbb"));
+    g_assert_nonnull (strstr (listing, "before-vireo"));
+    g_assert_true (has_snapshot (image, kept));
+    g_assert_true (has_snapshot (image, after));
+    call_ok (after, "Delete", g_variant_new_parsed ("(false,)"));
+  }
   for (guint i = 0; i < WAIT_SECONDS * 10
                     && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
        i++)
@@ -2716,15 +2753,6 @@ test_checkpoints_recovery (Fixture *f)
       g_usleep (100000);
     }
   g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
-  /* A checkpoint operation waits for nothing now: the recovery is over once this one is taken. */
-  {
-    g_autoptr (VireoDBusCheckpoint) after = create_checkpoint (f, machine, "after",
-                                                               g_variant_new_parsed ("@a{sv} {}"));
-    g_autofree char *listing = snapshot_listing (image);
-    g_assert_null (strstr (listing, orphan));
-    g_assert_true (has_snapshot (image, kept));
-    g_assert_true (has_snapshot (image, after));
-  }
   assert_disk_pattern (image, 0x11);
   g_assert_false (g_file_test (temp_folder, G_FILE_TEST_EXISTS));
   {
@@ -2754,15 +2782,7 @@ test_checkpoints_recovery (Fixture *f)
     g_assert_true (g_file_set_contents (socket_path, "", 0, NULL));
     vireod_start (f);
     machine = machine_proxy (f, path);
-    for (guint i = 0; i < WAIT_SECONDS * 10; i++)
-      {
-        g_autofree char *contents = NULL;
-        g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
-        if (strstr (contents, "applying") == NULL)
-          break;
-        g_main_context_iteration (NULL, FALSE);
-        g_usleep (100000);
-      }
+    wait_for_journal_done (tree_path);
     assert_disk_pattern (image, 0x11);
     for (guint i = 0; i < WAIT_SECONDS * 10
                       && g_strcmp0 (vireo_dbus_machine_get_current_checkpoint (machine), kept_path) != 0;
@@ -2773,6 +2793,34 @@ test_checkpoints_recovery (Fixture *f)
       }
     g_assert_cmpstr (vireo_dbus_machine_get_current_checkpoint (machine), ==, kept_path);
     g_assert_false (g_file_test (socket_path, G_FILE_TEST_EXISTS));
+  }
+
+  /* An apply that cannot be finished (its checkpoint lost its definition) blocks nothing but itself:
+   * deleting that checkpoint is the way out. */
+  {
+    g_autoptr (VireoDBusCheckpoint) lost = create_checkpoint (f, machine, "lost",
+                                                              g_variant_new_parsed ("@a{sv} {}"));
+    g_autofree char *lost_path = g_strdup (checkpoint_path (lost));
+    g_autofree char *definition = g_strdup_printf ("%s/checkpoints/%s/definition.xml", folder,
+                                                   strrchr (lost_path, '/') + 1);
+    g_autofree char *contents = NULL;
+
+    g_clear_object (&lost);
+    g_clear_object (&machine);
+    vireod_stop (f);
+    g_assert_no_errno (unlink (definition));
+    g_assert_true (g_key_file_load_from_file (tree, tree_path, G_KEY_FILE_NONE, &error));
+    g_assert_no_error (error);
+    g_key_file_set_string (tree, "tree", "applying", strrchr (lost_path, '/') + 1);
+    g_assert_true (g_key_file_save_to_file (tree, tree_path, &error));
+    g_assert_no_error (error);
+    vireod_start (f);
+    machine = machine_proxy (f, path);
+    lost = checkpoint_proxy (f, lost_path);
+    call_ok (lost, "Delete", g_variant_new_parsed ("(false,)"));
+    g_assert_true (g_file_get_contents (tree_path, &contents, NULL, NULL));
+    g_assert_null (strstr (contents, "applying"));
+    assert_disk_pattern (image, 0x11);
   }
 }
 
