@@ -660,8 +660,8 @@ test_default_name_and_export (Fixture *f)
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* A second machine of that name is refused, as CreateMachine refuses it. */
-  checkpoint_call_expect_error (f, path, "Export", g_variant_new ("(s)", "Exported copy"), ERROR_NAME ("Exists"),
-                                "Exported copy");
+  checkpoint_call_expect_error (f, path, "Export", g_variant_new ("(s)", "Exported copy"),
+                                ERROR_NAME ("Exists"), "Exported copy");
 
   /* The two are independent: the copy's disk changes nothing of the original's checkpoint. */
   write_pattern (copy_image, 0x99);

@@ -18,6 +18,7 @@
 #include "service-fixture.h"
 #include "test-util.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
@@ -585,7 +586,11 @@ trial (Crash *c, guint number, gboolean running_phase)
   g_dbus_connection_flush_sync (c->f->connection, NULL, NULL);
   g_usleep ((gulong) delay);
   if (kill_worker)
-    g_assert_no_errno (kill (worker, SIGKILL));
+    {
+      /* An apply may have turned the worker off already. */
+      if (kill (worker, SIGKILL) < 0)
+        g_assert_cmpint (errno, ==, ESRCH);
+    }
   else
     vireod_kill (c->f);
   reply = finish_op (c, &pending, &error);
@@ -608,8 +613,10 @@ trial (Crash *c, guint number, gboolean running_phase)
   /* Judged at rest: qemu-img cannot judge an image a worker has open (its caches are the worker's). */
   if (machine_running (c))
     {
+      /* vireod cleans up what the worker's disks hold when it loads a machine that is off. */
       call_ok (c->machine, "TurnOff", NULL);
-      say ("trial %u: turned off to be judged", number);
+      crash_reconnect (c);
+      say ("trial %u: turned off and vireod restarted, to be judged", number);
     }
   judge (c, number, op, target, doomed, pattern_at_op);
 }
