@@ -611,10 +611,18 @@ vireo_checkpoint_tree_remove_strays (VireoCheckpointTree *tree, GError **error)
       const char *name = entry->d_name;
       if (strcmp (name, ".") == 0 || strcmp (name, "..") == 0 || strcmp (name, TREE_FILE) == 0)
         continue;
-      /* A checkpoint the tree names keeps its folder; everything else (a "<id>.tmp" of a create that
-       * did not finish, the folder of a deleted one, tree.ini.tmp) is stray. */
+      /* A checkpoint the tree names keeps its folder, and so does a doomed one until its disk snapshots
+       * are gone (its definition says which images hold them); everything else (a "<id>.tmp" of a
+       * create that did not finish, the folder of a deleted one, tree.ini.tmp) is stray. */
       if (vireo_checkpoint_id_is_valid (name) && vireo_checkpoint_tree_find (tree, name) != NULL)
         continue;
+      {
+        g_autofree char *id = g_strndup (name, VIREO_CHECKPOINT_ID_LEN);
+        if (vireo_checkpoint_id_is_valid (id) && is_doomed (tree, id)
+            && (name[VIREO_CHECKPOINT_ID_LEN] == '\0'
+                || strcmp (name + VIREO_CHECKPOINT_ID_LEN, TEMP_SUFFIX) == 0))
+          continue;
+      }
       g_ptr_array_add (strays, g_strdup (name));
     }
   closedir (listing);

@@ -74,8 +74,9 @@ GPtrArray *vireo_checkpoint_tree_children (const VireoCheckpointTree *tree, cons
 void vireo_checkpoint_tree_doom (VireoCheckpointTree *tree, const char *id);
 void vireo_checkpoint_tree_forget_doomed (VireoCheckpointTree *tree, const char *id);
 
-/* Removes what the tree does not name from its folder: folders of doomed or unknown ids, "*.tmp"
- * folders and files.  The disk snapshots of doomed ids are the caller's (they need the disks). */
+/* Removes what the tree does not name from its folder: folders of unknown ids, "*.tmp" folders and
+ * files.  Doomed ids keep their folders (their definitions name the images holding their snapshots)
+ * until vireo_checkpoint_tree_remove_folder(); their disk snapshots are the caller's. */
 gboolean vireo_checkpoint_tree_remove_strays (VireoCheckpointTree *tree, GError **error);
 /* Removes a checkpoint's folder (and its temporary one). */
 gboolean vireo_checkpoint_tree_remove_folder (VireoCheckpointTree *tree, const char *id, GError **error);

@@ -1,6 +1,6 @@
 /* machine-checkpoints.c — a machine's checkpoints through D-Bus: Machine.CreateCheckpoint and
- * CurrentCheckpoint, and the org.vireo.Vireo1.Checkpoint objects (Apply, Delete, Rename, Export), on top
- * of the tree store (checkpoints.h).
+ * CurrentCheckpoint, and the org.vireo.Vireo1.Checkpoint objects (Apply, Delete, Rename; Export and
+ * convert-raw are machine-checkpoint-copies.c), on top of the tree store (checkpoints.h).
  *
  * Disk data are qcow2 internal snapshots "vireo-<id>" on every writable disk.  While the machine is off
  * or saved, vireod takes, applies and deletes them with qemu-img (as the owner of the machine's files,
@@ -18,11 +18,8 @@
  * Doomed ids and stray folders are cleaned up when the machine is loaded off or saved, and before the
  * next operation or start.
  */
-#include "machine-private.h"
-#include "manager.h"
-#include "checkpoints.h"
+#include "machine-checkpoints-private.h"
 #include "image-info.h"
-#include "open-as.h"
 #include "qemu-img.h"
 #include "vireo-error.h"
 
@@ -34,46 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OPERATION_NAME            "checkpoint"
-#define WORKER_CHECKPOINT_TIMEOUT (10 * 60 * 1000)
-
-typedef struct _CheckpointOp CheckpointOp;
-typedef void (*CheckpointStep) (CheckpointOp *op);
-/* The end of a piece of work that others chain onto (a create before an apply or a start). */
-typedef void (*CheckpointDone) (CheckpointOp *op, GError *error);
-
-struct _CheckpointOp
-{
-  VireoMachine *machine;
-  GDBusMethodInvocation *invocation; /* NULL: automatic checkpoint, recovery */
-  const char *what;                  /* "create", "apply", "delete", "recover", "export" */
-  char *id;
-  VireoCheckpoint *checkpoint;    /* create: the new one */
-  VireoMachineConfig *definition; /* apply: the checkpoint's */
-  GPtrArray *images;              /* char *: the writable qcow2 images to work on */
-  guint next_image;
-  const char *snapshot_flag; /* "-c", "-a", "-d" */
-  char *qemu_img;
-  CheckpointStep after_images;
-  CheckpointStep after_doomed;
-  GError *error;     /* the first failure */
-  GError *cause;     /* create: why it failed, while its remains are removed */
-  GPtrArray *doomed; /* delete, recover: ids whose snapshots and folders go */
-  guint next_doomed;
-  gboolean start; /* apply: run afterwards */
-  char *kind;
-  char *name;
-  gboolean worker_made; /* create: the worker took the snapshots */
-  GPtrArray *copies;    /* convert-raw: char *, the qcow2 copy of each of op->images */
-  CheckpointDone done;  /* instead of replying; the operation is freed after it */
-  gpointer done_data;
-  CheckpointDone then; /* recovery: what comes after it */
-};
-
-static void checkpoint_op_free (CheckpointOp *op);
-
-static CheckpointOp *
-checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
+CheckpointOp *
+vireo_checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *what)
 {
   CheckpointOp *op = g_new0 (CheckpointOp, 1);
 
@@ -90,8 +49,6 @@ checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation, con
 
 /* A call that came while vireod was finishing interrupted work: it waits rather than being refused,
  * since nobody asked for that work (a script's first call after a restart of vireod would fail). */
-typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
-
 typedef struct
 {
   RetryFunc func;
@@ -129,8 +86,8 @@ release_machine (CheckpointOp *op)
 }
 
 /* While recovery runs, queues the call (@func again with @invocation) and returns TRUE. */
-static gboolean
-wait_for_recovery (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc func)
+gboolean
+vireo_checkpoints_wait_for_recovery (VireoMachine *machine, GDBusMethodInvocation *invocation, RetryFunc func)
 {
   CheckpointOp *busy = machine->checkpoint_op;
   WaitingCall *call;
@@ -151,8 +108,8 @@ take_machine (CheckpointOp *op)
   op->machine->checkpoint_op = op;
 }
 
-static void
-checkpoint_op_free (CheckpointOp *op)
+void
+vireo_checkpoint_op_free (CheckpointOp *op)
 {
   release_machine (op);
   g_object_unref (op->machine);
@@ -172,8 +129,8 @@ checkpoint_op_free (CheckpointOp *op)
 }
 
 /* Replies with @error (or logs it without a caller) and ends the operation. */
-static void
-op_fail (CheckpointOp *op, const GError *error)
+void
+vireo_checkpoint_op_fail (CheckpointOp *op, const GError *error)
 {
   if (op->done != NULL)
     op->done (op, (GError *) error);
@@ -181,14 +138,14 @@ op_fail (CheckpointOp *op, const GError *error)
     g_dbus_method_invocation_return_gerror (op->invocation, error);
   else
     g_message ("%s: checkpoint %s: %s", op->machine->config->name, op->what, error->message);
-  checkpoint_op_free (op);
+  vireo_checkpoint_op_free (op);
 }
 
-static void
-op_fail_literal (CheckpointOp *op, VireoError code, const char *message)
+void
+vireo_checkpoint_op_fail_literal (CheckpointOp *op, VireoError code, const char *message)
 {
   g_autoptr (GError) error = g_error_new_literal (VIREO_ERROR, code, message);
-  op_fail (op, error);
+  vireo_checkpoint_op_fail (op, error);
 }
 
 /* ---- objects ---- */
@@ -244,8 +201,6 @@ static gboolean handle_delete (VireoDBusCheckpoint *iface, GDBusMethodInvocation
                                gboolean subtree, VireoMachine *machine);
 static gboolean handle_rename (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation,
                                const char *name, VireoMachine *machine);
-static gboolean handle_export (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation,
-                               const char *new_name, VireoMachine *machine);
 
 static void
 publish_checkpoint (VireoMachine *machine, const VireoCheckpoint *checkpoint)
@@ -264,7 +219,7 @@ publish_checkpoint (VireoMachine *machine, const VireoCheckpoint *checkpoint)
       g_signal_connect (iface, "handle-apply", G_CALLBACK (handle_apply), machine);
       g_signal_connect (iface, "handle-delete", G_CALLBACK (handle_delete), machine);
       g_signal_connect (iface, "handle-rename", G_CALLBACK (handle_rename), machine);
-      g_signal_connect (iface, "handle-export", G_CALLBACK (handle_export), machine);
+      g_signal_connect (iface, "handle-export", G_CALLBACK (vireo_checkpoints_handle_export), machine);
       vireo_dbus_object_skeleton_set_checkpoint (object, iface);
       g_hash_table_insert (machine->checkpoint_objects, g_strdup (checkpoint->id), object);
       vireo_dbus_checkpoint_set_name (iface, checkpoint->name);
@@ -284,8 +239,8 @@ publish_checkpoint (VireoMachine *machine, const VireoCheckpoint *checkpoint)
 }
 
 /* The checkpoint a call on one of the objects is for, or NULL with NotFound returned. */
-static VireoCheckpoint *
-require_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
+VireoCheckpoint *
+vireo_checkpoints_require (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
   const char *path = g_dbus_method_invocation_get_object_path (invocation);
   const char *id = strrchr (path, '/') + 1;
@@ -331,8 +286,8 @@ add_writable_images (GPtrArray *images, const VireoMachineConfig *config)
 }
 
 /* The first writable raw disk, which checkpoints cannot cover. */
-static const VireoDiskConfig *
-find_writable_raw (const VireoMachineConfig *config)
+const VireoDiskConfig *
+vireo_checkpoints_find_writable_raw (const VireoMachineConfig *config)
 {
   for (guint i = 0; i < config->disks->len; i++)
     {
@@ -345,12 +300,20 @@ find_writable_raw (const VireoMachineConfig *config)
 }
 
 /* The definition a checkpoint was taken with. */
-static VireoMachineConfig *
-load_definition (VireoMachine *machine, const char *id, GError **error)
+VireoMachineConfig *
+vireo_checkpoints_load_definition (VireoMachine *machine, const char *id, GError **error)
 {
   g_autofree char *folder = vireo_checkpoint_tree_folder (machine->checkpoints, id);
   g_autofree char *path = g_build_filename (folder, "definition.xml", NULL);
   g_autofree char *xml = NULL;
+
+  /* A create that did not finish left it in the temporary folder (for its doomed snapshots). */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_autofree char *temp = vireo_checkpoint_tree_temp_folder (machine->checkpoints, id);
+      g_free (path);
+      path = g_build_filename (temp, "definition.xml", NULL);
+    }
   g_autoptr (GError) local = NULL;
   VireoMachineConfig *config;
 
@@ -400,13 +363,31 @@ write_definition (const char *folder, const VireoMachineConfig *config, GError *
 
 /* ---- qemu-img on each image, one after the other (machine off or saved) ---- */
 
+int
+vireo_checkpoints_open_image (VireoMachine *machine, const char *path, int flags, GError **error)
+{
+  int fd = vireo_machine_config_open_image (machine->config, path, flags);
+  int errsv;
+
+  if (fd >= 0 && fcntl (fd, F_SETFL, 0) == 0)
+    return fd;
+  errsv = errno;
+  if (fd >= 0)
+    close (fd);
+  g_set_error (error, VIREO_ERROR, vireo_error_code_for_errno (errsv), "cannot open the disk image %s: %s",
+               path, g_strerror (errsv));
+  errno = errsv;
+  return -1;
+}
+
 /* The identity qemu-img takes for the image @path, opened as @fd: the owner of the machine's files, or
  * for an image of vireod's own folder vireod itself.  In system mode vireod is root, and qemu-img opens
  * whatever an image's header names: so an image of vireod's must name nothing (no backing file, no
  * external data file), or a header rewritten by someone who kept a descriptor could make root read
  * /etc/shadow into a disk. */
-static gboolean
-qemu_img_identity (VireoMachine *machine, const char *path, int fd, VireoIdentity *identity, GError **error)
+gboolean
+vireo_checkpoints_qemu_img_identity (VireoMachine *machine, const char *path, int fd, VireoIdentity *identity,
+                                     GError **error)
 {
   HvImageInfo info;
   guint8 header[80];
@@ -482,6 +463,7 @@ run_next_image (CheckpointOp *op)
   const char *path;
   VireoIdentity identity;
   int fd;
+  g_autoptr (GError) open_error = NULL;
 
   if (op->next_image >= op->images->len)
     {
@@ -489,21 +471,14 @@ run_next_image (CheckpointOp *op)
       return;
     }
   path = g_ptr_array_index (op->images, op->next_image);
-  fd = vireo_machine_config_open_image (op->machine->config, path, O_RDWR);
-  if (fd >= 0 && fcntl (fd, F_SETFL, 0) < 0)
-    {
-      close (fd);
-      fd = -1;
-    }
+  fd = vireo_checkpoints_open_image (op->machine, path, O_RDWR, &open_error);
   if (fd < 0)
     {
-      int errsv = errno;
       /* An image that is gone has no snapshot to delete. */
-      if (strcmp (op->snapshot_flag, "-d") != 0 || errsv != ENOENT)
+      if (strcmp (op->snapshot_flag, "-d") != 0 || errno != ENOENT)
         {
           if (op->error == NULL)
-            op->error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
-                                     "cannot open the disk image %s: %s", path, g_strerror (errsv));
+            op->error = g_steal_pointer (&open_error);
           if (strcmp (op->snapshot_flag, "-d") != 0)
             op->next_image = op->images->len;
         }
@@ -514,7 +489,7 @@ run_next_image (CheckpointOp *op)
   /* As its owner: whatever the image's header names is opened with their rights, not vireod's. */
   {
     g_autoptr (GError) error = NULL;
-    if (!qemu_img_identity (op->machine, path, fd, &identity, &error))
+    if (!vireo_checkpoints_qemu_img_identity (op->machine, path, fd, &identity, &error))
       {
         close (fd);
         if (op->error == NULL)
@@ -619,7 +594,7 @@ remove_next_doomed (CheckpointOp *op)
   g_ptr_array_set_size (op->images, 0);
   add_writable_images (op->images, machine->config);
   {
-    g_autoptr (VireoMachineConfig) definition = load_definition (machine, id, NULL);
+    g_autoptr (VireoMachineConfig) definition = vireo_checkpoints_load_definition (machine, id, NULL);
     add_writable_images (op->images, definition);
   }
   g_free (op->id);
@@ -665,10 +640,10 @@ apply_offline (CheckpointOp *op)
   g_autoptr (GError) error = NULL;
 
   g_clear_pointer (&op->definition, vireo_machine_config_free);
-  op->definition = load_definition (machine, op->id, &error);
+  op->definition = vireo_checkpoints_load_definition (machine, op->id, &error);
   if (op->definition == NULL)
     {
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   /* The journal first: from here on, a crash is finished by applying again. */
@@ -678,7 +653,7 @@ apply_offline (CheckpointOp *op)
     {
       g_free (machine->checkpoints->applying);
       machine->checkpoints->applying = g_strdup ("");
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   g_ptr_array_set_size (op->images, 0);
@@ -700,7 +675,7 @@ apply_offline_images_done (CheckpointOp *op)
   if (op->error != NULL)
     {
       /* The journal stays: the disks may be half applied, and the next try finishes it. */
-      op_fail (op, op->error);
+      vireo_checkpoint_op_fail (op, op->error);
       return;
     }
   if (!vireo_machine_store_discard_saved_state (machine->daemon->store, machine->config->uuid, &error)
@@ -711,14 +686,14 @@ apply_offline_images_done (CheckpointOp *op)
       if (error == NULL)
         error = g_error_new (VIREO_ERROR, VIREO_ERROR_FAILED, "cannot create %s: %s", state_dir,
                              g_strerror (errno));
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   config = definition_to_apply (machine, op->definition);
   if (!vireo_machine_store_save (machine->daemon->store, config, &error))
     {
       vireo_machine_config_free (config);
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   vireo_machine_config_free (machine->config);
@@ -735,7 +710,7 @@ apply_offline_images_done (CheckpointOp *op)
   machine->checkpoints->applying = g_strdup ("");
   if (!save_tree (machine, &error))
     {
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   publish_tree (machine);
@@ -743,7 +718,7 @@ apply_offline_images_done (CheckpointOp *op)
   if (op->done != NULL)
     {
       op->done (op, NULL);
-      checkpoint_op_free (op);
+      vireo_checkpoint_op_free (op);
       return;
     }
   if (op->start)
@@ -751,13 +726,13 @@ apply_offline_images_done (CheckpointOp *op)
       /* Start replies to the call (with the same empty reply as Apply). */
       g_autoptr (GDBusMethodInvocation) invocation = g_steal_pointer (&op->invocation);
       g_autoptr (VireoMachine) machine_ref = g_object_ref (machine);
-      checkpoint_op_free (op);
+      vireo_checkpoint_op_free (op);
       vireo_machine_start_worker (machine_ref, invocation);
       return;
     }
   if (op->invocation != NULL)
     g_dbus_method_invocation_return_value (op->invocation, NULL);
-  checkpoint_op_free (op);
+  vireo_checkpoint_op_free (op);
 }
 
 /* ---- recovery: an apply to finish, doomed checkpoints to remove ---- */
@@ -767,7 +742,7 @@ recover_doomed_done (CheckpointOp *op)
 {
   if (op->then != NULL)
     op->then (op, NULL);
-  checkpoint_op_free (op);
+  vireo_checkpoint_op_free (op);
 }
 
 static void
@@ -782,7 +757,7 @@ recover_applied (CheckpointOp *op, GError *error)
         op->then (op, error);
       return;
     }
-  next = checkpoint_op_new (op->machine, op->invocation, "recover");
+  next = vireo_checkpoint_op_new (op->machine, op->invocation, "recover");
   next->then = op->then;
   remove_doomed (next, recover_doomed_done);
 }
@@ -847,7 +822,7 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
   doom_untracked_snapshots (machine);
   if (!needs_recovery (machine))
     return FALSE;
-  op = checkpoint_op_new (machine, invocation, "recover");
+  op = vireo_checkpoint_op_new (machine, invocation, "recover");
   op->then = then;
   if (*machine->checkpoints->applying != '\0')
     {
@@ -906,7 +881,7 @@ create_failed_cleanup_done (CheckpointOp *op)
       vireo_checkpoint_tree_forget_doomed (machine->checkpoints, op->id);
       save_tree (machine, NULL);
     }
-  op_fail (op, cause);
+  vireo_checkpoint_op_fail (op, cause);
 }
 
 /* A create that failed halfway (taking @cause): its snapshots (some may exist) and folder go, then the
@@ -967,12 +942,12 @@ create_finish (CheckpointOp *op)
   if (op->done != NULL)
     {
       op->done (op, NULL);
-      checkpoint_op_free (op);
+      vireo_checkpoint_op_free (op);
       return;
     }
   if (op->invocation != NULL)
     vireo_dbus_machine_complete_create_checkpoint (machine->iface, op->invocation, path);
-  checkpoint_op_free (op);
+  vireo_checkpoint_op_free (op);
 }
 
 static void
@@ -1037,13 +1012,13 @@ default_name (const char *prefix, const char *machine_name)
 }
 
 /* Takes the checkpoint described by op->name and op->kind (machine in any state that has one). */
-static void
-create_start (CheckpointOp *op)
+void
+vireo_checkpoints_create_start (CheckpointOp *op)
 {
   VireoMachine *machine = op->machine;
   g_autoptr (GError) error = NULL;
   g_autofree char *temp = NULL;
-  const VireoDiskConfig *raw = find_writable_raw (machine->config);
+  const VireoDiskConfig *raw = vireo_checkpoints_find_writable_raw (machine->config);
 
   if (raw != NULL)
     {
@@ -1051,7 +1026,7 @@ create_start (CheckpointOp *op)
                                                   "Convert it (option “convert-raw”) or make it "
                                                   "read-only.",
                                                   raw->target);
-      op_fail_literal (op, VIREO_ERROR_NOT_SUPPORTED, message);
+      vireo_checkpoint_op_fail_literal (op, VIREO_ERROR_NOT_SUPPORTED, message);
       return;
     }
 
@@ -1063,7 +1038,7 @@ create_start (CheckpointOp *op)
   if (!save_tree (machine, &error))
     {
       vireo_checkpoint_tree_forget_doomed (machine->checkpoints, op->id);
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   if (g_mkdir_with_parents (temp, 0700) < 0)
@@ -1150,8 +1125,8 @@ create_start (CheckpointOp *op)
 }
 
 /* Whether the machine is in a state a checkpoint operation may start from; else InvalidState. */
-static gboolean
-check_can_operate (VireoMachine *machine, GDBusMethodInvocation *invocation, GError **error)
+gboolean
+vireo_checkpoints_check_can_operate (VireoMachine *machine, GDBusMethodInvocation *invocation, GError **error)
 {
   if (machine->checkpoints == NULL)
     {
@@ -1214,175 +1189,6 @@ parse_create_options (VireoMachine *machine, GVariant *options, char **kind, gbo
   return TRUE;
 }
 
-/* ---- convert-raw: each writable raw disk becomes a qcow2 copy next to the machine's other images ---- */
-
-static void convert_next (CheckpointOp *op);
-
-static void
-convert_failed (CheckpointOp *op, GError *error)
-{
-  /* The copies go; the raw files were never touched. */
-  for (guint i = 0; i < op->copies->len; i++)
-    unlink (g_ptr_array_index (op->copies, i));
-  op_fail (op, error);
-}
-
-static void
-on_converted (GObject *source, GAsyncResult *result, gpointer data)
-{
-  CheckpointOp *op = data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vireo_qemu_img_run_finish (result, &error))
-    {
-      g_autoptr (GError) wrapped = g_error_new (VIREO_ERROR, error->code, "cannot convert %s to qcow2: %s",
-                                                (const char *) g_ptr_array_index (op->images, op->next_image),
-                                                error->message);
-      convert_failed (op, wrapped);
-      return;
-    }
-  op->next_image++;
-  vireo_dbus_machine_emit_checkpoint_progress (op->machine->iface, "convert",
-                                               MIN (1.0, (double) op->next_image / op->images->len));
-  convert_next (op);
-}
-
-/* Once every copy is made: the definition names the copies (the raw files stay), then the checkpoint. */
-static void
-convert_done (CheckpointOp *op)
-{
-  VireoMachine *machine = op->machine;
-  g_autoptr (VireoMachineConfig) config = vireo_machine_config_copy (machine->config);
-  g_autoptr (GError) error = NULL;
-
-  for (guint i = 0; i < config->disks->len; i++)
-    {
-      VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-      for (guint j = 0; j < op->images->len; j++)
-        if (!disk->readonly && strcmp (disk->device, "disk") == 0
-            && strcmp (disk->path, g_ptr_array_index (op->images, j)) == 0)
-          {
-            g_free (disk->path);
-            disk->path = g_strdup (g_ptr_array_index (op->copies, j));
-            g_free (disk->format);
-            disk->format = g_strdup ("qcow2");
-          }
-    }
-  if (!vireo_machine_store_save (machine->daemon->store, config, &error))
-    {
-      convert_failed (op, error);
-      return;
-    }
-  vireo_machine_config_free (machine->config);
-  machine->config = g_steal_pointer (&config);
-  vireo_dbus_machine_set_settings (machine->iface, vireo_machine_config_to_settings (machine->config));
-  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (machine->iface));
-  g_message ("%s: converted %u raw disk(s) to qcow2 for a checkpoint", machine->config->name,
-             op->images->len);
-  g_ptr_array_set_size (op->images, 0);
-  create_start (op);
-}
-
-static void
-convert_next (CheckpointOp *op)
-{
-  VireoMachine *machine = op->machine;
-  const char *path;
-  VireoIdentity identity;
-  int fd;
-
-  if (op->next_image >= op->images->len)
-    {
-      convert_done (op);
-      return;
-    }
-  path = g_ptr_array_index (op->images, op->next_image);
-  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
-  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
-    {
-      int errsv = errno;
-      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
-                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
-      if (fd >= 0)
-        close (fd);
-      convert_failed (op, error);
-      return;
-    }
-  /* A raw image names no other file, so reading it through fd 3 needs nobody's rights but the
-   * opener's; the copy is written by vireod into its own folder. */
-  vireo_identity_init (&identity, VIREO_OWN_UID);
-  {
-    const char *argv[] = { op->qemu_img,
-                           "convert",
-                           "-f",
-                           "raw",
-                           "-O",
-                           "qcow2",
-                           "/proc/self/fd/3",
-                           g_ptr_array_index (op->copies, op->next_image),
-                           NULL };
-    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_converted, op);
-  }
-}
-
-/* A free name for the copy of disk @target in @folder: "<target>.qcow2", else "<target>-<n>.qcow2". */
-static char *
-copy_path_for (const char *folder, const char *target, GPtrArray *taken)
-{
-  for (guint n = 1;; n++)
-    {
-      g_autofree char *base = n == 1 ? g_strdup_printf ("%s.qcow2", target)
-                                     : g_strdup_printf ("%s-%u.qcow2", target, n);
-      char *path = g_build_filename (folder, base, NULL);
-      gboolean used = g_file_test (path, G_FILE_TEST_EXISTS);
-
-      for (guint i = 0; !used && i < taken->len; i++)
-        used = strcmp (g_ptr_array_index (taken, i), path) == 0;
-      if (!used)
-        return path;
-      g_free (path);
-    }
-}
-
-/* Converts the machine's writable raw disks (it is off), then takes the checkpoint. */
-static void
-convert_then_create (CheckpointOp *op)
-{
-  VireoMachine *machine = op->machine;
-  g_autofree char *folder = vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
-  g_autoptr (GError) error = NULL;
-
-  if (is_active (machine) || state_is (machine, "saved"))
-    {
-      g_autofree char *message = g_strdup_printf ("“%s” is %s; its raw disks can be converted only while it "
-                                                  "is off (its saved state holds the disks as "
-                                                  "they are)",
-                                                  machine->config->name, state (machine));
-      op_fail_literal (op, VIREO_ERROR_INVALID_STATE, message);
-      return;
-    }
-  if ((op->qemu_img = vireo_qemu_img_find (&error)) == NULL)
-    {
-      op_fail (op, error);
-      return;
-    }
-  op->copies = g_ptr_array_new_with_free_func (g_free);
-  g_ptr_array_set_size (op->images, 0);
-  for (guint i = 0; i < machine->config->disks->len; i++)
-    {
-      const VireoDiskConfig *disk = g_ptr_array_index (machine->config->disks, i);
-      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0'
-          || strcmp (disk->format, "qcow2") == 0)
-        continue;
-      g_ptr_array_add (op->images, g_strdup (disk->path));
-      g_ptr_array_add (op->copies, copy_path_for (folder, disk->target, op->copies));
-    }
-  op->next_image = 0;
-  if (machine->disk_cancellable == NULL)
-    machine->disk_cancellable = g_cancellable_new ();
-  convert_next (op);
-}
-
 static void
 create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -1393,25 +1199,25 @@ create_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean convert_raw;
   CheckpointOp *op;
 
-  if (wait_for_recovery (machine, invocation, create_checkpoint))
+  if (vireo_checkpoints_wait_for_recovery (machine, invocation, create_checkpoint))
     return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s@a{sv})", &name, &options);
   if (!parse_create_options (machine, options, &kind, &convert_raw, &error)
       || (*name != '\0' && !vireo_checkpoint_check_name (name, &error))
-      || !check_can_operate (machine, invocation, &error))
+      || !vireo_checkpoints_check_can_operate (machine, invocation, &error))
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
   if (recover_first (machine, invocation, create_checkpoint))
     return;
-  op = checkpoint_op_new (machine, invocation, "create");
+  op = vireo_checkpoint_op_new (machine, invocation, "create");
   op->name = *name != '\0' ? g_strdup (name) : default_name ("", machine->config->name);
   op->kind = g_steal_pointer (&kind);
-  if (convert_raw && find_writable_raw (machine->config) != NULL)
-    convert_then_create (op);
+  if (convert_raw && vireo_checkpoints_find_writable_raw (machine->config) != NULL)
+    vireo_checkpoints_convert_then_create (op);
   else
-    create_start (op);
+    vireo_checkpoints_create_start (op);
 }
 
 static gboolean
@@ -1452,13 +1258,13 @@ on_worker_applied (GObject *source, GAsyncResult *result, gpointer data)
   machine->checkpoints->applying = g_strdup ("");
   if (!save_tree (machine, &error))
     {
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   publish_tree (machine);
   if (op->invocation != NULL)
     g_dbus_method_invocation_return_value (op->invocation, NULL);
-  checkpoint_op_free (op);
+  vireo_checkpoint_op_free (op);
 }
 
 /* The running machine's definition is the checkpoint's (name and checkpoint settings aside). */
@@ -1479,7 +1285,7 @@ on_turned_off_for_apply (GObject *source, GAsyncResult *result, gpointer data)
 
   if (!g_task_propagate_boolean (G_TASK (result), &error) && is_active (op->machine))
     {
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   apply_offline (op);
@@ -1503,7 +1309,7 @@ apply_now (CheckpointOp *op)
 
   if (checkpoint == NULL)
     {
-      op_fail_literal (op, VIREO_ERROR_NOT_FOUND, "the checkpoint is gone");
+      vireo_checkpoint_op_fail_literal (op, VIREO_ERROR_NOT_FOUND, "the checkpoint is gone");
       return;
     }
   if (!is_active (machine))
@@ -1511,10 +1317,10 @@ apply_now (CheckpointOp *op)
       apply_offline (op);
       return;
     }
-  op->definition = load_definition (machine, op->id, &error);
+  op->definition = vireo_checkpoints_load_definition (machine, op->id, &error);
   if (op->definition == NULL)
     {
-      op_fail (op, error);
+      vireo_checkpoint_op_fail (op, error);
       return;
     }
   if (op->start && checkpoint->has_state && same_definition (machine, op->definition))
@@ -1535,7 +1341,7 @@ apply_now (CheckpointOp *op)
                                  g_strerror (errno));
           if (fd >= 0)
             close (fd);
-          op_fail (op, error);
+          vireo_checkpoint_op_fail (op, error);
           return;
         }
       close (fd);
@@ -1545,7 +1351,7 @@ apply_now (CheckpointOp *op)
         {
           g_free (machine->checkpoints->applying);
           machine->checkpoints->applying = g_strdup ("");
-          op_fail (op, error);
+          vireo_checkpoint_op_fail (op, error);
           return;
         }
       g_variant_dict_init (&options, NULL);
@@ -1588,7 +1394,7 @@ apply_after_current (CheckpointOp *created, GError *error)
     {
       g_autoptr (GError) copy = g_error_copy (error);
       g_prefix_error (&copy, "cannot take a checkpoint of the current state first: ");
-      op_fail (op, copy);
+      vireo_checkpoint_op_fail (op, copy);
       return;
     }
   take_machine (op);
@@ -1608,7 +1414,7 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   GVariant *value;
   CheckpointOp *op;
 
-  if (wait_for_recovery (machine, invocation, apply_checkpoint))
+  if (vireo_checkpoints_wait_for_recovery (machine, invocation, apply_checkpoint))
     return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(@a{sv})", &options);
   g_variant_iter_init (&iter, options);
@@ -1629,26 +1435,26 @@ apply_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
           return;
         }
     }
-  if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
+  if ((checkpoint = vireo_checkpoints_require (machine, invocation)) == NULL)
     return;
-  if (!check_can_operate (machine, invocation, &error))
+  if (!vireo_checkpoints_check_can_operate (machine, invocation, &error))
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
   if (recover_first (machine, invocation, apply_checkpoint))
     return;
-  op = checkpoint_op_new (machine, invocation, "apply");
+  op = vireo_checkpoint_op_new (machine, invocation, "apply");
   op->id = g_strdup (checkpoint->id);
   op->start = start;
   if (take_current)
     {
-      CheckpointOp *current = checkpoint_op_new (machine, NULL, "create");
+      CheckpointOp *current = vireo_checkpoint_op_new (machine, NULL, "create");
       current->name = default_name ("", machine->config->name);
       current->kind = g_strdup (machine->config->checkpoint_kind);
       current->done = apply_after_current;
       current->done_data = op;
-      create_start (current);
+      vireo_checkpoints_create_start (current);
       return;
     }
   apply_now (op);
@@ -1669,7 +1475,7 @@ delete_done (CheckpointOp *op)
 {
   if (op->invocation != NULL)
     g_dbus_method_invocation_return_value (op->invocation, NULL);
-  checkpoint_op_free (op);
+  vireo_checkpoint_op_free (op);
 }
 
 static void
@@ -1682,12 +1488,12 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean subtree;
   CheckpointOp *op;
 
-  if (wait_for_recovery (machine, invocation, delete_checkpoint))
+  if (vireo_checkpoints_wait_for_recovery (machine, invocation, delete_checkpoint))
     return;
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(b)", &subtree);
-  if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
+  if ((checkpoint = vireo_checkpoints_require (machine, invocation)) == NULL)
     return;
-  if (!check_can_operate (machine, invocation, &error))
+  if (!vireo_checkpoints_check_can_operate (machine, invocation, &error))
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
@@ -1705,7 +1511,7 @@ delete_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
       return;
     }
   publish_tree (machine);
-  op = checkpoint_op_new (machine, invocation, "delete");
+  op = vireo_checkpoint_op_new (machine, invocation, "delete");
   remove_doomed (op, delete_done);
 }
 
@@ -1728,7 +1534,7 @@ rename_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
   const char *name;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &name);
-  if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
+  if ((checkpoint = vireo_checkpoints_require (machine, invocation)) == NULL)
     return;
   if (!vireo_checkpoint_check_name (name, &error))
     {
@@ -1753,225 +1559,6 @@ handle_rename (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation, co
                VireoMachine *machine)
 {
   vireo_machine_authorize (machine, invocation, VIREO_ACTION_MODIFY, rename_checkpoint);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-/* ---- Export ---- */
-
-/* A copy of each writable disk as it was in the checkpoint, into the new machine's folder. */
-typedef struct
-{
-  CheckpointOp *op;
-  VireoMachineConfig *config; /* the new machine */
-  char *folder;               /* its folder */
-  GPtrArray *sources;         /* char *: each writable image of the checkpoint */
-  GPtrArray *copies;          /* char *: where each goes */
-  guint next;
-} ExportJob;
-
-static void
-export_job_free (ExportJob *job)
-{
-  g_clear_pointer (&job->config, vireo_machine_config_free);
-  g_free (job->folder);
-  g_ptr_array_unref (job->sources);
-  g_ptr_array_unref (job->copies);
-  g_free (job);
-}
-
-static void export_next (ExportJob *job);
-
-static void
-export_failed (ExportJob *job, GError *error)
-{
-  CheckpointOp *op = job->op;
-
-  /* Nothing of a half-made machine stays: its folder holds only the copies made here. */
-  for (guint i = 0; i < job->copies->len; i++)
-    unlink (g_ptr_array_index (job->copies, i));
-  rmdir (job->folder);
-  export_job_free (job);
-  op_fail (op, error);
-}
-
-static void
-on_exported_image (GObject *source, GAsyncResult *result, gpointer data)
-{
-  ExportJob *job = data;
-  g_autoptr (GError) error = NULL;
-
-  if (!vireo_qemu_img_run_finish (result, &error))
-    {
-      GError *wrapped = g_error_new (VIREO_ERROR, error->code, "cannot copy %s from the checkpoint: %s",
-                                     (const char *) g_ptr_array_index (job->sources, job->next),
-                                     error->message);
-      export_failed (job, wrapped);
-      g_error_free (wrapped);
-      return;
-    }
-  job->next++;
-  vireo_dbus_machine_emit_checkpoint_progress (job->op->machine->iface, "export",
-                                               MIN (1.0, (double) job->next / job->sources->len));
-  export_next (job);
-}
-
-static void
-export_next (ExportJob *job)
-{
-  CheckpointOp *op = job->op;
-  VireoMachine *machine = op->machine;
-  g_autofree char *option = NULL;
-  const char *path;
-  VireoIdentity identity;
-  int fd;
-
-  if (job->next >= job->sources->len)
-    {
-      VireoManager *manager = machine->daemon->manager;
-      g_autoptr (GDBusMethodInvocation) invocation = NULL;
-      g_autoptr (GError) error = NULL;
-      VireoMachineConfig *config;
-
-      /* Whoever exports names the other files (read-only disks, media, kernel) anew: checked with their
-       * rights, as Update checks them; the copies are the new machine's own. */
-      if (!vireo_machine_config_check_files (job->config, &error))
-        {
-          export_failed (job, error);
-          return;
-        }
-      invocation = g_steal_pointer (&op->invocation);
-      config = g_steal_pointer (&job->config);
-      export_job_free (job);
-      checkpoint_op_free (op);
-      g_message ("%s: exported a checkpoint as “%s”", machine->config->name, config->name);
-      vireo_manager_define_machine (manager, invocation, config);
-      return;
-    }
-  path = g_ptr_array_index (job->sources, job->next);
-  fd = vireo_machine_config_open_image (machine->config, path, O_RDONLY);
-  if (fd < 0 || fcntl (fd, F_SETFL, 0) < 0)
-    {
-      int errsv = errno;
-      g_autoptr (GError) error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv),
-                                              "cannot open the disk image %s: %s", path, g_strerror (errsv));
-      if (fd >= 0)
-        close (fd);
-      export_failed (job, error);
-      return;
-    }
-  /* Read as the owner of the machine's files (their rights open what the header names); images of
-   * vireod's own folder as vireod, which also writes the new machine's folder. */
-  {
-    g_autoptr (GError) error = NULL;
-    if (!qemu_img_identity (machine, path, fd, &identity, &error))
-      {
-        close (fd);
-        export_failed (job, error);
-        return;
-      }
-  }
-  option = g_strdup_printf ("snapshot.name=" VIREO_CHECKPOINT_SNAPSHOT_PREFIX "%s", op->id);
-  {
-    const char *argv[] = {
-      op->qemu_img, "convert", "-f",    "qcow2",           "-l",
-      option,       "-O",      "qcow2", "/proc/self/fd/3", g_ptr_array_index (job->copies, job->next),
-      NULL
-    };
-    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_exported_image,
-                              job);
-  }
-}
-
-static void
-export_authorized (VireoMachine *machine, GDBusMethodInvocation *invocation)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (VireoMachineConfig) definition = NULL;
-  g_autoptr (GVariant) settings = NULL;
-  VireoCheckpoint *checkpoint;
-  const char *new_name;
-  CheckpointOp *op;
-  ExportJob *job;
-
-  if (wait_for_recovery (machine, invocation, export_authorized))
-    return;
-  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &new_name);
-  if ((checkpoint = require_checkpoint (machine, invocation)) == NULL)
-    return;
-  if (!check_can_operate (machine, invocation, &error)
-      || (definition = load_definition (machine, checkpoint->id, &error)) == NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
-  /* The checkpoint's definition as a new machine: its own UUID, name and MACs. */
-  g_free (definition->uuid);
-  definition->uuid = g_uuid_string_random ();
-  settings = g_variant_ref_sink (g_variant_new_parsed ("{'name': <%s>}", new_name));
-  if (!vireo_machine_config_apply_settings (definition, settings, FALSE, &error))
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
-  for (guint i = 0; i < definition->nics->len; i++)
-    g_clear_pointer (&((VireoNicConfig *) g_ptr_array_index (definition->nics, i))->mac, g_free);
-  vireo_machine_config_assign_macs (definition);
-
-  op = checkpoint_op_new (machine, invocation, "export");
-  op->id = g_strdup (checkpoint->id);
-  job = g_new0 (ExportJob, 1);
-  job->op = op;
-  job->sources = g_ptr_array_new_with_free_func (g_free);
-  job->copies = g_ptr_array_new_with_free_func (g_free);
-  job->folder = vireo_machine_store_machine_dir (machine->daemon->store, definition->uuid);
-  for (guint i = 0; i < definition->disks->len; i++)
-    {
-      VireoDiskConfig *disk = g_ptr_array_index (definition->disks, i);
-      g_autofree char *base = NULL;
-
-      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0')
-        continue;
-      /* Named after the target: unique in the machine, whatever the sources were called. */
-      base = g_strdup_printf ("%s.qcow2", disk->target);
-      g_ptr_array_add (job->sources, g_strdup (disk->path));
-      g_ptr_array_add (job->copies, g_build_filename (job->folder, base, NULL));
-      g_free (disk->path);
-      disk->path = g_build_filename (job->folder, base, NULL);
-      g_free (disk->format);
-      disk->format = g_strdup ("qcow2");
-    }
-  definition->files_uid = vireo_authority_caller_uid (invocation);
-  job->config = g_steal_pointer (&definition);
-  if (job->sources->len > 0 && (op->qemu_img = vireo_qemu_img_find (&error)) == NULL)
-    {
-      export_failed (job, error);
-      return;
-    }
-  if (g_mkdir_with_parents (job->folder, 0700) < 0)
-    {
-      int errsv = errno;
-      error = g_error_new (VIREO_ERROR, vireo_error_code_for_errno (errsv), "cannot create %s: %s",
-                           job->folder, g_strerror (errsv));
-      export_failed (job, error);
-      return;
-    }
-  if (machine->disk_cancellable == NULL)
-    machine->disk_cancellable = g_cancellable_new ();
-  export_next (job);
-}
-
-static void
-export_checkpoint (VireoMachine *machine, GDBusMethodInvocation *invocation)
-{
-  /* A new machine: the create action too. */
-  vireo_machine_authorize (machine, invocation, VIREO_ACTION_CREATE, export_authorized);
-}
-
-static gboolean
-handle_export (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation, const char *new_name,
-               VireoMachine *machine)
-{
-  vireo_machine_authorize (machine, invocation, VIREO_ACTION_MODIFY, export_checkpoint);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -2007,12 +1594,12 @@ start_after_recovery (CheckpointOp *op, GError *error)
   if (error == NULL && machine->config->automatic_checkpoints && !is_active (machine)
       && !state_is (machine, "saved"))
     {
-      CheckpointOp *automatic = checkpoint_op_new (machine, op->invocation, "create");
+      CheckpointOp *automatic = vireo_checkpoint_op_new (machine, op->invocation, "create");
       automatic->name = default_name ("Automatic Checkpoint - ", machine->config->name);
       automatic->kind = g_strdup ("production");
       automatic->done = start_after;
       g_clear_object (&op->invocation);
-      create_start (automatic);
+      vireo_checkpoints_create_start (automatic);
       return;
     }
   start_after (op, error);
@@ -2023,7 +1610,7 @@ vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *i
 {
   CheckpointOp *op;
 
-  if (wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
+  if (vireo_checkpoints_wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
     return;
   if (is_active (machine) || machine->disk_operation != NULL)
     {
@@ -2038,11 +1625,11 @@ vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *i
       vireo_machine_start_worker (machine, invocation);
       return;
     }
-  op = checkpoint_op_new (machine, invocation, "create");
+  op = vireo_checkpoint_op_new (machine, invocation, "create");
   op->name = default_name ("Automatic Checkpoint - ", machine->config->name);
   op->kind = g_strdup ("production");
   op->done = start_after;
-  create_start (op);
+  vireo_checkpoints_create_start (op);
 }
 
 /* ---- set-up ---- */
@@ -2093,7 +1680,7 @@ recover_after_reattach (gpointer data)
     recover (machine, NULL, NULL);
   else if (state_is (machine, "running") || state_is (machine, "paused"))
     {
-      CheckpointOp *op = checkpoint_op_new (machine, NULL, "recover");
+      CheckpointOp *op = vireo_checkpoint_op_new (machine, NULL, "recover");
       if (*machine->checkpoints->applying != '\0')
         {
           g_message ("%s: applying checkpoint %s again, as its apply was interrupted", machine->config->name,

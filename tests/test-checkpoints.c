@@ -354,12 +354,22 @@ test_crash_during_create (Fixture *f, gconstpointer data)
   g_assert_cmpstr (again->current, ==, kept);
   /* Their disk snapshots are for the caller to remove: the journal names them. */
   g_assert_cmpuint (again->doomed->len, ==, 2);
+  /* Their folders stay until their snapshots are gone: their definitions say where those are. */
+  make_folder (f, "cccccccccccccccc.tmp");
   g_assert_true (vireo_checkpoint_tree_remove_strays (again, NULL));
-  g_assert_false (exists (f, "aaaaaaaaaaaaaaaa.tmp"));
-  g_assert_false (exists (f, "bbbbbbbbbbbbbbbb"));
+  g_assert_true (exists (f, "aaaaaaaaaaaaaaaa.tmp"));
+  g_assert_true (exists (f, "bbbbbbbbbbbbbbbb"));
+  g_assert_false (exists (f, "cccccccccccccccc.tmp"));
   g_assert_false (exists (f, "tree.ini.tmp"));
   g_assert_true (exists (f, kept));
   g_assert_true (exists (f, "tree.ini"));
+  /* Once they are gone, the folders go with the ids. */
+  g_assert_true (vireo_checkpoint_tree_remove_folder (again, "aaaaaaaaaaaaaaaa", NULL));
+  vireo_checkpoint_tree_forget_doomed (again, "aaaaaaaaaaaaaaaa");
+  vireo_checkpoint_tree_forget_doomed (again, "bbbbbbbbbbbbbbbb");
+  g_assert_true (vireo_checkpoint_tree_remove_strays (again, NULL));
+  g_assert_false (exists (f, "aaaaaaaaaaaaaaaa.tmp"));
+  g_assert_false (exists (f, "bbbbbbbbbbbbbbbb"));
 }
 
 /* Apply, killed after the journal key was written: the next load sees it and applies again. */
@@ -413,6 +423,9 @@ test_crash_during_delete (Fixture *f, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (again->doomed, 0), ==, b);
   g_assert_true (exists (f, b));
   g_assert_true (vireo_checkpoint_tree_remove_strays (again, NULL));
+  g_assert_true (exists (f, b));
+  g_assert_true (vireo_checkpoint_tree_remove_folder (again, b, NULL));
+  vireo_checkpoint_tree_forget_doomed (again, b);
   g_assert_false (exists (f, b));
   g_assert_true (exists (f, a));
 }
