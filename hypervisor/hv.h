@@ -175,6 +175,8 @@ gboolean hv_vm_revert (HvVm *vm, int dir_fd, GError **error);
  * naming it, before any is touched).  The VM must be paused (its disks are quiesced); read-only disks
  * are left alone.  All or nothing where the format allows: a create that fails on a later disk is
  * deleted again from the earlier ones; apply and delete first check that every disk has the snapshot.
+ * "discard" deletes it from the disks that have it (none having it is no error: for cleaning up).
+ * A writable disk that is not qcow2 fails with HV_ERROR_NOT_SUPPORTED.
  * After "apply" the disks may have another size; the VM's state must be restored with them. */
 gboolean hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error);
 /* Ends the VM now, without asking the guest: the exit reason becomes HV_EXIT_STOPPED. */

@@ -466,27 +466,30 @@ broken:
 /* ---- The disks' internal snapshots ---- */
 
 static gboolean
+disk_has_snapshot (HvDevice *device, const char *name, GError **error)
+{
+  g_autoptr (GPtrArray) list = hv_block_snapshot_list (device->kind->block (device), error);
+
+  if (list == NULL)
+    return g_prefix_error (error, "%s: ", device->id), FALSE;
+  for (guint j = 0; j < list->len; j++)
+    {
+      HvBlockSnapshot *s = g_ptr_array_index (list, j);
+
+      if (g_strcmp0 (s->name, name) == 0 || g_strcmp0 (s->id, name) == 0)
+        return TRUE;
+    }
+  return g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "%s: its disk has no snapshot \"%s\"", device->id,
+                      name),
+         FALSE;
+}
+
+static gboolean
 disks_have_snapshot (GPtrArray *disks, const char *name, GError **error)
 {
   for (guint i = 0; i < disks->len; i++)
-    {
-      HvDevice *device = g_ptr_array_index (disks, i);
-      g_autoptr (GPtrArray) list = hv_block_snapshot_list (device->kind->block (device), error);
-      gboolean found = FALSE;
-
-      if (list == NULL)
-        return g_prefix_error (error, "%s: ", device->id), FALSE;
-      for (guint j = 0; j < list->len && !found; j++)
-        {
-          HvBlockSnapshot *s = g_ptr_array_index (list, j);
-
-          found = g_strcmp0 (s->name, name) == 0 || g_strcmp0 (s->id, name) == 0;
-        }
-      if (!found)
-        return g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "%s: its disk has no snapshot \"%s\"",
-                            device->id, name),
-               FALSE;
-    }
+    if (!disk_has_snapshot (g_ptr_array_index (disks, i), name, error))
+      return FALSE;
   return TRUE;
 }
 
@@ -497,6 +500,7 @@ hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error
   g_autoptr (GPtrArray) disks = g_ptr_array_new ();
   HvBlockSnapshotOp kind;
   gboolean paused;
+  gboolean if_present = FALSE;
 
   g_return_val_if_fail (vm != NULL, FALSE);
   if (g_strcmp0 (op, "create") == 0)
@@ -505,9 +509,14 @@ hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error
     kind = HV_BLOCK_SNAPSHOT_APPLY;
   else if (g_strcmp0 (op, "delete") == 0)
     kind = HV_BLOCK_SNAPSHOT_DELETE;
+  else if (g_strcmp0 (op, "discard") == 0)
+    {
+      kind = HV_BLOCK_SNAPSHOT_DELETE;
+      if_present = TRUE;
+    }
   else
     return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                        "there is no disk snapshot operation \"%s\" (create, apply, delete)",
+                        "there is no disk snapshot operation \"%s\" (create, apply, delete, discard)",
                         op ? op : "(null)"),
            FALSE;
 
@@ -530,13 +539,20 @@ hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error
       if (hv_block_is_read_only (block))
         continue;
       if (hv_block_get_format (block) != HV_BLOCK_FORMAT_QCOW2)
-        return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+        return g_set_error (error, HV_ERROR, HV_ERROR_NOT_SUPPORTED,
                             "%s: its disk is a %s image: checkpoints need qcow2", device->id,
                             hv_block_format_name (hv_block_get_format (block))),
                FALSE;
       g_ptr_array_add (disks, device);
     }
-  if (kind != HV_BLOCK_SNAPSHOT_CREATE && !disks_have_snapshot (disks, name, error))
+  if (if_present)
+    {
+      /* Only the disks that have it. */
+      for (guint i = disks->len; i-- > 0;)
+        if (!disk_has_snapshot (g_ptr_array_index (disks, i), name, NULL))
+          g_ptr_array_remove_index (disks, i);
+    }
+  else if (kind != HV_BLOCK_SNAPSHOT_CREATE && !disks_have_snapshot (disks, name, error))
     return FALSE;
 
   for (guint i = 0; i < disks->len; i++)
