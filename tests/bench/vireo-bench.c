@@ -1885,11 +1885,11 @@ ckpt_command (CkptVm *c, VmmId id, const char *command, gint64 counting_below, g
               gint64 *guest_ns, GError **error)
 {
   g_autofree char *line = g_strconcat (command, "\n", NULL);
-  gsize scan;
+  gsize scan, from;
   gint64 start, deadline;
 
   ckpt_trim (c);
-  scan = c->vm.out->len;
+  scan = from = c->vm.out->len;
   g_string_truncate (c->reply, 0);
   *answer_ns = *guest_ns = -1;
   start = now_ns ();
@@ -1912,11 +1912,15 @@ ckpt_command (CkptVm *c, VmmId id, const char *command, gint64 counting_below, g
         return FALSE;
       if (c->control < 0 || now_ns () > deadline)
         {
-          g_set_error (error, BENCH_ERROR, 0, "“%s”: %s (answer so far: %s; console: ...%.300s)", command,
+          g_set_error (error, BENCH_ERROR, 0,
+                       "“%s”: %s (answer so far: %s; waiting for a count below %" G_GINT64_FORMAT
+                       "; console after the command: %.200s ... %.200s)",
+                       command,
                        c->control < 0   ? "the control connection closed"
                        : *answer_ns < 0 ? "no answer in time"
                                         : "the guest did not count from the checkpoint in time",
-                       c->reply->str, c->vm.out->str + (c->vm.out->len > 300 ? c->vm.out->len - 300 : 0));
+                       c->reply->str, counting_below, c->vm.out->str + from,
+                       c->vm.out->str + (c->vm.out->len > from + 200 ? c->vm.out->len - 200 : from));
           return FALSE;
         }
     }

@@ -20,13 +20,9 @@
  *   frames: power off (REASON)              then ACPI power-off (power button or count reached) */
 #include "kit.h"
 
-#define WIDTH             1920
-#define HEIGHT            1080
-#define DEFAULT_FPS       60
-#define PM_TIMER_HZ       3579545u
-#define PM_TIMER_MASK     0xffffffu /* a 24-bit timer is the minimum; only the low 24 bits are used */
-#define CALIBRATE_TICKS   (PM_TIMER_HZ / 10) /* 100 ms */
-#define CALIBRATE_GIVE_UP (1ull << 36)       /* TSC cycles: ~10 s even at 6 GHz, for a dead timer */
+#define WIDTH       1920
+#define HEIGHT      1080
+#define DEFAULT_FPS 60
 
 static KitFb fb;
 
@@ -38,31 +34,6 @@ frame_colour (uint64_t n)
   uint32_t b = (uint32_t) (n & 15) * 16 + 8;
 
   return r << 16 | g << 8 | b;
-}
-
-/* TSC cycles per millisecond, counted over 100 ms of the ACPI PM timer (every read is an exit, so
- * the error is one exit, tens of microseconds: well under 0.1 %); 0 when there is no timer. */
-static uint64_t
-measure_tsc_khz (void)
-{
-  KitAcpiPm pm;
-  uint32_t start, now, elapsed = 0;
-  uint64_t tsc_start, tsc_end;
-
-  if (!kit_acpi_pm (&pm) || pm.pm_tmr == 0)
-    return 0;
-  start = inl (pm.pm_tmr) & PM_TIMER_MASK;
-  tsc_start = kit_rdtsc ();
-  do
-    {
-      now = inl (pm.pm_tmr) & PM_TIMER_MASK;
-      elapsed = (now - start) & PM_TIMER_MASK;
-      tsc_end = kit_rdtsc ();
-      if (tsc_end - tsc_start > CALIBRATE_GIVE_UP)
-        return 0;
-    }
-  while (elapsed < CALIBRATE_TICKS);
-  return (tsc_end - tsc_start) * PM_TIMER_HZ / elapsed / 1000;
 }
 
 static void power_off (const char *reason) __attribute__ ((noreturn));
@@ -86,7 +57,7 @@ frames_main (void *unused)
   if (fps > 1000)
     fps = 1000;
   if (!given)
-    tsc_khz = measure_tsc_khz ();
+    tsc_khz = kit_measure_tsc_khz (100);
   if (tsc_khz == 0 && fps != 0)
     {
       kit_puts ("frames: no TSC rate (no ACPI PM timer): drawing unpaced\n");

@@ -1,5 +1,5 @@
 /* kit-acpi.c — the guest kit's ACPI walker: RSDP -> XSDT/RSDT -> tables, the FADT's PM registers,
- * the DSDT's \_S5 sleep type, and the polled power button.  Tables come from the VMM under test, so
+ * the DSDT's \_S5 sleep type, the polled power button, and the TSC's rate by the PM timer.  Tables come from the VMM under test, so
  * every length and pointer is checked before use and a bad one reads as "absent". */
 #include "kit-private.h"
 
@@ -336,4 +336,31 @@ kit_power_button_pressed (void)
     return false;
   outw (power_button_pm1a_evt, ACPI_PM1_PWRBTN); /* write 1 to clear */
   return true;
+}
+
+#define PM_TIMER_HZ       3579545u
+#define PM_TIMER_MASK     0xffffffu    /* a 24-bit timer is the minimum; only the low 24 bits are used */
+#define CALIBRATE_GIVE_UP (1ull << 36) /* TSC cycles: ~10 s even at 6 GHz, for a dead timer */
+
+uint64_t
+kit_measure_tsc_khz (unsigned ms)
+{
+  KitAcpiPm pm;
+  uint32_t start, now, elapsed = 0, ticks = (uint32_t) ((uint64_t) PM_TIMER_HZ * ms / 1000);
+  uint64_t tsc_start, tsc_end;
+
+  if (!kit_acpi_pm (&pm) || pm.pm_tmr == 0 || ticks == 0 || ticks > PM_TIMER_MASK / 2)
+    return 0;
+  start = inl (pm.pm_tmr) & PM_TIMER_MASK;
+  tsc_start = kit_rdtsc ();
+  do
+    {
+      now = inl (pm.pm_tmr) & PM_TIMER_MASK;
+      elapsed = (now - start) & PM_TIMER_MASK;
+      tsc_end = kit_rdtsc ();
+      if (tsc_end - tsc_start > CALIBRATE_GIVE_UP)
+        return 0;
+    }
+  while (elapsed < ticks);
+  return (tsc_end - tsc_start) * PM_TIMER_HZ / elapsed / 1000;
 }

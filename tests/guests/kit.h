@@ -234,6 +234,11 @@ bool kit_acpi_s5 (uint8_t *slp_typ_a, uint8_t *slp_typ_b);
 bool kit_power_button_arm (void);
 bool kit_power_button_pressed (void);
 
+/* The TSC's rate in kHz (cycles per millisecond), counted against the ACPI PM timer over @ms
+ * milliseconds (every timer read is an exit, so the error is about one exit, tens of microseconds); 0
+ * when the FADT names no PM timer or it does not tick. */
+uint64_t kit_measure_tsc_khz (unsigned ms);
+
 /* Machine control. */
 /* Enters S5 through PM1a_CNT (and PM1b_CNT); if the machine is still running afterwards it says so
  * on serial and tries an i8042 reset, then a triple fault, so a broken power-off never looks like a

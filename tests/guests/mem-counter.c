@@ -19,13 +19,9 @@
  * it no longer holds the pattern, so a memory restore that loses or mixes up pages is seen. */
 #include "kit.h"
 
-#define PM_TIMER_HZ       3579545u
-#define PM_TIMER_MASK     0xffffffu          /* a 24-bit timer is the minimum */
-#define CALIBRATE_TICKS   (PM_TIMER_HZ / 50) /* 20 ms */
-#define CALIBRATE_GIVE_UP (1ull << 36)       /* TSC cycles: ~10 s even at 6 GHz, for a dead timer */
-#define TOUCH_BASE        (16ull << 20)
-#define CHECK_BYTES       (1ull << 20)
-#define MEMMAP_RAM        1
+#define TOUCH_BASE  (16ull << 20)
+#define CHECK_BYTES (1ull << 20)
+#define MEMMAP_RAM  1
 
 /* The state a checkpoint must carry: in RAM, where the loop keeps it. */
 static volatile uint64_t count;
@@ -44,30 +40,6 @@ static inline uint64_t
 pattern (uint64_t address)
 {
   return (address * 0x9e3779b97f4a7c15ull) | 1;
-}
-
-/* TSC cycles per millisecond, counted over 20 ms of the ACPI PM timer; 0 without a timer. */
-static uint64_t
-measure_tsc_khz (void)
-{
-  KitAcpiPm pm;
-  uint32_t start, now, elapsed = 0;
-  uint64_t tsc_start, tsc_end;
-
-  if (!kit_acpi_pm (&pm) || pm.pm_tmr == 0)
-    return 0;
-  start = inl (pm.pm_tmr) & PM_TIMER_MASK;
-  tsc_start = kit_rdtsc ();
-  do
-    {
-      now = inl (pm.pm_tmr) & PM_TIMER_MASK;
-      elapsed = (now - start) & PM_TIMER_MASK;
-      tsc_end = kit_rdtsc ();
-      if (tsc_end - tsc_start > CALIBRATE_GIVE_UP)
-        return 0;
-    }
-  while (elapsed < CALIBRATE_TICKS);
-  return (tsc_end - tsc_start) * PM_TIMER_HZ / elapsed / 1000;
 }
 
 /* Whether [base, base + len) lies in one RAM range of the memory map. */
@@ -124,7 +96,7 @@ run (void *unused)
   if (period_ms == 0)
     period_ms = 1;
   if (!given)
-    tsc_khz = measure_tsc_khz ();
+    tsc_khz = kit_measure_tsc_khz (20);
   if (tsc_khz == 0)
     failed ("no TSC rate: no ACPI PM timer, and no tsc_khz=", 0);
   kit_printf ("mem-counter: tsc %lu kHz (%s)\n", tsc_khz, given ? "given" : "measured");
