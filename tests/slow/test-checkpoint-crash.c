@@ -597,6 +597,18 @@ ensure_running (Crash *c)
   g_assert_cmpstr (vireo_dbus_machine_get_state (c->machine), ==, "running");
 }
 
+/* Whether @pid is a live worker of the machine @uuid. */
+static gboolean
+process_listed (const char *uuid, pid_t pid)
+{
+  g_autoptr (GArray) pids = vireo_test_find_processes ("vireo-worker", uuid);
+
+  for (guint i = 0; i < pids->len; i++)
+    if (g_array_index (pids, pid_t, i) == pid)
+      return TRUE;
+  return FALSE;
+}
+
 /* One trial: @op on a random checkpoint (or a create), the victim killed after a random delay up to a
  * little more than the operation takes. */
 static void
@@ -669,9 +681,9 @@ trial (Crash *c, guint number, gboolean running_phase)
     }
   if (kill_worker)
     {
-      /* Until the kill is seen. */
-      VIREO_TEST_WAIT_FOR (!machine_running (c), "the machine to stop after its worker was killed",
-                           WAIT_SECONDS);
+      /* Until it is gone (an apply with start that it interrupted may have started a new one). */
+      VIREO_TEST_WAIT_FOR (!process_listed (vireo_dbus_machine_get_uuid (c->machine), worker),
+                           "the killed worker to be gone", WAIT_SECONDS);
     }
   crash_reconnect (c);
   /* Judged at rest: qemu-img cannot judge an image a worker has open (its caches are the worker's). */
