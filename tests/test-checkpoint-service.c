@@ -19,6 +19,15 @@
 #include <unistd.h>
 
 #define CHECKPOINT_IFACE "org.vireo.Vireo1.Checkpoint"
+/* What a test saw, in the test log and on stderr: the parent keeps a passing child's stdout to itself. */
+#define say(...)                                                                                             \
+  G_STMT_START                                                                                               \
+  {                                                                                                          \
+    g_autofree char *said_ = g_strdup_printf (__VA_ARGS__);                                                  \
+    g_test_message ("%s", said_);                                                                            \
+    g_printerr ("# %s\n", said_);                                                                            \
+  }                                                                                                          \
+  G_STMT_END
 /* What each test writes into a disk with qemu-io to tell its states apart. */
 #define PATTERN_LENGTH "64k"
 #define PATTERN_BYTES  (64 * 1024)
@@ -509,7 +518,7 @@ test_tree (Fixture *f)
     g_assert_null (reply);
     g_assert_nonnull (error);
     remote = g_dbus_error_get_remote_error (error);
-    g_test_message ("Apply of a deleted checkpoint: %s", error->message);
+    say ("Apply of a deleted checkpoint: %s", error->message);
     g_assert_true (g_strcmp0 (remote, ERROR_NAME ("NotFound")) == 0
                    || g_strcmp0 (remote, "org.freedesktop.DBus.Error.UnknownObject") == 0
                    || g_strcmp0 (remote, "org.freedesktop.DBus.Error.UnknownMethod") == 0
@@ -610,7 +619,7 @@ test_default_name_and_export (Fixture *f)
   name = checkpoint_string (f, path, "Name");
   kind = checkpoint_string (f, path, "Kind");
   consistency = checkpoint_string (f, path, "Consistency");
-  g_test_message ("default name: %s", name);
+  say ("default name: %s", name);
   for (GDateTime *t = before; t; t = t == before ? after : NULL)
     {
       g_autofree char *stamp = g_date_time_format (t, "Exporter - (%Y-%m-%d - %H:%M:%S)");
@@ -755,7 +764,7 @@ test_errors (Fixture *f)
       else
         reply = g_dbus_connection_call_finish (f->connection, pending[i].result, &call_error);
       g_clear_object (&pending[i].result);
-      g_test_message ("call %u of three at once: %s", i, call_error ? call_error->message : "done");
+      say ("call %u of three at once: %s", i, call_error ? call_error->message : "done");
       if (call_error)
         {
           assert_dbus_error (call_error, ERROR_NAME ("InvalidState"), NULL);
@@ -779,7 +788,7 @@ test_errors (Fixture *f)
                                             g_variant_new_parsed ("('r', @a{sv} {})"), NULL, &error);
     g_assert_null (reply);
     g_assert_nonnull (error);
-    g_test_message ("a raw disk: %s", error->message);
+    say ("a raw disk: %s", error->message);
     assert_dbus_error (error, ERROR_NAME ("NotSupported"), "vda");
     g_assert_nonnull (strstr (error->message, "raw"));
     g_assert_nonnull (strstr (error->message, "convert-raw"));
@@ -800,7 +809,7 @@ test_errors (Fixture *f)
 
     g_assert_true (g_variant_lookup (disk, "path", "&s", &path));
     g_assert_true (g_variant_lookup (disk, "format", "&s", &format));
-    g_test_message ("the converted disk: %s (%s)", path, format);
+    say ("the converted disk: %s (%s)", path, format);
     g_assert_cmpstr (format, ==, "qcow2");
     g_assert_cmpstr (path, !=, raw_image);
     g_assert_true (g_str_has_prefix (path, raw_folder));
@@ -1057,7 +1066,7 @@ test_running (Fixture *f)
       g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (machine), pending[i].result,
                                                              &call_error);
       g_clear_object (&pending[i].result);
-      g_test_message ("create %u of two at once: %s", i, call_error ? call_error->message : "done");
+      say ("create %u of two at once: %s", i, call_error ? call_error->message : "done");
       if (call_error)
         {
           assert_dbus_error (call_error, ERROR_NAME ("InvalidState"), NULL);
@@ -1108,7 +1117,7 @@ boot_and_count (VireoDBusMachine *machine)
   /* The whole number: up to the end of its line. */
   g_assert_true (serial_wait_for (fd, seen, line, "\n", WAIT_SECONDS));
   count = (guint) g_ascii_strtoull (seen->str + line + strlen ("boot counter "), NULL, 10);
-  g_test_message ("the guest says: boot counter %u", count);
+  say ("the guest says: boot counter %u", count);
   call_ok (machine, "TurnOff", NULL);
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
   close (fd);
@@ -1247,9 +1256,9 @@ test_mem_counter (Fixture *f)
   after_checkpoint = count_until (fd, seen, mark, before + 1);
   /* It runs on well past the checkpoint. */
   later = count_until (fd, seen, mark, after_checkpoint + 20);
-  g_test_message ("count %" G_GINT64_FORMAT " before the checkpoint, %" G_GINT64_FORMAT
-                  " just after, %" G_GINT64_FORMAT " at Apply",
-                  before, after_checkpoint, later);
+  say ("count %" G_GINT64_FORMAT " before the checkpoint, %" G_GINT64_FORMAT " just after, %" G_GINT64_FORMAT
+       " at Apply",
+       before, after_checkpoint, later);
   close (fd);
 
   apply (f, checkpoint, TRUE);
@@ -1275,7 +1284,7 @@ test_mem_counter (Fixture *f)
         break;
       serial_collect (fd, seen, 50);
     }
-  g_test_message ("count %" G_GINT64_FORMAT " after Apply", resumed);
+  say ("count %" G_GINT64_FORMAT " after Apply", resumed);
   g_assert_cmpint (resumed, >=, before);
   g_assert_cmpint (resumed, <=, after_checkpoint + 1);
   g_assert_cmpint (resumed, <, later);
@@ -1331,7 +1340,7 @@ test_settings (Fixture *f)
       const char *name = NULL;
       g_assert_true (g_variant_lookup (properties, "Name", "&s", &name));
       g_assert_true (g_variant_lookup (properties, "Kind", "&s", &value));
-      g_test_message ("automatic: %s", name);
+      say ("automatic: %s", name);
       g_assert_true (g_str_has_prefix (name, "Automatic Checkpoint - Auto - ("));
       g_assert_cmpstr (value, ==, "production");
     }
