@@ -1924,6 +1924,95 @@ test_checkpoint_production (void)
   worker_clear (&worker);
 }
 
+/* The benchmark's case through the worker (with -m slow): a 1 GiB guest with 512 MiB touched; how long
+ * CreateCheckpoint (with state) takes, and how long after the ApplyCheckpoint call the guest runs again
+ * (the worker's own measurement, in its debug output) and the call is answered.  Timings are reported,
+ * not judged. */
+static void
+test_checkpoint_apply_large (void)
+{
+  Worker worker;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (GUnixFDList) create_fds = g_unix_fd_list_new ();
+  g_autoptr (GUnixFDList) apply_fds = g_unix_fd_list_new ();
+  g_autoptr (GVariant) result = NULL;
+  g_autoptr (GVariant) base = NULL;
+  g_autoptr (GString) seen = g_string_new (NULL);
+  g_autofree char *state_dir = NULL;
+  g_autofree char *disk_dir = NULL;
+  g_autofree char *disk = NULL;
+  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  int dir_index, serial, fd;
+  gint64 start;
+
+  if (!g_test_slow ())
+    {
+      g_test_skip ("a benchmark: run with -m slow");
+      return;
+    }
+  if (!vireo_test_require_programs ((const char *[]){ "qemu-img", NULL }) || !worker_spawn (&worker))
+    return;
+  disk_dir = g_dir_make_tmp ("vireo-disk-XXXXXX", &error);
+  disk = make_qcow2 (disk_dir, "disk.qcow2");
+  base = g_variant_ref_sink (
+      checkpoint_config ("tick-counter", "spin=3000000 touch=512", fds, disk,
+                         "[('serial', 'serial0', @a{sv} {}), ('virtio-blk', 'vda', {'file': <@h %h>})]"));
+  g_variant_dict_init (&dict, base);
+  g_variant_dict_insert (&dict, "memory", "t", (guint64) 1 << 30);
+  vireo_worker1_call_start_sync (worker.proxy, g_variant_dict_end (&dict), fds, NULL, NULL, &error);
+  g_assert_no_error (error);
+  serial = worker_open_serial (&worker);
+  g_assert_true (serial_wait_for (serial, seen, "touched 512 MiB"));
+  g_assert_true (serial_wait_for (serial, seen, "tick 2\n"));
+
+  state_dir = checkpoint_dir (create_fds, &dir_index);
+  start = g_get_monotonic_time ();
+  result = create_checkpoint (&worker, "vireo-0000000000000001",
+                              g_variant_new_parsed ("{'state-dir-fd': <@h %h>}", dir_index), create_fds,
+                              &error);
+  g_assert_no_error (error);
+  g_test_message ("1 GiB, 512 MiB touched: CreateCheckpoint with state took %.1f ms",
+                  (g_get_monotonic_time () - start) / 1000.0);
+  g_assert_true (serial_wait_for (serial, seen, "tick 8\n"));
+
+  fd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dir_index = g_unix_fd_list_append (apply_fds, fd, &error);
+  close (fd);
+  start = g_get_monotonic_time ();
+  vireo_worker1_call_apply_checkpoint_sync (worker.proxy, "vireo-0000000000000001",
+                                            g_variant_new_parsed ("{'state-dir-fd': <@h %h>}", dir_index),
+                                            apply_fds, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("1 GiB, 512 MiB touched: ApplyCheckpoint answered after %.1f ms",
+                  (g_get_monotonic_time () - start) / 1000.0);
+  /* The guest counts again from the checkpoint's count: a tick lower than the last before the call. */
+  {
+    gsize mark = seen->len;
+    uint64_t before = last_tick (seen->str);
+    uint64_t first = 0;
+
+    unsigned ticks = 0;
+
+    for (const char *p = strstr (seen->str, "tick "); p; p = strstr (p + 5, "tick "))
+      ticks++;
+    g_assert_true (serial_wait_for_count (serial, seen, "tick ", ticks + 3, WAIT_SECONDS));
+    /* The first line may be one the revert cut. */
+    for (const char *p = strstr (seen->str + mark, "\ntick "); p && first == 0; p = strstr (p + 6, "\ntick "))
+      first = g_ascii_strtoull (p + 6, NULL, 10);
+    g_test_message ("ticks: %" G_GUINT64_FORMAT " before applying, %" G_GUINT64_FORMAT " after", before,
+                    first);
+    g_assert_cmpuint (first, <, before);
+  }
+
+  vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
+  g_assert_no_error (error);
+  close (serial);
+  worker_clear (&worker);
+  vireo_test_remove_tree (state_dir);
+  vireo_test_remove_tree (disk_dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1958,5 +2047,6 @@ main (int argc, char **argv)
   g_test_add_func ("/worker/change-medium-reset", test_change_medium_reset);
   g_test_add_func ("/worker/checkpoint-apply", test_checkpoint_apply);
   g_test_add_func ("/worker/checkpoint-production", test_checkpoint_production);
+  g_test_add_func ("/worker/checkpoint-apply-large", test_checkpoint_apply_large);
   return g_test_run ();
 }
