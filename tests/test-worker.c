@@ -1876,6 +1876,40 @@ test_checkpoint_production (void)
   g_assert_nonnull (freeze);
   g_assert_true (freeze < thaw);
   assert_state_becomes (&worker, "running");
+  g_clear_pointer (&result, g_variant_unref);
+
+  /* A live virtio device through a revert: a standard checkpoint applied in place, after which the
+   * agent still answers on its queues. */
+  {
+    g_autoptr (GUnixFDList) create_fds = g_unix_fd_list_new ();
+    g_autoptr (GUnixFDList) apply_fds = g_unix_fd_list_new ();
+    g_autofree char *state_dir = NULL;
+    gsize mark;
+    int dir_index, fd;
+
+    state_dir = checkpoint_dir (create_fds, &dir_index);
+    result = create_checkpoint (&worker, "vireo-00000000000000ab",
+                                g_variant_new_parsed ("{'state-dir-fd': <@h %h>}", dir_index), create_fds,
+                                &error);
+    g_assert_no_error (error);
+    g_clear_pointer (&result, g_variant_unref);
+    fd = open (state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    dir_index = g_unix_fd_list_append (apply_fds, fd, &error);
+    close (fd);
+    vireo_worker1_call_apply_checkpoint_sync (worker.proxy, "vireo-00000000000000ab",
+                                              g_variant_new_parsed ("{'state-dir-fd': <@h %h>}", dir_index),
+                                              apply_fds, NULL, NULL, &error);
+    g_assert_no_error (error);
+    mark = seen->len;
+    result = create_checkpoint (&worker, "vireo-00000000000000ac",
+                                g_variant_new_parsed ("{'freeze': <true>}"), NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_variant_lookup (result, "consistency", "&s", &consistency));
+    g_assert_cmpstr (consistency, ==, "application");
+    g_assert_true (serial_wait_for_count (serial, seen, "agent: thaw\n", 2, WAIT_SECONDS));
+    g_assert_nonnull (strstr (seen->str + mark, "agent: freeze\n"));
+    vireo_test_remove_tree (state_dir);
+  }
   vireo_worker1_call_turn_off_sync (worker.proxy, NULL, &error);
   g_assert_no_error (error);
   close (serial);
