@@ -1809,6 +1809,26 @@ test_checkpoint_apply (void)
   g_assert_cmpuint (first, >=, at_checkpoint);
   g_assert_cmpuint (first, <=, at_checkpoint + 2);
 
+  /* A machine running on a checkpoint's memory file saves like any other (its pages and the file's). */
+  {
+    g_autoptr (GUnixFDList) again_fds = g_unix_fd_list_new ();
+    g_autoptr (GVariant) again = NULL;
+    int again_index;
+    g_autofree char *again_dir = checkpoint_dir (again_fds, &again_index);
+    g_autofree char *memory = g_build_filename (again_dir, "memory", NULL);
+    struct stat st;
+
+    again = create_checkpoint (&worker, "vireo-0123456789abcdee",
+                               g_variant_new_parsed ("{'state-dir-fd': <@h %h>}", again_index), again_fds,
+                               &error);
+    g_assert_no_error (error);
+    g_assert_no_errno (stat (memory, &st));
+    g_assert_cmpint ((gint64) st.st_blocks * 512, <, st.st_size / 4);
+    vireo_worker1_call_delete_checkpoint_sync (worker.proxy, "vireo-0123456789abcdee", NULL, &error);
+    g_assert_no_error (error);
+    vireo_test_remove_tree (again_dir);
+  }
+
   /* Errors: a snapshot the disk lacks changes nothing. */
   vireo_worker1_call_apply_checkpoint_sync (worker.proxy, "vireo-ffffffffffffffff",
                                             g_variant_new_parsed ("{'state-dir-fd': <@h %h>}", dir_index),
