@@ -13,7 +13,11 @@
  * its KVM state; then the VM's irqchip, PIT and clock, the devices, and the memory.  Restoring
  * builds the machine as a boot does, then writes the memory, the VM state, each vCPU's state and
  * the devices' state, in that order: devices last, because they raise their pending interrupt lines
- * again into the restored interrupt controllers and local APICs. */
+ * again into the restored interrupt controllers and local APICs.  Reverting (hv_vm_revert) applies
+ * the same steps, in the same order, to the paused machine that exists.  Memory is never read: the
+ * memory file is mapped over guest RAM (memory.c).  fw_cfg has no saved state: after a restore its
+ * item selector is the reset one, after a revert the present's; only firmware reads it, while it
+ * boots, so a checkpoint taken then is the one case where this shows. */
 #include "block/block.h"
 #include "device.h"
 #include "snapshot.h"
