@@ -6,10 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 gboolean
@@ -84,28 +82,23 @@ typedef struct
 
 /* Frees the RAM a mapping replaced: hundreds of MiB of pages take tens of milliseconds of a core to
  * free, longer than the mapping takes to replace, and nothing waits for them.  The thread stays out of
- * the way of the revert that is under way (its allocations, the vCPUs' first page faults): it starts
- * late and runs only when a core is idle (SCHED_IDLE, through sched_setattr, the call the worker's
- * sandbox allows). */
+ * the way of the revert under way (its allocations, the vCPUs' first page faults): it starts late, and
+ * unmaps a chunk at a time, because munmap holds the process's mmap lock, which every mmap, munmap and
+ * many page faults of the worker's other threads need.  (Not at idle priority: a thread starved while
+ * holding that lock stalled the whole process under load.) */
 #define FREE_DELAY_USEC 100000
+#define FREE_CHUNK      (2ull << 20)
 
 static void *
 free_old_ram (void *data)
 {
   OldRam *old = data;
-  struct
-  {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-  } attr = { .size = sizeof attr, .policy = SCHED_IDLE };
+  uint8_t *p = old->reserve;
 
   hv_thread_started (HV_THREAD_IO);
-  syscall (SYS_sched_setattr, 0, &attr, 0);
   g_usleep (FREE_DELAY_USEC);
-  munmap (old->reserve, old->reserve_size);
+  for (uint64_t done = 0; done < old->reserve_size; done += FREE_CHUNK)
+    munmap (p + done, MIN (FREE_CHUNK, old->reserve_size - done));
   if (old->memfd >= 0)
     close (old->memfd);
   g_free (old);

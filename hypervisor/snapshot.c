@@ -13,7 +13,11 @@
  * its KVM state; then the VM's irqchip, PIT and clock, the devices, and the memory.  Restoring
  * builds the machine as a boot does, then writes the memory, the VM state, each vCPU's state and
  * the devices' state, in that order: devices last, because they raise their pending interrupt lines
- * again into the restored interrupt controllers and local APICs. */
+ * again into the restored interrupt controllers and local APICs.  Reverting (hv_vm_revert) applies
+ * the same steps, in the same order, to the paused machine that exists.  Memory is never read: the
+ * memory file is mapped over guest RAM (memory.c).  fw_cfg has no saved state: after a restore its
+ * item selector is the reset one, after a revert the present's; only firmware reads it, while it
+ * boots, so a checkpoint taken then is the one case where this shows. */
 #include "block/block.h"
 #include "device.h"
 #include "snapshot.h"
@@ -397,8 +401,12 @@ revert_vcpu (HvVcpu *vcpu, void *data, GError **error)
   RevertContext *ctx = data;
   g_autoptr (GVariant) state = g_variant_get_child_value (ctx->vcpus, vcpu->index);
 
-  return hv_vcpu_complete_io (vcpu, error)
-         && hv_vcpu_state_restore (ctx->vm->kvm_fd, ctx->vm->vm_fd, vcpu->fd, vcpu->index, state, error);
+  if (!hv_vcpu_complete_io (vcpu, error)
+      || !hv_vcpu_state_restore (ctx->vm->kvm_fd, ctx->vm->vm_fd, vcpu->fd, vcpu->index, state, error))
+    return FALSE;
+  /* What hv_vm_resume would otherwise do on this thread, in a round of its own. */
+  hv_vcpu_state_clock_paused (vcpu->fd);
+  return TRUE;
 }
 
 /* Why not rebuild: a machine built afresh and restored (the worker's reset path) costs 10-30 ms here
@@ -451,6 +459,9 @@ hv_vm_revert (HvVm *vm, int dir_fd, GError **error)
       || !hv_devices_load (vm->devices, sections, error))
     goto broken;
   g_clear_pointer (&ctx.vcpus, g_variant_unref);
+  g_mutex_lock (&vm->lock);
+  vm->clock_told = TRUE;
+  g_mutex_unlock (&vm->lock);
   g_debug ("reverted the VM in %.3f ms (reading and checking the state %.3f ms)",
            (g_get_monotonic_time () - start) / 1000.0, (checked - start) / 1000.0);
   return TRUE;
