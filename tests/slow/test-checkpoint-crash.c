@@ -4,14 +4,19 @@
  * and the machine is judged:
  *   - the tree is consistent: parents and CurrentCheckpoint name listed checkpoints (or "/"); every
  *     listed checkpoint has its snapshot vireo-<id> on each writable disk and its state files when it has
- *     state; no other vireo-* snapshot is left (when no worker holds the disks);
- *   - qemu-img check finds no corruption on any image (leaked clusters are allowed and counted);
+ *     state; no other vireo-* snapshot or folder is left, except what tree.ini's journal still dooms
+ *     (vireod removes that before its next operation: a last operation and restart must leave nothing);
+ *   - qemu-img check finds no corruption on any image (leaked clusters are allowed and counted;
+ *     OFLAG_COPIED errors, refcounts above what the tables reference, are counted, repaired for the next
+ *     trial with qemu-img check -r all, and fail the run at its end, naming the trials);
  *   - no data is lost: each checkpoint's snapshots hold what the disks held when it was taken (each state
  *     of the disks is told apart by a qemu-io pattern), and Now holds its own pattern, or, when an apply
  *     was under way, the applied checkpoint's together with CurrentCheckpoint naming it.
  * The first half of the trials run with the machine off (vireod runs qemu-img itself), the second with it
  * running (the worker takes and applies the snapshots; vireod or the worker is killed; the machine is
- * turned off to be judged, as qemu-img cannot judge an image a worker has open).  When a running
+ * turned off and vireod restarted once more to be judged, as qemu-img cannot judge an image a worker has
+ * open).  Each judgement first waits for vireod to finish what the kill interrupted (tree.ini's journal
+ * keys cleared, untracked snapshots removed).  When a running
  * machine's checkpoint is refused, the second half runs off too, and says so.
  *
  * The trials come from one seed, printed at the start; VIREO_CHECKPOINT_CRASH_SEED=N replays them. */
