@@ -601,6 +601,99 @@ run_ok (const char *const *argv)
   g_assert_cmpint (status, ==, 0);
 }
 
+/* ---- checkpoints ---- */
+
+const char *
+checkpoint_id (const char *path)
+{
+  const char *id = strrchr (path, '/') + 1;
+
+  g_assert_cmpuint (strlen (id), ==, 16);
+  for (const char *c = id; *c; c++)
+    g_assert_true (g_ascii_isdigit (*c) || (*c >= 'a' && *c <= 'f'));
+  return id;
+}
+
+char *
+current_checkpoint_of (Fixture *f, const char *machine_path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = bus_call (f, machine_path, "org.freedesktop.DBus.Properties", "Get",
+                                         g_variant_new ("(ss)", MACHINE_IFACE, "CurrentCheckpoint"), &error);
+  g_autoptr (GVariant) value = NULL;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(v)", &value);
+  return g_variant_dup_string (value, NULL);
+}
+
+void
+disk_write_pattern (const char *image, guint byte)
+{
+  g_autofree char *command = g_strdup_printf ("write -P 0x%02x 0 " PATTERN_LENGTH, byte);
+  const char *argv[] = { "qemu-io", "-c", command, image, NULL };
+  run_ok (argv);
+}
+
+gboolean
+disk_holds_pattern (const char *scratch_dir, const char *image, const char *snapshot, guint byte)
+{
+  g_autofree char *copy = g_build_filename (scratch_dir, "judged.raw", NULL);
+  g_autofree char *option = snapshot ? g_strdup_printf ("snapshot.name=%s", snapshot) : NULL;
+  const char *with_snapshot[] = { "qemu-img", "convert", "-U", "-l", option, "-O", "raw", image, copy, NULL };
+  const char *without[] = { "qemu-img", "convert", "-U", "-O", "raw", image, copy, NULL };
+  g_autofree char *bytes = NULL;
+  gsize length;
+
+  run_ok (snapshot ? with_snapshot : without);
+  g_assert_true (g_file_get_contents (copy, &bytes, &length, NULL));
+  g_unlink (copy);
+  g_assert_cmpuint (length, >=, PATTERN_BYTES);
+  for (gsize i = 0; i < PATTERN_BYTES; i++)
+    if ((guchar) bytes[i] != byte)
+      {
+        test_say ("%s%s%s: byte %zu is 0x%02x, not 0x%02x", image, snapshot ? " snapshot " : "",
+                  snapshot ? snapshot : "", i, (guchar) bytes[i], byte);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+disk_checkpoint_snapshots (const char *image)
+{
+  const char *argv[] = { "qemu-img", "snapshot", "-U", "-l", image, NULL };
+  g_autofree char *out = NULL;
+  g_auto (GStrv) lines = NULL;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      g_auto (GStrv) fields = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      guint n = 0;
+      /* "ID TAG VM-SIZE DATE …": the tag is the second field that is not empty. */
+      for (guint j = 0; fields[j]; j++)
+        if (*fields[j] && ++n == 2 && g_str_has_prefix (fields[j], "vireo-"))
+          g_ptr_array_add (names, g_strdup (fields[j]));
+    }
+  g_ptr_array_sort (names, compare_strings);
+  return names;
+}
+
+void
+store_pending_call (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ((PendingCall *) data)->result = g_object_ref (result);
+}
+
 void
 run_service_test (gconstpointer data)
 {

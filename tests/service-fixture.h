@@ -124,6 +124,46 @@ int start_and_wait_for (VireoDBusMachine *machine, const char *banner, GString *
 /* Runs a judge (qemu-img, qemu-io) that must succeed; says what it printed when it does not. */
 void run_ok (const char *const *argv);
 
+/* ---- checkpoints ---- */
+
+#define CHECKPOINT_IFACE "org.vireo.Vireo1.Checkpoint"
+/* What the checkpoint tests write into a disk with qemu-io to tell its states apart. */
+#define PATTERN_LENGTH "64k"
+#define PATTERN_BYTES  (64 * 1024)
+
+/* What a test saw, in the test log and on stderr: the parent keeps a passing child's stdout to itself,
+ * while stderr is inherited. */
+#define test_say(...)                                                                                        \
+  G_STMT_START                                                                                               \
+  {                                                                                                          \
+    g_autofree char *said_ = g_strdup_printf (__VA_ARGS__);                                                  \
+    g_test_message ("%s", said_);                                                                            \
+    g_printerr ("# %s\n", said_);                                                                            \
+  }                                                                                                          \
+  G_STMT_END
+
+/* The checkpoint's id: the last element of its path, 16 lowercase hex digits (asserted). */
+const char *checkpoint_id (const char *path);
+/* The CurrentCheckpoint of the machine at @machine_path, asked of vireod (not a proxy's cache). */
+char *current_checkpoint_of (Fixture *f, const char *machine_path);
+/* Writes @byte over the first PATTERN_LENGTH of @image (no one else may have it open). */
+void disk_write_pattern (const char *image, guint byte);
+/* Whether the first PATTERN_LENGTH of @image, or of its internal snapshot @snapshot (not NULL), hold
+ * @byte; read through `qemu-img convert [-l snapshot.name=...]` into a file in @scratch_dir.  Says where
+ * they differ. */
+gboolean disk_holds_pattern (const char *scratch_dir, const char *image, const char *snapshot, guint byte);
+/* The internal snapshots of @image whose names start with "vireo-", sorted. */
+GPtrArray *disk_checkpoint_snapshots (const char *image);
+
+/* A call under way: its result once store_pending_call() got it. */
+typedef struct
+{
+  GAsyncResult *result;
+} PendingCall;
+
+/* A GAsyncReadyCallback for a PendingCall. */
+void store_pending_call (GObject *source, GAsyncResult *result, gpointer data);
+
 /* ---- running each test in a child ---- */
 
 typedef struct

@@ -18,20 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHECKPOINT_IFACE "org.vireo.Vireo1.Checkpoint"
-/* What a test saw, in the test log and on stderr: the parent keeps a passing child's stdout to itself. */
-#define say(...)                                                                                             \
-  G_STMT_START                                                                                               \
-  {                                                                                                          \
-    g_autofree char *said_ = g_strdup_printf (__VA_ARGS__);                                                  \
-    g_test_message ("%s", said_);                                                                            \
-    g_printerr ("# %s\n", said_);                                                                            \
-  }                                                                                                          \
-  G_STMT_END
-/* What each test writes into a disk with qemu-io to tell its states apart. */
-#define PATTERN_LENGTH "64k"
-#define PATTERN_BYTES  (64 * 1024)
-
 /* ---- checkpoints through D-Bus ---- */
 
 /* CreateCheckpoint(@name, @options) on @machine: the new checkpoint's path, or NULL with @error. */
@@ -61,18 +47,6 @@ create_checkpoint (VireoDBusMachine *machine, const char *name, GVariant *option
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (path, prefix));
   return path;
-}
-
-/* The checkpoint's id: the last element of its path, 16 lowercase hex digits. */
-static const char *
-checkpoint_id (const char *path)
-{
-  const char *id = strrchr (path, '/') + 1;
-
-  g_assert_cmpuint (strlen (id), ==, 16);
-  for (const char *c = id; *c; c++)
-    g_assert_true (g_ascii_isdigit (*c) || (*c >= 'a' && *c <= 'f'));
-  return id;
 }
 
 /* A method of the checkpoint at @path; NULL with @error when it fails. */
@@ -172,24 +146,10 @@ checkpoint_boolean (Fixture *f, const char *path, const char *property)
   return g_variant_get_boolean (value);
 }
 
-/* The machine's CurrentCheckpoint, asked of vireod (not a proxy's cache). */
-static char *
-current_checkpoint (Fixture *f, VireoDBusMachine *machine)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = bus_call (f, machine_path (machine), "org.freedesktop.DBus.Properties", "Get",
-                                         g_variant_new ("(ss)", MACHINE_IFACE, "CurrentCheckpoint"), &error);
-  g_autoptr (GVariant) value = NULL;
-
-  g_assert_no_error (error);
-  g_variant_get (reply, "(v)", &value);
-  return g_variant_dup_string (value, NULL);
-}
-
 static void
 assert_current (Fixture *f, VireoDBusMachine *machine, const char *expected)
 {
-  g_autofree char *current = current_checkpoint (f, machine);
+  g_autofree char *current = current_checkpoint_of (f, machine_path (machine));
   g_assert_cmpstr (current, ==, expected);
 }
 
@@ -218,23 +178,8 @@ compare_strings (gconstpointer a, gconstpointer b)
 static char *
 disk_snapshots (const char *image)
 {
-  const char *argv[] = { "qemu-img", "snapshot", "-U", "-l", image, NULL };
-  g_autofree char *out = NULL;
-  g_auto (GStrv) lines = NULL;
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) names = disk_checkpoint_snapshots (image);
 
-  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
-  lines = g_strsplit (out, "\n", -1);
-  for (guint i = 0; lines[i]; i++)
-    {
-      g_auto (GStrv) fields = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
-      guint n = 0;
-      /* "ID TAG VM-SIZE DATE …": the tag is the second field that is not empty. */
-      for (guint j = 0; fields[j]; j++)
-        if (*fields[j] && ++n == 2 && g_str_has_prefix (fields[j], "vireo-"))
-          g_ptr_array_add (names, g_strdup (fields[j]));
-    }
-  g_ptr_array_sort (names, compare_strings);
   g_ptr_array_add (names, NULL);
   return g_strjoinv (" ", (char **) names->pdata);
 }
@@ -301,27 +246,11 @@ assert_tree_on_disk (Fixture *f, VireoDBusMachine *machine, const char *image, .
     }
 }
 
-/* Writes @byte over the first PATTERN_LENGTH of @image (the machine is off: no one has it open). */
-static void
-write_pattern (const char *image, guint byte)
-{
-  g_autofree char *command = g_strdup_printf ("write -P 0x%02x 0 " PATTERN_LENGTH, byte);
-  const char *argv[] = { "qemu-io", "-c", command, image, NULL };
-  run_ok (argv);
-}
-
 /* The first PATTERN_LENGTH of @image now hold @byte. */
 static void
-assert_now_pattern (const char *image, guint byte)
+assert_now_pattern (Fixture *f, const char *image, guint byte)
 {
-  g_autofree char *command = g_strdup_printf ("read -P 0x%02x 0 " PATTERN_LENGTH, byte);
-  const char *argv[] = { "qemu-io", "-r", "-U", "-c", command, image, NULL };
-  g_autofree char *out = NULL;
-
-  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
-  if (strstr (out, "Pattern verification failed"))
-    g_test_message ("%s does not hold 0x%02x now: %s", image, byte, out);
-  g_assert_null (strstr (out, "Pattern verification failed"));
+  g_assert_true (disk_holds_pattern (f->base, image, NULL, byte));
 }
 
 /* The first PATTERN_LENGTH of the snapshot of checkpoint @path on @image hold @byte (read through
@@ -329,23 +258,8 @@ assert_now_pattern (const char *image, guint byte)
 static void
 assert_snapshot_pattern (Fixture *f, const char *image, const char *path, guint byte)
 {
-  g_autofree char *option = g_strdup_printf ("snapshot.name=vireo-%s", checkpoint_id (path));
-  g_autofree char *copy = g_build_filename (f->base, "snapshot.raw", NULL);
-  const char *argv[] = { "qemu-img", "convert", "-U", "-l", option, "-O", "raw", image, copy, NULL };
-  g_autofree char *bytes = NULL;
-  gsize length;
-
-  run_ok (argv);
-  g_assert_true (g_file_get_contents (copy, &bytes, &length, NULL));
-  g_assert_cmpuint (length, >=, PATTERN_BYTES);
-  for (gsize i = 0; i < PATTERN_BYTES; i++)
-    if ((guchar) bytes[i] != byte)
-      {
-        g_test_message ("checkpoint %s on %s: byte %zu is 0x%02x, not 0x%02x", path, image, i,
-                        (guchar) bytes[i], byte);
-        g_assert_cmphex ((guchar) bytes[i], ==, byte);
-      }
-  g_unlink (copy);
+  g_autofree char *snapshot = g_strconcat ("vireo-", checkpoint_id (path), NULL);
+  g_assert_true (disk_holds_pattern (f->base, image, snapshot, byte));
 }
 
 /* The image of @machine's first disk, as its settings name it. */
@@ -418,7 +332,7 @@ test_tree (Fixture *f)
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* A: a root, taken of the off machine: disks only, consistent by construction. */
-  write_pattern (image, 0xa1);
+  disk_write_pattern (image, 0xa1);
   t0 = g_get_real_time ();
   a = create_checkpoint (machine, "A", NULL);
   t1 = g_get_real_time ();
@@ -441,34 +355,34 @@ test_tree (Fixture *f)
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* A → B → C, Now under C. */
-  write_pattern (image, 0xb2);
+  disk_write_pattern (image, 0xb2);
   b = create_checkpoint (machine, "B", NULL);
   assert_parent (f, b, a);
-  write_pattern (image, 0xc3);
+  disk_write_pattern (image, 0xc3);
   c = create_checkpoint (machine, "C", NULL);
   assert_parent (f, c, b);
   assert_current (f, machine, c);
-  write_pattern (image, 0x0c);
+  disk_write_pattern (image, 0x0c);
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* Apply A: Now is A's content again (what Now held is gone, as the caller asked), under A. */
   apply (f, a, FALSE);
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
   assert_current (f, machine, a);
-  assert_now_pattern (image, 0xa1);
+  assert_now_pattern (f, image, 0xa1);
   /* D: a second child of A. */
-  write_pattern (image, 0xd4);
+  disk_write_pattern (image, 0xd4);
   d = create_checkpoint (machine, "D", NULL);
   assert_parent (f, d, a);
   assert_current (f, machine, d);
-  write_pattern (image, 0x0d);
+  disk_write_pattern (image, 0x0d);
   for (guint round = 0; round < 2; round++)
     {
       assert_snapshot_pattern (f, image, a, 0xa1);
       assert_snapshot_pattern (f, image, b, 0xb2);
       assert_snapshot_pattern (f, image, c, 0xc3);
       assert_snapshot_pattern (f, image, d, 0xd4);
-      assert_now_pattern (image, 0x0d);
+      assert_now_pattern (f, image, 0x0d);
       assert_tree_on_disk (f, machine, image, NULL);
       if (round == 0)
         {
@@ -508,7 +422,7 @@ test_tree (Fixture *f)
   assert_parent (f, b, a);
   assert_current (f, machine, d);
   assert_snapshot_pattern (f, image, b, 0xb2);
-  assert_now_pattern (image, 0x0d);
+  assert_now_pattern (f, image, 0x0d);
   /* A deleted checkpoint is no longer there to call. */
   {
     g_autoptr (GError) error = NULL;
@@ -518,7 +432,7 @@ test_tree (Fixture *f)
     g_assert_null (reply);
     g_assert_nonnull (error);
     remote = g_dbus_error_get_remote_error (error);
-    say ("Apply of a deleted checkpoint: %s", error->message);
+    test_say ("Apply of a deleted checkpoint: %s", error->message);
     g_assert_true (g_strcmp0 (remote, ERROR_NAME ("NotFound")) == 0
                    || g_strcmp0 (remote, "org.freedesktop.DBus.Error.UnknownObject") == 0
                    || g_strcmp0 (remote, "org.freedesktop.DBus.Error.UnknownMethod") == 0
@@ -527,11 +441,11 @@ test_tree (Fixture *f)
 
   /* E under B (apply B, take E): A → B → E, A → D. */
   apply (f, b, FALSE);
-  assert_now_pattern (image, 0xb2);
-  write_pattern (image, 0xe5);
+  assert_now_pattern (f, image, 0xb2);
+  disk_write_pattern (image, 0xe5);
   e = create_checkpoint (machine, "E", NULL);
   assert_parent (f, e, b);
-  write_pattern (image, 0x0e);
+  disk_write_pattern (image, 0x0e);
 
   /* Delete the middle node B: E hangs under A now and keeps every byte. */
   delete_checkpoint (f, b, FALSE);
@@ -540,7 +454,7 @@ test_tree (Fixture *f)
   assert_snapshot_pattern (f, image, e, 0xe5);
   assert_snapshot_pattern (f, image, a, 0xa1);
   assert_snapshot_pattern (f, image, d, 0xd4);
-  assert_now_pattern (image, 0x0e);
+  assert_now_pattern (f, image, 0x0e);
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* Delete the root A: D and E become roots. */
@@ -550,19 +464,19 @@ test_tree (Fixture *f)
   assert_current (f, machine, e);
   assert_snapshot_pattern (f, image, d, 0xd4);
   assert_snapshot_pattern (f, image, e, 0xe5);
-  assert_now_pattern (image, 0x0e);
+  assert_now_pattern (f, image, 0x0e);
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* A subtree under D: D → G → H, Now under H; delete D with its subtree: only E is left, and Now,
    * whose checkpoints are gone, derives from none. */
   apply (f, d, FALSE);
-  write_pattern (image, 0x67);
+  disk_write_pattern (image, 0x67);
   g = create_checkpoint (machine, "G", NULL);
-  write_pattern (image, 0x68);
+  disk_write_pattern (image, 0x68);
   h = create_checkpoint (machine, "H", NULL);
   assert_parent (f, h, g);
   assert_parent (f, g, d);
-  write_pattern (image, 0x0f);
+  disk_write_pattern (image, 0x0f);
   delete_checkpoint (f, d, TRUE);
   {
     g_autoptr (GHashTable) left = checkpoints_of (f, machine);
@@ -571,7 +485,7 @@ test_tree (Fixture *f)
   }
   assert_current (f, machine, "/");
   assert_snapshot_pattern (f, image, e, 0xe5);
-  assert_now_pattern (image, 0x0f);
+  assert_now_pattern (f, image, 0x0f);
   assert_tree_on_disk (f, machine, image, NULL);
 
   /* And after one more restart. */
@@ -584,7 +498,7 @@ test_tree (Fixture *f)
   g_assert_cmpstr (name, ==, "E");
   assert_tree_on_disk (f, machine, image, NULL);
   apply (f, e, FALSE);
-  assert_now_pattern (image, 0xe5);
+  assert_now_pattern (f, image, 0xe5);
   assert_current (f, machine, e);
 }
 
@@ -613,13 +527,13 @@ test_default_name_and_export (Fixture *f)
 
   if (!require_qemu_img ())
     return;
-  write_pattern (image, 0x5a);
+  disk_write_pattern (image, 0x5a);
   path = create_checkpoint (machine, "", g_variant_new_parsed ("{'kind': <'production'>}"));
   after = g_date_time_new_now_local ();
   name = checkpoint_string (f, path, "Name");
   kind = checkpoint_string (f, path, "Kind");
   consistency = checkpoint_string (f, path, "Consistency");
-  say ("default name: %s", name);
+  test_say ("default name: %s", name);
   for (GDateTime *t = before; t; t = t == before ? after : NULL)
     {
       g_autofree char *stamp = g_date_time_format (t, "Exporter - (%Y-%m-%d - %H:%M:%S)");
@@ -631,7 +545,7 @@ test_default_name_and_export (Fixture *f)
   g_assert_false (checkpoint_boolean (f, path, "HasState"));
 
   /* Now changes after the checkpoint: the export takes the checkpoint's content, not Now's. */
-  write_pattern (image, 0x77);
+  disk_write_pattern (image, 0x77);
   reply = checkpoint_call (f, path, "Export", g_variant_new ("(s)", "Exported copy"), &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(o)", &copy_at);
@@ -660,8 +574,8 @@ test_default_name_and_export (Fixture *f)
     g_free (copy_image);
     copy_image = g_strdup (disk_path);
   }
-  assert_now_pattern (copy_image, 0x5a);
-  assert_now_pattern (image, 0x77);
+  assert_now_pattern (f, copy_image, 0x5a);
+  assert_now_pattern (f, image, 0x77);
   checkpoints = checkpoints_of (f, copy);
   g_assert_cmpuint (g_hash_table_size (checkpoints), ==, 0);
   assert_current (f, copy, "/");
@@ -673,7 +587,7 @@ test_default_name_and_export (Fixture *f)
                                 ERROR_NAME ("Exists"), "Exported copy");
 
   /* The two are independent: the copy's disk changes nothing of the original's checkpoint. */
-  write_pattern (copy_image, 0x99);
+  disk_write_pattern (copy_image, 0x99);
   assert_snapshot_pattern (f, image, path, 0x5a);
 
   /* The export outlives a restart like any machine. */
@@ -681,17 +595,6 @@ test_default_name_and_export (Fixture *f)
   vireod_restart (f);
   copy = machine_proxy (f, copy_at);
   g_assert_cmpstr (vireo_dbus_machine_get_name (copy), ==, "Exported copy");
-}
-
-typedef struct
-{
-  GAsyncResult *result;
-} Pending;
-
-static void
-store_pending (GObject *source, GAsyncResult *result, gpointer data)
-{
-  ((Pending *) data)->result = g_object_ref (result);
 }
 
 /* What the service refuses: bad names and kinds, a writable raw disk (with the reason, and converted
@@ -714,7 +617,7 @@ test_errors (Fixture *f)
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) checkpoints = NULL;
   gsize raw_before_length, raw_after_length;
-  Pending pending[3] = { 0 };
+  PendingCall pending[3] = { 0 };
   guint refused = 0;
 
   if (!require_qemu_img ())
@@ -746,12 +649,12 @@ test_errors (Fixture *f)
   /* Two creates and a delete sent at once: one operation at a time, the others refused, never
    * interleaved. */
   g_dbus_proxy_call (G_DBUS_PROXY (machine), "CreateCheckpoint", g_variant_new_parsed ("('one', @a{sv} {})"),
-                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending, &pending[0]);
+                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending_call, &pending[0]);
   g_dbus_proxy_call (G_DBUS_PROXY (machine), "CreateCheckpoint", g_variant_new_parsed ("('two', @a{sv} {})"),
-                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending, &pending[1]);
+                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending_call, &pending[1]);
   g_dbus_connection_call (f->connection, BUS_NAME, longest, CHECKPOINT_IFACE, "Delete",
                           g_variant_new ("(b)", FALSE), NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL,
-                          store_pending, &pending[2]);
+                          store_pending_call, &pending[2]);
   while (!pending[0].result || !pending[1].result || !pending[2].result)
     g_main_context_iteration (NULL, TRUE);
   for (guint i = 0; i < 3; i++)
@@ -764,7 +667,7 @@ test_errors (Fixture *f)
       else
         reply = g_dbus_connection_call_finish (f->connection, pending[i].result, &call_error);
       g_clear_object (&pending[i].result);
-      say ("call %u of three at once: %s", i, call_error ? call_error->message : "done");
+      test_say ("call %u of three at once: %s", i, call_error ? call_error->message : "done");
       if (call_error)
         {
           assert_dbus_error (call_error, ERROR_NAME ("InvalidState"), NULL);
@@ -788,7 +691,7 @@ test_errors (Fixture *f)
                                             g_variant_new_parsed ("('r', @a{sv} {})"), NULL, &error);
     g_assert_null (reply);
     g_assert_nonnull (error);
-    say ("a raw disk: %s", error->message);
+    test_say ("a raw disk: %s", error->message);
     assert_dbus_error (error, ERROR_NAME ("NotSupported"), "vda");
     g_assert_nonnull (strstr (error->message, "raw"));
     g_assert_nonnull (strstr (error->message, "convert-raw"));
@@ -809,13 +712,13 @@ test_errors (Fixture *f)
 
     g_assert_true (g_variant_lookup (disk, "path", "&s", &path));
     g_assert_true (g_variant_lookup (disk, "format", "&s", &format));
-    say ("the converted disk: %s (%s)", path, format);
+    test_say ("the converted disk: %s (%s)", path, format);
     g_assert_cmpstr (format, ==, "qcow2");
     g_assert_cmpstr (path, !=, raw_image);
     g_assert_true (g_str_has_prefix (path, raw_folder));
     assert_tree_on_disk (f, raw_machine, path, NULL);
     assert_snapshot_pattern (f, path, converted, 0x3c);
-    assert_now_pattern (path, 0x3c);
+    assert_now_pattern (f, path, 0x3c);
   }
   g_assert_true (g_file_get_contents (raw_image, &raw_after, &raw_after_length, NULL));
   g_assert_cmpmem (raw_before, raw_before_length, raw_after, raw_after_length);
@@ -1016,7 +919,7 @@ test_running (Fixture *f)
   g_autofree char *standard = NULL;
   g_autofree char *production = NULL;
   g_autofree char *consistency = NULL;
-  Pending pending[2] = { 0 };
+  PendingCall pending[2] = { 0 };
   guint refused = 0;
   gulong handler;
   pid_t pid;
@@ -1055,9 +958,9 @@ test_running (Fixture *f)
 
   /* Two at once: one refused or both done, one after the other. */
   g_dbus_proxy_call (G_DBUS_PROXY (machine), "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
-                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending, &pending[0]);
+                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending_call, &pending[0]);
   g_dbus_proxy_call (G_DBUS_PROXY (machine), "CreateCheckpoint", g_variant_new_parsed ("('y', @a{sv} {})"),
-                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending, &pending[1]);
+                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, store_pending_call, &pending[1]);
   while (!pending[0].result || !pending[1].result)
     g_main_context_iteration (NULL, TRUE);
   for (guint i = 0; i < 2; i++)
@@ -1066,7 +969,7 @@ test_running (Fixture *f)
       g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (machine), pending[i].result,
                                                              &call_error);
       g_clear_object (&pending[i].result);
-      say ("create %u of two at once: %s", i, call_error ? call_error->message : "done");
+      test_say ("create %u of two at once: %s", i, call_error ? call_error->message : "done");
       if (call_error)
         {
           assert_dbus_error (call_error, ERROR_NAME ("InvalidState"), NULL);
@@ -1117,7 +1020,7 @@ boot_and_count (VireoDBusMachine *machine)
   /* The whole number: up to the end of its line. */
   g_assert_true (serial_wait_for (fd, seen, line, "\n", WAIT_SECONDS));
   count = (guint) g_ascii_strtoull (seen->str + line + strlen ("boot counter "), NULL, 10);
-  say ("the guest says: boot counter %u", count);
+  test_say ("the guest says: boot counter %u", count);
   call_ok (machine, "TurnOff", NULL);
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
   close (fd);
@@ -1256,9 +1159,9 @@ test_mem_counter (Fixture *f)
   after_checkpoint = count_until (fd, seen, mark, before + 1);
   /* It runs on well past the checkpoint. */
   later = count_until (fd, seen, mark, after_checkpoint + 20);
-  say ("count %" G_GINT64_FORMAT " before the checkpoint, %" G_GINT64_FORMAT " just after, %" G_GINT64_FORMAT
-       " at Apply",
-       before, after_checkpoint, later);
+  test_say ("count %" G_GINT64_FORMAT " before the checkpoint, %" G_GINT64_FORMAT
+            " just after, %" G_GINT64_FORMAT " at Apply",
+            before, after_checkpoint, later);
   close (fd);
 
   apply (f, checkpoint, TRUE);
@@ -1284,7 +1187,7 @@ test_mem_counter (Fixture *f)
         break;
       serial_collect (fd, seen, 50);
     }
-  say ("count %" G_GINT64_FORMAT " after Apply", resumed);
+  test_say ("count %" G_GINT64_FORMAT " after Apply", resumed);
   g_assert_cmpint (resumed, >=, before);
   g_assert_cmpint (resumed, <=, after_checkpoint + 1);
   g_assert_cmpint (resumed, <, later);
@@ -1340,7 +1243,7 @@ test_settings (Fixture *f)
       const char *name = NULL;
       g_assert_true (g_variant_lookup (properties, "Name", "&s", &name));
       g_assert_true (g_variant_lookup (properties, "Kind", "&s", &value));
-      say ("automatic: %s", name);
+      test_say ("automatic: %s", name);
       g_assert_true (g_str_has_prefix (name, "Automatic Checkpoint - Auto - ("));
       g_assert_cmpstr (value, ==, "production");
     }

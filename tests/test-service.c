@@ -2290,8 +2290,6 @@ test_network_boot_rom (Fixture *f)
 
 /* ---- checkpoints (machines off or saved) ---- */
 
-#define CHECKPOINT_IFACE "org.vireo.Vireo1.Checkpoint"
-
 static gboolean
 checkpoint_exported (gpointer data)
 {

@@ -31,24 +31,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define TRIALS           50
-#define CHECKPOINT_IFACE "org.vireo.Vireo1.Checkpoint"
-#define PATTERN_LENGTH   "64k"
-#define PATTERN_BYTES    (64 * 1024)
-#define DISKS            2
-#define MAX_CHECKPOINTS  6
+#define TRIALS          50
+#define DISKS           2
+#define MAX_CHECKPOINTS 6
 /* What vireod's recovery after a restart may take: a few qemu-img runs. */
 #define RECOVERY_SECONDS 15
-
-/* The trials' story goes to the test log and to stderr, which the parent shows when a trial fails. */
-#define say(...)                                                                                             \
-  G_STMT_START                                                                                               \
-  {                                                                                                          \
-    g_autofree char *said_ = g_strdup_printf (__VA_ARGS__);                                                  \
-    g_test_message ("%s", said_);                                                                            \
-    g_printerr ("# %s\n", said_);                                                                            \
-  }                                                                                                          \
-  G_STMT_END
 
 typedef enum
 {
@@ -103,14 +90,7 @@ crash_reconnect (Crash *c)
 static char *
 current_checkpoint (Crash *c)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply = bus_call (c->f, c->machine_at, "org.freedesktop.DBus.Properties", "Get",
-                                         g_variant_new ("(ss)", MACHINE_IFACE, "CurrentCheckpoint"), &error);
-  g_autoptr (GVariant) value = NULL;
-
-  g_assert_no_error (error);
-  g_variant_get (reply, "(v)", &value);
-  return g_variant_dup_string (value, NULL);
+  return current_checkpoint_of (c->f, c->machine_at);
 }
 
 /* The checkpoints vireod lists for the machine, path → properties. */
@@ -120,66 +100,12 @@ checkpoints (Crash *c)
   return managed_objects (c->f, CHECKPOINT_IFACE);
 }
 
-static const char *
-checkpoint_id (const char *path)
-{
-  return strrchr (path, '/') + 1;
-}
-
 /* ---- disks ---- */
 
-static void
-write_pattern (const char *image, guint byte)
-{
-  g_autofree char *command = g_strdup_printf ("write -P 0x%02x 0 " PATTERN_LENGTH, byte);
-  const char *argv[] = { "qemu-io", "-c", command, image, NULL };
-  run_ok (argv);
-}
-
-/* Whether the first PATTERN_LENGTH of @image (or of its snapshot @snapshot) hold @byte. */
 static gboolean
 holds_pattern (Crash *c, const char *image, const char *snapshot, guint byte)
 {
-  g_autofree char *copy = g_build_filename (c->f->base, "judged.raw", NULL);
-  g_autofree char *option = snapshot ? g_strdup_printf ("snapshot.name=%s", snapshot) : NULL;
-  const char *with_snapshot[] = { "qemu-img", "convert", "-U", "-l", option, "-O", "raw", image, copy, NULL };
-  const char *without[] = { "qemu-img", "convert", "-U", "-O", "raw", image, copy, NULL };
-  g_autofree char *bytes = NULL;
-  gsize length;
-
-  run_ok (snapshot ? with_snapshot : without);
-  g_assert_true (g_file_get_contents (copy, &bytes, &length, NULL));
-  g_unlink (copy);
-  g_assert_cmpuint (length, >=, PATTERN_BYTES);
-  for (gsize i = 0; i < PATTERN_BYTES; i++)
-    if ((guchar) bytes[i] != byte)
-      {
-        say ("%s%s%s: byte %zu is 0x%02x, not 0x%02x", image, snapshot ? " snapshot " : "",
-             snapshot ? snapshot : "", i, (guchar) bytes[i], byte);
-        return FALSE;
-      }
-  return TRUE;
-}
-
-static GPtrArray *
-disk_snapshots (const char *image)
-{
-  const char *argv[] = { "qemu-img", "snapshot", "-U", "-l", image, NULL };
-  g_autofree char *out = NULL;
-  g_auto (GStrv) lines = NULL;
-  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
-
-  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
-  lines = g_strsplit (out, "\n", -1);
-  for (guint i = 0; lines[i]; i++)
-    {
-      g_auto (GStrv) fields = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
-      guint n = 0;
-      for (guint j = 0; fields[j]; j++)
-        if (*fields[j] && ++n == 2 && g_str_has_prefix (fields[j], "vireo-"))
-          g_ptr_array_add (names, g_strdup (fields[j]));
-    }
-  return names;
+  return disk_holds_pattern (c->f->base, image, snapshot, byte);
 }
 
 /* ---- the judgement ---- */
@@ -238,7 +164,7 @@ untracked_snapshots (Crash *c)
 
   for (guint d = 0; d < DISKS; d++)
     {
-      g_autoptr (GPtrArray) snapshots = disk_snapshots (c->images[d]);
+      g_autoptr (GPtrArray) snapshots = disk_checkpoint_snapshots (c->images[d]);
       for (guint i = 0; i < snapshots->len; i++)
         {
           g_autofree char *path = g_strconcat (c->machine_at, "/checkpoints/",
@@ -268,16 +194,17 @@ wait_for_recovery (Crash *c, guint trial, char **doomed_out)
         break;
       if (g_get_monotonic_time () > deadline)
         {
-          say ("trial %u: after %d s the journal still holds applying=%s doomed=%s (or a disk an untracked "
-               "snapshot)",
-               trial, RECOVERY_SECONDS, applying, doomed);
+          test_say (
+              "trial %u: after %d s the journal still holds applying=%s doomed=%s (or a disk an untracked "
+              "snapshot)",
+              trial, RECOVERY_SECONDS, applying, doomed);
           break;
         }
       g_main_context_iteration (NULL, FALSE);
       g_usleep (10000);
     }
   if (*applying || *doomed)
-    say ("trial %u: journal applying=%s doomed=%s", trial, applying, doomed);
+    test_say ("trial %u: journal applying=%s doomed=%s", trial, applying, doomed);
   *doomed_out = g_steal_pointer (&doomed);
   return applying;
 }
@@ -343,8 +270,8 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
   GHashTableIter iter;
   gpointer key, value;
 
-  say ("trial %u: %u checkpoints listed, current %s, machine %s", trial, g_hash_table_size (listed), current,
-       vireo_dbus_machine_get_state (c->machine));
+  test_say ("trial %u: %u checkpoints listed, current %s, machine %s", trial, g_hash_table_size (listed),
+            current, vireo_dbus_machine_get_state (c->machine));
   g_assert_true (g_str_equal (current, "/") || g_hash_table_contains (listed, current));
 
   /* Checkpoints our records do not know: one create that went through before the kill. */
@@ -372,7 +299,7 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
         {
           if (op != OP_CREATE)
             g_error ("trial %u: checkpoint %s appeared during a %s", trial, (char *) key, op_names[op]);
-          say ("trial %u: the interrupted create made %s", trial, (char *) key);
+          test_say ("trial %u: the interrupted create made %s", trial, (char *) key);
           g_hash_table_insert (c->patterns, g_strdup (key), GUINT_TO_POINTER (pattern_at_op));
         }
     }
@@ -389,7 +316,7 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
 
   for (guint d = 0; d < DISKS; d++)
     {
-      g_autoptr (GPtrArray) snapshots = disk_snapshots (c->images[d]);
+      g_autoptr (GPtrArray) snapshots = disk_checkpoint_snapshots (c->images[d]);
       const char *check[] = { "qemu-img", "check", "-U", c->images[d], NULL };
       g_autofree char *out = NULL;
       g_autofree char *errors = NULL;
@@ -414,7 +341,7 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
        * repaired here when no worker holds the image, so that each trial is judged on its own. */
       if (status == 2 && only_copied_flag_errors (out))
         {
-          say ("trial %u: %s: qemu-img check finds OFLAG_COPIED errors:\n%s", trial, c->images[d], out);
+          test_say ("trial %u: %s: qemu-img check finds OFLAG_COPIED errors:\n%s", trial, c->images[d], out);
           g_string_append_printf (c->copied_errors, " %u", trial);
           if (!running)
             {
@@ -430,7 +357,8 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
           const char *line = summary;
           while (line && line > out && line[-1] != '\n')
             line--;
-          say ("trial %u: %s: %.*s", trial, c->images[d], summary ? (int) (summary - line) + 26 : 0, line);
+          test_say ("trial %u: %s: %.*s", trial, c->images[d], summary ? (int) (summary - line) + 26 : 0,
+                    line);
           leaked = TRUE;
         }
 
@@ -457,8 +385,8 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
             /* Named in the journal: vireod removes it before the next operation. */
             if (!strict && journal_dooms (journal_doomed, snapshots->pdata[i]))
               {
-                say ("trial %u: %s still holds the snapshot %s, which the journal dooms", trial, c->images[d],
-                     (char *) snapshots->pdata[i]);
+                test_say ("trial %u: %s still holds the snapshot %s, which the journal dooms", trial,
+                          c->images[d], (char *) snapshots->pdata[i]);
                 c->pending_cleanups++;
                 continue;
               }
@@ -490,7 +418,7 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
           continue;
         if (!strict && journal_dooms (journal_doomed, entry))
           {
-            say ("trial %u: %s/%s is still there, which the journal dooms", trial, dir_path, entry);
+            test_say ("trial %u: %s/%s is still there, which the journal dooms", trial, dir_path, entry);
             continue;
           }
         g_error ("trial %u: %s/%s belongs to no checkpoint", trial, dir_path, entry);
@@ -500,35 +428,24 @@ judge (Crash *c, guint trial, Op op, const char *target, GHashTable *doomed, gui
 
 /* ---- operations ---- */
 
-typedef struct
-{
-  GAsyncResult *result;
-} Pending;
-
-static void
-store_pending (GObject *source, GAsyncResult *result, gpointer data)
-{
-  ((Pending *) data)->result = g_object_ref (result);
-}
-
 /* Sends @op (an apply with "start" when @start); returns without waiting for the reply. */
 static void
-send_op (Crash *c, Op op, const char *target, gboolean start, Pending *pending)
+send_op (Crash *c, Op op, const char *target, gboolean start, PendingCall *pending)
 {
   if (op == OP_CREATE)
     g_dbus_connection_call (c->f->connection, BUS_NAME, c->machine_at, MACHINE_IFACE, "CreateCheckpoint",
                             g_variant_new_parsed ("('', @a{sv} {})"), NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START,
-                            CALL_TIMEOUT_MS, NULL, store_pending, pending);
+                            CALL_TIMEOUT_MS, NULL, store_pending_call, pending);
   else
     g_dbus_connection_call (
         c->f->connection, BUS_NAME, target, CHECKPOINT_IFACE, op == OP_APPLY ? "Apply" : "Delete",
         op == OP_APPLY ? g_variant_new_parsed ("({'start': <%b>},)", start)
                        : g_variant_new ("(b)", op == OP_DELETE_SUBTREE),
-        NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, NULL, store_pending, pending);
+        NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, NULL, store_pending_call, pending);
 }
 
 static GVariant *
-finish_op (Crash *c, Pending *pending, GError **error)
+finish_op (Crash *c, PendingCall *pending, GError **error)
 {
   while (pending->result == NULL)
     g_main_context_iteration (NULL, TRUE);
@@ -539,7 +456,7 @@ finish_op (Crash *c, Pending *pending, GError **error)
 static void
 run_op (Crash *c, Op op, const char *target)
 {
-  Pending pending = { 0 };
+  PendingCall pending = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GHashTable) listed = checkpoints (c);
@@ -585,7 +502,7 @@ new_now (Crash *c)
   if (c->next_pattern > 0xf0)
     c->next_pattern = 0x10;
   for (guint d = 0; d < DISKS; d++)
-    write_pattern (c->images[d], c->now_pattern);
+    disk_write_pattern (c->images[d], c->now_pattern);
 }
 
 static void
@@ -628,7 +545,7 @@ trial (Crash *c, guint number, gboolean running_phase)
   gboolean start;
   gint64 delay;
   pid_t worker = 0;
-  Pending pending = { 0 };
+  PendingCall pending = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GHashTable) doomed = NULL;
@@ -657,11 +574,11 @@ trial (Crash *c, guint number, gboolean running_phase)
 
   /* A running machine's apply with "start" is the worker's, in place, when the checkpoint has state. */
   start = running_phase && op == OP_APPLY && g_rand_boolean (c->rand);
-  say ("trial %u: %s%s%s%s, machine %s, SIGKILL to %s after %" G_GINT64_FORMAT
-       " µs (it takes about %" G_GINT64_FORMAT " µs)",
-       number, op_names[op], start ? " with start" : "", target ? " of " : "", target ? target : "",
-       vireo_dbus_machine_get_state (c->machine), kill_worker ? "the worker" : "vireod", delay,
-       c->op_time[op]);
+  test_say ("trial %u: %s%s%s%s, machine %s, SIGKILL to %s after %" G_GINT64_FORMAT
+            " µs (it takes about %" G_GINT64_FORMAT " µs)",
+            number, op_names[op], start ? " with start" : "", target ? " of " : "", target ? target : "",
+            vireo_dbus_machine_get_state (c->machine), kill_worker ? "the worker" : "vireod", delay,
+            c->op_time[op]);
   send_op (c, op, target, start, &pending);
   /* The call leaves at once; the kill a while later. */
   g_dbus_connection_flush_sync (c->f->connection, NULL, NULL);
@@ -675,7 +592,7 @@ trial (Crash *c, guint number, gboolean running_phase)
   else
     vireod_kill (c->f);
   reply = finish_op (c, &pending, &error);
-  say ("trial %u: the call %s", number, error ? error->message : "was done before the kill");
+  test_say ("trial %u: the call %s", number, error ? error->message : "was done before the kill");
   if (error)
     c->interrupted++;
   else if (op == OP_CREATE)
@@ -697,7 +614,7 @@ trial (Crash *c, guint number, gboolean running_phase)
       /* vireod cleans up what the worker's disks hold when it loads a machine that is off. */
       call_ok (c->machine, "TurnOff", NULL);
       crash_reconnect (c);
-      say ("trial %u: turned off and vireod restarted, to be judged", number);
+      test_say ("trial %u: turned off and vireod restarted, to be judged", number);
     }
   judge (c, number, op, target, doomed, pattern_at_op, FALSE);
 }
@@ -760,7 +677,7 @@ test_crash (Fixture *f)
           /* The running half: the same operations timed once more, now done by the worker. */
           g_autoptr (GError) create_error = NULL;
           g_autoptr (GVariant) reply = NULL;
-          Pending pending = { 0 };
+          PendingCall pending = { 0 };
 
           ensure_running (&c);
           send_op (&c, OP_CREATE, NULL, FALSE, &pending);
@@ -802,8 +719,9 @@ test_crash (Fixture *f)
   run_op (&c, OP_CREATE, NULL);
   crash_reconnect (&c);
   judge (&c, TRIALS + 1, OP_CREATE, NULL, NULL, c.now_pattern, TRUE);
-  say ("%u snapshots of doomed checkpoints were still there after a restart (removed at the next operation)",
-       c.pending_cleanups);
+  test_say (
+      "%u snapshots of doomed checkpoints were still there after a restart (removed at the next operation)",
+      c.pending_cleanups);
   if (c.copied_errors->len > 0)
     g_error ("qemu-img check found OFLAG_COPIED errors (refcounts out of step with the tables) after the "
              "trials%s (each names above the operation the kill interrupted)",
