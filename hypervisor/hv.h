@@ -170,6 +170,10 @@ gboolean hv_vm_save (HvVm *vm, int dir_fd, GError **error);
  * failure after that (a device refusing its section) ends the VM (HV_EXIT_INTERNAL_ERROR), since it
  * is then neither the old state nor the new one. */
 gboolean hv_vm_revert (HvVm *vm, int dir_fd, GError **error);
+/* What hv_vm_revert (and hv_vm_set_restore) check before changing anything, alone: the files in @dir_fd
+ * are a saved VM of this configuration (the devices' sections are only checked as they load).  For a
+ * caller that must know before it changes something else, such as the disks.  Any state of the VM. */
+gboolean hv_vm_check_saved (HvVm *vm, int dir_fd, GError **error);
 /* The disk side of a checkpoint: @op ("create", "apply" or "delete") on the internal snapshot @name of
  * every writable disk (virtio-blk and SATA), which must all be qcow2 (a writable raw disk is refused,
  * naming it, before any is touched).  The VM must be paused (its disks are quiesced); read-only disks

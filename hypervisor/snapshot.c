@@ -387,6 +387,16 @@ hv_restore_machine (HvVm *vm, GError **error)
 
 /* ---- Reverting a paused VM in place ---- */
 
+gboolean
+hv_vm_check_saved (HvVm *vm, int dir_fd, GError **error)
+{
+  g_autoptr (HvRestore) restore = NULL;
+
+  g_return_val_if_fail (vm != NULL, FALSE);
+  restore = read_restore (vm, dir_fd, error);
+  return restore != NULL;
+}
+
 typedef struct
 {
   HvVm *vm;

@@ -776,7 +776,9 @@ checkpoint_thread (GTask *task, gpointer source_object, gpointer task_data, GCan
         }
       break;
     case CHECKPOINT_APPLY:
-      if (!hv_vm_snapshot_disks (vm, "apply", op->name, &error))
+      /* A folder that is not this machine's saved state is refused before the disks change. */
+      if (!hv_vm_check_saved (vm, op->state_dir_fd, &error)
+          || !hv_vm_snapshot_disks (vm, "apply", op->name, &error))
         break;
       g_debug ("ApplyCheckpoint “%s”: the disks were applied %.3f ms after the call", op->name,
                (g_get_monotonic_time () - op->start) / 1000.0);
