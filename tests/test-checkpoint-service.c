@@ -500,6 +500,26 @@ test_tree (Fixture *f)
   apply (f, e, FALSE);
   assert_now_pattern (f, image, 0xe5);
   assert_current (f, machine, e);
+
+  /* "Take Checkpoint and Apply": Now is kept as a new checkpoint under E first, then E applied. */
+  disk_write_pattern (image, 0x1e);
+  checkpoint_call_ok (f, e, "Apply", g_variant_new_parsed ("({'checkpoint-current': <true>},)"));
+  assert_now_pattern (f, image, 0xe5);
+  assert_current (f, machine, e);
+  {
+    g_autoptr (GHashTable) now = checkpoints_of (f, machine);
+    const char *kept = NULL;
+
+    g_assert_cmpuint (g_hash_table_size (now), ==, 2);
+    g_hash_table_iter_init (&iter, now);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      if (!g_str_equal (key, e))
+        kept = key;
+    g_assert_nonnull (kept);
+    assert_parent (f, kept, e);
+    assert_snapshot_pattern (f, image, kept, 0x1e);
+  }
+  assert_tree_on_disk (f, machine, image, NULL);
 }
 
 /* The name "" gives "<machine name> - (YYYY-MM-DD - HH:MM:SS)", in local time; a production checkpoint
