@@ -11,7 +11,9 @@
  * Reset: a machine resets by being built again from its spec (the worker's Reset and a guest's reboot
  * make a fresh HvVm, as Firecracker does): every device starts from realize, so no kind needs a reset
  * hook of its own, and a device cannot carry state across a reset by mistake.  Building a machine takes
- * milliseconds; guest memory is new too, as on real hardware after a cold reset. */
+ * milliseconds; guest memory is new too, as on real hardware after a cold reset.  Reverting to a
+ * checkpoint (hv_vm_revert) is the exception, for speed: it loads saved state into the live devices,
+ * which is why load() below promises to replace all of a device's present. */
 #pragma once
 
 #include "platform.h"
@@ -55,7 +57,17 @@ typedef struct
    * is quiet once they are parked. */
   void (*quiesce) (HvDevice *device, gboolean quiesced);
   /* A new floating a{sv}, and checking one back (all of it or none, HV_ERROR_BAD_IMAGE naming the
-   * field).  Both optional: a kind without state saves no section. */
+   * field).  Both optional: a kind without state saves no section.
+   *
+   * load() runs on a freshly realized device (a restore) and on a live one that has run and is
+   * quiesced (hv_vm_revert, which returns a paused machine in place to a checkpoint).  Either way,
+   * afterwards nothing of the device's present may show to the guest: every guest-visible register
+   * and buffer is the section's (or its default), what the device holds on the host side for the
+   * guest is dropped or replaced (received packets, queued input events, console bytes in flight,
+   * AHCI commands taken but not finished), its timers restart from the loaded state, and its
+   * interrupt lines are taken as low (the core lowers every ISA line before loading; MSI-X routes
+   * are marked stale) and raised again where the section says an interrupt is pending.  Guest
+   * memory is already the saved one when load() runs. */
   GVariant *(*save) (HvDevice *device);
   gboolean (*load) (HvDevice *device, GVariant *state, unsigned version, GError **error);
   /* For a kind with a boot class (HvDeviceKindInfo.boot_class): the realized device's path as the

@@ -24,6 +24,7 @@ typedef enum
   HV_ERROR_TOO_LARGE,        /* it does not fit in guest memory */
   HV_ERROR_INVALID_STATE,    /* the call is not valid in the VM's current state */
   HV_ERROR_TIMED_OUT,        /* a peer (the guest agent) did not answer in time */
+  HV_ERROR_NOT_SUPPORTED,    /* the machine cannot do it as configured (a raw disk and checkpoints) */
 } HvError;
 
 /* Limits of the configuration.  The upper memory bound is also capped at run time by the host's RAM. */

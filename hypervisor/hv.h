@@ -159,11 +159,28 @@ gboolean hv_vm_resume (HvVm *vm, GError **error);
  * be paused (HV_ERROR_INVALID_STATE otherwise); it stays paused.  The files hold guest memory and are
  * created readable by the owner only. */
 gboolean hv_vm_save (HvVm *vm, int dir_fd, GError **error);
+/* Returns a paused VM in place to the state saved in the folder @dir_fd (as hv_vm_save writes it, for
+ * the same configuration): memory (mapped lazily, see hv_vm_set_restore), vCPUs, irqchip, PIT and
+ * clock, and every device's state; the VM stays paused (hv_vm_resume runs it).  Nothing of the present
+ * survives in guest-visible state (device.h says what each device's load guarantees).  Disks are not
+ * touched: apply their snapshot first (hv_vm_snapshot_disks), the state's disk sizes must match.  It
+ * takes a fraction of a millisecond plus the page faults of the memory the guest then touches.
+ * Errors found before anything changed (HV_ERROR_INVALID_STATE: not paused; HV_ERROR_NOT_FOUND,
+ * HV_ERROR_BAD_IMAGE, HV_ERROR_INVALID_ARGUMENT as for hv_vm_set_restore) leave the VM as it was; a
+ * failure after that (a device refusing its section) ends the VM (HV_EXIT_INTERNAL_ERROR), since it
+ * is then neither the old state nor the new one. */
+gboolean hv_vm_revert (HvVm *vm, int dir_fd, GError **error);
+/* What hv_vm_revert (and hv_vm_set_restore) check before changing anything, alone: the files in @dir_fd
+ * are a saved VM of this configuration (the devices' sections are only checked as they load).  For a
+ * caller that must know before it changes something else, such as the disks.  Any state of the VM. */
+gboolean hv_vm_check_saved (HvVm *vm, int dir_fd, GError **error);
 /* The disk side of a checkpoint: @op ("create", "apply" or "delete") on the internal snapshot @name of
  * every writable disk (virtio-blk and SATA), which must all be qcow2 (a writable raw disk is refused,
  * naming it, before any is touched).  The VM must be paused (its disks are quiesced); read-only disks
  * are left alone.  All or nothing where the format allows: a create that fails on a later disk is
  * deleted again from the earlier ones; apply and delete first check that every disk has the snapshot.
+ * "discard" deletes it from the disks that have it (none having it is no error: for cleaning up).
+ * A writable disk that is not qcow2 fails with HV_ERROR_NOT_SUPPORTED.
  * After "apply" the disks may have another size; the VM's state must be restored with them. */
 gboolean hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error);
 /* Ends the VM now, without asking the guest: the exit reason becomes HV_EXIT_STOPPED. */

@@ -23,7 +23,12 @@
  *
  * Both are written as "<name>.tmp", synced, then renamed into place, memory first.  The id binds
  * the pair: a crash between the two renames leaves the old state with the new memory, whose ids
- * differ, and restoring refuses it rather than pairing them. */
+ * differ, and restoring refuses it rather than pairing them.
+ *
+ * Restoring maps "memory" MAP_PRIVATE over guest RAM instead of reading it (hv_memory_map_file), so
+ * the file is part of the running VM from then on.  That is sound only because a file, once it has
+ * its name, is never written again: saves write new files and rename them over the old names (the
+ * mapped inode lives on, unlinked), and checkpoints hard-link them and never write them either. */
 #include "snapshot-file.h"
 #include "state.h"
 
@@ -236,12 +241,124 @@ memory_header (uint8_t header[MEMORY_HEADER_USED], uint64_t memory_size,
   put_le64 (header + 40, hv_crc64 (0, header, 40));
 }
 
+/* The data ranges of @fd within [@start, @end) (file offsets), one after the other: the next range
+ * at or after @from in *@data, *@hole; FALSE when there is none.  Without SEEK_DATA everything is
+ * data. */
+static gboolean
+next_data_range (int fd, off_t from, off_t end, off_t *data, off_t *hole)
+{
+  if (from >= end)
+    return FALSE;
+  *data = lseek (fd, from, SEEK_DATA);
+  if (*data < 0 && errno == ENXIO)
+    return FALSE;
+  if (*data < 0)
+    {
+      *data = from;
+      *hole = end;
+      return TRUE;
+    }
+  if (*data >= end)
+    return FALSE;
+  *hole = lseek (fd, *data, SEEK_HOLE);
+  if (*hole < 0)
+    *hole = end;
+  *hole = MIN (*hole, end);
+  return TRUE;
+}
+
+/* RAM that is the memfd's: only what the guest ever touched is backed by it; the rest reads as
+ * zeros anyway. */
+static gboolean
+write_memfd_memory (int fd, const HvMemory *mem, uint64_t *written, GError **error)
+{
+  off_t offset = 0;
+  off_t data, hole;
+
+  while (next_data_range (mem->memfd, offset, (off_t) mem->size, &data, &hole))
+    {
+      if (!write_nonzero_pages (fd, mem, (uint64_t) data, (uint64_t) hole, written, error))
+        return FALSE;
+      offset = hole;
+    }
+  return TRUE;
+}
+
+#define PAGEMAP_PRESENT (1ull << 63)
+#define PAGEMAP_SWAPPED (1ull << 62)
+#define PAGEMAP_BATCH   512 /* pages per read of /proc/self/pagemap: 2 MiB of RAM */
+
+/* RAM mapped privately from a saved memory file (hv_memory_map_file).  A page may differ from zero
+ * only where the file has data, or where the guest (or KVM, or a device) wrote since: a write makes
+ * the page a private anonymous one, present or swapped out, which /proc/self/pagemap tells without
+ * touching it (its flags are readable without privileges).  Pages in the file's holes that the
+ * pagemap shows neither present nor swapped were never written: they read as the file's zeros and
+ * are skipped, so the new file is as sparse as the old one plus what the guest wrote.  Without a
+ * readable pagemap every page of a hole is looked at (correct, only slower). */
+static gboolean
+write_mapped_memory (int fd, const HvMemory *mem, uint64_t *written, GError **error)
+{
+  const off_t base = (off_t) mem->source_offset;
+  const off_t end = base + (off_t) mem->size;
+  int pagemap = open ("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  uint64_t entries[PAGEMAP_BATCH];
+  off_t data = 0, hole = 0;
+  gboolean have_range;
+  gboolean ok = TRUE;
+
+  if (pagemap < 0)
+    g_debug ("cannot read /proc/self/pagemap (%s): looking at every page of guest memory",
+             g_strerror (errno));
+  have_range = next_data_range (mem->source_fd, base, end, &data, &hole);
+  for (uint64_t batch = 0; batch < mem->size && ok; batch += PAGEMAP_BATCH * (uint64_t) PAGE_SIZE)
+    {
+      uint64_t batch_end = MIN (batch + PAGEMAP_BATCH * (uint64_t) PAGE_SIZE, mem->size);
+      unsigned n = (unsigned) ((batch_end - batch) / PAGE_SIZE);
+      gboolean known = FALSE;
+      uint64_t run = 0;
+      gboolean in_run = FALSE;
+
+      if (pagemap >= 0)
+        {
+          off_t at = (off_t) (((uintptr_t) (mem->base + batch) / PAGE_SIZE) * sizeof (uint64_t));
+          known = pread (pagemap, entries, n * sizeof (uint64_t), at) == (ssize_t) (n * sizeof (uint64_t));
+        }
+      for (unsigned i = 0; i <= n && ok; i++)
+        {
+          uint64_t page = batch + (uint64_t) i * PAGE_SIZE;
+          gboolean wanted = FALSE;
+
+          if (i < n)
+            {
+              off_t at = base + (off_t) page;
+
+              while (have_range && hole <= at)
+                have_range = next_data_range (mem->source_fd, hole, end, &data, &hole);
+              wanted = (have_range && data <= at) || !known
+                       || (entries[i] & (PAGEMAP_PRESENT | PAGEMAP_SWAPPED)) != 0;
+            }
+          if (wanted && !in_run)
+            {
+              run = page;
+              in_run = TRUE;
+            }
+          else if (!wanted && in_run)
+            {
+              ok = write_nonzero_pages (fd, mem, run, page, written, error);
+              in_run = FALSE;
+            }
+        }
+    }
+  if (pagemap >= 0)
+    close (pagemap);
+  return ok;
+}
+
 gboolean
 hv_snapshot_write_memory (int dir_fd, const HvMemory *mem, const uint8_t id[HV_SNAPSHOT_ID_SIZE],
                           uint64_t *written, GError **error)
 {
   uint8_t header[MEMORY_HEADER_USED];
-  uint64_t offset = 0;
   int fd = create_temp (dir_fd, MEMORY_TEMP, "memory", error);
 
   if (fd < 0)
@@ -257,32 +374,10 @@ hv_snapshot_write_memory (int dir_fd, const HvMemory *mem, const uint8_t id[HV_S
   if (!write_all (fd, header, sizeof header, 0, "memory", error))
     goto fail;
 
-  /* Only what the guest ever touched is backed by the memfd; the rest reads as zeros anyway. */
   *written = 0;
-  while (offset < mem->size)
-    {
-      off_t data = lseek (mem->memfd, (off_t) offset, SEEK_DATA);
-      off_t hole;
-
-      if (data < 0 && errno == ENXIO)
-        break;
-      if (data < 0)
-        {
-          /* A memfd without SEEK_DATA: look at every page. */
-          data = (off_t) offset;
-          hole = (off_t) mem->size;
-        }
-      else
-        {
-          hole = lseek (mem->memfd, data, SEEK_HOLE);
-          if (hole < 0)
-            hole = (off_t) mem->size;
-        }
-      hole = MIN (hole, (off_t) mem->size);
-      if (!write_nonzero_pages (fd, mem, (uint64_t) data, (uint64_t) hole, written, error))
-        goto fail;
-      offset = (uint64_t) hole;
-    }
+  if (!(mem->source_fd >= 0 ? write_mapped_memory (fd, mem, written, error)
+                            : write_memfd_memory (fd, mem, written, error)))
+    goto fail;
   return finish_file (fd, "memory", error);
 
 fail:
@@ -509,45 +604,13 @@ fail:
 }
 
 gboolean
-hv_snapshot_read_memory (int fd, HvMemory *mem, GError **error)
+hv_snapshot_map_memory (int fd, HvMemory *mem, GError **error)
 {
-  const off_t end = (off_t) (MEMORY_HEADER_SIZE + mem->size);
-  off_t offset = MEMORY_HEADER_SIZE;
   gint64 start = g_get_monotonic_time ();
-  uint64_t read_bytes = 0;
 
-  while (offset < end)
-    {
-      off_t data = lseek (fd, offset, SEEK_DATA);
-      off_t hole;
-
-      if (data < 0 && errno == ENXIO)
-        break;
-      if (data < 0)
-        {
-          /* A file system without SEEK_DATA: everything is data. */
-          data = offset;
-          hole = end;
-        }
-      else
-        {
-          hole = lseek (fd, data, SEEK_HOLE);
-          if (hole < 0)
-            hole = end;
-        }
-      if (data >= end)
-        break;
-      hole = MIN (hole, end);
-      for (off_t chunk = data; chunk < hole; chunk += COPY_CHUNK)
-        {
-          gsize len = (gsize) MIN ((off_t) COPY_CHUNK, hole - chunk);
-          if (!read_all (fd, mem->base + (chunk - MEMORY_HEADER_SIZE), len, chunk, "memory", error))
-            return FALSE;
-        }
-      read_bytes += (uint64_t) (hole - data);
-      offset = hole;
-    }
-  g_debug ("restored %" G_GUINT64_FORMAT " KiB of guest memory in %" G_GINT64_FORMAT " ms", read_bytes >> 10,
-           (g_get_monotonic_time () - start) / 1000);
+  if (!hv_memory_map_file (mem, fd, MEMORY_HEADER_SIZE, error))
+    return FALSE;
+  g_debug ("mapped %" G_GUINT64_FORMAT " MiB of saved guest memory in %.3f ms", mem->size >> 20,
+           (g_get_monotonic_time () - start) / 1000.0);
   return TRUE;
 }

@@ -13,7 +13,11 @@
  * its KVM state; then the VM's irqchip, PIT and clock, the devices, and the memory.  Restoring
  * builds the machine as a boot does, then writes the memory, the VM state, each vCPU's state and
  * the devices' state, in that order: devices last, because they raise their pending interrupt lines
- * again into the restored interrupt controllers and local APICs. */
+ * again into the restored interrupt controllers and local APICs.  Reverting (hv_vm_revert) applies
+ * the same steps, in the same order, to the paused machine that exists.  Memory is never read: the
+ * memory file is mapped over guest RAM (memory.c).  fw_cfg has no saved state: after a restore its
+ * item selector is the reset one, after a revert the present's; only firmware reads it, while it
+ * boots, so a checkpoint taken then is the one case where this shows. */
 #include "block/block.h"
 #include "device.h"
 #include "snapshot.h"
@@ -21,6 +25,7 @@
 #include "state.h"
 #include "vm-private.h"
 #include "x86/vcpu-state.h"
+#include "x86/layout.h"
 #include "x86/vm-state.h"
 
 #include <string.h>
@@ -278,23 +283,15 @@ upgrade_v1 (GVariant *state)
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
 
-gboolean
-hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
+/* Reads and checks the saved VM in @dir_fd against @vm's configuration, and opens its memory. */
+static HvRestore *
+read_restore (HvVm *vm, int dir_fd, GError **error)
 {
   g_autoptr (HvRestore) restore = g_new0 (HvRestore, 1);
   uint8_t id[HV_SNAPSHOT_ID_SIZE];
   unsigned version = 0;
 
-  g_return_val_if_fail (vm != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   restore->memory_fd = -1;
-  if (vm->state != HV_VM_CONFIGURING)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
-                   "the VM has already been started; it cannot restore a saved state");
-      return FALSE;
-    }
   restore->state = hv_snapshot_read_state (dir_fd, &version, error);
   if (restore->state != NULL && version == 1)
     {
@@ -305,9 +302,29 @@ hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
   if (restore->state == NULL
       || !check_state (restore->state, &restore->memory_size, &restore->n_vcpus, id, error)
       || !check_config (vm, restore->memory_size, restore->n_vcpus, error))
-    return FALSE;
+    return NULL;
   restore->memory_fd = hv_snapshot_open_memory (dir_fd, restore->memory_size, id, error);
   if (restore->memory_fd < 0)
+    return NULL;
+  return g_steal_pointer (&restore);
+}
+
+gboolean
+hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
+{
+  HvRestore *restore;
+
+  g_return_val_if_fail (vm != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (vm->state != HV_VM_CONFIGURING)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_STATE,
+                   "the VM has already been started; it cannot restore a saved state");
+      return FALSE;
+    }
+  restore = read_restore (vm, dir_fd, error);
+  if (restore == NULL)
     return FALSE;
 
   /* Restoring replaces booting a kernel.  A machine with firmware keeps it: its image stays mapped
@@ -317,7 +334,7 @@ hv_vm_set_restore (HvVm *vm, int dir_fd, GError **error)
   g_clear_pointer (&vm->initrd, g_bytes_unref);
   g_clear_pointer (&vm->cmdline, g_free);
   hv_restore_free (vm->restore);
-  vm->restore = g_steal_pointer (&restore);
+  vm->restore = restore;
   return TRUE;
 }
 
@@ -330,7 +347,7 @@ hv_restore_check_config (HvVm *vm, GError **error)
 gboolean
 hv_restore_memory (HvVm *vm, GError **error)
 {
-  return hv_snapshot_read_memory (vm->restore->memory_fd, &vm->memory, error);
+  return hv_snapshot_map_memory (vm->restore->memory_fd, &vm->memory, error);
 }
 
 static gboolean
@@ -368,30 +385,132 @@ hv_restore_machine (HvVm *vm, GError **error)
   return TRUE;
 }
 
+/* ---- Reverting a paused VM in place ---- */
+
+gboolean
+hv_vm_check_saved (HvVm *vm, int dir_fd, GError **error)
+{
+  g_autoptr (HvRestore) restore = NULL;
+
+  g_return_val_if_fail (vm != NULL, FALSE);
+  restore = read_restore (vm, dir_fd, error);
+  return restore != NULL;
+}
+
+typedef struct
+{
+  HvVm *vm;
+  GVariant *vcpus;
+} RevertContext;
+
+/* On the vCPU's own thread: finish the instruction of its last exit first, so that nothing of the
+ * discarded present completes into the restored registers when the vCPU runs again. */
+static gboolean
+revert_vcpu (HvVcpu *vcpu, void *data, GError **error)
+{
+  RevertContext *ctx = data;
+  g_autoptr (GVariant) state = g_variant_get_child_value (ctx->vcpus, vcpu->index);
+
+  if (!hv_vcpu_complete_io (vcpu, error)
+      || !hv_vcpu_state_restore (ctx->vm->kvm_fd, ctx->vm->vm_fd, vcpu->fd, vcpu->index, state, error))
+    return FALSE;
+  /* What hv_vm_resume would otherwise do on this thread, in a round of its own. */
+  hv_vcpu_state_clock_paused (vcpu->fd);
+  return TRUE;
+}
+
+/* Why not rebuild: a machine built afresh and restored (the worker's reset path) costs 10-30 ms here
+ * (a new KVM VM, irqchip, memory slots, devices, disk images reopened, the display server); loading
+ * the saved state into the machine that exists costs the state's parse and some ioctls, well under a
+ * millisecond, with memory mapped lazily.  What makes that sound is device.h's contract for load():
+ * it replaces every bit of guest-visible state, including what the device holds on the host side
+ * for the guest (queued input, received packets, timers), and assumes interrupt lines start low,
+ * which revert_lower_lines makes true. */
+static void
+revert_lower_lines (HvVm *vm)
+{
+  for (unsigned gsi = 0; gsi < HV_IOAPIC_PINS; gsi++)
+    hv_platform_set_irq (&vm->platform, gsi, FALSE);
+}
+
+gboolean
+hv_vm_revert (HvVm *vm, int dir_fd, GError **error)
+{
+  g_autoptr (HvRestore) restore = NULL;
+  g_autoptr (GVariant) vm_state = NULL;
+  g_autoptr (GVariant) sections = NULL;
+  RevertContext ctx = { .vm = vm };
+  g_autofree char *message = NULL;
+  gint64 start = g_get_monotonic_time ();
+  gint64 checked;
+
+  g_return_val_if_fail (vm != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!require_paused (vm, error))
+    return g_prefix_error (error, "cannot revert: "), FALSE;
+  restore = read_restore (vm, dir_fd, error);
+  if (restore == NULL)
+    return FALSE;
+  vm_state = g_variant_lookup_value (restore->state, "vm", G_VARIANT_TYPE_VARDICT);
+  ctx.vcpus = g_variant_lookup_value (restore->state, "vcpus", G_VARIANT_TYPE ("aa{sv}"));
+  sections = g_variant_lookup_value (restore->state, "devices", G_VARIANT_TYPE ("a{sa{sv}}"));
+  checked = g_get_monotonic_time ();
+  /* hv_vm_pause() has done this: nothing is in flight, no device takes work until resume. */
+  hv_devices_quiesce (vm->devices, TRUE);
+
+  /* Everything that can be checked without changing the machine has been; from here a failure leaves
+   * a machine that is neither the present nor the saved one, and it is ended. */
+  if (!hv_snapshot_map_memory (restore->memory_fd, &vm->memory, error))
+    goto broken;
+  revert_lower_lines (vm);
+  if (!hv_vm_kvm_state_restore (vm->vm_fd, vm_state, error)
+      || !hv_vm_run_on_parked_vcpus (vm, revert_vcpu, &ctx, error)
+      || !hv_devices_load (vm->devices, sections, error))
+    goto broken;
+  g_clear_pointer (&ctx.vcpus, g_variant_unref);
+  g_mutex_lock (&vm->lock);
+  vm->clock_told = TRUE;
+  g_mutex_unlock (&vm->lock);
+  g_debug ("reverted the VM in %.3f ms (reading and checking the state %.3f ms)",
+           (g_get_monotonic_time () - start) / 1000.0, (checked - start) / 1000.0);
+  return TRUE;
+
+broken:
+  g_clear_pointer (&ctx.vcpus, g_variant_unref);
+  message = g_strdup_printf ("reverting to a saved state failed half-way: %s", (*error)->message);
+  hv_vm_request_exit (vm, HV_EXIT_INTERNAL_ERROR, message);
+  g_prefix_error (error, "reverting to the saved state failed half-way, and the VM was ended: ");
+  return FALSE;
+}
+
 /* ---- The disks' internal snapshots ---- */
+
+static gboolean
+disk_has_snapshot (HvDevice *device, const char *name, GError **error)
+{
+  g_autoptr (GPtrArray) list = hv_block_snapshot_list (device->kind->block (device), error);
+
+  if (list == NULL)
+    return g_prefix_error (error, "%s: ", device->id), FALSE;
+  for (guint j = 0; j < list->len; j++)
+    {
+      HvBlockSnapshot *s = g_ptr_array_index (list, j);
+
+      if (g_strcmp0 (s->name, name) == 0 || g_strcmp0 (s->id, name) == 0)
+        return TRUE;
+    }
+  return g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "%s: its disk has no snapshot \"%s\"", device->id,
+                      name),
+         FALSE;
+}
 
 static gboolean
 disks_have_snapshot (GPtrArray *disks, const char *name, GError **error)
 {
   for (guint i = 0; i < disks->len; i++)
-    {
-      HvDevice *device = g_ptr_array_index (disks, i);
-      g_autoptr (GPtrArray) list = hv_block_snapshot_list (device->kind->block (device), error);
-      gboolean found = FALSE;
-
-      if (list == NULL)
-        return g_prefix_error (error, "%s: ", device->id), FALSE;
-      for (guint j = 0; j < list->len && !found; j++)
-        {
-          HvBlockSnapshot *s = g_ptr_array_index (list, j);
-
-          found = g_strcmp0 (s->name, name) == 0 || g_strcmp0 (s->id, name) == 0;
-        }
-      if (!found)
-        return g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "%s: its disk has no snapshot \"%s\"",
-                            device->id, name),
-               FALSE;
-    }
+    if (!disk_has_snapshot (g_ptr_array_index (disks, i), name, error))
+      return FALSE;
   return TRUE;
 }
 
@@ -402,6 +521,7 @@ hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error
   g_autoptr (GPtrArray) disks = g_ptr_array_new ();
   HvBlockSnapshotOp kind;
   gboolean paused;
+  gboolean if_present = FALSE;
 
   g_return_val_if_fail (vm != NULL, FALSE);
   if (g_strcmp0 (op, "create") == 0)
@@ -410,9 +530,14 @@ hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error
     kind = HV_BLOCK_SNAPSHOT_APPLY;
   else if (g_strcmp0 (op, "delete") == 0)
     kind = HV_BLOCK_SNAPSHOT_DELETE;
+  else if (g_strcmp0 (op, "discard") == 0)
+    {
+      kind = HV_BLOCK_SNAPSHOT_DELETE;
+      if_present = TRUE;
+    }
   else
     return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-                        "there is no disk snapshot operation \"%s\" (create, apply, delete)",
+                        "there is no disk snapshot operation \"%s\" (create, apply, delete, discard)",
                         op ? op : "(null)"),
            FALSE;
 
@@ -435,13 +560,20 @@ hv_vm_snapshot_disks (HvVm *vm, const char *op, const char *name, GError **error
       if (hv_block_is_read_only (block))
         continue;
       if (hv_block_get_format (block) != HV_BLOCK_FORMAT_QCOW2)
-        return g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+        return g_set_error (error, HV_ERROR, HV_ERROR_NOT_SUPPORTED,
                             "%s: its disk is a %s image: checkpoints need qcow2", device->id,
                             hv_block_format_name (hv_block_get_format (block))),
                FALSE;
       g_ptr_array_add (disks, device);
     }
-  if (kind != HV_BLOCK_SNAPSHOT_CREATE && !disks_have_snapshot (disks, name, error))
+  if (if_present)
+    {
+      /* Only the disks that have it. */
+      for (guint i = disks->len; i-- > 0;)
+        if (!disk_has_snapshot (g_ptr_array_index (disks, i), name, NULL))
+          g_ptr_array_remove_index (disks, i);
+    }
+  else if (kind != HV_BLOCK_SNAPSHOT_CREATE && !disks_have_snapshot (disks, name, error))
     return FALSE;
 
   for (guint i = 0; i < disks->len; i++)

@@ -82,8 +82,9 @@ struct _HvVm
   GMutex lock;
   GCond cond;
   HvVmState state;
-  gboolean exiting; /* every vCPU should leave its loop */
-  gboolean paused;  /* every vCPU should park */
+  gboolean exiting;    /* every vCPU should leave its loop */
+  gboolean paused;     /* every vCPU should park */
+  gboolean clock_told; /* hv_vm_revert told the paused vCPUs' kvmclocks already: resume need not */
   unsigned n_parked;
   unsigned n_live; /* vCPU threads still in their loop */
   HvExitReason exit_reason;

@@ -105,6 +105,7 @@ vm_alloc (void)
   vm->vm_fd = -1;
   vm->exit_fd = -1;
   vm->memory.memfd = -1;
+  vm->memory.source_fd = -1;
   vm->devices = hv_devices_new (NULL);
   hv_pc_add_base_devices (vm);
   vm->memory_size = HV_DEFAULT_MEMORY;
@@ -779,9 +780,16 @@ tell_clock_paused (HvVcpu *vcpu, void *data, GError **error)
 gboolean
 hv_vm_resume (HvVm *vm, GError **error)
 {
-  /* A guest using kvmclock learns it was paused, so its watchdogs do not take the pause for a lockup.
-   * When the VM is not paused this does nothing and the check below says so. */
-  if (ioctl (vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_KVMCLOCK_CTRL) > 0)
+  gboolean told;
+
+  /* A guest using kvmclock learns it was paused, so its watchdogs do not take the pause for a lockup
+   * (unless a revert has just told it, on the vCPUs' threads).  When the VM is not paused this does
+   * nothing and the check below says so. */
+  g_mutex_lock (&vm->lock);
+  told = vm->clock_told;
+  vm->clock_told = FALSE;
+  g_mutex_unlock (&vm->lock);
+  if (!told && ioctl (vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_KVMCLOCK_CTRL) > 0)
     hv_vm_run_on_parked_vcpus (vm, tell_clock_paused, NULL, NULL);
 
   g_mutex_lock (&vm->lock);

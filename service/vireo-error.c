@@ -70,6 +70,9 @@ vireo_error_from_hv (const GError *hv_error)
       case HV_ERROR_INVALID_STATE:
         code = VIREO_ERROR_INVALID_STATE;
         break;
+      case HV_ERROR_NOT_SUPPORTED:
+        code = VIREO_ERROR_NOT_SUPPORTED;
+        break;
       case HV_ERROR_TIMED_OUT:
       case HV_ERROR_FAILED:
         break;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# readme-gdbus.sh — the README's "Scripting with gdbus" block, pasted whole into a fresh session (no
+# readme-gdbus.sh — the README's "Scripting with gdbus" blocks, pasted whole into a fresh session (no
 # vireod yet), then again beside a machine of the user's own called "Demo": both pastes must work, and the
 # user's machine must come through untouched.  TAP output.
 #   readme-gdbus.sh SOURCE-DIR BUILD-DIR
@@ -16,9 +16,11 @@ if ! { exec 3<>/dev/kvm; } 2>/dev/null; then
 fi
 exec 3>&-
 
-block=$(awk '/^## Scripting with gdbus/ { section = 1 } section && /^```sh/ { inside = 1; next }
-             inside && /^```/ { exit } inside { print }' "$src/README.md")
+# Every sh block of the section (machines, then checkpoints), one after the other.
+block=$(awk '/^## / { section = /^## Scripting with gdbus/ } section && /^```sh/ { inside = 1; next }
+             inside && /^```/ { inside = 0; next } inside { print }' "$src/README.md")
 [ -n "$block" ] || { echo "not ok 1 the README has no gdbus block"; exit 1; }
+grep -q "Checkpoint.Apply" <<<"$block" || { echo "not ok 1 the README's gdbus section shows no checkpoints"; exit 1; }
 
 # The block runs where a user would paste it: a checkout whose build folder is "build".
 work=$(mktemp -d "${TMPDIR:-/tmp}/vireo-readme-XXXXXX")
@@ -33,13 +35,14 @@ work=$1 block=$2
 cd "$work/checkout"
 bus() { gdbus call --session --dest org.vireo.Vireo1 "$@"; }
 
-if bash -c "$block" >"$work/paste1.log" 2>&1; then echo "ok 1 first paste, no service running yet"; sed "s/^/# /" "$work/paste1.log"
+# -e: a line that fails fails the paste, not only the last one.
+if bash -e -c "$block" >"$work/paste1.log" 2>&1; then echo "ok 1 first paste, no service running yet"; sed "s/^/# /" "$work/paste1.log"
 else echo "not ok 1 first paste, no service running yet"; sed 's/^/# /' "$work/paste1.log"; fi
 
 demo=$(bus --object-path /org/vireo/Vireo1 --method org.vireo.Vireo1.Manager.CreateMachine \
   "{'name': <'Demo'>, 'kernel': <'$PWD/build/tests/guests/demo.elf'>}" | grep -o "/org/vireo/Vireo1/machines/[0-9a-f_]*")
 
-if bash -c "$block" >"$work/paste2.log" 2>&1; then echo "ok 2 second paste"
+if bash -e -c "$block" >"$work/paste2.log" 2>&1; then echo "ok 2 second paste"
 else echo "not ok 2 second paste"; sed 's/^/# /' "$work/paste2.log"; fi
 
 # The Default Switch (an org.vireo.Vireo1.Switch object) has a Name too; it is always there.

@@ -91,9 +91,10 @@ save_dir_file (SaveDir *dir, const char *name)
   return g_build_filename (dir->path, name, NULL);
 }
 
-/* Pauses, saves and measures; the VM stays paused. */
+/* Pauses, saves and measures; the VM stays paused.  The memory file must hold at most @touched bytes
+ * of data more than a quarter of the guest's memory: saves are sparse. */
 static void
-save_guest (Guest *guest, SaveDir *dir, const char *label)
+save_guest_touched (Guest *guest, SaveDir *dir, const char *label, gint64 touched)
 {
   g_autoptr (GError) error = NULL;
   struct stat state_st, memory_st;
@@ -114,8 +115,14 @@ save_guest (Guest *guest, SaveDir *dir, const char *label)
   g_assert_cmpint (state_st.st_mode & 0777, ==, 0600);
   g_assert_cmpint (memory_st.st_mode & 0777, ==, 0600);
   /* Sparse: the guests touch a few MiB of their memory. */
-  g_assert_cmpint ((gint64) memory_st.st_blocks * 512, <, memory_st.st_size / 4);
+  g_assert_cmpint ((gint64) memory_st.st_blocks * 512, <, memory_st.st_size / 4 + touched);
   g_assert_false (hv_vm_has_exited (guest->vm));
+}
+
+static void
+save_guest (Guest *guest, SaveDir *dir, const char *label)
+{
+  save_guest_touched (guest, dir, label, 0);
 }
 
 /* Restores @dir into a new VM with @memory and @cpus and starts it. */
@@ -956,6 +963,184 @@ test_quiesce (void)
   save_dir_clear (&dir);
 }
 
+/* The number of the last complete "tick N" line in @text after byte @from, skipping a first line cut
+ * at @from; 0 when there is none. */
+static uint64_t
+last_tick (const char *text, gsize from, uint64_t *first)
+{
+  const char *p = text + from;
+  uint64_t last = 0;
+
+  if (from > 0 && text[from - 1] != '\n')
+    {
+      p = strchr (p, '\n');
+      p = p ? p + 1 : text + strlen (text);
+    }
+  *first = 0;
+  while (*p)
+    {
+      const char *end = strchr (p, '\n');
+      if (end == NULL)
+        break;
+      if (g_str_has_prefix (p, "tick "))
+        {
+          last = g_ascii_strtoull (p + 5, NULL, 10);
+          if (*first == 0)
+            *first = last;
+        }
+      p = end + 1;
+    }
+  return last;
+}
+
+typedef struct
+{
+  Guest *guest;
+  uint64_t at_least;
+  gsize from;
+} TickWait;
+
+static gboolean
+ticked (gpointer data)
+{
+  TickWait *wait = data;
+  g_autofree char *out = vireo_test_guest_output (wait->guest);
+  uint64_t first;
+
+  return last_tick (out, MIN (wait->from, strlen (out)), &first) >= wait->at_least;
+}
+
+/* The guest's count after the revert starts again from the checkpoint's; then saving the reverted
+ * VM (memory mapped from the checkpoint, plus what it wrote since) and restoring that into a new VM
+ * carries on from there too.  With @touch_mib, that much guest memory is dirtied first (from the
+ * host, as the guest would) and the revert is timed: the benchmark's "Apply to running". */
+static void
+check_revert (uint64_t memory, uint64_t touch_mib)
+{
+  Guest guest = { 0 }, again = { 0 };
+  SaveDir dir, later;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *at_save = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  TickWait wait = { .guest = &guest };
+  uint64_t saved_tick, first, last;
+  gint64 start, reverted, resumed;
+
+  guest_boot (&guest, "tick-counter", "spin=3000000", memory, 1);
+  wait.at_least = 3;
+  g_assert_true (vireo_test_wait_until (ticked, &wait, 60));
+  for (uint64_t mib = 0; mib < touch_mib; mib++)
+    memset (guest.vm->memory.base + (64ull << 20) + (mib << 20), (int) (mib | 1), 1u << 20);
+
+  save_dir_init (&dir);
+  save_guest_touched (&guest, &dir, "tick-counter checkpoint", (gint64) touch_mib << 20);
+  at_save = vireo_test_guest_output (&guest);
+  saved_tick = last_tick (at_save, 0, &first);
+  g_assert_true (hv_vm_resume (guest.vm, &error));
+
+  /* Well past the checkpoint, and memory changed since. */
+  wait.at_least = saved_tick + 5;
+  g_assert_true (vireo_test_wait_until (ticked, &wait, 60));
+  if (touch_mib > 0)
+    memset (guest.vm->memory.base + (64ull << 20), 0xee, touch_mib << 20);
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  before = vireo_test_guest_output (&guest);
+
+  start = g_get_monotonic_time ();
+  g_assert_true (hv_vm_revert (guest.vm, dir.fd, &error));
+  g_assert_no_error (error);
+  reverted = g_get_monotonic_time ();
+  g_assert_true (hv_vm_resume (guest.vm, &error));
+  resumed = g_get_monotonic_time ();
+  g_test_message ("%" G_GUINT64_FORMAT " MiB guest, %" G_GUINT64_FORMAT " MiB touched: reverted in %.3f ms, "
+                  "running again after %.3f ms",
+                  memory >> 20, touch_mib, (reverted - start) / 1000.0, (resumed - start) / 1000.0);
+  for (uint64_t mib = 0; mib < touch_mib; mib += 64)
+    g_assert_cmpint (guest.vm->memory.base[(64ull << 20) + (mib << 20)], ==, (uint8_t) (mib | 1));
+
+  /* Counting again from the checkpoint's count, not from the present's. */
+  wait.from = strlen (before);
+  wait.at_least = 1;
+  g_assert_true (vireo_test_wait_until (ticked, &wait, 60));
+  after = vireo_test_guest_output (&guest);
+  last = last_tick (after, strlen (before), &first);
+  g_test_message ("ticks: %" G_GUINT64_FORMAT " at the checkpoint, %" G_GUINT64_FORMAT
+                  " before the revert, %" G_GUINT64_FORMAT " first after it",
+                  saved_tick, last_tick (before, 0, &(uint64_t){ 0 }), first);
+  g_assert_cmpuint (first, >=, saved_tick);
+  g_assert_cmpuint (first, <=, saved_tick + 2);
+  g_assert_cmpuint (last_tick (before, 0, &(uint64_t){ 0 }), >=, saved_tick + 5);
+
+  /* The reverted VM saves and restores like any other. */
+  save_dir_init (&later);
+  save_guest_touched (&guest, &later, "tick-counter after the revert", (gint64) touch_mib << 20);
+  g_free (after);
+  after = vireo_test_guest_output (&guest);
+  last = last_tick (after, 0, &first);
+  vireo_test_guest_clear (&guest);
+  restore_guest (&again, &later, memory, 1, "tick-counter after the revert");
+  wait.guest = &again;
+  wait.from = 0;
+  wait.at_least = last + 2;
+  g_assert_true (vireo_test_wait_until (ticked, &wait, 60));
+  for (uint64_t mib = 0; mib < touch_mib; mib += 64)
+    g_assert_cmpint (again.vm->memory.base[(64ull << 20) + (mib << 20)], ==, (uint8_t) (mib | 1));
+  vireo_test_guest_clear (&again);
+  save_dir_clear (&later);
+  save_dir_clear (&dir);
+}
+
+static void
+test_revert (void)
+{
+  if (!vireo_test_require_kvm ())
+    return;
+  check_revert (64ull << 20, 0);
+}
+
+/* The benchmark's case: 1 GiB with 512 MiB touched. */
+static void
+test_revert_large (void)
+{
+  if (!vireo_test_require_kvm ())
+    return;
+  check_revert (1ull << 30, 512);
+}
+
+/* Reverting needs a paused VM, and a folder of the same configuration. */
+static void
+test_revert_refused (void)
+{
+  Guest guest = { 0 }, other = { 0 };
+  SaveDir dir;
+  g_autoptr (GError) error = NULL;
+
+  if (!vireo_test_require_kvm ())
+    return;
+  guest_boot (&other, "echo", NULL, 64ull << 20, 1);
+  g_assert_true (vireo_test_guest_wait_for_output (&other, "echo ready", 60));
+  save_dir_init (&dir);
+  save_guest (&other, &dir, "echo");
+  vireo_test_guest_clear (&other);
+
+  guest_boot (&guest, "echo", NULL, 128ull << 20, 1);
+  g_assert_true (vireo_test_guest_wait_for_output (&guest, "echo ready", 60));
+  g_assert_false (hv_vm_revert (guest.vm, dir.fd, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_STATE);
+  g_clear_error (&error);
+  g_assert_true (hv_vm_pause (guest.vm, &error));
+  g_assert_false (hv_vm_revert (guest.vm, dir.fd, &error));
+  g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  /* Refused before anything changed: the guest carries on. */
+  g_assert_true (hv_vm_resume (guest.vm, &error));
+  guest_send (&guest, "still q");
+  g_assert_cmpint (guest_wait_exit (&guest), ==, HV_EXIT_POWER_OFF);
+  vireo_test_guest_clear (&guest);
+  save_dir_clear (&dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -972,5 +1157,8 @@ main (int argc, char **argv)
   g_test_add_func ("/snapshot/section-versions", test_section_versions);
   g_test_add_func ("/snapshot/two-serial-ports", test_two_serial_ports);
   g_test_add_func ("/snapshot/quiesce", test_quiesce);
+  g_test_add_func ("/snapshot/revert", test_revert);
+  g_test_add_func ("/snapshot/revert-large", test_revert_large);
+  g_test_add_func ("/snapshot/revert-refused", test_revert_refused);
   return g_test_run ();
 }

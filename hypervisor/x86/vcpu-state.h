@@ -11,7 +11,9 @@
 GVariant *hv_vcpu_state_save (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GError **error);
 /* Checks a saved vCPU state without KVM: every field present, of the right size and in range. */
 gboolean hv_vcpu_state_check (GVariant *state, unsigned index, GError **error);
-/* Applies a saved state to a vCPU that has never run; checks it first. */
+/* Applies a saved state to a vCPU that has never run, or to a parked one with no exit pending
+ * (hv_vm_revert: KVM takes CPUID again after a vCPU ran only when it is the same, which the same
+ * configuration gives); checks it first. */
 gboolean hv_vcpu_state_restore (int kvm_fd, int vm_fd, int vcpu_fd, unsigned index, GVariant *state,
                                 GError **error);
 /* Tells KVM the vCPU was paused by the host, so a guest using kvmclock does not take the lost time

@@ -526,8 +526,19 @@ static const char *const vcpu_calls[] = {
 
 /* An I/O thread: its main context, serial input, timers, disk requests on fds it has. */
 static const char *const io_calls[] = {
-  "preadv",    "pwritev",   "preadv2",        "pwritev2",          "fsync",
-  "fdatasync", "fallocate", "io_uring_enter", "io_uring_register", "ioctl",
+  "preadv",
+  "pwritev",
+  "preadv2",
+  "pwritev2",
+  "fsync",
+  "fdatasync",
+  "fallocate",
+  "io_uring_enter",
+  "io_uring_register",
+  "ioctl",
+  /* virtio-serial writes to its ports' sockets with send(MSG_NOSIGNAL): a guest agent that hung up
+   * must not raise SIGPIPE. */
+  "sendto",
 };
 
 /* A network back end (libslirp's NAT): its own main context, and the host sockets it opens for the
