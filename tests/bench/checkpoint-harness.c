@@ -112,44 +112,44 @@ create_checkpoint (Harness *h, const char *name, GError **error)
                           pause_ms, disks_ms, save_ms, resume_ms, (t - start) / 1000.0);
 }
 
-/* Back to checkpoint @name, running: the one place that says how.  The core has no in-place revert on
- * this branch, so: pause, disks back to the snapshot, the VM ended and freed (it holds the image), and a
- * new VM from the same spec restored from the checkpoint's folder (hv_vm_set_restore) and started.  With
- * an in-place hv_vm_revert this becomes pause, disks, revert, resume on the same VM. */
+/* Back to checkpoint @name, running: the one place that says how, the way vireo-worker's
+ * ApplyCheckpoint does it.  The "revert" phase is the in-place restore (memory mapped lazily, vCPUs,
+ * irqchip and devices loaded into the live machine). */
 static char *
 apply_checkpoint (Harness *h, const char *name, GError **error)
 {
   gint64 start = g_get_monotonic_time (), t = start;
-  double disks_ms, teardown_ms, restore_ms, start_ms;
-  g_autoptr (HvVm) vm = NULL;
+  double disks_ms, revert_ms, resume_ms;
   int dir_fd = open_checkpoint_dir (h, name, FALSE, error);
+  gboolean ok;
 
   if (dir_fd < 0)
     return NULL;
-  if (!hv_vm_pause (h->vm, error) || !hv_vm_snapshot_disks (h->vm, "apply", name, error))
+  /* As vireo-worker's ApplyCheckpoint: the saved state is checked before the disks change, then the
+   * paused VM returns to it in place (hv_vm_revert: memory mapped lazily) and runs on. */
+  if (!hv_vm_check_saved (h->vm, dir_fd, error) || !hv_vm_pause (h->vm, error)
+      || !hv_vm_snapshot_disks (h->vm, "apply", name, error))
     {
       close (dir_fd);
       hv_vm_resume (h->vm, NULL);
       return NULL;
     }
   disks_ms = ms_since (&t);
-  hv_vm_stop (h->vm);
-  g_clear_pointer (&h->vm, hv_vm_free);
-  teardown_ms = ms_since (&t);
-  vm = new_vm (h, error);
-  if (vm == NULL || !hv_vm_set_restore (vm, dir_fd, error))
+  ok = hv_vm_revert (h->vm, dir_fd, error);
+  close (dir_fd);
+  if (!ok)
     {
-      close (dir_fd);
+      /* A revert that failed half way ended the VM: nothing is left to run. */
+      hv_vm_stop (h->vm);
+      g_clear_pointer (&h->vm, hv_vm_free);
       return NULL;
     }
-  close (dir_fd);
-  restore_ms = ms_since (&t);
-  if (!hv_vm_start (vm, error))
+  revert_ms = ms_since (&t);
+  if (!hv_vm_resume (h->vm, error))
     return NULL;
-  start_ms = ms_since (&t);
-  h->vm = g_steal_pointer (&vm);
-  return g_strdup_printf ("ok apply %s pause+disks=%.2f teardown=%.2f restore=%.2f start=%.2f total=%.2f",
-                          name, disks_ms, teardown_ms, restore_ms, start_ms, (t - start) / 1000.0);
+  resume_ms = ms_since (&t);
+  return g_strdup_printf ("ok apply %s pause+disks=%.2f revert=%.2f resume=%.2f total=%.2f", name, disks_ms,
+                          revert_ms, resume_ms, (t - start) / 1000.0);
 }
 
 /* Runs one command line; the answer, without its newline. */

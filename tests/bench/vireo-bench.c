@@ -1711,8 +1711,8 @@ bench_net (Bench *b)
 /* The checkpoint benchmark (--only checkpoint): mem-counter.elf in a 1 GiB guest that filled 512 MiB,
  * with a fresh qcow2 disk, on each VMM: one standard checkpoint taken while the guest counts, then
  * applied CKPT_APPLIES times, each after the guest has counted on for a while.  vireo is the core in
- * checkpoint-harness (checkpoint-harness.c: pause, disk snapshots, hv_vm_save, resume; apply through
- * the core's restore), driven over its control socket; QEMU takes HMP savevm and loadvm over its monitor
+ * checkpoint-harness (checkpoint-harness.c: pause, disk snapshots, hv_vm_save, resume; apply as
+ * vireo-worker does it, in place with hv_vm_revert), driven over its control socket; QEMU takes HMP savevm and loadvm over its monitor
  * socket.  The guest prints "count N" every millisecond, so "running again" is seen within one. */
 
 #define CKPT_MEMORY_MIB  1024
@@ -2396,8 +2396,8 @@ print_checkpoint_results (const Bench *b)
   g_print ("  create: from the command to its answer (vireo: pause, disk snapshot, hv_vm_save of the state\n"
            "  and memory, resume; QEMU: savevm, which writes the memory into the qcow2 image).  apply: to\n"
            "  the answer, and to the guest's first \"count N\" line from the checkpoint's count (it prints\n"
-           "  one every millisecond).  vireo applies by restoring a new VM from the checkpoint's folder\n"
-           "  (no in-place revert in the core yet: checkpoint-harness.c, apply_checkpoint).\n");
+           "  one every millisecond).  vireo applies as vireo-worker does: disks, then hv_vm_revert in\n"
+           "  place, the memory file mapped lazily (its pages fault in as the guest touches them).\n");
   g_print ("  commands (DIR a fresh temporary folder per run; the image made by qemu-img create -f qcow2 "
            "DIR/disk.qcow2 " CKPT_IMAGE_SIZE "):\n");
   for (int id = VMM_VIREO; id <= VMM_QEMU; id++)
