@@ -15,8 +15,11 @@
  *  apply:  tree.ini records applying=<id>; disks applied; state linked; definition stored; then tree.ini
  *          records Now under <id> without the key.  A key found at load is applied again.
  *  delete: tree.ini loses the node (the id doomed), then the snapshots and folder go, then the id.
- * Doomed ids and stray folders are cleaned up when the machine is loaded off or saved, and before the
- * next operation or start.
+ * Doomed ids and stray folders are cleaned up when the machine is loaded off or saved, after its worker
+ * ended, and before the next operation or start.  That recovery first repairs each writable qcow2 image
+ * (qemu-img check -r all): a qcow2 snapshot step is not atomic, and one killed halfway (qemu-img, or the
+ * worker) leaves refcounts and COPIED flags out of step.  qemu-img steps are not killed with vireod (they
+ * finish, which narrows that window); an image still locked by another process is tried again.
  */
 #include "machine-checkpoints-private.h"
 #include "image-info.h"
