@@ -27,7 +27,8 @@ struct _CheckpointOp
   VireoMachineConfig *definition; /* apply: the checkpoint's */
   GPtrArray *images;              /* char *: the writable qcow2 images to work on */
   guint next_image;
-  const char *snapshot_flag; /* "-c", "-a", "-d" */
+  const char *snapshot_flag; /* "-c", "-a", "-d"; "check": qemu-img check -r all (repair) */
+  guint lock_tries;          /* tries of the current image that found it locked */
   char *qemu_img;
   CheckpointStep after_images;
   CheckpointStep after_doomed;

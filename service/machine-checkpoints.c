@@ -15,8 +15,11 @@
  *  apply:  tree.ini records applying=<id>; disks applied; state linked; definition stored; then tree.ini
  *          records Now under <id> without the key.  A key found at load is applied again.
  *  delete: tree.ini loses the node (the id doomed), then the snapshots and folder go, then the id.
- * Doomed ids and stray folders are cleaned up when the machine is loaded off or saved, and before the
- * next operation or start.
+ * Doomed ids and stray folders are cleaned up when the machine is loaded off or saved, after its worker
+ * ended, and before the next operation or start.  That recovery first repairs each writable qcow2 image
+ * (qemu-img check -r all): a qcow2 snapshot step is not atomic, and one killed halfway (qemu-img, or the
+ * worker) leaves refcounts and COPIED flags out of step.  qemu-img steps are not killed with vireod (they
+ * finish, which narrows that window); an image still locked by another process is tried again.
  */
 #include "machine-checkpoints-private.h"
 #include "image-info.h"
@@ -429,14 +432,54 @@ vireo_checkpoints_qemu_img_identity (VireoMachine *machine, const char *path, in
 
 static void run_next_image (CheckpointOp *op);
 
+/* How often and how long an image another process still holds is tried again: the qemu-img of a vireod
+ * that was killed finishes its step (see run_next_image), and a worker that was killed lets go a moment
+ * after.  100 ms doubling up to 2 s: about 13 s in all. */
+#define LOCK_TRIES_MAX    10
+#define LOCK_DELAY_MS     100
+#define LOCK_DELAY_MAX_MS 2000
+
+static gboolean
+run_image_again (gpointer data)
+{
+  run_next_image (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Whether qemu-img failed because another process has the image open for writing (QEMU's lock). */
+static gboolean
+is_lock_error (const GError *error)
+{
+  return strstr (error->message, "Failed to get") != NULL && strstr (error->message, "lock") != NULL;
+}
+
 static void
 on_image_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   CheckpointOp *op = data;
   g_autoptr (GError) error = NULL;
   const char *path = g_ptr_array_index (op->images, op->next_image);
+  gboolean repair = strcmp (op->snapshot_flag, "check") == 0;
 
-  if (!vireo_qemu_img_run_finish (result, &error))
+  if (!vireo_qemu_img_run_finish (result, &error) && is_lock_error (error) && op->lock_tries < LOCK_TRIES_MAX)
+    {
+      /* The main loop goes on meanwhile; calls for the machine wait (recovery) or find it busy. */
+      guint delay = MIN (LOCK_DELAY_MS << op->lock_tries, LOCK_DELAY_MAX_MS);
+      if (op->lock_tries++ == 0)
+        g_message ("%s: disk image %s is still in use by another process; trying again",
+                   op->machine->config->name, path);
+      g_timeout_add (delay, run_image_again, op);
+      return;
+    }
+  op->lock_tries = 0;
+  if (error != NULL && repair)
+    {
+      /* What could not be repaired shows in the step that follows, which needs the image too. */
+      g_message ("%s: cannot check and repair the disk image %s: %s", op->machine->config->name, path,
+                 error->message);
+      g_clear_error (&error);
+    }
+  if (error != NULL)
     {
       /* Deleting what is not there is done. */
       gboolean missing = strcmp (op->snapshot_flag, "-d") == 0
@@ -472,6 +515,14 @@ run_next_image (CheckpointOp *op)
     }
   path = g_ptr_array_index (op->images, op->next_image);
   fd = vireo_checkpoints_open_image (op->machine, path, O_RDWR, &open_error);
+  if (fd < 0 && strcmp (op->snapshot_flag, "check") == 0)
+    {
+      if (errno != ENOENT)
+        g_message ("%s: cannot check the disk image: %s", op->machine->config->name, open_error->message);
+      op->next_image++;
+      run_next_image (op);
+      return;
+    }
   if (fd < 0)
     {
       /* An image that is gone has no snapshot to delete. */
@@ -492,6 +543,13 @@ run_next_image (CheckpointOp *op)
     if (!vireo_checkpoints_qemu_img_identity (op->machine, path, fd, &identity, &error))
       {
         close (fd);
+        if (strcmp (op->snapshot_flag, "check") == 0)
+          {
+            g_message ("%s: %s", op->machine->config->name, error->message);
+            op->next_image++;
+            run_next_image (op);
+            return;
+          }
         if (op->error == NULL)
           op->error = g_steal_pointer (&error);
         if (strcmp (op->snapshot_flag, "-d") != 0)
@@ -501,6 +559,17 @@ run_next_image (CheckpointOp *op)
         return;
       }
   }
+  /* A qcow2 internal snapshot step is not atomic (refcounts are written before the snapshot table and
+   * the L2 tables' COPIED flags): killed halfway, it leaves an image qemu-img check calls corrupt.  So
+   * it runs to its end even when vireod is killed; the recovery that follows waits for its lock. */
+  identity.outlive_parent = TRUE;
+  if (strcmp (op->snapshot_flag, "check") == 0)
+    {
+      const char *argv[] = { op->qemu_img, "check", "-r", "all", "/proc/self/fd/3", NULL };
+      vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, op->machine->disk_cancellable, on_image_done,
+                                op);
+      return;
+    }
   {
     const char *argv[] = { op->qemu_img, "snapshot", op->snapshot_flag, name, "/proc/self/fd/3", NULL };
     vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, op->machine->disk_cancellable, on_image_done,
@@ -514,6 +583,7 @@ snapshot_images (CheckpointOp *op, const char *flag, CheckpointStep after)
 {
   op->snapshot_flag = flag;
   op->next_image = 0;
+  op->lock_tries = 0;
   op->after_images = after;
   if (op->images->len > 0 && op->qemu_img == NULL)
     {
@@ -527,6 +597,33 @@ snapshot_images (CheckpointOp *op, const char *flag, CheckpointStep after)
   if (op->machine->disk_cancellable == NULL)
     op->machine->disk_cancellable = g_cancellable_new ();
   run_next_image (op);
+}
+
+/* Repairs every writable qcow2 image of the machine (qemu-img check -r all), then calls @after.  An
+ * interrupted snapshot step leaves refcounts out of step with the snapshot table and the COPIED flags
+ * of the L1/L2 tables; a cluster flagged COPIED with a refcount of 2 would be written in place by the
+ * next write, changing a snapshot's data: the image is repaired before anything writes to it again.
+ * Failures are logged; the step after it needs the image too and says what is wrong. */
+static void
+repair_images (CheckpointOp *op, CheckpointStep after)
+{
+  const VireoMachineConfig *config = op->machine->config;
+
+  g_ptr_array_set_size (op->images, 0);
+  for (guint i = 0; i < config->disks->len; i++)
+    {
+      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
+      gboolean known = FALSE;
+
+      if (disk->readonly || strcmp (disk->device, "disk") != 0 || *disk->path == '\0'
+          || strcmp (disk->format, "qcow2") != 0)
+        continue;
+      for (guint j = 0; j < op->images->len; j++)
+        known |= strcmp (g_ptr_array_index (op->images, j), disk->path) == 0;
+      if (!known)
+        g_ptr_array_add (op->images, g_strdup (disk->path));
+    }
+  snapshot_images (op, "check", after);
 }
 
 /* ---- removing doomed checkpoints: their snapshots, their folder, then the journal entry ---- */
@@ -807,6 +904,25 @@ doom_untracked_snapshots (VireoMachine *machine)
     }
 }
 
+/* Once the images are repaired: the interrupted apply again, or the doomed checkpoints removed. */
+static void
+recover_repaired (CheckpointOp *op)
+{
+  VireoMachine *machine = op->machine;
+
+  if (*machine->checkpoints->applying != '\0')
+    {
+      g_message ("%s: finishing the interrupted apply of checkpoint %s", machine->config->name,
+                 machine->checkpoints->applying);
+      g_free (op->id);
+      op->id = g_strdup (machine->checkpoints->applying);
+      op->done = recover_applied;
+      apply_offline (op);
+      return;
+    }
+  remove_doomed (op, recover_doomed_done);
+}
+
 /* Finishes what an interrupted operation left (machine off or saved), then calls @then with the
  * recovery's operation (its invocation the caller's) and returns TRUE; without work, returns FALSE. */
 static gboolean
@@ -824,16 +940,7 @@ recover (VireoMachine *machine, GDBusMethodInvocation *invocation, CheckpointDon
     return FALSE;
   op = vireo_checkpoint_op_new (machine, invocation, "recover");
   op->then = then;
-  if (*machine->checkpoints->applying != '\0')
-    {
-      g_message ("%s: finishing the interrupted apply of checkpoint %s", machine->config->name,
-                 machine->checkpoints->applying);
-      op->id = g_strdup (machine->checkpoints->applying);
-      op->done = recover_applied;
-      apply_offline (op);
-      return TRUE;
-    }
-  remove_doomed (op, recover_doomed_done);
+  repair_images (op, recover_repaired);
   return TRUE;
 }
 
@@ -884,6 +991,21 @@ create_failed_cleanup_done (CheckpointOp *op)
   vireo_checkpoint_op_fail (op, cause);
 }
 
+static void
+on_worker_cleaned_up (GObject *source, GAsyncResult *result, gpointer data)
+{
+  CheckpointOp *op = data;
+  g_autoptr (GError) error = NULL;
+
+  /* A failure keeps the id doomed, for the recovery after the worker's end or before the next operation. */
+  if (!vireo_worker1_call_delete_checkpoint_finish (VIREO_WORKER1 (source), result, &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      op->error = g_steal_pointer (&error);
+    }
+  create_failed_cleanup_done (op);
+}
+
 /* A create that failed halfway (taking @cause): its snapshots (some may exist) and folder go, then the
  * error. */
 static void
@@ -895,8 +1017,16 @@ create_failed (CheckpointOp *op, GError *cause)
   if (op->worker_made && is_active (op->machine))
     {
       g_autofree char *name = snapshot_name (op->id);
-      vireo_worker1_call_delete_checkpoint (op->machine->worker, name, NULL, NULL, NULL);
-      create_failed_cleanup_done (op);
+      vireo_worker1_call_delete_checkpoint (op->machine->worker, name, NULL, on_worker_cleaned_up, op);
+      return;
+    }
+  if (op->worker_made)
+    {
+      /* The worker is gone, perhaps killed halfway through a snapshot: the id stays doomed, and the
+       * recovery that follows the worker's end (vireo_machine_checkpoints_worker_ended) repairs the images
+       * before it removes what is left. */
+      g_autoptr (GError) kept = g_steal_pointer (&op->cause);
+      vireo_checkpoint_op_fail (op, kept);
       return;
     }
   snapshot_images (op, "-d", create_failed_cleanup_done);
@@ -1674,11 +1804,12 @@ recover_after_reattach (gpointer data)
       g_object_set_data (G_OBJECT (machine), "vireo-checkpoint-polls", GUINT_TO_POINTER (polls + 1));
       return G_SOURCE_CONTINUE;
     }
-  if (machine->checkpoints == NULL || machine->disk_operation != NULL || !needs_recovery (machine))
+  if (machine->checkpoints == NULL || machine->disk_operation != NULL)
     return G_SOURCE_REMOVE;
+  /* At rest, also without journal entries: untracked snapshots are found there. */
   if (!is_active (machine))
     recover (machine, NULL, NULL);
-  else if (state_is (machine, "running") || state_is (machine, "paused"))
+  else if (needs_recovery (machine) && (state_is (machine, "running") || state_is (machine, "paused")))
     {
       CheckpointOp *op = vireo_checkpoint_op_new (machine, NULL, "recover");
       if (*machine->checkpoints->applying != '\0')
@@ -1706,9 +1837,39 @@ vireo_machine_checkpoints_recover (VireoMachine *machine)
       recover (machine, NULL, NULL);
       return;
     }
-  /* A worker may still hold the disks: wait until it is re-attached or known gone. */
-  if (needs_recovery (machine))
-    g_timeout_add_full (G_PRIORITY_DEFAULT, REATTACH_POLL_MS, recover_after_reattach, g_object_ref (machine),
+  /* A worker may still hold the disks: wait until it is re-attached or known gone (a socket a killed
+   * worker left behind is no worker: the machine then recovers at rest, untracked snapshots too). */
+  g_timeout_add_full (G_PRIORITY_DEFAULT, REATTACH_POLL_MS, recover_after_reattach, g_object_ref (machine),
+                      g_object_unref);
+}
+
+static gboolean
+recover_after_worker (gpointer data)
+{
+  VireoMachine *machine = data;
+  guint polls = GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (machine), "vireo-checkpoint-worker-polls"));
+
+  if (machine->checkpoints == NULL || is_active (machine))
+    return G_SOURCE_REMOVE;
+  /* The operation the worker's end interrupted fails first (keeping its journal entries). */
+  if (machine->disk_operation != NULL && polls < REATTACH_POLLS)
+    {
+      g_object_set_data (G_OBJECT (machine), "vireo-checkpoint-worker-polls", GUINT_TO_POINTER (polls + 1));
+      return G_SOURCE_CONTINUE;
+    }
+  g_object_set_data (G_OBJECT (machine), "vireo-checkpoint-worker-polls", NULL);
+  if (machine->disk_operation == NULL && needs_recovery (machine))
+    recover (machine, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+void
+vireo_machine_checkpoints_worker_ended (VireoMachine *machine)
+{
+  /* A worker killed during a checkpoint operation leaves journal entries and possibly images a snapshot
+   * step was interrupted on: repaired and finished now, not at the next operation. */
+  if (machine->checkpoints != NULL)
+    g_timeout_add_full (G_PRIORITY_DEFAULT, REATTACH_POLL_MS, recover_after_worker, g_object_ref (machine),
                         g_object_unref);
 }
 

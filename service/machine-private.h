@@ -107,6 +107,8 @@ void vireo_machine_checkpoints_init (VireoMachine *machine);
 void vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *invocation);
 /* Unexports the checkpoints' objects and lets go of the tree. */
 void vireo_machine_checkpoints_drop (VireoMachine *machine);
+/* After the worker's end: finishes what an interrupted checkpoint operation left. */
+void vireo_machine_checkpoints_worker_ended (VireoMachine *machine);
 
 /* ---- the worker (machine-worker.c) ---- */
 

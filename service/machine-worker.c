@@ -348,6 +348,7 @@ worker_ended (VireoMachine *machine, const char *reason, const char *message)
   keep_exit_record (machine, g_str_equal (vireo_machine_get_state (machine), "crashed"), reason,
                     vireo_dbus_machine_get_last_error (machine->iface));
   vireo_machine_finish_waiters (machine, reason, message);
+  vireo_machine_checkpoints_worker_ended (machine);
 }
 
 static void

@@ -58,7 +58,8 @@ vireo_identity_assume_in_child (gpointer data)
           || setresuid (identity->uid, identity->uid, identity->uid) < 0))
     _exit (126);
   /* After the change of identity, which clears it. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (!identity->outlive_parent)
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static int

@@ -26,6 +26,9 @@ typedef struct
   gid_t gid;
   gid_t groups[VIREO_GROUPS_MAX];
   int n_groups;
+  /* FALSE (what vireo_identity_init sets): the child is killed when vireod dies (PR_SET_PDEATHSIG).
+   * TRUE: it runs to its end, for a step that is worse interrupted than finished. */
+  gboolean outlive_parent;
 } VireoIdentity;
 
 /* Fills @identity for @uid (VIREO_OWN_UID or vireod's own uid: no change).  FALSE for an impossible uid. */

@@ -12,10 +12,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- checkpoints through D-Bus ---- */
@@ -1324,12 +1326,171 @@ test_production_agent (Fixture *f)
   close (fd);
 }
 
+/* Sets QCOW_OFLAG_COPIED on the first allocated L2 entry of the qcow2 image @image: on a cluster a
+ * snapshot shares (refcount 2) that is the damage a snapshot step killed halfway leaves, which would let
+ * the next write change the snapshot's data in place. */
+static void
+set_copied_flag (const char *image)
+{
+  int fd = open (image, O_RDWR | O_CLOEXEC);
+  guint8 header[48], entry[8];
+  guint32 cluster_bits, l1_size;
+  guint64 l1_offset, l2_offset = 0, l2_entry = 0, at = 0;
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, header, sizeof header, 0), ==, sizeof header);
+  cluster_bits = GUINT32_FROM_BE (*(guint32 *) (header + 20));
+  l1_size = GUINT32_FROM_BE (*(guint32 *) (header + 36));
+  l1_offset = GUINT64_FROM_BE (*(guint64 *) (header + 40));
+  for (guint32 i = 0; i < l1_size && l2_offset == 0; i++)
+    {
+      g_assert_cmpint (pread (fd, entry, 8, l1_offset + i * 8), ==, 8);
+      l2_offset = GUINT64_FROM_BE (*(guint64 *) entry) & 0x00fffffffffffe00ull;
+    }
+  g_assert_cmpuint (l2_offset, !=, 0);
+  for (guint64 e = 0; e < (1ull << cluster_bits) / 8 && l2_entry == 0; e++)
+    {
+      g_assert_cmpint (pread (fd, entry, 8, l2_offset + e * 8), ==, 8);
+      l2_entry = GUINT64_FROM_BE (*(guint64 *) entry);
+      at = l2_offset + e * 8;
+    }
+  g_assert_cmpuint (l2_entry & 0x00fffffffffffe00ull, !=, 0);
+  l2_entry = GUINT64_TO_BE (l2_entry | (1ull << 63));
+  g_assert_cmpint (pwrite (fd, &l2_entry, 8, at), ==, 8);
+  close (fd);
+}
+
+/* The exit status of `qemu-img check -U @image`: 0 clean, 2 corrupt, 3 leaks only. */
+static int
+image_check_status (const char *image)
+{
+  const char *check[] = { "qemu-img", "check", "-U", image, NULL };
+  int status = -1;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) check, NULL,
+                               G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                               NULL, NULL, NULL, NULL, &status, NULL));
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* The journal's doomed list in tree.ini ("" when none). */
+static char *
+journal_doomed (Fixture *f, VireoDBusMachine *machine)
+{
+  g_autofree char *folder = machine_folder (f, machine);
+  g_autofree char *path = g_build_filename (folder, "checkpoints", "tree.ini", NULL);
+  g_autoptr (GKeyFile) file = g_key_file_new ();
+  char *doomed = NULL;
+
+  if (g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, NULL))
+    doomed = g_key_file_get_string (file, "tree", "doomed", NULL);
+  return doomed ? doomed : g_strdup ("");
+}
+
+/* Waits (up to 15 s) until @machine's journal has no doomed ids and @image no snapshot but @expected. */
+static void
+wait_for_recovery (Fixture *f, VireoDBusMachine *machine, const char *image, const char *expected)
+{
+  gint64 deadline = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+
+  while (TRUE)
+    {
+      g_autofree char *doomed = journal_doomed (f, machine);
+      g_autofree char *found = disk_snapshots (image);
+
+      if ((*doomed == '\0' && g_str_equal (found, expected)) || g_get_monotonic_time () > deadline)
+        {
+          if (*doomed != '\0' || !g_str_equal (found, expected))
+            g_test_message ("the journal still dooms “%s”, the disk holds “%s”", doomed, found);
+          g_assert_cmpstr (doomed, ==, "");
+          g_assert_cmpstr (found, ==, expected);
+          return;
+        }
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (20000);
+    }
+}
+
+/* What recovery at load finishes, as a crash leaves it: an image a snapshot step was killed on (an
+ * OFLAG_COPIED error) is repaired before the journal's work is done; an untracked snapshot goes although
+ * a killed worker left its socket; an image a dying process still holds is tried again. */
+static void
+test_recovery (Fixture *f)
+{
+  g_autofree char *image = NULL;
+  g_autoptr (VireoDBusMachine) machine = create_machine_with_disk (f, "recovering", "echo", &image);
+  g_autofree char *machine_at = g_strdup (machine_path (machine));
+  g_autofree char *folder = machine_folder (f, machine);
+  g_autofree char *tree = g_build_filename (folder, "checkpoints", "tree.ini", NULL);
+  g_autofree char *socket_path = NULL;
+  g_autofree char *keep = NULL, *expected = NULL;
+  g_autoptr (GKeyFile) file = g_key_file_new ();
+  g_autoptr (GSubprocess) holder = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!require_qemu_img ())
+    return;
+  vireod_stop (f);
+  disk_write_pattern (image, 0x5a);
+  vireod_start (f);
+  g_clear_object (&machine);
+  machine = machine_proxy (f, machine_at);
+  keep = create_checkpoint (machine, "keep", NULL);
+  expected = g_strconcat ("vireo-", checkpoint_id (keep), NULL);
+
+  /* A delete interrupted after its journal entry, on an image with a wrong COPIED flag. */
+  vireod_stop (f);
+  set_copied_flag (image);
+  g_assert_cmpint (image_check_status (image), ==, 2);
+  g_assert_true (g_key_file_load_from_file (file, tree, G_KEY_FILE_KEEP_COMMENTS, &error));
+  g_key_file_set_string (file, "tree", "doomed", "00000000000000aa;");
+  g_assert_true (g_key_file_save_to_file (file, tree, &error));
+  vireod_start (f);
+  g_clear_object (&machine);
+  machine = machine_proxy (f, machine_at);
+  wait_for_recovery (f, machine, image, expected);
+  g_assert_cmpint (image_check_status (image), ==, 0);
+  assert_snapshot_pattern (f, image, keep, 0x5a);
+  assert_now_pattern (f, image, 0x5a);
+
+  /* An untracked snapshot, the socket of a killed worker, and the image locked for a moment. */
+  vireod_stop (f);
+  {
+    const char *create[] = { "qemu-img", "snapshot", "-c", "vireo-0123456789abcdef", image, NULL };
+    g_autoptr (GSocketAddress) address = NULL;
+    g_autoptr (GSocket) socket = NULL;
+    g_autofree char *workers = g_build_filename (f->runtime_dir, "vireo", "workers", NULL);
+    g_autofree char *uuid = g_strdup (vireo_dbus_machine_get_uuid (machine));
+
+    run_ok (create);
+    g_assert_cmpint (g_mkdir_with_parents (workers, 0700), ==, 0);
+    socket_path = g_strdup_printf ("%s/%s.sock", workers, uuid);
+    address = g_unix_socket_address_new (socket_path);
+    socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_socket_bind (socket, address, FALSE, &error));
+    g_socket_close (socket, NULL);
+  }
+  holder = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error, "qemu-io", "-c", "sleep 2000", image,
+                             NULL);
+  g_assert_no_error (error);
+  g_usleep (300000);
+  vireod_start (f);
+  g_clear_object (&machine);
+  machine = machine_proxy (f, machine_at);
+  wait_for_recovery (f, machine, image, expected);
+  g_assert_true (g_subprocess_wait (holder, NULL, NULL));
+  assert_tree_on_disk (f, machine, image, NULL);
+  assert_snapshot_pattern (f, image, keep, 0x5a);
+}
+
 static const ServiceTest checkpoint_tests[] = {
   { "/checkpoint/tree", test_tree, FALSE },
   { "/checkpoint/tree-system", test_tree, FALSE, TRUE },
   { "/checkpoint/default-name-export", test_default_name_and_export, FALSE },
   { "/checkpoint/errors", test_errors, FALSE },
   { "/checkpoint/errors-system", test_errors, FALSE, TRUE },
+  { "/checkpoint/recovery", test_recovery, FALSE },
   { "/checkpoint/saved", test_saved, TRUE },
   { "/checkpoint/running", test_running, TRUE },
   { "/checkpoint/settings", test_settings, TRUE },
