@@ -1734,8 +1734,9 @@ typedef struct
   int control;
   GString *reply;    /* what the control connection said since the last command */
   gsize checked;     /* the console up to here has no failure in it */
-  gint64 last_count; /* the guest's last complete "count N" line so far, -1 before any */
-  gsize counted;     /* ... in the console up to here */
+  gint64 last_count;   /* the guest's last complete "count N" line so far, -1 before any */
+  gsize counted;       /* ... in the console up to here */
+  gint64 counted_prev; /* the number of the "count" line before, for ckpt_scan_counts */
 } CkptVm;
 
 static GPtrArray *
@@ -1806,9 +1807,12 @@ ckpt_trim (CkptVm *c)
 }
 
 /* Reads the complete lines from *@scan on, advancing it: the last "count N" number among them, or -1;
- * with @below > 0, stops at the first one below it and returns that. */
+ * with @below > 0, stops at the first one below it and returns that.  A count is taken only when the
+ * line before said N - 1 (*@prev, kept by the caller between scans): a pause or an apply can cut the
+ * line the guest was writing, and an apply then goes on with the rest of the checkpoint's own line, so
+ * one line may read "count 1" or "count 19" mid-way; two in a row are the guest's. */
 static gint64
-ckpt_scan_counts (const CkptVm *c, gsize *scan, gint64 below)
+ckpt_scan_counts (const CkptVm *c, gsize *scan, gint64 *prev, gint64 below)
 {
   const char *text = c->vm.out->str;
   gint64 last = -1;
@@ -1820,7 +1824,13 @@ ckpt_scan_counts (const CkptVm *c, gsize *scan, gint64 below)
       *scan = nl - text + 1;
       if (g_str_has_prefix (p, "count "))
         {
-          last = g_ascii_strtoll (p + 6, NULL, 10);
+          gint64 n = g_ascii_strtoll (p + 6, NULL, 10);
+          gboolean whole = *prev >= 0 && n == *prev + 1;
+
+          *prev = n;
+          if (!whole)
+            continue;
+          last = n;
           if (below > 0 && last < below)
             return last;
         }
@@ -1832,7 +1842,7 @@ ckpt_scan_counts (const CkptVm *c, gsize *scan, gint64 below)
 static gint64
 ckpt_last_count (CkptVm *c)
 {
-  gint64 last = ckpt_scan_counts (c, &c->counted, 0);
+  gint64 last = ckpt_scan_counts (c, &c->counted, &c->counted_prev, 0);
 
   if (last >= 0)
     c->last_count = last;
@@ -1886,7 +1896,7 @@ ckpt_command (CkptVm *c, VmmId id, const char *command, gint64 counting_below, g
 {
   g_autofree char *line = g_strconcat (command, "\n", NULL);
   gsize scan, from;
-  gint64 start, deadline;
+  gint64 start, deadline, scan_prev = -1;
 
   ckpt_trim (c);
   scan = from = c->vm.out->len;
@@ -1906,7 +1916,7 @@ ckpt_command (CkptVm *c, VmmId id, const char *command, gint64 counting_below, g
           && (id == VMM_QEMU ? strstr (c->reply->str, CKPT_QEMU_PROMPT) != NULL
                              : strchr (c->reply->str, '\n') != NULL))
         *answer_ns = now_ns () - start;
-      if (counting_below > 0 && *guest_ns < 0 && ckpt_scan_counts (c, &scan, counting_below) >= 0)
+      if (counting_below > 0 && *guest_ns < 0 && ckpt_scan_counts (c, &scan, &scan_prev, counting_below) >= 0)
         *guest_ns = now_ns () - start;
       if (!ckpt_check_guest (c, error))
         return FALSE;
@@ -1987,7 +1997,7 @@ ckpt_run_once (Bench *b, VmmId id, int rep, GError **error)
   g_autofree char *socket_path = dir ? g_build_filename (dir, "control.sock", NULL) : NULL;
   g_autoptr (GPtrArray) argv = NULL;
   g_autoptr (GString) apply_lines = g_string_new (NULL);
-  CkptVm c = { .control = -1, .last_count = -1 };
+  CkptVm c = { .control = -1, .last_count = -1, .counted_prev = -1 };
   gint64 create_ns, ignored, answer_ns[CKPT_APPLIES], guest_ns[CKPT_APPLIES];
   g_autofree char *create_reply = NULL;
   gboolean ok = FALSE;
