@@ -9,6 +9,7 @@
  * stray: left by a crash, removed by vireo_checkpoint_tree_remove_strays().
  */
 #include "checkpoints.h"
+#include "machine-store.h"
 #include "vireo-error.h"
 
 #include <dirent.h>
@@ -24,7 +25,6 @@
 #define TREE_GROUP   "tree"
 #define NODE_PREFIX  "checkpoint "
 #define TEMP_SUFFIX  ".tmp"
-#define REMOVE_DEPTH 4
 
 static const char *const kinds[] = { "standard", "production", NULL };
 static const char *const consistencies[] = { "application", "crash", NULL };
@@ -496,60 +496,6 @@ vireo_checkpoint_tree_remove (VireoCheckpointTree *tree, const char *id, gboolea
 
 /* ---- folders ---- */
 
-static gboolean
-remove_tree_at (int dir_fd, const char *name, unsigned depth, GError **error)
-{
-  struct stat st;
-  int fd;
-  DIR *dir;
-  struct dirent *entry;
-  gboolean ok = TRUE;
-
-  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    {
-      if (errno == ENOENT)
-        return TRUE;
-      goto fail;
-    }
-  if (!S_ISDIR (st.st_mode))
-    {
-      if (unlinkat (dir_fd, name, 0) < 0 && errno != ENOENT)
-        goto fail;
-      return TRUE;
-    }
-  if (depth >= REMOVE_DEPTH)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Cannot remove “%s”: it nests too deeply.", name);
-      return FALSE;
-    }
-  fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    goto fail;
-  dir = fdopendir (fd);
-  if (dir == NULL)
-    {
-      close (fd);
-      goto fail;
-    }
-  while (ok && (entry = readdir (dir)) != NULL)
-    if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
-      ok = remove_tree_at (dirfd (dir), entry->d_name, depth + 1, error);
-  closedir (dir);
-  if (!ok)
-    return FALSE;
-  if (unlinkat (dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    goto fail;
-  return TRUE;
-
-fail:
-  {
-    int errsv = errno;
-    g_set_error (error, VIREO_ERROR, vireo_error_code_for_errno (errsv), "Cannot remove “%s”: %s", name,
-                 g_strerror (errsv));
-    return FALSE;
-  }
-}
-
 static int
 open_tree_dir (VireoCheckpointTree *tree, GError **error)
 {
@@ -575,7 +521,7 @@ vireo_checkpoint_tree_remove_folder (VireoCheckpointTree *tree, const char *id, 
   fd = open_tree_dir (tree, error);
   if (fd < 0)
     return errno == ENOENT;
-  ok = remove_tree_at (fd, id, 0, error) && remove_tree_at (fd, temp, 0, error);
+  ok = vireo_remove_tree_at (fd, id, FALSE, error) && vireo_remove_tree_at (fd, temp, FALSE, error);
   if (ok)
     fsync (fd);
   close (fd);
@@ -627,7 +573,7 @@ vireo_checkpoint_tree_remove_strays (VireoCheckpointTree *tree, GError **error)
     }
   closedir (listing);
   for (guint i = 0; ok && i < strays->len; i++)
-    ok = remove_tree_at (fd, g_ptr_array_index (strays, i), 0, error);
+    ok = vireo_remove_tree_at (fd, g_ptr_array_index (strays, i), FALSE, error);
   if (ok && strays->len > 0)
     fsync (fd);
   close (fd);

@@ -303,7 +303,7 @@ vireo_machine_store_save (VireoMachineStore *store, const VireoMachineConfig *co
 /* Removes @name inside @dir_fd, recursing into folders but never following a symlink: a link is
  * removed, not what it points to.  With @keep_top a folder @name is emptied and stays. */
 static gboolean
-remove_tree_at (int dir_fd, const char *name, unsigned depth, gboolean keep_top, GError **error)
+remove_tree_below (int dir_fd, const char *name, unsigned depth, gboolean keep_top, GError **error)
 {
   struct stat st;
   DIR *dir;
@@ -339,7 +339,7 @@ remove_tree_at (int dir_fd, const char *name, unsigned depth, gboolean keep_top,
     }
   while (ok && (entry = readdir (dir)) != NULL)
     if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
-      ok = remove_tree_at (dirfd (dir), entry->d_name, depth + 1, FALSE, error);
+      ok = remove_tree_below (dirfd (dir), entry->d_name, depth + 1, FALSE, error);
   closedir (dir);
   if (!ok)
     return FALSE;
@@ -354,6 +354,12 @@ fail:
                  "Cannot remove “%s”: %s.", name, g_strerror (errsv));
     return FALSE;
   }
+}
+
+gboolean
+vireo_remove_tree_at (int dir_fd, const char *name, gboolean keep_top, GError **error)
+{
+  return remove_tree_below (dir_fd, name, 0, keep_top, error);
 }
 
 /* Removes a disk image if, and only if, it lies inside the machine's folder.  The image's folder is
@@ -435,8 +441,8 @@ vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean
     }
 
   /* Checkpoints first: their disk snapshots live in the images, their folders only here. */
-  if (!remove_tree_at (fd, "checkpoints", 0, FALSE, error) || !remove_tree_at (fd, STATE_DIR, 0, FALSE, error)
-      || !remove_tree_at (fd, DEFINITION_FILE, 0, FALSE, error))
+  if (!vireo_remove_tree_at (fd, "checkpoints", FALSE, error) || !vireo_remove_tree_at (fd, STATE_DIR, FALSE, error)
+      || !vireo_remove_tree_at (fd, DEFINITION_FILE, FALSE, error))
     {
       close (fd);
       return FALSE;
@@ -482,7 +488,7 @@ vireo_machine_store_discard_saved_state (VireoMachineStore *store, const char *u
   if (fd < 0)
     return FALSE;
   /* Emptied, not removed: a running worker holds the folder open and saves into it next time. */
-  ok = remove_tree_at (fd, STATE_DIR, 0, TRUE, error);
+  ok = vireo_remove_tree_at (fd, STATE_DIR, TRUE, error);
   close (fd);
   return ok;
 }

@@ -36,4 +36,8 @@ char *vireo_machine_store_state_dir (VireoMachineStore *store, const char *uuid)
 gboolean vireo_machine_store_has_saved_state (VireoMachineStore *store, const char *uuid);
 gboolean vireo_machine_store_discard_saved_state (VireoMachineStore *store, const char *uuid, GError **error);
 
+/* Removes @name in the folder @dir_fd and, when it is a folder, everything in it (@keep_top: only
+ * what is in it), never following a symbolic link; a missing @name is no error. */
+gboolean vireo_remove_tree_at (int dir_fd, const char *name, gboolean keep_top, GError **error);
+
 G_END_DECLS
