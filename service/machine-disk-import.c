@@ -12,6 +12,7 @@
  *      links, checks that it is a regular file with one link, of the caller, of the format asked for,
  *      without a backing file; makes it vireod's own (fchown, 0600), fsyncs it, and renames it into the
  *      machine's folder without replacing anything (RENAME_NOREPLACE); the temporary folder goes.
+ * (Steps 1 and 3 are image-handover.c.)
  * On failure or cancellation the temporary folder is removed with everything in it (unlinkat, no link
  * followed); a folder left by a vireod that died halfway is removed when the machine is next loaded.
  * What the caller can still do: control the content of the image (as its guest can) through a
@@ -21,11 +22,10 @@
  * and ResizeDisk runs qemu-img as the caller too (lending an image of vireod's to them meanwhile).
  */
 #include "machine-disks-private.h"
-#include "image-info.h"
+#include "image-handover.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h> /* renameat2 */
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,80 +39,14 @@ on_import_progress (double fraction, gpointer data)
   vireo_dbus_machine_emit_disk_progress (op->machine->iface, "import", op->target, fraction);
 }
 
-/* Removes @folder and what is in it, one level deep (qemu-img makes one file), following no link. */
-static void
-remove_temp_folder (const char *folder)
-{
-  int fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  g_autoptr (GDir) dir = NULL;
-  const char *entry;
-
-  if (fd >= 0)
-    {
-      dir = g_dir_open (folder, 0, NULL);
-      while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-        if (unlinkat (fd, entry, 0) < 0 && errno == EISDIR)
-          unlinkat (fd, entry, AT_REMOVEDIR);
-      close (fd);
-    }
-  if (rmdir (folder) < 0 && errno != ENOENT)
-    g_warning ("Cannot remove %s: %s", folder, g_strerror (errno));
-}
-
-/* Whether a qcow2 image's header says its data lie in another file (incompatible feature bit 2 of a
- * version 3 header), which QEMU opens by name. */
-static gboolean
-qcow2_has_data_file (int fd)
-{
-  guint32 version;
-  guint64 incompatible;
-
-  if (pread (fd, &version, sizeof version, 4) != (ssize_t) sizeof version)
-    return TRUE;
-  if (GUINT32_FROM_BE (version) < 3)
-    return FALSE;
-  if (pread (fd, &incompatible, sizeof incompatible, 72) != (ssize_t) sizeof incompatible)
-    return TRUE;
-  return (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0;
-}
-
 /* Step 3 of the import (see the top of this file), in a thread: the result made vireod's and moved in. */
 static void
 adopt_import_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   DiskOperation *op = data;
-  int temp_fd = open (op->temp_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int folder_fd = open (op->folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  int fd = temp_fd >= 0 ? openat (temp_fd, op->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
-  uid_t expected = op->identity.change ? op->identity.uid : geteuid ();
-  struct stat st;
-  HvImageInfo info = { 0 };
-  g_autoptr (GError) local = NULL;
-  const char *problem = NULL;
+  const char *problem = vireo_handover_adopt (op->temp_folder, op->name, op->folder, &op->identity,
+                                              strcmp (op->format, "qcow2") == 0);
 
-  if (fd < 0 || folder_fd < 0)
-    problem = "the copy is missing";
-  else if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_nlink != 1 || st.st_uid != expected)
-    problem = "the copy is not the file qemu-img made";
-  else if (!hv_image_info_read (fd, &info, &local) || info.qcow2 != (strcmp (op->format, "qcow2") == 0))
-    problem = "the copy is not of the format asked for";
-  else if (info.backing != NULL)
-    problem = "the copy names a backing file";
-  else if (info.qcow2 && qcow2_has_data_file (fd))
-    problem = "the copy names an external data file";
-  else if (fchown (fd, geteuid (), getegid ()) < 0 || fchmod (fd, 0600) < 0 || fsync (fd) < 0)
-    problem = g_strerror (errno);
-  else if (renameat2 (temp_fd, op->name, folder_fd, op->name, RENAME_NOREPLACE) < 0)
-    problem = errno == EEXIST ? "a file of that name appeared meanwhile" : g_strerror (errno);
-  else if (fsync (folder_fd) < 0)
-    problem = g_strerror (errno);
-  hv_image_info_clear (&info);
-  if (fd >= 0)
-    close (fd);
-  if (temp_fd >= 0)
-    close (temp_fd);
-  if (folder_fd >= 0)
-    close (folder_fd);
   if (problem != NULL)
     g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot keep the imported image: %s",
                              problem);
@@ -123,7 +57,7 @@ adopt_import_in_thread (GTask *task, gpointer source, gpointer data, GCancellabl
 static void
 on_import_adopted (DiskOperation *op, GError *error)
 {
-  remove_temp_folder (op->temp_folder);
+  vireo_handover_folder_remove (op->temp_folder);
   if (error != NULL)
     {
       g_dbus_method_invocation_return_gerror (op->invocation, error);
@@ -147,7 +81,7 @@ on_imported (DiskOperation *op, GError *error)
 {
   if (error != NULL)
     {
-      remove_temp_folder (op->temp_folder);
+      vireo_handover_folder_remove (op->temp_folder);
       g_dbus_method_invocation_return_gerror (op->invocation, error);
       return;
     }
@@ -163,7 +97,7 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_autoptr (VireoMachineConfig) config = NULL;
   g_autoptr (DiskOperation) op = NULL;
   g_autofree char *qemu_img = NULL;
-  g_autofree char *template = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *output = NULL;
   NewDiskOptions parsed;
   VireoDiskConfig *disk = NULL;
@@ -224,24 +158,10 @@ import_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
                                   "the caller has no usable identity");
       return;
     }
-  template = g_build_filename (op->folder, IMPORT_PREFIX "XXXXXX", NULL);
-  if (g_mkdtemp_full (template, 0700) == NULL)
+  op->temp_folder = vireo_handover_folder_new (op->folder, IMPORT_PREFIX, &op->identity, &fd, &error);
+  if (op->temp_folder == NULL)
     {
-      int errsv = errno;
-      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot make a temporary folder in %s: %s",
-                                  op->folder, g_strerror (errsv));
-      return;
-    }
-  op->temp_folder = g_steal_pointer (&template);
-  fd = open (op->temp_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || (op->identity.change && fchown (fd, op->identity.uid, op->identity.gid) < 0))
-    {
-      int errsv = errno;
-      if (fd >= 0)
-        close (fd);
-      remove_temp_folder (op->temp_folder);
-      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "cannot prepare %s: %s", op->temp_folder,
-                                  g_strerror (errsv));
+      g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
   op->config = g_steal_pointer (&config);
@@ -261,26 +181,12 @@ handle_import_disk (VireoDBusMachine *iface, GDBusMethodInvocation *invocation, 
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Temporary folders of imports a vireod that died left behind. */
-static void
-remove_import_leftovers (VireoMachine *machine)
-{
-  g_autofree char *folder = vireo_machine_folder (machine);
-  g_autoptr (GDir) dir = g_dir_open (folder, 0, NULL);
-  const char *entry;
-
-  while (dir != NULL && (entry = g_dir_read_name (dir)) != NULL)
-    if (g_str_has_prefix (entry, IMPORT_PREFIX))
-      {
-        g_autofree char *path = g_build_filename (folder, entry, NULL);
-        g_message ("removing %s, left by an interrupted import", path);
-        remove_temp_folder (path);
-      }
-}
-
 void
 vireo_machine_disk_import_init (VireoMachine *machine)
 {
+  g_autofree char *folder = vireo_machine_folder (machine);
+
   g_signal_connect (machine->iface, "handle-import-disk", G_CALLBACK (handle_import_disk), machine);
-  remove_import_leftovers (machine);
+  /* Temporary folders of imports a vireod that died left behind. */
+  vireo_handover_remove_leftovers (folder, IMPORT_PREFIX, "import");
 }
