@@ -151,6 +151,16 @@ vireo_qemu_img_run_async (const char *const *argv, int fd, const VireoIdentity *
                           VireoQemuImgProgress progress, gpointer progress_data, GCancellable *cancellable,
                           GAsyncReadyCallback callback, gpointer user_data)
 {
+  vireo_qemu_img_run_with_folder_async (argv, fd, -1, identity, progress, progress_data, cancellable,
+                                        callback, user_data);
+}
+
+void
+vireo_qemu_img_run_with_folder_async (const char *const *argv, int fd, int folder_fd,
+                                      const VireoIdentity *identity, VireoQemuImgProgress progress,
+                                      gpointer progress_data, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data)
+{
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
                                                                         | G_SUBPROCESS_FLAGS_STDERR_MERGE);
@@ -169,6 +179,8 @@ vireo_qemu_img_run_async (const char *const *argv, int fd, const VireoIdentity *
   g_subprocess_launcher_unsetenv (launcher, "LD_PRELOAD");
   if (fd >= 0)
     g_subprocess_launcher_take_fd (launcher, fd, 3);
+  if (folder_fd >= 0)
+    g_subprocess_launcher_take_fd (launcher, folder_fd, 4);
   /* The identity lives in the task data, which outlives the spawn. */
   g_subprocess_launcher_set_child_setup (launcher, vireo_identity_assume_in_child, &run->identity, NULL);
   run->process = g_subprocess_launcher_spawnv (launcher, argv, &error);

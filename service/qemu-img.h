@@ -1,5 +1,5 @@
 /* qemu-img.h — qemu-img (package qemu-utils) as a watched subprocess: run as a given user, with one
- * descriptor as its fd 3, its "-p" progress reported as it comes, and what it said kept for the error. */
+ * descriptor as its fd 3 (and maybe a folder as its fd 4), its "-p" progress reported as it comes, and what it said kept for the error. */
 #pragma once
 
 #include "open-as.h"
@@ -21,6 +21,12 @@ typedef void (*VireoQemuImgProgress) (double fraction, gpointer user_data);
 void vireo_qemu_img_run_async (const char *const *argv, int fd, const VireoIdentity *identity,
                                VireoQemuImgProgress progress, gpointer progress_data,
                                GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+/* The same, with @folder_fd (taken; -1 for none) as its fd 4 too: a folder to write a result in
+ * (/proc/self/fd/4/<name>) while fd 3 is what it reads. */
+void vireo_qemu_img_run_with_folder_async (const char *const *argv, int fd, int folder_fd,
+                                           const VireoIdentity *identity, VireoQemuImgProgress progress,
+                                           gpointer progress_data, GCancellable *cancellable,
+                                           GAsyncReadyCallback callback, gpointer user_data);
 gboolean vireo_qemu_img_run_finish (GAsyncResult *result, GError **error);
 
 G_END_DECLS
