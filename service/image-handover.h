@@ -1,6 +1,6 @@
 /* image-handover.h — an image that qemu-img, running as a user other than vireod's, writes for vireod:
  * made in a temporary folder of that user's and then adopted by vireod (the rule is told at the top of
- * machine-disk-import.c).  Used by ImportDisk. */
+ * machine-disk-import.c).  Used by ImportDisk and Checkpoint.Export. */
 #pragma once
 
 #include "open-as.h"

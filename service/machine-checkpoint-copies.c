@@ -3,6 +3,7 @@
  * CreateCheckpoint's option convert-raw (each writable raw disk becomes a qcow2 copy first).  The
  * rest of the checkpoints is machine-checkpoints.c. */
 #include "machine-checkpoints-private.h"
+#include "image-handover.h"
 #include "manager.h"
 #include "qemu-img.h"
 #include "vireo-error.h"
@@ -188,13 +189,20 @@ typedef struct
   GPtrArray *sources;         /* char *: each writable image of the checkpoint */
   GPtrArray *copies;          /* char *: where each goes */
   guint next;
+  /* The copy being made as the owner of the machine's files, who cannot write into vireod's folder:
+   * qemu-img writes into this folder of theirs, vireod adopts the result (image-handover.h). */
+  char *temp_folder;
+  VireoIdentity identity;
 } ExportJob;
+
+#define EXPORT_PREFIX ".export-"
 
 static void
 export_job_free (ExportJob *job)
 {
   g_clear_pointer (&job->config, vireo_machine_config_free);
   g_free (job->folder);
+  g_free (job->temp_folder);
   g_ptr_array_unref (job->sources);
   g_ptr_array_unref (job->copies);
   g_free (job);
@@ -208,11 +216,53 @@ export_failed (ExportJob *job, GError *error)
   CheckpointOp *op = job->op;
 
   /* Nothing of a half-made machine stays: its folder holds only the copies made here. */
+  if (job->temp_folder != NULL)
+    vireo_handover_folder_remove (job->temp_folder);
   for (guint i = 0; i < job->copies->len; i++)
     unlink (g_ptr_array_index (job->copies, i));
   rmdir (job->folder);
   export_job_free (job);
   vireo_checkpoint_op_fail (op, error);
+}
+
+static void
+export_image_done (ExportJob *job)
+{
+  job->next++;
+  vireo_dbus_machine_emit_checkpoint_progress (job->op->machine->iface, "export",
+                                               MIN (1.0, (double) job->next / job->sources->len));
+  export_next (job);
+}
+
+/* In a thread: the copy qemu-img made as the owner becomes vireod's, in the new machine's folder. */
+static void
+adopt_export_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  ExportJob *job = data;
+  g_autofree char *name = g_path_get_basename (g_ptr_array_index (job->copies, job->next));
+  const char *problem = vireo_handover_adopt (job->temp_folder, name, job->folder, &job->identity, TRUE);
+
+  if (problem != NULL)
+    g_task_return_new_error (task, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot keep the copy of %s: %s",
+                             (const char *) g_ptr_array_index (job->sources, job->next), problem);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_export_adopted (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ExportJob *job = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      export_failed (job, error);
+      return;
+    }
+  vireo_handover_folder_remove (job->temp_folder);
+  g_clear_pointer (&job->temp_folder, g_free);
+  export_image_done (job);
 }
 
 static void
@@ -230,10 +280,15 @@ on_exported_image (GObject *source, GAsyncResult *result, gpointer data)
       g_error_free (wrapped);
       return;
     }
-  job->next++;
-  vireo_dbus_machine_emit_checkpoint_progress (job->op->machine->iface, "export",
-                                               MIN (1.0, (double) job->next / job->sources->len));
-  export_next (job);
+  if (job->temp_folder != NULL)
+    {
+      GTask *task = g_task_new (NULL, NULL, on_export_adopted, job);
+      g_task_set_task_data (task, job, NULL);
+      g_task_run_in_thread (task, adopt_export_in_thread);
+      g_object_unref (task);
+      return;
+    }
+  export_image_done (job);
 }
 
 static void
@@ -242,9 +297,11 @@ export_next (ExportJob *job)
   CheckpointOp *op = job->op;
   VireoMachine *machine = op->machine;
   g_autofree char *option = NULL;
+  g_autofree char *output = NULL;
   const char *path;
-  VireoIdentity identity;
+  VireoIdentity *identity = &job->identity;
   int fd;
+  int folder_fd = -1;
   g_autoptr (GError) open_error = NULL;
 
   if (job->next >= job->sources->len)
@@ -277,25 +334,39 @@ export_next (ExportJob *job)
       return;
     }
   /* Read as the owner of the machine's files (their rights open what the header names); images of
-   * vireod's own folder as vireod, which also writes the new machine's folder. */
+   * vireod's own folder as vireod, which also writes the new machine's folder.  The owner cannot write
+   * there: they write into a temporary folder of theirs in it, given as fd 4, and vireod adopts the
+   * copy as ImportDisk does (machine-disk-import.c). */
   {
     g_autoptr (GError) error = NULL;
-    if (!vireo_checkpoints_qemu_img_identity (machine, path, fd, &identity, &error))
+    if (!vireo_checkpoints_qemu_img_identity (machine, path, fd, identity, &error))
       {
         close (fd);
         export_failed (job, error);
         return;
       }
+    if (identity->change)
+      {
+        g_autofree char *name = g_path_get_basename (g_ptr_array_index (job->copies, job->next));
+        job->temp_folder = vireo_handover_folder_new (job->folder, EXPORT_PREFIX, identity, &folder_fd,
+                                                      &error);
+        if (job->temp_folder == NULL)
+          {
+            close (fd);
+            export_failed (job, error);
+            return;
+          }
+        output = g_strdup_printf ("/proc/self/fd/4/%s", name);
+      }
+    else
+      output = g_strdup (g_ptr_array_index (job->copies, job->next));
   }
   option = g_strdup_printf ("snapshot.name=" VIREO_CHECKPOINT_SNAPSHOT_PREFIX "%s", op->id);
   {
-    const char *argv[] = {
-      op->qemu_img, "convert", "-f",    "qcow2",           "-l",
-      option,       "-O",      "qcow2", "/proc/self/fd/3", g_ptr_array_index (job->copies, job->next),
-      NULL
-    };
-    vireo_qemu_img_run_async (argv, fd, &identity, NULL, NULL, machine->disk_cancellable, on_exported_image,
-                              job);
+    const char *argv[] = { op->qemu_img, "convert",         "-f",   "qcow2", "-l", option, "-O",
+                           "qcow2",      "/proc/self/fd/3", output, NULL };
+    vireo_qemu_img_run_with_folder_async (argv, fd, folder_fd, identity, NULL, NULL,
+                                          machine->disk_cancellable, on_exported_image, job);
   }
 }
 

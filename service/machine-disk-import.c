@@ -12,7 +12,8 @@
  *      links, checks that it is a regular file with one link, of the caller, of the format asked for,
  *      without a backing file; makes it vireod's own (fchown, 0600), fsyncs it, and renames it into the
  *      machine's folder without replacing anything (RENAME_NOREPLACE); the temporary folder goes.
- * (Steps 1 and 3 are image-handover.c.)
+ * (Steps 1 and 3 are image-handover.c, which Checkpoint.Export uses too, handing qemu-img the folder as
+ * its fd 4 since its fd 3 is the checkpointed image.)
  * On failure or cancellation the temporary folder is removed with everything in it (unlinkat, no link
  * followed); a folder left by a vireod that died halfway is removed when the machine is next loaded.
  * What the caller can still do: control the content of the image (as its guest can) through a
