@@ -2381,6 +2381,99 @@ has_snapshot (const char *image, VireoDBusCheckpoint *checkpoint)
   return strstr (listing, name) != NULL;
 }
 
+/* The user who owns a machine's files outside vireod's folder in the system tests ("nobody"). */
+#define FILES_OWNER_UID 65534
+#define FILES_OWNER_GID 65534
+
+/* System mode: Export of a machine whose qcow2 disk lies outside vireod's folder, owned by an
+ * unprivileged user.  qemu-img reads it as that user, who cannot write into vireod's folders; the copy
+ * must still arrive, with the checkpoint's content, as vireod's own file in the new machine's folder. */
+static void
+export_owned_image (Fixture *f)
+{
+  g_autofree char *dir = g_build_filename (f->base, "owner-files", NULL);
+  g_autofree char *image = g_build_filename (dir, "owned.qcow2", NULL);
+  g_autofree char *target = NULL;
+  g_autofree char *definition = NULL;
+  g_autofree char *definition_path = NULL;
+  g_autofree char *machine_path_copy = NULL;
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (VireoDBusCheckpoint) checkpoint = NULL;
+  g_autoptr (GString) edited = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *create[] = { "qemu-img", "create", "-q", "-f", "qcow2", image, "1M", NULL };
+
+  /* The owner reaches the folder (the test's base folder is searchable, not readable). */
+  g_assert_no_errno (chmod (f->base, 0711));
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  run_ok (create);
+  write_disk_pattern (image, 0x44);
+  g_assert_no_errno (chown (image, FILES_OWNER_UID, FILES_OWNER_GID));
+  g_assert_no_errno (chown (dir, FILES_OWNER_UID, FILES_OWNER_GID));
+
+  machine = create_guest (f, "owned", "echo");
+  target = call_for_target (machine, "AttachDisk", g_variant_new_parsed ("({'path': <%s>},)", image));
+  /* Its files are the owner's, as if that user had defined it. */
+  machine_path_copy = g_strdup (machine_path (machine));
+  definition = read_definition (f, machine);
+  {
+    g_autofree char *folder = machine_folder (f, machine);
+    definition_path = g_build_filename (folder, "machine.xml", NULL);
+  }
+  g_clear_object (&machine);
+  vireod_stop (f);
+  edited = g_string_new (definition);
+  {
+    /* The caller's (root's) uid, as the machine was defined, becomes the owner's. */
+    g_autofree char *caller = g_strdup_printf ("<vireo:files-uid>%u</vireo:files-uid>", (guint) getuid ());
+    g_assert_cmpint (g_string_replace (
+        edited, caller, "<vireo:files-uid>" G_STRINGIFY (FILES_OWNER_UID) "</vireo:files-uid>", 0), ==, 1);
+  }
+  g_assert_true (g_file_set_contents (definition_path, edited->str, -1, &error));
+  g_assert_no_error (error);
+  vireod_start (f);
+  machine = machine_proxy (f, machine_path_copy);
+
+  checkpoint = create_checkpoint (f, machine, "owned", g_variant_new_parsed ("@a{sv} {}"));
+  g_assert_true (has_snapshot (image, checkpoint));
+  write_disk_pattern (image, 0x55);
+  {
+    g_autoptr (GVariant) reply = call_full (checkpoint, "Export", g_variant_new_parsed ("('owned copy',)"),
+                                            NULL, &error);
+    g_autoptr (VireoDBusMachine) exported = NULL;
+    g_autofree char *exported_folder = NULL;
+    g_autofree char *exported_image = NULL;
+    g_autofree char *base = g_strdup_printf ("%s.qcow2", target);
+    g_autofree char *listing = NULL;
+    const char *exported_path;
+    struct stat st;
+
+    g_assert_no_error (error);
+    g_variant_get (reply, "(&o)", &exported_path);
+    exported = machine_proxy (f, exported_path);
+    exported_folder = machine_folder (f, exported);
+    exported_image = g_build_filename (exported_folder, base, NULL);
+    assert_disk_pattern (exported_image, 0x44);
+    /* vireod's own file, in the new machine's folder, and nothing else left there. */
+    g_assert_no_errno (lstat (exported_image, &st));
+    g_assert_true (S_ISREG (st.st_mode));
+    g_assert_cmpuint (st.st_uid, ==, geteuid ());
+    g_assert_cmpuint (st.st_gid, ==, getegid ());
+    g_assert_cmpuint (st.st_mode & 07777, ==, 0600);
+    g_assert_cmpuint (st.st_nlink, ==, 1);
+    listing = folder_listing (exported_folder);
+    g_assert_cmpstr (listing, ==, base);
+    call_ok (exported, "Delete", g_variant_new_parsed ("(true,)"));
+  }
+  /* The original is the owner's still, as it was. */
+  assert_disk_pattern (image, 0x55);
+  {
+    struct stat st;
+    g_assert_no_errno (stat (image, &st));
+    g_assert_cmpuint (st.st_uid, ==, FILES_OWNER_UID);
+  }
+}
+
 /* Create, apply, rename and delete on a machine that is off, judged by qemu-img and qemu-io, and the tree
  * across a restart of vireod. */
 static void
@@ -2582,6 +2675,7 @@ test_checkpoints_off (Fixture *f)
       run_ok (rebase);
       call_expect_error (machine, "CreateCheckpoint", g_variant_new_parsed ("('x', @a{sv} {})"),
                          "org.vireo.Vireo1.Error.InvalidArgument", "names another file");
+      export_owned_image (f);
     }
 }
 
