@@ -20,11 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TREE_FILE    "tree.ini"
-#define TREE_TEMP    "tree.ini.tmp"
-#define TREE_GROUP   "tree"
-#define NODE_PREFIX  "checkpoint "
-#define TEMP_SUFFIX  ".tmp"
+#define TREE_FILE   "tree.ini"
+#define TREE_TEMP   "tree.ini.tmp"
+#define TREE_GROUP  "tree"
+#define NODE_PREFIX "checkpoint "
+#define TEMP_SUFFIX ".tmp"
 
 static const char *const kinds[] = { "standard", "production", NULL };
 static const char *const consistencies[] = { "application", "crash", NULL };

@@ -441,7 +441,8 @@ vireo_machine_store_delete (VireoMachineStore *store, const char *uuid, gboolean
     }
 
   /* Checkpoints first: their disk snapshots live in the images, their folders only here. */
-  if (!vireo_remove_tree_at (fd, "checkpoints", FALSE, error) || !vireo_remove_tree_at (fd, STATE_DIR, FALSE, error)
+  if (!vireo_remove_tree_at (fd, "checkpoints", FALSE, error)
+      || !vireo_remove_tree_at (fd, STATE_DIR, FALSE, error)
       || !vireo_remove_tree_at (fd, DEFINITION_FILE, FALSE, error))
     {
       close (fd);

@@ -1732,8 +1732,8 @@ typedef struct
 {
   NetVm vm;
   int control;
-  GString *reply;    /* what the control connection said since the last command */
-  gsize checked;     /* the console up to here has no failure in it */
+  GString *reply;      /* what the control connection said since the last command */
+  gsize checked;       /* the console up to here has no failure in it */
   gint64 last_count;   /* the guest's last complete "count N" line so far, -1 before any */
   gsize counted;       /* ... in the console up to here */
   gint64 counted_prev; /* the number of the "count" line before, for ckpt_scan_counts */
