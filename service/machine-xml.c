@@ -1176,6 +1176,20 @@ parse_interface_device (GVirConfigDomainInterface *device, VireoMachineConfig *c
   return ok;
 }
 
+/* A <channel> whose <target type='virtio' name='org.qemu.guest_agent.0'/> is the guest agent's.  Read
+ * from the element's XML, not with gvir_config_domain_channel_get_target_type: libvirt-gconfig logs a
+ * critical warning for a target type it does not know (libvirt has more than it), and any is fine here. */
+static gboolean
+is_guest_agent_channel (GVirConfigDomainChannel *channel)
+{
+  g_autofree char *xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (channel));
+  g_autoptr (GPtrArray) children = xml != NULL ? xml_children (xml, NULL) : NULL;
+  const XmlChild *target = children != NULL ? xml_child (children, "target") : NULL;
+
+  return target != NULL && g_strcmp0 (xml_child_attribute (target, "type"), "virtio") == 0
+         && g_strcmp0 (xml_child_attribute (target, "name"), VIREO_GUEST_AGENT_PORT) == 0;
+}
+
 static gboolean
 parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **removable, GError **error)
 {
@@ -1190,11 +1204,7 @@ parse_devices (GVirConfigDomain *domain, VireoMachineConfig *config, char **remo
         ok = parse_interface_device (l->data, config, error);
       else if (GVIR_CONFIG_IS_DOMAIN_GRAPHICS (l->data))
         config->display = TRUE;
-      else if (GVIR_CONFIG_IS_DOMAIN_CHANNEL (l->data)
-               && gvir_config_domain_channel_get_target_type (l->data)
-                      == GVIR_CONFIG_DOMAIN_CHANNEL_TARGET_VIRTIO
-               && g_strcmp0 (gvir_config_domain_channel_get_target_name (l->data), VIREO_GUEST_AGENT_PORT)
-                      == 0)
+      else if (GVIR_CONFIG_IS_DOMAIN_CHANNEL (l->data) && is_guest_agent_channel (l->data))
         config->guest_agent = TRUE;
     }
   g_list_free_full (devices, g_object_unref);
