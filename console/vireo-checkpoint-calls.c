@@ -189,6 +189,12 @@ vireo_checkpoint_jobs_watch (GObject *owner, GCallback callback)
   g_signal_connect_object (jobs (), "items-changed", callback, owner, G_CONNECT_SWAPPED);
 }
 
+void
+vireo_checkpoint_jobs_unwatch (GObject *owner)
+{
+  g_signal_handlers_disconnect_by_data (jobs (), owner);
+}
+
 /* ---- one call and its failure ---- */
 
 typedef struct

@@ -24,9 +24,11 @@ guint vireo_checkpoints_count_below (GPtrArray *list, VireoDBusCheckpoint *check
 
 /* What the app is doing to @machine's checkpoints now ("Taking a checkpoint…"), or NULL. */
 const char *vireo_checkpoint_job (VireoDBusMachine *machine);
-/* Calls @callback (@owner, VireoDBusMachine *machine) whenever a job begins or ends, for as long as @owner
- * lives. */
+/* Calls @callback (@owner, VireoDBusMachine *machine) whenever a job begins or ends, until
+ * vireo_checkpoint_jobs_unwatch (@owner) — which a widget calls in its dispose, since a job can end while
+ * something still holds the disposed widget (a call under way keeps its window) — or @owner is finalized. */
 void vireo_checkpoint_jobs_watch (GObject *owner, GCallback callback);
+void vireo_checkpoint_jobs_unwatch (GObject *owner);
 
 /* Takes a checkpoint of @machine with a default name and the machine's default kind.  A refusal because of a
  * raw disk offers to convert the disks to qcow2 (with the machine off) and tries again.  Dialogs are over

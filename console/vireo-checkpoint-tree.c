@@ -362,6 +362,7 @@ vireo_checkpoint_tree_dispose (GObject *object)
   VireoCheckpointTree *self = VIREO_CHECKPOINT_TREE (object);
 
   g_clear_handle_id (&self->update_idle, g_source_remove);
+  vireo_checkpoint_jobs_unwatch (object);
   if (self->machine != NULL)
     g_signal_handlers_disconnect_by_data (self->machine, self);
   if (self->host != NULL)

@@ -40,14 +40,15 @@ struct _VireoConnection
   VireoSpinner *display_spinner;
   GtkWidget *status_start;
   GtkWidget *status_serial;
+  GtkWidget *checkpoint_job_box;
+  GtkLabel *checkpoint_job_label;
   VireoSerialConsole *serial_console;
   GtkMenuButton *more_button;
   GMenu *media_section;
   GtkFileChooserNative *medium_chooser;
-  char *medium_target;        /* the drive the chooser is for */
-  char *media_signature;      /* what the media section shows */
-  char *checkpoint_job;       /* the checkpoint operation last announced */
-  AdwToast *checkpoint_toast; /* weak: the toast that announces it */
+  char *medium_target;   /* the drive the chooser is for */
+  char *media_signature; /* what the media section shows */
+  char *checkpoint_job;  /* the checkpoint operation last announced */
 };
 
 G_DEFINE_FINAL_TYPE (VireoConnection, vireo_connection, ADW_TYPE_APPLICATION_WINDOW)
@@ -64,8 +65,12 @@ static GParamSpec *props[N_PROPS];
 static void
 add_toast (VireoConnection *self, const char *message)
 {
-  AdwToast *toast = adw_toast_new (message);
+  AdwToast *toast;
 
+  /* A call that ends after the window was closed (the call keeps it alive, disposed) has no one to tell. */
+  if (self->toasts == NULL)
+    return;
+  toast = adw_toast_new (message);
   adw_toast_set_timeout (toast, 6);
   adw_toast_overlay_add_toast (self->toasts, toast);
 }
@@ -378,17 +383,10 @@ on_checkpoint_jobs_changed (VireoConnection *self)
 
   if (g_strcmp0 (job, self->checkpoint_job) == 0)
     return;
-  /* The toast lasts as long as the operation: "Taking a checkpoint…" must not outlive it. */
-  if (self->checkpoint_toast != NULL)
-    adw_toast_dismiss (self->checkpoint_toast);
-  if (job != NULL)
-    {
-      AdwToast *toast = adw_toast_new (job);
-
-      adw_toast_set_timeout (toast, 0);
-      g_set_weak_pointer (&self->checkpoint_toast, toast);
-      adw_toast_overlay_add_toast (self->toasts, toast);
-    }
+  /* Shown beside the checkpoint buttons for as long as the operation lasts.  Not a toast: libadwaita 1.2
+   * crashes when a toast is dismissed while it is still appearing, as a quick checkpoint would. */
+  gtk_label_set_text (self->checkpoint_job_label, job != NULL ? job : "");
+  gtk_widget_set_visible (self->checkpoint_job_box, job != NULL);
   g_free (self->checkpoint_job);
   self->checkpoint_job = g_strdup (job);
   update_actions (self);
@@ -645,7 +643,7 @@ vireo_connection_dispose (GObject *object)
   VireoConnection *self = VIREO_CONNECTION (object);
 
   g_cancellable_cancel (self->cancellable);
-  g_clear_weak_pointer (&self->checkpoint_toast);
+  vireo_checkpoint_jobs_unwatch (object);
   if (self->medium_chooser != NULL)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->medium_chooser));
   g_clear_object (&self->medium_chooser);
@@ -744,6 +742,8 @@ vireo_connection_class_init (VireoConnectionClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, display_spinner);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_start);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, status_serial);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, checkpoint_job_box);
+  gtk_widget_class_bind_template_child (widget_class, VireoConnection, checkpoint_job_label);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, serial_console);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, more_button);
   gtk_widget_class_bind_template_child (widget_class, VireoConnection, media_section);

@@ -647,6 +647,7 @@ vireo_window_dispose (GObject *object)
 {
   VireoWindow *self = VIREO_WINDOW (object);
 
+  vireo_checkpoint_jobs_unwatch (object);
   if (self->host)
     {
       g_signal_handlers_disconnect_by_data (self->host, self);
