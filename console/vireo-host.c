@@ -1,11 +1,19 @@
 /* vireo-host.c — one Vireo service as the app sees it: follows org.vireo.Vireo1 on its bus as it comes and
- * goes, and keeps its Manager and a list model of its machines, fed by the object manager's signals. */
+ * goes, and keeps its Manager and a list model of its machines, fed by the object manager's signals.  A
+ * remote host's bus is a D-Bus connection through ssh (vireo-ssh.c), made again with back-off when lost. */
 #include "vireo-host.h"
 
 #include <glib/gi18n.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "vireo-ssh.h"
 
 #define BUS_NAME  "org.vireo.Vireo1"
 #define ROOT_PATH "/org/vireo/Vireo1"
+/* Seconds before the next attempt to reach a lost remote host: doubled each time, up to the maximum. */
+#define RECONNECT_FIRST_SECONDS 1
+#define RECONNECT_MAX_SECONDS   60
 
 struct _VireoHost
 {
@@ -20,6 +28,16 @@ struct _VireoHost
   VireoDBusManager *manager;
   GListStore *machines;
   char *status;
+
+  /* Remote hosts only */
+  char *uri;
+  char *title;
+  VireoHostState state;
+  GSubprocess *ssh;   /* the ssh process under the bus, until it ended */
+  GCancellable *link; /* the current attempt: its connection and ssh */
+  char *lost_reason;  /* why the bus closed, when ssh does not say better */
+  guint reconnect_source;
+  guint reconnect_seconds;
 };
 
 G_DEFINE_FINAL_TYPE (VireoHost, vireo_host, G_TYPE_OBJECT)
@@ -33,6 +51,8 @@ enum
   PROP_AVAILABLE,
   PROP_STATUS,
   PROP_MANAGER,
+  PROP_URI,
+  PROP_STATE,
   N_PROPS
 };
 
@@ -51,6 +71,9 @@ set_status (VireoHost *self, const char *status)
 static const char *
 not_running_status (VireoHost *self)
 {
+  if (self->kind == VIREO_HOST_REMOTE)
+    return _ ("The Vireo service on this host is not running. Start it there with "
+              "“sudo systemctl start vireod” (or, for /session addresses, “systemctl --user start vireod”).");
   if (self->kind == VIREO_HOST_SESSION)
     return _ ("The Vireo service for your private machines is not running. Start it with "
               "“systemctl --user start vireod” or run “vireod --session”.");
@@ -257,6 +280,167 @@ on_bus_ready (GObject *source, GAsyncResult *result, gpointer data)
   watch_bus (self);
 }
 
+/* ---- remote hosts: the bus through ssh ---- */
+
+static void connect_remote (VireoHost *self);
+
+static void
+set_state (VireoHost *self, VireoHostState state)
+{
+  if (self->state == state)
+    return;
+  self->state = state;
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_STATE]);
+}
+
+static gboolean
+on_reconnect_due (gpointer data)
+{
+  VireoHost *self = data;
+
+  self->reconnect_source = 0;
+  connect_remote (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The end of an attempt, whichever way it failed: the service goes from view and the status says why. */
+static void
+connection_lost (VireoHost *self, const char *reason)
+{
+  g_autofree char *status = NULL;
+
+  if (self->watch)
+    g_bus_unwatch_name (self->watch);
+  self->watch = 0;
+  g_cancellable_cancel (self->cancellable);
+  /* Whatever of this attempt is still under way ends with it. */
+  g_cancellable_cancel (self->link);
+  clear_service (self);
+  if (self->bus)
+    {
+      g_signal_handlers_disconnect_by_data (self->bus, self);
+      g_dbus_connection_close (self->bus, NULL, NULL, NULL);
+      g_clear_object (&self->bus);
+    }
+  g_clear_pointer (&self->lost_reason, g_free);
+  status = g_strdup_printf (_ ("Connection lost: %s"), reason);
+  set_status (self, status);
+  set_state (self, VIREO_HOST_LOST);
+  g_clear_handle_id (&self->reconnect_source, g_source_remove);
+  self->reconnect_source = g_timeout_add_seconds (self->reconnect_seconds, on_reconnect_due, self);
+  self->reconnect_seconds = MIN (self->reconnect_seconds * 2, RECONNECT_MAX_SECONDS);
+}
+
+static void
+on_ssh_ended (GObject *source, GAsyncResult *result, gpointer data)
+{
+  VireoHost *self = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *fallback = NULL;
+
+  if (!vireo_ssh_wait_finish (G_SUBPROCESS (source), result, &error)
+      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_object (&self->ssh);
+  fallback = g_steal_pointer (&self->lost_reason);
+  /* What ssh said beats what the bus saw: "Permission denied" explains an end of stream. */
+  connection_lost (self, error ? error->message : fallback ? fallback : _ ("the ssh connection ended"));
+}
+
+/* The bus failed or closed: ssh, if still there, is ended and says why it ended in on_ssh_ended(). */
+static void
+link_failed (VireoHost *self, const char *reason)
+{
+  if (!self->ssh)
+    {
+      connection_lost (self, reason);
+      return;
+    }
+  if (!self->lost_reason)
+    self->lost_reason = g_strdup (reason);
+  g_subprocess_send_signal (self->ssh, SIGTERM);
+}
+
+static void
+on_remote_bus_closed (GDBusConnection *bus, gboolean remote_peer_vanished, GError *error, gpointer data)
+{
+  link_failed (data, error ? error->message : _ ("the connection was closed"));
+}
+
+static void
+on_remote_bus_ready (GObject *source, GAsyncResult *result, gpointer data)
+{
+  VireoHost *self = data;
+  g_autoptr (GError) error = NULL;
+  GDBusConnection *bus = g_dbus_connection_new_finish (result, &error);
+
+  if (!bus)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        link_failed (self, error->message);
+      return;
+    }
+  self->bus = bus;
+  self->reconnect_seconds = RECONNECT_FIRST_SECONDS;
+  g_signal_connect (bus, "closed", G_CALLBACK (on_remote_bus_closed), self);
+  set_state (self, VIREO_HOST_CONNECTED);
+  set_status (self, _ ("Looking for the Vireo service…"));
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  watch_bus (self);
+}
+
+static void
+end_link (VireoHost *self)
+{
+  g_cancellable_cancel (self->link);
+  g_clear_object (&self->link);
+  if (self->ssh)
+    g_subprocess_send_signal (self->ssh, SIGTERM);
+  g_clear_object (&self->ssh);
+  g_clear_pointer (&self->lost_reason, g_free);
+}
+
+static void
+connect_remote (VireoHost *self)
+{
+  const char *bridge_system[] = { "systemd-stdio-bridge", NULL };
+  const char *bridge_session[] = { "systemd-stdio-bridge", "--user", NULL };
+  VireoSshAddress address = { 0 };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) socket = NULL;
+  g_autoptr (GSocketConnection) stream = NULL;
+  g_autofree char *guid = NULL;
+  int fd = -1;
+
+  end_link (self);
+  g_clear_handle_id (&self->reconnect_source, g_source_remove);
+  self->link = g_cancellable_new ();
+  set_state (self, VIREO_HOST_CONNECTING);
+  set_status (self, _ ("Connecting…"));
+
+  if (vireo_ssh_parse_uri (self->uri, &address, &error))
+    self->ssh = vireo_ssh_spawn (self->uri, address.session ? bridge_session : bridge_system, &fd, &error);
+  vireo_ssh_address_clear (&address);
+  if (self->ssh)
+    socket = g_socket_new_from_fd (fd, &error);
+  if (!socket)
+    {
+      if (fd >= 0)
+        close (fd);
+      link_failed (self, error->message);
+      return;
+    }
+  vireo_ssh_wait_async (self->ssh, self->link, on_ssh_ended, self);
+  stream = g_socket_connection_factory_create_connection (socket);
+  /* GLib's GDBus has no unixexec: transport; the stream is ssh's, the bus the remote one behind
+   * systemd-stdio-bridge. */
+  g_dbus_connection_new (G_IO_STREAM (stream), NULL,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                             | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                         NULL, self->link, on_remote_bus_ready, self);
+}
+
 static void
 vireo_host_constructed (GObject *object)
 {
@@ -265,7 +449,13 @@ vireo_host_constructed (GObject *object)
   G_OBJECT_CLASS (vireo_host_parent_class)->constructed (object);
 
   self->cancellable = g_cancellable_new ();
-  if (self->bus)
+  if (self->kind == VIREO_HOST_REMOTE)
+    {
+      self->title = vireo_ssh_describe_uri (self->uri);
+      self->reconnect_seconds = RECONNECT_FIRST_SECONDS;
+      connect_remote (self);
+    }
+  else if (self->bus)
     watch_bus (self);
   else
     g_bus_get (self->kind == VIREO_HOST_SESSION ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM, self->cancellable,
@@ -282,6 +472,13 @@ vireo_host_dispose (GObject *object)
     g_bus_unwatch_name (self->watch);
   self->watch = 0;
   clear_service (self);
+  g_clear_handle_id (&self->reconnect_source, g_source_remove);
+  end_link (self);
+  if (self->bus && self->kind == VIREO_HOST_REMOTE)
+    {
+      g_signal_handlers_disconnect_by_data (self->bus, self);
+      g_dbus_connection_close (self->bus, NULL, NULL, NULL);
+    }
   g_clear_object (&self->cancellable);
   g_clear_object (&self->bus);
 
@@ -295,6 +492,8 @@ vireo_host_finalize (GObject *object)
 
   g_clear_object (&self->machines);
   g_free (self->status);
+  g_free (self->uri);
+  g_free (self->title);
 
   G_OBJECT_CLASS (vireo_host_parent_class)->finalize (object);
 }
@@ -324,6 +523,12 @@ vireo_host_get_property (GObject *object, guint prop_id, GValue *value, GParamSp
     case PROP_MANAGER:
       g_value_set_object (value, self->manager);
       break;
+    case PROP_URI:
+      g_value_set_string (value, self->uri);
+      break;
+    case PROP_STATE:
+      g_value_set_int (value, self->state);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -342,6 +547,9 @@ vireo_host_set_property (GObject *object, guint prop_id, const GValue *value, GP
     case PROP_BUS:
       self->bus = g_value_dup_object (value);
       break;
+    case PROP_URI:
+      self->uri = g_value_dup_string (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -358,7 +566,7 @@ vireo_host_class_init (VireoHostClass *klass)
   object_class->get_property = vireo_host_get_property;
   object_class->set_property = vireo_host_set_property;
 
-  props[PROP_KIND] = g_param_spec_int ("kind", NULL, NULL, VIREO_HOST_SESSION, VIREO_HOST_SYSTEM,
+  props[PROP_KIND] = g_param_spec_int ("kind", NULL, NULL, VIREO_HOST_SESSION, VIREO_HOST_REMOTE,
                                        VIREO_HOST_SESSION,
                                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
   props[PROP_BUS] = g_param_spec_object ("bus", NULL, NULL, G_TYPE_DBUS_CONNECTION,
@@ -371,6 +579,10 @@ vireo_host_class_init (VireoHostClass *klass)
                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   props[PROP_MANAGER] = g_param_spec_object ("manager", NULL, NULL, VIREO_DBUS_TYPE_MANAGER,
                                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_URI] = g_param_spec_string ("uri", NULL, NULL, NULL,
+                                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  props[PROP_STATE] = g_param_spec_int ("state", NULL, NULL, VIREO_HOST_CONNECTING, VIREO_HOST_LOST,
+                                        VIREO_HOST_CONNECTED, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, props);
 }
 
@@ -379,12 +591,44 @@ vireo_host_init (VireoHost *self)
 {
   self->machines = g_list_store_new (VIREO_DBUS_TYPE_MACHINE);
   self->status = g_strdup (_ ("Looking for the Vireo service…"));
+  self->state = VIREO_HOST_CONNECTED;
 }
 
 VireoHost *
 vireo_host_new (VireoHostKind kind, GDBusConnection *bus)
 {
   return g_object_new (VIREO_TYPE_HOST, "kind", kind, "bus", bus, NULL);
+}
+
+VireoHost *
+vireo_host_new_remote (const char *uri)
+{
+  g_return_val_if_fail (uri != NULL, NULL);
+  return g_object_new (VIREO_TYPE_HOST, "kind", VIREO_HOST_REMOTE, "uri", uri, NULL);
+}
+
+const char *
+vireo_host_get_uri (VireoHost *self)
+{
+  g_return_val_if_fail (VIREO_IS_HOST (self), NULL);
+  return self->uri;
+}
+
+VireoHostState
+vireo_host_get_state (VireoHost *self)
+{
+  g_return_val_if_fail (VIREO_IS_HOST (self), VIREO_HOST_LOST);
+  return self->state;
+}
+
+void
+vireo_host_reconnect (VireoHost *self)
+{
+  g_return_if_fail (VIREO_IS_HOST (self));
+  if (self->kind != VIREO_HOST_REMOTE || self->state == VIREO_HOST_CONNECTED)
+    return;
+  self->reconnect_seconds = RECONNECT_FIRST_SECONDS;
+  connect_remote (self);
 }
 
 VireoHostKind
@@ -398,6 +642,8 @@ const char *
 vireo_host_get_title (VireoHost *self)
 {
   g_return_val_if_fail (VIREO_IS_HOST (self), NULL);
+  if (self->kind == VIREO_HOST_REMOTE)
+    return self->title;
   return self->kind == VIREO_HOST_SESSION ? _ ("My Machines") : _ ("System Machines");
 }
 

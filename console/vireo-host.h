@@ -1,5 +1,6 @@
-/* vireo-host.h — one Vireo service as the app sees it: the user's session service or the system service,
- * whether it is reachable, its Manager, and its machines as a live list model of VireoDBusMachine proxies. */
+/* vireo-host.h — one Vireo service as the app sees it: the user's session service, the system service or
+ * another computer's service over ssh; whether it is reachable, its Manager, and its machines as a live list
+ * model of VireoDBusMachine proxies. */
 #pragma once
 
 #include <gio/gio.h>
@@ -12,7 +13,16 @@ typedef enum
 {
   VIREO_HOST_SESSION,
   VIREO_HOST_SYSTEM,
+  VIREO_HOST_REMOTE, /* another computer's vireod, through `ssh HOST systemd-stdio-bridge` */
 } VireoHostKind;
+
+/* How far the app got in reaching the host's bus; local hosts are always connected. */
+typedef enum
+{
+  VIREO_HOST_CONNECTING,
+  VIREO_HOST_CONNECTED,
+  VIREO_HOST_LOST, /* the status says why; another attempt follows (1, 2, 4 … 60 s) */
+} VireoHostState;
 
 #define VIREO_TYPE_HOST (vireo_host_get_type ())
 G_DECLARE_FINAL_TYPE (VireoHost, vireo_host, VIREO, HOST, GObject)
@@ -21,9 +31,17 @@ G_DECLARE_FINAL_TYPE (VireoHost, vireo_host, VIREO, HOST, GObject)
  * service as it comes and goes.  Properties: "available" (the service is running and listed), "status" (a
  * sentence for the user when it is not: how to start it), "title", "manager". */
 VireoHost *vireo_host_new (VireoHostKind kind, GDBusConnection *bus);
+/* A host reached over ssh (vireo-ssh.h): @uri is ssh://[user@]host[:port][/session], already checked with
+ * vireo_ssh_parse_uri().  It connects at once, and again whenever the connection is lost. */
+VireoHost *vireo_host_new_remote (const char *uri);
 
 VireoHostKind vireo_host_get_kind (VireoHost *self);
-/* "Private machines" / "System machines": how the sidebar names it. */
+/* The ssh:// address of a remote host; NULL for a local one. */
+const char *vireo_host_get_uri (VireoHost *self);
+VireoHostState vireo_host_get_state (VireoHost *self);
+/* Tries to reach a remote host now, not when its back-off ends (no-op while connected or for local hosts). */
+void vireo_host_reconnect (VireoHost *self);
+/* "My Machines" / "System Machines" / "user@host": how the sidebar names it. */
 const char *vireo_host_get_title (VireoHost *self);
 gboolean vireo_host_get_available (VireoHost *self);
 /* Why the host is unavailable and how to fix it; "" when available (also when KVM is missing: then the
