@@ -1,0 +1,304 @@
+/* test-remote-service.c — a Vireo host reached over ssh with the app's own code (console/vireo-ssh.c,
+ * console/vireo-host.c): addresses, ssh's failures in words, and a private vireod behind the test sshd
+ * (tests/ssh-fixture.c) listed, started, stopped, cut off and reached again. */
+#include "service-fixture.h"
+#include "ssh-fixture.h"
+#include "test-util.h"
+#include "vireo-host.h"
+#include "vireo-ssh.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- addresses ---- */
+
+static void
+test_uri (void)
+{
+  static const struct
+  {
+    const char *uri;
+    const char *user, *host;
+    int port;
+    gboolean session;
+    const char *name;
+  } good[] = {
+    { "ssh://host", NULL, "host", 0, FALSE, "host" },
+    { "ssh://alice@host.example:2222", "alice", "host.example", 2222, FALSE, "alice@host.example:2222" },
+    { "ssh://host/session", NULL, "host", 0, TRUE, "host (session)" },
+    { "ssh://bob@[::1]/", "bob", "::1", 0, FALSE, "bob@::1" },
+  };
+  static const struct
+  {
+    const char *uri;
+    const char *says;
+  } bad[] = {
+    { "", "empty" },
+    { "host", "ssh://" },
+    { "qemu:///system", "ssh://" },
+    { "ssh://", "no host" },
+    { "ssh://alice:secret@host", "password" },
+    { "ssh://-oProxyCommand=evil", "“-”" },
+    { "ssh://host/elsewhere", "/session" },
+    { "ssh://host?x=1", "“?”" },
+    { "ssh://host:99999", "cannot be read" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      VireoSshAddress address;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *name = vireo_ssh_describe_uri (good[i].uri);
+
+      g_assert_true (vireo_ssh_parse_uri (good[i].uri, &address, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (address.user, ==, good[i].user);
+      g_assert_cmpstr (address.host, ==, good[i].host);
+      g_assert_cmpint (address.port, ==, good[i].port);
+      g_assert_cmpint (address.session, ==, good[i].session);
+      g_assert_cmpstr (name, ==, good[i].name);
+      vireo_ssh_address_clear (&address);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      VireoSshAddress address;
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (vireo_ssh_parse_uri (bad[i].uri, &address, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+      if (!strstr (error->message, bad[i].says))
+        g_error ("“%s”: “%s” does not say “%s”", bad[i].uri, error->message, bad[i].says);
+    }
+}
+
+/* ---- ssh itself ---- */
+
+typedef struct
+{
+  GAsyncResult *result;
+} Waited;
+
+static void
+on_waited (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ((Waited *) data)->result = g_object_ref (result);
+}
+
+static gboolean
+have_result (gpointer data)
+{
+  return ((Waited *) data)->result != NULL;
+}
+
+/* Runs @argv on the test host through vireo_ssh_spawn; returns what it printed, and ssh's failure in @error. */
+static char *
+run_remote (const char *uri, const char *const *argv, GError **error)
+{
+  g_autoptr (GSubprocess) ssh = NULL;
+  g_autoptr (GString) out = g_string_new (NULL);
+  Waited waited = { NULL };
+  char buffer[256];
+  ssize_t n;
+  int fd = -1;
+
+  ssh = vireo_ssh_spawn (uri, argv, &fd, error);
+  if (!ssh)
+    return NULL;
+  /* Nothing to say to the remote command: it sees the end of its input. */
+  shutdown (fd, SHUT_WR);
+  while ((n = read (fd, buffer, sizeof buffer)) > 0)
+    g_string_append_len (out, buffer, n);
+  close (fd);
+  vireo_ssh_wait_async (ssh, NULL, on_waited, &waited);
+  g_assert_true (vireo_test_wait_until (have_result, &waited, 60));
+  if (!vireo_ssh_wait_finish (ssh, waited.result, error))
+    {
+      g_object_unref (waited.result);
+      return NULL;
+    }
+  g_object_unref (waited.result);
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static void
+expect_failure (const char *uri, const char *const *argv, const char *ssh_command, const char *says)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+
+  g_setenv ("VIREO_SSH_COMMAND", ssh_command, TRUE);
+  out = run_remote (uri, argv, &error);
+  g_assert_null (out);
+  g_assert_nonnull (error);
+  g_test_message ("%s: %s", ssh_command, error->message);
+  if (!strstr (error->message, says))
+    g_error ("ssh's failure “%s” does not say “%s”", error->message, says);
+}
+
+static void
+test_ssh_failures (void)
+{
+  const char *unavailable = vireo_ssh_fixture_unavailable ();
+  const char *echo[] = { "echo", "it's", "a \"quoted\" $word", NULL };
+  const char *missing[] = { "vireo-no-such-command", "--system", NULL };
+  VireoSshFixture ssh;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL, *uri = NULL, *out = NULL, *good_command = NULL, *other_key = NULL;
+  g_autofree char *no_known_hosts = NULL, *wrong_key = NULL;
+
+  if (unavailable)
+    {
+      g_test_skip (unavailable);
+      return;
+    }
+  dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
+  g_assert_no_error (error);
+  vireo_ssh_fixture_start (&ssh, dir, NULL);
+  uri = vireo_ssh_fixture_uri (&ssh, "");
+  good_command = g_strdup (g_getenv ("VIREO_SSH_COMMAND"));
+
+  /* Each word arrives as it was given, whatever the remote shell would make of it. */
+  out = run_remote (uri, echo, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (out, ==, "it's a \"quoted\" $word\n");
+
+  expect_failure (uri, missing, good_command, "The remote host has no “vireo-no-such-command”");
+
+  no_known_hosts = g_strdup_printf ("%s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
+                                    good_command);
+  expect_failure (uri, echo, no_known_hosts, "Host key verification failed");
+
+  other_key = g_build_filename (dir, "other_key", NULL);
+  {
+    const char *keygen[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", other_key, NULL };
+    g_assert_cmpint (vireo_test_run_judge (keygen, NULL), ==, 0);
+  }
+  /* Not the config: its IdentityFile would be tried too. */
+  wrong_key = g_strdup_printf (
+      "ssh -F /dev/null -o User=root -o IdentityFile=%s -o IdentitiesOnly=yes "
+      "-o IdentityAgent=none -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null",
+      other_key, ssh.known_hosts);
+  expect_failure (uri, echo, wrong_key, "Permission denied (publickey)");
+
+  vireo_ssh_fixture_stop (&ssh);
+  vireo_test_remove_tree (dir);
+}
+
+/* ---- a private vireod behind the test sshd ---- */
+
+typedef struct
+{
+  VireoHost *host;
+  const char *path;
+} ListedQuery;
+
+static gboolean
+host_lists (gpointer data)
+{
+  ListedQuery *query = data;
+
+  return vireo_host_get_available (query->host) && vireo_host_find_machine (query->host, query->path) != NULL;
+}
+
+static gboolean
+host_lost (gpointer data)
+{
+  return vireo_host_get_state (data) == VIREO_HOST_LOST;
+}
+
+static void
+test_remote_host (Fixture *f)
+{
+  VireoSshFixture ssh;
+  g_autofree char *ssh_dir = g_build_filename (f->base, "ssh", NULL);
+  g_autofree char *build_dir = g_path_get_dirname (g_getenv ("VIREOD"));
+  g_autofree char *system_bus = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s",
+                                                 g_test_dbus_get_bus_address (f->bus));
+  g_autofree char *session_bus = g_strdup_printf ("DBUS_SESSION_BUS_ADDRESS=%s",
+                                                  g_test_dbus_get_bus_address (f->bus));
+  /* The build tree's programs (vireo-tunnel) before the system's, as if installed on the remote host. */
+  g_autofree char *path = g_strdup_printf ("PATH=%s/tunnel:%s", build_dir, build_dir);
+  const char *environment[] = { system_bus, session_bus, path, NULL };
+  g_autoptr (VireoDBusMachine) machine = NULL;
+  g_autoptr (VireoHost) host = NULL;
+  g_autoptr (VireoHost) session_host = NULL;
+  g_autofree char *uri = NULL, *session_uri = NULL, *title = NULL;
+  VireoDBusMachine *far;
+  ListedQuery query;
+
+  vireo_ssh_fixture_start (&ssh, ssh_dir, environment);
+  machine = create_guest (f, "far-echo", "echo");
+  uri = vireo_ssh_fixture_uri (&ssh, "");
+
+  host = vireo_host_new_remote (uri);
+  g_assert_cmpint (vireo_host_get_kind (host), ==, VIREO_HOST_REMOTE);
+  g_assert_cmpstr (vireo_host_get_uri (host), ==, uri);
+  title = g_strdup_printf ("127.0.0.1:%d", ssh.port);
+  g_assert_cmpstr (vireo_host_get_title (host), ==, title);
+  query = (ListedQuery){ host, machine_path (machine) };
+  if (!vireo_test_wait_until (host_lists, &query, WAIT_SECONDS))
+    {
+      g_autofree char *log = vireo_ssh_fixture_log (&ssh);
+      g_error ("the remote host never listed the machine; its status: “%s”; sshd's log:\n%s",
+               vireo_host_get_status (host), log);
+    }
+  g_assert_cmpint (vireo_host_get_state (host), ==, VIREO_HOST_CONNECTED);
+
+  /* The remote machine's proxy: the same calls and signals as a local one, through the tunnel. */
+  far = vireo_host_find_machine (host, machine_path (machine));
+  g_assert_cmpstr (vireo_dbus_machine_get_name (far), ==, "far-echo");
+  call_ok (far, "Start", NULL);
+  wait_for_state (far, "running");
+  call_ok (far, "TurnOff", NULL);
+  wait_for_state (far, "off");
+  g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");
+
+  /* The link dies: the host says so, instead of an empty list that looks like a host without machines. */
+  g_assert_true (vireo_test_signal_processes ("ssh", ssh.config, SIGKILL, WAIT_SECONDS));
+  g_assert_true (vireo_test_wait_until (host_lost, host, WAIT_SECONDS));
+  test_say ("after the ssh process was killed: “%s”", vireo_host_get_status (host));
+  g_assert_true (g_str_has_prefix (vireo_host_get_status (host), "Connection lost: "));
+  g_assert_false (vireo_host_get_available (host));
+
+  /* … and comes back by itself (the first retry is after a second). */
+  g_assert_true (vireo_test_wait_until (host_lists, &query, WAIT_SECONDS));
+  g_assert_cmpint (vireo_host_get_state (host), ==, VIREO_HOST_CONNECTED);
+  g_assert_cmpstr (vireo_host_get_status (host), ==, "");
+
+  /* The session service's address takes `systemd-stdio-bridge --user`. */
+  session_uri = vireo_ssh_fixture_uri (&ssh, "/session");
+  session_host = vireo_host_new_remote (session_uri);
+  query.host = session_host;
+  g_assert_true (vireo_test_wait_until (host_lists, &query, WAIT_SECONDS));
+
+  g_clear_object (&session_host);
+  g_clear_object (&host);
+  vireo_ssh_fixture_stop (&ssh);
+}
+
+static const ServiceTest remote_host_test = { "/remote/host", test_remote_host, TRUE };
+
+static void
+run_remote_host_test (gconstpointer data)
+{
+  const char *unavailable = vireo_ssh_fixture_unavailable ();
+
+  if (!g_test_subprocess () && unavailable)
+    {
+      g_test_skip (unavailable);
+      return;
+    }
+  run_service_test (data);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/remote/uri", test_uri);
+  g_test_add_func ("/remote/ssh-failures", test_ssh_failures);
+  g_test_add_data_func (remote_host_test.path, &remote_host_test, run_remote_host_test);
+  return g_test_run ();
+}
