@@ -1,11 +1,15 @@
-/* vireo-application.c — the Vireo app: hosts, the manager window, connection windows, app-wide actions and
- * the command line (--connect NAME opens a machine's connection window once its service lists it). */
+/* vireo-application.c — the Vireo app: hosts (local, and remote ones remembered in "remote-hosts"), the
+ * manager window, connection windows, app-wide actions and the command line (--connect NAME opens a
+ * machine's connection window once its service lists it). */
 #include "vireo-application.h"
 
 #include <glib/gi18n.h>
 
+#include "vireo-connect-server.h"
 #include "vireo-connection.h"
 #include "vireo-resources.h"
+#include "vireo-ssh-prompt.h"
+#include "vireo-ssh.h"
 #include "vireo-window.h"
 
 struct _VireoApplication
@@ -13,6 +17,8 @@ struct _VireoApplication
   AdwApplication parent_instance;
 
   VireoHost *hosts[2];
+  GListStore *host_list;   /* every host, as the sidebar lists them */
+  GSettings *settings;     /* NULL without the installed schema */
   GHashTable *connections; /* machine object path → VireoConnection (not owned: removed when it closes) */
   char *connect_name;      /* --connect: a machine to open when the session host lists it */
   gulong connect_handler;
@@ -129,8 +135,17 @@ quit_activated (GSimpleAction *action, GVariant *parameter, gpointer data)
   g_list_free (windows);
 }
 
+static void
+connect_server_activated (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  VireoApplication *self = data;
+
+  vireo_connect_server_show (self, gtk_application_get_active_window (GTK_APPLICATION (self)));
+}
+
 static const GActionEntry app_actions[] = {
   { .name = "about", .activate = about_activated },
+  { .name = "connect-server", .activate = connect_server_activated },
   { .name = "quit", .activate = quit_activated },
 };
 
@@ -146,9 +161,28 @@ vireo_application_startup (GApplication *app)
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.quit", quit_accels);
 
   self->hosts[VIREO_HOST_SESSION] = vireo_host_new (VIREO_HOST_SESSION, NULL);
+  g_list_store_append (self->host_list, self->hosts[VIREO_HOST_SESSION]);
   /* VIREO_NO_SYSTEM_HOST: tests (and people who never use the system service) keep to the session. */
   if (!g_getenv ("VIREO_NO_SYSTEM_HOST"))
-    self->hosts[VIREO_HOST_SYSTEM] = vireo_host_new (VIREO_HOST_SYSTEM, NULL);
+    {
+      self->hosts[VIREO_HOST_SYSTEM] = vireo_host_new (VIREO_HOST_SYSTEM, NULL);
+      g_list_store_append (self->host_list, self->hosts[VIREO_HOST_SYSTEM]);
+    }
+
+  vireo_ssh_prompt_install (GTK_APPLICATION (self));
+  self->settings = vireo_application_get_settings ();
+  if (self->settings)
+    {
+      g_auto (GStrv) uris = g_settings_get_strv (self->settings, "remote-hosts");
+
+      /* Other kinds of address may share the list: only ssh:// ones are ours. */
+      for (char **uri = uris; *uri; uri++)
+        if (vireo_ssh_parse_uri (*uri, &(VireoSshAddress){ 0 }, NULL))
+          {
+            g_autoptr (VireoHost) host = vireo_host_new_remote (*uri);
+            g_list_store_append (self->host_list, host);
+          }
+    }
 }
 
 static void
@@ -161,6 +195,11 @@ vireo_application_dispose (GObject *object)
                             vireo_host_get_machines (self->hosts[VIREO_HOST_SESSION]));
   g_clear_object (&self->hosts[VIREO_HOST_SESSION]);
   g_clear_object (&self->hosts[VIREO_HOST_SYSTEM]);
+  if (self->host_list)
+    g_list_store_remove_all (self->host_list);
+  g_clear_object (&self->host_list);
+  g_clear_object (&self->settings);
+  vireo_ssh_prompt_uninstall ();
   g_clear_pointer (&self->connections, g_hash_table_unref);
   g_clear_pointer (&self->connect_name, g_free);
 
@@ -192,6 +231,7 @@ vireo_application_init (VireoApplication *self)
   };
 
   self->connections = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->host_list = g_list_store_new (G_TYPE_OBJECT);
   g_application_add_main_option_entries (G_APPLICATION (self), options);
   g_application_set_option_context_summary (G_APPLICATION (self),
                                             _ ("Manage and connect to virtual machines."));
@@ -210,6 +250,94 @@ vireo_application_get_host (VireoApplication *self, VireoHostKind kind)
   g_return_val_if_fail (VIREO_IS_APPLICATION (self), NULL);
   g_return_val_if_fail (kind == VIREO_HOST_SESSION || kind == VIREO_HOST_SYSTEM, NULL);
   return self->hosts[kind];
+}
+
+GListModel *
+vireo_application_get_hosts (VireoApplication *self)
+{
+  g_return_val_if_fail (VIREO_IS_APPLICATION (self), NULL);
+  return G_LIST_MODEL (self->host_list);
+}
+
+static VireoHost *
+find_remote_host (VireoApplication *self, const char *uri, guint *position)
+{
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (self->host_list));
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GObject) item = g_list_model_get_item (G_LIST_MODEL (self->host_list), i);
+      if (VIREO_IS_HOST (item) && g_strcmp0 (vireo_host_get_uri (VIREO_HOST (item)), uri) == 0)
+        {
+          if (position)
+            *position = i;
+          return VIREO_HOST (item);
+        }
+    }
+  return NULL;
+}
+
+static void
+remember_uris (VireoApplication *self, const char *add, const char *remove)
+{
+  g_auto (GStrv) uris = NULL;
+  g_autoptr (GStrvBuilder) kept = g_strv_builder_new ();
+  g_auto (GStrv) result = NULL;
+
+  if (!self->settings)
+    return;
+  uris = g_settings_get_strv (self->settings, "remote-hosts");
+  for (char **uri = uris; *uri; uri++)
+    if (g_strcmp0 (*uri, remove) != 0 && g_strcmp0 (*uri, add) != 0)
+      g_strv_builder_add (kept, *uri);
+  if (add)
+    g_strv_builder_add (kept, add);
+  result = g_strv_builder_end (kept);
+  g_settings_set_strv (self->settings, "remote-hosts", (const char *const *) result);
+}
+
+gboolean
+vireo_application_add_host_uri (VireoApplication *self, const char *uri, GError **error)
+{
+  VireoSshAddress address;
+  g_autoptr (VireoHost) host = NULL;
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (VIREO_IS_APPLICATION (self), FALSE);
+  if (!vireo_ssh_parse_uri (uri, &address, error))
+    return FALSE;
+  vireo_ssh_address_clear (&address);
+  if (find_remote_host (self, uri, NULL))
+    {
+      name = vireo_ssh_describe_uri (uri);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, _ ("%s is already in the list"), name);
+      return FALSE;
+    }
+  host = vireo_host_new_remote (uri);
+  remember_uris (self, uri, NULL);
+  g_list_store_append (self->host_list, host);
+  return TRUE;
+}
+
+void
+vireo_application_forget_host (VireoApplication *self, GObject *host)
+{
+  const char *uri;
+  guint position;
+
+  g_return_if_fail (VIREO_IS_APPLICATION (self));
+  if (!VIREO_IS_HOST (host) || vireo_host_get_kind (VIREO_HOST (host)) != VIREO_HOST_REMOTE)
+    return;
+  uri = vireo_host_get_uri (VIREO_HOST (host));
+  remember_uris (self, NULL, uri);
+  if (find_remote_host (self, uri, &position))
+    {
+      g_autoptr (GObject) forgotten = g_object_ref (host);
+
+      g_list_store_remove (self->host_list, position);
+      /* Its connection ends now, not when the last window lets go of it. */
+      g_object_run_dispose (forgotten);
+    }
 }
 
 static void

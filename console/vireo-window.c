@@ -1,4 +1,5 @@
-/* vireo-window.c — the manager window: hosts in a sidebar, and for the selected host its machine list
+/* vireo-window.c — the manager window: hosts in a sidebar (following the app's host list, remote ones with
+ * their connection state and a Reconnect / Forget menu), and for the selected host its machine list
  * (vireo-machine-list.c) beside the selected machine's details (vireo-machine-details.c); it owns the machine
  * actions (buttons, shortcuts, menus) and their dialogs, the checkpoints' too (vireo-checkpoint-calls.c).  Everything follows the service's signals. */
 #include "vireo-window.h"
@@ -31,6 +32,7 @@ struct _VireoWindow
   AdwWindowTitle *content_title;
   GtkStack *content_stack;
   AdwStatusPage *unavailable_page;
+  GtkWidget *reconnect_button;
   GtkRevealer *kvm_revealer;
   GtkLabel *kvm_label;
   VireoMachineList *machine_list;
@@ -95,6 +97,36 @@ on_selection_changed (VireoWindow *self)
 
 /* ---- hosts ---- */
 
+/* The status page of a host whose machines cannot be listed: why, in its title and its text. */
+static void
+show_unavailable (VireoWindow *self)
+{
+  gboolean remote = vireo_host_get_kind (self->host) == VIREO_HOST_REMOTE;
+  VireoHostState state = vireo_host_get_state (self->host);
+  const char *title = _ ("Service Not Running");
+  const char *subtitle = _ ("Not running");
+  const char *icon = "computer-fail-symbolic";
+
+  if (remote && state == VIREO_HOST_CONNECTING)
+    {
+      title = _ ("Connecting…");
+      subtitle = _ ("Connecting…");
+      icon = "network-server-symbolic";
+    }
+  else if (remote && state == VIREO_HOST_LOST)
+    {
+      title = _ ("Connection Lost");
+      subtitle = _ ("Connection lost");
+      icon = "network-offline-symbolic";
+    }
+  adw_status_page_set_title (self->unavailable_page, title);
+  adw_status_page_set_icon_name (self->unavailable_page, icon);
+  adw_status_page_set_description (self->unavailable_page, vireo_host_get_status (self->host));
+  gtk_widget_set_visible (self->reconnect_button, remote && state == VIREO_HOST_LOST);
+  gtk_stack_set_visible_child_name (self->content_stack, "unavailable");
+  adw_window_title_set_subtitle (self->content_title, subtitle);
+}
+
 static void
 update_content (VireoWindow *self)
 {
@@ -107,9 +139,7 @@ update_content (VireoWindow *self)
   adw_window_title_set_title (self->content_title, vireo_host_get_title (self->host));
   if (!vireo_host_get_available (self->host))
     {
-      adw_status_page_set_description (self->unavailable_page, vireo_host_get_status (self->host));
-      gtk_stack_set_visible_child_name (self->content_stack, "unavailable");
-      adw_window_title_set_subtitle (self->content_title, _ ("Not running"));
+      show_unavailable (self);
       return;
     }
   subtitle = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u machine", "%u machines", n), n);
@@ -144,7 +174,7 @@ select_host (VireoWindow *self, VireoHost *host)
       g_signal_connect_swapped (host, "notify", G_CALLBACK (on_host_changed), self);
       g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_changed),
                                 self);
-      if (self->settings)
+      if (self->settings && vireo_host_get_kind (host) != VIREO_HOST_REMOTE)
         g_settings_set_string (self->settings, "sidebar",
                                vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "session" : "system");
     }
@@ -171,36 +201,166 @@ on_host_row_count (GtkLabel *count)
     text = g_strdup_printf ("%u", g_list_model_get_n_items (vireo_host_get_machines (host)));
   gtk_label_set_text (count, text ? text : "");
   gtk_widget_set_tooltip_text (GTK_WIDGET (count),
-                               vireo_host_get_available (host) ? NULL : _ ("Not running"));
+                               vireo_host_get_available (host) ? NULL : vireo_host_get_status (host));
 }
 
+/* A remote host's second line: how far the connection got. */
 static void
-add_host_row (VireoWindow *self, VireoHost *host)
+on_host_row_state (GtkLabel *label)
 {
+  VireoHost *host = g_object_get_data (G_OBJECT (label), "vireo-host");
+  VireoHostState state = vireo_host_get_state (host);
+
+  gtk_label_set_text (label, state == VIREO_HOST_CONNECTING    ? _ ("Connecting…")
+                             : state == VIREO_HOST_LOST        ? _ ("Connection lost")
+                             : vireo_host_get_available (host) ? _ ("Connected")
+                                                               : _ ("Service not running"));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (label), vireo_host_get_status (host));
+  if (state == VIREO_HOST_LOST)
+    gtk_widget_add_css_class (GTK_WIDGET (label), "error");
+  else
+    gtk_widget_remove_css_class (GTK_WIDGET (label), "error");
+}
+
+/* Reconnect and Forget, for the host whose address is the items' target. */
+static GtkWidget *
+remote_host_menu (VireoHost *host)
+{
+  g_autoptr (GMenu) menu = g_menu_new ();
+  g_autoptr (GMenuItem) reconnect = g_menu_item_new (_ ("_Reconnect"), NULL);
+  g_autoptr (GMenuItem) forget = g_menu_item_new (_ ("_Forget"), NULL);
+  GtkWidget *button = gtk_menu_button_new ();
+
+  g_menu_item_set_action_and_target (reconnect, "win.host-reconnect", "s", vireo_host_get_uri (host));
+  g_menu_item_set_action_and_target (forget, "win.host-forget", "s", vireo_host_get_uri (host));
+  g_menu_append_item (menu, reconnect);
+  g_menu_append_item (menu, forget);
+  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (button), G_MENU_MODEL (menu));
+  gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (button), "view-more-symbolic");
+  gtk_menu_button_set_has_frame (GTK_MENU_BUTTON (button), FALSE);
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text (button, _ ("Host Menu"));
+  return button;
+}
+
+static GtkWidget *
+create_host_row (gpointer item, gpointer data)
+{
+  VireoHost *host = item;
+  VireoHostKind kind = vireo_host_get_kind (host);
   GtkWidget *row = gtk_list_box_row_new ();
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-  GtkWidget *icon = gtk_image_new_from_icon_name (
-      vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "avatar-default-symbolic" : "computer-symbolic");
+  GtkWidget *labels = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *icon = gtk_image_new_from_icon_name (kind == VIREO_HOST_SESSION  ? "avatar-default-symbolic"
+                                                  : kind == VIREO_HOST_SYSTEM ? "computer-symbolic"
+                                                                              : "network-server-symbolic");
   GtkWidget *label = gtk_label_new (vireo_host_get_title (host));
   GtkWidget *count = gtk_label_new ("");
 
   gtk_label_set_xalign (GTK_LABEL (label), 0);
-  gtk_widget_set_hexpand (label, TRUE);
+  gtk_label_set_ellipsize (GTK_LABEL (label), PANGO_ELLIPSIZE_END);
+  gtk_widget_set_hexpand (labels, TRUE);
+  gtk_widget_set_valign (labels, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (count, "dim-label");
+  gtk_box_append (GTK_BOX (labels), label);
   gtk_box_append (GTK_BOX (box), icon);
-  gtk_box_append (GTK_BOX (box), label);
+  gtk_box_append (GTK_BOX (box), labels);
   gtk_box_append (GTK_BOX (box), count);
   gtk_list_box_row_set_child (GTK_LIST_BOX_ROW (row), box);
   g_object_set_data (G_OBJECT (row), "vireo-host", host);
   g_object_set_data (G_OBJECT (count), "vireo-host", host);
-  gtk_widget_set_name (row,
-                       vireo_host_get_kind (host) == VIREO_HOST_SESSION ? "host-session" : "host-system");
+  gtk_widget_set_name (row, kind == VIREO_HOST_SESSION  ? "host-session"
+                            : kind == VIREO_HOST_SYSTEM ? "host-system"
+                                                        : "host-remote");
   g_signal_connect_object (host, "notify::available", G_CALLBACK (on_host_row_count), count,
                            G_CONNECT_SWAPPED);
+  g_signal_connect_object (host, "notify::status", G_CALLBACK (on_host_row_count), count, G_CONNECT_SWAPPED);
   g_signal_connect_object (vireo_host_get_machines (host), "items-changed", G_CALLBACK (on_host_row_count),
                            count, G_CONNECT_SWAPPED);
   on_host_row_count (GTK_LABEL (count));
-  gtk_list_box_append (self->hosts_list, row);
+  if (kind == VIREO_HOST_REMOTE)
+    {
+      GtkWidget *state = gtk_label_new (NULL);
+
+      gtk_label_set_xalign (GTK_LABEL (state), 0);
+      gtk_widget_add_css_class (state, "caption");
+      gtk_widget_add_css_class (state, "dim-label");
+      g_object_set_data (G_OBJECT (state), "vireo-host", host);
+      g_signal_connect_object (host, "notify", G_CALLBACK (on_host_row_state), state, G_CONNECT_SWAPPED);
+      on_host_row_state (GTK_LABEL (state));
+      gtk_box_append (GTK_BOX (labels), state);
+      gtk_box_append (GTK_BOX (box), remote_host_menu (host));
+    }
+  return row;
+}
+
+static void
+select_host_row (VireoWindow *self, VireoHost *host)
+{
+  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->hosts_list)); row;
+       row = gtk_widget_get_next_sibling (row))
+    if (GTK_IS_LIST_BOX_ROW (row) && g_object_get_data (G_OBJECT (row), "vireo-host") == host)
+      gtk_list_box_select_row (self->hosts_list, GTK_LIST_BOX_ROW (row));
+  select_host (self, host);
+}
+
+/* A forgotten host leaves the sidebar: the first host takes its place in view. */
+static void
+on_hosts_changed (VireoWindow *self, guint position, guint removed, guint added, GListModel *hosts)
+{
+  g_autoptr (VireoHost) first = g_list_model_get_item (hosts, 0);
+
+  for (guint i = 0; i < g_list_model_get_n_items (hosts); i++)
+    {
+      g_autoptr (GObject) host = g_list_model_get_item (hosts, i);
+      if (host == (GObject *) self->host)
+        return;
+    }
+  select_host (self, NULL);
+  if (first)
+    select_host_row (self, first);
+}
+
+static VireoHost *
+remote_host_of (VireoWindow *self, GVariant *parameter)
+{
+  GListModel *hosts = vireo_application_get_hosts (self->app);
+  const char *uri = g_variant_get_string (parameter, NULL);
+
+  for (guint i = 0; i < g_list_model_get_n_items (hosts); i++)
+    {
+      g_autoptr (GObject) host = g_list_model_get_item (hosts, i);
+      if (VIREO_IS_HOST (host) && g_strcmp0 (vireo_host_get_uri (VIREO_HOST (host)), uri) == 0)
+        return VIREO_HOST (host); /* the model keeps it */
+    }
+  return NULL;
+}
+
+static void
+host_reconnect_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  VireoHost *host = parameter ? remote_host_of (self, parameter) : self->host;
+
+  if (host)
+    vireo_host_reconnect (host);
+}
+
+static void
+host_forget_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+  VireoHost *host = remote_host_of (self, parameter);
+
+  if (host)
+    vireo_application_forget_host (self->app, G_OBJECT (host));
+}
+
+static void
+on_reconnect_clicked (VireoWindow *self)
+{
+  if (self->host)
+    vireo_host_reconnect (self->host);
 }
 
 /* ---- the machine list ---- */
@@ -289,7 +449,8 @@ new_machine_created (VireoWindow *self, const char *object_path, gboolean connec
 {
   VireoDBusMachine *machine;
 
-  vireo_window_select (self, vireo_host_get_kind (self->host), object_path);
+  select_host_row (self, self->host);
+  vireo_machine_list_select (self->machine_list, object_path);
   machine = vireo_host_find_machine (self->host, object_path);
   if (machine && connect_now)
     vireo_application_connect (self->app, self->host, machine);
@@ -625,20 +786,16 @@ attach_app (VireoWindow *self, VireoApplication *app)
       sidebar = g_settings_get_string (self->settings, "sidebar");
     }
 
+  gtk_list_box_bind_model (self->hosts_list, vireo_application_get_hosts (app), create_host_row, self, NULL);
+  g_signal_connect_object (vireo_application_get_hosts (app), "items-changed", G_CALLBACK (on_hosts_changed),
+                           self, G_CONNECT_SWAPPED);
   for (int kind = VIREO_HOST_SESSION; kind <= VIREO_HOST_SYSTEM; kind++)
     {
       VireoHost *host = vireo_application_get_host (self->app, kind);
-      if (!host)
-        continue;
-      add_host_row (self, host);
-      if (!first || g_strcmp0 (sidebar, kind == VIREO_HOST_SESSION ? "session" : "system") == 0)
+      if (host && (!first || g_strcmp0 (sidebar, kind == VIREO_HOST_SESSION ? "session" : "system") == 0))
         first = host;
     }
-  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->hosts_list)); row;
-       row = gtk_widget_get_next_sibling (row))
-    if (g_object_get_data (G_OBJECT (row), "vireo-host") == first)
-      gtk_list_box_select_row (self->hosts_list, GTK_LIST_BOX_ROW (row));
-  select_host (self, first);
+  select_host_row (self, first);
   adw_leaflet_set_visible_child (self->leaflet, self->content);
 }
 
@@ -709,12 +866,14 @@ vireo_window_class_init (VireoWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, content_title);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, content_stack);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, unavailable_page);
+  gtk_widget_class_bind_template_child (widget_class, VireoWindow, reconnect_button);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, kvm_revealer);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, kvm_label);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, machine_list);
   gtk_widget_class_bind_template_child (widget_class, VireoWindow, details);
   gtk_widget_class_bind_template_callback (widget_class, on_selection_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_back_clicked);
+  gtk_widget_class_bind_template_callback (widget_class, on_reconnect_clicked);
 
   for (gsize i = 0; i < G_N_ELEMENTS (actions); i++)
     {
@@ -723,6 +882,8 @@ vireo_window_class_init (VireoWindowClass *klass)
         gtk_widget_class_add_binding_action (widget_class, actions[i].key, actions[i].mods, actions[i].name,
                                              NULL);
     }
+  gtk_widget_class_install_action (widget_class, "win.host-reconnect", "s", host_reconnect_activated);
+  gtk_widget_class_install_action (widget_class, "win.host-forget", "s", host_forget_activated);
   gtk_widget_class_install_action (widget_class, "win.checkpoint-apply", "s", checkpoint_item_activated);
   gtk_widget_class_install_action (widget_class, "win.checkpoint-rename", "s", checkpoint_item_activated);
   gtk_widget_class_install_action (widget_class, "win.checkpoint-export", "s", checkpoint_item_activated);
@@ -777,12 +938,16 @@ vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_p
   host = vireo_application_get_host (self->app, kind);
   if (!host)
     return FALSE;
-  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->hosts_list)); row;
-       row = gtk_widget_get_next_sibling (row))
-    if (g_object_get_data (G_OBJECT (row), "vireo-host") == host)
-      gtk_list_box_select_row (self->hosts_list, GTK_LIST_BOX_ROW (row));
-  select_host (self, host);
+  select_host_row (self, host);
   if (!object_path)
     return TRUE;
   return vireo_machine_list_select (self->machine_list, object_path);
+}
+
+void
+vireo_window_select_host (VireoWindow *self, VireoHost *host)
+{
+  g_return_if_fail (VIREO_IS_WINDOW (self));
+  select_host_row (self, host);
+  adw_leaflet_navigate (self->leaflet, ADW_NAVIGATION_DIRECTION_FORWARD);
 }
