@@ -68,12 +68,12 @@ void
 vireo_ssh_fixture_start (VireoSshFixture *f, const char *dir, const char *const *environment)
 {
   g_autofree char *host_key = NULL, *host_pub = NULL, *user_pub = NULL, *authorized = NULL;
-  g_autofree char *sshd_config = NULL, *pid_file = NULL, *host_pub_text = NULL, *user_pub_text = NULL;
+  g_autofree char *sshd_config = NULL;
+  g_autofree char *pid_file = NULL, *host_pub_text = NULL, *user_pub_text = NULL;
   g_autofree char *command = NULL, *quoted_config = NULL;
   g_autofree char *bin = NULL, *bridge = NULL, *bridge_path = NULL, *bridge_script = NULL;
   g_autoptr (GString) config = g_string_new (NULL);
   g_autoptr (GString) client = g_string_new (NULL);
-  g_autoptr (GError) error = NULL;
 
   memset (f, 0, sizeof *f);
   f->dir = g_strdup (dir);
@@ -143,18 +143,38 @@ vireo_ssh_fixture_start (VireoSshFixture *f, const char *dir, const char *const 
       f->port, f->user_key, f->known_hosts);
   g_assert_true (g_file_set_contents (f->config, client->str, -1, NULL));
 
-  /* sshd's privilege separation folder, which the package's service would make. */
-  g_assert_cmpint (g_mkdir_with_parents ("/run/sshd", 0755), ==, 0);
-  /* Silenced: a test in a child process must not leave its stdout to sshd, which the parent waits on. */
-  f->sshd = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
-                              SSHD, "-D", "-f", sshd_config, "-E", f->log, NULL);
-  g_assert_no_error (error);
-  g_assert_true (vireo_test_wait_until (sshd_listens, f, 30));
-  g_assert_nonnull (g_subprocess_get_identifier (f->sshd));
+  f->sshd_config = g_steal_pointer (&sshd_config);
+  vireo_ssh_fixture_start_server (f);
 
   quoted_config = g_shell_quote (f->config);
   command = g_strdup_printf ("ssh -F %s", quoted_config);
   g_setenv ("VIREO_SSH_COMMAND", command, TRUE);
+}
+
+void
+vireo_ssh_fixture_start_server (VireoSshFixture *f)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_null (f->sshd);
+  /* sshd's privilege separation folder, which the package's service would make. */
+  g_assert_cmpint (g_mkdir_with_parents ("/run/sshd", 0755), ==, 0);
+  /* Silenced: a test in a child process must not leave its stdout to sshd, which the parent waits on. */
+  f->sshd = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                              SSHD, "-D", "-f", f->sshd_config, "-E", f->log, NULL);
+  g_assert_no_error (error);
+  g_assert_true (vireo_test_wait_until (sshd_listens, f, 30));
+  g_assert_nonnull (g_subprocess_get_identifier (f->sshd));
+}
+
+void
+vireo_ssh_fixture_stop_server (VireoSshFixture *f)
+{
+  if (!f->sshd)
+    return;
+  g_subprocess_send_signal (f->sshd, SIGTERM);
+  g_subprocess_wait (f->sshd, NULL, NULL);
+  g_clear_object (&f->sshd);
 }
 
 char *
@@ -176,17 +196,13 @@ vireo_ssh_fixture_log (VireoSshFixture *f)
 void
 vireo_ssh_fixture_stop (VireoSshFixture *f)
 {
-  if (f->sshd)
-    {
-      g_subprocess_send_signal (f->sshd, SIGTERM);
-      g_subprocess_wait (f->sshd, NULL, NULL);
-      g_clear_object (&f->sshd);
-    }
+  vireo_ssh_fixture_stop_server (f);
   g_unsetenv ("VIREO_SSH_COMMAND");
   g_free (f->dir);
   g_free (f->config);
   g_free (f->known_hosts);
   g_free (f->user_key);
   g_free (f->log);
+  g_free (f->sshd_config);
   memset (f, 0, sizeof *f);
 }

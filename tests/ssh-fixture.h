@@ -13,6 +13,7 @@ typedef struct
   char *known_hosts; /* [127.0.0.1]:<port> and the host key */
   char *user_key;    /* the private key sshd accepts */
   char *log;         /* sshd -E */
+  char *sshd_config;
   int port;
   GSubprocess *sshd;
 } VireoSshFixture;
@@ -24,6 +25,10 @@ const char *vireo_ssh_fixture_unavailable (void);
  * systemd-stdio-bridge that takes DBUS_SYSTEM_BUS_ADDRESS (and, with --user, DBUS_SESSION_BUS_ADDRESS) as
  * its bus.  Sets $VIREO_SSH_COMMAND to `ssh -F <config>`.  Asserts on failure. */
 void vireo_ssh_fixture_start (VireoSshFixture *f, const char *dir, const char *const *environment);
+/* Ends the listening sshd (not the sessions it serves): new connections are refused until it starts again on
+ * the same port, keys and config. */
+void vireo_ssh_fixture_stop_server (VireoSshFixture *f);
+void vireo_ssh_fixture_start_server (VireoSshFixture *f);
 /* ssh://127.0.0.1:<port><path>, with @path "" or "/session". */
 char *vireo_ssh_fixture_uri (VireoSshFixture *f, const char *path);
 /* Ends sshd (and the sessions it serves) and frees the fixture; leaves @dir to the caller. */

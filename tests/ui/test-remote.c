@@ -1,0 +1,216 @@
+/* test-remote.c — a remote Vireo host in the app: "Connect to Server…" with its inline checks, the host's
+ * machines in the sidebar and beside it, "Connection lost" when the tunnel dies, Reconnect and Forget.  The
+ * remote host is the test's own vireod behind the test sshd (tests/ssh-fixture.c), so it lists the machines
+ * the session host lists. */
+#include "ssh-fixture.h"
+#include "ui-fixture.h"
+#include "vireo-connect-server.h"
+
+#include <signal.h>
+
+#define WAIT_SECONDS 60
+
+static VireoUiFixture fixture;
+static VireoSshFixture ssh;
+static char *uri;
+static char *machine_path;
+
+static GtkWidget *
+window_widget (void)
+{
+  return GTK_WIDGET (fixture.window);
+}
+
+static GtkWindow *
+find_window (const char *name)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GtkWindow) window = g_list_model_get_item (toplevels, i);
+      if (g_strcmp0 (gtk_widget_get_name (GTK_WIDGET (window)), name) == 0)
+        return window; /* GTK keeps it while it is shown */
+    }
+  return NULL;
+}
+
+static GtkWidget *
+find_named (GtkWidget *root, const char *name)
+{
+  if (g_strcmp0 (gtk_widget_get_name (root), name) == 0)
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_named (child, name);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+static VireoHost *
+remote_host (void)
+{
+  GListModel *hosts = vireo_application_get_hosts (fixture.app);
+
+  for (guint i = 0; i < g_list_model_get_n_items (hosts); i++)
+    {
+      g_autoptr (GObject) host = g_list_model_get_item (hosts, i);
+      if (vireo_host_get_kind (VIREO_HOST (host)) == VIREO_HOST_REMOTE)
+        return VIREO_HOST (host);
+    }
+  return NULL;
+}
+
+static char **
+remembered (void)
+{
+  g_autoptr (GSettings) settings = vireo_application_get_settings ();
+
+  g_assert_nonnull (settings);
+  return g_settings_get_strv (settings, "remote-hosts");
+}
+
+static gboolean
+remote_lists_machine (gpointer data)
+{
+  VireoHost *host = remote_host ();
+
+  return host && vireo_host_get_available (host) && vireo_host_find_machine (host, machine_path);
+}
+
+/* The dialog says what is wrong while the address is typed, and adds the host on Connect. */
+static void
+test_connect_dialog (void)
+{
+  GtkWindow *dialog;
+  GtkEditable *entry;
+  g_auto (GStrv) uris = NULL;
+  g_autofree char *title = g_strdup_printf ("127.0.0.1:%d", ssh.port);
+
+  machine_path = vireo_ui_create_machine (&fixture, "far-alpha", "echo", FALSE);
+  g_assert_true (g_action_group_has_action (G_ACTION_GROUP (fixture.app), "connect-server"));
+  g_action_group_activate_action (G_ACTION_GROUP (fixture.app), "connect-server", NULL);
+  vireo_ui_spin (300);
+  dialog = find_window ("connect-server");
+  g_assert_nonnull (dialog);
+  entry = GTK_EDITABLE (find_named (GTK_WIDGET (dialog), "server-address"));
+  g_assert_nonnull (entry);
+  g_assert_false (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
+
+  gtk_editable_set_text (entry, "myserver");
+  g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (dialog), "must start with “ssh://”", WAIT_SECONDS));
+  g_assert_false (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
+  vireo_ui_spin (300);
+  g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "remote-connect-invalid"));
+
+  gtk_editable_set_text (entry, uri);
+  vireo_ui_spin (300);
+  g_assert_null (vireo_ui_find_label (GTK_WIDGET (dialog), "is not a host address"));
+  g_assert_true (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
+  g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "remote-connect-valid"));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "connect");
+
+  /* Remembered, listed, selected, and its machines shown. */
+  uris = remembered ();
+  g_assert_cmpuint (g_strv_length (uris), ==, 1);
+  g_assert_cmpstr (uris[0], ==, uri);
+  g_assert_nonnull (remote_host ());
+  g_assert_true (vireo_ui_wait (remote_lists_machine, NULL, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "far-alpha", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "Connected", WAIT_SECONDS));
+  g_assert_nonnull (vireo_ui_find_label (window_widget (), title));
+  vireo_ui_spin (500);
+  g_object_unref (vireo_ui_render (window_widget (), "remote-sidebar-connected"));
+
+  /* The same address again is refused before Connect. */
+  dialog = vireo_connect_server_show (fixture.app, GTK_WINDOW (fixture.window));
+  entry = GTK_EDITABLE (find_named (GTK_WIDGET (dialog), "server-address"));
+  gtk_editable_set_text (entry, uri);
+  g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (dialog), "already in the list", WAIT_SECONDS));
+  g_assert_false (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
+  gtk_window_destroy (dialog);
+}
+
+static gboolean
+remote_lost (gpointer data)
+{
+  return vireo_host_get_state (remote_host ()) == VIREO_HOST_LOST;
+}
+
+/* The tunnel dies while the host is down: "Connection lost" with ssh's reason, not "No Machines"; once the
+ * host is back, Reconnect brings the machines back. */
+static void
+test_connection_lost (void)
+{
+  g_autofree char *status = NULL;
+
+  vireo_ssh_fixture_stop_server (&ssh);
+  g_assert_true (vireo_test_signal_processes ("ssh", ssh.config, SIGKILL, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait (remote_lost, NULL, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "Connection Lost", WAIT_SECONDS));
+  /* Retries fail while sshd is away; each says why. */
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "Connection refused", WAIT_SECONDS));
+  g_assert_null (vireo_ui_find_label (window_widget (), "No Machines"));
+  g_assert_nonnull (vireo_ui_find_label (window_widget (), "Connection lost"));
+  status = g_strdup (vireo_host_get_status (remote_host ()));
+  g_test_message ("the remote host says: %s", status);
+  g_assert_true (g_str_has_prefix (status, "Connection lost: "));
+  vireo_ui_spin (300);
+  g_object_unref (vireo_ui_render (window_widget (), "remote-connection-lost"));
+
+  vireo_ssh_fixture_start_server (&ssh);
+  g_assert_true (gtk_widget_activate_action (window_widget (), "win.host-reconnect", "s", uri));
+  g_assert_true (vireo_ui_wait (remote_lists_machine, NULL, WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "far-alpha", WAIT_SECONDS));
+}
+
+/* Forget: gone from the sidebar and from the setting; the window shows a local host again. */
+static void
+test_forget (void)
+{
+  g_auto (GStrv) uris = NULL;
+  g_autofree char *title = g_strdup_printf ("127.0.0.1:%d", ssh.port);
+
+  g_assert_true (gtk_widget_activate_action (window_widget (), "win.host-forget", "s", uri));
+  vireo_ui_spin (300);
+  g_assert_null (remote_host ());
+  uris = remembered ();
+  g_assert_cmpuint (g_strv_length (uris), ==, 0);
+  g_assert_null (vireo_ui_find_label (window_widget (), title));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "My Machines", WAIT_SECONDS));
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *unavailable = vireo_ssh_fixture_unavailable ();
+  g_autofree char *ssh_dir = NULL, *system_bus = NULL;
+  const char *environment[2] = { NULL };
+  int status;
+
+  if (unavailable)
+    {
+      g_print ("1..0 # SKIP %s\n", unavailable);
+      return 0;
+    }
+  if (!vireo_ui_init (&fixture, &argc, &argv))
+    return 0;
+  ssh_dir = g_build_filename (fixture.base, "ssh", NULL);
+  system_bus = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s", g_test_dbus_get_bus_address (fixture.bus));
+  environment[0] = system_bus;
+  vireo_ssh_fixture_start (&ssh, ssh_dir, environment);
+  uri = vireo_ssh_fixture_uri (&ssh, "");
+
+  g_test_add_func ("/remote/connect-dialog", test_connect_dialog);
+  g_test_add_func ("/remote/connection-lost", test_connection_lost);
+  g_test_add_func ("/remote/forget", test_forget);
+  status = g_test_run ();
+  vireo_ui_cleanup (&fixture);
+  vireo_ssh_fixture_stop (&ssh);
+  g_free (uri);
+  g_free (machine_path);
+  return status;
+}
