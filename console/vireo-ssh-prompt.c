@@ -5,7 +5,7 @@
 
 #include <adwaita.h>
 #include <glib/gi18n.h>
-#include <unistd.h>
+#include <string.h>
 
 #include "vireo-ssh.h"
 
@@ -46,9 +46,17 @@ show_prompt (VireoSshPromptKind kind, const char *prompt, gpointer request, gpoi
   GtkApplication *app = data;
   GtkWindow *parent = gtk_application_get_active_window (app);
   AdwMessageDialog *dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (parent, NULL, prompt));
+  const char *question = strstr (prompt, "Are you sure you want to continue connecting");
 
   if (kind == VIREO_SSH_PROMPT_CONFIRM)
     {
+      /* ssh's last line asks to type yes, no or the fingerprint: the buttons answer it. */
+      if (question && question > prompt)
+        {
+          g_autofree char *facts = g_strstrip (g_strndup (prompt, question - prompt));
+          adw_message_dialog_format_body (dialog, "%s\n\n%s", facts,
+                                          _ ("Connect only if you know this is the host’s key."));
+        }
       adw_message_dialog_set_heading (dialog, _ ("Trust This Host?"));
       adw_message_dialog_add_responses (dialog, "no", _ ("_Cancel"), "yes", _ ("_Trust and Connect"), NULL);
       adw_message_dialog_set_response_appearance (dialog, "yes", ADW_RESPONSE_SUGGESTED);

@@ -211,9 +211,14 @@ on_host_row_state (GtkLabel *label)
   VireoHost *host = g_object_get_data (G_OBJECT (label), "vireo-host");
   VireoHostState state = vireo_host_get_state (host);
 
+  guint n = g_list_model_get_n_items (vireo_host_get_machines (host));
+  g_autofree char *connected = g_strdup_printf (
+      /* Translators: a remote host's state in the sidebar, with its number of machines. */
+      g_dngettext (GETTEXT_PACKAGE, "Connected · %u machine", "Connected · %u machines", n), n);
+
   gtk_label_set_text (label, state == VIREO_HOST_CONNECTING    ? _ ("Connecting…")
                              : state == VIREO_HOST_LOST        ? _ ("Connection lost")
-                             : vireo_host_get_available (host) ? _ ("Connected")
+                             : vireo_host_get_available (host) ? connected
                                                                : _ ("Service not running"));
   gtk_widget_set_tooltip_text (GTK_WIDGET (label), vireo_host_get_status (host));
   if (state == VIREO_HOST_LOST)
@@ -287,6 +292,10 @@ create_host_row (gpointer item, gpointer data)
       gtk_widget_add_css_class (state, "dim-label");
       g_object_set_data (G_OBJECT (state), "vireo-host", host);
       g_signal_connect_object (host, "notify", G_CALLBACK (on_host_row_state), state, G_CONNECT_SWAPPED);
+      g_signal_connect_object (vireo_host_get_machines (host), "items-changed",
+                               G_CALLBACK (on_host_row_state), state, G_CONNECT_SWAPPED);
+      /* The count is on the second line: the first keeps its width for the host's name. */
+      gtk_widget_set_visible (count, FALSE);
       on_host_row_state (GTK_LABEL (state));
       gtk_box_append (GTK_BOX (labels), state);
       gtk_box_append (GTK_BOX (box), remote_host_menu (host));
