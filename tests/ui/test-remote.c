@@ -7,6 +7,7 @@
 #include "vireo-connect-server.h"
 
 #include <signal.h>
+#include <string.h>
 
 #define WAIT_SECONDS 60
 
@@ -120,7 +121,7 @@ test_connect_dialog (void)
   g_assert_nonnull (remote_host ());
   g_assert_true (vireo_ui_wait (remote_lists_machine, NULL, WAIT_SECONDS));
   g_assert_true (vireo_ui_wait_for_label (window_widget (), "far-alpha", WAIT_SECONDS));
-  g_assert_true (vireo_ui_wait_for_label (window_widget (), "Connected", WAIT_SECONDS));
+  g_assert_true (vireo_ui_wait_for_label (window_widget (), "Connected · 1 machine", WAIT_SECONDS));
   g_assert_nonnull (vireo_ui_find_label (window_widget (), title));
   vireo_ui_spin (500);
   g_object_unref (vireo_ui_render (window_widget (), "remote-sidebar-connected"));
@@ -183,6 +184,58 @@ test_forget (void)
   g_assert_true (vireo_ui_wait_for_label (window_widget (), "My Machines", WAIT_SECONDS));
 }
 
+static gboolean
+remote_connected (gpointer data)
+{
+  VireoHost *host = remote_host ();
+
+  return host && vireo_host_get_available (host);
+}
+
+/* A host key ssh does not know: ssh asks through vireo (its SSH_ASKPASS), the app shows the question with the
+ * fingerprint, and Trust lets ssh record the key and connect. */
+static void
+test_host_key_prompt (void)
+{
+  g_autofree char *known_hosts = g_build_filename (ssh.dir, "new_known_hosts", NULL);
+  g_autofree char *saved_command = g_strdup (g_getenv ("VIREO_SSH_COMMAND"));
+  g_autofree char *command = g_strdup_printf ("%s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=ask",
+                                              saved_command, known_hosts);
+  g_autofree char *user_uri = g_strdup_printf ("ssh://root@127.0.0.1:%d", ssh.port);
+  g_autofree char *recorded = NULL;
+  g_autoptr (GError) error = NULL;
+  GtkWindow *prompt = NULL;
+  const char *body;
+
+  if (!g_getenv ("VIREO_ASKPASS_PROGRAM"))
+    {
+      g_test_skip ("VIREO_ASKPASS_PROGRAM does not name the vireo binary");
+      return;
+    }
+  g_setenv ("VIREO_SSH_COMMAND", command, TRUE);
+  g_assert_true (vireo_application_add_host_uri (fixture.app, user_uri, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < WAIT_SECONDS * 10 && !(prompt = find_window ("ssh-prompt")); i++)
+    vireo_ui_spin (100);
+  g_assert_nonnull (prompt);
+  body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (prompt));
+  g_test_message ("ssh asks: %s", body);
+  g_assert_nonnull (strstr (body, "fingerprint is SHA256:"));
+  g_assert_nonnull (strstr (body, "Connect only if you know this is the host’s key"));
+  g_assert_null (strstr (body, "(yes/no"));
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (prompt)), ==, "Trust This Host?");
+  vireo_ui_spin (300);
+  g_object_unref (vireo_ui_render (GTK_WIDGET (prompt), "remote-host-key-prompt"));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (prompt), "yes");
+
+  g_assert_true (vireo_ui_wait (remote_connected, NULL, WAIT_SECONDS));
+  g_assert_true (g_file_get_contents (known_hosts, &recorded, NULL, NULL));
+  g_assert_nonnull (strstr (recorded, "ssh-ed25519"));
+  g_setenv ("VIREO_SSH_COMMAND", saved_command, TRUE);
+  vireo_application_forget_host (fixture.app, G_OBJECT (remote_host ()));
+  g_assert_null (remote_host ());
+}
+
 int
 main (int argc, char **argv)
 {
@@ -196,6 +249,9 @@ main (int argc, char **argv)
       g_print ("1..0 # SKIP %s\n", unavailable);
       return 0;
     }
+  /* ssh's questions come through the app's own binary, which the test program is not. */
+  if (g_getenv ("VIREO_APP"))
+    g_setenv ("VIREO_ASKPASS_PROGRAM", g_getenv ("VIREO_APP"), TRUE);
   if (!vireo_ui_init (&fixture, &argc, &argv))
     return 0;
   ssh_dir = g_build_filename (fixture.base, "ssh", NULL);
@@ -207,6 +263,7 @@ main (int argc, char **argv)
   g_test_add_func ("/remote/connect-dialog", test_connect_dialog);
   g_test_add_func ("/remote/connection-lost", test_connection_lost);
   g_test_add_func ("/remote/forget", test_forget);
+  g_test_add_func ("/remote/host-key-prompt", test_host_key_prompt);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   vireo_ssh_fixture_stop (&ssh);
