@@ -11,6 +11,7 @@
 #include "vireo-format.h"
 #include "vireo-machine-calls.h"
 #include "vireo-new-machine.h"
+#include "vireo-remote-files.h"
 #include "vireo-serial-console.h"
 #include "vireo-spinner.h"
 
@@ -335,6 +336,42 @@ on_medium_chosen (GtkNativeDialog *dialog, int response, VireoConnection *self)
   g_clear_pointer (&self->medium_target, g_free);
 }
 
+/* A remote host's medium: a path typed for that host (vireo-remote-files.c). */
+typedef struct
+{
+  VireoConnection *window;
+  char *target;
+} RemoteMedium;
+
+static gpointer
+remote_medium_new (VireoConnection *self, const char *target)
+{
+  RemoteMedium *medium = g_new0 (RemoteMedium, 1);
+
+  medium->window = g_object_ref (self);
+  medium->target = g_strdup (target);
+  return medium;
+}
+
+static void
+remote_medium_free (gpointer data)
+{
+  RemoteMedium *medium = data;
+
+  g_object_unref (medium->window);
+  g_free (medium->target);
+  g_free (medium);
+}
+
+static void
+on_remote_medium (const char *path, gpointer data)
+{
+  RemoteMedium *medium = data;
+
+  vireo_machine_call_change_medium (medium->window->machine, medium->target, path,
+                                    GTK_WIDGET (medium->window), on_call_failed);
+}
+
 static void
 choose_medium_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
@@ -342,6 +379,13 @@ choose_medium_activated (GtkWidget *widget, const char *action, GVariant *parame
 
   if (self->medium_chooser != NULL)
     return;
+  if (vireo_host_files_are_remote (self->host))
+    {
+      vireo_remote_path_ask (
+          GTK_WINDOW (self), self->host, _ ("Choose the CD/DVD Medium"), NULL, on_remote_medium,
+          remote_medium_new (self, g_variant_get_string (parameter, NULL)), remote_medium_free);
+      return;
+    }
   self->medium_target = g_variant_dup_string (parameter, NULL);
   self->medium_chooser = vireo_file_chooser_new (GTK_WINDOW (self), _ ("Choose the CD/DVD Medium"),
                                                  VIREO_FILES_ISO, NULL);

@@ -13,6 +13,7 @@
 #include "vireo-format.h"
 #include "vireo-machine-calls.h"
 #include "vireo-media.h"
+#include "vireo-remote-files.h"
 
 enum
 {
@@ -312,9 +313,9 @@ check_kernel (VireoNewMachine *self, Verdict *verdict)
 
   if (*kernel == '\0')
     verdict->reason = g_strdup (_ ("Choose the kernel to boot."));
-  else if ((verdict->reason = vireo_check_machine_file (kernel, FALSE)) != NULL)
+  else if ((verdict->reason = vireo_check_host_file (self->host, kernel, FALSE)) != NULL)
     bad_kernel = TRUE;
-  else if (*initrd != '\0' && (verdict->reason = vireo_check_machine_file (initrd, FALSE)) != NULL)
+  else if (*initrd != '\0' && (verdict->reason = vireo_check_host_file (self->host, initrd, FALSE)) != NULL)
     bad_initrd = TRUE;
   else if ((verdict->reason = vireo_check_cmdline (cmdline)) != NULL)
     bad_cmdline = TRUE;
@@ -332,9 +333,10 @@ check_image (VireoNewMachine *self, Verdict *verdict)
 
   if (*image == '\0')
     verdict->reason = g_strdup (_ ("Choose the disk image to start from."));
-  else if ((verdict->reason = vireo_check_machine_file (image, !gtk_switch_get_active (self->readonly_switch)
-                                                                   && !imports_image (self)))
-           == NULL)
+  else if ((verdict->reason = vireo_check_host_file (
+                self->host, image, !gtk_switch_get_active (self->readonly_switch) && !imports_image (self)))
+               == NULL
+           && !vireo_host_files_are_remote (self->host))
     {
       format = vireo_detect_image_format (image);
       if (format == NULL)
@@ -357,13 +359,16 @@ check_iso (VireoNewMachine *self, Verdict *verdict)
 
   if (*iso == '\0')
     verdict->reason = g_strdup (_ ("Choose the ISO file to install from."));
-  else if ((verdict->reason = vireo_check_machine_file (iso, FALSE)) != NULL)
+  else if ((verdict->reason = vireo_check_host_file (self->host, iso, FALSE)) != NULL)
     verdict->is_error = TRUE;
   else if (self->media_error != NULL)
     {
       verdict->reason = g_strdup (self->media_error);
       verdict->is_error = TRUE;
     }
+  else if (vireo_host_files_are_remote (self->host))
+    /* The ISO is on the remote host: libosinfo cannot read it from here. */
+    ;
   else if (self->identifying || self->media == NULL)
     /* Not a mistake: Next waits for the few milliseconds libosinfo takes. */
     verdict->reason = g_strdup (_ ("Reading the ISO file…"));
@@ -664,7 +669,7 @@ on_iso_changed (VireoNewMachine *self)
   g_clear_pointer (&self->media_error, g_free);
   self->identifying = FALSE;
   /* Only a file that is there is worth reading: not each prefix of a path being typed. */
-  if (*iso != '\0' && g_file_test (iso, G_FILE_TEST_IS_REGULAR))
+  if (*iso != '\0' && !vireo_host_files_are_remote (self->host) && g_file_test (iso, G_FILE_TEST_IS_REGULAR))
     {
       self->identifying = TRUE;
       self->identify_cancellable = g_cancellable_new ();
@@ -754,9 +759,13 @@ fill_summary (VireoNewMachine *self)
   else
     {
       g_autofree char *image = trimmed_text (self->image_row);
-      const char *format = vireo_detect_image_format (image);
+      gboolean remote = vireo_host_files_are_remote (self->host);
+      const char *format = remote ? NULL : vireo_detect_image_format (image);
       g_autofree char *description = g_strdup_printf (
-          "%s%s", g_strcmp0 (format, "qcow2") == 0 ? _ ("qcow2") : _ ("Raw"),
+          "%s%s",
+          remote                             ? _ ("Format told by the host")
+          : g_strcmp0 (format, "qcow2") == 0 ? _ ("qcow2")
+                                             : _ ("Raw"),
           gtk_switch_get_active (self->readonly_switch) ? _ (", read-only") : "");
 
       add_summary_row (self, _ ("Start from"), _ ("Disk image"));
@@ -860,6 +869,13 @@ on_chooser_response (GtkNativeDialog *dialog, int response, gpointer data)
   g_clear_object (&self->chooser);
 }
 
+/* The path of a file on a remote host, typed in place of a chooser (vireo-remote-files.c). */
+static void
+on_remote_path_typed (const char *path, gpointer target)
+{
+  gtk_editable_set_text (GTK_EDITABLE (target), path);
+}
+
 static void
 on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
 {
@@ -894,6 +910,13 @@ on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
     {
       g_free (near);
       near = trimmed_text (self->kernel_row);
+    }
+  if (vireo_host_files_are_remote (self->host))
+    {
+      vireo_remote_path_ask (GTK_WINDOW (self), self->host, title, near, on_remote_path_typed,
+                             g_object_ref (self->chooser_target), g_object_unref);
+      self->chooser_target = NULL;
+      return;
     }
   self->chooser = vireo_file_chooser_new (GTK_WINDOW (self), title,
                                           self->chooser_target == self->iso_row     ? VIREO_FILES_ISO
@@ -960,12 +983,15 @@ build_settings (VireoNewMachine *self)
   else
     {
       g_autofree char *image = trimmed_text (self->image_row);
-      const char *format = vireo_detect_image_format (image);
+      /* A remote host's image cannot be read from here: its service tells the format itself. */
+      const char *format = vireo_host_files_are_remote (self->host) ? NULL
+                                                                    : vireo_detect_image_format (image);
       g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
 
       g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
       g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (image));
-      g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string (format ? format : "raw"));
+      if (!vireo_host_files_are_remote (self->host))
+        g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string (format ? format : "raw"));
       g_variant_builder_add (&disks, "{sv}", "readonly",
                              g_variant_new_boolean (gtk_switch_get_active (self->readonly_switch)));
       g_variant_builder_close (&disks);

@@ -8,6 +8,7 @@
 #include <glib/gi18n.h>
 
 #include "vireo-checks.h"
+#include "vireo-remote-files.h"
 
 /* Order of the boot combo row's items, as the service spells them. */
 static const char *const boot_values[] = { "kernel", "disk", NULL };
@@ -53,7 +54,7 @@ check_boot_text (VireoSettingsBoot *self, AdwEntryRow *row)
   if (*text == '\0')
     return row == self->kernel_row ? g_strdup (_ ("A machine that boots a kernel needs a kernel file."))
                                    : NULL;
-  return vireo_check_machine_file (text, FALSE);
+  return vireo_check_host_file (vireo_settings_page_get_host (PAGE (self)), text, FALSE);
 }
 
 static const char *

@@ -6,11 +6,13 @@
 #include "vireo-settings-disks.h"
 
 #include <glib/gi18n.h>
+
 #include <string.h>
 
 #include "vireo-checks.h"
 #include "vireo-format.h"
 #include "vireo-machine-calls.h"
+#include "vireo-remote-files.h"
 
 #define GIB (G_GUINT64_CONSTANT (1) << 30)
 
@@ -430,7 +432,9 @@ static void
 add_image (VireoSettingsDisks *self, const char *path)
 {
   g_autoptr (GVariant) disks = current_disks (self);
-  g_autofree char *reason = vireo_check_machine_file (path, FALSE);
+  VireoHost *host = vireo_settings_page_get_host (PAGE (self));
+  gboolean remote = vireo_host_files_are_remote (host);
+  g_autofree char *reason = vireo_check_host_file (host, path, FALSE);
   g_autofree char *not_writable = NULL;
   const char *format;
   GVariantDict dict;
@@ -453,12 +457,16 @@ add_image (VireoSettingsDisks *self, const char *path)
           return;
         }
     }
-  format = vireo_detect_image_format (path);
   g_variant_dict_init (&dict, NULL);
   g_variant_dict_insert (&dict, "path", "s", path);
-  g_variant_dict_insert (&dict, "format", "s", format ? format : "raw");
+  /* A remote host's image cannot be read or judged from here: its service does both. */
+  if (!remote)
+    {
+      format = vireo_detect_image_format (path);
+      g_variant_dict_insert (&dict, "format", "s", format ? format : "raw");
+    }
   /* An image the user cannot write is still useful to the guest, read-only. */
-  not_writable = vireo_check_machine_file (path, TRUE);
+  not_writable = remote ? NULL : vireo_check_machine_file (path, TRUE);
   g_variant_dict_insert (&dict, "readonly", "b", not_writable != NULL);
   vireo_settings_page_send (PAGE (self), "disks", edited_disks (self, NULL, g_variant_dict_end (&dict)));
 }
@@ -699,7 +707,8 @@ change_medium (VireoSettingsDisks *self, const char *target, const char *path)
     return;
   if (*path != '\0')
     {
-      g_autofree char *reason = vireo_check_machine_file (path, FALSE);
+      g_autofree char *reason = vireo_check_host_file (vireo_settings_page_get_host (PAGE (self)), path,
+                                                       FALSE);
 
       if (reason != NULL)
         {

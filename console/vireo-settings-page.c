@@ -7,6 +7,7 @@
 
 #include "vireo-machine-settings-private.h"
 #include "vireo-new-machine.h"
+#include "vireo-remote-files.h"
 
 typedef struct
 {
@@ -159,14 +160,52 @@ on_chooser_response (GtkNativeDialog *dialog, int response, gpointer data)
   priv->chosen (page, target, path);
 }
 
+typedef struct
+{
+  VireoSettingsPage *page;
+  GtkWidget *target;
+  VireoSettingsFileChosen chosen;
+} RemoteChoice;
+
+static void
+remote_choice_free (gpointer data)
+{
+  RemoteChoice *choice = data;
+
+  g_object_unref (choice->page);
+  g_object_unref (choice->target);
+  g_free (choice);
+}
+
+static void
+on_remote_path (const char *path, gpointer data)
+{
+  RemoteChoice *choice = data;
+
+  choice->chosen (choice->page, choice->target, path);
+}
+
 void
 vireo_settings_page_choose_file (VireoSettingsPage *page, GtkWidget *target, const char *title,
                                  VireoFiles files, const char *near, VireoSettingsFileChosen chosen)
 {
   VireoSettingsPagePrivate *priv = PRIV (page);
+  VireoHost *host = vireo_settings_page_get_host (page);
 
   if (priv->chooser != NULL)
     return;
+  /* A remote host's machine takes paths on that host: typed, not chosen among this computer's files. */
+  if (vireo_host_files_are_remote (host))
+    {
+      RemoteChoice *choice = g_new0 (RemoteChoice, 1);
+
+      choice->page = g_object_ref (page);
+      choice->target = g_object_ref (target);
+      choice->chosen = chosen;
+      vireo_remote_path_ask (GTK_WINDOW (priv->window), host, title, near, on_remote_path, choice,
+                             remote_choice_free);
+      return;
+    }
   priv->chooser_target = target;
   priv->chosen = chosen;
   priv->chooser = vireo_file_chooser_new (GTK_WINDOW (priv->window), title, files, near);
