@@ -5,6 +5,7 @@
 #include "ssh-fixture.h"
 #include "ui-fixture.h"
 #include "vireo-connect-server.h"
+#include "vireo-new-machine.h"
 
 #include <signal.h>
 #include <string.h>
@@ -135,6 +136,42 @@ test_connect_dialog (void)
   gtk_window_destroy (dialog);
 }
 
+/* A remote host's machine takes paths on that host: the wizard's file button asks for one and says why, and
+ * the path is not judged against this computer's files. */
+static void
+test_remote_paths (void)
+{
+  const char *remote_iso = "/srv/vireo-remote-only/installer.iso";
+  GtkWindow *wizard = GTK_WINDOW (vireo_new_machine_new (GTK_WINDOW (fixture.window), remote_host ()));
+  GtkWidget *button, *entry;
+  GtkWindow *dialog;
+  g_autofree char *says = g_strdup_printf ("This machine runs on 127.0.0.1:%d", ssh.port);
+
+  gtk_window_present (wizard);
+  vireo_ui_spin (300);
+  button = GTK_WIDGET (
+      gtk_widget_get_template_child (GTK_WIDGET (wizard), VIREO_TYPE_NEW_MACHINE, "iso_choose"));
+  g_assert_nonnull (button);
+  g_signal_emit_by_name (button, "clicked");
+  vireo_ui_spin (300);
+  dialog = find_window ("remote-path-dialog");
+  g_assert_nonnull (dialog);
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)), says));
+  entry = find_named (GTK_WIDGET (dialog), "remote-path");
+  gtk_editable_set_text (GTK_EDITABLE (entry), remote_iso);
+  g_assert_true (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "choose"));
+  vireo_ui_spin (300);
+  g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "remote-path-dialog"));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "choose");
+  vireo_ui_spin (300);
+  g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (gtk_widget_get_template_child (
+                       GTK_WIDGET (wizard), VIREO_TYPE_NEW_MACHINE, "iso_row"))),
+                   ==, remote_iso);
+  /* Not there on this computer, which is not where it must be. */
+  g_assert_null (vireo_ui_find_label (GTK_WIDGET (wizard), "does not exist"));
+  gtk_window_destroy (wizard);
+}
+
 static gboolean
 remote_lost (gpointer data)
 {
@@ -261,6 +298,7 @@ main (int argc, char **argv)
   uri = vireo_ssh_fixture_uri (&ssh, "");
 
   g_test_add_func ("/remote/connect-dialog", test_connect_dialog);
+  g_test_add_func ("/remote/paths", test_remote_paths);
   g_test_add_func ("/remote/connection-lost", test_connection_lost);
   g_test_add_func ("/remote/forget", test_forget);
   g_test_add_func ("/remote/host-key-prompt", test_host_key_prompt);
