@@ -405,7 +405,14 @@ static void
 connect_remote (VireoHost *self)
 {
   const char *bridge_system[] = { "systemd-stdio-bridge", NULL };
-  const char *bridge_session[] = { "systemd-stdio-bridge", "--user", NULL };
+  /* systemd-stdio-bridge --user (systemd 252) still connects to the system bus: the session bus is named on
+   * the remote side, where its address is known. */
+  const char *bridge_session[] = {
+    "sh", "-c",
+    "exec systemd-stdio-bridge "
+    "--bus-path=\"${DBUS_SESSION_BUS_ADDRESS:-unix:path=${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/bus}\"",
+    NULL
+  };
   VireoSshAddress address = { 0 };
   g_autoptr (GError) error = NULL;
   g_autoptr (GSocket) socket = NULL;

@@ -431,7 +431,24 @@ vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char 
                         "(see ~/.ssh/known_hosts)"));
   if (WIFEXITED (wait_status) && WEXITSTATUS (wait_status) == 127
       && (!last || strstr (last, "not found") || strstr (last, "No such file")))
-    return g_strdup_printf (_ ("The remote host has no “%s”: install it there"), remote_command);
+    {
+      /* The shell names what it missed last: "sh: 1: exec: NAME: not found", "bash: line 1: NAME: command
+       * not found". */
+      g_autofree char *missing = last ? g_strdup (last) : NULL;
+      char *end = missing ? strstr (missing, ": command not found") : NULL;
+      char *start;
+
+      if (missing && !end)
+        end = strstr (missing, ": not found");
+      if (end)
+        {
+          *end = '\0';
+          start = g_strrstr (missing, ": ");
+          return g_strdup_printf (_ ("The remote host has no “%s”: install it there"),
+                                  start ? start + 2 : missing);
+        }
+      return g_strdup_printf (_ ("The remote host has no “%s”: install it there"), remote_command);
+    }
   if (last)
     {
       g_autofree char *sentence = g_strdup (last);
