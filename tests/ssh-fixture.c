@@ -99,11 +99,12 @@ vireo_ssh_fixture_start (VireoSshFixture *f, const char *dir, const char *const 
     {
       bridge_path = g_build_filename (bin, "systemd-stdio-bridge", NULL);
       bridge_script = g_strdup_printf ("#!/bin/sh\n"
-                                       "if [ \"$1\" = --user ]; then\n"
-                                       "  shift; exec %s --bus-path=\"$DBUS_SESSION_BUS_ADDRESS\" \"$@\"\n"
-                                       "fi\n"
+                                       "case \"$*\" in\n"
+                                       "  *--bus-path=*) exec %s \"$@\" ;;\n"
+                                       "  *--user*) exec %s --bus-path=\"$DBUS_SESSION_BUS_ADDRESS\" ;;\n"
+                                       "esac\n"
                                        "exec %s --bus-path=\"$DBUS_SYSTEM_BUS_ADDRESS\" \"$@\"\n",
-                                       bridge, bridge);
+                                       bridge, bridge, bridge);
       g_assert_true (g_file_set_contents (bridge_path, bridge_script, -1, NULL));
       g_assert_cmpint (g_chmod (bridge_path, 0755), ==, 0);
     }

@@ -22,8 +22,8 @@ typedef struct
 const char *vireo_ssh_fixture_unavailable (void);
 /* Makes the keys and configs in @dir (created) and starts sshd; @environment is NULL or NAME=VALUE pairs for
  * the remote commands (a PATH is added to: <dir>/bin first, the system's last).  <dir>/bin holds a
- * systemd-stdio-bridge that takes DBUS_SYSTEM_BUS_ADDRESS (and, with --user, DBUS_SESSION_BUS_ADDRESS) as
- * its bus.  Sets $VIREO_SSH_COMMAND to `ssh -F <config>`.  Asserts on failure. */
+ * systemd-stdio-bridge that takes DBUS_SYSTEM_BUS_ADDRESS (with --user: DBUS_SESSION_BUS_ADDRESS) as its
+ * bus unless given --bus-path.  Sets $VIREO_SSH_COMMAND to `ssh -F <config>`.  Asserts on failure. */
 void vireo_ssh_fixture_start (VireoSshFixture *f, const char *dir, const char *const *environment);
 /* Ends the listening sshd (not the sessions it serves): new connections are refused until it starts again on
  * the same port, keys and config. */

@@ -143,6 +143,7 @@ test_ssh_failures (void)
   const char *unavailable = vireo_ssh_fixture_unavailable ();
   const char *echo[] = { "echo", "it's", "a \"quoted\" $word", NULL };
   const char *missing[] = { "vireo-no-such-command", "--system", NULL };
+  const char *through_shell[] = { "sh", "-c", "exec vireo-no-such-bridge --bus-path=x", NULL };
   VireoSshFixture ssh;
   g_autoptr (GError) error = NULL;
   g_autofree char *dir = NULL, *uri = NULL, *out = NULL, *good_command = NULL, *other_key = NULL;
@@ -165,6 +166,8 @@ test_ssh_failures (void)
   g_assert_cmpstr (out, ==, "it's a \"quoted\" $word\n");
 
   expect_failure (uri, missing, good_command, "The remote host has no “vireo-no-such-command”");
+  /* Through a shell, as the session bridge is run: the shell's complaint names the program, not "sh". */
+  expect_failure (uri, through_shell, good_command, "The remote host has no “vireo-no-such-bridge”");
 
   no_known_hosts = g_strdup_printf ("%s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
                                     good_command);
