@@ -32,6 +32,8 @@ on_response (AdwMessageDialog *dialog, const char *response, gpointer request)
 {
   GtkEditable *entry = g_object_get_data (G_OBJECT (dialog), "vireo-entry");
 
+  /* One answer per question: the request is gone once answered. */
+  g_signal_handlers_disconnect_by_func (dialog, on_response, request);
   if (g_str_equal (response, "yes"))
     vireo_ssh_prompt_answer (request, "yes");
   else if (g_str_equal (response, "unlock") && entry)
