@@ -114,6 +114,7 @@ test_connect_dialog (void)
   g_assert_true (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
   g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "remote-connect-valid"));
   adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "connect");
+  gtk_window_destroy (dialog);
 
   /* Remembered, listed, selected, and its machines shown. */
   uris = remembered ();
@@ -176,6 +177,7 @@ test_remote_paths (void)
   vireo_ui_spin (300);
   g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "remote-path-dialog"));
   adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), "choose");
+  gtk_window_destroy (dialog);
   vireo_ui_spin (300);
   g_assert_cmpstr (gtk_editable_get_text (GTK_EDITABLE (gtk_widget_get_template_child (
                        GTK_WIDGET (wizard), VIREO_TYPE_NEW_MACHINE, "iso_row"))),
@@ -277,6 +279,8 @@ test_host_key_prompt (void)
   vireo_ui_spin (300);
   g_object_unref (vireo_ui_render (GTK_WIDGET (prompt), "remote-host-key-prompt"));
   adw_message_dialog_response (ADW_MESSAGE_DIALOG (prompt), "yes");
+  /* A click closes the dialog; emitting the response does not. */
+  gtk_window_destroy (prompt);
 
   g_assert_true (vireo_ui_wait (remote_connected, NULL, WAIT_SECONDS));
   g_assert_true (g_file_get_contents (known_hosts, &recorded, NULL, NULL));
@@ -286,12 +290,63 @@ test_host_key_prompt (void)
   g_assert_null (remote_host ());
 }
 
+/* A key with a passphrase: ssh asks for it through the app, and the typed passphrase unlocks it. */
+static void
+test_passphrase_prompt (void)
+{
+  g_autofree char *key = g_build_filename (ssh.dir, "locked_key", NULL);
+  g_autofree char *pub = g_strconcat (key, ".pub", NULL);
+  g_autofree char *authorized = g_build_filename (ssh.dir, "authorized_keys", NULL);
+  g_autofree char *saved_command = g_strdup (g_getenv ("VIREO_SSH_COMMAND"));
+  /* The command line's IdentityFile is offered before the config's. */
+  g_autofree char *command = g_strdup_printf ("%s -o IdentityFile=%s", saved_command, key);
+  g_autofree char *session_uri = vireo_ssh_fixture_uri (&ssh, "/session");
+  g_autofree char *pub_text = NULL, *keys = NULL, *both = NULL;
+  const char *keygen[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "open sesame", "-f", key, NULL };
+  g_autoptr (GError) error = NULL;
+  GtkWindow *prompt = NULL;
+  GtkWidget *entry;
+
+  if (!g_getenv ("VIREO_ASKPASS_PROGRAM"))
+    {
+      g_test_skip ("VIREO_ASKPASS_PROGRAM does not name the vireo binary");
+      return;
+    }
+  g_assert_cmpint (vireo_test_run_judge (keygen, NULL), ==, 0);
+  g_assert_true (g_file_get_contents (pub, &pub_text, NULL, NULL));
+  g_assert_true (g_file_get_contents (authorized, &keys, NULL, NULL));
+  both = g_strconcat (keys, pub_text, NULL);
+  g_assert_true (g_file_set_contents (authorized, both, -1, NULL));
+
+  g_setenv ("VIREO_SSH_COMMAND", command, TRUE);
+  g_assert_true (vireo_application_add_host_uri (fixture.app, session_uri, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < WAIT_SECONDS * 10 && !(prompt = find_window ("ssh-prompt")); i++)
+    vireo_ui_spin (100);
+  g_assert_nonnull (prompt);
+  g_test_message ("ssh asks: %s", adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (prompt)));
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (prompt)), "locked_key"));
+  g_assert_cmpstr (adw_message_dialog_get_heading (ADW_MESSAGE_DIALOG (prompt)), ==, "Password Needed");
+  entry = adw_message_dialog_get_extra_child (ADW_MESSAGE_DIALOG (prompt));
+  g_assert_true (GTK_IS_PASSWORD_ENTRY (entry));
+  gtk_editable_set_text (GTK_EDITABLE (entry), "open sesame");
+  vireo_ui_spin (300);
+  g_object_unref (vireo_ui_render (GTK_WIDGET (prompt), "remote-passphrase-prompt"));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (prompt), "unlock");
+  gtk_window_destroy (prompt);
+
+  g_assert_true (vireo_ui_wait (remote_connected, NULL, WAIT_SECONDS));
+  g_setenv ("VIREO_SSH_COMMAND", saved_command, TRUE);
+  vireo_application_forget_host (fixture.app, G_OBJECT (remote_host ()));
+}
+
 int
 main (int argc, char **argv)
 {
   const char *unavailable = vireo_ssh_fixture_unavailable ();
   g_autofree char *ssh_dir = NULL, *system_bus = NULL;
-  const char *environment[2] = { NULL };
+  g_autofree char *session_bus = NULL;
+  const char *environment[3] = { NULL };
   int status;
 
   if (unavailable)
@@ -306,7 +361,9 @@ main (int argc, char **argv)
     return 0;
   ssh_dir = g_build_filename (fixture.base, "ssh", NULL);
   system_bus = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s", g_test_dbus_get_bus_address (fixture.bus));
+  session_bus = g_strdup_printf ("DBUS_SESSION_BUS_ADDRESS=%s", g_test_dbus_get_bus_address (fixture.bus));
   environment[0] = system_bus;
+  environment[1] = session_bus;
   vireo_ssh_fixture_start (&ssh, ssh_dir, environment);
   uri = vireo_ssh_fixture_uri (&ssh, "");
 
@@ -315,6 +372,7 @@ main (int argc, char **argv)
   g_test_add_func ("/remote/connection-lost", test_connection_lost);
   g_test_add_func ("/remote/forget", test_forget);
   g_test_add_func ("/remote/host-key-prompt", test_host_key_prompt);
+  g_test_add_func ("/remote/passphrase-prompt", test_passphrase_prompt);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   vireo_ssh_fixture_stop (&ssh);
