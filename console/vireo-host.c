@@ -343,7 +343,11 @@ on_ssh_ended (GObject *source, GAsyncResult *result, gpointer data)
     return;
   g_clear_object (&self->ssh);
   fallback = g_steal_pointer (&self->lost_reason);
-  /* What ssh said beats what the bus saw: "Permission denied" explains an end of stream. */
+  /* What ssh said beats what the bus saw ("Permission denied" explains an end of stream), unless ssh only
+   * ended because link_failed() ended it. */
+  if (error && fallback && g_subprocess_get_if_signaled (G_SUBPROCESS (source))
+      && g_subprocess_get_term_sig (G_SUBPROCESS (source)) == SIGTERM)
+    g_clear_error (&error);
   connection_lost (self, error ? error->message : fallback ? fallback : _ ("the ssh connection ended"));
 }
 
