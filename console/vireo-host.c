@@ -492,7 +492,8 @@ vireo_host_open_stream (VireoHost *host, VireoDBusMachine *machine, VireoStreamK
    *
    *   if (host->kind == VIREO_HOST_REMOTE)
    *     {
-   *       g_auto (GStrv) argv = vireo_stream_tunnel_argv (machine, kind, <the URI names /session>);
+   *       g_auto (GStrv) argv = vireo_stream_tunnel_argv (g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)),
+   *                                                      kind, <the URI ends in /session>);
    *       g_autoptr (GError) error = NULL;
    *       int fd = -1;
    *       g_autoptr (GSubprocess) ssh = vireo_ssh_spawn (host->uri, (const char *const *) argv, &fd, &error);

@@ -106,17 +106,18 @@ vireo_stream_open_local_finish (GAsyncResult *result, GError **error)
 }
 
 char **
-vireo_stream_tunnel_argv (VireoDBusMachine *machine, VireoStreamKind kind, gboolean session_bus)
+vireo_stream_tunnel_argv (const char *object_path, VireoStreamKind kind, gboolean session_bus)
 {
-  GStrvBuilder *builder = g_strv_builder_new ();
+  GStrvBuilder *builder;
   char **argv;
 
-  g_return_val_if_fail (VIREO_DBUS_IS_MACHINE (machine), NULL);
+  g_return_val_if_fail (g_variant_is_object_path (object_path), NULL);
 
+  builder = g_strv_builder_new ();
   g_strv_builder_add (builder, "vireo-tunnel");
   g_strv_builder_add (builder, session_bus ? "--session" : "--system");
   g_strv_builder_add (builder, kind == VIREO_STREAM_DISPLAY ? "display" : "serial");
-  g_strv_builder_add (builder, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
+  g_strv_builder_add (builder, object_path);
   argv = g_strv_builder_end (builder);
   g_strv_builder_unref (builder);
   return argv;

@@ -40,8 +40,8 @@ void vireo_stream_open_local (VireoDBusMachine *machine, VireoStreamKind kind, G
                               GAsyncReadyCallback callback, gpointer data);
 int vireo_stream_open_local_finish (GAsyncResult *result, GError **error);
 
-/* The command a remote host runs for the stream (through ssh): vireo-tunnel with the bus of that host's
- * service (@session_bus: the ssh user's session service, otherwise the system service). */
-char **vireo_stream_tunnel_argv (VireoDBusMachine *machine, VireoStreamKind kind, gboolean session_bus);
+/* The command a remote host runs for a stream of the machine at @object_path (through ssh): vireo-tunnel,
+ * asking that host's system service, or with @session_bus the ssh user's session service. */
+char **vireo_stream_tunnel_argv (const char *object_path, VireoStreamKind kind, gboolean session_bus);
 
 G_END_DECLS
