@@ -107,40 +107,6 @@ test_tunnel_serial (Fixture *f)
 
 /* ---- display ---- */
 
-static void
-write_all (int fd, const void *data, gsize length)
-{
-  const char *p = data;
-
-  while (length > 0)
-    {
-      ssize_t n = write (fd, p, length);
-      if (n < 0 && errno == EINTR)
-        continue;
-      g_assert_cmpint (n, >, 0);
-      p += n;
-      length -= (gsize) n;
-    }
-}
-
-static gboolean
-read_all (int fd, void *data, gsize length)
-{
-  char *p = data;
-
-  while (length > 0)
-    {
-      ssize_t n = read (fd, p, length);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      p += n;
-      length -= (gsize) n;
-    }
-  return TRUE;
-}
-
 static VireoDBusMachine *
 start_display_machine (Fixture *f, int *serial)
 {
@@ -171,11 +137,13 @@ test_tunnel_display_link (Fixture *f)
                          .channel_type = SPICE_CHANNEL_MAIN,
                          .channel_id = 0,
                          .caps_offset = sizeof (SpiceLinkMess) };
+  char link[sizeof header + sizeof mess];
   SpiceLinkHeader reply;
 
-  write_all (fd, &header, sizeof header);
-  write_all (fd, &mess, sizeof mess);
-  g_assert_true (read_all (fd, &reply, sizeof reply));
+  memcpy (link, &header, sizeof header);
+  memcpy (link + sizeof header, &mess, sizeof mess);
+  g_assert_cmpint (send (fd, link, sizeof link, MSG_NOSIGNAL), ==, sizeof link);
+  g_assert_cmpint (recv (fd, &reply, sizeof reply, MSG_WAITALL), ==, sizeof reply);
   g_assert_cmpmem (&reply.magic, 4, "REDQ", 4);
   g_assert_cmpuint (reply.major_version, ==, SPICE_VERSION_MAJOR);
   g_assert_cmpuint (reply.size, >, 0);
