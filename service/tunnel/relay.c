@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* What poll(2) reports whatever was asked: each ends a direction through the read or write it makes fail. */
+#define POLL_ENDED (POLLHUP | POLLERR | POLLNVAL)
+
 typedef struct
 {
   int from;
@@ -165,8 +168,7 @@ vireo_relay_run (int in, int out, int socket, GError **error)
       };
 
       /* A direction with nothing to do still watches its writing end, so that a peer that goes away
-       * (POLLHUP, POLLERR: reported whatever was asked) ends it rather than leaving it waiting for input
-       * that could never be delivered. */
+       * (POLL_ENDED) ends it rather than leaving it waiting for input that could never be delivered. */
       for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
         if (fds[i].events == 0)
           fds[i].fd = -1;
@@ -183,17 +185,19 @@ vireo_relay_run (int in, int out, int socket, GError **error)
           break;
         }
 
-      if (fds[0].revents && (fds[0].events & POLLIN))
+      /* Every condition reported is acted on (a read, a write, or the end of a direction): nothing is
+       * left to make the next poll return at once. */
+      if ((fds[0].events & POLLIN) && (fds[0].revents & (POLLIN | POLL_ENDED)))
         ok = fill (&up, error);
-      if (ok && fds[1].revents && (fds[1].events & POLLIN))
+      if (ok && (fds[1].events & POLLIN) && (fds[1].revents & (POLLIN | POLL_ENDED)))
         ok = fill (&down, error);
-      if (ok && fds[1].revents && (fds[1].events & POLLOUT))
+      if (ok && (fds[1].events & POLLOUT) && (fds[1].revents & (POLLOUT | POLL_ENDED)))
         ok = drain (&up, error);
-      else if (ok && (fds[1].revents & (POLLHUP | POLLERR)) && !(fds[1].events & POLLIN) && !up.done)
+      else if (ok && fds[1].events == 0 && (fds[1].revents & POLL_ENDED))
         abandon (&up);
-      if (ok && fds[2].revents && (fds[2].events & POLLOUT))
+      if (ok && (fds[2].events & POLLOUT) && (fds[2].revents & (POLLOUT | POLL_ENDED)))
         ok = drain (&down, error);
-      else if (ok && (fds[2].revents & (POLLHUP | POLLERR)) && !down.done)
+      else if (ok && fds[2].events == 0 && (fds[2].revents & POLL_ENDED))
         abandon (&down);
     }
 

@@ -76,7 +76,8 @@ main (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
   g_autoptr (VireoDBusMachine) machine = NULL;
-  const char *kind, *path, *bus_title, *name;
+  g_autofree char *name = NULL;
+  const char *kind, *path, *bus_title;
   int fd;
 
   setlocale (LC_ALL, "");
@@ -111,7 +112,8 @@ main (int argc, char **argv)
     return fail ("%s: %s", path, error->message);
   if (g_dbus_proxy_get_name_owner (G_DBUS_PROXY (machine)) == NULL)
     return fail ("%s: the Vireo service is not running on the %s bus", path, bus_title);
-  name = vireo_dbus_machine_get_name (machine);
+  /* Kept: the proxy goes before the stream ends, and the name may still be needed then. */
+  name = vireo_dbus_machine_dup_name (machine);
   if (name == NULL)
     return fail ("there is no machine at %s on the %s bus", path, bus_title);
 
