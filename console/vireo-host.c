@@ -22,7 +22,11 @@ struct _VireoHost
   char *status;
 };
 
-G_DEFINE_FINAL_TYPE (VireoHost, vireo_host, G_TYPE_OBJECT)
+static void vireo_host_stream_source_init (VireoStreamSourceInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (VireoHost, vireo_host, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (VIREO_TYPE_STREAM_SOURCE,
+                                                      vireo_host_stream_source_init))
 
 enum
 {
@@ -452,4 +456,90 @@ vireo_host_get_objects (VireoHost *self)
 
   /* Only once the Manager is there: before, the objects may be of a service that is going away. */
   return self->manager ? self->objects : NULL;
+}
+
+/* ---- streams ---- */
+
+static void
+on_local_stream (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  g_autoptr (GError) error = NULL;
+  int fd = vireo_stream_open_local_finish (result, &error);
+
+  if (fd < 0)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_int (task, fd);
+}
+
+void
+vireo_host_open_stream (VireoHost *host, VireoDBusMachine *machine, VireoStreamKind kind,
+                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer data)
+{
+  GTask *task;
+
+  g_return_if_fail (VIREO_IS_HOST (host));
+  g_return_if_fail (VIREO_DBUS_IS_MACHINE (machine));
+
+  task = g_task_new (host, cancellable, callback, data);
+  g_task_set_source_tag (task, vireo_host_open_stream);
+  g_task_set_check_cancellable (task, FALSE);
+
+  /* REMOTE HOSTS — wired in with the ssh transport (console/vireo-ssh.h).  A remote host's service cannot
+   * pass fds over ssh, so the stream is ssh running vireo-tunnel there, relaying the service's socket over
+   * its stdin/stdout:
+   *
+   *   if (host->kind == VIREO_HOST_REMOTE)
+   *     {
+   *       g_auto (GStrv) argv = vireo_stream_tunnel_argv (g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)),
+   *                                                      kind, <the URI ends in /session>);
+   *       g_autoptr (GError) error = NULL;
+   *       int fd = -1;
+   *       g_autoptr (GSubprocess) ssh = vireo_ssh_spawn (host->uri, (const char *const *) argv, &fd, &error);
+   *
+   *       if (ssh == NULL)
+   *         g_task_return_error (task, g_steal_pointer (&error));
+   *       else
+   *         {
+   *           // ssh ends when we close fd (or the stream ends): reap it then, keeping its stderr, whose
+   *           // last line is vireo-tunnel's reason when the stream failed ("vireo-tunnel: machine “x”: …").
+   *           g_subprocess_wait_async (ssh, NULL, <reap>, NULL);
+   *           g_task_return_int (task, fd);
+   *         }
+   *       g_object_unref (task);
+   *       return;
+   *     }
+   *
+   * Local hosts: the fd the service returns. */
+  vireo_stream_open_local (machine, kind, cancellable, on_local_stream, task);
+}
+
+int
+vireo_host_open_stream_finish (VireoHost *host, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, host), -1);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == vireo_host_open_stream, -1);
+
+  return (int) g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+stream_source_open (VireoStreamSource *source, VireoDBusMachine *machine, VireoStreamKind kind,
+                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer data)
+{
+  vireo_host_open_stream (VIREO_HOST (source), machine, kind, cancellable, callback, data);
+}
+
+static int
+stream_source_open_finish (VireoStreamSource *source, GAsyncResult *result, GError **error)
+{
+  return vireo_host_open_stream_finish (VIREO_HOST (source), result, error);
+}
+
+static void
+vireo_host_stream_source_init (VireoStreamSourceInterface *iface)
+{
+  iface->open_stream = stream_source_open;
+  iface->open_stream_finish = stream_source_open_finish;
 }

@@ -194,7 +194,7 @@ update_thumbnail (VireoMachineDetails *self)
         }
       gtk_picture_set_paintable (self->thumbnail_mirror, NULL);
       if (vireo_display_get_state (self->thumbnail) == VIREO_DISPLAY_DISCONNECTED)
-        vireo_display_open_machine (self->thumbnail, machine);
+        vireo_display_open_machine (self->thumbnail, machine, VIREO_STREAM_SOURCE (self->host));
       gtk_stack_set_visible_child_name (self->thumbnail_stack, "display");
       return;
     }
