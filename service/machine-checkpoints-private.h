@@ -48,7 +48,8 @@ struct _CheckpointOp
   CheckpointDone then; /* recovery: what comes after it */
 };
 
-/* Marks the machine busy with @what (one checkpoint or disk operation at a time) until freed. */
+/* machine-checkpoints.c: marks the machine busy with @what (one checkpoint or disk operation at a time)
+ * until freed. */
 CheckpointOp *vireo_checkpoint_op_new (VireoMachine *machine, GDBusMethodInvocation *invocation,
                                        const char *what);
 void vireo_checkpoint_op_free (CheckpointOp *op);
@@ -67,12 +68,6 @@ gboolean vireo_checkpoints_check_can_operate (VireoMachine *machine, GDBusMethod
 VireoCheckpoint *vireo_checkpoints_require (VireoMachine *machine, GDBusMethodInvocation *invocation);
 /* The definition checkpoint @id was taken with (its UUID the machine's). */
 VireoMachineConfig *vireo_checkpoints_load_definition (VireoMachine *machine, const char *id, GError **error);
-/* The identity qemu-img takes for image @path opened as @fd (see machine-checkpoints.c). */
-gboolean vireo_checkpoints_qemu_img_identity (VireoMachine *machine, const char *path, int fd,
-                                              VireoIdentity *identity, GError **error);
-/* Opens the machine's image @path as vireo_machine_config_open_image() does, blocking (qemu-img gets it);
- * -1 with @error (its code from errno, which stays set) otherwise. */
-int vireo_checkpoints_open_image (VireoMachine *machine, const char *path, int flags, GError **error);
 /* The first writable raw disk, which checkpoints cannot cover, or NULL. */
 const VireoDiskConfig *vireo_checkpoints_find_writable_raw (const VireoMachineConfig *config);
 /* The machine is no longer busy with @op (and may start; calls waiting for it run). */
@@ -107,8 +102,14 @@ void vireo_checkpoints_apply_now (CheckpointOp *op);
 gboolean vireo_checkpoints_handle_apply (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation,
                                          GVariant *options, VireoMachine *machine);
 
-/* machine-checkpoint-recovery.c: runs qemu-img snapshot @flag vireo-<op->id> on op->images ("check":
- * qemu-img check -r all), then @after (op->error holds a failure). */
+/* machine-checkpoint-recovery.c: the identity qemu-img takes for image @path opened as @fd (see there). */
+gboolean vireo_checkpoints_qemu_img_identity (VireoMachine *machine, const char *path, int fd,
+                                              VireoIdentity *identity, GError **error);
+/* Opens the machine's image @path as vireo_machine_config_open_image() does, blocking (qemu-img gets it);
+ * -1 with @error (its code from errno, which stays set) otherwise. */
+int vireo_checkpoints_open_image (VireoMachine *machine, const char *path, int flags, GError **error);
+/* Runs qemu-img snapshot @flag vireo-<op->id> on op->images ("check": qemu-img check -r all), then
+ * @after (op->error holds a failure). */
 void vireo_checkpoints_snapshot_images (CheckpointOp *op, const char *flag, CheckpointStep after);
 /* Removes every doomed checkpoint of the tree, then calls @after. */
 void vireo_checkpoints_remove_doomed (CheckpointOp *op, CheckpointStep after);
