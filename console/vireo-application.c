@@ -365,25 +365,6 @@ vireo_application_connect (VireoApplication *self, VireoHost *host, VireoDBusMac
   g_return_val_if_fail (VIREO_IS_APPLICATION (self), NULL);
   g_return_val_if_fail (VIREO_DBUS_IS_MACHINE (machine), NULL);
 
-  /* REMOTE STREAMS: the display and the serial console pass fds (OpenDisplay, OpenSerial), which ssh cannot
-   * carry: through the tunnel such a call gets no reply at all.  Until they travel through vireo-tunnel
-   * (vireo_host_open_stream), a remote machine's connection window could only wait, so the app says so. */
-  if (host && vireo_host_get_kind (host) == VIREO_HOST_REMOTE)
-    {
-      GtkWidget *dialog = adw_message_dialog_new (gtk_application_get_active_window (GTK_APPLICATION (self)),
-                                                  _ ("Display Not Available"), NULL);
-
-      adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog),
-                                      _ ("The display and serial console of “%s” cannot be shown: it runs on "
-                                         "%s, and they cannot travel over this ssh connection yet. Start, "
-                                         "stop and set it up from the main window."),
-                                      vireo_dbus_machine_get_name (machine), vireo_host_get_title (host));
-      adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _ ("_Close"));
-      gtk_widget_set_name (dialog, "remote-display-unavailable");
-      gtk_window_present (GTK_WINDOW (dialog));
-      return NULL;
-    }
-
   path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine));
   window = g_hash_table_lookup (self->connections, path);
   if (!window)

@@ -23,8 +23,7 @@ GListModel *vireo_application_get_hosts (VireoApplication *self);
 gboolean vireo_application_add_host_uri (VireoApplication *self, const char *uri, GError **error);
 /* Removes a remote host from the list and from the setting, ending its connection. */
 void vireo_application_forget_host (VireoApplication *self, GObject *host);
-/* Opens (or raises) the connection window of @machine on @host; NULL, having said why, for a machine on a
- * remote host (its display and serial console cannot cross ssh yet). */
+/* Opens (or raises) the connection window of @machine on @host. */
 GtkWindow *vireo_application_connect (VireoApplication *self, VireoHost *host, VireoDBusMachine *machine);
 
 /* The open connection window of the machine at @object_path, or NULL.  "connections-changed" is emitted

@@ -145,7 +145,7 @@ update_view (VireoConnection *self)
        * state changes, not on every property the service updates. */
       if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED
           && (!vireo_display_get_error (self->display) || state_changed))
-        vireo_display_open_machine (self->display, self->machine);
+        vireo_display_open_machine (self->display, self->machine, VIREO_STREAM_SOURCE (self->host));
       if (vireo_display_get_state (self->display) == VIREO_DISPLAY_CONNECTED)
         gtk_stack_set_visible_child_name (self->display_stack, "screen");
       else if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED)
@@ -842,13 +842,15 @@ vireo_connection_new (VireoApplication *app, VireoHost *host, VireoDBusMachine *
 {
   VireoConnection *self;
 
+  g_return_val_if_fail (VIREO_IS_HOST (host), NULL);
   g_return_val_if_fail (VIREO_DBUS_IS_MACHINE (machine), NULL);
 
   self = g_object_new (VIREO_TYPE_CONNECTION, "application", app, NULL);
   self->app = app;
-  self->host = host ? g_object_ref (host) : NULL;
+  /* The host opens the display's and the serial console's streams: over ssh when it is remote. */
+  self->host = g_object_ref (host);
   self->machine = g_object_ref (machine);
-  vireo_serial_console_set_machine (self->serial_console, machine);
+  vireo_serial_console_set_machine (self->serial_console, host, machine);
   attach_machine (self);
   update_media_menu (self);
   return self;

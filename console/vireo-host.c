@@ -40,7 +40,11 @@ struct _VireoHost
   guint reconnect_seconds;
 };
 
-G_DEFINE_FINAL_TYPE (VireoHost, vireo_host, G_TYPE_OBJECT)
+static void vireo_host_stream_source_init (VireoStreamSourceInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (VireoHost, vireo_host, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (VIREO_TYPE_STREAM_SOURCE,
+                                                      vireo_host_stream_source_init))
 
 enum
 {
@@ -709,4 +713,109 @@ vireo_host_get_objects (VireoHost *self)
 
   /* Only once the Manager is there: before, the objects may be of a service that is going away. */
   return self->manager ? self->objects : NULL;
+}
+
+/* ---- streams ---- */
+
+static void
+on_local_stream (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  g_autoptr (GError) error = NULL;
+  int fd = vireo_stream_open_local_finish (result, &error);
+
+  if (fd < 0)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_int (task, fd);
+}
+
+static void
+on_tunnel_ended (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  /* The stream's reader saw it end; why it ended (vireo-tunnel's one line) is for the log. */
+  if (!vireo_ssh_wait_finish (G_SUBPROCESS (source), result, &error))
+    g_message ("remote stream: %s", error->message);
+}
+
+/* A remote host's service cannot pass fds over ssh: the stream is ssh running vireo-tunnel there, which
+ * relays the service's socket over its stdin/stdout. */
+static void
+open_remote_stream (VireoHost *self, VireoDBusMachine *machine, VireoStreamKind kind, GTask *task)
+{
+  VireoSshAddress address;
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GSubprocess) ssh = NULL;
+  g_autoptr (GError) error = NULL;
+  int fd = -1;
+
+  if (vireo_ssh_parse_uri (self->uri, &address, &error))
+    {
+      argv = vireo_stream_tunnel_argv (g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)), kind,
+                                       address.session);
+      vireo_ssh_address_clear (&address);
+      ssh = vireo_ssh_spawn (self->uri, (const char *const *) argv, &fd, &error);
+    }
+  if (!ssh)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    {
+      /* ssh ends when the stream does (either side closing it): reaped then. */
+      vireo_ssh_wait_async (ssh, NULL, on_tunnel_ended, NULL);
+      g_task_return_int (task, fd);
+    }
+  g_object_unref (task);
+}
+
+void
+vireo_host_open_stream (VireoHost *host, VireoDBusMachine *machine, VireoStreamKind kind,
+                        GCancellable *cancellable, GAsyncReadyCallback callback, gpointer data)
+{
+  GTask *task;
+
+  g_return_if_fail (VIREO_IS_HOST (host));
+  g_return_if_fail (VIREO_DBUS_IS_MACHINE (machine));
+
+  task = g_task_new (host, cancellable, callback, data);
+  g_task_set_source_tag (task, vireo_host_open_stream);
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (host->kind == VIREO_HOST_REMOTE)
+    {
+      open_remote_stream (host, machine, kind, task);
+      return;
+    }
+  /* Local hosts: the fd the service returns. */
+  vireo_stream_open_local (machine, kind, cancellable, on_local_stream, task);
+}
+
+int
+vireo_host_open_stream_finish (VireoHost *host, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, host), -1);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == vireo_host_open_stream, -1);
+
+  return (int) g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+stream_source_open (VireoStreamSource *source, VireoDBusMachine *machine, VireoStreamKind kind,
+                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer data)
+{
+  vireo_host_open_stream (VIREO_HOST (source), machine, kind, cancellable, callback, data);
+}
+
+static int
+stream_source_open_finish (VireoStreamSource *source, GAsyncResult *result, GError **error)
+{
+  return vireo_host_open_stream_finish (VIREO_HOST (source), result, error);
+}
+
+static void
+vireo_host_stream_source_init (VireoStreamSourceInterface *iface)
+{
+  iface->open_stream = stream_source_open;
+  iface->open_stream_finish = stream_source_open_finish;
 }

@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 
 #include "vireo-dbus-generated.h"
+#include "vireo-stream.h"
 
 G_BEGIN_DECLS
 
@@ -55,5 +56,14 @@ VireoDBusMachine *vireo_host_find_machine (VireoHost *self, const char *object_p
 /* The service's object manager (machines, virtual switches), or NULL while the service is not running; it
  * changes with "manager". */
 GDBusObjectManager *vireo_host_get_objects (VireoHost *self);
+
+/* Opens a new stream to @machine's display (one per SPICE channel) or serial console: the fd of
+ * Machine.OpenDisplay / OpenSerial on this computer, a socket relayed through ssh and vireo-tunnel for a
+ * remote host.  Finish gives a connected socket the caller owns, or -1 with @error (a service's refusal is
+ * its D-Bus error: strip the remote error name before showing it).  VireoHost is a VireoStreamSource, so
+ * the display widget, which knows no host, gets its streams the same way. */
+void vireo_host_open_stream (VireoHost *host, VireoDBusMachine *machine, VireoStreamKind kind,
+                             GCancellable *cancellable, GAsyncReadyCallback callback, gpointer data);
+int vireo_host_open_stream_finish (VireoHost *host, GAsyncResult *result, GError **error);
 
 G_END_DECLS

@@ -170,11 +170,8 @@ update_thumbnail (VireoMachineDetails *self)
 
   if (!self->thumbnail)
     return;
-  /* REMOTE STREAMS: a remote machine's display cannot come over ssh until it goes through vireo-tunnel
-   * (vireo_host_open_stream); OpenDisplay through the tunnel gets no reply.  Its state icon stands in. */
   if (machine && self->app && vireo_state_is_active (vireo_dbus_machine_get_state (machine))
-      && machine_has_display (machine)
-      && !(self->host && vireo_host_get_kind (self->host) == VIREO_HOST_REMOTE))
+      && machine_has_display (machine))
     {
       GtkWindow *connection = vireo_application_get_connection (
           self->app, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
@@ -197,7 +194,7 @@ update_thumbnail (VireoMachineDetails *self)
         }
       gtk_picture_set_paintable (self->thumbnail_mirror, NULL);
       if (vireo_display_get_state (self->thumbnail) == VIREO_DISPLAY_DISCONNECTED)
-        vireo_display_open_machine (self->thumbnail, machine);
+        vireo_display_open_machine (self->thumbnail, machine, VIREO_STREAM_SOURCE (self->host));
       gtk_stack_set_visible_child_name (self->thumbnail_stack, "display");
       return;
     }

@@ -1,124 +1,17 @@
 /* vireo-new-machine.c — the New Machine wizard: five pages (boot source, name and location, memory and
  * processors, network and display, summary) that validate as the user types and block Next/Create with the
- * reason in view (the checks are vireo-checks.c), then Manager.CreateMachine.  An installation ISO is
- * recognised with libosinfo (vireo-media.c), which suggests the name, memory and disk size; such a machine
- * gets a new disk (Machine.CreateDisk) and a SATA CD-ROM holding the ISO.  Also the file dialog the settings
- * window shares with it. */
-#include "vireo-new-machine.h"
+ * reason in view (vireo-new-machine-checks.c; the checks are vireo-checks.c), then Manager.CreateMachine
+ * (vireo-new-machine-create.c).  An installation ISO is recognised with libosinfo (vireo-media.c), which
+ * suggests the name, memory and disk size; such a machine gets a new disk (Machine.CreateDisk) and a SATA
+ * CD-ROM holding the ISO.  Also the file dialog the settings window shares with it. */
+#include "vireo-new-machine-private.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
 
-#include "vireo-checks.h"
 #include "vireo-format.h"
-#include "vireo-machine-calls.h"
 #include "vireo-media.h"
 #include "vireo-remote-files.h"
-
-enum
-{
-  PAGE_BOOT,
-  PAGE_NAME,
-  PAGE_RESOURCES,
-  PAGE_DEVICES,
-  PAGE_SUMMARY,
-  N_PAGES
-};
-
-/* The stand-in drive of a machine whose disk is being copied. */
-#define PLACEHOLDER_TARGET "sdz"
-
-/* Order of the network combo row's items. */
-static const char *const network_values[] = { "none", "nat" };
-
-struct _VireoNewMachine
-{
-  AdwWindow parent_instance;
-
-  VireoHost *host;
-  GCancellable *cancellable;
-  guint page;
-  gboolean creating;
-  gboolean defaults_applied;
-  char *service_error; /* what CreateMachine last answered, shown on the summary page */
-  GtkFileChooserNative *chooser;
-  AdwEntryRow *chooser_target;
-
-  AdwWindowTitle *window_title;
-  GtkWidget *cancel_button;
-  GtkWidget *back_button;
-  GtkWidget *next_button;
-  GtkWidget *create_button;
-  GtkSpinner *spinner;
-  AdwCarousel *carousel;
-  GtkWidget *pages[N_PAGES];
-
-  AdwEntryRow *name_row;
-  GtkLabel *name_message;
-  AdwActionRow *host_row;
-  AdwActionRow *location_row;
-
-  /* The ISO being identified, what it is, and what the wizard filled in from it (overwritten only while the
-   * user leaves it as it was). */
-  GCancellable *identify_cancellable;
-  VireoMediaInfo *media;
-  char *media_error;
-  gboolean identifying;
-  char *suggested_name;
-  /* Creating from an ISO: the new machine, while its disk and CD are added. */
-  char *new_machine_path;
-  VireoDBusMachine *new_machine;
-  gulong progress_handler;
-  guint pulse_timeout;
-
-  GtkCheckButton *iso_radio;
-  GtkWidget *iso_group;
-  AdwEntryRow *iso_row;
-  GtkWidget *iso_choose;
-  AdwActionRow *os_row;
-  GtkImage *os_icon;
-  GtkSpinner *os_spinner;
-  GtkLabel *iso_message;
-  GtkWidget *storage_group;
-  GtkSpinButton *disk_size_spin;
-  GtkWidget *progress_group;
-  GtkProgressBar *progress_bar;
-  GtkCheckButton *kernel_radio;
-  GtkCheckButton *disk_radio;
-  GtkWidget *kernel_group;
-  GtkWidget *disk_group;
-  AdwEntryRow *kernel_row;
-  AdwEntryRow *initrd_row;
-  AdwEntryRow *cmdline_row;
-  AdwEntryRow *image_row;
-  GtkWidget *kernel_choose;
-  GtkWidget *initrd_choose;
-  GtkWidget *image_choose;
-  GtkLabel *kernel_message;
-  GtkLabel *image_message;
-  GtkLabel *image_format_label;
-  GtkSwitch *readonly_switch;
-  GtkWidget *readonly_row;
-  GtkSwitch *import_switch;
-
-  AdwPreferencesGroup *resources_group;
-  AdwActionRow *memory_row;
-  AdwActionRow *memory_warning;
-  AdwActionRow *vcpus_row;
-  GtkSpinButton *memory_spin;
-  GtkSpinButton *vcpus_spin;
-  GtkAdjustment *memory_adjustment;
-  GtkAdjustment *vcpus_adjustment;
-  GtkLabel *resources_message;
-
-  AdwComboRow *network_row;
-  GtkSwitch *display_switch;
-
-  GtkWidget *error_group;
-  GtkLabel *error_label;
-  GtkListBox *summary_list;
-  GtkCheckButton *connect_check;
-};
 
 G_DEFINE_FINAL_TYPE (VireoNewMachine, vireo_new_machine, ADW_TYPE_WINDOW)
 
@@ -129,6 +22,12 @@ enum
 };
 
 static guint signals[N_SIGNALS];
+
+void
+vireo_new_machine_emit_created (VireoNewMachine *self, const char *path)
+{
+  g_signal_emit (self, signals[SIGNAL_CREATED], 0, path, gtk_check_button_get_active (self->connect_check));
+}
 
 /* ---- the file dialog the settings window shares ---- */
 
@@ -175,332 +74,10 @@ vireo_file_chooser_new (GtkWindow *parent, const char *title, VireoFiles files, 
   return chooser;
 }
 
-/* ---- reading the form ---- */
-
-static char *
-trimmed_text (AdwEntryRow *row)
-{
-  return vireo_entry_row_get_stripped_text (row);
-}
-
-static gboolean
-boots_kernel (VireoNewMachine *self)
-{
-  return gtk_check_button_get_active (self->kernel_radio);
-}
-
-static gboolean
-installs_from_iso (VireoNewMachine *self)
-{
-  return gtk_check_button_get_active (self->iso_radio);
-}
-
-/* An existing image copied (converted) into the machine's folder with Machine.ImportDisk. */
-static gboolean
-imports_image (VireoNewMachine *self)
-{
-  return !installs_from_iso (self) && !boots_kernel (self) && gtk_switch_get_active (self->import_switch);
-}
-
-static guint64
-disk_size_gib (VireoNewMachine *self)
-{
-  return (guint64) gtk_spin_button_get_value_as_int (self->disk_size_spin);
-}
-
-static guint64
-memory_mib (VireoNewMachine *self)
-{
-  return (guint64) gtk_spin_button_get_value_as_int (self->memory_spin);
-}
-
-static guint
-vcpus (VireoNewMachine *self)
-{
-  return (guint) gtk_spin_button_get_value_as_int (self->vcpus_spin);
-}
-
-static const char *
-network (VireoNewMachine *self)
-{
-  guint selected = adw_combo_row_get_selected (self->network_row);
-
-  return network_values[selected < G_N_ELEMENTS (network_values) ? selected : 0];
-}
-
-static guint64
-host_memory_mib (VireoNewMachine *self)
-{
-  VireoDBusManager *manager = vireo_host_get_manager (self->host);
-
-  return manager ? vireo_dbus_manager_get_host_memory_mib (manager) : 0;
-}
-
-/* ---- validation ---- */
-
-/* A page's verdict: NULL when it may be left with Next, else why not.  A hint (nothing typed yet) is shown
- * quietly; an error in the error colour. */
-typedef struct
-{
-  char *reason;
-  gboolean is_error;
-} Verdict;
-
-static void
-verdict_clear (Verdict *verdict)
-{
-  g_clear_pointer (&verdict->reason, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Verdict, verdict_clear)
-
-static void
-show_message (GtkLabel *label, const Verdict *verdict)
-{
-  gtk_label_set_text (label, verdict->reason ? verdict->reason : "");
-  gtk_widget_set_visible (GTK_WIDGET (label), verdict->reason != NULL);
-  if (verdict->is_error)
-    {
-      gtk_widget_add_css_class (GTK_WIDGET (label), "error");
-      gtk_widget_remove_css_class (GTK_WIDGET (label), "dim-label");
-    }
-  else
-    {
-      gtk_widget_remove_css_class (GTK_WIDGET (label), "error");
-      gtk_widget_add_css_class (GTK_WIDGET (label), "dim-label");
-    }
-}
-
-static void
-mark_row (AdwEntryRow *row, gboolean bad)
-{
-  if (bad)
-    gtk_widget_add_css_class (GTK_WIDGET (row), "error");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (row), "error");
-}
-
-static void
-check_name_page (VireoNewMachine *self, Verdict *verdict)
-{
-  g_autofree char *name = trimmed_text (self->name_row);
-
-  if (*name == '\0')
-    {
-      /* Nothing typed yet is not a mistake. */
-      verdict->reason = g_strdup (_ ("Give the machine a name to continue."));
-      verdict->is_error = FALSE;
-    }
-  else if ((verdict->reason = vireo_check_machine_name (self->host, name, NULL)) != NULL)
-    verdict->is_error = TRUE;
-  else if (!vireo_host_get_available (self->host))
-    {
-      const char *status = vireo_host_get_status (self->host);
-      verdict->reason = g_strdup (*status ? status : _ ("The Vireo service is not running."));
-      verdict->is_error = TRUE;
-    }
-  mark_row (self->name_row, verdict->is_error && *name != '\0');
-  show_message (self->name_message, verdict);
-}
-
-static void
-check_kernel (VireoNewMachine *self, Verdict *verdict)
-{
-  g_autofree char *kernel = trimmed_text (self->kernel_row);
-  g_autofree char *initrd = trimmed_text (self->initrd_row);
-  const char *cmdline = gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row));
-  gboolean bad_kernel = FALSE, bad_initrd = FALSE, bad_cmdline = FALSE;
-
-  if (*kernel == '\0')
-    verdict->reason = g_strdup (_ ("Choose the kernel to boot."));
-  else if ((verdict->reason = vireo_check_host_file (self->host, kernel, FALSE)) != NULL)
-    bad_kernel = TRUE;
-  else if (*initrd != '\0' && (verdict->reason = vireo_check_host_file (self->host, initrd, FALSE)) != NULL)
-    bad_initrd = TRUE;
-  else if ((verdict->reason = vireo_check_cmdline (cmdline)) != NULL)
-    bad_cmdline = TRUE;
-  verdict->is_error = bad_kernel || bad_initrd || bad_cmdline;
-  mark_row (self->kernel_row, bad_kernel);
-  mark_row (self->initrd_row, bad_initrd);
-  mark_row (self->cmdline_row, bad_cmdline);
-}
-
-static void
-check_image (VireoNewMachine *self, Verdict *verdict)
-{
-  g_autofree char *image = trimmed_text (self->image_row);
-  const char *format = NULL;
-
-  if (*image == '\0')
-    verdict->reason = g_strdup (_ ("Choose the disk image to start from."));
-  else if ((verdict->reason = vireo_check_host_file (
-                self->host, image, !gtk_switch_get_active (self->readonly_switch) && !imports_image (self)))
-               == NULL
-           && !vireo_host_files_are_remote (self->host))
-    {
-      format = vireo_detect_image_format (image);
-      if (format == NULL)
-        {
-          g_autofree char *display = g_filename_display_name (image);
-          verdict->reason = g_strdup_printf (_ ("“%s” cannot be read."), display);
-        }
-    }
-  verdict->is_error = verdict->reason != NULL && *image != '\0';
-  mark_row (self->image_row, verdict->is_error);
-  gtk_label_set_text (self->image_format_label, format == NULL                  ? "—"
-                                                : g_str_equal (format, "qcow2") ? _ ("qcow2 (detected)")
-                                                                                : _ ("Raw (detected)"));
-}
-
-static void
-check_iso (VireoNewMachine *self, Verdict *verdict)
-{
-  g_autofree char *iso = trimmed_text (self->iso_row);
-
-  if (*iso == '\0')
-    verdict->reason = g_strdup (_ ("Choose the ISO file to install from."));
-  else if ((verdict->reason = vireo_check_host_file (self->host, iso, FALSE)) != NULL)
-    verdict->is_error = TRUE;
-  else if (self->media_error != NULL)
-    {
-      verdict->reason = g_strdup (self->media_error);
-      verdict->is_error = TRUE;
-    }
-  else if (vireo_host_files_are_remote (self->host))
-    /* The ISO is on the remote host: libosinfo cannot read it from here. */
-    ;
-  else if (self->identifying || self->media == NULL)
-    /* Not a mistake: Next waits for the few milliseconds libosinfo takes. */
-    verdict->reason = g_strdup (_ ("Reading the ISO file…"));
-  mark_row (self->iso_row, verdict->is_error);
-}
-
-static void
-check_boot_page (VireoNewMachine *self, Verdict *verdict)
-{
-  g_auto (Verdict) iso = { NULL, FALSE };
-  g_auto (Verdict) kernel = { NULL, FALSE };
-  g_auto (Verdict) image = { NULL, FALSE };
-
-  /* Every half is checked so that each group's message is current when the user switches. */
-  check_iso (self, &iso);
-  check_kernel (self, &kernel);
-  check_image (self, &image);
-  show_message (self->iso_message, &iso);
-  show_message (self->kernel_message, &kernel);
-  show_message (self->image_message, &image);
-  gtk_widget_set_visible (self->iso_group, installs_from_iso (self));
-  gtk_widget_set_visible (self->kernel_group, boots_kernel (self));
-  gtk_widget_set_visible (self->disk_group, !boots_kernel (self) && !installs_from_iso (self));
-  gtk_widget_set_visible (self->storage_group, installs_from_iso (self));
-  /* A copy is the machine's own: read-only would make no sense of it. */
-  gtk_widget_set_sensitive (self->readonly_row, !gtk_switch_get_active (self->import_switch));
-  if (installs_from_iso (self))
-    *verdict = (Verdict){ g_steal_pointer (&iso.reason), iso.is_error };
-  else if (boots_kernel (self))
-    *verdict = (Verdict){ g_steal_pointer (&kernel.reason), kernel.is_error };
-  else
-    *verdict = (Verdict){ g_steal_pointer (&image.reason), image.is_error };
-}
-
-static void
-check_resources_page (VireoNewMachine *self, Verdict *verdict)
-{
-  guint64 host_mib = host_memory_mib (self);
-  guint64 mib = memory_mib (self);
-  g_autofree char *amount = vireo_format_memory (mib);
-
-  adw_action_row_set_subtitle (self->memory_row, amount);
-  verdict->reason = vireo_check_memory (mib, host_mib);
-  verdict->is_error = verdict->reason != NULL;
-  if (verdict->is_error)
-    gtk_widget_add_css_class (GTK_WIDGET (self->memory_spin), "error");
-  else
-    gtk_widget_remove_css_class (GTK_WIDGET (self->memory_spin), "error");
-  gtk_widget_set_visible (GTK_WIDGET (self->memory_warning), vireo_memory_is_large (mib, host_mib));
-  show_message (self->resources_message, verdict);
-}
-
-static void
-check_devices_page (VireoNewMachine *self)
-{
-  adw_action_row_set_subtitle (ADW_ACTION_ROW (self->network_row),
-                               g_str_equal (network (self), "nat")
-                                   ? _ ("A network card on the Default Switch: the machine reaches the "
-                                        "network through this computer’s connection")
-                                   : _ ("The machine has no network card"));
-}
-
-static void
-check_page (VireoNewMachine *self, guint page, Verdict *verdict)
-{
-  switch (page)
-    {
-    case PAGE_NAME:
-      check_name_page (self, verdict);
-      break;
-    case PAGE_BOOT:
-      check_boot_page (self, verdict);
-      break;
-    case PAGE_RESOURCES:
-      check_resources_page (self, verdict);
-      break;
-    case PAGE_DEVICES:
-      check_devices_page (self);
-      break;
-    default:
-      break;
-    }
-}
-
-static void
-update_buttons (VireoNewMachine *self)
-{
-  g_autofree char *first_reason = NULL;
-  gboolean current_ok = TRUE;
-  gboolean all_ok = TRUE;
-
-  if (self->host == NULL)
-    return;
-  for (guint page = 0; page < N_PAGES; page++)
-    {
-      g_auto (Verdict) verdict = { NULL, FALSE };
-
-      check_page (self, page, &verdict);
-      if (verdict.reason == NULL)
-        continue;
-      all_ok = FALSE;
-      if (page == self->page)
-        current_ok = FALSE;
-      if (first_reason == NULL)
-        first_reason = g_steal_pointer (&verdict.reason);
-    }
-
-  gtk_widget_set_sensitive (self->next_button, current_ok && !self->creating);
-  gtk_widget_set_sensitive (self->create_button, all_ok && !self->creating);
-  gtk_widget_set_sensitive (self->back_button, !self->creating);
-  gtk_widget_set_sensitive (self->cancel_button, !self->creating);
-
-  /* The summary page says why Create is blocked (something changed behind the user's back, such as another
-   * machine taking the name) or what the service answered. */
-  if (self->service_error != NULL || (!all_ok && self->page == PAGE_SUMMARY))
-    {
-      g_autofree char *blocked = NULL;
-
-      if (self->service_error == NULL)
-        /* Translators: %s says what is wrong, e.g. that the name is taken. */
-        blocked = g_strdup_printf (_ ("%s Go back to change it."), first_reason);
-      gtk_label_set_text (self->error_label, self->service_error ? self->service_error : blocked);
-      gtk_widget_set_visible (self->error_group, TRUE);
-    }
-  else
-    gtk_widget_set_visible (self->error_group, FALSE);
-}
-
 static void
 on_input_changed (VireoNewMachine *self)
 {
-  update_buttons (self);
+  vireo_new_machine_update_buttons (self);
 }
 
 /* ---- the host's facts ---- */
@@ -543,7 +120,7 @@ apply_host_facts (VireoNewMachine *self)
       gtk_spin_button_set_value (self->vcpus_spin, host_cpus >= 4 ? 2 : 1);
       self->defaults_applied = TRUE;
     }
-  update_buttons (self);
+  vireo_new_machine_update_buttons (self);
 }
 
 /* ---- the installation medium ---- */
@@ -654,7 +231,7 @@ on_media_identified (GObject *source, GAsyncResult *result, gpointer data)
       apply_media (self);
     }
   show_media (self);
-  update_buttons (self);
+  vireo_new_machine_update_buttons (self);
 }
 
 static void
@@ -676,7 +253,7 @@ on_iso_changed (VireoNewMachine *self)
       vireo_media_identify_async (iso, self->identify_cancellable, on_media_identified, self);
     }
   show_media (self);
-  update_buttons (self);
+  vireo_new_machine_update_buttons (self);
 }
 
 /* ---- pages ---- */
@@ -805,7 +382,7 @@ show_page (VireoNewMachine *self, guint page, gboolean animate)
   gtk_widget_set_visible (self->create_button, self->page == PAGE_SUMMARY);
   gtk_window_set_default_widget (GTK_WINDOW (self),
                                  self->page == PAGE_SUMMARY ? self->create_button : self->next_button);
-  update_buttons (self);
+  vireo_new_machine_update_buttons (self);
 
   switch (self->page)
     {
@@ -844,7 +421,7 @@ on_next_clicked (VireoNewMachine *self)
   gtk_spin_button_update (self->memory_spin);
   gtk_spin_button_update (self->vcpus_spin);
   gtk_spin_button_update (self->disk_size_spin);
-  update_buttons (self);
+  vireo_new_machine_update_buttons (self);
   if (self->creating || self->page >= PAGE_SUMMARY || !gtk_widget_get_sensitive (self->next_button))
     return;
   show_page (self, self->page + 1, TRUE);
@@ -927,367 +504,6 @@ on_choose_clicked (VireoNewMachine *self, GtkWidget *button)
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (self->chooser));
 }
 
-/* ---- creating ---- */
-
-static GVariant *
-build_settings (VireoNewMachine *self)
-{
-  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
-  g_autofree char *name = trimmed_text (self->name_row);
-
-  g_variant_dict_insert (&dict, "name", "s", name);
-  g_variant_dict_insert (&dict, "memory-mib", "t", memory_mib (self));
-  g_variant_dict_insert (&dict, "vcpus", "u", vcpus (self));
-  if (boots_kernel (self))
-    {
-      g_autofree char *kernel = trimmed_text (self->kernel_row);
-      g_autofree char *initrd = trimmed_text (self->initrd_row);
-
-      g_variant_dict_insert (&dict, "boot", "s", "kernel");
-      g_variant_dict_insert (&dict, "kernel", "s", kernel);
-      g_variant_dict_insert (&dict, "initrd", "s", initrd);
-      g_variant_dict_insert (&dict, "cmdline", "s", gtk_editable_get_text (GTK_EDITABLE (self->cmdline_row)));
-    }
-  else if (imports_image (self))
-    {
-      /* A machine that boots from disks needs one to be defined: an empty CD drive stands in until the copy
-       * is made (on_new_machine_proxy()), then goes. */
-      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-
-      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (""));
-      g_variant_builder_add (&disks, "{sv}", "device", g_variant_new_string ("cdrom"));
-      g_variant_builder_add (&disks, "{sv}", "bus", g_variant_new_string ("sata"));
-      g_variant_builder_add (&disks, "{sv}", "target", g_variant_new_string (PLACEHOLDER_TARGET));
-      g_variant_builder_close (&disks);
-      g_variant_dict_insert (&dict, "boot", "s", "disk");
-      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
-    }
-  else if (installs_from_iso (self))
-    {
-      /* The CD drive holding the ISO; the new disk comes once the machine exists (on_new_machine_proxy()). */
-      g_autofree char *iso = trimmed_text (self->iso_row);
-      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-
-      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (iso));
-      g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string ("raw"));
-      g_variant_builder_add (&disks, "{sv}", "readonly", g_variant_new_boolean (TRUE));
-      g_variant_builder_add (&disks, "{sv}", "device", g_variant_new_string ("cdrom"));
-      g_variant_builder_add (&disks, "{sv}", "bus", g_variant_new_string ("sata"));
-      g_variant_builder_add (&disks, "{sv}", "boot-order", g_variant_new_uint32 (2));
-      g_variant_builder_close (&disks);
-      g_variant_dict_insert (&dict, "boot", "s", "disk");
-      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
-    }
-  else
-    {
-      g_autofree char *image = trimmed_text (self->image_row);
-      /* A remote host's image cannot be read from here: its service tells the format itself. */
-      const char *format = vireo_host_files_are_remote (self->host) ? NULL
-                                                                    : vireo_detect_image_format (image);
-      g_auto (GVariantBuilder) disks = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-
-      g_variant_builder_open (&disks, G_VARIANT_TYPE_VARDICT);
-      g_variant_builder_add (&disks, "{sv}", "path", g_variant_new_string (image));
-      if (!vireo_host_files_are_remote (self->host))
-        g_variant_builder_add (&disks, "{sv}", "format", g_variant_new_string (format ? format : "raw"));
-      g_variant_builder_add (&disks, "{sv}", "readonly",
-                             g_variant_new_boolean (gtk_switch_get_active (self->readonly_switch)));
-      g_variant_builder_close (&disks);
-      g_variant_dict_insert (&dict, "boot", "s", "disk");
-      g_variant_dict_insert_value (&dict, "disks", g_variant_builder_end (&disks));
-    }
-  g_variant_dict_insert (&dict, "network", "s", network (self));
-  g_variant_dict_insert (&dict, "display", "b", gtk_switch_get_active (self->display_switch));
-  return g_variant_dict_end (&dict);
-}
-
-static void
-set_creating (VireoNewMachine *self, gboolean creating)
-{
-  self->creating = creating;
-  gtk_widget_set_visible (GTK_WIDGET (self->spinner), creating);
-  gtk_spinner_set_spinning (self->spinner, creating);
-  gtk_widget_set_sensitive (GTK_WIDGET (self->carousel), !creating);
-  if (!creating)
-    {
-      g_clear_handle_id (&self->pulse_timeout, g_source_remove);
-      gtk_widget_set_visible (self->progress_group, FALSE);
-    }
-  update_buttons (self);
-}
-
-/* ---- an ISO's machine: its disk and CD drive ---- */
-
-static gboolean
-pulse_progress (gpointer data)
-{
-  VireoNewMachine *self = data;
-
-  gtk_progress_bar_pulse (self->progress_bar);
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-show_progress (VireoNewMachine *self, const char *text)
-{
-  gtk_progress_bar_set_text (self->progress_bar, text);
-  gtk_widget_set_visible (self->progress_group, TRUE);
-  /* Pulses until the service reports how far it is (DiskProgress). */
-  if (self->pulse_timeout == 0)
-    self->pulse_timeout = g_timeout_add (100, pulse_progress, self);
-}
-
-static void
-on_disk_progress (VireoDBusMachine *machine, const char *operation, const char *target, double fraction,
-                  VireoNewMachine *self)
-{
-  g_clear_handle_id (&self->pulse_timeout, g_source_remove);
-  gtk_progress_bar_set_fraction (self->progress_bar, CLAMP (fraction, 0.0, 1.0));
-}
-
-static void
-forget_new_machine (VireoNewMachine *self)
-{
-  if (self->new_machine != NULL && self->progress_handler != 0)
-    g_signal_handler_disconnect (self->new_machine, self->progress_handler);
-  self->progress_handler = 0;
-  g_clear_object (&self->new_machine);
-  g_clear_pointer (&self->new_machine_path, g_free);
-}
-
-/* A step after CreateMachine failed: the half-made machine goes (with the disk it may have got in its own
- * folder, never the ISO), and the summary says why. */
-static void
-install_failed (VireoNewMachine *self, const GError *error, const char *method)
-{
-  g_autofree char *message = vireo_disk_call_error (error, method);
-
-  if (self->new_machine != NULL)
-    vireo_dbus_machine_call_delete (self->new_machine, TRUE, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL, NULL);
-  forget_new_machine (self);
-  g_free (self->service_error);
-  /* Translators: %s is the service's own explanation. */
-  self->service_error = g_strdup_printf (_ ("The machine could not be created: %s"), message);
-  set_creating (self, FALSE);
-}
-
-static void
-install_done (VireoNewMachine *self)
-{
-  g_autofree char *path = g_strdup (self->new_machine_path);
-
-  forget_new_machine (self);
-  set_creating (self, FALSE);
-  g_signal_emit (self, signals[SIGNAL_CREATED], 0, path, gtk_check_button_get_active (self->connect_check));
-  gtk_window_destroy (GTK_WINDOW (self));
-}
-
-static void
-on_drives_updated (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!vireo_dbus_machine_call_update_finish (VIREO_DBUS_MACHINE (source), result, &error)
-      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (error != NULL)
-    install_failed (VIREO_NEW_MACHINE (data), error, "Update");
-  else
-    install_done (VIREO_NEW_MACHINE (data));
-}
-
-/* The machine's disks with the new one first in the boot order, the CD (made with order 2) after it.  A blank
- * disk has no boot sector, so SeaBIOS goes on to the CD and the installer starts; once the system is
- * installed, the disk starts it and the installer no longer comes up at each boot. */
-static GVariant *
-disks_with_boot_order (VireoNewMachine *self, const char *disk_target)
-{
-  g_autoptr (GVariant) settings = vireo_dbus_machine_dup_settings (self->new_machine);
-  g_autoptr (GVariant) disks = settings
-                                   ? g_variant_lookup_value (settings, "disks", G_VARIANT_TYPE ("aa{sv}"))
-                                   : NULL;
-  g_auto (GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-
-  for (gsize i = 0; disks != NULL && i < g_variant_n_children (disks); i++)
-    {
-      g_autoptr (GVariant) disk = g_variant_get_child_value (disks, i);
-      const char *target = NULL;
-      GVariantDict dict;
-
-      g_variant_dict_init (&dict, disk);
-      if (g_variant_lookup (disk, "target", "&s", &target) && g_strcmp0 (target, disk_target) == 0)
-        g_variant_dict_insert (&dict, "boot-order", "u", 1);
-      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
-    }
-  return g_variant_builder_end (&builder);
-}
-
-static void
-on_placeholder_detached (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (!vireo_dbus_machine_call_detach_disk_finish (VIREO_DBUS_MACHINE (source), result, &error)
-      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (error != NULL)
-    install_failed (VIREO_NEW_MACHINE (data), error, "DetachDisk");
-  else
-    install_done (VIREO_NEW_MACHINE (data));
-}
-
-static void
-on_disk_imported (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *target = NULL;
-  VireoNewMachine *self;
-
-  if (!vireo_dbus_machine_call_import_disk_finish (VIREO_DBUS_MACHINE (source), &target, result, &error)
-      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  self = VIREO_NEW_MACHINE (data);
-  if (error != NULL)
-    {
-      install_failed (self, error, "ImportDisk");
-      return;
-    }
-  gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
-  vireo_dbus_machine_call_detach_disk (self->new_machine, PLACEHOLDER_TARGET, FALSE, G_DBUS_CALL_FLAGS_NONE,
-                                       -1, self->cancellable, on_placeholder_detached, self);
-}
-
-static void
-on_disk_created (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *target = NULL;
-  VireoNewMachine *self;
-  g_auto (GVariantDict) update = G_VARIANT_DICT_INIT (NULL);
-
-  if (!vireo_dbus_machine_call_create_disk_finish (VIREO_DBUS_MACHINE (source), &target, result, &error)
-      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  self = VIREO_NEW_MACHINE (data);
-  if (error != NULL)
-    {
-      install_failed (self, error, "CreateDisk");
-      return;
-    }
-  gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
-  show_progress (self, _ ("Setting the boot order…"));
-  g_variant_dict_insert_value (&update, "disks", disks_with_boot_order (self, target));
-  vireo_dbus_machine_call_update (self->new_machine, g_variant_dict_end (&update), G_DBUS_CALL_FLAGS_NONE, -1,
-                                  self->cancellable, on_drives_updated, self);
-}
-
-static void
-on_new_machine_proxy (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  VireoDBusMachine *machine = vireo_dbus_machine_proxy_new_finish (result, &error);
-  VireoNewMachine *self;
-  g_auto (GVariantDict) options = G_VARIANT_DICT_INIT (NULL);
-  gboolean windows;
-
-  if (machine == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  self = VIREO_NEW_MACHINE (data);
-  if (machine == NULL)
-    {
-      install_failed (self, error, "CreateDisk");
-      return;
-    }
-  self->new_machine = machine;
-  self->progress_handler = g_signal_connect (machine, "disk-progress", G_CALLBACK (on_disk_progress), self);
-  if (imports_image (self))
-    {
-      g_autofree char *image = trimmed_text (self->image_row);
-
-      g_variant_dict_insert (&options, "format", "s", "qcow2");
-      show_progress (self, _ ("Copying the disk image…"));
-      /* As long as the copy takes: the service reports how far it is. */
-      vireo_dbus_machine_call_import_disk (machine, image, g_variant_dict_end (&options),
-                                           G_DBUS_CALL_FLAGS_NONE, G_MAXINT, self->cancellable,
-                                           on_disk_imported, self);
-      return;
-    }
-  /* Windows has no virtio driver on its installation media; everything else libosinfo knows has. */
-  windows = self->media != NULL && g_strcmp0 (self->media->distro, "win") == 0;
-  g_variant_dict_insert (&options, "format", "s", "qcow2");
-  g_variant_dict_insert (&options, "bus", "s", windows ? "sata" : "virtio");
-  show_progress (self, _ ("Creating the disk…"));
-  vireo_dbus_machine_call_create_disk (machine, disk_size_gib (self) << 30, g_variant_dict_end (&options),
-                                       G_DBUS_CALL_FLAGS_NONE, -1, self->cancellable, on_disk_created, self);
-}
-
-static void
-install_begin (VireoNewMachine *self, const char *path)
-{
-  GDBusProxy *manager = G_DBUS_PROXY (vireo_host_get_manager (self->host));
-
-  self->new_machine_path = g_strdup (path);
-  if (manager == NULL)
-    {
-      g_autoptr (GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED,
-                                                      _ ("The Vireo service stopped."));
-      install_failed (self, error, "CreateDisk");
-      return;
-    }
-  show_progress (self, _ ("Creating the machine…"));
-  vireo_dbus_machine_proxy_new (g_dbus_proxy_get_connection (manager), G_DBUS_PROXY_FLAGS_NONE,
-                                g_dbus_proxy_get_name (manager), path, self->cancellable,
-                                on_new_machine_proxy, self);
-}
-
-static void
-on_machine_created (GObject *source, GAsyncResult *result, gpointer data)
-{
-  VireoNewMachine *self;
-  g_autoptr (GError) error = NULL;
-  g_autofree char *path = NULL;
-
-  if (!vireo_dbus_manager_call_create_machine_finish (VIREO_DBUS_MANAGER (source), &path, result, &error)
-      && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return; /* the wizard is gone */
-
-  self = VIREO_NEW_MACHINE (data);
-  if (error == NULL && (installs_from_iso (self) || imports_image (self)))
-    {
-      install_begin (self, path);
-      return;
-    }
-  set_creating (self, FALSE);
-  if (error != NULL)
-    {
-      g_dbus_error_strip_remote_error (error);
-      g_free (self->service_error);
-      /* Translators: %s is the service's own explanation. */
-      self->service_error = g_strdup_printf (_ ("The machine could not be created: %s"), error->message);
-      update_buttons (self);
-      return;
-    }
-  g_signal_emit (self, signals[SIGNAL_CREATED], 0, path, gtk_check_button_get_active (self->connect_check));
-  gtk_window_destroy (GTK_WINDOW (self));
-}
-
-static void
-on_create_clicked (VireoNewMachine *self)
-{
-  VireoDBusManager *manager = vireo_host_get_manager (self->host);
-
-  update_buttons (self);
-  if (self->creating || self->page != PAGE_SUMMARY || !gtk_widget_get_sensitive (self->create_button)
-      || manager == NULL)
-    return;
-  g_clear_pointer (&self->service_error, g_free);
-  set_creating (self, TRUE);
-  vireo_dbus_manager_call_create_machine (manager, build_settings (self), G_DBUS_CALL_FLAGS_NONE, -1,
-                                          self->cancellable, on_machine_created, self);
-}
-
 /* ---- the window ---- */
 
 static gboolean
@@ -1311,7 +527,7 @@ vireo_new_machine_dispose (GObject *object)
     g_cancellable_cancel (self->identify_cancellable);
   g_clear_object (&self->identify_cancellable);
   g_clear_handle_id (&self->pulse_timeout, g_source_remove);
-  forget_new_machine (self);
+  vireo_new_machine_forget_new_machine (self);
   if (self->chooser != NULL)
     gtk_native_dialog_destroy (GTK_NATIVE_DIALOG (self->chooser));
   g_clear_object (&self->chooser);
@@ -1431,7 +647,8 @@ vireo_new_machine_class_init (VireoNewMachineClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_input_changed);
   gtk_widget_class_bind_template_callback (widget_class, on_back_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_next_clicked);
-  gtk_widget_class_bind_template_callback (widget_class, on_create_clicked);
+  gtk_widget_class_bind_template_callback_full (widget_class, "on_create_clicked",
+                                                G_CALLBACK (vireo_new_machine_create));
   gtk_widget_class_bind_template_callback (widget_class, on_choose_clicked);
   gtk_widget_class_bind_template_callback (widget_class, on_iso_changed);
 }
@@ -1454,8 +671,8 @@ vireo_new_machine_new (GtkWindow *parent, VireoHost *host)
                        parent ? gtk_window_get_application (parent) : NULL, NULL);
   self->host = g_object_ref (host);
   g_signal_connect_swapped (host, "notify::manager", G_CALLBACK (apply_host_facts), self);
-  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed", G_CALLBACK (update_buttons),
-                            self);
+  g_signal_connect_swapped (vireo_host_get_machines (host), "items-changed",
+                            G_CALLBACK (vireo_new_machine_update_buttons), self);
   apply_host_facts (self);
   show_page (self, 0, FALSE);
   return self;

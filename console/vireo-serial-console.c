@@ -1,9 +1,9 @@
-/* vireo-serial-console.c — a machine's serial console: a VTE terminal over the socket Machine.OpenSerial
- * hands out, read into the terminal as the guest writes and written in order as the user types; while the
- * machine runs, a console that could not open (or that ended) is opened again every second. */
+/* vireo-serial-console.c — a machine's serial console: a VTE terminal over the serial stream its host opens
+ * (Machine.OpenSerial's socket, or one relayed through ssh), read into the terminal as the guest writes and
+ * written in order as the user types; while the machine runs, a console that could not open (or that ended)
+ * is opened again every second. */
 #include "vireo-serial-console.h"
 
-#include <gio/gunixfdlist.h>
 #include <unistd.h>
 
 #include "vireo-format.h"
@@ -15,13 +15,14 @@ struct _VireoSerialConsole
 {
   AdwBin parent_instance;
 
+  VireoHost *host;
   VireoDBusMachine *machine;
   GCancellable *cancellable;
 
   /* Template widgets */
   VteTerminal *terminal;
 
-  /* A connected socket from OpenSerial, read into the terminal; keys typed into the terminal are queued and
+  /* A connected socket from the host, read into the terminal; keys typed into the terminal are queued and
    * written in order. */
   GSocket *serial;
   GSource *serial_source;
@@ -146,21 +147,15 @@ on_serial_opened (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (VireoSerialConsole) self = data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) handle = NULL;
-  g_autoptr (GUnixFDList) fds = NULL;
-  int fd;
+  int fd = vireo_host_open_stream_finish (VIREO_HOST (source), result, &error);
 
   self->serial_opening = FALSE;
-  if (!vireo_dbus_machine_call_open_serial_finish (VIREO_DBUS_MACHINE (source), &handle, &fds, result,
-                                                   &error))
+  if (fd < 0)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         serial_schedule_retry (self);
       return;
     }
-  fd = fds ? g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error) : -1;
-  if (fd < 0)
-    return;
   vireo_serial_console_close (self);
   self->serial = g_socket_new_from_fd (fd, &error);
   if (!self->serial)
@@ -185,20 +180,23 @@ vireo_serial_console_open (VireoSerialConsole *self)
       || !vireo_state_is_active (vireo_dbus_machine_get_state (self->machine)))
     return;
   self->serial_opening = TRUE;
-  vireo_dbus_machine_call_open_serial (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable,
-                                       on_serial_opened, g_object_ref (self));
+  vireo_host_open_stream (self->host, self->machine, VIREO_STREAM_SERIAL, self->cancellable, on_serial_opened,
+                          g_object_ref (self));
 }
 
 void
-vireo_serial_console_set_machine (VireoSerialConsole *self, VireoDBusMachine *machine)
+vireo_serial_console_set_machine (VireoSerialConsole *self, VireoHost *host, VireoDBusMachine *machine)
 {
   g_return_if_fail (VIREO_IS_SERIAL_CONSOLE (self));
+  g_return_if_fail ((host == NULL) == (machine == NULL));
+  g_return_if_fail (host == NULL || VIREO_IS_HOST (host));
   g_return_if_fail (machine == NULL || VIREO_DBUS_IS_MACHINE (machine));
 
-  if (self->machine == machine)
+  if (self->machine == machine && self->host == host)
     return;
   g_clear_handle_id (&self->serial_retry, g_source_remove);
   vireo_serial_console_close (self);
+  g_set_object (&self->host, host);
   g_set_object (&self->machine, machine);
 }
 
@@ -225,6 +223,7 @@ vireo_serial_console_dispose (GObject *object)
   g_clear_handle_id (&self->serial_retry, g_source_remove);
   vireo_serial_console_close (self);
   g_clear_object (&self->machine);
+  g_clear_object (&self->host);
   gtk_widget_dispose_template (GTK_WIDGET (self), VIREO_TYPE_SERIAL_CONSOLE);
   G_OBJECT_CLASS (vireo_serial_console_parent_class)->dispose (object);
 }

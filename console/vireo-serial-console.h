@@ -1,18 +1,20 @@
-/* vireo-serial-console.h — a machine's serial console (COM1) in a terminal, over Machine.OpenSerial. */
+/* vireo-serial-console.h — a machine's serial console (COM1) in a terminal, over its host's serial stream. */
 #pragma once
 
 #include <adwaita.h>
 #include <vte/vte.h>
 
 #include "vireo-dbus-generated.h"
+#include "vireo-host.h"
 
 G_BEGIN_DECLS
 
 #define VIREO_TYPE_SERIAL_CONSOLE (vireo_serial_console_get_type ())
 G_DECLARE_FINAL_TYPE (VireoSerialConsole, vireo_serial_console, VIREO, SERIAL_CONSOLE, AdwBin)
 
-/* The machine whose console this shows; changing it closes the console. */
-void vireo_serial_console_set_machine (VireoSerialConsole *self, VireoDBusMachine *machine);
+/* The machine whose console this shows, and the host it is on (which opens its streams); both or neither.
+ * Changing it closes the console. */
+void vireo_serial_console_set_machine (VireoSerialConsole *self, VireoHost *host, VireoDBusMachine *machine);
 /* Opens the console if the machine runs and it is not open (or opening) already; retried while it runs. */
 void vireo_serial_console_open (VireoSerialConsole *self);
 /* Closes the console; what the terminal shows stays. */

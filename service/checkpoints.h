@@ -2,7 +2,7 @@
  * itself (tree.ini, the truth after any crash), each checkpoint's folder, and the journal keys that let
  * an interrupted create, apply or delete be finished or undone when the tree is next loaded.
  *
- * The tree is plain data: what is done to disks and workers is machine-checkpoints.c's.  Saving is
+ * The tree is plain data: what is done to disks and workers is machine-checkpoint*.c's.  Saving is
  * atomic (temporary file, fsync, rename, fsync of the folder); files are small, so the main loop may
  * load and save it. */
 #pragma once

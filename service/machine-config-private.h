@@ -69,4 +69,48 @@ void vireo_machine_config_add_nics_to_spec (const VireoMachineConfig *config, Hv
 /* Sets "network" from the NICs: "nat" with any, else "none". */
 void vireo_machine_config_sync_network (VireoMachineConfig *config);
 
+/* ---- machine-config-checks.c and machine-config-files.c ---- */
+
+#define NAME_MAX_BYTES 4096
+/* How much of an unknown key an error message repeats. */
+#define KEY_SHOWN_MAX   64
+#define MEMORY_MIB_MIN  (HV_MEMORY_MIN >> 20)
+#define NOTES_MAX_BYTES (64 * 1024)
+#define CPUID_MASK_MAX  4096
+#define PATH_MAX_BYTES  4095
+
+/* XML 1.0 cannot carry most control characters (a stored definition would not load back), and none
+ * belongs in a name, a path or a command line.  Notes may keep line breaks and tabs. */
+gboolean vireo_config_check_text (const char *key, const char *value, gsize max_bytes, gboolean multi_line,
+                                  GError **error);
+
+/* @name is already trimmed. */
+gboolean vireo_config_check_name (const char *name, GError **error);
+
+/* The form of a path; whether the file exists is checked only when a setting changes. */
+gboolean vireo_config_check_path_text (const char *key, const char *path, GError **error);
+
+gboolean vireo_config_check_memory_mib (uint64_t mib, uint64_t max_mib, GError **error);
+
+gboolean vireo_config_check_vcpus (uint64_t vcpus, GError **error);
+
+gboolean vireo_config_check_cpuid_mask (const char *mask, GError **error);
+
+/* Opens a file a setting names, with the rights of user @uid (open-as.h), and checks that it can serve,
+ * with the error a user can act on.  Returns the descriptor, or -1. */
+int vireo_config_open_setting_file (const char *key, const char *path, gboolean writable,
+                                    const VireoMachineConfig *config, gboolean image, GError **error);
+
+gboolean vireo_config_check_setting_file (const char *key, const char *path, const VireoMachineConfig *config,
+                                          GError **error);
+
+/* Whether the definition already names @path as a disk: only then may an image in the machine's own
+ * folder be opened with vireod's rights for a caller.  A folder may hold images of an earlier machine
+ * of the same UUID (deleted, its disks kept) that the caller must not reach. */
+gboolean vireo_config_definition_names (const VireoMachineConfig *config, const char *path);
+
+/* What the image really is, whatever its name says: a raw image declared qcow2 would not open, and
+ * a qcow2 image declared raw would hand the guest the image's metadata. */
+gboolean vireo_config_read_image_format (int fd, const char *path, const char **format, GError **error);
+
 G_END_DECLS

@@ -1,5 +1,6 @@
-/* machine-config.c — a machine's settings: defaults, checked updates from a{sv}, validation and the
- * a{sv} form.  The libvirt domain XML form is machine-xml.c. */
+/* machine-config.c — a machine's settings: defaults, checked updates from a{sv} and the a{sv} form.  The
+ * checks and validation are machine-config-checks.c, the files settings name machine-config-files.c, the
+ * libvirt domain XML form machine-xml.c. */
 #include "machine-config-private.h"
 #include "vireo-text.h"
 #include "vireo-error.h"
@@ -11,14 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define NAME_MAX_BYTES 4096
-/* How much of an unknown key an error message repeats. */
-#define KEY_SHOWN_MAX   64
-#define MEMORY_MIB_MIN  (HV_MEMORY_MIN >> 20)
-#define NOTES_MAX_BYTES (64 * 1024)
-#define CPUID_MASK_MAX  4096
-#define PATH_MAX_BYTES  4095
 
 void
 vireo_disk_config_free (VireoDiskConfig *disk)
@@ -208,325 +201,6 @@ vireo_machine_config_is_canonical_uuid (const char *text)
   return TRUE;
 }
 
-/* ---- checks shared by apply_settings, validate and the XML parser ---- */
-
-static char *
-quoted_list (const char *const *values)
-{
-  GString *text = g_string_new (NULL);
-
-  for (guint i = 0; values[i] != NULL; i++)
-    g_string_append_printf (text, "%s“%s”", i == 0 ? "" : (values[i + 1] == NULL ? " or " : ", "), values[i]);
-  return g_string_free (text, FALSE);
-}
-
-/* XML 1.0 cannot carry most control characters (a stored definition would not load back), and none
- * belongs in a name, a path or a command line.  Notes may keep line breaks and tabs. */
-static gboolean
-check_text (const char *key, const char *value, gsize max_bytes, gboolean multi_line, GError **error)
-{
-  if (value == NULL || !g_utf8_validate (value, -1, NULL))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “%s” is not valid UTF-8 text.",
-                   key);
-      return FALSE;
-    }
-  if (strlen (value) > max_bytes)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “%s” is %zu bytes long; the limit is %zu.", key, strlen (value), max_bytes);
-      return FALSE;
-    }
-  for (const char *p = value; *p != '\0'; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
-
-      if (multi_line && (c == '\n' || c == '\t'))
-        continue;
-      if (g_unichar_iscntrl (c) || c == 0xfffe || c == 0xffff)
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                       "Setting “%s” contains a control character (U+%04X).", key, c);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-gboolean
-vireo_machine_config_check_enum (const char *key, const char *value, const char *const *values,
-                                 GError **error)
-{
-  g_autofree char *allowed = NULL;
-
-  if (string_in (value, values))
-    return TRUE;
-  allowed = quoted_list (values);
-  g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “%s” must be %s, not “%s”.", key,
-               allowed, value != NULL ? value : "");
-  return FALSE;
-}
-
-/* @name is already trimmed. */
-static gboolean
-check_name (const char *name, GError **error)
-{
-  glong chars;
-
-  if (!check_text ("name", name, NAME_MAX_BYTES, FALSE, error))
-    return FALSE;
-  if (*name == '\0')
-    {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “name” may not be empty.");
-      return FALSE;
-    }
-  chars = g_utf8_strlen (name, -1);
-  if (chars > NAME_MAX_CHARS)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “name” is %ld characters long; the limit is %d.", chars, NAME_MAX_CHARS);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* The form of a path; whether the file exists is checked only when a setting changes. */
-static gboolean
-check_path_text (const char *key, const char *path, GError **error)
-{
-  if (!check_text (key, path, PATH_MAX_BYTES, FALSE, error))
-    return FALSE;
-  if (!g_path_is_absolute (path))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “%s” must be an absolute path, not “%s”.", key, path);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-check_memory_mib (uint64_t mib, uint64_t max_mib, GError **error)
-{
-  if (mib < MEMORY_MIB_MIN)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “memory-mib”: %" G_GUINT64_FORMAT " MiB is too little; the minimum is %llu MiB.",
-                   mib, MEMORY_MIB_MIN);
-      return FALSE;
-    }
-  if (mib > max_mib)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “memory-mib”: %" G_GUINT64_FORMAT
-                   " MiB is more than this host has (%" G_GUINT64_FORMAT " MiB).",
-                   mib, max_mib);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-check_vcpus (uint64_t vcpus, GError **error)
-{
-  if (vcpus < HV_VCPUS_MIN || vcpus > HV_VCPUS_MAX)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “vcpus”: %" G_GUINT64_FORMAT " is out of range; a machine has %d to %d.", vcpus,
-                   HV_VCPUS_MIN, HV_VCPUS_MAX);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-check_cpuid_mask (const char *mask, GError **error)
-{
-  g_autoptr (GError) local_error = NULL;
-
-  if (!check_text ("cpuid-mask", mask, CPUID_MASK_MAX, FALSE, error))
-    return FALSE;
-  if (!hv_check_cpuid_mask (mask, &local_error))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “cpuid-mask”: %s.",
-                   local_error->message);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* A target the guest and libvirt agree on: "vd" (virtio) or "sd" (SATA) and one or two letters. */
-gboolean
-vireo_disk_target_fits_bus (const char *target, const char *bus)
-{
-  const char *prefix = strcmp (bus, "sata") == 0 ? "sd" : "vd";
-  size_t len = strlen (target);
-
-  if (!g_str_has_prefix (target, prefix) || len < 3 || len > 4)
-    return FALSE;
-  for (size_t i = 2; i < len; i++)
-    if (target[i] < 'a' || target[i] > 'z')
-      return FALSE;
-  return TRUE;
-}
-
-/* One disk on its own (whether its file opens is checked when a setting names it). */
-static gboolean
-check_disk (const VireoDiskConfig *disk, guint index, GError **error)
-{
-  gboolean cdrom = g_strcmp0 (disk->device, "cdrom") == 0;
-
-  if (!vireo_machine_config_check_enum ("disks", disk->format, format_values, error)
-      || !vireo_machine_config_check_enum ("disks", disk->device, disk_device_values, error)
-      || !vireo_machine_config_check_enum ("disks", disk->bus, disk_bus_values, error)
-      || !vireo_machine_config_check_enum ("disks", disk->cache, disk_cache_values, error))
-    return FALSE;
-  if (!(cdrom && *disk->path == '\0') && !check_path_text ("disks", disk->path, error))
-    return FALSE;
-  if (cdrom && (!disk->readonly || strcmp (disk->bus, "sata") != 0))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: disk %u is a CD-ROM, which is read-only and on the “sata” bus.",
-                   index + 1);
-      return FALSE;
-    }
-  if (disk->target == NULL || !vireo_disk_target_fits_bus (disk->target, disk->bus))
-    {
-      g_autofree char *shown = vireo_text_for_message (disk->target != NULL ? disk->target : "",
-                                                       KEY_SHOWN_MAX);
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: the target “%s” of disk %u does not fit its bus “%s” (use “%s” and a "
-                   "letter, or leave it out).",
-                   shown, index + 1, disk->bus, strcmp (disk->bus, "sata") == 0 ? "sd" : "vd");
-      return FALSE;
-    }
-  if (disk->boot_order > DISKS_MAX)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: the boot order %u of disk %u is out of range (0 to %d).",
-                   disk->boot_order, index + 1, DISKS_MAX);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-gboolean
-vireo_machine_config_validate (const VireoMachineConfig *config, GError **error)
-{
-  g_autoptr (GHashTable) paths = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autofree char *trimmed = NULL;
-
-  g_return_val_if_fail (config != NULL, FALSE);
-
-  if (!vireo_machine_config_is_canonical_uuid (config->uuid))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "“%s” is not a UUID in canonical form.",
-                   config->uuid != NULL ? config->uuid : "");
-      return FALSE;
-    }
-  if (config->name == NULL || !g_utf8_validate (config->name, -1, NULL))
-    return check_name (NULL, error);
-  trimmed = vireo_utf8_strip (config->name);
-  if (!check_name (trimmed, error))
-    return FALSE;
-  if (strcmp (trimmed, config->name) != 0)
-    {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “name” may not begin or end with white space.");
-      return FALSE;
-    }
-  if (!check_memory_mib (config->memory_mib, MEMORY_MIB_MAX, error) || !check_vcpus (config->vcpus, error)
-      || !vireo_machine_config_check_enum ("boot", config->boot, boot_values, error)
-      || !vireo_machine_config_check_enum ("network", config->network, network_values, error)
-      || !vireo_machine_config_check_enum ("auto-start", config->auto_start, auto_start_values, error)
-      || !vireo_machine_config_check_enum ("auto-stop", config->auto_stop, auto_stop_values, error)
-      || !check_cpuid_mask (config->cpuid_mask, error)
-      || !check_text ("notes", config->notes, NOTES_MAX_BYTES, TRUE, error)
-      || !check_text ("cmdline", config->cmdline, HV_CMDLINE_MAX - 1, FALSE, error)
-      || !check_text ("kernel", config->kernel, PATH_MAX_BYTES, FALSE, error)
-      || !check_text ("initrd", config->initrd, PATH_MAX_BYTES, FALSE, error))
-    return FALSE;
-  if (*config->kernel != '\0' && !check_path_text ("kernel", config->kernel, error))
-    return FALSE;
-  if (*config->initrd != '\0' && !check_path_text ("initrd", config->initrd, error))
-    return FALSE;
-
-  if (config->disks == NULL || config->disks->len > DISKS_MAX)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “disks”: a machine has at most %d disks.", DISKS_MAX);
-      return FALSE;
-    }
-  for (guint i = 0; i < config->disks->len; i++)
-    {
-      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-
-      if (!check_disk (disk, i, error))
-        return FALSE;
-      if (*disk->path != '\0' && !g_hash_table_add (paths, g_canonicalize_filename (disk->path, NULL)))
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "Setting “disks” names “%s” twice.",
-                       disk->path);
-          return FALSE;
-        }
-      for (guint j = 0; j < i; j++)
-        {
-          const VireoDiskConfig *other = g_ptr_array_index (config->disks, j);
-          if (strcmp (other->target, disk->target) == 0)
-            {
-              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “disks”: two disks have the target “%s”.", disk->target);
-              return FALSE;
-            }
-          if (disk->boot_order != 0 && other->boot_order == disk->boot_order)
-            {
-              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “disks”: disks “%s” and “%s” both have boot order %u.", other->target,
-                           disk->target, disk->boot_order);
-              return FALSE;
-            }
-        }
-    }
-
-  if (!vireo_machine_config_check_nics (config, error))
-    return FALSE;
-  if ((config->nics->len > 0) != (strcmp (config->network, "nat") == 0))
-    {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “network” must be “nat” when the machine has NICs and “none” otherwise.");
-      return FALSE;
-    }
-
-  {
-    /* The machine as the core will see it, checked as the core checks it (files come at Start). */
-    /* SATA disks and CD-ROMs are left out while this build's core has no AHCI: such a machine is
-     * defined, and Start says what is missing. */
-    g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
-    g_autoptr (GError) local = NULL;
-
-    if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS | HV_SPEC_CHECK_ANY_HOST, &local))
-      {
-        g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "The machine cannot be built: %s.",
-                     local->message);
-        return FALSE;
-      }
-  }
-  if (strcmp (config->boot, "kernel") == 0 && *config->kernel == '\0')
-    {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “kernel” is required when “boot” is “kernel”.");
-      return FALSE;
-    }
-  if (strcmp (config->boot, "disk") == 0 && config->disks->len == 0)
-    {
-      g_set_error_literal (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "Setting “disks” needs at least one disk when “boot” is “disk”.");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static gint
 compare_boot_order (gconstpointer a, gconstpointer b)
 {
@@ -619,201 +293,6 @@ vireo_machine_config_to_spec (const VireoMachineConfig *config)
   return spec;
 }
 
-/* ---- files named by settings ---- */
-
-static char *storage_root;
-
-void
-vireo_machine_config_set_storage_root (const char *root)
-{
-  g_free (storage_root);
-  storage_root = root != NULL ? realpath (root, NULL) : NULL;
-}
-
-gboolean
-vireo_machine_config_in_own_folder (const VireoMachineConfig *config, const char *path)
-{
-  g_autofree char *canonical = NULL;
-  g_autofree char *parent = NULL;
-  g_autofree char *parent_real = NULL;
-  g_autofree char *folder = NULL;
-  g_autofree char *base = NULL;
-
-  if (storage_root == NULL || path == NULL || !g_path_is_absolute (path)
-      || !vireo_machine_config_is_canonical_uuid (config->uuid))
-    return FALSE;
-  canonical = g_canonicalize_filename (path, NULL);
-  parent = g_path_get_dirname (canonical);
-  base = g_path_get_basename (canonical);
-  parent_real = realpath (parent, NULL);
-  folder = g_build_filename (storage_root, config->uuid, NULL);
-  /* Never the definition (nor its temporary copies), the saved state, or an import in progress:
-   * images only. */
-  return parent_real != NULL && strcmp (parent_real, folder) == 0 && *base != '.' && *base != '/'
-         && !g_str_has_prefix (base, "machine.xml") && strcmp (base, "state") != 0;
-}
-
-int
-vireo_machine_config_open_image (const VireoMachineConfig *config, const char *path, int flags)
-{
-  g_autofree char *folder = NULL;
-  g_autofree char *base = NULL;
-  int dir_fd, fd, saved;
-
-  if (!vireo_machine_config_in_own_folder (config, path))
-    return vireo_open_as (config->files_uid, path, flags);
-  folder = g_build_filename (storage_root, config->uuid, NULL);
-  base = g_path_get_basename (path);
-  dir_fd = open (folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir_fd < 0)
-    return -1;
-  fd = openat (dir_fd, base, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  saved = errno;
-  close (dir_fd);
-  errno = saved;
-  return fd;
-}
-
-/* Opens a file a setting names, with the rights of user @uid (open-as.h), and checks that it can serve,
- * with the error a user can act on.  Returns the descriptor, or -1. */
-static int
-open_setting_file (const char *key, const char *path, gboolean writable, const VireoMachineConfig *config,
-                   gboolean image, GError **error)
-{
-  struct stat st;
-  int fd;
-
-  if (!check_path_text (key, path, error))
-    return -1;
-  /* Without blocking (vireo_open_as): a FIFO put where an image was expected must not hang the service. */
-  fd = image ? vireo_machine_config_open_image (config, path, O_RDONLY)
-             : vireo_open_as (config->files_uid, path, O_RDONLY);
-  if (fd < 0)
-    {
-      int saved_errno = errno;
-
-      if (saved_errno == ENOENT || saved_errno == ENOTDIR)
-        g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND, "Setting “%s”: “%s” does not exist.", key,
-                     path);
-      else if (saved_errno == EACCES || saved_errno == EPERM)
-        g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
-                     "Setting “%s”: “%s” cannot be read (permission denied).", key, path);
-      else
-        g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Setting “%s”: cannot open “%s”: %s.", key, path,
-                     g_strerror (saved_errno));
-      return -1;
-    }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "Setting “%s”: “%s” is not a regular file.", key, path);
-      close (fd);
-      return -1;
-    }
-  if (writable)
-    {
-      int write_fd = image ? vireo_machine_config_open_image (config, path, O_WRONLY)
-                           : vireo_open_as (config->files_uid, path, O_WRONLY);
-      int saved_errno = errno;
-
-      if (write_fd >= 0)
-        close (write_fd);
-      else if (saved_errno == EACCES || saved_errno == EPERM || saved_errno == EROFS)
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_PERMISSION_DENIED,
-                       "Setting “%s”: “%s” cannot be written; make it writable or mark the disk read-only.",
-                       key, path);
-          close (fd);
-          return -1;
-        }
-    }
-  return fd;
-}
-
-static gboolean
-check_setting_file (const char *key, const char *path, const VireoMachineConfig *config, GError **error)
-{
-  int fd = open_setting_file (key, path, FALSE, config, FALSE, error);
-
-  if (fd < 0)
-    return FALSE;
-  close (fd);
-  return TRUE;
-}
-
-static gboolean
-check_files (const VireoMachineConfig *config, gboolean trust_own_folder, GError **error)
-{
-  if (*config->kernel != '\0' && !check_setting_file ("kernel", config->kernel, config, error))
-    return FALSE;
-  if (*config->initrd != '\0' && !check_setting_file ("initrd", config->initrd, config, error))
-    return FALSE;
-  for (guint i = 0; config->disks && i < config->disks->len; i++)
-    {
-      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-      int fd;
-
-      if (*disk->path == '\0')
-        continue;
-      fd = open_setting_file ("disks", disk->path, !disk->readonly, config, trust_own_folder, error);
-      if (fd < 0)
-        return FALSE;
-      close (fd);
-    }
-  return TRUE;
-}
-
-gboolean
-vireo_machine_config_check_files (const VireoMachineConfig *config, GError **error)
-{
-  return check_files (config, TRUE, error);
-}
-
-gboolean
-vireo_machine_config_check_imported_files (const VireoMachineConfig *config, GError **error)
-{
-  return check_files (config, FALSE, error);
-}
-
-/* Whether the definition already names @path as a disk: only then may an image in the machine's own
- * folder be opened with vireod's rights for a caller.  A folder may hold images of an earlier machine
- * of the same UUID (deleted, its disks kept) that the caller must not reach. */
-static gboolean
-definition_names (const VireoMachineConfig *config, const char *path)
-{
-  g_autofree char *canonical = g_canonicalize_filename (path, NULL);
-
-  for (guint i = 0; config->disks && i < config->disks->len; i++)
-    {
-      const VireoDiskConfig *disk = g_ptr_array_index (config->disks, i);
-      g_autofree char *other = g_canonicalize_filename (disk->path, NULL);
-      if (*disk->path != '\0' && strcmp (other, canonical) == 0)
-        return TRUE;
-    }
-  return FALSE;
-}
-
-/* What the image really is, whatever its name says: a raw image declared qcow2 would not open, and
- * a qcow2 image declared raw would hand the guest the image's metadata. */
-static gboolean
-read_image_format (int fd, const char *path, const char **format, GError **error)
-{
-  unsigned char magic[4];
-  ssize_t n;
-
-  do
-    n = pread (fd, magic, sizeof magic, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "Setting “disks”: cannot read “%s”: %s.", path,
-                   g_strerror (errno));
-      return FALSE;
-    }
-  *format = n == (ssize_t) sizeof magic && memcmp (magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
-  return TRUE;
-}
-
 /* ---- apply_settings ---- */
 
 typedef struct _SettingInfo SettingInfo;
@@ -843,10 +322,10 @@ apply_name (VireoMachineConfig *config, const SettingInfo *info, GVariant *value
   g_autofree char *trimmed = NULL;
 
   /* Surrounding tabs and line breaks are trimmed away; inside the name they are refused below. */
-  if (!check_text ("name", name, NAME_MAX_BYTES, TRUE, error))
+  if (!vireo_config_check_text ("name", name, NAME_MAX_BYTES, TRUE, error))
     return FALSE;
   trimmed = vireo_utf8_strip (name);
-  if (!check_name (trimmed, error))
+  if (!vireo_config_check_name (trimmed, error))
     return FALSE;
   replace_string (config, info, trimmed);
   return TRUE;
@@ -868,7 +347,7 @@ apply_memory (VireoMachineConfig *config, const SettingInfo *info, GVariant *val
 {
   uint64_t mib = g_variant_get_uint64 (value);
 
-  if (!check_memory_mib (mib, MIN (hv_host_memory_limit () >> 20, MEMORY_MIB_MAX), error))
+  if (!vireo_config_check_memory_mib (mib, MIN (hv_host_memory_limit () >> 20, MEMORY_MIB_MAX), error))
     return FALSE;
   config->memory_mib = mib;
   return TRUE;
@@ -879,7 +358,7 @@ apply_vcpus (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
 {
   guint32 vcpus = g_variant_get_uint32 (value);
 
-  if (!check_vcpus (vcpus, error))
+  if (!vireo_config_check_vcpus (vcpus, error))
     return FALSE;
   config->vcpus = vcpus;
   return TRUE;
@@ -891,7 +370,7 @@ apply_boot_file (VireoMachineConfig *config, const SettingInfo *info, GVariant *
 {
   const char *path = g_variant_get_string (value, NULL);
 
-  if (*path != '\0' && !check_setting_file (info->key, path, config, error))
+  if (*path != '\0' && !vireo_config_check_setting_file (info->key, path, config, error))
     return FALSE;
   replace_string (config, info, path);
   return TRUE;
@@ -902,7 +381,7 @@ apply_cmdline (VireoMachineConfig *config, const SettingInfo *info, GVariant *va
 {
   const char *cmdline = g_variant_get_string (value, NULL);
 
-  if (!check_text (info->key, cmdline, HV_CMDLINE_MAX - 1, FALSE, error))
+  if (!vireo_config_check_text (info->key, cmdline, HV_CMDLINE_MAX - 1, FALSE, error))
     return FALSE;
   replace_string (config, info, cmdline);
   return TRUE;
@@ -913,7 +392,7 @@ apply_notes (VireoMachineConfig *config, const SettingInfo *info, GVariant *valu
 {
   const char *notes = g_variant_get_string (value, NULL);
 
-  if (!check_text (info->key, notes, NOTES_MAX_BYTES, TRUE, error))
+  if (!vireo_config_check_text (info->key, notes, NOTES_MAX_BYTES, TRUE, error))
     return FALSE;
   replace_string (config, info, notes);
   return TRUE;
@@ -924,7 +403,7 @@ apply_cpuid_mask (VireoMachineConfig *config, const SettingInfo *info, GVariant 
 {
   const char *mask = g_variant_get_string (value, NULL);
 
-  if (!check_cpuid_mask (mask, error))
+  if (!vireo_config_check_cpuid_mask (mask, error))
     return FALSE;
   replace_string (config, info, mask);
   return TRUE;
@@ -1069,11 +548,11 @@ vireo_disk_config_parse (const VireoMachineConfig *config, GVariant *entry, guin
 
   if (*disk->path != '\0')
     {
-      fd = open_setting_file ("disks", disk->path, !disk->readonly, config,
-                              definition_names (config, disk->path), error);
+      fd = vireo_config_open_setting_file ("disks", disk->path, !disk->readonly, config,
+                                           vireo_config_definition_names (config, disk->path), error);
       if (fd < 0)
         return NULL;
-      if (!read_image_format (fd, disk->path, &actual, error))
+      if (!vireo_config_read_image_format (fd, disk->path, &actual, error))
         {
           close (fd);
           return NULL;

@@ -740,3 +740,85 @@ run_service_test (gconstpointer data)
   vireo_test_remove_tree (base);
   g_test_trap_assert_passed ();
 }
+
+/* ---- helpers several service test programs use ---- */
+
+void
+create_expect_error (Fixture *f, GVariant *settings, const char *name, const char *culprit)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = try_create (f, settings, &error);
+
+  g_assert_null (path);
+  assert_dbus_error (error, name, culprit);
+}
+
+static void
+on_object_removed (GDBusObjectManager *manager, GDBusObject *object, gpointer data)
+{
+  g_ptr_array_add (data, g_strdup (g_dbus_object_get_object_path (object)));
+}
+
+/* Deletes @machine and checks that its object and folder went away. */
+void
+delete_machine (Fixture *f, VireoDBusMachine *machine, gboolean delete_disks)
+{
+  g_autoptr (GPtrArray) removed = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *path = g_strdup (machine_path (machine));
+  g_autofree char *folder = machine_folder (f, machine);
+  ObjectQuery query = { f, path };
+  gulong handler = g_signal_connect (f->objects, "object-removed", G_CALLBACK (on_object_removed), removed);
+
+  g_assert_true (g_file_test (folder, G_FILE_TEST_IS_DIR));
+  call_ok (machine, "Delete", g_variant_new ("(b)", delete_disks));
+  g_assert_true (vireo_test_wait_until (machine_gone, &query, WAIT_SECONDS));
+  g_assert_true (strv_has (removed, path));
+  g_assert_false (g_file_test (folder, G_FILE_TEST_EXISTS));
+  g_signal_handler_disconnect (f->objects, handler);
+}
+
+/* Calls @method, expects a reply of one string (a disk's target) and returns it. */
+char *
+call_for_target (gpointer proxy, const char *method, GVariant *parameters)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call_full (proxy, method, parameters, NULL, &error);
+  char *target = NULL;
+
+  if (error)
+    g_test_message ("%s failed: %s", method, error->message);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(s)", &target);
+  return target;
+}
+
+char *
+write_pattern_image (const char *dir, const char *name, gsize size)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  g_autofree guchar *bytes = g_malloc (size);
+
+  for (gsize i = 0; i < size; i++)
+    bytes[i] = (guchar) ((i / 4096) * 7 + (i % 251));
+  /* A hole in the middle, as real images have. */
+  memset (bytes + size / 2, 0, MIN (size / 4, (gsize) 65536));
+  g_assert_true (g_file_set_contents (path, (const char *) bytes, (gssize) size, NULL));
+  return path;
+}
+
+/* The files of @folder that are not the definition, sorted, as one string. */
+char *
+folder_listing (const char *folder)
+{
+  g_autoptr (GDir) dir = g_dir_open (folder, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *entry;
+
+  g_assert_nonnull (dir);
+  while ((entry = g_dir_read_name (dir)) != NULL)
+    if (!g_str_equal (entry, "machine.xml"))
+      g_ptr_array_add (names, g_strdup (entry));
+  g_ptr_array_sort (names, compare_strings);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (char **) names->pdata);
+}

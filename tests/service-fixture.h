@@ -1,4 +1,4 @@
-/* service-fixture.h — what the service-level tests share (test-service.c, test-checkpoint-service.c,
+/* service-fixture.h — what the service-level tests share (test-service*.c, test-checkpoint-service.c,
  * slow/test-checkpoint-crash.c): the real vireod on a private bus, calls to it, machines made of the test
  * guests and their serial consoles.
  *
@@ -164,6 +164,21 @@ typedef struct
 /* A GAsyncReadyCallback for a PendingCall. */
 void store_pending_call (GObject *source, GAsyncResult *result, gpointer data);
 
+/* ---- helpers several service test programs use ---- */
+
+void create_expect_error (Fixture *f, GVariant *settings, const char *name, const char *culprit);
+
+/* Deletes @machine and checks that its object and folder went away. */
+void delete_machine (Fixture *f, VireoDBusMachine *machine, gboolean delete_disks);
+
+/* Calls @method, expects a reply of one string (a disk's target) and returns it. */
+char *call_for_target (gpointer proxy, const char *method, GVariant *parameters);
+
+char *write_pattern_image (const char *dir, const char *name, gsize size);
+
+/* The files of @folder that are not the definition, sorted, as one string. */
+char *folder_listing (const char *folder);
+
 /* ---- running each test in a child ---- */
 
 typedef struct
@@ -179,6 +194,6 @@ typedef struct
 /* The GTestDataFunc of a ServiceTest: in the parent, makes the test's folder and runs the child; in the
  * child, sets the fixture up, runs the test and tears it down. */
 void run_service_test (gconstpointer data);
-/* Called by the parent after a system-mode child, with its folder, when set (test-service.c removes the
- * bridges a failed test left). */
+/* Called by the parent after a system-mode child, with its folder, when set (test-service-network.c removes
+ * the bridges a failed test left). */
 extern void (*service_test_system_cleanup) (const char *base);

@@ -254,6 +254,26 @@ test_remote_host (Fixture *f)
   g_assert_cmpstr (vireo_dbus_machine_get_name (far), ==, "far-echo");
   call_ok (far, "Start", NULL);
   wait_for_state (far, "running");
+
+  /* Its serial console through the host's own stream call: ssh and vireo-tunnel, as fds cannot travel. */
+  {
+    Waited waited = { NULL };
+    g_autoptr (GString) seen = g_string_new (NULL);
+    g_autoptr (GError) error = NULL;
+    gsize mark;
+    int fd;
+
+    vireo_host_open_stream (host, far, VIREO_STREAM_SERIAL, NULL, on_waited, &waited);
+    g_assert_true (vireo_test_wait_until (have_result, &waited, WAIT_SECONDS));
+    fd = vireo_host_open_stream_finish (host, waited.result, &error);
+    g_object_unref (waited.result);
+    g_assert_no_error (error);
+    g_assert_true (serial_wait_for (fd, seen, 0, "echo ready", WAIT_SECONDS));
+    mark = seen->len;
+    serial_type (fd, "from afar");
+    g_assert_true (serial_wait_for (fd, seen, mark, "from afar", WAIT_SECONDS));
+    close (fd);
+  }
   call_ok (far, "TurnOff", NULL);
   wait_for_state (far, "off");
   g_assert_cmpstr (vireo_dbus_machine_get_state (machine), ==, "off");

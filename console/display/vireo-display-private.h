@@ -29,8 +29,9 @@ struct _VireoDisplay
   gboolean inputs_ready;
   gboolean asked_client_mouse;
   int mouse_mode;
-  gboolean session_failed;   /* this session already said why it ended */
-  VireoDBusMachine *machine; /* open_machine()'s, or NULL */
+  gboolean session_failed;    /* this session already said why it ended */
+  VireoDBusMachine *machine;  /* open_machine()'s, or NULL */
+  VireoStreamSource *streams; /* where the machine's connections come from, or NULL: its own bus */
   gboolean machine_was_up;
   char *socket_path;         /* open_path()'s, or NULL */
   GCancellable *cancellable; /* D-Bus calls for the current session */

@@ -1,4 +1,4 @@
-/* vireo-display-session.c — VireoDisplay's SPICE session: over Machine.OpenDisplay (one fd per channel)
+/* vireo-display-session.c — VireoDisplay's SPICE session: over the machine's display streams (one per channel)
  * or a unix socket, its main, display and inputs channels, the surface it shows, why it ended, and
  * reconnection with backoff while the machine runs (a guest reboot starts a new display server). */
 #include "vireo-display-private.h"
@@ -270,17 +270,31 @@ on_channel_event (SpiceChannel *channel, SpiceChannelEvent event, VireoDisplay *
     }
 }
 
+/* A stream asked for: the session's first (@channel NULL) or a channel's. */
 typedef struct
 {
   VireoDisplay *self;
+  VireoDBusMachine *machine; /* counted in calls_in_flight */
   SpiceChannel *channel;
 } FdRequest;
+
+static FdRequest *
+fd_request_new (VireoDisplay *self, SpiceChannel *channel)
+{
+  FdRequest *request = g_new0 (FdRequest, 1);
+
+  request->self = g_object_ref (self);
+  request->machine = g_object_ref (self->machine);
+  request->channel = channel ? g_object_ref (channel) : NULL;
+  return request;
+}
 
 static void
 fd_request_free (FdRequest *request)
 {
   g_object_unref (request->self);
-  g_object_unref (request->channel);
+  g_object_unref (request->machine);
+  g_clear_object (&request->channel);
   g_free (request);
 }
 
@@ -314,32 +328,26 @@ count_call (VireoDBusMachine *machine, int delta)
     g_hash_table_insert (calls_in_flight, g_strdup (path), GUINT_TO_POINTER (count));
 }
 
+/* A new stream to the machine's display, from the display's stream source or the machine's own bus. */
 static void
 call_open_display (VireoDisplay *self, GAsyncReadyCallback callback, gpointer data)
 {
   count_call (self->machine, +1);
-  vireo_dbus_machine_call_open_display (self->machine, G_DBUS_CALL_FLAGS_NONE, -1, NULL, self->cancellable,
-                                        callback, data);
+  if (self->streams)
+    vireo_stream_source_open (self->streams, self->machine, VIREO_STREAM_DISPLAY, self->cancellable, callback,
+                              data);
+  else
+    vireo_stream_open_local (self->machine, VIREO_STREAM_DISPLAY, self->cancellable, callback, data);
 }
 
-/* The fd an OpenDisplay reply carries, or -1 with @error set. */
+/* The stream's fd, or -1 with @error set (its message for the user).  @source is the call's source: the
+ * stream source, or the machine. */
 static int
-open_display_finish (VireoDBusMachine *machine, GAsyncResult *result, GError **error)
+open_display_finish (GObject *source, GAsyncResult *result, GError **error)
 {
-  g_autoptr (GVariant) handle = NULL;
-  g_autoptr (GUnixFDList) fds = NULL;
-  int index;
-
-  if (!vireo_dbus_machine_call_open_display_finish (machine, &handle, &fds, result, error))
-    return -1;
-  index = g_variant_get_handle (handle);
-  if (fds == NULL || index < 0 || index >= g_unix_fd_list_get_length (fds))
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                           _ ("The service sent no connection to the machine’s display"));
-      return -1;
-    }
-  return g_unix_fd_list_get (fds, index, error);
+  if (VIREO_IS_STREAM_SOURCE (source))
+    return vireo_stream_source_open_finish (VIREO_STREAM_SOURCE (source), result, error);
+  return vireo_stream_open_local_finish (result, error);
 }
 
 static void
@@ -348,9 +356,9 @@ on_channel_fd (GObject *source, GAsyncResult *result, gpointer data)
   FdRequest *request = data;
   VireoDisplay *self = request->self;
   g_autoptr (GError) error = NULL;
-  int fd = open_display_finish (VIREO_DBUS_MACHINE (source), result, &error);
+  int fd = open_display_finish (source, result, &error);
 
-  count_call (VIREO_DBUS_MACHINE (source), -1);
+  count_call (request->machine, -1);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       fd_request_free (request);
@@ -383,9 +391,7 @@ on_open_fd (SpiceChannel *channel, int with_tls, VireoDisplay *self)
   if (self->machine == NULL)
     return;
   /* Every channel is a connection of its own to the machine's display server. */
-  request = g_new0 (FdRequest, 1);
-  request->self = g_object_ref (self);
-  request->channel = g_object_ref (channel);
+  request = fd_request_new (self, channel);
   call_open_display (self, on_channel_fd, request);
 }
 
@@ -566,11 +572,13 @@ error_is_final (const GError *error)
 static void
 on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
 {
-  g_autoptr (VireoDisplay) self = data;
+  FdRequest *request = data;
+  g_autoptr (VireoDisplay) self = g_object_ref (request->self);
   g_autoptr (GError) error = NULL;
-  int fd = open_display_finish (VIREO_DBUS_MACHINE (source), result, &error);
+  int fd = open_display_finish (source, result, &error);
 
-  count_call (VIREO_DBUS_MACHINE (source), -1);
+  count_call (request->machine, -1);
+  fd_request_free (request);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   if (fd < 0)
@@ -595,7 +603,7 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
     }
 }
 
-/* A new session through Machine.OpenDisplay. */
+/* A new session through the machine's first display stream. */
 static void
 request_session (VireoDisplay *self)
 {
@@ -612,7 +620,7 @@ request_session (VireoDisplay *self)
       self->retry_source = g_timeout_add (IN_FLIGHT_WAIT_MS, retry_timeout, self);
       return;
     }
-  call_open_display (self, on_session_fd, g_object_ref (self));
+  call_open_display (self, on_session_fd, fd_request_new (self, NULL));
 }
 
 static void
@@ -653,6 +661,7 @@ vireo_display_close (VireoDisplay *self)
       g_signal_handlers_disconnect_by_data (self->machine, self);
       g_clear_object (&self->machine);
     }
+  g_clear_object (&self->streams);
   g_clear_pointer (&self->socket_path, g_free);
   self->have_surface = FALSE;
   vireo_frame_clear (self->frame);
@@ -665,13 +674,15 @@ vireo_display_close (VireoDisplay *self)
 }
 
 void
-vireo_display_open_machine (VireoDisplay *self, VireoDBusMachine *machine)
+vireo_display_open_machine (VireoDisplay *self, VireoDBusMachine *machine, VireoStreamSource *streams)
 {
   g_return_if_fail (VIREO_IS_DISPLAY (self));
   g_return_if_fail (VIREO_DBUS_IS_MACHINE (machine));
+  g_return_if_fail (streams == NULL || VIREO_IS_STREAM_SOURCE (streams));
 
   vireo_display_close (self);
   self->machine = g_object_ref (machine);
+  self->streams = streams ? g_object_ref (streams) : NULL;
   self->machine_was_up = machine_is_up (self);
   g_signal_connect (machine, "notify::state", G_CALLBACK (on_machine_state), self);
   vireo_display_update_state (self, VIREO_DISPLAY_CONNECTING);

@@ -6,6 +6,7 @@
 #include <gtk/gtk.h>
 
 #include "vireo-dbus-generated.h"
+#include "vireo-stream.h"
 
 G_BEGIN_DECLS
 
@@ -24,9 +25,11 @@ GType vireo_display_state_get_type (void);
 
 GtkWidget *vireo_display_new (void);
 
-/* Connects through Machine.OpenDisplay() (one fd per SPICE channel).  While the machine stays running or
- * paused, a lost connection (a guest reboot starts a new display server) is re-opened by itself. */
-void vireo_display_open_machine (VireoDisplay *self, VireoDBusMachine *machine);
+/* Connects to @machine's display, one stream per SPICE channel, each from @streams (the machine's host: on
+ * this computer, Machine.OpenDisplay; elsewhere, through ssh), or when NULL from Machine.OpenDisplay on the
+ * machine's own bus.  While the machine stays running or paused, a lost connection (a guest reboot starts a
+ * new display server) is re-opened by itself. */
+void vireo_display_open_machine (VireoDisplay *self, VireoDBusMachine *machine, VireoStreamSource *streams);
 /* Connects to a SPICE unix socket, e.g. vireo-run --display spice:PATH. */
 void vireo_display_open_path (VireoDisplay *self, const char *socket_path);
 void vireo_display_close (VireoDisplay *self);

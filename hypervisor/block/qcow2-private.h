@@ -1,7 +1,8 @@
-/* qcow2-private.h — what the two halves of the qcow2 driver share: the image's state (Qcow2), its metadata
- * functions (qcow2-metadata.c: header, tables, refcounts, allocation, the L2 cache, mapping guest offsets
- * through the chain) and the requests and open/close built on them (qcow2.c).  Metadata I/O is
- * synchronous on the block's I/O thread; every function returning int gives 0 or -errno. */
+/* qcow2-private.h — what the pieces of the qcow2 driver share: the image's state (Qcow2), its metadata
+ * functions (qcow2-metadata.c: file I/O, header, tables at open; qcow2-refcount.c: refcounts, allocation,
+ * freeing; qcow2-l2.c: the L2 cache; qcow2-map.c: compressed clusters, mapping guest offsets through the
+ * chain; qcow2-snapshot.c: internal snapshots) and the requests and open/close built on them (qcow2.c).
+ * Metadata I/O is synchronous on the block's I/O thread; every function returning int gives 0 or -errno. */
 #pragma once
 
 #include "block-private.h"
@@ -204,16 +205,30 @@ gboolean hv_qcow2_is_metadata (Qcow2 *q, uint64_t offset);
 gboolean hv_qcow2_add_metadata (Qcow2 *q, uint64_t offset, uint64_t clusters);
 gboolean hv_qcow2_table_offset_valid (Qcow2 *q, uint64_t offset);
 
-/* Allocation (refcount written at once) and freeing (once the L2 entries that dropped them are on disk). */
+/* Refcounts by cluster index (clusters past the table count as free; setting one writes it through, and
+ * its refcount block must exist). */
+int hv_qcow2_refcount_get (Qcow2 *q, uint64_t cluster, uint64_t *refcount);
+int hv_qcow2_refcount_set (Qcow2 *q, uint64_t cluster, uint64_t value);
+
+/* Allocation (refcount written at once) and freeing (once the L2 entries that dropped them are on disk):
+ * hv_qcow2_free_later queues the frees (@table: an L2 table no longer in the active L1),
+ * hv_qcow2_apply_pending_frees drops them once the tables are written. */
 int hv_qcow2_cluster_alloc (Qcow2 *q, uint64_t *offset);
+int hv_qcow2_free_later (Qcow2 *q, uint64_t offset, uint64_t clusters, gboolean table);
 int hv_qcow2_clusters_free_later (Qcow2 *q, uint64_t offset, uint64_t clusters);
 int hv_qcow2_entry_free_later (Qcow2 *q, uint64_t entry);
+int hv_qcow2_apply_pending_frees (Qcow2 *q);
 
 /* L2 entries through the cache; changes reach the file with hv_qcow2_flush_metadata (or eviction). */
 int hv_qcow2_l2_lookup (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup);
 int hv_qcow2_l2_lookup_for_write (Qcow2 *q, uint64_t guest, Qcow2Lookup *lookup);
 void hv_qcow2_l2_set (Qcow2 *q, Qcow2Lookup *lookup, uint64_t entry, uint64_t bitmap);
 int hv_qcow2_flush_metadata (Qcow2 *q);
+
+/* The decompressor for the image's compression type, loaded when it opens (HV_ERROR naming the package),
+ * and freed with it. */
+gboolean hv_qcow2_decompressor_load (Qcow2 *q, GError **error);
+void hv_qcow2_decompressor_free (Qcow2 *q);
 
 /* What guest bytes are, through the backing chain; and reading them synchronously (copy-on-write). */
 int hv_qcow2_map_guest (HvBlock *block, uint64_t guest, uint64_t len, Qcow2Map *m);

@@ -1,6 +1,7 @@
 /* qcow2.c — the qcow2 image format (v2 and v3) as a block driver: requests split into pieces a cluster (or
  * a run of contiguous clusters) long, copy-on-write of partial clusters, zero and discard, flush, and
- * opening and closing an image.  The metadata it stands on is in qcow2-metadata.c.
+ * opening and closing an image.  The metadata it stands on is in qcow2-metadata.c and the files beside it
+ * (qcow2-private.h names them).
  *
  * Every field of the file is untrusted: tables are checked against the file's size and against each
  * other when the image opens, and each pointer met later (an L2 table, a data cluster) again when used,

@@ -1,6 +1,7 @@
 /* ahci-private.h — what the AHCI controller's files share (ahci.c: the controller and its registers;
- * ahci-ata.c: a disk's ATA commands; ahci-atapi.c: a CD-ROM's packet commands; ahci-drives.c: the
- * kinds): register and FIS layouts, the port and request structures, and the calls that end a command. */
+ * ahci-commands.c: running the command lists; ahci-ata.c: a disk's ATA commands; ahci-atapi.c: a CD-ROM's
+ * packet commands; ahci-state.c: saved state; ahci-drives.c: the kinds): register and FIS layouts, the
+ * port and request structures, and the calls that end a command. */
 #pragma once
 
 #include "ahci.h"
@@ -234,7 +235,7 @@ struct _HvAhci
   unsigned refs;    /* drives using it (the kinds) */
 };
 
-/* ahci.c, with the controller's lock held. */
+/* ahci.c and ahci-commands.c, with the controller's lock held. */
 void ahci_request_free (Request *request);
 /* Ends the command in @slot: the byte count in its header, the FIS, PxCI/PxSACT, the interrupt. */
 void ahci_finish_slot_locked (Port *port, unsigned slot, gboolean ncq, gboolean pio, uint32_t transferred,
@@ -245,8 +246,12 @@ void ahci_fail_slot_locked (Port *port, unsigned slot, gboolean ncq, uint8_t err
 gboolean ahci_submit_locked (Request *request);
 void ahci_update_irq_locked (HvAhci *ahci);
 void ahci_post_d2h_locked (Port *port, uint8_t status, uint8_t error, uint8_t count, gboolean interrupt);
+/* Writes @fis at @offset of the port's received-FIS area, when the port takes them. */
+void ahci_post_fis_locked (Port *port, unsigned offset, const uint8_t *fis, unsigned len);
 gboolean ahci_medium_present (Port *port);
 void ahci_kick (HvAhci *ahci);
+/* The I/O thread's side of ahci_kick: runs every port's issued commands (a GUnixFDSourceFunc). */
+gboolean ahci_kicked (int fd, GIOCondition condition, gpointer data);
 /* The command's scatter list: data copied in or out, its size, cut to its first @len bytes. */
 uint32_t ahci_copy_to_prdt (Request *request, const void *data, uint64_t len);
 uint64_t ahci_copy_from_prdt (Request *request, void *data, uint64_t len);

@@ -1,7 +1,8 @@
 /* ahci.c — the AHCI 1.0 SATA controller (ICH9's identity, 8086:2922, registers in BAR 5) with up to six
- * ports: the HBA and port registers, command lists and received-FIS areas in guest memory, the ATA
- * commands of a hard disk (DMA, NCQ, flush, TRIM) and the ATAPI (MMC) commands of a CD-ROM, as
- * asynchronous HvBlock requests on the controller's own I/O thread.
+ * ports: its interrupts and received FISes, the HBA and port registers, its PCI function, and making,
+ * pausing and freeing it and adding its drives.  The command lists in guest memory are run by
+ * ahci-commands.c (a hard disk's ATA commands in ahci-ata.c, a CD-ROM's ATAPI commands in ahci-atapi.c)
+ * as asynchronous HvBlock requests on the controller's own I/O thread; saved state is in ahci-state.c.
  *
  * Registers are served on vCPU threads; a write to PxCI wakes the I/O thread (an eventfd), which
  * reads the command headers and tables, checks every address against guest RAM and runs the commands.
@@ -13,7 +14,6 @@
 #include "bytes.h"
 #include "iothread.h"
 #include "memory.h"
-#include "state.h"
 #include "x86/layout.h"
 
 #include <errno.h>
@@ -21,8 +21,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-static void process_port_locked (Port *port);
 
 /* ---- Interrupts and FISes ---- */
 
@@ -91,8 +89,8 @@ ahci_update_irq_locked (HvAhci *ahci)
   hv_platform_set_irq (&ahci->platform, ahci->gsi, level);
 }
 
-static void
-post_fis_locked (Port *port, unsigned offset, const uint8_t *fis, unsigned len)
+void
+ahci_post_fis_locked (Port *port, unsigned offset, const uint8_t *fis, unsigned len)
 {
   uint8_t *area;
 
@@ -113,7 +111,7 @@ ahci_post_d2h_locked (Port *port, uint8_t status, uint8_t error, uint8_t count, 
   uint8_t fis[20] = { 0x34, interrupt ? 0x40 : 0x00, status, error };
 
   fis[12] = count;
-  post_fis_locked (port, RFIS_D2H, fis, sizeof fis);
+  ahci_post_fis_locked (port, RFIS_D2H, fis, sizeof fis);
 }
 
 /* What a device says after a reset: ready, with its signature in the task file registers. */
@@ -126,7 +124,7 @@ post_signature_locked (Port *port)
   fis[5] = (uint8_t) (port->sig >> 16);
   fis[6] = (uint8_t) (port->sig >> 24);
   fis[12] = (uint8_t) port->sig;
-  post_fis_locked (port, RFIS_D2H, fis, sizeof fis);
+  ahci_post_fis_locked (port, RFIS_D2H, fis, sizeof fis);
 }
 
 /* ---- Port state ---- */
@@ -183,368 +181,6 @@ reset_hba_locked (HvAhci *ahci)
   for (unsigned i = 0; i < HV_AHCI_PORTS; i++)
     reset_port_locked (&ahci->ports[i]);
   ahci_update_irq_locked (ahci);
-}
-
-/* ---- Completion ---- */
-
-void
-ahci_request_free (Request *request)
-{
-  g_free (request->ranges);
-  g_free (request);
-}
-
-/* Ends the command in @slot: the byte count in its header, the FIS, PxCI/PxSACT, the interrupt. */
-void
-ahci_finish_slot_locked (Port *port, unsigned slot, gboolean ncq, gboolean pio, uint32_t transferred,
-                         uint8_t status, uint8_t error)
-{
-  uint8_t *header = hv_memory_ptr (port->ahci->platform.memory, port->clb + 32ull * slot, 32);
-  uint32_t bit = 1u << slot;
-
-  if (header)
-    hv_put_le32 (header + 4, transferred);
-  port->busy &= ~bit;
-  if (!ncq)
-    port->queued_busy = FALSE;
-  port->tfd = (uint32_t) status | (uint32_t) error << 8;
-  if (ncq && !(status & ST_ERR))
-    {
-      uint8_t fis[8] = { 0xa1, 0x40, status & 0x77, error };
-
-      hv_put_le32 (fis + 4, bit);
-      post_fis_locked (port, RFIS_SDB, fis, sizeof fis);
-      port->sact &= ~bit;
-      port->is |= IS_SDBS;
-    }
-  else
-    {
-      if (pio && !(status & ST_ERR))
-        {
-          uint8_t fis[20] = { 0x5f, 0x60, status | ST_DRQ, error };
-
-          fis[15] = status;
-          hv_put_le16 (fis + 16, (uint16_t) MIN (transferred, 0xffffu));
-          post_fis_locked (port, RFIS_PIO, fis, sizeof fis);
-          port->is |= IS_PSS;
-        }
-      ahci_post_d2h_locked (port, status, error, port->type == DRIVE_CDROM ? 3 : 0, TRUE);
-      port->is |= IS_DHRS;
-      port->ci &= ~bit;
-      port->sact &= ~bit;
-    }
-  if (status & ST_ERR)
-    {
-      /* As an HBA does after a task file error: nothing more runs until the driver restarts the port. */
-      port->is |= IS_TFES;
-      port->error_stop = TRUE;
-      if (ncq)
-        port->sact &= ~bit;
-    }
-  ahci_update_irq_locked (port->ahci);
-}
-
-void
-ahci_fail_slot_locked (Port *port, unsigned slot, gboolean ncq, uint8_t error)
-{
-  ahci_finish_slot_locked (port, slot, ncq, FALSE, 0, STATUS_OK | ST_ERR, error);
-}
-
-/* The guest gave addresses that are not RAM: a host bus fatal error, and the port stops. */
-static void
-fatal_slot_locked (Port *port, unsigned slot)
-{
-  port->busy &= ~(1u << slot);
-  port->ci &= ~(1u << slot);
-  port->sact &= ~(1u << slot);
-  port->queued_busy = FALSE;
-  port->is |= IS_HBFS;
-  port->tfd = STATUS_OK | ST_ERR | ERR_ABRT << 8;
-  port->error_stop = TRUE;
-  ahci_update_irq_locked (port->ahci);
-}
-
-static void
-complete_locked (Request *request, int result)
-{
-  Port *port = request->port;
-
-  if (request->generation != port->generation)
-    {
-      port->in_flight--;
-      ahci_request_free (request);
-      return;
-    }
-  if (result >= 0 && request->next_range < request->n_ranges)
-    {
-      /* The next range of a TRIM. */
-      port->in_flight--;
-      if (ahci_submit_locked (request))
-        return;
-      result = -EIO;
-      port->in_flight++;
-    }
-  port->in_flight--;
-  if (result < 0)
-    {
-      g_debug ("%s: command in slot %u: %s", port->name, request->slot, g_strerror (-result));
-      if (port->type == DRIVE_CDROM)
-        {
-          port->sense_key = 0x3; /* MEDIUM ERROR */
-          port->asc = 0x11;      /* UNRECOVERED READ ERROR */
-          port->ascq = 0;
-          ahci_finish_slot_locked (port, request->slot, FALSE, FALSE, 0, STATUS_OK | ST_ERR,
-                                   0x3 << 4 | ERR_ABRT);
-        }
-      else
-        ahci_fail_slot_locked (port, request->slot, request->ncq, ERR_ABRT);
-    }
-  else
-    ahci_finish_slot_locked (port, request->slot, request->ncq, request->pio, request->transferred, STATUS_OK,
-                             0);
-  ahci_request_free (request);
-}
-
-static void
-request_done (void *opaque, int result)
-{
-  Request *request = opaque;
-  Port *port = request->port;
-  HvAhci *ahci = port->ahci;
-
-  if (g_atomic_pointer_get (&ahci->working) == g_thread_self ())
-    {
-      complete_locked (request, result);
-      return;
-    }
-  g_mutex_lock (&ahci->lock);
-  /* Set first: the next range of a TRIM may fail at once, calling back here with the lock held. */
-  g_atomic_pointer_set (&ahci->working, g_thread_self ());
-  complete_locked (request, result);
-  process_port_locked (port);
-  g_atomic_pointer_set (&ahci->working, NULL);
-  g_mutex_unlock (&ahci->lock);
-}
-
-/* Hands @request to the block layer (a TRIM: its next range); FALSE when it refused it (the request is
- * then the caller's). */
-gboolean
-ahci_submit_locked (Request *request)
-{
-  Port *port = request->port;
-  g_autoptr (GError) error = NULL;
-  const struct iovec *iov = request->iov;
-  unsigned n_iov = request->n_iov;
-  uint64_t offset = request->offset, length = request->length;
-
-  if (request->ranges)
-    {
-      const uint8_t *range = request->ranges + 8 * request->next_range++;
-      uint64_t entry = hv_get_le64 (range);
-
-      offset = (entry & 0xffffffffffffull) * SECTOR;
-      length = (entry >> 48) * SECTOR;
-      iov = NULL;
-      n_iov = 0;
-    }
-  port->in_flight++;
-  if (hv_block_submit (port->block, request->op, iov, n_iov, offset, length, request_done, request, &error))
-    return TRUE;
-  port->in_flight--;
-  g_debug ("%s: %s", port->name, error->message);
-  return FALSE;
-}
-
-/* ---- Data for commands answered at once ---- */
-
-uint32_t
-ahci_copy_to_prdt (Request *request, const void *data, uint64_t len)
-{
-  uint64_t done = 0;
-
-  for (unsigned i = 0; i < request->n_iov && done < len; i++)
-    {
-      uint64_t here = MIN (request->iov[i].iov_len, len - done);
-      memcpy (request->iov[i].iov_base, (const uint8_t *) data + done, here);
-      done += here;
-    }
-  return (uint32_t) done;
-}
-
-uint64_t
-ahci_copy_from_prdt (Request *request, void *data, uint64_t len)
-{
-  uint64_t done = 0;
-
-  for (unsigned i = 0; i < request->n_iov && done < len; i++)
-    {
-      uint64_t here = MIN (request->iov[i].iov_len, len - done);
-      memcpy ((uint8_t *) data + done, request->iov[i].iov_base, here);
-      done += here;
-    }
-  return done;
-}
-
-uint64_t
-ahci_prdt_bytes (Request *request)
-{
-  uint64_t total = 0;
-
-  for (unsigned i = 0; i < request->n_iov; i++)
-    total += request->iov[i].iov_len;
-  return total;
-}
-
-/* Keeps the first @len bytes of the scatter list. */
-void
-ahci_trim_prdt (Request *request, uint64_t len)
-{
-  uint64_t done = 0;
-  unsigned n = 0;
-
-  for (; n < request->n_iov && done < len; n++)
-    {
-      request->iov[n].iov_len = MIN (request->iov[n].iov_len, len - done);
-      done += request->iov[n].iov_len;
-    }
-  request->n_iov = n;
-}
-
-/* ---- Command fetch ---- */
-
-static gboolean
-is_ncq (uint8_t command)
-{
-  return command == ATA_READ_FPDMA || command == ATA_WRITE_FPDMA;
-}
-
-/* Reads the command in @slot and starts it; FALSE when it must wait (another command runs). */
-static gboolean
-start_slot_locked (Port *port, unsigned slot)
-{
-  HvMemory *memory = port->ahci->platform.memory;
-  const uint8_t *header = hv_memory_ptr (memory, port->clb + 32ull * slot, 32);
-  const uint8_t *table;
-  uint8_t fis[20]; /* copied: the guest may change its memory while the command runs */
-  Request *request;
-  uint32_t flags;
-  unsigned prdtl;
-  uint64_t ctba;
-  uint8_t cdb[16];
-
-  if (header == NULL)
-    {
-      fatal_slot_locked (port, slot);
-      return TRUE;
-    }
-  flags = hv_get_le32 (header);
-  prdtl = flags >> 16;
-  ctba = hv_get_le64 (header + 8) & ~0x7full;
-  table = hv_memory_ptr (memory, ctba, CT_PRDT + (uint64_t) prdtl * PRD_SIZE);
-  if (table == NULL)
-    {
-      fatal_slot_locked (port, slot);
-      return TRUE;
-    }
-  memcpy (fis, table + CT_CFIS, sizeof fis);
-  if (is_ncq (fis[2]) ? port->queued_busy : port->busy != 0)
-    return FALSE;
-
-  request = g_malloc0 (sizeof (Request) + prdtl * sizeof (struct iovec));
-  request->port = port;
-  request->slot = slot;
-  request->generation = port->generation;
-  for (unsigned i = 0; i < prdtl; i++)
-    {
-      const uint8_t *prd = table + CT_PRDT + PRD_SIZE * i;
-      uint64_t address = hv_get_le64 (prd) & ~1ull;
-      uint32_t len = (hv_get_le32 (prd + 12) & 0x3fffff) + 1;
-      void *host = hv_memory_ptr (memory, address, len);
-
-      if (host == NULL)
-        {
-          ahci_request_free (request);
-          fatal_slot_locked (port, slot);
-          return TRUE;
-        }
-      request->iov[i].iov_base = host;
-      request->iov[i].iov_len = len;
-    }
-  request->n_iov = prdtl;
-
-  port->busy |= 1u << slot;
-  if (fis[0] != 0x27 || !(fis[1] & 0x80))
-    {
-      /* Not a command FIS. */
-      port->queued_busy = TRUE;
-      ahci_fail_slot_locked (port, slot, FALSE, ERR_ABRT);
-      ahci_request_free (request);
-      return TRUE;
-    }
-  request->ncq = is_ncq (fis[2]) && port->type == DRIVE_DISK;
-  if (request->ncq)
-    port->ci &= ~(1u << slot); /* accepted: the device cleared BSY, the tag stays in PxSACT */
-  else
-    port->queued_busy = TRUE;
-
-  if (port->type == DRIVE_CDROM && fis[2] == ATA_PACKET)
-    {
-      memcpy (cdb, table + CT_ACMD, sizeof cdb);
-      request->pio = !(fis[3] & 0x01);
-      ahci_run_atapi_locked (port, request, cdb);
-    }
-  else
-    ahci_run_ata_locked (port, request, fis);
-  return TRUE;
-}
-
-static void
-process_port_locked (Port *port)
-{
-  if (port->ahci->paused || port->changing || port->type == DRIVE_NONE || !(port->cmd & CMD_ST))
-    return;
-  while (!port->error_stop && !port->queued_busy)
-    {
-      uint32_t pending = port->ci & ~port->busy;
-      unsigned slot;
-
-      if (pending == 0)
-        break;
-      slot = (unsigned) __builtin_ctz (pending);
-      if (!start_slot_locked (port, slot))
-        break;
-    }
-}
-
-static void
-process_all_locked (HvAhci *ahci)
-{
-  g_atomic_pointer_set (&ahci->working, g_thread_self ());
-  for (unsigned i = 0; i < HV_AHCI_PORTS; i++)
-    process_port_locked (&ahci->ports[i]);
-  g_atomic_pointer_set (&ahci->working, NULL);
-  ahci_update_irq_locked (ahci);
-}
-
-static gboolean
-kicked (int fd, GIOCondition condition, gpointer data)
-{
-  HvAhci *ahci = data;
-  eventfd_t count;
-
-  if (eventfd_read (fd, &count) < 0)
-    return G_SOURCE_CONTINUE;
-  g_mutex_lock (&ahci->lock);
-  process_all_locked (ahci);
-  g_mutex_unlock (&ahci->lock);
-  return G_SOURCE_CONTINUE;
-}
-
-void
-ahci_kick (HvAhci *ahci)
-{
-  if (eventfd_write (ahci->kick_fd, 1) < 0)
-    g_debug ("%s: cannot wake the I/O thread: %s", ahci->name, g_strerror (errno));
 }
 
 /* ---- Registers ---- */
@@ -855,7 +491,7 @@ hv_ahci_new (const HvPlatform *platform, HvPci *pci, const char *name, GError **
   ahci->gsi = HV_PCI_INTX_GSI (d->slot, 0);
 
   ahci->kick_source = g_unix_fd_source_new (ahci->kick_fd, G_IO_IN);
-  g_source_set_callback (ahci->kick_source, G_SOURCE_FUNC (kicked), ahci, NULL);
+  g_source_set_callback (ahci->kick_source, G_SOURCE_FUNC (ahci_kicked), ahci, NULL);
   g_source_set_static_name (ahci->kick_source, "ahci");
   g_source_attach (ahci->kick_source, ahci->platform.io_context);
   g_mutex_lock (&ahci->lock);
@@ -1034,129 +670,4 @@ hv_ahci_quiesce (HvAhci *ahci, gboolean quiesced)
   for (unsigned i = 0; i < HV_AHCI_PORTS; i++)
     if (ahci->ports[i].block)
       hv_block_drain (ahci->ports[i].block);
-}
-
-/* ---- Saved state ---- */
-
-GVariant *
-hv_ahci_save_port (HvAhci *ahci, unsigned index, gboolean with_hba)
-{
-  g_auto (GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
-  Port *port = &ahci->ports[index];
-
-  g_mutex_lock (&ahci->lock);
-  if (with_hba)
-    g_variant_dict_insert (&dict, "ghc", "u", ahci->ghc);
-  g_variant_dict_insert (&dict, "port", "u", index);
-  g_variant_dict_insert (&dict, "clb", "t", port->clb);
-  g_variant_dict_insert (&dict, "fb", "t", port->fb);
-  g_variant_dict_insert (&dict, "is", "u", port->is);
-  g_variant_dict_insert (&dict, "ie", "u", port->ie);
-  g_variant_dict_insert (&dict, "cmd", "u", port->cmd);
-  g_variant_dict_insert (&dict, "tfd", "u", port->tfd);
-  g_variant_dict_insert (&dict, "sctl", "u", port->sctl);
-  g_variant_dict_insert (&dict, "serr", "u", port->serr);
-  g_variant_dict_insert (&dict, "sact", "u", port->sact);
-  g_variant_dict_insert (&dict, "ci", "u", port->ci);
-  g_variant_dict_insert (&dict, "error-stop", "b", port->error_stop);
-  g_variant_dict_insert (&dict, "capacity", "t", port->block ? hv_block_get_size (port->block) : 0);
-  if (port->type == DRIVE_CDROM)
-    {
-      g_variant_dict_insert (&dict, "tray-open", "b", port->tray_open);
-      g_variant_dict_insert (&dict, "locked", "b", port->locked);
-      g_variant_dict_insert (&dict, "unit-attention", "b", port->unit_attention);
-      g_variant_dict_insert (&dict, "media-event", "y", port->media_event);
-      g_variant_dict_insert (&dict, "sense", "u",
-                             (uint32_t) port->sense_key << 16 | (uint32_t) port->asc << 8 | port->ascq);
-    }
-  g_mutex_unlock (&ahci->lock);
-  return g_variant_dict_end (&dict);
-}
-
-gboolean
-hv_ahci_load_port (HvAhci *ahci, unsigned index, GVariant *state, GError **error)
-{
-  Port *port = &ahci->ports[index];
-  const char *what = port->name;
-  uint32_t ghc = ahci->ghc, saved_index, is, ie, cmd, tfd, sctl, serr, sact, ci, sense = 0;
-  uint64_t clb, fb, capacity;
-  gboolean error_stop, tray_open = port->tray_open, locked = FALSE, ua = FALSE;
-  uint8_t media_event = 0;
-  g_autoptr (GVariant) saved_ghc = g_variant_lookup_value (state, "ghc", NULL);
-  gboolean with_hba = saved_ghc != NULL;
-
-  if ((with_hba && !hv_state_get (state, what, "ghc", "u", &ghc, error))
-      || !hv_state_get (state, what, "port", "u", &saved_index, error)
-      || !hv_state_get (state, what, "clb", "t", &clb, error)
-      || !hv_state_get (state, what, "fb", "t", &fb, error)
-      || !hv_state_get (state, what, "is", "u", &is, error)
-      || !hv_state_get (state, what, "ie", "u", &ie, error)
-      || !hv_state_get (state, what, "cmd", "u", &cmd, error)
-      || !hv_state_get (state, what, "tfd", "u", &tfd, error)
-      || !hv_state_get (state, what, "sctl", "u", &sctl, error)
-      || !hv_state_get (state, what, "serr", "u", &serr, error)
-      || !hv_state_get (state, what, "sact", "u", &sact, error)
-      || !hv_state_get (state, what, "ci", "u", &ci, error)
-      || !hv_state_get (state, what, "error-stop", "b", &error_stop, error)
-      || !hv_state_get (state, what, "capacity", "t", &capacity, error))
-    return FALSE;
-  if (port->type == DRIVE_CDROM
-      && (!hv_state_get (state, what, "tray-open", "b", &tray_open, error)
-          || !hv_state_get (state, what, "locked", "b", &locked, error)
-          || !hv_state_get (state, what, "unit-attention", "b", &ua, error)
-          || !hv_state_get_max (state, what, "media-event", "y", MEDIA_EVENT_REMOVAL, &media_event, error)
-          || !hv_state_get_max (state, what, "sense", "u", 0xffffff, &sense, error)))
-    return FALSE;
-  if (saved_index != index)
-    {
-      hv_state_set_bad (error, what, "the drive was on port %u", saved_index);
-      return FALSE;
-    }
-  if (port->type == DRIVE_DISK && capacity != hv_block_get_size (port->block))
-    {
-      hv_state_set_bad (error, what,
-                        "the disk had %" G_GUINT64_FORMAT " bytes when saved and has %" G_GUINT64_FORMAT
-                        " now: is it the same image?",
-                        capacity, hv_block_get_size (port->block));
-      return FALSE;
-    }
-
-  g_mutex_lock (&ahci->lock);
-  if (with_hba)
-    ahci->ghc = GHC_AE | (ghc & GHC_IE);
-  port->clb = clb & ~0x3ffull;
-  port->fb = fb & ~0xffull;
-  port->is = is & IS_VALID;
-  port->ie = ie & IS_VALID;
-  port->cmd = cmd;
-  port->tfd = tfd & 0xffff;
-  port->sctl = sctl & 0xfff;
-  port->serr = serr;
-  port->busy = 0;
-  port->queued_busy = FALSE;
-  port->generation++;
-  /* Commands were all finished at quiesce; those issued and not yet taken run again. */
-  port->sact = sact;
-  port->ci = ci;
-  port->error_stop = error_stop;
-  if (port->type == DRIVE_CDROM)
-    {
-      port->tray_open = tray_open;
-      port->locked = locked;
-      port->unit_attention = ua;
-      port->media_event = media_event;
-      port->sense_key = (uint8_t) (sense >> 16);
-      port->asc = (uint8_t) (sense >> 8);
-      port->ascq = (uint8_t) sense;
-      /* A disc other than the one saved (or none) is a media change the guest should see. */
-      if (port->block && capacity != hv_block_get_size (port->block))
-        {
-          port->unit_attention = TRUE;
-          port->media_event = MEDIA_EVENT_NEW;
-        }
-    }
-  ahci_update_irq_locked (ahci);
-  g_mutex_unlock (&ahci->lock);
-  ahci_kick (ahci);
-  return TRUE;
 }

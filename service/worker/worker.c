@@ -1,8 +1,8 @@
 /* worker.c — the hosted machine behind org.vireo.Worker1: Start, the lifecycle calls, the end of the
- * machine (reboots in place, reset loops, exit reasons), Save on a thread, checkpoints (disk snapshots,
- * state, the guest agent's freeze and thaw, applying one in place), OpenSerial and OpenDisplay. */
+ * machine (reboots in place, reset loops, exit reasons), Save on a thread, OpenSerial and OpenDisplay.
+ * Checkpoints are in worker-checkpoints.c. */
 #include "agent.h"
-#include "worker.h"
+#include "worker-private.h"
 #include "serial-mux.h"
 #include "vireo-error.h"
 #include "worker-config.h"
@@ -14,60 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* More than this many guest resets within the window end the machine instead of rebooting it again:
- * a guest that cannot boot should say so rather than spin. */
-#define RESET_LOOP_MAX            3
-#define RESET_LOOP_WINDOW_SECONDS 10
-
-/* How long the guest agent has to freeze or thaw the guest's file systems (Worker1.CreateCheckpoint). */
-#define AGENT_TIMEOUT_MS 5000
-
-typedef enum
-{
-  WORKER_IDLE,
-  WORKER_RUNNING,
-  WORKER_PAUSED,
-  WORKER_SAVING,
-  WORKER_ENDED,
-} WorkerState;
-
-/* What the worker asked of the VM it stopped, which decides what its end means. */
-typedef enum
-{
-  STOP_NONE,
-  STOP_RESET,
-  STOP_TURN_OFF,
-  STOP_SAVE,
-} StopRequest;
-
-typedef struct
-{
-  GDBusMethodInvocation *invocation;
-  StopRequest request;
-} Waiter;
-
-struct _VireoWorker
-{
-  VireoWorker1 *skeleton;
-  VireoSerialMux *serial;
-  VireoWorkerConfig *config;
-  HvVm *vm;
-  guint exit_watch;
-  guint addresses_poll; /* GuestAddresses, while there is a VM */
-  WorkerState state;
-  StopRequest stop;
-  gboolean save_running;  /* a thread is writing the VM's state: the VM must stay */
-  gboolean exit_deferred; /* the VM ended while that thread ran */
-  gboolean running_before_save;
-  gboolean checkpoint_busy; /* a checkpoint operation is under way (see CheckpointOp) */
-  int agent_fd;             /* the host end of the guest agent's port, when the worker made it; or -1 */
-  GQueue waiters;           /* Waiter: calls answered once the machine restarted or ended */
-  gint64 resets[RESET_LOOP_MAX + 1]; /* monotonic times of the latest guest resets */
-  unsigned n_resets;
-  VireoWorkerEndedFunc ended;
-  gpointer ended_data;
-};
 
 static const char *
 state_to_string (WorkerState state)
@@ -88,21 +34,21 @@ state_to_string (WorkerState state)
   return "unknown";
 }
 
-static void
+void
 set_state (VireoWorker *worker, WorkerState state)
 {
   worker->state = state;
   vireo_worker1_set_state (worker->skeleton, state_to_string (state));
 }
 
-static void
+void
 return_error (GDBusMethodInvocation *invocation, VireoError code, const char *message)
 {
   g_dbus_method_invocation_return_error_literal (invocation, VIREO_ERROR, code, message);
 }
 
 /* Answers with an HV_ERROR from the core, as the service's error. */
-static void
+void
 return_hv_error (GDBusMethodInvocation *invocation, const GError *hv_error)
 {
   g_autoptr (GError) converted = vireo_error_from_hv (hv_error);
@@ -110,7 +56,7 @@ return_hv_error (GDBusMethodInvocation *invocation, const GError *hv_error)
 }
 
 /* The InvalidState answer for a call that needs a running (or paused) machine, saying what it is. */
-static void
+void
 return_not_active (VireoWorker *worker, GDBusMethodInvocation *invocation)
 {
   const char *why = "the machine is not running";
@@ -140,7 +86,7 @@ return_not_active (VireoWorker *worker, GDBusMethodInvocation *invocation)
 }
 
 /* Running or paused, and not already on its way to a stop. */
-static gboolean
+gboolean
 is_active (VireoWorker *worker)
 {
   return (worker->state == WORKER_RUNNING || worker->state == WORKER_PAUSED) && worker->stop == STOP_NONE
@@ -287,7 +233,7 @@ count_guest_reset (VireoWorker *worker)
 }
 
 /* The VM's threads have ended: decide between a reboot and the end of the machine. */
-static void
+void
 handle_vm_exit (VireoWorker *worker)
 {
   HvExitInfo info = { 0 };
@@ -644,329 +590,6 @@ handle_save (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, VireoWor
   task = g_task_new (NULL, NULL, save_done, invocation);
   g_task_set_task_data (task, worker, NULL);
   g_task_run_in_thread (task, save_thread);
-  return TRUE;
-}
-
-/* ---- Checkpoints ---- */
-
-typedef enum
-{
-  CHECKPOINT_CREATE,
-  CHECKPOINT_APPLY,
-  CHECKPOINT_DELETE,
-} CheckpointKind;
-
-/* One checkpoint operation: on the main loop, the agent's freeze and pausing; on a thread, the disk
- * snapshots and the state (which take as long as the disks and the memory take); on the main loop again,
- * resuming and the agent's thaw, then the answer.  Meanwhile the worker refuses other calls
- * (checkpoint_busy) and defers the VM's end, as during Save. */
-typedef struct
-{
-  VireoWorker *worker;
-  GDBusMethodInvocation *invocation;
-  CheckpointKind kind;
-  char *name;
-  int state_dir_fd; /* owned; -1 when none */
-  gboolean freeze;  /* asked for */
-  gboolean frozen;  /* the agent said it froze the file systems */
-  gboolean was_running;
-  gboolean paused_after; /* ApplyCheckpoint's "paused" */
-  gboolean must_stop;    /* the disks were applied, the machine's state could not be: it must not run */
-  gint64 start;          /* when the call came */
-  gint64 resumed;        /* when the vCPUs ran again (Apply) */
-  GError *error;
-} CheckpointOp;
-
-static void
-checkpoint_op_free (CheckpointOp *op)
-{
-  if (op->state_dir_fd >= 0)
-    close (op->state_dir_fd);
-  g_clear_error (&op->error);
-  g_free (op->name);
-  g_free (op);
-}
-
-static const char *
-checkpoint_method (CheckpointKind kind)
-{
-  switch (kind)
-    {
-    case CHECKPOINT_CREATE:
-      return "CreateCheckpoint";
-    case CHECKPOINT_APPLY:
-      return "ApplyCheckpoint";
-    case CHECKPOINT_DELETE:
-      return "DeleteCheckpoint";
-    }
-  return "";
-}
-
-/* The answer, once everything (thawing included) is done; the op is freed. */
-static void
-checkpoint_finish (CheckpointOp *op)
-{
-  VireoWorker *worker = op->worker;
-
-  worker->checkpoint_busy = FALSE;
-  if (op->error != NULL)
-    return_hv_error (op->invocation, op->error);
-  else
-    switch (op->kind)
-      {
-      case CHECKPOINT_CREATE:
-        {
-          g_auto (GVariantDict) result = G_VARIANT_DICT_INIT (NULL);
-
-          /* With its state, a checkpoint is the machine exactly as it was: disks and memory agree. */
-          g_variant_dict_insert (&result, "consistency", "s",
-                                 op->frozen || op->state_dir_fd >= 0 ? "application" : "crash");
-          g_variant_dict_insert (&result, "has-state", "b", op->state_dir_fd >= 0);
-          vireo_worker1_complete_create_checkpoint (worker->skeleton, op->invocation, NULL,
-                                                    g_variant_dict_end (&result));
-          break;
-        }
-      case CHECKPOINT_APPLY:
-        vireo_worker1_complete_apply_checkpoint (worker->skeleton, op->invocation, NULL);
-        break;
-      case CHECKPOINT_DELETE:
-        vireo_worker1_complete_delete_checkpoint (worker->skeleton, op->invocation);
-        break;
-      }
-  g_debug ("%s “%s” took %.1f ms", checkpoint_method (op->kind), op->name,
-           (g_get_monotonic_time () - op->start) / 1000.0);
-  checkpoint_op_free (op);
-  if (worker->exit_deferred)
-    {
-      worker->exit_deferred = FALSE;
-      handle_vm_exit (worker);
-    }
-}
-
-static void
-on_thawed (const HvAgentResult *result, const GError *error, gpointer user_data)
-{
-  CheckpointOp *op = user_data;
-
-  if (error != NULL)
-    g_warning ("the guest agent did not thaw the guest's file systems: %s", error->message);
-  checkpoint_finish (op);
-}
-
-static void
-checkpoint_thread (GTask *task, gpointer source_object, gpointer task_data, GCancellable *cancellable)
-{
-  CheckpointOp *op = task_data;
-  HvVm *vm = op->worker->vm;
-  GError *error = NULL;
-
-  /* Only this thread touches the VM meanwhile: the main loop refuses every call but TurnOff, which
-   * only asks the vCPUs to end. */
-  switch (op->kind)
-    {
-    case CHECKPOINT_CREATE:
-      if (!hv_vm_snapshot_disks (vm, "create", op->name, &error))
-        break;
-      if (op->state_dir_fd >= 0 && !hv_vm_save (vm, op->state_dir_fd, &error))
-        {
-          g_autoptr (GError) undo = NULL;
-
-          if (!hv_vm_snapshot_disks (vm, "discard", op->name, &undo))
-            g_warning ("cannot delete the disk snapshot “%s” again: %s", op->name, undo->message);
-        }
-      break;
-    case CHECKPOINT_APPLY:
-      /* A folder that is not this machine's saved state is refused before the disks change. */
-      if (!hv_vm_check_saved (vm, op->state_dir_fd, &error)
-          || !hv_vm_snapshot_disks (vm, "apply", op->name, &error))
-        break;
-      g_debug ("ApplyCheckpoint “%s”: the disks were applied %.3f ms after the call", op->name,
-               (g_get_monotonic_time () - op->start) / 1000.0);
-      /* The disks are the checkpoint's now: the memory of the present must never run on them. */
-      if (!hv_vm_revert (vm, op->state_dir_fd, &error))
-        op->must_stop = TRUE;
-      else if (!op->paused_after && hv_vm_resume (vm, &error))
-        op->resumed = g_get_monotonic_time ();
-      break;
-    case CHECKPOINT_DELETE:
-      hv_vm_snapshot_disks (vm, "discard", op->name, &error);
-      break;
-    }
-  op->error = error;
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-checkpoint_thread_done (GObject *source_object, GAsyncResult *result, gpointer user_data)
-{
-  CheckpointOp *op = user_data;
-  VireoWorker *worker = op->worker;
-  gboolean run;
-  g_autoptr (GError) resume_error = NULL;
-
-  if (op->must_stop)
-    {
-      g_warning ("applying checkpoint “%s” failed after its disks were applied; turning the machine off: %s",
-                 op->name, op->error->message);
-      worker->stop = STOP_TURN_OFF;
-      hv_vm_stop (worker->vm);
-      checkpoint_finish (op);
-      return;
-    }
-  if (op->kind == CHECKPOINT_APPLY)
-    {
-      /* Resumed on the thread already, the moment the state was in place. */
-      run = op->error == NULL ? !op->paused_after : op->was_running;
-      if (op->error != NULL && run && !hv_vm_resume (worker->vm, &resume_error))
-        g_debug ("resuming after the failed apply: %s", resume_error->message);
-      if (op->resumed)
-        g_debug ("ApplyCheckpoint “%s”: the guest runs again %.3f ms after the call", op->name,
-                 (op->resumed - op->start) / 1000.0);
-    }
-  else
-    {
-      run = op->was_running;
-      if (run && !hv_vm_resume (worker->vm, &resume_error))
-        g_debug ("resuming after the checkpoint: %s", resume_error->message);
-    }
-  set_state (worker, run ? WORKER_RUNNING : WORKER_PAUSED);
-
-  if (op->frozen)
-    hv_agent_call (worker->agent_fd, "guest-fsfreeze-thaw", AGENT_TIMEOUT_MS, NULL, on_thawed, op);
-  else
-    checkpoint_finish (op);
-}
-
-/* Pauses the machine (if it runs) and hands the rest to a thread. */
-static void
-checkpoint_run (CheckpointOp *op)
-{
-  VireoWorker *worker = op->worker;
-  g_autoptr (GTask) task = NULL;
-
-  op->was_running = worker->state == WORKER_RUNNING;
-  if (op->was_running && !hv_vm_pause (worker->vm, &op->error))
-    {
-      checkpoint_finish (op);
-      return;
-    }
-  task = g_task_new (NULL, NULL, checkpoint_thread_done, op);
-  g_task_set_task_data (task, op, NULL);
-  g_task_run_in_thread (task, checkpoint_thread);
-}
-
-static void
-on_frozen (const HvAgentResult *result, const GError *error, gpointer user_data)
-{
-  CheckpointOp *op = user_data;
-
-  /* No agent, or one that cannot freeze: the checkpoint is crash-consistent, and says so. */
-  if (error != NULL)
-    g_debug ("the guest agent did not freeze the guest's file systems (%s): the checkpoint is "
-             "crash-consistent",
-             error->message);
-  op->frozen = error == NULL;
-  if (op->worker->state != WORKER_RUNNING && op->worker->state != WORKER_PAUSED)
-    {
-      op->error = g_error_new_literal (HV_ERROR, HV_ERROR_INVALID_STATE, "the machine ended meanwhile");
-      checkpoint_finish (op);
-      return;
-    }
-  checkpoint_run (op);
-}
-
-/* A new operation for a call, or NULL when the call was answered (an error). */
-static CheckpointOp *
-checkpoint_begin (VireoWorker *worker, GDBusMethodInvocation *invocation, CheckpointKind kind,
-                  const char *name, GVariant *options, GUnixFDList *fd_list)
-{
-  g_autoptr (GVariant) dir = NULL;
-  CheckpointOp *op;
-
-  if (!is_active (worker))
-    {
-      return_not_active (worker, invocation);
-      return NULL;
-    }
-  if (name[0] == '\0')
-    {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "a checkpoint's disk snapshots need a name");
-      return NULL;
-    }
-  op = g_new0 (CheckpointOp, 1);
-  op->worker = worker;
-  op->invocation = invocation;
-  op->kind = kind;
-  op->name = g_strdup (name);
-  op->state_dir_fd = -1;
-  op->start = g_get_monotonic_time ();
-  if (options != NULL)
-    {
-      g_variant_lookup (options, "freeze", "b", &op->freeze);
-      g_variant_lookup (options, "paused", "b", &op->paused_after);
-      dir = g_variant_lookup_value (options, "state-dir-fd", G_VARIANT_TYPE_HANDLE);
-    }
-  if (dir != NULL)
-    {
-      int handle = g_variant_get_handle (dir);
-      int fd = fd_list && handle >= 0 && handle < g_unix_fd_list_get_length (fd_list)
-                   ? g_unix_fd_list_get (fd_list, handle, NULL)
-                   : -1;
-
-      if (fd < 0)
-        {
-          return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "the “state-dir-fd” folder was not passed");
-          checkpoint_op_free (op);
-          return NULL;
-        }
-      op->state_dir_fd = fd;
-    }
-  if (kind == CHECKPOINT_APPLY && op->state_dir_fd < 0)
-    {
-      return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT,
-                    "applying a checkpoint in place needs its state (option “state-dir-fd”)");
-      checkpoint_op_free (op);
-      return NULL;
-    }
-  worker->checkpoint_busy = TRUE;
-  return op;
-}
-
-static gboolean
-handle_create_checkpoint (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
-                          const char *name, GVariant *options, VireoWorker *worker)
-{
-  CheckpointOp *op = checkpoint_begin (worker, invocation, CHECKPOINT_CREATE, name, options, fd_list);
-
-  if (op == NULL)
-    return TRUE;
-  /* A paused guest cannot answer its agent: its checkpoint is crash-consistent (unless it has state). */
-  if (op->freeze && worker->agent_fd >= 0 && worker->state == WORKER_RUNNING)
-    hv_agent_call (worker->agent_fd, "guest-fsfreeze-freeze", AGENT_TIMEOUT_MS, NULL, on_frozen, op);
-  else
-    checkpoint_run (op);
-  return TRUE;
-}
-
-static gboolean
-handle_apply_checkpoint (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, GUnixFDList *fd_list,
-                         const char *name, GVariant *options, VireoWorker *worker)
-{
-  CheckpointOp *op = checkpoint_begin (worker, invocation, CHECKPOINT_APPLY, name, options, fd_list);
-
-  if (op != NULL)
-    checkpoint_run (op);
-  return TRUE;
-}
-
-static gboolean
-handle_delete_checkpoint (VireoWorker1 *skeleton, GDBusMethodInvocation *invocation, const char *name,
-                          VireoWorker *worker)
-{
-  CheckpointOp *op = checkpoint_begin (worker, invocation, CHECKPOINT_DELETE, name, NULL, NULL);
-
-  if (op != NULL)
-    checkpoint_run (op);
   return TRUE;
 }
 

@@ -1,4 +1,4 @@
-/* fuzz-libvirt-xml.c — importing libvirt domain XML (service/machine-xml.c,
+/* fuzz-libvirt-xml.c — importing libvirt domain XML (service/machine-xml-read.c and the files beside it,
  * vireo_machine_config_new_from_xml), the one file format vireod reads from a D-Bus peer.  The
  * input is the XML text.  A domain that is accepted must survive our own export: exporting it,
  * importing the export and exporting again gives the same XML.  A critical warning is a crash: the

@@ -3,7 +3,7 @@
  * machine) in a loop, killed with SIGKILL at a random moment.  Afterwards qemu-img check finds no
  * corruption (leaked clusters are allowed, and QCOW_OFLAG_COPIED out of step with a refcount in the
  * active tables, which qemu-img check counts as an error but -r all rewrites: QEMU's own order has the
- * same window, see qcow2-metadata.c), every snapshot still listed holds the data it was made with,
+ * same window, see qcow2-snapshot.c), every snapshot still listed holds the data it was made with,
  * and the active state is what it was before or after the operation in progress.
  *
  * The operations come from the trial's seed, so the parent replays them to know what each snapshot holds;
@@ -221,7 +221,7 @@ test_crash (void)
       status = judge (dir, &out, "qemu-img check s.qcow2 2>&1");
       if (status == 2)
         {
-          /* Only the window no order closes (see qcow2-metadata.c): a refcount crossed 1 and
+          /* Only the window no order closes (see qcow2-snapshot.c): a refcount crossed 1 and
            * QCOW_OFLAG_COPIED in the active tables did not follow yet.  Anything else fails; the image
            * -r all repairs then checks clean. */
           g_auto (GStrv) rows = g_strsplit (out, "\n", -1);

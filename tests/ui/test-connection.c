@@ -4,6 +4,10 @@
  * guest reports on serial. */
 #include "ui-fixture.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <spice/protocol.h>
+#include <unistd.h>
 #include <vte/vte.h>
 
 #include "display/vireo-display-private.h"
@@ -188,6 +192,8 @@ test_display (void)
   g_assert_true (vireo_ui_wait (display_connected, connection, WAIT_SECONDS));
   g_assert_true (vireo_ui_wait (pattern_shown_now, connection, WAIT_SECONDS));
   display = find_display (GTK_WIDGET (connection));
+  /* Its streams come from the machine's host (which relays them through ssh when it is remote). */
+  g_assert_true (display->streams == VIREO_STREAM_SOURCE (fixture.host));
   g_assert_true (pattern_shown (display, "vireo-connection-display"));
   g_autoptr (GdkTexture) window_shot = vireo_ui_render (GTK_WIDGET (connection), "vireo-connection-window");
 
@@ -315,6 +321,100 @@ test_serial_console (void)
   g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (connection), "vireo-connection-serial");
 }
 
+typedef struct
+{
+  GAsyncResult *result;
+} StreamCall;
+
+static void
+on_stream_opened (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ((StreamCall *) data)->result = g_object_ref (result);
+}
+
+static gboolean
+stream_call_done (gpointer data)
+{
+  return ((StreamCall *) data)->result != NULL;
+}
+
+/* vireo_host_open_stream() on the app's host, to its end. */
+static int
+open_stream (const char *path, VireoStreamKind kind, GError **error)
+{
+  StreamCall call = { NULL };
+  int fd;
+
+  vireo_host_open_stream (fixture.host, vireo_host_find_machine (fixture.host, path), kind, NULL,
+                          on_stream_opened, &call);
+  g_assert_true (vireo_ui_wait (stream_call_done, &call, WAIT_SECONDS));
+  fd = vireo_host_open_stream_finish (fixture.host, call.result, error);
+  g_object_unref (call.result);
+  return fd;
+}
+
+/* Reads @fd until @text appears (or the deadline passes, or the stream ends). */
+static gboolean
+stream_shows (int fd, const char *text)
+{
+  g_autoptr (GString) seen = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + WAIT_SECONDS * G_USEC_PER_SEC;
+
+  while (strstr (seen->str, text) == NULL && g_get_monotonic_time () < deadline)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      char buffer[4096];
+      ssize_t n;
+
+      if (poll (&pfd, 1, 100) <= 0)
+        continue;
+      n = read (fd, buffer, sizeof buffer);
+      if (n <= 0 && errno != EAGAIN && errno != EINTR)
+        break;
+      if (n > 0)
+        g_string_append_len (seen, buffer, n);
+    }
+  return strstr (seen->str, text) != NULL;
+}
+
+/* The host hands out a machine's streams as the connection window gets them: its serial console (which
+ * replays what the guest wrote), its display (a SPICE server, which answers a client's first message with
+ * "REDQ"), and for a machine that is off, the service's reason. */
+static void
+test_host_streams (void)
+{
+  g_autofree char *idle_path = vireo_ui_create_machine (&fixture, "idle", "echo", FALSE);
+  g_autoptr (GError) error = NULL;
+  SpiceLinkHeader header = { .magic = SPICE_MAGIC,
+                             .major_version = SPICE_VERSION_MAJOR,
+                             .minor_version = SPICE_VERSION_MINOR,
+                             .size = sizeof (SpiceLinkMess) };
+  SpiceLinkMess mess = { .channel_type = SPICE_CHANNEL_MAIN, .caps_offset = sizeof (SpiceLinkMess) };
+  SpiceLinkHeader reply = { 0 };
+  int fd;
+
+  fd = open_stream (demo_path, VIREO_STREAM_SERIAL, &error);
+  g_assert_no_error (error);
+  g_assert_true (stream_shows (fd, "display: input ready"));
+  close (fd);
+
+  fd = open_stream (demo_path, VIREO_STREAM_DISPLAY, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (write (fd, &header, sizeof header), ==, sizeof header);
+  g_assert_cmpint (write (fd, &mess, sizeof mess), ==, sizeof mess);
+  g_assert_cmpint (read (fd, &reply, sizeof reply), ==, sizeof reply);
+  g_assert_cmpmem (&reply.magic, 4, "REDQ", 4);
+  close (fd);
+
+  g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (fixture.window), "idle", WAIT_SECONDS));
+  fd = open_stream (idle_path, VIREO_STREAM_SERIAL, &error);
+  g_assert_cmpint (fd, ==, -1);
+  g_assert_nonnull (error);
+  g_dbus_error_strip_remote_error (error);
+  g_test_message ("a stopped machine's serial console: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "idle"));
+}
+
 /* The label of every item of @menu, joined by "|". */
 static char *
 menu_labels (GMenuModel *menu)
@@ -422,6 +522,8 @@ main (int argc, char **argv)
   g_test_add_func ("/connection/reconnect-after-reset", test_reconnect_after_reset);
   g_test_add_func ("/connection/serial-console", test_serial_console);
   g_test_add_func ("/connection/cd-menu", test_cd_menu);
+  /* Last: its display stream takes the machine's SPICE server from the window's session. */
+  g_test_add_func ("/connection/host-streams", test_host_streams);
   status = g_test_run ();
   vireo_ui_cleanup (&fixture);
   g_free (demo_path);

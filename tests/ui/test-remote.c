@@ -128,19 +128,6 @@ test_connect_dialog (void)
   vireo_ui_spin (500);
   g_object_unref (vireo_ui_render (window_widget (), "remote-sidebar-connected"));
 
-  /* A remote machine's display cannot come through ssh yet: the app says so instead of a window that waits. */
-  {
-    GtkWindow *unavailable;
-
-    g_assert_null (vireo_application_connect (fixture.app, remote_host (),
-                                              vireo_host_find_machine (remote_host (), machine_path)));
-    vireo_ui_spin (300);
-    unavailable = find_window ("remote-display-unavailable");
-    g_assert_nonnull (unavailable);
-    g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (unavailable)), "far-alpha"));
-    gtk_window_destroy (unavailable);
-  }
-
   /* The same address again is refused before Connect. */
   dialog = vireo_connect_server_show (fixture.app, GTK_WINDOW (fixture.window));
   entry = GTK_EDITABLE (find_named (GTK_WIDGET (dialog), "server-address"));

@@ -4,6 +4,7 @@
 #include "input.h"
 #include "vireo-frame.h"
 #include "vireo-keymap.h"
+#include "vireo-stream.h"
 
 #include <linux/input-event-codes.h>
 #include <spice/enums.h>
@@ -553,6 +554,25 @@ test_frame_snapshot (void)
   g_assert_cmpfloat (bounds.size.height, ==, 200);
 }
 
+/* --- streams --- */
+
+/* What a remote host runs (through ssh) for a machine's stream: vireo-tunnel on the service of the URI. */
+static void
+test_stream_tunnel_argv (void)
+{
+  g_auto (GStrv) display = vireo_stream_tunnel_argv ("/org/vireo/Vireo1/machines/a1", VIREO_STREAM_DISPLAY,
+                                                     FALSE);
+  g_auto (GStrv) serial = vireo_stream_tunnel_argv ("/org/vireo/Vireo1/machines/b2", VIREO_STREAM_SERIAL,
+                                                    TRUE);
+  const char *const display_expected[] = { "vireo-tunnel", "--system", "display",
+                                           "/org/vireo/Vireo1/machines/a1", NULL };
+  const char *const serial_expected[] = { "vireo-tunnel", "--session", "serial",
+                                          "/org/vireo/Vireo1/machines/b2", NULL };
+
+  g_assert_true (g_strv_equal ((const char *const *) display, display_expected));
+  g_assert_true (g_strv_equal ((const char *const *) serial, serial_expected));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -570,5 +590,6 @@ main (int argc, char **argv)
   g_test_add_func ("/display/frame/bad-input", test_frame_bad_input);
   g_test_add_func ("/display/frame/formats", test_frame_formats);
   g_test_add_func ("/display/frame/snapshot", test_frame_snapshot);
+  g_test_add_func ("/display/stream/tunnel-argv", test_stream_tunnel_argv);
   return g_test_run ();
 }

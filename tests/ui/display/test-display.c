@@ -799,7 +799,7 @@ test_machine (Fixture *f, gconstpointer data)
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (machine), WAIT_SECONDS * 1000);
 
   /* Off: nothing to show, and the reason. */
-  vireo_display_open_machine (f->display, machine);
+  vireo_display_open_machine (f->display, machine, NULL);
   WAIT_FOR (vireo_display_get_state (f->display) == VIREO_DISPLAY_DISCONNECTED,
             "the display of a machine that is off");
   g_assert_cmpstr (vireo_display_get_error (f->display), ==, "The machine is turned off");
