@@ -40,6 +40,9 @@ on_response (AdwMessageDialog *dialog, const char *response, gpointer request)
     vireo_ssh_prompt_answer (request, gtk_editable_get_text (entry));
   else
     vireo_ssh_prompt_answer (request, NULL);
+  /* GTK 4.8's password entry, destroyed while it has the focus, reads itself after it is gone. */
+  if (entry)
+    gtk_window_set_focus (GTK_WINDOW (dialog), NULL);
 }
 
 static void
