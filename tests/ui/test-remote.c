@@ -4,7 +4,9 @@
  * the session host lists. */
 #include "ssh-fixture.h"
 #include "ui-fixture.h"
+#include "display/vireo-display-private.h"
 #include "vireo-connect-server.h"
+#include "vireo-connection.h"
 #include "vireo-new-machine.h"
 
 #include <signal.h>
@@ -174,6 +176,84 @@ test_remote_paths (void)
   gtk_window_destroy (wizard);
 }
 
+static VireoDisplay *
+find_display (GtkWidget *root)
+{
+  if (VIREO_IS_DISPLAY (root) && gtk_widget_get_mapped (root))
+    return VIREO_DISPLAY (root);
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      VireoDisplay *found = find_display (child);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+static gboolean
+display_connected (gpointer data)
+{
+  VireoDisplay *display = find_display (data);
+  int width = 0, height = 0;
+
+  if (!display || vireo_display_get_state (display) != VIREO_DISPLAY_CONNECTED)
+    return FALSE;
+  vireo_display_get_guest_size (display, &width, &height);
+  return width > 0;
+}
+
+/* The guest's test pattern has yellow and blue bars along the row at 3/4 of the display's height. */
+static gboolean
+pattern_shown (gpointer data)
+{
+  VireoDisplay *display = find_display (data);
+  g_autoptr (GdkTexture) shot = display ? vireo_ui_render (GTK_WIDGET (display), NULL) : NULL;
+  gboolean yellow = FALSE, blue = FALSE;
+  int y;
+
+  if (!shot)
+    return FALSE;
+  y = gdk_texture_get_height (shot) * 3 / 4;
+  for (int x = 0; x < gdk_texture_get_width (shot); x++)
+    {
+      guint32 pixel = vireo_ui_pixel (shot, x, y);
+      yellow |= pixel == 0xffff00;
+      blue |= pixel == 0x0000ff;
+    }
+  return yellow && blue;
+}
+
+/* A remote machine's display in its connection window: SPICE through ssh and vireo-tunnel. */
+static void
+test_remote_display (void)
+{
+  g_autofree char *path = vireo_ui_create_machine (&fixture, "far-screen", "display", TRUE);
+  VireoDBusMachine *machine;
+  GtkWindow *window;
+
+  vireo_ui_machine_call (&fixture, path, "Start");
+  g_assert_true (vireo_ui_wait_for_state (&fixture, path, "running", WAIT_SECONDS));
+  {
+    char *listed = machine_path;
+
+    machine_path = path;
+    g_assert_true (vireo_ui_wait (remote_lists_machine, NULL, WAIT_SECONDS));
+    machine_path = listed;
+  }
+  machine = vireo_host_find_machine (remote_host (), path);
+  window = vireo_application_connect (fixture.app, remote_host (), machine);
+  g_assert_true (VIREO_IS_CONNECTION (window));
+  if (!vireo_ui_wait (display_connected, window, WAIT_SECONDS))
+    g_error ("the remote display never connected");
+  g_assert_true (find_display (GTK_WIDGET (window))->streams == VIREO_STREAM_SOURCE (remote_host ()));
+  g_assert_true (vireo_ui_wait (pattern_shown, window, WAIT_SECONDS));
+  g_object_unref (vireo_ui_render (GTK_WIDGET (window), "remote-connection-display"));
+  gtk_window_destroy (window);
+  vireo_ui_machine_call (&fixture, path, "TurnOff");
+  g_assert_true (vireo_ui_wait_for_state (&fixture, path, "off", WAIT_SECONDS));
+}
+
 static gboolean
 remote_lost (gpointer data)
 {
@@ -332,8 +412,8 @@ main (int argc, char **argv)
 {
   const char *unavailable = vireo_ssh_fixture_unavailable ();
   g_autofree char *ssh_dir = NULL, *system_bus = NULL;
-  g_autofree char *session_bus = NULL;
-  const char *environment[3] = { NULL };
+  g_autofree char *session_bus = NULL, *build_dir = NULL, *path = NULL;
+  const char *environment[4] = { NULL };
   int status;
 
   if (unavailable)
@@ -349,13 +429,18 @@ main (int argc, char **argv)
   ssh_dir = g_build_filename (fixture.base, "ssh", NULL);
   system_bus = g_strdup_printf ("DBUS_SYSTEM_BUS_ADDRESS=%s", g_test_dbus_get_bus_address (fixture.bus));
   session_bus = g_strdup_printf ("DBUS_SESSION_BUS_ADDRESS=%s", g_test_dbus_get_bus_address (fixture.bus));
+  /* vireo-tunnel from the build tree, as if installed on the remote host. */
+  build_dir = g_path_get_dirname (g_getenv ("VIREOD"));
+  path = g_strdup_printf ("PATH=%s/tunnel", build_dir);
   environment[0] = system_bus;
   environment[1] = session_bus;
+  environment[2] = path;
   vireo_ssh_fixture_start (&ssh, ssh_dir, environment);
   uri = vireo_ssh_fixture_uri (&ssh, "");
 
   g_test_add_func ("/remote/connect-dialog", test_connect_dialog);
   g_test_add_func ("/remote/paths", test_remote_paths);
+  g_test_add_func ("/remote/display", test_remote_display);
   g_test_add_func ("/remote/connection-lost", test_connection_lost);
   g_test_add_func ("/remote/forget", test_forget);
   g_test_add_func ("/remote/host-key-prompt", test_host_key_prompt);
