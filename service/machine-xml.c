@@ -321,6 +321,8 @@ add_nic (GVirConfigDomain *domain, const VireoNicConfig *nic, GError **error)
   if (nic->mac != NULL)
     g_string_append_printf (xml, "<mac address='%s'/>", nic->mac);
   g_string_append (xml, "<model type='virtio'/>");
+  if (nic->queues != 0)
+    g_string_append_printf (xml, "<driver queues='%u'/>", nic->queues);
   if (!nic->connected)
     g_string_append (xml, "<link state='down'/>");
   for (guint i = 0; nat && i < nic->forwards->len; i++)
@@ -1021,6 +1023,7 @@ typedef struct
   char *network; /* <source network=…> */
   char *mac;
   gboolean down;
+  guint queues;           /* <driver queues=…>, 0 without */
   GPtrArray *forwards;    /* VireoForwardConfig */
   char *forward_protocol; /* inside a <portForward> */
   char *forward_address;
@@ -1057,6 +1060,16 @@ interface_start (GMarkupParseContext *context, const char *element, const char *
     take_string (&scan->mac, g_strdup (attribute (names, values, "address")));
   else if (scan->depth == 2 && strcmp (element, "link") == 0)
     scan->down = g_strcmp0 (attribute (names, values, "state"), "down") == 0;
+  else if (scan->depth == 2 && strcmp (element, "driver") == 0
+           && (value = attribute (names, values, "queues")) != NULL)
+    {
+      guint64 queues;
+
+      if (g_ascii_string_to_unsigned (value, 10, 1, HV_NET_QUEUES_MAX, &queues, NULL))
+        scan->queues = (guint) queues;
+      else
+        scan->problem = "a number of queues outside 1 to 8";
+    }
   else if (scan->depth == 2 && strcmp (element, "portForward") == 0)
     {
       take_string (&scan->forward_protocol, g_strdup (attribute (names, values, "proto")));
@@ -1152,6 +1165,7 @@ parse_interface_device (GVirConfigDomainInterface *device, VireoMachineConfig *c
     {
       nic = vireo_nic_config_new (NULL, switch_name != NULL ? switch_name : VIREO_DEFAULT_SWITCH);
       nic->connected = !scan.down;
+      nic->queues = scan.queues;
       if (scan.mac != NULL && strlen (scan.mac) == 17 && hv_net_parse_mac (scan.mac, NULL, NULL))
         nic->mac = g_ascii_strdown (scan.mac, -1);
       else if (scan.mac != NULL)
