@@ -566,14 +566,13 @@ static void
 net_queue_notify (void *opaque, HvVirtqueue *vq)
 {
   HvVirtioNet *net = opaque;
-  NetPair *pair = &net->pairs[vq->index / 2];
 
-  if (net->max_pairs > 1 && vq->index == 2 * net->max_pairs)
+  if (vq->index >= 2 * net->max_pairs)
     drain_control_locked (net, vq);
-  else if (vq->index == RXQ (pair->index))
-    flush_rx_locked (pair);
+  else if (vq->index % 2 == 0)
+    flush_rx_locked (&net->pairs[vq->index / 2]);
   else
-    drain_tx_locked (pair);
+    drain_tx_locked (&net->pairs[vq->index / 2]);
 }
 
 static void
