@@ -446,7 +446,8 @@ vireo_machine_config_add_nics_to_spec (const VireoMachineConfig *config, HvMachi
 
       g_variant_dict_init (&options, NULL);
       /* NAT: libslirp in the worker, on a thread of its own.  A bridge: a TAP vireod makes and adds as
-       * the "tap" fds (a queue per pair) when the machine starts.  A switch that is gone is NAT here; Start refuses it. */
+       * the "tap" fds (a queue per pair) when the machine starts.  A switch that is gone is NAT here;
+       * Start refuses it. */
       vireo_switch_registry_lookup (nic->switch_name, &kind, NULL);
       if (kind == NULL || strcmp (kind, "nat") == 0)
         {
