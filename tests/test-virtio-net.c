@@ -944,53 +944,22 @@ test_mq_hostile_control (Fixture *f, gconstpointer data)
 #define PACKET_HDR    10     /* struct virtio_net_hdr, as a packet socket gives and takes it */
 #define BRIDGE        "vireo-br0"
 
+/* A NIC with @pairs queue pairs on a TAP of as many queues (IFF_MULTI_QUEUE with more than one), and
+ * a packet socket on the TAP. */
 static void
-tap_setup (Fixture *f, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *name = NULL;
-  HvVirtioNetConfig config = { .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1 };
-  struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
-  int one = 1;
-
-  f->tftp_fd = -1;
-  f->tap_fd = f->packet = -1;
-  test_machine_init (&f->m);
-  if (!private_netns)
-    {
-      g_test_skip ("the TAP backend's tests need root and /dev/net/tun (a network namespace, a bridge and a "
-                   "TAP)");
-      return;
-    }
-  f->tap_fd = hv_net_open_bridge_tap (BRIDGE, &name, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (name, "vireo-tap"));
-  f->tap_name = g_strdup (name);
-  f->packet = socket (AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons (ETH_P_ALL));
-  g_assert_cmpint (f->packet, >=, 0);
-  g_assert_no_errno (setsockopt (f->packet, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one));
-  address.sll_ifindex = (int) if_nametoindex (name);
-  g_assert_no_errno (bind (f->packet, (struct sockaddr *) &address, sizeof address));
-
-  config.tap_fd = f->tap_fd;
-  add_nic (f, &config);
-}
-
-/* Two queue pairs on a multiqueue TAP (IFF_MULTI_QUEUE, one fd each). */
-static void
-tap_mq_setup (Fixture *f, gconstpointer data)
+setup_tap_pairs (Fixture *f, unsigned pairs)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *name = NULL;
   HvVirtioNetConfig config = {
-    .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1, .queues = 2, .tap_fds = f->tap_fds
+    .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1, .queues = pairs, .tap_fds = f->tap_fds
   };
   struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
   int one = 1;
 
   f->tftp_fd = -1;
   f->tap_fd = f->packet = -1;
-  f->pairs = 2;
+  f->pairs = pairs;
   test_machine_init (&f->m);
   if (!private_netns)
     {
@@ -998,9 +967,10 @@ tap_mq_setup (Fixture *f, gconstpointer data)
                    "TAP)");
       return;
     }
-  g_assert_true (hv_net_open_bridge_taps (BRIDGE, 2, f->tap_fds, &name, &error));
+  g_assert_true (hv_net_open_bridge_taps (BRIDGE, pairs, f->tap_fds, &name, &error));
   g_assert_no_error (error);
-  f->tap_fd = f->tap_fds[0];
+  g_assert_true (g_str_has_prefix (name, "vireo-tap"));
+  f->tap_fd = config.tap_fd = f->tap_fds[0];
   f->tap_name = g_strdup (name);
   f->packet = socket (AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons (ETH_P_ALL));
   g_assert_cmpint (f->packet, >=, 0);
@@ -1008,6 +978,19 @@ tap_mq_setup (Fixture *f, gconstpointer data)
   address.sll_ifindex = (int) if_nametoindex (name);
   g_assert_no_errno (bind (f->packet, (struct sockaddr *) &address, sizeof address));
   add_nic (f, &config);
+}
+
+static void
+tap_setup (Fixture *f, gconstpointer data)
+{
+  setup_tap_pairs (f, 1);
+}
+
+/* Two queue pairs on a multiqueue TAP (one fd each). */
+static void
+tap_mq_setup (Fixture *f, gconstpointer data)
+{
+  setup_tap_pairs (f, 2);
 }
 
 /* What the host's side receives from the guest within @timeout_ms: header and frame; 0 for nothing. */
@@ -1071,32 +1054,36 @@ test_frame (uint8_t *frame, gsize len, uint8_t tag)
   return len;
 }
 
-/* An IPv4 TCP segment of @payload bytes from the guest, its checksum left to do (the pseudo-header's sum
- * in the field, as a driver with CSUM puts it), behind a header asking for TSO in @mss-byte segments. */
+/* An IPv4 TCP segment (@protocol 6) or UDP datagram (17) of @payload bytes from the guest, its checksum
+ * left to do (the pseudo-header's sum in the field, as a driver with CSUM puts it), behind a header
+ * asking for TSO or USO in @size-byte segments. */
 static gsize
-tcp_gso_packet (uint8_t *packet, gsize payload, uint16_t mss)
+gso_packet (uint8_t *packet, uint8_t protocol, gsize payload, uint16_t size)
 {
-  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *tcp = ip + 20;
-  gsize ip_len = 20 + 20 + payload;
+  gboolean tcp = protocol == 6;
+  gsize l4_len = tcp ? 20 : 8;
+  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *l4 = ip + 20;
+  gsize ip_len = 20 + l4_len + payload;
+  unsigned check = tcp ? 16 : 6;
   uint32_t sum = 0;
 
   memset (packet, 0, HDR_LEN + 14 + ip_len);
-  hdr[0] = 1; /* NEEDS_CSUM */
-  hdr[1] = 1; /* GSO_TCPV4 */
-  hdr[2] = 54;
-  hdr[4] = (uint8_t) mss;
-  hdr[5] = (uint8_t) (mss >> 8);
-  hdr[6] = 34; /* csum_start */
-  hdr[8] = 16; /* csum_offset */
+  hdr[0] = 1;           /* NEEDS_CSUM */
+  hdr[1] = tcp ? 1 : 5; /* GSO_TCPV4, GSO_UDP_L4 */
+  hdr[2] = (uint8_t) (14 + 20 + l4_len);
+  hdr[4] = (uint8_t) size;
+  hdr[5] = (uint8_t) (size >> 8);
+  hdr[6] = 34;              /* csum_start */
+  hdr[8] = (uint8_t) check; /* csum_offset */
   memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
   memcpy (frame + 6, guest_mac, 6);
   frame[12] = 0x08;
   ip[0] = 0x45;
   ip[2] = (uint8_t) (ip_len >> 8);
   ip[3] = (uint8_t) ip_len;
-  ip[6] = 0x40; /* DF */
+  ip[6] = tcp ? 0x40 : 0; /* DF */
   ip[8] = 64;
-  ip[9] = 6;
+  ip[9] = protocol;
   memcpy (ip + 12, (const uint8_t[]){ 10, 77, 0, 2 }, 4);
   memcpy (ip + 16, (const uint8_t[]){ 10, 77, 0, 1 }, 4);
   for (unsigned i = 0; i < 20; i += 2)
@@ -1105,20 +1092,28 @@ tcp_gso_packet (uint8_t *packet, gsize payload, uint16_t mss)
     sum = (sum & 0xffff) + (sum >> 16);
   ip[10] = (uint8_t) (~sum >> 8);
   ip[11] = (uint8_t) ~sum;
-  tcp[0] = 0x30;
-  tcp[1] = 0x39; /* 12345 */
-  tcp[3] = 80;
-  tcp[12] = 5 << 4;
-  tcp[13] = 0x18; /* PSH, ACK */
-  tcp[14] = 0xff;
-  tcp[15] = 0xff;
-  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + 6 + (uint32_t) (20 + payload);
+  l4[0] = 0x30;
+  l4[1] = 0x39; /* 12345 */
+  l4[3] = tcp ? 80 : 7;
+  if (tcp)
+    {
+      l4[12] = 5 << 4;
+      l4[13] = 0x18; /* PSH, ACK */
+      l4[14] = 0xff;
+      l4[15] = 0xff;
+    }
+  else
+    {
+      l4[4] = (uint8_t) ((8 + payload) >> 8);
+      l4[5] = (uint8_t) (8 + payload);
+    }
+  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + protocol + (uint32_t) (l4_len + payload);
   while (sum >> 16)
     sum = (sum & 0xffff) + (sum >> 16);
-  tcp[16] = (uint8_t) (sum >> 8);
-  tcp[17] = (uint8_t) sum;
+  l4[check] = (uint8_t) (sum >> 8);
+  l4[check + 1] = (uint8_t) sum;
   for (gsize i = 0; i < payload; i++)
-    tcp[20 + i] = (uint8_t) (i * 13);
+    l4[l4_len + i] = (uint8_t) (i * 13);
   return HDR_LEN + 14 + ip_len;
 }
 
@@ -1182,7 +1177,7 @@ test_tap_tso_to_host (Fixture *f, gconstpointer data)
 
   SKIP_WITHOUT_TAP (f);
   bring_up (f, HV_VIRTIO_FEATURE (F_CSUM) | HV_VIRTIO_FEATURE (F_HOST_TSO4), 8, RX_BUF_LEN);
-  size = tcp_gso_packet (packet, 4000, 1448);
+  size = gso_packet (packet, 6, 4000, 1448);
   test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
   test_queue_kick (&f->txq, 2);
   test_machine_run_io (&f->m);
@@ -1207,54 +1202,6 @@ test_tap_tso_to_host (Fixture *f, gconstpointer data)
   g_assert_cmpuint (stats.tx_dropped, ==, 2);
   g_assert_cmpuint (host_receive (f, got, 70000, 200), ==, 0);
   g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
-}
-
-/* An IPv4 UDP datagram of @payload bytes from the guest, its checksum left to do, behind a header
- * asking for USO in @size-byte segments. */
-static gsize
-udp_gso_packet (uint8_t *packet, gsize payload, uint16_t size)
-{
-  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *udp = ip + 20;
-  gsize ip_len = 20 + 8 + payload;
-  uint32_t sum = 0;
-
-  memset (packet, 0, HDR_LEN + 14 + ip_len);
-  hdr[0] = 1; /* NEEDS_CSUM */
-  hdr[1] = 5; /* GSO_UDP_L4 */
-  hdr[2] = 42;
-  hdr[4] = (uint8_t) size;
-  hdr[5] = (uint8_t) (size >> 8);
-  hdr[6] = 34; /* csum_start */
-  hdr[8] = 6;  /* csum_offset */
-  memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
-  memcpy (frame + 6, guest_mac, 6);
-  frame[12] = 0x08;
-  ip[0] = 0x45;
-  ip[2] = (uint8_t) (ip_len >> 8);
-  ip[3] = (uint8_t) ip_len;
-  ip[8] = 64;
-  ip[9] = 17;
-  memcpy (ip + 12, (const uint8_t[]){ 10, 77, 0, 2 }, 4);
-  memcpy (ip + 16, (const uint8_t[]){ 10, 77, 0, 1 }, 4);
-  for (unsigned i = 0; i < 20; i += 2)
-    sum += (uint32_t) (ip[i] << 8 | ip[i + 1]);
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  ip[10] = (uint8_t) (~sum >> 8);
-  ip[11] = (uint8_t) ~sum;
-  udp[0] = 0x30;
-  udp[1] = 0x39;
-  udp[3] = 7;
-  udp[4] = (uint8_t) ((8 + payload) >> 8);
-  udp[5] = (uint8_t) (8 + payload);
-  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + 17 + (uint32_t) (8 + payload);
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  udp[6] = (uint8_t) (sum >> 8);
-  udp[7] = (uint8_t) sum;
-  for (gsize i = 0; i < payload; i++)
-    udp[8 + i] = (uint8_t) (i * 7);
-  return HDR_LEN + 14 + ip_len;
 }
 
 /* USO where the kernel has it (TUNSETOFFLOAD takes TUN_F_USO4 | TUN_F_USO6, Linux 6.2): offered both
@@ -1295,7 +1242,7 @@ test_tap_uso (Fixture *f, gconstpointer data)
 
   test_driver_set_status (&f->d, 0);
   bring_up (f, HV_VIRTIO_FEATURE (F_CSUM) | HV_VIRTIO_FEATURE (F_HOST_USO), 8, RX_BUF_LEN);
-  size = udp_gso_packet (packet, 3000, 1000);
+  size = gso_packet (packet, 17, 3000, 1000);
   test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
   test_queue_kick (&f->txq, 2);
   test_machine_run_io (&f->m);
@@ -1338,7 +1285,7 @@ assert_gso_to_guest (Fixture *f, gsize payload, uint32_t buffer_len)
     }
   test_queue_kick (&f->rxq, 2);
   test_machine_run_io (&f->m);
-  size = tcp_gso_packet (packet, payload, 1448);
+  size = gso_packet (packet, 6, payload, 1448);
   memcpy (header, packet, PACKET_HDR);
   host_send (f, header, packet + HDR_LEN, size - HDR_LEN);
   g_assert_true (wait_rx (f, 2000));
