@@ -1578,6 +1578,77 @@ test_tap_mq (Fixture *f, gconstpointer data)
   g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* A checkpoint of the driver's side: guest RAM and the rings as the test's driver keeps them. */
+typedef struct
+{
+  uint8_t *ram;
+  TestQueue rxq, txq;
+  TestQueue queues[2 * MQ_PAIRS + 1];
+} DriverSnapshot;
+
+static void
+driver_snapshot_take (Fixture *f, DriverSnapshot *snapshot)
+{
+  snapshot->ram = g_memdup2 (test_guest (&f->m, 0, TEST_RAM_SIZE), TEST_RAM_SIZE);
+  snapshot->rxq = f->rxq;
+  snapshot->txq = f->txq;
+  memcpy (snapshot->queues, f->queues, sizeof f->queues);
+}
+
+/* The paused NIC loads @state of @version, as a revert does: guest memory is the saved one again. */
+static void
+revert_to (Fixture *f, const DriverSnapshot *snapshot, GVariant *state, unsigned version)
+{
+  g_autoptr (GError) error = NULL;
+
+  hv_virtio_net_set_paused (f->net, TRUE);
+  memcpy (test_guest (&f->m, 0, TEST_RAM_SIZE), snapshot->ram, TEST_RAM_SIZE);
+  f->rxq = snapshot->rxq;
+  f->txq = snapshot->txq;
+  memcpy (f->queues, snapshot->queues, sizeof f->queues);
+  g_assert_true (hv_virtio_net_load_state (f->net, state, version, &error));
+  g_assert_no_error (error);
+  hv_virtio_net_set_paused (f->net, FALSE);
+}
+
+/* The pairs in use are saved: back to a state with two, the second TAP queue is attached again (the
+ * driver had gone down to one since), and flows reach both pairs; a version 1 section, from before
+ * pairs, gives one. */
+static void
+test_tap_mq_save_load (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GVariant) old = NULL;
+  DriverSnapshot snapshot;
+  GVariantDict dict;
+  unsigned counts[2];
+
+  SKIP_WITHOUT_TAP (f);
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  mq_give_rx (f, 0, QUEUE_LEN);
+  mq_give_rx (f, 1, QUEUE_LEN);
+  g_assert_cmpint (set_pairs (f, 2), ==, 0);
+  hv_virtio_net_set_paused (f->net, TRUE);
+  state = g_variant_ref_sink (vireo_test_state_through_bytes (hv_virtio_net_save_state (f->net)));
+  driver_snapshot_take (f, &snapshot);
+  hv_virtio_net_set_paused (f->net, FALSE);
+  g_variant_dict_init (&dict, state);
+  g_variant_dict_remove (&dict, "link");
+  g_variant_dict_remove (&dict, "pairs");
+  old = g_variant_ref_sink (g_variant_dict_end (&dict));
+
+  g_assert_cmpint (set_pairs (f, 1), ==, 0);
+  revert_to (f, &snapshot, state, HV_VIRTIO_NET_STATE_VERSION);
+  host_flows_to_pairs (f, 16, 5000, counts);
+  g_assert_cmpuint (counts[1], >, 0);
+
+  revert_to (f, &snapshot, old, 1);
+  host_flows_to_pairs (f, 8, 6000, counts);
+  g_assert_cmpuint (counts[1], ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+  g_free (snapshot.ram);
+}
+
 /* The test's network namespace, with IPv6 off (the kernel would send router solicitations down the
  * TAP) and a bridge for the TAPs, left down: an up bridge sends IGMP reports down its ports, and the
  * packet socket sees the TAP's traffic before the bridge would. */
@@ -1633,5 +1704,6 @@ main (int argc, char **argv)
   ADD ("tap/hostile", test_tap_hostile, tap_setup);
   ADD ("tap/deleted", test_tap_deleted, tap_setup);
   ADD ("tap/mq", test_tap_mq, tap_mq_setup);
+  ADD ("tap/mq-save-load", test_tap_mq_save_load, tap_mq_setup);
   return g_test_run ();
 }
