@@ -54,7 +54,7 @@ struct _HvNetTap
   gboolean closing;
   gboolean reading;
   gboolean broken;   /* reads fail: not polled any more */
-  gboolean detached; /* a queue the kernel does not use (IFF_DETACH_QUEUE): not polled */
+  gboolean detached; /* a queue the kernel sends nothing (IFF_DETACH_QUEUE): not polled */
   GSource *source;
   gpointer fd_tag;
 };
@@ -111,13 +111,6 @@ hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **er
   int flags;
   HvNetTap *tap;
 
-  /* A queue of a multiqueue TAP that a NIC before this one detached (a machine built again from its spec
-   * after a reset) answers nothing until it is attached again. */
-  if (ioctl (config->fd, TUNGETIFF, &ifr) < 0 && errno == EBADFD)
-    {
-      struct ifreq attach = { .ifr_flags = IFF_ATTACH_QUEUE };
-      ioctl (config->fd, TUNSETQUEUE, &attach);
-    }
   if (ioctl (config->fd, TUNGETIFF, &ifr) < 0)
     {
       int saved = errno;
@@ -138,6 +131,18 @@ hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **er
       g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot set the TAP device %s's header size: %s",
                    ifr.ifr_name, g_strerror (saved));
       return NULL;
+    }
+  /* A queue of a multiqueue TAP that was left detached gets no frames until it is attached again. */
+  if (ifr.ifr_flags & IFF_DETACH_QUEUE)
+    {
+      struct ifreq attach = { .ifr_flags = IFF_ATTACH_QUEUE };
+      if (ioctl (config->fd, TUNSETQUEUE, &attach) < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot attach the queue of the TAP device %s: %s",
+                       ifr.ifr_name, g_strerror (saved));
+          return NULL;
+        }
     }
   flags = fcntl (config->fd, F_GETFL);
   if (flags < 0 || fcntl (config->fd, F_SETFL, flags | O_NONBLOCK) < 0)
@@ -221,14 +226,20 @@ hv_net_tap_send (HvNetTap *tap, const struct iovec *iov, unsigned n_iov)
   return n >= 0;
 }
 
+/* Polled for frames while reading and attached. */
+static void
+update_poll (HvNetTap *tap)
+{
+  g_source_modify_unix_fd (tap->source, tap->fd_tag, tap->reading && !tap->detached ? G_IO_IN : 0);
+}
+
 void
 hv_net_tap_set_reading (HvNetTap *tap, gboolean reading)
 {
   if (tap->closing || tap->broken || tap->reading == reading)
     return;
   tap->reading = reading;
-  if (!tap->detached)
-    g_source_modify_unix_fd (tap->source, tap->fd_tag, reading ? G_IO_IN : 0);
+  update_poll (tap);
 }
 
 gboolean
@@ -245,11 +256,7 @@ hv_net_tap_set_attached (HvNetTap *tap, gboolean attached)
       return FALSE;
     }
   tap->detached = !attached;
-  /* A detached queue polls as an error for ever: out of the poll set while it is one. */
-  if (attached)
-    tap->fd_tag = g_source_add_unix_fd (tap->source, tap->fd, tap->reading ? G_IO_IN : 0);
-  else
-    g_source_remove_unix_fd (tap->source, tap->fd_tag);
+  update_poll (tap);
   return TRUE;
 }
 
