@@ -185,8 +185,12 @@ static const HvSpecOptionInfo virtio_net_options[] = {
   { "backend", HV_SPEC_OPTION_STRING, FALSE,
     "user: NAT through libslirp (the default); tap: the TAP device given as “tap”",
     .check = check_net_backend },
-  { "tap", HV_SPEC_OPTION_FD, FALSE,
-    "for backend tap: a TAP device made with IFF_TAP, IFF_NO_PI and IFF_VNET_HDR (a bridge's port)" },
+  { "tap", HV_SPEC_OPTION_FDS, FALSE,
+    "for backend tap: a TAP device made with IFF_TAP, IFF_NO_PI and IFF_VNET_HDR (a bridge's port); with "
+    "several queue pairs one fd per pair, each a queue of one TAP made with IFF_MULTI_QUEUE" },
+  { "queues", HV_SPEC_OPTION_UINT, FALSE,
+    "queue pairs the guest may use in parallel (1 to 8, default 1); more than one for backend tap only",
+    .min_value = 1, .max_value = HV_NET_QUEUES_MAX },
   { "link", HV_SPEC_OPTION_BOOL, FALSE, "the cable is connected (default on)" },
   { "rom", HV_SPEC_OPTION_FD, FALSE, "an option ROM (iPXE's pxe-virtio.rom) for network boot" },
   { "mac", HV_SPEC_OPTION_STRING, FALSE, "MAC address aa:bb:cc:dd:ee:ff (default 52:54:00:12:34:56 + n)",
@@ -207,17 +211,28 @@ has_option (GVariant *options, const char *name)
   return value != NULL;
 }
 
-/* A TAP NIC needs its TAP and has no NAT to configure; a NAT NIC has no TAP. */
+/* A TAP NIC needs its TAP, one fd per queue pair, and has no NAT to configure; a NAT NIC has no TAP
+ * and one pair. */
 static gboolean
 check_net_options (GVariant *options, gboolean without_fds, GError **error)
 {
   static const char *const nat_only[] = { "hostfwd", "restrict", "tftp" };
+  g_autoptr (GVariant) taps = g_variant_lookup_value (options, "tap", G_VARIANT_TYPE ("ah"));
   gboolean has_tap = has_option (options, "tap");
   const char *backend = "user";
+  guint32 queues = 1;
 
   g_variant_lookup (options, "backend", "&s", &backend);
+  g_variant_lookup (options, "queues", "u", &queues);
   if (strcmp (backend, "tap") != 0)
     {
+      if (queues > 1)
+        {
+          /* libslirp runs on one thread and gives all its frames to the first pair. */
+          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                       "the NAT (backend “user”) has one queue pair, not %u: only a TAP has several", queues);
+          return FALSE;
+        }
       if (!has_tap)
         return TRUE;
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
@@ -228,6 +243,13 @@ check_net_options (GVariant *options, gboolean without_fds, GError **error)
     {
       g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
                    "the backend “tap” needs a TAP device (“tap”)");
+      return FALSE;
+    }
+  if (taps && g_variant_n_children (taps) != queues)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                   "%u queue pair%s need%s %u TAP fd%s, not %" G_GSIZE_FORMAT, queues, queues == 1 ? "" : "s",
+                   queues == 1 ? "s" : "", queues, queues == 1 ? "" : "s", g_variant_n_children (taps));
       return FALSE;
     }
   for (gsize i = 0; i < G_N_ELEMENTS (nat_only); i++)

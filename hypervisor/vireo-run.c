@@ -641,8 +641,9 @@ fail:
   return FALSE;
 }
 
-/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,tftp=DIR] or --net bridge=BR or --net tap=FD, each
- * [,mac=MAC][,link=on|off][,rom=on|off], as a virtio-net device; @mac (--mac) is used when the text
+/* --net user[,hostfwd=FORWARD]...[,restrict=on|off][,tftp=DIR] or --net bridge=BR[,queues=N] or --net
+ * tap=FD[,FD]... (one fd per queue pair, queues of one multiqueue TAP), each [,mac=MAC][,link=on|off]
+ * [,rom=on|off], as a virtio-net device; @mac (--mac) is used when the text
  * names none.  *@rom says whether the NIC wants iPXE's option ROM.  The values are checked with the spec
  * (hv_machine_spec_check); a TFTP directory that cannot be opened is HV_ERROR_NOT_FOUND or
  * HV_ERROR_PERMISSION, as is a bridge that cannot be joined: setup errors rather than usage ones. */
@@ -654,7 +655,8 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean
   g_autofree char *hostfwd = NULL;
   const char *tftp = NULL;
   const char *bridge = NULL;
-  int tap_fd = -1;
+  g_autoptr (GArray) taps = g_array_new (FALSE, FALSE, sizeof (int));
+  guint64 queues = 0;
   gboolean user, on;
   HvDeviceSpec *device;
   GVariantDict options;
@@ -666,17 +668,24 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean
     bridge = parts[0] + 7;
   else if (parts[0] && g_str_has_prefix (parts[0], "tap=") && parts[0][4] != '\0')
     {
-      char *end;
-      long fd = strtol (parts[0] + 4, &end, 10);
-
-      if (*end != '\0' || fd < 0 || fd > G_MAXINT || fcntl ((int) fd, F_GETFD) < 0)
+      /* The fds follow one another: tap=FD,FD,... (the parts that are numbers). */
+      for (i = 0; parts[i] && (i == 0 || g_ascii_isdigit (parts[i][0])); i++)
         {
-          g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not an open file descriptor",
-                       parts[0] + 4);
-          return FALSE;
+          const char *number = i == 0 ? parts[0] + 4 : parts[i];
+          char *end;
+          long fd = strtol (number, &end, 10);
+          int copy;
+
+          if (*end != '\0' || fd < 0 || fd > G_MAXINT || fcntl ((int) fd, F_GETFD) < 0)
+            {
+              g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not an open file descriptor",
+                           number);
+              goto fail;
+            }
+          /* Our own duplicate: the spec closes what it holds. */
+          copy = fcntl ((int) fd, F_DUPFD_CLOEXEC, 3);
+          g_array_append_val (taps, copy);
         }
-      /* Our own duplicate: the spec closes what it holds. */
-      tap_fd = fcntl ((int) fd, F_DUPFD_CLOEXEC, 3);
     }
   else if (!user)
     {
@@ -688,7 +697,7 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean
     }
   g_variant_dict_init (&options, NULL);
   g_variant_dict_insert (&options, "backend", "s", user ? "user" : "tap");
-  for (i = 1; parts[i]; i++)
+  for (i = MAX (taps->len, 1); parts[i]; i++)
     {
       const char *value = strchr (parts[i], '=');
 
@@ -697,6 +706,21 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean
       value++;
       if (g_str_has_prefix (parts[i], "mac="))
         mac = value;
+      else if (g_str_has_prefix (parts[i], "queues="))
+        {
+          if (!g_ascii_string_to_unsigned (value, 10, 1, HV_NET_QUEUES_MAX, &queues, NULL))
+            goto bad;
+          /* slirp is one thread: say so here, in one line, rather than as a device error. */
+          if (user && queues > 1)
+            {
+              g_variant_dict_clear (&options);
+              g_set_error (
+                  error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+                  "the NAT (user) has one queue pair, not queues=%u: only bridge= and tap= have several",
+                  (unsigned) queues);
+              goto fail;
+            }
+        }
       else if (g_str_has_prefix (parts[i], "link=") && parse_on_off (value, &on))
         g_variant_dict_insert (&options, "link", "b", on);
       else if (g_str_has_prefix (parts[i], "rom=") && parse_on_off (value, &on))
@@ -720,6 +744,11 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean
     }
   if (mac)
     g_variant_dict_insert (&options, "mac", "s", mac);
+  /* tap=: as many pairs as fds unless queues= says otherwise (then the spec check says they differ). */
+  if (queues == 0 && taps->len > 1)
+    queues = taps->len;
+  if (queues > 1)
+    g_variant_dict_insert (&options, "queues", "u", (guint32) queues);
   device = hv_machine_spec_add_device (spec, "virtio-net", NULL, g_variant_dict_end (&options));
   if (tftp)
     {
@@ -733,21 +762,27 @@ add_net_device (HvMachineSpec *spec, const char *text, const char *mac, gboolean
         }
       hv_device_spec_set_fd (spec, device, "tftp", fd);
     }
-  if (bridge && (tap_fd = hv_net_open_bridge_tap (bridge, NULL, error)) < 0)
-    return FALSE;
-  if (tap_fd >= 0)
-    hv_device_spec_set_fd (spec, device, "tap", tap_fd);
+  if (bridge)
+    {
+      g_array_set_size (taps, MAX (queues, 1));
+      if (!hv_net_open_bridge_taps (bridge, taps->len, (int *) taps->data, NULL, error))
+        return FALSE;
+    }
+  if (taps->len > 0)
+    hv_device_spec_set_fds (spec, device, "tap", (const int *) taps->data, taps->len);
   return TRUE;
 
 bad:
   g_variant_dict_clear (&options);
-  if (tap_fd >= 0)
-    close (tap_fd);
-  g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
-               user ? "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off, "
-                      "tftp=DIR, mac=MAC, link=on|off or rom=on|off"
-                    : "“%s” is not mac=MAC, link=on|off or rom=on|off (a bridge has no NAT options)",
-               parts[i]);
+  g_set_error (
+      error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT,
+      user ? "“%s” is not hostfwd=tcp|udp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, restrict=on|off, "
+             "tftp=DIR, mac=MAC, link=on|off or rom=on|off"
+           : "“%s” is not queues=1..8, mac=MAC, link=on|off or rom=on|off (a bridge has no NAT options)",
+      parts[i]);
+fail:
+  for (guint j = 0; j < taps->len; j++)
+    close (g_array_index (taps, int, j));
   return FALSE;
 }
 
@@ -801,10 +836,12 @@ static const char description[]
       "anything but its forwards; tftp=DIR serves DIR over TFTP from 10.0.2.2.  --net bridge=BR puts the "
       "NIC\n"
       "on the Linux bridge BR through a TAP device vireo-run makes (needs root or CAP_NET_ADMIN), with\n"
-      "checksum and segmentation offloads; --net tap=FD uses a TAP device already open (IFF_TAP, IFF_NO_PI,\n"
-      "IFF_VNET_HDR) as file descriptor FD.  link=off starts with the cable out.  When firmware boots, each\n"
-      "NIC gets iPXE's option ROM (" HV_NET_ROM ", package ipxe-qemu) for network boot\n"
-      "(--boot network); rom=off leaves it out.  Repeat --net for more NICs.\n"
+      "checksum and segmentation offloads; queues=N gives it N queue pairs (a multiqueue TAP; the guest's\n"
+      "CPUs each use their own).  --net tap=FD uses a TAP device already open (IFF_TAP, IFF_NO_PI,\n"
+      "IFF_VNET_HDR) as file descriptor FD; tap=FD,FD,... gives one queue of a TAP made with\n"
+      "IFF_MULTI_QUEUE per queue pair.  The NAT has one pair.  link=off starts with the cable out.  When\n"
+      "firmware boots, each NIC gets iPXE's option ROM (" HV_NET_ROM ", package ipxe-qemu) for network\n"
+      "boot (--boot network); rom=off leaves it out.  Repeat --net for more NICs.\n"
       "\n"
       "Environment: VIREO_KVM_DEVICE names the KVM device to use instead of /dev/kvm.";
 
@@ -864,7 +901,8 @@ main (int argc, char **argv)
       "FILE" },
     { "net", 'n', 0, G_OPTION_ARG_STRING_ARRAY, &nets,
       "Add a NIC: user[,hostfwd=tcp|udp:[ADDR]:HOSTPORT-:GUESTPORT]...[,restrict=on][,tftp=DIR], "
-      "bridge=BRIDGE or tap=FD, each [,mac=MAC][,link=on|off][,rom=on|off]; repeat for more",
+      "bridge=BRIDGE[,queues=N] or tap=FD[,FD]..., each [,mac=MAC][,link=on|off][,rom=on|off]; repeat for "
+      "more",
       "SPEC" },
     { "mac", 0, 0, G_OPTION_ARG_STRING_ARRAY, &macs,
       "MAC address of the NIC of the --net given in the same position (aa:bb:cc:dd:ee:ff)", "MAC" },

@@ -8,6 +8,7 @@
 #include "exit-record.h"
 #include "open-as.h"
 #include "host-net.h"
+#include "net-options.h"
 #include "switch-registry.h"
 
 #include <dirent.h>
@@ -727,9 +728,10 @@ open_disks (const VireoMachineConfig *c, HvMachineSpec *spec, GError **error)
   return TRUE;
 }
 
-/* A TAP device on its switch's bridge for each NIC not on NAT, as the NIC's "tap" fd: the worker may
- * not make network devices (it has no privileges), so vireod does, and the device goes away when the
- * worker (the last holder of the fd) ends. */
+/* A TAP device on its switch's bridge for each NIC not on NAT, as the NIC's "tap" fds (one queue of a
+ * multiqueue TAP per queue pair the spec gives it): the worker may not make network devices (it has no
+ * privileges), so vireod does, and the device goes away when the worker (the last holder of the fds)
+ * ends.  Attaching and detaching queues, as the guest's driver asks for pairs, needs no privilege. */
 static gboolean
 open_taps (VireoMachine *machine, HvMachineSpec *spec, GError **error)
 {
@@ -743,7 +745,8 @@ open_taps (VireoMachine *machine, HvMachineSpec *spec, GError **error)
       g_autofree char *bridge = NULL;
       g_autofree char *tap = NULL;
       HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, id);
-      int fd;
+      int fds[HV_NET_QUEUES_MAX];
+      guint32 queues = 1;
 
       g_assert (device != NULL);
       if (!vireo_switch_registry_lookup (nic->switch_name, &kind, &bridge))
@@ -755,14 +758,16 @@ open_taps (VireoMachine *machine, HvMachineSpec *spec, GError **error)
         }
       if (strcmp (kind, "nat") == 0)
         continue;
-      fd = vireo_host_net_open_tap (bridge, &tap, error);
-      if (fd < 0)
+      g_variant_lookup (device->options, "queues", "u", &queues);
+      queues = CLAMP (queues, 1, HV_NET_QUEUES_MAX);
+      if (!vireo_host_net_open_taps (bridge, queues, fds, &tap, error))
         {
           g_prefix_error (error, "NIC %u (switch “%s”): ", i + 1, nic->switch_name);
           return FALSE;
         }
-      g_message ("%s: NIC %u is %s on the bridge %s", c->name, i + 1, tap, bridge);
-      hv_device_spec_set_fd (spec, device, "tap", fd);
+      g_message ("%s: NIC %u is %s on the bridge %s (%u queue pair%s)", c->name, i + 1, tap, bridge, queues,
+                 queues == 1 ? "" : "s");
+      hv_device_spec_set_fds (spec, device, "tap", fds, queues);
     }
   return TRUE;
 }

@@ -1652,6 +1652,83 @@ test_nics_switches (Files *files, gconstpointer data)
   g_assert_cmpstr (nic_at (parsed, 0)->mac, ==, "52:54:00:00:00:07");
 }
 
+/* The "queues" of NIC 0 in @config's spec, 0 without the option. */
+static guint32
+spec_queues (const VireoMachineConfig *config)
+{
+  g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
+  HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, "net0");
+  guint32 queues = 0;
+
+  g_assert_nonnull (device);
+  g_variant_lookup (device->options, "queues", "u", &queues);
+  return queues;
+}
+
+/* Queue pairs: a bridged NIC of a machine with several vCPUs gets one per vCPU, up to four, unless the
+ * definition says (<driver queues='N'/>, kept through the XML and the "nics" setting); NAT has one. */
+static void
+test_nics_queues (Files *files, gconstpointer data)
+{
+  g_autoptr (VireoMachineConfig) config = kernel_machine (files);
+  g_autoptr (VireoMachineConfig) parsed = NULL;
+  g_autoptr (GVariant) shown = NULL;
+  g_autoptr (GVariant) nics = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *xml = NULL;
+  guint32 queues = 0;
+  VireoNicConfig *nic;
+
+  vireo_switch_registry_add ("Lab", "private", "vireo-br0");
+  nic = vireo_nic_config_new ("52:54:00:00:00:07", "Lab");
+  g_ptr_array_add (config->nics, nic);
+  config->vcpus = 1;
+  g_assert_cmpuint (spec_queues (config), ==, 0);
+  config->vcpus = 3;
+  g_assert_cmpuint (spec_queues (config), ==, 3);
+  config->vcpus = 16;
+  g_assert_cmpuint (spec_queues (config), ==, VIREO_NIC_AUTO_QUEUES_MAX);
+  nic->queues = 2;
+  g_assert_cmpuint (spec_queues (config), ==, 2);
+  nic->queues = 1;
+  g_assert_cmpuint (spec_queues (config), ==, 0);
+
+  /* The definition keeps what it says, and says nothing when vireod chooses. */
+  nic->queues = 6;
+  xml = vireo_machine_config_to_xml (config);
+  assert_contains (xml, "<driver queues=\"6\"/>");
+  parsed = vireo_machine_config_new_from_xml (xml, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (nic_at (parsed, 0)->queues, ==, 6);
+  assert_same_config (config, parsed);
+  nic->queues = 0;
+  g_free (xml);
+  xml = vireo_machine_config_to_xml (config);
+  g_assert_null (strstr (xml, "queues"));
+
+  /* On NAT: one pair, whatever the definition says. */
+  g_free (nic->switch_name);
+  nic->switch_name = g_strdup (VIREO_DEFAULT_SWITCH);
+  nic->queues = 4;
+  g_assert_cmpuint (spec_queues (config), ==, 0);
+
+  /* The setting: 0 (vireod chooses) to 8, shown as given. */
+  assert_refused (config, one ("nics", nics_of ("[{'switch': <'Lab'>, 'queues': <uint32 9>}]")), FALSE,
+                  VIREO_ERROR_INVALID_ARGUMENT, "NIC 1 asks for 9 queue pairs; a NIC has 1 to 8");
+  g_assert_true (vireo_machine_config_apply_settings (
+      config, one ("nics", nics_of ("[{'switch': <'Lab'>, 'queues': <uint32 3>}]")), FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (nic_at (config, 0)->queues, ==, 3);
+  shown = g_variant_ref_sink (vireo_machine_config_to_settings (config));
+  nics = g_variant_lookup_value (shown, "nics", G_VARIANT_TYPE ("aa{sv}"));
+  {
+    g_autoptr (GVariant) first = g_variant_get_child_value (nics, 0);
+    g_assert_true (g_variant_lookup (first, "queues", "u", &queues));
+  }
+  g_assert_cmpuint (queues, ==, 3);
+  vireo_switch_registry_remove ("Lab");
+}
+
 /* Export and import keep NICs, their MACs, links and forwards; the XML validates. */
 static void
 test_nics_round_trip (Files *files, gconstpointer data)
@@ -1856,6 +1933,7 @@ main (int argc, char **argv)
   ADD ("nics", test_nics);
   ADD ("nics-switches", test_nics_switches);
   ADD ("nics-round-trip", test_nics_round_trip);
+  ADD ("nics-queues", test_nics_queues);
   g_test_add_func ("/machine-config/nics-old-definition", test_nics_old_definition);
   g_test_add_func ("/machine-config/import/nics-samples", test_nics_import_samples);
   g_test_add_func ("/machine-config/import/nics-bridged", test_nics_import_bridged);

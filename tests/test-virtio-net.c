@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <linux/if_bridge.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -44,6 +45,20 @@
 #define F_HOST_TSO6  12
 #define F_MRG_RXBUF  15
 #define F_STATUS     16
+#define F_CTRL_VQ    17
+#define F_MQ         22
+#define F_GUEST_USO4 54
+#define F_GUEST_USO6 55
+#define F_HOST_USO   56
+
+/* Several queue pairs: pair 0 is rxq and txq above, the other queues (and the control queue) here. */
+#define MQ_PAIRS       3
+#define MQ_QUEUES_BASE 0x120000 /* queue i at + i * 0x1000 */
+#define MQ_RX_BUFS     0x340000 /* pair p's at + p * 0x10000, RX_BUF_LEN each */
+#define MQ_TX_BUFS     0x380000 /* pair p's at + p * 0x8000 */
+#define CTRL_BUF       0x3c0000
+#define CTRL_ACK       0x3c1000
+#define MSI_DATA(q)    (0x40 + (q)) /* queue q's MSI-X vector's message */
 
 static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 static const uint8_t guest_ip[4] = { 10, 0, 2, 15 };
@@ -62,7 +77,12 @@ typedef struct
   int tftp_fd;
   int tap_fd; /* the TAP backend's, or -1 */
   char *tap_name;
-  int packet; /* a packet socket on the TAP: the host's side */
+  int packet;            /* a packet socket on the TAP: the host's side */
+  int tap_fds[MQ_PAIRS]; /* a multiqueue TAP's queues (tap_fd is the first), or -1 */
+  unsigned pairs;        /* the NIC's queue pairs */
+  TestQueue queues[2 * MQ_PAIRS + 1];
+  uint64_t mq_rx_addr[MQ_PAIRS][QUEUE_LEN];
+  unsigned mq_tx[MQ_PAIRS];
 } Fixture;
 
 /* The test process has a network namespace of its own (root): TAP tests may run. */
@@ -96,6 +116,20 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->tftp_fd = -1;
   f->tap_fd = f->packet = -1;
   setup_with (f, FALSE);
+}
+
+/* MQ_PAIRS queue pairs on the restricted NAT (the device takes several with any backend; specs refuse
+ * them for the NAT). */
+static void
+mq_setup (Fixture *f, gconstpointer data)
+{
+  HvVirtioNetConfig config = { .name = "net0", .restricted = TRUE, .tftp_dir = -1, .queues = MQ_PAIRS };
+
+  f->tftp_fd = -1;
+  f->tap_fd = f->packet = -1;
+  f->pairs = MQ_PAIRS;
+  test_machine_init (&f->m);
+  add_nic (f, &config);
 }
 
 /* Restricted, with a TFTP directory holding "hello.txt". */
@@ -134,6 +168,9 @@ fixture_teardown (Fixture *f, gconstpointer data)
     close (f->packet);
   if (f->tap_fd >= 0)
     close (f->tap_fd);
+  for (unsigned i = 1; i < G_N_ELEMENTS (f->tap_fds); i++)
+    if (f->tap_fds[i] > 0)
+      close (f->tap_fds[i]);
   g_free (f->tap_name);
   if (f->tftp_dir)
     {
@@ -260,6 +297,12 @@ test_offer (Fixture *f, gconstpointer data)
   for (unsigned i = 0; i < 6; i++)
     g_assert_cmphex (test_mmio_read (&f->m, f->d.device + i, 1), ==, guest_mac[i]);
   g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 1); /* LINK_UP */
+  /* One pair: no control queue, the layout of a NIC before pairs. */
+  g_assert_false (features & HV_VIRTIO_FEATURE (F_MQ));
+  g_assert_false (features & HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  g_assert_false (features & HV_VIRTIO_FEATURE (F_HOST_USO));
+  g_assert_cmpuint (test_mmio_read (&f->m, f->d.device + 8, 2), ==, 1);
+  g_assert_cmpuint (test_common_read (&f->d, 0x12, 2), ==, 2);
 }
 
 static void
@@ -510,11 +553,11 @@ test_save_load (Fixture *f, gconstpointer data)
   config.mac[5] = 0x57;
   other = hv_virtio_net_new (&m2.tp.platform, m2.io_context, m2.pci, &config, &error);
   g_assert_no_error (error);
-  g_assert_false (hv_virtio_net_load_state (other, state, &error));
+  g_assert_false (hv_virtio_net_load_state (other, state, HV_VIRTIO_NET_STATE_VERSION, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
   g_clear_error (&error);
 
-  g_assert_true (hv_virtio_net_load_state (copy, state, &error));
+  g_assert_true (hv_virtio_net_load_state (copy, state, HV_VIRTIO_NET_STATE_VERSION, &error));
   g_assert_no_error (error);
 
   /* The driver goes on with the new machine's device: the queues are where they were. */
@@ -526,6 +569,70 @@ test_save_load (Fixture *f, gconstpointer data)
   hv_virtio_net_free (copy);
   test_machine_clear (&m2);
   f->d.machine = &f->m;
+}
+
+/* A NIC of a spec whose link is @link_up on a machine whose PCI bus is @pci_state's; its LINK_UP bit
+ * once @state (of @version) is loaded, or -1 when it was refused (@error). */
+static int
+link_after_load (TestMachine *m, GVariant *pci_state, gboolean link_up, GVariant *state, unsigned version,
+                 GError **error)
+{
+  HvVirtioNetConfig config = { .name = "net0", .tftp_dir = -1, .link_down = !link_up };
+  HvVirtioNet *net;
+  int link = -1;
+
+  test_machine_init (m);
+  memcpy (config.mac, guest_mac, 6);
+  net = hv_virtio_net_new (&m->tp.platform, m->io_context, m->pci, &config, NULL);
+  g_assert_nonnull (net);
+  g_assert_true (hv_pci_load_state (m->pci, pci_state, NULL));
+  if (hv_virtio_net_load_state (net, state, version, error))
+    {
+      TestDriver d;
+      test_driver_probe (&d, m, 1);
+      link = (int) test_mmio_read (m, d.device + 6, 2);
+    }
+  hv_virtio_net_free (net);
+  test_machine_clear (m);
+  return link;
+}
+
+/* The cable is part of the saved state since version 2: a NIC saved with it out comes back with it out
+ * whatever the spec says; a version 1 section (without it) takes the spec's; a newer section is
+ * refused. */
+static void
+test_save_load_link (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) pci_state = NULL;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GVariant) old = NULL;
+  g_autoptr (GError) error = NULL;
+  GVariantDict dict;
+  TestMachine m2;
+
+  bring_up (f, 0, 4, RX_BUF_LEN);
+  hv_virtio_net_set_link (f->net, FALSE);
+  hv_virtio_net_set_paused (f->net, TRUE);
+  pci_state = g_variant_ref_sink (hv_pci_save_state (f->m.pci));
+  state = g_variant_ref_sink (vireo_test_state_through_bytes (hv_virtio_net_save_state (f->net)));
+
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, state, HV_VIRTIO_NET_STATE_VERSION, &error), ==, 0);
+  g_assert_no_error (error);
+  g_variant_dict_init (&dict, state);
+  g_variant_dict_remove (&dict, "link");
+  g_variant_dict_remove (&dict, "pairs");
+  old = g_variant_ref_sink (g_variant_dict_end (&dict));
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, old, 1, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_cmpint (link_after_load (&m2, pci_state, FALSE, old, 1, &error), ==, 0);
+  g_assert_no_error (error);
+  /* Version 2 without the field is broken, not old. */
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, old, 2, &error), ==, -1);
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+  g_clear_error (&error);
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, state, HV_VIRTIO_NET_STATE_VERSION + 1, &error), ==,
+                   -1);
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
 }
 
 /* ---- The option ROM ---- */
@@ -645,23 +752,214 @@ test_guest_address (Fixture *f, gconstpointer data)
   g_assert_false (hv_net_parse_dhcp_ack (copy, len, guest_mac, &address));
 }
 
+/* ---- Several queue pairs ---- */
+
+static TestQueue *
+mq_queue (Fixture *f, unsigned index)
+{
+  return index == 0 ? &f->rxq : index == 1 ? &f->txq : &f->queues[index];
+}
+
+/* @features with VERSION_1, every queue of the device's pairs and its control queue (queue i on MSI-X
+ * vector i), DRIVER_OK. */
+static void
+mq_bring_up (Fixture *f, uint64_t features)
+{
+  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | features));
+  for (unsigned i = 0; i < 2 * f->pairs + 1; i++)
+    {
+      uint64_t base = i == 0 ? RXQ_BASE : i == 1 ? TXQ_BASE : MQ_QUEUES_BASE + 0x1000ull * i;
+
+      test_driver_set_msix (&f->d, i, MSI_DATA (i));
+      test_queue_setup (mq_queue (f, i), &f->d, i, QUEUE_LEN, base, (uint16_t) i);
+    }
+  test_driver_set_status (&f->d, test_driver_status (&f->d) | HV_VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* Gives pair @pair @count receive buffers. */
+static void
+mq_give_rx (Fixture *f, unsigned pair, unsigned count)
+{
+  TestQueue *q = mq_queue (f, 2 * pair);
+
+  for (unsigned i = 0; i < count; i++)
+    {
+      uint64_t addr = (pair == 0 ? RX_BUFS : MQ_RX_BUFS + 0x10000ull * pair)
+                      + (uint64_t) RX_BUF_LEN * q->next_desc;
+      uint16_t head = test_queue_add (q, addr, RX_BUF_LEN, TRUE);
+
+      if (pair == 0)
+        f->rx_addr[head] = addr;
+      else
+        f->mq_rx_addr[pair][head] = addr;
+    }
+  test_queue_kick (q, 2);
+  test_machine_run_io (&f->m);
+}
+
+/* Sends @frame on pair @pair's transmit queue; returns once the device gave the buffer back. */
+static void
+mq_transmit (Fixture *f, unsigned pair, const uint8_t *frame, gsize len)
+{
+  TestQueue *q = mq_queue (f, 2 * pair + 1);
+  uint64_t addr = MQ_TX_BUFS + 0x8000ull * pair + 2048ull * (f->mq_tx[pair]++ % QUEUE_LEN);
+  uint8_t *buf = test_guest (&f->m, addr, HDR_LEN + len);
+  uint32_t id, used_len;
+
+  memset (buf, 0, HDR_LEN);
+  memcpy (buf + HDR_LEN, frame, len);
+  test_queue_add (q, addr, (uint32_t) (HDR_LEN + len), FALSE);
+  test_queue_kick (q, 2);
+  test_machine_run_io (&f->m);
+  g_assert_true (test_queue_get_used (q, &id, &used_len));
+}
+
+/* A command on the control queue from @buffers; the device's answer, or -1 when it returned the chain
+ * without one. */
+static int
+control (Fixture *f, const TestBuffer *buffers, unsigned n)
+{
+  TestQueue *q = mq_queue (f, 2 * f->pairs);
+  uint32_t id, len;
+
+  *test_guest (&f->m, CTRL_ACK, 1) = 0xee;
+  test_queue_add_chain (q, buffers, n);
+  test_queue_kick (q, 2);
+  test_machine_run_io (&f->m);
+  g_assert_true (test_queue_get_used (q, &id, &len));
+  g_assert_cmpuint (len, <=, 1);
+  return len == 1 ? *test_guest (&f->m, CTRL_ACK, 1) : -1;
+}
+
+/* VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET @pairs, as Linux sends it: class and command, the count, the ack. */
+static int
+set_pairs (Fixture *f, unsigned pairs)
+{
+  uint8_t *command = test_guest (&f->m, CTRL_BUF, 4);
+
+  command[0] = 4;
+  command[1] = 0;
+  command[2] = (uint8_t) pairs;
+  command[3] = (uint8_t) (pairs >> 8);
+  return control (f, (const TestBuffer[]){ { CTRL_BUF, 2 }, { CTRL_BUF + 2, 2 }, { CTRL_ACK, 1, TRUE } }, 3);
+}
+
+/* The device offers its pairs, with the control queue they need: MQ_PAIRS in max_virtqueue_pairs, two
+ * queues a pair and one more; MQ without the control queue is refused. */
+static void
+test_mq_offer (Fixture *f, gconstpointer data)
+{
+  uint64_t features = device_features (f);
+
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_MQ));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  g_assert_cmpuint (test_mmio_read (&f->m, f->d.device + 8, 2), ==, MQ_PAIRS);
+  g_assert_cmpuint (test_common_read (&f->d, 0x12, 2), ==, 2 * MQ_PAIRS + 1);
+  /* A vector for each queue, and one for configuration changes. */
+  g_assert_cmpuint (f->d.msix_vectors, ==, 2 * MQ_PAIRS + 2);
+  g_assert_false (
+      test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (F_MQ)));
+  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                   | HV_VIRTIO_FEATURE (F_MQ)
+                                                   | HV_VIRTIO_FEATURE (F_CTRL_VQ)));
+}
+
+/* The driver asks for every pair and sends on the second and third: each frame leaves (slirp answers
+ * the ARP requests, on the first pair, the NAT's only one), and each transmit queue interrupts on its own
+ * vector. */
+static void
+test_mq_pairs (Fixture *f, gconstpointer data)
+{
+  uint8_t frame[64];
+
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  mq_give_rx (f, 0, 4);
+  g_assert_cmpint (set_pairs (f, MQ_PAIRS), ==, 0);
+  g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (2 * MQ_PAIRS)), ==, 1);
+  for (unsigned pair = 1; pair < MQ_PAIRS; pair++)
+    {
+      HvVirtioNetStats stats;
+
+      mq_transmit (f, pair, frame, arp_request (frame, gateway_ip));
+      g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (2 * pair + 1)), ==, 1);
+      hv_virtio_net_get_stats (f->net, &stats);
+      g_assert_cmpuint (stats.tx_frames, ==, pair);
+      assert_arp_reply (f);
+      g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (0)), >=, 1);
+    }
+  g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (3)), ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* A hostile control queue: every malformed or unknown command is answered VIRTIO_NET_ERR, a command
+ * without room for the answer is returned untouched, and the device goes on. */
+static void
+test_mq_hostile_control (Fixture *f, gconstpointer data)
+{
+  uint8_t *command = test_guest (&f->m, CTRL_BUF, 8);
+
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  /* Pairs 0, one more than the device has, the protocol's largest. */
+  g_assert_cmpint (set_pairs (f, 0), ==, 1);
+  g_assert_cmpint (set_pairs (f, MQ_PAIRS + 1), ==, 1);
+  g_assert_cmpint (set_pairs (f, 0x8000), ==, 1);
+  g_assert_cmpint (set_pairs (f, 0xffff), ==, 1);
+  /* Too short, too long, nothing readable at all. */
+  memcpy (command, (const uint8_t[]){ 4, 0, 2, 0, 0, 0, 0, 0 }, 8);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 1 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 3 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 8 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_ACK, 1, TRUE } }, 1), ==, 1);
+  /* No room for the answer: not carried out. */
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 4 } }, 1), ==, -1);
+  /* Classes the device does not offer: RX mode, MAC filter, VLAN, announce, guest offloads; MQ's RSS
+   * and hash commands. */
+  for (unsigned class = 0; class < 8; class ++)
+    {
+      command[0] = (uint8_t) class;
+      command[1] = class == 4 ? 1 : 0;
+      g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 4 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+    }
+  command[0] = 4;
+  command[1] = 2;
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 4 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  /* An answer buffer outside RAM: the chain is refused, and the device needs a reset. */
+  g_assert_cmpint (set_pairs (f, 2), ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+  test_queue_add_chain (mq_queue (f, 2 * f->pairs),
+                        (const TestBuffer[]){ { CTRL_BUF, 4 }, { TEST_RAM_SIZE - 1, 2, TRUE } }, 2);
+  test_queue_kick (mq_queue (f, 2 * f->pairs), 2);
+  test_machine_run_io (&f->m);
+  g_assert_true (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+
+  /* Without MQ negotiated the command is refused too. */
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  g_assert_cmpint (set_pairs (f, 2), ==, 1);
+  g_assert_cmpint (set_pairs (f, 1), ==, 1);
+}
+
 /* ---- The TAP backend ---- */
 
 #define TAP_ETHERTYPE 0x88b5 /* IEEE local experimental */
 #define PACKET_HDR    10     /* struct virtio_net_hdr, as a packet socket gives and takes it */
 #define BRIDGE        "vireo-br0"
 
+/* A NIC with @pairs queue pairs on a TAP of as many queues (IFF_MULTI_QUEUE with more than one), and
+ * a packet socket on the TAP. */
 static void
-tap_setup (Fixture *f, gconstpointer data)
+setup_tap_pairs (Fixture *f, unsigned pairs)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *name = NULL;
-  HvVirtioNetConfig config = { .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1 };
+  HvVirtioNetConfig config = {
+    .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1, .queues = pairs, .tap_fds = f->tap_fds
+  };
   struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
   int one = 1;
 
   f->tftp_fd = -1;
   f->tap_fd = f->packet = -1;
+  f->pairs = pairs;
   test_machine_init (&f->m);
   if (!private_netns)
     {
@@ -669,18 +967,30 @@ tap_setup (Fixture *f, gconstpointer data)
                    "TAP)");
       return;
     }
-  f->tap_fd = hv_net_open_bridge_tap (BRIDGE, &name, &error);
+  g_assert_true (hv_net_open_bridge_taps (BRIDGE, pairs, f->tap_fds, &name, &error));
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (name, "vireo-tap"));
+  f->tap_fd = config.tap_fd = f->tap_fds[0];
   f->tap_name = g_strdup (name);
   f->packet = socket (AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons (ETH_P_ALL));
   g_assert_cmpint (f->packet, >=, 0);
   g_assert_no_errno (setsockopt (f->packet, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one));
   address.sll_ifindex = (int) if_nametoindex (name);
   g_assert_no_errno (bind (f->packet, (struct sockaddr *) &address, sizeof address));
-
-  config.tap_fd = f->tap_fd;
   add_nic (f, &config);
+}
+
+static void
+tap_setup (Fixture *f, gconstpointer data)
+{
+  setup_tap_pairs (f, 1);
+}
+
+/* Two queue pairs on a multiqueue TAP (one fd each). */
+static void
+tap_mq_setup (Fixture *f, gconstpointer data)
+{
+  setup_tap_pairs (f, 2);
 }
 
 /* What the host's side receives from the guest within @timeout_ms: header and frame; 0 for nothing. */
@@ -744,32 +1054,36 @@ test_frame (uint8_t *frame, gsize len, uint8_t tag)
   return len;
 }
 
-/* An IPv4 TCP segment of @payload bytes from the guest, its checksum left to do (the pseudo-header's sum
- * in the field, as a driver with CSUM puts it), behind a header asking for TSO in @mss-byte segments. */
+/* An IPv4 TCP segment (@protocol 6) or UDP datagram (17) of @payload bytes from the guest, its checksum
+ * left to do (the pseudo-header's sum in the field, as a driver with CSUM puts it), behind a header
+ * asking for TSO or USO in @size-byte segments. */
 static gsize
-tcp_gso_packet (uint8_t *packet, gsize payload, uint16_t mss)
+gso_packet (uint8_t *packet, uint8_t protocol, gsize payload, uint16_t size)
 {
-  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *tcp = ip + 20;
-  gsize ip_len = 20 + 20 + payload;
+  gboolean tcp = protocol == 6;
+  gsize l4_len = tcp ? 20 : 8;
+  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *l4 = ip + 20;
+  gsize ip_len = 20 + l4_len + payload;
+  unsigned check = tcp ? 16 : 6;
   uint32_t sum = 0;
 
   memset (packet, 0, HDR_LEN + 14 + ip_len);
-  hdr[0] = 1; /* NEEDS_CSUM */
-  hdr[1] = 1; /* GSO_TCPV4 */
-  hdr[2] = 54;
-  hdr[4] = (uint8_t) mss;
-  hdr[5] = (uint8_t) (mss >> 8);
-  hdr[6] = 34; /* csum_start */
-  hdr[8] = 16; /* csum_offset */
+  hdr[0] = 1;           /* NEEDS_CSUM */
+  hdr[1] = tcp ? 1 : 5; /* GSO_TCPV4, GSO_UDP_L4 */
+  hdr[2] = (uint8_t) (14 + 20 + l4_len);
+  hdr[4] = (uint8_t) size;
+  hdr[5] = (uint8_t) (size >> 8);
+  hdr[6] = 34;              /* csum_start */
+  hdr[8] = (uint8_t) check; /* csum_offset */
   memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
   memcpy (frame + 6, guest_mac, 6);
   frame[12] = 0x08;
   ip[0] = 0x45;
   ip[2] = (uint8_t) (ip_len >> 8);
   ip[3] = (uint8_t) ip_len;
-  ip[6] = 0x40; /* DF */
+  ip[6] = tcp ? 0x40 : 0; /* DF */
   ip[8] = 64;
-  ip[9] = 6;
+  ip[9] = protocol;
   memcpy (ip + 12, (const uint8_t[]){ 10, 77, 0, 2 }, 4);
   memcpy (ip + 16, (const uint8_t[]){ 10, 77, 0, 1 }, 4);
   for (unsigned i = 0; i < 20; i += 2)
@@ -778,20 +1092,28 @@ tcp_gso_packet (uint8_t *packet, gsize payload, uint16_t mss)
     sum = (sum & 0xffff) + (sum >> 16);
   ip[10] = (uint8_t) (~sum >> 8);
   ip[11] = (uint8_t) ~sum;
-  tcp[0] = 0x30;
-  tcp[1] = 0x39; /* 12345 */
-  tcp[3] = 80;
-  tcp[12] = 5 << 4;
-  tcp[13] = 0x18; /* PSH, ACK */
-  tcp[14] = 0xff;
-  tcp[15] = 0xff;
-  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + 6 + (uint32_t) (20 + payload);
+  l4[0] = 0x30;
+  l4[1] = 0x39; /* 12345 */
+  l4[3] = tcp ? 80 : 7;
+  if (tcp)
+    {
+      l4[12] = 5 << 4;
+      l4[13] = 0x18; /* PSH, ACK */
+      l4[14] = 0xff;
+      l4[15] = 0xff;
+    }
+  else
+    {
+      l4[4] = (uint8_t) ((8 + payload) >> 8);
+      l4[5] = (uint8_t) (8 + payload);
+    }
+  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + protocol + (uint32_t) (l4_len + payload);
   while (sum >> 16)
     sum = (sum & 0xffff) + (sum >> 16);
-  tcp[16] = (uint8_t) (sum >> 8);
-  tcp[17] = (uint8_t) sum;
+  l4[check] = (uint8_t) (sum >> 8);
+  l4[check + 1] = (uint8_t) sum;
   for (gsize i = 0; i < payload; i++)
-    tcp[20 + i] = (uint8_t) (i * 13);
+    l4[l4_len + i] = (uint8_t) (i * 13);
   return HDR_LEN + 14 + ip_len;
 }
 
@@ -855,7 +1177,7 @@ test_tap_tso_to_host (Fixture *f, gconstpointer data)
 
   SKIP_WITHOUT_TAP (f);
   bring_up (f, HV_VIRTIO_FEATURE (F_CSUM) | HV_VIRTIO_FEATURE (F_HOST_TSO4), 8, RX_BUF_LEN);
-  size = tcp_gso_packet (packet, 4000, 1448);
+  size = gso_packet (packet, 6, 4000, 1448);
   test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
   test_queue_kick (&f->txq, 2);
   test_machine_run_io (&f->m);
@@ -882,6 +1204,64 @@ test_tap_tso_to_host (Fixture *f, gconstpointer data)
   g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* USO where the kernel has it (TUNSETOFFLOAD takes TUN_F_USO4 | TUN_F_USO6, Linux 6.2): offered both
+ * ways then, and a UDP segment the guest hands over goes to the host as one GSO packet; a driver without
+ * HOST_USO has it dropped.  Where the kernel has not, none of the three is offered. */
+static void
+test_tap_uso (Fixture *f, gconstpointer data)
+{
+  g_autofree uint8_t *got = g_malloc (70000);
+  uint8_t *packet = test_guest (&f->m, BIG_BUF, 70000);
+  uint64_t features, uso;
+  HvVirtioNetStats stats;
+  gboolean kernel_has_uso;
+  uint32_t id, len;
+  gsize size;
+
+  SKIP_WITHOUT_TAP (f);
+  /* TUN_F_CSUM | TSO4 | TSO6 | USO4 | USO6, then none again (as the device leaves it before DRIVER_OK). */
+  kernel_has_uso = ioctl (f->tap_fd, TUNSETOFFLOAD, 0x01ul | 0x02 | 0x04 | 0x20 | 0x40) == 0;
+  g_assert_no_errno (ioctl (f->tap_fd, TUNSETOFFLOAD, 0ul));
+  features = device_features (f);
+  uso = HV_VIRTIO_FEATURE (F_HOST_USO) | HV_VIRTIO_FEATURE (F_GUEST_USO4) | HV_VIRTIO_FEATURE (F_GUEST_USO6);
+  g_assert_cmphex (features & uso, ==, kernel_has_uso ? uso : 0);
+  if (!kernel_has_uso)
+    {
+      g_test_skip ("this kernel's TAP has no UDP segmentation offload (Linux 6.2)");
+      return;
+    }
+  /* USO leans on checksum offload, as TSO does. */
+  g_assert_false (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                    | HV_VIRTIO_FEATURE (F_HOST_USO)));
+  g_assert_false (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                    | HV_VIRTIO_FEATURE (F_GUEST_USO4)));
+  /* One of the two guest directions: whole datagrams for it, which the kernel allows. */
+  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                   | HV_VIRTIO_FEATURE (F_GUEST_CSUM)
+                                                   | HV_VIRTIO_FEATURE (F_GUEST_USO4)));
+
+  test_driver_set_status (&f->d, 0);
+  bring_up (f, HV_VIRTIO_FEATURE (F_CSUM) | HV_VIRTIO_FEATURE (F_HOST_USO), 8, RX_BUF_LEN);
+  size = gso_packet (packet, 17, 3000, 1000);
+  test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
+  test_queue_kick (&f->txq, 2);
+  test_machine_run_io (&f->m);
+  g_assert_true (test_queue_get_used (&f->txq, &id, &len));
+  g_assert_cmpuint (host_receive (f, got, 70000, 2000), ==, PACKET_HDR + size - HDR_LEN);
+  g_assert_cmpuint (got[1], ==, 5);                  /* GSO_UDP_L4 */
+  g_assert_cmpuint (got[4] | got[5] << 8, ==, 1000); /* gso_size */
+  g_assert_cmpmem (got + PACKET_HDR, size - HDR_LEN, packet + HDR_LEN, size - HDR_LEN);
+
+  test_driver_set_status (&f->d, 0);
+  bring_up (f, HV_VIRTIO_FEATURE (F_CSUM), 8, RX_BUF_LEN);
+  test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
+  test_queue_kick (&f->txq, 2);
+  test_machine_run_io (&f->m);
+  hv_virtio_net_get_stats (f->net, &stats);
+  g_assert_cmpuint (stats.tx_dropped, ==, 1);
+  g_assert_cmpuint (host_receive (f, got, 70000, 200), ==, 0);
+}
+
 #define BIG_RX_BUFS 0x200000 /* BIG_RX_LEN each: 64 KiB GSO packets in QUEUE_LEN buffers */
 #define BIG_RX_LEN  0x2000
 
@@ -905,7 +1285,7 @@ assert_gso_to_guest (Fixture *f, gsize payload, uint32_t buffer_len)
     }
   test_queue_kick (&f->rxq, 2);
   test_machine_run_io (&f->m);
-  size = tcp_gso_packet (packet, payload, 1448);
+  size = gso_packet (packet, 6, payload, 1448);
   memcpy (header, packet, PACKET_HDR);
   host_send (f, header, packet + HDR_LEN, size - HDR_LEN);
   g_assert_true (wait_rx (f, 2000));
@@ -1104,6 +1484,171 @@ test_tap_deleted (Fixture *f, gconstpointer data)
   g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* A UDP datagram from the host's side to the guest, of flow @port: the kernel spreads flows over the
+ * TAP's attached queues by their hash. */
+static gsize
+udp_to_guest (uint8_t *frame, uint16_t port)
+{
+  uint8_t *ip = frame + 14, *udp = ip + 20;
+
+  memset (frame, 0, 14 + 20 + 8 + 16);
+  memcpy (frame, guest_mac, 6);
+  memcpy (frame + 6, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
+  frame[12] = 0x08;
+  ip[0] = 0x45;
+  ip[3] = 20 + 8 + 16;
+  ip[8] = 64;
+  ip[9] = 17;
+  memcpy (ip + 12, (const uint8_t[]){ 10, 77, 0, 1 }, 4);
+  memcpy (ip + 16, (const uint8_t[]){ 10, 77, 0, 2 }, 4);
+  udp[0] = (uint8_t) (port >> 8);
+  udp[1] = (uint8_t) port;
+  udp[3] = 7;
+  udp[5] = 8 + 16;
+  return 14 + 20 + 8 + 16;
+}
+
+/* Sends @n flows from the host's side and counts, per pair, the frames the guest gets within 2 s. */
+static void
+host_flows_to_pairs (Fixture *f, unsigned n, uint16_t first_port, unsigned *counts)
+{
+  gint64 end = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  unsigned total = 0;
+  uint8_t frame[128];
+
+  for (unsigned i = 0; i < n; i++)
+    host_send (f, NULL, frame, udp_to_guest (frame, (uint16_t) (first_port + i)));
+  memset (counts, 0, f->pairs * sizeof *counts);
+  while (total < n && g_get_monotonic_time () < end)
+    {
+      test_machine_run_io (&f->m);
+      for (unsigned pair = 0; pair < f->pairs; pair++)
+        {
+          uint32_t id, len;
+
+          while (test_queue_get_used (mq_queue (f, 2 * pair), &id, &len))
+            {
+              uint64_t addr = pair == 0 ? f->rx_addr[id] : f->mq_rx_addr[pair][id];
+
+              g_assert_cmpuint (len, ==, HDR_LEN + udp_to_guest (frame, 0));
+              g_assert_cmpmem (test_guest (&f->m, addr + HDR_LEN, 6), 6, guest_mac, 6);
+              counts[pair]++;
+              total++;
+            }
+        }
+      g_usleep (1000);
+    }
+  g_assert_cmpuint (total, ==, n);
+}
+
+/* A multiqueue TAP: the kernel sends to the first pair alone until the driver asks for two, then
+ * spreads flows over both; each pair transmits through its own queue; back to one pair, the second
+ * gets nothing again. */
+static void
+test_tap_mq (Fixture *f, gconstpointer data)
+{
+  uint8_t frame[200], got[2048];
+  unsigned counts[2];
+
+  SKIP_WITHOUT_TAP (f);
+  g_assert_true (device_features (f) & HV_VIRTIO_FEATURE (F_MQ));
+  g_assert_cmpuint (test_mmio_read (&f->m, f->d.device + 8, 2), ==, 2);
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  mq_give_rx (f, 0, QUEUE_LEN);
+  mq_give_rx (f, 1, QUEUE_LEN);
+
+  host_flows_to_pairs (f, 16, 1000, counts);
+  g_assert_cmpuint (counts[1], ==, 0);
+
+  g_assert_cmpint (set_pairs (f, 2), ==, 0);
+  mq_give_rx (f, 0, counts[0]);
+  /* 16 flows all hashed to the first queue: 1 in 65536. */
+  host_flows_to_pairs (f, 16, 2000, counts);
+  g_assert_cmpuint (counts[1], >, 0);
+  g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (2)), >, 0);
+
+  mq_transmit (f, 1, frame, test_frame (frame, sizeof frame, 9));
+  g_assert_cmpuint (host_receive (f, got, sizeof got, 2000), ==, PACKET_HDR + sizeof frame);
+  g_assert_cmpmem (got + PACKET_HDR, sizeof frame, frame, sizeof frame);
+
+  g_assert_cmpint (set_pairs (f, 1), ==, 0);
+  mq_give_rx (f, 0, counts[0]);
+  host_flows_to_pairs (f, 8, 3000, counts);
+  g_assert_cmpuint (counts[1], ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* A checkpoint of the driver's side: guest RAM and the rings as the test's driver keeps them. */
+typedef struct
+{
+  uint8_t *ram;
+  TestQueue rxq, txq;
+  TestQueue queues[2 * MQ_PAIRS + 1];
+} DriverSnapshot;
+
+static void
+driver_snapshot_take (Fixture *f, DriverSnapshot *snapshot)
+{
+  snapshot->ram = g_memdup2 (test_guest (&f->m, 0, TEST_RAM_SIZE), TEST_RAM_SIZE);
+  snapshot->rxq = f->rxq;
+  snapshot->txq = f->txq;
+  memcpy (snapshot->queues, f->queues, sizeof f->queues);
+}
+
+/* The paused NIC loads @state of @version, as a revert does: guest memory is the saved one again. */
+static void
+revert_to (Fixture *f, const DriverSnapshot *snapshot, GVariant *state, unsigned version)
+{
+  g_autoptr (GError) error = NULL;
+
+  hv_virtio_net_set_paused (f->net, TRUE);
+  memcpy (test_guest (&f->m, 0, TEST_RAM_SIZE), snapshot->ram, TEST_RAM_SIZE);
+  f->rxq = snapshot->rxq;
+  f->txq = snapshot->txq;
+  memcpy (f->queues, snapshot->queues, sizeof f->queues);
+  g_assert_true (hv_virtio_net_load_state (f->net, state, version, &error));
+  g_assert_no_error (error);
+  hv_virtio_net_set_paused (f->net, FALSE);
+}
+
+/* The pairs in use are saved: back to a state with two, the second TAP queue is attached again (the
+ * driver had gone down to one since), and flows reach both pairs; a version 1 section, from before
+ * pairs, gives one. */
+static void
+test_tap_mq_save_load (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GVariant) old = NULL;
+  DriverSnapshot snapshot;
+  GVariantDict dict;
+  unsigned counts[2];
+
+  SKIP_WITHOUT_TAP (f);
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  mq_give_rx (f, 0, QUEUE_LEN);
+  mq_give_rx (f, 1, QUEUE_LEN);
+  g_assert_cmpint (set_pairs (f, 2), ==, 0);
+  hv_virtio_net_set_paused (f->net, TRUE);
+  state = g_variant_ref_sink (vireo_test_state_through_bytes (hv_virtio_net_save_state (f->net)));
+  driver_snapshot_take (f, &snapshot);
+  hv_virtio_net_set_paused (f->net, FALSE);
+  g_variant_dict_init (&dict, state);
+  g_variant_dict_remove (&dict, "link");
+  g_variant_dict_remove (&dict, "pairs");
+  old = g_variant_ref_sink (g_variant_dict_end (&dict));
+
+  g_assert_cmpint (set_pairs (f, 1), ==, 0);
+  revert_to (f, &snapshot, state, HV_VIRTIO_NET_STATE_VERSION);
+  host_flows_to_pairs (f, 16, 5000, counts);
+  g_assert_cmpuint (counts[1], >, 0);
+
+  revert_to (f, &snapshot, old, 1);
+  host_flows_to_pairs (f, 8, 6000, counts);
+  g_assert_cmpuint (counts[1], ==, 0);
+  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
+  g_free (snapshot.ram);
+}
+
 /* The test's network namespace, with IPv6 off (the kernel would send router solicitations down the
  * TAP) and a bridge for the TAPs, left down: an up bridge sends IGMP reports down its ports, and the
  * packet socket sees the TAP's traffic before the bridge would. */
@@ -1143,15 +1688,22 @@ main (int argc, char **argv)
   ADD ("restricted", test_restricted, restricted_setup);
   ADD ("tftp", test_tftp, tftp_setup);
   ADD ("save-load", test_save_load, fixture_setup);
+  ADD ("save-load-link", test_save_load_link, fixture_setup);
   ADD ("guest-address", test_guest_address, fixture_setup);
   ADD ("rom", test_rom, fixture_setup);
+  ADD ("mq/offer", test_mq_offer, mq_setup);
+  ADD ("mq/pairs", test_mq_pairs, mq_setup);
+  ADD ("mq/hostile-control", test_mq_hostile_control, mq_setup);
   ADD ("tap/offer", test_tap_offer, tap_setup);
   ADD ("tap/frames", test_tap_frames, tap_setup);
   ADD ("tap/tso-to-host", test_tap_tso_to_host, tap_setup);
+  ADD ("tap/uso", test_tap_uso, tap_setup);
   ADD ("tap/gso-to-guest", test_tap_gso_to_guest, tap_setup);
   ADD ("tap/link", test_tap_link, tap_setup);
   ADD ("tap/rx-full", test_tap_rx_full, tap_setup);
   ADD ("tap/hostile", test_tap_hostile, tap_setup);
   ADD ("tap/deleted", test_tap_deleted, tap_setup);
+  ADD ("tap/mq", test_tap_mq, tap_mq_setup);
+  ADD ("tap/mq-save-load", test_tap_mq_save_load, tap_mq_setup);
   return g_test_run ();
 }
