@@ -32,7 +32,10 @@ struct _VireoDisplay
   gboolean session_failed;   /* this session already said why it ended */
   VireoDBusMachine *machine; /* open_machine()'s, or NULL */
   gboolean machine_was_up;
-  char *socket_path;         /* open_path()'s, or NULL */
+  char *socket_path;              /* open_path()'s, or NULL */
+  VireoDisplayOpenFunc open_func; /* open_with()'s, or NULL */
+  gpointer open_data;
+  GDestroyNotify open_destroy;
   GCancellable *cancellable; /* D-Bus calls for the current session */
   guint retry_source;
   guint retry_delay_ms;

@@ -1,6 +1,7 @@
-/* vireo-display-session.c — VireoDisplay's SPICE session: over Machine.OpenDisplay (one fd per channel)
- * or a unix socket, its main, display and inputs channels, the surface it shows, why it ended, and
- * reconnection with backoff while the machine runs (a guest reboot starts a new display server). */
+/* vireo-display-session.c — VireoDisplay's SPICE session: over Machine.OpenDisplay (one fd per channel),
+ * a unix socket or the caller's opener (one fd per channel too), its main, display and inputs channels,
+ * the surface it shows, why it ended, and reconnection with backoff while the machine runs (a guest
+ * reboot starts a new display server). */
 #include "vireo-display-private.h"
 
 #include <gio/gunixfdlist.h>
@@ -342,15 +343,26 @@ open_display_finish (VireoDBusMachine *machine, GAsyncResult *result, GError **e
   return g_unix_fd_list_get (fds, index, error);
 }
 
+/* The fd of a connection asked for through Machine.OpenDisplay or open_with()'s opener. */
+static int
+session_fd_finish (GObject *source, GAsyncResult *result, GError **error)
+{
+  if (VIREO_DBUS_IS_MACHINE (source))
+    {
+      count_call (VIREO_DBUS_MACHINE (source), -1);
+      return open_display_finish (VIREO_DBUS_MACHINE (source), result, error);
+    }
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
 static void
 on_channel_fd (GObject *source, GAsyncResult *result, gpointer data)
 {
   FdRequest *request = data;
   VireoDisplay *self = request->self;
   g_autoptr (GError) error = NULL;
-  int fd = open_display_finish (VIREO_DBUS_MACHINE (source), result, &error);
+  int fd = session_fd_finish (source, result, &error);
 
-  count_call (VIREO_DBUS_MACHINE (source), -1);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       fd_request_free (request);
@@ -380,13 +392,16 @@ on_open_fd (SpiceChannel *channel, int with_tls, VireoDisplay *self)
 {
   FdRequest *request;
 
-  if (self->machine == NULL)
+  if (self->machine == NULL && self->open_func == NULL)
     return;
   /* Every channel is a connection of its own to the machine's display server. */
   request = g_new0 (FdRequest, 1);
   request->self = g_object_ref (self);
   request->channel = g_object_ref (channel);
-  call_open_display (self, on_channel_fd, request);
+  if (self->open_func)
+    self->open_func (self->open_data, self->cancellable, on_channel_fd, request);
+  else
+    call_open_display (self, on_channel_fd, request);
 }
 
 static void
@@ -416,7 +431,7 @@ on_channel_new (SpiceSession *session, SpiceChannel *channel, VireoDisplay *self
   int id = 0;
 
   g_ptr_array_add (self->channels, g_object_ref (channel));
-  if (self->machine)
+  if (self->machine || self->open_func)
     g_signal_connect (channel, "open-fd", G_CALLBACK (on_open_fd), self);
   g_object_get (channel, "channel-id", &id, NULL);
 
@@ -568,9 +583,8 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (VireoDisplay) self = data;
   g_autoptr (GError) error = NULL;
-  int fd = open_display_finish (VIREO_DBUS_MACHINE (source), result, &error);
+  int fd = session_fd_finish (source, result, &error);
 
-  count_call (VIREO_DBUS_MACHINE (source), -1);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   if (fd < 0)
@@ -599,6 +613,12 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
 static void
 request_session (VireoDisplay *self)
 {
+  if (self->open_func)
+    {
+      vireo_display_update_state (self, VIREO_DISPLAY_CONNECTING);
+      self->open_func (self->open_data, self->cancellable, on_session_fd, g_object_ref (self));
+      return;
+    }
   if (!machine_is_up (self))
     {
       retry_or_give_up (self);
@@ -654,6 +674,11 @@ vireo_display_close (VireoDisplay *self)
       g_clear_object (&self->machine);
     }
   g_clear_pointer (&self->socket_path, g_free);
+  if (self->open_destroy)
+    self->open_destroy (self->open_data);
+  self->open_func = NULL;
+  self->open_data = NULL;
+  self->open_destroy = NULL;
   self->have_surface = FALSE;
   vireo_frame_clear (self->frame);
   vireo_display_update_guest_size (self, 0, 0);
@@ -695,6 +720,19 @@ vireo_display_open_path (VireoDisplay *self, const char *socket_path)
       vireo_display_update_error (self, _ ("Could not connect to the machine’s display"));
       vireo_display_update_state (self, VIREO_DISPLAY_DISCONNECTED);
     }
+}
+
+void
+vireo_display_open_with (VireoDisplay *self, VireoDisplayOpenFunc open, gpointer data, GDestroyNotify destroy)
+{
+  g_return_if_fail (VIREO_IS_DISPLAY (self));
+  g_return_if_fail (open != NULL);
+
+  vireo_display_close (self);
+  self->open_func = open;
+  self->open_data = data;
+  self->open_destroy = destroy;
+  request_session (self);
 }
 
 int
