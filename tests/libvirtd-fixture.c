@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
   g_autofree char *log = NULL;
   g_autofree char *uid = NULL;
   g_autofree char *gid = NULL;
+  g_autofree char *pid_file = NULL;
   static const char *const subdirs[] = { "run", "config", "cache", "home" };
 
   memset (d, 0, sizeof *d);
@@ -66,8 +68,22 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
   if (!vireo_test_require_programs (programs))
     return FALSE;
 
-  d->dir = g_dir_make_tmp ("vl-XXXXXX", &error);
-  g_assert_no_error (error);
+  /* The daemon's user must reach its folder: a temporary folder of the test's own that only root may
+   * enter (run-ui-test.sh makes one, and ends whatever has it in its command line) is opened to be passed
+   * through; another one is left alone for /tmp. */
+  {
+    struct stat st;
+    const char *tmp = g_get_tmp_dir ();
+    g_autofree char *template = NULL;
+
+    if (stat (tmp, &st) == 0 && (st.st_mode & S_IXOTH) == 0 && g_str_has_prefix (tmp, "/tmp/vu-"))
+      chmod (tmp, (st.st_mode & 07777) | S_IXOTH);
+    else if (stat (tmp, &st) != 0 || (st.st_mode & S_IXOTH) == 0)
+      tmp = "/tmp";
+    template = g_build_filename (tmp, "vl-XXXXXX", NULL);
+    d->dir = g_mkdtemp (g_steal_pointer (&template));
+    g_assert_nonnull (d->dir);
+  }
   g_assert_cmpint (chmod (d->dir, 0755), ==, 0);
   make_owned_dir (d->dir, nobody->pw_uid, nobody->pw_gid);
   for (gsize i = 0; i < G_N_ELEMENTS (subdirs); i++)
@@ -95,8 +111,10 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
   g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
   uid = g_strdup_printf ("--reuid=%u", (unsigned) nobody->pw_uid);
   gid = g_strdup_printf ("--regid=%u", (unsigned) nobody->pw_gid);
+  /* The folder in its command line too: a test runner that ends what mentions it ends the daemon. */
+  pid_file = g_build_filename (d->dir, "libvirtd.pid", NULL);
   d->libvirtd = g_subprocess_launcher_spawn (launcher, &error, "setpriv", uid, gid, "--clear-groups", "--",
-                                             libvirtd, NULL);
+                                             libvirtd, "--pid-file", pid_file, NULL);
   g_assert_no_error (error);
   if (!vireo_test_wait_until (socket_exists, d, LIBVIRTD_START_SECONDS))
     {
