@@ -147,8 +147,23 @@ update (VireoLibvirtDisplay *self)
 {
   const char *name = vireo_libvirt_domain_get_name (self->domain);
   VireoLibvirtDomainState state = vireo_libvirt_domain_get_state (self->domain);
+  VireoLibvirtHost *host = vireo_libvirt_domain_get_host (self->domain);
   g_autofree char *title = NULL;
 
+  if (host == NULL || !vireo_libvirt_host_get_available (host))
+    {
+      self->opened = FALSE;
+      vireo_display_close (self->display);
+      title = g_strdup_printf (_ ("“%s” cannot be reached"), name);
+      show_message (self, title, _ ("The connection to its host is closed."));
+      return;
+    }
+  if (state == VIREO_LIBVIRT_DOMAIN_UNKNOWN)
+    {
+      title = g_strdup_printf (_ ("Connecting to “%s”…"), name);
+      show_message (self, title, NULL);
+      return;
+    }
   if (state != VIREO_LIBVIRT_DOMAIN_RUNNING && state != VIREO_LIBVIRT_DOMAIN_PAUSED)
     {
       self->opened = FALSE;
@@ -336,7 +351,8 @@ vireo_libvirt_display_new (VireoLibvirtDomain *domain)
   self->domain = g_object_ref (domain);
   gtk_window_set_title (GTK_WINDOW (self), vireo_libvirt_domain_get_name (domain));
   adw_window_title_set_title (self->title, vireo_libvirt_domain_get_name (domain));
-  adw_window_title_set_subtitle (self->title, vireo_libvirt_host_get_title (host));
+  if (host)
+    adw_window_title_set_subtitle (self->title, vireo_libvirt_host_get_title (host));
   g_signal_connect (domain, "notify::state", G_CALLBACK (on_domain_state), self);
   read_graphics (self);
   update (self);

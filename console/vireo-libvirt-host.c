@@ -10,7 +10,7 @@ struct _VireoLibvirtDomain
 {
   GObject parent_instance;
 
-  VireoLibvirtHost *host; /* not owned: the host outlives the items it lists */
+  VireoLibvirtHost *host; /* weak: a display window may keep the domain longer than the host lives */
   GVirDomain *gvir;
   char *name;
   char *uuid;
@@ -31,6 +31,7 @@ struct _VireoLibvirtHost
   gboolean available;
   char *status;
   GVirConnection *connection;
+  virConnectPtr handle; /* the connection's, for libvirt's close callback (libvirt-gobject has none) */
   GCancellable *cancellable;
   GListStore *domains;
 };
@@ -144,6 +145,7 @@ domain_new (VireoLibvirtHost *host, GVirDomain *gvir)
   };
 
   self->host = host;
+  g_object_add_weak_pointer (G_OBJECT (host), (gpointer *) &self->host);
   self->gvir = g_object_ref (gvir);
   self->name = g_strdup (gvir_domain_get_name (gvir));
   self->uuid = g_strdup (gvir_domain_get_uuid (gvir));
@@ -158,6 +160,8 @@ vireo_libvirt_domain_finalize (GObject *object)
 {
   VireoLibvirtDomain *self = VIREO_LIBVIRT_DOMAIN (object);
 
+  if (self->host)
+    g_object_remove_weak_pointer (G_OBJECT (self->host), (gpointer *) &self->host);
   g_clear_object (&self->gvir);
   g_free (self->name);
   g_free (self->uuid);
@@ -524,9 +528,25 @@ static void
 on_connection_closed (GVirConnection *connection, VireoLibvirtHost *self)
 {
   g_autofree char *status = g_strdup_printf (_ ("The connection to %s was lost"), self->uri);
+  GListModel *domains = G_LIST_MODEL (self->domains);
 
-  g_list_store_remove_all (self->domains);
   host_set_status (self, FALSE, status);
+  /* What we knew of the domains no longer holds (their display windows stop showing them). */
+  for (guint i = 0; i < g_list_model_get_n_items (domains); i++)
+    {
+      g_autoptr (VireoLibvirtDomain) domain = g_list_model_get_item (domains, i);
+      domain->state_serial++;
+      domain_set_state (domain, VIREO_LIBVIRT_DOMAIN_UNKNOWN);
+    }
+  g_list_store_remove_all (self->domains);
+}
+
+/* libvirtd went away or the transport broke. */
+static void
+on_libvirt_closed (virConnectPtr handle, int reason, void *data)
+{
+  if (reason != VIR_CONNECT_CLOSE_REASON_CLIENT)
+    on_connection_closed (NULL, data);
 }
 
 static void
@@ -572,6 +592,12 @@ on_opened (GObject *source, GAsyncResult *result, gpointer data)
       connection_failed (self, error);
       return;
     }
+  if (GVIR_CONNECTION (source) != self->connection)
+    return;
+  /* No reference for libvirt: the callback is unregistered before the host goes. */
+  g_object_get (source, "handle", &self->handle, NULL);
+  if (self->handle && virConnectRegisterCloseCallback (self->handle, on_libvirt_closed, self, NULL) < 0)
+    g_clear_pointer (&self->handle, virConnectClose);
   gvir_connection_fetch_domains_async (GVIR_CONNECTION (source), self->cancellable, on_fetched,
                                        g_object_ref (self));
 }
@@ -581,6 +607,11 @@ host_disconnect (VireoLibvirtHost *self)
 {
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
+  if (self->handle)
+    {
+      virConnectUnregisterCloseCallback (self->handle, on_libvirt_closed);
+      g_clear_pointer (&self->handle, virConnectClose);
+    }
   if (self->connection)
     {
       g_signal_handlers_disconnect_by_data (self->connection, self);

@@ -65,6 +65,7 @@ const char *vireo_libvirt_domain_get_state_label (VireoLibvirtDomain *self);
 /* "busy": an action of ours is under way. */
 gboolean vireo_libvirt_domain_get_busy (VireoLibvirtDomain *self);
 GVirDomain *vireo_libvirt_domain_get_gvir (VireoLibvirtDomain *self);
+/* The host that lists the domain; NULL once that host is gone. */
 VireoLibvirtHost *vireo_libvirt_domain_get_host (VireoLibvirtDomain *self);
 
 /* Whether @action applies to the domain in its state now. */

@@ -2,6 +2,7 @@
  * host's title and status, its domain list following libvirt's events, and each action taking a QEMU
  * domain to the state libvirt (asked through virsh) then reports. */
 #include <glib/gi18n.h>
+#include <signal.h>
 
 #include "libvirtd-fixture.h"
 #include "test-util.h"
@@ -121,6 +122,12 @@ test_domains_follow_events (void)
   g_assert_nonnull (undefined);
   VIREO_TEST_WAIT_FOR (find_named (host, "another") == NULL, "an undefined domain to go", WAIT_SECONDS);
   g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (host)), ==, 1);
+
+  /* The daemon going away is a lost connection, not an empty host. */
+  g_subprocess_send_signal (d.libvirtd, SIGTERM);
+  VIREO_TEST_WAIT_FOR (!vireo_libvirt_host_get_available (host), "the connection to be lost", WAIT_SECONDS);
+  g_assert_nonnull (strstr (vireo_libvirt_host_get_status (host), "was lost"));
+  g_assert_nonnull (strstr (vireo_libvirt_host_get_status (host), d.uri));
 
   g_clear_object (&host);
   vireo_test_libvirtd_stop (&d);
