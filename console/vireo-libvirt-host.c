@@ -603,6 +603,13 @@ on_opened (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static void
+close_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  gvir_connection_close (data);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
 host_disconnect (VireoLibvirtHost *self)
 {
   g_cancellable_cancel (self->cancellable);
@@ -616,7 +623,12 @@ host_disconnect (VireoLibvirtHost *self)
     {
       g_signal_handlers_disconnect_by_data (self->connection, self);
       if (gvir_connection_is_open (self->connection))
-        gvir_connection_close (self->connection);
+        {
+          /* Closing tells the daemon, a round trip across the network for a remote host. */
+          g_autoptr (GTask) task = g_task_new (NULL, NULL, NULL, NULL);
+          g_task_set_task_data (task, g_object_ref (self->connection), g_object_unref);
+          g_task_run_in_thread (task, close_thread);
+        }
       g_clear_object (&self->connection);
     }
   g_list_store_remove_all (self->domains);
