@@ -5,6 +5,7 @@
 #include "vireo-libvirt-host.h"
 
 #include <glib/gi18n.h>
+#include <signal.h>
 
 struct _VireoLibvirtDomain
 {
@@ -645,6 +646,9 @@ host_connect (VireoLibvirtHost *self)
   if (g_once_init_enter (&initialised))
     {
       gvir_init_object_check (NULL, NULL, &init_error);
+      /* libvirt's client writes to its socket with write(): a daemon gone (or an ssh transport broken)
+       * must end the connection, not the app, as libvirt asks of its applications. */
+      signal (SIGPIPE, SIG_IGN);
       g_once_init_leave (&initialised, 1);
     }
   if (init_error)

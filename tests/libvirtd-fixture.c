@@ -34,12 +34,10 @@ make_owned_dir (const char *path, uid_t uid, gid_t gid)
   g_assert_cmpint (chown (path, uid, gid), ==, 0);
 }
 
-gboolean
-vireo_test_libvirtd_start (VireoTestLibvirtd *d)
+/* libvirtd as nobody in session mode on the folder, waited for until it answers. */
+void
+vireo_test_libvirtd_restart (VireoTestLibvirtd *d)
 {
-  static const char *const programs[] = { "setpriv", "virsh", "qemu-system-x86_64", NULL };
-  const char *libvirtd = g_file_test ("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE) ? "/usr/sbin/libvirtd"
-                                                                                       : NULL;
   struct passwd *nobody = getpwnam ("nobody");
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GError) error = NULL;
@@ -47,6 +45,53 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
   g_autofree char *uid = NULL;
   g_autofree char *gid = NULL;
   g_autofree char *pid_file = NULL;
+
+  if (d->libvirtd)
+    {
+      g_subprocess_send_signal (d->libvirtd, SIGTERM);
+      g_subprocess_wait (d->libvirtd, NULL, NULL);
+      g_clear_object (&d->libvirtd);
+    }
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_set_environ (launcher, NULL);
+  g_subprocess_launcher_setenv (launcher, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin", TRUE);
+  {
+    g_autofree char *home = g_build_filename (d->dir, "home", NULL);
+    g_autofree char *run = g_build_filename (d->dir, "run", NULL);
+    g_autofree char *config = g_build_filename (d->dir, "config", NULL);
+    g_autofree char *cache = g_build_filename (d->dir, "cache", NULL);
+    g_subprocess_launcher_setenv (launcher, "HOME", home, TRUE);
+    g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", run, TRUE);
+    g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
+    g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache, TRUE);
+  }
+  log = g_build_filename (d->dir, "libvirtd.log", NULL);
+  g_subprocess_launcher_set_stdout_file_path (launcher, log);
+  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  uid = g_strdup_printf ("--reuid=%u", (unsigned) nobody->pw_uid);
+  gid = g_strdup_printf ("--regid=%u", (unsigned) nobody->pw_gid);
+  /* The folder in its command line too: a test runner that ends what mentions it ends the daemon. */
+  pid_file = g_build_filename (d->dir, "libvirtd.pid", NULL);
+  d->libvirtd = g_subprocess_launcher_spawn (launcher, &error, "setpriv", uid, gid, "--clear-groups", "--",
+                                             "/usr/sbin/libvirtd", "--pid-file", pid_file, NULL);
+  g_assert_no_error (error);
+  if (!vireo_test_wait_until (socket_exists, d, LIBVIRTD_START_SECONDS))
+    {
+      g_autofree char *said = NULL;
+      g_file_get_contents (log, &said, NULL, NULL);
+      g_printerr ("libvirtd said:\n%s\n", said ? said : "");
+      g_error ("libvirtd did not answer at %s within %d s", d->uri, LIBVIRTD_START_SECONDS);
+    }
+}
+
+gboolean
+vireo_test_libvirtd_start (VireoTestLibvirtd *d)
+{
+  static const char *const programs[] = { "setpriv", "virsh", "qemu-system-x86_64", NULL };
+  const char *libvirtd = g_file_test ("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE) ? "/usr/sbin/libvirtd"
+                                                                                       : NULL;
+  struct passwd *nobody = getpwnam ("nobody");
+  g_autoptr (GError) error = NULL;
   static const char *const subdirs[] = { "run", "config", "cache", "home" };
 
   memset (d, 0, sizeof *d);
@@ -93,36 +138,7 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
     }
   d->uri = g_strdup_printf ("qemu+unix:///session?socket=%s/run/libvirt/libvirt-sock", d->dir);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_set_environ (launcher, NULL);
-  g_subprocess_launcher_setenv (launcher, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin", TRUE);
-  {
-    g_autofree char *home = g_build_filename (d->dir, "home", NULL);
-    g_autofree char *run = g_build_filename (d->dir, "run", NULL);
-    g_autofree char *config = g_build_filename (d->dir, "config", NULL);
-    g_autofree char *cache = g_build_filename (d->dir, "cache", NULL);
-    g_subprocess_launcher_setenv (launcher, "HOME", home, TRUE);
-    g_subprocess_launcher_setenv (launcher, "XDG_RUNTIME_DIR", run, TRUE);
-    g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config, TRUE);
-    g_subprocess_launcher_setenv (launcher, "XDG_CACHE_HOME", cache, TRUE);
-  }
-  log = g_build_filename (d->dir, "libvirtd.log", NULL);
-  g_subprocess_launcher_set_stdout_file_path (launcher, log);
-  g_subprocess_launcher_set_flags (launcher, G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  uid = g_strdup_printf ("--reuid=%u", (unsigned) nobody->pw_uid);
-  gid = g_strdup_printf ("--regid=%u", (unsigned) nobody->pw_gid);
-  /* The folder in its command line too: a test runner that ends what mentions it ends the daemon. */
-  pid_file = g_build_filename (d->dir, "libvirtd.pid", NULL);
-  d->libvirtd = g_subprocess_launcher_spawn (launcher, &error, "setpriv", uid, gid, "--clear-groups", "--",
-                                             libvirtd, "--pid-file", pid_file, NULL);
-  g_assert_no_error (error);
-  if (!vireo_test_wait_until (socket_exists, d, LIBVIRTD_START_SECONDS))
-    {
-      g_autofree char *said = NULL;
-      g_file_get_contents (log, &said, NULL, NULL);
-      g_printerr ("libvirtd said:\n%s\n", said ? said : "");
-      g_error ("libvirtd did not answer at %s within %d s", d->uri, LIBVIRTD_START_SECONDS);
-    }
+  vireo_test_libvirtd_restart (d);
   return TRUE;
 }
 

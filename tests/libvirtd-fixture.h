@@ -16,6 +16,8 @@ typedef struct
 /* Starts the daemon and waits until it answers.  FALSE, with the test marked skipped and the reason said,
  * when the test does not run as root, or libvirtd (libvirt-daemon-driver-qemu), virsh or QEMU is missing. */
 gboolean vireo_test_libvirtd_start (VireoTestLibvirtd *d);
+/* Ends the daemon if it runs and starts it again on the same folder (the domains stay defined). */
+void vireo_test_libvirtd_restart (VireoTestLibvirtd *d);
 /* Ends the domains' QEMUs and the daemon and removes the folder. */
 void vireo_test_libvirtd_stop (VireoTestLibvirtd *d);
 

@@ -128,6 +128,13 @@ test_domains_follow_events (void)
   VIREO_TEST_WAIT_FOR (!vireo_libvirt_host_get_available (host), "the connection to be lost", WAIT_SECONDS);
   g_assert_nonnull (strstr (vireo_libvirt_host_get_status (host), "was lost"));
   g_assert_nonnull (strstr (vireo_libvirt_host_get_status (host), d.uri));
+  g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (host)), ==, 0);
+
+  /* Reconnect (the page's button) once the daemon is back. */
+  vireo_test_libvirtd_restart (&d);
+  vireo_libvirt_host_reconnect (host);
+  VIREO_TEST_WAIT_FOR (vireo_libvirt_host_get_available (host), "the host to be listed again", WAIT_SECONDS);
+  g_assert_nonnull (vireo_libvirt_host_find_domain (host, uuid));
 
   g_clear_object (&host);
   vireo_test_libvirtd_stop (&d);
