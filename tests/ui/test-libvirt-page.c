@@ -1,7 +1,7 @@
 /* test-libvirt-page.c — a libvirt host's page (VireoLibvirtPage) against a libvirtd of the test's own
  * (libvirtd-fixture.c): the domains with their state and only the buttons that apply, the buttons driving
  * libvirt, a failure told in a toast naming the domain, the domain's SPICE display in its window with the
- * guest's own pixels, what the window says for a domain without SPICE, and an unreachable host. */
+ * guest's own pixels and keys reaching the guest, what the window says for a domain without SPICE, and an unreachable host. */
 #include <adwaita.h>
 #include <unistd.h>
 
@@ -210,6 +210,13 @@ test_page (void)
   g_clear_object (&shot);
   shot = vireo_ui_render (page, "libvirt-page-running");
 
+  /* Keys typed in the window reach the guest's keyboard: 'a' is XT 0x1e, then its release 0x9e. */
+  VIREO_TEST_WAIT_FOR (vireo_test_libvirtd_serial_has (&d, "tiny", "display: input ready"),
+                       "the guest to be ready", WAIT_SECONDS);
+  g_assert_cmpuint (vireo_display_type_text (display, "a"), ==, 0);
+  VIREO_TEST_WAIT_FOR (vireo_test_libvirtd_serial_has (&d, "tiny", "key: ps2 0x9e"),
+                       "the key to reach the guest", WAIT_SECONDS);
+
   /* Pause and resume from the row. */
   click (row, "pause");
   wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_PAUSED);
@@ -223,8 +230,6 @@ test_page (void)
   wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
 
   /* Shut down (the guest powers off on the power button): the window says why there is nothing to show. */
-  VIREO_TEST_WAIT_FOR (vireo_test_libvirtd_serial_has (&d, "tiny", "display: input ready"),
-                       "the guest to be ready", WAIT_SECONDS);
   click (row, "shut-down");
   wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
   g_clear_pointer (&state, g_free);
