@@ -1,7 +1,7 @@
 /* vireo-libvirt-page.c — a libvirt host's page in the manager window: one row per domain with its state
  * and only the buttons that apply to it (the "libvirt.*" actions, each with the domain's UUID), a toast
- * (in the window's AdwToastOverlay) naming the domain when an action fails, the domains' display windows, and a status page with Reconnect
- * while the host cannot be reached. */
+ * (in the window's AdwToastOverlay) naming the domain when an action fails, the domains' display
+ * windows, and a status page with Reconnect while the host cannot be reached. */
 #include "vireo-libvirt-page.h"
 
 #include <glib/gi18n.h>
@@ -93,6 +93,7 @@ action_button (GtkWidget *box, const char *name, const char *icon, const char *t
 
   gtk_widget_set_name (button, name);
   gtk_widget_set_tooltip_text (button, tooltip);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL, tooltip, -1);
   gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (button, "flat");
   gtk_actionable_set_action_name (GTK_ACTIONABLE (button), action);
@@ -135,6 +136,8 @@ create_row (gpointer item, gpointer data)
   gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (widgets->more), "view-more-symbolic");
   gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (widgets->more), G_MENU_MODEL (menu));
   gtk_widget_set_tooltip_text (widgets->more, _ ("More"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (widgets->more), GTK_ACCESSIBLE_PROPERTY_LABEL, _ ("More"),
+                                  -1);
   gtk_widget_set_valign (widgets->more, GTK_ALIGN_CENTER);
   gtk_widget_add_css_class (widgets->more, "flat");
   gtk_box_append (GTK_BOX (box), widgets->more);
@@ -173,7 +176,6 @@ on_action_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (VireoLibvirtPage) self = data;
   g_autoptr (GError) error = NULL;
-
   GtkWidget *overlay;
 
   if (vireo_libvirt_domain_run_finish (VIREO_LIBVIRT_DOMAIN (source), result, &error))
@@ -187,7 +189,7 @@ on_action_done (GObject *source, GAsyncResult *result, gpointer data)
       adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), toast);
     }
   else
-    g_warning ("%s", error->message);
+    g_message ("%s", error->message); /* the page was taken out of its window meanwhile */
 }
 
 static void
