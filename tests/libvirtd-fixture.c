@@ -87,7 +87,7 @@ vireo_test_libvirtd_restart (VireoTestLibvirtd *d)
 gboolean
 vireo_test_libvirtd_start (VireoTestLibvirtd *d)
 {
-  static const char *const programs[] = { "setpriv", "virsh", "qemu-system-x86_64", NULL };
+  static const char *const programs[] = { "setpriv", "virsh", "qemu-system-x86_64", "socat", NULL };
   const char *libvirtd = g_file_test ("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE) ? "/usr/sbin/libvirtd"
                                                                                        : NULL;
   struct passwd *nobody = getpwnam ("nobody");
@@ -182,8 +182,16 @@ vireo_test_virsh (VireoTestLibvirtd *d, ...)
 }
 
 char *
-vireo_test_libvirtd_define (VireoTestLibvirtd *d, const char *name, const char *guest, gboolean spice)
+vireo_test_libvirtd_define (VireoTestLibvirtd *d, const char *name, const char *guest,
+                            VireoTestGraphics graphics)
 {
+  static const char *const graphics_xml[] = {
+    [VIREO_TEST_NO_GRAPHICS] = "",
+    [VIREO_TEST_SPICE] = "    <graphics type='spice'><listen type='none'/></graphics>\n",
+    [VIREO_TEST_SPICE_TCP]
+    = "    <graphics type='spice' autoport='yes'><listen type='address' address='127.0.0.1'/>"
+      "</graphics>\n",
+  };
   g_autofree char *guest_path = vireo_test_guest_path (guest);
   g_autofree char *kernel = g_strdup_printf ("%s/%s.elf", d->dir, guest);
   g_autofree char *xml_path = g_strdup_printf ("%s/%s.xml", d->dir, name);
@@ -212,8 +220,7 @@ vireo_test_libvirtd_define (VireoTestLibvirtd *d, const char *name, const char *
                          "    <memballoon model='none'/>\n"
                          "  </devices>\n"
                          "</domain>\n",
-                         name, kernel, d->dir, name,
-                         spice ? "    <graphics type='spice'><listen type='none'/></graphics>\n" : "");
+                         name, kernel, d->dir, name, graphics_xml[graphics]);
   g_assert_true (g_file_set_contents (xml_path, xml, -1, NULL));
   defined = vireo_test_virsh (d, "define", xml_path, NULL);
   g_assert_nonnull (defined);
@@ -236,4 +243,16 @@ vireo_test_libvirtd_serial_has (VireoTestLibvirtd *d, const char *name, const ch
 {
   g_autofree char *output = vireo_test_libvirtd_serial (d, name);
   return strstr (output, needle) != NULL;
+}
+
+char *
+vireo_test_libvirtd_remote_uri (VireoTestLibvirtd *d)
+{
+  g_autofree char *tunnel = g_build_filename (d->dir, "tunnel", NULL);
+  g_autofree char *script = g_strdup_printf (
+      "#!/bin/sh\nexec socat - UNIX-CONNECT:%s/run/libvirt/libvirt-sock\n", d->dir);
+
+  g_assert_true (g_file_set_contents (tunnel, script, -1, NULL));
+  g_assert_cmpint (chmod (tunnel, 0755), ==, 0);
+  return g_strdup_printf ("qemu+ext://127.0.0.1/session?command=%s", tunnel);
 }

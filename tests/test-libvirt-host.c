@@ -100,7 +100,7 @@ test_domains_follow_events (void)
 
   if (!vireo_test_libvirtd_start (&d))
     return;
-  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", TRUE);
+  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", VIREO_TEST_SPICE);
   g_assert_nonnull (uuid);
 
   host = vireo_libvirt_host_new (d.uri);
@@ -114,7 +114,7 @@ test_domains_follow_events (void)
   g_assert_cmpstr (vireo_libvirt_domain_get_state_label (domain), ==, "Off");
 
   /* Defined and undefined by someone else: the list follows libvirt's events. */
-  second = vireo_test_libvirtd_define (&d, "another", "hello", FALSE);
+  second = vireo_test_libvirtd_define (&d, "another", "hello", VIREO_TEST_NO_GRAPHICS);
   VIREO_TEST_WAIT_FOR (find_named (host, "another") != NULL, "a domain defined elsewhere to appear",
                        WAIT_SECONDS);
   g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (host)), ==, 2);
@@ -158,7 +158,7 @@ test_actions (void)
 
   if (!vireo_test_libvirtd_start (&d))
     return;
-  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", TRUE);
+  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", VIREO_TEST_SPICE);
   host = vireo_libvirt_host_new (d.uri);
   VIREO_TEST_WAIT_FOR (vireo_libvirt_host_get_available (host), "the host to be listed", WAIT_SECONDS);
   domain = vireo_libvirt_host_find_domain (host, uuid);

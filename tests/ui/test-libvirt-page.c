@@ -1,7 +1,8 @@
 /* test-libvirt-page.c — a libvirt host's page (VireoLibvirtPage) against a libvirtd of the test's own
  * (libvirtd-fixture.c): the domains with their state and only the buttons that apply, the buttons driving
  * libvirt, a failure told in a toast naming the domain, the domain's SPICE display in its window with the
- * guest's own pixels and keys reaching the guest, what the window says for a domain without SPICE, and an unreachable host. */
+ * guest's own pixels and keys reaching the guest (through virDomainOpenGraphicsFD, and as for a remote
+ * host through the SPICE port), what the window says for a domain without SPICE, and an unreachable host. */
 #include <adwaita.h>
 #include <unistd.h>
 
@@ -141,9 +142,9 @@ test_page (void)
 
   if (!vireo_test_libvirtd_start (&d))
     return;
-  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", TRUE);
-  plain_uuid = vireo_test_libvirtd_define (&d, "plain", "display", FALSE);
-  broken_uuid = vireo_test_libvirtd_define (&d, "broken", "hello", FALSE);
+  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", VIREO_TEST_SPICE);
+  plain_uuid = vireo_test_libvirtd_define (&d, "plain", "display", VIREO_TEST_NO_GRAPHICS);
+  broken_uuid = vireo_test_libvirtd_define (&d, "broken", "hello", VIREO_TEST_NO_GRAPHICS);
   /* A kernel gone since the domain was defined: libvirt refuses to start it. */
   kernel = g_strdup_printf ("%s/hello.elf", d.dir);
   g_assert_cmpint (unlink (kernel), ==, 0);
@@ -267,6 +268,63 @@ test_page (void)
   vireo_test_libvirtd_stop (&d);
 }
 
+/* A host across the network (as qemu+ssh:// is): no fd passes, so the display is reached at the host's
+ * address and the domain's SPICE port. */
+static void
+test_remote_display (void)
+{
+  VireoTestLibvirtd d;
+  g_autoptr (VireoLibvirtHost) host = NULL;
+  g_autofree char *uri = NULL;
+  g_autofree char *uuid = NULL;
+  g_autoptr (GdkTexture) shot = NULL;
+  GtkWidget *window, *toasts, *page, *row;
+  GtkWindow *display_window;
+  VireoLibvirtDomain *domain;
+  VireoDisplay *display;
+
+  if (!vireo_test_libvirtd_start (&d))
+    return;
+  uuid = vireo_test_libvirtd_define (&d, "net", "display", VIREO_TEST_SPICE_TCP);
+  uri = vireo_test_libvirtd_remote_uri (&d);
+  host = vireo_libvirt_host_new (uri);
+  g_assert_false (vireo_libvirt_host_get_local (host));
+  g_assert_cmpstr (vireo_libvirt_host_get_title (host), ==, "QEMU/KVM (session) on 127.0.0.1");
+
+  window = adw_window_new ();
+  gtk_window_set_default_size (GTK_WINDOW (window), 900, 600);
+  page = vireo_libvirt_page_new (host);
+  toasts = adw_toast_overlay_new ();
+  adw_toast_overlay_set_child (ADW_TOAST_OVERLAY (toasts), page);
+  adw_window_set_content (ADW_WINDOW (window), toasts);
+  gtk_window_present (GTK_WINDOW (window));
+
+  VIREO_TEST_WAIT_FOR ((row = find_row (page, "net")), "the domain's row", WAIT_SECONDS);
+  domain = vireo_libvirt_host_find_domain (host, uuid);
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  click (row, "start");
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
+  click (row, "connect");
+  display_window = vireo_libvirt_page_get_display_window (VIREO_LIBVIRT_PAGE (page), uuid);
+  g_assert_nonnull (display_window);
+  display = vireo_libvirt_display_get_display (VIREO_LIBVIRT_DISPLAY (display_window));
+  g_assert_true (vireo_ui_wait (screen_has_pattern, display, WAIT_SECONDS));
+  VIREO_TEST_WAIT_FOR (vireo_display_get_state (display) == VIREO_DISPLAY_CONNECTED, "the display to connect",
+                       WAIT_SECONDS);
+  vireo_ui_spin (500);
+  shot = vireo_ui_render (GTK_WIDGET (display_window), "libvirt-display-remote");
+  g_assert_true (has_guest_yellow (shot));
+
+  click (row, "more"); /* the menu opens; Force Off is its item */
+  g_assert_true (gtk_widget_activate_action (page, "libvirt.force-off", "s", uuid));
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  wait_for_message (display_window, "“net” is not running");
+  gtk_window_destroy (display_window);
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_clear_object (&host);
+  vireo_test_libvirtd_stop (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -281,5 +339,6 @@ main (int argc, char **argv)
   adw_init ();
   vireo_register_resource ();
   g_test_add_func ("/libvirt-page/domains-and-display", test_page);
+  g_test_add_func ("/libvirt-page/remote-display", test_remote_display);
   return g_test_run ();
 }
