@@ -136,6 +136,14 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
       g_autofree char *path = g_build_filename (d->dir, subdirs[i], NULL);
       make_owned_dir (path, nobody->pw_uid, nobody->pw_gid);
     }
+  /* QEMU's output straight to its log file: no virtlogd, which would outlive the test by minutes. */
+  {
+    g_autofree char *libvirt_config = g_build_filename (d->dir, "config", "libvirt", NULL);
+    g_autofree char *qemu_conf = g_build_filename (libvirt_config, "qemu.conf", NULL);
+    make_owned_dir (libvirt_config, nobody->pw_uid, nobody->pw_gid);
+    g_assert_true (g_file_set_contents (qemu_conf, "stdio_handler = \"file\"\n", -1, NULL));
+    g_assert_cmpint (chmod (qemu_conf, 0644), ==, 0);
+  }
   d->uri = g_strdup_printf ("qemu+unix:///session?socket=%s/run/libvirt/libvirt-sock", d->dir);
 
   vireo_test_libvirtd_restart (d);
