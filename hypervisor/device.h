@@ -35,7 +35,7 @@ typedef enum
 
 typedef struct
 {
-  /* Its name, id prefix, instance limit and options, as machine specs know them (spec.c). */
+  /* Its name, id prefix, instance limit and options, as machine specs know them (spec-kinds.c). */
   const HvDeviceKindInfo *info;
   HvDeviceOrder order;
   /* The version of the section save() writes.  load() gets sections of this version or older (a

@@ -237,69 +237,93 @@ tap_error (GError **error, int saved, const char *bridge, const char *what)
   return -1;
 }
 
-int
-hv_net_open_bridge_tap (const char *bridge, char **name, GError **error)
+/* Makes queue @i of the TAP: the kernel names the first, the others are queues of that one. */
+static int
+open_tap_queue (struct ifreq *ifr, unsigned n_queues, unsigned i, const char *bridge, GError **error)
 {
-  struct ifreq ifr = { 0 };
-  int fd, sock, index;
+  int fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
 
-  if (strlen (bridge) == 0 || strlen (bridge) >= IFNAMSIZ || strchr (bridge, '/') != NULL)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not a network interface name",
-                   bridge);
-      return -1;
-    }
-  index = (int) if_nametoindex (bridge);
-  if (index == 0)
-    {
-      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "there is no bridge “%s”", bridge);
-      return -1;
-    }
-  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
   if (fd < 0)
     return tap_error (error, errno, bridge, "/dev/net/tun");
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  g_strlcpy (ifr.ifr_name, "vireo-tap%d", IFNAMSIZ);
-  if (ioctl (fd, TUNSETIFF, &ifr) < 0)
+  /* One queue stays a plain TAP, as every TAP was before queue pairs. */
+  ifr->ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (n_queues > 1 ? IFF_MULTI_QUEUE : 0);
+  if (i == 0)
+    g_strlcpy (ifr->ifr_name, "vireo-tap%d", IFNAMSIZ);
+  if (ioctl (fd, TUNSETIFF, ifr) < 0)
     {
       int saved = errno;
       close (fd);
       return tap_error (error, saved, bridge, "making the TAP device");
     }
+  return fd;
+}
+
+gboolean
+hv_net_open_bridge_taps (const char *bridge, unsigned n_queues, int *fds, char **name, GError **error)
+{
+  struct ifreq ifr = { 0 };
+  char tap_name[IFNAMSIZ];
+  unsigned made = 0;
+  int sock, index;
+
+  g_return_val_if_fail (n_queues >= 1, FALSE);
+  if (strlen (bridge) == 0 || strlen (bridge) >= IFNAMSIZ || strchr (bridge, '/') != NULL)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT, "“%s” is not a network interface name",
+                   bridge);
+      return FALSE;
+    }
+  index = (int) if_nametoindex (bridge);
+  if (index == 0)
+    {
+      g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "there is no bridge “%s”", bridge);
+      return FALSE;
+    }
+  for (; made < n_queues; made++)
+    if ((fds[made] = open_tap_queue (&ifr, n_queues, made, bridge, error)) < 0)
+      goto fail;
+  g_strlcpy (tap_name, ifr.ifr_name, sizeof tap_name);
   sock = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0)
     {
-      int saved = errno;
-      close (fd);
-      return tap_error (error, saved, bridge, "socket");
+      tap_error (error, errno, bridge, "socket");
+      goto fail;
     }
   /* Up first, then a port: a bridge forwards to ports that are up. */
   if (ioctl (sock, SIOCGIFFLAGS, &ifr) < 0 || (ifr.ifr_flags |= IFF_UP, ioctl (sock, SIOCSIFFLAGS, &ifr) < 0))
     {
       int saved = errno;
       close (sock);
-      close (fd);
-      return tap_error (error, saved, bridge, "bringing the TAP device up");
+      tap_error (error, saved, bridge, "bringing the TAP device up");
+      goto fail;
     }
-  ifr.ifr_ifindex = (int) if_nametoindex (ifr.ifr_name);
+  ifr.ifr_ifindex = (int) if_nametoindex (tap_name);
   g_strlcpy (ifr.ifr_name, bridge, IFNAMSIZ);
   if (ioctl (sock, SIOCBRADDIF, &ifr) < 0)
     {
       int saved = errno;
       close (sock);
-      close (fd);
       if (saved == EOPNOTSUPP || saved == EINVAL)
-        {
-          g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "“%s” is not a bridge", bridge);
-          return -1;
-        }
-      return tap_error (error, saved, bridge, "adding the port");
+        g_set_error (error, HV_ERROR, HV_ERROR_NOT_FOUND, "“%s” is not a bridge", bridge);
+      else
+        tap_error (error, saved, bridge, "adding the port");
+      goto fail;
     }
   close (sock);
   if (name)
-    {
-      struct ifreq got = { 0 };
-      *name = ioctl (fd, TUNGETIFF, &got) == 0 ? g_strdup (got.ifr_name) : NULL;
-    }
-  return fd;
+    *name = g_strdup (tap_name);
+  return TRUE;
+
+fail:
+  for (unsigned i = 0; i < made; i++)
+    close (fds[i]);
+  return FALSE;
+}
+
+int
+hv_net_open_bridge_tap (const char *bridge, char **name, GError **error)
+{
+  int fd;
+
+  return hv_net_open_bridge_taps (bridge, 1, &fd, name, error) ? fd : -1;
 }

@@ -8,6 +8,9 @@
 
 G_BEGIN_DECLS
 
+/* The most queue pairs one NIC may have ("queues"). */
+#define HV_NET_QUEUES_MAX 8
+
 /* The most forwards one NIC may have. */
 #define HV_NET_HOSTFWD_MAX 64
 
@@ -42,5 +45,9 @@ gboolean hv_net_parse_dhcp_ack (const uint8_t *frame, gsize len, const uint8_t *
  * (close-on-exec; the TAP goes when the fd is closed).  Needs CAP_NET_ADMIN: HV_ERROR_PERMISSION
  * without, HV_ERROR_NOT_FOUND when @bridge is not a bridge.  @name (optional) gets the TAP's name. */
 int hv_net_open_bridge_tap (const char *bridge, char **name, GError **error);
+/* The same with @n_queues queues (IFF_MULTI_QUEUE when more than one): their fds in @fds, one per
+ * queue pair of the NIC ("tap" takes them in order). */
+gboolean hv_net_open_bridge_taps (const char *bridge, unsigned n_queues, int *fds, char **name,
+                                  GError **error);
 
 G_END_DECLS

@@ -147,20 +147,29 @@ vireo_host_net_remove_bridge (const char *name, GError **error)
   return TRUE;
 }
 
-int
-vireo_host_net_open_tap (const char *bridge, char **name, GError **error)
+gboolean
+vireo_host_net_open_taps (const char *bridge, unsigned n_queues, int *fds, char **name, GError **error)
 {
   g_autoptr (GError) local = NULL;
-  int fd;
 
   /* The core's TAP maker, which vireo-run uses too; its errors become the service's. */
   if (!vireo_host_net_is_bridge (bridge))
     {
       g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND, "the bridge %s does not exist", bridge);
-      return -1;
+      return FALSE;
     }
-  fd = hv_net_open_bridge_tap (bridge, name, &local);
-  if (fd < 0)
-    g_propagate_error (error, vireo_error_from_hv (local));
-  return fd;
+  if (!hv_net_open_bridge_taps (bridge, n_queues, fds, name, &local))
+    {
+      g_propagate_error (error, vireo_error_from_hv (local));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+vireo_host_net_open_tap (const char *bridge, char **name, GError **error)
+{
+  int fd;
+
+  return vireo_host_net_open_taps (bridge, 1, &fd, name, error) ? fd : -1;
 }

@@ -24,5 +24,9 @@ gboolean vireo_host_net_remove_bridge (const char *name, GError **error);
  * @bridge, up; returns its fd (close-on-exec), and its name in @name when not NULL.  The device goes
  * away when the last copy of the fd is closed.  -1 with @error (naming the bridge) on failure. */
 int vireo_host_net_open_tap (const char *bridge, char **name, GError **error);
+/* The same with @n_queues queues (IFF_MULTI_QUEUE when more than one), their fds in @fds: one per queue
+ * pair of the NIC. */
+gboolean vireo_host_net_open_taps (const char *bridge, unsigned n_queues, int *fds, char **name,
+                                   GError **error);
 
 G_END_DECLS

@@ -1,5 +1,6 @@
-/* machine-config-private.h — what machine-config.c (settings and their checks) and machine-xml.c
- * (the libvirt domain XML form) share: the limits, the allowed values and a few helpers. */
+/* machine-config-private.h — what the settings (machine-config.c, machine-config-checks.c,
+ * machine-config-files.c, nic-config.c) and the libvirt domain XML form (machine-xml*.c) share: the limits,
+ * the allowed values and a few helpers. */
 #pragma once
 
 #include "machine-config.h"

@@ -40,11 +40,17 @@ typedef struct
   char *switch_name; /* a virtual switch (switch-registry.h) */
   gboolean connected;
   GPtrArray *forwards; /* VireoForwardConfig; only on a NAT switch */
+  /* Queue pairs (libvirt's <driver queues='N'/>), 1 to HV_NET_QUEUES_MAX; 0: vireod chooses — on a
+   * bridge min(vCPUs, VIREO_NIC_AUTO_QUEUES_MAX), so each vCPU can have its own.  NAT has one. */
+  guint queues;
 } VireoNicConfig;
 
 /* The switch every NIC is on unless it says otherwise: user-mode NAT, on every service. */
 #define VIREO_DEFAULT_SWITCH "Default Switch"
 #define VIREO_NICS_MAX       8
+/* The most queue pairs vireod gives a bridged NIC of its own accord: past four the TAP's queues cost
+ * more host memory and threads in the guest than they save. */
+#define VIREO_NIC_AUTO_QUEUES_MAX 4
 
 typedef struct
 {

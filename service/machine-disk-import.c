@@ -19,8 +19,8 @@
  * What the caller can still do: control the content of the image (as its guest can) through a
  * process of theirs that kept a descriptor — never its owner, its place or a link to another file.
  * So no file an image's header names is ever opened with vireod's rights: the backing chain at start
- * is opened with the caller's (open_disks in machine-worker.c), the core refuses external data files,
- * and ResizeDisk runs qemu-img as the caller too (lending an image of vireod's to them meanwhile).
+ * is opened with the caller's (open_disks in machine-worker-config.c), the core refuses external data
+ * files, and ResizeDisk runs qemu-img as the caller too (lending an image of vireod's to them meanwhile).
  */
 #include "machine-disks-private.h"
 #include "image-handover.h"

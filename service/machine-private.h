@@ -110,7 +110,7 @@ void vireo_machine_checkpoints_drop (VireoMachine *machine);
 /* After the worker's end: finishes what an interrupted checkpoint operation left. */
 void vireo_machine_checkpoints_worker_ended (VireoMachine *machine);
 
-/* ---- the worker (machine-worker.c) ---- */
+/* ---- the worker (machine-worker.c, machine-worker-reattach.c) ---- */
 
 /* Gives a folder the worker writes (saved state, a checkpoint's state) to the machine's user @uid
  * (system mode), as vireod keeps reaching it through the group. */

@@ -1,14 +1,8 @@
-/* machine-worker.c — the vireo-worker process that runs a machine: spawned and connected to at
- * Start, watched (statistics, its end and the calls waiting for it), and re-attached to after a
- * vireod restart. */
-#include "machine-private.h"
-#include "image-info.h"
-#include "vireo-error.h"
-#include "hv-limits.h"
+/* machine-worker.c — the vireo-worker process that runs a machine: spawned and connected to at Start
+ * (what Start sends it is machine-worker-config.c), watched (statistics, its end and the calls waiting
+ * for it); re-attaching after a vireod restart is machine-worker-reattach.c. */
+#include "machine-worker-private.h"
 #include "exit-record.h"
-#include "open-as.h"
-#include "host-net.h"
-#include "switch-registry.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -63,8 +57,8 @@ read_cpu_ticks (pid_t pid, guint64 *ticks)
   return TRUE;
 }
 
-static gboolean
-update_stats (gpointer data)
+gboolean
+vireo_machine_update_stats (gpointer data)
 {
   VireoMachine *machine = data;
   guint64 start_time, ticks;
@@ -307,8 +301,8 @@ vireo_machine_forget_exit (VireoMachine *machine)
 }
 
 /* Maps the worker's end onto the machine's state. */
-static void
-worker_ended (VireoMachine *machine, const char *reason, const char *message)
+void
+vireo_machine_worker_ended (VireoMachine *machine, const char *reason, const char *message)
 {
   g_autoptr (GError) error = NULL;
   gboolean was_restoring = machine->restoring;
@@ -365,7 +359,7 @@ on_worker_properties_changed (GDBusProxy *proxy, GVariant *changed, GStrv invali
     {
       g_autofree char *reason = g_strdup (vireo_worker1_get_exit_reason (machine->worker));
       g_autofree char *message = g_strdup (vireo_worker1_get_exit_message (machine->worker));
-      worker_ended (machine, reason, message);
+      vireo_machine_worker_ended (machine, reason, message);
       return;
     }
   /* Saving and stopping are ours to report; the worker only knows running and paused. */
@@ -386,7 +380,7 @@ on_worker_connection_closed (GDBusConnection *connection, gboolean remote_peer_v
     {
       g_autofree char *reason = g_strdup (vireo_worker1_get_exit_reason (machine->worker));
       g_autofree char *exit_message = g_strdup (vireo_worker1_get_exit_message (machine->worker));
-      worker_ended (machine, reason, exit_message);
+      vireo_machine_worker_ended (machine, reason, exit_message);
       return;
     }
   /* Our own child: its exit status, moments away, says more (a signal such as the sandbox's SIGSYS). */
@@ -398,7 +392,7 @@ on_worker_connection_closed (GDBusConnection *connection, gboolean remote_peer_v
   message = g_strdup_printf ("the process running “%s” ended unexpectedly; its definition is unchanged "
                              "and it can be started again",
                              machine->config->name);
-  worker_ended (machine, "crashed", message);
+  vireo_machine_worker_ended (machine, "crashed", message);
 }
 
 static void
@@ -421,11 +415,11 @@ on_process_exited (GObject *source, GAsyncResult *result, gpointer data)
                                machine->config->name, g_subprocess_get_exit_status (process));
   if (machine->worker && g_strcmp0 (vireo_worker1_get_state (machine->worker), "ended") == 0)
     return;
-  worker_ended (machine, "crashed", message);
+  vireo_machine_worker_ended (machine, "crashed", message);
 }
 
-static void
-adopt_worker (VireoMachine *machine, GDBusConnection *connection, VireoWorker1 *worker)
+void
+vireo_machine_adopt_worker (VireoMachine *machine, GDBusConnection *connection, VireoWorker1 *worker)
 {
   GCredentials *credentials = g_dbus_connection_get_peer_credentials (connection);
 
@@ -441,7 +435,7 @@ adopt_worker (VireoMachine *machine, GDBusConnection *connection, VireoWorker1 *
     }
   g_signal_connect (connection, "closed", G_CALLBACK (on_worker_connection_closed), machine);
   g_signal_connect (worker, "g-properties-changed", G_CALLBACK (on_worker_properties_changed), machine);
-  machine->stats_source = g_timeout_add_seconds (STATS_INTERVAL, update_stats, machine);
+  machine->stats_source = g_timeout_add_seconds (STATS_INTERVAL, vireo_machine_update_stats, machine);
   mirror_guest_addresses (machine);
 }
 
@@ -518,7 +512,7 @@ on_worker_started (GObject *source, GAsyncResult *result, gpointer data)
   vireo_machine_set_state (
       machine, g_strcmp0 (vireo_worker1_get_state (machine->worker), "paused") == 0 ? "paused" : "running");
   mark_running (machine, TRUE);
-  update_stats (machine);
+  vireo_machine_update_stats (machine);
   if (call->invocation)
     vireo_dbus_machine_complete_start (machine->iface, call->invocation);
   start_call_free (call);
@@ -537,7 +531,7 @@ on_worker_proxy (GObject *source, GAsyncResult *result, gpointer data)
       start_failed (call, error);
       return;
     }
-  adopt_worker (machine, g_dbus_proxy_get_connection (G_DBUS_PROXY (worker)), worker);
+  vireo_machine_adopt_worker (machine, g_dbus_proxy_get_connection (G_DBUS_PROXY (worker)), worker);
   if (machine->process)
     machine->worker_pid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (machine->process), NULL, 10);
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (worker), WORKER_CALL_TIMEOUT);
@@ -559,325 +553,6 @@ on_worker_connected (GObject *source, GAsyncResult *result, gpointer data)
     }
   vireo_worker1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1",
                            call->machine->cancellable, on_worker_proxy, call);
-}
-
-static int
-open_for_worker (const char *path, int flags, const char *what, GError **error)
-{
-  int fd = open (path, flags | O_CLOEXEC);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VIREO_ERROR,
-                   saved == ENOENT                       ? VIREO_ERROR_NOT_FOUND
-                   : (saved == EACCES || saved == EPERM) ? VIREO_ERROR_PERMISSION_DENIED
-                                                         : VIREO_ERROR_FAILED,
-                   "cannot open the %s %s: %s", what, path, g_strerror (saved));
-    }
-  return fd;
-}
-
-/* A file the guest will read (kernel, initrd): opened with the rights of the user who named it, whatever
- * now stands at @path (a link to a file that user cannot read, swapped in after the definition was checked,
- * fails as it would for them), without blocking (a FIFO swapped in must not hang vireod), and refused
- * unless it is a regular file.  The descriptor is blocking again when returned. */
-static int
-open_guest_file (const char *path, gint64 uid, int flags, const char *what, GError **error)
-{
-  struct stat st;
-  int fd = vireo_open_as (uid, path, flags);
-
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VIREO_ERROR,
-                   saved == ENOENT                       ? VIREO_ERROR_NOT_FOUND
-                   : (saved == EACCES || saved == EPERM) ? VIREO_ERROR_PERMISSION_DENIED
-                                                         : VIREO_ERROR_FAILED,
-                   "cannot open the %s %s: %s", what, path, g_strerror (saved));
-      return -1;
-    }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the %s %s is not a regular file", what,
-                   path);
-      close (fd);
-      return -1;
-    }
-  if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot use the %s %s: %s", what, path,
-                   g_strerror (saved));
-      close (fd);
-      return -1;
-    }
-  return fd;
-}
-
-/* A disk image: as open_guest_file(), but an image in the machine's own folder is opened with vireod's
- * rights (vireo_machine_config_open_image). */
-static int
-open_guest_image (const VireoMachineConfig *c, const char *path, int flags, GError **error)
-{
-  struct stat st;
-  int fd;
-
-  if (!vireo_machine_config_in_own_folder (c, path))
-    return open_guest_file (path, c->files_uid, flags, "disk image", error);
-  fd = vireo_machine_config_open_image (c, path, flags);
-  if (fd < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VIREO_ERROR, saved == ENOENT ? VIREO_ERROR_NOT_FOUND : VIREO_ERROR_FAILED,
-                   "cannot open the disk image %s: %s", path, g_strerror (saved));
-      return -1;
-    }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                   "the disk image %s is not a regular file", path);
-      close (fd);
-      return -1;
-    }
-  if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot use the disk image %s: %s", path,
-                   g_strerror (saved));
-      close (fd);
-      return -1;
-    }
-  return fd;
-}
-
-/* Appends @fd (taking it) to @fds and returns its handle. */
-static gint32
-pass_fd (GUnixFDList *fds, int fd)
-{
-  gint32 handle = g_unix_fd_list_append (fds, fd, NULL);
-  close (fd);
-  return handle;
-}
-
-/* Opens the disk images of @c with the rights of the user who named them (read-write unless read-only)
- * and, for an image with a backing file, the chain (read-only, found as QEMU finds it), into the
- * spec's disk devices. */
-static gboolean
-open_disks (const VireoMachineConfig *c, HvMachineSpec *spec, GError **error)
-{
-  for (guint i = 0; c->disks && i < c->disks->len; i++)
-    {
-      const VireoDiskConfig *disk = g_ptr_array_index (c->disks, i);
-      HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, disk->target);
-      g_autoptr (GArray) chain = g_array_new (FALSE, FALSE, sizeof (int));
-      g_autofree char *path = g_strdup (disk->path);
-      int fd;
-
-      g_assert (device != NULL);
-      /* An empty CD-ROM drive: no file. */
-      if (*disk->path == '\0')
-        continue;
-      fd = open_guest_image (c, disk->path, disk->readonly ? O_RDONLY : O_RDWR, error);
-      if (fd < 0)
-        return FALSE;
-      hv_device_spec_set_fd (spec, device, "file", fd);
-      /* A raw image has no backing file, whatever its first bytes (the guest's) look like. */
-      while (strcmp (disk->format, "raw") != 0)
-        {
-          g_autoptr (GError) local = NULL;
-          HvImageInfo info;
-          g_autofree char *backing = NULL;
-          int current = chain->len ? g_array_index (chain, int, chain->len - 1) : fd;
-
-          if (!hv_image_info_read (current, &info, &local))
-            {
-              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT, "the disk image %s: %s", path,
-                           local->message);
-              break;
-            }
-          if (info.backing == NULL)
-            {
-              hv_image_info_clear (&info);
-              hv_device_spec_set_fds (spec, device, "backing", (const int *) chain->data, chain->len);
-              g_array_set_size (chain, 0);
-              break;
-            }
-          backing = hv_image_backing_path (path, info.backing);
-          hv_image_info_clear (&info);
-          if (chain->len >= HV_IMAGE_CHAIN_MAX)
-            {
-              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
-                           "the disk image %s has a chain of backing files longer than %d (does it loop?)",
-                           disk->path, HV_IMAGE_CHAIN_MAX);
-              break;
-            }
-          fd = open_guest_file (backing, c->files_uid, O_RDONLY, "backing file", error);
-          if (fd < 0)
-            break;
-          g_array_append_val (chain, fd);
-          g_free (path);
-          path = g_steal_pointer (&backing);
-        }
-      for (guint j = 0; j < chain->len; j++)
-        close (g_array_index (chain, int, j));
-      if (error && *error)
-        return FALSE;
-    }
-  return TRUE;
-}
-
-/* A TAP device on its switch's bridge for each NIC not on NAT, as the NIC's "tap" fd: the worker may
- * not make network devices (it has no privileges), so vireod does, and the device goes away when the
- * worker (the last holder of the fd) ends. */
-static gboolean
-open_taps (VireoMachine *machine, HvMachineSpec *spec, GError **error)
-{
-  const VireoMachineConfig *c = machine->config;
-
-  for (guint i = 0; i < c->nics->len; i++)
-    {
-      const VireoNicConfig *nic = g_ptr_array_index (c->nics, i);
-      g_autofree char *id = g_strdup_printf ("net%u", i);
-      g_autofree char *kind = NULL;
-      g_autofree char *bridge = NULL;
-      g_autofree char *tap = NULL;
-      HvDeviceSpec *device = hv_machine_spec_lookup_device (spec, id);
-      int fd;
-
-      g_assert (device != NULL);
-      if (!vireo_switch_registry_lookup (nic->switch_name, &kind, &bridge))
-        {
-          g_set_error (error, VIREO_ERROR, VIREO_ERROR_NOT_FOUND,
-                       "NIC %u is on the virtual switch “%s”, which does not exist any more; choose another",
-                       i + 1, nic->switch_name);
-          return FALSE;
-        }
-      if (strcmp (kind, "nat") == 0)
-        continue;
-      fd = vireo_host_net_open_tap (bridge, &tap, error);
-      if (fd < 0)
-        {
-          g_prefix_error (error, "NIC %u (switch “%s”): ", i + 1, nic->switch_name);
-          return FALSE;
-        }
-      g_message ("%s: NIC %u is %s on the bridge %s", c->name, i + 1, tap, bridge);
-      hv_device_spec_set_fd (spec, device, "tap", fd);
-    }
-  return TRUE;
-}
-
-/* What the worker needs: the machine spec (the configuration with its files as fds, spec.h) and the
- * worker's own keys, as one a{sv} with handles into @fds. */
-static GVariant *
-build_worker_config (VireoMachine *machine, GUnixFDList *fds, GError **error)
-{
-  VireoMachineConfig *c = machine->config;
-  g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (c);
-  g_autofree char *state_dir = vireo_machine_store_state_dir (machine->daemon->store, c->uuid);
-  g_autoptr (GError) local = NULL;
-  GVariantDict dict;
-  int fd;
-
-  if (spec->boot == HV_BOOT_FIRMWARE)
-    {
-      /* The firmware is the system's (Debian's SeaBIOS), opened with vireod's own rights. */
-      HvDeviceSpec *adapter = hv_machine_spec_find_kind (spec, "bochs-display");
-
-      fd = open_guest_file (HV_DEFAULT_FIRMWARE, VIREO_OWN_UID, O_RDONLY, "firmware", error);
-      if (fd < 0)
-        return NULL;
-      spec->firmware = hv_machine_spec_add_fd (spec, fd);
-      if (adapter)
-        {
-          fd = open_guest_file (HV_DISPLAY_ROM, VIREO_OWN_UID, O_RDONLY, "display's option ROM", error);
-          if (fd < 0)
-            return NULL;
-          hv_device_spec_set_fd (spec, adapter, "rom", fd);
-        }
-      /* iPXE behind each NIC, so the firmware can boot from the network; without the package
-       * (ipxe-qemu) the NICs work, only network boot does not. */
-      for (guint i = 0; i < c->nics->len && g_file_test (HV_NET_ROM, G_FILE_TEST_IS_REGULAR); i++)
-        {
-          g_autofree char *id = g_strdup_printf ("net%u", i);
-          HvDeviceSpec *nic = hv_machine_spec_lookup_device (spec, id);
-
-          fd = open_guest_file (HV_NET_ROM, VIREO_OWN_UID, O_RDONLY, "NIC's option ROM", error);
-          if (fd < 0)
-            return NULL;
-          hv_device_spec_set_fd (spec, nic, "rom", fd);
-        }
-    }
-  /* Also when restoring: a restored guest that resets boots the kernel afresh. */
-  else if ((fd = open_guest_file (c->kernel, c->files_uid, O_RDONLY, "kernel", error)) < 0)
-    return NULL;
-  else
-    spec->kernel = hv_machine_spec_add_fd (spec, fd);
-  if (spec->boot == HV_BOOT_KERNEL && c->initrd && *c->initrd)
-    {
-      fd = open_guest_file (c->initrd, c->files_uid, O_RDONLY, "initrd", error);
-      if (fd < 0)
-        return NULL;
-      spec->initrd = hv_machine_spec_add_fd (spec, fd);
-    }
-  if (!open_disks (c, spec, error) || !open_taps (machine, spec, error))
-    return NULL;
-  if (!hv_machine_spec_check (spec, HV_SPEC_CHECK_DEFAULT, &local))
-    {
-      g_propagate_error (error, vireo_error_from_hv (local));
-      return NULL;
-    }
-  /* The spec's handles are the first fds of the list. */
-  for (unsigned i = 0; i < hv_machine_spec_get_n_fds (spec); i++)
-    if (g_unix_fd_list_append (fds, hv_machine_spec_get_fd (spec, (int) i), error) != (int) i)
-      return NULL;
-  {
-    g_autoptr (GVariant) message = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
-    g_variant_dict_init (&dict, message);
-  }
-
-  fd = open_for_worker (machine->daemon->kvm_path, O_RDWR, "KVM device", error);
-  if (fd < 0)
-    {
-      (*error)->code = (*error)->code == VIREO_ERROR_PERMISSION_DENIED ? VIREO_ERROR_PERMISSION_DENIED
-                                                                       : VIREO_ERROR_NO_KVM;
-      g_variant_dict_clear (&dict);
-      return NULL;
-    }
-  g_variant_dict_insert (&dict, "kvm-fd", "h", pass_fd (fds, fd));
-
-  if (g_mkdir_with_parents (state_dir, 0700) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, VIREO_ERROR, VIREO_ERROR_FAILED, "cannot create %s: %s", state_dir,
-                   g_strerror (saved));
-      g_variant_dict_clear (&dict);
-      return NULL;
-    }
-  fd = open_for_worker (state_dir, O_RDONLY | O_DIRECTORY, "state folder", error);
-  if (fd < 0)
-    {
-      g_variant_dict_clear (&dict);
-      return NULL;
-    }
-  if (machine->worker_uid != 0 && !vireo_machine_give_state_dir (fd, machine->worker_uid, error))
-    {
-      close (fd);
-      g_variant_dict_clear (&dict);
-      return NULL;
-    }
-  g_variant_dict_insert (&dict, "state-dir-fd", "h", pass_fd (fds, fd));
-  if (machine->restoring)
-    g_variant_dict_insert (&dict, "restore", "b", TRUE);
-  return g_variant_ref_sink (g_variant_dict_end (&dict));
-}
-
-/* The machine as the core will check it, before opening anything: on this host (its RAM). */
-static gboolean
-check_spec_for_start (const VireoMachineConfig *config, GError **error)
-{
-  g_autoptr (HvMachineSpec) spec = vireo_machine_config_to_spec (config);
-  return hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, error);
 }
 
 /* The worker's re-attach socket, bound here (vireod's folder is not the worker's to write) and handed
@@ -964,7 +639,7 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
                    machine->disk_operation);
       goto fail_early;
     }
-  if (!check_spec_for_start (machine->config, &error))
+  if (!vireo_machine_check_spec_for_start (machine->config, &error))
     {
       g_autofree char *message = g_strdup_printf ("cannot start “%s”: %s", machine->config->name,
                                                   error->message);
@@ -994,7 +669,7 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
       hold_worker_uid (machine, uid);
     }
   call->fds = g_unix_fd_list_new ();
-  call->config = build_worker_config (machine, call->fds, &error);
+  call->config = vireo_machine_build_worker_config (machine, call->fds, &error);
   if (call->config == NULL)
     goto fail_early;
 
@@ -1079,107 +754,4 @@ fail_early:
   else
     g_message ("%s: cannot start: %s", machine->config->name, error->message);
   start_call_free (call);
-}
-
-/* --- re-attaching --- */
-
-/* The record of an end no vireod saw (left by the worker) or of a crash (kept by an earlier vireod). */
-static void
-read_exit_record (VireoMachine *machine, const char *record_path)
-{
-  g_autofree char *reason = NULL;
-  g_autofree char *message = NULL;
-
-  if (vireo_exit_record_read (record_path, &reason, &message))
-    worker_ended (machine, reason, message);
-}
-
-static void
-reattach_done (VireoMachine *machine)
-{
-  g_assert (machine->daemon->reattaching > 0);
-  machine->daemon->reattaching--;
-}
-
-static void
-on_reattach_proxy (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (VireoMachine) machine = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (VireoWorker1) worker = vireo_worker1_proxy_new_finish (result, &error);
-  const char *worker_state;
-
-  reattach_done (machine);
-
-  if (worker == NULL)
-    {
-      g_message ("%s: cannot re-attach to its worker: %s", machine->config->name, error->message);
-      return;
-    }
-  worker_state = vireo_worker1_get_state (worker);
-  if (g_strcmp0 (worker_state, "ended") == 0)
-    {
-      /* It ended while nobody listened; once we let go of it, it exits. */
-      g_autofree char *reason = g_strdup (vireo_worker1_get_exit_reason (worker));
-      g_autofree char *message = g_strdup (vireo_worker1_get_exit_message (worker));
-      worker_ended (machine, reason, message);
-      return;
-    }
-  if (g_strcmp0 (worker_state, "running") != 0 && g_strcmp0 (worker_state, "paused") != 0)
-    return;
-  g_message ("%s: re-attached to its running worker", machine->config->name);
-  machine->cancellable = g_cancellable_new ();
-  adopt_worker (machine, g_dbus_proxy_get_connection (G_DBUS_PROXY (worker)), worker);
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (worker), WORKER_CALL_TIMEOUT);
-  vireo_machine_set_state (machine, worker_state);
-  update_stats (machine);
-}
-
-static void
-on_reattach_connected (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (VireoMachine) machine = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDBusConnection) connection = g_dbus_connection_new_for_address_finish (result, &error);
-  g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
-                                                  machine->config->uuid);
-
-  if (connection == NULL)
-    {
-      g_autofree char *record_path = g_strconcat (socket_path, ".exit", NULL);
-      g_message ("%s: removing the stale worker socket %s (%s)", machine->config->name, socket_path,
-                 error->message);
-      unlink (socket_path);
-      read_exit_record (machine, record_path);
-      reattach_done (machine);
-      return;
-    }
-  vireo_worker1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, "/org/vireo/Worker1", NULL,
-                           on_reattach_proxy, g_object_ref (machine));
-}
-
-void
-vireo_machine_reattach (VireoMachine *machine)
-{
-  g_autofree char *socket_path = g_strdup_printf ("%s/%s.sock", machine->daemon->workers_dir,
-                                                  machine->config->uuid);
-  g_autofree char *record_path = g_strconcat (socket_path, ".exit", NULL);
-  g_autofree char *escaped = NULL;
-  g_autofree char *address = NULL;
-
-  if (vireo_machine_store_has_saved_state (machine->daemon->store, machine->config->uuid))
-    vireo_machine_set_state (machine, "saved");
-  /* A worker still there says itself how the machine ended; the record speaks only for one that is gone,
-   * so an end is taken exactly once. */
-  if (!g_file_test (socket_path, G_FILE_TEST_EXISTS))
-    {
-      read_exit_record (machine, record_path);
-      return;
-    }
-
-  escaped = g_dbus_address_escape_value (socket_path);
-  address = g_strconcat ("unix:path=", escaped, NULL);
-  machine->daemon->reattaching++;
-  g_dbus_connection_new_for_address (address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL,
-                                     on_reattach_connected, g_object_ref (machine));
 }

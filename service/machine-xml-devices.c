@@ -200,6 +200,7 @@ typedef struct
   char *network; /* <source network=…> */
   char *mac;
   gboolean down;
+  guint queues;           /* <driver queues=…>, 0 without */
   GPtrArray *forwards;    /* VireoForwardConfig */
   char *forward_protocol; /* inside a <portForward> */
   char *forward_address;
@@ -236,6 +237,16 @@ interface_start (GMarkupParseContext *context, const char *element, const char *
     take_string (&scan->mac, g_strdup (attribute (names, values, "address")));
   else if (scan->depth == 2 && strcmp (element, "link") == 0)
     scan->down = g_strcmp0 (attribute (names, values, "state"), "down") == 0;
+  else if (scan->depth == 2 && strcmp (element, "driver") == 0
+           && (value = attribute (names, values, "queues")) != NULL)
+    {
+      guint64 queues;
+
+      if (g_ascii_string_to_unsigned (value, 10, 1, HV_NET_QUEUES_MAX, &queues, NULL))
+        scan->queues = (guint) queues;
+      else
+        scan->problem = "a number of queues outside 1 to 8";
+    }
   else if (scan->depth == 2 && strcmp (element, "portForward") == 0)
     {
       take_string (&scan->forward_protocol, g_strdup (attribute (names, values, "proto")));
@@ -331,6 +342,7 @@ parse_interface_device (GVirConfigDomainInterface *device, VireoMachineConfig *c
     {
       nic = vireo_nic_config_new (NULL, switch_name != NULL ? switch_name : VIREO_DEFAULT_SWITCH);
       nic->connected = !scan.down;
+      nic->queues = scan.queues;
       if (scan.mac != NULL && strlen (scan.mac) == 17 && hv_net_parse_mac (scan.mac, NULL, NULL))
         nic->mac = g_ascii_strdown (scan.mac, -1);
       else if (scan.mac != NULL)

@@ -126,6 +126,8 @@ add_nic (GVirConfigDomain *domain, const VireoNicConfig *nic, GError **error)
   if (nic->mac != NULL)
     g_string_append_printf (xml, "<mac address='%s'/>", nic->mac);
   g_string_append (xml, "<model type='virtio'/>");
+  if (nic->queues != 0)
+    g_string_append_printf (xml, "<driver queues='%u'/>", nic->queues);
   if (!nic->connected)
     g_string_append (xml, "<link state='down'/>");
   for (guint i = 0; nat && i < nic->forwards->len; i++)

@@ -59,6 +59,7 @@ vireo_nic_config_copy (const VireoNicConfig *nic)
   VireoNicConfig *copy = vireo_nic_config_new (nic->mac, nic->switch_name);
 
   copy->connected = nic->connected;
+  copy->queues = nic->queues;
   for (guint i = 0; i < nic->forwards->len; i++)
     {
       const VireoForwardConfig *forward = g_ptr_array_index (nic->forwards, i);
@@ -224,10 +225,7 @@ vireo_machine_config_check_nics (const VireoMachineConfig *config, GError **erro
 /* ---- the setting ---- */
 
 static const VireoEntryKey nic_keys[] = {
-  { "mac", "s" },
-  { "switch", "s" },
-  { "connected", "b" },
-  { "forwards", "a(ssqq)" },
+  { "mac", "s" }, { "switch", "s" }, { "connected", "b" }, { "forwards", "a(ssqq)" }, { "queues", "u" },
 };
 
 VireoNicConfig *
@@ -269,6 +267,18 @@ vireo_nic_config_parse (GVariant *entry, guint index, GError **error)
         }
       else if (strcmp (key, "connected") == 0)
         nic->connected = g_variant_get_boolean (value);
+      else if (strcmp (key, "queues") == 0)
+        {
+          nic->queues = g_variant_get_uint32 (value);
+          if (nic->queues > HV_NET_QUEUES_MAX)
+            {
+              g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_ARGUMENT,
+                           "Setting “nics”: NIC %u asks for %u queue pairs; a NIC has 1 to %d (0: as many as "
+                           "the machine has vCPUs, up to %d, on a bridge).",
+                           index + 1, nic->queues, HV_NET_QUEUES_MAX, VIREO_NIC_AUTO_QUEUES_MAX);
+              return NULL;
+            }
+        }
       else
         forwards = g_variant_ref (value);
     }
@@ -384,6 +394,7 @@ vireo_machine_config_nics_to_variant (const VireoMachineConfig *config)
       g_variant_builder_add (&nics, "{sv}", "switch", g_variant_new_string (nic->switch_name));
       g_variant_builder_add (&nics, "{sv}", "connected", g_variant_new_boolean (nic->connected));
       g_variant_builder_add (&nics, "{sv}", "forwards", g_variant_builder_end (&forwards));
+      g_variant_builder_add (&nics, "{sv}", "queues", g_variant_new_uint32 (nic->queues));
       g_variant_builder_close (&nics);
     }
   return g_variant_builder_end (&nics);
@@ -402,7 +413,7 @@ vireo_machine_config_nics_differ_only_in_link (const VireoMachineConfig *a, cons
       g_autofree char *forwards_y = vireo_nic_config_hostfwd (y);
 
       if (g_strcmp0 (x->mac, y->mac) != 0 || g_strcmp0 (x->switch_name, y->switch_name) != 0
-          || strcmp (forwards_x, forwards_y) != 0)
+          || strcmp (forwards_x, forwards_y) != 0 || x->queues != y->queues)
         return FALSE;
     }
   return TRUE;
@@ -435,7 +446,8 @@ vireo_machine_config_add_nics_to_spec (const VireoMachineConfig *config, HvMachi
 
       g_variant_dict_init (&options, NULL);
       /* NAT: libslirp in the worker, on a thread of its own.  A bridge: a TAP vireod makes and adds as
-       * the "tap" fd when the machine starts.  A switch that is gone is NAT here; Start refuses it. */
+       * the "tap" fds (a queue per pair) when the machine starts.  A switch that is gone is NAT here;
+       * Start refuses it. */
       vireo_switch_registry_lookup (nic->switch_name, &kind, NULL);
       if (kind == NULL || strcmp (kind, "nat") == 0)
         {
@@ -444,7 +456,15 @@ vireo_machine_config_add_nics_to_spec (const VireoMachineConfig *config, HvMachi
             g_variant_dict_insert (&options, "hostfwd", "s", hostfwd);
         }
       else
-        g_variant_dict_insert (&options, "backend", "s", "tap");
+        {
+          /* One queue pair per vCPU (up to a few) unless the definition says: the guest's CPUs each
+           * send and receive on their own, and vireod makes the TAP with as many queues. */
+          guint queues = nic->queues != 0 ? nic->queues : CLAMP (config->vcpus, 1, VIREO_NIC_AUTO_QUEUES_MAX);
+
+          g_variant_dict_insert (&options, "backend", "s", "tap");
+          if (queues > 1)
+            g_variant_dict_insert (&options, "queues", "u", (guint32) MIN (queues, HV_NET_QUEUES_MAX));
+        }
       if (nic->mac != NULL)
         g_variant_dict_insert (&options, "mac", "s", nic->mac);
       /* Connected is the core's default: the option is written only when it says otherwise. */

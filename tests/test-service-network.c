@@ -347,6 +347,27 @@ tap_ports (const char *bridge)
   return n;
 }
 
+/* The TUN flags (IFF_*) of the first port of bridge @bridge whose name starts with "vireo-t"; 0 when
+ * there is none. */
+static guint
+tap_port_flags (const char *bridge)
+{
+  g_autofree char *path = g_build_filename ("/sys/class/net", bridge, "brif", NULL);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, "vireo-t"))
+      {
+        g_autofree char *flags_path = g_build_filename ("/sys/class/net", name, "tun_flags", NULL);
+        g_autofree char *contents = NULL;
+
+        g_assert_true (g_file_get_contents (flags_path, &contents, NULL, NULL));
+        return (guint) g_ascii_strtoull (contents, NULL, 16);
+      }
+  return 0;
+}
+
 typedef struct
 {
   const char *bridge;
@@ -472,7 +493,7 @@ test_switches_system (Fixture *f)
 }
 
 /* A machine with a NIC on a private switch starts with a TAP of vireod's on that bridge, which goes
- * with the machine. */
+ * with the machine; with three vCPUs the NIC has three queue pairs, so the TAP is a multiqueue one. */
 static void
 test_switches_running_system (Fixture *f)
 {
@@ -488,12 +509,13 @@ test_switches_running_system (Fixture *f)
   bridge = switch_property (f, path, "Bridge");
   machine = create (f,
                     g_variant_new_parsed ("{'name': <'islander'>, 'kernel': <%s>, 'memory-mib': <uint64 64>, "
-                                          "'nics': <[{'switch': <'Lab'>}, {}]>}",
+                                          "'vcpus': <uint32 3>, 'nics': <[{'switch': <'Lab'>}, {}]>}",
                                           kernel));
   g_assert_cmpuint (tap_ports (bridge), ==, 0);
   call_ok (machine, "Start", NULL);
   wait_for_state (machine, "running");
   g_assert_cmpuint (tap_ports (bridge), ==, 1);
+  g_assert_cmphex (tap_port_flags (bridge) & 0x0100, ==, 0x0100); /* IFF_MULTI_QUEUE */
   /* The cable of the bridged NIC too. */
   call_ok (machine, "Update",
            g_variant_new_parsed ("({'nics': <[{'switch': <'Lab'>, 'connected': <false>}, {}]>},)"));

@@ -5,9 +5,15 @@
 #include "machine-config.h"
 #include "vireo-error.h"
 #include "worker-config.h"
+#include "net-options.h"
+#include "switch-registry.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define DOMAIN_XML                                                                                           \
@@ -195,6 +201,107 @@ test_firmware_spec (void)
   g_assert_null (hv_machine_spec_find_kind (described, "fw-cfg"));
 }
 
+/* A network namespace of the test's own with the bridge @bridge, for TAPs (root only). */
+static gboolean
+private_bridge (const char *bridge)
+{
+  int sock;
+  gboolean ok;
+
+  if (geteuid () != 0 || access ("/dev/net/tun", R_OK | W_OK) < 0 || unshare (CLONE_NEWNET) < 0)
+    return FALSE;
+  sock = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ok = sock >= 0 && ioctl (sock, SIOCBRADDBR, bridge) == 0;
+  if (sock >= 0)
+    close (sock);
+  return ok;
+}
+
+/* A bridged NIC's queue pairs: <driver queues='3'/> → the configuration → "queues" in the spec vireod
+ * sends, with one queue of a multiqueue TAP per pair → the worker's reading → a VM whose NIC has them. */
+static void
+test_nic_queues (void)
+{
+  static const char nic_xml[] = "<interface type='bridge'><source bridge='vireo-rt0'/>"
+                                "<mac address='52:54:00:00:00:31'/><model type='virtio'/>"
+                                "<driver name='vhost' queues='3'/></interface>";
+  g_autofree char *kernel = vireo_test_guest_path ("boot-info");
+  g_autofree char *xml = g_strdup_printf (DOMAIN_XML, kernel, kernel, nic_xml);
+  g_autoptr (VireoMachineConfig) config = NULL;
+  g_autoptr (HvMachineSpec) spec = NULL;
+  g_autoptr (GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr (VireoWorkerConfig) parsed = NULL;
+  g_autoptr (GVariant) message = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *exported = NULL;
+  HvDeviceSpec *nic;
+  int taps[3];
+  guint32 queues = 0;
+
+  vireo_switch_registry_add ("Uplink", "external", "vireo-rt0");
+  config = vireo_machine_config_new_from_xml (xml, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->nics->len, ==, 1);
+  exported = vireo_machine_config_to_xml (config);
+  g_assert_nonnull (strstr (exported, "<driver queues=\"3\"/>"));
+  spec = vireo_machine_config_to_spec (config);
+  nic = hv_machine_spec_lookup_device (spec, "net0");
+  g_assert_nonnull (nic);
+  g_assert_true (g_variant_lookup (nic->options, "queues", "u", &queues));
+  g_assert_cmpuint (queues, ==, 3);
+  g_assert_true (hv_machine_spec_check (spec, HV_SPEC_CHECK_WITHOUT_FDS, &error));
+  g_assert_no_error (error);
+  vireo_switch_registry_remove ("Uplink");
+
+  if (!vireo_test_require_kvm ())
+    return;
+  if (!private_bridge ("vireo-rt0"))
+    {
+      g_test_skip ("the TAPs of a bridged NIC need root and /dev/net/tun (a network namespace and a bridge)");
+      return;
+    }
+  /* What vireod does as the machine starts: a TAP with a queue per pair, and the boot files. */
+  g_assert_true (hv_net_open_bridge_taps ("vireo-rt0", 3, taps, NULL, &error));
+  g_assert_no_error (error);
+  hv_device_spec_set_fds (spec, nic, "tap", taps, 3);
+  spec->kernel = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  spec->initrd = hv_machine_spec_add_fd (spec, open (kernel, O_RDONLY | O_CLOEXEC));
+  for (unsigned i = 0; i < hv_machine_spec_get_n_fds (spec); i++)
+    g_assert_cmpint (g_unix_fd_list_append (fds, hv_machine_spec_get_fd (spec, (int) i), NULL), ==, i);
+  {
+    g_autoptr (GVariant) sent = g_variant_ref_sink (hv_machine_spec_to_variant (spec));
+    GVariantDict dict;
+    int kvm_fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+    g_variant_dict_init (&dict, sent);
+    g_variant_dict_insert (&dict, "kvm-fd", "h", g_unix_fd_list_append (fds, kvm_fd, NULL));
+    close (kvm_fd);
+    message = g_variant_ref_sink (g_variant_dict_end (&dict));
+  }
+  parsed = vireo_worker_config_parse (message, fds, &error);
+  g_assert_no_error (error);
+  nic = hv_machine_spec_lookup_device (parsed->spec, "net0");
+  g_assert_nonnull (nic);
+  {
+    g_autoptr (GVariant) tap = g_variant_lookup_value (nic->options, "tap", G_VARIANT_TYPE ("ah"));
+    g_assert_nonnull (tap);
+    g_assert_cmpuint (g_variant_n_children (tap), ==, 3);
+  }
+  {
+    g_autoptr (HvVm) vm = vireo_worker_config_build_vm (parsed, FALSE, -1, -1, &error);
+    g_autoptr (HvMachineSpec) described = NULL;
+    HvDeviceSpec *device;
+
+    g_assert_no_error (error);
+    described = hv_vm_get_spec (vm);
+    device = hv_machine_spec_lookup_device (described, "net0");
+    g_assert_nonnull (device);
+    queues = 0;
+    g_assert_true (g_variant_lookup (device->options, "queues", "u", &queues));
+    g_assert_cmpuint (queues, ==, 3);
+  }
+}
+
 /* Two serial ports and two keyboards in one VM, from a spec. */
 static void
 test_several_instances (void)
@@ -242,5 +349,6 @@ main (int argc, char **argv)
   g_test_add_func ("/spec-round-trip/with-display", test_with_display);
   g_test_add_func ("/spec-round-trip/firmware", test_firmware_spec);
   g_test_add_func ("/spec-round-trip/several-instances", test_several_instances);
+  g_test_add_func ("/spec-round-trip/nic-queues", test_nic_queues);
   return g_test_run ();
 }

@@ -1,245 +1,10 @@
 /* test-virtio-net.c — the virtio-net NIC as a driver sees it: what it offers, ARP answered by the NAT,
  * the receive header, mergeable buffers, and a hostile or absent driver (short, huge and out-of-RAM
  * transmit chains, buffers too small, a receive queue never refilled); restricted mode's filter and
- * saved state; the guest's address learnt from a DHCP ACK.  slirp runs on the test's I/O context, with
- * no port forwards: nothing opens a socket.
- *
- * The TAP backend (as root): the test process moves to a network namespace of its own, makes a bridge
- * and a TAP on it there (hv_net_open_bridge_tap, as vireo-run does), and plays the host's side with a
- * packet socket on the TAP that sees and sends virtio-net headers (PACKET_VNET_HDR): offload headers go
- * through both ways, the link can be pulled, a guest without receive buffers leaves frames in the
- * kernel's queue, and headers asking for what was not negotiated are dropped. */
-#include "virtio-driver.h"
-#include "device.h"
-#include "devices/virtio-net.h"
-
-#include <fcntl.h>
-#include <linux/if_bridge.h>
-#include <linux/if_packet.h>
-#include <linux/sockios.h>
-#include <net/ethernet.h>
-#include <net/if.h>
-#include <poll.h>
-#include <sched.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#define RXQ_BASE   0x100000
-#define TXQ_BASE   0x110000
-#define RX_BUFS    0x200000 /* RX_BUF_LEN each */
-#define TX_BUFS    0x300000
-#define BIG_BUF    0x320000 /* 70000 bytes */
-#define RX_BUF_LEN 2048
-#define QUEUE_LEN  16
-#define HDR_LEN    12
-
-#define F_CSUM       0
-#define F_GUEST_CSUM 1
-#define F_MAC        5
-#define F_GUEST_TSO4 7
-#define F_GUEST_TSO6 8
-#define F_HOST_TSO4  11
-#define F_HOST_TSO6  12
-#define F_MRG_RXBUF  15
-#define F_STATUS     16
-
-static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-static const uint8_t guest_ip[4] = { 10, 0, 2, 15 };
-static const uint8_t gateway_ip[4] = { 10, 0, 2, 2 };
-
-typedef struct
-{
-  TestMachine m;
-  HvVirtioNet *net;
-  TestDriver d;
-  TestQueue rxq;
-  TestQueue txq;
-  uint64_t rx_addr[QUEUE_LEN]; /* the buffer given with each receive descriptor */
-  unsigned n_tx;
-  char *tftp_dir; /* served by the TFTP server, when the test has one */
-  int tftp_fd;
-  int tap_fd; /* the TAP backend's, or -1 */
-  char *tap_name;
-  int packet; /* a packet socket on the TAP: the host's side */
-} Fixture;
-
-/* The test process has a network namespace of its own (root): TAP tests may run. */
-static gboolean private_netns;
-
-/* The NIC (MAC guest_mac) of @config on the machine, found by the driver. */
-static void
-add_nic (Fixture *f, HvVirtioNetConfig *config)
-{
-  g_autoptr (GError) error = NULL;
-
-  memcpy (config->mac, guest_mac, 6);
-  f->net = hv_virtio_net_new (&f->m.tp.platform, f->m.io_context, f->m.pci, config, &error);
-  g_assert_no_error (error);
-  test_driver_probe (&f->d, &f->m, 1);
-  f->n_tx = 0;
-}
-
-static void
-setup_with (Fixture *f, gboolean restricted)
-{
-  HvVirtioNetConfig config = { .name = "net0", .restricted = restricted, .tftp_dir = f->tftp_fd };
-
-  test_machine_init (&f->m);
-  add_nic (f, &config);
-}
-
-static void
-fixture_setup (Fixture *f, gconstpointer data)
-{
-  f->tftp_fd = -1;
-  f->tap_fd = f->packet = -1;
-  setup_with (f, FALSE);
-}
-
-/* Restricted, with a TFTP directory holding "hello.txt". */
-static void
-tftp_setup (Fixture *f, gconstpointer data)
-{
-  g_autoptr (GError) error = NULL;
-  g_autofree char *file = NULL;
-
-  f->tap_fd = f->packet = -1;
-  f->tftp_dir = g_dir_make_tmp ("vireo-tftp-XXXXXX", &error);
-  g_assert_no_error (error);
-  file = g_build_filename (f->tftp_dir, "hello.txt", NULL);
-  g_assert_true (g_file_set_contents (file, "hello over tftp\n", -1, &error));
-  f->tftp_fd = open (f->tftp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  g_assert_cmpint (f->tftp_fd, >=, 0);
-  setup_with (f, TRUE);
-}
-
-static void
-restricted_setup (Fixture *f, gconstpointer data)
-{
-  f->tftp_fd = -1;
-  f->tap_fd = f->packet = -1;
-  setup_with (f, TRUE);
-}
-
-static void
-fixture_teardown (Fixture *f, gconstpointer data)
-{
-  hv_virtio_net_free (f->net);
-  test_machine_clear (&f->m);
-  if (f->tftp_fd >= 0)
-    close (f->tftp_fd);
-  if (f->packet >= 0)
-    close (f->packet);
-  if (f->tap_fd >= 0)
-    close (f->tap_fd);
-  g_free (f->tap_name);
-  if (f->tftp_dir)
-    {
-      vireo_test_remove_tree (f->tftp_dir);
-      g_free (f->tftp_dir);
-    }
-}
-
-static uint64_t
-device_features (Fixture *f)
-{
-  return test_driver_device_features (&f->d);
-}
-
-/* Gives the device @count receive buffers of @len bytes and tells it. */
-static void
-give_rx (Fixture *f, unsigned count, uint32_t len)
-{
-  for (unsigned i = 0; i < count; i++)
-    {
-      uint64_t addr = RX_BUFS + (uint64_t) RX_BUF_LEN * (f->rxq.next_desc);
-      uint16_t head = test_queue_add (&f->rxq, addr, len, TRUE);
-      f->rx_addr[head] = addr;
-    }
-  test_queue_kick (&f->rxq, 2);
-  test_machine_run_io (f->d.machine);
-}
-
-/* Features, queues (no MSI-X: INTx), DRIVER_OK, then @rx_buffers receive buffers of @rx_len bytes. */
-static void
-bring_up (Fixture *f, uint64_t features, unsigned rx_buffers, uint32_t rx_len)
-{
-  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | features));
-  test_queue_setup (&f->rxq, &f->d, 0, QUEUE_LEN, RXQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
-  test_queue_setup (&f->txq, &f->d, 1, QUEUE_LEN, TXQ_BASE, HV_VIRTIO_MSI_NO_VECTOR);
-  test_driver_set_status (&f->d, test_driver_status (&f->d) | HV_VIRTIO_STATUS_DRIVER_OK);
-  give_rx (f, rx_buffers, rx_len);
-}
-
-/* Sends @frame behind a zero header, from one readable buffer; returns after the device took it. */
-static void
-transmit (Fixture *f, const uint8_t *frame, gsize len)
-{
-  uint64_t addr = TX_BUFS + 2048ull * (f->n_tx++ % QUEUE_LEN);
-  uint8_t *buf = test_guest (f->d.machine, addr, HDR_LEN + len);
-  uint32_t id, used_len;
-
-  memset (buf, 0, HDR_LEN);
-  memcpy (buf + HDR_LEN, frame, len);
-  test_queue_add (&f->txq, addr, (uint32_t) (HDR_LEN + len), FALSE);
-  test_queue_kick (&f->txq, 2);
-  test_machine_run_io (f->d.machine);
-  g_assert_true (test_queue_get_used (&f->txq, &id, &used_len));
-  g_assert_cmpuint (used_len, ==, 0);
-}
-
-/* The next frame the device delivered (one buffer); its length, 0 when there is none. */
-static gsize
-next_rx (Fixture *f, uint8_t *frame, gsize max)
-{
-  uint32_t id, len;
-  const uint8_t *buf;
-
-  if (!test_queue_get_used (&f->rxq, &id, &len))
-    return 0;
-  g_assert_cmpuint (id, <, QUEUE_LEN);
-  g_assert_cmpuint (len, >, HDR_LEN);
-  buf = test_guest (f->d.machine, f->rx_addr[id], len);
-  /* No offloads: flags and gso_type 0; one buffer. */
-  g_assert_cmpuint (buf[0], ==, 0);
-  g_assert_cmpuint (buf[1], ==, 0);
-  g_assert_cmpuint (buf[10] | buf[11] << 8, ==, 1);
-  g_assert_cmpuint (len - HDR_LEN, <=, max);
-  memcpy (frame, buf + HDR_LEN, len - HDR_LEN);
-  return len - HDR_LEN;
-}
-
-static gsize
-arp_request (uint8_t *frame, const uint8_t *target)
-{
-  memset (frame, 0xff, 6);
-  memcpy (frame + 6, guest_mac, 6);
-  frame[12] = 0x08;
-  frame[13] = 0x06;
-  memcpy (frame + 14, (const uint8_t[]){ 0, 1, 8, 0, 6, 4, 0, 1 }, 8);
-  memcpy (frame + 22, guest_mac, 6);
-  memcpy (frame + 28, guest_ip, 4);
-  memset (frame + 32, 0, 6);
-  memcpy (frame + 38, target, 4);
-  return 42;
-}
-
-static void
-assert_arp_reply (Fixture *f)
-{
-  uint8_t frame[2048];
-  gsize len = next_rx (f, frame, sizeof frame);
-
-  g_assert_cmpuint (len, >=, 42);
-  g_assert_cmpmem (frame, 6, guest_mac, 6);
-  g_assert_cmphex (frame[12] << 8 | frame[13], ==, 0x0806);
-  g_assert_cmphex (frame[20] << 8 | frame[21], ==, 2); /* a reply */
-  g_assert_cmpmem (frame + 28, 4, gateway_ip, 4);      /* from the gateway */
-  g_assert_cmpmem (frame + 32, 6, guest_mac, 6);
-  g_assert_cmpmem (frame + 38, 4, guest_ip, 4);
-}
+ * saved state; the guest's address learnt from a DHCP ACK; several queue pairs and the control queue.
+ * slirp runs on the test's I/O context, with no port forwards: nothing opens a socket.  The TAP backend
+ * is tested in test-virtio-net-tap.c. */
+#include "virtio-net-test.h"
 
 static void
 test_offer (Fixture *f, gconstpointer data)
@@ -260,6 +25,12 @@ test_offer (Fixture *f, gconstpointer data)
   for (unsigned i = 0; i < 6; i++)
     g_assert_cmphex (test_mmio_read (&f->m, f->d.device + i, 1), ==, guest_mac[i]);
   g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 1); /* LINK_UP */
+  /* One pair: no control queue, the layout of a NIC before pairs. */
+  g_assert_false (features & HV_VIRTIO_FEATURE (F_MQ));
+  g_assert_false (features & HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  g_assert_false (features & HV_VIRTIO_FEATURE (F_HOST_USO));
+  g_assert_cmpuint (test_mmio_read (&f->m, f->d.device + 8, 2), ==, 1);
+  g_assert_cmpuint (test_common_read (&f->d, 0x12, 2), ==, 2);
 }
 
 static void
@@ -510,11 +281,11 @@ test_save_load (Fixture *f, gconstpointer data)
   config.mac[5] = 0x57;
   other = hv_virtio_net_new (&m2.tp.platform, m2.io_context, m2.pci, &config, &error);
   g_assert_no_error (error);
-  g_assert_false (hv_virtio_net_load_state (other, state, &error));
+  g_assert_false (hv_virtio_net_load_state (other, state, HV_VIRTIO_NET_STATE_VERSION, &error));
   g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
   g_clear_error (&error);
 
-  g_assert_true (hv_virtio_net_load_state (copy, state, &error));
+  g_assert_true (hv_virtio_net_load_state (copy, state, HV_VIRTIO_NET_STATE_VERSION, &error));
   g_assert_no_error (error);
 
   /* The driver goes on with the new machine's device: the queues are where they were. */
@@ -526,6 +297,70 @@ test_save_load (Fixture *f, gconstpointer data)
   hv_virtio_net_free (copy);
   test_machine_clear (&m2);
   f->d.machine = &f->m;
+}
+
+/* A NIC of a spec whose link is @link_up on a machine whose PCI bus is @pci_state's; its LINK_UP bit
+ * once @state (of @version) is loaded, or -1 when it was refused (@error). */
+static int
+link_after_load (TestMachine *m, GVariant *pci_state, gboolean link_up, GVariant *state, unsigned version,
+                 GError **error)
+{
+  HvVirtioNetConfig config = { .name = "net0", .tftp_dir = -1, .link_down = !link_up };
+  HvVirtioNet *net;
+  int link = -1;
+
+  test_machine_init (m);
+  memcpy (config.mac, guest_mac, 6);
+  net = hv_virtio_net_new (&m->tp.platform, m->io_context, m->pci, &config, NULL);
+  g_assert_nonnull (net);
+  g_assert_true (hv_pci_load_state (m->pci, pci_state, NULL));
+  if (hv_virtio_net_load_state (net, state, version, error))
+    {
+      TestDriver d;
+      test_driver_probe (&d, m, 1);
+      link = (int) test_mmio_read (m, d.device + 6, 2);
+    }
+  hv_virtio_net_free (net);
+  test_machine_clear (m);
+  return link;
+}
+
+/* The cable is part of the saved state since version 2: a NIC saved with it out comes back with it out
+ * whatever the spec says; a version 1 section (without it) takes the spec's; a newer section is
+ * refused. */
+static void
+test_save_load_link (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) pci_state = NULL;
+  g_autoptr (GVariant) state = NULL;
+  g_autoptr (GVariant) old = NULL;
+  g_autoptr (GError) error = NULL;
+  GVariantDict dict;
+  TestMachine m2;
+
+  bring_up (f, 0, 4, RX_BUF_LEN);
+  hv_virtio_net_set_link (f->net, FALSE);
+  hv_virtio_net_set_paused (f->net, TRUE);
+  pci_state = g_variant_ref_sink (hv_pci_save_state (f->m.pci));
+  state = g_variant_ref_sink (vireo_test_state_through_bytes (hv_virtio_net_save_state (f->net)));
+
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, state, HV_VIRTIO_NET_STATE_VERSION, &error), ==, 0);
+  g_assert_no_error (error);
+  g_variant_dict_init (&dict, state);
+  g_variant_dict_remove (&dict, "link");
+  g_variant_dict_remove (&dict, "pairs");
+  old = g_variant_ref_sink (g_variant_dict_end (&dict));
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, old, 1, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_cmpint (link_after_load (&m2, pci_state, FALSE, old, 1, &error), ==, 0);
+  g_assert_no_error (error);
+  /* Version 2 without the field is broken, not old. */
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, old, 2, &error), ==, -1);
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
+  g_clear_error (&error);
+  g_assert_cmpint (link_after_load (&m2, pci_state, TRUE, state, HV_VIRTIO_NET_STATE_VERSION + 1, &error), ==,
+                   -1);
+  g_assert_error (error, HV_ERROR, HV_ERROR_BAD_IMAGE);
 }
 
 /* ---- The option ROM ---- */
@@ -645,493 +480,106 @@ test_guest_address (Fixture *f, gconstpointer data)
   g_assert_false (hv_net_parse_dhcp_ack (copy, len, guest_mac, &address));
 }
 
-/* ---- The TAP backend ---- */
+/* ---- Several queue pairs ---- */
 
-#define TAP_ETHERTYPE 0x88b5 /* IEEE local experimental */
-#define PACKET_HDR    10     /* struct virtio_net_hdr, as a packet socket gives and takes it */
-#define BRIDGE        "vireo-br0"
-
+/* The device offers its pairs, with the control queue they need: MQ_PAIRS in max_virtqueue_pairs, two
+ * queues a pair and one more; MQ without the control queue is refused. */
 static void
-tap_setup (Fixture *f, gconstpointer data)
+test_mq_offer (Fixture *f, gconstpointer data)
 {
-  g_autoptr (GError) error = NULL;
-  g_autofree char *name = NULL;
-  HvVirtioNetConfig config = { .name = "net0", .backend = HV_NET_BACKEND_TAP, .tftp_dir = -1 };
-  struct sockaddr_ll address = { .sll_family = AF_PACKET, .sll_protocol = htons (ETH_P_ALL) };
-  int one = 1;
+  uint64_t features = device_features (f);
 
-  f->tftp_fd = -1;
-  f->tap_fd = f->packet = -1;
-  test_machine_init (&f->m);
-  if (!private_netns)
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_MQ));
+  g_assert_true (features & HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  g_assert_cmpuint (test_mmio_read (&f->m, f->d.device + 8, 2), ==, MQ_PAIRS);
+  g_assert_cmpuint (test_common_read (&f->d, 0x12, 2), ==, 2 * MQ_PAIRS + 1);
+  /* A vector for each queue, and one for configuration changes. */
+  g_assert_cmpuint (f->d.msix_vectors, ==, 2 * MQ_PAIRS + 2);
+  g_assert_false (
+      test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1) | HV_VIRTIO_FEATURE (F_MQ)));
+  g_assert_true (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
+                                                   | HV_VIRTIO_FEATURE (F_MQ)
+                                                   | HV_VIRTIO_FEATURE (F_CTRL_VQ)));
+}
+
+/* The driver asks for every pair and sends on the second and third: each frame leaves (slirp answers
+ * the ARP requests, on the first pair, the NAT's only one), and each transmit queue interrupts on its own
+ * vector. */
+static void
+test_mq_pairs (Fixture *f, gconstpointer data)
+{
+  uint8_t frame[64];
+
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  mq_give_rx (f, 0, 4);
+  g_assert_cmpint (set_pairs (f, MQ_PAIRS), ==, 0);
+  g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (2 * MQ_PAIRS)), ==, 1);
+  for (unsigned pair = 1; pair < MQ_PAIRS; pair++)
     {
-      g_test_skip ("the TAP backend's tests need root and /dev/net/tun (a network namespace, a bridge and a "
-                   "TAP)");
-      return;
+      HvVirtioNetStats stats;
+
+      mq_transmit (f, pair, frame, arp_request (frame, gateway_ip));
+      g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (2 * pair + 1)), ==, 1);
+      hv_virtio_net_get_stats (f->net, &stats);
+      g_assert_cmpuint (stats.tx_frames, ==, pair);
+      assert_arp_reply (f);
+      g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (0)), >=, 1);
     }
-  f->tap_fd = hv_net_open_bridge_tap (BRIDGE, &name, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (name, "vireo-tap"));
-  f->tap_name = g_strdup (name);
-  f->packet = socket (AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons (ETH_P_ALL));
-  g_assert_cmpint (f->packet, >=, 0);
-  g_assert_no_errno (setsockopt (f->packet, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one));
-  address.sll_ifindex = (int) if_nametoindex (name);
-  g_assert_no_errno (bind (f->packet, (struct sockaddr *) &address, sizeof address));
-
-  config.tap_fd = f->tap_fd;
-  add_nic (f, &config);
-}
-
-/* What the host's side receives from the guest within @timeout_ms: header and frame; 0 for nothing. */
-static gsize
-host_receive (Fixture *f, uint8_t *buf, gsize size, int timeout_ms)
-{
-  struct pollfd pfd = { .fd = f->packet, .events = POLLIN };
-  ssize_t n;
-
-  for (;;)
-    {
-      if (poll (&pfd, 1, timeout_ms) <= 0)
-        return 0;
-      n = recv (f->packet, buf, size, 0);
-      g_assert_cmpint (n, >=, PACKET_HDR + 14);
-      /* Only the guest's frames (IPv6 is off, but the kernel may have sent something before). */
-      if (memcmp (buf + PACKET_HDR + 6, guest_mac, 6) == 0)
-        return (gsize) n;
-    }
-}
-
-/* The host's side sends @frame behind @header (PACKET_HDR bytes, NULL for none). */
-static void
-host_send (Fixture *f, const uint8_t *header, const uint8_t *frame, gsize len)
-{
-  static const uint8_t none[PACKET_HDR] = { 0 };
-  struct iovec iov[2] = { { (void *) (header ? header : none), PACKET_HDR }, { (void *) frame, len } };
-  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-
-  g_assert_cmpint (sendmsg (f->packet, &msg, 0), ==, (ssize_t) (PACKET_HDR + len));
-}
-
-/* Runs the I/O context until the receive queue has a used buffer or @timeout_ms pass. */
-static gboolean
-wait_rx (Fixture *f, int timeout_ms)
-{
-  gint64 end = g_get_monotonic_time () + timeout_ms * 1000;
-  uint16_t used;
-
-  do
-    {
-      test_machine_run_io (&f->m);
-      used = *(uint16_t *) test_guest (&f->m, f->rxq.used + 2, 2);
-      if (used != f->rxq.last_used)
-        return TRUE;
-      g_usleep (1000);
-    }
-  while (g_get_monotonic_time () < end);
-  return FALSE;
-}
-
-static gsize
-test_frame (uint8_t *frame, gsize len, uint8_t tag)
-{
-  memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
-  memcpy (frame + 6, guest_mac, 6);
-  frame[12] = TAP_ETHERTYPE >> 8;
-  frame[13] = TAP_ETHERTYPE & 0xff;
-  for (gsize i = 14; i < len; i++)
-    frame[i] = (uint8_t) (tag + i);
-  return len;
-}
-
-/* An IPv4 TCP segment of @payload bytes from the guest, its checksum left to do (the pseudo-header's sum
- * in the field, as a driver with CSUM puts it), behind a header asking for TSO in @mss-byte segments. */
-static gsize
-tcp_gso_packet (uint8_t *packet, gsize payload, uint16_t mss)
-{
-  uint8_t *hdr = packet, *frame = packet + HDR_LEN, *ip = frame + 14, *tcp = ip + 20;
-  gsize ip_len = 20 + 20 + payload;
-  uint32_t sum = 0;
-
-  memset (packet, 0, HDR_LEN + 14 + ip_len);
-  hdr[0] = 1; /* NEEDS_CSUM */
-  hdr[1] = 1; /* GSO_TCPV4 */
-  hdr[2] = 54;
-  hdr[4] = (uint8_t) mss;
-  hdr[5] = (uint8_t) (mss >> 8);
-  hdr[6] = 34; /* csum_start */
-  hdr[8] = 16; /* csum_offset */
-  memcpy (frame, (const uint8_t[]){ 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc }, 6);
-  memcpy (frame + 6, guest_mac, 6);
-  frame[12] = 0x08;
-  ip[0] = 0x45;
-  ip[2] = (uint8_t) (ip_len >> 8);
-  ip[3] = (uint8_t) ip_len;
-  ip[6] = 0x40; /* DF */
-  ip[8] = 64;
-  ip[9] = 6;
-  memcpy (ip + 12, (const uint8_t[]){ 10, 77, 0, 2 }, 4);
-  memcpy (ip + 16, (const uint8_t[]){ 10, 77, 0, 1 }, 4);
-  for (unsigned i = 0; i < 20; i += 2)
-    sum += (uint32_t) (ip[i] << 8 | ip[i + 1]);
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  ip[10] = (uint8_t) (~sum >> 8);
-  ip[11] = (uint8_t) ~sum;
-  tcp[0] = 0x30;
-  tcp[1] = 0x39; /* 12345 */
-  tcp[3] = 80;
-  tcp[12] = 5 << 4;
-  tcp[13] = 0x18; /* PSH, ACK */
-  tcp[14] = 0xff;
-  tcp[15] = 0xff;
-  sum = (10 << 8 | 77) + 2 + (10 << 8 | 77) + 1 + 6 + (uint32_t) (20 + payload);
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  tcp[16] = (uint8_t) (sum >> 8);
-  tcp[17] = (uint8_t) sum;
-  for (gsize i = 0; i < payload; i++)
-    tcp[20 + i] = (uint8_t) (i * 13);
-  return HDR_LEN + 14 + ip_len;
-}
-
-#define SKIP_WITHOUT_TAP(f)                                                                                  \
-  if ((f)->tap_fd < 0)                                                                                       \
-  return
-
-static void
-test_tap_offer (Fixture *f, gconstpointer data)
-{
-  uint64_t features;
-
-  SKIP_WITHOUT_TAP (f);
-  features = device_features (f);
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_CSUM));
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_GUEST_CSUM));
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_HOST_TSO4));
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_HOST_TSO6));
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_GUEST_TSO4));
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_GUEST_TSO6));
-  g_assert_true (features & HV_VIRTIO_FEATURE (F_MRG_RXBUF));
-  /* TSO leans on checksum offload: a driver asking for one without the other is refused. */
-  g_assert_false (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
-                                                    | HV_VIRTIO_FEATURE (F_GUEST_TSO4)));
-  g_assert_false (test_driver_negotiate (&f->d, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1)
-                                                    | HV_VIRTIO_FEATURE (F_HOST_TSO4)));
-}
-
-/* Plain frames both ways, headers of zeros: nothing negotiated, nothing to do. */
-static void
-test_tap_frames (Fixture *f, gconstpointer data)
-{
-  uint8_t frame[200], got[2048];
-  uint32_t id, len;
-  gsize n;
-
-  SKIP_WITHOUT_TAP (f);
-  bring_up (f, 0, 8, RX_BUF_LEN);
-  transmit (f, frame, test_frame (frame, sizeof frame, 1));
-  n = host_receive (f, got, sizeof got, 2000);
-  g_assert_cmpuint (n, ==, PACKET_HDR + sizeof frame);
-  g_assert_cmpmem (got + PACKET_HDR, sizeof frame, frame, sizeof frame);
-
-  host_send (f, NULL, frame, test_frame (frame, 100, 2));
-  g_assert_true (wait_rx (f, 2000));
-  g_assert_true (test_queue_get_used (&f->rxq, &id, &len));
-  g_assert_cmpuint (len, ==, HDR_LEN + 100);
-  g_assert_cmpmem (test_guest (&f->m, f->rx_addr[id] + HDR_LEN, 100), 100, frame, 100);
-}
-
-/* A TSO segment the guest hands over goes to the host as one GSO packet, its header as the guest wrote
- * it; without HOST_TSO4 negotiated the same packet is dropped. */
-static void
-test_tap_tso_to_host (Fixture *f, gconstpointer data)
-{
-  g_autofree uint8_t *got = g_malloc (70000);
-  uint8_t *packet = test_guest (&f->m, BIG_BUF, 70000);
-  HvVirtioNetStats stats;
-  uint32_t id, len;
-  gsize size, n;
-
-  SKIP_WITHOUT_TAP (f);
-  bring_up (f, HV_VIRTIO_FEATURE (F_CSUM) | HV_VIRTIO_FEATURE (F_HOST_TSO4), 8, RX_BUF_LEN);
-  size = tcp_gso_packet (packet, 4000, 1448);
-  test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
-  test_queue_kick (&f->txq, 2);
-  test_machine_run_io (&f->m);
-  g_assert_true (test_queue_get_used (&f->txq, &id, &len));
-  n = host_receive (f, got, 70000, 2000);
-  g_assert_cmpuint (n, ==, PACKET_HDR + size - HDR_LEN);
-  g_assert_cmpuint (got[1], ==, 1);                  /* GSO_TCPV4 */
-  g_assert_cmpuint (got[4] | got[5] << 8, ==, 1448); /* gso_size */
-  g_assert_cmpmem (got + PACKET_HDR, size - HDR_LEN, packet + HDR_LEN, size - HDR_LEN);
-
-  /* A driver that did not take TSO: the same packet is dropped, and so is a frame over the MTU. */
-  test_driver_set_status (&f->d, 0);
-  bring_up (f, 0, 8, RX_BUF_LEN);
-  test_queue_add (&f->txq, BIG_BUF, (uint32_t) size, FALSE);
-  packet = test_guest (&f->m, BIG_BUF + 0x10000, 2000);
-  memset (packet, 0, HDR_LEN);
-  test_frame (packet + HDR_LEN, 1600, 3);
-  test_queue_add (&f->txq, BIG_BUF + 0x10000, HDR_LEN + 1600, FALSE);
-  test_queue_kick (&f->txq, 2);
-  test_machine_run_io (&f->m);
-  hv_virtio_net_get_stats (f->net, &stats);
-  g_assert_cmpuint (stats.tx_dropped, ==, 2);
-  g_assert_cmpuint (host_receive (f, got, 70000, 200), ==, 0);
+  g_assert_cmpuint (test_machine_take_msi (&f->m, MSI_DATA (3)), ==, 0);
   g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
 }
 
-#define BIG_RX_BUFS 0x200000 /* BIG_RX_LEN each: 64 KiB GSO packets in QUEUE_LEN buffers */
-#define BIG_RX_LEN  0x2000
-
-/* A GSO packet of @payload TCP bytes from the host reaches a guest that takes TSO in one piece, across
- * QUEUE_LEN mergeable buffers of @buffer_len bytes, with its header. */
+/* A hostile control queue: every malformed or unknown command is answered VIRTIO_NET_ERR, a command
+ * without room for the answer is returned untouched, and the device goes on. */
 static void
-assert_gso_to_guest (Fixture *f, gsize payload, uint32_t buffer_len)
+test_mq_hostile_control (Fixture *f, gconstpointer data)
 {
-  g_autofree uint8_t *packet = g_malloc (70000);
-  g_autofree uint8_t *stream = g_malloc (70000);
-  uint8_t header[PACKET_HDR];
-  gsize size, at = 0;
-  unsigned buffers = 0;
-  uint32_t id, len;
+  uint8_t *command = test_guest (&f->m, CTRL_BUF, 8);
 
-  for (unsigned i = 0; i < QUEUE_LEN; i++)
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_MQ) | HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  /* Pairs 0, one more than the device has, the protocol's largest. */
+  g_assert_cmpint (set_pairs (f, 0), ==, 1);
+  g_assert_cmpint (set_pairs (f, MQ_PAIRS + 1), ==, 1);
+  g_assert_cmpint (set_pairs (f, 0x8000), ==, 1);
+  g_assert_cmpint (set_pairs (f, 0xffff), ==, 1);
+  /* Too short, too long, nothing readable at all. */
+  memcpy (command, (const uint8_t[]){ 4, 0, 2, 0, 0, 0, 0, 0 }, 8);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 1 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 3 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 8 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_ACK, 1, TRUE } }, 1), ==, 1);
+  /* No room for the answer: not carried out. */
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 4 } }, 1), ==, -1);
+  /* Classes the device does not offer: RX mode, MAC filter, VLAN, announce, guest offloads; MQ's RSS
+   * and hash commands. */
+  for (unsigned class = 0; class < 8; class ++)
     {
-      uint64_t addr = BIG_RX_BUFS + (uint64_t) buffer_len * f->rxq.next_desc;
-      uint16_t head = test_queue_add (&f->rxq, addr, buffer_len, TRUE);
-      f->rx_addr[head] = addr;
+      command[0] = (uint8_t) class;
+      command[1] = class == 4 ? 1 : 0;
+      g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 4 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
     }
-  test_queue_kick (&f->rxq, 2);
-  test_machine_run_io (&f->m);
-  size = tcp_gso_packet (packet, payload, 1448);
-  memcpy (header, packet, PACKET_HDR);
-  host_send (f, header, packet + HDR_LEN, size - HDR_LEN);
-  g_assert_true (wait_rx (f, 2000));
-  while (test_queue_get_used (&f->rxq, &id, &len))
-    {
-      memcpy (stream + at, test_guest (&f->m, f->rx_addr[id], len), len);
-      at += len;
-      buffers++;
-    }
-  g_assert_cmpuint (at, ==, size);
-  g_assert_cmpuint (stream[10] | stream[11] << 8, ==, buffers);
-  g_assert_cmpuint (buffers, ==, (size + buffer_len - 1) / buffer_len);
-  g_assert_cmpuint (stream[1], ==, 1); /* GSO_TCPV4 */
-  g_assert_cmpuint (stream[4] | stream[5] << 8, ==, 1448);
-  g_assert_cmpmem (stream + HDR_LEN, size - HDR_LEN, packet + HDR_LEN, size - HDR_LEN);
-}
-
-static void
-test_tap_gso_to_guest (Fixture *f, gconstpointer data)
-{
-  const uint64_t features = HV_VIRTIO_FEATURE (F_GUEST_CSUM) | HV_VIRTIO_FEATURE (F_GUEST_TSO4)
-                            | HV_VIRTIO_FEATURE (F_MRG_RXBUF);
-
-  SKIP_WITHOUT_TAP (f);
-  bring_up (f, features, 0, RX_BUF_LEN);
-  assert_gso_to_guest (f, 20000, RX_BUF_LEN);
-  /* About the largest the kernel hands a TAP whole (its gso_max_size, 64 KiB; a frame of 65534 bytes here,
-   * larger ones it segments itself). */
-  test_driver_set_status (&f->d, 0);
-  bring_up (f, features, 0, RX_BUF_LEN);
-  assert_gso_to_guest (f, 65480, BIG_RX_LEN);
-}
-
-/* With the cable out the guest is told (LINK_UP clear, a configuration interrupt) and nothing moves
- * either way; plugged in again, frames flow. */
-static void
-test_tap_link (Fixture *f, gconstpointer data)
-{
-  uint8_t frame[100], got[2048];
-  HvVirtioNetStats stats;
-  uint32_t id, len;
-
-  SKIP_WITHOUT_TAP (f);
-  bring_up (f, HV_VIRTIO_FEATURE (F_STATUS), 8, RX_BUF_LEN);
-  g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 1);
-  test_mmio_read (&f->m, f->d.isr, 1); /* clears it */
-  hv_virtio_net_set_link (f->net, FALSE);
-  g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 0);
-  g_assert_cmphex (test_mmio_read (&f->m, f->d.isr, 1) & 2, ==, 2);
-
-  host_send (f, NULL, frame, test_frame (frame, sizeof frame, 4));
-  g_assert_false (wait_rx (f, 300));
-  transmit (f, frame, sizeof frame);
-  g_assert_cmpuint (host_receive (f, got, sizeof got, 300), ==, 0);
-  hv_virtio_net_get_stats (f->net, &stats);
-  g_assert_cmpuint (stats.rx_dropped, ==, 1);
-  g_assert_cmpuint (stats.tx_dropped, ==, 1);
-
-  hv_virtio_net_set_link (f->net, TRUE);
-  g_assert_cmphex (test_mmio_read (&f->m, f->d.device + 6, 2), ==, 1);
-  host_send (f, NULL, frame, sizeof frame);
-  g_assert_true (wait_rx (f, 2000));
-  g_assert_true (test_queue_get_used (&f->rxq, &id, &len));
-  g_assert_cmpuint (len, ==, HDR_LEN + sizeof frame);
-  transmit (f, frame, sizeof frame);
-  g_assert_cmpuint (host_receive (f, got, sizeof got, 2000), ==, PACKET_HDR + sizeof frame);
-}
-
-/* A guest with no receive buffers: the TAP is not read past one frame, so nothing is lost in the NIC
- * (more frames than it would keep wait in the kernel's queue); each refill takes the next ones, in
- * order. */
-static void
-test_tap_rx_full (Fixture *f, gconstpointer data)
-{
-  const unsigned total = HV_VIRTIO_NET_PENDING_MAX + 144;
-  uint8_t frame[100];
-  HvVirtioNetStats stats;
-  unsigned got = 0;
-  uint32_t id, len;
-
-  SKIP_WITHOUT_TAP (f);
-  bring_up (f, 0, 0, RX_BUF_LEN);
-  for (unsigned i = 0; i < total; i++)
-    {
-      test_frame (frame, sizeof frame, 0);
-      frame[14] = (uint8_t) i;
-      frame[15] = (uint8_t) (i >> 8);
-      host_send (f, NULL, frame, sizeof frame);
-    }
-  g_usleep (100 * 1000);
-  test_machine_run_io (&f->m);
-  hv_virtio_net_get_stats (f->net, &stats);
-  g_assert_cmpuint (stats.rx_dropped, ==, 0);
-  g_assert_cmpuint (stats.rx_frames, ==, 0);
-
-  while (got < total)
-    {
-      give_rx (f, QUEUE_LEN, RX_BUF_LEN);
-      g_assert_true (wait_rx (f, 2000));
-      while (test_queue_get_used (&f->rxq, &id, &len))
-        {
-          const uint8_t *seq = test_guest (&f->m, f->rx_addr[id] + HDR_LEN + 14, 2);
-          g_assert_cmpuint (len, ==, HDR_LEN + sizeof frame);
-          g_assert_cmpuint (seq[0] | seq[1] << 8, ==, got);
-          got++;
-        }
-    }
-  hv_virtio_net_get_stats (f->net, &stats);
-  g_assert_cmpuint (stats.rx_frames, ==, total);
-  g_assert_cmpuint (stats.rx_dropped, ==, 0);
-}
-
-/* Headers asking for what the driver did not take, and chains of bad lengths, are dropped; the device
- * goes on. */
-static void
-test_tap_hostile (Fixture *f, gconstpointer data)
-{
-  uint8_t *packet = test_guest (&f->m, TX_BUFS, 2048);
-  uint8_t frame[100], got[2048];
-  HvVirtioNetStats stats;
-
-  SKIP_WITHOUT_TAP (f);
-  bring_up (f, HV_VIRTIO_FEATURE (F_CSUM), 8, RX_BUF_LEN);
-  memset (packet, 0, HDR_LEN);
-  test_frame (packet + HDR_LEN, 100, 5);
-  packet[1] = 4; /* GSO_TCPV6, not taken */
-  test_queue_add (&f->txq, TX_BUFS, HDR_LEN + 100, FALSE);
-  packet = test_guest (&f->m, TX_BUFS + 2048, 2048);
-  memset (packet, 0, HDR_LEN);
-  packet[1] = 0x81; /* ECN without HOST_ECN */
-  test_queue_add (&f->txq, TX_BUFS + 2048, HDR_LEN + 100, FALSE);
-  packet = test_guest (&f->m, TX_BUFS + 4096, 2048);
-  memset (packet, 0, HDR_LEN);
-  packet[1] = 9; /* no such type */
-  test_queue_add (&f->txq, TX_BUFS + 4096, HDR_LEN + 100, FALSE);
-  test_queue_add (&f->txq, TX_BUFS, 5, FALSE);  /* shorter than a header */
-  test_queue_add (&f->txq, TX_BUFS, 100, TRUE); /* only writable */
-  test_queue_kick (&f->txq, 2);
-  test_machine_run_io (&f->m);
-  hv_virtio_net_get_stats (f->net, &stats);
-  g_assert_cmpuint (stats.tx_dropped, ==, 5);
-  g_assert_cmpuint (host_receive (f, got, sizeof got, 200), ==, 0);
+  command[0] = 4;
+  command[1] = 2;
+  g_assert_cmpint (control (f, (const TestBuffer[]){ { CTRL_BUF, 4 }, { CTRL_ACK, 1, TRUE } }, 2), ==, 1);
+  /* An answer buffer outside RAM: the chain is refused, and the device needs a reset. */
+  g_assert_cmpint (set_pairs (f, 2), ==, 0);
   g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
-
-  f->n_tx = 5;
-  transmit (f, frame, test_frame (frame, sizeof frame, 6));
-  g_assert_cmpuint (host_receive (f, got, sizeof got, 2000), ==, PACKET_HDR + sizeof frame);
-}
-
-static void
-write_proc (const char *path, const char *value)
-{
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-
-  if (fd >= 0)
-    {
-      g_assert_cmpint (write (fd, value, strlen (value)), ==, (ssize_t) strlen (value));
-      close (fd);
-    }
-}
-
-/* Someone deletes the TAP under a running NIC: the NIC says so once and stops polling it (poll() would
- * report the dead fd for ever), its frames go nowhere, and nothing else breaks. */
-static void
-test_tap_deleted (Fixture *f, gconstpointer data)
-{
-  const char *argv[] = { "ip", "link", "del", NULL, NULL };
-  g_autoptr (GError) error = NULL;
-  g_autofree char *ip = g_find_program_in_path ("ip");
-  uint8_t frame[100];
-  HvVirtioNetStats stats;
-  GLogLevelFlags fatal;
-  int status;
-
-  SKIP_WITHOUT_TAP (f);
-  if (ip == NULL)
-    {
-      g_test_skip ("ip (iproute2) is not installed");
-      return;
-    }
-  bring_up (f, 0, 8, RX_BUF_LEN);
-  argv[3] = f->tap_name;
-  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                               &status, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_spawn_check_wait_status (status, NULL));
-  /* The NIC's warning is expected (g_test_expect_message does not see structured logging). */
-  fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+  test_queue_add_chain (mq_queue (f, 2 * f->pairs),
+                        (const TestBuffer[]){ { CTRL_BUF, 4 }, { TEST_RAM_SIZE - 1, 2, TRUE } }, 2);
+  test_queue_kick (mq_queue (f, 2 * f->pairs), 2);
   test_machine_run_io (&f->m);
-  g_log_set_always_fatal (fatal);
-  /* Nothing is left to dispatch: the dead fd is not polled. */
-  g_assert_false (g_main_context_iteration (f->m.io_context, FALSE));
-  transmit (f, frame, test_frame (frame, sizeof frame, 7));
-  hv_virtio_net_get_stats (f->net, &stats);
-  g_assert_cmpuint (stats.tx_dropped, ==, 1);
-  g_assert_false (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
-}
+  g_assert_true (test_driver_status (&f->d) & HV_VIRTIO_STATUS_NEEDS_RESET);
 
-/* The test's network namespace, with IPv6 off (the kernel would send router solicitations down the
- * TAP) and a bridge for the TAPs, left down: an up bridge sends IGMP reports down its ports, and the
- * packet socket sees the TAP's traffic before the bridge would. */
-static gboolean
-enter_private_netns (void)
-{
-  int sock;
-
-  if (geteuid () != 0 || access ("/dev/net/tun", R_OK | W_OK) < 0 || unshare (CLONE_NEWNET) < 0)
-    return FALSE;
-  write_proc ("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-  write_proc ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-  sock = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (sock < 0 || ioctl (sock, SIOCBRADDBR, BRIDGE) < 0)
-    {
-      if (sock >= 0)
-        close (sock);
-      return FALSE;
-    }
-  close (sock);
-  return TRUE;
+  /* Without MQ negotiated the command is refused too. */
+  mq_bring_up (f, HV_VIRTIO_FEATURE (F_CTRL_VQ));
+  g_assert_cmpint (set_pairs (f, 2), ==, 1);
+  g_assert_cmpint (set_pairs (f, 1), ==, 1);
 }
 
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  private_netns = enter_private_netns ();
 #define ADD(path, fn, setup) g_test_add ("/virtio-net/" path, Fixture, NULL, setup, fn, fixture_teardown)
   ADD ("offer", test_offer, fixture_setup);
   ADD ("arp", test_arp, fixture_setup);
@@ -1143,15 +591,12 @@ main (int argc, char **argv)
   ADD ("restricted", test_restricted, restricted_setup);
   ADD ("tftp", test_tftp, tftp_setup);
   ADD ("save-load", test_save_load, fixture_setup);
+  ADD ("save-load-link", test_save_load_link, fixture_setup);
   ADD ("guest-address", test_guest_address, fixture_setup);
   ADD ("rom", test_rom, fixture_setup);
-  ADD ("tap/offer", test_tap_offer, tap_setup);
-  ADD ("tap/frames", test_tap_frames, tap_setup);
-  ADD ("tap/tso-to-host", test_tap_tso_to_host, tap_setup);
-  ADD ("tap/gso-to-guest", test_tap_gso_to_guest, tap_setup);
-  ADD ("tap/link", test_tap_link, tap_setup);
-  ADD ("tap/rx-full", test_tap_rx_full, tap_setup);
-  ADD ("tap/hostile", test_tap_hostile, tap_setup);
-  ADD ("tap/deleted", test_tap_deleted, tap_setup);
+  ADD ("mq/offer", test_mq_offer, mq_setup);
+  ADD ("mq/pairs", test_mq_pairs, mq_setup);
+  ADD ("mq/hostile-control", test_mq_hostile_control, mq_setup);
+  virtio_net_add_tap_tests ();
   return g_test_run ();
 }

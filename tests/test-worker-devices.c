@@ -415,7 +415,7 @@ tap_in_namespace (void)
                          g_variant_new_string ("ip=10.77.0.2/24 send=10.77.0.1"));
   g_variant_builder_add (&builder, "{sv}", "devices",
                          g_variant_new_parsed ("[('serial', 'serial0', @a{sv} {}), ('virtio-net', 'net0', "
-                                               "{'backend': <'tap'>, 'tap': <%h>})]",
+                                               "{'backend': <'tap'>, 'tap': <[%h]>})]",
                                                tap_index));
   vireo_worker1_call_start_sync (worker.proxy, g_variant_builder_end (&builder), fds, NULL, NULL, &error);
   g_assert_no_error (error);

@@ -33,7 +33,10 @@ struct _VireoDisplay
   VireoDBusMachine *machine;  /* open_machine()'s, or NULL */
   VireoStreamSource *streams; /* where the machine's connections come from, or NULL: its own bus */
   gboolean machine_was_up;
-  char *socket_path;         /* open_path()'s, or NULL */
+  char *socket_path;              /* open_path()'s, or NULL */
+  VireoDisplayOpenFunc open_func; /* open_with()'s, or NULL */
+  gpointer open_data;
+  GDestroyNotify open_destroy;
   GCancellable *cancellable; /* D-Bus calls for the current session */
   guint retry_source;
   guint retry_delay_ms;

@@ -1,6 +1,7 @@
-/* vireo-display-session.c — VireoDisplay's SPICE session: over the machine's display streams (one per channel)
- * or a unix socket, its main, display and inputs channels, the surface it shows, why it ended, and
- * reconnection with backoff while the machine runs (a guest reboot starts a new display server). */
+/* vireo-display-session.c — VireoDisplay's SPICE session: over the machine's display streams (one per channel),
+ * a unix socket or the caller's opener (one fd per channel too), its main, display and inputs channels, the
+ * surface it shows, why it ended, and reconnection with backoff while the machine runs (a guest reboot
+ * starts a new display server). */
 #include "vireo-display-private.h"
 
 #include <gio/gunixfdlist.h>
@@ -284,7 +285,7 @@ fd_request_new (VireoDisplay *self, SpiceChannel *channel)
   FdRequest *request = g_new0 (FdRequest, 1);
 
   request->self = g_object_ref (self);
-  request->machine = g_object_ref (self->machine);
+  request->machine = self->machine ? g_object_ref (self->machine) : NULL;
   request->channel = channel ? g_object_ref (channel) : NULL;
   return request;
 }
@@ -293,7 +294,7 @@ static void
 fd_request_free (FdRequest *request)
 {
   g_object_unref (request->self);
-  g_object_unref (request->machine);
+  g_clear_object (&request->machine);
   g_clear_object (&request->channel);
   g_free (request);
 }
@@ -350,15 +351,28 @@ open_display_finish (GObject *source, GAsyncResult *result, GError **error)
   return vireo_stream_open_local_finish (result, error);
 }
 
+/* The fd @request got: a stream of the machine's display (its call counted done), or from open_with()'s
+ * opener when the display has no machine. */
+static int
+request_fd_finish (FdRequest *request, GObject *source, GAsyncResult *result, GError **error)
+{
+  int fd;
+
+  if (request->machine == NULL)
+    return g_task_propagate_int (G_TASK (result), error);
+  fd = open_display_finish (source, result, error);
+  count_call (request->machine, -1);
+  return fd;
+}
+
 static void
 on_channel_fd (GObject *source, GAsyncResult *result, gpointer data)
 {
   FdRequest *request = data;
   VireoDisplay *self = request->self;
   g_autoptr (GError) error = NULL;
-  int fd = open_display_finish (source, result, &error);
+  int fd = request_fd_finish (request, source, result, &error);
 
-  count_call (request->machine, -1);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       fd_request_free (request);
@@ -388,11 +402,14 @@ on_open_fd (SpiceChannel *channel, int with_tls, VireoDisplay *self)
 {
   FdRequest *request;
 
-  if (self->machine == NULL)
+  if (self->machine == NULL && self->open_func == NULL)
     return;
   /* Every channel is a connection of its own to the machine's display server. */
   request = fd_request_new (self, channel);
-  call_open_display (self, on_channel_fd, request);
+  if (self->open_func)
+    self->open_func (self->open_data, self->cancellable, on_channel_fd, request);
+  else
+    call_open_display (self, on_channel_fd, request);
 }
 
 static void
@@ -422,7 +439,7 @@ on_channel_new (SpiceSession *session, SpiceChannel *channel, VireoDisplay *self
   int id = 0;
 
   g_ptr_array_add (self->channels, g_object_ref (channel));
-  if (self->machine)
+  if (self->machine || self->open_func)
     g_signal_connect (channel, "open-fd", G_CALLBACK (on_open_fd), self);
   g_object_get (channel, "channel-id", &id, NULL);
 
@@ -575,9 +592,8 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
   FdRequest *request = data;
   g_autoptr (VireoDisplay) self = g_object_ref (request->self);
   g_autoptr (GError) error = NULL;
-  int fd = open_display_finish (source, result, &error);
+  int fd = request_fd_finish (request, source, result, &error);
 
-  count_call (request->machine, -1);
   fd_request_free (request);
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
@@ -607,6 +623,12 @@ on_session_fd (GObject *source, GAsyncResult *result, gpointer data)
 static void
 request_session (VireoDisplay *self)
 {
+  if (self->open_func)
+    {
+      vireo_display_update_state (self, VIREO_DISPLAY_CONNECTING);
+      self->open_func (self->open_data, self->cancellable, on_session_fd, fd_request_new (self, NULL));
+      return;
+    }
   if (!machine_is_up (self))
     {
       retry_or_give_up (self);
@@ -663,6 +685,11 @@ vireo_display_close (VireoDisplay *self)
     }
   g_clear_object (&self->streams);
   g_clear_pointer (&self->socket_path, g_free);
+  if (self->open_destroy)
+    self->open_destroy (self->open_data);
+  self->open_func = NULL;
+  self->open_data = NULL;
+  self->open_destroy = NULL;
   self->have_surface = FALSE;
   vireo_frame_clear (self->frame);
   vireo_display_update_guest_size (self, 0, 0);
@@ -706,6 +733,19 @@ vireo_display_open_path (VireoDisplay *self, const char *socket_path)
       vireo_display_update_error (self, _ ("Could not connect to the machine’s display"));
       vireo_display_update_state (self, VIREO_DISPLAY_DISCONNECTED);
     }
+}
+
+void
+vireo_display_open_with (VireoDisplay *self, VireoDisplayOpenFunc open, gpointer data, GDestroyNotify destroy)
+{
+  g_return_if_fail (VIREO_IS_DISPLAY (self));
+  g_return_if_fail (open != NULL);
+
+  vireo_display_close (self);
+  self->open_func = open;
+  self->open_data = data;
+  self->open_destroy = destroy;
+  request_session (self);
 }
 
 int

@@ -32,6 +32,14 @@ GtkWidget *vireo_display_new (void);
 void vireo_display_open_machine (VireoDisplay *self, VireoDBusMachine *machine, VireoStreamSource *streams);
 /* Connects to a SPICE unix socket, e.g. vireo-run --display spice:PATH. */
 void vireo_display_open_path (VireoDisplay *self, const char *socket_path);
+/* Connects through @open, called for every connection the SPICE session needs (one per channel): it
+ * starts a GTask on @callback whose result (g_task_propagate_int) is a connected socket's fd, which the
+ * display then owns, or an error the display shows — e.g. a libvirt domain's virDomainOpenGraphicsFD.
+ * @destroy frees @data when the display closes. */
+typedef void (*VireoDisplayOpenFunc) (gpointer data, GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data);
+void vireo_display_open_with (VireoDisplay *self, VireoDisplayOpenFunc open, gpointer data,
+                              GDestroyNotify destroy);
 void vireo_display_close (VireoDisplay *self);
 
 /* "state" property; "error" says why the last connection failed or ended, or NULL. */

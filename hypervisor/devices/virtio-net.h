@@ -16,6 +16,10 @@ typedef struct _HvVirtioNet HvVirtioNet;
 /* The longest frame either way (a 64 KiB IP packet and its Ethernet header, as QEMU allows); longer
  * ones from the guest are dropped. */
 #define HV_VIRTIO_NET_FRAME_MAX 65550
+/* The most queue pairs a NIC has (VIRTIO_NET_F_MQ). */
+#define HV_VIRTIO_NET_MAX_QUEUES HV_NET_QUEUES_MAX
+/* The version of its saved state: 2 added the link and the pairs in use. */
+#define HV_VIRTIO_NET_STATE_VERSION 2
 
 typedef enum
 {
@@ -28,7 +32,14 @@ typedef struct
   const char *name; /* unique in the machine (the device id) */
   uint8_t mac[6];
   HvNetBackend backend;
-  int tap_fd;         /* HV_NET_BACKEND_TAP: the TAP (not owned), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR */
+  int tap_fd; /* HV_NET_BACKEND_TAP: the TAP (not owned), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR */
+  /* Queue pairs, 0 or 1 for one, up to HV_VIRTIO_NET_MAX_QUEUES.  With a TAP, several need @tap_fds:
+   * one queue each of a TAP made with IFF_MULTI_QUEUE (not owned; NULL with one pair: @tap_fd).  The
+   * user backend takes several too, its frames all going to the first pair; machine specs refuse that
+   * (slirp is one thread, so pairs would gain nothing), but it lets tests and fuzzing reach the
+   * control queue without a TAP. */
+  unsigned queues;
+  const int *tap_fds;
   gboolean link_down; /* the cable is out at start */
   GBytes *rom;        /* an option ROM (iPXE) behind the ROM BAR, or NULL (not taken: referenced) */
   /* The rest for the user backend only. */
@@ -71,8 +82,9 @@ void hv_virtio_net_set_link (HvVirtioNet *net, gboolean up);
  * one has.  Any thread. */
 uint32_t hv_virtio_net_get_guest_address (HvVirtioNet *net);
 
-/* Saved state: the transport, queues and MAC address.  The network's connections are not saved: a
+/* Saved state: the transport, queues, MAC address, the link and the pairs in use (a section of
+ * @version 1 has neither: the link is the spec's, one pair).  The network's connections are not saved: a
  * restored guest keeps its address (DHCP leases are renewed as usual) but open TCP connections through
  * the NAT are reset and frames waiting for the guest are lost. */
 GVariant *hv_virtio_net_save_state (HvVirtioNet *net);
-gboolean hv_virtio_net_load_state (HvVirtioNet *net, GVariant *state, GError **error);
+gboolean hv_virtio_net_load_state (HvVirtioNet *net, GVariant *state, unsigned version, GError **error);

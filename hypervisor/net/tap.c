@@ -22,6 +22,12 @@
 
 /* What the kernel may hand the guest once it takes them: checksum left to do, TSO, with ECN. */
 #define TUN_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
+/* UDP segmentation (Linux 6.2; Debian 12's headers are older).  UFO, its predecessor, is deprecated in
+ * Linux (TUNSETOFFLOAD takes TUN_F_UFO only to keep old QEMUs working) and is not asked for. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
 
 typedef struct
 {
@@ -39,12 +45,16 @@ struct _HvNetTap
   void (*batch) (void *opaque, gboolean starting);
   void *opaque;
   gboolean has_offloads;
+  gboolean has_uso;
+  gboolean multi_queue; /* made with IFF_MULTI_QUEUE: one fd of several queues */
+  char name[IFNAMSIZ];
   uint8_t *buffer; /* PACKET_MAX bytes, used on the context's thread only */
 
   /* Guarded by the NIC's lock. */
   gboolean closing;
   gboolean reading;
-  gboolean broken; /* reads fail: not polled any more */
+  gboolean broken;   /* reads fail: not polled any more */
+  gboolean detached; /* a queue the kernel sends nothing (IFF_DETACH_QUEUE): not polled */
   GSource *source;
   gpointer fd_tag;
 };
@@ -58,7 +68,7 @@ tap_source_dispatch (GSource *source, GSourceFunc callback, gpointer data)
   tap->lock (tap->opaque);
   if (tap->batch)
     tap->batch (tap->opaque, TRUE);
-  for (unsigned i = 0; i < READS_PER_DISPATCH && !tap->closing && tap->reading; i++)
+  for (unsigned i = 0; i < READS_PER_DISPATCH && !tap->closing && tap->reading && !tap->detached; i++)
     {
       ssize_t n = read (tap->fd, tap->buffer, PACKET_MAX);
 
@@ -122,6 +132,18 @@ hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **er
                    ifr.ifr_name, g_strerror (saved));
       return NULL;
     }
+  /* A queue of a multiqueue TAP that was left detached gets no frames until it is attached again. */
+  if (ifr.ifr_flags & IFF_DETACH_QUEUE)
+    {
+      struct ifreq attach = { .ifr_flags = IFF_ATTACH_QUEUE };
+      if (ioctl (config->fd, TUNSETQUEUE, &attach) < 0)
+        {
+          int saved = errno;
+          g_set_error (error, HV_ERROR, HV_ERROR_FAILED, "cannot attach the queue of the TAP device %s: %s",
+                       ifr.ifr_name, g_strerror (saved));
+          return NULL;
+        }
+    }
   flags = fcntl (config->fd, F_GETFL);
   if (flags < 0 || fcntl (config->fd, F_SETFL, flags | O_NONBLOCK) < 0)
     {
@@ -143,7 +165,12 @@ hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **er
   /* Offloads the kernel takes now it will take later: ask once, then hand the guest none until its
    * driver says which it takes. */
   tap->has_offloads = ioctl (tap->fd, TUNSETOFFLOAD, (unsigned long) TUN_OFFLOADS) == 0;
+  tap->has_uso = tap->has_offloads
+                 && ioctl (tap->fd, TUNSETOFFLOAD, (unsigned long) (TUN_OFFLOADS | TUN_F_USO4 | TUN_F_USO6))
+                        == 0;
   ioctl (tap->fd, TUNSETOFFLOAD, 0ul);
+  tap->multi_queue = (ifr.ifr_flags & IFF_MULTI_QUEUE) != 0;
+  g_strlcpy (tap->name, ifr.ifr_name, sizeof tap->name);
   tap->reading = TRUE;
   tap->source = g_source_new (&tap_source_funcs, sizeof (TapSource));
   ((TapSource *) tap->source)->tap = tap;
@@ -173,6 +200,12 @@ hv_net_tap_free (HvNetTap *tap)
   g_source_unref (tap->source);
   /* A read being handled right now finishes before the buffer goes. */
   hv_iothread_barrier (tap->context);
+  /* The fd goes back as it came: a machine built again from the same spec finds every queue attached. */
+  if (tap->detached)
+    {
+      struct ifreq attach = { .ifr_flags = IFF_ATTACH_QUEUE };
+      ioctl (tap->fd, TUNSETQUEUE, &attach);
+    }
   g_main_context_unref (tap->context);
   g_free (tap->buffer);
   g_free (tap);
@@ -193,13 +226,38 @@ hv_net_tap_send (HvNetTap *tap, const struct iovec *iov, unsigned n_iov)
   return n >= 0;
 }
 
+/* Polled for frames while reading and attached. */
+static void
+update_poll (HvNetTap *tap)
+{
+  g_source_modify_unix_fd (tap->source, tap->fd_tag, tap->reading && !tap->detached ? G_IO_IN : 0);
+}
+
 void
 hv_net_tap_set_reading (HvNetTap *tap, gboolean reading)
 {
   if (tap->closing || tap->broken || tap->reading == reading)
     return;
   tap->reading = reading;
-  g_source_modify_unix_fd (tap->source, tap->fd_tag, reading ? G_IO_IN : 0);
+  update_poll (tap);
+}
+
+gboolean
+hv_net_tap_set_attached (HvNetTap *tap, gboolean attached)
+{
+  struct ifreq ifr = { .ifr_flags = attached ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+
+  if (tap->broken || tap->detached == !attached)
+    return TRUE;
+  if (ioctl (tap->fd, TUNSETQUEUE, &ifr) < 0)
+    {
+      g_warning ("tap: cannot %s a queue of the TAP device %s: %s", attached ? "attach" : "detach", tap->name,
+                 g_strerror (errno));
+      return FALSE;
+    }
+  tap->detached = !attached;
+  update_poll (tap);
+  return TRUE;
 }
 
 gboolean
@@ -216,4 +274,22 @@ gboolean
 hv_net_tap_has_offloads (HvNetTap *tap)
 {
   return tap->has_offloads;
+}
+
+gboolean
+hv_net_tap_has_uso (HvNetTap *tap)
+{
+  return tap->has_uso;
+}
+
+gboolean
+hv_net_tap_is_multi_queue (HvNetTap *tap)
+{
+  return tap->multi_queue;
+}
+
+const char *
+hv_net_tap_get_name (HvNetTap *tap)
+{
+  return tap->name;
 }

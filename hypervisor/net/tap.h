@@ -32,7 +32,7 @@ typedef struct
 } HvNetTapConfig;
 
 /* Checks that @config->fd is a TAP with a virtio-net header and sets the header to 12 bytes, to be read
- * on @context once started. */
+ * on @context once started.  A detached queue of a multiqueue TAP is attached first. */
 HvNetTap *hv_net_tap_new (GMainContext *context, const HvNetTapConfig *config, GError **error);
 /* Starts reading (without the lock): @receive may be called from now on. */
 void hv_net_tap_start (HvNetTap *tap);
@@ -50,3 +50,14 @@ void hv_net_tap_set_reading (HvNetTap *tap, gboolean reading);
 gboolean hv_net_tap_set_offloads (HvNetTap *tap, unsigned tun_flags);
 /* Whether the kernel takes these offloads from this TAP (probed once at creation). */
 gboolean hv_net_tap_has_offloads (HvNetTap *tap);
+/* Whether it also takes UDP segmentation (TUN_F_USO4 | TUN_F_USO6, Linux 6.2), both or neither. */
+gboolean hv_net_tap_has_uso (HvNetTap *tap);
+
+/* A TAP made with IFF_MULTI_QUEUE has one fd per queue; the kernel spreads the frames it sends among the
+ * attached ones.  Whether this one is such a queue; its interface's name. */
+gboolean hv_net_tap_is_multi_queue (HvNetTap *tap);
+const char *hv_net_tap_get_name (HvNetTap *tap);
+/* Attaches the queue to its TAP or detaches it (IFF_ATTACH_QUEUE, IFF_DETACH_QUEUE; lock held): a
+ * detached queue gets no frames from the kernel and is not read.  Freeing attaches it again, so the fd
+ * goes back as it came.  FALSE (logged) when the kernel refused. */
+gboolean hv_net_tap_set_attached (HvNetTap *tap, gboolean attached);

@@ -546,7 +546,9 @@ static const char *const io_calls[] = {
  * only (no netlink, no raw packets: socket types are limited to stream and datagram).  A TAP back end
  * (net/tap.c) needs nothing here beyond the base list: its thread only reads and writes (writev from
  * guest memory) the TAP fd vireod passed; TUNSETVNETHDRSZ is set on the main thread when the device is
- * made, and TUNSETOFFLOAD on the vCPU thread whose register write acked the features. */
+ * made, TUNSETOFFLOAD on the vCPU thread whose register write acked the features, and TUNSETQUEUE
+ * (a multiqueue TAP's queues attached or detached) here for the driver's control commands and on the
+ * vCPU thread of a reset. */
 static const char *const net_calls[] = {
   "ioctl",      "connect",    "bind",        "listen",      "accept",   "accept4",
   "sendmsg",    "recvmsg",    "sendto",      "recvfrom",    "sendmmsg", "recvmmsg",

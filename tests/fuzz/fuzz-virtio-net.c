@@ -3,12 +3,15 @@
  * port forwards (nothing opens a socket), and hostile frames from the network (anything a bridge could
  * carry: the DHCP ACK parser sees them all).
  *
- * Before the first op the driver is up: every feature the device offers accepted, the receive queue
- * (16 entries) at RAM 1 MiB (descriptors; avail ring + 0x100, used ring + 0x128), the transmit queue at
- * 1 MiB + 0x1000, DRIVER_OK.  Buffers may go anywhere in the 64 KiB window.
+ * The NIC has two queue pairs, so that the control queue is there (the device takes several pairs with
+ * the NAT, its frames all going to the first; specs refuse that).  Before the first op the driver is
+ * up: every feature the device offers accepted (MQ and the control queue among them), five queues of 16
+ * entries at RAM 1 MiB + 0x1000 * i (receive 0, transmit 0, receive 1, transmit 1, control;
+ * descriptors, avail ring + 0x100, used ring + 0x128), DRIVER_OK.  Buffers may go anywhere in the
+ * 64 KiB window.
  *
  * Input: a sequence of ops, the op byte's low 3 bits the kind:
- *   0 guest RAM poke at 1 MiB + u16 % 64 KiB (u8 length % 33, bytes)   1 notify queue (op bit 3)
+ *   0 guest RAM poke at 1 MiB + u16 % 64 KiB (u8 length % 33, bytes)   1 notify queue (op bits 3-5) % 5
  *   2 run the I/O thread's work                                          3 BAR 4 write (u16 offset,
  *   u8 width, u64 value)                                                 4 a frame from the network
  *   (u16 length % 2048, then bytes; the rest of the frame zeros)         5 pause, save, load, resume
@@ -24,6 +27,8 @@
 #define SLOT          1
 #define NOTIFY_OFFSET 0x3000 /* in BAR 4 (virtio/pci.c) */
 #define NOTIFY_STRIDE 4
+#define PAIRS         2
+#define QUEUES        (2 * PAIRS + 1)
 
 static void
 save_and_load (TestMachine *m, HvVirtioNet *net)
@@ -34,7 +39,7 @@ save_and_load (TestMachine *m, HvVirtioNet *net)
   test_machine_run_io (m);
   hv_virtio_net_set_paused (net, TRUE);
   state = g_variant_ref_sink (hv_virtio_net_save_state (net));
-  if (!hv_virtio_net_load_state (net, state, &error))
+  if (!hv_virtio_net_load_state (net, state, HV_VIRTIO_NET_STATE_VERSION, &error))
     fuzz_fail ("the NIC refused its own saved state: %s", error->message);
   hv_virtio_net_set_paused (net, FALSE);
 }
@@ -42,11 +47,11 @@ save_and_load (TestMachine *m, HvVirtioNet *net)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  HvVirtioNetConfig config = { .name = "net0", .restricted = TRUE, .tftp_dir = -1 };
+  HvVirtioNetConfig config = { .name = "net0", .restricted = TRUE, .tftp_dir = -1, .queues = PAIRS };
   static uint8_t frame[2048];
   TestMachine m;
   TestDriver d;
-  TestQueue rxq, txq;
+  TestQueue queues[QUEUES];
   HvVirtioNet *net;
   FuzzInput in;
   GError *error = NULL;
@@ -62,8 +67,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   test_driver_probe (&d, &m, SLOT);
   if (!test_driver_negotiate (&d, test_driver_device_features (&d)))
     fuzz_fail ("the NIC refused its own features");
-  test_queue_setup (&rxq, &d, 0, 16, WINDOW, HV_VIRTIO_MSI_NO_VECTOR);
-  test_queue_setup (&txq, &d, 1, 16, WINDOW + 0x1000, HV_VIRTIO_MSI_NO_VECTOR);
+  for (unsigned i = 0; i < QUEUES; i++)
+    test_queue_setup (&queues[i], &d, i, 16, WINDOW + 0x1000 * i, HV_VIRTIO_MSI_NO_VECTOR);
   test_driver_set_status (&d, test_driver_status (&d) | HV_VIRTIO_STATUS_DRIVER_OK);
 
   fuzz_input_init (&in, data, size);
@@ -77,10 +82,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           fuzz_write_window (&in, test_guest (&m, WINDOW, WINDOW_SIZE));
           break;
         case 1:
-          test_mmio_write (
-              &m, test_bar64_address (&m, SLOT, 0x20) + NOTIFY_OFFSET + ((op >> 3) & 1) * NOTIFY_STRIDE, 2,
-              (op >> 3) & 1);
-          break;
+          {
+            unsigned queue = ((op >> 3) & 7) % QUEUES;
+            test_mmio_write (&m, test_bar64_address (&m, SLOT, 0x20) + NOTIFY_OFFSET + queue * NOTIFY_STRIDE,
+                             2, queue);
+            break;
+          }
         case 2:
           test_machine_run_io (&m);
           break;

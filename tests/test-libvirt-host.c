@@ -1,0 +1,221 @@
+/* test-libvirt-host.c — VireoLibvirtHost against a libvirtd of the test's own (libvirtd-fixture.c): the
+ * host's title and status, its domain list following libvirt's events, and each action taking a QEMU
+ * domain to the state libvirt (asked through virsh) then reports. */
+#include <glib/gi18n.h>
+#include <signal.h>
+
+#include "libvirtd-fixture.h"
+#include "test-util.h"
+#include "vireo-libvirt-host.h"
+
+#define WAIT_SECONDS 60
+
+static VireoLibvirtDomain *
+find_named (VireoLibvirtHost *host, const char *name)
+{
+  GListModel *domains = vireo_libvirt_host_get_domains (host);
+
+  for (guint i = 0; i < g_list_model_get_n_items (domains); i++)
+    {
+      g_autoptr (VireoLibvirtDomain) domain = g_list_model_get_item (domains, i);
+      if (g_str_equal (vireo_libvirt_domain_get_name (domain), name))
+        return domain; /* the list keeps it */
+    }
+  return NULL;
+}
+
+typedef struct
+{
+  gboolean done;
+  gboolean ok;
+  GError *error;
+} ActionResult;
+
+static void
+on_action (GObject *source, GAsyncResult *result, gpointer data)
+{
+  ActionResult *action = data;
+
+  action->ok = vireo_libvirt_domain_run_finish (VIREO_LIBVIRT_DOMAIN (source), result, &action->error);
+  action->done = TRUE;
+}
+
+/* Runs @action and waits for libvirt's answer; the error, if any, in @error. */
+static gboolean
+run_action (VireoLibvirtDomain *domain, VireoLibvirtAction action, GError **error)
+{
+  ActionResult result = { 0 };
+
+  vireo_libvirt_domain_run_async (domain, action, NULL, on_action, &result);
+  VIREO_TEST_WAIT_FOR (result.done, "libvirt to answer an action", WAIT_SECONDS);
+  if (result.error)
+    g_propagate_error (error, result.error);
+  return result.ok;
+}
+
+static void
+wait_for_state (VireoLibvirtDomain *domain, VireoLibvirtDomainState state)
+{
+  g_autofree char *what = g_strdup_printf ("%s to be %u", vireo_libvirt_domain_get_name (domain), state);
+  VIREO_TEST_WAIT_FOR (vireo_libvirt_domain_get_state (domain) == state, what, WAIT_SECONDS);
+}
+
+static void
+test_title_and_bad_uri (void)
+{
+  /* Sockets that do not exist: no daemon of this computer is asked, or started for us. */
+  g_autoptr (VireoLibvirtHost) system = vireo_libvirt_host_new ("qemu+unix:///system?socket=/nonexistent/s");
+  g_autoptr (VireoLibvirtHost) session = vireo_libvirt_host_new ("qemu:///session?socket=/nonexistent/s");
+  g_autoptr (VireoLibvirtHost) missing = vireo_libvirt_host_new (
+      "qemu+unix:///session?socket=/nonexistent/sock");
+  g_autoptr (VireoLibvirtHost) other = vireo_libvirt_host_new ("https://example.org/");
+
+  g_assert_cmpstr (vireo_libvirt_host_get_title (system), ==, "QEMU/KVM");
+  g_assert_true (vireo_libvirt_host_get_local (system));
+  g_assert_cmpstr (vireo_libvirt_host_get_title (session), ==, "QEMU/KVM (session)");
+
+  /* The sentence a user reads names the address and libvirt's reason. */
+  VIREO_TEST_WAIT_FOR (vireo_libvirt_host_get_status (missing)
+                           && g_str_has_prefix (vireo_libvirt_host_get_status (missing), "Could not connect"),
+                       "the connection to fail", WAIT_SECONDS);
+  g_assert_false (vireo_libvirt_host_get_available (missing));
+  g_assert_nonnull (strstr (vireo_libvirt_host_get_status (missing), "/nonexistent/sock"));
+  g_assert_nonnull (strstr (vireo_libvirt_host_get_status (missing), "No such file"));
+  g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (missing)), ==, 0);
+
+  g_assert_false (vireo_libvirt_host_get_available (other));
+  g_assert_nonnull (
+      strstr (vireo_libvirt_host_get_status (other), "is not the address of a QEMU libvirt host"));
+}
+
+static void
+test_domains_follow_events (void)
+{
+  VireoTestLibvirtd d;
+  g_autoptr (VireoLibvirtHost) host = NULL;
+  g_autofree char *uuid = NULL;
+  g_autofree char *second = NULL;
+  g_autofree char *undefined = NULL;
+  VireoLibvirtDomain *domain;
+
+  if (!vireo_test_libvirtd_start (&d))
+    return;
+  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", VIREO_TEST_SPICE);
+  g_assert_nonnull (uuid);
+
+  host = vireo_libvirt_host_new (d.uri);
+  g_assert_cmpstr (vireo_libvirt_host_get_title (host), ==, "QEMU/KVM (session)");
+  VIREO_TEST_WAIT_FOR (vireo_libvirt_host_get_available (host), "the host to be listed", WAIT_SECONDS);
+  g_assert_null (vireo_libvirt_host_get_status (host));
+  domain = vireo_libvirt_host_find_domain (host, uuid);
+  g_assert_nonnull (domain);
+  g_assert_cmpstr (vireo_libvirt_domain_get_name (domain), ==, "tiny");
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  g_assert_cmpstr (vireo_libvirt_domain_get_state_label (domain), ==, "Off");
+
+  /* Defined and undefined by someone else: the list follows libvirt's events. */
+  second = vireo_test_libvirtd_define (&d, "another", "hello", VIREO_TEST_NO_GRAPHICS);
+  VIREO_TEST_WAIT_FOR (find_named (host, "another") != NULL, "a domain defined elsewhere to appear",
+                       WAIT_SECONDS);
+  g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (host)), ==, 2);
+  undefined = vireo_test_virsh (&d, "undefine", "another", NULL);
+  g_assert_nonnull (undefined);
+  VIREO_TEST_WAIT_FOR (find_named (host, "another") == NULL, "an undefined domain to go", WAIT_SECONDS);
+  g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (host)), ==, 1);
+
+  /* The daemon going away is a lost connection, not an empty host. */
+  g_subprocess_send_signal (d.libvirtd, SIGTERM);
+  VIREO_TEST_WAIT_FOR (!vireo_libvirt_host_get_available (host), "the connection to be lost", WAIT_SECONDS);
+  g_assert_nonnull (strstr (vireo_libvirt_host_get_status (host), "was lost"));
+  g_assert_nonnull (strstr (vireo_libvirt_host_get_status (host), d.uri));
+  g_assert_cmpuint (g_list_model_get_n_items (vireo_libvirt_host_get_domains (host)), ==, 0);
+
+  /* Reconnect (the page's button) once the daemon is back. */
+  vireo_test_libvirtd_restart (&d);
+  vireo_libvirt_host_reconnect (host);
+  VIREO_TEST_WAIT_FOR (vireo_libvirt_host_get_available (host), "the host to be listed again", WAIT_SECONDS);
+  g_assert_nonnull (vireo_libvirt_host_find_domain (host, uuid));
+
+  g_clear_object (&host);
+  vireo_test_libvirtd_stop (&d);
+}
+
+static void
+assert_virsh_state (VireoTestLibvirtd *d, const char *expected)
+{
+  g_autofree char *state = vireo_test_virsh (d, "domstate", "tiny", NULL);
+  g_assert_cmpstr (state, ==, expected);
+}
+
+static void
+test_actions (void)
+{
+  VireoTestLibvirtd d;
+  g_autoptr (VireoLibvirtHost) host = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *uuid = NULL;
+  VireoLibvirtDomain *domain;
+
+  if (!vireo_test_libvirtd_start (&d))
+    return;
+  uuid = vireo_test_libvirtd_define (&d, "tiny", "display", VIREO_TEST_SPICE);
+  host = vireo_libvirt_host_new (d.uri);
+  VIREO_TEST_WAIT_FOR (vireo_libvirt_host_get_available (host), "the host to be listed", WAIT_SECONDS);
+  domain = vireo_libvirt_host_find_domain (host, uuid);
+  g_assert_nonnull (domain);
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  g_assert_true (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_START));
+  g_assert_false (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_SHUT_DOWN));
+  g_assert_false (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_PAUSE));
+
+  g_assert_true (run_action (domain, VIREO_LIBVIRT_START, &error));
+  g_assert_no_error (error);
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
+  assert_virsh_state (&d, "running");
+  g_assert_false (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_START));
+  g_assert_true (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_PAUSE));
+
+  /* A refusal reaches the caller naming the domain. */
+  g_assert_false (run_action (domain, VIREO_LIBVIRT_START, &error));
+  g_assert_nonnull (error);
+  g_assert_true (g_str_has_prefix (error->message, "Could not start “tiny”: "));
+  g_clear_error (&error);
+
+  g_assert_true (run_action (domain, VIREO_LIBVIRT_PAUSE, &error));
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_PAUSED);
+  assert_virsh_state (&d, "paused");
+  g_assert_true (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_RESUME));
+  g_assert_false (vireo_libvirt_domain_can (domain, VIREO_LIBVIRT_SHUT_DOWN));
+
+  g_assert_true (run_action (domain, VIREO_LIBVIRT_RESUME, &error));
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
+  assert_virsh_state (&d, "running");
+
+  /* The display guest powers off on the ACPI power button, once it watches for it. */
+  VIREO_TEST_WAIT_FOR (vireo_test_libvirtd_serial_has (&d, "tiny", "display: input ready"),
+                       "the guest to be ready", WAIT_SECONDS);
+  g_assert_true (run_action (domain, VIREO_LIBVIRT_SHUT_DOWN, &error));
+  g_assert_no_error (error);
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  assert_virsh_state (&d, "shut off");
+
+  g_assert_true (run_action (domain, VIREO_LIBVIRT_START, &error));
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
+  g_assert_true (run_action (domain, VIREO_LIBVIRT_FORCE_OFF, &error));
+  g_assert_no_error (error);
+  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  assert_virsh_state (&d, "shut off");
+
+  g_clear_object (&host);
+  vireo_test_libvirtd_stop (&d);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/libvirt-host/title-and-bad-uri", test_title_and_bad_uri);
+  g_test_add_func ("/libvirt-host/domains-follow-events", test_domains_follow_events);
+  g_test_add_func ("/libvirt-host/actions", test_actions);
+  return g_test_run ();
+}
