@@ -9,6 +9,7 @@
 #include "vireo-connection.h"
 #include "vireo-resources.h"
 #include "vireo-ssh-prompt.h"
+#include "vireo-libvirt-host.h"
 #include "vireo-ssh.h"
 #include "vireo-window.h"
 
@@ -175,11 +176,16 @@ vireo_application_startup (GApplication *app)
     {
       g_auto (GStrv) uris = g_settings_get_strv (self->settings, "remote-hosts");
 
-      /* Other kinds of address may share the list: only ssh:// ones are ours. */
+      /* Vireo hosts over ssh and libvirt hosts; an address the app no longer understands is left alone. */
       for (char **uri = uris; *uri; uri++)
         if (vireo_ssh_parse_uri (*uri, &(VireoSshAddress){ 0 }, NULL))
           {
             g_autoptr (VireoHost) host = vireo_host_new_remote (*uri);
+            g_list_store_append (self->host_list, host);
+          }
+        else if (vireo_libvirt_host_check_uri (*uri, NULL))
+          {
+            g_autoptr (VireoLibvirtHost) host = vireo_libvirt_host_new (*uri);
             g_list_store_append (self->host_list, host);
           }
     }
@@ -259,22 +265,39 @@ vireo_application_get_hosts (VireoApplication *self)
   return G_LIST_MODEL (self->host_list);
 }
 
-static VireoHost *
-find_remote_host (VireoApplication *self, const char *uri, guint *position)
+static const char *
+host_uri (GObject *host)
+{
+  if (VIREO_IS_HOST (host))
+    return vireo_host_get_uri (VIREO_HOST (host));
+  if (VIREO_IS_LIBVIRT_HOST (host))
+    return vireo_libvirt_host_get_uri (VIREO_LIBVIRT_HOST (host));
+  return NULL;
+}
+
+static GObject *
+find_host (VireoApplication *self, const char *uri, guint *position)
 {
   guint n = g_list_model_get_n_items (G_LIST_MODEL (self->host_list));
 
   for (guint i = 0; i < n; i++)
     {
       g_autoptr (GObject) item = g_list_model_get_item (G_LIST_MODEL (self->host_list), i);
-      if (VIREO_IS_HOST (item) && g_strcmp0 (vireo_host_get_uri (VIREO_HOST (item)), uri) == 0)
+      if (uri && g_strcmp0 (host_uri (item), uri) == 0)
         {
           if (position)
             *position = i;
-          return VIREO_HOST (item);
+          return item; /* the list keeps it */
         }
     }
   return NULL;
+}
+
+GObject *
+vireo_application_find_host (VireoApplication *self, const char *uri)
+{
+  g_return_val_if_fail (VIREO_IS_APPLICATION (self), NULL);
+  return find_host (self, uri, NULL);
 }
 
 static void
@@ -296,24 +319,30 @@ remember_uris (VireoApplication *self, const char *add, const char *remove)
   g_settings_set_strv (self->settings, "remote-hosts", (const char *const *) result);
 }
 
+/* Whether @uri is a libvirt address rather than a Vireo host's: libvirt's QEMU driver names start so. */
+static gboolean
+is_libvirt_uri (const char *uri)
+{
+  return g_str_has_prefix (uri, "qemu:") || g_str_has_prefix (uri, "qemu+");
+}
+
 gboolean
 vireo_application_add_host_uri (VireoApplication *self, const char *uri, GError **error)
 {
-  VireoSshAddress address;
-  g_autoptr (VireoHost) host = NULL;
-  g_autofree char *name = NULL;
+  g_autoptr (GObject) host = NULL;
 
   g_return_val_if_fail (VIREO_IS_APPLICATION (self), FALSE);
-  if (!vireo_ssh_parse_uri (uri, &address, error))
+  if (is_libvirt_uri (uri) ? !vireo_libvirt_host_check_uri (uri, error)
+                           : !vireo_ssh_parse_uri (uri, &(VireoSshAddress){ 0 }, error))
     return FALSE;
-  vireo_ssh_address_clear (&address);
-  if (find_remote_host (self, uri, NULL))
+  if (find_host (self, uri, NULL))
     {
-      name = vireo_ssh_describe_uri (uri);
+      g_autofree char *name = is_libvirt_uri (uri) ? g_strdup (uri) : vireo_ssh_describe_uri (uri);
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, _ ("%s is already in the list"), name);
       return FALSE;
     }
-  host = vireo_host_new_remote (uri);
+  host = is_libvirt_uri (uri) ? G_OBJECT (vireo_libvirt_host_new (uri))
+                              : G_OBJECT (vireo_host_new_remote (uri));
   remember_uris (self, uri, NULL);
   g_list_store_append (self->host_list, host);
   return TRUE;
@@ -326,11 +355,14 @@ vireo_application_forget_host (VireoApplication *self, GObject *host)
   guint position;
 
   g_return_if_fail (VIREO_IS_APPLICATION (self));
-  if (!VIREO_IS_HOST (host) || vireo_host_get_kind (VIREO_HOST (host)) != VIREO_HOST_REMOTE)
+  /* This computer's own services stay. */
+  if (VIREO_IS_HOST (host) && vireo_host_get_kind (VIREO_HOST (host)) != VIREO_HOST_REMOTE)
     return;
-  uri = vireo_host_get_uri (VIREO_HOST (host));
+  uri = host_uri (host);
+  if (!uri)
+    return;
   remember_uris (self, NULL, uri);
-  if (find_remote_host (self, uri, &position))
+  if (find_host (self, uri, &position))
     {
       g_autoptr (GObject) forgotten = g_object_ref (host);
 

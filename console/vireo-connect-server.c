@@ -1,9 +1,11 @@
 /* vireo-connect-server.c — "Connect to Server…" (app.connect-server): a message dialog with the address of a
- * remote Vireo host; what is wrong with the address is said under the entry as it is typed. */
+ * remote Vireo host or of a libvirt host; what is wrong with the address is said under the entry as it is
+ * typed. */
 #include "vireo-connect-server.h"
 
 #include <glib/gi18n.h>
 
+#include "vireo-libvirt-host.h"
 #include "vireo-ssh.h"
 #include "vireo-window.h"
 
@@ -11,21 +13,18 @@
 static char *
 address_problem (VireoApplication *app, const char *uri)
 {
-  GListModel *hosts = vireo_application_get_hosts (app);
   g_autoptr (GError) error = NULL;
+  gboolean libvirt = g_str_has_prefix (uri, "qemu");
   VireoSshAddress address;
 
-  if (!vireo_ssh_parse_uri (uri, &address, &error))
+  if (libvirt ? !vireo_libvirt_host_check_uri (uri, &error) : !vireo_ssh_parse_uri (uri, &address, &error))
     return g_strdup (error->message);
-  vireo_ssh_address_clear (&address);
-  for (guint i = 0; i < g_list_model_get_n_items (hosts); i++)
+  if (!libvirt)
+    vireo_ssh_address_clear (&address);
+  if (vireo_application_find_host (app, uri))
     {
-      g_autoptr (GObject) host = g_list_model_get_item (hosts, i);
-      if (VIREO_IS_HOST (host) && g_strcmp0 (vireo_host_get_uri (VIREO_HOST (host)), uri) == 0)
-        {
-          g_autofree char *name = vireo_ssh_describe_uri (uri);
-          return g_strdup_printf (_ ("%s is already in the list"), name);
-        }
+      g_autofree char *name = libvirt ? g_strdup (uri) : vireo_ssh_describe_uri (uri);
+      return g_strdup_printf (_ ("%s is already in the list"), name);
     }
   return NULL;
 }
@@ -69,7 +68,7 @@ on_response (AdwMessageDialog *dialog, const char *response, gpointer data)
   hosts = vireo_application_get_hosts (app);
   added = g_list_model_get_item (hosts, g_list_model_get_n_items (hosts) - 1);
   if (VIREO_IS_WINDOW (parent))
-    vireo_window_select_host (VIREO_WINDOW (parent), VIREO_HOST (added));
+    vireo_window_select_host (VIREO_WINDOW (parent), added);
 }
 
 GtkWindow *
@@ -82,9 +81,11 @@ vireo_connect_server_show (VireoApplication *app, GtkWindow *parent)
 
   adw_message_dialog_set_body (
       ADW_MESSAGE_DIALOG (dialog),
-      _ ("Manage the machines of another computer that runs Vireo. The app signs in with ssh, with your "
-         "keys, agent and known hosts; the computer needs systemd-stdio-bridge."));
-  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), "ssh://user@host, ssh://host:2222/session");
+      _ ("Manage the machines of another computer that runs Vireo (ssh://user@host; the app signs in with "
+         "ssh, with your keys, agent and known hosts; the computer needs systemd-stdio-bridge), or the "
+         "virtual machines of libvirt, here or on another computer (qemu:///system, "
+         "qemu+ssh://user@host/system)."));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), "ssh://user@host, qemu:///system");
   gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
   gtk_accessible_update_property (GTK_ACCESSIBLE (entry), GTK_ACCESSIBLE_PROPERTY_LABEL, _ ("Address"), -1);
   gtk_widget_set_name (entry, "server-address");

@@ -683,6 +683,30 @@ vireo_libvirt_host_reconnect (VireoLibvirtHost *self)
   host_connect (self);
 }
 
+gboolean
+vireo_libvirt_host_check_uri (const char *uri, GError **error)
+{
+  g_autoptr (GUri) parsed = g_uri_parse (uri, G_URI_FLAGS_NON_DNS | G_URI_FLAGS_ENCODED, NULL);
+  const char *scheme = parsed ? g_uri_get_scheme (parsed) : NULL;
+  const char *path = parsed ? g_uri_get_path (parsed) : NULL;
+
+  if (scheme == NULL || !(g_str_equal (scheme, "qemu") || g_str_has_prefix (scheme, "qemu+")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _ ("“%s” is not the address of a QEMU libvirt host: it looks like qemu:///system, "
+                      "qemu:///session or qemu+ssh://user@host/system"),
+                   uri);
+      return FALSE;
+    }
+  if (g_strcmp0 (path, "/system") != 0 && g_strcmp0 (path, "/session") != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   _ ("A libvirt address ends in /system or /session, as in qemu:///system"));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Reads what the URI says: which host (none: this computer) and which daemon (system or session). */
 static void
 host_parse_uri (VireoLibvirtHost *self)

@@ -38,6 +38,9 @@ typedef enum
 
 /* Opens the connection at once (asynchronously); "available" turns TRUE when the domains are listed. */
 VireoLibvirtHost *vireo_libvirt_host_new (const char *uri);
+/* Whether @uri names a QEMU libvirt daemon the app can list (qemu:///system, qemu:///session,
+ * qemu+TRANSPORT://[user@]host/system|session); when not, says why in @error. */
+gboolean vireo_libvirt_host_check_uri (const char *uri, GError **error);
 
 const char *vireo_libvirt_host_get_uri (VireoLibvirtHost *self);
 /* "QEMU/KVM", "QEMU/KVM (session)", "QEMU/KVM on HOST", … */

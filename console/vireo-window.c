@@ -4,6 +4,9 @@
  * actions (buttons, shortcuts, menus) and their dialogs, the checkpoints' too (vireo-checkpoint-calls.c).  Everything follows the service's signals. */
 #include "vireo-window.h"
 
+#include "vireo-host-row.h"
+#include "vireo-libvirt-page.h"
+
 #include <glib/gi18n.h>
 #include <string.h>
 
@@ -38,7 +41,9 @@ struct _VireoWindow
   VireoMachineList *machine_list;
   VireoMachineDetails *details;
 
-  VireoHost *host;            /* the host selected in the sidebar */
+  VireoHost *host;           /* the Vireo host selected in the sidebar */
+  VireoLibvirtHost *libvirt; /* or the libvirt host, shown by libvirt_page */
+  GtkWidget *libvirt_page;
   VireoDBusMachine *selected; /* followed for the actions */
   GCancellable *cancellable;
 };
@@ -182,12 +187,46 @@ select_host (VireoWindow *self, VireoHost *host)
   on_selection_changed (self);
 }
 
+/* A libvirt host's page in the content area, in place of a Vireo host's machines (NULL: none). */
+static void
+show_libvirt (VireoWindow *self, VireoLibvirtHost *host)
+{
+  if (self->libvirt == host)
+    return;
+  if (self->libvirt_page)
+    gtk_stack_remove (self->content_stack, self->libvirt_page);
+  self->libvirt_page = NULL;
+  self->libvirt = host;
+  if (!host)
+    return;
+  self->libvirt_page = vireo_libvirt_page_new (host);
+  gtk_stack_add_named (self->content_stack, self->libvirt_page, "libvirt");
+  gtk_stack_set_visible_child (self->content_stack, self->libvirt_page);
+  gtk_revealer_set_reveal_child (self->kvm_revealer, FALSE);
+  adw_window_title_set_title (self->content_title, vireo_libvirt_host_get_title (host));
+  adw_window_title_set_subtitle (self->content_title, vireo_libvirt_host_get_uri (host));
+}
+
+/* @host: a VireoHost or a VireoLibvirtHost, as the sidebar rows hold them. */
+static void
+select_any_host (VireoWindow *self, gpointer host)
+{
+  if (VIREO_IS_LIBVIRT_HOST (host))
+    {
+      select_host (self, NULL);
+      show_libvirt (self, host);
+      return;
+    }
+  show_libvirt (self, NULL);
+  select_host (self, host);
+}
+
 static void
 on_host_row_selected (VireoWindow *self, GtkListBoxRow *row)
 {
   if (!row)
     return;
-  select_host (self, g_object_get_data (G_OBJECT (row), "vireo-host"));
+  select_any_host (self, g_object_get_data (G_OBJECT (row), "vireo-host"));
   adw_leaflet_navigate (self->leaflet, ADW_NAVIGATION_DIRECTION_FORWARD);
 }
 
@@ -227,30 +266,12 @@ on_host_row_state (GtkLabel *label)
     gtk_widget_remove_css_class (GTK_WIDGET (label), "error");
 }
 
-/* Reconnect and Forget, for the host whose address is the items' target. */
-static GtkWidget *
-remote_host_menu (VireoHost *host)
-{
-  g_autoptr (GMenu) menu = g_menu_new ();
-  g_autoptr (GMenuItem) reconnect = g_menu_item_new (_ ("_Reconnect"), NULL);
-  g_autoptr (GMenuItem) forget = g_menu_item_new (_ ("_Forget"), NULL);
-  GtkWidget *button = gtk_menu_button_new ();
-
-  g_menu_item_set_action_and_target (reconnect, "win.host-reconnect", "s", vireo_host_get_uri (host));
-  g_menu_item_set_action_and_target (forget, "win.host-forget", "s", vireo_host_get_uri (host));
-  g_menu_append_item (menu, reconnect);
-  g_menu_append_item (menu, forget);
-  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (button), G_MENU_MODEL (menu));
-  gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (button), "view-more-symbolic");
-  gtk_menu_button_set_has_frame (GTK_MENU_BUTTON (button), FALSE);
-  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
-  gtk_widget_set_tooltip_text (button, _ ("Host Menu"));
-  return button;
-}
-
 static GtkWidget *
 create_host_row (gpointer item, gpointer data)
 {
+  if (VIREO_IS_LIBVIRT_HOST (item))
+    return vireo_host_row_new_libvirt (item);
+
   VireoHost *host = item;
   VireoHostKind kind = vireo_host_get_kind (host);
   GtkWidget *row = gtk_list_box_row_new ();
@@ -298,19 +319,19 @@ create_host_row (gpointer item, gpointer data)
       gtk_widget_set_visible (count, FALSE);
       on_host_row_state (GTK_LABEL (state));
       gtk_box_append (GTK_BOX (labels), state);
-      gtk_box_append (GTK_BOX (box), remote_host_menu (host));
+      gtk_box_append (GTK_BOX (box), vireo_host_row_menu_new (vireo_host_get_uri (host)));
     }
   return row;
 }
 
 static void
-select_host_row (VireoWindow *self, VireoHost *host)
+select_host_row (VireoWindow *self, gpointer host)
 {
   for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->hosts_list)); row;
        row = gtk_widget_get_next_sibling (row))
     if (GTK_IS_LIST_BOX_ROW (row) && g_object_get_data (G_OBJECT (row), "vireo-host") == host)
       gtk_list_box_select_row (self->hosts_list, GTK_LIST_BOX_ROW (row));
-  select_host (self, host);
+  select_any_host (self, host);
 }
 
 /* A forgotten host leaves the sidebar: the first host takes its place in view. */
@@ -322,47 +343,36 @@ on_hosts_changed (VireoWindow *self, guint position, guint removed, guint added,
   for (guint i = 0; i < g_list_model_get_n_items (hosts); i++)
     {
       g_autoptr (GObject) host = g_list_model_get_item (hosts, i);
-      if (host == (GObject *) self->host)
+      if (host == (GObject *) self->host || host == (GObject *) self->libvirt)
         return;
     }
+  show_libvirt (self, NULL);
   select_host (self, NULL);
   if (first)
     select_host_row (self, first);
-}
-
-static VireoHost *
-remote_host_of (VireoWindow *self, GVariant *parameter)
-{
-  GListModel *hosts = vireo_application_get_hosts (self->app);
-  const char *uri = g_variant_get_string (parameter, NULL);
-
-  for (guint i = 0; i < g_list_model_get_n_items (hosts); i++)
-    {
-      g_autoptr (GObject) host = g_list_model_get_item (hosts, i);
-      if (VIREO_IS_HOST (host) && g_strcmp0 (vireo_host_get_uri (VIREO_HOST (host)), uri) == 0)
-        return VIREO_HOST (host); /* the model keeps it */
-    }
-  return NULL;
 }
 
 static void
 host_reconnect_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoWindow *self = VIREO_WINDOW (widget);
-  VireoHost *host = parameter ? remote_host_of (self, parameter) : self->host;
+  GObject *host = parameter ? vireo_application_find_host (self->app, g_variant_get_string (parameter, NULL))
+                            : G_OBJECT (self->host);
 
-  if (host)
-    vireo_host_reconnect (host);
+  if (VIREO_IS_HOST (host))
+    vireo_host_reconnect (VIREO_HOST (host));
+  else if (VIREO_IS_LIBVIRT_HOST (host))
+    vireo_libvirt_host_reconnect (VIREO_LIBVIRT_HOST (host));
 }
 
 static void
 host_forget_activated (GtkWidget *widget, const char *action, GVariant *parameter)
 {
   VireoWindow *self = VIREO_WINDOW (widget);
-  VireoHost *host = remote_host_of (self, parameter);
+  GObject *host = vireo_application_find_host (self->app, g_variant_get_string (parameter, NULL));
 
   if (host)
-    vireo_application_forget_host (self->app, G_OBJECT (host));
+    vireo_application_forget_host (self->app, host);
 }
 
 static void
@@ -954,7 +964,7 @@ vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_p
 }
 
 void
-vireo_window_select_host (VireoWindow *self, VireoHost *host)
+vireo_window_select_host (VireoWindow *self, gpointer host)
 {
   g_return_if_fail (VIREO_IS_WINDOW (self));
   select_host_row (self, host);

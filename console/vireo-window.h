@@ -18,7 +18,8 @@ VireoDBusMachine *vireo_window_get_selected (VireoWindow *self);
 /* Selects @host in the sidebar and, when @object_path is not NULL, that machine in the list. */
 gboolean vireo_window_select (VireoWindow *self, VireoHostKind kind, const char *object_path);
 /* Selects @host in the sidebar and shows its machines. */
-void vireo_window_select_host (VireoWindow *self, VireoHost *host);
+/* @host: a VireoHost or a VireoLibvirtHost of the app's hosts. */
+void vireo_window_select_host (VireoWindow *self, gpointer host);
 /* Shows a toast, e.g. the service's message when an action fails. */
 void vireo_window_add_toast (VireoWindow *self, const char *message);
 
