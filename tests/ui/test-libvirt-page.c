@@ -32,27 +32,10 @@ find_row (GtkWidget *root, const char *name)
   return NULL;
 }
 
-/* The widget named @name (a row's buttons are named after their action) under @root. */
-static GtkWidget *
-find_named (GtkWidget *root, const char *name)
-{
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found;
-
-      if (g_strcmp0 (gtk_widget_get_name (child), name) == 0)
-        return child;
-      if ((found = find_named (child, name)))
-        return found;
-    }
-  return NULL;
-}
-
 static gboolean
 shown (GtkWidget *row, const char *button)
 {
-  GtkWidget *widget = find_named (row, button);
+  GtkWidget *widget = vireo_ui_find_named (row, button);
 
   g_assert_nonnull (widget);
   return gtk_widget_get_visible (widget);
@@ -61,7 +44,7 @@ shown (GtkWidget *row, const char *button)
 static void
 click (GtkWidget *row, const char *button)
 {
-  GtkWidget *widget = find_named (row, button);
+  GtkWidget *widget = vireo_ui_find_named (row, button);
 
   g_assert_nonnull (widget);
   g_assert_true (gtk_widget_get_visible (widget));

@@ -15,35 +15,6 @@
 static VireoUiFixture fixture;
 static VireoTestLibvirtd libvirtd;
 
-static GtkWindow *
-find_window (const char *name)
-{
-  GListModel *toplevels = gtk_window_get_toplevels ();
-
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr (GtkWindow) window = g_list_model_get_item (toplevels, i);
-      if (g_strcmp0 (gtk_widget_get_name (GTK_WIDGET (window)), name) == 0)
-        return window; /* GTK keeps it while it is shown */
-    }
-  return NULL;
-}
-
-static GtkWidget *
-find_named (GtkWidget *root, const char *name)
-{
-  if (g_strcmp0 (gtk_widget_get_name (root), name) == 0)
-    return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_named (child, name);
-      if (found)
-        return found;
-    }
-  return NULL;
-}
-
 /* The first mapped widget of type @type under @root. */
 static GtkWidget *
 find_mapped_type (GtkWidget *root, GType type)
@@ -103,7 +74,7 @@ remembered (void)
 static void
 type_address (GtkWindow *dialog, const char *text)
 {
-  GtkEditable *entry = GTK_EDITABLE (find_named (GTK_WIDGET (dialog), "server-address"));
+  GtkEditable *entry = GTK_EDITABLE (vireo_ui_find_named (GTK_WIDGET (dialog), "server-address"));
 
   g_assert_nonnull (entry);
   gtk_editable_set_text (entry, text);
@@ -126,7 +97,7 @@ test_window (void)
   /* The dialog knows a libvirt address from a Vireo one, and says what is wrong with a bad one. */
   g_action_group_activate_action (G_ACTION_GROUP (fixture.app), "connect-server", NULL);
   vireo_ui_spin (300);
-  dialog = find_window ("connect-server");
+  dialog = vireo_ui_find_window ("connect-server");
   g_assert_nonnull (dialog);
   type_address (dialog, "qemu:///nowhere");
   g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (dialog), "ends in /system or /session", WAIT_SECONDS));
@@ -143,7 +114,7 @@ test_window (void)
   g_assert_cmpuint (g_strv_length (uris), ==, 1);
   g_assert_cmpstr (uris[0], ==, libvirtd.uri);
   g_assert_true (vireo_ui_wait (host_lists_domains, NULL, WAIT_SECONDS));
-  row = find_named (GTK_WIDGET (fixture.window), "host-libvirt");
+  row = vireo_ui_find_named (GTK_WIDGET (fixture.window), "host-libvirt");
   g_assert_nonnull (row);
   g_assert_true (vireo_ui_wait_for_label (row, "2 machines", WAIT_SECONDS));
   g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (fixture.window), "lv-first", WAIT_SECONDS));
@@ -188,7 +159,7 @@ test_window (void)
       gtk_widget_activate_action (GTK_WIDGET (fixture.window), "win.host-forget", "s", libvirtd.uri));
   vireo_ui_spin (300);
   g_assert_null (libvirt_host ());
-  g_assert_null (find_named (GTK_WIDGET (fixture.window), "host-libvirt"));
+  g_assert_null (vireo_ui_find_named (GTK_WIDGET (fixture.window), "host-libvirt"));
   g_assert_null (find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
   g_strfreev (uris);
   uris = remembered ();

@@ -25,35 +25,6 @@ window_widget (void)
   return GTK_WIDGET (fixture.window);
 }
 
-static GtkWindow *
-find_window (const char *name)
-{
-  GListModel *toplevels = gtk_window_get_toplevels ();
-
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
-    {
-      g_autoptr (GtkWindow) window = g_list_model_get_item (toplevels, i);
-      if (g_strcmp0 (gtk_widget_get_name (GTK_WIDGET (window)), name) == 0)
-        return window; /* GTK keeps it while it is shown */
-    }
-  return NULL;
-}
-
-static GtkWidget *
-find_named (GtkWidget *root, const char *name)
-{
-  if (g_strcmp0 (gtk_widget_get_name (root), name) == 0)
-    return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_named (child, name);
-      if (found)
-        return found;
-    }
-  return NULL;
-}
-
 static VireoHost *
 remote_host (void)
 {
@@ -98,9 +69,9 @@ test_connect_dialog (void)
   g_assert_true (g_action_group_has_action (G_ACTION_GROUP (fixture.app), "connect-server"));
   g_action_group_activate_action (G_ACTION_GROUP (fixture.app), "connect-server", NULL);
   vireo_ui_spin (300);
-  dialog = find_window ("connect-server");
+  dialog = vireo_ui_find_window ("connect-server");
   g_assert_nonnull (dialog);
-  entry = GTK_EDITABLE (find_named (GTK_WIDGET (dialog), "server-address"));
+  entry = GTK_EDITABLE (vireo_ui_find_named (GTK_WIDGET (dialog), "server-address"));
   g_assert_nonnull (entry);
   g_assert_false (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
 
@@ -132,7 +103,7 @@ test_connect_dialog (void)
 
   /* The same address again is refused before Connect. */
   dialog = vireo_connect_server_show (fixture.app, GTK_WINDOW (fixture.window));
-  entry = GTK_EDITABLE (find_named (GTK_WIDGET (dialog), "server-address"));
+  entry = GTK_EDITABLE (vireo_ui_find_named (GTK_WIDGET (dialog), "server-address"));
   gtk_editable_set_text (entry, uri);
   g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (dialog), "already in the list", WAIT_SECONDS));
   g_assert_false (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "connect"));
@@ -157,10 +128,10 @@ test_remote_paths (void)
   g_assert_nonnull (button);
   g_signal_emit_by_name (button, "clicked");
   vireo_ui_spin (300);
-  dialog = find_window ("remote-path-dialog");
+  dialog = vireo_ui_find_window ("remote-path-dialog");
   g_assert_nonnull (dialog);
   g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)), says));
-  entry = find_named (GTK_WIDGET (dialog), "remote-path");
+  entry = vireo_ui_find_named (GTK_WIDGET (dialog), "remote-path");
   gtk_editable_set_text (GTK_EDITABLE (entry), remote_iso);
   g_assert_true (adw_message_dialog_get_response_enabled (ADW_MESSAGE_DIALOG (dialog), "choose"));
   vireo_ui_spin (300);
@@ -351,7 +322,7 @@ test_host_key_prompt (void)
   g_setenv ("VIREO_SSH_COMMAND", command, TRUE);
   g_assert_true (vireo_application_add_host_uri (fixture.app, user_uri, &error));
   g_assert_no_error (error);
-  for (int i = 0; i < WAIT_SECONDS * 10 && !(prompt = find_window ("ssh-prompt")); i++)
+  for (int i = 0; i < WAIT_SECONDS * 10 && !(prompt = vireo_ui_find_window ("ssh-prompt")); i++)
     vireo_ui_spin (100);
   g_assert_nonnull (prompt);
   body = adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (prompt));
@@ -405,7 +376,7 @@ test_passphrase_prompt (void)
   g_setenv ("VIREO_SSH_COMMAND", command, TRUE);
   g_assert_true (vireo_application_add_host_uri (fixture.app, session_uri, &error));
   g_assert_no_error (error);
-  for (int i = 0; i < WAIT_SECONDS * 10 && !(prompt = find_window ("ssh-prompt")); i++)
+  for (int i = 0; i < WAIT_SECONDS * 10 && !(prompt = vireo_ui_find_window ("ssh-prompt")); i++)
     vireo_ui_spin (100);
   g_assert_nonnull (prompt);
   g_test_message ("ssh asks: %s", adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (prompt)));

@@ -434,3 +434,32 @@ vireo_ui_wait_for_label (GtkWidget *root, const char *text, unsigned seconds)
 
   return vireo_ui_wait (label_shown, &query, seconds);
 }
+
+GtkWidget *
+vireo_ui_find_named (GtkWidget *root, const char *name)
+{
+  if (g_strcmp0 (gtk_widget_get_name (root), name) == 0)
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = vireo_ui_find_named (child, name);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
+GtkWindow *
+vireo_ui_find_window (const char *name)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr (GtkWindow) window = g_list_model_get_item (toplevels, i);
+      if (g_strcmp0 (gtk_widget_get_name (GTK_WIDGET (window)), name) == 0)
+        return window; /* GTK keeps it while it is shown */
+    }
+  return NULL;
+}

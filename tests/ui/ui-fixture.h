@@ -63,3 +63,7 @@ guint32 vireo_ui_pixel (GdkTexture *texture, int x, int y);
 GtkWidget *vireo_ui_find_label (GtkWidget *root, const char *text);
 /* Waits until vireo_ui_find_label() finds @text under @root. */
 gboolean vireo_ui_wait_for_label (GtkWidget *root, const char *text, unsigned seconds);
+/* @root or the first widget under it named @name (gtk_widget_set_name), or NULL. */
+GtkWidget *vireo_ui_find_named (GtkWidget *root, const char *name);
+/* The shown toplevel named @name (a dialog the app opened), or NULL. */
+GtkWindow *vireo_ui_find_window (const char *name);
