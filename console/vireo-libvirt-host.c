@@ -841,6 +841,16 @@ vireo_libvirt_host_new (const char *uri)
   return g_object_new (VIREO_TYPE_LIBVIRT_HOST, "uri", uri, NULL);
 }
 
+virConnectPtr
+vireo_libvirt_host_get_handle (VireoLibvirtHost *self)
+{
+  g_return_val_if_fail (VIREO_IS_LIBVIRT_HOST (self), NULL);
+  if (self->handle == NULL || !self->available)
+    return NULL;
+  virConnectRef (self->handle);
+  return self->handle;
+}
+
 const char *
 vireo_libvirt_host_get_uri (VireoLibvirtHost *self)
 {

@@ -17,6 +17,7 @@
 #include "vireo-machine-details.h"
 #include "vireo-machine-list.h"
 #include "vireo-machine-settings.h"
+#include "vireo-move-dialog.h"
 #include "vireo-new-machine.h"
 #include "vireo-switch-manager.h"
 
@@ -425,6 +426,8 @@ update_actions (VireoWindow *self)
                     && vireo_dbus_machine_get_current_checkpoint (self->selected) != NULL },
     { "rename", have },
     { "export", have },
+    /* Only a machine that is off moves: its disks must hold still while they are copied. */
+    { "move", have && g_strcmp0 (state, "off") == 0 },
     { "delete", have && vireo_state_can_start (state) },
     { "new-machine", self->host && vireo_host_get_available (self->host) },
     { "switch-manager", self->host && vireo_host_get_available (self->host) },
@@ -706,6 +709,17 @@ export_activated (GtkWidget *widget, const char *action, GVariant *parameter)
   gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }
 
+/* "Move to…": the dialog does the rest (vireo-move-dialog.c). */
+static void
+move_activated (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  VireoWindow *self = VIREO_WINDOW (widget);
+
+  if (self->selected && self->host)
+    gtk_window_present (
+        GTK_WINDOW (vireo_move_dialog_new (GTK_WINDOW (self), self->app, self->host, self->selected)));
+}
+
 /* ---- checkpoints (vireo-checkpoint-calls.c) ---- */
 
 static void
@@ -865,6 +879,7 @@ vireo_window_class_init (VireoWindowClass *klass)
     { "win.revert", revert_activated, GDK_KEY_R, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
     { "win.rename", rename_activated, GDK_KEY_F2, 0 },
     { "win.export", export_activated, GDK_KEY_e, GDK_CONTROL_MASK | GDK_SHIFT_MASK },
+    { "win.move", move_activated, 0, 0 },
     { "win.delete", delete_activated, GDK_KEY_Delete, 0 },
     { "win.new-machine", new_machine_activated, GDK_KEY_n, GDK_CONTROL_MASK },
     { "win.switch-manager", switch_manager_activated, 0, 0 },
