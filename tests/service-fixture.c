@@ -601,6 +601,20 @@ run_ok (const char *const *argv)
   g_assert_cmpint (status, ==, 0);
 }
 
+/* qemu-img's idea of an image's virtual size (its format probed; the image may be in use). */
+guint64
+disk_virtual_size (const char *image)
+{
+  const char *argv[] = { "qemu-img", "info", "--output=json", "-U", image, NULL };
+  g_autofree char *out = NULL;
+  const char *found;
+
+  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
+  found = strstr (out, "\"virtual-size\":");
+  g_assert_nonnull (found);
+  return g_ascii_strtoull (found + strlen ("\"virtual-size\":"), NULL, 10);
+}
+
 /* ---- checkpoints ---- */
 
 const char *

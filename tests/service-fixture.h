@@ -123,6 +123,8 @@ int start_and_wait_for (VireoDBusMachine *machine, const char *banner, GString *
 
 /* Runs a judge (qemu-img, qemu-io) that must succeed; says what it printed when it does not. */
 void run_ok (const char *const *argv);
+/* qemu-img's idea of an image's virtual size (its format probed; the image may be in use). */
+guint64 disk_virtual_size (const char *image);
 
 /* ---- checkpoints ---- */
 
