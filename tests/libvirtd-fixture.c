@@ -189,6 +189,25 @@ vireo_test_virsh (VireoTestLibvirtd *d, ...)
   return g_strdup (g_strstrip (out));
 }
 
+void
+vireo_test_libvirtd_add_pool (VireoTestLibvirtd *d, const char *name)
+{
+  struct passwd *nobody = getpwnam ("nobody");
+  g_autofree char *pools = g_build_filename (d->dir, "pools", NULL);
+  g_autofree char *target = g_build_filename (pools, name, NULL);
+  g_autofree char *defined = NULL, *built = NULL, *started = NULL;
+
+  g_assert_nonnull (nobody);
+  make_owned_dir (pools, nobody->pw_uid, nobody->pw_gid);
+  make_owned_dir (target, nobody->pw_uid, nobody->pw_gid);
+  defined = vireo_test_virsh (d, "pool-define-as", name, "dir", "--target", target, NULL);
+  g_assert_nonnull (defined);
+  built = vireo_test_virsh (d, "pool-build", name, NULL);
+  g_assert_nonnull (built);
+  started = vireo_test_virsh (d, "pool-start", name, NULL);
+  g_assert_nonnull (started);
+}
+
 char *
 vireo_test_libvirtd_define (VireoTestLibvirtd *d, const char *name, const char *guest,
                             VireoTestGraphics graphics)

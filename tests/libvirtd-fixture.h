@@ -22,6 +22,9 @@ void vireo_test_libvirtd_restart (VireoTestLibvirtd *d);
 /* Ends the domains' QEMUs and the daemon and removes the folder. */
 void vireo_test_libvirtd_stop (VireoTestLibvirtd *d);
 
+/* Defines, builds and starts a dir storage pool @name at DIR/pools/@name (owned by the daemon's user). */
+void vireo_test_libvirtd_add_pool (VireoTestLibvirtd *d, const char *name);
+
 /* Runs `virsh -c URI ARGS…` (the test's own view of the host, not the app's); its stdout, stripped, or
  * NULL when it failed. */
 char *vireo_test_virsh (VireoTestLibvirtd *d, ...) G_GNUC_NULL_TERMINATED;

@@ -601,6 +601,20 @@ run_ok (const char *const *argv)
   g_assert_cmpint (status, ==, 0);
 }
 
+/* qemu-img's idea of an image's virtual size (its format probed; the image may be in use). */
+guint64
+disk_virtual_size (const char *image)
+{
+  const char *argv[] = { "qemu-img", "info", "--output=json", "-U", image, NULL };
+  g_autofree char *out = NULL;
+  const char *found;
+
+  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
+  found = strstr (out, "\"virtual-size\":");
+  g_assert_nonnull (found);
+  return g_ascii_strtoull (found + strlen ("\"virtual-size\":"), NULL, 10);
+}
+
 /* ---- checkpoints ---- */
 
 const char *
@@ -694,12 +708,56 @@ store_pending_call (GObject *source, GAsyncResult *result, gpointer data)
   ((PendingCall *) data)->result = g_object_ref (result);
 }
 
+/* What the processes of a failed child logged: vireod.log first, then any other *.log of the folder (the
+ * move tests' destination vireod). */
+static void
+show_logs (const char *base)
+{
+  g_autoptr (GDir) dir = g_dir_open (base, 0, NULL);
+  g_autofree char *log_path = g_build_filename (base, LOG_FILE, NULL);
+  g_autofree char *log = NULL;
+  const char *entry;
+
+  if (g_file_get_contents (log_path, &log, NULL, NULL))
+    g_printerr ("---- what vireod and its workers logged ----\n%s---- end of the log ----\n", log);
+  while (dir && (entry = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (entry, ".log") && !g_str_equal (entry, LOG_FILE))
+      {
+        g_autofree char *path = g_build_filename (base, entry, NULL);
+        g_autofree char *other = NULL;
+        if (g_file_get_contents (path, &other, NULL, NULL))
+          g_printerr ("---- %s ----\n%s---- end of %s ----\n", entry, other, entry);
+      }
+}
+
+void
+run_test_in_child (unsigned child_timeout_seconds, gboolean system_mode)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *base = NULL;
+
+  base = g_dir_make_tmp ("vireo-service-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_setenv (TEST_DIR_VARIABLE, base, TRUE);
+  g_test_trap_subprocess (NULL,
+                          (guint64) (child_timeout_seconds ? child_timeout_seconds : CHILD_TIMEOUT_SECONDS)
+                              * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv (TEST_DIR_VARIABLE);
+  /* A child that failed halfway leaves vireod and workers behind: end them all. */
+  vireo_test_signal_processes (NULL, base, SIGKILL, WAIT_SECONDS);
+  if (!g_test_trap_has_passed ())
+    show_logs (base);
+  if (system_mode && service_test_system_cleanup)
+    service_test_system_cleanup (base);
+  vireo_test_remove_tree (base);
+  g_test_trap_assert_passed ();
+}
+
 void
 run_service_test (gconstpointer data)
 {
   const ServiceTest *test = data;
-  g_autoptr (GError) error = NULL;
-  g_autofree char *base = NULL;
 
   if (g_test_subprocess ())
     {
@@ -717,28 +775,7 @@ run_service_test (gconstpointer data)
       g_test_skip ("vireod --system gives each machine's worker a user of its own, which needs root");
       return;
     }
-  base = g_dir_make_tmp ("vireo-service-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_setenv (TEST_DIR_VARIABLE, base, TRUE);
-  g_test_trap_subprocess (
-      NULL,
-      (guint64) (test->child_timeout_seconds ? test->child_timeout_seconds : CHILD_TIMEOUT_SECONDS)
-          * G_USEC_PER_SEC,
-      G_TEST_SUBPROCESS_INHERIT_STDERR);
-  g_unsetenv (TEST_DIR_VARIABLE);
-  /* A child that failed halfway leaves vireod and workers behind: end them all. */
-  vireo_test_signal_processes (NULL, base, SIGKILL, WAIT_SECONDS);
-  if (!g_test_trap_has_passed ())
-    {
-      g_autofree char *log_path = g_build_filename (base, LOG_FILE, NULL);
-      g_autofree char *log = NULL;
-      if (g_file_get_contents (log_path, &log, NULL, NULL))
-        g_printerr ("---- what vireod and its workers logged ----\n%s---- end of the log ----\n", log);
-    }
-  if (test->system_mode && service_test_system_cleanup)
-    service_test_system_cleanup (base);
-  vireo_test_remove_tree (base);
-  g_test_trap_assert_passed ();
+  run_test_in_child (test->child_timeout_seconds, test->system_mode);
 }
 
 /* ---- helpers several service test programs use ---- */

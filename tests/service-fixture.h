@@ -123,6 +123,8 @@ int start_and_wait_for (VireoDBusMachine *machine, const char *banner, GString *
 
 /* Runs a judge (qemu-img, qemu-io) that must succeed; says what it printed when it does not. */
 void run_ok (const char *const *argv);
+/* qemu-img's idea of an image's virtual size (its format probed; the image may be in use). */
+guint64 disk_virtual_size (const char *image);
 
 /* ---- checkpoints ---- */
 
@@ -194,6 +196,11 @@ typedef struct
 /* The GTestDataFunc of a ServiceTest: in the parent, makes the test's folder and runs the child; in the
  * child, sets the fixture up, runs the test and tears it down. */
 void run_service_test (gconstpointer data);
+/* The parent's half of run_service_test (and of the move tests' run_move_test): makes the test's folder,
+ * runs the current test again in a child that finds the folder in TEST_DIR_VARIABLE, then ends every
+ * process naming the folder, shows a failed child's logs (every *.log in the folder) and removes the folder.
+ * @child_timeout_seconds 0 is CHILD_TIMEOUT_SECONDS. */
+void run_test_in_child (unsigned child_timeout_seconds, gboolean system_mode);
 /* Called by the parent after a system-mode child, with its folder, when set (test-service-network.c removes
  * the bridges a failed test left). */
 extern void (*service_test_system_cleanup) (const char *base);

@@ -3,6 +3,8 @@
  * domain to the state libvirt (asked through virsh) then reports. */
 #include <glib/gi18n.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "libvirtd-fixture.h"
 #include "test-util.h"
@@ -210,6 +212,74 @@ test_actions (void)
   vireo_test_libvirtd_stop (&d);
 }
 
+/* The daemon's storage driver, as moving a machine to a libvirt host uses it: a dir pool, a qcow2 volume
+ * made in it and an image uploaded into that volume byte for byte. */
+static void
+test_storage_pool (void)
+{
+  VireoTestLibvirtd d;
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *pools = NULL, *created = NULL, *path = NULL, *uploaded = NULL;
+  g_autofree char *image = NULL, *sent = NULL, *received = NULL, *filled = NULL, *expected_path = NULL;
+  gsize sent_length, received_length;
+  g_auto (GStrv) fields = NULL;
+
+  if (qemu_img == NULL)
+    {
+      g_test_skip ("needs qemu-img and qemu-io (Debian: qemu-utils)");
+      return;
+    }
+  if (!vireo_test_libvirtd_start (&d))
+    return;
+  vireo_test_libvirtd_add_pool (&d, "default");
+
+  /* " default   active   no": its name, state and autostart. */
+  pools = vireo_test_virsh (&d, "pool-list", NULL);
+  g_assert_nonnull (pools);
+  fields = g_strsplit_set (pools, " \t", -1);
+  {
+    g_autoptr (GPtrArray) words = g_ptr_array_new ();
+    for (guint i = 0; fields[i]; i++)
+      if (*fields[i])
+        g_ptr_array_add (words, fields[i]);
+    g_assert_cmpuint (words->len, >=, 2);
+    g_assert_cmpstr (g_ptr_array_index (words, 0), ==, "default");
+    g_assert_cmpstr (g_ptr_array_index (words, 1), ==, "active");
+  }
+
+  created = vireo_test_virsh (&d, "vol-create-as", "default", "disk.qcow2", "16M", "--format", "qcow2", NULL);
+  g_assert_nonnull (created);
+  path = vireo_test_virsh (&d, "vol-path", "--pool", "default", "disk.qcow2", NULL);
+  expected_path = g_build_filename (d.dir, "pools", "default", "disk.qcow2", NULL);
+  g_assert_cmpstr (path, ==, expected_path);
+
+  /* A qcow2 image with data, bigger than the new volume's file, sent into it. */
+  image = g_build_filename (d.dir, "upload.qcow2", NULL);
+  {
+    const char *make[] = { "qemu-img", "create", "-q", "-f", "qcow2", image, "16M", NULL };
+    const char *fill[] = { "qemu-io", "-f", "qcow2", "-c", "write -P 0x6b 1M 2M", image, NULL };
+    g_assert_cmpint (vireo_test_run_judge (make, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (fill, &filled), ==, 0);
+    g_assert_cmpint (chmod (image, 0644), ==, 0);
+  }
+  uploaded = vireo_test_virsh (&d, "vol-upload", "--pool", "default", "disk.qcow2", image, NULL);
+  g_assert_nonnull (uploaded);
+  g_assert_true (g_file_get_contents (image, &sent, &sent_length, NULL));
+  g_assert_true (g_file_get_contents (path, &received, &received_length, NULL));
+  g_assert_cmpuint (received_length, ==, sent_length);
+  g_assert_true (memcmp (sent, received, sent_length) == 0);
+  {
+    const char *check[] = { "qemu-img", "check", "-q", "-f", "qcow2", path, NULL };
+    const char *verify[] = { "qemu-io", "-r", "-f", "qcow2", "-c", "read -P 0x6b 1M 2M", path, NULL };
+    g_autofree char *out = NULL;
+    g_assert_cmpint (vireo_test_run_judge (check, NULL), ==, 0);
+    g_assert_cmpint (vireo_test_run_judge (verify, &out), ==, 0);
+    g_assert_null (strstr (out, "failed"));
+  }
+
+  vireo_test_libvirtd_stop (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -217,5 +287,6 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt-host/title-and-bad-uri", test_title_and_bad_uri);
   g_test_add_func ("/libvirt-host/domains-follow-events", test_domains_follow_events);
   g_test_add_func ("/libvirt-host/actions", test_actions);
+  g_test_add_func ("/libvirt-host/storage-pool", test_storage_pool);
   return g_test_run ();
 }

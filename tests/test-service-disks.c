@@ -50,20 +50,6 @@ disk_string (VireoDBusMachine *machine, const char *target, const char *key)
   return value;
 }
 
-/* qemu-img's idea of an image's virtual size. */
-static guint64
-virtual_size (const char *path)
-{
-  const char *argv[] = { "qemu-img", "info", "--output=json", "-U", path, NULL };
-  g_autofree char *out = NULL;
-  const char *found;
-
-  g_assert_cmpint (vireo_test_run_judge (argv, &out), ==, 0);
-  found = strstr (out, "\"virtual-size\":");
-  g_assert_nonnull (found);
-  return g_ascii_strtoull (found + strlen ("\"virtual-size\":"), NULL, 10);
-}
-
 static void
 on_disk_progress (VireoDBusMachine *machine, const char *operation, const char *target, double fraction,
                   gpointer data)
@@ -141,7 +127,7 @@ test_disk_methods (Fixture *f)
     const char *check[] = { "qemu-img", "check", "-q", path, NULL };
     run_ok (check);
   }
-  g_assert_cmpuint (virtual_size (path), ==, 1 << 20);
+  g_assert_cmpuint (disk_virtual_size (path), ==, 1 << 20);
   g_assert_cmpstr (disk_string (machine, "vda", "path"), ==, path);
   g_assert_cmpstr (disk_string (machine, "vda", "format"), ==, "qcow2");
   g_clear_pointer (&target, g_free);
@@ -181,7 +167,7 @@ test_disk_methods (Fixture *f)
   call_ok (machine, "ResizeDisk", g_variant_new ("(st)", "vda", (guint64) 2 << 20));
   g_clear_pointer (&path, g_free);
   path = g_build_filename (folder, "vda.qcow2", NULL);
-  g_assert_cmpuint (virtual_size (path), ==, 2 << 20);
+  g_assert_cmpuint (disk_virtual_size (path), ==, 2 << 20);
   call_ok (machine, "ResizeDisk", g_variant_new ("(st)", "sda", (guint64) 4096));
   g_clear_pointer (&path, g_free);
   path = g_build_filename (folder, "scratch.img", NULL);

@@ -237,7 +237,7 @@ vireo_test_wait_until (VireoTestCondition condition, gpointer data, unsigned sec
 /* ---- processes, found by their command line ---- */
 
 /* The pids of processes whose program's base name is @program (NULL: any) and one of whose arguments
- * contains @needle. */
+ * (argv[0] too) contains @needle. */
 GArray *
 vireo_test_find_processes (const char *program, const char *needle)
 {
@@ -264,7 +264,9 @@ vireo_test_find_processes (const char *program, const char *needle)
       base = g_path_get_basename (cmdline);
       if (program && !g_str_equal (base, program))
         continue;
-      for (gsize at = strlen (cmdline) + 1; at < length; at += strlen (cmdline + at) + 1)
+      /* From the first argument on: a process that retitles itself (sshd) has its whole command line
+       * there. */
+      for (gsize at = 0; at < length; at += strlen (cmdline + at) + 1)
         match |= strstr (cmdline + at, needle) != NULL;
       if (match)
         g_array_append_val (pids, pid);

@@ -84,7 +84,8 @@ typedef gboolean (*VireoTestCondition) (gpointer data);
 /* Runs the default main context until @condition holds or @seconds pass; returns the condition. */
 gboolean vireo_test_wait_until (VireoTestCondition condition, gpointer data, unsigned seconds);
 
-/* Processes whose program's base name is @program (NULL: any) and one of whose arguments contains @needle. */
+/* Processes whose program's base name is @program (NULL: any) and one of whose arguments (argv[0] too: sshd
+ * retitles itself) contains @needle. */
 typedef struct
 {
   const char *program;
