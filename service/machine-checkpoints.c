@@ -498,7 +498,8 @@ vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *i
 
   if (vireo_checkpoints_wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
     return;
-  if (is_active (machine) || machine->disk_operation != NULL)
+  if (is_active (machine) || machine->disk_operation != NULL
+      || vireo_machine_receiving_disk (machine) != NULL)
     {
       /* Start says why it cannot. */
       vireo_machine_start_worker (machine, invocation);
