@@ -178,7 +178,7 @@ check_free_space (const char *folder, guint64 size, const char *target, GDBusMet
   return FALSE;
 }
 
-/* The empty image, made without replacing anything: 0 with the error returned on failure. */
+/* The empty image, made without replacing anything; FALSE with the error returned. */
 static gboolean
 create_image (const char *folder, const char *path, GDBusMethodInvocation *invocation)
 {

@@ -118,8 +118,9 @@ vireo_disks_hash_in_thread (DiskOperation *op, const char *operation, GError **e
 
 /* ---- opening a disk's image ---- */
 
-gboolean
-vireo_disks_require_received (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *target)
+/* Refuses (InvalidState on @invocation) a disk still being received. */
+static gboolean
+require_not_receiving (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *target)
 {
   if (!vireo_disks_is_receiving (machine, target))
     return TRUE;
@@ -157,7 +158,7 @@ require_readable_disk (VireoMachine *machine, GDBusMethodInvocation *invocation,
                                   machine->disk_operation);
       return NULL;
     }
-  if (!vireo_disks_require_received (machine, invocation, target))
+  if (!require_not_receiving (machine, invocation, target))
     return NULL;
   return disk;
 }

@@ -87,9 +87,6 @@ void vireo_machine_disk_import_init (VireoMachine *machine);
 
 /* machine-disk-send.c: connects ChecksumDisk and OpenDiskImage. */
 void vireo_machine_disk_send_init (VireoMachine *machine);
-/* Refuses (InvalidState on @invocation) a disk still being received. */
-gboolean vireo_disks_require_received (VireoMachine *machine, GDBusMethodInvocation *invocation,
-                                       const char *target);
 /* In a thread: the length and SHA-256 (into op->size and op->sha256) of op->fd read from its start,
  * with DiskProgress(@operation, op->target) about once per percent (not 0.0 or 1.0). */
 gboolean vireo_disks_hash_in_thread (DiskOperation *op, const char *operation, GError **error);

@@ -368,6 +368,8 @@ test_move_errors (Fixture *f)
   call_expect_error (dest, "FinishReceivedDisk", g_variant_new_parsed ("(%s, @a{sv} {})", "vda"),
                      ERROR_NAME ("Failed"), "disk “vda”");
   call_expect_error (dest, "Start", NULL, ERROR_NAME ("InvalidState"), "still being received");
+  call_expect_error (dest, "CreateCheckpoint", g_variant_new_parsed ("(%s, @a{sv} {})", ""),
+                     ERROR_NAME ("InvalidState"), "still being received");
   close (call_for_fd (dest, "OpenReceivedDisk", "vda"));
 
   /* A failed move deletes the half-made machine. */
