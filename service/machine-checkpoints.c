@@ -343,6 +343,13 @@ vireo_checkpoints_check_can_operate (VireoMachine *machine, GDBusMethodInvocatio
                    machine->config->name, machine->disk_operation);
       return FALSE;
     }
+  /* Its image is being written by someone else: neither snapshot nor restored. */
+  if (vireo_machine_receiving_disk (machine) != NULL)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE, "disk %s of “%s” is still being received",
+                   vireo_machine_receiving_disk (machine), machine->config->name);
+      return FALSE;
+    }
   if (is_active (machine)
           ? !(state_is (machine, "running") || state_is (machine, "paused"))
           : !(state_is (machine, "off") || state_is (machine, "saved") || state_is (machine, "crashed")))
@@ -498,7 +505,8 @@ vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *i
 
   if (vireo_checkpoints_wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
     return;
-  if (is_active (machine) || machine->disk_operation != NULL)
+  if (is_active (machine) || machine->disk_operation != NULL
+      || vireo_machine_receiving_disk (machine) != NULL)
     {
       /* Start says why it cannot. */
       vireo_machine_start_worker (machine, invocation);

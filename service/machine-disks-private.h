@@ -1,5 +1,6 @@
-/* machine-disks-private.h — what machine-disks.c (the disk methods) and machine-disk-import.c
- * (ImportDisk) share: a disk operation in flight and the checks and steps both use. */
+/* machine-disks-private.h — what machine-disks.c (the disk methods), machine-disk-import.c (ImportDisk)
+ * and machine-disk-send.c / machine-disk-receive.c (a disk moved between hosts) share: a disk operation
+ * in flight and the checks and steps they use. */
 #pragma once
 
 #include "machine-private.h"
@@ -36,10 +37,17 @@ struct _DiskOperation
   VireoIdentity identity;
   OperationDone done;         /* what comes after qemu-img */
   gboolean remove_on_failure; /* CreateDisk: the image is new */
-  gboolean handed_on;         /* the next step took the operation over */
+  gboolean handed_on;         /* the next step took the operation over (set by a step's @done) */
   gboolean lent;              /* ResizeDisk: vireod's image is the caller's until qemu-img is done */
+  char *sha256;               /* ChecksumDisk, FinishReceivedDisk: the image's hash (size: its length) */
+  char *qemu_img;             /* FinishReceivedDisk with drop-snapshots: qemu-img's path */
+  char **snapshots;           /* ... the names of the snapshots to delete */
+  guint next_snapshot;        /* ... the one being deleted */
 };
 
+/* The disk with target @target, or NULL with NotFound returned on @invocation. */
+VireoDiskConfig *vireo_disks_require_disk (VireoMachine *machine, GDBusMethodInvocation *invocation,
+                                           const char *target);
 /* The machine's folder, <storage>/<uuid>. */
 char *vireo_machine_folder (VireoMachine *machine);
 /* Disks change only while the machine is off, one operation at a time; else InvalidState on @invocation. */
@@ -67,7 +75,7 @@ DiskOperation *vireo_disk_operation_new (VireoMachine *machine, GDBusMethodInvoc
                                          const char *what);
 void vireo_disk_operation_free (DiskOperation *op);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (DiskOperation, vireo_disk_operation_free)
-/* Runs @func on @op in a thread, then @done on the main loop (taking @op). */
+/* Runs @func on @op in a thread, then @done on the main loop (taking @op unless @done hands it on). */
 void vireo_disk_operation_in_thread (DiskOperation *op, GTaskThreadFunc func, OperationDone done);
 /* Runs qemu-img (qemu-img.h) as op->identity, with @fd (taken; -1: none) as its fd 3, then @done
  * (taking @op unless @done hands it on). */
@@ -76,5 +84,17 @@ void vireo_disk_operation_run_qemu_img (DiskOperation *op, const char *const *ar
 
 /* machine-disk-import.c: connects ImportDisk and removes what interrupted imports left. */
 void vireo_machine_disk_import_init (VireoMachine *machine);
+
+/* machine-disk-send.c: connects ChecksumDisk and OpenDiskImage. */
+void vireo_machine_disk_send_init (VireoMachine *machine);
+/* In a thread: the length and SHA-256 (into op->size and op->sha256) of op->fd read from its start,
+ * with DiskProgress(@operation, op->target) about once per percent (not 0.0 or 1.0). */
+gboolean vireo_disks_hash_in_thread (DiskOperation *op, const char *operation, GError **error);
+
+/* machine-disk-receive.c: connects ReceiveDisk, OpenReceivedDisk and FinishReceivedDisk. */
+void vireo_machine_disk_receive_init (VireoMachine *machine);
+/* Whether disk @target is being received: ReceiveDisk made it and FinishReceivedDisk has not yet
+ * succeeded. */
+gboolean vireo_disks_is_receiving (VireoMachine *machine, const char *target);
 
 G_END_DECLS

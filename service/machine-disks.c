@@ -60,8 +60,8 @@ vireo_disks_require_off (VireoMachine *machine, GDBusMethodInvocation *invocatio
   return TRUE;
 }
 
-static VireoDiskConfig *
-require_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *target)
+VireoDiskConfig *
+vireo_disks_require_disk (VireoMachine *machine, GDBusMethodInvocation *invocation, const char *target)
 {
   VireoDiskConfig *disk = vireo_machine_config_find_disk (machine->config, target);
 
@@ -287,6 +287,9 @@ vireo_disk_operation_free (DiskOperation *op)
   g_free (op->temp_folder);
   g_free (op->name);
   g_free (op->format);
+  g_free (op->sha256);
+  g_free (op->qemu_img);
+  g_strfreev (op->snapshots);
   if (op->fd >= 0)
     close (op->fd);
   g_free (op);
@@ -330,7 +333,11 @@ on_sized (GObject *source, GAsyncResult *result, gpointer data)
   OperationDone done = g_object_get_data (G_OBJECT (result), "done");
 
   g_task_propagate_boolean (G_TASK (result), &error);
+  op->handed_on = FALSE;
   done (op, error);
+  /* The next step (qemu-img) took it over. */
+  if (op->handed_on)
+    g_steal_pointer (&op);
 }
 
 void
@@ -489,7 +496,8 @@ detach_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   gboolean own = FALSE;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&sb)", &target, &delete_file);
-  if (require_disk (machine, invocation, target) == NULL || !vireo_disks_require_off (machine, invocation))
+  if (vireo_disks_require_disk (machine, invocation, target) == NULL
+      || !vireo_disks_require_off (machine, invocation))
     return;
   config = vireo_machine_config_copy (machine->config);
   for (guint i = 0; i < config->disks->len; i++)
@@ -575,7 +583,8 @@ resize_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   HvImageInfo info;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&st)", &target, &size);
-  if ((disk = require_disk (machine, invocation, target)) == NULL || !check_size (invocation, size, &size))
+  if ((disk = vireo_disks_require_disk (machine, invocation, target)) == NULL
+      || !check_size (invocation, size, &size))
     return;
   if (strcmp (disk->device, "cdrom") == 0 || disk->readonly)
     {
@@ -757,7 +766,7 @@ change_medium (VireoMachine *machine, GDBusMethodInvocation *invocation)
   MediumCall *call;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &target, &path);
-  if ((disk = require_disk (machine, invocation, target)) == NULL)
+  if ((disk = vireo_disks_require_disk (machine, invocation, target)) == NULL)
     return;
   if (strcmp (disk->device, "cdrom") != 0)
     {
@@ -868,6 +877,7 @@ on_qemu_img_done (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
 
   vireo_qemu_img_run_finish (result, &error);
+  op->handed_on = FALSE;
   op->done (op, error);
   if (!op->handed_on)
     vireo_disk_operation_free (op);
@@ -893,4 +903,6 @@ vireo_machine_disks_init (VireoMachine *machine)
   g_signal_connect (machine->iface, "handle-resize-disk", G_CALLBACK (handle_resize_disk), machine);
   g_signal_connect (machine->iface, "handle-change-medium", G_CALLBACK (handle_change_medium), machine);
   vireo_machine_disk_import_init (machine);
+  vireo_machine_disk_send_init (machine);
+  vireo_machine_disk_receive_init (machine);
 }

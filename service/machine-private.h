@@ -41,6 +41,9 @@ struct _VireoMachine
    * time, and the machine does not start meanwhile. */
   const char *disk_operation;
   GCancellable *disk_cancellable;
+  /* The disks being received (machine-disk-receive.c), target → image path, from ReceiveDisk until
+   * FinishReceivedDisk: the machine does not start meanwhile.  NULL until the first. */
+  GHashTable *receiving_disks;
 
   /* The checkpoints (machine-checkpoints.c): the tree, its D-Bus objects (id → object skeleton), and
    * the checkpoint operation that holds disk_operation ("checkpoint"). */
@@ -97,6 +100,8 @@ gboolean vireo_machine_store_config (VireoMachine *machine, VireoMachineConfig *
 
 /* Connects the disk methods (CreateDisk, AttachDisk, ...) and clears what an interrupted import left. */
 void vireo_machine_disks_init (VireoMachine *machine);
+/* The target of a disk still being received (machine-disk-receive.c), or NULL. */
+const char *vireo_machine_receiving_disk (VireoMachine *machine);
 
 /* ---- checkpoints (machine-checkpoints.c) ---- */
 

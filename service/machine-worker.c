@@ -639,6 +639,13 @@ vireo_machine_start_worker (VireoMachine *machine, GDBusMethodInvocation *invoca
                    machine->disk_operation);
       goto fail_early;
     }
+  if (vireo_machine_receiving_disk (machine) != NULL)
+    {
+      g_set_error (&error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE,
+                   "cannot start “%s”: disk %s is still being received", machine->config->name,
+                   vireo_machine_receiving_disk (machine));
+      goto fail_early;
+    }
   if (!vireo_machine_check_spec_for_start (machine->config, &error))
     {
       g_autofree char *message = g_strdup_printf ("cannot start “%s”: %s", machine->config->name,

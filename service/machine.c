@@ -800,6 +800,7 @@ vireo_machine_finalize (GObject *object)
 {
   VireoMachine *machine = VIREO_MACHINE (object);
   g_clear_pointer (&machine->config, vireo_machine_config_free);
+  g_clear_pointer (&machine->receiving_disks, g_hash_table_unref);
   G_OBJECT_CLASS (vireo_machine_parent_class)->finalize (object);
 }
 

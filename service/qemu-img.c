@@ -9,6 +9,8 @@
 
 /* How much of what qemu-img says an error message keeps (its last words). */
 #define OUTPUT_KEPT_MAX 4096
+/* How much of what it says a caller that reads it gets (snapshot -l of thousands of snapshots). */
+#define LINES_KEPT_MAX (1024 * 1024)
 
 typedef struct
 {
@@ -18,6 +20,7 @@ typedef struct
   gpointer progress_data;
   double last_fraction;
   GString *output;  /* what it said, progress taken out */
+  GString *lines;   /* the same, line by line, from the start */
   GString *pending; /* the line being read */
   gboolean output_done;
   gboolean process_done;
@@ -32,6 +35,7 @@ qemu_img_run_free (gpointer data)
 
   g_clear_object (&run->process);
   g_string_free (run->output, TRUE);
+  g_string_free (run->lines, TRUE);
   g_string_free (run->pending, TRUE);
   g_clear_error (&run->process_error);
   g_free (run);
@@ -75,6 +79,8 @@ take_output (QemuImgRun *run, const char *text, gsize len)
             }
           continue;
         }
+      if (*piece != '\0' && run->lines->len + strlen (piece) < LINES_KEPT_MAX)
+        g_string_append_printf (run->lines, "%s\n", piece);
       if (*piece != '\0')
         {
           g_string_append_printf (run->output, "%s%s", run->output->len ? " " : "", piece);
@@ -173,6 +179,7 @@ vireo_qemu_img_run_with_folder_async (const char *const *argv, int fd, int folde
   run->progress_data = progress_data;
   run->last_fraction = 0.0;
   run->output = g_string_new (NULL);
+  run->lines = g_string_new (NULL);
   run->pending = g_string_new (NULL);
   g_task_set_task_data (task, run, qemu_img_run_free);
 
@@ -200,4 +207,15 @@ gboolean
 vireo_qemu_img_run_finish (GAsyncResult *result, GError **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+vireo_qemu_img_run_finish_with_output (GAsyncResult *result, char **output, GError **error)
+{
+  QemuImgRun *run = g_task_get_task_data (G_TASK (result));
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  *output = g_strdup (run->lines->str);
+  return TRUE;
 }

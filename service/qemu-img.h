@@ -28,5 +28,7 @@ void vireo_qemu_img_run_with_folder_async (const char *const *argv, int fd, int 
                                            gpointer progress_data, GCancellable *cancellable,
                                            GAsyncReadyCallback callback, gpointer user_data);
 gboolean vireo_qemu_img_run_finish (GAsyncResult *result, GError **error);
+/* The same, and on success what it printed (progress taken out), one line per line, whitespace trimmed. */
+gboolean vireo_qemu_img_run_finish_with_output (GAsyncResult *result, char **output, GError **error);
 
 G_END_DECLS

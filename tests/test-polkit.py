@@ -617,7 +617,13 @@ class PolkitTests(ServiceTestCase):
                  ('DetachDisk', 'vda', False),
                  ('ResizeDisk', 'vda', dbus.UInt64(1 << 21)),
                  ('ChangeMedium', 'sda', ''),
-                 ('ImportDisk', '/nonexistent.vmdk', dbus.Dictionary({}, signature='sv'))]
+                 ('ImportDisk', '/nonexistent.vmdk', dbus.Dictionary({}, signature='sv')),
+                 ('ChecksumDisk', 'vda'),
+                 ('OpenDiskImage', 'vda'),
+                 ('ReceiveDisk', dbus.Dictionary({'format': 'raw'}, signature='sv'),
+                  dbus.Dictionary({}, signature='sv')),
+                 ('OpenReceivedDisk', 'vda'),
+                 ('FinishReceivedDisk', 'vda', dbus.Dictionary({}, signature='sv'))]
         for method, *args in calls:
             with self.subTest(method=method):
                 self.assert_denied(getattr(machine, method), MODIFY, *args)

@@ -1,16 +1,19 @@
 /* test-tunnel-service.c — vireo-tunnel against the real vireod: a machine's serial console and its SPICE
  * display (a spice-client-glib session whose every channel goes through a tunnel of its own, as the app's
- * do for a remote host) relayed over stdin/stdout, and the one-line errors of a call that cannot succeed. */
+ * do for a remote host) relayed over stdin/stdout, a disk's image read out of one machine and written
+ * sparse into another, and the one-line errors of a call that cannot succeed. */
 #include "service-fixture.h"
 #include "test-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
 #include <spice-client.h>
 #include <spice/protocol.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MISSING_PATH "/org/vireo/Vireo1/machines/0000000000000000"
@@ -335,11 +338,138 @@ test_tunnel_errors (Fixture *f)
   vireod_start (f);
 }
 
+/* ---- disks ---- */
+
+#define MIB        (1024 * 1024)
+#define DISK_BYTES (32 * MIB)
+
+/* A raw image with holes: data in its first MiB and at 20 MiB, zeros elsewhere, a hole at its end. */
+static char *
+write_holey_image (Fixture *f)
+{
+  g_autofree char *dir = g_build_filename (f->base, "user-files", NULL);
+  char *path = g_build_filename (dir, "holey.img", NULL);
+  g_autofree guint8 *bytes = g_malloc (MIB);
+  int fd;
+
+  g_assert_no_errno (g_mkdir_with_parents (dir, 0700));
+  fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  for (gsize i = 0; i < MIB; i++)
+    bytes[i] = (guint8) (i % 253 + 1);
+  g_assert_cmpint (pwrite (fd, bytes, MIB, 0), ==, MIB);
+  g_assert_cmpint (pwrite (fd, bytes, 100 * 1000, 20 * MIB + 12345), ==, 100 * 1000);
+  g_assert_no_errno (ftruncate (fd, DISK_BYTES));
+  close (fd);
+  return path;
+}
+
+/* A tunnel of kind @kind for disk @target of @machine, its stdin @in (taken; -1: /dev/null) and its
+ * stdout a pipe when @out_pipe. */
+static GSubprocess *
+tunnel_spawn_disk (const char *kind, VireoDBusMachine *machine, const char *target, int in, gboolean out_pipe)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+      out_pipe ? G_SUBPROCESS_FLAGS_STDOUT_PIPE : G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr (GError) error = NULL;
+  GSubprocess *tunnel;
+
+  if (in >= 0)
+    g_subprocess_launcher_take_stdin_fd (launcher, in);
+  tunnel = g_subprocess_launcher_spawn (launcher, &error, tunnel_program (), "--session", kind,
+                                        machine_path (machine), target, NULL);
+  g_assert_no_error (error);
+  return tunnel;
+}
+
+static char *
+file_sha256 (const char *path)
+{
+  g_autofree char *contents = NULL;
+  gsize size;
+
+  g_assert_true (g_file_get_contents (path, &contents, &size, NULL));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) contents, size);
+}
+
+/* disk-read gives the image's bytes; disk-read piped into disk-write (as the app joins two hosts' tunnels)
+ * fills a received disk with the same bytes, its holes kept, and FinishReceivedDisk agrees. */
+static void
+test_tunnel_disk (Fixture *f)
+{
+  g_autofree char *image = write_holey_image (f);
+  g_autofree char *sha = file_sha256 (image);
+  g_autoptr (VireoDBusMachine) source = create_guest (f, "from-here", "echo");
+  g_autoptr (VireoDBusMachine) dest = create_guest (f, "to-there", "echo");
+  g_autoptr (GSubprocess) reader = NULL;
+  g_autoptr (GSubprocess) writer = NULL;
+  g_autoptr (GBytes) read_out = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *read_sha = NULL;
+  g_autofree char *received_sha = NULL;
+  g_autofree char *folder = machine_folder (f, dest);
+  g_autofree char *received = g_build_filename (folder, "vda.img", NULL);
+  guint64 size;
+  struct stat st;
+
+  g_free (call_for_target (source, "AttachDisk",
+                           g_variant_new_parsed ("({'path': <%s>, 'format': <'raw'>},)", image)));
+
+  /* disk-read alone: the bytes, whole. */
+  reader = tunnel_spawn_disk ("disk-read", source, "vda", -1, TRUE);
+  g_subprocess_communicate (reader, NULL, NULL, &read_out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (read_out), ==, DISK_BYTES);
+  read_sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, read_out);
+  g_assert_cmpstr (read_sha, ==, sha);
+  assert_tunnel_exits_cleanly (reader);
+  g_clear_object (&reader);
+
+  /* disk-read | disk-write into a received disk. */
+  target = call_for_target (dest, "ReceiveDisk", g_variant_new_parsed ("({'format': <'raw'>}, @a{sv} {})"));
+  g_assert_cmpstr (target, ==, "vda");
+  reader = tunnel_spawn_disk ("disk-read", source, "vda", -1, TRUE);
+  writer = tunnel_spawn_disk (
+      "disk-write", dest, "vda",
+      dup (g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (reader)))), FALSE);
+  g_input_stream_close (g_subprocess_get_stdout_pipe (reader), NULL, NULL);
+  assert_tunnel_exits_cleanly (reader);
+  assert_tunnel_exits_cleanly (writer);
+  g_assert_no_errno (stat (received, &st));
+  g_test_message ("received: %lld bytes allocated of %lld", (long long) st.st_blocks * 512,
+                  (long long) st.st_size);
+  g_assert_cmpint (st.st_size, ==, DISK_BYTES);
+  g_assert_cmpint (st.st_blocks * 512, <=, 2 * MIB);
+  received_sha = file_sha256 (received);
+  g_assert_cmpstr (received_sha, ==, sha);
+  reply = call_full (dest, "FinishReceivedDisk", g_variant_new_parsed ("(%s, @a{sv} {})", "vda"), NULL,
+                     &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&received_sha, g_free);
+  g_variant_get (reply, "(ts)", &size, &received_sha);
+  g_assert_cmpuint (size, ==, DISK_BYTES);
+  g_assert_cmpstr (received_sha, ==, sha);
+
+  /* Their errors, in one line: a disk that is not there, and one that is no longer being received. */
+  g_free (call_for_target (source, "AttachDisk", g_variant_new_parsed ("({'device': <'cdrom'>},)")));
+  assert_tunnel_fails ((const char *[]){ "--session", "disk-read", machine_path (source), NULL },
+                       (const char *[]){ "usage", NULL });
+  assert_tunnel_fails ((const char *[]){ "--session", "disk-read", machine_path (source), "vdz", NULL },
+                       (const char *[]){ "“from-here”", "vdz", NULL });
+  assert_tunnel_fails ((const char *[]){ "--session", "disk-read", machine_path (source), "sda", NULL },
+                       (const char *[]){ "“from-here”", "CD-ROM", NULL });
+  assert_tunnel_fails ((const char *[]){ "--session", "disk-write", machine_path (dest), "vda", NULL },
+                       (const char *[]){ "“to-there”", "not being received", NULL });
+}
+
 static const ServiceTest tunnel_tests[] = {
   { "/tunnel/serial", test_tunnel_serial, TRUE },
   { "/tunnel/display-link", test_tunnel_display_link, TRUE },
   { "/tunnel/display-session", test_tunnel_display_session, TRUE },
   { "/tunnel/errors", test_tunnel_errors, FALSE },
+  { "/tunnel/disk", test_tunnel_disk, FALSE },
 };
 
 int

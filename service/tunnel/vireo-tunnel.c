@@ -1,9 +1,13 @@
 /* vireo-tunnel.c — a machine's display or serial console on stdin/stdout: calls Machine.OpenDisplay or
  * Machine.OpenSerial on this host's vireod and relays the socket it returns, so that a client elsewhere
- * (the app over `ssh HOST vireo-tunnel …`) gets the stream that a local client gets as an fd. */
+ * (the app over `ssh HOST vireo-tunnel …`) gets the stream that a local client gets as an fd.  And a
+ * disk's image for a machine moved between hosts: disk-read copies Machine.OpenDiskImage's fd to stdout,
+ * disk-write stdin to Machine.OpenReceivedDisk's, keeping the image sparse (sparse-copy.h). */
 #include "relay.h"
+#include "sparse-copy.h"
 #include "vireo-dbus-generated.h"
 
+#include <errno.h>
 #include <gio/gio.h>
 #include <gio/gunixfdlist.h>
 #include <locale.h>
@@ -12,8 +16,11 @@
 #include <unistd.h>
 
 #define BUS_NAME "org.vireo.Vireo1"
+/* What one read of a disk's bytes takes. */
+#define DISK_CHUNK_BYTES (1024 * 1024)
 
-static const char usage[] = "[--system|--session] display|serial OBJECT_PATH";
+static const char usage[] = "[--system|--session] display|serial OBJECT_PATH, or disk-read|disk-write "
+                            "OBJECT_PATH TARGET";
 
 /* Prints one line: whatever a message holds, the reader (the app, a script) takes the first line. */
 static int fail (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -63,6 +70,114 @@ open_stream (VireoDBusMachine *machine, gboolean display, GError **error)
   return ok ? take_fd (handle, fds, error) : -1;
 }
 
+static int
+open_disk (VireoDBusMachine *machine, gboolean write, const char *target, GError **error)
+{
+  g_autoptr (GVariant) handle = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  gboolean ok;
+
+  if (write)
+    ok = vireo_dbus_machine_call_open_received_disk_sync (machine, target, G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
+                                                          NULL, &handle, &fds, NULL, error);
+  else
+    ok = vireo_dbus_machine_call_open_disk_image_sync (machine, target, G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
+                                                       NULL, &handle, &fds, NULL, error);
+  return ok ? take_fd (handle, fds, error) : -1;
+}
+
+/* Reads up to @len bytes, fewer only at the end of @fd; -1 with errno on failure. */
+static gssize
+read_full (int fd, guint8 *buffer, gsize len)
+{
+  gsize got = 0;
+
+  while (got < len)
+    {
+      ssize_t n = read (fd, buffer + got, len - got);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        break;
+      got += (gsize) n;
+    }
+  return (gssize) got;
+}
+
+/* disk-read: the image's bytes to @out, from its start to its end. */
+static gboolean
+copy_image_out (int image, int out, GError **error)
+{
+  g_autofree guint8 *buffer = g_malloc (DISK_CHUNK_BYTES);
+  guint64 offset = 0;
+
+  while (TRUE)
+    {
+      gssize got = pread (image, buffer, DISK_CHUNK_BYTES, (off_t) offset);
+      gsize sent = 0;
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "cannot read the image at byte %" G_GUINT64_FORMAT ": %s", offset, g_strerror (errsv));
+          return FALSE;
+        }
+      if (got == 0)
+        return TRUE;
+      while (sent < (gsize) got)
+        {
+          ssize_t n = write (out, buffer + sent, (gsize) got - sent);
+
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            {
+              int errsv = errno;
+              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                           "cannot send the image at byte %" G_GUINT64_FORMAT ": %s", offset + sent,
+                           g_strerror (errsv));
+              return FALSE;
+            }
+          sent += (gsize) n;
+        }
+      offset += (guint64) got;
+    }
+}
+
+/* disk-write: @in's bytes into the image from its start, zero blocks left as holes, then its length. */
+static gboolean
+copy_image_in (int in, int image, GError **error)
+{
+  g_autofree guint8 *buffer = g_malloc (DISK_CHUNK_BYTES);
+  guint64 offset = 0;
+
+  while (TRUE)
+    {
+      gssize got = read_full (in, buffer, DISK_CHUNK_BYTES);
+
+      if (got < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "cannot read the image's bytes after byte %" G_GUINT64_FORMAT ": %s", offset,
+                       g_strerror (errsv));
+          return FALSE;
+        }
+      if (got == 0)
+        break;
+      if (!vireo_sparse_write (image, offset, buffer, (gsize) got, error))
+        return FALSE;
+      offset += (guint64) got;
+    }
+  return vireo_sparse_finish (image, offset, error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -72,30 +187,41 @@ main (int argc, char **argv)
     { "session", 0, 0, G_OPTION_ARG_NONE, &session_bus, "Ask the user's session service", NULL },
     { NULL },
   };
-  g_autoptr (GOptionContext) context = g_option_context_new ("display|serial OBJECT_PATH");
+  g_autoptr (GOptionContext) context = g_option_context_new (
+      "display|serial OBJECT_PATH | disk-read|disk-write OBJECT_PATH TARGET");
   g_autoptr (GError) error = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
   g_autoptr (VireoDBusMachine) machine = NULL;
   g_autofree char *name = NULL;
-  const char *kind, *path, *bus_title;
+  const char *kind, *path, *bus_title, *target = NULL;
+  gboolean disk, disk_write;
   int fd;
 
   setlocale (LC_ALL, "");
   g_option_context_set_summary (
       context, "Relays a Vireo machine's display (SPICE) or serial console between stdin/stdout "
                "and the service,\nfor a client on another computer, e.g. "
-               "`ssh HOST vireo-tunnel display /org/vireo/Vireo1/machines/ID`.");
+               "`ssh HOST vireo-tunnel display /org/vireo/Vireo1/machines/ID`.\n"
+               "disk-read writes the image of the machine's disk TARGET (e.g. vda) to stdout; disk-write "
+               "writes stdin\ninto a disk being received (Machine.ReceiveDisk), keeping it sparse.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return fail ("%s (usage: vireo-tunnel %s)", error->message, usage);
   if (system_bus && session_bus)
     return fail ("give one of --system or --session (usage: vireo-tunnel %s)", usage);
-  if (argc != 3)
+  if (argc < 3)
     return fail ("expected a stream and a machine's object path (usage: vireo-tunnel %s)", usage);
   kind = argv[1];
   path = argv[2];
-  if (!g_str_equal (kind, "display") && !g_str_equal (kind, "serial"))
-    return fail ("unknown stream “%s”: give display or serial", kind);
+  disk_write = g_str_equal (kind, "disk-write");
+  disk = disk_write || g_str_equal (kind, "disk-read");
+  if (!disk && !g_str_equal (kind, "display") && !g_str_equal (kind, "serial"))
+    return fail ("unknown stream “%s”: give display, serial, disk-read or disk-write", kind);
+  if (argc != (disk ? 4 : 3))
+    return fail (disk ? "expected a machine's object path and a disk's target (usage: vireo-tunnel %s)"
+                      : "expected a stream and a machine's object path (usage: vireo-tunnel %s)",
+                 usage);
+  target = disk ? argv[3] : NULL;
   if (!g_variant_is_object_path (path))
     return fail ("“%s” is not a machine's object path (like /org/vireo/Vireo1/machines/ID)", path);
 
@@ -117,7 +243,8 @@ main (int argc, char **argv)
   if (name == NULL)
     return fail ("there is no machine at %s on the %s bus", path, bus_title);
 
-  fd = open_stream (machine, g_str_equal (kind, "display"), &error);
+  fd = disk ? open_disk (machine, disk_write, target, &error)
+            : open_stream (machine, g_str_equal (kind, "display"), &error);
   if (fd < 0)
     {
       g_dbus_error_strip_remote_error (error);
@@ -128,6 +255,22 @@ main (int argc, char **argv)
   g_dbus_connection_close_sync (bus, NULL, NULL);
 
   signal (SIGPIPE, SIG_IGN);
+  if (disk)
+    {
+      gboolean ok = disk_write ? copy_image_in (STDIN_FILENO, fd, &error)
+                               : copy_image_out (fd, STDOUT_FILENO, &error);
+      /* The written image's bytes are the file system's from here; FinishReceivedDisk flushes them. */
+      if (close (fd) < 0 && ok && disk_write)
+        {
+          int errsv = errno;
+          g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot close the image: %s",
+                       g_strerror (errsv));
+          ok = FALSE;
+        }
+      if (!ok)
+        return fail ("machine “%s”, disk %s: %s", name, target, error->message);
+      return 0;
+    }
   if (!vireo_relay_run (STDIN_FILENO, STDOUT_FILENO, fd, &error))
     {
       close (fd);
