@@ -63,6 +63,16 @@ check_free (VireoMoveJob *job, GError **error)
   return TRUE;
 }
 
+/* Whether the host's QEMU can use KVM; without it, domains of type "kvm" are refused there. */
+static gboolean
+has_kvm (VireoMoveJob *job)
+{
+  char *capabilities = virConnectGetDomainCapabilities (job->libvirt, NULL, NULL, NULL, "kvm", 0);
+
+  free (capabilities);
+  return capabilities != NULL;
+}
+
 char **
 vireo_move_libvirt_notes (VireoMoveJob *job, GError **error)
 {
@@ -100,6 +110,13 @@ vireo_move_libvirt_notes (VireoMoveJob *job, GError **error)
       if (note)
         g_strv_builder_add (builder, note);
     }
+  if (!has_kvm (job))
+    {
+      g_autofree char *note = g_strdup_printf (_ ("%s cannot use KVM: the machine runs under QEMU’s emulation "
+                                                  "there, which is much slower."),
+                                               job->dest_title);
+      g_strv_builder_add (builder, note);
+    }
   {
     g_autofree char *note = g_strdup_printf (_ ("The disks become volumes in the storage pool “%s”."),
                                              virStoragePoolGetName (pool));
@@ -135,7 +152,8 @@ libvirt_interface (VireoMoveJob *job, GVirConfigDomainInterface *old)
   gvir_config_domain_interface_set_model (nic, gvir_config_domain_interface_get_model (old)
                                                    ? gvir_config_domain_interface_get_model (old)
                                                    : "virtio");
-  gvir_config_domain_interface_set_link_state (nic, gvir_config_domain_interface_get_link_state (old));
+  if (gvir_config_domain_interface_get_link_state (old) != GVIR_CONFIG_DOMAIN_INTERFACE_LINK_STATE_DEFAULT)
+    gvir_config_domain_interface_set_link_state (nic, gvir_config_domain_interface_get_link_state (old));
   return GVIR_CONFIG_DOMAIN_DEVICE (nic);
 }
 
@@ -148,6 +166,8 @@ libvirt_domain (VireoMoveJob *job, const char *xml, GHashTable *disks, GError **
 
   if (domain == NULL)
     return NULL;
+  if (!has_kvm (job))
+    gvir_config_domain_set_virt_type (domain, GVIR_CONFIG_DOMAIN_VIRT_QEMU);
   devices = gvir_config_domain_get_devices (domain);
   for (GList *l = devices; l; l = l->next)
     {

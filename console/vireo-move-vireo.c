@@ -4,6 +4,8 @@
  * destination's own checksum; a failure deletes the half-made machine. */
 #include "vireo-move-private.h"
 
+#include "sparse-copy.h"
+
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <string.h>
@@ -20,22 +22,15 @@ typedef struct
 } FdSink;
 
 static gboolean
-all_zero (const guint8 *buffer, gsize length)
-{
-  return length == 0 || (buffer[0] == 0 && memcmp (buffer, buffer + 1, length - 1) == 0);
-}
-
-static gboolean
 fd_sink (gpointer data, const guint8 *buffer, gsize length, guint64 offset, GError **error)
 {
   FdSink *sink = data;
 
-  if (sink->file && all_zero (buffer, length))
-    return TRUE;
+  if (sink->file)
+    return vireo_sparse_write (sink->fd, offset, buffer, length, error);
   while (length > 0)
     {
-      ssize_t done = sink->file ? pwrite (sink->fd, buffer, length, (off_t) offset)
-                                : write (sink->fd, buffer, length);
+      ssize_t done = write (sink->fd, buffer, length);
       if (done < 0 && errno == EINTR)
         continue;
       if (done <= 0)
@@ -47,7 +42,6 @@ fd_sink (gpointer data, const guint8 *buffer, gsize length, guint64 offset, GErr
         }
       buffer += done;
       length -= (gsize) done;
-      offset += (guint64) done;
     }
   return TRUE;
 }
@@ -150,13 +144,8 @@ copy_disk_to_vireo (VireoMoveJob *job, const char *dest_path, VireoMoveDisk *dis
   sink.file = fstat (sink.fd, &st) == 0 && S_ISREG (st.st_mode);
   if (!vireo_move_pump (job, in, disk->size, fd_sink, &sink, &pumped, error))
     goto out;
-  if (sink.file && ftruncate (sink.fd, (off_t) disk->size) < 0)
-    {
-      int saved = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), _ ("Writing the copy failed: %s"),
-                   g_strerror (saved));
-      goto out;
-    }
+  if (sink.file && !vireo_sparse_finish (sink.fd, disk->size, error))
+    goto out;
   /* The far end learns that the stream ended when our end of the socket closes for writing. */
   if (!sink.file)
     shutdown (sink.fd, SHUT_WR);
