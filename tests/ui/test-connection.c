@@ -19,19 +19,11 @@ static VireoUiFixture fixture;
 static char *demo_path;
 static VireoConnection *connection;
 
+/* The mapped display under @root, or NULL. */
 static VireoDisplay *
 find_display (GtkWidget *root)
 {
-  if (VIREO_IS_DISPLAY (root) && gtk_widget_get_mapped (root))
-    return VIREO_DISPLAY (root);
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      VireoDisplay *found = find_display (child);
-      if (found)
-        return found;
-    }
-  return NULL;
+  return (VireoDisplay *) vireo_ui_find_mapped_type (root, VIREO_TYPE_DISPLAY);
 }
 
 static gboolean

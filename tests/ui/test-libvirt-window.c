@@ -15,22 +15,6 @@
 static VireoUiFixture fixture;
 static VireoTestLibvirtd libvirtd;
 
-/* The first mapped widget of type @type under @root. */
-static GtkWidget *
-find_mapped_type (GtkWidget *root, GType type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type) && gtk_widget_get_mapped (root))
-    return root;
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_mapped_type (child, type);
-      if (found)
-        return found;
-    }
-  return NULL;
-}
-
 /* Whether the window's button for @action (e.g. "win.new-machine") can be clicked. */
 static gboolean
 action_button_sensitive (GtkWidget *root, const char *action)
@@ -119,7 +103,7 @@ test_window (void)
   g_assert_true (vireo_ui_wait_for_label (row, "2 machines", WAIT_SECONDS));
   g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (fixture.window), "lv-first", WAIT_SECONDS));
   g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (fixture.window), "lv-second", WAIT_SECONDS));
-  page = find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE);
+  page = vireo_ui_find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE);
   g_assert_nonnull (page);
   g_assert_true (vireo_libvirt_page_get_host (VIREO_LIBVIRT_PAGE (page)) == libvirt_host ());
   /* A Vireo host's actions do not apply to a libvirt host. */
@@ -130,11 +114,11 @@ test_window (void)
   /* The session host and back: each shows its own content. */
   g_assert_true (vireo_window_select (fixture.window, VIREO_HOST_SESSION, NULL));
   vireo_ui_spin (300);
-  g_assert_null (find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
+  g_assert_null (vireo_ui_find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
   g_assert_true (action_button_sensitive (GTK_WIDGET (fixture.window), "win.new-machine"));
   vireo_window_select_host (fixture.window, libvirt_host ());
   vireo_ui_spin (300);
-  g_assert_nonnull (find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
+  g_assert_nonnull (vireo_ui_find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
 
   /* The same address again is refused before Connect. */
   dialog = vireo_connect_server_show (fixture.app, GTK_WINDOW (fixture.window));
@@ -160,7 +144,7 @@ test_window (void)
   vireo_ui_spin (300);
   g_assert_null (libvirt_host ());
   g_assert_null (vireo_ui_find_named (GTK_WIDGET (fixture.window), "host-libvirt"));
-  g_assert_null (find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
+  g_assert_null (vireo_ui_find_mapped_type (GTK_WIDGET (fixture.window), VIREO_TYPE_LIBVIRT_PAGE));
   g_strfreev (uris);
   uris = remembered ();
   g_assert_cmpuint (g_strv_length (uris), ==, 0);

@@ -450,6 +450,21 @@ vireo_ui_find_named (GtkWidget *root, const char *name)
   return NULL;
 }
 
+GtkWidget *
+vireo_ui_find_mapped_type (GtkWidget *root, GType type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (root, type) && gtk_widget_get_mapped (root))
+    return root;
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = vireo_ui_find_mapped_type (child, type);
+      if (found)
+        return found;
+    }
+  return NULL;
+}
+
 GtkWindow *
 vireo_ui_find_window (const char *name)
 {

@@ -65,5 +65,7 @@ GtkWidget *vireo_ui_find_label (GtkWidget *root, const char *text);
 gboolean vireo_ui_wait_for_label (GtkWidget *root, const char *text, unsigned seconds);
 /* @root or the first widget under it named @name (gtk_widget_set_name), or NULL. */
 GtkWidget *vireo_ui_find_named (GtkWidget *root, const char *name);
+/* @root or the first mapped widget under it of type @type (a display, a page), or NULL. */
+GtkWidget *vireo_ui_find_mapped_type (GtkWidget *root, GType type);
 /* The shown toplevel named @name (a dialog the app opened), or NULL. */
 GtkWindow *vireo_ui_find_window (const char *name);
