@@ -71,7 +71,7 @@ show_page (VireoMoveDialog *self, const char *page)
                         review ? (gtk_switch_get_active (self->delete_source) ? _ ("_Move") : _ ("_Copy"))
                                : _ ("_Next"));
   gtk_button_set_label (self->cancel, g_str_equal (page, "result") ? _ ("_Close") : _ ("_Cancel"));
-  if (review)
+  if (review && gtk_switch_get_active (self->delete_source))
     gtk_widget_add_css_class (GTK_WIDGET (self->next), "destructive-action");
   else
     gtk_widget_remove_css_class (GTK_WIDGET (self->next), "destructive-action");

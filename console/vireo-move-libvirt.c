@@ -112,9 +112,10 @@ vireo_move_libvirt_notes (VireoMoveJob *job, GError **error)
     }
   if (!has_kvm (job))
     {
-      g_autofree char *note = g_strdup_printf (_ ("%s cannot use KVM: the machine runs under QEMU’s emulation "
-                                                  "there, which is much slower."),
-                                               job->dest_title);
+      g_autofree char *note = g_strdup_printf (
+          _ ("%s cannot use KVM: the machine runs under QEMU’s emulation "
+             "there, which is much slower."),
+          job->dest_title);
       g_strv_builder_add (builder, note);
     }
   {

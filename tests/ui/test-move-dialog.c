@@ -45,7 +45,8 @@ find_button (GtkWidget *root, const char *label)
   if (GTK_IS_BUTTON (root) && g_strcmp0 (gtk_button_get_label (GTK_BUTTON (root)), label) == 0
       && gtk_widget_get_mapped (root))
     return GTK_BUTTON (root);
-  for (GtkWidget *child = gtk_widget_get_first_child (root); child; child = gtk_widget_get_next_sibling (child))
+  for (GtkWidget *child = gtk_widget_get_first_child (root); child;
+       child = gtk_widget_get_next_sibling (child))
     {
       GtkButton *found = find_button (child, label);
       if (found)
