@@ -24,6 +24,8 @@ struct _VireoMoveDialog
   GtkButton *back, *next, *cancel;
   GtkListBox *hosts;
   GtkSwitch *delete_source;
+  GtkSwitch *checkpoints; /* NULL when the machine has none */
+  AdwActionRow *checkpoints_row;
   AdwPreferencesGroup *notes_group;
   GPtrArray *note_rows;
   GtkLabel *stage;
@@ -154,6 +156,8 @@ check (VireoMoveDialog *self)
     return;
   g_clear_object (&self->move);
   self->move = vireo_move_new (self->source, self->machine, host);
+  vireo_move_set_include_checkpoints (self->move,
+                                      self->checkpoints && gtk_switch_get_active (self->checkpoints));
   show_page (self, "checking");
   gtk_widget_set_sensitive (GTK_WIDGET (self->next), FALSE);
   vireo_move_check_async (self->move, self->cancellable, on_checked, g_object_ref (self));
@@ -266,6 +270,17 @@ on_close_request (GtkWindow *window)
 static void
 on_row_selected (VireoMoveDialog *self)
 {
+  GObject *host = chosen_host (self);
+
+  /* libvirt keeps snapshots its own way: checkpoints go only to another Vireo host. */
+  if (self->checkpoints)
+    {
+      gboolean vireo = host == NULL || VIREO_IS_HOST (host);
+      gtk_widget_set_sensitive (GTK_WIDGET (self->checkpoints_row), vireo);
+      adw_action_row_set_subtitle (self->checkpoints_row,
+                                   vireo ? _ ("The disks keep their snapshots; saved states are copied too")
+                                         : _ ("Not to a libvirt host"));
+    }
   if (g_str_equal (gtk_stack_get_visible_child_name (self->stack), "choose"))
     show_page (self, "choose");
 }
@@ -321,8 +336,10 @@ build_choose (VireoMoveDialog *self)
   GtkWidget *hosts_group = adw_preferences_group_new ();
   GtkWidget *options = adw_preferences_group_new ();
   GtkWidget *delete_row = adw_action_row_new ();
+  guint checkpoints = vireo_move_count_checkpoints (self->source, self->machine);
   g_autofree char *description = g_strdup_printf (
-      _ ("“%s” is copied with its disks (its checkpoints stay behind). Add hosts with Connect to Server…"),
+      _ ("“%s” is copied with its disks. Add hosts with Connect to "
+         "Server…"),
       vireo_dbus_machine_get_name (self->machine));
 
   adw_preferences_group_set_title (ADW_PREFERENCES_GROUP (hosts_group), _ ("Destination"));
@@ -353,6 +370,22 @@ build_choose (VireoMoveDialog *self)
   adw_action_row_add_suffix (ADW_ACTION_ROW (delete_row), GTK_WIDGET (self->delete_source));
   adw_action_row_set_activatable_widget (ADW_ACTION_ROW (delete_row), GTK_WIDGET (self->delete_source));
   adw_preferences_group_add (ADW_PREFERENCES_GROUP (options), delete_row);
+  if (checkpoints > 0)
+    {
+      g_autofree char *title = g_strdup_printf (
+          g_dngettext (NULL, "_Include its checkpoint", "_Include its %u checkpoints", checkpoints),
+          checkpoints);
+
+      self->checkpoints = GTK_SWITCH (gtk_switch_new ());
+      gtk_switch_set_active (self->checkpoints, TRUE);
+      gtk_widget_set_valign (GTK_WIDGET (self->checkpoints), GTK_ALIGN_CENTER);
+      self->checkpoints_row = ADW_ACTION_ROW (adw_action_row_new ());
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->checkpoints_row), title);
+      adw_preferences_row_set_use_underline (ADW_PREFERENCES_ROW (self->checkpoints_row), TRUE);
+      adw_action_row_add_suffix (self->checkpoints_row, GTK_WIDGET (self->checkpoints));
+      adw_action_row_set_activatable_widget (self->checkpoints_row, GTK_WIDGET (self->checkpoints));
+      adw_preferences_group_add (ADW_PREFERENCES_GROUP (options), GTK_WIDGET (self->checkpoints_row));
+    }
 
   gtk_box_append (GTK_BOX (box), hosts_group);
   gtk_box_append (GTK_BOX (box), options);

@@ -228,6 +228,7 @@ upload (VireoMoveJob *job, virStorageVolPtr volume, VireoMoveDisk *disk, char **
 {
   g_autoptr (GSubprocess) ssh = NULL;
   virStreamPtr stream = virStreamNew (job->libvirt, 0);
+  guint64 size = disk->size;
   int in = -1;
   gboolean ok = FALSE;
 
@@ -237,7 +238,7 @@ upload (VireoMoveJob *job, virStorageVolPtr volume, VireoMoveDisk *disk, char **
       goto out;
     }
   in = vireo_move_open_source_disk (job, disk, &ssh, error);
-  if (in >= 0 && vireo_move_pump (job, in, disk->size, stream_sink, stream, pumped, error))
+  if (in >= 0 && vireo_move_pump (job, in, &size, stream_sink, stream, pumped, error))
     {
       if (virStreamFinish (stream) < 0)
         set_libvirt_error (error, _ ("Uploading failed"));

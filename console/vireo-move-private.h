@@ -56,6 +56,7 @@ typedef struct
   char **dest_switches; /* Vireo: the destination's switch names */
 
   gboolean delete_source;
+  gboolean include_checkpoints; /* a Vireo destination: the images whole and the checkpoints' archive */
   GCancellable *cancellable;
 
   /* progress, written by the thread, read by the main loop */
@@ -69,11 +70,13 @@ void vireo_move_set_stage (VireoMoveJob *job, const char *format, ...) G_GNUC_PR
 void vireo_move_add_done (VireoMoveJob *job, guint64 bytes);
 
 /* Reads @in until its end, hashing every byte (SHA-256 into @hash_out, lowercase hex) and handing it to
- * @sink; counts progress.  Fails when @expected_size bytes did not come. */
+ * @sink; counts progress.  Fails when *@size bytes did not come; with *@size VIREO_MOVE_SIZE_UNKNOWN, sets
+ * it to the count that came. */
+#define VIREO_MOVE_SIZE_UNKNOWN G_MAXUINT64
 typedef gboolean (*VireoMoveSink) (gpointer sink_data, const guint8 *buffer, gsize length, guint64 offset,
                                    GError **error);
-gboolean vireo_move_pump (VireoMoveJob *job, int in, guint64 expected_size, VireoMoveSink sink,
-                          gpointer sink_data, char **hash_out, GError **error);
+gboolean vireo_move_pump (VireoMoveJob *job, int in, guint64 *size, VireoMoveSink sink, gpointer sink_data,
+                          char **hash_out, GError **error);
 /* The source's side of a copy: a stream of the disk's image (the service's fd, or ssh with vireo-tunnel),
  * and after the last byte, whether the far end ended well. */
 int vireo_move_open_source_disk (VireoMoveJob *job, VireoMoveDisk *disk, GSubprocess **ssh, GError **error);
@@ -85,11 +88,17 @@ gboolean vireo_move_wait_ssh (GSubprocess *ssh, GCancellable *cancellable, GErro
 /* A call on one end's service, from the thread; a refusal's message without the D-Bus error name. */
 GVariant *vireo_move_call (VireoMoveJob *job, VireoMoveEnd *end, const char *path, const char *iface,
                            const char *method, GVariant *parameters, const char *reply_type, GError **error);
-/* A disk's stream on @end: the fd of Machine.OpenDiskImage (or, with @write, OpenReceivedDisk) on a local host;
- * on a remote one, our end of `ssh HOST vireo-tunnel disk-read|disk-write MACHINE TARGET` and the ssh process
- * in *out_ssh. */
-int vireo_move_open_disk_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *machine_path,
-                                 const char *target, gboolean write, GSubprocess **out_ssh, GError **error);
+/* A stream of a move on @end: the fd of the service's Open… method on a local host; on a remote one, our
+ * end of `ssh HOST vireo-tunnel KIND MACHINE [TARGET]` and the ssh process in *out_ssh. */
+typedef enum
+{
+  VIREO_MOVE_DISK_READ,         /* Machine.OpenDiskImage (@target) */
+  VIREO_MOVE_DISK_WRITE,        /* Machine.OpenReceivedDisk (@target) */
+  VIREO_MOVE_CHECKPOINTS_READ,  /* Machine.OpenCheckpointArchive */
+  VIREO_MOVE_CHECKPOINTS_WRITE, /* Machine.ReceiveCheckpointArchive */
+} VireoMoveStream;
+int vireo_move_open_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *machine_path,
+                            VireoMoveStream kind, const char *target, GSubprocess **out_ssh, GError **error);
 const char *vireo_move_lookup_string (GVariant *dict, const char *key, const char *fallback);
 void vireo_move_close_fd (int *fd);
 

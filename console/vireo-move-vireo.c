@@ -109,42 +109,29 @@ receive_disk_settings (VireoMoveDisk *disk)
   return g_variant_dict_end (&dict);
 }
 
+/* Streams @source_kind of the source machine into @dest_kind of the destination's (@target: the disk, or NULL
+ * for the checkpoints' archive), hashing on the way, and waits until both far ends say they are done.  *@size
+ * as vireo_move_pump's. */
 static gboolean
-copy_disk_to_vireo (VireoMoveJob *job, const char *dest_path, VireoMoveDisk *disk, GError **error)
+transfer (VireoMoveJob *job, const char *dest_path, VireoMoveStream source_kind, VireoMoveStream dest_kind,
+          const char *target, guint64 *size, char **pumped, GError **error)
 {
   g_autoptr (GSubprocess) source_ssh = NULL, dest_ssh = NULL;
-  g_autoptr (GVariant) reply = NULL;
-  g_autofree char *basename = g_path_get_basename (disk->path);
-  g_autofree char *pumped = NULL, *sha256 = NULL;
-  GVariantDict options;
   FdSink sink = { -1, FALSE };
   struct stat st;
   int in = -1;
-  guint64 size;
   gboolean ok = FALSE;
 
-  vireo_move_set_stage (job, _ ("Copying %s…"), disk->target);
-  g_variant_dict_init (&options, NULL);
-  g_variant_dict_insert (&options, "name", "s", basename);
-  g_variant_dict_insert (&options, "size", "t", disk->size);
-  reply = vireo_move_call (
-      job, &job->dest, dest_path, VIREO_MOVE_MACHINE_IFACE, "ReceiveDisk",
-      g_variant_new ("(@a{sv}@a{sv})", receive_disk_settings (disk), g_variant_dict_end (&options)), "(s)",
-      error);
-  if (reply == NULL)
-    goto out;
-  g_clear_pointer (&reply, g_variant_unref);
-
-  in = vireo_move_open_source_disk (job, disk, &source_ssh, error);
+  in = vireo_move_open_stream (job, &job->source, job->machine_path, source_kind, target, &source_ssh, error);
   if (in < 0)
     goto out;
-  sink.fd = vireo_move_open_disk_stream (job, &job->dest, dest_path, disk->target, TRUE, &dest_ssh, error);
+  sink.fd = vireo_move_open_stream (job, &job->dest, dest_path, dest_kind, target, &dest_ssh, error);
   if (sink.fd < 0)
     goto out;
   sink.file = fstat (sink.fd, &st) == 0 && S_ISREG (st.st_mode);
-  if (!vireo_move_pump (job, in, disk->size, fd_sink, &sink, &pumped, error))
+  if (!vireo_move_pump (job, in, size, fd_sink, &sink, pumped, error))
     goto out;
-  if (sink.file && !vireo_sparse_finish (sink.fd, disk->size, error))
+  if (sink.file && !vireo_sparse_finish (sink.fd, *size, error))
     goto out;
   /* The far end learns that the stream ended when our end of the socket closes for writing. */
   if (!sink.file)
@@ -155,10 +142,47 @@ copy_disk_to_vireo (VireoMoveJob *job, const char *dest_path, VireoMoveDisk *dis
     goto out;
   if (source_ssh && !vireo_move_wait_ssh (source_ssh, job->cancellable, error))
     goto out;
+  ok = TRUE;
+
+out:
+  vireo_move_close_fd (&sink.fd);
+  vireo_move_close_fd (&in);
+  /* A stream given up half-way: its ssh has nothing more to do. */
+  if (!ok && source_ssh)
+    g_subprocess_force_exit (source_ssh);
+  if (!ok && dest_ssh)
+    g_subprocess_force_exit (dest_ssh);
+  return ok;
+}
+
+static gboolean
+copy_disk_to_vireo (VireoMoveJob *job, const char *dest_path, VireoMoveDisk *disk, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree char *basename = g_path_get_basename (disk->path);
+  g_autofree char *pumped = NULL, *sha256 = NULL;
+  GVariantDict options;
+  guint64 size = disk->size;
+  gboolean ok = FALSE;
+
+  vireo_move_set_stage (job, _ ("Copying %s…"), disk->target);
+  g_variant_dict_init (&options, NULL);
+  g_variant_dict_insert (&options, "name", "s", basename);
+  g_variant_dict_insert (&options, "size", "t", disk->size);
+  reply = vireo_move_call (
+      job, &job->dest, dest_path, VIREO_MOVE_MACHINE_IFACE, "ReceiveDisk",
+      g_variant_new ("(@a{sv}@a{sv})", receive_disk_settings (disk), g_variant_dict_end (&options)), "(s)",
+      error);
+  if (reply == NULL
+      || !transfer (job, dest_path, VIREO_MOVE_DISK_READ, VIREO_MOVE_DISK_WRITE, disk->target, &size, &pumped,
+                    error))
+    goto out;
+  g_clear_pointer (&reply, g_variant_unref);
 
   vireo_move_set_stage (job, _ ("Checking %s at the destination…"), disk->target);
+  /* Without the checkpoints, their snapshots inside the image would only take room. */
   g_variant_dict_init (&options, NULL);
-  g_variant_dict_insert (&options, "drop-snapshots", "b", TRUE);
+  g_variant_dict_insert (&options, "drop-snapshots", "b", !job->include_checkpoints);
   reply = vireo_move_call (job, &job->dest, dest_path, VIREO_MOVE_MACHINE_IFACE, "FinishReceivedDisk",
                            g_variant_new ("(s@a{sv})", disk->target, g_variant_dict_end (&options)), "(ts)",
                            error);
@@ -171,14 +195,42 @@ copy_disk_to_vireo (VireoMoveJob *job, const char *dest_path, VireoMoveDisk *dis
 out:
   if (!ok)
     g_prefix_error (error, _ ("Disk %s: "), disk->target);
-  vireo_move_close_fd (&sink.fd);
-  vireo_move_close_fd (&in);
-  /* A stream given up half-way: its ssh has nothing more to do. */
-  if (!ok && source_ssh)
-    g_subprocess_force_exit (source_ssh);
-  if (!ok && dest_ssh)
-    g_subprocess_force_exit (dest_ssh);
   return ok;
+}
+
+/* The checkpoints' archive (tree, definitions, saved states), after the disks that hold their snapshots:
+ * what arrived must be what was sent. */
+static gboolean
+copy_checkpoints (VireoMoveJob *job, const char *dest_path, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree char *pumped = NULL, *sha256 = NULL;
+  guint64 sent = VIREO_MOVE_SIZE_UNKNOWN, size;
+
+  vireo_move_set_stage (job, _ ("Copying the checkpoints…"));
+  if (!transfer (job, dest_path, VIREO_MOVE_CHECKPOINTS_READ, VIREO_MOVE_CHECKPOINTS_WRITE, NULL, &sent,
+                 &pumped, error))
+    goto fail;
+  reply = vireo_move_call (job, &job->dest, dest_path, VIREO_MOVE_MACHINE_IFACE, "FinishCheckpointArchive",
+                           NULL, "(ts)", error);
+  if (reply == NULL)
+    goto fail;
+  g_variant_get (reply, "(ts)", &size, &sha256);
+  if (size != sent || g_strcmp0 (sha256, pumped) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   _ ("%s received %" G_GUINT64_FORMAT " bytes (SHA-256 %s) of the %" G_GUINT64_FORMAT
+                      " sent (SHA-256 %s)."),
+                   job->dest_title, size, sha256, sent, pumped);
+      goto fail;
+    }
+  g_ptr_array_add (job->report, g_strdup_printf (_ ("checkpoints: %" G_GUINT64_FORMAT " bytes, SHA-256 %s"),
+                                                 size, sha256));
+  return TRUE;
+
+fail:
+  g_prefix_error (error, _ ("The checkpoints: "));
+  return FALSE;
 }
 
 /* Each NIC on the switch of the same name at the destination, or on its Default Switch when it has none:
@@ -250,6 +302,8 @@ vireo_move_vireo_run (VireoMoveJob *job, const char *xml, GError **error)
   for (guint i = 0; i < job->disks->len; i++)
     if (!copy_disk_to_vireo (job, dest_path, g_ptr_array_index (job->disks, i), error))
       goto undo;
+  if (job->include_checkpoints && job->checkpoints > 0 && !copy_checkpoints (job, dest_path, error))
+    goto undo;
   return g_steal_pointer (&dest_path);
 
 undo:

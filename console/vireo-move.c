@@ -29,6 +29,7 @@ struct _VireoMove
   VireoDBusMachine *machine;
   GObject *destination;
 
+  gboolean include_checkpoints;
   VireoMoveJob *job; /* while checking or running, and after */
   guint progress_source;
   double fraction;
@@ -236,6 +237,7 @@ make_job (VireoMove *self, GCancellable *cancellable, GError **error)
   job->uuid = vireo_dbus_machine_dup_uuid (self->machine);
   job->settings = settings ? g_variant_ref (settings) : g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
   job->checkpoints = count_checkpoints (self->source, job->machine_path);
+  job->include_checkpoints = self->include_checkpoints && VIREO_IS_HOST (self->destination);
   take_disks (job);
 
   if (!take_end (&job->source, self->source, error))
@@ -359,7 +361,7 @@ on_progress_tick (gpointer data)
 /* ---- streams ---- */
 
 gboolean
-vireo_move_pump (VireoMoveJob *job, int in, guint64 expected_size, VireoMoveSink sink, gpointer sink_data,
+vireo_move_pump (VireoMoveJob *job, int in, guint64 *size, VireoMoveSink sink, gpointer sink_data,
                  char **hash_out, GError **error)
 {
   g_autoptr (GChecksum) hash = g_checksum_new (G_CHECKSUM_SHA256);
@@ -395,15 +397,19 @@ vireo_move_pump (VireoMoveJob *job, int in, guint64 expected_size, VireoMoveSink
       if (!sink (sink_data, buffer, filled, offset, error))
         return FALSE;
       offset += filled;
-      vireo_move_add_done (job, filled);
+      /* A stream of unknown length (the checkpoints' archive) is not in the total. */
+      if (*size != VIREO_MOVE_SIZE_UNKNOWN)
+        vireo_move_add_done (job, filled);
       if (got == 0)
         break;
     }
-  if (offset != expected_size)
+  if (*size == VIREO_MOVE_SIZE_UNKNOWN)
+    *size = offset;
+  else if (offset != *size)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
                    _ ("The image ended after %" G_GUINT64_FORMAT " of its %" G_GUINT64_FORMAT " bytes."),
-                   offset, expected_size);
+                   offset, *size);
       return FALSE;
     }
   *hash_out = g_strdup (g_checksum_get_string (hash));
@@ -433,11 +439,20 @@ vireo_move_wait_ssh (GSubprocess *ssh, GCancellable *cancellable, GError **error
   return ok;
 }
 
-/* A disk's stream on one end: the fd of Machine.@method on a local host; on a remote one, our end of
- * `ssh HOST vireo-tunnel @kind MACHINE TARGET` and the ssh process. */
+/* The tunnel's word and the service's method for each stream of a move. */
+static const struct
+{
+  const char *tunnel, *method;
+} stream_kinds[] = {
+  [VIREO_MOVE_DISK_READ] = { "disk-read", "OpenDiskImage" },
+  [VIREO_MOVE_DISK_WRITE] = { "disk-write", "OpenReceivedDisk" },
+  [VIREO_MOVE_CHECKPOINTS_READ] = { "checkpoints-read", "OpenCheckpointArchive" },
+  [VIREO_MOVE_CHECKPOINTS_WRITE] = { "checkpoints-write", "ReceiveCheckpointArchive" },
+};
+
 int
-vireo_move_open_disk_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *machine_path,
-                             const char *target, gboolean write, GSubprocess **out_ssh, GError **error)
+vireo_move_open_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *machine_path, VireoMoveStream kind,
+                        const char *target, GSubprocess **out_ssh, GError **error)
 {
   g_autoptr (GUnixFDList) fds = NULL;
   g_autoptr (GVariant) reply = NULL;
@@ -448,7 +463,7 @@ vireo_move_open_disk_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *m
     {
       const char *argv[] = { "vireo-tunnel",
                              end->session ? "--session" : "--system",
-                             write ? "disk-write" : "disk-read",
+                             stream_kinds[kind].tunnel,
                              machine_path,
                              target,
                              NULL };
@@ -457,11 +472,15 @@ vireo_move_open_disk_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *m
       return *out_ssh ? fd : -1;
     }
   reply = g_dbus_connection_call_with_unix_fd_list_sync (
-      end->bus, VIREO_MOVE_BUS_NAME, machine_path, VIREO_MOVE_MACHINE_IFACE,
-      write ? "OpenReceivedDisk" : "OpenDiskImage", g_variant_new ("(s)", target), G_VARIANT_TYPE ("(h)"),
-      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &fds, job->cancellable, error);
+      end->bus, VIREO_MOVE_BUS_NAME, machine_path, VIREO_MOVE_MACHINE_IFACE, stream_kinds[kind].method,
+      target ? g_variant_new ("(s)", target) : NULL, G_VARIANT_TYPE ("(h)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+      &fds, job->cancellable, error);
   if (reply == NULL)
-    return -1;
+    {
+      if (error && *error)
+        g_dbus_error_strip_remote_error (*error);
+      return -1;
+    }
   g_variant_get (reply, "(h)", &index);
   if (fds == NULL || index < 0 || index >= g_unix_fd_list_get_length (fds))
     {
@@ -474,7 +493,8 @@ vireo_move_open_disk_stream (VireoMoveJob *job, VireoMoveEnd *end, const char *m
 int
 vireo_move_open_source_disk (VireoMoveJob *job, VireoMoveDisk *disk, GSubprocess **ssh, GError **error)
 {
-  return vireo_move_open_disk_stream (job, &job->source, job->machine_path, disk->target, FALSE, ssh, error);
+  return vireo_move_open_stream (job, &job->source, job->machine_path, VIREO_MOVE_DISK_READ, disk->target,
+                                 ssh, error);
 }
 
 /* ---- calls ---- */
@@ -558,8 +578,10 @@ run_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellab
   for (guint i = 0; i < job->disks->len; i++)
     {
       VireoMoveDisk *disk = g_ptr_array_index (job->disks, i);
-      g_ptr_array_add (job->report, g_strdup_printf ("%s: %" G_GUINT64_FORMAT " bytes, SHA-256 %s",
-                                                     disk->target, disk->size, disk->sha256));
+      /* Before the checkpoints' line, which came during the copy. */
+      g_ptr_array_insert (job->report, (int) i,
+                          g_strdup_printf ("%s: %" G_GUINT64_FORMAT " bytes, SHA-256 %s", disk->target,
+                                           disk->size, disk->sha256));
     }
   if (job->delete_source)
     {
@@ -611,14 +633,24 @@ check_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancell
                                                         "needs it at the same place."),
                                                      kernel, job->dest_title));
     }
-  if (job->checkpoints > 0)
-    g_ptr_array_add (notes, g_strdup_printf (g_dngettext (NULL,
-                                                          "Its checkpoint is not moved: the copy starts "
-                                                          "from the machine as it is now.",
-                                                          "Its %u checkpoints are not moved: the copy starts "
-                                                          "from the machine as it is now.",
-                                                          job->checkpoints),
-                                             job->checkpoints));
+  if (job->checkpoints > 0 && job->libvirt)
+    g_ptr_array_add (notes,
+                     g_strdup_printf (g_dngettext (NULL,
+                                                   "Its checkpoint is not moved: libvirt keeps snapshots "
+                                                   "its own way.",
+                                                   "Its %u checkpoints are not moved: libvirt keeps "
+                                                   "snapshots its own way.",
+                                                   job->checkpoints),
+                                      job->checkpoints));
+  else if (job->checkpoints > 0 && !job->include_checkpoints)
+    g_ptr_array_add (notes,
+                     g_strdup_printf (g_dngettext (NULL,
+                                                   "Its checkpoint is not moved: the copy starts from the "
+                                                   "machine as it is now.",
+                                                   "Its %u checkpoints are not moved: the copy starts "
+                                                   "from the machine as it is now.",
+                                                   job->checkpoints),
+                                      job->checkpoints));
   if (job->libvirt)
     {
       g_auto (GStrv) more = vireo_move_libvirt_notes (job, &error);
@@ -652,6 +684,21 @@ vireo_move_new (VireoHost *source, VireoDBusMachine *machine, GObject *destinati
   self->machine = g_object_ref (machine);
   self->destination = g_object_ref (destination);
   return self;
+}
+
+void
+vireo_move_set_include_checkpoints (VireoMove *self, gboolean include)
+{
+  g_return_if_fail (VIREO_IS_MOVE (self));
+  self->include_checkpoints = include;
+}
+
+guint
+vireo_move_count_checkpoints (VireoHost *host, VireoDBusMachine *machine)
+{
+  g_return_val_if_fail (VIREO_IS_HOST (host), 0);
+  g_return_val_if_fail (VIREO_DBUS_IS_MACHINE (machine), 0);
+  return count_checkpoints (host, g_dbus_proxy_get_object_path (G_DBUS_PROXY (machine)));
 }
 
 static gboolean

@@ -18,6 +18,13 @@ G_DECLARE_FINAL_TYPE (VireoMove, vireo_move, VIREO, MOVE, GObject)
 /* @destination: a VireoHost other than @source, or a VireoLibvirtHost. */
 VireoMove *vireo_move_new (VireoHost *source, VireoDBusMachine *machine, GObject *destination);
 
+/* With @include (Vireo destinations only), the checkpoints move too: the images whole, with the snapshots
+ * inside them, and the checkpoints' tree, definitions and saved states as one archive checked like a disk.
+ * Without (the default), the copy starts from the machine as it is now.  Set before checking. */
+void vireo_move_set_include_checkpoints (VireoMove *self, gboolean include);
+/* How many checkpoints @machine of @host has (what the dialog offers to include). */
+guint vireo_move_count_checkpoints (VireoHost *host, VireoDBusMachine *machine);
+
 /* What will not arrive as it is, one sentence each, for the user to read before the move starts: CD-ROM
  * media and kernel files that stay behind, checkpoints, switches the destination lacks, the parts libvirt has
  * no counterpart for.  Fails, with a sentence for the user, when the machine cannot move now: it is not off,

@@ -217,6 +217,101 @@ test_to_vireo (MoveFixture *f)
     g_assert_false (g_file_test (*p, G_FILE_TEST_EXISTS));
 }
 
+/* ---- with its checkpoints ---- */
+
+static char *
+take_checkpoint (VireoDBusMachine *machine, const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call_full (machine, "CreateCheckpoint",
+                                          g_variant_new ("(s@a{sv})", name, g_variant_new ("a{sv}", NULL)),
+                                          NULL, &error);
+  char *checkpoint;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(o)", &checkpoint);
+  return checkpoint;
+}
+
+static char *
+dest_property_string (MoveFixture *f, const char *path, const char *iface, const char *property)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      f->dest_connection, BUS_NAME, path, "org.freedesktop.DBus.Properties", "Get",
+      g_variant_new ("(ss)", iface, property), G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE,
+      CALL_TIMEOUT_MS, NULL, &error);
+  g_autoptr (GVariant) value = NULL;
+
+  g_assert_no_error (error);
+  g_variant_get (reply, "(v)", &value);
+  return g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+                 || g_variant_is_of_type (value, G_VARIANT_TYPE_OBJECT_PATH)
+             ? g_variant_dup_string (value, NULL)
+             : NULL;
+}
+
+static void
+test_with_checkpoints (MoveFixture *f)
+{
+  g_autofree char *path = move_fixture_make_machine (f, "keeper");
+  g_autoptr (VireoDBusMachine) machine = machine_proxy (&f->service, path);
+  g_autoptr (VireoHost) source = source_host (f, path);
+  g_autofree char *uri = move_fixture_dest_uri (f);
+  g_autoptr (VireoHost) dest = move_fixture_connect_host (f, uri);
+  g_autoptr (VireoMove) move = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) snapshots = NULL;
+  g_auto (GStrv) paths = NULL, copies = NULL, notes = NULL, report = NULL;
+  g_autofree char *first = NULL, *second = NULL, *made = NULL, *current = NULL, *name = NULL;
+  g_autofree char *first_there = NULL, *scratch = g_build_filename (f->dir, "scratch", NULL);
+
+  /* Checkpoints need qcow2: the raw disk goes first. */
+  call_ok (machine, "DetachDisk", g_variant_new ("(sb)", "vdb", TRUE));
+  paths = move_fixture_source_disk_paths (f, path);
+  g_assert_cmpuint (g_strv_length (paths), ==, 1);
+  disk_write_pattern (paths[0], 0x11);
+  first = take_checkpoint (machine, "first");
+  disk_write_pattern (paths[0], 0x22);
+  second = take_checkpoint (machine, "second");
+  disk_write_pattern (paths[0], 0x33);
+  g_assert_cmpint (g_mkdir_with_parents (scratch, 0700), ==, 0);
+
+  move = vireo_move_new (source, vireo_host_find_machine (source, path), G_OBJECT (dest));
+  g_assert_cmpuint (vireo_move_count_checkpoints (source, vireo_host_find_machine (source, path)), ==, 2);
+  vireo_move_set_include_checkpoints (move, TRUE);
+  notes = check_move (move, &error);
+  g_assert_no_error (error);
+  g_assert_false (notes_say (notes, "checkpoints are not moved"));
+  made = run_move (move, TRUE, NULL, &error);
+  g_assert_no_error (error);
+  report = vireo_move_get_report (move);
+  for (char **line = report; *line; line++)
+    test_say ("%s", *line);
+  g_assert_cmpuint (g_strv_length (report), ==, 2);
+  g_assert_true (g_str_has_prefix (report[1], "checkpoints: "));
+
+  /* The image arrived with both snapshots, the tree with both checkpoints, Now below the second. */
+  copies = move_fixture_dest_disk_paths (f, made);
+  snapshots = disk_checkpoint_snapshots (copies[0]);
+  g_assert_cmpuint (snapshots->len, ==, 2);
+  current = dest_property_string (f, made, MACHINE_IFACE, "CurrentCheckpoint");
+  g_assert_cmpstr (checkpoint_id (current), ==, checkpoint_id (second));
+  first_there = g_strdup_printf ("%s/checkpoints/%s", made, checkpoint_id (first));
+  name = dest_property_string (f, first_there, CHECKPOINT_IFACE, "Name");
+  g_assert_cmpstr (name, ==, "first");
+  g_assert_true (disk_holds_pattern (scratch, copies[0], NULL, 0x33));
+
+  /* … and applying the first there gives the disk as it was then. */
+  {
+    g_autoptr (GVariant) applied = g_dbus_connection_call_sync (
+        f->dest_connection, BUS_NAME, first_there, CHECKPOINT_IFACE, "Apply", g_variant_new ("(a{sv})", NULL),
+        NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, &error);
+    g_assert_no_error (error);
+  }
+  g_assert_true (disk_holds_pattern (scratch, copies[0], NULL, 0x11));
+}
+
 /* ---- refusals ---- */
 
 static void
@@ -393,9 +488,8 @@ test_to_libvirt (MoveFixture *f)
 }
 
 static const MoveTest tests[] = {
-  { "/move/to-vireo", test_to_vireo },
-  { "/move/refusals", test_refusals },
-  { "/move/cancel", test_cancel },
+  { "/move/to-vireo", test_to_vireo },     { "/move/with-checkpoints", test_with_checkpoints },
+  { "/move/refusals", test_refusals },     { "/move/cancel", test_cancel },
   { "/move/to-libvirt", test_to_libvirt },
 };
 
