@@ -157,7 +157,9 @@ receive_checkpoint_archive (VireoMachine *machine, GDBusMethodInvocation *invoca
       return;
     }
   if (machine->checkpoints->nodes->len > 0 || machine->checkpoints->doomed->len > 0
-      || *machine->checkpoints->applying != '\0')
+      || *machine->checkpoints->applying != '\0'
+      /* An unreadable tree.ini is kept for someone to look at, not replaced. */
+      || !g_str_has_suffix (machine->checkpoints->dir, G_DIR_SEPARATOR_S CHECKPOINTS_NAME))
     {
       vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_STATE,
                                   "the machine has checkpoints already");
@@ -169,13 +171,8 @@ receive_checkpoint_archive (VireoMachine *machine, GDBusMethodInvocation *invoca
                                   "“%s” has a checkpoint operation under way", machine->config->name);
       return;
     }
-  if (pipe2 (pipe_fds, O_CLOEXEC) < 0)
-    {
-      int errsv = errno;
-      vireo_machine_return_error (invocation, vireo_error_code_for_errno (errsv), "cannot make a pipe: %s",
-                                  g_strerror (errsv));
-      return;
-    }
+  if (!vireo_checkpoints_make_pipe (invocation, pipe_fds))
+    return;
   receive = g_new0 (ArchiveReceive, 1);
   receive->machine_dir = vireo_machine_store_machine_dir (machine->daemon->store, machine->config->uuid);
   receive->incoming = g_build_filename (receive->machine_dir, INCOMING_NAME, NULL);
@@ -406,6 +403,7 @@ static void
 settle (VireoMachine *machine, ArchiveReceive *receive)
 {
   g_autoptr (GTask) task = NULL;
+  g_autoptr (GPtrArray) all_images = NULL;
 
   if (receive->error != NULL)
     {
@@ -413,8 +411,13 @@ settle (VireoMachine *machine, ArchiveReceive *receive)
       end_receive (machine, receive);
       return;
     }
+  all_images = g_ptr_array_new_with_free_func (g_free);
+  vireo_checkpoints_add_writable_images (all_images, machine->config);
+  /* Only vireod's own are read with its rights. */
   receive->images = g_ptr_array_new_with_free_func (g_free);
-  vireo_checkpoints_add_writable_images (receive->images, machine->config);
+  for (guint i = 0; i < all_images->len; i++)
+    if (vireo_machine_config_in_own_folder (machine->config, g_ptr_array_index (all_images, i)))
+      g_ptr_array_add (receive->images, g_strdup (g_ptr_array_index (all_images, i)));
   receive->running = TRUE;
   task = g_task_new (machine, NULL, on_settled, receive);
   g_task_set_task_data (task, receive, NULL);

@@ -105,6 +105,19 @@ require_can_send (VireoMachine *machine, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
+gboolean
+vireo_checkpoints_make_pipe (GDBusMethodInvocation *invocation, int fds[2])
+{
+  if (pipe2 (fds, O_CLOEXEC) == 0)
+    return TRUE;
+  {
+    int errsv = errno;
+    vireo_machine_return_error (invocation, vireo_error_code_for_errno (errsv), "cannot make a pipe: %s",
+                                g_strerror (errsv));
+  }
+  return FALSE;
+}
+
 static void
 open_checkpoint_archive (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -113,15 +126,8 @@ open_checkpoint_archive (VireoMachine *machine, GDBusMethodInvocation *invocatio
   ArchiveSend *send;
   int pipe_fds[2];
 
-  if (!require_can_send (machine, invocation))
+  if (!require_can_send (machine, invocation) || !vireo_checkpoints_make_pipe (invocation, pipe_fds))
     return;
-  if (pipe2 (pipe_fds, O_CLOEXEC) < 0)
-    {
-      int errsv = errno;
-      vireo_machine_return_error (invocation, vireo_error_code_for_errno (errsv), "cannot make a pipe: %s",
-                                  g_strerror (errsv));
-      return;
-    }
   send = g_new0 (ArchiveSend, 1);
   send->machine = g_object_ref (machine);
   send->tree = vireo_checkpoint_tree_copy (machine->checkpoints);

@@ -136,6 +136,8 @@ gboolean vireo_checkpoints_handle_export (VireoDBusCheckpoint *iface, GDBusMetho
 
 /* machine-checkpoint-send.c: connects OpenCheckpointArchive. */
 void vireo_machine_checkpoint_send_init (VireoMachine *machine);
+/* A pipe for an archive, close-on-exec; FALSE with the error returned on @invocation. */
+gboolean vireo_checkpoints_make_pipe (GDBusMethodInvocation *invocation, int fds[2]);
 /* machine-checkpoint-receive.c: connects ReceiveCheckpointArchive and FinishCheckpointArchive, and
  * removes what an interrupted receive left. */
 void vireo_machine_checkpoint_receive_init (VireoMachine *machine);
