@@ -21,8 +21,8 @@
 /* What one read of a disk's bytes takes. */
 #define DISK_CHUNK_BYTES (1024 * 1024)
 
-static const char usage[] = "[--system|--session] display|serial|checkpoints-read|checkpoints-write "
-                            "OBJECT_PATH, or disk-read|disk-write OBJECT_PATH TARGET";
+static const char usage[] = "[--system|--session] display|serial OBJECT_PATH, disk-read|disk-write "
+                            "OBJECT_PATH TARGET, or checkpoints-read|checkpoints-write OBJECT_PATH";
 
 /* Prints one line: whatever a message holds, the reader (the app, a script) takes the first line. */
 static int fail (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -125,6 +125,32 @@ read_full (int fd, guint8 *buffer, gsize len)
   return (gssize) got;
 }
 
+/* @length bytes of @buffer to @out, which are those at @offset of a stream; the error says "cannot @what
+ * at byte …". */
+static gboolean
+write_all (int out, const guint8 *buffer, gsize length, guint64 offset, const char *what, GError **error)
+{
+  gsize sent = 0;
+
+  while (sent < length)
+    {
+      ssize_t n = write (out, buffer + sent, length - sent);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "cannot %s at byte %" G_GUINT64_FORMAT ": %s", what, offset + sent,
+                       g_strerror (errsv));
+          return FALSE;
+        }
+      sent += (gsize) n;
+    }
+  return TRUE;
+}
+
 /* disk-read: the image's bytes to @out, from its start to its end. */
 static gboolean
 copy_image_out (int image, int out, GError **error)
@@ -135,7 +161,6 @@ copy_image_out (int image, int out, GError **error)
   while (TRUE)
     {
       gssize got = pread (image, buffer, DISK_CHUNK_BYTES, (off_t) offset);
-      gsize sent = 0;
 
       if (got < 0 && errno == EINTR)
         continue;
@@ -148,22 +173,8 @@ copy_image_out (int image, int out, GError **error)
         }
       if (got == 0)
         return TRUE;
-      while (sent < (gsize) got)
-        {
-          ssize_t n = write (out, buffer + sent, (gsize) got - sent);
-
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            {
-              int errsv = errno;
-              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                           "cannot send the image at byte %" G_GUINT64_FORMAT ": %s", offset + sent,
-                           g_strerror (errsv));
-              return FALSE;
-            }
-          sent += (gsize) n;
-        }
+      if (!write_all (out, buffer, (gsize) got, offset, "send the image", error))
+        return FALSE;
       offset += (guint64) got;
     }
 }
@@ -206,7 +217,6 @@ copy_stream (int in, int out, GError **error)
   while (TRUE)
     {
       gssize got = read_full (in, buffer, DISK_CHUNK_BYTES);
-      gsize sent = 0;
 
       if (got < 0)
         {
@@ -218,22 +228,8 @@ copy_stream (int in, int out, GError **error)
         }
       if (got == 0)
         return TRUE;
-      while (sent < (gsize) got)
-        {
-          ssize_t n = write (out, buffer + sent, (gsize) got - sent);
-
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            {
-              int errsv = errno;
-              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                           "cannot write the checkpoint archive at byte %" G_GUINT64_FORMAT ": %s",
-                           offset + sent, g_strerror (errsv));
-              return FALSE;
-            }
-          sent += (gsize) n;
-        }
+      if (!write_all (out, buffer, (gsize) got, offset, "write the checkpoint archive", error))
+        return FALSE;
       offset += (guint64) got;
     }
 }
@@ -248,8 +244,8 @@ main (int argc, char **argv)
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new (
-      "display|serial|checkpoints-read|checkpoints-write OBJECT_PATH | disk-read|disk-write OBJECT_PATH "
-      "TARGET");
+      "display|serial OBJECT_PATH | disk-read|disk-write OBJECT_PATH TARGET | "
+      "checkpoints-read|checkpoints-write OBJECT_PATH");
   g_autoptr (GError) error = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
   g_autoptr (VireoDBusMachine) machine = NULL;
