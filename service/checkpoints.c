@@ -213,6 +213,12 @@ VireoCheckpointTree *
 vireo_checkpoint_tree_load (const char *machine_dir, GError **error)
 {
   g_autofree char *dir = g_build_filename (machine_dir, "checkpoints", NULL);
+  return vireo_checkpoint_tree_load_dir (dir, error);
+}
+
+VireoCheckpointTree *
+vireo_checkpoint_tree_load_dir (const char *dir, GError **error)
+{
   g_autofree char *path = g_build_filename (dir, TREE_FILE, NULL);
   g_autoptr (VireoCheckpointTree) tree = tree_new (dir);
   g_autoptr (GKeyFile) file = g_key_file_new ();
@@ -319,14 +325,10 @@ write_all (int fd, const char *data, gsize length)
   return TRUE;
 }
 
-gboolean
-vireo_checkpoint_tree_save (VireoCheckpointTree *tree, GError **error)
+char *
+vireo_checkpoint_tree_to_data (const VireoCheckpointTree *tree, gsize *length)
 {
   g_autoptr (GKeyFile) file = g_key_file_new ();
-  g_autofree char *data = NULL;
-  gsize length;
-  int dir_fd, fd;
-  int errsv;
 
   g_key_file_set_string (file, TREE_GROUP, "current", tree->current);
   if (*tree->applying != '\0')
@@ -346,7 +348,16 @@ vireo_checkpoint_tree_save (VireoCheckpointTree *tree, GError **error)
       g_key_file_set_boolean (file, group, "has-state", checkpoint->has_state);
       g_key_file_set_string (file, group, "consistency", checkpoint->consistency);
     }
-  data = g_key_file_to_data (file, &length, NULL);
+  return g_key_file_to_data (file, length, NULL);
+}
+
+gboolean
+vireo_checkpoint_tree_save (VireoCheckpointTree *tree, GError **error)
+{
+  gsize length;
+  g_autofree char *data = vireo_checkpoint_tree_to_data (tree, &length);
+  int dir_fd, fd;
+  int errsv;
 
   if (g_mkdir_with_parents (tree->dir, 0700) < 0
       || (dir_fd = open (tree->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)

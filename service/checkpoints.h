@@ -46,10 +46,14 @@ typedef struct
  * repaired as far as they can be (an unknown parent makes a root, an unknown current is none) rather
  * than losing the rest; an unreadable file is an error. */
 VireoCheckpointTree *vireo_checkpoint_tree_load (const char *machine_dir, GError **error);
+/* The same from the folder @dir itself (a checkpoints folder received from another host). */
+VireoCheckpointTree *vireo_checkpoint_tree_load_dir (const char *dir, GError **error);
 void vireo_checkpoint_tree_free (VireoCheckpointTree *tree);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (VireoCheckpointTree, vireo_checkpoint_tree_free)
 VireoCheckpointTree *vireo_checkpoint_tree_copy (const VireoCheckpointTree *tree);
 
+/* What tree.ini holds for @tree. */
+char *vireo_checkpoint_tree_to_data (const VireoCheckpointTree *tree, gsize *length);
 /* Writes tree.ini atomically (creating the folder, mode 0700). */
 gboolean vireo_checkpoint_tree_save (VireoCheckpointTree *tree, GError **error);
 

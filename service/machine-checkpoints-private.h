@@ -1,8 +1,9 @@
 /* machine-checkpoints-private.h — what the files of a machine's checkpoints share: machine-checkpoints.c
  * (the operation in flight, the objects, Delete, Rename, Start, set-up), machine-checkpoint-create.c
  * (CreateCheckpoint), machine-checkpoint-apply.c (Apply), machine-checkpoint-recovery.c (qemu-img on the
- * images, doomed checkpoints, recovery) and machine-checkpoint-copies.c (qemu-img convert of checkpoint
- * disks: Export, convert-raw): a checkpoint operation in flight and the steps and checks they share. */
+ * images, doomed checkpoints, recovery), machine-checkpoint-copies.c (qemu-img convert of checkpoint
+ * disks: Export, convert-raw) and machine-checkpoint-send.c / machine-checkpoint-receive.c (the
+ * checkpoints of a machine moved between hosts): a checkpoint operation in flight and the steps and checks they share. */
 #pragma once
 
 #include "machine-private.h"
@@ -61,6 +62,9 @@ void vireo_checkpoint_op_fail_literal (CheckpointOp *op, VireoError code, const 
 typedef void (*RetryFunc) (VireoMachine *machine, GDBusMethodInvocation *invocation);
 gboolean vireo_checkpoints_wait_for_recovery (VireoMachine *machine, GDBusMethodInvocation *invocation,
                                               RetryFunc func);
+/* Whether no archive of the machine's checkpoints is being written or received (a move); else
+ * InvalidState. */
+gboolean vireo_checkpoints_check_not_moving (VireoMachine *machine, GError **error);
 /* Whether a checkpoint operation may start now; InvalidState (or NotFound) otherwise. */
 gboolean vireo_checkpoints_check_can_operate (VireoMachine *machine, GDBusMethodInvocation *invocation,
                                               GError **error);
@@ -129,5 +133,15 @@ void vireo_checkpoints_convert_then_create (CheckpointOp *op);
 /* Checkpoint.Export. */
 gboolean vireo_checkpoints_handle_export (VireoDBusCheckpoint *iface, GDBusMethodInvocation *invocation,
                                           const char *new_name, VireoMachine *machine);
+
+/* machine-checkpoint-send.c: connects OpenCheckpointArchive. */
+void vireo_machine_checkpoint_send_init (VireoMachine *machine);
+/* A pipe for an archive, close-on-exec; FALSE with the error returned on @invocation. */
+gboolean vireo_checkpoints_make_pipe (GDBusMethodInvocation *invocation, int fds[2]);
+/* machine-checkpoint-receive.c: connects ReceiveCheckpointArchive and FinishCheckpointArchive, and
+ * removes what an interrupted receive left. */
+void vireo_machine_checkpoint_receive_init (VireoMachine *machine);
+/* ... and lets go of a receive under way (the machine is gone). */
+void vireo_machine_checkpoint_receive_drop (VireoMachine *machine);
 
 G_END_DECLS

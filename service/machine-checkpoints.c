@@ -328,6 +328,25 @@ vireo_checkpoints_load_definition (VireoMachine *machine, const char *id, GError
   return config;
 }
 
+/* Whether no archive of the machine's checkpoints is being written or received; else InvalidState. */
+gboolean
+vireo_checkpoints_check_not_moving (VireoMachine *machine, GError **error)
+{
+  if (machine->checkpoint_archives_sending > 0)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE,
+                   "the checkpoints of “%s” are being read to move them", machine->config->name);
+      return FALSE;
+    }
+  if (machine->checkpoint_receive != NULL)
+    {
+      g_set_error (error, VIREO_ERROR, VIREO_ERROR_INVALID_STATE,
+                   "“%s” is receiving checkpoints from another host", machine->config->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Whether the machine is in a state a checkpoint operation may start from; else InvalidState. */
 gboolean
 vireo_checkpoints_check_can_operate (VireoMachine *machine, GDBusMethodInvocation *invocation, GError **error)
@@ -343,6 +362,8 @@ vireo_checkpoints_check_can_operate (VireoMachine *machine, GDBusMethodInvocatio
                    machine->config->name, machine->disk_operation);
       return FALSE;
     }
+  if (!vireo_checkpoints_check_not_moving (machine, error))
+    return FALSE;
   /* Its image is being written by someone else: neither snapshot nor restored. */
   if (vireo_machine_receiving_disk (machine) != NULL)
     {
@@ -501,10 +522,22 @@ start_after_recovery (CheckpointOp *op, GError *error)
 void
 vireo_machine_checkpoints_start (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
+  g_autoptr (GError) error = NULL;
   CheckpointOp *op;
 
   if (vireo_checkpoints_wait_for_recovery (machine, invocation, vireo_machine_checkpoints_start))
     return;
+  /* Its automatic checkpoint, or its disks' changes, would not be in what is moved. */
+  if (!vireo_checkpoints_check_not_moving (machine, &error))
+    {
+      g_autofree char *message = g_strdup_printf ("cannot start “%s”: %s", machine->config->name,
+                                                  error->message);
+      if (invocation != NULL)
+        g_dbus_method_invocation_return_error_literal (invocation, VIREO_ERROR, error->code, message);
+      else
+        g_message ("%s", message);
+      return;
+    }
   if (is_active (machine) || machine->disk_operation != NULL
       || vireo_machine_receiving_disk (machine) != NULL)
     {
@@ -548,6 +581,8 @@ vireo_machine_checkpoints_init (VireoMachine *machine)
   vireo_dbus_machine_set_current_checkpoint (machine->iface, "/");
   g_signal_connect (machine->iface, "handle-create-checkpoint",
                     G_CALLBACK (vireo_checkpoints_handle_create_checkpoint), machine);
+  vireo_machine_checkpoint_send_init (machine);
+  vireo_machine_checkpoint_receive_init (machine);
   vireo_checkpoints_publish_tree (machine);
 }
 
@@ -654,6 +689,7 @@ vireo_machine_checkpoints_drop (VireoMachine *machine)
       g_free (call);
     }
   g_clear_pointer (&machine->checkpoint_waiting, g_list_free);
+  vireo_machine_checkpoint_receive_drop (machine);
   if (machine->checkpoint_objects == NULL)
     return;
   g_hash_table_iter_init (&iter, machine->checkpoint_objects);

@@ -51,6 +51,11 @@ struct _VireoMachine
   GHashTable *checkpoint_objects;
   gpointer checkpoint_op;
   GList *checkpoint_waiting; /* calls that came while interrupted work was being finished */
+  /* A move's checkpoints (machine-checkpoint-send.c, machine-checkpoint-receive.c): how many archives
+   * are being written, and the archive being received (from ReceiveCheckpointArchive until
+   * FinishCheckpointArchive returns); checkpoint operations and Start wait for neither. */
+  guint checkpoint_archives_sending;
+  gpointer checkpoint_receive;
 
   guint stats_source;
   guint64 last_cpu_ticks;

@@ -623,7 +623,10 @@ class PolkitTests(ServiceTestCase):
                  ('ReceiveDisk', dbus.Dictionary({'format': 'raw'}, signature='sv'),
                   dbus.Dictionary({}, signature='sv')),
                  ('OpenReceivedDisk', 'vda'),
-                 ('FinishReceivedDisk', 'vda', dbus.Dictionary({}, signature='sv'))]
+                 ('FinishReceivedDisk', 'vda', dbus.Dictionary({}, signature='sv')),
+                 ('OpenCheckpointArchive',),
+                 ('ReceiveCheckpointArchive',),
+                 ('FinishCheckpointArchive',)]
         for method, *args in calls:
             with self.subTest(method=method):
                 self.assert_denied(getattr(machine, method), MODIFY, *args)

@@ -1,7 +1,8 @@
 /* test-tunnel-service.c — vireo-tunnel against the real vireod: a machine's serial console and its SPICE
  * display (a spice-client-glib session whose every channel goes through a tunnel of its own, as the app's
  * do for a remote host) relayed over stdin/stdout, a disk's image read out of one machine and written
- * sparse into another, and the one-line errors of a call that cannot succeed. */
+ * sparse into another, a machine's checkpoints read as an archive and received by another, and the
+ * one-line errors of a call that cannot succeed. */
 #include "service-fixture.h"
 #include "test-util.h"
 
@@ -364,8 +365,8 @@ write_holey_image (Fixture *f)
   return path;
 }
 
-/* A tunnel of kind @kind for disk @target of @machine, its stdin @in (taken; -1: /dev/null) and its
- * stdout a pipe when @out_pipe. */
+/* A tunnel of kind @kind for disk @target (NULL: none, a checkpoints tunnel) of @machine, its stdin @in
+ * (taken; -1: /dev/null) and its stdout a pipe when @out_pipe. */
 static GSubprocess *
 tunnel_spawn_disk (const char *kind, VireoDBusMachine *machine, const char *target, int in, gboolean out_pipe)
 {
@@ -464,12 +465,76 @@ test_tunnel_disk (Fixture *f)
                        (const char *[]){ "“to-there”", "not being received", NULL });
 }
 
+/* ---- checkpoints ---- */
+
+/* checkpoints-read gives the archive of a machine's checkpoints; checkpoints-read piped into
+ * checkpoints-write makes another machine receive it: FinishCheckpointArchive counts and hashes the same
+ * bytes, and the checkpoint appears there with its id. */
+static void
+test_tunnel_checkpoints (Fixture *f)
+{
+  g_autoptr (VireoDBusMachine) source = create_guest (f, "from-here", "echo");
+  g_autoptr (VireoDBusMachine) dest = create_guest (f, "to-there", "echo");
+  g_autoptr (GSubprocess) reader = NULL;
+  g_autoptr (GSubprocess) writer = NULL;
+  g_autoptr (GBytes) read_out = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) created = NULL;
+  g_autoptr (GHashTable) listed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *checkpoint = NULL;
+  g_autofree char *read_sha = NULL;
+  g_autofree char *received_sha = NULL;
+  g_autofree char *moved = NULL;
+  guint64 size;
+
+  created = call_full (source, "CreateCheckpoint", g_variant_new_parsed ("('before the move', @a{sv} {})"),
+                       NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (created, "(o)", &checkpoint);
+
+  /* checkpoints-read alone: an archive, whole. */
+  reader = tunnel_spawn_disk ("checkpoints-read", source, NULL, -1, TRUE);
+  g_subprocess_communicate (reader, NULL, NULL, &read_out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (read_out), >, 10);
+  g_assert_cmpmem (g_bytes_get_data (read_out, NULL), 10, "VIREOCKP1\n", 10);
+  read_sha = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, read_out);
+  assert_tunnel_exits_cleanly (reader);
+  g_clear_object (&reader);
+
+  /* checkpoints-read | checkpoints-write into another machine. */
+  reader = tunnel_spawn_disk ("checkpoints-read", source, NULL, -1, TRUE);
+  writer = tunnel_spawn_disk (
+      "checkpoints-write", dest, NULL,
+      dup (g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (reader)))), FALSE);
+  g_input_stream_close (g_subprocess_get_stdout_pipe (reader), NULL, NULL);
+  assert_tunnel_exits_cleanly (reader);
+  assert_tunnel_exits_cleanly (writer);
+  reply = call_full (dest, "FinishCheckpointArchive", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(ts)", &size, &received_sha);
+  g_assert_cmpuint (size, ==, g_bytes_get_size (read_out));
+  g_assert_cmpstr (received_sha, ==, read_sha);
+  listed = managed_objects (f, "org.vireo.Vireo1.Checkpoint");
+  moved = g_strconcat (machine_path (dest), "/checkpoints/", checkpoint_id (checkpoint), NULL);
+  g_assert_true (g_hash_table_contains (listed, moved));
+
+  /* Their errors, in one line: too many arguments, and a machine that has checkpoints already. */
+  assert_tunnel_fails (
+      (const char *[]){ "--session", "checkpoints-read", machine_path (source), "vda", NULL },
+      (const char *[]){ "usage", NULL });
+  assert_tunnel_fails ((const char *[]){ "--session", "checkpoints-write", machine_path (dest), NULL },
+                       (const char *[]){ "“to-there”", "has checkpoints already", NULL });
+}
+
 static const ServiceTest tunnel_tests[] = {
   { "/tunnel/serial", test_tunnel_serial, TRUE },
   { "/tunnel/display-link", test_tunnel_display_link, TRUE },
   { "/tunnel/display-session", test_tunnel_display_session, TRUE },
   { "/tunnel/errors", test_tunnel_errors, FALSE },
   { "/tunnel/disk", test_tunnel_disk, FALSE },
+  { "/tunnel/checkpoints", test_tunnel_checkpoints, FALSE },
 };
 
 int

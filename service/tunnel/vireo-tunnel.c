@@ -2,7 +2,9 @@
  * Machine.OpenSerial on this host's vireod and relays the socket it returns, so that a client elsewhere
  * (the app over `ssh HOST vireo-tunnel …`) gets the stream that a local client gets as an fd.  And a
  * disk's image for a machine moved between hosts: disk-read copies Machine.OpenDiskImage's fd to stdout,
- * disk-write stdin to Machine.OpenReceivedDisk's, keeping the image sparse (sparse-copy.h). */
+ * disk-write stdin to Machine.OpenReceivedDisk's, keeping the image sparse (sparse-copy.h); and its
+ * checkpoints: checkpoints-read copies Machine.OpenCheckpointArchive's pipe to stdout, checkpoints-write
+ * stdin to Machine.ReceiveCheckpointArchive's. */
 #include "relay.h"
 #include "sparse-copy.h"
 #include "vireo-dbus-generated.h"
@@ -19,8 +21,8 @@
 /* What one read of a disk's bytes takes. */
 #define DISK_CHUNK_BYTES (1024 * 1024)
 
-static const char usage[] = "[--system|--session] display|serial OBJECT_PATH, or disk-read|disk-write "
-                            "OBJECT_PATH TARGET";
+static const char usage[] = "[--system|--session] display|serial OBJECT_PATH, disk-read|disk-write "
+                            "OBJECT_PATH TARGET, or checkpoints-read|checkpoints-write OBJECT_PATH";
 
 /* Prints one line: whatever a message holds, the reader (the app, a script) takes the first line. */
 static int fail (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -86,6 +88,22 @@ open_disk (VireoDBusMachine *machine, gboolean write, const char *target, GError
   return ok ? take_fd (handle, fds, error) : -1;
 }
 
+static int
+open_checkpoints (VireoDBusMachine *machine, gboolean write, GError **error)
+{
+  g_autoptr (GVariant) handle = NULL;
+  g_autoptr (GUnixFDList) fds = NULL;
+  gboolean ok;
+
+  if (write)
+    ok = vireo_dbus_machine_call_receive_checkpoint_archive_sync (machine, G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
+                                                                  NULL, &handle, &fds, NULL, error);
+  else
+    ok = vireo_dbus_machine_call_open_checkpoint_archive_sync (machine, G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
+                                                               NULL, &handle, &fds, NULL, error);
+  return ok ? take_fd (handle, fds, error) : -1;
+}
+
 /* Reads up to @len bytes, fewer only at the end of @fd; -1 with errno on failure. */
 static gssize
 read_full (int fd, guint8 *buffer, gsize len)
@@ -107,6 +125,32 @@ read_full (int fd, guint8 *buffer, gsize len)
   return (gssize) got;
 }
 
+/* @length bytes of @buffer to @out, which are those at @offset of a stream; the error says "cannot @what
+ * at byte …". */
+static gboolean
+write_all (int out, const guint8 *buffer, gsize length, guint64 offset, const char *what, GError **error)
+{
+  gsize sent = 0;
+
+  while (sent < length)
+    {
+      ssize_t n = write (out, buffer + sent, length - sent);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "cannot %s at byte %" G_GUINT64_FORMAT ": %s", what, offset + sent,
+                       g_strerror (errsv));
+          return FALSE;
+        }
+      sent += (gsize) n;
+    }
+  return TRUE;
+}
+
 /* disk-read: the image's bytes to @out, from its start to its end. */
 static gboolean
 copy_image_out (int image, int out, GError **error)
@@ -117,7 +161,6 @@ copy_image_out (int image, int out, GError **error)
   while (TRUE)
     {
       gssize got = pread (image, buffer, DISK_CHUNK_BYTES, (off_t) offset);
-      gsize sent = 0;
 
       if (got < 0 && errno == EINTR)
         continue;
@@ -130,22 +173,8 @@ copy_image_out (int image, int out, GError **error)
         }
       if (got == 0)
         return TRUE;
-      while (sent < (gsize) got)
-        {
-          ssize_t n = write (out, buffer + sent, (gsize) got - sent);
-
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            {
-              int errsv = errno;
-              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                           "cannot send the image at byte %" G_GUINT64_FORMAT ": %s", offset + sent,
-                           g_strerror (errsv));
-              return FALSE;
-            }
-          sent += (gsize) n;
-        }
+      if (!write_all (out, buffer, (gsize) got, offset, "send the image", error))
+        return FALSE;
       offset += (guint64) got;
     }
 }
@@ -178,6 +207,33 @@ copy_image_in (int in, int image, GError **error)
   return vireo_sparse_finish (image, offset, error);
 }
 
+/* checkpoints-read and checkpoints-write: every byte of @in to @out, until @in ends. */
+static gboolean
+copy_stream (int in, int out, GError **error)
+{
+  g_autofree guint8 *buffer = g_malloc (DISK_CHUNK_BYTES);
+  guint64 offset = 0;
+
+  while (TRUE)
+    {
+      gssize got = read_full (in, buffer, DISK_CHUNK_BYTES);
+
+      if (got < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                       "cannot read the checkpoint archive after byte %" G_GUINT64_FORMAT ": %s", offset,
+                       g_strerror (errsv));
+          return FALSE;
+        }
+      if (got == 0)
+        return TRUE;
+      if (!write_all (out, buffer, (gsize) got, offset, "write the checkpoint archive", error))
+        return FALSE;
+      offset += (guint64) got;
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -188,13 +244,14 @@ main (int argc, char **argv)
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new (
-      "display|serial OBJECT_PATH | disk-read|disk-write OBJECT_PATH TARGET");
+      "display|serial OBJECT_PATH | disk-read|disk-write OBJECT_PATH TARGET | "
+      "checkpoints-read|checkpoints-write OBJECT_PATH");
   g_autoptr (GError) error = NULL;
   g_autoptr (GDBusConnection) bus = NULL;
   g_autoptr (VireoDBusMachine) machine = NULL;
   g_autofree char *name = NULL;
   const char *kind, *path, *bus_title, *target = NULL;
-  gboolean disk, disk_write;
+  gboolean disk, disk_write, checkpoints, checkpoints_write;
   int fd;
 
   setlocale (LC_ALL, "");
@@ -203,7 +260,10 @@ main (int argc, char **argv)
                "and the service,\nfor a client on another computer, e.g. "
                "`ssh HOST vireo-tunnel display /org/vireo/Vireo1/machines/ID`.\n"
                "disk-read writes the image of the machine's disk TARGET (e.g. vda) to stdout; disk-write "
-               "writes stdin\ninto a disk being received (Machine.ReceiveDisk), keeping it sparse.");
+               "writes stdin\ninto a disk being received (Machine.ReceiveDisk), keeping it sparse.\n"
+               "checkpoints-read writes the archive of the machine's checkpoints to stdout; "
+               "checkpoints-write writes stdin\nto the machine receiving them "
+               "(Machine.ReceiveCheckpointArchive).");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return fail ("%s (usage: vireo-tunnel %s)", error->message, usage);
@@ -215,8 +275,12 @@ main (int argc, char **argv)
   path = argv[2];
   disk_write = g_str_equal (kind, "disk-write");
   disk = disk_write || g_str_equal (kind, "disk-read");
-  if (!disk && !g_str_equal (kind, "display") && !g_str_equal (kind, "serial"))
-    return fail ("unknown stream “%s”: give display, serial, disk-read or disk-write", kind);
+  checkpoints_write = g_str_equal (kind, "checkpoints-write");
+  checkpoints = checkpoints_write || g_str_equal (kind, "checkpoints-read");
+  if (!disk && !checkpoints && !g_str_equal (kind, "display") && !g_str_equal (kind, "serial"))
+    return fail ("unknown stream “%s”: give display, serial, disk-read, disk-write, checkpoints-read or "
+                 "checkpoints-write",
+                 kind);
   if (argc != (disk ? 4 : 3))
     return fail (disk ? "expected a machine's object path and a disk's target (usage: vireo-tunnel %s)"
                       : "expected a stream and a machine's object path (usage: vireo-tunnel %s)",
@@ -243,8 +307,12 @@ main (int argc, char **argv)
   if (name == NULL)
     return fail ("there is no machine at %s on the %s bus", path, bus_title);
 
-  fd = disk ? open_disk (machine, disk_write, target, &error)
-            : open_stream (machine, g_str_equal (kind, "display"), &error);
+  if (disk)
+    fd = open_disk (machine, disk_write, target, &error);
+  else if (checkpoints)
+    fd = open_checkpoints (machine, checkpoints_write, &error);
+  else
+    fd = open_stream (machine, g_str_equal (kind, "display"), &error);
   if (fd < 0)
     {
       g_dbus_error_strip_remote_error (error);
@@ -269,6 +337,22 @@ main (int argc, char **argv)
         }
       if (!ok)
         return fail ("machine “%s”, disk %s: %s", name, target, error->message);
+      return 0;
+    }
+  if (checkpoints)
+    {
+      gboolean ok = checkpoints_write ? copy_stream (STDIN_FILENO, fd, &error)
+                                      : copy_stream (fd, STDOUT_FILENO, &error);
+      /* Closing the pipe's write end is what tells the service the stream has ended. */
+      if (close (fd) < 0 && ok && checkpoints_write)
+        {
+          int errsv = errno;
+          g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errsv), "cannot close the pipe: %s",
+                       g_strerror (errsv));
+          ok = FALSE;
+        }
+      if (!ok)
+        return fail ("machine “%s”, checkpoints: %s", name, error->message);
       return 0;
     }
   if (!vireo_relay_run (STDIN_FILENO, STDOUT_FILENO, fd, &error))
