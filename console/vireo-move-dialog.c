@@ -26,6 +26,7 @@ struct _VireoMoveDialog
   GtkSwitch *delete_source;
   GtkSwitch *checkpoints; /* NULL when the machine has none */
   AdwActionRow *checkpoints_row;
+  gboolean wanted_checkpoints;
   AdwPreferencesGroup *notes_group;
   GPtrArray *note_rows;
   GtkLabel *stage;
@@ -276,6 +277,15 @@ on_row_selected (VireoMoveDialog *self)
   if (self->checkpoints)
     {
       gboolean vireo = host == NULL || VIREO_IS_HOST (host);
+
+      /* Shown off where it cannot apply; the user's choice comes back with a Vireo host. */
+      if (!vireo && gtk_widget_get_sensitive (GTK_WIDGET (self->checkpoints_row)))
+        {
+          self->wanted_checkpoints = gtk_switch_get_active (self->checkpoints);
+          gtk_switch_set_active (self->checkpoints, FALSE);
+        }
+      else if (vireo && !gtk_widget_get_sensitive (GTK_WIDGET (self->checkpoints_row)))
+        gtk_switch_set_active (self->checkpoints, self->wanted_checkpoints);
       gtk_widget_set_sensitive (GTK_WIDGET (self->checkpoints_row), vireo);
       adw_action_row_set_subtitle (self->checkpoints_row,
                                    vireo ? _ ("The disks keep their snapshots; saved states are copied too")

@@ -79,6 +79,18 @@ add_disk (const char *path)
 }
 
 static void
+take_checkpoint (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_connection_call_sync (
+      fixture.connection, "org.vireo.Vireo1", path, "org.vireo.Vireo1.Machine", "CreateCheckpoint",
+      g_variant_new_parsed ("('Before the move', @a{sv} {})"), G_VARIANT_TYPE ("(o)"), G_DBUS_CALL_FLAGS_NONE,
+      60000, NULL, &error);
+
+  g_assert_no_error (error);
+}
+
+static void
 test_move (void)
 {
   g_autofree char *path = NULL;
@@ -92,6 +104,7 @@ test_move (void)
   vireo_test_libvirtd_add_pool (&libvirtd, "default");
   path = vireo_ui_create_machine (&fixture, "Nomad", "echo", FALSE);
   add_disk (path);
+  take_checkpoint (path);
   g_assert_true (vireo_application_add_host_uri (fixture.app, libvirtd.uri, &error));
   g_assert_no_error (error);
   g_assert_true (vireo_ui_wait (libvirt_ready, NULL, WAIT_SECONDS));
@@ -109,7 +122,12 @@ test_move (void)
   hosts = GTK_LIST_BOX (vireo_ui_find_mapped_type (GTK_WIDGET (dialog), GTK_TYPE_LIST_BOX));
   g_assert_nonnull (hosts);
   g_assert_false (gtk_widget_is_sensitive (GTK_WIDGET (find_button (GTK_WIDGET (dialog), "_Next"))));
+  /* The machine's checkpoint could come along to a Vireo host, not to libvirt. */
+  g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (dialog), "Include its checkpoint", WAIT_SECONDS));
   gtk_list_box_select_row (hosts, gtk_list_box_get_row_at_index (hosts, 0));
+  vireo_ui_spin (300);
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (dialog), "Not to a libvirt host"));
+  /* The first switch: delete here after the copy. */
   delete_source = GTK_SWITCH (vireo_ui_find_mapped_type (GTK_WIDGET (dialog), GTK_TYPE_SWITCH));
   g_assert_true (gtk_switch_get_active (delete_source));
   gtk_switch_set_active (delete_source, FALSE);
@@ -121,6 +139,7 @@ test_move (void)
   g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (dialog), "storage pool", WAIT_SECONDS));
   g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (dialog), "kernel"));
   g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (dialog), "it stays here as well"));
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (dialog), "libvirt keeps snapshots its own way"));
   vireo_ui_spin (300);
   g_object_unref (vireo_ui_render (GTK_WIDGET (dialog), "move-review"));
   click (dialog, "_Copy");
