@@ -72,10 +72,8 @@ vireo_handover_remove_leftovers (const char *folder, const char *prefix, const c
       }
 }
 
-/* Whether a qcow2 image's header says its data lie in another file (incompatible feature bit 2 of a
- * version 3 header), which QEMU opens by name. */
-static gboolean
-qcow2_has_data_file (int fd)
+gboolean
+vireo_qcow2_has_data_file (int fd)
 {
   guint32 version;
   guint64 incompatible;
@@ -109,7 +107,7 @@ vireo_handover_adopt (const char *temp_folder, const char *name, const char *fol
     problem = "the copy is not of the format asked for";
   else if (info.backing != NULL)
     problem = "the copy names a backing file";
-  else if (info.qcow2 && qcow2_has_data_file (fd))
+  else if (info.qcow2 && vireo_qcow2_has_data_file (fd))
     problem = "the copy names an external data file";
   else if (fchown (fd, geteuid (), getegid ()) < 0 || fchmod (fd, 0600) < 0 || fsync (fd) < 0)
     problem = g_strerror (errno);

@@ -25,6 +25,9 @@ void vireo_handover_remove_leftovers (const char *folder, const char *prefix, co
  * not change), qcow2 when @qcow2 (else not), naming neither a backing file nor an external data file;
  * makes it vireod's (fchown, 0600), fsyncs it and renames it to <@folder>/<@name> without replacing
  * anything.  NULL on success, else what is wrong, in words. */
+/* Whether a qcow2 image's header says its data lie in another file (incompatible feature bit 2 of a
+ * version 3 header), which QEMU opens by name; unreadable counts as yes. */
+gboolean vireo_qcow2_has_data_file (int fd);
 const char *vireo_handover_adopt (const char *temp_folder, const char *name, const char *folder,
                                   const VireoIdentity *identity, gboolean qcow2);
 

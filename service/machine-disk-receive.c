@@ -14,6 +14,7 @@
  * and the half-received disk is an ordinary disk whose content the app never confirmed; the app
  * deletes the half-made machine.
  */
+#include "image-handover.h"
 #include "machine-disks-private.h"
 #include "image-info.h"
 #include "vireo-error.h"
@@ -225,19 +226,9 @@ receive_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   parsed.format = format;
 
   config = vireo_machine_config_copy (machine->config);
-  disk = vireo_disk_config_parse (config, parse_entry, config->disks->len, &error);
+  disk = vireo_disks_parse_new_disk (machine, config, parse_entry, invocation);
   if (disk == NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
-  if (disk->target != NULL && vireo_machine_config_find_disk (config, disk->target) != NULL)
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "“%s” already has a disk “%s”",
-                                  machine->config->name, disk->target);
-      vireo_disk_config_free (disk);
-      return;
-    }
+    return;
   g_ptr_array_add (config->disks, disk);
   vireo_machine_config_assign_targets (config);
   if (disk->target == NULL)
@@ -292,30 +283,6 @@ handle_receive_disk (VireoDBusMachine *iface, GDBusMethodInvocation *invocation,
 
 /* ---- OpenReceivedDisk ---- */
 
-/* The received disk's image, vireod's own in the machine's folder, blocking; -1 with the error returned. */
-static int
-open_received_image (VireoMachine *machine, GDBusMethodInvocation *invocation, const VireoDiskConfig *disk,
-                     int flags)
-{
-  int fd = vireo_machine_config_open_image (machine->config, disk->path, flags);
-  struct stat st;
-
-  if (fd < 0)
-    {
-      int errsv = errno;
-      vireo_machine_return_error (invocation, vireo_disks_error_code (errsv), "cannot open the image %s: %s",
-                                  disk->path, g_strerror (errsv));
-      return -1;
-    }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || fcntl (fd, F_SETFL, 0) < 0)
-    {
-      close (fd);
-      vireo_machine_return_error (invocation, VIREO_ERROR_FAILED, "%s is not a regular file", disk->path);
-      return -1;
-    }
-  return fd;
-}
-
 static void
 open_received_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -326,7 +293,7 @@ open_received_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &target);
   if ((disk = require_receiving (machine, invocation, target)) == NULL
-      || (fd = open_received_image (machine, invocation, disk, O_WRONLY)) < 0)
+      || (fd = vireo_disks_open_image (machine, invocation, disk, O_WRONLY, VIREO_ERROR_FAILED)) < 0)
     return;
   fds = g_unix_fd_list_new_from_array (&fd, 1);
   vireo_dbus_machine_complete_open_received_disk (machine->iface, invocation, fds, g_variant_new_handle (0));
@@ -341,23 +308,6 @@ handle_open_received_disk (VireoDBusMachine *iface, GDBusMethodInvocation *invoc
 }
 
 /* ---- FinishReceivedDisk ---- */
-
-/* Whether a qcow2 image's header says its data lie in another file (incompatible feature bit 2 of a
- * version 3 header); unreadable counts as yes. */
-static gboolean
-qcow2_names_data_file (int fd)
-{
-  guint32 version;
-  guint64 incompatible;
-
-  if (pread (fd, &version, sizeof version, 4) != (ssize_t) sizeof version)
-    return TRUE;
-  if (GUINT32_FROM_BE (version) < 3)
-    return FALSE;
-  if (pread (fd, &incompatible, sizeof incompatible, 72) != (ssize_t) sizeof incompatible)
-    return TRUE;
-  return (GUINT64_FROM_BE (incompatible) & (1u << 2)) != 0;
-}
 
 /* In a thread: flushed, hashed, then checked to be an image of the disk's format. */
 static void
@@ -388,7 +338,7 @@ verify_in_thread (GTask *task, gpointer source, gpointer data, GCancellable *can
         problem = "it has no qcow2 header that parses";
       else if (info.backing != NULL)
         problem = "it names a backing file";
-      else if (qcow2_names_data_file (op->fd))
+      else if (vireo_qcow2_has_data_file (op->fd))
         problem = "it names an external data file";
       hv_image_info_clear (&info);
     }
@@ -563,7 +513,7 @@ finish_received_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
       && (qemu_img = vireo_disks_qemu_img_path (invocation)) == NULL)
     return;
   /* Writable: qemu-img deletes snapshots through it. */
-  if ((fd = open_received_image (machine, invocation, disk, O_RDWR)) < 0)
+  if ((fd = vireo_disks_open_image (machine, invocation, disk, O_RDWR, VIREO_ERROR_FAILED)) < 0)
     return;
   op = vireo_disk_operation_new (machine, invocation, "verify");
   op->fd = fd;

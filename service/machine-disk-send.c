@@ -163,14 +163,13 @@ require_readable_disk (VireoMachine *machine, GDBusMethodInvocation *invocation,
   return disk;
 }
 
-/* The image of @disk, read-only and blocking: vireod's own in the machine's folder, else with the
- * caller's rights.  -1 with the error returned. */
-static int
-open_image (VireoMachine *machine, GDBusMethodInvocation *invocation, const VireoDiskConfig *disk)
+int
+vireo_disks_open_image (VireoMachine *machine, GDBusMethodInvocation *invocation, const VireoDiskConfig *disk,
+                        int flags, VireoError not_regular)
 {
   gboolean own = vireo_machine_config_in_own_folder (machine->config, disk->path);
-  int fd = own ? vireo_machine_config_open_image (machine->config, disk->path, O_RDONLY)
-               : vireo_open_as (vireo_authority_caller_uid (invocation), disk->path, O_RDONLY);
+  int fd = own ? vireo_machine_config_open_image (machine->config, disk->path, flags)
+               : vireo_open_as (vireo_authority_caller_uid (invocation), disk->path, flags);
   struct stat st;
 
   if (fd < 0)
@@ -184,8 +183,7 @@ open_image (VireoMachine *machine, GDBusMethodInvocation *invocation, const Vire
   if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || fcntl (fd, F_SETFL, 0) < 0)
     {
       close (fd);
-      vireo_machine_return_error (invocation, VIREO_ERROR_INVALID_ARGUMENT, "%s is not a regular file",
-                                  disk->path);
+      vireo_machine_return_error (invocation, not_regular, "%s is not a regular file", disk->path);
       return -1;
     }
   return fd;
@@ -229,7 +227,7 @@ checksum_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if ((disk = require_readable_disk (machine, invocation, target)) == NULL
       || !vireo_disks_require_off (machine, invocation))
     return;
-  if ((fd = open_image (machine, invocation, disk)) < 0)
+  if ((fd = vireo_disks_open_image (machine, invocation, disk, O_RDONLY, VIREO_ERROR_INVALID_ARGUMENT)) < 0)
     return;
   op = vireo_disk_operation_new (machine, invocation, "checksum");
   op->fd = fd;
@@ -261,7 +259,7 @@ open_disk_image (VireoMachine *machine, GDBusMethodInvocation *invocation)
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &target);
   if ((disk = require_readable_disk (machine, invocation, target)) == NULL)
     return;
-  if ((fd = open_image (machine, invocation, disk)) < 0)
+  if ((fd = vireo_disks_open_image (machine, invocation, disk, O_RDONLY, VIREO_ERROR_INVALID_ARGUMENT)) < 0)
     return;
   /* A differencing disk's bytes are only half of it; its backing file would have to come too. */
   if (strcmp (disk->format, "qcow2") == 0 && hv_image_info_read (fd, &info, NULL) && info.backing != NULL)

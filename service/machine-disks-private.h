@@ -51,6 +51,10 @@ VireoDiskConfig *vireo_disks_require_disk (VireoMachine *machine, GDBusMethodInv
 /* The machine's folder, <storage>/<uuid>. */
 char *vireo_machine_folder (VireoMachine *machine);
 /* Disks change only while the machine is off, one operation at a time; else InvalidState on @invocation. */
+/* A disk entry of the "disks" setting (AttachDisk, ReceiveDisk) parsed for @config, whose target no disk of
+ * it has (Exists); NULL with the error returned on @invocation. */
+VireoDiskConfig *vireo_disks_parse_new_disk (VireoMachine *machine, VireoMachineConfig *config,
+                                             GVariant *entry, GDBusMethodInvocation *invocation);
 gboolean vireo_disks_require_off (VireoMachine *machine, GDBusMethodInvocation *invocation);
 /* "format", "bus" and "name" of CreateDisk and ImportDisk; InvalidArgument on @invocation. */
 gboolean vireo_disks_parse_new_options (GVariant *options, NewDiskOptions *out,
@@ -95,6 +99,11 @@ gboolean vireo_disks_hash_in_thread (DiskOperation *op, const char *operation, G
 void vireo_machine_disk_receive_init (VireoMachine *machine);
 /* Whether disk @target is being received: ReceiveDisk made it and FinishReceivedDisk has not yet
  * succeeded. */
+/* @disk's image opened with @flags and made blocking: vireod's own in the machine's folder (received disks
+ * are always there), else with the caller's rights; not a regular file is @not_regular.  -1 with the error
+ * returned on @invocation. */
+int vireo_disks_open_image (VireoMachine *machine, GDBusMethodInvocation *invocation,
+                            const VireoDiskConfig *disk, int flags, VireoError not_regular);
 gboolean vireo_disks_is_receiving (VireoMachine *machine, const char *target);
 
 G_END_DECLS

@@ -40,6 +40,28 @@ vireo_machine_folder (VireoMachine *machine)
 
 /* Disks change only while the machine is off (saved state would not fit the new devices), and one
  * disk operation runs at a time. */
+VireoDiskConfig *
+vireo_disks_parse_new_disk (VireoMachine *machine, VireoMachineConfig *config, GVariant *entry,
+                            GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  VireoDiskConfig *disk = vireo_disk_config_parse (config, entry, config->disks->len, &error);
+
+  if (disk == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return NULL;
+    }
+  if (disk->target != NULL && vireo_machine_config_find_disk (config, disk->target) != NULL)
+    {
+      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "“%s” already has a disk “%s”",
+                                  machine->config->name, disk->target);
+      vireo_disk_config_free (disk);
+      return NULL;
+    }
+  return disk;
+}
+
 gboolean
 vireo_disks_require_off (VireoMachine *machine, GDBusMethodInvocation *invocation)
 {
@@ -449,19 +471,9 @@ attach_disk (VireoMachine *machine, GDBusMethodInvocation *invocation)
   if (!vireo_disks_require_off (machine, invocation))
     return;
   config->files_uid = vireo_authority_caller_uid (invocation);
-  disk = vireo_disk_config_parse (config, entry, config->disks->len, &error);
+  disk = vireo_disks_parse_new_disk (machine, config, entry, invocation);
   if (disk == NULL)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return;
-    }
-  if (disk->target != NULL && vireo_machine_config_find_disk (config, disk->target) != NULL)
-    {
-      vireo_machine_return_error (invocation, VIREO_ERROR_EXISTS, "“%s” already has a disk “%s”",
-                                  machine->config->name, disk->target);
-      vireo_disk_config_free (disk);
-      return;
-    }
+    return;
   g_ptr_array_add (config->disks, disk);
   vireo_machine_config_assign_targets (config);
   if (!take_caller_rights (machine, config, invocation))

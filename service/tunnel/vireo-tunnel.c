@@ -179,11 +179,14 @@ copy_image_out (int image, int out, GError **error)
     }
 }
 
-/* disk-write: @in's bytes into the image from its start, zero blocks left as holes, then its length. */
+/* Every byte of @in to @out until @in ends: for disk-write (@image) into the image from its start, zero blocks
+ * left as holes, then its length; for checkpoints-read and checkpoints-write as they come.  Errors name
+ * @what ("the image", "the checkpoint archive"). */
 static gboolean
-copy_image_in (int in, int image, GError **error)
+copy_in (int in, int out, gboolean image, const char *what, GError **error)
 {
   g_autofree guint8 *buffer = g_malloc (DISK_CHUNK_BYTES);
+  g_autofree char *writing = g_strdup_printf ("write %s", what);
   guint64 offset = 0;
 
   while (TRUE)
@@ -194,44 +197,18 @@ copy_image_in (int in, int image, GError **error)
         {
           int errsv = errno;
           g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       "cannot read the image's bytes after byte %" G_GUINT64_FORMAT ": %s", offset,
+                       "cannot read %s after byte %" G_GUINT64_FORMAT ": %s", what, offset,
                        g_strerror (errsv));
           return FALSE;
         }
       if (got == 0)
         break;
-      if (!vireo_sparse_write (image, offset, buffer, (gsize) got, error))
+      if (image ? !vireo_sparse_write (out, offset, buffer, (gsize) got, error)
+                : !write_all (out, buffer, (gsize) got, offset, writing, error))
         return FALSE;
       offset += (guint64) got;
     }
-  return vireo_sparse_finish (image, offset, error);
-}
-
-/* checkpoints-read and checkpoints-write: every byte of @in to @out, until @in ends. */
-static gboolean
-copy_stream (int in, int out, GError **error)
-{
-  g_autofree guint8 *buffer = g_malloc (DISK_CHUNK_BYTES);
-  guint64 offset = 0;
-
-  while (TRUE)
-    {
-      gssize got = read_full (in, buffer, DISK_CHUNK_BYTES);
-
-      if (got < 0)
-        {
-          int errsv = errno;
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                       "cannot read the checkpoint archive after byte %" G_GUINT64_FORMAT ": %s", offset,
-                       g_strerror (errsv));
-          return FALSE;
-        }
-      if (got == 0)
-        return TRUE;
-      if (!write_all (out, buffer, (gsize) got, offset, "write the checkpoint archive", error))
-        return FALSE;
-      offset += (guint64) got;
-    }
+  return image ? vireo_sparse_finish (out, offset, error) : TRUE;
 }
 
 int
@@ -325,7 +302,7 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   if (disk)
     {
-      gboolean ok = disk_write ? copy_image_in (STDIN_FILENO, fd, &error)
+      gboolean ok = disk_write ? copy_in (STDIN_FILENO, fd, TRUE, "the image's bytes", &error)
                                : copy_image_out (fd, STDOUT_FILENO, &error);
       /* The written image's bytes are the file system's from here; FinishReceivedDisk flushes them. */
       if (close (fd) < 0 && ok && disk_write)
@@ -341,8 +318,8 @@ main (int argc, char **argv)
     }
   if (checkpoints)
     {
-      gboolean ok = checkpoints_write ? copy_stream (STDIN_FILENO, fd, &error)
-                                      : copy_stream (fd, STDOUT_FILENO, &error);
+      gboolean ok = checkpoints_write ? copy_in (STDIN_FILENO, fd, FALSE, "the checkpoint archive", &error)
+                                      : copy_in (fd, STDOUT_FILENO, FALSE, "the checkpoint archive", &error);
       /* Closing the pipe's write end is what tells the service the stream has ended. */
       if (close (fd) < 0 && ok && checkpoints_write)
         {
