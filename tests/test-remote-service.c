@@ -138,10 +138,27 @@ expect_failure (const char *uri, const char *const *argv, const char *ssh_comman
     g_error ("ssh's failure “%s” does not say “%s”", error->message, says);
 }
 
+/* The test sshd in a new folder (*dir), or FALSE with the test skipped when it cannot run here. */
+static gboolean
+start_ssh (VireoSshFixture *fixture, char **dir)
+{
+  const char *unavailable = vireo_ssh_fixture_unavailable ();
+  g_autoptr (GError) error = NULL;
+
+  if (unavailable)
+    {
+      g_test_skip (unavailable);
+      return FALSE;
+    }
+  *dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
+  g_assert_no_error (error);
+  vireo_ssh_fixture_start (fixture, *dir, NULL);
+  return TRUE;
+}
+
 static void
 test_ssh_failures (void)
 {
-  const char *unavailable = vireo_ssh_fixture_unavailable ();
   const char *echo[] = { "echo", "it's", "a \"quoted\" $word", NULL };
   const char *missing[] = { "vireo-no-such-command", "--system", NULL };
   const char *through_shell[] = { "sh", "-c", "exec vireo-no-such-bridge --bus-path=x", NULL };
@@ -150,14 +167,8 @@ test_ssh_failures (void)
   g_autofree char *dir = NULL, *uri = NULL, *out = NULL, *good_command = NULL, *other_key = NULL;
   g_autofree char *no_known_hosts = NULL, *wrong_key = NULL;
 
-  if (unavailable)
-    {
-      g_test_skip (unavailable);
-      return;
-    }
-  dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
-  g_assert_no_error (error);
-  vireo_ssh_fixture_start (&ssh, dir, NULL);
+  if (!start_ssh (&ssh, &dir))
+    return;
   uri = vireo_ssh_fixture_uri (&ssh, "");
   good_command = g_strdup (g_getenv ("VIREO_SSH_COMMAND"));
 
@@ -237,7 +248,6 @@ wait_ssh (GSubprocess *ssh, GError **error)
 static void
 test_ssh_forward (void)
 {
-  const char *unavailable = vireo_ssh_fixture_unavailable ();
   static const char message[] = "SPICE bytes, there and back through ssh";
   g_autoptr (GSocketListener) echo = g_socket_listener_new ();
   g_autoptr (GThread) echo_thread = NULL;
@@ -253,14 +263,8 @@ test_ssh_forward (void)
   ssize_t n;
   int port, fd = -1;
 
-  if (unavailable)
-    {
-      g_test_skip (unavailable);
-      return;
-    }
-  dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
-  g_assert_no_error (error);
-  vireo_ssh_fixture_start (&fixture, dir, NULL);
+  if (!start_ssh (&fixture, &dir))
+    return;
   uri = vireo_ssh_fixture_uri (&fixture, "");
 
   g_socket_listener_add_address (echo, any_port, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &bound,
