@@ -219,6 +219,27 @@ echo_one (gpointer data)
   return NULL;
 }
 
+/* What the far side's sshd says of a forward it could not open, in a sentence naming the destination. */
+static void
+test_forward_failures_explained (void)
+{
+  const int failed = 255 << 8; /* as waitpid reports exit status 255 */
+  g_autofree char *refused = vireo_ssh_explain_failure (
+      "channel 0: open failed: connect failed: Connection refused\nstdio forwarding failed\n", failed,
+      "127.0.0.1:5900");
+  g_autofree char *prohibited = vireo_ssh_explain_failure (
+      "channel 0: open failed: administratively prohibited: open failed\r\nstdio forwarding failed\r\n",
+      failed, "[::1]:5901");
+  g_autofree char *unresolved = vireo_ssh_explain_failure (
+      "channel 0: open failed: connect failed: name or service not known\nstdio forwarding failed\n", failed,
+      "spice.invalid:5900");
+
+  g_assert_cmpstr (refused, ==, "The remote host could not connect to 127.0.0.1:5900: Connection refused");
+  g_assert_cmpstr (prohibited, ==, "The remote host’s sshd does not allow forwarding to [::1]:5901");
+  g_assert_cmpstr (unresolved, ==,
+                   "The remote host could not connect to spice.invalid:5900: name or service not known");
+}
+
 static int
 closed_port (void)
 {
@@ -440,6 +461,7 @@ main (int argc, char **argv)
   g_test_add_func ("/remote/uri", test_uri);
   g_test_add_func ("/remote/ssh-failures", test_ssh_failures);
   g_test_add_func ("/remote/ssh-forward", test_ssh_forward);
+  g_test_add_func ("/remote/forward-failures-explained", test_forward_failures_explained);
   g_test_add_data_func (remote_host_test.path, &remote_host_test, run_remote_host_test);
   return g_test_run ();
 }
