@@ -300,8 +300,6 @@ update (VireoLibvirtDisplay *self)
   show_display (self);
 }
 
-/* Where the SPICE server listens, as the host sees it: <graphics listen='ADDR'> or
- * <listen type='address' address='ADDR'/> inside it. */
 static void
 on_graphics_element (GMarkupParseContext *context, const char *element, const char **names,
                      const char **values, gpointer data, GError **error)
@@ -319,18 +317,17 @@ on_graphics_element (GMarkupParseContext *context, const char *element, const ch
       }
 }
 
-static char *
-spice_listen_address (GVirConfigDomainGraphicsSpice *graphics)
+char *
+vireo_libvirt_display_listen_address (const char *graphics_xml)
 {
   static const GMarkupParser parser = { .start_element = on_graphics_element };
-  g_autofree char *xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (graphics));
   g_autoptr (GMarkupParseContext) context = NULL;
   g_autoptr (GInetAddress) address = NULL;
   g_autofree char *listen = NULL;
 
   context = g_markup_parse_context_new (&parser, 0, &listen, NULL);
-  if (xml)
-    g_markup_parse_context_parse (context, xml, -1, NULL);
+  if (graphics_xml)
+    g_markup_parse_context_parse (context, graphics_xml, -1, NULL);
   address = listen ? g_inet_address_new_from_string (listen) : NULL;
   /* None, or every address of the host: its loopback is one. */
   if (listen == NULL || *listen == '\0' || (address && g_inet_address_get_is_any (address)))
@@ -373,10 +370,12 @@ on_config (GObject *source, GAsyncResult *result, gpointer data)
   for (GList *l = devices; l; l = l->next)
     if (GVIR_CONFIG_IS_DOMAIN_GRAPHICS_SPICE (l->data) && !self->has_spice)
       {
+        g_autofree char *xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (l->data));
+
         self->has_spice = TRUE;
         self->port = gvir_config_domain_graphics_spice_get_port (l->data);
         g_free (self->listen);
-        self->listen = spice_listen_address (l->data);
+        self->listen = vireo_libvirt_display_listen_address (xml);
       }
   g_list_free_full (devices, g_object_unref);
   update (self);

@@ -435,6 +435,41 @@ test_ssh_display (void)
   vireo_test_remove_tree (dir);
 }
 
+/* The address a qemu+ssh host's display is forwarded to, from the domain's <graphics>. */
+static void
+test_listen_address (void)
+{
+  const struct
+  {
+    const char *xml;
+    const char *address;
+  } cases[] = {
+    { "<graphics type='spice' port='5900' autoport='yes' listen='127.0.0.1'>"
+      "<listen type='address' address='127.0.0.1'/></graphics>",
+      "127.0.0.1" },
+    { "<graphics type='spice' port='5901' listen='192.0.2.7'><listen type='address' address='192.0.2.7'/>"
+      "</graphics>",
+      "192.0.2.7" },
+    { "<graphics type='spice' port='5902'><listen type='address' address='::1'/></graphics>", "::1" },
+    { "<graphics type='spice' port='5903' listen='0.0.0.0'><listen type='address' address='0.0.0.0'/>"
+      "</graphics>",
+      "127.0.0.1" },
+    { "<graphics type='spice' port='5904' listen='::'/>", "127.0.0.1" },
+    { "<graphics type='spice' port='5905' autoport='yes'/>", "127.0.0.1" },
+    { "<graphics type='spice' port='5906'><listen type='network' network='default' address='10.0.0.1'/>"
+      "</graphics>",
+      "10.0.0.1" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *address = vireo_libvirt_display_listen_address (cases[i].xml);
+
+      g_test_message ("%s", cases[i].xml);
+      g_assert_cmpstr (address, ==, cases[i].address);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -451,5 +486,6 @@ main (int argc, char **argv)
   g_test_add_func ("/libvirt-page/domains-and-display", test_page);
   g_test_add_func ("/libvirt-page/remote-display", test_remote_display);
   g_test_add_func ("/libvirt-page/ssh-display", test_ssh_display);
+  g_test_add_func ("/libvirt-page/listen-address", test_listen_address);
   return g_test_run ();
 }
