@@ -1,11 +1,16 @@
 /* vireo-libvirt-display.c — a libvirt domain's display window: reads the domain's SPICE graphics from its
  * XML, connects VireoDisplay through virDomainOpenGraphicsFD (libvirtd on this computer: one fd per SPICE
- * channel, no port or password needed) or the host's address and the domain's SPICE port (a remote host),
- * and says so when the domain has no SPICE graphics, is not running, or cannot be reached. */
+ * channel, no port or password needed), through ssh to the SPICE port as the host sees it (a qemu+ssh://
+ * host, whose SPICE usually listens on its loopback only) or at the host's address and the SPICE port
+ * (other remote hosts), and says so when the domain has no SPICE graphics, is not running, or cannot be
+ * reached. */
 #include "vireo-libvirt-display.h"
+
+#include "vireo-ssh.h"
 
 #include <errno.h>
 #include <glib/gi18n.h>
+#include <string.h>
 #include <unistd.h>
 
 struct _VireoLibvirtDisplay
@@ -22,7 +27,9 @@ struct _VireoLibvirtDisplay
   gboolean graphics_known;
   gboolean has_spice;
   int port;
-  gboolean opened; /* the display was opened for this run of the domain */
+  char *listen;      /* the SPICE address as the host sees it: 127.0.0.1 for none or a wildcard */
+  gboolean opened;   /* the display was opened for this run of the domain */
+  char *ssh_failure; /* why a channel's ssh ended, since the display was opened */
   char *message;
 };
 
@@ -101,18 +108,86 @@ open_remote (gpointer data, GCancellable *cancellable, GAsyncReadyCallback callb
                                          on_tcp_connected, task);
 }
 
+/* A qemu+ssh:// host: each channel is an ssh -W to the SPICE port on the host's side, with the same login
+ * as libvirt's own connection. */
+typedef struct
+{
+  GWeakRef window;
+  char *ssh_uri;
+  char *to_host;
+  int port;
+} SshRoute;
+
+static void
+ssh_route_free (gpointer data)
+{
+  SshRoute *route = data;
+
+  g_weak_ref_clear (&route->window);
+  g_free (route->ssh_uri);
+  g_free (route->to_host);
+  g_free (route);
+}
+
+static void
+on_ssh_ended (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GWeakRef *window_ref = data;
+  g_autoptr (VireoLibvirtDisplay) self = g_weak_ref_get (window_ref);
+  g_autoptr (GError) error = NULL;
+
+  g_weak_ref_clear (window_ref);
+  g_free (window_ref);
+  /* The channel's reader saw it end; why ssh ended is for the log, and for the window while it fails. */
+  if (vireo_ssh_wait_finish (G_SUBPROCESS (source), result, &error))
+    return;
+  g_message ("libvirt display stream: %s", error->message);
+  if (self == NULL || self->domain == NULL)
+    return;
+  g_free (self->ssh_failure);
+  self->ssh_failure = g_strdup (error->message);
+  update (self);
+}
+
+static void
+open_ssh (gpointer data, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  SshRoute *route = data;
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GSubprocess) ssh = NULL;
+  GError *error = NULL;
+  g_autoptr (GObject) window = NULL;
+  GWeakRef *window_ref;
+  int fd = -1;
+
+  ssh = vireo_ssh_spawn_forward (route->ssh_uri, route->to_host, route->port, &fd, &error);
+  if (ssh == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  window = g_weak_ref_get (&route->window);
+  window_ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (window_ref, window);
+  vireo_ssh_wait_async (ssh, NULL, on_ssh_ended, window_ref);
+  g_task_return_int (task, fd);
+}
+
 /* --- the window --- */
 
 static void
 show_message (VireoLibvirtDisplay *self, const char *title, const char *description)
 {
+  /* The description is markup; libvirt's and ssh's messages are not. */
+  g_autofree char *escaped = description ? g_markup_escape_text (description, -1) : NULL;
+
   if (g_strcmp0 (self->message, title) != 0)
     {
       g_free (self->message);
       self->message = g_strdup (title);
     }
   adw_status_page_set_title (self->status, title);
-  adw_status_page_set_description (self->status, description);
+  adw_status_page_set_description (self->status, escaped);
   gtk_stack_set_visible_child_name (self->stack, "message");
 }
 
@@ -130,9 +205,21 @@ open_display (VireoLibvirtDisplay *self)
   GVirDomain *gvir = vireo_libvirt_domain_get_gvir (self->domain);
 
   self->opened = TRUE;
+  g_clear_pointer (&self->ssh_failure, g_free);
   if (vireo_libvirt_host_get_local (host))
     {
       vireo_display_open_with (self->display, open_local, g_object_ref (gvir), g_object_unref);
+      return;
+    }
+  if (vireo_libvirt_host_get_ssh_uri (host))
+    {
+      SshRoute *route = g_new0 (SshRoute, 1);
+
+      g_weak_ref_init (&route->window, self);
+      route->ssh_uri = g_strdup (vireo_libvirt_host_get_ssh_uri (host));
+      route->to_host = g_strdup (self->listen);
+      route->port = self->port;
+      vireo_display_open_with (self->display, open_ssh, route, ssh_route_free);
       return;
     }
   /* Across the network no fd can pass: the SPICE port, at the host's address. */
@@ -196,13 +283,56 @@ update (VireoLibvirtDisplay *self)
   if (!self->opened)
     open_display (self);
   if (vireo_display_get_state (self->display) == VIREO_DISPLAY_DISCONNECTED
-      && vireo_display_get_error (self->display))
+      && (vireo_display_get_error (self->display) || self->ssh_failure))
     {
+      g_autofree char *description = NULL;
+
+      /* ssh's reason says more than the closed channel the display saw. */
+      if (self->ssh_failure)
+        description = g_strdup_printf (strchr (self->listen, ':') ? _ ("Through ssh to [%s]:%d on %s: %s")
+                                                                  : _ ("Through ssh to %s:%d on %s: %s"),
+                                       self->listen, self->port, vireo_libvirt_host_get_remote_name (host),
+                                       self->ssh_failure);
       title = g_strdup_printf (_ ("Could not show the display of “%s”"), name);
-      show_message (self, title, vireo_display_get_error (self->display));
+      show_message (self, title, description ? description : vireo_display_get_error (self->display));
       return;
     }
   show_display (self);
+}
+
+static void
+on_graphics_element (GMarkupParseContext *context, const char *element, const char **names,
+                     const char **values, gpointer data, GError **error)
+{
+  char **listen = data;
+
+  if (*listen)
+    return;
+  for (int i = 0; names[i]; i++)
+    if ((g_str_equal (element, "graphics") && g_str_equal (names[i], "listen"))
+        || (g_str_equal (element, "listen") && g_str_equal (names[i], "address")))
+      {
+        *listen = g_strdup (values[i]);
+        return;
+      }
+}
+
+char *
+vireo_libvirt_display_listen_address (const char *graphics_xml)
+{
+  static const GMarkupParser parser = { .start_element = on_graphics_element };
+  g_autoptr (GMarkupParseContext) context = NULL;
+  g_autoptr (GInetAddress) address = NULL;
+  g_autofree char *listen = NULL;
+
+  context = g_markup_parse_context_new (&parser, 0, &listen, NULL);
+  if (graphics_xml)
+    g_markup_parse_context_parse (context, graphics_xml, -1, NULL);
+  address = listen ? g_inet_address_new_from_string (listen) : NULL;
+  /* None, or every address of the host: its loopback is one. */
+  if (listen == NULL || *listen == '\0' || (address && g_inet_address_get_is_any (address)))
+    return g_strdup ("127.0.0.1");
+  return g_steal_pointer (&listen);
 }
 
 static void
@@ -240,8 +370,12 @@ on_config (GObject *source, GAsyncResult *result, gpointer data)
   for (GList *l = devices; l; l = l->next)
     if (GVIR_CONFIG_IS_DOMAIN_GRAPHICS_SPICE (l->data) && !self->has_spice)
       {
+        g_autofree char *xml = gvir_config_object_to_xml (GVIR_CONFIG_OBJECT (l->data));
+
         self->has_spice = TRUE;
         self->port = gvir_config_domain_graphics_spice_get_port (l->data);
+        g_free (self->listen);
+        self->listen = vireo_libvirt_display_listen_address (xml);
       }
   g_list_free_full (devices, g_object_unref);
   update (self);
@@ -276,6 +410,8 @@ on_domain_state (VireoLibvirtDomain *domain, GParamSpec *pspec, VireoLibvirtDisp
 static void
 on_display_state (VireoDisplay *display, GParamSpec *pspec, VireoLibvirtDisplay *self)
 {
+  if (vireo_display_get_state (display) == VIREO_DISPLAY_CONNECTED)
+    g_clear_pointer (&self->ssh_failure, g_free);
   if (self->domain)
     update (self);
 }
@@ -301,7 +437,11 @@ vireo_libvirt_display_dispose (GObject *object)
 static void
 vireo_libvirt_display_finalize (GObject *object)
 {
-  g_free (VIREO_LIBVIRT_DISPLAY (object)->message);
+  VireoLibvirtDisplay *self = VIREO_LIBVIRT_DISPLAY (object);
+
+  g_free (self->message);
+  g_free (self->listen);
+  g_free (self->ssh_failure);
   G_OBJECT_CLASS (vireo_libvirt_display_parent_class)->finalize (object);
 }
 

@@ -20,4 +20,9 @@ VireoDisplay *vireo_libvirt_display_get_display (VireoLibvirtDisplay *self);
 /* What the window says instead of the display, or NULL while it shows the display. */
 const char *vireo_libvirt_display_get_message (VireoLibvirtDisplay *self);
 
+/* Where the SPICE server of @graphics_xml (<graphics type='spice' …>) listens as its host sees it: the
+ * listen address (attribute or <listen address=…/>), or 127.0.0.1 for none or a wildcard (0.0.0.0, ::).
+ * Exposed for the tests. */
+char *vireo_libvirt_display_listen_address (const char *graphics_xml);
+
 G_END_DECLS

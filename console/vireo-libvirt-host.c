@@ -27,6 +27,7 @@ struct _VireoLibvirtHost
   char *uri;
   char *title;
   char *remote_name;
+  char *ssh_uri; /* qemu+ssh://: ssh://[user@]host[:port], the same ssh login */
   gboolean local;
   gboolean valid; /* the URI is one we understand */
   gboolean available;
@@ -730,6 +731,10 @@ host_parse_uri (VireoLibvirtHost *self)
       return;
     }
   self->remote_name = g_strdup (host);
+  /* libvirt's ssh transport logs in as the URI's user at its port: the display's ssh does the same. */
+  if (g_str_equal (scheme, "qemu+ssh"))
+    self->ssh_uri = g_uri_join (G_URI_FLAGS_ENCODED, "ssh", g_uri_get_user (uri), host, g_uri_get_port (uri),
+                                "", NULL, NULL);
   /* Translators: %s is the name of the computer libvirt runs on. */
   self->title = g_strdup_printf (session ? _ ("QEMU/KVM (session) on %s") : _ ("QEMU/KVM on %s"), host);
 }
@@ -763,6 +768,7 @@ vireo_libvirt_host_finalize (GObject *object)
   g_free (self->uri);
   g_free (self->title);
   g_free (self->remote_name);
+  g_free (self->ssh_uri);
   g_free (self->status);
   G_OBJECT_CLASS (vireo_libvirt_host_parent_class)->finalize (object);
 }
@@ -891,6 +897,13 @@ vireo_libvirt_host_get_remote_name (VireoLibvirtHost *self)
 {
   g_return_val_if_fail (VIREO_IS_LIBVIRT_HOST (self), NULL);
   return self->remote_name;
+}
+
+const char *
+vireo_libvirt_host_get_ssh_uri (VireoLibvirtHost *self)
+{
+  g_return_val_if_fail (VIREO_IS_LIBVIRT_HOST (self), NULL);
+  return self->ssh_uri;
 }
 
 GListModel *

@@ -53,6 +53,9 @@ const char *vireo_libvirt_host_get_status (VireoLibvirtHost *self);
 gboolean vireo_libvirt_host_get_local (VireoLibvirtHost *self);
 /* The host name of a remote URI, NULL for a local one. */
 const char *vireo_libvirt_host_get_remote_name (VireoLibvirtHost *self);
+/* For a qemu+ssh:// URI, the ssh:// address (vireo-ssh.h) of the same user, host and port, which reaches
+ * what listens only on that host's loopback (the display); NULL for other transports. */
+const char *vireo_libvirt_host_get_ssh_uri (VireoLibvirtHost *self);
 /* The libvirt connection itself, for calls libvirt-gobject does not wrap (storage uploads): a new reference
  * (virConnectClose it), or NULL while not connected. */
 virConnectPtr vireo_libvirt_host_get_handle (VireoLibvirtHost *self);

@@ -161,11 +161,14 @@ static void
 update_host (VireoLibvirtPage *self)
 {
   gboolean available = vireo_libvirt_host_get_available (self->host);
+  const char *status = vireo_libvirt_host_get_status (self->host);
+  /* The description is markup; a URI's "&" (…?socket=…&keyfile=…) is not. */
+  g_autofree char *description = status ? g_markup_escape_text (status, -1) : NULL;
 
   gtk_label_set_text (self->title_label, vireo_libvirt_host_get_title (self->host));
   gtk_label_set_text (self->uri_label, vireo_libvirt_host_get_uri (self->host));
   adw_status_page_set_title (self->status_page, vireo_libvirt_host_get_title (self->host));
-  adw_status_page_set_description (self->status_page, vireo_libvirt_host_get_status (self->host));
+  adw_status_page_set_description (self->status_page, description);
   /* The stack is AdwBin's child, not bound: AdwBin unparents it itself. */
   gtk_stack_set_visible_child_name (GTK_STACK (adw_bin_get_child (ADW_BIN (self))),
                                     available ? "domains" : "status");

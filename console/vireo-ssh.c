@@ -1,6 +1,7 @@
 /* vireo-ssh.c — reaching another Vireo host over ssh: parses ssh:// addresses, runs ssh with a socketpair
- * for the remote command's stdin/stdout, explains why ssh ended, and carries ssh's questions (SSH_ASKPASS)
- * to the app's prompt through a socket only this user can reach. */
+ * for the remote command's stdin/stdout or a TCP connection from the remote host (-W), explains why ssh
+ * ended, and carries ssh's questions (SSH_ASKPASS) to the app's prompt through a socket only this user can
+ * reach. */
 #include "vireo-ssh.h"
 
 #include <errno.h>
@@ -322,19 +323,14 @@ child_setup (gpointer data)
   setsid ();
 }
 
-GSubprocess *
-vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, GError **error)
+/* `ssh <options> [-p PORT] [-l USER]` for @uri, the options every ssh of ours runs with; the caller adds what
+ * ssh is for and "-- HOST".  *host gets the host name.  @log_level: ssh's LogLevel. */
+static GPtrArray *
+ssh_argv_new (const char *uri, const char *log_level, char **host, GError **error)
 {
   VireoSshAddress address;
   g_auto (GStrv) command = NULL;
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GString) remote = g_string_new (NULL);
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  GSubprocess *ssh;
-  int fds[2];
-
-  g_return_val_if_fail (remote_argv && remote_argv[0], NULL);
-  g_return_val_if_fail (out_fd, NULL);
+  GPtrArray *argv;
 
   if (!vireo_ssh_parse_uri (uri, &address, error))
     return NULL;
@@ -344,15 +340,16 @@ vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, G
       vireo_ssh_address_clear (&address);
       return NULL;
     }
+  argv = g_ptr_array_new_with_free_func (g_free);
   for (char **word = command; *word; word++)
     g_ptr_array_add (argv, g_strdup (*word));
-  /* No terminal, no X11 or agent forwarding; keep-alives notice a dead link within a minute; ssh's
-   * informational chatter ("Permanently added …") stays out of the messages we show. */
+  /* No terminal, no X11 or agent forwarding; keep-alives notice a dead link within a minute. */
   for (const char *const *option = (const char *const[]){ "-T", "-x", "-a", "-o", "ServerAliveInterval=15",
-                                                          "-o", "ServerAliveCountMax=3", "-o",
-                                                          "LogLevel=ERROR", NULL };
+                                                          "-o", "ServerAliveCountMax=3", NULL };
        *option; option++)
     g_ptr_array_add (argv, g_strdup (*option));
+  g_ptr_array_add (argv, g_strdup ("-o"));
+  g_ptr_array_add (argv, g_strdup_printf ("LogLevel=%s", log_level));
   if (address.port)
     {
       g_ptr_array_add (argv, g_strdup ("-p"));
@@ -363,17 +360,19 @@ vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, G
       g_ptr_array_add (argv, g_strdup ("-l"));
       g_ptr_array_add (argv, g_strdup (address.user));
     }
-  g_ptr_array_add (argv, g_strdup ("--"));
-  g_ptr_array_add (argv, g_strdup (address.host));
-  /* ssh hands the remote shell one command line: quote each word. */
-  for (const char *const *word = remote_argv; *word; word++)
-    {
-      g_autofree char *quoted = g_shell_quote (*word);
-      g_string_append_printf (remote, "%s%s", remote->len ? " " : "", quoted);
-    }
-  g_ptr_array_add (argv, g_strdup (remote->str));
-  g_ptr_array_add (argv, NULL);
+  *host = g_steal_pointer (&address.host);
   vireo_ssh_address_clear (&address);
+  return argv;
+}
+
+/* Runs @argv (NULL-terminated) with its stdin and stdout joined to a socketpair whose other end goes to
+ * *out_fd, its stderr a pipe for vireo_ssh_wait_async(), and questions going to the app's prompt. */
+static GSubprocess *
+ssh_launch (GPtrArray *argv, int *out_fd, GError **error)
+{
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  GSubprocess *ssh;
+  int fds[2];
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
     {
@@ -399,9 +398,68 @@ vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, G
       g_prefix_error (error, _ ("Cannot run ssh: "));
       return NULL;
     }
-  g_object_set_data_full (G_OBJECT (ssh), "vireo-remote-argv", g_strdupv ((char **) remote_argv),
-                          (GDestroyNotify) g_strfreev);
   *out_fd = fds[0];
+  return ssh;
+}
+
+GSubprocess *
+vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, GError **error)
+{
+  g_autoptr (GPtrArray) argv = NULL;
+  g_autoptr (GString) remote = g_string_new (NULL);
+  g_autofree char *host = NULL;
+  GSubprocess *ssh;
+
+  g_return_val_if_fail (remote_argv && remote_argv[0], NULL);
+  g_return_val_if_fail (out_fd, NULL);
+
+  /* ssh's informational chatter ("Permanently added …") stays out of the messages we show. */
+  argv = ssh_argv_new (uri, "ERROR", &host, error);
+  if (!argv)
+    return NULL;
+  g_ptr_array_add (argv, g_strdup ("--"));
+  g_ptr_array_add (argv, g_strdup (host));
+  /* ssh hands the remote shell one command line: quote each word. */
+  for (const char *const *word = remote_argv; *word; word++)
+    {
+      g_autofree char *quoted = g_shell_quote (*word);
+      g_string_append_printf (remote, "%s%s", remote->len ? " " : "", quoted);
+    }
+  g_ptr_array_add (argv, g_strdup (remote->str));
+  g_ptr_array_add (argv, NULL);
+  ssh = ssh_launch (argv, out_fd, error);
+  if (ssh)
+    g_object_set_data_full (G_OBJECT (ssh), "vireo-what", g_strdup (remote_argv[0]), g_free);
+  return ssh;
+}
+
+GSubprocess *
+vireo_ssh_spawn_forward (const char *uri, const char *to_host, int to_port, int *out_fd, GError **error)
+{
+  g_autoptr (GPtrArray) argv = NULL;
+  g_autofree char *host = NULL;
+  g_autofree char *destination = NULL;
+  GSubprocess *ssh;
+
+  g_return_val_if_fail (to_host && *to_host, NULL);
+  g_return_val_if_fail (to_port > 0 && to_port <= 65535, NULL);
+  g_return_val_if_fail (out_fd, NULL);
+
+  /* Why the far side could not connect ("open failed: connect failed: …") is said at INFO. */
+  argv = ssh_argv_new (uri, "INFO", &host, error);
+  if (!argv)
+    return NULL;
+  /* An IPv6 address needs brackets to keep its colons apart from the port's. */
+  destination = strchr (to_host, ':') ? g_strdup_printf ("[%s]:%d", to_host, to_port)
+                                      : g_strdup_printf ("%s:%d", to_host, to_port);
+  g_ptr_array_add (argv, g_strdup ("-W"));
+  g_ptr_array_add (argv, g_strdup (destination));
+  g_ptr_array_add (argv, g_strdup ("--"));
+  g_ptr_array_add (argv, g_strdup (host));
+  g_ptr_array_add (argv, NULL);
+  ssh = ssh_launch (argv, out_fd, error);
+  if (ssh)
+    g_object_set_data_full (G_OBJECT (ssh), "vireo-what", g_steal_pointer (&destination), g_free);
   return ssh;
 }
 
@@ -410,21 +468,36 @@ vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, G
 static gboolean
 line_matters (const char *line)
 {
+  /* "stdio forwarding failed" follows the line that says why (-W). */
   return *line && !g_str_has_prefix (line, "Warning: Permanently added") && !g_str_has_prefix (line, "@@@")
-         && !g_str_has_prefix (line, "Killed by signal");
+         && !g_str_has_prefix (line, "Killed by signal") && !g_str_equal (line, "stdio forwarding failed");
 }
 
 char *
-vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char *remote_command)
+vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char *what)
 {
   g_auto (GStrv) lines = g_strsplit (stderr_text ? stderr_text : "", "\n", -1);
   const char *last = NULL;
+  const char *open_failed;
 
   for (char **line = lines; *line; line++)
     {
       g_strstrip (g_strdelimit (*line, "\r", ' '));
       if (line_matters (*line))
         last = *line;
+    }
+  /* A forward the remote sshd could not open: "channel 0: open failed: connect failed: Connection refused",
+   * "…: administratively prohibited: open failed". */
+  open_failed = last && g_str_has_prefix (last, "channel ") ? strstr (last, ": open failed: ") : NULL;
+  if (open_failed)
+    {
+      const char *reason = open_failed + strlen (": open failed: ");
+
+      if (g_str_has_prefix (reason, "connect failed: "))
+        reason += strlen ("connect failed: ");
+      if (g_str_has_prefix (reason, "administratively prohibited"))
+        return g_strdup_printf (_ ("The remote host’s sshd does not allow forwarding to %s"), what);
+      return g_strdup_printf (_ ("The remote host could not connect to %s: %s"), what, reason);
     }
   if (stderr_text && strstr (stderr_text, "REMOTE HOST IDENTIFICATION HAS CHANGED"))
     return g_strdup (_ ("Host key verification failed: the host’s key has changed since it was last seen "
@@ -447,7 +520,7 @@ vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char 
           return g_strdup_printf (_ ("The remote host has no “%s”: install it there"),
                                   start ? start + 2 : missing);
         }
-      return g_strdup_printf (_ ("The remote host has no “%s”: install it there"), remote_command);
+      return g_strdup_printf (_ ("The remote host has no “%s”: install it there"), what);
     }
   if (last)
     {
@@ -469,14 +542,14 @@ vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char 
 typedef struct
 {
   GOutputStream *said; /* GMemoryOutputStream: ssh's stderr */
-  char *remote_command;
+  char *what;          /* the remote command, or a forward's destination */
 } WaitData;
 
 static void
 wait_data_free (WaitData *data)
 {
   g_clear_object (&data->said);
-  g_free (data->remote_command);
+  g_free (data->what);
   g_free (data);
 }
 
@@ -502,7 +575,7 @@ on_ssh_exited (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_boolean (task, TRUE);
       return;
     }
-  reason = vireo_ssh_explain_failure (text, g_subprocess_get_status (ssh), data->remote_command);
+  reason = vireo_ssh_explain_failure (text, g_subprocess_get_status (ssh), data->what);
   g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", reason ? reason : _ ("ssh failed"));
 }
 
@@ -523,11 +596,10 @@ vireo_ssh_wait_async (GSubprocess *ssh, GCancellable *cancellable, GAsyncReadyCa
 {
   GTask *task = g_task_new (ssh, cancellable, callback, data);
   WaitData *wait = g_new0 (WaitData, 1);
-  const char *const *argv = NULL;
+  const char *what = g_object_get_data (G_OBJECT (ssh), "vireo-what");
 
   wait->said = g_memory_output_stream_new_resizable ();
-  argv = g_object_get_data (G_OBJECT (ssh), "vireo-remote-argv");
-  wait->remote_command = g_strdup (argv && argv[0] ? argv[0] : "ssh");
+  wait->what = g_strdup (what ? what : "ssh");
   g_task_set_task_data (task, wait, (GDestroyNotify) wait_data_free);
   g_output_stream_splice_async (wait->said, g_subprocess_get_stderr_pipe (ssh),
                                 G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, G_PRIORITY_DEFAULT, cancellable,

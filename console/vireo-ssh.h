@@ -1,6 +1,7 @@
 /* vireo-ssh.h — reaching another Vireo host over ssh: its address (ssh://[user@]host[:port][/session]), the
- * ssh process that carries a remote command's stdin/stdout over a socketpair, why that process ended in
- * words a user can act on, and ssh's questions (host keys, passphrases) routed to the app's own prompt. */
+ * ssh process that carries a remote command's stdin/stdout (or a TCP connection made there) over a
+ * socketpair, why that process ended in words a user can act on, and ssh's questions (host keys,
+ * passphrases) routed to the app's own prompt. */
 #pragma once
 
 #include <gio/gio.h>
@@ -25,17 +26,24 @@ char *vireo_ssh_describe_uri (const char *uri);
  * stdin/stdout (caller owns it).  The GSubprocess is the ssh process; its stderr is a pipe that
  * vireo_ssh_wait_async() reads.  $VIREO_SSH_COMMAND (a command line, as GIT_SSH_COMMAND) replaces "ssh". */
 GSubprocess *vireo_ssh_spawn (const char *uri, const char *const *remote_argv, int *out_fd, GError **error);
+/* Runs `ssh … -W TO_HOST:TO_PORT TARGET`: *out_fd gets our end of a socketpair joined to a TCP connection
+ * the remote host opens to @to_host (as it resolves it: 127.0.0.1 is the remote host itself) port
+ * @to_port, one per call.  Otherwise as vireo_ssh_spawn(); the ssh:// path is ignored. */
+GSubprocess *vireo_ssh_spawn_forward (const char *uri, const char *to_host, int to_port, int *out_fd,
+                                      GError **error);
 
-/* Waits for @ssh (from vireo_ssh_spawn) to end, reading what it said on stderr meanwhile.  Fails when it
- * ended with a failure, with ssh's reason made readable ("Host key verification failed", "Permission denied
- * (publickey)", "the remote host has no systemd-stdio-bridge"). */
+/* Waits for @ssh (from vireo_ssh_spawn or vireo_ssh_spawn_forward) to end, reading what it said on stderr
+ * meanwhile.  Fails when it ended with a failure, with ssh's reason made readable ("Host key verification
+ * failed", "Permission denied (publickey)", "the remote host has no systemd-stdio-bridge", "the remote host
+ * could not connect to 127.0.0.1:5900: Connection refused"). */
 void vireo_ssh_wait_async (GSubprocess *ssh, GCancellable *cancellable, GAsyncReadyCallback callback,
                            gpointer data);
 gboolean vireo_ssh_wait_finish (GSubprocess *ssh, GAsyncResult *result, GError **error);
 
 /* The sentence for what ssh wrote on stderr before it ended with @wait_status (as from waitpid); NULL when
- * it ended well and said nothing that matters.  Exposed for the tests. */
-char *vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char *remote_command);
+ * it ended well and said nothing that matters.  @what is the remote command, or a forward's destination
+ * (HOST:PORT).  Exposed for the tests. */
+char *vireo_ssh_explain_failure (const char *stderr_text, int wait_status, const char *what);
 
 /* ---- ssh's questions ---- */
 

@@ -1,5 +1,5 @@
 /* test-libvirt-host.c — VireoLibvirtHost against a libvirtd of the test's own (libvirtd-fixture.c): the
- * host's title and status, its domain list following libvirt's events, and each action taking a QEMU
+ * host's title, status and ssh address, its domain list following libvirt's events, and each action taking a QEMU
  * domain to the state libvirt (asked through virsh) then reports. */
 #include <glib/gi18n.h>
 #include <signal.h>
@@ -88,6 +88,34 @@ test_title_and_bad_uri (void)
   g_assert_false (vireo_libvirt_host_get_available (other));
   g_assert_nonnull (
       strstr (vireo_libvirt_host_get_status (other), "is not the address of a QEMU libvirt host"));
+}
+
+/* A qemu+ssh host's display goes through ssh with libvirt's own login; other transports have no ssh. */
+static void
+test_ssh_address (void)
+{
+  /* Names that cannot resolve (.invalid) or ports where nothing listens: the connections fail at once. */
+  const struct
+  {
+    const char *uri;
+    const char *ssh_uri;
+  } cases[] = {
+    { "qemu+ssh://admin@vireo-test.invalid:2222/system?keyfile=/k&no_tty=1",
+      "ssh://admin@vireo-test.invalid:2222" },
+    { "qemu+ssh://vireo-test.invalid/session", "ssh://vireo-test.invalid" },
+    { "qemu+ssh://root@[::1]:1/system", "ssh://root@[::1]:1" },
+    { "qemu+tcp://vireo-test.invalid/system", NULL },
+    { "qemu+tls://vireo-test.invalid/system", NULL },
+    { "qemu+unix:///session?socket=/nonexistent/s", NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (VireoLibvirtHost) host = vireo_libvirt_host_new (cases[i].uri);
+
+      g_test_message ("%s", cases[i].uri);
+      g_assert_cmpstr (vireo_libvirt_host_get_ssh_uri (host), ==, cases[i].ssh_uri);
+    }
 }
 
 static void
@@ -285,6 +313,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/libvirt-host/title-and-bad-uri", test_title_and_bad_uri);
+  g_test_add_func ("/libvirt-host/ssh-address", test_ssh_address);
   g_test_add_func ("/libvirt-host/domains-follow-events", test_domains_follow_events);
   g_test_add_func ("/libvirt-host/actions", test_actions);
   g_test_add_func ("/libvirt-host/storage-pool", test_storage_pool);

@@ -1,6 +1,7 @@
 /* test-remote-service.c — a Vireo host reached over ssh with the app's own code (console/vireo-ssh.c,
- * console/vireo-host.c): addresses, ssh's failures in words, and a private vireod behind the test sshd
- * (tests/ssh-fixture.c) listed, started, stopped, cut off and reached again. */
+ * console/vireo-host.c): addresses, ssh's failures in words, a TCP connection made from the far side of
+ * ssh, and a private vireod behind the test sshd (tests/ssh-fixture.c) listed, started, stopped, cut off and
+ * reached again. */
 #include "service-fixture.h"
 #include "ssh-fixture.h"
 #include "test-util.h"
@@ -137,10 +138,27 @@ expect_failure (const char *uri, const char *const *argv, const char *ssh_comman
     g_error ("ssh's failure “%s” does not say “%s”", error->message, says);
 }
 
+/* The test sshd in a new folder (*dir), or FALSE with the test skipped when it cannot run here. */
+static gboolean
+start_ssh (VireoSshFixture *fixture, char **dir)
+{
+  const char *unavailable = vireo_ssh_fixture_unavailable ();
+  g_autoptr (GError) error = NULL;
+
+  if (unavailable)
+    {
+      g_test_skip (unavailable);
+      return FALSE;
+    }
+  *dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
+  g_assert_no_error (error);
+  vireo_ssh_fixture_start (fixture, *dir, NULL);
+  return TRUE;
+}
+
 static void
 test_ssh_failures (void)
 {
-  const char *unavailable = vireo_ssh_fixture_unavailable ();
   const char *echo[] = { "echo", "it's", "a \"quoted\" $word", NULL };
   const char *missing[] = { "vireo-no-such-command", "--system", NULL };
   const char *through_shell[] = { "sh", "-c", "exec vireo-no-such-bridge --bus-path=x", NULL };
@@ -149,14 +167,8 @@ test_ssh_failures (void)
   g_autofree char *dir = NULL, *uri = NULL, *out = NULL, *good_command = NULL, *other_key = NULL;
   g_autofree char *no_known_hosts = NULL, *wrong_key = NULL;
 
-  if (unavailable)
-    {
-      g_test_skip (unavailable);
-      return;
-    }
-  dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
-  g_assert_no_error (error);
-  vireo_ssh_fixture_start (&ssh, dir, NULL);
+  if (!start_ssh (&ssh, &dir))
+    return;
   uri = vireo_ssh_fixture_uri (&ssh, "");
   good_command = g_strdup (g_getenv ("VIREO_SSH_COMMAND"));
 
@@ -186,6 +198,132 @@ test_ssh_failures (void)
   expect_failure (uri, echo, wrong_key, "Permission denied (publickey)");
 
   vireo_ssh_fixture_stop (&ssh);
+  vireo_test_remove_tree (dir);
+}
+
+/* ---- TCP from the far side of ssh (ssh -W) ---- */
+
+/* One connection's bytes back to it, in a thread of its own: the test reads with blocking calls. */
+static gpointer
+echo_one (gpointer data)
+{
+  g_autoptr (GSocketConnection) connection = g_socket_listener_accept (data, NULL, NULL, NULL);
+
+  if (connection)
+    {
+      g_output_stream_splice (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                              g_io_stream_get_input_stream (G_IO_STREAM (connection)),
+                              G_OUTPUT_STREAM_SPLICE_NONE, NULL, NULL);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+    }
+  return NULL;
+}
+
+/* What the far side's sshd says of a forward it could not open, in a sentence naming the destination. */
+static void
+test_forward_failures_explained (void)
+{
+  const int failed = 255 << 8; /* as waitpid reports exit status 255 */
+  g_autofree char *refused = vireo_ssh_explain_failure (
+      "channel 0: open failed: connect failed: Connection refused\nstdio forwarding failed\n", failed,
+      "127.0.0.1:5900");
+  g_autofree char *prohibited = vireo_ssh_explain_failure (
+      "channel 0: open failed: administratively prohibited: open failed\r\nstdio forwarding failed\r\n",
+      failed, "[::1]:5901");
+  g_autofree char *unresolved = vireo_ssh_explain_failure (
+      "channel 0: open failed: connect failed: name or service not known\nstdio forwarding failed\n", failed,
+      "spice.invalid:5900");
+
+  g_assert_cmpstr (refused, ==, "The remote host could not connect to 127.0.0.1:5900: Connection refused");
+  g_assert_cmpstr (prohibited, ==, "The remote host’s sshd does not allow forwarding to [::1]:5901");
+  g_assert_cmpstr (unresolved, ==,
+                   "The remote host could not connect to spice.invalid:5900: name or service not known");
+}
+
+static int
+closed_port (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GError) error = NULL;
+  guint16 port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+
+  g_assert_no_error (error);
+  g_socket_listener_close (listener);
+  return port;
+}
+
+/* What the forwarding ssh ended with. */
+static gboolean
+wait_ssh (GSubprocess *ssh, GError **error)
+{
+  Waited waited = { NULL };
+  gboolean ok;
+
+  vireo_ssh_wait_async (ssh, NULL, on_waited, &waited);
+  g_assert_true (vireo_test_wait_until (have_result, &waited, 60));
+  ok = vireo_ssh_wait_finish (ssh, waited.result, error);
+  g_object_unref (waited.result);
+  return ok;
+}
+
+static void
+test_ssh_forward (void)
+{
+  static const char message[] = "SPICE bytes, there and back through ssh";
+  g_autoptr (GSocketListener) echo = g_socket_listener_new ();
+  g_autoptr (GThread) echo_thread = NULL;
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GSubprocess) ssh = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL, *uri = NULL, *refused = NULL;
+  VireoSshFixture fixture;
+  char buffer[sizeof message];
+  gsize done = 0;
+  ssize_t n;
+  int port, fd = -1;
+
+  if (!start_ssh (&fixture, &dir))
+    return;
+  uri = vireo_ssh_fixture_uri (&fixture, "");
+
+  g_socket_listener_add_address (echo, any_port, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL, &bound,
+                                 &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  echo_thread = g_thread_new ("echo", echo_one, echo);
+
+  /* The bytes go through ssh to what listens on the far side's 127.0.0.1, and come back. */
+  ssh = vireo_ssh_spawn_forward (uri, "127.0.0.1", port, &fd, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ssh);
+  g_assert_cmpint (write (fd, message, sizeof message), ==, sizeof message);
+  while (done < sizeof message && (n = read (fd, buffer + done, sizeof message - done)) > 0)
+    done += n;
+  g_assert_cmpuint (done, ==, sizeof message);
+  g_assert_cmpmem (buffer, sizeof buffer, message, sizeof message);
+  /* Our end closed: the connection ends, and ssh with it, well. */
+  close (fd);
+  g_assert_true (wait_ssh (ssh, &error));
+  g_assert_no_error (error);
+  g_clear_object (&ssh);
+  g_thread_join (g_steal_pointer (&echo_thread));
+
+  /* Nothing listens there: the connection ends at once, and the reason says so. */
+  port = closed_port ();
+  ssh = vireo_ssh_spawn_forward (uri, "127.0.0.1", port, &fd, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (read (fd, buffer, sizeof buffer), ==, 0);
+  close (fd);
+  g_assert_false (wait_ssh (ssh, &error));
+  g_assert_nonnull (error);
+  g_test_message ("closed port: %s", error->message);
+  refused = g_strdup_printf ("The remote host could not connect to 127.0.0.1:%d: Connection refused", port);
+  g_assert_cmpstr (error->message, ==, refused);
+
+  g_socket_listener_close (echo);
+  vireo_ssh_fixture_stop (&fixture);
   vireo_test_remove_tree (dir);
 }
 
@@ -322,6 +460,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/remote/uri", test_uri);
   g_test_add_func ("/remote/ssh-failures", test_ssh_failures);
+  g_test_add_func ("/remote/ssh-forward", test_ssh_forward);
+  g_test_add_func ("/remote/forward-failures-explained", test_forward_failures_explained);
   g_test_add_data_func (remote_host_test.path, &remote_host_test, run_remote_host_test);
   return g_test_run ();
 }

@@ -1,12 +1,14 @@
 /* test-libvirt-page.c — a libvirt host's page (VireoLibvirtPage) against a libvirtd of the test's own
  * (libvirtd-fixture.c): the domains with their state and only the buttons that apply, the buttons driving
  * libvirt, a failure told in a toast naming the domain, the domain's SPICE display in its window with the
- * guest's own pixels and keys reaching the guest (through virDomainOpenGraphicsFD, and as for a remote
- * host through the SPICE port), what the window says for a domain without SPICE, and an unreachable host. */
+ * guest's own pixels and keys reaching the guest (through virDomainOpenGraphicsFD, as for a remote host
+ * through the SPICE port, and for a qemu+ssh:// host through the test sshd), what the window says for a domain without SPICE, and an unreachable host. */
 #include <adwaita.h>
+#include <glib/gstdio.h>
 #include <unistd.h>
 
 #include "libvirtd-fixture.h"
+#include "ssh-fixture.h"
 #include "ui-fixture.h"
 #include "vireo-libvirt-display.h"
 #include "vireo-libvirt-page.h"
@@ -251,8 +253,72 @@ test_page (void)
   vireo_test_libvirtd_stop (&d);
 }
 
-/* A host across the network (as qemu+ssh:// is): no fd passes, so the display is reached at the host's
- * address and the domain's SPICE port. */
+/* A remote host's page in a window of its own and the domain's display window, shown. */
+typedef struct
+{
+  GtkWidget *window;
+  GtkWidget *page;
+  GtkWidget *row;
+  VireoLibvirtDomain *domain;
+  GtkWindow *display_window;
+} RemoteView;
+
+static void
+open_display_window (RemoteView *v, const char *uuid)
+{
+  click (v->row, "connect");
+  v->display_window = vireo_libvirt_page_get_display_window (VIREO_LIBVIRT_PAGE (v->page), uuid);
+  g_assert_nonnull (v->display_window);
+}
+
+/* Lists domain @name of @host, starts it and shows the guest's own pixels in its display window. */
+static void
+remote_view_open (RemoteView *v, VireoLibvirtHost *host, const char *uuid, const char *name,
+                  const char *screenshot)
+{
+  g_autoptr (GdkTexture) shot = NULL;
+  GtkWidget *toasts;
+  VireoDisplay *display;
+
+  v->window = adw_window_new ();
+  gtk_window_set_default_size (GTK_WINDOW (v->window), 900, 600);
+  v->page = vireo_libvirt_page_new (host);
+  toasts = adw_toast_overlay_new ();
+  adw_toast_overlay_set_child (ADW_TOAST_OVERLAY (toasts), v->page);
+  adw_window_set_content (ADW_WINDOW (v->window), toasts);
+  gtk_window_present (GTK_WINDOW (v->window));
+
+  VIREO_TEST_WAIT_FOR ((v->row = find_row (v->page, name)), "the domain's row", WAIT_SECONDS);
+  v->domain = vireo_libvirt_host_find_domain (host, uuid);
+  wait_for_state (v->domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  click (v->row, "start");
+  wait_for_state (v->domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
+  open_display_window (v, uuid);
+  display = vireo_libvirt_display_get_display (VIREO_LIBVIRT_DISPLAY (v->display_window));
+  g_assert_true (vireo_ui_wait (screen_has_pattern, display, WAIT_SECONDS));
+  VIREO_TEST_WAIT_FOR (vireo_display_get_state (display) == VIREO_DISPLAY_CONNECTED, "the display to connect",
+                       WAIT_SECONDS);
+  vireo_ui_spin (500);
+  shot = vireo_ui_render (GTK_WIDGET (v->display_window), screenshot);
+  g_assert_true (has_guest_yellow (shot));
+}
+
+/* Forces the domain off from the row's menu; the display window says it is not running. */
+static void
+remote_view_close (RemoteView *v, const char *uuid, const char *name)
+{
+  g_autofree char *not_running = g_strdup_printf ("“%s” is not running", name);
+
+  click (v->row, "more"); /* the menu opens; Force Off is its item */
+  g_assert_true (gtk_widget_activate_action (v->page, "libvirt.force-off", "s", uuid));
+  wait_for_state (v->domain, VIREO_LIBVIRT_DOMAIN_OFF);
+  wait_for_message (v->display_window, not_running);
+  gtk_window_destroy (v->display_window);
+  gtk_window_destroy (GTK_WINDOW (v->window));
+}
+
+/* A host across the network: no fd passes, so the display is reached at the host's address and the
+ * domain's SPICE port (qemu+ext, qemu+tcp, qemu+tls). */
 static void
 test_remote_display (void)
 {
@@ -260,11 +326,7 @@ test_remote_display (void)
   g_autoptr (VireoLibvirtHost) host = NULL;
   g_autofree char *uri = NULL;
   g_autofree char *uuid = NULL;
-  g_autoptr (GdkTexture) shot = NULL;
-  GtkWidget *window, *toasts, *page, *row;
-  GtkWindow *display_window;
-  VireoLibvirtDomain *domain;
-  VireoDisplay *display;
+  RemoteView v;
 
   if (!vireo_test_libvirtd_start (&d))
     return;
@@ -272,40 +334,140 @@ test_remote_display (void)
   uri = vireo_test_libvirtd_remote_uri (&d);
   host = vireo_libvirt_host_new (uri);
   g_assert_false (vireo_libvirt_host_get_local (host));
+  g_assert_null (vireo_libvirt_host_get_ssh_uri (host));
   g_assert_cmpstr (vireo_libvirt_host_get_title (host), ==, "QEMU/KVM (session) on 127.0.0.1");
 
-  window = adw_window_new ();
-  gtk_window_set_default_size (GTK_WINDOW (window), 900, 600);
-  page = vireo_libvirt_page_new (host);
-  toasts = adw_toast_overlay_new ();
-  adw_toast_overlay_set_child (ADW_TOAST_OVERLAY (toasts), page);
-  adw_window_set_content (ADW_WINDOW (window), toasts);
-  gtk_window_present (GTK_WINDOW (window));
-
-  VIREO_TEST_WAIT_FOR ((row = find_row (page, "net")), "the domain's row", WAIT_SECONDS);
-  domain = vireo_libvirt_host_find_domain (host, uuid);
-  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
-  click (row, "start");
-  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_RUNNING);
-  click (row, "connect");
-  display_window = vireo_libvirt_page_get_display_window (VIREO_LIBVIRT_PAGE (page), uuid);
-  g_assert_nonnull (display_window);
-  display = vireo_libvirt_display_get_display (VIREO_LIBVIRT_DISPLAY (display_window));
-  g_assert_true (vireo_ui_wait (screen_has_pattern, display, WAIT_SECONDS));
-  VIREO_TEST_WAIT_FOR (vireo_display_get_state (display) == VIREO_DISPLAY_CONNECTED, "the display to connect",
-                       WAIT_SECONDS);
-  vireo_ui_spin (500);
-  shot = vireo_ui_render (GTK_WIDGET (display_window), "libvirt-display-remote");
-  g_assert_true (has_guest_yellow (shot));
-
-  click (row, "more"); /* the menu opens; Force Off is its item */
-  g_assert_true (gtk_widget_activate_action (page, "libvirt.force-off", "s", uuid));
-  wait_for_state (domain, VIREO_LIBVIRT_DOMAIN_OFF);
-  wait_for_message (display_window, "“net” is not running");
-  gtk_window_destroy (display_window);
-  gtk_window_destroy (GTK_WINDOW (window));
+  remote_view_open (&v, host, uuid, "net", "libvirt-display-remote");
+  remote_view_close (&v, uuid, "net");
   g_clear_object (&host);
   vireo_test_libvirtd_stop (&d);
+}
+
+static char *
+write_script (const char *dir, const char *name, const char *text)
+{
+  char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  g_assert_cmpint (g_chmod (path, 0755), ==, 0);
+  return path;
+}
+
+/* A qemu+ssh:// host, libvirt and the display both through the test sshd: SPICE listens on the "remote"
+ * host's 127.0.0.1, which only an ssh forward reaches, as on a host virt-manager set up. */
+static void
+test_ssh_display (void)
+{
+  static const char netcat_script[] = "#!/bin/sh\n"
+                                      "# [-q0] -U SOCKET; alone, -q is libvirt asking which netcat this is\n"
+                                      "while [ $# -gt 0 ]; do\n"
+                                      "  case \"$1\" in -U) exec socat - \"UNIX-CONNECT:$2\" ;; esac\n"
+                                      "  shift\n"
+                                      "done\n";
+  const char *unavailable = vireo_ssh_fixture_unavailable ();
+  VireoTestLibvirtd d;
+  VireoSshFixture ssh;
+  g_autoptr (VireoLibvirtHost) host = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL, *ssh_script = NULL, *command = NULL, *netcat = NULL;
+  g_autofree char *uri = NULL, *ssh_uri = NULL, *uuid = NULL, *route = NULL, *quoted_config = NULL;
+  g_autofree char *spice = NULL;
+  g_autoptr (GArray) forwards = NULL;
+  VireoTestProcessQuery forward = { "ssh", NULL };
+  RemoteView v;
+
+  if (unavailable)
+    {
+      g_test_skip (unavailable);
+      return;
+    }
+  if (!vireo_test_libvirtd_start (&d))
+    return;
+  uuid = vireo_test_libvirtd_define (&d, "far", "display", VIREO_TEST_SPICE_TCP);
+  dir = g_dir_make_tmp ("vireo-ssh-XXXXXX", &error);
+  g_assert_no_error (error);
+  vireo_ssh_fixture_start (&ssh, dir, NULL);
+
+  /* libvirt's ssh transport runs `COMMAND [-p PORT] [-l USER] … HOST sh -c '… NETCAT -U SOCKET'`: the
+   * fixture's ssh config as COMMAND (its key and known_hosts), and socat as the remote host's netcat. */
+  quoted_config = g_shell_quote (ssh.config);
+  ssh_script = g_strdup_printf ("#!/bin/sh\nexec ssh -F %s \"$@\"\n", quoted_config);
+  command = write_script (dir, "libvirt-ssh", ssh_script);
+  netcat = write_script (dir, "libvirt-netcat", netcat_script);
+  uri = g_strdup_printf ("qemu+ssh://root@127.0.0.1:%d/session?socket=%s/run/libvirt/libvirt-sock"
+                         "&command=%s&proxy=netcat&netcat=%s&no_tty=1",
+                         ssh.port, d.dir, command, netcat);
+  host = vireo_libvirt_host_new (uri);
+  g_assert_false (vireo_libvirt_host_get_local (host));
+  ssh_uri = g_strdup_printf ("ssh://root@127.0.0.1:%d", ssh.port);
+  g_assert_cmpstr (vireo_libvirt_host_get_ssh_uri (host), ==, ssh_uri);
+
+  remote_view_open (&v, host, uuid, "far", "libvirt-display-ssh");
+  /* The channels are ssh forwards to where SPICE listens on the "remote" host. */
+  spice = vireo_test_virsh (&d, "domdisplay", "far", NULL); /* spice://127.0.0.1:PORT */
+  g_assert_nonnull (spice);
+  forward.needle = strrchr (spice, '/') + 1;
+  forwards = vireo_test_find_processes ("ssh", forward.needle);
+  g_assert_cmpuint (forwards->len, >, 0);
+
+  /* sshd no longer takes new logins (libvirt's stays): the window says how the display travels and why
+   * ssh could not carry it. */
+  gtk_window_destroy (v.display_window);
+  vireo_ssh_fixture_stop_server (&ssh);
+  open_display_window (&v, uuid);
+  wait_for_message (v.display_window, "Could not show the display of “far”");
+  route = g_strdup_printf ("Through ssh to 127.0.0.1:%s on 127.0.0.1: ", strrchr (spice, ':') + 1);
+  /* ssh's reason may come a moment after the display saw its channel close. */
+  g_assert_true (vireo_ui_wait_for_label (GTK_WIDGET (v.display_window), route, WAIT_SECONDS));
+  g_assert_nonnull (vireo_ui_find_label (GTK_WIDGET (v.display_window), "Connection refused"));
+  {
+    g_autoptr (GdkTexture) shot = vireo_ui_render (GTK_WIDGET (v.display_window),
+                                                   "libvirt-display-ssh-failed");
+  }
+  vireo_ssh_fixture_start_server (&ssh);
+
+  remote_view_close (&v, uuid, "far");
+  /* Each channel's ssh ended with it. */
+  g_assert_true (vireo_test_wait_until (vireo_test_processes_gone, &forward, WAIT_SECONDS));
+  g_clear_object (&host);
+  vireo_test_libvirtd_stop (&d);
+  vireo_ssh_fixture_stop (&ssh);
+  vireo_test_remove_tree (dir);
+}
+
+/* The address a qemu+ssh host's display is forwarded to, from the domain's <graphics>. */
+static void
+test_listen_address (void)
+{
+  const struct
+  {
+    const char *xml;
+    const char *address;
+  } cases[] = {
+    { "<graphics type='spice' port='5900' autoport='yes' listen='127.0.0.1'>"
+      "<listen type='address' address='127.0.0.1'/></graphics>",
+      "127.0.0.1" },
+    { "<graphics type='spice' port='5901' listen='192.0.2.7'><listen type='address' address='192.0.2.7'/>"
+      "</graphics>",
+      "192.0.2.7" },
+    { "<graphics type='spice' port='5902'><listen type='address' address='::1'/></graphics>", "::1" },
+    { "<graphics type='spice' port='5903' listen='0.0.0.0'><listen type='address' address='0.0.0.0'/>"
+      "</graphics>",
+      "127.0.0.1" },
+    { "<graphics type='spice' port='5904' listen='::'/>", "127.0.0.1" },
+    { "<graphics type='spice' port='5905' autoport='yes'/>", "127.0.0.1" },
+    { "<graphics type='spice' port='5906'><listen type='network' network='default' address='10.0.0.1'/>"
+      "</graphics>",
+      "10.0.0.1" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *address = vireo_libvirt_display_listen_address (cases[i].xml);
+
+      g_test_message ("%s", cases[i].xml);
+      g_assert_cmpstr (address, ==, cases[i].address);
+    }
 }
 
 int
@@ -323,5 +485,7 @@ main (int argc, char **argv)
   vireo_register_resource ();
   g_test_add_func ("/libvirt-page/domains-and-display", test_page);
   g_test_add_func ("/libvirt-page/remote-display", test_remote_display);
+  g_test_add_func ("/libvirt-page/ssh-display", test_ssh_display);
+  g_test_add_func ("/libvirt-page/listen-address", test_listen_address);
   return g_test_run ();
 }
