@@ -105,9 +105,12 @@ static void
 show_status (VireoConnection *self, const char *icon, const char *title, const char *description,
              gboolean busy, gboolean offer_start, gboolean offer_serial)
 {
+  /* The description is markup; the texts here are not (an error may hold "<" or "&"). */
+  g_autofree char *markup = description ? g_markup_escape_text (description, -1) : NULL;
+
   adw_status_page_set_icon_name (self->display_status, icon);
   adw_status_page_set_title (self->display_status, title);
-  adw_status_page_set_description (self->display_status, description);
+  adw_status_page_set_description (self->display_status, markup);
   gtk_widget_set_visible (GTK_WIDGET (self->display_spinner), busy);
   vireo_spinner_set_spinning (self->display_spinner, busy);
   gtk_widget_set_visible (self->status_start, offer_start);

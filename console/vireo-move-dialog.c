@@ -86,7 +86,9 @@ show_result (VireoMoveDialog *self, const char *icon, const char *title, const c
 {
   adw_status_page_set_icon_name (self->result, icon);
   adw_status_page_set_title (self->result, title);
-  adw_status_page_set_description (self->result, description);
+  g_autofree char *markup = g_markup_escape_text (description, -1);
+
+  adw_status_page_set_description (self->result, markup);
   show_page (self, "result");
 }
 
@@ -132,11 +134,12 @@ on_checked (GObject *source, GAsyncResult *result, gpointer data)
       adw_preferences_group_add (self->notes_group, row);
       g_ptr_array_add (self->note_rows, row);
     }
+  /* A group's description is markup: the names in it are escaped. */
   description = gtk_switch_get_active (self->delete_source)
-                    ? g_strdup_printf (_ ("“%s” and its disks are copied to %s and checked there; then it is "
-                                          "deleted here, with the disk images in its folder."),
-                                       vireo_dbus_machine_get_name (self->machine),
-                                       host_title (chosen_host (self)))
+                    ? g_markup_printf_escaped (
+                        _ ("“%s” and its disks are copied to %s and checked there; then it is "
+                           "deleted here, with the disk images in its folder."),
+                        vireo_dbus_machine_get_name (self->machine), host_title (chosen_host (self)))
                     : g_strdup_printf (
                         _ ("“%s” and its disks are copied to %s and checked there; it stays here "
                            "as well."),

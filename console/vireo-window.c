@@ -110,6 +110,7 @@ show_unavailable (VireoWindow *self)
   gboolean remote = vireo_host_get_kind (self->host) == VIREO_HOST_REMOTE;
   VireoHostState state = vireo_host_get_state (self->host);
   const char *title = _ ("Service Not Running");
+  g_autofree char *status = NULL;
   const char *subtitle = _ ("Not running");
   const char *icon = "computer-fail-symbolic";
 
@@ -127,7 +128,9 @@ show_unavailable (VireoWindow *self)
     }
   adw_status_page_set_title (self->unavailable_page, title);
   adw_status_page_set_icon_name (self->unavailable_page, icon);
-  adw_status_page_set_description (self->unavailable_page, vireo_host_get_status (self->host));
+  /* Markup there; the status is ssh's or the service's words. */
+  status = g_markup_escape_text (vireo_host_get_status (self->host), -1);
+  adw_status_page_set_description (self->unavailable_page, status);
   gtk_widget_set_visible (self->reconnect_button, remote && state == VIREO_HOST_LOST);
   gtk_stack_set_visible_child_name (self->content_stack, "unavailable");
   adw_window_title_set_subtitle (self->content_title, subtitle);
