@@ -32,7 +32,7 @@ typedef struct
    * io_context set to it, kept as long as the device.  Use hv_platform_get_io_context(). */
   GMainContext *(*get_io_context) (void *opaque, const char *thread, int role, GError **error);
   /* KVM_IOEVENTFD: a guest write to [addr, addr + len) signals @fd instead of exiting (assign FALSE
-   * removes it). */
+   * removes it); @len 0 on MMIO matches a write of any width at @addr. */
   gboolean (*set_ioeventfd) (void *opaque, uint64_t addr, unsigned len, gboolean is_mmio, int fd,
                              gboolean assign, GError **error);
   /* MSI routes (a GSI per message) and KVM_IRQFD: writing @fd injects the GSI's interrupt. */

@@ -28,6 +28,7 @@ typedef struct
   GSource *source;
   gboolean ioeventfd;
   uint64_t ioeventfd_addr;
+  unsigned ioeventfd_len; /* 0: any width (KVM's fast MMIO path), else 2 */
 } HvVirtioQueue;
 
 struct _HvVirtio

@@ -677,20 +677,28 @@ map_bar_locked (HvVirtio *vdev, unsigned bar, uint64_t address)
   if (bar != BAR_REGS || platform->set_ioeventfd == NULL)
     return;
 
-  /* Linux notifies with 16-bit writes: those never leave the kernel.  Other widths still exit and reach
-   * regs_io. */
+  /* A doorbell of any width at the queue's address signals its eventfd inside the kernel.  Length 0 is
+   * KVM's fast MMIO path (as QEMU registers its notifications): the write is caught from the faulting
+   * address alone, without decoding the guest's instruction, which costs microseconds per request.
+   * Kernels without it (KVM_CAP_IOEVENTFD_ANY_LENGTH, Linux 4.5) take the 16-bit writes Linux makes;
+   * other widths then still exit and reach regs_io. */
   for (unsigned i = 0; i < vdev->info->n_queues; i++)
     {
       HvVirtioQueue *queue = &vdev->queues[i];
       g_autoptr (GError) local = NULL;
       uint64_t at = notify_address (address, i);
 
-      if (platform->set_ioeventfd (platform->opaque, at, 2, TRUE, queue->notify_fd, TRUE, &local))
+      for (unsigned len = 0; len <= 2 && !queue->ioeventfd; len += 2)
         {
-          queue->ioeventfd = TRUE;
-          queue->ioeventfd_addr = at;
+          g_clear_error (&local);
+          if (platform->set_ioeventfd (platform->opaque, at, len, TRUE, queue->notify_fd, TRUE, &local))
+            {
+              queue->ioeventfd = TRUE;
+              queue->ioeventfd_addr = at;
+              queue->ioeventfd_len = len;
+            }
         }
-      else
+      if (!queue->ioeventfd)
         g_debug ("%s: queue %u notifies by MMIO exit: %s", vdev->info->name, i, local->message);
     }
 }
@@ -713,8 +721,8 @@ unmap_bar_locked (HvVirtio *vdev, unsigned bar)
 
       if (!queue->ioeventfd)
         continue;
-      if (!platform->set_ioeventfd (platform->opaque, queue->ioeventfd_addr, 2, TRUE, queue->notify_fd, FALSE,
-                                    &error))
+      if (!platform->set_ioeventfd (platform->opaque, queue->ioeventfd_addr, queue->ioeventfd_len, TRUE,
+                                    queue->notify_fd, FALSE, &error))
         warn_once_locked (vdev, "cannot remove an ioeventfd", error);
       queue->ioeventfd = FALSE;
     }
