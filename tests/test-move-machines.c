@@ -215,6 +215,27 @@ test_to_vireo (MoveFixture *f)
   }
   for (char **p = paths; *p; p++)
     g_assert_false (g_file_test (*p, G_FILE_TEST_EXISTS));
+
+  /* … and back again, the other way over ssh: the remote host is now the source. */
+  {
+    Listed listed = { dest, made };
+    g_autoptr (VireoMove) back = NULL;
+    g_autofree char *home = NULL;
+    g_auto (GStrv) returned = NULL;
+
+    g_assert_true (vireo_test_wait_until (host_lists, &listed, WAIT_SECONDS));
+    back = vireo_move_new (dest, vireo_host_find_machine (dest, made), G_OBJECT (source));
+    home = run_move (back, TRUE, NULL, &error);
+    g_assert_no_error (error);
+    returned = move_fixture_source_disk_paths (f, home);
+    g_assert_cmpuint (g_strv_length (returned), ==, 2);
+    for (guint i = 0; i < 2; i++)
+      {
+        g_autofree char *hash = move_fixture_sha256 (returned[i], NULL);
+        g_assert_cmpstr (hash, ==, hashes[i]);
+      }
+    g_assert_cmpuint (dest_machine_count (f), ==, 0);
+  }
 }
 
 /* ---- with its checkpoints ---- */
