@@ -84,8 +84,34 @@ vireo_test_libvirtd_restart (VireoTestLibvirtd *d)
     }
 }
 
+/* Lets the daemon's user pass through @dir and the folders above it that it could not pass (the temporary
+ * folders of a test, made for root alone). */
+static void
+open_for_passing (const char *dir)
+{
+  g_autofree char *path = g_strdup (dir);
+
+  while (g_str_has_prefix (path, "/tmp/") && strlen (path) > strlen ("/tmp/"))
+    {
+      struct stat st;
+      char *parent;
+
+      if (stat (path, &st) == 0 && (st.st_mode & S_IXOTH) == 0)
+        g_assert_no_errno (chmod (path, (st.st_mode & 07777) | S_IXOTH));
+      parent = g_path_get_dirname (path);
+      g_free (path);
+      path = parent;
+    }
+}
+
 gboolean
 vireo_test_libvirtd_start (VireoTestLibvirtd *d)
+{
+  return vireo_test_libvirtd_start_in (d, NULL);
+}
+
+gboolean
+vireo_test_libvirtd_start_in (VireoTestLibvirtd *d, const char *parent)
 {
   static const char *const programs[] = { "setpriv", "virsh", "qemu-system-x86_64", "socat", NULL };
   const char *libvirtd = g_file_test ("/usr/sbin/libvirtd", G_FILE_TEST_IS_EXECUTABLE) ? "/usr/sbin/libvirtd"
@@ -121,7 +147,12 @@ vireo_test_libvirtd_start (VireoTestLibvirtd *d)
     const char *tmp = g_get_tmp_dir ();
     g_autofree char *template = NULL;
 
-    if (stat (tmp, &st) == 0 && (st.st_mode & S_IXOTH) == 0 && g_str_has_prefix (tmp, "/tmp/vu-"))
+    if (parent != NULL)
+      {
+        open_for_passing (parent);
+        tmp = parent;
+      }
+    else if (stat (tmp, &st) == 0 && (st.st_mode & S_IXOTH) == 0 && g_str_has_prefix (tmp, "/tmp/vu-"))
       chmod (tmp, (st.st_mode & 07777) | S_IXOTH);
     else if (stat (tmp, &st) != 0 || (st.st_mode & S_IXOTH) == 0)
       tmp = "/tmp";

@@ -17,6 +17,9 @@ typedef struct
  * when the test does not run as root, or libvirtd (libvirt-daemon-driver-qemu), virsh, QEMU or socat is
  * missing. */
 gboolean vireo_test_libvirtd_start (VireoTestLibvirtd *d);
+/* The same with the daemon's folder under @parent (made passable for the daemon's user): a harness that
+ * ends every process naming @parent when a test fails (tests/service-fixture.c) ends this daemon too. */
+gboolean vireo_test_libvirtd_start_in (VireoTestLibvirtd *d, const char *parent);
 /* Ends the daemon if it runs and starts it again on the same folder (the domains stay defined). */
 void vireo_test_libvirtd_restart (VireoTestLibvirtd *d);
 /* Ends the domains' QEMUs and the daemon and removes the folder. */

@@ -450,7 +450,8 @@ test_to_libvirt (MoveFixture *f)
   g_auto (GStrv) paths = NULL, hashes = NULL, notes = NULL;
   g_autofree char *made = NULL, *uuid = NULL, *xml = NULL;
 
-  if (!vireo_test_libvirtd_start (&libvirtd))
+  /* Under the test's folder: a failed test's daemon ends with it. */
+  if (!vireo_test_libvirtd_start_in (&libvirtd, f->dir))
     return;
   vireo_test_libvirtd_add_pool (&libvirtd, "default");
   path = move_fixture_make_machine (f, "emigrant");
