@@ -16,6 +16,9 @@ void hv_iothread_free (HvIoThread *thread);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HvIoThread, hv_iothread_free)
 
 GMainContext *hv_iothread_get_context (HvIoThread *thread);
+/* How long, in nanoseconds, the thread now polls before it sleeps (iothread.c: adaptive polling, at
+ * most VIREO_POLL_MAX_NS, 32000 by default; 0 when events have been slow to come). */
+gint64 hv_iothread_get_poll_window (HvIoThread *thread);
 /* Its role (HvThreadRole). */
 int hv_iothread_get_role (HvIoThread *thread);
 

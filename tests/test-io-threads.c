@@ -4,9 +4,13 @@
 #include "virtio-driver.h"
 #include "devices/virtio-input.h"
 #include "io/io-threads.h"
+#include "iothread.h"
 
+#include <glib-unix.h>
 #include <linux/input.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #define EVENTQ_BASE  0x100000
 #define STATUSQ_BASE 0x110000
@@ -201,6 +205,120 @@ test_named_threads (void)
   g_assert_error (error, HV_ERROR, HV_ERROR_INVALID_ARGUMENT);
 }
 
+/* An eventfd watched on an I/O thread, signalled by the test, answered by the thread. */
+typedef struct
+{
+  int fd;
+  GMutex lock;
+  GCond cond;
+  unsigned seen;
+} PingPong;
+
+static gboolean
+ping_received (int fd, GIOCondition condition, gpointer data)
+{
+  PingPong *ping = data;
+  eventfd_t count;
+
+  (void) eventfd_read (fd, &count);
+  g_mutex_lock (&ping->lock);
+  ping->seen++;
+  g_cond_signal (&ping->cond);
+  g_mutex_unlock (&ping->lock);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Signals the eventfd and returns once the thread has handled it. */
+static void
+ping_once (PingPong *ping)
+{
+  unsigned before;
+
+  g_mutex_lock (&ping->lock);
+  before = ping->seen;
+  g_mutex_unlock (&ping->lock);
+  g_assert_cmpint (eventfd_write (ping->fd, 1), ==, 0);
+  g_mutex_lock (&ping->lock);
+  while (ping->seen == before)
+    g_cond_wait (&ping->cond, &ping->lock);
+  g_mutex_unlock (&ping->lock);
+}
+
+/* A thread with @max_ns (VIREO_POLL_MAX_NS) watching @ping's eventfd. */
+static HvIoThread *
+ping_thread_new (PingPong *ping, const char *max_ns, GSource **source)
+{
+  g_autoptr (GError) error = NULL;
+  HvIoThread *thread;
+
+  g_setenv ("VIREO_POLL_MAX_NS", max_ns, TRUE);
+  thread = hv_iothread_new ("poll-test", &error);
+  g_unsetenv ("VIREO_POLL_MAX_NS");
+  g_assert_no_error (error);
+  *source = g_unix_fd_source_new (ping->fd, G_IO_IN);
+  g_source_set_callback (*source, G_SOURCE_FUNC (ping_received), ping, NULL);
+  /* As the devices' sources: GLib does not wake the context after each dispatch, a wait that would
+   * end at once and count as an event come quickly. */
+  g_source_set_can_recurse (*source, TRUE);
+  g_source_attach (*source, hv_iothread_get_context (thread));
+  return thread;
+}
+
+static void
+ping_thread_free (HvIoThread *thread, GSource *source)
+{
+  g_source_destroy (source);
+  hv_iothread_barrier (hv_iothread_get_context (thread));
+  g_source_unref (source);
+  hv_iothread_free (thread);
+}
+
+/* Adaptive polling: an I/O thread whose events come one right after another polls before it sleeps,
+ * with a window that grows no longer than its limit; events far apart close the window, so an idle
+ * thread never spins; a limit of 0 turns polling off.  Events are handled throughout.  (The limit is
+ * raised to 1 ms so that a loaded machine still answers inside it.) */
+static void
+test_adaptive_polling (void)
+{
+  PingPong ping = { 0 };
+  HvIoThread *thread;
+  GSource *source;
+  unsigned i;
+
+  ping.fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+  g_assert_cmpint (ping.fd, >=, 0);
+  g_mutex_init (&ping.lock);
+  g_cond_init (&ping.cond);
+
+  thread = ping_thread_new (&ping, "1000000", &source);
+  for (i = 0; i < 20000 && hv_iothread_get_poll_window (thread) == 0; i++)
+    ping_once (&ping);
+  g_assert_cmpint (hv_iothread_get_poll_window (thread), >, 0);
+  for (i = 0; i < 200; i++)
+    {
+      ping_once (&ping);
+      g_assert_cmpint (hv_iothread_get_poll_window (thread), <=, 1000000);
+    }
+  /* Every wait from now on is longer than the limit. */
+  for (i = 0; i < 100 && hv_iothread_get_poll_window (thread) > 0; i++)
+    {
+      g_usleep (3 * G_TIME_SPAN_MILLISECOND);
+      ping_once (&ping);
+    }
+  g_assert_cmpint (hv_iothread_get_poll_window (thread), ==, 0);
+  ping_thread_free (thread, source);
+
+  thread = ping_thread_new (&ping, "0", &source);
+  for (i = 0; i < 2000; i++)
+    ping_once (&ping);
+  g_assert_cmpint (hv_iothread_get_poll_window (thread), ==, 0);
+  ping_thread_free (thread, source);
+
+  g_mutex_clear (&ping.lock);
+  g_cond_clear (&ping.cond);
+  close (ping.fd);
+}
+
 /* A disk-like device on the shared thread is stuck in a blocking call; the keyboard, on its own thread,
  * still takes the driver's buffers and delivers the key press while the disk's handler is running. */
 static void
@@ -253,6 +371,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/io-threads/named", test_named_threads);
+  g_test_add_func ("/io-threads/adaptive-polling", test_adaptive_polling);
   g_test_add ("/io-threads/keyboard-own-thread/shared-busy", Fixture, "input", fixture_setup,
               test_keyboard_while_shared_thread_busy, fixture_teardown);
   g_test_add ("/io-threads/keyboard-shared-thread/disk-busy", Fixture, NULL, fixture_setup,
