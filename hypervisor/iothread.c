@@ -23,10 +23,26 @@ struct _HvIoThread
   GMutex start_lock;
   GCond started_cond;
   gboolean started;
-  int role;           /* HvThreadRole */
-  gint64 poll_max_ns; /* 0: never polls */
-  gint64 poll_ns;     /* the current window; written by the thread only */
+  int role;            /* HvThreadRole */
+  gint64 poll_max_ns;  /* 0: never polls */
+  gint64 poll_ns;      /* the current window; written by the thread only */
+  GMutex pollers_lock; /* guards pollers, next_poller_id and polling; held while a poller runs */
+  GArray *pollers;     /* Poller */
+  unsigned next_poller_id;
+  gboolean polling; /* the pollers' begin has been called, their end not yet */
 };
+
+typedef struct
+{
+  unsigned id;
+  int fd;
+  const HvIoPollerFuncs *funcs;
+  void *data;
+} Poller;
+
+/* Every HvIoThread by its context, for devices that know only the context they were given. */
+static GMutex threads_lock;
+static GHashTable *threads_by_context; /* GMainContext → HvIoThread */
 
 /* The thread's own HvIoThread, for its poll function (GLib passes it no data). */
 static __thread HvIoThread *current_thread;
@@ -59,7 +75,82 @@ adjust_window (HvIoThread *thread, gint64 waited_ns)
   __atomic_store_n (&thread->poll_ns, window, __ATOMIC_RELAXED);
 }
 
-/* The context's poll function: non-blocking polls for the current window, then a blocking one. */
+/* Marks @fd readable in @fds; returns 1 if it was not marked yet. */
+static gint
+mark_ready (GPollFD *fds, guint nfds, int fd)
+{
+  gint marked = 0;
+
+  for (guint j = 0; j < nfds; j++)
+    if (fds[j].fd == fd && (fds[j].events & G_IO_IN))
+      {
+        if (fds[j].revents == 0)
+          marked++;
+        fds[j].revents |= G_IO_IN;
+      }
+  return marked;
+}
+
+typedef enum
+{
+  POLLERS_BEGIN,
+  POLLERS_POLL,
+  POLLERS_END,
+} PollersStep;
+
+/* Runs one step of every poller; returns how many fds of @fds it marked readable. */
+static gint
+run_pollers (HvIoThread *thread, PollersStep step, GPollFD *fds, guint nfds)
+{
+  gint marked = 0;
+
+  g_mutex_lock (&thread->pollers_lock);
+  if (step == POLLERS_BEGIN && !thread->polling)
+    {
+      thread->polling = TRUE;
+      for (guint i = 0; i < thread->pollers->len; i++)
+        {
+          Poller *poller = &g_array_index (thread->pollers, Poller, i);
+          poller->funcs->begin (poller->data);
+        }
+    }
+  else if (step == POLLERS_POLL)
+    for (guint i = 0; i < thread->pollers->len; i++)
+      {
+        Poller *poller = &g_array_index (thread->pollers, Poller, i);
+        if (poller->funcs->poll (poller->data))
+          marked += mark_ready (fds, nfds, poller->fd);
+      }
+  else if (step == POLLERS_END && thread->polling)
+    {
+      thread->polling = FALSE;
+      for (guint i = 0; i < thread->pollers->len; i++)
+        {
+          Poller *poller = &g_array_index (thread->pollers, Poller, i);
+          if (poller->funcs->end (poller->data))
+            marked += mark_ready (fds, nfds, poller->fd);
+        }
+    }
+  g_mutex_unlock (&thread->pollers_lock);
+  return marked;
+}
+
+/* One look without waiting: the pollers (memory), then the fds (a system call). */
+static gint
+poll_once (HvIoThread *thread, GPollFD *fds, guint nfds)
+{
+  gint marked;
+
+  for (guint j = 0; j < nfds; j++)
+    fds[j].revents = 0;
+  marked = run_pollers (thread, POLLERS_POLL, fds, nfds);
+  return marked > 0 ? marked : g_poll (fds, nfds, 0);
+}
+
+/* The context's poll function: looks without waiting for the current window, then waits.  The
+ * pollers' begin comes with the first look and their end only before a wait, so that a device whose
+ * work keeps coming inside the window (a disk at queue depth 1: request, completion, request) keeps
+ * its driver quiet throughout. */
 static gint
 iothread_poll (GPollFD *fds, guint nfds, gint timeout)
 {
@@ -72,16 +163,28 @@ iothread_poll (GPollFD *fds, guint nfds, gint timeout)
   start = now_ns ();
   deadline = start + thread->poll_ns;
   if (thread->poll_ns > 0)
-    do
-      {
-        ready = g_poll (fds, nfds, 0);
-        if (ready != 0)
-          {
-            adjust_window (thread, now_ns () - start);
-            return ready;
-          }
-      }
-    while (now_ns () < deadline && (timeout < 0 || now_ns () - start < (gint64) timeout * 1000000));
+    {
+      run_pollers (thread, POLLERS_BEGIN, fds, nfds);
+      do
+        {
+          ready = poll_once (thread, fds, nfds);
+          if (ready != 0)
+            {
+              adjust_window (thread, now_ns () - start);
+              return ready;
+            }
+        }
+      while (now_ns () < deadline && (timeout < 0 || now_ns () - start < (gint64) timeout * 1000000));
+    }
+  /* Notifications back on before sleeping; work that came in between ends the wait before it starts. */
+  for (guint j = 0; j < nfds; j++)
+    fds[j].revents = 0;
+  ready = run_pollers (thread, POLLERS_END, fds, nfds);
+  if (ready > 0)
+    {
+      adjust_window (thread, now_ns () - start);
+      return ready;
+    }
   if (timeout > 0)
     timeout = (gint) MAX (0, timeout - (now_ns () - start) / 1000000);
   ready = g_poll (fds, nfds, timeout);
@@ -144,6 +247,9 @@ hv_iothread_new_with_role (const char *name, int role, GError **error)
   thread->context = g_main_context_new ();
   /* Device work (disks, network, consoles) waits like this; the display's thread has its own pace. */
   thread->poll_max_ns = role == HV_THREAD_DISPLAY ? 0 : poll_max_ns ();
+  g_mutex_init (&thread->pollers_lock);
+  thread->pollers = g_array_new (FALSE, FALSE, sizeof (Poller));
+  thread->next_poller_id = 1;
   if (thread->poll_max_ns > 0)
     g_main_context_set_poll_func (thread->context, iothread_poll);
   g_mutex_init (&thread->start_lock);
@@ -153,6 +259,8 @@ hv_iothread_new_with_role (const char *name, int role, GError **error)
     {
       g_mutex_clear (&thread->start_lock);
       g_cond_clear (&thread->started_cond);
+      g_mutex_clear (&thread->pollers_lock);
+      g_array_unref (thread->pollers);
       g_main_context_unref (thread->context);
       g_free (thread);
       return NULL;
@@ -163,6 +271,11 @@ hv_iothread_new_with_role (const char *name, int role, GError **error)
   while (!thread->started)
     g_cond_wait (&thread->started_cond, &thread->start_lock);
   g_mutex_unlock (&thread->start_lock);
+  g_mutex_lock (&threads_lock);
+  if (threads_by_context == NULL)
+    threads_by_context = g_hash_table_new (NULL, NULL);
+  g_hash_table_insert (threads_by_context, thread->context, thread);
+  g_mutex_unlock (&threads_lock);
   return thread;
 }
 
@@ -171,13 +284,76 @@ hv_iothread_free (HvIoThread *thread)
 {
   if (thread == NULL)
     return;
+  g_mutex_lock (&threads_lock);
+  g_hash_table_remove (threads_by_context, thread->context);
+  g_mutex_unlock (&threads_lock);
   g_atomic_int_set (&thread->stopping, 1);
   g_main_context_wakeup (thread->context);
   g_thread_join (thread->thread);
   g_mutex_clear (&thread->start_lock);
   g_cond_clear (&thread->started_cond);
+  g_mutex_clear (&thread->pollers_lock);
+  g_array_unref (thread->pollers);
   g_main_context_unref (thread->context);
   g_free (thread);
+}
+
+static HvIoThread *
+thread_of_context (GMainContext *context)
+{
+  HvIoThread *thread;
+
+  g_mutex_lock (&threads_lock);
+  thread = threads_by_context ? g_hash_table_lookup (threads_by_context, context) : NULL;
+  g_mutex_unlock (&threads_lock);
+  return thread;
+}
+
+unsigned
+hv_iothread_add_poller (GMainContext *context, int fd, const HvIoPollerFuncs *funcs, void *data)
+{
+  /* The thread outlives the devices on it: their owner frees them first. */
+  HvIoThread *thread = thread_of_context (context);
+  Poller poller = { 0, fd, funcs, data };
+
+  g_return_val_if_fail (funcs != NULL && funcs->begin && funcs->poll && funcs->end, 0);
+
+  if (thread == NULL || thread->poll_max_ns == 0)
+    return 0;
+  g_mutex_lock (&thread->pollers_lock);
+  poller.id = thread->next_poller_id++;
+  /* Joining a thread that is polling: it begins with the others. */
+  if (thread->polling)
+    funcs->begin (data);
+  g_array_append_val (thread->pollers, poller);
+  g_mutex_unlock (&thread->pollers_lock);
+  return poller.id;
+}
+
+void
+hv_iothread_remove_poller (GMainContext *context, unsigned id)
+{
+  HvIoThread *thread;
+
+  if (id == 0)
+    return;
+  /* A thread that has ended polls nothing any more. */
+  thread = thread_of_context (context);
+  if (thread == NULL)
+    return;
+  g_mutex_lock (&thread->pollers_lock);
+  for (guint i = 0; i < thread->pollers->len; i++)
+    {
+      Poller *poller = &g_array_index (thread->pollers, Poller, i);
+
+      if (poller->id != id)
+        continue;
+      if (thread->polling)
+        poller->funcs->end (poller->data);
+      g_array_remove_index (thread->pollers, i);
+      break;
+    }
+  g_mutex_unlock (&thread->pollers_lock);
 }
 
 int

@@ -595,6 +595,71 @@ test_event_idx (Fixture *f, gconstpointer data)
   g_assert_false (hv_virtqueue_should_notify (&f->vq));
 }
 
+/* Asking the driver to be quiet (an I/O thread polling the ring): without event index the used ring's
+ * NO_NOTIFY flag, set and cleared again, and cleared when the queue starts; the driver's other flag bits
+ * are the device's own and stay as they are. */
+static void
+test_quiet_flag (Fixture *f, gconstpointer data)
+{
+  hv_virtqueue_stop (&f->vq);
+  put16 (f, USED_ADDR, HV_VRING_USED_F_NO_NOTIFY | 0x8000);
+  start (f, HV_VIRTIO_FEATURE (HV_VIRTIO_F_VERSION_1));
+  g_assert_cmphex (get16 (f, USED_ADDR), ==, 0x8000);
+
+  hv_virtqueue_set_notification (&f->vq, FALSE);
+  g_assert_cmphex (get16 (f, USED_ADDR), ==, 0x8000 | HV_VRING_USED_F_NO_NOTIFY);
+  hv_virtqueue_set_notification (&f->vq, FALSE);
+  g_assert_cmphex (get16 (f, USED_ADDR), ==, 0x8000 | HV_VRING_USED_F_NO_NOTIFY);
+  hv_virtqueue_set_notification (&f->vq, TRUE);
+  g_assert_cmphex (get16 (f, USED_ADDR), ==, 0x8000);
+
+  /* A stopped queue has no ring to write to. */
+  hv_virtqueue_stop (&f->vq);
+  hv_virtqueue_set_notification (&f->vq, FALSE);
+  g_assert_cmphex (get16 (f, USED_ADDR), ==, 0x8000);
+}
+
+/* With event index: while quiet, taking buffers leaves avail_event behind, so the driver, having
+ * passed it, notifies no more; turning notifications on asks for one at the next buffer. */
+static void
+test_quiet_event_idx (Fixture *f, gconstpointer data)
+{
+  const uint64_t avail_event = USED_ADDR + 4 + 8 * QUEUE_SIZE;
+
+  put_desc (f, DESC_ADDR, 0, BUFFER_ADDR, 8, HV_VRING_DESC_F_WRITE, 0);
+  make_available (f, 0);
+  {
+    g_autoptr (HvVirtqueueElement) elem = hv_virtqueue_pop (&f->vq, NULL);
+    g_assert_nonnull (elem);
+  }
+  g_assert_cmpuint (get16 (f, avail_event), ==, 1);
+
+  hv_virtqueue_set_notification (&f->vq, FALSE);
+  g_assert_cmphex (get16 (f, USED_ADDR), ==, 0); /* no flag with event index */
+  for (unsigned i = 0; i < 3; i++)
+    {
+      g_autoptr (HvVirtqueueElement) elem = NULL;
+
+      make_available (f, 0);
+      elem = hv_virtqueue_pop (&f->vq, NULL);
+      g_assert_nonnull (elem);
+      g_assert_cmpuint (get16 (f, avail_event), ==, 1);
+    }
+  hv_virtqueue_unpop (&f->vq, 1);
+  g_assert_cmpuint (get16 (f, avail_event), ==, 1);
+
+  /* Two more the device has not taken yet: notifications resume from the driver's index. */
+  make_available (f, 0);
+  make_available (f, 0);
+  hv_virtqueue_set_notification (&f->vq, TRUE);
+  g_assert_cmpuint (get16 (f, avail_event), ==, 6);
+  {
+    g_autoptr (HvVirtqueueElement) elem = hv_virtqueue_pop (&f->vq, NULL);
+    g_assert_nonnull (elem);
+  }
+  g_assert_cmpuint (get16 (f, avail_event), ==, 4);
+}
+
 /* Whatever the driver writes, every buffer handed out lies in guest RAM. */
 static void
 test_garbage (Fixture *f, gconstpointer data)
@@ -670,6 +735,8 @@ main (int argc, char **argv)
   ADD ("/virtqueue/bad-indices", test_bad_indices);
   ADD ("/virtqueue/notify-flags", test_notify_flags);
   ADD ("/virtqueue/event-idx", test_event_idx);
+  ADD ("/virtqueue/quiet-flag", test_quiet_flag);
+  ADD ("/virtqueue/quiet-event-idx", test_quiet_event_idx);
   ADD ("/virtqueue/garbage", test_garbage);
 #undef ADD
   return g_test_run ();

@@ -26,6 +26,8 @@ typedef struct
   /* Notification: the eventfd the I/O thread watches, and the ioeventfd signalling it. */
   int notify_fd;
   GSource *source;
+  unsigned poller_id;    /* the queue's part in its I/O thread's polling (0: none) */
+  uint16_t polled_avail; /* the driver's index as that polling saw it last */
   gboolean ioeventfd;
   uint64_t ioeventfd_addr;
   unsigned ioeventfd_len; /* 0: any width (KVM's fast MMIO path), else 2 */

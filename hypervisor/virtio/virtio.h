@@ -76,6 +76,7 @@ typedef struct
   uint16_t used_idx;       /* the device's copy of used->idx */
   uint16_t signalled_used; /* used_idx at the last interrupt (event index) */
   gboolean signalled_used_valid;
+  gboolean quiet; /* the device asked the driver not to notify (hv_virtqueue_set_notification) */
 } HvVirtqueue;
 
 /* One descriptor chain, popped from a queue: the device-readable buffers first, then the device-writable
@@ -125,6 +126,12 @@ void hv_virtqueue_push (HvVirtqueue *vq, const HvVirtqueueElement *elem, uint32_
 /* Whether the driver wants an interrupt for what was pushed since the last one that was sent (event index
  * or VRING_AVAIL_F_NO_INTERRUPT).  Counts as sending one when it returns TRUE. */
 gboolean hv_virtqueue_should_notify (HvVirtqueue *vq);
+/* Whether the driver should notify (ring the doorbell) when it makes buffers available: off while the
+ * device looks at the ring by itself (an I/O thread polling), on before it stops looking.  Without
+ * EVENT_IDX this is the used ring's NO_NOTIFY flag; with it, the index the driver notifies at, which
+ * stays behind while notifications are off.  Turning them on ends with a full barrier, so that the
+ * ring's index read after it is the driver's latest or the driver sees notifications on. */
+void hv_virtqueue_set_notification (HvVirtqueue *vq, gboolean enable);
 
 /* ---- The device behind a transport (pci.c) ---- */
 

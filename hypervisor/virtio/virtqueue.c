@@ -152,6 +152,9 @@ hv_virtqueue_start (HvVirtqueue *vq, uint16_t size, uint64_t desc_addr, uint64_t
   vq->used = used;
   vq->event_idx = (features & HV_VIRTIO_FEATURE (HV_VIRTIO_F_EVENT_IDX)) != 0;
   vq->indirect = (features & HV_VIRTIO_FEATURE (HV_VIRTIO_F_INDIRECT_DESC)) != 0;
+  /* A ring the device last used (before a reset) may still ask the driver to be quiet. */
+  if (!vq->event_idx)
+    store16 (vq->used + USED_FLAGS, (uint16_t) (load16 (vq->used + USED_FLAGS) & ~HV_VRING_USED_F_NO_NOTIFY));
   return TRUE;
 }
 
@@ -397,7 +400,7 @@ hv_virtqueue_pop (HvVirtqueue *vq, GError **error)
     g_free (chain.iov);
 
   vq->last_avail_idx++;
-  if (vq->event_idx)
+  if (vq->event_idx && !vq->quiet)
     store16 (vq->used + USED_RING + USED_ELEM_SIZE * (gsize) vq->size, vq->last_avail_idx);
   return elem;
 }
@@ -408,7 +411,7 @@ hv_virtqueue_unpop (HvVirtqueue *vq, unsigned count)
   if (vq->size == 0)
     return;
   vq->last_avail_idx = (uint16_t) (vq->last_avail_idx - count);
-  if (vq->event_idx)
+  if (vq->event_idx && !vq->quiet)
     store16 (vq->used + USED_RING + USED_ELEM_SIZE * (gsize) vq->size, vq->last_avail_idx);
 }
 
@@ -425,6 +428,31 @@ hv_virtqueue_push (HvVirtqueue *vq, const HvVirtqueueElement *elem, uint32_t wri
   vq->used_idx++;
   /* The element must be visible before the index that publishes it. */
   store16_release (vq->used + USED_IDX, vq->used_idx);
+}
+
+void
+hv_virtqueue_set_notification (HvVirtqueue *vq, gboolean enable)
+{
+  if (vq->size == 0)
+    return;
+  vq->quiet = !enable;
+  if (vq->event_idx)
+    {
+      /* On: notify at the next buffer made available.  Off: the index stays where it was, which the
+       * driver's index has passed or will pass once, and it notifies no more (until it wraps around). */
+      if (enable)
+        store16 (vq->used + USED_RING + USED_ELEM_SIZE * (gsize) vq->size, load16 (vq->avail + AVAIL_IDX));
+    }
+  else
+    {
+      uint16_t flags = load16 (vq->used + USED_FLAGS);
+
+      store16 (vq->used + USED_FLAGS, enable ? (uint16_t) (flags & ~HV_VRING_USED_F_NO_NOTIFY)
+                                             : (uint16_t) (flags | HV_VRING_USED_F_NO_NOTIFY));
+    }
+  /* The driver stores its index, then reads the flag (or event index); the device the mirror image. */
+  if (enable)
+    __atomic_thread_fence (__ATOMIC_SEQ_CST);
 }
 
 gboolean
