@@ -4,6 +4,7 @@
 
 #include "virtio.h"
 #include "msix.h"
+#include "iothread.h"
 
 #define ISR_QUEUE  0x1
 #define ISR_CONFIG 0x2
@@ -76,3 +77,12 @@ struct _HvVirtio
 void hv_virtio_pci_sync_config_locked (HvVirtio *vdev);
 /* Makes the I/O thread look at every running queue, as if the driver had notified each. */
 void hv_virtio_pci_kick_queues_locked (HvVirtio *vdev);
+
+/* pci-poll.c: the driver's index in @queue's available ring (the last taken one while it is stopped),
+ * and the poller each queue adds to its I/O thread. */
+uint16_t hv_virtio_pci_driver_index (HvVirtioQueue *queue);
+extern const HvIoPollerFuncs hv_virtio_pci_poller;
+/* Asks every queue's driver to notify again: for a device being paused, whose rings are saved with the
+ * guest's memory and must not ask for quiet, as no I/O thread polls them after a restore until they are
+ * busy again. */
+void hv_virtio_pci_wake_drivers_locked (HvVirtio *vdev);

@@ -256,11 +256,8 @@ hv_virtio_set_paused (HvVirtio *vdev, gboolean paused)
   gboolean was_paused = vdev->paused;
 
   vdev->paused = paused;
-  /* A paused device's rings are saved with the guest's memory: they must not ask the driver to be
-   * quiet, as no I/O thread polls them after a restore until they are busy again. */
   if (paused)
-    for (unsigned i = 0; i < vdev->info->n_queues; i++)
-      hv_virtqueue_set_notification (&vdev->queues[i].vq, TRUE);
+    hv_virtio_pci_wake_drivers_locked (vdev);
   if (was_paused && !paused && hv_virtio_is_driver_ok (vdev))
     hv_virtio_pci_kick_queues_locked (vdev);
 }
@@ -759,8 +756,6 @@ pci_bar_moved (HvPciDevice *device, unsigned bar, uint64_t old_addr, uint64_t ne
 
 /* ---- Queue notifications on the I/O thread ---- */
 
-static uint16_t driver_index (HvVirtioQueue *queue);
-
 static gboolean
 queue_kicked (int fd, GIOCondition condition, gpointer data)
 {
@@ -772,7 +767,7 @@ queue_kicked (int fd, GIOCondition condition, gpointer data)
    * thread's polling found buffers the driver made available without notifying. */
   (void) eventfd_read (fd, &count);
   g_mutex_lock (&vdev->lock);
-  queue->polled_avail = driver_index (queue);
+  queue->polled_avail = hv_virtio_pci_driver_index (queue);
   /* While paused the notification is dropped: unpausing looks at every queue anyway. */
   if (hv_virtio_is_driver_ok (vdev) && !vdev->paused && queue->enabled && !queue->vq.broken
       && vdev->info->queue_notify)
@@ -780,73 +775,6 @@ queue_kicked (int fd, GIOCondition condition, gpointer data)
   g_mutex_unlock (&vdev->lock);
   return G_SOURCE_CONTINUE;
 }
-
-/* ---- Polling (iothread.c): while the queue's I/O thread polls, the driver does not notify ---- */
-
-static gboolean
-queue_running_locked (HvVirtioQueue *queue)
-{
-  HvVirtio *vdev = queue->vdev;
-
-  return hv_virtio_is_driver_ok (vdev) && !vdev->paused && queue->enabled && !queue->vq.broken
-         && hv_virtqueue_is_ready (&queue->vq);
-}
-
-static uint16_t
-driver_index (HvVirtioQueue *queue)
-{
-  return (uint16_t) (queue->vq.last_avail_idx + hv_virtqueue_available (&queue->vq));
-}
-
-static void
-queue_poll_begin (void *data)
-{
-  HvVirtioQueue *queue = data;
-
-  g_mutex_lock (&queue->vdev->lock);
-  if (queue_running_locked (queue))
-    hv_virtqueue_set_notification (&queue->vq, FALSE);
-  g_mutex_unlock (&queue->vdev->lock);
-}
-
-/* Whether the driver made buffers available since the queue was last processed (queue_kicked notes
- * the index it starts from).  It stays TRUE until then, so that a look whose result GLib drops (its
- * poll set changed meanwhile) is not lost.  Skipped while a vCPU holds the lock (configuring the
- * device): the next look sees the buffers. */
-static gboolean
-queue_poll (void *data)
-{
-  HvVirtioQueue *queue = data;
-  gboolean moved = FALSE;
-
-  if (!g_mutex_trylock (&queue->vdev->lock))
-    return FALSE;
-  if (queue_running_locked (queue))
-    moved = driver_index (queue) != queue->polled_avail;
-  g_mutex_unlock (&queue->vdev->lock);
-  return moved;
-}
-
-static gboolean
-queue_poll_end (void *data)
-{
-  HvVirtioQueue *queue = data;
-  gboolean moved = FALSE;
-
-  g_mutex_lock (&queue->vdev->lock);
-  /* On whatever happened meanwhile (a pause, a reset): a driver that notifies is always safe. */
-  hv_virtqueue_set_notification (&queue->vq, TRUE);
-  if (queue_running_locked (queue))
-    moved = driver_index (queue) != queue->polled_avail;
-  g_mutex_unlock (&queue->vdev->lock);
-  return moved;
-}
-
-static const HvIoPollerFuncs queue_poller = {
-  .begin = queue_poll_begin,
-  .poll = queue_poll,
-  .end = queue_poll_end,
-};
 
 /* ---- Creation ---- */
 
@@ -1025,7 +953,8 @@ hv_virtio_pci_new (const HvPlatform *platform, HvPci *pci, const HvVirtioDeviceI
       g_source_set_can_recurse (queue->source, TRUE);
       g_source_set_static_name (queue->source, info->name);
       g_source_attach (queue->source, vdev->io_context);
-      queue->poller_id = hv_iothread_add_poller (vdev->io_context, queue->notify_fd, &queue_poller, queue);
+      queue->poller_id = hv_iothread_add_poller (vdev->io_context, queue->notify_fd, &hv_virtio_pci_poller,
+                                                 queue);
     }
   return vdev;
 
