@@ -781,6 +781,19 @@ test_garbage (Fixture *f, gconstpointer data)
   round_trip (f, &q, 2);
 }
 
+/* The echo device on @thread's context, its queue 0 brought up. */
+static void
+io_thread_setup (Fixture *f, TestQueue *q, HvIoThread *thread)
+{
+  test_machine_init (&f->m);
+  g_main_context_unref (f->m.io_context);
+  f->m.io_context = g_main_context_ref (hv_iothread_get_context (thread));
+  f->m.tp.platform.io_context = f->m.io_context;
+  echo_init (&f->echo, &f->m, "echo");
+  test_driver_probe (&f->d, &f->m, 1);
+  bring_up (f, q, HV_VIRTIO_MSI_NO_VECTOR);
+}
+
 /* With a real I/O thread: notifications are handled there, and freeing the device waits for it. */
 static void
 test_io_thread (void)
@@ -791,13 +804,7 @@ test_io_thread (void)
   TestQueue q;
 
   g_assert_no_error (error);
-  test_machine_init (&f.m);
-  g_main_context_unref (f.m.io_context);
-  f.m.io_context = g_main_context_ref (hv_iothread_get_context (thread));
-  f.m.tp.platform.io_context = f.m.io_context;
-  echo_init (&f.echo, &f.m, "echo");
-  test_driver_probe (&f.d, &f.m, 1);
-  bring_up (&f, &q, HV_VIRTIO_MSI_NO_VECTOR);
+  io_thread_setup (&f, &q, thread);
 
   for (unsigned round = 0; round < 100; round++)
     {
@@ -837,13 +844,7 @@ test_io_thread_quiet_driver (void)
   thread = hv_iothread_new ("test-io", &error);
   g_unsetenv ("VIREO_POLL_MAX_NS");
   g_assert_no_error (error);
-  test_machine_init (&f.m);
-  g_main_context_unref (f.m.io_context);
-  f.m.io_context = g_main_context_ref (hv_iothread_get_context (thread));
-  f.m.tp.platform.io_context = f.m.io_context;
-  echo_init (&f.echo, &f.m, "echo");
-  test_driver_probe (&f.d, &f.m, 1);
-  bring_up (&f, &q, HV_VIRTIO_MSI_NO_VECTOR);
+  io_thread_setup (&f, &q, thread);
 
   for (unsigned round = 0; round < 20000 && skipped < 100; round++)
     {
