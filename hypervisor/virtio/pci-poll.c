@@ -62,11 +62,24 @@ queue_poll_end (void *data)
   return moved;
 }
 
-const HvIoPollerFuncs hv_virtio_pci_poller = {
+static const HvIoPollerFuncs queue_poller = {
   .begin = queue_poll_begin,
   .poll = queue_poll,
   .end = queue_poll_end,
 };
+
+void
+hv_virtio_pci_poll_add (HvVirtio *vdev, HvVirtioQueue *queue)
+{
+  queue->poller_id = hv_iothread_add_poller (vdev->io_context, queue->notify_fd, &queue_poller, queue);
+}
+
+void
+hv_virtio_pci_poll_remove_all (HvVirtio *vdev)
+{
+  for (unsigned i = 0; i < vdev->info->n_queues; i++)
+    hv_iothread_remove_poller (vdev->io_context, vdev->queues[i].poller_id);
+}
 
 void
 hv_virtio_pci_wake_drivers_locked (HvVirtio *vdev)

@@ -78,10 +78,12 @@ void hv_virtio_pci_sync_config_locked (HvVirtio *vdev);
 /* Makes the I/O thread look at every running queue, as if the driver had notified each. */
 void hv_virtio_pci_kick_queues_locked (HvVirtio *vdev);
 
-/* pci-poll.c: the driver's index in @queue's available ring (the last taken one while it is stopped),
- * and the poller each queue adds to its I/O thread. */
+/* pci-poll.c: the driver's index in @queue's available ring (the last taken one while it is stopped). */
 uint16_t hv_virtio_pci_driver_index (HvVirtioQueue *queue);
-extern const HvIoPollerFuncs hv_virtio_pci_poller;
+/* Adds @queue's poller to the device's I/O thread (once its source watches the notify eventfd); removes
+ * every queue's, without the device's lock (their end may take it). */
+void hv_virtio_pci_poll_add (HvVirtio *vdev, HvVirtioQueue *queue);
+void hv_virtio_pci_poll_remove_all (HvVirtio *vdev);
 /* Asks every queue's driver to notify again: for a device being paused, whose rings are saved with the
  * guest's memory and must not ask for quiet, as no I/O thread polls them after a restore until they are
  * busy again. */

@@ -953,8 +953,7 @@ hv_virtio_pci_new (const HvPlatform *platform, HvPci *pci, const HvVirtioDeviceI
       g_source_set_can_recurse (queue->source, TRUE);
       g_source_set_static_name (queue->source, info->name);
       g_source_attach (queue->source, vdev->io_context);
-      queue->poller_id = hv_iothread_add_poller (vdev->io_context, queue->notify_fd, &hv_virtio_pci_poller,
-                                                 queue);
+      hv_virtio_pci_poll_add (vdev, queue);
     }
   return vdev;
 
@@ -978,8 +977,7 @@ hv_virtio_free (HvVirtio *vdev)
     return;
   platform = vdev->platform;
 
-  for (unsigned i = 0; i < vdev->info->n_queues; i++)
-    hv_iothread_remove_poller (vdev->io_context, vdev->queues[i].poller_id);
+  hv_virtio_pci_poll_remove_all (vdev);
   for (unsigned i = 0; i < vdev->info->n_queues; i++)
     if (vdev->queues[i].source)
       {
