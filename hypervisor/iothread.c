@@ -155,26 +155,28 @@ static gint
 iothread_poll (GPollFD *fds, guint nfds, gint timeout)
 {
   HvIoThread *thread = current_thread;
-  gint64 start, deadline;
+  gint64 start, elapsed, limit;
   gint ready;
 
   if (thread == NULL || thread->poll_max_ns == 0 || timeout == 0)
     return g_poll (fds, nfds, timeout);
   start = now_ns ();
-  deadline = start + thread->poll_ns;
-  if (thread->poll_ns > 0)
+  /* The window, or the caller's timeout when that comes first. */
+  limit = timeout < 0 ? thread->poll_ns : MIN (thread->poll_ns, (gint64) timeout * 1000000);
+  if (limit > 0)
     {
       run_pollers (thread, POLLERS_BEGIN, fds, nfds);
       do
         {
           ready = poll_once (thread, fds, nfds);
+          elapsed = now_ns () - start;
           if (ready != 0)
             {
-              adjust_window (thread, now_ns () - start);
+              adjust_window (thread, elapsed);
               return ready;
             }
         }
-      while (now_ns () < deadline && (timeout < 0 || now_ns () - start < (gint64) timeout * 1000000));
+      while (elapsed < limit);
     }
   /* Notifications back on before sleeping; work that came in between ends the wait before it starts. */
   for (guint j = 0; j < nfds; j++)
